@@ -12,6 +12,7 @@ from devices.hid_otp.config import (
     check_access_code,
 )
 from devices.hid_otp.constants import (
+    CONFIG_SIZE,
     HMAC_CHALLENGE_SIZE,
     HMAC_RESPONSE_SIZE,
     SERIAL_SIZE,
@@ -122,7 +123,8 @@ class HidOtpSession:
         return self._write(Command.config(slot), DELETE_CONFIG, (slot,), access_code)
 
     def swap_slots(self, *, access_code: bytes | None = None) -> Status:
-        return self._write(Command.SWAP, b"", (Slot.ONE, Slot.TWO), access_code)
+        """Exchange the two slots. The access code sits where a config write carries it."""
+        return self._write(Command.SWAP, bytes(CONFIG_SIZE), (Slot.ONE, Slot.TWO), access_code)
 
     def calculate_hmac_sha1(self, slot: Slot, challenge: bytes) -> bytes:
         """HMAC-SHA1 of ``challenge`` (under 64 bytes) with the slot's key."""
