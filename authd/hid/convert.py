@@ -9,6 +9,7 @@ from devices.hid_otp import Slot
 from devices.hid_otp.constants import ACC_CODE_SIZE
 
 MAX_SERIAL = 0xFFFFFFFF
+MAX_OPERATOR = 64
 
 IDENTIFY_OUTCOMES = {
     "identified": hid_pb2.HID_IDENTIFY_OUTCOME_IDENTIFIED,
@@ -36,7 +37,15 @@ def access_code(text: str) -> bytes | None:
     return code
 
 
+def operator_id(text: str) -> str:
+    text = text.strip()
+    if not text or len(text) > MAX_OPERATOR or not text.isprintable():
+        raise InvalidArgument(f"operator_id is required (1..{MAX_OPERATOR} characters)")
+    return text
+
+
 def provision_request(msg: hid_pb2.ProvisionHidDeviceRequest) -> ProvisionRequest:
+    operator = operator_id(msg.operator_id)
     digits = msg.digits or 6
     if digits not in (6, 8):
         raise InvalidArgument("digits must be 6 or 8")
@@ -46,6 +55,7 @@ def provision_request(msg: hid_pb2.ProvisionHidDeviceRequest) -> ProvisionReques
         overwrite=msg.overwrite,
         identification=not msg.without_identification,
         current_access_code=access_code(msg.current_access_code),
+        operator=operator,
     )
 
 

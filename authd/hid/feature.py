@@ -2,7 +2,7 @@
 
 - ``backend``: ``"simulator"`` (a simulated USB bus; the default when simulators are on) or
   ``"hidapi"`` (the host's devices);
-- ``serial_prefix``: prefix of the OTP center serial (``"HID"`` + 10 digits);
+- ``serial_prefix``: prefix of the OTP center serial (``"HID-"`` + 10 digits);
 - ``response_timeout``, ``touch_timeout``: seconds (device protocol);
 - ``monitor_interval``: seconds between plug/unplug scans for the log (0: off);
 - ``simulated_devices``: serials of simulated devices plugged in at start.
@@ -55,7 +55,7 @@ def register(server: grpc.aio.Server, app: App) -> list[str]:
     )
     service = HidService(
         app, DeviceManager(backend, timeouts=timeouts),
-        serial_prefix=str(settings.get("serial_prefix", "HID")),
+        serial_prefix=str(settings.get("serial_prefix", "HID-")),
     )
     app.services["hid"] = service
     app.services["hid_bus"] = bus

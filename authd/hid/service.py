@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from authd.app import App
-from authd.context import current_caller
+from authd.context import Caller, current_caller
 from authd.hid import repository as repo
 from authd.hid.attached import AttachedDevice, DeviceManager, OpenDevice
 from authd.storage import Tx
@@ -44,20 +44,20 @@ _KEY_AAD = b"authd/hid/access-code-key"
 
 
 class OtpCenterApi(Protocol):
+    """What provisioning uses of the OTP center (``authd.otp.center.OtpCenter``)."""
+
     def enroll(
         self,
         tx: Tx,
         *,
         serial: str,
-        seed: bytes,
+        seed: bytes | None,
         kind: str,
         digits: int = 6,
-        period: int = 60,
-        algorithm: str = "SHA1",
         counter: int = 0,
-    ) -> None: ...
-
-    def register(self, tx: Tx, *, serial: str, institution: str) -> None: ...
+        caller: Caller,
+        channel: str = "branch",
+    ) -> object: ...
 
 
 @dataclass(frozen=True)
@@ -67,6 +67,7 @@ class ProvisionRequest:
     overwrite: bool = False
     identification: bool = True
     current_access_code: bytes | None = None
+    operator: str = ""
 
 
 @dataclass(frozen=True)
@@ -102,7 +103,7 @@ def firmware_text(version: tuple[int, int, int]) -> str:
 
 class HidService:
     def __init__(
-        self, app: App, devices: DeviceManager, *, serial_prefix: str = "HID"
+        self, app: App, devices: DeviceManager, *, serial_prefix: str = "HID-"
     ) -> None:
         self.app = app
         self.devices = devices
@@ -201,15 +202,16 @@ class HidService:
                 "firmware": firmware,
                 "digits": request.digits,
                 "identification": request.identification,
+                "operator": request.operator,
             }
 
             programmed = self._program(device, request, seed, ident_key, new_code, detail,
                                        otp_serial)
 
             def commit(tx: Tx) -> None:
+                # Enrolling registers the device at the caller's institution (its issuer).
                 center.enroll(tx, serial=otp_serial, seed=seed, kind="hotp",
-                              digits=request.digits, counter=0)
-                center.register(tx, serial=otp_serial, institution=caller.institution)
+                              digits=request.digits, counter=0, caller=caller, channel="branch")
                 sealed = (
                     self.app.secrets.seal(ident_key, _ident_aad(device.serial))
                     if ident_key is not None else None

@@ -24,15 +24,15 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x12\x61uthd/v1/hid.proto\x12\x08\x61uthd.v1\"\x17\n\x15ListHidDevicesRequest\"\xea\x01\n\tHidDevice\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x11\n\tvendor_id\x18\x02 \x01(\r\x12\x12\n\nproduct_id\x18\x03 \x01(\r\x12\x15\n\rdevice_serial\x18\x04 \x01(\r\x12\x10\n\x08\x66irmware\x18\x05 \x01(\t\x12\x18\n\x10slot1_configured\x18\x06 \x01(\x08\x12\x18\n\x10slot2_configured\x18\x07 \x01(\x08\x12\x13\n\x0bprovisioned\x18\x08 \x01(\x08\x12\x12\n\notp_serial\x18\t \x01(\t\x12\x13\n\x0binstitution\x18\n \x01(\t\x12\r\n\x05\x65rror\x18\x0b \x01(\t\">\n\x16ListHidDevicesResponse\x12$\n\x07\x64\x65vices\x18\x01 \x03(\x0b\x32\x13.authd.v1.HidDevice\"\x92\x01\n\x19ProvisionHidDeviceRequest\x12\x15\n\rdevice_serial\x18\x01 \x01(\r\x12\x0e\n\x06\x64igits\x18\x02 \x01(\r\x12\x11\n\toverwrite\x18\x03 \x01(\x08\x12\x1e\n\x16without_identification\x18\x04 \x01(\x08\x12\x1b\n\x13\x63urrent_access_code\x18\x05 \x01(\t\"\x96\x01\n\x1aProvisionHidDeviceResponse\x12\x15\n\rdevice_serial\x18\x01 \x01(\r\x12\x12\n\notp_serial\x18\x02 \x01(\t\x12\x0e\n\x06\x64igits\x18\x03 \x01(\r\x12\x13\n\x0binstitution\x18\x04 \x01(\t\x12\x16\n\x0eidentification\x18\x05 \x01(\x08\x12\x10\n\x08\x66irmware\x18\x06 \x01(\t\"1\n\x18IdentifyHidDeviceRequest\x12\x15\n\rdevice_serial\x18\x01 \x01(\r\"\xa2\x01\n\x19IdentifyHidDeviceResponse\x12-\n\x07outcome\x18\x01 \x01(\x0e\x32\x1c.authd.v1.HidIdentifyOutcome\x12\x15\n\rdevice_serial\x18\x02 \x01(\r\x12\x12\n\notp_serial\x18\x03 \x01(\t\x12\x13\n\x0binstitution\x18\x04 \x01(\t\x12\x16\n\x0eprovisioned_at\x18\x05 \x01(\x01\"e\n\x1dPlugSimulatedHidDeviceRequest\x12\x15\n\rdevice_serial\x18\x01 \x01(\r\x12\x10\n\x08\x66irmware\x18\x02 \x01(\t\x12\x1b\n\x13processing_delay_ms\x18\x03 \x01(\r\"E\n\x1ePlugSimulatedHidDeviceResponse\x12\x15\n\rdevice_serial\x18\x01 \x01(\r\x12\x0c\n\x04path\x18\x02 \x01(\t\"8\n\x1fUnplugSimulatedHidDeviceRequest\x12\x15\n\rdevice_serial\x18\x01 \x01(\r\"\"\n UnplugSimulatedHidDeviceResponse\"E\n\x1ePressSimulatedHidButtonRequest\x12\x15\n\rdevice_serial\x18\x01 \x01(\r\x12\x0c\n\x04slot\x18\x02 \x01(\r\"0\n\x1fPressSimulatedHidButtonResponse\x12\r\n\x05typed\x18\x01 \x01(\t*\xdc\x01\n\x12HidIdentifyOutcome\x12$\n HID_IDENTIFY_OUTCOME_UNSPECIFIED\x10\x00\x12#\n\x1fHID_IDENTIFY_OUTCOME_IDENTIFIED\x10\x01\x12!\n\x1dHID_IDENTIFY_OUTCOME_MISMATCH\x10\x02\x12(\n$HID_IDENTIFY_OUTCOME_NOT_PROVISIONED\x10\x03\x12.\n*HID_IDENTIFY_OUTCOME_NO_IDENTIFICATION_KEY\x10\x04\x32\x9a\x02\n\rHidOtpService\x12P\n\x0bListDevices\x12\x1f.authd.v1.ListHidDevicesRequest\x1a .authd.v1.ListHidDevicesResponse\x12\\\n\x0fProvisionDevice\x12#.authd.v1.ProvisionHidDeviceRequest\x1a$.authd.v1.ProvisionHidDeviceResponse\x12Y\n\x0eIdentifyDevice\x12\".authd.v1.IdentifyHidDeviceRequest\x1a#.authd.v1.IdentifyHidDeviceResponse2\xc1\x02\n\x13HidSimulatorService\x12_\n\nPlugDevice\x12\'.authd.v1.PlugSimulatedHidDeviceRequest\x1a(.authd.v1.PlugSimulatedHidDeviceResponse\x12\x65\n\x0cUnplugDevice\x12).authd.v1.UnplugSimulatedHidDeviceRequest\x1a*.authd.v1.UnplugSimulatedHidDeviceResponse\x12\x62\n\x0bPressButton\x12(.authd.v1.PressSimulatedHidButtonRequest\x1a).authd.v1.PressSimulatedHidButtonResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x12\x61uthd/v1/hid.proto\x12\x08\x61uthd.v1\"\x17\n\x15ListHidDevicesRequest\"\xea\x01\n\tHidDevice\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x11\n\tvendor_id\x18\x02 \x01(\r\x12\x12\n\nproduct_id\x18\x03 \x01(\r\x12\x15\n\rdevice_serial\x18\x04 \x01(\r\x12\x10\n\x08\x66irmware\x18\x05 \x01(\t\x12\x18\n\x10slot1_configured\x18\x06 \x01(\x08\x12\x18\n\x10slot2_configured\x18\x07 \x01(\x08\x12\x13\n\x0bprovisioned\x18\x08 \x01(\x08\x12\x12\n\notp_serial\x18\t \x01(\t\x12\x13\n\x0binstitution\x18\n \x01(\t\x12\r\n\x05\x65rror\x18\x0b \x01(\t\">\n\x16ListHidDevicesResponse\x12$\n\x07\x64\x65vices\x18\x01 \x03(\x0b\x32\x13.authd.v1.HidDevice\"\xa7\x01\n\x19ProvisionHidDeviceRequest\x12\x15\n\rdevice_serial\x18\x01 \x01(\r\x12\x0e\n\x06\x64igits\x18\x02 \x01(\r\x12\x11\n\toverwrite\x18\x03 \x01(\x08\x12\x1e\n\x16without_identification\x18\x04 \x01(\x08\x12\x1b\n\x13\x63urrent_access_code\x18\x05 \x01(\t\x12\x13\n\x0boperator_id\x18\x06 \x01(\t\"\x96\x01\n\x1aProvisionHidDeviceResponse\x12\x15\n\rdevice_serial\x18\x01 \x01(\r\x12\x12\n\notp_serial\x18\x02 \x01(\t\x12\x0e\n\x06\x64igits\x18\x03 \x01(\r\x12\x13\n\x0binstitution\x18\x04 \x01(\t\x12\x16\n\x0eidentification\x18\x05 \x01(\x08\x12\x10\n\x08\x66irmware\x18\x06 \x01(\t\"1\n\x18IdentifyHidDeviceRequest\x12\x15\n\rdevice_serial\x18\x01 \x01(\r\"\xa2\x01\n\x19IdentifyHidDeviceResponse\x12-\n\x07outcome\x18\x01 \x01(\x0e\x32\x1c.authd.v1.HidIdentifyOutcome\x12\x15\n\rdevice_serial\x18\x02 \x01(\r\x12\x12\n\notp_serial\x18\x03 \x01(\t\x12\x13\n\x0binstitution\x18\x04 \x01(\t\x12\x16\n\x0eprovisioned_at\x18\x05 \x01(\x01\"e\n\x1dPlugSimulatedHidDeviceRequest\x12\x15\n\rdevice_serial\x18\x01 \x01(\r\x12\x10\n\x08\x66irmware\x18\x02 \x01(\t\x12\x1b\n\x13processing_delay_ms\x18\x03 \x01(\r\"E\n\x1ePlugSimulatedHidDeviceResponse\x12\x15\n\rdevice_serial\x18\x01 \x01(\r\x12\x0c\n\x04path\x18\x02 \x01(\t\"8\n\x1fUnplugSimulatedHidDeviceRequest\x12\x15\n\rdevice_serial\x18\x01 \x01(\r\"\"\n UnplugSimulatedHidDeviceResponse\"E\n\x1ePressSimulatedHidButtonRequest\x12\x15\n\rdevice_serial\x18\x01 \x01(\r\x12\x0c\n\x04slot\x18\x02 \x01(\r\"0\n\x1fPressSimulatedHidButtonResponse\x12\r\n\x05typed\x18\x01 \x01(\t*\xdc\x01\n\x12HidIdentifyOutcome\x12$\n HID_IDENTIFY_OUTCOME_UNSPECIFIED\x10\x00\x12#\n\x1fHID_IDENTIFY_OUTCOME_IDENTIFIED\x10\x01\x12!\n\x1dHID_IDENTIFY_OUTCOME_MISMATCH\x10\x02\x12(\n$HID_IDENTIFY_OUTCOME_NOT_PROVISIONED\x10\x03\x12.\n*HID_IDENTIFY_OUTCOME_NO_IDENTIFICATION_KEY\x10\x04\x32\x9a\x02\n\rHidOtpService\x12P\n\x0bListDevices\x12\x1f.authd.v1.ListHidDevicesRequest\x1a .authd.v1.ListHidDevicesResponse\x12\\\n\x0fProvisionDevice\x12#.authd.v1.ProvisionHidDeviceRequest\x1a$.authd.v1.ProvisionHidDeviceResponse\x12Y\n\x0eIdentifyDevice\x12\".authd.v1.IdentifyHidDeviceRequest\x1a#.authd.v1.IdentifyHidDeviceResponse2\xc1\x02\n\x13HidSimulatorService\x12_\n\nPlugDevice\x12\'.authd.v1.PlugSimulatedHidDeviceRequest\x1a(.authd.v1.PlugSimulatedHidDeviceResponse\x12\x65\n\x0cUnplugDevice\x12).authd.v1.UnplugSimulatedHidDeviceRequest\x1a*.authd.v1.UnplugSimulatedHidDeviceResponse\x12\x62\n\x0bPressButton\x12(.authd.v1.PressSimulatedHidButtonRequest\x1a).authd.v1.PressSimulatedHidButtonResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'authd.v1.hid_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_HIDIDENTIFYOUTCOME']._serialized_start=1266
-  _globals['_HIDIDENTIFYOUTCOME']._serialized_end=1486
+  _globals['_HIDIDENTIFYOUTCOME']._serialized_start=1287
+  _globals['_HIDIDENTIFYOUTCOME']._serialized_end=1507
   _globals['_LISTHIDDEVICESREQUEST']._serialized_start=32
   _globals['_LISTHIDDEVICESREQUEST']._serialized_end=55
   _globals['_HIDDEVICE']._serialized_start=58
@@ -40,27 +40,27 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LISTHIDDEVICESRESPONSE']._serialized_start=294
   _globals['_LISTHIDDEVICESRESPONSE']._serialized_end=356
   _globals['_PROVISIONHIDDEVICEREQUEST']._serialized_start=359
-  _globals['_PROVISIONHIDDEVICEREQUEST']._serialized_end=505
-  _globals['_PROVISIONHIDDEVICERESPONSE']._serialized_start=508
-  _globals['_PROVISIONHIDDEVICERESPONSE']._serialized_end=658
-  _globals['_IDENTIFYHIDDEVICEREQUEST']._serialized_start=660
-  _globals['_IDENTIFYHIDDEVICEREQUEST']._serialized_end=709
-  _globals['_IDENTIFYHIDDEVICERESPONSE']._serialized_start=712
-  _globals['_IDENTIFYHIDDEVICERESPONSE']._serialized_end=874
-  _globals['_PLUGSIMULATEDHIDDEVICEREQUEST']._serialized_start=876
-  _globals['_PLUGSIMULATEDHIDDEVICEREQUEST']._serialized_end=977
-  _globals['_PLUGSIMULATEDHIDDEVICERESPONSE']._serialized_start=979
-  _globals['_PLUGSIMULATEDHIDDEVICERESPONSE']._serialized_end=1048
-  _globals['_UNPLUGSIMULATEDHIDDEVICEREQUEST']._serialized_start=1050
-  _globals['_UNPLUGSIMULATEDHIDDEVICEREQUEST']._serialized_end=1106
-  _globals['_UNPLUGSIMULATEDHIDDEVICERESPONSE']._serialized_start=1108
-  _globals['_UNPLUGSIMULATEDHIDDEVICERESPONSE']._serialized_end=1142
-  _globals['_PRESSSIMULATEDHIDBUTTONREQUEST']._serialized_start=1144
-  _globals['_PRESSSIMULATEDHIDBUTTONREQUEST']._serialized_end=1213
-  _globals['_PRESSSIMULATEDHIDBUTTONRESPONSE']._serialized_start=1215
-  _globals['_PRESSSIMULATEDHIDBUTTONRESPONSE']._serialized_end=1263
-  _globals['_HIDOTPSERVICE']._serialized_start=1489
-  _globals['_HIDOTPSERVICE']._serialized_end=1771
-  _globals['_HIDSIMULATORSERVICE']._serialized_start=1774
-  _globals['_HIDSIMULATORSERVICE']._serialized_end=2095
+  _globals['_PROVISIONHIDDEVICEREQUEST']._serialized_end=526
+  _globals['_PROVISIONHIDDEVICERESPONSE']._serialized_start=529
+  _globals['_PROVISIONHIDDEVICERESPONSE']._serialized_end=679
+  _globals['_IDENTIFYHIDDEVICEREQUEST']._serialized_start=681
+  _globals['_IDENTIFYHIDDEVICEREQUEST']._serialized_end=730
+  _globals['_IDENTIFYHIDDEVICERESPONSE']._serialized_start=733
+  _globals['_IDENTIFYHIDDEVICERESPONSE']._serialized_end=895
+  _globals['_PLUGSIMULATEDHIDDEVICEREQUEST']._serialized_start=897
+  _globals['_PLUGSIMULATEDHIDDEVICEREQUEST']._serialized_end=998
+  _globals['_PLUGSIMULATEDHIDDEVICERESPONSE']._serialized_start=1000
+  _globals['_PLUGSIMULATEDHIDDEVICERESPONSE']._serialized_end=1069
+  _globals['_UNPLUGSIMULATEDHIDDEVICEREQUEST']._serialized_start=1071
+  _globals['_UNPLUGSIMULATEDHIDDEVICEREQUEST']._serialized_end=1127
+  _globals['_UNPLUGSIMULATEDHIDDEVICERESPONSE']._serialized_start=1129
+  _globals['_UNPLUGSIMULATEDHIDDEVICERESPONSE']._serialized_end=1163
+  _globals['_PRESSSIMULATEDHIDBUTTONREQUEST']._serialized_start=1165
+  _globals['_PRESSSIMULATEDHIDBUTTONREQUEST']._serialized_end=1234
+  _globals['_PRESSSIMULATEDHIDBUTTONRESPONSE']._serialized_start=1236
+  _globals['_PRESSSIMULATEDHIDBUTTONRESPONSE']._serialized_end=1284
+  _globals['_HIDOTPSERVICE']._serialized_start=1510
+  _globals['_HIDOTPSERVICE']._serialized_end=1792
+  _globals['_HIDSIMULATORSERVICE']._serialized_start=1795
+  _globals['_HIDSIMULATORSERVICE']._serialized_end=2116
 # @@protoc_insertion_point(module_scope)
