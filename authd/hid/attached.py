@@ -42,6 +42,7 @@ class DeviceManager:
         self.timeouts = timeouts or Timeouts()
         self._lock = threading.Lock()
         self._serials: dict[bytes, int] = {}  # path -> serial, for devices still attached
+        self._infos: dict[bytes, HidDeviceInfo] = {}
         self._device_locks: dict[bytes, threading.Lock] = {}
 
     def _path_lock(self, path: bytes) -> threading.Lock:
@@ -55,7 +56,7 @@ class DeviceManager:
             for path in list(self._serials):
                 if path not in present:
                     del self._serials[path]
-                    self._device_locks.pop(path, None)
+            self._infos = {info.path: info for info in infos}
         return infos
 
     def _session(self, info: HidDeviceInfo) -> tuple[OtpHidConnection, HidOtpSession]:
@@ -95,29 +96,61 @@ class DeviceManager:
                     connection.close()
         return found
 
-    @contextmanager
-    def open(self, serial: int) -> Iterator[OpenDevice]:
-        """The attached device with ``serial``, held exclusively while the block runs."""
+    def _try(
+        self, info: HidDeviceInfo, serial: int, *, fresh: bool
+    ) -> tuple[threading.Lock, OtpHidConnection, HidOtpSession] | None:
+        """Open ``info`` and hold its lock if it is the device with ``serial``."""
+        lock = self._path_lock(info.path)
+        lock.acquire()
+        try:
+            connection, session = self._session(info)
+        except DriverError:
+            lock.release()
+            return None
+        try:
+            if fresh:  # the path may have been reused by another device: ask it
+                device_serial = session.serial()
+                with self._lock:
+                    self._serials[info.path] = device_serial
+            else:
+                device_serial = self._serial_of(info, session)
+        except (DriverError, AuthdError):
+            device_serial = 0  # not readable: not the device asked for
+        if device_serial != serial:
+            connection.close()
+            lock.release()
+            return None
+        return lock, connection, session
+
+    def _claim(self, serial: int) -> tuple[OpenDevice, threading.Lock] | None:
+        with self._lock:
+            cached = [info for path, info in self._infos.items()
+                      if self._serials.get(path) == serial]
+        for info in cached:  # fast path: where the device was last seen
+            claimed = self._try(info, serial, fresh=True)
+            if claimed is not None:
+                lock, connection, session = claimed
+                return OpenDevice(info, serial, connection, session), lock
         for info in self._enumerate():
             with self._lock:
                 known = self._serials.get(info.path)
             if known is not None and known != serial:
                 continue
-            lock = self._path_lock(info.path)
-            with lock:
-                try:
-                    connection, session = self._session(info)
-                except DriverError:
-                    continue
-                try:
-                    try:
-                        device_serial = self._serial_of(info, session)
-                    except (DriverError, AuthdError):
-                        continue  # not readable: not the device asked for
-                    if device_serial != serial:
-                        continue
-                    yield OpenDevice(info, serial, connection, session)
-                    return
-                finally:
-                    connection.close()
-        raise NotFound(f"no OTP HID device with serial {serial} is attached")
+            claimed = self._try(info, serial, fresh=False)
+            if claimed is not None:
+                lock, connection, session = claimed
+                return OpenDevice(info, serial, connection, session), lock
+        return None
+
+    @contextmanager
+    def open(self, serial: int) -> Iterator[OpenDevice]:
+        """The attached device with ``serial``, held exclusively while the block runs."""
+        claimed = self._claim(serial)
+        if claimed is None:
+            raise NotFound(f"no OTP HID device with serial {serial} is attached")
+        device, lock = claimed
+        try:
+            yield device
+        finally:
+            device.connection.close()
+            lock.release()

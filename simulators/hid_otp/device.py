@@ -353,7 +353,7 @@ class SimulatedOtpDevice:
         if all(state is None for state in self.slots.values()):
             self.pgm_seq = 0
         else:
-            self.pgm_seq = self.pgm_seq + 1 if self.pgm_seq < 0xFF else 1
+            self.pgm_seq = (self.pgm_seq + 1) & 0xFF  # a byte: wraps after 255
 
     def _cmd_config(self, slot: int, payload: bytes) -> Callable[[], bytes | None] | None:
         config, given = payload[:CONFIG_SIZE], payload[CONFIG_SIZE : CONFIG_SIZE + ACC_CODE_SIZE]

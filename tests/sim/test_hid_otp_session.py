@@ -234,3 +234,13 @@ def test_several_devices_at_once() -> None:
     assert not errors
     for i, a in enumerate(devices):
         assert a.device.touch() == f"{_hotp(bytes([i]) * 20, 0, 6):06d}\n"
+
+
+def test_programming_sequence_wraps_after_255() -> None:
+    a = attach()
+    a.device.pgm_seq = 254
+    a.session.put_configuration(Slot.ONE, hotp_config(RFC4226_SEED))
+    a.session.put_configuration(Slot.TWO, hmac_sha1_config(NIST_KEY))
+    assert a.session.status().pgm_seq == 0 and a.device.slots[2] is not None
+    a.session.swap_slots()
+    assert a.session.status().pgm_seq == 1
