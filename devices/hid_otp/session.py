@@ -24,6 +24,7 @@ from devices.hid_otp.errors import (
     AccessCodeError,
     CommandRejectedError,
     InvalidConfigError,
+    MalformedReportError,
     SlotNotConfiguredError,
 )
 from devices.hid_otp.keyboard import KeystrokeDecoder
@@ -94,7 +95,8 @@ class HidOtpSession:
             if protected:
                 raise AccessCodeError(protected[0] if len(slots) == 1 else None) from None
             raise
-        assert reply.status is not None
+        if reply.status is None:
+            raise MalformedReportError("the device answered a configuration write with data")
         self._status = Status.from_bytes(reply.status)
         return self._status
 

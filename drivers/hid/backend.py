@@ -8,8 +8,11 @@ device object (``send_feature_report``, ``get_feature_report``, ``read``, ``writ
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from typing import Any, Protocol
+
+from drivers.errors import DriverError
 
 
 class HidDevice(Protocol):
@@ -35,15 +38,24 @@ class HidBackend(Protocol):
 class HidapiBackend:
     """The host's HID devices through hidapi (hidraw on Linux)."""
 
-    def __init__(self) -> None:
-        import hid  # the only import of hidapi in the project
+    # hidapi's enumeration and open are not documented as thread-safe: one at a time.
+    _lock = threading.Lock()
 
+    def __init__(self) -> None:
+        try:
+            import hid  # the only import of hidapi in the project
+        except ImportError as exc:
+            raise DriverError(
+                "the hidapi Python package is not installed (pip install 'authd[hid]')"
+            ) from exc
         self._hid = hid
 
     def enumerate(self, vendor_id: int = 0, product_id: int = 0) -> list[dict[str, Any]]:
-        return list(self._hid.enumerate(vendor_id, product_id))
+        with self._lock:
+            return list(self._hid.enumerate(vendor_id, product_id))
 
     def open_path(self, path: bytes) -> HidDevice:
-        device = self._hid.device()
-        device.open_path(path)
+        with self._lock:
+            device = self._hid.device()
+            device.open_path(path)
         return device  # type: ignore[no-any-return]
