@@ -6,4 +6,5 @@ added) and may define ``async def close(app: App) -> None``.
 FEATURES: list[str] = [
     "authd.system.feature",
     "authd.otp.feature",
+    "authd.hid.feature",
 ]
