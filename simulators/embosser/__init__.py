@@ -1,0 +1,7 @@
+"""A software braille embosser on a loopback raw port."""
+
+from __future__ import annotations
+
+from simulators.embosser.simulator import EmbossedJob, EmbosserSimulator, Fault
+
+__all__ = ["EmbossedJob", "EmbosserSimulator", "Fault"]
