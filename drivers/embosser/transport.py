@@ -81,7 +81,9 @@ class SocketTransport(Transport):
         except TimeoutError as exc:
             raise EmbosserOffline(f"embosser at {self.target} does not answer") from exc
         except OSError as exc:
-            raise EmbosserOffline(f"embosser at {self.target} is unreachable ({exc.strerror})") from exc
+            raise EmbosserOffline(
+                f"embosser at {self.target} is unreachable ({exc.strerror})"
+            ) from exc
 
     def _exchange(self, payload: bytes) -> bytes:
         with self._connect() as sock:
@@ -176,7 +178,9 @@ class LpTransport(Transport):
     def submit(self, job_name: str, data: bytes) -> JobResult:
         exe = shutil.which(self.command)
         if exe is None:
-            raise EmbosserOffline(f"print queue {self.queue}: the '{self.command}' command is not installed")
+            raise EmbosserOffline(
+                f"print queue {self.queue}: the '{self.command}' command is not installed"
+            )
         title = _JOB_NAME_RE.sub("_", job_name)[:64] or "job"
         try:
             done = subprocess.run(
@@ -190,9 +194,8 @@ class LpTransport(Transport):
             raise DeviceTimeout(f"print queue {self.queue} did not take the job in time") from exc
         if done.returncode != 0:
             message = done.stderr.decode("utf-8", "replace").strip().splitlines()
-            raise EmbosserOffline(
-                f"print queue {self.queue} refused the job: {message[-1] if message else done.returncode}"
-            )
+            why = message[-1] if message else f"exit status {done.returncode}"
+            raise EmbosserOffline(f"print queue {self.queue} refused the job: {why}")
         match = self._REQUEST_RE.search(done.stdout.decode("utf-8", "replace"))
         return JobResult(match.group(1) if match else title, JobState.QUEUED, len(data))
 

@@ -91,7 +91,7 @@ def test_codes_round_trip_through_bytes() -> None:
         ("1234",),  # too few
         ("1234", "123"),  # unequal
         ("12a4", "1234"),  # not digits
-        ("１２３４", "1234"),  # non-ASCII digits
+        ("\uff11\uff12\uff13\uff14", "1234"),  # full-width digits
         ("1", "2"),  # too short
     ],
 )
