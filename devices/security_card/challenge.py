@@ -140,7 +140,7 @@ def expected_answer(card: SecurityCard, challenge: Challenge) -> str:
 def validate_answer_format(answer: str, length: int | None = None) -> str:
     """Raise InvalidArgument unless ``answer`` is ASCII digits (of ``length``, if given)."""
     if not isinstance(answer, str) or not answer:
-        raise InvalidArgument("answer must not be empty")
+        raise InvalidArgument("answer must not be empty: give the asked digits")
     if len(answer) > MAX_ANSWER_DIGITS:
         raise InvalidArgument(f"answer must be at most {MAX_ANSWER_DIGITS} digits")
     if not (answer.isascii() and answer.isdigit()):

@@ -6,6 +6,10 @@ from devices.security_card.card import SecurityCard
 
 COLUMNS = 5
 FORM_FEED = "\f"
+NOTICE = (
+    "은행이 묻는 번호의 자리 숫자만 입력하십시오. "
+    "카드 전체를 입력하거나 알려 주지 마십시오."
+)
 
 
 def printed_card_text(card: SecurityCard) -> str:
@@ -17,7 +21,7 @@ def printed_card_text(card: SecurityCard) -> str:
     for r in range(rows):
         row = [entries[c * rows + r] for c in range(COLUMNS) if c * rows + r < len(entries)]
         lines.append("".join(e.ljust(width) for e in row).rstrip())
-    lines += ["", "은행이 묻는 번호의 자리 숫자만 입력하십시오. 카드 전체를 입력하거나 알려 주지 마십시오."]
+    lines += ["", NOTICE]
     return "\r\n".join(lines) + "\r\n" + FORM_FEED
 
 
