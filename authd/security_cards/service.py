@@ -345,20 +345,20 @@ class SecurityCardService:
                 raise NotFound(f"customer {customer_id} holds no live security card")
             return found
 
-        row = self.db.run(find, write=False)
-        if row.state is not CardState.ACTIVE:
-            raise FailedPrecondition(
-                f"card {row.serial} is {row.state.name.lower()}: "
-                + ("a branch must reset it" if row.state is CardState.RESTRICTED
-                   else "it can no longer be used")
-            )
         now = self.clock()
-        challenge = new_challenge(row.serial, row.spec, now, self.settings.challenge_policy,
-                                  self.random_bytes)
         self._challenges += 1
         prune = self._challenges % PRUNE_EVERY == 0
+        policy = self.settings.challenge_policy
 
-        def store(tx: Tx) -> None:
+        def store(tx: Tx) -> tuple[repo.CardRow, Challenge]:
+            row = find(tx)
+            if row.state is not CardState.ACTIVE:
+                raise FailedPrecondition(
+                    f"card {row.serial} is {row.state.name.lower()}: "
+                    + ("a branch must reset it" if row.state is CardState.RESTRICTED
+                       else "it can no longer be used")
+                )
+            challenge = new_challenge(row.serial, row.spec, now, policy, self.random_bytes)
             repo.insert_challenge(tx, challenge, institution)
             self.audit.record(tx, action=ACTION_CHALLENGE, target=row.serial, outcome="issued",
                               detail={"challenge_id": challenge.id,
@@ -366,8 +366,9 @@ class SecurityCardService:
                                                   challenge.second.number]})
             if prune:
                 repo.prune_challenges(tx, now - PRUNE_AFTER_SECONDS)
+            return row, challenge
 
-        self.db.run(store)
+        row, challenge = self.db.run(store)
         prompt = self._text(challenge_text(challenge, row.code_digits))
         return StartedChallenge(challenge, row.code_digits, row.braille, prompt)
 
@@ -375,17 +376,15 @@ class SecurityCardService:
         if not is_challenge_id(challenge_id):
             raise InvalidArgument("challenge_id must be 32 lower-case hex characters")
         validate_answer_format(answer)
-        found = self.db.run(lambda tx: repo.get_challenge(tx, challenge_id), write=False)
-        if found is None or found.institution != institution:
-            raise NotFound("no such challenge")
-        challenge = found.challenge
-        validate_answer_format(answer, challenge.answer_length)
-        row = self._read_card(institution, challenge.serial)
-        # open the codes before the transaction: the work is the same for every answer
-        expected = expected_answer(self._open_codes(row), challenge)
         max_failures = self.settings.max_failures
 
-        def evaluate(tx: Tx) -> Verdict:
+        def evaluate(tx: Tx) -> tuple[Verdict, str]:
+            found = repo.get_challenge(tx, challenge_id)
+            if found is None or found.institution != institution:
+                raise NotFound("no such challenge")
+            challenge = found.challenge
+            # a malformed answer changes nothing: checked before the challenge is consumed
+            validate_answer_format(answer, challenge.answer_length)
             now = self.clock()
             if not repo.consume_challenge(tx, challenge_id, now):
                 status = ChallengeState.USED
@@ -393,8 +392,12 @@ class SecurityCardService:
                 status = ChallengeState.EXPIRED
             else:
                 status = ChallengeState.OPEN
-            card = repo.get_card(tx, challenge.serial, lock=status is ChallengeState.OPEN)
+            # the card row is locked before its state is read (PostgreSQL: FOR UPDATE; SQLite:
+            # the write transaction holds the database lock)
+            card = repo.get_card(tx, challenge.serial, lock=True)
             assert card is not None
+            # the codes are opened for every answer, right or wrong, refused or not
+            expected = expected_answer(self._open_codes(card), challenge)
             verdict = decide(state=card.state, failures=card.failures, challenge=status,
                              expected=expected, answer=answer, max_failures=max_failures)
             if verdict.count_failure:
@@ -408,12 +411,12 @@ class SecurityCardService:
                               detail={"challenge_id": challenge_id,
                                       "failures": verdict.failures,
                                       "state": verdict.state.name.lower()})
-            return verdict
+            return verdict, card.serial
 
-        verdict = self.db.run(evaluate)
+        verdict, serial = self.db.run(evaluate)
         text = outcome_text(verdict.outcome, verdict.attempts_left,
                             verdict.state is CardState.RESTRICTED)
-        return Verified(verdict, challenge.serial, self._text(text))
+        return Verified(verdict, serial, self._text(text))
 
 
 def _run_unique(db: Database, fn: Callable[[Tx], None], message: str) -> None:
