@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
-from simulators.embosser.simulator import EmbossedJob, EmbosserSimulator, Fault
+from simulators.embosser.simulator import (
+    EmbossedJob,
+    EmbosserSimulator,
+    Fault,
+    fetch_last_job,
+)
 
-__all__ = ["EmbossedJob", "EmbosserSimulator", "Fault"]
+__all__ = ["EmbossedJob", "EmbosserSimulator", "Fault", "fetch_last_job"]

@@ -23,6 +23,8 @@ from drivers.embosser.status import (
 )
 
 UEL = b"\x1b%-12345X"
+# simulator-only request: send back the bytes of the last embossed job (what is on the paper)
+LAST_JOB_QUERY = UEL + b"@PJL SIMULATOR LASTJOB\r\n" + UEL
 MAX_JOB_BYTES = 4 * 1024 * 1024
 READ_TIMEOUT = 5.0
 
@@ -41,6 +43,21 @@ class EmbossedJob:
     data: bytes = field(repr=False)
     received_at: float
     pages: int
+
+
+def fetch_last_job(address: str, timeout: float = 5.0) -> bytes:
+    """What the simulator at ``socket://HOST:PORT`` embossed last (empty if nothing)."""
+    host, _, port = address.removeprefix("socket://").rpartition(":")
+    with socket.create_connection((host, int(port)), timeout=timeout) as sock:
+        sock.sendall(LAST_JOB_QUERY)
+        sock.shutdown(socket.SHUT_WR)
+        chunks = []
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    return b"".join(chunks)
 
 
 class EmbosserSimulator:
@@ -178,6 +195,9 @@ class EmbosserSimulator:
         fault = self.fault
         if data.startswith(UEL) and b"@PJL INFO STATUS" in data:
             return self._status(fault).to_bytes("INFO")
+        if data == LAST_JOB_QUERY:
+            with self._lock:
+                return self._jobs[-1].data if self._jobs else b""
         if fault in (Fault.PAPER_JAM, Fault.PAPER_OUT):
             with self._lock:
                 self.refused_jobs += 1

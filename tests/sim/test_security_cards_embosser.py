@@ -112,3 +112,12 @@ def test_print_queue_without_lp_is_offline() -> None:
 def test_bad_addresses_are_refused(url: str) -> None:
     with pytest.raises(BadJob):
         open_transport(url)
+
+
+def test_last_job_can_be_fetched_over_the_port(sim: EmbosserSimulator) -> None:
+    from simulators.embosser import fetch_last_job
+
+    assert fetch_last_job(sim.address) == b""
+    Embosser.open(sim.address).emboss("card", BRF)
+    assert fetch_last_job(sim.address) == BRF
+    assert len(sim.jobs) == 1  # the query is not a job
