@@ -131,7 +131,7 @@ def test_challenge_names_two_distinct_codes_and_default_digits() -> None:
         assert ch.expires_at == 1000.0 + 180.0
         assert is_challenge_id(ch.id)
         seen_pairs.add((ch.first.number, ch.second.number))
-    assert len(seen_pairs) > 300  # spread over the card, not stuck on a few numbers
+    assert len(seen_pairs) > 250  # spread over the card, not stuck on a few numbers
 
 
 def test_two_code_card_always_asks_both() -> None:
