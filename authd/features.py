@@ -7,4 +7,5 @@ FEATURES: list[str] = [
     "authd.system.feature",
     "authd.otp.feature",
     "authd.hid.feature",
+    "authd.security_cards.feature",
 ]
