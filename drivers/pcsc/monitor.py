@@ -1,0 +1,194 @@
+"""Reader and card events: snapshots of the PC/SC state, diffed into added/removed events.
+
+One thread polls pcscd with SCardGetStatusChange and survives pcscd going away and coming
+back. A new subscriber first receives the current state (as "added" events), then changes.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import Enum, unique
+
+from smartcard import scard
+
+from drivers.errors import DriverError
+from drivers.pcsc.context import PNP_NOTIFICATION, PcscContext
+
+log = logging.getLogger(__name__)
+
+_POLL_MS = 1000
+_RETRY_SECONDS = 0.5
+
+
+@unique
+class EventKind(Enum):
+    READER_ADDED = "reader_added"
+    READER_REMOVED = "reader_removed"
+    CARD_INSERTED = "card_inserted"
+    CARD_REMOVED = "card_removed"
+    SERVICE_UP = "service_up"
+    SERVICE_DOWN = "service_down"
+
+
+@dataclass(frozen=True)
+class ReaderEvent:
+    kind: EventKind
+    reader: str = ""
+    atr: bytes = b""
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What pcscd reports: reader name -> ATR of the card in it (None: no card)."""
+
+    available: bool
+    readers: dict[str, bytes | None]
+
+
+def diff(old: Snapshot, new: Snapshot) -> list[ReaderEvent]:
+    """Events that turn `old` into `new` (removals first, then additions)."""
+    events: list[ReaderEvent] = []
+    for name, atr in old.readers.items():
+        new_atr = new.readers.get(name, None)
+        gone = name not in new.readers
+        if atr is not None and (gone or new_atr != atr):
+            events.append(ReaderEvent(EventKind.CARD_REMOVED, name, atr))
+        if gone:
+            events.append(ReaderEvent(EventKind.READER_REMOVED, name))
+    if old.available and not new.available:
+        events.append(ReaderEvent(EventKind.SERVICE_DOWN))
+    if new.available and not old.available:
+        events.append(ReaderEvent(EventKind.SERVICE_UP))
+    for name, atr in new.readers.items():
+        if name not in old.readers:
+            events.append(ReaderEvent(EventKind.READER_ADDED, name))
+        if atr is not None and old.readers.get(name) != atr:
+            events.append(ReaderEvent(EventKind.CARD_INSERTED, name, atr))
+    return events
+
+
+EMPTY = Snapshot(available=False, readers={})
+
+Listener = Callable[[ReaderEvent], None]
+
+
+class ReaderMonitor:
+    """Watches pcscd in a background thread and fans events out to listeners."""
+
+    def __init__(self, poll_ms: int = _POLL_MS) -> None:
+        self._poll_ms = poll_ms
+        self._context = PcscContext()
+        self._lock = threading.Lock()
+        self._listeners: list[Listener] = []
+        self._snapshot = EMPTY
+        self._stop = threading.Event()
+        self._ready = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self, wait: float = 2.0) -> ReaderMonitor:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="pcsc-monitor", daemon=True)
+            self._thread.start()
+        self._ready.wait(wait)
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._context.cancel()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+        self._context.close()
+
+    def snapshot(self) -> Snapshot:
+        with self._lock:
+            return self._snapshot
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        """Replay the current state to `listener`, then deliver changes; returns unsubscribe."""
+        with self._lock:
+            for event in diff(Snapshot(available=False, readers={}), self._snapshot):
+                listener(event)
+            self._listeners.append(listener)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                if listener in self._listeners:
+                    self._listeners.remove(listener)
+
+        return unsubscribe
+
+    def _publish(self, snapshot: Snapshot) -> None:
+        with self._lock:
+            events = diff(self._snapshot, snapshot)
+            self._snapshot = snapshot
+            listeners = list(self._listeners)
+            for event in events:
+                for listener in listeners:
+                    try:
+                        listener(event)
+                    except Exception:  # a listener's failure must not stop the monitor
+                        log.exception("reader event listener failed")
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._watch()
+            except DriverError as exc:
+                log.info("PC/SC service unavailable: %s", exc)
+            self._context.invalidate()
+            self._publish(EMPTY)
+            self._ready.set()
+            self._stop.wait(_RETRY_SECONDS)
+
+    def _watch(self) -> None:
+        """Follow pcscd until it goes away (raises) or the monitor is stopped."""
+        handle = self._context.handle()
+        states: dict[str, int] = {}
+        while not self._stop.is_set():
+            hresult, readers = scard.SCardListReaders(handle, [])
+            if hresult == scard.SCARD_E_NO_READERS_AVAILABLE:
+                readers = []
+            else:
+                self._context.check(hresult, "listing readers")
+            for name in list(states):
+                if name not in readers:
+                    del states[name]
+            query = [(name, states.get(name, scard.SCARD_STATE_UNAWARE)) for name in readers]
+            query.append((PNP_NOTIFICATION, states.get(PNP_NOTIFICATION, scard.SCARD_STATE_UNAWARE)))
+            hresult, results = scard.SCardGetStatusChange(handle, 0, query)
+            self._context.check(hresult, "reading reader states")
+            snapshot = Snapshot(available=True, readers={})
+            for name, state, atr in results:
+                states[name] = state & ~scard.SCARD_STATE_CHANGED
+                if name == PNP_NOTIFICATION:
+                    continue
+                present = bool(state & scard.SCARD_STATE_PRESENT) and not state & scard.SCARD_STATE_MUTE
+                snapshot.readers[name] = bytes(atr) if present and atr else None
+            self._publish(snapshot)
+            self._ready.set()
+            query = [(name, states[name]) for name, _state in query]
+            hresult, _results = scard.SCardGetStatusChange(handle, self._poll_ms, query)
+            if hresult in (scard.SCARD_E_TIMEOUT, scard.SCARD_E_CANCELLED):
+                continue
+            if hresult == scard.SCARD_E_UNKNOWN_READER:
+                continue  # a reader went away between the list and the wait
+            self._context.check(hresult, "waiting for reader changes")
+
+
+def wait_for(
+    monitor: ReaderMonitor, predicate: Callable[[Snapshot], bool], timeout: float = 5.0
+) -> Snapshot:
+    """Block until the monitor's snapshot satisfies `predicate` (for tools and tests)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        snapshot = monitor.snapshot()
+        if predicate(snapshot):
+            return snapshot
+        if time.monotonic() >= deadline:
+            raise TimeoutError("reader state did not reach the expected condition")
+        time.sleep(0.02)
