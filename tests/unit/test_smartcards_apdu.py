@@ -114,7 +114,7 @@ def test_chaining_stops_at_first_error() -> None:
 
 def test_extended_format_sends_one_apdu() -> None:
     payload = b"\x01" * 300
-    card = ScriptedCard([("00db3fff00012c" + payload.hex() + "0100", b"ok", 0x9000)])
+    card = ScriptedCard([("00db3fff00012c" + payload.hex() + "0000", b"ok", 0x9000)])
     assert ApduProcessor(card, ApduFormat.EXTENDED).send(0x00, 0xDB, 0x3F, 0xFF, payload) == b"ok"
 
 
