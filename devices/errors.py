@@ -1,39 +1,44 @@
-"""Project error classes (placeholder until the foundation lands; the lead's version wins)."""
+"""The project's error classes.
+
+An error's message is shown to the caller as it is, so it must never contain a secret
+(PIN, seed, card code, key). The daemon's error interceptor maps each class to one gRPC
+status code; business outcomes (wrong code, locked, lost) are values, not errors.
+"""
 
 from __future__ import annotations
 
 
 class AuthdError(Exception):
-    """Base error; the message is safe to show a caller."""
+    """Base of every error the daemon turns into a gRPC status."""
 
 
 class InvalidArgument(AuthdError):
-    pass
+    """The request is malformed."""
 
 
 class NotFound(AuthdError):
-    pass
+    """The named object does not exist."""
 
 
 class AlreadyExists(AuthdError):
-    pass
+    """The object to create exists already."""
 
 
 class PermissionDenied(AuthdError):
-    pass
+    """The caller's role or institution may not do this."""
 
 
 class FailedPrecondition(AuthdError):
-    pass
+    """The object is not in a state that allows this."""
 
 
 class Unavailable(AuthdError):
-    pass
+    """A device or the store is absent or unreachable."""
 
 
 class ResourceExhausted(AuthdError):
-    pass
+    """A size or rate limit was exceeded."""
 
 
 class DeadlineExceeded(AuthdError):
-    pass
+    """A device did not answer in time."""

@@ -1,19 +1,19 @@
-"""Driver error classes (placeholder until the foundation lands; the lead's version wins)."""
+"""Errors raised by drivers; the daemon maps them to gRPC status codes."""
 
 from __future__ import annotations
 
 
 class DriverError(Exception):
-    pass
+    """A device or its library failed. The message never contains a secret."""
 
 
 class DeviceAbsent(DriverError):
-    pass
+    """The device (token, card, reader, HID device) is not attached."""
 
 
 class DeviceTimeout(DriverError):
-    pass
+    """The device did not answer in time."""
 
 
 class DeviceIOError(DriverError):
-    pass
+    """Talking to the device failed."""
