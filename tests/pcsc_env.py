@@ -85,7 +85,10 @@ class Pcscd:
             except ValueError:
                 other = 0
             if other and _pid_alive(other):
-                pytest.skip(f"another pcscd (pid {other}) is running; the tests start their own: stop it first")
+                pytest.skip(
+                    f"another pcscd (pid {other}) is running; the tests start their own pcscd:"
+                    " stop it first"
+                )
         SOCKET.unlink(missing_ok=True)  # stale socket of a pcscd that died
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(["pcscd", "-f"], stdout=out, stderr=subprocess.STDOUT)

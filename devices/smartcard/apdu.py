@@ -90,7 +90,9 @@ def parse_response(response: bytes) -> tuple[bytes, int]:
 class ApduProcessor:
     """Sends commands with chaining and response chaining; raises on failing status words."""
 
-    def __init__(self, connection: SmartCardConnection, apdu_format: ApduFormat = ApduFormat.SHORT) -> None:
+    def __init__(
+        self, connection: SmartCardConnection, apdu_format: ApduFormat = ApduFormat.SHORT
+    ) -> None:
         self.connection = connection
         self.apdu_format = apdu_format
 
@@ -98,14 +100,24 @@ class ApduProcessor:
         """Send one logical command; returns the whole answer and the final status word."""
         if self.apdu_format is ApduFormat.EXTENDED:
             if command.le == SHORT_MAX_LE:  # "everything": one extended answer instead of 61xx
-                command = CommandApdu(command.cla, command.ins, command.p1, command.p2, command.data, EXTENDED_MAX_LE)
+                command = CommandApdu(
+                    command.cla, command.ins, command.p1, command.p2, command.data, EXTENDED_MAX_LE
+                )
             data, sw = self._exchange(command, extended=True)
         else:
             data, sw = self._send_chained(command)
         return self._collect(command, data, sw)
 
     def send(
-        self, cla: int, ins: int, p1: int, p2: int, data: bytes = b"", le: int = SHORT_MAX_LE, *, what: str = "PIN"
+        self,
+        cla: int,
+        ins: int,
+        p1: int,
+        p2: int,
+        data: bytes = b"",
+        le: int = SHORT_MAX_LE,
+        *,
+        what: str = "PIN",
     ) -> bytes:
         """Send and return the response data; any status other than 9000 raises."""
         response, sw = self.transceive(CommandApdu(cla, ins, p1, p2, data, le))
@@ -116,7 +128,9 @@ class ApduProcessor:
     def _exchange(self, command: CommandApdu, extended: bool) -> tuple[bytes, int]:
         data, sw = self.connection.send_and_receive(command.encode(extended))
         if sw >> 8 == 0x6C:  # wrong Le: the card tells the right one, send again
-            retry = CommandApdu(command.cla, command.ins, command.p1, command.p2, command.data, sw & 0xFF or 256)
+            retry = CommandApdu(
+                command.cla, command.ins, command.p1, command.p2, command.data, sw & 0xFF or 256
+            )
             data, sw = self.connection.send_and_receive(retry.encode(extended))
         return data, sw
 
@@ -125,7 +139,9 @@ class ApduProcessor:
         le = min(command.le, SHORT_MAX_LE)
         while len(payload) > SHORT_MAX_DATA:
             chunk, payload = payload[:SHORT_MAX_DATA], payload[SHORT_MAX_DATA:]
-            part = CommandApdu(command.cla | CLA_CHAINING, command.ins, command.p1, command.p2, chunk)
+            part = CommandApdu(
+                command.cla | CLA_CHAINING, command.ins, command.p1, command.p2, chunk
+            )
             data, sw = self.connection.send_and_receive(part.encode(False))
             if sw != SW_OK:
                 return data, sw
@@ -139,7 +155,9 @@ class ApduProcessor:
         while sw >> 8 == 0x61:
             if len(buffer) > MAX_RESPONSE:
                 raise ApduError(bytes(buffer[:0]), sw, "the card's answer is too long")
-            get = CommandApdu(command.cla & ~CLA_CHAINING & 0xFF, INS_GET_RESPONSE, 0, 0, b"", sw & 0xFF or 256)
+            get = CommandApdu(
+                command.cla & ~CLA_CHAINING & 0xFF, INS_GET_RESPONSE, 0, 0, b"", sw & 0xFF or 256
+            )
             data, sw = self.connection.send_and_receive(get.encode(False))
             if sw >> 8 == 0x6C:
                 get = CommandApdu(get.cla, get.ins, 0, 0, b"", sw & 0xFF or 256)

@@ -9,7 +9,9 @@ class ApduError(FailedPrecondition):
     """The card answered a status word other than 9000."""
 
     def __init__(self, data: bytes, sw: int, message: str | None = None) -> None:
-        super().__init__(message or f"the card refused the command (status {sw:04X}: {describe_sw(sw)})")
+        super().__init__(
+            message or f"the card refused the command (status {sw:04X}: {describe_sw(sw)})"
+        )
         self.data = data
         self.sw = sw
 

@@ -122,7 +122,10 @@ class ManagementKeyType(IntEnum):
         return 8 if self is ManagementKeyType.TDES else 16
 
 
-_EC_CURVE: dict[KeyType, ec.EllipticCurve] = {KeyType.ECCP256: ec.SECP256R1(), KeyType.ECCP384: ec.SECP384R1()}
+_EC_CURVE: dict[KeyType, ec.EllipticCurve] = {
+    KeyType.ECCP256: ec.SECP256R1(),
+    KeyType.ECCP384: ec.SECP384R1(),
+}
 _EC_FIELD_BYTES = {KeyType.ECCP256: 32, KeyType.ECCP384: 48}
 
 # DigestInfo prefixes (RFC 8017 section 9.2, note 1)
@@ -198,7 +201,9 @@ def digest(message: bytes, hash_name: str) -> bytes:
 class PivSession:
     """A PIV application session on one card (selects the application on creation)."""
 
-    def __init__(self, connection: SmartCardConnection, apdu_format: ApduFormat = ApduFormat.SHORT) -> None:
+    def __init__(
+        self, connection: SmartCardConnection, apdu_format: ApduFormat = ApduFormat.SHORT
+    ) -> None:
         self.protocol = ApduProcessor(connection, apdu_format)
         self.application_template = self.select()
 
@@ -244,12 +249,15 @@ class PivSession:
         try:
             return x509.load_der_x509_certificate(der)
         except ValueError:
-            raise BadResponseError(f"the object in slot {slot.value:02X} is not an X.509 certificate") from None
+            raise BadResponseError(
+                f"the object in slot {slot.value:02X} is not an X.509 certificate"
+            ) from None
 
     def put_certificate(self, slot: Slot, certificate: x509.Certificate) -> None:
         der = certificate.public_bytes(serialization.Encoding.DER)
         self.put_object(
-            slot.object_id, tlv(TAG_CERTIFICATE, der) + tlv(TAG_CERT_INFO, b"\x00") + tlv(TAG_LRC, b"")
+            slot.object_id,
+            tlv(TAG_CERTIFICATE, der) + tlv(TAG_CERT_INFO, b"\x00") + tlv(TAG_LRC, b""),
         )
 
     def delete_certificate(self, slot: Slot) -> None:
@@ -266,7 +274,9 @@ class PivSession:
         except PinBlockedError:
             return PinStatus(verified=False, attempts_remaining=0, blocked=True)
         except InvalidPinError as exc:
-            return PinStatus(verified=False, attempts_remaining=exc.attempts_remaining, blocked=False)
+            return PinStatus(
+                verified=False, attempts_remaining=exc.attempts_remaining, blocked=False
+            )
         return PinStatus(verified=True, attempts_remaining=None, blocked=False)
 
     def change_pin(self, old_pin: str, new_pin: str) -> None:
@@ -283,13 +293,19 @@ class PivSession:
 
     # -- management key --------------------------------------------------------------------
     def authenticate(
-        self, management_key: bytes = DEFAULT_MANAGEMENT_KEY, key_type: ManagementKeyType = ManagementKeyType.TDES
+        self,
+        management_key: bytes = DEFAULT_MANAGEMENT_KEY,
+        key_type: ManagementKeyType = ManagementKeyType.TDES,
     ) -> None:
         """Mutual authentication with the card's management key (9B)."""
         if len(management_key) != key_type.key_length:
-            raise InvalidArgument(f"a {key_type.name} management key is {key_type.key_length} bytes")
+            raise InvalidArgument(
+                f"a {key_type.name} management key is {key_type.key_length} bytes"
+            )
         cipher = Cipher(
-            TripleDES(management_key) if key_type is ManagementKeyType.TDES else algorithms.AES(management_key),
+            TripleDES(management_key)
+            if key_type is ManagementKeyType.TDES
+            else algorithms.AES(management_key),
             modes.ECB(),
         )
         request = tlv(TAG_DYN_AUTH, tlv(TAG_WITNESS))
@@ -326,7 +342,9 @@ class PivSession:
         except (KeyError, ValueError):
             raise BadResponseError("the card returned a malformed public key") from None
 
-    def sign_digest(self, slot: Slot, key_type: KeyType, message_digest: bytes, hash_name: str = "sha256") -> bytes:
+    def sign_digest(
+        self, slot: Slot, key_type: KeyType, message_digest: bytes, hash_name: str = "sha256"
+    ) -> bytes:
         """Sign a digest: ECDSA (DER signature) or RSA PKCS#1 v1.5 (padding done here)."""
         if key_type.is_rsa:
             payload = pkcs1v15_block(message_digest, hash_name, 256)
@@ -343,11 +361,15 @@ class PivSession:
             signature = encode_dss_signature(r, s)
         return signature
 
-    def sign(self, slot: Slot, key_type: KeyType, message: bytes, hash_name: str = "sha256") -> bytes:
+    def sign(
+        self, slot: Slot, key_type: KeyType, message: bytes, hash_name: str = "sha256"
+    ) -> bytes:
         return self.sign_digest(slot, key_type, digest(message, hash_name), hash_name)
 
 
-def verify_signature(public_key: PublicKey, signature: bytes, message: bytes, hash_name: str = "sha256") -> bool:
+def verify_signature(
+    public_key: PublicKey, signature: bytes, message: bytes, hash_name: str = "sha256"
+) -> bool:
     """Check a signature made by `PivSession.sign` (host-side, with cryptography)."""
     from cryptography.exceptions import InvalidSignature
     from cryptography.hazmat.primitives.asymmetric import padding

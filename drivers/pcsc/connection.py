@@ -22,7 +22,9 @@ class PcscConnection:
     away, `ReaderBusy` when another application holds the card.
     """
 
-    def __init__(self, reader: str, *, exclusive: bool = True, context: PcscContext | None = None) -> None:
+    def __init__(
+        self, reader: str, *, exclusive: bool = True, context: PcscContext | None = None
+    ) -> None:
         self.reader = reader
         self._own_context = context is None
         self._context = context or PcscContext()
@@ -39,10 +41,14 @@ class PcscConnection:
 
     def _connect(self, exclusive: bool) -> None:
         share = scard.SCARD_SHARE_EXCLUSIVE if exclusive else scard.SCARD_SHARE_SHARED
-        hresult, card, protocol = scard.SCardConnect(self._context.handle(), self.reader, share, _PROTOCOLS)
+        hresult, card, protocol = scard.SCardConnect(
+            self._context.handle(), self.reader, share, _PROTOCOLS
+        )
         self._context.check(hresult, "connecting to the card", self.reader)
         self._card = card
-        self._pci = scard.SCARD_PCI_T0 if protocol == scard.SCARD_PROTOCOL_T0 else scard.SCARD_PCI_T1
+        self._pci = (
+            scard.SCARD_PCI_T0 if protocol == scard.SCARD_PROTOCOL_T0 else scard.SCARD_PCI_T1
+        )
         hresult, _reader, _state, _protocol, atr = scard.SCardStatus(card)
         self._context.check(hresult, "reading the card status", self.reader)
         self.atr = bytes(atr)
@@ -61,7 +67,9 @@ class PcscConnection:
                 self._drop(hresult)
                 raise error_for(hresult, "sending a command to the card", self.reader)
         if len(response) < 2:
-            raise error_for(scard.SCARD_F_COMM_ERROR, "the card answered without a status word", self.reader)
+            raise error_for(
+                scard.SCARD_F_COMM_ERROR, "the card answered without a status word", self.reader
+            )
         return bytes(response[:-2]), (response[-2] << 8) | response[-1]
 
     def _drop(self, hresult: int) -> None:
@@ -84,6 +92,9 @@ class PcscConnection:
         return self
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         self.close()

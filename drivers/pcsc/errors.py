@@ -46,7 +46,11 @@ _CARD_ABSENT = frozenset(
 
 def result_text(hresult: int) -> str:
     text = str(scard.SCardGetErrorMessage(hresult) or "")
-    return f"{text.strip()} (0x{hresult & 0xFFFFFFFF:08X})" if text else f"0x{hresult & 0xFFFFFFFF:08X}"
+    return (
+        f"{text.strip()} (0x{hresult & 0xFFFFFFFF:08X})"
+        if text
+        else f"0x{hresult & 0xFFFFFFFF:08X}"
+    )
 
 
 def is_service_down(hresult: int) -> bool:
@@ -60,7 +64,9 @@ def error_for(hresult: int, what: str, reader: str | None = None) -> DriverError
     if hresult == scard.SCARD_E_NO_READERS_AVAILABLE:
         return ReaderNotFound(f"{what}{where}: no readers attached ({detail})")
     if hresult in _SERVICE_DOWN:
-        return PcscServiceUnavailable(f"{what}{where}: the PC/SC service (pcscd) is not reachable ({detail})")
+        return PcscServiceUnavailable(
+            f"{what}{where}: the PC/SC service (pcscd) is not reachable ({detail})"
+        )
     if hresult in _CARD_ABSENT:
         return CardAbsent(f"{what}{where}: no card in the reader or it was removed ({detail})")
     if hresult == scard.SCARD_E_UNKNOWN_READER or hresult == scard.SCARD_E_READER_UNAVAILABLE:

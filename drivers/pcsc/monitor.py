@@ -159,7 +159,9 @@ class ReaderMonitor:
                 if name not in readers:
                     del states[name]
             query = [(name, states.get(name, scard.SCARD_STATE_UNAWARE)) for name in readers]
-            query.append((PNP_NOTIFICATION, states.get(PNP_NOTIFICATION, scard.SCARD_STATE_UNAWARE)))
+            query.append(
+                (PNP_NOTIFICATION, states.get(PNP_NOTIFICATION, scard.SCARD_STATE_UNAWARE))
+            )
             hresult, results = scard.SCardGetStatusChange(handle, 0, query)
             self._context.check(hresult, "reading reader states")
             snapshot = Snapshot(available=True, readers={})
@@ -167,7 +169,9 @@ class ReaderMonitor:
                 states[name] = state & ~scard.SCARD_STATE_CHANGED
                 if name == PNP_NOTIFICATION:
                     continue
-                present = bool(state & scard.SCARD_STATE_PRESENT) and not state & scard.SCARD_STATE_MUTE
+                present = (
+                    bool(state & scard.SCARD_STATE_PRESENT) and not state & scard.SCARD_STATE_MUTE
+                )
                 snapshot.readers[name] = bytes(atr) if present and atr else None
             self._publish(snapshot)
             self._ready.set()

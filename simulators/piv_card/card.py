@@ -128,7 +128,9 @@ def parse_command(apdu: bytes) -> Command:
     if len(body) == 3 + lc:
         return Command(cla, ins, p1, p2, body[3:], 0, True)
     if len(body) == 5 + lc:
-        return Command(cla, ins, p1, p2, body[3 : 3 + lc], int.from_bytes(body[-2:], "big") or 65536, True)
+        return Command(
+            cla, ins, p1, p2, body[3 : 3 + lc], int.from_bytes(body[-2:], "big") or 65536, True
+        )
     raise StatusError(SW_WRONG_LENGTH)
 
 
@@ -247,7 +249,8 @@ class PivCard:
         self.pin_verified = False
         self.management_authenticated = False
         algorithms_supported = b"".join(
-            tlv(0x80, bytes([alg])) for alg in (ALG_3DES, ALG_AES128, ALG_RSA2048, ALG_ECCP256, ALG_ECCP384)
+            tlv(0x80, bytes([alg]))
+            for alg in (ALG_3DES, ALG_AES128, ALG_RSA2048, ALG_ECCP256, ALG_ECCP384)
         )
         return tlv(
             0x61,
@@ -262,7 +265,13 @@ class PivCard:
         if (cmd.p1, cmd.p2) != (0x3F, 0xFF):
             raise StatusError(SW_INCORRECT_P1P2)
         try:
-            if not data or data[0] != 0x5C or len(data) < 2 or data[1] > 3 or len(data) < 2 + data[1]:
+            if (
+                not data
+                or data[0] != 0x5C
+                or len(data) < 2
+                or data[1] > 3
+                or len(data) < 2 + data[1]
+            ):
                 raise ValueError("tag list")
             tag = int.from_bytes(data[2 : 2 + data[1]], "big")
         except ValueError:
@@ -289,14 +298,20 @@ class PivCard:
             fascn = bytes.fromhex("D4E739DA739CED39CE739D836858210842108421C84210C3EB")
             guid = serial.rjust(16, b"\x00")
             body = (
-                tlv(0x30, fascn) + tlv(0x34, guid) + tlv(0x35, b"20351231") + tlv(0x3E, b"") + tlv(0xFE, b"")
+                tlv(0x30, fascn)
+                + tlv(0x34, guid)
+                + tlv(0x35, b"20351231")
+                + tlv(0x3E, b"")
+                + tlv(0xFE, b"")
             )
             return tlv(0x53, body)
         if tag == TAG_CCC:
             card_id = bytes.fromhex("a000000116ff02") + serial.rjust(14, b"\x00")
             body = tlv(0xF0, card_id) + tlv(0xF1, b"\x21") + tlv(0xF2, b"\x21") + tlv(0xF3, b"")
             body += tlv(0xF4, b"\x00") + tlv(0xF5, b"\x10") + tlv(0xF6, b"") + tlv(0xF7, b"")
-            body += tlv(0xFA, b"") + tlv(0xFB, b"") + tlv(0xFC, b"") + tlv(0xFD, b"") + tlv(0xFE, b"")
+            body += (
+                tlv(0xFA, b"") + tlv(0xFB, b"") + tlv(0xFC, b"") + tlv(0xFD, b"") + tlv(0xFE, b"")
+            )
             return tlv(0x53, body)
         return None
 
@@ -426,7 +441,9 @@ class PivCard:
         else:
             raise StatusError(SW_WRONG_DATA)
         der = private.private_bytes(
-            serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            serialization.Encoding.DER,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
         )
         self.state.keys[f"{cmd.p2:02x}"] = KeyRecord(algorithm=algorithm, pkcs8_hex=der.hex())
         self._save()
@@ -480,7 +497,9 @@ class PivCard:
             return tlv(TAG_DYN_AUTH, tlv(TAG_CHALLENGE, self._challenge))
         if response and witness is None and challenge is None:
             expected_challenge, self._challenge = self._challenge, None
-            if expected_challenge is None or not _constant_eq(response, encrypt(expected_challenge)):
+            if expected_challenge is None or not _constant_eq(
+                response, encrypt(expected_challenge)
+            ):
                 self.management_authenticated = False
                 raise StatusError(SW_SECURITY)
             self.management_authenticated = True

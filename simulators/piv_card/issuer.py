@@ -18,7 +18,10 @@ class CardIssuer:
         self.name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
 
     def issue(
-        self, public_key: rsa.RSAPublicKey | ec.EllipticCurvePublicKey, subject: str, days: int = 365
+        self,
+        public_key: rsa.RSAPublicKey | ec.EllipticCurvePublicKey,
+        subject: str,
+        days: int = 365,
     ) -> x509.Certificate:
         now = dt.datetime.now(dt.UTC)
         return (

@@ -56,8 +56,12 @@ class CardState:
     keys: dict[str, KeyRecord] = field(default_factory=dict)  # slot hex -> key
 
     @classmethod
-    def new(cls, serial: str | None = None, pin: str = DEFAULT_PIN, puk: str = DEFAULT_PUK) -> CardState:
-        return cls(serial=serial or secrets.token_hex(8), atr_hex=default_atr().hex(), pin=pin, puk=puk)
+    def new(
+        cls, serial: str | None = None, pin: str = DEFAULT_PIN, puk: str = DEFAULT_PUK
+    ) -> CardState:
+        return cls(
+            serial=serial or secrets.token_hex(8), atr_hex=default_atr().hex(), pin=pin, puk=puk
+        )
 
     @classmethod
     def load(cls, path: Path) -> CardState:
@@ -89,4 +93,5 @@ class CardState:
             raise
 
     def __repr__(self) -> str:  # never show secrets
-        return f"CardState(serial={self.serial!r}, keys={sorted(self.keys)}, objects={sorted(self.objects)})"
+        keys, objects = sorted(self.keys), sorted(self.objects)
+        return f"CardState(serial={self.serial!r}, keys={keys}, objects={objects})"

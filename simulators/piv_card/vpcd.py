@@ -59,13 +59,17 @@ class VirtualCardSlot:
                     break
                 except OSError:
                     if time.monotonic() >= deadline:
-                        raise ConnectionError(f"vpcd is not listening on {self.host}:{self.port}") from None
+                        raise ConnectionError(
+                            f"vpcd is not listening on {self.host}:{self.port}"
+                        ) from None
                     time.sleep(0.05)
             sock.settimeout(None)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             self.card.reset()
             self._sock = sock
-            self._thread = threading.Thread(target=self._serve, args=(sock,), name=f"vpcd-{self.port}", daemon=True)
+            self._thread = threading.Thread(
+                target=self._serve, args=(sock,), name=f"vpcd-{self.port}", daemon=True
+            )
             self._thread.start()
 
     def remove(self) -> None:

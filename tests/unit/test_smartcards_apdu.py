@@ -25,10 +25,18 @@ from devices.smartcard.tlv import Tlv, parse_dict, tlv
         (CommandApdu(0x00, 0xCA, 0x00, 0x00, le=256), None, "00ca000000"),  # case 2S, Le 256 -> 00
         (CommandApdu(0x00, 0xCA, 0x00, 0x00, le=16), None, "00ca000010"),
         (CommandApdu(0x00, 0x20, 0x00, 0x80, b"\x31\x32"), None, "00200080023132"),  # case 3S
-        (CommandApdu(0x00, 0xCB, 0x3F, 0xFF, b"\x5c\x01\x7e", 256), None, "00cb3fff035c017e00"),  # case 4S
+        (
+            CommandApdu(0x00, 0xCB, 0x3F, 0xFF, b"\x5c\x01\x7e", 256),
+            None,
+            "00cb3fff035c017e00",
+        ),  # case 4S
         (CommandApdu(0x00, 0xCA, 0x00, 0x00, le=65536), None, "00ca0000000000"),  # case 2E
         (CommandApdu(0x00, 0xCA, 0x00, 0x00, le=300), None, "00ca000000012c"),
-        (CommandApdu(0x00, 0xDB, 0x3F, 0xFF, b"\xaa" * 3, 256), True, "00db3fff000003aaaaaa0100"),  # case 4E
+        (
+            CommandApdu(0x00, 0xDB, 0x3F, 0xFF, b"\xaa" * 3, 256),
+            True,
+            "00db3fff000003aaaaaa0100",
+        ),  # case 4E
         (CommandApdu(0x00, 0xDB, 0x3F, 0xFF, b"\xaa" * 3), True, "00db3fff000003aaaaaa"),  # case 3E
     ],
 )
@@ -43,7 +51,10 @@ def test_extended_picked_when_needed() -> None:
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"cla": 0x100, "ins": 0, "p1": 0, "p2": 0}, {"cla": 0, "ins": 0, "p1": 0, "p2": 0, "le": 65537}],
+    [
+        {"cla": 0x100, "ins": 0, "p1": 0, "p2": 0},
+        {"cla": 0, "ins": 0, "p1": 0, "p2": 0, "le": 65537},
+    ],
 )
 def test_invalid_fields(kwargs: dict[str, int]) -> None:
     with pytest.raises(CommandTooLongError):
@@ -129,7 +140,9 @@ def test_pin_status_words(sw: int, error: type[InvalidPinError], attempts: int) 
 
 def test_status_words_have_clear_messages() -> None:
     assert isinstance(error_for_sw(b"", 0x6982), SecurityStatusError)
-    assert "6A80" in str(error_for_sw(b"", 0x6A80)) and "incorrect data" in str(error_for_sw(b"", 0x6A80))
+    assert "6A80" in str(error_for_sw(b"", 0x6A80)) and "incorrect data" in str(
+        error_for_sw(b"", 0x6A80)
+    )
     assert describe_sw(0x1234) == "unknown status"
     assert type(error_for_sw(b"", 0x1234)) is ApduError
 
@@ -139,7 +152,10 @@ def test_tlv_roundtrip() -> None:
         value = b"\x5a" * size
         (item,) = Tlv.parse_all(tlv(0x5FC105, value))
         assert item == Tlv(0x5FC105, value)
-    assert parse_dict(tlv(0x7C, tlv(0x82) + tlv(0x81, b"ab")))[0x7C] == bytes.fromhex("82008102") + b"ab"
+    assert (
+        parse_dict(tlv(0x7C, tlv(0x82) + tlv(0x81, b"ab")))[0x7C]
+        == bytes.fromhex("82008102") + b"ab"
+    )
 
 
 @pytest.mark.parametrize("raw", ["53", "5305aa", "5f", "5384ffffffff00", "7f"])

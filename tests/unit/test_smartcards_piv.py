@@ -9,7 +9,12 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from devices.errors import InvalidArgument, NotFound
 from devices.smartcard.apdu import ApduFormat
-from devices.smartcard.errors import ApduError, InvalidPinError, PinBlockedError, SecurityStatusError
+from devices.smartcard.errors import (
+    ApduError,
+    InvalidPinError,
+    PinBlockedError,
+    SecurityStatusError,
+)
 from devices.smartcard.piv import (
     DEFAULT_MANAGEMENT_KEY,
     KeyType,
@@ -36,7 +41,11 @@ def piv(card: PivCard) -> PivSession:
 
 def test_chuid_and_default_pin_state(piv: PivSession, card: PivCard) -> None:
     chuid = piv.read_chuid()
-    assert len(chuid.fascn) == 25 and chuid.guid.endswith(bytes.fromhex(card.state.serial)) and chuid.expiry
+    assert (
+        len(chuid.fascn) == 25
+        and chuid.guid.endswith(bytes.fromhex(card.state.serial))
+        and chuid.expiry
+    )
     status = piv.pin_status()
     assert (status.verified, status.attempts_remaining, status.blocked) == (False, 3, False)
 
@@ -115,11 +124,16 @@ def test_aes_management_key(tmp_path: Path) -> None:
     assert piv.get_object(0x5FC109) == b"\x01\x02"
 
 
-@pytest.mark.parametrize(("key_type", "slot"), [(KeyType.ECCP256, Slot.AUTHENTICATION), (KeyType.RSA2048, Slot.SIGNATURE)])
+@pytest.mark.parametrize(
+    ("key_type", "slot"),
+    [(KeyType.ECCP256, Slot.AUTHENTICATION), (KeyType.RSA2048, Slot.SIGNATURE)],
+)
 def test_generate_certify_sign_verify(piv: PivSession, key_type: KeyType, slot: Slot) -> None:
     piv.authenticate()
     public_key = piv.generate_key(slot, key_type)
-    assert isinstance(public_key, rsa.RSAPublicKey if key_type.is_rsa else ec.EllipticCurvePublicKey)
+    assert isinstance(
+        public_key, rsa.RSAPublicKey if key_type.is_rsa else ec.EllipticCurvePublicKey
+    )
     certificate = CardIssuer().issue(public_key, "Hong Gildong")
     piv.put_certificate(slot, certificate)
     assert piv.get_certificate(slot) == certificate
@@ -178,7 +192,11 @@ def test_extended_length_format(card: PivCard) -> None:
 
 def test_pkcs1_block() -> None:
     block = pkcs1v15_block(b"\x00" * 32, "sha256", 256)
-    assert len(block) == 256 and block.startswith(b"\x00\x01\xff") and block[-51:-32].hex().startswith("3031")
+    assert (
+        len(block) == 256
+        and block.startswith(b"\x00\x01\xff")
+        and block[-51:-32].hex().startswith("3031")
+    )
     with pytest.raises(InvalidArgument):
         pkcs1v15_block(b"\x00" * 20, "sha1", 256)
 
