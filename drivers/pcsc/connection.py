@@ -66,10 +66,11 @@ class PcscConnection:
             if hresult != scard.SCARD_S_SUCCESS:
                 self._drop(hresult)
                 raise error_for(hresult, "sending a command to the card", self.reader)
-        if len(response) < 2:
-            raise error_for(
-                scard.SCARD_F_COMM_ERROR, "the card answered without a status word", self.reader
-            )
+            if len(response) < 2:  # a present card always ends with a status word
+                self._drop(scard.SCARD_W_REMOVED_CARD)
+                raise CardAbsent(
+                    f"the card in reader {self.reader!r} stopped answering (was it removed?)"
+                )
         return bytes(response[:-2]), (response[-2] << 8) | response[-1]
 
     def _drop(self, hresult: int) -> None:

@@ -148,35 +148,28 @@ class ReaderMonitor:
     def _watch(self) -> None:
         """Follow pcscd until it goes away (raises) or the monitor is stopped."""
         handle = self._context.handle()
-        states: dict[str, int] = {}
         while not self._stop.is_set():
             hresult, readers = scard.SCardListReaders(handle, [])
             if hresult == scard.SCARD_E_NO_READERS_AVAILABLE:
                 readers = []
             else:
                 self._context.check(hresult, "listing readers")
-            for name in list(states):
-                if name not in readers:
-                    del states[name]
-            query = [(name, states.get(name, scard.SCARD_STATE_UNAWARE)) for name in readers]
-            query.append(
-                (PNP_NOTIFICATION, states.get(PNP_NOTIFICATION, scard.SCARD_STATE_UNAWARE))
-            )
+            # the current state of every reader (UNAWARE: answered at once) ...
+            query = [(name, scard.SCARD_STATE_UNAWARE) for name in [*readers, PNP_NOTIFICATION]]
             hresult, results = scard.SCardGetStatusChange(handle, 0, query)
             self._context.check(hresult, "reading reader states")
             snapshot = Snapshot(available=True, readers={})
+            known: list[tuple[str, int]] = []
             for name, state, atr in results:
-                states[name] = state & ~scard.SCARD_STATE_CHANGED
+                known.append((name, state & ~scard.SCARD_STATE_CHANGED))
                 if name == PNP_NOTIFICATION:
                     continue
-                present = (
-                    bool(state & scard.SCARD_STATE_PRESENT) and not state & scard.SCARD_STATE_MUTE
-                )
+                present = state & scard.SCARD_STATE_PRESENT and not state & scard.SCARD_STATE_MUTE
                 snapshot.readers[name] = bytes(atr) if present and atr else None
             self._publish(snapshot)
             self._ready.set()
-            query = [(name, states[name]) for name, _state in query]
-            hresult, _results = scard.SCardGetStatusChange(handle, self._poll_ms, query)
+            # ... then block until something differs from it
+            hresult, _results = scard.SCardGetStatusChange(handle, self._poll_ms, known)
             if hresult in (scard.SCARD_E_TIMEOUT, scard.SCARD_E_CANCELLED):
                 continue
             if hresult == scard.SCARD_E_UNKNOWN_READER:
