@@ -73,7 +73,9 @@ def test_exclusive_connection(card: VirtualCardSlot) -> None:
         with pytest.raises(ReaderBusy):
             PcscConnection(READER0)
     with PcscConnection(READER0) as again:
-        assert again.send_and_receive(bytes.fromhex("00a404000ba00000030800001000010000"))[1] == 0x9000
+        assert (
+            again.send_and_receive(bytes.fromhex("00a404000ba00000030800001000010000"))[1] == 0x9000
+        )
 
 
 def test_no_card_and_unknown_reader(running_pcscd: Pcscd) -> None:
@@ -120,7 +122,9 @@ def test_monitor_replays_state_and_follows_changes(card_factory: CardFactory) ->
             ReaderEvent(EventKind.READER_ADDED, READER1),
         ]
         second = card_factory(1, "second")
-        assert events.get(timeout=5) == ReaderEvent(EventKind.CARD_INSERTED, READER1, second.card.atr)
+        assert events.get(timeout=5) == ReaderEvent(
+            EventKind.CARD_INSERTED, READER1, second.card.atr
+        )
         first.remove()
         assert events.get(timeout=5) == ReaderEvent(EventKind.CARD_REMOVED, READER0, first.card.atr)
         unsubscribe()
@@ -151,7 +155,11 @@ def test_survives_pcscd_going_away(card: VirtualCardSlot, running_pcscd: Pcscd) 
         card.insert()
         wait_for(monitor, lambda snap: snap.readers.get(READER0) is not None, timeout=10)
         kinds = [event.kind for event in _drain(events)]
-        assert kinds[:3] == [EventKind.CARD_REMOVED, EventKind.READER_REMOVED, EventKind.READER_REMOVED]
+        assert kinds[:3] == [
+            EventKind.CARD_REMOVED,
+            EventKind.READER_REMOVED,
+            EventKind.READER_REMOVED,
+        ]
         assert kinds[3] == EventKind.SERVICE_DOWN and EventKind.SERVICE_UP in kinds[4:]
         assert kinds[-1] == EventKind.CARD_INSERTED
         with PcscConnection(READER0) as again:
