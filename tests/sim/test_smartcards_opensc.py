@@ -1,4 +1,5 @@
 """Independent tools accept the virtual PIV card: OpenSC's tools and its PKCS#11 module."""
+# ruff: noqa: F811  (pytest fixtures imported from tests.pcsc_env are used as arguments)
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
 """The PC/SC driver and the PIV session end to end: pyscard -> pcscd -> vpcd -> virtual card."""
+# ruff: noqa: F811  (pytest fixtures imported from tests.pcsc_env are used as arguments)
 
 from __future__ import annotations
 
@@ -69,9 +70,8 @@ def test_blocked_pin_is_reported(card: VirtualCardSlot) -> None:
 
 
 def test_exclusive_connection(card: VirtualCardSlot) -> None:
-    with PcscConnection(READER0):
-        with pytest.raises(ReaderBusy):
-            PcscConnection(READER0)
+    with PcscConnection(READER0), pytest.raises(ReaderBusy):
+        PcscConnection(READER0)
     with PcscConnection(READER0) as again:
         assert (
             again.send_and_receive(bytes.fromhex("00a404000ba00000030800001000010000"))[1] == 0x9000
