@@ -67,7 +67,7 @@ def test_opensc_tool_sees_a_piv_card(card: VirtualCardSlot) -> None:
 
 
 def test_pkcs11_tool_lists_logs_in_and_signs(provisioned: tuple, tmp_path: Path) -> None:
-    card, ec_cert, rsa_cert = provisioned
+    _card, ec_cert, rsa_cert = provisioned
     module = opensc_module()
     assert module
     base = ("pkcs11-tool", "--module", module, "--slot-index", "0")
