@@ -134,8 +134,7 @@ def running_pcscd(pcscd: Pcscd) -> Pcscd:
 
 def wait_card(reader: str, present: bool, timeout: float = 5.0) -> None:
     """Wait until pcscd reports the card in `reader` present (or gone)."""
-    from drivers.pcsc import ReaderMonitor
-    from drivers.pcsc.monitor import wait_for
+    from drivers.pcsc.monitor import ReaderMonitor, wait_for
 
     monitor = ReaderMonitor(poll_ms=200).start()
     try:

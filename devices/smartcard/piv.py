@@ -268,6 +268,10 @@ class PivSession:
         """Raises InvalidPinError (attempts left) or PinBlockedError."""
         self.protocol.send(0x00, INS_VERIFY, 0x00, KEY_PIN, pin_block(pin), le=0)
 
+    def unverify_pin(self) -> None:
+        """Reset the PIN's verified state (VERIFY with P1 = FF)."""
+        self.protocol.send(0x00, INS_VERIFY, 0xFF, KEY_PIN, le=0)
+
     def pin_status(self) -> PinStatus:
         try:
             self.protocol.send(0x00, INS_VERIFY, 0x00, KEY_PIN, le=0)

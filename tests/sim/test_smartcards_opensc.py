@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from devices.smartcard.piv import KeyType, PivSession, Slot
-from drivers.pcsc import PcscConnection
+from drivers.pcsc.connection import PcscConnection
 from simulators.piv_card import VirtualCardSlot
 from simulators.piv_card.issuer import CardIssuer
 from tests.pcsc_env import (  # noqa: F401  (fixtures)

@@ -9,17 +9,11 @@ import pytest
 
 from devices.smartcard.errors import InvalidPinError, PinBlockedError
 from devices.smartcard.piv import KeyType, PivSession, Slot, verify_signature
-from drivers.pcsc import (
-    CardAbsent,
-    EventKind,
-    PcscConnection,
-    PcscServiceUnavailable,
-    ReaderBusy,
-    ReaderEvent,
-    ReaderMonitor,
-    list_readers,
-)
-from drivers.pcsc.monitor import wait_for
+from drivers.pcsc.connection import PcscConnection
+from drivers.pcsc.context import list_readers
+from drivers.pcsc.errors import CardAbsent, PcscServiceUnavailable, ReaderBusy
+from drivers.pcsc.events import EventKind, ReaderEvent
+from drivers.pcsc.monitor import ReaderMonitor, wait_for
 from simulators.piv_card import VirtualCardSlot
 from simulators.piv_card.issuer import CardIssuer
 from tests.pcsc_env import (  # noqa: F401  (fixtures)
