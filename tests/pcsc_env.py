@@ -43,6 +43,12 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def _socket_live() -> bool:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        probe.settimeout(0.5)
+        return probe.connect_ex(str(SOCKET)) == 0
+
+
 def _port_open(port: int) -> bool:
     with socket.socket() as probe:
         probe.settimeout(0.2)
@@ -79,16 +85,11 @@ class Pcscd:
     def start(self) -> None:
         if self.running:
             return
-        if PIDFILE.exists():
-            try:
-                other = int(PIDFILE.read_text().strip() or 0)
-            except ValueError:
-                other = 0
-            if other and _pid_alive(other):
-                pytest.skip(
-                    f"another pcscd (pid {other}) is running; the tests start their own pcscd:"
-                    " stop it first"
-                )
+        if _socket_live():
+            pytest.skip(
+                "another pcscd is running (its socket answers); the tests start their own"
+                " pcscd: stop it first"
+            )
         SOCKET.unlink(missing_ok=True)  # stale socket of a pcscd that died
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(["pcscd", "-f"], stdout=out, stderr=subprocess.STDOUT)
