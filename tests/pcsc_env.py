@@ -22,7 +22,6 @@ import pytest
 from simulators.piv_card import VirtualCardSlot, open_slot
 
 SOCKET = Path("/run/pcscd/pcscd.comm")
-PIDFILE = Path("/run/pcscd/pcscd.pid")
 VPCD_PORTS = (35963, 35964)
 READERS = ("Virtual PCD 00 00", "Virtual PCD 00 01")
 OPENSC_MODULE_CANDIDATES = (
@@ -31,16 +30,6 @@ OPENSC_MODULE_CANDIDATES = (
     "/usr/lib64/opensc-pkcs11.so",
     "/usr/lib/opensc-pkcs11.so",
 )
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _socket_live() -> bool:
