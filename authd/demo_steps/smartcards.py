@@ -65,15 +65,16 @@ def run(ctx: SmartcardDemoContext) -> None:
             ["pcscd", "-f"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
     card = open_slot(ctx.work_dir / "customer-smartcard.json", ctx.vpcd_port)
+
+    def present() -> bool:
+        try:
+            readers = cards.ListReaders(pb.ListReadersRequest()).readers
+        except grpc.RpcError:
+            return False
+        return any(r.name == ctx.reader and r.card_present for r in readers)
+
     try:
         card.insert(timeout=10)
-
-        def present() -> bool:
-            try:
-                readers = cards.ListReaders(pb.ListReadersRequest()).readers
-            except grpc.RpcError:
-                return False
-            return any(r.name == ctx.reader and r.card_present for r in readers)
 
         _wait(present)
         info = cards.GetCardInfo(pb.CardRequest(reader=ctx.reader))
@@ -145,6 +146,10 @@ def run(ctx: SmartcardDemoContext) -> None:
     finally:
         card.remove()
         ctx.say("the customer takes the card back")
+        try:
+            _wait(lambda: not present(), timeout=5)
+        except TimeoutError:
+            pass
         if pcscd is not None:
             pcscd.send_signal(signal.SIGTERM)
             pcscd.wait(timeout=10)

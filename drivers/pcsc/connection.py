@@ -12,6 +12,7 @@ from drivers.pcsc.context import PcscContext
 from drivers.pcsc.errors import CardAbsent, error_for, is_service_down
 
 _PROTOCOLS = scard.SCARD_PROTOCOL_T0 | scard.SCARD_PROTOCOL_T1
+_STATUS_PRESENT = 0x0004  # SCARD_PRESENT in SCardStatus's state (pcsclite.h)
 
 
 class PcscConnection:
@@ -85,9 +86,16 @@ class PcscConnection:
         with self._lock:
             card, self._card = self._card, None
         if card is not None:
+            if reset and not self._card_present(card):
+                reset = False  # nothing to reset; resetting a pulled card upsets some readers
             scard.SCardDisconnect(card, scard.SCARD_RESET_CARD if reset else scard.SCARD_LEAVE_CARD)
         if self._own_context:
             self._context.close()
+
+    @staticmethod
+    def _card_present(card: int) -> bool:
+        hresult, _reader, state, _protocol, _atr = scard.SCardStatus(card)
+        return bool(hresult == scard.SCARD_S_SUCCESS and state & _STATUS_PRESENT)
 
     def __enter__(self) -> Self:
         return self
