@@ -1,9 +1,11 @@
 """Group commit for verifications.
 
-A durable commit costs an fsync; doing one per verification caps a node at a few hundred per
-second. The engine's writer threads take whatever verifications are waiting (up to
-``batch_max``), run them one after another in a single transaction — each under its device's
-row lock and in its own savepoint — and commit once. Every caller is answered only after the
+A durable commit costs an fsync and a round of locking; doing one per verification caps a node
+far below what it can evaluate. The engine's writer threads take whatever verifications are
+waiting (up to ``batch_max``), run them one after another in a single transaction — each under
+its device's row lock — and commit once. The handler must raise only before it writes (a
+project error for a bad request); anything else aborts the whole batch, which then answers
+every caller with UNAVAILABLE and has changed nothing. Every caller is answered only after the
 commit that holds its counter change, so an acknowledged failure is never lost.
 
 Within a batch the items are ordered by serial, so writers on several nodes always take row
@@ -88,8 +90,7 @@ class GroupCommitEngine(Generic[J, R]):
             out: list[tuple[_Item[J, R], R | None, BaseException | None]] = []
             for item in batch:
                 try:
-                    with tx.savepoint():
-                        out.append((item, self._handle(tx, item.job), None))
+                    out.append((item, self._handle(tx, item.job), None))
                 except AuthdError as exc:
                     out.append((item, None, exc))
             return out
