@@ -8,4 +8,5 @@ FEATURES: list[str] = [
     "authd.otp.feature",
     "authd.hid.feature",
     "authd.security_cards.feature",
+    "authd.smartcards.feature",
 ]
