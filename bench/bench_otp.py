@@ -151,8 +151,9 @@ def run_in_process(cfg: Any, requests: list[tuple[str, str, str]], window: int =
 
 
 def _client(address: str, requests: list[tuple[str, str, str]], concurrency: int,
-            rate: float | None, out: Any) -> None:
-    """One load-generator process (grpc.aio): closed loop, or open loop at ``rate``/s."""
+            rate: float | None, out: Any, stream: bool = False) -> None:
+    """One load-generator process (grpc.aio): closed loop, or open loop at ``rate``/s; unary
+    Verify calls, or one VerifyStream per institution with ``concurrency`` requests in flight."""
     import grpc
 
     from authd.interceptors import METADATA_INSTITUTION, METADATA_ROLE, METADATA_SUBJECT
@@ -184,7 +185,36 @@ def _client(address: str, requests: list[tuple[str, str, str]], concurrency: int
                         errors += 1
                     latencies.append(time.perf_counter() - t0)
 
-            await asyncio.gather(*(worker() for _ in range(concurrency)))
+            async def streamer(bank: str, mine: list[int]) -> None:
+                nonlocal errors
+                window = asyncio.Semaphore(max(1, concurrency // len(INSTITUTIONS)))
+                sent: dict[str, float] = {}
+                call = stub.VerifyStream(metadata=mds[bank])
+
+                async def write() -> None:
+                    for i in mine:
+                        await window.acquire()
+                        req = otp_pb2.VerifyRequest(serial=requests[i][0], code=requests[i][1],
+                                                    request_id=str(i))
+                        sent[req.request_id] = time.perf_counter()
+                        await call.write(req)
+                    await call.done_writing()
+
+                writer = asyncio.ensure_future(write())
+                async for answer in call:
+                    latencies.append(time.perf_counter() - sent.pop(answer.request_id))
+                    if answer.error:
+                        errors += 1
+                    window.release()
+                await writer
+
+            if stream:
+                by_bank: dict[str, list[int]] = {b: [] for b in INSTITUTIONS}
+                for i, (_, _, bank) in enumerate(requests):
+                    by_bank[bank].append(i)
+                await asyncio.gather(*(streamer(b, idx) for b, idx in by_bank.items()))
+            else:
+                await asyncio.gather(*(worker() for _ in range(concurrency)))
         return latencies, errors
 
     t_cpu = time.process_time()
@@ -194,12 +224,13 @@ def _client(address: str, requests: list[tuple[str, str, str]], concurrency: int
 
 
 def run_over_grpc(address: str, server_pid: int, requests: list[tuple[str, str, str]],
-                  clients: int, concurrency: int, rate: float | None = None) -> dict[str, float]:
+                  clients: int, concurrency: int, rate: float | None = None,
+                  stream: bool = False) -> dict[str, float]:
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
     slices = [requests[i::clients] for i in range(clients)]
     per_rate = rate / clients if rate else None
-    procs = [ctx.Process(target=_client, args=(address, s, concurrency, per_rate, queue))
+    procs = [ctx.Process(target=_client, args=(address, s, concurrency, per_rate, queue, stream))
              for s in slices]
     server_cpu0 = proc_cpu_seconds(server_pid)
     started = time.perf_counter()
@@ -227,7 +258,7 @@ def bench_store(kind: str, devices: int, count: int, clients: int, concurrency: 
     from tests.pgcluster import start_pg_cluster
 
     root.mkdir(parents=True, exist_ok=True)
-    pin_file = root / "kek.pin"
+    pin_file = root.parent / "kek.pin"  # one KEK token for every store of this run
     if not pin_file.exists():
         pin_file.write_text(os.urandom(8).hex())
     cluster = None
@@ -272,8 +303,16 @@ def bench_store(kind: str, devices: int, count: int, clients: int, concurrency: 
             rows.append([kind, f"gRPC at half load ({half_rate:,.0f}/s offered)", half["rate"],
                          half["p50"], half["p99"], f"{half['client_cpu']:.2f}",
                          f"{half['server_cpu']:.2f}", f"errors {half['errors']:.0f}"])
-            rows.append([kind, "ratio gRPC / in process", full["rate"] / inproc["rate"], "", "",
-                         "", "", ""])
+            streamed = run_over_grpc(node.address, node.proc.pid, take(count), clients,
+                                     concurrency * 4, stream=True)
+            rows.append([kind, f"gRPC VerifyStream ({clients}x3 streams)", streamed["rate"],
+                         streamed["p50"], streamed["p99"], f"{streamed['client_cpu']:.2f}",
+                         f"{streamed['server_cpu']:.2f}", f"errors {streamed['errors']:.0f}"])
+            print(f"[{kind}] gRPC stream: {streamed['rate']:,.0f}/s", flush=True)
+            rows.append([kind, "ratio unary gRPC / in process", full["rate"] / inproc["rate"],
+                         "", "", "", "", ""])
+            rows.append([kind, "ratio stream gRPC / in process",
+                         streamed["rate"] / inproc["rate"], "", "", "", "", ""])
         finally:
             node.terminate()
     finally:
