@@ -7,6 +7,7 @@ development CA, simulators), and a day at a branch.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import signal
 import subprocess
@@ -33,9 +34,11 @@ class Daemon:
     def __init__(self, config: Path, data_dir: Path) -> None:
         self.log_path = data_dir / "authd.log"
         self.log = open(self.log_path, "ab")  # noqa: SIM115
+        # The demo's daemon keeps its SoftHSM2 tokens in its own data directory.
+        env = {k: v for k, v in os.environ.items() if k != "SOFTHSM2_CONF"}
         self.proc = subprocess.Popen([sys.executable, "-m", "authd.cli", "serve", "--config",
                                       str(config)], stdout=subprocess.PIPE, stderr=self.log,
-                                     text=True)
+                                     text=True, env=env)
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()
         if not line.startswith("authd listening on port "):
