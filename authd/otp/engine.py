@@ -99,7 +99,7 @@ class GroupCommitEngine(Generic[J, R]):
             return out
 
         try:
-            results = self._db.run(work)
+            results = self._db.run(work, pipeline=True)
         except Exception as exc:
             log.error("verification batch failed: %s", type(exc).__name__, exc_info=exc)
             failure = exc if isinstance(exc, AuthdError) else Unavailable(

@@ -34,8 +34,9 @@ _RETRIES = 8
 class Tx:
     """An open transaction. Use ``?`` placeholders."""
 
-    def __init__(self, cursor: Any, dialect: Dialect) -> None:
+    def __init__(self, cursor: Any, dialect: Dialect, pipelined: bool = False) -> None:
         self._cur = cursor
+        self._pipelined = pipelined
         self.dialect: Dialect = dialect
         self.for_update = " FOR UPDATE" if dialect == "postgresql" else ""
 
@@ -43,9 +44,9 @@ class Tx:
         return sql.replace("?", "%s") if self.dialect == "postgresql" else sql
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
-        """Run a statement; returns the number of rows it changed."""
+        """Run a statement; returns the number of rows it changed (-1 when pipelined)."""
         self._cur.execute(self._sql(sql), tuple(params))
-        return int(self._cur.rowcount)
+        return -1 if self._pipelined else int(self._cur.rowcount)
 
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         self._cur.executemany(self._sql(sql), [tuple(r) for r in rows])
@@ -78,12 +79,15 @@ class Database(abc.ABC):
 
     dialect: Dialect
 
-    def run(self, fn: Callable[[Tx], T], *, write: bool = True) -> T:
-        """Run ``fn(tx)`` in one transaction, retrying on serialization failures."""
+    def run(self, fn: Callable[[Tx], T], *, write: bool = True, pipeline: bool = False) -> T:
+        """Run ``fn(tx)`` in one transaction, retrying on serialization failures.
+
+        ``pipeline``: on PostgreSQL, statements whose results are not read are sent without
+        waiting for their answers (psycopg pipeline mode); ``tx.execute`` then returns -1."""
         delay = 0.002
         for attempt in range(_RETRIES):
             try:
-                with self.transaction(write=write) as tx:
+                with self.transaction(write=write, pipeline=pipeline) as tx:
                     return fn(tx)
             except Exception as exc:
                 if attempt == _RETRIES - 1 or not self._is_retryable(exc):
@@ -93,7 +97,8 @@ class Database(abc.ABC):
         raise AssertionError("unreachable")
 
     @abc.abstractmethod
-    def transaction(self, *, write: bool = True) -> contextlib.AbstractContextManager[Tx]:
+    def transaction(self, *, write: bool = True,
+                    pipeline: bool = False) -> contextlib.AbstractContextManager[Tx]:
         """One transaction: committed when the block ends, rolled back on an exception."""
 
     def _is_retryable(self, exc: BaseException) -> bool:
@@ -142,7 +147,7 @@ class SqliteDatabase(Database):
         return conn
 
     @contextmanager
-    def transaction(self, *, write: bool = True) -> Iterator[Tx]:
+    def transaction(self, *, write: bool = True, pipeline: bool = False) -> Iterator[Tx]:
         conn = self._conn()
         cur = conn.cursor()
         cur.execute("BEGIN IMMEDIATE" if write else "BEGIN")
@@ -221,12 +226,16 @@ class PostgresDatabase(Database):
         self._pool.put(conn)
 
     @contextmanager
-    def transaction(self, *, write: bool = True) -> Iterator[Tx]:
+    def transaction(self, *, write: bool = True, pipeline: bool = False) -> Iterator[Tx]:
         conn = self._acquire()
         try:
             with conn.cursor() as cur:
                 try:
-                    yield Tx(cur, "postgresql")
+                    if pipeline:
+                        with conn.pipeline():
+                            yield Tx(cur, "postgresql", pipelined=True)
+                    else:
+                        yield Tx(cur, "postgresql")
                 except BaseException:
                     conn.rollback()
                     raise
