@@ -1,160 +1,190 @@
-"""SoftHSM2 tokens for the demo and the tests, in a directory of their own.
+"""SoftHSM2 tokens with a configuration and token directory of their own (never the system's).
 
-SoftHSM2 reads ``SOFTHSM2_CONF`` once, when a process first initializes the library,
-so one process has one SoftHSM configuration: the daemon's key-encryption-key token
-and the simulated customer tokens share its token directory (different labels).
-:func:`process_env` gives that one environment; it adopts an existing
-``SOFTHSM2_CONF`` made by this module and never the system's ``/etc/softhsm``.
+SoftHSM2 reads ``SOFTHSM2_CONF`` once, when the library is initialized in a process, so one
+process sees one token directory: the daemon's key-encryption-key token and simulated customer
+tokens live side by side in it (distinct labels). :func:`process_env` gives that environment.
 
-Plug and unplug move a token's directory out of and back into the token directory;
-a module that rescans by re-initializing (see drivers.pkcs11) then sees it come and go.
-Tokens are created by ``softhsm2-util`` in a child process, so creating one never
-disturbs the library state of this process.
+Tokens are made by ``softhsm2-util`` in a child process, so creating one never disturbs the
+library state of this process. Plug and unplug move a token's directory out of the token
+directory and back; SoftHSM2 notices only at ``C_Initialize``, which is why drivers.pkcs11
+re-initializes a private instance of the module to rescan (see its module docstring).
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import tempfile
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from drivers.errors import DeviceIOError
+
 MODULE = "/usr/lib/softhsm/libsofthsm2.so"
-CONF_NAME = "softhsm2.conf"
-MARKER = "# authd simulated SoftHSM2 environment"
+UTIL = "softhsm2-util"
 DEFAULT_PIN = "123456"
 DEFAULT_SO_PIN = "12345678"
 _SYSTEM_DIRS = ("/etc/softhsm", "/var/lib/softhsm")
 
 
 @dataclass(frozen=True)
-class SimToken:
+class SoftHsmToken:
     label: str
     serial: str
-    pin: str
-    so_pin: str
-    directory: str  # the token's directory name inside the token dir
+    slot: int
+    # Set for tokens this process initialized (the simulator knows its own tokens' PINs).
+    pin: str = field(default="", repr=False)
+    so_pin: str = field(default="", repr=False)
+    directory: str = ""  # the token's directory inside the token dir
 
 
-class SoftHsmEnv:
-    """A SoftHSM2 configuration and token directory under ``root``."""
+class SoftHsmEnvironment:
+    """A SoftHSM2 configuration rooted at ``root`` (conf file + token directory)."""
 
-    def __init__(self, root: str | os.PathLike[str], *, disabled_mechanisms: tuple[str, ...] = ()) -> None:
+    def __init__(self, root: Path, *, disabled_mechanisms: tuple[str, ...] = ()) -> None:
         self.root = Path(root).resolve()
-        if any(str(self.root).startswith(d) for d in _SYSTEM_DIRS):
-            raise ValueError("refusing to use the system's SoftHSM directories")
+        if str(self.root).startswith(_SYSTEM_DIRS):
+            raise ValueError("refusing to use the system's SoftHSM2 directories")
+        self.conf = self.root / "softhsm2.conf"
         self.token_dir = self.root / "tokens"
         self.unplugged_dir = self.root / "unplugged"
-        self.conf_path = self.root / CONF_NAME
         self.module = MODULE
+        self.disabled_mechanisms = disabled_mechanisms
         self._lock = threading.Lock()
-        self._tokens: dict[str, SimToken] = {}
+
+    @classmethod
+    def from_environment(cls) -> SoftHsmEnvironment | None:
+        """The environment named by ``SOFTHSM2_CONF``, if it is one of ours (not the system's)."""
+        conf = os.environ.get("SOFTHSM2_CONF")
+        if not conf or Path(conf).resolve().parent.as_posix().startswith(_SYSTEM_DIRS):
+            return None
+        return cls(Path(conf).parent)
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {"SOFTHSM2_CONF": str(self.conf)}
+
+    def ensure(self) -> SoftHsmEnvironment:
         self.token_dir.mkdir(parents=True, exist_ok=True)
         self.unplugged_dir.mkdir(parents=True, exist_ok=True)
-        if not self.conf_path.exists():
-            mechanisms = ",".join(["ALL", *(f"-{m}" for m in disabled_mechanisms)])
-            self.conf_path.write_text(
-                f"{MARKER}\n"
+        os.chmod(self.root, 0o700)
+        if not self.conf.exists():
+            mechanisms = ",".join(["ALL", *(f"-{m}" for m in self.disabled_mechanisms)])
+            self.conf.write_text(
                 f"directories.tokendir = {self.token_dir}\n"
                 "objectstore.backend = file\n"
                 "log.level = ERROR\n"
                 "slots.removable = true\n"
                 f"slots.mechanisms = {mechanisms}\n"
-                "library.reset_on_fork = false\n"
             )
-
-    @classmethod
-    def adopt(cls, conf_path: str | os.PathLike[str]) -> SoftHsmEnv:
-        """Use an environment this module created earlier (identified by its marker line)."""
-        conf = Path(conf_path)
-        text = conf.read_text()
-        if MARKER not in text or conf.name != CONF_NAME:
-            raise ValueError(f"{conf} is not a simulated SoftHSM2 environment")
-        return cls(conf.parent)
-
-    @property
-    def env(self) -> dict[str, str]:
-        return {"SOFTHSM2_CONF": str(self.conf_path)}
+        return self
 
     def activate(self) -> None:
-        """Point this process at the environment (before the library is first initialized)."""
-        os.environ["SOFTHSM2_CONF"] = str(self.conf_path)
+        """Point this process's SoftHSM2 at this environment (before the library is loaded)."""
+        self.ensure()
+        os.environ["SOFTHSM2_CONF"] = str(self.conf)
 
-    def _run(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            list(args), env={**os.environ, **self.env}, capture_output=True, text=True, timeout=60, check=False
-        )
+    def _run(self, program: str, *args: str) -> subprocess.CompletedProcess[str]:
+        if shutil.which(program) is None:
+            raise DeviceIOError(f"{program} is not installed")
+        env = dict(os.environ, SOFTHSM2_CONF=str(self.conf))
+        return subprocess.run([program, *args], env=env, capture_output=True, text=True,
+                              check=False, timeout=120)
 
-    def init_token(self, label: str, pin: str = DEFAULT_PIN, so_pin: str = DEFAULT_SO_PIN) -> SimToken:
-        """Create and initialize a token in a free slot (like a blank token from the factory)."""
+    def _util(self, *args: str) -> str:
+        proc = self._run(UTIL, *args)
+        if proc.returncode != 0:
+            # softhsm2-util never echoes PINs; its message names the failing step.
+            raise DeviceIOError(f"softhsm2-util {args[0]} failed: {proc.stderr.strip()[:200]}")
+        return proc.stdout
+
+    def tokens(self) -> list[SoftHsmToken]:
+        """Initialized (plugged-in) tokens, from ``softhsm2-util --show-slots``."""
+        self.ensure()
+        out = self._util("--show-slots")
+        found = []
+        for block in re.split(r"\n(?=Slot )", out):
+            slot = re.match(r"Slot (\d+)", block)
+            label = re.search(r"^\s*Label:\s*(.*?)\s*$", block, re.M)
+            serial = re.search(r"^\s*Serial number:\s*(\S*)", block, re.M)
+            initialized = re.search(r"^\s*Initialized:\s*yes", block, re.M)
+            if slot and label and initialized and label.group(1):
+                found.append(SoftHsmToken(label.group(1), serial.group(1) if serial else "",
+                                          int(slot.group(1))))
+        return found
+
+    def has_token(self, label: str) -> bool:
+        return any(t.label == label for t in self.tokens())
+
+    def init_token(self, label: str, pin: str = DEFAULT_PIN,
+                   so_pin: str = DEFAULT_SO_PIN) -> SoftHsmToken:
+        """Initialize a new token in the first free slot (a blank token from the factory)."""
+        self.ensure()
         with self._lock:
             before = set(os.listdir(self.token_dir))
-            done = self._run(
-                "softhsm2-util", "--init-token", "--free", "--label", label, "--so-pin", so_pin, "--pin", pin
-            )
-            if done.returncode != 0:
-                raise RuntimeError(f"softhsm2-util --init-token failed: {done.stderr.strip() or done.stdout.strip()}")
+            self._util("--init-token", "--free", "--label", label, "--pin", pin,
+                       "--so-pin", so_pin)
             created = sorted(set(os.listdir(self.token_dir)) - before)
-            if len(created) != 1:
-                raise RuntimeError("could not find the new token's directory")
-            directory = created[0]
-            token = SimToken(label, directory.replace("-", "")[-16:], pin, so_pin, directory)
-            self._tokens[token.serial] = token
-            return token
+        # SoftHSM2 names the directory by a UUID whose last 16 hex digits are the serial.
+        serial = created[0].replace("-", "")[-16:] if len(created) == 1 else ""
+        for token in self.tokens():
+            if token.label == label and (not serial or token.serial == serial):
+                return SoftHsmToken(token.label, token.serial, token.slot, pin, so_pin,
+                                    created[0] if len(created) == 1 else "")
+        raise DeviceIOError(f"token {label!r} was initialized but is not listed")
 
-    def create_tokens(self, count: int, prefix: str = "customer") -> list[SimToken]:
-        return [self.init_token(f"{prefix}-{i + 1}") for i in range(count)]
+    def create_tokens(self, count: int, prefix: str = "customer", pin: str = DEFAULT_PIN,
+                      so_pin: str = DEFAULT_SO_PIN) -> list[SoftHsmToken]:
+        return [self.init_token(f"{prefix}-{i + 1}", pin, so_pin) for i in range(count)]
 
-    def tokens(self) -> list[SimToken]:
-        with self._lock:
-            return list(self._tokens.values())
+    def _directory(self, token: SoftHsmToken) -> str:
+        if not token.directory:
+            raise DeviceIOError(f"token {token.label!r} was not made by this simulator")
+        return token.directory
 
-    def is_plugged(self, token: SimToken) -> bool:
-        return (self.token_dir / token.directory).is_dir()
+    def is_plugged(self, token: SoftHsmToken) -> bool:
+        return (self.token_dir / self._directory(token)).is_dir()
 
-    def unplug(self, token: SimToken) -> None:
-        """Pull the token out (its directory leaves the token directory)."""
-        src = self.token_dir / token.directory
+    def unplug(self, token: SoftHsmToken) -> None:
+        """Pull the token out of its slot."""
+        self.ensure()
+        src = self.token_dir / self._directory(token)
         if src.is_dir():
             shutil.move(str(src), str(self.unplugged_dir / token.directory))
 
-    def plug(self, token: SimToken) -> None:
+    def plug(self, token: SoftHsmToken) -> None:
         """Insert the token again."""
-        src = self.unplugged_dir / token.directory
+        self.ensure()
+        src = self.unplugged_dir / self._directory(token)
         if src.is_dir():
             shutil.move(str(src), str(self.token_dir / token.directory))
 
-    def remove(self, token: SimToken) -> None:
-        """Destroy the token for good."""
+    def destroy(self, token: SoftHsmToken) -> None:
+        """Throw the token away."""
         for base in (self.token_dir, self.unplugged_dir):
-            shutil.rmtree(base / token.directory, ignore_errors=True)
-        with self._lock:
-            self._tokens.pop(token.serial, None)
+            shutil.rmtree(base / self._directory(token), ignore_errors=True)
 
     def pkcs11_tool(self, *args: str, module: str | None = None) -> subprocess.CompletedProcess[str]:
-        """Run OpenSC's pkcs11-tool against this environment."""
+        """Run OpenSC's ``pkcs11-tool`` on this environment (an independent PKCS#11 client)."""
         return self._run("pkcs11-tool", "--module", module or self.module, *args)
 
 
-_process_env: SoftHsmEnv | None = None
+_process_env: SoftHsmEnvironment | None = None
 _process_lock = threading.Lock()
 
 
-def process_env() -> SoftHsmEnv:
-    """The one simulated environment of this process (adopted from SOFTHSM2_CONF or made in tmp)."""
+def process_env() -> SoftHsmEnvironment:
+    """This process's environment: the one ``SOFTHSM2_CONF`` names (if ours), else a new one
+    in a temporary directory, activated."""
     global _process_env
     with _process_lock:
         if _process_env is None:
-            current = os.environ.get("SOFTHSM2_CONF")
-            if current and Path(current).is_file():
-                try:
-                    _process_env = SoftHsmEnv.adopt(current)
-                except ValueError:
-                    _process_env = None
-            if _process_env is None:
-                _process_env = SoftHsmEnv(tempfile.mkdtemp(prefix="authd-softhsm-"))
-                _process_env.activate()
+            env = SoftHsmEnvironment.from_environment()
+            if env is None:
+                env = SoftHsmEnvironment(Path(tempfile.mkdtemp(prefix="authd-softhsm-")))
+                env.activate()
+            _process_env = env.ensure()
         return _process_env

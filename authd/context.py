@@ -1,0 +1,51 @@
+"""Who is calling: set by the auth interceptor, read by servicers."""
+
+from __future__ import annotations
+
+from contextvars import ContextVar
+from dataclasses import dataclass
+from enum import StrEnum, unique
+
+from devices.errors import PermissionDenied
+
+
+@unique
+class Role(StrEnum):
+    BACKEND = "backend"  # an institution's internet-banking backend
+    BRANCH = "branch"  # a branch terminal (teller PC)
+    ADMIN = "admin"  # operations
+
+
+@dataclass(frozen=True)
+class Caller:
+    institution: str
+    role: Role
+    subject: str  # terminal or backend node name (the certificate's CN)
+
+
+SYSTEM = Caller(institution="-", role=Role.ADMIN, subject="authd")
+
+_current: ContextVar[Caller | None] = ContextVar("authd_caller", default=None)
+
+
+def current_caller() -> Caller:
+    caller = _current.get()
+    if caller is None:
+        raise PermissionDenied("no authenticated caller")
+    return caller
+
+
+def set_caller(caller: Caller | None) -> object:
+    return _current.set(caller)
+
+
+def reset_caller(token: object) -> None:
+    _current.reset(token)  # type: ignore[arg-type]
+
+
+def require_role(*roles: Role) -> Caller:
+    caller = current_caller()
+    if caller.role not in roles:
+        allowed = ", ".join(r.value for r in roles)
+        raise PermissionDenied(f"role {caller.role.value!r} may not call this (needs {allowed})")
+    return caller

@@ -1,0 +1,214 @@
+"""The one interceptor every call passes: who is calling, what went wrong, how long it took.
+
+- Authentication: with mTLS the caller comes from the client certificate (O = institution,
+  OU = role, CN = subject); in the explicit insecure development mode from metadata.
+- Errors: project errors become gRPC status codes with their (secret-free) message; anything
+  unexpected becomes INTERNAL with a reference id that appears in the server log.
+- Access log: method, caller, status, duration. Never request or response bodies.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import grpc
+from cryptography import x509
+from cryptography.x509.oid import NameOID
+
+from authd.context import Caller, Role, set_caller
+from devices import errors as E
+from drivers import errors as D
+
+log = logging.getLogger("authd.access")
+
+METADATA_INSTITUTION = "x-authd-institution"
+METADATA_ROLE = "x-authd-role"
+METADATA_SUBJECT = "x-authd-subject"
+
+_INSTITUTION = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
+_OPEN_PREFIXES = ("/grpc.health.v1.", "/grpc.reflection.")
+
+STATUS_FOR: list[tuple[type[BaseException], grpc.StatusCode]] = [
+    (E.InvalidArgument, grpc.StatusCode.INVALID_ARGUMENT),
+    (E.NotFound, grpc.StatusCode.NOT_FOUND),
+    (E.AlreadyExists, grpc.StatusCode.ALREADY_EXISTS),
+    (E.PermissionDenied, grpc.StatusCode.PERMISSION_DENIED),
+    (E.FailedPrecondition, grpc.StatusCode.FAILED_PRECONDITION),
+    (E.Unavailable, grpc.StatusCode.UNAVAILABLE),
+    (E.ResourceExhausted, grpc.StatusCode.RESOURCE_EXHAUSTED),
+    (E.DeadlineExceeded, grpc.StatusCode.DEADLINE_EXCEEDED),
+    (D.DeviceAbsent, grpc.StatusCode.UNAVAILABLE),
+    (D.DeviceTimeout, grpc.StatusCode.DEADLINE_EXCEEDED),
+    (D.DeviceIOError, grpc.StatusCode.UNAVAILABLE),
+    (D.DriverError, grpc.StatusCode.FAILED_PRECONDITION),
+]
+
+
+def status_for(exc: BaseException) -> grpc.StatusCode | None:
+    for cls, code in STATUS_FOR:
+        if isinstance(exc, cls):
+            return code
+    return None
+
+
+class Unauthenticated(Exception):
+    pass
+
+
+def _caller_from_certificate(pem: bytes) -> Caller:
+    cert = x509.load_pem_x509_certificate(pem)
+
+    def attr(oid: x509.ObjectIdentifier) -> str:
+        values = cert.subject.get_attributes_for_oid(oid)
+        return str(values[0].value) if values else ""
+
+    institution = attr(NameOID.ORGANIZATION_NAME)
+    role = attr(NameOID.ORGANIZATIONAL_UNIT_NAME)
+    subject = attr(NameOID.COMMON_NAME)
+    return _make_caller(institution, role, subject)
+
+
+def _make_caller(institution: str, role: str, subject: str) -> Caller:
+    if not _INSTITUTION.match(institution):
+        raise Unauthenticated("caller has no valid institution code")
+    try:
+        parsed = Role(role)
+    except ValueError:
+        raise Unauthenticated(f"caller has an unknown role {role[:16]!r}") from None
+    return Caller(institution=institution, role=parsed, subject=subject[:64] or "-")
+
+
+class Authenticator:
+    """Finds the caller of a call (certificate in mTLS mode, metadata in insecure dev mode)."""
+
+    def __init__(self, insecure: bool) -> None:
+        self.insecure = insecure
+        self._cache: dict[bytes, Caller] = {}
+
+    def caller(self, context: grpc.aio.ServicerContext) -> Caller:
+        if self.insecure:
+            md = {k: v for k, v in context.invocation_metadata() or () if isinstance(v, str)}
+            return _make_caller(md.get(METADATA_INSTITUTION, ""), md.get(METADATA_ROLE, ""),
+                                md.get(METADATA_SUBJECT, "dev"))
+        certs = context.auth_context().get("x509_pem_cert")
+        if not certs:
+            raise Unauthenticated("a client certificate is required")
+        pem = next(iter(certs))
+        caller = self._cache.get(pem)
+        if caller is None:
+            caller = _caller_from_certificate(pem)
+            if len(self._cache) > 4096:
+                self._cache.clear()
+            self._cache[pem] = caller
+        return caller
+
+
+class CallInterceptor(grpc.aio.ServerInterceptor):
+    def __init__(self, authenticator: Authenticator) -> None:
+        self._auth = authenticator
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(details)
+        method: str = details.method  # type: ignore[attr-defined]
+        if handler is None or method.startswith(_OPEN_PREFIXES):
+            return handler
+        if handler.unary_unary:
+            return grpc.unary_unary_rpc_method_handler(
+                self._unary(method, handler.unary_unary),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer)
+        if handler.unary_stream:
+            return grpc.unary_stream_rpc_method_handler(
+                self._stream(method, handler.unary_stream),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer)
+        if handler.stream_stream:
+            return grpc.stream_stream_rpc_method_handler(
+                self._stream(method, handler.stream_stream),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer)
+        if handler.stream_unary:
+            return grpc.stream_unary_rpc_method_handler(
+                self._unary(method, handler.stream_unary),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer)
+        return handler
+
+    async def _authenticate(self, context: grpc.aio.ServicerContext) -> Caller:
+        try:
+            caller = self._auth.caller(context)
+        except Unauthenticated as exc:
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, str(exc))
+            raise AssertionError("abort returned") from None
+        set_caller(caller)
+        return caller
+
+    def _unary(self, method: str, behavior: Any) -> Any:
+        async def call(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            started = time.perf_counter()
+            caller = await self._authenticate(context)
+            try:
+                response = await behavior(request, context)
+            except Exception as exc:
+                await _abort_for(exc, context, method)
+                raise
+            _log_access(method, caller, grpc.StatusCode.OK, started)
+            return response
+
+        return call
+
+    def _stream(self, method: str, behavior: Any) -> Any:
+        async def call(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+            started = time.perf_counter()
+            caller = await self._authenticate(context)
+            try:
+                async for item in behavior(request, context):
+                    yield item
+            except Exception as exc:
+                await _abort_for(exc, context, method)
+                raise
+            _log_access(method, caller, grpc.StatusCode.OK, started)
+
+        return call
+
+
+async def _abort_for(exc: Exception, context: grpc.aio.ServicerContext,
+                     method: str) -> grpc.StatusCode:
+    """Abort the call with the status for ``exc`` (raises); returns only for an AbortError."""
+    if isinstance(exc, grpc.aio.AbortError):
+        return context.code() or grpc.StatusCode.UNKNOWN  # type: ignore[no-any-return]
+    code = status_for(exc)
+    if code is not None:
+        message = str(exc) or type(exc).__name__
+    else:
+        code = grpc.StatusCode.INTERNAL
+        ref = uuid.uuid4().hex[:12]
+        message = f"internal error (ref {ref})"
+        logging.getLogger("authd.errors").error(
+            "unexpected error in %s (ref %s): %s", method, ref, type(exc).__name__, exc_info=exc)
+    _log_access(method, None, code, None)
+    await context.abort(code, message)
+    return code
+
+
+def _log_access(method: str, caller: Caller | None, code: grpc.StatusCode,
+                started: float | None) -> None:
+    level = logging.DEBUG if code == grpc.StatusCode.OK else logging.INFO
+    if not log.isEnabledFor(level):
+        return
+    fields: dict[str, Any] = {"method": method, "status": code.name}
+    if caller is not None:
+        fields.update(institution=caller.institution, role=caller.role.value,
+                      subject=caller.subject)
+    if started is not None:
+        fields["ms"] = round((time.perf_counter() - started) * 1000, 3)
+    log.log(level, "call", extra={"fields": fields})

@@ -1,0 +1,190 @@
+"""Server wiring: store, secrets, features, health, reflection, TLS, graceful shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import ipaddress
+import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1.health import aio as health_aio  # type: ignore[attr-defined]
+from grpc_reflection.v1alpha import reflection
+
+from authd import pki
+from authd.app import App
+from authd.audit import AuditLog
+from authd.config import Config
+from authd.features import FEATURES
+from authd.interceptors import Authenticator, CallInterceptor
+from authd.secrets import open_secret_box
+from authd.storage import migrate, open_database
+from devices.errors import InvalidArgument
+
+log = logging.getLogger("authd.server")
+
+MAX_MESSAGE = 4 * 1024 * 1024
+
+
+@dataclass
+class Running:
+    server: grpc.aio.Server
+    port: int
+    app: App
+    health: health_aio.HealthServicer
+    services: list[str]
+    features: list[ModuleType] = field(default_factory=list)
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Stop taking calls, let in-flight calls finish (up to ``grace`` s), release everything."""
+        grace = self.app.config.server.grace_seconds if grace is None else grace
+        await self.health.enter_graceful_shutdown()
+        await self.server.stop(grace)
+        for module in reversed(self.features):
+            closer = getattr(module, "close", None)
+            if closer is not None:
+                try:
+                    await closer(self.app)
+                except Exception:
+                    log.exception("closing feature %s failed", module.__name__)
+        self.app.executor.shutdown(wait=True, cancel_futures=False)
+        self.app.db.close()
+        self.app.secrets.close()
+
+
+def _host_of(listen: str) -> str:
+    host = listen.rsplit(":", 1)[0]
+    return host[1:-1] if host.startswith("[") else host
+
+
+def is_loopback(listen: str) -> bool:
+    host = _host_of(listen)
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def tls_paths(config: Config) -> tuple[Path, Path, Path]:
+    """Server certificate, key and client CA; the dev PKI in the data dir when none is set."""
+    s = config.server
+    if s.tls_cert and s.tls_key and s.client_ca:
+        return Path(s.tls_cert), Path(s.tls_key), Path(s.client_ca)
+    if s.tls_cert or s.tls_key or s.client_ca:
+        raise InvalidArgument("server.tls_cert, tls_key and client_ca must be set together")
+    pki_dir = config.data_dir / "pki"
+    if not (pki_dir / "server.pem").exists():
+        pki.create_dev_pki(pki_dir)
+        log.warning("no TLS configured: created a development CA and certificates in %s", pki_dir)
+    return pki_dir / "server.pem", pki_dir / "server.key", pki_dir / "ca.pem"
+
+
+def build_app(config: Config) -> App:
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    db = open_database(config.store_url, config.store.pool_size)
+    try:
+        migrate(db)
+        secrets = open_secret_box(config, db)
+    except BaseException:
+        db.close()
+        raise
+    executor = ThreadPoolExecutor(max_workers=config.server.max_workers,
+                                  thread_name_prefix="authd-work")
+    return App(config=config, db=db, secrets=secrets, audit=AuditLog(), executor=executor)
+
+
+async def start_server(config: Config) -> Running:
+    if config.server.insecure and not is_loopback(config.server.listen):
+        raise InvalidArgument(
+            f"insecure development mode refuses to listen on non-loopback {config.server.listen}")
+    app = build_app(config)
+    server = grpc.aio.server(
+        interceptors=[CallInterceptor(Authenticator(insecure=config.server.insecure))],
+        options=[
+            ("grpc.max_receive_message_length", MAX_MESSAGE),
+            ("grpc.max_send_message_length", MAX_MESSAGE),
+            ("grpc.so_reuseport", 0),
+        ],
+    )
+    health = health_aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health, server)
+    services: list[str] = []
+    modules: list[ModuleType] = []
+    for name in FEATURES:
+        module = importlib.import_module(name)
+        services.extend(module.register(server, app))
+        modules.append(module)
+    app.service_names.extend(services)
+    for service in services:
+        await health.set(service, health_pb2.HealthCheckResponse.SERVING)
+    await health.set("", health_pb2.HealthCheckResponse.SERVING)
+    reflection.enable_server_reflection(
+        [*services, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+         reflection.SERVICE_NAME], server)
+
+    listen = config.server.listen
+    if config.server.insecure:
+        port = server.add_insecure_port(listen)
+    else:
+        cert, key, ca = tls_paths(config)
+        creds = grpc.ssl_server_credentials(
+            [(key.read_bytes(), cert.read_bytes())],
+            root_certificates=ca.read_bytes(), require_client_auth=True)
+        port = server.add_secure_port(listen, creds)
+    if port == 0:
+        raise InvalidArgument(f"cannot listen on {listen}")
+    await server.start()
+    running = Running(server, port, app, health, services, modules)
+    for module in modules:
+        starter = getattr(module, "start", None)
+        if starter is not None:
+            await starter(app, running)
+    log.info("authd serving", extra={"fields": {
+        "listen": listen.rsplit(":", 1)[0] + f":{port}", "store": app.db.dialect,
+        "tls": not config.server.insecure, "kek": f"{config.kek.kind}/{config.kek.mode}",
+        "services": services}})
+    return running
+
+
+class BackgroundServer:
+    """A server on its own event loop in a thread (tests, the demo, benchmarks)."""
+
+    def __init__(self, config: Config) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="authd-loop",
+                                        daemon=True)
+        self._thread.start()
+        try:
+            self.running = self.call(start_server(config))
+        except BaseException:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join()
+            raise
+
+    def call(self, coro: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
+
+    @property
+    def port(self) -> int:
+        return self.running.port
+
+    @property
+    def app(self) -> App:
+        return self.running.app
+
+    def stop(self, grace: float | None = 1.0) -> None:
+        try:
+            self.call(self.running.stop(grace))
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join()
+            self._loop.close()

@@ -1,0 +1,1 @@
+"""Facts about the daemon and its caller; the audit trail."""

@@ -1,0 +1,1 @@
+"""Domain logic per authentication medium: no gRPC, no storage, no driver libraries."""

@@ -1,0 +1,243 @@
+"""Shared fixtures: a SoftHSM2 environment, a PostgreSQL cluster, stores and real servers.
+
+Every test can run alone and in any order: each gets its own data directory and database.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+
+from authd import config as configmod
+from authd.client import dev_channel
+from authd.server import BackgroundServer
+from simulators.softhsm import SoftHsmEnvironment
+
+# --------------------------------------------------------------------------- options
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--hardware", action="store_true",
+                     help="also run tests that need real devices (tests/hardware)")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--hardware"):
+        return
+    skip = pytest.mark.skip(reason="needs real hardware: run with --hardware")
+    for item in items:
+        if "hardware" in item.keywords:
+            item.add_marker(skip)
+
+
+# --------------------------------------------------------------------------- SoftHSM2
+
+_SESSION_ROOT = Path(tempfile.mkdtemp(prefix="authd-tests-"))
+# SoftHSM2 reads SOFTHSM2_CONF once per process: the whole test session shares one token
+# directory of its own (never the system's); tests use distinct token labels.
+SOFTHSM = SoftHsmEnvironment(_SESSION_ROOT / "softhsm")
+SOFTHSM.activate()
+KEK_PIN_FILE = _SESSION_ROOT / "kek.pin"
+
+
+@pytest.fixture(scope="session")
+def softhsm() -> SoftHsmEnvironment:
+    return SOFTHSM
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    shutil.rmtree(_SESSION_ROOT, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------- PostgreSQL
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _pg_bin(name: str) -> str | None:
+    found = shutil.which(name)
+    if found:
+        return found
+    versions = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"), reverse=True)
+    return str(versions[0]) if versions else None
+
+
+@dataclass
+class PgCluster:
+    url_base: str  # postgresql://postgres@127.0.0.1:PORT
+    directory: Path | None
+    _stop: Callable[[], None] | None
+
+    def url(self, database: str) -> str:
+        return f"{self.url_base}/{database}"
+
+    def admin(self, sql: str) -> None:
+        import psycopg
+
+        with psycopg.connect(self.url("postgres"), autocommit=True) as conn:
+            conn.execute(sql)
+
+    def create_database(self) -> str:
+        name = f"authd_test_{uuid.uuid4().hex[:12]}"
+        self.admin(f"CREATE DATABASE {name}")
+        return name
+
+
+def start_pg_cluster(root: Path) -> PgCluster:
+    """A throwaway cluster as the ``postgres`` user on 127.0.0.1 (initdb refuses root)."""
+    initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
+    if not initdb or not pg_ctl:
+        pytest.skip("PostgreSQL server binaries not installed (Debian package postgresql)")
+    run_as: list[str] = []
+    if os.geteuid() == 0:
+        run_as = ["runuser", "-u", "postgres", "--"]
+    data = root / "pgdata"
+    root.mkdir(parents=True, exist_ok=True)
+    if run_as:
+        shutil.chown(root, "postgres")
+    subprocess.run([*run_as, initdb, "-D", str(data), "-U", "postgres", "--auth=trust",
+                    "-E", "UTF8", "--no-instructions"], check=True, capture_output=True)
+    port = free_port()
+    opts = (f"-k {root} -p {port} -c listen_addresses=127.0.0.1 -c max_connections=200 "
+            "-c shared_buffers=128MB")
+    subprocess.run([*run_as, pg_ctl, "-D", str(data), "-o", opts, "-l", str(root / "pg.log"),
+                    "-w", "start"], check=True, capture_output=True)
+
+    def stop() -> None:
+        subprocess.run([*run_as, pg_ctl, "-D", str(data), "-m", "fast", "-w", "stop"],
+                       capture_output=True, check=False)
+
+    return PgCluster(f"postgresql://postgres@127.0.0.1:{port}", data, stop)
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[PgCluster]:
+    external = os.environ.get("AUTHD_TEST_PG_URL")  # postgresql://user@host:port (no db)
+    if external:
+        yield PgCluster(external.rstrip("/"), None, None)
+        return
+    root = Path(tempfile.mkdtemp(prefix="authd-pg-"))
+    cluster = start_pg_cluster(root)
+    try:
+        yield cluster
+    finally:
+        if cluster._stop:
+            cluster._stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def pg_url(pg_cluster: PgCluster) -> Iterator[str]:
+    name = pg_cluster.create_database()
+    yield pg_cluster.url(name)
+    try:
+        pg_cluster.admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    except Exception:
+        pass
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'authd.db'}"
+    return str(request.getfixturevalue("pg_url"))
+
+
+# --------------------------------------------------------------------------- servers
+
+
+def make_config(data_dir: Path, store_url: str | None = None,
+                **overrides: Any) -> configmod.Config:
+    """A configuration for an in-process test server: insecure dev mode on a free port,
+    the session's SoftHSM2 token as key-encryption key."""
+    if not KEK_PIN_FILE.exists():
+        KEK_PIN_FILE.write_text(secrets.token_hex(8))
+        os.chmod(KEK_PIN_FILE, 0o600)
+    raw: dict[str, Any] = {
+        "data_dir": str(data_dir),
+        "server": {"listen": "127.0.0.1:0", "insecure": True, "grace_seconds": 1.0},
+        "kek": {"pin_file": str(KEK_PIN_FILE)},
+    }
+    if store_url:
+        raw["store"] = {"url": store_url}
+    for key, value in overrides.items():
+        if isinstance(value, dict):
+            raw[key] = {**raw.get(key, {}), **value}
+        else:
+            raw[key] = value
+    return configmod.load(None, environ={}, overrides=raw)
+
+
+class TestServer:
+    __test__ = False
+
+    def __init__(self, config: configmod.Config) -> None:
+        self.config = config
+        self._bg = BackgroundServer(config)
+        self._channels: list[grpc.Channel] = []
+
+    @property
+    def port(self) -> int:
+        return self._bg.port
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def app(self) -> Any:
+        return self._bg.app
+
+    def channel(self, institution: str = "bank-a", role: str = "branch",
+                subject: str = "test") -> grpc.Channel:
+        ch = dev_channel(self.address, institution, role, subject)
+        self._channels.append(ch)
+        return ch
+
+    def stop(self) -> None:
+        for ch in self._channels:
+            ch.close()
+        self._channels.clear()
+        self._bg.stop()
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Callable[..., TestServer]]:
+    """Factory: ``server(store_url=None, **config_overrides)`` starts a real authd on port 0."""
+    started: list[TestServer] = []
+
+    def make(store_url: str | None = None, **overrides: Any) -> TestServer:
+        data_dir = tmp_path / f"node{len(started)}"
+        srv = TestServer(make_config(data_dir, store_url, **overrides))
+        started.append(srv)
+        return srv
+
+    yield make
+    for srv in started:
+        srv.stop()
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 10.0, interval: float = 0.05) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return predicate()

@@ -1,0 +1,100 @@
+"""The daemon's wiring through a real gRPC channel: identity, health, reflection, TLS."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+from authd import pki
+from authd.client import identity_channel
+from authd.v1 import system_pb2, system_pb2_grpc
+from devices.errors import InvalidArgument
+
+
+def test_dev_mode_caller_comes_from_metadata(server):
+    srv = server()
+    stub = system_pb2_grpc.SystemServiceStub(srv.channel("bank-b", "backend", "node-7"))
+    me = stub.WhoAmI(system_pb2.WhoAmIRequest())
+    assert (me.institution, me.role, me.subject) == ("bank-b", "backend", "node-7")
+
+
+@pytest.mark.parametrize("institution,role", [("", "branch"), ("bank-a", "root"),
+                                              ("bank a;drop", "branch")])
+def test_bad_caller_is_unauthenticated(server, institution, role):
+    srv = server()
+    stub = system_pb2_grpc.SystemServiceStub(srv.channel(institution, role))
+    with pytest.raises(grpc.RpcError) as err:
+        stub.WhoAmI(system_pb2.WhoAmIRequest())
+    assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+def test_insecure_mode_refuses_non_loopback(server):
+    with pytest.raises(InvalidArgument, match="non-loopback"):
+        server(server={"listen": "0.0.0.0:0", "insecure": True})
+
+
+def test_health_and_reflection(server):
+    srv = server()
+    ch = grpc.insecure_channel(srv.address)
+    health = health_pb2_grpc.HealthStub(ch)
+    for service in ("", "authd.v1.SystemService"):
+        status = health.Check(health_pb2.HealthCheckRequest(service=service)).status
+        assert status == health_pb2.HealthCheckResponse.SERVING
+    with pytest.raises(grpc.RpcError) as err:
+        health.Check(health_pb2.HealthCheckRequest(service="authd.v1.Nope"))
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND
+
+    refl = reflection_pb2_grpc.ServerReflectionStub(ch)
+    answer = next(iter(refl.ServerReflectionInfo(iter([
+        reflection_pb2.ServerReflectionRequest(list_services="")]))))
+    names = {s.name for s in answer.list_services_response.service}
+    assert "authd.v1.SystemService" in names and "grpc.health.v1.Health" in names
+    ch.close()
+
+
+def test_mtls_caller_comes_from_certificate(server, tmp_path: Path):
+    pki_dir = pki.create_dev_pki(tmp_path / "pki")
+    srv = server(server={"insecure": False, "tls_cert": str(pki_dir / "server.pem"),
+                         "tls_key": str(pki_dir / "server.key"),
+                         "client_ca": str(pki_dir / "ca.pem")})
+    ch = identity_channel(f"localhost:{srv.port}", pki_dir, "bank-c-teller")
+    me = system_pb2_grpc.SystemServiceStub(ch).WhoAmI(system_pb2.WhoAmIRequest(), timeout=10)
+    assert (me.institution, me.role, me.subject) == ("bank-c", "branch", "bank-c-teller")
+    ch.close()
+
+    # Metadata cannot override the certificate.
+    ch = identity_channel(f"localhost:{srv.port}", pki_dir, "bank-a-backend")
+    me = system_pb2_grpc.SystemServiceStub(ch).WhoAmI(
+        system_pb2.WhoAmIRequest(), metadata=[("x-authd-role", "admin")], timeout=10)
+    assert me.role == "backend"
+    ch.close()
+
+
+def test_mtls_rejects_client_without_certificate(server, tmp_path: Path):
+    pki_dir = pki.create_dev_pki(tmp_path / "pki", clients=[])
+    srv = server(server={"insecure": False, "tls_cert": str(pki_dir / "server.pem"),
+                         "tls_key": str(pki_dir / "server.key"),
+                         "client_ca": str(pki_dir / "ca.pem")})
+    creds = grpc.ssl_channel_credentials(root_certificates=(pki_dir / "ca.pem").read_bytes())
+    ch = grpc.secure_channel(f"localhost:{srv.port}", creds)
+    with pytest.raises(grpc.RpcError) as err:
+        system_pb2_grpc.SystemServiceStub(ch).WhoAmI(system_pb2.WhoAmIRequest(), timeout=5)
+    assert err.value.code() == grpc.StatusCode.UNAVAILABLE
+    ch.close()
+
+
+def test_audit_listing_needs_admin_or_branch(server):
+    srv = server()
+    stub = system_pb2_grpc.SystemServiceStub(srv.channel("bank-a", "backend"))
+    with pytest.raises(grpc.RpcError) as err:
+        stub.ListAudit(system_pb2.ListAuditRequest(target="x"))
+    assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    admin = system_pb2_grpc.SystemServiceStub(srv.channel("ops", "admin"))
+    with pytest.raises(grpc.RpcError) as err:
+        admin.ListAudit(system_pb2.ListAuditRequest(target=""))
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert list(admin.ListAudit(system_pb2.ListAuditRequest(target="nothing")).entries) == []
