@@ -5,4 +5,5 @@ added) and may define ``async def close(app: App) -> None``.
 
 FEATURES: list[str] = [
     "authd.system.feature",
+    "authd.tokens.feature",
 ]

@@ -91,8 +91,9 @@ class SoftHsmEnvironment:
         if shutil.which(program) is None:
             raise DeviceIOError(f"{program} is not installed")
         env = dict(os.environ, SOFTHSM2_CONF=str(self.conf))
-        return subprocess.run([program, *args], env=env, capture_output=True, text=True,
-                              check=False, timeout=120)
+        return subprocess.run(
+            [program, *args], env=env, capture_output=True, text=True, check=False, timeout=120
+        )
 
     def _util(self, *args: str) -> str:
         proc = self._run(UTIL, *args)
@@ -112,32 +113,46 @@ class SoftHsmEnvironment:
             serial = re.search(r"^\s*Serial number:\s*(\S*)", block, re.M)
             initialized = re.search(r"^\s*Initialized:\s*yes", block, re.M)
             if slot and label and initialized and label.group(1):
-                found.append(SoftHsmToken(label.group(1), serial.group(1) if serial else "",
-                                          int(slot.group(1))))
+                found.append(
+                    SoftHsmToken(
+                        label.group(1), serial.group(1) if serial else "", int(slot.group(1))
+                    )
+                )
         return found
 
     def has_token(self, label: str) -> bool:
         return any(t.label == label for t in self.tokens())
 
-    def init_token(self, label: str, pin: str = DEFAULT_PIN,
-                   so_pin: str = DEFAULT_SO_PIN) -> SoftHsmToken:
+    def init_token(
+        self, label: str, pin: str = DEFAULT_PIN, so_pin: str = DEFAULT_SO_PIN
+    ) -> SoftHsmToken:
         """Initialize a new token in the first free slot (a blank token from the factory)."""
         self.ensure()
         with self._lock:
             before = set(os.listdir(self.token_dir))
-            self._util("--init-token", "--free", "--label", label, "--pin", pin,
-                       "--so-pin", so_pin)
+            self._util("--init-token", "--free", "--label", label, "--pin", pin, "--so-pin", so_pin)
             created = sorted(set(os.listdir(self.token_dir)) - before)
         # SoftHSM2 names the directory by a UUID whose last 16 hex digits are the serial.
         serial = created[0].replace("-", "")[-16:] if len(created) == 1 else ""
         for token in self.tokens():
             if token.label == label and (not serial or token.serial == serial):
-                return SoftHsmToken(token.label, token.serial, token.slot, pin, so_pin,
-                                    created[0] if len(created) == 1 else "")
+                return SoftHsmToken(
+                    token.label,
+                    token.serial,
+                    token.slot,
+                    pin,
+                    so_pin,
+                    created[0] if len(created) == 1 else "",
+                )
         raise DeviceIOError(f"token {label!r} was initialized but is not listed")
 
-    def create_tokens(self, count: int, prefix: str = "customer", pin: str = DEFAULT_PIN,
-                      so_pin: str = DEFAULT_SO_PIN) -> list[SoftHsmToken]:
+    def create_tokens(
+        self,
+        count: int,
+        prefix: str = "customer",
+        pin: str = DEFAULT_PIN,
+        so_pin: str = DEFAULT_SO_PIN,
+    ) -> list[SoftHsmToken]:
         return [self.init_token(f"{prefix}-{i + 1}", pin, so_pin) for i in range(count)]
 
     def _directory(self, token: SoftHsmToken) -> str:
@@ -167,7 +182,9 @@ class SoftHsmEnvironment:
         for base in (self.token_dir, self.unplugged_dir):
             shutil.rmtree(base / self._directory(token), ignore_errors=True)
 
-    def pkcs11_tool(self, *args: str, module: str | None = None) -> subprocess.CompletedProcess[str]:
+    def pkcs11_tool(
+        self, *args: str, module: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
         """Run OpenSC's ``pkcs11-tool`` on this environment (an independent PKCS#11 client)."""
         return self._run("pkcs11-tool", "--module", module or self.module, *args)
 

@@ -1,6 +1,11 @@
 """HSM security tokens (보안토큰): keys, certificates and signatures on the token."""
 
-from devices.tokens.certificates import CertificateInfo, RenewalState, certificate_info, renewal_state
+from devices.tokens.certificates import (
+    CertificateInfo,
+    RenewalState,
+    certificate_info,
+    renewal_state,
+)
 from devices.tokens.keys import KeyInfo, KeySpec
 from devices.tokens.session import TokenSession
 from devices.tokens.signing import SignAlgorithm

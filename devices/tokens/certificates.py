@@ -43,11 +43,15 @@ class CertificateInfo:
     der: bytes
 
 
-def renewal_window(not_after: dt.datetime, window_days: int = RENEWAL_WINDOW_DAYS) -> tuple[dt.datetime, dt.datetime]:
+def renewal_window(
+    not_after: dt.datetime, window_days: int = RENEWAL_WINDOW_DAYS
+) -> tuple[dt.datetime, dt.datetime]:
     """(first moment renewable, last moment renewable), both in Korean time."""
     expiry_day = not_after.astimezone(KST).date()
     until = dt.datetime.combine(expiry_day, dt.time(23, 59, 59), tzinfo=KST)
-    since = dt.datetime.combine(expiry_day - dt.timedelta(days=window_days), dt.time(0, 0, 0), tzinfo=KST)
+    since = dt.datetime.combine(
+        expiry_day - dt.timedelta(days=window_days), dt.time(0, 0, 0), tzinfo=KST
+    )
     return since, until
 
 
@@ -75,7 +79,9 @@ def load_certificate(der_or_pem: bytes) -> x509.Certificate:
             return x509.load_pem_x509_certificate(der_or_pem)
         return x509.load_der_x509_certificate(der_or_pem)
     except ValueError:
-        raise InvalidArgument("the certificate is not a valid X.509 certificate (DER or PEM)") from None
+        raise InvalidArgument(
+            "the certificate is not a valid X.509 certificate (DER or PEM)"
+        ) from None
 
 
 def certificate_info(
@@ -94,7 +100,9 @@ def certificate_info(
         serial=cert.serial_number,
         not_before=cert.not_valid_before_utc,
         not_after=cert.not_valid_after_utc,
-        renewal=renewal_state(cert.not_valid_before_utc, cert.not_valid_after_utc, now, window_days),
+        renewal=renewal_state(
+            cert.not_valid_before_utc, cert.not_valid_after_utc, now, window_days
+        ),
         renewable_from=since,
         renewable_until=until,
         der=cert.public_bytes(serialization.Encoding.DER),

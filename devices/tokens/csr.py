@@ -49,9 +49,13 @@ class TokenEcKey(ec.EllipticCurvePrivateKey):
     def public_key(self) -> ec.EllipticCurvePublicKey:
         return self._public
 
-    def sign(self, data: bytes, signature_algorithm: ec.EllipticCurveSignatureAlgorithm) -> bytes:
+    def sign(
+        self,
+        data: bytes | bytearray | memoryview,
+        signature_algorithm: ec.EllipticCurveSignatureAlgorithm,
+    ) -> bytes:
         algorithm = getattr(signature_algorithm, "algorithm", None)
-        return self._signer(SignAlgorithm.ECDSA_SHA256, _sha256(data, algorithm))
+        return self._signer(SignAlgorithm.ECDSA_SHA256, _sha256(bytes(data), algorithm))
 
     def exchange(self, algorithm: ec.ECDH, peer_public_key: ec.EllipticCurvePublicKey) -> bytes:
         _no_private()
@@ -88,10 +92,15 @@ class TokenRsaKey(rsa.RSAPrivateKey):
     def public_key(self) -> rsa.RSAPublicKey:
         return self._public
 
-    def sign(self, data: bytes, padding: padding.AsymmetricPadding, algorithm: Any) -> bytes:
+    def sign(
+        self,
+        data: bytes | bytearray | memoryview,
+        padding: padding.AsymmetricPadding,
+        algorithm: Any,
+    ) -> bytes:
         from cryptography.hazmat.primitives.asymmetric import padding as pad
 
-        digest = _sha256(data, algorithm)
+        digest = _sha256(bytes(data), algorithm)
         if isinstance(padding, pad.PKCS1v15):
             return self._signer(SignAlgorithm.RSA_PKCS1V15_SHA256, digest)
         if isinstance(padding, pad.PSS):

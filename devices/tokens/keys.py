@@ -14,7 +14,10 @@ from devices.tokens.session import KeyType, ObjectRecord
 # DER of the namedCurve OIDs (ECParameters) for CKA_EC_PARAMS.
 EC_PARAMS_P256 = bytes.fromhex("06082a8648ce3d030107")
 EC_PARAMS_P384 = bytes.fromhex("06052b81040022")
-_CURVES: dict[bytes, ec.EllipticCurve] = {EC_PARAMS_P256: ec.SECP256R1(), EC_PARAMS_P384: ec.SECP384R1()}
+_CURVES: dict[bytes, ec.EllipticCurve] = {
+    EC_PARAMS_P256: ec.SECP256R1(),
+    EC_PARAMS_P384: ec.SECP384R1(),
+}
 
 
 @unique
@@ -79,9 +82,13 @@ def public_key_from_record(record: ObjectRecord) -> PublicKey:
         curve = _CURVES.get(record.ec_params)
         if curve is None:
             raise FailedPrecondition("the key uses an elliptic curve authd does not support")
-        return ec.EllipticCurvePublicKey.from_encoded_point(curve, _unwrap_octet_string(record.ec_point))
+        return ec.EllipticCurvePublicKey.from_encoded_point(
+            curve, _unwrap_octet_string(record.ec_point)
+        )
     raise FailedPrecondition("the token's public key object lacks its key attributes")
 
 
 def spki_der(key: PublicKey) -> bytes:
-    return key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )

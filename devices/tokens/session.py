@@ -89,7 +89,9 @@ class TokenSession(Protocol):
         self, object_class: int | None = None, key_id: bytes | None = None
     ) -> Sequence[ObjectRecord]: ...
 
-    def sign(self, key_id: bytes, mechanism: int, data: bytes, pss: PssParams | None = None) -> bytes:
+    def sign(
+        self, key_id: bytes, mechanism: int, data: bytes, pss: PssParams | None = None
+    ) -> bytes:
         """Sign with the private key whose CKA_ID is key_id (raw mechanism output)."""
         ...
 

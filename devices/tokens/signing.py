@@ -48,7 +48,9 @@ class SignPlan:
 
 
 def default_algorithm(key_type: KeyType) -> SignAlgorithm:
-    return SignAlgorithm.ECDSA_SHA256 if key_type is KeyType.EC else SignAlgorithm.RSA_PKCS1V15_SHA256
+    return (
+        SignAlgorithm.ECDSA_SHA256 if key_type is KeyType.EC else SignAlgorithm.RSA_PKCS1V15_SHA256
+    )
 
 
 def plan(
@@ -98,7 +100,9 @@ def encode_ecdsa(raw: bytes) -> bytes:
     if not raw or len(raw) % 2:
         raise FailedPrecondition("the token returned a malformed ECDSA signature")
     half = len(raw) // 2
-    return utils.encode_dss_signature(int.from_bytes(raw[:half], "big"), int.from_bytes(raw[half:], "big"))
+    return utils.encode_dss_signature(
+        int.from_bytes(raw[:half], "big"), int.from_bytes(raw[half:], "big")
+    )
 
 
 def verify(

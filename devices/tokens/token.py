@@ -141,10 +141,19 @@ class TokenDevice:
     ) -> Signature:
         check_key_id(key_id)
         if data is not None and len(data) > self.max_data:
-            raise InvalidArgument(f"the data is {len(data)} bytes; at most {self.max_data} can be signed")
+            raise InvalidArgument(
+                f"the data is {len(data)} bytes; at most {self.max_data} can be signed"
+            )
         key_type = self._private_key_type(key_id)
         algorithm = algorithm or default_algorithm(key_type)
-        p = plan(algorithm, key_type, self.mechanisms, data=data, digest=digest, token_hashes=token_hashes)
+        p = plan(
+            algorithm,
+            key_type,
+            self.mechanisms,
+            data=data,
+            digest=digest,
+            token_hashes=token_hashes,
+        )
         raw = self.session.sign(key_id, int(p.mechanism), p.payload, p.pss)
         return Signature(key_id, algorithm, encode_ecdsa(raw) if p.der_encode_ecdsa else raw)
 
@@ -163,7 +172,9 @@ class TokenDevice:
         if algorithm.key_type is not key_type:
             raise InvalidArgument(f"algorithm {algorithm.value} does not fit a {key_type.name} key")
         if data is not None and len(data) > self.max_data:
-            raise InvalidArgument(f"the data is {len(data)} bytes; at most {self.max_data} can be verified")
+            raise InvalidArgument(
+                f"the data is {len(data)} bytes; at most {self.max_data} can be verified"
+            )
         return verify(key, algorithm, signature, data=data, digest=digest)
 
     # ----------------------------------------------------------------- CSR
@@ -195,11 +206,15 @@ class TokenDevice:
         spki = spki_der(_cert_key(cert))
         match = next((k for k in self.list_keys() if k.public_key_der == spki), None)
         if match is None or not match.has_private:
-            raise FailedPrecondition("no key pair on the token matches the certificate's public key")
+            raise FailedPrecondition(
+                "no key pair on the token matches the certificate's public key"
+            )
         label = check_label(label) if label is not None else match.label
         existing = self.session.find_objects(ObjectClass.CERTIFICATE, match.key_id)
         if existing and not replace:
-            raise AlreadyExists(f"key {match.key_id.hex()} already has a certificate (replace it explicitly)")
+            raise AlreadyExists(
+                f"key {match.key_id.hex()} already has a certificate (replace it explicitly)"
+            )
         if existing:
             # PKCS#11 has no atomic replace: drop the old certificate, store the new one,
             # and put the old one back if storing fails.
@@ -209,7 +224,9 @@ class TokenDevice:
             except Exception:
                 for old in existing:
                     if old.value:
-                        self._store_certificate(match.key_id, old.label, x509.load_der_x509_certificate(old.value))
+                        self._store_certificate(
+                            match.key_id, old.label, x509.load_der_x509_certificate(old.value)
+                        )
                 raise
         else:
             self._store_certificate(match.key_id, label, cert)
@@ -235,22 +252,27 @@ class TokenDevice:
                 cert = x509.load_der_x509_certificate(record.value)
             except ValueError:
                 continue  # an unreadable certificate object: skip, never crash the listing
-            out.append(certificate_info(cert, record.key_id, record.label, now, self.renewal_window_days))
+            out.append(
+                certificate_info(cert, record.key_id, record.label, now, self.renewal_window_days)
+            )
         return sorted(out, key=lambda c: (c.label, c.key_id))
 
     # -------------------------------------------------------------- delete
     def delete(self, key_id: bytes, scope: DeleteScope = DeleteScope.ALL) -> int:
         check_key_id(key_id)
-        classes: list[int | None] = {
+        by_scope: dict[DeleteScope, list[int | None]] = {
             DeleteScope.ALL: [None],
             DeleteScope.CERTIFICATE: [int(ObjectClass.CERTIFICATE)],
             DeleteScope.KEY_PAIR: [int(ObjectClass.PRIVATE_KEY), int(ObjectClass.PUBLIC_KEY)],
-        }[scope]
+        }
+        classes = by_scope[scope]
         present = [
-            r for r in self.session.find_objects(key_id=key_id) if classes == [None] or r.object_class in classes
+            r
+            for r in self.session.find_objects(key_id=key_id)
+            if classes == [None] or r.object_class in classes
         ]
         if not present:
-            raise NotFound(f"no {scope.value.replace('_', ' ')} objects with key id {key_id.hex()} on the token")
+            raise NotFound(f"no {scope.value.replace('_', ' ')} objects with key id {key_id.hex()}")
         return sum(self.session.destroy_objects(key_id, c) for c in classes)
 
 

@@ -121,7 +121,13 @@ _ABSENT = (
     p11e.SlotIDInvalid,
     p11e.NoSuchToken,
 )
-_IO = (p11e.GeneralError, p11e.DeviceError, p11e.FunctionFailed, p11e.HostMemory, p11e.FunctionCancelled)
+_IO = (
+    p11e.GeneralError,
+    p11e.DeviceError,
+    p11e.FunctionFailed,
+    p11e.HostMemory,
+    p11e.FunctionCancelled,
+)
 _MECHANISM = (
     p11e.MechanismInvalid,
     p11e.MechanismParamInvalid,
@@ -161,7 +167,11 @@ def translate(
         left = state.attempts_remaining
         if state.locked:
             return PinLocked(f"{where}: wrong PIN; the PIN is now locked")
-        tail = f"{left} attempt(s) left" if left is not None else "attempts left not reported by the token"
+        tail = (
+            f"{left} attempt(s) left"
+            if left is not None
+            else "attempts left not reported by the token"
+        )
         if state.count_low and left is None:
             tail += " (the token reports few attempts left)"
         return PinIncorrect(f"{where}: wrong PIN, {tail}", left, state)
@@ -180,7 +190,9 @@ def translate(
     if isinstance(exc, _MISSING):
         return ObjectMissing(f"{where}: no such object on the token")
     if isinstance(exc, _MECHANISM):
-        return MechanismUnsupported(f"{where}: the token does not support this mechanism or key use ({name})")
+        return MechanismUnsupported(
+            f"{where}: the token does not support this mechanism or key use ({name})"
+        )
     if isinstance(exc, _INPUT):
         return TokenInvalidInput(f"{where}: the token refused the input ({name})")
     if isinstance(exc, p11e.DeviceMemory):

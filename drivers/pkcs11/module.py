@@ -98,7 +98,9 @@ class _TokenState:
     idle: list[PooledSession] = field(default_factory=list)
     login: pkcs11.Session | None = None
     generation: int = 0  # bumped when cached object handles may be stale
-    records: dict[object, object] = field(default_factory=dict)  # lookups cached for this generation
+    records: dict[object, object] = field(
+        default_factory=dict
+    )  # lookups cached for this generation
     records_generation: int = 0
 
 
@@ -144,7 +146,9 @@ class Pkcs11Module:
             except p11e.PKCS11Error:
                 raise
             except Exception as exc:  # OSError-like failures from dlopen
-                raise TokenIOError(f"cannot load PKCS#11 module {path!r}: {type(exc).__name__}") from None
+                raise TokenIOError(
+                    f"cannot load PKCS#11 module {path!r}: {type(exc).__name__}"
+                ) from None
         self.manufacturer = _text(self._lib.manufacturer_id)
         self.description = _text(self._lib.library_description)
         self._cond = threading.Condition()
@@ -311,7 +315,11 @@ class Pkcs11Module:
                 generation = state.generation
         value = load()
         with self._cond:
-            if state is not None and self._states.get(serial) is state and state.generation == generation:
+            if (
+                state is not None
+                and self._states.get(serial) is state
+                and state.generation == generation
+            ):
                 state.records[key] = value
         return value
 
@@ -324,13 +332,15 @@ class Pkcs11Module:
 
     # ------------------------------------------------------------------- login
     def login(self, serial: str, pin: str) -> TokenInfo:
-        """Log the user in (the PIN goes to the token only). Raises PinIncorrect with attempts left."""
+        """Log the user in; the PIN goes to the token only. Wrong PIN: PinIncorrect."""
         with self._lease_gate():
             state = self._state(serial)
             with self._cond:
                 if state.login is not None:
                     raise AlreadyLoggedIn(f"token {state.label!r}: a user is already logged in")
-            with pkcs11_errors("login", state.label, pin_state=lambda: self._fresh_pin_state(state)):
+            with pkcs11_errors(
+                "login", state.label, pin_state=lambda: self._fresh_pin_state(state)
+            ):
                 session = state.token.open(rw=True, user_pin=pin)
             with self._cond:
                 if state.login is not None:  # lost a race with another login
@@ -353,6 +363,23 @@ class Pkcs11Module:
                 session.close()
         except Exception as exc:  # the token may have been removed: the login is gone anyway
             log.info("logout on token %s: %s", serial, type(exc).__name__)
+
+    def unblock_pin(self, serial: str, so_pin: str, new_pin: str) -> TokenInfo:
+        """Set a new user PIN as the security officer (C_InitPIN), which clears a PIN lock."""
+        with self._lease_gate():
+            state = self._state(serial)
+            with self._cond:
+                if state.login is not None:
+                    raise AlreadyLoggedIn(f"token {state.label!r}: a user is logged in")
+            with pkcs11_errors(
+                "unblocking the user PIN", state.label, pin_state=lambda: PinState()
+            ):
+                session = state.token.open(rw=True, so_pin=so_pin)
+                try:
+                    session.init_pin(new_pin)
+                finally:
+                    session.close()
+        return self.token(serial)
 
     def is_logged_in(self, serial: str) -> bool:
         with self._cond:

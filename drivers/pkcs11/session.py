@@ -17,8 +17,13 @@ from drivers.pkcs11.errors import ObjectMissing, TokenInvalidInput, pkcs11_error
 from drivers.pkcs11.module import Pkcs11Module, PooledSession
 
 _PUBLIC_ATTRS = {
-    int(ObjectClass.PUBLIC_KEY): (Attribute.KEY_TYPE, Attribute.MODULUS, Attribute.PUBLIC_EXPONENT,
-                                  Attribute.EC_PARAMS, Attribute.EC_POINT),
+    int(ObjectClass.PUBLIC_KEY): (
+        Attribute.KEY_TYPE,
+        Attribute.MODULUS,
+        Attribute.PUBLIC_EXPONENT,
+        Attribute.EC_PARAMS,
+        Attribute.EC_POINT,
+    ),
     int(ObjectClass.PRIVATE_KEY): (Attribute.KEY_TYPE, Attribute.SENSITIVE, Attribute.EXTRACTABLE),
     int(ObjectClass.CERTIFICATE): (Attribute.VALUE,),
 }
@@ -78,8 +83,13 @@ class Pkcs11TokenSession:
 
     def mechanisms(self) -> frozenset[int]:
         if self._mechanisms is None:
-            with self.module.session(self.serial) as pooled, pkcs11_errors("reading mechanisms", self._label):
-                self._mechanisms = frozenset(int(m) for m in pooled.session.token.slot.get_mechanisms())
+            with (
+                self.module.session(self.serial) as pooled,
+                pkcs11_errors("reading mechanisms", self._label),
+            ):
+                self._mechanisms = frozenset(
+                    int(m) for m in pooled.session.token.slot.get_mechanisms()
+                )
         return self._mechanisms
 
     def generate_key_pair(
@@ -93,20 +103,31 @@ class Pkcs11TokenSession:
             Attribute.SIGN: True,
         }
         public_template = {Attribute.TOKEN: True, Attribute.PRIVATE: False, Attribute.VERIFY: True}
-        with self.module.session(self.serial) as pooled, pkcs11_errors("generating a key pair", self._label):
+        with (
+            self.module.session(self.serial) as pooled,
+            pkcs11_errors("generating a key pair", self._label),
+        ):
             session = pooled.session
             if key_type == int(pkcs11.KeyType.EC):
                 params = session.create_domain_parameters(
                     pkcs11.KeyType.EC, {Attribute.EC_PARAMS: ec_params}, local=True
                 )
                 params.generate_keypair(
-                    id=key_id, label=label, store=True,
-                    public_template=public_template, private_template=private_template,
+                    id=key_id,
+                    label=label,
+                    store=True,
+                    public_template=public_template,
+                    private_template=private_template,
                 )
             elif key_type == int(pkcs11.KeyType.RSA):
                 session.generate_keypair(
-                    pkcs11.KeyType.RSA, rsa_bits, id=key_id, label=label, store=True,
-                    public_template=public_template, private_template=private_template,
+                    pkcs11.KeyType.RSA,
+                    rsa_bits,
+                    id=key_id,
+                    label=label,
+                    store=True,
+                    public_template=public_template,
+                    private_template=private_template,
                 )
             else:
                 raise TokenInvalidInput(f"token {self._label!r}: unsupported key type {key_type}")
@@ -117,31 +138,45 @@ class Pkcs11TokenSession:
     ) -> Sequence[ObjectRecord]:
         if object_class is not None and key_id is not None:
             cls = int(object_class)
-            return self.module.cached(self.serial, (cls, key_id), lambda: self._find((cls,), key_id))
+            return self.module.cached(
+                self.serial, (cls, key_id), lambda: self._find((cls,), key_id)
+            )
         return self._find(_CLASSES if object_class is None else (int(object_class),), key_id)
 
     def _find(self, classes: tuple[int, ...], key_id: bytes | None) -> tuple[ObjectRecord, ...]:
         out: list[ObjectRecord] = []
-        with self.module.session(self.serial) as pooled, pkcs11_errors("listing objects", self._label):
+        with (
+            self.module.session(self.serial) as pooled,
+            pkcs11_errors("listing objects", self._label),
+        ):
             for cls in classes:
-                attrs: dict[Attribute, Any] = {Attribute.CLASS: ObjectClass(cls), Attribute.TOKEN: True}
+                attrs: dict[Attribute, Any] = {
+                    Attribute.CLASS: ObjectClass(cls),
+                    Attribute.TOKEN: True,
+                }
                 if key_id is not None:
                     attrs[Attribute.ID] = key_id
                 for obj in pooled.session.get_objects(attrs):
                     out.append(_record(obj, cls))
         return tuple(out)
 
-    def _private_key(self, pooled: PooledSession, key_id: bytes) -> pkcs11.Object:
+    def _private_key(self, pooled: PooledSession, key_id: bytes) -> Any:
         cache_key = (int(ObjectClass.PRIVATE_KEY), key_id)
         obj = pooled.objects.get(cache_key)
         if obj is None:
-            found = list(pooled.session.get_objects({Attribute.CLASS: ObjectClass.PRIVATE_KEY, Attribute.ID: key_id}))
+            found = list(
+                pooled.session.get_objects(
+                    {Attribute.CLASS: ObjectClass.PRIVATE_KEY, Attribute.ID: key_id}
+                )
+            )
             if not found:
                 raise ObjectMissing(f"token {self._label!r}: no private key with id {key_id.hex()}")
             obj = pooled.objects[cache_key] = found[0]
         return obj
 
-    def sign(self, key_id: bytes, mechanism: int, data: bytes, pss: tuple[int, int, int] | None = None) -> bytes:
+    def sign(
+        self, key_id: bytes, mechanism: int, data: bytes, pss: tuple[int, int, int] | None = None
+    ) -> bytes:
         with self.module.session(self.serial) as pooled, pkcs11_errors("signing", self._label):
             key = self._private_key(pooled, key_id)
             param = (Mechanism(pss[0]), pkcs11.MGF(pss[1]), pss[2]) if pss is not None else None
@@ -154,7 +189,10 @@ class Pkcs11TokenSession:
     def create_certificate(
         self, key_id: bytes, label: str, value: bytes, subject: bytes, issuer: bytes, serial: bytes
     ) -> None:
-        with self.module.session(self.serial) as pooled, pkcs11_errors("storing a certificate", self._label):
+        with (
+            self.module.session(self.serial) as pooled,
+            pkcs11_errors("storing a certificate", self._label),
+        ):
             pooled.session.create_object(
                 {
                     Attribute.CLASS: ObjectClass.CERTIFICATE,
@@ -174,9 +212,16 @@ class Pkcs11TokenSession:
     def destroy_objects(self, key_id: bytes, object_class: int | None = None) -> int:
         classes = _CLASSES if object_class is None else (int(object_class),)
         count = 0
-        with self.module.session(self.serial) as pooled, pkcs11_errors("deleting objects", self._label):
+        with (
+            self.module.session(self.serial) as pooled,
+            pkcs11_errors("deleting objects", self._label),
+        ):
             for cls in classes:
-                attrs = {Attribute.CLASS: ObjectClass(cls), Attribute.TOKEN: True, Attribute.ID: key_id}
+                attrs = {
+                    Attribute.CLASS: ObjectClass(cls),
+                    Attribute.TOKEN: True,
+                    Attribute.ID: key_id,
+                }
                 for obj in list(pooled.session.get_objects(attrs)):
                     obj.destroy()
                     count += 1

@@ -49,7 +49,9 @@ class TokenWatcher:
 
     def start(self) -> None:
         if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="pkcs11-token-watcher", daemon=True)
+            self._thread = threading.Thread(
+                target=self._run, name="pkcs11-token-watcher", daemon=True
+            )
             self._thread.start()
 
     def stop(self) -> None:
@@ -87,7 +89,9 @@ class TokenWatcher:
         if before is None:
             return []
         events = [TokenEvent(TokenEventKind.REMOVED, t) for k, t in before.items() if k not in now]
-        events += [TokenEvent(TokenEventKind.INSERTED, t) for k, t in now.items() if k not in before]
+        events += [
+            TokenEvent(TokenEventKind.INSERTED, t) for k, t in now.items() if k not in before
+        ]
         for event in events:
             for listener in list(self._listeners):
                 _deliver(listener, event)
