@@ -44,7 +44,7 @@ class SoftHsmToken:
 class SoftHsmEnvironment:
     """A SoftHSM2 configuration rooted at ``root`` (conf file + token directory)."""
 
-    def __init__(self, root: Path, *, disabled_mechanisms: tuple[str, ...] = ()) -> None:
+    def __init__(self, root: Path, *, mechanisms: tuple[str, ...] = ()) -> None:
         self.root = Path(root).resolve()
         if str(self.root).startswith(_SYSTEM_DIRS):
             raise ValueError("refusing to use the system's SoftHSM2 directories")
@@ -52,7 +52,8 @@ class SoftHsmEnvironment:
         self.token_dir = self.root / "tokens"
         self.unplugged_dir = self.root / "unplugged"
         self.module = MODULE
-        self.disabled_mechanisms = disabled_mechanisms
+        # Only these CKM_* names (all when empty): a token lacking a mechanism, for tests.
+        self.mechanisms = mechanisms
         self._lock = threading.Lock()
 
     @classmethod
@@ -72,7 +73,7 @@ class SoftHsmEnvironment:
         self.unplugged_dir.mkdir(parents=True, exist_ok=True)
         os.chmod(self.root, 0o700)
         if not self.conf.exists():
-            mechanisms = ",".join(["ALL", *(f"-{m}" for m in self.disabled_mechanisms)])
+            mechanisms = ",".join(self.mechanisms) or "ALL"
             self.conf.write_text(
                 f"directories.tokendir = {self.token_dir}\n"
                 "objectstore.backend = file\n"

@@ -37,6 +37,7 @@ from drivers.pkcs11.errors import (
     TokenIOError,
     pkcs11_errors,
 )
+from drivers.pkcs11.locking import OsLocking
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -149,6 +150,19 @@ class Pkcs11Module:
                 raise TokenIOError(
                     f"cannot load PKCS#11 module {path!r}: {type(exc).__name__}"
                 ) from None
+        # Concurrent calls need a module initialized for threads; ours can be, shared ones
+        # (initialized by python-pkcs11 with NULL arguments) get their calls serialized.
+        self._locking: OsLocking | None = None
+        if self._private_dir is not None:
+            try:
+                self._locking = OsLocking(load_path)
+                self._locking.reinitialize()
+            except (OSError, AttributeError) as exc:
+                log.warning("%s: no OS locking (%s); calls are serialized", path, exc)
+                self._locking = None
+        self._serialize: threading.RLock | None = (
+            threading.RLock() if self._locking is None else None
+        )
         self.manufacturer = _text(self._lib.manufacturer_id)
         self.description = _text(self._lib.library_description)
         self._cond = threading.Condition()
@@ -260,7 +274,11 @@ class Pkcs11Module:
                 raise TokenAbsent(f"PKCS#11 module {self.path!r} is closed")
             self._leases += 1
         try:
-            yield
+            if self._serialize is None:
+                yield
+            else:
+                with self._serialize:
+                    yield
         finally:
             with self._cond:
                 self._leases -= 1
@@ -418,7 +436,10 @@ class Pkcs11Module:
         self._states.clear()  # sessions die with C_Finalize; never close them afterwards
         try:
             with pkcs11_errors("re-initializing PKCS#11 module"):
-                self._lib.reinitialize()
+                if self._locking is not None:
+                    self._locking.reinitialize()
+                else:
+                    self._lib.reinitialize()
         except Exception as exc:
             log.warning("re-initializing %s failed: %s", self.path, exc)
             return False
