@@ -115,7 +115,7 @@ class TokenService:
 
     # ---------------------------------------------------------------- tokens
     def list_tokens(self) -> list[TokenInfo]:
-        return self.modules.tokens()
+        return self.modules.tokens(fresh=True)
 
     def _find(self, serial: str) -> tuple[Pkcs11Module, TokenInfo]:
         with token_errors():

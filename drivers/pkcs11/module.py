@@ -172,9 +172,12 @@ class Pkcs11Module:
         self._closed = False
 
     # ----------------------------------------------------------------- listing
-    def tokens(self) -> list[TokenInfo]:
-        """The initialized tokens present now (rescanning first when that is due)."""
-        self.maybe_rescan()
+    def tokens(self, fresh: bool = False) -> list[TokenInfo]:
+        """The initialized tokens present now (rescanning first when due, or if ``fresh``)."""
+        if fresh:
+            self.rescan()
+        else:
+            self.maybe_rescan()
         with self._lease_gate():
             found: list[TokenInfo] = []
             with pkcs11_errors("listing slots"):
@@ -471,11 +474,11 @@ class ModuleSet:
     def __init__(self, modules: list[Pkcs11Module]) -> None:
         self.modules = modules
 
-    def tokens(self) -> list[TokenInfo]:
+    def tokens(self, fresh: bool = False) -> list[TokenInfo]:
         out: list[TokenInfo] = []
         for module in self.modules:
             try:
-                out.extend(module.tokens())
+                out.extend(module.tokens(fresh))
             except (TokenAbsent, TokenIOError) as exc:
                 log.warning("listing tokens of %s failed: %s", module.path, exc)
         return out
@@ -491,7 +494,7 @@ class ModuleSet:
                     return module, module.token(serial)
                 except TokenAbsent:
                     continue
-            rescanned = [m.maybe_rescan() for m in self.modules]
+            rescanned = [m.rescan() for m in self.modules]
             if not any(rescanned):
                 break
         raise TokenAbsent(f"token {serial!r} is not present")

@@ -53,7 +53,8 @@ def _objects(device: TokenDevice) -> list[tuple[int, bytes]]:
 
 @pytest.mark.parametrize("spec", [KeySpec.EC_P256, KeySpec.RSA_2048])
 def test_generated_key_is_non_extractable_and_seen_by_pkcs11_tool(
-        env: SoftHsmEnvironment, token: SoftHsmToken, device: TokenDevice, spec: KeySpec) -> None:
+    env: SoftHsmEnvironment, token: SoftHsmToken, device: TokenDevice, spec: KeySpec
+) -> None:
     key = device.generate_key(spec, "customer key", key_id=b"\xa1\xb2")
     assert key.extractable is False and key.has_private and key.spec == spec.value
     out = env.pkcs11_tool("--token-label", token.label, "--login", "--pin", token.pin, "-O")
@@ -66,8 +67,9 @@ def test_generated_key_is_non_extractable_and_seen_by_pkcs11_tool(
 
 
 @pytest.mark.parametrize("algorithm", list(SignAlgorithm))
-def test_signatures_verify_with_cryptography_and_openssl(device: TokenDevice, tmp_path: Path,
-                                                         algorithm: SignAlgorithm) -> None:
+def test_signatures_verify_with_cryptography_and_openssl(
+    device: TokenDevice, tmp_path: Path, algorithm: SignAlgorithm
+) -> None:
     spec = KeySpec.EC_P256 if algorithm is SignAlgorithm.ECDSA_SHA256 else KeySpec.RSA_2048
     key = device.generate_key(spec, "k")
     data = b"login challenge 7f3a"
@@ -79,13 +81,26 @@ def test_signatures_verify_with_cryptography_and_openssl(device: TokenDevice, tm
     elif algorithm is SignAlgorithm.RSA_PKCS1V15_SHA256:
         public.verify(sig.signature, data, padding.PKCS1v15(), hashes.SHA256())  # type: ignore[call-arg, union-attr]
     else:
-        public.verify(sig.signature, data,  # type: ignore[call-arg, union-attr]
-                      padding.PSS(padding.MGF1(hashes.SHA256()), 32), hashes.SHA256())
+        public.verify(
+            sig.signature,
+            data,  # type: ignore[call-arg, union-attr]
+            padding.PSS(padding.MGF1(hashes.SHA256()), 32),
+            hashes.SHA256(),
+        )
     (tmp_path / "pub.der").write_bytes(key.public_key_der)
     (tmp_path / "data").write_bytes(data)
     (tmp_path / "sig").write_bytes(sig.signature)
-    cmd = ["openssl", "dgst", "-sha256", "-verify", str(tmp_path / "pub.der"), "-keyform", "DER",
-           "-signature", str(tmp_path / "sig")]
+    cmd = [
+        "openssl",
+        "dgst",
+        "-sha256",
+        "-verify",
+        str(tmp_path / "pub.der"),
+        "-keyform",
+        "DER",
+        "-signature",
+        str(tmp_path / "sig"),
+    ]
     if algorithm is SignAlgorithm.RSA_PSS_SHA256:
         cmd += ["-sigopt", "rsa_padding_mode:pss", "-sigopt", "rsa_pss_saltlen:32"]
     out = subprocess.run([*cmd, str(tmp_path / "data")], capture_output=True, text=True)
@@ -102,13 +117,17 @@ def test_sign_a_digest_equals_signing_the_data(device: TokenDevice) -> None:
 
 
 def test_csr_is_signed_by_the_token_and_certificate_imported_next_to_key(
-        env: SoftHsmEnvironment, token: SoftHsmToken, device: TokenDevice) -> None:
+    env: SoftHsmEnvironment, token: SoftHsmToken, device: TokenDevice
+) -> None:
     key = device.generate_key(KeySpec.EC_P256, "hong")
     csr = x509.load_der_x509_csr(device.create_csr(key.key_id, "CN=Hong Gildong,O=bank-a,C=KR"))
     assert csr.is_signature_valid
-    assert csr.public_key().public_bytes(serialization.Encoding.DER,
-                                         serialization.PublicFormat.SubjectPublicKeyInfo) \
+    assert (
+        csr.public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
         == key.public_key_der
+    )
     ca = DemoCa()
     cert_der = ca.issue(csr.public_bytes(serialization.Encoding.DER))
     info = device.import_certificate(cert_der)
@@ -137,9 +156,16 @@ def test_certificate_without_matching_key_is_refused(device: TokenDevice) -> Non
     other = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name.from_rfc4514_string("CN=other")
     now = dt.datetime.now(dt.UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-            .public_key(other.public_key()).serial_number(1).not_valid_before(now)
-            .not_valid_after(now + dt.timedelta(days=1)).sign(other, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(other.public_key())
+        .serial_number(1)
+        .not_valid_before(now)
+        .not_valid_after(now + dt.timedelta(days=1))
+        .sign(other, hashes.SHA256())
+    )
     before = _objects(device)
     with pytest.raises(FailedPrecondition, match="no key pair"):
         device.import_certificate(cert.public_bytes(serialization.Encoding.DER))
@@ -183,8 +209,8 @@ def test_delete_scopes(device: TokenDevice) -> None:
 
 
 def test_mechanism_the_token_lacks_in_a_restricted_softhsm(tmp_path: Path) -> None:
-    """A SoftHSM2 allowing only a few mechanisms (no CKM_RSA_PKCS_PSS) (its own process: the config is
-    per process): PSS is refused before anything reaches the token."""
+    """A SoftHSM2 allowing only a few mechanisms (no CKM_RSA_PKCS_PSS), in its own process as
+    the configuration is per process: PSS is refused before anything reaches the token."""
     mechs = ("CKM_RSA_PKCS_KEY_PAIR_GEN", "CKM_RSA_PKCS", "CKM_EC_KEY_PAIR_GEN", "CKM_ECDSA")
     script = textwrap.dedent(f"""
         import sys
@@ -211,7 +237,8 @@ def test_mechanism_the_token_lacks_in_a_restricted_softhsm(tmp_path: Path) -> No
         m.close()
     """)
     env = {k: v for k, v in os.environ.items() if k != "SOFTHSM2_CONF"}
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env,
-                         timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120
+    )
     assert out.returncode == 0, out.stderr
     assert "refused: the token does not support mechanism CKM_RSA_PKCS_PSS" in out.stdout

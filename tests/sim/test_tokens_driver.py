@@ -44,8 +44,7 @@ def test_softhsm_module_rescans_by_reinitializing_a_private_instance(module: Pkc
     assert module.manufacturer.startswith("SoftHSM")
 
 
-def test_lists_token_with_label_serial_and_flags(module: Pkcs11Module,
-                                                  token: SoftHsmToken) -> None:
+def test_lists_token_with_label_serial_and_flags(module: Pkcs11Module, token: SoftHsmToken) -> None:
     found = {t.serial: t for t in module.tokens()}
     assert token.serial in found
     info = found[token.serial]
@@ -70,7 +69,8 @@ def test_several_modules_at_once(env: SoftHsmEnvironment, token: SoftHsmToken) -
 
 
 def test_wrong_pin_is_reported_with_pin_state_and_no_pin_in_message(
-        module: Pkcs11Module, token: SoftHsmToken) -> None:
+    module: Pkcs11Module, token: SoftHsmToken
+) -> None:
     with pytest.raises(PinIncorrect) as err:
         module.login(token.serial, "999999")
     assert "999999" not in str(err.value)
@@ -98,7 +98,8 @@ def test_absent_token_raises_token_absent(module: Pkcs11Module) -> None:
 
 
 def test_unplug_and_plug_publish_events_after_current_state(
-        env: SoftHsmEnvironment, module: Pkcs11Module, token: SoftHsmToken) -> None:
+    env: SoftHsmEnvironment, module: Pkcs11Module, token: SoftHsmToken
+) -> None:
     watcher = TokenWatcher(ModuleSet([module]), interval=10)
     seen: list[tuple[TokenEventKind, str]] = []
     unsubscribe = watcher.subscribe(lambda e: seen.append((e.kind, e.token.serial)))
@@ -124,9 +125,9 @@ def test_new_token_appears_after_rescan(env: SoftHsmEnvironment, module: Pkcs11M
     assert fresh.serial in {t.serial for t in module.tokens()}
 
 
-def test_no_rescan_while_logged_in_keeps_the_login(env: SoftHsmEnvironment,
-                                                   module: Pkcs11Module,
-                                                   token: SoftHsmToken) -> None:
+def test_no_rescan_while_logged_in_keeps_the_login(
+    env: SoftHsmEnvironment, module: Pkcs11Module, token: SoftHsmToken
+) -> None:
     module.login(token.serial, token.pin)
     try:
         assert not module.rescan()
@@ -136,8 +137,9 @@ def test_no_rescan_while_logged_in_keeps_the_login(env: SoftHsmEnvironment,
     assert module.rescan()
 
 
-def test_unplug_while_logged_in_drops_the_login(env: SoftHsmEnvironment, module: Pkcs11Module,
-                                                token: SoftHsmToken) -> None:
+def test_unplug_while_logged_in_drops_the_login(
+    env: SoftHsmEnvironment, module: Pkcs11Module, token: SoftHsmToken
+) -> None:
     module.login(token.serial, token.pin)
     env.unplug(token)
     try:
@@ -150,7 +152,9 @@ def test_unplug_while_logged_in_drops_the_login(env: SoftHsmEnvironment, module:
 def test_session_pool_is_safe_across_threads(module: Pkcs11Module, token: SoftHsmToken) -> None:
     module.login(token.serial, token.pin)
     session = Pkcs11TokenSession(module, token.serial, token.label)
-    session.generate_key_pair(3, b"\x01\x02", "pool", ec_params=bytes.fromhex("06082a8648ce3d030107"))
+    session.generate_key_pair(
+        3, b"\x01\x02", "pool", ec_params=bytes.fromhex("06082a8648ce3d030107")
+    )
     errors: list[BaseException] = []
     digest = bytes(32)
 

@@ -25,16 +25,19 @@ def test_window_is_60_days_before_until_2359_59_kst_on_the_expiry_day() -> None:
     assert until.utcoffset() == dt.timedelta(hours=9)
 
 
-@pytest.mark.parametrize(("now", "state"), [
-    (kst(2025, 3, 10, 8, 59, 59), RenewalState.NOT_YET_VALID),
-    (kst(2025, 3, 10, 9, 0, 0), RenewalState.VALID),
-    (kst(2026, 1, 8, 23, 59, 59), RenewalState.VALID),
-    (kst(2026, 1, 9, 0, 0, 0), RenewalState.RENEWABLE),
-    (kst(2026, 3, 10, 9, 0, 1), RenewalState.RENEWABLE),  # past notAfter, same KST day
-    (kst(2026, 3, 10, 23, 59, 59), RenewalState.RENEWABLE),
-    (kst(2026, 3, 11, 0, 0, 0), RenewalState.EXPIRED),  # reissue only
-    (dt.datetime(2026, 3, 10, 15, 0, 0, tzinfo=UTC), RenewalState.EXPIRED),  # 00:00 KST 11th
-])
+@pytest.mark.parametrize(
+    ("now", "state"),
+    [
+        (kst(2025, 3, 10, 8, 59, 59), RenewalState.NOT_YET_VALID),
+        (kst(2025, 3, 10, 9, 0, 0), RenewalState.VALID),
+        (kst(2026, 1, 8, 23, 59, 59), RenewalState.VALID),
+        (kst(2026, 1, 9, 0, 0, 0), RenewalState.RENEWABLE),
+        (kst(2026, 3, 10, 9, 0, 1), RenewalState.RENEWABLE),  # past notAfter, same KST day
+        (kst(2026, 3, 10, 23, 59, 59), RenewalState.RENEWABLE),
+        (kst(2026, 3, 11, 0, 0, 0), RenewalState.EXPIRED),  # reissue only
+        (dt.datetime(2026, 3, 10, 15, 0, 0, tzinfo=UTC), RenewalState.EXPIRED),  # 00:00 KST 11th
+    ],
+)
 def test_renewal_state(now: dt.datetime, state: RenewalState) -> None:
     assert renewal_state(NOT_BEFORE, NOT_AFTER, now) is state
 
