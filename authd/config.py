@@ -63,6 +63,8 @@ class OtpConfig:
     default_period: int = 60
     default_algorithm: str = "SHA1"
     batch_max: int = 256
+    # Group-commit writer threads; 0 = 1 on SQLite (one writer at a time anyway), 4 on PostgreSQL.
+    writers: int = 0
 
 
 @dataclass(frozen=True)

@@ -5,5 +5,6 @@ added) and may define ``async def close(app: App) -> None``.
 
 FEATURES: list[str] = [
     "authd.system.feature",
+    "authd.otp.feature",
     "authd.tokens.feature",
 ]

@@ -50,6 +50,19 @@ class Tx:
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         self._cur.executemany(self._sql(sql), [tuple(r) for r in rows])
 
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """A nested scope: its writes are undone if the block raises, the rest stays."""
+        self._cur.execute("SAVEPOINT authd_sp")
+        try:
+            yield
+        except BaseException:
+            self._cur.execute("ROLLBACK TO SAVEPOINT authd_sp")
+            self._cur.execute("RELEASE SAVEPOINT authd_sp")
+            raise
+        else:
+            self._cur.execute("RELEASE SAVEPOINT authd_sp")
+
     def one(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
         self._cur.execute(self._sql(sql), tuple(params))
         row = self._cur.fetchone()

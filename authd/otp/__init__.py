@@ -1,0 +1,1 @@
+"""The cross-institution OTP center (DOMAIN.md §2–3)."""

@@ -1,0 +1,51 @@
+"""Registers the OTP center with the daemon; offers it to other features as
+``app.services["otp_center"]``."""
+
+from __future__ import annotations
+
+import grpc
+
+from authd.app import App
+from authd.context import Caller
+from authd.otp.center import OtpCenter, VerifyResult
+from authd.otp.engine import GroupCommitEngine
+from authd.otp.servicer import OtpServicer
+from authd.storage import Tx
+from authd.v1 import otp_pb2, otp_pb2_grpc
+from devices.otp.rules import Policy
+
+SERVICE = otp_pb2.DESCRIPTOR.services_by_name["OtpService"].full_name
+
+
+def make_center(app: App) -> OtpCenter:
+    c = app.config.otp
+    return OtpCenter(app.secrets, app.audit, Policy(lockout_threshold=c.lockout_threshold,
+                                                    drift_steps=c.drift_steps,
+                                                    hotp_look_ahead=c.hotp_look_ahead))
+
+
+def make_engine(app: App, center: OtpCenter
+                ) -> GroupCommitEngine[tuple[str, str, Caller], VerifyResult]:
+    writers = app.config.otp.writers or (1 if app.db.dialect == "sqlite" else 4)
+
+    def handle(tx: Tx, job: tuple[str, str, Caller]) -> VerifyResult:
+        serial, code, caller = job
+        return center.verify(tx, serial=serial, code=code, caller=caller)
+
+    return GroupCommitEngine(app.db, handle, batch_max=app.config.otp.batch_max,
+                             writers=writers)
+
+
+def register(server: grpc.aio.Server, app: App) -> list[str]:
+    center = make_center(app)
+    engine = make_engine(app, center)
+    app.services["otp_center"] = center
+    app.services["otp_engine"] = engine
+    otp_pb2_grpc.add_OtpServiceServicer_to_server(OtpServicer(app, center, engine), server)
+    return [SERVICE]
+
+
+async def close(app: App) -> None:
+    engine = app.services.get("otp_engine")
+    if engine is not None:
+        await app.run_blocking(engine.close)

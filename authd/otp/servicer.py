@@ -1,0 +1,188 @@
+"""``authd.v1.OtpService``: validate, convert, call the center, convert back."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import grpc
+
+from authd.app import App
+from authd.context import Caller, Role, require_role
+from authd.otp.center import OtpCenter, VerifyResult
+from authd.otp.convert import OUTCOME_TO_PB, algorithm_from_pb, kind_from_pb, status_to_pb
+from authd.otp.engine import GroupCommitEngine
+from authd.storage import Tx
+from authd.v1 import otp_pb2, otp_pb2_grpc
+from devices.errors import InvalidArgument, NotFound
+from devices.otp.codes import Algorithm
+from devices.otp.rules import Kind, check_serial
+
+T = TypeVar("T")
+MAX_CODE = 10
+MAX_TEXT = 256
+
+
+def _text(value: str, name: str, required: bool = False) -> str:
+    if required and not value.strip():
+        raise InvalidArgument(f"{name} is required")
+    if len(value) > MAX_TEXT:
+        raise InvalidArgument(f"{name} is longer than {MAX_TEXT} characters")
+    return value
+
+
+def _code(value: str, name: str = "code") -> str:
+    if not value:
+        raise InvalidArgument(f"{name} is empty")
+    if len(value) > MAX_CODE or not value.isascii() or not value.isdigit():
+        raise InvalidArgument(f"{name} must be 6 to 8 digits")
+    return value
+
+
+class OtpServicer(otp_pb2_grpc.OtpServiceServicer):
+    def __init__(self, app: App, center: OtpCenter,
+                 engine: GroupCommitEngine[tuple[str, str, Caller], VerifyResult]) -> None:
+        self.app = app
+        self.center = center
+        self.engine = engine
+
+    async def _tx(self, fn: Callable[[Tx], T]) -> T:
+        return await self.app.run_blocking(self.app.db.run, fn)
+
+    def _status(self, device: Any) -> otp_pb2.DeviceStatus:
+        return status_to_pb(device, self.center.attempts_left(device.failures))
+
+    async def Enroll(self, request: otp_pb2.EnrollRequest,
+                     context: grpc.aio.ServicerContext) -> otp_pb2.EnrollResponse:
+        caller = require_role(Role.BRANCH)
+        check_serial(request.serial)
+        _text(request.operator_id, "operator_id", required=True)
+        p = request.parameters
+        kind = kind_from_pb(p.kind)
+        if kind is None:
+            raise InvalidArgument("parameters.kind (TOTP or HOTP) is required")
+        cfg = self.app.config.otp
+        algorithm = algorithm_from_pb(p.algorithm, Algorithm(cfg.default_algorithm))
+        enrolled = await self._tx(lambda tx: self.center.enroll(
+            tx, serial=request.serial, seed=request.seed or None, kind=kind,
+            digits=p.digits or cfg.default_digits, period=p.period_seconds or cfg.default_period,
+            algorithm=algorithm or Algorithm.SHA1, counter=p.counter,
+            warranty_until=request.warranty_until, caller=caller))
+        return otp_pb2.EnrollResponse(device=self._status(enrolled.device),
+                                      generated_seed=enrolled.generated_seed or b"",
+                                      provisioning_uri=enrolled.provisioning_uri)
+
+    async def Register(self, request: otp_pb2.RegisterRequest,
+                       context: grpc.aio.ServicerContext) -> otp_pb2.DeviceStatus:
+        caller = require_role(Role.BRANCH, Role.BACKEND)
+        check_serial(request.serial)
+        _text(request.operator_id, "operator_id", required=caller.role is Role.BRANCH)
+        online = caller.role is Role.BACKEND
+        device = await self._tx(lambda tx: self.center.register(
+            tx, serial=request.serial, institution=caller.institution, caller=caller,
+            online=online, strong_authentication=request.strong_authentication))
+        return self._status(device)
+
+    async def Deregister(self, request: otp_pb2.DeregisterRequest,
+                         context: grpc.aio.ServicerContext) -> otp_pb2.DeviceStatus:
+        caller = require_role(Role.BRANCH)
+        check_serial(request.serial)
+        operator = _text(request.operator_id, "operator_id", required=True)
+        reason = _text(request.reason, "reason")
+        device = await self._tx(lambda tx: self.center.deregister(
+            tx, serial=request.serial, institution=caller.institution, caller=caller,
+            operator=operator, reason=reason))
+        return self._status(device)
+
+    async def Verify(self, request: otp_pb2.VerifyRequest,
+                     context: grpc.aio.ServicerContext) -> otp_pb2.VerifyResponse:
+        caller = require_role(Role.BACKEND)
+        check_serial(request.serial)
+        _code(request.code)
+        result = await asyncio.wrap_future(
+            self.engine.submit((request.serial, request.code, caller), request.serial))
+        return otp_pb2.VerifyResponse(outcome=OUTCOME_TO_PB[result.outcome],
+                                      consecutive_failures=result.failures,
+                                      attempts_left=result.attempts_left,
+                                      message=result.message)
+
+    async def Unlock(self, request: otp_pb2.UnlockRequest,
+                     context: grpc.aio.ServicerContext) -> otp_pb2.DeviceStatus:
+        caller = require_role(Role.BRANCH)
+        check_serial(request.serial)
+        operator = _text(request.operator_id, "operator_id", required=True)
+        reason = _text(request.reason, "reason", required=True)
+        device = await self._tx(lambda tx: self.center.unlock(
+            tx, serial=request.serial, caller=caller, operator=operator, reason=reason))
+        return self._status(device)
+
+    async def ReportLost(self, request: otp_pb2.ReportLostRequest,
+                         context: grpc.aio.ServicerContext) -> otp_pb2.DeviceStatus:
+        caller = require_role(Role.BRANCH, Role.BACKEND)
+        check_serial(request.serial)
+        reason = _text(request.reason, "reason")
+        device = await self._tx(lambda tx: self.center.report_lost(
+            tx, serial=request.serial, caller=caller, reason=reason))
+        return self._status(device)
+
+    async def WithdrawLossReport(self, request: otp_pb2.WithdrawLossReportRequest,
+                                 context: grpc.aio.ServicerContext) -> otp_pb2.DeviceStatus:
+        caller = require_role(Role.BRANCH)
+        check_serial(request.serial)
+        operator = _text(request.operator_id, "operator_id", required=True)
+        reason = _text(request.reason, "reason", required=True)
+        device = await self._tx(lambda tx: self.center.withdraw_loss_report(
+            tx, serial=request.serial, caller=caller, operator=operator, reason=reason))
+        return self._status(device)
+
+    async def Replace(self, request: otp_pb2.ReplaceRequest,
+                      context: grpc.aio.ServicerContext) -> otp_pb2.ReplaceResponse:
+        caller = require_role(Role.BRANCH)
+        check_serial(request.old_serial)
+        check_serial(request.new_serial)
+        if request.old_serial == request.new_serial:
+            raise InvalidArgument("the new serial must differ from the old one")
+        operator = _text(request.operator_id, "operator_id", required=True)
+        if request.reason == otp_pb2.REPLACE_REASON_UNSPECIFIED:
+            raise InvalidArgument("reason (REISSUE or WARRANTY_EXPIRED) is required")
+        if request.reason not in (otp_pb2.REPLACE_REASON_REISSUE,
+                                  otp_pb2.REPLACE_REASON_WARRANTY_EXPIRED):
+            raise InvalidArgument(f"unknown replace reason {request.reason}")
+        p = request.parameters
+        kind: Kind | None = kind_from_pb(p.kind)
+        algorithm: Algorithm | None = algorithm_from_pb(p.algorithm)
+        old, new = await self._tx(lambda tx: self.center.replace(
+            tx, old_serial=request.old_serial, new_serial=request.new_serial,
+            warranty_expired=request.reason == otp_pb2.REPLACE_REASON_WARRANTY_EXPIRED,
+            seed=request.seed or None, kind=kind, digits=p.digits or None,
+            period=p.period_seconds or None, algorithm=algorithm, counter=p.counter,
+            caller=caller, operator=operator))
+        return otp_pb2.ReplaceResponse(old_device=self._status(old),
+                                       new_device=self._status(new.device),
+                                       generated_seed=new.generated_seed or b"",
+                                       provisioning_uri=new.provisioning_uri)
+
+    async def Resync(self, request: otp_pb2.ResyncRequest,
+                     context: grpc.aio.ServicerContext) -> otp_pb2.DeviceStatus:
+        caller = require_role(Role.BRANCH)
+        check_serial(request.serial)
+        operator = _text(request.operator_id, "operator_id", required=True)
+        first, second = _code(request.first_code, "first_code"), _code(request.second_code,
+                                                                        "second_code")
+        device = await self._tx(lambda tx: self.center.resync(
+            tx, serial=request.serial, first=first, second=second, caller=caller,
+            operator=operator))
+        return self._status(device)
+
+    async def GetStatus(self, request: otp_pb2.GetStatusRequest,
+                        context: grpc.aio.ServicerContext) -> otp_pb2.DeviceStatus:
+        caller = require_role(Role.BRANCH, Role.BACKEND, Role.ADMIN)
+        check_serial(request.serial)
+        device = await self.app.run_blocking(
+            self.app.db.run, lambda tx: self.center.status(tx, request.serial), write=False)
+        if caller.role is Role.BACKEND and not device.registered_at(caller.institution):
+            # Customer data is not disclosed to an institution the device is not registered at.
+            raise NotFound(f"no OTP device with serial {request.serial} at {caller.institution}")
+        return self._status(device)
+

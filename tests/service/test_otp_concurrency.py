@@ -1,0 +1,142 @@
+"""The lockout is exact across threads, processes and nodes, and survives kill -9."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import grpc
+import pytest
+
+from authd.v1 import otp_pb2 as O
+from authd.v1 import otp_pb2_grpc
+from tests.conftest import KEK_PIN_FILE, make_config
+from tests.nodes import Node
+
+BANKS = ("bank-a", "bank-b", "bank-c")
+
+
+def _nodes(tmp_path: Path, store_url: str, count: int, **env: str) -> list[Node]:
+    make_config(tmp_path / "cfg", store_url)  # writes the session's KEK PIN file
+    env = {"AUTHD_KEK__PIN_FILE": str(KEK_PIN_FILE), **env}
+    nodes: list[Node] = []
+    try:
+        for i in range(count):
+            nodes.append(Node(tmp_path / f"node{i}", store_url, env))
+    except BaseException:
+        for n in nodes:
+            n.kill()
+        raise
+    return nodes
+
+
+def _enroll_everywhere(node: Node, serial: str) -> None:
+    stubs = {b: otp_pb2_grpc.OtpServiceStub(node.channel(b, "branch")) for b in BANKS}
+    stubs["bank-a"].Enroll(O.EnrollRequest(
+        serial=serial, operator_id="op", seed=bytes(range(1, 21)),
+        parameters=O.OtpParameters(kind=O.OTP_KIND_HOTP)), timeout=30)
+    for bank in BANKS[1:]:
+        stubs[bank].Register(O.RegisterRequest(serial=serial, operator_id="op"), timeout=30)
+
+
+WRONG = "999999"  # not among the first codes of seed 01..14 (checked below)
+
+
+def test_wrong_code_is_wrong():
+    from devices.otp.codes import hotp
+
+    assert WRONG not in {hotp(bytes(range(1, 21)), c) for c in range(0, 64)}
+
+
+def test_200_concurrent_wrong_codes_two_processes_exactly_ten(tmp_path: Path, store_url: str):
+    nodes = _nodes(tmp_path, store_url, 2)
+    try:
+        _enroll_everywhere(nodes[0], "OTP-RACE-1")
+        stubs = [otp_pb2_grpc.OtpServiceStub(node.channel(bank, "backend"))
+                 for node in nodes for bank in BANKS]
+        start = threading.Barrier(50)
+
+        def attempt(i: int) -> int:
+            if i < 50:
+                start.wait()
+            return stubs[i % len(stubs)].Verify(
+                O.VerifyRequest(serial="OTP-RACE-1", code=WRONG), timeout=60).outcome
+
+        with ThreadPoolExecutor(50) as pool:
+            outcomes = Counter(pool.map(attempt, range(200)))
+        assert outcomes == {O.VERIFY_OUTCOME_WRONG_CODE: 10, O.VERIFY_OUTCOME_LOCKED: 190}
+
+        status = otp_pb2_grpc.OtpServiceStub(nodes[1].channel("bank-c", "backend")).GetStatus(
+            O.GetStatusRequest(serial="OTP-RACE-1"), timeout=30)
+        assert status.state == O.DEVICE_STATE_LOCKED and status.consecutive_failures == 10
+        assert sum(r.failures_here for r in status.registrations) == 10
+    finally:
+        for node in nodes:
+            node.terminate()
+
+    # The audit trail shows exactly 10 evaluated codes.
+    from authd.storage import open_database
+
+    db = open_database(store_url)
+    evaluated = db.run(lambda tx: tx.one(
+        "SELECT COUNT(*) FROM audit_log WHERE target = 'OTP-RACE-1' AND action = 'otp.verify'"
+        " AND outcome = 'wrong_code'"))
+    db.close()
+    assert evaluated == (10,)
+
+
+def test_kill_9_during_load_loses_no_counted_failure(tmp_path: Path, store_url: str):
+    env = {"AUTHD_OTP__LOCKOUT_THRESHOLD": "1000000"}
+    (node,) = _nodes(tmp_path, store_url, 1, **env)
+    acked = Counter[str]()
+    lock = threading.Lock()
+    stop = threading.Event()
+    try:
+        _enroll_everywhere(node, "OTP-KILL-1")
+        stubs = [otp_pb2_grpc.OtpServiceStub(node.channel(b, "backend")) for b in BANKS]
+
+        def hammer(i: int) -> None:
+            stub = stubs[i % 3]
+            while not stop.is_set():
+                try:
+                    r = stub.Verify(O.VerifyRequest(serial="OTP-KILL-1", code=WRONG), timeout=10)
+                except grpc.RpcError:
+                    return
+                if r.outcome == O.VERIFY_OUTCOME_WRONG_CODE:
+                    with lock:
+                        acked["wrong"] += 1
+                        acked["max"] = max(acked["max"], r.consecutive_failures)
+
+        threads = [threading.Thread(target=hammer, args=(i,)) for i in range(12)]
+        for t in threads:
+            t.start()
+        deadline = time.monotonic() + 20
+        while acked["wrong"] < 300 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        node.kill()  # SIGKILL, mid-load
+        stop.set()
+        for t in threads:
+            t.join()
+    finally:
+        node.kill()
+    assert acked["wrong"] >= 300
+
+    (again,) = _nodes(tmp_path / "restart", store_url, 1, **env)
+    try:
+        status = otp_pb2_grpc.OtpServiceStub(again.channel("bank-a", "backend")).GetStatus(
+            O.GetStatusRequest(serial="OTP-KILL-1"), timeout=30)
+    finally:
+        again.terminate()
+    # Every failure a client was told about is in the store (maybe a few more whose answers
+    # were lost with the process), and the per-institution shares add up.
+    assert status.consecutive_failures >= acked["wrong"]
+    assert status.consecutive_failures >= acked["max"]
+    assert sum(r.failures_here for r in status.registrations) == status.consecutive_failures
+
+
+@pytest.fixture(autouse=True)
+def _no_proxy(monkeypatch):
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
