@@ -10,23 +10,23 @@ from devices.tokens.token import DeleteScope
 from drivers.pkcs11 import TokenEvent, TokenEventKind, TokenInfo
 
 KEY_SPEC_TO_PB = {
-    KeySpec.EC_P256: pb.EC_P256,
-    KeySpec.EC_P384: pb.EC_P384,
-    KeySpec.RSA_2048: pb.RSA_2048,
-    KeySpec.RSA_3072: pb.RSA_3072,
+    KeySpec.EC_P256: pb.TOKEN_KEY_SPEC_EC_P256,
+    KeySpec.EC_P384: pb.TOKEN_KEY_SPEC_EC_P384,
+    KeySpec.RSA_2048: pb.TOKEN_KEY_SPEC_RSA_2048,
+    KeySpec.RSA_3072: pb.TOKEN_KEY_SPEC_RSA_3072,
 }
 KEY_SPEC_FROM_PB = {v: k for k, v in KEY_SPEC_TO_PB.items()}
 ALGORITHM_TO_PB = {
-    SignAlgorithm.ECDSA_SHA256: pb.ECDSA_SHA256,
-    SignAlgorithm.RSA_PKCS1V15_SHA256: pb.RSA_PKCS1V15_SHA256,
-    SignAlgorithm.RSA_PSS_SHA256: pb.RSA_PSS_SHA256,
+    SignAlgorithm.ECDSA_SHA256: pb.TOKEN_SIGN_ECDSA_SHA256,
+    SignAlgorithm.RSA_PKCS1V15_SHA256: pb.TOKEN_SIGN_RSA_PKCS1V15_SHA256,
+    SignAlgorithm.RSA_PSS_SHA256: pb.TOKEN_SIGN_RSA_PSS_SHA256,
 }
 ALGORITHM_FROM_PB = {v: k for k, v in ALGORITHM_TO_PB.items()}
 RENEWAL_TO_PB = {
-    RenewalState.NOT_YET_VALID: pb.NOT_YET_VALID,
-    RenewalState.VALID: pb.VALID,
-    RenewalState.RENEWABLE: pb.RENEWABLE,
-    RenewalState.EXPIRED: pb.EXPIRED,
+    RenewalState.NOT_YET_VALID: pb.TOKEN_RENEWAL_NOT_YET_VALID,
+    RenewalState.VALID: pb.TOKEN_RENEWAL_VALID,
+    RenewalState.RENEWABLE: pb.TOKEN_RENEWAL_RENEWABLE,
+    RenewalState.EXPIRED: pb.TOKEN_RENEWAL_EXPIRED,
 }
 EVENT_TO_PB = {
     TokenEventKind.PRESENT: pb.TokenEvent.PRESENT,
@@ -34,9 +34,9 @@ EVENT_TO_PB = {
     TokenEventKind.REMOVED: pb.TokenEvent.REMOVED,
 }
 SCOPE_FROM_PB = {
-    pb.DeleteObjectRequest.SCOPE_UNSPECIFIED: DeleteScope.ALL,
-    pb.DeleteObjectRequest.KEY_PAIR: DeleteScope.KEY_PAIR,
-    pb.DeleteObjectRequest.CERTIFICATE: DeleteScope.CERTIFICATE,
+    pb.TokenDeleteObjectRequest.SCOPE_UNSPECIFIED: DeleteScope.ALL,
+    pb.TokenDeleteObjectRequest.KEY_PAIR: DeleteScope.KEY_PAIR,
+    pb.TokenDeleteObjectRequest.CERTIFICATE: DeleteScope.CERTIFICATE,
 }
 
 
@@ -48,7 +48,7 @@ def key_spec(value: int) -> KeySpec:
 
 
 def algorithm(value: int) -> SignAlgorithm | None:
-    if value == pb.SIGN_ALGORITHM_UNSPECIFIED:
+    if value == pb.TOKEN_SIGN_ALGORITHM_UNSPECIFIED:
         return None
     try:
         return ALGORITHM_FROM_PB[value]  # type: ignore[index]
@@ -63,10 +63,10 @@ def scope(value: int) -> DeleteScope:
         raise InvalidArgument("unknown delete scope") from None
 
 
-def token(info: TokenInfo, attempts_left: int | None = None) -> pb.Token:
+def token(info: TokenInfo, attempts_left: int | None = None) -> pb.SecurityToken:
     state = info.pin_state
     left = state.attempts_remaining if attempts_left is None else attempts_left
-    return pb.Token(
+    return pb.SecurityToken(
         serial=info.serial,
         label=info.label,
         manufacturer=info.manufacturer,
@@ -75,7 +75,7 @@ def token(info: TokenInfo, attempts_left: int | None = None) -> pb.Token:
         slot_id=info.slot_id,
         flags=info.flags,
         logged_in=info.logged_in,
-        pin_state=pb.PinState(
+        pin_state=pb.TokenPinState(
             count_low=state.count_low,
             final_try=state.final_try,
             locked=state.locked,
@@ -89,12 +89,12 @@ def event(ev: TokenEvent) -> pb.TokenEvent:
     return pb.TokenEvent(kind=EVENT_TO_PB[ev.kind], token=token(ev.token))
 
 
-def key(info: KeyInfo) -> pb.KeyInfo:
+def key(info: KeyInfo) -> pb.TokenKeyInfo:
     try:
         spec = KEY_SPEC_TO_PB[KeySpec(info.spec)]
     except ValueError:
-        spec = pb.KEY_SPEC_UNSPECIFIED
-    return pb.KeyInfo(
+        spec = pb.TOKEN_KEY_SPEC_UNSPECIFIED
+    return pb.TokenKeyInfo(
         key_id=info.key_id,
         label=info.label,
         spec=spec,
@@ -105,8 +105,8 @@ def key(info: KeyInfo) -> pb.KeyInfo:
     )
 
 
-def certificate(info: CertificateInfo) -> pb.CertificateInfo:
-    return pb.CertificateInfo(
+def certificate(info: CertificateInfo) -> pb.TokenCertificateInfo:
+    return pb.TokenCertificateInfo(
         key_id=info.key_id,
         label=info.label,
         subject=info.subject,

@@ -76,8 +76,8 @@ class TokenServicer(tokens_pb2_grpc.TokenServiceServicer):
             unsubscribe()
 
     async def Login(
-        self, request: pb.LoginRequest, context: grpc.aio.ServicerContext
-    ) -> pb.LoginResponse:
+        self, request: pb.TokenLoginRequest, context: grpc.aio.ServicerContext
+    ) -> pb.TokenLoginResponse:
         caller = require_role(Role.BRANCH)
         try:
             result = await self._run(self.service.login, caller, request.token_serial, request.pin)
@@ -85,7 +85,7 @@ class TokenServicer(tokens_pb2_grpc.TokenServiceServicer):
             if exc.attempts_left is not None:
                 context.set_trailing_metadata(((ATTEMPTS_LEFT_METADATA, str(exc.attempts_left)),))
             raise
-        return pb.LoginResponse(
+        return pb.TokenLoginResponse(
             session=result.login.handle,
             expires_at=_unix_in(result.expires_in),
             idle_timeout_seconds=int(self.service.settings.session_idle_seconds),
@@ -93,15 +93,15 @@ class TokenServicer(tokens_pb2_grpc.TokenServiceServicer):
         )
 
     async def Logout(
-        self, request: pb.LogoutRequest, context: grpc.aio.ServicerContext
-    ) -> pb.LogoutResponse:
+        self, request: pb.TokenLogoutRequest, context: grpc.aio.ServicerContext
+    ) -> pb.TokenLogoutResponse:
         caller = require_role(Role.BRANCH)
         await self._run(self.service.logout, caller, request.session)
-        return pb.LogoutResponse()
+        return pb.TokenLogoutResponse()
 
     async def UnblockPin(
-        self, request: pb.UnblockPinRequest, context: grpc.aio.ServicerContext
-    ) -> pb.UnblockPinResponse:
+        self, request: pb.TokenUnblockPinRequest, context: grpc.aio.ServicerContext
+    ) -> pb.TokenUnblockPinResponse:
         caller = require_role(Role.BRANCH)
         info = await self._run(
             self.service.unblock_pin,
@@ -112,11 +112,11 @@ class TokenServicer(tokens_pb2_grpc.TokenServiceServicer):
             request.operator,
             request.reason,
         )
-        return pb.UnblockPinResponse(token=convert.token(info))
+        return pb.TokenUnblockPinResponse(token=convert.token(info))
 
     async def GenerateKeyPair(
-        self, request: pb.GenerateKeyPairRequest, context: grpc.aio.ServicerContext
-    ) -> pb.KeyInfo:
+        self, request: pb.TokenGenerateKeyPairRequest, context: grpc.aio.ServicerContext
+    ) -> pb.TokenKeyInfo:
         caller = require_role(Role.BRANCH)
         key = await self._run(
             self.service.generate_key,
@@ -129,8 +129,8 @@ class TokenServicer(tokens_pb2_grpc.TokenServiceServicer):
         return convert.key(key)
 
     async def CreateCsr(
-        self, request: pb.CreateCsrRequest, context: grpc.aio.ServicerContext
-    ) -> pb.CreateCsrResponse:
+        self, request: pb.TokenCreateCsrRequest, context: grpc.aio.ServicerContext
+    ) -> pb.TokenCreateCsrResponse:
         caller = require_role(Role.BRANCH)
         der = await self._run(
             self.service.create_csr,
@@ -141,11 +141,11 @@ class TokenServicer(tokens_pb2_grpc.TokenServiceServicer):
             request.rsa_pss,
         )
         pem = x509.load_der_x509_csr(der).public_bytes(serialization.Encoding.PEM).decode()
-        return pb.CreateCsrResponse(csr_der=der, csr_pem=pem)
+        return pb.TokenCreateCsrResponse(csr_der=der, csr_pem=pem)
 
     async def ImportCertificate(
-        self, request: pb.ImportCertificateRequest, context: grpc.aio.ServicerContext
-    ) -> pb.CertificateInfo:
+        self, request: pb.TokenImportCertificateRequest, context: grpc.aio.ServicerContext
+    ) -> pb.TokenCertificateInfo:
         caller = require_role(Role.BRANCH)
         info = await self._run(
             self.service.import_certificate,
@@ -158,22 +158,22 @@ class TokenServicer(tokens_pb2_grpc.TokenServiceServicer):
         return convert.certificate(info)
 
     async def ListObjects(
-        self, request: pb.ListObjectsRequest, context: grpc.aio.ServicerContext
-    ) -> pb.ListObjectsResponse:
+        self, request: pb.TokenListObjectsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.TokenListObjectsResponse:
         caller = require_role(Role.BRANCH)
         if not request.session and not request.token_serial:
             raise InvalidArgument("give a session or a token_serial")
         keys, certs = await self._run(
             self.service.list_objects, caller, request.session, request.token_serial
         )
-        return pb.ListObjectsResponse(
+        return pb.TokenListObjectsResponse(
             keys=[convert.key(k) for k in keys],
             certificates=[convert.certificate(c) for c in certs],
         )
 
     async def Sign(
-        self, request: pb.SignRequest, context: grpc.aio.ServicerContext
-    ) -> pb.SignResponse:
+        self, request: pb.TokenSignRequest, context: grpc.aio.ServicerContext
+    ) -> pb.TokenSignResponse:
         caller = require_role(Role.BRANCH)
         data, digest = _input(request)
         sig = await self._run(
@@ -186,13 +186,13 @@ class TokenServicer(tokens_pb2_grpc.TokenServiceServicer):
             algorithm=convert.algorithm(request.algorithm),
             token_hashes=request.token_hashes,
         )
-        return pb.SignResponse(
+        return pb.TokenSignResponse(
             signature=sig.signature, algorithm=convert.ALGORITHM_TO_PB[sig.algorithm]
         )
 
     async def Verify(
-        self, request: pb.VerifyRequest, context: grpc.aio.ServicerContext
-    ) -> pb.VerifyResponse:
+        self, request: pb.TokenVerifyRequest, context: grpc.aio.ServicerContext
+    ) -> pb.TokenVerifyResponse:
         caller = require_role(Role.BRANCH)
         if not request.session and not request.token_serial:
             raise InvalidArgument("give a session or a token_serial")
@@ -208,11 +208,11 @@ class TokenServicer(tokens_pb2_grpc.TokenServiceServicer):
             digest=digest,
             algorithm=convert.algorithm(request.algorithm),
         )
-        return pb.VerifyResponse(valid=valid)
+        return pb.TokenVerifyResponse(valid=valid)
 
     async def DeleteObject(
-        self, request: pb.DeleteObjectRequest, context: grpc.aio.ServicerContext
-    ) -> pb.DeleteObjectResponse:
+        self, request: pb.TokenDeleteObjectRequest, context: grpc.aio.ServicerContext
+    ) -> pb.TokenDeleteObjectResponse:
         caller = require_role(Role.BRANCH)
         count = await self._run(
             self.service.delete,
@@ -221,7 +221,7 @@ class TokenServicer(tokens_pb2_grpc.TokenServiceServicer):
             bytes(request.key_id),
             convert.scope(request.scope),
         )
-        return pb.DeleteObjectResponse(deleted=count)
+        return pb.TokenDeleteObjectResponse(deleted=count)
 
     async def RegisterToken(
         self, request: pb.RegisterTokenRequest, context: grpc.aio.ServicerContext

@@ -7,44 +7,44 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
-class KeySpec(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+class TokenKeySpec(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
-    KEY_SPEC_UNSPECIFIED: _ClassVar[KeySpec]
-    EC_P256: _ClassVar[KeySpec]
-    EC_P384: _ClassVar[KeySpec]
-    RSA_2048: _ClassVar[KeySpec]
-    RSA_3072: _ClassVar[KeySpec]
+    TOKEN_KEY_SPEC_UNSPECIFIED: _ClassVar[TokenKeySpec]
+    TOKEN_KEY_SPEC_EC_P256: _ClassVar[TokenKeySpec]
+    TOKEN_KEY_SPEC_EC_P384: _ClassVar[TokenKeySpec]
+    TOKEN_KEY_SPEC_RSA_2048: _ClassVar[TokenKeySpec]
+    TOKEN_KEY_SPEC_RSA_3072: _ClassVar[TokenKeySpec]
 
-class SignAlgorithm(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+class TokenSignAlgorithm(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
-    SIGN_ALGORITHM_UNSPECIFIED: _ClassVar[SignAlgorithm]
-    ECDSA_SHA256: _ClassVar[SignAlgorithm]
-    RSA_PKCS1V15_SHA256: _ClassVar[SignAlgorithm]
-    RSA_PSS_SHA256: _ClassVar[SignAlgorithm]
+    TOKEN_SIGN_ALGORITHM_UNSPECIFIED: _ClassVar[TokenSignAlgorithm]
+    TOKEN_SIGN_ECDSA_SHA256: _ClassVar[TokenSignAlgorithm]
+    TOKEN_SIGN_RSA_PKCS1V15_SHA256: _ClassVar[TokenSignAlgorithm]
+    TOKEN_SIGN_RSA_PSS_SHA256: _ClassVar[TokenSignAlgorithm]
 
-class RenewalState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+class TokenRenewalState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
-    RENEWAL_STATE_UNSPECIFIED: _ClassVar[RenewalState]
-    NOT_YET_VALID: _ClassVar[RenewalState]
-    VALID: _ClassVar[RenewalState]
-    RENEWABLE: _ClassVar[RenewalState]
-    EXPIRED: _ClassVar[RenewalState]
-KEY_SPEC_UNSPECIFIED: KeySpec
-EC_P256: KeySpec
-EC_P384: KeySpec
-RSA_2048: KeySpec
-RSA_3072: KeySpec
-SIGN_ALGORITHM_UNSPECIFIED: SignAlgorithm
-ECDSA_SHA256: SignAlgorithm
-RSA_PKCS1V15_SHA256: SignAlgorithm
-RSA_PSS_SHA256: SignAlgorithm
-RENEWAL_STATE_UNSPECIFIED: RenewalState
-NOT_YET_VALID: RenewalState
-VALID: RenewalState
-RENEWABLE: RenewalState
-EXPIRED: RenewalState
+    TOKEN_RENEWAL_UNSPECIFIED: _ClassVar[TokenRenewalState]
+    TOKEN_RENEWAL_NOT_YET_VALID: _ClassVar[TokenRenewalState]
+    TOKEN_RENEWAL_VALID: _ClassVar[TokenRenewalState]
+    TOKEN_RENEWAL_RENEWABLE: _ClassVar[TokenRenewalState]
+    TOKEN_RENEWAL_EXPIRED: _ClassVar[TokenRenewalState]
+TOKEN_KEY_SPEC_UNSPECIFIED: TokenKeySpec
+TOKEN_KEY_SPEC_EC_P256: TokenKeySpec
+TOKEN_KEY_SPEC_EC_P384: TokenKeySpec
+TOKEN_KEY_SPEC_RSA_2048: TokenKeySpec
+TOKEN_KEY_SPEC_RSA_3072: TokenKeySpec
+TOKEN_SIGN_ALGORITHM_UNSPECIFIED: TokenSignAlgorithm
+TOKEN_SIGN_ECDSA_SHA256: TokenSignAlgorithm
+TOKEN_SIGN_RSA_PKCS1V15_SHA256: TokenSignAlgorithm
+TOKEN_SIGN_RSA_PSS_SHA256: TokenSignAlgorithm
+TOKEN_RENEWAL_UNSPECIFIED: TokenRenewalState
+TOKEN_RENEWAL_NOT_YET_VALID: TokenRenewalState
+TOKEN_RENEWAL_VALID: TokenRenewalState
+TOKEN_RENEWAL_RENEWABLE: TokenRenewalState
+TOKEN_RENEWAL_EXPIRED: TokenRenewalState
 
-class PinState(_message.Message):
+class TokenPinState(_message.Message):
     __slots__ = ("count_low", "final_try", "locked", "to_be_changed", "attempts_left")
     COUNT_LOW_FIELD_NUMBER: _ClassVar[int]
     FINAL_TRY_FIELD_NUMBER: _ClassVar[int]
@@ -58,7 +58,7 @@ class PinState(_message.Message):
     attempts_left: int
     def __init__(self, count_low: _Optional[bool] = ..., final_try: _Optional[bool] = ..., locked: _Optional[bool] = ..., to_be_changed: _Optional[bool] = ..., attempts_left: _Optional[int] = ...) -> None: ...
 
-class Token(_message.Message):
+class SecurityToken(_message.Message):
     __slots__ = ("serial", "label", "manufacturer", "model", "module", "slot_id", "flags", "pin_state", "logged_in")
     SERIAL_FIELD_NUMBER: _ClassVar[int]
     LABEL_FIELD_NUMBER: _ClassVar[int]
@@ -76,9 +76,9 @@ class Token(_message.Message):
     module: str
     slot_id: int
     flags: int
-    pin_state: PinState
+    pin_state: TokenPinState
     logged_in: bool
-    def __init__(self, serial: _Optional[str] = ..., label: _Optional[str] = ..., manufacturer: _Optional[str] = ..., model: _Optional[str] = ..., module: _Optional[str] = ..., slot_id: _Optional[int] = ..., flags: _Optional[int] = ..., pin_state: _Optional[_Union[PinState, _Mapping]] = ..., logged_in: _Optional[bool] = ...) -> None: ...
+    def __init__(self, serial: _Optional[str] = ..., label: _Optional[str] = ..., manufacturer: _Optional[str] = ..., model: _Optional[str] = ..., module: _Optional[str] = ..., slot_id: _Optional[int] = ..., flags: _Optional[int] = ..., pin_state: _Optional[_Union[TokenPinState, _Mapping]] = ..., logged_in: _Optional[bool] = ...) -> None: ...
 
 class ListTokensRequest(_message.Message):
     __slots__ = ()
@@ -87,8 +87,8 @@ class ListTokensRequest(_message.Message):
 class ListTokensResponse(_message.Message):
     __slots__ = ("tokens",)
     TOKENS_FIELD_NUMBER: _ClassVar[int]
-    tokens: _containers.RepeatedCompositeFieldContainer[Token]
-    def __init__(self, tokens: _Optional[_Iterable[_Union[Token, _Mapping]]] = ...) -> None: ...
+    tokens: _containers.RepeatedCompositeFieldContainer[SecurityToken]
+    def __init__(self, tokens: _Optional[_Iterable[_Union[SecurityToken, _Mapping]]] = ...) -> None: ...
 
 class WatchTokensRequest(_message.Message):
     __slots__ = ()
@@ -109,10 +109,10 @@ class TokenEvent(_message.Message):
     KIND_FIELD_NUMBER: _ClassVar[int]
     TOKEN_FIELD_NUMBER: _ClassVar[int]
     kind: TokenEvent.Kind
-    token: Token
-    def __init__(self, kind: _Optional[_Union[TokenEvent.Kind, str]] = ..., token: _Optional[_Union[Token, _Mapping]] = ...) -> None: ...
+    token: SecurityToken
+    def __init__(self, kind: _Optional[_Union[TokenEvent.Kind, str]] = ..., token: _Optional[_Union[SecurityToken, _Mapping]] = ...) -> None: ...
 
-class LoginRequest(_message.Message):
+class TokenLoginRequest(_message.Message):
     __slots__ = ("token_serial", "pin")
     TOKEN_SERIAL_FIELD_NUMBER: _ClassVar[int]
     PIN_FIELD_NUMBER: _ClassVar[int]
@@ -120,7 +120,7 @@ class LoginRequest(_message.Message):
     pin: str
     def __init__(self, token_serial: _Optional[str] = ..., pin: _Optional[str] = ...) -> None: ...
 
-class LoginResponse(_message.Message):
+class TokenLoginResponse(_message.Message):
     __slots__ = ("session", "expires_at", "idle_timeout_seconds", "token")
     SESSION_FIELD_NUMBER: _ClassVar[int]
     EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
@@ -129,20 +129,20 @@ class LoginResponse(_message.Message):
     session: str
     expires_at: float
     idle_timeout_seconds: int
-    token: Token
-    def __init__(self, session: _Optional[str] = ..., expires_at: _Optional[float] = ..., idle_timeout_seconds: _Optional[int] = ..., token: _Optional[_Union[Token, _Mapping]] = ...) -> None: ...
+    token: SecurityToken
+    def __init__(self, session: _Optional[str] = ..., expires_at: _Optional[float] = ..., idle_timeout_seconds: _Optional[int] = ..., token: _Optional[_Union[SecurityToken, _Mapping]] = ...) -> None: ...
 
-class LogoutRequest(_message.Message):
+class TokenLogoutRequest(_message.Message):
     __slots__ = ("session",)
     SESSION_FIELD_NUMBER: _ClassVar[int]
     session: str
     def __init__(self, session: _Optional[str] = ...) -> None: ...
 
-class LogoutResponse(_message.Message):
+class TokenLogoutResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
-class UnblockPinRequest(_message.Message):
+class TokenUnblockPinRequest(_message.Message):
     __slots__ = ("token_serial", "so_pin", "new_pin", "operator", "reason")
     TOKEN_SERIAL_FIELD_NUMBER: _ClassVar[int]
     SO_PIN_FIELD_NUMBER: _ClassVar[int]
@@ -156,25 +156,25 @@ class UnblockPinRequest(_message.Message):
     reason: str
     def __init__(self, token_serial: _Optional[str] = ..., so_pin: _Optional[str] = ..., new_pin: _Optional[str] = ..., operator: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
 
-class UnblockPinResponse(_message.Message):
+class TokenUnblockPinResponse(_message.Message):
     __slots__ = ("token",)
     TOKEN_FIELD_NUMBER: _ClassVar[int]
-    token: Token
-    def __init__(self, token: _Optional[_Union[Token, _Mapping]] = ...) -> None: ...
+    token: SecurityToken
+    def __init__(self, token: _Optional[_Union[SecurityToken, _Mapping]] = ...) -> None: ...
 
-class GenerateKeyPairRequest(_message.Message):
+class TokenGenerateKeyPairRequest(_message.Message):
     __slots__ = ("session", "spec", "label", "key_id")
     SESSION_FIELD_NUMBER: _ClassVar[int]
     SPEC_FIELD_NUMBER: _ClassVar[int]
     LABEL_FIELD_NUMBER: _ClassVar[int]
     KEY_ID_FIELD_NUMBER: _ClassVar[int]
     session: str
-    spec: KeySpec
+    spec: TokenKeySpec
     label: str
     key_id: bytes
-    def __init__(self, session: _Optional[str] = ..., spec: _Optional[_Union[KeySpec, str]] = ..., label: _Optional[str] = ..., key_id: _Optional[bytes] = ...) -> None: ...
+    def __init__(self, session: _Optional[str] = ..., spec: _Optional[_Union[TokenKeySpec, str]] = ..., label: _Optional[str] = ..., key_id: _Optional[bytes] = ...) -> None: ...
 
-class KeyInfo(_message.Message):
+class TokenKeyInfo(_message.Message):
     __slots__ = ("key_id", "label", "spec", "public_key_der", "has_private_key", "has_certificate", "extractable")
     KEY_ID_FIELD_NUMBER: _ClassVar[int]
     LABEL_FIELD_NUMBER: _ClassVar[int]
@@ -185,14 +185,14 @@ class KeyInfo(_message.Message):
     EXTRACTABLE_FIELD_NUMBER: _ClassVar[int]
     key_id: bytes
     label: str
-    spec: KeySpec
+    spec: TokenKeySpec
     public_key_der: bytes
     has_private_key: bool
     has_certificate: bool
     extractable: bool
-    def __init__(self, key_id: _Optional[bytes] = ..., label: _Optional[str] = ..., spec: _Optional[_Union[KeySpec, str]] = ..., public_key_der: _Optional[bytes] = ..., has_private_key: _Optional[bool] = ..., has_certificate: _Optional[bool] = ..., extractable: _Optional[bool] = ...) -> None: ...
+    def __init__(self, key_id: _Optional[bytes] = ..., label: _Optional[str] = ..., spec: _Optional[_Union[TokenKeySpec, str]] = ..., public_key_der: _Optional[bytes] = ..., has_private_key: _Optional[bool] = ..., has_certificate: _Optional[bool] = ..., extractable: _Optional[bool] = ...) -> None: ...
 
-class CreateCsrRequest(_message.Message):
+class TokenCreateCsrRequest(_message.Message):
     __slots__ = ("session", "key_id", "subject", "rsa_pss")
     SESSION_FIELD_NUMBER: _ClassVar[int]
     KEY_ID_FIELD_NUMBER: _ClassVar[int]
@@ -204,7 +204,7 @@ class CreateCsrRequest(_message.Message):
     rsa_pss: bool
     def __init__(self, session: _Optional[str] = ..., key_id: _Optional[bytes] = ..., subject: _Optional[str] = ..., rsa_pss: _Optional[bool] = ...) -> None: ...
 
-class CreateCsrResponse(_message.Message):
+class TokenCreateCsrResponse(_message.Message):
     __slots__ = ("csr_der", "csr_pem")
     CSR_DER_FIELD_NUMBER: _ClassVar[int]
     CSR_PEM_FIELD_NUMBER: _ClassVar[int]
@@ -212,7 +212,7 @@ class CreateCsrResponse(_message.Message):
     csr_pem: str
     def __init__(self, csr_der: _Optional[bytes] = ..., csr_pem: _Optional[str] = ...) -> None: ...
 
-class ImportCertificateRequest(_message.Message):
+class TokenImportCertificateRequest(_message.Message):
     __slots__ = ("session", "certificate", "label", "replace")
     SESSION_FIELD_NUMBER: _ClassVar[int]
     CERTIFICATE_FIELD_NUMBER: _ClassVar[int]
@@ -224,7 +224,7 @@ class ImportCertificateRequest(_message.Message):
     replace: bool
     def __init__(self, session: _Optional[str] = ..., certificate: _Optional[bytes] = ..., label: _Optional[str] = ..., replace: _Optional[bool] = ...) -> None: ...
 
-class CertificateInfo(_message.Message):
+class TokenCertificateInfo(_message.Message):
     __slots__ = ("key_id", "label", "subject", "issuer", "serial_hex", "not_before", "not_after", "renewal", "renewable_from", "renewable_until", "der")
     KEY_ID_FIELD_NUMBER: _ClassVar[int]
     LABEL_FIELD_NUMBER: _ClassVar[int]
@@ -244,13 +244,13 @@ class CertificateInfo(_message.Message):
     serial_hex: str
     not_before: float
     not_after: float
-    renewal: RenewalState
+    renewal: TokenRenewalState
     renewable_from: str
     renewable_until: str
     der: bytes
-    def __init__(self, key_id: _Optional[bytes] = ..., label: _Optional[str] = ..., subject: _Optional[str] = ..., issuer: _Optional[str] = ..., serial_hex: _Optional[str] = ..., not_before: _Optional[float] = ..., not_after: _Optional[float] = ..., renewal: _Optional[_Union[RenewalState, str]] = ..., renewable_from: _Optional[str] = ..., renewable_until: _Optional[str] = ..., der: _Optional[bytes] = ...) -> None: ...
+    def __init__(self, key_id: _Optional[bytes] = ..., label: _Optional[str] = ..., subject: _Optional[str] = ..., issuer: _Optional[str] = ..., serial_hex: _Optional[str] = ..., not_before: _Optional[float] = ..., not_after: _Optional[float] = ..., renewal: _Optional[_Union[TokenRenewalState, str]] = ..., renewable_from: _Optional[str] = ..., renewable_until: _Optional[str] = ..., der: _Optional[bytes] = ...) -> None: ...
 
-class ListObjectsRequest(_message.Message):
+class TokenListObjectsRequest(_message.Message):
     __slots__ = ("session", "token_serial")
     SESSION_FIELD_NUMBER: _ClassVar[int]
     TOKEN_SERIAL_FIELD_NUMBER: _ClassVar[int]
@@ -258,15 +258,15 @@ class ListObjectsRequest(_message.Message):
     token_serial: str
     def __init__(self, session: _Optional[str] = ..., token_serial: _Optional[str] = ...) -> None: ...
 
-class ListObjectsResponse(_message.Message):
+class TokenListObjectsResponse(_message.Message):
     __slots__ = ("keys", "certificates")
     KEYS_FIELD_NUMBER: _ClassVar[int]
     CERTIFICATES_FIELD_NUMBER: _ClassVar[int]
-    keys: _containers.RepeatedCompositeFieldContainer[KeyInfo]
-    certificates: _containers.RepeatedCompositeFieldContainer[CertificateInfo]
-    def __init__(self, keys: _Optional[_Iterable[_Union[KeyInfo, _Mapping]]] = ..., certificates: _Optional[_Iterable[_Union[CertificateInfo, _Mapping]]] = ...) -> None: ...
+    keys: _containers.RepeatedCompositeFieldContainer[TokenKeyInfo]
+    certificates: _containers.RepeatedCompositeFieldContainer[TokenCertificateInfo]
+    def __init__(self, keys: _Optional[_Iterable[_Union[TokenKeyInfo, _Mapping]]] = ..., certificates: _Optional[_Iterable[_Union[TokenCertificateInfo, _Mapping]]] = ...) -> None: ...
 
-class SignRequest(_message.Message):
+class TokenSignRequest(_message.Message):
     __slots__ = ("session", "key_id", "algorithm", "data", "digest", "token_hashes")
     SESSION_FIELD_NUMBER: _ClassVar[int]
     KEY_ID_FIELD_NUMBER: _ClassVar[int]
@@ -276,21 +276,21 @@ class SignRequest(_message.Message):
     TOKEN_HASHES_FIELD_NUMBER: _ClassVar[int]
     session: str
     key_id: bytes
-    algorithm: SignAlgorithm
+    algorithm: TokenSignAlgorithm
     data: bytes
     digest: bytes
     token_hashes: bool
-    def __init__(self, session: _Optional[str] = ..., key_id: _Optional[bytes] = ..., algorithm: _Optional[_Union[SignAlgorithm, str]] = ..., data: _Optional[bytes] = ..., digest: _Optional[bytes] = ..., token_hashes: _Optional[bool] = ...) -> None: ...
+    def __init__(self, session: _Optional[str] = ..., key_id: _Optional[bytes] = ..., algorithm: _Optional[_Union[TokenSignAlgorithm, str]] = ..., data: _Optional[bytes] = ..., digest: _Optional[bytes] = ..., token_hashes: _Optional[bool] = ...) -> None: ...
 
-class SignResponse(_message.Message):
+class TokenSignResponse(_message.Message):
     __slots__ = ("signature", "algorithm")
     SIGNATURE_FIELD_NUMBER: _ClassVar[int]
     ALGORITHM_FIELD_NUMBER: _ClassVar[int]
     signature: bytes
-    algorithm: SignAlgorithm
-    def __init__(self, signature: _Optional[bytes] = ..., algorithm: _Optional[_Union[SignAlgorithm, str]] = ...) -> None: ...
+    algorithm: TokenSignAlgorithm
+    def __init__(self, signature: _Optional[bytes] = ..., algorithm: _Optional[_Union[TokenSignAlgorithm, str]] = ...) -> None: ...
 
-class VerifyRequest(_message.Message):
+class TokenVerifyRequest(_message.Message):
     __slots__ = ("session", "token_serial", "key_id", "algorithm", "data", "digest", "signature")
     SESSION_FIELD_NUMBER: _ClassVar[int]
     TOKEN_SERIAL_FIELD_NUMBER: _ClassVar[int]
@@ -302,37 +302,37 @@ class VerifyRequest(_message.Message):
     session: str
     token_serial: str
     key_id: bytes
-    algorithm: SignAlgorithm
+    algorithm: TokenSignAlgorithm
     data: bytes
     digest: bytes
     signature: bytes
-    def __init__(self, session: _Optional[str] = ..., token_serial: _Optional[str] = ..., key_id: _Optional[bytes] = ..., algorithm: _Optional[_Union[SignAlgorithm, str]] = ..., data: _Optional[bytes] = ..., digest: _Optional[bytes] = ..., signature: _Optional[bytes] = ...) -> None: ...
+    def __init__(self, session: _Optional[str] = ..., token_serial: _Optional[str] = ..., key_id: _Optional[bytes] = ..., algorithm: _Optional[_Union[TokenSignAlgorithm, str]] = ..., data: _Optional[bytes] = ..., digest: _Optional[bytes] = ..., signature: _Optional[bytes] = ...) -> None: ...
 
-class VerifyResponse(_message.Message):
+class TokenVerifyResponse(_message.Message):
     __slots__ = ("valid",)
     VALID_FIELD_NUMBER: _ClassVar[int]
     valid: bool
     def __init__(self, valid: _Optional[bool] = ...) -> None: ...
 
-class DeleteObjectRequest(_message.Message):
+class TokenDeleteObjectRequest(_message.Message):
     __slots__ = ("session", "key_id", "scope")
     class Scope(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
-        SCOPE_UNSPECIFIED: _ClassVar[DeleteObjectRequest.Scope]
-        KEY_PAIR: _ClassVar[DeleteObjectRequest.Scope]
-        CERTIFICATE: _ClassVar[DeleteObjectRequest.Scope]
-    SCOPE_UNSPECIFIED: DeleteObjectRequest.Scope
-    KEY_PAIR: DeleteObjectRequest.Scope
-    CERTIFICATE: DeleteObjectRequest.Scope
+        SCOPE_UNSPECIFIED: _ClassVar[TokenDeleteObjectRequest.Scope]
+        KEY_PAIR: _ClassVar[TokenDeleteObjectRequest.Scope]
+        CERTIFICATE: _ClassVar[TokenDeleteObjectRequest.Scope]
+    SCOPE_UNSPECIFIED: TokenDeleteObjectRequest.Scope
+    KEY_PAIR: TokenDeleteObjectRequest.Scope
+    CERTIFICATE: TokenDeleteObjectRequest.Scope
     SESSION_FIELD_NUMBER: _ClassVar[int]
     KEY_ID_FIELD_NUMBER: _ClassVar[int]
     SCOPE_FIELD_NUMBER: _ClassVar[int]
     session: str
     key_id: bytes
-    scope: DeleteObjectRequest.Scope
-    def __init__(self, session: _Optional[str] = ..., key_id: _Optional[bytes] = ..., scope: _Optional[_Union[DeleteObjectRequest.Scope, str]] = ...) -> None: ...
+    scope: TokenDeleteObjectRequest.Scope
+    def __init__(self, session: _Optional[str] = ..., key_id: _Optional[bytes] = ..., scope: _Optional[_Union[TokenDeleteObjectRequest.Scope, str]] = ...) -> None: ...
 
-class DeleteObjectResponse(_message.Message):
+class TokenDeleteObjectResponse(_message.Message):
     __slots__ = ("deleted",)
     DELETED_FIELD_NUMBER: _ClassVar[int]
     deleted: int

@@ -45,11 +45,11 @@ def stub(
 
 
 def login(s: tokens_pb2_grpc.TokenServiceStub, token: SoftHsmToken) -> str:
-    return str(s.Login(pb.LoginRequest(token_serial=token.serial, pin=token.pin)).session)
+    return str(s.Login(pb.TokenLoginRequest(token_serial=token.serial, pin=token.pin)).session)
 
 
 def objects(s: tokens_pb2_grpc.TokenServiceStub, session: str) -> list[tuple[bytes, bool]]:
-    listed = s.ListObjects(pb.ListObjectsRequest(session=session))
+    listed = s.ListObjects(pb.TokenListObjectsRequest(session=session))
     return sorted([(k.key_id, k.has_certificate) for k in listed.keys])
 
 
@@ -67,27 +67,31 @@ def test_full_issuance_flow_and_exemption(
     s = stub(srv)
     session = login(s, token)
     key = s.GenerateKeyPair(
-        pb.GenerateKeyPairRequest(session=session, spec=pb.EC_P256, label="hong")
+        pb.TokenGenerateKeyPairRequest(
+            session=session, spec=pb.TOKEN_KEY_SPEC_EC_P256, label="hong"
+        )
     )
     assert key.has_private_key and not key.extractable
     csr = s.CreateCsr(
-        pb.CreateCsrRequest(
+        pb.TokenCreateCsrRequest(
             session=session, key_id=key.key_id, subject="CN=Hong Gildong,O=bank-a,C=KR"
         )
     )
     assert x509.load_pem_x509_csr(csr.csr_pem.encode()).is_signature_valid
     cert_der = DemoCa().issue(csr.csr_der)
-    info = s.ImportCertificate(pb.ImportCertificateRequest(session=session, certificate=cert_der))
-    assert info.renewal == pb.VALID and info.key_id == key.key_id
+    info = s.ImportCertificate(
+        pb.TokenImportCertificateRequest(session=session, certificate=cert_der)
+    )
+    assert info.renewal == pb.TOKEN_RENEWAL_VALID and info.key_id == key.key_id
     assert info.renewable_until.endswith("23:59:59+09:00")
     challenge = b"login-challenge-" + uuid.uuid4().bytes
-    sig = s.Sign(pb.SignRequest(session=session, key_id=key.key_id, data=challenge))
+    sig = s.Sign(pb.TokenSignRequest(session=session, key_id=key.key_id, data=challenge))
     cert = x509.load_der_x509_certificate(cert_der)
     public = cert.public_key()
     assert isinstance(public, ec.EllipticCurvePublicKey)
     public.verify(sig.signature, challenge, ec.ECDSA(hashes.SHA256()))
     assert s.Verify(
-        pb.VerifyRequest(
+        pb.TokenVerifyRequest(
             token_serial=token.serial, key_id=key.key_id, data=challenge, signature=sig.signature
         )
     ).valid
@@ -114,30 +118,30 @@ def test_full_issuance_flow_and_exemption(
         )
     )
     assert not backend.CheckTokenExemption(check).exempt
-    s.Logout(pb.LogoutRequest(session=session))
+    s.Logout(pb.TokenLogoutRequest(session=session))
 
 
 def test_wrong_pin_reports_attempts_left_then_locks(srv: Any, token: SoftHsmToken) -> None:
     s = stub(srv)
     for left in (2, 1):
         with pytest.raises(grpc.RpcError) as err:
-            s.Login(pb.LoginRequest(token_serial=token.serial, pin="000000"))
+            s.Login(pb.TokenLoginRequest(token_serial=token.serial, pin="000000"))
         assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
         assert f"wrong PIN, {left} attempt(s) left" in err.value.details()
         assert "000000" not in err.value.details()
         assert ("x-authd-pin-attempts-left", str(left)) in err.value.trailing_metadata()
     with pytest.raises(grpc.RpcError) as err:
-        s.Login(pb.LoginRequest(token_serial=token.serial, pin="000000"))
+        s.Login(pb.TokenLoginRequest(token_serial=token.serial, pin="000000"))
     assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert "locked" in err.value.details()
     # locked: even the right PIN is not tried
     with pytest.raises(grpc.RpcError) as err:
-        s.Login(pb.LoginRequest(token_serial=token.serial, pin=token.pin))
+        s.Login(pb.TokenLoginRequest(token_serial=token.serial, pin=token.pin))
     assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     # a branch unblocks it with the SO PIN and a new user PIN
     with pytest.raises(grpc.RpcError) as err:
         s.UnblockPin(
-            pb.UnblockPinRequest(
+            pb.TokenUnblockPinRequest(
                 token_serial=token.serial,
                 so_pin="87654321",
                 new_pin="654321",
@@ -147,7 +151,7 @@ def test_wrong_pin_reports_attempts_left_then_locks(srv: Any, token: SoftHsmToke
         )
     assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
     s.UnblockPin(
-        pb.UnblockPinRequest(
+        pb.TokenUnblockPinRequest(
             token_serial=token.serial,
             so_pin=token.so_pin,
             new_pin="654321",
@@ -155,7 +159,7 @@ def test_wrong_pin_reports_attempts_left_then_locks(srv: Any, token: SoftHsmToke
             reason="customer locked",
         )
     )
-    session = s.Login(pb.LoginRequest(token_serial=token.serial, pin="654321")).session
+    session = s.Login(pb.TokenLoginRequest(token_serial=token.serial, pin="654321")).session
     assert session
 
 
@@ -164,20 +168,22 @@ def test_absent_token_is_unavailable(
 ) -> None:
     s = stub(srv)
     with pytest.raises(grpc.RpcError) as err:
-        s.Login(pb.LoginRequest(token_serial="00000000deadbeef", pin="123456"))
+        s.Login(pb.TokenLoginRequest(token_serial="00000000deadbeef", pin="123456"))
     assert err.value.code() == grpc.StatusCode.UNAVAILABLE
     assert "not present" in err.value.details()
     session = login(s, token)
-    key = s.GenerateKeyPair(pb.GenerateKeyPairRequest(session=session, spec=pb.EC_P256, label="k"))
+    key = s.GenerateKeyPair(
+        pb.TokenGenerateKeyPairRequest(session=session, spec=pb.TOKEN_KEY_SPEC_EC_P256, label="k")
+    )
     env.unplug(token)
     try:
         with pytest.raises(grpc.RpcError) as err:
             for _ in range(50):  # the watcher notices within a poll interval
-                s.Sign(pb.SignRequest(session=session, key_id=key.key_id, data=b"x"))
+                s.Sign(pb.TokenSignRequest(session=session, key_id=key.key_id, data=b"x"))
                 threading.Event().wait(0.05)
         assert err.value.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.NOT_FOUND)
         with pytest.raises(grpc.RpcError) as err:
-            s.ListObjects(pb.ListObjectsRequest(token_serial=token.serial))
+            s.ListObjects(pb.TokenListObjectsRequest(token_serial=token.serial))
         assert err.value.code() == grpc.StatusCode.UNAVAILABLE
     finally:
         env.plug(token)
@@ -186,29 +192,40 @@ def test_absent_token_is_unavailable(
 def test_bad_requests_get_clear_errors_and_change_nothing(srv: Any, token: SoftHsmToken) -> None:
     s = stub(srv)
     session = login(s, token)
-    key = s.GenerateKeyPair(pb.GenerateKeyPairRequest(session=session, spec=pb.EC_P256, label="k"))
+    key = s.GenerateKeyPair(
+        pb.TokenGenerateKeyPairRequest(session=session, spec=pb.TOKEN_KEY_SPEC_EC_P256, label="k")
+    )
     before = objects(s, session)
     cases = [
-        (pb.SignRequest(session=session, key_id=b"\x99", data=b"x"), grpc.StatusCode.NOT_FOUND),
         (
-            pb.SignRequest(session=session, key_id=key.key_id, data=bytes((1 << 20) + 1)),
+            pb.TokenSignRequest(session=session, key_id=b"\x99", data=b"x"),
+            grpc.StatusCode.NOT_FOUND,
+        ),
+        (
+            pb.TokenSignRequest(session=session, key_id=key.key_id, data=bytes((1 << 20) + 1)),
             grpc.StatusCode.INVALID_ARGUMENT,
         ),
         (
-            pb.SignRequest(session=session, key_id=key.key_id, digest=b"short"),
+            pb.TokenSignRequest(session=session, key_id=key.key_id, digest=b"short"),
             grpc.StatusCode.INVALID_ARGUMENT,
         ),
         (
-            pb.SignRequest(
-                session=session, key_id=key.key_id, data=b"x", algorithm=pb.RSA_PSS_SHA256
+            pb.TokenSignRequest(
+                session=session,
+                key_id=key.key_id,
+                data=b"x",
+                algorithm=pb.TOKEN_SIGN_RSA_PSS_SHA256,
             ),
             grpc.StatusCode.INVALID_ARGUMENT,
         ),
         (
-            pb.SignRequest(session=session, key_id=key.key_id, data=b"x", token_hashes=True),
+            pb.TokenSignRequest(session=session, key_id=key.key_id, data=b"x", token_hashes=True),
             grpc.StatusCode.FAILED_PRECONDITION,
         ),  # SoftHSM2 has no CKM_ECDSA_SHA256
-        (pb.SignRequest(session="nope", key_id=key.key_id, data=b"x"), grpc.StatusCode.NOT_FOUND),
+        (
+            pb.TokenSignRequest(session="nope", key_id=key.key_id, data=b"x"),
+            grpc.StatusCode.NOT_FOUND,
+        ),
     ]
     for request, code in cases:
         with pytest.raises(grpc.RpcError) as err:
@@ -216,20 +233,20 @@ def test_bad_requests_get_clear_errors_and_change_nothing(srv: Any, token: SoftH
         assert err.value.code() == code, (request, err.value.details())
         assert err.value.details()
     with pytest.raises(grpc.RpcError) as err:
-        s.GenerateKeyPair(pb.GenerateKeyPairRequest(session=session, label="x"))
+        s.GenerateKeyPair(pb.TokenGenerateKeyPairRequest(session=session, label="x"))
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     with pytest.raises(grpc.RpcError) as err:
         s.GenerateKeyPair(
-            pb.GenerateKeyPairRequest(
-                session=session, spec=pb.EC_P256, label="dup", key_id=key.key_id
+            pb.TokenGenerateKeyPairRequest(
+                session=session, spec=pb.TOKEN_KEY_SPEC_EC_P256, label="dup", key_id=key.key_id
             )
         )
     assert err.value.code() == grpc.StatusCode.ALREADY_EXISTS
     with pytest.raises(grpc.RpcError) as err:
-        s.ImportCertificate(pb.ImportCertificateRequest(session=session, certificate=b"junk"))
+        s.ImportCertificate(pb.TokenImportCertificateRequest(session=session, certificate=b"junk"))
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     with pytest.raises(grpc.RpcError) as err:
-        s.DeleteObject(pb.DeleteObjectRequest(session=session, key_id=b"\x99"))
+        s.DeleteObject(pb.TokenDeleteObjectRequest(session=session, key_id=b"\x99"))
     assert err.value.code() == grpc.StatusCode.NOT_FOUND
     assert objects(s, session) == before
 
@@ -241,18 +258,18 @@ def test_session_is_bound_to_the_caller_and_roles_are_checked(
     session = login(teller, token)
     other = stub(srv, subject="teller-2")
     with pytest.raises(grpc.RpcError) as err:
-        other.Sign(pb.SignRequest(session=session, key_id=b"\x01", data=b"x"))
+        other.Sign(pb.TokenSignRequest(session=session, key_id=b"\x01", data=b"x"))
     assert err.value.code() == grpc.StatusCode.NOT_FOUND
     with pytest.raises(grpc.RpcError) as err:  # the token is in use by teller-1
-        other.Login(pb.LoginRequest(token_serial=token.serial, pin=token.pin))
+        other.Login(pb.TokenLoginRequest(token_serial=token.serial, pin=token.pin))
     assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     backend = stub(srv, role="backend")
     with pytest.raises(grpc.RpcError) as err:
-        backend.Login(pb.LoginRequest(token_serial=token.serial, pin=token.pin))
+        backend.Login(pb.TokenLoginRequest(token_serial=token.serial, pin=token.pin))
     assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
-    teller.Logout(pb.LogoutRequest(session=session))
+    teller.Logout(pb.TokenLogoutRequest(session=session))
     with pytest.raises(grpc.RpcError) as err:
-        teller.Sign(pb.SignRequest(session=session, key_id=b"\x01", data=b"x"))
+        teller.Sign(pb.TokenSignRequest(session=session, key_id=b"\x01", data=b"x"))
     assert err.value.code() == grpc.StatusCode.NOT_FOUND
     login(other, token)
 
@@ -263,7 +280,7 @@ def test_idle_session_expires(server: Callable[..., Any], token: SoftHsmToken) -
     session = login(s, token)
     threading.Event().wait(0.6)
     with pytest.raises(grpc.RpcError) as err:
-        s.ListObjects(pb.ListObjectsRequest(session=session))
+        s.ListObjects(pb.TokenListObjectsRequest(session=session))
     assert err.value.code() == grpc.StatusCode.NOT_FOUND
     login(s, token)  # the token was logged out, so a new login works
 
@@ -308,16 +325,18 @@ def test_rsa_pss_and_digest_signing(srv: Any, token: SoftHsmToken) -> None:
     s = stub(srv)
     session = login(s, token)
     key = s.GenerateKeyPair(
-        pb.GenerateKeyPairRequest(session=session, spec=pb.RSA_2048, label="rsa")
+        pb.TokenGenerateKeyPairRequest(
+            session=session, spec=pb.TOKEN_KEY_SPEC_RSA_2048, label="rsa"
+        )
     )
     digest = hashlib.sha256(b"transfer 1,000,000 KRW").digest()
-    for alg in (pb.RSA_PKCS1V15_SHA256, pb.RSA_PSS_SHA256):
+    for alg in (pb.TOKEN_SIGN_RSA_PKCS1V15_SHA256, pb.TOKEN_SIGN_RSA_PSS_SHA256):
         sig = s.Sign(
-            pb.SignRequest(session=session, key_id=key.key_id, digest=digest, algorithm=alg)
+            pb.TokenSignRequest(session=session, key_id=key.key_id, digest=digest, algorithm=alg)
         )
         assert sig.algorithm == alg
         assert s.Verify(
-            pb.VerifyRequest(
+            pb.TokenVerifyRequest(
                 session=session,
                 key_id=key.key_id,
                 algorithm=alg,
