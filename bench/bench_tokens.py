@@ -53,7 +53,15 @@ def _pkcs11_worker(module: str, key_id: bytes, seconds: float, start: Any, out: 
     import pkcs11
 
     lib = pkcs11.lib(module)
-    token = lib.get_token(token_label=LABEL)
+    for attempt in range(50):  # SoftHSM2 may read token files while another process writes them
+        try:
+            token = lib.get_token(token_label=LABEL)
+            break
+        except pkcs11.NoSuchToken:
+            if attempt == 49:
+                raise
+            time.sleep(0.1)
+            lib.reinitialize()
     with token.open(user_pin=PIN) as session:
         key = session.get_key(object_class=pkcs11.ObjectClass.PRIVATE_KEY, id=key_id)
         mech, data = (
@@ -86,6 +94,42 @@ def _grpc_worker(
     while time.perf_counter() < deadline:
         stub.Sign(request)
         n += 1
+    channel.close()
+    out.put(n)
+
+
+def _grpc_stream_worker(
+    address: str, session_handle: str, key_id: bytes, seconds: float, start: Any, out: Any
+) -> None:
+    import threading
+
+    from authd.client import dev_channel
+    from authd.v1 import tokens_pb2 as pb
+    from authd.v1 import tokens_pb2_grpc
+
+    channel = dev_channel(address, "bank-a", "branch", "bench")
+    stub = tokens_pb2_grpc.TokenServiceStub(channel)
+    request = pb.TokenSignRequest(session=session_handle, key_id=key_id, digest=DIGEST)
+    stop = threading.Event()
+    window = threading.Semaphore(32)  # requests in flight on the stream
+
+    def requests() -> Any:
+        while not stop.is_set():
+            window.acquire()
+            yield request
+
+    stub.Sign(request)
+    start.wait()
+    n, deadline = 0, time.perf_counter() + seconds
+    responses = stub.SignStream(requests())
+    for _ in responses:
+        window.release()
+        n += 1
+        if time.perf_counter() >= deadline:
+            break
+    stop.set()
+    window.release()
+    responses.cancel()
     channel.close()
     out.put(n)
 
@@ -145,7 +189,7 @@ def _setup_token(root: Path) -> Any:
 
 
 def _start_p11kit(env: Any, root: Path) -> tuple[subprocess.Popen[str], str]:
-    sock = root / "p11kit.sock"
+    sock = root / f"p11kit-{time.monotonic_ns()}.sock"
     proc = subprocess.Popen(
         [
             "p11-kit",
@@ -190,7 +234,6 @@ def main(argv: list[str] | None = None) -> None:
     srv: Any = None
     try:
         env, token = _setup_token(root)
-        p11kit, address = _start_p11kit(env, root)
         client = _client_module()
 
         from authd import config as configmod
@@ -224,28 +267,40 @@ def main(argv: list[str] | None = None) -> None:
             f"{os.cpu_count()} CPUs; callers are separate processes"
         )
         header = (
-            f"{'key':<10}{'callers':>8}{'direct':>10}{'p11-kit':>10}{'authd':>10}"
-            f"{'authd/p11-kit':>15}{'authd/direct':>14}"
+            f"{'key':<12}{'callers':>8}{'direct':>9}{'p11-kit':>9}{'authd':>9}{'stream':>9}"
+            f"{'authd/p11kit':>14}{'stream/p11kit':>15}{'stream/direct':>15}"
         )
         print(header)
         print("-" * len(header))
         for name, key_id in (("ECDSA P-256", EC_ID), ("RSA-2048", RSA_ID)):
             for callers in (1, args.callers):
                 direct = _run(_pkcs11_worker, (MODULE, key_id), callers, args.seconds, env.env)
-                remote = _run(
-                    _pkcs11_worker,
-                    (client, key_id),
-                    callers,
-                    args.seconds,
-                    {"P11_KIT_SERVER_ADDRESS": address},
-                )
-                via = _run(_grpc_worker, (authd_address, handle, key_id), callers, args.seconds)
+                p11kit, address = _start_p11kit(env, root)  # a fresh server per figure
+                try:
+                    remote = _run(
+                        _pkcs11_worker,
+                        (client, key_id),
+                        callers,
+                        args.seconds,
+                        {"P11_KIT_SERVER_ADDRESS": address},
+                    )
+                finally:
+                    p11kit.terminate()
+                    p11kit.wait(timeout=10)
+                    p11kit = None
+                target = (authd_address, handle, key_id)
+                via = _run(_grpc_worker, target, callers, args.seconds)
+                streamed = _run(_grpc_stream_worker, target, callers, args.seconds)
                 print(
-                    f"{name:<10}{callers:>8}{direct:>10.0f}{remote:>10.0f}{via:>10.0f}"
-                    f"{via / remote:>15.2f}{via / direct:>14.2f}",
+                    f"{name:<12}{callers:>8}{direct:>9.0f}{remote:>9.0f}{via:>9.0f}"
+                    f"{streamed:>9.0f}{via / remote:>14.2f}{streamed / remote:>15.2f}"
+                    f"{streamed / direct:>15.2f}",
                     flush=True,
                 )
-        print("signs/s; ratios above 1.00 mean authd is faster")
+        print(
+            "signs/s. authd: one unary Sign call per signature; stream: SignStream, one stream "
+            "per caller, up to 32 requests in flight. Ratios above 1.00: authd is faster."
+        )
         ch.close()
     finally:
         if srv is not None:

@@ -19,10 +19,12 @@ from authd.tokens.service import TokenService
 from authd.v1 import tokens_pb2 as pb
 from authd.v1 import tokens_pb2_grpc
 from devices.errors import InvalidArgument, ResourceExhausted
+from devices.tokens.token import Signature
 from drivers.pkcs11 import TokenEvent
 
 T = TypeVar("T")
 WATCH_QUEUE = 256
+STREAM_WINDOW = 8  # signatures of one stream in flight at once
 
 
 def _input(request: Any) -> tuple[bytes | None, bytes | None]:
@@ -190,6 +192,53 @@ class TokenServicer(tokens_pb2_grpc.TokenServiceServicer):
             signature=sig.signature, algorithm=convert.ALGORITHM_TO_PB[sig.algorithm]
         )
 
+    async def SignStream(
+        self,
+        request_iterator: AsyncIterator[pb.TokenSignRequest],
+        context: grpc.aio.ServicerContext,
+    ) -> AsyncIterator[pb.TokenSignResponse]:
+        caller = require_role(Role.BRANCH)
+        pending: asyncio.Queue[asyncio.Future[Signature] | None] = asyncio.Queue(STREAM_WINDOW)
+
+        async def feed() -> None:
+            try:
+                async for request in request_iterator:
+                    data, digest = _input(request)
+                    future = asyncio.ensure_future(
+                        self._run(
+                            self.service.sign,
+                            caller,
+                            request.session,
+                            bytes(request.key_id),
+                            data=data,
+                            digest=digest,
+                            algorithm=convert.algorithm(request.algorithm),
+                            token_hashes=request.token_hashes,
+                        )
+                    )
+                    await pending.put(future)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # a bad request: answered in order, as an error
+                failed: asyncio.Future[Signature] = asyncio.get_running_loop().create_future()
+                failed.set_exception(exc)
+                await pending.put(failed)
+            await pending.put(None)
+
+        feeder = asyncio.ensure_future(feed())
+        try:
+            while (future := await pending.get()) is not None:
+                sig = await future
+                yield pb.TokenSignResponse(
+                    signature=sig.signature, algorithm=convert.ALGORITHM_TO_PB[sig.algorithm]
+                )
+        finally:
+            feeder.cancel()
+            while not pending.empty():  # results nobody will read: let them finish quietly
+                left = pending.get_nowait()
+                if left is not None:
+                    left.add_done_callback(_ignore_result)
+
     async def Verify(
         self, request: pb.TokenVerifyRequest, context: grpc.aio.ServicerContext
     ) -> pb.TokenVerifyResponse:
@@ -263,6 +312,11 @@ class TokenServicer(tokens_pb2_grpc.TokenServiceServicer):
             reason=reason,
             registration=convert.registration(reg) if reg is not None else None,
         )
+
+
+def _ignore_result(future: asyncio.Future[Signature]) -> None:
+    if not future.cancelled():
+        future.exception()
 
 
 def _unix_in(seconds: float) -> float:

@@ -90,6 +90,11 @@ class TokenServiceStub:
                 request_serializer=authd_dot_v1_dot_tokens__pb2.TokenSignRequest.SerializeToString,
                 response_deserializer=authd_dot_v1_dot_tokens__pb2.TokenSignResponse.FromString,
                 _registered_method=True)
+        self.SignStream = channel.stream_stream(
+                '/authd.v1.TokenService/SignStream',
+                request_serializer=authd_dot_v1_dot_tokens__pb2.TokenSignRequest.SerializeToString,
+                response_deserializer=authd_dot_v1_dot_tokens__pb2.TokenSignResponse.FromString,
+                _registered_method=True)
         self.Verify = channel.unary_unary(
                 '/authd.v1.TokenService/Verify',
                 request_serializer=authd_dot_v1_dot_tokens__pb2.TokenVerifyRequest.SerializeToString,
@@ -192,6 +197,14 @@ class TokenServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SignStream(self, request_iterator, context):
+        """Many signatures over one stream (answers in request order, several signed at once);
+        the first failing request ends the stream with its status.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def Verify(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -275,6 +288,11 @@ def add_TokenServiceServicer_to_server(servicer, server):
             ),
             'Sign': grpc.unary_unary_rpc_method_handler(
                     servicer.Sign,
+                    request_deserializer=authd_dot_v1_dot_tokens__pb2.TokenSignRequest.FromString,
+                    response_serializer=authd_dot_v1_dot_tokens__pb2.TokenSignResponse.SerializeToString,
+            ),
+            'SignStream': grpc.stream_stream_rpc_method_handler(
+                    servicer.SignStream,
                     request_deserializer=authd_dot_v1_dot_tokens__pb2.TokenSignRequest.FromString,
                     response_serializer=authd_dot_v1_dot_tokens__pb2.TokenSignResponse.SerializeToString,
             ),
@@ -578,6 +596,33 @@ class TokenService:
             request,
             target,
             '/authd.v1.TokenService/Sign',
+            authd_dot_v1_dot_tokens__pb2.TokenSignRequest.SerializeToString,
+            authd_dot_v1_dot_tokens__pb2.TokenSignResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SignStream(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/authd.v1.TokenService/SignStream',
             authd_dot_v1_dot_tokens__pb2.TokenSignRequest.SerializeToString,
             authd_dot_v1_dot_tokens__pb2.TokenSignResponse.FromString,
             options,

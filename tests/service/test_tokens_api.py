@@ -346,3 +346,33 @@ def test_rsa_pss_and_digest_signing(srv: Any, token: SoftHsmToken) -> None:
         ).valid
     public = serialization.load_der_public_key(key.public_key_der)
     assert public.key_size == 2048  # type: ignore[union-attr]
+
+
+def test_sign_stream_answers_in_order_and_stops_at_a_bad_request(
+    srv: Any, token: SoftHsmToken
+) -> None:
+    s = stub(srv)
+    session = login(s, token)
+    key = s.GenerateKeyPair(
+        pb.TokenGenerateKeyPairRequest(session=session, spec=pb.TOKEN_KEY_SPEC_EC_P256, label="k")
+    )
+    messages = [f"order {i}".encode() for i in range(20)]
+    requests = [pb.TokenSignRequest(session=session, key_id=key.key_id, data=m) for m in messages]
+    answers = list(s.SignStream(iter(requests)))
+    assert len(answers) == len(messages)
+    for message, answer in zip(messages, answers, strict=True):
+        assert s.Verify(
+            pb.TokenVerifyRequest(
+                session=session, key_id=key.key_id, data=message, signature=answer.signature
+            )
+        ).valid
+    bad = [
+        *requests[:3],
+        pb.TokenSignRequest(session=session, key_id=b"\x99", data=b"x"),
+        *requests[:3],
+    ]
+    got: list[pb.TokenSignResponse] = []
+    with pytest.raises(grpc.RpcError) as err:
+        for answer in s.SignStream(iter(bad)):
+            got.append(answer)
+    assert len(got) == 3 and err.value.code() == grpc.StatusCode.NOT_FOUND
