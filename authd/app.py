@@ -35,6 +35,12 @@ class App:
     def data_dir(self) -> Path:
         return self.config.data_dir
 
+    def close(self) -> None:
+        """Release the worker threads, the store and the key-encryption-key token."""
+        self.executor.shutdown(wait=True, cancel_futures=False)
+        self.db.close()
+        self.secrets.close()
+
     async def run_blocking(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run blocking device or store work off the event loop, keeping the caller context."""
         ctx = contextvars.copy_context()

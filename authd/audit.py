@@ -8,8 +8,8 @@ never hold a secret; values are checked against a list of forbidden keys.
 from __future__ import annotations
 
 import json
+import os
 import time
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -41,16 +41,19 @@ class AuditLog:
     def record(self, tx: Tx, *, action: str, target: str, outcome: str,
                detail: Mapping[str, Any] | None = None, caller: Caller | None = None) -> None:
         who = caller or _current.get() or SYSTEM
-        detail = dict(detail or {})
-        leaked = _FORBIDDEN.intersection(k.lower() for k in detail)
-        if leaked:
-            raise ValueError(f"audit detail may not carry secrets: {sorted(leaked)}")
+        if detail:
+            leaked = _FORBIDDEN.intersection(k.lower() for k in detail)
+            if leaked:
+                raise ValueError(f"audit detail may not carry secrets: {sorted(leaked)}")
+            text = json.dumps(detail, sort_keys=True, ensure_ascii=False)
+        else:
+            text = "{}"
         now = time.time()
         tx.execute(
             "INSERT INTO audit_log (id, at, institution, role, subject, action, target, outcome,"
             " detail, keep_until) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (uuid.uuid4().hex, now, who.institution, who.role.value, who.subject, action, target,
-             outcome, json.dumps(detail, sort_keys=True, ensure_ascii=False), now + self.retention),
+            (os.urandom(16).hex(), now, who.institution, who.role.value, who.subject, action,
+             target, outcome, text, now + self.retention),
         )
 
     def for_target(self, tx: Tx, target: str, limit: int = 100) -> list[AuditRecord]:

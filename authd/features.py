@@ -6,5 +6,8 @@ added) and may define ``async def close(app: App) -> None``.
 FEATURES: list[str] = [
     "authd.system.feature",
     "authd.otp.feature",
+    "authd.hid.feature",
+    "authd.security_cards.feature",
+    "authd.smartcards.feature",
     "authd.tokens.feature",
 ]

@@ -47,16 +47,18 @@ class Running:
         grace = self.app.config.server.grace_seconds if grace is None else grace
         await self.health.enter_graceful_shutdown()
         await self.server.stop(grace)
-        for module in reversed(self.features):
-            closer = getattr(module, "close", None)
-            if closer is not None:
-                try:
-                    await closer(self.app)
-                except Exception:
-                    log.exception("closing feature %s failed", module.__name__)
-        self.app.executor.shutdown(wait=True, cancel_futures=False)
-        self.app.db.close()
-        self.app.secrets.close()
+        await close_features(self.features, self.app)
+        self.app.close()
+
+
+async def close_features(modules: list[ModuleType], app: App) -> None:
+    for module in reversed(modules):
+        closer = getattr(module, "close", None)
+        if closer is not None:
+            try:
+                await closer(app)
+            except Exception:
+                log.exception("closing feature %s failed", module.__name__)
 
 
 def _host_of(listen: str) -> str:
@@ -107,6 +109,14 @@ async def start_server(config: Config) -> Running:
         raise InvalidArgument(
             f"insecure development mode refuses to listen on non-loopback {config.server.listen}")
     app = build_app(config)
+    try:
+        return await _start(config, app)
+    except BaseException:
+        app.close()
+        raise
+
+
+async def _start(config: Config, app: App) -> Running:
     server = grpc.aio.server(
         interceptors=[CallInterceptor(Authenticator(insecure=config.server.insecure))],
         options=[
@@ -117,13 +127,24 @@ async def start_server(config: Config) -> Running:
     )
     health = health_aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
-    services: list[str] = []
     modules: list[ModuleType] = []
+    try:
+        return await _start_features(config, app, server, health, modules)
+    except BaseException:
+        await close_features(modules, app)
+        raise
+
+
+async def _start_features(config: Config, app: App, server: grpc.aio.Server,
+                          health: health_aio.HealthServicer,
+                          modules: list[ModuleType]) -> Running:
+    services: list[str] = []
     for name in FEATURES:
         module = importlib.import_module(name)
         services.extend(module.register(server, app))
         modules.append(module)
     app.service_names.extend(services)
+    running = Running(server, 0, app, health, services, modules)
     for service in services:
         await health.set(service, health_pb2.HealthCheckResponse.SERVING)
     await health.set("", health_pb2.HealthCheckResponse.SERVING)
@@ -143,7 +164,7 @@ async def start_server(config: Config) -> Running:
     if port == 0:
         raise InvalidArgument(f"cannot listen on {listen}")
     await server.start()
-    running = Running(server, port, app, health, services, modules)
+    running.port = port
     for module in modules:
         starter = getattr(module, "start", None)
         if starter is not None:

@@ -15,13 +15,19 @@ from pkcs11 import Attribute, KeyType, Mechanism, ObjectClass
 from drivers.errors import DeviceAbsent, DeviceIOError, DriverError
 
 NONCE_BYTES = 12
+# One lock for every call into a PKCS#11 module from this process (see TokenKek).
+_MODULE_LOCK = threading.RLock()
 
 
 class TokenKek:
-    """AES-GCM with a non-extractable key on a token, through a small pool of sessions."""
+    """AES-GCM with a non-extractable key on a token.
+
+    Calls into the token are serialized: python-pkcs11 initializes the module without telling it
+    that several threads may call at once, and SoftHSM2 then corrupts concurrent AES-GCM
+    operations (seen as failed authentication tags, and crashes)."""
 
     def __init__(self, module: str, token_label: str, key_label: str, pin: str,
-                 sessions: int = 4) -> None:
+                 sessions: int = 1) -> None:
         try:
             lib = pkcs11.lib(module)
         except Exception as exc:
@@ -35,7 +41,6 @@ class TokenKek:
         self._key_label = key_label
         self._pool: queue.Queue[tuple[Any, Any]] = queue.Queue()
         self._sessions: list[Any] = []
-        self._lock = threading.Lock()
         try:
             first = self._token.open(user_pin=pin, rw=True)
         except pkcs11.PinIncorrect:
@@ -72,13 +77,14 @@ class TokenKek:
     def _session(self) -> Iterator[tuple[Any, Any]]:
         item = self._pool.get()
         try:
-            yield item
+            with _MODULE_LOCK:
+                yield item
         finally:
             self._pool.put(item)
 
     def encrypt(self, plaintext: bytes, aad: bytes) -> bytes:
         """nonce || ciphertext || tag, computed inside the token."""
-        nonce = self.random(NONCE_BYTES)
+        nonce = os.urandom(NONCE_BYTES)  # unique per message; the key stays in the token
         with self._session() as (_, key):
             ct = key.encrypt(plaintext, mechanism=Mechanism.AES_GCM,
                              mechanism_param=pkcs11.GCMParams(nonce, aad, 128))

@@ -8,13 +8,9 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-import socket
-import subprocess
 import tempfile
 import time
-import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +21,7 @@ from authd import config as configmod
 from authd.client import dev_channel
 from authd.server import BackgroundServer
 from simulators.softhsm import SoftHsmEnvironment
+from tests.pgcluster import PgCluster, PgUnavailable, start_pg_cluster
 
 # --------------------------------------------------------------------------- options
 
@@ -65,68 +62,6 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 # --------------------------------------------------------------------------- PostgreSQL
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _pg_bin(name: str) -> str | None:
-    found = shutil.which(name)
-    if found:
-        return found
-    versions = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"), reverse=True)
-    return str(versions[0]) if versions else None
-
-
-@dataclass
-class PgCluster:
-    url_base: str  # postgresql://postgres@127.0.0.1:PORT
-    directory: Path | None
-    _stop: Callable[[], None] | None
-
-    def url(self, database: str) -> str:
-        return f"{self.url_base}/{database}"
-
-    def admin(self, sql: str) -> None:
-        import psycopg
-
-        with psycopg.connect(self.url("postgres"), autocommit=True) as conn:
-            conn.execute(sql)
-
-    def create_database(self) -> str:
-        name = f"authd_test_{uuid.uuid4().hex[:12]}"
-        self.admin(f"CREATE DATABASE {name}")
-        return name
-
-
-def start_pg_cluster(root: Path) -> PgCluster:
-    """A throwaway cluster as the ``postgres`` user on 127.0.0.1 (initdb refuses root)."""
-    initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
-    if not initdb or not pg_ctl:
-        pytest.skip("PostgreSQL server binaries not installed (Debian package postgresql)")
-    run_as: list[str] = []
-    if os.geteuid() == 0:
-        run_as = ["runuser", "-u", "postgres", "--"]
-    data = root / "pgdata"
-    root.mkdir(parents=True, exist_ok=True)
-    if run_as:
-        shutil.chown(root, "postgres")
-    subprocess.run([*run_as, initdb, "-D", str(data), "-U", "postgres", "--auth=trust",
-                    "-E", "UTF8", "--no-instructions"], check=True, capture_output=True)
-    port = free_port()
-    opts = (f"-k {root} -p {port} -c listen_addresses=127.0.0.1 -c max_connections=200 "
-            "-c shared_buffers=128MB")
-    subprocess.run([*run_as, pg_ctl, "-D", str(data), "-o", opts, "-l", str(root / "pg.log"),
-                    "-w", "start"], check=True, capture_output=True)
-
-    def stop() -> None:
-        subprocess.run([*run_as, pg_ctl, "-D", str(data), "-m", "fast", "-w", "stop"],
-                       capture_output=True, check=False)
-
-    return PgCluster(f"postgresql://postgres@127.0.0.1:{port}", data, stop)
-
-
 @pytest.fixture(scope="session")
 def pg_cluster() -> Iterator[PgCluster]:
     external = os.environ.get("AUTHD_TEST_PG_URL")  # postgresql://user@host:port (no db)
@@ -134,7 +69,10 @@ def pg_cluster() -> Iterator[PgCluster]:
         yield PgCluster(external.rstrip("/"), None, None)
         return
     root = Path(tempfile.mkdtemp(prefix="authd-pg-"))
-    cluster = start_pg_cluster(root)
+    try:
+        cluster = start_pg_cluster(root)
+    except PgUnavailable as exc:
+        pytest.skip(str(exc))
     try:
         yield cluster
     finally:

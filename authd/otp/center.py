@@ -323,19 +323,24 @@ class OtpCenter:
                                  device.last, device.drift)
 
     def verify(self, tx: Tx, *, serial: str, code: str, caller: Caller) -> VerifyResult:
-        """One verification, under the device's row lock; audited."""
-        row = tx.one("SELECT kind, digits, period, algorithm, seed, last_counter, drift, state,"
-                     " failures FROM otp_devices WHERE serial = ?" + tx.for_update, (serial,))
+        """One verification, under the device's row lock; audited.
+
+        Raises only before it writes (unknown device, malformed code, unreadable seed), so a
+        caller batching verifications in one transaction needs no savepoint around it."""
+        lock = tx.for_update + " OF d" if tx.for_update else ""
+        row = tx.one("SELECT d.kind, d.digits, d.period, d.algorithm, d.seed, d.last_counter,"
+                     " d.drift, d.state, d.failures, r.institution FROM otp_devices d"
+                     " LEFT JOIN otp_registrations r ON r.serial = d.serial AND r.institution = ?"
+                     " WHERE d.serial = ?" + lock, (caller.institution, serial))
         if row is None:
             raise NotFound(f"no OTP device with serial {serial}")
-        params = Params(Kind(row[0]), int(row[1]), int(row[2]), Algorithm(row[3]))
         state, failures = State(row[7]), int(row[8])
-        if tx.one("SELECT 1 FROM otp_registrations WHERE serial = ? AND institution = ?",
-                  (serial, caller.institution)) is None:
+        if row[9] is None:
             return self._answer(tx, serial, Outcome.NOT_REGISTERED, failures, caller)
         refused = rules.refusal(state)
         if refused is not None:
             return self._answer(tx, serial, refused, failures, caller)
+        params = Params(Kind(row[0]), int(row[1]), int(row[2]), Algorithm(row[3]))
         rules.check_code(code, params.digits)
         seed = self.secrets.open(bytes(row[4]), _aad(serial))
         before = rules.DeviceState(serial, params, state, failures, int(row[5]), int(row[6]))
@@ -358,9 +363,8 @@ class OtpCenter:
 
     def _answer(self, tx: Tx, serial: str, outcome: Outcome, failures: int, caller: Caller,
                 locked_now: bool = False) -> VerifyResult:
-        detail: dict[str, object] = {"failures": failures}
-        if locked_now:
-            detail["locked_now"] = True
+        detail: dict[str, object] = ({"failures": failures, "locked_now": True} if locked_now
+                                     else {"failures": failures})
         self.audit.record(tx, action="otp.verify", target=serial, outcome=outcome.value,
                           caller=caller, detail=detail)
         left = self.attempts_left(failures)

@@ -1,13 +1,16 @@
 """Group commit for verifications.
 
-A durable commit costs an fsync; doing one per verification caps a node at a few hundred per
-second. The engine's writer threads take whatever verifications are waiting (up to
-``batch_max``), run them one after another in a single transaction — each under its device's
-row lock and in its own savepoint — and commit once. Every caller is answered only after the
+A durable commit costs an fsync and a round of locking; doing one per verification caps a node
+far below what it can evaluate. The engine's writer threads take whatever verifications are
+waiting (up to ``batch_max``), run them one after another in a single transaction — each under
+its device's row lock — and commit once. The handler must raise only before it writes (a
+project error for a bad request); anything else aborts the whole batch, which then answers
+every caller with UNAVAILABLE and has changed nothing. Every caller is answered only after the
 commit that holds its counter change, so an acknowledged failure is never lost.
 
-Within a batch the items are ordered by serial, so writers on several nodes always take row
-locks in the same order and cannot deadlock each other.
+Each device (key) is served by one writer of a node, so a node evaluates one device's calls in
+the order they arrived. Within a batch the items are ordered by key, so writers on several
+nodes always take row locks in the same order and cannot deadlock each other.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import zlib
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -42,10 +46,11 @@ class GroupCommitEngine(Generic[J, R]):
         self._db = db
         self._handle = handle
         self._batch_max = batch_max
-        self._queue: queue.SimpleQueue[_Item[J, R] | None] = queue.SimpleQueue()
+        self._queues: list[queue.SimpleQueue[_Item[J, R] | None]] = [
+            queue.SimpleQueue() for _ in range(writers)]
         self._closed = False
-        self._threads = [threading.Thread(target=self._run, name=f"authd-{name}-{i}",
-                                          daemon=True) for i in range(writers)]
+        self._threads = [threading.Thread(target=self._run, args=(q,), name=f"authd-{name}-{i}",
+                                          daemon=True) for i, q in enumerate(self._queues)]
         for thread in self._threads:
             thread.start()
         self.batches = 0
@@ -56,28 +61,28 @@ class GroupCommitEngine(Generic[J, R]):
         if self._closed:
             item.future.set_exception(Unavailable("the server is shutting down"))
             return item.future
-        self._queue.put(item)
+        self._queues[zlib.crc32(key.encode()) % len(self._queues)].put(item)
         return item.future
 
-    def _take(self) -> list[_Item[J, R]] | None:
-        first = self._queue.get()
+    def _take(self, q: queue.SimpleQueue[_Item[J, R] | None]) -> list[_Item[J, R]] | None:
+        first = q.get()
         if first is None:
             return None
         batch = [first]
         while len(batch) < self._batch_max:
             try:
-                item = self._queue.get_nowait()
+                item = q.get_nowait()
             except queue.Empty:
                 break
             if item is None:
-                self._queue.put(None)  # let this thread finish the batch, then stop
+                q.put(None)  # finish this batch, then stop
                 break
             batch.append(item)
         return batch
 
-    def _run(self) -> None:
+    def _run(self, q: queue.SimpleQueue[_Item[J, R] | None]) -> None:
         while True:
-            batch = self._take()
+            batch = self._take(q)
             if batch is None:
                 return
             batch.sort(key=lambda it: it.key)  # stable: one device's calls keep their order
@@ -88,8 +93,7 @@ class GroupCommitEngine(Generic[J, R]):
             out: list[tuple[_Item[J, R], R | None, BaseException | None]] = []
             for item in batch:
                 try:
-                    with tx.savepoint():
-                        out.append((item, self._handle(tx, item.job), None))
+                    out.append((item, self._handle(tx, item.job), None))
                 except AuthdError as exc:
                     out.append((item, None, exc))
             return out
@@ -114,7 +118,7 @@ class GroupCommitEngine(Generic[J, R]):
     def close(self) -> None:
         """Finish what was submitted, then stop the writers."""
         self._closed = True
-        for _ in self._threads:
-            self._queue.put(None)
+        for q in self._queues:
+            q.put(None)
         for thread in self._threads:
             thread.join()

@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import functools
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import Future
 from typing import Any, TypeVar
 
 import grpc
 
 from authd.app import App
 from authd.context import Caller, Role, require_role
+from authd.interceptors import status_for
 from authd.otp.center import OtpCenter, VerifyResult
 from authd.otp.convert import OUTCOME_TO_PB, algorithm_from_pb, kind_from_pb, status_to_pb
 from authd.otp.engine import GroupCommitEngine
 from authd.storage import Tx
 from authd.v1 import otp_pb2, otp_pb2_grpc
-from devices.errors import InvalidArgument, NotFound
+from devices.errors import AuthdError, InvalidArgument, NotFound
 from devices.otp.codes import Algorithm
 from devices.otp.rules import Kind, check_serial
 
@@ -95,17 +98,72 @@ class OtpServicer(otp_pb2_grpc.OtpServiceServicer):
             operator=operator, reason=reason))
         return self._status(device)
 
-    async def Verify(self, request: otp_pb2.VerifyRequest,
-                     context: grpc.aio.ServicerContext) -> otp_pb2.VerifyResponse:
-        caller = require_role(Role.BACKEND)
+    def _submit(self, request: otp_pb2.VerifyRequest, caller: Caller) -> Future[VerifyResult]:
         check_serial(request.serial)
         _code(request.code)
-        result = await asyncio.wrap_future(
-            self.engine.submit((request.serial, request.code, caller), request.serial))
+        if len(request.request_id) > MAX_TEXT:
+            raise InvalidArgument(f"request_id is longer than {MAX_TEXT} characters")
+        return self.engine.submit((request.serial, request.code, caller), request.serial)
+
+    @staticmethod
+    def _answer(result: VerifyResult, request_id: str = "") -> otp_pb2.VerifyResponse:
         return otp_pb2.VerifyResponse(outcome=OUTCOME_TO_PB[result.outcome],
                                       consecutive_failures=result.failures,
                                       attempts_left=result.attempts_left,
-                                      message=result.message)
+                                      message=result.message, request_id=request_id)
+
+    async def Verify(self, request: otp_pb2.VerifyRequest,
+                     context: grpc.aio.ServicerContext) -> otp_pb2.VerifyResponse:
+        caller = require_role(Role.BACKEND)
+        result = await asyncio.wrap_future(self._submit(request, caller))
+        return self._answer(result, request.request_id)
+
+    async def VerifyStream(self, request_iterator: AsyncIterator[otp_pb2.VerifyRequest],
+                           context: grpc.aio.ServicerContext
+                           ) -> AsyncIterator[otp_pb2.VerifyResponse]:
+        caller = require_role(Role.BACKEND)
+        loop = asyncio.get_running_loop()
+        done: asyncio.Queue[tuple[str, Future[VerifyResult]] | None] = asyncio.Queue()
+        submitted = 0
+
+        def settle(request_id: str, future: Future[VerifyResult]) -> None:
+            loop.call_soon_threadsafe(done.put_nowait, (request_id, future))
+
+        async def read() -> None:
+            nonlocal submitted
+            try:
+                async for request in request_iterator:
+                    try:
+                        future = self._submit(request, caller)
+                    except AuthdError as exc:
+                        future = Future()
+                        future.set_exception(exc)
+                    submitted += 1
+                    future.add_done_callback(functools.partial(settle, request.request_id))
+            finally:
+                done.put_nowait(None)
+
+        reader = asyncio.ensure_future(read())
+        answered, reading = 0, True
+        try:
+            while reading or answered < submitted:
+                item = await done.get()
+                if item is None:
+                    reading = False
+                    continue
+                request_id, future = item
+                answered += 1
+                error = future.exception()
+                if error is None:
+                    yield self._answer(future.result(), request_id)
+                else:
+                    code = status_for(error) or grpc.StatusCode.INTERNAL
+                    text = str(error) if isinstance(error, AuthdError) else "internal error"
+                    yield otp_pb2.VerifyResponse(request_id=request_id,
+                                                 error=f"{code.name}: {text}")
+            await reader  # surfaces a broken request stream
+        finally:
+            reader.cancel()
 
     async def Unlock(self, request: otp_pb2.UnlockRequest,
                      context: grpc.aio.ServicerContext) -> otp_pb2.DeviceStatus:

@@ -24,25 +24,25 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x12\x61uthd/v1/otp.proto\x12\x08\x61uthd.v1\"\x94\x01\n\rOtpParameters\x12\x1f\n\x04kind\x18\x01 \x01(\x0e\x32\x11.authd.v1.OtpKind\x12\x0e\n\x06\x64igits\x18\x02 \x01(\r\x12\x16\n\x0eperiod_seconds\x18\x03 \x01(\r\x12)\n\talgorithm\x18\x04 \x01(\x0e\x32\x16.authd.v1.OtpAlgorithm\x12\x0f\n\x07\x63ounter\x18\x05 \x01(\x04\"\x87\x01\n\rEnrollRequest\x12\x0e\n\x06serial\x18\x01 \x01(\t\x12+\n\nparameters\x18\x02 \x01(\x0b\x32\x17.authd.v1.OtpParameters\x12\x0c\n\x04seed\x18\x03 \x01(\x0c\x12\x13\n\x0boperator_id\x18\x04 \x01(\t\x12\x16\n\x0ewarranty_until\x18\x05 \x01(\x01\"j\n\x0e\x45nrollResponse\x12&\n\x06\x64\x65vice\x18\x01 \x01(\x0b\x32\x16.authd.v1.DeviceStatus\x12\x16\n\x0egenerated_seed\x18\x02 \x01(\x0c\x12\x18\n\x10provisioning_uri\x18\x03 \x01(\t\"U\n\x0fRegisterRequest\x12\x0e\n\x06serial\x18\x01 \x01(\t\x12\x1d\n\x15strong_authentication\x18\x02 \x01(\x08\x12\x13\n\x0boperator_id\x18\x03 \x01(\t\"H\n\x11\x44\x65registerRequest\x12\x0e\n\x06serial\x18\x01 \x01(\t\x12\x13\n\x0boperator_id\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\"-\n\rVerifyRequest\x12\x0e\n\x06serial\x18\x01 \x01(\t\x12\x0c\n\x04\x63ode\x18\x02 \x01(\t\"\x80\x01\n\x0eVerifyResponse\x12(\n\x07outcome\x18\x01 \x01(\x0e\x32\x17.authd.v1.VerifyOutcome\x12\x1c\n\x14\x63onsecutive_failures\x18\x02 \x01(\r\x12\x15\n\rattempts_left\x18\x03 \x01(\r\x12\x0f\n\x07message\x18\x04 \x01(\t\"D\n\rUnlockRequest\x12\x0e\n\x06serial\x18\x01 \x01(\t\x12\x13\n\x0boperator_id\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\"3\n\x11ReportLostRequest\x12\x0e\n\x06serial\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"P\n\x19WithdrawLossReportRequest\x12\x0e\n\x06serial\x18\x01 \x01(\t\x12\x13\n\x0boperator_id\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\"\xb1\x01\n\x0eReplaceRequest\x12\x12\n\nold_serial\x18\x01 \x01(\t\x12\x12\n\nnew_serial\x18\x02 \x01(\t\x12\'\n\x06reason\x18\x03 \x01(\x0e\x32\x17.authd.v1.ReplaceReason\x12+\n\nparameters\x18\x04 \x01(\x0b\x32\x17.authd.v1.OtpParameters\x12\x0c\n\x04seed\x18\x05 \x01(\x0c\x12\x13\n\x0boperator_id\x18\x06 \x01(\t\"\x9b\x01\n\x0fReplaceResponse\x12*\n\nold_device\x18\x01 \x01(\x0b\x32\x16.authd.v1.DeviceStatus\x12*\n\nnew_device\x18\x02 \x01(\x0b\x32\x16.authd.v1.DeviceStatus\x12\x16\n\x0egenerated_seed\x18\x03 \x01(\x0c\x12\x18\n\x10provisioning_uri\x18\x04 \x01(\t\"]\n\rResyncRequest\x12\x0e\n\x06serial\x18\x01 \x01(\t\x12\x12\n\nfirst_code\x18\x02 \x01(\t\x12\x13\n\x0bsecond_code\x18\x03 \x01(\t\x12\x13\n\x0boperator_id\x18\x04 \x01(\t\"\"\n\x10GetStatusRequest\x12\x0e\n\x06serial\x18\x01 \x01(\t\"\x81\x01\n\x0cRegistration\x12\x13\n\x0binstitution\x18\x01 \x01(\t\x12.\n\x07\x63hannel\x18\x02 \x01(\x0e\x32\x1d.authd.v1.RegistrationChannel\x12\x15\n\rregistered_at\x18\x03 \x01(\x01\x12\x15\n\rfailures_here\x18\x04 \x01(\r\"\xa6\x02\n\x0c\x44\x65viceStatus\x12\x0e\n\x06serial\x18\x01 \x01(\t\x12$\n\x05state\x18\x02 \x01(\x0e\x32\x15.authd.v1.DeviceState\x12+\n\nparameters\x18\x03 \x01(\x0b\x32\x17.authd.v1.OtpParameters\x12\x1c\n\x14\x63onsecutive_failures\x18\x04 \x01(\r\x12\x15\n\rattempts_left\x18\x05 \x01(\r\x12\x0e\n\x06issuer\x18\x06 \x01(\t\x12-\n\rregistrations\x18\x07 \x03(\x0b\x32\x16.authd.v1.Registration\x12\x13\n\x0breplaced_by\x18\x08 \x01(\t\x12\x16\n\x0ewarranty_until\x18\t \x01(\x01\x12\x12\n\nupdated_at\x18\n \x01(\x01*I\n\x07OtpKind\x12\x18\n\x14OTP_KIND_UNSPECIFIED\x10\x00\x12\x11\n\rOTP_KIND_TOTP\x10\x01\x12\x11\n\rOTP_KIND_HOTP\x10\x02*y\n\x0cOtpAlgorithm\x12\x1d\n\x19OTP_ALGORITHM_UNSPECIFIED\x10\x00\x12\x16\n\x12OTP_ALGORITHM_SHA1\x10\x01\x12\x18\n\x14OTP_ALGORITHM_SHA256\x10\x02\x12\x18\n\x14OTP_ALGORITHM_SHA512\x10\x03*\xb2\x01\n\x0b\x44\x65viceState\x12\x1c\n\x18\x44\x45VICE_STATE_UNSPECIFIED\x10\x00\x12\x17\n\x13\x44\x45VICE_STATE_ACTIVE\x10\x01\x12\x17\n\x13\x44\x45VICE_STATE_LOCKED\x10\x02\x12\x1e\n\x1a\x44\x45VICE_STATE_REPORTED_LOST\x10\x03\x12\x19\n\x15\x44\x45VICE_STATE_REPLACED\x10\x04\x12\x18\n\x14\x44\x45VICE_STATE_EXPIRED\x10\x05*\x90\x02\n\rVerifyOutcome\x12\x1e\n\x1aVERIFY_OUTCOME_UNSPECIFIED\x10\x00\x12\x1b\n\x17VERIFY_OUTCOME_ACCEPTED\x10\x01\x12\x1d\n\x19VERIFY_OUTCOME_WRONG_CODE\x10\x02\x12\x19\n\x15VERIFY_OUTCOME_LOCKED\x10\x03\x12 \n\x1cVERIFY_OUTCOME_REPORTED_LOST\x10\x04\x12!\n\x1dVERIFY_OUTCOME_NOT_REGISTERED\x10\x05\x12&\n\"VERIFY_OUTCOME_EXPIRED_OR_REPLACED\x10\x06\x12\x1b\n\x17VERIFY_OUTCOME_REPLAYED\x10\x07*}\n\x13RegistrationChannel\x12$\n REGISTRATION_CHANNEL_UNSPECIFIED\x10\x00\x12\x1f\n\x1bREGISTRATION_CHANNEL_BRANCH\x10\x01\x12\x1f\n\x1bREGISTRATION_CHANNEL_ONLINE\x10\x02*p\n\rReplaceReason\x12\x1e\n\x1aREPLACE_REASON_UNSPECIFIED\x10\x00\x12\x1a\n\x16REPLACE_REASON_REISSUE\x10\x01\x12#\n\x1fREPLACE_REASON_WARRANTY_EXPIRED\x10\x02\x32\x95\x05\n\nOtpService\x12;\n\x06\x45nroll\x12\x17.authd.v1.EnrollRequest\x1a\x18.authd.v1.EnrollResponse\x12=\n\x08Register\x12\x19.authd.v1.RegisterRequest\x1a\x16.authd.v1.DeviceStatus\x12\x41\n\nDeregister\x12\x1b.authd.v1.DeregisterRequest\x1a\x16.authd.v1.DeviceStatus\x12;\n\x06Verify\x12\x17.authd.v1.VerifyRequest\x1a\x18.authd.v1.VerifyResponse\x12\x39\n\x06Unlock\x12\x17.authd.v1.UnlockRequest\x1a\x16.authd.v1.DeviceStatus\x12\x41\n\nReportLost\x12\x1b.authd.v1.ReportLostRequest\x1a\x16.authd.v1.DeviceStatus\x12Q\n\x12WithdrawLossReport\x12#.authd.v1.WithdrawLossReportRequest\x1a\x16.authd.v1.DeviceStatus\x12>\n\x07Replace\x12\x18.authd.v1.ReplaceRequest\x1a\x19.authd.v1.ReplaceResponse\x12\x39\n\x06Resync\x12\x17.authd.v1.ResyncRequest\x1a\x16.authd.v1.DeviceStatus\x12?\n\tGetStatus\x12\x1a.authd.v1.GetStatusRequest\x1a\x16.authd.v1.DeviceStatusb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x12\x61uthd/v1/otp.proto\x12\x08\x61uthd.v1\"\x94\x01\n\rOtpParameters\x12\x1f\n\x04kind\x18\x01 \x01(\x0e\x32\x11.authd.v1.OtpKind\x12\x0e\n\x06\x64igits\x18\x02 \x01(\r\x12\x16\n\x0eperiod_seconds\x18\x03 \x01(\r\x12)\n\talgorithm\x18\x04 \x01(\x0e\x32\x16.authd.v1.OtpAlgorithm\x12\x0f\n\x07\x63ounter\x18\x05 \x01(\x04\"\x87\x01\n\rEnrollRequest\x12\x0e\n\x06serial\x18\x01 \x01(\t\x12+\n\nparameters\x18\x02 \x01(\x0b\x32\x17.authd.v1.OtpParameters\x12\x0c\n\x04seed\x18\x03 \x01(\x0c\x12\x13\n\x0boperator_id\x18\x04 \x01(\t\x12\x16\n\x0ewarranty_until\x18\x05 \x01(\x01\"j\n\x0e\x45nrollResponse\x12&\n\x06\x64\x65vice\x18\x01 \x01(\x0b\x32\x16.authd.v1.DeviceStatus\x12\x16\n\x0egenerated_seed\x18\x02 \x01(\x0c\x12\x18\n\x10provisioning_uri\x18\x03 \x01(\t\"U\n\x0fRegisterRequest\x12\x0e\n\x06serial\x18\x01 \x01(\t\x12\x1d\n\x15strong_authentication\x18\x02 \x01(\x08\x12\x13\n\x0boperator_id\x18\x03 \x01(\t\"H\n\x11\x44\x65registerRequest\x12\x0e\n\x06serial\x18\x01 \x01(\t\x12\x13\n\x0boperator_id\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\"A\n\rVerifyRequest\x12\x0e\n\x06serial\x18\x01 \x01(\t\x12\x0c\n\x04\x63ode\x18\x02 \x01(\t\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"\xa3\x01\n\x0eVerifyResponse\x12(\n\x07outcome\x18\x01 \x01(\x0e\x32\x17.authd.v1.VerifyOutcome\x12\x1c\n\x14\x63onsecutive_failures\x18\x02 \x01(\r\x12\x15\n\rattempts_left\x18\x03 \x01(\r\x12\x0f\n\x07message\x18\x04 \x01(\t\x12\x12\n\nrequest_id\x18\x05 \x01(\t\x12\r\n\x05\x65rror\x18\x06 \x01(\t\"D\n\rUnlockRequest\x12\x0e\n\x06serial\x18\x01 \x01(\t\x12\x13\n\x0boperator_id\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\"3\n\x11ReportLostRequest\x12\x0e\n\x06serial\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"P\n\x19WithdrawLossReportRequest\x12\x0e\n\x06serial\x18\x01 \x01(\t\x12\x13\n\x0boperator_id\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\"\xb1\x01\n\x0eReplaceRequest\x12\x12\n\nold_serial\x18\x01 \x01(\t\x12\x12\n\nnew_serial\x18\x02 \x01(\t\x12\'\n\x06reason\x18\x03 \x01(\x0e\x32\x17.authd.v1.ReplaceReason\x12+\n\nparameters\x18\x04 \x01(\x0b\x32\x17.authd.v1.OtpParameters\x12\x0c\n\x04seed\x18\x05 \x01(\x0c\x12\x13\n\x0boperator_id\x18\x06 \x01(\t\"\x9b\x01\n\x0fReplaceResponse\x12*\n\nold_device\x18\x01 \x01(\x0b\x32\x16.authd.v1.DeviceStatus\x12*\n\nnew_device\x18\x02 \x01(\x0b\x32\x16.authd.v1.DeviceStatus\x12\x16\n\x0egenerated_seed\x18\x03 \x01(\x0c\x12\x18\n\x10provisioning_uri\x18\x04 \x01(\t\"]\n\rResyncRequest\x12\x0e\n\x06serial\x18\x01 \x01(\t\x12\x12\n\nfirst_code\x18\x02 \x01(\t\x12\x13\n\x0bsecond_code\x18\x03 \x01(\t\x12\x13\n\x0boperator_id\x18\x04 \x01(\t\"\"\n\x10GetStatusRequest\x12\x0e\n\x06serial\x18\x01 \x01(\t\"\x81\x01\n\x0cRegistration\x12\x13\n\x0binstitution\x18\x01 \x01(\t\x12.\n\x07\x63hannel\x18\x02 \x01(\x0e\x32\x1d.authd.v1.RegistrationChannel\x12\x15\n\rregistered_at\x18\x03 \x01(\x01\x12\x15\n\rfailures_here\x18\x04 \x01(\r\"\xa6\x02\n\x0c\x44\x65viceStatus\x12\x0e\n\x06serial\x18\x01 \x01(\t\x12$\n\x05state\x18\x02 \x01(\x0e\x32\x15.authd.v1.DeviceState\x12+\n\nparameters\x18\x03 \x01(\x0b\x32\x17.authd.v1.OtpParameters\x12\x1c\n\x14\x63onsecutive_failures\x18\x04 \x01(\r\x12\x15\n\rattempts_left\x18\x05 \x01(\r\x12\x0e\n\x06issuer\x18\x06 \x01(\t\x12-\n\rregistrations\x18\x07 \x03(\x0b\x32\x16.authd.v1.Registration\x12\x13\n\x0breplaced_by\x18\x08 \x01(\t\x12\x16\n\x0ewarranty_until\x18\t \x01(\x01\x12\x12\n\nupdated_at\x18\n \x01(\x01*I\n\x07OtpKind\x12\x18\n\x14OTP_KIND_UNSPECIFIED\x10\x00\x12\x11\n\rOTP_KIND_TOTP\x10\x01\x12\x11\n\rOTP_KIND_HOTP\x10\x02*y\n\x0cOtpAlgorithm\x12\x1d\n\x19OTP_ALGORITHM_UNSPECIFIED\x10\x00\x12\x16\n\x12OTP_ALGORITHM_SHA1\x10\x01\x12\x18\n\x14OTP_ALGORITHM_SHA256\x10\x02\x12\x18\n\x14OTP_ALGORITHM_SHA512\x10\x03*\xb2\x01\n\x0b\x44\x65viceState\x12\x1c\n\x18\x44\x45VICE_STATE_UNSPECIFIED\x10\x00\x12\x17\n\x13\x44\x45VICE_STATE_ACTIVE\x10\x01\x12\x17\n\x13\x44\x45VICE_STATE_LOCKED\x10\x02\x12\x1e\n\x1a\x44\x45VICE_STATE_REPORTED_LOST\x10\x03\x12\x19\n\x15\x44\x45VICE_STATE_REPLACED\x10\x04\x12\x18\n\x14\x44\x45VICE_STATE_EXPIRED\x10\x05*\x90\x02\n\rVerifyOutcome\x12\x1e\n\x1aVERIFY_OUTCOME_UNSPECIFIED\x10\x00\x12\x1b\n\x17VERIFY_OUTCOME_ACCEPTED\x10\x01\x12\x1d\n\x19VERIFY_OUTCOME_WRONG_CODE\x10\x02\x12\x19\n\x15VERIFY_OUTCOME_LOCKED\x10\x03\x12 \n\x1cVERIFY_OUTCOME_REPORTED_LOST\x10\x04\x12!\n\x1dVERIFY_OUTCOME_NOT_REGISTERED\x10\x05\x12&\n\"VERIFY_OUTCOME_EXPIRED_OR_REPLACED\x10\x06\x12\x1b\n\x17VERIFY_OUTCOME_REPLAYED\x10\x07*}\n\x13RegistrationChannel\x12$\n REGISTRATION_CHANNEL_UNSPECIFIED\x10\x00\x12\x1f\n\x1bREGISTRATION_CHANNEL_BRANCH\x10\x01\x12\x1f\n\x1bREGISTRATION_CHANNEL_ONLINE\x10\x02*p\n\rReplaceReason\x12\x1e\n\x1aREPLACE_REASON_UNSPECIFIED\x10\x00\x12\x1a\n\x16REPLACE_REASON_REISSUE\x10\x01\x12#\n\x1fREPLACE_REASON_WARRANTY_EXPIRED\x10\x02\x32\xdc\x05\n\nOtpService\x12;\n\x06\x45nroll\x12\x17.authd.v1.EnrollRequest\x1a\x18.authd.v1.EnrollResponse\x12=\n\x08Register\x12\x19.authd.v1.RegisterRequest\x1a\x16.authd.v1.DeviceStatus\x12\x41\n\nDeregister\x12\x1b.authd.v1.DeregisterRequest\x1a\x16.authd.v1.DeviceStatus\x12;\n\x06Verify\x12\x17.authd.v1.VerifyRequest\x1a\x18.authd.v1.VerifyResponse\x12\x45\n\x0cVerifyStream\x12\x17.authd.v1.VerifyRequest\x1a\x18.authd.v1.VerifyResponse(\x01\x30\x01\x12\x39\n\x06Unlock\x12\x17.authd.v1.UnlockRequest\x1a\x16.authd.v1.DeviceStatus\x12\x41\n\nReportLost\x12\x1b.authd.v1.ReportLostRequest\x1a\x16.authd.v1.DeviceStatus\x12Q\n\x12WithdrawLossReport\x12#.authd.v1.WithdrawLossReportRequest\x1a\x16.authd.v1.DeviceStatus\x12>\n\x07Replace\x12\x18.authd.v1.ReplaceRequest\x1a\x19.authd.v1.ReplaceResponse\x12\x39\n\x06Resync\x12\x17.authd.v1.ResyncRequest\x1a\x16.authd.v1.DeviceStatus\x12?\n\tGetStatus\x12\x1a.authd.v1.GetStatusRequest\x1a\x16.authd.v1.DeviceStatusb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'authd.v1.otp_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_OTPKIND']._serialized_start=1871
-  _globals['_OTPKIND']._serialized_end=1944
-  _globals['_OTPALGORITHM']._serialized_start=1946
-  _globals['_OTPALGORITHM']._serialized_end=2067
-  _globals['_DEVICESTATE']._serialized_start=2070
-  _globals['_DEVICESTATE']._serialized_end=2248
-  _globals['_VERIFYOUTCOME']._serialized_start=2251
-  _globals['_VERIFYOUTCOME']._serialized_end=2523
-  _globals['_REGISTRATIONCHANNEL']._serialized_start=2525
-  _globals['_REGISTRATIONCHANNEL']._serialized_end=2650
-  _globals['_REPLACEREASON']._serialized_start=2652
-  _globals['_REPLACEREASON']._serialized_end=2764
+  _globals['_OTPKIND']._serialized_start=1926
+  _globals['_OTPKIND']._serialized_end=1999
+  _globals['_OTPALGORITHM']._serialized_start=2001
+  _globals['_OTPALGORITHM']._serialized_end=2122
+  _globals['_DEVICESTATE']._serialized_start=2125
+  _globals['_DEVICESTATE']._serialized_end=2303
+  _globals['_VERIFYOUTCOME']._serialized_start=2306
+  _globals['_VERIFYOUTCOME']._serialized_end=2578
+  _globals['_REGISTRATIONCHANNEL']._serialized_start=2580
+  _globals['_REGISTRATIONCHANNEL']._serialized_end=2705
+  _globals['_REPLACEREASON']._serialized_start=2707
+  _globals['_REPLACEREASON']._serialized_end=2819
   _globals['_OTPPARAMETERS']._serialized_start=33
   _globals['_OTPPARAMETERS']._serialized_end=181
   _globals['_ENROLLREQUEST']._serialized_start=184
@@ -54,27 +54,27 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_DEREGISTERREQUEST']._serialized_start=516
   _globals['_DEREGISTERREQUEST']._serialized_end=588
   _globals['_VERIFYREQUEST']._serialized_start=590
-  _globals['_VERIFYREQUEST']._serialized_end=635
-  _globals['_VERIFYRESPONSE']._serialized_start=638
-  _globals['_VERIFYRESPONSE']._serialized_end=766
-  _globals['_UNLOCKREQUEST']._serialized_start=768
-  _globals['_UNLOCKREQUEST']._serialized_end=836
-  _globals['_REPORTLOSTREQUEST']._serialized_start=838
-  _globals['_REPORTLOSTREQUEST']._serialized_end=889
-  _globals['_WITHDRAWLOSSREPORTREQUEST']._serialized_start=891
-  _globals['_WITHDRAWLOSSREPORTREQUEST']._serialized_end=971
-  _globals['_REPLACEREQUEST']._serialized_start=974
-  _globals['_REPLACEREQUEST']._serialized_end=1151
-  _globals['_REPLACERESPONSE']._serialized_start=1154
-  _globals['_REPLACERESPONSE']._serialized_end=1309
-  _globals['_RESYNCREQUEST']._serialized_start=1311
-  _globals['_RESYNCREQUEST']._serialized_end=1404
-  _globals['_GETSTATUSREQUEST']._serialized_start=1406
-  _globals['_GETSTATUSREQUEST']._serialized_end=1440
-  _globals['_REGISTRATION']._serialized_start=1443
-  _globals['_REGISTRATION']._serialized_end=1572
-  _globals['_DEVICESTATUS']._serialized_start=1575
-  _globals['_DEVICESTATUS']._serialized_end=1869
-  _globals['_OTPSERVICE']._serialized_start=2767
-  _globals['_OTPSERVICE']._serialized_end=3428
+  _globals['_VERIFYREQUEST']._serialized_end=655
+  _globals['_VERIFYRESPONSE']._serialized_start=658
+  _globals['_VERIFYRESPONSE']._serialized_end=821
+  _globals['_UNLOCKREQUEST']._serialized_start=823
+  _globals['_UNLOCKREQUEST']._serialized_end=891
+  _globals['_REPORTLOSTREQUEST']._serialized_start=893
+  _globals['_REPORTLOSTREQUEST']._serialized_end=944
+  _globals['_WITHDRAWLOSSREPORTREQUEST']._serialized_start=946
+  _globals['_WITHDRAWLOSSREPORTREQUEST']._serialized_end=1026
+  _globals['_REPLACEREQUEST']._serialized_start=1029
+  _globals['_REPLACEREQUEST']._serialized_end=1206
+  _globals['_REPLACERESPONSE']._serialized_start=1209
+  _globals['_REPLACERESPONSE']._serialized_end=1364
+  _globals['_RESYNCREQUEST']._serialized_start=1366
+  _globals['_RESYNCREQUEST']._serialized_end=1459
+  _globals['_GETSTATUSREQUEST']._serialized_start=1461
+  _globals['_GETSTATUSREQUEST']._serialized_end=1495
+  _globals['_REGISTRATION']._serialized_start=1498
+  _globals['_REGISTRATION']._serialized_end=1627
+  _globals['_DEVICESTATUS']._serialized_start=1630
+  _globals['_DEVICESTATUS']._serialized_end=1924
+  _globals['_OTPSERVICE']._serialized_start=2822
+  _globals['_OTPSERVICE']._serialized_end=3554
 # @@protoc_insertion_point(module_scope)

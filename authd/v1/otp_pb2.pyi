@@ -138,24 +138,30 @@ class DeregisterRequest(_message.Message):
     def __init__(self, serial: _Optional[str] = ..., operator_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class VerifyRequest(_message.Message):
-    __slots__ = ("serial", "code")
+    __slots__ = ("serial", "code", "request_id")
     SERIAL_FIELD_NUMBER: _ClassVar[int]
     CODE_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     serial: str
     code: str
-    def __init__(self, serial: _Optional[str] = ..., code: _Optional[str] = ...) -> None: ...
+    request_id: str
+    def __init__(self, serial: _Optional[str] = ..., code: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class VerifyResponse(_message.Message):
-    __slots__ = ("outcome", "consecutive_failures", "attempts_left", "message")
+    __slots__ = ("outcome", "consecutive_failures", "attempts_left", "message", "request_id", "error")
     OUTCOME_FIELD_NUMBER: _ClassVar[int]
     CONSECUTIVE_FAILURES_FIELD_NUMBER: _ClassVar[int]
     ATTEMPTS_LEFT_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
     outcome: VerifyOutcome
     consecutive_failures: int
     attempts_left: int
     message: str
-    def __init__(self, outcome: _Optional[_Union[VerifyOutcome, str]] = ..., consecutive_failures: _Optional[int] = ..., attempts_left: _Optional[int] = ..., message: _Optional[str] = ...) -> None: ...
+    request_id: str
+    error: str
+    def __init__(self, outcome: _Optional[_Union[VerifyOutcome, str]] = ..., consecutive_failures: _Optional[int] = ..., attempts_left: _Optional[int] = ..., message: _Optional[str] = ..., request_id: _Optional[str] = ..., error: _Optional[str] = ...) -> None: ...
 
 class UnlockRequest(_message.Message):
     __slots__ = ("serial", "operator_id", "reason")

@@ -57,6 +57,11 @@ class OtpServiceStub:
                 request_serializer=authd_dot_v1_dot_otp__pb2.VerifyRequest.SerializeToString,
                 response_deserializer=authd_dot_v1_dot_otp__pb2.VerifyResponse.FromString,
                 _registered_method=True)
+        self.VerifyStream = channel.stream_stream(
+                '/authd.v1.OtpService/VerifyStream',
+                request_serializer=authd_dot_v1_dot_otp__pb2.VerifyRequest.SerializeToString,
+                response_deserializer=authd_dot_v1_dot_otp__pb2.VerifyResponse.FromString,
+                _registered_method=True)
         self.Unlock = channel.unary_unary(
                 '/authd.v1.OtpService/Unlock',
                 request_serializer=authd_dot_v1_dot_otp__pb2.UnlockRequest.SerializeToString,
@@ -125,6 +130,15 @@ class OtpServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def VerifyStream(self, request_iterator, context):
+        """Backend: many verifications over one long-lived stream (pipelined). Each answer carries its
+        request's request_id; answers come in the order their verifications were committed. A bad
+        request gets an answer with `error` set; the stream goes on.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def Unlock(self, request, context):
         """Branch: clear the lock and the failure counter (the customer is present).
         """
@@ -188,6 +202,11 @@ def add_OtpServiceServicer_to_server(servicer, server):
             ),
             'Verify': grpc.unary_unary_rpc_method_handler(
                     servicer.Verify,
+                    request_deserializer=authd_dot_v1_dot_otp__pb2.VerifyRequest.FromString,
+                    response_serializer=authd_dot_v1_dot_otp__pb2.VerifyResponse.SerializeToString,
+            ),
+            'VerifyStream': grpc.stream_stream_rpc_method_handler(
+                    servicer.VerifyStream,
                     request_deserializer=authd_dot_v1_dot_otp__pb2.VerifyRequest.FromString,
                     response_serializer=authd_dot_v1_dot_otp__pb2.VerifyResponse.SerializeToString,
             ),
@@ -331,6 +350,33 @@ class OtpService:
             request,
             target,
             '/authd.v1.OtpService/Verify',
+            authd_dot_v1_dot_otp__pb2.VerifyRequest.SerializeToString,
+            authd_dot_v1_dot_otp__pb2.VerifyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def VerifyStream(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/authd.v1.OtpService/VerifyStream',
             authd_dot_v1_dot_otp__pb2.VerifyRequest.SerializeToString,
             authd_dot_v1_dot_otp__pb2.VerifyResponse.FromString,
             options,

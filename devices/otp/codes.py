@@ -6,10 +6,8 @@ computing from raw seed bytes avoids pyotp's base32 decoding on every call in th
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import struct
-from collections.abc import Callable
 from enum import StrEnum, unique
 
 
@@ -20,9 +18,9 @@ class Algorithm(StrEnum):
     SHA512 = "SHA512"
 
     @property
-    def digest(self) -> Callable[..., object]:
-        return {"SHA1": hashlib.sha1, "SHA256": hashlib.sha256,
-                "SHA512": hashlib.sha512}[self.value]
+    def digest(self) -> str:
+        """The hashlib name of the hash."""
+        return _DIGEST_NAMES[self.value]
 
     @property
     def seed_bytes(self) -> int:
@@ -30,14 +28,17 @@ class Algorithm(StrEnum):
         return {"SHA1": 20, "SHA256": 32, "SHA512": 64}[self.value]
 
 
+_DIGEST_NAMES = {"SHA1": "sha1", "SHA256": "sha256", "SHA512": "sha512"}
 _POW10 = [10**i for i in range(11)]
+_COUNTER = struct.Struct(">Q")
+_WORD = struct.Struct(">I")
 
 
 def hotp(seed: bytes, counter: int, digits: int = 6, algorithm: Algorithm = Algorithm.SHA1) -> str:
     """The HOTP value for ``counter`` (RFC 4226 §5.3, dynamic truncation)."""
-    mac = hmac.new(seed, struct.pack(">Q", counter), algorithm.digest).digest()  # type: ignore[arg-type]
+    mac = hmac.digest(seed, _COUNTER.pack(counter), _DIGEST_NAMES[algorithm])
     offset = mac[-1] & 0x0F
-    binary = struct.unpack(">I", mac[offset:offset + 4])[0] & 0x7FFFFFFF
+    binary = _WORD.unpack_from(mac, offset)[0] & 0x7FFFFFFF
     return str(binary % _POW10[digits]).zfill(digits)
 
 

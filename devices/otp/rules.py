@@ -86,11 +86,6 @@ class Policy:
 class Decision:
     outcome: Outcome
     device: DeviceState  # the state after this verification
-    evaluated: bool  # whether the code was compared at all
-
-    @property
-    def changed(self) -> bool:
-        return self.evaluated
 
 
 def check_serial(serial: str) -> str:
@@ -132,13 +127,15 @@ def verify(device: DeviceState, seed: bytes, code: str, now: float, policy: Poli
             recent = range(max(0, device.last - policy.hotp_look_ahead + 1), device.last + 1)
             replay = find_counter(seed, code, recent, p.digits, p.algorithm) is not None
     if matched is not None and not replay:
-        return Decision(Outcome.ACCEPTED, replace(device, failures=0, last=matched), True)
+        return Decision(Outcome.ACCEPTED, DeviceState(device.serial, p, State.ACTIVE, 0, matched,
+                                                      device.drift))
     if replay:
         # A code seen before is refused; it is not a guess, so it does not count as one.
-        return Decision(Outcome.REPLAYED, device, True)
+        return Decision(Outcome.REPLAYED, device)
     failures = device.failures + 1
     state = State.LOCKED if failures >= policy.lockout_threshold else State.ACTIVE
-    return Decision(Outcome.WRONG_CODE, replace(device, failures=failures, state=state), True)
+    return Decision(Outcome.WRONG_CODE, DeviceState(device.serial, p, state, failures,
+                                                    device.last, device.drift))
 
 
 def resync(device: DeviceState, seed: bytes, first: str, second: str, now: float,

@@ -288,3 +288,32 @@ def test_seeds_never_stored_in_plaintext_and_changes_audited(banks):
     entries = admin.ListAudit(system_pb2.ListAuditRequest(target="OTP-0012")).entries
     assert [(e.action, e.outcome, e.institution) for e in reversed(entries)] == [
         ("otp.enroll", "enrolled", "bank-a"), ("otp.verify", "wrong_code", "bank-a")]
+
+
+def test_verify_stream_answers_each_request_and_survives_bad_ones(banks):
+    _, a, b, _ = banks
+    token = enroll(a, "OTP-0013")
+    right = token.show()
+    requests = [
+        O.VerifyRequest(serial="OTP-0013", code=wrong(right), request_id="r1"),
+        O.VerifyRequest(serial="OTP-0013", code="12x456", request_id="r2"),
+        O.VerifyRequest(serial="NOPE-0404", code="123456", request_id="r3"),
+        O.VerifyRequest(serial="OTP-0013", code=right, request_id="r4"),
+        O.VerifyRequest(serial="OTP-0013", code=right, request_id="r5"),
+    ]
+    answers = {r.request_id: r for r in a.backend.VerifyStream(iter(requests))}
+    assert set(answers) == {"r1", "r2", "r3", "r4", "r5"}
+    assert answers["r1"].outcome == O.VERIFY_OUTCOME_WRONG_CODE
+    assert answers["r2"].error.startswith("INVALID_ARGUMENT")
+    assert answers["r3"].error.startswith("NOT_FOUND")
+    assert answers["r4"].outcome == O.VERIFY_OUTCOME_ACCEPTED
+    assert answers["r4"].consecutive_failures == 0
+    assert answers["r5"].outcome == O.VERIFY_OUTCOME_REPLAYED
+    # The stream is for backends only.
+    with pytest.raises(grpc.RpcError) as err:
+        list(a.branch.VerifyStream(iter(requests)))
+    assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    # Not registered at B: B's stream says so.
+    only = list(b.backend.VerifyStream(iter([O.VerifyRequest(serial="OTP-0013", code=right,
+                                                             request_id="x")])))
+    assert [r.outcome for r in only] == [O.VERIFY_OUTCOME_NOT_REGISTERED]

@@ -140,3 +140,37 @@ def test_kill_9_during_load_loses_no_counted_failure(tmp_path: Path, store_url: 
 @pytest.fixture(autouse=True)
 def _no_proxy(monkeypatch):
     monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+
+
+def test_sigterm_lets_in_flight_calls_finish(tmp_path: Path, store_url: str):
+    import queue
+    import signal
+
+    (node,) = _nodes(tmp_path, store_url, 1, AUTHD_SERVER__GRACE_SECONDS="20")
+    try:
+        _enroll_everywhere(node, "OTP-TERM-1")
+        stub = otp_pb2_grpc.OtpServiceStub(node.channel("bank-a", "backend"))
+        outbox: queue.Queue[O.VerifyRequest | None] = queue.Queue()
+
+        def requests():
+            while (item := outbox.get()) is not None:
+                yield item
+
+        answers = stub.VerifyStream(requests(), timeout=60)
+        outbox.put(O.VerifyRequest(serial="OTP-TERM-1", code=WRONG, request_id="before"))
+        assert next(answers).request_id == "before"
+
+        node.proc.send_signal(signal.SIGTERM)
+        time.sleep(0.5)
+        # New calls are refused while the stream in flight is still served.
+        fresh = otp_pb2_grpc.OtpServiceStub(node.channel("bank-b", "backend"))
+        with pytest.raises(grpc.RpcError):
+            fresh.Verify(O.VerifyRequest(serial="OTP-TERM-1", code=WRONG), timeout=5)
+        outbox.put(O.VerifyRequest(serial="OTP-TERM-1", code=WRONG, request_id="after"))
+        late = next(answers)
+        assert late.request_id == "after" and late.consecutive_failures == 2
+        outbox.put(None)
+        assert list(answers) == []
+        assert node.proc.wait(30) == 0
+    finally:
+        node.kill()

@@ -98,3 +98,18 @@ def test_audit_listing_needs_admin_or_branch(server):
         admin.ListAudit(system_pb2.ListAuditRequest(target=""))
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert list(admin.ListAudit(system_pb2.ListAuditRequest(target="nothing")).entries) == []
+
+
+def test_failed_start_releases_everything(server, monkeypatch):
+    """A feature that fails to register leaves no token session or thread behind."""
+    import authd.features
+
+    monkeypatch.setattr(authd.features, "FEATURES", [*authd.features.FEATURES,
+                                                     "authd.no_such_feature"])
+    monkeypatch.setattr("authd.server.FEATURES", authd.features.FEATURES)
+    with pytest.raises(ModuleNotFoundError):
+        server()
+    monkeypatch.undo()
+    srv = server()  # the KEK token can be opened again: the failed start logged out
+    stub = system_pb2_grpc.SystemServiceStub(srv.channel("bank-a", "branch"))
+    assert stub.WhoAmI(system_pb2.WhoAmIRequest()).institution == "bank-a"

@@ -1,0 +1,1 @@
+"""USB HID OTP generators at a branch: listing, provisioning, identification."""

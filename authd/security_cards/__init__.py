@@ -1,0 +1,1 @@
+"""Security cards and braille security cards: issue, print/emboss, challenge, verify."""

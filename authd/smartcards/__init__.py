@@ -1,0 +1,1 @@
+"""Smartcards in PC/SC readers: readers, card events, PIV, raw APDUs."""

@@ -1,0 +1,151 @@
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class HidIdentifyOutcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    HID_IDENTIFY_OUTCOME_UNSPECIFIED: _ClassVar[HidIdentifyOutcome]
+    HID_IDENTIFY_OUTCOME_IDENTIFIED: _ClassVar[HidIdentifyOutcome]
+    HID_IDENTIFY_OUTCOME_MISMATCH: _ClassVar[HidIdentifyOutcome]
+    HID_IDENTIFY_OUTCOME_NOT_PROVISIONED: _ClassVar[HidIdentifyOutcome]
+    HID_IDENTIFY_OUTCOME_NO_IDENTIFICATION_KEY: _ClassVar[HidIdentifyOutcome]
+HID_IDENTIFY_OUTCOME_UNSPECIFIED: HidIdentifyOutcome
+HID_IDENTIFY_OUTCOME_IDENTIFIED: HidIdentifyOutcome
+HID_IDENTIFY_OUTCOME_MISMATCH: HidIdentifyOutcome
+HID_IDENTIFY_OUTCOME_NOT_PROVISIONED: HidIdentifyOutcome
+HID_IDENTIFY_OUTCOME_NO_IDENTIFICATION_KEY: HidIdentifyOutcome
+
+class ListHidDevicesRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class HidDevice(_message.Message):
+    __slots__ = ("path", "vendor_id", "product_id", "device_serial", "firmware", "slot1_configured", "slot2_configured", "provisioned", "otp_serial", "institution", "error")
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    VENDOR_ID_FIELD_NUMBER: _ClassVar[int]
+    PRODUCT_ID_FIELD_NUMBER: _ClassVar[int]
+    DEVICE_SERIAL_FIELD_NUMBER: _ClassVar[int]
+    FIRMWARE_FIELD_NUMBER: _ClassVar[int]
+    SLOT1_CONFIGURED_FIELD_NUMBER: _ClassVar[int]
+    SLOT2_CONFIGURED_FIELD_NUMBER: _ClassVar[int]
+    PROVISIONED_FIELD_NUMBER: _ClassVar[int]
+    OTP_SERIAL_FIELD_NUMBER: _ClassVar[int]
+    INSTITUTION_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    path: str
+    vendor_id: int
+    product_id: int
+    device_serial: int
+    firmware: str
+    slot1_configured: bool
+    slot2_configured: bool
+    provisioned: bool
+    otp_serial: str
+    institution: str
+    error: str
+    def __init__(self, path: _Optional[str] = ..., vendor_id: _Optional[int] = ..., product_id: _Optional[int] = ..., device_serial: _Optional[int] = ..., firmware: _Optional[str] = ..., slot1_configured: _Optional[bool] = ..., slot2_configured: _Optional[bool] = ..., provisioned: _Optional[bool] = ..., otp_serial: _Optional[str] = ..., institution: _Optional[str] = ..., error: _Optional[str] = ...) -> None: ...
+
+class ListHidDevicesResponse(_message.Message):
+    __slots__ = ("devices",)
+    DEVICES_FIELD_NUMBER: _ClassVar[int]
+    devices: _containers.RepeatedCompositeFieldContainer[HidDevice]
+    def __init__(self, devices: _Optional[_Iterable[_Union[HidDevice, _Mapping]]] = ...) -> None: ...
+
+class ProvisionHidDeviceRequest(_message.Message):
+    __slots__ = ("device_serial", "digits", "overwrite", "without_identification", "current_access_code", "operator_id")
+    DEVICE_SERIAL_FIELD_NUMBER: _ClassVar[int]
+    DIGITS_FIELD_NUMBER: _ClassVar[int]
+    OVERWRITE_FIELD_NUMBER: _ClassVar[int]
+    WITHOUT_IDENTIFICATION_FIELD_NUMBER: _ClassVar[int]
+    CURRENT_ACCESS_CODE_FIELD_NUMBER: _ClassVar[int]
+    OPERATOR_ID_FIELD_NUMBER: _ClassVar[int]
+    device_serial: int
+    digits: int
+    overwrite: bool
+    without_identification: bool
+    current_access_code: str
+    operator_id: str
+    def __init__(self, device_serial: _Optional[int] = ..., digits: _Optional[int] = ..., overwrite: _Optional[bool] = ..., without_identification: _Optional[bool] = ..., current_access_code: _Optional[str] = ..., operator_id: _Optional[str] = ...) -> None: ...
+
+class ProvisionHidDeviceResponse(_message.Message):
+    __slots__ = ("device_serial", "otp_serial", "digits", "institution", "identification", "firmware")
+    DEVICE_SERIAL_FIELD_NUMBER: _ClassVar[int]
+    OTP_SERIAL_FIELD_NUMBER: _ClassVar[int]
+    DIGITS_FIELD_NUMBER: _ClassVar[int]
+    INSTITUTION_FIELD_NUMBER: _ClassVar[int]
+    IDENTIFICATION_FIELD_NUMBER: _ClassVar[int]
+    FIRMWARE_FIELD_NUMBER: _ClassVar[int]
+    device_serial: int
+    otp_serial: str
+    digits: int
+    institution: str
+    identification: bool
+    firmware: str
+    def __init__(self, device_serial: _Optional[int] = ..., otp_serial: _Optional[str] = ..., digits: _Optional[int] = ..., institution: _Optional[str] = ..., identification: _Optional[bool] = ..., firmware: _Optional[str] = ...) -> None: ...
+
+class IdentifyHidDeviceRequest(_message.Message):
+    __slots__ = ("device_serial",)
+    DEVICE_SERIAL_FIELD_NUMBER: _ClassVar[int]
+    device_serial: int
+    def __init__(self, device_serial: _Optional[int] = ...) -> None: ...
+
+class IdentifyHidDeviceResponse(_message.Message):
+    __slots__ = ("outcome", "device_serial", "otp_serial", "institution", "provisioned_at")
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    DEVICE_SERIAL_FIELD_NUMBER: _ClassVar[int]
+    OTP_SERIAL_FIELD_NUMBER: _ClassVar[int]
+    INSTITUTION_FIELD_NUMBER: _ClassVar[int]
+    PROVISIONED_AT_FIELD_NUMBER: _ClassVar[int]
+    outcome: HidIdentifyOutcome
+    device_serial: int
+    otp_serial: str
+    institution: str
+    provisioned_at: float
+    def __init__(self, outcome: _Optional[_Union[HidIdentifyOutcome, str]] = ..., device_serial: _Optional[int] = ..., otp_serial: _Optional[str] = ..., institution: _Optional[str] = ..., provisioned_at: _Optional[float] = ...) -> None: ...
+
+class PlugSimulatedHidDeviceRequest(_message.Message):
+    __slots__ = ("device_serial", "firmware", "processing_delay_ms")
+    DEVICE_SERIAL_FIELD_NUMBER: _ClassVar[int]
+    FIRMWARE_FIELD_NUMBER: _ClassVar[int]
+    PROCESSING_DELAY_MS_FIELD_NUMBER: _ClassVar[int]
+    device_serial: int
+    firmware: str
+    processing_delay_ms: int
+    def __init__(self, device_serial: _Optional[int] = ..., firmware: _Optional[str] = ..., processing_delay_ms: _Optional[int] = ...) -> None: ...
+
+class PlugSimulatedHidDeviceResponse(_message.Message):
+    __slots__ = ("device_serial", "path")
+    DEVICE_SERIAL_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    device_serial: int
+    path: str
+    def __init__(self, device_serial: _Optional[int] = ..., path: _Optional[str] = ...) -> None: ...
+
+class UnplugSimulatedHidDeviceRequest(_message.Message):
+    __slots__ = ("device_serial",)
+    DEVICE_SERIAL_FIELD_NUMBER: _ClassVar[int]
+    device_serial: int
+    def __init__(self, device_serial: _Optional[int] = ...) -> None: ...
+
+class UnplugSimulatedHidDeviceResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class PressSimulatedHidButtonRequest(_message.Message):
+    __slots__ = ("device_serial", "slot")
+    DEVICE_SERIAL_FIELD_NUMBER: _ClassVar[int]
+    SLOT_FIELD_NUMBER: _ClassVar[int]
+    device_serial: int
+    slot: int
+    def __init__(self, device_serial: _Optional[int] = ..., slot: _Optional[int] = ...) -> None: ...
+
+class PressSimulatedHidButtonResponse(_message.Message):
+    __slots__ = ("typed",)
+    TYPED_FIELD_NUMBER: _ClassVar[int]
+    typed: str
+    def __init__(self, typed: _Optional[str] = ...) -> None: ...

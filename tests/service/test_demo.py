@@ -1,0 +1,20 @@
+"""The README's demo command runs end to end (the smartcard step has its own test)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+
+def test_demo_runs_the_branch_scenario(tmp_path: Path):
+    proc = subprocess.run([sys.executable, "-m", "authd.demo", "--data-dir",
+                           str(tmp_path / "demo"), "--skip", "smartcards"],
+                          capture_output=True, text=True, timeout=240)
+    out = proc.stdout
+    assert proc.returncode == 0, out + proc.stderr
+    assert "Demo: 3 step(s) passed, 0 failed" in out
+    assert out.count("LOCKED: The OTP is locked") == 3  # a right code refused at A, B and C
+    assert "REPORTED LOST" in out and "IDENTIFIED" in out
+    assert "SECURITY_CARD_OUTCOME_ACCEPTED" in out
+    assert "authd exited with status 0" in out
