@@ -376,3 +376,42 @@ def test_sign_stream_answers_in_order_and_stops_at_a_bad_request(
         for answer in s.SignStream(iter(bad)):
             got.append(answer)
     assert len(got) == 3 and err.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def test_registration_and_pin_limit_on_both_stores(
+    server: Callable[..., Any], store_url: str, token: SoftHsmToken
+) -> None:
+    srv = server(store_url=store_url, **FAST)
+    s = stub(srv)
+    with pytest.raises(grpc.RpcError) as err:
+        s.Login(pb.TokenLoginRequest(token_serial=token.serial, pin="000000"))
+    assert "2 attempt(s) left" in err.value.details()
+    session = login(s, token)  # a success resets the count
+    reg = s.RegisterToken(
+        pb.RegisterTokenRequest(session=session, customer_id="C-7", operator="lee", terminal="T-9")
+    )
+    backend = stub(srv, role="backend")
+    check = pb.CheckTokenExemptionRequest(token_serial=token.serial, customer_id="C-7")
+    assert backend.CheckTokenExemption(check).registration.terminal == "T-9"
+    with pytest.raises(grpc.RpcError) as err:
+        s.DeregisterToken(
+            pb.DeregisterTokenRequest(
+                token_serial=token.serial,
+                customer_id="C-8",
+                operator="lee",
+                reason="wrong customer",
+            )
+        )
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND
+    ended = s.DeregisterToken(
+        pb.DeregisterTokenRequest(
+            token_serial=token.serial, customer_id="C-7", operator="lee", reason="lost"
+        )
+    ).registration
+    assert ended.id == reg.id and not ended.active and ended.deregistered_at > 0
+    assert not backend.CheckTokenExemption(check).exempt
+    s.Logout(pb.TokenLogoutRequest(session=session))
+    for left in (2, 1):
+        with pytest.raises(grpc.RpcError) as err:
+            s.Login(pb.TokenLoginRequest(token_serial=token.serial, pin="000000"))
+        assert f"{left} attempt(s) left" in err.value.details()
