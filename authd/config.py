@@ -74,6 +74,8 @@ class Config:
     data_dir: Path = field(default_factory=lambda: Path("authd-data"))
     log_level: str = "INFO"
     simulators: bool = True
+    # "branch" (devices attached to this host) and/or "center" (cross-institution state).
+    roles: tuple[str, ...] = ("branch", "center")
     server: ServerConfig = field(default_factory=ServerConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
     kek: KekConfig = field(default_factory=KekConfig)
@@ -95,7 +97,7 @@ _TYPED_SECTIONS: dict[str, type] = {
     "kek": KekConfig,
     "otp": OtpConfig,
 }
-_TOP_LEVEL = {"data_dir", "log_level", "simulators"}
+_TOP_LEVEL = {"data_dir", "log_level", "simulators", "roles"}
 
 
 def _parse_env_value(raw: str) -> Any:
@@ -115,7 +117,7 @@ def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
             section, key = rest.split("__", 1)
             out.setdefault(section, {})[key] = _parse_env_value(raw)
         elif rest in _TOP_LEVEL:
-            out[rest] = raw if rest != "simulators" else _parse_env_value(raw)
+            out[rest] = raw if rest in ("data_dir", "log_level") else _parse_env_value(raw)
     return out
 
 
@@ -150,6 +152,12 @@ def from_mapping(raw: Mapping[str, Any]) -> Config:
             kwargs[key] = _build_section(_TYPED_SECTIONS[key], key, value)
         elif key == "data_dir":
             kwargs["data_dir"] = Path(str(value)).expanduser()
+        elif key == "roles":
+            roles = [value] if isinstance(value, str) else list(value)
+            bad = sorted(set(roles) - {"branch", "center"})
+            if bad or not roles:
+                raise InvalidArgument("roles must be a non-empty list of 'branch' and 'center'")
+            kwargs["roles"] = tuple(roles)
         elif key in _TOP_LEVEL:
             kwargs[key] = value
         elif isinstance(value, Mapping):

@@ -1,4 +1,7 @@
-"""The one interceptor every call passes: who is calling, what went wrong, how long it took.
+"""The one chokepoint every call passes: who is calling, what went wrong, how long it took.
+
+Each method handler of the daemon's services is wrapped once, when its service is registered
+(``WrappingServer``), rather than by a gRPC interceptor that builds a new handler per call.
 
 - Authentication: with mTLS the caller comes from the client certificate (O = institution,
   OU = role, CN = subject); in the explicit insecure development mode from metadata.
@@ -13,7 +16,7 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import grpc
@@ -109,17 +112,13 @@ class Authenticator:
         return caller
 
 
-class CallInterceptor(grpc.aio.ServerInterceptor):
+class CallWrapper:
+    """Wraps every method handler of the daemon's own services, once, when it is registered."""
+
     def __init__(self, authenticator: Authenticator) -> None:
         self._auth = authenticator
 
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-        details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
-        handler = await continuation(details)
-        method: str = details.method  # type: ignore[attr-defined]
+    def wrap(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
         if handler is None or method.startswith(_OPEN_PREFIXES):
             return handler
         if handler.unary_unary:
@@ -216,3 +215,41 @@ def _log_access(method: str, caller: Caller | None, code: grpc.StatusCode,
     if started is not None:
         fields["ms"] = round((time.perf_counter() - started) * 1000, 3)
     log.log(level, "call", extra={"fields": fields})
+
+
+class _WrappedGeneric(grpc.GenericRpcHandler):
+    def __init__(self, inner: grpc.GenericRpcHandler, wrapper: CallWrapper) -> None:
+        self._inner = inner
+        self._wrapper = wrapper
+        self._cache: dict[str, grpc.RpcMethodHandler] = {}
+
+    def service(self, details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler | None:
+        method: str = details.method  # type: ignore[attr-defined]
+        cached = self._cache.get(method)
+        if cached is None:
+            handler = self._inner.service(details)
+            if handler is None:
+                return None
+            cached = self._cache[method] = self._wrapper.wrap(method, handler)
+        return cached
+
+
+class WrappingServer:
+    """What features register their services with: the real server, whose handlers it wraps."""
+
+    def __init__(self, server: grpc.aio.Server, wrapper: CallWrapper) -> None:
+        self._server = server
+        self._wrapper = wrapper
+
+    def add_generic_rpc_handlers(self, handlers: Sequence[grpc.GenericRpcHandler]) -> None:
+        self._server.add_generic_rpc_handlers(
+            tuple(_WrappedGeneric(h, self._wrapper) for h in handlers))
+
+    def add_registered_method_handlers(self, service: str,
+                                       handlers: dict[str, grpc.RpcMethodHandler]) -> None:
+        self._server.add_registered_method_handlers(  # type: ignore[attr-defined]
+            service, {name: self._wrapper.wrap(f"/{service}/{name}", h)
+                      for name, h in handlers.items()})
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._server, name)

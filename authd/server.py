@@ -22,8 +22,8 @@ from authd import pki
 from authd.app import App
 from authd.audit import AuditLog
 from authd.config import Config
-from authd.features import FEATURES
-from authd.interceptors import Authenticator, CallInterceptor
+from authd.features import features_for
+from authd.interceptors import Authenticator, CallWrapper, WrappingServer
 from authd.metrics import MetricsServer
 from authd.secrets import open_secret_box
 from authd.storage import migrate, open_database
@@ -122,7 +122,6 @@ async def start_server(config: Config) -> Running:
 
 async def _start(config: Config, app: App) -> Running:
     server = grpc.aio.server(
-        interceptors=[CallInterceptor(Authenticator(insecure=config.server.insecure))],
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE),
             ("grpc.max_send_message_length", MAX_MESSAGE),
@@ -143,9 +142,10 @@ async def _start_features(config: Config, app: App, server: grpc.aio.Server,
                           health: health_aio.HealthServicer,
                           modules: list[ModuleType]) -> Running:
     services: list[str] = []
-    for name in FEATURES:
+    wrapped = WrappingServer(server, CallWrapper(Authenticator(insecure=config.server.insecure)))
+    for name in features_for(config.roles):
         module = importlib.import_module(name)
-        services.extend(module.register(server, app))
+        services.extend(module.register(wrapped, app))
         modules.append(module)
     app.service_names.extend(services)
     running = Running(server, 0, app, health, services, modules)

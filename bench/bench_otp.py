@@ -5,7 +5,9 @@
 For each store: enroll N devices (TOTP, 60 s step, sealed seeds), then
 1. in process: the OTP center's group-commit engine called directly (no gRPC);
 2. over gRPC at full load: `authd serve` as a separate process, closed-loop clients;
-3. over gRPC at half that rate, open loop, for the latency target (p99 < 10 ms).
+3. over gRPC at half that rate, open loop, for the latency target (p99 < 10 ms);
+4. over gRPC with VerifyStream (pipelined verifications on long-lived streams).
+The daemon runs as a center-role node (`roles = ["center"]`), as backends reach it.
 The mix is 70 % right codes and 30 % wrong codes; every commit is durable
 (SQLite WAL synchronous=FULL, PostgreSQL fsync on). The load generator runs on the same two
 cores: its CPU share is printed.
@@ -286,8 +288,10 @@ def bench_store(kind: str, devices: int, count: int, clients: int, concurrency: 
                      inproc["p99"], "-", f"{inproc['cpu']:.2f}", f"batch {inproc['batch']:.0f}"])
         print(f"[{kind}] in process: {inproc['rate']:,.0f}/s", flush=True)
 
+        # A center node, as the institutions' backends reach it (no branch devices attached).
         node = Node(root / f"node-{kind}", store_url,
-                    {"AUTHD_KEK__PIN_FILE": str(pin_file), "AUTHD_LOG_LEVEL": "WARNING"})
+                    {"AUTHD_KEK__PIN_FILE": str(pin_file), "AUTHD_LOG_LEVEL": "WARNING",
+                     "AUTHD_ROLES": '["center"]'})
         try:
             warm = take(2000)
             run_over_grpc(node.address, node.proc.pid, warm, 1, 16)

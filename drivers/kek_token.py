@@ -43,6 +43,10 @@ class TokenKek:
         self._sessions: list[Any] = []
         try:
             first = self._token.open(user_pin=pin, rw=True)
+        except pkcs11.UserAlreadyLoggedIn:
+            # Another user of this token in the same process logged in already (PKCS#11 login
+            # state belongs to the application); a new session shares it.
+            first = self._token.open(rw=True)
         except pkcs11.PinIncorrect:
             raise DriverError(f"wrong PIN for the key-encryption-key token {token_label!r}") \
                 from None

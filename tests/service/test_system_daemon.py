@@ -104,9 +104,8 @@ def test_failed_start_releases_everything(server, monkeypatch):
     """A feature that fails to register leaves no token session or thread behind."""
     import authd.features
 
-    monkeypatch.setattr(authd.features, "FEATURES", [*authd.features.FEATURES,
-                                                     "authd.no_such_feature"])
-    monkeypatch.setattr("authd.server.FEATURES", authd.features.FEATURES)
+    monkeypatch.setattr(authd.features, "FEATURES", [
+        *authd.features.FEATURES, ("authd.no_such_feature", frozenset({"center"}))])
     with pytest.raises(ModuleNotFoundError):
         server()
     monkeypatch.undo()
@@ -136,3 +135,14 @@ def test_prometheus_metrics_without_secrets(server):
     assert 'authd_otp_verifications_total{institution="bank-a",outcome="accepted"}' in text
     assert "authd_otp_commit_batch_size_count" in text
     assert "755224" not in text and "OTP-MET-1" not in text
+
+
+def test_roles_switch_services_on(server):
+    center = server(roles=["center"])
+    assert "authd.v1.OtpService" in center.app.service_names
+    assert "authd.v1.TokenService" not in center.app.service_names
+    branch = server(roles=["branch"])
+    assert "authd.v1.TokenService" in branch.app.service_names
+    assert "authd.v1.OtpService" not in branch.app.service_names
+    with pytest.raises(InvalidArgument, match="roles"):
+        server(roles=["bank"])
