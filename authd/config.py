@@ -31,6 +31,8 @@ class ServerConfig:
     client_ca: str = ""
     grace_seconds: float = 10.0
     max_workers: int = 16
+    # Prometheus metrics over HTTP (GET /metrics), e.g. "127.0.0.1:9464"; empty: off.
+    metrics_listen: str = ""
 
 
 @dataclass(frozen=True)

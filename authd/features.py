@@ -9,4 +9,5 @@ FEATURES: list[str] = [
     "authd.hid.feature",
     "authd.security_cards.feature",
     "authd.smartcards.feature",
+    "authd.tokens.feature",
 ]

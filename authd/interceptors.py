@@ -20,7 +20,8 @@ import grpc
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
-from authd.context import Caller, Role, set_caller
+from authd import metrics
+from authd.context import Caller, Role, _current, set_caller
 from devices import errors as E
 from drivers import errors as D
 
@@ -195,13 +196,16 @@ async def _abort_for(exc: Exception, context: grpc.aio.ServicerContext,
         message = f"internal error (ref {ref})"
         logging.getLogger("authd.errors").error(
             "unexpected error in %s (ref %s): %s", method, ref, type(exc).__name__, exc_info=exc)
-    _log_access(method, None, code, None)
+    _log_access(method, _current.get(), code, None)
     await context.abort(code, message)
     return code
 
 
 def _log_access(method: str, caller: Caller | None, code: grpc.StatusCode,
                 started: float | None) -> None:
+    metrics.RPCS.inc(method=method, code=code.name)
+    if started is not None:
+        metrics.RPC_SECONDS.observe(time.perf_counter() - started, method=method)
     level = logging.DEBUG if code == grpc.StatusCode.OK else logging.INFO
     if not log.isEnabledFor(level):
         return

@@ -24,6 +24,7 @@ from authd.audit import AuditLog
 from authd.config import Config
 from authd.features import FEATURES
 from authd.interceptors import Authenticator, CallInterceptor
+from authd.metrics import MetricsServer
 from authd.secrets import open_secret_box
 from authd.storage import migrate, open_database
 from devices.errors import InvalidArgument
@@ -41,12 +42,15 @@ class Running:
     health: health_aio.HealthServicer
     services: list[str]
     features: list[ModuleType] = field(default_factory=list)
+    metrics: MetricsServer | None = None
 
     async def stop(self, grace: float | None = None) -> None:
         """Stop taking calls, let in-flight calls finish (up to ``grace`` s), release everything."""
         grace = self.app.config.server.grace_seconds if grace is None else grace
         await self.health.enter_graceful_shutdown()
         await self.server.stop(grace)
+        if self.metrics is not None:
+            self.metrics.close()
         await close_features(self.features, self.app)
         self.app.close()
 
@@ -165,6 +169,13 @@ async def _start_features(config: Config, app: App, server: grpc.aio.Server,
         raise InvalidArgument(f"cannot listen on {listen}")
     await server.start()
     running.port = port
+    if config.server.metrics_listen:
+        try:
+            running.metrics = MetricsServer(config.server.metrics_listen)
+        except OSError as exc:
+            await server.stop(0)
+            raise InvalidArgument(
+                f"cannot serve metrics on {config.server.metrics_listen}: {exc}") from None
     for module in modules:
         starter = getattr(module, "start", None)
         if starter is not None:

@@ -24,6 +24,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
+from authd import metrics
 from authd.storage import Database, Tx
 from devices.errors import AuthdError, Unavailable
 
@@ -109,6 +110,7 @@ class GroupCommitEngine(Generic[J, R]):
             return
         self.batches += 1
         self.items += len(batch)
+        metrics.OTP_BATCH.observe(len(batch))
         for item, result, error in results:
             if error is not None:
                 item.future.set_exception(error)

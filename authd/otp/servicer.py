@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 import grpc
 
+from authd import metrics
 from authd.app import App
 from authd.context import Caller, Role, require_role
 from authd.interceptors import status_for
@@ -41,6 +42,12 @@ def _code(value: str, name: str = "code") -> str:
     if len(value) > MAX_CODE or not value.isascii() or not value.isdigit():
         raise InvalidArgument(f"{name} must be 6 to 8 digits")
     return value
+
+
+def _count(institution: str, future: Future[VerifyResult]) -> None:
+    if future.exception() is None:
+        metrics.OTP_VERIFICATIONS.inc(outcome=future.result().outcome.value,
+                                      institution=institution)
 
 
 class OtpServicer(otp_pb2_grpc.OtpServiceServicer):
@@ -103,7 +110,9 @@ class OtpServicer(otp_pb2_grpc.OtpServiceServicer):
         _code(request.code)
         if len(request.request_id) > MAX_TEXT:
             raise InvalidArgument(f"request_id is longer than {MAX_TEXT} characters")
-        return self.engine.submit((request.serial, request.code, caller), request.serial)
+        future = self.engine.submit((request.serial, request.code, caller), request.serial)
+        future.add_done_callback(functools.partial(_count, caller.institution))
+        return future
 
     @staticmethod
     def _answer(result: VerifyResult, request_id: str = "") -> otp_pb2.VerifyResponse:

@@ -113,3 +113,26 @@ def test_failed_start_releases_everything(server, monkeypatch):
     srv = server()  # the KEK token can be opened again: the failed start logged out
     stub = system_pb2_grpc.SystemServiceStub(srv.channel("bank-a", "branch"))
     assert stub.WhoAmI(system_pb2.WhoAmIRequest()).institution == "bank-a"
+
+
+def test_prometheus_metrics_without_secrets(server):
+    import urllib.request
+
+    from authd.v1 import otp_pb2, otp_pb2_grpc
+
+    srv = server(server={"metrics_listen": "127.0.0.1:0"})
+    port = srv._bg.running.metrics.port
+    branch = otp_pb2_grpc.OtpServiceStub(srv.channel("bank-a", "branch"))
+    branch.Enroll(otp_pb2.EnrollRequest(
+        serial="OTP-MET-1", operator_id="op", seed=b"12345678901234567890",
+        parameters=otp_pb2.OtpParameters(kind=otp_pb2.OTP_KIND_HOTP)))
+    backend = otp_pb2_grpc.OtpServiceStub(srv.channel("bank-a", "backend"))
+    backend.Verify(otp_pb2.VerifyRequest(serial="OTP-MET-1", code="755224"))
+    with pytest.raises(grpc.RpcError):
+        backend.Verify(otp_pb2.VerifyRequest(serial="OTP-MET-1", code="12x"))
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    assert 'authd_rpcs_total{code="OK",method="/authd.v1.OtpService/Verify"}' in text
+    assert 'code="INVALID_ARGUMENT",method="/authd.v1.OtpService/Verify"' in text
+    assert 'authd_otp_verifications_total{institution="bank-a",outcome="accepted"}' in text
+    assert "authd_otp_commit_batch_size_count" in text
+    assert "755224" not in text and "OTP-MET-1" not in text

@@ -1,0 +1,1 @@
+"""HSM security tokens over PKCS#11: the ``authd.v1.TokenService`` feature."""

@@ -1,0 +1,137 @@
+"""Login handles: short-lived, bound to the caller (institution + subject), idle timeout.
+
+A handle stands for one user login on one token. One token has at most one handle: the
+PKCS#11 login belongs to the whole daemon process, so a second caller must wait until the
+first logs out or its handle expires.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from authd.context import Caller
+from devices.errors import FailedPrecondition, NotFound
+from drivers.pkcs11 import Pkcs11Module, Pkcs11TokenSession
+
+HANDLE_BYTES = 24
+MAX_HANDLE_LEN = 128
+
+
+@dataclass
+class TokenLogin:
+    handle: str
+    institution: str
+    subject: str
+    module: Pkcs11Module
+    serial: str
+    label: str
+    created: float
+    last_used: float
+    session: Pkcs11TokenSession = field(repr=False)
+
+    def owned_by(self, caller: Caller) -> bool:
+        return self.institution == caller.institution and self.subject == caller.subject
+
+
+class SessionTable:
+    def __init__(
+        self, idle_seconds: float, max_seconds: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.idle_seconds = idle_seconds
+        self.max_seconds = max_seconds
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._by_handle: dict[str, TokenLogin] = {}
+
+    def _expired(self, login: TokenLogin, now: float) -> bool:
+        return (
+            now - login.last_used > self.idle_seconds
+            or now - login.created > self.max_seconds
+            or not login.module.is_logged_in(login.serial)
+        )
+
+    def expires_in(self, login: TokenLogin) -> float:
+        now = self._clock()
+        return max(
+            0.0, min(login.last_used + self.idle_seconds, login.created + self.max_seconds) - now
+        )
+
+    def holder(self, serial: str) -> TokenLogin | None:
+        """The live handle on this token, if any."""
+        with self._lock:
+            now = self._clock()
+            for login in self._by_handle.values():
+                if login.serial == serial and not self._expired(login, now):
+                    return login
+        return None
+
+    def add(self, caller: Caller, module: Pkcs11Module, serial: str, label: str) -> TokenLogin:
+        now = self._clock()
+        login = TokenLogin(
+            handle=secrets.token_urlsafe(HANDLE_BYTES),
+            institution=caller.institution,
+            subject=caller.subject,
+            module=module,
+            serial=serial,
+            label=label,
+            created=now,
+            last_used=now,
+            session=Pkcs11TokenSession(module, serial, label),
+        )
+        with self._lock:
+            for other in self._by_handle.values():
+                if other.serial == serial and not self._expired(other, now):
+                    raise FailedPrecondition(f"token {label!r} is in use by another session")
+            self._by_handle[login.handle] = login
+        return login
+
+    def get(self, handle: str, caller: Caller) -> TokenLogin:
+        """The caller's live handle (touching it), or NotFound. Ends an expired handle."""
+        if not handle or len(handle) > MAX_HANDLE_LEN:
+            raise NotFound("no such token session")
+        now = self._clock()
+        with self._lock:
+            login = self._by_handle.get(handle)
+            if login is None or not login.owned_by(caller):
+                raise NotFound("no such token session (expired, logged out or another caller's)")
+            if self._expired(login, now):
+                del self._by_handle[handle]
+                expired = login
+            else:
+                login.last_used = now
+                return login
+        expired.module.logout(expired.serial)
+        raise NotFound(
+            "the token session has ended (idle timeout, logout or token removed); log in again"
+        )
+
+    def remove(self, handle: str, caller: Caller) -> TokenLogin:
+        with self._lock:
+            login = self._by_handle.get(handle)
+            if login is None or not login.owned_by(caller):
+                raise NotFound("no such token session")
+            del self._by_handle[handle]
+        login.module.logout(login.serial)
+        return login
+
+    def sweep(self) -> list[TokenLogin]:
+        """End expired handles (logging their tokens out); returns them."""
+        now = self._clock()
+        with self._lock:
+            ended = [x for x in self._by_handle.values() if self._expired(x, now)]
+            for login in ended:
+                del self._by_handle[login.handle]
+        for login in ended:
+            login.module.logout(login.serial)
+        return ended
+
+    def clear(self) -> None:
+        with self._lock:
+            logins = list(self._by_handle.values())
+            self._by_handle.clear()
+        for login in logins:
+            login.module.logout(login.serial)

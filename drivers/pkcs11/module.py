@@ -1,0 +1,504 @@
+"""One PKCS#11 module: its tokens, a session pool per token, and user login.
+
+Thread-safe. A :class:`Pkcs11Module` is shared by every caller in the process; all
+python-pkcs11 calls run inside :func:`drivers.pkcs11.errors.pkcs11_errors`.
+
+Hot-plug. Modules for real readers report inserted and removed tokens through
+``C_GetSlotList``. SoftHSM2 scans its token directory only in ``C_Initialize``, so for
+such modules (``rescan="reinitialize"``) the module re-initializes itself when nobody is
+logged in and no session is in use. Because python-pkcs11 keeps one library object per
+path and other parts of the process (the daemon's key-encryption-key token) may hold
+sessions on it, a re-initializing module loads a private copy of the shared object:
+``dlopen`` gives the copy its own state, so its ``C_Finalize`` touches nobody else.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from enum import StrEnum, unique
+from typing import TypeVar
+
+import pkcs11
+import pkcs11.exceptions as p11e
+
+from drivers.pkcs11.errors import (
+    AlreadyLoggedIn,
+    NotLoggedIn,
+    PinState,
+    TokenAbsent,
+    TokenIOError,
+    pkcs11_errors,
+)
+from drivers.pkcs11.locking import OsLocking
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+CKF_TOKEN_INITIALIZED = 0x0000_0400
+CKF_LOGIN_REQUIRED = 0x0000_0004
+CKF_PROTECTED_AUTHENTICATION_PATH = 0x0000_0100
+MAX_IDLE_SESSIONS = 8
+
+
+@unique
+class Rescan(StrEnum):
+    """How a module notices tokens that appear after it was initialized."""
+
+    AUTO = "auto"  # reinitialize for SoftHSM2, poll otherwise
+    POLL = "poll"  # C_GetSlotList reports plug/unplug by itself
+    REINITIALIZE = "reinitialize"  # finalize + initialize a private instance when idle
+
+
+@dataclass(frozen=True)
+class TokenInfo:
+    """What a slot's token says about itself (CK_TOKEN_INFO), plus where it is."""
+
+    module: str
+    slot_id: int
+    label: str
+    serial: str
+    manufacturer: str
+    model: str
+    flags: int
+    logged_in: bool = False
+
+    @property
+    def pin_state(self) -> PinState:
+        return PinState.from_flags(self.flags)
+
+    @property
+    def login_required(self) -> bool:
+        return bool(self.flags & CKF_LOGIN_REQUIRED)
+
+    @property
+    def protected_auth_path(self) -> bool:
+        return bool(self.flags & CKF_PROTECTED_AUTHENTICATION_PATH)
+
+
+@dataclass
+class PooledSession:
+    """A pooled PKCS#11 session and the object handles found through it."""
+
+    session: pkcs11.Session
+    generation: int
+    objects: dict[tuple[int, bytes], pkcs11.Object] = field(default_factory=dict)
+
+
+@dataclass
+class _TokenState:
+    token: pkcs11.Token
+    label: str
+    idle: list[PooledSession] = field(default_factory=list)
+    login: pkcs11.Session | None = None
+    generation: int = 0  # bumped when cached object handles may be stale
+    records: dict[object, object] = field(
+        default_factory=dict
+    )  # lookups cached for this generation
+    records_generation: int = 0
+
+
+def _text(value: bytes | str) -> str:
+    if isinstance(value, bytes):
+        value = value.decode("ascii", "replace")
+    return value.strip()
+
+
+def _resolve_rescan(path: str, rescan: Rescan) -> Rescan:
+    if rescan is Rescan.AUTO:
+        return Rescan.REINITIALIZE if "softhsm" in os.path.basename(path).lower() else Rescan.POLL
+    return rescan
+
+
+class Pkcs11Module:
+    """A loaded PKCS#11 module (python-pkcs11 underneath)."""
+
+    def __init__(
+        self,
+        path: str,
+        *,
+        rescan: Rescan | str = Rescan.AUTO,
+        rescan_interval: float = 1.0,
+        ignore_labels: frozenset[str] = frozenset(),
+    ) -> None:
+        if not os.path.isfile(path):
+            raise TokenIOError(f"PKCS#11 module {path!r} does not exist")
+        self.path = path
+        self.rescan_mode = _resolve_rescan(path, Rescan(rescan))
+        self.rescan_interval = rescan_interval
+        self.ignore_labels = ignore_labels
+        self._private_dir: str | None = None
+        load_path = path
+        if self.rescan_mode is Rescan.REINITIALIZE:
+            self._private_dir = tempfile.mkdtemp(prefix="authd-p11-")
+            load_path = os.path.join(self._private_dir, os.path.basename(path))
+            shutil.copy2(path, load_path)
+        self._load_path = load_path
+        with pkcs11_errors(f"loading PKCS#11 module {path!r}"):
+            try:
+                self._lib = pkcs11.lib(load_path)
+            except p11e.PKCS11Error:
+                raise
+            except Exception as exc:  # OSError-like failures from dlopen
+                raise TokenIOError(
+                    f"cannot load PKCS#11 module {path!r}: {type(exc).__name__}"
+                ) from None
+        # Concurrent calls need a module initialized for threads; ours can be, shared ones
+        # (initialized by python-pkcs11 with NULL arguments) get their calls serialized.
+        self._locking: OsLocking | None = None
+        if self._private_dir is not None:
+            try:
+                self._locking = OsLocking(load_path)
+                self._locking.reinitialize()
+            except (OSError, AttributeError) as exc:
+                log.warning("%s: no OS locking (%s); calls are serialized", path, exc)
+                self._locking = None
+        self._serialize: threading.RLock | None = (
+            threading.RLock() if self._locking is None else None
+        )
+        self.manufacturer = _text(self._lib.manufacturer_id)
+        self.description = _text(self._lib.library_description)
+        self._cond = threading.Condition()
+        self._leases = 0
+        self._states: dict[str, _TokenState] = {}
+        self._last_rescan = time.monotonic()
+        self._closed = False
+
+    # ----------------------------------------------------------------- listing
+    def tokens(self, fresh: bool = False) -> list[TokenInfo]:
+        """The initialized tokens present now (rescanning first when due, or if ``fresh``)."""
+        if fresh:
+            self.rescan()
+        else:
+            self.maybe_rescan()
+        with self._lease_gate():
+            found: list[TokenInfo] = []
+            with pkcs11_errors("listing slots"):
+                slots = self._lib.get_slots(token_present=True)
+            for slot in slots:
+                try:
+                    token = slot.get_token()
+                except p11e.PKCS11Error:  # removed between the two calls, or unreadable
+                    continue
+                info = self._info(token)
+                if info is None:
+                    continue
+                found.append(info)
+            present = {t.serial for t in found}
+            with self._cond:
+                for serial in [s for s in self._states if s not in present]:
+                    self._drop(serial)
+            return found
+
+    def token(self, serial: str) -> TokenInfo:
+        """Fresh information about one token (raises TokenAbsent)."""
+        with self._lease_gate():
+            state = self._state(serial)
+            try:
+                with pkcs11_errors("reading token information", state.label):
+                    token = state.token.slot.get_token()
+            except (TokenAbsent, TokenIOError):
+                with self._cond:
+                    self._drop(serial)
+                raise TokenAbsent(f"token {serial!r} is not present") from None
+            info = self._info(token)
+            if info is None or info.serial != serial:
+                with self._cond:
+                    self._drop(serial)
+                raise TokenAbsent(f"token {serial!r} is not present")
+            return info
+
+    def pin_state(self, serial: str) -> PinState:
+        return self.token(serial).pin_state
+
+    def _info(self, token: pkcs11.Token) -> TokenInfo | None:
+        flags = int(token.flags)
+        label = _text(token.label)
+        if not flags & CKF_TOKEN_INITIALIZED or label in self.ignore_labels:
+            return None
+        serial = _text(token.serial)
+        with self._cond:
+            state = self._states.get(serial)
+            logged_in = state is not None and state.login is not None
+        return TokenInfo(
+            module=self.path,
+            slot_id=int(token.slot.slot_id),
+            label=label,
+            serial=serial,
+            manufacturer=_text(token.manufacturer_id),
+            model=_text(token.model),
+            flags=flags,
+            logged_in=logged_in,
+        )
+
+    def _state(self, serial: str) -> _TokenState:
+        """The cached state of a token, finding its slot when needed. Caller holds a lease."""
+        with self._cond:
+            state = self._states.get(serial)
+            if state is not None:
+                return state
+        with pkcs11_errors("listing slots"):
+            slots = self._lib.get_slots(token_present=True)
+        for slot in slots:
+            try:
+                token = slot.get_token()
+            except p11e.PKCS11Error:
+                continue
+            if _text(token.serial) == serial and int(token.flags) & CKF_TOKEN_INITIALIZED:
+                if _text(token.label) in self.ignore_labels:
+                    break
+                with self._cond:
+                    return self._states.setdefault(serial, _TokenState(token, _text(token.label)))
+        raise TokenAbsent(f"token {serial!r} is not present")
+
+    def _drop(self, serial: str) -> None:
+        """Forget a token that went away; its sessions are dead. Caller holds _cond."""
+        state = self._states.pop(serial, None)
+        if state is None:
+            return
+        for pooled in state.idle:
+            _quiet_close(pooled.session)
+        if state.login is not None:
+            _quiet_close(state.login)
+            log.info("token %s removed while logged in; login dropped", serial)
+
+    # ---------------------------------------------------------------- sessions
+    @contextmanager
+    def _lease_gate(self) -> Iterator[None]:
+        with self._cond:
+            if self._closed:
+                raise TokenAbsent(f"PKCS#11 module {self.path!r} is closed")
+            self._leases += 1
+        try:
+            if self._serialize is None:
+                yield
+            else:
+                with self._serialize:
+                    yield
+        finally:
+            with self._cond:
+                self._leases -= 1
+                self._cond.notify_all()
+
+    @contextmanager
+    def session(self, serial: str) -> Iterator[PooledSession]:
+        """Lease a read/write session on the token from its pool."""
+        with self._lease_gate():
+            state = self._state(serial)
+            with self._cond:
+                pooled = state.idle.pop() if state.idle else None
+                generation = state.generation
+            if pooled is None:
+                try:
+                    with pkcs11_errors("opening a session", state.label):
+                        pooled = PooledSession(state.token.open(rw=True), generation)
+                except (TokenAbsent, TokenIOError):
+                    with self._cond:
+                        self._drop(serial)
+                    raise
+            if pooled.generation != generation:
+                pooled.objects.clear()
+                pooled.generation = generation
+            broken = False
+            try:
+                yield pooled
+            except (TokenAbsent, TokenIOError):
+                broken = True
+                raise
+            finally:
+                with self._cond:
+                    if broken:
+                        _quiet_close(pooled.session)
+                        if self._states.get(serial) is state:
+                            self._drop(serial)
+                    elif self._states.get(serial) is state and len(state.idle) < MAX_IDLE_SESSIONS:
+                        state.idle.append(pooled)
+                    else:
+                        _quiet_close(pooled.session)
+
+    def cached(self, serial: str, key: object, load: Callable[[], T]) -> T:
+        """A lookup result cached until the token's objects or login state change."""
+        with self._cond:
+            state = self._states.get(serial)
+            if state is not None:
+                if state.records_generation != state.generation:
+                    state.records.clear()
+                    state.records_generation = state.generation
+                if key in state.records:
+                    return state.records[key]  # type: ignore[return-value]
+                generation = state.generation
+        value = load()
+        with self._cond:
+            if (
+                state is not None
+                and self._states.get(serial) is state
+                and state.generation == generation
+            ):
+                state.records[key] = value
+        return value
+
+    def invalidate_objects(self, serial: str) -> None:
+        """Object handles cached for this token may be stale (an object was destroyed)."""
+        with self._cond:
+            state = self._states.get(serial)
+            if state is not None:
+                state.generation += 1
+
+    # ------------------------------------------------------------------- login
+    def login(self, serial: str, pin: str) -> TokenInfo:
+        """Log the user in; the PIN goes to the token only. Wrong PIN: PinIncorrect."""
+        with self._lease_gate():
+            state = self._state(serial)
+            with self._cond:
+                if state.login is not None:
+                    raise AlreadyLoggedIn(f"token {state.label!r}: a user is already logged in")
+            with pkcs11_errors(
+                "login", state.label, pin_state=lambda: self._fresh_pin_state(state)
+            ):
+                session = state.token.open(rw=True, user_pin=pin)
+            with self._cond:
+                if state.login is not None:  # lost a race with another login
+                    _quiet_close(session)
+                    raise AlreadyLoggedIn(f"token {state.label!r}: a user is already logged in")
+                state.login = session
+                state.generation += 1
+        return self.token(serial)
+
+    def logout(self, serial: str) -> None:
+        """Log the user out. Does nothing if the token is gone or nobody is logged in."""
+        with self._cond:
+            state = self._states.get(serial)
+            if state is None or state.login is None:
+                return
+            session, state.login = state.login, None
+            state.generation += 1
+        try:
+            with pkcs11_errors("logout", state.label):
+                session.close()
+        except Exception as exc:  # the token may have been removed: the login is gone anyway
+            log.info("logout on token %s: %s", serial, type(exc).__name__)
+
+    def unblock_pin(self, serial: str, so_pin: str, new_pin: str) -> TokenInfo:
+        """Set a new user PIN as the security officer (C_InitPIN), which clears a PIN lock."""
+        with self._lease_gate():
+            state = self._state(serial)
+            with self._cond:
+                if state.login is not None:
+                    raise AlreadyLoggedIn(f"token {state.label!r}: a user is logged in")
+            with pkcs11_errors(
+                "unblocking the user PIN", state.label, pin_state=lambda: PinState()
+            ):
+                session = state.token.open(rw=True, so_pin=so_pin)
+                try:
+                    session.init_pin(new_pin)
+                finally:
+                    session.close()
+        return self.token(serial)
+
+    def is_logged_in(self, serial: str) -> bool:
+        with self._cond:
+            state = self._states.get(serial)
+            return state is not None and state.login is not None
+
+    def require_login(self, serial: str) -> None:
+        if not self.is_logged_in(serial):
+            raise NotLoggedIn(f"token {serial!r}: log in first")
+
+    def _fresh_pin_state(self, state: _TokenState) -> PinState:
+        return PinState.from_flags(int(state.token.slot.get_token().flags))
+
+    # ------------------------------------------------------------------ rescan
+    def maybe_rescan(self) -> bool:
+        """Re-initialize a non-hot-plugging module if due and idle. True if it did."""
+        if self.rescan_mode is not Rescan.REINITIALIZE:
+            return False
+        with self._cond:
+            now = time.monotonic()
+            if now - self._last_rescan < self.rescan_interval:
+                return False
+            return self._reinitialize_locked(now)
+
+    def rescan(self) -> bool:
+        """Re-initialize now if idle (SoftHSM2-style modules only). True if it did."""
+        if self.rescan_mode is not Rescan.REINITIALIZE:
+            return False
+        with self._cond:
+            return self._reinitialize_locked(time.monotonic())
+
+    def _reinitialize_locked(self, now: float) -> bool:
+        if self._closed or self._leases or any(s.login is not None for s in self._states.values()):
+            return False
+        self._last_rescan = now
+        self._states.clear()  # sessions die with C_Finalize; never close them afterwards
+        try:
+            with pkcs11_errors("re-initializing PKCS#11 module"):
+                if self._locking is not None:
+                    self._locking.reinitialize()
+                else:
+                    self._lib.reinitialize()
+        except Exception as exc:
+            log.warning("re-initializing %s failed: %s", self.path, exc)
+            return False
+        return True
+
+    def close(self) -> None:
+        with self._cond:
+            while self._leases:
+                self._cond.wait(timeout=5)
+                break
+            for serial in list(self._states):
+                self._drop(serial)
+            self._closed = True
+        if self._private_dir is not None:
+            pkcs11.unload(self._load_path)
+            shutil.rmtree(self._private_dir, ignore_errors=True)
+
+
+def _quiet_close(session: pkcs11.Session) -> None:
+    try:
+        session.close()
+    except Exception:  # a dead session: nothing to release
+        pass
+
+
+class ModuleSet:
+    """Several modules at once, looked up by token serial."""
+
+    def __init__(self, modules: list[Pkcs11Module]) -> None:
+        self.modules = modules
+
+    def tokens(self, fresh: bool = False) -> list[TokenInfo]:
+        out: list[TokenInfo] = []
+        for module in self.modules:
+            try:
+                out.extend(module.tokens(fresh))
+            except (TokenAbsent, TokenIOError) as exc:
+                log.warning("listing tokens of %s failed: %s", module.path, exc)
+        return out
+
+    def find(self, serial: str) -> tuple[Pkcs11Module, TokenInfo]:
+        """The module holding the token with this serial (raises TokenAbsent)."""
+        for module in self.modules:
+            if module.is_logged_in(serial):
+                return module, module.token(serial)
+        for _ in range(2):
+            for module in self.modules:
+                try:
+                    return module, module.token(serial)
+                except TokenAbsent:
+                    continue
+            rescanned = [m.rescan() for m in self.modules]
+            if not any(rescanned):
+                break
+        raise TokenAbsent(f"token {serial!r} is not present")
+
+    def close(self) -> None:
+        for module in self.modules:
+            module.close()

@@ -1,0 +1,229 @@
+"""The token session interface of devices.tokens, implemented over python-pkcs11.
+
+Each call leases a pooled session of the module; nothing here keeps a PIN.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pkcs11
+import pkcs11.exceptions as p11e
+from pkcs11 import Attribute, Mechanism, ObjectClass
+
+from drivers.pkcs11.errors import ObjectMissing, TokenInvalidInput, pkcs11_errors
+from drivers.pkcs11.module import Pkcs11Module, PooledSession
+
+_PUBLIC_ATTRS = {
+    int(ObjectClass.PUBLIC_KEY): (
+        Attribute.KEY_TYPE,
+        Attribute.MODULUS,
+        Attribute.PUBLIC_EXPONENT,
+        Attribute.EC_PARAMS,
+        Attribute.EC_POINT,
+    ),
+    int(ObjectClass.PRIVATE_KEY): (Attribute.KEY_TYPE, Attribute.SENSITIVE, Attribute.EXTRACTABLE),
+    int(ObjectClass.CERTIFICATE): (Attribute.VALUE,),
+}
+_CLASSES = tuple(_PUBLIC_ATTRS)
+
+
+@dataclass(frozen=True)
+class ObjectRecord:
+    object_class: int
+    key_id: bytes
+    label: str
+    key_type: int | None = None
+    modulus: bytes | None = None
+    public_exponent: bytes | None = None
+    ec_params: bytes | None = None
+    ec_point: bytes | None = None
+    value: bytes | None = None
+    sensitive: bool | None = None
+    extractable: bool | None = None
+
+
+def _attr(obj: pkcs11.Object, attribute: Attribute) -> Any:
+    try:
+        return obj[attribute]
+    except (p11e.AttributeTypeInvalid, p11e.AttributeSensitive, KeyError, NotImplementedError):
+        return None
+
+
+def _record(obj: pkcs11.Object, object_class: int) -> ObjectRecord:
+    values: dict[str, Any] = {}
+    for attribute in _PUBLIC_ATTRS[object_class]:
+        value = _attr(obj, attribute)
+        if value is not None:
+            values[attribute.name.lower()] = value
+    key_type = values.pop("key_type", None)
+    return ObjectRecord(
+        object_class=object_class,
+        key_id=bytes(_attr(obj, Attribute.ID) or b""),
+        label=str(_attr(obj, Attribute.LABEL) or ""),
+        key_type=int(key_type) if key_type is not None else None,
+        **values,
+    )
+
+
+class Pkcs11TokenSession:
+    """devices.tokens.TokenSession for one token of a :class:`Pkcs11Module`."""
+
+    def __init__(self, module: Pkcs11Module, serial: str, label: str = "") -> None:
+        self.module = module
+        self.serial = serial
+        self._label = label or serial
+        self._mechanisms: frozenset[int] | None = None
+
+    @property
+    def token_label(self) -> str:
+        return self._label
+
+    def mechanisms(self) -> frozenset[int]:
+        if self._mechanisms is None:
+            with (
+                self.module.session(self.serial) as pooled,
+                pkcs11_errors("reading mechanisms", self._label),
+            ):
+                self._mechanisms = frozenset(
+                    int(m) for m in pooled.session.token.slot.get_mechanisms()
+                )
+        return self._mechanisms
+
+    def generate_key_pair(
+        self, key_type: int, key_id: bytes, label: str, *, rsa_bits: int = 0, ec_params: bytes = b""
+    ) -> None:
+        private_template = {
+            Attribute.TOKEN: True,
+            Attribute.PRIVATE: True,
+            Attribute.SENSITIVE: True,
+            Attribute.EXTRACTABLE: False,
+            Attribute.SIGN: True,
+        }
+        public_template = {Attribute.TOKEN: True, Attribute.PRIVATE: False, Attribute.VERIFY: True}
+        with (
+            self.module.session(self.serial) as pooled,
+            pkcs11_errors("generating a key pair", self._label),
+        ):
+            session = pooled.session
+            if key_type == int(pkcs11.KeyType.EC):
+                params = session.create_domain_parameters(
+                    pkcs11.KeyType.EC, {Attribute.EC_PARAMS: ec_params}, local=True
+                )
+                params.generate_keypair(
+                    id=key_id,
+                    label=label,
+                    store=True,
+                    public_template=public_template,
+                    private_template=private_template,
+                )
+            elif key_type == int(pkcs11.KeyType.RSA):
+                session.generate_keypair(
+                    pkcs11.KeyType.RSA,
+                    rsa_bits,
+                    id=key_id,
+                    label=label,
+                    store=True,
+                    public_template=public_template,
+                    private_template=private_template,
+                )
+            else:
+                raise TokenInvalidInput(f"token {self._label!r}: unsupported key type {key_type}")
+        self.module.invalidate_objects(self.serial)
+
+    def find_objects(
+        self, object_class: int | None = None, key_id: bytes | None = None
+    ) -> Sequence[ObjectRecord]:
+        if object_class is not None and key_id is not None:
+            cls = int(object_class)
+            return self.module.cached(
+                self.serial, (cls, key_id), lambda: self._find((cls,), key_id)
+            )
+        return self._find(_CLASSES if object_class is None else (int(object_class),), key_id)
+
+    def _find(self, classes: tuple[int, ...], key_id: bytes | None) -> tuple[ObjectRecord, ...]:
+        out: list[ObjectRecord] = []
+        with (
+            self.module.session(self.serial) as pooled,
+            pkcs11_errors("listing objects", self._label),
+        ):
+            for cls in classes:
+                attrs: dict[Attribute, Any] = {
+                    Attribute.CLASS: ObjectClass(cls),
+                    Attribute.TOKEN: True,
+                }
+                if key_id is not None:
+                    attrs[Attribute.ID] = key_id
+                for obj in pooled.session.get_objects(attrs):
+                    out.append(_record(obj, cls))
+        return tuple(out)
+
+    def _private_key(self, pooled: PooledSession, key_id: bytes) -> Any:
+        cache_key = (int(ObjectClass.PRIVATE_KEY), key_id)
+        obj = pooled.objects.get(cache_key)
+        if obj is None:
+            found = list(
+                pooled.session.get_objects(
+                    {Attribute.CLASS: ObjectClass.PRIVATE_KEY, Attribute.ID: key_id}
+                )
+            )
+            if not found:
+                raise ObjectMissing(f"token {self._label!r}: no private key with id {key_id.hex()}")
+            obj = pooled.objects[cache_key] = found[0]
+        return obj
+
+    def sign(
+        self, key_id: bytes, mechanism: int, data: bytes, pss: tuple[int, int, int] | None = None
+    ) -> bytes:
+        with self.module.session(self.serial) as pooled, pkcs11_errors("signing", self._label):
+            key = self._private_key(pooled, key_id)
+            param = (Mechanism(pss[0]), pkcs11.MGF(pss[1]), pss[2]) if pss is not None else None
+            try:
+                return bytes(key.sign(data, mechanism=Mechanism(mechanism), mechanism_param=param))
+            except (p11e.ObjectHandleInvalid, p11e.KeyHandleInvalid):
+                pooled.objects.clear()  # the key went away under the cache
+                raise
+
+    def create_certificate(
+        self, key_id: bytes, label: str, value: bytes, subject: bytes, issuer: bytes, serial: bytes
+    ) -> None:
+        with (
+            self.module.session(self.serial) as pooled,
+            pkcs11_errors("storing a certificate", self._label),
+        ):
+            pooled.session.create_object(
+                {
+                    Attribute.CLASS: ObjectClass.CERTIFICATE,
+                    Attribute.CERTIFICATE_TYPE: pkcs11.CertificateType.X_509,
+                    Attribute.TOKEN: True,
+                    Attribute.PRIVATE: False,
+                    Attribute.ID: key_id,
+                    Attribute.LABEL: label,
+                    Attribute.VALUE: value,
+                    Attribute.SUBJECT: subject,
+                    Attribute.ISSUER: issuer,
+                    Attribute.SERIAL_NUMBER: serial,
+                }
+            )
+        self.module.invalidate_objects(self.serial)
+
+    def destroy_objects(self, key_id: bytes, object_class: int | None = None) -> int:
+        classes = _CLASSES if object_class is None else (int(object_class),)
+        count = 0
+        with (
+            self.module.session(self.serial) as pooled,
+            pkcs11_errors("deleting objects", self._label),
+        ):
+            for cls in classes:
+                attrs = {
+                    Attribute.CLASS: ObjectClass(cls),
+                    Attribute.TOKEN: True,
+                    Attribute.ID: key_id,
+                }
+                for obj in list(pooled.session.get_objects(attrs)):
+                    obj.destroy()
+                    count += 1
+        self.module.invalidate_objects(self.serial)
+        return count
