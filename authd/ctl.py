@@ -41,6 +41,7 @@ COMMANDS: list[str] = [
     "authd.security_cards.cli",
     "authd.hid.cli",
     "authd.smartcards.cli",
+    "authd.tokens.cli",
 ]
 
 EXIT_OK = 0
@@ -62,8 +63,10 @@ class Ctl:
 
     def show(self, message: Message, render: Callable[[Any], list[str]] | None = None) -> None:
         if self.json or render is None:
+            # every field, defaults included, so scripts find the same keys every time
             print(json_format.MessageToJson(message, preserving_proto_field_name=True,
-                                            ensure_ascii=False))
+                                            ensure_ascii=False,
+                                            always_print_fields_with_no_presence=True))
         else:
             for line in render(message):
                 print(line)
@@ -107,9 +110,21 @@ def read_input(path: str, what: str) -> bytes:
         raise CommandError(f"cannot read {what} from {path}: {exc.strerror or exc}") from None
 
 
+class _RefuseSecretValue(argparse.Action):
+    """``--pin 123456``: refused with the reason, instead of a puzzling argparse message."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        flag = (option_string or "--pin").removeprefix("--")
+        parser.error(f"{option_string} VALUE is refused: a secret on the command line stays in "
+                     f"the shell history and the process list; type it when asked, or use "
+                     f"--{flag}-stdin or --{flag}-file")
+
+
 def add_secret_options(parser: argparse.ArgumentParser, flag: str = "pin",
                        what: str = "PIN") -> None:
     """``--FLAG-stdin`` and ``--FLAG-file``: where to read secrets instead of the terminal."""
+    parser.add_argument(f"--{flag}", nargs="?", action=_RefuseSecretValue, help=argparse.SUPPRESS)
     group = parser.add_mutually_exclusive_group()
     group.add_argument(f"--{flag}-stdin", action="store_true",
                        help=f"read the {what}(s) from standard input, one per line")

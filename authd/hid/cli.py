@@ -12,7 +12,15 @@ from typing import Any
 
 import grpc
 
-from authd.ctl import EXIT_OK, EXIT_REFUSED, CommandError, enum_label, read_secrets, when
+from authd.ctl import (
+    EXIT_OK,
+    EXIT_REFUSED,
+    CommandError,
+    add_secret_options,
+    enum_label,
+    read_secrets,
+    when,
+)
 from authd.v1 import hid_pb2, hid_pb2_grpc
 
 MAX_SERIAL = 0xFFFFFFFF
@@ -152,11 +160,8 @@ def add_commands(sub: Any) -> None:
                    help="replace what is already in the slots authd uses")
     p.add_argument("--without-identification", action="store_true",
                    help="do not set the identification key (slot 2)")
-    group = p.add_mutually_exclusive_group()
-    group.add_argument("--access-code-stdin", action="store_true",
-                       help="the slots' current access code (12 hex digits) from standard input")
-    group.add_argument("--access-code-file", metavar="FILE",
-                       help="the slots' current access code from FILE")
+    # the slots' current access code (12 hex digits), if someone else protected them
+    add_secret_options(p, "access-code", "slots' current access code")
     p.set_defaults(run=_provision)
 
     p = cmds.add_parser("identify", help="(branch) check by challenge-response that the device "

@@ -163,7 +163,8 @@ def test_replace_revoke_and_a_failed_print(capsys: Any, bank: Any) -> None:
     code, out, _ = ctl(capsys, bank, "bank-a-teller", "--json", "cards", "status", old)
     status = json.loads(out)
     assert status["state"] == "SECURITY_CARD_STATE_REPLACED" and status["replaced_by"] == new
-    assert set(status) <= {"serial", "customer_id", "medium", "state", "failures",
+    assert status["failures"] == 0 and status["braille_card_user"] is False
+    assert set(status) == {"serial", "customer_id", "medium", "state", "failures",
                            "max_failures", "attempts_left", "code_count", "code_digits",
                            "issued_at", "updated_at", "replaces", "replaced_by", "print_count",
                            "last_print_state", "braille_card_user", "layout"}
