@@ -107,7 +107,8 @@ def main(argv: list[str] | None = None) -> int:
         tellers = {b: open_as(f"{b}-teller") for b in BANKS}
         backends = {b: open_as(f"{b}-backend") for b in BANKS}
         try:
-            from authd.demo_steps import hid, otp, security_cards, smartcards
+            from authd.demo_steps import hid, otp, security_cards, smartcards, tokens
+            from simulators.softhsm import SoftHsmEnvironment
 
             steps: list[tuple[str, str, Callable[[], None]]] = [
                 ("otp", "OTP generator at three institutions",
@@ -117,6 +118,10 @@ def main(argv: list[str] | None = None) -> int:
                 ("security-cards", "Braille security card",
                  lambda: security_cards.run(security_cards.SecurityCardDemoContext(
                      tellers["bank-a"], backends["bank-a"], say, embosser.address))),
+                ("tokens", "HSM security token (PKCS#11, SoftHSM2)",
+                 lambda: tokens.run(tokens.TokensDemoContext(
+                     tellers["bank-a"], backends["bank-a"],
+                     SoftHsmEnvironment(data_dir / "softhsm"), say))),
                 ("smartcards", "Smartcard (virtual PIV card through pcscd)",
                  lambda: smartcards.run(smartcards.SmartcardDemoContext(
                      tellers["bank-b"], say, data_dir))),
