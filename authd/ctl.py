@@ -199,7 +199,7 @@ def open_channel(args: argparse.Namespace) -> grpc.Channel:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="authctl", description=__doc__,
+    parser = argparse.ArgumentParser(prog="authctl", description=__doc__, allow_abbrev=False,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--addr", default=os.environ.get("AUTHCTL_ADDR", "localhost:50051"),
                         help="authd address (default localhost:50051, or $AUTHCTL_ADDR)")

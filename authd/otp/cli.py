@@ -6,6 +6,7 @@ import argparse
 import datetime as dt
 from typing import Any
 
+from authd.ctl import EXIT_OK, EXIT_REFUSED
 from authd.v1 import otp_pb2, otp_pb2_grpc
 
 KINDS = {"totp": otp_pb2.OTP_KIND_TOTP, "hotp": otp_pb2.OTP_KIND_HOTP}
@@ -70,6 +71,13 @@ def _enroll(ctl: Any, a: argparse.Namespace) -> None:
     ctl.show(resp, render)
 
 
+def _verify(ctl: Any, a: argparse.Namespace) -> int:
+    resp = _stub(ctl).Verify(otp_pb2.VerifyRequest(serial=a.serial, code=a.code),
+                             timeout=a.timeout)
+    ctl.show(resp, verify_lines)
+    return EXIT_OK if resp.outcome == otp_pb2.VERIFY_OUTCOME_ACCEPTED else EXIT_REFUSED
+
+
 def _replace(ctl: Any, a: argparse.Namespace) -> None:
     resp = _stub(ctl).Replace(otp_pb2.ReplaceRequest(
         old_serial=a.old_serial, new_serial=a.new_serial, reason=REASONS[a.reason],
@@ -123,10 +131,11 @@ def add_commands(sub: Any) -> None:
                serial=a.serial, operator_id=a.operator, reason=a.reason), timeout=a.timeout),
            operator=True, reason=True)
 
-    p = simple("verify", "(backend) check a customer's code", lambda ctl, a: _stub(ctl).Verify(
-        otp_pb2.VerifyRequest(serial=a.serial, code=a.code), timeout=a.timeout),
-        render=verify_lines)
+    p = cmds.add_parser("verify", help="(backend) check a customer's code; exit status 3 "
+                                       "unless it is accepted")
+    p.add_argument("serial")
     p.add_argument("code")
+    p.set_defaults(run=_verify)
 
     simple("unlock", "(branch) clear the lock and the failure counter",
            lambda ctl, a: _stub(ctl).Unlock(otp_pb2.UnlockRequest(

@@ -21,6 +21,12 @@ HANDLE_BYTES = 24
 MAX_HANDLE_LEN = 128
 
 
+def new_handle() -> str:
+    """A random handle. It starts with a letter, never with "-": command lines
+    (``authctl token ... --session HANDLE``) must take it as a value, not an option."""
+    return "tks_" + secrets.token_urlsafe(HANDLE_BYTES)
+
+
 @dataclass
 class TokenLogin:
     handle: str
@@ -72,7 +78,7 @@ class SessionTable:
     def add(self, caller: Caller, module: Pkcs11Module, serial: str, label: str) -> TokenLogin:
         now = self._clock()
         login = TokenLogin(
-            handle=secrets.token_urlsafe(HANDLE_BYTES),
+            handle=new_handle(),
             institution=caller.institution,
             subject=caller.subject,
             module=module,

@@ -42,7 +42,7 @@ def test_teller_and_backend_workflow(capsys, tls_server):
     assert code == 0 and out.startswith("ACCEPTED")
     code, out, _ = run(capsys, srv, pki_dir, "bank-a-backend", "otp", "verify", "OTP-CTL-1",
                        "755224")
-    assert out.startswith("REPLAYED")
+    assert out.startswith("REPLAYED") and code == 3
 
     code, out, err = run(capsys, srv, pki_dir, "bank-a-backend", "otp", "unlock", "OTP-CTL-1",
                          "--operator", "x", "--reason", "y")

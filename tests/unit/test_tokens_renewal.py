@@ -52,3 +52,14 @@ def test_expiry_day_is_the_korean_date_not_the_utc_date() -> None:
 def test_naive_now_is_refused() -> None:
     with pytest.raises(ValueError):
         renewal_state(NOT_BEFORE, NOT_AFTER, dt.datetime(2026, 1, 1))
+
+
+
+def test_session_handles_never_look_like_options():
+    """A handle is passed on command lines (authctl token ... --session HANDLE); a random
+    url-safe token alone starts with "-" once in 64 draws."""
+    from authd.tokens.sessions import new_handle
+
+    handles = {new_handle() for _ in range(2000)}
+    assert len(handles) == 2000
+    assert not any(h.startswith("-") for h in handles)
