@@ -46,6 +46,10 @@ async def _serve(cfg: configmod.Config) -> None:
 def cmd_serve(args: argparse.Namespace) -> int:
     cfg = configmod.load(args.config, overrides=_overrides(args))
     logs.setup(cfg.log_level)
+    if cfg.server.processes > 1:
+        from authd.workers import serve_workers
+
+        return serve_workers(cfg, args.argv)
     asyncio.run(_serve(cfg))
     return 0
 
@@ -99,6 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     _common(p)
     p.set_defaults(fn=cmd_migrate)
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     try:
         return int(args.fn(args))
     except AuthdError as exc:

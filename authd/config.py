@@ -31,6 +31,9 @@ class ServerConfig:
     client_ca: str = ""
     grace_seconds: float = 10.0
     max_workers: int = 16
+    # Server processes sharing the port (center role only; see authd/workers.py).
+    processes: int = 1
+    reuse_port: bool = False
     # Prometheus metrics over HTTP (GET /metrics), e.g. "127.0.0.1:9464"; empty: off.
     metrics_listen: str = ""
 

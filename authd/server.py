@@ -125,7 +125,7 @@ async def _start(config: Config, app: App) -> Running:
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE),
             ("grpc.max_send_message_length", MAX_MESSAGE),
-            ("grpc.so_reuseport", 0),
+            ("grpc.so_reuseport", 1 if config.server.reuse_port else 0),
         ],
     )
     health = health_aio.HealthServicer()

@@ -27,7 +27,7 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
-from bench.common import percentile, private_softhsm, proc_cpu_seconds, table
+from bench.common import percentile, private_softhsm, table, tree_cpu_seconds
 
 RIGHT_SHARE = 0.7
 INSTITUTIONS = ("bank-a", "bank-b", "bank-c")
@@ -234,7 +234,7 @@ def run_over_grpc(address: str, server_pid: int, requests: list[tuple[str, str, 
     per_rate = rate / clients if rate else None
     procs = [ctx.Process(target=_client, args=(address, s, concurrency, per_rate, queue, stream))
              for s in slices]
-    server_cpu0 = proc_cpu_seconds(server_pid)
+    server_cpu0 = tree_cpu_seconds(server_pid)
     started = time.perf_counter()
     for p in procs:
         p.start()
@@ -245,7 +245,7 @@ def run_over_grpc(address: str, server_pid: int, requests: list[tuple[str, str, 
     wall = time.perf_counter() - started
     latencies = [x for r in results for x in r[0]]
     client_cpu = sum(r[2] for r in results)
-    server_cpu = proc_cpu_seconds(server_pid) - server_cpu0
+    server_cpu = tree_cpu_seconds(server_pid) - server_cpu0
     return {"rate": len(latencies) / elapsed, "p50": percentile(latencies, 50) * 1e3,
             "p99": percentile(latencies, 99) * 1e3, "errors": sum(r[1] for r in results),
             "client_cpu": client_cpu / wall, "server_cpu": server_cpu / wall}
@@ -255,7 +255,7 @@ def run_over_grpc(address: str, server_pid: int, requests: list[tuple[str, str, 
 
 
 def bench_store(kind: str, devices: int, count: int, clients: int, concurrency: int,
-                root: Path) -> list[list[object]]:
+                root: Path, processes: int = 1) -> list[list[object]]:
     from tests.nodes import Node
     from tests.pgcluster import start_pg_cluster
 
@@ -291,12 +291,13 @@ def bench_store(kind: str, devices: int, count: int, clients: int, concurrency: 
         # A center node, as the institutions' backends reach it (no branch devices attached).
         node = Node(root / f"node-{kind}", store_url,
                     {"AUTHD_KEK__PIN_FILE": str(pin_file), "AUTHD_LOG_LEVEL": "WARNING",
-                     "AUTHD_ROLES": '["center"]'})
+                     "AUTHD_ROLES": '["center"]', "AUTHD_SERVER__PROCESSES": str(processes)})
         try:
             warm = take(2000)
             run_over_grpc(node.address, node.proc.pid, warm, 1, 16)
             full = run_over_grpc(node.address, node.proc.pid, take(count), clients, concurrency)
-            rows.append([kind, f"gRPC full load ({clients}x{concurrency} in flight)",
+            rows.append([kind, f"gRPC full load ({clients}x{concurrency} in flight, "
+                               f"{processes} server process{'es' if processes > 1 else ''})",
                          full["rate"], full["p50"], full["p99"], f"{full['client_cpu']:.2f}",
                          f"{full['server_cpu']:.2f}", f"errors {full['errors']:.0f}"])
             print(f"[{kind}] gRPC full: {full['rate']:,.0f}/s", flush=True)
@@ -332,6 +333,8 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--store", choices=["sqlite", "postgresql", "both"], default="both")
     parser.add_argument("--clients", type=int, default=2, help="load-generator processes")
     parser.add_argument("--concurrency", type=int, default=64, help="calls in flight per client")
+    parser.add_argument("--processes", type=int, default=1,
+                        help="server processes of the center node (SO_REUSEPORT)")
     args = parser.parse_args(argv)
     private_softhsm()
     root = Path(tempfile.mkdtemp(prefix="authd-bench-otp-"))
@@ -343,7 +346,7 @@ def main(argv: list[str]) -> None:
     try:
         for kind in stores:
             rows.extend(bench_store(kind, args.devices, args.requests, args.clients,
-                                    args.concurrency, root / kind))
+                                    args.concurrency, root / kind, args.processes))
     finally:
         shutil.rmtree(root, ignore_errors=True)
     print()

@@ -174,3 +174,39 @@ def test_sigterm_lets_in_flight_calls_finish(tmp_path: Path, store_url: str):
         assert node.proc.wait(30) == 0
     finally:
         node.kill()
+
+
+def test_center_node_with_two_processes_on_one_port(tmp_path: Path, store_url: str):
+    """[server] processes = 2: both workers answer on the same port, the lockout stays exact,
+    and SIGTERM to the parent stops them both."""
+    (node,) = _nodes(tmp_path, store_url, 1, AUTHD_ROLES='["center"]',
+                     AUTHD_SERVER__PROCESSES="2")
+    try:
+        _enroll_everywhere(node, "OTP-WORK-1")
+        channels = [node.channel(bank, "backend") for bank in BANKS for _ in range(4)]
+        stubs = [otp_pb2_grpc.OtpServiceStub(ch) for ch in channels]
+
+        def attempt(i: int) -> int:
+            return stubs[i % len(stubs)].Verify(
+                O.VerifyRequest(serial="OTP-WORK-1", code=WRONG), timeout=60).outcome
+
+        with ThreadPoolExecutor(24) as pool:
+            outcomes = Counter(pool.map(attempt, range(60)))
+        assert outcomes == {O.VERIFY_OUTCOME_WRONG_CODE: 10, O.VERIFY_OUTCOME_LOCKED: 50}
+        for ch in channels:
+            ch.close()
+    finally:
+        code = node.terminate()
+    assert code == 0
+
+
+def test_processes_need_the_center_role(tmp_path: Path):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "AUTHD_SERVER__PROCESSES": "2"}
+    proc = subprocess.run([sys.executable, "-m", "authd.cli", "serve", "--insecure",
+                           "--listen", "127.0.0.1:0", "--data-dir", str(tmp_path)],
+                          env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "center-role" in proc.stderr
