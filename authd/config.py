@@ -70,6 +70,9 @@ class OtpConfig:
     batch_max: int = 256
     # Group-commit writer threads; 0 = 1 on SQLite (one writer at a time anyway), 4 on PostgreSQL.
     writers: int = 0
+    # "thread": writer threads evaluate and commit batches (most verifications per second);
+    # "loop": the event loop does it between calls (SQLite only; lowest latency, fewer per second).
+    engine: str = "thread"
 
 
 @dataclass(frozen=True)

@@ -113,7 +113,7 @@ def run_in_process(cfg: Any, requests: list[tuple[str, str, str]], window: int =
 
     app = build_app(cfg)
     center = make_center(app)
-    engine = make_engine(app, center)
+    engine = make_engine(app, center, in_loop=False)
     callers = {b: Caller(b, Role.BACKEND, "bench") for b in INSTITUTIONS}
     gate = threading.Semaphore(window)
     latencies: list[float] = []
@@ -254,6 +254,31 @@ def run_over_grpc(address: str, server_pid: int, requests: list[tuple[str, str, 
 # ----------------------------------------------------------------------------- driver
 
 
+def loop_engine_rows(store_url: str, pin_file: Path, root: Path, take: Any, count: int,
+                     clients: int, concurrency: int) -> list[list[object]]:
+    """The same node with ``[otp] engine = "loop"`` (evaluation on the event loop)."""
+    from tests.nodes import Node
+
+    node = Node(root / "node-loop", store_url,
+                {"AUTHD_KEK__PIN_FILE": str(pin_file), "AUTHD_LOG_LEVEL": "WARNING",
+                 "AUTHD_ROLES": '["center"]', "AUTHD_OTP__ENGINE": '"loop"'})
+    try:
+        full = run_over_grpc(node.address, node.proc.pid, take(count), clients, concurrency)
+        half_rate = full["rate"] / 2
+        half = run_over_grpc(node.address, node.proc.pid, take(int(min(count, half_rate * 8))),
+                             clients, concurrency, rate=half_rate)
+    finally:
+        node.terminate()
+    return [
+        ["sqlite", "gRPC full load, engine = loop", full["rate"], full["p50"], full["p99"],
+         f"{full['client_cpu']:.2f}", f"{full['server_cpu']:.2f}",
+         f"errors {full['errors']:.0f}"],
+        ["sqlite", f"gRPC at half load ({half_rate:,.0f}/s), engine = loop", half["rate"],
+         half["p50"], half["p99"], f"{half['client_cpu']:.2f}", f"{half['server_cpu']:.2f}",
+         f"errors {half['errors']:.0f}"],
+    ]
+
+
 def bench_store(kind: str, devices: int, count: int, clients: int, concurrency: int,
                 root: Path, processes: int = 1) -> list[list[object]]:
     from tests.nodes import Node
@@ -320,6 +345,9 @@ def bench_store(kind: str, devices: int, count: int, clients: int, concurrency: 
                          streamed["rate"] / inproc["rate"], "", "", "", "", ""])
         finally:
             node.terminate()
+        if kind == "sqlite":
+            rows.extend(loop_engine_rows(store_url, pin_file, root, take, count, clients,
+                                         concurrency))
     finally:
         if cluster is not None and cluster._stop:
             cluster._stop()

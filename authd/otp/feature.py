@@ -8,10 +8,11 @@ import grpc
 from authd.app import App
 from authd.context import Caller
 from authd.otp.center import OtpCenter, VerifyResult
-from authd.otp.engine import GroupCommitEngine
+from authd.otp.engine import GroupCommitEngine, LoopCommitEngine
 from authd.otp.servicer import OtpServicer
 from authd.storage import Tx
 from authd.v1 import otp_pb2, otp_pb2_grpc
+from devices.errors import InvalidArgument
 from devices.otp.rules import Policy
 
 SERVICE = otp_pb2.DESCRIPTOR.services_by_name["OtpService"].full_name
@@ -24,14 +25,25 @@ def make_center(app: App) -> OtpCenter:
                                                     hotp_look_ahead=c.hotp_look_ahead))
 
 
-def make_engine(app: App, center: OtpCenter
-                ) -> GroupCommitEngine[tuple[str, str, Caller], VerifyResult]:
+Engine = (GroupCommitEngine[tuple[str, str, Caller], VerifyResult]
+          | LoopCommitEngine[tuple[str, str, Caller], VerifyResult])
+
+
+def make_engine(app: App, center: OtpCenter, *, in_loop: bool | None = None) -> Engine:
+    """The configured engine; ``in_loop=False`` forces writer threads (callers without a loop)."""
     writers = app.config.otp.writers or (1 if app.db.dialect == "sqlite" else 4)
 
     def handle(tx: Tx, job: tuple[str, str, Caller]) -> VerifyResult:
         serial, code, caller = job
         return center.verify(tx, serial=serial, code=code, caller=caller)
 
+    kind = app.config.otp.engine
+    if kind not in ("thread", "loop"):
+        raise InvalidArgument("[otp] engine must be 'thread' or 'loop'")
+    if kind == "loop" and app.db.dialect != "sqlite":
+        raise InvalidArgument("[otp] engine = 'loop' is for SQLite; PostgreSQL uses 'thread'")
+    if (in_loop if in_loop is not None else kind == "loop"):
+        return LoopCommitEngine(app.db, handle, batch_max=app.config.otp.batch_max)
     return GroupCommitEngine(app.db, handle, batch_max=app.config.otp.batch_max,
                              writers=writers)
 

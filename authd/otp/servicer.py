@@ -16,7 +16,7 @@ from authd.context import Caller, Role, require_role
 from authd.interceptors import status_for
 from authd.otp.center import OtpCenter, VerifyResult
 from authd.otp.convert import OUTCOME_TO_PB, algorithm_from_pb, kind_from_pb, status_to_pb
-from authd.otp.engine import GroupCommitEngine
+from authd.otp.engine import GroupCommitEngine, LoopCommitEngine
 from authd.storage import Tx
 from authd.v1 import otp_pb2, otp_pb2_grpc
 from devices.errors import AuthdError, InvalidArgument, NotFound
@@ -44,15 +44,19 @@ def _code(value: str, name: str = "code") -> str:
     return value
 
 
-def _count(institution: str, future: Future[VerifyResult]) -> None:
+Engine = (GroupCommitEngine[tuple[str, str, Caller], VerifyResult]
+          | LoopCommitEngine[tuple[str, str, Caller], VerifyResult])
+Pending = Future[VerifyResult] | asyncio.Future[VerifyResult]
+
+
+def _count(institution: str, future: Pending) -> None:
     if future.exception() is None:
         metrics.OTP_VERIFICATIONS.inc(outcome=future.result().outcome.value,
                                       institution=institution)
 
 
 class OtpServicer(otp_pb2_grpc.OtpServiceServicer):
-    def __init__(self, app: App, center: OtpCenter,
-                 engine: GroupCommitEngine[tuple[str, str, Caller], VerifyResult]) -> None:
+    def __init__(self, app: App, center: OtpCenter, engine: Engine) -> None:
         self.app = app
         self.center = center
         self.engine = engine
@@ -105,7 +109,7 @@ class OtpServicer(otp_pb2_grpc.OtpServiceServicer):
             operator=operator, reason=reason))
         return self._status(device)
 
-    def _submit(self, request: otp_pb2.VerifyRequest, caller: Caller) -> Future[VerifyResult]:
+    def _submit(self, request: otp_pb2.VerifyRequest, caller: Caller) -> Pending:
         check_serial(request.serial)
         _code(request.code)
         if len(request.request_id) > MAX_TEXT:
@@ -124,7 +128,9 @@ class OtpServicer(otp_pb2_grpc.OtpServiceServicer):
     async def Verify(self, request: otp_pb2.VerifyRequest,
                      context: grpc.aio.ServicerContext) -> otp_pb2.VerifyResponse:
         caller = require_role(Role.BACKEND)
-        result = await asyncio.wrap_future(self._submit(request, caller))
+        pending = self._submit(request, caller)
+        result = await (pending if isinstance(pending, asyncio.Future)
+                        else asyncio.wrap_future(pending))
         return self._answer(result, request.request_id)
 
     async def VerifyStream(self, request_iterator: AsyncIterator[otp_pb2.VerifyRequest],
@@ -132,20 +138,21 @@ class OtpServicer(otp_pb2_grpc.OtpServiceServicer):
                            ) -> AsyncIterator[otp_pb2.VerifyResponse]:
         caller = require_role(Role.BACKEND)
         loop = asyncio.get_running_loop()
-        done: asyncio.Queue[tuple[str, Future[VerifyResult]] | None] = asyncio.Queue()
+        done: asyncio.Queue[tuple[str, Pending] | None] = asyncio.Queue()
         submitted = 0
 
-        def settle(request_id: str, future: Future[VerifyResult]) -> None:
+        def settle(request_id: str, future: Pending) -> None:
             loop.call_soon_threadsafe(done.put_nowait, (request_id, future))
 
         async def read() -> None:
             nonlocal submitted
             try:
                 async for request in request_iterator:
+                    future: Pending
                     try:
                         future = self._submit(request, caller)
                     except AuthdError as exc:
-                        future = Future()
+                        future = loop.create_future()
                         future.set_exception(exc)
                     submitted += 1
                     future.add_done_callback(functools.partial(settle, request.request_id))

@@ -317,3 +317,27 @@ def test_verify_stream_answers_each_request_and_survives_bad_ones(banks):
     only = list(b.backend.VerifyStream(iter([O.VerifyRequest(serial="OTP-0013", code=right,
                                                              request_id="x")])))
     assert [r.outcome for r in only] == [O.VERIFY_OUTCOME_NOT_REGISTERED]
+
+
+def test_loop_engine_keeps_the_rules(server, tmp_path):
+    """[otp] engine = "loop" (SQLite): the same lockout, replay and stream answers."""
+    srv = server(store_url=f"sqlite:///{tmp_path / 'loop.db'}", otp={"engine": "loop"})
+    a, b = Bank(srv, "bank-a"), Bank(srv, "bank-b")
+    token = enroll(a, "OTP-LOOP-1")
+    b.branch.Register(O.RegisterRequest(serial="OTP-LOOP-1", operator_id="op"))
+    code = token.show()
+    assert verify(a, "OTP-LOOP-1", code).outcome == O.VERIFY_OUTCOME_ACCEPTED
+    assert verify(b, "OTP-LOOP-1", code).outcome == O.VERIFY_OUTCOME_REPLAYED
+    bad = wrong(token.code_at(time.time() + 60))
+    answers = list(a.backend.VerifyStream(iter(
+        [O.VerifyRequest(serial="OTP-LOOP-1", code=bad, request_id=str(i)) for i in range(12)])))
+    outcomes = sorted(r.outcome for r in answers)
+    assert outcomes.count(O.VERIFY_OUTCOME_WRONG_CODE) == 10
+    assert outcomes.count(O.VERIFY_OUTCOME_LOCKED) == 2
+
+
+def test_loop_engine_is_for_sqlite(server, pg_url):
+    from devices.errors import InvalidArgument
+
+    with pytest.raises(InvalidArgument, match="SQLite"):
+        server(store_url=pg_url, otp={"engine": "loop"})

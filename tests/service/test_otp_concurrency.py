@@ -51,8 +51,12 @@ def test_wrong_code_is_wrong():
     assert WRONG not in {hotp(bytes(range(1, 21)), c) for c in range(0, 64)}
 
 
-def test_200_concurrent_wrong_codes_two_processes_exactly_ten(tmp_path: Path, store_url: str):
-    nodes = _nodes(tmp_path, store_url, 2)
+@pytest.mark.parametrize("engine", ["thread", "loop"])
+def test_200_concurrent_wrong_codes_two_processes_exactly_ten(tmp_path: Path, store_url: str,
+                                                              engine: str):
+    if engine == "loop" and not store_url.startswith("sqlite"):
+        pytest.skip("the loop engine is for SQLite")
+    nodes = _nodes(tmp_path, store_url, 2, AUTHD_OTP__ENGINE=f'"{engine}"')
     try:
         _enroll_everywhere(nodes[0], "OTP-RACE-1")
         stubs = [otp_pb2_grpc.OtpServiceStub(node.channel(bank, "backend"))
