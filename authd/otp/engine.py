@@ -20,7 +20,7 @@ import logging
 import queue
 import threading
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
@@ -33,6 +33,34 @@ log = logging.getLogger(__name__)
 
 J = TypeVar("J")
 R = TypeVar("R")
+
+
+def commit_batch(db: Database, handle: Callable[[Tx, J], R],
+                 jobs: Sequence[J]) -> list[tuple[R | None, AuthdError | None]]:
+    """Evaluate ``jobs`` in one durable transaction: each job's result or its project error.
+
+    Raises a project error for the whole batch when the transaction fails; then nothing of the
+    batch was written."""
+
+    def work(tx: Tx) -> list[tuple[R | None, AuthdError | None]]:
+        out: list[tuple[R | None, AuthdError | None]] = []
+        for job in jobs:
+            try:
+                out.append((handle(tx, job), None))
+            except AuthdError as exc:
+                out.append((None, exc))
+        return out
+
+    try:
+        results = db.run(work, pipeline=True)
+    except AuthdError:
+        raise
+    except Exception as exc:
+        log.error("verification batch failed: %s", type(exc).__name__, exc_info=exc)
+        raise Unavailable(
+            "the store could not record the verification; nothing was counted") from None
+    metrics.OTP_BATCH.observe(len(jobs))
+    return results
 
 
 @dataclass
@@ -91,28 +119,15 @@ class GroupCommitEngine(Generic[J, R]):
             self._process(batch)
 
     def _process(self, batch: list[_Item[J, R]]) -> None:
-        def work(tx: Tx) -> list[tuple[_Item[J, R], R | None, BaseException | None]]:
-            out: list[tuple[_Item[J, R], R | None, BaseException | None]] = []
-            for item in batch:
-                try:
-                    out.append((item, self._handle(tx, item.job), None))
-                except AuthdError as exc:
-                    out.append((item, None, exc))
-            return out
-
         try:
-            results = self._db.run(work, pipeline=True)
-        except Exception as exc:
-            log.error("verification batch failed: %s", type(exc).__name__, exc_info=exc)
-            failure = exc if isinstance(exc, AuthdError) else Unavailable(
-                "the store could not record the verification; nothing was counted")
+            results = commit_batch(self._db, self._handle, [item.job for item in batch])
+        except AuthdError as failure:
             for item in batch:
                 item.future.set_exception(failure)
             return
         self.batches += 1
         self.items += len(batch)
-        metrics.OTP_BATCH.observe(len(batch))
-        for item, result, error in results:
+        for item, (result, error) in zip(batch, results, strict=True):
             if error is not None:
                 item.future.set_exception(error)
             else:
@@ -164,31 +179,17 @@ class LoopCommitEngine(Generic[J, R]):
         else:
             self._scheduled = False
         batch.sort(key=lambda item: item[1])
-
-        def work(tx: Tx) -> list[tuple[R | None, BaseException | None]]:
-            out: list[tuple[R | None, BaseException | None]] = []
-            for job, _, _ in batch:
-                try:
-                    out.append((self._handle(tx, job), None))
-                except AuthdError as exc:
-                    out.append((None, exc))
-            return out
-
         try:
-            results = self._db.run(work, pipeline=True)
-        except Exception as exc:
-            log.error("verification batch failed: %s", type(exc).__name__, exc_info=exc)
-            failure = exc if isinstance(exc, AuthdError) else Unavailable(
-                "the store could not record the verification; nothing was counted")
+            results = commit_batch(self._db, self._handle, [job for job, _, _ in batch])
+        except AuthdError as failure:
             for _, _, future in batch:
                 if not future.done():
                     future.set_exception(failure)
             return
         self.batches += 1
         self.items += len(batch)
-        metrics.OTP_BATCH.observe(len(batch))
         for (_, _, future), (result, error) in zip(batch, results, strict=True):
-            if future.done():
+            if future.done():  # the caller went away
                 continue
             if error is not None:
                 future.set_exception(error)
