@@ -34,6 +34,9 @@ INSTRUCTIONS = (
 )
 
 
+TEXT_CACHE_SIZE = 4096
+
+
 class BrailleTranslator(Protocol):
     """Print text -> Unicode-braille cells (one character per cell)."""
 
@@ -54,6 +57,9 @@ class BrailleCardLayout:
 
     def __init__(self, translator: BrailleTranslator) -> None:
         self._translator = translator
+        # Prompts and outcome messages repeat (two code numbers of 35, a few outcomes): their
+        # translations are kept, so a challenge does not pay liblouis each time. Never codes.
+        self._texts: dict[str, BrailleText] = {}
 
     def cells(self, text: str) -> str:
         cells = self._translator.to_unicode(text)
@@ -62,8 +68,16 @@ class BrailleCardLayout:
         return cells
 
     def text(self, text: str) -> BrailleText:
+        """A prompt or message in braille (cached: prompts contain no secret)."""
+        known = self._texts.get(text)
+        if known is not None:
+            return known
         cells = self.cells(text)
-        return BrailleText(text=text, braille=cells, brf=to_brf(cells))
+        translated = BrailleText(text=text, braille=cells, brf=to_brf(cells))
+        if len(self._texts) >= TEXT_CACHE_SIZE:
+            self._texts.clear()
+        self._texts[text] = translated
+        return translated
 
     def _code_cells(self, number: int, code: str | None, digits: int, label: bool) -> str:
         prefix = f"{CODE_LABEL} {number:02d}:" if label else f"{number:02d}:"
