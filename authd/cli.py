@@ -76,6 +76,21 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_prune_audit(args: argparse.Namespace) -> int:
+    from authd.audit import AuditLog
+    from authd.storage import migrate, open_database
+
+    cfg = configmod.load(args.config, overrides=_overrides(args))
+    db = open_database(cfg.store_url)
+    try:
+        migrate(db)
+        removed = db.run(lambda tx: AuditLog().prune(tx))
+    finally:
+        db.close()
+    print(f"removed {removed} audit record(s) past their retention time")
+    return 0
+
+
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", help="TOML configuration file")
     p.add_argument("--data-dir", help="data directory (default ./authd-data)")
@@ -102,6 +117,10 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("migrate", help="apply schema migrations to the store")
     _common(p)
     p.set_defaults(fn=cmd_migrate)
+    p = sub.add_parser("prune-audit", help="delete audit records past their retention time "
+                                           "(5 years, DOMAIN.md section 7); run it daily")
+    _common(p)
+    p.set_defaults(fn=cmd_prune_audit)
     args = parser.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
     try:
