@@ -73,11 +73,11 @@ def report(name: str, per_apdu: list[float], direct_mean: float | None) -> float
     return mean
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench smartcards", description=__doc__)
     parser.add_argument("--count", type=int, default=2000)
     parser.add_argument("--batch", type=int, default=32)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="authd-bench-sc-"))
     pcscd = subprocess.Popen(["pcscd", "-f"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     daemon: subprocess.Popen[bytes] | None = None
