@@ -1,4 +1,4 @@
-"""``authd``: the daemon's command line (serve, dev-certs, migrate)."""
+"""``authd``: the daemon's command line (serve, dev-certs, migrate, prune-audit)."""
 
 from __future__ import annotations
 
