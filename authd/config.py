@@ -71,7 +71,8 @@ class OtpConfig:
     # Group-commit writer threads; 0 = 1 on SQLite (one writer at a time anyway), 4 on PostgreSQL.
     writers: int = 0
     # "thread": writer threads evaluate and commit batches (most verifications per second);
-    # "loop": the event loop does it between calls (SQLite only; lowest latency, fewer per second).
+    # "loop": the event loop evaluates, a helper thread commits (SQLite in one process; lower
+    # latency at the same load).
     engine: str = "thread"
 
 
