@@ -61,7 +61,7 @@ def status_for(exc: BaseException) -> grpc.StatusCode | None:
 
 
 class Unauthenticated(Exception):
-    pass
+    """The call carries no valid caller identity (answered UNAUTHENTICATED)."""
 
 
 def _caller_from_certificate(pem: bytes) -> Caller:

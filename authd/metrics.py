@@ -138,7 +138,7 @@ class MetricsServer:
                 self.wfile.write(body)
 
             def log_message(self, format: str, *args: object) -> None:
-                pass
+                """Scrapes are not logged (the access log is for gRPC calls)."""
 
         self._httpd = ThreadingHTTPServer((host.strip("[]"), int(port)), Handler)
         self.port = int(self._httpd.server_address[1])

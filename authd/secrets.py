@@ -74,7 +74,7 @@ class FileKek:
         return pysecrets.token_bytes(n)
 
     def close(self) -> None:
-        pass
+        """A key file holds no session or handle to release."""
 
 
 class SecretBox:
