@@ -38,10 +38,10 @@ from authd.client import dev_channel, identity_channel
 COMMANDS: list[str] = [
     "authd.system.cli",
     "authd.otp.cli",
-    "authd.security_cards.cli",
-    "authd.hid.cli",
-    "authd.smartcards.cli",
-    "authd.tokens.cli",
+    "authd.security_card.cli",
+    "authd.hid_otp.cli",
+    "authd.smartcard.cli",
+    "authd.token.cli",
 ]
 
 EXIT_OK = 0

@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
                                            "temporary directory)")
     parser.add_argument("--keep", action="store_true", help="keep the data directory")
     parser.add_argument("--skip", action="append", default=[],
-                        choices=["otp", "hid", "security-cards", "smartcards", "tokens"],
+                        choices=["otp", "hid_otp", "security_card", "token", "smartcard"],
                         help="leave a step out (repeatable)")
     args = parser.parse_args(argv)
     data_dir = Path(args.data_dir) if args.data_dir else Path(tempfile.mkdtemp(
@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
 
-    from simulators.embosser import EmbosserSimulator
+    from simulators.security_card.embosser import EmbosserSimulator
 
     results: list[bool] = []
     with EmbosserSimulator() as embosser:
@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
             f'data_dir = "{data_dir}"\n'
             "[server]\n"
             'listen = "127.0.0.1:0"\n'
-            "[security_cards]\n"
+            "[security_card]\n"
             f'embosser = "{embosser.address}"\n')
         say(f"Starting authd (embedded default: SQLite, SoftHSM2 key-encryption key, mTLS with a "
             f"development CA) in {data_dir}")
@@ -107,23 +107,23 @@ def main(argv: list[str] | None = None) -> int:
         tellers = {b: open_as(f"{b}-teller") for b in BANKS}
         backends = {b: open_as(f"{b}-backend") for b in BANKS}
         try:
-            from authd.demo_steps import hid, otp, security_cards, smartcards, tokens
-            from simulators.softhsm import SoftHsmEnvironment
+            from authd.demo_steps import hid_otp, otp, security_card, smartcard, token
+            from simulators.token.softhsm import SoftHsmEnvironment
 
             steps: list[tuple[str, str, Callable[[], None]]] = [
                 ("otp", "OTP generator at three institutions",
                  lambda: otp.run(otp.OtpDemoContext(tellers, backends, say))),
-                ("hid", "USB HID OTP device provisioned at a branch",
-                 lambda: hid.run(hid.DemoContext(tellers["bank-a"], backends, say))),
-                ("security-cards", "Braille security card",
-                 lambda: security_cards.run(security_cards.SecurityCardDemoContext(
+                ("hid_otp", "USB HID OTP device provisioned at a branch",
+                 lambda: hid_otp.run(hid_otp.DemoContext(tellers["bank-a"], backends, say))),
+                ("security_card", "Braille security card",
+                 lambda: security_card.run(security_card.SecurityCardDemoContext(
                      tellers["bank-a"], backends["bank-a"], say, embosser.address))),
-                ("tokens", "HSM security token (PKCS#11, SoftHSM2)",
-                 lambda: tokens.run(tokens.TokensDemoContext(
+                ("token", "HSM security token (PKCS#11, SoftHSM2)",
+                 lambda: token.run(token.TokensDemoContext(
                      tellers["bank-a"], backends["bank-a"],
                      SoftHsmEnvironment(data_dir / "softhsm"), say))),
-                ("smartcards", "Smartcard (virtual PIV card through pcscd)",
-                 lambda: smartcards.run(smartcards.SmartcardDemoContext(
+                ("smartcard", "Smartcard (virtual PIV card through pcscd)",
+                 lambda: smartcard.run(smartcard.SmartcardDemoContext(
                      tellers["bank-b"], say, data_dir))),
             ]
             for key, title, fn in steps:

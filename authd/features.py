@@ -18,10 +18,10 @@ ROLES = (BRANCH, CENTER)
 FEATURES: list[tuple[str, frozenset[str]]] = [
     ("authd.system.feature", frozenset(ROLES)),
     ("authd.otp.feature", frozenset({CENTER})),
-    ("authd.security_cards.feature", frozenset({CENTER})),
-    ("authd.hid.feature", frozenset({BRANCH})),
-    ("authd.smartcards.feature", frozenset({BRANCH})),
-    ("authd.tokens.feature", frozenset({BRANCH})),
+    ("authd.security_card.feature", frozenset({CENTER})),
+    ("authd.hid_otp.feature", frozenset({BRANCH})),
+    ("authd.smartcard.feature", frozenset({BRANCH})),
+    ("authd.token.feature", frozenset({BRANCH})),
 ]
 
 

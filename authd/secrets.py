@@ -129,8 +129,8 @@ def _read_or_create_pin(path: Path) -> str:
 
 def _token_kek(config: Config) -> Kek:
     from drivers.kek_token import TokenKek
-    from simulators.softhsm import MODULE as SOFTHSM_MODULE
-    from simulators.softhsm import SoftHsmEnvironment
+    from simulators.token.softhsm import MODULE as SOFTHSM_MODULE
+    from simulators.token.softhsm import SoftHsmEnvironment
 
     k = config.kek
     pin_file = Path(k.pin_file) if k.pin_file else config.data_dir / "kek.pin"

@@ -7,7 +7,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from simulators.softhsm import SoftHsmEnvironment
+from simulators.token.softhsm import SoftHsmEnvironment
 
 
 def percentile(values: Sequence[float], p: float) -> float:

@@ -20,7 +20,7 @@ import pytest
 from authd import config as configmod
 from authd.client import dev_channel
 from authd.server import BackgroundServer
-from simulators.softhsm import SoftHsmEnvironment
+from simulators.token.softhsm import SoftHsmEnvironment
 from tests.pgcluster import PgCluster, PgUnavailable, start_pg_cluster
 
 # --------------------------------------------------------------------------- options

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from simulators.piv_card import VirtualCardSlot, open_slot
+from simulators.smartcard import VirtualCardSlot, open_slot
 
 SOCKET = Path("/run/pcscd/pcscd.comm")
 VPCD_PORTS = (35963, 35964)

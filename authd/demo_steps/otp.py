@@ -15,7 +15,7 @@ import grpc
 
 from authd.otp.cli import status_lines, verify_lines
 from authd.v1 import otp_pb2, otp_pb2_grpc
-from simulators.otp_token import DisplayToken
+from simulators.otp.generator import DisplayToken
 
 
 @dataclass

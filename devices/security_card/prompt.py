@@ -1,7 +1,7 @@
 """Korean wording of challenges and outcomes, for screen readers and braille.
 
 The text here is plain Korean; the braille form is the same text translated
-with the Korean braille table (see ``devices.braille``).
+with the Korean braille table (see ``devices.security_card.braille``).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The token session interface of devices.tokens, implemented over python-pkcs11.
+"""The token session interface of devices.token, implemented over python-pkcs11.
 
 Each call leases a pooled session of the module; nothing here keeps a PIN.
 """
@@ -69,7 +69,7 @@ def _record(obj: pkcs11.Object, object_class: int) -> ObjectRecord:
 
 
 class Pkcs11TokenSession:
-    """devices.tokens.TokenSession for one token of a :class:`Pkcs11Module`."""
+    """devices.token.TokenSession for one token of a :class:`Pkcs11Module`."""
 
     def __init__(self, module: Pkcs11Module, serial: str, label: str = "") -> None:
         self.module = module

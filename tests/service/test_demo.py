@@ -9,7 +9,7 @@ from pathlib import Path
 
 def test_demo_runs_the_branch_scenario(tmp_path: Path):
     proc = subprocess.run([sys.executable, "-m", "authd.demo", "--data-dir",
-                           str(tmp_path / "demo"), "--skip", "smartcards"],
+                           str(tmp_path / "demo"), "--skip", "smartcard"],
                           capture_output=True, text=True, timeout=240)
     out = proc.stdout
     assert proc.returncode == 0, out + proc.stderr

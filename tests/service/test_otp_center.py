@@ -8,7 +8,7 @@ import grpc
 import pytest
 
 from authd.v1 import otp_pb2, otp_pb2_grpc, system_pb2, system_pb2_grpc
-from simulators.otp_token import DisplayToken
+from simulators.otp.generator import DisplayToken
 
 O = otp_pb2  # noqa: E741
 

@@ -19,14 +19,15 @@ def test_defaults_are_the_embedded_setup():
 
 def test_file_then_environment_override(tmp_path: Path):
     f = tmp_path / "authd.toml"
-    f.write_text('data_dir = "/srv/authd"\n[otp]\nlockout_threshold = 7\n[hid]\nvendor = 4176\n')
+    f.write_text('data_dir = "/srv/authd"\n[otp]\nlockout_threshold = 7\n'
+                 '[hid_otp]\nvendor = 4176\n')
     cfg = configmod.load(f, environ={"AUTHD_OTP__LOCKOUT_THRESHOLD": "12",
                                      "AUTHD_STORE__URL": "postgresql://db/authd",
-                                     "AUTHD_HID__POLL": "0.5", "UNRELATED": "x"})
+                                     "AUTHD_HID_OTP__POLL": "0.5", "UNRELATED": "x"})
     assert cfg.data_dir == Path("/srv/authd")
     assert cfg.otp.lockout_threshold == 12
     assert cfg.store_url == "postgresql://db/authd"
-    assert cfg.section("hid") == {"vendor": 4176, "poll": 0.5}
+    assert cfg.section("hid_otp") == {"vendor": 4176, "poll": 0.5}
     assert cfg.section("absent") == {}
 
 

@@ -1,0 +1,123 @@
+"""``authd.v1.HidOtpService`` and ``authd.v1.HidSimulatorService``: thin gRPC adapters."""
+
+from __future__ import annotations
+
+import secrets as pysecrets
+
+import grpc
+
+from authd.context import Role, require_role
+from authd.hid_otp import convert
+from authd.hid_otp.service import HidService
+from authd.v1 import hid_otp_pb2, hid_otp_pb2_grpc
+from devices.errors import AlreadyExists, InvalidArgument, NotFound
+from devices.hid_otp import read_typed_text
+from drivers.hid import OtpHidConnection
+from simulators.hid_otp import SimulatedOtpDevice, SimulatorBus
+
+Ctx = grpc.aio.ServicerContext
+
+
+class HidOtpServicer(hid_otp_pb2_grpc.HidOtpServiceServicer):
+    def __init__(self, service: HidService) -> None:
+        self.service = service
+        self.app = service.app
+
+    async def ListDevices(
+        self, request: hid_otp_pb2.ListHidDevicesRequest, context: Ctx
+    ) -> hid_otp_pb2.ListHidDevicesResponse:
+        require_role(Role.BRANCH)
+        views = await self.app.run_blocking(self.service.list_devices)
+        return hid_otp_pb2.ListHidDevicesResponse(devices=[convert.device_view(v) for v in views])
+
+    async def ProvisionDevice(
+        self, request: hid_otp_pb2.ProvisionHidDeviceRequest, context: Ctx
+    ) -> hid_otp_pb2.ProvisionHidDeviceResponse:
+        require_role(Role.BRANCH)
+        req = convert.provision_request(request)
+        result = await self.app.run_blocking(self.service.provision, req)
+        return convert.provisioned(result)
+
+    async def IdentifyDevice(
+        self, request: hid_otp_pb2.IdentifyHidDeviceRequest, context: Ctx
+    ) -> hid_otp_pb2.IdentifyHidDeviceResponse:
+        require_role(Role.BRANCH)
+        serial = convert.device_serial(request.device_serial)
+        result = await self.app.run_blocking(self.service.identify, serial)
+        return convert.identification(result)
+
+
+def parse_firmware(text: str) -> tuple[int, int, int]:
+    if not text:
+        return (5, 4, 3)
+    try:
+        major, minor, build = (int(part) for part in text.split("."))
+    except ValueError:
+        raise InvalidArgument("firmware must look like 5.4.3") from None
+    if not all(0 <= v <= 255 for v in (major, minor, build)):
+        raise InvalidArgument("firmware parts must be 0..255")
+    return (major, minor, build)
+
+
+class HidSimulatorServicer(hid_otp_pb2_grpc.HidSimulatorServiceServicer):
+    """Hands at the terminal for tests and the demo: plug, unplug, press the button."""
+
+    def __init__(self, service: HidService, bus: SimulatorBus) -> None:
+        self.service = service
+        self.app = service.app
+        self.bus = bus
+
+    def _device(self, serial: int) -> SimulatedOtpDevice:
+        device = self.bus.find(convert.device_serial(serial))
+        if device is None:
+            raise NotFound(f"no simulated device with serial {serial} is plugged in")
+        return device
+
+    async def PlugDevice(
+        self, request: hid_otp_pb2.PlugSimulatedHidDeviceRequest, context: Ctx
+    ) -> hid_otp_pb2.PlugSimulatedHidDeviceResponse:
+        require_role(Role.BRANCH, Role.ADMIN)
+        serial = request.device_serial or 10_000_000 + pysecrets.randbelow(89_999_999)
+        if self.bus.find(serial) is not None:
+            raise AlreadyExists(f"a simulated device with serial {serial} is plugged in")
+        if request.processing_delay_ms > 10_000:
+            raise InvalidArgument("processing_delay_ms must be at most 10000")
+        device = SimulatedOtpDevice(
+            serial=serial,
+            version=parse_firmware(request.firmware),
+            processing_delay=request.processing_delay_ms / 1000,
+        )
+        path = self.bus.plug(device)
+        return hid_otp_pb2.PlugSimulatedHidDeviceResponse(device_serial=serial, path=path.decode())
+
+    async def UnplugDevice(
+        self, request: hid_otp_pb2.UnplugSimulatedHidDeviceRequest, context: Ctx
+    ) -> hid_otp_pb2.UnplugSimulatedHidDeviceResponse:
+        require_role(Role.BRANCH, Role.ADMIN)
+        self.bus.unplug(self._device(request.device_serial))
+        return hid_otp_pb2.UnplugSimulatedHidDeviceResponse()
+
+    async def PressButton(
+        self, request: hid_otp_pb2.PressSimulatedHidButtonRequest, context: Ctx
+    ) -> hid_otp_pb2.PressSimulatedHidButtonResponse:
+        require_role(Role.BRANCH, Role.ADMIN)
+        slot = request.slot or 1
+        if slot not in (1, 2):
+            raise InvalidArgument("slot must be 1 or 2")
+        device = self._device(request.device_serial)
+        typed = await self.app.run_blocking(self._press, device, slot)
+        return hid_otp_pb2.PressSimulatedHidButtonResponse(typed=typed)
+
+    def _press(self, device: SimulatedOtpDevice, slot: int) -> str:
+        """Press, then read the keystrokes through the real driver path, as a terminal would."""
+        path = self.bus.path_of(device)
+        if path is None:
+            raise NotFound("the device was unplugged")
+        connection = OtpHidConnection.open(self.bus, path)
+        try:
+            while connection.read_input(1):
+                pass  # keystrokes nobody read before this press
+            device.touch(slot)
+            return read_typed_text(connection, first_timeout_ms=200, idle_timeout_ms=50)
+        finally:
+            connection.close()

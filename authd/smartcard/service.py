@@ -1,0 +1,332 @@
+"""Smartcard operations for the daemon: readers, card info, PIV for tellers, raw APDUs.
+
+Blocking (PC/SC); the servicer runs these through `App.run_blocking`. Secrets (PIN, PUK,
+management key) pass through to the card and are never logged, audited or kept.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from cryptography import x509
+
+from authd.smartcard.access import CardAccess
+from authd.smartcard.models import (
+    CardInfo,
+    CertificateInfo,
+    PinOutcome,
+    PinResult,
+    PivStatus,
+    SignResult,
+)
+from devices.errors import InvalidArgument, NotFound, Unavailable
+from devices.smartcard.apdu import SmartCardConnection
+from devices.smartcard.errors import ApduError, InvalidPinError
+from devices.smartcard.piv import (
+    DEFAULT_MANAGEMENT_KEY,
+    KeyType,
+    ManagementKeyType,
+    PivSession,
+    PublicKey,
+    Slot,
+    digest,
+)
+from drivers.errors import DriverError
+from drivers.pcsc.connection import PcscConnection
+from drivers.pcsc.events import EventKind, ReaderEvent, Snapshot
+from drivers.pcsc.monitor import ReaderMonitor
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+MAX_READER_NAME = 200
+KNOWN_APPLETS: tuple[tuple[str, bytes], ...] = (
+    ("PIV", bytes.fromhex("A000000308000010000100")),
+    ("OpenPGP", bytes.fromhex("D27600012401")),
+    ("FIDO U2F", bytes.fromhex("A0000006472F0001")),
+    ("GlobalPlatform ISD", bytes.fromhex("A000000151000000")),
+)
+_DIGEST_SIZES = {"sha256": 32, "sha384": 48, "sha512": 64}
+
+
+@dataclass(frozen=True)
+class SmartcardSettings:
+    max_apdu_bytes: int = 4096
+    max_batch: int = 256
+    idle_release_seconds: float = 2.0
+    poll_ms: int = 1000
+    management_key: bytes = DEFAULT_MANAGEMENT_KEY
+
+    @classmethod
+    def from_section(cls, section: Mapping[str, Any]) -> SmartcardSettings:
+        known = {"max_apdu_bytes", "max_batch", "idle_release_seconds", "poll_ms", "management_key"}
+        unknown = sorted(set(section) - known - {"enabled"})
+        if unknown:
+            raise InvalidArgument(f"unknown setting(s) in [smartcard]: {', '.join(unknown)}")
+        key_hex = str(section.get("management_key", DEFAULT_MANAGEMENT_KEY.hex()))
+        try:
+            key = bytes.fromhex(key_hex)
+        except ValueError:
+            raise InvalidArgument("[smartcard] management_key must be hex") from None
+        settings = cls(
+            max_apdu_bytes=int(section.get("max_apdu_bytes", cls.max_apdu_bytes)),
+            max_batch=int(section.get("max_batch", cls.max_batch)),
+            idle_release_seconds=float(section.get("idle_release_seconds", 2.0)),
+            poll_ms=int(section.get("poll_ms", cls.poll_ms)),
+            management_key=key,
+        )
+        if not 4 <= settings.max_apdu_bytes <= 65544 or not 1 <= settings.max_batch <= 4096:
+            raise InvalidArgument("[smartcard] max_apdu_bytes is 4..65544, max_batch 1..4096")
+        return settings
+
+
+Audit = Callable[[str, str, str, dict[str, Any]], None]
+
+
+class SmartcardService:
+    """What the servicer calls. `audit(action, target, outcome, detail)` records state changes."""
+
+    def __init__(self, settings: SmartcardSettings, audit: Audit) -> None:
+        self.settings = settings
+        self.audit = audit
+        self.monitor = ReaderMonitor(poll_ms=settings.poll_ms)
+        self.access = CardAccess(settings.idle_release_seconds)
+        self._unsubscribe = self.monitor.subscribe(self._on_event)
+
+    def start(self) -> None:
+        self.monitor.start()
+
+    def close(self) -> None:
+        self._unsubscribe()
+        self.monitor.stop()
+        self.access.close()
+
+    def _on_event(self, event: ReaderEvent) -> None:
+        if event.kind in (EventKind.CARD_REMOVED, EventKind.READER_REMOVED):
+            self.access.release(event.reader)
+
+    # -- readers ---------------------------------------------------------------------------
+    @property
+    def available(self) -> bool:
+        return self.monitor.snapshot().available
+
+    def snapshot(self) -> Snapshot:
+        return self.monitor.snapshot()
+
+    def _check_reader(self, reader: str) -> None:
+        if not reader or len(reader) > MAX_READER_NAME:
+            raise InvalidArgument(f"reader must be 1..{MAX_READER_NAME} characters")
+        snap = self.monitor.snapshot()
+        if not snap.available:
+            raise Unavailable("the PC/SC service (pcscd) is not reachable")
+        if reader not in snap.readers:
+            raise NotFound(f"no reader named {reader!r}")
+        if snap.readers[reader] is None:
+            raise Unavailable(f"no card in reader {reader!r}")
+
+    def _run(self, reader: str, work: Callable[[PcscConnection], T]) -> T:
+        self._check_reader(reader)
+        return self.access.run(reader, work)
+
+    def _piv(self, reader: str, work: Callable[[PivSession], T]) -> T:
+        def on_card(connection: PcscConnection) -> T:
+            piv = PivSession(connection)
+            try:
+                return work(piv)
+            finally:
+                try:
+                    piv.select()  # drops the PIN-verified and management-key states
+                except (ApduError, DriverError, NotFound):
+                    pass
+
+        return self._run(reader, on_card)
+
+    # -- card info -------------------------------------------------------------------------
+    def card_info(self, reader: str) -> CardInfo:
+        def work(connection: PcscConnection) -> CardInfo:
+            found = []
+            for name, aid in KNOWN_APPLETS:
+                select = bytes([0x00, 0xA4, 0x04, 0x00, len(aid)]) + aid + b"\x00"
+                _data, sw = connection.send_and_receive(select)
+                while sw >> 8 == 0x61:  # drain a long FCI
+                    _data, sw = connection.send_and_receive(bytes([0, 0xC0, 0, 0, sw & 0xFF]))
+                if sw == 0x9000:
+                    found.append((name, aid))
+            return CardInfo(reader, connection.atr, found)
+
+        return self._run(reader, work)
+
+    # -- PIV -------------------------------------------------------------------------------
+    def piv_status(self, reader: str) -> PivStatus:
+        def work(piv: PivSession) -> PivStatus:
+            chuid = piv.read_chuid()
+            pin = piv.pin_status()
+            certificates = []
+            for slot in Slot:
+                try:
+                    certificates.append(CertificateInfo(slot, piv.get_certificate(slot)))
+                except NotFound:
+                    continue
+            return PivStatus(
+                chuid.guid,
+                chuid.fascn,
+                chuid.expiry,
+                pin.attempts_remaining or 0,
+                pin.blocked,
+                certificates,
+            )
+
+        return self._piv(reader, work)
+
+    def _card_id(self, piv: PivSession) -> str:
+        try:
+            return "card:" + piv.read_chuid().guid.hex()
+        except (NotFound, ApduError):
+            return "card:unknown"
+
+    def verify_pin(self, reader: str, pin: str) -> PinResult:
+        def work(piv: PivSession) -> PinResult:
+            try:
+                piv.verify_pin(pin)
+            except InvalidPinError as exc:
+                return PinResult.from_error(exc)
+            return PinResult(PinOutcome.OK, piv_attempts(piv))
+
+        return self._piv(reader, work)
+
+    def change_pin(self, reader: str, old_pin: str, new_pin: str) -> PinResult:
+        def work(piv: PivSession) -> PinResult:
+            target = self._card_id(piv)
+            try:
+                piv.change_pin(old_pin, new_pin)
+            except InvalidPinError as exc:
+                result = PinResult.from_error(exc)
+                self.audit("smartcard.change_pin", target, result.outcome.value, {})
+                return result
+            self.audit("smartcard.change_pin", target, "ok", {})
+            return PinResult(PinOutcome.OK, piv_attempts(piv))
+
+        return self._piv(reader, work)
+
+    def unblock_pin(self, reader: str, puk: str, new_pin: str) -> PinResult:
+        def work(piv: PivSession) -> PinResult:
+            target = self._card_id(piv)
+            try:
+                piv.unblock_pin(puk, new_pin)
+            except InvalidPinError as exc:
+                result = PinResult.from_error(exc)
+                self.audit("smartcard.unblock_pin", target, result.outcome.value, {})
+                return result
+            self.audit("smartcard.unblock_pin", target, "ok", {})
+            return PinResult(PinOutcome.OK, piv_attempts(piv))
+
+        return self._piv(reader, work)
+
+    def _management_key(self, key: bytes) -> bytes:
+        key = key or self.settings.management_key
+        if len(key) != ManagementKeyType.TDES.key_length:
+            raise InvalidArgument("the management key is 24 bytes (3DES)")
+        return key
+
+    def generate_key(
+        self, reader: str, slot: Slot, key_type: KeyType, management_key: bytes
+    ) -> PublicKey:
+        key = self._management_key(management_key)
+
+        def work(piv: PivSession) -> PublicKey:
+            target = self._card_id(piv)
+            piv.authenticate(key)
+            public_key = piv.generate_key(slot, key_type)
+            detail = {"slot": f"{slot.value:02X}", "algorithm": key_type.name}
+            self.audit("smartcard.generate_key", target, "ok", detail)
+            return public_key
+
+        return self._piv(reader, work)
+
+    def import_certificate(
+        self, reader: str, slot: Slot, der: bytes, management_key: bytes
+    ) -> x509.Certificate:
+        key = self._management_key(management_key)
+        try:
+            certificate = x509.load_der_x509_certificate(der)
+        except ValueError:
+            raise InvalidArgument("certificate_der is not a DER X.509 certificate") from None
+        if len(der) > 3000:
+            raise InvalidArgument("the certificate is larger than a PIV container (3000 bytes)")
+
+        def work(piv: PivSession) -> x509.Certificate:
+            target = self._card_id(piv)
+            piv.authenticate(key)
+            piv.put_certificate(slot, certificate)
+            detail = {
+                "slot": f"{slot.value:02X}",
+                "subject": certificate.subject.rfc4514_string()[:200],
+                "serial": format(certificate.serial_number, "x"),
+            }
+            self.audit("smartcard.import_certificate", target, "ok", detail)
+            return certificate
+
+        return self._piv(reader, work)
+
+    def sign(
+        self,
+        reader: str,
+        slot: Slot,
+        key_type: KeyType,
+        pin: str,
+        message: bytes,
+        message_digest: bytes,
+        hash_name: str,
+    ) -> SignResult:
+        hash_name = hash_name or "sha256"
+        if hash_name not in _DIGEST_SIZES:
+            raise InvalidArgument("hash must be sha256, sha384 or sha512")
+        if bool(message) == bool(message_digest):
+            raise InvalidArgument("give exactly one of message and digest")
+        if message_digest and len(message_digest) != _DIGEST_SIZES[hash_name]:
+            raise InvalidArgument(f"a {hash_name} digest is {_DIGEST_SIZES[hash_name]} bytes")
+        if len(message) > 1 << 20:
+            raise InvalidArgument("message larger than 1 MiB: send its digest")
+        value = message_digest or digest(message, hash_name)
+
+        def work(piv: PivSession) -> SignResult:
+            try:
+                piv.verify_pin(pin)
+            except InvalidPinError as exc:
+                return SignResult(PinResult.from_error(exc), b"")
+            signature = piv.sign_digest(slot, key_type, value, hash_name)
+            target = self._card_id(piv)
+            self.audit("smartcard.sign", target, "ok", {"slot": f"{slot.value:02X}"})
+            return SignResult(PinResult(PinOutcome.OK, piv_attempts(piv)), signature)
+
+        return self._piv(reader, work)
+
+    # -- raw APDUs -------------------------------------------------------------------------
+    def check_apdus(self, apdus: list[bytes]) -> None:
+        if not apdus:
+            raise InvalidArgument("apdus must not be empty")
+        if len(apdus) > self.settings.max_batch:
+            raise InvalidArgument(f"at most {self.settings.max_batch} APDUs per call")
+        for apdu in apdus:
+            if not 4 <= len(apdu) <= self.settings.max_apdu_bytes:
+                raise InvalidArgument(
+                    f"an APDU is 4..{self.settings.max_apdu_bytes} bytes (got {len(apdu)})"
+                )
+
+    def transmit(self, reader: str, apdus: list[bytes]) -> list[tuple[bytes, int]]:
+        self.check_apdus(apdus)
+
+        def work(connection: SmartCardConnection) -> list[tuple[bytes, int]]:
+            return [connection.send_and_receive(apdu) for apdu in apdus]
+
+        return self._run(reader, work)
+
+
+def piv_attempts(piv: PivSession) -> int:
+    """Attempts left after a success: drop the verified state, then ask the card."""
+    piv.unverify_pin()
+    status = piv.pin_status()
+    return status.attempts_remaining if status.attempts_remaining is not None else 0

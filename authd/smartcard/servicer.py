@@ -1,0 +1,166 @@
+"""``authd.v1.SmartcardService``: thin; validation and card work live in service.py."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
+
+import grpc
+
+from authd.app import App
+from authd.context import Role, require_role
+from authd.smartcard import convert
+from authd.v1 import smartcard_pb2 as pb
+from authd.v1 import smartcard_pb2_grpc
+from devices.errors import Unavailable
+from drivers.pcsc.events import ReaderEvent
+
+if TYPE_CHECKING:
+    from authd.smartcard.service import SmartcardService
+
+_VIEW_ROLES = (Role.BRANCH, Role.ADMIN)
+
+
+class SmartcardServicer(smartcard_pb2_grpc.SmartcardServiceServicer):
+    def __init__(self, app: App, service: SmartcardService | None, why_missing: str = "") -> None:
+        self.app = app
+        self._service = service
+        self._why_missing = why_missing
+
+    @property
+    def service(self) -> SmartcardService:
+        if self._service is None:
+            raise Unavailable(self._why_missing or "smartcard support is not available")
+        return self._service
+
+    async def ListReaders(
+        self, request: pb.ListReadersRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListReadersResponse:
+        require_role(*_VIEW_ROLES)
+        snapshot = self.service.snapshot()
+        if not snapshot.available:
+            raise Unavailable("the PC/SC service (pcscd) is not reachable")
+        return convert.readers_to_proto(snapshot)
+
+    async def WatchReaders(
+        self, request: pb.WatchReadersRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.ReaderEvent]:
+        require_role(*_VIEW_ROLES)
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[ReaderEvent] = asyncio.Queue()
+
+        def deliver(event: ReaderEvent) -> None:
+            loop.call_soon_threadsafe(queue.put_nowait, event)
+
+        unsubscribe = self.service.monitor.subscribe(deliver)
+        try:
+            while True:
+                yield convert.event_to_proto(await queue.get())
+        finally:
+            unsubscribe()
+
+    async def GetCardInfo(
+        self, request: pb.CardRequest, context: grpc.aio.ServicerContext
+    ) -> pb.CardInfo:
+        require_role(*_VIEW_ROLES)
+        info = await self.app.run_blocking(self.service.card_info, request.reader)
+        return convert.card_info_to_proto(info)
+
+    async def GetPivStatus(
+        self, request: pb.CardRequest, context: grpc.aio.ServicerContext
+    ) -> pb.PivStatus:
+        require_role(Role.BRANCH)
+        status = await self.app.run_blocking(self.service.piv_status, request.reader)
+        return convert.piv_status_to_proto(request.reader, status)
+
+    async def VerifyPin(
+        self, request: pb.VerifyPinRequest, context: grpc.aio.ServicerContext
+    ) -> pb.PinResult:
+        require_role(Role.BRANCH)
+        result = await self.app.run_blocking(self.service.verify_pin, request.reader, request.pin)
+        return convert.pin_result_to_proto(result)
+
+    async def ChangePin(
+        self, request: pb.ChangePinRequest, context: grpc.aio.ServicerContext
+    ) -> pb.PinResult:
+        require_role(Role.BRANCH)
+        result = await self.app.run_blocking(
+            self.service.change_pin, request.reader, request.old_pin, request.new_pin
+        )
+        return convert.pin_result_to_proto(result)
+
+    async def UnblockPin(
+        self, request: pb.UnblockPinRequest, context: grpc.aio.ServicerContext
+    ) -> pb.PinResult:
+        require_role(Role.BRANCH)
+        result = await self.app.run_blocking(
+            self.service.unblock_pin, request.reader, request.puk, request.new_pin
+        )
+        return convert.pin_result_to_proto(result)
+
+    async def GenerateKey(
+        self, request: pb.GenerateKeyRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GenerateKeyResponse:
+        require_role(Role.BRANCH)
+        slot = convert.slot_from_proto(request.slot)
+        key_type = convert.key_type_from_proto(request.algorithm)
+        public_key = await self.app.run_blocking(
+            self.service.generate_key, request.reader, slot, key_type, request.management_key
+        )
+        return pb.GenerateKeyResponse(public_key_der=convert.public_key_der(public_key))
+
+    async def ImportCertificate(
+        self, request: pb.ImportCertificateRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ImportCertificateResponse:
+        require_role(Role.BRANCH)
+        slot = convert.slot_from_proto(request.slot)
+        certificate = await self.app.run_blocking(
+            self.service.import_certificate,
+            request.reader,
+            slot,
+            request.certificate_der,
+            request.management_key,
+        )
+        return pb.ImportCertificateResponse(
+            certificate=convert.certificate_to_proto(slot, certificate)
+        )
+
+    async def Sign(
+        self, request: pb.SignRequest, context: grpc.aio.ServicerContext
+    ) -> pb.SignResponse:
+        require_role(Role.BRANCH)
+        slot = convert.slot_from_proto(request.slot)
+        key_type = convert.key_type_from_proto(request.algorithm)
+        result = await self.app.run_blocking(
+            self.service.sign,
+            request.reader,
+            slot,
+            key_type,
+            request.pin,
+            request.message,
+            request.digest,
+            request.hash,
+        )
+        return pb.SignResponse(
+            pin=convert.pin_result_to_proto(result.pin), signature=result.signature
+        )
+
+    async def Transmit(
+        self, request: pb.TransmitRequest, context: grpc.aio.ServicerContext
+    ) -> pb.TransmitResponse:
+        require_role(Role.BRANCH)
+        apdus = list(request.apdus)
+        self.service.check_apdus(apdus)
+        responses = await self.app.run_blocking(self.service.transmit, request.reader, apdus)
+        return convert.responses_to_proto(responses)
+
+    async def TransmitStream(
+        self, request_iterator: AsyncIterator[pb.TransmitRequest], context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.TransmitResponse]:
+        require_role(Role.BRANCH)
+        async for request in request_iterator:
+            apdus = list(request.apdus)
+            self.service.check_apdus(apdus)
+            responses = await self.app.run_blocking(self.service.transmit, request.reader, apdus)
+            yield convert.responses_to_proto(responses)

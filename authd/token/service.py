@@ -1,0 +1,436 @@
+"""Token operations for branch terminals (blocking; servicers run them off the event loop)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+
+from authd.app import App
+from authd.context import Caller
+from authd.storage import Tx
+from authd.token import repository as repo
+from authd.token.errors import PinBlocked, WrongPin, token_errors
+from authd.token.sessions import SessionTable, TokenLogin
+from authd.token.settings import TokenSettings
+from devices.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from devices.token import CertificateInfo, KeyInfo, KeySpec, SignAlgorithm, TokenDevice
+from devices.token.token import DeleteScope, Signature
+from drivers.pkcs11 import (
+    ModuleSet,
+    Pkcs11Module,
+    Pkcs11TokenSession,
+    TokenAbsent,
+    TokenInfo,
+    TokenIOError,
+    TokenWatcher,
+)
+
+log = logging.getLogger(__name__)
+
+MAX_PIN = 64
+MAX_TEXT = 128
+
+
+def _text(value: str, what: str, required: bool = True) -> str:
+    value = value.strip()
+    if required and not value:
+        raise InvalidArgument(f"{what} is required")
+    if len(value) > MAX_TEXT or not value.isprintable():
+        raise InvalidArgument(f"{what} must be at most {MAX_TEXT} printable characters")
+    return value
+
+
+def _serial(value: str) -> str:
+    value = value.strip()
+    if not value or len(value) > 32 or not value.isprintable():
+        raise InvalidArgument("token_serial must be 1..32 printable characters")
+    return value
+
+
+def _pin(value: str, what: str = "pin") -> str:
+    if not value or len(value) > MAX_PIN:
+        raise InvalidArgument(f"{what} must be 1..{MAX_PIN} characters")
+    return value
+
+
+@dataclass(frozen=True)
+class LoginResult:
+    login: TokenLogin
+    token: TokenInfo
+    expires_in: float
+
+
+class TokenService:
+    def __init__(self, app: App, settings: TokenSettings, modules: ModuleSet) -> None:
+        self.app = app
+        self.settings = settings
+        self.modules = modules
+        self.sessions = SessionTable(settings.session_idle_seconds, settings.session_max_seconds)
+        self.watcher = TokenWatcher(modules, settings.poll_interval)
+        self._stop = threading.Event()
+        self._sweeper: threading.Thread | None = None
+
+    @classmethod
+    def create(cls, app: App, settings: TokenSettings) -> TokenService:
+        modules: list[Pkcs11Module] = []
+        for m in settings.modules:
+            try:
+                modules.append(
+                    Pkcs11Module(
+                        m.path,
+                        rescan=m.rescan,
+                        rescan_interval=settings.rescan_interval,
+                        ignore_labels=settings.ignore_labels,
+                    )
+                )
+            except (TokenIOError, TokenAbsent) as exc:
+                log.warning("PKCS#11 module not loaded: %s", exc)
+        return cls(app, settings, ModuleSet(modules))
+
+    # ------------------------------------------------------------- lifecycle
+    def start(self) -> None:
+        self.watcher.start()
+        self._sweeper = threading.Thread(
+            target=self._sweep_loop, name="token-session-sweeper", daemon=True
+        )
+        self._sweeper.start()
+
+    def _sweep_loop(self) -> None:
+        interval = max(0.2, min(5.0, self.settings.session_idle_seconds / 4))
+        while not self._stop.wait(interval):
+            try:
+                for ended in self.sessions.sweep():
+                    log.info("token session ended", extra={"fields": {"token": ended.serial}})
+            except Exception:
+                log.exception("sweeping token sessions failed")
+
+    def close(self) -> None:
+        self._stop.set()
+        self.watcher.stop()
+        if self._sweeper is not None:
+            self._sweeper.join(timeout=5)
+        self.sessions.clear()
+        self.modules.close()
+
+    # ---------------------------------------------------------------- tokens
+    def list_tokens(self) -> list[TokenInfo]:
+        return self.modules.tokens(fresh=True)
+
+    def _find(self, serial: str) -> tuple[Pkcs11Module, TokenInfo]:
+        with token_errors():
+            return self.modules.find(_serial(serial))
+
+    # ----------------------------------------------------------------- login
+    def login(self, caller: Caller, serial: str, pin: str) -> LoginResult:
+        serial = _serial(serial)
+        pin = _pin(pin)
+        module, info = self._find(serial)
+        self.sessions.sweep()
+        holder = self.sessions.holder(serial)
+        if holder is not None:
+            if not holder.owned_by(caller):
+                raise FailedPrecondition(f"token {info.label!r} is in use by another session")
+            self.sessions.remove(holder.handle, caller)
+        if info.pin_state.locked:
+            self._audit_login(serial, "locked", {})
+            raise PinBlocked(
+                f"token {info.label!r}: the user PIN is locked; unblock it at a branch"
+            )
+        limit = self.settings.pin_max_failures
+        before = 0
+        if limit:
+            reserved = self.app.db.run(lambda tx: repo.reserve_pin_attempt(tx, serial, limit))
+            if reserved is None:
+                self._audit_login(serial, "locked", {"limit": limit})
+                raise PinBlocked(
+                    f"token {info.label!r}: the PIN is locked after {limit} wrong "
+                    "entries; unblock it at a branch"
+                )
+            before = reserved
+        try:
+            with token_errors():
+                token = module.login(serial, pin)
+        except WrongPin as exc:
+            left = exc.attempts_left
+            if limit:
+                ours = limit - (before + 1)
+                left = ours if left is None else min(left, ours)
+            self._audit_login(serial, "wrong_pin", {"attempts_left": left})
+            if left == 0:
+                raise PinBlocked(
+                    f"token {info.label!r}: wrong PIN; the PIN is now locked"
+                ) from None
+            tail = f"{left} attempt(s) left" if left is not None else "attempts left unknown"
+            raise WrongPin(f"token {info.label!r}: wrong PIN, {tail}", left) from None
+        except PinBlocked:
+            self._audit_login(serial, "locked", {})
+            raise
+        except BaseException:
+            if limit:  # the PIN was not evaluated: give the attempt back
+                self.app.db.run(lambda tx: repo.release_pin_attempt(tx, serial))
+            raise
+        if limit:
+            self.app.db.run(lambda tx: repo.reset_pin_failures(tx, serial))
+        self._audit_login(serial, "ok", {})
+        login = self.sessions.add(caller, module, serial, token.label)
+        return LoginResult(login, token, self.sessions.expires_in(login))
+
+    def _audit_login(self, serial: str, outcome: str, detail: dict[str, object]) -> None:
+        self.app.db.run(
+            lambda tx: self.app.audit.record(
+                tx, action="token.login", target=f"token:{serial}", outcome=outcome, detail=detail
+            )
+        )
+
+    def logout(self, caller: Caller, handle: str) -> None:
+        login = self.sessions.remove(handle, caller)
+        self.app.db.run(
+            lambda tx: self.app.audit.record(
+                tx, action="token.logout", target=f"token:{login.serial}", outcome="ok"
+            )
+        )
+
+    def pin_attempts_left(self, serial: str, info: TokenInfo) -> int | None:
+        left = info.pin_state.attempts_remaining
+        limit = self.settings.pin_max_failures
+        if limit:
+            failures = self.app.db.run(lambda tx: repo.pin_failures(tx, serial), write=False)
+            ours = max(0, limit - failures)
+            left = ours if left is None else min(left, ours)
+        return left
+
+    def unblock_pin(
+        self, caller: Caller, serial: str, so_pin: str, new_pin: str, operator: str, reason: str
+    ) -> TokenInfo:
+        serial = _serial(serial)
+        so_pin, new_pin = _pin(so_pin, "so_pin"), _pin(new_pin, "new_pin")
+        operator, reason = _text(operator, "operator"), _text(reason, "reason")
+        module, _ = self._find(serial)
+        if self.sessions.holder(serial) is not None:
+            raise FailedPrecondition("log the token's session out before unblocking its PIN")
+        try:
+            with token_errors():
+                token = module.unblock_pin(serial, so_pin, new_pin)
+        except (WrongPin, PinBlocked):
+            self._audit(
+                serial,
+                "token.unblock_pin",
+                "wrong_so_pin",
+                {"operator": operator, "reason": reason},
+            )
+            raise
+
+        def done(tx: Tx) -> None:
+            repo.reset_pin_failures(tx, serial)
+            self.app.audit.record(
+                tx,
+                action="token.unblock_pin",
+                target=f"token:{serial}",
+                outcome="ok",
+                detail={"operator": operator, "reason": reason},
+            )
+
+        self.app.db.run(done)
+        return token
+
+    def _audit(self, serial: str, action: str, outcome: str, detail: dict[str, object]) -> None:
+        self.app.db.run(
+            lambda tx: self.app.audit.record(
+                tx, action=action, target=f"token:{serial}", outcome=outcome, detail=detail
+            )
+        )
+
+    # ------------------------------------------------------------- device ops
+    def login_for(self, caller: Caller, handle: str) -> TokenLogin:
+        return self.sessions.get(handle, caller)
+
+    def device(self, login: TokenLogin) -> TokenDevice:
+        return TokenDevice(login.session, max_data=self.settings.max_sign_bytes)
+
+    def public_device(self, serial: str) -> TokenDevice:
+        module, info = self._find(serial)
+        return TokenDevice(
+            Pkcs11TokenSession(module, info.serial, info.label),
+            max_data=self.settings.max_sign_bytes,
+        )
+
+    def generate_key(
+        self, caller: Caller, handle: str, spec: KeySpec, label: str, key_id: bytes | None
+    ) -> KeyInfo:
+        login = self.login_for(caller, handle)
+        with token_errors():
+            key = self.device(login).generate_key(spec, label, key_id)
+        self._audit(
+            login.serial,
+            "token.generate_key",
+            "ok",
+            {"key_id": key.key_id.hex(), "spec": spec.value, "label": label},
+        )
+        return key
+
+    def create_csr(
+        self, caller: Caller, handle: str, key_id: bytes, subject: str, pss: bool
+    ) -> bytes:
+        login = self.login_for(caller, handle)
+        with token_errors():
+            return self.device(login).create_csr(key_id, subject, pss=pss)
+
+    def import_certificate(
+        self, caller: Caller, handle: str, certificate: bytes, label: str | None, replace: bool
+    ) -> CertificateInfo:
+        login = self.login_for(caller, handle)
+        with token_errors():
+            info = self.device(login).import_certificate(certificate, label=label, replace=replace)
+        self._audit(
+            login.serial,
+            "token.import_certificate",
+            "ok",
+            {
+                "key_id": info.key_id.hex(),
+                "subject": info.subject,
+                "serial": format(info.serial, "x"),
+                "replace": replace,
+            },
+        )
+        return info
+
+    def list_objects(
+        self, caller: Caller, handle: str, serial: str
+    ) -> tuple[list[KeyInfo], list[CertificateInfo]]:
+        device = (
+            self.device(self.login_for(caller, handle)) if handle else self.public_device(serial)
+        )
+        with token_errors():
+            return device.list_keys(), device.list_certificates()
+
+    def sign(
+        self,
+        caller: Caller,
+        handle: str,
+        key_id: bytes,
+        *,
+        data: bytes | None,
+        digest: bytes | None,
+        algorithm: SignAlgorithm | None,
+        token_hashes: bool,
+    ) -> Signature:
+        login = self.login_for(caller, handle)
+        with token_errors():
+            return self.device(login).sign(
+                key_id, data=data, digest=digest, algorithm=algorithm, token_hashes=token_hashes
+            )
+
+    def verify(
+        self,
+        caller: Caller,
+        handle: str,
+        serial: str,
+        key_id: bytes,
+        signature: bytes,
+        *,
+        data: bytes | None,
+        digest: bytes | None,
+        algorithm: SignAlgorithm | None,
+    ) -> bool:
+        device = (
+            self.device(self.login_for(caller, handle)) if handle else self.public_device(serial)
+        )
+        with token_errors():
+            return device.verify(key_id, signature, data=data, digest=digest, algorithm=algorithm)
+
+    def delete(self, caller: Caller, handle: str, key_id: bytes, scope: DeleteScope) -> int:
+        login = self.login_for(caller, handle)
+        with token_errors():
+            count = self.device(login).delete(key_id, scope)
+        self._audit(
+            login.serial,
+            "token.delete_objects",
+            "ok",
+            {"key_id": key_id.hex(), "scope": scope.value, "deleted": count},
+        )
+        return count
+
+    # ---------------------------------------------------------- registrations
+    def register(
+        self, caller: Caller, handle: str, customer_id: str, operator: str, terminal: str
+    ) -> repo.Registration:
+        login = self.login_for(caller, handle)
+        customer_id = _text(customer_id, "customer_id")
+        operator = _text(operator, "operator")
+        terminal = _text(terminal, "terminal", required=False) or caller.subject
+        serial = login.serial
+
+        def register(tx: Tx) -> repo.Registration:
+            existing = repo.active_registration(tx, caller.institution, serial, lock=True)
+            if existing is not None:
+                raise AlreadyExists(
+                    f"token {serial} is already registered at {caller.institution}"
+                    + (
+                        " for this customer"
+                        if existing.customer_id == customer_id
+                        else " for another customer"
+                    )
+                )
+            reg = repo.insert_registration(
+                tx, caller.institution, serial, customer_id, terminal, operator
+            )
+            self.app.audit.record(
+                tx,
+                action="token.register",
+                target=f"token:{serial}",
+                outcome="ok",
+                detail={
+                    "customer_id": customer_id,
+                    "terminal": terminal,
+                    "operator": operator,
+                    "registration": reg.id,
+                },
+            )
+            return reg
+
+        return self.app.db.run(register)
+
+    def deregister(
+        self, caller: Caller, serial: str, customer_id: str, operator: str, reason: str
+    ) -> repo.Registration:
+        serial = _serial(serial)
+        customer_id = _text(customer_id, "customer_id")
+        operator, reason = _text(operator, "operator"), _text(reason, "reason")
+
+        def deregister(tx: Tx) -> repo.Registration:
+            existing = repo.active_registration(tx, caller.institution, serial, lock=True)
+            if existing is None or existing.customer_id != customer_id:
+                raise NotFound(
+                    f"token {serial} is not registered at {caller.institution} for this customer"
+                )
+            ended = repo.end_registration(tx, existing)
+            self.app.audit.record(
+                tx,
+                action="token.deregister",
+                target=f"token:{serial}",
+                outcome="ok",
+                detail={
+                    "customer_id": customer_id,
+                    "operator": operator,
+                    "reason": reason,
+                    "registration": existing.id,
+                },
+            )
+            return ended
+
+        return self.app.db.run(deregister)
+
+    def exemption(
+        self, caller: Caller, serial: str, customer_id: str
+    ) -> tuple[bool, str, repo.Registration | None]:
+        serial = _serial(serial)
+        customer_id = _text(customer_id, "customer_id", required=False)
+        reg = self.app.db.run(
+            lambda tx: repo.active_registration(tx, caller.institution, serial), write=False
+        )
+        if reg is None:
+            return False, "token not registered at a branch of this institution", None
+        if customer_id and reg.customer_id != customer_id:
+            return False, "token registered for another customer", None
+        return True, "HSM security token registered at a branch (EFT art. 14(1)6)", reg

@@ -1,0 +1,323 @@
+"""``authd.v1.TokenService``: validate -> convert -> call the token service -> convert."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any, TypeVar
+
+import grpc
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from authd.app import App
+from authd.context import Role, require_role
+from authd.token import convert
+from authd.token.errors import ATTEMPTS_LEFT_METADATA, WrongPin
+from authd.token.service import TokenService
+from authd.v1 import token_pb2 as pb
+from authd.v1 import token_pb2_grpc
+from devices.errors import InvalidArgument, ResourceExhausted
+from devices.token.token import Signature
+from drivers.pkcs11 import TokenEvent
+
+T = TypeVar("T")
+WATCH_QUEUE = 256
+STREAM_WINDOW = 8  # signatures of one stream in flight at once
+
+
+def _input(request: Any) -> tuple[bytes | None, bytes | None]:
+    which = request.WhichOneof("input")
+    if which == "data":
+        return bytes(request.data), None
+    if which == "digest":
+        return None, bytes(request.digest)
+    raise InvalidArgument("give data or digest")
+
+
+class TokenServicer(token_pb2_grpc.TokenServiceServicer):
+    def __init__(self, app: App, service: TokenService) -> None:
+        self.app = app
+        self.service = service
+
+    async def _run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        return await self.app.run_blocking(fn, *args, **kwargs)
+
+    async def ListTokens(
+        self, request: pb.ListTokensRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListTokensResponse:
+        require_role(Role.BRANCH, Role.ADMIN)
+        tokens = await self._run(self.service.list_tokens)
+        return pb.ListTokensResponse(tokens=[convert.token(t) for t in tokens])
+
+    async def WatchTokens(
+        self, request: pb.WatchTokensRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.TokenEvent]:
+        require_role(Role.BRANCH, Role.ADMIN)
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[TokenEvent | None] = asyncio.Queue()
+
+        def put(event: TokenEvent) -> None:
+            if queue.qsize() >= WATCH_QUEUE:  # a reader that stopped reading: end its stream
+                queue.put_nowait(None)
+            else:
+                queue.put_nowait(event)
+
+        def listener(event: TokenEvent) -> None:
+            loop.call_soon_threadsafe(put, event)
+
+        unsubscribe = await self._run(self.service.watcher.subscribe, listener)
+        try:
+            while True:
+                event = await queue.get()
+                if event is None:
+                    raise ResourceExhausted("the watcher fell behind the token events; watch again")
+                yield convert.event(event)
+        finally:
+            unsubscribe()
+
+    async def Login(
+        self, request: pb.TokenLoginRequest, context: grpc.aio.ServicerContext
+    ) -> pb.TokenLoginResponse:
+        caller = require_role(Role.BRANCH)
+        try:
+            result = await self._run(self.service.login, caller, request.token_serial, request.pin)
+        except WrongPin as exc:
+            if exc.attempts_left is not None:
+                context.set_trailing_metadata(((ATTEMPTS_LEFT_METADATA, str(exc.attempts_left)),))
+            raise
+        return pb.TokenLoginResponse(
+            session=result.login.handle,
+            expires_at=_unix_in(result.expires_in),
+            idle_timeout_seconds=int(self.service.settings.session_idle_seconds),
+            token=convert.token(result.token),
+        )
+
+    async def Logout(
+        self, request: pb.TokenLogoutRequest, context: grpc.aio.ServicerContext
+    ) -> pb.TokenLogoutResponse:
+        caller = require_role(Role.BRANCH)
+        await self._run(self.service.logout, caller, request.session)
+        return pb.TokenLogoutResponse()
+
+    async def UnblockPin(
+        self, request: pb.TokenUnblockPinRequest, context: grpc.aio.ServicerContext
+    ) -> pb.TokenUnblockPinResponse:
+        caller = require_role(Role.BRANCH)
+        info = await self._run(
+            self.service.unblock_pin,
+            caller,
+            request.token_serial,
+            request.so_pin,
+            request.new_pin,
+            request.operator,
+            request.reason,
+        )
+        return pb.TokenUnblockPinResponse(token=convert.token(info))
+
+    async def GenerateKeyPair(
+        self, request: pb.TokenGenerateKeyPairRequest, context: grpc.aio.ServicerContext
+    ) -> pb.TokenKeyInfo:
+        caller = require_role(Role.BRANCH)
+        key = await self._run(
+            self.service.generate_key,
+            caller,
+            request.session,
+            convert.key_spec(request.spec),
+            request.label,
+            bytes(request.key_id) or None,
+        )
+        return convert.key(key)
+
+    async def CreateCsr(
+        self, request: pb.TokenCreateCsrRequest, context: grpc.aio.ServicerContext
+    ) -> pb.TokenCreateCsrResponse:
+        caller = require_role(Role.BRANCH)
+        der = await self._run(
+            self.service.create_csr,
+            caller,
+            request.session,
+            bytes(request.key_id),
+            request.subject,
+            request.rsa_pss,
+        )
+        pem = x509.load_der_x509_csr(der).public_bytes(serialization.Encoding.PEM).decode()
+        return pb.TokenCreateCsrResponse(csr_der=der, csr_pem=pem)
+
+    async def ImportCertificate(
+        self, request: pb.TokenImportCertificateRequest, context: grpc.aio.ServicerContext
+    ) -> pb.TokenCertificateInfo:
+        caller = require_role(Role.BRANCH)
+        info = await self._run(
+            self.service.import_certificate,
+            caller,
+            request.session,
+            bytes(request.certificate),
+            request.label or None,
+            request.replace,
+        )
+        return convert.certificate(info)
+
+    async def ListObjects(
+        self, request: pb.TokenListObjectsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.TokenListObjectsResponse:
+        caller = require_role(Role.BRANCH)
+        if not request.session and not request.token_serial:
+            raise InvalidArgument("give a session or a token_serial")
+        keys, certs = await self._run(
+            self.service.list_objects, caller, request.session, request.token_serial
+        )
+        return pb.TokenListObjectsResponse(
+            keys=[convert.key(k) for k in keys],
+            certificates=[convert.certificate(c) for c in certs],
+        )
+
+    async def Sign(
+        self, request: pb.TokenSignRequest, context: grpc.aio.ServicerContext
+    ) -> pb.TokenSignResponse:
+        caller = require_role(Role.BRANCH)
+        data, digest = _input(request)
+        sig = await self._run(
+            self.service.sign,
+            caller,
+            request.session,
+            bytes(request.key_id),
+            data=data,
+            digest=digest,
+            algorithm=convert.algorithm(request.algorithm),
+            token_hashes=request.token_hashes,
+        )
+        return pb.TokenSignResponse(
+            signature=sig.signature, algorithm=convert.ALGORITHM_TO_PB[sig.algorithm]
+        )
+
+    async def SignStream(
+        self,
+        request_iterator: AsyncIterator[pb.TokenSignRequest],
+        context: grpc.aio.ServicerContext,
+    ) -> AsyncIterator[pb.TokenSignResponse]:
+        caller = require_role(Role.BRANCH)
+        pending: asyncio.Queue[asyncio.Future[Signature] | None] = asyncio.Queue(STREAM_WINDOW)
+
+        async def feed() -> None:
+            try:
+                async for request in request_iterator:
+                    data, digest = _input(request)
+                    future = asyncio.ensure_future(
+                        self._run(
+                            self.service.sign,
+                            caller,
+                            request.session,
+                            bytes(request.key_id),
+                            data=data,
+                            digest=digest,
+                            algorithm=convert.algorithm(request.algorithm),
+                            token_hashes=request.token_hashes,
+                        )
+                    )
+                    await pending.put(future)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # a bad request: answered in order, as an error
+                failed: asyncio.Future[Signature] = asyncio.get_running_loop().create_future()
+                failed.set_exception(exc)
+                await pending.put(failed)
+            await pending.put(None)
+
+        feeder = asyncio.ensure_future(feed())
+        try:
+            while (future := await pending.get()) is not None:
+                sig = await future
+                yield pb.TokenSignResponse(
+                    signature=sig.signature, algorithm=convert.ALGORITHM_TO_PB[sig.algorithm]
+                )
+        finally:
+            feeder.cancel()
+            while not pending.empty():  # results nobody will read: let them finish quietly
+                left = pending.get_nowait()
+                if left is not None:
+                    left.add_done_callback(_ignore_result)
+
+    async def Verify(
+        self, request: pb.TokenVerifyRequest, context: grpc.aio.ServicerContext
+    ) -> pb.TokenVerifyResponse:
+        caller = require_role(Role.BRANCH)
+        if not request.session and not request.token_serial:
+            raise InvalidArgument("give a session or a token_serial")
+        data, digest = _input(request)
+        valid = await self._run(
+            self.service.verify,
+            caller,
+            request.session,
+            request.token_serial,
+            bytes(request.key_id),
+            bytes(request.signature),
+            data=data,
+            digest=digest,
+            algorithm=convert.algorithm(request.algorithm),
+        )
+        return pb.TokenVerifyResponse(valid=valid)
+
+    async def DeleteObject(
+        self, request: pb.TokenDeleteObjectRequest, context: grpc.aio.ServicerContext
+    ) -> pb.TokenDeleteObjectResponse:
+        caller = require_role(Role.BRANCH)
+        count = await self._run(
+            self.service.delete,
+            caller,
+            request.session,
+            bytes(request.key_id),
+            convert.scope(request.scope),
+        )
+        return pb.TokenDeleteObjectResponse(deleted=count)
+
+    async def RegisterToken(
+        self, request: pb.RegisterTokenRequest, context: grpc.aio.ServicerContext
+    ) -> pb.TokenRegistration:
+        caller = require_role(Role.BRANCH)
+        reg = await self._run(
+            self.service.register,
+            caller,
+            request.session,
+            request.customer_id,
+            request.operator,
+            request.terminal,
+        )
+        return convert.registration(reg)
+
+    async def DeregisterToken(
+        self, request: pb.DeregisterTokenRequest, context: grpc.aio.ServicerContext
+    ) -> pb.DeregisterTokenResponse:
+        caller = require_role(Role.BRANCH)
+        reg = await self._run(
+            self.service.deregister,
+            caller,
+            request.token_serial,
+            request.customer_id,
+            request.operator,
+            request.reason,
+        )
+        return pb.DeregisterTokenResponse(registration=convert.registration(reg))
+
+    async def CheckTokenExemption(
+        self, request: pb.CheckTokenExemptionRequest, context: grpc.aio.ServicerContext
+    ) -> pb.CheckTokenExemptionResponse:
+        caller = require_role(Role.BACKEND, Role.BRANCH)
+        exempt, reason, reg = await self._run(
+            self.service.exemption, caller, request.token_serial, request.customer_id
+        )
+        return pb.CheckTokenExemptionResponse(
+            exempt=exempt,
+            reason=reason,
+            registration=convert.registration(reg) if reg is not None else None,
+        )
+
+
+def _ignore_result(future: asyncio.Future[Signature]) -> None:
+    if not future.cancelled():
+        future.exception()
+
+
+def _unix_in(seconds: float) -> float:
+    return time.time() + seconds

@@ -1,0 +1,1 @@
+"""A certificate authority standing in for a licensed CA."""

@@ -1,0 +1,1 @@
+"""A display OTP generator."""

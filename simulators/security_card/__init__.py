@@ -1,0 +1,1 @@
+"""An embosser and a virtual blind cardholder for braille security cards."""

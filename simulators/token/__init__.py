@@ -1,0 +1,1 @@
+"""SoftHSM2 tokens standing in for customers' HSM security tokens."""

@@ -1,0 +1,314 @@
+"""SmartcardService through a real gRPC channel, on pcscd + vpcd + the virtual PIV card."""
+# ruff: noqa: F811  (pytest fixtures imported from tests.pcsc_env are used as arguments)
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import grpc
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from authd.v1 import smartcard_pb2 as pb
+from authd.v1 import smartcard_pb2_grpc, system_pb2, system_pb2_grpc
+from simulators.smartcard import VirtualCardSlot
+from simulators.smartcard.issuer import CardIssuer
+from tests.conftest import wait_for
+from tests.pcsc_env import (  # noqa: F401  (fixtures)
+    READERS,
+    CardFactory,
+    Pcscd,
+    card,
+    card_factory,
+    pcscd,
+    running_pcscd,
+)
+
+READER = READERS[0]
+SERVICE = "authd.v1.SmartcardService"
+
+
+def stub(srv: Any, role: str = "branch") -> smartcard_pb2_grpc.SmartcardServiceStub:
+    return smartcard_pb2_grpc.SmartcardServiceStub(srv.channel("bank-a", role, "teller-1"))
+
+
+def code_of(call: Any) -> tuple[grpc.StatusCode, str]:
+    with pytest.raises(grpc.RpcError) as err:
+        call()
+    return err.value.code(), err.value.details() or ""
+
+
+def health_of(srv: Any) -> int:
+    channel = grpc.insecure_channel(srv.address)
+    try:
+        request = health_pb2.HealthCheckRequest(service=SERVICE)
+        return int(health_pb2_grpc.HealthStub(channel).Check(request).status)
+    finally:
+        channel.close()
+
+
+def test_list_and_watch_readers(server: Any, card_factory: CardFactory) -> None:
+    first = card_factory(0, "first")
+    srv = server()
+    cards = stub(srv)
+    wait_for(lambda: cards.ListReaders(pb.ListReadersRequest()).readers[0].card_present)
+    listing = cards.ListReaders(pb.ListReadersRequest())
+    assert listing.service_available
+    assert [(r.name, r.card_present, r.atr) for r in listing.readers] == [
+        (READERS[0], True, first.card.atr),
+        (READERS[1], False, b""),
+    ]
+    events = cards.WatchReaders(pb.WatchReadersRequest())
+    replay = [next(events) for _ in range(4)]
+    assert [(e.kind, e.reader) for e in replay] == [
+        (pb.ReaderEvent.SERVICE_UP, ""),
+        (pb.ReaderEvent.READER_ADDED, READERS[0]),
+        (pb.ReaderEvent.CARD_INSERTED, READERS[0]),
+        (pb.ReaderEvent.READER_ADDED, READERS[1]),
+    ]
+    second = card_factory(1, "second")
+    inserted = next(events)
+    assert (inserted.kind, inserted.reader, inserted.atr) == (
+        pb.ReaderEvent.CARD_INSERTED,
+        READERS[1],
+        second.card.atr,
+    )
+    events.cancel()
+    info = cards.GetCardInfo(pb.CardRequest(reader=READERS[1]))
+    assert info.atr == second.card.atr and [a.name for a in info.applets] == ["PIV"]
+
+
+def test_teller_sets_up_a_card_and_signs(server: Any, card: VirtualCardSlot) -> None:
+    srv = server()
+    cards = stub(srv)
+    wait_for(lambda: health_of(srv) == health_pb2.HealthCheckResponse.SERVING)
+    status = cards.GetPivStatus(pb.CardRequest(reader=READER))
+    assert status.pin_attempts_remaining == 3 and not status.certificates
+    assert status.guid.endswith(bytes.fromhex(card.card.state.serial))
+
+    issuer = CardIssuer()
+    for slot, algorithm, name in [
+        (pb.PIV_SLOT_AUTHENTICATION, pb.KEY_ALGORITHM_EC_P256, "Hong Gildong"),
+        (pb.PIV_SLOT_SIGNATURE, pb.KEY_ALGORITHM_RSA2048, "Hong Gildong (signing)"),
+    ]:
+        generated = cards.GenerateKey(
+            pb.GenerateKeyRequest(reader=READER, slot=slot, algorithm=algorithm)
+        )
+        public_key = serialization.load_der_public_key(generated.public_key_der)
+        assert isinstance(public_key, ec.EllipticCurvePublicKey | rsa.RSAPublicKey)
+        certificate = issuer.issue(public_key, name)
+        der = certificate.public_bytes(serialization.Encoding.DER)
+        imported = cards.ImportCertificate(
+            pb.ImportCertificateRequest(reader=READER, slot=slot, certificate_der=der)
+        )
+        assert imported.certificate.subject == f"CN={name}"
+
+    status = cards.GetPivStatus(pb.CardRequest(reader=READER))
+    assert [c.slot for c in status.certificates] == [0x9A, 0x9C]
+    ec_cert = x509.load_der_x509_certificate(status.certificates[0].der)
+    rsa_cert = x509.load_der_x509_certificate(status.certificates[1].der)
+
+    message = b"login challenge 7f3a"
+    signed = cards.Sign(
+        pb.SignRequest(
+            reader=READER,
+            slot=pb.PIV_SLOT_AUTHENTICATION,
+            algorithm=pb.KEY_ALGORITHM_EC_P256,
+            pin="123456",
+            message=message,
+        )
+    )
+    assert signed.pin.outcome == pb.PinResult.OK and signed.pin.attempts_remaining == 3
+    ec_key = ec_cert.public_key()
+    assert isinstance(ec_key, ec.EllipticCurvePublicKey)
+    ec_key.verify(signed.signature, message, ec.ECDSA(hashes.SHA256()))
+
+    h = hashes.Hash(hashes.SHA256())
+    h.update(message)
+    signed = cards.Sign(
+        pb.SignRequest(
+            reader=READER,
+            slot=pb.PIV_SLOT_SIGNATURE,
+            algorithm=pb.KEY_ALGORITHM_RSA2048,
+            pin="123456",
+            digest=h.finalize(),
+        )
+    )
+    rsa_key = rsa_cert.public_key()
+    assert isinstance(rsa_key, rsa.RSAPublicKey)
+    rsa_key.verify(signed.signature, message, padding.PKCS1v15(), hashes.SHA256())
+
+    wrong = cards.Sign(
+        pb.SignRequest(
+            reader=READER,
+            slot=pb.PIV_SLOT_SIGNATURE,
+            algorithm=pb.KEY_ALGORITHM_RSA2048,
+            pin="000000",
+            message=message,
+        )
+    )
+    assert (wrong.pin.outcome, wrong.pin.attempts_remaining, wrong.signature) == (
+        pb.PinResult.WRONG,
+        2,
+        b"",
+    )
+    audit = system_pb2_grpc.SystemServiceStub(srv.channel("bank-a", "branch")).ListAudit(
+        system_pb2.ListAuditRequest(target="card:" + status.guid.hex())
+    )
+    actions = [e.action for e in audit.entries]
+    assert actions.count("smartcard.generate_key") == 2
+    assert actions.count("smartcard.import_certificate") == 2
+    assert all("123456" not in e.detail_json for e in audit.entries)
+
+
+def test_pin_change_block_and_unblock(server: Any, card: VirtualCardSlot) -> None:
+    cards = stub(server())
+    wait_for(lambda: cards.ListReaders(pb.ListReadersRequest()).readers[0].card_present)
+    changed = cards.ChangePin(
+        pb.ChangePinRequest(reader=READER, old_pin="123456", new_pin="24682468")
+    )
+    assert changed.outcome == pb.PinResult.OK
+    results = [cards.VerifyPin(pb.VerifyPinRequest(reader=READER, pin="111111")) for _ in range(3)]
+    assert [(r.outcome, r.attempts_remaining) for r in results] == [
+        (pb.PinResult.WRONG, 2),
+        (pb.PinResult.WRONG, 1),
+        (pb.PinResult.BLOCKED, 0),
+    ]
+    blocked = cards.VerifyPin(pb.VerifyPinRequest(reader=READER, pin="24682468"))
+    assert blocked.outcome == pb.PinResult.BLOCKED
+    assert cards.GetPivStatus(pb.CardRequest(reader=READER)).pin_blocked
+    wrong_puk = cards.UnblockPin(
+        pb.UnblockPinRequest(reader=READER, puk="00000000", new_pin="135790")
+    )
+    assert (wrong_puk.outcome, wrong_puk.attempts_remaining) == (pb.PinResult.WRONG, 2)
+    unblocked = cards.UnblockPin(
+        pb.UnblockPinRequest(reader=READER, puk="12345678", new_pin="135790")
+    )
+    assert unblocked.outcome == pb.PinResult.OK
+    assert (
+        cards.VerifyPin(pb.VerifyPinRequest(reader=READER, pin="135790")).outcome == pb.PinResult.OK
+    )
+    code, message = code_of(lambda: cards.VerifyPin(pb.VerifyPinRequest(reader=READER, pin="12")))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and "6 to 8" in message
+
+
+def test_raw_apdus(server: Any, card: VirtualCardSlot) -> None:
+    srv = server(smartcard={"max_apdu_bytes": 300})
+    cards = stub(srv)
+    wait_for(lambda: cards.ListReaders(pb.ListReadersRequest()).readers[0].card_present)
+    select = bytes.fromhex("00a404000ba00000030800001000010000")
+    chuid = bytes.fromhex("00cb3fff055c035fc10200")
+    answer = cards.Transmit(
+        pb.TransmitRequest(reader=READER, apdus=[select, chuid, b"\x00\xee\x00\x00"])
+    )
+    assert [r.sw for r in answer.responses] == [0x9000, 0x9000, 0x6D00]
+    assert answer.responses[1].data.startswith(b"\x53")
+    malformed = cards.Transmit(
+        pb.TransmitRequest(reader=READER, apdus=[bytes.fromhex("00cb3fff055c03")])
+    )
+    assert malformed.responses[0].sw == 0x6700  # the card's answer, not an error of authd
+
+    stream = cards.TransmitStream(iter([pb.TransmitRequest(reader=READER, apdus=[chuid])] * 5))
+    assert [r.responses[0].sw for r in stream] == [0x9000] * 5
+
+    for apdus, text in [
+        ([b"\x00\xa4"], "4..300"),
+        ([b"\x00" * 301], "4..300"),
+        ([], "empty"),
+    ]:
+        code, message = code_of(
+            lambda a=apdus: cards.Transmit(pb.TransmitRequest(reader=READER, apdus=a))
+        )
+        assert code == grpc.StatusCode.INVALID_ARGUMENT and text in message
+    code, _ = code_of(
+        lambda: stub(srv, "backend").Transmit(pb.TransmitRequest(reader=READER, apdus=[chuid]))
+    )
+    assert code == grpc.StatusCode.PERMISSION_DENIED
+    code, _ = code_of(
+        lambda: stub(srv, "admin").Transmit(pb.TransmitRequest(reader=READER, apdus=[chuid]))
+    )
+    assert code == grpc.StatusCode.PERMISSION_DENIED
+    code, message = code_of(
+        lambda: cards.Transmit(pb.TransmitRequest(reader="Nope 00", apdus=[chuid]))
+    )
+    assert code == grpc.StatusCode.NOT_FOUND and "Nope 00" in message
+    code, message = code_of(
+        lambda: cards.Transmit(pb.TransmitRequest(reader=READERS[1], apdus=[chuid]))
+    )
+    assert code == grpc.StatusCode.UNAVAILABLE and "no card" in message
+
+
+def test_card_pulled_mid_operation(server: Any, card: VirtualCardSlot) -> None:
+    srv = server()
+    cards = stub(srv)
+    wait_for(lambda: cards.ListReaders(pb.ListReadersRequest()).readers[0].card_present)
+
+    def pull(command: object) -> None:
+        card.card.on_command = None
+        card.remove()
+        raise ConnectionError("pulled")
+
+    card.card.on_command = pull
+    code, message = code_of(
+        lambda: cards.GenerateKey(
+            pb.GenerateKeyRequest(
+                reader=READER, slot=pb.PIV_SLOT_AUTHENTICATION, algorithm=pb.KEY_ALGORITHM_EC_P256
+            )
+        )
+    )
+    assert code == grpc.StatusCode.UNAVAILABLE and "removed" in message
+    wait_for(lambda: not cards.ListReaders(pb.ListReadersRequest()).readers[0].card_present)
+    code, message = code_of(lambda: cards.GetPivStatus(pb.CardRequest(reader=READER)))
+    assert code == grpc.StatusCode.UNAVAILABLE and "no card" in message
+    me = system_pb2_grpc.SystemServiceStub(srv.channel()).WhoAmI(system_pb2.WhoAmIRequest())
+    assert me.institution == "bank-a"  # the daemon keeps serving
+    card.insert()
+    wait_for(lambda: cards.ListReaders(pb.ListReadersRequest()).readers[0].card_present)
+    assert cards.GetPivStatus(pb.CardRequest(reader=READER)).pin_attempts_remaining == 3
+
+
+def test_without_pcscd_the_service_is_unavailable(server: Any, running_pcscd: Pcscd) -> None:
+    running_pcscd.stop()
+    try:
+        srv = server()
+        cards = stub(srv)
+        code, message = code_of(lambda: cards.ListReaders(pb.ListReadersRequest()))
+        assert code == grpc.StatusCode.UNAVAILABLE and "pcscd" in message
+        code, message = code_of(lambda: cards.GetPivStatus(pb.CardRequest(reader=READER)))
+        assert code == grpc.StatusCode.UNAVAILABLE and "pcscd" in message
+        assert health_of(srv) == health_pb2.HealthCheckResponse.NOT_SERVING
+        me = system_pb2_grpc.SystemServiceStub(srv.channel()).WhoAmI(system_pb2.WhoAmIRequest())
+        assert me.role == "branch"
+        running_pcscd.start()
+        assert wait_for(lambda: health_of(srv) == health_pb2.HealthCheckResponse.SERVING)
+        assert len(cards.ListReaders(pb.ListReadersRequest()).readers) == 2
+    finally:
+        running_pcscd.start()
+
+
+def test_concurrent_callers_share_a_card_safely(server: Any, card: VirtualCardSlot) -> None:
+    cards = stub(server())
+    wait_for(lambda: cards.ListReaders(pb.ListReadersRequest()).readers[0].card_present)
+    chuid = bytes.fromhex("00cb3fff055c035fc10200")
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            for _ in range(20):
+                answer = cards.Transmit(pb.TransmitRequest(reader=READER, apdus=[chuid] * 3))
+                assert [r.sw for r in answer.responses] == [0x9000] * 3
+        except BaseException as exc:  # collected and re-raised in the test thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    started = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors and time.monotonic() - started < 30

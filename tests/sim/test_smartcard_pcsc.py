@@ -1,0 +1,170 @@
+"""The PC/SC driver and the PIV session end to end: pyscard -> pcscd -> vpcd -> virtual card."""
+# ruff: noqa: F811  (pytest fixtures imported from tests.pcsc_env are used as arguments)
+
+from __future__ import annotations
+
+import queue
+
+import pytest
+
+from devices.smartcard.errors import InvalidPinError, PinBlockedError
+from devices.smartcard.piv import KeyType, PivSession, Slot, verify_signature
+from drivers.pcsc.connection import PcscConnection
+from drivers.pcsc.context import list_readers
+from drivers.pcsc.errors import CardAbsent, PcscServiceUnavailable, ReaderBusy
+from drivers.pcsc.events import EventKind, ReaderEvent
+from drivers.pcsc.monitor import ReaderMonitor, wait_for
+from simulators.smartcard import VirtualCardSlot
+from simulators.smartcard.issuer import CardIssuer
+from tests.pcsc_env import (  # noqa: F401  (fixtures)
+    READERS,
+    CardFactory,
+    Pcscd,
+    card,
+    card_factory,
+    pcscd,
+    running_pcscd,
+    wait_card,
+)
+
+READER0, READER1 = READERS
+
+
+def test_list_readers(running_pcscd: Pcscd) -> None:
+    assert list_readers() == list(READERS)
+
+
+def test_piv_flow_over_pcsc(card: VirtualCardSlot) -> None:
+    with PcscConnection(READER0) as connection:
+        assert connection.atr == card.card.atr
+        piv = PivSession(connection)
+        assert piv.read_chuid().guid.endswith(bytes.fromhex(card.card.state.serial))
+        piv.authenticate()
+        public_key = piv.generate_key(Slot.SIGNATURE, KeyType.RSA2048)
+        certificate = CardIssuer().issue(public_key, "Kim Cheolsu")
+        piv.put_certificate(Slot.SIGNATURE, certificate)  # > 255 bytes: command chaining
+        assert piv.get_certificate(Slot.SIGNATURE) == certificate  # 61xx response chaining
+        with pytest.raises(InvalidPinError) as info:
+            piv.verify_pin("999999")
+        assert info.value.attempts_remaining == 2
+        piv.verify_pin("123456")
+        signature = piv.sign(Slot.SIGNATURE, KeyType.RSA2048, b"login challenge")
+        assert verify_signature(public_key, signature, b"login challenge")
+
+
+def test_blocked_pin_is_reported(card: VirtualCardSlot) -> None:
+    with PcscConnection(READER0) as connection:
+        piv = PivSession(connection)
+        for _ in range(3):
+            with pytest.raises(InvalidPinError):
+                piv.verify_pin("000000")
+        with pytest.raises(PinBlockedError):
+            piv.verify_pin("123456")
+        assert piv.pin_status().blocked
+
+
+def test_exclusive_connection(card: VirtualCardSlot) -> None:
+    with PcscConnection(READER0), pytest.raises(ReaderBusy):
+        PcscConnection(READER0)
+    with PcscConnection(READER0) as again:
+        assert (
+            again.send_and_receive(bytes.fromhex("00a404000ba00000030800001000010000"))[1] == 0x9000
+        )
+
+
+def test_no_card_and_unknown_reader(running_pcscd: Pcscd) -> None:
+    with pytest.raises(CardAbsent):
+        PcscConnection(READER1)
+    with pytest.raises(Exception, match="reader"):
+        PcscConnection("No Such Reader 00 00")
+
+
+def test_card_pulled_mid_operation(card: VirtualCardSlot) -> None:
+    with PcscConnection(READER0) as connection:
+        piv = PivSession(connection)
+        piv.authenticate()
+
+        def pull(command: object) -> None:
+            card.card.on_command = None
+            card.remove()  # the socket closes before the card answers
+            raise ConnectionError("pulled")
+
+        card.card.on_command = pull
+        with pytest.raises(CardAbsent, match="removed"):
+            piv.generate_key(Slot.AUTHENTICATION, KeyType.ECCP256)
+        with pytest.raises(CardAbsent):
+            connection.send_and_receive(b"\x00\xa4\x04\x00")
+    wait_card(READER0, False)
+    card.insert()
+    wait_card(READER0, True)
+    with PcscConnection(READER0) as connection:  # the card works again after reinsertion
+        assert PivSession(connection).pin_status().attempts_remaining == 3
+
+
+def test_monitor_replays_state_and_follows_changes(card_factory: CardFactory) -> None:
+    first = card_factory(0, "first")
+    monitor = ReaderMonitor(poll_ms=200).start()
+    try:
+        wait_for(monitor, lambda snap: snap.readers.get(READER0) is not None)
+        events: queue.Queue[ReaderEvent] = queue.Queue()
+        unsubscribe = monitor.subscribe(events.put)
+        replay = [events.get(timeout=2) for _ in range(4)]
+        assert replay == [
+            ReaderEvent(EventKind.SERVICE_UP),
+            ReaderEvent(EventKind.READER_ADDED, READER0),
+            ReaderEvent(EventKind.CARD_INSERTED, READER0, first.card.atr),
+            ReaderEvent(EventKind.READER_ADDED, READER1),
+        ]
+        second = card_factory(1, "second")
+        assert events.get(timeout=5) == ReaderEvent(
+            EventKind.CARD_INSERTED, READER1, second.card.atr
+        )
+        first.remove()
+        assert events.get(timeout=5) == ReaderEvent(EventKind.CARD_REMOVED, READER0, first.card.atr)
+        unsubscribe()
+        second.remove()
+        wait_for(monitor, lambda snap: snap.readers.get(READER1) is None)
+        assert events.empty()
+    finally:
+        monitor.stop()
+
+
+def test_survives_pcscd_going_away(card: VirtualCardSlot, running_pcscd: Pcscd) -> None:
+    monitor = ReaderMonitor(poll_ms=200).start()
+    events: queue.Queue[ReaderEvent] = queue.Queue()
+    try:
+        wait_for(monitor, lambda snap: snap.readers.get(READER0) is not None)
+        monitor.subscribe(events.put)
+        _drain(events)  # the replayed current state
+        connection = PcscConnection(READER0)
+        running_pcscd.stop()
+        with pytest.raises(PcscServiceUnavailable, match="pcscd"):
+            list_readers()
+        with pytest.raises((PcscServiceUnavailable, CardAbsent)):
+            connection.send_and_receive(b"\x00\xa4\x04\x00")
+        connection.close()
+        wait_for(monitor, lambda snap: not snap.available)
+        running_pcscd.start()
+        card.remove()  # the old vpcd socket died with pcscd: insert the card again
+        card.insert()
+        wait_for(monitor, lambda snap: snap.readers.get(READER0) is not None, timeout=10)
+        kinds = [event.kind for event in _drain(events)]
+        assert kinds[:3] == [
+            EventKind.CARD_REMOVED,
+            EventKind.READER_REMOVED,
+            EventKind.READER_REMOVED,
+        ]
+        assert kinds[3] == EventKind.SERVICE_DOWN and EventKind.SERVICE_UP in kinds[4:]
+        assert kinds[-1] == EventKind.CARD_INSERTED
+        with PcscConnection(READER0) as again:
+            assert PivSession(again).pin_status().attempts_remaining == 3
+    finally:
+        monitor.stop()
+        running_pcscd.start()
+
+
+def _drain(events: queue.Queue[ReaderEvent]) -> list[ReaderEvent]:
+    out = []
+    while not events.empty():
+        out.append(events.get_nowait())
+    return out

@@ -1,0 +1,174 @@
+"""drivers.pkcs11 against real SoftHSM2 tokens (python-pkcs11 underneath)."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from drivers.pkcs11 import (
+    AlreadyLoggedIn,
+    ModuleSet,
+    PinIncorrect,
+    Pkcs11Module,
+    Pkcs11TokenSession,
+    Rescan,
+    TokenAbsent,
+    TokenEventKind,
+    TokenWatcher,
+)
+from simulators.token.softhsm import SoftHsmEnvironment, SoftHsmToken, process_env
+
+
+@pytest.fixture
+def env() -> SoftHsmEnvironment:
+    return process_env()
+
+
+@pytest.fixture
+def token(env: SoftHsmEnvironment) -> SoftHsmToken:
+    return env.init_token(f"drv-{uuid.uuid4().hex[:8]}")
+
+
+@pytest.fixture
+def module(env: SoftHsmEnvironment, token: SoftHsmToken) -> Iterator[Pkcs11Module]:
+    m = Pkcs11Module(env.module, rescan_interval=0.0)
+    yield m
+    m.close()
+
+
+def test_softhsm_module_rescans_by_reinitializing_a_private_instance(module: Pkcs11Module) -> None:
+    assert module.rescan_mode is Rescan.REINITIALIZE
+    assert module.manufacturer.startswith("SoftHSM")
+
+
+def test_lists_token_with_label_serial_and_flags(module: Pkcs11Module, token: SoftHsmToken) -> None:
+    found = {t.serial: t for t in module.tokens()}
+    assert token.serial in found
+    info = found[token.serial]
+    assert info.label == token.label
+    assert info.manufacturer == "SoftHSM project"
+    assert info.login_required
+    assert not info.pin_state.locked
+    assert not info.logged_in
+
+
+def test_several_modules_at_once(env: SoftHsmEnvironment, token: SoftHsmToken) -> None:
+    a = Pkcs11Module(env.module)
+    b = Pkcs11Module(env.module)
+    try:
+        both = ModuleSet([a, b])
+        m, info = both.find(token.serial)
+        assert info.serial == token.serial and m in (a, b)
+        assert [t.serial for t in both.tokens()].count(token.serial) == 2
+    finally:
+        a.close()
+        b.close()
+
+
+def test_wrong_pin_is_reported_with_pin_state_and_no_pin_in_message(
+    module: Pkcs11Module, token: SoftHsmToken
+) -> None:
+    with pytest.raises(PinIncorrect) as err:
+        module.login(token.serial, "999999")
+    assert "999999" not in str(err.value)
+    assert token.label in str(err.value)
+    assert err.value.pin_state.count_low  # SoftHSM2 raises CKF_USER_PIN_COUNT_LOW
+    assert err.value.attempts_remaining is None  # SoftHSM2 never reports final try / lock
+    assert not module.is_logged_in(token.serial)
+
+
+def test_login_logout_and_single_login(module: Pkcs11Module, token: SoftHsmToken) -> None:
+    info = module.login(token.serial, token.pin)
+    assert info.logged_in and module.is_logged_in(token.serial)
+    with pytest.raises(AlreadyLoggedIn):
+        module.login(token.serial, token.pin)
+    module.logout(token.serial)
+    assert not module.is_logged_in(token.serial)
+    module.logout(token.serial)  # idempotent
+
+
+def test_absent_token_raises_token_absent(module: Pkcs11Module) -> None:
+    with pytest.raises(TokenAbsent, match="not present"):
+        module.token("0000000000000000")
+    with pytest.raises(TokenAbsent):
+        module.login("0000000000000000", "123456")
+
+
+def test_unplug_and_plug_publish_events_after_current_state(
+    env: SoftHsmEnvironment, module: Pkcs11Module, token: SoftHsmToken
+) -> None:
+    watcher = TokenWatcher(ModuleSet([module]), interval=10)
+    seen: list[tuple[TokenEventKind, str]] = []
+    unsubscribe = watcher.subscribe(lambda e: seen.append((e.kind, e.token.serial)))
+    assert (TokenEventKind.PRESENT, token.serial) in seen
+    seen.clear()
+    env.unplug(token)
+    try:
+        watcher.poll()
+        assert (TokenEventKind.REMOVED, token.serial) in seen
+        with pytest.raises(TokenAbsent):
+            module.token(token.serial)
+    finally:
+        env.plug(token)
+    watcher.poll()
+    assert (TokenEventKind.INSERTED, token.serial) in seen
+    assert module.token(token.serial).label == token.label
+    unsubscribe()
+
+
+def test_new_token_appears_after_rescan(env: SoftHsmEnvironment, module: Pkcs11Module) -> None:
+    module.tokens()
+    fresh = env.init_token(f"drv-new-{uuid.uuid4().hex[:6]}")
+    assert fresh.serial in {t.serial for t in module.tokens()}
+
+
+def test_no_rescan_while_logged_in_keeps_the_login(
+    env: SoftHsmEnvironment, module: Pkcs11Module, token: SoftHsmToken
+) -> None:
+    module.login(token.serial, token.pin)
+    try:
+        assert not module.rescan()
+        assert module.is_logged_in(token.serial)
+    finally:
+        module.logout(token.serial)
+    assert module.rescan()
+
+
+def test_unplug_while_logged_in_drops_the_login(
+    env: SoftHsmEnvironment, module: Pkcs11Module, token: SoftHsmToken
+) -> None:
+    module.login(token.serial, token.pin)
+    env.unplug(token)
+    try:
+        module.tokens()
+        assert not module.is_logged_in(token.serial)
+    finally:
+        env.plug(token)
+
+
+def test_session_pool_is_safe_across_threads(module: Pkcs11Module, token: SoftHsmToken) -> None:
+    module.login(token.serial, token.pin)
+    session = Pkcs11TokenSession(module, token.serial, token.label)
+    session.generate_key_pair(
+        3, b"\x01\x02", "pool", ec_params=bytes.fromhex("06082a8648ce3d030107")
+    )
+    errors: list[BaseException] = []
+    digest = bytes(32)
+
+    def work() -> None:
+        try:
+            for _ in range(50):
+                assert len(session.sign(b"\x01\x02", 0x1041, digest)) == 64
+        except BaseException as exc:  # collected for the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    module.logout(token.serial)
