@@ -74,6 +74,14 @@ class OtpConfig:
     # "loop": the event loop evaluates, a helper thread commits (SQLite in one process; lower
     # latency at the same load).
     engine: str = "thread"
+    # Per-institution rate limits of each server process (authd/ratelimit.py): calls per
+    # second on average and the burst allowed; a rate of 0 switches a limit off.
+    verify_per_second: float = 200.0  # Verify and every request of a VerifyStream
+    verify_burst: int = 400
+    online_register_per_second: float = 2.0  # Register by a backend (proof of possession)
+    online_register_burst: int = 30
+    branch_register_per_second: float = 5.0  # Register by a branch (no code)
+    branch_register_burst: int = 50
 
 
 @dataclass(frozen=True)
