@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
+from authd.ratelimit import Rate
 from devices.errors import InvalidArgument
 from devices.security_card import (
     DEFAULT_CHALLENGE_TTL_SECONDS,
@@ -37,10 +38,24 @@ class SecurityCardSettings:
     device_timeout_seconds: float = 10.0
     braille_table: str = "ko-g2.ctb"
     default_layout: str = "card"
+    # A card keeps its most recent challenges (open, answered or expired) only: starting one
+    # more deletes its oldest, so no caller can grow the store without bound.
+    max_challenges_per_card: int = 5
+    # Per-institution rate limits of each server process (authd/ratelimit.py); 0: off.
+    challenge_per_second: float = 50.0
+    challenge_burst: int = 200
+    answer_per_second: float = 50.0
+    answer_burst: int = 200
 
     def __post_init__(self) -> None:
         if not 1 <= self.max_failures <= 100:
             raise InvalidArgument("security_card.max_failures must be 1..100")
+        if (isinstance(self.max_challenges_per_card, bool)
+                or not isinstance(self.max_challenges_per_card, int)
+                or not 1 <= self.max_challenges_per_card <= 100):
+            raise InvalidArgument("security_card.max_challenges_per_card must be 1..100")
+        self.challenge_rate.check(f"{SECTION}.challenge_per_second")
+        self.answer_rate.check(f"{SECTION}.answer_per_second")
         if not 0 < self.device_timeout_seconds <= 300:
             raise InvalidArgument("security_card.device_timeout_seconds must be in (0, 300]")
         if self.default_layout not in LAYOUTS:
@@ -55,6 +70,14 @@ class SecurityCardSettings:
                 raise InvalidArgument(
                     f"security_cards digits must be distinct numbers 1..{spec.code_digits}"
                 )
+
+    @property
+    def challenge_rate(self) -> Rate:
+        return Rate(self.challenge_per_second, self.challenge_burst)
+
+    @property
+    def answer_rate(self) -> Rate:
+        return Rate(self.answer_per_second, self.answer_burst)
 
     @property
     def card_spec(self) -> CardSpec:
