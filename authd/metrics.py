@@ -113,6 +113,9 @@ RPCS = REGISTRY.counter("authd_rpcs_total", "gRPC calls handled, by method and s
 RPC_SECONDS = REGISTRY.histogram("authd_rpc_seconds", "gRPC call latency in seconds, by method")
 OTP_VERIFICATIONS = REGISTRY.counter("authd_otp_verifications_total",
                                      "OTP verifications by outcome and institution")
+RATE_LIMITED = REGISTRY.counter("authd_rate_limited_total",
+                               "calls refused by a per-institution rate limit, by limit and "
+                               "institution")
 OTP_BATCH = REGISTRY.histogram("authd_otp_commit_batch_size",
                                "verifications committed per durable transaction",
                                buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512))

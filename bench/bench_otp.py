@@ -6,8 +6,10 @@ For each store: enroll N devices (TOTP, 60 s step, sealed seeds), then
 1. in process: the OTP center's group-commit engine called directly (no gRPC);
 2. over gRPC at full load: `authd serve` as a separate process, closed-loop clients;
 3. over gRPC at half that rate, open loop, for the latency target (p99 < 10 ms);
-4. over gRPC with VerifyStream (pipelined verifications on long-lived streams).
+4. over gRPC with VerifyStream (pipelined verifications on long-lived streams);
+5. the cost of one per-institution rate-limit check, in process.
 The daemon runs as a center-role node (`roles = ["center"]`), as backends reach it.
+The per-institution rate limit is on, set far above the offered load (it costs, never refuses).
 The mix is 70 % right codes and 30 % wrong codes; every commit is durable
 (SQLite WAL synchronous=FULL, PostgreSQL fsync on). The load generator runs on the same two
 cores: its CPU share is printed.
@@ -31,6 +33,10 @@ from bench.common import percentile, private_softhsm, table, tree_cpu_seconds
 
 RIGHT_SHARE = 0.7
 INSTITUTIONS = ("bank-a", "bank-b", "bank-c")
+# The per-institution verification limit stays on (its cost is part of every call) but far
+# above what this load generator offers, so that it never refuses a call.
+NO_REFUSAL_LIMIT = {"AUTHD_OTP__VERIFY_PER_SECOND": "1000000",
+                    "AUTHD_OTP__VERIFY_BURST": "1000000"}
 
 
 def seed_of(i: int) -> bytes:
@@ -151,6 +157,18 @@ def run_in_process(cfg: Any, requests: list[tuple[str, str, str]], window: int =
             "batch": items / max(1, batches)}
 
 
+def limiter_cost(calls: int = 1_000_000) -> float:
+    """Nanoseconds one per-institution rate-limit check adds to a verification (best of 5)."""
+    import timeit
+
+    from authd.ratelimit import Rate, RateLimiter
+
+    limiter = RateLimiter("otp.verify", "OTP verifications", Rate(1e9, 1_000_000))
+    banks = iter(INSTITUTIONS * (calls * 5 // len(INSTITUTIONS) + 1))
+    best = min(timeit.repeat(lambda: limiter.check(next(banks)), number=calls, repeat=5))
+    return best / calls * 1e9
+
+
 # ----------------------------------------------------------------------------- over gRPC
 
 
@@ -263,7 +281,8 @@ def loop_engine_rows(store_url: str, pin_file: Path, root: Path, take: Any, coun
 
     node = Node(root / "node-loop", store_url,
                 {"AUTHD_KEK__PIN_FILE": str(pin_file), "AUTHD_LOG_LEVEL": "WARNING",
-                 "AUTHD_ROLES": '["center"]', "AUTHD_OTP__ENGINE": '"loop"'})
+                 "AUTHD_ROLES": '["center"]', "AUTHD_OTP__ENGINE": '"loop"',
+                 **NO_REFUSAL_LIMIT})
     try:
         full = run_over_grpc(node.address, node.proc.pid, take(count), clients, concurrency)
         half_rate = full["rate"] / 2
@@ -318,7 +337,8 @@ def bench_store(kind: str, devices: int, count: int, clients: int, concurrency: 
         # A center node, as the institutions' backends reach it (no branch devices attached).
         node = Node(root / f"node-{kind}", store_url,
                     {"AUTHD_KEK__PIN_FILE": str(pin_file), "AUTHD_LOG_LEVEL": "WARNING",
-                     "AUTHD_ROLES": '["center"]', "AUTHD_SERVER__PROCESSES": str(processes)})
+                     "AUTHD_ROLES": '["center"]', "AUTHD_SERVER__PROCESSES": str(processes),
+                     **NO_REFUSAL_LIMIT})
         try:
             warm = take(2000)
             run_over_grpc(node.address, node.proc.pid, warm, 1, 16)
@@ -372,6 +392,7 @@ def main(argv: list[str]) -> None:
         shutil.chown(root, "postgres")
         os.chmod(root, 0o777)
     stores = ["sqlite", "postgresql"] if args.store == "both" else [args.store]
+    load_before = os.getloadavg()
     rows: list[list[object]] = []
     try:
         for kind in stores:
@@ -379,9 +400,13 @@ def main(argv: list[str]) -> None:
                                     args.concurrency, root / kind, args.processes))
     finally:
         shutil.rmtree(root, ignore_errors=True)
+    cost = limiter_cost()
+    rows.append(["any", "rate-limit check per verification (in process)", 1e9 / cost, "", "",
+                 "", "", f"{cost:.0f} ns"])
     print()
     print(f"OTP Verify, {args.devices:,} enrolled devices, {RIGHT_SHARE:.0%} right codes, "
-          f"durable commits, {os.cpu_count()} cores shared with the load generator")
+          f"durable commits, {os.cpu_count()} cores shared with the load generator; "
+          f"load average {load_before[0]:.2f} before, {os.getloadavg()[0]:.2f} after")
     print(table(["store", "path", "verifies/s", "p50 ms", "p99 ms", "client CPU",
                  "server CPU", "note"], rows))
 

@@ -10,16 +10,17 @@ from typing import Any, TypeVar
 
 import grpc
 
-from authd import errors, metrics
+from authd import errors, metrics, validate
 from authd.app import App
 from authd.context import Caller, Role, require_role
-from authd.otp.center import OtpCenter, VerifyResult
+from authd.otp.center import REGISTRATION_REFUSED, OtpCenter, VerifyResult
 from authd.otp.convert import OUTCOME_TO_PB, algorithm_from_pb, kind_from_pb, status_to_pb
 from authd.otp.engine import GroupCommitEngine, LoopCommitEngine
 from authd.otp.settings import OtpSettings
+from authd.ratelimit import Rate, RateLimiter
 from authd.storage import Tx
 from authd.v1 import otp_pb2, otp_pb2_grpc
-from devices.errors import AuthdError, BadRequest, NoSuchObject
+from devices.errors import AuthdError, BadRequest, NotPermitted
 from devices.otp.codes import Algorithm
 from devices.otp.rules import Kind, check_serial
 
@@ -62,6 +63,15 @@ class OtpServicer(otp_pb2_grpc.OtpServiceServicer):
         self.settings = settings
         self.center = center
         self.engine = engine
+        c = settings
+        self.verify_limit = RateLimiter("otp.verify", "OTP verifications",
+                                        Rate(c.verify_per_second, c.verify_burst))
+        self.online_register_limit = RateLimiter(
+            "otp.register.online", "online OTP registrations",
+            Rate(c.online_register_per_second, c.online_register_burst))
+        self.branch_register_limit = RateLimiter(
+            "otp.register.branch", "OTP registrations at branches",
+            Rate(c.branch_register_per_second, c.branch_register_burst))
 
     async def _tx(self, fn: Callable[[Tx], T]) -> T:
         return await self.app.run_blocking(self.app.db.run, fn)
@@ -92,13 +102,27 @@ class OtpServicer(otp_pb2_grpc.OtpServiceServicer):
     async def Register(self, request: otp_pb2.RegisterRequest,
                        context: grpc.aio.ServicerContext) -> otp_pb2.DeviceStatus:
         caller = require_role(Role.BRANCH, Role.BACKEND)
+        if caller.role is Role.BRANCH:
+            self.branch_register_limit.check(caller.institution)
+            check_serial(request.serial)
+            _text(request.operator_id, "operator_id", required=True)
+            if request.code:
+                raise BadRequest("a branch registers without a code (the teller checks "
+                                      "the customer's ID and device in person)")
+            device = await self._tx(lambda tx: self.center.register(
+                tx, serial=request.serial, institution=caller.institution, caller=caller))
+            return self._status(device)
+        self.online_register_limit.check(caller.institution)
         check_serial(request.serial)
-        _text(request.operator_id, "operator_id", required=caller.role is Role.BRANCH)
-        online = caller.role is Role.BACKEND
-        device = await self._tx(lambda tx: self.center.register(
-            tx, serial=request.serial, institution=caller.institution, caller=caller,
-            online=online, strong_authentication=request.strong_authentication))
-        return self._status(device)
+        _text(request.operator_id, "operator_id")
+        code = validate.otp_code(request.code, "code (the device's current code, typed by the "
+                                               "customer)")
+        found = await self._tx(lambda tx: self.center.register_online(
+            tx, serial=request.serial, code=code, caller=caller,
+            strong_authentication=request.strong_authentication))
+        if found is None:
+            raise NotPermitted(REGISTRATION_REFUSED.format(serial=request.serial))
+        return self._status(found)
 
     async def Deregister(self, request: otp_pb2.DeregisterRequest,
                          context: grpc.aio.ServicerContext) -> otp_pb2.DeviceStatus:
@@ -112,6 +136,7 @@ class OtpServicer(otp_pb2_grpc.OtpServiceServicer):
         return self._status(device)
 
     def _submit(self, request: otp_pb2.VerifyRequest, caller: Caller) -> Pending:
+        self.verify_limit.check(caller.institution)
         check_serial(request.serial)
         _code(request.code)
         if len(request.request_id) > MAX_TEXT:
@@ -255,10 +280,6 @@ class OtpServicer(otp_pb2_grpc.OtpServiceServicer):
         caller = require_role(Role.BRANCH, Role.BACKEND, Role.ADMIN)
         check_serial(request.serial)
         device = await self.app.run_blocking(
-            self.app.db.run, lambda tx: self.center.status(tx, request.serial), write=False)
-        if caller.role is Role.BACKEND and not device.registered_at(caller.institution):
-            # Customer data is not disclosed to an institution the device is not registered at.
-            raise NoSuchObject(
-                f"no OTP device with serial {request.serial} at {caller.institution}")
+            self.app.db.run, lambda tx: self.center.status(tx, request.serial, caller),
+            write=False)
         return self._status(device)
-
