@@ -32,6 +32,7 @@ import pkcs11.exceptions as p11e
 from drivers.pkcs11.errors import (
     AlreadyLoggedIn,
     NotLoggedIn,
+    ObjectMissing,
     PinState,
     TokenAbsent,
     TokenIOError,
@@ -312,6 +313,13 @@ class Pkcs11Module:
             except (TokenAbsent, TokenIOError):
                 broken = True
                 raise
+            except ObjectMissing:
+                # A token pulled out under a session makes its objects' handles invalid
+                # (SoftHSM2 says CKR_OBJECT_HANDLE_INVALID): that is an absent token.
+                if self._present(state):
+                    raise
+                broken = True
+                raise TokenAbsent(f"token {state.label!r} is not present (removed)") from None
             finally:
                 with self._cond:
                     if broken:
@@ -322,6 +330,24 @@ class Pkcs11Module:
                         state.idle.append(pooled)
                     else:
                         _quiet_close(pooled.session)
+
+    def _present(self, state: _TokenState) -> bool:
+        """Whether the token of ``state`` still answers in its slot. Caller holds a lease."""
+        try:
+            with pkcs11_errors("reading token information", state.label):
+                token = state.token.slot.get_token()
+        except (TokenAbsent, TokenIOError):
+            return False
+        return _text(token.serial) == _text(state.token.serial)
+
+    def require_present(self, serial: str) -> None:
+        """Raise TokenAbsent unless the token is in its slot (a cheap C_GetTokenInfo)."""
+        with self._lease_gate():
+            state = self._state(serial)
+            if not self._present(state):
+                with self._cond:
+                    self._drop(serial)
+                raise TokenAbsent(f"token {state.label!r} is not present (removed)")
 
     def cached(self, serial: str, key: object, load: Callable[[], T]) -> T:
         """A lookup result cached until the token's objects or login state change."""

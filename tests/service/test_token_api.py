@@ -181,10 +181,48 @@ def test_absent_token_is_unavailable(
             for _ in range(50):  # the watcher notices within a poll interval
                 s.Sign(pb.TokenSignRequest(session=session, key_id=key.key_id, data=b"x"))
                 threading.Event().wait(0.05)
-        assert err.value.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.NOT_FOUND)
+        assert err.value.code() == grpc.StatusCode.UNAVAILABLE, err.value.details()
+        assert "not present" in err.value.details()
+        for _ in range(3):  # and so it stays, whether the login is still known or not
+            with pytest.raises(grpc.RpcError) as err:
+                s.Sign(pb.TokenSignRequest(session=session, key_id=key.key_id, data=b"x"))
+            assert err.value.code() == grpc.StatusCode.UNAVAILABLE, err.value.details()
         with pytest.raises(grpc.RpcError) as err:
             s.ListObjects(pb.TokenListObjectsRequest(token_serial=token.serial))
         assert err.value.code() == grpc.StatusCode.UNAVAILABLE
+    finally:
+        env.plug(token)
+
+
+def test_token_removed_during_sign_stream_is_unavailable(
+    srv: Any, token: SoftHsmToken, env: SoftHsmEnvironment
+) -> None:
+    s = stub(srv)
+    session = login(s, token)
+    key = s.GenerateKeyPair(
+        pb.TokenGenerateKeyPairRequest(session=session, spec=pb.TOKEN_KEY_SPEC_EC_P256, label="k")
+    )
+    request = pb.TokenSignRequest(session=session, key_id=key.key_id, data=b"transfer")
+    answered: list[pb.TokenSignResponse] = []
+    turns: queue.Queue[bool] = queue.Queue()
+
+    def requests() -> Any:  # one request per answer; the token goes away after the third
+        for i in range(50):
+            if i == 3:
+                env.unplug(token)
+            yield request
+            if not turns.get(timeout=30):
+                return
+
+    try:
+        with pytest.raises(grpc.RpcError) as err:
+            for answer in s.SignStream(requests(), timeout=60):
+                answered.append(answer)
+                turns.put(True)
+        turns.put(False)
+        assert len(answered) == 3
+        assert err.value.code() == grpc.StatusCode.UNAVAILABLE, err.value.details()
+        assert "not present" in err.value.details()
     finally:
         env.plug(token)
 
