@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from authd.app import App
@@ -52,6 +53,18 @@ def _pin(value: str, what: str = "pin") -> str:
     if not value or len(value) > MAX_PIN:
         raise InvalidArgument(f"{what} must be 1..{MAX_PIN} characters")
     return value
+
+
+@dataclass(frozen=True)
+class SignJob:
+    """One signature a stream asks for."""
+
+    handle: str
+    key_id: bytes
+    data: bytes | None
+    digest: bytes | None
+    algorithm: SignAlgorithm | None
+    token_hashes: bool
 
 
 @dataclass(frozen=True)
@@ -320,6 +333,36 @@ class TokenService:
             return self.device(login).sign(
                 key_id, data=data, digest=digest, algorithm=algorithm, token_hashes=token_hashes
             )
+
+    def sign_many(
+        self, caller: Caller, jobs: Sequence[SignJob | Exception]
+    ) -> list[Signature | Exception]:
+        """Several signatures in one call off the event loop (SignStream's batches), in order.
+
+        An exception in ``jobs`` (a request that could not be read) or raised by a signature
+        takes that job's place and ends the batch: a stream ends at its first error, so
+        nothing after it is signed."""
+        out: list[Signature | Exception] = []
+        for job in jobs:
+            if isinstance(job, Exception):
+                out.append(job)
+                break
+            try:
+                out.append(
+                    self.sign(
+                        caller,
+                        job.handle,
+                        job.key_id,
+                        data=job.data,
+                        digest=job.digest,
+                        algorithm=job.algorithm,
+                        token_hashes=job.token_hashes,
+                    )
+                )
+            except Exception as exc:
+                out.append(exc)
+                break
+        return out
 
     def verify(
         self,

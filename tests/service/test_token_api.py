@@ -394,7 +394,7 @@ def test_sign_stream_answers_in_order_and_stops_at_a_bad_request(
     key = s.GenerateKeyPair(
         pb.TokenGenerateKeyPairRequest(session=session, spec=pb.TOKEN_KEY_SPEC_EC_P256, label="k")
     )
-    messages = [f"order {i}".encode() for i in range(20)]
+    messages = [f"order {i}".encode() for i in range(150)]  # several batches, both lanes
     requests = [pb.TokenSignRequest(session=session, key_id=key.key_id, data=m) for m in messages]
     answers = list(s.SignStream(iter(requests)))
     assert len(answers) == len(messages)
@@ -414,6 +414,12 @@ def test_sign_stream_answers_in_order_and_stops_at_a_bad_request(
         for answer in s.SignStream(iter(bad)):
             got.append(answer)
     assert len(got) == 3 and err.value.code() == grpc.StatusCode.NOT_FOUND
+    unreadable = [*requests[:40], pb.TokenSignRequest(session=session, key_id=key.key_id)]
+    got = []
+    with pytest.raises(grpc.RpcError) as err:
+        for answer in s.SignStream(iter([*unreadable, *requests[:40]])):
+            got.append(answer)
+    assert len(got) == 40 and err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
 def test_registration_and_pin_limit_on_both_stores(
