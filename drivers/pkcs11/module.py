@@ -8,8 +8,10 @@ Hot-plug. Modules for real readers report inserted and removed tokens through
 such modules (``rescan="reinitialize"``) the module re-initializes itself when nobody is
 logged in and no session is in use. Because python-pkcs11 keeps one library object per
 path and other parts of the process (the daemon's key-encryption-key token) may hold
-sessions on it, a re-initializing module loads a private copy of the shared object:
-``dlopen`` gives the copy its own state, so its ``C_Finalize`` touches nobody else.
+sessions on it, every module loads a private copy of the shared object: ``dlopen`` gives the
+copy its own state, so its ``C_Finalize`` touches nobody else, and it can be initialized for
+threads (``CKF_OS_LOCKING_OK``), so calls into it run in parallel: one pooled session per
+call, no lock around the module unless the module refuses OS locking.
 """
 
 from __future__ import annotations
@@ -135,12 +137,11 @@ class Pkcs11Module:
         self.rescan_mode = _resolve_rescan(path, Rescan(rescan))
         self.rescan_interval = rescan_interval
         self.ignore_labels = ignore_labels
-        self._private_dir: str | None = None
-        load_path = path
-        if self.rescan_mode is Rescan.REINITIALIZE:
-            self._private_dir = tempfile.mkdtemp(prefix="authd-p11-")
-            load_path = os.path.join(self._private_dir, os.path.basename(path))
-            shutil.copy2(path, load_path)
+        # Every module is a private copy: its C_Finalize (rescan) touches nobody else, and it
+        # can be initialized for threads (below) whatever else in the process loaded the path.
+        self._private_dir: str | None = tempfile.mkdtemp(prefix="authd-p11-")
+        load_path = os.path.join(self._private_dir, os.path.basename(path))
+        shutil.copy2(path, load_path)
         self._load_path = load_path
         with pkcs11_errors(f"loading PKCS#11 module {path!r}"):
             try:
@@ -151,16 +152,16 @@ class Pkcs11Module:
                 raise TokenIOError(
                     f"cannot load PKCS#11 module {path!r}: {type(exc).__name__}"
                 ) from None
-        # Concurrent calls need a module initialized for threads; ours can be, shared ones
-        # (initialized by python-pkcs11 with NULL arguments) get their calls serialized.
+        # Concurrent calls need a module initialized for threads (python-pkcs11 passes NULL
+        # arguments: "one thread at a time"). Ours is re-initialized with CKF_OS_LOCKING_OK;
+        # a module that refuses it (CKR_CANT_LOCK) gets every call serialized by one lock.
         self._locking: OsLocking | None = None
-        if self._private_dir is not None:
-            try:
-                self._locking = OsLocking(load_path)
-                self._locking.reinitialize()
-            except (OSError, AttributeError) as exc:
-                log.warning("%s: no OS locking (%s); calls are serialized", path, exc)
-                self._locking = None
+        try:
+            self._locking = OsLocking(load_path)
+            self._locking.reinitialize()
+        except (OSError, AttributeError) as exc:
+            log.warning("%s: no OS locking (%s); calls are serialized", path, exc)
+            self._locking = None
         self._serialize: threading.RLock | None = (
             threading.RLock() if self._locking is None else None
         )
@@ -482,8 +483,8 @@ class Pkcs11Module:
             for serial in list(self._states):
                 self._drop(serial)
             self._closed = True
+        pkcs11.unload(self._load_path)
         if self._private_dir is not None:
-            pkcs11.unload(self._load_path)
             shutil.rmtree(self._private_dir, ignore_errors=True)
 
 
