@@ -181,16 +181,17 @@ class TokenServicer(token_pb2_grpc.TokenServiceServicer):
     ) -> pb.TokenSignResponse:
         caller = require_role(Role.BRANCH)
         data, digest = _input(request)
-        sig = await self._run(
-            self.service.sign,
-            caller,
-            request.session,
-            bytes(request.key_id),
-            data=data,
-            digest=digest,
-            algorithm=convert.algorithm(request.algorithm),
-            token_hashes=request.token_hashes,
-        )
+        args = (caller, request.session, bytes(request.key_id))
+        kwargs: dict[str, Any] = {
+            "data": data,
+            "digest": digest,
+            "algorithm": convert.algorithm(request.algorithm),
+            "token_hashes": request.token_hashes,
+        }
+        if self.service.signs_inline(request.session, data):
+            sig = self.service.sign(*args, **kwargs)  # faster than a hop to a thread and back
+        else:
+            sig = await self._run(self.service.sign, *args, **kwargs)
         return pb.TokenSignResponse(
             signature=sig.signature, algorithm=convert.ALGORITHM_TO_PB[sig.algorithm]
         )

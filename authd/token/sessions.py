@@ -38,6 +38,12 @@ class TokenLogin:
     created: float
     last_used: float
     session: Pkcs11TokenSession = field(repr=False)
+    # How long this login's signatures take (seconds, moving average; None: not measured yet).
+    sign_seconds: float | None = None
+
+    def timed_sign(self, seconds: float) -> None:
+        previous = self.sign_seconds
+        self.sign_seconds = seconds if previous is None else 0.8 * previous + 0.2 * seconds
 
     def owned_by(self, caller: Caller) -> bool:
         return self.institution == caller.institution and self.subject == caller.subject
@@ -102,6 +108,12 @@ class SessionTable:
                     raise FailedPrecondition(f"token {label!r} is in use by another session")
             self._by_handle[login.handle] = login
         return login
+
+    def peek(self, handle: str) -> TokenLogin | None:
+        """The login of a handle, whoever owns it, without touching it (for scheduling only:
+        every operation still goes through :meth:`get`)."""
+        with self._lock:
+            return self._by_handle.get(handle)
 
     def get(self, handle: str, caller: Caller) -> TokenLogin:
         """The caller's live handle (touching it), or NotFound. Ends an expired handle."""

@@ -9,6 +9,7 @@ session_idle_seconds = 300     # a login handle ends after this long unused
 session_max_seconds = 3600     # and after this long in any case
 pin_max_failures = 3           # daemon-side consecutive wrong PINs before a lock (0: token only)
 max_sign_bytes = 1048576       # largest data Sign hashes itself
+inline_sign_us = 400           # Sign on the event loop while signatures take less (0: never)
 ignore_labels = []             # tokens never shown (the key-encryption-key token is always hidden)
 ```
 """
@@ -38,6 +39,7 @@ class TokenSettings:
     session_max_seconds: float = 3600.0
     pin_max_failures: int = 3
     max_sign_bytes: int = 1 << 20
+    inline_sign_us: float = 400.0
     ignore_labels: frozenset[str] = frozenset()
 
 

@@ -459,3 +459,33 @@ def test_registration_and_pin_limit_on_both_stores(
         with pytest.raises(grpc.RpcError) as err:
             s.Login(pb.TokenLoginRequest(token_serial=token.serial, pin="000000"))
         assert f"{left} attempt(s) left" in err.value.details()
+
+
+@pytest.mark.parametrize("inline_sign_us", [0.0, 1e9])
+def test_sign_on_the_loop_or_a_worker_gives_the_same_signatures(
+    server: Callable[..., Any], token: SoftHsmToken, inline_sign_us: float
+) -> None:
+    srv = server(token={**FAST["token"], "inline_sign_us": inline_sign_us})
+    s = stub(srv)
+    session = login(s, token)
+    key = s.GenerateKeyPair(
+        pb.TokenGenerateKeyPairRequest(session=session, spec=pb.TOKEN_KEY_SPEC_EC_P256, label="k")
+    )
+    service = srv._bg.app.services["token"]
+    assert not service.signs_inline(session, None)  # not measured yet: a worker thread
+    for i in range(5):
+        data = f"transfer {i}".encode()
+        sig = s.Sign(pb.TokenSignRequest(session=session, key_id=key.key_id, data=data))
+        assert s.Verify(
+            pb.TokenVerifyRequest(
+                session=session, key_id=key.key_id, data=data, signature=sig.signature
+            )
+        ).valid
+    assert service.signs_inline(session, b"x") is (inline_sign_us > 0)
+    assert not service.signs_inline(session, bytes(8192))  # much data to hash: a worker
+    assert not service.signs_inline("tks_unknown", None)
+    with pytest.raises(grpc.RpcError) as err:  # the handle stays bound to its caller
+        stub(srv, subject="teller-2").Sign(
+            pb.TokenSignRequest(session=session, key_id=key.key_id, data=b"x")
+        )
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND
