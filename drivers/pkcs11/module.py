@@ -301,31 +301,38 @@ class Pkcs11Module:
                 try:
                     with pkcs11_errors("opening a session", state.label):
                         pooled = PooledSession(state.token.open(rw=True), generation)
-                except (TokenAbsent, TokenIOError):
-                    with self._cond:
-                        self._drop(serial)
+                except (TokenAbsent, TokenIOError) as exc:
+                    if isinstance(exc, TokenAbsent) or not self._present(state):
+                        with self._cond:
+                            self._drop(serial)
                     raise
             if pooled.generation != generation:
                 pooled.objects.clear()
                 pooled.generation = generation
-            broken = False
+            broken = gone = False
             try:
                 yield pooled
-            except (TokenAbsent, TokenIOError):
+            except TokenAbsent:
+                broken = gone = True
+                raise
+            except TokenIOError:
+                # The session failed; the token may still be there (a module's passing
+                # CKR_GENERAL_ERROR): forget it, and its login, only if it stopped answering.
                 broken = True
+                gone = not self._present(state)
                 raise
             except ObjectMissing:
                 # A token pulled out under a session makes its objects' handles invalid
                 # (SoftHSM2 says CKR_OBJECT_HANDLE_INVALID): that is an absent token.
                 if self._present(state):
                     raise
-                broken = True
+                broken = gone = True
                 raise TokenAbsent(f"token {state.label!r} is not present (removed)") from None
             finally:
                 with self._cond:
                     if broken:
                         _quiet_close(pooled.session)
-                        if self._states.get(serial) is state:
+                        if gone and self._states.get(serial) is state:
                             self._drop(serial)
                     elif self._states.get(serial) is state and len(state.idle) < MAX_IDLE_SESSIONS:
                         state.idle.append(pooled)
