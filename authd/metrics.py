@@ -24,6 +24,11 @@ def _fmt_labels(labels: Labels, extra: tuple[tuple[str, str], ...] = ()) -> str:
     return "{" + body + "}"
 
 
+def _num(value: float) -> str:
+    """A sample value, exact: counts past a million must not round (``:g`` keeps 6 digits)."""
+    return str(int(value)) if value.is_integer() else repr(value)
+
+
 def _escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
@@ -46,7 +51,7 @@ class Counter:
         lines = [f"# HELP {self.name} {self.help}", f"# TYPE {self.name} counter"]
         with self._lock:
             for labels, value in sorted(self._values.items()):
-                lines.append(f"{self.name}{_fmt_labels(labels)} {value:g}")
+                lines.append(f"{self.name}{_fmt_labels(labels)} {_num(value)}")
         return lines
 
 
@@ -78,11 +83,11 @@ class Histogram:
                 for bound, count in zip(self.buckets, series, strict=False):
                     running += count
                     lines.append(f"{self.name}_bucket{_fmt_labels(labels, (('le', f'{bound:g}'),))}"
-                                 f" {running:g}")
+                                 f" {_num(running)}")
                 lines.append(f"{self.name}_bucket{_fmt_labels(labels, (('le', '+Inf'),))}"
-                             f" {series[-1]:g}")
-                lines.append(f"{self.name}_sum{_fmt_labels(labels)} {series[-2]:g}")
-                lines.append(f"{self.name}_count{_fmt_labels(labels)} {series[-1]:g}")
+                             f" {_num(series[-1])}")
+                lines.append(f"{self.name}_sum{_fmt_labels(labels)} {series[-2]!r}")
+                lines.append(f"{self.name}_count{_fmt_labels(labels)} {_num(series[-1])}")
         return lines
 
 
