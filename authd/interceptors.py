@@ -181,6 +181,14 @@ class CallWrapper:
         return call
 
 
+def internal_error(exc: BaseException, method: str) -> str:
+    """Log an unexpected error under a new reference; the caller's message names only that."""
+    ref = uuid.uuid4().hex[:12]
+    logging.getLogger("authd.errors").error(
+        "unexpected error in %s (ref %s): %s", method, ref, type(exc).__name__, exc_info=exc)
+    return f"internal error (ref {ref})"
+
+
 async def _abort_for(exc: Exception, context: grpc.aio.ServicerContext,
                      method: str) -> grpc.StatusCode:
     """Abort the call with the status for ``exc`` (raises); returns only for an AbortError."""
@@ -191,10 +199,7 @@ async def _abort_for(exc: Exception, context: grpc.aio.ServicerContext,
         message = str(exc) or type(exc).__name__
     else:
         code = grpc.StatusCode.INTERNAL
-        ref = uuid.uuid4().hex[:12]
-        message = f"internal error (ref {ref})"
-        logging.getLogger("authd.errors").error(
-            "unexpected error in %s (ref %s): %s", method, ref, type(exc).__name__, exc_info=exc)
+        message = internal_error(exc, method)
     _log_access(method, _current.get(), code, None)
     await context.abort(code, message)
     return code

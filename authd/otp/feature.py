@@ -1,9 +1,13 @@
 """Registers the OTP center with the daemon; offers it to other features as
-``app.services["otp_center"]``."""
+``app.services["otp_center"]``. The OTP service's health follows its verification writers."""
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
 import grpc
+from grpc_health.v1 import health_pb2
 
 from authd.app import App
 from authd.context import Caller
@@ -55,6 +59,27 @@ def register(server: grpc.aio.Server, app: App) -> list[str]:
     app.services["otp_engine"] = engine
     otp_pb2_grpc.add_OtpServiceServicer_to_server(OtpServicer(app, center, engine), server)
     return [SERVICE]
+
+
+async def start(app: App, running: Any) -> None:
+    """Health: SERVING while every verification writer runs, NOT_SERVING while one is down
+    (its devices cannot be verified on this node)."""
+    engine: Engine = app.services["otp_engine"]
+    health = running.health
+    loop = asyncio.get_running_loop()
+
+    async def update() -> None:
+        await health.set(SERVICE, health_pb2.HealthCheckResponse.SERVING if engine.serving
+                         else health_pb2.HealthCheckResponse.NOT_SERVING)
+
+    def changed() -> None:  # from any thread
+        try:
+            loop.call_soon_threadsafe(lambda: loop.create_task(update()))
+        except RuntimeError:
+            pass  # the loop is closed: the server is gone
+
+    engine.on_change(changed)
+    await update()
 
 
 async def close(app: App) -> None:

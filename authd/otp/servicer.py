@@ -13,19 +13,20 @@ import grpc
 from authd import metrics
 from authd.app import App
 from authd.context import Caller, Role, require_role
-from authd.interceptors import status_for
+from authd.interceptors import internal_error, status_for
 from authd.otp.center import OtpCenter, VerifyResult
 from authd.otp.convert import OUTCOME_TO_PB, algorithm_from_pb, kind_from_pb, status_to_pb
 from authd.otp.engine import GroupCommitEngine, LoopCommitEngine
 from authd.storage import Tx
 from authd.v1 import otp_pb2, otp_pb2_grpc
-from devices.errors import AuthdError, InvalidArgument, NotFound
+from devices.errors import AuthdError, InvalidArgument, NotFound, Unavailable
 from devices.otp.codes import Algorithm
 from devices.otp.rules import Kind, check_serial
 
 T = TypeVar("T")
 MAX_CODE = 10
 MAX_TEXT = 256
+VERIFY_STREAM = "/authd.v1.OtpService/VerifyStream"
 
 
 def _text(value: str, name: str, required: bool = False) -> str:
@@ -50,7 +51,7 @@ Pending = Future[VerifyResult] | asyncio.Future[VerifyResult]
 
 
 def _count(institution: str, future: Pending) -> None:
-    if future.exception() is None:
+    if not future.cancelled() and future.exception() is None:
         metrics.OTP_VERIFICATIONS.inc(outcome=future.result().outcome.value,
                                       institution=institution)
 
@@ -139,10 +140,15 @@ class OtpServicer(otp_pb2_grpc.OtpServiceServicer):
         caller = require_role(Role.BACKEND)
         loop = asyncio.get_running_loop()
         done: asyncio.Queue[tuple[str, Pending] | None] = asyncio.Queue()
+        outstanding: set[Pending] = set()
         submitted = 0
 
         def settle(request_id: str, future: Pending) -> None:
-            loop.call_soon_threadsafe(done.put_nowait, (request_id, future))
+            # On a writer thread or the loop: hand the answer to the loop, if it still runs.
+            try:
+                loop.call_soon_threadsafe(done.put_nowait, (request_id, future))
+            except RuntimeError:
+                pass  # the loop is closed: nobody waits for this answer
 
         async def read() -> None:
             nonlocal submitted
@@ -155,6 +161,7 @@ class OtpServicer(otp_pb2_grpc.OtpServiceServicer):
                         future = loop.create_future()
                         future.set_exception(exc)
                     submitted += 1
+                    outstanding.add(future)
                     future.add_done_callback(functools.partial(settle, request.request_id))
             finally:
                 done.put_nowait(None)
@@ -169,17 +176,26 @@ class OtpServicer(otp_pb2_grpc.OtpServiceServicer):
                     continue
                 request_id, future = item
                 answered += 1
-                error = future.exception()
-                if error is None:
-                    yield self._answer(future.result(), request_id)
-                else:
-                    code = status_for(error) or grpc.StatusCode.INTERNAL
-                    text = str(error) if isinstance(error, AuthdError) else "internal error"
-                    yield otp_pb2.VerifyResponse(request_id=request_id,
-                                                 error=f"{code.name}: {text}")
+                outstanding.discard(future)
+                yield self._stream_answer(future, request_id)
             await reader  # surfaces a broken request stream
         finally:
+            # The client went away (or the stream ended): verifications no writer has taken
+            # yet are dropped; those in a batch are committed, their answers unsent.
             reader.cancel()
+            for future in outstanding:
+                future.cancel()
+
+    def _stream_answer(self, future: Pending, request_id: str) -> otp_pb2.VerifyResponse:
+        error = (Unavailable("the verification was cancelled") if future.cancelled()
+                 else future.exception())
+        if error is None:
+            return self._answer(future.result(), request_id)
+        if isinstance(error, AuthdError):
+            code, text = status_for(error) or grpc.StatusCode.INTERNAL, str(error)
+        else:
+            code, text = grpc.StatusCode.INTERNAL, internal_error(error, VERIFY_STREAM)
+        return otp_pb2.VerifyResponse(request_id=request_id, error=f"{code.name}: {text}")
 
     async def Unlock(self, request: otp_pb2.UnlockRequest,
                      context: grpc.aio.ServicerContext) -> otp_pb2.DeviceStatus:
