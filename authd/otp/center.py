@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import quote
 
+from authd import validate
 from authd.audit import AuditLog
 from authd.context import Caller
 from authd.secrets import SecretBox
@@ -147,8 +148,8 @@ class OtpCenter:
             seed = generated = self.secrets.random(params.algorithm.seed_bytes)
         if not 16 <= len(seed) <= 64:
             raise InvalidArgument("seed must be 16..64 bytes")
-        if counter < 0:
-            raise InvalidArgument("counter must not be negative")
+        validate.bounded_int(counter, "counter")
+        validate.finite(warranty_until, "warranty_until", minimum=0)
         if tx.one("SELECT 1 FROM otp_devices WHERE serial = ?", (serial,)) is not None:
             raise AlreadyExists(f"OTP device {serial} is enrolled already")
         now = self.clock()

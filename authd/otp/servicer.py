@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 import grpc
 
-from authd import metrics
+from authd import metrics, validate
 from authd.app import App
 from authd.context import Caller, Role, require_role
 from authd.interceptors import internal_error, status_for
@@ -21,20 +21,17 @@ from authd.storage import Tx
 from authd.v1 import otp_pb2, otp_pb2_grpc
 from devices.errors import AuthdError, InvalidArgument, NotFound, Unavailable
 from devices.otp.codes import Algorithm
-from devices.otp.rules import Kind, check_serial
+from devices.otp.rules import Kind
 
 T = TypeVar("T")
 MAX_CODE = 10
-MAX_TEXT = 256
 VERIFY_STREAM = "/authd.v1.OtpService/VerifyStream"
+# Warranty ends are seconds since the epoch, up to the end of year 9999.
+MAX_TIME = 253_402_300_799.0
 
 
 def _text(value: str, name: str, required: bool = False) -> str:
-    if required and not value.strip():
-        raise InvalidArgument(f"{name} is required")
-    if len(value) > MAX_TEXT:
-        raise InvalidArgument(f"{name} is longer than {MAX_TEXT} characters")
-    return value
+    return validate.text(value, name, required=required)
 
 
 def _code(value: str, name: str = "code") -> str:
@@ -43,6 +40,11 @@ def _code(value: str, name: str = "code") -> str:
     if len(value) > MAX_CODE or not value.isascii() or not value.isdigit():
         raise InvalidArgument(f"{name} must be 6 to 8 digits")
     return value
+
+
+def _parameters(p: otp_pb2.OtpParameters) -> None:
+    """What the rules (``Params.check``) do not check: the counter must fit every store."""
+    validate.bounded_int(p.counter, "parameters.counter")
 
 
 Engine = (GroupCommitEngine[tuple[str, str, Caller], VerifyResult]
@@ -71,9 +73,11 @@ class OtpServicer(otp_pb2_grpc.OtpServiceServicer):
     async def Enroll(self, request: otp_pb2.EnrollRequest,
                      context: grpc.aio.ServicerContext) -> otp_pb2.EnrollResponse:
         caller = require_role(Role.BRANCH)
-        check_serial(request.serial)
+        validate.serial(request.serial)
         _text(request.operator_id, "operator_id", required=True)
         p = request.parameters
+        _parameters(p)
+        validate.finite(request.warranty_until, "warranty_until", minimum=0, maximum=MAX_TIME)
         kind = kind_from_pb(p.kind)
         if kind is None:
             raise InvalidArgument("parameters.kind (TOTP or HOTP) is required")
@@ -91,7 +95,7 @@ class OtpServicer(otp_pb2_grpc.OtpServiceServicer):
     async def Register(self, request: otp_pb2.RegisterRequest,
                        context: grpc.aio.ServicerContext) -> otp_pb2.DeviceStatus:
         caller = require_role(Role.BRANCH, Role.BACKEND)
-        check_serial(request.serial)
+        validate.serial(request.serial)
         _text(request.operator_id, "operator_id", required=caller.role is Role.BRANCH)
         online = caller.role is Role.BACKEND
         device = await self._tx(lambda tx: self.center.register(
@@ -102,7 +106,7 @@ class OtpServicer(otp_pb2_grpc.OtpServiceServicer):
     async def Deregister(self, request: otp_pb2.DeregisterRequest,
                          context: grpc.aio.ServicerContext) -> otp_pb2.DeviceStatus:
         caller = require_role(Role.BRANCH)
-        check_serial(request.serial)
+        validate.serial(request.serial)
         operator = _text(request.operator_id, "operator_id", required=True)
         reason = _text(request.reason, "reason")
         device = await self._tx(lambda tx: self.center.deregister(
@@ -111,10 +115,9 @@ class OtpServicer(otp_pb2_grpc.OtpServiceServicer):
         return self._status(device)
 
     def _submit(self, request: otp_pb2.VerifyRequest, caller: Caller) -> Pending:
-        check_serial(request.serial)
+        validate.serial(request.serial)
         _code(request.code)
-        if len(request.request_id) > MAX_TEXT:
-            raise InvalidArgument(f"request_id is longer than {MAX_TEXT} characters")
+        validate.text(request.request_id, "request_id")
         future = self.engine.submit((request.serial, request.code, caller), request.serial)
         future.add_done_callback(functools.partial(_count, caller.institution))
         return future
@@ -200,7 +203,7 @@ class OtpServicer(otp_pb2_grpc.OtpServiceServicer):
     async def Unlock(self, request: otp_pb2.UnlockRequest,
                      context: grpc.aio.ServicerContext) -> otp_pb2.DeviceStatus:
         caller = require_role(Role.BRANCH)
-        check_serial(request.serial)
+        validate.serial(request.serial)
         operator = _text(request.operator_id, "operator_id", required=True)
         reason = _text(request.reason, "reason", required=True)
         device = await self._tx(lambda tx: self.center.unlock(
@@ -210,7 +213,7 @@ class OtpServicer(otp_pb2_grpc.OtpServiceServicer):
     async def ReportLost(self, request: otp_pb2.ReportLostRequest,
                          context: grpc.aio.ServicerContext) -> otp_pb2.DeviceStatus:
         caller = require_role(Role.BRANCH, Role.BACKEND)
-        check_serial(request.serial)
+        validate.serial(request.serial)
         reason = _text(request.reason, "reason")
         device = await self._tx(lambda tx: self.center.report_lost(
             tx, serial=request.serial, caller=caller, reason=reason))
@@ -219,7 +222,7 @@ class OtpServicer(otp_pb2_grpc.OtpServiceServicer):
     async def WithdrawLossReport(self, request: otp_pb2.WithdrawLossReportRequest,
                                  context: grpc.aio.ServicerContext) -> otp_pb2.DeviceStatus:
         caller = require_role(Role.BRANCH)
-        check_serial(request.serial)
+        validate.serial(request.serial)
         operator = _text(request.operator_id, "operator_id", required=True)
         reason = _text(request.reason, "reason", required=True)
         device = await self._tx(lambda tx: self.center.withdraw_loss_report(
@@ -229,8 +232,8 @@ class OtpServicer(otp_pb2_grpc.OtpServiceServicer):
     async def Replace(self, request: otp_pb2.ReplaceRequest,
                       context: grpc.aio.ServicerContext) -> otp_pb2.ReplaceResponse:
         caller = require_role(Role.BRANCH)
-        check_serial(request.old_serial)
-        check_serial(request.new_serial)
+        validate.serial(request.old_serial, "old_serial")
+        validate.serial(request.new_serial, "new_serial")
         if request.old_serial == request.new_serial:
             raise InvalidArgument("the new serial must differ from the old one")
         operator = _text(request.operator_id, "operator_id", required=True)
@@ -240,6 +243,7 @@ class OtpServicer(otp_pb2_grpc.OtpServiceServicer):
                                   otp_pb2.REPLACE_REASON_WARRANTY_EXPIRED):
             raise InvalidArgument(f"unknown replace reason {request.reason}")
         p = request.parameters
+        _parameters(p)
         kind: Kind | None = kind_from_pb(p.kind)
         algorithm: Algorithm | None = algorithm_from_pb(p.algorithm)
         old, new = await self._tx(lambda tx: self.center.replace(
@@ -256,7 +260,7 @@ class OtpServicer(otp_pb2_grpc.OtpServiceServicer):
     async def Resync(self, request: otp_pb2.ResyncRequest,
                      context: grpc.aio.ServicerContext) -> otp_pb2.DeviceStatus:
         caller = require_role(Role.BRANCH)
-        check_serial(request.serial)
+        validate.serial(request.serial)
         operator = _text(request.operator_id, "operator_id", required=True)
         first, second = _code(request.first_code, "first_code"), _code(request.second_code,
                                                                         "second_code")
@@ -268,7 +272,7 @@ class OtpServicer(otp_pb2_grpc.OtpServiceServicer):
     async def GetStatus(self, request: otp_pb2.GetStatusRequest,
                         context: grpc.aio.ServicerContext) -> otp_pb2.DeviceStatus:
         caller = require_role(Role.BRANCH, Role.BACKEND, Role.ADMIN)
-        check_serial(request.serial)
+        validate.serial(request.serial)
         device = await self.app.run_blocking(
             self.app.db.run, lambda tx: self.center.status(tx, request.serial), write=False)
         if caller.role is Role.BACKEND and not device.registered_at(caller.institution):

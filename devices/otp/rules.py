@@ -15,8 +15,9 @@ from enum import StrEnum, unique
 from devices.errors import InvalidArgument
 from devices.otp.codes import Algorithm, codes_equal, find_counter, hotp, time_step
 
-SERIAL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{3,31}$")
-INSTITUTION = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
+# Patterns match whole values (fullmatch): "$" would let a trailing newline through.
+SERIAL = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{3,31}")
+INSTITUTION = re.compile(r"[A-Za-z0-9_.-]{1,32}")
 
 
 @unique
@@ -55,7 +56,7 @@ class Params:
     def check(self) -> Params:
         if self.digits not in (6, 7, 8):
             raise InvalidArgument("digits must be 6, 7 or 8")
-        if self.kind is Kind.TOTP and not 15 <= self.period <= 300:
+        if not 15 <= self.period <= 300:  # HOTP keeps it too (a later switch to TOTP)
             raise InvalidArgument("time step must be 15..300 seconds")
         return self
 
@@ -89,7 +90,7 @@ class Decision:
 
 
 def check_serial(serial: str) -> str:
-    if not SERIAL.match(serial):
+    if SERIAL.fullmatch(serial) is None:
         raise InvalidArgument("serial must be 4..32 letters, digits or dashes")
     return serial
 

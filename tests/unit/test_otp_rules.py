@@ -103,3 +103,9 @@ def test_code_format(code: str):
 def test_serial_format(serial: str):
     with pytest.raises(InvalidArgument):
         rules.check_serial(serial)
+
+
+def test_period_is_checked_for_every_kind():
+    with pytest.raises(InvalidArgument, match="time step"):
+        Params(Kind.HOTP, 6, 2**32 - 1, Algorithm.SHA1).check()
+    assert Params(Kind.HOTP, 6, 60, Algorithm.SHA1).check().period == 60
