@@ -316,3 +316,25 @@ def test_poisoned_record_fails_alone(server, store_url, poison):
 def test_poisoned_record_fails_alone_with_the_loop_engine(server, tmp_path):
     url = _sqlite(tmp_path)
     _poison_spares_batch_mates(server(store_url=url, otp={"engine": "loop"}), url, "kind")
+
+
+def test_counter_beyond_int64_is_refused_at_enroll(server, store_url):
+    srv = server(store_url=store_url)
+    branch = otp_pb2_grpc.OtpServiceStub(srv.channel("bank-a", "branch"))
+    for counter in (2**63, 2**64 - 1):
+        with pytest.raises(grpc.RpcError) as err:
+            branch.Enroll(O.EnrollRequest(serial="OTP-BIG-1", operator_id="op", seed=SEED,
+                                          parameters=O.OtpParameters(kind=O.OTP_KIND_HOTP,
+                                                                     counter=counter)))
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "parameters.counter" in err.value.details()
+    # The last counter a store holds works, once; after it the device is used up, not broken.
+    last = 2**63 - 1
+    _enroll(srv, ["OTP-BIG-2"], counter=last)
+    backend = otp_pb2_grpc.OtpServiceStub(srv.channel("bank-a", "backend"))
+    first = backend.Verify(O.VerifyRequest(serial="OTP-BIG-2", code=hotp(SEED, last)))
+    assert first.outcome == O.VERIFY_OUTCOME_ACCEPTED
+    again = backend.Verify(O.VerifyRequest(serial="OTP-BIG-2", code=hotp(SEED, last)))
+    assert again.outcome == O.VERIFY_OUTCOME_REPLAYED
+    assert backend.Verify(O.VerifyRequest(serial="OTP-BIG-2", code=WRONG)).outcome == \
+        O.VERIFY_OUTCOME_WRONG_CODE
