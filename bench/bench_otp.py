@@ -10,7 +10,7 @@ For each store: enroll N devices (TOTP, 60 s step, sealed seeds), then
 The daemon runs as a center-role node (`roles = ["center"]`), as backends reach it.
 The mix is 70 % right codes and 30 % wrong codes; every commit is durable
 (SQLite WAL synchronous=FULL, PostgreSQL fsync on). The load generator runs on the same two
-cores: its CPU share is printed.
+cores: its CPU share is printed, and the machine's 1-minute load average beside each figure.
 """
 
 from __future__ import annotations
@@ -146,7 +146,7 @@ def run_in_process(cfg: Any, requests: list[tuple[str, str, str]], window: int =
     app.secrets.close()
     return {"rate": len(requests) / elapsed, "p50": percentile(latencies, 50) * 1e3,
             "p99": percentile(latencies, 99) * 1e3, "cpu": cpu / elapsed,
-            "batch": items / max(1, batches)}
+            "batch": items / max(1, batches), "load": os.getloadavg()[0]}
 
 
 # ----------------------------------------------------------------------------- over gRPC
@@ -248,7 +248,8 @@ def run_over_grpc(address: str, server_pid: int, requests: list[tuple[str, str, 
     server_cpu = tree_cpu_seconds(server_pid) - server_cpu0
     return {"rate": len(latencies) / elapsed, "p50": percentile(latencies, 50) * 1e3,
             "p99": percentile(latencies, 99) * 1e3, "errors": sum(r[1] for r in results),
-            "client_cpu": client_cpu / wall, "server_cpu": server_cpu / wall}
+            "client_cpu": client_cpu / wall, "server_cpu": server_cpu / wall,
+            "load": os.getloadavg()[0]}
 
 
 # ----------------------------------------------------------------------------- driver
@@ -272,10 +273,10 @@ def loop_engine_rows(store_url: str, pin_file: Path, root: Path, take: Any, coun
     return [
         ["sqlite", "gRPC full load, engine = loop", full["rate"], full["p50"], full["p99"],
          f"{full['client_cpu']:.2f}", f"{full['server_cpu']:.2f}",
-         f"errors {full['errors']:.0f}"],
+         f"errors {full['errors']:.0f}", f"{full['load']:.1f}"],
         ["sqlite", f"gRPC at half load ({half_rate:,.0f}/s), engine = loop", half["rate"],
          half["p50"], half["p99"], f"{half['client_cpu']:.2f}", f"{half['server_cpu']:.2f}",
-         f"errors {half['errors']:.0f}"],
+         f"errors {half['errors']:.0f}", f"{half['load']:.1f}"],
     ]
 
 
@@ -310,7 +311,8 @@ def bench_store(kind: str, devices: int, count: int, clients: int, concurrency: 
 
         inproc = run_in_process(cfg, take(count))
         rows.append([kind, "in process (engine, no gRPC)", inproc["rate"], inproc["p50"],
-                     inproc["p99"], "-", f"{inproc['cpu']:.2f}", f"batch {inproc['batch']:.0f}"])
+                     inproc["p99"], "-", f"{inproc['cpu']:.2f}", f"batch {inproc['batch']:.0f}",
+                     f"{inproc['load']:.1f}"])
         print(f"[{kind}] in process: {inproc['rate']:,.0f}/s", flush=True)
 
         # A center node, as the institutions' backends reach it (no branch devices attached).
@@ -324,7 +326,8 @@ def bench_store(kind: str, devices: int, count: int, clients: int, concurrency: 
             rows.append([kind, f"gRPC full load ({clients}x{concurrency} in flight, "
                                f"{processes} server process{'es' if processes > 1 else ''})",
                          full["rate"], full["p50"], full["p99"], f"{full['client_cpu']:.2f}",
-                         f"{full['server_cpu']:.2f}", f"errors {full['errors']:.0f}"])
+                         f"{full['server_cpu']:.2f}", f"errors {full['errors']:.0f}",
+                         f"{full['load']:.1f}"])
             print(f"[{kind}] gRPC full: {full['rate']:,.0f}/s", flush=True)
             half_rate = full["rate"] / 2
             half_n = int(min(count, half_rate * 8))
@@ -332,17 +335,19 @@ def bench_store(kind: str, devices: int, count: int, clients: int, concurrency: 
                                  concurrency, rate=half_rate)
             rows.append([kind, f"gRPC at half load ({half_rate:,.0f}/s offered)", half["rate"],
                          half["p50"], half["p99"], f"{half['client_cpu']:.2f}",
-                         f"{half['server_cpu']:.2f}", f"errors {half['errors']:.0f}"])
+                         f"{half['server_cpu']:.2f}", f"errors {half['errors']:.0f}",
+                         f"{half['load']:.1f}"])
             streamed = run_over_grpc(node.address, node.proc.pid, take(count), clients,
                                      concurrency * 4, stream=True)
             rows.append([kind, f"gRPC VerifyStream ({clients}x3 streams)", streamed["rate"],
                          streamed["p50"], streamed["p99"], f"{streamed['client_cpu']:.2f}",
-                         f"{streamed['server_cpu']:.2f}", f"errors {streamed['errors']:.0f}"])
+                         f"{streamed['server_cpu']:.2f}", f"errors {streamed['errors']:.0f}",
+                         f"{streamed['load']:.1f}"])
             print(f"[{kind}] gRPC stream: {streamed['rate']:,.0f}/s", flush=True)
             rows.append([kind, "ratio unary gRPC / in process", full["rate"] / inproc["rate"],
-                         "", "", "", "", ""])
+                         "", "", "", "", "", ""])
             rows.append([kind, "ratio stream gRPC / in process",
-                         streamed["rate"] / inproc["rate"], "", "", "", "", ""])
+                         streamed["rate"] / inproc["rate"], "", "", "", "", "", ""])
         finally:
             node.terminate()
         if kind == "sqlite":
@@ -381,7 +386,7 @@ def main(argv: list[str]) -> None:
     print(f"OTP Verify, {args.devices:,} enrolled devices, {RIGHT_SHARE:.0%} right codes, "
           f"durable commits, {os.cpu_count()} cores shared with the load generator")
     print(table(["store", "path", "verifies/s", "p50 ms", "p99 ms", "client CPU",
-                 "server CPU", "note"], rows))
+                 "server CPU", "note", "load 1m"], rows))
 
 
 if __name__ == "__main__":
