@@ -185,7 +185,7 @@ def _dead_writer_is_restarted(srv: Any, store_url: str, engine_kind: str,
                               caplog: pytest.LogCaptureFixture) -> None:
     _enroll(srv, ["OTP-DEAD-1"])
     engine = srv.app.services["otp_engine"]
-    engine.restart_delay = 2.0  # long enough to watch it down
+    engine.restart_delay = 5.0  # long enough to watch it down, even on a loaded machine
     backend = otp_pb2_grpc.OtpServiceStub(srv.channel("bank-a", "backend"))
     deaths = metrics.OTP_WRITER_FAILURES.value(engine=engine_kind)
     caplog.set_level(logging.ERROR, logger="authd.otp.engine")
