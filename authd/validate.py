@@ -4,8 +4,9 @@ A value that passes fits every store as it is, so SQLite and PostgreSQL give the
 (PostgreSQL refuses NUL in text and integers beyond 64 bits where SQLite stores anything), and
 a bad request is refused with INVALID_ARGUMENT before it can reach a shared transaction.
 
-Every check returns the value it accepted and raises ``InvalidArgument`` with a message that
-names the field and the rule; messages never repeat the value (it may be a secret or garbage).
+Every check returns the value it accepted and raises ``BadRequest`` (``field`` set) with a
+message that names the field and the rule; messages never repeat the value (it may be a secret
+or garbage).
 Patterns must match the whole value (``re.fullmatch``): ``$`` would let a trailing newline pass.
 """
 
@@ -15,7 +16,7 @@ import math
 import re
 import unicodedata
 
-from devices.errors import InvalidArgument
+from devices.errors import BadRequest
 
 INT64_MAX = 2**63 - 1
 INT64_MIN = -(2**63)
@@ -39,21 +40,21 @@ def text(value: str, name: str, *, required: bool = False, max_length: int = MAX
     """Free text (an operator id, a reason): at most ``max_length`` characters, no control
     characters; ``required``: not empty or blank."""
     if not isinstance(value, str):
-        raise InvalidArgument(f"{name} must be text")
+        raise BadRequest(f"{name} must be text", field=name)
     if required and not value.strip():
-        raise InvalidArgument(f"{name} is required")
+        raise BadRequest(f"{name} is required", field=name)
     if len(value) > max_length:
-        raise InvalidArgument(f"{name} is longer than {max_length} characters")
+        raise BadRequest(f"{name} is longer than {max_length} characters", field=name)
     if _forbidden(value):
-        raise InvalidArgument(f"{name} must not contain control characters (NUL, newlines, "
-                              "tabs, ...)")
+        raise BadRequest(f"{name} must not contain control characters (NUL, newlines, "
+                         "tabs, ...)", field=name)
     return value
 
 
 def identifier(value: str, name: str, pattern: re.Pattern[str], rule: str) -> str:
     """A value that must match ``pattern`` as a whole; ``rule`` says what it must be."""
     if not isinstance(value, str) or pattern.fullmatch(value) is None:
-        raise InvalidArgument(f"{name} must be {rule}")
+        raise BadRequest(f"{name} must be {rule}", field=name)
     return value
 
 
@@ -66,11 +67,11 @@ def finite(value: float, name: str, *, minimum: float | None = None,
            maximum: float | None = None) -> float:
     """A number that is not NaN or infinite, within ``minimum``..``maximum``."""
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise InvalidArgument(f"{name} must be a finite number")
+        raise BadRequest(f"{name} must be a finite number", field=name)
     if minimum is not None and value < minimum:
-        raise InvalidArgument(f"{name} must be at least {_number(minimum)}")
+        raise BadRequest(f"{name} must be at least {_number(minimum)}", field=name)
     if maximum is not None and value > maximum:
-        raise InvalidArgument(f"{name} must be at most {_number(maximum)}")
+        raise BadRequest(f"{name} must be at most {_number(maximum)}", field=name)
     return float(value)
 
 
@@ -82,7 +83,7 @@ def bounded_int(value: int, name: str, *, minimum: int = 0, maximum: int = INT64
     """An integer within ``minimum``..``maximum`` (by default what a store's 64-bit signed
     column holds, and not negative)."""
     if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidArgument(f"{name} must be an integer")
+        raise BadRequest(f"{name} must be an integer", field=name)
     if not minimum <= value <= maximum:
-        raise InvalidArgument(f"{name} must be {minimum}..{maximum}")
+        raise BadRequest(f"{name} must be {minimum}..{maximum}", field=name)
     return value

@@ -44,7 +44,7 @@ from typing import Generic, TypeVar
 
 from authd import metrics
 from authd.storage import Database, Tx
-from devices.errors import AuthdError, Unavailable
+from devices.errors import AuthdError, Unreachable
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +88,7 @@ def _common_error(db: Database, exc: Exception) -> AuthdError | None:
     if isinstance(exc, AuthdError):
         return exc
     if db.is_store_failure(exc):
-        return Unavailable(STORE_FAILED)
+        return Unreachable(STORE_FAILED)
     return None
 
 
@@ -227,9 +227,9 @@ class GroupCommitEngine(_Supervision, Generic[J, R]):
         item: _Item[J, R] = _Item(job, key)
         writer = self._writers[zlib.crc32(key.encode()) % len(self._writers)]
         if self._closed:
-            _answer(item.future, None, Unavailable(SHUTTING_DOWN))
+            _answer(item.future, None, Unreachable(SHUTTING_DOWN))
         elif not writer.alive:
-            _answer(item.future, None, Unavailable(WRITER_DOWN))
+            _answer(item.future, None, Unreachable(WRITER_DOWN))
         else:
             writer.queue.put(item)
         return item.future
@@ -302,7 +302,7 @@ class GroupCommitEngine(_Supervision, Generic[J, R]):
                 for item, (result, error) in zip(batch, answers, strict=True):
                     _answer(item.future, result, error)
             for item in batch:
-                _answer(item.future, None, Unavailable(WRITER_FAILED))
+                _answer(item.future, None, Unreachable(WRITER_FAILED))
             self._refuse_waiting(writer, WRITER_FAILED)
         finally:
             if self._stop.wait(delay):
@@ -318,7 +318,7 @@ class GroupCommitEngine(_Supervision, Generic[J, R]):
             except queue.Empty:
                 return
             if item is not None:
-                _answer(item.future, None, Unavailable(message))
+                _answer(item.future, None, Unreachable(message))
 
     def close(self) -> None:
         """Finish what was submitted, then stop the writers."""
@@ -374,9 +374,9 @@ class LoopCommitEngine(_Supervision, Generic[J, R]):
         loop = asyncio.get_running_loop()
         future: asyncio.Future[R] = loop.create_future()
         if self._closed:
-            future.set_exception(Unavailable(SHUTTING_DOWN))
+            future.set_exception(Unreachable(SHUTTING_DOWN))
         elif not self._alive:
-            future.set_exception(Unavailable(WRITER_DOWN))
+            future.set_exception(Unreachable(WRITER_DOWN))
         else:
             self._pending.append((job, key, future))
             if self._task is None:
@@ -448,10 +448,10 @@ class LoopCommitEngine(_Supervision, Generic[J, R]):
             for (_, _, future), (result, error) in zip(batch, answers, strict=True):
                 _answer(future, result, error)
         for _, _, future in batch:
-            _answer(future, None, Unavailable(WRITER_FAILED))
+            _answer(future, None, Unreachable(WRITER_FAILED))
         waiting, self._pending = self._pending, []
         for _, _, future in waiting:
-            _answer(future, None, Unavailable(WRITER_FAILED))
+            _answer(future, None, Unreachable(WRITER_FAILED))
         if not loop.is_closed():
             loop.call_later(delay, self._restart)
 

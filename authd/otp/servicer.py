@@ -10,16 +10,16 @@ from typing import Any, TypeVar
 
 import grpc
 
-from authd import metrics, validate
+from authd import errors, metrics, validate
 from authd.app import App
 from authd.context import Caller, Role, require_role
-from authd.interceptors import internal_error, status_for
 from authd.otp.center import OtpCenter, VerifyResult
 from authd.otp.convert import OUTCOME_TO_PB, algorithm_from_pb, kind_from_pb, status_to_pb
 from authd.otp.engine import GroupCommitEngine, LoopCommitEngine
+from authd.otp.settings import OtpSettings
 from authd.storage import Tx
 from authd.v1 import otp_pb2, otp_pb2_grpc
-from devices.errors import AuthdError, InvalidArgument, NotFound, Unavailable
+from devices.errors import AuthdError, BadRequest, NoSuchObject, Unreachable
 from devices.otp.codes import Algorithm
 from devices.otp.rules import Kind
 
@@ -36,9 +36,9 @@ def _text(value: str, name: str, required: bool = False) -> str:
 
 def _code(value: str, name: str = "code") -> str:
     if not value:
-        raise InvalidArgument(f"{name} is empty")
+        raise BadRequest(f"{name} is empty")
     if len(value) > MAX_CODE or not value.isascii() or not value.isdigit():
-        raise InvalidArgument(f"{name} must be 6 to 8 digits")
+        raise BadRequest(f"{name} must be 6 to 8 digits")
     return value
 
 
@@ -59,8 +59,10 @@ def _count(institution: str, future: Pending) -> None:
 
 
 class OtpServicer(otp_pb2_grpc.OtpServiceServicer):
-    def __init__(self, app: App, center: OtpCenter, engine: Engine) -> None:
+    def __init__(self, app: App, settings: OtpSettings, center: OtpCenter,
+                 engine: Engine) -> None:
         self.app = app
+        self.settings = settings
         self.center = center
         self.engine = engine
 
@@ -80,8 +82,8 @@ class OtpServicer(otp_pb2_grpc.OtpServiceServicer):
         validate.finite(request.warranty_until, "warranty_until", minimum=0, maximum=MAX_TIME)
         kind = kind_from_pb(p.kind)
         if kind is None:
-            raise InvalidArgument("parameters.kind (TOTP or HOTP) is required")
-        cfg = self.app.config.otp
+            raise BadRequest("parameters.kind (TOTP or HOTP) is required")
+        cfg = self.settings
         algorithm = algorithm_from_pb(p.algorithm, Algorithm(cfg.default_algorithm))
         enrolled = await self._tx(lambda tx: self.center.enroll(
             tx, serial=request.serial, seed=request.seed or None, kind=kind,
@@ -190,15 +192,12 @@ class OtpServicer(otp_pb2_grpc.OtpServiceServicer):
                 future.cancel()
 
     def _stream_answer(self, future: Pending, request_id: str) -> otp_pb2.VerifyResponse:
-        error = (Unavailable("the verification was cancelled") if future.cancelled()
+        error = (Unreachable("the verification was cancelled") if future.cancelled()
                  else future.exception())
         if error is None:
             return self._answer(future.result(), request_id)
-        if isinstance(error, AuthdError):
-            code, text = status_for(error) or grpc.StatusCode.INTERNAL, str(error)
-        else:
-            code, text = grpc.StatusCode.INTERNAL, internal_error(error, VERIFY_STREAM)
-        return otp_pb2.VerifyResponse(request_id=request_id, error=f"{code.name}: {text}")
+        return otp_pb2.VerifyResponse(request_id=request_id,
+                                      error=errors.status_proto(error, VERIFY_STREAM))
 
     async def Unlock(self, request: otp_pb2.UnlockRequest,
                      context: grpc.aio.ServicerContext) -> otp_pb2.DeviceStatus:
@@ -235,13 +234,13 @@ class OtpServicer(otp_pb2_grpc.OtpServiceServicer):
         validate.serial(request.old_serial, "old_serial")
         validate.serial(request.new_serial, "new_serial")
         if request.old_serial == request.new_serial:
-            raise InvalidArgument("the new serial must differ from the old one")
+            raise BadRequest("the new serial must differ from the old one")
         operator = _text(request.operator_id, "operator_id", required=True)
         if request.reason == otp_pb2.REPLACE_REASON_UNSPECIFIED:
-            raise InvalidArgument("reason (REISSUE or WARRANTY_EXPIRED) is required")
+            raise BadRequest("reason (REISSUE or WARRANTY_EXPIRED) is required")
         if request.reason not in (otp_pb2.REPLACE_REASON_REISSUE,
                                   otp_pb2.REPLACE_REASON_WARRANTY_EXPIRED):
-            raise InvalidArgument(f"unknown replace reason {request.reason}")
+            raise BadRequest(f"unknown replace reason {request.reason}")
         p = request.parameters
         _parameters(p)
         kind: Kind | None = kind_from_pb(p.kind)
@@ -277,6 +276,7 @@ class OtpServicer(otp_pb2_grpc.OtpServiceServicer):
             self.app.db.run, lambda tx: self.center.status(tx, request.serial), write=False)
         if caller.role is Role.BACKEND and not device.registered_at(caller.institution):
             # Customer data is not disclosed to an institution the device is not registered at.
-            raise NotFound(f"no OTP device with serial {request.serial} at {caller.institution}")
+            raise NoSuchObject(
+                f"no OTP device with serial {request.serial} at {caller.institution}")
         return self._status(device)
 

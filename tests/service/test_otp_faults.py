@@ -24,6 +24,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from authd import metrics
 from authd.interceptors import METADATA_INSTITUTION, METADATA_ROLE, METADATA_SUBJECT
+from authd.otp.feature import OtpFeature
 from authd.storage import open_database
 from authd.v1 import otp_pb2 as O
 from authd.v1 import otp_pb2_grpc
@@ -147,7 +148,7 @@ async def _storm(address: str, serials: list[str], calls: int) -> tuple[Counter[
 def _giving_up_hurts_nobody(srv: Any, store_url: str) -> None:
     serials = [f"OTP-STORM-{i:02d}" for i in range(20)]
     _enroll(srv, serials)
-    engine = srv.app.services["otp_engine"]
+    engine = srv.app.require(OtpFeature).engine
     failures_before = engine.failures
     for _ in range(2):
         acked, problems = asyncio.run(_storm(srv.address, serials, 600))
@@ -184,7 +185,7 @@ def test_callers_giving_up_hurt_nothing_with_the_loop_engine(server, tmp_path):
 def _dead_writer_is_restarted(srv: Any, store_url: str, engine_kind: str,
                               caplog: pytest.LogCaptureFixture) -> None:
     _enroll(srv, ["OTP-DEAD-1"])
-    engine = srv.app.services["otp_engine"]
+    engine = srv.app.require(OtpFeature).engine
     engine.restart_delay = 5.0  # long enough to watch it down, even on a loaded machine
     backend = otp_pb2_grpc.OtpServiceStub(srv.channel("bank-a", "backend"))
     deaths = metrics.OTP_WRITER_FAILURES.value(engine=engine_kind)
