@@ -124,6 +124,12 @@ RATE_LIMITED = REGISTRY.counter("authd_rate_limited_total",
 OTP_BATCH = REGISTRY.histogram("authd_otp_commit_batch_size",
                                "verifications committed per durable transaction",
                                buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512))
+OTP_BATCH_SPLITS = REGISTRY.counter(
+    "authd_otp_batches_split_total",
+    "verification batches whose transaction failed and whose jobs were committed one by one")
+OTP_WRITER_FAILURES = REGISTRY.counter(
+    "authd_otp_writer_failures_total",
+    "OTP verification writers that failed unexpectedly and were restarted, by engine")
 
 
 class MetricsServer:

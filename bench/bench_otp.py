@@ -177,7 +177,7 @@ def run_in_process(cfg: Any, requests: list[tuple[str, str, str]], window: int =
     app.secrets.close()
     return {"rate": len(requests) / elapsed, "p50": percentile(latencies, 50) * 1e3,
             "p99": percentile(latencies, 99) * 1e3, "cpu": cpu / elapsed,
-            "batch": items / max(1, batches)}
+            "batch": items / max(1, batches), "load": os.getloadavg()[0]}
 
 
 # ----------------------------------------------------------------------------- over gRPC

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import quote
 
+from authd import validate
 from authd.audit import AuditLog
 from authd.context import SYSTEM, Caller, Role
 from authd.secrets import SecretBox
@@ -202,8 +203,8 @@ class OtpCenter:
             seed = generated = self.secrets.random(params.algorithm.seed_bytes)
         if not 16 <= len(seed) <= 64:
             raise BadRequest("seed must be 16..64 bytes")
-        if counter < 0:
-            raise BadRequest("counter must not be negative")
+        validate.bounded_int(counter, "counter")
+        validate.finite(warranty_until, "warranty_until", minimum=0)
         if tx.one("SELECT 1 FROM otp_devices WHERE serial = ?", (serial,)) is not None:
             raise AlreadyPresent(f"OTP device {serial} is enrolled already")
         now = self.clock()
