@@ -230,15 +230,16 @@ def _client(address: str, requests: list[tuple[str, str, str]], concurrency: int
                         req = otp_pb2.VerifyRequest(serial=requests[i][0], code=requests[i][1],
                                                     request_id=str(i))
                         sent[req.request_id] = time.perf_counter()
-                        await call.write(req)
+                        await call.write(otp_pb2.VerifyBatchRequest(requests=[req]))
                     await call.done_writing()
 
                 writer = asyncio.ensure_future(write())
-                async for answer in call:
-                    latencies.append(time.perf_counter() - sent.pop(answer.request_id))
-                    if answer.HasField("error"):
-                        errors += 1
-                    window.release()
+                async for frame in call:
+                    for answer in frame.responses:
+                        latencies.append(time.perf_counter() - sent.pop(answer.request_id))
+                        if answer.HasField("error"):
+                            errors += 1
+                        window.release()
                 await writer
 
             if stream:
@@ -358,19 +359,32 @@ def _verify_frame(serial: str, code: str, request_id: str = "") -> bytes:
                                               request_id=request_id).SerializeToString())
 
 
-def native_jobs(devices: int, now: float, processes: int, frames: int) -> list[h2load.Job]:
+def native_jobs(devices: int, now: float, processes: int, frames: int,
+                per_frame: int = 0) -> list[h2load.Job]:
     """Wrong codes for ``processes`` x ``frames`` devices spread over the whole range; one
-    body per h2load process, each from one institution's backend."""
+    body per h2load process, each from one institution's backend. ``per_frame`` > 0: the
+    body's frames are VerifyBatchRequests of that many verifications (VerifyBatch,
+    VerifyStream), otherwise VerifyRequests (Verify)."""
+    from authd.v1 import otp_pb2
     from devices.otp.codes import totp
 
-    n = processes * frames
+    size = max(1, per_frame)
+    n = processes * frames * size
     jobs: list[h2load.Job] = []
     for p in range(processes):
         body = b""
         for f in range(frames):
-            i = ((p * frames + f) * devices) // n
-            body += _verify_frame(serial_of(i), wrong_of(totp(seed_of(i), now, 60)),
-                                  str(f) if frames > 1 else "")
+            requests = []
+            for k in range(size):
+                i = (((p * frames + f) * size + k) * devices) // n
+                requests.append(otp_pb2.VerifyRequest(
+                    serial=serial_of(i), code=wrong_of(totp(seed_of(i), now, 60)),
+                    request_id=str(f * size + k) if frames * size > 1 else ""))
+            if per_frame:
+                body += h2load.frame(otp_pb2.VerifyBatchRequest(
+                    requests=requests).SerializeToString())
+            else:
+                body += h2load.frame(requests[0].SerializeToString())
         bank = INSTITUTIONS[p % len(INSTITUTIONS)]
         jobs.append((body, h2load.caller_headers(bank, "backend", "bench")))
     return jobs
@@ -401,7 +415,7 @@ def native_rows(kind: str, store_url: str, pin_file: Path, root: Path, devices: 
     now = time.time()
     try:
         unary_jobs = native_jobs(devices, now, load.unary_processes, 1)
-        stream_jobs = native_jobs(devices, now, load.stream_processes, STREAM_FRAMES)
+        stream_jobs = native_jobs(devices, now, load.stream_processes, STREAM_FRAMES, 1)
         base = f"http://{node.address}"
 
         def unary(n: int) -> h2load.H2Run:

@@ -34,3 +34,22 @@ def _fields(response: Any) -> Any:
         return json_format.MessageToDict(response, preserving_proto_field_name=True,
                                          always_print_fields_with_no_presence=True)
     return [_fields(item) for item in response]  # a response stream
+
+
+def frames(requests: Iterable[Any], per_frame: int = 1) -> Iterable[Any]:
+    """VerifyStream request frames carrying ``requests``, ``per_frame`` to a frame."""
+    from authd.v1 import otp_pb2
+
+    chunk: list[Any] = []
+    for request in requests:
+        chunk.append(request)
+        if len(chunk) == per_frame:
+            yield otp_pb2.VerifyBatchRequest(requests=chunk)
+            chunk = []
+    if chunk:
+        yield otp_pb2.VerifyBatchRequest(requests=chunk)
+
+
+def flat(answer_frames: Iterable[Any]) -> list[Any]:
+    """Every VerifyResponse of a VerifyStream's answer frames, in order."""
+    return [response for frame in answer_frames for response in frame.responses]

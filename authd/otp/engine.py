@@ -27,6 +27,12 @@ and ``serving`` is False (the OTP service's health reports NOT_SERVING).
 Each device (key) is served by one writer of a node, so a node evaluates one device's calls in
 the order they arrived. Within a batch the items are ordered by key, so writers on several
 nodes always take row locks in the same order and cannot deadlock each other.
+
+Jobs come one at a time (``submit``: a future each) or as a group (``submit_all``: one callback
+with every answer once the last is settled, for a call carrying many verifications). A writer's
+queue holds at most ``queue_max`` jobs: a job beyond it is answered at once with LimitReached
+(reason ``BUSY``, a ``retry_after`` from the writer's recent pace), nothing counted, instead of
+waiting for a writer that is already behind.
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ import functools
 import logging
 import queue
 import threading
+import time
 import zlib
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, InvalidStateError, ThreadPoolExecutor
@@ -44,7 +51,7 @@ from typing import Generic, TypeVar
 
 from authd import metrics
 from authd.storage import Database, Tx
-from devices.errors import AuthdError, Unreachable
+from devices.errors import AuthdError, LimitReached, Unreachable
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +61,9 @@ R = TypeVar("R")
 Answer = tuple[R | None, BaseException | None]
 
 STORE_FAILED = "the store could not record the verification; nothing was counted"
+QUEUE_FULL = ("the OTP center is busy: {queued} verifications wait for this node's writer; "
+              "nothing was counted; retry in {retry:.2f} s")
+GAVE_UP = "the caller gave up before the verification was evaluated; nothing was counted"
 WRITER_FAILED = "the verification writer failed; nothing was counted; try again"
 WRITER_DOWN = "the verification writer is restarting; nothing was counted; try again"
 SHUTTING_DOWN = "the server is shutting down"
@@ -138,6 +148,74 @@ def _answer(future: Future[R] | asyncio.Future[R], result: R | None,
         pass  # cancelled by its caller in the meantime
 
 
+class _One(Generic[R]):
+    """Where one submitted job's answer goes: its caller's future."""
+
+    __slots__ = ("future",)
+
+    def __init__(self, future: Future[R] | asyncio.Future[R]) -> None:
+        self.future = future
+
+    def claim(self) -> bool:
+        """Whether the job is still wanted (then it can no longer be cancelled)."""
+        future = self.future
+        if isinstance(future, Future):
+            return future.set_running_or_notify_cancel()
+        return not future.done()
+
+    def settle(self, result: R | None, error: BaseException | None) -> None:
+        _answer(self.future, result, error)
+
+
+class Group(Generic[R]):
+    """The answers of jobs submitted together, handed to ``done`` once, when the last is settled
+    (on the thread that settles it). ``cancel()``: jobs no writer has taken are dropped."""
+
+    def __init__(self, size: int, done: Callable[[list[Answer[R]]], None]) -> None:
+        self.answers: list[Answer[R] | None] = [None] * size
+        self.cancelled = False
+        self._remaining = size
+        self._lock = threading.Lock()
+        self._done = done
+        if size == 0:
+            done([])
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+    def settle(self, index: int, result: R | None, error: BaseException | None) -> None:
+        with self._lock:
+            if self.answers[index] is not None:
+                return
+            self.answers[index] = (result, error)
+            self._remaining -= 1
+            last = self._remaining == 0
+        if last:
+            self._done(self.answers)  # type: ignore[arg-type]  # every slot is set now
+
+
+class _Member(Generic[R]):
+    """Where a job of a group goes: its slot in the group."""
+
+    __slots__ = ("group", "index")
+
+    def __init__(self, group: Group[R], index: int) -> None:
+        self.group = group
+        self.index = index
+
+    def claim(self) -> bool:
+        if self.group.cancelled:
+            self.group.settle(self.index, None, Unreachable(GAVE_UP))
+            return False
+        return True
+
+    def settle(self, result: R | None, error: BaseException | None) -> None:
+        self.group.settle(self.index, result, error)
+
+
+Slot = _One[R] | _Member[R]
+
+
 class _Supervision:
     """What both engines share: health listeners, the restart back-off, the fault seam."""
 
@@ -187,7 +265,7 @@ class _Supervision:
 class _Item(Generic[J, R]):
     job: J
     key: str
-    future: Future[R] = field(default_factory=Future)
+    slot: Slot[R]
 
 
 @dataclass
@@ -199,16 +277,18 @@ class _Writer(Generic[J, R]):
     streak: int = 0  # deaths since its last good batch (for the back-off)
     batch: list[_Item[J, R]] = field(default_factory=list)  # in flight
     answers: list[Answer[R]] | None = None  # the batch in flight's answers, once committed
+    pace: float = 0.0  # seconds per job of its last batch (for retry_after)
 
 
 class GroupCommitEngine(_Supervision, Generic[J, R]):
     def __init__(self, db: Database, handle: Callable[[Tx, J], R], *, batch_max: int = 256,
                  writers: int = 1, name: str = "verify", restart_delay: float = 0.1,
-                 restart_delay_max: float = 5.0) -> None:
+                 restart_delay_max: float = 5.0, queue_max: int = 0) -> None:
         super().__init__("thread", restart_delay, restart_delay_max)
         self._db = db
         self._handle = handle
         self._batch_max = batch_max
+        self._queue_max = queue_max  # 0: unbounded
         self._closed = False
         self._stop = threading.Event()
         self._writers: list[_Writer[J, R]] = [_Writer(f"authd-{name}-{i}")
@@ -224,15 +304,44 @@ class GroupCommitEngine(_Supervision, Generic[J, R]):
         return not self._closed and all(w.alive for w in self._writers)
 
     def submit(self, job: J, key: str) -> Future[R]:
-        item: _Item[J, R] = _Item(job, key)
-        writer = self._writers[zlib.crc32(key.encode()) % len(self._writers)]
+        future: Future[R] = Future()
+        self._put(_Item(job, key, _One(future)), bounded=True)
+        return future
+
+    def submit_all(self, jobs: Sequence[tuple[J, str]],
+                   done: Callable[[list[Answer[R]]], None], *, bounded: bool = True
+                   ) -> Group[R]:
+        """Submit ``(job, key)`` pairs together; ``done`` gets every answer, in their order,
+        once (on a writer's thread, or here when none is queued). ``bounded=False``: the
+        caller bounds what it submits itself (the native front end's link)."""
+        group: Group[R] = Group(len(jobs), done)
+        for index, (job, key) in enumerate(jobs):
+            self._put(_Item(job, key, _Member(group, index)), bounded=bounded)
+        return group
+
+    def _writer_of(self, key: str) -> _Writer[J, R]:
+        return self._writers[zlib.crc32(key.encode()) % len(self._writers)]
+
+    def _put(self, item: _Item[J, R], bounded: bool) -> None:
+        writer = self._writer_of(item.key)
         if self._closed:
-            _answer(item.future, None, Unreachable(SHUTTING_DOWN))
+            item.slot.settle(None, Unreachable(SHUTTING_DOWN))
         elif not writer.alive:
-            _answer(item.future, None, Unreachable(WRITER_DOWN))
+            item.slot.settle(None, Unreachable(WRITER_DOWN))
+        elif bounded and self._queue_max and writer.queue.qsize() >= self._queue_max:
+            item.slot.settle(None, self._busy(writer))
         else:
             writer.queue.put(item)
-        return item.future
+
+    def _busy(self, writer: _Writer[J, R]) -> LimitReached:
+        queued = writer.queue.qsize()
+        retry = min(5.0, max(0.01, queued * writer.pace))
+        return LimitReached(QUEUE_FULL.format(queued=queued, retry=retry), retry_after=retry,
+                            reason="BUSY", metadata={"limit": "queue_max"})
+
+    def pace(self) -> float:
+        """Seconds per verification of the slowest writer's last batch (0: none yet)."""
+        return max((w.pace for w in self._writers), default=0.0)
 
     def _start(self, writer: _Writer[J, R]) -> None:
         thread = threading.Thread(target=self._serve, args=(writer,), name=writer.name,
@@ -257,12 +366,14 @@ class GroupCommitEngine(_Supervision, Generic[J, R]):
                 continue
             self._inject()
             batch.sort(key=lambda it: it.key)  # stable: one device's calls keep their order
+            started = time.perf_counter()
             answers = commit_batch(self._db, self._handle, [item.job for item in batch])
+            writer.pace = (time.perf_counter() - started) / len(batch)
             writer.answers = answers
             self.batches += 1
             self.items += len(batch)
             for item, (result, error) in zip(batch, answers, strict=True):
-                _answer(item.future, result, error)
+                item.slot.settle(result, error)
             writer.batch, writer.answers = [], None
             writer.streak = 0
 
@@ -275,7 +386,7 @@ class GroupCommitEngine(_Supervision, Generic[J, R]):
             return False
         writer.batch, writer.answers = [], None
         while True:
-            if item.future.set_running_or_notify_cancel():
+            if item.slot.claim():
                 writer.batch.append(item)
             if len(writer.batch) >= self._batch_max:
                 return True
@@ -300,9 +411,9 @@ class GroupCommitEngine(_Supervision, Generic[J, R]):
             writer.batch, writer.answers = [], None
             if answers is not None:  # committed: its callers get their answers
                 for item, (result, error) in zip(batch, answers, strict=True):
-                    _answer(item.future, result, error)
-            for item in batch:
-                _answer(item.future, None, Unreachable(WRITER_FAILED))
+                    item.slot.settle(result, error)
+            for item in batch:  # settled already when its batch committed
+                item.slot.settle(None, Unreachable(WRITER_FAILED))
             self._refuse_waiting(writer, WRITER_FAILED)
         finally:
             if self._stop.wait(delay):
@@ -318,7 +429,7 @@ class GroupCommitEngine(_Supervision, Generic[J, R]):
             except queue.Empty:
                 return
             if item is not None:
-                _answer(item.future, None, Unreachable(message))
+                item.slot.settle(None, Unreachable(message))
 
     def close(self) -> None:
         """Finish what was submitted, then stop the writers."""
@@ -343,20 +454,23 @@ class LoopCommitEngine(_Supervision, Generic[J, R]):
     one transaction; its durable commit runs on a helper thread, and while that fsync runs the
     loop serves calls and the next batch gathers. No hand-off to a writer thread per batch.
     The drain task is this engine's writer: it dies, is noticed and restarts as the module
-    describes."""
+    describes. Everything but ``close`` is called on the loop."""
 
     def __init__(self, db: Database, handle: Callable[[Tx, J], R], *, batch_max: int = 256,
-                 restart_delay: float = 0.1, restart_delay_max: float = 5.0) -> None:
+                 restart_delay: float = 0.1, restart_delay_max: float = 5.0,
+                 queue_max: int = 0) -> None:
         super().__init__("loop", restart_delay, restart_delay_max)
         self._db = db
         self._handle = handle
         self._batch_max = batch_max
-        self._pending: list[tuple[J, str, asyncio.Future[R]]] = []
+        self._queue_max = queue_max
+        self._pending: list[_Item[J, R]] = []
         self._closed = False
         self._alive = True
         self._streak = 0
-        self._batch: list[tuple[J, str, asyncio.Future[R]]] = []
+        self._batch: list[_Item[J, R]] = []
         self._answers: list[Answer[R]] | None = None
+        self._pace = 0.0
         self.batches = 0
         self.items = 0
         self._task: asyncio.Task[None] | None = None
@@ -371,17 +485,37 @@ class LoopCommitEngine(_Supervision, Generic[J, R]):
         self._committer.shutdown(wait=True)
 
     def submit(self, job: J, key: str) -> asyncio.Future[R]:
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[R] = loop.create_future()
-        if self._closed:
-            future.set_exception(Unreachable(SHUTTING_DOWN))
-        elif not self._alive:
-            future.set_exception(Unreachable(WRITER_DOWN))
-        else:
-            self._pending.append((job, key, future))
-            if self._task is None:
-                self._task = loop.create_task(self._drain())
+        future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
+        self._put(_Item(job, key, _One(future)), bounded=True)
         return future
+
+    def submit_all(self, jobs: Sequence[tuple[J, str]],
+                   done: Callable[[list[Answer[R]]], None], *, bounded: bool = True
+                   ) -> Group[R]:
+        """As ``GroupCommitEngine.submit_all``; ``done`` runs on the loop."""
+        group: Group[R] = Group(len(jobs), done)
+        for index, (job, key) in enumerate(jobs):
+            self._put(_Item(job, key, _Member(group, index)), bounded=bounded)
+        return group
+
+    def pace(self) -> float:
+        return self._pace
+
+    def _put(self, item: _Item[J, R], bounded: bool) -> None:
+        if self._closed:
+            item.slot.settle(None, Unreachable(SHUTTING_DOWN))
+        elif not self._alive:
+            item.slot.settle(None, Unreachable(WRITER_DOWN))
+        elif bounded and self._queue_max and len(self._pending) >= self._queue_max:
+            queued = len(self._pending)
+            retry = min(5.0, max(0.01, queued * self._pace))
+            item.slot.settle(None, LimitReached(
+                QUEUE_FULL.format(queued=queued, retry=retry), retry_after=retry,
+                reason="BUSY", metadata={"limit": "queue_max"}))
+        else:
+            self._pending.append(item)
+            if self._task is None:
+                self._task = asyncio.get_running_loop().create_task(self._drain())
 
     async def _drain(self) -> None:
         loop = asyncio.get_running_loop()
@@ -390,18 +524,20 @@ class LoopCommitEngine(_Supervision, Generic[J, R]):
                 taken = self._pending[:self._batch_max]
                 self._pending = self._pending[self._batch_max:]
                 # A caller that gave up before its batch formed is not evaluated.
-                batch = [item for item in taken if not item[2].done()]
+                batch = [item for item in taken if item.slot.claim()]
                 if not batch:
                     continue
-                batch.sort(key=lambda item: item[1])
+                batch.sort(key=lambda item: item.key)
                 self._batch, self._answers = batch, None
                 self._inject()
-                answers = await self._commit(loop, [job for job, _, _ in batch])
+                started = time.perf_counter()
+                answers = await self._commit(loop, [item.job for item in batch])
+                self._pace = (time.perf_counter() - started) / len(batch)
                 self._answers = answers
                 self.batches += 1
                 self.items += len(batch)
-                for (_, _, future), (result, error) in zip(batch, answers, strict=True):
-                    _answer(future, result, error)
+                for item, (result, error) in zip(batch, answers, strict=True):
+                    item.slot.settle(result, error)
                 self._batch, self._answers = [], None
                 self._streak = 0
         except BaseException as exc:
@@ -445,13 +581,13 @@ class LoopCommitEngine(_Supervision, Generic[J, R]):
         batch, answers = self._batch, self._answers
         self._batch, self._answers = [], None
         if answers is not None:
-            for (_, _, future), (result, error) in zip(batch, answers, strict=True):
-                _answer(future, result, error)
-        for _, _, future in batch:
-            _answer(future, None, Unreachable(WRITER_FAILED))
+            for item, (result, error) in zip(batch, answers, strict=True):
+                item.slot.settle(result, error)
+        for item in batch:
+            item.slot.settle(None, Unreachable(WRITER_FAILED))
         waiting, self._pending = self._pending, []
-        for _, _, future in waiting:
-            _answer(future, None, Unreachable(WRITER_FAILED))
+        for item in waiting:
+            item.slot.settle(None, Unreachable(WRITER_FAILED))
         if not loop.is_closed():
             loop.call_later(delay, self._restart)
 

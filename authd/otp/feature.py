@@ -42,9 +42,10 @@ def make_engine(app: App, settings: OtpSettings, center: OtpCenter, *,
     if kind == "loop" and app.db.dialect != "sqlite":
         raise BadRequest("[otp] engine = 'loop' is for SQLite; PostgreSQL uses 'thread'")
     if (in_loop if in_loop is not None else kind == "loop"):
-        return LoopCommitEngine(app.db, handle, batch_max=settings.batch_max)
+        return LoopCommitEngine(app.db, handle, batch_max=settings.batch_max,
+                                queue_max=settings.queue_max)
     return GroupCommitEngine(app.db, handle, batch_max=settings.batch_max,
-                             writers=writers)
+                             writers=writers, queue_max=settings.queue_max)
 
 
 class OtpFeature(Feature[OtpSettings]):

@@ -4,29 +4,31 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
 import grpc
 
-from authd import errors, metrics, validate
+from authd import metrics, validate
 from authd.app import App
 from authd.context import Caller, Role, require_role
 from authd.otp.center import REGISTRATION_REFUSED, OtpCenter, VerifyResult
-from authd.otp.convert import OUTCOME_TO_PB, algorithm_from_pb, kind_from_pb, status_to_pb
+from authd.otp.convert import algorithm_from_pb, kind_from_pb, status_to_pb
 from authd.otp.engine import GroupCommitEngine, LoopCommitEngine
 from authd.otp.settings import OtpSettings
+from authd.otp.verifier import Admission, Verifier, answer, check_code, refused
 from authd.ratelimit import Rate, RateLimiter
 from authd.storage import Tx
 from authd.v1 import otp_pb2, otp_pb2_grpc
-from devices.errors import AuthdError, BadRequest, NotPermitted, Unreachable
+from devices.errors import BadRequest, LimitReached, NotPermitted
 from devices.otp.codes import Algorithm
 from devices.otp.rules import Kind
 
 T = TypeVar("T")
-MAX_CODE = 10
+VERIFY_BATCH = "/authd.v1.OtpService/VerifyBatch"
 VERIFY_STREAM = "/authd.v1.OtpService/VerifyStream"
+STREAM_FRAMES_AHEAD = 64  # VerifyStream frames read before the oldest is answered
 # Warranty ends are seconds since the epoch, up to the end of year 9999.
 MAX_TIME = 253_402_300_799.0
 
@@ -36,11 +38,7 @@ def _text(value: str, name: str, required: bool = False) -> str:
 
 
 def _code(value: str, name: str = "code") -> str:
-    if not value:
-        raise BadRequest(f"{name} is empty")
-    if len(value) > MAX_CODE or not value.isascii() or not value.isdigit():
-        raise BadRequest(f"{name} must be 6 to 8 digits")
-    return value
+    return check_code(value, name)
 
 
 def _parameters(p: otp_pb2.OtpParameters) -> None:
@@ -75,6 +73,8 @@ class OtpServicer(otp_pb2_grpc.OtpServiceServicer):
         self.branch_register_limit = RateLimiter(
             "otp.register.branch", "OTP registrations at branches",
             Rate(c.branch_register_per_second, c.branch_register_burst))
+        self.verifier = Verifier(engine, self.verify_limit, c.batch_request_max)
+        self.admission = Admission(c.max_in_flight)
 
     async def _tx(self, fn: Callable[[Tx], T]) -> T:
         return await self.app.run_blocking(self.app.db.run, fn)
@@ -141,88 +141,95 @@ class OtpServicer(otp_pb2_grpc.OtpServiceServicer):
         return self._status(device)
 
     def _submit(self, request: otp_pb2.VerifyRequest, caller: Caller) -> Pending:
-        self.verify_limit.check(caller.institution)
-        validate.serial(request.serial)
-        _code(request.code)
-        validate.text(request.request_id, "request_id")
-        future = self.engine.submit((request.serial, request.code, caller), request.serial)
+        job = self.verifier.prepare(request, caller)
+        future = self.engine.submit(job, request.serial)
         future.add_done_callback(functools.partial(_count, caller.institution))
         return future
-
-    @staticmethod
-    def _answer(result: VerifyResult, request_id: str = "") -> otp_pb2.VerifyResponse:
-        return otp_pb2.VerifyResponse(outcome=OUTCOME_TO_PB[result.outcome],
-                                      consecutive_failures=result.failures,
-                                      attempts_left=result.attempts_left,
-                                      message=result.message, request_id=request_id)
 
     async def Verify(self, request: otp_pb2.VerifyRequest,
                      context: grpc.aio.ServicerContext) -> otp_pb2.VerifyResponse:
         caller = require_role(Role.BACKEND)
-        pending = self._submit(request, caller)
-        result = await (pending if isinstance(pending, asyncio.Future)
-                        else asyncio.wrap_future(pending))
-        return self._answer(result, request.request_id)
+        self.admission.enter(1, self.engine.pace())
+        try:
+            pending = self._submit(request, caller)
+            result = await (pending if isinstance(pending, asyncio.Future)
+                            else asyncio.wrap_future(pending))
+        finally:
+            self.admission.leave(1)
+        return answer(result, request.request_id)
 
-    async def VerifyStream(self, request_iterator: AsyncIterator[otp_pb2.VerifyRequest],
+    def _frame(self, requests: Sequence[otp_pb2.VerifyRequest], caller: Caller,
+               method: str) -> asyncio.Future[list[otp_pb2.VerifyResponse]]:
+        """The answers of one call's (or stream frame's) verifications, in order. Raises
+        LimitReached when this process holds as many as it admits; cancelling the future
+        drops the verifications no writer has taken."""
+        count = len(requests)
+        self.admission.enter(count, self.engine.pace())
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[list[otp_pb2.VerifyResponse]] = loop.create_future()
+
+        def finish(answers: list[otp_pb2.VerifyResponse]) -> None:
+            self.admission.leave(count)
+            if not future.done():
+                future.set_result(answers)
+
+        def done(answers: list[otp_pb2.VerifyResponse]) -> None:
+            try:
+                loop.call_soon_threadsafe(finish, answers)
+            except RuntimeError:
+                pass  # the loop is closed: nobody waits for these answers
+
+        group = self.verifier.submit(requests, caller, method, done)
+        future.add_done_callback(lambda f: group.cancel() if f.cancelled() else None)
+        return future
+
+    async def VerifyBatch(self, request: otp_pb2.VerifyBatchRequest,
+                          context: grpc.aio.ServicerContext) -> otp_pb2.VerifyBatchResponse:
+        caller = require_role(Role.BACKEND)
+        self.verifier.check_size(len(request.requests))
+        answers = await self._frame(request.requests, caller, VERIFY_BATCH)
+        return otp_pb2.VerifyBatchResponse(responses=answers)
+
+    async def VerifyStream(self, request_iterator: AsyncIterator[otp_pb2.VerifyBatchRequest],
                            context: grpc.aio.ServicerContext
-                           ) -> AsyncIterator[otp_pb2.VerifyResponse]:
+                           ) -> AsyncIterator[otp_pb2.VerifyBatchResponse]:
         caller = require_role(Role.BACKEND)
         loop = asyncio.get_running_loop()
-        done: asyncio.Queue[tuple[str, Pending] | None] = asyncio.Queue()
-        outstanding: set[Pending] = set()
-        submitted = 0
-
-        def settle(request_id: str, future: Pending) -> None:
-            # On a writer thread or the loop: hand the answer to the loop, if it still runs.
-            try:
-                loop.call_soon_threadsafe(done.put_nowait, (request_id, future))
-            except RuntimeError:
-                pass  # the loop is closed: nobody waits for this answer
+        frames: asyncio.Queue[asyncio.Future[list[otp_pb2.VerifyResponse]] | None] = (
+            asyncio.Queue())
+        room = asyncio.Semaphore(STREAM_FRAMES_AHEAD)  # frames read ahead of their answers
 
         async def read() -> None:
-            nonlocal submitted
             try:
-                async for request in request_iterator:
-                    future: Pending
+                async for frame in request_iterator:
+                    await room.acquire()
+                    requests = frame.requests
+                    self.verifier.check_size(len(requests))
                     try:
-                        future = self._submit(request, caller)
-                    except AuthdError as exc:
-                        future = loop.create_future()
-                        future.set_exception(exc)
-                    submitted += 1
-                    outstanding.add(future)
-                    future.add_done_callback(functools.partial(settle, request.request_id))
+                        pending = self._frame(requests, caller, VERIFY_STREAM)
+                    except LimitReached as exc:
+                        pending = loop.create_future()
+                        pending.set_result([refused(exc, r.request_id, VERIFY_STREAM)
+                                            for r in requests])
+                    frames.put_nowait(pending)
             finally:
-                done.put_nowait(None)
+                frames.put_nowait(None)
 
         reader = asyncio.ensure_future(read())
-        answered, reading = 0, True
         try:
-            while reading or answered < submitted:
-                item = await done.get()
-                if item is None:
-                    reading = False
-                    continue
-                request_id, future = item
-                answered += 1
-                outstanding.discard(future)
-                yield self._stream_answer(future, request_id)
-            await reader  # surfaces a broken request stream
+            while (pending := await frames.get()) is not None:
+                answers = await pending
+                room.release()
+                yield otp_pb2.VerifyBatchResponse(responses=answers)
+            await reader  # surfaces a broken request stream or an oversized frame
         finally:
             # The client went away (or the stream ended): verifications no writer has taken
             # yet are dropped; those in a batch are committed, their answers unsent.
             reader.cancel()
-            for future in outstanding:
-                future.cancel()
-
-    def _stream_answer(self, future: Pending, request_id: str) -> otp_pb2.VerifyResponse:
-        error = (Unreachable("the verification was cancelled") if future.cancelled()
-                 else future.exception())
-        if error is None:
-            return self._answer(future.result(), request_id)
-        return otp_pb2.VerifyResponse(request_id=request_id,
-                                      error=errors.status_proto(error, VERIFY_STREAM))
+            while not frames.empty():
+                left = frames.get_nowait()
+                if left is not None:
+                    left.cancel()
 
     async def Unlock(self, request: otp_pb2.UnlockRequest,
                      context: grpc.aio.ServicerContext) -> otp_pb2.DeviceStatus:

@@ -27,6 +27,14 @@ class OtpSettings:
         "thread", "thread: writer threads evaluate and commit batches (most verifications per "
                   "second); loop: the event loop evaluates, a helper thread commits (SQLite in "
                   "one process; lower latency at the same load)")
+    batch_request_max: int = setting(
+        1000, "verifications one VerifyBatch call or one VerifyStream frame may carry")
+    max_in_flight: int = setting(
+        4096, "verifications a server process holds at once (admitted, not yet answered); a "
+              "call beyond it is answered RESOURCE_EXHAUSTED at once (0: no bound)")
+    queue_max: int = setting(
+        2048, "verifications waiting for one writer; one beyond it is answered "
+              "RESOURCE_EXHAUSTED at once (0: no bound)")
     verify_per_second: float = setting(
         200.0, "per-institution rate limit of each server process on Verify and every request "
                "of a VerifyStream (calls a second on average; 0: off)")
@@ -55,6 +63,13 @@ class OtpSettings:
             out.append("default_period must be 10..300 seconds")
         if not 1 <= self.batch_max <= 10_000 or not 0 <= self.writers <= 64:
             out.append("batch_max must be 1..10000 and writers 0..64")
+        if not 1 <= self.batch_request_max <= 100_000:
+            out.append("batch_request_max must be 1..100000")
+        if not 0 <= self.max_in_flight <= 10_000_000 or not 0 <= self.queue_max <= 10_000_000:
+            out.append("max_in_flight and queue_max must be 0..10000000")
+        if 0 < self.max_in_flight < self.batch_request_max:
+            out.append("max_in_flight must be at least batch_request_max (or 0): a full "
+                       "batch could never be admitted")
         return out
 
 

@@ -166,6 +166,18 @@ class VerifyResponse(_message.Message):
     error: _status_pb2.Status
     def __init__(self, outcome: _Optional[_Union[VerifyOutcome, str]] = ..., consecutive_failures: _Optional[int] = ..., attempts_left: _Optional[int] = ..., message: _Optional[str] = ..., request_id: _Optional[str] = ..., error: _Optional[_Union[_status_pb2.Status, _Mapping]] = ...) -> None: ...
 
+class VerifyBatchRequest(_message.Message):
+    __slots__ = ("requests",)
+    REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    requests: _containers.RepeatedCompositeFieldContainer[VerifyRequest]
+    def __init__(self, requests: _Optional[_Iterable[_Union[VerifyRequest, _Mapping]]] = ...) -> None: ...
+
+class VerifyBatchResponse(_message.Message):
+    __slots__ = ("responses",)
+    RESPONSES_FIELD_NUMBER: _ClassVar[int]
+    responses: _containers.RepeatedCompositeFieldContainer[VerifyResponse]
+    def __init__(self, responses: _Optional[_Iterable[_Union[VerifyResponse, _Mapping]]] = ...) -> None: ...
+
 class UnlockRequest(_message.Message):
     __slots__ = ("serial", "operator_id", "reason")
     SERIAL_FIELD_NUMBER: _ClassVar[int]

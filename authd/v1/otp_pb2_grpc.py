@@ -36,8 +36,9 @@ class OtpServiceStub:
     registered at I"). A device's status shows the caller's own registration only, never another
     institution's registration, failure share or issuer. Only calls that create or attach a
     serial in person at a branch (Enroll, Replace's new serial, branch Register) tell whether it
-    exists. Verify, VerifyStream and Register are rate-limited per institution
-    (RESOURCE_EXHAUSTED).
+    exists. Verify, VerifyBatch, VerifyStream and Register are rate-limited per institution
+    (RESOURCE_EXHAUSTED), every verification of a batch counting. A node that has as many
+    verifications in flight as it admits answers RESOURCE_EXHAUSTED with a RetryInfo at once.
     """
 
     def __init__(self, channel):
@@ -66,10 +67,15 @@ class OtpServiceStub:
                 request_serializer=authd_dot_v1_dot_otp__pb2.VerifyRequest.SerializeToString,
                 response_deserializer=authd_dot_v1_dot_otp__pb2.VerifyResponse.FromString,
                 _registered_method=True)
+        self.VerifyBatch = channel.unary_unary(
+                '/authd.v1.OtpService/VerifyBatch',
+                request_serializer=authd_dot_v1_dot_otp__pb2.VerifyBatchRequest.SerializeToString,
+                response_deserializer=authd_dot_v1_dot_otp__pb2.VerifyBatchResponse.FromString,
+                _registered_method=True)
         self.VerifyStream = channel.stream_stream(
                 '/authd.v1.OtpService/VerifyStream',
-                request_serializer=authd_dot_v1_dot_otp__pb2.VerifyRequest.SerializeToString,
-                response_deserializer=authd_dot_v1_dot_otp__pb2.VerifyResponse.FromString,
+                request_serializer=authd_dot_v1_dot_otp__pb2.VerifyBatchRequest.SerializeToString,
+                response_deserializer=authd_dot_v1_dot_otp__pb2.VerifyBatchResponse.FromString,
                 _registered_method=True)
         self.Unlock = channel.unary_unary(
                 '/authd.v1.OtpService/Unlock',
@@ -114,8 +120,9 @@ class OtpServiceServicer:
     registered at I"). A device's status shows the caller's own registration only, never another
     institution's registration, failure share or issuer. Only calls that create or attach a
     serial in person at a branch (Enroll, Replace's new serial, branch Register) tell whether it
-    exists. Verify, VerifyStream and Register are rate-limited per institution
-    (RESOURCE_EXHAUSTED).
+    exists. Verify, VerifyBatch, VerifyStream and Register are rate-limited per institution
+    (RESOURCE_EXHAUSTED), every verification of a batch counting. A node that has as many
+    verifications in flight as it admits answers RESOURCE_EXHAUSTED with a RetryInfo at once.
     """
 
     def Enroll(self, request, context):
@@ -151,10 +158,22 @@ class OtpServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def VerifyBatch(self, request, context):
+        """Backend: many verifications in one call, for a backend that aggregates its customers'
+        logins (at most [otp] batch_request_max, default 1000). The answers come in the order of
+        the requests, each as Verify would give it; a request that was not evaluated (a bad
+        request, the rate limit) has `error` set and the others are evaluated all the same. Each
+        verification counts against the rate limit.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def VerifyStream(self, request_iterator, context):
-        """Backend: many verifications over one long-lived stream (pipelined). Each answer carries its
-        request's request_id; answers come in the order their verifications were committed. A bad
-        request gets an answer with `error` set; the stream goes on.
+        """Backend: many verifications over one long-lived stream (pipelined). Each request frame
+        carries one or more verifications (at most [otp] batch_request_max) and is answered by one
+        response frame, in the order of the frames, its answers in the order of its requests, each
+        with its request_id. A request that was not evaluated has `error` set; the stream goes on.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -227,10 +246,15 @@ def add_OtpServiceServicer_to_server(servicer, server):
                     request_deserializer=authd_dot_v1_dot_otp__pb2.VerifyRequest.FromString,
                     response_serializer=authd_dot_v1_dot_otp__pb2.VerifyResponse.SerializeToString,
             ),
+            'VerifyBatch': grpc.unary_unary_rpc_method_handler(
+                    servicer.VerifyBatch,
+                    request_deserializer=authd_dot_v1_dot_otp__pb2.VerifyBatchRequest.FromString,
+                    response_serializer=authd_dot_v1_dot_otp__pb2.VerifyBatchResponse.SerializeToString,
+            ),
             'VerifyStream': grpc.stream_stream_rpc_method_handler(
                     servicer.VerifyStream,
-                    request_deserializer=authd_dot_v1_dot_otp__pb2.VerifyRequest.FromString,
-                    response_serializer=authd_dot_v1_dot_otp__pb2.VerifyResponse.SerializeToString,
+                    request_deserializer=authd_dot_v1_dot_otp__pb2.VerifyBatchRequest.FromString,
+                    response_serializer=authd_dot_v1_dot_otp__pb2.VerifyBatchResponse.SerializeToString,
             ),
             'Unlock': grpc.unary_unary_rpc_method_handler(
                     servicer.Unlock,
@@ -281,8 +305,9 @@ class OtpService:
     registered at I"). A device's status shows the caller's own registration only, never another
     institution's registration, failure share or issuer. Only calls that create or attach a
     serial in person at a branch (Enroll, Replace's new serial, branch Register) tell whether it
-    exists. Verify, VerifyStream and Register are rate-limited per institution
-    (RESOURCE_EXHAUSTED).
+    exists. Verify, VerifyBatch, VerifyStream and Register are rate-limited per institution
+    (RESOURCE_EXHAUSTED), every verification of a batch counting. A node that has as many
+    verifications in flight as it admits answers RESOURCE_EXHAUSTED with a RetryInfo at once.
     """
 
     @staticmethod
@@ -394,6 +419,33 @@ class OtpService:
             _registered_method=True)
 
     @staticmethod
+    def VerifyBatch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/authd.v1.OtpService/VerifyBatch',
+            authd_dot_v1_dot_otp__pb2.VerifyBatchRequest.SerializeToString,
+            authd_dot_v1_dot_otp__pb2.VerifyBatchResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
     def VerifyStream(request_iterator,
             target,
             options=(),
@@ -408,8 +460,8 @@ class OtpService:
             request_iterator,
             target,
             '/authd.v1.OtpService/VerifyStream',
-            authd_dot_v1_dot_otp__pb2.VerifyRequest.SerializeToString,
-            authd_dot_v1_dot_otp__pb2.VerifyResponse.FromString,
+            authd_dot_v1_dot_otp__pb2.VerifyBatchRequest.SerializeToString,
+            authd_dot_v1_dot_otp__pb2.VerifyBatchResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -11,6 +11,7 @@ from google.rpc import code_pb2
 from authd.errors import details_of_status
 from authd.v1 import otp_pb2, otp_pb2_grpc, system_pb2, system_pb2_grpc
 from simulators.otp.generator import DisplayToken
+from tests.answers import flat, frames
 
 O = otp_pb2  # noqa: E741
 
@@ -340,7 +341,7 @@ def test_verify_stream_answers_each_request_and_survives_bad_ones(banks):
         O.VerifyRequest(serial="OTP-0013", code=right, request_id="r4"),
         O.VerifyRequest(serial="OTP-0013", code=right, request_id="r5"),
     ]
-    answers = {r.request_id: r for r in a.backend.VerifyStream(iter(requests))}
+    answers = {r.request_id: r for r in flat(a.backend.VerifyStream(frames(requests, 2)))}
     assert set(answers) == {"r1", "r2", "r3", "r4", "r5"}
     assert answers["r1"].outcome == O.VERIFY_OUTCOME_WRONG_CODE
     assert answers["r2"].error.code == code_pb2.INVALID_ARGUMENT
@@ -352,11 +353,11 @@ def test_verify_stream_answers_each_request_and_survives_bad_ones(banks):
     assert answers["r5"].outcome == O.VERIFY_OUTCOME_REPLAYED
     # The stream is for backends only.
     with pytest.raises(grpc.RpcError) as err:
-        list(a.branch.VerifyStream(iter(requests)))
+        list(a.branch.VerifyStream(frames(requests)))
     assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
     # Not registered at B: B's stream says so.
-    only = list(b.backend.VerifyStream(iter([O.VerifyRequest(serial="OTP-0013", code=right,
-                                                             request_id="x")])))
+    only = flat(b.backend.VerifyStream(frames([O.VerifyRequest(serial="OTP-0013", code=right,
+                                                               request_id="x")])))
     assert [r.outcome for r in only] == [O.VERIFY_OUTCOME_NOT_REGISTERED]
 
 
@@ -370,8 +371,9 @@ def test_loop_engine_keeps_the_rules(server, tmp_path):
     assert verify(a, "OTP-LOOP-1", code).outcome == O.VERIFY_OUTCOME_ACCEPTED
     assert verify(b, "OTP-LOOP-1", code).outcome == O.VERIFY_OUTCOME_REPLAYED
     bad = wrong(token.code_at(time.time() + 60))
-    answers = list(a.backend.VerifyStream(iter(
-        [O.VerifyRequest(serial="OTP-LOOP-1", code=bad, request_id=str(i)) for i in range(12)])))
+    answers = flat(a.backend.VerifyStream(frames(
+        [O.VerifyRequest(serial="OTP-LOOP-1", code=bad, request_id=str(i)) for i in range(12)],
+        5)))
     outcomes = sorted(r.outcome for r in answers)
     assert outcomes.count(O.VERIFY_OUTCOME_WRONG_CODE) == 10
     assert outcomes.count(O.VERIFY_OUTCOME_LOCKED) == 2

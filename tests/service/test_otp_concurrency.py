@@ -155,15 +155,16 @@ def test_sigterm_lets_in_flight_calls_finish(tmp_path: Path, store_url: str):
     try:
         _enroll_everywhere(node, "OTP-TERM-1")
         stub = otp_pb2_grpc.OtpServiceStub(node.channel("bank-a", "backend"))
-        outbox: queue.Queue[O.VerifyRequest | None] = queue.Queue()
+        outbox: queue.Queue[O.VerifyBatchRequest | None] = queue.Queue()
 
         def requests():
             while (item := outbox.get()) is not None:
                 yield item
 
         answers = stub.VerifyStream(requests(), timeout=60)
-        outbox.put(O.VerifyRequest(serial="OTP-TERM-1", code=WRONG, request_id="before"))
-        assert next(answers).request_id == "before"
+        outbox.put(O.VerifyBatchRequest(requests=[
+            O.VerifyRequest(serial="OTP-TERM-1", code=WRONG, request_id="before")]))
+        assert next(answers).responses[0].request_id == "before"
 
         node.proc.send_signal(signal.SIGTERM)
         time.sleep(0.5)
@@ -171,8 +172,9 @@ def test_sigterm_lets_in_flight_calls_finish(tmp_path: Path, store_url: str):
         fresh = otp_pb2_grpc.OtpServiceStub(node.channel("bank-b", "backend"))
         with pytest.raises(grpc.RpcError):
             fresh.Verify(O.VerifyRequest(serial="OTP-TERM-1", code=WRONG), timeout=5)
-        outbox.put(O.VerifyRequest(serial="OTP-TERM-1", code=WRONG, request_id="after"))
-        late = next(answers)
+        outbox.put(O.VerifyBatchRequest(requests=[
+            O.VerifyRequest(serial="OTP-TERM-1", code=WRONG, request_id="after")]))
+        (late,) = next(answers).responses
         assert late.request_id == "after" and late.consecutive_failures == 2
         outbox.put(None)
         assert list(answers) == []

@@ -9,12 +9,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +27,7 @@ from authd.v1 import otp_pb2 as O
 from authd.v1 import otp_pb2_grpc
 from devices.otp.codes import hotp
 from tests.conftest import wait_for
+from tests.holds import store_held
 
 SEED = bytes(range(1, 21))
 WRONG = "999999"  # not among the first 64 codes of SEED (checked below)
@@ -104,12 +102,14 @@ async def _storm(address: str, serials: list[str], calls: int) -> tuple[Counter[
     async def stream(serial: str, cancel_after: float) -> None:
         it = stubs[1].VerifyStream(metadata=md)
         for i in range(10):
-            await it.write(O.VerifyRequest(serial=serial, code=WRONG, request_id=str(i)))
+            await it.write(O.VerifyBatchRequest(requests=[
+                O.VerifyRequest(serial=serial, code=WRONG, request_id=str(i))]))
 
         async def read() -> None:
-            async for answer in it:
-                if answer.outcome == O.VERIFY_OUTCOME_WRONG_CODE:
-                    acked[serial] += 1
+            async for frame in it:
+                for answer in frame.responses:
+                    if answer.outcome == O.VERIFY_OUTCOME_WRONG_CODE:
+                        acked[serial] += 1
 
         reader = asyncio.ensure_future(read())
         await asyncio.sleep(cancel_after)
@@ -237,31 +237,6 @@ def test_dead_loop_writer_is_restarted_and_health_shows_it(server, tmp_path, cap
 # --------------------------------------------------------------------------- poisoned records
 
 
-@contextmanager
-def _store_held(store_url: str, serial: str) -> Iterator[Callable[[], None]]:
-    """Hold the store (SQLite: its write lock; PostgreSQL: ``serial``'s row) from another
-    connection until the returned function is called, so verifications queue up meanwhile and
-    the writer takes them as one batch."""
-    db = open_database(store_url)
-    held, release = threading.Event(), threading.Event()
-
-    def hold() -> None:
-        with db.transaction() as tx:
-            tx.one("SELECT serial FROM otp_devices WHERE serial = ?" + tx.for_update, (serial,))
-            held.set()
-            release.wait(60)
-
-    holder = threading.Thread(target=hold)
-    holder.start()
-    try:
-        assert held.wait(30)
-        yield release.set
-    finally:
-        release.set()
-        holder.join()
-        db.close()
-
-
 POISONS = {
     # A value no code path expects: fails before the job writes anything.
     "kind": "UPDATE otp_devices SET kind = 'bogus' WHERE serial = ?",
@@ -286,7 +261,7 @@ def _poison_spares_batch_mates(srv: Any, store_url: str, poison: str) -> None:
         except grpc.RpcError as exc:
             return exc.code().name
 
-    with ThreadPoolExecutor(50) as pool, _store_held(store_url, "OTP-BLOCKER") as release:
+    with ThreadPoolExecutor(50) as pool, store_held(store_url, "OTP-BLOCKER") as release:
         blocker = pool.submit(verify, "OTP-BLOCKER")
         time.sleep(0.5)  # the writer waits on the held store with the blocker's batch
         mates = [pool.submit(verify, s) for s in healthy[:20]]

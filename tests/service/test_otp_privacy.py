@@ -16,7 +16,7 @@ import pytest
 from authd.v1 import otp_pb2 as O
 from authd.v1 import otp_pb2_grpc, system_pb2, system_pb2_grpc
 from simulators.otp.generator import DisplayToken
-from tests.answers import answer_of
+from tests.answers import answer_of, frames
 
 ELSEWHERE = "OTP-ELSE-0001"  # registered only at bank-a
 UNKNOWN = "OTP-NONE-0001"  # never enrolled
@@ -66,7 +66,9 @@ def probes(b: Institution, code: str) -> dict[str, Callable[[str], Any]]:
     return {
         "Verify": lambda s: b.backend.Verify(O.VerifyRequest(serial=s, code=code,
                                                              request_id="r-1")),
-        "VerifyStream": lambda s: list(b.backend.VerifyStream(iter(
+        "VerifyBatch": lambda s: b.backend.VerifyBatch(O.VerifyBatchRequest(requests=[
+            O.VerifyRequest(serial=s, code=code, request_id="r-1")])),
+        "VerifyStream": lambda s: list(b.backend.VerifyStream(frames(
             [O.VerifyRequest(serial=s, code=code, request_id="r-1")]))),
         "Register (online)": lambda s: b.backend.Register(O.RegisterRequest(
             serial=s, code=code, strong_authentication=True)),
@@ -92,6 +94,7 @@ def probes(b: Institution, code: str) -> dict[str, Callable[[str], Any]]:
 NOT_REGISTERED = ("NOT_FOUND", "OTP device <hidden> is not registered at bank-b", "")
 EXPECTED = {
     "Verify": "NOT_REGISTERED",
+    "VerifyBatch": "NOT_REGISTERED",
     "VerifyStream": "NOT_REGISTERED",
     "Register (online)": ("PERMISSION_DENIED", "online registration of OTP device <hidden> "
                           "refused"),
@@ -99,6 +102,15 @@ EXPECTED = {
 # Calls that create or attach a serial in person at a branch: they must tell whether it exists
 # (docs/otp.md); tested below for what they say.
 CREATING = {"Enroll", "Register (branch)"}
+
+
+def _verify_answers(fields: Any) -> list[Any]:
+    """The VerifyResponses of a Verify, VerifyBatch or VerifyStream answer (as JSON)."""
+    out = []
+    for item in fields if isinstance(fields, list) else [fields]:
+        out.extend(item["responses"] if "responses" in item else [item])
+    assert out
+    return out
 
 
 def test_every_call_is_probed():
@@ -123,7 +135,7 @@ def test_registered_elsewhere_looks_unknown(server, store_url, state):
         if expected == "NOT_REGISTERED":
             assert elsewhere[0] == "OK", name
             fields = json.loads(elsewhere[2])
-            for answer in fields if isinstance(fields, list) else [fields]:
+            for answer in _verify_answers(fields):
                 assert answer["outcome"] == "VERIFY_OUTCOME_NOT_REGISTERED", name
                 assert answer["consecutive_failures"] == 0 and answer["attempts_left"] == 0
                 assert answer["request_id"] == "r-1" and not answer.get("error")

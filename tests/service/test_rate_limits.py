@@ -16,6 +16,7 @@ from authd.v1 import otp_pb2 as O
 from authd.v1 import otp_pb2_grpc
 from authd.v1 import security_card_pb2 as pb
 from authd.v1 import security_card_pb2_grpc as pb_grpc
+from tests.answers import flat, frames
 
 SLOW = 0.01  # tokens per second
 _names = itertools.count(1)
@@ -53,9 +54,9 @@ def test_verify_is_limited_per_institution(server, store_url):
     assert refusals("otp.verify", y) == 0
     # A stream shares the budget: each request over it is answered, the refused ones with
     # the error, and the stream goes on.
-    answers = list(stub_y.VerifyStream(iter(
+    answers = flat(stub_y.VerifyStream(frames(
         [O.VerifyRequest(serial="OTP-ANY-0001", code="123456", request_id=str(i))
-         for i in range(4)])))
+         for i in range(4)], 3)))
     assert sorted(a.request_id for a in answers) == ["0", "1", "2", "3"]
     refused = [a for a in answers if a.HasField("error")]
     assert len(refused) == 2 and refused[0].error.code == code_pb2.RESOURCE_EXHAUSTED
@@ -116,9 +117,9 @@ def test_security_card_challenges_and_answers_are_limited(server, store_url):
 def test_a_rate_of_zero_switches_a_limit_off(server):
     srv = server(otp={"verify_per_second": 0, "verify_burst": 0})
     stub = otp_pb2_grpc.OtpServiceStub(srv.channel(institution(), "backend"))
-    answers = list(stub.VerifyStream(iter(
+    answers = flat(stub.VerifyStream(frames(
         [O.VerifyRequest(serial="OTP-ANY-0001", code="123456", request_id=str(i))
-         for i in range(600)])))
+         for i in range(600)], 100)))
     assert len(answers) == 600 and not any(a.HasField("error") for a in answers)
 
 

@@ -1,0 +1,141 @@
+"""What every path into the verification engine does per verification, in one place.
+
+The gRPC servicer (one call, a batch, a stream frame) and the native front end's link
+(``authd/otp/link.py``) both hand verifications to the engine through a ``Verifier``: each
+request takes a token of its institution's rate limit and passes the request checks, or is
+answered with the error without reaching the engine; the others go to the engine as one group,
+and the group's answers come back once, in the order of the requests, each as a
+``VerifyResponse`` (``error`` set for one that was not evaluated).
+
+``Admission`` bounds the verifications a server process holds at once (submitted, not yet
+answered): a call that would go beyond ``[otp] max_in_flight`` is refused whole with
+LimitReached (reason ``BUSY``, a ``retry_after``), at once, nothing counted, rather than queued
+behind work the node cannot finish in time.
+"""
+
+from __future__ import annotations
+
+import collections
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+from authd import errors, metrics, validate
+from authd.context import Caller
+from authd.otp.center import VerifyResult
+from authd.otp.convert import OUTCOME_TO_PB
+from authd.otp.engine import Answer, Group
+from authd.ratelimit import RateLimiter
+from authd.v1 import otp_pb2
+from devices.errors import AuthdError, BadRequest, LimitReached
+
+Job = tuple[str, str, Caller]
+MAX_CODE = 10
+BUSY = ("the OTP center is busy: this server process holds {held} verifications, its limit is "
+        "{limit}; nothing was counted; retry in {retry:.2f} s")
+
+
+class Engine(Protocol):
+    def submit_all(self, jobs: Sequence[tuple[Job, str]],
+                   done: Callable[[list[Answer[VerifyResult]]], None], *,
+                   bounded: bool = True) -> Group[VerifyResult]: ...
+
+    def pace(self) -> float: ...
+
+
+def check_code(value: str, name: str = "code") -> str:
+    """A code as typed: digits only, at most 10 (the device's length is checked by the rules)."""
+    if not value:
+        raise BadRequest(f"{name} is empty", field=name)
+    if len(value) > MAX_CODE or not value.isascii() or not value.isdigit():
+        raise BadRequest(f"{name} must be 6 to 8 digits", field=name)
+    return value
+
+
+def answer(result: VerifyResult, request_id: str = "") -> otp_pb2.VerifyResponse:
+    return otp_pb2.VerifyResponse(outcome=OUTCOME_TO_PB[result.outcome],
+                                  consecutive_failures=result.failures,
+                                  attempts_left=result.attempts_left,
+                                  message=result.message, request_id=request_id)
+
+
+def refused(error: BaseException, request_id: str, method: str) -> otp_pb2.VerifyResponse:
+    return otp_pb2.VerifyResponse(request_id=request_id,
+                                  error=errors.status_proto(error, method))
+
+
+class Admission:
+    """Verifications held by this process, bounded (0: unbounded). Not thread-safe: used from
+    one thread (the event loop, or the link's reader)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.held = 0
+
+    def enter(self, count: int, pace: float) -> None:
+        """Hold ``count`` more, or raise LimitReached; ``pace``: the engine's seconds per
+        verification, for the retry_after."""
+        if self.limit and self.held + count > self.limit and count:
+            retry = min(5.0, max(0.01, self.held * pace))
+            raise LimitReached(BUSY.format(held=self.held, limit=self.limit, retry=retry),
+                               retry_after=retry, reason="BUSY",
+                               metadata={"limit": "max_in_flight"})
+        self.held += count
+
+    def leave(self, count: int) -> None:
+        self.held -= count
+
+
+def _count(institution: str, answers: list[Answer[VerifyResult]]) -> None:
+    outcomes = collections.Counter(result.outcome.value for result, error in answers
+                                   if error is None and result is not None)
+    for outcome, count in outcomes.items():
+        metrics.OTP_VERIFICATIONS.inc(count, outcome=outcome, institution=institution)
+
+
+class Verifier:
+    def __init__(self, engine: Engine, limiter: RateLimiter, batch_request_max: int) -> None:
+        self.engine = engine
+        self.limiter = limiter
+        self.batch_request_max = batch_request_max
+
+    def check_size(self, count: int) -> None:
+        if count > self.batch_request_max:
+            raise BadRequest(f"at most {self.batch_request_max} verifications a call or frame "
+                             f"([otp] batch_request_max); this one has {count}",
+                             field="requests")
+
+    def prepare(self, request: otp_pb2.VerifyRequest, caller: Caller) -> Job:
+        """The engine's job for ``request``, after its rate-limit token and checks (raises the
+        error its caller gets otherwise)."""
+        self.limiter.check(caller.institution)
+        validate.serial(request.serial)
+        check_code(request.code)
+        validate.text(request.request_id, "request_id")
+        return (request.serial, request.code, caller)
+
+    def submit(self, requests: Sequence[otp_pb2.VerifyRequest], caller: Caller, method: str,
+               done: Callable[[list[otp_pb2.VerifyResponse]], None], *,
+               bounded: bool = True) -> Group[VerifyResult]:
+        """Every request of one call (or stream frame) to the engine; ``done`` gets their
+        answers in order, once (on a writer's thread, or the loop, or here)."""
+        answers: list[otp_pb2.VerifyResponse | None] = [None] * len(requests)
+        jobs: list[tuple[Job, str]] = []
+        where: list[int] = []
+        for index, request in enumerate(requests):
+            try:
+                job = self.prepare(request, caller)
+            except AuthdError as exc:
+                answers[index] = refused(exc, request.request_id, method)
+                continue
+            jobs.append((job, request.serial))
+            where.append(index)
+
+        def settled(results: list[Answer[VerifyResult]]) -> None:
+            _count(caller.institution, results)
+            for index, (result, error) in zip(where, results, strict=True):
+                request_id = requests[index].request_id
+                answers[index] = (refused(error, request_id, method) if error is not None
+                                  else answer(result, request_id))  # type: ignore[arg-type]
+            done(answers)  # type: ignore[arg-type]  # every slot is set now
+
+        return self.engine.submit_all(jobs, settled, bounded=bounded)
