@@ -35,6 +35,10 @@ class App:
     features: list[Feature[Any]] = field(default_factory=list)
     # Full names of the gRPC services this daemon serves (filled by the server).
     service_names: list[str] = field(default_factory=list)
+    # The native front end (``[server] front = "native"``): the private directory of its
+    # sockets, and the arguments features add for the methods it serves for them.
+    run_dir: Path | None = None
+    front_args: list[str] = field(default_factory=list)
 
     def feature(self, cls: type[F]) -> F | None:
         """The built feature of class ``cls`` (None when this node does not serve it)."""

@@ -46,6 +46,12 @@ class ServerConfig:
                                       "supervisor for its workers)")
     metrics_listen: str = setting("", "Prometheus metrics over HTTP (GET /metrics), e.g. "
                                       "127.0.0.1:9464; empty: off")
+    front: Literal["python", "native"] = setting(
+        "python", "python: this process serves the port; native: authd-front (C++ gRPC) "
+                  "serves it, verifying OTP codes through this process's engine and forwarding "
+                  "every other call to it (docs/otp.md)")
+    front_binary: str = setting("", "the authd-front program; empty: native/build/authd-front "
+                                    "of this source tree, else authd-front on the PATH")
 
     def problems(self) -> list[str]:
         out = []
@@ -57,6 +63,9 @@ class ServerConfig:
             out.append("max_workers must be 1..1024")
         if not 1 <= self.processes <= 256:
             out.append("processes must be 1..256")
+        if self.front == "native" and self.processes > 1:
+            out.append("front = 'native' serves a node from one process (it uses every core); "
+                       "set processes = 1")
         return out
 
 

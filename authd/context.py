@@ -44,7 +44,11 @@ def reset_caller(token: object) -> None:
 
 
 def require_role(*roles: Role) -> Caller:
-    caller = current_caller()
+    return check_role(current_caller(), *roles)
+
+
+def check_role(caller: Caller, *roles: Role) -> Caller:
+    """``caller``, if its role is one of ``roles``; NotPermitted otherwise."""
     if caller.role not in roles:
         allowed = ", ".join(r.value for r in roles)
         raise NotPermitted(f"role {caller.role.value!r} may not call this (needs {allowed})")

@@ -13,6 +13,7 @@ Each method handler of the daemon's services is wrapped once, when its service i
 
 from __future__ import annotations
 
+import hmac
 import logging
 import re
 import time
@@ -32,6 +33,9 @@ log = logging.getLogger("authd.access")
 METADATA_INSTITUTION = "x-authd-institution"
 METADATA_ROLE = "x-authd-role"
 METADATA_SUBJECT = "x-authd-subject"
+# What the native front end sends with a forwarded call (authd/front.py).
+FRONT_TOKEN = "x-authd-front-token"
+FORWARDED = ("x-authd-institution-bin", "x-authd-role-bin", "x-authd-subject-bin")
 
 _INSTITUTION = re.compile(r"[A-Za-z0-9_.-]{1,32}")
 MAX_SUBJECT = 64  # RFC 5280 ub-common-name
@@ -52,10 +56,10 @@ def _caller_from_certificate(pem: bytes) -> Caller:
     institution = attr(NameOID.ORGANIZATION_NAME)
     role = attr(NameOID.ORGANIZATIONAL_UNIT_NAME)
     subject = attr(NameOID.COMMON_NAME)
-    return _make_caller(institution, role, subject)
+    return make_caller(institution, role, subject)
 
 
-def _make_caller(institution: str, role: str, subject: str) -> Caller:
+def make_caller(institution: str, role: str, subject: str) -> Caller:
     """The caller named by a certificate's O, OU and CN (or the development metadata); every
     part is checked like request fields, since each reaches the audit trail of every store."""
     if _INSTITUTION.fullmatch(institution) is None:
@@ -74,16 +78,42 @@ def _make_caller(institution: str, role: str, subject: str) -> Caller:
 
 
 class Authenticator:
-    """Finds the caller of a call (certificate in mTLS mode, metadata in insecure dev mode)."""
+    """Finds the caller of a call: the client certificate in mTLS mode, the metadata in the
+    insecure development mode, and behind the native front end (``front_token`` set) the
+    caller the front end found, which it sends as ``x-authd-*-bin`` metadata with its token
+    (authd/front.py)."""
 
-    def __init__(self, insecure: bool) -> None:
+    def __init__(self, insecure: bool, front_token: str = "") -> None:
         self.insecure = insecure
+        self.front_token = front_token
         self._cache: dict[bytes, Caller] = {}
+        self._forwarded: dict[tuple[bytes, bytes, bytes], Caller] = {}
+
+    def _from_front(self, context: grpc.aio.ServicerContext) -> Caller:
+        md = dict(context.invocation_metadata() or ())
+        token = md.get(FRONT_TOKEN)
+        if not isinstance(token, str) or not hmac.compare_digest(token, self.front_token):
+            raise Unauthenticated("calls reach this server only through its front end")
+        parts = tuple(md.get(key, b"") for key in FORWARDED)
+        key = tuple(p if isinstance(p, bytes) else p.encode() for p in parts)
+        caller = self._forwarded.get(key)  # type: ignore[arg-type]
+        if caller is None:
+            try:
+                names = [p.decode() for p in key]
+            except UnicodeDecodeError:
+                raise Unauthenticated("the caller's certificate names are not UTF-8") from None
+            caller = make_caller(*names)
+            if len(self._forwarded) > 4096:
+                self._forwarded.clear()
+            self._forwarded[key] = caller  # type: ignore[index]
+        return caller
 
     def caller(self, context: grpc.aio.ServicerContext) -> Caller:
+        if self.front_token:
+            return self._from_front(context)
         if self.insecure:
             md = {k: v for k, v in context.invocation_metadata() or () if isinstance(v, str)}
-            return _make_caller(md.get(METADATA_INSTITUTION, ""), md.get(METADATA_ROLE, ""),
+            return make_caller(md.get(METADATA_INSTITUTION, ""), md.get(METADATA_ROLE, ""),
                                 md.get(METADATA_SUBJECT, "dev"))
         certs = context.auth_context().get("x509_pem_cert")
         if not certs:

@@ -10,6 +10,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from secrets import token_urlsafe
 from typing import Any
 
 import grpc
@@ -21,6 +22,7 @@ from authd.app import App
 from authd.audit import AuditLog
 from authd.config import Config
 from authd.features import Feature, features_for
+from authd.front import NativeFront, make_run_dir
 from authd.interceptors import Authenticator, CallWrapper, WrappingServer
 from authd.metrics import MetricsServer
 from authd.secrets import open_secret_box
@@ -39,11 +41,14 @@ class Running:
     app: App
     services: list[str]
     metrics: MetricsServer | None = None
+    front: NativeFront | None = None
 
     async def stop(self, grace: float | None = None) -> None:
         """Stop taking calls, let in-flight calls finish (up to ``grace`` s), release everything."""
         grace = self.app.config.server.grace_seconds if grace is None else grace
         await self.app.health.shutdown()
+        if self.front is not None:  # first: its calls in flight still reach this server
+            await asyncio.get_running_loop().run_in_executor(None, self.front.stop, grace)
         await self.server.stop(grace)
         if self.metrics is not None:
             self.metrics.close()
@@ -140,7 +145,12 @@ async def _start(config: Config, app: App) -> Running:
 
 
 async def _start_features(config: Config, app: App, server: grpc.aio.Server) -> Running:
-    wrapped = WrappingServer(server, CallWrapper(Authenticator(insecure=config.server.insecure)))
+    native = config.server.front == "native"
+    token = token_urlsafe(24) if native else ""
+    if native:
+        app.run_dir = make_run_dir(config.data_dir)
+    wrapped = WrappingServer(server, CallWrapper(Authenticator(
+        insecure=config.server.insecure, front_token=token)))
     build_features(app)
     services: list[str] = []
     for feature in app.features:
@@ -156,7 +166,12 @@ async def _start_features(config: Config, app: App, server: grpc.aio.Server) -> 
          reflection.SERVICE_NAME], server)
 
     listen = config.server.listen
-    if config.server.insecure:
+    if native:
+        assert app.run_dir is not None
+        daemon_socket = app.run_dir / "grpc.sock"
+        daemon_socket.unlink(missing_ok=True)
+        port = server.add_insecure_port(f"unix:{daemon_socket}")
+    elif config.server.insecure:
         port = server.add_insecure_port(listen)
     else:
         cert, key, ca = tls_paths(config)
@@ -177,8 +192,13 @@ async def _start_features(config: Config, app: App, server: grpc.aio.Server) -> 
                 f"cannot serve metrics on {config.server.metrics_listen}: {exc}") from None
     for feature in app.features:
         await feature.start()
+    if native:
+        running.front = NativeFront(config, daemon_socket, app.front_args, token)
+        running.port = await asyncio.get_running_loop().run_in_executor(
+            None, running.front.start)
     log.info("authd serving", extra={"fields": {
-        "listen": listen.rsplit(":", 1)[0] + f":{port}", "store": app.db.dialect,
+        "listen": listen.rsplit(":", 1)[0] + f":{running.port}", "store": app.db.dialect,
+        "front": config.server.front,
         "tls": not config.server.insecure, "kek": f"{config.kek.kind}/{config.kek.mode}",
         "services": services}})
     return running

@@ -291,7 +291,8 @@ def run_over_grpc(address: str, server_pid: int, requests: list[tuple[str, str, 
 
 VERIFY = "/authd.v1.OtpService/Verify"
 VERIFY_STREAM = "/authd.v1.OtpService/VerifyStream"
-NO_LOCKOUT = 1_000_000_000  # h2load repeats its body: wrong codes must never lock the device
+NO_LOCKOUT = 1_000_000  # the most [otp] lockout_threshold allows: h2load repeats its body, so
+# wrong codes must not lock a device during a run (a device takes a few hundred a second)
 STREAM_FRAMES = 32  # verifications carried by one VerifyStream call
 
 

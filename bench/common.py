@@ -29,8 +29,15 @@ def tree_cpu_seconds(pid: int) -> float:
     """CPU seconds of a process and its children (server workers)."""
     total = proc_cpu_seconds(pid)
     for task in Path(f"/proc/{pid}/task").iterdir():
-        children = (task / "children").read_text().split()
-        total += sum(tree_cpu_seconds(int(child)) for child in children)
+        try:
+            children = (task / "children").read_text().split()
+        except FileNotFoundError:  # a thread that ended meanwhile
+            continue
+        for child in children:
+            try:
+                total += tree_cpu_seconds(int(child))
+            except FileNotFoundError:  # a child that ended meanwhile
+                pass
     return total
 
 

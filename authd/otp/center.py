@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import functools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from urllib.parse import quote
 
@@ -20,7 +21,7 @@ from authd.audit import AuditLog
 from authd.context import SYSTEM, Caller, Role
 from authd.secrets import SecretBox
 from authd.storage import Tx
-from devices.errors import AlreadyPresent, BadRequest, NoSuchObject, WrongState
+from devices.errors import AlreadyPresent, AuthdError, BadRequest, NoSuchObject, WrongState
 from devices.otp import rules
 from devices.otp.codes import Algorithm
 from devices.otp.rules import Kind, Outcome, Params, Policy, State
@@ -88,6 +89,14 @@ class VerifyResult:
     message: str
 
 
+_IN_CHUNK = 500  # serials per IN (...) list
+
+
+@functools.lru_cache(maxsize=256)
+def _params(kind: str, digits: int, period: int, algorithm: str) -> Params:
+    return Params(Kind(kind), int(digits), int(period), Algorithm(algorithm))
+
+
 NOT_REGISTERED_RESULT = VerifyResult(Outcome.NOT_REGISTERED, 0, 0,
                                      MESSAGES[Outcome.NOT_REGISTERED])
 
@@ -121,6 +130,7 @@ class OtpCenter:
         self.audit = audit
         self.policy = policy
         self.clock = clock
+        self._messages: dict[tuple[Outcome, int], str] = {}
 
     # ------------------------------------------------------------------ reading
 
@@ -416,35 +426,108 @@ class OtpCenter:
                                  device.last, device.drift)
 
     def verify(self, tx: Tx, *, serial: str, code: str, caller: Caller) -> VerifyResult:
-        """One verification, under the device's row lock; audited.
+        """One verification (see ``verify_many``); raises the error its caller gets."""
+        (result,) = self.verify_many(tx, [(serial, code, caller)])
+        if isinstance(result, AuthdError):
+            raise result
+        return result
 
-        Raises only before it writes (malformed code, unreadable seed), so a caller batching
-        verifications in one transaction needs no savepoint around it. An unknown serial and a
-        device not registered at the caller's institution get the same NOT_REGISTERED answer,
-        without counters, and write nothing."""
-        lock = tx.for_update + " OF d" if tx.for_update else ""
-        row = tx.one("SELECT d.kind, d.digits, d.period, d.algorithm, d.seed, d.last_counter,"
-                     " d.drift, d.state, d.failures, r.institution FROM otp_devices d"
-                     " LEFT JOIN otp_registrations r ON r.serial = d.serial AND r.institution = ?"
-                     " WHERE d.serial = ?" + lock, (caller.institution, serial))
-        if row is None or row[9] is None:
-            return NOT_REGISTERED_RESULT
-        state, failures = State(row[7]), int(row[8])
-        refused = rules.refusal(state)
-        if refused is not None:
-            return self._answer(tx, serial, refused, failures, caller)
-        params = Params(Kind(row[0]), int(row[1]), int(row[2]), Algorithm(row[3]))
-        rules.check_code(code, params.digits)
-        seed = self.secrets.open(bytes(row[4]), _aad(serial))
-        before = rules.DeviceState(serial, params, state, failures, int(row[5]), int(row[6]))
-        decision = rules.verify(before, seed, code, self.clock(), self.policy)
-        after = decision.device
-        if decision.outcome is Outcome.ACCEPTED:
-            self._record_accepted(tx, serial, after.last, failures)
-        elif decision.outcome is Outcome.WRONG_CODE:
-            self._record_wrong(tx, serial, after, caller.institution)
-        return self._answer(tx, serial, decision.outcome, after.failures, caller,
-                            locked_now=after.state is State.LOCKED)
+    def verify_many(self, tx: Tx, jobs: Sequence[tuple[str, str, Caller]]
+                    ) -> list[VerifyResult | AuthdError]:
+        """Verifications in one transaction, each as if alone, one after another in their
+        order (two of one device see each other's change); every one audited.
+
+        The devices are read in one statement under their row locks (``FOR UPDATE`` on
+        PostgreSQL, taken in serial order; SQLite's write transaction holds the file), the
+        rules run in memory, and the changed counters are written with one statement per table
+        at the end. A job whose request does not fit its device (a code of another length) gets
+        its error and changes nothing; an error of any other kind aborts the whole transaction
+        (the engine then commits the jobs one by one). An unknown serial and a device not
+        registered at the caller's institution get the same NOT_REGISTERED answer, without
+        counters, and write nothing."""
+        devices, sealed, registered = self._lock_devices(
+            tx, sorted({serial for serial, _, _ in jobs}))
+        out: list[VerifyResult | AuthdError] = []
+        seeds: dict[str, bytes] = {}  # opened for this transaction only
+        dirty: set[str] = set()
+        resets: set[str] = set()  # devices whose shares go back to 0 (then the increments)
+        shares: dict[tuple[str, str], int] = {}
+        now = self.clock()
+        for serial, code, caller in jobs:
+            device = devices.get(serial)
+            if device is None or (serial, caller.institution) not in registered:
+                out.append(NOT_REGISTERED_RESULT)
+                continue
+            refused = rules.refusal(device.state)
+            if refused is not None:
+                out.append(self._answer(tx, serial, refused, device.failures, caller))
+                continue
+            try:
+                rules.check_code(code, device.params.digits)
+            except AuthdError as exc:
+                out.append(exc)
+                continue
+            seed = seeds.get(serial)
+            if seed is None:
+                seed = seeds[serial] = self.secrets.open(sealed[serial], _aad(serial))
+            decision = rules.verify(device, seed, code, now, self.policy)
+            after = decision.device
+            if decision.outcome is Outcome.ACCEPTED:
+                if device.failures:
+                    resets.add(serial)
+                    for key in [k for k in shares if k[0] == serial]:
+                        del shares[key]
+                devices[serial] = after
+                dirty.add(serial)
+            elif decision.outcome is Outcome.WRONG_CODE:
+                key = (serial, caller.institution)
+                shares[key] = shares.get(key, 0) + 1
+                devices[serial] = after
+                dirty.add(serial)
+            out.append(self._answer(tx, serial, decision.outcome, after.failures, caller,
+                                    locked_now=after.state is State.LOCKED))
+        seeds.clear()
+        if dirty:
+            tx.executemany(
+                "UPDATE otp_devices SET failures = ?, state = ?, last_counter = ?,"
+                " updated_at = ? WHERE serial = ?",
+                [(d.failures, d.state.value, d.last, now, d.serial)
+                 for d in (devices[serial] for serial in sorted(dirty))])
+        if resets:
+            tx.executemany("UPDATE otp_registrations SET failures_here = 0 WHERE serial = ?",
+                           [(serial,) for serial in sorted(resets)])
+        if shares:
+            tx.executemany("UPDATE otp_registrations SET failures_here = failures_here + ?"
+                           " WHERE serial = ? AND institution = ?",
+                           [(count, serial, institution)
+                            for (serial, institution), count in sorted(shares.items())])
+        return out
+
+    @staticmethod
+    def _lock_devices(tx: Tx, serials: list[str]) -> tuple[
+            dict[str, rules.DeviceState], dict[str, bytes], set[tuple[str, str]]]:
+        """The devices named (row-locked, in serial order), their sealed seeds and their
+        registrations (serial, institution)."""
+        devices: dict[str, rules.DeviceState] = {}
+        sealed: dict[str, bytes] = {}
+        registered: set[tuple[str, str]] = set()
+        for first in range(0, len(serials), _IN_CHUNK):
+            chunk = serials[first:first + _IN_CHUNK]
+            marks = ", ".join("?" * len(chunk))
+            for row in tx.all(
+                    "SELECT serial, kind, digits, period, algorithm, seed, last_counter, drift,"
+                    f" state, failures FROM otp_devices WHERE serial IN ({marks})"
+                    " ORDER BY serial" + tx.for_update, chunk):
+                serial = row[0]
+                devices[serial] = rules.DeviceState(
+                    serial, _params(row[1], row[2], row[3], row[4]), State(row[8]),
+                    int(row[9]), int(row[6]), int(row[7]))
+                sealed[serial] = bytes(row[5])
+            registered.update(
+                (r[0], r[1]) for r in tx.all(
+                    "SELECT serial, institution FROM otp_registrations"
+                    f" WHERE serial IN ({marks})", chunk))
+        return devices, sealed, registered
 
     def _record_accepted(self, tx: Tx, serial: str, last: int, failures_before: int) -> None:
         tx.execute("UPDATE otp_devices SET failures = 0, last_counter = ?, updated_at = ?"
@@ -471,9 +554,11 @@ class OtpCenter:
         self.audit.record(tx, action="otp.verify", target=serial, outcome=outcome.value,
                           caller=caller, detail=detail)
         left = self.attempts_left(failures)
-        if outcome is Outcome.WRONG_CODE and left == 0:
-            outcome_text = MESSAGES[Outcome.LOCKED]
-        else:
-            outcome_text = MESSAGES[outcome]
-        message = outcome_text.format(left=left, limit=self.policy.lockout_threshold)
+        message = self._messages.get((outcome, left))
+        if message is None:
+            text = MESSAGES[Outcome.LOCKED if outcome is Outcome.WRONG_CODE and left == 0
+                            else outcome]
+            message = text.format(left=left, limit=self.policy.lockout_threshold)
+            if len(self._messages) < 1024:
+                self._messages[(outcome, left)] = message
         return VerifyResult(outcome, failures, left, message)

@@ -28,6 +28,13 @@ Each device (key) is served by one writer of a node, so a node evaluates one dev
 the order they arrived. Within a batch the items are ordered by key, so writers on several
 nodes always take row locks in the same order and cannot deadlock each other.
 
+On SQLite (``defer_sync``) a writer's commit does not wait for the disk: a syncer thread makes
+every commit written so far durable with one fdatasync of the write-ahead log and only then
+answers their callers, while the writer evaluates its next batch (``Database.sync``). So the
+durable flush overlaps the next batch instead of stalling the writer, and is shared by every
+batch committed while the previous one ran; no caller hears of a change before it is on disk.
+If the sync fails, those callers are told the store could not confirm the change.
+
 Jobs come one at a time (``submit``: a future each) or as a group (``submit_all``: one callback
 with every answer once the last is settled, for a call carrying many verifications). A writer's
 queue holds at most ``queue_max`` jobs: a job beyond it is answered at once with LimitReached
@@ -64,12 +71,28 @@ STORE_FAILED = "the store could not record the verification; nothing was counted
 QUEUE_FULL = ("the OTP center is busy: {queued} verifications wait for this node's writer; "
               "nothing was counted; retry in {retry:.2f} s")
 GAVE_UP = "the caller gave up before the verification was evaluated; nothing was counted"
+NOT_DURABLE = ("the store could not confirm that the verification was recorded; it may have "
+               "been counted; ask for the device's status")
 WRITER_FAILED = "the verification writer failed; nothing was counted; try again"
 WRITER_DOWN = "the verification writer is restarting; nothing was counted; try again"
 SHUTTING_DOWN = "the server is shutting down"
 
 
-def _evaluate(tx: Tx, handle: Callable[[Tx, J], R], jobs: Sequence[J]) -> list[Answer[R]]:
+class Many(Generic[J, R]):
+    """A handler that evaluates a whole batch in one go: a result or the job's error for each
+    (an error it returns was found before that job wrote anything)."""
+
+    def __init__(self, handle: Callable[[Tx, Sequence[J]], list[R | AuthdError]]) -> None:
+        self.handle = handle
+
+
+Handler = Callable[[Tx, J], R] | Many[J, R]
+
+
+def _evaluate(tx: Tx, handle: Handler[J, R], jobs: Sequence[J]) -> list[Answer[R]]:
+    if isinstance(handle, Many):
+        return [(None, r) if isinstance(r, AuthdError) else (r, None)
+                for r in handle.handle(tx, jobs)]
     out: list[Answer[R]] = []
     for job in jobs:
         try:
@@ -79,7 +102,7 @@ def _evaluate(tx: Tx, handle: Callable[[Tx, J], R], jobs: Sequence[J]) -> list[A
     return out
 
 
-def commit_batch(db: Database, handle: Callable[[Tx, J], R],
+def commit_batch(db: Database, handle: Handler[J, R],
                  jobs: Sequence[J]) -> list[Answer[R]]:
     """Evaluate ``jobs`` in one durable transaction: each job's result or its error.
 
@@ -102,7 +125,7 @@ def _common_error(db: Database, exc: Exception) -> AuthdError | None:
     return None
 
 
-def after_failed_batch(db: Database, handle: Callable[[Tx, J], R], jobs: Sequence[J],
+def after_failed_batch(db: Database, handle: Handler[J, R], jobs: Sequence[J],
                        exc: Exception) -> list[Answer[R]]:
     """The answers for ``jobs`` after their batch's transaction failed with ``exc`` (rolled
     back): the store's error for all of them, or each job committed on its own."""
@@ -278,23 +301,33 @@ class _Writer(Generic[J, R]):
     batch: list[_Item[J, R]] = field(default_factory=list)  # in flight
     answers: list[Answer[R]] | None = None  # the batch in flight's answers, once committed
     pace: float = 0.0  # seconds per job of its last batch (for retry_after)
+    deferred: bool = False  # its commits wait for the syncer's sync before they are answered
 
 
 class GroupCommitEngine(_Supervision, Generic[J, R]):
-    def __init__(self, db: Database, handle: Callable[[Tx, J], R], *, batch_max: int = 256,
+    def __init__(self, db: Database, handle: Handler[J, R], *, batch_max: int = 256,
                  writers: int = 1, name: str = "verify", restart_delay: float = 0.1,
-                 restart_delay_max: float = 5.0, queue_max: int = 0) -> None:
+                 restart_delay_max: float = 5.0, queue_max: int = 0,
+                 defer_sync: bool = False) -> None:
         super().__init__("thread", restart_delay, restart_delay_max)
         self._db = db
         self._handle = handle
         self._batch_max = batch_max
         self._queue_max = queue_max  # 0: unbounded
+        self._defer_sync = defer_sync
         self._closed = False
         self._stop = threading.Event()
         self._writers: list[_Writer[J, R]] = [_Writer(f"authd-{name}-{i}")
                                               for i in range(writers)]
         self.batches = 0
         self.items = 0
+        self._syncs: queue.SimpleQueue[tuple[list[_Item[J, R]], list[Answer[R]]] | None] = (
+            queue.SimpleQueue())
+        self._syncer: threading.Thread | None = None
+        if defer_sync:
+            self._syncer = threading.Thread(target=self._sync_loop, name=f"authd-{name}-sync",
+                                            daemon=True)
+            self._syncer.start()
         for writer in self._writers:
             self._start(writer)
 
@@ -353,9 +386,50 @@ class GroupCommitEngine(_Supervision, Generic[J, R]):
 
     def _serve(self, writer: _Writer[J, R]) -> None:
         try:
+            writer.deferred = self._defer_sync and self._db.defer_sync_on_this_thread()
             self._run(writer)
         except BaseException as exc:
             self._recover(writer, exc)
+
+    def _deliver(self, writer: _Writer[J, R], batch: list[_Item[J, R]],
+                 answers: list[Answer[R]]) -> None:
+        """A committed batch's answers: now, or once the syncer made its commit durable."""
+        if writer.deferred:
+            self._syncs.put((batch, answers))
+            return
+        for item, (result, error) in zip(batch, answers, strict=True):
+            item.slot.settle(result, error)
+
+    def _sync_loop(self) -> None:
+        """One sync for every batch committed while the previous one ran, then their answers.
+        If the sync fails, their callers hear that the store could not confirm the change."""
+        while (first := self._syncs.get()) is not None:
+            done = [first]
+            stop = False
+            while True:
+                try:
+                    following = self._syncs.get_nowait()
+                except queue.Empty:
+                    break
+                if following is None:
+                    stop = True
+                    break
+                done.append(following)
+            try:
+                self._db.sync()
+            except Exception as exc:
+                log.error("OTP verification commits could not be made durable: %s",
+                          type(exc).__name__, exc_info=exc)
+                metrics.OTP_WRITER_FAILURES.inc(engine="sync")
+                for batch, _ in done:
+                    for item in batch:
+                        item.slot.settle(None, Unreachable(NOT_DURABLE))
+            else:
+                for batch, answers in done:
+                    for item, (result, error) in zip(batch, answers, strict=True):
+                        item.slot.settle(result, error)
+            if stop:
+                return
 
     def _run(self, writer: _Writer[J, R]) -> None:
         while True:
@@ -372,9 +446,8 @@ class GroupCommitEngine(_Supervision, Generic[J, R]):
             writer.answers = answers
             self.batches += 1
             self.items += len(batch)
-            for item, (result, error) in zip(batch, answers, strict=True):
-                item.slot.settle(result, error)
             writer.batch, writer.answers = [], None
+            self._deliver(writer, batch, answers)
             writer.streak = 0
 
     def _take(self, writer: _Writer[J, R]) -> bool:
@@ -410,10 +483,10 @@ class GroupCommitEngine(_Supervision, Generic[J, R]):
             batch, answers = writer.batch, writer.answers
             writer.batch, writer.answers = [], None
             if answers is not None:  # committed: its callers get their answers
-                for item, (result, error) in zip(batch, answers, strict=True):
-                    item.slot.settle(result, error)
-            for item in batch:  # settled already when its batch committed
-                item.slot.settle(None, Unreachable(WRITER_FAILED))
+                self._deliver(writer, batch, answers)
+            else:
+                for item in batch:
+                    item.slot.settle(None, Unreachable(WRITER_FAILED))
             self._refuse_waiting(writer, WRITER_FAILED)
         finally:
             if self._stop.wait(delay):
@@ -445,6 +518,9 @@ class GroupCommitEngine(_Supervision, Generic[J, R]):
                 thread.join()
                 if writer.thread is thread:
                     break
+        if self._syncer is not None:
+            self._syncs.put(None)
+            self._syncer.join()
 
 
 class LoopCommitEngine(_Supervision, Generic[J, R]):
@@ -456,7 +532,7 @@ class LoopCommitEngine(_Supervision, Generic[J, R]):
     The drain task is this engine's writer: it dies, is noticed and restarts as the module
     describes. Everything but ``close`` is called on the loop."""
 
-    def __init__(self, db: Database, handle: Callable[[Tx, J], R], *, batch_max: int = 256,
+    def __init__(self, db: Database, handle: Handler[J, R], *, batch_max: int = 256,
                  restart_delay: float = 0.1, restart_delay_max: float = 5.0,
                  queue_max: int = 0) -> None:
         super().__init__("loop", restart_delay, restart_delay_max)

@@ -8,10 +8,12 @@ from authd.app import App
 from authd.context import Caller
 from authd.features import Feature, Service
 from authd.otp.center import OtpCenter, VerifyResult
-from authd.otp.engine import GroupCommitEngine, LoopCommitEngine
+from authd.otp.engine import GroupCommitEngine, LoopCommitEngine, Many
+from authd.otp.link import EngineLink
 from authd.otp.servicer import OtpServicer
 from authd.otp.settings import OtpSettings
-from authd.storage import Tx
+from authd.otp.verifier import Verifier
+from authd.ratelimit import Rate, RateLimiter
 from authd.v1 import otp_pb2, otp_pb2_grpc
 from devices.errors import BadRequest
 from devices.otp.rules import Policy
@@ -32,11 +34,9 @@ Engine = (GroupCommitEngine[tuple[str, str, Caller], VerifyResult]
 def make_engine(app: App, settings: OtpSettings, center: OtpCenter, *,
                 in_loop: bool | None = None) -> Engine:
     """The configured engine; ``in_loop=False`` forces writer threads (callers without a loop)."""
-    writers = settings.writers or (1 if app.db.dialect == "sqlite" else 4)
+    writers = writers_of(app, settings)
 
-    def handle(tx: Tx, job: tuple[str, str, Caller]) -> VerifyResult:
-        serial, code, caller = job
-        return center.verify(tx, serial=serial, code=code, caller=caller)
+    handle: Many[tuple[str, str, Caller], VerifyResult] = Many(center.verify_many)
 
     kind = settings.engine
     if kind == "loop" and app.db.dialect != "sqlite":
@@ -45,7 +45,12 @@ def make_engine(app: App, settings: OtpSettings, center: OtpCenter, *,
         return LoopCommitEngine(app.db, handle, batch_max=settings.batch_max,
                                 queue_max=settings.queue_max)
     return GroupCommitEngine(app.db, handle, batch_max=settings.batch_max,
-                             writers=writers, queue_max=settings.queue_max)
+                             writers=writers, queue_max=settings.queue_max,
+                             defer_sync=app.db.dialect == "sqlite")
+
+
+def writers_of(app: App, settings: OtpSettings) -> int:
+    return settings.writers or (1 if app.db.dialect == "sqlite" else 4)
 
 
 class OtpFeature(Feature[OtpSettings]):
@@ -56,6 +61,25 @@ class OtpFeature(Feature[OtpSettings]):
         self.center = make_center(app, settings)
         self.engine = make_engine(app, settings, self.center)
         self.engine.on_change(self._report_writers)
+        self.verify_limit = RateLimiter("otp.verify", "OTP verifications",
+                                        Rate(settings.verify_per_second, settings.verify_burst))
+        self.verifier = Verifier(self.engine, self.verify_limit, settings.batch_request_max)
+        self.link: EngineLink | None = None
+
+    async def start(self) -> None:
+        """Behind the native front end: serve its verifications on the engine link."""
+        if self.app.run_dir is None:
+            return
+        if isinstance(self.engine, LoopCommitEngine):
+            raise BadRequest("[otp] engine = 'loop' serves verifications on the event loop; "
+                             "the native front end needs engine = 'thread'")
+        path = self.app.run_dir / "engine.sock"
+        self.link = EngineLink(path, self.verifier)
+        s = self.settings
+        self.app.front_args.extend([
+            f"--engine={path}", f"--batch-max={s.batch_max}",
+            f"--queue-max={s.queue_max * writers_of(self.app, s)}",
+            f"--max-in-flight={s.max_in_flight}", f"--batch-request-max={s.batch_request_max}"])
 
     def _report_writers(self) -> None:
         """From any thread: NOT_SERVING while a writer is down (its devices cannot be
@@ -64,11 +88,14 @@ class OtpFeature(Feature[OtpSettings]):
                                "a verification writer failed and is restarting")
 
     def services(self) -> list[Service]:
-        servicer = OtpServicer(self.app, self.settings, self.center, self.engine)
+        servicer = OtpServicer(self.app, self.settings, self.center, self.engine,
+                               self.verifier)
         return [Service.of(otp_pb2.DESCRIPTOR, "OtpService",
                            otp_pb2_grpc.add_OtpServiceServicer_to_server, servicer)]
 
     async def stop(self) -> None:
+        if self.link is not None:
+            await self.app.run_blocking(self.link.close)
         await self.app.run_blocking(self.engine.close)
 
 

@@ -59,21 +59,19 @@ def _count(institution: str, future: Pending) -> None:
 
 class OtpServicer(otp_pb2_grpc.OtpServiceServicer):
     def __init__(self, app: App, settings: OtpSettings, center: OtpCenter,
-                 engine: Engine) -> None:
+                 engine: Engine, verifier: Verifier) -> None:
         self.app = app
         self.settings = settings
         self.center = center
         self.engine = engine
         c = settings
-        self.verify_limit = RateLimiter("otp.verify", "OTP verifications",
-                                        Rate(c.verify_per_second, c.verify_burst))
         self.online_register_limit = RateLimiter(
             "otp.register.online", "online OTP registrations",
             Rate(c.online_register_per_second, c.online_register_burst))
         self.branch_register_limit = RateLimiter(
             "otp.register.branch", "OTP registrations at branches",
             Rate(c.branch_register_per_second, c.branch_register_burst))
-        self.verifier = Verifier(engine, self.verify_limit, c.batch_request_max)
+        self.verifier = verifier
         self.admission = Admission(c.max_in_flight)
 
     async def _tx(self, fn: Callable[[Tx], T]) -> T:

@@ -85,10 +85,11 @@ class Admission:
         self.held -= count
 
 
-def _count(institution: str, answers: list[Answer[VerifyResult]]) -> None:
-    outcomes = collections.Counter(result.outcome.value for result, error in answers
+def _count(jobs: list[tuple[Job, str]], answers: list[Answer[VerifyResult]]) -> None:
+    outcomes = collections.Counter((job[2].institution, result.outcome.value)
+                                   for (job, _), (result, error) in zip(jobs, answers, strict=True)
                                    if error is None and result is not None)
-    for outcome, count in outcomes.items():
+    for (institution, outcome), count in outcomes.items():
         metrics.OTP_VERIFICATIONS.inc(count, outcome=outcome, institution=institution)
 
 
@@ -118,10 +119,18 @@ class Verifier:
                bounded: bool = True) -> Group[VerifyResult]:
         """Every request of one call (or stream frame) to the engine; ``done`` gets their
         answers in order, once (on a writer's thread, or the loop, or here)."""
+        return self.submit_mixed(requests, [caller] * len(requests), method, done,
+                                 bounded=bounded)
+
+    def submit_mixed(self, requests: Sequence[otp_pb2.VerifyRequest],
+                     callers: Sequence[Caller], method: str,
+                     done: Callable[[list[otp_pb2.VerifyResponse]], None], *,
+                     bounded: bool = True) -> Group[VerifyResult]:
+        """As ``submit``, each request with its own caller (the calls of one link frame)."""
         answers: list[otp_pb2.VerifyResponse | None] = [None] * len(requests)
         jobs: list[tuple[Job, str]] = []
         where: list[int] = []
-        for index, request in enumerate(requests):
+        for index, (request, caller) in enumerate(zip(requests, callers, strict=True)):
             try:
                 job = self.prepare(request, caller)
             except AuthdError as exc:
@@ -131,7 +140,7 @@ class Verifier:
             where.append(index)
 
         def settled(results: list[Answer[VerifyResult]]) -> None:
-            _count(caller.institution, results)
+            _count(jobs, results)
             for index, (result, error) in zip(where, results, strict=True):
                 request_id = requests[index].request_id
                 answers[index] = (refused(error, request_id, method) if error is not None

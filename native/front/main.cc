@@ -1,0 +1,163 @@
+// authd-front: the native gRPC front end of an authd center node.
+//
+// It owns the node's public port (TLS with client certificates, or the loopback-only insecure
+// development mode), serves OtpService's Verify, VerifyBatch and VerifyStream itself — caller,
+// admission, deadlines, batching — by handing the verifications to the daemon's engine over a
+// private Unix socket, and forwards every other call to the daemon's gRPC server on another
+// private Unix socket. The daemon (`authd serve` with [server] front = "native") starts it,
+// restarts it if it dies, and stops it with SIGTERM; it exits if the daemon dies.
+//
+//   authd-front --listen=HOST:PORT --daemon=unix:PATH [--engine=PATH]
+//               (--insecure | --tls-cert=F --tls-key=F --client-ca=F)
+//               [--batch-max=N] [--queue-max=N] [--max-in-flight=N] [--batch-request-max=N]
+//               [--window=N] [--grace=SECONDS] [--max-message=BYTES] [--empty-method=M]
+// The token the daemon expects with forwarded calls comes in AUTHD_FRONT_TOKEN.
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/security/server_credentials.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <sstream>
+#include <string>
+
+#include "caller.h"
+#include "forward.h"
+#include "link.h"
+#include "verify.h"
+
+namespace {
+
+std::map<std::string, std::string> Arguments(int argc, char** argv) {
+  std::map<std::string, std::string> out;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg.rfind("--", 0) != 0) {
+      std::cerr << "authd-front: unexpected argument " << arg << "\n";
+      std::exit(2);
+    }
+    auto eq = arg.find('=');
+    if (eq == std::string::npos) {
+      out[arg.substr(2)] = "1";
+    } else {
+      out[arg.substr(2, eq - 2)] = arg.substr(eq + 1);
+    }
+  }
+  return out;
+}
+
+std::string Read(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    std::cerr << "authd-front: cannot read " << path << "\n";
+    std::exit(2);
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+long Number(const std::map<std::string, std::string>& args, const std::string& key,
+            long fallback) {
+  auto it = args.find(key);
+  if (it == args.end()) return fallback;
+  char* end = nullptr;
+  long value = std::strtol(it->second.c_str(), &end, 10);
+  if (end == it->second.c_str() || *end != '\0' || value < 0) {
+    std::cerr << "authd-front: --" << key << " must be a whole number\n";
+    std::exit(2);
+  }
+  return value;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  prctl(PR_SET_PDEATHSIG, SIGTERM);  // the daemon went away: so do we
+  if (getppid() == 1) return 1;
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);  // every thread: only sigwait below takes them
+
+  auto args = Arguments(argc, argv);
+  if (!args.count("listen") || !args.count("daemon")) {
+    std::cerr << "authd-front: --listen and --daemon are required\n";
+    return 2;
+  }
+  bool insecure = args.count("insecure") > 0;
+  const char* token_env = std::getenv("AUTHD_FRONT_TOKEN");
+  std::string token = token_env ? token_env : "";
+  int max_message = static_cast<int>(Number(args, "max-message", 4 << 20));
+
+  std::shared_ptr<grpc::ServerCredentials> credentials;
+  if (insecure) {
+    credentials = grpc::InsecureServerCredentials();
+  } else {
+    if (!args.count("tls-cert") || !args.count("tls-key") || !args.count("client-ca")) {
+      std::cerr << "authd-front: --tls-cert, --tls-key and --client-ca are required\n";
+      return 2;
+    }
+    grpc::SslServerCredentialsOptions tls(
+        GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+    tls.pem_root_certs = Read(args["client-ca"]);
+    tls.pem_key_cert_pairs.push_back({Read(args["tls-key"]), Read(args["tls-cert"])});
+    credentials = grpc::SslServerCredentials(tls);
+  }
+
+  grpc::ChannelArguments channel_args;
+  channel_args.SetMaxReceiveMessageSize(max_message);
+  channel_args.SetMaxSendMessageSize(max_message);
+  auto daemon = grpc::CreateCustomChannel(args["daemon"], grpc::InsecureChannelCredentials(),
+                                          channel_args);
+
+  authd_front::Callers callers(insecure);
+  authd_front::Forwarder forwarder(daemon, callers, token, args["empty-method"]);
+  std::unique_ptr<authd_front::Link> link;
+  std::unique_ptr<authd_front::VerifyService> verify;
+  if (args.count("engine")) {
+    authd_front::LinkOptions options;
+    options.path = args["engine"];
+    options.batch_max = static_cast<size_t>(Number(args, "batch-max", 256));
+    options.queue_max = static_cast<size_t>(Number(args, "queue-max", 2048));
+    options.window = static_cast<size_t>(std::max(1L, Number(args, "window", 4)));
+    link = std::make_unique<authd_front::Link>(options);
+    verify = std::make_unique<authd_front::VerifyService>(
+        callers, *link, Number(args, "max-in-flight", 4096),
+        static_cast<size_t>(Number(args, "batch-request-max", 1000)));
+    if (!link->WaitConnected(std::chrono::seconds(30))) {
+      std::cerr << "authd-front: cannot reach the verification engine at " << options.path
+                << "\n";
+      return 1;
+    }
+  }
+
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort(args["listen"], credentials, &port);
+  builder.SetMaxReceiveMessageSize(max_message);
+  builder.SetMaxSendMessageSize(max_message);
+  if (verify) builder.RegisterService(verify.get());
+  builder.RegisterCallbackGenericService(&forwarder);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (!server || port == 0) {
+    std::cerr << "authd-front: cannot listen on " << args["listen"] << "\n";
+    return 1;
+  }
+  std::cout << "authd-front listening on port " << port << std::endl;
+
+  int signal_number = 0;
+  sigwait(&signals, &signal_number);
+  long grace_ms = Number(args, "grace-ms", 10000);
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(grace_ms));
+  server->Wait();
+  if (link) link->Stop();
+  return 0;
+}
