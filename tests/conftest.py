@@ -91,6 +91,13 @@ def pg_url(pg_cluster: PgCluster) -> Iterator[str]:
         pass
 
 
+@pytest.fixture(params=["python", "native"])
+def front(request: pytest.FixtureRequest) -> str:
+    """Who serves the port: the daemon's own gRPC server, or the native front end
+    (authd-front) in front of it ([server] front)."""
+    return str(request.param)
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":

@@ -44,6 +44,21 @@ class Node:
         self.kill()
         raise RuntimeError(f"authd node did not start; see {self.log.name}")
 
+    def front_pid(self) -> int:
+        """The pid of the node's native front end (0: none)."""
+        try:
+            tasks = Path(f"/proc/{self.proc.pid}/task").iterdir()
+            children = [int(c) for t in tasks for c in (t / "children").read_text().split()]
+        except OSError:
+            return 0
+        for child in children:
+            try:
+                if Path(f"/proc/{child}/comm").read_text().strip() == "authd-front":
+                    return child
+            except OSError:
+                continue
+        return 0
+
     def channel(self, institution: str, role: str, subject: str = "test") -> grpc.Channel:
         return dev_channel(self.address, institution, role, subject)
 

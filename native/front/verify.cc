@@ -154,47 +154,38 @@ class StreamReactor final
  public:
   StreamReactor(VerifyService& service, grpc::CallbackServerContext* ctx)
       : service_(service), ctx_(ctx), caller_(service.callers().Of(*ctx)) {
-    if (caller_->verified.load()) {
-      StartRead(&request_);
-      return;
-    }
-    // A caller the engine has not accepted yet: ask it first (a call of no verifications),
-    // so that a refused caller is answered at once, as the daemon answers it.
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      ++outstanding_;
-    }
+    StartRead(&request_);
+  }
+
+  // A stream that ends before any frame came still gets the engine's verdict on its caller (a call of no verifications), as the daemon's own server would give it. Called
+  // with the lock held.
+  void Probe(std::unique_lock<std::mutex>& lock) {
+    probed_ = true;
+    ++outstanding_;
     auto probe = service_.Start(ctx_, *caller_, kVerifyStream, 0);
     probe->done = [this](const grpc::Status* refused, LinkAnswer* answer) {
       std::unique_lock<std::mutex> lock(mu_);
       --outstanding_;
-      if (refused != nullptr) {
-        error_ = *refused;
+      if (refused != nullptr || answer->has_error()) {
+        error_ = refused != nullptr ? *refused : ToGrpc(answer->error());
         failed_ = true;
-      } else if (answer->has_error()) {
-        error_ = ToGrpc(answer->error());
-        failed_ = true;
-      } else {
-        caller_->verified.store(true);
       }
-      if (failed_) {
-        reading_ = false;
-        Pump(lock);
-        return;
-      }
-      lock.unlock();
-      StartRead(&request_);
+      Pump(lock);
     };
+    lock.unlock();
     service_.link().Submit(std::move(probe));
+    lock.lock();
   }
 
   void OnReadDone(bool ok) override {
     std::unique_lock<std::mutex> lock(mu_);
     if (!ok || failed_) {
       reading_ = false;
+      if (!read_any_ && !failed_ && !probed_ && !caller_->verified.load()) Probe(lock);
       Pump(lock);
       return;
     }
+    read_any_ = true;
     auto slot = std::make_shared<Slot>();
     slots_.push_back(slot);
     size_t items = static_cast<size_t>(request_.requests_size());
@@ -223,6 +214,7 @@ class StreamReactor final
           slot->failed = true;
         } else {
           slot->frame.mutable_responses()->Swap(answer->mutable_responses());
+          caller_->verified.store(true);
         }
         slot->ready = true;
         Pump(lock);
@@ -311,6 +303,8 @@ class StreamReactor final
   bool paused_ = false;
   bool failed_ = false;
   bool finished_ = false;
+  bool read_any_ = false;  // a frame came (the engine or admission answered it)
+  bool probed_ = false;
   grpc::Status error_;
 };
 

@@ -42,8 +42,8 @@ def _batch(*items: tuple[str, str]) -> O.VerifyBatchRequest:
                                           for i, (s, c) in enumerate(items)])
 
 
-def test_batch_answers_in_order_and_bad_requests_spare_the_others(server, store_url):
-    srv = server(store_url=store_url)
+def test_batch_answers_in_order_and_bad_requests_spare_the_others(server, store_url, front):
+    srv = server(store_url=store_url, server={"front": front})
     _enroll(srv, ["OTP-B-0001", "OTP-B-0002"], "bank-b")
     answers = _backend(srv).VerifyBatch(_batch(
         ("OTP-B-0001", WRONG), ("OTP-B-0002", hotp(SEED, 0)), ("OTP-B-0001", "12x456"),
@@ -64,8 +64,8 @@ def test_batch_answers_in_order_and_bad_requests_spare_the_others(server, store_
     assert status.consecutive_failures == 2
 
 
-def test_batch_is_for_backends_and_bounded(server, store_url):
-    srv = server(store_url=store_url, otp={"batch_request_max": 3})
+def test_batch_is_for_backends_and_bounded(server, store_url, front):
+    srv = server(store_url=store_url, server={"front": front}, otp={"batch_request_max": 3})
     _enroll(srv, ["OTP-B-0003"])
     teller = otp_pb2_grpc.OtpServiceStub(srv.channel("bank-a", "branch"))
     with pytest.raises(grpc.RpcError) as err:
@@ -81,10 +81,10 @@ def test_batch_is_for_backends_and_bounded(server, store_url):
         == 0
 
 
-def test_batched_lockout_is_exact(server, store_url):
+def test_batched_lockout_is_exact(server, store_url, front):
     """200 wrong codes in batches and stream frames from 3 institutions, all at once: exactly
     10 are evaluated, the rest answer LOCKED."""
-    srv = server(store_url=store_url)
+    srv = server(store_url=store_url, server={"front": front})
     _enroll(srv, ["OTP-B-0004"], "bank-b", "bank-c")
     banks = ["bank-a", "bank-b", "bank-c"]
 
@@ -106,8 +106,9 @@ def test_batched_lockout_is_exact(server, store_url):
                   if a.outcome == O.VERIFY_OUTCOME_WRONG_CODE) == list(range(1, 11))
 
 
-def test_each_verification_of_a_batch_takes_a_rate_limit_token(server, store_url):
-    srv = server(store_url=store_url, otp={"verify_per_second": 0.01, "verify_burst": 3})
+def test_each_verification_of_a_batch_takes_a_rate_limit_token(server, store_url, front):
+    srv = server(store_url=store_url, server={"front": front},
+                 otp={"verify_per_second": 0.01, "verify_burst": 3})
     answers = _backend(srv, "bank-rl-batch").VerifyBatch(
         _batch(*[("OTP-ANY-0001", "123456")] * 5)).responses
     assert [a.HasField("error") for a in answers] == [False, False, False, True, True]
@@ -115,8 +116,8 @@ def test_each_verification_of_a_batch_takes_a_rate_limit_token(server, store_url
     assert answers[3].error.message.startswith("too many OTP verifications")
 
 
-def test_stream_frames_are_answered_in_order(server, store_url):
-    srv = server(store_url=store_url)
+def test_stream_frames_are_answered_in_order(server, store_url, front):
+    srv = server(store_url=store_url, server={"front": front})
     serials = [f"OTP-B-1{i:03d}" for i in range(6)]
     _enroll(srv, serials)
     requests = [O.VerifyRequest(serial=serials[i % 6], code=hotp(SEED, i // 6),
@@ -128,8 +129,9 @@ def test_stream_frames_are_answered_in_order(server, store_url):
     assert {a.outcome for a in answers} == {O.VERIFY_OUTCOME_ACCEPTED}
 
 
-def test_an_oversized_frame_ends_the_stream_after_the_frames_before_it(server, store_url):
-    srv = server(store_url=store_url, otp={"batch_request_max": 2})
+def test_an_oversized_frame_ends_the_stream_after_the_frames_before_it(server, store_url,
+                                                                       front):
+    srv = server(store_url=store_url, server={"front": front}, otp={"batch_request_max": 2})
     call = _backend(srv).VerifyStream(iter([
         _batch(("OTP-ANY-0001", "123456")), _batch(*[("OTP-ANY-0001", "123456")] * 3)]))
     first = next(call)
@@ -150,12 +152,12 @@ def _busy(err: grpc.RpcError) -> None:
     assert "nothing was counted" in (err.details() or "")
 
 
-def test_overload_is_refused_at_once_with_a_retry_time(server, store_url):
+def test_overload_is_refused_at_once_with_a_retry_time(server, store_url, front):
     """With the store held, a node admits max_in_flight verifications (and its writer's queue
     queue_max); the next call is answered RESOURCE_EXHAUSTED at once, with the reason BUSY and
     when to retry, and nothing of it is counted. The admitted calls are answered after the
     store comes back."""
-    srv = server(store_url=store_url,
+    srv = server(store_url=store_url, server={"front": front},
                  otp={"max_in_flight": 6, "batch_request_max": 4, "writers": 1})
     serials = [f"OTP-BUSY-{i:02d}" for i in range(8)]
     _enroll(srv, ["OTP-BLOCKER", *serials])
@@ -194,6 +196,8 @@ def test_overload_is_refused_at_once_with_a_retry_time(server, store_url):
 
 
 def test_a_full_writer_queue_is_refused_at_once(server, store_url):
+    """(The daemon's own server. Behind the native front end the bound applies to what waits
+    in the front end beyond the frames the engine holds: tests/service/test_front.py.)"""
     srv = server(store_url=store_url, otp={"queue_max": 2, "writers": 1})
     serials = [f"OTP-QUE-{i:02d}" for i in range(5)]
     _enroll(srv, ["OTP-BLOCKER", *serials])

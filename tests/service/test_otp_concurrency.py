@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import threading
 import time
 from collections import Counter
@@ -51,12 +54,14 @@ def test_wrong_code_is_wrong():
     assert WRONG not in {hotp(bytes(range(1, 21)), c) for c in range(0, 64)}
 
 
-@pytest.mark.parametrize("engine", ["thread", "loop"])
+@pytest.mark.parametrize(("engine", "front"),
+                         [("thread", "python"), ("loop", "python"), ("thread", "native")])
 def test_200_concurrent_wrong_codes_two_processes_exactly_ten(tmp_path: Path, store_url: str,
-                                                              engine: str):
+                                                              engine: str, front: str):
     if engine == "loop" and not store_url.startswith("sqlite"):
         pytest.skip("the loop engine is for SQLite")
-    nodes = _nodes(tmp_path, store_url, 2, AUTHD_OTP__ENGINE=f'"{engine}"')
+    nodes = _nodes(tmp_path, store_url, 2, AUTHD_OTP__ENGINE=f'"{engine}"',
+                   AUTHD_SERVER__FRONT=front)
     try:
         _enroll_everywhere(nodes[0], "OTP-RACE-1")
         stubs = [otp_pb2_grpc.OtpServiceStub(node.channel(bank, "backend"))
@@ -93,8 +98,9 @@ def test_200_concurrent_wrong_codes_two_processes_exactly_ten(tmp_path: Path, st
     assert evaluated == (10,)
 
 
-def test_kill_9_during_load_loses_no_counted_failure(tmp_path: Path, store_url: str):
-    env = {"AUTHD_OTP__LOCKOUT_THRESHOLD": "1000000"}
+def test_kill_9_during_load_loses_no_counted_failure(tmp_path: Path, store_url: str,
+                                                    front: str):
+    env = {"AUTHD_OTP__LOCKOUT_THRESHOLD": "1000000", "AUTHD_SERVER__FRONT": front}
     (node,) = _nodes(tmp_path, store_url, 1, **env)
     acked = Counter[str]()
     lock = threading.Lock()
@@ -121,7 +127,11 @@ def test_kill_9_during_load_loses_no_counted_failure(tmp_path: Path, store_url: 
         deadline = time.monotonic() + 20
         while acked["wrong"] < 300 and time.monotonic() < deadline:
             time.sleep(0.01)
+        front_pid = node.front_pid()
         node.kill()  # SIGKILL, mid-load
+        if front_pid:  # the front end too, at once (it would otherwise stop by itself)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(front_pid, signal.SIGKILL)
         stop.set()
         for t in threads:
             t.join()
@@ -147,11 +157,11 @@ def _no_proxy(monkeypatch):
     monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
 
 
-def test_sigterm_lets_in_flight_calls_finish(tmp_path: Path, store_url: str):
+def test_sigterm_lets_in_flight_calls_finish(tmp_path: Path, store_url: str, front: str):
     import queue
-    import signal
 
-    (node,) = _nodes(tmp_path, store_url, 1, AUTHD_SERVER__GRACE_SECONDS="20")
+    (node,) = _nodes(tmp_path, store_url, 1, AUTHD_SERVER__GRACE_SECONDS="20",
+                     AUTHD_SERVER__FRONT=front)
     try:
         _enroll_everywhere(node, "OTP-TERM-1")
         stub = otp_pb2_grpc.OtpServiceStub(node.channel("bank-a", "backend"))

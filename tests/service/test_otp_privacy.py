@@ -108,7 +108,7 @@ def _verify_answers(fields: Any) -> list[Any]:
     """The VerifyResponses of a Verify, VerifyBatch or VerifyStream answer (as JSON)."""
     out = []
     for item in fields if isinstance(fields, list) else [fields]:
-        out.extend(item["responses"] if "responses" in item else [item])
+        out.extend(item.get("responses", [item]))
     assert out
     return out
 
@@ -120,8 +120,8 @@ def test_every_call_is_probed():
 
 
 @pytest.mark.parametrize("state", STATES)
-def test_registered_elsewhere_looks_unknown(server, store_url, state):
-    srv = server(store_url=store_url)
+def test_registered_elsewhere_looks_unknown(server, store_url, state, front):
+    srv = server(store_url=store_url, server={"front": front})
     token = device_elsewhere(srv, state)
     ops = otp_pb2_grpc.OtpServiceStub(srv.channel("ops", "admin"))
     before = ops.GetStatus(O.GetStatusRequest(serial=ELSEWHERE))
