@@ -91,9 +91,38 @@ class Histogram:
         return lines
 
 
+class Gauge:
+    """A value that goes up and down (e.g. certificates expiring soon), set as a whole."""
+
+    def __init__(self, name: str, help_text: str) -> None:
+        self.name, self.help = name, help_text
+        self._values: dict[Labels, float] = {}
+        self._lock = threading.Lock()
+
+    def replace(self, values: dict[Labels, float]) -> None:
+        """Every series at once: series not named are dropped."""
+        with self._lock:
+            self._values = dict(values)
+
+    def value(self, **labels: str) -> float:
+        return self._values.get(tuple(sorted(labels.items())), 0.0)
+
+    def render(self) -> list[str]:
+        lines = [f"# HELP {self.name} {self.help}", f"# TYPE {self.name} gauge"]
+        with self._lock:
+            for labels, value in sorted(self._values.items()):
+                lines.append(f"{self.name}{_fmt_labels(labels)} {_num(float(value))}")
+        return lines
+
+
 class Registry:
     def __init__(self) -> None:
-        self._metrics: list[Counter | Histogram] = []
+        self._metrics: list[Counter | Histogram | Gauge] = []
+
+    def gauge(self, name: str, help_text: str) -> Gauge:
+        metric = Gauge(name, help_text)
+        self._metrics.append(metric)
+        return metric
 
     def counter(self, name: str, help_text: str) -> Counter:
         metric = Counter(name, help_text)

@@ -11,7 +11,9 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 
+from authd.signing import SignatureGuard
 from authd.smartcard.access import CardAccess
 from authd.smartcard.models import (
     CardInfo,
@@ -63,6 +65,8 @@ class SmartcardService:
         self.monitor = ReaderMonitor(poll_ms=settings.poll_ms)
         self.access = CardAccess(settings.idle_release_seconds)
         self._unsubscribe = self.monitor.subscribe(self._on_event)
+        # Installed by the certificate feature: checks the slot's certificate before it signs.
+        self.guard: SignatureGuard | None = None
 
     def start(self) -> None:
         self.monitor.start()
@@ -111,6 +115,11 @@ class SmartcardService:
                     pass
 
         return self._run(reader, on_card)
+
+    def with_piv(self, reader: str, work: Callable[[PivSession], T]) -> T:
+        """``work`` on the card's PIV application, holding the card (e.g. issuing a
+        certificate onto it: key generation, a CSR signed by the card, the certificate)."""
+        return self._piv(reader, work)
 
     # -- card info -------------------------------------------------------------------------
     def card_info(self, reader: str) -> CardInfo:
@@ -261,6 +270,13 @@ class SmartcardService:
         value = message_digest or digest(message, hash_name)
 
         def work(piv: PivSession) -> SignResult:
+            if self.guard is not None:
+                try:
+                    der: bytes | None = piv.get_certificate(slot).public_bytes(
+                        serialization.Encoding.DER)
+                except NoSuchObject:
+                    der = None
+                self.guard.check(der, medium="smartcard", device=self._card_id(piv))
             try:
                 piv.verify_pin(pin)
             except InvalidPinError as exc:
