@@ -117,6 +117,8 @@ class CertificateAuthority:
         self.applications: dict[str, Application] = {}
         self.issued: dict[int, Issued] = {}
         self._index_mtime = 0
+        # called after every new index (the OCSP responder reloads it)
+        self.index_listeners: list[Callable[[], None]] = []
         now = clock()
         self.key = ec.generate_private_key(ec.SECP256R1())
         self.name = x509.Name([x509.NameAttribute(NameOID.COUNTRY_NAME, "KR"),
@@ -191,6 +193,8 @@ class CertificateAuthority:
         self._index_mtime = max(int(time.time()), self._index_mtime + 1)
         os.utime(tmp, (self._index_mtime, self._index_mtime))
         os.replace(tmp, self.index_path)
+        for listener in list(self.index_listeners):
+            listener()
 
     # ------------------------------------------------------------------ applications
     def register(self, subscriber: dict[str, str], certificate_type: str) -> Application:

@@ -12,6 +12,10 @@ import shutil
 import socket
 import subprocess
 import time
+import urllib.request
+
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.x509 import ocsp
 
 from simulators.certificate.authority import CertificateAuthority
 
@@ -55,6 +59,23 @@ class OcspResponder:
             cmd = ["faketime", "-f", self.fake_time, *cmd]
         return cmd
 
+    def kick(self) -> None:
+        """Make the responder reload a changed index now. ``openssl ocsp`` looks at the index
+        only between two requests, before it waits for the next one, so the first request
+        after a change would still get the old answer: one request of our own moves it on."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        request = (ocsp.OCSPRequestBuilder()
+                   .add_certificate(self.ca.ocsp_certificate, self.ca.certificate, hashes.SHA1())
+                   .build().public_bytes(serialization.Encoding.DER))
+        post = urllib.request.Request(self.url, data=request, method="POST",
+                                      headers={"Content-Type": "application/ocsp-request"})
+        try:
+            with urllib.request.urlopen(post, timeout=5) as answer:
+                answer.read()
+        except OSError:
+            pass
+
     def start(self, timeout: float = 15.0) -> OcspResponder:
         env = {"PATH": "/usr/bin:/bin", "TZ": "UTC"}
         self._log_start = self.log.stat().st_size if self.log.exists() else 0
@@ -68,12 +89,15 @@ class OcspResponder:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"openssl ocsp exited: {self.log.read_text()[-400:]}")
             if READY in self.log.read_text(errors="replace")[self._log_start:]:
+                self.ca.index_listeners.append(self.kick)
                 return self
             time.sleep(0.05)
         self.stop()
         raise RuntimeError("openssl ocsp did not start listening")
 
     def stop(self) -> None:
+        if self.kick in self.ca.index_listeners:
+            self.ca.index_listeners.remove(self.kick)
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
             try:
