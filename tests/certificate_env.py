@@ -4,14 +4,19 @@ the test moves, and the ``[certificate]`` settings that point a test server at i
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from authd.v1 import certificate_pb2 as cpb
+from authd.v1 import certificate_pb2_grpc, otp_pb2_grpc, token_pb2_grpc
+from authd.v1 import otp_pb2 as opb
 from simulators.certificate.authority import CertificateAuthority
 from simulators.certificate.ocsp import OcspResponder, free_port
 from simulators.certificate.server import CaServer
+from simulators.otp.generator import DisplayToken
 
 
 class MovableClock:
@@ -66,3 +71,45 @@ def ca_env(root: Path, *, ocsp: bool = True, ocsp_minutes: int = 60) -> Iterator
     finally:
         env.stop_ocsp()
         env.server.stop()
+
+
+class Teller:
+    """A teller of bank-a: the certificate and token services, and the customer's OTP device
+    (HOTP, enrolled at bank-a) answering step 3 through authd's OTP center."""
+
+    def __init__(self, srv: Any, institution: str = "bank-a") -> None:
+        ch = srv.channel(institution, "branch", "teller-1")
+        self.certs = certificate_pb2_grpc.CertificateServiceStub(ch)
+        self.tokens = token_pb2_grpc.TokenServiceStub(ch)
+        self.backend = certificate_pb2_grpc.CertificateServiceStub(
+            srv.channel(institution, "backend", "ib-1"))
+        otp = otp_pb2_grpc.OtpServiceStub(ch)
+        serial = f"OTP-{uuid.uuid4().hex[:8]}"
+        resp = otp.Enroll(opb.EnrollRequest(serial=serial, operator_id="kim",
+                                            parameters=opb.OtpParameters(kind=opb.OTP_KIND_HOTP)))
+        self.otp = DisplayToken.from_uri(resp.provisioning_uri, serial)
+
+    def open(self, customer: str = "C-1001", kind: str = "banking", **more: Any) -> str:
+        req = self.certs.OpenIssuance(cpb.OpenIssuanceRequest(
+            customer_ref=customer, certificate_type=kind, subscriber_name="Hong Gildong",
+            operator="kim", **more))
+        return str(req.id)
+
+    def steps(self, request_id: str) -> cpb.IssuanceRequest:
+        """Steps 2-4: identity, the OTP code, the account."""
+        self.certs.AdvanceIssuance(cpb.AdvanceIssuanceRequest(
+            request_id=request_id, step=cpb.ISSUANCE_STEP_IDENTITY, operator="kim",
+            identity_document="resident registration card"))
+        self.certs.AdvanceIssuance(cpb.AdvanceIssuanceRequest(
+            request_id=request_id, step=cpb.ISSUANCE_STEP_SECURITY_MEANS, operator="kim",
+            otp_serial=self.otp.serial, otp_code=self.otp.press()))
+        return self.certs.AdvanceIssuance(cpb.AdvanceIssuanceRequest(
+            request_id=request_id, step=cpb.ISSUANCE_STEP_ACCOUNT, operator="kim",
+            account="110-123-456789"))
+
+    def issue(self, storage: dict[str, Any], customer: str = "C-1001",
+              kind: str = "banking") -> cpb.Certificate:
+        request_id = self.open(customer, kind)
+        self.steps(request_id)
+        return self.certs.CompleteIssuance(cpb.CompleteIssuanceRequest(request_id=request_id,
+                                                                       **storage))

@@ -215,7 +215,7 @@ class CertificateAuthority:
                                              "authorization code")
         if app.state != "open":
             raise CaRefusal("APPLICATION_CLOSED", f"the application is {app.state}")
-        if self.clock() - app.created_at > dt.timedelta(days=self.application_days):
+        if self.clock() - app.created_at >= dt.timedelta(days=self.application_days):
             app.state = "cancelled"
             raise CaRefusal("APPLICATION_EXPIRED",
                             "the application was not completed within 7 days and is "

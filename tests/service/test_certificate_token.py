@@ -18,14 +18,10 @@ from cryptography.hazmat.primitives import serialization
 from authd.certificate.feature import CertificateFeature
 from authd.errors import details_of
 from authd.v1 import certificate_pb2 as cpb
-from authd.v1 import certificate_pb2_grpc
-from authd.v1 import otp_pb2 as opb
-from authd.v1 import otp_pb2_grpc
 from authd.v1 import token_pb2 as tpb
 from authd.v1 import token_pb2_grpc
-from simulators.otp.generator import DisplayToken
 from simulators.token.softhsm import SoftHsmToken, process_env
-from tests.certificate_env import CaEnv, ca_env
+from tests.certificate_env import CaEnv, Teller, ca_env
 
 FAST = {"token": {"poll_interval": 0.1, "rescan_interval": 0.1}}
 
@@ -46,48 +42,6 @@ def start(server: Callable[..., Any], ca: CaEnv, store_url: str | None = None,
     srv = server(store_url, certificate=ca.settings(**certificate), **FAST)
     srv.app.feature(CertificateFeature).set_clock(ca.clock)
     return srv
-
-
-class Teller:
-    """A teller of bank-a: the certificate and token services, and the customer's OTP device
-    (HOTP, enrolled at bank-a) answering step 3 through authd's OTP center."""
-
-    def __init__(self, srv: Any, institution: str = "bank-a") -> None:
-        ch = srv.channel(institution, "branch", "teller-1")
-        self.certs = certificate_pb2_grpc.CertificateServiceStub(ch)
-        self.tokens = token_pb2_grpc.TokenServiceStub(ch)
-        self.backend = certificate_pb2_grpc.CertificateServiceStub(
-            srv.channel(institution, "backend", "ib-1"))
-        otp = otp_pb2_grpc.OtpServiceStub(ch)
-        serial = f"OTP-{uuid.uuid4().hex[:8]}"
-        resp = otp.Enroll(opb.EnrollRequest(serial=serial, operator_id="kim",
-                                            parameters=opb.OtpParameters(kind=opb.OTP_KIND_HOTP)))
-        self.otp = DisplayToken.from_uri(resp.provisioning_uri, serial)
-
-    def open(self, customer: str = "C-1001", kind: str = "banking", **more: Any) -> str:
-        req = self.certs.OpenIssuance(cpb.OpenIssuanceRequest(
-            customer_ref=customer, certificate_type=kind, subscriber_name="Hong Gildong",
-            operator="kim", **more))
-        return str(req.id)
-
-    def steps(self, request_id: str) -> cpb.IssuanceRequest:
-        """Steps 2-4: identity, the OTP code, the account."""
-        self.certs.AdvanceIssuance(cpb.AdvanceIssuanceRequest(
-            request_id=request_id, step=cpb.ISSUANCE_STEP_IDENTITY, operator="kim",
-            identity_document="resident registration card"))
-        self.certs.AdvanceIssuance(cpb.AdvanceIssuanceRequest(
-            request_id=request_id, step=cpb.ISSUANCE_STEP_SECURITY_MEANS, operator="kim",
-            otp_serial=self.otp.serial, otp_code=self.otp.press()))
-        return self.certs.AdvanceIssuance(cpb.AdvanceIssuanceRequest(
-            request_id=request_id, step=cpb.ISSUANCE_STEP_ACCOUNT, operator="kim",
-            account="110-123-456789"))
-
-    def issue(self, storage: dict[str, Any], customer: str = "C-1001",
-              kind: str = "banking") -> cpb.Certificate:
-        request_id = self.open(customer, kind)
-        self.steps(request_id)
-        return self.certs.CompleteIssuance(cpb.CompleteIssuanceRequest(request_id=request_id,
-                                                                       **storage))
 
 
 def login(tokens: token_pb2_grpc.TokenServiceStub, token: SoftHsmToken) -> str:
@@ -150,3 +104,72 @@ def test_issue_on_token_sign_then_revoked_at_the_ca_refuses_the_next_signature(
     assert "key was lost or leaked" in (refused.value.details() or "")
     check = teller.backend.CheckCertificate(cpb.CheckCertificateRequest(certificate=cert.der))
     assert check.verdict == cpb.VERDICT_REVOKED and check.revocation_reason == "keyCompromise"
+
+
+def test_crl_answers_when_ocsp_is_down_and_a_dead_responder_fails_closed_or_open(
+        server: Callable[..., Any], ca: CaEnv, token: SoftHsmToken) -> None:
+    srv = start(server, ca)
+    teller = Teller(srv)
+    session = login(teller.tokens, token)
+    cert = teller.issue({"token": cpb.TokenStorage(session=session)})
+    key_id = key_of(teller.tokens, session, cert.serial)
+    ca.stop_ocsp()
+    # OCSP refused: the CRL over HTTP answers (good), and then knows the suspension
+    check = teller.backend.CheckCertificate(cpb.CheckCertificateRequest(certificate=cert.der))
+    assert check.verdict == cpb.VERDICT_VALID and check.source == "crl"
+    teller.certs.SuspendCertificate(cpb.SuspendCertificateRequest(
+        serial=cert.serial, operator="kim", reason="customer asked: card lost abroad"))
+    with pytest.raises(grpc.RpcError) as refused:
+        sign(teller.tokens, session, key_id)
+    assert details_of(refused.value).reason == "CERTIFICATE_SUSPENDED"
+    assert "restored at a branch" in (refused.value.details() or "")
+    check = teller.backend.CheckCertificate(cpb.CheckCertificateRequest(certificate=cert.der))
+    assert check.verdict == cpb.VERDICT_SUSPENDED and check.revocation_reason == "certificateHold"
+    teller.certs.RestoreCertificate(cpb.RestoreCertificateRequest(serial=cert.serial,
+                                                                  operator="kim"))
+    sign(teller.tokens, session, key_id)
+    # neither OCSP nor the CRL answers: closed (the default) refuses with UNAVAILABLE
+    ca.server.stop()
+    srv.app.feature(CertificateFeature).checker.forget(cert.der)
+    with pytest.raises(grpc.RpcError) as down:
+        sign(teller.tokens, session, key_id)
+    assert down.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert details_of(down.value).reason == "CERTIFICATE_STATUS_UNAVAILABLE"
+    assert "could not be checked" in (down.value.details() or "")
+
+
+def test_a_dead_responder_with_fail_open_allows_and_says_so(
+        server: Callable[..., Any], ca: CaEnv, token: SoftHsmToken) -> None:
+    srv = start(server, ca, responder_down="open")
+    teller = Teller(srv)
+    session = login(teller.tokens, token)
+    cert = teller.issue({"token": cpb.TokenStorage(session=session)})
+    key_id = key_of(teller.tokens, session, cert.serial)
+    ca.stop_ocsp()
+    ca.server.stop()
+    sign(teller.tokens, session, key_id)
+    check = teller.backend.CheckCertificate(cpb.CheckCertificateRequest(certificate=cert.der))
+    assert check.allowed and check.failed_open
+    assert check.verdict == cpb.VERDICT_STATUS_UNAVAILABLE and "fail-open" in check.message
+
+
+def test_unbound_keys_refused_when_configured_and_untrusted_chains_refused(
+        server: Callable[..., Any], ca: CaEnv, token: SoftHsmToken) -> None:
+    srv = start(server, ca, unbound_keys="refuse")
+    teller = Teller(srv)
+    session = login(teller.tokens, token)
+    bare = teller.tokens.GenerateKeyPair(tpb.TokenGenerateKeyPairRequest(
+        session=session, spec=tpb.TOKEN_KEY_SPEC_EC_P256, label="bare"))
+    with pytest.raises(grpc.RpcError) as refused:
+        sign(teller.tokens, session, bare.key_id)
+    assert details_of(refused.value).reason == "CERTIFICATE_MISSING"
+    # a certificate from a CA the bank does not trust: imported, but it signs nothing
+    from simulators.certificate.ca import DemoCa
+
+    csr = teller.tokens.CreateCsr(tpb.TokenCreateCsrRequest(
+        session=session, key_id=bare.key_id, subject="CN=Hong Gildong,C=KR"))
+    teller.tokens.ImportCertificate(tpb.TokenImportCertificateRequest(
+        session=session, certificate=DemoCa("other CA").issue(csr.csr_der)))
+    with pytest.raises(grpc.RpcError) as untrusted:
+        sign(teller.tokens, session, bare.key_id)
+    assert details_of(untrusted.value).reason == "CERTIFICATE_UNTRUSTED"
