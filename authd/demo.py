@@ -71,7 +71,8 @@ def main(argv: list[str] | None = None) -> int:
                                            "temporary directory)")
     parser.add_argument("--keep", action="store_true", help="keep the data directory")
     parser.add_argument("--skip", action="append", default=[],
-                        choices=["otp", "hid_otp", "security_card", "token", "smartcard"],
+                        choices=["otp", "hid_otp", "security_card", "token", "certificate",
+                                 "smartcard"],
                         help="leave a step out (repeatable)")
     args = parser.parse_args(argv)
     data_dir = Path(args.data_dir) if args.data_dir else Path(tempfile.mkdtemp(
@@ -80,9 +81,11 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
 
+    from authd.demo_steps.certificate import CaProcess
     from simulators.security_card.embosser import EmbosserSimulator
 
     results: list[bool] = []
+    ca = CaProcess(data_dir / "ca")
     with EmbosserSimulator() as embosser:
         config = data_dir / "authd.toml"
         config.write_text(
@@ -90,7 +93,11 @@ def main(argv: list[str] | None = None) -> int:
             "[server]\n"
             'listen = "127.0.0.1:0"\n'
             "[security_card]\n"
-            f'embosser = "{embosser.address}"\n')
+            f'embosser = "{embosser.address}"\n'
+            "[certificate]\n"
+            f'ca_url = "{ca.info["ca_url"]}"\n'
+            f'ca_certificates = "{ca.info["ca_certificate"]}"\n'
+            "cache_max_seconds = 2\n")
         say(f"Starting authd (embedded default: SQLite, SoftHSM2 key-encryption key, mTLS with a "
             f"development CA) in {data_dir}")
         daemon = Daemon(config, data_dir)
@@ -107,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         tellers = {b: open_as(f"{b}-teller") for b in BANKS}
         backends = {b: open_as(f"{b}-backend") for b in BANKS}
         try:
-            from authd.demo_steps import hid_otp, otp, security_card, smartcard, token
+            from authd.demo_steps import certificate, hid_otp, otp, security_card, smartcard, token
             from simulators.token.softhsm import SoftHsmEnvironment
 
             steps: list[tuple[str, str, Callable[[], None]]] = [
@@ -121,7 +128,11 @@ def main(argv: list[str] | None = None) -> int:
                 ("token", "HSM security token (PKCS#11, SoftHSM2)",
                  lambda: token.run(token.TokensDemoContext(
                      tellers["bank-a"], backends["bank-a"],
-                     SoftHsmEnvironment(data_dir / "softhsm"), say))),
+                     SoftHsmEnvironment(data_dir / "softhsm"), ca, say))),
+                ("certificate", "Certificate on the HSM token, revoked at the CA",
+                 lambda: certificate.run(certificate.CertificateDemoContext(
+                     tellers["bank-a"], backends["bank-a"],
+                     SoftHsmEnvironment(data_dir / "softhsm"), ca, say))),
                 ("smartcard", "Smartcard (virtual PIV card through pcscd)",
                  lambda: smartcard.run(smartcard.SmartcardDemoContext(
                      tellers["bank-b"], say, data_dir))),
@@ -135,6 +146,7 @@ def main(argv: list[str] | None = None) -> int:
             say("\nStopping authd with SIGTERM (in-flight calls finish first)")
             code = daemon.stop()
             say(f"authd exited with status {code}")
+            ca.stop()
     if not args.keep and not args.data_dir:
         shutil.rmtree(data_dir, ignore_errors=True)
     failed = results.count(False)

@@ -80,7 +80,11 @@ class CertificateFeature(Feature[CertificateSettings]):
                                           AdditionalAuthentication(numbers), self.now)
         self.guard = Guard(settings, self.checker)
         self._task: asyncio.Task[None] | None = None
-        self._install_guard()
+        if self.checker.anchors:
+            self._install_guard()
+        elif settings.check_before_sign:
+            log.warning("no trusted CA certificates ([certificate] ca_certificates): token and "
+                        "smartcard signatures are made without a certificate check")
 
     def now(self) -> dt.datetime:
         return self._clock()
