@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -25,13 +24,15 @@ from tests.pcsc_env import (  # noqa: F401  (fixtures)
     card_factory,
     opensc_module,
     pcscd,
+    require_opensc,
     running_pcscd,
 )
 
-pytestmark = pytest.mark.skipif(
-    shutil.which("pkcs11-tool") is None or opensc_module() is None,
-    reason="OpenSC (opensc, opensc-pkcs11) is not installed",
-)
+
+@pytest.fixture(autouse=True)
+def _opensc() -> None:
+    require_opensc()
+
 
 MESSAGE = b"transfer 3,000,000 KRW to 110-123-456789"
 
