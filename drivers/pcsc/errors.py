@@ -32,6 +32,7 @@ _SERVICE_DOWN = frozenset(
         scard.SCARD_E_NO_SERVICE,
         scard.SCARD_E_SERVICE_STOPPED,
         scard.SCARD_E_INVALID_HANDLE,
+        scard.SCARD_F_COMM_ERROR,  # libpcsclite's socket to pcscd broke: pcscd went away
     }
 )
 _CARD_ABSENT = frozenset(

@@ -2,6 +2,8 @@
 
 One thread polls pcscd with SCardGetStatusChange and survives pcscd going away and coming
 back. A new subscriber first receives the current state (as "added" events), then changes.
+The log says when pcscd becomes unreachable and when it is back (one line each), not every
+retry.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ class ReaderMonitor:
         self._stop = threading.Event()
         self._ready = threading.Event()
         self._thread: threading.Thread | None = None
+        self._service_down = False  # already logged as unreachable
 
     def start(self, wait: float = 2.0) -> ReaderMonitor:
         if self._thread is None:
@@ -91,7 +94,11 @@ class ReaderMonitor:
             try:
                 self._watch()
             except DriverError as exc:
-                log.info("PC/SC service unavailable: %s", exc)
+                if not self._service_down:
+                    self._service_down = True
+                    log.warning(
+                        "PC/SC service unavailable: %s; retrying every %g s", exc, _RETRY_SECONDS
+                    )
             self._context.invalidate()
             self._publish(EMPTY)
             self._ready.set()
@@ -110,6 +117,9 @@ class ReaderMonitor:
             query = [(name, scard.SCARD_STATE_UNAWARE) for name in [*readers, PNP_NOTIFICATION]]
             hresult, results = scard.SCardGetStatusChange(handle, 0, query)
             self._context.check(hresult, "reading reader states")
+            if self._service_down:
+                self._service_down = False
+                log.info("PC/SC service (pcscd) reachable again")
             snapshot = Snapshot(available=True, readers={})
             known: list[tuple[str, int]] = []
             for name, state, atr in results:

@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -18,7 +20,8 @@ from authd.v1 import smartcard_pb2 as pb
 from authd.v1 import smartcard_pb2_grpc, system_pb2, system_pb2_grpc
 from simulators.smartcard import VirtualCardSlot
 from simulators.smartcard.issuer import CardIssuer
-from tests.conftest import wait_for
+from tests.conftest import KEK_PIN_FILE, make_config, wait_for
+from tests.nodes import Node
 from tests.pcsc_env import (  # noqa: F401  (fixtures)
     READERS,
     CardFactory,
@@ -312,3 +315,39 @@ def test_concurrent_callers_share_a_card_safely(server: Any, card: VirtualCardSl
     for thread in threads:
         thread.join()
     assert not errors and time.monotonic() - started < 30
+
+
+def test_the_daemon_logs_pcscd_going_and_coming_once(running_pcscd: Pcscd,
+                                                     tmp_path: Path) -> None:
+    """`authd serve`'s log (JSON lines on stderr) has one line when pcscd goes away and one
+    when it is back, however long it stays away (the monitor retries every 0.5 s)."""
+    make_config(tmp_path / "cfg")  # the session's KEK PIN file
+    node = Node(tmp_path / "node", f"sqlite:///{tmp_path / 'authd.db'}",
+                {"AUTHD_KEK__PIN_FILE": str(KEK_PIN_FILE), "AUTHD_LOG_LEVEL": "INFO"})
+    try:
+        cards = smartcard_pb2_grpc.SmartcardServiceStub(node.channel("bank-a", "branch"))
+        assert wait_for(lambda: _readers(cards) == 2)
+        running_pcscd.stop()
+        assert wait_for(lambda: _readers(cards) == -1)
+        time.sleep(3)  # six retries
+        running_pcscd.start()
+        assert wait_for(lambda: _readers(cards) == 2)
+    finally:
+        node.terminate()
+        running_pcscd.start()
+    records = [json.loads(line) for line in Path(node.log.name).read_text().splitlines()
+               if line.startswith("{")]
+    pcsc = [r["msg"] for r in records if r.get("logger") == "drivers.pcsc.monitor"]
+    assert len(pcsc) == 2, pcsc
+    assert pcsc[0].startswith("PC/SC service unavailable") and "pcscd" in pcsc[0]
+    assert pcsc[1] == "PC/SC service (pcscd) reachable again"
+
+
+def _readers(cards: smartcard_pb2_grpc.SmartcardServiceStub) -> int:
+    """How many readers authd lists; -1 while it answers UNAVAILABLE."""
+    try:
+        return len(cards.ListReaders(pb.ListReadersRequest(), timeout=10).readers)
+    except grpc.RpcError as exc:
+        if exc.code() == grpc.StatusCode.UNAVAILABLE:
+            return -1
+        raise

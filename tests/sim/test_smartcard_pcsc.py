@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import queue
 import subprocess
@@ -216,3 +217,26 @@ def test_runs_beside_another_pcscd_without_seeing_it(card: VirtualCardSlot,
                 PcscConnection(READER1)
             assert other_card.inserted and card.inserted
     assert not other.socket_path.exists()
+
+
+def test_pcscd_unavailable_is_logged_once_per_change(running_pcscd: Pcscd,
+                                                    caplog: pytest.LogCaptureFixture) -> None:
+    """While pcscd is away the monitor retries every 0.5 s; the log says so once, and once
+    more when pcscd is back."""
+    caplog.set_level(logging.INFO, logger="drivers.pcsc.monitor")
+    monitor = ReaderMonitor(poll_ms=200).start()
+    try:
+        wait_for(monitor, lambda snap: snap.available)
+        running_pcscd.stop()
+        wait_for(monitor, lambda snap: not snap.available)
+        time.sleep(2.5)  # five retries
+        running_pcscd.start()
+        wait_for(monitor, lambda snap: snap.available, timeout=10)
+        time.sleep(0.5)
+    finally:
+        monitor.stop()
+        running_pcscd.start()
+    lines = [r.getMessage() for r in caplog.records if r.name == "drivers.pcsc.monitor"]
+    assert len(lines) == 2, lines
+    assert lines[0].startswith("PC/SC service unavailable: ") and "pcscd" in lines[0]
+    assert lines[1] == "PC/SC service (pcscd) reachable again"
