@@ -75,18 +75,8 @@ async def start(app: App, running: Any) -> None:
     await loop.run_in_executor(None, service.start)
     await update()
 
-    async def sweep() -> None:
-        while True:
-            await asyncio.sleep(max(0.2, service.settings.idle_release_seconds / 2))
-            await loop.run_in_executor(None, service.access.release_idle)
-
-    app.services[_KEY + ".sweeper"] = loop.create_task(sweep())
-
 
 async def close(app: App) -> None:
-    sweeper = app.services.pop(_KEY + ".sweeper", None)
-    if sweeper is not None:
-        sweeper.cancel()
     service = app.services.pop(_KEY, None)
     if service is not None:
         await asyncio.get_running_loop().run_in_executor(None, service.close)

@@ -18,6 +18,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from authd.v1 import smartcard_pb2 as pb
 from authd.v1 import smartcard_pb2_grpc, system_pb2, system_pb2_grpc
+from drivers.pcsc.connection import PcscConnection
+from drivers.pcsc.errors import ReaderBusy
 from simulators.smartcard import VirtualCardSlot
 from simulators.smartcard.issuer import CardIssuer
 from tests.conftest import KEK_PIN_FILE, make_config, wait_for
@@ -351,3 +353,57 @@ def _readers(cards: smartcard_pb2_grpc.SmartcardServiceStub) -> int:
         if exc.code() == grpc.StatusCode.UNAVAILABLE:
             return -1
         raise
+
+
+def test_an_idle_card_is_released_reset_for_other_applications(server: Any,
+                                                                card: VirtualCardSlot) -> None:
+    cards = stub(server(smartcard={"idle_release_seconds": 0.3}))
+    wait_for(lambda: cards.ListReaders(pb.ListReadersRequest()).readers[0].card_present)
+    verify = bytes.fromhex("0020008008313233343536ffff")
+    status = bytes.fromhex("0020008000")
+    answers = cards.Transmit(pb.TransmitRequest(reader=READER, apdus=[verify, status]))
+    assert [r.sw for r in answers.responses] == [0x9000, 0x9000]  # PIN verified in this call
+    with pytest.raises(ReaderBusy):  # authd still holds the card right after the call
+        PcscConnection(READER)
+
+    def direct() -> PcscConnection | None:
+        try:
+            return PcscConnection(READER)
+        except ReaderBusy:
+            return None
+
+    assert wait_for(lambda: (c := direct()) is not None and not c.close())
+    with PcscConnection(READER) as connection:  # released with a reset: PIN not verified
+        assert connection.send_and_receive(status)[1] == 0x63C3
+    again = cards.Transmit(pb.TransmitRequest(reader=READER, apdus=[status]))
+    assert again.responses[0].sw == 0x63C3
+
+
+def test_callers_that_give_up_do_not_disturb_other_answers(server: Any,
+                                                           card: VirtualCardSlot) -> None:
+    srv = server()
+    cards = stub(srv)
+    wait_for(lambda: cards.ListReaders(pb.ListReadersRequest()).readers[0].card_present)
+    chuid = bytes.fromhex("00cb3fff055c035fc10200")
+    discovery = bytes.fromhex("00cb3fff035c017e00")
+    expected_chuid = cards.Transmit(pb.TransmitRequest(reader=READER, apdus=[chuid]))
+    futures = [cards.Transmit.future(pb.TransmitRequest(reader=READER, apdus=[chuid] * 8),
+                                     timeout=0.001 * (i % 4)) for i in range(40)]
+    for index in range(0, 40, 3):
+        futures[index].cancel()
+    outcomes = set()
+    for future in futures:
+        try:
+            answer = future.result()
+            assert list(answer.responses) == list(expected_chuid.responses) * 8
+            outcomes.add("ok")
+        except grpc.FutureCancelledError:
+            outcomes.add("cancelled")
+        except grpc.RpcError as exc:
+            assert exc.code() in (grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED)
+            outcomes.add(exc.code().name)
+    assert outcomes - {"ok"}, "no call gave up: the test did not test anything"
+    for _ in range(20):  # every later answer is its own, in order
+        answer = cards.Transmit(pb.TransmitRequest(reader=READER, apdus=[discovery, chuid]))
+        assert answer.responses[0].data.startswith(b"\x7e")
+        assert answer.responses[1] == expected_chuid.responses[0]
