@@ -135,6 +135,7 @@ class PrivatePcscd:
             f"CHANNELID    {self.ports[0]}\n"
         )
         self.socket_path.unlink(missing_ok=True)
+        log_start = len(self._log_text())  # the log is appended to across restarts
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             listener.bind(str(self.socket_path))
@@ -150,12 +151,11 @@ class PrivatePcscd:
                 )
         finally:
             listener.close()  # pcscd holds the only copy: when it dies, clients are refused
-        self._wait_ready(timeout)
+        self._wait_ready(timeout, log_start)
 
-    def _wait_ready(self, timeout: float) -> None:
+    def _wait_ready(self, timeout: float, log_start: int) -> None:
         assert self.process is not None and self.ports is not None
         deadline = time.monotonic() + timeout
-        log_start = 0
         while True:
             if self.process.poll() is not None:
                 raise PcscdError(

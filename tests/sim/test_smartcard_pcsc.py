@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import queue
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -19,7 +20,13 @@ from drivers.pcsc.context import list_readers
 from drivers.pcsc.errors import CardAbsent, PcscServiceUnavailable, ReaderBusy
 from drivers.pcsc.events import EventKind, ReaderEvent
 from drivers.pcsc.monitor import ReaderMonitor, wait_for
-from simulators.smartcard import PrivatePcscd, ReaderOccupied, VirtualCardSlot, open_slot
+from simulators.smartcard import (
+    PcscdError,
+    PrivatePcscd,
+    ReaderOccupied,
+    VirtualCardSlot,
+    open_slot,
+)
 from simulators.smartcard.issuer import CardIssuer
 from tests.pcsc_env import (  # noqa: F401  (fixtures)
     PCSCD,
@@ -240,3 +247,25 @@ def test_pcscd_unavailable_is_logged_once_per_change(running_pcscd: Pcscd,
     assert len(lines) == 2, lines
     assert lines[0].startswith("PC/SC service unavailable: ") and "pcscd" in lines[0]
     assert lines[1] == "PC/SC service (pcscd) reachable again"
+
+
+def test_vpcd_ports_taken_by_another_process(tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """A port picked as free but taken before vpcd binds it: the pcscd moves to other ports;
+    a restart on ports that are taken meanwhile fails with the reason and the log."""
+    import simulators.smartcard.pcscd as pcscd_module
+
+    with socket.socket() as holder:
+        holder.bind(("", 0))
+        holder.listen()
+        taken = int(holder.getsockname()[1])
+        picks = iter([(taken, taken + 1)])
+        free = pcscd_module._free_port_pair
+        monkeypatch.setattr(pcscd_module, "_free_port_pair", lambda: next(picks, None) or free())
+        with PrivatePcscd(tmp_path / "moved") as moved:
+            assert moved.ports is not None and taken not in moved.ports
+        stuck = PrivatePcscd(tmp_path / "stuck")
+        stuck.ports = (taken, taken + 1)
+        with pytest.raises(PcscdError, match="could not listen on ports"):
+            stuck.start()
+        assert not stuck.running
