@@ -109,11 +109,13 @@ def run_in_process(cfg: Any, requests: list[tuple[str, str, str]], window: int =
 
     from authd.context import Caller, Role
     from authd.otp.feature import make_center, make_engine
+    from authd.otp.settings import OtpSettings
     from authd.server import build_app
 
     app = build_app(cfg)
-    center = make_center(app)
-    engine = make_engine(app, center, in_loop=False)
+    settings = app.config.settings(OtpSettings)
+    center = make_center(app, settings)
+    engine = make_engine(app, settings, center, in_loop=False)
     callers = {b: Caller(b, Role.BACKEND, "bench") for b in INSTITUTIONS}
     gate = threading.Semaphore(window)
     latencies: list[float] = []
@@ -205,7 +207,7 @@ def _client(address: str, requests: list[tuple[str, str, str]], concurrency: int
                 writer = asyncio.ensure_future(write())
                 async for answer in call:
                     latencies.append(time.perf_counter() - sent.pop(answer.request_id))
-                    if answer.error:
+                    if answer.HasField("error"):
                         errors += 1
                     window.release()
                 await writer

@@ -23,8 +23,9 @@ from authd.app import App
 from authd.context import Caller, current_caller
 from authd.hid_otp import repository as repo
 from authd.hid_otp.attached import AttachedDevice, DeviceManager, OpenDevice
+from authd.otp.feature import OtpFeature
 from authd.storage import Tx
-from devices.errors import AlreadyExists, AuthdError, FailedPrecondition, InvalidArgument
+from devices.errors import AlreadyPresent, AuthdError, BadRequest, WrongState
 from devices.hid_otp import Slot, hmac_sha1_config, hotp_config
 from devices.hid_otp.constants import ACC_CODE_SIZE
 from devices.hid_otp.errors import (
@@ -116,10 +117,10 @@ class HidService:
 
     @property
     def center(self) -> OtpCenterApi:
-        center: Any = self.app.services.get("otp_center")
-        if center is None:
-            raise FailedPrecondition("the OTP center is not enabled on this daemon")
-        return center  # type: ignore[no-any-return]
+        otp = self.app.feature(OtpFeature)
+        if otp is None:
+            raise WrongState("the OTP center is not enabled on this daemon")
+        return otp.center
 
     def _access_code_key(self) -> bytes:
         secrets = self.app.secrets
@@ -177,15 +178,15 @@ class HidService:
     def provision(self, request: ProvisionRequest) -> Provisioned:
         caller = current_caller()
         if request.digits not in (6, 8):
-            raise InvalidArgument("digits must be 6 or 8")
+            raise BadRequest("digits must be 6 or 8")
         if request.device_serial <= 0:
-            raise InvalidArgument("device_serial is required")
+            raise BadRequest("device_serial is required")
         center = self.center
         otp_serial = self.otp_serial(request.device_serial)
         with self.devices.open(request.device_serial) as device:
             existing = self.app.db.run(lambda tx: repo.get(tx, device.serial), write=False)
             if existing is not None:
-                raise AlreadyExists(
+                raise AlreadyPresent(
                     f"device {device.serial} is already provisioned as {existing.otp_serial}"
                 )
             slots = [OTP_SLOT, IDENT_SLOT] if request.identification else [OTP_SLOT]
@@ -285,7 +286,7 @@ class HidService:
     def identify(self, device_serial: int) -> Identification:
         current_caller()
         if device_serial <= 0:
-            raise InvalidArgument("device_serial is required")
+            raise BadRequest("device_serial is required")
         with self.devices.open(device_serial) as device:
             row = self.app.db.run(lambda tx: repo.get(tx, device_serial), write=False)
             if row is None:

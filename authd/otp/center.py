@@ -18,7 +18,7 @@ from authd.audit import AuditLog
 from authd.context import Caller
 from authd.secrets import SecretBox
 from authd.storage import Tx
-from devices.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from devices.errors import AlreadyPresent, BadRequest, NoSuchObject, WrongState
 from devices.otp import rules
 from devices.otp.codes import Algorithm
 from devices.otp.rules import Kind, Outcome, Params, Policy, State
@@ -112,7 +112,7 @@ class OtpCenter:
         row = tx.one(f"SELECT {_DEVICE_COLUMNS} FROM otp_devices WHERE serial = ?"
                      + (tx.for_update if lock else ""), (serial,))
         if row is None:
-            raise NotFound(f"no OTP device with serial {serial}")
+            raise NoSuchObject(f"no OTP device with serial {serial}")
         regs = tx.all("SELECT institution, channel, registered_at, failures_here"
                       " FROM otp_registrations WHERE serial = ?"
                       " ORDER BY registered_at, institution", (serial,))
@@ -141,16 +141,16 @@ class OtpCenter:
         try:
             params = Params(Kind(kind), digits, period, Algorithm(algorithm)).check()
         except ValueError as exc:
-            raise InvalidArgument(str(exc)) from None
+            raise BadRequest(str(exc)) from None
         generated = None
         if not seed:
             seed = generated = self.secrets.random(params.algorithm.seed_bytes)
         if not 16 <= len(seed) <= 64:
-            raise InvalidArgument("seed must be 16..64 bytes")
+            raise BadRequest("seed must be 16..64 bytes")
         if counter < 0:
-            raise InvalidArgument("counter must not be negative")
+            raise BadRequest("counter must not be negative")
         if tx.one("SELECT 1 FROM otp_devices WHERE serial = ?", (serial,)) is not None:
-            raise AlreadyExists(f"OTP device {serial} is enrolled already")
+            raise AlreadyPresent(f"OTP device {serial} is enrolled already")
         now = self.clock()
         last = counter - 1 if params.kind is Kind.HOTP else -1
         tx.execute(
@@ -179,16 +179,16 @@ class OtpCenter:
         """Register the device at ``institution`` (DOMAIN.md §3)."""
         device = self._load(tx, rules.check_serial(serial), lock=True)
         if device.state in (State.REPLACED, State.EXPIRED):
-            raise FailedPrecondition(f"OTP device {serial} was {device.state.value}; "
+            raise WrongState(f"OTP device {serial} was {device.state.value}; "
                                      "register the new device instead")
         if online and device.state is State.LOST:
-            raise FailedPrecondition(f"OTP device {serial} is reported lost: it can be "
+            raise WrongState(f"OTP device {serial} is reported lost: it can be "
                                      "registered only at a branch")
         if online and not strong_authentication:
-            raise FailedPrecondition("online registration needs a login with a certificate or "
+            raise WrongState("online registration needs a login with a certificate or "
                                      "another strong means; otherwise register at a branch")
         if device.registered_at(institution):
-            raise AlreadyExists(f"OTP device {serial} is registered at {institution} already")
+            raise AlreadyPresent(f"OTP device {serial} is registered at {institution} already")
         self._add_registration(tx, serial, institution, "online" if online else "branch",
                                self.clock())
         self.audit.record(tx, action="otp.register", target=serial, outcome="registered",
@@ -200,7 +200,7 @@ class OtpCenter:
                    operator: str, reason: str) -> Device:
         device = self._load(tx, rules.check_serial(serial), lock=True)
         if not device.registered_at(institution):
-            raise NotFound(f"OTP device {serial} is not registered at {institution}")
+            raise NoSuchObject(f"OTP device {serial} is not registered at {institution}")
         tx.execute("DELETE FROM otp_registrations WHERE serial = ? AND institution = ?",
                    (serial, institution))
         self.audit.record(tx, action="otp.deregister", target=serial, outcome="deregistered",
@@ -209,7 +209,7 @@ class OtpCenter:
 
     def _require_registered(self, device: Device, institution: str) -> None:
         if not device.registered_at(institution):
-            raise FailedPrecondition(
+            raise WrongState(
                 f"OTP device {device.serial} is not registered at {institution}")
 
     def _set_state(self, tx: Tx, serial: str, state: State, failures: int | None = None) -> None:
@@ -228,7 +228,7 @@ class OtpCenter:
         device = self._load(tx, rules.check_serial(serial), lock=True)
         self._require_registered(device, caller.institution)
         if device.state not in (State.LOCKED, State.ACTIVE):
-            raise FailedPrecondition(f"OTP device {serial} is {device.state.value}; "
+            raise WrongState(f"OTP device {serial} is {device.state.value}; "
                                      "only a locked or active device can be reset")
         self._set_state(tx, serial, State.ACTIVE, failures=0)
         self.audit.record(tx, action="otp.unlock", target=serial, outcome="unlocked",
@@ -241,7 +241,7 @@ class OtpCenter:
         device = self._load(tx, rules.check_serial(serial), lock=True)
         self._require_registered(device, caller.institution)
         if device.state not in (State.ACTIVE, State.LOCKED):
-            raise FailedPrecondition(f"OTP device {serial} is {device.state.value} already")
+            raise WrongState(f"OTP device {serial} is {device.state.value} already")
         self._set_state(tx, serial, State.LOST)
         self.audit.record(tx, action="otp.report_lost", target=serial, outcome="reported_lost",
                           caller=caller, detail={"reason": reason,
@@ -253,7 +253,7 @@ class OtpCenter:
         device = self._load(tx, rules.check_serial(serial), lock=True)
         self._require_registered(device, caller.institution)
         if device.state is not State.LOST:
-            raise FailedPrecondition(f"OTP device {serial} is not reported lost")
+            raise WrongState(f"OTP device {serial} is not reported lost")
         back = (State.LOCKED if device.failures >= self.policy.lockout_threshold
                 else State.ACTIVE)
         self._set_state(tx, serial, back)
@@ -271,7 +271,7 @@ class OtpCenter:
         old = self._load(tx, rules.check_serial(old_serial), lock=True)
         self._require_registered(old, caller.institution)
         if old.state in (State.REPLACED, State.EXPIRED):
-            raise FailedPrecondition(f"OTP device {old_serial} was {old.state.value} already")
+            raise WrongState(f"OTP device {old_serial} was {old.state.value} already")
         p = old.params
         enrolled = self.enroll(
             tx, serial=new_serial, seed=seed, kind=kind or p.kind, digits=digits or p.digits,
@@ -297,7 +297,7 @@ class OtpCenter:
         device = self._load(tx, rules.check_serial(serial), lock=True)
         self._require_registered(device, caller.institution)
         if device.state is not State.ACTIVE:
-            raise FailedPrecondition(f"OTP device {serial} is {device.state.value}; "
+            raise WrongState(f"OTP device {serial} is {device.state.value}; "
                                      "only an active device can be resynchronised")
         rules.check_code(first, device.params.digits)
         rules.check_code(second, device.params.digits)
@@ -307,7 +307,7 @@ class OtpCenter:
         if after is None:
             self.audit.record(tx, action="otp.resync", target=serial, outcome="not_found",
                               caller=caller, detail={"operator": operator})
-            raise FailedPrecondition("the two codes are not consecutive codes of this device "
+            raise WrongState("the two codes are not consecutive codes of this device "
                                      "within the resync window")
         tx.execute("UPDATE otp_devices SET last_counter = ?, drift = ?, updated_at = ?"
                    " WHERE serial = ?", (after.last, after.drift, self.clock(), serial))
@@ -333,7 +333,7 @@ class OtpCenter:
                      " LEFT JOIN otp_registrations r ON r.serial = d.serial AND r.institution = ?"
                      " WHERE d.serial = ?" + lock, (caller.institution, serial))
         if row is None:
-            raise NotFound(f"no OTP device with serial {serial}")
+            raise NoSuchObject(f"no OTP device with serial {serial}")
         state, failures = State(row[7]), int(row[8])
         if row[9] is None:
             return self._answer(tx, serial, Outcome.NOT_REGISTERED, failures, caller)

@@ -27,7 +27,7 @@ from typing import Generic, TypeVar
 
 from authd import metrics
 from authd.storage import Database, Tx
-from devices.errors import AuthdError, Unavailable
+from devices.errors import AuthdError, Unreachable
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ def commit_batch(db: Database, handle: Callable[[Tx, J], R],
         raise
     except Exception as exc:
         log.error("verification batch failed: %s", type(exc).__name__, exc_info=exc)
-        raise Unavailable(
+        raise Unreachable(
             "the store could not record the verification; nothing was counted") from None
     metrics.OTP_BATCH.observe(len(jobs))
     return results
@@ -89,7 +89,7 @@ class GroupCommitEngine(Generic[J, R]):
     def submit(self, job: J, key: str) -> Future[R]:
         item: _Item[J, R] = _Item(job, key)
         if self._closed:
-            item.future.set_exception(Unavailable("the server is shutting down"))
+            item.future.set_exception(Unreachable("the server is shutting down"))
             return item.future
         self._queues[zlib.crc32(key.encode()) % len(self._queues)].put(item)
         return item.future
@@ -169,7 +169,7 @@ class LoopCommitEngine(Generic[J, R]):
         loop = asyncio.get_running_loop()
         future: asyncio.Future[R] = loop.create_future()
         if self._closed:
-            future.set_exception(Unavailable("the server is shutting down"))
+            future.set_exception(Unreachable("the server is shutting down"))
             return future
         self._pending.append((job, key, future))
         if self._task is None:
@@ -195,7 +195,7 @@ class LoopCommitEngine(Generic[J, R]):
             tx = scope.__enter__()
         except Exception as exc:
             log.error("verification batch failed: %s", type(exc).__name__, exc_info=exc)
-            return Unavailable("the store could not record the verification")
+            return Unreachable("the store could not record the verification")
         results: list[tuple[R | None, AuthdError | None]] = []
         try:
             for job in jobs:
@@ -206,13 +206,13 @@ class LoopCommitEngine(Generic[J, R]):
         except BaseException as exc:
             scope.__exit__(type(exc), exc, exc.__traceback__)
             log.error("verification batch failed: %s", type(exc).__name__, exc_info=exc)
-            return Unavailable("the store could not record the verification; nothing was "
+            return Unreachable("the store could not record the verification; nothing was "
                                "counted")
         try:
             await loop.run_in_executor(self._committer, scope.__exit__, None, None, None)
         except Exception as exc:
             log.error("verification commit failed: %s", type(exc).__name__, exc_info=exc)
-            return Unavailable("the store could not record the verification; nothing was "
+            return Unreachable("the store could not record the verification; nothing was "
                                "counted")
         metrics.OTP_BATCH.observe(len(jobs))
         return results

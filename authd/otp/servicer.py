@@ -10,16 +10,16 @@ from typing import Any, TypeVar
 
 import grpc
 
-from authd import metrics
+from authd import errors, metrics
 from authd.app import App
 from authd.context import Caller, Role, require_role
-from authd.interceptors import status_for
 from authd.otp.center import OtpCenter, VerifyResult
 from authd.otp.convert import OUTCOME_TO_PB, algorithm_from_pb, kind_from_pb, status_to_pb
 from authd.otp.engine import GroupCommitEngine, LoopCommitEngine
+from authd.otp.settings import OtpSettings
 from authd.storage import Tx
 from authd.v1 import otp_pb2, otp_pb2_grpc
-from devices.errors import AuthdError, InvalidArgument, NotFound
+from devices.errors import AuthdError, BadRequest, NoSuchObject
 from devices.otp.codes import Algorithm
 from devices.otp.rules import Kind, check_serial
 
@@ -30,17 +30,17 @@ MAX_TEXT = 256
 
 def _text(value: str, name: str, required: bool = False) -> str:
     if required and not value.strip():
-        raise InvalidArgument(f"{name} is required")
+        raise BadRequest(f"{name} is required")
     if len(value) > MAX_TEXT:
-        raise InvalidArgument(f"{name} is longer than {MAX_TEXT} characters")
+        raise BadRequest(f"{name} is longer than {MAX_TEXT} characters")
     return value
 
 
 def _code(value: str, name: str = "code") -> str:
     if not value:
-        raise InvalidArgument(f"{name} is empty")
+        raise BadRequest(f"{name} is empty")
     if len(value) > MAX_CODE or not value.isascii() or not value.isdigit():
-        raise InvalidArgument(f"{name} must be 6 to 8 digits")
+        raise BadRequest(f"{name} must be 6 to 8 digits")
     return value
 
 
@@ -56,8 +56,10 @@ def _count(institution: str, future: Pending) -> None:
 
 
 class OtpServicer(otp_pb2_grpc.OtpServiceServicer):
-    def __init__(self, app: App, center: OtpCenter, engine: Engine) -> None:
+    def __init__(self, app: App, settings: OtpSettings, center: OtpCenter,
+                 engine: Engine) -> None:
         self.app = app
+        self.settings = settings
         self.center = center
         self.engine = engine
 
@@ -75,8 +77,8 @@ class OtpServicer(otp_pb2_grpc.OtpServiceServicer):
         p = request.parameters
         kind = kind_from_pb(p.kind)
         if kind is None:
-            raise InvalidArgument("parameters.kind (TOTP or HOTP) is required")
-        cfg = self.app.config.otp
+            raise BadRequest("parameters.kind (TOTP or HOTP) is required")
+        cfg = self.settings
         algorithm = algorithm_from_pb(p.algorithm, Algorithm(cfg.default_algorithm))
         enrolled = await self._tx(lambda tx: self.center.enroll(
             tx, serial=request.serial, seed=request.seed or None, kind=kind,
@@ -113,7 +115,7 @@ class OtpServicer(otp_pb2_grpc.OtpServiceServicer):
         check_serial(request.serial)
         _code(request.code)
         if len(request.request_id) > MAX_TEXT:
-            raise InvalidArgument(f"request_id is longer than {MAX_TEXT} characters")
+            raise BadRequest(f"request_id is longer than {MAX_TEXT} characters")
         future = self.engine.submit((request.serial, request.code, caller), request.serial)
         future.add_done_callback(functools.partial(_count, caller.institution))
         return future
@@ -173,10 +175,9 @@ class OtpServicer(otp_pb2_grpc.OtpServiceServicer):
                 if error is None:
                     yield self._answer(future.result(), request_id)
                 else:
-                    code = status_for(error) or grpc.StatusCode.INTERNAL
-                    text = str(error) if isinstance(error, AuthdError) else "internal error"
-                    yield otp_pb2.VerifyResponse(request_id=request_id,
-                                                 error=f"{code.name}: {text}")
+                    yield otp_pb2.VerifyResponse(
+                        request_id=request_id,
+                        error=errors.status_proto(error, "/authd.v1.OtpService/VerifyStream"))
             await reader  # surfaces a broken request stream
         finally:
             reader.cancel()
@@ -216,13 +217,13 @@ class OtpServicer(otp_pb2_grpc.OtpServiceServicer):
         check_serial(request.old_serial)
         check_serial(request.new_serial)
         if request.old_serial == request.new_serial:
-            raise InvalidArgument("the new serial must differ from the old one")
+            raise BadRequest("the new serial must differ from the old one")
         operator = _text(request.operator_id, "operator_id", required=True)
         if request.reason == otp_pb2.REPLACE_REASON_UNSPECIFIED:
-            raise InvalidArgument("reason (REISSUE or WARRANTY_EXPIRED) is required")
+            raise BadRequest("reason (REISSUE or WARRANTY_EXPIRED) is required")
         if request.reason not in (otp_pb2.REPLACE_REASON_REISSUE,
                                   otp_pb2.REPLACE_REASON_WARRANTY_EXPIRED):
-            raise InvalidArgument(f"unknown replace reason {request.reason}")
+            raise BadRequest(f"unknown replace reason {request.reason}")
         p = request.parameters
         kind: Kind | None = kind_from_pb(p.kind)
         algorithm: Algorithm | None = algorithm_from_pb(p.algorithm)
@@ -257,6 +258,7 @@ class OtpServicer(otp_pb2_grpc.OtpServiceServicer):
             self.app.db.run, lambda tx: self.center.status(tx, request.serial), write=False)
         if caller.role is Role.BACKEND and not device.registered_at(caller.institution):
             # Customer data is not disclosed to an institution the device is not registered at.
-            raise NotFound(f"no OTP device with serial {request.serial} at {caller.institution}")
+            raise NoSuchObject(
+                f"no OTP device with serial {request.serial} at {caller.institution}")
         return self._status(device)
 

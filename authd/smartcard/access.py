@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from devices.errors import Unavailable
+from devices.errors import Unreachable
 from drivers.errors import DriverError
 from drivers.pcsc.connection import PcscConnection
 from drivers.pcsc.errors import CardResetError
@@ -131,7 +131,7 @@ class CardAccess:
     def _thread(self, reader: str) -> _ReaderThread:
         with self._lock:
             if self._closed:
-                raise Unavailable("the smartcard service is shutting down")
+                raise Unreachable("the smartcard service is shutting down")
             worker = self._readers.get(reader)
             if worker is None:
                 worker = self._readers[reader] = _ReaderThread(reader, self.idle_seconds)

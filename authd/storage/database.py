@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from devices.errors import InvalidArgument, Unavailable
+from devices.errors import BadRequest, Unreachable
 
 log = logging.getLogger(__name__)
 
@@ -205,7 +205,7 @@ class PostgresDatabase(Database):
         try:
             conn = self._psycopg.connect(self.url, autocommit=False)
         except self._psycopg.OperationalError as exc:
-            raise Unavailable(f"PostgreSQL store unreachable: {_first_line(exc)}") from None
+            raise Unreachable(f"PostgreSQL store unreachable: {_first_line(exc)}") from None
         with self._lock:
             self._all.append(conn)
         return conn
@@ -280,4 +280,4 @@ def open_database(url: str, pool_size: int = 8) -> Database:
         return SqliteDatabase(Path(url[len("sqlite:///"):]))
     if url.startswith(("postgresql://", "postgres://")):
         return PostgresDatabase(url, pool_size)
-    raise InvalidArgument(f"unsupported store URL scheme: {url.split(':', 1)[0]!r}")
+    raise BadRequest(f"unsupported store URL scheme: {url.split(':', 1)[0]!r}")

@@ -13,7 +13,7 @@ from authd.token import repository as repo
 from authd.token.errors import PinBlocked, WrongPin, token_errors
 from authd.token.sessions import SessionTable, TokenLogin
 from authd.token.settings import TokenSettings
-from devices.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from devices.errors import AlreadyPresent, BadRequest, NoSuchObject, WrongState
 from devices.token import CertificateInfo, KeyInfo, KeySpec, SignAlgorithm, TokenDevice
 from devices.token.token import DeleteScope, Signature
 from drivers.pkcs11 import (
@@ -35,22 +35,22 @@ MAX_TEXT = 128
 def _text(value: str, what: str, required: bool = True) -> str:
     value = value.strip()
     if required and not value:
-        raise InvalidArgument(f"{what} is required")
+        raise BadRequest(f"{what} is required")
     if len(value) > MAX_TEXT or not value.isprintable():
-        raise InvalidArgument(f"{what} must be at most {MAX_TEXT} printable characters")
+        raise BadRequest(f"{what} must be at most {MAX_TEXT} printable characters")
     return value
 
 
 def _serial(value: str) -> str:
     value = value.strip()
     if not value or len(value) > 32 or not value.isprintable():
-        raise InvalidArgument("token_serial must be 1..32 printable characters")
+        raise BadRequest("token_serial must be 1..32 printable characters")
     return value
 
 
 def _pin(value: str, what: str = "pin") -> str:
     if not value or len(value) > MAX_PIN:
-        raise InvalidArgument(f"{what} must be 1..{MAX_PIN} characters")
+        raise BadRequest(f"{what} must be 1..{MAX_PIN} characters")
     return value
 
 
@@ -74,7 +74,7 @@ class TokenService:
     @classmethod
     def create(cls, app: App, settings: TokenSettings) -> TokenService:
         modules: list[Pkcs11Module] = []
-        for m in settings.modules:
+        for m in settings.modules or ():
             try:
                 modules.append(
                     Pkcs11Module(
@@ -130,7 +130,7 @@ class TokenService:
         holder = self.sessions.holder(serial)
         if holder is not None:
             if not holder.owned_by(caller):
-                raise FailedPrecondition(f"token {info.label!r} is in use by another session")
+                raise WrongState(f"token {info.label!r} is in use by another session")
             self.sessions.remove(holder.handle, caller)
         if info.pin_state.locked:
             self._audit_login(serial, "locked", {})
@@ -208,7 +208,7 @@ class TokenService:
         operator, reason = _text(operator, "operator"), _text(reason, "reason")
         module, _ = self._find(serial)
         if self.sessions.holder(serial) is not None:
-            raise FailedPrecondition("log the token's session out before unblocking its PIN")
+            raise WrongState("log the token's session out before unblocking its PIN")
         try:
             with token_errors():
                 token = module.unblock_pin(serial, so_pin, new_pin)
@@ -364,7 +364,7 @@ class TokenService:
         def register(tx: Tx) -> repo.Registration:
             existing = repo.active_registration(tx, caller.institution, serial, lock=True)
             if existing is not None:
-                raise AlreadyExists(
+                raise AlreadyPresent(
                     f"token {serial} is already registered at {caller.institution}"
                     + (
                         " for this customer"
@@ -401,7 +401,7 @@ class TokenService:
         def deregister(tx: Tx) -> repo.Registration:
             existing = repo.active_registration(tx, caller.institution, serial, lock=True)
             if existing is None or existing.customer_id != customer_id:
-                raise NotFound(
+                raise NoSuchObject(
                     f"token {serial} is not registered at {caller.institution} for this customer"
                 )
             ended = repo.end_registration(tx, existing)

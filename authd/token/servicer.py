@@ -14,11 +14,10 @@ from cryptography.hazmat.primitives import serialization
 from authd.app import App
 from authd.context import Role, require_role
 from authd.token import convert
-from authd.token.errors import ATTEMPTS_LEFT_METADATA, WrongPin
 from authd.token.service import TokenService
 from authd.v1 import token_pb2 as pb
 from authd.v1 import token_pb2_grpc
-from devices.errors import InvalidArgument, ResourceExhausted
+from devices.errors import BadRequest, LimitReached
 from devices.token.token import Signature
 from drivers.pkcs11 import TokenEvent
 
@@ -33,7 +32,7 @@ def _input(request: Any) -> tuple[bytes | None, bytes | None]:
         return bytes(request.data), None
     if which == "digest":
         return None, bytes(request.digest)
-    raise InvalidArgument("give data or digest")
+    raise BadRequest("give data or digest")
 
 
 class TokenServicer(token_pb2_grpc.TokenServiceServicer):
@@ -72,7 +71,7 @@ class TokenServicer(token_pb2_grpc.TokenServiceServicer):
             while True:
                 event = await queue.get()
                 if event is None:
-                    raise ResourceExhausted("the watcher fell behind the token events; watch again")
+                    raise LimitReached("the watcher fell behind the token events; watch again")
                 yield convert.event(event)
         finally:
             unsubscribe()
@@ -81,12 +80,7 @@ class TokenServicer(token_pb2_grpc.TokenServiceServicer):
         self, request: pb.TokenLoginRequest, context: grpc.aio.ServicerContext
     ) -> pb.TokenLoginResponse:
         caller = require_role(Role.BRANCH)
-        try:
-            result = await self._run(self.service.login, caller, request.token_serial, request.pin)
-        except WrongPin as exc:
-            if exc.attempts_left is not None:
-                context.set_trailing_metadata(((ATTEMPTS_LEFT_METADATA, str(exc.attempts_left)),))
-            raise
+        result = await self._run(self.service.login, caller, request.token_serial, request.pin)
         return pb.TokenLoginResponse(
             session=result.login.handle,
             expires_at=_unix_in(result.expires_in),
@@ -164,7 +158,7 @@ class TokenServicer(token_pb2_grpc.TokenServiceServicer):
     ) -> pb.TokenListObjectsResponse:
         caller = require_role(Role.BRANCH)
         if not request.session and not request.token_serial:
-            raise InvalidArgument("give a session or a token_serial")
+            raise BadRequest("give a session or a token_serial")
         keys, certs = await self._run(
             self.service.list_objects, caller, request.session, request.token_serial
         )
@@ -244,7 +238,7 @@ class TokenServicer(token_pb2_grpc.TokenServiceServicer):
     ) -> pb.TokenVerifyResponse:
         caller = require_role(Role.BRANCH)
         if not request.session and not request.token_serial:
-            raise InvalidArgument("give a session or a token_serial")
+            raise BadRequest("give a session or a token_serial")
         data, digest = _input(request)
         valid = await self._run(
             self.service.verify,

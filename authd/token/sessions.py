@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from authd.context import Caller
-from devices.errors import FailedPrecondition, NotFound
+from devices.errors import NoSuchObject, WrongState
 from drivers.pkcs11 import Pkcs11Module, Pkcs11TokenSession
 
 HANDLE_BYTES = 24
@@ -91,19 +91,20 @@ class SessionTable:
         with self._lock:
             for other in self._by_handle.values():
                 if other.serial == serial and not self._expired(other, now):
-                    raise FailedPrecondition(f"token {label!r} is in use by another session")
+                    raise WrongState(f"token {label!r} is in use by another session")
             self._by_handle[login.handle] = login
         return login
 
     def get(self, handle: str, caller: Caller) -> TokenLogin:
-        """The caller's live handle (touching it), or NotFound. Ends an expired handle."""
+        """The caller's live handle (touching it), or NoSuchObject. Ends an expired handle."""
         if not handle or len(handle) > MAX_HANDLE_LEN:
-            raise NotFound("no such token session")
+            raise NoSuchObject("no such token session")
         now = self._clock()
         with self._lock:
             login = self._by_handle.get(handle)
             if login is None or not login.owned_by(caller):
-                raise NotFound("no such token session (expired, logged out or another caller's)")
+                raise NoSuchObject(
+                    "no such token session (expired, logged out or another caller's)")
             if self._expired(login, now):
                 del self._by_handle[handle]
                 expired = login
@@ -111,7 +112,7 @@ class SessionTable:
                 login.last_used = now
                 return login
         expired.module.logout(expired.serial)
-        raise NotFound(
+        raise NoSuchObject(
             "the token session has ended (idle timeout, logout or token removed); log in again"
         )
 
@@ -119,7 +120,7 @@ class SessionTable:
         with self._lock:
             login = self._by_handle.get(handle)
             if login is None or not login.owned_by(caller):
-                raise NotFound("no such token session")
+                raise NoSuchObject("no such token session")
             del self._by_handle[handle]
         login.module.logout(login.serial)
         return login

@@ -1,3 +1,4 @@
+from google.rpc import status_pb2 as _status_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
@@ -160,8 +161,8 @@ class VerifyResponse(_message.Message):
     attempts_left: int
     message: str
     request_id: str
-    error: str
-    def __init__(self, outcome: _Optional[_Union[VerifyOutcome, str]] = ..., consecutive_failures: _Optional[int] = ..., attempts_left: _Optional[int] = ..., message: _Optional[str] = ..., request_id: _Optional[str] = ..., error: _Optional[str] = ...) -> None: ...
+    error: _status_pb2.Status
+    def __init__(self, outcome: _Optional[_Union[VerifyOutcome, str]] = ..., consecutive_failures: _Optional[int] = ..., attempts_left: _Optional[int] = ..., message: _Optional[str] = ..., request_id: _Optional[str] = ..., error: _Optional[_Union[_status_pb2.Status, _Mapping]] = ...) -> None: ...
 
 class UnlockRequest(_message.Message):
     __slots__ = ("serial", "operator_id", "reason")

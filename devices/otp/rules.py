@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, replace
 from enum import StrEnum, unique
 
-from devices.errors import InvalidArgument
+from devices.errors import BadRequest
 from devices.otp.codes import Algorithm, codes_equal, find_counter, hotp, time_step
 
 SERIAL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{3,31}$")
@@ -54,9 +54,9 @@ class Params:
 
     def check(self) -> Params:
         if self.digits not in (6, 7, 8):
-            raise InvalidArgument("digits must be 6, 7 or 8")
+            raise BadRequest("digits must be 6, 7 or 8")
         if self.kind is Kind.TOTP and not 15 <= self.period <= 300:
-            raise InvalidArgument("time step must be 15..300 seconds")
+            raise BadRequest("time step must be 15..300 seconds")
         return self
 
 
@@ -90,13 +90,13 @@ class Decision:
 
 def check_serial(serial: str) -> str:
     if not SERIAL.match(serial):
-        raise InvalidArgument("serial must be 4..32 letters, digits or dashes")
+        raise BadRequest("serial must be 4..32 letters, digits or dashes")
     return serial
 
 
 def check_code(code: str, digits: int) -> str:
     if len(code) != digits or not code.isascii() or not code.isdigit():
-        raise InvalidArgument(f"code must be exactly {digits} digits")
+        raise BadRequest(f"code must be exactly {digits} digits")
     return code
 
 

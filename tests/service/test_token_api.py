@@ -15,6 +15,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from authd.errors import details_of
 from authd.v1 import token_pb2 as pb
 from authd.v1 import token_pb2_grpc
 from simulators.certificate.ca import DemoCa
@@ -129,7 +130,8 @@ def test_wrong_pin_reports_attempts_left_then_locks(srv: Any, token: SoftHsmToke
         assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
         assert f"wrong PIN, {left} attempt(s) left" in err.value.details()
         assert "000000" not in err.value.details()
-        assert ("x-authd-pin-attempts-left", str(left)) in err.value.trailing_metadata()
+        details = details_of(err.value)
+        assert details.reason == "WRONG_PIN" and details.metadata == {"attempts_left": str(left)}
     with pytest.raises(grpc.RpcError) as err:
         s.Login(pb.TokenLoginRequest(token_serial=token.serial, pin="000000"))
     assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION

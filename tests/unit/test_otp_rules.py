@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from devices.errors import InvalidArgument
+from devices.errors import BadRequest
 from devices.otp import rules
 from devices.otp.codes import Algorithm, hotp, totp
 from devices.otp.rules import DeviceState, Kind, Outcome, Params, Policy, State
@@ -95,11 +95,11 @@ def test_resync_hotp_and_totp():
 
 @pytest.mark.parametrize("code", ["", "12345", "1234567", "12a456", "１２３４５６"])
 def test_code_format(code: str):
-    with pytest.raises(InvalidArgument):
+    with pytest.raises(BadRequest):
         rules.check_code(code, 6)
 
 
 @pytest.mark.parametrize("serial", ["", "abc", "a" * 33, "SN 1", "-SN1", "SN1;"])
 def test_serial_format(serial: str):
-    with pytest.raises(InvalidArgument):
+    with pytest.raises(BadRequest):
         rules.check_serial(serial)
