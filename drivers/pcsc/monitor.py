@@ -36,7 +36,9 @@ class ReaderMonitor:
     def __init__(self, poll_ms: int = _POLL_MS) -> None:
         self._poll_ms = poll_ms
         self._context = PcscContext()
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the snapshot and the listener list, held briefly
+        # Event delivery, in order: a listener may read snapshot() or subscribe meanwhile
+        self._delivery = threading.RLock()
         self._listeners: list[Listener] = []
         self._snapshot = EMPTY
         self._stop = threading.Event()
@@ -65,10 +67,12 @@ class ReaderMonitor:
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
         """Replay the current state to `listener`, then deliver changes; returns unsubscribe."""
-        with self._lock:
-            for event in diff(Snapshot(available=False, readers={}), self._snapshot):
-                listener(event)
-            self._listeners.append(listener)
+        with self._delivery:
+            with self._lock:
+                current = self._snapshot
+                self._listeners.append(listener)
+            for event in diff(Snapshot(available=False, readers={}), current):
+                _deliver(listener, event)
 
         def unsubscribe() -> None:
             with self._lock:
@@ -78,16 +82,14 @@ class ReaderMonitor:
         return unsubscribe
 
     def _publish(self, snapshot: Snapshot) -> None:
-        with self._lock:
-            events = diff(self._snapshot, snapshot)
-            self._snapshot = snapshot
-            listeners = list(self._listeners)
+        with self._delivery:
+            with self._lock:
+                events = diff(self._snapshot, snapshot)
+                self._snapshot = snapshot
+                listeners = list(self._listeners)
             for event in events:
                 for listener in listeners:
-                    try:
-                        listener(event)
-                    except Exception:  # a listener's failure must not stop the monitor
-                        log.exception("reader event listener failed")
+                    _deliver(listener, event)
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -137,6 +139,13 @@ class ReaderMonitor:
             if hresult == scard.SCARD_E_UNKNOWN_READER:
                 continue  # a reader went away between the list and the wait
             self._context.check(hresult, "waiting for reader changes")
+
+
+def _deliver(listener: Listener, event: ReaderEvent) -> None:
+    try:
+        listener(event)
+    except Exception:  # a listener's failure must not stop the monitor
+        log.exception("reader event listener failed")
 
 
 def wait_for(

@@ -8,6 +8,7 @@ import os
 import queue
 import socket
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -269,3 +270,19 @@ def test_vpcd_ports_taken_by_another_process(tmp_path: Path,
         with pytest.raises(PcscdError, match="could not listen on ports"):
             stuck.start()
         assert not stuck.running
+
+
+def test_a_listener_may_read_the_snapshot(running_pcscd: Pcscd) -> None:
+    """Events are delivered outside the snapshot lock (a health callback reads the state)."""
+    monitor = ReaderMonitor(poll_ms=200)
+    seen: list[tuple[EventKind, bool]] = []
+    monitor.subscribe(lambda event: seen.append((event.kind, monitor.snapshot().available)))
+    monitor.start()
+    try:
+        reader = threading.Thread(target=lambda: wait_for(monitor, lambda s: s.available))
+        reader.start()
+        reader.join(timeout=10)
+        assert not reader.is_alive(), "the monitor deadlocked delivering an event"
+        assert (EventKind.SERVICE_UP, True) in seen
+    finally:
+        monitor.stop()
