@@ -1,4 +1,4 @@
-"""``authd``: the daemon's command line (serve, dev-certs, migrate, prune-audit)."""
+"""``authd``: the daemon's command line (serve, dev-certs, migrate, prune-audit, config)."""
 
 from __future__ import annotations
 
@@ -91,6 +91,33 @@ def cmd_prune_audit(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_config_check(args: argparse.Namespace) -> int:
+    from authd.config_check import check
+
+    problems = check(args.file, environ=None if args.env else {})
+    for problem in problems:
+        print(problem)
+    if problems:
+        print(f"authd: {len(problems)} problem(s) in {args.file}", file=sys.stderr)
+        return 2
+    print(f"{args.file}: configuration ok")
+    return 0
+
+
+def cmd_config_reference(args: argparse.Namespace) -> int:
+    from authd.config_reference import reference_markdown, sample_toml
+
+    print(sample_toml(args.sample) if args.sample else reference_markdown(), end="")
+    return 0
+
+
+def cmd_health(args: argparse.Namespace) -> int:
+    from authd import healthcheck
+
+    return healthcheck.main(args.address, service=args.service, insecure=args.insecure,
+                            ca=args.ca, cert=args.cert, key=args.key, timeout=args.timeout)
+
+
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", help="TOML configuration file")
     p.add_argument("--data-dir", help="data directory (default ./authd-data)")
@@ -121,6 +148,27 @@ def main(argv: list[str] | None = None) -> int:
                                            "(5 years, DOMAIN.md section 7); run it daily")
     _common(p)
     p.set_defaults(fn=cmd_prune_audit)
+    p = sub.add_parser("config", help="check a configuration file, or print the reference")
+    config_sub = p.add_subparsers(dest="config_command", required=True)
+    c = config_sub.add_parser("check", help="report every problem of FILE at once (exit 2)")
+    c.add_argument("file", help="TOML configuration file")
+    c.add_argument("--no-env", dest="env", action="store_false",
+                   help="ignore AUTHD_* environment overrides")
+    c.set_defaults(fn=cmd_config_check)
+    c = config_sub.add_parser("reference", help="print the configuration reference (Markdown)")
+    c.add_argument("--sample", choices=["branch", "center"],
+                   help="print a commented sample file for a node of this role instead")
+    c.set_defaults(fn=cmd_config_reference)
+    p = sub.add_parser("health", help="ask a running node's gRPC health service (exit 0: "
+                                      "serving)")
+    p.add_argument("--address", default="127.0.0.1:50051", help="the node's address:port")
+    p.add_argument("--service", default="", help="a service's full name (default: the node)")
+    p.add_argument("--insecure", action="store_true", help="the node runs in development mode")
+    p.add_argument("--ca", default="", help="CA of the node's server certificate (PEM)")
+    p.add_argument("--cert", default="", help="the probe's client certificate (PEM)")
+    p.add_argument("--key", default="", help="the probe's client key (PEM)")
+    p.add_argument("--timeout", type=float, default=5.0, help="seconds")
+    p.set_defaults(fn=cmd_health)
     args = parser.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
     try:

@@ -32,6 +32,8 @@ S = TypeVar("S")
 
 @dataclass(frozen=True)
 class ServerConfig:
+    """The ``[server]`` section: the gRPC listener, TLS, processes and metrics."""
+
     SECTION: ClassVar[str] = "server"
     listen: str = setting(DEFAULT_LISTEN, "address:port of the gRPC listener (port 0: any free)")
     insecure: bool = setting(False, "development mode: plaintext, caller taken from metadata, "
@@ -62,6 +64,8 @@ class ServerConfig:
 
 @dataclass(frozen=True)
 class StoreConfig:
+    """The ``[store]`` section: SQLite (embedded default) or PostgreSQL (center clusters)."""
+
     SECTION: ClassVar[str] = "store"
     url: str = setting("", "sqlite:///PATH or postgresql://USER@HOST:PORT/DB; empty: "
                            "data_dir/authd.db")
@@ -73,6 +77,8 @@ class StoreConfig:
 
 @dataclass(frozen=True)
 class KekConfig:
+    """The ``[kek]`` section: the key-encryption key that seals OTP seeds and card codes."""
+
     SECTION: ClassVar[str] = "kek"
     kind: Literal["pkcs11", "file"] = setting(
         "pkcs11", "where the key-encryption key lives: a PKCS#11 token (SoftHSM2 by default, "
@@ -127,7 +133,17 @@ class Config:
         return self.store.url or f"sqlite:///{self.data_dir / 'authd.db'}"
 
 
-_TOP_LEVEL = {"data_dir", "log_level", "simulators", "roles"}
+# The top-level keys: type and documentation (defaults are those of ``Config``).
+TOP_LEVEL_DOCS: dict[str, tuple[str, str]] = {
+    "data_dir": ("path", "where the embedded store, the development PKI and the embedded "
+                         "key-encryption-key token live"),
+    "log_level": ("'DEBUG' | 'INFO' | 'WARNING' | 'ERROR'", "least severe log level written"),
+    "simulators": ("boolean", "simulated devices (embosser, HID bus, SoftHSM2 customer tokens) "
+                              "as the default backends: for the demo and tests"),
+    "roles": ("list of 'branch' | 'center'",
+              "branch: devices attached to this host; center: the cross-institution state"),
+}
+_TOP_LEVEL = set(TOP_LEVEL_DOCS)
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 

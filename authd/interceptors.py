@@ -23,8 +23,9 @@ import grpc
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
-from authd import errors, metrics
+from authd import errors, metrics, validate
 from authd.context import Caller, Role, _current, set_caller
+from devices.errors import BadRequest
 
 log = logging.getLogger("authd.access")
 
@@ -32,8 +33,10 @@ METADATA_INSTITUTION = "x-authd-institution"
 METADATA_ROLE = "x-authd-role"
 METADATA_SUBJECT = "x-authd-subject"
 
-_INSTITUTION = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
+_INSTITUTION = re.compile(r"[A-Za-z0-9_.-]{1,32}")
+MAX_SUBJECT = 64  # RFC 5280 ub-common-name
 _OPEN_PREFIXES = ("/grpc.health.v1.", "/grpc.reflection.")
+
 
 class Unauthenticated(Exception):
     """The call carries no valid caller identity (answered UNAUTHENTICATED)."""
@@ -53,13 +56,21 @@ def _caller_from_certificate(pem: bytes) -> Caller:
 
 
 def _make_caller(institution: str, role: str, subject: str) -> Caller:
-    if not _INSTITUTION.match(institution):
-        raise Unauthenticated("caller has no valid institution code")
+    """The caller named by a certificate's O, OU and CN (or the development metadata); every
+    part is checked like request fields, since each reaches the audit trail of every store."""
+    if _INSTITUTION.fullmatch(institution) is None:
+        raise Unauthenticated("caller has no valid institution code (O: 1..32 letters, digits,"
+                              " '_', '.' or '-')")
     try:
         parsed = Role(role)
     except ValueError:
-        raise Unauthenticated(f"caller has an unknown role {role[:16]!r}") from None
-    return Caller(institution=institution, role=parsed, subject=subject[:64] or "-")
+        raise Unauthenticated("caller has an unknown role (OU: one of "
+                              + ", ".join(r.value for r in Role) + ")") from None
+    try:
+        validate.text(subject, "caller subject (CN)", max_length=MAX_SUBJECT)
+    except BadRequest as exc:
+        raise Unauthenticated(str(exc)) from None
+    return Caller(institution=institution, role=parsed, subject=subject or "-")
 
 
 class Authenticator:
@@ -167,9 +178,9 @@ async def _abort_for(exc: Exception, context: grpc.aio.ServicerContext, method: 
 
 def _log_access(method: str, caller: Caller | None, code: grpc.StatusCode,
                 started: float | None) -> None:
-    metrics.RPCS.inc(method=method, code=code.name)
+    metrics.RPCS.labels(method=method, code=code.name).inc()
     if started is not None:
-        metrics.RPC_SECONDS.observe(time.perf_counter() - started, method=method)
+        metrics.RPC_SECONDS.labels(method=method).observe(time.perf_counter() - started)
     level = logging.DEBUG if code == grpc.StatusCode.OK else logging.INFO
     if not log.isEnabledFor(level):
         return

@@ -1,5 +1,6 @@
 """The OTP center feature: its store logic (``center``), its verification engine and
-``authd.v1.OtpService``. Other features reach the center as ``app.feature(OtpFeature).center``."""
+``authd.v1.OtpService``. Other features reach the center as ``app.feature(OtpFeature).center``.
+The service's health follows the engine's verification writers (condition ``writer``)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from authd.storage import Tx
 from authd.v1 import otp_pb2, otp_pb2_grpc
 from devices.errors import BadRequest
 from devices.otp.rules import Policy
+
+SERVICE = otp_pb2.DESCRIPTOR.services_by_name["OtpService"].full_name
 
 
 def make_center(app: App, c: OtpSettings) -> OtpCenter:
@@ -51,6 +54,13 @@ class OtpFeature(Feature[OtpSettings]):
         super().__init__(app, settings)
         self.center = make_center(app, settings)
         self.engine = make_engine(app, settings, self.center)
+        self.engine.on_change(self._report_writers)
+
+    def _report_writers(self) -> None:
+        """From any thread: NOT_SERVING while a writer is down (its devices cannot be
+        verified on this node)."""
+        self.app.health.report(SERVICE, "writer", self.engine.serving,
+                               "a verification writer failed and is restarting")
 
     def services(self) -> list[Service]:
         servicer = OtpServicer(self.app, self.settings, self.center, self.engine)

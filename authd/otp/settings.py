@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar, Literal
 
+from authd.ratelimit import Rate, rate_problems
 from authd.settings import setting
 
 
@@ -26,9 +27,24 @@ class OtpSettings:
         "thread", "thread: writer threads evaluate and commit batches (most verifications per "
                   "second); loop: the event loop evaluates, a helper thread commits (SQLite in "
                   "one process; lower latency at the same load)")
+    verify_per_second: float = setting(
+        200.0, "per-institution rate limit of each server process on Verify and every request "
+               "of a VerifyStream (calls a second on average; 0: off)")
+    verify_burst: int = setting(400, "burst allowed above verify_per_second")
+    online_register_per_second: float = setting(
+        2.0, "per-institution rate limit on online registrations (proof of possession)")
+    online_register_burst: int = setting(30, "burst allowed above online_register_per_second")
+    branch_register_per_second: float = setting(
+        5.0, "per-institution rate limit on registrations at branches")
+    branch_register_burst: int = setting(50, "burst allowed above branch_register_per_second")
 
     def problems(self) -> list[str]:
-        out = []
+        out = rate_problems({
+            "verify_per_second": Rate(self.verify_per_second, self.verify_burst),
+            "online_register_per_second": Rate(self.online_register_per_second,
+                                               self.online_register_burst),
+            "branch_register_per_second": Rate(self.branch_register_per_second,
+                                               self.branch_register_burst)})
         if not 1 <= self.lockout_threshold <= 1_000_000:
             out.append("lockout_threshold must be 1..1000000")
         if not 0 <= self.drift_steps <= 10 or not 0 <= self.hotp_look_ahead <= 1000:

@@ -337,13 +337,14 @@ class SecurityCardService:
             raise BadRequest("give either the card serial or the customer_id")
 
         def find(tx: Tx) -> repo.CardRow:
+            # under the card's row lock: the bound on its challenges is exact across nodes
             if serial:
-                return self._card_for(tx, institution, serial)
+                return self._card_for(tx, institution, serial, lock=True)
             validate_customer_id(customer_id)
             found = repo.live_card_for(tx, institution, customer_id)
             if found is None:
                 raise NoSuchObject(f"customer {customer_id} holds no live security card")
-            return found
+            return self._card_for(tx, institution, found.serial, lock=True)
 
         now = self.clock()
         self._challenges += 1
@@ -360,6 +361,8 @@ class SecurityCardService:
                 )
             challenge = new_challenge(row.serial, row.spec, now, policy, self.random_bytes)
             repo.insert_challenge(tx, challenge, institution)
+            repo.keep_latest_challenges(tx, row.serial, challenge.id,
+                                        self.settings.max_challenges_per_card)
             self.audit.record(tx, action=ACTION_CHALLENGE, target=row.serial, outcome="issued",
                               detail={"challenge_id": challenge.id,
                                       "numbers": [challenge.first.number,
@@ -381,7 +384,8 @@ class SecurityCardService:
         def evaluate(tx: Tx) -> tuple[Verdict, str]:
             found = repo.get_challenge(tx, challenge_id)
             if found is None or found.institution != institution:
-                raise NoSuchObject("no such challenge")
+                raise NoSuchObject("no such challenge: start a new one (a card keeps only its "
+                               "most recent challenges)")
             challenge = found.challenge
             # a malformed answer changes nothing: checked before the challenge is consumed
             validate_answer_format(answer, challenge.answer_length)

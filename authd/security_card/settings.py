@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar, Literal
 
+from authd.ratelimit import Rate, rate_problems
 from authd.settings import setting
 from devices.errors import BadRequest
 from devices.security_card import (
@@ -41,9 +42,29 @@ class SecurityCardSettings:
     device_timeout_seconds: float = setting(10.0, "how long an embosser or printer may take")
     braille_table: str = setting("ko-g2.ctb", "liblouis table for Korean braille")
     default_layout: Literal["card", "page"] = setting("card", "braille layout of a card")
+    max_challenges_per_card: int = setting(
+        5, "challenges (open, answered or expired) a card keeps; starting one more deletes "
+           "its oldest, so no caller can grow the store without bound")
+    challenge_per_second: float = setting(
+        50.0, "per-institution rate limit of each server process on StartChallenge (0: off)")
+    challenge_burst: int = setting(200, "burst allowed above challenge_per_second")
+    answer_per_second: float = setting(
+        50.0, "per-institution rate limit of each server process on VerifyAnswer (0: off)")
+    answer_burst: int = setting(200, "burst allowed above answer_per_second")
+
+    @property
+    def challenge_rate(self) -> Rate:
+        return Rate(self.challenge_per_second, self.challenge_burst)
+
+    @property
+    def answer_rate(self) -> Rate:
+        return Rate(self.answer_per_second, self.answer_burst)
 
     def problems(self) -> list[str]:
-        out = []
+        out = rate_problems({"challenge_per_second": self.challenge_rate,
+                             "answer_per_second": self.answer_rate})
+        if not 1 <= self.max_challenges_per_card <= 100:
+            out.append("max_challenges_per_card must be 1..100")
         if not 1 <= self.max_failures <= 100:
             out.append("max_failures must be 1..100")
         if not 0 < self.device_timeout_seconds <= 300:

@@ -104,6 +104,11 @@ class Database(abc.ABC):
     def _is_retryable(self, exc: BaseException) -> bool:
         return False
 
+    def is_store_failure(self, exc: BaseException) -> bool:
+        """Whether ``exc`` says the store itself failed (unreachable, I/O error, disk full,
+        timed out) rather than that a statement refused the values of one change."""
+        return isinstance(exc, Unreachable)
+
     @abc.abstractmethod
     def close(self) -> None:
         """Close every connection of the pool."""
@@ -173,6 +178,9 @@ class SqliteDatabase(Database):
 
     def _is_retryable(self, exc: BaseException) -> bool:
         return isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc)
+
+    def is_store_failure(self, exc: BaseException) -> bool:
+        return isinstance(exc, sqlite3.OperationalError) or super().is_store_failure(exc)
 
     def close(self) -> None:
         with self._lock:
@@ -257,6 +265,12 @@ class PostgresDatabase(Database):
     def _is_retryable(self, exc: BaseException) -> bool:
         errors = self._psycopg.errors
         return isinstance(exc, errors.SerializationFailure | errors.DeadlockDetected)
+
+    def is_store_failure(self, exc: BaseException) -> bool:
+        if isinstance(exc, self._psycopg.errors.PipelineAborted):
+            return False  # the consequence of an earlier statement's error in the pipeline
+        failed = (self._psycopg.OperationalError, self._psycopg.InterfaceError)
+        return isinstance(exc, failed) or super().is_store_failure(exc)
 
     def close(self) -> None:
         with self._lock:

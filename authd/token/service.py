@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from authd.app import App
@@ -29,6 +31,7 @@ from drivers.pkcs11 import (
 log = logging.getLogger(__name__)
 
 MAX_PIN = 64
+INLINE_MAX_DATA = 4096  # bytes hashed on the event loop at most (~5 µs of SHA-256)
 MAX_TEXT = 128
 
 
@@ -52,6 +55,18 @@ def _pin(value: str, what: str = "pin") -> str:
     if not value or len(value) > MAX_PIN:
         raise BadRequest(f"{what} must be 1..{MAX_PIN} characters")
     return value
+
+
+@dataclass(frozen=True)
+class SignJob:
+    """One signature a stream asks for."""
+
+    handle: str
+    key_id: bytes
+    data: bytes | None
+    digest: bytes | None
+    algorithm: SignAlgorithm | None
+    token_hashes: bool
 
 
 @dataclass(frozen=True)
@@ -316,10 +331,56 @@ class TokenService:
         token_hashes: bool,
     ) -> Signature:
         login = self.login_for(caller, handle)
+        started = time.perf_counter()
         with token_errors():
-            return self.device(login).sign(
+            signature = self.device(login).sign(
                 key_id, data=data, digest=digest, algorithm=algorithm, token_hashes=token_hashes
             )
+        login.timed_sign(time.perf_counter() - started)
+        return signature
+
+    def signs_inline(self, handle: str, data: bytes | None) -> bool:
+        """Whether a Sign on this handle may run on the event loop instead of a worker thread:
+        its token's signatures have been taking less than ``inline_sign_us`` (a software token
+        such as SoftHSM2 with ECDSA: ~100 µs, less than the hop to a thread and back) and there
+        is little data to hash. A hardware token (milliseconds per signature), RSA on SoftHSM2,
+        an unmeasured login and large data always go to a worker thread."""
+        limit = self.settings.inline_sign_us
+        if limit <= 0 or (data is not None and len(data) > INLINE_MAX_DATA):
+            return False
+        login = self.sessions.peek(handle)
+        seconds = login.sign_seconds if login is not None else None
+        return seconds is not None and seconds * 1e6 < limit
+
+    def sign_many(
+        self, caller: Caller, jobs: Sequence[SignJob | Exception]
+    ) -> list[Signature | Exception]:
+        """Several signatures in one call off the event loop (SignStream's batches), in order.
+
+        An exception in ``jobs`` (a request that could not be read) or raised by a signature
+        takes that job's place and ends the batch: a stream ends at its first error, so
+        nothing after it is signed."""
+        out: list[Signature | Exception] = []
+        for job in jobs:
+            if isinstance(job, Exception):
+                out.append(job)
+                break
+            try:
+                out.append(
+                    self.sign(
+                        caller,
+                        job.handle,
+                        job.key_id,
+                        data=job.data,
+                        digest=job.digest,
+                        algorithm=job.algorithm,
+                        token_hashes=job.token_hashes,
+                    )
+                )
+            except Exception as exc:
+                out.append(exc)
+                break
+        return out
 
     def verify(
         self,

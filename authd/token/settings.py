@@ -10,6 +10,7 @@ session_max_seconds = 3600     # and after this long in any case
 pin_max_failures = 3           # daemon-side consecutive wrong PINs before a lock (0: token only)
 max_sign_bytes = 1048576       # largest data Sign hashes itself
 ignore_labels = []             # tokens never shown (the key-encryption-key token is always hidden)
+inline_sign_us = 400           # Sign on the event loop while signatures take less (0: never)
 ```
 """
 
@@ -63,6 +64,9 @@ class TokenSettings:
     max_sign_bytes: int = setting(1 << 20, "largest data Sign hashes itself")
     ignore_labels: frozenset[str] = setting(
         frozenset(), "token labels never shown (the key-encryption-key token always is hidden)")
+    inline_sign_us: float = setting(
+        400.0, "a unary Sign runs on the event loop while that login's signatures take less "
+               "than this many microseconds (fast tokens: no thread hop); 0: never")
 
     def problems(self) -> list[str]:
         out = []
@@ -70,6 +74,8 @@ class TokenSettings:
             out.append("intervals must be positive")
         if self.session_max_seconds < self.session_idle_seconds:
             out.append("session_max_seconds must be at least session_idle_seconds")
+        if self.inline_sign_us < 0:
+            out.append("inline_sign_us must not be negative")
         if self.pin_max_failures < 0 or self.max_sign_bytes <= 0:
             out.append("pin_max_failures must be >= 0 and max_sign_bytes > 0")
         return out

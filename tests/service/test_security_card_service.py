@@ -415,7 +415,7 @@ def test_no_embosser_configured(server: Any) -> None:
 
 
 def test_concurrent_wrong_answers_count_exactly(server: Any, store_url: str) -> None:
-    bank = make_bank(server, store_url)
+    bank = make_bank(server, store_url, max_challenges_per_card=24)
     serial = bank.issue().card.serial
     holder = holder_of_last_job(bank)
     challenges = [bank.challenge(serial) for _ in range(24)]
