@@ -1,0 +1,59 @@
+-- The audit trail keyed by a sequence (docs/audit.md). Records carry no retention value of their
+-- own: their class is sealed in the chain and the configuration says how long each class is
+-- kept. The id sequence orders the records for the hash chain and for time-range searches.
+CREATE TABLE audit_log_v2 (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at DOUBLE PRECISION NOT NULL,
+    institution TEXT NOT NULL,
+    role TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    action TEXT NOT NULL,
+    target TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    customer TEXT
+);
+INSERT INTO audit_log_v2 (at, institution, role, subject, action, target, outcome, detail)
+    SELECT at, institution, role, subject, action, target, outcome, detail
+    FROM audit_log ORDER BY at, id;
+DROP TABLE audit_log;
+ALTER TABLE audit_log_v2 RENAME TO audit_log;
+CREATE INDEX audit_log_target ON audit_log (target, id);
+CREATE INDEX audit_log_institution ON audit_log (institution, id);
+-- The customer reference an institution gives its registrations; empty rows cost no index entry.
+CREATE INDEX audit_log_customer ON audit_log (institution, customer, id)
+    WHERE customer IS NOT NULL;
+
+-- The hash chain: block N seals the records with first_id <= id <= last_id (ids absent from its
+-- body were never committed). hash = H(header, body_digest, prev_hash); every block is signed.
+-- body: record ids, retention classes and 128-bit record hashes; NULL once all were pruned.
+CREATE TABLE audit_blocks (
+    seq BIGINT PRIMARY KEY,
+    first_id BIGINT NOT NULL,
+    last_id BIGINT NOT NULL,
+    record_count INTEGER NOT NULL,
+    at_min DOUBLE PRECISION NOT NULL,
+    at_max DOUBLE PRECISION NOT NULL,
+    at_hi DOUBLE PRECISION NOT NULL,   -- the largest record time in this block or any before
+    sealed_at DOUBLE PRECISION NOT NULL,
+    body BLOB,
+    body_digest BLOB NOT NULL,
+    prev_hash BLOB NOT NULL,
+    hash BLOB NOT NULL,
+    key_id TEXT NOT NULL,
+    signature BLOB NOT NULL
+);
+CREATE INDEX audit_blocks_at_hi ON audit_blocks (at_hi);
+
+-- Signed statements of pruning: in blocks up to through_block, records of class C in a block
+-- whose at_max is before cutoffs[C] were deleted; bodies up to compacted_through were dropped.
+CREATE TABLE audit_prunes (
+    seq BIGINT PRIMARY KEY,
+    pruned_at DOUBLE PRECISION NOT NULL,
+    through_block BIGINT NOT NULL,
+    compacted_through BIGINT NOT NULL,
+    cutoffs TEXT NOT NULL,
+    removed BIGINT NOT NULL,
+    key_id TEXT NOT NULL,
+    signature BLOB NOT NULL
+);
