@@ -5,7 +5,7 @@ A block seals the records with ``first_id <= id <= last_id``. Its body lists whi
 each record's retention class and its 128-bit hash::
 
     body   = version(1) | n_classes(1) | (len(1) name)* | n_runs(4) | (start(8) length(4))*
-             | (class_index(1) leaf(16)) per record, in id order
+             | n_class_runs(4) | (class_index(1) count(4))* | leaf(16) per record, in id order
     hash   = SHA-256("authd-audit-block-v1" | seq | first_id | last_id | count | at_min |
                      at_max | at_hi | sealed_at | SHA-256(body) | prev_hash | key_id)
 
@@ -55,9 +55,11 @@ class Body:
         out += struct.pack(">I", len(runs))
         for start, length in runs:
             out += struct.pack(">qI", start, length)
-        for cls, leaf in zip(self.classes, self.leaves, strict=True):
-            out.append(index[cls])
-            out += leaf
+        class_runs = list(_class_runs(self.classes))
+        out += struct.pack(">I", len(class_runs))
+        for name, count in class_runs:
+            out += struct.pack(">BI", index[name], count)
+        out += b"".join(self.leaves)
         return bytes(out)
 
     @classmethod
@@ -84,15 +86,31 @@ class Body:
             start, length = struct.unpack_from(">qI", raw, pos)
             pos += 12
             ids.extend(range(start, start + length))
-        step = 1 + LEAF_BYTES
-        if len(raw) - pos != step * len(ids):
+        (n_class_runs,) = struct.unpack_from(">I", raw, pos)
+        pos += 4
+        classes: list[str] = []
+        for _ in range(n_class_runs):
+            i, count = struct.unpack_from(">BI", raw, pos)
+            pos += 5
+            classes.extend([names[i]] * count)
+        if len(classes) != len(ids) or len(raw) - pos != LEAF_BYTES * len(ids):
             raise BodyError("block body length does not match its ids")
-        classes, leaves = [], []
-        for i in range(len(ids)):
-            at = pos + i * step
-            classes.append(names[raw[at]])
-            leaves.append(bytes(raw[at + 1:at + step]))
-        return cls(tuple(ids), tuple(classes), tuple(leaves))
+        leaves = tuple(bytes(raw[pos + i * LEAF_BYTES:pos + (i + 1) * LEAF_BYTES])
+                       for i in range(len(ids)))
+        return cls(tuple(ids), tuple(classes), leaves)
+
+
+def _class_runs(classes: Sequence[str]) -> Iterator[tuple[str, int]]:
+    current, count = None, 0
+    for name in classes:
+        if name == current:
+            count += 1
+        else:
+            if current is not None:
+                yield current, count
+            current, count = name, 1
+    if current is not None:
+        yield current, count
 
 
 def _runs(ids: Sequence[int]) -> Iterator[tuple[int, int]]:

@@ -30,17 +30,22 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from authd.audit.blocks import BLOCK_COLUMNS, GENESIS, Block, Body, block_hash
-from authd.audit.records import COLUMNS, AuditRecord
+from authd.audit.records import CANONICAL, FROM_RECORDS, leaf_of
 from authd.audit.settings import AuditSettings
 from authd.audit.signing import Signer
 from authd.storage import Database, Tx
-from authd.storage.database import APPLICATION_NAME
+from authd.storage.database import APPLICATION_NAME, Row
 
 log = logging.getLogger("authd.audit")
 
 BLOCK_MAX = 20_000  # records per block: a backlog is sealed in several blocks
 _PG_SEAL_LOCK = 0x61756469  # "audi"
 _SETTLE_POLL = 0.005
+# What sealing needs of a record: id, time, action and detail (its class), whether its
+# audit_kinds row is missing, and its canonical text (its hash).
+_SEAL_SELECT = (
+    f"SELECT a.id, a.at_us, k.action, a.detail, CASE WHEN k.code IS NULL THEN 1 ELSE 0 END,"
+    f" {CANONICAL} {FROM_RECORDS} WHERE a.id > ? AND a.id <= ? ORDER BY a.id LIMIT ?")
 
 
 def read_head(tx: Tx) -> Block | None:
@@ -130,21 +135,28 @@ class Sealer:
         return written
 
     def _seal_once(self, boundary: int) -> Block | None:
-        def read(tx: Tx) -> tuple[Block | None, list[AuditRecord]]:
+        def read(tx: Tx) -> tuple[Block | None, list[Row]]:
             head = read_head(tx)
             after = head.last_id if head else 0
-            rows = tx.all(f"SELECT {COLUMNS} FROM audit_log WHERE id > ? AND id <= ?"
-                          " ORDER BY id LIMIT ?", (after, boundary, BLOCK_MAX))
-            return head, [AuditRecord.from_row(r) for r in rows]
+            return head, tx.all(_SEAL_SELECT, (after, boundary, BLOCK_MAX))
 
-        head, records = self.db.run(read, write=False)
+        head, rows = self.db.run(read, write=False)
+        dangling = next((int(r[0]) for r in rows if r[4]), None)
+        if dangling is not None:
+            # Its caller or event row was removed: sealing it would seal the loss.
+            log.error("audit record %d refers to an audit_kinds row that is gone; sealing "
+                      "stops here (run authd audit verify)", dangling)
+            rows = [r for r in rows if int(r[0]) < dangling]
+            if not rows:
+                return None
+            boundary = int(rows[-1][0])
         now = self.clock()
         after = head.last_id if head else 0
-        if not records and head is not None and (
+        if not rows and head is not None and (
                 boundary <= head.last_id and now - head.sealed_at < self.settings.heartbeat):
             return None
-        last_id = records[-1].id if len(records) == BLOCK_MAX else max(boundary, after)
-        block = self._make_block(head, records, after + 1, last_id, now)
+        last_id = int(rows[-1][0]) if len(rows) == BLOCK_MAX else max(boundary, after)
+        block = self._make_block(head, rows, after + 1, last_id, now)
 
         def write(tx: Tx) -> bool:
             if tx.dialect == "postgresql":
@@ -159,24 +171,24 @@ class Sealer:
         if not self.db.run(write):
             return None
         self.stats.blocks += 1
-        self.stats.records += len(records)
+        self.stats.records += len(rows)
         return block
 
-    def _make_block(self, head: Block | None, records: list[AuditRecord], first_id: int,
-                    last_id: int, now: float) -> Block:
-        classes = tuple(self.settings.classify(r.action, r.detail) for r in records)
-        body = Body(tuple(r.id for r in records), classes,
-                    tuple(r.leaf() for r in records)).encode()
+    def _make_block(self, head: Block | None, rows: list[Row], first_id: int, last_id: int,
+                    now: float) -> Block:
+        classify = self.settings.classify_text
+        body = Body(tuple(int(r[0]) for r in rows), tuple(classify(r[2], r[3]) for r in rows),
+                    tuple(leaf_of(r[5]) for r in rows)).encode()
         digest = hashlib.sha256(body).digest()
-        times = [r.at for r in records]
-        at_min, at_max = (min(times), max(times)) if times else (0.0, 0.0)
+        times = [int(r[1]) for r in rows]
+        at_min, at_max = (min(times) / 1e6, max(times) / 1e6) if times else (0.0, 0.0)
         at_hi = max(at_max, head.at_hi if head else 0.0)
         seq = (head.seq if head else 0) + 1
         prev = head.hash if head else GENESIS
         key_id = self.signer.key_id
-        digest_of_block = block_hash(seq, first_id, last_id, len(records), at_min, at_max,
+        digest_of_block = block_hash(seq, first_id, last_id, len(rows), at_min, at_max,
                                      at_hi, now, digest, prev, key_id)
-        return Block(seq, first_id, last_id, len(records), at_min, at_max, at_hi, now, body,
+        return Block(seq, first_id, last_id, len(rows), at_min, at_max, at_hi, now, body,
                      digest, prev, digest_of_block, key_id, self.signer.sign(digest_of_block))
 
     # ------------------------------------------------------------------ witness

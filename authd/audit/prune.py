@@ -17,8 +17,15 @@ import hashlib
 import time
 from dataclasses import dataclass, field
 
-from authd.audit.blocks import BLOCK_COLUMNS, PRUNE_COLUMNS, Block, Body, BodyError, PruneCheckpoint
-from authd.audit.records import COLUMNS, AuditRecord, fetch_all, fetch_one
+from authd.audit.blocks import (
+    BLOCK_COLUMNS,
+    PRUNE_COLUMNS,
+    Block,
+    Body,
+    BodyError,
+    PruneCheckpoint,
+)
+from authd.audit.records import SELECT_RECORDS, AuditRecord, fetch_all, fetch_one
 from authd.audit.settings import AuditSettings
 from authd.audit.signing import KeyRing, Signer
 from authd.storage import Database, Tx
@@ -79,8 +86,8 @@ def plan(db: Database, settings: AuditSettings, keys: KeyRing, now: float) -> Pr
             result.problems.append(problem)
             continue
         body = Body.decode(block.body or b"")
-        rows = fetch_all(db, f"SELECT {COLUMNS} FROM audit_log WHERE id >= ? AND id <= ?"
-                         " ORDER BY id", (block.first_id, block.last_id))
+        rows = fetch_all(db, f"{SELECT_RECORDS} WHERE a.id >= ? AND a.id <= ?"
+                         " ORDER BY a.id", (block.first_id, block.last_id))
         sealed = dict(zip(body.ids, zip(body.classes, body.leaves, strict=True), strict=True))
         doomed = []
         for r in rows:

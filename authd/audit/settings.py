@@ -25,6 +25,7 @@ error_correction = 1
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -117,6 +118,18 @@ class AuditSettings:
         if built_in == APPROVAL and detail.get("locked_now"):
             return DEFAULT  # this verification locked the medium: a record of the medium
         return built_in
+
+    def classify_text(self, action: str, detail_text: str) -> str:
+        """``classify`` on a record's stored detail, parsing it only when it can matter."""
+        if action in self.classes:
+            return self.classes[action]
+        if "amount_krw" not in detail_text and "locked_now" not in detail_text:
+            return BUILT_IN_CLASSES.get(action, DEFAULT)
+        try:
+            detail = json.loads(detail_text)
+        except ValueError:
+            detail = {}
+        return self.classify(action, detail if isinstance(detail, dict) else {})
 
     def witness_path(self, config: Config) -> Path:
         return Path(self.witness_file) if self.witness_file else \

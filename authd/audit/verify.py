@@ -32,7 +32,7 @@ from authd.audit.blocks import (
     BodyError,
     PruneCheckpoint,
 )
-from authd.audit.records import COLUMNS, AuditRecord, fetch_all
+from authd.audit.records import SELECT_RECORDS, AuditRecord, fetch_all
 from authd.audit.signing import KeyRing
 from authd.storage import Database
 
@@ -108,8 +108,8 @@ class _Records:
             return
         after = int(first[0]) - 1
         while True:
-            rows = fetch_all(self._db, f"SELECT {COLUMNS} FROM audit_log WHERE id > ?"
-                             " ORDER BY id LIMIT ?", (after, PAGE))
+            rows = fetch_all(self._db, f"{SELECT_RECORDS} WHERE a.id > ? ORDER BY a.id LIMIT ?",
+                             (after, PAGE))
             for row in rows:
                 yield AuditRecord.from_row(row)
             if len(rows) < PAGE:

@@ -1,28 +1,36 @@
--- The audit trail keyed by a sequence (docs/audit.md). Records carry no retention value of their
--- own: their class is sealed in the chain and the configuration says how long each class is
--- kept. The id sequence orders the records for the hash chain and for time-range searches.
-CREATE TABLE audit_log_v2 (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    at DOUBLE PRECISION NOT NULL,
+-- The audit trail keyed by a sequence (docs/audit.md). A record names who did what (institution,
+-- role, subject, action, outcome) by one small code into audit_kinds, which grows by one row
+-- per new combination. Records carry no retention value: their class is sealed in the chain
+-- and the configuration says how long each class is kept.
+CREATE TABLE audit_kinds (
+    code INTEGER PRIMARY KEY AUTOINCREMENT,
     institution TEXT NOT NULL,
     role TEXT NOT NULL,
     subject TEXT NOT NULL,
     action TEXT NOT NULL,
-    target TEXT NOT NULL,
     outcome TEXT NOT NULL,
-    detail TEXT NOT NULL,
-    customer TEXT
+    UNIQUE (institution, role, subject, action, outcome)
 );
-INSERT INTO audit_log_v2 (at, institution, role, subject, action, target, outcome, detail)
-    SELECT at, institution, role, subject, action, target, outcome, detail
-    FROM audit_log ORDER BY at, id;
+INSERT INTO audit_kinds (institution, role, subject, action, outcome)
+    SELECT DISTINCT institution, role, subject, action, outcome FROM audit_log;
+CREATE TABLE audit_log_v2 (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at_us BIGINT NOT NULL,             -- microseconds since the epoch
+    kind INTEGER NOT NULL,             -- audit_kinds.code
+    target TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    customer TEXT                      -- the institution's customer reference, where known
+);
+INSERT INTO audit_log_v2 (at_us, kind, target, detail)
+    SELECT CAST(a.at * 1000000 AS BIGINT), k.code, a.target, a.detail FROM audit_log a
+    JOIN audit_kinds k ON k.institution = a.institution AND k.role = a.role
+        AND k.subject = a.subject AND k.action = a.action AND k.outcome = a.outcome
+    ORDER BY a.at, a.id;
 DROP TABLE audit_log;
 ALTER TABLE audit_log_v2 RENAME TO audit_log;
-CREATE INDEX audit_log_target ON audit_log (target, id);
-CREATE INDEX audit_log_institution ON audit_log (institution, id);
--- The customer reference an institution gives its registrations; empty rows cost no index entry.
-CREATE INDEX audit_log_customer ON audit_log (institution, customer, id)
-    WHERE customer IS NOT NULL;
+CREATE INDEX audit_log_target ON audit_log (target);
+-- Rows without a customer reference cost no index entry.
+CREATE INDEX audit_log_customer ON audit_log (customer) WHERE customer IS NOT NULL;
 
 -- The hash chain: block N seals the records with first_id <= id <= last_id (ids absent from its
 -- body were never committed). hash = H(header, body_digest, prev_hash); every block is signed.
