@@ -106,11 +106,13 @@ class KeyRing:
     def __init__(self, public_keys: list[bytes], source: str) -> None:
         self.source = source
         self._keys: dict[str, ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey] = {}
+        self._ders: dict[str, bytes] = {}
         for der in public_keys:
             key = serialization.load_der_public_key(der)
             if not isinstance(key, ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey):
                 raise InvalidArgument("an audit public key must be an EC or Ed25519 key")
             self._keys[key_id_of(der)] = key
+            self._ders[key_id_of(der)] = der
 
     def __len__(self) -> int:
         return len(self._keys)
@@ -118,6 +120,13 @@ class KeyRing:
     @property
     def key_ids(self) -> list[str]:
         return sorted(self._keys)
+
+    def public_keys(self) -> list[tuple[str, bytes]]:
+        """(key id, SubjectPublicKeyInfo DER) of every trusted key."""
+        return sorted(self._ders.items())
+
+    def ders(self) -> list[bytes]:
+        return [der for _, der in self.public_keys()]
 
     def knows(self, key_id: str) -> bool:
         return key_id in self._keys
