@@ -60,7 +60,7 @@ def _where(cfg: Config) -> str:
 
 def trusted_keys(cfg: Config, settings: AuditSettings, files: list[str]) -> KeyRing:
     if files:
-        return KeyRing([read_public_key_file(Path(f)) for f in files],
+        return KeyRing([der for f in files for der in read_public_key_file(Path(f))],
                        ", ".join(f"key file {f}" for f in files))
     return configured_public_keys(cfg, settings)
 
@@ -84,7 +84,8 @@ def render(report: Report, where: str) -> list[str]:
         return lines
     first = report.first_bad_record
     counts = ", ".join(f"{n} {kind}" for kind, n in sorted(report.counts.items()))
-    lines.append(f"TAMPERED ({counts})" + (f": first bad record {first}" if first else ""))
+    lines.append(f"TAMPERED ({counts})"
+                 + (f": first bad record {first}" if first is not None else ""))
     for f in sorted(report.findings, key=lambda f: (f.record_id or 1 << 62, f.block_seq or 0)):
         lines.append(f"  {f.kind:<16} {f.message}")
     if sum(report.counts.values()) > len(report.findings):
@@ -106,7 +107,8 @@ def cmd_verify(cfg: Config, args: argparse.Namespace) -> int:
             raise InvalidArgument(str(exc)) from None
     db = open_store(cfg)
     try:
-        report = verify(db, keys, witness=witness, max_head_age=args.max_head_age)
+        report = verify(db, keys, witness=witness, max_head_age=args.max_head_age,
+                        clock_skew=settings.clock_skew)
     finally:
         db.close()
     if args.json:

@@ -145,19 +145,24 @@ class KeyRing:
         return True
 
 
-def read_public_key_file(path: Path) -> bytes:
-    """A PEM or DER public key file, as DER."""
+def read_public_key_file(path: Path) -> list[bytes]:
+    """The public keys in a file (PEM blocks, as ``authd audit public-key`` prints them, or
+    one DER key), as DER."""
     try:
         raw = path.read_bytes()
     except OSError as exc:
         raise InvalidArgument(f"cannot read public key {path}: {exc.strerror or exc}") from None
+    marker = b"-----BEGIN PUBLIC KEY-----"
     try:
-        key = (serialization.load_pem_public_key(raw) if raw.lstrip().startswith(b"-----")
-               else serialization.load_der_public_key(raw))
+        if marker in raw:
+            keys = [serialization.load_pem_public_key(marker + block)
+                    for block in raw.split(marker)[1:]]
+        else:
+            keys = [serialization.load_der_public_key(raw)]
     except (ValueError, TypeError):
         raise InvalidArgument(f"{path} is not a public key (PEM or DER)") from None
-    return key.public_bytes(serialization.Encoding.DER,
-                            serialization.PublicFormat.SubjectPublicKeyInfo)
+    return [k.public_bytes(serialization.Encoding.DER,
+                           serialization.PublicFormat.SubjectPublicKeyInfo) for k in keys]
 
 
 def pem_of(public_der: bytes) -> str:

@@ -12,7 +12,9 @@ Walks the blocks in order and the records in id order side by side, and reports:
   saw earlier; ``stale_head``: the newest signed head is older than allowed.
 
 Records after the newest block are *unsealed* (written within the last sealing interval, or
-the sealer is not running): counted and reported, not judged.
+the sealer is not running): counted and reported, not judged — unless one is dated more than
+``clock_skew`` before the newest block was sealed: authd could not have written it then
+(``inserted``, backdated).
 """
 
 from __future__ import annotations
@@ -140,12 +142,14 @@ def _blocks(db: Database) -> Iterator[Block]:
 
 class Verifier:
     def __init__(self, db: Database, keys: KeyRing, *, witness: dict[str, Any] | None = None,
-                 max_head_age: float | None = None, now: float | None = None) -> None:
+                 max_head_age: float | None = None, now: float | None = None,
+                 clock_skew: float = 300.0) -> None:
         self.db = db
         self.keys = keys
         self.witness = witness
         self.max_head_age = max_head_age
         self.now = time.time() if now is None else now
+        self.clock_skew = clock_skew
         self.report = Report(key_source=keys.source)
         # a run of gone ids: first, last, block
         self._missing: tuple[int, int, int] | None = None
@@ -187,11 +191,17 @@ class Verifier:
         self.report.head = prev
         while records.peek() is not None:
             record = records.take()
-            if prev is None or record.id > prev.last_id:
-                self.report.unsealed += 1
-                oldest = self.report.oldest_unsealed_at
-                self.report.oldest_unsealed_at = record.at if oldest is None else min(
-                    oldest, record.at)
+            if prev is not None and record.at < prev.sealed_at - self.clock_skew:
+                # Written after the newest block was sealed, yet dated well before it.
+                self.report.add(Finding(
+                    "inserted", f"record {record.id} is not sealed yet but dated "
+                    f"{prev.sealed_at - record.at:.0f} s before block {prev.seq} was sealed "
+                    f"(backdated)", record_id=record.id))
+                continue
+            self.report.unsealed += 1
+            oldest = self.report.oldest_unsealed_at
+            self.report.oldest_unsealed_at = record.at if oldest is None else min(
+                oldest, record.at)
         self._check_head(prev)
         return self.report
 

@@ -84,22 +84,28 @@ def _line(e: system_pb2.AuditEntry) -> str:
 
 
 def _filter(a: argparse.Namespace) -> system_pb2.AuditFilter:
-    if a.since and a.until and a.since > a.until:
+    if a.f_since and a.f_until and a.f_since > a.f_until:
         raise CommandError("--since is after --until")
     return system_pb2.AuditFilter(
-        institution=a.institution or "", customer=a.customer or "", target=a.target or "",
-        since=a.since or 0.0, until=a.until or 0.0, outcomes=a.outcome or [],
-        actions=a.action or [])
+        institution=a.f_institution or "", customer=a.f_customer or "",
+        target=a.f_target or "", since=a.f_since or 0.0, until=a.f_until or 0.0,
+        outcomes=a.f_outcome or [], actions=a.f_action or [])
 
 
 def _filter_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--institution", help="one institution (admin); others see their own only")
-    p.add_argument("--customer", help="the institution's customer reference")
-    p.add_argument("--target", help="a device or object: serial, card or token id")
-    p.add_argument("--since", type=parse_time, help="from (ISO 8601 or epoch seconds)")
-    p.add_argument("--until", type=parse_time, help="until (inclusive)")
-    p.add_argument("--outcome", action="append", help="an outcome (repeatable)")
-    p.add_argument("--action", action="append", help="an action, e.g. otp.verify (repeatable)")
+    # dest f_*: authctl's own --institution (the insecure mode's identity) stays untouched
+    p.add_argument("--institution", dest="f_institution",
+                   help="one institution (admin); others see their own only")
+    p.add_argument("--customer", dest="f_customer", help="the institution's customer reference")
+    p.add_argument("--target", dest="f_target",
+                   help="a device or object: serial, card or token id")
+    p.add_argument("--since", dest="f_since", type=parse_time,
+                   help="from (ISO 8601 or epoch seconds)")
+    p.add_argument("--until", dest="f_until", type=parse_time, help="until (inclusive)")
+    p.add_argument("--outcome", dest="f_outcome", action="append",
+                   help="an outcome (repeatable)")
+    p.add_argument("--action", dest="f_action", action="append",
+                   help="an action, e.g. otp.verify (repeatable)")
 
 
 def _row(e: system_pb2.AuditEntry) -> dict[str, Any]:
