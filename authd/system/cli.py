@@ -94,17 +94,19 @@ def _filter(a: argparse.Namespace) -> system_pb2.AuditFilter:
 
 def _filter_options(p: argparse.ArgumentParser) -> None:
     # dest f_*: authctl's own --institution (the insecure mode's identity) stays untouched
-    p.add_argument("--institution", dest="f_institution",
+    p.add_argument("--institution", dest="f_institution", metavar="INSTITUTION",
                    help="one institution (admin); others see their own only")
-    p.add_argument("--customer", dest="f_customer", help="the institution's customer reference")
-    p.add_argument("--target", dest="f_target",
+    p.add_argument("--customer", dest="f_customer", metavar="CUSTOMER",
+                   help="the institution's customer reference")
+    p.add_argument("--target", dest="f_target", metavar="TARGET",
                    help="a device or object: serial, card or token id")
-    p.add_argument("--since", dest="f_since", type=parse_time,
+    p.add_argument("--since", dest="f_since", metavar="TIME", type=parse_time,
                    help="from (ISO 8601 or epoch seconds)")
-    p.add_argument("--until", dest="f_until", type=parse_time, help="until (inclusive)")
-    p.add_argument("--outcome", dest="f_outcome", action="append",
+    p.add_argument("--until", dest="f_until", metavar="TIME", type=parse_time,
+                   help="until (inclusive)")
+    p.add_argument("--outcome", dest="f_outcome", metavar="OUTCOME", action="append",
                    help="an outcome (repeatable)")
-    p.add_argument("--action", dest="f_action", action="append",
+    p.add_argument("--action", dest="f_action", metavar="ACTION", action="append",
                    help="an action, e.g. otp.verify (repeatable)")
 
 
