@@ -14,7 +14,7 @@ is wrong, and changes nothing then. It copies the database into the store in one
 (the backup API again), records ``audit.restore`` in the restored trail, and sets the node's
 witness file aside (the restored trail legitimately ends before the head it last saw).
 
-PostgreSQL stores are backed up with pg_dump or continuous archiving (docs/operations.md).
+PostgreSQL stores are backed up with pg_dump or continuous archiving (docs/audit.md).
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ def sqlite_path(cfg: Config) -> Path:
     if not url.startswith("sqlite:///"):
         raise InvalidArgument(
             "authd backup and restore work on SQLite stores; back up a PostgreSQL store with "
-            "pg_dump or continuous archiving (point-in-time recovery), see docs/operations.md")
+            "pg_dump or continuous archiving (point-in-time recovery), see docs/audit.md")
     return Path(url[len("sqlite:///"):])
 
 
