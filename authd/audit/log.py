@@ -66,6 +66,10 @@ class _Codes:
             if code not in created:
                 self._committed[key] = code
             return code
+        # A new combination is inserted in the caller's transaction (so it commits, or not, with
+        # the record). On PostgreSQL a second writer inserting the same new combination waits
+        # for the first; should that close a lock cycle, the store reports a deadlock and the
+        # transaction is retried (Database.run). It happens once per new combination.
         row = tx.one(self._insert, key)
         if row is None:  # another transaction committed it meanwhile
             row = tx.one(self._select, key)
