@@ -131,7 +131,7 @@ class Sealer:
             written += 1
             if block.last_id >= boundary:
                 break
-        self._witness()
+        self.keep_witness()
         return written
 
     def _seal_once(self, boundary: int) -> Block | None:
@@ -193,7 +193,7 @@ class Sealer:
 
     # ------------------------------------------------------------------ witness
 
-    def _witness(self, force: bool = False) -> None:
+    def keep_witness(self, force: bool = False) -> None:
         """Keep the store's current head outside the store (a node's own file)."""
         if self.witness is None:
             return
@@ -256,6 +256,6 @@ class SealerThread:
             self._thread.join()
         self._round()
         try:
-            self.sealer._witness(force=True)
+            self.sealer.keep_witness(force=True)
         except Exception:
             log.exception("writing the audit witness failed")

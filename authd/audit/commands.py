@@ -125,7 +125,7 @@ def cmd_seal(cfg: Config, args: argparse.Namespace) -> int:
     try:
         sealer = Sealer(db, signer, settings, witness=settings.witness_path(cfg))
         written = sealer.seal()
-        sealer._witness(force=True)
+        sealer.keep_witness(force=True)
         head = db.run(read_head, write=False)
     finally:
         signer.close()

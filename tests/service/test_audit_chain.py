@@ -100,7 +100,7 @@ def pg_trail(tmp_path: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch) -> It
 def sealed_trail(t: Trail, n: int = 20) -> list[int]:
     t.write(n)
     assert t.sealer.seal() == 1
-    t.sealer._witness(force=True)
+    t.sealer.keep_witness(force=True)
     ids = t.ids()
     assert len(ids) == n
     return ids
@@ -176,7 +176,7 @@ def test_cutting_blocks_and_records_off_the_end_is_found_by_the_witness(trail: T
     trail.sealer.seal()
     trail.write(10, start=10)
     trail.sealer.seal()
-    trail.sealer._witness(force=True)
+    trail.sealer.keep_witness(force=True)
     ids = trail.ids()
     head = trail.db.run(read_head, write=False)
     assert head is not None and head.seq == 2
