@@ -13,10 +13,14 @@ from typing import Any, TypeVar
 
 from authd.audit import AuditLog
 from authd.config import Config
+from authd.features import Feature
+from authd.health import HealthBoard
 from authd.secrets import SecretBox
 from authd.storage import Database
+from devices.errors import WrongState
 
 T = TypeVar("T")
+F = TypeVar("F", bound=Feature[Any])
 
 
 @dataclass
@@ -26,10 +30,25 @@ class App:
     secrets: SecretBox
     audit: AuditLog
     executor: ThreadPoolExecutor
-    # Objects a feature offers to others (e.g. "otp_center"), set by its register().
-    services: dict[str, Any] = field(default_factory=dict)
+    health: HealthBoard = field(default_factory=HealthBoard)
+    # The features this node serves, in the order they were built.
+    features: list[Feature[Any]] = field(default_factory=list)
     # Full names of the gRPC services this daemon serves (filled by the server).
     service_names: list[str] = field(default_factory=list)
+
+    def feature(self, cls: type[F]) -> F | None:
+        """The built feature of class ``cls`` (None when this node does not serve it)."""
+        for feature in self.features:
+            if isinstance(feature, cls):
+                return feature
+        return None
+
+    def require(self, cls: type[F]) -> F:
+        """The built feature of class ``cls``; an error naming it when this node lacks it."""
+        found = self.feature(cls)
+        if found is None:
+            raise WrongState(f"this node does not serve the {cls.name} feature")
+        return found
 
     @property
     def data_dir(self) -> Path:

@@ -35,7 +35,7 @@ from authd.audit.verify import Report, verify
 from authd.config import Config
 from authd.storage import migrate, open_database
 from authd.storage.migrations import available
-from devices.errors import FailedPrecondition, InvalidArgument
+from devices.errors import BadRequest, WrongState
 
 MAGIC = b"authd-backup 1\n"
 _MAX_HEADER = 64 * 1024
@@ -52,7 +52,7 @@ class BackupResult:
 def sqlite_path(cfg: Config) -> Path:
     url = cfg.store_url
     if not url.startswith("sqlite:///"):
-        raise InvalidArgument(
+        raise BadRequest(
             "authd backup and restore work on SQLite stores; back up a PostgreSQL store with "
             "pg_dump or continuous archiving (point-in-time recovery), see docs/audit.md")
     return Path(url[len("sqlite:///"):])
@@ -73,19 +73,19 @@ def _check_database(path: Path) -> int:
         try:
             result = [r[0] for r in conn.execute("PRAGMA integrity_check").fetchall()]
             if result != ["ok"]:
-                raise FailedPrecondition(f"the database fails its integrity check: "
+                raise WrongState(f"the database fails its integrity check: "
                                          f"{'; '.join(result[:3])}")
             row = conn.execute("SELECT MAX(version) FROM schema_migrations").fetchone()
         finally:
             conn.close()
     except sqlite3.DatabaseError as exc:
-        raise FailedPrecondition(f"not a readable authd database: {exc}") from None
+        raise WrongState(f"not a readable authd database: {exc}") from None
     version = int(row[0]) if row and row[0] is not None else 0
     known = max(v for v, _, _ in available())
     if not version:
-        raise FailedPrecondition("not an authd database (no schema migrations)")
+        raise WrongState("not an authd database (no schema migrations)")
     if version > known:
-        raise FailedPrecondition(f"the database has schema {version}, newer than this authd "
+        raise WrongState(f"the database has schema {version}, newer than this authd "
                                  f"({known})")
     return version
 
@@ -103,9 +103,9 @@ def _verify_chain(path: Path, keys: KeyRing | None) -> Report | None:
 def backup(cfg: Config, out: Path, keys: KeyRing | None) -> BackupResult:
     source = sqlite_path(cfg)
     if not source.exists():
-        raise FailedPrecondition(f"no store at {source}")
+        raise WrongState(f"no store at {source}")
     if out.exists():
-        raise InvalidArgument(f"{out} exists: a backup never overwrites a file")
+        raise BadRequest(f"{out} exists: a backup never overwrites a file")
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(f".{out.name}.partial-db")
     started = time.time()
@@ -165,15 +165,15 @@ def _write_container(db_file: Path, out: Path, meta: dict[str, Any]) -> None:
 def read_header(fh: BinaryIO, name: str) -> dict[str, Any]:
     magic = fh.read(len(MAGIC))
     if magic != MAGIC:
-        raise FailedPrecondition(f"{name} is not an authd backup (bad header)")
+        raise WrongState(f"{name} is not an authd backup (bad header)")
     line = fh.readline(_MAX_HEADER)
     try:
         meta = json.loads(line)
     except ValueError:
-        raise FailedPrecondition(f"{name}: the backup's description is damaged") from None
+        raise WrongState(f"{name}: the backup's description is damaged") from None
     if not isinstance(meta, dict) or not isinstance(meta.get("db_bytes"), int) or \
             not isinstance(meta.get("db_sha256"), str):
-        raise FailedPrecondition(f"{name}: the backup's description is incomplete")
+        raise WrongState(f"{name}: the backup's description is incomplete")
     return meta
 
 
@@ -182,7 +182,7 @@ def _extract(src: Path, dest: Path) -> dict[str, Any]:
     try:
         fh = src.open("rb")
     except OSError as exc:
-        raise InvalidArgument(f"cannot read {src}: {exc.strerror or exc}") from None
+        raise BadRequest(f"cannot read {src}: {exc.strerror or exc}") from None
     with fh:
         meta = read_header(fh, str(src))
         digest = hashlib.sha256()
@@ -197,10 +197,10 @@ def _extract(src: Path, dest: Path) -> dict[str, Any]:
             out.flush()
             os.fsync(out.fileno())
     if size != meta["db_bytes"]:
-        raise FailedPrecondition(f"{src} is {'truncated' if size < meta['db_bytes'] else 'longer'}"
+        raise WrongState(f"{src} is {'truncated' if size < meta['db_bytes'] else 'longer'}"
                                  f": {size:,} of {meta['db_bytes']:,} database bytes")
     if digest.hexdigest() != meta["db_sha256"]:
-        raise FailedPrecondition(f"{src} is damaged: its checksum does not match")
+        raise WrongState(f"{src} is damaged: its checksum does not match")
     return meta
 
 
@@ -228,7 +228,7 @@ def restore(cfg: Config, src: Path, keys: KeyRing | None, *, replace: bool,
     target = sqlite_path(cfg)
     target.parent.mkdir(parents=True, exist_ok=True)
     if target.exists() and target.stat().st_size > 0 and not replace:
-        raise FailedPrecondition(f"a store exists at {target}: stop the daemon and restore with "
+        raise WrongState(f"a store exists at {target}: stop the daemon and restore with "
                                  f"--replace to overwrite it")
     staged = target.with_name(f".{target.name}.restoring")
     staged.unlink(missing_ok=True)
@@ -237,7 +237,7 @@ def restore(cfg: Config, src: Path, keys: KeyRing | None, *, replace: bool,
         version = _check_database(staged)
         report = _verify_chain(staged, keys) if version >= 30 else None
         if report is not None and not report.ok:
-            raise FailedPrecondition(
+            raise WrongState(
                 f"{src}: the audit trail in the backup was tampered with (first bad record "
                 f"{report.first_bad_record}); nothing restored")
         conn = sqlite3.connect(staged)

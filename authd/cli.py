@@ -1,5 +1,5 @@
 """``authd``: the daemon's command line (serve, dev-certs, migrate, prune-audit, audit,
-backup, restore)."""
+backup, restore, config, health)."""
 
 from __future__ import annotations
 
@@ -92,11 +92,10 @@ def _store_command(fn_name: str) -> Any:
 def cmd_backup(args: argparse.Namespace) -> int:
     from authd import backup
     from authd.audit.commands import trusted_keys
-    from authd.audit.settings import AuditSettings
 
     cfg = configmod.load(args.config, overrides=_overrides(args))
     backup.sqlite_path(cfg)
-    keys = trusted_keys(cfg, AuditSettings.of(cfg), args.public_key or [])
+    keys = trusted_keys(cfg, cfg.audit, args.public_key or [])
     result = backup.backup(cfg, Path(args.out), keys)
     meta = result.meta
     print(f"backup written to {result.path}: {meta['db_bytes']:,} bytes, sha256 "
@@ -121,10 +120,9 @@ def _report_chain(report: Any, what: str) -> int:
 def cmd_restore(args: argparse.Namespace) -> int:
     from authd import backup
     from authd.audit.commands import trusted_keys
-    from authd.audit.settings import AuditSettings
 
     cfg = configmod.load(args.config, overrides=_overrides(args))
-    settings = AuditSettings.of(cfg)
+    settings = cfg.audit
     target = backup.sqlite_path(cfg)
     keys = trusted_keys(cfg, settings, args.public_key or [])
     src = Path(args.input)
@@ -147,6 +145,33 @@ def _when(ts: float) -> str:
     import datetime as dt
 
     return dt.datetime.fromtimestamp(ts).astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
+
+
+def cmd_config_check(args: argparse.Namespace) -> int:
+    from authd.config_check import check
+
+    problems = check(args.file, environ=None if args.env else {})
+    for problem in problems:
+        print(problem)
+    if problems:
+        print(f"authd: {len(problems)} problem(s) in {args.file}", file=sys.stderr)
+        return 2
+    print(f"{args.file}: configuration ok")
+    return 0
+
+
+def cmd_config_reference(args: argparse.Namespace) -> int:
+    from authd.config_reference import reference_markdown, sample_toml
+
+    print(sample_toml(args.sample) if args.sample else reference_markdown(), end="")
+    return 0
+
+
+def cmd_health(args: argparse.Namespace) -> int:
+    from authd import healthcheck
+
+    return healthcheck.main(args.address, service=args.service, insecure=args.insecure,
+                            ca=args.ca, cert=args.cert, key=args.key, timeout=args.timeout)
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -219,6 +244,27 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--public-key", action="append", metavar="FILE",
                    help="trust this audit public key (default: the configured signing key)")
     p.set_defaults(fn=cmd_restore)
+    p = sub.add_parser("config", help="check a configuration file, or print the reference")
+    config_sub = p.add_subparsers(dest="config_command", required=True)
+    c = config_sub.add_parser("check", help="report every problem of FILE at once (exit 2)")
+    c.add_argument("file", help="TOML configuration file")
+    c.add_argument("--no-env", dest="env", action="store_false",
+                   help="ignore AUTHD_* environment overrides")
+    c.set_defaults(fn=cmd_config_check)
+    c = config_sub.add_parser("reference", help="print the configuration reference (Markdown)")
+    c.add_argument("--sample", choices=["branch", "center"],
+                   help="print a commented sample file for a node of this role instead")
+    c.set_defaults(fn=cmd_config_reference)
+    p = sub.add_parser("health", help="ask a running node's gRPC health service (exit 0: "
+                                      "serving)")
+    p.add_argument("--address", default="127.0.0.1:50051", help="the node's address:port")
+    p.add_argument("--service", default="", help="a service's full name (default: the node)")
+    p.add_argument("--insecure", action="store_true", help="the node runs in development mode")
+    p.add_argument("--ca", default="", help="CA of the node's server certificate (PEM)")
+    p.add_argument("--cert", default="", help="the probe's client certificate (PEM)")
+    p.add_argument("--key", default="", help="the probe's client key (PEM)")
+    p.add_argument("--timeout", type=float, default=5.0, help="seconds")
+    p.set_defaults(fn=cmd_health)
     args = parser.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
     try:

@@ -2,78 +2,109 @@
 
 Environment variables named ``AUTHD_<SECTION>__<KEY>`` override ``[section] key`` (values are
 parsed as TOML scalars when they look like one, e.g. ``AUTHD_OTP__LOCKOUT_THRESHOLD=10``).
-``AUTHD_DATA_DIR`` overrides the top-level ``data_dir``.
+``AUTHD_DATA_DIR``, ``AUTHD_LOG_LEVEL``, ``AUTHD_SIMULATORS`` and ``AUTHD_ROLES`` override the
+top-level keys.
+
+The daemon's own sections (``[server]``, ``[store]``, ``[kek]``; ``[audit]`` in
+``authd/audit/settings.py``) are defined here; each feature
+defines its section in ``authd/<feature>/settings.py``. One loader (``authd/settings.py``)
+builds them all and reports every problem of a file at once; an unknown section or key is a
+problem, not silently ignored.
 """
 
 from __future__ import annotations
 
-import dataclasses
+import importlib
 import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, Literal, TypeVar
 
-from devices.errors import InvalidArgument
+from authd.audit.settings import AuditSettings
+from authd.features import FEATURES, ROLES
+from authd.settings import ConfigError, load_section, setting
 
 DEFAULT_LISTEN = "127.0.0.1:50051"
 SOFTHSM_MODULE = "/usr/lib/softhsm/libsofthsm2.so"
 
+S = TypeVar("S")
+
 
 @dataclass(frozen=True)
 class ServerConfig:
-    listen: str = DEFAULT_LISTEN
-    # Explicit development mode: plaintext, caller taken from metadata, loopback only.
-    insecure: bool = False
-    tls_cert: str = ""
-    tls_key: str = ""
-    client_ca: str = ""
-    grace_seconds: float = 10.0
-    max_workers: int = 16
-    # Server processes sharing the port (center role only; see authd/workers.py).
-    processes: int = 1
-    reuse_port: bool = False
-    # Prometheus metrics over HTTP (GET /metrics), e.g. "127.0.0.1:9464"; empty: off.
-    metrics_listen: str = ""
+    """The ``[server]`` section: the gRPC listener, TLS, processes and metrics."""
+
+    SECTION: ClassVar[str] = "server"
+    listen: str = setting(DEFAULT_LISTEN, "address:port of the gRPC listener (port 0: any free)")
+    insecure: bool = setting(False, "development mode: plaintext, caller taken from metadata, "
+                                    "loopback addresses only")
+    tls_cert: str = setting("", "server certificate (PEM); empty: a development PKI in data_dir")
+    tls_key: str = setting("", "server private key (PEM)")
+    client_ca: str = setting("", "CA certificates that client certificates must chain to (PEM)")
+    grace_seconds: float = setting(10.0, "on SIGTERM, how long in-flight calls may finish")
+    max_workers: int = setting(16, "threads for blocking store and device work")
+    processes: int = setting(1, "server processes sharing the port (center role only)")
+    reuse_port: bool = setting(False, "set SO_REUSEPORT on the listener (set by the process "
+                                      "supervisor for its workers)")
+    metrics_listen: str = setting("", "Prometheus metrics over HTTP (GET /metrics), e.g. "
+                                      "127.0.0.1:9464; empty: off")
+
+    def problems(self) -> list[str]:
+        out = []
+        if ":" not in self.listen:
+            out.append("listen must be HOST:PORT")
+        if self.grace_seconds < 0:
+            out.append("grace_seconds must not be negative")
+        if not 1 <= self.max_workers <= 1024:
+            out.append("max_workers must be 1..1024")
+        if not 1 <= self.processes <= 256:
+            out.append("processes must be 1..256")
+        return out
 
 
 @dataclass(frozen=True)
 class StoreConfig:
-    # sqlite:///path/to/authd.db or postgresql://user@host:port/db
-    url: str = ""
-    pool_size: int = 8
+    """The ``[store]`` section: SQLite (embedded default) or PostgreSQL (center clusters)."""
+
+    SECTION: ClassVar[str] = "store"
+    url: str = setting("", "sqlite:///PATH or postgresql://USER@HOST:PORT/DB; empty: "
+                           "data_dir/authd.db")
+    pool_size: int = setting(8, "PostgreSQL connections per server process")
+
+    def problems(self) -> list[str]:
+        return [] if 1 <= self.pool_size <= 1024 else ["pool_size must be 1..1024"]
 
 
 @dataclass(frozen=True)
 class KekConfig:
-    # "pkcs11": a key-encryption key in a PKCS#11 token (SoftHSM2 by default, created on first
-    # start); "file": a 32-byte key file (created on first start when missing).
-    kind: str = "pkcs11"
-    module: str = SOFTHSM_MODULE
-    token_label: str = "authd-kek"
-    key_label: str = "authd-kek"
-    pin_file: str = ""
-    key_file: str = ""
-    # "data-key": unwrap a data key once and seal in process; "token": every seal/open on the token.
-    mode: str = "data-key"
+    """The ``[kek]`` section: the key-encryption key that seals OTP seeds and card codes."""
+
+    SECTION: ClassVar[str] = "kek"
+    kind: Literal["pkcs11", "file"] = setting(
+        "pkcs11", "where the key-encryption key lives: a PKCS#11 token (SoftHSM2 by default, "
+                  "created on first start) or a 32-byte key file")
+    module: str = setting(SOFTHSM_MODULE, "PKCS#11 module of the token")
+    token_label: str = setting("authd-kek", "label of the token")
+    key_label: str = setting("authd-kek", "label of the AES key on the token")
+    pin_file: str = setting("", "file holding the token's user PIN; empty: data_dir/kek.pin")
+    key_file: str = setting("", "kind = file: the key file; empty: data_dir/kek.key")
+    mode: Literal["data-key", "token"] = setting(
+        "data-key", "data-key: unwrap a data key once and seal in process; token: every "
+                    "seal/open is a call into the token")
 
 
-@dataclass(frozen=True)
-class OtpConfig:
-    lockout_threshold: int = 10
-    drift_steps: int = 1
-    hotp_look_ahead: int = 10
-    default_digits: int = 6
-    default_period: int = 60
-    default_algorithm: str = "SHA1"
-    batch_max: int = 256
-    # Group-commit writer threads; 0 = 1 on SQLite (one writer at a time anyway), 4 on PostgreSQL.
-    writers: int = 0
-    # "thread": writer threads evaluate and commit batches (most verifications per second);
-    # "loop": the event loop evaluates, a helper thread commits (SQLite in one process; lower
-    # latency at the same load).
-    engine: str = "thread"
+CORE_SECTIONS: tuple[type, ...] = (ServerConfig, StoreConfig, KekConfig, AuditSettings)
+
+
+def feature_settings_types() -> dict[str, type]:
+    """Every feature's settings class by section name (``authd/<name>/settings.py``)."""
+    out: dict[str, type] = {}
+    for ref in FEATURES:
+        module = importlib.import_module(f"authd.{ref.name}.settings")
+        out[ref.name] = module.SETTINGS
+    return out
 
 
 @dataclass(frozen=True)
@@ -86,25 +117,37 @@ class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
     kek: KekConfig = field(default_factory=KekConfig)
-    otp: OtpConfig = field(default_factory=OtpConfig)
-    extra: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    audit: AuditSettings = field(default_factory=AuditSettings)
+    # Each feature's settings, by section name.
+    sections: Mapping[str, Any] = field(default_factory=dict)
 
-    def section(self, name: str) -> Mapping[str, Any]:
-        """A feature's own ``[name]`` table (empty when absent)."""
-        return self.extra.get(name, {})
+    def settings(self, cls: type[S]) -> S:
+        """A feature's settings (its defaults when the file has no such section)."""
+        name: str = cls.SECTION  # type: ignore[attr-defined]
+        found = self.sections.get(name)
+        if found is None:
+            return load_section(cls, name, {})
+        if not isinstance(found, cls):
+            raise TypeError(f"[{name}] holds {type(found).__name__}, not {cls.__name__}")
+        return found
 
     @property
     def store_url(self) -> str:
         return self.store.url or f"sqlite:///{self.data_dir / 'authd.db'}"
 
 
-_TYPED_SECTIONS: dict[str, type] = {
-    "server": ServerConfig,
-    "store": StoreConfig,
-    "kek": KekConfig,
-    "otp": OtpConfig,
+# The top-level keys: type and documentation (defaults are those of ``Config``).
+TOP_LEVEL_DOCS: dict[str, tuple[str, str]] = {
+    "data_dir": ("path", "where the embedded store, the development PKI and the embedded "
+                         "key-encryption-key token live"),
+    "log_level": ("'DEBUG' | 'INFO' | 'WARNING' | 'ERROR'", "least severe log level written"),
+    "simulators": ("boolean", "simulated devices (embosser, HID bus, SoftHSM2 customer tokens) "
+                              "as the default backends: for the demo and tests"),
+    "roles": ("list of 'branch' | 'center'",
+              "branch: devices attached to this host; center: the cross-institution state"),
 }
-_TOP_LEVEL = {"data_dir", "log_level", "simulators", "roles"}
+_TOP_LEVEL = set(TOP_LEVEL_DOCS)
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
 def _parse_env_value(raw: str) -> Any:
@@ -138,55 +181,89 @@ def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def _build_section(cls: type, name: str, values: Mapping[str, Any]) -> Any:
-    known = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - set(known))
-    if unknown:
-        raise InvalidArgument(f"unknown setting(s) in [{name}]: {', '.join(unknown)}")
-    try:
-        return cls(**values)
-    except TypeError as exc:
-        raise InvalidArgument(f"bad [{name}] section: {exc}") from None
+def _top_level(raw: Mapping[str, Any], problems: list[str]) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {}
+    if "data_dir" in raw:
+        if isinstance(raw["data_dir"], str) and raw["data_dir"] and "\x00" not in raw["data_dir"]:
+            kwargs["data_dir"] = Path(raw["data_dir"]).expanduser()
+        else:
+            problems.append("data_dir must be a path")
+    if "log_level" in raw:
+        level = str(raw["log_level"]).upper()
+        if level in _LOG_LEVELS:
+            kwargs["log_level"] = level
+        else:
+            problems.append(f"log_level must be one of {', '.join(_LOG_LEVELS)}")
+    if "simulators" in raw:
+        if isinstance(raw["simulators"], bool):
+            kwargs["simulators"] = raw["simulators"]
+        else:
+            problems.append("simulators must be true or false")
+    if "roles" in raw:
+        value = raw["roles"]
+        roles = [value] if isinstance(value, str) else value
+        if (not isinstance(roles, list | tuple) or not roles
+                or any(r not in ROLES for r in roles)):
+            problems.append("roles must be a non-empty list of 'branch' and 'center'")
+        else:
+            kwargs["roles"] = tuple(dict.fromkeys(roles))
+    return kwargs
 
 
 def from_mapping(raw: Mapping[str, Any]) -> Config:
-    kwargs: dict[str, Any] = {}
-    extra: dict[str, Mapping[str, Any]] = {}
+    """Build the configuration; raises :class:`ConfigError` listing every problem."""
+    problems: list[str] = []
+    kwargs = _top_level(raw, problems)
+    core = {cls.SECTION: cls for cls in CORE_SECTIONS}  # type: ignore[attr-defined]
+    features = feature_settings_types()
+    sections: dict[str, Any] = {}
     for key, value in raw.items():
-        if key in _TYPED_SECTIONS:
-            if not isinstance(value, Mapping):
-                raise InvalidArgument(f"[{key}] must be a table")
-            kwargs[key] = _build_section(_TYPED_SECTIONS[key], key, value)
-        elif key == "data_dir":
-            kwargs["data_dir"] = Path(str(value)).expanduser()
-        elif key == "roles":
-            roles = [value] if isinstance(value, str) else list(value)
-            bad = sorted(set(roles) - {"branch", "center"})
-            if bad or not roles:
-                raise InvalidArgument("roles must be a non-empty list of 'branch' and 'center'")
-            kwargs["roles"] = tuple(roles)
-        elif key in _TOP_LEVEL:
-            kwargs[key] = value
-        elif isinstance(value, Mapping):
-            extra[key] = dict(value)
+        if key in _TOP_LEVEL:
+            continue
+        cls = core.get(key) or features.get(key)
+        if cls is None:
+            problems.append(f"[{key}]: unknown section" if isinstance(value, Mapping)
+                            else f"{key}: unknown setting")
+            continue
+        try:
+            built: Any = load_section(cls, key, value)
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+            continue
+        if key in core:
+            kwargs[key] = built
         else:
-            raise InvalidArgument(f"unknown top-level setting: {key}")
-    return Config(**kwargs, extra=extra)
+            sections[key] = built
+    for name, cls in features.items():
+        if name not in sections and name not in raw:
+            try:
+                sections[name] = load_section(cls, name, {})
+            except ConfigError as exc:
+                problems.extend(exc.problems)
+    if problems:
+        raise ConfigError(problems)
+    return Config(**kwargs, sections=sections)
+
+
+def read_file(path: str | os.PathLike[str]) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError([f"config file not found: {path}"]) from None
+    except IsADirectoryError:
+        raise ConfigError([f"config file {path} is a directory"]) from None
+    except PermissionError:
+        raise ConfigError([f"config file {path} cannot be read (permission denied)"]) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([f"config file {path} is not valid TOML: {exc}"]) from None
 
 
 def load(path: str | os.PathLike[str] | None = None,
          environ: Mapping[str, str] | None = None,
          overrides: Mapping[str, Any] | None = None) -> Config:
     """Read the TOML file (if any), then environment overrides, then explicit overrides."""
-    raw: dict[str, Any] = {}
-    if path is not None:
-        try:
-            with open(path, "rb") as fh:
-                raw = tomllib.load(fh)
-        except FileNotFoundError:
-            raise InvalidArgument(f"config file not found: {path}") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise InvalidArgument(f"config file {path} is not valid TOML: {exc}") from None
+    raw: dict[str, Any] = read_file(path) if path is not None else {}
     raw = _merge(raw, _env_overrides(os.environ if environ is None else environ))
     if overrides:
         raw = _merge(raw, overrides)

@@ -6,7 +6,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from enum import StrEnum, unique
 
-from devices.errors import PermissionDenied
+from devices.errors import NotPermitted
 
 
 @unique
@@ -31,7 +31,7 @@ _current: ContextVar[Caller | None] = ContextVar("authd_caller", default=None)
 def current_caller() -> Caller:
     caller = _current.get()
     if caller is None:
-        raise PermissionDenied("no authenticated caller")
+        raise NotPermitted("no authenticated caller")
     return caller
 
 
@@ -47,5 +47,5 @@ def require_role(*roles: Role) -> Caller:
     caller = current_caller()
     if caller.role not in roles:
         allowed = ", ".join(r.value for r in roles)
-        raise PermissionDenied(f"role {caller.role.value!r} may not call this (needs {allowed})")
+        raise NotPermitted(f"role {caller.role.value!r} may not call this (needs {allowed})")
     return caller

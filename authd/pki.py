@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from authd.context import Role
-from devices.errors import InvalidArgument
+from devices.errors import BadRequest
 
 CA_NAME = "ca"
 SERVER_NAME = "server"
@@ -32,11 +32,11 @@ class ClientSpec:
         """``NAME:INSTITUTION:ROLE``, e.g. ``bank-a-teller:bank-a:branch``."""
         parts = text.split(":")
         if len(parts) != 3 or not all(parts):
-            raise InvalidArgument(f"client spec must be NAME:INSTITUTION:ROLE, got {text!r}")
+            raise BadRequest(f"client spec must be NAME:INSTITUTION:ROLE, got {text!r}")
         try:
             role = Role(parts[2])
         except ValueError:
-            raise InvalidArgument(f"unknown role {parts[2]!r}") from None
+            raise BadRequest(f"unknown role {parts[2]!r}") from None
         return cls(parts[0], parts[1], role)
 
 

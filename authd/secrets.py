@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from authd.config import Config
 from authd.storage import Database, Tx
-from devices.errors import FailedPrecondition, InvalidArgument, Unavailable
+from devices.errors import BadRequest, Unreachable, WrongState
 from drivers.errors import DriverError
 
 log = logging.getLogger(__name__)
@@ -56,7 +56,7 @@ class FileKek:
                 fh.write(os.urandom(32))
         key = path.read_bytes()
         if len(key) != 32:
-            raise InvalidArgument(f"key file {path} must hold exactly 32 bytes")
+            raise BadRequest(f"key file {path} must hold exactly 32 bytes")
         self._aead = AESGCM(key)
 
     def encrypt(self, plaintext: bytes, aad: bytes) -> bytes:
@@ -67,7 +67,7 @@ class FileKek:
         try:
             return self._aead.decrypt(blob[:_NONCE], blob[_NONCE:], aad)
         except InvalidTag:
-            raise FailedPrecondition(
+            raise WrongState(
                 "sealed data failed authentication (wrong key file?)") from None
 
     def random(self, n: int) -> bytes:
@@ -93,21 +93,21 @@ class SecretBox:
 
     def open(self, blob: bytes, aad: bytes) -> bytes:
         if not blob:
-            raise FailedPrecondition("sealed data is empty")
+            raise WrongState("sealed data is empty")
         version, body = blob[0], bytes(blob[1:])
         if version == VERSION_DATA_KEY:
             if self._aead is None:
-                raise FailedPrecondition("sealed with a data key, but this node runs in token mode")
+                raise WrongState("sealed with a data key, but this node runs in token mode")
             try:
                 return self._aead.decrypt(body[:_NONCE], body[_NONCE:], aad)
             except InvalidTag:
-                raise FailedPrecondition("sealed data failed authentication") from None
+                raise WrongState("sealed data failed authentication") from None
         if version == VERSION_TOKEN:
             try:
                 return self._kek.decrypt(body, aad)
             except Exception as exc:
-                raise FailedPrecondition(f"sealed data could not be opened: {exc}") from None
-        raise FailedPrecondition(f"unknown sealed-data version {version}")
+                raise WrongState(f"sealed data could not be opened: {exc}") from None
+        raise WrongState(f"unknown sealed-data version {version}")
 
     def random(self, n: int) -> bytes:
         return self._kek.random(n)
@@ -131,8 +131,8 @@ def prepare_kek_token(config: Config, *, create: bool = True) -> None:
     """Make the key-encryption-key token reachable: for the embedded default (SoftHSM2), its
     token directory is activated and the token created on first start (unless ``create`` is
     false). Other users of the token (the audit trail's signing key) reach it the same way."""
-    from simulators.token.softhsm import MODULE as SOFTHSM_MODULE
-    from simulators.token.softhsm import SoftHsmEnvironment
+    from drivers.pkcs11.softhsm import MODULE as SOFTHSM_MODULE
+    from drivers.pkcs11.softhsm import SoftHsmEnvironment
 
     k = config.kek
     if k.module != SOFTHSM_MODULE:
@@ -156,7 +156,7 @@ def kek_token_pin(config: Config) -> str:
     prepare_kek_token(config)
     pin_file = _pin_file(config)
     if not pin_file.exists():
-        raise Unavailable(f"PIN file for the key-encryption-key token is missing: {pin_file}")
+        raise Unreachable(f"PIN file for the key-encryption-key token is missing: {pin_file}")
     return pin_file.read_text().strip()
 
 
@@ -168,7 +168,7 @@ def _token_kek(config: Config) -> Kek:
     try:
         return TokenKek(k.module, k.token_label, k.key_label, pin)
     except DriverError as exc:
-        raise Unavailable(f"key-encryption key unavailable: {exc}") from None
+        raise Unreachable(f"key-encryption key unavailable: {exc}") from None
 
 
 def _load_data_key(db: Database, kek: Kek) -> bytes:
@@ -185,20 +185,20 @@ def _load_data_key(db: Database, kek: Kek) -> bytes:
     try:
         return db.run(load)
     except DriverError:
-        raise FailedPrecondition(
+        raise WrongState(
             "the store's data key was sealed under another key-encryption key") from None
 
 
 def open_secret_box(config: Config, db: Database) -> SecretBox:
     k = config.kek
     if k.mode not in ("data-key", "token"):
-        raise InvalidArgument(f"kek.mode must be 'data-key' or 'token', not {k.mode!r}")
+        raise BadRequest(f"kek.mode must be 'data-key' or 'token', not {k.mode!r}")
     kek: Kek
     if k.kind == "file":
         kek = FileKek(Path(k.key_file) if k.key_file else config.data_dir / "kek.key")
     elif k.kind == "pkcs11":
         kek = _token_kek(config)
     else:
-        raise InvalidArgument(f"kek.kind must be 'pkcs11' or 'file', not {k.kind!r}")
+        raise BadRequest(f"kek.kind must be 'pkcs11' or 'file', not {k.kind!r}")
     data_key = _load_data_key(db, kek) if k.mode == "data-key" else None
     return SecretBox(kek, k.mode, data_key)

@@ -8,26 +8,24 @@ import ipaddress
 import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_health.v1.health import aio as health_aio  # type: ignore[attr-defined]
 from grpc_reflection.v1alpha import reflection
 
 from authd import pki
 from authd.app import App
 from authd.audit import AuditLog
 from authd.config import Config
-from authd.features import features_for
+from authd.features import Feature, features_for
 from authd.interceptors import Authenticator, CallWrapper, WrappingServer
 from authd.metrics import MetricsServer
 from authd.secrets import open_secret_box
 from authd.storage import migrate, open_database
-from devices.errors import InvalidArgument
+from devices.errors import BadRequest
 
 log = logging.getLogger("authd.server")
 
@@ -39,30 +37,34 @@ class Running:
     server: grpc.aio.Server
     port: int
     app: App
-    health: health_aio.HealthServicer
     services: list[str]
-    features: list[ModuleType] = field(default_factory=list)
     metrics: MetricsServer | None = None
 
     async def stop(self, grace: float | None = None) -> None:
         """Stop taking calls, let in-flight calls finish (up to ``grace`` s), release everything."""
         grace = self.app.config.server.grace_seconds if grace is None else grace
-        await self.health.enter_graceful_shutdown()
+        await self.app.health.shutdown()
         await self.server.stop(grace)
         if self.metrics is not None:
             self.metrics.close()
-        await close_features(self.features, self.app)
+        await stop_features(self.app)
         self.app.close()
 
 
-async def close_features(modules: list[ModuleType], app: App) -> None:
-    for module in reversed(modules):
-        closer = getattr(module, "close", None)
-        if closer is not None:
-            try:
-                await closer(app)
-            except Exception:
-                log.exception("closing feature %s failed", module.__name__)
+async def stop_features(app: App) -> None:
+    for feature in reversed(app.features):
+        try:
+            await feature.stop()
+        except Exception:
+            log.exception("stopping feature %s failed", feature.name)
+
+
+def build_features(app: App) -> None:
+    """Build this node's features in dependency order (``authd.features.FEATURES``)."""
+    for name in features_for(app.config.roles):
+        cls: type[Feature[Any]] = importlib.import_module(f"authd.{name}.feature").FEATURE
+        settings_type = importlib.import_module(f"authd.{name}.settings").SETTINGS
+        app.features.append(cls(app, app.config.settings(settings_type)))
 
 
 def _host_of(listen: str) -> str:
@@ -86,7 +88,7 @@ def tls_paths(config: Config) -> tuple[Path, Path, Path]:
     if s.tls_cert and s.tls_key and s.client_ca:
         return Path(s.tls_cert), Path(s.tls_key), Path(s.client_ca)
     if s.tls_cert or s.tls_key or s.client_ca:
-        raise InvalidArgument("server.tls_cert, tls_key and client_ca must be set together")
+        raise BadRequest("server.tls_cert, tls_key and client_ca must be set together")
     pki_dir = config.data_dir / "pki"
     if not (pki_dir / "server.pem").exists():
         pki.create_dev_pki(pki_dir)
@@ -110,7 +112,7 @@ def build_app(config: Config) -> App:
 
 async def start_server(config: Config) -> Running:
     if config.server.insecure and not is_loopback(config.server.listen):
-        raise InvalidArgument(
+        raise BadRequest(
             f"insecure development mode refuses to listen on non-loopback {config.server.listen}")
     app = build_app(config)
     try:
@@ -128,30 +130,27 @@ async def _start(config: Config, app: App) -> Running:
             ("grpc.so_reuseport", 1 if config.server.reuse_port else 0),
         ],
     )
-    health = health_aio.HealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(health, server)
-    modules: list[ModuleType] = []
+    health_pb2_grpc.add_HealthServicer_to_server(app.health.servicer, server)
     try:
-        return await _start_features(config, app, server, health, modules)
+        return await _start_features(config, app, server)
     except BaseException:
-        await close_features(modules, app)
+        await server.stop(0)
+        await stop_features(app)
         raise
 
 
-async def _start_features(config: Config, app: App, server: grpc.aio.Server,
-                          health: health_aio.HealthServicer,
-                          modules: list[ModuleType]) -> Running:
-    services: list[str] = []
+async def _start_features(config: Config, app: App, server: grpc.aio.Server) -> Running:
     wrapped = WrappingServer(server, CallWrapper(Authenticator(insecure=config.server.insecure)))
-    for name in features_for(config.roles):
-        module = importlib.import_module(name)
-        services.extend(module.register(wrapped, app))
-        modules.append(module)
+    build_features(app)
+    services: list[str] = []
+    for feature in app.features:
+        for service in feature.services():
+            service.add(service.servicer, wrapped)
+            app.health.add_service(service.name)
+            services.append(service.name)
     app.service_names.extend(services)
-    running = Running(server, 0, app, health, services, modules)
-    for service in services:
-        await health.set(service, health_pb2.HealthCheckResponse.SERVING)
-    await health.set("", health_pb2.HealthCheckResponse.SERVING)
+    running = Running(server, 0, app, services)
+    await app.health.attach()
     reflection.enable_server_reflection(
         [*services, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
          reflection.SERVICE_NAME], server)
@@ -166,7 +165,7 @@ async def _start_features(config: Config, app: App, server: grpc.aio.Server,
             root_certificates=ca.read_bytes(), require_client_auth=True)
         port = server.add_secure_port(listen, creds)
     if port == 0:
-        raise InvalidArgument(f"cannot listen on {listen}")
+        raise BadRequest(f"cannot listen on {listen}")
     await server.start()
     running.port = port
     if config.server.metrics_listen:
@@ -174,12 +173,10 @@ async def _start_features(config: Config, app: App, server: grpc.aio.Server,
             running.metrics = MetricsServer(config.server.metrics_listen)
         except OSError as exc:
             await server.stop(0)
-            raise InvalidArgument(
+            raise BadRequest(
                 f"cannot serve metrics on {config.server.metrics_listen}: {exc}") from None
-    for module in modules:
-        starter = getattr(module, "start", None)
-        if starter is not None:
-            await starter(app, running)
+    for feature in app.features:
+        await feature.start()
     log.info("authd serving", extra={"fields": {
         "listen": listen.rsplit(":", 1)[0] + f":{port}", "store": app.db.dialect,
         "tls": not config.server.insecure, "kek": f"{config.kek.kind}/{config.kek.mode}",

@@ -19,7 +19,7 @@ import sys
 from types import FrameType
 
 from authd import config as configmod
-from devices.errors import InvalidArgument
+from devices.errors import BadRequest
 
 log = logging.getLogger("authd.workers")
 
@@ -50,7 +50,7 @@ def _child_argv(argv: list[str], listen: str) -> list[str]:
 def serve_workers(cfg: configmod.Config, argv: list[str]) -> int:
     n = cfg.server.processes
     if set(cfg.roles) != {"center"}:
-        raise InvalidArgument("server.processes > 1 is for center-role nodes (roles = "
+        raise BadRequest("server.processes > 1 is for center-role nodes (roles = "
                               "[\"center\"]): branch devices belong to one process")
     host, port_text = cfg.server.listen.rsplit(":", 1)
     port = int(port_text) or _free_port(host.strip("[]"))

@@ -61,6 +61,7 @@ def direct(count: int, delay: float) -> tuple[float, float]:
 def through_authd(count: int, delay: float, root: Path) -> tuple[float, float]:
     from authd import config as configmod
     from authd.client import dev_channel
+    from authd.hid_otp.feature import HidOtpFeature
     from authd.server import BackgroundServer
     from authd.v1 import hid_otp_pb2, hid_otp_pb2_grpc
     from simulators.token.softhsm import SoftHsmEnvironment
@@ -76,7 +77,7 @@ def through_authd(count: int, delay: float, root: Path) -> tuple[float, float]:
     })
     server = BackgroundServer(cfg)
     try:
-        bus: SimulatorBus = server.app.services["hid_bus"]
+        bus: SimulatorBus = server.app.require(HidOtpFeature).bus
         serials = [50_000_000 + i for i in range(count)]
         for serial in serials:
             bus.plug(SimulatedOtpDevice(serial=serial, processing_delay=delay))

@@ -1,16 +1,25 @@
-"""Verify throughput and latency: authd over gRPC against the same work in process.
+"""Verify throughput and latency: authd over gRPC beside the transport floor and in process.
 
-    python -m bench otp [--devices 100000] [--requests 30000] [--store sqlite|postgresql|both]
+    python -m bench otp [--devices 100000] [--store sqlite|postgresql|both]
+                        [--client h2load|python|both] [--repeat 3] [--seconds 5]
+                        [--processes 1] [--no-in-process]
 
-For each store: enroll N devices (TOTP, 60 s step, sealed seeds), then
-1. in process: the OTP center's group-commit engine called directly (no gRPC);
-2. over gRPC at full load: `authd serve` as a separate process, closed-loop clients;
-3. over gRPC at half that rate, open loop, for the latency target (p99 < 10 ms);
-4. over gRPC with VerifyStream (pipelined verifications on long-lived streams).
-The daemon runs as a center-role node (`roles = ["center"]`), as backends reach it.
-The mix is 70 % right codes and 30 % wrong codes; every commit is durable
-(SQLite WAL synchronous=FULL, PostgreSQL fsync on). The load generator runs on the same two
-cores: its CPU share is printed.
+For each store: enroll N TOTP devices (sealed seeds, direct store inserts), then measure
+1. the transport floor: an empty grpc.aio unary handler with authd's server options and process
+   model (``bench/empty_server.py``), loaded by h2load;
+2. native client (h2load over h2c, ``bench/h2load.py``): ``authd serve --insecure`` as a
+   center node, unary ``Verify`` and ``VerifyStream`` (a streaming call carries many
+   verifications), and the ratio Verify / empty call. h2load repeats one body per process, so
+   this mode sends wrong codes to a spread of devices with the lockout threshold raised for the
+   run: every verification is evaluated, counted and written (device, registration, audit
+   row) - the costliest path; h2load's own success count is never used (see bench/h2load.py);
+3. Python client (grpc.aio, 2 processes): the 70 % right / 30 % wrong mix over all devices,
+   unary at full load and at half that rate (latency), and streamed;
+4. in process: the OTP center's engine called directly (no gRPC).
+Every commit is durable (SQLite WAL synchronous=FULL, PostgreSQL fsync on). Each figure is run
+``--repeat`` times: the median and the spread are printed, with the CPU of the server and of
+the client (cores) and the machine's 1-minute load average at the end of the median run.
+The load generator shares the machine's cores with the server.
 """
 
 from __future__ import annotations
@@ -24,13 +33,29 @@ import shutil
 import tempfile
 import time
 from concurrent.futures import Future
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.common import percentile, private_softhsm, table, tree_cpu_seconds
+from bench import h2load
+from bench.common import (
+    load1,
+    median_and_spread,
+    percentile,
+    private_softhsm,
+    scrape,
+    table,
+    tree_cpu_seconds,
+)
 
 RIGHT_SHARE = 0.7
 INSTITUTIONS = ("bank-a", "bank-b", "bank-c")
+
+
+# The per-institution verification limit stays on (its cost is part of every call) but far
+# above what this load generator offers, so that it never refuses a call.
+NO_REFUSAL_LIMIT = {"AUTHD_OTP__VERIFY_PER_SECOND": "1000000",
+                    "AUTHD_OTP__VERIFY_BURST": "1000000"}
 
 
 def seed_of(i: int) -> bytes:
@@ -68,7 +93,9 @@ def config_for(data_dir: Path, store_url: str, pin_file: Path) -> Any:
 
 
 def enroll_devices(cfg: Any, devices: int) -> float:
-    """Bulk-enroll through the same sealing as the center; returns seconds taken."""
+    """Bulk-enroll with the center's sealing (seed bound to its serial) and the store's own
+    transactions, many rows per statement; returns seconds taken."""
+    from authd.otp.center import _aad
     from authd.secrets import open_secret_box
     from authd.storage import migrate, open_database
 
@@ -77,13 +104,15 @@ def enroll_devices(cfg: Any, devices: int) -> float:
     migrate(db)
     box = open_secret_box(cfg, db)
     now = time.time()
-    chunk = 5000
+    chunk = 20_000
     for base in range(0, devices, chunk):
+        if base and base % 200_000 == 0:
+            print(f"  enrolled {base:,} devices", flush=True)
         rows, regs = [], []
         for i in range(base, min(devices, base + chunk)):
             serial = serial_of(i)
             rows.append((serial, "totp", 6, 60, "SHA1",
-                         box.seal(seed_of(i), b"otp-seed:" + serial.encode()), -1, 0, "active",
+                         box.seal(seed_of(i), _aad(serial)), -1, 0, "active",
                          0, "bank-a", None, 0.0, now, now))
             regs.extend((serial, bank, "branch", now, 0) for bank in INSTITUTIONS)
         db.run(lambda tx, rows=rows, regs=regs: (
@@ -109,11 +138,13 @@ def run_in_process(cfg: Any, requests: list[tuple[str, str, str]], window: int =
 
     from authd.context import Caller, Role
     from authd.otp.feature import make_center, make_engine
+    from authd.otp.settings import OtpSettings
     from authd.server import build_app
 
     app = build_app(cfg)
-    center = make_center(app)
-    engine = make_engine(app, center, in_loop=False)
+    settings = app.config.settings(OtpSettings)
+    center = make_center(app, settings)
+    engine = make_engine(app, settings, center, in_loop=False)
     callers = {b: Caller(b, Role.BACKEND, "bench") for b in INSTITUTIONS}
     gate = threading.Semaphore(window)
     latencies: list[float] = []
@@ -146,7 +177,7 @@ def run_in_process(cfg: Any, requests: list[tuple[str, str, str]], window: int =
     app.secrets.close()
     return {"rate": len(requests) / elapsed, "p50": percentile(latencies, 50) * 1e3,
             "p99": percentile(latencies, 99) * 1e3, "cpu": cpu / elapsed,
-            "batch": items / max(1, batches)}
+            "batch": items / max(1, batches), "load": os.getloadavg()[0]}
 
 
 # ----------------------------------------------------------------------------- over gRPC
@@ -205,7 +236,7 @@ def _client(address: str, requests: list[tuple[str, str, str]], concurrency: int
                 writer = asyncio.ensure_future(write())
                 async for answer in call:
                     latencies.append(time.perf_counter() - sent.pop(answer.request_id))
-                    if answer.error:
+                    if answer.HasField("error"):
                         errors += 1
                     window.release()
                 await writer
@@ -244,44 +275,237 @@ def run_over_grpc(address: str, server_pid: int, requests: list[tuple[str, str, 
     elapsed = max(r[3] for r in results)
     wall = time.perf_counter() - started
     latencies = [x for r in results for x in r[0]]
+    errors = sum(r[1] for r in results)
     client_cpu = sum(r[2] for r in results)
     server_cpu = tree_cpu_seconds(server_pid) - server_cpu0
-    return {"rate": len(latencies) / elapsed, "p50": percentile(latencies, 50) * 1e3,
-            "p99": percentile(latencies, 99) * 1e3, "errors": sum(r[1] for r in results),
-            "client_cpu": client_cpu / wall, "server_cpu": server_cpu / wall}
+    return {"rate": (len(latencies) - errors) / elapsed,
+            "p50": percentile(latencies, 50) * 1e3, "p99": percentile(latencies, 99) * 1e3,
+            "max": max(latencies, default=float("nan")) * 1e3, "failed": errors,
+            "client_cpu": client_cpu / wall, "server_cpu": server_cpu / wall, "load": load1()}
+
+
+
+
+# ----------------------------------------------------------------------------- native client
+
+VERIFY = "/authd.v1.OtpService/Verify"
+VERIFY_STREAM = "/authd.v1.OtpService/VerifyStream"
+NO_LOCKOUT = 1_000_000_000  # h2load repeats its body: wrong codes must never lock the device
+STREAM_FRAMES = 32  # verifications carried by one VerifyStream call
+
+
+@dataclass
+class NativeLoad:
+    """How the native client loads a server: h2load processes x streams in flight."""
+
+    unary_processes: int = 16
+    unary_streams: int = 4  # 16 x 4 = 64 unary calls in flight
+    stream_processes: int = 8
+    stream_calls: int = 2  # 8 x 2 x 32 = 512 verifications in flight
+    seconds: float = 5.0
+
+
+def h2_result(run: h2load.H2Run, server_pid: int, cpu0: float, wall: float
+              ) -> dict[str, float]:
+    return {"rate": run.rate, "p50": run.ms(50), "p99": run.ms(99), "max": run.max_ms,
+            "failed": run.failed, "server_cpu": (tree_cpu_seconds(server_pid) - cpu0) / wall,
+            "client_cpu": run.client_cpu / wall, "load": load1()}
+
+
+def timed_h2(server_pid: int, go: Any, per_process: int) -> dict[str, float]:
+    cpu0 = tree_cpu_seconds(server_pid)
+    t0 = time.perf_counter()
+    result = go(per_process)
+    return h2_result(result, server_pid, cpu0, time.perf_counter() - t0)
+
+
+def repeated(server_pid: int, go: Any, processes: int, per_request: int, seconds: float,
+             repeat: int) -> list[dict[str, float]]:
+    """Size the run from a short warm-up, then ``repeat`` runs of about ``seconds`` each."""
+    warm = go(max(50, 400 // per_request))
+    per_process = max(100, int(warm.rate * seconds / processes / per_request))
+    return [timed_h2(server_pid, go, per_process) for _ in range(repeat)]
+
+
+def empty_floor(load: NativeLoad, processes: int, repeat: int) -> list[dict[str, float]]:
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "bench.empty_server", "--processes",
+                             str(processes)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        port = int(proc.stdout.readline().split()[-1])
+        url = f"http://127.0.0.1:{port}/bench.Empty/Call"
+        jobs = [(h2load.frame(b""), ())] * load.unary_processes
+        probe = h2load.run_empty(url.replace("/Call", "/Missing"), jobs[:1], requests_each=50)
+        if probe.answered or probe.failed != probe.calls:  # UNIMPLEMENTED: HTTP 200, no body
+            raise SystemExit(f"failure accounting broken: {probe}")
+
+        def go(n: int) -> h2load.H2Run:
+            return h2load.run_empty(url, jobs, requests_each=n, streams=load.unary_streams)
+
+        return repeated(proc.pid, go, load.unary_processes, 1, load.seconds, repeat)
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+def _verify_frame(serial: str, code: str, request_id: str = "") -> bytes:
+    from authd.v1 import otp_pb2
+
+    return h2load.frame(otp_pb2.VerifyRequest(serial=serial, code=code,
+                                              request_id=request_id).SerializeToString())
+
+
+def native_jobs(devices: int, now: float, processes: int, frames: int) -> list[h2load.Job]:
+    """Wrong codes for ``processes`` x ``frames`` devices spread over the whole range; one
+    body per h2load process, each from one institution's backend."""
+    from devices.otp.codes import totp
+
+    n = processes * frames
+    jobs: list[h2load.Job] = []
+    for p in range(processes):
+        body = b""
+        for f in range(frames):
+            i = ((p * frames + f) * devices) // n
+            body += _verify_frame(serial_of(i), wrong_of(totp(seed_of(i), now, 60)),
+                                  str(f) if frames > 1 else "")
+        bank = INSTITUTIONS[p % len(INSTITUTIONS)]
+        jobs.append((body, h2load.caller_headers(bank, "backend", "bench")))
+    return jobs
+
+
+def native_rows(kind: str, store_url: str, pin_file: Path, root: Path, devices: int,
+                load: NativeLoad, processes: int, repeat: int,
+                floor: list[dict[str, float]]) -> list[list[object]]:
+    from tests.nodes import Node
+    from tests.pgcluster import free_port
+
+    metrics_port = free_port()
+    node = Node(root / f"node-{kind}-native", store_url,
+                {"AUTHD_KEK__PIN_FILE": str(pin_file), "AUTHD_LOG_LEVEL": "WARNING",
+                 "AUTHD_ROLES": '["center"]', "AUTHD_SERVER__PROCESSES": str(processes),
+                 "AUTHD_OTP__LOCKOUT_THRESHOLD": str(NO_LOCKOUT),
+                 "AUTHD_SERVER__METRICS_LISTEN": f'"127.0.0.1:{metrics_port}"',
+                 **NO_REFUSAL_LIMIT})
+    ports = [metrics_port + i for i in range(processes)]
+
+    def ok_calls() -> int:
+        return int(sum(scrape(port, "authd_rpcs_total", method=VERIFY, code="OK")
+                       for port in ports))
+
+    def verifications() -> int:
+        return int(sum(scrape(port, "authd_otp_verifications_total") for port in ports))
+
+    now = time.time()
+    try:
+        unary_jobs = native_jobs(devices, now, load.unary_processes, 1)
+        stream_jobs = native_jobs(devices, now, load.stream_processes, STREAM_FRAMES)
+        base = f"http://{node.address}"
+
+        def unary(n: int) -> h2load.H2Run:
+            return h2load.run_counted(base + VERIFY, unary_jobs, ok_calls, requests_each=n,
+                                      streams=load.unary_streams)
+
+        def stream(n: int) -> h2load.H2Run:
+            return h2load.run_counted(base + VERIFY_STREAM, stream_jobs, verifications,
+                                      requests_each=n, streams=load.stream_calls,
+                                      per_request=STREAM_FRAMES)
+
+        check_failures_counted(base, ok_calls)
+        unary_runs = repeated(node.proc.pid, unary, load.unary_processes, 1, load.seconds,
+                              repeat)
+        stream_runs = repeated(node.proc.pid, stream, load.stream_processes, STREAM_FRAMES,
+                               load.seconds, repeat)
+    finally:
+        node.terminate()
+    procs = f"{processes} server process{'es' if processes > 1 else ''}"
+    unary_in_flight = load.unary_processes * load.unary_streams
+    stream_in_flight = load.stream_processes * load.stream_calls * STREAM_FRAMES
+    rows = [
+        row(kind, f"Verify unary ({unary_in_flight} in flight, {procs})", "h2load",
+            unary_runs),
+        row(kind, f"VerifyStream ({STREAM_FRAMES}/call, {stream_in_flight} in flight)",
+            "h2load", stream_runs),
+        ratio_row(kind, "ratio Verify unary / empty call", unary_runs, floor),
+        ratio_row(kind, "ratio VerifyStream / empty call", stream_runs, floor),
+    ]
+    return rows
+
+
+def check_failures_counted(base: str, ok_calls: Any) -> None:
+    """gRPC errors arrive as HTTP 200 with a grpc-status trailer: h2load calls them successes.
+    Send calls that must fail (a code that is not digits: INVALID_ARGUMENT) and require that
+    this benchmark counts every one of them as failed."""
+    jobs = [(_verify_frame("BENCH-NONE", "00x000"),
+             h2load.caller_headers("bank-a", "backend", "bench"))]
+    probe = h2load.run_counted(base + VERIFY, jobs, ok_calls, requests_each=50, streams=4)
+    if probe.answered or probe.failed != probe.calls:
+        raise SystemExit(f"failure accounting broken: {probe}")
+    print(f"check: {probe.calls} calls answered INVALID_ARGUMENT; h2load counted {probe.http_ok} "
+          f"as succeeded, this benchmark {probe.failed} as failed", flush=True)
+
+
+# ----------------------------------------------------------------------------- rows
+
+HEADERS = ["store", "path", "client", "calls/s", "spread", "p50 ms", "p99 ms", "max ms",
+           "failed", "server CPU", "client CPU", "load1"]
+
+
+def row(kind: str, path: str, client: str, runs: list[dict[str, float]]) -> list[object]:
+    """The median run of repeated runs, with the spread of their rates."""
+    rate, spread = median_and_spread([r["rate"] for r in runs])
+    mid = min(runs, key=lambda r: abs(r["rate"] - rate))
+    failed = sum(r.get("failed", 0.0) for r in runs)
+    return [kind, path, client, rate, spread, mid["p50"], mid["p99"], mid.get("max", "-"),
+            f"{failed:.0f}", f"{mid['server_cpu']:.2f}",
+            f"{mid['client_cpu']:.2f}" if "client_cpu" in mid else "-", f"{mid['load']:.2f}"]
+
+
+def ratio_row(kind: str, what: str, runs: list[dict[str, float]],
+              floor: list[dict[str, float]]) -> list[object]:
+    rate, _ = median_and_spread([r["rate"] for r in runs])
+    base, _ = median_and_spread([r["rate"] for r in floor])
+    return [kind, what, "", rate / base if base else float("nan"), "", "", "", "", "", "", "",
+            ""]
 
 
 # ----------------------------------------------------------------------------- driver
 
 
-def loop_engine_rows(store_url: str, pin_file: Path, root: Path, take: Any, count: int,
-                     clients: int, concurrency: int) -> list[list[object]]:
-    """The same node with ``[otp] engine = "loop"`` (evaluation on the event loop)."""
+def python_rows(kind: str, store_url: str, pin_file: Path, root: Path, take: Any, count: int,
+                clients: int, concurrency: int, processes: int, repeat: int
+                ) -> list[list[object]]:
+    """The Python load generator (grpc.aio), 70 % right codes, the normal lockout."""
     from tests.nodes import Node
 
-    node = Node(root / "node-loop", store_url,
+    node = Node(root / f"node-{kind}", store_url,
                 {"AUTHD_KEK__PIN_FILE": str(pin_file), "AUTHD_LOG_LEVEL": "WARNING",
-                 "AUTHD_ROLES": '["center"]', "AUTHD_OTP__ENGINE": '"loop"'})
+                 "AUTHD_ROLES": '["center"]', "AUTHD_SERVER__PROCESSES": str(processes),
+                 **NO_REFUSAL_LIMIT})
     try:
-        full = run_over_grpc(node.address, node.proc.pid, take(count), clients, concurrency)
-        half_rate = full["rate"] / 2
-        half = run_over_grpc(node.address, node.proc.pid, take(int(min(count, half_rate * 8))),
-                             clients, concurrency, rate=half_rate)
+        run_over_grpc(node.address, node.proc.pid, take(2000), 1, 16)  # warm up
+        full = [run_over_grpc(node.address, node.proc.pid, take(count), clients, concurrency)
+                for _ in range(repeat)]
+        half_rate = median_and_spread([r["rate"] for r in full])[0] / 2
+        half = [run_over_grpc(node.address, node.proc.pid,
+                              take(int(min(count, half_rate * 6))), clients, concurrency,
+                              rate=half_rate) for _ in range(repeat)]
+        streamed = [run_over_grpc(node.address, node.proc.pid, take(count), clients,
+                                  concurrency * 4, stream=True) for _ in range(repeat)]
     finally:
         node.terminate()
+    in_flight = clients * concurrency
     return [
-        ["sqlite", "gRPC full load, engine = loop", full["rate"], full["p50"], full["p99"],
-         f"{full['client_cpu']:.2f}", f"{full['server_cpu']:.2f}",
-         f"errors {full['errors']:.0f}"],
-        ["sqlite", f"gRPC at half load ({half_rate:,.0f}/s), engine = loop", half["rate"],
-         half["p50"], half["p99"], f"{half['client_cpu']:.2f}", f"{half['server_cpu']:.2f}",
-         f"errors {half['errors']:.0f}"],
+        row(kind, f"Verify unary, 70 % right ({in_flight} in flight)", "python", full),
+        row(kind, f"Verify unary at half load ({half_rate:,.0f}/s offered)", "python", half),
+        row(kind, f"VerifyStream ({clients}x3 streams)", "python", streamed),
     ]
 
 
-def bench_store(kind: str, devices: int, count: int, clients: int, concurrency: int,
-                root: Path, processes: int = 1) -> list[list[object]]:
-    from tests.nodes import Node
+def bench_store(kind: str, args: Any, root: Path, floor: list[dict[str, float]] | None
+                ) -> list[list[object]]:
     from tests.pgcluster import start_pg_cluster
 
     root.mkdir(parents=True, exist_ok=True)
@@ -297,57 +521,31 @@ def bench_store(kind: str, devices: int, count: int, clients: int, concurrency: 
     rows: list[list[object]] = []
     try:
         cfg = config_for(root / "inproc", store_url, pin_file)
-        took = enroll_devices(cfg, devices)
-        print(f"[{kind}] enrolled {devices:,} devices in {took:.1f} s", flush=True)
+        took = enroll_devices(cfg, args.devices)
+        print(f"[{kind}] enrolled {args.devices:,} devices in {took:.1f} s", flush=True)
         now = time.time()
         offset = 0
 
         def take(n: int) -> list[tuple[str, str, str]]:
             nonlocal offset
-            batch = make_requests(offset, n, devices, now)
+            batch = make_requests(offset, n, args.devices, now)
             offset += n
             return batch
 
-        inproc = run_in_process(cfg, take(count))
-        rows.append([kind, "in process (engine, no gRPC)", inproc["rate"], inproc["p50"],
-                     inproc["p99"], "-", f"{inproc['cpu']:.2f}", f"batch {inproc['batch']:.0f}"])
-        print(f"[{kind}] in process: {inproc['rate']:,.0f}/s", flush=True)
-
-        # A center node, as the institutions' backends reach it (no branch devices attached).
-        node = Node(root / f"node-{kind}", store_url,
-                    {"AUTHD_KEK__PIN_FILE": str(pin_file), "AUTHD_LOG_LEVEL": "WARNING",
-                     "AUTHD_ROLES": '["center"]', "AUTHD_SERVER__PROCESSES": str(processes)})
-        try:
-            warm = take(2000)
-            run_over_grpc(node.address, node.proc.pid, warm, 1, 16)
-            full = run_over_grpc(node.address, node.proc.pid, take(count), clients, concurrency)
-            rows.append([kind, f"gRPC full load ({clients}x{concurrency} in flight, "
-                               f"{processes} server process{'es' if processes > 1 else ''})",
-                         full["rate"], full["p50"], full["p99"], f"{full['client_cpu']:.2f}",
-                         f"{full['server_cpu']:.2f}", f"errors {full['errors']:.0f}"])
-            print(f"[{kind}] gRPC full: {full['rate']:,.0f}/s", flush=True)
-            half_rate = full["rate"] / 2
-            half_n = int(min(count, half_rate * 8))
-            half = run_over_grpc(node.address, node.proc.pid, take(half_n), clients,
-                                 concurrency, rate=half_rate)
-            rows.append([kind, f"gRPC at half load ({half_rate:,.0f}/s offered)", half["rate"],
-                         half["p50"], half["p99"], f"{half['client_cpu']:.2f}",
-                         f"{half['server_cpu']:.2f}", f"errors {half['errors']:.0f}"])
-            streamed = run_over_grpc(node.address, node.proc.pid, take(count), clients,
-                                     concurrency * 4, stream=True)
-            rows.append([kind, f"gRPC VerifyStream ({clients}x3 streams)", streamed["rate"],
-                         streamed["p50"], streamed["p99"], f"{streamed['client_cpu']:.2f}",
-                         f"{streamed['server_cpu']:.2f}", f"errors {streamed['errors']:.0f}"])
-            print(f"[{kind}] gRPC stream: {streamed['rate']:,.0f}/s", flush=True)
-            rows.append([kind, "ratio unary gRPC / in process", full["rate"] / inproc["rate"],
-                         "", "", "", "", ""])
-            rows.append([kind, "ratio stream gRPC / in process",
-                         streamed["rate"] / inproc["rate"], "", "", "", "", ""])
-        finally:
-            node.terminate()
-        if kind == "sqlite":
-            rows.extend(loop_engine_rows(store_url, pin_file, root, take, count, clients,
-                                         concurrency))
+        if floor is not None:
+            rows.extend(native_rows(kind, store_url, pin_file, root, args.devices,
+                                    args.native, args.processes, args.repeat, floor))
+            print(f"[{kind}] native client done", flush=True)
+        if args.client in ("python", "both"):
+            rows.extend(python_rows(kind, store_url, pin_file, root, take, args.requests,
+                                    args.clients, args.concurrency, args.processes,
+                                    args.repeat))
+            print(f"[{kind}] Python client done", flush=True)
+        if args.in_process:
+            inproc = run_in_process(cfg, take(args.requests))
+            rows.append([kind, f"in process (engine, no gRPC, batch {inproc['batch']:.0f})",
+                         "-", inproc["rate"], "-", inproc["p50"], inproc["p99"], "-", "0",
+                         f"{inproc['cpu']:.2f}", "-", f"{load1():.2f}"])
     finally:
         if cluster is not None and cluster._stop:
             cluster._stop()
@@ -357,13 +555,22 @@ def bench_store(kind: str, devices: int, count: int, clients: int, concurrency: 
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench otp")
     parser.add_argument("--devices", type=int, default=100_000)
-    parser.add_argument("--requests", type=int, default=30_000)
     parser.add_argument("--store", choices=["sqlite", "postgresql", "both"], default="both")
-    parser.add_argument("--clients", type=int, default=2, help="load-generator processes")
-    parser.add_argument("--concurrency", type=int, default=64, help="calls in flight per client")
+    parser.add_argument("--client", choices=["h2load", "python", "both"], default="both")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per figure (spread)")
+    parser.add_argument("--seconds", type=float, default=5.0, help="per native-client run")
+    parser.add_argument("--requests", type=int, default=10_000, help="per Python-client run")
+    parser.add_argument("--clients", type=int, default=2, help="Python load processes")
+    parser.add_argument("--concurrency", type=int, default=32,
+                        help="Python client: calls in flight per process")
     parser.add_argument("--processes", type=int, default=1,
                         help="server processes of the center node (SO_REUSEPORT)")
+    parser.add_argument("--no-in-process", dest="in_process", action="store_false")
     args = parser.parse_args(argv)
+    args.native = NativeLoad(seconds=args.seconds)
+    native = args.client in ("h2load", "both")
+    if native and not h2load.available():
+        raise SystemExit("h2load not found: install Debian's nghttp2-client (scripts/setup.sh)")
     private_softhsm()
     root = Path(tempfile.mkdtemp(prefix="authd-bench-otp-"))
     if os.geteuid() == 0:
@@ -372,16 +579,20 @@ def main(argv: list[str]) -> None:
     stores = ["sqlite", "postgresql"] if args.store == "both" else [args.store]
     rows: list[list[object]] = []
     try:
+        floor = None
+        if native:
+            floor = empty_floor(args.native, args.processes, args.repeat)
+            rows.append(row("-", "empty grpc.aio unary call (transport floor)", "h2load", floor))
+            print(f"empty call floor: {rows[-1][3]:,.0f}/s", flush=True)
         for kind in stores:
-            rows.extend(bench_store(kind, args.devices, args.requests, args.clients,
-                                    args.concurrency, root / kind, args.processes))
+            rows.extend(bench_store(kind, args, root / kind, floor))
     finally:
         shutil.rmtree(root, ignore_errors=True)
     print()
-    print(f"OTP Verify, {args.devices:,} enrolled devices, {RIGHT_SHARE:.0%} right codes, "
-          f"durable commits, {os.cpu_count()} cores shared with the load generator")
-    print(table(["store", "path", "verifies/s", "p50 ms", "p99 ms", "client CPU",
-                 "server CPU", "note"], rows))
+    print(f"OTP Verify, {args.devices:,} enrolled devices, durable commits, "
+          f"{os.cpu_count()} cores shared by server and load generator; median of "
+          f"{args.repeat} runs (spread: min-max); CPU in cores; load1 = 1-minute load average")
+    print(table(HEADERS, rows))
 
 
 if __name__ == "__main__":

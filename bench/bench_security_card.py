@@ -25,6 +25,7 @@ from typing import Any
 from authd import config as configmod
 from authd.client import dev_channel
 from authd.context import Caller, Role, reset_caller, set_caller
+from authd.security_card.feature import SecurityCardFeature
 from authd.server import BackgroundServer
 from authd.v1 import security_card_pb2 as pb
 from authd.v1 import security_card_pb2_grpc as pb_grpc
@@ -94,7 +95,7 @@ def main(argv: list[str]) -> None:
         backend_channels = [dev_channel(address, INSTITUTION, "backend", f"ib-{i}")
                             for i in range(args.clients)]
         backends = [pb_grpc.SecurityCardServiceStub(ch) for ch in backend_channels]
-        printer = server.app.services["security_card.printer_simulator"]
+        printer = server.app.require(SecurityCardFeature).simulated["printer"]
         cards: list[tuple[str, dict[int, str]]] = []
         for i in range(args.cards):
             issued = branch.IssueCard(pb.IssueSecurityCardRequest(
@@ -114,7 +115,7 @@ def main(argv: list[str]) -> None:
             if not r.accepted:
                 failures += 1
 
-        service = server.app.services["security_card"]
+        service = server.app.require(SecurityCardFeature).service
         caller = Caller(INSTITUTION, Role.BACKEND, "bench")
 
         def direct_pair(n: int) -> None:

@@ -1,15 +1,20 @@
-"""Sign on a SoftHSM2 token three ways, side by side in one run:
+"""Sign on a SoftHSM2 token four ways, side by side in one run:
 
 - direct: python-pkcs11 calling libsofthsm2.so in the caller's process;
 - p11-kit: the same token remoted by ``p11-kit server`` (callers load p11-kit-client.so);
-- authd: ``authd.v1.TokenService/Sign`` over gRPC (insecure dev mode on loopback).
+- authd unary: ``authd.v1.TokenService/Sign`` over gRPC (insecure dev mode on loopback), one call
+  per signature, loaded by h2load (a native client, as p11-kit's client is native code);
+- authd stream: ``SignStream``, each caller's call carrying 32 signatures (h2load posts them as
+  one request stream); and, for comparison, unary ``Sign`` from a Python gRPC client.
 
 ECDSA P-256 (CKM_ECDSA over a SHA-256 digest) and RSA-2048 (CKM_RSA_PKCS over a SHA-256
-DigestInfo - the mechanisms authd uses), at 1 and N concurrent callers. Each caller is its own
-process (SoftHSM2 initialized by python-pkcs11 is single-threaded per process), so the three
-paths pay the same process cost; the client processes share this machine's cores with the
-server. Run: ``python -m bench token [--seconds S] [--callers N]`` or
-``python bench/bench_token.py``.
+DigestInfo - the mechanisms authd uses), at 1 and N concurrent callers. direct and p11-kit
+callers are processes of their own (SoftHSM2 initialized by python-pkcs11 is single-threaded
+per process); an authd caller is one connection with one call in flight. Every run is repeated
+(``--repeat``): the median is printed with the spread, the CPU of the server (authd or p11-kit
+server) and of the callers in cores, and the 1-minute load average. h2load counts gRPC errors
+as successes, so authd's figures count only the calls the server answered OK (its metrics).
+Run: ``python -m bench token [--seconds S] [--callers N] [--repeat R]``.
 """
 
 from __future__ import annotations
@@ -31,6 +36,15 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench import h2load  # noqa: E402
+from bench.common import (  # noqa: E402
+    load1,
+    median_and_spread,
+    proc_cpu_seconds,
+    table,
+    tree_cpu_seconds,
+)
+
 MODULE = "/usr/lib/softhsm/libsofthsm2.so"
 CLIENT_MODULES = (
     "/usr/lib/x86_64-linux-gnu/pkcs11/p11-kit-client.so",
@@ -44,12 +58,21 @@ DIGEST = hashlib.sha256(b"bench").digest()
 DIGEST_INFO = bytes.fromhex("3031300d060960864801650304020105000420") + DIGEST
 CKM_RSA_PKCS = 0x1
 CKM_ECDSA = 0x1041
+STREAM_FRAMES = 32  # signatures carried by one SignStream call
 
 
 # ------------------------------------------------------------------------- workers
 
 
 def _pkcs11_worker(module: str, key_id: bytes, seconds: float, start: Any, out: Any) -> None:
+    try:
+        _pkcs11_signer(module, key_id, seconds, start, out)
+    except Exception as exc:  # say so instead of leaving the run waiting for this caller
+        print(f"caller failed: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+        out.put(0)
+
+
+def _pkcs11_signer(module: str, key_id: bytes, seconds: float, start: Any, out: Any) -> None:
     import pkcs11
 
     lib = pkcs11.lib(module)
@@ -98,49 +121,15 @@ def _grpc_worker(
     out.put(n)
 
 
-def _grpc_stream_worker(
-    address: str, session_handle: str, key_id: bytes, seconds: float, start: Any, out: Any
-) -> None:
-    import threading
-
-    from authd.client import dev_channel
-    from authd.v1 import token_pb2 as pb
-    from authd.v1 import token_pb2_grpc
-
-    channel = dev_channel(address, "bank-a", "branch", "bench")
-    stub = token_pb2_grpc.TokenServiceStub(channel)
-    request = pb.TokenSignRequest(session=session_handle, key_id=key_id, digest=DIGEST)
-    stop = threading.Event()
-    window = threading.Semaphore(32)  # requests in flight on the stream
-
-    def requests() -> Any:
-        while not stop.is_set():
-            window.acquire()
-            yield request
-
-    stub.Sign(request)
-    start.wait()
-    n, deadline = 0, time.perf_counter() + seconds
-    responses = stub.SignStream(requests())
-    for _ in responses:
-        window.release()
-        n += 1
-        if time.perf_counter() >= deadline:
-            break
-    stop.set()
-    window.release()
-    responses.cancel()
-    channel.close()
-    out.put(n)
-
-
 def _run(
     target: Any,
     args: tuple[Any, ...],
     callers: int,
     seconds: float,
     env: dict[str, str] | None = None,
-) -> float:
+    server_pid: int = 0,
+) -> dict[str, float]:
+    """Callers as processes of their own; signs/s, and the CPU of callers and server."""
     ctx = mp.get_context("spawn")
     start, out = ctx.Event(), ctx.Queue()
     saved = dict(os.environ)
@@ -155,11 +144,41 @@ def _run(
         os.environ.clear()
         os.environ.update(saved)
     time.sleep(1.5)  # let every caller connect, log in and warm up
+    ticks = [_worker_cpu(p.pid) for p in procs if p.pid is not None]
+    server0 = tree_cpu_seconds(server_pid) if server_pid else 0.0
+    t0 = time.perf_counter()
     start.set()
+    # p11-kit server serves each connection in a child that ends with it: sample CPU while
+    # the callers still run.
+    time.sleep(max(0.0, seconds - 0.2))
+    client_cpu = sum(_worker_cpu(p.pid) for p in procs if p.pid is not None) - sum(ticks)
+    server_cpu = (tree_cpu_seconds(server_pid) - server0) if server_pid else 0.0
+    wall = time.perf_counter() - t0
     total = sum(out.get(timeout=seconds + 60) for _ in procs)
     for p in procs:
         p.join(timeout=10)
-    return total / seconds
+    return {"rate": total / seconds, "client_cpu": client_cpu / wall,
+            "server_cpu": server_cpu / wall, "load": load1()}
+
+
+def _worker_cpu(pid: int | None) -> float:
+    try:
+        return proc_cpu_seconds(pid) if pid else 0.0
+    except (FileNotFoundError, ProcessLookupError):
+        return 0.0
+
+
+def _h2(url: str, body: bytes, callers: int, seconds: float, per_request: int,
+        ok_calls: Any) -> dict[str, float]:
+    """authd loaded by h2load: ``callers`` connections, one call in flight on each."""
+    jobs = [(body, h2load.caller_headers("bank-a", "branch", "bench"))]
+    cpu0, t0 = proc_cpu_seconds(os.getpid()), time.perf_counter()
+    run = h2load.run_counted(url, jobs, ok_calls, duration=seconds, connections=callers,
+                             streams=1, per_request=per_request)
+    wall = time.perf_counter() - t0
+    return {"rate": run.rate, "client_cpu": run.client_cpu / wall,
+            "server_cpu": (proc_cpu_seconds(os.getpid()) - cpu0) / wall, "load": load1(),
+            "failed": run.failed}
 
 
 # --------------------------------------------------------------------------- setup
@@ -227,7 +246,10 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--callers", type=int, default=4, help="the concurrent case")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per figure (spread)")
     args = parser.parse_args(argv)
+    if not h2load.available():
+        raise SystemExit("h2load not found: install Debian's nghttp2-client (scripts/setup.sh)")
 
     root = Path(tempfile.mkdtemp(prefix="authd-bench-tokens-"))
     p11kit: subprocess.Popen[str] | None = None
@@ -240,19 +262,22 @@ def main(argv: list[str] | None = None) -> None:
         from authd.server import BackgroundServer
         from authd.v1 import token_pb2 as pb
         from authd.v1 import token_pb2_grpc
+        from bench.common import scrape
 
         cfg = configmod.load(
             None,
             environ={},
             overrides={
                 "data_dir": str(root / "authd"),
-                "server": {"listen": "127.0.0.1:0", "insecure": True, "grace_seconds": 1.0},
+                "server": {"listen": "127.0.0.1:0", "insecure": True, "grace_seconds": 1.0,
+                           "metrics_listen": "127.0.0.1:0"},
                 "kek": {"kind": "file"},
                 "token": {"modules": [MODULE]},
             },
         )
         srv = BackgroundServer(cfg)
         authd_address = f"127.0.0.1:{srv.port}"
+        metrics_port = srv.running.metrics.port
         from authd.client import dev_channel
 
         ch = dev_channel(authd_address, "bank-a", "branch", "bench")
@@ -262,45 +287,63 @@ def main(argv: list[str] | None = None) -> None:
             .session
         )
 
-        print(
-            f"SoftHSM2 token {LABEL!r}, {args.seconds:.0f} s per figure, "
-            f"{os.cpu_count()} CPUs; callers are separate processes"
-        )
-        header = (
-            f"{'key':<12}{'callers':>8}{'direct':>9}{'p11-kit':>9}{'authd':>9}{'stream':>9}"
-            f"{'authd/p11kit':>14}{'stream/p11kit':>15}{'stream/direct':>15}"
-        )
-        print(header)
-        print("-" * len(header))
+        def ok(method: str, per_call: int = 1) -> Any:
+            """Signatures answered: OK calls (a SignStream call answers all or fails)."""
+            name = f"/authd.v1.TokenService/{method}"
+            return lambda: per_call * int(
+                scrape(metrics_port, "authd_rpcs_total", method=name, code="OK"))
+
+        def figures(fn: Any, *fn_args: Any) -> tuple[float, str, dict[str, float]]:
+            runs = [fn(*fn_args) for _ in range(args.repeat)]
+            rate, spread = median_and_spread([r["rate"] for r in runs])
+            return rate, spread, min(runs, key=lambda r: abs(r["rate"] - rate))
+
+        def remote(key_id: bytes, callers: int) -> dict[str, float]:
+            server, address = _start_p11kit(env, root)  # a fresh server per run
+            try:
+                return _run(_pkcs11_worker, (client, key_id), callers, args.seconds,
+                            {"P11_KIT_SERVER_ADDRESS": address}, server.pid)
+            finally:
+                server.terminate()
+                server.wait(timeout=10)
+
+        url = f"http://{authd_address}/authd.v1.TokenService/"
+        rows: list[list[object]] = []
         for name, key_id in (("ECDSA P-256", EC_ID), ("RSA-2048", RSA_ID)):
+            sign = pb.TokenSignRequest(session=handle, key_id=key_id, digest=DIGEST)
+            one = h2load.frame(sign.SerializeToString())
             for callers in (1, args.callers):
-                direct = _run(_pkcs11_worker, (MODULE, key_id), callers, args.seconds, env.env)
-                p11kit, address = _start_p11kit(env, root)  # a fresh server per figure
-                try:
-                    remote = _run(
-                        _pkcs11_worker,
-                        (client, key_id),
-                        callers,
-                        args.seconds,
-                        {"P11_KIT_SERVER_ADDRESS": address},
-                    )
-                finally:
-                    p11kit.terminate()
-                    p11kit.wait(timeout=10)
-                    p11kit = None
-                target = (authd_address, handle, key_id)
-                via = _run(_grpc_worker, target, callers, args.seconds)
-                streamed = _run(_grpc_stream_worker, target, callers, args.seconds)
-                print(
-                    f"{name:<12}{callers:>8}{direct:>9.0f}{remote:>9.0f}{via:>9.0f}"
-                    f"{streamed:>9.0f}{via / remote:>14.2f}{streamed / remote:>15.2f}"
-                    f"{streamed / direct:>15.2f}",
-                    flush=True,
-                )
-        print(
-            "signs/s. authd: one unary Sign call per signature; stream: SignStream, one stream "
-            "per caller, up to 32 requests in flight. Ratios above 1.00: authd is faster."
-        )
+                results: dict[str, tuple[float, str, dict[str, float]]] = {
+                    "direct": figures(_run, _pkcs11_worker, (MODULE, key_id), callers,
+                                      args.seconds, env.env),
+                    "p11-kit": figures(remote, key_id, callers),
+                    "authd unary": figures(_h2, url + "Sign", one, callers, args.seconds, 1,
+                                           ok("Sign")),
+                    "authd stream": figures(_h2, url + "SignStream", one * STREAM_FRAMES,
+                                            callers, args.seconds, STREAM_FRAMES,
+                                            ok("SignStream", STREAM_FRAMES)),
+                    "authd unary, Python client": figures(
+                        _run, _grpc_worker, (authd_address, handle, key_id), callers,
+                        args.seconds, None, os.getpid()),
+                }
+                p11 = results["p11-kit"][0]
+                direct = results["direct"][0]
+                for path, (rate, spread, mid) in results.items():
+                    rows.append([name, callers, path, rate, spread,
+                                 rate / p11 if p11 else float("nan"),
+                                 rate / direct if direct else float("nan"),
+                                 f"{mid['server_cpu']:.2f}" if path != "direct" else "-",
+                                 f"{mid['client_cpu']:.2f}", f"{mid['load']:.2f}"])
+                print(f"{name}, {callers} caller(s): "
+                      + ", ".join(f"{k} {v[0]:,.0f}/s" for k, v in results.items()), flush=True)
+        print()
+        print(f"SoftHSM2 token {LABEL!r}, {args.seconds:.0f} s per run, median of {args.repeat}"
+              f" runs (spread min-max), {os.cpu_count()} CPUs shared by callers and server; "
+              "CPU in cores; load1 = 1-minute load average")
+        print(table(["key", "callers", "path", "signs/s", "spread", "/ p11-kit", "/ direct",
+                     "server CPU", "caller CPU", "load1"], rows))
+        print(f"authd stream: one SignStream call per caller at a time, {STREAM_FRAMES} "
+              "signatures each. authd's server CPU is the whole daemon process.")
         ch.close()
     finally:
         if srv is not None:

@@ -57,3 +57,36 @@ def private_softhsm() -> SoftHsmEnvironment:
     env = SoftHsmEnvironment(Path(tempfile.mkdtemp(prefix="authd-bench-hsm-")))
     env.activate()
     return env
+
+
+def load1() -> float:
+    """The machine's 1-minute load average (printed beside every figure)."""
+    return os.getloadavg()[0]
+
+
+def median_and_spread(values: Sequence[float]) -> tuple[float, str]:
+    """The median of repeated runs and their range as text ("1,234–1,456")."""
+    if not values:
+        return float("nan"), "-"
+    ordered = sorted(values)
+    mid = ordered[len(ordered) // 2]
+    if len(ordered) == 1:
+        return mid, "-"
+    return mid, f"{_fmt(ordered[0])}–{_fmt(ordered[-1])}"
+
+
+def scrape(port: int, name: str, **labels: str) -> float:
+    """Sum of a Prometheus counter's samples whose labels include ``labels``
+    (authd's ``GET /metrics``)."""
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as answer:
+        text = answer.read().decode()
+    total = 0.0
+    for line in text.splitlines():
+        if not line.startswith(name + "{") and not line.startswith(name + " "):
+            continue
+        head, _, value = line.rpartition(" ")
+        if all(f'{k}="{v}"' in head for k, v in labels.items()):
+            total += float(value)
+    return total

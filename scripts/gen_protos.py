@@ -21,9 +21,16 @@ OUT = ROOT / "authd" / "v1"
 SUFFIXES = ("_pb2.py", "_pb2.pyi", "_pb2_grpc.py")
 
 
+def _common_protos() -> Path:
+    """Where googleapis-common-protos keeps google/rpc/*.proto (imported by our protos)."""
+    import google.rpc
+
+    return Path(next(iter(google.rpc.__path__))).parent.parent
+
+
 def generate(out_root: Path) -> Path:
     files = sorted(str(p.relative_to(PROTOS)) for p in (PROTOS / "authd" / "v1").glob("*.proto"))
-    cmd = [sys.executable, "-m", "grpc_tools.protoc", f"-I{PROTOS}",
+    cmd = [sys.executable, "-m", "grpc_tools.protoc", f"-I{PROTOS}", f"-I{_common_protos()}",
            f"--python_out={out_root}", f"--pyi_out={out_root}",
            f"--grpc_python_out={out_root}", *files]
     subprocess.run(cmd, check=True, cwd=PROTOS)

@@ -12,7 +12,5 @@ echo "== ruff"
 "$PYTHON" -m ruff check .
 echo "== mypy"
 "$PYTHON" -m mypy authd devices drivers simulators
-echo "== layers"
-"$PYTHON" scripts/check_layers.py
 echo "== tests"
 exec "$PYTHON" -m pytest -q -p no:cacheprovider "$@"

@@ -29,7 +29,7 @@ from authd.audit.signing import (
 from authd.audit.verify import Report, verify
 from authd.config import Config
 from authd.storage import Database, open_database
-from devices.errors import FailedPrecondition, InvalidArgument
+from devices.errors import BadRequest, WrongState
 
 EXIT_OK = 0
 EXIT_TAMPERED = 1
@@ -44,11 +44,11 @@ def open_store(cfg: Config) -> Database:
                      write=False)
     except Exception:
         db.close()
-        raise FailedPrecondition(f"{_where(cfg)} is not an authd store (run authd migrate)") \
+        raise WrongState(f"{_where(cfg)} is not an authd store (run authd migrate)") \
             from None
     if row is None or row[0] is None or int(row[0]) < AUDIT_MIGRATION:
         db.close()
-        raise FailedPrecondition(f"{_where(cfg)} has no audit chain yet (schema before "
+        raise WrongState(f"{_where(cfg)} has no audit chain yet (schema before "
                                  f"{AUDIT_MIGRATION}): run authd migrate")
     return db
 
@@ -94,17 +94,17 @@ def render(report: Report, where: str) -> list[str]:
 
 
 def cmd_verify(cfg: Config, args: argparse.Namespace) -> int:
-    settings = AuditSettings.of(cfg)
+    settings = cfg.audit
     keys = trusted_keys(cfg, settings, args.public_key or [])
     witness: dict[str, Any] | None = None
     if not args.no_witness:
         path = Path(args.witness) if args.witness else settings.witness_path(cfg)
         if args.witness and not path.exists():
-            raise InvalidArgument(f"witness file {path} not found")
+            raise BadRequest(f"witness file {path} not found")
         try:
             witness = read_witness(path)
         except ValueError as exc:
-            raise InvalidArgument(str(exc)) from None
+            raise BadRequest(str(exc)) from None
     db = open_store(cfg)
     try:
         report = verify(db, keys, witness=witness, max_head_age=args.max_head_age,
@@ -119,7 +119,7 @@ def cmd_verify(cfg: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_seal(cfg: Config, args: argparse.Namespace) -> int:
-    settings = AuditSettings.of(cfg)
+    settings = cfg.audit
     db = open_store(cfg)
     signer = open_signer(cfg, settings)
     try:
@@ -136,7 +136,7 @@ def cmd_seal(cfg: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_public_key(cfg: Config, args: argparse.Namespace) -> int:
-    settings = AuditSettings.of(cfg)
+    settings = cfg.audit
     keys = configured_public_keys(cfg, settings)
     for key_id, der in keys.public_keys():
         print(f"# audit signing key {key_id} ({keys.source})")
@@ -145,7 +145,7 @@ def cmd_public_key(cfg: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_prune(cfg: Config, args: argparse.Namespace) -> int:
-    settings = AuditSettings.of(cfg)
+    settings = cfg.audit
     now = time.time()
     db = open_store(cfg)
     try:

@@ -29,7 +29,7 @@ from authd.audit.records import SELECT_RECORDS, AuditRecord, fetch_all, fetch_on
 from authd.audit.settings import AuditSettings
 from authd.audit.signing import KeyRing, Signer
 from authd.storage import Database, Tx
-from devices.errors import FailedPrecondition
+from devices.errors import WrongState
 
 DELETE_CHUNK = 500
 TX_RECORDS = 20_000  # records deleted per transaction (each with its checkpoint)
@@ -145,7 +145,7 @@ def _delete(tx: Tx, ids: list[int]) -> int:
 def apply(db: Database, signer: Signer, p: PrunePlan, now: float | None = None) -> int:
     """Delete what ``p`` names, in transactions that each carry their signed checkpoint."""
     if p.problems:
-        raise FailedPrecondition("the audit trail was tampered with; nothing pruned: "
+        raise WrongState("the audit trail was tampered with; nothing pruned: "
                                  + "; ".join(p.problems[:5]))
     now = time.time() if now is None else now
     groups: list[list[tuple[Block, list[int]]]] = [[]]

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from authd.audit.records import SELECT_RECORDS, AuditRecord
 from authd.storage import Database, Tx
-from devices.errors import InvalidArgument
+from devices.errors import BadRequest
 
 MAX_TEXT = 128
 
@@ -35,17 +35,17 @@ class AuditQuery:
     def __post_init__(self) -> None:
         for name in ("institution", "customer", "target"):
             if len(getattr(self, name)) > MAX_TEXT:
-                raise InvalidArgument(f"{name} must be at most {MAX_TEXT} characters")
+                raise BadRequest(f"{name} must be at most {MAX_TEXT} characters")
         if self.customer and not self.institution:
-            raise InvalidArgument("a customer reference belongs to one institution: "
+            raise BadRequest("a customer reference belongs to one institution: "
                                   "give the institution too")
         if self.since < 0 or self.until < 0:
-            raise InvalidArgument("since and until are seconds since the epoch")
+            raise BadRequest("since and until are seconds since the epoch")
         if self.since and self.until and self.since > self.until:
-            raise InvalidArgument("since is after until")
+            raise BadRequest("since is after until")
         for values, what in ((self.outcomes, "outcome"), (self.actions, "action")):
             if len(values) > 32 or any(not v or len(v) > MAX_TEXT for v in values):
-                raise InvalidArgument(f"up to 32 {what}s of 1..{MAX_TEXT} characters")
+                raise BadRequest(f"up to 32 {what}s of 1..{MAX_TEXT} characters")
 
 
 def _id_bounds(tx: Tx, q: AuditQuery, clock_skew: float) -> tuple[int | None, int | None]:

@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, utils
 from authd.audit.settings import AuditSettings
 from authd.config import Config
 from authd.secrets import kek_token_pin, prepare_kek_token
-from devices.errors import FailedPrecondition, InvalidArgument, Unavailable
+from devices.errors import BadRequest, Unreachable, WrongState
 from drivers.errors import DriverError
 
 
@@ -47,7 +47,7 @@ class TokenSigner:
         try:
             self._key = TokenSigningKey(k.module, k.token_label, settings.signing_key_label, pin)
         except DriverError as exc:
-            raise Unavailable(f"audit signing key unavailable: {exc}") from None
+            raise Unreachable(f"audit signing key unavailable: {exc}") from None
         self.public_key = self._key.public_key
         self.key_id = key_id_of(self.public_key)
 
@@ -55,7 +55,7 @@ class TokenSigner:
         try:
             return self._key.sign(digest)
         except DriverError as exc:
-            raise Unavailable(f"audit signing failed: {exc}") from None
+            raise Unreachable(f"audit signing failed: {exc}") from None
 
     def close(self) -> None:
         self._key.close()
@@ -76,10 +76,10 @@ class FileSigner:
         try:
             key = serialization.load_pem_private_key(path.read_bytes(), password=None)
         except (ValueError, TypeError):
-            raise InvalidArgument(f"audit signing key file {path} is not a PEM private key") \
+            raise BadRequest(f"audit signing key file {path} is not a PEM private key") \
                 from None
         if not isinstance(key, ed25519.Ed25519PrivateKey):
-            raise InvalidArgument(f"audit signing key file {path} must hold an Ed25519 key")
+            raise BadRequest(f"audit signing key file {path} must hold an Ed25519 key")
         self._key = key
         self.public_key = key.public_key().public_bytes(
             serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
@@ -97,7 +97,7 @@ def open_signer(config: Config, settings: AuditSettings) -> Signer:
         return TokenSigner(config, settings)
     if config.kek.kind == "file":
         return FileSigner(settings.signing_key_path(config))
-    raise InvalidArgument(f"kek.kind must be 'pkcs11' or 'file', not {config.kek.kind!r}")
+    raise BadRequest(f"kek.kind must be 'pkcs11' or 'file', not {config.kek.kind!r}")
 
 
 class KeyRing:
@@ -110,7 +110,7 @@ class KeyRing:
         for der in public_keys:
             key = serialization.load_der_public_key(der)
             if not isinstance(key, ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey):
-                raise InvalidArgument("an audit public key must be an EC or Ed25519 key")
+                raise BadRequest("an audit public key must be an EC or Ed25519 key")
             self._keys[key_id_of(der)] = key
             self._ders[key_id_of(der)] = der
 
@@ -151,7 +151,7 @@ def read_public_key_file(path: Path) -> list[bytes]:
     try:
         raw = path.read_bytes()
     except OSError as exc:
-        raise InvalidArgument(f"cannot read public key {path}: {exc.strerror or exc}") from None
+        raise BadRequest(f"cannot read public key {path}: {exc.strerror or exc}") from None
     marker = b"-----BEGIN PUBLIC KEY-----"
     try:
         if marker in raw:
@@ -160,7 +160,7 @@ def read_public_key_file(path: Path) -> list[bytes]:
         else:
             keys = [serialization.load_der_public_key(raw)]
     except (ValueError, TypeError):
-        raise InvalidArgument(f"{path} is not a public key (PEM or DER)") from None
+        raise BadRequest(f"{path} is not a public key (PEM or DER)") from None
     return [k.public_bytes(serialization.Encoding.DER,
                            serialization.PublicFormat.SubjectPublicKeyInfo) for k in keys]
 
@@ -176,7 +176,7 @@ def configured_public_keys(config: Config, settings: AuditSettings) -> KeyRing:
     if config.kek.kind == "file":
         path = settings.signing_key_path(config)
         if not path.exists():
-            raise FailedPrecondition(f"no audit signing key file {path}")
+            raise WrongState(f"no audit signing key file {path}")
         return KeyRing([FileSigner(path).public_key], f"key file {path}")
     from drivers.token_signer import read_public_keys
 
@@ -185,8 +185,8 @@ def configured_public_keys(config: Config, settings: AuditSettings) -> KeyRing:
         keys = read_public_keys(config.kek.module, config.kek.token_label,
                                 settings.signing_key_label)
     except DriverError as exc:
-        raise Unavailable(f"cannot read the audit public key from the token: {exc}") from None
+        raise Unreachable(f"cannot read the audit public key from the token: {exc}") from None
     if not keys:
-        raise FailedPrecondition(
+        raise WrongState(
             f"token {config.kek.token_label!r} holds no audit key {settings.signing_key_label!r}")
     return KeyRing(keys, f"token {config.kek.token_label!r}")

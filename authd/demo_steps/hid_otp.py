@@ -62,9 +62,12 @@ def run(ctx: DemoContext) -> None:
         f"{result.institution}.")
 
     other_backend = otp_pb2_grpc.OtpServiceStub(ctx.backend_channels[other])
+    proof = sim.PressButton(hid_otp_pb2.PressSimulatedHidButtonRequest(
+        device_serial=serial)).typed
     other_backend.Register(otp_pb2.RegisterRequest(serial=result.otp_serial,
-                                                   strong_authentication=True))
-    say(f"  the customer registers the same device at {other} online (certificate login).")
+                                                   strong_authentication=True, code=proof))
+    say(f"  the customer registers the same device at {other} online: certificate login, "
+        f"and the code the device types ({proof}) proves possession.")
 
     for institution in (home, other):
         typed = sim.PressButton(hid_otp_pb2.PressSimulatedHidButtonRequest(

@@ -1,7 +1,8 @@
 """Demo step: one OTP generator at three institutions, one lockout for all of them.
 
-Enroll at A, register at B and C, a right code at B, 4 wrong codes at A and 6 at B lock it at
-A, B and C; a right code is then refused; a branch unlocks it; it works again; a loss report
+Enroll at A, register at B at a branch and at C online (certificate login plus the code on the
+display as proof of possession; a wrong code is refused), 4 wrong codes at A and 6 at B lock it
+at A, B and C; a right code is then refused; a branch unlocks it; it works again; a loss report
 stops it everywhere (DOMAIN.md §2-3).
 """
 
@@ -48,13 +49,26 @@ def run(ctx: OtpDemoContext) -> None:
         serial=ctx.serial, operator_id="teller-kim",
         parameters=otp_pb2.OtpParameters(kind=otp_pb2.OTP_KIND_TOTP)))
     token = DisplayToken.from_uri(enrolled.provisioning_uri, ctx.serial)
-    for bank in (b, c):
-        branch[bank].Register(otp_pb2.RegisterRequest(serial=ctx.serial, operator_id="teller"))
-        say(f"  registered at {bank} (integrated OTP: one device, many institutions)")
+    branch[b].Register(otp_pb2.RegisterRequest(serial=ctx.serial, operator_id="teller"))
+    say(f"  registered at {b} at a branch (integrated OTP: one device, many institutions)")
 
-    right = token.show()
-    verify(b, right, f"the code on the display ({right})")
+    say(f"[OTP] The customer registers it at {c} online: a certificate login, and the code on "
+        "the display proves possession of the device.")
     wrong = _wrong(token.show())
+    try:
+        backend[c].Register(otp_pb2.RegisterRequest(serial=ctx.serial, code=wrong,
+                                                    strong_authentication=True))
+        raise RuntimeError("online registration accepted a wrong code")
+    except grpc.RpcError as exc:
+        if exc.code() != grpc.StatusCode.PERMISSION_DENIED:
+            raise
+        say(f"  a mistyped code is refused ({exc.code().name}) and counts as a failure")
+    right = token.show()
+    online = backend[c].Register(otp_pb2.RegisterRequest(serial=ctx.serial, code=right,
+                                                         strong_authentication=True))
+    say(f"  the code on the display ({right}) registers it at {c}; the failure counter is back "
+        f"to {online.consecutive_failures}")
+
     say(f"[OTP] Someone types wrong codes: 4 at {a}, then 6 at {b}.")
     for _ in range(4):
         verify(a, wrong, "a wrong code")

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from devices.errors import AuthdError, NotFound
+from devices.errors import AuthdError, NoSuchObject
 from devices.hid_otp import HidOtpSession, Status, Timeouts
 from drivers.errors import DriverError
 from drivers.hid import OTP_DEVICES, DeviceFilter, HidBackend, HidDeviceInfo, OtpHidConnection
@@ -147,7 +147,7 @@ class DeviceManager:
         """The attached device with ``serial``, held exclusively while the block runs."""
         claimed = self._claim(serial)
         if claimed is None:
-            raise NotFound(f"no OTP HID device with serial {serial} is attached")
+            raise NoSuchObject(f"no OTP HID device with serial {serial} is attached")
         device, lock = claimed
         try:
             yield device

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from authd.hid_otp.service import DeviceView, Identification, Provisioned, ProvisionRequest
 from authd.v1 import hid_otp_pb2
-from devices.errors import InvalidArgument
+from devices.errors import BadRequest
 from devices.hid_otp import Slot
 from devices.hid_otp.constants import ACC_CODE_SIZE
 
@@ -21,7 +21,7 @@ IDENTIFY_OUTCOMES = {
 
 def device_serial(value: int) -> int:
     if not 0 < value <= MAX_SERIAL:
-        raise InvalidArgument("device_serial is required")
+        raise BadRequest("device_serial is required")
     return value
 
 
@@ -31,16 +31,16 @@ def access_code(text: str) -> bytes | None:
     try:
         code = bytes.fromhex(text)
     except ValueError:
-        raise InvalidArgument("current_access_code must be hex digits") from None
+        raise BadRequest("current_access_code must be hex digits") from None
     if len(code) != ACC_CODE_SIZE:
-        raise InvalidArgument(f"current_access_code must be {ACC_CODE_SIZE * 2} hex digits")
+        raise BadRequest(f"current_access_code must be {ACC_CODE_SIZE * 2} hex digits")
     return code
 
 
 def operator_id(text: str) -> str:
     text = text.strip()
     if not text or len(text) > MAX_OPERATOR or not text.isprintable():
-        raise InvalidArgument(f"operator_id is required (1..{MAX_OPERATOR} characters)")
+        raise BadRequest(f"operator_id is required (1..{MAX_OPERATOR} characters)")
     return text
 
 
@@ -48,7 +48,7 @@ def provision_request(msg: hid_otp_pb2.ProvisionHidDeviceRequest) -> ProvisionRe
     operator = operator_id(msg.operator_id)
     digits = msg.digits or 6
     if digits not in (6, 8):
-        raise InvalidArgument("digits must be 6 or 8")
+        raise BadRequest("digits must be 6 or 8")
     return ProvisionRequest(
         device_serial=device_serial(msg.device_serial),
         digits=digits,

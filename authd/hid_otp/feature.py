@@ -1,29 +1,21 @@
-"""Registers the HID OTP services. Settings (``[hid_otp]``):
-
-- ``backend``: ``"simulator"`` (a simulated USB bus; the default when simulators are on) or
-  ``"hidapi"`` (the host's devices);
-- ``serial_prefix``: prefix of the OTP center serial (``"HID-"`` + 10 digits);
-- ``response_timeout``, ``touch_timeout``: seconds (device protocol);
-- ``monitor_interval``: seconds between plug/unplug scans for the log (0: off);
-- ``simulated_devices``: serials of simulated devices plugged in at start.
-"""
+"""The USB HID OTP feature: devices attached to this branch host, provisioned into the OTP
+center. With the ``simulator`` backend (``[hid_otp] backend``) the devices are software, and
+``authd.v1.HidSimulatorService`` offers the hands at the terminal (plug, unplug, touch)."""
 
 from __future__ import annotations
 
 import logging
-from typing import Any
 
-import grpc
-
+from authd import backends
 from authd.app import App
+from authd.features import Feature, Service
 from authd.hid_otp.attached import DeviceManager
 from authd.hid_otp.service import HidService
 from authd.hid_otp.servicer import HidOtpServicer, HidSimulatorServicer
+from authd.hid_otp.settings import HidOtpSettings
 from authd.v1 import hid_otp_pb2, hid_otp_pb2_grpc
-from devices.errors import InvalidArgument
 from devices.hid_otp import Timeouts
-from drivers.hid import DeviceChanges, HidapiBackend, HidBackend, HidMonitor
-from simulators.hid_otp import SimulatedOtpDevice, SimulatorBus
+from drivers.hid import DeviceChanges, HidapiBackend, HidBackend, HidMonitor, SimulatedHidBus
 
 log = logging.getLogger("authd.hid_otp")
 
@@ -35,48 +27,46 @@ def _log_changes(changes: DeviceChanges) -> None:
         log.info("OTP HID device removed: %s", info.path.decode("utf-8", "replace"))
 
 
-def register(server: grpc.aio.Server, app: App) -> list[str]:
-    settings: dict[str, Any] = dict(app.config.section("hid_otp"))
-    kind = settings.get("backend", "simulator" if app.config.simulators else "hidapi")
-    backend: HidBackend
-    bus: SimulatorBus | None = None
-    if kind == "simulator":
-        bus = SimulatorBus()
-        backend = bus
-        for serial in settings.get("simulated_devices", []):
-            bus.plug(SimulatedOtpDevice(serial=int(serial)))
-    elif kind == "hidapi":
-        backend = HidapiBackend()
-    else:
-        raise InvalidArgument(f"[hid_otp] backend must be 'simulator' or 'hidapi', not {kind!r}")
-    timeouts = Timeouts(
-        response=float(settings.get("response_timeout", 2.0)),
-        touch=float(settings.get("touch_timeout", 16.0)),
-    )
-    service = HidService(
-        app, DeviceManager(backend, timeouts=timeouts),
-        serial_prefix=str(settings.get("serial_prefix", "HID-")),
-    )
-    app.services["hid_otp"] = service
-    app.services["hid_bus"] = bus
-    interval = float(settings.get("monitor_interval", 1.0))
-    if interval > 0:
-        monitor = HidMonitor(backend, interval=interval)
-        monitor.add_observer(_log_changes)
-        monitor.start()
-        app.services["hid_monitor"] = monitor
+class HidOtpFeature(Feature[HidOtpSettings]):
+    name = "hid_otp"
 
-    hid_otp_pb2_grpc.add_HidOtpServiceServicer_to_server(HidOtpServicer(service), server)
-    names = [hid_otp_pb2.DESCRIPTOR.services_by_name["HidOtpService"].full_name]
-    if bus is not None:
-        hid_otp_pb2_grpc.add_HidSimulatorServiceServicer_to_server(
-            HidSimulatorServicer(service, bus), server
-        )
-        names.append(hid_otp_pb2.DESCRIPTOR.services_by_name["HidSimulatorService"].full_name)
-    return names
+    def __init__(self, app: App, settings: HidOtpSettings) -> None:
+        super().__init__(app, settings)
+        kind = settings.backend or ("simulator" if app.config.simulators else "hidapi")
+        self.bus: SimulatedHidBus | None = None
+        backend: HidBackend
+        if kind == "hidapi":
+            backend = HidapiBackend()
+        else:
+            self.bus = backends.load("hid_otp.bus", kind)(settings.simulated_devices)
+            backend = self.bus
+        self.backend = backend
+        timeouts = Timeouts(response=settings.response_timeout, touch=settings.touch_timeout)
+        self.service = HidService(app, DeviceManager(backend, timeouts=timeouts),
+                                  serial_prefix=settings.serial_prefix)
+        self._monitor: HidMonitor | None = None
+
+    def services(self) -> list[Service]:
+        out = [Service.of(hid_otp_pb2.DESCRIPTOR, "HidOtpService",
+                          hid_otp_pb2_grpc.add_HidOtpServiceServicer_to_server,
+                          HidOtpServicer(self.service))]
+        if self.bus is not None:
+            out.append(Service.of(hid_otp_pb2.DESCRIPTOR, "HidSimulatorService",
+                                  hid_otp_pb2_grpc.add_HidSimulatorServiceServicer_to_server,
+                                  HidSimulatorServicer(self.service, self.bus)))
+        return out
+
+    async def start(self) -> None:
+        if self.settings.monitor_interval > 0:
+            monitor = HidMonitor(self.backend, interval=self.settings.monitor_interval)
+            monitor.add_observer(_log_changes)
+            await self.app.run_blocking(monitor.start)
+            self._monitor = monitor
+
+    async def stop(self) -> None:
+        if self._monitor is not None:
+            await self.app.run_blocking(self._monitor.stop)
+            self._monitor = None
 
 
-async def close(app: App) -> None:
-    monitor = app.services.pop("hid_monitor", None)
-    if isinstance(monitor, HidMonitor):
-        await app.run_blocking(monitor.stop)
+FEATURE = HidOtpFeature

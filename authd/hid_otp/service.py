@@ -11,6 +11,7 @@ still be reprogrammed later.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 import logging
@@ -23,8 +24,9 @@ from authd.app import App
 from authd.context import Caller, current_caller
 from authd.hid_otp import repository as repo
 from authd.hid_otp.attached import AttachedDevice, DeviceManager, OpenDevice
+from authd.otp.feature import OtpFeature
 from authd.storage import Tx
-from devices.errors import AlreadyExists, AuthdError, FailedPrecondition, InvalidArgument
+from devices.errors import AlreadyPresent, AuthdError, BadRequest, WrongState
 from devices.hid_otp import Slot, hmac_sha1_config, hotp_config
 from devices.hid_otp.constants import ACC_CODE_SIZE
 from devices.hid_otp.errors import (
@@ -58,6 +60,8 @@ class OtpCenterApi(Protocol):
         caller: Caller,
         channel: str = "branch",
     ) -> object: ...
+
+    def is_registered(self, tx: Tx, serial: str, institution: str) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -116,10 +120,10 @@ class HidService:
 
     @property
     def center(self) -> OtpCenterApi:
-        center: Any = self.app.services.get("otp_center")
-        if center is None:
-            raise FailedPrecondition("the OTP center is not enabled on this daemon")
-        return center  # type: ignore[no-any-return]
+        otp = self.app.feature(OtpFeature)
+        if otp is None:
+            raise WrongState("the OTP center is not enabled on this daemon")
+        return otp.center
 
     def _access_code_key(self) -> bytes:
         secrets = self.app.secrets
@@ -145,6 +149,20 @@ class HidService:
         mac = hmac.new(key, f"access-code/{device_serial}".encode(), hashlib.sha256)
         return mac.digest()[:ACC_CODE_SIZE]
 
+    def _visible(self, tx: Tx, row: repo.ProvisionedDevice | None,
+                 caller: Caller) -> repo.ProvisionedDevice | None:
+        """What ``caller`` may see of a provisioning record: all of it at the institution that
+        provisioned the device; where its OTP serial is registered too, the record without who
+        provisioned it and when; elsewhere nothing (the device then looks like one authd did
+        not provision, as an unknown device does)."""
+        if row is None or row.institution == caller.institution:
+            return row
+        otp = self.app.feature(OtpFeature)
+        if otp is not None and otp.center.is_registered(tx, row.otp_serial, caller.institution):
+            return dataclasses.replace(row, institution="", provisioned_at=0.0,
+                                       provisioned_by="")
+        return None
+
     def _audit_failure(self, action: str, target: str, detail: dict[str, Any]) -> None:
         def write(tx: Tx) -> None:
             self.app.audit.record(tx, action=action, target=target, outcome="failed",
@@ -158,13 +176,14 @@ class HidService:
     # --- listing ------------------------------------------------------------------------
 
     def list_devices(self) -> list[DeviceView]:
+        caller = current_caller()
         attached = self.devices.list()
         serials = [a.serial for a in attached if a.serial]
 
         def load(tx: Tx) -> dict[int, repo.ProvisionedDevice]:
             found = {}
             for serial in serials:
-                row = repo.get(tx, serial)
+                row = self._visible(tx, repo.get(tx, serial), caller)
                 if row is not None:
                     found[serial] = row
             return found
@@ -177,15 +196,15 @@ class HidService:
     def provision(self, request: ProvisionRequest) -> Provisioned:
         caller = current_caller()
         if request.digits not in (6, 8):
-            raise InvalidArgument("digits must be 6 or 8")
+            raise BadRequest("digits must be 6 or 8")
         if request.device_serial <= 0:
-            raise InvalidArgument("device_serial is required")
+            raise BadRequest("device_serial is required")
         center = self.center
         otp_serial = self.otp_serial(request.device_serial)
         with self.devices.open(request.device_serial) as device:
             existing = self.app.db.run(lambda tx: repo.get(tx, device.serial), write=False)
             if existing is not None:
-                raise AlreadyExists(
+                raise AlreadyPresent(
                     f"device {device.serial} is already provisioned as {existing.otp_serial}"
                 )
             slots = [OTP_SLOT, IDENT_SLOT] if request.identification else [OTP_SLOT]
@@ -283,11 +302,12 @@ class HidService:
     # --- identification -----------------------------------------------------------------
 
     def identify(self, device_serial: int) -> Identification:
-        current_caller()
+        caller = current_caller()
         if device_serial <= 0:
-            raise InvalidArgument("device_serial is required")
+            raise BadRequest("device_serial is required")
         with self.devices.open(device_serial) as device:
-            row = self.app.db.run(lambda tx: repo.get(tx, device_serial), write=False)
+            row = self.app.db.run(
+                lambda tx: self._visible(tx, repo.get(tx, device_serial), caller), write=False)
             if row is None:
                 return Identification("not-provisioned", device_serial, None)
             if row.ident_key is None:

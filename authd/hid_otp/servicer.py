@@ -10,10 +10,9 @@ from authd.context import Role, require_role
 from authd.hid_otp import convert
 from authd.hid_otp.service import HidService
 from authd.v1 import hid_otp_pb2, hid_otp_pb2_grpc
-from devices.errors import AlreadyExists, InvalidArgument, NotFound
+from devices.errors import AlreadyPresent, BadRequest, NoSuchObject
 from devices.hid_otp import read_typed_text
-from drivers.hid import OtpHidConnection
-from simulators.hid_otp import SimulatedOtpDevice, SimulatorBus
+from drivers.hid import OtpHidConnection, SimulatedHidBus
 
 Ctx = grpc.aio.ServicerContext
 
@@ -53,48 +52,50 @@ def parse_firmware(text: str) -> tuple[int, int, int]:
     try:
         major, minor, build = (int(part) for part in text.split("."))
     except ValueError:
-        raise InvalidArgument("firmware must look like 5.4.3") from None
+        raise BadRequest("firmware must look like 5.4.3") from None
     if not all(0 <= v <= 255 for v in (major, minor, build)):
-        raise InvalidArgument("firmware parts must be 0..255")
+        raise BadRequest("firmware parts must be 0..255")
     return (major, minor, build)
 
 
 class HidSimulatorServicer(hid_otp_pb2_grpc.HidSimulatorServiceServicer):
     """Hands at the terminal for tests and the demo: plug, unplug, press the button."""
 
-    def __init__(self, service: HidService, bus: SimulatorBus) -> None:
+    def __init__(self, service: HidService, bus: SimulatedHidBus) -> None:
         self.service = service
         self.app = service.app
         self.bus = bus
 
-    def _device(self, serial: int) -> SimulatedOtpDevice:
-        device = self.bus.find(convert.device_serial(serial))
-        if device is None:
-            raise NotFound(f"no simulated device with serial {serial} is plugged in")
-        return device
+    def _path(self, serial: int) -> bytes:
+        path = self.bus.path_of_serial(convert.device_serial(serial))
+        if path is None:
+            raise NoSuchObject(f"no simulated device with serial {serial} is plugged in")
+        return path
 
     async def PlugDevice(
         self, request: hid_otp_pb2.PlugSimulatedHidDeviceRequest, context: Ctx
     ) -> hid_otp_pb2.PlugSimulatedHidDeviceResponse:
         require_role(Role.BRANCH, Role.ADMIN)
         serial = request.device_serial or 10_000_000 + pysecrets.randbelow(89_999_999)
-        if self.bus.find(serial) is not None:
-            raise AlreadyExists(f"a simulated device with serial {serial} is plugged in")
         if request.processing_delay_ms > 10_000:
-            raise InvalidArgument("processing_delay_ms must be at most 10000")
-        device = SimulatedOtpDevice(
-            serial=serial,
-            version=parse_firmware(request.firmware),
-            processing_delay=request.processing_delay_ms / 1000,
-        )
-        path = self.bus.plug(device)
+            raise BadRequest("processing_delay_ms must be at most 10000")
+        firmware = parse_firmware(request.firmware)
+        try:
+            path = self.bus.plug_new(serial, firmware, request.processing_delay_ms / 1000)
+        except KeyError:
+            raise AlreadyPresent(f"a simulated device with serial {serial} is plugged in") \
+                from None
         return hid_otp_pb2.PlugSimulatedHidDeviceResponse(device_serial=serial, path=path.decode())
 
     async def UnplugDevice(
         self, request: hid_otp_pb2.UnplugSimulatedHidDeviceRequest, context: Ctx
     ) -> hid_otp_pb2.UnplugSimulatedHidDeviceResponse:
         require_role(Role.BRANCH, Role.ADMIN)
-        self.bus.unplug(self._device(request.device_serial))
+        try:
+            self.bus.unplug_serial(convert.device_serial(request.device_serial))
+        except KeyError:
+            raise NoSuchObject(f"no simulated device with serial {request.device_serial} is "
+                               "plugged in") from None
         return hid_otp_pb2.UnplugSimulatedHidDeviceResponse()
 
     async def PressButton(
@@ -103,21 +104,22 @@ class HidSimulatorServicer(hid_otp_pb2_grpc.HidSimulatorServiceServicer):
         require_role(Role.BRANCH, Role.ADMIN)
         slot = request.slot or 1
         if slot not in (1, 2):
-            raise InvalidArgument("slot must be 1 or 2")
-        device = self._device(request.device_serial)
-        typed = await self.app.run_blocking(self._press, device, slot)
+            raise BadRequest("slot must be 1 or 2")
+        serial = convert.device_serial(request.device_serial)
+        self._path(serial)
+        typed = await self.app.run_blocking(self._press, serial, slot)
         return hid_otp_pb2.PressSimulatedHidButtonResponse(typed=typed)
 
-    def _press(self, device: SimulatedOtpDevice, slot: int) -> str:
+    def _press(self, serial: int, slot: int) -> str:
         """Press, then read the keystrokes through the real driver path, as a terminal would."""
-        path = self.bus.path_of(device)
-        if path is None:
-            raise NotFound("the device was unplugged")
-        connection = OtpHidConnection.open(self.bus, path)
+        connection = OtpHidConnection.open(self.bus, self._path(serial))
         try:
             while connection.read_input(1):
                 pass  # keystrokes nobody read before this press
-            device.touch(slot)
+            try:
+                self.bus.touch(serial, slot)
+            except KeyError:
+                raise NoSuchObject("the device was unplugged") from None
             return read_typed_text(connection, first_timeout_ms=200, idle_timeout_ms=50)
         finally:
             connection.close()

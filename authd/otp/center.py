@@ -9,16 +9,18 @@ SQLite) before its counter is read, so the lockout is exact across threads, proc
 from __future__ import annotations
 
 import base64
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import quote
 
+from authd import validate
 from authd.audit import AuditLog
-from authd.context import Caller
+from authd.context import SYSTEM, Caller, Role
 from authd.secrets import SecretBox
 from authd.storage import Tx
-from devices.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from devices.errors import AlreadyPresent, BadRequest, NoSuchObject, WrongState
 from devices.otp import rules
 from devices.otp.codes import Algorithm
 from devices.otp.rules import Kind, Outcome, Params, Policy, State
@@ -39,6 +41,16 @@ MESSAGES = {
     Outcome.EXPIRED_OR_REPLACED: "This OTP has been replaced or has expired. Use your new OTP.",
     Outcome.REPLAYED: "This OTP code has already been used. Wait for the next code.",
 }
+
+# The one answer for a serial the caller's institution may not see: unknown, or registered
+# only at other institutions (no existence oracle, DESIGN.md).
+NOT_REGISTERED = "OTP device {serial} is not registered at {institution}"
+# The one answer to a failed online registration, whatever the reason: unknown serial, wrong
+# code, a code of another length, a replayed code, or a device that is not active.
+REGISTRATION_REFUSED = ("online registration of OTP device {serial} refused: the code does not "
+                        "prove possession of an active OTP device with this serial. Type the "
+                        "code the device shows now; a locked, lost or replaced device is "
+                        "registered only at a branch")
 
 
 @dataclass(frozen=True)
@@ -76,6 +88,10 @@ class VerifyResult:
     message: str
 
 
+NOT_REGISTERED_RESULT = VerifyResult(Outcome.NOT_REGISTERED, 0, 0,
+                                     MESSAGES[Outcome.NOT_REGISTERED])
+
+
 @dataclass(frozen=True)
 class Enrolled:
     device: Device
@@ -108,11 +124,11 @@ class OtpCenter:
 
     # ------------------------------------------------------------------ reading
 
-    def _load(self, tx: Tx, serial: str, *, lock: bool) -> Device:
+    def _find(self, tx: Tx, serial: str, *, lock: bool) -> Device | None:
         row = tx.one(f"SELECT {_DEVICE_COLUMNS} FROM otp_devices WHERE serial = ?"
                      + (tx.for_update if lock else ""), (serial,))
         if row is None:
-            raise NotFound(f"no OTP device with serial {serial}")
+            return None
         regs = tx.all("SELECT institution, channel, registered_at, failures_here"
                       " FROM otp_registrations WHERE serial = ?"
                       " ORDER BY registered_at, institution", (serial,))
@@ -124,8 +140,48 @@ class OtpCenter:
             warranty_until=float(row[12]), updated_at=float(row[13]),
             registrations=tuple(Registration(r[0], r[1], float(r[2]), int(r[3])) for r in regs))
 
-    def status(self, tx: Tx, serial: str) -> Device:
-        return self._load(tx, rules.check_serial(serial), lock=False)
+    def _load(self, tx: Tx, serial: str, *, lock: bool) -> Device:
+        device = self._find(tx, serial, lock=lock)
+        if device is None:
+            raise NoSuchObject(f"no OTP device with serial {serial}")
+        return device
+
+    def _registered(self, tx: Tx, serial: str, institution: str, *, lock: bool) -> Device:
+        """The device when it is registered at ``institution``; otherwise the same NoSuchObject
+        whether the serial is unknown or registered only elsewhere."""
+        device = self._find(tx, rules.check_serial(serial), lock=lock)
+        if device is None or not device.registered_at(institution):
+            raise NoSuchObject(NOT_REGISTERED.format(serial=serial, institution=institution))
+        return device
+
+    def view(self, tx: Tx, device: Device, caller: Caller) -> Device:
+        """The device as ``caller`` may see it: an institution sees its own registration only,
+        the issuer only when it is the issuer, and the replacing serial only when that device
+        is registered there too. The shared failure total is the customer's device state and
+        stays. Operations (admin role) see everything."""
+        if caller.role is Role.ADMIN:
+            return device
+        here = caller.institution
+        replaced_by = device.replaced_by
+        if replaced_by and not self.is_registered(tx, replaced_by, here):
+            replaced_by = None
+        return dataclasses.replace(
+            device, registrations=tuple(r for r in device.registrations if r.institution == here),
+            issuer=device.issuer if device.issuer == here else "", replaced_by=replaced_by)
+
+    def _seen(self, tx: Tx, serial: str, caller: Caller) -> Device:
+        return self.view(tx, self._load(tx, serial, lock=False), caller)
+
+    def status(self, tx: Tx, serial: str, caller: Caller) -> Device:
+        """A registered institution's view of the device; operations see every device."""
+        if caller.role is Role.ADMIN:
+            return self._load(tx, rules.check_serial(serial), lock=False)
+        return self.view(tx, self._registered(tx, serial, caller.institution, lock=False),
+                         caller)
+
+    def is_registered(self, tx: Tx, serial: str, institution: str) -> bool:
+        return tx.one("SELECT 1 FROM otp_registrations WHERE serial = ? AND institution = ?",
+                      (serial, institution)) is not None
 
     def attempts_left(self, failures: int) -> int:
         return max(0, self.policy.lockout_threshold - failures)
@@ -141,16 +197,16 @@ class OtpCenter:
         try:
             params = Params(Kind(kind), digits, period, Algorithm(algorithm)).check()
         except ValueError as exc:
-            raise InvalidArgument(str(exc)) from None
+            raise BadRequest(str(exc)) from None
         generated = None
         if not seed:
             seed = generated = self.secrets.random(params.algorithm.seed_bytes)
         if not 16 <= len(seed) <= 64:
-            raise InvalidArgument("seed must be 16..64 bytes")
-        if counter < 0:
-            raise InvalidArgument("counter must not be negative")
+            raise BadRequest("seed must be 16..64 bytes")
+        validate.bounded_int(counter, "counter")
+        validate.finite(warranty_until, "warranty_until", minimum=0)
         if tx.one("SELECT 1 FROM otp_devices WHERE serial = ?", (serial,)) is not None:
-            raise AlreadyExists(f"OTP device {serial} is enrolled already")
+            raise AlreadyPresent(f"OTP device {serial} is enrolled already")
         now = self.clock()
         last = counter - 1 if params.kind is Kind.HOTP else -1
         tx.execute(
@@ -167,50 +223,92 @@ class OtpCenter:
                                                  "seed_source": "generated" if generated
                                                  else "given"})
         uri = provisioning_uri(serial, seed, params, caller.institution, counter)
-        return Enrolled(self._load(tx, serial, lock=False), generated, uri if generated else "")
+        return Enrolled(self._seen(tx, serial, caller), generated, uri if generated else "")
 
     def _add_registration(self, tx: Tx, serial: str, institution: str, channel: str,
                           now: float) -> None:
         tx.execute("INSERT INTO otp_registrations (serial, institution, channel, registered_at,"
                    " failures_here) VALUES (?, ?, ?, ?, 0)", (serial, institution, channel, now))
 
-    def register(self, tx: Tx, *, serial: str, institution: str, caller: Caller,
-                 online: bool = False, strong_authentication: bool = True) -> Device:
-        """Register the device at ``institution`` (DOMAIN.md §3)."""
+    def register(self, tx: Tx, *, serial: str, institution: str, caller: Caller) -> Device:
+        """Register the device at ``institution`` at a branch: the customer is present with
+        the device and an ID (DOMAIN.md §3). An unknown serial is NOT_FOUND: registering
+        necessarily tells a teller whether the serial exists."""
         device = self._load(tx, rules.check_serial(serial), lock=True)
         if device.state in (State.REPLACED, State.EXPIRED):
-            raise FailedPrecondition(f"OTP device {serial} was {device.state.value}; "
+            raise WrongState(f"OTP device {serial} was {device.state.value}; "
                                      "register the new device instead")
-        if online and device.state is State.LOST:
-            raise FailedPrecondition(f"OTP device {serial} is reported lost: it can be "
-                                     "registered only at a branch")
-        if online and not strong_authentication:
-            raise FailedPrecondition("online registration needs a login with a certificate or "
-                                     "another strong means; otherwise register at a branch")
         if device.registered_at(institution):
-            raise AlreadyExists(f"OTP device {serial} is registered at {institution} already")
-        self._add_registration(tx, serial, institution, "online" if online else "branch",
-                               self.clock())
+            raise AlreadyPresent(f"OTP device {serial} is registered at {institution} already")
+        self._add_registration(tx, serial, institution, "branch", self.clock())
         self.audit.record(tx, action="otp.register", target=serial, outcome="registered",
                           caller=caller, detail={"institution": institution,
-                                                 "channel": "online" if online else "branch"})
-        return self._load(tx, serial, lock=False)
+                                                 "channel": "branch"})
+        return self._seen(tx, serial, caller)
+
+    def register_online(self, tx: Tx, *, serial: str, code: str, caller: Caller,
+                        strong_authentication: bool) -> Device | None:
+        """Online registration (DOMAIN.md §3): the institution asserts the customer's strong
+        login, and the customer proves possession by typing the device's current code.
+
+        The code is checked under the device's row lock like a verification: a right code
+        resets the shared counter and cannot be used again; a wrong one counts on the shared
+        cross-institution counter (the 10th locks the device everywhere). Such a failure has
+        no institution's share (``failures_here`` counts failures at a registration); the
+        center's audit record of it names the institution. Returns None when the proof fails
+        for any reason (unknown serial, wrong, replayed or other-length code, a device that is
+        not active): the caller then answers REGISTRATION_REFUSED, the same in every case.
+        Raises only before it writes."""
+        if not strong_authentication:
+            raise WrongState("online registration needs a login with a certificate or "
+                                     "another strong means; otherwise register at a branch")
+        institution = caller.institution
+        device = self._find(tx, rules.check_serial(serial), lock=True)
+        if device is not None and device.registered_at(institution):
+            raise AlreadyPresent(f"OTP device {serial} is registered at {institution} already")
+        if device is None or not self._prove(tx, device, code, caller):
+            self.audit.record(tx, action="otp.register", target=serial, outcome="refused",
+                              caller=caller, detail={"channel": "online"})
+            return None
+        self._add_registration(tx, serial, institution, "online", self.clock())
+        self.audit.record(tx, action="otp.register", target=serial, outcome="registered",
+                          caller=caller, detail={"institution": institution,
+                                                 "channel": "online", "proof": "otp"})
+        return self._seen(tx, serial, caller)
+
+    def _prove(self, tx: Tx, device: Device, code: str, caller: Caller) -> bool:
+        """Whether ``code`` is a current code of ``device`` (an online registration's proof)."""
+        if device.state is not State.ACTIVE or len(code) != device.params.digits:
+            return False  # refused without evaluating the code, nothing counted
+        seed = self.secrets.open(device.sealed_seed, _aad(device.serial))
+        decision = rules.verify(self._rule_state(device), seed, code, self.clock(),
+                                self.policy)
+        after = decision.device
+        if decision.outcome is Outcome.ACCEPTED:
+            self._record_accepted(tx, device.serial, after.last, device.failures)
+            return True
+        if decision.outcome is Outcome.WRONG_CODE:
+            self._record_wrong(tx, device.serial, after, None)
+            locked_now = after.state is State.LOCKED
+            detail: dict[str, object] = {"institution": caller.institution,
+                                         "channel": "online_registration",
+                                         "failures": after.failures}
+            if locked_now:
+                detail["locked_now"] = True
+            # Attributed to the center: the caller's own audit shows the same refusal for an
+            # unknown serial (no existence oracle through the audit trail).
+            self.audit.record(tx, action="otp.failure", target=device.serial,
+                              outcome="wrong_code", caller=SYSTEM, detail=detail)
+        return False
 
     def deregister(self, tx: Tx, *, serial: str, institution: str, caller: Caller,
                    operator: str, reason: str) -> Device:
-        device = self._load(tx, rules.check_serial(serial), lock=True)
-        if not device.registered_at(institution):
-            raise NotFound(f"OTP device {serial} is not registered at {institution}")
+        self._registered(tx, serial, institution, lock=True)
         tx.execute("DELETE FROM otp_registrations WHERE serial = ? AND institution = ?",
                    (serial, institution))
         self.audit.record(tx, action="otp.deregister", target=serial, outcome="deregistered",
                           caller=caller, detail={"operator": operator, "reason": reason})
-        return self._load(tx, serial, lock=False)
-
-    def _require_registered(self, device: Device, institution: str) -> None:
-        if not device.registered_at(institution):
-            raise FailedPrecondition(
-                f"OTP device {device.serial} is not registered at {institution}")
+        return self._seen(tx, serial, caller)
 
     def _set_state(self, tx: Tx, serial: str, state: State, failures: int | None = None) -> None:
         if failures is None:
@@ -225,42 +323,39 @@ class OtpCenter:
     def unlock(self, tx: Tx, *, serial: str, caller: Caller, operator: str,
                reason: str) -> Device:
         """Clear the lock and the consecutive-failure counter (customer present at a branch)."""
-        device = self._load(tx, rules.check_serial(serial), lock=True)
-        self._require_registered(device, caller.institution)
+        device = self._registered(tx, serial, caller.institution, lock=True)
         if device.state not in (State.LOCKED, State.ACTIVE):
-            raise FailedPrecondition(f"OTP device {serial} is {device.state.value}; "
+            raise WrongState(f"OTP device {serial} is {device.state.value}; "
                                      "only a locked or active device can be reset")
         self._set_state(tx, serial, State.ACTIVE, failures=0)
         self.audit.record(tx, action="otp.unlock", target=serial, outcome="unlocked",
                           caller=caller, detail={"operator": operator, "reason": reason,
                                                  "failures_before": device.failures,
                                                  "state_before": device.state.value})
-        return self._load(tx, serial, lock=False)
+        return self._seen(tx, serial, caller)
 
     def report_lost(self, tx: Tx, *, serial: str, caller: Caller, reason: str) -> Device:
-        device = self._load(tx, rules.check_serial(serial), lock=True)
-        self._require_registered(device, caller.institution)
+        device = self._registered(tx, serial, caller.institution, lock=True)
         if device.state not in (State.ACTIVE, State.LOCKED):
-            raise FailedPrecondition(f"OTP device {serial} is {device.state.value} already")
+            raise WrongState(f"OTP device {serial} is {device.state.value} already")
         self._set_state(tx, serial, State.LOST)
         self.audit.record(tx, action="otp.report_lost", target=serial, outcome="reported_lost",
                           caller=caller, detail={"reason": reason,
                                                  "state_before": device.state.value})
-        return self._load(tx, serial, lock=False)
+        return self._seen(tx, serial, caller)
 
     def withdraw_loss_report(self, tx: Tx, *, serial: str, caller: Caller, operator: str,
                              reason: str) -> Device:
-        device = self._load(tx, rules.check_serial(serial), lock=True)
-        self._require_registered(device, caller.institution)
+        device = self._registered(tx, serial, caller.institution, lock=True)
         if device.state is not State.LOST:
-            raise FailedPrecondition(f"OTP device {serial} is not reported lost")
+            raise WrongState(f"OTP device {serial} is not reported lost")
         back = (State.LOCKED if device.failures >= self.policy.lockout_threshold
                 else State.ACTIVE)
         self._set_state(tx, serial, back)
         self.audit.record(tx, action="otp.withdraw_loss_report", target=serial,
                           outcome=back.value, caller=caller,
                           detail={"operator": operator, "reason": reason})
-        return self._load(tx, serial, lock=False)
+        return self._seen(tx, serial, caller)
 
     def replace(self, tx: Tx, *, old_serial: str, new_serial: str, warranty_expired: bool,
                 seed: bytes | None, kind: str | Kind | None, digits: int | None,
@@ -268,10 +363,9 @@ class OtpCenter:
                 caller: Caller, operator: str) -> tuple[Device, Enrolled]:
         """Replace a device. A reissue carries every registration over; after a warranty
         expiry the new device is registered only here (DOMAIN.md §3)."""
-        old = self._load(tx, rules.check_serial(old_serial), lock=True)
-        self._require_registered(old, caller.institution)
+        old = self._registered(tx, old_serial, caller.institution, lock=True)
         if old.state in (State.REPLACED, State.EXPIRED):
-            raise FailedPrecondition(f"OTP device {old_serial} was {old.state.value} already")
+            raise WrongState(f"OTP device {old_serial} was {old.state.value} already")
         p = old.params
         enrolled = self.enroll(
             tx, serial=new_serial, seed=seed, kind=kind or p.kind, digits=digits or p.digits,
@@ -288,16 +382,15 @@ class OtpCenter:
         self.audit.record(tx, action="otp.replace", target=old_serial, outcome=state.value,
                           caller=caller, detail={"operator": operator, "new_serial": new_serial,
                                                  "carried_over": not warranty_expired})
-        new = self._load(tx, new_serial, lock=False)
-        return self._load(tx, old_serial, lock=False), Enrolled(
+        new = self._seen(tx, new_serial, caller)
+        return self._seen(tx, old_serial, caller), Enrolled(
             new, enrolled.generated_seed, enrolled.provisioning_uri)
 
     def resync(self, tx: Tx, *, serial: str, first: str, second: str, caller: Caller,
                operator: str) -> Device:
-        device = self._load(tx, rules.check_serial(serial), lock=True)
-        self._require_registered(device, caller.institution)
+        device = self._registered(tx, serial, caller.institution, lock=True)
         if device.state is not State.ACTIVE:
-            raise FailedPrecondition(f"OTP device {serial} is {device.state.value}; "
+            raise WrongState(f"OTP device {serial} is {device.state.value}; "
                                      "only an active device can be resynchronised")
         rules.check_code(first, device.params.digits)
         rules.check_code(second, device.params.digits)
@@ -307,13 +400,13 @@ class OtpCenter:
         if after is None:
             self.audit.record(tx, action="otp.resync", target=serial, outcome="not_found",
                               caller=caller, detail={"operator": operator})
-            raise FailedPrecondition("the two codes are not consecutive codes of this device "
+            raise WrongState("the two codes are not consecutive codes of this device "
                                      "within the resync window")
         tx.execute("UPDATE otp_devices SET last_counter = ?, drift = ?, updated_at = ?"
                    " WHERE serial = ?", (after.last, after.drift, self.clock(), serial))
         self.audit.record(tx, action="otp.resync", target=serial, outcome="resynced",
                           caller=caller, detail={"operator": operator})
-        return self._load(tx, serial, lock=False)
+        return self._seen(tx, serial, caller)
 
     # ------------------------------------------------------------------ verification
 
@@ -325,18 +418,18 @@ class OtpCenter:
     def verify(self, tx: Tx, *, serial: str, code: str, caller: Caller) -> VerifyResult:
         """One verification, under the device's row lock; audited.
 
-        Raises only before it writes (unknown device, malformed code, unreadable seed), so a
-        caller batching verifications in one transaction needs no savepoint around it."""
+        Raises only before it writes (malformed code, unreadable seed), so a caller batching
+        verifications in one transaction needs no savepoint around it. An unknown serial and a
+        device not registered at the caller's institution get the same NOT_REGISTERED answer,
+        without counters, and write nothing."""
         lock = tx.for_update + " OF d" if tx.for_update else ""
         row = tx.one("SELECT d.kind, d.digits, d.period, d.algorithm, d.seed, d.last_counter,"
                      " d.drift, d.state, d.failures, r.institution FROM otp_devices d"
                      " LEFT JOIN otp_registrations r ON r.serial = d.serial AND r.institution = ?"
                      " WHERE d.serial = ?" + lock, (caller.institution, serial))
-        if row is None:
-            raise NotFound(f"no OTP device with serial {serial}")
+        if row is None or row[9] is None:
+            return NOT_REGISTERED_RESULT
         state, failures = State(row[7]), int(row[8])
-        if row[9] is None:
-            return self._answer(tx, serial, Outcome.NOT_REGISTERED, failures, caller)
         refused = rules.refusal(state)
         if refused is not None:
             return self._answer(tx, serial, refused, failures, caller)
@@ -347,19 +440,29 @@ class OtpCenter:
         decision = rules.verify(before, seed, code, self.clock(), self.policy)
         after = decision.device
         if decision.outcome is Outcome.ACCEPTED:
-            tx.execute("UPDATE otp_devices SET failures = 0, last_counter = ?, updated_at = ?"
-                       " WHERE serial = ?", (after.last, self.clock(), serial))
-            if failures:
-                tx.execute("UPDATE otp_registrations SET failures_here = 0 WHERE serial = ?",
-                           (serial,))
+            self._record_accepted(tx, serial, after.last, failures)
         elif decision.outcome is Outcome.WRONG_CODE:
-            tx.execute("UPDATE otp_devices SET failures = ?, state = ?, updated_at = ?"
-                       " WHERE serial = ?", (after.failures, after.state.value, self.clock(),
-                                             serial))
-            tx.execute("UPDATE otp_registrations SET failures_here = failures_here + 1"
-                       " WHERE serial = ? AND institution = ?", (serial, caller.institution))
+            self._record_wrong(tx, serial, after, caller.institution)
         return self._answer(tx, serial, decision.outcome, after.failures, caller,
                             locked_now=after.state is State.LOCKED)
+
+    def _record_accepted(self, tx: Tx, serial: str, last: int, failures_before: int) -> None:
+        tx.execute("UPDATE otp_devices SET failures = 0, last_counter = ?, updated_at = ?"
+                   " WHERE serial = ?", (last, self.clock(), serial))
+        if failures_before:
+            tx.execute("UPDATE otp_registrations SET failures_here = 0 WHERE serial = ?",
+                       (serial,))
+
+    def _record_wrong(self, tx: Tx, serial: str, after: rules.DeviceState,
+                      institution: str | None) -> None:
+        """One more failure on the shared counter; ``institution``'s share when it has a
+        registration (None: an online registration's failed proof has no share)."""
+        tx.execute("UPDATE otp_devices SET failures = ?, state = ?, updated_at = ?"
+                   " WHERE serial = ?", (after.failures, after.state.value, self.clock(),
+                                         serial))
+        if institution is not None:
+            tx.execute("UPDATE otp_registrations SET failures_here = failures_here + 1"
+                       " WHERE serial = ? AND institution = ?", (serial, institution))
 
     def _answer(self, tx: Tx, serial: str, outcome: Outcome, failures: int, caller: Caller,
                 locked_now: bool = False) -> VerifyResult:

@@ -31,7 +31,7 @@ def status_lines(s: otp_pb2.DeviceStatus) -> list[str]:
         + f", {_name(otp_pb2.OtpAlgorithm, p.algorithm, 'OTP_ALGORITHM_').upper()}",
         f"  consecutive failures {s.consecutive_failures} (all institutions), "
         f"attempts left {s.attempts_left}",
-        f"  issued by {s.issuer}",
+        f"  issued by {s.issuer or 'another institution'}",
     ]
     if s.replaced_by:
         lines.append(f"  replaced by {s.replaced_by}")
@@ -118,10 +118,15 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--operator", required=True)
     p.set_defaults(run=_enroll)
 
-    p = simple("register", "register the device at your institution", lambda ctl, a: _stub(
-        ctl).Register(otp_pb2.RegisterRequest(serial=a.serial, operator_id=a.operator or "",
-                                              strong_authentication=a.strong_auth),
-                      timeout=a.timeout))
+    p = simple("register", "register the device at your institution: at a branch (teller, "
+                           "--operator) or online (backend, --strong-auth and the device's "
+                           "current code)", lambda ctl, a: _stub(ctl).Register(
+        otp_pb2.RegisterRequest(serial=a.serial, operator_id=a.operator or "",
+                                strong_authentication=a.strong_auth, code=a.code or ""),
+        timeout=a.timeout))
+    p.add_argument("code", nargs="?",
+                   help="(backend) the code the device shows now, typed by the customer: "
+                        "proof of possession")
     p.add_argument("--operator", help="(branch) teller's operator id")
     p.add_argument("--strong-auth", action="store_true",
                    help="(backend) the customer logged in with a certificate")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from authd.otp.center import Device
 from authd.v1 import otp_pb2
-from devices.errors import InvalidArgument
+from devices.errors import BadRequest
 from devices.otp.codes import Algorithm
 from devices.otp.rules import Kind, Outcome, State
 
@@ -38,7 +38,7 @@ def kind_from_pb(value: int, default: Kind | None = None) -> Kind | None:
     try:
         return KIND_FROM_PB[value]
     except KeyError:
-        raise InvalidArgument(f"unknown OTP kind {value}") from None
+        raise BadRequest(f"unknown OTP kind {value}") from None
 
 
 def algorithm_from_pb(value: int, default: Algorithm | None = None) -> Algorithm | None:
@@ -47,7 +47,7 @@ def algorithm_from_pb(value: int, default: Algorithm | None = None) -> Algorithm
     try:
         return ALGORITHM_FROM_PB[value]
     except KeyError:
-        raise InvalidArgument(f"unknown OTP algorithm {value}") from None
+        raise BadRequest(f"unknown OTP algorithm {value}") from None
 
 
 def status_to_pb(device: Device, attempts_left: int) -> otp_pb2.DeviceStatus:

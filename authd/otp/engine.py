@@ -1,12 +1,28 @@
 """Group commit for verifications.
 
 A durable commit costs an fsync and a round of locking; doing one per verification caps a node
-far below what it can evaluate. The engine's writer threads take whatever verifications are
-waiting (up to ``batch_max``), run them one after another in a single transaction — each under
-its device's row lock — and commit once. The handler must raise only before it writes (a
-project error for a bad request); anything else aborts the whole batch, which then answers
-every caller with UNAVAILABLE and has changed nothing. Every caller is answered only after the
-commit that holds its counter change, so an acknowledged failure is never lost.
+far below what it can evaluate. The engine takes whatever verifications are waiting (up to
+``batch_max``), runs them one after another in a single transaction — each under its device's
+row lock — and commits once. Every caller is answered only after the commit that holds its
+counter change, so an acknowledged failure is never lost.
+
+One job cannot fail another. The handler raises a project error only before it writes (a bad
+request, an unknown device): that job gets the error and its batch-mates go on. Any other
+failure aborts the batch's transaction, so nothing of the batch was written; the jobs are then
+committed again one per transaction, and only the job that fails again gets an error (INTERNAL,
+logged with a reference by whoever answers it). When the store itself failed (unreachable, I/O,
+disk full) every job of the batch answers UNAVAILABLE at once: nothing was counted.
+
+Callers that give up (deadline, cancellation, disconnect) never reach a writer. A job whose
+caller gave up before a writer took it is dropped unevaluated; once taken, it is evaluated and
+committed (and audited) with its batch, and only its answer is dropped.
+
+A writer that dies anyway (an unexpected error in the engine itself) is noticed: the jobs it
+held get their answers if their batch committed and UNAVAILABLE (nothing counted) if not, every
+call waiting for it gets UNAVAILABLE, one line is logged, ``authd_otp_writer_failures_total``
+counts it, and the writer starts again after a back-off (``restart_delay``, doubling while it
+keeps failing, at most ``restart_delay_max``). Until then its calls answer UNAVAILABLE at once
+and ``serving`` is False (the OTP service's health reports NOT_SERVING).
 
 Each device (key) is served by one writer of a node, so a node evaluates one device's calls in
 the order they arrived. Within a batch the items are ordered by key, so writers on several
@@ -16,51 +32,155 @@ nodes always take row locks in the same order and cannot deadlock each other.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import queue
 import threading
 import zlib
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, InvalidStateError, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 from authd import metrics
 from authd.storage import Database, Tx
-from devices.errors import AuthdError, Unavailable
+from devices.errors import AuthdError, Unreachable
 
 log = logging.getLogger(__name__)
 
 J = TypeVar("J")
 R = TypeVar("R")
+# A job's result, or the error its caller gets.
+Answer = tuple[R | None, BaseException | None]
+
+STORE_FAILED = "the store could not record the verification; nothing was counted"
+WRITER_FAILED = "the verification writer failed; nothing was counted; try again"
+WRITER_DOWN = "the verification writer is restarting; nothing was counted; try again"
+SHUTTING_DOWN = "the server is shutting down"
+
+
+def _evaluate(tx: Tx, handle: Callable[[Tx, J], R], jobs: Sequence[J]) -> list[Answer[R]]:
+    out: list[Answer[R]] = []
+    for job in jobs:
+        try:
+            out.append((handle(tx, job), None))
+        except AuthdError as exc:  # raised before the job wrote anything
+            out.append((None, exc))
+    return out
 
 
 def commit_batch(db: Database, handle: Callable[[Tx, J], R],
-                 jobs: Sequence[J]) -> list[tuple[R | None, AuthdError | None]]:
-    """Evaluate ``jobs`` in one durable transaction: each job's result or its project error.
+                 jobs: Sequence[J]) -> list[Answer[R]]:
+    """Evaluate ``jobs`` in one durable transaction: each job's result or its error.
 
-    Raises a project error for the whole batch when the transaction fails; then nothing of the
-    batch was written."""
-
-    def work(tx: Tx) -> list[tuple[R | None, AuthdError | None]]:
-        out: list[tuple[R | None, AuthdError | None]] = []
-        for job in jobs:
-            try:
-                out.append((handle(tx, job), None))
-            except AuthdError as exc:
-                out.append((None, exc))
-        return out
-
+    Raises nothing but BaseExceptions: when the transaction fails, the jobs are committed one
+    per transaction (or all answered UNAVAILABLE when the store failed), as the module says."""
     try:
-        results = db.run(work, pipeline=True)
-    except AuthdError:
-        raise
+        answers = db.run(lambda tx: _evaluate(tx, handle, jobs), pipeline=True)
     except Exception as exc:
-        log.error("verification batch failed: %s", type(exc).__name__, exc_info=exc)
-        raise Unavailable(
-            "the store could not record the verification; nothing was counted") from None
+        return after_failed_batch(db, handle, jobs, exc)
     metrics.OTP_BATCH.observe(len(jobs))
-    return results
+    return answers
+
+
+def _common_error(db: Database, exc: Exception) -> AuthdError | None:
+    """The answer for every job when ``exc`` says the store failed, not one job's values."""
+    if isinstance(exc, AuthdError):
+        return exc
+    if db.is_store_failure(exc):
+        return Unreachable(STORE_FAILED)
+    return None
+
+
+def after_failed_batch(db: Database, handle: Callable[[Tx, J], R], jobs: Sequence[J],
+                       exc: Exception) -> list[Answer[R]]:
+    """The answers for ``jobs`` after their batch's transaction failed with ``exc`` (rolled
+    back): the store's error for all of them, or each job committed on its own."""
+    common = _common_error(db, exc)
+    if common is not None:
+        log.error("verification batch of %d failed: %s", len(jobs), type(exc).__name__,
+                  exc_info=exc)
+        return [(None, common)] * len(jobs)
+    if len(jobs) == 1:
+        return [(None, exc)]
+    log.warning("verification batch of %d failed (%s); committing its jobs one per transaction",
+                len(jobs), type(exc).__name__)
+    metrics.OTP_BATCH_SPLITS.inc()
+    out: list[Answer[R]] = []
+    for i, job in enumerate(jobs):
+        alone: Callable[[Tx], list[Answer[R]]] = functools.partial(_evaluate, handle=handle,
+                                                                   jobs=(job,))
+        try:
+            out.extend(db.run(alone, pipeline=True))
+        except Exception as one:
+            common = _common_error(db, one)
+            if common is not None:  # the store failed meanwhile: no point trying the rest
+                log.error("verification failed: %s", type(one).__name__, exc_info=one)
+                out.extend([(None, common)] * (len(jobs) - i))
+                break
+            out.append((None, one))
+        else:
+            metrics.OTP_BATCH.observe(1)
+    return out
+
+
+def _answer(future: Future[R] | asyncio.Future[R], result: R | None,
+            error: BaseException | None) -> None:
+    """Settle a caller's future; one that is settled already (its caller gave up) stays so."""
+    if future.done():
+        return
+    try:
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)  # type: ignore[arg-type]
+    except (InvalidStateError, asyncio.InvalidStateError):
+        pass  # cancelled by its caller in the meantime
+
+
+class _Supervision:
+    """What both engines share: health listeners, the restart back-off, the fault seam."""
+
+    def __init__(self, kind: str, restart_delay: float, restart_delay_max: float) -> None:
+        self._kind = kind
+        self.restart_delay = restart_delay
+        self.restart_delay_max = restart_delay_max
+        self.failures = 0  # writers that died, since start
+        self._listeners: list[Callable[[], None]] = []
+        self._faults: list[BaseException] = []
+        self._faults_lock = threading.Lock()
+
+    def on_change(self, listener: Callable[[], None]) -> None:
+        """Call ``listener`` (from any thread) whenever ``serving`` may have changed."""
+        self._listeners.append(listener)
+
+    def _changed(self) -> None:
+        for listener in self._listeners:
+            try:
+                listener()
+            except Exception:
+                log.exception("OTP engine health listener failed")
+
+    def fail_next_batches(self, error: BaseException, count: int = 1) -> None:
+        """Test seam: the next ``count`` batches a writer takes raise ``error`` in the writer
+        itself, before their transaction begins, as a bug in the engine would."""
+        with self._faults_lock:
+            self._faults.extend([error] * count)
+
+    def _inject(self) -> None:
+        with self._faults_lock:
+            fault = self._faults.pop(0) if self._faults else None
+        if fault is not None:
+            raise fault
+
+    def _died(self, name: str, exc: BaseException, streak: int) -> float:
+        """Log and count a writer's death; returns how long to wait before restarting it."""
+        self.failures += 1
+        metrics.OTP_WRITER_FAILURES.labels(engine=self._kind).inc()
+        delay = min(self.restart_delay * 2 ** min(streak, 30), self.restart_delay_max)
+        log.error("OTP verification writer %s failed (%s); restarting it in %.2f s", name,
+                  type(exc).__name__, delay, exc_info=exc)
+        return delay
 
 
 @dataclass
@@ -70,96 +190,181 @@ class _Item(Generic[J, R]):
     future: Future[R] = field(default_factory=Future)
 
 
-class GroupCommitEngine(Generic[J, R]):
+@dataclass
+class _Writer(Generic[J, R]):
+    name: str
+    queue: queue.SimpleQueue[_Item[J, R] | None] = field(default_factory=queue.SimpleQueue)
+    thread: threading.Thread | None = None
+    alive: bool = False
+    streak: int = 0  # deaths since its last good batch (for the back-off)
+    batch: list[_Item[J, R]] = field(default_factory=list)  # in flight
+    answers: list[Answer[R]] | None = None  # the batch in flight's answers, once committed
+
+
+class GroupCommitEngine(_Supervision, Generic[J, R]):
     def __init__(self, db: Database, handle: Callable[[Tx, J], R], *, batch_max: int = 256,
-                 writers: int = 1, name: str = "verify") -> None:
+                 writers: int = 1, name: str = "verify", restart_delay: float = 0.1,
+                 restart_delay_max: float = 5.0) -> None:
+        super().__init__("thread", restart_delay, restart_delay_max)
         self._db = db
         self._handle = handle
         self._batch_max = batch_max
-        self._queues: list[queue.SimpleQueue[_Item[J, R] | None]] = [
-            queue.SimpleQueue() for _ in range(writers)]
         self._closed = False
-        self._threads = [threading.Thread(target=self._run, args=(q,), name=f"authd-{name}-{i}",
-                                          daemon=True) for i, q in enumerate(self._queues)]
-        for thread in self._threads:
-            thread.start()
+        self._stop = threading.Event()
+        self._writers: list[_Writer[J, R]] = [_Writer(f"authd-{name}-{i}")
+                                              for i in range(writers)]
         self.batches = 0
         self.items = 0
+        for writer in self._writers:
+            self._start(writer)
+
+    @property
+    def serving(self) -> bool:
+        """Every writer runs: every device of this node can be verified."""
+        return not self._closed and all(w.alive for w in self._writers)
 
     def submit(self, job: J, key: str) -> Future[R]:
         item: _Item[J, R] = _Item(job, key)
+        writer = self._writers[zlib.crc32(key.encode()) % len(self._writers)]
         if self._closed:
-            item.future.set_exception(Unavailable("the server is shutting down"))
-            return item.future
-        self._queues[zlib.crc32(key.encode()) % len(self._queues)].put(item)
+            _answer(item.future, None, Unreachable(SHUTTING_DOWN))
+        elif not writer.alive:
+            _answer(item.future, None, Unreachable(WRITER_DOWN))
+        else:
+            writer.queue.put(item)
         return item.future
 
-    def _take(self, q: queue.SimpleQueue[_Item[J, R] | None]) -> list[_Item[J, R]] | None:
-        first = q.get()
-        if first is None:
-            return None
-        batch = [first]
-        while len(batch) < self._batch_max:
-            try:
-                item = q.get_nowait()
-            except queue.Empty:
-                break
-            if item is None:
-                q.put(None)  # finish this batch, then stop
-                break
-            batch.append(item)
-        return batch
+    def _start(self, writer: _Writer[J, R]) -> None:
+        thread = threading.Thread(target=self._serve, args=(writer,), name=writer.name,
+                                  daemon=True)
+        writer.thread = thread
+        writer.alive = True
+        thread.start()
+        self._changed()
 
-    def _run(self, q: queue.SimpleQueue[_Item[J, R] | None]) -> None:
-        while True:
-            batch = self._take(q)
-            if batch is None:
-                return
-            batch.sort(key=lambda it: it.key)  # stable: one device's calls keep their order
-            self._process(batch)
-
-    def _process(self, batch: list[_Item[J, R]]) -> None:
+    def _serve(self, writer: _Writer[J, R]) -> None:
         try:
-            results = commit_batch(self._db, self._handle, [item.job for item in batch])
-        except AuthdError as failure:
+            self._run(writer)
+        except BaseException as exc:
+            self._recover(writer, exc)
+
+    def _run(self, writer: _Writer[J, R]) -> None:
+        while True:
+            if not self._take(writer):
+                return
+            batch = writer.batch
+            if not batch:
+                continue
+            self._inject()
+            batch.sort(key=lambda it: it.key)  # stable: one device's calls keep their order
+            answers = commit_batch(self._db, self._handle, [item.job for item in batch])
+            writer.answers = answers
+            self.batches += 1
+            self.items += len(batch)
+            for item, (result, error) in zip(batch, answers, strict=True):
+                _answer(item.future, result, error)
+            writer.batch, writer.answers = [], None
+            writer.streak = 0
+
+    def _take(self, writer: _Writer[J, R]) -> bool:
+        """Collect the next batch in ``writer.batch`` (False: stop). Jobs whose callers gave up
+        are left out; the others can no longer be cancelled."""
+        q = writer.queue
+        item = q.get()
+        if item is None:
+            return False
+        writer.batch, writer.answers = [], None
+        while True:
+            if item.future.set_running_or_notify_cancel():
+                writer.batch.append(item)
+            if len(writer.batch) >= self._batch_max:
+                return True
+            try:
+                following = q.get_nowait()
+            except queue.Empty:
+                return True
+            if following is None:
+                q.put(None)  # finish this batch, then stop
+                return True
+            item = following
+
+    def _recover(self, writer: _Writer[J, R], exc: BaseException) -> None:
+        """On the dying writer's thread: answer what it held, then start it again."""
+        writer.alive = False
+        delay = self.restart_delay_max
+        try:
+            self._changed()
+            delay = self._died(writer.name, exc, writer.streak)
+            writer.streak += 1
+            batch, answers = writer.batch, writer.answers
+            writer.batch, writer.answers = [], None
+            if answers is not None:  # committed: its callers get their answers
+                for item, (result, error) in zip(batch, answers, strict=True):
+                    _answer(item.future, result, error)
             for item in batch:
-                item.future.set_exception(failure)
-            return
-        self.batches += 1
-        self.items += len(batch)
-        for item, (result, error) in zip(batch, results, strict=True):
-            if error is not None:
-                item.future.set_exception(error)
+                _answer(item.future, None, Unreachable(WRITER_FAILED))
+            self._refuse_waiting(writer, WRITER_FAILED)
+        finally:
+            if self._stop.wait(delay):
+                self._refuse_waiting(writer, SHUTTING_DOWN)
             else:
-                item.future.set_result(result)  # type: ignore[arg-type]
+                self._start(writer)
+
+    @staticmethod
+    def _refuse_waiting(writer: _Writer[J, R], message: str) -> None:
+        while True:
+            try:
+                item = writer.queue.get_nowait()
+            except queue.Empty:
+                return
+            if item is not None:
+                _answer(item.future, None, Unreachable(message))
 
     def close(self) -> None:
         """Finish what was submitted, then stop the writers."""
         self._closed = True
-        for q in self._queues:
-            q.put(None)
-        for thread in self._threads:
-            thread.join()
+        self._stop.set()
+        for writer in self._writers:
+            writer.queue.put(None)
+        for writer in self._writers:
+            while True:  # a restarted writer runs on a new thread
+                thread = writer.thread
+                if thread is None:
+                    break
+                thread.join()
+                if writer.thread is thread:
+                    break
 
 
-class LoopCommitEngine(Generic[J, R]):
+class LoopCommitEngine(_Supervision, Generic[J, R]):
     """Group commit with evaluation on the event loop's own thread (SQLite, one process).
 
     Verifications that arrive while the loop is busy are evaluated together, on the loop, in
     one transaction; its durable commit runs on a helper thread, and while that fsync runs the
-    loop serves calls and the next batch gathers. No hand-off to a writer thread per batch."""
+    loop serves calls and the next batch gathers. No hand-off to a writer thread per batch.
+    The drain task is this engine's writer: it dies, is noticed and restarts as the module
+    describes."""
 
-    def __init__(self, db: Database, handle: Callable[[Tx, J], R], *,
-                 batch_max: int = 256) -> None:
+    def __init__(self, db: Database, handle: Callable[[Tx, J], R], *, batch_max: int = 256,
+                 restart_delay: float = 0.1, restart_delay_max: float = 5.0) -> None:
+        super().__init__("loop", restart_delay, restart_delay_max)
         self._db = db
         self._handle = handle
         self._batch_max = batch_max
         self._pending: list[tuple[J, str, asyncio.Future[R]]] = []
         self._closed = False
+        self._alive = True
+        self._streak = 0
+        self._batch: list[tuple[J, str, asyncio.Future[R]]] = []
+        self._answers: list[Answer[R]] | None = None
         self.batches = 0
         self.items = 0
         self._task: asyncio.Task[None] | None = None
         self._committer = ThreadPoolExecutor(1, thread_name_prefix="authd-commit")
+
+    @property
+    def serving(self) -> bool:
+        return self._alive and not self._closed
 
     def close(self) -> None:
         self._closed = True
@@ -169,67 +374,89 @@ class LoopCommitEngine(Generic[J, R]):
         loop = asyncio.get_running_loop()
         future: asyncio.Future[R] = loop.create_future()
         if self._closed:
-            future.set_exception(Unavailable("the server is shutting down"))
-            return future
-        self._pending.append((job, key, future))
-        if self._task is None:
-            self._task = loop.create_task(self._drain())
+            future.set_exception(Unreachable(SHUTTING_DOWN))
+        elif not self._alive:
+            future.set_exception(Unreachable(WRITER_DOWN))
+        else:
+            self._pending.append((job, key, future))
+            if self._task is None:
+                self._task = loop.create_task(self._drain())
         return future
 
     async def _drain(self) -> None:
         loop = asyncio.get_running_loop()
         try:
             while self._pending:
-                batch = self._pending[:self._batch_max]
+                taken = self._pending[:self._batch_max]
                 self._pending = self._pending[self._batch_max:]
+                # A caller that gave up before its batch formed is not evaluated.
+                batch = [item for item in taken if not item[2].done()]
+                if not batch:
+                    continue
                 batch.sort(key=lambda item: item[1])
-                outcome = await self._commit(loop, [job for job, _, _ in batch])
-                self._settle(batch, outcome)
+                self._batch, self._answers = batch, None
+                self._inject()
+                answers = await self._commit(loop, [job for job, _, _ in batch])
+                self._answers = answers
+                self.batches += 1
+                self.items += len(batch)
+                for (_, _, future), (result, error) in zip(batch, answers, strict=True):
+                    _answer(future, result, error)
+                self._batch, self._answers = [], None
+                self._streak = 0
+        except BaseException as exc:
+            self._recover(loop, exc)
+            if not isinstance(exc, Exception):
+                raise
         finally:
             self._task = None
 
     async def _commit(self, loop: asyncio.AbstractEventLoop, jobs: list[J]
-                      ) -> list[tuple[R | None, AuthdError | None]] | AuthdError:
+                      ) -> list[Answer[R]]:
         scope = self._db.transaction(pipeline=True)
         try:
             tx = scope.__enter__()
         except Exception as exc:
-            log.error("verification batch failed: %s", type(exc).__name__, exc_info=exc)
-            return Unavailable("the store could not record the verification")
-        results: list[tuple[R | None, AuthdError | None]] = []
+            return await self._after_failure(loop, jobs, exc)
         try:
-            for job in jobs:
-                try:
-                    results.append((self._handle(tx, job), None))
-                except AuthdError as exc:
-                    results.append((None, exc))
+            answers = _evaluate(tx, self._handle, jobs)
         except BaseException as exc:
-            scope.__exit__(type(exc), exc, exc.__traceback__)
-            log.error("verification batch failed: %s", type(exc).__name__, exc_info=exc)
-            return Unavailable("the store could not record the verification; nothing was "
-                               "counted")
+            scope.__exit__(type(exc), exc, exc.__traceback__)  # rolls back
+            if not isinstance(exc, Exception):
+                raise
+            return await self._after_failure(loop, jobs, exc)
         try:
             await loop.run_in_executor(self._committer, scope.__exit__, None, None, None)
         except Exception as exc:
-            log.error("verification commit failed: %s", type(exc).__name__, exc_info=exc)
-            return Unavailable("the store could not record the verification; nothing was "
-                               "counted")
+            return await self._after_failure(loop, jobs, exc)
         metrics.OTP_BATCH.observe(len(jobs))
-        return results
+        return answers
 
-    def _settle(self, batch: list[tuple[J, str, asyncio.Future[R]]],
-                outcome: list[tuple[R | None, AuthdError | None]] | AuthdError) -> None:
-        if isinstance(outcome, AuthdError):
-            for _, _, future in batch:
-                if not future.done():
-                    future.set_exception(outcome)
+    async def _after_failure(self, loop: asyncio.AbstractEventLoop, jobs: list[J],
+                             exc: Exception) -> list[Answer[R]]:
+        return await loop.run_in_executor(self._committer, after_failed_batch, self._db,
+                                          self._handle, jobs, exc)
+
+    def _recover(self, loop: asyncio.AbstractEventLoop, exc: BaseException) -> None:
+        self._alive = False
+        self._changed()
+        delay = self._died("authd-loop-drain", exc, self._streak)
+        self._streak += 1
+        batch, answers = self._batch, self._answers
+        self._batch, self._answers = [], None
+        if answers is not None:
+            for (_, _, future), (result, error) in zip(batch, answers, strict=True):
+                _answer(future, result, error)
+        for _, _, future in batch:
+            _answer(future, None, Unreachable(WRITER_FAILED))
+        waiting, self._pending = self._pending, []
+        for _, _, future in waiting:
+            _answer(future, None, Unreachable(WRITER_FAILED))
+        if not loop.is_closed():
+            loop.call_later(delay, self._restart)
+
+    def _restart(self) -> None:
+        if self._closed:
             return
-        self.batches += 1
-        self.items += len(batch)
-        for (_, _, future), (result, error) in zip(batch, outcome, strict=True):
-            if future.done():
-                continue
-            if error is not None:
-                future.set_exception(error)
-            else:
-                future.set_result(result)  # type: ignore[arg-type]
+        self._alive = True
+        self._changed()

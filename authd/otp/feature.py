@@ -1,25 +1,25 @@
-"""Registers the OTP center with the daemon; offers it to other features as
-``app.services["otp_center"]``."""
+"""The OTP center feature: its store logic (``center``), its verification engine and
+``authd.v1.OtpService``. Other features reach the center as ``app.feature(OtpFeature).center``.
+The service's health follows the engine's verification writers (condition ``writer``)."""
 
 from __future__ import annotations
 
-import grpc
-
 from authd.app import App
 from authd.context import Caller
+from authd.features import Feature, Service
 from authd.otp.center import OtpCenter, VerifyResult
 from authd.otp.engine import GroupCommitEngine, LoopCommitEngine
 from authd.otp.servicer import OtpServicer
+from authd.otp.settings import OtpSettings
 from authd.storage import Tx
 from authd.v1 import otp_pb2, otp_pb2_grpc
-from devices.errors import InvalidArgument
+from devices.errors import BadRequest
 from devices.otp.rules import Policy
 
 SERVICE = otp_pb2.DESCRIPTOR.services_by_name["OtpService"].full_name
 
 
-def make_center(app: App) -> OtpCenter:
-    c = app.config.otp
+def make_center(app: App, c: OtpSettings) -> OtpCenter:
     return OtpCenter(app.secrets, app.audit, Policy(lockout_threshold=c.lockout_threshold,
                                                     drift_steps=c.drift_steps,
                                                     hotp_look_ahead=c.hotp_look_ahead))
@@ -29,35 +29,46 @@ Engine = (GroupCommitEngine[tuple[str, str, Caller], VerifyResult]
           | LoopCommitEngine[tuple[str, str, Caller], VerifyResult])
 
 
-def make_engine(app: App, center: OtpCenter, *, in_loop: bool | None = None) -> Engine:
+def make_engine(app: App, settings: OtpSettings, center: OtpCenter, *,
+                in_loop: bool | None = None) -> Engine:
     """The configured engine; ``in_loop=False`` forces writer threads (callers without a loop)."""
-    writers = app.config.otp.writers or (1 if app.db.dialect == "sqlite" else 4)
+    writers = settings.writers or (1 if app.db.dialect == "sqlite" else 4)
 
     def handle(tx: Tx, job: tuple[str, str, Caller]) -> VerifyResult:
         serial, code, caller = job
         return center.verify(tx, serial=serial, code=code, caller=caller)
 
-    kind = app.config.otp.engine
-    if kind not in ("thread", "loop"):
-        raise InvalidArgument("[otp] engine must be 'thread' or 'loop'")
+    kind = settings.engine
     if kind == "loop" and app.db.dialect != "sqlite":
-        raise InvalidArgument("[otp] engine = 'loop' is for SQLite; PostgreSQL uses 'thread'")
+        raise BadRequest("[otp] engine = 'loop' is for SQLite; PostgreSQL uses 'thread'")
     if (in_loop if in_loop is not None else kind == "loop"):
-        return LoopCommitEngine(app.db, handle, batch_max=app.config.otp.batch_max)
-    return GroupCommitEngine(app.db, handle, batch_max=app.config.otp.batch_max,
+        return LoopCommitEngine(app.db, handle, batch_max=settings.batch_max)
+    return GroupCommitEngine(app.db, handle, batch_max=settings.batch_max,
                              writers=writers)
 
 
-def register(server: grpc.aio.Server, app: App) -> list[str]:
-    center = make_center(app)
-    engine = make_engine(app, center)
-    app.services["otp_center"] = center
-    app.services["otp_engine"] = engine
-    otp_pb2_grpc.add_OtpServiceServicer_to_server(OtpServicer(app, center, engine), server)
-    return [SERVICE]
+class OtpFeature(Feature[OtpSettings]):
+    name = "otp"
+
+    def __init__(self, app: App, settings: OtpSettings) -> None:
+        super().__init__(app, settings)
+        self.center = make_center(app, settings)
+        self.engine = make_engine(app, settings, self.center)
+        self.engine.on_change(self._report_writers)
+
+    def _report_writers(self) -> None:
+        """From any thread: NOT_SERVING while a writer is down (its devices cannot be
+        verified on this node)."""
+        self.app.health.report(SERVICE, "writer", self.engine.serving,
+                               "a verification writer failed and is restarting")
+
+    def services(self) -> list[Service]:
+        servicer = OtpServicer(self.app, self.settings, self.center, self.engine)
+        return [Service.of(otp_pb2.DESCRIPTOR, "OtpService",
+                           otp_pb2_grpc.add_OtpServiceServicer_to_server, servicer)]
+
+    async def stop(self) -> None:
+        await self.app.run_blocking(self.engine.close)
 
 
-async def close(app: App) -> None:
-    engine = app.services.get("otp_engine")
-    if engine is not None:
-        await app.run_blocking(engine.close)
+FEATURE = OtpFeature

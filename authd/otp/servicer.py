@@ -10,38 +10,42 @@ from typing import Any, TypeVar
 
 import grpc
 
-from authd import metrics
+from authd import errors, metrics, validate
 from authd.app import App
 from authd.context import Caller, Role, require_role
-from authd.interceptors import status_for
-from authd.otp.center import OtpCenter, VerifyResult
+from authd.otp.center import REGISTRATION_REFUSED, OtpCenter, VerifyResult
 from authd.otp.convert import OUTCOME_TO_PB, algorithm_from_pb, kind_from_pb, status_to_pb
 from authd.otp.engine import GroupCommitEngine, LoopCommitEngine
+from authd.otp.settings import OtpSettings
+from authd.ratelimit import Rate, RateLimiter
 from authd.storage import Tx
 from authd.v1 import otp_pb2, otp_pb2_grpc
-from devices.errors import AuthdError, InvalidArgument, NotFound
+from devices.errors import AuthdError, BadRequest, NotPermitted, Unreachable
 from devices.otp.codes import Algorithm
-from devices.otp.rules import Kind, check_serial
+from devices.otp.rules import Kind
 
 T = TypeVar("T")
 MAX_CODE = 10
-MAX_TEXT = 256
+VERIFY_STREAM = "/authd.v1.OtpService/VerifyStream"
+# Warranty ends are seconds since the epoch, up to the end of year 9999.
+MAX_TIME = 253_402_300_799.0
 
 
 def _text(value: str, name: str, required: bool = False) -> str:
-    if required and not value.strip():
-        raise InvalidArgument(f"{name} is required")
-    if len(value) > MAX_TEXT:
-        raise InvalidArgument(f"{name} is longer than {MAX_TEXT} characters")
-    return value
+    return validate.text(value, name, required=required)
 
 
 def _code(value: str, name: str = "code") -> str:
     if not value:
-        raise InvalidArgument(f"{name} is empty")
+        raise BadRequest(f"{name} is empty")
     if len(value) > MAX_CODE or not value.isascii() or not value.isdigit():
-        raise InvalidArgument(f"{name} must be 6 to 8 digits")
+        raise BadRequest(f"{name} must be 6 to 8 digits")
     return value
+
+
+def _parameters(p: otp_pb2.OtpParameters) -> None:
+    """What the rules (``Params.check``) do not check: the counter must fit every store."""
+    validate.bounded_int(p.counter, "parameters.counter")
 
 
 Engine = (GroupCommitEngine[tuple[str, str, Caller], VerifyResult]
@@ -50,16 +54,27 @@ Pending = Future[VerifyResult] | asyncio.Future[VerifyResult]
 
 
 def _count(institution: str, future: Pending) -> None:
-    if future.exception() is None:
-        metrics.OTP_VERIFICATIONS.inc(outcome=future.result().outcome.value,
-                                      institution=institution)
+    if not future.cancelled() and future.exception() is None:
+        metrics.OTP_VERIFICATIONS.labels(outcome=future.result().outcome.value,
+                                         institution=institution).inc()
 
 
 class OtpServicer(otp_pb2_grpc.OtpServiceServicer):
-    def __init__(self, app: App, center: OtpCenter, engine: Engine) -> None:
+    def __init__(self, app: App, settings: OtpSettings, center: OtpCenter,
+                 engine: Engine) -> None:
         self.app = app
+        self.settings = settings
         self.center = center
         self.engine = engine
+        c = settings
+        self.verify_limit = RateLimiter("otp.verify", "OTP verifications",
+                                        Rate(c.verify_per_second, c.verify_burst))
+        self.online_register_limit = RateLimiter(
+            "otp.register.online", "online OTP registrations",
+            Rate(c.online_register_per_second, c.online_register_burst))
+        self.branch_register_limit = RateLimiter(
+            "otp.register.branch", "OTP registrations at branches",
+            Rate(c.branch_register_per_second, c.branch_register_burst))
 
     async def _tx(self, fn: Callable[[Tx], T]) -> T:
         return await self.app.run_blocking(self.app.db.run, fn)
@@ -70,13 +85,15 @@ class OtpServicer(otp_pb2_grpc.OtpServiceServicer):
     async def Enroll(self, request: otp_pb2.EnrollRequest,
                      context: grpc.aio.ServicerContext) -> otp_pb2.EnrollResponse:
         caller = require_role(Role.BRANCH)
-        check_serial(request.serial)
+        validate.serial(request.serial)
         _text(request.operator_id, "operator_id", required=True)
         p = request.parameters
+        _parameters(p)
+        validate.finite(request.warranty_until, "warranty_until", minimum=0, maximum=MAX_TIME)
         kind = kind_from_pb(p.kind)
         if kind is None:
-            raise InvalidArgument("parameters.kind (TOTP or HOTP) is required")
-        cfg = self.app.config.otp
+            raise BadRequest("parameters.kind (TOTP or HOTP) is required")
+        cfg = self.settings
         algorithm = algorithm_from_pb(p.algorithm, Algorithm(cfg.default_algorithm))
         enrolled = await self._tx(lambda tx: self.center.enroll(
             tx, serial=request.serial, seed=request.seed or None, kind=kind,
@@ -90,18 +107,32 @@ class OtpServicer(otp_pb2_grpc.OtpServiceServicer):
     async def Register(self, request: otp_pb2.RegisterRequest,
                        context: grpc.aio.ServicerContext) -> otp_pb2.DeviceStatus:
         caller = require_role(Role.BRANCH, Role.BACKEND)
-        check_serial(request.serial)
-        _text(request.operator_id, "operator_id", required=caller.role is Role.BRANCH)
-        online = caller.role is Role.BACKEND
-        device = await self._tx(lambda tx: self.center.register(
-            tx, serial=request.serial, institution=caller.institution, caller=caller,
-            online=online, strong_authentication=request.strong_authentication))
-        return self._status(device)
+        if caller.role is Role.BRANCH:
+            self.branch_register_limit.check(caller.institution)
+            validate.serial(request.serial)
+            _text(request.operator_id, "operator_id", required=True)
+            if request.code:
+                raise BadRequest("a branch registers without a code (the teller checks "
+                                      "the customer's ID and device in person)")
+            device = await self._tx(lambda tx: self.center.register(
+                tx, serial=request.serial, institution=caller.institution, caller=caller))
+            return self._status(device)
+        self.online_register_limit.check(caller.institution)
+        validate.serial(request.serial)
+        _text(request.operator_id, "operator_id")
+        code = validate.otp_code(request.code, "code (the device's current code, typed by the "
+                                               "customer)")
+        found = await self._tx(lambda tx: self.center.register_online(
+            tx, serial=request.serial, code=code, caller=caller,
+            strong_authentication=request.strong_authentication))
+        if found is None:
+            raise NotPermitted(REGISTRATION_REFUSED.format(serial=request.serial))
+        return self._status(found)
 
     async def Deregister(self, request: otp_pb2.DeregisterRequest,
                          context: grpc.aio.ServicerContext) -> otp_pb2.DeviceStatus:
         caller = require_role(Role.BRANCH)
-        check_serial(request.serial)
+        validate.serial(request.serial)
         operator = _text(request.operator_id, "operator_id", required=True)
         reason = _text(request.reason, "reason")
         device = await self._tx(lambda tx: self.center.deregister(
@@ -110,10 +141,10 @@ class OtpServicer(otp_pb2_grpc.OtpServiceServicer):
         return self._status(device)
 
     def _submit(self, request: otp_pb2.VerifyRequest, caller: Caller) -> Pending:
-        check_serial(request.serial)
+        self.verify_limit.check(caller.institution)
+        validate.serial(request.serial)
         _code(request.code)
-        if len(request.request_id) > MAX_TEXT:
-            raise InvalidArgument(f"request_id is longer than {MAX_TEXT} characters")
+        validate.text(request.request_id, "request_id")
         future = self.engine.submit((request.serial, request.code, caller), request.serial)
         future.add_done_callback(functools.partial(_count, caller.institution))
         return future
@@ -139,10 +170,15 @@ class OtpServicer(otp_pb2_grpc.OtpServiceServicer):
         caller = require_role(Role.BACKEND)
         loop = asyncio.get_running_loop()
         done: asyncio.Queue[tuple[str, Pending] | None] = asyncio.Queue()
+        outstanding: set[Pending] = set()
         submitted = 0
 
         def settle(request_id: str, future: Pending) -> None:
-            loop.call_soon_threadsafe(done.put_nowait, (request_id, future))
+            # On a writer thread or the loop: hand the answer to the loop, if it still runs.
+            try:
+                loop.call_soon_threadsafe(done.put_nowait, (request_id, future))
+            except RuntimeError:
+                pass  # the loop is closed: nobody waits for this answer
 
         async def read() -> None:
             nonlocal submitted
@@ -155,6 +191,7 @@ class OtpServicer(otp_pb2_grpc.OtpServiceServicer):
                         future = loop.create_future()
                         future.set_exception(exc)
                     submitted += 1
+                    outstanding.add(future)
                     future.add_done_callback(functools.partial(settle, request.request_id))
             finally:
                 done.put_nowait(None)
@@ -169,22 +206,28 @@ class OtpServicer(otp_pb2_grpc.OtpServiceServicer):
                     continue
                 request_id, future = item
                 answered += 1
-                error = future.exception()
-                if error is None:
-                    yield self._answer(future.result(), request_id)
-                else:
-                    code = status_for(error) or grpc.StatusCode.INTERNAL
-                    text = str(error) if isinstance(error, AuthdError) else "internal error"
-                    yield otp_pb2.VerifyResponse(request_id=request_id,
-                                                 error=f"{code.name}: {text}")
+                outstanding.discard(future)
+                yield self._stream_answer(future, request_id)
             await reader  # surfaces a broken request stream
         finally:
+            # The client went away (or the stream ended): verifications no writer has taken
+            # yet are dropped; those in a batch are committed, their answers unsent.
             reader.cancel()
+            for future in outstanding:
+                future.cancel()
+
+    def _stream_answer(self, future: Pending, request_id: str) -> otp_pb2.VerifyResponse:
+        error = (Unreachable("the verification was cancelled") if future.cancelled()
+                 else future.exception())
+        if error is None:
+            return self._answer(future.result(), request_id)
+        return otp_pb2.VerifyResponse(request_id=request_id,
+                                      error=errors.status_proto(error, VERIFY_STREAM))
 
     async def Unlock(self, request: otp_pb2.UnlockRequest,
                      context: grpc.aio.ServicerContext) -> otp_pb2.DeviceStatus:
         caller = require_role(Role.BRANCH)
-        check_serial(request.serial)
+        validate.serial(request.serial)
         operator = _text(request.operator_id, "operator_id", required=True)
         reason = _text(request.reason, "reason", required=True)
         device = await self._tx(lambda tx: self.center.unlock(
@@ -194,7 +237,7 @@ class OtpServicer(otp_pb2_grpc.OtpServiceServicer):
     async def ReportLost(self, request: otp_pb2.ReportLostRequest,
                          context: grpc.aio.ServicerContext) -> otp_pb2.DeviceStatus:
         caller = require_role(Role.BRANCH, Role.BACKEND)
-        check_serial(request.serial)
+        validate.serial(request.serial)
         reason = _text(request.reason, "reason")
         device = await self._tx(lambda tx: self.center.report_lost(
             tx, serial=request.serial, caller=caller, reason=reason))
@@ -203,7 +246,7 @@ class OtpServicer(otp_pb2_grpc.OtpServiceServicer):
     async def WithdrawLossReport(self, request: otp_pb2.WithdrawLossReportRequest,
                                  context: grpc.aio.ServicerContext) -> otp_pb2.DeviceStatus:
         caller = require_role(Role.BRANCH)
-        check_serial(request.serial)
+        validate.serial(request.serial)
         operator = _text(request.operator_id, "operator_id", required=True)
         reason = _text(request.reason, "reason", required=True)
         device = await self._tx(lambda tx: self.center.withdraw_loss_report(
@@ -213,17 +256,18 @@ class OtpServicer(otp_pb2_grpc.OtpServiceServicer):
     async def Replace(self, request: otp_pb2.ReplaceRequest,
                       context: grpc.aio.ServicerContext) -> otp_pb2.ReplaceResponse:
         caller = require_role(Role.BRANCH)
-        check_serial(request.old_serial)
-        check_serial(request.new_serial)
+        validate.serial(request.old_serial, "old_serial")
+        validate.serial(request.new_serial, "new_serial")
         if request.old_serial == request.new_serial:
-            raise InvalidArgument("the new serial must differ from the old one")
+            raise BadRequest("the new serial must differ from the old one")
         operator = _text(request.operator_id, "operator_id", required=True)
         if request.reason == otp_pb2.REPLACE_REASON_UNSPECIFIED:
-            raise InvalidArgument("reason (REISSUE or WARRANTY_EXPIRED) is required")
+            raise BadRequest("reason (REISSUE or WARRANTY_EXPIRED) is required")
         if request.reason not in (otp_pb2.REPLACE_REASON_REISSUE,
                                   otp_pb2.REPLACE_REASON_WARRANTY_EXPIRED):
-            raise InvalidArgument(f"unknown replace reason {request.reason}")
+            raise BadRequest(f"unknown replace reason {request.reason}")
         p = request.parameters
+        _parameters(p)
         kind: Kind | None = kind_from_pb(p.kind)
         algorithm: Algorithm | None = algorithm_from_pb(p.algorithm)
         old, new = await self._tx(lambda tx: self.center.replace(
@@ -240,7 +284,7 @@ class OtpServicer(otp_pb2_grpc.OtpServiceServicer):
     async def Resync(self, request: otp_pb2.ResyncRequest,
                      context: grpc.aio.ServicerContext) -> otp_pb2.DeviceStatus:
         caller = require_role(Role.BRANCH)
-        check_serial(request.serial)
+        validate.serial(request.serial)
         operator = _text(request.operator_id, "operator_id", required=True)
         first, second = _code(request.first_code, "first_code"), _code(request.second_code,
                                                                         "second_code")
@@ -252,11 +296,8 @@ class OtpServicer(otp_pb2_grpc.OtpServiceServicer):
     async def GetStatus(self, request: otp_pb2.GetStatusRequest,
                         context: grpc.aio.ServicerContext) -> otp_pb2.DeviceStatus:
         caller = require_role(Role.BRANCH, Role.BACKEND, Role.ADMIN)
-        check_serial(request.serial)
+        validate.serial(request.serial)
         device = await self.app.run_blocking(
-            self.app.db.run, lambda tx: self.center.status(tx, request.serial), write=False)
-        if caller.role is Role.BACKEND and not device.registered_at(caller.institution):
-            # Customer data is not disclosed to an institution the device is not registered at.
-            raise NotFound(f"no OTP device with serial {request.serial} at {caller.institution}")
+            self.app.db.run, lambda tx: self.center.status(tx, request.serial, caller),
+            write=False)
         return self._status(device)
-

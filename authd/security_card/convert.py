@@ -18,7 +18,7 @@ from authd.security_card.output import (
 )
 from authd.security_card.service import Holder, Issued, StartedChallenge, Verified
 from authd.v1 import security_card_pb2 as pb
-from devices.errors import InvalidArgument
+from devices.errors import BadRequest
 from devices.security_card import CardState, DigitRequest, Outcome
 
 STATE = {
@@ -60,7 +60,7 @@ LAYOUT_OUT = {"card": pb.SECURITY_CARD_LAYOUT_CARD, "page": pb.SECURITY_CARD_LAY
 
 def layout_in(value: int) -> str | None:
     if value not in LAYOUT_IN:
-        raise InvalidArgument(f"unknown layout {value}")
+        raise BadRequest(f"unknown layout {value}")
     return LAYOUT_IN[value]
 
 
@@ -72,7 +72,7 @@ def braille_in(value: int, *, default: bool | None) -> bool | None:
         return False
     if value == pb.SECURITY_CARD_MEDIUM_UNSPECIFIED:
         return default
-    raise InvalidArgument(f"unknown medium {value}")
+    raise BadRequest(f"unknown medium {value}")
 
 
 def card_status(row: repo.CardRow, max_failures: int) -> pb.SecurityCardStatus:

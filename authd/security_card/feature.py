@@ -1,67 +1,83 @@
-"""Register the security-card service; start the embosser and printer simulators if asked."""
+"""The security-card feature: cards and challenges at the center, and the devices cards are
+printed and embossed on. An embosser or printer set to ``"simulator"`` is a simulated device
+started in process (the ``security_card.device`` backend named ``simulator``)."""
 
 from __future__ import annotations
 
 import logging
+from typing import Protocol
 
-import grpc
-
+from authd import backends
 from authd.app import App
+from authd.features import Feature, Service
 from authd.security_card.output import CardOutput
 from authd.security_card.service import SecurityCardService
 from authd.security_card.servicer import SecurityCardServicer
 from authd.security_card.settings import SECTION, SIMULATOR, SecurityCardSettings
 from authd.v1 import security_card_pb2 as pb
 from authd.v1 import security_card_pb2_grpc as pb_grpc
-from devices.errors import InvalidArgument
+from devices.errors import BadRequest
 from devices.security_card.braille import BrailleCardLayout
 from drivers.braille import LiblouisTranslator
 from drivers.errors import DriverError
-from simulators.security_card.embosser import EmbosserSimulator
 
 log = logging.getLogger(__name__)
 
-SERVICE_KEY = "security_card"
-EMBOSSER_SIM_KEY = "security_card.embosser_simulator"
-PRINTER_SIM_KEY = "security_card.printer_simulator"
+
+class SimulatedDevice(Protocol):
+    """A simulated embosser or printer: where to send jobs, and how to stop it."""
+
+    @property
+    def address(self) -> str: ...
+
+    def stop(self) -> None: ...
 
 
-def _device_url(app: App, value: str, key: str, what: str) -> str:
-    if value != SIMULATOR:
-        return value
-    if not app.config.simulators:
-        raise InvalidArgument(f"{SECTION}.{what} = 'simulator' needs simulators = true")
-    sim = EmbosserSimulator().start()
-    app.services[key] = sim
-    log.info("security cards: %s simulator at %s", what, sim.address)
-    return sim.address
+class SecurityCardFeature(Feature[SecurityCardSettings]):
+    name = "security_card"
+
+    def __init__(self, app: App, settings: SecurityCardSettings) -> None:
+        super().__init__(app, settings)
+        # Simulated output devices by role ("embosser", "printer"), when configured.
+        self.simulated: dict[str, SimulatedDevice] = {}
+        try:
+            braille: BrailleCardLayout | None = BrailleCardLayout(
+                LiblouisTranslator(settings.braille_table))
+        except DriverError as exc:
+            log.warning("security cards: braille unavailable (%s)", exc)
+            braille = None
+        try:
+            output = CardOutput(self._device_url(settings.embosser, "embosser"),
+                                self._device_url(settings.printer, "printer"),
+                                settings.device_timeout_seconds)
+        except BaseException:
+            self._stop_simulated()
+            raise
+        self.service = SecurityCardService(app.db, app.secrets, app.audit, settings, braille,
+                                           output)
+
+    def _device_url(self, value: str, role: str) -> str:
+        if value != SIMULATOR:
+            return value
+        if not self.app.config.simulators:
+            raise BadRequest(f"[{SECTION}] {role} = 'simulator' needs simulators = true")
+        device: SimulatedDevice = backends.load("security_card.device", SIMULATOR)()
+        self.simulated[role] = device
+        log.info("security cards: %s simulator at %s", role, device.address)
+        return device.address
+
+    def services(self) -> list[Service]:
+        return [Service.of(pb.DESCRIPTOR, "SecurityCardService",
+                           pb_grpc.add_SecurityCardServiceServicer_to_server,
+                           SecurityCardServicer(self.app, self.service))]
+
+    def _stop_simulated(self) -> None:
+        for device in self.simulated.values():
+            device.stop()
+        self.simulated.clear()
+
+    async def stop(self) -> None:
+        self._stop_simulated()
 
 
-def build_service(app: App) -> SecurityCardService:
-    settings = SecurityCardSettings.from_section(app.config.section(SECTION))
-    try:
-        braille: BrailleCardLayout | None = BrailleCardLayout(
-            LiblouisTranslator(settings.braille_table))
-    except DriverError as exc:
-        log.warning("security cards: braille unavailable (%s)", exc)
-        braille = None
-    output = CardOutput(
-        _device_url(app, settings.embosser, EMBOSSER_SIM_KEY, "embosser"),
-        _device_url(app, settings.printer, PRINTER_SIM_KEY, "printer"),
-        settings.device_timeout_seconds,
-    )
-    return SecurityCardService(app.db, app.secrets, app.audit, settings, braille, output)
-
-
-def register(server: grpc.aio.Server, app: App) -> list[str]:
-    service = build_service(app)
-    app.services[SERVICE_KEY] = service
-    pb_grpc.add_SecurityCardServiceServicer_to_server(SecurityCardServicer(app, service), server)
-    return [pb.DESCRIPTOR.services_by_name["SecurityCardService"].full_name]
-
-
-async def close(app: App) -> None:
-    for key in (EMBOSSER_SIM_KEY, PRINTER_SIM_KEY):
-        sim = app.services.pop(key, None)
-        if sim is not None:
-            sim.stop()
+FEATURE = SecurityCardFeature

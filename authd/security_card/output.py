@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from devices.errors import FailedPrecondition, InvalidArgument
+from devices.errors import BadRequest, WrongState
 from drivers.embosser import (
     BadJob,
     Embosser,
@@ -60,7 +60,7 @@ def _transport(url: str, timeout: float, what: str) -> Transport | None:
     try:
         return open_transport(url, timeout)
     except BadJob as exc:
-        raise InvalidArgument(f"security_card.{what}: {exc}") from None
+        raise BadRequest(f"security_card.{what}: {exc}") from None
 
 
 class CardOutput:
@@ -72,9 +72,9 @@ class CardOutput:
 
     def require(self, braille: bool) -> None:
         if braille and self._embosser_t is None:
-            raise FailedPrecondition("no braille embosser is configured at this node")
+            raise WrongState("no braille embosser is configured at this node")
         if not braille and self._printer_t is None:
-            raise FailedPrecondition("no card printer is configured at this node")
+            raise WrongState("no card printer is configured at this node")
 
     def send(self, braille: bool, job_name: str, data: bytes) -> PrintOutcome:
         """Send the job; device failures come back as a failed outcome, not an exception."""

@@ -245,5 +245,22 @@ def set_challenge_outcome(tx: Tx, challenge_id: str, outcome: str) -> None:
     )
 
 
+def keep_latest_challenges(tx: Tx, serial: str, newest: str, keep: int) -> int:
+    """Delete the card's challenges but ``newest`` and the ``keep - 1`` most recent others;
+    returns how many went. Callers hold the card's row lock, so the bound is exact across
+    nodes."""
+    return tx.execute(
+        "DELETE FROM security_card_challenges WHERE serial = ? AND id <> ? AND id NOT IN ("
+        "SELECT id FROM security_card_challenges WHERE serial = ? AND id <> ?"
+        " ORDER BY issued_at DESC, id DESC LIMIT ?)",
+        (serial, newest, serial, newest, keep - 1),
+    )
+
+
+def count_challenges(tx: Tx, serial: str) -> int:
+    row = tx.one("SELECT COUNT(*) FROM security_card_challenges WHERE serial = ?", (serial,))
+    return int(row[0]) if row is not None else 0
+
+
 def prune_challenges(tx: Tx, before: float) -> int:
     return tx.execute("DELETE FROM security_card_challenges WHERE expires_at < ?", (before,))

@@ -23,11 +23,11 @@ from authd.security_card.output import (
 from authd.security_card.settings import SecurityCardSettings
 from authd.storage import Database, Tx
 from devices.errors import (
-    AlreadyExists,
-    FailedPrecondition,
-    InvalidArgument,
-    NotFound,
-    Unavailable,
+    AlreadyPresent,
+    BadRequest,
+    NoSuchObject,
+    Unreachable,
+    WrongState,
 )
 from devices.security_card import (
     CardState,
@@ -108,7 +108,7 @@ def codes_aad(serial: str) -> bytes:
 
 def validate_customer_id(customer_id: str) -> str:
     if not CUSTOMER_ID_RE.match(customer_id or ""):
-        raise InvalidArgument(
+        raise BadRequest(
             "customer_id must be 1-64 characters of letters, digits and . _ : -"
         )
     return customer_id
@@ -116,7 +116,7 @@ def validate_customer_id(customer_id: str) -> str:
 
 def validate_reason(reason: str) -> str:
     if len(reason) > MAX_REASON:
-        raise InvalidArgument(f"reason must be at most {MAX_REASON} characters")
+        raise BadRequest(f"reason must be at most {MAX_REASON} characters")
     return reason
 
 
@@ -146,19 +146,19 @@ class SecurityCardService:
     def _layout(self, layout: str | None) -> str:
         name = layout or self.settings.default_layout
         if name not in LAYOUTS:
-            raise InvalidArgument("layout must be 'card' or 'page'")
+            raise BadRequest("layout must be 'card' or 'page'")
         return name
 
     def _braille_layout(self) -> BrailleCardLayout:
         if self.braille is None:
-            raise Unavailable("braille translation (liblouis) is not available at this node")
+            raise Unreachable("braille translation (liblouis) is not available at this node")
         return self.braille
 
     def _card_for(self, tx: Tx, institution: str, serial: str, lock: bool = False) -> repo.CardRow:
         validate_serial(serial)
         row = repo.get_card(tx, serial, lock=lock)
         if row is None or row.institution != institution:
-            raise NotFound(f"no security card {serial}")
+            raise NoSuchObject(f"no security card {serial}")
         return row
 
     def _read_card(self, institution: str, serial: str) -> repo.CardRow:
@@ -243,7 +243,7 @@ class SecurityCardService:
 
         def store(tx: Tx) -> None:
             if repo.live_card_for(tx, institution, customer_id) is not None:
-                raise AlreadyExists(
+                raise AlreadyPresent(
                     f"customer {customer_id} already holds a live security card; replace it"
                 )
             repo.insert_card(tx, row)
@@ -334,16 +334,17 @@ class SecurityCardService:
     # -- challenge and verify -------------------------------------------------------------
     def start_challenge(self, institution: str, serial: str, customer_id: str) -> StartedChallenge:
         if bool(serial) == bool(customer_id):
-            raise InvalidArgument("give either the card serial or the customer_id")
+            raise BadRequest("give either the card serial or the customer_id")
 
         def find(tx: Tx) -> repo.CardRow:
+            # under the card's row lock: the bound on its challenges is exact across nodes
             if serial:
-                return self._card_for(tx, institution, serial)
+                return self._card_for(tx, institution, serial, lock=True)
             validate_customer_id(customer_id)
             found = repo.live_card_for(tx, institution, customer_id)
             if found is None:
-                raise NotFound(f"customer {customer_id} holds no live security card")
-            return found
+                raise NoSuchObject(f"customer {customer_id} holds no live security card")
+            return self._card_for(tx, institution, found.serial, lock=True)
 
         now = self.clock()
         self._challenges += 1
@@ -353,13 +354,15 @@ class SecurityCardService:
         def store(tx: Tx) -> tuple[repo.CardRow, Challenge]:
             row = find(tx)
             if row.state is not CardState.ACTIVE:
-                raise FailedPrecondition(
+                raise WrongState(
                     f"card {row.serial} is {row.state.name.lower()}: "
                     + ("a branch must reset it" if row.state is CardState.RESTRICTED
                        else "it can no longer be used")
                 )
             challenge = new_challenge(row.serial, row.spec, now, policy, self.random_bytes)
             repo.insert_challenge(tx, challenge, institution)
+            repo.keep_latest_challenges(tx, row.serial, challenge.id,
+                                        self.settings.max_challenges_per_card)
             self.audit.record(tx, action=ACTION_CHALLENGE, target=row.serial, outcome="issued",
                               detail={"challenge_id": challenge.id,
                                       "numbers": [challenge.first.number,
@@ -374,14 +377,15 @@ class SecurityCardService:
 
     def verify(self, institution: str, challenge_id: str, answer: str) -> Verified:
         if not is_challenge_id(challenge_id):
-            raise InvalidArgument("challenge_id must be 32 lower-case hex characters")
+            raise BadRequest("challenge_id must be 32 lower-case hex characters")
         validate_answer_format(answer)
         max_failures = self.settings.max_failures
 
         def evaluate(tx: Tx) -> tuple[Verdict, str]:
             found = repo.get_challenge(tx, challenge_id)
             if found is None or found.institution != institution:
-                raise NotFound("no such challenge")
+                raise NoSuchObject("no such challenge: start a new one (a card keeps only its "
+                               "most recent challenges)")
             challenge = found.challenge
             # a malformed answer changes nothing: checked before the challenge is consumed
             validate_answer_format(answer, challenge.answer_length)
@@ -420,14 +424,14 @@ class SecurityCardService:
 
 
 def _run_unique(db: Database, fn: Callable[[Tx], None], message: str) -> None:
-    """Run ``fn``; a unique-index violation (a racing issue on PostgreSQL) is AlreadyExists."""
+    """Run ``fn``; a unique-index violation (a racing issue on PostgreSQL) is AlreadyPresent."""
     try:
         db.run(fn)
-    except (AlreadyExists, FailedPrecondition, NotFound):
+    except (AlreadyPresent, WrongState, NoSuchObject):
         raise
     except Exception as exc:
         if type(exc).__name__ in ("IntegrityError", "UniqueViolation"):
-            raise AlreadyExists(message) from None
+            raise AlreadyPresent(message) from None
         raise
 
 

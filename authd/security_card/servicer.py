@@ -6,6 +6,7 @@ import grpc
 
 from authd.app import App
 from authd.context import Role, require_role
+from authd.ratelimit import RateLimiter
 from authd.security_card import convert
 from authd.security_card.service import SecurityCardService
 from authd.v1 import security_card_pb2 as pb
@@ -19,6 +20,11 @@ class SecurityCardServicer(pb_grpc.SecurityCardServiceServicer):
     def __init__(self, app: App, service: SecurityCardService) -> None:
         self.app = app
         self.service = service
+        settings = service.settings
+        self.challenge_limit = RateLimiter("security_card.challenge", "security-card challenges",
+                                           settings.challenge_rate)
+        self.answer_limit = RateLimiter("security_card.answer", "security-card answers",
+                                        settings.answer_rate)
 
     @property
     def _max(self) -> int:
@@ -81,6 +87,7 @@ class SecurityCardServicer(pb_grpc.SecurityCardServiceServicer):
     async def StartChallenge(self, request: pb.StartSecurityCardChallengeRequest,
                              context: grpc.aio.ServicerContext) -> pb.SecurityCardChallenge:
         caller = require_role(*ASKERS)
+        self.challenge_limit.check(caller.institution)
         started = await self.app.run_blocking(self.service.start_challenge, caller.institution,
                                               request.serial, request.customer_id)
         return convert.challenge(started)
@@ -89,6 +96,7 @@ class SecurityCardServicer(pb_grpc.SecurityCardServiceServicer):
                            context: grpc.aio.ServicerContext
                            ) -> pb.VerifySecurityCardAnswerResponse:
         caller = require_role(*ASKERS)
+        self.answer_limit.check(caller.institution)
         result = await self.app.run_blocking(self.service.verify, caller.institution,
                                              request.challenge_id, request.answer)
         return convert.verified(result)

@@ -1,12 +1,13 @@
-"""The ``[security_card]`` configuration section."""
+"""The ``[security_card]`` section: card layout, challenges, limits and output devices."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, fields
-from typing import Any
+from dataclasses import dataclass
+from typing import ClassVar, Literal
 
-from devices.errors import InvalidArgument
+from authd.ratelimit import Rate, rate_problems
+from authd.settings import setting
+from devices.errors import BadRequest
 from devices.security_card import (
     DEFAULT_CHALLENGE_TTL_SECONDS,
     DEFAULT_CODE_COUNT,
@@ -15,7 +16,6 @@ from devices.security_card import (
     CardSpec,
     ChallengePolicy,
 )
-from devices.security_card.braille import LAYOUTS
 
 SIMULATOR = "simulator"
 SECTION = "security_card"
@@ -23,38 +23,65 @@ SECTION = "security_card"
 
 @dataclass(frozen=True)
 class SecurityCardSettings:
-    max_failures: int = DEFAULT_MAX_FAILURES  # DOMAIN §2: identity inputs, 3
-    challenge_ttl_seconds: float = DEFAULT_CHALLENGE_TTL_SECONDS
-    code_count: int = DEFAULT_CODE_COUNT
-    code_digits: int = DEFAULT_CODE_DIGITS
-    # digits asked (from 1); empty: the first two of the first code, the last two of the second
-    first_digits: tuple[int, ...] = ()
-    second_digits: tuple[int, ...] = ()
-    # where jobs go: "simulator" (an in-process simulator, when simulators are on),
-    # socket://HOST:9100, file:///dev/usb/lp0, dir:///spool/path, lp://QUEUE, or "" (none)
-    embosser: str = SIMULATOR
-    printer: str = SIMULATOR
-    device_timeout_seconds: float = 10.0
-    braille_table: str = "ko-g2.ctb"
-    default_layout: str = "card"
+    SECTION: ClassVar[str] = SECTION
+    max_failures: int = setting(DEFAULT_MAX_FAILURES,
+                                "consecutive wrong answers that restrict a card (DOMAIN §2: 3)")
+    challenge_ttl_seconds: float = setting(DEFAULT_CHALLENGE_TTL_SECONDS,
+                                           "how long a challenge may be answered")
+    code_count: int = setting(DEFAULT_CODE_COUNT, "numbered codes on a card")
+    code_digits: int = setting(DEFAULT_CODE_DIGITS, "digits of each code")
+    first_digits: tuple[int, ...] = setting(
+        (), "digit positions (from 1) asked of the first code; empty: the first two")
+    second_digits: tuple[int, ...] = setting(
+        (), "digit positions (from 1) asked of the second code; empty: the last two")
+    embosser: str = setting(
+        SIMULATOR, "where braille cards are embossed: 'simulator' (in process, when simulators "
+                   "are on), socket://HOST:9100, file:///dev/usb/lp0, dir:///spool/path, "
+                   "lp://QUEUE, or '' (none)")
+    printer: str = setting(SIMULATOR, "where printed cards go (same forms as embosser)")
+    device_timeout_seconds: float = setting(10.0, "how long an embosser or printer may take")
+    braille_table: str = setting("ko-g2.ctb", "liblouis table for Korean braille")
+    default_layout: Literal["card", "page"] = setting("card", "braille layout of a card")
+    max_challenges_per_card: int = setting(
+        5, "challenges (open, answered or expired) a card keeps; starting one more deletes "
+           "its oldest, so no caller can grow the store without bound")
+    challenge_per_second: float = setting(
+        50.0, "per-institution rate limit of each server process on StartChallenge (0: off)")
+    challenge_burst: int = setting(200, "burst allowed above challenge_per_second")
+    answer_per_second: float = setting(
+        50.0, "per-institution rate limit of each server process on VerifyAnswer (0: off)")
+    answer_burst: int = setting(200, "burst allowed above answer_per_second")
 
-    def __post_init__(self) -> None:
+    @property
+    def challenge_rate(self) -> Rate:
+        return Rate(self.challenge_per_second, self.challenge_burst)
+
+    @property
+    def answer_rate(self) -> Rate:
+        return Rate(self.answer_per_second, self.answer_burst)
+
+    def problems(self) -> list[str]:
+        out = rate_problems({"challenge_per_second": self.challenge_rate,
+                             "answer_per_second": self.answer_rate})
+        if not 1 <= self.max_challenges_per_card <= 100:
+            out.append("max_challenges_per_card must be 1..100")
         if not 1 <= self.max_failures <= 100:
-            raise InvalidArgument("security_card.max_failures must be 1..100")
+            out.append("max_failures must be 1..100")
         if not 0 < self.device_timeout_seconds <= 300:
-            raise InvalidArgument("security_card.device_timeout_seconds must be in (0, 300]")
-        if self.default_layout not in LAYOUTS:
-            raise InvalidArgument("security_card.default_layout must be 'card' or 'page'")
-        spec = self.card_spec  # validates counts
-        policy = self.challenge_policy
-        first, second = policy.positions_for(spec)
+            out.append("device_timeout_seconds must be in (0, 300]")
+        try:
+            spec = self.card_spec
+            first, second = self.challenge_policy.positions_for(spec)
+        except BadRequest as exc:
+            return [*out, str(exc)]
         for positions in (first, second):
             if not positions or len(set(positions)) != len(positions) or any(
                 not 0 <= p < spec.code_digits for p in positions
             ):
-                raise InvalidArgument(
-                    f"security_cards digits must be distinct numbers 1..{spec.code_digits}"
-                )
+                out.append(f"first_digits and second_digits must be distinct numbers "
+                           f"1..{spec.code_digits}")
+                break
+        return out
 
     @property
     def card_spec(self) -> CardSpec:
@@ -68,20 +95,5 @@ class SecurityCardSettings:
             second_positions=tuple(d - 1 for d in self.second_digits) or None,
         )
 
-    @classmethod
-    def from_section(cls, section: Mapping[str, Any]) -> SecurityCardSettings:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(section) - known)
-        if unknown:
-            raise InvalidArgument(f"unknown setting(s) in [{SECTION}]: {', '.join(unknown)}")
-        values = dict(section)
-        for key in ("first_digits", "second_digits"):
-            if key in values:
-                raw = values[key]
-                if not isinstance(raw, list | tuple) or not all(isinstance(d, int) for d in raw):
-                    raise InvalidArgument(f"{SECTION}.{key} must be a list of digit positions")
-                values[key] = tuple(raw)
-        try:
-            return cls(**values)
-        except TypeError as exc:
-            raise InvalidArgument(f"bad [{SECTION}] section: {exc}") from None
+
+SETTINGS = SecurityCardSettings

@@ -7,7 +7,7 @@ from cryptography.hazmat.primitives import serialization
 
 from authd.smartcard.models import CardInfo, CertificateInfo, PinOutcome, PinResult, PivStatus
 from authd.v1 import smartcard_pb2 as pb
-from devices.errors import InvalidArgument
+from devices.errors import BadRequest
 from devices.smartcard.piv import KeyType, PublicKey, Slot
 from drivers.pcsc.events import EventKind, ReaderEvent, Snapshot
 
@@ -30,14 +30,14 @@ def slot_from_proto(value: int) -> Slot:
     try:
         return Slot(value)
     except ValueError:
-        raise InvalidArgument("slot must be one of 9A, 9C, 9D, 9E") from None
+        raise BadRequest("slot must be one of 9A, 9C, 9D, 9E") from None
 
 
 def key_type_from_proto(value: int) -> KeyType:
     try:
         return KeyType(value)
     except ValueError:
-        raise InvalidArgument("algorithm must be RSA2048, EC_P256 or EC_P384") from None
+        raise BadRequest("algorithm must be RSA2048, EC_P256 or EC_P384") from None
 
 
 def readers_to_proto(snapshot: Snapshot) -> pb.ListReadersResponse:

@@ -1,92 +1,89 @@
-"""Registers ``authd.v1.SmartcardService``; health follows pcscd's reachability."""
+"""The smartcard feature: PC/SC readers attached to this branch host. Health follows pcscd's
+reachability; without pyscard or pcscd the service answers UNAVAILABLE and says why."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
-
-import grpc
-from grpc_health.v1 import health_pb2
+from typing import TYPE_CHECKING, Any
 
 from authd.app import App
+from authd.features import Feature, Service
 from authd.smartcard.servicer import SmartcardServicer
+from authd.smartcard.settings import SmartcardSettings
 from authd.v1 import smartcard_pb2, smartcard_pb2_grpc
+
+if TYPE_CHECKING:
+    from authd.smartcard.service import SmartcardService
 
 log = logging.getLogger(__name__)
 
 SERVICE_NAME = smartcard_pb2.DESCRIPTOR.services_by_name["SmartcardService"].full_name
-_KEY = "smartcard"
 
 
-def register(server: grpc.aio.Server, app: App) -> list[str]:
-    section = app.config.section("smartcard")
-    service: Any = None
-    why = ""
-    if not section.get("enabled", True):
-        why = "smartcard support is disabled in the configuration ([smartcard] enabled)"
-    else:
-        try:
-            from authd.smartcard.service import SmartcardService, SmartcardSettings
-        except ImportError as exc:  # pyscard or its libpcsclite missing: keep serving the rest
-            why = f"PC/SC support is not installed ({exc.name or exc})"
+class SmartcardFeature(Feature[SmartcardSettings]):
+    name = "smartcard"
+
+    def __init__(self, app: App, settings: SmartcardSettings) -> None:
+        super().__init__(app, settings)
+        self.service: SmartcardService | None = None
+        self.why_missing = ""
+        self._sweeper: asyncio.Task[None] | None = None
+        if not settings.enabled:
+            self.why_missing = ("smartcard support is disabled in the configuration "
+                                "([smartcard] enabled)")
         else:
-            settings = SmartcardSettings.from_section(section)
+            try:
+                from authd.smartcard.service import SmartcardService
+            except ImportError as exc:  # pyscard or its libpcsclite missing: serve the rest
+                self.why_missing = f"PC/SC support is not installed ({exc.name or exc})"
+            else:
+                self.service = SmartcardService(settings, self._audit)
+        if self.why_missing:
+            log.warning("smartcards unavailable: %s", self.why_missing)
 
-            def audit(action: str, target: str, outcome: str, detail: dict[str, Any]) -> None:
-                app.db.run(
-                    lambda tx: app.audit.record(
-                        tx, action=action, target=target, outcome=outcome, detail=detail
-                    )
-                )
+    def _audit(self, action: str, target: str, outcome: str, detail: dict[str, Any]) -> None:
+        self.app.db.run(lambda tx: self.app.audit.record(
+            tx, action=action, target=target, outcome=outcome, detail=detail))
 
-            service = SmartcardService(settings, audit)
-            app.services[_KEY] = service
-    if why:
-        log.warning("smartcards unavailable: %s", why)
-    smartcard_pb2_grpc.add_SmartcardServiceServicer_to_server(
-        SmartcardServicer(app, service, why), server
-    )
-    return [SERVICE_NAME]
+    def services(self) -> list[Service]:
+        return [Service(SERVICE_NAME, smartcard_pb2_grpc.add_SmartcardServiceServicer_to_server,
+                        SmartcardServicer(self.app, self.service, self.why_missing))]
 
+    def _report(self) -> None:
+        service = self.service
+        ok = service is not None and service.available
+        self.app.health.report(SERVICE_NAME, "pcscd", ok,
+                               self.why_missing or "pcscd is not reachable")
 
-async def start(app: App, running: Any) -> None:
-    """Start watching pcscd; health is SERVING only while pcscd is reachable."""
-    service = app.services.get(_KEY)
-    health = running.health
-    if service is None:
-        await health.set(SERVICE_NAME, health_pb2.HealthCheckResponse.NOT_SERVING)
-        return
-    loop = asyncio.get_running_loop()
+    async def start(self) -> None:
+        """Watch pcscd; health is SERVING only while pcscd is reachable."""
+        service = self.service
+        if service is None:
+            self._report()
+            return
 
-    async def update() -> None:
-        status = (
-            health_pb2.HealthCheckResponse.SERVING
-            if service.available
-            else health_pb2.HealthCheckResponse.NOT_SERVING
-        )
-        await health.set(SERVICE_NAME, status)
+        def on_event(event: Any) -> None:
+            if event.kind.value in ("service_up", "service_down"):
+                self._report()
 
-    def on_event(event: Any) -> None:
-        if event.kind.value in ("service_up", "service_down"):
-            loop.call_soon_threadsafe(lambda: loop.create_task(update()))
+        service.monitor.subscribe(on_event)
+        await self.app.run_blocking(service.start)
+        self._report()
 
-    service.monitor.subscribe(on_event)
-    await loop.run_in_executor(None, service.start)
-    await update()
+        async def sweep() -> None:
+            while True:
+                await asyncio.sleep(max(0.2, service.settings.idle_release_seconds / 2))
+                await self.app.run_blocking(service.access.release_idle)
 
-    async def sweep() -> None:
-        while True:
-            await asyncio.sleep(max(0.2, service.settings.idle_release_seconds / 2))
-            await loop.run_in_executor(None, service.access.release_idle)
+        self._sweeper = asyncio.get_running_loop().create_task(sweep())
 
-    app.services[_KEY + ".sweeper"] = loop.create_task(sweep())
+    async def stop(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
+        if self.service is not None:
+            await self.app.run_blocking(self.service.close)
 
 
-async def close(app: App) -> None:
-    sweeper = app.services.pop(_KEY + ".sweeper", None)
-    if sweeper is not None:
-        sweeper.cancel()
-    service = app.services.pop(_KEY, None)
-    if service is not None:
-        await asyncio.get_running_loop().run_in_executor(None, service.close)
+FEATURE = SmartcardFeature

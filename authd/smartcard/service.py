@@ -7,8 +7,7 @@ management key) pass through to the card and are never logged, audited or kept.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from cryptography import x509
@@ -22,11 +21,11 @@ from authd.smartcard.models import (
     PivStatus,
     SignResult,
 )
-from devices.errors import InvalidArgument, NotFound, Unavailable
+from authd.smartcard.settings import SmartcardSettings
+from devices.errors import BadRequest, NoSuchObject, Unreachable
 from devices.smartcard.apdu import SmartCardConnection
 from devices.smartcard.errors import ApduError, InvalidPinError
 from devices.smartcard.piv import (
-    DEFAULT_MANAGEMENT_KEY,
     KeyType,
     ManagementKeyType,
     PivSession,
@@ -50,37 +49,6 @@ KNOWN_APPLETS: tuple[tuple[str, bytes], ...] = (
     ("GlobalPlatform ISD", bytes.fromhex("A000000151000000")),
 )
 _DIGEST_SIZES = {"sha256": 32, "sha384": 48, "sha512": 64}
-
-
-@dataclass(frozen=True)
-class SmartcardSettings:
-    max_apdu_bytes: int = 4096
-    max_batch: int = 256
-    idle_release_seconds: float = 2.0
-    poll_ms: int = 1000
-    management_key: bytes = DEFAULT_MANAGEMENT_KEY
-
-    @classmethod
-    def from_section(cls, section: Mapping[str, Any]) -> SmartcardSettings:
-        known = {"max_apdu_bytes", "max_batch", "idle_release_seconds", "poll_ms", "management_key"}
-        unknown = sorted(set(section) - known - {"enabled"})
-        if unknown:
-            raise InvalidArgument(f"unknown setting(s) in [smartcard]: {', '.join(unknown)}")
-        key_hex = str(section.get("management_key", DEFAULT_MANAGEMENT_KEY.hex()))
-        try:
-            key = bytes.fromhex(key_hex)
-        except ValueError:
-            raise InvalidArgument("[smartcard] management_key must be hex") from None
-        settings = cls(
-            max_apdu_bytes=int(section.get("max_apdu_bytes", cls.max_apdu_bytes)),
-            max_batch=int(section.get("max_batch", cls.max_batch)),
-            idle_release_seconds=float(section.get("idle_release_seconds", 2.0)),
-            poll_ms=int(section.get("poll_ms", cls.poll_ms)),
-            management_key=key,
-        )
-        if not 4 <= settings.max_apdu_bytes <= 65544 or not 1 <= settings.max_batch <= 4096:
-            raise InvalidArgument("[smartcard] max_apdu_bytes is 4..65544, max_batch 1..4096")
-        return settings
 
 
 Audit = Callable[[str, str, str, dict[str, Any]], None]
@@ -118,14 +86,14 @@ class SmartcardService:
 
     def _check_reader(self, reader: str) -> None:
         if not reader or len(reader) > MAX_READER_NAME:
-            raise InvalidArgument(f"reader must be 1..{MAX_READER_NAME} characters")
+            raise BadRequest(f"reader must be 1..{MAX_READER_NAME} characters")
         snap = self.monitor.snapshot()
         if not snap.available:
-            raise Unavailable("the PC/SC service (pcscd) is not reachable")
+            raise Unreachable("the PC/SC service (pcscd) is not reachable")
         if reader not in snap.readers:
-            raise NotFound(f"no reader named {reader!r}")
+            raise NoSuchObject(f"no reader named {reader!r}")
         if snap.readers[reader] is None:
-            raise Unavailable(f"no card in reader {reader!r}")
+            raise Unreachable(f"no card in reader {reader!r}")
 
     def _run(self, reader: str, work: Callable[[PcscConnection], T]) -> T:
         self._check_reader(reader)
@@ -139,7 +107,7 @@ class SmartcardService:
             finally:
                 try:
                     piv.select()  # drops the PIN-verified and management-key states
-                except (ApduError, DriverError, NotFound):
+                except (ApduError, DriverError, NoSuchObject):
                     pass
 
         return self._run(reader, on_card)
@@ -168,7 +136,7 @@ class SmartcardService:
             for slot in Slot:
                 try:
                     certificates.append(CertificateInfo(slot, piv.get_certificate(slot)))
-                except NotFound:
+                except NoSuchObject:
                     continue
             return PivStatus(
                 chuid.guid,
@@ -184,7 +152,7 @@ class SmartcardService:
     def _card_id(self, piv: PivSession) -> str:
         try:
             return "card:" + piv.read_chuid().guid.hex()
-        except (NotFound, ApduError):
+        except (NoSuchObject, ApduError):
             return "card:unknown"
 
     def verify_pin(self, reader: str, pin: str) -> PinResult:
@@ -228,7 +196,7 @@ class SmartcardService:
     def _management_key(self, key: bytes) -> bytes:
         key = key or self.settings.management_key
         if len(key) != ManagementKeyType.TDES.key_length:
-            raise InvalidArgument("the management key is 24 bytes (3DES)")
+            raise BadRequest("the management key is 24 bytes (3DES)")
         return key
 
     def generate_key(
@@ -253,9 +221,9 @@ class SmartcardService:
         try:
             certificate = x509.load_der_x509_certificate(der)
         except ValueError:
-            raise InvalidArgument("certificate_der is not a DER X.509 certificate") from None
+            raise BadRequest("certificate_der is not a DER X.509 certificate") from None
         if len(der) > 3000:
-            raise InvalidArgument("the certificate is larger than a PIV container (3000 bytes)")
+            raise BadRequest("the certificate is larger than a PIV container (3000 bytes)")
 
         def work(piv: PivSession) -> x509.Certificate:
             target = self._card_id(piv)
@@ -283,13 +251,13 @@ class SmartcardService:
     ) -> SignResult:
         hash_name = hash_name or "sha256"
         if hash_name not in _DIGEST_SIZES:
-            raise InvalidArgument("hash must be sha256, sha384 or sha512")
+            raise BadRequest("hash must be sha256, sha384 or sha512")
         if bool(message) == bool(message_digest):
-            raise InvalidArgument("give exactly one of message and digest")
+            raise BadRequest("give exactly one of message and digest")
         if message_digest and len(message_digest) != _DIGEST_SIZES[hash_name]:
-            raise InvalidArgument(f"a {hash_name} digest is {_DIGEST_SIZES[hash_name]} bytes")
+            raise BadRequest(f"a {hash_name} digest is {_DIGEST_SIZES[hash_name]} bytes")
         if len(message) > 1 << 20:
-            raise InvalidArgument("message larger than 1 MiB: send its digest")
+            raise BadRequest("message larger than 1 MiB: send its digest")
         value = message_digest or digest(message, hash_name)
 
         def work(piv: PivSession) -> SignResult:
@@ -307,12 +275,12 @@ class SmartcardService:
     # -- raw APDUs -------------------------------------------------------------------------
     def check_apdus(self, apdus: list[bytes]) -> None:
         if not apdus:
-            raise InvalidArgument("apdus must not be empty")
+            raise BadRequest("apdus must not be empty")
         if len(apdus) > self.settings.max_batch:
-            raise InvalidArgument(f"at most {self.settings.max_batch} APDUs per call")
+            raise BadRequest(f"at most {self.settings.max_batch} APDUs per call")
         for apdu in apdus:
             if not 4 <= len(apdu) <= self.settings.max_apdu_bytes:
-                raise InvalidArgument(
+                raise BadRequest(
                     f"an APDU is 4..{self.settings.max_apdu_bytes} bytes (got {len(apdu)})"
                 )
 

@@ -13,7 +13,7 @@ from authd.context import Role, require_role
 from authd.smartcard import convert
 from authd.v1 import smartcard_pb2 as pb
 from authd.v1 import smartcard_pb2_grpc
-from devices.errors import Unavailable
+from devices.errors import Unreachable
 from drivers.pcsc.events import ReaderEvent
 
 if TYPE_CHECKING:
@@ -31,7 +31,7 @@ class SmartcardServicer(smartcard_pb2_grpc.SmartcardServiceServicer):
     @property
     def service(self) -> SmartcardService:
         if self._service is None:
-            raise Unavailable(self._why_missing or "smartcard support is not available")
+            raise Unreachable(self._why_missing or "smartcard support is not available")
         return self._service
 
     async def ListReaders(
@@ -40,7 +40,7 @@ class SmartcardServicer(smartcard_pb2_grpc.SmartcardServiceServicer):
         require_role(*_VIEW_ROLES)
         snapshot = self.service.snapshot()
         if not snapshot.available:
-            raise Unavailable("the PC/SC service (pcscd) is not reachable")
+            raise Unreachable("the PC/SC service (pcscd) is not reachable")
         return convert.readers_to_proto(snapshot)
 
     async def WatchReaders(

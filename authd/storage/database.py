@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from devices.errors import InvalidArgument, Unavailable
+from devices.errors import BadRequest, Unreachable
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +107,11 @@ class Database(abc.ABC):
     def _is_retryable(self, exc: BaseException) -> bool:
         return False
 
+    def is_store_failure(self, exc: BaseException) -> bool:
+        """Whether ``exc`` says the store itself failed (unreachable, I/O error, disk full,
+        timed out) rather than that a statement refused the values of one change."""
+        return isinstance(exc, Unreachable)
+
     @abc.abstractmethod
     def close(self) -> None:
         """Close every connection of the pool."""
@@ -177,6 +182,9 @@ class SqliteDatabase(Database):
     def _is_retryable(self, exc: BaseException) -> bool:
         return isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc)
 
+    def is_store_failure(self, exc: BaseException) -> bool:
+        return isinstance(exc, sqlite3.OperationalError) or super().is_store_failure(exc)
+
     def close(self) -> None:
         with self._lock:
             for conn in self._all:
@@ -209,7 +217,7 @@ class PostgresDatabase(Database):
             conn = self._psycopg.connect(self.url, autocommit=False,
                                          application_name=APPLICATION_NAME)
         except self._psycopg.OperationalError as exc:
-            raise Unavailable(f"PostgreSQL store unreachable: {_first_line(exc)}") from None
+            raise Unreachable(f"PostgreSQL store unreachable: {_first_line(exc)}") from None
         with self._lock:
             self._all.append(conn)
         return conn
@@ -262,6 +270,12 @@ class PostgresDatabase(Database):
         errors = self._psycopg.errors
         return isinstance(exc, errors.SerializationFailure | errors.DeadlockDetected)
 
+    def is_store_failure(self, exc: BaseException) -> bool:
+        if isinstance(exc, self._psycopg.errors.PipelineAborted):
+            return False  # the consequence of an earlier statement's error in the pipeline
+        failed = (self._psycopg.OperationalError, self._psycopg.InterfaceError)
+        return isinstance(exc, failed) or super().is_store_failure(exc)
+
     def close(self) -> None:
         with self._lock:
             for conn in self._all:
@@ -284,4 +298,4 @@ def open_database(url: str, pool_size: int = 8) -> Database:
         return SqliteDatabase(Path(url[len("sqlite:///"):]))
     if url.startswith(("postgresql://", "postgres://")):
         return PostgresDatabase(url, pool_size)
-    raise InvalidArgument(f"unsupported store URL scheme: {url.split(':', 1)[0]!r}")
+    raise BadRequest(f"unsupported store URL scheme: {url.split(':', 1)[0]!r}")

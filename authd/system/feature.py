@@ -1,163 +1,41 @@
-"""``authd.v1.SystemService``: who am I, daemon info, the audit trail; the audit sealer.
-
-Every node (both roles keep a store) runs a sealer thread that chains its store's committed
-audit records into signed blocks (authd/audit/chain.py); on PostgreSQL the sealers of all
-center nodes take turns.
+"""Registers ``authd.v1.SystemService`` (on every node, whatever its roles) and runs the audit
+sealer: every node (both roles keep a store) chains its store's committed audit records into
+signed blocks (authd/audit/chain.py); on PostgreSQL the sealers of all center nodes take turns.
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import AsyncIterator
-from typing import Any
-
-import grpc
-
-from authd import __version__
-from authd.app import App
-from authd.audit.chain import Sealer, SealerThread, read_head
-from authd.audit.records import AuditRecord
-from authd.audit.search import AuditQuery, search
-from authd.audit.settings import AuditSettings
+from authd.audit.chain import Sealer, SealerThread
 from authd.audit.signing import open_signer
-from authd.context import Caller, Role, current_caller, require_role
+from authd.features import Feature, Service
+from authd.system.servicer import SystemServicer
+from authd.system.settings import SystemSettings
 from authd.v1 import system_pb2, system_pb2_grpc
-from devices.errors import InvalidArgument, PermissionDenied
-
-log = logging.getLogger("authd.audit")
-
-MAX_AUDIT = 1000
-EXPORT_PAGE = 500
-_SEALER = "audit_sealer"
 
 
-def entry_of(r: AuditRecord) -> system_pb2.AuditEntry:
-    return system_pb2.AuditEntry(at=r.at, institution=r.institution, role=r.role,
-                                 subject=r.subject, action=r.action, target=r.target,
-                                 outcome=r.outcome, detail_json=r.detail_text, id=r.id,
-                                 customer=r.customer or "")
+class SystemFeature(Feature[SystemSettings]):
+    name = "system"
+    sealer: SealerThread | None = None
+
+    def services(self) -> list[Service]:
+        return [Service.of(system_pb2.DESCRIPTOR, "SystemService",
+                           system_pb2_grpc.add_SystemServiceServicer_to_server,
+                           SystemServicer(self.app))]
+
+    async def start(self) -> None:
+        """Start sealing this store's audit records."""
+        config = self.app.config
+        signer = await self.app.run_blocking(open_signer, config, config.audit)
+        self.sealer = SealerThread(Sealer(self.app.db, signer, config.audit,
+                                          witness=config.audit.witness_path(config)))
+        self.sealer.start()
+
+    async def stop(self) -> None:
+        """A last sealing round, then the signing key's session is released."""
+        if self.sealer is not None:
+            await self.app.run_blocking(self.sealer.stop)
+            self.sealer.sealer.signer.close()
+            self.sealer = None
 
 
-def query_for(caller: Caller, f: system_pb2.AuditFilter,
-              oldest_first: bool = False) -> AuditQuery:
-    """The caller's filter, bounded to what the caller may see."""
-    institution = f.institution
-    if caller.role is not Role.ADMIN:
-        if institution and institution != caller.institution:
-            raise PermissionDenied("an institution sees its own audit records only")
-        institution = caller.institution
-    return AuditQuery(institution=institution, customer=f.customer, target=f.target,
-                      since=f.since, until=f.until, outcomes=tuple(f.outcomes),
-                      actions=tuple(f.actions), oldest_first=oldest_first)
-
-
-def _page_token(text: str) -> int:
-    if not text:
-        return 0
-    if not text.isdigit() or len(text) > 19:
-        raise InvalidArgument("page_token is not one this server gave out")
-    return int(text)
-
-
-class SystemServicer(system_pb2_grpc.SystemServiceServicer):
-    def __init__(self, app: App) -> None:
-        self.app = app
-        self.settings = AuditSettings.of(app.config)
-
-    async def WhoAmI(self, request: system_pb2.WhoAmIRequest,
-                     context: grpc.aio.ServicerContext) -> system_pb2.WhoAmIResponse:
-        caller = current_caller()
-        return system_pb2.WhoAmIResponse(institution=caller.institution, role=caller.role.value,
-                                         subject=caller.subject)
-
-    async def GetInfo(self, request: system_pb2.GetInfoRequest,
-                      context: grpc.aio.ServicerContext) -> system_pb2.GetInfoResponse:
-        current_caller()
-        k = self.app.config.kek
-        return system_pb2.GetInfoResponse(version=__version__, store=self.app.db.dialect,
-                                          kek=f"{k.kind}/{k.mode}", services=self.app.service_names)
-
-    async def ListAudit(self, request: system_pb2.ListAuditRequest,
-                        context: grpc.aio.ServicerContext) -> system_pb2.ListAuditResponse:
-        caller = require_role(Role.ADMIN, Role.BRANCH)
-        if not request.target or len(request.target) > 128:
-            raise InvalidArgument("target must be 1..128 characters")
-        limit = request.limit or 100
-        if not 0 < limit <= MAX_AUDIT:
-            raise InvalidArgument(f"limit must be 1..{MAX_AUDIT}")
-        q = query_for(caller, system_pb2.AuditFilter(target=request.target))
-        records = await self._search(q, limit, 0)
-        return system_pb2.ListAuditResponse(entries=[entry_of(r) for r in records])
-
-    async def SearchAudit(self, request: system_pb2.SearchAuditRequest,
-                          context: grpc.aio.ServicerContext) -> system_pb2.SearchAuditResponse:
-        caller = require_role(Role.ADMIN, Role.BRANCH, Role.BACKEND)
-        limit = request.limit or 100
-        if not 0 < limit <= MAX_AUDIT:
-            raise InvalidArgument(f"limit must be 1..{MAX_AUDIT}")
-        q = query_for(caller, request.filter, request.oldest_first)
-        records = await self._search(q, limit, _page_token(request.page_token))
-        token = str(records[-1].id) if len(records) == limit else ""
-        return system_pb2.SearchAuditResponse(entries=[entry_of(r) for r in records],
-                                              next_page_token=token)
-
-    async def ExportAudit(self, request: system_pb2.ExportAuditRequest,
-                          context: grpc.aio.ServicerContext
-                          ) -> AsyncIterator[system_pb2.AuditEntry]:
-        caller = require_role(Role.ADMIN, Role.BRANCH, Role.BACKEND)
-        q = query_for(caller, request.filter, oldest_first=True)
-        after = 0
-        while True:
-            records = await self._search(q, EXPORT_PAGE, after)
-            for r in records:
-                yield entry_of(r)
-            if len(records) < EXPORT_PAGE:
-                return
-            after = records[-1].id
-
-    async def GetAuditHead(self, request: system_pb2.GetAuditHeadRequest,
-                           context: grpc.aio.ServicerContext) -> system_pb2.GetAuditHeadResponse:
-        require_role(Role.ADMIN)
-
-        def read(tx: Any) -> system_pb2.GetAuditHeadResponse:
-            head = read_head(tx)
-            last = head.last_id if head else 0
-            row = tx.one("SELECT COUNT(*), MIN(at_us) FROM audit_log WHERE id > ?", (last,))
-            unsealed, oldest = (int(row[0]), row[1]) if row else (0, None)
-            if head is None:
-                return system_pb2.GetAuditHeadResponse(unsealed=unsealed,
-                                                       oldest_unsealed_at=(oldest or 0) / 1e6)
-            return system_pb2.GetAuditHeadResponse(
-                seq=head.seq, last_id=head.last_id, hash=head.hash.hex(),
-                sealed_at=head.sealed_at, key_id=head.key_id, unsealed=unsealed,
-                oldest_unsealed_at=(oldest or 0) / 1e6)
-
-        return await self.app.run_blocking(self.app.db.run, read, write=False)
-
-    async def _search(self, q: AuditQuery, limit: int, after: int) -> list[AuditRecord]:
-        skew = self.settings.clock_skew
-        return await self.app.run_blocking(
-            self.app.db.run, lambda tx: search(tx, q, limit=limit, after_id=after,
-                                               clock_skew=skew), write=False)
-
-
-def register(server: grpc.aio.Server, app: App) -> list[str]:
-    system_pb2_grpc.add_SystemServiceServicer_to_server(SystemServicer(app), server)
-    return [system_pb2.DESCRIPTOR.services_by_name["SystemService"].full_name]
-
-
-async def start(app: App, running: Any) -> None:
-    """Start sealing this store's audit records."""
-    settings = AuditSettings.of(app.config)
-    signer = await app.run_blocking(open_signer, app.config, settings)
-    sealer = Sealer(app.db, signer, settings, witness=settings.witness_path(app.config))
-    thread = SealerThread(sealer)
-    thread.start()
-    app.services[_SEALER] = thread
-
-
-async def close(app: App) -> None:
-    thread = app.services.pop(_SEALER, None)
-    if isinstance(thread, SealerThread):
-        await app.run_blocking(thread.stop)
-        thread.sealer.signer.close()
+FEATURE = SystemFeature

@@ -27,11 +27,11 @@ from authd.ctl import (
     read_secrets,
     when,
 )
+from authd.errors import details_of
 from authd.v1 import token_pb2 as pb
 from authd.v1 import token_pb2_grpc
 
 SESSION_ENV = "AUTHCTL_TOKEN_SESSION"
-ATTEMPTS_LEFT_METADATA = "x-authd-pin-attempts-left"  # trailing metadata of a wrong PIN
 SPECS = {"ec-p256": pb.TOKEN_KEY_SPEC_EC_P256, "ec-p384": pb.TOKEN_KEY_SPEC_EC_P384,
          "rsa-2048": pb.TOKEN_KEY_SPEC_RSA_2048, "rsa-3072": pb.TOKEN_KEY_SPEC_RSA_3072}
 ALGORITHMS = {"ecdsa-sha256": pb.TOKEN_SIGN_ECDSA_SHA256,
@@ -141,11 +141,8 @@ def registration_lines(r: pb.TokenRegistration) -> list[str]:
 
 
 def _attempts_left(err: grpc.RpcError) -> str | None:
-    metadata: Any = err.trailing_metadata()  # type: ignore[attr-defined]
-    for key, value in metadata or ():
-        if key == ATTEMPTS_LEFT_METADATA:
-            return str(value)
-    return None
+    details = details_of(err)
+    return details.metadata.get("attempts_left") if details.reason == "WRONG_PIN" else None
 
 
 def _login(ctl: Any, a: argparse.Namespace) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from authd.token.repository import Registration
 from authd.v1 import token_pb2 as pb
-from devices.errors import InvalidArgument
+from devices.errors import BadRequest
 from devices.token import CertificateInfo, KeyInfo, KeySpec, RenewalState, SignAlgorithm
 from devices.token.token import DeleteScope
 from drivers.pkcs11 import TokenEvent, TokenEventKind, TokenInfo
@@ -44,7 +44,7 @@ def key_spec(value: int) -> KeySpec:
     try:
         return KEY_SPEC_FROM_PB[value]  # type: ignore[index]
     except KeyError:
-        raise InvalidArgument("spec must be one of EC_P256, EC_P384, RSA_2048, RSA_3072") from None
+        raise BadRequest("spec must be one of EC_P256, EC_P384, RSA_2048, RSA_3072") from None
 
 
 def algorithm(value: int) -> SignAlgorithm | None:
@@ -53,14 +53,14 @@ def algorithm(value: int) -> SignAlgorithm | None:
     try:
         return ALGORITHM_FROM_PB[value]  # type: ignore[index]
     except KeyError:
-        raise InvalidArgument("unknown signature algorithm") from None
+        raise BadRequest("unknown signature algorithm") from None
 
 
 def scope(value: int) -> DeleteScope:
     try:
         return SCOPE_FROM_PB[value]  # type: ignore[index]
     except KeyError:
-        raise InvalidArgument("unknown delete scope") from None
+        raise BadRequest("unknown delete scope") from None
 
 
 def token(info: TokenInfo, attempts_left: int | None = None) -> pb.SecurityToken:

@@ -6,11 +6,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from devices.errors import (
-    FailedPrecondition,
-    InvalidArgument,
-    NotFound,
-    PermissionDenied,
-    ResourceExhausted,
+    BadRequest,
+    LimitReached,
+    NoSuchObject,
+    NotPermitted,
+    WrongState,
 )
 from drivers.pkcs11 import (
     AlreadyLoggedIn,
@@ -23,18 +23,18 @@ from drivers.pkcs11 import (
     TokenInvalidInput,
 )
 
-ATTEMPTS_LEFT_METADATA = "x-authd-pin-attempts-left"
 
-
-class WrongPin(PermissionDenied):
-    """The PIN was wrong; ``attempts_left`` is None when nobody knows it."""
+class WrongPin(NotPermitted):
+    """The PIN was wrong; ``attempts_left`` (None when nobody knows it) travels in the error's
+    details (``ErrorInfo`` reason ``WRONG_PIN``, metadata ``attempts_left``)."""
 
     def __init__(self, message: str, attempts_left: int | None) -> None:
-        super().__init__(message)
+        super().__init__(message, metadata={} if attempts_left is None
+                         else {"attempts_left": attempts_left})
         self.attempts_left = attempts_left
 
 
-class PinBlocked(FailedPrecondition):
+class PinBlocked(WrongState):
     """The user PIN is locked (by the token or by the daemon's limit)."""
 
 
@@ -48,10 +48,10 @@ def token_errors() -> Iterator[None]:
     except PinLocked as exc:
         raise PinBlocked(str(exc)) from None
     except (PinFormatInvalid, TokenInvalidInput) as exc:
-        raise InvalidArgument(str(exc)) from None
+        raise BadRequest(str(exc)) from None
     except ObjectMissing as exc:
-        raise NotFound(str(exc)) from None
+        raise NoSuchObject(str(exc)) from None
     except TokenFull as exc:
-        raise ResourceExhausted(str(exc)) from None
+        raise LimitReached(str(exc)) from None
     except (NotLoggedIn, AlreadyLoggedIn) as exc:
-        raise FailedPrecondition(str(exc)) from None
+        raise WrongState(str(exc)) from None

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from authd.app import App
@@ -13,7 +15,7 @@ from authd.token import repository as repo
 from authd.token.errors import PinBlocked, WrongPin, token_errors
 from authd.token.sessions import SessionTable, TokenLogin
 from authd.token.settings import TokenSettings
-from devices.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from devices.errors import AlreadyPresent, BadRequest, NoSuchObject, WrongState
 from devices.token import CertificateInfo, KeyInfo, KeySpec, SignAlgorithm, TokenDevice
 from devices.token.token import DeleteScope, Signature
 from drivers.pkcs11 import (
@@ -29,29 +31,42 @@ from drivers.pkcs11 import (
 log = logging.getLogger(__name__)
 
 MAX_PIN = 64
+INLINE_MAX_DATA = 4096  # bytes hashed on the event loop at most (~5 µs of SHA-256)
 MAX_TEXT = 128
 
 
 def _text(value: str, what: str, required: bool = True) -> str:
     value = value.strip()
     if required and not value:
-        raise InvalidArgument(f"{what} is required")
+        raise BadRequest(f"{what} is required")
     if len(value) > MAX_TEXT or not value.isprintable():
-        raise InvalidArgument(f"{what} must be at most {MAX_TEXT} printable characters")
+        raise BadRequest(f"{what} must be at most {MAX_TEXT} printable characters")
     return value
 
 
 def _serial(value: str) -> str:
     value = value.strip()
     if not value or len(value) > 32 or not value.isprintable():
-        raise InvalidArgument("token_serial must be 1..32 printable characters")
+        raise BadRequest("token_serial must be 1..32 printable characters")
     return value
 
 
 def _pin(value: str, what: str = "pin") -> str:
     if not value or len(value) > MAX_PIN:
-        raise InvalidArgument(f"{what} must be 1..{MAX_PIN} characters")
+        raise BadRequest(f"{what} must be 1..{MAX_PIN} characters")
     return value
+
+
+@dataclass(frozen=True)
+class SignJob:
+    """One signature a stream asks for."""
+
+    handle: str
+    key_id: bytes
+    data: bytes | None
+    digest: bytes | None
+    algorithm: SignAlgorithm | None
+    token_hashes: bool
 
 
 @dataclass(frozen=True)
@@ -74,7 +89,7 @@ class TokenService:
     @classmethod
     def create(cls, app: App, settings: TokenSettings) -> TokenService:
         modules: list[Pkcs11Module] = []
-        for m in settings.modules:
+        for m in settings.modules or ():
             try:
                 modules.append(
                     Pkcs11Module(
@@ -130,7 +145,7 @@ class TokenService:
         holder = self.sessions.holder(serial)
         if holder is not None:
             if not holder.owned_by(caller):
-                raise FailedPrecondition(f"token {info.label!r} is in use by another session")
+                raise WrongState(f"token {info.label!r} is in use by another session")
             self.sessions.remove(holder.handle, caller)
         if info.pin_state.locked:
             self._audit_login(serial, "locked", {})
@@ -208,7 +223,7 @@ class TokenService:
         operator, reason = _text(operator, "operator"), _text(reason, "reason")
         module, _ = self._find(serial)
         if self.sessions.holder(serial) is not None:
-            raise FailedPrecondition("log the token's session out before unblocking its PIN")
+            raise WrongState("log the token's session out before unblocking its PIN")
         try:
             with token_errors():
                 token = module.unblock_pin(serial, so_pin, new_pin)
@@ -316,10 +331,56 @@ class TokenService:
         token_hashes: bool,
     ) -> Signature:
         login = self.login_for(caller, handle)
+        started = time.perf_counter()
         with token_errors():
-            return self.device(login).sign(
+            signature = self.device(login).sign(
                 key_id, data=data, digest=digest, algorithm=algorithm, token_hashes=token_hashes
             )
+        login.timed_sign(time.perf_counter() - started)
+        return signature
+
+    def signs_inline(self, handle: str, data: bytes | None) -> bool:
+        """Whether a Sign on this handle may run on the event loop instead of a worker thread:
+        its token's signatures have been taking less than ``inline_sign_us`` (a software token
+        such as SoftHSM2 with ECDSA: ~100 µs, less than the hop to a thread and back) and there
+        is little data to hash. A hardware token (milliseconds per signature), RSA on SoftHSM2,
+        an unmeasured login and large data always go to a worker thread."""
+        limit = self.settings.inline_sign_us
+        if limit <= 0 or (data is not None and len(data) > INLINE_MAX_DATA):
+            return False
+        login = self.sessions.peek(handle)
+        seconds = login.sign_seconds if login is not None else None
+        return seconds is not None and seconds * 1e6 < limit
+
+    def sign_many(
+        self, caller: Caller, jobs: Sequence[SignJob | Exception]
+    ) -> list[Signature | Exception]:
+        """Several signatures in one call off the event loop (SignStream's batches), in order.
+
+        An exception in ``jobs`` (a request that could not be read) or raised by a signature
+        takes that job's place and ends the batch: a stream ends at its first error, so
+        nothing after it is signed."""
+        out: list[Signature | Exception] = []
+        for job in jobs:
+            if isinstance(job, Exception):
+                out.append(job)
+                break
+            try:
+                out.append(
+                    self.sign(
+                        caller,
+                        job.handle,
+                        job.key_id,
+                        data=job.data,
+                        digest=job.digest,
+                        algorithm=job.algorithm,
+                        token_hashes=job.token_hashes,
+                    )
+                )
+            except Exception as exc:
+                out.append(exc)
+                break
+        return out
 
     def verify(
         self,
@@ -364,7 +425,7 @@ class TokenService:
         def register(tx: Tx) -> repo.Registration:
             existing = repo.active_registration(tx, caller.institution, serial, lock=True)
             if existing is not None:
-                raise AlreadyExists(
+                raise AlreadyPresent(
                     f"token {serial} is already registered at {caller.institution}"
                     + (
                         " for this customer"
@@ -401,7 +462,7 @@ class TokenService:
         def deregister(tx: Tx) -> repo.Registration:
             existing = repo.active_registration(tx, caller.institution, serial, lock=True)
             if existing is None or existing.customer_id != customer_id:
-                raise NotFound(
+                raise NoSuchObject(
                     f"token {serial} is not registered at {caller.institution} for this customer"
                 )
             ended = repo.end_registration(tx, existing)

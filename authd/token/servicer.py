@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar
@@ -14,17 +15,18 @@ from cryptography.hazmat.primitives import serialization
 from authd.app import App
 from authd.context import Role, require_role
 from authd.token import convert
-from authd.token.errors import ATTEMPTS_LEFT_METADATA, WrongPin
-from authd.token.service import TokenService
+from authd.token.service import SignJob, TokenService
 from authd.v1 import token_pb2 as pb
 from authd.v1 import token_pb2_grpc
-from devices.errors import InvalidArgument, ResourceExhausted
+from devices.errors import BadRequest, LimitReached
 from devices.token.token import Signature
 from drivers.pkcs11 import TokenEvent
 
 T = TypeVar("T")
 WATCH_QUEUE = 256
-STREAM_WINDOW = 8  # signatures of one stream in flight at once
+STREAM_WINDOW = 64  # requests of one stream read ahead of their answers
+STREAM_BATCH = 16  # signatures of one stream signed in one hop off the event loop
+STREAM_LANES = 2  # batches of one stream signed at once (pooled sessions in parallel)
 
 
 def _input(request: Any) -> tuple[bytes | None, bytes | None]:
@@ -33,7 +35,7 @@ def _input(request: Any) -> tuple[bytes | None, bytes | None]:
         return bytes(request.data), None
     if which == "digest":
         return None, bytes(request.digest)
-    raise InvalidArgument("give data or digest")
+    raise BadRequest("give data or digest")
 
 
 class TokenServicer(token_pb2_grpc.TokenServiceServicer):
@@ -72,7 +74,7 @@ class TokenServicer(token_pb2_grpc.TokenServiceServicer):
             while True:
                 event = await queue.get()
                 if event is None:
-                    raise ResourceExhausted("the watcher fell behind the token events; watch again")
+                    raise LimitReached("the watcher fell behind the token events; watch again")
                 yield convert.event(event)
         finally:
             unsubscribe()
@@ -81,12 +83,7 @@ class TokenServicer(token_pb2_grpc.TokenServiceServicer):
         self, request: pb.TokenLoginRequest, context: grpc.aio.ServicerContext
     ) -> pb.TokenLoginResponse:
         caller = require_role(Role.BRANCH)
-        try:
-            result = await self._run(self.service.login, caller, request.token_serial, request.pin)
-        except WrongPin as exc:
-            if exc.attempts_left is not None:
-                context.set_trailing_metadata(((ATTEMPTS_LEFT_METADATA, str(exc.attempts_left)),))
-            raise
+        result = await self._run(self.service.login, caller, request.token_serial, request.pin)
         return pb.TokenLoginResponse(
             session=result.login.handle,
             expires_at=_unix_in(result.expires_in),
@@ -164,7 +161,7 @@ class TokenServicer(token_pb2_grpc.TokenServiceServicer):
     ) -> pb.TokenListObjectsResponse:
         caller = require_role(Role.BRANCH)
         if not request.session and not request.token_serial:
-            raise InvalidArgument("give a session or a token_serial")
+            raise BadRequest("give a session or a token_serial")
         keys, certs = await self._run(
             self.service.list_objects, caller, request.session, request.token_serial
         )
@@ -178,16 +175,17 @@ class TokenServicer(token_pb2_grpc.TokenServiceServicer):
     ) -> pb.TokenSignResponse:
         caller = require_role(Role.BRANCH)
         data, digest = _input(request)
-        sig = await self._run(
-            self.service.sign,
-            caller,
-            request.session,
-            bytes(request.key_id),
-            data=data,
-            digest=digest,
-            algorithm=convert.algorithm(request.algorithm),
-            token_hashes=request.token_hashes,
-        )
+        args = (caller, request.session, bytes(request.key_id))
+        kwargs: dict[str, Any] = {
+            "data": data,
+            "digest": digest,
+            "algorithm": convert.algorithm(request.algorithm),
+            "token_hashes": request.token_hashes,
+        }
+        if self.service.signs_inline(request.session, data):
+            sig = self.service.sign(*args, **kwargs)  # faster than a hop to a thread and back
+        else:
+            sig = await self._run(self.service.sign, *args, **kwargs)
         return pb.TokenSignResponse(
             signature=sig.signature, algorithm=convert.ALGORITHM_TO_PB[sig.algorithm]
         )
@@ -197,45 +195,74 @@ class TokenServicer(token_pb2_grpc.TokenServiceServicer):
         request_iterator: AsyncIterator[pb.TokenSignRequest],
         context: grpc.aio.ServicerContext,
     ) -> AsyncIterator[pb.TokenSignResponse]:
+        """Signatures answered in order. Requests waiting to be signed go off the event loop
+        together (up to STREAM_BATCH in one hop), in up to STREAM_LANES batches at once, so
+        a fast token pays one thread hop for many signatures and a slow one (RSA) still
+        signs on several pooled sessions in parallel."""
         caller = require_role(Role.BRANCH)
-        pending: asyncio.Queue[asyncio.Future[Signature] | None] = asyncio.Queue(STREAM_WINDOW)
+        room = asyncio.Semaphore(STREAM_WINDOW)
+        lanes = asyncio.Semaphore(STREAM_LANES)
+        waiting: collections.deque[SignJob | Exception] = collections.deque()
+        more = asyncio.Event()
+        reading = True
+        batches: asyncio.Queue[asyncio.Future[list[Signature | Exception]] | None]
+        batches = asyncio.Queue()
 
-        async def feed() -> None:
+        async def read() -> None:
+            nonlocal reading
             try:
                 async for request in request_iterator:
-                    data, digest = _input(request)
-                    future = asyncio.ensure_future(
-                        self._run(
-                            self.service.sign,
-                            caller,
-                            request.session,
-                            bytes(request.key_id),
-                            data=data,
-                            digest=digest,
-                            algorithm=convert.algorithm(request.algorithm),
-                            token_hashes=request.token_hashes,
+                    await room.acquire()
+                    try:
+                        data, digest = _input(request)
+                        waiting.append(
+                            SignJob(
+                                request.session,
+                                bytes(request.key_id),
+                                data,
+                                digest,
+                                convert.algorithm(request.algorithm),
+                                request.token_hashes,
+                            )
                         )
-                    )
-                    await pending.put(future)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # a bad request: answered in order, as an error
-                failed: asyncio.Future[Signature] = asyncio.get_running_loop().create_future()
-                failed.set_exception(exc)
-                await pending.put(failed)
-            await pending.put(None)
+                    except Exception as exc:  # a bad request: answered in order, as an error
+                        waiting.append(exc)
+                        break
+                    more.set()
+            finally:
+                reading = False
+                more.set()
 
-        feeder = asyncio.ensure_future(feed())
+        async def dispatch() -> None:
+            while True:
+                await more.wait()
+                more.clear()
+                while waiting:
+                    await lanes.acquire()
+                    jobs = [waiting.popleft() for _ in range(min(STREAM_BATCH, len(waiting)))]
+                    batch = asyncio.ensure_future(self._run(self.service.sign_many, caller, jobs))
+                    batch.add_done_callback(lambda _: lanes.release())
+                    await batches.put(batch)
+                if not reading and not waiting:
+                    await batches.put(None)
+                    return
+
+        tasks = [asyncio.ensure_future(read()), asyncio.ensure_future(dispatch())]
         try:
-            while (future := await pending.get()) is not None:
-                sig = await future
-                yield pb.TokenSignResponse(
-                    signature=sig.signature, algorithm=convert.ALGORITHM_TO_PB[sig.algorithm]
-                )
+            while (batch := await batches.get()) is not None:
+                for result in await batch:
+                    if isinstance(result, Exception):
+                        raise result
+                    room.release()
+                    yield pb.TokenSignResponse(
+                        signature=result.signature,
+                        algorithm=convert.ALGORITHM_TO_PB[result.algorithm],
+                    )
         finally:
-            feeder.cancel()
-            while not pending.empty():  # results nobody will read: let them finish quietly
-                left = pending.get_nowait()
+            for task in tasks:
+                task.cancel()
+            while not batches.empty():  # results nobody will read: let them finish quietly
+                left = batches.get_nowait()
                 if left is not None:
                     left.add_done_callback(_ignore_result)
 
@@ -244,7 +271,7 @@ class TokenServicer(token_pb2_grpc.TokenServiceServicer):
     ) -> pb.TokenVerifyResponse:
         caller = require_role(Role.BRANCH)
         if not request.session and not request.token_serial:
-            raise InvalidArgument("give a session or a token_serial")
+            raise BadRequest("give a session or a token_serial")
         data, digest = _input(request)
         valid = await self._run(
             self.service.verify,
@@ -314,7 +341,7 @@ class TokenServicer(token_pb2_grpc.TokenServiceServicer):
         )
 
 
-def _ignore_result(future: asyncio.Future[Signature]) -> None:
+def _ignore_result(future: asyncio.Future[list[Signature | Exception]]) -> None:
     if not future.cancelled():
         future.exception()
 

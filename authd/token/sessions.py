@@ -14,8 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from authd.context import Caller
-from devices.errors import FailedPrecondition, NotFound
-from drivers.pkcs11 import Pkcs11Module, Pkcs11TokenSession
+from devices.errors import NoSuchObject, WrongState
+from drivers.pkcs11 import Pkcs11Module, Pkcs11TokenSession, TokenAbsent
 
 HANDLE_BYTES = 24
 MAX_HANDLE_LEN = 128
@@ -38,6 +38,12 @@ class TokenLogin:
     created: float
     last_used: float
     session: Pkcs11TokenSession = field(repr=False)
+    # How long this login's signatures take (seconds, moving average; None: not measured yet).
+    sign_seconds: float | None = None
+
+    def timed_sign(self, seconds: float) -> None:
+        previous = self.sign_seconds
+        self.sign_seconds = seconds if previous is None else 0.8 * previous + 0.2 * seconds
 
     def owned_by(self, caller: Caller) -> bool:
         return self.institution == caller.institution and self.subject == caller.subject
@@ -53,12 +59,20 @@ class SessionTable:
         self._lock = threading.Lock()
         self._by_handle: dict[str, TokenLogin] = {}
 
+    def _timed_out(self, login: TokenLogin, now: float) -> bool:
+        return now - login.last_used > self.idle_seconds or now - login.created > self.max_seconds
+
     def _expired(self, login: TokenLogin, now: float) -> bool:
-        return (
-            now - login.last_used > self.idle_seconds
-            or now - login.created > self.max_seconds
-            or not login.module.is_logged_in(login.serial)
-        )
+        return self._timed_out(login, now) or not login.module.is_logged_in(login.serial)
+
+    @staticmethod
+    def _token_absent(login: TokenLogin) -> bool:
+        """Whether the login ended because its token went away (and is still away)."""
+        try:
+            login.module.require_present(login.serial)
+        except TokenAbsent:
+            return True
+        return False
 
     def expires_in(self, login: TokenLogin) -> float:
         now = self._clock()
@@ -91,27 +105,38 @@ class SessionTable:
         with self._lock:
             for other in self._by_handle.values():
                 if other.serial == serial and not self._expired(other, now):
-                    raise FailedPrecondition(f"token {label!r} is in use by another session")
+                    raise WrongState(f"token {label!r} is in use by another session")
             self._by_handle[login.handle] = login
         return login
 
+    def peek(self, handle: str) -> TokenLogin | None:
+        """The login of a handle, whoever owns it, without touching it (for scheduling only:
+        every operation still goes through :meth:`get`)."""
+        with self._lock:
+            return self._by_handle.get(handle)
+
     def get(self, handle: str, caller: Caller) -> TokenLogin:
-        """The caller's live handle (touching it), or NotFound. Ends an expired handle."""
+        """The caller's live handle (touching it), or NoSuchObject. Ends an expired handle."""
         if not handle or len(handle) > MAX_HANDLE_LEN:
-            raise NotFound("no such token session")
+            raise NoSuchObject("no such token session")
         now = self._clock()
         with self._lock:
             login = self._by_handle.get(handle)
             if login is None or not login.owned_by(caller):
-                raise NotFound("no such token session (expired, logged out or another caller's)")
-            if self._expired(login, now):
-                del self._by_handle[handle]
-                expired = login
-            else:
+                raise NoSuchObject(
+                    "no such token session (expired, logged out or another caller's)")
+            if not self._expired(login, now):
                 login.last_used = now
                 return login
-        expired.module.logout(expired.serial)
-        raise NotFound(
+        if not self._timed_out(login, now) and self._token_absent(login):
+            # The handle outlives its token's removal until it times out: while the token is
+            # away its calls answer UNAVAILABLE, as any call on an absent token does.
+            raise TokenAbsent(f"token {login.label!r} is not present (removed); insert it and "
+                              "log in again")
+        with self._lock:
+            self._by_handle.pop(handle, None)
+        login.module.logout(login.serial)
+        raise NoSuchObject(
             "the token session has ended (idle timeout, logout or token removed); log in again"
         )
 
@@ -119,7 +144,7 @@ class SessionTable:
         with self._lock:
             login = self._by_handle.get(handle)
             if login is None or not login.owned_by(caller):
-                raise NotFound("no such token session")
+                raise NoSuchObject("no such token session")
             del self._by_handle[handle]
         login.module.logout(login.serial)
         return login
@@ -128,9 +153,13 @@ class SessionTable:
         """End expired handles (logging their tokens out); returns them."""
         now = self._clock()
         with self._lock:
-            ended = [x for x in self._by_handle.values() if self._expired(x, now)]
+            candidates = [x for x in self._by_handle.values() if self._expired(x, now)]
+        ended = [
+            x for x in candidates if self._timed_out(x, now) or not self._token_absent(x)
+        ]
+        with self._lock:
             for login in ended:
-                del self._by_handle[login.handle]
+                self._by_handle.pop(login.handle, None)
         for login in ended:
             login.module.logout(login.serial)
         return ended

@@ -1,3 +1,4 @@
+from google.rpc import status_pb2 as _status_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
@@ -118,14 +119,16 @@ class EnrollResponse(_message.Message):
     def __init__(self, device: _Optional[_Union[DeviceStatus, _Mapping]] = ..., generated_seed: _Optional[bytes] = ..., provisioning_uri: _Optional[str] = ...) -> None: ...
 
 class RegisterRequest(_message.Message):
-    __slots__ = ("serial", "strong_authentication", "operator_id")
+    __slots__ = ("serial", "strong_authentication", "operator_id", "code")
     SERIAL_FIELD_NUMBER: _ClassVar[int]
     STRONG_AUTHENTICATION_FIELD_NUMBER: _ClassVar[int]
     OPERATOR_ID_FIELD_NUMBER: _ClassVar[int]
+    CODE_FIELD_NUMBER: _ClassVar[int]
     serial: str
     strong_authentication: bool
     operator_id: str
-    def __init__(self, serial: _Optional[str] = ..., strong_authentication: _Optional[bool] = ..., operator_id: _Optional[str] = ...) -> None: ...
+    code: str
+    def __init__(self, serial: _Optional[str] = ..., strong_authentication: _Optional[bool] = ..., operator_id: _Optional[str] = ..., code: _Optional[str] = ...) -> None: ...
 
 class DeregisterRequest(_message.Message):
     __slots__ = ("serial", "operator_id", "reason")
@@ -160,8 +163,8 @@ class VerifyResponse(_message.Message):
     attempts_left: int
     message: str
     request_id: str
-    error: str
-    def __init__(self, outcome: _Optional[_Union[VerifyOutcome, str]] = ..., consecutive_failures: _Optional[int] = ..., attempts_left: _Optional[int] = ..., message: _Optional[str] = ..., request_id: _Optional[str] = ..., error: _Optional[str] = ...) -> None: ...
+    error: _status_pb2.Status
+    def __init__(self, outcome: _Optional[_Union[VerifyOutcome, str]] = ..., consecutive_failures: _Optional[int] = ..., attempts_left: _Optional[int] = ..., message: _Optional[str] = ..., request_id: _Optional[str] = ..., error: _Optional[_Union[_status_pb2.Status, _Mapping]] = ...) -> None: ...
 
 class UnlockRequest(_message.Message):
     __slots__ = ("serial", "operator_id", "reason")

@@ -29,6 +29,15 @@ class OtpServiceStub:
     """The cross-institution OTP center (DOMAIN.md §2–3). One device may be registered at many
     institutions; its consecutive-failure counter is shared by all of them. The caller's
     institution and role come from its client certificate, never from these messages.
+
+    An institution sees only devices registered at it: for every call that names a serial, a
+    serial that does not exist and one registered only at other institutions get the same
+    answer (Verify: NOT_REGISTERED without counters; the others: NOT_FOUND "OTP device S is not
+    registered at I"). A device's status shows the caller's own registration only, never another
+    institution's registration, failure share or issuer. Only calls that create or attach a
+    serial in person at a branch (Enroll, Replace's new serial, branch Register) tell whether it
+    exists. Verify, VerifyStream and Register are rate-limited per institution
+    (RESOURCE_EXHAUSTED).
     """
 
     def __init__(self, channel):
@@ -98,6 +107,15 @@ class OtpServiceServicer:
     """The cross-institution OTP center (DOMAIN.md §2–3). One device may be registered at many
     institutions; its consecutive-failure counter is shared by all of them. The caller's
     institution and role come from its client certificate, never from these messages.
+
+    An institution sees only devices registered at it: for every call that names a serial, a
+    serial that does not exist and one registered only at other institutions get the same
+    answer (Verify: NOT_REGISTERED without counters; the others: NOT_FOUND "OTP device S is not
+    registered at I"). A device's status shows the caller's own registration only, never another
+    institution's registration, failure share or issuer. Only calls that create or attach a
+    serial in person at a branch (Enroll, Replace's new serial, branch Register) tell whether it
+    exists. Verify, VerifyStream and Register are rate-limited per institution
+    (RESOURCE_EXHAUSTED).
     """
 
     def Enroll(self, request, context):
@@ -109,8 +127,11 @@ class OtpServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Register(self, request, context):
-        """Branch (in person) or backend (online, after strong authentication): register the device at
-        the caller's institution. A device reported lost is registered at a branch only.
+        """Branch (in person, no code) or backend (online: the customer's strong login plus proof of
+        possession, the device's current code): register the device at the caller's institution.
+        A failed online proof is PERMISSION_DENIED with one message whatever the reason (unknown
+        serial, wrong code, a device that is locked, lost or replaced); a wrong code counts on
+        the device's shared failure counter. A locked or lost device is registered at a branch.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -176,7 +197,8 @@ class OtpServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetStatus(self, request, context):
-        """Backend or branch of a registered institution: state, failures and registrations.
+        """Backend or branch of a registered institution: state, failures and its own registration.
+        Operations (admin role): every registration.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -252,6 +274,15 @@ class OtpService:
     """The cross-institution OTP center (DOMAIN.md §2–3). One device may be registered at many
     institutions; its consecutive-failure counter is shared by all of them. The caller's
     institution and role come from its client certificate, never from these messages.
+
+    An institution sees only devices registered at it: for every call that names a serial, a
+    serial that does not exist and one registered only at other institutions get the same
+    answer (Verify: NOT_REGISTERED without counters; the others: NOT_FOUND "OTP device S is not
+    registered at I"). A device's status shows the caller's own registration only, never another
+    institution's registration, failure share or issuer. Only calls that create or attach a
+    serial in person at a branch (Enroll, Replace's new serial, branch Register) tell whether it
+    exists. Verify, VerifyStream and Register are rate-limited per institution
+    (RESOURCE_EXHAUSTED).
     """
 
     @staticmethod

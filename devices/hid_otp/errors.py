@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from devices.errors import FailedPrecondition, InvalidArgument, PermissionDenied
-from drivers.errors import DeviceIOError, DeviceTimeout
+from devices.errors import BadRequest, DeviceFault, NotPermitted, TimedOut, WrongState
 
 
-class CrcMismatchError(DeviceIOError):
+class CrcMismatchError(DeviceFault):
     """A response from the device failed its CRC check (corrupted transfer)."""
 
     def __init__(self, command: int) -> None:
@@ -14,11 +13,11 @@ class CrcMismatchError(DeviceIOError):
         self.command = command
 
 
-class MalformedReportError(DeviceIOError):
+class MalformedReportError(DeviceFault):
     """A feature report of the wrong size or with an impossible sequence."""
 
 
-class ProtocolTimeoutError(DeviceTimeout):
+class ProtocolTimeoutError(TimedOut):
     """The device did not become ready, answer or see a touch in time."""
 
     def __init__(self, phase: str, seconds: float) -> None:
@@ -27,7 +26,7 @@ class ProtocolTimeoutError(DeviceTimeout):
         self.seconds = seconds
 
 
-class CommandRejectedError(FailedPrecondition):
+class CommandRejectedError(WrongState):
     """The device ignored the command (its programming sequence did not advance)."""
 
     def __init__(self, command: int, reason: str = "the device rejected the command") -> None:
@@ -35,19 +34,19 @@ class CommandRejectedError(FailedPrecondition):
         self.command = command
 
 
-class SlotNotConfiguredError(FailedPrecondition):
+class SlotNotConfiguredError(WrongState):
     def __init__(self, slot: int) -> None:
         super().__init__(f"slot {slot} of the device is not configured")
         self.slot = slot
 
 
-class SlotAlreadyConfiguredError(FailedPrecondition):
+class SlotAlreadyConfiguredError(WrongState):
     def __init__(self, slot: int) -> None:
         super().__init__(f"slot {slot} of the device already holds a configuration")
         self.slot = slot
 
 
-class AccessCodeError(PermissionDenied):
+class AccessCodeError(NotPermitted):
     """The device refused to change a slot protected by an access code."""
 
     def __init__(self, slot: int | None) -> None:
@@ -56,5 +55,5 @@ class AccessCodeError(PermissionDenied):
         self.slot = slot
 
 
-class InvalidConfigError(InvalidArgument):
+class InvalidConfigError(BadRequest):
     """A seed, key, challenge or access code of the wrong size or form."""

@@ -3,7 +3,7 @@
 DOMAIN.md §2–3: one consecutive-failure counter per device, summed over all institutions; the
 10th consecutive failure locks the device everywhere; a success resets the counter; a locked,
 lost, replaced or expired device is refused without looking at the code (no oracle); a code is
-never accepted twice.
+never accepted twice, and the codes just used answer REPLAYED without counting as a guess.
 """
 
 from __future__ import annotations
@@ -12,11 +12,14 @@ import re
 from dataclasses import dataclass, replace
 from enum import StrEnum, unique
 
-from devices.errors import InvalidArgument
+from devices.errors import BadRequest
 from devices.otp.codes import Algorithm, codes_equal, find_counter, hotp, time_step
 
-SERIAL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{3,31}$")
-INSTITUTION = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
+# Patterns match whole values (fullmatch): "$" would let a trailing newline through.
+SERIAL = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{3,31}")
+INSTITUTION = re.compile(r"[A-Za-z0-9_.-]{1,32}")
+# Counters are kept as signed 64-bit integers: no window reaches past the last one.
+COUNTER_MAX = 2**63 - 1
 
 
 @unique
@@ -54,9 +57,9 @@ class Params:
 
     def check(self) -> Params:
         if self.digits not in (6, 7, 8):
-            raise InvalidArgument("digits must be 6, 7 or 8")
-        if self.kind is Kind.TOTP and not 15 <= self.period <= 300:
-            raise InvalidArgument("time step must be 15..300 seconds")
+            raise BadRequest("digits must be 6, 7 or 8")
+        if not 15 <= self.period <= 300:  # HOTP keeps it too (a later switch to TOTP)
+            raise BadRequest("time step must be 15..300 seconds")
         return self
 
 
@@ -89,14 +92,14 @@ class Decision:
 
 
 def check_serial(serial: str) -> str:
-    if not SERIAL.match(serial):
-        raise InvalidArgument("serial must be 4..32 letters, digits or dashes")
+    if SERIAL.fullmatch(serial) is None:
+        raise BadRequest("serial must be 4..32 letters, digits or dashes")
     return serial
 
 
 def check_code(code: str, digits: int) -> str:
     if len(code) != digits or not code.isascii() or not code.isdigit():
-        raise InvalidArgument(f"code must be exactly {digits} digits")
+        raise BadRequest(f"code must be exactly {digits} digits")
     return code
 
 
@@ -110,6 +113,19 @@ def refusal(state: State) -> Outcome | None:
     }.get(state)
 
 
+def hotp_window(last: int, policy: Policy) -> range:
+    """The HOTP counters a code may be accepted at: the ``hotp_look_ahead`` after ``last``."""
+    return range(last + 1, min(last + 1 + policy.hotp_look_ahead, COUNTER_MAX + 1))
+
+
+def hotp_replay_window(last: int, policy: Policy) -> range:
+    """The HOTP counters whose codes answer REPLAYED: the last ``hotp_look_ahead`` up to and
+    including ``last``. No code at or below ``last`` is ever accepted; one older than this
+    window cannot be told from a guess (with 6 digits nearly every value is the code of some
+    old counter) and counts as a wrong code, or guessing would become free."""
+    return range(max(0, last - policy.hotp_look_ahead + 1), last + 1)
+
+
 def verify(device: DeviceState, seed: bytes, code: str, now: float, policy: Policy) -> Decision:
     """Evaluate ``code`` against an ACTIVE device (callers check ``refusal`` first)."""
     assert device.state is State.ACTIVE
@@ -120,12 +136,12 @@ def verify(device: DeviceState, seed: bytes, code: str, now: float, policy: Poli
         matched = find_counter(seed, code, window, p.digits, p.algorithm)
         replay = matched is not None and matched <= device.last
     else:
-        ahead = range(device.last + 1, device.last + 1 + policy.hotp_look_ahead)
-        matched = find_counter(seed, code, ahead, p.digits, p.algorithm)
+        matched = find_counter(seed, code, hotp_window(device.last, policy), p.digits,
+                               p.algorithm)
         replay = False
         if matched is None:
-            recent = range(max(0, device.last - policy.hotp_look_ahead + 1), device.last + 1)
-            replay = find_counter(seed, code, recent, p.digits, p.algorithm) is not None
+            replay = find_counter(seed, code, hotp_replay_window(device.last, policy), p.digits,
+                                  p.algorithm) is not None
     if matched is not None and not replay:
         return Decision(Outcome.ACCEPTED, DeviceState(device.serial, p, State.ACTIVE, 0, matched,
                                                       device.drift))
@@ -144,7 +160,7 @@ def resync(device: DeviceState, seed: bytes, first: str, second: str, now: float
     p = device.params
     if p.kind is Kind.HOTP:
         start = device.last + 1
-        window = range(start, start + policy.resync_window)
+        window = range(start, min(start + policy.resync_window, COUNTER_MAX))
     else:
         step = time_step(now, p.period)
         reach = max(policy.drift_steps, policy.resync_window // 10)

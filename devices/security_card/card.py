@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from devices.errors import InvalidArgument
+from devices.errors import BadRequest
 from devices.security_card.random import DEFAULT_RANDOM, RandomBytes, random_digits
 
 DEFAULT_CODE_COUNT = 35
@@ -29,19 +29,19 @@ class CardSpec:
 
     def __post_init__(self) -> None:
         if not MIN_CODE_COUNT <= self.code_count <= MAX_CODE_COUNT:
-            raise InvalidArgument(
+            raise BadRequest(
                 f"code count must be between {MIN_CODE_COUNT} and {MAX_CODE_COUNT}"
             )
         if not MIN_CODE_DIGITS <= self.code_digits <= MAX_CODE_DIGITS:
-            raise InvalidArgument(
+            raise BadRequest(
                 f"code digits must be between {MIN_CODE_DIGITS} and {MAX_CODE_DIGITS}"
             )
 
 
 def validate_serial(serial: str) -> str:
-    """Return ``serial`` if it is a well-formed card serial, else raise InvalidArgument."""
+    """Return ``serial`` if it is a well-formed card serial, else raise BadRequest."""
     if not isinstance(serial, str) or not SERIAL_RE.match(serial):
-        raise InvalidArgument(
+        raise BadRequest(
             "card serial must be 4-32 characters of digits, capital letters and '-'"
         )
     return serial
@@ -68,13 +68,13 @@ class SecurityCard:
     def __post_init__(self) -> None:
         validate_serial(self.serial)
         if not MIN_CODE_COUNT <= len(self.codes) <= MAX_CODE_COUNT:
-            raise InvalidArgument("a card has between 2 and 99 codes")
+            raise BadRequest("a card has between 2 and 99 codes")
         width = len(self.codes[0])
         if not MIN_CODE_DIGITS <= width <= MAX_CODE_DIGITS:
-            raise InvalidArgument("card codes have between 2 and 8 digits")
+            raise BadRequest("card codes have between 2 and 8 digits")
         for code in self.codes:
             if len(code) != width or not _is_ascii_digits(code):
-                raise InvalidArgument("card codes must be decimal digits of equal length")
+                raise BadRequest("card codes must be decimal digits of equal length")
 
     @classmethod
     def generate(
@@ -97,7 +97,7 @@ class SecurityCard:
     def code(self, number: int) -> str:
         """The code printed as ``number`` (1-based)."""
         if not 1 <= number <= len(self.codes):
-            raise InvalidArgument(f"code number must be between 1 and {len(self.codes)}")
+            raise BadRequest(f"code number must be between 1 and {len(self.codes)}")
         return self.codes[number - 1]
 
     def numbered(self) -> list[tuple[int, str]]:
@@ -111,7 +111,7 @@ class SecurityCard:
     def from_codes_bytes(cls, serial: str, data: bytes, spec: CardSpec) -> SecurityCard:
         text = data.decode("ascii")
         if len(text) != spec.code_count * spec.code_digits:
-            raise InvalidArgument("sealed codes do not match the card's layout")
+            raise BadRequest("sealed codes do not match the card's layout")
         codes = tuple(
             text[i : i + spec.code_digits] for i in range(0, len(text), spec.code_digits)
         )

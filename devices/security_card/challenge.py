@@ -5,7 +5,7 @@ from __future__ import annotations
 import hmac
 from dataclasses import dataclass
 
-from devices.errors import InvalidArgument
+from devices.errors import BadRequest
 from devices.security_card.card import CardSpec, SecurityCard
 from devices.security_card.random import DEFAULT_RANDOM, RandomBytes, uniform_below
 
@@ -23,14 +23,14 @@ class DigitRequest:
 
     def validate(self, spec: CardSpec) -> None:
         if not 1 <= self.number <= spec.code_count:
-            raise InvalidArgument(f"code number must be between 1 and {spec.code_count}")
+            raise BadRequest(f"code number must be between 1 and {spec.code_count}")
         if not self.positions:
-            raise InvalidArgument("a challenge asks at least one digit of each code")
+            raise BadRequest("a challenge asks at least one digit of each code")
         if len(set(self.positions)) != len(self.positions):
-            raise InvalidArgument("digit positions must be distinct")
+            raise BadRequest("digit positions must be distinct")
         for pos in self.positions:
             if not 0 <= pos < spec.code_digits:
-                raise InvalidArgument(
+                raise BadRequest(
                     f"digit positions must be between 1 and {spec.code_digits}"
                 )
 
@@ -49,7 +49,7 @@ class ChallengePolicy:
 
     def __post_init__(self) -> None:
         if not self.ttl_seconds > 0:
-            raise InvalidArgument("challenge lifetime must be positive")
+            raise BadRequest("challenge lifetime must be positive")
 
     def positions_for(self, spec: CardSpec) -> tuple[tuple[int, ...], tuple[int, ...]]:
         first = self.first_positions if self.first_positions is not None else (0, 1)
@@ -83,9 +83,9 @@ class Challenge:
         self.first.validate(spec)
         self.second.validate(spec)
         if self.first.number == self.second.number:
-            raise InvalidArgument("a challenge names two distinct code numbers")
+            raise BadRequest("a challenge names two distinct code numbers")
         if self.answer_length > MAX_ANSWER_DIGITS:
-            raise InvalidArgument("a challenge asks too many digits")
+            raise BadRequest("a challenge asks too many digits")
 
 
 def new_challenge_id(random_bytes: RandomBytes = DEFAULT_RANDOM) -> str:
@@ -138,15 +138,15 @@ def expected_answer(card: SecurityCard, challenge: Challenge) -> str:
 
 
 def validate_answer_format(answer: str, length: int | None = None) -> str:
-    """Raise InvalidArgument unless ``answer`` is ASCII digits (of ``length``, if given)."""
+    """Raise BadRequest unless ``answer`` is ASCII digits (of ``length``, if given)."""
     if not isinstance(answer, str) or not answer:
-        raise InvalidArgument("answer must not be empty: give the asked digits")
+        raise BadRequest("answer must not be empty: give the asked digits")
     if len(answer) > MAX_ANSWER_DIGITS:
-        raise InvalidArgument(f"answer must be at most {MAX_ANSWER_DIGITS} digits")
+        raise BadRequest(f"answer must be at most {MAX_ANSWER_DIGITS} digits")
     if not (answer.isascii() and answer.isdigit()):
-        raise InvalidArgument("answer must contain only the digits 0-9")
+        raise BadRequest("answer must contain only the digits 0-9")
     if length is not None and len(answer) != length:
-        raise InvalidArgument(f"answer must be exactly {length} digits")
+        raise BadRequest(f"answer must be exactly {length} digits")
     return answer
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import IntEnum, unique
 
-from devices.errors import FailedPrecondition, InvalidArgument
+from devices.errors import BadRequest, WrongState
 from devices.security_card.challenge import answers_match
 
 DEFAULT_MAX_FAILURES = 3  # DOMAIN §2: identity inputs, 3 consecutive wrong entries
@@ -84,7 +84,7 @@ def decide(
     digits compared in constant time.
     """
     if max_failures < 1:
-        raise InvalidArgument("failure limit must be at least 1")
+        raise BadRequest("failure limit must be at least 1")
     left = max(0, max_failures - failures)
     if challenge is ChallengeState.USED:
         return Verdict(Outcome.CHALLENGE_USED, False, False, False, failures, state, left)
@@ -111,21 +111,21 @@ def decide(
 def check_reset(state: CardState) -> None:
     """A branch reset clears the counter of an active or restricted card."""
     if state in (CardState.REVOKED, CardState.REPLACED):
-        raise FailedPrecondition(f"card is {CARD_STATE_NAMES[state]}; it cannot be reset")
+        raise WrongState(f"card is {CARD_STATE_NAMES[state]}; it cannot be reset")
 
 
 def check_revoke(state: CardState) -> None:
     if state in (CardState.REVOKED, CardState.REPLACED):
-        raise FailedPrecondition(f"card is already {CARD_STATE_NAMES[state]}")
+        raise WrongState(f"card is already {CARD_STATE_NAMES[state]}")
 
 
 def check_replace(state: CardState) -> None:
     if state in (CardState.REVOKED, CardState.REPLACED):
-        raise FailedPrecondition(f"card is {CARD_STATE_NAMES[state]}; it cannot be replaced")
+        raise WrongState(f"card is {CARD_STATE_NAMES[state]}; it cannot be replaced")
 
 
 def check_reprint(state: CardState) -> None:
     if state is not CardState.ACTIVE:
-        raise FailedPrecondition(
+        raise WrongState(
             f"card is {CARD_STATE_NAMES[state]}; only an active card is printed again"
         )

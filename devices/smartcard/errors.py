@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from devices.errors import FailedPrecondition, InvalidArgument
+from devices.errors import BadRequest, WrongState
 
 
-class ApduError(FailedPrecondition):
+class ApduError(WrongState):
     """The card answered a status word other than 9000."""
 
     def __init__(self, data: bytes, sw: int, message: str | None = None) -> None:
@@ -16,11 +16,11 @@ class ApduError(FailedPrecondition):
         self.sw = sw
 
 
-class BadResponseError(FailedPrecondition):
+class BadResponseError(WrongState):
     """The card's answer is not what the protocol says (malformed TLV, wrong tags)."""
 
 
-class CommandTooLongError(InvalidArgument):
+class CommandTooLongError(BadRequest):
     """The command does not fit in an APDU."""
 
 

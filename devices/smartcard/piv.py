@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
 )
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from devices.errors import InvalidArgument, NotFound
+from devices.errors import BadRequest, NoSuchObject
 from devices.smartcard.apdu import ApduFormat, ApduProcessor, SmartCardConnection
 from devices.smartcard.errors import (
     ApduError,
@@ -165,7 +165,7 @@ def pin_block(pin: str, what: str = "PIN") -> bytes:
     """The 8-byte PIN reference data: 6-8 characters padded with 0xFF."""
     raw = pin.encode("utf-8")
     if not PIN_MIN <= len(raw) <= PIN_MAX or any(ch < 0x20 or ch > 0x7E for ch in raw):
-        raise InvalidArgument(f"a {what} is 6 to 8 printable ASCII characters")
+        raise BadRequest(f"a {what} is 6 to 8 printable ASCII characters")
     return raw.ljust(8, b"\xff")
 
 
@@ -173,11 +173,11 @@ def pkcs1v15_block(digest: bytes, hash_name: str, size: int) -> bytes:
     """EMSA-PKCS1-v1_5 encoding of a digest for a `size`-byte modulus."""
     prefix = _DIGEST_INFO.get(hash_name)
     if prefix is None:
-        raise InvalidArgument(f"unsupported hash for RSA PKCS#1 v1.5: {hash_name}")
+        raise BadRequest(f"unsupported hash for RSA PKCS#1 v1.5: {hash_name}")
     digest_info = prefix + digest
     padding = size - len(digest_info) - 3
     if padding < 8:
-        raise InvalidArgument("digest too long for the RSA key")
+        raise BadRequest("digest too long for the RSA key")
     return b"\x00\x01" + b"\xff" * padding + b"\x00" + digest_info
 
 
@@ -188,7 +188,7 @@ def _hash_for(name: str) -> hashes.HashAlgorithm:
         "sha512": hashes.SHA512(),
     }
     if name not in table:
-        raise InvalidArgument(f"unsupported hash algorithm: {name}")
+        raise BadRequest(f"unsupported hash algorithm: {name}")
     return table[name]
 
 
@@ -212,7 +212,7 @@ class PivSession:
         try:
             response = self.protocol.send(0x00, INS_SELECT, 0x04, 0x00, PIV_AID)
         except ObjectNotFoundError:
-            raise NotFound("the card has no PIV application") from None
+            raise NoSuchObject("the card has no PIV application") from None
         return response
 
     def get_object(self, object_id: int) -> bytes:
@@ -221,7 +221,7 @@ class PivSession:
         try:
             response = self.protocol.send(0x00, INS_GET_DATA, 0x3F, 0xFF, request)
         except ObjectNotFoundError:
-            raise NotFound(f"data object {object_id:X} is not on the card") from None
+            raise NoSuchObject(f"data object {object_id:X} is not on the card") from None
         return unwrap(response, 0x7E if object_id == 0x7E else TAG_OBJECT_DATA)
 
     def put_object(self, object_id: int, value: bytes) -> None:
@@ -235,11 +235,11 @@ class PivSession:
     def get_certificate(self, slot: Slot) -> x509.Certificate:
         try:
             fields = parse_dict(self.get_object(slot.object_id))
-        except NotFound:
-            raise NotFound(f"no certificate in slot {slot.value:02X}") from None
+        except NoSuchObject:
+            raise NoSuchObject(f"no certificate in slot {slot.value:02X}") from None
         der = fields.get(TAG_CERTIFICATE)
         if not der:
-            raise NotFound(f"no certificate in slot {slot.value:02X}")
+            raise NoSuchObject(f"no certificate in slot {slot.value:02X}")
         info = fields.get(TAG_CERT_INFO, b"\x00")
         if info and info[0] & 0x01:
             try:
@@ -303,7 +303,7 @@ class PivSession:
     ) -> None:
         """Mutual authentication with the card's management key (9B)."""
         if len(management_key) != key_type.key_length:
-            raise InvalidArgument(
+            raise BadRequest(
                 f"a {key_type.name} management key is {key_type.key_length} bytes"
             )
         cipher = Cipher(

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from devices.errors import InvalidArgument
+from devices.errors import BadRequest
 
 KST = ZoneInfo("Asia/Seoul")
 RENEWAL_WINDOW_DAYS = 60
@@ -79,7 +79,7 @@ def load_certificate(der_or_pem: bytes) -> x509.Certificate:
             return x509.load_pem_x509_certificate(der_or_pem)
         return x509.load_der_x509_certificate(der_or_pem)
     except ValueError:
-        raise InvalidArgument(
+        raise BadRequest(
             "the certificate is not a valid X.509 certificate (DER or PEM)"
         ) from None
 

@@ -14,7 +14,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
-from devices.errors import InvalidArgument
+from devices.errors import BadRequest
 from devices.token.signing import SignAlgorithm
 
 # sign(algorithm, digest) -> signature as X.509 expects it (DER for ECDSA)
@@ -23,7 +23,7 @@ DigestSigner = Callable[[SignAlgorithm, bytes], bytes]
 
 def _sha256(data: bytes, algorithm: Any) -> bytes:
     if not isinstance(algorithm, hashes.SHA256):
-        raise InvalidArgument("only SHA-256 signatures are supported")
+        raise BadRequest("only SHA-256 signatures are supported")
     return hashlib.sha256(data).digest()
 
 
@@ -105,7 +105,7 @@ class TokenRsaKey(rsa.RSAPrivateKey):
             return self._signer(SignAlgorithm.RSA_PKCS1V15_SHA256, digest)
         if isinstance(padding, pad.PSS):
             return self._signer(SignAlgorithm.RSA_PSS_SHA256, digest)
-        raise InvalidArgument("unsupported RSA padding")
+        raise BadRequest("unsupported RSA padding")
 
     def decrypt(self, ciphertext: bytes, padding: padding.AsymmetricPadding) -> bytes:
         _no_private()
@@ -131,15 +131,15 @@ class TokenRsaKey(rsa.RSAPrivateKey):
 def parse_subject(subject: str) -> x509.Name:
     """An RFC 4514 subject such as ``CN=Hong Gildong,OU=personal,O=yessign,C=KR``."""
     if not subject.strip():
-        raise InvalidArgument("the subject is empty")
+        raise BadRequest("the subject is empty")
     if len(subject) > 1024:
-        raise InvalidArgument("the subject is longer than 1024 characters")
+        raise BadRequest("the subject is longer than 1024 characters")
     try:
         name = x509.Name.from_rfc4514_string(subject)
     except ValueError:
-        raise InvalidArgument("the subject is not a valid RFC 4514 name") from None
+        raise BadRequest("the subject is not a valid RFC 4514 name") from None
     if len(name) == 0:
-        raise InvalidArgument("the subject is empty")
+        raise BadRequest("the subject is empty")
     return name
 
 

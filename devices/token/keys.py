@@ -8,7 +8,7 @@ from enum import StrEnum, unique
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from devices.errors import FailedPrecondition
+from devices.errors import WrongState
 from devices.token.session import KeyType, ObjectRecord
 
 # DER of the namedCurve OIDs (ECParameters) for CKA_EC_PARAMS.
@@ -81,11 +81,11 @@ def public_key_from_record(record: ObjectRecord) -> PublicKey:
     if record.key_type == KeyType.EC and record.ec_params and record.ec_point:
         curve = _CURVES.get(record.ec_params)
         if curve is None:
-            raise FailedPrecondition("the key uses an elliptic curve authd does not support")
+            raise WrongState("the key uses an elliptic curve authd does not support")
         return ec.EllipticCurvePublicKey.from_encoded_point(
             curve, _unwrap_octet_string(record.ec_point)
         )
-    raise FailedPrecondition("the token's public key object lacks its key attributes")
+    raise WrongState("the token's public key object lacks its key attributes")
 
 
 def spki_der(key: PublicKey) -> bytes:

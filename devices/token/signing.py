@@ -18,7 +18,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
 
-from devices.errors import FailedPrecondition, InvalidArgument
+from devices.errors import BadRequest, WrongState
 from devices.token.keys import PublicKey
 from devices.token.session import CKG_MGF1_SHA256, KeyType, Mech, PssParams
 
@@ -64,14 +64,14 @@ def plan(
 ) -> SignPlan:
     """Choose the mechanism and the bytes to send, checking the token has the mechanism."""
     if algorithm.key_type is not key_type:
-        raise InvalidArgument(f"algorithm {algorithm.value} does not fit a {key_type.name} key")
+        raise BadRequest(f"algorithm {algorithm.value} does not fit a {key_type.name} key")
     if (data is None) == (digest is None):
-        raise InvalidArgument("give either the data or its SHA-256 digest")
+        raise BadRequest("give either the data or its SHA-256 digest")
     if digest is not None and len(digest) != SHA256_LEN:
-        raise InvalidArgument(f"a SHA-256 digest is {SHA256_LEN} bytes, got {len(digest)}")
+        raise BadRequest(f"a SHA-256 digest is {SHA256_LEN} bytes, got {len(digest)}")
     if token_hashes:
         if data is None:
-            raise InvalidArgument("the token can hash only the data itself, not a digest")
+            raise BadRequest("the token can hash only the data itself, not a digest")
         mech, pss = {
             SignAlgorithm.ECDSA_SHA256: (Mech.ECDSA_SHA256, None),
             SignAlgorithm.RSA_PKCS1V15_SHA256: (Mech.SHA256_RSA_PKCS, None),
@@ -92,13 +92,13 @@ def plan(
 
 def _require(mech: Mech, mechanisms: frozenset[int]) -> None:
     if int(mech) not in mechanisms:
-        raise FailedPrecondition(f"the token does not support mechanism CKM_{mech.name}")
+        raise WrongState(f"the token does not support mechanism CKM_{mech.name}")
 
 
 def encode_ecdsa(raw: bytes) -> bytes:
     """PKCS#11 r||s to DER Ecdsa-Sig-Value."""
     if not raw or len(raw) % 2:
-        raise FailedPrecondition("the token returned a malformed ECDSA signature")
+        raise WrongState("the token returned a malformed ECDSA signature")
     half = len(raw) // 2
     return utils.encode_dss_signature(
         int.from_bytes(raw[:half], "big"), int.from_bytes(raw[half:], "big")
@@ -115,19 +115,19 @@ def verify(
 ) -> bool:
     """Verify in software against the token's public key (True if valid)."""
     if (data is None) == (digest is None):
-        raise InvalidArgument("give either the data or its SHA-256 digest")
+        raise BadRequest("give either the data or its SHA-256 digest")
     if digest is not None and len(digest) != SHA256_LEN:
-        raise InvalidArgument(f"a SHA-256 digest is {SHA256_LEN} bytes, got {len(digest)}")
+        raise BadRequest(f"a SHA-256 digest is {SHA256_LEN} bytes, got {len(digest)}")
     hashed = digest if digest is not None else hashlib.sha256(data or b"").digest()
     prehashed = utils.Prehashed(hashes.SHA256())
     try:
         if algorithm is SignAlgorithm.ECDSA_SHA256:
             if not isinstance(public_key, ec.EllipticCurvePublicKey):
-                raise InvalidArgument("ECDSA needs an EC key")
+                raise BadRequest("ECDSA needs an EC key")
             public_key.verify(signature, hashed, ec.ECDSA(prehashed))
         else:
             if not isinstance(public_key, rsa.RSAPublicKey):
-                raise InvalidArgument("this algorithm needs an RSA key")
+                raise BadRequest("this algorithm needs an RSA key")
             pad: padding.AsymmetricPadding = (
                 padding.PKCS1v15()
                 if algorithm is SignAlgorithm.RSA_PKCS1V15_SHA256

@@ -12,7 +12,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from devices.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from devices.errors import AlreadyPresent, BadRequest, NoSuchObject, WrongState
 from devices.token.certificates import (
     RENEWAL_WINDOW_DAYS,
     CertificateInfo,
@@ -51,13 +51,13 @@ def _utcnow() -> dt.datetime:
 
 def check_label(label: str) -> str:
     if not label or len(label) > MAX_LABEL or not label.isprintable():
-        raise InvalidArgument(f"a label is 1 to {MAX_LABEL} printable characters")
+        raise BadRequest(f"a label is 1 to {MAX_LABEL} printable characters")
     return label
 
 
 def check_key_id(key_id: bytes) -> bytes:
     if not key_id or len(key_id) > MAX_KEY_ID:
-        raise InvalidArgument(f"a key id is 1 to {MAX_KEY_ID} bytes")
+        raise BadRequest(f"a key id is 1 to {MAX_KEY_ID} bytes")
     return key_id
 
 
@@ -90,9 +90,9 @@ class TokenDevice:
         key_id = check_key_id(key_id) if key_id is not None else os.urandom(DEFAULT_KEY_ID_LEN)
         gen = Mech.EC_KEY_PAIR_GEN if spec.key_type is KeyType.EC else Mech.RSA_PKCS_KEY_PAIR_GEN
         if int(gen) not in self.mechanisms:
-            raise FailedPrecondition(f"the token does not support mechanism CKM_{gen.name}")
+            raise WrongState(f"the token does not support mechanism CKM_{gen.name}")
         if self.session.find_objects(key_id=key_id):
-            raise AlreadyExists(f"the token already holds objects with key id {key_id.hex()}")
+            raise AlreadyPresent(f"the token already holds objects with key id {key_id.hex()}")
         self.session.generate_key_pair(
             int(spec.key_type), key_id, label, rsa_bits=spec.rsa_bits, ec_params=spec.ec_params
         )
@@ -105,7 +105,7 @@ class TokenDevice:
         check_key_id(key_id)
         keys = _group_keys(self.session.find_objects(key_id=key_id))
         if not keys:
-            raise NotFound(f"no key with id {key_id.hex()} on the token")
+            raise NoSuchObject(f"no key with id {key_id.hex()} on the token")
         return keys[0]
 
     def public_key(self, key_id: bytes) -> PublicKey:
@@ -118,15 +118,15 @@ class TokenDevice:
             key = load_certificate(certs[0].value).public_key()
             if isinstance(key, (ec.EllipticCurvePublicKey, rsa.RSAPublicKey)):
                 return key
-        raise NotFound(f"no key with id {key_id.hex()} on the token")
+        raise NoSuchObject(f"no key with id {key_id.hex()} on the token")
 
     def _private_key_type(self, key_id: bytes) -> KeyType:
         records = self.session.find_objects(ObjectClass.PRIVATE_KEY, key_id)
         if not records:
-            raise NotFound(f"no private key with id {key_id.hex()} on the token (logged in?)")
+            raise NoSuchObject(f"no private key with id {key_id.hex()} on the token (logged in?)")
         key_type = records[0].key_type
         if key_type not in (KeyType.EC, KeyType.RSA):
-            raise FailedPrecondition("the key is neither EC nor RSA")
+            raise WrongState("the key is neither EC nor RSA")
         return KeyType(key_type)
 
     # ---------------------------------------------------------------- sign
@@ -141,7 +141,7 @@ class TokenDevice:
     ) -> Signature:
         check_key_id(key_id)
         if data is not None and len(data) > self.max_data:
-            raise InvalidArgument(
+            raise BadRequest(
                 f"the data is {len(data)} bytes; at most {self.max_data} can be signed"
             )
         key_type = self._private_key_type(key_id)
@@ -170,9 +170,9 @@ class TokenDevice:
         key_type = KeyType.EC if isinstance(key, ec.EllipticCurvePublicKey) else KeyType.RSA
         algorithm = algorithm or default_algorithm(key_type)
         if algorithm.key_type is not key_type:
-            raise InvalidArgument(f"algorithm {algorithm.value} does not fit a {key_type.name} key")
+            raise BadRequest(f"algorithm {algorithm.value} does not fit a {key_type.name} key")
         if data is not None and len(data) > self.max_data:
-            raise InvalidArgument(
+            raise BadRequest(
                 f"the data is {len(data)} bytes; at most {self.max_data} can be verified"
             )
         return verify(key, algorithm, signature, data=data, digest=digest)
@@ -192,7 +192,7 @@ class TokenDevice:
         elif isinstance(public, rsa.RSAPublicKey):
             csr = build_csr(TokenRsaKey(public, signer), name, pss=pss)
         else:
-            raise FailedPrecondition("the public key does not match the private key type")
+            raise WrongState("the public key does not match the private key type")
         return csr.public_bytes(serialization.Encoding.DER)
 
     # --------------------------------------------------------- certificates
@@ -201,18 +201,18 @@ class TokenDevice:
     ) -> CertificateInfo:
         """Store the certificate next to its key (same CKA_ID), found by public key."""
         if not certificate or len(certificate) > MAX_CERTIFICATE:
-            raise InvalidArgument(f"a certificate is 1 to {MAX_CERTIFICATE} bytes")
+            raise BadRequest(f"a certificate is 1 to {MAX_CERTIFICATE} bytes")
         cert = load_certificate(certificate)
         spki = spki_der(_cert_key(cert))
         match = next((k for k in self.list_keys() if k.public_key_der == spki), None)
         if match is None or not match.has_private:
-            raise FailedPrecondition(
+            raise WrongState(
                 "no key pair on the token matches the certificate's public key"
             )
         label = check_label(label) if label is not None else match.label
         existing = self.session.find_objects(ObjectClass.CERTIFICATE, match.key_id)
         if existing and not replace:
-            raise AlreadyExists(
+            raise AlreadyPresent(
                 f"key {match.key_id.hex()} already has a certificate (replace it explicitly)"
             )
         if existing:
@@ -272,14 +272,15 @@ class TokenDevice:
             if classes == [None] or r.object_class in classes
         ]
         if not present:
-            raise NotFound(f"no {scope.value.replace('_', ' ')} objects with key id {key_id.hex()}")
+            what = scope.value.replace("_", " ")
+            raise NoSuchObject(f"no {what} objects with key id {key_id.hex()}")
         return sum(self.session.destroy_objects(key_id, c) for c in classes)
 
 
 def _cert_key(cert: x509.Certificate) -> PublicKey:
     key = cert.public_key()
     if not isinstance(key, (ec.EllipticCurvePublicKey, rsa.RSAPublicKey)):
-        raise InvalidArgument("the certificate's key is neither EC nor RSA")
+        raise BadRequest("the certificate's key is neither EC nor RSA")
     return key
 
 
@@ -307,7 +308,7 @@ def _group_keys(records: Sequence[ObjectRecord]) -> list[KeyInfo]:
         elif cert is not None and cert.value:
             try:
                 public = _cert_key(x509.load_der_x509_certificate(cert.value))
-            except (ValueError, InvalidArgument):
+            except (ValueError, BadRequest):
                 public = None
         if public is None:
             continue

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from drivers.hid.backend import HidapiBackend, HidBackend, HidDevice
+from drivers.hid.backend import HidapiBackend, HidBackend, HidDevice, SimulatedHidBus
 from drivers.hid.connection import OtpHidConnection
 from drivers.hid.discovery import (
     OTP_DEVICES,
@@ -22,5 +22,6 @@ __all__ = [
     "HidMonitor",
     "HidapiBackend",
     "OtpHidConnection",
+    "SimulatedHidBus",
     "list_devices",
 ]

@@ -35,6 +35,26 @@ class HidBackend(Protocol):
     def open_path(self, path: bytes) -> HidDevice: ...
 
 
+class SimulatedHidBus(HidBackend, Protocol):
+    """A backend whose devices are software: the hands at the terminal plug, unplug and touch
+    them by serial (the daemon's simulator service drives it; ``simulators/hid_otp`` is one)."""
+
+    def plug_new(self, serial: int, firmware: tuple[int, int, int],
+                 processing_delay: float) -> bytes:
+        """Plug in a new blank device; returns its path. Raises KeyError if the serial is in."""
+        ...
+
+    def unplug_serial(self, serial: int) -> None:
+        """Pull the device out. Raises KeyError when no such device is plugged in."""
+        ...
+
+    def path_of_serial(self, serial: int) -> bytes | None: ...
+
+    def touch(self, serial: int, slot: int) -> None:
+        """Press the device's button (short for slot 1, long for slot 2). KeyError if absent."""
+        ...
+
+
 class HidapiBackend:
     """The host's HID devices through hidapi (hidraw on Linux)."""
 

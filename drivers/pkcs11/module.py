@@ -8,8 +8,10 @@ Hot-plug. Modules for real readers report inserted and removed tokens through
 such modules (``rescan="reinitialize"``) the module re-initializes itself when nobody is
 logged in and no session is in use. Because python-pkcs11 keeps one library object per
 path and other parts of the process (the daemon's key-encryption-key token) may hold
-sessions on it, a re-initializing module loads a private copy of the shared object:
-``dlopen`` gives the copy its own state, so its ``C_Finalize`` touches nobody else.
+sessions on it, every module loads a private copy of the shared object: ``dlopen`` gives the
+copy its own state, so its ``C_Finalize`` touches nobody else, and it can be initialized for
+threads (``CKF_OS_LOCKING_OK``), so calls into it run in parallel: one pooled session per
+call, no lock around the module unless the module refuses OS locking.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ import pkcs11.exceptions as p11e
 from drivers.pkcs11.errors import (
     AlreadyLoggedIn,
     NotLoggedIn,
+    ObjectMissing,
     PinState,
     TokenAbsent,
     TokenIOError,
@@ -134,12 +137,11 @@ class Pkcs11Module:
         self.rescan_mode = _resolve_rescan(path, Rescan(rescan))
         self.rescan_interval = rescan_interval
         self.ignore_labels = ignore_labels
-        self._private_dir: str | None = None
-        load_path = path
-        if self.rescan_mode is Rescan.REINITIALIZE:
-            self._private_dir = tempfile.mkdtemp(prefix="authd-p11-")
-            load_path = os.path.join(self._private_dir, os.path.basename(path))
-            shutil.copy2(path, load_path)
+        # Every module is a private copy: its C_Finalize (rescan) touches nobody else, and it
+        # can be initialized for threads (below) whatever else in the process loaded the path.
+        self._private_dir: str | None = tempfile.mkdtemp(prefix="authd-p11-")
+        load_path = os.path.join(self._private_dir, os.path.basename(path))
+        shutil.copy2(path, load_path)
         self._load_path = load_path
         with pkcs11_errors(f"loading PKCS#11 module {path!r}"):
             try:
@@ -150,16 +152,16 @@ class Pkcs11Module:
                 raise TokenIOError(
                     f"cannot load PKCS#11 module {path!r}: {type(exc).__name__}"
                 ) from None
-        # Concurrent calls need a module initialized for threads; ours can be, shared ones
-        # (initialized by python-pkcs11 with NULL arguments) get their calls serialized.
+        # Concurrent calls need a module initialized for threads (python-pkcs11 passes NULL
+        # arguments: "one thread at a time"). Ours is re-initialized with CKF_OS_LOCKING_OK;
+        # a module that refuses it (CKR_CANT_LOCK) gets every call serialized by one lock.
         self._locking: OsLocking | None = None
-        if self._private_dir is not None:
-            try:
-                self._locking = OsLocking(load_path)
-                self._locking.reinitialize()
-            except (OSError, AttributeError) as exc:
-                log.warning("%s: no OS locking (%s); calls are serialized", path, exc)
-                self._locking = None
+        try:
+            self._locking = OsLocking(load_path)
+            self._locking.reinitialize()
+        except (OSError, AttributeError) as exc:
+            log.warning("%s: no OS locking (%s); calls are serialized", path, exc)
+            self._locking = None
         self._serialize: threading.RLock | None = (
             threading.RLock() if self._locking is None else None
         )
@@ -299,29 +301,61 @@ class Pkcs11Module:
                 try:
                     with pkcs11_errors("opening a session", state.label):
                         pooled = PooledSession(state.token.open(rw=True), generation)
-                except (TokenAbsent, TokenIOError):
-                    with self._cond:
-                        self._drop(serial)
+                except (TokenAbsent, TokenIOError) as exc:
+                    if isinstance(exc, TokenAbsent) or not self._present(state):
+                        with self._cond:
+                            self._drop(serial)
                     raise
             if pooled.generation != generation:
                 pooled.objects.clear()
                 pooled.generation = generation
-            broken = False
+            broken = gone = False
             try:
                 yield pooled
-            except (TokenAbsent, TokenIOError):
-                broken = True
+            except TokenAbsent:
+                broken = gone = True
                 raise
+            except TokenIOError:
+                # The session failed; the token may still be there (a module's passing
+                # CKR_GENERAL_ERROR): forget it, and its login, only if it stopped answering.
+                broken = True
+                gone = not self._present(state)
+                raise
+            except ObjectMissing:
+                # A token pulled out under a session makes its objects' handles invalid
+                # (SoftHSM2 says CKR_OBJECT_HANDLE_INVALID): that is an absent token.
+                if self._present(state):
+                    raise
+                broken = gone = True
+                raise TokenAbsent(f"token {state.label!r} is not present (removed)") from None
             finally:
                 with self._cond:
                     if broken:
                         _quiet_close(pooled.session)
-                        if self._states.get(serial) is state:
+                        if gone and self._states.get(serial) is state:
                             self._drop(serial)
                     elif self._states.get(serial) is state and len(state.idle) < MAX_IDLE_SESSIONS:
                         state.idle.append(pooled)
                     else:
                         _quiet_close(pooled.session)
+
+    def _present(self, state: _TokenState) -> bool:
+        """Whether the token of ``state`` still answers in its slot. Caller holds a lease."""
+        try:
+            with pkcs11_errors("reading token information", state.label):
+                token = state.token.slot.get_token()
+        except (TokenAbsent, TokenIOError):
+            return False
+        return _text(token.serial) == _text(state.token.serial)
+
+    def require_present(self, serial: str) -> None:
+        """Raise TokenAbsent unless the token is in its slot (a cheap C_GetTokenInfo)."""
+        with self._lease_gate():
+            state = self._state(serial)
+            if not self._present(state):
+                with self._cond:
+                    self._drop(serial)
+                raise TokenAbsent(f"token {state.label!r} is not present (removed)")
 
     def cached(self, serial: str, key: object, load: Callable[[], T]) -> T:
         """A lookup result cached until the token's objects or login state change."""
@@ -456,8 +490,8 @@ class Pkcs11Module:
             for serial in list(self._states):
                 self._drop(serial)
             self._closed = True
+        pkcs11.unload(self._load_path)
         if self._private_dir is not None:
-            pkcs11.unload(self._load_path)
             shutil.rmtree(self._private_dir, ignore_errors=True)
 
 

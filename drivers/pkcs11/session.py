@@ -158,6 +158,8 @@ class Pkcs11TokenSession:
                     attrs[Attribute.ID] = key_id
                 for obj in pooled.session.get_objects(attrs):
                     out.append(_record(obj, cls))
+        if not out:  # a removed token lists nothing: say it is absent, not empty
+            self.module.require_present(self.serial)
         return tuple(out)
 
     def _private_key(self, pooled: PooledSession, key_id: bytes) -> Any:

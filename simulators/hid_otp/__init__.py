@@ -11,6 +11,15 @@ from simulators.hid_otp.device import (
 )
 from simulators.hid_otp.handle import SimulatedHidHandle
 
+
+def simulated_bus(serials: tuple[int, ...] = ()) -> SimulatorBus:
+    """The ``hid_otp.bus`` backend ``simulator``: a bus with blank devices of these serials."""
+    bus = SimulatorBus()
+    for serial in serials:
+        bus.plug(SimulatedOtpDevice(serial=serial))
+    return bus
+
+
 __all__ = [
     "DeviceUnplugged",
     "Fault",
@@ -18,4 +27,5 @@ __all__ = [
     "SimulatedOtpDevice",
     "SimulatorBus",
     "SlotState",
+    "simulated_bus",
 ]

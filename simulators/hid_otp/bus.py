@@ -73,6 +73,31 @@ class SimulatorBus:
                 return device
         return None
 
+    # --- the hands at the terminal, by serial (drivers.hid.SimulatedHidBus) ------------
+
+    def plug_new(self, serial: int, firmware: tuple[int, int, int] = (5, 4, 3),
+                 processing_delay: float = 0.0) -> bytes:
+        if self.find(serial) is not None:
+            raise KeyError(f"a device with serial {serial} is plugged in")
+        return self.plug(SimulatedOtpDevice(serial=serial, version=firmware,
+                                            processing_delay=processing_delay))
+
+    def unplug_serial(self, serial: int) -> None:
+        device = self.find(serial)
+        if device is None:
+            raise KeyError(f"no device with serial {serial} is plugged in")
+        self.unplug(device)
+
+    def path_of_serial(self, serial: int) -> bytes | None:
+        device = self.find(serial)
+        return None if device is None else self.path_of(device)
+
+    def touch(self, serial: int, slot: int) -> None:
+        device = self.find(serial)
+        if device is None:
+            raise KeyError(f"no device with serial {serial} is plugged in")
+        device.touch(slot)
+
     # --- the hidapi-shaped backend calls -----------------------------------------------
 
     def enumerate(self, vendor_id: int = 0, product_id: int = 0) -> list[dict[str, Any]]:

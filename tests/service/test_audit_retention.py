@@ -112,7 +112,7 @@ def test_retention_comes_from_the_configuration(store: Store, capsys, tmp_path: 
     assert "removed 2 audit record(s)" in out and "approval 3 y" in out
     conf.write_text('[audit.retention_years]\napproval = "long"\n')
     code, out = store.prune(capsys, "--config", str(conf))
-    assert code == 2 and "audit.retention_years.approval" in out
+    assert code == 2 and "[audit] retention_years approval must be a number" in out
 
 
 def test_a_retention_edited_in_the_row_is_not_trusted(store: Store, capsys):

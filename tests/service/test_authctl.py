@@ -59,6 +59,24 @@ def test_teller_and_backend_workflow(capsys, tls_server):
     assert "otp.enroll" in out and "otp.verify" in out and "755224" not in out
 
 
+def test_online_registration_with_the_devices_code(capsys, tls_server):
+    srv, pki_dir = tls_server
+    run(capsys, srv, pki_dir, "bank-a-teller", "otp", "enroll", "OTP-CTL-2", "--kind", "hotp",
+        "--seed-hex", "3132333435363738393031323334353637383930", "--operator", "kim")
+    # RFC 4226: counter 0 is 755224, counter 1 is 287082
+    code, _, err = run(capsys, srv, pki_dir, "bank-b-backend", "otp", "register", "OTP-CTL-2",
+                       "123456", "--strong-auth")
+    assert code == 1 and "PERMISSION_DENIED" in err and "refused" in err
+    code, _, err = run(capsys, srv, pki_dir, "bank-b-backend", "otp", "register", "OTP-CTL-2",
+                       "--strong-auth")
+    assert code == 1 and "INVALID_ARGUMENT" in err
+    code, out, _ = run(capsys, srv, pki_dir, "bank-b-backend", "otp", "register", "OTP-CTL-2",
+                       "755224", "--strong-auth")
+    assert code == 0 and "registered at bank-b" in out and "(online)" in out
+    assert "bank-a" not in out and "issued by another institution" in out
+    assert "consecutive failures 0" in out
+
+
 def test_missing_identity_is_a_clear_error(tls_server):
     srv, pki_dir = tls_server
     with pytest.raises(SystemExit, match="say who you are"):

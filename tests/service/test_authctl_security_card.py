@@ -15,6 +15,7 @@ import pytest
 
 from authd import pki
 from authd.ctl import main as authctl
+from authd.security_card.feature import SecurityCardFeature
 from devices.security_card.printed import read_printed_card
 from simulators.security_card.cardholder import VirtualCardholder
 from simulators.security_card.embosser import EmbosserSimulator, Fault
@@ -45,7 +46,7 @@ def ctl(capsys: pytest.CaptureFixture[str], bank: tuple[Any, Path], identity: st
 
 
 def embosser(bank: tuple[Any, Path]) -> EmbosserSimulator:
-    sim: EmbosserSimulator = bank[0].app.services["security_card.embosser_simulator"]
+    sim: EmbosserSimulator = bank[0].app.require(SecurityCardFeature).simulated["embosser"]
     return sim
 
 
@@ -64,7 +65,7 @@ def start_challenge(capsys: Any, bank: Any, serial: str) -> dict[str, Any]:
 
 def printed_answer(bank: Any, ch: dict[str, Any]) -> str:
     """The right answer to ``ch``, read off the last plain card the printer printed."""
-    printer: EmbosserSimulator = bank[0].app.services["security_card.printer_simulator"]
+    printer: EmbosserSimulator = bank[0].app.require(SecurityCardFeature).simulated["printer"]
     codes = read_printed_card(printer.last_job().data.decode())
     return "".join(codes[part["code_number"]][p - 1]
                    for part in (ch["first"], ch["second"]) for p in part["digit_positions"])

@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from authd import pki
 from authd.ctl import main as authctl
+from authd.smartcard.feature import SmartcardFeature
 from simulators.smartcard import VirtualCardSlot
 from simulators.smartcard.issuer import CardIssuer
 from tests.conftest import wait_for
@@ -38,7 +39,7 @@ def branch_terminal(server: Any, tmp_path: Path, cards_in: int = 1) -> tuple[Any
                          "tls_key": str(pki_dir / "server.key"),
                          "client_ca": str(pki_dir / "ca.pem")})
     # the daemon's reader monitor sees pcscd and the inserted card(s)
-    service = srv.app.services["smartcard"]
+    service = srv.app.require(SmartcardFeature).service
 
     def ready() -> bool:
         snap = service.snapshot()

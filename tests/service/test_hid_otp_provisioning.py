@@ -12,6 +12,7 @@ from typing import Any
 import grpc
 import pytest
 
+from authd.hid_otp.feature import HidOtpFeature
 from authd.v1 import (
     hid_otp_pb2,
     hid_otp_pb2_grpc,
@@ -39,7 +40,7 @@ class Terminal:
         self.sim = hid_otp_pb2_grpc.HidSimulatorServiceStub(branch)
         self.otp = otp_pb2_grpc.OtpServiceStub(branch)
         self.system = system_pb2_grpc.SystemServiceStub(srv.channel(institution, "admin", "ops"))
-        self.bus: SimulatorBus = srv.app.services["hid_bus"]
+        self.bus: SimulatorBus = srv.app.require(HidOtpFeature).bus
 
     def backend(self, institution: str) -> otp_pb2_grpc.OtpServiceStub:
         return otp_pb2_grpc.OtpServiceStub(self.srv.channel(institution, "backend", "ib-1"))
@@ -290,7 +291,7 @@ def test_identify_detects_a_foreign_key(terminal: Terminal) -> None:
     device = terminal.plug()
     terminal.plug(SERIAL + 1)
     terminal.provision()
-    code = terminal.srv.app.services["hid_otp"].access_code(SERIAL)
+    code = terminal.srv.app.require(HidOtpFeature).service.access_code(SERIAL)
     direct_session(terminal, device).put_configuration(
         Slot.TWO, hmac_sha1_config(bytes(20), access_code=code), access_code=code)
     result = terminal.hid.IdentifyDevice(hid_otp_pb2.IdentifyHidDeviceRequest(device_serial=SERIAL))

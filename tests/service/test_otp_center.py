@@ -6,7 +6,9 @@ import time
 
 import grpc
 import pytest
+from google.rpc import code_pb2
 
+from authd.errors import details_of_status
 from authd.v1 import otp_pb2, otp_pb2_grpc, system_pb2, system_pb2_grpc
 from simulators.otp.generator import DisplayToken
 
@@ -28,6 +30,11 @@ def banks(server, store_url):
     return srv, Bank(srv, "bank-a"), Bank(srv, "bank-b"), Bank(srv, "bank-c")
 
 
+def operations(srv) -> otp_pb2_grpc.OtpServiceStub:
+    """The center's operations (admin role): sees every registration."""
+    return otp_pb2_grpc.OtpServiceStub(srv.channel("ops", "admin", "ops-1"))
+
+
 def enroll(bank: Bank, serial: str, kind=O.OTP_KIND_TOTP, **params) -> DisplayToken:
     resp = bank.branch.Enroll(O.EnrollRequest(
         serial=serial, operator_id="op-1",
@@ -46,7 +53,7 @@ def verify(bank: Bank, serial: str, code: str) -> otp_pb2.VerifyResponse:
 
 def test_cross_institution_lockout_scenario(banks):
     """The README scenario: 4 wrong at A + 6 wrong at B lock the device at A, B and C."""
-    _, a, b, c = banks
+    srv, a, b, c = banks
     token = enroll(a, "OTP-0001")
     b.branch.Register(O.RegisterRequest(serial="OTP-0001", operator_id="op-b"))
     c.branch.Register(O.RegisterRequest(serial="OTP-0001", operator_id="op-c"))
@@ -66,8 +73,17 @@ def test_cross_institution_lockout_scenario(banks):
 
     status = c.backend.GetStatus(O.GetStatusRequest(serial="OTP-0001"))
     assert status.state == O.DEVICE_STATE_LOCKED and status.consecutive_failures == 10
-    per_bank = {reg.institution: reg.failures_here for reg in status.registrations}
+    # Each institution sees the shared total, its own registration and share only.
+    for bank, share in ((a, 4), (b, 6), (c, 0)):
+        mine = bank.backend.GetStatus(O.GetStatusRequest(serial="OTP-0001"))
+        assert mine.consecutive_failures == 10 and mine.attempts_left == 0
+        assert [(r.institution, r.failures_here) for r in mine.registrations] == [
+            (bank.name, share)]
+        assert mine.issuer == ("bank-a" if bank is a else "")
+    everything = operations(srv).GetStatus(O.GetStatusRequest(serial="OTP-0001"))
+    per_bank = {reg.institution: reg.failures_here for reg in everything.registrations}
     assert per_bank == {"bank-a": 4, "bank-b": 6, "bank-c": 0}
+    assert everything.issuer == "bank-a"
 
     # No oracle: right and wrong codes get the same answer everywhere.
     for bank in (a, b, c):
@@ -138,46 +154,66 @@ def test_totp_replay_is_refused(banks):
 
 
 def test_registration_rules(banks):
-    _, a, b, c = banks
-    enroll(a, "OTP-0004")
-    # Not registered at B yet: B's backend gets the outcome, and no counting happens.
+    srv, a, b, c = banks
+    token = enroll(a, "OTP-0004")
+    # Not registered at B yet: B's backend gets the outcome, without counters, nothing counted.
     r = verify(b, "OTP-0004", "123456")
-    assert r.outcome == O.VERIFY_OUTCOME_NOT_REGISTERED and r.consecutive_failures == 0
+    assert r.outcome == O.VERIFY_OUTCOME_NOT_REGISTERED
+    assert (r.consecutive_failures, r.attempts_left) == (0, 0)
     # B's backend cannot read the device's data.
     with pytest.raises(grpc.RpcError) as err:
         b.backend.GetStatus(O.GetStatusRequest(serial="OTP-0004"))
     assert err.value.code() == grpc.StatusCode.NOT_FOUND
-    # Online registration needs strong authentication.
+    # Online registration needs the customer's strong login and the device's current code.
     with pytest.raises(grpc.RpcError) as err:
-        b.backend.Register(O.RegisterRequest(serial="OTP-0004"))
+        b.backend.Register(O.RegisterRequest(serial="OTP-0004", strong_authentication=True))
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "code" in err.value.details()
+    with pytest.raises(grpc.RpcError) as err:
+        b.backend.Register(O.RegisterRequest(serial="OTP-0004", code=token.show()))
     assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
-    online = b.backend.Register(O.RegisterRequest(serial="OTP-0004", strong_authentication=True))
-    assert {r.institution: r.channel for r in online.registrations}["bank-b"] == \
-        O.REGISTRATION_CHANNEL_ONLINE
+    online = b.backend.Register(O.RegisterRequest(serial="OTP-0004", code=token.show(),
+                                                  strong_authentication=True))
+    assert [(r.institution, r.channel) for r in online.registrations] == [
+        ("bank-b", O.REGISTRATION_CHANNEL_ONLINE)]
     with pytest.raises(grpc.RpcError) as err:
         b.branch.Register(O.RegisterRequest(serial="OTP-0004", operator_id="op"))
     assert err.value.code() == grpc.StatusCode.ALREADY_EXISTS
-    # A lost device cannot be registered online anywhere; at a branch it can.
+    # A branch registers without a code: the teller checks ID and device in person.
+    with pytest.raises(grpc.RpcError) as err:
+        c.branch.Register(O.RegisterRequest(serial="OTP-0004", operator_id="op",
+                                            code="123456"))
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    # A lost device cannot be registered online anywhere (not even with the right code); at a
+    # branch it can.
     a.backend.ReportLost(O.ReportLostRequest(serial="OTP-0004", reason="lost"))
     with pytest.raises(grpc.RpcError) as err:
-        c.backend.Register(O.RegisterRequest(serial="OTP-0004", strong_authentication=True))
-    assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        c.backend.Register(O.RegisterRequest(serial="OTP-0004", code=token.code_at(
+            time.time() + 60), strong_authentication=True))
+    assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
     assert "branch" in err.value.details()
     c.branch.Register(O.RegisterRequest(serial="OTP-0004", operator_id="op-c"))
     # Deregistration ends verification there.
     c.branch.Deregister(O.DeregisterRequest(serial="OTP-0004", operator_id="op-c"))
     assert verify(c, "OTP-0004", "123456").outcome == O.VERIFY_OUTCOME_NOT_REGISTERED
+    registered = operations(srv).GetStatus(O.GetStatusRequest(serial="OTP-0004"))
+    assert {r.institution for r in registered.registrations} == {"bank-a", "bank-b"}
 
 
 def test_reissue_carries_registrations_warranty_expiry_does_not(banks):
-    _, a, b, _c = banks
+    srv, a, b, _c = banks
     old = enroll(a, "OTP-0005")
     b.branch.Register(O.RegisterRequest(serial="OTP-0005", operator_id="op"))
     resp = b.branch.Replace(O.ReplaceRequest(old_serial="OTP-0005", new_serial="OTP-0006",
                                              reason=O.REPLACE_REASON_REISSUE, operator_id="op"))
     assert resp.old_device.state == O.DEVICE_STATE_REPLACED
     assert resp.old_device.replaced_by == "OTP-0006"
-    assert {r.institution for r in resp.new_device.registrations} == {"bank-a", "bank-b"}
+    assert [r.institution for r in resp.new_device.registrations] == ["bank-b"]
+    carried = operations(srv).GetStatus(O.GetStatusRequest(serial="OTP-0006"))
+    assert {r.institution for r in carried.registrations} == {"bank-a", "bank-b"}
+    # Reissued by B: A sees its registration carried over, but not who issued the new device.
+    at_a = a.backend.GetStatus(O.GetStatusRequest(serial="OTP-0006"))
+    assert [r.institution for r in at_a.registrations] == ["bank-a"] and at_a.issuer == ""
     new = DisplayToken.from_uri(resp.provisioning_uri, "OTP-0006")
     assert verify(a, "OTP-0005", old.show()).outcome == O.VERIFY_OUTCOME_EXPIRED_OR_REPLACED
     assert verify(a, "OTP-0006", new.show()).outcome == O.VERIFY_OUTCOME_ACCEPTED
@@ -189,6 +225,10 @@ def test_reissue_carries_registrations_warranty_expiry_does_not(banks):
     assert [r.institution for r in resp.new_device.registrations] == ["bank-a"]
     newer = DisplayToken.from_uri(resp.provisioning_uri, "OTP-0007")
     assert verify(b, "OTP-0007", newer.show()).outcome == O.VERIFY_OUTCOME_NOT_REGISTERED
+    # The new device is not registered at B: B does not learn its serial.
+    old_at_b = b.backend.GetStatus(O.GetStatusRequest(serial="OTP-0006"))
+    assert old_at_b.state == O.DEVICE_STATE_EXPIRED and old_at_b.replaced_by == ""
+    assert resp.old_device.replaced_by == "OTP-0007"
 
 
 def test_resync_from_two_consecutive_codes(banks):
@@ -238,9 +278,8 @@ def test_bad_codes_are_invalid_and_count_nothing(banks, code):
 
 def test_bad_input_and_roles(banks):
     _srv, a, _, _ = banks
-    with pytest.raises(grpc.RpcError) as err:
-        verify(a, "NOPE-404", "123456")
-    assert err.value.code() == grpc.StatusCode.NOT_FOUND
+    unknown = verify(a, "NOPE-404", "123456")
+    assert unknown.outcome == O.VERIFY_OUTCOME_NOT_REGISTERED
     with pytest.raises(grpc.RpcError) as err:
         verify(a, "bad serial!", "123456")
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
@@ -304,8 +343,10 @@ def test_verify_stream_answers_each_request_and_survives_bad_ones(banks):
     answers = {r.request_id: r for r in a.backend.VerifyStream(iter(requests))}
     assert set(answers) == {"r1", "r2", "r3", "r4", "r5"}
     assert answers["r1"].outcome == O.VERIFY_OUTCOME_WRONG_CODE
-    assert answers["r2"].error.startswith("INVALID_ARGUMENT")
-    assert answers["r3"].error.startswith("NOT_FOUND")
+    assert answers["r2"].error.code == code_pb2.INVALID_ARGUMENT
+    assert details_of_status(answers["r2"].error).reason == "BAD_REQUEST"
+    assert answers["r3"].outcome == O.VERIFY_OUTCOME_NOT_REGISTERED
+    assert not answers["r3"].HasField("error") and not answers["r4"].HasField("error")
     assert answers["r4"].outcome == O.VERIFY_OUTCOME_ACCEPTED
     assert answers["r4"].consecutive_failures == 0
     assert answers["r5"].outcome == O.VERIFY_OUTCOME_REPLAYED
@@ -337,7 +378,7 @@ def test_loop_engine_keeps_the_rules(server, tmp_path):
 
 
 def test_loop_engine_is_for_sqlite(server, pg_url):
-    from devices.errors import InvalidArgument
+    from devices.errors import BadRequest
 
-    with pytest.raises(InvalidArgument, match="SQLite"):
+    with pytest.raises(BadRequest, match="SQLite"):
         server(store_url=pg_url, otp={"engine": "loop"})

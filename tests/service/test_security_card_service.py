@@ -11,6 +11,7 @@ from typing import Any
 import grpc
 import pytest
 
+from authd.security_card.feature import SecurityCardFeature
 from authd.v1 import security_card_pb2 as pb
 from authd.v1 import security_card_pb2_grpc as pb_grpc
 from authd.v1 import system_pb2, system_pb2_grpc
@@ -30,11 +31,11 @@ class Bank:
 
     @property
     def embosser(self) -> EmbosserSimulator:
-        return self.srv.app.services["security_card.embosser_simulator"]
+        return self.srv.app.require(SecurityCardFeature).simulated["embosser"]
 
     @property
     def printer(self) -> EmbosserSimulator:
-        return self.srv.app.services["security_card.printer_simulator"]
+        return self.srv.app.require(SecurityCardFeature).simulated["printer"]
 
     def issue(self, customer: str = "cust-1", medium: int = BRAILLE,
               **kw: Any) -> pb.IssueSecurityCardResponse:
@@ -414,7 +415,7 @@ def test_no_embosser_configured(server: Any) -> None:
 
 
 def test_concurrent_wrong_answers_count_exactly(server: Any, store_url: str) -> None:
-    bank = make_bank(server, store_url)
+    bank = make_bank(server, store_url, max_challenges_per_card=24)
     serial = bank.issue().card.serial
     holder = holder_of_last_job(bank)
     challenges = [bank.challenge(serial) for _ in range(24)]

@@ -12,7 +12,7 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from authd import pki
 from authd.client import identity_channel
 from authd.v1 import system_pb2, system_pb2_grpc
-from devices.errors import InvalidArgument
+from devices.errors import BadRequest
 
 
 def test_dev_mode_caller_comes_from_metadata(server):
@@ -33,7 +33,7 @@ def test_bad_caller_is_unauthenticated(server, institution, role):
 
 
 def test_insecure_mode_refuses_non_loopback(server):
-    with pytest.raises(InvalidArgument, match="non-loopback"):
+    with pytest.raises(BadRequest, match="non-loopback"):
         server(server={"listen": "0.0.0.0:0", "insecure": True})
 
 
@@ -101,12 +101,14 @@ def test_audit_listing_needs_admin_or_branch(server):
 
 
 def test_failed_start_releases_everything(server, monkeypatch):
-    """A feature that fails to register leaves no token session or thread behind."""
-    import authd.features
+    """A feature that fails to start leaves no listener, token session or thread behind."""
+    from authd.token.feature import TokenFeature
 
-    monkeypatch.setattr(authd.features, "FEATURES", [
-        *authd.features.FEATURES, ("authd.no_such_feature", frozenset({"center"}))])
-    with pytest.raises(ModuleNotFoundError):
+    async def fail(self: TokenFeature) -> None:
+        raise RuntimeError("the token watcher could not start")
+
+    monkeypatch.setattr(TokenFeature, "start", fail)
+    with pytest.raises(RuntimeError, match="token watcher"):
         server()
     monkeypatch.undo()
     srv = server()  # the KEK token can be opened again: the failed start logged out
@@ -144,5 +146,5 @@ def test_roles_switch_services_on(server):
     branch = server(roles=["branch"])
     assert "authd.v1.TokenService" in branch.app.service_names
     assert "authd.v1.OtpService" not in branch.app.service_names
-    with pytest.raises(InvalidArgument, match="roles"):
+    with pytest.raises(BadRequest, match="roles"):
         server(roles=["bank"])

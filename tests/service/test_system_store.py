@@ -10,7 +10,7 @@ import pytest
 from authd.audit import AuditLog
 from authd.secrets import open_secret_box
 from authd.storage import migrate, open_database
-from devices.errors import FailedPrecondition, InvalidArgument
+from devices.errors import BadRequest, WrongState
 from tests.conftest import make_config
 
 
@@ -75,7 +75,7 @@ def test_audit_refuses_secret_keys(store_url: str):
 
 
 def test_unknown_store_scheme():
-    with pytest.raises(InvalidArgument, match="unsupported store"):
+    with pytest.raises(BadRequest, match="unsupported store"):
         open_database("mysql://x")
 
 
@@ -88,11 +88,11 @@ def test_sealed_secrets_roundtrip_and_bind_to_record(tmp_path: Path, store_url: 
     blob = box.seal(b"12345678901234567890", b"otp:SN1")
     assert b"12345678901234567890" not in blob
     assert box.open(blob, b"otp:SN1") == b"12345678901234567890"
-    with pytest.raises(FailedPrecondition):
+    with pytest.raises(WrongState):
         box.open(blob, b"otp:SN2")
     tampered = bytearray(blob)
     tampered[-1] ^= 1
-    with pytest.raises(FailedPrecondition):
+    with pytest.raises(WrongState):
         box.open(bytes(tampered), b"otp:SN1")
     assert len(box.random(20)) == 20 and box.random(20) != box.random(20)
     box.close()
@@ -112,6 +112,6 @@ def test_file_kek(tmp_path: Path):
     assert (tmp_path / "kek.key").stat().st_mode & 0o077 == 0
     box.close()
     (tmp_path / "kek.key").write_bytes(b"\x00" * 32)
-    with pytest.raises(FailedPrecondition, match=r"another key-encryption key|authentication"):
+    with pytest.raises(WrongState, match=r"another key-encryption key|authentication"):
         open_secret_box(cfg, db)
     db.close()

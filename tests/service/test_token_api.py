@@ -15,6 +15,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from authd.errors import details_of
+from authd.token.feature import TokenFeature
 from authd.v1 import token_pb2 as pb
 from authd.v1 import token_pb2_grpc
 from simulators.certificate.ca import DemoCa
@@ -129,7 +131,8 @@ def test_wrong_pin_reports_attempts_left_then_locks(srv: Any, token: SoftHsmToke
         assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
         assert f"wrong PIN, {left} attempt(s) left" in err.value.details()
         assert "000000" not in err.value.details()
-        assert ("x-authd-pin-attempts-left", str(left)) in err.value.trailing_metadata()
+        details = details_of(err.value)
+        assert details.reason == "WRONG_PIN" and details.metadata == {"attempts_left": str(left)}
     with pytest.raises(grpc.RpcError) as err:
         s.Login(pb.TokenLoginRequest(token_serial=token.serial, pin="000000"))
     assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
@@ -181,10 +184,48 @@ def test_absent_token_is_unavailable(
             for _ in range(50):  # the watcher notices within a poll interval
                 s.Sign(pb.TokenSignRequest(session=session, key_id=key.key_id, data=b"x"))
                 threading.Event().wait(0.05)
-        assert err.value.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.NOT_FOUND)
+        assert err.value.code() == grpc.StatusCode.UNAVAILABLE, err.value.details()
+        assert "not present" in err.value.details()
+        for _ in range(3):  # and so it stays, whether the login is still known or not
+            with pytest.raises(grpc.RpcError) as err:
+                s.Sign(pb.TokenSignRequest(session=session, key_id=key.key_id, data=b"x"))
+            assert err.value.code() == grpc.StatusCode.UNAVAILABLE, err.value.details()
         with pytest.raises(grpc.RpcError) as err:
             s.ListObjects(pb.TokenListObjectsRequest(token_serial=token.serial))
         assert err.value.code() == grpc.StatusCode.UNAVAILABLE
+    finally:
+        env.plug(token)
+
+
+def test_token_removed_during_sign_stream_is_unavailable(
+    srv: Any, token: SoftHsmToken, env: SoftHsmEnvironment
+) -> None:
+    s = stub(srv)
+    session = login(s, token)
+    key = s.GenerateKeyPair(
+        pb.TokenGenerateKeyPairRequest(session=session, spec=pb.TOKEN_KEY_SPEC_EC_P256, label="k")
+    )
+    request = pb.TokenSignRequest(session=session, key_id=key.key_id, data=b"transfer")
+    answered: list[pb.TokenSignResponse] = []
+    turns: queue.Queue[bool] = queue.Queue()
+
+    def requests() -> Any:  # one request per answer; the token goes away after the third
+        for i in range(50):
+            if i == 3:
+                env.unplug(token)
+            yield request
+            if not turns.get(timeout=30):
+                return
+
+    try:
+        with pytest.raises(grpc.RpcError) as err:
+            for answer in s.SignStream(requests(), timeout=60):
+                answered.append(answer)
+                turns.put(True)
+        turns.put(False)
+        assert len(answered) == 3
+        assert err.value.code() == grpc.StatusCode.UNAVAILABLE, err.value.details()
+        assert "not present" in err.value.details()
     finally:
         env.plug(token)
 
@@ -356,7 +397,7 @@ def test_sign_stream_answers_in_order_and_stops_at_a_bad_request(
     key = s.GenerateKeyPair(
         pb.TokenGenerateKeyPairRequest(session=session, spec=pb.TOKEN_KEY_SPEC_EC_P256, label="k")
     )
-    messages = [f"order {i}".encode() for i in range(20)]
+    messages = [f"order {i}".encode() for i in range(150)]  # several batches, both lanes
     requests = [pb.TokenSignRequest(session=session, key_id=key.key_id, data=m) for m in messages]
     answers = list(s.SignStream(iter(requests)))
     assert len(answers) == len(messages)
@@ -376,6 +417,12 @@ def test_sign_stream_answers_in_order_and_stops_at_a_bad_request(
         for answer in s.SignStream(iter(bad)):
             got.append(answer)
     assert len(got) == 3 and err.value.code() == grpc.StatusCode.NOT_FOUND
+    unreadable = [*requests[:40], pb.TokenSignRequest(session=session, key_id=key.key_id)]
+    got = []
+    with pytest.raises(grpc.RpcError) as err:
+        for answer in s.SignStream(iter([*unreadable, *requests[:40]])):
+            got.append(answer)
+    assert len(got) == 40 and err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
 def test_registration_and_pin_limit_on_both_stores(
@@ -415,3 +462,33 @@ def test_registration_and_pin_limit_on_both_stores(
         with pytest.raises(grpc.RpcError) as err:
             s.Login(pb.TokenLoginRequest(token_serial=token.serial, pin="000000"))
         assert f"{left} attempt(s) left" in err.value.details()
+
+
+@pytest.mark.parametrize("inline_sign_us", [0.0, 1e9])
+def test_sign_on_the_loop_or_a_worker_gives_the_same_signatures(
+    server: Callable[..., Any], token: SoftHsmToken, inline_sign_us: float
+) -> None:
+    srv = server(token={**FAST["token"], "inline_sign_us": inline_sign_us})
+    s = stub(srv)
+    session = login(s, token)
+    key = s.GenerateKeyPair(
+        pb.TokenGenerateKeyPairRequest(session=session, spec=pb.TOKEN_KEY_SPEC_EC_P256, label="k")
+    )
+    service = srv._bg.app.require(TokenFeature).service
+    assert not service.signs_inline(session, None)  # not measured yet: a worker thread
+    for i in range(5):
+        data = f"transfer {i}".encode()
+        sig = s.Sign(pb.TokenSignRequest(session=session, key_id=key.key_id, data=data))
+        assert s.Verify(
+            pb.TokenVerifyRequest(
+                session=session, key_id=key.key_id, data=data, signature=sig.signature
+            )
+        ).valid
+    assert service.signs_inline(session, b"x") is (inline_sign_us > 0)
+    assert not service.signs_inline(session, bytes(8192))  # much data to hash: a worker
+    assert not service.signs_inline("tks_unknown", None)
+    with pytest.raises(grpc.RpcError) as err:  # the handle stays bound to its caller
+        stub(srv, subject="teller-2").Sign(
+            pb.TokenSignRequest(session=session, key_id=key.key_id, data=b"x")
+        )
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND

@@ -18,7 +18,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding
 
-from devices.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from devices.errors import AlreadyPresent, BadRequest, NoSuchObject, WrongState
 from devices.token import KeySpec, RenewalState, SignAlgorithm, TokenDevice
 from devices.token.token import DeleteScope
 from drivers.pkcs11 import Pkcs11Module, Pkcs11TokenSession
@@ -138,7 +138,7 @@ def test_csr_is_signed_by_the_token_and_certificate_imported_next_to_key(
     assert device.key(key.key_id).has_certificate
     out = env.pkcs11_tool("--token-label", token.label, "--login", "--pin", token.pin, "-O")
     assert "Certificate Object" in out.stdout and "Hong Gildong" in out.stdout
-    with pytest.raises(AlreadyExists):
+    with pytest.raises(AlreadyPresent):
         device.import_certificate(cert_der)
     renewed = ca.issue(csr.public_bytes(serialization.Encoding.DER))
     device.import_certificate(renewed, replace=True)
@@ -167,9 +167,9 @@ def test_certificate_without_matching_key_is_refused(device: TokenDevice) -> Non
         .sign(other, hashes.SHA256())
     )
     before = _objects(device)
-    with pytest.raises(FailedPrecondition, match="no key pair"):
+    with pytest.raises(WrongState, match="no key pair"):
         device.import_certificate(cert.public_bytes(serialization.Encoding.DER))
-    with pytest.raises(InvalidArgument):
+    with pytest.raises(BadRequest):
         device.import_certificate(b"not a certificate")
     assert _objects(device) == before
 
@@ -177,23 +177,23 @@ def test_certificate_without_matching_key_is_refused(device: TokenDevice) -> Non
 def test_bad_requests_change_nothing(device: TokenDevice) -> None:
     key = device.generate_key(KeySpec.EC_P256, "k")
     before = _objects(device)
-    with pytest.raises(NotFound):
+    with pytest.raises(NoSuchObject):
         device.sign(b"\x99", data=b"x")
-    with pytest.raises(InvalidArgument, match="at most 4096"):
+    with pytest.raises(BadRequest, match="at most 4096"):
         device.sign(key.key_id, data=bytes(4097))
-    with pytest.raises(InvalidArgument, match="does not fit"):
+    with pytest.raises(BadRequest, match="does not fit"):
         device.sign(key.key_id, data=b"x", algorithm=SignAlgorithm.RSA_PSS_SHA256)
-    with pytest.raises(InvalidArgument):
+    with pytest.raises(BadRequest):
         device.sign(key.key_id, digest=b"short")
-    with pytest.raises(FailedPrecondition, match="CKM_ECDSA_SHA256"):  # SoftHSM2 lacks it
+    with pytest.raises(WrongState, match="CKM_ECDSA_SHA256"):  # SoftHSM2 lacks it
         device.sign(key.key_id, data=b"x", token_hashes=True)
-    with pytest.raises(AlreadyExists):
+    with pytest.raises(AlreadyPresent):
         device.generate_key(KeySpec.EC_P256, "again", key_id=key.key_id)
-    with pytest.raises(InvalidArgument):
+    with pytest.raises(BadRequest):
         device.generate_key(KeySpec.EC_P256, "")
-    with pytest.raises(InvalidArgument):
+    with pytest.raises(BadRequest):
         device.create_csr(key.key_id, "not a name")
-    with pytest.raises(NotFound):
+    with pytest.raises(NoSuchObject):
         device.delete(b"\x99")
     assert _objects(device) == before
 
@@ -223,7 +223,7 @@ def test_mechanism_the_token_lacks_in_a_restricted_softhsm(tmp_path: Path) -> No
         tok = env.init_token("restricted")
         from drivers.pkcs11 import Pkcs11Module, Pkcs11TokenSession
         from devices.token import TokenDevice, KeySpec, SignAlgorithm
-        from devices.errors import FailedPrecondition
+        from devices.errors import WrongState
         m = Pkcs11Module(env.module)
         m.login(tok.serial, tok.pin)
         d = TokenDevice(Pkcs11TokenSession(m, tok.serial))
@@ -231,7 +231,7 @@ def test_mechanism_the_token_lacks_in_a_restricted_softhsm(tmp_path: Path) -> No
         d.sign(k.key_id, data=b"x", algorithm=SignAlgorithm.RSA_PKCS1V15_SHA256)
         try:
             d.sign(k.key_id, data=b"x", algorithm=SignAlgorithm.RSA_PSS_SHA256)
-        except FailedPrecondition as e:
+        except WrongState as e:
             print("refused:", e)
         m.logout(tok.serial)
         m.close()

@@ -8,7 +8,7 @@ from authd import config as configmod
 from authd.audit.blocks import Body, BodyError, block_hash
 from authd.audit.records import canonical_of, encode_detail, leaf_of
 from authd.audit.settings import YEAR, AuditSettings
-from devices.errors import InvalidArgument
+from authd.settings import ConfigError, load_section
 
 
 def test_body_round_trip_with_gaps_and_classes():
@@ -73,15 +73,16 @@ def test_audit_settings_from_the_configuration():
     cfg = configmod.load(None, environ={}, overrides={"audit": {
         "retention_years": {"approval": 2}, "classes": {"otp.verify": "default"},
         "seal_interval": 0.5}})
-    s = AuditSettings.of(cfg)
+    s = cfg.audit
     assert s.years("approval") == 2 and s.years("error_correction") == 1
     assert s.classify("otp.verify", {}) == "default" and s.seal_interval == 0.5
-    for bad, message in [({"retention_years": {"forever": 1}}, "unknown class"),
-                         ({"retention_years": {"default": 0}}, "0..100 years"),
+    for bad, message in [({"retention_years": {"forever": 1}}, "forever: unknown setting"),
+                         ({"retention_years": {"default": 0}}, "at most 100 years"),
+                         ({"retention_years": {"approval": "long"}}, "must be a number"),
                          ({"classes": {"otp.verify": "keep"}}, "unknown class"),
                          ({"seal_interval": 0}, "seal_interval"),
                          ({"heartbeat": 0.1}, "heartbeat"),
                          ({"colour": "red"}, "unknown setting"),
                          ({"classes": "approval"}, "must be a table")]:
-        with pytest.raises(InvalidArgument, match=message):
-            AuditSettings.from_section(bad)
+        with pytest.raises(ConfigError, match=message):
+            load_section(AuditSettings, "audit", bad)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from devices.errors import InvalidArgument
+from devices.errors import BadRequest
 from devices.otp import rules
 from devices.otp.codes import Algorithm, hotp, totp
 from devices.otp.rules import DeviceState, Kind, Outcome, Params, Policy, State
@@ -95,11 +95,58 @@ def test_resync_hotp_and_totp():
 
 @pytest.mark.parametrize("code", ["", "12345", "1234567", "12a456", "１２３４５６"])
 def test_code_format(code: str):
-    with pytest.raises(InvalidArgument):
+    with pytest.raises(BadRequest):
         rules.check_code(code, 6)
 
 
 @pytest.mark.parametrize("serial", ["", "abc", "a" * 33, "SN 1", "-SN1", "SN1;"])
 def test_serial_format(serial: str):
-    with pytest.raises(InvalidArgument):
+    with pytest.raises(BadRequest):
         rules.check_serial(serial)
+
+
+def test_hotp_old_codes_are_never_accepted_and_only_recent_ones_are_free():
+    """The exact replay bound: with ``last`` the last accepted counter, the codes of counters
+    last-9 .. last answer REPLAYED and count nothing; an older code is a wrong code (counted),
+    like any guess. No code at or below ``last`` is ever accepted."""
+    last = 100
+    d = dev(HOTP, failures=3, last=last)
+    ahead = {hotp(SEED, c) for c in rules.hotp_window(last, POLICY)}
+    assert rules.hotp_replay_window(last, POLICY) == range(last - 9, last + 1)
+    for counter in range(0, last + 1):
+        code = hotp(SEED, counter)
+        if code in ahead:
+            continue  # the same digits as a code still to come: that one is accepted
+        decision = rules.verify(d, SEED, code, NOW, POLICY)
+        assert decision.outcome is not Outcome.ACCEPTED, counter
+        if counter > last - POLICY.hotp_look_ahead:
+            assert decision.outcome is Outcome.REPLAYED, counter
+            assert decision.device == d  # not counted, nothing moved
+        elif code not in {hotp(SEED, c) for c in rules.hotp_replay_window(last, POLICY)}:
+            assert decision.outcome is Outcome.WRONG_CODE, counter
+            assert decision.device.failures == 4
+
+
+def test_hotp_replay_window_near_the_first_counter():
+    assert rules.hotp_replay_window(-1, POLICY) == range(0, 0)
+    assert rules.hotp_replay_window(3, POLICY) == range(0, 4)
+
+
+def test_hotp_counters_stop_at_the_store_limit():
+    """A device at the last counter a 64-bit store holds accepts that code once, then no
+    window reaches past it (no counter the store cannot hold is ever produced)."""
+    top = rules.COUNTER_MAX
+    assert rules.hotp_window(top - 1, POLICY) == range(top, top + 1)
+    assert rules.hotp_window(top, POLICY) == range(top + 1, top + 1)
+    d = dev(HOTP, last=top - 1)
+    ok = rules.verify(d, SEED, hotp(SEED, top), NOW, POLICY)
+    assert ok.outcome is Outcome.ACCEPTED and ok.device.last == top
+    again = rules.verify(ok.device, SEED, hotp(SEED, top), NOW, POLICY)
+    assert again.outcome is Outcome.REPLAYED
+    assert rules.resync(ok.device, SEED, hotp(SEED, 5), hotp(SEED, 6), NOW, POLICY) is None
+
+
+def test_period_is_checked_for_every_kind():
+    with pytest.raises(BadRequest, match="time step"):
+        Params(Kind.HOTP, 6, 2**32 - 1, Algorithm.SHA1).check()
+    assert Params(Kind.HOTP, 6, 60, Algorithm.SHA1).check().period == 60

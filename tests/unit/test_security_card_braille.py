@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from devices.errors import InvalidArgument
+from devices.errors import BadRequest
 from devices.security_card.braille import BLANK, from_brf, to_brf
 from devices.security_card.braille.cells import BRF_BY_DOTS, dot_numbers, flip_dot
 from drivers.braille import LiblouisError, LiblouisTranslator
@@ -51,9 +51,9 @@ def test_our_brf_table_matches_liblouis_display_table(louis: LiblouisTranslator)
 
 
 def test_brf_refuses_eight_dot_cells_and_foreign_bytes() -> None:
-    with pytest.raises(InvalidArgument):
+    with pytest.raises(BadRequest):
         to_brf("\u28ff")
-    with pytest.raises(InvalidArgument):
+    with pytest.raises(BadRequest):
         from_brf("~")
     assert from_brf("abc") == from_brf("ABC")
 

@@ -5,7 +5,7 @@ from collections import Counter
 
 import pytest
 
-from devices.errors import InvalidArgument
+from devices.errors import BadRequest
 from devices.security_card import (
     CardSpec,
     ChallengePolicy,
@@ -81,7 +81,7 @@ def test_codes_round_trip_through_bytes() -> None:
     card = SecurityCard.generate(SERIAL)
     again = SecurityCard.from_codes_bytes(SERIAL, card.codes_bytes(), card.spec)
     assert again == card
-    with pytest.raises(InvalidArgument):
+    with pytest.raises(BadRequest):
         SecurityCard.from_codes_bytes(SERIAL, card.codes_bytes()[:-1], card.spec)
 
 
@@ -96,13 +96,13 @@ def test_codes_round_trip_through_bytes() -> None:
     ],
 )
 def test_bad_codes_are_refused(codes: tuple[str, ...]) -> None:
-    with pytest.raises(InvalidArgument):
+    with pytest.raises(BadRequest):
         SecurityCard(SERIAL, codes)
 
 
 @pytest.mark.parametrize("serial", ["", "ab", "4821 0937", "-123", "x" * 40, "가나다라"])
 def test_bad_serials_are_refused(serial: str) -> None:
-    with pytest.raises(InvalidArgument):
+    with pytest.raises(BadRequest):
         validate_serial(serial)
 
 
@@ -115,7 +115,7 @@ def test_new_serial_is_valid() -> None:
 @pytest.mark.parametrize("spec", [{"code_count": 1}, {"code_count": 100}, {"code_digits": 1},
                                   {"code_digits": 9}])
 def test_bad_specs_are_refused(spec: dict[str, int]) -> None:
-    with pytest.raises(InvalidArgument):
+    with pytest.raises(BadRequest):
         CardSpec(**spec)
 
 
@@ -163,25 +163,25 @@ def test_expected_answer_picks_the_asked_digits() -> None:
 def test_same_number_twice_is_not_a_challenge() -> None:
     card = SecurityCard.generate(SERIAL)
     ch = Challenge("0" * 32, SERIAL, DigitRequest(3, (0, 1)), DigitRequest(3, (2, 3)), 0, 60)
-    with pytest.raises(InvalidArgument, match="distinct"):
+    with pytest.raises(BadRequest, match="distinct"):
         expected_answer(card, ch)
 
 
 @pytest.mark.parametrize("positions", [(), (4,), (0, 0), (-1,)])
 def test_bad_positions_are_refused(positions: tuple[int, ...]) -> None:
-    with pytest.raises(InvalidArgument):
+    with pytest.raises(BadRequest):
         DigitRequest(1, positions).validate(CardSpec())
 
 
 @pytest.mark.parametrize("answer", ["", "12a4", "12 4", "١٢٣٤", "1" * 17])
 def test_answer_format_rejects_non_digits(answer: str) -> None:
-    with pytest.raises(InvalidArgument):
+    with pytest.raises(BadRequest):
         validate_answer_format(answer)
 
 
 def test_answer_format_checks_length() -> None:
     assert validate_answer_format("0761", 4) == "0761"
-    with pytest.raises(InvalidArgument, match="exactly 4"):
+    with pytest.raises(BadRequest, match="exactly 4"):
         validate_answer_format("076", 4)
 
 

@@ -7,7 +7,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from devices.errors import InvalidArgument
+from devices.errors import BadRequest
 from devices.security_card import CardSpec, SecurityCard
 from devices.security_card.braille import (
     BLANK,
@@ -132,11 +132,11 @@ def test_configured_shape_lays_out(layout: BrailleCardLayout) -> None:
 
 def test_too_narrow_layout_is_refused(layout: BrailleCardLayout) -> None:
     card = SecurityCard.generate(SERIAL, CardSpec(code_digits=8))
-    with pytest.raises(InvalidArgument):
+    with pytest.raises(BadRequest):
         layout.card(card, LayoutSpec("tiny", 12, 10))
-    with pytest.raises(InvalidArgument):
+    with pytest.raises(BadRequest):
         LayoutSpec("bad", 4, 10)
-    with pytest.raises(InvalidArgument):
+    with pytest.raises(BadRequest):
         layout.document(card, "poster")
 
 
@@ -150,11 +150,11 @@ def test_wrap_and_paginate() -> None:
 
 
 def test_document_refuses_oversized_content() -> None:
-    with pytest.raises(InvalidArgument):
+    with pytest.raises(BadRequest):
         BrailleDocument(LayoutSpec("t", 12, 4), (("⠁" * 13,),))
-    with pytest.raises(InvalidArgument):
+    with pytest.raises(BadRequest):
         BrailleDocument(LayoutSpec("t", 12, 4), (("⠁",) * 5,))
-    with pytest.raises(InvalidArgument):
+    with pytest.raises(BadRequest):
         BrailleDocument(LayoutSpec("t", 12, 4), (("\u28ff",),))
 
 

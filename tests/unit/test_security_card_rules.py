@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from devices.errors import FailedPrecondition
+from devices.errors import WrongState
 from devices.security_card import (
     CardState,
     ChallengeState,
@@ -94,9 +94,9 @@ def test_lifecycle_checks() -> None:
     check_reprint(CardState.ACTIVE)
     for state in (CardState.REVOKED, CardState.REPLACED):
         for check in (check_reset, check_revoke, check_replace, check_reprint):
-            with pytest.raises(FailedPrecondition):
+            with pytest.raises(WrongState):
                 check(state)
-    with pytest.raises(FailedPrecondition):
+    with pytest.raises(WrongState):
         check_reprint(CardState.RESTRICTED)
 
 

@@ -3,11 +3,15 @@ from __future__ import annotations
 import pytest
 
 from authd.security_card.settings import SecurityCardSettings
-from devices.errors import InvalidArgument
+from authd.settings import ConfigError, load_section
+
+
+def settings(section: dict[str, object]) -> SecurityCardSettings:
+    return load_section(SecurityCardSettings, "security_card", section)
 
 
 def test_defaults_follow_the_domain() -> None:
-    s = SecurityCardSettings.from_section({})
+    s = settings({})
     assert s.max_failures == 3  # DOMAIN §2
     assert (s.code_count, s.code_digits) == (35, 4)
     first, second = s.challenge_policy.positions_for(s.card_spec)
@@ -15,7 +19,7 @@ def test_defaults_follow_the_domain() -> None:
 
 
 def test_digits_are_configured_from_one() -> None:
-    s = SecurityCardSettings.from_section({"first_digits": [1, 3], "second_digits": [4]})
+    s = settings({"first_digits": [1, 3], "second_digits": [4]})
     assert s.challenge_policy.positions_for(s.card_spec) == ((0, 2), (3,))
 
 
@@ -33,5 +37,6 @@ def test_digits_are_configured_from_one() -> None:
     ],
 )
 def test_bad_settings_are_refused(section: dict[str, object]) -> None:
-    with pytest.raises(InvalidArgument):
-        SecurityCardSettings.from_section(section)
+    with pytest.raises(ConfigError) as err:
+        settings(section)
+    assert err.value.problems and all(p.startswith("[security_card]") for p in err.value.problems)

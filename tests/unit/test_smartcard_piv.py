@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from devices.errors import InvalidArgument, NotFound
+from devices.errors import BadRequest, NoSuchObject
 from devices.smartcard.apdu import ApduFormat
 from devices.smartcard.errors import (
     ApduError,
@@ -89,7 +89,7 @@ def test_change_pin_and_puk(piv: PivSession) -> None:
 
 @pytest.mark.parametrize("pin", ["12345", "123456789", "", "12 34\n56"])
 def test_pin_format_checked_before_the_card(piv: PivSession, pin: str) -> None:
-    with pytest.raises(InvalidArgument):
+    with pytest.raises(BadRequest):
         piv.verify_pin(pin)
     assert piv.pin_status().attempts_remaining == 3
 
@@ -108,7 +108,7 @@ def test_management_key_required_and_checked(piv: PivSession) -> None:
         piv.generate_key(Slot.AUTHENTICATION, KeyType.ECCP256)
     with pytest.raises(SecurityStatusError):
         piv.authenticate(bytes(24))
-    with pytest.raises(InvalidArgument):
+    with pytest.raises(BadRequest):
         piv.authenticate(b"short")
     piv.authenticate(DEFAULT_MANAGEMENT_KEY, ManagementKeyType.TDES)
     piv.generate_key(Slot.AUTHENTICATION, KeyType.ECCP256)
@@ -161,7 +161,7 @@ def test_state_persists_across_power_cycles_and_reload(tmp_path: Path) -> None:
 
 
 def test_missing_objects_are_not_found(piv: PivSession) -> None:
-    with pytest.raises(NotFound, match="no certificate in slot 9A"):
+    with pytest.raises(NoSuchObject, match="no certificate in slot 9A"):
         piv.get_certificate(Slot.AUTHENTICATION)
     piv.verify_pin("123456")
     with pytest.raises(ApduError) as info:
@@ -197,7 +197,7 @@ def test_pkcs1_block() -> None:
         and block.startswith(b"\x00\x01\xff")
         and block[-51:-32].hex().startswith("3031")
     )
-    with pytest.raises(InvalidArgument):
+    with pytest.raises(BadRequest):
         pkcs1v15_block(b"\x00" * 20, "sha1", 256)
 
 

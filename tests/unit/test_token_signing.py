@@ -8,7 +8,7 @@ import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
 
-from devices.errors import FailedPrecondition, InvalidArgument
+from devices.errors import BadRequest, WrongState
 from devices.token.session import KeyType, Mech
 from devices.token.signing import (
     SHA256_DIGEST_INFO,
@@ -40,7 +40,7 @@ def test_pss_parameters() -> None:
 
 
 def test_token_hashing_needs_the_hash_mechanism() -> None:
-    with pytest.raises(FailedPrecondition, match="CKM_ECDSA_SHA256"):
+    with pytest.raises(WrongState, match="CKM_ECDSA_SHA256"):
         plan(SignAlgorithm.ECDSA_SHA256, KeyType.EC, RAW_ONLY, data=b"x", token_hashes=True)
     p = plan(SignAlgorithm.ECDSA_SHA256, KeyType.EC, ALL, data=b"x", token_hashes=True)
     assert p.mechanism is Mech.ECDSA_SHA256 and p.payload == b"x"
@@ -48,12 +48,12 @@ def test_token_hashing_needs_the_hash_mechanism() -> None:
 
 @pytest.mark.parametrize("kwargs", [{}, {"data": b"a", "digest": bytes(32)}, {"digest": b"x"}])
 def test_bad_inputs(kwargs: dict[str, bytes]) -> None:
-    with pytest.raises(InvalidArgument):
+    with pytest.raises(BadRequest):
         plan(SignAlgorithm.ECDSA_SHA256, KeyType.EC, ALL, **kwargs)
 
 
 def test_algorithm_must_fit_the_key() -> None:
-    with pytest.raises(InvalidArgument, match="does not fit"):
+    with pytest.raises(BadRequest, match="does not fit"):
         plan(SignAlgorithm.RSA_PSS_SHA256, KeyType.EC, ALL, data=b"x")
 
 
@@ -65,7 +65,7 @@ def test_raw_ecdsa_is_der_encoded_and_verifies() -> None:
     raw = r.to_bytes(32, "big") + s.to_bytes(32, "big")
     assert encode_ecdsa(raw) == der
     assert verify(key.public_key(), SignAlgorithm.ECDSA_SHA256, der, data=b"m")
-    with pytest.raises(FailedPrecondition):
+    with pytest.raises(WrongState):
         encode_ecdsa(b"\x01\x02\x03")
 
 

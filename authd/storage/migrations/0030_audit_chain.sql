@@ -31,6 +31,11 @@ ALTER TABLE audit_log_v2 RENAME TO audit_log;
 CREATE INDEX audit_log_target ON audit_log (target);
 -- Rows without a customer reference cost no index entry.
 CREATE INDEX audit_log_customer ON audit_log (customer) WHERE customer IS NOT NULL;
+-- The records with their names, for reading by hand (operators' SQL, tests).
+CREATE VIEW audit_records AS
+    SELECT a.id, a.at_us / 1000000.0 AS at, k.institution, k.role, k.subject, k.action,
+           a.target, k.outcome, a.detail, a.customer
+    FROM audit_log a JOIN audit_kinds k ON k.code = a.kind;
 
 -- The hash chain: block N seals the records with first_id <= id <= last_id (ids absent from its
 -- body were never committed). hash = H(header, body_digest, prev_hash); every block is signed.

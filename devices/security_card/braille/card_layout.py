@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from devices.errors import InvalidArgument
+from devices.errors import BadRequest
 from devices.security_card.braille.cells import BLANK, FULL_CELL, is_six_dot, to_brf
 from devices.security_card.braille.layout import (
     CARD_LAYOUT,
@@ -64,7 +64,7 @@ class BrailleCardLayout:
     def cells(self, text: str) -> str:
         cells = self._translator.to_unicode(text)
         if not is_six_dot(cells):
-            raise InvalidArgument("text has characters with no six-dot braille form")
+            raise BadRequest("text has characters with no six-dot braille form")
         return cells
 
     def text(self, text: str) -> BrailleText:
@@ -122,14 +122,14 @@ class BrailleCardLayout:
             return self.card(card, masked=masked)
         if layout == PAGE_LAYOUT.name:
             return self.page(card, masked=masked)
-        raise InvalidArgument(f"unknown braille layout {layout!r} (card or page)")
+        raise BadRequest(f"unknown braille layout {layout!r} (card or page)")
 
 
 def _columns(entries: list[str], spec: LayoutSpec) -> list[str]:
     """Two entries side by side when both fit on a line, else one per line."""
     widest = max(len(e) for e in entries)
     if widest > spec.cells_per_line:
-        raise InvalidArgument("a code entry does not fit on a line of this layout")
+        raise BadRequest("a code entry does not fit on a line of this layout")
     if 2 * widest + COLUMN_GAP > spec.cells_per_line:
         return list(entries)
     col = widest + COLUMN_GAP

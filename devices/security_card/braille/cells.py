@@ -7,7 +7,7 @@ code: one printable ASCII character per six-dot cell.
 
 from __future__ import annotations
 
-from devices.errors import InvalidArgument
+from devices.errors import BadRequest
 
 UNICODE_BRAILLE_BASE = 0x2800
 BLANK = chr(UNICODE_BRAILLE_BASE)
@@ -22,16 +22,16 @@ LINE_END = "\r\n"
 
 
 def dots_of(cell: str) -> int:
-    """Dot bits of a Unicode braille cell; InvalidArgument for anything else."""
+    """Dot bits of a Unicode braille cell; BadRequest for anything else."""
     code = ord(cell) - UNICODE_BRAILLE_BASE
     if not 0 <= code <= 0xFF:
-        raise InvalidArgument(f"not a braille cell: {cell!r}")
+        raise BadRequest(f"not a braille cell: {cell!r}")
     return code
 
 
 def cell_of(dots: int) -> str:
     if not 0 <= dots <= 0xFF:
-        raise InvalidArgument("dot bits out of range")
+        raise BadRequest("dot bits out of range")
     return chr(UNICODE_BRAILLE_BASE | dots)
 
 
@@ -51,7 +51,7 @@ def to_brf(cells: str) -> str:
     for cell in cells:
         bits = dots_of(cell)
         if bits > 0x3F:
-            raise InvalidArgument("BRF carries six-dot cells only (dots 7 and 8 found)")
+            raise BadRequest("BRF carries six-dot cells only (dots 7 and 8 found)")
         out.append(BRF_BY_DOTS[bits])
     return "".join(out)
 
@@ -62,7 +62,7 @@ def from_brf(text: str) -> str:
     for ch in text:
         bits = DOTS_BY_BRF.get(ch.upper() if "a" <= ch <= "z" else ch)
         if bits is None:
-            raise InvalidArgument(f"not a Braille ASCII character: {ch!r}")
+            raise BadRequest(f"not a Braille ASCII character: {ch!r}")
         out.append(chr(UNICODE_BRAILLE_BASE | bits))
     return "".join(out)
 
@@ -70,5 +70,5 @@ def from_brf(text: str) -> str:
 def flip_dot(cell: str, dot: int) -> str:
     """The cell with ``dot`` (1-6) raised if it was flat and flat if it was raised."""
     if not 1 <= dot <= 8:
-        raise InvalidArgument("dot number must be 1-8")
+        raise BadRequest("dot number must be 1-8")
     return cell_of(dots_of(cell) ^ (1 << (dot - 1)))

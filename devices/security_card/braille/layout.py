@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from xml.sax.saxutils import escape
 
-from devices.errors import InvalidArgument
+from devices.errors import BadRequest
 from devices.security_card.braille.cells import (
     BLANK,
     FORM_FEED,
@@ -41,11 +41,11 @@ class LayoutSpec:
 
     def __post_init__(self) -> None:
         if not MIN_CELLS_PER_LINE <= self.cells_per_line <= MAX_CELLS_PER_LINE:
-            raise InvalidArgument(
+            raise BadRequest(
                 f"cells per line must be between {MIN_CELLS_PER_LINE} and {MAX_CELLS_PER_LINE}"
             )
         if not MIN_LINES_PER_PAGE <= self.lines_per_page <= MAX_LINES_PER_PAGE:
-            raise InvalidArgument(
+            raise BadRequest(
                 f"lines per page must be between {MIN_LINES_PER_PAGE} and {MAX_LINES_PER_PAGE}"
             )
 
@@ -89,7 +89,7 @@ def right_align(left: str, right: str, width: int) -> str:
     """``left`` and ``right`` on one line of ``width`` cells with blanks between."""
     gap = width - len(left) - len(right)
     if gap < 1:
-        raise InvalidArgument("line content does not fit")
+        raise BadRequest("line content does not fit")
     return left + BLANK * gap + right
 
 
@@ -100,16 +100,16 @@ class BrailleDocument:
 
     def __post_init__(self) -> None:
         if not self.pages:
-            raise InvalidArgument("a braille document has at least one page")
+            raise BadRequest("a braille document has at least one page")
         for page in self.pages:
             if len(page) > self.spec.lines_per_page:
-                raise InvalidArgument("page has more lines than the layout allows")
+                raise BadRequest("page has more lines than the layout allows")
             for line in page:
                 if len(line) > self.spec.cells_per_line:
-                    raise InvalidArgument("line has more cells than the layout allows")
+                    raise BadRequest("line has more cells than the layout allows")
                 for cell in line:
                     if dots_of(cell) > 0x3F:
-                        raise InvalidArgument("embossed braille is six-dot")
+                        raise BadRequest("embossed braille is six-dot")
 
     @property
     def page_count(self) -> int:
@@ -164,13 +164,13 @@ def paginate(
     width = spec.cells_per_line
     for line in body:
         if len(line) > width:
-            raise InvalidArgument("body line wider than the layout")
+            raise BadRequest("body line wider than the layout")
     # the header height must not depend on the page count: size it for a wide label
     widest = page_label(99, 99)
     head_lines = _header_lines(header, widest, width)
     capacity = spec.lines_per_page - len(head_lines)
     if capacity < 1:
-        raise InvalidArgument("the header leaves no room on the page")
+        raise BadRequest("the header leaves no room on the page")
     chunks = [body[i : i + capacity] for i in range(0, len(body), capacity)] or [[]]
     pages = []
     for index, chunk in enumerate(chunks, start=1):

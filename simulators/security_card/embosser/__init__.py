@@ -9,4 +9,9 @@ from simulators.security_card.embosser.simulator import (
     fetch_last_job,
 )
 
-__all__ = ["EmbossedJob", "EmbosserSimulator", "Fault", "fetch_last_job"]
+__all__ = ["EmbossedJob", "EmbosserSimulator", "Fault", "fetch_last_job", "started"]
+
+
+def started() -> EmbosserSimulator:
+    """The ``security_card.device`` backend ``simulator``: a running embosser simulator."""
+    return EmbosserSimulator().start()

@@ -1,0 +1,61 @@
+"""The ``[otp]`` section: the OTP center's rules and its verification engine."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar, Literal
+
+from authd.ratelimit import Rate, rate_problems
+from authd.settings import setting
+
+
+@dataclass(frozen=True)
+class OtpSettings:
+    SECTION: ClassVar[str] = "otp"
+    lockout_threshold: int = setting(
+        10, "consecutive wrong codes, summed over every institution, that lock a device "
+            "(DOMAIN §2, IB art. 11)")
+    drift_steps: int = setting(1, "TOTP: time steps accepted either side of the clock")
+    hotp_look_ahead: int = setting(10, "HOTP: counters accepted ahead of the last one")
+    default_digits: int = setting(6, "digits of a newly enrolled device when not given")
+    default_period: int = setting(60, "TOTP time step of a new device in seconds when not given")
+    default_algorithm: Literal["SHA1", "SHA256", "SHA512"] = setting(
+        "SHA1", "HMAC algorithm of a new device when not given")
+    batch_max: int = setting(256, "verifications committed together at most (group commit)")
+    writers: int = setting(0, "group-commit writer threads; 0: 1 on SQLite, 4 on PostgreSQL")
+    engine: Literal["thread", "loop"] = setting(
+        "thread", "thread: writer threads evaluate and commit batches (most verifications per "
+                  "second); loop: the event loop evaluates, a helper thread commits (SQLite in "
+                  "one process; lower latency at the same load)")
+    verify_per_second: float = setting(
+        200.0, "per-institution rate limit of each server process on Verify and every request "
+               "of a VerifyStream (calls a second on average; 0: off)")
+    verify_burst: int = setting(400, "burst allowed above verify_per_second")
+    online_register_per_second: float = setting(
+        2.0, "per-institution rate limit on online registrations (proof of possession)")
+    online_register_burst: int = setting(30, "burst allowed above online_register_per_second")
+    branch_register_per_second: float = setting(
+        5.0, "per-institution rate limit on registrations at branches")
+    branch_register_burst: int = setting(50, "burst allowed above branch_register_per_second")
+
+    def problems(self) -> list[str]:
+        out = rate_problems({
+            "verify_per_second": Rate(self.verify_per_second, self.verify_burst),
+            "online_register_per_second": Rate(self.online_register_per_second,
+                                               self.online_register_burst),
+            "branch_register_per_second": Rate(self.branch_register_per_second,
+                                               self.branch_register_burst)})
+        if not 1 <= self.lockout_threshold <= 1_000_000:
+            out.append("lockout_threshold must be 1..1000000")
+        if not 0 <= self.drift_steps <= 10 or not 0 <= self.hotp_look_ahead <= 1000:
+            out.append("drift_steps must be 0..10 and hotp_look_ahead 0..1000")
+        if self.default_digits not in (6, 7, 8):
+            out.append("default_digits must be 6, 7 or 8")
+        if not 10 <= self.default_period <= 300:
+            out.append("default_period must be 10..300 seconds")
+        if not 1 <= self.batch_max <= 10_000 or not 0 <= self.writers <= 64:
+            out.append("batch_max must be 1..10000 and writers 0..64")
+        return out
+
+
+SETTINGS = OtpSettings
