@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from cryptography import x509
+from prometheus_client import Gauge
 
 from authd.app import App
 from authd.certificate.additional import AdditionalAuthentication, BranchNumbers
@@ -29,9 +30,9 @@ from devices.errors import BadRequest, WrongState
 
 log = logging.getLogger(__name__)
 SERVICE_NAME = certificate_pb2.DESCRIPTOR.services_by_name["CertificateService"].full_name
-EXPIRING = REGISTRY.gauge("authd_certificates_expiring",
-                          "certificates whose renewal window is open (expiring within it), by "
-                          "institution (CA art. 16)")
+EXPIRING = Gauge("authd_certificates_expiring",
+                  "certificates whose renewal window is open (expiring within it), by "
+                  "institution (CA art. 16)", ("institution",), registry=REGISTRY)
 
 
 def load_anchors(path: str) -> list[x509.Certificate]:
@@ -115,9 +116,12 @@ class CertificateFeature(Feature[CertificateSettings]):
         """Expire stale issuance requests and recount the expiring certificates."""
         self.service.expire_requests()
         counts = self.service.expiring_counts()
-        EXPIRING.replace({(("institution", k),): float(v) for k, v in counts.items()})
+        EXPIRING.clear()
+        for institution, count in counts.items():
+            EXPIRING.labels(institution=institution).set(count)
 
     async def start(self) -> None:
+        self.service.loop = asyncio.get_running_loop()
         if isinstance(self.ca, NoCa):  # the relying checks still serve; issuance says why
             log.warning("no CA is configured ([certificate] ca_url): certificates cannot be "
                         "issued on this node")

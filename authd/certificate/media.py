@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -109,7 +109,9 @@ def on_token(tokens: TokenService, caller: Caller, target: TokenTarget, spec: Ke
 
 
 def on_card(cards: SmartcardService, target: CardTarget, spec: KeySpec,
-            enroll: Enroll) -> Stored:
+            enroll: Enroll) -> Coroutine[Any, Any, Stored]:
+    """The work, run on the reader's own thread by the smartcard service (awaited on the
+    daemon's event loop)."""
     from devices.smartcard.errors import InvalidPinError
     from devices.smartcard.piv import KeyType, PivSession, Slot
 

@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from cryptography import x509
+from prometheus_client import Counter
 
 from authd.certificate.settings import CertificateSettings
 from authd.metrics import REGISTRY
@@ -38,9 +39,13 @@ from drivers.certificate import HttpFailure, fetch_crl, post_ocsp
 log = logging.getLogger(__name__)
 Clock = Callable[[], dt.datetime]
 
-CHECKS = REGISTRY.counter("authd_certificate_checks_total",
-                          "certificate checks before a signature counts, by verdict and source "
-                          "(cache, ocsp, crl, none)")
+CHECKS = Counter("authd_certificate_checks",
+                 "certificate checks before a signature counts, by verdict and source "
+                 "(cache, ocsp, crl, none)", ("source", "verdict"), registry=REGISTRY)
+
+
+def _count(verdict: str, source: str) -> None:
+    CHECKS.labels(source=source, verdict=verdict).inc()
 
 
 def utc_now() -> dt.datetime:
@@ -93,15 +98,15 @@ class RevocationChecker:
         known = self._entry(der, intermediates, now)
         verdict = rules.period(known.cert, now)
         if verdict is not None:
-            CHECKS.inc(verdict=verdict.verdict.value, source="none")
+            _count(verdict.verdict.value, "none")
             return verdict
         if known.chain is None:
-            CHECKS.inc(verdict=Verdict.UNTRUSTED.value, source="none")
+            _count(Verdict.UNTRUSTED.value, "none")
             return Reliance(Verdict.UNTRUSTED, False,
                             f"the certificate does not chain to a trusted CA ({known.chain_error})")
         if known.status is not None and known.status_until is not None \
                 and now < known.status_until:
-            CHECKS.inc(verdict=rules.by_status(known.status).verdict.value, source="cache")
+            _count(rules.by_status(known.status).verdict.value, "cache")
             return rules.by_status(known.status)
         return self._refresh(der, known, now)
 
@@ -150,12 +155,12 @@ class RevocationChecker:
         with gate:  # one fetch per certificate at a time; the others use its answer
             if known.status_until is not None and self.clock() < known.status_until \
                     and known.status is not None:
-                CHECKS.inc(verdict=rules.by_status(known.status).verdict.value, source="cache")
+                _count(rules.by_status(known.status).verdict.value, "cache")
                 return rules.by_status(known.status)
             status, why = self._ask(known, now)
             if status is None:
                 reliance = rules.unavailable(why, self.settings.responder_down == "open")
-                CHECKS.inc(verdict=reliance.verdict.value, source="none")
+                _count(reliance.verdict.value, "none")
                 log.warning("certificate status unavailable",
                             extra={"fields": {"serial": format(known.cert.serial_number, "x"),
                                               "why": why}})
@@ -163,7 +168,7 @@ class RevocationChecker:
             cap = now + dt.timedelta(seconds=self.settings.cache_max_seconds)
             known.status, known.status_until = status, min(status.next_update, cap)
             reliance = rules.by_status(status)
-            CHECKS.inc(verdict=reliance.verdict.value, source=status.source)
+            _count(reliance.verdict.value, status.source)
             return reliance
 
     def _ask(self, known: _Known, now: dt.datetime) -> tuple[RevocationStatus | None, str]:

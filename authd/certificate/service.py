@@ -8,6 +8,7 @@ CA again, so nothing half-issued stays usable.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 import uuid
@@ -88,12 +89,14 @@ class CertificateService:
         self.app, self.settings, self.ca = app, settings, ca
         self.checker, self.additional, self.clock = checker, additional, clock
         self.key_spec = KeySpec.EC_P256 if settings.key_spec == "ec-p256" else KeySpec.RSA_2048
+        # the daemon's event loop (set at start): the smartcard service's card work is awaited
+        self.loop: asyncio.AbstractEventLoop | None = None
 
     # ---------------------------------------------------------------------- helpers
     def _audit(self, tx: Tx, action: str, target: str, outcome: str,
-               detail: dict[str, Any] | None = None) -> None:
+               detail: dict[str, Any] | None = None, customer: str | None = None) -> None:
         self.app.audit.record(tx, action=f"certificate.{action}", target=target,
-                              outcome=outcome, detail=detail or {})
+                              outcome=outcome, detail=detail or {}, customer=customer)
 
     def _type(self, code: str) -> cert_types.CertificateType:
         return cert_types.find(self.settings.types, cert_types.code_of(code))
@@ -162,7 +165,8 @@ class CertificateService:
             repo.insert_request(tx, row, now)
             self._audit(tx, "open_request", f"customer:{customer_ref}", "ok",
                         {"request": request.id, "type": kind_rule.code, "kind": kind.value,
-                         "operator": operator, "fee_krw": kind_rule.fee_krw})
+                         "operator": operator, "fee_krw": kind_rule.fee_krw},
+                        customer=customer_ref)
 
         self.app.db.run(store)
         return row
@@ -207,7 +211,8 @@ class CertificateService:
             current = self._request(tx, caller, request_id)
             moved = advance(current.request, step, self.clock())
             repo.update_request(tx, moved, self.clock())
-            self._audit(tx, "advance_request", f"customer:{moved.customer_ref}", "ok", detail)
+            self._audit(tx, "advance_request", f"customer:{moved.customer_ref}", "ok", detail,
+                        customer=moved.customer_ref)
             return replace(current, request=moved)
 
         return self.app.db.run(store)
@@ -299,8 +304,11 @@ class CertificateService:
             feature = self.app.require(SmartcardFeature)
             if feature.service is None:
                 raise Unreachable(feature.why_missing or "smartcards are not available")
-            return StorageLocation.SMARTCARD, media.on_card(feature.service, target,
-                                                            self.key_spec, enroll)
+            if self.loop is None:
+                raise Unreachable("the certificate feature has not started")
+            work = media.on_card(feature.service, target, self.key_spec, enroll)
+            stored = asyncio.run_coroutine_threadsafe(work, self.loop).result()
+            return StorageLocation.SMARTCARD, stored
         location = (StorageLocation.REMOVABLE_DISK if target.removable
                     else StorageLocation.DISK)
         return location, media.on_disk(self.settings.disk_roots, self.settings.ca_name, target,
@@ -357,7 +365,7 @@ class CertificateService:
             self._audit(tx, "issue", f"certificate:{record.serial}", "ok",
                         {"request": request_id, "storage": storage.value,
                          "location": stored.location, "type": kind_rule.code,
-                         "fee_krw": record.fee_krw, "customer_ref": record.customer_ref})
+                         "fee_krw": record.fee_krw}, customer=record.customer_ref)
             return record
 
         record = self._record(build, stored.certificate)

@@ -176,7 +176,7 @@ class _Supervision:
     def _died(self, name: str, exc: BaseException, streak: int) -> float:
         """Log and count a writer's death; returns how long to wait before restarting it."""
         self.failures += 1
-        metrics.OTP_WRITER_FAILURES.inc(engine=self._kind)
+        metrics.OTP_WRITER_FAILURES.labels(engine=self._kind).inc()
         delay = min(self.restart_delay * 2 ** min(streak, 30), self.restart_delay_max)
         log.error("OTP verification writer %s failed (%s); restarting it in %.2f s", name,
                   type(exc).__name__, delay, exc_info=exc)

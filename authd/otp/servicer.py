@@ -55,8 +55,8 @@ Pending = Future[VerifyResult] | asyncio.Future[VerifyResult]
 
 def _count(institution: str, future: Pending) -> None:
     if not future.cancelled() and future.exception() is None:
-        metrics.OTP_VERIFICATIONS.inc(outcome=future.result().outcome.value,
-                                      institution=institution)
+        metrics.OTP_VERIFICATIONS.labels(outcome=future.result().outcome.value,
+                                         institution=institution).inc()
 
 
 class OtpServicer(otp_pb2_grpc.OtpServiceServicer):
