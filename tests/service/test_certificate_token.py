@@ -128,6 +128,15 @@ def test_crl_answers_when_ocsp_is_down_and_a_dead_responder_fails_closed_or_open
     teller.certs.RestoreCertificate(cpb.RestoreCertificateRequest(serial=cert.serial,
                                                                   operator="kim"))
     sign(teller.tokens, session, key_id)
+    # revoked: the CRL says so with its reason
+    teller.certs.RevokeCertificate(cpb.RevokeCertificateRequest(
+        serial=cert.serial, reason=cpb.REVOCATION_REASON_FRAUDULENT, operator="kim"))
+    with pytest.raises(grpc.RpcError) as revoked:
+        sign(teller.tokens, session, key_id)
+    assert details_of(revoked.value).reason == "CERTIFICATE_REVOKED"
+    assert "issued fraudulently" in (revoked.value.details() or "")
+    check = teller.backend.CheckCertificate(cpb.CheckCertificateRequest(certificate=cert.der))
+    assert check.source == "crl" and check.revocation_reason == "privilegeWithdrawn"
     # neither OCSP nor the CRL answers: closed (the default) refuses with UNAVAILABLE
     ca.server.stop()
     srv.app.feature(CertificateFeature).checker.forget(cert.der)
