@@ -71,7 +71,8 @@ def main(argv: list[str] | None = None) -> int:
                                            "temporary directory)")
     parser.add_argument("--keep", action="store_true", help="keep the data directory")
     parser.add_argument("--skip", action="append", default=[],
-                        choices=["otp", "hid_otp", "security_card", "token", "smartcard"],
+                        choices=["otp", "hid_otp", "security_card", "policy", "token",
+                                 "smartcard"],
                         help="leave a step out (repeatable)")
     args = parser.parse_args(argv)
     data_dir = Path(args.data_dir) if args.data_dir else Path(tempfile.mkdtemp(
@@ -83,14 +84,15 @@ def main(argv: list[str] | None = None) -> int:
     from simulators.security_card.embosser import EmbosserSimulator
 
     results: list[bool] = []
-    with EmbosserSimulator() as embosser:
+    with EmbosserSimulator() as embosser, EmbosserSimulator() as printer:
         config = data_dir / "authd.toml"
         config.write_text(
             f'data_dir = "{data_dir}"\n'
             "[server]\n"
             'listen = "127.0.0.1:0"\n'
             "[security_card]\n"
-            f'embosser = "{embosser.address}"\n')
+            f'embosser = "{embosser.address}"\n'
+            f'printer = "{printer.address}"\n')
         say(f"Starting authd (embedded default: SQLite, SoftHSM2 key-encryption key, mTLS with a "
             f"development CA) in {data_dir}")
         daemon = Daemon(config, data_dir)
@@ -107,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         tellers = {b: open_as(f"{b}-teller") for b in BANKS}
         backends = {b: open_as(f"{b}-backend") for b in BANKS}
         try:
-            from authd.demo_steps import hid_otp, otp, security_card, smartcard, token
+            from authd.demo_steps import hid_otp, otp, policy, security_card, smartcard, token
             from simulators.token.softhsm import SoftHsmEnvironment
 
             steps: list[tuple[str, str, Callable[[], None]]] = [
@@ -118,6 +120,9 @@ def main(argv: list[str] | None = None) -> int:
                 ("security_card", "Braille security card",
                  lambda: security_card.run(security_card.SecurityCardDemoContext(
                      tellers["bank-a"], backends["bank-a"], say, embosser.address))),
+                ("policy", "Transfer decisions: grades, limits, terminals, duplicates",
+                 lambda: policy.run(policy.PolicyDemoContext(
+                     tellers["bank-a"], backends["bank-a"], say, printer))),
                 ("token", "HSM security token (PKCS#11, SoftHSM2)",
                  lambda: token.run(token.TokensDemoContext(
                      tellers["bank-a"], backends["bank-a"],
