@@ -17,11 +17,9 @@ from dataclasses import dataclass
 import grpc
 
 from authd.policy.cli import customer_lines, decision_lines
-from authd.v1 import otp_pb2, otp_pb2_grpc
+from authd.v1 import otp_pb2, otp_pb2_grpc, policy_pb2_grpc, security_card_pb2_grpc
 from authd.v1 import policy_pb2 as P
-from authd.v1 import policy_pb2_grpc
 from authd.v1 import security_card_pb2 as S
-from authd.v1 import security_card_pb2_grpc
 from devices.security_card.printed import read_printed_card
 from simulators.otp.generator import DisplayToken
 from simulators.security_card.embosser import EmbosserSimulator
