@@ -155,8 +155,10 @@ def bench_store(kind: str, args: Any, root: Path) -> list[list[object]]:
     from tests.pgcluster import start_pg_cluster
 
     root.mkdir(parents=True, exist_ok=True)
-    pin_file = root / "kek.pin"
-    pin_file.write_text(os.urandom(8).hex())
+    os.chmod(root, 0o777)
+    pin_file = root.parent / "kek.pin"  # one KEK token for every store of this run
+    if not pin_file.exists():
+        pin_file.write_text(os.urandom(8).hex())
     cluster = None
     if kind == "sqlite":
         store_url = f"sqlite:///{root / 'bench.db'}"
@@ -213,9 +215,12 @@ def main(argv: list[str]) -> None:
     private_softhsm()
     stores = ["sqlite", "postgresql"] if args.store == "both" else [args.store]
     root = Path(tempfile.mkdtemp(prefix="authd-bench-policy-"))
+    if os.geteuid() == 0:
+        os.chmod(root, 0o777)  # the PostgreSQL cluster runs as the postgres user
     rows: list[list[object]] = []
     for kind in stores:
         rows.extend(bench_store(kind, args, root / kind))
+        print(f"[{kind}] done", flush=True)
     print(f"\n{args.customers:,} calls per run, {args.repeat} runs, {args.clients} client "
           f"processes x {args.concurrency} in flight; durable commits")
     print(table(["store", "call", "per s", "spread", "p50 ms", "p99 ms", "failed",
