@@ -5,7 +5,8 @@ parsed as TOML scalars when they look like one, e.g. ``AUTHD_OTP__LOCKOUT_THRESH
 ``AUTHD_DATA_DIR``, ``AUTHD_LOG_LEVEL``, ``AUTHD_SIMULATORS`` and ``AUTHD_ROLES`` override the
 top-level keys.
 
-The daemon's own sections (``[server]``, ``[store]``, ``[kek]``) are defined here; each feature
+The daemon's own sections (``[server]``, ``[store]``, ``[kek]``; ``[audit]`` in
+``authd/audit/settings.py``) are defined here; each feature
 defines its section in ``authd/<feature>/settings.py``. One loader (``authd/settings.py``)
 builds them all and reports every problem of a file at once; an unknown section or key is a
 problem, not silently ignored.
@@ -21,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal, TypeVar
 
+from authd.audit.settings import AuditSettings
 from authd.features import FEATURES, ROLES
 from authd.settings import ConfigError, load_section, setting
 
@@ -93,7 +95,7 @@ class KekConfig:
                     "seal/open is a call into the token")
 
 
-CORE_SECTIONS: tuple[type, ...] = (ServerConfig, StoreConfig, KekConfig)
+CORE_SECTIONS: tuple[type, ...] = (ServerConfig, StoreConfig, KekConfig, AuditSettings)
 
 
 def feature_settings_types() -> dict[str, type]:
@@ -115,6 +117,7 @@ class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
     kek: KekConfig = field(default_factory=KekConfig)
+    audit: AuditSettings = field(default_factory=AuditSettings)
     # Each feature's settings, by section name.
     sections: Mapping[str, Any] = field(default_factory=dict)
 

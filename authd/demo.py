@@ -81,6 +81,26 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
 
+    from authd.demo_steps.smartcard import start_readers
+    from simulators.smartcard import PrivatePcscd
+
+    results: list[bool] = []
+    readers: PrivatePcscd | str | None = None
+    if "smartcard" not in args.skip:
+        readers = start_readers(data_dir / "pcscd")  # before the daemon: it inherits the socket
+    try:
+        results = _run_steps(args, data_dir, readers)
+    finally:
+        if isinstance(readers, PrivatePcscd):
+            readers.stop()
+    if not args.keep and not args.data_dir:
+        shutil.rmtree(data_dir, ignore_errors=True)
+    failed = results.count(False)
+    say(f"\nDemo: {len(results) - failed} step(s) passed, {failed} failed")
+    return 1 if failed else 0
+
+
+def _run_steps(args: argparse.Namespace, data_dir: Path, readers: object) -> list[bool]:
     from simulators.security_card.embosser import EmbosserSimulator
 
     results: list[bool] = []
@@ -127,10 +147,14 @@ def main(argv: list[str] | None = None) -> int:
                  lambda: token.run(token.TokensDemoContext(
                      tellers["bank-a"], backends["bank-a"],
                      SoftHsmEnvironment(data_dir / "softhsm"), say))),
-                ("smartcard", "Smartcard (virtual PIV card through pcscd)",
-                 lambda: smartcard.run(smartcard.SmartcardDemoContext(
-                     tellers["bank-b"], say, data_dir))),
             ]
+            if isinstance(readers, smartcard.PrivatePcscd):
+                pcscd = readers
+                steps.append(("smartcard", "Smartcard (virtual PIV card through pcscd)",
+                              lambda: smartcard.run(smartcard.SmartcardDemoContext(
+                                  tellers["bank-b"], say, data_dir, pcscd.port(0)))))
+            elif readers is not None:
+                say(f"\nsmartcards: {readers}; step skipped")
             for key, title, fn in steps:
                 if key not in args.skip:
                     results.append(step(title, fn))
@@ -140,11 +164,7 @@ def main(argv: list[str] | None = None) -> int:
             say("\nStopping authd with SIGTERM (in-flight calls finish first)")
             code = daemon.stop()
             say(f"authd exited with status {code}")
-    if not args.keep and not args.data_dir:
-        shutil.rmtree(data_dir, ignore_errors=True)
-    failed = results.count(False)
-    say(f"\nDemo: {len(results) - failed} step(s) passed, {failed} failed")
-    return 1 if failed else 0
+    return results
 
 
 if __name__ == "__main__":

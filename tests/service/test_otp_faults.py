@@ -58,7 +58,7 @@ def _audit_counts(store_url: str, prefix: str) -> dict[tuple[str, str], int]:
     db = open_database(store_url)
     try:
         rows = db.run(lambda tx: tx.all(
-            "SELECT target, outcome, COUNT(*) FROM audit_log WHERE action = 'otp.verify'"
+            "SELECT target, outcome, COUNT(*) FROM audit_records WHERE action = 'otp.verify'"
             " AND target LIKE ? GROUP BY target, outcome", (prefix + "%",)), write=False)
     finally:
         db.close()
