@@ -53,7 +53,8 @@ if TYPE_CHECKING:
 
 YEAR = 365.25 * 86400
 PRUNE_EVERY = 1024
-ACTION_DECISION = "policy.transfer"  # retention: default class; small_transaction <= 10,000
+# Retention: the audit's class from amount_krw (default, small_transaction at <= 10,000 KRW).
+ACTION_DECISION = "policy.transfer"
 
 
 @unique
@@ -441,8 +442,8 @@ class PolicyService:
 
     def _audit(self, tx: Tx, req: TransferRequest, decision_id: str, d: Decision) -> None:
         order = req.order
-        small = order.amount <= self.settings.small_transfer_krw
         self.audit.record(tx, action=ACTION_DECISION, target=f"customer:{order.customer_id}",
+                          customer=order.customer_id,
                           outcome=d.outcome.value, caller=req.caller, detail={
                               "decision_id": decision_id, "customer_id": order.customer_id,
                               "amount_krw": order.amount, "consumed_krw": d.consumed,
@@ -450,8 +451,7 @@ class PolicyService:
                               "idempotency_key": order.idempotency_key,
                               "reasons": [r.why.value for r in d.reasons],
                               "grade": d.grade.value if d.grade else "",
-                              "device": req.device.as_dict(),
-                              "record_class": "small_transaction" if small else "default"})
+                              "device": req.device.as_dict()})
 
     # ------------------------------------------------------------------ after the decision
 
@@ -475,7 +475,8 @@ class PolicyService:
                 repo.add_used(tx, caller.institution, row.customer_id, row.day, -row.consumed)
             repo.release(tx, caller.institution, decision_id, now)
             self.audit.record(tx, action="policy.transfer_cancelled",
-                              target=f"customer:{row.customer_id}", outcome="released",
+                              target=f"customer:{row.customer_id}",
+                              customer=row.customer_id, outcome="released",
                               caller=caller, detail={"decision_id": decision_id,
                                                      "amount_krw": row.amount,
                                                      "released_krw": row.consumed,
@@ -506,6 +507,7 @@ class PolicyService:
                 caller.institution, customer_id, kind, ina.Activity(now, 0.0, 0.0, 0.0),
                 agreements, None, None, now))
             self.audit.record(tx, action="policy.agreement", target=f"customer:{customer_id}",
+                              customer=customer_id,
                               outcome="recorded", caller=caller,
                               detail={"kind": kind.value, "operator": operator,
                                       **{k: v for k, v in dataclasses.asdict(agreements).items()}})
@@ -520,6 +522,7 @@ class PolicyService:
             repo.update_customer(tx, dataclasses.replace(c, agreements=agreements,
                                                          updated_at=self.clock()))
             self.audit.record(tx, action="policy.agreements", target=f"customer:{customer_id}",
+                              customer=customer_id,
                               outcome="changed", caller=caller,
                               detail={"operator": operator, **dataclasses.asdict(agreements)})
 
@@ -541,6 +544,7 @@ class PolicyService:
             repo.update_customer(tx, dataclasses.replace(
                 c, activity=dataclasses.replace(c.activity, registered_at=now), updated_at=now))
             self.audit.record(tx, action="policy.registered", target=f"customer:{customer_id}",
+                              customer=customer_id,
                               outcome="registered", caller=caller)
 
         self.db.run(run)
@@ -579,6 +583,7 @@ class PolicyService:
             repo.update_customer(tx, dataclasses.replace(c, own_limits=wanted,
                                                          updated_at=self.clock()))
             self.audit.record(tx, action="policy.limits", target=f"customer:{customer_id}",
+                              customer=customer_id,
                               outcome="changed", caller=caller, detail={
                                   "operator": operator, "per_transfer_krw": wanted.per_transfer,
                                   "daily_krw": wanted.daily,
@@ -606,6 +611,7 @@ class PolicyService:
             repo.update_customer(tx, dataclasses.replace(c, contract=contract, own_limits=own,
                                                          updated_at=self.clock()))
             self.audit.record(tx, action="policy.contract", target=f"customer:{customer_id}",
+                              customer=customer_id,
                               outcome="recorded" if contract else "ended", caller=caller,
                               detail={"operator": operator,
                                       "reference": contract.reference if contract else "",
@@ -648,7 +654,8 @@ class PolicyService:
             t = repo.insert_terminal(tx, caller.institution, customer_id, label, device,
                                      channel, self.clock())
             self.audit.record(tx, action="policy.terminal_designated",
-                              target=f"customer:{customer_id}", outcome="designated",
+                              target=f"customer:{customer_id}",
+                              customer=customer_id, outcome="designated",
                               caller=caller, detail={"terminal_id": t.id, "channel": channel,
                                                      "label": label,
                                                      "device": device.as_dict(),
@@ -672,7 +679,8 @@ class PolicyService:
                 raise NoSuchObject(f"customer {customer_id} has no designated terminal "
                                    f"{terminal_id}")
             self.audit.record(tx, action="policy.terminal_removed",
-                              target=f"customer:{customer_id}", outcome="removed",
+                              target=f"customer:{customer_id}",
+                              customer=customer_id, outcome="removed",
                               caller=caller, detail={"terminal_id": terminal_id,
                                                      "reason": reason})
 
@@ -691,6 +699,7 @@ class PolicyService:
             outcome = ("ignored_restricted" if before.restricted else
                        "accepted" if ok else "restricted" if after.restricted else "wrong")
             self.audit.record(tx, action="policy.input", target=f"customer:{customer_id}",
+                              customer=customer_id,
                               outcome=outcome, caller=caller,
                               detail={"input": kind.value, "failures": after.failures})
             return after
@@ -709,7 +718,8 @@ class PolicyService:
             after = ctr.Counter(kind, 0, False, before.threshold)
             repo.put_counter(tx, caller.institution, customer_id, after, self.clock())
             self.audit.record(tx, action="policy.input_unlocked",
-                              target=f"customer:{customer_id}", outcome="unlocked",
+                              target=f"customer:{customer_id}",
+                              customer=customer_id, outcome="unlocked",
                               caller=caller, detail={"input": kind.value, "operator": operator,
                                                      "failures_before": before.failures,
                                                      "restricted_before": before.restricted})
@@ -739,7 +749,8 @@ class PolicyService:
                 registered_at=c.activity.registered_at or now)
             repo.update_customer(tx, dataclasses.replace(c, activity=activity, updated_at=now))
             self.audit.record(tx, action="policy.suspension_lifted",
-                              target=f"customer:{customer_id}", outcome="lifted", caller=caller,
+                              target=f"customer:{customer_id}",
+                              customer=customer_id, outcome="lifted", caller=caller,
                               detail={"channel": channel.value, "suspension": suspended.value,
                                       "operator": operator})
 
@@ -824,7 +835,8 @@ class PolicyService:
             repo.link(tx, caller.institution, customer_id, medium.value, serial, key,
                       self.clock())
             self.audit.record(tx, action="policy.medium_linked",
-                              target=f"customer:{customer_id}", outcome="linked", caller=caller,
+                              target=f"customer:{customer_id}",
+                              customer=customer_id, outcome="linked", caller=caller,
                               detail={"medium": medium.value, "serial": serial,
                                       "operator": operator})
 
@@ -839,7 +851,8 @@ class PolicyService:
                 raise NoSuchObject(f"{medium.value} {serial} is not linked to customer "
                                    f"{customer_id}")
             self.audit.record(tx, action="policy.medium_unlinked",
-                              target=f"customer:{customer_id}", outcome="unlinked",
+                              target=f"customer:{customer_id}",
+                              customer=customer_id, outcome="unlinked",
                               caller=caller, detail={"medium": medium.value, "serial": serial,
                                                      "operator": operator})
 

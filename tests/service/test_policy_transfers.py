@@ -286,13 +286,19 @@ def test_every_decision_is_recorded_with_the_device(server: Any, store_url: str)
     assert [d.decision_id for d in export.decisions] == [small.decision_id, big.decision_id]
     assert export.decisions[1].device.hdd_serial == "WD-WX11A12345"
 
-    rows = bank.srv.app.db.run(lambda tx: tx.all(
-        "SELECT action, outcome, detail FROM audit_log WHERE target = 'customer:nam'"
-        " AND action = 'policy.transfer' ORDER BY at"), write=False)
-    assert [r[1] for r in rows] == ["approved", "approved"]
-    assert '"record_class": "small_transaction"' in rows[0][2]
-    assert '"record_class": "default"' in rows[1][2] and '"amount_krw": 10001' in rows[1][2]
-    assert "00:1a:2b:3c:4d:5e" in rows[1][2]
+    from authd.audit.settings import AuditSettings
+
+    records = bank.srv.app.db.run(lambda tx: bank.srv.app.audit.for_target(
+        tx, "customer:nam"), write=False)
+    decided = sorted((r for r in records if r.action == "policy.transfer"), key=lambda r: r.id)
+    assert [r.outcome for r in decided] == ["approved", "approved"]
+    assert [r.detail["amount_krw"] for r in decided] == [10_000, 10_001]
+    assert decided[1].detail["device"]["mac"] == "00:1a:2b:3c:4d:5e"
+    assert {r.customer for r in decided} == {"nam"}
+    # the audit's retention class: 1 year up to 10,000 KRW, 5 years above (EFT art. 22)
+    audit = AuditSettings()
+    assert [audit.classify(r.action, r.detail) for r in decided] == [
+        "small_transaction", "default"]
     keep = bank.srv.app.db.run(lambda tx: tx.all(
         "SELECT amount, keep_until - decided_at FROM policy_decisions WHERE customer_id = 'nam'"
         " ORDER BY decided_at"), write=False)
