@@ -231,3 +231,23 @@ def test_a_decision_round_trips_through_its_record():
                  extra={"fields": "mac"})
     assert from_record(to_record(d)) == d
     assert d.daily_left == 0 and d.message == "left 0"
+
+
+def test_the_policy_section_defaults_and_problems():
+    from authd.policy.settings import PolicySettings
+    from authd.settings import ConfigError, load_section
+
+    s = load_section(PolicySettings, "policy", {})
+    assert s.grade_limits() == gr.DEFAULT_GRADE_LIMITS
+    assert s.thresholds() == ctr.DEFAULT_THRESHOLDS
+    assert s.inactivity() == ina.InactivityRules(5, 12, 14, 9)
+    assert s.applied_exemptions() == frozenset(ex.Exemption)
+    with pytest.raises(ConfigError) as err:
+        load_section(PolicySettings, "policy", {
+            "personal_safe_per_transfer": 600_000_000, "additional_kinds": ["fax"],
+            "exemptions": ["friendly_face"], "account_password_threshold": 0,
+            "designation_fields": []})
+    text = str(err.value)
+    for word in ("personal_safe", "additional_kinds", "exemptions", "account_password",
+                 "designation_fields"):
+        assert word in text
