@@ -35,7 +35,7 @@ class PolicyFeature(Feature[PolicySettings]):
         writers = settings.writers or (1 if app.db.dialect == "sqlite" else 4)
         self.engine: GroupCommitEngine[TransferRequest, Answered] = GroupCommitEngine(
             app.db, self.service.decide, batch_max=settings.batch_max, writers=writers,
-            name="policy", pipeline=False)  # card verification reads row counts
+            name="policy")
         self.engine.on_change(self._report_writers)
 
     def _report_writers(self) -> None:

@@ -69,29 +69,35 @@ class StoreMedia:
 
     def held(self, tx: Tx, institution: str, customer_id: str) -> list[HeldMedium]:
         out: list[HeldMedium] = []
-        for serial, state, medium in tx.all(
-                "SELECT serial, state, medium FROM security_cards WHERE institution = ? AND"
-                " customer_id = ? AND state IN ('active', 'restricted')",
-                (institution, customer_id)):
-            out.append(HeldMedium(MediumKind.SECURITY_CARD, serial, _CARD_STATES[state],
-                                  braille=medium == "braille"))
-        for serial, state, issuer, channel in tx.all(
-                "SELECT d.serial, d.state, d.issuer, r.channel FROM policy_media_links l"
-                " JOIN otp_registrations r ON r.serial = l.serial AND r.institution = l.institution"
-                " JOIN otp_devices d ON d.serial = l.serial"
-                " WHERE l.institution = ? AND l.customer_id = ? AND l.medium = 'otp'"
-                " ORDER BY d.serial", (institution, customer_id)):
-            if state in _OTP_STATES:
-                out.append(HeldMedium(MediumKind.OTP, serial, _OTP_STATES[state],
-                                      issued_here=issuer == institution,
-                                      at_branch=channel == "branch"))
-        for serial, medium, key in tx.all(
-                "SELECT l.serial, l.medium, l.public_key FROM policy_media_links l"
-                " JOIN token_registrations t ON t.token_serial = l.serial"
-                " AND t.institution = l.institution AND t.customer_id = l.customer_id"
-                " AND t.active = 1"
-                " WHERE l.institution = ? AND l.customer_id = ? AND l.medium IN"
-                " ('token', 'smartcard') ORDER BY l.serial", (institution, customer_id)):
-            out.append(HeldMedium(MediumKind(medium), serial, MediumState.ACTIVE,
-                                  public_key=bytes(key)))
+        # the token branch first: PostgreSQL types the NULL keys of the others after it
+        rows = tx.all(
+            "SELECT l.medium, l.serial, 'active', '', '', '', l.public_key"
+            " FROM policy_media_links l JOIN token_registrations t"
+            " ON t.token_serial = l.serial AND t.institution = l.institution"
+            " AND t.customer_id = l.customer_id AND t.active = 1"
+            " WHERE l.institution = ? AND l.customer_id = ? AND l.medium IN"
+            " ('token', 'smartcard')"
+            " UNION ALL"
+            " SELECT 'security_card', serial, state, medium, '', '', NULL FROM security_cards"
+            " WHERE institution = ? AND customer_id = ? AND state IN ('active', 'restricted')"
+            " UNION ALL"
+            " SELECT 'otp', d.serial, d.state, '', d.issuer, r.channel, NULL"
+            " FROM policy_media_links l"
+            " JOIN otp_registrations r ON r.serial = l.serial AND r.institution = l.institution"
+            " JOIN otp_devices d ON d.serial = l.serial"
+            " WHERE l.institution = ? AND l.customer_id = ? AND l.medium = 'otp'",
+            (institution, customer_id) * 3)
+        for kind, serial, state, medium, issuer, channel, key in sorted(
+                rows, key=lambda r: (r[0] != "security_card", r[0], r[1])):
+            if kind == "security_card":
+                out.append(HeldMedium(MediumKind.SECURITY_CARD, serial, _CARD_STATES[state],
+                                      braille=medium == "braille"))
+            elif kind == "otp":
+                if state in _OTP_STATES:
+                    out.append(HeldMedium(MediumKind.OTP, serial, _OTP_STATES[state],
+                                          issued_here=issuer == institution,
+                                          at_branch=channel == "branch"))
+            else:
+                out.append(HeldMedium(MediumKind(kind), serial, MediumState.ACTIVE,
+                                      public_key=bytes(key)))
         return out

@@ -47,6 +47,46 @@ def customer(tx: Tx, institution: str, customer_id: str, *, lock: bool) -> Custo
     return None if row is None else _customer(institution, customer_id, row)
 
 
+@dataclass(frozen=True)
+class Locked:
+    """A customer's row, locked, with what a decision reads of its day in the same statement:
+    today's total, a restricted identity input, the incident list fields the terminal hits."""
+
+    customer: Customer
+    used_today: int
+    restricted: str | None
+    incident_fields: list[str]
+
+
+def lock_for_decision(tx: Tx, institution: str, customer_id: str, day: str,
+                      incident_keys: list[tuple[str, str]]) -> Locked | None:
+    """The customer's row under ``FOR UPDATE`` (PostgreSQL; SQLite's write transaction holds
+    the lock) with the incident hits; then, in a statement of its own, today's total and the
+    first restricted input. (PostgreSQL reads a statement's subqueries in the snapshot taken
+    before the lock was granted: what the previous holder of the lock wrote is seen only by a
+    statement that starts after it.)"""
+    hits = " OR ".join("(i.field = ? AND i.value = ?)" for _ in incident_keys) or "1 = 0"
+    row = tx.one(
+        f"SELECT {_CUSTOMER},"
+        " (SELECT MIN(i.field) FROM policy_incidents i WHERE i.withdrawn_at IS NULL AND"
+        f"  ({hits}))"
+        " FROM policy_customers c WHERE c.institution = ? AND c.customer_id = ?"
+        + tx.for_update, (*[p for k in incident_keys for p in k], institution, customer_id))
+    if row is None:
+        return None
+    day_row = tx.one(
+        "SELECT (SELECT d.used FROM policy_daily_totals d WHERE d.institution = ? AND"
+        "  d.customer_id = ? AND d.day = ?),"
+        " (SELECT MIN(k.kind) FROM policy_input_counters k WHERE k.institution = ?"
+        "  AND k.customer_id = ? AND k.restricted = 1)",
+        (institution, customer_id, day, institution, customer_id))
+    assert day_row is not None
+    fields = [] if row[15] is None else sorted(
+        {h.field for h in incidents_matching(tx, incident_keys)})
+    return Locked(_customer(institution, customer_id, row), int(day_row[0] or 0),
+                  day_row[1], fields)
+
+
 def insert_customer(tx: Tx, c: Customer) -> None:
     contract = c.contract
     tx.execute(
@@ -127,6 +167,18 @@ def decision_by_id(tx: Tx, institution: str, decision_id: str, *,
                    lock: bool = False) -> DecisionRow | None:
     row = tx.one(f"SELECT {_DECISION} FROM policy_decisions WHERE institution = ? AND id = ?"
                  + (tx.for_update if lock else ""), (institution, decision_id))
+    return None if row is None else _decision(row)
+
+
+def earlier(tx: Tx, institution: str, customer_id: str, key: str, fingerprint: str,
+            since: float) -> DecisionRow | None:
+    """The decision given to this idempotency key, else the first approved (and not
+    cancelled) decision of the same order since ``since``; one statement."""
+    row = tx.one(f"SELECT {_DECISION} FROM policy_decisions WHERE institution = ? AND"
+                 " (idempotency_key = ? OR (customer_id = ? AND fingerprint = ? AND"
+                 " decided_at >= ? AND outcome = 'approved' AND released_at IS NULL))"
+                 " ORDER BY CASE WHEN idempotency_key = ? THEN 0 ELSE 1 END, decided_at"
+                 " LIMIT 1", (institution, key, customer_id, fingerprint, since, key))
     return None if row is None else _decision(row)
 
 

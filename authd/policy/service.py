@@ -179,48 +179,52 @@ class PolicyService:
         """One decision in ``tx`` (a job of the engine). Raises only before it writes."""
         order, caller = req.order, req.caller
         inst, cust = caller.institution, order.customer_id
-        c = self._customer(tx, caller, cust, lock=True)
         now = self.clock()
+        keys = [(f.value, v) for f, v in incident_keys(req.device)]
+        locked = repo.lock_for_decision(tx, inst, cust, self.day(now), keys)
+        if locked is None:
+            raise NoSuchObject(f"no customer {cust} at {inst}: a branch records the "
+                               "electronic-finance agreement first")
         fingerprint = order.fingerprint()
-        prev = repo.decision_by_key(tx, inst, order.idempotency_key)
-        if prev is not None:
+        window = self.settings.duplicate_window_seconds
+        since = now - window if window > 0 and order.purpose is Purpose.TRANSFER else now + 1
+        prev = repo.earlier(tx, inst, cust, order.idempotency_key, fingerprint, since)
+        if prev is not None and prev.idempotency_key == order.idempotency_key:
             if prev.customer_id != cust or prev.fingerprint != fingerprint:
                 raise AlreadyPresent("idempotency_key was used for a different order; use a "
                                      "new key for a new order", reason="KEY_REUSED")
             return self._duplicate(tx, req, prev, Why.SAME_IDEMPOTENCY_KEY, now, record=False)
-        window = self.settings.duplicate_window_seconds
-        if window > 0 and order.purpose is Purpose.TRANSFER:
-            same = repo.approved_same_order(tx, inst, cust, fingerprint, now - window)
-            if same is not None:
-                return self._duplicate(tx, req, same, Why.IDENTICAL_ORDER, now, record=True)
-        answered = self._evaluate(tx, req, c, now)
+        if prev is not None:
+            return self._duplicate(tx, req, prev, Why.IDENTICAL_ORDER, now, record=True)
+        answered = self._evaluate(tx, req, locked, now)
         return self._finish(tx, req, answered.decision, now, answered.otp_result)
 
-    def _evaluate(self, tx: Tx, req: TransferRequest, c: repo.Customer, now: float) -> Answered:
+    def _evaluate(self, tx: Tx, req: TransferRequest, locked: repo.Locked,
+                  now: float) -> Answered:
         order, caller = req.order, req.caller
         inst, cust = caller.institution, order.customer_id
+        c = locked.customer
         day = self.day(now)
 
         def refuse(outcome: Outcome, why: Why, message: str, **kw: object) -> Answered:
             return Answered("", dec.refused(outcome, why, message, day=day, **kw), now)
 
-        hits = repo.incidents_matching(tx, [(f.value, v) for f, v in incident_keys(req.device)])
-        if hits:
-            fields = sorted({h.field for h in hits})
+        if locked.incident_fields:
             return refuse(Outcome.DEVICE_ON_INCIDENT_LIST, Why.INCIDENT_LIST,
                           "This terminal's device information is on the incident list of "
                           "electronic-finance incidents; transfers from it are refused. Use "
                           "another terminal or contact a branch.",
-                          extra={"fields": ",".join(fields)})
+                          extra={"fields": ",".join(locked.incident_fields)})
         suspended = ina.suspension(c.activity, now, self.rules)
         if suspended is not None:
             why = (Why.NOT_REGISTERED_IN_TIME if suspended is ina.Suspension.NOT_REGISTERED
                    else Why.UNUSED)
             return refuse(Outcome.SUSPENDED, why, ina.message(suspended, self.rules))
-        for counter in repo.counters(tx, inst, cust, self.thresholds).values():
-            if counter.restricted:
-                return refuse(Outcome.MEDIUM_REFUSED, Why.INPUT_RESTRICTED, counter.message(),
-                              extra={"input": counter.kind.value})
+        if locked.restricted is not None:
+            kind = ctr.InputKind(locked.restricted)
+            counter = ctr.Counter(kind, self.thresholds[kind], True, self.thresholds[kind])
+            return refuse(Outcome.MEDIUM_REFUSED, Why.INPUT_RESTRICTED, counter.message(),
+                          extra={"input": kind.value})
         no_cert = ex.no_certificate(order, self.settings.e_commerce_no_certificate_below)
         if order.purpose is Purpose.OWN_ACCOUNT_INQUIRY:
             return Answered("", Decision(Outcome.APPROVED, (Reason(
@@ -281,7 +285,7 @@ class PolicyService:
                                       f"({req.additional_done}) was done."))
 
         limits = gr.effective(grade, self.grade_limits, c.own_limits, c.contract)
-        used = repo.used_on(tx, inst, cust, day)
+        used = locked.used_today
         over = dec.over_limit(order.amount, limits, used)
         if over is not None:
             return Answered("", Decision(Outcome.OVER_LIMIT, (over,), grade=grade, limits=limits,
