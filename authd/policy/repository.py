@@ -56,10 +56,12 @@ class Locked:
     used_today: int
     restricted: str | None
     incident_fields: list[str]
+    earlier_id: str | None  # the decision given to this key, or to the same order (``earlier``)
 
 
 def lock_for_decision(tx: Tx, institution: str, customer_id: str, day: str,
-                      incident_keys: list[tuple[str, str]]) -> Locked | None:
+                      incident_keys: list[tuple[str, str]], key: str, fingerprint: str,
+                      since: float) -> Locked | None:
     """The customer's row under ``FOR UPDATE`` (PostgreSQL; SQLite's write transaction holds
     the lock) with the incident hits; then, in a statement of its own, today's total and the
     first restricted input. (PostgreSQL reads a statement's subqueries in the snapshot taken
@@ -78,13 +80,15 @@ def lock_for_decision(tx: Tx, institution: str, customer_id: str, day: str,
         "SELECT (SELECT d.used FROM policy_daily_totals d WHERE d.institution = ? AND"
         "  d.customer_id = ? AND d.day = ?),"
         " (SELECT MIN(k.kind) FROM policy_input_counters k WHERE k.institution = ?"
-        "  AND k.customer_id = ? AND k.restricted = 1)",
-        (institution, customer_id, day, institution, customer_id))
+        "  AND k.customer_id = ? AND k.restricted = 1),"
+        f" ({_EARLIER.format(columns='id')})",
+        (institution, customer_id, day, institution, customer_id, institution, key,
+         customer_id, fingerprint, since, key))
     assert day_row is not None
     fields = [] if row[15] is None else sorted(
         {h.field for h in incidents_matching(tx, incident_keys)})
     return Locked(_customer(institution, customer_id, row), int(day_row[0] or 0),
-                  day_row[1], fields)
+                  day_row[1], fields, day_row[2])
 
 
 def insert_customer(tx: Tx, c: Customer) -> None:
@@ -170,16 +174,13 @@ def decision_by_id(tx: Tx, institution: str, decision_id: str, *,
     return None if row is None else _decision(row)
 
 
-def earlier(tx: Tx, institution: str, customer_id: str, key: str, fingerprint: str,
-            since: float) -> DecisionRow | None:
-    """The decision given to this idempotency key, else the first approved (and not
-    cancelled) decision of the same order since ``since``; one statement."""
-    row = tx.one(f"SELECT {_DECISION} FROM policy_decisions WHERE institution = ? AND"
-                 " (idempotency_key = ? OR (customer_id = ? AND fingerprint = ? AND"
-                 " decided_at >= ? AND outcome = 'approved' AND released_at IS NULL))"
-                 " ORDER BY CASE WHEN idempotency_key = ? THEN 0 ELSE 1 END, decided_at"
-                 " LIMIT 1", (institution, key, customer_id, fingerprint, since, key))
-    return None if row is None else _decision(row)
+# The decision given to an idempotency key, else the first approved (and not cancelled)
+# decision of the same order since a time. Parameters: institution, key, customer,
+# fingerprint, since, key.
+_EARLIER = ("SELECT {columns} FROM policy_decisions WHERE institution = ? AND"
+            " (idempotency_key = ? OR (customer_id = ? AND fingerprint = ? AND"
+            " decided_at >= ? AND outcome = 'approved' AND released_at IS NULL))"
+            " ORDER BY CASE WHEN idempotency_key = ? THEN 0 ELSE 1 END, decided_at LIMIT 1")
 
 
 def approved_same_order(tx: Tx, institution: str, customer_id: str, fingerprint: str,

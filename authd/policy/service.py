@@ -181,14 +181,16 @@ class PolicyService:
         inst, cust = caller.institution, order.customer_id
         now = self.clock()
         keys = [(f.value, v) for f, v in incident_keys(req.device)]
-        locked = repo.lock_for_decision(tx, inst, cust, self.day(now), keys)
-        if locked is None:
-            raise NoSuchObject(f"no customer {cust} at {inst}: a branch records the "
-                               "electronic-finance agreement first")
         fingerprint = order.fingerprint()
         window = self.settings.duplicate_window_seconds
         since = now - window if window > 0 and order.purpose is Purpose.TRANSFER else now + 1
-        prev = repo.earlier(tx, inst, cust, order.idempotency_key, fingerprint, since)
+        locked = repo.lock_for_decision(tx, inst, cust, self.day(now), keys,
+                                        order.idempotency_key, fingerprint, since)
+        if locked is None:
+            raise NoSuchObject(f"no customer {cust} at {inst}: a branch records the "
+                               "electronic-finance agreement first")
+        prev = (repo.decision_by_id(tx, inst, locked.earlier_id)
+                if locked.earlier_id is not None else None)
         if prev is not None and prev.idempotency_key == order.idempotency_key:
             if prev.customer_id != cust or prev.fingerprint != fingerprint:
                 raise AlreadyPresent("idempotency_key was used for a different order; use a "
@@ -258,14 +260,16 @@ class PolicyService:
                                           "(EFT art. 7(1)5).",
             }.get(no_cert, "No certificate is needed.")))
         else:
-            designated = any(designated_by(t.device, req.device, self.settings.matched_fields())
-                             for t in repo.terminals(tx, inst, cust))
             braille = any(m.kind is MediumKind.SECURITY_CARD and m.braille and m.usable
                           for m in held)
             exempt = ex.exemptions(order, c.agreements, braille_card_user=braille,
                                    branch_token_used=branch_token,
                                    otp_used=medium is not None and medium.kind is MediumKind.OTP)
             exempt = [e for e in exempt if e in self.exemptions]
+            # whether the terminal is designated matters only when no exemption applies
+            designated = not exempt and any(
+                designated_by(t.device, req.device, self.settings.matched_fields())
+                for t in repo.terminals(tx, inst, cust))
             accepted = self.settings.accepted_additional()
             if ex.additional_required(designated=designated, exempt=exempt,
                                       done=req.additional_done, accepted=accepted):
@@ -274,12 +278,12 @@ class PolicyService:
                     "with additional authentication (" + ", ".join(k.value for k in accepted)
                     + ") (EFT art. 7(2)), or designate the terminal."),),
                     additional_kinds=accepted, day=day), now)
-            if designated:
-                reasons.append(Reason(Why.DESIGNATED_TERMINAL, "The terminal is designated."))
-            elif exempt:
+            if exempt:
                 reasons.append(Reason(Why.EXEMPT_FROM_ADDITIONAL, "No additional "
                                       "authentication is needed: " + ", ".join(
                                           e.value.replace("_", " ") for e in exempt) + "."))
+            elif designated:
+                reasons.append(Reason(Why.DESIGNATED_TERMINAL, "The terminal is designated."))
             else:
                 reasons.append(Reason(Why.ADDITIONAL_DONE, "Additional authentication "
                                       f"({req.additional_done}) was done."))

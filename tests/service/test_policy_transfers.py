@@ -25,7 +25,9 @@ def test_designated_terminal_with_otp_is_approved_and_counted(server: Any, store
     assert (d.per_transfer_limit_krw, d.daily_limit_krw) == (100_000_000, 500_000_000)
     assert d.consumed_krw == 30_000_000 and d.used_today_krw == 30_000_000
     assert d.daily_left_krw == 470_000_000
-    assert "designated_terminal" in codes_of(d) and len(d.decision_id) == 32
+    # the OTP is exempt from additional authentication (the terminal is then not looked at)
+    assert codes_of(d) == ["within_limits", "exempt_from_additional_authentication"]
+    assert list(d.exemptions) == ["otp"] and len(d.decision_id) == 32
     assert bank.view("kim").used_today_krw == 30_000_000
 
 
@@ -70,6 +72,7 @@ def test_new_pc_needs_additional_authentication_unless_exempt(server: Any, store
     bank.designate("choi")
     home = bank.transfer("choi", 1_000_000, card=bank.challenge("choi", codes))
     assert home.outcome == APPROVED
+    assert codes_of(home) == ["within_limits", "designated_terminal"]
     asked = bank.transfer("choi", 1_000_000, device=NEW_PC, card=bank.challenge("choi", codes),
                           to_account="1")
     assert asked.outcome == P.DECISION_ADDITIONAL_AUTHENTICATION_REQUIRED
