@@ -49,8 +49,9 @@ def customer(tx: Tx, institution: str, customer_id: str, *, lock: bool) -> Custo
 
 @dataclass(frozen=True)
 class Locked:
-    """A customer's row, locked, with what a decision reads of its day in the same statement:
-    today's total, a restricted identity input, the incident list fields the terminal hits."""
+    """A customer's row, locked, with what a decision reads beside it: today's total, a
+    restricted identity input, the incident list fields the terminal hits, the earlier
+    decision of this key or order."""
 
     customer: Customer
     used_today: int
@@ -161,12 +162,6 @@ def _decision(r: tuple[Any, ...]) -> DecisionRow:
                        json.loads(r[10]), float(r[11]))
 
 
-def decision_by_key(tx: Tx, institution: str, key: str) -> DecisionRow | None:
-    row = tx.one(f"SELECT {_DECISION} FROM policy_decisions WHERE institution = ? AND"
-                 " idempotency_key = ?", (institution, key))
-    return None if row is None else _decision(row)
-
-
 def decision_by_id(tx: Tx, institution: str, decision_id: str, *,
                    lock: bool = False) -> DecisionRow | None:
     row = tx.one(f"SELECT {_DECISION} FROM policy_decisions WHERE institution = ? AND id = ?"
@@ -181,15 +176,6 @@ _EARLIER = ("SELECT {columns} FROM policy_decisions WHERE institution = ? AND"
             " (idempotency_key = ? OR (customer_id = ? AND fingerprint = ? AND"
             " decided_at >= ? AND outcome = 'approved' AND released_at IS NULL))"
             " ORDER BY CASE WHEN idempotency_key = ? THEN 0 ELSE 1 END, decided_at LIMIT 1")
-
-
-def approved_same_order(tx: Tx, institution: str, customer_id: str, fingerprint: str,
-                        since: float) -> DecisionRow | None:
-    row = tx.one(f"SELECT {_DECISION} FROM policy_decisions WHERE institution = ? AND"
-                 " customer_id = ? AND fingerprint = ? AND decided_at >= ? AND"
-                 " outcome = 'approved' AND released_at IS NULL"
-                 " ORDER BY decided_at LIMIT 1", (institution, customer_id, fingerprint, since))
-    return None if row is None else _decision(row)
 
 
 def insert_decision(tx: Tx, institution: str, row: DecisionRow, keep_until: float) -> None:
