@@ -71,7 +71,8 @@ def main(argv: list[str] | None = None) -> int:
                                            "temporary directory)")
     parser.add_argument("--keep", action="store_true", help="keep the data directory")
     parser.add_argument("--skip", action="append", default=[],
-                        choices=["otp", "hid_otp", "security_card", "token", "certificate",
+                        choices=["otp", "hid_otp", "security_card", "policy", "token",
+                                 "certificate",
                                  "smartcard"],
                         help="leave a step out (repeatable)")
     args = parser.parse_args(argv)
@@ -106,7 +107,7 @@ def _run_steps(args: argparse.Namespace, data_dir: Path, readers: object) -> lis
 
     results: list[bool] = []
     ca = CaProcess(data_dir / "ca")
-    with EmbosserSimulator() as embosser:
+    with EmbosserSimulator() as embosser, EmbosserSimulator() as printer:
         config = data_dir / "authd.toml"
         config.write_text(
             f'data_dir = "{data_dir}"\n'
@@ -114,6 +115,7 @@ def _run_steps(args: argparse.Namespace, data_dir: Path, readers: object) -> lis
             'listen = "127.0.0.1:0"\n'
             "[security_card]\n"
             f'embosser = "{embosser.address}"\n'
+            f'printer = "{printer.address}"\n'
             "[certificate]\n"
             f'ca_url = "{ca.info["ca_url"]}"\n'
             f'ca_certificates = "{ca.info["ca_certificate"]}"\n'
@@ -134,7 +136,15 @@ def _run_steps(args: argparse.Namespace, data_dir: Path, readers: object) -> lis
         tellers = {b: open_as(f"{b}-teller") for b in BANKS}
         backends = {b: open_as(f"{b}-backend") for b in BANKS}
         try:
-            from authd.demo_steps import certificate, hid_otp, otp, security_card, smartcard, token
+            from authd.demo_steps import (
+                certificate,
+                hid_otp,
+                otp,
+                policy,
+                security_card,
+                smartcard,
+                token,
+            )
             from simulators.token.softhsm import SoftHsmEnvironment
 
             steps: list[tuple[str, str, Callable[[], None]]] = [
@@ -145,6 +155,9 @@ def _run_steps(args: argparse.Namespace, data_dir: Path, readers: object) -> lis
                 ("security_card", "Braille security card",
                  lambda: security_card.run(security_card.SecurityCardDemoContext(
                      tellers["bank-a"], backends["bank-a"], say, embosser.address))),
+                ("policy", "Transfer decisions: grades, limits, terminals, duplicates",
+                 lambda: policy.run(policy.PolicyDemoContext(
+                     tellers["bank-a"], backends["bank-a"], say, printer))),
                 ("token", "HSM security token (PKCS#11, SoftHSM2)",
                  lambda: token.run(token.TokensDemoContext(
                      tellers["bank-a"], backends["bank-a"],

@@ -42,6 +42,9 @@ OTP_WRITER_FAILURES = Counter(
     "authd_otp_writer_failures",
     "OTP verification writers that failed unexpectedly and were restarted, by engine",
     ("engine",), registry=REGISTRY)
+POLICY_DECISIONS = Counter("authd_policy_decisions",
+                           "transfer decisions by outcome and institution",
+                           ("institution", "outcome"), registry=REGISTRY)
 
 
 def value(name: str, **labels: str) -> float:

@@ -239,16 +239,3 @@ def add_commands(sub: Any) -> None:
                                       "certificate file (DER or PEM; - for stdin)")
     p.add_argument("file")
     p.set_defaults(run=_check)
-
-    for name, method in (("report-incident", "ReportIncidentDevice"),
-                         ("remove-incident", "RemoveIncidentDevice")):
-        p = cmds.add_parser(name, help="(backend, branch) device information on / off the "
-                                       "incident list")
-        for kind in ("ip", "mac", "hdd-serial", "usb-serial", "phone-id"):
-            p.add_argument(f"--{kind}")
-        p.add_argument("--reason", required=True)
-        p.set_defaults(run=_simple(method, lambda a: pb.IncidentDeviceRequest(
-            device_info=pb.DeviceInfo(items={k: v for k, v in {
-                "ip": a.ip, "mac": a.mac, "hdd_serial": a.hdd_serial,
-                "usb_serial": a.usb_serial, "phone_id": a.phone_id}.items() if v}),
-            reason=a.reason), lambda m: [f"{m.changed} item(s) changed"]))

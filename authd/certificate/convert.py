@@ -8,9 +8,10 @@ from typing import Any, TypeVar
 
 from authd.certificate import media
 from authd.certificate.repository import CertificateRow, RequestRow
+from authd.policy.convert import device_from_pb
 from authd.v1 import certificate_pb2 as pb
+from authd.v1 import policy_pb2
 from devices.certificate.additional import Proof, ProofKind
-from devices.certificate.incidents import DeviceInfo
 from devices.certificate.lifecycle import (
     CertificateStatus,
     EndOfUse,
@@ -24,6 +25,7 @@ from devices.certificate.reliance import Reliance, Verdict
 from devices.certificate.types import CertificateType
 from devices.certificate.validity import RenewalState, renewal_state, renewal_window
 from devices.errors import BadRequest
+from devices.policy.terminals import DeviceInfo, normalise
 
 STEP_FROM_PB = {pb.ISSUANCE_STEP_IDENTITY: IssuanceStep.IDENTITY,
                 pb.ISSUANCE_STEP_SECURITY_MEANS: IssuanceStep.SECURITY_MEANS,
@@ -104,8 +106,9 @@ def proof(message: pb.AdditionalProof, present: bool) -> Proof | None:
     return Proof(kind, message.value)
 
 
-def device_info(message: pb.DeviceInfo) -> DeviceInfo:
-    return DeviceInfo.of(dict(message.items))
+def device_info(message: policy_pb2.DeviceInfo) -> DeviceInfo:
+    """The applicant's terminal, checked and normalised as the policy feature does."""
+    return normalise(device_from_pb(message), "device_info.")
 
 
 def target(request: pb.CompleteIssuanceRequest | pb.RenewCertificateRequest) -> media.Target:

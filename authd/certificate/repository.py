@@ -1,4 +1,4 @@
-"""Issuance requests, certificates, the incident list and one-time numbers in the store."""
+"""Issuance requests, certificates and one-time numbers in the store."""
 
 from __future__ import annotations
 
@@ -191,37 +191,6 @@ def count_expiring(tx: Tx, since: dt.datetime, until: dt.datetime) -> dict[str, 
                   " AND not_after >= ? AND not_after <= ? GROUP BY institution",
                   (ts(since), ts(until)))
     return {str(r[0]): int(r[1]) for r in rows}
-
-
-# ----------------------------------------------------------------------------- incidents
-
-
-def on_incident_list(tx: Tx, items: tuple[tuple[str, str], ...]) -> list[str]:
-    """The kinds of ``items`` that are on the list (any institution's report)."""
-    hits = []
-    for kind, value in items:
-        if tx.one("SELECT 1 FROM certificate_incidents WHERE kind = ? AND value = ?"
-                  " AND active = 1", (kind, value)) is not None:
-            hits.append(kind)
-    return hits
-
-
-def report_incident(tx: Tx, kind: str, value: str, institution: str, reason: str,
-                    now: dt.datetime) -> bool:
-    """False when this institution already listed it."""
-    if tx.one("SELECT 1 FROM certificate_incidents WHERE kind = ? AND value = ?"
-              " AND reported_by = ? AND active = 1", (kind, value, institution)) is not None:
-        return False
-    tx.execute("INSERT INTO certificate_incidents (id, kind, value, reported_by, reason,"
-               " reported_at, removed_at, active) VALUES (?, ?, ?, ?, ?, ?, NULL, 1)",
-               (uuid.uuid4().hex, kind, value, institution, reason, ts(now)))
-    return True
-
-
-def remove_incident(tx: Tx, kind: str, value: str, institution: str, now: dt.datetime) -> bool:
-    return tx.execute("UPDATE certificate_incidents SET active = 0, removed_at = ?"
-                      " WHERE kind = ? AND value = ? AND reported_by = ? AND active = 1",
-                      (ts(now), kind, value, institution)) == 1
 
 
 # ---------------------------------------------------------------------- one-time numbers

@@ -30,10 +30,10 @@ from authd.certificate.ca import Application, CaConnector
 from authd.certificate.reliance import RevocationChecker, enforce, fingerprint, load
 from authd.certificate.settings import CertificateSettings
 from authd.context import Caller
+from authd.policy import repository as policy_repo
 from authd.storage import Tx
 from devices.certificate import types as cert_types
 from devices.certificate.additional import Proof, Purpose
-from devices.certificate.incidents import DeviceInfo
 from devices.certificate.lifecycle import (
     CertificateStatus,
     EndOfUse,
@@ -51,6 +51,7 @@ from devices.certificate.lifecycle import (
 from devices.certificate.reliance import Reliance
 from devices.certificate.validity import RenewalState, renewal_state
 from devices.errors import BadRequest, NoSuchObject, NotPermitted, Unreachable, WrongState
+from devices.policy.terminals import DeviceInfo, incident_keys
 from devices.token import KeySpec
 
 log = logging.getLogger(__name__)
@@ -140,8 +141,9 @@ class CertificateService:
             if proof is None:
                 raise BadRequest("a reissue needs additional authentication (ARS, SMS or a "
                                  "one-time number registered at a branch)", field="proof")
-        hits = self.app.db.run(lambda tx: repo.on_incident_list(
-            tx, tuple((k.value, v) for k, v in device_info.items)), write=False)
+        keys = [(f.value, v) for f, v in incident_keys(device_info)]
+        hits = sorted({i.field for i in self.app.db.run(
+            lambda tx: policy_repo.incidents_matching(tx, keys), write=False)})
         if hits:
             self._refuse(request, subscriber_name, operator,
                          f"device information on the incident list ({', '.join(hits)})")
@@ -650,37 +652,7 @@ class CertificateService:
         reliance = self.checker.check(certificate)
         return reliance, _signature_ok(cert, signature, data, digest)
 
-    # --------------------------------------------------------- incidents, numbers
-    def report_incident(self, caller: Caller, device_info: DeviceInfo, reason: str) -> int:
-        reason = validate.text(reason, "reason", required=True)
-        if not device_info.items:
-            raise BadRequest("give the device information to list", field="device_info")
-        now = self.clock()
-
-        def store(tx: Tx) -> int:
-            added = sum(repo.report_incident(tx, k.value, v, caller.institution, reason, now)
-                        for k, v in device_info.items)
-            self._audit(tx, "report_incident", "incident-list", "ok",
-                        {"kinds": [k.value for k, _ in device_info.items], "added": added,
-                         "reason": reason})
-            return added
-
-        return self.app.db.run(store)
-
-    def remove_incident(self, caller: Caller, device_info: DeviceInfo, reason: str) -> int:
-        reason = validate.text(reason, "reason", required=True)
-        now = self.clock()
-
-        def store(tx: Tx) -> int:
-            removed = sum(repo.remove_incident(tx, k.value, v, caller.institution, now)
-                          for k, v in device_info.items)
-            self._audit(tx, "remove_incident", "incident-list", "ok",
-                        {"kinds": [k.value for k, _ in device_info.items], "removed": removed,
-                         "reason": reason})
-            return removed
-
-        return self.app.db.run(store)
-
+    # ------------------------------------------------------------- one-time numbers
     def one_time_number(self, caller: Caller, customer_ref: str,
                         operator: str) -> tuple[str, dt.datetime]:
         customer_ref = validate.text(customer_ref, "customer_ref", required=True, max_length=64)

@@ -147,20 +147,6 @@ class CertificateServicer(certificate_pb2_grpc.CertificateServiceServicer):
                                           request.customer_ref, request.operator)
         return pb.IssueOneTimeNumberResponse(number=number, expires_at=expires.timestamp())
 
-    async def ReportIncidentDevice(self, request: pb.IncidentDeviceRequest,
-                                   context: Ctx) -> pb.IncidentDeviceResponse:
-        caller = require_role(*EITHER)
-        changed = await self._run(self.service.report_incident, caller,
-                                  convert.device_info(request.device_info), request.reason)
-        return pb.IncidentDeviceResponse(changed=changed)
-
-    async def RemoveIncidentDevice(self, request: pb.IncidentDeviceRequest,
-                                   context: Ctx) -> pb.IncidentDeviceResponse:
-        caller = require_role(*EITHER)
-        changed = await self._run(self.service.remove_incident, caller,
-                                  convert.device_info(request.device_info), request.reason)
-        return pb.IncidentDeviceResponse(changed=changed)
-
     async def GetCertificate(self, request: pb.GetCertificateRequest,
                              context: Ctx) -> pb.Certificate:
         caller = require_role(*EITHER)

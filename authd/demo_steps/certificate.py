@@ -25,6 +25,7 @@ from authd.errors import details_of
 from authd.v1 import certificate_pb2 as cpb
 from authd.v1 import certificate_pb2_grpc, otp_pb2_grpc, token_pb2_grpc
 from authd.v1 import otp_pb2 as opb
+from authd.v1 import policy_pb2 as ppb
 from authd.v1 import token_pb2 as tpb
 from simulators.otp.generator import DisplayToken
 from simulators.token.softhsm import SoftHsmEnvironment
@@ -112,7 +113,7 @@ def run(ctx: CertificateDemoContext) -> None:
     req = certs.OpenIssuance(cpb.OpenIssuanceRequest(
         customer_ref=ctx.customer_ref, certificate_type="banking",
         subscriber_name="Hong Gildong", operator="teller-kim",
-        device_info=cpb.DeviceInfo(items={"ip": "198.51.100.20"})))
+        device_info=ppb.DeviceInfo(ip="198.51.100.20")))
     say(f"  1 type: banking (free); the application is registered at the CA; request "
         f"{req.id[:8]} must be completed within 7 days")
     step = cpb.AdvanceIssuanceRequest

@@ -1,3 +1,4 @@
+from authd.v1 import policy_pb2 as _policy_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
@@ -147,19 +148,6 @@ class AdditionalProof(_message.Message):
     value: str
     def __init__(self, kind: _Optional[_Union[AdditionalProof.Kind, str]] = ..., value: _Optional[str] = ...) -> None: ...
 
-class DeviceInfo(_message.Message):
-    __slots__ = ("items",)
-    class ItemsEntry(_message.Message):
-        __slots__ = ("key", "value")
-        KEY_FIELD_NUMBER: _ClassVar[int]
-        VALUE_FIELD_NUMBER: _ClassVar[int]
-        key: str
-        value: str
-        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
-    ITEMS_FIELD_NUMBER: _ClassVar[int]
-    items: _containers.ScalarMap[str, str]
-    def __init__(self, items: _Optional[_Mapping[str, str]] = ...) -> None: ...
-
 class OpenIssuanceRequest(_message.Message):
     __slots__ = ("customer_ref", "certificate_type", "subscriber_name", "reissue", "replaces_serial", "device_info", "proof", "operator")
     CUSTOMER_REF_FIELD_NUMBER: _ClassVar[int]
@@ -175,10 +163,10 @@ class OpenIssuanceRequest(_message.Message):
     subscriber_name: str
     reissue: bool
     replaces_serial: str
-    device_info: DeviceInfo
+    device_info: _policy_pb2.DeviceInfo
     proof: AdditionalProof
     operator: str
-    def __init__(self, customer_ref: _Optional[str] = ..., certificate_type: _Optional[str] = ..., subscriber_name: _Optional[str] = ..., reissue: _Optional[bool] = ..., replaces_serial: _Optional[str] = ..., device_info: _Optional[_Union[DeviceInfo, _Mapping]] = ..., proof: _Optional[_Union[AdditionalProof, _Mapping]] = ..., operator: _Optional[str] = ...) -> None: ...
+    def __init__(self, customer_ref: _Optional[str] = ..., certificate_type: _Optional[str] = ..., subscriber_name: _Optional[str] = ..., reissue: _Optional[bool] = ..., replaces_serial: _Optional[str] = ..., device_info: _Optional[_Union[_policy_pb2.DeviceInfo, _Mapping]] = ..., proof: _Optional[_Union[AdditionalProof, _Mapping]] = ..., operator: _Optional[str] = ...) -> None: ...
 
 class IssuanceRequest(_message.Message):
     __slots__ = ("id", "customer_ref", "certificate_type", "reissue", "state", "step", "created_at", "expires_at", "storage", "certificate_serial", "reason", "fee_krw", "replaces_serial")
@@ -444,20 +432,6 @@ class IssueOneTimeNumberResponse(_message.Message):
     number: str
     expires_at: float
     def __init__(self, number: _Optional[str] = ..., expires_at: _Optional[float] = ...) -> None: ...
-
-class IncidentDeviceRequest(_message.Message):
-    __slots__ = ("device_info", "reason")
-    DEVICE_INFO_FIELD_NUMBER: _ClassVar[int]
-    REASON_FIELD_NUMBER: _ClassVar[int]
-    device_info: DeviceInfo
-    reason: str
-    def __init__(self, device_info: _Optional[_Union[DeviceInfo, _Mapping]] = ..., reason: _Optional[str] = ...) -> None: ...
-
-class IncidentDeviceResponse(_message.Message):
-    __slots__ = ("changed",)
-    CHANGED_FIELD_NUMBER: _ClassVar[int]
-    changed: int
-    def __init__(self, changed: _Optional[int] = ...) -> None: ...
 
 class GetCertificateRequest(_message.Message):
     __slots__ = ("serial",)

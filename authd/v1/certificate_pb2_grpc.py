@@ -112,16 +112,6 @@ class CertificateServiceStub:
                 request_serializer=authd_dot_v1_dot_certificate__pb2.IssueOneTimeNumberRequest.SerializeToString,
                 response_deserializer=authd_dot_v1_dot_certificate__pb2.IssueOneTimeNumberResponse.FromString,
                 _registered_method=True)
-        self.ReportIncidentDevice = channel.unary_unary(
-                '/authd.v1.CertificateService/ReportIncidentDevice',
-                request_serializer=authd_dot_v1_dot_certificate__pb2.IncidentDeviceRequest.SerializeToString,
-                response_deserializer=authd_dot_v1_dot_certificate__pb2.IncidentDeviceResponse.FromString,
-                _registered_method=True)
-        self.RemoveIncidentDevice = channel.unary_unary(
-                '/authd.v1.CertificateService/RemoveIncidentDevice',
-                request_serializer=authd_dot_v1_dot_certificate__pb2.IncidentDeviceRequest.SerializeToString,
-                response_deserializer=authd_dot_v1_dot_certificate__pb2.IncidentDeviceResponse.FromString,
-                _registered_method=True)
         self.GetCertificate = channel.unary_unary(
                 '/authd.v1.CertificateService/GetCertificate',
                 request_serializer=authd_dot_v1_dot_certificate__pb2.GetCertificateRequest.SerializeToString,
@@ -257,19 +247,6 @@ class CertificateServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
-    def ReportIncidentDevice(self, request, context):
-        """Teller or backend: device information onto / off the incident list (CA art. 6(4), 14).
-        """
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
-    def RemoveIncidentDevice(self, request, context):
-        """Missing associated documentation comment in .proto file."""
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
     def GetCertificate(self, request, context):
         """Backend or teller: one certificate's record, a customer's certificates.
         """
@@ -376,16 +353,6 @@ def add_CertificateServiceServicer_to_server(servicer, server):
                     servicer.IssueOneTimeNumber,
                     request_deserializer=authd_dot_v1_dot_certificate__pb2.IssueOneTimeNumberRequest.FromString,
                     response_serializer=authd_dot_v1_dot_certificate__pb2.IssueOneTimeNumberResponse.SerializeToString,
-            ),
-            'ReportIncidentDevice': grpc.unary_unary_rpc_method_handler(
-                    servicer.ReportIncidentDevice,
-                    request_deserializer=authd_dot_v1_dot_certificate__pb2.IncidentDeviceRequest.FromString,
-                    response_serializer=authd_dot_v1_dot_certificate__pb2.IncidentDeviceResponse.SerializeToString,
-            ),
-            'RemoveIncidentDevice': grpc.unary_unary_rpc_method_handler(
-                    servicer.RemoveIncidentDevice,
-                    request_deserializer=authd_dot_v1_dot_certificate__pb2.IncidentDeviceRequest.FromString,
-                    response_serializer=authd_dot_v1_dot_certificate__pb2.IncidentDeviceResponse.SerializeToString,
             ),
             'GetCertificate': grpc.unary_unary_rpc_method_handler(
                     servicer.GetCertificate,
@@ -799,60 +766,6 @@ class CertificateService:
             '/authd.v1.CertificateService/IssueOneTimeNumber',
             authd_dot_v1_dot_certificate__pb2.IssueOneTimeNumberRequest.SerializeToString,
             authd_dot_v1_dot_certificate__pb2.IssueOneTimeNumberResponse.FromString,
-            options,
-            channel_credentials,
-            insecure,
-            call_credentials,
-            compression,
-            wait_for_ready,
-            timeout,
-            metadata,
-            _registered_method=True)
-
-    @staticmethod
-    def ReportIncidentDevice(request,
-            target,
-            options=(),
-            channel_credentials=None,
-            call_credentials=None,
-            insecure=False,
-            compression=None,
-            wait_for_ready=None,
-            timeout=None,
-            metadata=None):
-        return grpc.experimental.unary_unary(
-            request,
-            target,
-            '/authd.v1.CertificateService/ReportIncidentDevice',
-            authd_dot_v1_dot_certificate__pb2.IncidentDeviceRequest.SerializeToString,
-            authd_dot_v1_dot_certificate__pb2.IncidentDeviceResponse.FromString,
-            options,
-            channel_credentials,
-            insecure,
-            call_credentials,
-            compression,
-            wait_for_ready,
-            timeout,
-            metadata,
-            _registered_method=True)
-
-    @staticmethod
-    def RemoveIncidentDevice(request,
-            target,
-            options=(),
-            channel_credentials=None,
-            call_credentials=None,
-            insecure=False,
-            compression=None,
-            wait_for_ready=None,
-            timeout=None,
-            metadata=None):
-        return grpc.experimental.unary_unary(
-            request,
-            target,
-            '/authd.v1.CertificateService/RemoveIncidentDevice',
-            authd_dot_v1_dot_certificate__pb2.IncidentDeviceRequest.SerializeToString,
-            authd_dot_v1_dot_certificate__pb2.IncidentDeviceResponse.FromString,
             options,
             channel_credentials,
             insecure,

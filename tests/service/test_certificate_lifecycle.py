@@ -20,6 +20,8 @@ from authd.certificate.feature import EXPIRING, CertificateFeature
 from authd.errors import details_of
 from authd.metrics import REGISTRY
 from authd.v1 import certificate_pb2 as cpb
+from authd.v1 import policy_pb2 as ppb
+from authd.v1 import policy_pb2_grpc
 from devices.certificate.validity import KST
 from tests.certificate_env import CaEnv, Teller, ca_env
 
@@ -274,23 +276,22 @@ def test_reissue_needs_the_branch_number_and_replaces_the_old_certificate(
 
 def test_a_device_on_the_incident_list_is_refused_at_every_bank(
         server: Callable[..., Any], ca: CaEnv, usb: Path) -> None:
+    """The shared incident list (PolicyService.ReportIncident, fed by any institution)."""
     srv = start(server, ca, usb)
     teller = Teller(srv)
-    other = Teller(srv, "bank-b")
-    other.backend.ReportIncidentDevice(cpb.IncidentDeviceRequest(
-        device_info=cpb.DeviceInfo(items={"mac": "00-1A-2B-3C-4D-5E"}),
-        reason="used in a phishing incident"))
-    info = cpb.DeviceInfo(items={"mac": "00:1a:2b:3c:4d:5e", "ip": "203.0.113.7"})
+    policy = policy_pb2_grpc.PolicyServiceStub(srv.channel("bank-b", "backend", "ib-b"))
+    policy.ReportIncident(ppb.ReportIncidentRequest(
+        device=ppb.DeviceInfo(mac="00-1A-2B-3C-4D-5E"), reason="used in a phishing incident"))
+    info = ppb.DeviceInfo(mac="00:1a:2b:3c:4d:5e", ip="203.0.113.7")
     with pytest.raises(grpc.RpcError) as refused:
         teller.open(device_info=info)
     assert code(refused.value) == (grpc.StatusCode.PERMISSION_DENIED, "DEVICE_ON_INCIDENT_LIST")
+    assert details_of(refused.value).metadata["kinds"] == "mac"
     assert not ca.ca.applications
     with pytest.raises(grpc.RpcError) as bad:
-        teller.open(device_info=cpb.DeviceInfo(items={"mac": "not a mac"}))
+        teller.open(device_info=ppb.DeviceInfo(mac="not a mac"))
     assert bad.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    other.backend.RemoveIncidentDevice(cpb.IncidentDeviceRequest(
-        device_info=cpb.DeviceInfo(items={"mac": "00:1a:2b:3c:4d:5e"}), reason="cleared"))
-    assert teller.open(device_info=info)
+    assert teller.open(device_info=ppb.DeviceInfo(mac="00:1a:2b:3c:4d:5f", ip="203.0.113.7"))
 
 
 def test_another_banks_certificate_registered_with_additional_authentication(

@@ -17,7 +17,6 @@ from authd.certificate.reliance import RevocationChecker
 from authd.certificate.settings import CertificateSettings
 from devices.certificate import npki
 from devices.certificate.chain import ChainError, build_chain
-from devices.certificate.incidents import DeviceInfo
 from devices.certificate.lifecycle import (
     IssuanceRequest,
     IssuanceStep,
@@ -70,14 +69,6 @@ def test_cancellation_refund_in_the_seven_days_only() -> None:
     assert refund.refunded_krw == 4000
     with pytest.raises(WrongState):
         cancellation(NOW, NOW + dt.timedelta(days=7, seconds=1), 4400)
-
-
-def test_device_info_is_normalised_and_checked() -> None:
-    info = DeviceInfo.of({"mac": "00-1A-2B-3C-4D-5E", "ip": "2001:db8::0:1", "hdd_serial": "wd-1"})
-    assert dict(info.items) == {"mac": "00:1a:2b:3c:4d:5e", "ip": "2001:db8::1",
-                                "hdd_serial": "WD-1"}  # type: ignore[comparison-overlap]
-    with pytest.raises(BadRequest):
-        DeviceInfo.of({"imei": "1"})
 
 
 def test_npki_key_file_round_trip_and_wrong_password() -> None:

@@ -1,6 +1,7 @@
 -- Certificates (DOMAIN.md §6): issuance requests, the certificates an institution issued as
--- registration authority or registered from another bank, the incident list of device
--- information, and one-time numbers registered at a branch for additional authentication.
+-- registration authority or registered from another bank, and one-time numbers registered at
+-- a branch for additional authentication. (The incident list of device information is the
+-- shared one of 0090_policy.sql.)
 
 -- An issuance (or reissue) request: the five steps, cancelled when not completed within
 -- 7 days of the application (CA art. 6(3)). The CA's authorization code is sealed.
@@ -57,21 +58,6 @@ CREATE TABLE certificates (
 CREATE UNIQUE INDEX certificates_fingerprint ON certificates (institution, fingerprint);
 CREATE INDEX certificates_expiry ON certificates (institution, not_after);
 CREATE INDEX certificates_customer ON certificates (institution, customer_ref);
-
--- Device information on the incident list (CA art. 2(6), 6(4)4, 14), fed by institutions.
-CREATE TABLE certificate_incidents (
-    id TEXT PRIMARY KEY,
-    kind TEXT NOT NULL,
-    value TEXT NOT NULL,
-    reported_by TEXT NOT NULL,
-    reason TEXT NOT NULL,
-    reported_at DOUBLE PRECISION NOT NULL,
-    removed_at DOUBLE PRECISION,
-    active INTEGER NOT NULL
-);
-CREATE UNIQUE INDEX certificate_incidents_active ON certificate_incidents (kind, value, reported_by)
-    WHERE active = 1;
-CREATE INDEX certificate_incidents_lookup ON certificate_incidents (kind, value, active);
 
 -- One-time numbers registered at a branch (additional authentication, FAQ): sealed, one live
 -- number per customer and institution, void after 3 wrong entries or once used.
