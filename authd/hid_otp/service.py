@@ -46,7 +46,7 @@ _KEY_AAD = b"authd/hid_otp/access-code-key"
 
 
 class OtpCenterApi(Protocol):
-    """What provisioning uses of the OTP center (``authd.otp.center.OtpCenter``)."""
+    """What provisioning uses of the OTP center (``authd.otp.service.OtpService``)."""
 
     def enroll(
         self,

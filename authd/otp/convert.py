@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from authd.otp.center import Device
+from authd.otp.repository import Device
 from authd.v1 import otp_pb2
 from devices.errors import BadRequest
 from devices.otp.codes import Algorithm

@@ -13,9 +13,9 @@ import grpc
 from authd import errors, metrics, validate
 from authd.app import App
 from authd.context import Caller, Role, require_role
-from authd.otp.center import REGISTRATION_REFUSED, OtpCenter, VerifyResult
 from authd.otp.convert import OUTCOME_TO_PB, algorithm_from_pb, kind_from_pb, status_to_pb
 from authd.otp.engine import GroupCommitEngine, LoopCommitEngine
+from authd.otp.service import REGISTRATION_REFUSED, OtpService, VerifyResult
 from authd.otp.settings import OtpSettings
 from authd.ratelimit import Rate, RateLimiter
 from authd.storage import Tx
@@ -60,7 +60,7 @@ def _count(institution: str, future: Pending) -> None:
 
 
 class OtpServicer(otp_pb2_grpc.OtpServiceServicer):
-    def __init__(self, app: App, settings: OtpSettings, center: OtpCenter,
+    def __init__(self, app: App, settings: OtpSettings, center: OtpService,
                  engine: Engine) -> None:
         self.app = app
         self.settings = settings
