@@ -24,6 +24,7 @@ class Registration:
     channel: str  # "branch" or "online"
     registered_at: float
     failures_here: int
+    customer_id: str  # the institution's own customer reference ('' before there was one)
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,7 @@ def find(tx: Tx, serial: str, *, lock: bool) -> Device | None:
                  + (tx.for_update if lock else ""), (serial,))
     if row is None:
         return None
-    regs = tx.all("SELECT institution, channel, registered_at, failures_here"
+    regs = tx.all("SELECT institution, channel, registered_at, failures_here, customer_id"
                   " FROM otp_registrations WHERE serial = ?"
                   " ORDER BY registered_at, institution", (serial,))
     return Device(
@@ -73,7 +74,8 @@ def find(tx: Tx, serial: str, *, lock: bool) -> Device | None:
         sealed_seed=bytes(row[5]), last=int(row[6]), drift=int(row[7]), state=State(row[8]),
         failures=int(row[9]), issuer=row[10], replaced_by=row[11],
         warranty_until=float(row[12]), updated_at=float(row[13]),
-        registrations=tuple(Registration(r[0], r[1], float(r[2]), int(r[3])) for r in regs))
+        registrations=tuple(Registration(r[0], r[1], float(r[2]), int(r[3]), r[4])
+                            for r in regs))
 
 
 def exists(tx: Tx, serial: str) -> bool:
@@ -105,9 +107,11 @@ def insert_device(tx: Tx, *, serial: str, params: Params, sealed_seed: bytes, la
          sealed_seed, last, State.ACTIVE.value, issuer, warranty_until, now, now))
 
 
-def add_registration(tx: Tx, serial: str, institution: str, channel: str, now: float) -> None:
+def add_registration(tx: Tx, serial: str, institution: str, channel: str, customer_id: str,
+                     now: float) -> None:
     tx.execute("INSERT INTO otp_registrations (serial, institution, channel, registered_at,"
-               " failures_here) VALUES (?, ?, ?, ?, 0)", (serial, institution, channel, now))
+               " failures_here, customer_id) VALUES (?, ?, ?, ?, 0, ?)",
+               (serial, institution, channel, now, customer_id))
 
 
 def delete_registration(tx: Tx, serial: str, institution: str) -> None:

@@ -121,10 +121,13 @@ class OtpService:
         """The device as ``caller`` may see it: an institution sees its own registration only,
         the issuer only when it is the issuer, and the replacing serial only when that device
         is registered there too. The shared failure total is the customer's device state and
-        stays. Operations (admin role) see everything."""
-        if caller.role is Role.ADMIN:
-            return device
+        stays. Operations (admin role) see every registration, but a customer reference only
+        of their own institution: it belongs to the institution that gave it."""
         here = caller.institution
+        if caller.role is Role.ADMIN:
+            return dataclasses.replace(device, registrations=tuple(
+                r if r.institution == here else dataclasses.replace(r, customer_id="")
+                for r in device.registrations))
         replaced_by = device.replaced_by
         if replaced_by and not self.is_registered(tx, replaced_by, here):
             replaced_by = None
@@ -138,7 +141,8 @@ class OtpService:
     def status(self, tx: Tx, serial: str, caller: Caller) -> Device:
         """A registered institution's view of the device; operations see every device."""
         if caller.role is Role.ADMIN:
-            return self._load(tx, rules.check_serial(serial), lock=False)
+            return self.view(tx, self._load(tx, rules.check_serial(serial), lock=False),
+                             caller)
         return self.view(tx, self._registered(tx, serial, caller.institution, lock=False),
                          caller)
 
@@ -153,8 +157,19 @@ class OtpService:
     def enroll(self, tx: Tx, *, serial: str, seed: bytes | None, kind: str | Kind,
                digits: int = 6, period: int = 60, algorithm: str | Algorithm = "SHA1",
                counter: int = 0, warranty_until: float = 0.0, caller: Caller,
-               channel: str = "branch") -> Enrolled:
-        """Enroll a device and register it at the caller's institution (its issuer)."""
+               customer_id: str, channel: str = "branch") -> Enrolled:
+        """Enroll a device and register it at the caller's institution (its issuer) for the
+        institution's customer ``customer_id``."""
+        validate.customer_ref(customer_id)
+        return self._enroll(tx, serial=serial, seed=seed, kind=kind, digits=digits,
+                            period=period, algorithm=algorithm, counter=counter,
+                            warranty_until=warranty_until, caller=caller,
+                            customer_id=customer_id, channel=channel)
+
+    def _enroll(self, tx: Tx, *, serial: str, seed: bytes | None, kind: str | Kind,
+                digits: int, period: int, algorithm: str | Algorithm, counter: int,
+                warranty_until: float, caller: Caller, customer_id: str,
+                channel: str) -> Enrolled:
         rules.check_serial(serial)
         try:
             params = Params(Kind(kind), digits, period, Algorithm(algorithm)).check()
@@ -174,33 +189,38 @@ class OtpService:
         repo.insert_device(tx, serial=serial, params=params,
                            sealed_seed=self.secrets.seal(seed, seed_aad(serial)), last=last,
                            issuer=caller.institution, warranty_until=warranty_until, now=now)
-        repo.add_registration(tx, serial, caller.institution, channel, now)
+        repo.add_registration(tx, serial, caller.institution, channel, customer_id, now)
         self.audit.record(tx, action="otp.enroll", target=serial, outcome="enrolled",
                           caller=caller, detail={"kind": params.kind.value,
+                                                 "customer_id": customer_id,
                                                  "digits": params.digits,
                                                  "seed_source": "generated" if generated
                                                  else "given"})
         uri = provisioning_uri(serial, seed, params, caller.institution, counter)
         return Enrolled(self._seen(tx, serial, caller), generated, uri if generated else "")
 
-    def register(self, tx: Tx, *, serial: str, institution: str, caller: Caller) -> Device:
-        """Register the device at ``institution`` at a branch: the customer is present with
-        the device and an ID (DOMAIN.md §3). An unknown serial is NOT_FOUND: registering
-        necessarily tells a teller whether the serial exists."""
+    def register(self, tx: Tx, *, serial: str, institution: str, caller: Caller,
+                 customer_id: str) -> Device:
+        """Register the device at ``institution`` at a branch for its customer
+        ``customer_id``: the customer is present with the device and an ID (DOMAIN.md §3). An
+        unknown serial is NOT_FOUND: registering necessarily tells a teller whether the serial
+        exists."""
+        validate.customer_ref(customer_id)
         device = self._load(tx, rules.check_serial(serial), lock=True)
         if device.state in (State.REPLACED, State.EXPIRED):
             raise WrongState(f"OTP device {serial} was {device.state.value}; "
                                      "register the new device instead")
         if device.registered_at(institution):
             raise AlreadyPresent(f"OTP device {serial} is registered at {institution} already")
-        repo.add_registration(tx, serial, institution, "branch", self.clock())
+        repo.add_registration(tx, serial, institution, "branch", customer_id, self.clock())
         self.audit.record(tx, action="otp.register", target=serial, outcome="registered",
                           caller=caller, detail={"institution": institution,
-                                                 "channel": "branch"})
+                                                 "channel": "branch",
+                                                 "customer_id": customer_id})
         return self._seen(tx, serial, caller)
 
     def register_online(self, tx: Tx, *, serial: str, code: str, caller: Caller,
-                        strong_authentication: bool) -> Device | None:
+                        customer_id: str, strong_authentication: bool) -> Device | None:
         """Online registration (DOMAIN.md §3): the institution asserts the customer's strong
         login, and the customer proves possession by typing the device's current code.
 
@@ -212,6 +232,7 @@ class OtpService:
         for any reason (unknown serial, wrong, replayed or other-length code, a device that is
         not active): the caller then answers REGISTRATION_REFUSED, the same in every case.
         Raises only before it writes."""
+        validate.customer_ref(customer_id)
         if not strong_authentication:
             raise WrongState("online registration needs a login with a certificate or "
                                      "another strong means; otherwise register at a branch")
@@ -223,10 +244,11 @@ class OtpService:
             self.audit.record(tx, action="otp.register", target=serial, outcome="refused",
                               caller=caller, detail={"channel": "online"})
             return None
-        repo.add_registration(tx, serial, institution, "online", self.clock())
+        repo.add_registration(tx, serial, institution, "online", customer_id, self.clock())
         self.audit.record(tx, action="otp.register", target=serial, outcome="registered",
                           caller=caller, detail={"institution": institution,
-                                                 "channel": "online", "proof": "otp"})
+                                                 "channel": "online", "proof": "otp",
+                                                 "customer_id": customer_id})
         return self._seen(tx, serial, caller)
 
     def _prove(self, tx: Tx, device: Device, code: str, caller: Caller) -> bool:
@@ -306,21 +328,26 @@ class OtpService:
                 seed: bytes | None, kind: str | Kind | None, digits: int | None,
                 period: int | None, algorithm: str | Algorithm | None, counter: int,
                 caller: Caller, operator: str) -> tuple[Device, Enrolled]:
-        """Replace a device. A reissue carries every registration over; after a warranty
-        expiry the new device is registered only here (DOMAIN.md §3)."""
+        """Replace a device. A reissue carries every registration over, each with its
+        institution's customer reference; after a warranty expiry the new device is registered
+        only here, for the same customer (DOMAIN.md §3)."""
         old = self._registered(tx, old_serial, caller.institution, lock=True)
+        here = next(r for r in old.registrations if r.institution == caller.institution)
         if old.state in (State.REPLACED, State.EXPIRED):
             raise WrongState(f"OTP device {old_serial} was {old.state.value} already")
         p = old.params
-        enrolled = self.enroll(
+        # The new device keeps the old one's customer here (none for a registration made
+        # before there were customer references).
+        enrolled = self._enroll(
             tx, serial=new_serial, seed=seed, kind=kind or p.kind, digits=digits or p.digits,
             period=period or p.period, algorithm=algorithm or p.algorithm, counter=counter,
-            caller=caller)
+            warranty_until=0.0, caller=caller, customer_id=here.customer_id, channel="branch")
         if not warranty_expired:
             now = self.clock()
             for reg in old.registrations:
                 if reg.institution != caller.institution:
-                    repo.add_registration(tx, new_serial, reg.institution, reg.channel, now)
+                    repo.add_registration(tx, new_serial, reg.institution, reg.channel,
+                                          reg.customer_id, now)
         state = State.EXPIRED if warranty_expired else State.REPLACED
         repo.set_replaced(tx, old_serial, state, new_serial, self.clock())
         self.audit.record(tx, action="otp.replace", target=old_serial, outcome=state.value,

@@ -87,6 +87,7 @@ class OtpServicer(otp_pb2_grpc.OtpServiceServicer):
         caller = require_role(Role.BRANCH)
         validate.serial(request.serial)
         _text(request.operator_id, "operator_id", required=True)
+        customer_id = validate.customer_ref(request.customer_id)
         p = request.parameters
         _parameters(p)
         validate.finite(request.warranty_until, "warranty_until", minimum=0, maximum=MAX_TIME)
@@ -99,7 +100,7 @@ class OtpServicer(otp_pb2_grpc.OtpServiceServicer):
             tx, serial=request.serial, seed=request.seed or None, kind=kind,
             digits=p.digits or cfg.default_digits, period=p.period_seconds or cfg.default_period,
             algorithm=algorithm or Algorithm.SHA1, counter=p.counter,
-            warranty_until=request.warranty_until, caller=caller))
+            warranty_until=request.warranty_until, caller=caller, customer_id=customer_id))
         return otp_pb2.EnrollResponse(device=self._status(enrolled.device),
                                       generated_seed=enrolled.generated_seed or b"",
                                       provisioning_uri=enrolled.provisioning_uri)
@@ -111,19 +112,22 @@ class OtpServicer(otp_pb2_grpc.OtpServiceServicer):
             self.branch_register_limit.check(caller.institution)
             validate.serial(request.serial)
             _text(request.operator_id, "operator_id", required=True)
+            customer_id = validate.customer_ref(request.customer_id)
             if request.code:
                 raise BadRequest("a branch registers without a code (the teller checks "
                                       "the customer's ID and device in person)")
             device = await self._tx(lambda tx: self.center.register(
-                tx, serial=request.serial, institution=caller.institution, caller=caller))
+                tx, serial=request.serial, institution=caller.institution, caller=caller,
+                customer_id=customer_id))
             return self._status(device)
         self.online_register_limit.check(caller.institution)
         validate.serial(request.serial)
         _text(request.operator_id, "operator_id")
+        online_customer = validate.customer_ref(request.customer_id)
         code = validate.otp_code(request.code, "code (the device's current code, typed by the "
                                                "customer)")
         found = await self._tx(lambda tx: self.center.register_online(
-            tx, serial=request.serial, code=code, caller=caller,
+            tx, serial=request.serial, code=code, caller=caller, customer_id=online_customer,
             strong_authentication=request.strong_authentication))
         if found is None:
             raise NotPermitted(REGISTRATION_REFUSED.format(serial=request.serial))

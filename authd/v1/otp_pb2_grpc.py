@@ -38,6 +38,10 @@ class OtpServiceStub:
     serial in person at a branch (Enroll, Replace's new serial, branch Register) tell whether it
     exists. Verify, VerifyStream and Register are rate-limited per institution
     (RESOURCE_EXHAUSTED).
+
+    Every registration names the registering institution's own customer reference
+    (`customer_id`: 1..64 letters, digits or . _ : -), shown to that institution only; a reissue
+    carries each institution's reference over to the new device.
     """
 
     def __init__(self, channel):
@@ -116,6 +120,10 @@ class OtpServiceServicer:
     serial in person at a branch (Enroll, Replace's new serial, branch Register) tell whether it
     exists. Verify, VerifyStream and Register are rate-limited per institution
     (RESOURCE_EXHAUSTED).
+
+    Every registration names the registering institution's own customer reference
+    (`customer_id`: 1..64 letters, digits or . _ : -), shown to that institution only; a reissue
+    carries each institution's reference over to the new device.
     """
 
     def Enroll(self, request, context):
@@ -283,6 +291,10 @@ class OtpService:
     serial in person at a branch (Enroll, Replace's new serial, branch Register) tell whether it
     exists. Verify, VerifyStream and Register are rate-limited per institution
     (RESOURCE_EXHAUSTED).
+
+    Every registration names the registering institution's own customer reference
+    (`customer_id`: 1..64 letters, digits or . _ : -), shown to that institution only; a reissue
+    carries each institution's reference over to the new device.
     """
 
     @staticmethod
