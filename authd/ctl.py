@@ -42,6 +42,7 @@ COMMANDS: list[str] = [
     "authd.hid_otp.cli",
     "authd.smartcard.cli",
     "authd.token.cli",
+    "authd.customer.cli",
 ]
 
 EXIT_OK = 0

@@ -167,6 +167,13 @@ def add_commands(sub: Any) -> None:
                    operator_id=a.operator), timeout=a.timeout), operator=True)
     p.add_argument("first")
     p.add_argument("second")
+    p = simple("assign-customer", "(branch) name the customer of a registration made before "
+                                  "registrations named one",
+               lambda ctl, a: _stub(ctl).AssignCustomer(otp_pb2.AssignCustomerRequest(
+                   serial=a.serial, customer_id=a.customer, operator_id=a.operator),
+                   timeout=a.timeout), operator=True)
+    p.add_argument("--customer", required=True,
+                   help="your institution's reference of the customer holding the device")
     simple("status", "state, failures and registrations", lambda ctl, a: _stub(ctl).GetStatus(
         otp_pb2.GetStatusRequest(serial=a.serial), timeout=a.timeout))
 

@@ -119,6 +119,11 @@ def delete_registration(tx: Tx, serial: str, institution: str) -> None:
                (serial, institution))
 
 
+def set_customer(tx: Tx, serial: str, institution: str, customer_id: str) -> None:
+    tx.execute("UPDATE otp_registrations SET customer_id = ? WHERE serial = ? AND institution = ?",
+               (customer_id, serial, institution))
+
+
 def is_registered(tx: Tx, serial: str, institution: str) -> bool:
     return tx.one("SELECT 1 FROM otp_registrations WHERE serial = ? AND institution = ?",
                   (serial, institution)) is not None
@@ -165,3 +170,31 @@ def record_wrong(tx: Tx, serial: str, failures: int, state: State, institution: 
     if institution is not None:
         tx.execute("UPDATE otp_registrations SET failures_here = failures_here + 1"
                    " WHERE serial = ? AND institution = ?", (serial, institution))
+
+
+@dataclass(frozen=True)
+class CustomerDevice:
+    """A device as one institution's customer holds it: the institution's registration and
+    the device's shared state."""
+
+    serial: str
+    registration: Registration
+    state: State
+    failures: int
+    issuer: str
+    replaced_by: str | None
+    updated_at: float
+
+
+def registered_for(tx: Tx, institution: str, customer_id: str) -> list[CustomerDevice]:
+    """The devices registered at ``institution`` for its customer ``customer_id``."""
+    rows = tx.all("SELECT d.serial, r.channel, r.registered_at, r.failures_here, d.state,"
+                  " d.failures, d.issuer, d.replaced_by, d.updated_at"
+                  " FROM otp_registrations r JOIN otp_devices d ON d.serial = r.serial"
+                  " WHERE r.institution = ? AND r.customer_id = ?"
+                  " ORDER BY r.registered_at, d.serial", (institution, customer_id))
+    return [CustomerDevice(
+        serial=r[0], registration=Registration(institution, r[1], float(r[2]), int(r[3]),
+                                               customer_id),
+        state=State(r[4]), failures=int(r[5]), issuer=r[6], replaced_by=r[7],
+        updated_at=float(r[8])) for r in rows]

@@ -284,6 +284,23 @@ class OtpService:
                           caller=caller, detail={"operator": operator, "reason": reason})
         return self._seen(tx, serial, caller)
 
+    def assign_customer(self, tx: Tx, *, serial: str, caller: Caller, customer_id: str,
+                        operator: str) -> Device:
+        """Name the customer of the caller's registration made before registrations named
+        one; a registration naming one already keeps it."""
+        validate.customer_ref(customer_id)
+        device = self._registered(tx, serial, caller.institution, lock=True)
+        here = next(r for r in device.registrations if r.institution == caller.institution)
+        if here.customer_id:
+            raise WrongState(f"the registration of OTP device {serial} at {caller.institution} "
+                             "names its customer already; deregister and register the device "
+                             "again to change it")
+        repo.set_customer(tx, serial, caller.institution, customer_id)
+        self.audit.record(tx, action="otp.assign_customer", target=serial, outcome="assigned",
+                          caller=caller, detail={"customer_id": customer_id,
+                                                 "operator": operator})
+        return self._seen(tx, serial, caller)
+
     def _set_state(self, tx: Tx, serial: str, state: State, failures: int | None = None) -> None:
         repo.set_state(tx, serial, state, self.clock(), failures)
 

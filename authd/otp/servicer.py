@@ -297,6 +297,17 @@ class OtpServicer(otp_pb2_grpc.OtpServiceServicer):
             operator=operator))
         return self._status(device)
 
+    async def AssignCustomer(self, request: otp_pb2.AssignCustomerRequest,
+                             context: grpc.aio.ServicerContext) -> otp_pb2.DeviceStatus:
+        caller = require_role(Role.BRANCH)
+        validate.serial(request.serial)
+        customer_id = validate.customer_ref(request.customer_id)
+        operator = _text(request.operator_id, "operator_id", required=True)
+        device = await self._tx(lambda tx: self.center.assign_customer(
+            tx, serial=request.serial, caller=caller, customer_id=customer_id,
+            operator=operator))
+        return self._status(device)
+
     async def GetStatus(self, request: otp_pb2.GetStatusRequest,
                         context: grpc.aio.ServicerContext) -> otp_pb2.DeviceStatus:
         caller = require_role(Role.BRANCH, Role.BACKEND, Role.ADMIN)

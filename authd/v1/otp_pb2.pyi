@@ -244,6 +244,16 @@ class GetStatusRequest(_message.Message):
     serial: str
     def __init__(self, serial: _Optional[str] = ...) -> None: ...
 
+class AssignCustomerRequest(_message.Message):
+    __slots__ = ("serial", "customer_id", "operator_id")
+    SERIAL_FIELD_NUMBER: _ClassVar[int]
+    CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
+    OPERATOR_ID_FIELD_NUMBER: _ClassVar[int]
+    serial: str
+    customer_id: str
+    operator_id: str
+    def __init__(self, serial: _Optional[str] = ..., customer_id: _Optional[str] = ..., operator_id: _Optional[str] = ...) -> None: ...
+
 class Registration(_message.Message):
     __slots__ = ("institution", "channel", "registered_at", "failures_here", "customer_id")
     INSTITUTION_FIELD_NUMBER: _ClassVar[int]

@@ -105,6 +105,11 @@ class OtpServiceStub:
                 request_serializer=authd_dot_v1_dot_otp__pb2.GetStatusRequest.SerializeToString,
                 response_deserializer=authd_dot_v1_dot_otp__pb2.DeviceStatus.FromString,
                 _registered_method=True)
+        self.AssignCustomer = channel.unary_unary(
+                '/authd.v1.OtpService/AssignCustomer',
+                request_serializer=authd_dot_v1_dot_otp__pb2.AssignCustomerRequest.SerializeToString,
+                response_deserializer=authd_dot_v1_dot_otp__pb2.DeviceStatus.FromString,
+                _registered_method=True)
 
 
 class OtpServiceServicer:
@@ -212,6 +217,15 @@ class OtpServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def AssignCustomer(self, request, context):
+        """Branch: name the customer of the caller's registration made before registrations named
+        one (the customer is present with an ID). A registration that names one keeps it:
+        FAILED_PRECONDITION (deregister and register again to change it).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_OtpServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -268,6 +282,11 @@ def add_OtpServiceServicer_to_server(servicer, server):
             'GetStatus': grpc.unary_unary_rpc_method_handler(
                     servicer.GetStatus,
                     request_deserializer=authd_dot_v1_dot_otp__pb2.GetStatusRequest.FromString,
+                    response_serializer=authd_dot_v1_dot_otp__pb2.DeviceStatus.SerializeToString,
+            ),
+            'AssignCustomer': grpc.unary_unary_rpc_method_handler(
+                    servicer.AssignCustomer,
+                    request_deserializer=authd_dot_v1_dot_otp__pb2.AssignCustomerRequest.FromString,
                     response_serializer=authd_dot_v1_dot_otp__pb2.DeviceStatus.SerializeToString,
             ),
     }
@@ -583,6 +602,33 @@ class OtpService:
             target,
             '/authd.v1.OtpService/GetStatus',
             authd_dot_v1_dot_otp__pb2.GetStatusRequest.SerializeToString,
+            authd_dot_v1_dot_otp__pb2.DeviceStatus.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AssignCustomer(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/authd.v1.OtpService/AssignCustomer',
+            authd_dot_v1_dot_otp__pb2.AssignCustomerRequest.SerializeToString,
             authd_dot_v1_dot_otp__pb2.DeviceStatus.FromString,
             options,
             channel_credentials,

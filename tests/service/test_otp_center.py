@@ -236,6 +236,38 @@ def test_each_registration_names_its_institutions_customer(banks):
     assert [(r.institution, r.customer_id) for r in new.registrations] == [("bank-a", "A-77")]
 
 
+def test_a_registration_from_before_customer_references_gets_one(banks):
+    """Registrations made before migration 0070 name no customer; a branch names it once."""
+    srv, a, b, _ = banks
+    enroll(a, "OTP-0030", customer="A-1")
+    b.branch.Register(O.RegisterRequest(customer_id="B-1", serial="OTP-0030", operator_id="op"))
+    srv.app.db.run(lambda tx: tx.execute(
+        "UPDATE otp_registrations SET customer_id = '' WHERE serial = ? AND institution = ?",
+        ("OTP-0030", "bank-b")))
+    seen = b.backend.GetStatus(O.GetStatusRequest(serial="OTP-0030"))
+    assert [r.customer_id for r in seen.registrations] == [""]
+    with pytest.raises(grpc.RpcError) as err:
+        b.backend.AssignCustomer(O.AssignCustomerRequest(serial="OTP-0030", customer_id="B-7",
+                                                         operator_id="op"))
+    assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assigned = b.branch.AssignCustomer(O.AssignCustomerRequest(
+        serial="OTP-0030", customer_id="B-7", operator_id="op"))
+    assert [(r.institution, r.customer_id) for r in assigned.registrations] == [
+        ("bank-b", "B-7")]
+    # Once named, a reference stays: here and at the institution that always had one.
+    for bank in (a, b):
+        with pytest.raises(grpc.RpcError) as err:
+            bank.branch.AssignCustomer(O.AssignCustomerRequest(
+                serial="OTP-0030", customer_id="X-1", operator_id="op"))
+        assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    at_a = a.backend.GetStatus(O.GetStatusRequest(serial="OTP-0030"))
+    assert [r.customer_id for r in at_a.registrations] == ["A-1"]
+    audit = system_pb2_grpc.SystemServiceStub(srv.channel("bank-b", "branch", "teller"))
+    trail = audit.ListAudit(system_pb2.ListAuditRequest(target="OTP-0030")).entries
+    assert [e.action for e in trail if e.action == "otp.assign_customer"] == [
+        "otp.assign_customer"]
+
+
 def test_reissue_carries_registrations_warranty_expiry_does_not(banks):
     srv, a, b, _c = banks
     old = enroll(a, "OTP-0005")

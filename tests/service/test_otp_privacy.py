@@ -83,6 +83,8 @@ def probes(b: Institution, code: str) -> dict[str, Callable[[str], Any]]:
         "Replace": replace,
         "Resync": lambda s: b.branch.Resync(O.ResyncRequest(
             serial=s, first_code=code, second_code=code, operator_id="op")),
+        "AssignCustomer": lambda s: b.branch.AssignCustomer(O.AssignCustomerRequest(
+            serial=s, customer_id="B-1", operator_id="op")),
         "GetStatus (backend)": lambda s: b.backend.GetStatus(O.GetStatusRequest(serial=s)),
         "GetStatus (branch)": lambda s: b.branch.GetStatus(O.GetStatusRequest(serial=s)),
     }
