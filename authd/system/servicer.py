@@ -8,7 +8,7 @@ import grpc
 
 from authd import __version__
 from authd.app import App
-from authd.context import Role, current_caller, require_role
+from authd.context import Caller, Role, current_caller, require_role
 from authd.v1 import system_pb2, system_pb2_grpc
 from devices.errors import BadRequest
 
@@ -48,8 +48,18 @@ class SystemServicer(system_pb2_grpc.SystemServiceServicer):
         return system_pb2.ListAuditResponse(entries=[
             system_pb2.AuditEntry(at=r.at, institution=r.institution, role=r.role,
                                   subject=r.subject, action=r.action, target=r.target,
-                                  outcome=r.outcome, detail_json=_json(r.detail))
+                                  outcome=r.outcome,
+                                  detail_json=_json(_shown(r.detail, r.institution, caller)))
             for r in records])
+
+
+def _shown(detail: dict[str, object], institution: str, caller: Caller) -> dict[str, object]:
+    """A record's detail as ``caller`` may read it: an institution's customer reference only
+    by that institution (operations read every record, without other institutions' customer
+    references)."""
+    if institution == caller.institution or "customer_id" not in detail:
+        return detail
+    return {k: v for k, v in detail.items() if k != "customer_id"}
 
 
 def _json(detail: dict[str, object]) -> str:

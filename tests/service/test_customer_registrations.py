@@ -3,6 +3,7 @@ center and asked by backends; through a real gRPC channel, on SQLite and Postgre
 
 from __future__ import annotations
 
+import json
 import threading
 from typing import Any
 
@@ -121,6 +122,12 @@ def test_register_check_list_deregister(banks: tuple[Any, Bank, Bank]) -> None:
     assert [(e.action, e.institution) for e in reversed(trail.entries)] == [
         ("token.register", "bank-a"), ("token.deregister", "bank-a"),
         ("token.register", "bank-a")]
+    assert all(json.loads(e.detail_json)["customer_id"] == "C-1" for e in trail.entries)
+    # Operations read every institution's records, but no institution's customer reference.
+    ops = system_pb2_grpc.SystemServiceStub(_srv.channel("ops", "admin", "ops-1"))
+    everything = ops.ListAudit(system_pb2.ListAuditRequest(target=f"token:{TOKEN_SERIAL}"))
+    assert {e.institution for e in everything.entries} == {"bank-a", "bank-b"}
+    assert not any("customer_id" in json.loads(e.detail_json) for e in everything.entries)
 
 
 def test_bad_requests_and_roles_change_nothing(banks: tuple[Any, Bank, Bank]) -> None:
