@@ -108,9 +108,9 @@ class CenterRegistrations:
                               customer_id=customer_id, terminal=terminal, operator=operator,
                               now=self.clock())
             self.audit.record(tx, action=f"{name}.register", target=f"{name}:{serial}",
-                              outcome="ok", caller=caller,
-                              detail={"customer_id": customer_id, "terminal": terminal,
-                                      "operator": operator, "registration": reg.id})
+                              outcome="ok", caller=caller, customer=customer_id,
+                              detail={"terminal": terminal, "operator": operator,
+                                      "registration": reg.id})
             return reg
 
         return _unique(self.db, register, f"{name} {serial} is registered at "
@@ -135,9 +135,9 @@ class CenterRegistrations:
             if ended is None:
                 raise NoSuchObject(missing)
             self.audit.record(tx, action=f"{name}.deregister", target=f"{name}:{serial}",
-                              outcome="ok", caller=caller,
-                              detail={"customer_id": customer_id, "operator": operator,
-                                      "reason": reason, "registration": existing.id})
+                              outcome="ok", caller=caller, customer=customer_id,
+                              detail={"operator": operator, "reason": reason,
+                                      "registration": existing.id})
             return ended
 
         return self.db.run(deregister)

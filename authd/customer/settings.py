@@ -1,5 +1,7 @@
-"""The ``[customer]`` section: the customer area has no settings of its own yet (it reads the
-OTP lockout and the security-card failure limit from ``[otp]`` and ``[security_card]``)."""
+"""The ``[customer]`` section: the customer area has no settings of its own yet.
+
+It reads the OTP lockout and the security-card failure limit from ``[otp]`` and
+``[security_card]``."""
 
 from __future__ import annotations
 

@@ -191,8 +191,8 @@ class OtpService:
                            issuer=caller.institution, warranty_until=warranty_until, now=now)
         repo.add_registration(tx, serial, caller.institution, channel, customer_id, now)
         self.audit.record(tx, action="otp.enroll", target=serial, outcome="enrolled",
-                          caller=caller, detail={"kind": params.kind.value,
-                                                 "customer_id": customer_id,
+                          caller=caller, customer=customer_id or None,
+                          detail={"kind": params.kind.value,
                                                  "digits": params.digits,
                                                  "seed_source": "generated" if generated
                                                  else "given"})
@@ -214,9 +214,8 @@ class OtpService:
             raise AlreadyPresent(f"OTP device {serial} is registered at {institution} already")
         repo.add_registration(tx, serial, institution, "branch", customer_id, self.clock())
         self.audit.record(tx, action="otp.register", target=serial, outcome="registered",
-                          caller=caller, detail={"institution": institution,
-                                                 "channel": "branch",
-                                                 "customer_id": customer_id})
+                          caller=caller, customer=customer_id,
+                          detail={"institution": institution, "channel": "branch"})
         return self._seen(tx, serial, caller)
 
     def register_online(self, tx: Tx, *, serial: str, code: str, caller: Caller,
@@ -246,9 +245,9 @@ class OtpService:
             return None
         repo.add_registration(tx, serial, institution, "online", customer_id, self.clock())
         self.audit.record(tx, action="otp.register", target=serial, outcome="registered",
-                          caller=caller, detail={"institution": institution,
-                                                 "channel": "online", "proof": "otp",
-                                                 "customer_id": customer_id})
+                          caller=caller, customer=customer_id,
+                          detail={"institution": institution, "channel": "online",
+                                  "proof": "otp"})
         return self._seen(tx, serial, caller)
 
     def _prove(self, tx: Tx, device: Device, code: str, caller: Caller) -> bool:
@@ -297,8 +296,7 @@ class OtpService:
                              "again to change it")
         repo.set_customer(tx, serial, caller.institution, customer_id)
         self.audit.record(tx, action="otp.assign_customer", target=serial, outcome="assigned",
-                          caller=caller, detail={"customer_id": customer_id,
-                                                 "operator": operator})
+                          caller=caller, customer=customer_id, detail={"operator": operator})
         return self._seen(tx, serial, caller)
 
     def _set_state(self, tx: Tx, serial: str, state: State, failures: int | None = None) -> None:

@@ -1,12 +1,14 @@
 """Smartcard operations for the daemon: readers, card info, PIV for tellers, raw APDUs, and
 the registration of a customer's card at the branch (recorded at the center).
 
-Blocking (PC/SC); the servicer runs these through `App.run_blocking`. Secrets (PIN, PUK,
-management key) pass through to the card and are never logged, audited or kept.
+The public operations are coroutines: the card work runs on the reader's own thread
+(`CardAccess`), the caller awaits it on the event loop. Secrets (PIN, PUK, management key)
+pass through to the card and are never logged, audited or kept.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -85,8 +87,10 @@ class SmartcardService:
         self.access.close()
 
     def _on_event(self, event: ReaderEvent) -> None:
-        if event.kind in (EventKind.CARD_REMOVED, EventKind.READER_REMOVED):
+        if event.kind == EventKind.CARD_REMOVED:
             self.access.release(event.reader)
+        elif event.kind == EventKind.READER_REMOVED:
+            self.access.forget(event.reader)
 
     # -- readers ---------------------------------------------------------------------------
     @property
@@ -107,11 +111,11 @@ class SmartcardService:
         if snap.readers[reader] is None:
             raise Unreachable(f"no card in reader {reader!r}")
 
-    def _run(self, reader: str, work: Callable[[PcscConnection], T]) -> T:
+    async def _run(self, reader: str, work: Callable[[PcscConnection], T]) -> T:
         self._check_reader(reader)
-        return self.access.run(reader, work)
+        return await self.access.run(reader, work)
 
-    def _piv(self, reader: str, work: Callable[[PivSession], T]) -> T:
+    async def _piv(self, reader: str, work: Callable[[PivSession], T]) -> T:
         def on_card(connection: PcscConnection) -> T:
             piv = PivSession(connection)
             try:
@@ -122,10 +126,10 @@ class SmartcardService:
                 except (ApduError, DriverError, NoSuchObject):
                     pass
 
-        return self._run(reader, on_card)
+        return await self._run(reader, on_card)
 
     # -- card info -------------------------------------------------------------------------
-    def card_info(self, reader: str) -> CardInfo:
+    async def card_info(self, reader: str) -> CardInfo:
         def work(connection: PcscConnection) -> CardInfo:
             found = []
             for name, aid in KNOWN_APPLETS:
@@ -137,10 +141,10 @@ class SmartcardService:
                     found.append((name, aid))
             return CardInfo(reader, connection.atr, found)
 
-        return self._run(reader, work)
+        return await self._run(reader, work)
 
     # -- PIV -------------------------------------------------------------------------------
-    def piv_status(self, reader: str) -> PivStatus:
+    async def piv_status(self, reader: str) -> PivStatus:
         def work(piv: PivSession) -> PivStatus:
             chuid = piv.read_chuid()
             pin = piv.pin_status()
@@ -159,7 +163,7 @@ class SmartcardService:
                 certificates,
             )
 
-        return self._piv(reader, work)
+        return await self._piv(reader, work)
 
     def _card_id(self, piv: PivSession) -> str:
         try:
@@ -167,7 +171,7 @@ class SmartcardService:
         except (NoSuchObject, ApduError):
             return "card:unknown"
 
-    def verify_pin(self, reader: str, pin: str) -> PinResult:
+    async def verify_pin(self, reader: str, pin: str) -> PinResult:
         def work(piv: PivSession) -> PinResult:
             try:
                 piv.verify_pin(pin)
@@ -175,9 +179,9 @@ class SmartcardService:
                 return PinResult.from_error(exc)
             return PinResult(PinOutcome.OK, piv_attempts(piv))
 
-        return self._piv(reader, work)
+        return await self._piv(reader, work)
 
-    def change_pin(self, reader: str, old_pin: str, new_pin: str) -> PinResult:
+    async def change_pin(self, reader: str, old_pin: str, new_pin: str) -> PinResult:
         def work(piv: PivSession) -> PinResult:
             target = self._card_id(piv)
             try:
@@ -189,9 +193,9 @@ class SmartcardService:
             self.audit("smartcard.change_pin", target, "ok", {})
             return PinResult(PinOutcome.OK, piv_attempts(piv))
 
-        return self._piv(reader, work)
+        return await self._piv(reader, work)
 
-    def unblock_pin(self, reader: str, puk: str, new_pin: str) -> PinResult:
+    async def unblock_pin(self, reader: str, puk: str, new_pin: str) -> PinResult:
         def work(piv: PivSession) -> PinResult:
             target = self._card_id(piv)
             try:
@@ -203,7 +207,7 @@ class SmartcardService:
             self.audit("smartcard.unblock_pin", target, "ok", {})
             return PinResult(PinOutcome.OK, piv_attempts(piv))
 
-        return self._piv(reader, work)
+        return await self._piv(reader, work)
 
     def _management_key(self, key: bytes) -> bytes:
         key = key or self.settings.management_key
@@ -211,7 +215,7 @@ class SmartcardService:
             raise BadRequest("the management key is 24 bytes (3DES)")
         return key
 
-    def generate_key(
+    async def generate_key(
         self, reader: str, slot: Slot, key_type: KeyType, management_key: bytes
     ) -> PublicKey:
         key = self._management_key(management_key)
@@ -224,9 +228,9 @@ class SmartcardService:
             self.audit("smartcard.generate_key", target, "ok", detail)
             return public_key
 
-        return self._piv(reader, work)
+        return await self._piv(reader, work)
 
-    def import_certificate(
+    async def import_certificate(
         self, reader: str, slot: Slot, der: bytes, management_key: bytes
     ) -> x509.Certificate:
         key = self._management_key(management_key)
@@ -249,9 +253,9 @@ class SmartcardService:
             self.audit("smartcard.import_certificate", target, "ok", detail)
             return certificate
 
-        return self._piv(reader, work)
+        return await self._piv(reader, work)
 
-    def sign(
+    async def sign(
         self,
         reader: str,
         slot: Slot,
@@ -270,9 +274,9 @@ class SmartcardService:
             raise BadRequest(f"a {hash_name} digest is {_DIGEST_SIZES[hash_name]} bytes")
         if len(message) > 1 << 20:
             raise BadRequest("message larger than 1 MiB: send its digest")
-        value = message_digest or digest(message, hash_name)
 
         def work(piv: PivSession) -> SignResult:
+            value = message_digest or digest(message, hash_name)  # off the event loop
             try:
                 piv.verify_pin(pin)
             except InvalidPinError as exc:
@@ -282,13 +286,15 @@ class SmartcardService:
             self.audit("smartcard.sign", target, "ok", {"slot": f"{slot.value:02X}"})
             return SignResult(PinResult(PinOutcome.OK, piv_attempts(piv)), signature)
 
-        return self._piv(reader, work)
+        return await self._piv(reader, work)
 
     # -- registration at the branch ----------------------------------------------------------
-    def register_card(self, caller: Caller, reader: str, pin: str, customer_id: str,
-                      operator: str, terminal: str) -> tuple[PinResult, BranchRegistration | None]:
+    async def register_card(self, caller: Caller, reader: str, pin: str, customer_id: str,
+                            operator: str,
+                            terminal: str) -> tuple[PinResult, BranchRegistration | None]:
         """The customer verifies the PIN at this terminal; the center then records the card
-        (the GUID of its CHUID) for the institution's customer. A wrong PIN records nothing."""
+        (the GUID of its CHUID) for the institution's customer (a blocking call, off the
+        event loop). A wrong PIN records nothing."""
         validate.customer_ref(customer_id)
         validate.text(operator, "operator_id", required=True)
         terminal = validate.text(terminal, "terminal") or caller.subject
@@ -304,13 +310,14 @@ class SmartcardService:
                 guid = b""
             return PinResult(PinOutcome.OK, piv_attempts(piv)), guid.hex().upper()
 
-        result, serial = self._piv(reader, work)
+        result, serial = await self._piv(reader, work)
         if result.outcome is not PinOutcome.OK:
             return result, None
         if not serial.strip("0"):
             raise WrongState("the card's CHUID names no GUID: it cannot be registered")
-        reg = self.registrations().register(caller, MediumKind.SMARTCARD, serial, customer_id,
-                                            terminal=terminal, operator=operator)
+        reg = await asyncio.to_thread(
+            self.registrations().register, caller, MediumKind.SMARTCARD, serial, customer_id,
+            terminal=terminal, operator=operator)
         return result, reg
 
     def deregister_card(self, caller: Caller, card_serial: str, customer_id: str,
@@ -331,13 +338,13 @@ class SmartcardService:
                     f"an APDU is 4..{self.settings.max_apdu_bytes} bytes (got {len(apdu)})"
                 )
 
-    def transmit(self, reader: str, apdus: list[bytes]) -> list[tuple[bytes, int]]:
+    async def transmit(self, reader: str, apdus: list[bytes]) -> list[tuple[bytes, int]]:
         self.check_apdus(apdus)
 
         def work(connection: SmartCardConnection) -> list[tuple[bytes, int]]:
             return [connection.send_and_receive(apdu) for apdu in apdus]
 
-        return self._run(reader, work)
+        return await self._run(reader, work)
 
 
 def piv_attempts(piv: PivSession) -> int:
