@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the data directory")
     parser.add_argument("--skip", action="append", default=[],
                         choices=["otp", "hid_otp", "security_card", "policy", "token",
-                                 "smartcard"],
+                                 "customer", "smartcard"],
                         help="leave a step out (repeatable)")
     args = parser.parse_args(argv)
     data_dir = Path(args.data_dir) if args.data_dir else Path(tempfile.mkdtemp(
@@ -129,7 +129,15 @@ def _run_steps(args: argparse.Namespace, data_dir: Path, readers: object) -> lis
         tellers = {b: open_as(f"{b}-teller") for b in BANKS}
         backends = {b: open_as(f"{b}-backend") for b in BANKS}
         try:
-            from authd.demo_steps import hid_otp, otp, policy, security_card, smartcard, token
+            from authd.demo_steps import (
+                customer,
+                hid_otp,
+                otp,
+                policy,
+                security_card,
+                smartcard,
+                token,
+            )
             from simulators.token.softhsm import SoftHsmEnvironment
 
             steps: list[tuple[str, str, Callable[[], None]]] = [
@@ -148,6 +156,8 @@ def _run_steps(args: argparse.Namespace, data_dir: Path, readers: object) -> lis
                      tellers["bank-a"], backends["bank-a"],
                      SoftHsmEnvironment(data_dir / "softhsm"), say))),
             ]
+            steps.append(("customer", "Which media a customer holds",
+                          lambda: customer.run(customer.CustomerDemoContext(backends, say))))
             if isinstance(readers, smartcard.PrivatePcscd):
                 pcscd = readers
                 steps.append(("smartcard", "Smartcard (virtual PIV card through pcscd)",
