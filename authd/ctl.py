@@ -44,6 +44,7 @@ COMMANDS: list[str] = [
     "authd.smartcard.cli",
     "authd.token.cli",
     "authd.customer.cli",
+    "authd.certificate.cli",
 ]
 
 EXIT_OK = 0

@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the data directory")
     parser.add_argument("--skip", action="append", default=[],
                         choices=["otp", "hid_otp", "security_card", "policy", "token",
-                                 "customer", "smartcard"],
+                                 "certificate", "customer", "smartcard"],
                         help="leave a step out (repeatable)")
     args = parser.parse_args(argv)
     data_dir = Path(args.data_dir) if args.data_dir else Path(tempfile.mkdtemp(
@@ -101,9 +101,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run_steps(args: argparse.Namespace, data_dir: Path, readers: object) -> list[bool]:
+    from authd.demo_steps.certificate import CaProcess
     from simulators.security_card.embosser import EmbosserSimulator
 
     results: list[bool] = []
+    ca = CaProcess(data_dir / "ca")
     with EmbosserSimulator() as embosser, EmbosserSimulator() as printer:
         config = data_dir / "authd.toml"
         config.write_text(
@@ -112,7 +114,11 @@ def _run_steps(args: argparse.Namespace, data_dir: Path, readers: object) -> lis
             'listen = "127.0.0.1:0"\n'
             "[security_card]\n"
             f'embosser = "{embosser.address}"\n'
-            f'printer = "{printer.address}"\n')
+            f'printer = "{printer.address}"\n'
+            "[certificate]\n"
+            f'ca_url = "{ca.info["ca_url"]}"\n'
+            f'ca_certificates = "{ca.info["ca_certificate"]}"\n'
+            "cache_max_seconds = 2\n")
         say(f"Starting authd (embedded default: SQLite, SoftHSM2 key-encryption key, mTLS with a "
             f"development CA) in {data_dir}")
         daemon = Daemon(config, data_dir)
@@ -130,6 +136,7 @@ def _run_steps(args: argparse.Namespace, data_dir: Path, readers: object) -> lis
         backends = {b: open_as(f"{b}-backend") for b in BANKS}
         try:
             from authd.demo_steps import (
+                certificate,
                 customer,
                 hid_otp,
                 otp,
@@ -154,7 +161,11 @@ def _run_steps(args: argparse.Namespace, data_dir: Path, readers: object) -> lis
                 ("token", "HSM security token (PKCS#11, SoftHSM2)",
                  lambda: token.run(token.TokensDemoContext(
                      tellers["bank-a"], backends["bank-a"],
-                     SoftHsmEnvironment(data_dir / "softhsm"), say))),
+                     SoftHsmEnvironment(data_dir / "softhsm"), ca, say))),
+                ("certificate", "Certificate on the HSM token, revoked at the CA",
+                 lambda: certificate.run(certificate.CertificateDemoContext(
+                     tellers["bank-a"], backends["bank-a"],
+                     SoftHsmEnvironment(data_dir / "softhsm"), ca, say))),
             ]
             steps.append(("customer", "Which media a customer holds",
                           lambda: customer.run(customer.CustomerDemoContext(backends, say))))
@@ -174,6 +185,7 @@ def _run_steps(args: argparse.Namespace, data_dir: Path, readers: object) -> lis
             say("\nStopping authd with SIGTERM (in-flight calls finish first)")
             code = daemon.stop()
             say(f"authd exited with status {code}")
+            ca.stop()
     return results
 
 

@@ -52,6 +52,8 @@ FEATURES: tuple[FeatureRef, ...] = (
     FeatureRef("hid_otp", frozenset({BRANCH})),
     FeatureRef("smartcard", frozenset({BRANCH})),
     FeatureRef("token", frozenset({BRANCH})),
+    # issues onto tokens and smartcards, and checks their signatures' certificates
+    FeatureRef("certificate", frozenset(ROLES)),
 )
 
 
