@@ -21,6 +21,7 @@ from authd import config as configmod
 from authd.client import dev_channel
 from authd.server import BackgroundServer
 from simulators.token.softhsm import SoftHsmEnvironment
+from tests.pcsc_env import PCSCD  # noqa: F401  (every PC/SC client of the run: its own pcscd)
 from tests.pgcluster import PgCluster, PgUnavailable, start_pg_cluster
 
 # --------------------------------------------------------------------------- options
@@ -72,7 +73,8 @@ def pg_cluster() -> Iterator[PgCluster]:
     try:
         cluster = start_pg_cluster(root)
     except PgUnavailable as exc:
-        pytest.skip(str(exc))
+        # a PostgreSQL test that cannot start its cluster did not run: that is a failure
+        pytest.fail(f"PostgreSQL test cluster did not start: {exc}", pytrace=False)
     try:
         yield cluster
     finally:

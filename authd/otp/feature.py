@@ -1,19 +1,22 @@
-"""The OTP center feature: its store logic (``center``), its verification engine and
-``authd.v1.OtpService``. Other features reach the center as ``app.feature(OtpFeature).center``.
+"""The OTP center feature: its logic (``service``, an :class:`OtpService` over the rows of
+``repository.py``), its verification engine and ``authd.v1.OtpService``. Other features reach
+the center's logic as ``app.feature(OtpFeature).service`` (``.center`` is the same object).
 The service's health follows the engine's verification writers (condition ``writer``)."""
 
 from __future__ import annotations
 
+from authd import metrics
 from authd.app import App
 from authd.context import Caller
 from authd.features import Feature, Service
-from authd.otp.center import OtpCenter, VerifyResult
 from authd.otp.engine import GroupCommitEngine, LoopCommitEngine, Many
 from authd.otp.link import EngineLink
+from authd.otp.service import OtpService, VerifyResult
 from authd.otp.servicer import OtpServicer
 from authd.otp.settings import OtpSettings
 from authd.otp.verifier import Verifier
 from authd.ratelimit import Rate, RateLimiter
+from authd.storage import Tx
 from authd.v1 import otp_pb2, otp_pb2_grpc
 from devices.errors import BadRequest
 from devices.otp.rules import Policy
@@ -21,8 +24,8 @@ from devices.otp.rules import Policy
 SERVICE = otp_pb2.DESCRIPTOR.services_by_name["OtpService"].full_name
 
 
-def make_center(app: App, c: OtpSettings) -> OtpCenter:
-    return OtpCenter(app.secrets, app.audit, Policy(lockout_threshold=c.lockout_threshold,
+def make_service(app: App, c: OtpSettings) -> OtpService:
+    return OtpService(app.secrets, app.audit, Policy(lockout_threshold=c.lockout_threshold,
                                                     drift_steps=c.drift_steps,
                                                     hotp_look_ahead=c.hotp_look_ahead))
 
@@ -31,7 +34,7 @@ Engine = (GroupCommitEngine[tuple[str, str, Caller], VerifyResult]
           | LoopCommitEngine[tuple[str, str, Caller], VerifyResult])
 
 
-def make_engine(app: App, settings: OtpSettings, center: OtpCenter, *,
+def make_engine(app: App, settings: OtpSettings, center: OtpService, *,
                 in_loop: bool | None = None) -> Engine:
     """The configured engine; ``in_loop=False`` forces writer threads (callers without a loop)."""
     writers = writers_of(app, settings)
@@ -58,9 +61,11 @@ class OtpFeature(Feature[OtpSettings]):
 
     def __init__(self, app: App, settings: OtpSettings) -> None:
         super().__init__(app, settings)
-        self.center = make_center(app, settings)
-        self.engine = make_engine(app, settings, self.center)
+        self.service = make_service(app, settings)
+        self.engine = make_engine(app, settings, self.service)
         self.engine.on_change(self._report_writers)
+        # One per-institution limit on every code verified at this process: Verify,
+        # VerifyBatch, VerifyStream and the codes other features verify through ``verify_in``.
         self.verify_limit = RateLimiter("otp.verify", "OTP verifications",
                                         Rate(settings.verify_per_second, settings.verify_burst))
         self.verifier = Verifier(self.engine, self.verify_limit, settings.batch_request_max)
@@ -81,6 +86,25 @@ class OtpFeature(Feature[OtpSettings]):
             f"--queue-max={s.queue_max * writers_of(self.app, s)}",
             f"--max-in-flight={s.max_in_flight}", f"--batch-request-max={s.batch_request_max}"])
 
+    def verify_in(self, tx: Tx, *, serial: str, code: str, caller: Caller) -> VerifyResult:
+        """Verify ``code`` in another feature's transaction, with the center's rules: the
+        shared lockout counter under the device's row lock, the same answer for a serial not
+        registered at the caller's institution (no existence oracle), audited. The caller
+        checks ``verify_limit`` first and counts the outcome once the transaction commits
+        (``count``). Raises only before it writes."""
+        return self.service.verify(tx, serial=serial, code=code, caller=caller)
+
+    @staticmethod
+    def count(result: VerifyResult, institution: str) -> None:
+        """Count a committed verification in the OTP metrics."""
+        metrics.OTP_VERIFICATIONS.labels(outcome=result.outcome.value,
+                                         institution=institution).inc()
+
+    @property
+    def center(self) -> OtpService:
+        """The center's logic (the same as ``service``)."""
+        return self.service
+
     def _report_writers(self) -> None:
         """From any thread: NOT_SERVING while a writer is down (its devices cannot be
         verified on this node)."""
@@ -88,7 +112,7 @@ class OtpFeature(Feature[OtpSettings]):
                                "a verification writer failed and is restarting")
 
     def services(self) -> list[Service]:
-        servicer = OtpServicer(self.app, self.settings, self.center, self.engine,
+        servicer = OtpServicer(self.app, self.settings, self.service, self.engine,
                                self.verifier)
         return [Service.of(otp_pb2.DESCRIPTOR, "OtpService",
                            otp_pb2_grpc.add_OtpServiceServicer_to_server, servicer)]

@@ -57,7 +57,7 @@ class _Answers:
             assert answer is not None
             counted[(call.method, _code(call.method, answer))] += 1
         for (method, code), count in counted.items():
-            metrics.RPCS.inc(count, method=method, code=code)
+            metrics.RPCS.labels(method=method, code=code).inc(count)
         self.ready.set()
 
     def message(self) -> bytes:
@@ -165,7 +165,7 @@ class EngineLink:
                     return
                 frame = engine_link_pb2.LinkFrame.FromString(body)
                 for shed in frame.shed:
-                    metrics.RPCS.inc(shed.count, method=shed.method, code=shed.code)
+                    metrics.RPCS.labels(method=shed.method, code=shed.code).inc(shed.count)
                 answers = self._serve(frame)
                 out.put(answers)
         except OSError:

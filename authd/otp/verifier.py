@@ -21,9 +21,9 @@ from typing import Protocol
 
 from authd import errors, metrics, validate
 from authd.context import Caller
-from authd.otp.center import VerifyResult
 from authd.otp.convert import OUTCOME_TO_PB
 from authd.otp.engine import Answer, Group
+from authd.otp.service import VerifyResult
 from authd.ratelimit import RateLimiter
 from authd.v1 import otp_pb2
 from devices.errors import AuthdError, BadRequest, LimitReached
@@ -90,7 +90,7 @@ def _count(jobs: list[tuple[Job, str]], answers: list[Answer[VerifyResult]]) -> 
                                    for (job, _), (result, error) in zip(jobs, answers, strict=True)
                                    if error is None and result is not None)
     for (institution, outcome), count in outcomes.items():
-        metrics.OTP_VERIFICATIONS.inc(count, outcome=outcome, institution=institution)
+        metrics.OTP_VERIFICATIONS.labels(outcome=outcome, institution=institution).inc(count)
 
 
 class Verifier:

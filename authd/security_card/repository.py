@@ -110,6 +110,16 @@ def live_card_for(tx: Tx, institution: str, customer_id: str) -> CardRow | None:
     return _card(row) if row is not None else None
 
 
+def cards_of(tx: Tx, institution: str, customer_id: str) -> list[CardRow]:
+    """Every card the institution issued to its customer (live or not), oldest first."""
+    rows = tx.all(
+        f"SELECT {_CARD_COLUMNS} FROM security_cards"
+        " WHERE institution = ? AND customer_id = ? ORDER BY issued_at, serial",
+        (institution, customer_id),
+    )
+    return [_card(row) for row in rows]
+
+
 def insert_card(tx: Tx, card: CardRow) -> None:
     tx.execute(
         f"INSERT INTO security_cards ({_CARD_COLUMNS})"
@@ -230,12 +240,14 @@ def get_challenge(tx: Tx, challenge_id: str) -> ChallengeRow | None:
 
 def consume_challenge(tx: Tx, challenge_id: str, now: float) -> bool:
     """Mark the challenge used; False when it was used already (by this or a racing call)."""
+    # RETURNING rather than the row count: it also answers in PostgreSQL pipeline mode
     return (
-        tx.execute(
-            "UPDATE security_card_challenges SET used_at = ? WHERE id = ? AND used_at IS NULL",
+        tx.one(
+            "UPDATE security_card_challenges SET used_at = ? WHERE id = ? AND used_at IS NULL"
+            " RETURNING id",
             (now, challenge_id),
         )
-        == 1
+        is not None
     )
 
 

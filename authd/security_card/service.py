@@ -6,12 +6,12 @@ The audit record of every change is written in the change's own transaction.
 
 from __future__ import annotations
 
-import re
 import secrets as pysecrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from authd import validate
 from authd.audit import AuditLog
 from authd.secrets import SecretBox
 from authd.security_card import repository as repo
@@ -54,7 +54,6 @@ from devices.security_card.braille import LAYOUTS, BrailleCardLayout, BrailleTex
 from devices.security_card.printed import printed_card_job
 from devices.security_card.random import RandomBytes
 
-CUSTOMER_ID_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 MAX_REASON = 200
 PRUNE_EVERY = 256
 PRUNE_AFTER_SECONDS = 24 * 3600.0
@@ -104,14 +103,6 @@ class Holder:
 
 def codes_aad(serial: str) -> bytes:
     return f"authd.security_card.codes.v1:{serial}".encode()
-
-
-def validate_customer_id(customer_id: str) -> str:
-    if not CUSTOMER_ID_RE.match(customer_id or ""):
-        raise BadRequest(
-            "customer_id must be 1-64 characters of letters, digits and . _ : -"
-        )
-    return customer_id
 
 
 def validate_reason(reason: str) -> str:
@@ -234,7 +225,7 @@ class SecurityCardService:
     # -- issue, replace, reprint ----------------------------------------------------------
     def issue(self, institution: str, customer_id: str, braille: bool, layout: str | None,
               include_svg: bool = False) -> Issued:
-        validate_customer_id(customer_id)
+        validate.customer_ref(customer_id)
         layout_name = self._layout(layout)
         self.output.require(braille)
         card, row = self._new_card(institution, customer_id, braille, layout_name, "")
@@ -248,8 +239,9 @@ class SecurityCardService:
                 )
             repo.insert_card(tx, row)
             self.audit.record(tx, action=ACTION_ISSUE, target=row.serial, outcome="issued",
-                              detail={"customer_id": customer_id, "medium": row.medium,
-                                      "layout": row.layout, "code_count": row.code_count})
+                              customer=customer_id,
+                              detail={"medium": row.medium, "layout": row.layout,
+                                      "code_count": row.code_count})
 
         _run_unique(self.db, store, f"customer {customer_id} already holds a live security card")
         outcome = self._print(row, job, ACTION_PRINT)
@@ -276,8 +268,9 @@ class SecurityCardService:
             self.audit.record(tx, action=ACTION_REPLACE, target=serial, outcome="replaced",
                               detail={"replaced_by": row.serial, "reason": reason})
             self.audit.record(tx, action=ACTION_ISSUE, target=row.serial, outcome="issued",
-                              detail={"customer_id": old.customer_id, "medium": row.medium,
-                                      "layout": row.layout, "replaces": serial})
+                              customer=old.customer_id,
+                              detail={"medium": row.medium, "layout": row.layout,
+                                      "replaces": serial})
 
         _run_unique(self.db, swap, f"customer {old.customer_id} already holds a live card")
         outcome = self._print(row, job, ACTION_PRINT)
@@ -326,7 +319,7 @@ class SecurityCardService:
         return self._read_card(institution, serial)
 
     def holder(self, institution: str, customer_id: str) -> Holder:
-        validate_customer_id(customer_id)
+        validate.customer_ref(customer_id)
         row = self.db.run(lambda tx: repo.live_card_for(tx, institution, customer_id),
                           write=False)
         return Holder(customer_id, row)
@@ -340,7 +333,7 @@ class SecurityCardService:
             # under the card's row lock: the bound on its challenges is exact across nodes
             if serial:
                 return self._card_for(tx, institution, serial, lock=True)
-            validate_customer_id(customer_id)
+            validate.customer_ref(customer_id)
             found = repo.live_card_for(tx, institution, customer_id)
             if found is None:
                 raise NoSuchObject(f"customer {customer_id} holds no live security card")
@@ -375,52 +368,70 @@ class SecurityCardService:
         prompt = self._text(challenge_text(challenge, row.code_digits))
         return StartedChallenge(challenge, row.code_digits, row.braille, prompt)
 
+    def challenge_serial(self, tx: Tx, institution: str, challenge_id: str) -> str | None:
+        """The card a challenge of ``institution`` was issued for (None: no such challenge)."""
+        if not is_challenge_id(challenge_id):
+            raise BadRequest("challenge_id must be 32 lower-case hex characters")
+        found = repo.get_challenge(tx, challenge_id)
+        if found is None or found.institution != institution:
+            return None
+        return found.challenge.serial
+
+    def verify_in(self, tx: Tx, institution: str, challenge_id: str,
+                  answer: str) -> tuple[Verdict, str]:
+        """One answer evaluated in the caller's transaction (the card's row locked, its counter
+        changed, audited); the verdict and the card's serial. Raises only before it writes."""
+        if not is_challenge_id(challenge_id):
+            raise BadRequest("challenge_id must be 32 lower-case hex characters")
+        validate_answer_format(answer)
+        found = repo.get_challenge(tx, challenge_id)
+        if found is None or found.institution != institution:
+            raise NoSuchObject("no such challenge: start a new one (a card keeps only its "
+                               "most recent challenges)")
+        challenge = found.challenge
+        # a malformed answer changes nothing: checked before the challenge is consumed
+        validate_answer_format(answer, challenge.answer_length)
+        max_failures = self.settings.max_failures
+        now = self.clock()
+        if not repo.consume_challenge(tx, challenge_id, now):
+            status = ChallengeState.USED
+        elif challenge.expired(now):
+            status = ChallengeState.EXPIRED
+        else:
+            status = ChallengeState.OPEN
+        # the card row is locked before its state is read (PostgreSQL: FOR UPDATE; SQLite:
+        # the write transaction holds the database lock)
+        card = repo.get_card(tx, challenge.serial, lock=True)
+        assert card is not None
+        # the codes are opened for every answer, right or wrong, refused or not
+        expected = expected_answer(self._open_codes(card), challenge)
+        verdict = decide(state=card.state, failures=card.failures, challenge=status,
+                         expected=expected, answer=answer, max_failures=max_failures)
+        if verdict.count_failure:
+            repo.add_failure(tx, card.serial, max_failures, now)
+        elif verdict.reset_failures:
+            repo.clear_failures(tx, card.serial, now)
+        if status is not ChallengeState.USED:
+            repo.set_challenge_outcome(tx, challenge_id, verdict.outcome.name.lower())
+        self.audit.record(tx, action=ACTION_VERIFY, target=card.serial,
+                          outcome=verdict.outcome.name.lower(),
+                          detail={"challenge_id": challenge_id,
+                                  "failures": verdict.failures,
+                                  "state": verdict.state.name.lower()})
+        return verdict, card.serial
+
+    def message(self, verdict: Verdict) -> BrailleText:
+        """What to tell the customer about ``verdict`` (in braille too, where available)."""
+        return self._text(outcome_text(verdict.outcome, verdict.attempts_left,
+                                       verdict.state is CardState.RESTRICTED))
+
     def verify(self, institution: str, challenge_id: str, answer: str) -> Verified:
         if not is_challenge_id(challenge_id):
             raise BadRequest("challenge_id must be 32 lower-case hex characters")
         validate_answer_format(answer)
-        max_failures = self.settings.max_failures
-
-        def evaluate(tx: Tx) -> tuple[Verdict, str]:
-            found = repo.get_challenge(tx, challenge_id)
-            if found is None or found.institution != institution:
-                raise NoSuchObject("no such challenge: start a new one (a card keeps only its "
-                               "most recent challenges)")
-            challenge = found.challenge
-            # a malformed answer changes nothing: checked before the challenge is consumed
-            validate_answer_format(answer, challenge.answer_length)
-            now = self.clock()
-            if not repo.consume_challenge(tx, challenge_id, now):
-                status = ChallengeState.USED
-            elif challenge.expired(now):
-                status = ChallengeState.EXPIRED
-            else:
-                status = ChallengeState.OPEN
-            # the card row is locked before its state is read (PostgreSQL: FOR UPDATE; SQLite:
-            # the write transaction holds the database lock)
-            card = repo.get_card(tx, challenge.serial, lock=True)
-            assert card is not None
-            # the codes are opened for every answer, right or wrong, refused or not
-            expected = expected_answer(self._open_codes(card), challenge)
-            verdict = decide(state=card.state, failures=card.failures, challenge=status,
-                             expected=expected, answer=answer, max_failures=max_failures)
-            if verdict.count_failure:
-                repo.add_failure(tx, card.serial, max_failures, now)
-            elif verdict.reset_failures:
-                repo.clear_failures(tx, card.serial, now)
-            if status is not ChallengeState.USED:
-                repo.set_challenge_outcome(tx, challenge_id, verdict.outcome.name.lower())
-            self.audit.record(tx, action=ACTION_VERIFY, target=card.serial,
-                              outcome=verdict.outcome.name.lower(),
-                              detail={"challenge_id": challenge_id,
-                                      "failures": verdict.failures,
-                                      "state": verdict.state.name.lower()})
-            return verdict, card.serial
-
-        verdict, serial = self.db.run(evaluate)
-        text = outcome_text(verdict.outcome, verdict.attempts_left,
-                            verdict.state is CardState.RESTRICTED)
-        return Verified(verdict, serial, self._text(text))
+        verdict, serial = self.db.run(
+            lambda tx: self.verify_in(tx, institution, challenge_id, answer))
+        return Verified(verdict, serial, self.message(verdict))
 
 
 def _run_unique(db: Database, fn: Callable[[Tx], None], message: str) -> None:

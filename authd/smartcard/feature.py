@@ -3,11 +3,11 @@ reachability; without pyscard or pcscd the service answers UNAVAILABLE and says 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
 from authd.app import App
+from authd.customer.feature import registrations_of
 from authd.features import Feature, Service
 from authd.smartcard.servicer import SmartcardServicer
 from authd.smartcard.settings import SmartcardSettings
@@ -28,7 +28,6 @@ class SmartcardFeature(Feature[SmartcardSettings]):
         super().__init__(app, settings)
         self.service: SmartcardService | None = None
         self.why_missing = ""
-        self._sweeper: asyncio.Task[None] | None = None
         if not settings.enabled:
             self.why_missing = ("smartcard support is disabled in the configuration "
                                 "([smartcard] enabled)")
@@ -38,7 +37,8 @@ class SmartcardFeature(Feature[SmartcardSettings]):
             except ImportError as exc:  # pyscard or its libpcsclite missing: serve the rest
                 self.why_missing = f"PC/SC support is not installed ({exc.name or exc})"
             else:
-                self.service = SmartcardService(settings, self._audit)
+                self.service = SmartcardService(settings, self._audit,
+                                                lambda: registrations_of(app))
         if self.why_missing:
             log.warning("smartcards unavailable: %s", self.why_missing)
 
@@ -71,17 +71,7 @@ class SmartcardFeature(Feature[SmartcardSettings]):
         await self.app.run_blocking(service.start)
         self._report()
 
-        async def sweep() -> None:
-            while True:
-                await asyncio.sleep(max(0.2, service.settings.idle_release_seconds / 2))
-                await self.app.run_blocking(service.access.release_idle)
-
-        self._sweeper = asyncio.get_running_loop().create_task(sweep())
-
     async def stop(self) -> None:
-        if self._sweeper is not None:
-            self._sweeper.cancel()
-            self._sweeper = None
         if self.service is not None:
             await self.app.run_blocking(self.service.close)
 

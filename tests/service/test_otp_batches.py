@@ -26,11 +26,11 @@ WRONG = "999999"  # not among the first codes of SEED
 def _enroll(srv: Any, serials: list[str], *register_at: str) -> None:
     teller = otp_pb2_grpc.OtpServiceStub(srv.channel("bank-a", "branch"))
     for serial in serials:
-        teller.Enroll(O.EnrollRequest(serial=serial, operator_id="op", seed=SEED,
+        teller.Enroll(O.EnrollRequest(serial=serial, operator_id="op", seed=SEED, customer_id="C-1",
                                       parameters=O.OtpParameters(kind=O.OTP_KIND_HOTP)))
         for bank in register_at:
             otp_pb2_grpc.OtpServiceStub(srv.channel(bank, "branch")).Register(
-                O.RegisterRequest(serial=serial, operator_id="op"))
+                O.RegisterRequest(serial=serial, operator_id="op", customer_id="C-1"))
 
 
 def _backend(srv: Any, bank: str = "bank-a") -> otp_pb2_grpc.OtpServiceStub:
