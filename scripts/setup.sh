@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Install everything authd needs on a fresh Debian machine (idempotent): system packages for
-# the real device stacks (SoftHSM2, pcscd + vpcd, OpenSC, liblouis, PostgreSQL) and the Python
-# package with its development tools.
+# the real device stacks (SoftHSM2, pcscd + vpcd, OpenSC, liblouis, PostgreSQL), Debian's gRPC
+# for the native front end, the Python package with its development tools, then the native front
+# end itself (native/front/build.sh: skipped when up to date).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(
   softhsm2 p11-kit opensc pcscd vsmartcard-vpcd pcsc-tools libpcsclite-dev swig yubico-piv-tool
   liblouis-bin liblouis-data liblouis20 postgresql gcc nghttp2-client openssl faketime
+  # the native front end (native/front/build.sh)
+  g++ pkg-config protobuf-compiler protobuf-compiler-grpc libprotobuf-dev libgrpc++-dev libssl-dev
 )
 
 SUDO=()
@@ -31,3 +34,6 @@ if ! "$PYTHON" -c "import authd, grpc_tools, pytest, smartcard, hid" 2>/dev/null
   "$PYTHON" -m pip install -q --disable-pip-version-check -e ".[dev,smartcard,hid]"
   touch .authd-installed
 fi
+
+echo "== the native front end"
+PYTHON="$PYTHON" bash native/front/build.sh

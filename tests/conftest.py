@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -93,10 +94,25 @@ def pg_url(pg_cluster: PgCluster) -> Iterator[str]:
         pass
 
 
+@pytest.fixture(scope="session")
+def native_front() -> Path:
+    """The authd-front program of this tree, built now if it is missing or older than its
+    sources (native/front/build.sh does nothing when it is up to date)."""
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run(["bash", str(root / "native" / "front" / "build.sh")],
+                          capture_output=True, text=True, timeout=900, check=False)
+    assert done.returncode == 0, f"native/front/build.sh failed:\n{done.stdout}{done.stderr}"
+    binary = root / "native" / "build" / "authd-front"
+    assert os.access(binary, os.X_OK), binary
+    return binary
+
+
 @pytest.fixture(params=["python", "native"])
 def front(request: pytest.FixtureRequest) -> str:
     """Who serves the port: the daemon's own gRPC server, or the native front end
-    (authd-front) in front of it ([server] front)."""
+    (authd-front, built for the session) in front of it ([server] front)."""
+    if request.param == "native":
+        request.getfixturevalue("native_front")
     return str(request.param)
 
 

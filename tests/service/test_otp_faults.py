@@ -170,8 +170,9 @@ def _giving_up_hurts_nobody(srv: Any, store_url: str) -> None:
         assert right.outcome == O.VERIFY_OUTCOME_ACCEPTED and right.consecutive_failures == 0
 
 
-def test_callers_giving_up_hurt_no_writer_and_no_caller(server, store_url):
-    _giving_up_hurts_nobody(server(store_url=store_url, otp=NO_LOCKOUT), store_url)
+def test_callers_giving_up_hurt_no_writer_and_no_caller(server, store_url, front):
+    _giving_up_hurts_nobody(server(store_url=store_url, server={"front": front},
+                                   otp=NO_LOCKOUT), store_url)
 
 
 def test_callers_giving_up_hurt_nothing_with_the_loop_engine(server, tmp_path):
@@ -223,8 +224,8 @@ def _dead_writer_is_restarted(srv: Any, store_url: str, engine_kind: str,
     assert len(logged) == 1 and "RuntimeError" in logged[0].getMessage()
 
 
-def test_dead_writer_is_restarted_and_health_shows_it(server, store_url, caplog):
-    srv = server(store_url=store_url, otp=NO_LOCKOUT)
+def test_dead_writer_is_restarted_and_health_shows_it(server, store_url, caplog, front):
+    srv = server(store_url=store_url, server={"front": front}, otp=NO_LOCKOUT)
     _dead_writer_is_restarted(srv, store_url, "thread", caplog)
 
 
@@ -285,8 +286,8 @@ def _poison_spares_batch_mates(srv: Any, store_url: str, poison: str) -> None:
 
 
 @pytest.mark.parametrize("poison", sorted(POISONS))
-def test_poisoned_record_fails_alone(server, store_url, poison):
-    srv = server(store_url=store_url, otp={"writers": 1})
+def test_poisoned_record_fails_alone(server, store_url, poison, front):
+    srv = server(store_url=store_url, server={"front": front}, otp={"writers": 1})
     _poison_spares_batch_mates(srv, store_url, poison)
 
 
