@@ -1,15 +1,17 @@
 """Verify throughput and latency: authd over gRPC beside the transport floor and in process.
 
     python -m bench otp [--devices 100000] [--store sqlite|postgresql|both]
-                        [--client h2load|python|both] [--repeat 3] [--seconds 5]
-                        [--processes 1] [--no-in-process]
+                        [--client h2load|python|both] [--front python|native|both]
+                        [--repeat 3] [--seconds 5] [--processes 1] [--no-in-process]
 
 For each store: enroll N TOTP devices (sealed seeds, direct store inserts), then measure
-1. the transport floor: an empty grpc.aio unary handler with authd's server options and process
-   model (``bench/empty_server.py``), loaded by h2load;
+1. the transport floor of each front (``--front``): an empty grpc.aio unary handler with
+   authd's server options and process model (``bench/empty_server.py``), and authd-front
+   answering an empty call itself (the C++ gRPC stack), both loaded by h2load;
 2. native client (h2load over h2c, ``bench/h2load.py``): ``authd serve --insecure`` as a
-   center node, unary ``Verify`` and ``VerifyStream`` (a streaming call carries many
-   verifications), and the ratio Verify / empty call. h2load repeats one body per process, so
+   center node behind each front, unary ``Verify``, ``VerifyBatch`` and ``VerifyStream``
+   (a batch or a streaming call carries many verifications), and the ratio Verify / the
+   empty call of the same stack. h2load repeats one body per process, so
    this mode sends wrong codes to a spread of devices with the lockout threshold raised for the
    run: every verification is evaluated, counted and written (device, registration, audit
    row) - the costliest path; h2load's own success count is never used (see bench/h2load.py);
@@ -291,6 +293,8 @@ def run_over_grpc(address: str, server_pid: int, requests: list[tuple[str, str, 
 
 VERIFY = "/authd.v1.OtpService/Verify"
 VERIFY_STREAM = "/authd.v1.OtpService/VerifyStream"
+VERIFY_BATCH = "/authd.v1.OtpService/VerifyBatch"
+BATCH_SIZE = 32  # verifications carried by one VerifyBatch call
 NO_LOCKOUT = 1_000_000  # the most [otp] lockout_threshold allows: h2load repeats its body, so
 # wrong codes must not lock a device during a run (a device takes a few hundred a second)
 STREAM_FRAMES = 32  # verifications carried by one VerifyStream call
@@ -353,6 +357,41 @@ def empty_floor(load: NativeLoad, processes: int, repeat: int) -> list[dict[str,
         proc.wait(30)
 
 
+def native_front_binary() -> Path:
+    """authd-front of this tree, built if it is missing or stale (native/front/build.sh)."""
+    import subprocess
+
+    root = Path(__file__).resolve().parent.parent
+    subprocess.run(["bash", str(root / "native" / "front" / "build.sh")], check=True,
+                   stdout=subprocess.DEVNULL)
+    return root / "native" / "build" / "authd-front"
+
+
+def empty_floor_native(load: NativeLoad, repeat: int) -> list[dict[str, float]]:
+    """The native front end's own floor: authd-front answering an empty call itself
+    (``--empty-method``), with no daemon behind it: the C++ gRPC stack and nothing else."""
+    import subprocess
+
+    with tempfile.TemporaryDirectory(prefix="authd-front-floor-") as run_dir:
+        proc = subprocess.Popen(
+            [str(native_front_binary()), "--listen=127.0.0.1:0", "--insecure",
+             f"--daemon=unix:{run_dir}/none.sock", "--empty-method=/bench.Empty/Call"],
+            stdout=subprocess.PIPE, text=True)
+        try:
+            assert proc.stdout is not None
+            port = int(proc.stdout.readline().split()[-1])
+            url = f"http://127.0.0.1:{port}/bench.Empty/Call"
+            jobs = [(h2load.frame(b""), ())] * load.unary_processes
+
+            def go(n: int) -> h2load.H2Run:
+                return h2load.run_empty(url, jobs, requests_each=n, streams=load.unary_streams)
+
+            return repeated(proc.pid, go, load.unary_processes, 1, load.seconds, repeat)
+        finally:
+            proc.terminate()
+            proc.wait(30)
+
+
 def _verify_frame(serial: str, code: str, request_id: str = "") -> bytes:
     from authd.v1 import otp_pb2
 
@@ -393,14 +432,18 @@ def native_jobs(devices: int, now: float, processes: int, frames: int,
 
 def native_rows(kind: str, store_url: str, pin_file: Path, root: Path, devices: int,
                 load: NativeLoad, processes: int, repeat: int,
-                floor: list[dict[str, float]]) -> list[list[object]]:
+                floor: list[dict[str, float]], front: str = "python") -> list[list[object]]:
     from tests.nodes import Node
     from tests.pgcluster import free_port
 
+    if front == "native":
+        native_front_binary()
+        processes = 1  # authd-front serves a node from one daemon process
     metrics_port = free_port()
-    node = Node(root / f"node-{kind}-native", store_url,
+    node = Node(root / f"node-{kind}-h2load-{front}", store_url,
                 {"AUTHD_KEK__PIN_FILE": str(pin_file), "AUTHD_LOG_LEVEL": "WARNING",
                  "AUTHD_ROLES": '["center"]', "AUTHD_SERVER__PROCESSES": str(processes),
+                 "AUTHD_SERVER__FRONT": front,
                  "AUTHD_OTP__LOCKOUT_THRESHOLD": str(NO_LOCKOUT),
                  "AUTHD_SERVER__METRICS_LISTEN": f'"127.0.0.1:{metrics_port}"',
                  **NO_REFUSAL_LIMIT})
@@ -417,6 +460,7 @@ def native_rows(kind: str, store_url: str, pin_file: Path, root: Path, devices: 
     try:
         unary_jobs = native_jobs(devices, now, load.unary_processes, 1)
         stream_jobs = native_jobs(devices, now, load.stream_processes, STREAM_FRAMES, 1)
+        batch_jobs = native_jobs(devices, now, load.stream_processes, 1, BATCH_SIZE)
         base = f"http://{node.address}"
 
         def unary(n: int) -> h2load.H2Run:
@@ -428,25 +472,34 @@ def native_rows(kind: str, store_url: str, pin_file: Path, root: Path, devices: 
                                       requests_each=n, streams=load.stream_calls,
                                       per_request=STREAM_FRAMES)
 
+        def batch(n: int) -> h2load.H2Run:
+            return h2load.run_counted(base + VERIFY_BATCH, batch_jobs, verifications,
+                                      requests_each=n, streams=load.stream_calls * 2,
+                                      per_request=BATCH_SIZE)
+
         check_failures_counted(base, ok_calls)
         unary_runs = repeated(node.proc.pid, unary, load.unary_processes, 1, load.seconds,
                               repeat)
         stream_runs = repeated(node.proc.pid, stream, load.stream_processes, STREAM_FRAMES,
                                load.seconds, repeat)
+        batch_runs = repeated(node.proc.pid, batch, load.stream_processes, BATCH_SIZE,
+                              load.seconds, repeat)
     finally:
         node.terminate()
     procs = f"{processes} server process{'es' if processes > 1 else ''}"
     unary_in_flight = load.unary_processes * load.unary_streams
     stream_in_flight = load.stream_processes * load.stream_calls * STREAM_FRAMES
-    rows = [
-        row(kind, f"Verify unary ({unary_in_flight} in flight, {procs})", "h2load",
-            unary_runs),
-        row(kind, f"VerifyStream ({STREAM_FRAMES}/call, {stream_in_flight} in flight)",
-            "h2load", stream_runs),
-        ratio_row(kind, "ratio Verify unary / empty call", unary_runs, floor),
-        ratio_row(kind, "ratio VerifyStream / empty call", stream_runs, floor),
+    batch_in_flight = load.stream_processes * load.stream_calls * 2 * BATCH_SIZE
+    return [
+        row(kind, f"{front} front: Verify unary ({unary_in_flight} in flight, {procs})",
+            "h2load", unary_runs),
+        row(kind, f"{front} front: VerifyBatch ({BATCH_SIZE}/call, {batch_in_flight} in "
+            "flight)", "h2load", batch_runs),
+        row(kind, f"{front} front: VerifyStream ({STREAM_FRAMES}/call, {stream_in_flight} "
+            "in flight)", "h2load", stream_runs),
+        ratio_row(kind, f"{front} front: ratio Verify unary / its empty call", unary_runs,
+                  floor),
     ]
-    return rows
 
 
 def check_failures_counted(base: str, ok_calls: Any) -> None:
@@ -519,8 +572,8 @@ def python_rows(kind: str, store_url: str, pin_file: Path, root: Path, take: Any
     ]
 
 
-def bench_store(kind: str, args: Any, root: Path, floor: list[dict[str, float]] | None
-                ) -> list[list[object]]:
+def bench_store(kind: str, args: Any, root: Path,
+                floors: dict[str, list[dict[str, float]]]) -> list[list[object]]:
     from tests.pgcluster import start_pg_cluster
 
     root.mkdir(parents=True, exist_ok=True)
@@ -547,10 +600,10 @@ def bench_store(kind: str, args: Any, root: Path, floor: list[dict[str, float]] 
             offset += n
             return batch
 
-        if floor is not None:
+        for front, floor in floors.items():
             rows.extend(native_rows(kind, store_url, pin_file, root, args.devices,
-                                    args.native, args.processes, args.repeat, floor))
-            print(f"[{kind}] native client done", flush=True)
+                                    args.native, args.processes, args.repeat, floor, front))
+            print(f"[{kind}] native client, {front} front done", flush=True)
         if args.client in ("python", "both"):
             rows.extend(python_rows(kind, store_url, pin_file, root, take, args.requests,
                                     args.clients, args.concurrency, args.processes,
@@ -580,6 +633,8 @@ def main(argv: list[str]) -> None:
                         help="Python client: calls in flight per process")
     parser.add_argument("--processes", type=int, default=1,
                         help="server processes of the center node (SO_REUSEPORT)")
+    parser.add_argument("--front", choices=["python", "native", "both"], default="both",
+                        help="native client: who serves the port ([server] front)")
     parser.add_argument("--no-in-process", dest="in_process", action="store_false")
     args = parser.parse_args(argv)
     args.native = NativeLoad(seconds=args.seconds)
@@ -594,13 +649,20 @@ def main(argv: list[str]) -> None:
     stores = ["sqlite", "postgresql"] if args.store == "both" else [args.store]
     rows: list[list[object]] = []
     try:
-        floor = None
-        if native:
-            floor = empty_floor(args.native, args.processes, args.repeat)
-            rows.append(row("-", "empty grpc.aio unary call (transport floor)", "h2load", floor))
-            print(f"empty call floor: {rows[-1][3]:,.0f}/s", flush=True)
+        floors: dict[str, list[dict[str, float]]] = {}
+        fronts = ["python", "native"] if args.front == "both" else [args.front]
+        if native and "python" in fronts:
+            floors["python"] = empty_floor(args.native, args.processes, args.repeat)
+            rows.append(row("-", "python front: empty grpc.aio unary call (floor)", "h2load",
+                            floors["python"]))
+            print(f"python empty call floor: {rows[-1][3]:,.0f}/s", flush=True)
+        if native and "native" in fronts:
+            floors["native"] = empty_floor_native(args.native, args.repeat)
+            rows.append(row("-", "native front: empty C++ gRPC unary call (floor)", "h2load",
+                            floors["native"]))
+            print(f"native empty call floor: {rows[-1][3]:,.0f}/s", flush=True)
         for kind in stores:
-            rows.extend(bench_store(kind, args, root / kind, floor))
+            rows.extend(bench_store(kind, args, root / kind, floors))
     finally:
         shutil.rmtree(root, ignore_errors=True)
     print()
