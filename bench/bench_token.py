@@ -14,7 +14,8 @@ per process); an authd caller is one connection with one call in flight. Every r
 (``--repeat``): the median is printed with the spread, the CPU of the server (authd or p11-kit
 server) and of the callers in cores, and the 1-minute load average. h2load counts gRPC errors
 as successes, so authd's figures count only the calls the server answered OK (its metrics).
-Run: ``python -m bench token [--seconds S] [--callers N] [--repeat R]``.
+Run: ``python -m bench token [--seconds S] [--callers N] [--repeat R] [--front python|native]``
+(``native``: authd-front serves the port and forwards every token call to the daemon).
 """
 
 from __future__ import annotations
@@ -170,15 +171,23 @@ def _worker_cpu(pid: int | None) -> float:
 
 def _h2(url: str, body: bytes, callers: int, seconds: float, per_request: int,
         ok_calls: Any) -> dict[str, float]:
-    """authd loaded by h2load: ``callers`` connections, one call in flight on each."""
+    """authd loaded by h2load: ``callers`` connections, one call in flight on each. The
+    server's CPU is this process's and its native front end's, if it has one."""
     jobs = [(body, h2load.caller_headers("bank-a", "branch", "bench"))]
-    cpu0, t0 = proc_cpu_seconds(os.getpid()), time.perf_counter()
+    cpu0, t0 = _server_cpu(), time.perf_counter()
     run = h2load.run_counted(url, jobs, ok_calls, duration=seconds, connections=callers,
                              streams=1, per_request=per_request)
     wall = time.perf_counter() - t0
     return {"rate": run.rate, "client_cpu": run.client_cpu / wall,
-            "server_cpu": (proc_cpu_seconds(os.getpid()) - cpu0) / wall, "load": load1(),
+            "server_cpu": (_server_cpu() - cpu0) / wall, "load": load1(),
             "failed": run.failed}
+
+
+FRONT_PID = 0  # authd-front serving the port ([server] front = "native"), 0: none
+
+
+def _server_cpu() -> float:
+    return proc_cpu_seconds(os.getpid()) + (proc_cpu_seconds(FRONT_PID) if FRONT_PID else 0.0)
 
 
 # --------------------------------------------------------------------------- setup
@@ -247,6 +256,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--callers", type=int, default=4, help="the concurrent case")
     parser.add_argument("--repeat", type=int, default=3, help="runs per figure (spread)")
+    parser.add_argument("--front", choices=["python", "native"], default="python",
+                        help="who serves authd's port ([server] front)")
     args = parser.parse_args(argv)
     if not h2load.available():
         raise SystemExit("h2load not found: install Debian's nghttp2-client (scripts/setup.sh)")
@@ -270,12 +281,18 @@ def main(argv: list[str] | None = None) -> None:
             overrides={
                 "data_dir": str(root / "authd"),
                 "server": {"listen": "127.0.0.1:0", "insecure": True, "grace_seconds": 1.0,
-                           "metrics_listen": "127.0.0.1:0"},
+                           "metrics_listen": "127.0.0.1:0", "front": args.front},
                 "kek": {"kind": "file"},
                 "token": {"modules": [MODULE]},
             },
         )
+        if args.front == "native":
+            from bench.bench_otp import native_front_binary
+
+            native_front_binary()
         srv = BackgroundServer(cfg)
+        global FRONT_PID
+        FRONT_PID = srv.running.front.pid() if srv.running.front is not None else 0
         authd_address = f"127.0.0.1:{srv.port}"
         metrics_port = srv.running.metrics.port
         from authd.client import dev_channel

@@ -314,3 +314,40 @@ def test_a_killed_front_end_is_restarted_and_loses_nothing_acknowledged(server, 
         assert status.consecutive_failures == audit.get((serial, "wrong_code"), 0)
         assert sum(r.failures_here for r in status.registrations) == status.consecutive_failures
         assert status.consecutive_failures >= acked[serial]
+
+
+def test_mtls_caller_is_the_certificate_on_both_fronts(server, tmp_path, front):
+    """With TLS the caller is the client certificate's: a teller enrolls (forwarded), a
+    backend verifies (the front end's own path), a teller may not verify, and a client
+    without a certificate gets no call through."""
+    from authd import pki
+    from authd.client import identity_channel
+
+    pki_dir = pki.create_dev_pki(tmp_path / "pki")
+    srv = server(server={"front": front, "insecure": False,
+                         "tls_cert": str(pki_dir / "server.pem"),
+                         "tls_key": str(pki_dir / "server.key"),
+                         "client_ca": str(pki_dir / "ca.pem")})
+    address = f"localhost:{srv.port}"
+    with identity_channel(address, pki_dir, "bank-b-teller") as teller_ch, \
+            identity_channel(address, pki_dir, "bank-b-backend") as backend_ch:
+        me = system_pb2_grpc.SystemServiceStub(backend_ch).WhoAmI(system_pb2.WhoAmIRequest(),
+                                                                  timeout=30)
+        assert (me.institution, me.role) == ("bank-b", "backend")
+        teller = otp_pb2_grpc.OtpServiceStub(teller_ch)
+        teller.Enroll(O.EnrollRequest(serial="OTP-TLS-1", operator_id="op", seed=SEED,
+                                      customer_id="C-1",
+                                      parameters=O.OtpParameters(kind=O.OTP_KIND_HOTP)),
+                      timeout=30)
+        backend = otp_pb2_grpc.OtpServiceStub(backend_ch)
+        ok = backend.Verify(O.VerifyRequest(serial="OTP-TLS-1", code=hotp(SEED, 0)), timeout=30)
+        assert ok.outcome == O.VERIFY_OUTCOME_ACCEPTED
+        with pytest.raises(grpc.RpcError) as err:
+            teller.Verify(O.VerifyRequest(serial="OTP-TLS-1", code=hotp(SEED, 1)), timeout=30)
+        assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    creds = grpc.ssl_channel_credentials(root_certificates=(pki_dir / "ca.pem").read_bytes())
+    with grpc.secure_channel(address, creds) as anonymous:
+        with pytest.raises(grpc.RpcError) as err:
+            otp_pb2_grpc.OtpServiceStub(anonymous).Verify(
+                O.VerifyRequest(serial="OTP-TLS-1", code=hotp(SEED, 1)), timeout=10)
+        assert err.value.code() == grpc.StatusCode.UNAVAILABLE
