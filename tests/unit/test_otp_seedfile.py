@@ -232,3 +232,12 @@ def test_seeds_are_in_no_message_or_repr():
     for r in f.records:
         for form in secret_forms(r.seed):
             assert form not in text
+
+
+def test_xml_entities_are_refused_not_expanded():
+    bomb = (b'<?xml version="1.0"?><!DOCTYPE KeyContainer [<!ENTITY a "aaaaaaaaaa">'
+            b'<!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]>'
+            b'<KeyContainer Version="1.0" xmlns="urn:ietf:params:xml:ns:keyprov:pskc">'
+            b'<KeyPackage><DeviceInfo><SerialNo>&b;</SerialNo></DeviceInfo></KeyPackage>'
+            b'</KeyContainer>')
+    assert refusal(bomb).reason == "PSKC_UNREADABLE"
