@@ -223,7 +223,11 @@ def _value(key: Any, name: str) -> Any:
 
 
 def _check_mac(key: Any, protection: Protection) -> str | None:
-    """RFC 6030 §6.1.1: a value encrypted without integrity (CBC) carries its MAC."""
+    """RFC 6030 §6.1.1: a value encrypted without integrity (CBC) carries its MAC.
+
+    python-pskc checks a MAC that is present but accepts a value without one; it keeps the
+    encrypted value in the key's ``_<name>`` attribute (read with a default, so a library that
+    stops doing so makes this check pass nothing rather than fail)."""
     if protection is Protection.NONE:
         return None
     for name in ("secret", "counter", "time_offset", "time_interval", "time_drift"):

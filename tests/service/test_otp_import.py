@@ -252,3 +252,24 @@ def test_seeds_reach_no_log_error_or_metric(center, caplog):
     for seed in (RFC_SEED, SHA256_SEED, BULK_KEY, FIGURE6_KEY):
         for form in (seed.hex(), base64.b64encode(seed).decode(), seed.decode("latin-1")):
             assert form not in seen
+
+
+def test_a_serial_inserted_meanwhile_rolls_the_whole_file_back(center):
+    """The insert itself refuses a serial that appeared after the check (a concurrent import
+    or enrolment): here the same record twice, past the file's own check."""
+    import dataclasses
+
+    from authd.context import Caller, Role
+    from authd.otp.feature import OtpFeature
+    from devices.errors import AlreadyPresent
+
+    srv, _ = center
+    otp = srv.app.feature(OtpFeature).service
+    seeds = otp.read_seed_file(data("bulk-plain.pskcxml"), key=None, password=None)
+    twice = dataclasses.replace(seeds, records=seeds.records + seeds.records[:1])
+    before = store_state(srv)
+    with pytest.raises(AlreadyPresent, match="PSKC-H-0001"):
+        srv.app.db.run(lambda tx: otp.import_devices(
+            tx, seeds=twice, caller=Caller("bank-a", Role.BRANCH, "t"), operator="kim",
+            dry_run=False))
+    assert store_state(srv) == before
