@@ -103,7 +103,9 @@ def feature_settings_types() -> dict[str, type]:
 class Config:
     data_dir: Path = field(default_factory=lambda: Path("authd-data"))
     log_level: str = "INFO"
-    simulators: bool = True
+    # Software devices (the embosser simulator, the simulated HID bus, SoftHSM2 as the token
+    # module) in place of hardware: on for the demo and the tests, off for ``authd serve``.
+    simulators: bool = False
     # "branch" (devices attached to this host) and/or "center" (cross-institution state).
     roles: tuple[str, ...] = ("branch", "center")
     server: ServerConfig = field(default_factory=ServerConfig)

@@ -1,5 +1,5 @@
 """The demo: authd on the embedded default (SQLite, SoftHSM2 key-encryption key, mTLS with a
-development CA, simulators), and a day at a branch.
+development CA) with its simulators switched on, and a day at a branch.
 
     python -m authd.demo [--data-dir DIR] [--keep]
 """
@@ -87,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         config = data_dir / "authd.toml"
         config.write_text(
             f'data_dir = "{data_dir}"\n'
+            "simulators = true\n"
             "[server]\n"
             'listen = "127.0.0.1:0"\n'
             "[security_card]\n"
@@ -117,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
                  lambda: hid_otp.run(hid_otp.DemoContext(tellers["bank-a"], backends, say))),
                 ("security_card", "Braille security card",
                  lambda: security_card.run(security_card.SecurityCardDemoContext(
-                     tellers["bank-a"], backends["bank-a"], say, embosser.address))),
+                     tellers["bank-a"], backends["bank-a"], say, embosser))),
                 ("token", "HSM security token (PKCS#11, SoftHSM2)",
                  lambda: token.run(token.TokensDemoContext(
                      tellers["bank-a"], backends["bank-a"],

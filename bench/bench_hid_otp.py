@@ -71,6 +71,7 @@ def through_authd(count: int, delay: float, root: Path) -> tuple[float, float]:
     pin.write_text("bench-hid-pin")
     cfg = configmod.load(None, environ={}, overrides={
         "data_dir": str(root / "data"),
+        "simulators": True,
         "kek": {"pin_file": str(pin)},
         "server": {"insecure": True, "listen": "127.0.0.1:0"},
         "hid_otp": {"monitor_interval": 0},

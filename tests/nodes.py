@@ -15,16 +15,29 @@ import grpc
 from authd.client import dev_channel
 
 
-class Node:
-    """One ``authd serve --insecure`` process on a free loopback port."""
+def serve_env(env: Mapping[str, str | None] | None = None) -> dict[str, str]:
+    """The environment of an ``authd serve`` child: this one, quieter, simulators on, then
+    ``env`` (a None value removes the variable)."""
+    out = {**os.environ, "AUTHD_LOG_LEVEL": "WARNING", "AUTHD_SIMULATORS": "true"}
+    for name, value in (env or {}).items():
+        if value is None:
+            out.pop(name, None)
+        else:
+            out[name] = value
+    return out
 
-    def __init__(self, data_dir: Path, store_url: str, env: Mapping[str, str] | None = None,
-                 timeout: float = 30.0) -> None:
+
+class Node:
+    """One ``authd serve --insecure`` process on a free loopback port, simulators on (``env``
+    may say ``AUTHD_SIMULATORS=false``)."""
+
+    def __init__(self, data_dir: Path, store_url: str,
+                 env: Mapping[str, str | None] | None = None, timeout: float = 30.0) -> None:
         self.data_dir = data_dir
         self.store_url = store_url
         cmd = [sys.executable, "-m", "authd.cli", "serve", "--insecure",
                "--listen", "127.0.0.1:0", "--data-dir", str(data_dir), "--store", store_url]
-        full_env = {**os.environ, "AUTHD_LOG_LEVEL": "WARNING", **(env or {})}
+        full_env = serve_env(env)
         data_dir.parent.mkdir(parents=True, exist_ok=True)
         self.log = open(data_dir.parent / f"{data_dir.name}.log", "ab")  # noqa: SIM115
         self.proc = subprocess.Popen(cmd, env=full_env, stdout=subprocess.PIPE,

@@ -56,7 +56,9 @@ class SecurityCardFeature(Feature[SecurityCardSettings]):
         self.service = SecurityCardService(app.db, app.secrets, app.audit, settings, braille,
                                            output)
 
-    def _device_url(self, value: str, role: str) -> str:
+    def _device_url(self, value: str | None, role: str) -> str:
+        if value is None:  # unset: the simulator where simulators are on, else none
+            value = SIMULATOR if self.app.config.simulators else ""
         if value != SIMULATOR:
             return value
         if not self.app.config.simulators:
