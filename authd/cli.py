@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
 import sys
 from pathlib import Path
@@ -44,6 +45,8 @@ async def _serve(cfg: configmod.Config) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    # Whatever the daemon creates (store, keys, PINs, tokens, certificates) is its user's alone.
+    os.umask(0o077)
     cfg = configmod.load(args.config, overrides=_overrides(args))
     logs.setup(cfg.log_level)
     if cfg.server.processes > 1:

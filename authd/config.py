@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -80,11 +81,30 @@ class KekConfig:
     module: str = setting(SOFTHSM_MODULE, "PKCS#11 module of the token")
     token_label: str = setting("authd-kek", "label of the token")
     key_label: str = setting("authd-kek", "label of the AES key on the token")
-    pin_file: str = setting("", "file holding the token's user PIN; empty: data_dir/kek.pin")
-    key_file: str = setting("", "kind = file: the key file; empty: data_dir/kek.key")
+    pin_file: str = setting("", "file holding the token's user PIN (mode 0600, or 0640 owned "
+                                "by another user); keep it outside data_dir")
+    pin_env: str = setting("", "name of an environment variable holding the token's user PIN")
+    pin_credential: str = setting(
+        "", "name of a systemd credential holding the PIN (LoadCredential=NAME:PATH; read from "
+            "$CREDENTIALS_DIRECTORY/NAME)")
+    key_file: str = setting("", "kind = file: the key file (mode 0600); empty: "
+                                "data_dir/kek.key")
     mode: Literal["data-key", "token"] = setting(
         "data-key", "data-key: unwrap a data key once and seal in process; token: every "
                     "seal/open is a call into the token")
+
+    def problems(self) -> list[str]:
+        out = []
+        given = [name for name in ("pin_file", "pin_env", "pin_credential") if getattr(self, name)]
+        if len(given) > 1:
+            out.append("set one of pin_file, pin_env and pin_credential, not "
+                       + " and ".join(given))
+        if self.pin_env and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", self.pin_env):
+            out.append("pin_env must be the name of an environment variable")
+        if self.pin_credential and (self.pin_credential in (".", "..") or not re.fullmatch(
+                r"[A-Za-z0-9_.@-]{1,255}", self.pin_credential)):
+            out.append("pin_credential must be a credential name (no '/')")
+        return out
 
 
 CORE_SECTIONS: tuple[type, ...] = (ServerConfig, StoreConfig, KekConfig)

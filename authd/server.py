@@ -21,6 +21,7 @@ from authd.app import App
 from authd.audit import AuditLog
 from authd.config import Config
 from authd.features import Feature, features_for
+from authd.files import private_dir
 from authd.interceptors import Authenticator, CallWrapper, WrappingServer
 from authd.metrics import MetricsServer
 from authd.secrets import open_secret_box
@@ -97,7 +98,7 @@ def tls_paths(config: Config) -> tuple[Path, Path, Path]:
 
 
 def build_app(config: Config) -> App:
-    config.data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(config.data_dir)
     db = open_database(config.store_url, config.store.pool_size)
     try:
         migrate(db)

@@ -1,8 +1,8 @@
 """Demo step: a braille security card for a blind customer, embossed, read back, and used.
 
 ``run(ctx)`` needs a daemon whose ``[security_card] embosser`` points at the embosser
-simulator ``ctx.embosser`` (run by the caller, which reads the embossed card in process). Standalone: ``python -m authd.demo_steps.security_card``
-starts its own daemon and simulator.
+simulator ``ctx.embosser`` (run by the caller, which reads the embossed card in process).
+Standalone: ``python -m authd.demo_steps.security_card`` starts its own daemon and simulator.
 """
 
 from __future__ import annotations
