@@ -47,9 +47,30 @@ class ServerConfig:
                                       "supervisor for its workers)")
     metrics_listen: str = setting("", "Prometheus metrics over HTTP (GET /metrics), e.g. "
                                       "127.0.0.1:9464; empty: off")
+    max_streams_per_connection: int = setting(
+        1000, "concurrent calls on one client connection (HTTP/2 MAX_CONCURRENT_STREAMS); more "
+              "wait at the client, except on a connection that has not yet received the "
+              "server's settings, where they are refused (UNAVAILABLE)")
+    handshake_timeout_seconds: float = setting(
+        10.0, "a new connection must finish its TLS handshake and send its HTTP/2 settings "
+              "within this time, or it is closed")
+    idle_timeout_seconds: float = setting(
+        300.0, "a connection without a call for this long is closed (GOAWAY: clients "
+               "reconnect when they call again); 0: never")
+    keepalive_seconds: float = setting(
+        60.0, "ping a client connection after this long without data; one that does not "
+              "answer within 20 s is closed, ending its calls")
 
     def problems(self) -> list[str]:
         out = []
+        if not 1 <= self.max_streams_per_connection <= 10_000:
+            out.append("max_streams_per_connection must be 1..10000")
+        if not 0.1 <= self.handshake_timeout_seconds <= 600:
+            out.append("handshake_timeout_seconds must be 0.1..600")
+        if self.idle_timeout_seconds < 0 or self.idle_timeout_seconds > 86_400:
+            out.append("idle_timeout_seconds must be 0..86400")
+        if not 1 <= self.keepalive_seconds <= 86_400:
+            out.append("keepalive_seconds must be 1..86400")
         if ":" not in self.listen:
             out.append("listen must be HOST:PORT")
         if self.grace_seconds < 0:

@@ -14,15 +14,17 @@ from typing import Any
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
+from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
+from grpc_reflection.v1alpha._async import ReflectionServicer
 
 from authd import pki
 from authd.app import App
 from authd.audit import AuditLog
 from authd.config import Config
-from authd.features import Feature, features_for
+from authd.features import Feature, Service, features_for
 from authd.files import private_dir
 from authd.interceptors import Authenticator, CallWrapper, WrappingServer
+from authd.limits import RequestLimits
 from authd.metrics import MetricsServer
 from authd.secrets import open_secret_box
 from authd.storage import migrate, open_database
@@ -30,7 +32,9 @@ from devices.errors import BadRequest
 
 log = logging.getLogger("authd.server")
 
-MAX_MESSAGE = 4 * 1024 * 1024
+# Responses: a certificate listing, a batch of APDU responses, an audit page.
+MAX_RESPONSE = 4 * 1024 * 1024
+KEEPALIVE_TIMEOUT = 20.0  # seconds a keepalive ping may go unanswered before the connection ends
 
 
 @dataclass
@@ -123,38 +127,63 @@ async def start_server(config: Config) -> Running:
         raise
 
 
+def server_options(config: Config, limits: RequestLimits) -> list[tuple[str, int]]:
+    """gRPC core's limits for every connection, before any caller is known: the largest
+    request a served method takes, concurrent calls per connection, and how long a connection
+    may take to start (TLS handshake and HTTP/2 settings) or stay without a call."""
+    s = config.server
+    idle = int(s.idle_timeout_seconds * 1000) if s.idle_timeout_seconds > 0 else 2**31 - 1
+    return [
+        ("grpc.max_receive_message_length", limits.largest),
+        ("grpc.max_send_message_length", MAX_RESPONSE),
+        ("grpc.max_concurrent_streams", s.max_streams_per_connection),
+        ("grpc.server_handshake_timeout_ms", int(s.handshake_timeout_seconds * 1000)),
+        ("grpc.max_connection_idle_ms", idle),
+        ("grpc.keepalive_time_ms", int(s.keepalive_seconds * 1000)),
+        ("grpc.keepalive_timeout_ms", int(KEEPALIVE_TIMEOUT * 1000)),
+        # Flow-control windows stay at HTTP/2's 64 KiB instead of growing with the measured
+        # bandwidth-delay product: a peer can then make the server buffer only a window per
+        # stream, and a message above the receive limit is refused before it is read
+        # (docs/daemon.md, "Limits before authorization", measured with bench/bench_limits.py).
+        ("grpc.http2.bdp_probe", 0),
+        ("grpc.so_reuseport", 1 if s.reuse_port else 0),
+    ]
+
+
 async def _start(config: Config, app: App) -> Running:
-    server = grpc.aio.server(
-        options=[
-            ("grpc.max_receive_message_length", MAX_MESSAGE),
-            ("grpc.max_send_message_length", MAX_MESSAGE),
-            ("grpc.so_reuseport", 1 if config.server.reuse_port else 0),
-        ],
-    )
-    health_pb2_grpc.add_HealthServicer_to_server(app.health.servicer, server)
     try:
-        return await _start_features(config, app, server)
+        build_features(app)
+        services = [service for feature in app.features for service in feature.services()]
+        limits = RequestLimits(config, [service.name for service in services])
+        server = grpc.aio.server(options=server_options(config, limits))
+    except BaseException:
+        await stop_features(app)
+        raise
+    try:
+        return await _start_features(config, app, server, services, limits)
     except BaseException:
         await server.stop(0)
         await stop_features(app)
         raise
 
 
-async def _start_features(config: Config, app: App, server: grpc.aio.Server) -> Running:
-    wrapped = WrappingServer(server, CallWrapper(Authenticator(insecure=config.server.insecure)))
-    build_features(app)
-    services: list[str] = []
-    for feature in app.features:
-        for service in feature.services():
-            service.add(service.servicer, wrapped)
-            app.health.add_service(service.name)
-            services.append(service.name)
-    app.service_names.extend(services)
-    running = Running(server, 0, app, services)
+async def _start_features(config: Config, app: App, server: grpc.aio.Server,
+                          services: list[Service], limits: RequestLimits) -> Running:
+    wrapped = WrappingServer(server, CallWrapper(Authenticator(insecure=config.server.insecure),
+                                                 limits))
+    health_pb2_grpc.add_HealthServicer_to_server(app.health.servicer, wrapped)
+    names: list[str] = []
+    for service in services:
+        service.add(service.servicer, wrapped)
+        app.health.add_service(service.name)
+        names.append(service.name)
+    app.service_names.extend(names)
+    running = Running(server, 0, app, names)
     await app.health.attach()
-    reflection.enable_server_reflection(
-        [*services, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-         reflection.SERVICE_NAME], server)
+    reflection_pb2_grpc.add_ServerReflectionServicer_to_server(
+        ReflectionServicer(
+            [*names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+             reflection.SERVICE_NAME]), wrapped)
 
     listen = config.server.listen
     if config.server.insecure:
@@ -181,7 +210,7 @@ async def _start_features(config: Config, app: App, server: grpc.aio.Server) -> 
     log.info("authd serving", extra={"fields": {
         "listen": listen.rsplit(":", 1)[0] + f":{port}", "store": app.db.dialect,
         "tls": not config.server.insecure, "kek": f"{config.kek.kind}/{config.kek.mode}",
-        "services": services}})
+        "services": names}})
     return running
 
 
