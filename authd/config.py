@@ -88,9 +88,20 @@ class StoreConfig:
     url: str = setting("", "sqlite:///PATH or postgresql://USER@HOST:PORT/DB; empty: "
                            "data_dir/authd.db")
     pool_size: int = setting(8, "PostgreSQL connections per server process")
+    timeout_seconds: float = setting(
+        5.0, "how long one store transaction may take (a free connection, locks, statements); "
+             "beyond it the call answers UNAVAILABLE and the transaction is rolled back")
+    health_interval_seconds: float = setting(
+        2.0, "how often the store is pinged for health (services that need it report "
+             "NOT_SERVING while it does not answer)")
 
     def problems(self) -> list[str]:
-        return [] if 1 <= self.pool_size <= 1024 else ["pool_size must be 1..1024"]
+        out = [] if 1 <= self.pool_size <= 1024 else ["pool_size must be 1..1024"]
+        if not 0.1 <= self.timeout_seconds <= 3600:
+            out.append("timeout_seconds must be 0.1..3600")
+        if not 0.1 <= self.health_interval_seconds <= 3600:
+            out.append("health_interval_seconds must be 0.1..3600")
+        return out
 
 
 @dataclass(frozen=True)

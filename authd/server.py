@@ -21,13 +21,15 @@ from authd import pki
 from authd.app import App
 from authd.audit import AuditLog
 from authd.config import Config
-from authd.features import Feature, Service, features_for
+from authd.features import CENTER, Feature, Service, features_for
 from authd.files import private_dir
+from authd.health import OVERALL
 from authd.interceptors import Authenticator, CallWrapper, WrappingServer
 from authd.limits import RequestLimits
 from authd.metrics import MetricsServer
 from authd.secrets import open_secret_box
 from authd.storage import migrate, open_database
+from authd.storage.watch import StoreWatcher
 from devices.errors import BadRequest
 
 log = logging.getLogger("authd.server")
@@ -44,6 +46,7 @@ class Running:
     app: App
     services: list[str]
     metrics: MetricsServer | None = None
+    store_watcher: StoreWatcher | None = None
 
     async def stop(self, grace: float | None = None) -> None:
         """Stop taking calls, let in-flight calls finish (up to ``grace`` s), release everything."""
@@ -52,8 +55,14 @@ class Running:
         await self.server.stop(grace)
         if self.metrics is not None:
             self.metrics.close()
+        self.stop_watching()
         await stop_features(self.app)
         self.app.close()
+
+    def stop_watching(self) -> None:
+        if self.store_watcher is not None:
+            self.store_watcher.stop()
+            self.store_watcher = None
 
 
 async def stop_features(app: App) -> None:
@@ -105,14 +114,17 @@ def build_app(config: Config) -> App:
     private_dir(config.data_dir)
     db = open_database(config.store_url, config.store.pool_size)
     try:
-        migrate(db)
+        migrate(db)  # migrations and the data key: without the per-call timeout
         secrets = open_secret_box(config, db)
     except BaseException:
         db.close()
         raise
-    executor = ThreadPoolExecutor(max_workers=config.server.max_workers,
-                                  thread_name_prefix="authd-work")
-    return App(config=config, db=db, secrets=secrets, audit=AuditLog(), executor=executor)
+    db.set_timeout(config.store.timeout_seconds)
+    workers = config.server.max_workers
+    return App(config=config, db=db, secrets=secrets, audit=AuditLog(),
+               executor=ThreadPoolExecutor(max_workers=workers, thread_name_prefix="authd-work"),
+               store_executor=ThreadPoolExecutor(max_workers=workers,
+                                                 thread_name_prefix="authd-store"))
 
 
 async def start_server(config: Config) -> Running:
@@ -153,7 +165,10 @@ def server_options(config: Config, limits: RequestLimits) -> list[tuple[str, int
 async def _start(config: Config, app: App) -> Running:
     try:
         build_features(app)
-        services = [service for feature in app.features for service in feature.services()]
+        offered = [(feature, list(feature.services())) for feature in app.features]
+        services = [service for _, listed in offered for service in listed]
+        app.store_services.extend(service.name for feature, listed in offered
+                                  if feature.uses_store for service in listed)
         limits = RequestLimits(config, [service.name for service in services])
         server = grpc.aio.server(options=server_options(config, limits))
     except BaseException:
@@ -207,11 +222,20 @@ async def _start_features(config: Config, app: App, server: grpc.aio.Server,
                 f"cannot serve metrics on {config.server.metrics_listen}: {exc}") from None
     for feature in app.features:
         await feature.start()
+    running.store_watcher = watch_store(app)
     log.info("authd serving", extra={"fields": {
         "listen": listen.rsplit(":", 1)[0] + f":{port}", "store": app.db.dialect,
         "tls": not config.server.insecure, "kek": f"{config.kek.kind}/{config.kek.mode}",
         "services": names}})
     return running
+
+
+def watch_store(app: App) -> StoreWatcher:
+    """Health follows the store for the services that need it, and overall on a center node."""
+    watched = [*app.store_services, *([OVERALL] if CENTER in app.config.roles else [])]
+    watcher = StoreWatcher(app.db, app.health, watched, app.config.store.health_interval_seconds)
+    watcher.start()
+    return watcher
 
 
 class BackgroundServer:

@@ -35,6 +35,7 @@ class SimulatedDevice(Protocol):
 
 class SecurityCardFeature(Feature[SecurityCardSettings]):
     name = "security_card"
+    uses_store = True
 
     def __init__(self, app: App, settings: SecurityCardSettings) -> None:
         super().__init__(app, settings)

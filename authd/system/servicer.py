@@ -40,7 +40,7 @@ class SystemServicer(system_pb2_grpc.SystemServiceServicer):
         limit = request.limit or 100
         if not 0 < limit <= MAX_AUDIT:
             raise BadRequest(f"limit must be 1..{MAX_AUDIT}")
-        records = await self.app.run_blocking(
+        records = await self.app.run_store(
             self.app.db.run, lambda tx: self.app.audit.for_target(tx, request.target, limit),
             write=False)
         if caller.role is Role.BRANCH:
