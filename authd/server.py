@@ -6,13 +6,17 @@ import asyncio
 import importlib
 import ipaddress
 import logging
+import socket
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import grpc
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 from grpc_reflection.v1alpha._async import ReflectionServicer
@@ -110,6 +114,67 @@ def tls_paths(config: Config) -> tuple[Path, Path, Path]:
     return pki_dir / "server.pem", pki_dir / "server.key", pki_dir / "ca.pem"
 
 
+@dataclass(frozen=True)
+class TlsFiles:
+    cert: bytes
+    key: bytes
+    ca: bytes
+
+
+def _read_pem(path: Path, setting: str, what: str) -> bytes:
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise BadRequest(f"server.{setting} {path} is missing") from None
+    except OSError as exc:
+        raise BadRequest(f"server.{setting} {path} cannot be read: {exc.strerror}") from None
+    try:
+        if what == "key":
+            serialization.load_pem_private_key(data, password=None)
+        else:
+            x509.load_pem_x509_certificates(data)
+    except (ValueError, TypeError):
+        raise BadRequest(f"server.{setting} {path} is not a PEM {what} (without a "
+                         "passphrase)") from None
+    return data
+
+
+def read_tls(config: Config) -> TlsFiles:
+    """The server's certificate, key and client CA, each checked: a missing or unreadable
+    file is one clear error at startup, not a failure at the first handshake."""
+    cert, key, ca = tls_paths(config)
+    return TlsFiles(_read_pem(cert, "tls_cert", "certificate"),
+                    _read_pem(key, "tls_key", "key"),
+                    _read_pem(ca, "client_ca", "certificate"))
+
+
+def _listen(listen: str, add: Callable[[], int]) -> int:
+    """Bind the gRPC listener; why not, in one line, when it cannot."""
+    try:
+        port = add()
+    except RuntimeError:
+        port = 0
+    if port == 0:
+        raise BadRequest(f"cannot listen on {listen}: {_why_not_bindable(listen)}")
+    return port
+
+
+def _why_not_bindable(listen: str) -> str:
+    host, _, port = listen.rpartition(":")
+    host = host.strip("[]")
+    try:
+        infos = socket.getaddrinfo(host or None, int(port), type=socket.SOCK_STREAM)
+    except (OSError, ValueError) as exc:
+        return f"not an address of this host ({exc})"
+    for family, kind, proto, _, address in infos:
+        with socket.socket(family, kind, proto) as probe:
+            try:
+                probe.bind(address)
+            except OSError as exc:
+                return exc.strerror or str(exc)
+    return "the address cannot be used"
+
+
 def build_app(config: Config) -> App:
     private_dir(config.data_dir)
     db = open_database(config.store_url, config.store.pool_size)
@@ -202,15 +267,12 @@ async def _start_features(config: Config, app: App, server: grpc.aio.Server,
 
     listen = config.server.listen
     if config.server.insecure:
-        port = server.add_insecure_port(listen)
+        port = _listen(listen, lambda: server.add_insecure_port(listen))
     else:
-        cert, key, ca = tls_paths(config)
+        tls = read_tls(config)
         creds = grpc.ssl_server_credentials(
-            [(key.read_bytes(), cert.read_bytes())],
-            root_certificates=ca.read_bytes(), require_client_auth=True)
-        port = server.add_secure_port(listen, creds)
-    if port == 0:
-        raise BadRequest(f"cannot listen on {listen}")
+            [(tls.key, tls.cert)], root_certificates=tls.ca, require_client_auth=True)
+        port = _listen(listen, lambda: server.add_secure_port(listen, creds))
     await server.start()
     running.port = port
     if config.server.metrics_listen:
