@@ -39,9 +39,11 @@ COMMANDS: list[str] = [
     "authd.system.cli",
     "authd.otp.cli",
     "authd.security_card.cli",
+    "authd.policy.cli",
     "authd.hid_otp.cli",
     "authd.smartcard.cli",
     "authd.token.cli",
+    "authd.certificate.cli",
 ]
 
 EXIT_OK = 0

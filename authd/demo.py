@@ -71,7 +71,9 @@ def main(argv: list[str] | None = None) -> int:
                                            "temporary directory)")
     parser.add_argument("--keep", action="store_true", help="keep the data directory")
     parser.add_argument("--skip", action="append", default=[],
-                        choices=["otp", "hid_otp", "security_card", "token", "smartcard"],
+                        choices=["otp", "hid_otp", "security_card", "policy", "token",
+                                 "certificate",
+                                 "smartcard"],
                         help="leave a step out (repeatable)")
     args = parser.parse_args(argv)
     data_dir = Path(args.data_dir) if args.data_dir else Path(tempfile.mkdtemp(
@@ -80,10 +82,32 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
 
+    from authd.demo_steps.smartcard import start_readers
+    from simulators.smartcard import PrivatePcscd
+
+    results: list[bool] = []
+    readers: PrivatePcscd | str | None = None
+    if "smartcard" not in args.skip:
+        readers = start_readers(data_dir / "pcscd")  # before the daemon: it inherits the socket
+    try:
+        results = _run_steps(args, data_dir, readers)
+    finally:
+        if isinstance(readers, PrivatePcscd):
+            readers.stop()
+    if not args.keep and not args.data_dir:
+        shutil.rmtree(data_dir, ignore_errors=True)
+    failed = results.count(False)
+    say(f"\nDemo: {len(results) - failed} step(s) passed, {failed} failed")
+    return 1 if failed else 0
+
+
+def _run_steps(args: argparse.Namespace, data_dir: Path, readers: object) -> list[bool]:
+    from authd.demo_steps.certificate import CaProcess
     from simulators.security_card.embosser import EmbosserSimulator
 
     results: list[bool] = []
-    with EmbosserSimulator() as embosser:
+    ca = CaProcess(data_dir / "ca")
+    with EmbosserSimulator() as embosser, EmbosserSimulator() as printer:
         config = data_dir / "authd.toml"
         config.write_text(
             f'data_dir = "{data_dir}"\n'
@@ -91,7 +115,12 @@ def main(argv: list[str] | None = None) -> int:
             "[server]\n"
             'listen = "127.0.0.1:0"\n'
             "[security_card]\n"
-            f'embosser = "{embosser.address}"\n')
+            f'embosser = "{embosser.address}"\n'
+            f'printer = "{printer.address}"\n'
+            "[certificate]\n"
+            f'ca_url = "{ca.info["ca_url"]}"\n'
+            f'ca_certificates = "{ca.info["ca_certificate"]}"\n'
+            "cache_max_seconds = 2\n")
         say(f"Starting authd (embedded default: SQLite, SoftHSM2 key-encryption key, mTLS with a "
             f"development CA) in {data_dir}")
         daemon = Daemon(config, data_dir)
@@ -108,7 +137,15 @@ def main(argv: list[str] | None = None) -> int:
         tellers = {b: open_as(f"{b}-teller") for b in BANKS}
         backends = {b: open_as(f"{b}-backend") for b in BANKS}
         try:
-            from authd.demo_steps import hid_otp, otp, security_card, smartcard, token
+            from authd.demo_steps import (
+                certificate,
+                hid_otp,
+                otp,
+                policy,
+                security_card,
+                smartcard,
+                token,
+            )
             from simulators.token.softhsm import SoftHsmEnvironment
 
             steps: list[tuple[str, str, Callable[[], None]]] = [
@@ -119,14 +156,25 @@ def main(argv: list[str] | None = None) -> int:
                 ("security_card", "Braille security card",
                  lambda: security_card.run(security_card.SecurityCardDemoContext(
                      tellers["bank-a"], backends["bank-a"], say, embosser))),
+                ("policy", "Transfer decisions: grades, limits, terminals, duplicates",
+                 lambda: policy.run(policy.PolicyDemoContext(
+                     tellers["bank-a"], backends["bank-a"], say, printer))),
                 ("token", "HSM security token (PKCS#11, SoftHSM2)",
                  lambda: token.run(token.TokensDemoContext(
                      tellers["bank-a"], backends["bank-a"],
-                     SoftHsmEnvironment(data_dir / "softhsm"), say))),
-                ("smartcard", "Smartcard (virtual PIV card through pcscd)",
-                 lambda: smartcard.run(smartcard.SmartcardDemoContext(
-                     tellers["bank-b"], say, data_dir))),
+                     SoftHsmEnvironment(data_dir / "softhsm"), ca, say))),
+                ("certificate", "Certificate on the HSM token, revoked at the CA",
+                 lambda: certificate.run(certificate.CertificateDemoContext(
+                     tellers["bank-a"], backends["bank-a"],
+                     SoftHsmEnvironment(data_dir / "softhsm"), ca, say))),
             ]
+            if isinstance(readers, smartcard.PrivatePcscd):
+                pcscd = readers
+                steps.append(("smartcard", "Smartcard (virtual PIV card through pcscd)",
+                              lambda: smartcard.run(smartcard.SmartcardDemoContext(
+                                  tellers["bank-b"], say, data_dir, pcscd.port(0)))))
+            elif readers is not None:
+                say(f"\nsmartcards: {readers}; step skipped")
             for key, title, fn in steps:
                 if key not in args.skip:
                     results.append(step(title, fn))
@@ -136,11 +184,8 @@ def main(argv: list[str] | None = None) -> int:
             say("\nStopping authd with SIGTERM (in-flight calls finish first)")
             code = daemon.stop()
             say(f"authd exited with status {code}")
-    if not args.keep and not args.data_dir:
-        shutil.rmtree(data_dir, ignore_errors=True)
-    failed = results.count(False)
-    say(f"\nDemo: {len(results) - failed} step(s) passed, {failed} failed")
-    return 1 if failed else 0
+            ca.stop()
+    return results
 
 
 if __name__ == "__main__":

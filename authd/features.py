@@ -47,9 +47,12 @@ FEATURES: tuple[FeatureRef, ...] = (
     FeatureRef("system", frozenset(ROLES)),
     FeatureRef("otp", frozenset({CENTER})),
     FeatureRef("security_card", frozenset({CENTER})),
+    FeatureRef("policy", frozenset({CENTER})),
     FeatureRef("hid_otp", frozenset({BRANCH})),
     FeatureRef("smartcard", frozenset({BRANCH})),
     FeatureRef("token", frozenset({BRANCH})),
+    # issues onto tokens and smartcards, and checks their signatures' certificates
+    FeatureRef("certificate", frozenset(ROLES)),
 )
 
 

@@ -35,6 +35,9 @@ Dialect = Literal["sqlite", "postgresql"]
 
 _RETRIES = 8
 STORE_UNAVAILABLE = "STORE_UNAVAILABLE"  # the reason of every error that says the store failed
+# PostgreSQL sessions of authd say who they are: the audit sealer waits for their open
+# transactions (authd/audit/chain.py) and for no one else's.
+APPLICATION_NAME = "authd"
 
 
 class Tx:
@@ -330,7 +333,8 @@ class PostgresDatabase(Database):
         timeout = self.timeout
         seconds = CONNECT_TIMEOUT if timeout is None else max(2, math.ceil(timeout))
         try:
-            conn = self._psycopg.connect(self.url, autocommit=False, connect_timeout=seconds)
+            conn = self._psycopg.connect(self.url, autocommit=False, connect_timeout=seconds,
+                                         application_name=APPLICATION_NAME)
         except self._psycopg.OperationalError as exc:
             raise Unreachable(f"the store is unavailable: cannot connect to PostgreSQL "
                               f"({_first_line(exc)})", reason=STORE_UNAVAILABLE) from None
