@@ -72,8 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the data directory")
     parser.add_argument("--skip", action="append", default=[],
                         choices=["otp", "hid_otp", "security_card", "policy", "token",
-                                 "certificate",
-                                 "smartcard"],
+                                 "certificate", "customer", "smartcard"],
                         help="leave a step out (repeatable)")
     args = parser.parse_args(argv)
     data_dir = Path(args.data_dir) if args.data_dir else Path(tempfile.mkdtemp(
@@ -139,6 +138,7 @@ def _run_steps(args: argparse.Namespace, data_dir: Path, readers: object) -> lis
         try:
             from authd.demo_steps import (
                 certificate,
+                customer,
                 hid_otp,
                 otp,
                 policy,
@@ -168,6 +168,8 @@ def _run_steps(args: argparse.Namespace, data_dir: Path, readers: object) -> lis
                      tellers["bank-a"], backends["bank-a"],
                      SoftHsmEnvironment(data_dir / "softhsm"), ca, say))),
             ]
+            steps.append(("customer", "Which media a customer holds",
+                          lambda: customer.run(customer.CustomerDemoContext(backends, say))))
             if isinstance(readers, smartcard.PrivatePcscd):
                 pcscd = readers
                 steps.append(("smartcard", "Smartcard (virtual PIV card through pcscd)",

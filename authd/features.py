@@ -47,6 +47,7 @@ FEATURES: tuple[FeatureRef, ...] = (
     FeatureRef("system", frozenset(ROLES)),
     FeatureRef("otp", frozenset({CENTER})),
     FeatureRef("security_card", frozenset({CENTER})),
+    FeatureRef("customer", frozenset({CENTER})),
     FeatureRef("policy", frozenset({CENTER})),
     FeatureRef("hid_otp", frozenset({BRANCH})),
     FeatureRef("smartcard", frozenset({BRANCH})),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from authd import validate
 from authd.hid_otp.service import DeviceView, Identification, Provisioned, ProvisionRequest
 from authd.v1 import hid_otp_pb2
 from devices.errors import BadRequest
@@ -46,6 +47,7 @@ def operator_id(text: str) -> str:
 
 def provision_request(msg: hid_otp_pb2.ProvisionHidDeviceRequest) -> ProvisionRequest:
     operator = operator_id(msg.operator_id)
+    customer_id = validate.customer_ref(msg.customer_id)
     digits = msg.digits or 6
     if digits not in (6, 8):
         raise BadRequest("digits must be 6 or 8")
@@ -56,6 +58,7 @@ def provision_request(msg: hid_otp_pb2.ProvisionHidDeviceRequest) -> ProvisionRe
         identification=not msg.without_identification,
         current_access_code=access_code(msg.current_access_code),
         operator=operator,
+        customer_id=customer_id,
     )
 
 
@@ -67,6 +70,7 @@ def provisioned(result: Provisioned) -> hid_otp_pb2.ProvisionHidDeviceResponse:
         institution=result.institution,
         identification=result.identification,
         firmware=result.firmware,
+        customer_id=result.customer_id,
     )
 
 

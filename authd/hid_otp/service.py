@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from authd import validate
 from authd.app import App
 from authd.context import Caller, current_caller
 from authd.hid_otp import repository as repo
@@ -46,7 +47,7 @@ _KEY_AAD = b"authd/hid_otp/access-code-key"
 
 
 class OtpCenterApi(Protocol):
-    """What provisioning uses of the OTP center (``authd.otp.center.OtpCenter``)."""
+    """What provisioning uses of the OTP center (``authd.otp.service.OtpService``)."""
 
     def enroll(
         self,
@@ -58,6 +59,7 @@ class OtpCenterApi(Protocol):
         digits: int = 6,
         counter: int = 0,
         caller: Caller,
+        customer_id: str,
         channel: str = "branch",
     ) -> object: ...
 
@@ -72,6 +74,7 @@ class ProvisionRequest:
     identification: bool = True
     current_access_code: bytes | None = None
     operator: str = ""
+    customer_id: str = ""  # the institution's customer reference (required)
 
 
 @dataclass(frozen=True)
@@ -82,6 +85,7 @@ class Provisioned:
     institution: str
     identification: bool
     firmware: str
+    customer_id: str
 
 
 @dataclass(frozen=True)
@@ -199,6 +203,7 @@ class HidService:
             raise BadRequest("digits must be 6 or 8")
         if request.device_serial <= 0:
             raise BadRequest("device_serial is required")
+        validate.customer_ref(request.customer_id)
         center = self.center
         otp_serial = self.otp_serial(request.device_serial)
         with self.devices.open(request.device_serial) as device:
@@ -230,7 +235,8 @@ class HidService:
             def commit(tx: Tx) -> None:
                 # Enrolling registers the device at the caller's institution (its issuer).
                 center.enroll(tx, serial=otp_serial, seed=seed, kind="hotp",
-                              digits=request.digits, counter=0, caller=caller, channel="branch")
+                              digits=request.digits, counter=0, caller=caller,
+                              customer_id=request.customer_id, channel="branch")
                 sealed = (
                     self.app.secrets.seal(ident_key, _ident_aad(device.serial))
                     if ident_key is not None else None
@@ -252,7 +258,7 @@ class HidService:
                 })
                 raise
         return Provisioned(device.serial, otp_serial, request.digits, caller.institution,
-                           request.identification, firmware)
+                           request.identification, firmware, request.customer_id)
 
     def _program(
         self,

@@ -7,12 +7,12 @@ The audit record of every change is written in the change's own transaction.
 
 from __future__ import annotations
 
-import re
 import secrets as pysecrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from authd import validate
 from authd.audit import AuditLog
 from authd.secrets import SecretBox
 from authd.security_card import repository as repo
@@ -55,7 +55,6 @@ from devices.security_card.braille import LAYOUTS, BrailleCardLayout, BrailleTex
 from devices.security_card.printed import printed_card_job
 from devices.security_card.random import RandomBytes
 
-CUSTOMER_ID_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 MAX_REASON = 200
 PRUNE_EVERY = 256
 PRUNE_AFTER_SECONDS = 24 * 3600.0
@@ -105,14 +104,6 @@ class Holder:
 
 def codes_aad(serial: str) -> bytes:
     return f"authd.security_card.codes.v1:{serial}".encode()
-
-
-def validate_customer_id(customer_id: str) -> str:
-    if not CUSTOMER_ID_RE.match(customer_id or ""):
-        raise BadRequest(
-            "customer_id must be 1-64 characters of letters, digits and . _ : -"
-        )
-    return customer_id
 
 
 def validate_reason(reason: str) -> str:
@@ -235,7 +226,7 @@ class SecurityCardService:
     # -- issue, replace, reprint ----------------------------------------------------------
     def issue(self, institution: str, customer_id: str, braille: bool, layout: str | None,
               include_svg: bool = False) -> Issued:
-        validate_customer_id(customer_id)
+        validate.customer_ref(customer_id)
         layout_name = self._layout(layout)
         self.output.require(braille)
         card, row = self._new_card(institution, customer_id, braille, layout_name, "")
@@ -249,8 +240,9 @@ class SecurityCardService:
                 )
             repo.insert_card(tx, row)
             self.audit.record(tx, action=ACTION_ISSUE, target=row.serial, outcome="issued",
-                              detail={"customer_id": customer_id, "medium": row.medium,
-                                      "layout": row.layout, "code_count": row.code_count})
+                              customer=customer_id,
+                              detail={"medium": row.medium, "layout": row.layout,
+                                      "code_count": row.code_count})
 
         _run_unique(self.db, store, f"customer {customer_id} already holds a live security card")
         outcome = self._print(row, job, ACTION_PRINT)
@@ -277,8 +269,9 @@ class SecurityCardService:
             self.audit.record(tx, action=ACTION_REPLACE, target=serial, outcome="replaced",
                               detail={"replaced_by": row.serial, "reason": reason})
             self.audit.record(tx, action=ACTION_ISSUE, target=row.serial, outcome="issued",
-                              detail={"customer_id": old.customer_id, "medium": row.medium,
-                                      "layout": row.layout, "replaces": serial})
+                              customer=old.customer_id,
+                              detail={"medium": row.medium, "layout": row.layout,
+                                      "replaces": serial})
 
         _run_unique(self.db, swap, f"customer {old.customer_id} already holds a live card")
         outcome = self._print(row, job, ACTION_PRINT)
@@ -327,7 +320,7 @@ class SecurityCardService:
         return self._read_card(institution, serial)
 
     def holder(self, institution: str, customer_id: str) -> Holder:
-        validate_customer_id(customer_id)
+        validate.customer_ref(customer_id)
         row = self.db.run(lambda tx: repo.live_card_for(tx, institution, customer_id),
                           write=False)
         return Holder(customer_id, row)
@@ -341,7 +334,7 @@ class SecurityCardService:
             # under the card's row lock: the bound on its challenges is exact across nodes
             if serial:
                 return self._card_for(tx, institution, serial, lock=True)
-            validate_customer_id(customer_id)
+            validate.customer_ref(customer_id)
             found = repo.live_card_for(tx, institution, customer_id)
             if found is None:
                 raise NoSuchObject(f"customer {customer_id} holds no live security card")

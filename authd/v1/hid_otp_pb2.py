@@ -24,15 +24,15 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16\x61uthd/v1/hid_otp.proto\x12\x08\x61uthd.v1\"\x17\n\x15ListHidDevicesRequest\"\xea\x01\n\tHidDevice\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x11\n\tvendor_id\x18\x02 \x01(\r\x12\x12\n\nproduct_id\x18\x03 \x01(\r\x12\x15\n\rdevice_serial\x18\x04 \x01(\r\x12\x10\n\x08\x66irmware\x18\x05 \x01(\t\x12\x18\n\x10slot1_configured\x18\x06 \x01(\x08\x12\x18\n\x10slot2_configured\x18\x07 \x01(\x08\x12\x13\n\x0bprovisioned\x18\x08 \x01(\x08\x12\x12\n\notp_serial\x18\t \x01(\t\x12\x13\n\x0binstitution\x18\n \x01(\t\x12\r\n\x05\x65rror\x18\x0b \x01(\t\">\n\x16ListHidDevicesResponse\x12$\n\x07\x64\x65vices\x18\x01 \x03(\x0b\x32\x13.authd.v1.HidDevice\"\xa7\x01\n\x19ProvisionHidDeviceRequest\x12\x15\n\rdevice_serial\x18\x01 \x01(\r\x12\x0e\n\x06\x64igits\x18\x02 \x01(\r\x12\x11\n\toverwrite\x18\x03 \x01(\x08\x12\x1e\n\x16without_identification\x18\x04 \x01(\x08\x12\x1b\n\x13\x63urrent_access_code\x18\x05 \x01(\t\x12\x13\n\x0boperator_id\x18\x06 \x01(\t\"\x96\x01\n\x1aProvisionHidDeviceResponse\x12\x15\n\rdevice_serial\x18\x01 \x01(\r\x12\x12\n\notp_serial\x18\x02 \x01(\t\x12\x0e\n\x06\x64igits\x18\x03 \x01(\r\x12\x13\n\x0binstitution\x18\x04 \x01(\t\x12\x16\n\x0eidentification\x18\x05 \x01(\x08\x12\x10\n\x08\x66irmware\x18\x06 \x01(\t\"1\n\x18IdentifyHidDeviceRequest\x12\x15\n\rdevice_serial\x18\x01 \x01(\r\"\xa2\x01\n\x19IdentifyHidDeviceResponse\x12-\n\x07outcome\x18\x01 \x01(\x0e\x32\x1c.authd.v1.HidIdentifyOutcome\x12\x15\n\rdevice_serial\x18\x02 \x01(\r\x12\x12\n\notp_serial\x18\x03 \x01(\t\x12\x13\n\x0binstitution\x18\x04 \x01(\t\x12\x16\n\x0eprovisioned_at\x18\x05 \x01(\x01\"e\n\x1dPlugSimulatedHidDeviceRequest\x12\x15\n\rdevice_serial\x18\x01 \x01(\r\x12\x10\n\x08\x66irmware\x18\x02 \x01(\t\x12\x1b\n\x13processing_delay_ms\x18\x03 \x01(\r\"E\n\x1ePlugSimulatedHidDeviceResponse\x12\x15\n\rdevice_serial\x18\x01 \x01(\r\x12\x0c\n\x04path\x18\x02 \x01(\t\"8\n\x1fUnplugSimulatedHidDeviceRequest\x12\x15\n\rdevice_serial\x18\x01 \x01(\r\"\"\n UnplugSimulatedHidDeviceResponse\"E\n\x1ePressSimulatedHidButtonRequest\x12\x15\n\rdevice_serial\x18\x01 \x01(\r\x12\x0c\n\x04slot\x18\x02 \x01(\r\"0\n\x1fPressSimulatedHidButtonResponse\x12\r\n\x05typed\x18\x01 \x01(\t*\xdc\x01\n\x12HidIdentifyOutcome\x12$\n HID_IDENTIFY_OUTCOME_UNSPECIFIED\x10\x00\x12#\n\x1fHID_IDENTIFY_OUTCOME_IDENTIFIED\x10\x01\x12!\n\x1dHID_IDENTIFY_OUTCOME_MISMATCH\x10\x02\x12(\n$HID_IDENTIFY_OUTCOME_NOT_PROVISIONED\x10\x03\x12.\n*HID_IDENTIFY_OUTCOME_NO_IDENTIFICATION_KEY\x10\x04\x32\x9a\x02\n\rHidOtpService\x12P\n\x0bListDevices\x12\x1f.authd.v1.ListHidDevicesRequest\x1a .authd.v1.ListHidDevicesResponse\x12\\\n\x0fProvisionDevice\x12#.authd.v1.ProvisionHidDeviceRequest\x1a$.authd.v1.ProvisionHidDeviceResponse\x12Y\n\x0eIdentifyDevice\x12\".authd.v1.IdentifyHidDeviceRequest\x1a#.authd.v1.IdentifyHidDeviceResponse2\xc1\x02\n\x13HidSimulatorService\x12_\n\nPlugDevice\x12\'.authd.v1.PlugSimulatedHidDeviceRequest\x1a(.authd.v1.PlugSimulatedHidDeviceResponse\x12\x65\n\x0cUnplugDevice\x12).authd.v1.UnplugSimulatedHidDeviceRequest\x1a*.authd.v1.UnplugSimulatedHidDeviceResponse\x12\x62\n\x0bPressButton\x12(.authd.v1.PressSimulatedHidButtonRequest\x1a).authd.v1.PressSimulatedHidButtonResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16\x61uthd/v1/hid_otp.proto\x12\x08\x61uthd.v1\"\x17\n\x15ListHidDevicesRequest\"\xea\x01\n\tHidDevice\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x11\n\tvendor_id\x18\x02 \x01(\r\x12\x12\n\nproduct_id\x18\x03 \x01(\r\x12\x15\n\rdevice_serial\x18\x04 \x01(\r\x12\x10\n\x08\x66irmware\x18\x05 \x01(\t\x12\x18\n\x10slot1_configured\x18\x06 \x01(\x08\x12\x18\n\x10slot2_configured\x18\x07 \x01(\x08\x12\x13\n\x0bprovisioned\x18\x08 \x01(\x08\x12\x12\n\notp_serial\x18\t \x01(\t\x12\x13\n\x0binstitution\x18\n \x01(\t\x12\r\n\x05\x65rror\x18\x0b \x01(\t\">\n\x16ListHidDevicesResponse\x12$\n\x07\x64\x65vices\x18\x01 \x03(\x0b\x32\x13.authd.v1.HidDevice\"\xbc\x01\n\x19ProvisionHidDeviceRequest\x12\x15\n\rdevice_serial\x18\x01 \x01(\r\x12\x0e\n\x06\x64igits\x18\x02 \x01(\r\x12\x11\n\toverwrite\x18\x03 \x01(\x08\x12\x1e\n\x16without_identification\x18\x04 \x01(\x08\x12\x1b\n\x13\x63urrent_access_code\x18\x05 \x01(\t\x12\x13\n\x0boperator_id\x18\x06 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x07 \x01(\t\"\xab\x01\n\x1aProvisionHidDeviceResponse\x12\x15\n\rdevice_serial\x18\x01 \x01(\r\x12\x12\n\notp_serial\x18\x02 \x01(\t\x12\x0e\n\x06\x64igits\x18\x03 \x01(\r\x12\x13\n\x0binstitution\x18\x04 \x01(\t\x12\x16\n\x0eidentification\x18\x05 \x01(\x08\x12\x10\n\x08\x66irmware\x18\x06 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x07 \x01(\t\"1\n\x18IdentifyHidDeviceRequest\x12\x15\n\rdevice_serial\x18\x01 \x01(\r\"\xa2\x01\n\x19IdentifyHidDeviceResponse\x12-\n\x07outcome\x18\x01 \x01(\x0e\x32\x1c.authd.v1.HidIdentifyOutcome\x12\x15\n\rdevice_serial\x18\x02 \x01(\r\x12\x12\n\notp_serial\x18\x03 \x01(\t\x12\x13\n\x0binstitution\x18\x04 \x01(\t\x12\x16\n\x0eprovisioned_at\x18\x05 \x01(\x01\"e\n\x1dPlugSimulatedHidDeviceRequest\x12\x15\n\rdevice_serial\x18\x01 \x01(\r\x12\x10\n\x08\x66irmware\x18\x02 \x01(\t\x12\x1b\n\x13processing_delay_ms\x18\x03 \x01(\r\"E\n\x1ePlugSimulatedHidDeviceResponse\x12\x15\n\rdevice_serial\x18\x01 \x01(\r\x12\x0c\n\x04path\x18\x02 \x01(\t\"8\n\x1fUnplugSimulatedHidDeviceRequest\x12\x15\n\rdevice_serial\x18\x01 \x01(\r\"\"\n UnplugSimulatedHidDeviceResponse\"E\n\x1ePressSimulatedHidButtonRequest\x12\x15\n\rdevice_serial\x18\x01 \x01(\r\x12\x0c\n\x04slot\x18\x02 \x01(\r\"0\n\x1fPressSimulatedHidButtonResponse\x12\r\n\x05typed\x18\x01 \x01(\t*\xdc\x01\n\x12HidIdentifyOutcome\x12$\n HID_IDENTIFY_OUTCOME_UNSPECIFIED\x10\x00\x12#\n\x1fHID_IDENTIFY_OUTCOME_IDENTIFIED\x10\x01\x12!\n\x1dHID_IDENTIFY_OUTCOME_MISMATCH\x10\x02\x12(\n$HID_IDENTIFY_OUTCOME_NOT_PROVISIONED\x10\x03\x12.\n*HID_IDENTIFY_OUTCOME_NO_IDENTIFICATION_KEY\x10\x04\x32\x9a\x02\n\rHidOtpService\x12P\n\x0bListDevices\x12\x1f.authd.v1.ListHidDevicesRequest\x1a .authd.v1.ListHidDevicesResponse\x12\\\n\x0fProvisionDevice\x12#.authd.v1.ProvisionHidDeviceRequest\x1a$.authd.v1.ProvisionHidDeviceResponse\x12Y\n\x0eIdentifyDevice\x12\".authd.v1.IdentifyHidDeviceRequest\x1a#.authd.v1.IdentifyHidDeviceResponse2\xc1\x02\n\x13HidSimulatorService\x12_\n\nPlugDevice\x12\'.authd.v1.PlugSimulatedHidDeviceRequest\x1a(.authd.v1.PlugSimulatedHidDeviceResponse\x12\x65\n\x0cUnplugDevice\x12).authd.v1.UnplugSimulatedHidDeviceRequest\x1a*.authd.v1.UnplugSimulatedHidDeviceResponse\x12\x62\n\x0bPressButton\x12(.authd.v1.PressSimulatedHidButtonRequest\x1a).authd.v1.PressSimulatedHidButtonResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'authd.v1.hid_otp_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_HIDIDENTIFYOUTCOME']._serialized_start=1291
-  _globals['_HIDIDENTIFYOUTCOME']._serialized_end=1511
+  _globals['_HIDIDENTIFYOUTCOME']._serialized_start=1333
+  _globals['_HIDIDENTIFYOUTCOME']._serialized_end=1553
   _globals['_LISTHIDDEVICESREQUEST']._serialized_start=36
   _globals['_LISTHIDDEVICESREQUEST']._serialized_end=59
   _globals['_HIDDEVICE']._serialized_start=62
@@ -40,27 +40,27 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LISTHIDDEVICESRESPONSE']._serialized_start=298
   _globals['_LISTHIDDEVICESRESPONSE']._serialized_end=360
   _globals['_PROVISIONHIDDEVICEREQUEST']._serialized_start=363
-  _globals['_PROVISIONHIDDEVICEREQUEST']._serialized_end=530
-  _globals['_PROVISIONHIDDEVICERESPONSE']._serialized_start=533
-  _globals['_PROVISIONHIDDEVICERESPONSE']._serialized_end=683
-  _globals['_IDENTIFYHIDDEVICEREQUEST']._serialized_start=685
-  _globals['_IDENTIFYHIDDEVICEREQUEST']._serialized_end=734
-  _globals['_IDENTIFYHIDDEVICERESPONSE']._serialized_start=737
-  _globals['_IDENTIFYHIDDEVICERESPONSE']._serialized_end=899
-  _globals['_PLUGSIMULATEDHIDDEVICEREQUEST']._serialized_start=901
-  _globals['_PLUGSIMULATEDHIDDEVICEREQUEST']._serialized_end=1002
-  _globals['_PLUGSIMULATEDHIDDEVICERESPONSE']._serialized_start=1004
-  _globals['_PLUGSIMULATEDHIDDEVICERESPONSE']._serialized_end=1073
-  _globals['_UNPLUGSIMULATEDHIDDEVICEREQUEST']._serialized_start=1075
-  _globals['_UNPLUGSIMULATEDHIDDEVICEREQUEST']._serialized_end=1131
-  _globals['_UNPLUGSIMULATEDHIDDEVICERESPONSE']._serialized_start=1133
-  _globals['_UNPLUGSIMULATEDHIDDEVICERESPONSE']._serialized_end=1167
-  _globals['_PRESSSIMULATEDHIDBUTTONREQUEST']._serialized_start=1169
-  _globals['_PRESSSIMULATEDHIDBUTTONREQUEST']._serialized_end=1238
-  _globals['_PRESSSIMULATEDHIDBUTTONRESPONSE']._serialized_start=1240
-  _globals['_PRESSSIMULATEDHIDBUTTONRESPONSE']._serialized_end=1288
-  _globals['_HIDOTPSERVICE']._serialized_start=1514
-  _globals['_HIDOTPSERVICE']._serialized_end=1796
-  _globals['_HIDSIMULATORSERVICE']._serialized_start=1799
-  _globals['_HIDSIMULATORSERVICE']._serialized_end=2120
+  _globals['_PROVISIONHIDDEVICEREQUEST']._serialized_end=551
+  _globals['_PROVISIONHIDDEVICERESPONSE']._serialized_start=554
+  _globals['_PROVISIONHIDDEVICERESPONSE']._serialized_end=725
+  _globals['_IDENTIFYHIDDEVICEREQUEST']._serialized_start=727
+  _globals['_IDENTIFYHIDDEVICEREQUEST']._serialized_end=776
+  _globals['_IDENTIFYHIDDEVICERESPONSE']._serialized_start=779
+  _globals['_IDENTIFYHIDDEVICERESPONSE']._serialized_end=941
+  _globals['_PLUGSIMULATEDHIDDEVICEREQUEST']._serialized_start=943
+  _globals['_PLUGSIMULATEDHIDDEVICEREQUEST']._serialized_end=1044
+  _globals['_PLUGSIMULATEDHIDDEVICERESPONSE']._serialized_start=1046
+  _globals['_PLUGSIMULATEDHIDDEVICERESPONSE']._serialized_end=1115
+  _globals['_UNPLUGSIMULATEDHIDDEVICEREQUEST']._serialized_start=1117
+  _globals['_UNPLUGSIMULATEDHIDDEVICEREQUEST']._serialized_end=1173
+  _globals['_UNPLUGSIMULATEDHIDDEVICERESPONSE']._serialized_start=1175
+  _globals['_UNPLUGSIMULATEDHIDDEVICERESPONSE']._serialized_end=1209
+  _globals['_PRESSSIMULATEDHIDBUTTONREQUEST']._serialized_start=1211
+  _globals['_PRESSSIMULATEDHIDBUTTONREQUEST']._serialized_end=1280
+  _globals['_PRESSSIMULATEDHIDBUTTONRESPONSE']._serialized_start=1282
+  _globals['_PRESSSIMULATEDHIDBUTTONRESPONSE']._serialized_end=1330
+  _globals['_HIDOTPSERVICE']._serialized_start=1556
+  _globals['_HIDOTPSERVICE']._serialized_end=1838
+  _globals['_HIDSIMULATORSERVICE']._serialized_start=1841
+  _globals['_HIDSIMULATORSERVICE']._serialized_end=2162
 # @@protoc_insertion_point(module_scope)
