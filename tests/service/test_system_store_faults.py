@@ -87,8 +87,8 @@ def test_a_frozen_postgresql_answers_in_time_and_store_free_calls_go_on(server, 
     srv = server(store_url=cluster.url(cluster.create_database()), server={"max_workers": 4},
                  store={"timeout_seconds": 2.0, "health_interval_seconds": 0.3})
     branch = otp_pb2_grpc.OtpServiceStub(srv.channel("bank-a", "branch"))
-    branch.Enroll(O.EnrollRequest(serial="OTP-FROZEN", operator_id="op", seed=SEED,
-                                  parameters=HOTP), timeout=30)
+    branch.Enroll(O.EnrollRequest(customer_id="C-1", serial="OTP-FROZEN", operator_id="op",
+                                  seed=SEED, parameters=HOTP), timeout=30)
     backend = otp_pb2_grpc.OtpServiceStub(srv.channel("bank-a", "backend"))
     tokens = token_pb2_grpc.TokenServiceStub(srv.channel("bank-a", "branch"))
     assert health_of(srv, OTP) == SERVING
@@ -187,8 +187,8 @@ def small_pg_url(pg_cluster: PgCluster, small_disk: Path) -> Iterator[str]:
 
 
 def _enroll(stub: Any, serial: str) -> None:
-    stub.Enroll(O.EnrollRequest(serial=serial, operator_id="op", seed=SEED, parameters=HOTP),
-                timeout=30)
+    stub.Enroll(O.EnrollRequest(customer_id="C-1", serial=serial, operator_id="op", seed=SEED,
+                                parameters=HOTP), timeout=30)
 
 
 def _disk_full_is_unavailable(srv: Any, disk: Path) -> None:
