@@ -58,6 +58,7 @@ def writers_of(app: App, settings: OtpSettings) -> int:
 
 class OtpFeature(Feature[OtpSettings]):
     name = "otp"
+    uses_store = True
 
     def __init__(self, app: App, settings: OtpSettings) -> None:
         super().__init__(app, settings)
