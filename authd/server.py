@@ -301,7 +301,13 @@ async def _start_features(config: Config, app: App, server: grpc.aio.Server,
     for feature in app.features:
         await feature.start()
     if native:
-        running.front = NativeFront(config, daemon_socket, app.front_args, token)
+        # The front end's connections get the limits this server's would have had.
+        core = [f"{name}={value}" for name, value in server_options(config, limits)
+                if not name.startswith(("grpc.max_receive", "grpc.max_send"))]
+        front_args = [*app.front_args, f"--max-message={limits.largest}",
+                      f"--max-send={MAX_RESPONSE}",
+                      f"--server-options={','.join(core)}"]
+        running.front = NativeFront(config, daemon_socket, front_args, token)
         running.port = await asyncio.get_running_loop().run_in_executor(
             None, running.front.start)
     running.store_watcher = watch_store(app)

@@ -10,7 +10,11 @@
 //   authd-front --listen=HOST:PORT --daemon=unix:PATH [--engine=PATH]
 //               (--insecure | --tls-cert=F --tls-key=F --client-ca=F)
 //               [--batch-max=N] [--queue-max=N] [--max-in-flight=N] [--batch-request-max=N]
-//               [--window=N] [--grace=SECONDS] [--max-message=BYTES] [--empty-method=M]
+//               [--window=N] [--grace=SECONDS] [--max-message=BYTES] [--max-send=BYTES]
+//               [--empty-method=M]
+//               [--server-options=NAME=N,NAME=N...]
+// --server-options: gRPC core's connection limits, as the daemon's own server sets them
+// (concurrent streams, handshake and idle timeouts, keepalive; authd/front.py).
 // The token the daemon expects with forwarded calls comes in AUTHD_FRONT_TOKEN.
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/security/server_credentials.h>
@@ -95,7 +99,8 @@ int main(int argc, char** argv) {
   bool insecure = args.count("insecure") > 0;
   const char* token_env = std::getenv("AUTHD_FRONT_TOKEN");
   std::string token = token_env ? token_env : "";
-  int max_message = static_cast<int>(Number(args, "max-message", 4 << 20));
+  int max_message = static_cast<int>(Number(args, "max-message", 4 << 20));  // requests
+  int max_send = static_cast<int>(Number(args, "max-send", 4 << 20));  // responses
 
   std::shared_ptr<grpc::ServerCredentials> credentials;
   if (insecure) {
@@ -113,7 +118,7 @@ int main(int argc, char** argv) {
   }
 
   grpc::ChannelArguments channel_args;
-  channel_args.SetMaxReceiveMessageSize(max_message);
+  channel_args.SetMaxReceiveMessageSize(max_send);
   channel_args.SetMaxSendMessageSize(max_message);
   auto daemon = grpc::CreateCustomChannel(args["daemon"], grpc::InsecureChannelCredentials(),
                                           channel_args);
@@ -143,7 +148,21 @@ int main(int argc, char** argv) {
   int port = 0;
   builder.AddListeningPort(args["listen"], credentials, &port);
   builder.SetMaxReceiveMessageSize(max_message);
-  builder.SetMaxSendMessageSize(max_message);
+  builder.SetMaxSendMessageSize(max_send);
+  if (args.count("server-options")) {
+    std::stringstream options(args["server-options"]);
+    std::string option;
+    while (std::getline(options, option, ',')) {
+      auto eq = option.find('=');
+      char* end = nullptr;
+      long value = eq == std::string::npos ? 0 : std::strtol(option.c_str() + eq + 1, &end, 10);
+      if (eq == std::string::npos || end == option.c_str() + eq + 1 || *end != '\0') {
+        std::cerr << "authd-front: --server-options wants NAME=N,..., not " << option << "\n";
+        return 2;
+      }
+      builder.AddChannelArgument(option.substr(0, eq), static_cast<int>(value));
+    }
+  }
   if (verify) builder.RegisterService(verify.get());
   builder.RegisterCallbackGenericService(&forwarder);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
