@@ -314,24 +314,3 @@ def incidents_reported_by(tx: Tx, institution: str, limit: int = 1000) -> list[I
                   " policy_incidents WHERE withdrawn_at IS NULL AND reported_by = ?"
                   " ORDER BY reported_at LIMIT ?", (institution, limit))
     return [Incident(r[0], r[1], r[2], r[3], r[4], float(r[5])) for r in rows]
-
-
-# ----------------------------------------------------------------------- media links
-
-def link(tx: Tx, institution: str, customer_id: str, medium: str, serial: str,
-         public_key: bytes, now: float) -> None:
-    tx.execute("INSERT INTO policy_media_links (institution, customer_id, medium, serial,"
-               " public_key, linked_at) VALUES (?, ?, ?, ?, ?, ?)",
-               (institution, customer_id, medium, serial, public_key, now))
-
-
-def linked(tx: Tx, institution: str, medium: str, serial: str) -> str | None:
-    row = tx.one("SELECT customer_id FROM policy_media_links WHERE institution = ? AND"
-                 " medium = ? AND serial = ?", (institution, medium, serial))
-    return None if row is None else str(row[0])
-
-
-def unlink(tx: Tx, institution: str, customer_id: str, medium: str, serial: str) -> int:
-    return tx.execute("DELETE FROM policy_media_links WHERE institution = ? AND"
-                      " customer_id = ? AND medium = ? AND serial = ?",
-                      (institution, customer_id, medium, serial))

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 from authd.audit import AuditLog
 from authd.context import Caller, Role
 from authd.policy import repository as repo
-from authd.policy.media import LINKABLE, CustomerMedia, HeldMedium, MediumKind, MediumState
+from authd.policy.media import CustomerMedia, HeldMedium, MediumKind, MediumState
 from authd.policy.settings import PolicySettings
 from authd.storage import Database, Tx
 from devices.errors import AlreadyPresent, BadRequest, LimitReached, NoSuchObject, NotPermitted
@@ -41,7 +41,7 @@ from devices.policy import inactivity as ina
 from devices.policy.calendar import day_of
 from devices.policy.decision import Decision, Outcome, Reason, Why
 from devices.policy.orders import Order, Purpose
-from devices.policy.signatures import signature_valid, spki
+from devices.policy.signatures import signature_valid
 from devices.policy.terminals import DeviceInfo, Field, designated_by, incident_keys
 from devices.security_card import Outcome as CardOutcome
 from devices.token.signing import SignAlgorithm
@@ -244,7 +244,9 @@ class PolicyService:
             signed = self._signature(req, held)
             if signed is not None:
                 return refuse(*signed)
-            branch_token = True
+            # EFT art. 14(1)6 names HSM security tokens; a smartcard's signature is checked
+            # alike but exempts nothing (the customer service's CheckExemption agrees)
+            branch_token = req.signature.medium is MediumKind.TOKEN
 
         reasons: list[Reason] = []
         exempt: list[ex.Exemption] = []
@@ -392,10 +394,14 @@ class PolicyService:
         assert sig is not None
         medium = next((m for m in held if m.kind is sig.medium and m.serial == sig.serial),
                       None)
-        if medium is None or not medium.public_key:
+        if medium is None:
             return (Outcome.MEDIUM_REFUSED, Why.TOKEN_NOT_REGISTERED,
                     "The signing token or smartcard is not registered at a branch of this "
                     "institution for this customer.")
+        if not medium.public_key:
+            return (Outcome.MEDIUM_REFUSED, Why.TOKEN_NOT_REGISTERED,
+                    "The signing token or smartcard was registered at a branch without its "
+                    "signing key; register it again with the key.")
         if not signature_valid(medium.public_key, req.order.signing_bytes(), sig.signature,
                                sig.algorithm):
             return (Outcome.AUTHENTICATION_FAILED, Why.BAD_SIGNATURE,
@@ -816,56 +822,6 @@ class PolicyService:
     def incidents(self, caller: Caller) -> list[repo.Incident]:
         return self.db.run(lambda tx: repo.incidents_reported_by(tx, caller.institution),
                            write=False)
-
-    # ------------------------------------------------------------------ media links
-
-    def link(self, caller: Caller, customer_id: str, medium: MediumKind, serial: str,
-             public_key: bytes, operator: str) -> CustomerView:
-        if medium not in LINKABLE:
-            raise BadRequest("security cards name their customer; link an OTP device, token "
-                             "or smartcard", field="medium")
-        key = b""
-        if medium is not MediumKind.OTP:
-            if not public_key:
-                raise BadRequest("a token or smartcard is linked with its public key or "
-                                 "certificate", field="public_key")
-            key = spki(public_key)
-        elif public_key:
-            raise BadRequest("an OTP device has no public key", field="public_key")
-
-        def run(tx: Tx) -> None:
-            self._customer(tx, caller, customer_id, lock=True)
-            owner = repo.linked(tx, caller.institution, medium.value, serial)
-            if owner is not None:
-                raise AlreadyPresent(f"{medium.value} {serial} is linked to "
-                                     + ("this customer" if owner == customer_id
-                                        else "another customer") + " already")
-            repo.link(tx, caller.institution, customer_id, medium.value, serial, key,
-                      self.clock())
-            self.audit.record(tx, action="policy.medium_linked",
-                              target=f"customer:{customer_id}",
-                              customer=customer_id, outcome="linked", caller=caller,
-                              detail={"medium": medium.value, "serial": serial,
-                                      "operator": operator})
-
-        self.db.run(run)
-        return self.view(caller, customer_id)
-
-    def unlink(self, caller: Caller, customer_id: str, medium: MediumKind, serial: str,
-               operator: str) -> CustomerView:
-        def run(tx: Tx) -> None:
-            self._customer(tx, caller, customer_id, lock=True)
-            if not repo.unlink(tx, caller.institution, customer_id, medium.value, serial):
-                raise NoSuchObject(f"{medium.value} {serial} is not linked to customer "
-                                   f"{customer_id}")
-            self.audit.record(tx, action="policy.medium_unlinked",
-                              target=f"customer:{customer_id}",
-                              customer=customer_id, outcome="unlinked",
-                              caller=caller, detail={"medium": medium.value, "serial": serial,
-                                                     "operator": operator})
-
-        self.db.run(run)
-        return self.view(caller, customer_id)
 
     # ------------------------------------------------------------------ export
 
