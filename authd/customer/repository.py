@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from authd.customer.models import BranchRegistration, MediumKind
 from authd.storage import Tx
-from authd.storage.database import Row
+from authd.storage.database import Row, Statement
 
 
 class BranchRegistrationRows:
@@ -96,9 +96,10 @@ _LIVE_CARDS = ("SELECT 'security_card', serial, state, medium, issued_at, update
                " WHERE institution = ? AND customer_id = ? AND state IN ('active', 'restricted')")
 
 
-def live_media(tx: Tx, institution: str, customer_id: str,
-               held: Sequence[BranchRegistrationRows]) -> list[Row]:
-    """The rows of every medium ``customer_id`` still uses at ``institution`` (not ended)."""
-    parts = [_LIVE_HELD.format(kind=rows.medium.value, serial=rows.serial_column, table=rows.table)
-             for rows in held] + [_LIVE_OTP, _LIVE_CARDS]
-    return tx.all(" UNION ALL ".join(parts), (institution, customer_id) * len(parts))
+def live_media(institution: str, customer_id: str,
+               held: Sequence[BranchRegistrationRows]) -> Statement:
+    """The statement of every medium ``customer_id`` still uses at ``institution`` (not
+    ended), to run in a transaction (``Tx.all`` or, with other reads, ``Tx.all_of``)."""
+    parts = [_LIVE_HELD.format(kind=rows.medium.value, serial=rows.serial_column,
+                               table=rows.table) for rows in held] + [_LIVE_OTP, _LIVE_CARDS]
+    return " UNION ALL ".join(parts), (institution, customer_id) * len(parts)

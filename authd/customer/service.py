@@ -26,6 +26,7 @@ from authd.customer.repository import BranchRegistrationRows
 from authd.otp import repository as otp_repo
 from authd.security_card import repository as card_repo
 from authd.storage import Database, Tx
+from authd.storage.database import Row, Statement
 from devices.otp.rules import State as OtpState
 from devices.security_card import CardState
 from devices.security_card.verification import CARD_STATE_BY_NAME
@@ -72,11 +73,19 @@ class CustomerService:
     def live_in(self, tx: Tx, institution: str, customer_id: str) -> list[CustomerMedium]:
         """The media ``customer_id`` still uses at ``institution`` (none ended), read in one
         statement of the caller's transaction: what a transfer decision asks on every call
-        (``authd.policy``). ``replaced_by`` is left empty (no live medium has one)."""
+        (``authd.policy``, which sends it with its other reads: ``live_statement``,
+        ``live_from``). ``replaced_by`` is left empty (no live medium has one)."""
+        return self.live_from(institution, tx.all(*self.live_statement(institution,
+                                                                       customer_id)))
+
+    def live_statement(self, institution: str, customer_id: str) -> Statement:
+        return repo.live_media(institution, customer_id, [self.rows[m] for m in HELD])
+
+    def live_from(self, institution: str, rows: list[Row]) -> list[CustomerMedium]:
+        """The media of ``live_statement``'s rows."""
         out = []
         for (kind, serial, state, channel, registered_at, updated_at, issuer, failures, key,
-             terminal, reg_id) in repo.live_media(tx, institution, customer_id,
-                                                  [self.rows[m] for m in HELD]):
+             terminal, reg_id) in rows:
             if kind == "otp":
                 failures = int(failures)
                 out.append(CustomerMedium(

@@ -18,6 +18,7 @@ from typing import Protocol
 from authd.customer import models as cm
 from authd.customer.service import CustomerService
 from authd.storage import Tx
+from authd.storage.database import Row, Statement
 
 
 @unique
@@ -57,6 +58,14 @@ class CustomerMedia(Protocol):
         """Every medium ``customer_id`` holds at ``institution`` (ended ones left out)."""
         ...
 
+    def statement(self, institution: str, customer_id: str) -> Statement:
+        """The read behind ``held``, to send with others (``Tx.all_of``)."""
+        ...
+
+    def held_from(self, institution: str, rows: list[Row]) -> list[HeldMedium]:
+        """``held`` from the rows of ``statement``."""
+        ...
+
 
 KINDS = {cm.MediumKind.OTP: MediumKind.OTP, cm.MediumKind.SECURITY_CARD: MediumKind.SECURITY_CARD,
          cm.MediumKind.BRAILLE_SECURITY_CARD: MediumKind.SECURITY_CARD,
@@ -80,7 +89,13 @@ class CenterMedia:
         self.customers = customers
 
     def held(self, tx: Tx, institution: str, customer_id: str) -> list[HeldMedium]:
-        found = [held_medium(m) for m in self.customers.live_in(tx, institution, customer_id)]
+        return self.held_from(institution, tx.all(*self.statement(institution, customer_id)))
+
+    def statement(self, institution: str, customer_id: str) -> Statement:
+        return self.customers.live_statement(institution, customer_id)
+
+    def held_from(self, institution: str, rows: list[Row]) -> list[HeldMedium]:
+        found = [held_medium(m) for m in self.customers.live_from(institution, rows)]
         # security cards first, then by kind and serial (the order the policy shows)
         return sorted(found, key=lambda m: (m.kind is not MediumKind.SECURITY_CARD,
                                             m.kind.value, m.serial))

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from authd.storage import Tx
+from authd.storage.database import Row, Statement
 from devices.policy.counters import Counter, InputKind
 from devices.policy.exemptions import Agreements
 from devices.policy.grades import Contract, CustomerKind, Grade, Limits
@@ -49,47 +50,52 @@ def customer(tx: Tx, institution: str, customer_id: str, *, lock: bool) -> Custo
 
 @dataclass(frozen=True)
 class Locked:
-    """A customer's row, locked, with what a decision reads beside it: today's total, a
-    restricted identity input, the incident list fields the terminal hits, the earlier
-    decision of this key or order."""
+    """A customer's row, locked, with everything a decision reads beside it: today's total, a
+    restricted identity input, the incident-list fields the terminal hits, the earlier
+    decision of this key or order, the designated terminals and the rows of the customer's
+    media (the customer model's statement, parsed by its owner)."""
 
     customer: Customer
     used_today: int
     restricted: str | None
     incident_fields: list[str]
-    earlier_id: str | None  # the decision given to this key, or to the same order (``earlier``)
+    earlier: DecisionRow | None  # the decision given to this key, or to the same order
+    terminals: list[Terminal]
+    media_rows: list[Row]
 
 
 def lock_for_decision(tx: Tx, institution: str, customer_id: str, day: str,
                       incident_keys: list[tuple[str, str]], key: str, fingerprint: str,
-                      since: float) -> Locked | None:
+                      since: float, media: Statement) -> Locked | None:
     """The customer's row under ``FOR UPDATE`` (PostgreSQL; SQLite's write transaction holds
-    the lock) with the incident hits; then, in a statement of its own, today's total and the
-    first restricted input. (PostgreSQL reads a statement's subqueries in the snapshot taken
-    before the lock was granted: what the previous holder of the lock wrote is seen only by a
-    statement that starts after it.)"""
-    hits = " OR ".join("(i.field = ? AND i.value = ?)" for _ in incident_keys) or "1 = 0"
-    row = tx.one(
-        f"SELECT {_CUSTOMER},"
-        " (SELECT MIN(i.field) FROM policy_incidents i WHERE i.withdrawn_at IS NULL AND"
-        f"  ({hits}))"
-        " FROM policy_customers c WHERE c.institution = ? AND c.customer_id = ?"
-        + tx.for_update, (*[p for k in incident_keys for p in k], institution, customer_id))
-    if row is None:
+    the lock), then each read of the decision in a statement of its own, all sent at once
+    (``Tx.all_of``: one round trip when pipelined). The statements after the lock run once it
+    is granted, each in a snapshot of its own, so they see what the lock's previous holder
+    committed (a statement's subqueries would not: PostgreSQL reads them in the snapshot
+    taken before the lock was granted)."""
+    hits = " OR ".join("(field = ? AND value = ?)" for _ in incident_keys) or "1 = 0"
+    statements: list[Statement] = [
+        (f"SELECT {_CUSTOMER} FROM policy_customers WHERE institution = ? AND customer_id = ?"
+         + tx.for_update, (institution, customer_id)),
+        ("SELECT (SELECT d.used FROM policy_daily_totals d WHERE d.institution = ? AND"
+         "  d.customer_id = ? AND d.day = ?),"
+         " (SELECT MIN(k.kind) FROM policy_input_counters k WHERE k.institution = ?"
+         "  AND k.customer_id = ? AND k.restricted = 1)",
+         (institution, customer_id, day, institution, customer_id)),
+        (_EARLIER.format(columns=_DECISION),
+         (institution, key, customer_id, fingerprint, since, key)),
+        ("SELECT DISTINCT field FROM policy_incidents WHERE withdrawn_at IS NULL AND"
+         f" ({hits}) ORDER BY field", [p for k in incident_keys for p in k]),
+        (_TERMINALS, (institution, customer_id)),
+        media,
+    ]
+    found, state, earlier, fields, terminal_rows, media_rows = tx.all_of(statements)
+    if not found:
         return None
-    day_row = tx.one(
-        "SELECT (SELECT d.used FROM policy_daily_totals d WHERE d.institution = ? AND"
-        "  d.customer_id = ? AND d.day = ?),"
-        " (SELECT MIN(k.kind) FROM policy_input_counters k WHERE k.institution = ?"
-        "  AND k.customer_id = ? AND k.restricted = 1),"
-        f" ({_EARLIER.format(columns='id')})",
-        (institution, customer_id, day, institution, customer_id, institution, key,
-         customer_id, fingerprint, since, key))
-    assert day_row is not None
-    fields = [] if row[15] is None else sorted(
-        {h.field for h in incidents_matching(tx, incident_keys)})
-    return Locked(_customer(institution, customer_id, row), int(day_row[0] or 0),
-                  day_row[1], fields, day_row[2])
+    return Locked(_customer(institution, customer_id, found[0]), int(state[0][0] or 0),
+                  state[0][1], [str(f[0]) for f in fields],
+                  _decision(earlier[0]) if earlier else None,
+                  [_terminal(r) for r in terminal_rows], media_rows)
 
 
 def insert_customer(tx: Tx, c: Customer) -> None:
@@ -218,12 +224,17 @@ class Terminal:
     registered_at: float
 
 
+_TERMINALS = ("SELECT id, customer_id, label, device, channel, registered_at FROM"
+              " policy_terminals WHERE institution = ? AND customer_id = ?"
+              " ORDER BY registered_at, id")
+
+
+def _terminal(r: Row) -> Terminal:
+    return Terminal(r[0], r[1], r[2], DeviceInfo(**json.loads(r[3])), r[4], float(r[5]))
+
+
 def terminals(tx: Tx, institution: str, customer_id: str) -> list[Terminal]:
-    rows = tx.all("SELECT id, customer_id, label, device, channel, registered_at FROM"
-                  " policy_terminals WHERE institution = ? AND customer_id = ?"
-                  " ORDER BY registered_at, id", (institution, customer_id))
-    return [Terminal(r[0], r[1], r[2], DeviceInfo(**json.loads(r[3])), r[4], float(r[5]))
-            for r in rows]
+    return [_terminal(r) for r in tx.all(_TERMINALS, (institution, customer_id))]
 
 
 def insert_terminal(tx: Tx, institution: str, customer_id: str, label: str,

@@ -185,12 +185,12 @@ class PolicyService:
         window = self.settings.duplicate_window_seconds
         since = now - window if window > 0 and order.purpose is Purpose.TRANSFER else now + 1
         locked = repo.lock_for_decision(tx, inst, cust, self.day(now), keys,
-                                        order.idempotency_key, fingerprint, since)
+                                        order.idempotency_key, fingerprint, since,
+                                        self.media.statement(inst, cust))
         if locked is None:
             raise NoSuchObject(f"no customer {cust} at {inst}: a branch records the "
                                "electronic-finance agreement first")
-        prev = (repo.decision_by_id(tx, inst, locked.earlier_id)
-                if locked.earlier_id is not None else None)
+        prev = locked.earlier
         if prev is not None and prev.idempotency_key == order.idempotency_key:
             if prev.customer_id != cust or prev.fingerprint != fingerprint:
                 raise AlreadyPresent("idempotency_key was used for a different order; use a "
@@ -233,7 +233,7 @@ class PolicyService:
                 Why.NO_CERTIFICATE_NEEDED, "An inquiry of your own accounts needs no "
                 "certificate (EFT art. 7(1)1)."),), no_certificate=no_cert, day=day), now)
 
-        held = self.media.held(tx, inst, cust)
+        held = self.media.held_from(inst, locked.media_rows)
         presented = self._presented(tx, req, c, held)
         if isinstance(presented, Answered):
             return dataclasses.replace(presented, decision=dataclasses.replace(
@@ -271,7 +271,7 @@ class PolicyService:
             # whether the terminal is designated matters only when no exemption applies
             designated = not exempt and any(
                 designated_by(t.device, req.device, self.settings.matched_fields())
-                for t in repo.terminals(tx, inst, cust))
+                for t in locked.terminals)
             accepted = self.settings.accepted_additional()
             if ex.additional_required(designated=designated, exempt=exempt,
                                       done=req.additional_done, accepted=accepted):
