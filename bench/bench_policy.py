@@ -4,9 +4,9 @@
                            [--clients 2] [--concurrency 64]
 
 For each store: bulk-enroll 2 x repeat x customers TOTP devices (sealed seeds) and as many
-customers with their agreement, each device registered for its customer, then start ``authd serve --insecure`` as a
-center node and load it from ``--clients`` grpc.aio processes (closed loop, ``--concurrency``
-calls in flight each) with
+customers with their agreement, each device registered for its customer, then start
+``authd serve --insecure`` as a center node and load it from ``--clients`` grpc.aio processes
+(closed loop, ``--concurrency`` calls in flight each) with
 1. ``OtpService.Verify``: one right code per device (its first use: evaluated, counted, audited);
 2. ``PolicyService.AuthorizeTransfer``: one order per customer with the right code of its OTP
    from a terminal that is not designated (the OTP is exempt, EFT art. 14(1)6): the customer's

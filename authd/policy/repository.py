@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,50 +53,56 @@ def customer(tx: Tx, institution: str, customer_id: str, *, lock: bool) -> Custo
 class Locked:
     """A customer's row, locked, with everything a decision reads beside it: today's total, a
     restricted identity input, the incident-list fields the terminal hits, the earlier
-    decision of this key or order, the designated terminals and the rows of the customer's
-    media (the customer model's statement, parsed by its owner)."""
+    decision of this key or order, how many terminals are designated, and the rows of the
+    statements the caller added (the customer's media, the presented OTP device), each
+    parsed by its owner."""
 
     customer: Customer
     used_today: int
     restricted: str | None
     incident_fields: list[str]
     earlier: DecisionRow | None  # the decision given to this key, or to the same order
-    terminals: list[Terminal]
-    media_rows: list[Row]
+    terminal_count: int
+    extra_rows: list[list[Row]]
 
 
 def lock_for_decision(tx: Tx, institution: str, customer_id: str, day: str,
                       incident_keys: list[tuple[str, str]], key: str, fingerprint: str,
-                      since: float, media: Statement) -> Locked | None:
+                      since: float, extra: Sequence[Statement] = ()) -> Locked | None:
     """The customer's row under ``FOR UPDATE`` (PostgreSQL; SQLite's write transaction holds
-    the lock), then each read of the decision in a statement of its own, all sent at once
-    (``Tx.all_of``: one round trip when pipelined). The statements after the lock run once it
-    is granted, each in a snapshot of its own, so they see what the lock's previous holder
-    committed (a statement's subqueries would not: PostgreSQL reads them in the snapshot
-    taken before the lock was granted)."""
-    hits = " OR ".join("(field = ? AND value = ?)" for _ in incident_keys) or "1 = 0"
+    the lock), then what the decision reads in one statement, then the ``extra`` statements,
+    all sent at once (``Tx.all_of``: one round trip when pipelined). The statements after the
+    lock run once it is granted, each in a snapshot of its own, so they see what the lock's
+    previous holder committed (the lock statement's own subqueries would not: PostgreSQL
+    reads them in the snapshot taken before the lock was granted)."""
+    hits = " OR ".join("(i.field = ? AND i.value = ?)" for _ in incident_keys) or "1 = 0"
+    earlier = _EARLIER.format(columns=_DECISION)
     statements: list[Statement] = [
         (f"SELECT {_CUSTOMER} FROM policy_customers WHERE institution = ? AND customer_id = ?"
          + tx.for_update, (institution, customer_id)),
         ("SELECT (SELECT d.used FROM policy_daily_totals d WHERE d.institution = ? AND"
          "  d.customer_id = ? AND d.day = ?),"
          " (SELECT MIN(k.kind) FROM policy_input_counters k WHERE k.institution = ?"
-         "  AND k.customer_id = ? AND k.restricted = 1)",
-         (institution, customer_id, day, institution, customer_id)),
-        (_EARLIER.format(columns=_DECISION),
-         (institution, key, customer_id, fingerprint, since, key)),
-        ("SELECT DISTINCT field FROM policy_incidents WHERE withdrawn_at IS NULL AND"
-         f" ({hits}) ORDER BY field", [p for k in incident_keys for p in k]),
-        (_TERMINALS, (institution, customer_id)),
-        media,
+         "  AND k.customer_id = ? AND k.restricted = 1),"
+         " (SELECT MIN(i.field) FROM policy_incidents i WHERE i.withdrawn_at IS NULL AND"
+         f"  ({hits})),"
+         " (SELECT COUNT(*) FROM policy_terminals t WHERE t.institution = ? AND"
+         "  t.customer_id = ?), e.*"
+         f" FROM (SELECT 1 AS one) s LEFT JOIN ({earlier}) e ON 1 = 1",
+         (institution, customer_id, day, institution, customer_id,
+          *[p for k in incident_keys for p in k], institution, customer_id,
+          institution, key, customer_id, fingerprint, since, key)),
+        *extra,
     ]
-    found, state, earlier, fields, terminal_rows, media_rows = tx.all_of(statements)
+    found, state, *extra_rows = tx.all_of(statements)
     if not found:
         return None
-    return Locked(_customer(institution, customer_id, found[0]), int(state[0][0] or 0),
-                  state[0][1], [str(f[0]) for f in fields],
-                  _decision(earlier[0]) if earlier else None,
-                  [_terminal(r) for r in terminal_rows], media_rows)
+    used, restricted, hit, terminal_count, *decision = state[0]
+    fields = [] if hit is None else sorted(
+        {h.field for h in incidents_matching(tx, list(incident_keys))})
+    return Locked(_customer(institution, customer_id, found[0]), int(used or 0), restricted,
+                  fields, _decision(tuple(decision)) if decision[0] is not None else None,
+                  int(terminal_count), extra_rows)
 
 
 def insert_customer(tx: Tx, c: Customer) -> None:

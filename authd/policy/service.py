@@ -184,9 +184,13 @@ class PolicyService:
         fingerprint = order.fingerprint()
         window = self.settings.duplicate_window_seconds
         since = now - window if window > 0 and order.purpose is Purpose.TRANSFER else now + 1
+        # the customer's media and the presented OTP device (under its row lock) are read
+        # with the customer's row: one round trip to the store for every read of the decision
+        extra = [self.media.statement(inst, cust)]
+        if req.otp is not None and self.otp is not None:
+            extra.append(self.otp.verify_statement(tx, req.otp.serial, inst))
         locked = repo.lock_for_decision(tx, inst, cust, self.day(now), keys,
-                                        order.idempotency_key, fingerprint, since,
-                                        self.media.statement(inst, cust))
+                                        order.idempotency_key, fingerprint, since, extra)
         if locked is None:
             raise NoSuchObject(f"no customer {cust} at {inst}: a branch records the "
                                "electronic-finance agreement first")
@@ -233,7 +237,7 @@ class PolicyService:
                 Why.NO_CERTIFICATE_NEEDED, "An inquiry of your own accounts needs no "
                 "certificate (EFT art. 7(1)1)."),), no_certificate=no_cert, day=day), now)
 
-        held = self.media.held_from(inst, locked.media_rows)
+        held = self.media.held_from(inst, locked.extra_rows[0])
         presented = self._presented(tx, req, c, held)
         if isinstance(presented, Answered):
             return dataclasses.replace(presented, decision=dataclasses.replace(
@@ -271,7 +275,7 @@ class PolicyService:
             # whether the terminal is designated matters only when no exemption applies
             designated = not exempt and any(
                 designated_by(t.device, req.device, self.settings.matched_fields())
-                for t in locked.terminals)
+                for t in (repo.terminals(tx, inst, cust) if locked.terminal_count else ()))
             accepted = self.settings.accepted_additional()
             if ex.additional_required(designated=designated, exempt=exempt,
                                       done=req.additional_done, accepted=accepted):
@@ -302,7 +306,7 @@ class PolicyService:
         if req.otp is not None:
             assert self.otp is not None
             otp_result = self.otp.verify_in(tx, serial=req.otp.serial, code=req.otp.code,
-                                            caller=caller)
+                                            caller=caller, read=locked.extra_rows[1])
             failed = self._otp_refusal(otp_result)
             if failed is not None:
                 return Answered("", dataclasses.replace(failed, grade=grade, day=day), now,
