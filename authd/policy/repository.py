@@ -302,9 +302,10 @@ def incidents_matching(tx: Tx, keys: list[tuple[str, str]]) -> list[Incident]:
     return [Incident(r[0], r[1], r[2], r[3], r[4], float(r[5])) for r in rows]
 
 
-def live_incident(tx: Tx, field: str, value: str) -> Incident | None:
-    found = incidents_matching(tx, [(field, value)])
-    return found[0] if found else None
+def live_incident(tx: Tx, field: str, value: str, reported_by: str) -> Incident | None:
+    """The live entry ``reported_by`` keeps of an identifier (each institution keeps its own)."""
+    return next((i for i in incidents_matching(tx, [(field, value)])
+                 if i.reported_by == reported_by), None)
 
 
 def insert_incident(tx: Tx, field: str, value: str, reported_by: str, reason: str,

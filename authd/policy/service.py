@@ -780,7 +780,8 @@ class PolicyService:
     def report_incident(self, caller: Caller, device: DeviceInfo,
                         reason: str) -> list[repo.Incident]:
         """List every identifier of ``device`` (IP, MAC, HDD serial, USB serial, phone
-        identifier); one already listed stays as it is."""
+        identifier) as the caller's entry; one the caller listed already stays as it is. Every
+        institution keeps its own entries: another's withdrawal leaves this one in force."""
         keys = incident_keys(device)
         if not keys:
             raise BadRequest("the device information must hold an IP address, MAC address, "
@@ -789,7 +790,7 @@ class PolicyService:
         def run(tx: Tx) -> list[repo.Incident]:
             now, out = self.clock(), []
             for f, v in keys:
-                found = repo.live_incident(tx, f.value, v)
+                found = repo.live_incident(tx, f.value, v, caller.institution)
                 if found is None:
                     found = repo.insert_incident(tx, f.value, v, caller.institution, reason,
                                                  now)

@@ -133,6 +133,36 @@ def test_incident_list_fed_by_one_institution_refused_everywhere(server: Any, st
     assert not a.backend.CheckDevice(P.CheckDeviceRequest(device=HOME_PC)).listed
 
 
+def test_incident_list_is_fed_by_every_institution(server: Any, store_url: str):
+    """Two institutions list the same identifier, each its own entry: one withdrawing its
+    entry leaves the other's in force; the terminal is refused while any entry lives."""
+    srv = server(store_url=store_url)
+    a, b = Bank(srv, "bank-a"), Bank(srv, "bank-b")
+    a.customer("kim")
+    otp = a.otp("kim")
+    a.designate("kim")
+    report = P.ReportIncidentRequest(device=P.DeviceInfo(mac="00:1A:2B:3C:4D:5E"),
+                                     reason="phishing")
+    theirs = b.backend.ReportIncident(report).incidents[0]
+    mine = a.backend.ReportIncident(report).incidents[0]
+    assert mine.incident_id != theirs.incident_id and mine.field == "mac"
+    # reporting again keeps the caller's one entry
+    assert a.backend.ReportIncident(report).incidents[0].incident_id == mine.incident_id
+    assert [i.incident_id for i in a.backend.ListIncidents(
+        P.ListIncidentsRequest()).incidents] == [mine.incident_id]
+    assert [i.incident_id for i in b.backend.ListIncidents(
+        P.ListIncidentsRequest()).incidents] == [theirs.incident_id]
+    b.backend.WithdrawIncident(P.WithdrawIncidentRequest(incident_id=theirs.incident_id,
+                                                         reason="resolved at bank-b"))
+    d = a.transfer("kim", 1_000, otp=otp)
+    assert d.outcome == P.DECISION_DEVICE_ON_INCIDENT_LIST and d.consumed_krw == 0
+    assert b.backend.CheckDevice(P.CheckDeviceRequest(device=HOME_PC)).listed
+    a.backend.WithdrawIncident(P.WithdrawIncidentRequest(incident_id=mine.incident_id,
+                                                         reason="resolved"))
+    assert not b.backend.CheckDevice(P.CheckDeviceRequest(device=HOME_PC)).listed
+    assert a.transfer("kim", 1_000, otp=otp, to_account="2").outcome == APPROVED
+
+
 # --------------------------------------------------------------------------- counters
 
 @pytest.mark.parametrize(("kind", "threshold"), [
