@@ -76,7 +76,6 @@ def lock_for_decision(tx: Tx, institution: str, customer_id: str, day: str,
     previous holder committed (the lock statement's own subqueries would not: PostgreSQL
     reads them in the snapshot taken before the lock was granted)."""
     hits = " OR ".join("(i.field = ? AND i.value = ?)" for _ in incident_keys) or "1 = 0"
-    earlier = _EARLIER.format(columns=_DECISION)
     statements: list[Statement] = [
         (f"SELECT {_CUSTOMER} FROM policy_customers WHERE institution = ? AND customer_id = ?"
          + tx.for_update, (institution, customer_id)),
@@ -87,22 +86,26 @@ def lock_for_decision(tx: Tx, institution: str, customer_id: str, day: str,
          " (SELECT MIN(i.field) FROM policy_incidents i WHERE i.withdrawn_at IS NULL AND"
          f"  ({hits})),"
          " (SELECT COUNT(*) FROM policy_terminals t WHERE t.institution = ? AND"
-         "  t.customer_id = ?), e.*"
-         f" FROM (SELECT 1 AS one) s LEFT JOIN ({earlier}) e ON 1 = 1",
+         "  t.customer_id = ?), k.*, o.*"
+         f" FROM (SELECT 1 AS one) s LEFT JOIN ({_BY_KEY}) k ON 1 = 1"
+         f" LEFT JOIN ({_SAME_ORDER}) o ON 1 = 1",
          (institution, customer_id, day, institution, customer_id,
           *[p for k in incident_keys for p in k], institution, customer_id,
-          institution, key, customer_id, fingerprint, since, key)),
+          institution, key, institution, customer_id, since, fingerprint)),
         *extra,
     ]
     found, state, *extra_rows = tx.all_of(statements)
     if not found:
         return None
-    used, restricted, hit, terminal_count, *decision = state[0]
+    used, restricted, hit, terminal_count, *decisions = state[0]
+    width = len(decisions) // 2
+    by_key, same_order = tuple(decisions[:width]), tuple(decisions[width:])
+    earlier = (_decision(by_key) if by_key[0] is not None
+               else _decision(same_order) if same_order[0] is not None else None)
     fields = [] if hit is None else sorted(
         {h.field for h in incidents_matching(tx, list(incident_keys))})
     return Locked(_customer(institution, customer_id, found[0]), int(used or 0), restricted,
-                  fields, _decision(tuple(decision)) if decision[0] is not None else None,
-                  int(terminal_count), extra_rows)
+                  fields, earlier, int(terminal_count), extra_rows)
 
 
 def insert_customer(tx: Tx, c: Customer) -> None:
@@ -182,13 +185,13 @@ def decision_by_id(tx: Tx, institution: str, decision_id: str, *,
     return None if row is None else _decision(row)
 
 
-# The decision given to an idempotency key, else the first approved (and not cancelled)
-# decision of the same order since a time. Parameters: institution, key, customer,
-# fingerprint, since, key.
-_EARLIER = ("SELECT {columns} FROM policy_decisions WHERE institution = ? AND"
-            " (idempotency_key = ? OR (customer_id = ? AND fingerprint = ? AND"
-            " decided_at >= ? AND outcome = 'approved' AND released_at IS NULL))"
-            " ORDER BY CASE WHEN idempotency_key = ? THEN 0 ELSE 1 END, decided_at LIMIT 1")
+# The decision given to an idempotency key (the unique index), and the first approved (and
+# not cancelled) decision of the same order since a time (the customer's index): two
+# lookups an index answers each, where one condition with OR would scan the table.
+_BY_KEY = f"SELECT {_DECISION} FROM policy_decisions WHERE institution = ? AND idempotency_key = ?"
+_SAME_ORDER = (f"SELECT {_DECISION} FROM policy_decisions WHERE institution = ? AND"
+               " customer_id = ? AND decided_at >= ? AND fingerprint = ? AND"
+               " outcome = 'approved' AND released_at IS NULL ORDER BY decided_at LIMIT 1")
 
 
 def insert_decision(tx: Tx, institution: str, row: DecisionRow, keep_until: float) -> None:
