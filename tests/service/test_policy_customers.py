@@ -362,6 +362,47 @@ def test_branch_registered_token_signature_exempts(server: Any, store_url: str):
     assert all(m.serial != "TOKEN-0001" for m in bank.view("han").media)
 
 
+def test_a_softhsm_token_registered_with_its_key_signs_a_transfer(server: Any,
+                                                                   store_url: str):
+    """The whole way on a real token (SoftHSM2): a key pair generated on the token, the token
+    registered at a branch with that key (RegisterToken reads its public key from the token),
+    the order signed on the token; the decision checks it against the registration's key."""
+    import uuid
+
+    from authd.v1 import token_pb2 as T
+    from authd.v1 import token_pb2_grpc
+    from simulators.token.softhsm import process_env
+
+    token = process_env().init_token(f"pol-{uuid.uuid4().hex[:8]}")
+    bank = Bank(server(store_url=store_url, token={"poll_interval": 0.1,
+                                                   "rescan_interval": 0.1}))
+    bank.customer("hwang")
+    codes = bank.card("hwang")
+    tokens = token_pb2_grpc.TokenServiceStub(bank.srv.channel("bank-a", "branch", "teller-1"))
+    session = tokens.Login(T.TokenLoginRequest(token_serial=token.serial, pin=token.pin)).session
+    key = tokens.GenerateKeyPair(T.TokenGenerateKeyPairRequest(
+        session=session, spec=T.TOKEN_KEY_SPEC_EC_P256, label="transfers"))
+    with pytest.raises(grpc.RpcError) as err:  # a key the token does not hold
+        tokens.RegisterToken(T.RegisterTokenRequest(session=session, customer_id="hwang",
+                                                    operator="teller-kim", key_id=b"nope"))
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND
+    reg = tokens.RegisterToken(T.RegisterTokenRequest(
+        session=session, customer_id="hwang", operator="teller-kim", key_id=key.key_id))
+    assert reg.public_key == key.public_key_der
+    idem = bank.key()
+    order = Order("bank-a", "hwang", Purpose.TRANSFER, 2_000_000, Receiving.OTHER, "110-7",
+                  Channel.INTERNET_BANKING, idem)
+    signed = tokens.Sign(T.TokenSignRequest(session=session, key_id=key.key_id,
+                                            data=order.signing_bytes()))
+    d = bank.transfer("hwang", 2_000_000, device=NEW_PC, to_account="110-7", key=idem,
+                      card=bank.challenge("hwang", codes),
+                      signature=P.SignaturePresented(medium=P.POLICY_MEDIUM_TOKEN,
+                                                     serial=token.serial,
+                                                     signature=signed.signature))
+    assert d.outcome == APPROVED and list(d.exemptions) == ["branch_token"]
+    tokens.Logout(T.TokenLogoutRequest(session=session))
+
+
 def test_smartcard_signature_verifies_but_does_not_exempt(server: Any, store_url: str):
     """EFT art. 14(1)6 names HSM tokens: a smartcard registered at a branch signs a transfer
     with its registered key (a PEM certificate given at registration), but the terminal
