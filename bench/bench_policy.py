@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from authd.files import create_private
 from bench.bench_otp import config_for, enroll_devices, seed_of, serial_of
 from bench.common import load1, median_and_spread, percentile, table, tree_cpu_seconds
 
@@ -158,7 +159,7 @@ def bench_store(kind: str, args: Any, root: Path) -> list[list[object]]:
     os.chmod(root, 0o777)
     pin_file = root.parent / "kek.pin"  # one KEK token for every store of this run
     if not pin_file.exists():
-        pin_file.write_text(os.urandom(8).hex())
+        create_private(pin_file, os.urandom(8).hex().encode())
     cluster = None
     if kind == "sqlite":
         store_url = f"sqlite:///{root / 'bench.db'}"
