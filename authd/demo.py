@@ -1,5 +1,5 @@
 """The demo: authd on the embedded default (SQLite, SoftHSM2 key-encryption key, mTLS with a
-development CA, simulators), and a day at a branch.
+development CA) with its simulators switched on, and a day at a branch.
 
     python -m authd.demo [--data-dir DIR] [--keep]
 """
@@ -110,6 +110,7 @@ def _run_steps(args: argparse.Namespace, data_dir: Path, readers: object) -> lis
         config = data_dir / "authd.toml"
         config.write_text(
             f'data_dir = "{data_dir}"\n'
+            "simulators = true\n"
             "[server]\n"
             'listen = "127.0.0.1:0"\n'
             "[security_card]\n"
@@ -154,7 +155,7 @@ def _run_steps(args: argparse.Namespace, data_dir: Path, readers: object) -> lis
                  lambda: hid_otp.run(hid_otp.DemoContext(tellers["bank-a"], backends, say))),
                 ("security_card", "Braille security card",
                  lambda: security_card.run(security_card.SecurityCardDemoContext(
-                     tellers["bank-a"], backends["bank-a"], say, embosser.address))),
+                     tellers["bank-a"], backends["bank-a"], say, embosser))),
                 ("policy", "Transfer decisions: grades, limits, terminals, duplicates",
                  lambda: policy.run(policy.PolicyDemoContext(
                      tellers["bank-a"], backends["bank-a"], say, printer))),

@@ -85,7 +85,7 @@ class OtpServicer(otp_pb2_grpc.OtpServiceServicer):
             Rate(c.branch_register_per_second, c.branch_register_burst))
 
     async def _tx(self, fn: Callable[[Tx], T]) -> T:
-        return await self.app.run_blocking(self.app.db.run, fn)
+        return await self.app.run_store(self.app.db.run, fn)
 
     def _status(self, device: Any) -> otp_pb2.DeviceStatus:
         return status_to_pb(device, self.center.attempts_left(device.failures))
@@ -341,7 +341,7 @@ class OtpServicer(otp_pb2_grpc.OtpServiceServicer):
                         context: grpc.aio.ServicerContext) -> otp_pb2.DeviceStatus:
         caller = require_role(Role.BRANCH, Role.BACKEND, Role.ADMIN)
         validate.serial(request.serial)
-        device = await self.app.run_blocking(
+        device = await self.app.run_store(
             self.app.db.run, lambda tx: self.center.status(tx, request.serial, caller),
             write=False)
         return self._status(device)

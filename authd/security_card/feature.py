@@ -35,6 +35,7 @@ class SimulatedDevice(Protocol):
 
 class SecurityCardFeature(Feature[SecurityCardSettings]):
     name = "security_card"
+    uses_store = True
 
     def __init__(self, app: App, settings: SecurityCardSettings) -> None:
         super().__init__(app, settings)
@@ -56,7 +57,9 @@ class SecurityCardFeature(Feature[SecurityCardSettings]):
         self.service = SecurityCardService(app.db, app.secrets, app.audit, settings, braille,
                                            output)
 
-    def _device_url(self, value: str, role: str) -> str:
+    def _device_url(self, value: str | None, role: str) -> str:
+        if value is None:  # unset: the simulator where simulators are on, else none
+            value = SIMULATOR if self.app.config.simulators else ""
         if value != SIMULATOR:
             return value
         if not self.app.config.simulators:
