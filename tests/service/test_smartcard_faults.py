@@ -31,8 +31,8 @@ READER = READERS[0]
 PIN = "123456"
 SELECT_PIV = bytes.fromhex("00a4040009a00000030800001000")
 PIN_STATUS = bytes.fromhex("00200080")  # VERIFY without data: 9000 when verified
-HUGE_TEXT = "x" * 3_000_000
-HUGE_BYTES = b"\x30" * 3_000_000
+HUGE_TEXT = "x" * 12_000  # within every method's request limit, past every field's
+HUGE_BYTES = b"\x30" * 12_000
 BAD = grpc.StatusCode.INVALID_ARGUMENT
 
 
@@ -92,7 +92,7 @@ def sign(**fields: Any) -> tuple[str, Any]:
 # (case, build() -> (method, request), expected status)
 MATRIX: list[tuple[str, Build, grpc.StatusCode]] = [
     ("info reader empty", lambda: ("GetCardInfo", pb.CardRequest()), BAD),
-    ("info reader 3 MB", lambda: ("GetCardInfo", pb.CardRequest(reader=HUGE_TEXT)), BAD),
+    ("info reader 12 KB", lambda: ("GetCardInfo", pb.CardRequest(reader=HUGE_TEXT)), BAD),
     ("info reader NUL", lambda: ("GetCardInfo", pb.CardRequest(reader=READER + "\x00")),
      grpc.StatusCode.NOT_FOUND),
     ("status reader unknown", lambda: ("GetPivStatus", pb.CardRequest(reader="no such")),
@@ -100,7 +100,7 @@ MATRIX: list[tuple[str, Build, grpc.StatusCode]] = [
     ("status reader without card", lambda: ("GetPivStatus", pb.CardRequest(reader=READERS[1])),
      grpc.StatusCode.UNAVAILABLE),
     ("pin empty", lambda: ("VerifyPin", pb.VerifyPinRequest(reader=READER)), BAD),
-    ("pin 3 MB", lambda: ("VerifyPin", pb.VerifyPinRequest(reader=READER, pin=HUGE_TEXT)), BAD),
+    ("pin 12 KB", lambda: ("VerifyPin", pb.VerifyPinRequest(reader=READER, pin=HUGE_TEXT)), BAD),
     ("pin NUL", lambda: ("VerifyPin", pb.VerifyPinRequest(reader=READER, pin="12345\x00")), BAD),
     ("pin not ASCII", lambda: ("VerifyPin", pb.VerifyPinRequest(reader=READER, pin="가나다라마바")),
      BAD),
@@ -116,14 +116,14 @@ MATRIX: list[tuple[str, Build, grpc.StatusCode]] = [
         reader=READER, slot=SIG, algorithm=99)), BAD),
     ("generate management key short", lambda: ("GenerateKey", pb.GenerateKeyRequest(
         reader=READER, slot=SIG, algorithm=P256, management_key=b"1")), BAD),
-    ("generate management key 3 MB", lambda: ("GenerateKey", pb.GenerateKeyRequest(
+    ("generate management key 12 KB", lambda: ("GenerateKey", pb.GenerateKeyRequest(
         reader=READER, slot=SIG, algorithm=P256, management_key=HUGE_BYTES)), BAD),
     ("generate management key wrong", lambda: ("GenerateKey", pb.GenerateKeyRequest(
         reader=READER, slot=SIG, algorithm=P256, management_key=b"1" * 24)),
      grpc.StatusCode.FAILED_PRECONDITION),
     ("import certificate empty", lambda: ("ImportCertificate", pb.ImportCertificateRequest(
         reader=READER, slot=SIG)), BAD),
-    ("import certificate 3 MB", lambda: ("ImportCertificate", pb.ImportCertificateRequest(
+    ("import certificate 12 KB", lambda: ("ImportCertificate", pb.ImportCertificateRequest(
         reader=READER, slot=SIG, certificate_der=HUGE_BYTES)), BAD),
     ("import slot unknown", lambda: ("ImportCertificate", pb.ImportCertificateRequest(
         reader=READER, slot=0x11, certificate_der=b"x")), BAD),
@@ -131,26 +131,30 @@ MATRIX: list[tuple[str, Build, grpc.StatusCode]] = [
     ("sign neither", lambda: sign(message=b""), BAD),
     ("sign hash unknown", lambda: sign(hash="md5"), BAD),
     ("sign hash NUL", lambda: sign(hash="sha256\x00"), BAD),
-    ("sign message 3 MB", lambda: sign(message=HUGE_BYTES), BAD),
+    ("sign message 1 MiB + 1", lambda: sign(message=bytes((1 << 20) + 1)), BAD),
+    ("sign message 3 MB", lambda: sign(message=bytes(3_000_000)),
+     grpc.StatusCode.RESOURCE_EXHAUSTED),  # refused before it is parsed (authd/limits.py)
     ("sign digest 31 bytes", lambda: sign(message=b"", digest=bytes(31)), BAD),
-    ("sign pin 3 MB", lambda: sign(pin=HUGE_TEXT), BAD),
+    ("sign pin 12 KB", lambda: sign(pin=HUGE_TEXT), BAD),
     ("sign slot unknown", lambda: sign(slot=0x42), BAD),
     ("sign empty slot", lambda: sign(slot=pb.PIV_SLOT_CARD_AUTH),
      grpc.StatusCode.FAILED_PRECONDITION),
     ("transmit nothing", lambda: ("Transmit", pb.TransmitRequest(reader=READER)), BAD),
     ("transmit APDU of 1 byte", lambda: ("Transmit", pb.TransmitRequest(
         reader=READER, apdus=[b"\x00"])), BAD),
-    ("transmit APDU of 3 MB", lambda: ("Transmit", pb.TransmitRequest(
+    ("transmit APDU of 12 KB", lambda: ("Transmit", pb.TransmitRequest(
         reader=READER, apdus=[HUGE_BYTES])), BAD),
+    ("transmit 300 APDUs", lambda: ("Transmit", pb.TransmitRequest(
+        reader=READER, apdus=[SELECT_PIV] * 300)), BAD),
     ("transmit 100,000 APDUs", lambda: ("Transmit", pb.TransmitRequest(
-        reader=READER, apdus=[SELECT_PIV] * 100_000)), BAD),
+        reader=READER, apdus=[SELECT_PIV] * 100_000)), grpc.StatusCode.RESOURCE_EXHAUSTED),
     ("register customer NUL", lambda: ("RegisterCard", pb.RegisterCardRequest(
         reader=READER, pin=PIN, customer_id="C\x00", operator_id="kim")), BAD),
     ("register operator empty", lambda: ("RegisterCard", pb.RegisterCardRequest(
         reader=READER, pin=PIN, customer_id="C-1")), BAD),
     ("deregister serial NUL", lambda: ("DeregisterCard", pb.DeregisterCardRequest(
         card_serial="\x00", customer_id="C-1", operator_id="kim")), BAD),
-    ("deregister serial 3 MB", lambda: ("DeregisterCard", pb.DeregisterCardRequest(
+    ("deregister serial 12 KB", lambda: ("DeregisterCard", pb.DeregisterCardRequest(
         card_serial=HUGE_TEXT, customer_id="C-1", operator_id="kim")), BAD),
 ]
 
