@@ -227,23 +227,54 @@ class TokenService:
         serial = _serial(serial)
         so_pin, new_pin = _pin(so_pin, "so_pin"), _pin(new_pin, "new_pin")
         operator, reason = _text(operator, "operator"), _text(reason, "reason")
-        module, _ = self._find(serial)
+        module, info = self._find(serial)
         if self.sessions.holder(serial) is not None:
             raise WrongState("log the token's session out before unblocking its PIN")
+        # SoftHSM2 (and many tokens) never lock the SO PIN: count wrong ones as for the user
+        # PIN, reserving the attempt before the SO PIN reaches the token.
+        limit = self.settings.pin_max_failures
+        before = 0
+        if limit:
+            reserved = self.app.db.run(
+                lambda tx: repo.reserve_pin_attempt(tx, serial, limit, repo.SO_PIN))
+            if reserved is None:
+                self._audit(serial, "token.unblock_pin", "so_pin_locked",
+                            {"operator": operator, "reason": reason, "limit": limit})
+                raise PinBlocked(
+                    f"token {info.label!r}: the SO PIN is locked after {limit} wrong entries; "
+                    "the token must be re-initialized (reissued)")
+            before = reserved
         try:
             with token_errors():
                 token = module.unblock_pin(serial, so_pin, new_pin)
-        except (WrongPin, PinBlocked):
+        except WrongPin as exc:
+            left = exc.attempts_left
+            if limit:
+                ours = limit - (before + 1)
+                left = ours if left is None else min(left, ours)
             self._audit(
                 serial,
                 "token.unblock_pin",
                 "wrong_so_pin",
-                {"operator": operator, "reason": reason},
+                {"operator": operator, "reason": reason, "attempts_left": left},
             )
+            if left == 0:
+                raise PinBlocked(
+                    f"token {info.label!r}: wrong SO PIN; the SO PIN is now locked") from None
+            tail = f"{left} attempt(s) left" if left is not None else "attempts left unknown"
+            raise WrongPin(f"token {info.label!r}: wrong SO PIN, {tail}", left) from None
+        except PinBlocked:
+            self._audit(serial, "token.unblock_pin", "so_pin_locked",
+                        {"operator": operator, "reason": reason})
+            raise
+        except BaseException:
+            if limit:  # the SO PIN was not evaluated: give the attempt back
+                self.app.db.run(lambda tx: repo.release_pin_attempt(tx, serial, repo.SO_PIN))
             raise
 
         def done(tx: Tx) -> None:
             repo.reset_pin_failures(tx, serial)
+            repo.reset_pin_failures(tx, serial, repo.SO_PIN)
             self.app.audit.record(
                 tx,
                 action="token.unblock_pin",
