@@ -32,6 +32,7 @@ from authd.kek.keys import (
     ACTIVE,
     OPEN_STATES,
     KeyRow,
+    being_destroyed,
     current_id,
     data_key_aad,
     insert_key,
@@ -396,8 +397,12 @@ def _first_key(config: Config, db: Database, kek: Kek) -> None:
     db.run(lambda tx: insert_key(tx, 1, k.key_label, ACTIVE, data_key, time.time()))
 
 
+def _read_keys(tx: Tx) -> tuple[list[KeyRow], set[int]]:
+    return read_keys(tx), being_destroyed(tx)
+
+
 def _open_keys(rows: list[KeyRow], known: dict[int, OpenKey], opener: Callable[[str], Kek],
-               mode: str) -> dict[int, OpenKey]:
+               mode: str, destroying: set[int]) -> dict[int, OpenKey]:
     keys: dict[int, OpenKey] = {}
     for row in rows:
         if row.state not in OPEN_STATES:
@@ -405,7 +410,12 @@ def _open_keys(rows: list[KeyRow], known: dict[int, OpenKey], opener: Callable[[
         if row.id in known:
             keys[row.id] = known[row.id]
             continue
-        kek = opener(row.key_label)
+        try:
+            kek = opener(row.key_label)
+        except Unreachable:
+            if row.id in destroying:  # gone from the token already: nothing is under it
+                continue
+            raise
         aead = None
         if mode == "data-key":
             if row.sealed_data_key is None:
@@ -431,8 +441,8 @@ class _StoreKeys:
         self._mode = mode
 
     def load(self, known: dict[int, OpenKey]) -> tuple[dict[int, OpenKey], int]:
-        rows = self._db.run(read_keys, write=False)
-        return _open_keys(rows, known, self._opener, self._mode), current_id(rows)
+        rows, destroying = self._db.run(_read_keys, write=False)
+        return _open_keys(rows, known, self._opener, self._mode, destroying), current_id(rows)
 
     def close(self) -> None:
         self._db.close()
@@ -461,14 +471,14 @@ def open_secret_box(config: Config, db: Database) -> SecretBox:
     if k.kind not in ("file", "pkcs11"):
         raise BadRequest(f"kek.kind must be 'pkcs11' or 'file', not {k.kind!r}")
     sealed = _holds_sealed_data(db)
-    rows = db.run(read_keys, write=False)
+    rows, destroying = db.run(_read_keys, write=False)
     opened: dict[str, Kek] = {}
     if not rows:
         first = key_opener(config, sealed=sealed)(k.key_label)
         opened[k.key_label] = first
         try:
             _first_key(config, db, first)
-            rows = db.run(read_keys, write=False)
+            rows, destroying = db.run(_read_keys, write=False)
         except BaseException:
             first.close()
             raise
@@ -478,7 +488,7 @@ def open_secret_box(config: Config, db: Database) -> SecretBox:
         return opened.pop(label) if label in opened else opener(label)
 
     try:
-        keys = _open_keys(rows, {}, reuse, k.mode)
+        keys = _open_keys(rows, {}, reuse, k.mode, destroying)
     finally:
         for kek in opened.values():
             kek.close()
@@ -488,3 +498,28 @@ def open_secret_box(config: Config, db: Database) -> SecretBox:
         own.set_timeout(config.store.timeout_seconds)
         source = _StoreKeys(own, opener, k.mode)
     return SecretBox(k.mode, keys, current_id(rows), source, k.refresh_seconds)
+
+
+def create_token_key(config: Config, label: str) -> Kek:
+    """A new key-encryption key ``label`` on the configured token (found if a stopped
+    rotation created it already)."""
+    from drivers.kek_token import TokenKek
+
+    k = config.kek
+    prepare_kek_token(config, create=False)
+    try:
+        return TokenKek(k.module, k.token_label, label, kek_token_pin(config), create_key=True)
+    except DriverError as exc:
+        raise Unreachable(f"key-encryption key unavailable: {exc}") from None
+
+
+def destroy_token_key(config: Config, label: str) -> bool:
+    """Destroy the key-encryption key ``label`` on the token; False if it was gone already."""
+    from drivers.kek_token import destroy_key
+
+    k = config.kek
+    prepare_kek_token(config, create=False)
+    try:
+        return destroy_key(k.module, k.token_label, label, kek_token_pin(config))
+    except DriverError as exc:
+        raise Unreachable(f"key-encryption key unavailable: {exc}") from None

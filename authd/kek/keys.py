@@ -71,3 +71,9 @@ def current_id(rows: list[KeyRow]) -> int:
     if not active:
         raise ValueError("the store names no active key-encryption key")
     return max(active)
+
+
+def being_destroyed(tx: Tx) -> set[int]:
+    """Keys a rotation has moved every value away from and is destroying now."""
+    return {int(r[0]) for r in tx.all("SELECT from_key FROM kek_rotations WHERE state = ?",
+                                      ("destroying",))}
