@@ -7,6 +7,7 @@ from authd.v1 import otp_pb2
 from devices.errors import BadRequest
 from devices.otp.codes import Algorithm
 from devices.otp.rules import Kind, Outcome, State
+from devices.otp.seedfile import SeedFile
 
 KIND_TO_PB = {Kind.TOTP: otp_pb2.OTP_KIND_TOTP, Kind.HOTP: otp_pb2.OTP_KIND_HOTP}
 KIND_FROM_PB: dict[int, Kind] = {int(v): k for k, v in KIND_TO_PB.items()}
@@ -72,3 +73,20 @@ def status_to_pb(device: Device, attempts_left: int) -> otp_pb2.DeviceStatus:
         warranty_until=device.warranty_until,
         updated_at=device.updated_at,
     )
+
+
+def seed_file_to_pb(seeds: SeedFile, dry_run: bool) -> otp_pb2.ImportDevicesResponse:
+    """What a seed file imports (or would): never a seed."""
+    return otp_pb2.ImportDevicesResponse(
+        devices=[otp_pb2.ImportedDevice(
+            key_package=r.package, key_id=r.key_id, serial=r.serial,
+            parameters=otp_pb2.OtpParameters(
+                kind=KIND_TO_PB[r.params.kind], digits=r.params.digits,
+                period_seconds=r.params.period, algorithm=ALGORITHM_TO_PB[r.params.algorithm],
+                counter=r.counter),
+            warranty_until=r.expires, manufacturer=r.manufacturer, drift_steps=r.drift)
+            for r in seeds.records],
+        skipped=[otp_pb2.SkippedKeyPackage(key_package=s.package, key_id=s.key_id,
+                                           serial=s.serial, reason=s.reason)
+                 for s in seeds.skipped],
+        dry_run=dry_run, file_sha256=seeds.digest)
