@@ -74,7 +74,8 @@ def registration_to_pb(reg: BranchRegistration) -> pb.BranchRegistration:
         id=reg.id, kind=KIND_TO_PB[reg.medium], serial=reg.serial,
         customer_id=reg.customer_id, institution=reg.institution, terminal=reg.terminal,
         operator_id=reg.operator, registered_at=reg.registered_at,
-        deregistered_at=reg.deregistered_at or 0.0, active=reg.active)
+        deregistered_at=reg.deregistered_at or 0.0, active=reg.active,
+        public_key=reg.public_key)
 
 
 def exemption_to_pb(e: Exemption) -> pb.CheckExemptionResponse:
