@@ -176,6 +176,12 @@ class Database(abc.ABC):
     def close(self) -> None:
         """Close every connection of the pool."""
 
+    @abc.abstractmethod
+    def sibling(self) -> Database:
+        """Another handle on the same store with a connection of its own, for small reads
+        made while this handle's connections are busy (one per thread on SQLite; one on
+        PostgreSQL)."""
+
     def check(self) -> str:
         """'' when the store answers a query (within the timeout), else what is wrong."""
         try:
@@ -226,6 +232,9 @@ class SqliteDatabase(Database):
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         self._writer = threading.Lock()
+
+    def sibling(self) -> Database:
+        return SqliteDatabase(self.path)
 
     def _private_files(self) -> None:
         """The store file (and its -wal and -shm, which SQLite creates with the store file's
@@ -346,6 +355,9 @@ class PostgresDatabase(Database):
         self._lock = threading.Lock()
         self._all: list[Any] = []
         self._applied: dict[int, float | None] = {}  # connection -> its statement timeout
+
+    def sibling(self) -> Database:
+        return PostgresDatabase(self.url, 1)
 
     def _connect(self) -> Any:
         timeout = self.timeout
