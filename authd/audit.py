@@ -28,6 +28,7 @@ class AuditRecord:
     institution: str
     role: str
     subject: str
+    operator: str  # the teller a branch node acted for ("" when the caller acted itself)
     action: str
     target: str
     outcome: str
@@ -50,17 +51,17 @@ class AuditLog:
             text = "{}"
         now = time.time()
         tx.execute(
-            "INSERT INTO audit_log (id, at, institution, role, subject, action, target, outcome,"
-            " detail, keep_until) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (os.urandom(16).hex(), now, who.institution, who.role.value, who.subject, action,
-             target, outcome, text, now + self.retention),
+            "INSERT INTO audit_log (id, at, institution, role, subject, operator, action, target,"
+            " outcome, detail, keep_until) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (os.urandom(16).hex(), now, who.institution, who.role.value, who.subject,
+             who.operator, action, target, outcome, text, now + self.retention),
         )
 
     def for_target(self, tx: Tx, target: str, limit: int = 100) -> list[AuditRecord]:
         rows = tx.all(
-            "SELECT at, institution, role, subject, action, target, outcome, detail"
+            "SELECT at, institution, role, subject, operator, action, target, outcome, detail"
             " FROM audit_log WHERE target = ? ORDER BY at DESC LIMIT ?", (target, limit))
-        return [AuditRecord(r[0], r[1], r[2], r[3], r[4], r[5], r[6], json.loads(r[7]))
+        return [AuditRecord(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], json.loads(r[8]))
                 for r in rows]
 
     def prune(self, tx: Tx, now: float | None = None) -> int:

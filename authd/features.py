@@ -45,6 +45,8 @@ class FeatureRef:
 # In dependency order: a feature may use the features listed before it.
 FEATURES: tuple[FeatureRef, ...] = (
     FeatureRef("system", frozenset(ROLES)),
+    # The branch node's link to the center (serves nothing without ``[center] urls``).
+    FeatureRef("center", frozenset({BRANCH})),
     FeatureRef("otp", frozenset({CENTER})),
     FeatureRef("security_card", frozenset({CENTER})),
     FeatureRef("hid_otp", frozenset({BRANCH})),

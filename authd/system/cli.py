@@ -28,6 +28,10 @@ def add_commands(sub: Any) -> None:
         lambda m: [f"authd {m.version}  store {m.store}  kek {m.kek}",
                    *[f"  service {s}" for s in m.services]]))
 
+    def _who(e: system_pb2.AuditEntry) -> str:
+        """The terminal, and the teller it acted for when a branch node called."""
+        return f"{e.subject}/{e.operator}" if e.operator else e.subject
+
     p = sub.add_parser("audit", help="the audit trail of one object (branch, admin)")
     p.add_argument("target", help="serial or object id")
     p.add_argument("--limit", type=int, default=50)
@@ -36,7 +40,7 @@ def add_commands(sub: Any) -> None:
         resp = system_pb2_grpc.SystemServiceStub(ctl.channel).ListAudit(
             system_pb2.ListAuditRequest(target=a.target, limit=a.limit), timeout=a.timeout)
         ctl.show(resp, lambda m: [
-            f"{_when(e.at)}  {e.institution:<10} {e.role:<8} {e.subject:<16} {e.action:<26} "
+            f"{_when(e.at)}  {e.institution:<10} {e.role:<8} {_who(e):<16} {e.action:<26} "
             f"{e.outcome:<14} {e.detail_json}" for e in reversed(m.entries)]
             or ["(no records)"])
 

@@ -47,7 +47,8 @@ class SystemServicer(system_pb2_grpc.SystemServiceServicer):
             records = [r for r in records if r.institution == caller.institution]
         return system_pb2.ListAuditResponse(entries=[
             system_pb2.AuditEntry(at=r.at, institution=r.institution, role=r.role,
-                                  subject=r.subject, action=r.action, target=r.target,
+                                  subject=r.subject, operator=r.operator,
+                                  action=r.action, target=r.target,
                                   outcome=r.outcome, detail_json=_json(r.detail))
             for r in records])
 

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15\x61uthd/v1/system.proto\x12\x08\x61uthd.v1\"\x0f\n\rWhoAmIRequest\"D\n\x0eWhoAmIResponse\x12\x13\n\x0binstitution\x18\x01 \x01(\t\x12\x0c\n\x04role\x18\x02 \x01(\t\x12\x0f\n\x07subject\x18\x03 \x01(\t\"\x10\n\x0eGetInfoRequest\"P\n\x0fGetInfoResponse\x12\x0f\n\x07version\x18\x01 \x01(\t\x12\r\n\x05store\x18\x02 \x01(\t\x12\x0b\n\x03kek\x18\x03 \x01(\t\x12\x10\n\x08services\x18\x04 \x03(\t\"1\n\x10ListAuditRequest\x12\x0e\n\x06target\x18\x01 \x01(\t\x12\r\n\x05limit\x18\x02 \x01(\x05\"\x92\x01\n\nAuditEntry\x12\n\n\x02\x61t\x18\x01 \x01(\x01\x12\x13\n\x0binstitution\x18\x02 \x01(\t\x12\x0c\n\x04role\x18\x03 \x01(\t\x12\x0f\n\x07subject\x18\x04 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x05 \x01(\t\x12\x0e\n\x06target\x18\x06 \x01(\t\x12\x0f\n\x07outcome\x18\x07 \x01(\t\x12\x13\n\x0b\x64\x65tail_json\x18\x08 \x01(\t\":\n\x11ListAuditResponse\x12%\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x14.authd.v1.AuditEntry2\xd2\x01\n\rSystemService\x12;\n\x06WhoAmI\x12\x17.authd.v1.WhoAmIRequest\x1a\x18.authd.v1.WhoAmIResponse\x12>\n\x07GetInfo\x12\x18.authd.v1.GetInfoRequest\x1a\x19.authd.v1.GetInfoResponse\x12\x44\n\tListAudit\x12\x1a.authd.v1.ListAuditRequest\x1a\x1b.authd.v1.ListAuditResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15\x61uthd/v1/system.proto\x12\x08\x61uthd.v1\"\x0f\n\rWhoAmIRequest\"D\n\x0eWhoAmIResponse\x12\x13\n\x0binstitution\x18\x01 \x01(\t\x12\x0c\n\x04role\x18\x02 \x01(\t\x12\x0f\n\x07subject\x18\x03 \x01(\t\"\x10\n\x0eGetInfoRequest\"P\n\x0fGetInfoResponse\x12\x0f\n\x07version\x18\x01 \x01(\t\x12\r\n\x05store\x18\x02 \x01(\t\x12\x0b\n\x03kek\x18\x03 \x01(\t\x12\x10\n\x08services\x18\x04 \x03(\t\"1\n\x10ListAuditRequest\x12\x0e\n\x06target\x18\x01 \x01(\t\x12\r\n\x05limit\x18\x02 \x01(\x05\"\xa4\x01\n\nAuditEntry\x12\n\n\x02\x61t\x18\x01 \x01(\x01\x12\x13\n\x0binstitution\x18\x02 \x01(\t\x12\x0c\n\x04role\x18\x03 \x01(\t\x12\x0f\n\x07subject\x18\x04 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x05 \x01(\t\x12\x0e\n\x06target\x18\x06 \x01(\t\x12\x0f\n\x07outcome\x18\x07 \x01(\t\x12\x13\n\x0b\x64\x65tail_json\x18\x08 \x01(\t\x12\x10\n\x08operator\x18\t \x01(\t\":\n\x11ListAuditResponse\x12%\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x14.authd.v1.AuditEntry2\xd2\x01\n\rSystemService\x12;\n\x06WhoAmI\x12\x17.authd.v1.WhoAmIRequest\x1a\x18.authd.v1.WhoAmIResponse\x12>\n\x07GetInfo\x12\x18.authd.v1.GetInfoRequest\x1a\x19.authd.v1.GetInfoResponse\x12\x44\n\tListAudit\x12\x1a.authd.v1.ListAuditRequest\x1a\x1b.authd.v1.ListAuditResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -42,9 +42,9 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LISTAUDITREQUEST']._serialized_start=222
   _globals['_LISTAUDITREQUEST']._serialized_end=271
   _globals['_AUDITENTRY']._serialized_start=274
-  _globals['_AUDITENTRY']._serialized_end=420
-  _globals['_LISTAUDITRESPONSE']._serialized_start=422
-  _globals['_LISTAUDITRESPONSE']._serialized_end=480
-  _globals['_SYSTEMSERVICE']._serialized_start=483
-  _globals['_SYSTEMSERVICE']._serialized_end=693
+  _globals['_AUDITENTRY']._serialized_end=438
+  _globals['_LISTAUDITRESPONSE']._serialized_start=440
+  _globals['_LISTAUDITRESPONSE']._serialized_end=498
+  _globals['_SYSTEMSERVICE']._serialized_start=501
+  _globals['_SYSTEMSERVICE']._serialized_end=711
 # @@protoc_insertion_point(module_scope)

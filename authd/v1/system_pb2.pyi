@@ -45,7 +45,7 @@ class ListAuditRequest(_message.Message):
     def __init__(self, target: _Optional[str] = ..., limit: _Optional[int] = ...) -> None: ...
 
 class AuditEntry(_message.Message):
-    __slots__ = ("at", "institution", "role", "subject", "action", "target", "outcome", "detail_json")
+    __slots__ = ("at", "institution", "role", "subject", "action", "target", "outcome", "detail_json", "operator")
     AT_FIELD_NUMBER: _ClassVar[int]
     INSTITUTION_FIELD_NUMBER: _ClassVar[int]
     ROLE_FIELD_NUMBER: _ClassVar[int]
@@ -54,6 +54,7 @@ class AuditEntry(_message.Message):
     TARGET_FIELD_NUMBER: _ClassVar[int]
     OUTCOME_FIELD_NUMBER: _ClassVar[int]
     DETAIL_JSON_FIELD_NUMBER: _ClassVar[int]
+    OPERATOR_FIELD_NUMBER: _ClassVar[int]
     at: float
     institution: str
     role: str
@@ -62,7 +63,8 @@ class AuditEntry(_message.Message):
     target: str
     outcome: str
     detail_json: str
-    def __init__(self, at: _Optional[float] = ..., institution: _Optional[str] = ..., role: _Optional[str] = ..., subject: _Optional[str] = ..., action: _Optional[str] = ..., target: _Optional[str] = ..., outcome: _Optional[str] = ..., detail_json: _Optional[str] = ...) -> None: ...
+    operator: str
+    def __init__(self, at: _Optional[float] = ..., institution: _Optional[str] = ..., role: _Optional[str] = ..., subject: _Optional[str] = ..., action: _Optional[str] = ..., target: _Optional[str] = ..., outcome: _Optional[str] = ..., detail_json: _Optional[str] = ..., operator: _Optional[str] = ...) -> None: ...
 
 class ListAuditResponse(_message.Message):
     __slots__ = ("entries",)
