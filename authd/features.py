@@ -49,7 +49,8 @@ FEATURES: tuple[FeatureRef, ...] = (
     FeatureRef("center", frozenset({BRANCH})),
     FeatureRef("otp", frozenset({CENTER})),
     FeatureRef("security_card", frozenset({CENTER})),
-    FeatureRef("hid_otp", frozenset({BRANCH})),
+    # Both roles: the devices at a branch, the reservations and records at the center.
+    FeatureRef("hid_otp", frozenset(ROLES)),
     FeatureRef("smartcard", frozenset({BRANCH})),
     FeatureRef("token", frozenset({BRANCH})),
 )

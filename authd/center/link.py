@@ -360,6 +360,7 @@ class CenterLink:
             ((METADATA_OPERATOR, operator.encode()),) if operator else ())
         deadline = timeout or self.settings.call_timeout
         tried: list[str] = []
+        sent = False  # a node got the call and gave no answer
         for endpoint in self._order():
             if not await endpoint.connect(self.settings.connect_timeout):
                 why = f"no connection within {self.settings.connect_timeout:g} s"
@@ -378,15 +379,18 @@ class CenterLink:
                     raise CenterRefusal(status or _plain_status(err)) from None
                 why = f"{err.code().name}: {err.details() or 'no answer'}"
                 self._mark(endpoint, False, why)
+                sent = True
+                tried.append(f"{endpoint.target}: {why}")
                 if retry:
-                    tried.append(f"{endpoint.target}: {why}")
                     continue
-                raise OutcomeUnknown(
-                    f"the link to the center broke during {rpc.name} ({endpoint.target}, "
-                    f"{why}): it may or may not have taken effect at the center; look before "
-                    f"trying again", reason="CENTER_OUTCOME_UNKNOWN") from None
+                break
             self._mark(endpoint, True)
             return reply
+        if sent:
+            raise OutcomeUnknown(
+                f"the link to the center broke during {rpc.name} ({'; '.join(tried)}): it may "
+                f"or may not have taken effect at the center; look before trying again",
+                reason="CENTER_OUTCOME_UNKNOWN")
         raise CenterUnreachable(
             f"the center is unreachable, {rpc.name} was not sent ({'; '.join(tried)}); work "
             f"on this node's own devices goes on", reason="CENTER_UNREACHABLE")

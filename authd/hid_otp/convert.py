@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from authd import validate
+from authd.hid_otp.center import ProvisioningRecord, Reservation, ReserveRequest
 from authd.hid_otp.service import DeviceView, Identification, Provisioned, ProvisionRequest
 from authd.v1 import hid_otp_pb2
 from devices.errors import BadRequest
@@ -99,3 +101,31 @@ def identification(result: Identification) -> hid_otp_pb2.IdentifyHidDeviceRespo
         msg.institution = result.device.institution
         msg.provisioned_at = result.device.provisioned_at
     return msg
+
+
+# --- the center's side (authd.v1.HidOtpCenterService) ------------------------------------------
+
+
+def reserve_request(msg: hid_otp_pb2.ReserveHidProvisioningRequest) -> ReserveRequest:
+    return ReserveRequest(
+        provisioning_id=msg.provisioning_id,
+        device_serial=device_serial(msg.device_serial),
+        digits=msg.digits or 6,
+        identification=msg.identification,
+        firmware=validate.text(msg.firmware, "firmware", max_length=16),
+        operator=validate.text(msg.operator_id, "operator_id", max_length=MAX_OPERATOR),
+    )
+
+
+def reservation(r: Reservation) -> hid_otp_pb2.HidProvisioningReservation:
+    return hid_otp_pb2.HidProvisioningReservation(
+        provisioning_id=r.provisioning_id, otp_serial=r.otp_serial, seed=r.seed,
+        identification_key=r.ident_key or b"", access_code=r.access_code,
+        expires_at=r.expires_at, ttl_seconds=r.ttl)
+
+
+def record(r: ProvisioningRecord) -> hid_otp_pb2.HidProvisioningRecord:
+    return hid_otp_pb2.HidProvisioningRecord(
+        device_serial=r.device_serial, otp_serial=r.otp_serial, institution=r.institution,
+        firmware=r.firmware, digits=r.digits, identification=r.identification,
+        provisioned_at=r.provisioned_at)
