@@ -48,7 +48,8 @@ FEATURES: tuple[FeatureRef, ...] = (
     # The branch node's link to the center (serves nothing without ``[center] urls``).
     FeatureRef("center", frozenset({BRANCH})),
     FeatureRef("otp", frozenset({CENTER})),
-    FeatureRef("security_card", frozenset({CENTER})),
+    # Both roles: cards at the center, the printer and embosser at a branch.
+    FeatureRef("security_card", frozenset(ROLES)),
     # Both roles: the devices at a branch, the reservations and records at the center.
     FeatureRef("hid_otp", frozenset(ROLES)),
     FeatureRef("smartcard", frozenset({BRANCH})),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from authd import validate
 from authd.security_card import repository as repo
 from authd.security_card.output import (
     FAILURE_FAULT,
@@ -16,7 +17,7 @@ from authd.security_card.output import (
     STATE_SENT,
     PrintOutcome,
 )
-from authd.security_card.service import Holder, Issued, StartedChallenge, Verified
+from authd.security_card.service import Holder, Prepared, StartedChallenge, Verified
 from authd.v1 import security_card_pb2 as pb
 from devices.errors import BadRequest
 from devices.security_card import CardState, DigitRequest, Outcome
@@ -110,13 +111,30 @@ def print_job(outcome: PrintOutcome) -> pb.SecurityCardPrintJob:
     )
 
 
-def issued(result: Issued, max_failures: int) -> pb.IssueSecurityCardResponse:
-    return pb.IssueSecurityCardResponse(
-        card=card_status(result.card, max_failures),
-        print_job=print_job(result.print_job),
-        masked_preview=result.masked_preview,
-        masked_svg=result.masked_svg,
-    )
+def release(prepared: Prepared, max_failures: int) -> pb.SecurityCardPrintRelease:
+    return pb.SecurityCardPrintRelease(
+        card=card_status(prepared.card, max_failures), job=prepared.job,
+        job_name=prepared.job_name, masked_preview=prepared.masked_preview,
+        masked_svg=prepared.masked_svg)
+
+
+_PRINT_STATE_IN = {v: k for k, v in PRINT_STATE.items()}
+_PRINT_FAILURE_IN = {v: k for k, v in PRINT_FAILURE.items()}
+MAX_PAGES = 10_000
+
+
+def print_outcome_in(job: pb.SecurityCardPrintJob) -> PrintOutcome:
+    """What a device's node reports of a print (checked like any request)."""
+    state = _PRINT_STATE_IN.get(job.state)
+    failure = _PRINT_FAILURE_IN.get(job.failure)
+    if state is None or failure is None:
+        raise BadRequest("print_job.state and print_job.failure must be known values",
+                         field="print_job")
+    if not 0 <= job.pages <= MAX_PAGES or job.bytes < 0:
+        raise BadRequest("print_job.pages and bytes must be sensible counts", field="print_job")
+    return PrintOutcome(validate.text(job.job_id, "print_job.job_id", max_length=128), state,
+                        failure, validate.text(job.message, "print_job.message"),
+                        validate.text(job.device, "print_job.device"), job.pages, job.bytes)
 
 
 def _digits(request: DigitRequest) -> pb.SecurityCardDigitRequest:
