@@ -58,3 +58,8 @@ class Pki:
 # Fast failure detection for tests: a dead node is left after 1 s, health looked at often.
 FAST_LINK = {"connect_timeout": 1.0, "call_timeout": 5.0, "health_interval": 0.5,
              "recovery_interval": 0.5}
+
+# A branch node's device features for tests of the link: HID without the plug/unplug log, no
+# PC/SC (smartcards are not what these tests are about, and pcscd is shared by the machine).
+BRANCH_DEVICES: dict[str, Any] = {"hid_otp": {"monitor_interval": 0},
+                                  "smartcard": {"enabled": False}}

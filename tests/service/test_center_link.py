@@ -18,7 +18,7 @@ from authd.v1 import otp_pb2 as O
 from authd.v1 import otp_pb2_grpc, system_pb2, system_pb2_grpc, token_pb2, token_pb2_grpc
 from devices.errors import BadRequest
 from tests.conftest import wait_for
-from tests.split import FAST_LINK, Pki, terminal_name
+from tests.split import BRANCH_DEVICES, FAST_LINK, Pki, terminal_name
 
 OTP = "OTP-LINK-0001"
 OTP_SERVICE = "authd.v1.OtpService"
@@ -36,7 +36,7 @@ def center_node(server: Any, pki: Pki, store_url: str) -> Any:
 
 def branch_node(server: Any, pki: Pki, institution: str, *centers: Any, **more: Any) -> Any:
     link = pki.link(institution, [c.address for c in centers], **FAST_LINK)
-    return server(roles=["branch"], center=link, hid_otp={"monitor_interval": 0}, **more)
+    return server(roles=["branch"], center=link, **BRANCH_DEVICES, **more)
 
 
 def enroll(stub: otp_pb2_grpc.OtpServiceStub, serial: str = OTP,
@@ -181,7 +181,7 @@ def test_link_settings_are_checked(server: Any, pki_dir: Pki, tmp_path: Path) ->
 def test_a_branch_node_starts_while_the_center_is_down(server: Any, pki_dir: Pki) -> None:
     started = time.monotonic()
     branch = server(roles=["branch"], center=pki_dir.link("bank-a", ["127.0.0.1:1"], **FAST_LINK),
-                    hid_otp={"monitor_interval": 0})
+                    **BRANCH_DEVICES)
     assert time.monotonic() - started < 20
     assert not branch.app.health.serving(OTP_SERVICE)
     why = json.dumps(branch.app.health.failing(OTP_SERVICE))

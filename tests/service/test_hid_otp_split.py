@@ -17,7 +17,7 @@ from authd.v1 import hid_otp_pb2 as H
 from authd.v1 import hid_otp_pb2_grpc, otp_pb2, otp_pb2_grpc, system_pb2, system_pb2_grpc
 from simulators.hid_otp import SimulatedOtpDevice
 from tests.conftest import wait_for
-from tests.split import FAST_LINK, Pki, terminal_name
+from tests.split import BRANCH_DEVICES, FAST_LINK, Pki, terminal_name
 from tests.tcpproxy import DROP_REPLIES, TcpProxy
 
 SERIAL = 31_000_001
@@ -32,7 +32,7 @@ class Split:
                  center: Any) -> None:
         self.pki, self.proxy, self.center = pki, proxy, center
         link = pki.link("bank-a", [proxy.address], **{**FAST_LINK, "call_timeout": 3.0})
-        self.branch = server(roles=["branch"], center=link, hid_otp={"monitor_interval": 0})
+        self.branch = server(roles=["branch"], center=link, **BRANCH_DEVICES)
         teller = self.branch.channel("bank-a", "branch", "teller-07")
         self.hid = hid_otp_pb2_grpc.HidOtpServiceStub(teller)
         self.sim = hid_otp_pb2_grpc.HidSimulatorServiceStub(teller)
@@ -276,7 +276,7 @@ def test_failover_to_the_second_center_node_mid_provisioning(
     store = f"sqlite:///{tmp_path / 'center.db'}"
     centers = [server(store_url=store, roles=["center"], server=pki.server_tls(),
                       security_card={"embosser": "", "printer": ""}) for _ in range(2)]
-    branch = server(roles=["branch"], hid_otp={"monitor_interval": 0},
+    branch = server(roles=["branch"], **BRANCH_DEVICES,
                     center=pki.link("bank-a", [c.address for c in centers], **FAST_LINK))
     feature = branch.app.require(HidOtpFeature)
     assert feature.bus is not None and feature.service is not None
