@@ -16,14 +16,20 @@ from authd.client import dev_channel
 
 
 class Node:
-    """One ``authd serve --insecure`` process on a free loopback port."""
+    """One ``authd serve`` process on a free loopback port: ``--insecure`` (the caller from
+    metadata) unless ``insecure`` is false, when ``config`` says how it serves mTLS."""
 
     def __init__(self, data_dir: Path, store_url: str, env: Mapping[str, str] | None = None,
-                 timeout: float = 30.0) -> None:
+                 timeout: float = 30.0, *, config: Path | None = None,
+                 insecure: bool = True) -> None:
         self.data_dir = data_dir
         self.store_url = store_url
-        cmd = [sys.executable, "-m", "authd.cli", "serve", "--insecure",
+        cmd = [sys.executable, "-m", "authd.cli", "serve",
                "--listen", "127.0.0.1:0", "--data-dir", str(data_dir), "--store", store_url]
+        if insecure:
+            cmd.append("--insecure")
+        if config is not None:
+            cmd += ["--config", str(config)]
         full_env = {**os.environ, "AUTHD_LOG_LEVEL": "WARNING", **(env or {})}
         data_dir.parent.mkdir(parents=True, exist_ok=True)
         self.log = open(data_dir.parent / f"{data_dir.name}.log", "ab")  # noqa: SIM115
@@ -55,7 +61,12 @@ class Node:
             self.log.close()
 
     def kill(self) -> None:
+        """SIGKILL: the process dies at whatever step it is in."""
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
         self.log.close()
+
+    @property
+    def alive(self) -> bool:
+        return self.proc.poll() is None

@@ -10,16 +10,11 @@ from typing import Any
 
 import grpc
 
-from authd import pki
 from authd.client import identity_channel
-from authd.context import Role
+from authd.demo_steps.topology import create_pki, terminal_name
 
 INSTITUTIONS = ("bank-a", "bank-b", "bank-c")
-
-
-def terminal_name(institution: str, n: int = 1) -> str:
-    """The CN of a branch node's certificate: the terminal it runs on."""
-    return f"{institution}-branch-{n:02d}"
+__all__ = ["terminal_name"]
 
 
 @dataclass(frozen=True)
@@ -28,12 +23,7 @@ class Pki:
 
     @classmethod
     def create(cls, directory: Path, institutions: Sequence[str] = INSTITUTIONS) -> Pki:
-        clients = [pki.ClientSpec(terminal_name(i), i, Role.BRANCH) for i in institutions]
-        clients += [pki.ClientSpec(f"{i}-backend", i, Role.BACKEND) for i in institutions]
-        clients += [pki.ClientSpec(f"{i}-teller", i, Role.BRANCH) for i in institutions]
-        clients.append(pki.ClientSpec("ops", "authd-ops", Role.ADMIN))
-        # A certificate of the wrong kind for a branch node's link (a backend's).
-        pki.create_dev_pki(directory, clients)
+        create_pki(directory, institutions)
         return cls(directory)
 
     def path(self, name: str) -> str:

@@ -17,6 +17,7 @@ import select
 import socket
 import threading
 import time
+from queue import Queue
 from types import TracebackType
 
 FORWARD = "forward"
@@ -96,31 +97,59 @@ class TcpProxy:
             threading.Thread(target=self._pump, args=(client, server), daemon=True).start()
 
     def _pump(self, client: socket.socket, server: socket.socket) -> None:
-        peers = {client: server, server: client}
+        """Both directions of one connection; ends (closing both sockets) when either does."""
+        done = threading.Event()
+        for source, sink, reply in ((client, server, False), (server, client, True)):
+            queue: Queue[tuple[float, bytes] | None] = Queue()
+            threading.Thread(target=self._read, args=(source, queue, reply, done),
+                             daemon=True).start()
+            threading.Thread(target=self._write, args=(sink, queue, done),
+                             daemon=True).start()
+        done.wait()
+        for sock in (client, server):
+            _close(sock)
+        with self._lock:
+            self._open.difference_update((client, server))
+
+    def _read(self, sock: socket.socket, queue: Queue[tuple[float, bytes] | None],
+              reply: bool, done: threading.Event) -> None:
+        """Chunks as they arrive, each stamped with when it may go on (a delay is latency:
+        it does not add up over chunks)."""
+        try:
+            while not done.is_set():
+                readable, _, _ = select.select([sock], [], [], 0.2)
+                if self.mode == REFUSE:
+                    break
+                if not readable:
+                    continue
+                data = sock.recv(65536)
+                if not data:
+                    break
+                mode, delay = self.mode, self.delay
+                if mode == DROP_REPLIES and reply:
+                    continue
+                queue.put((time.monotonic() + (delay if mode == DELAY else 0.0), data))
+        except OSError:
+            pass
+        queue.put(None)
+
+    def _write(self, sock: socket.socket, queue: Queue[tuple[float, bytes] | None],
+               done: threading.Event) -> None:
         try:
             while True:
-                readable, _, _ = select.select(list(peers), [], [], 0.2)
-                if self.mode == REFUSE or client.fileno() < 0 or server.fileno() < 0:
-                    return
-                for sock in readable:
-                    data = sock.recv(65536)
-                    if not data:
-                        return
-                    mode, delay = self.mode, self.delay
-                    if mode == DELAY:
-                        time.sleep(delay)
-                    if mode == DROP_REPLIES and sock is server:
-                        continue
-                    if mode == REFUSE:
-                        return
-                    peers[sock].sendall(data)
+                item = queue.get()
+                if item is None:
+                    break
+                due, data = item
+                wait = due - time.monotonic()
+                if wait > 0:
+                    time.sleep(wait)
+                if self.mode == REFUSE:
+                    break
+                sock.sendall(data)
         except OSError:
-            return
-        finally:
-            for sock in (client, server):
-                _close(sock)
-            with self._lock:
-                self._open.difference_update((client, server))
+            pass
+        done.set()
 
 
 def _close(sock: socket.socket) -> None:
