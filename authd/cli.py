@@ -1,4 +1,5 @@
-"""``authd``: the daemon's command line (serve, dev-certs, migrate, prune-audit)."""
+"""``authd``: the daemon's command line (serve, dev-certs, migrate, prune-audit, audit,
+backup, restore, config, health)."""
 
 from __future__ import annotations
 
@@ -76,19 +77,101 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_prune_audit(args: argparse.Namespace) -> int:
-    from authd.audit import AuditLog
-    from authd.storage import migrate, open_database
+def _store_command(fn_name: str) -> Any:
+    """A command on the configured store, run by authd.audit.commands."""
+
+    def run(args: argparse.Namespace) -> int:
+        from authd.audit import commands
+
+        cfg = configmod.load(args.config, overrides=_overrides(args))
+        return int(getattr(commands, fn_name)(cfg, args))
+
+    return run
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    from authd import backup
+    from authd.audit.commands import trusted_keys
 
     cfg = configmod.load(args.config, overrides=_overrides(args))
-    db = open_database(cfg.store_url)
-    try:
-        migrate(db)
-        removed = db.run(lambda tx: AuditLog().prune(tx))
-    finally:
-        db.close()
-    print(f"removed {removed} audit record(s) past their retention time")
+    backup.sqlite_path(cfg)
+    keys = trusted_keys(cfg, cfg.audit, args.public_key or [])
+    result = backup.backup(cfg, Path(args.out), keys)
+    meta = result.meta
+    print(f"backup written to {result.path}: {meta['db_bytes']:,} bytes, sha256 "
+          f"{meta['db_sha256']}, {meta['audit_records']:,} audit records")
+    return _report_chain(result.report, "the store")
+
+
+def _report_chain(report: Any, what: str) -> int:
+    if report is None:
+        return 0
+    if report.ok:
+        print(f"audit chain of {what} verified: {report.records:,} sealed records, "
+              f"{report.unsealed:,} not sealed yet")
+        return 0
+    from authd.audit.commands import render
+
+    print(f"authd: the audit trail of {what} was tampered with:", file=sys.stderr)
+    print("\n".join(render(report, what)), file=sys.stderr)
+    return 1
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from authd import backup
+    from authd.audit.commands import trusted_keys
+
+    cfg = configmod.load(args.config, overrides=_overrides(args))
+    settings = cfg.audit
+    target = backup.sqlite_path(cfg)
+    keys = trusted_keys(cfg, settings, args.public_key or [])
+    src = Path(args.input)
+    if args.check:
+        meta, report = backup.check(src, keys, target.parent if target.parent.exists()
+                                    else Path.cwd())
+        print(f"{src}: a sound backup of {meta.get('source')} taken "
+              f"{_when(float(meta.get('created_at', 0)))}")
+        return _report_chain(report, "the backup")
+    result = backup.restore(cfg, src, keys, replace=args.replace,
+                            witness=settings.witness_path(cfg))
+    print(f"restored {src} (taken {_when(float(result.meta.get('created_at', 0)))}) into "
+          f"{target}: audit records up to {result.meta.get('audit_last_id')}")
+    if result.witness_moved:
+        print(f"the witness of the previous head was set aside: {result.witness_moved}")
     return 0
+
+
+def _when(ts: float) -> str:
+    import datetime as dt
+
+    return dt.datetime.fromtimestamp(ts).astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
+
+
+def cmd_config_check(args: argparse.Namespace) -> int:
+    from authd.config_check import check
+
+    problems = check(args.file, environ=None if args.env else {})
+    for problem in problems:
+        print(problem)
+    if problems:
+        print(f"authd: {len(problems)} problem(s) in {args.file}", file=sys.stderr)
+        return 2
+    print(f"{args.file}: configuration ok")
+    return 0
+
+
+def cmd_config_reference(args: argparse.Namespace) -> int:
+    from authd.config_reference import reference_markdown, sample_toml
+
+    print(sample_toml(args.sample) if args.sample else reference_markdown(), end="")
+    return 0
+
+
+def cmd_health(args: argparse.Namespace) -> int:
+    from authd import healthcheck
+
+    return healthcheck.main(args.address, service=args.service, insecure=args.insecure,
+                            ca=args.ca, cert=args.cert, key=args.key, timeout=args.timeout)
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -98,6 +181,29 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--store", help="store URL (sqlite:///FILE or postgresql://...)")
     p.add_argument("--insecure", action="store_true",
                    help="development mode: no TLS, caller from metadata, loopback only")
+
+
+def _audit_commands(sub: Any) -> None:
+    audit = sub.add_parser("audit", help="the audit trail: verify, seal, head, public-key")
+    asub = audit.add_subparsers(dest="audit_command", required=True)
+    p = asub.add_parser("verify", help="check every sealed record against the signed chain "
+                                       "(exit 0 intact, 1 tampered, 2 not checkable)")
+    _common(p)
+    p.add_argument("--public-key", action="append", metavar="FILE",
+                   help="trust this public key (PEM or DER; default: the configured key)")
+    p.add_argument("--witness", metavar="FILE",
+                   help="a head seen earlier (default: the node's audit-head.json, if any)")
+    p.add_argument("--no-witness", action="store_true", help="do not compare with a witness")
+    p.add_argument("--max-head-age", type=float, metavar="SECONDS",
+                   help="a signed head older than this is a finding (a live store)")
+    p.add_argument("--json", action="store_true", help="the report as JSON")
+    p.set_defaults(fn=_store_command("cmd_verify"))
+    p = asub.add_parser("seal", help="seal what is not sealed yet (a stopped store)")
+    _common(p)
+    p.set_defaults(fn=_store_command("cmd_seal"))
+    p = asub.add_parser("public-key", help="print the audit signing key's public key (PEM)")
+    _common(p)
+    p.set_defaults(fn=_store_command("cmd_public_key"))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -118,9 +224,47 @@ def main(argv: list[str] | None = None) -> int:
     _common(p)
     p.set_defaults(fn=cmd_migrate)
     p = sub.add_parser("prune-audit", help="delete audit records past their retention time "
-                                           "(5 years, DOMAIN.md section 7); run it daily")
+                                           "(per record class, [audit.retention_years]); daily")
     _common(p)
-    p.set_defaults(fn=cmd_prune_audit)
+    p.add_argument("--dry-run", action="store_true", help="only say how many would go")
+    p.set_defaults(fn=_store_command("cmd_prune"))
+    _audit_commands(sub)
+    p = sub.add_parser("backup", help="back up the SQLite store online into OUT (checked: "
+                                      "integrity and audit chain)")
+    _common(p)
+    p.add_argument("out", metavar="OUT", help="the backup file to write (must not exist)")
+    p.add_argument("--public-key", action="append", metavar="FILE",
+                   help="trust this audit public key (default: the configured signing key)")
+    p.set_defaults(fn=cmd_backup)
+    p = sub.add_parser("restore", help="restore the SQLite store from a backup (daemon stopped)")
+    _common(p)
+    p.add_argument("input", metavar="IN", help="a file written by authd backup")
+    p.add_argument("--replace", action="store_true", help="overwrite an existing store")
+    p.add_argument("--check", action="store_true", help="only check the backup")
+    p.add_argument("--public-key", action="append", metavar="FILE",
+                   help="trust this audit public key (default: the configured signing key)")
+    p.set_defaults(fn=cmd_restore)
+    p = sub.add_parser("config", help="check a configuration file, or print the reference")
+    config_sub = p.add_subparsers(dest="config_command", required=True)
+    c = config_sub.add_parser("check", help="report every problem of FILE at once (exit 2)")
+    c.add_argument("file", help="TOML configuration file")
+    c.add_argument("--no-env", dest="env", action="store_false",
+                   help="ignore AUTHD_* environment overrides")
+    c.set_defaults(fn=cmd_config_check)
+    c = config_sub.add_parser("reference", help="print the configuration reference (Markdown)")
+    c.add_argument("--sample", choices=["branch", "center"],
+                   help="print a commented sample file for a node of this role instead")
+    c.set_defaults(fn=cmd_config_reference)
+    p = sub.add_parser("health", help="ask a running node's gRPC health service (exit 0: "
+                                      "serving)")
+    p.add_argument("--address", default="127.0.0.1:50051", help="the node's address:port")
+    p.add_argument("--service", default="", help="a service's full name (default: the node)")
+    p.add_argument("--insecure", action="store_true", help="the node runs in development mode")
+    p.add_argument("--ca", default="", help="CA of the node's server certificate (PEM)")
+    p.add_argument("--cert", default="", help="the probe's client certificate (PEM)")
+    p.add_argument("--key", default="", help="the probe's client key (PEM)")
+    p.add_argument("--timeout", type=float, default=5.0, help="seconds")
+    p.set_defaults(fn=cmd_health)
     args = parser.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
     try:

@@ -5,7 +5,8 @@ parsed as TOML scalars when they look like one, e.g. ``AUTHD_OTP__LOCKOUT_THRESH
 ``AUTHD_DATA_DIR``, ``AUTHD_LOG_LEVEL``, ``AUTHD_SIMULATORS`` and ``AUTHD_ROLES`` override the
 top-level keys.
 
-The daemon's own sections (``[server]``, ``[store]``, ``[kek]``) are defined here; each feature
+The daemon's own sections (``[server]``, ``[store]``, ``[kek]``; ``[audit]`` in
+``authd/audit/settings.py``) are defined here; each feature
 defines its section in ``authd/<feature>/settings.py``. One loader (``authd/settings.py``)
 builds them all and reports every problem of a file at once; an unknown section or key is a
 problem, not silently ignored.
@@ -21,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal, TypeVar
 
+from authd.audit.settings import AuditSettings
 from authd.features import FEATURES, ROLES
 from authd.settings import ConfigError, load_section, setting
 
@@ -32,6 +34,8 @@ S = TypeVar("S")
 
 @dataclass(frozen=True)
 class ServerConfig:
+    """The ``[server]`` section: the gRPC listener, TLS, processes and metrics."""
+
     SECTION: ClassVar[str] = "server"
     listen: str = setting(DEFAULT_LISTEN, "address:port of the gRPC listener (port 0: any free)")
     insecure: bool = setting(False, "development mode: plaintext, caller taken from metadata, "
@@ -62,6 +66,8 @@ class ServerConfig:
 
 @dataclass(frozen=True)
 class StoreConfig:
+    """The ``[store]`` section: SQLite (embedded default) or PostgreSQL (center clusters)."""
+
     SECTION: ClassVar[str] = "store"
     url: str = setting("", "sqlite:///PATH or postgresql://USER@HOST:PORT/DB; empty: "
                            "data_dir/authd.db")
@@ -73,6 +79,8 @@ class StoreConfig:
 
 @dataclass(frozen=True)
 class KekConfig:
+    """The ``[kek]`` section: the key-encryption key that seals OTP seeds and card codes."""
+
     SECTION: ClassVar[str] = "kek"
     kind: Literal["pkcs11", "file"] = setting(
         "pkcs11", "where the key-encryption key lives: a PKCS#11 token (SoftHSM2 by default, "
@@ -87,7 +95,7 @@ class KekConfig:
                     "seal/open is a call into the token")
 
 
-CORE_SECTIONS: tuple[type, ...] = (ServerConfig, StoreConfig, KekConfig)
+CORE_SECTIONS: tuple[type, ...] = (ServerConfig, StoreConfig, KekConfig, AuditSettings)
 
 
 def feature_settings_types() -> dict[str, type]:
@@ -109,6 +117,7 @@ class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
     kek: KekConfig = field(default_factory=KekConfig)
+    audit: AuditSettings = field(default_factory=AuditSettings)
     # Each feature's settings, by section name.
     sections: Mapping[str, Any] = field(default_factory=dict)
 
@@ -127,7 +136,17 @@ class Config:
         return self.store.url or f"sqlite:///{self.data_dir / 'authd.db'}"
 
 
-_TOP_LEVEL = {"data_dir", "log_level", "simulators", "roles"}
+# The top-level keys: type and documentation (defaults are those of ``Config``).
+TOP_LEVEL_DOCS: dict[str, tuple[str, str]] = {
+    "data_dir": ("path", "where the embedded store, the development PKI and the embedded "
+                         "key-encryption-key token live"),
+    "log_level": ("'DEBUG' | 'INFO' | 'WARNING' | 'ERROR'", "least severe log level written"),
+    "simulators": ("boolean", "simulated devices (embosser, HID bus, SoftHSM2 customer tokens) "
+                              "as the default backends: for the demo and tests"),
+    "roles": ("list of 'branch' | 'center'",
+              "branch: devices attached to this host; center: the cross-institution state"),
+}
+_TOP_LEVEL = set(TOP_LEVEL_DOCS)
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 

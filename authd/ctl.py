@@ -39,6 +39,7 @@ COMMANDS: list[str] = [
     "authd.system.cli",
     "authd.otp.cli",
     "authd.security_card.cli",
+    "authd.policy.cli",
     "authd.hid_otp.cli",
     "authd.smartcard.cli",
     "authd.token.cli",

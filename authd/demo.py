@@ -22,6 +22,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -74,37 +75,55 @@ def step(title: str, fn: Callable[[], None]) -> bool:
 
 
 Steps = list[tuple[str, str, Callable[[], None]]]
-STEPS = ("otp", "hid_otp", "security_card", "token", "smartcard", "failover")
+STEPS = ("otp", "hid_otp", "security_card", "policy", "token", "smartcard", "failover")
+
+
+@dataclass(frozen=True)
+class Devices:
+    """The simulated devices of the day: the branch's embosser and card printer, the
+    smartcard readers (a private pcscd, or why there is none)."""
+
+    embosser: Any
+    printer: Any
+    readers: object
 
 
 def the_day(tellers: dict[str, grpc.Channel], backends: dict[str, grpc.Channel],
-            embosser_address: str, softhsm_dir: Path, work_dir: Path) -> Steps:
+            devices: Devices, softhsm_dir: Path, work_dir: Path) -> Steps:
     """The steps of a day, for tellers and backends wherever they are served."""
-    from authd.demo_steps import hid_otp, otp, security_card, smartcard, token
+    from authd.demo_steps import hid_otp, otp, policy, security_card, smartcard, token
     from simulators.token.softhsm import SoftHsmEnvironment
 
-    return [
+    steps: Steps = [
         ("otp", "OTP generator at three institutions",
          lambda: otp.run(otp.OtpDemoContext(tellers, backends, say))),
         ("hid_otp", "USB HID OTP device provisioned at a branch",
          lambda: hid_otp.run(hid_otp.DemoContext(tellers["bank-a"], backends, say))),
         ("security_card", "Braille security card",
          lambda: security_card.run(security_card.SecurityCardDemoContext(
-             tellers["bank-a"], backends["bank-a"], say, embosser_address))),
+             tellers["bank-a"], backends["bank-a"], say, devices.embosser.address))),
+        ("policy", "Transfer decisions: grades, limits, terminals, duplicates",
+         lambda: policy.run(policy.PolicyDemoContext(
+             tellers["bank-a"], backends["bank-a"], say, devices.printer))),
         ("token", "HSM security token (PKCS#11, SoftHSM2)",
          lambda: token.run(token.TokensDemoContext(
              tellers["bank-a"], backends["bank-a"], SoftHsmEnvironment(softhsm_dir), say))),
-        ("smartcard", "Smartcard (virtual PIV card through pcscd)",
-         lambda: smartcard.run(smartcard.SmartcardDemoContext(tellers["bank-b"], say,
-                                                              work_dir))),
     ]
+    if isinstance(devices.readers, smartcard.PrivatePcscd):
+        pcscd = devices.readers
+        steps.append(("smartcard", "Smartcard (virtual PIV card through pcscd)",
+                      lambda: smartcard.run(smartcard.SmartcardDemoContext(
+                          tellers["bank-b"], say, work_dir, pcscd.port(0)))))
+    elif devices.readers is not None:
+        say(f"\nsmartcards: {devices.readers}; step skipped")
+    return steps
 
 
 def run_steps(steps: Steps, skip: set[str]) -> list[bool]:
     return [step(title, fn) for key, title, fn in steps if key not in skip]
 
 
-def embedded_day(data_dir: Path, embosser_address: str, skip: set[str]) -> list[bool]:
+def embedded_day(data_dir: Path, devices: Devices, skip: set[str]) -> list[bool]:
     """One authd holding both roles: the embedded default."""
     config = data_dir / "authd.toml"
     config.write_text(
@@ -112,7 +131,8 @@ def embedded_day(data_dir: Path, embosser_address: str, skip: set[str]) -> list[
         "[server]\n"
         'listen = "127.0.0.1:0"\n'
         "[security_card]\n"
-        f'embosser = "{embosser_address}"\n')
+        f'embosser = "{devices.embosser.address}"\n'
+        f'printer = "{devices.printer.address}"\n')
     say(f"Starting authd (embedded default: SQLite, SoftHSM2 key-encryption key, mTLS with a "
         f"development CA) in {data_dir}")
     daemon = Daemon(config, data_dir)
@@ -129,8 +149,8 @@ def embedded_day(data_dir: Path, embosser_address: str, skip: set[str]) -> list[
     tellers = {b: open_as(f"{b}-teller") for b in BANKS}
     backends = {b: open_as(f"{b}-backend") for b in BANKS}
     try:
-        return run_steps(the_day(tellers, backends, embosser_address, data_dir / "softhsm",
-                                 data_dir), skip)
+        return run_steps(the_day(tellers, backends, devices, data_dir / "softhsm", data_dir),
+                         skip)
     finally:
         for ch in channels:
             ch.close()
@@ -139,7 +159,7 @@ def embedded_day(data_dir: Path, embosser_address: str, skip: set[str]) -> list[
         say(f"authd exited with status {code}")
 
 
-def split_day(data_dir: Path, embosser_address: str, skip: set[str]) -> list[bool]:
+def split_day(data_dir: Path, devices: Devices, skip: set[str]) -> list[bool]:
     """A center of two nodes on one store, and the branch nodes of bank A and bank B."""
     from authd.demo_steps.topology import (
         ServeProcess,
@@ -181,7 +201,8 @@ def split_day(data_dir: Path, embosser_address: str, skip: set[str]) -> list[boo
         for bank in ("bank-a", "bank-b"):
             say(f"Starting {bank}'s branch node (certificate O={bank}, OU=branch, "
                 f"CN={terminal_name(bank)}), its link to the center: {', '.join(urls)}")
-            raw = branch_config(pki, bank, urls, security_card={"embosser": embosser_address})
+            raw = branch_config(pki, bank, urls, security_card={
+                "embosser": devices.embosser.address, "printer": devices.printer.address})
             branches[bank] = ServeProcess(f"branch-{bank}", data_dir / f"branch-{bank}", raw,
                                           env=branch_env)
             nodes.append(branches[bank])
@@ -191,8 +212,8 @@ def split_day(data_dir: Path, embosser_address: str, skip: set[str]) -> list[boo
         backends = {bank: open_as(urls[0], f"{bank}-backend") for bank in BANKS}
         say("The tellers of bank-a and bank-b work at their branch node; bank-c's teller and "
             "every backend call the center")
-        steps = the_day(tellers, backends, embosser_address,
-                        data_dir / "branch-bank-a" / "softhsm", data_dir / "branch-bank-b")
+        steps = the_day(tellers, backends, devices, data_dir / "branch-bank-a" / "softhsm",
+                        data_dir / "branch-bank-b")
         steps.append(("failover", "A center node stops; the branch goes on through the other",
                       lambda: _failover(centers[0], tellers["bank-a"])))
         return run_steps(steps, skip)
@@ -236,11 +257,21 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
 
+    from authd.demo_steps.smartcard import start_readers
     from simulators.security_card.embosser import EmbosserSimulator
+    from simulators.smartcard import PrivatePcscd
 
-    with EmbosserSimulator() as embosser:
-        day = split_day if args.split else embedded_day
-        results = day(data_dir, embosser.address, set(args.skip))
+    results: list[bool] = []
+    readers: PrivatePcscd | str | None = None
+    if "smartcard" not in args.skip:
+        readers = start_readers(data_dir / "pcscd")  # before the daemons: they inherit it
+    try:
+        with EmbosserSimulator() as embosser, EmbosserSimulator() as printer:
+            day = split_day if args.split else embedded_day
+            results = day(data_dir, Devices(embosser, printer, readers), set(args.skip))
+    finally:
+        if isinstance(readers, PrivatePcscd):
+            readers.stop()
     if not args.keep and not args.data_dir:
         shutil.rmtree(data_dir, ignore_errors=True)
     failed = results.count(False)

@@ -199,9 +199,9 @@ async def _abort_for(exc: Exception, context: grpc.aio.ServicerContext, method: 
 
 def _log_access(method: str, caller: Caller | None, code: grpc.StatusCode,
                 started: float | None) -> None:
-    metrics.RPCS.inc(method=method, code=code.name)
+    metrics.RPCS.labels(method=method, code=code.name).inc()
     if started is not None:
-        metrics.RPC_SECONDS.observe(time.perf_counter() - started, method=method)
+        metrics.RPC_SECONDS.labels(method=method).observe(time.perf_counter() - started)
     level = logging.DEBUG if code == grpc.StatusCode.OK else logging.INFO
     if not log.isEnabledFor(level):
         return

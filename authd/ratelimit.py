@@ -100,7 +100,7 @@ class RateLimiter:
         """Raise LimitReached (and count it) when ``institution`` is over the limit."""
         if self.allow(institution):
             return
-        metrics.RATE_LIMITED.inc(limit=self.name, institution=institution)
+        metrics.RATE_LIMITED.labels(limit=self.name, institution=institution).inc()
         raise LimitReached(
             f"too many {self.what} from {institution}: the limit is "
             f"{self.rate.per_second:g}/s (bursts of {self.rate.burst}) per server process; "

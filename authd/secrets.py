@@ -127,26 +127,44 @@ def _read_or_create_pin(path: Path) -> str:
     return pin
 
 
-def _token_kek(config: Config) -> Kek:
-    from drivers.kek_token import TokenKek
+def prepare_kek_token(config: Config, *, create: bool = True) -> None:
+    """Make the key-encryption-key token reachable: for the embedded default (SoftHSM2), its
+    token directory is activated and the token created on first start (unless ``create`` is
+    false). Other users of the token (the audit trail's signing key) reach it the same way."""
     from drivers.pkcs11.softhsm import MODULE as SOFTHSM_MODULE
     from drivers.pkcs11.softhsm import SoftHsmEnvironment
 
     k = config.kek
-    pin_file = Path(k.pin_file) if k.pin_file else config.data_dir / "kek.pin"
-    if k.module == SOFTHSM_MODULE:
-        # The embedded default: a SoftHSM2 token of our own, created on first start.
-        env = SoftHsmEnvironment.from_environment()
-        if env is None:
-            env = SoftHsmEnvironment(config.data_dir / "softhsm")
-            env.activate()
-        if not env.has_token(k.token_label):
-            pin = _read_or_create_pin(pin_file)
-            env.init_token(k.token_label, pin, pysecrets.token_hex(8))
-            log.info("created key-encryption-key token %r", k.token_label)
+    if k.module != SOFTHSM_MODULE:
+        return
+    env = SoftHsmEnvironment.from_environment()
+    if env is None:
+        env = SoftHsmEnvironment(config.data_dir / "softhsm")
+        env.activate()
+    if create and not env.has_token(k.token_label):
+        pin = _read_or_create_pin(_pin_file(config))
+        env.init_token(k.token_label, pin, pysecrets.token_hex(8))
+        log.info("created key-encryption-key token %r", k.token_label)
+
+
+def _pin_file(config: Config) -> Path:
+    return Path(config.kek.pin_file) if config.kek.pin_file else config.data_dir / "kek.pin"
+
+
+def kek_token_pin(config: Config) -> str:
+    """The PIN of the key-encryption-key token (the token prepared first)."""
+    prepare_kek_token(config)
+    pin_file = _pin_file(config)
     if not pin_file.exists():
         raise Unreachable(f"PIN file for the key-encryption-key token is missing: {pin_file}")
-    pin = pin_file.read_text().strip()
+    return pin_file.read_text().strip()
+
+
+def _token_kek(config: Config) -> Kek:
+    from drivers.kek_token import TokenKek
+
+    k = config.kek
+    pin = kek_token_pin(config)
     try:
         return TokenKek(k.module, k.token_label, k.key_label, pin)
     except DriverError as exc:

@@ -96,7 +96,10 @@ def _convert(tp: Any, value: Any, where: str) -> Any:
     if dataclasses.is_dataclass(tp) and isinstance(tp, type):
         if not isinstance(value, Mapping):
             raise ValueError(f"{where} must be a table")
-        return _build(tp, value, where)[0]
+        obj, problems = _build(tp, value, where)
+        if problems:  # a nested table's own unknown keys and checks
+            raise ValueError("; ".join(problems))
+        return obj
     if tp is bool:
         if not isinstance(value, bool):
             raise ValueError(f"{where} must be true or false")

@@ -1,166 +1,217 @@
 """APDU round trip through authd (raw APDU calls over gRPC) against pyscard directly.
 
-    PYTHONPATH=. python bench/bench_smartcard.py [--count 2000] [--batch 32]
+    python -m bench smartcard [--count 2000] [--batch 32] [--rounds 3]
 
-Starts its own pcscd (stops it after) and a virtual PIV card on vpcd reader 0, measures
-pyscard directly on that card, then an authd daemon in a separate process (insecure dev mode
-on loopback) with the same APDU as unary Transmit calls, over one TransmitStream, and batched
-(several APDUs per call). Prints per-APDU latency and the ratio to the direct path.
+Starts a pcscd of its own (own socket, own vpcd ports; a system pcscd is not touched) and a
+virtual PIV card in its reader 0, then an authd daemon in a separate process (insecure dev
+mode on loopback). Each round measures, on the same card and the same APDU (GET DATA of the
+discovery object: 20 bytes + 9000): pyscard directly (an exclusive PC/SC connection in this
+process), authd `Transmit` with one APDU per call (unary), `TransmitStream` with one APDU per
+message, `Transmit` with `--batch` APDUs per call, and an empty gRPC unary call (health check)
+of the same server as the floor of one call. Prints per-APDU figures side by side with the
+ratio to direct, the spread over the rounds, and the machine's load average before and after.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import queue
+import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from authd.v1 import smartcard_pb2 as pb
 from authd.v1 import smartcard_pb2_grpc
-from drivers.pcsc.connection import PcscConnection
-from simulators.smartcard import open_slot
+from bench.common import percentile
+from simulators.smartcard import PrivatePcscd, open_slot
 
 READER = "Virtual PCD 00 00"
 APDU = bytes.fromhex("00cb3fff035c017e00")  # GET DATA discovery object: 20 bytes + 9000
+METADATA = (("x-authd-institution", "bank-a"), ("x-authd-role", "branch"))
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+@dataclass
+class Measured:
+    name: str
+    per_apdu: list[float] = field(default_factory=list)  # seconds, all rounds
+    round_means: list[float] = field(default_factory=list)
 
 
-def wait_port(port: int, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise RuntimeError(f"nothing listening on {port}")
-
-
-def timed(fn: Callable[[], object], count: int) -> list[float]:
+def timed(fn: Callable[[], object], count: int, per_call: int = 1) -> list[float]:
     for _ in range(min(200, count)):  # warm up
         fn()
     samples = []
     for _ in range(count):
         started = time.perf_counter()
         fn()
-        samples.append(time.perf_counter() - started)
+        samples.append((time.perf_counter() - started) / per_call)
     return samples
 
 
-def report(name: str, per_apdu: list[float], direct_mean: float | None) -> float:
-    mean = statistics.fmean(per_apdu)
-    p50 = statistics.median(per_apdu)
-    p99 = sorted(per_apdu)[int(len(per_apdu) * 0.99) - 1]
-    ratio = f"{mean / direct_mean:5.2f}x" if direct_mean else "  1.00x"
-    print(
-        f"{name:<34} mean {mean * 1e6:8.1f} us  p50 {p50 * 1e6:8.1f} us  p99 {p99 * 1e6:8.1f}"
-        f" us  {ratio}"
+def start_daemon(work: Path) -> tuple[subprocess.Popen[str], int]:
+    config = work / "authd.toml"
+    config.write_text(
+        f'data_dir = "{work / "data"}"\n'
+        '[server]\nlisten = "127.0.0.1:0"\ninsecure = true\n'
+        f'[kek]\nkind = "file"\nkey_file = "{work / "kek.bin"}"\n'
+        "[smartcard]\nidle_release_seconds = 1.0\n"
     )
-    return mean
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    daemon = subprocess.Popen(
+        [sys.executable, "-m", "authd.cli", "serve", "--config", str(config)],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )
+    assert daemon.stdout is not None
+    line = daemon.stdout.readline()
+    if not line.startswith("authd listening on port "):
+        daemon.kill()
+        raise SystemExit("authd did not start")
+    return daemon, int(line.rsplit(" ", 1)[1])
+
+
+class Streamer:
+    """One TransmitStream kept open; `call()` sends one message and waits for its answer."""
+
+    def __init__(self, stub: smartcard_pb2_grpc.SmartcardServiceStub,
+                 request: pb.TransmitRequest) -> None:
+        self._requests: queue.SimpleQueue[pb.TransmitRequest | None] = queue.SimpleQueue()
+        self._request = request
+        self._responses = stub.TransmitStream(self._feed(), metadata=METADATA)
+
+    def _feed(self) -> Iterator[pb.TransmitRequest]:
+        while (request := self._requests.get()) is not None:
+            yield request
+
+    def call(self) -> None:
+        self._requests.put(self._request)
+        next(self._responses)
+
+    def close(self) -> None:
+        self._requests.put(None)
+        self._responses.cancel()
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench smartcard", description=__doc__)
-    parser.add_argument("--count", type=int, default=2000)
+    parser = argparse.ArgumentParser(prog="python -m bench smartcard", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--count", type=int, default=2000, help="round trips per path per round")
     parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="authd-bench-sc-"))
-    pcscd = subprocess.Popen(["pcscd", "-f"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    daemon: subprocess.Popen[bytes] | None = None
-    slot = open_slot(work / "card.json")
+    pcscd = PrivatePcscd(work / "pcscd")
+    pcscd.start()
+    pcscd.activate()  # pyscard here and the daemon (inherits the environment)
+    from drivers.pcsc.connection import PcscConnection  # after activate: libpcsclite reads it
+    from drivers.pcsc.monitor import ReaderMonitor, wait_for
+
+    daemon: subprocess.Popen[str] | None = None
+    slot = open_slot(work / "card.json", pcscd.port(0))
+    load_before = os.getloadavg()
     try:
-        wait_port(35963)
         slot.insert()
-        time.sleep(0.5)
-        print(f"APDU: GET DATA (discovery object), {args.count} round trips each, 2 cores shared")
-        with PcscConnection(READER) as connection:
-            samples = timed(lambda: connection.send_and_receive(APDU), args.count)
-        direct = report("pyscard direct (exclusive)", samples, None)
-
-        port = free_port()
-        config = work / "authd.toml"
-        config.write_text(
-            f'data_dir = "{work / "data"}"\n'
-            f'[server]\nlisten = "127.0.0.1:{port}"\ninsecure = true\n'
-            f'[kek]\nkind = "file"\nkey_file = "{work / "kek.bin"}"\n'
-            "[smartcard]\nidle_release_seconds = 30\n"
-        )
-        env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
-        daemon = subprocess.Popen(
-            [sys.executable, "-m", "authd.cli", "serve", "--config", str(config)],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        wait_port(port)
+        monitor = ReaderMonitor(poll_ms=200).start()
+        wait_for(monitor, lambda snap: snap.readers.get(READER) is not None, timeout=10)
+        monitor.stop()
+        daemon, port = start_daemon(work)
         channel = grpc.insecure_channel(f"127.0.0.1:{port}")
-        metadata = (("x-authd-institution", "bank-a"), ("x-authd-role", "branch"))
         stub = smartcard_pb2_grpc.SmartcardServiceStub(channel)
+        health = health_pb2_grpc.HealthStub(channel)
         one = pb.TransmitRequest(reader=READER, apdus=[APDU])
-
-        def unary() -> None:
-            stub.Transmit(one, metadata=metadata)
-
-        report("authd Transmit (unary, 1 APDU)", timed(unary, args.count), direct)
-
-        requests: list[pb.TransmitRequest] = []
-        ready = threading.Condition()
-
-        def feed() -> Iterator[pb.TransmitRequest]:
-            while True:
-                with ready:
-                    ready.wait_for(lambda: bool(requests))
-                    request = requests.pop()
-                if request is None:
-                    return
-                yield request
-
-        responses = stub.TransmitStream(feed(), metadata=metadata)
-
-        def streamed() -> None:
-            with ready:
-                requests.append(one)
-                ready.notify()
-            next(responses)
-
-        report("authd TransmitStream (1 per msg)", timed(streamed, args.count), direct)
-        responses.cancel()
-
         batch = pb.TransmitRequest(reader=READER, apdus=[APDU] * args.batch)
+        deadline = time.monotonic() + 20
+        while True:  # the daemon's monitor sees the card
+            try:
+                stub.Transmit(one, metadata=METADATA, timeout=5)
+                break
+            except grpc.RpcError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        paths = {key: Measured(name) for key, name in (
+            ("direct", "pyscard direct (exclusive)"),
+            ("unary", "authd Transmit, 1 APDU per call"),
+            ("stream", "authd TransmitStream, 1 per message"),
+            ("batch", f"authd Transmit, {args.batch} per call"),
+            ("empty", "empty gRPC unary (health check)"),
+        )}
+        empty_request = health_pb2.HealthCheckRequest()
         calls = max(1, args.count // args.batch)
-        batched = timed(lambda: stub.Transmit(batch, metadata=metadata), calls)
-        report(f"authd Transmit (batch of {args.batch})", [t / args.batch for t in batched], direct)
-
-        started = time.perf_counter()
-        for _ in range(args.count):
-            channel.unary_unary("/grpc.health.v1.Health/Check")(b"")
-        empty = (time.perf_counter() - started) / args.count
-        print(
-            f"{'gRPC empty unary (health check)':<34} mean {empty * 1e6:8.1f} us  (floor of one"
-            " call)"
-        )
+        print(f"APDU: GET DATA (discovery object); {args.count} round trips per path and round,"
+              f" {args.rounds} rounds; {os.cpu_count()} cores", flush=True)
+        for _round in range(args.rounds):
+            # authd holds the card while calls come (released after 1 s idle)
+            _add(paths["direct"], _direct(PcscConnection, args.count))
+            _add(paths["unary"], timed(lambda: stub.Transmit(one, metadata=METADATA),
+                                       args.count))
+            streamer = Streamer(stub, one)
+            _add(paths["stream"], timed(streamer.call, args.count))
+            streamer.close()
+            _add(paths["batch"], timed(lambda: stub.Transmit(batch, metadata=METADATA), calls,
+                                       args.batch))
+            _add(paths["empty"], timed(lambda: health.Check(empty_request), args.count))
         channel.close()
+        load_after = os.getloadavg()
+        _print(paths, load_before, load_after)
     finally:
         slot.remove()
         if daemon is not None:
             daemon.send_signal(signal.SIGTERM)
             daemon.wait(timeout=20)
-        pcscd.send_signal(signal.SIGTERM)
-        pcscd.wait(timeout=10)
+        pcscd.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _direct(connection_type: type, count: int) -> list[float]:
+    """pyscard straight to pcscd; waits while authd still holds the card exclusively."""
+    deadline = time.monotonic() + 40
+    while True:
+        try:
+            connection = connection_type(READER)
+            break
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+    with connection:
+        return timed(lambda: connection.send_and_receive(APDU), count)
+
+
+def _add(path: Measured, samples: list[float]) -> None:
+    path.per_apdu.extend(samples)
+    path.round_means.append(statistics.fmean(samples))
+
+
+def _print(paths: dict[str, Measured], before: tuple[float, ...],
+           after: tuple[float, ...]) -> None:
+    direct = statistics.median(paths["direct"].round_means)
+    print(f"{'path':<38} {'mean µs':>8} {'rounds min-max':>15} {'p50':>7} {'p99':>8}"
+          f" {'÷ direct':>9}")
+    for key, path in paths.items():
+        mean = statistics.median(path.round_means)
+        spread = f"{min(path.round_means) * 1e6:.0f}-{max(path.round_means) * 1e6:.0f}"
+        ratio = "" if key == "empty" else f"{mean / direct:8.2f}x"
+        print(f"{path.name:<38} {mean * 1e6:8.1f} {spread:>15}"
+              f" {percentile(path.per_apdu, 50) * 1e6:7.1f}"
+              f" {percentile(path.per_apdu, 99) * 1e6:8.1f} {ratio:>9}")
+    unary = statistics.median(paths["unary"].round_means)
+    batched = statistics.median(paths["batch"].round_means)
+    empty = statistics.median(paths["empty"].round_means)
+    print(f"unary ÷ direct {unary / direct:.2f}x, batched ÷ direct {batched / direct:.2f}x;"
+          f" unary minus empty call {(unary - empty) * 1e6:.0f} µs")
+    print(f"load average (1, 5, 15 min) before {before[0]:.2f} {before[1]:.2f} {before[2]:.2f},"
+          f" after {after[0]:.2f} {after[1]:.2f} {after[2]:.2f}")
 
 
 if __name__ == "__main__":

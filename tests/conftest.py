@@ -21,6 +21,7 @@ from authd import config as configmod
 from authd.client import dev_channel
 from authd.server import BackgroundServer
 from simulators.token.softhsm import SoftHsmEnvironment
+from tests.pcsc_env import PCSCD  # noqa: F401  (every PC/SC client of the run: its own pcscd)
 from tests.pgcluster import PgCluster, PgUnavailable, start_pg_cluster
 
 # --------------------------------------------------------------------------- options

@@ -1,29 +1,28 @@
-"""pcscd (with the vpcd reader driver) as a child process of the test run, and virtual cards.
+"""The test run's own pcscd (own socket, own vpcd ports) and virtual cards.
 
-One pcscd serves the whole session: the first test that needs it starts `pcscd -f`; it is
-stopped by its PID (SIGTERM) when the test process exits. Tests that stop pcscd on purpose
-call `restart()`/`start()` through the same object. Never relies on a pcscd already running.
+Importing this module points every PC/SC client of the run at a pcscd of its own
+(`PCSCLITE_CSOCK_NAME` in `os.environ`: pyscard in this process, and every subprocess the
+tests start — authd, OpenSC's tools, yubico-piv-tool — inherits it). The pcscd is started by
+the first test that needs it and stopped by its PID at exit; tests that stop it on purpose
+start it again through the same object. Another pcscd on the machine (the system's, or other
+test runs) is never seen, used or disturbed. Without pcscd or vpcd the tests fail: they do
+not skip.
 """
 
 from __future__ import annotations
 
 import atexit
-import os
 import shutil
-import signal
-import socket
-import subprocess
-import time
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from simulators.smartcard import VirtualCardSlot, open_slot
+from simulators.smartcard import PcscdError, PrivatePcscd, VirtualCardSlot, open_slot
+from simulators.smartcard.pcscd import READER_NAMES
 
-SOCKET = Path("/run/pcscd/pcscd.comm")
-VPCD_PORTS = (35963, 35964)
-READERS = ("Virtual PCD 00 00", "Virtual PCD 00 01")
+READERS = READER_NAMES
 OPENSC_MODULE_CANDIDATES = (
     "/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so",
     "/usr/lib/aarch64-linux-gnu/opensc-pkcs11.so",
@@ -31,26 +30,18 @@ OPENSC_MODULE_CANDIDATES = (
     "/usr/lib/opensc-pkcs11.so",
 )
 
-
-def _socket_live() -> bool:
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
-        probe.settimeout(0.5)
-        return probe.connect_ex(str(SOCKET)) == 0
-
-
-def _port_open(port: int) -> bool:
-    with socket.socket() as probe:
-        probe.settimeout(0.2)
-        return probe.connect_ex(("127.0.0.1", port)) == 0
+Pcscd = PrivatePcscd
+_ROOT = Path(tempfile.mkdtemp(prefix="authd-test-pcscd-"))
+PCSCD = PrivatePcscd(_ROOT)
+PCSCD.activate()
 
 
-def missing_reason() -> str | None:
-    """Why the PC/SC tests cannot run here (None: they can)."""
-    if shutil.which("pcscd") is None:
-        return "pcscd is not installed (apt: pcscd vsmartcard-vpcd)"
-    if not Path("/usr/lib/pcsc/drivers/serial/libifdvpcd.so").exists():
-        return "the vpcd reader driver is not installed (apt: vsmartcard-vpcd)"
-    return None
+def _cleanup() -> None:
+    PCSCD.stop()
+    shutil.rmtree(_ROOT, ignore_errors=True)
+
+
+atexit.register(_cleanup)
 
 
 def opensc_module() -> str | None:
@@ -60,69 +51,42 @@ def opensc_module() -> str | None:
     return None
 
 
-class Pcscd:
-    """The session's pcscd child."""
-
-    def __init__(self) -> None:
-        self.process: subprocess.Popen[bytes] | None = None
-        self.log = Path(os.environ.get("TMPDIR", "/tmp")) / f"authd-test-pcscd-{os.getpid()}.log"
-
-    @property
-    def running(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-    def start(self) -> None:
-        if self.running:
-            return
-        if _socket_live():
-            pytest.skip(
-                "another pcscd is running (its socket answers); the tests start their own"
-                " pcscd: stop it first"
-            )
-        SOCKET.unlink(missing_ok=True)  # stale socket of a pcscd that died
-        with self.log.open("ab") as out:
-            self.process = subprocess.Popen(["pcscd", "-f"], stdout=out, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 10
-        while not (SOCKET.exists() and all(_port_open(port) for port in VPCD_PORTS)):
-            if self.process.poll() is not None:
-                raise RuntimeError(f"pcscd exited with {self.process.returncode}; see {self.log}")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"pcscd did not come up; see {self.log}")
-            time.sleep(0.02)
-
-    def stop(self) -> None:
-        process, self.process = self.process, None
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+def require_opensc() -> str:
+    """The OpenSC PKCS#11 module and tools (installed by scripts/setup.sh), or fail."""
+    module = opensc_module()
+    if module is None or shutil.which("pkcs11-tool") is None:
+        pytest.fail("OpenSC is not installed (apt: opensc opensc-pkcs11; scripts/setup.sh)")
+    return module
 
 
-PCSCD = Pcscd()
-atexit.register(PCSCD.stop)
+def require_tool(name: str, package: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        pytest.fail(f"{name} is not installed (apt: {package}; scripts/setup.sh)")
+    return path
+
+
+def _start(pcscd: PrivatePcscd) -> None:
+    try:
+        pcscd.start()
+    except PcscdError as exc:
+        pytest.fail(f"cannot start the test run's pcscd: {exc}")
 
 
 @pytest.fixture(scope="session")
-def pcscd() -> Pcscd:
-    reason = missing_reason()
-    if reason:
-        pytest.skip(reason)
-    PCSCD.start()
+def pcscd() -> PrivatePcscd:
+    _start(PCSCD)
     return PCSCD
 
 
 @pytest.fixture
-def running_pcscd(pcscd: Pcscd) -> Pcscd:
+def running_pcscd(pcscd: PrivatePcscd) -> PrivatePcscd:
     """pcscd, (re)started if an earlier test stopped it."""
-    pcscd.start()
+    _start(pcscd)
     return pcscd
 
 
-def wait_card(reader: str, present: bool, timeout: float = 5.0) -> None:
+def wait_card(reader: str, present: bool, timeout: float = 10.0) -> None:
     """Wait until pcscd reports the card in `reader` present (or gone)."""
     from drivers.pcsc.monitor import ReaderMonitor, wait_for
 
@@ -137,12 +101,12 @@ CardFactory = Callable[..., VirtualCardSlot]
 
 
 @pytest.fixture
-def card_factory(running_pcscd: Pcscd, tmp_path: Path) -> Iterator[CardFactory]:
+def card_factory(running_pcscd: PrivatePcscd, tmp_path: Path) -> Iterator[CardFactory]:
     """Insert virtual cards: `card_factory(reader_index=0, name="card") -> VirtualCardSlot`."""
     slots: list[VirtualCardSlot] = []
 
     def insert(reader_index: int = 0, name: str = "card") -> VirtualCardSlot:
-        slot = open_slot(tmp_path / f"{name}.json", VPCD_PORTS[reader_index])
+        slot = open_slot(tmp_path / f"{name}.json", running_pcscd.port(reader_index))
         slot.insert()
         slots.append(slot)
         wait_card(READERS[reader_index], True)

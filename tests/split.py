@@ -3,6 +3,7 @@ whose ``[center]`` link reaches them with a branch certificate of their institut
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,3 +54,8 @@ FAST_LINK = {"connect_timeout": 1.0, "call_timeout": 5.0, "health_interval": 0.5
 # PC/SC (smartcards are not what these tests are about, and pcscd is shared by the machine).
 BRANCH_DEVICES: dict[str, Any] = {"hid_otp": {"monitor_interval": 0},
                                   "smartcard": {"enabled": False}}
+
+
+def operator(entry: Any) -> str:
+    """The teller an audit record names beside its terminal (``authd.v1.AuditEntry``)."""
+    return str(json.loads(entry.detail_json).get("operator", ""))

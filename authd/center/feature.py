@@ -1,8 +1,8 @@
 """The center link feature (branch role): a branch-only node with ``[center] urls`` reaches the
-center cluster through it, and serves the center's whole services (the OTP center) by
-forwarding them. Features with work on both sides (HID provisioning, card printing) take the
-link with :func:`link_of`. A node that holds the center role calls its features in process:
-it has no link.
+center cluster through it, and serves the center's whole services (the OTP center, the
+transfer policy) by forwarding them. Features with work on both sides (HID provisioning, card
+printing) take the link with :func:`link_of`. A node that holds the center role calls its
+features in process: it has no link.
 """
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ from authd.center.forward import forwarding_service
 from authd.center.link import CenterLink
 from authd.center.settings import CenterSettings
 from authd.features import CENTER, Feature, Service
-from authd.v1 import otp_pb2
+from authd.v1 import otp_pb2, policy_pb2
 from devices.errors import BadRequest
 
 # Center services a branch node serves by forwarding every call: (proto file, service).
-FORWARDED = ((otp_pb2.DESCRIPTOR, "OtpService"),)
+FORWARDED = ((otp_pb2.DESCRIPTOR, "OtpService"), (policy_pb2.DESCRIPTOR, "PolicyService"))
 
 
 class CenterFeature(Feature[CenterSettings]):

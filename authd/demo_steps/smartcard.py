@@ -1,15 +1,12 @@
 """Demo step: a teller inserts a customer's smartcard, sets up its key and certificate, signs.
 
-The card is the virtual PIV card (simulators.smartcard) in vpcd reader 0 of a pcscd; when no
-pcscd is running, this step starts one as its child and stops it at the end.
+The card is the virtual PIV card (simulators.smartcard) in vpcd reader 0 of the demo's own
+pcscd (`start_readers`, started before the daemon so that the daemon inherits its socket; it
+never touches a system pcscd).
 """
 
 from __future__ import annotations
 
-import shutil
-import signal
-import socket
-import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,10 +19,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from authd.v1 import smartcard_pb2 as pb
 from authd.v1 import smartcard_pb2_grpc
-from simulators.smartcard import open_slot
+from simulators.smartcard import PcscdError, PrivatePcscd, open_slot
 from simulators.smartcard.issuer import CardIssuer
-
-PCSCD_SOCKET = Path("/run/pcscd/pcscd.comm")
+from simulators.smartcard.pcscd import missing_reason
 
 
 @dataclass
@@ -33,16 +29,24 @@ class SmartcardDemoContext:
     branch_channel: grpc.Channel  # carries a branch-role caller (a teller terminal)
     say: Callable[[str], None]
     work_dir: Path  # the virtual card's state file lives here
-    vpcd_port: int = 35963
+    vpcd_port: int  # reader 0 of the pcscd the daemon talks to
     reader: str = "Virtual PCD 00 00"
     customer: str = "Hong Gildong"
 
 
-def _pcscd_running() -> bool:
-    """A live pcscd accepts connections on its socket (a stale socket file refuses them)."""
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
-        probe.settimeout(0.5)
-        return probe.connect_ex(str(PCSCD_SOCKET)) == 0
+def start_readers(root: Path) -> PrivatePcscd | str:
+    """The demo's own pcscd, made this process's (and its children's) PC/SC service;
+    or why it cannot run here."""
+    reason = missing_reason()
+    if reason:
+        return reason
+    pcscd = PrivatePcscd(root)
+    try:
+        pcscd.start()
+    except PcscdError as exc:
+        return str(exc)
+    pcscd.activate()
+    return pcscd
 
 
 def _wait(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
@@ -55,15 +59,6 @@ def _wait(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
 
 def run(ctx: SmartcardDemoContext) -> None:
     cards = smartcard_pb2_grpc.SmartcardServiceStub(ctx.branch_channel)
-    pcscd: subprocess.Popen[bytes] | None = None
-    if not _pcscd_running():
-        if shutil.which("pcscd") is None:
-            ctx.say("smartcards: pcscd is not installed (apt: pcscd vsmartcard-vpcd); step skipped")
-            return
-        PCSCD_SOCKET.unlink(missing_ok=True)  # stale: nothing listens on it
-        pcscd = subprocess.Popen(
-            ["pcscd", "-f"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
     card = open_slot(ctx.work_dir / "customer-smartcard.json", ctx.vpcd_port)
 
     def present() -> bool:
@@ -150,6 +145,3 @@ def run(ctx: SmartcardDemoContext) -> None:
             _wait(lambda: not present(), timeout=5)
         except TimeoutError:
             pass
-        if pcscd is not None:
-            pcscd.send_signal(signal.SIGTERM)
-            pcscd.wait(timeout=10)

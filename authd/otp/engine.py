@@ -70,15 +70,16 @@ def _evaluate(tx: Tx, handle: Callable[[Tx, J], R], jobs: Sequence[J]) -> list[A
 
 
 def commit_batch(db: Database, handle: Callable[[Tx, J], R],
-                 jobs: Sequence[J]) -> list[Answer[R]]:
+                 jobs: Sequence[J], pipeline: bool = True) -> list[Answer[R]]:
     """Evaluate ``jobs`` in one durable transaction: each job's result or its error.
+    ``pipeline``: PostgreSQL pipeline mode (the handler reads no statement's row count).
 
     Raises nothing but BaseExceptions: when the transaction fails, the jobs are committed one
     per transaction (or all answered UNAVAILABLE when the store failed), as the module says."""
     try:
-        answers = db.run(lambda tx: _evaluate(tx, handle, jobs), pipeline=True)
+        answers = db.run(lambda tx: _evaluate(tx, handle, jobs), pipeline=pipeline)
     except Exception as exc:
-        return after_failed_batch(db, handle, jobs, exc)
+        return after_failed_batch(db, handle, jobs, exc, pipeline)
     metrics.OTP_BATCH.observe(len(jobs))
     return answers
 
@@ -93,7 +94,7 @@ def _common_error(db: Database, exc: Exception) -> AuthdError | None:
 
 
 def after_failed_batch(db: Database, handle: Callable[[Tx, J], R], jobs: Sequence[J],
-                       exc: Exception) -> list[Answer[R]]:
+                       exc: Exception, pipeline: bool = True) -> list[Answer[R]]:
     """The answers for ``jobs`` after their batch's transaction failed with ``exc`` (rolled
     back): the store's error for all of them, or each job committed on its own."""
     common = _common_error(db, exc)
@@ -111,7 +112,7 @@ def after_failed_batch(db: Database, handle: Callable[[Tx, J], R], jobs: Sequenc
         alone: Callable[[Tx], list[Answer[R]]] = functools.partial(_evaluate, handle=handle,
                                                                    jobs=(job,))
         try:
-            out.extend(db.run(alone, pipeline=True))
+            out.extend(db.run(alone, pipeline=pipeline))
         except Exception as one:
             common = _common_error(db, one)
             if common is not None:  # the store failed meanwhile: no point trying the rest
@@ -176,7 +177,7 @@ class _Supervision:
     def _died(self, name: str, exc: BaseException, streak: int) -> float:
         """Log and count a writer's death; returns how long to wait before restarting it."""
         self.failures += 1
-        metrics.OTP_WRITER_FAILURES.inc(engine=self._kind)
+        metrics.OTP_WRITER_FAILURES.labels(engine=self._kind).inc()
         delay = min(self.restart_delay * 2 ** min(streak, 30), self.restart_delay_max)
         log.error("OTP verification writer %s failed (%s); restarting it in %.2f s", name,
                   type(exc).__name__, delay, exc_info=exc)
@@ -204,9 +205,10 @@ class _Writer(Generic[J, R]):
 class GroupCommitEngine(_Supervision, Generic[J, R]):
     def __init__(self, db: Database, handle: Callable[[Tx, J], R], *, batch_max: int = 256,
                  writers: int = 1, name: str = "verify", restart_delay: float = 0.1,
-                 restart_delay_max: float = 5.0) -> None:
+                 restart_delay_max: float = 5.0, pipeline: bool = True) -> None:
         super().__init__("thread", restart_delay, restart_delay_max)
         self._db = db
+        self._pipeline = pipeline
         self._handle = handle
         self._batch_max = batch_max
         self._closed = False
@@ -257,7 +259,8 @@ class GroupCommitEngine(_Supervision, Generic[J, R]):
                 continue
             self._inject()
             batch.sort(key=lambda it: it.key)  # stable: one device's calls keep their order
-            answers = commit_batch(self._db, self._handle, [item.job for item in batch])
+            answers = commit_batch(self._db, self._handle, [item.job for item in batch],
+                                   self._pipeline)
             writer.answers = answers
             self.batches += 1
             self.items += len(batch)

@@ -4,6 +4,7 @@ The service's health follows the engine's verification writers (condition ``writ
 
 from __future__ import annotations
 
+from authd import metrics
 from authd.app import App
 from authd.context import Caller
 from authd.features import Feature, Service
@@ -11,6 +12,7 @@ from authd.otp.center import OtpCenter, VerifyResult
 from authd.otp.engine import GroupCommitEngine, LoopCommitEngine
 from authd.otp.servicer import OtpServicer
 from authd.otp.settings import OtpSettings
+from authd.ratelimit import Rate, RateLimiter
 from authd.storage import Tx
 from authd.v1 import otp_pb2, otp_pb2_grpc
 from devices.errors import BadRequest
@@ -55,6 +57,24 @@ class OtpFeature(Feature[OtpSettings]):
         self.center = make_center(app, settings)
         self.engine = make_engine(app, settings, self.center)
         self.engine.on_change(self._report_writers)
+        # One per-institution limit on every code verified at this process: Verify,
+        # VerifyStream and the codes other features verify through ``verify_in``.
+        self.verify_limit = RateLimiter("otp.verify", "OTP verifications",
+                                        Rate(settings.verify_per_second, settings.verify_burst))
+
+    def verify_in(self, tx: Tx, *, serial: str, code: str, caller: Caller) -> VerifyResult:
+        """Verify ``code`` in another feature's transaction, with the center's rules: the
+        shared lockout counter under the device's row lock, the same answer for a serial not
+        registered at the caller's institution (no existence oracle), audited. The caller
+        checks ``verify_limit`` first and counts the outcome once the transaction commits
+        (``count``). Raises only before it writes."""
+        return self.center.verify(tx, serial=serial, code=code, caller=caller)
+
+    @staticmethod
+    def count(result: VerifyResult, institution: str) -> None:
+        """Count a committed verification in the OTP metrics."""
+        metrics.OTP_VERIFICATIONS.labels(outcome=result.outcome.value,
+                                         institution=institution).inc()
 
     def _report_writers(self) -> None:
         """From any thread: NOT_SERVING while a writer is down (its devices cannot be
@@ -63,7 +83,8 @@ class OtpFeature(Feature[OtpSettings]):
                                "a verification writer failed and is restarting")
 
     def services(self) -> list[Service]:
-        servicer = OtpServicer(self.app, self.settings, self.center, self.engine)
+        servicer = OtpServicer(self.app, self.settings, self.center, self.engine,
+                               self.verify_limit)
         return [Service.of(otp_pb2.DESCRIPTOR, "OtpService",
                            otp_pb2_grpc.add_OtpServiceServicer_to_server, servicer)]
 

@@ -55,20 +55,20 @@ Pending = Future[VerifyResult] | asyncio.Future[VerifyResult]
 
 def _count(institution: str, future: Pending) -> None:
     if not future.cancelled() and future.exception() is None:
-        metrics.OTP_VERIFICATIONS.inc(outcome=future.result().outcome.value,
-                                      institution=institution)
+        metrics.OTP_VERIFICATIONS.labels(outcome=future.result().outcome.value,
+                                         institution=institution).inc()
 
 
 class OtpServicer(otp_pb2_grpc.OtpServiceServicer):
     def __init__(self, app: App, settings: OtpSettings, center: OtpCenter,
-                 engine: Engine) -> None:
+                 engine: Engine, verify_limit: RateLimiter | None = None) -> None:
         self.app = app
         self.settings = settings
         self.center = center
         self.engine = engine
         c = settings
-        self.verify_limit = RateLimiter("otp.verify", "OTP verifications",
-                                        Rate(c.verify_per_second, c.verify_burst))
+        self.verify_limit = verify_limit or RateLimiter(
+            "otp.verify", "OTP verifications", Rate(c.verify_per_second, c.verify_burst))
         self.online_register_limit = RateLimiter(
             "otp.register.online", "online OTP registrations",
             Rate(c.online_register_per_second, c.online_register_burst))

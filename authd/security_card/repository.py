@@ -230,12 +230,14 @@ def get_challenge(tx: Tx, challenge_id: str) -> ChallengeRow | None:
 
 def consume_challenge(tx: Tx, challenge_id: str, now: float) -> bool:
     """Mark the challenge used; False when it was used already (by this or a racing call)."""
+    # RETURNING rather than the row count: it also answers in PostgreSQL pipeline mode
     return (
-        tx.execute(
-            "UPDATE security_card_challenges SET used_at = ? WHERE id = ? AND used_at IS NULL",
+        tx.one(
+            "UPDATE security_card_challenges SET used_at = ? WHERE id = ? AND used_at IS NULL"
+            " RETURNING id",
             (now, challenge_id),
         )
-        == 1
+        is not None
     )
 
 

@@ -386,52 +386,70 @@ class SecurityCardService:
         prompt = self._text(challenge_text(challenge, row.code_digits))
         return StartedChallenge(challenge, row.code_digits, row.braille, prompt)
 
+    def challenge_serial(self, tx: Tx, institution: str, challenge_id: str) -> str | None:
+        """The card a challenge of ``institution`` was issued for (None: no such challenge)."""
+        if not is_challenge_id(challenge_id):
+            raise BadRequest("challenge_id must be 32 lower-case hex characters")
+        found = repo.get_challenge(tx, challenge_id)
+        if found is None or found.institution != institution:
+            return None
+        return found.challenge.serial
+
+    def verify_in(self, tx: Tx, institution: str, challenge_id: str,
+                  answer: str) -> tuple[Verdict, str]:
+        """One answer evaluated in the caller's transaction (the card's row locked, its counter
+        changed, audited); the verdict and the card's serial. Raises only before it writes."""
+        if not is_challenge_id(challenge_id):
+            raise BadRequest("challenge_id must be 32 lower-case hex characters")
+        validate_answer_format(answer)
+        found = repo.get_challenge(tx, challenge_id)
+        if found is None or found.institution != institution:
+            raise NoSuchObject("no such challenge: start a new one (a card keeps only its "
+                               "most recent challenges)")
+        challenge = found.challenge
+        # a malformed answer changes nothing: checked before the challenge is consumed
+        validate_answer_format(answer, challenge.answer_length)
+        max_failures = self.settings.max_failures
+        now = self.clock()
+        if not repo.consume_challenge(tx, challenge_id, now):
+            status = ChallengeState.USED
+        elif challenge.expired(now):
+            status = ChallengeState.EXPIRED
+        else:
+            status = ChallengeState.OPEN
+        # the card row is locked before its state is read (PostgreSQL: FOR UPDATE; SQLite:
+        # the write transaction holds the database lock)
+        card = repo.get_card(tx, challenge.serial, lock=True)
+        assert card is not None
+        # the codes are opened for every answer, right or wrong, refused or not
+        expected = expected_answer(self._open_codes(card), challenge)
+        verdict = decide(state=card.state, failures=card.failures, challenge=status,
+                         expected=expected, answer=answer, max_failures=max_failures)
+        if verdict.count_failure:
+            repo.add_failure(tx, card.serial, max_failures, now)
+        elif verdict.reset_failures:
+            repo.clear_failures(tx, card.serial, now)
+        if status is not ChallengeState.USED:
+            repo.set_challenge_outcome(tx, challenge_id, verdict.outcome.name.lower())
+        self.audit.record(tx, action=ACTION_VERIFY, target=card.serial,
+                          outcome=verdict.outcome.name.lower(),
+                          detail={"challenge_id": challenge_id,
+                                  "failures": verdict.failures,
+                                  "state": verdict.state.name.lower()})
+        return verdict, card.serial
+
+    def message(self, verdict: Verdict) -> BrailleText:
+        """What to tell the customer about ``verdict`` (in braille too, where available)."""
+        return self._text(outcome_text(verdict.outcome, verdict.attempts_left,
+                                       verdict.state is CardState.RESTRICTED))
+
     def verify(self, institution: str, challenge_id: str, answer: str) -> Verified:
         if not is_challenge_id(challenge_id):
             raise BadRequest("challenge_id must be 32 lower-case hex characters")
         validate_answer_format(answer)
-        max_failures = self.settings.max_failures
-
-        def evaluate(tx: Tx) -> tuple[Verdict, str]:
-            found = repo.get_challenge(tx, challenge_id)
-            if found is None or found.institution != institution:
-                raise NoSuchObject("no such challenge: start a new one (a card keeps only its "
-                               "most recent challenges)")
-            challenge = found.challenge
-            # a malformed answer changes nothing: checked before the challenge is consumed
-            validate_answer_format(answer, challenge.answer_length)
-            now = self.clock()
-            if not repo.consume_challenge(tx, challenge_id, now):
-                status = ChallengeState.USED
-            elif challenge.expired(now):
-                status = ChallengeState.EXPIRED
-            else:
-                status = ChallengeState.OPEN
-            # the card row is locked before its state is read (PostgreSQL: FOR UPDATE; SQLite:
-            # the write transaction holds the database lock)
-            card = repo.get_card(tx, challenge.serial, lock=True)
-            assert card is not None
-            # the codes are opened for every answer, right or wrong, refused or not
-            expected = expected_answer(self._open_codes(card), challenge)
-            verdict = decide(state=card.state, failures=card.failures, challenge=status,
-                             expected=expected, answer=answer, max_failures=max_failures)
-            if verdict.count_failure:
-                repo.add_failure(tx, card.serial, max_failures, now)
-            elif verdict.reset_failures:
-                repo.clear_failures(tx, card.serial, now)
-            if status is not ChallengeState.USED:
-                repo.set_challenge_outcome(tx, challenge_id, verdict.outcome.name.lower())
-            self.audit.record(tx, action=ACTION_VERIFY, target=card.serial,
-                              outcome=verdict.outcome.name.lower(),
-                              detail={"challenge_id": challenge_id,
-                                      "failures": verdict.failures,
-                                      "state": verdict.state.name.lower()})
-            return verdict, card.serial
-
-        verdict, serial = self.db.run(evaluate)
-        text = outcome_text(verdict.outcome, verdict.attempts_left,
-                            verdict.state is CardState.RESTRICTED)
-        return Verified(verdict, serial, self._text(text))
+        verdict, serial = self.db.run(
+            lambda tx: self.verify_in(tx, institution, challenge_id, answer))
+        return Verified(verdict, serial, self.message(verdict))
 
 
 def _run_unique(db: Database, fn: Callable[[Tx], None], message: str) -> None:

@@ -3,7 +3,6 @@ reachability; without pyscard or pcscd the service answers UNAVAILABLE and says 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -28,7 +27,6 @@ class SmartcardFeature(Feature[SmartcardSettings]):
         super().__init__(app, settings)
         self.service: SmartcardService | None = None
         self.why_missing = ""
-        self._sweeper: asyncio.Task[None] | None = None
         if not settings.enabled:
             self.why_missing = ("smartcard support is disabled in the configuration "
                                 "([smartcard] enabled)")
@@ -71,17 +69,7 @@ class SmartcardFeature(Feature[SmartcardSettings]):
         await self.app.run_blocking(service.start)
         self._report()
 
-        async def sweep() -> None:
-            while True:
-                await asyncio.sleep(max(0.2, service.settings.idle_release_seconds / 2))
-                await self.app.run_blocking(service.access.release_idle)
-
-        self._sweeper = asyncio.get_running_loop().create_task(sweep())
-
     async def stop(self) -> None:
-        if self._sweeper is not None:
-            self._sweeper.cancel()
-            self._sweeper = None
         if self.service is not None:
             await self.app.run_blocking(self.service.close)
 

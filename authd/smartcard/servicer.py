@@ -1,4 +1,5 @@
-"""``authd.v1.SmartcardService``: thin; validation and card work live in service.py."""
+"""``authd.v1.SmartcardService``: thin; validation and card work live in service.py (card
+work runs on each reader's own thread, awaited here without an executor hop)."""
 
 from __future__ import annotations
 
@@ -64,39 +65,35 @@ class SmartcardServicer(smartcard_pb2_grpc.SmartcardServiceServicer):
         self, request: pb.CardRequest, context: grpc.aio.ServicerContext
     ) -> pb.CardInfo:
         require_role(*_VIEW_ROLES)
-        info = await self.app.run_blocking(self.service.card_info, request.reader)
+        info = await self.service.card_info(request.reader)
         return convert.card_info_to_proto(info)
 
     async def GetPivStatus(
         self, request: pb.CardRequest, context: grpc.aio.ServicerContext
     ) -> pb.PivStatus:
         require_role(Role.BRANCH)
-        status = await self.app.run_blocking(self.service.piv_status, request.reader)
+        status = await self.service.piv_status(request.reader)
         return convert.piv_status_to_proto(request.reader, status)
 
     async def VerifyPin(
         self, request: pb.VerifyPinRequest, context: grpc.aio.ServicerContext
     ) -> pb.PinResult:
         require_role(Role.BRANCH)
-        result = await self.app.run_blocking(self.service.verify_pin, request.reader, request.pin)
+        result = await self.service.verify_pin(request.reader, request.pin)
         return convert.pin_result_to_proto(result)
 
     async def ChangePin(
         self, request: pb.ChangePinRequest, context: grpc.aio.ServicerContext
     ) -> pb.PinResult:
         require_role(Role.BRANCH)
-        result = await self.app.run_blocking(
-            self.service.change_pin, request.reader, request.old_pin, request.new_pin
-        )
+        result = await self.service.change_pin(request.reader, request.old_pin, request.new_pin)
         return convert.pin_result_to_proto(result)
 
     async def UnblockPin(
         self, request: pb.UnblockPinRequest, context: grpc.aio.ServicerContext
     ) -> pb.PinResult:
         require_role(Role.BRANCH)
-        result = await self.app.run_blocking(
-            self.service.unblock_pin, request.reader, request.puk, request.new_pin
-        )
+        result = await self.service.unblock_pin(request.reader, request.puk, request.new_pin)
         return convert.pin_result_to_proto(result)
 
     async def GenerateKey(
@@ -105,8 +102,8 @@ class SmartcardServicer(smartcard_pb2_grpc.SmartcardServiceServicer):
         require_role(Role.BRANCH)
         slot = convert.slot_from_proto(request.slot)
         key_type = convert.key_type_from_proto(request.algorithm)
-        public_key = await self.app.run_blocking(
-            self.service.generate_key, request.reader, slot, key_type, request.management_key
+        public_key = await self.service.generate_key(
+            request.reader, slot, key_type, request.management_key
         )
         return pb.GenerateKeyResponse(public_key_der=convert.public_key_der(public_key))
 
@@ -115,8 +112,7 @@ class SmartcardServicer(smartcard_pb2_grpc.SmartcardServiceServicer):
     ) -> pb.ImportCertificateResponse:
         require_role(Role.BRANCH)
         slot = convert.slot_from_proto(request.slot)
-        certificate = await self.app.run_blocking(
-            self.service.import_certificate,
+        certificate = await self.service.import_certificate(
             request.reader,
             slot,
             request.certificate_der,
@@ -132,8 +128,7 @@ class SmartcardServicer(smartcard_pb2_grpc.SmartcardServiceServicer):
         require_role(Role.BRANCH)
         slot = convert.slot_from_proto(request.slot)
         key_type = convert.key_type_from_proto(request.algorithm)
-        result = await self.app.run_blocking(
-            self.service.sign,
+        result = await self.service.sign(
             request.reader,
             slot,
             key_type,
@@ -150,9 +145,7 @@ class SmartcardServicer(smartcard_pb2_grpc.SmartcardServiceServicer):
         self, request: pb.TransmitRequest, context: grpc.aio.ServicerContext
     ) -> pb.TransmitResponse:
         require_role(Role.BRANCH)
-        apdus = list(request.apdus)
-        self.service.check_apdus(apdus)
-        responses = await self.app.run_blocking(self.service.transmit, request.reader, apdus)
+        responses = await self.service.transmit(request.reader, list(request.apdus))
         return convert.responses_to_proto(responses)
 
     async def TransmitStream(
@@ -160,7 +153,5 @@ class SmartcardServicer(smartcard_pb2_grpc.SmartcardServiceServicer):
     ) -> AsyncIterator[pb.TransmitResponse]:
         require_role(Role.BRANCH)
         async for request in request_iterator:
-            apdus = list(request.apdus)
-            self.service.check_apdus(apdus)
-            responses = await self.app.run_blocking(self.service.transmit, request.reader, apdus)
+            responses = await self.service.transmit(request.reader, list(request.apdus))
             yield convert.responses_to_proto(responses)

@@ -29,6 +29,9 @@ Row = tuple[Any, ...]
 Dialect = Literal["sqlite", "postgresql"]
 
 _RETRIES = 8
+# PostgreSQL sessions of authd say who they are: the audit sealer waits for their open
+# transactions (authd/audit/chain.py) and for no one else's.
+APPLICATION_NAME = "authd"
 
 
 class Tx:
@@ -211,7 +214,8 @@ class PostgresDatabase(Database):
 
     def _connect(self) -> Any:
         try:
-            conn = self._psycopg.connect(self.url, autocommit=False)
+            conn = self._psycopg.connect(self.url, autocommit=False,
+                                         application_name=APPLICATION_NAME)
         except self._psycopg.OperationalError as exc:
             raise Unreachable(f"PostgreSQL store unreachable: {_first_line(exc)}") from None
         with self._lock:

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15\x61uthd/v1/system.proto\x12\x08\x61uthd.v1\"\x0f\n\rWhoAmIRequest\"D\n\x0eWhoAmIResponse\x12\x13\n\x0binstitution\x18\x01 \x01(\t\x12\x0c\n\x04role\x18\x02 \x01(\t\x12\x0f\n\x07subject\x18\x03 \x01(\t\"\x10\n\x0eGetInfoRequest\"P\n\x0fGetInfoResponse\x12\x0f\n\x07version\x18\x01 \x01(\t\x12\r\n\x05store\x18\x02 \x01(\t\x12\x0b\n\x03kek\x18\x03 \x01(\t\x12\x10\n\x08services\x18\x04 \x03(\t\"1\n\x10ListAuditRequest\x12\x0e\n\x06target\x18\x01 \x01(\t\x12\r\n\x05limit\x18\x02 \x01(\x05\"\xa4\x01\n\nAuditEntry\x12\n\n\x02\x61t\x18\x01 \x01(\x01\x12\x13\n\x0binstitution\x18\x02 \x01(\t\x12\x0c\n\x04role\x18\x03 \x01(\t\x12\x0f\n\x07subject\x18\x04 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x05 \x01(\t\x12\x0e\n\x06target\x18\x06 \x01(\t\x12\x0f\n\x07outcome\x18\x07 \x01(\t\x12\x13\n\x0b\x64\x65tail_json\x18\x08 \x01(\t\x12\x10\n\x08operator\x18\t \x01(\t\":\n\x11ListAuditResponse\x12%\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x14.authd.v1.AuditEntry2\xd2\x01\n\rSystemService\x12;\n\x06WhoAmI\x12\x17.authd.v1.WhoAmIRequest\x1a\x18.authd.v1.WhoAmIResponse\x12>\n\x07GetInfo\x12\x18.authd.v1.GetInfoRequest\x1a\x19.authd.v1.GetInfoResponse\x12\x44\n\tListAudit\x12\x1a.authd.v1.ListAuditRequest\x1a\x1b.authd.v1.ListAuditResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15\x61uthd/v1/system.proto\x12\x08\x61uthd.v1\"\x0f\n\rWhoAmIRequest\"D\n\x0eWhoAmIResponse\x12\x13\n\x0binstitution\x18\x01 \x01(\t\x12\x0c\n\x04role\x18\x02 \x01(\t\x12\x0f\n\x07subject\x18\x03 \x01(\t\"\x10\n\x0eGetInfoRequest\"P\n\x0fGetInfoResponse\x12\x0f\n\x07version\x18\x01 \x01(\t\x12\r\n\x05store\x18\x02 \x01(\t\x12\x0b\n\x03kek\x18\x03 \x01(\t\x12\x10\n\x08services\x18\x04 \x03(\t\"1\n\x10ListAuditRequest\x12\x0e\n\x06target\x18\x01 \x01(\t\x12\r\n\x05limit\x18\x02 \x01(\x05\"\xb0\x01\n\nAuditEntry\x12\n\n\x02\x61t\x18\x01 \x01(\x01\x12\x13\n\x0binstitution\x18\x02 \x01(\t\x12\x0c\n\x04role\x18\x03 \x01(\t\x12\x0f\n\x07subject\x18\x04 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x05 \x01(\t\x12\x0e\n\x06target\x18\x06 \x01(\t\x12\x0f\n\x07outcome\x18\x07 \x01(\t\x12\x13\n\x0b\x64\x65tail_json\x18\x08 \x01(\t\x12\n\n\x02id\x18\t \x01(\x03\x12\x10\n\x08\x63ustomer\x18\n \x01(\t\"\x85\x01\n\x0b\x41uditFilter\x12\x13\n\x0binstitution\x18\x01 \x01(\t\x12\x10\n\x08\x63ustomer\x18\x02 \x01(\t\x12\x0e\n\x06target\x18\x03 \x01(\t\x12\r\n\x05since\x18\x04 \x01(\x01\x12\r\n\x05until\x18\x05 \x01(\x01\x12\x10\n\x08outcomes\x18\x06 \x03(\t\x12\x0f\n\x07\x61\x63tions\x18\x07 \x03(\t\"t\n\x12SearchAuditRequest\x12%\n\x06\x66ilter\x18\x01 \x01(\x0b\x32\x15.authd.v1.AuditFilter\x12\r\n\x05limit\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\x12\x14\n\x0coldest_first\x18\x04 \x01(\x08\"U\n\x13SearchAuditResponse\x12%\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x14.authd.v1.AuditEntry\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\";\n\x12\x45xportAuditRequest\x12%\n\x06\x66ilter\x18\x01 \x01(\x0b\x32\x15.authd.v1.AuditFilter\"\x15\n\x13GetAuditHeadRequest\"\x93\x01\n\x14GetAuditHeadResponse\x12\x0b\n\x03seq\x18\x01 \x01(\x03\x12\x0f\n\x07last_id\x18\x02 \x01(\x03\x12\x0c\n\x04hash\x18\x03 \x01(\t\x12\x11\n\tsealed_at\x18\x04 \x01(\x01\x12\x0e\n\x06key_id\x18\x05 \x01(\t\x12\x10\n\x08unsealed\x18\x06 \x01(\x03\x12\x1a\n\x12oldest_unsealed_at\x18\x07 \x01(\x01\":\n\x11ListAuditResponse\x12%\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x14.authd.v1.AuditEntry2\xb2\x03\n\rSystemService\x12;\n\x06WhoAmI\x12\x17.authd.v1.WhoAmIRequest\x1a\x18.authd.v1.WhoAmIResponse\x12>\n\x07GetInfo\x12\x18.authd.v1.GetInfoRequest\x1a\x19.authd.v1.GetInfoResponse\x12\x44\n\tListAudit\x12\x1a.authd.v1.ListAuditRequest\x1a\x1b.authd.v1.ListAuditResponse\x12J\n\x0bSearchAudit\x12\x1c.authd.v1.SearchAuditRequest\x1a\x1d.authd.v1.SearchAuditResponse\x12\x43\n\x0b\x45xportAudit\x12\x1c.authd.v1.ExportAuditRequest\x1a\x14.authd.v1.AuditEntry0\x01\x12M\n\x0cGetAuditHead\x12\x1d.authd.v1.GetAuditHeadRequest\x1a\x1e.authd.v1.GetAuditHeadResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -42,9 +42,21 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LISTAUDITREQUEST']._serialized_start=222
   _globals['_LISTAUDITREQUEST']._serialized_end=271
   _globals['_AUDITENTRY']._serialized_start=274
-  _globals['_AUDITENTRY']._serialized_end=438
-  _globals['_LISTAUDITRESPONSE']._serialized_start=440
-  _globals['_LISTAUDITRESPONSE']._serialized_end=498
-  _globals['_SYSTEMSERVICE']._serialized_start=501
-  _globals['_SYSTEMSERVICE']._serialized_end=711
+  _globals['_AUDITENTRY']._serialized_end=450
+  _globals['_AUDITFILTER']._serialized_start=453
+  _globals['_AUDITFILTER']._serialized_end=586
+  _globals['_SEARCHAUDITREQUEST']._serialized_start=588
+  _globals['_SEARCHAUDITREQUEST']._serialized_end=704
+  _globals['_SEARCHAUDITRESPONSE']._serialized_start=706
+  _globals['_SEARCHAUDITRESPONSE']._serialized_end=791
+  _globals['_EXPORTAUDITREQUEST']._serialized_start=793
+  _globals['_EXPORTAUDITREQUEST']._serialized_end=852
+  _globals['_GETAUDITHEADREQUEST']._serialized_start=854
+  _globals['_GETAUDITHEADREQUEST']._serialized_end=875
+  _globals['_GETAUDITHEADRESPONSE']._serialized_start=878
+  _globals['_GETAUDITHEADRESPONSE']._serialized_end=1025
+  _globals['_LISTAUDITRESPONSE']._serialized_start=1027
+  _globals['_LISTAUDITRESPONSE']._serialized_end=1085
+  _globals['_SYSTEMSERVICE']._serialized_start=1088
+  _globals['_SYSTEMSERVICE']._serialized_end=1522
 # @@protoc_insertion_point(module_scope)

@@ -50,6 +50,21 @@ class SystemServiceStub:
                 request_serializer=authd_dot_v1_dot_system__pb2.ListAuditRequest.SerializeToString,
                 response_deserializer=authd_dot_v1_dot_system__pb2.ListAuditResponse.FromString,
                 _registered_method=True)
+        self.SearchAudit = channel.unary_unary(
+                '/authd.v1.SystemService/SearchAudit',
+                request_serializer=authd_dot_v1_dot_system__pb2.SearchAuditRequest.SerializeToString,
+                response_deserializer=authd_dot_v1_dot_system__pb2.SearchAuditResponse.FromString,
+                _registered_method=True)
+        self.ExportAudit = channel.unary_stream(
+                '/authd.v1.SystemService/ExportAudit',
+                request_serializer=authd_dot_v1_dot_system__pb2.ExportAuditRequest.SerializeToString,
+                response_deserializer=authd_dot_v1_dot_system__pb2.AuditEntry.FromString,
+                _registered_method=True)
+        self.GetAuditHead = channel.unary_unary(
+                '/authd.v1.SystemService/GetAuditHead',
+                request_serializer=authd_dot_v1_dot_system__pb2.GetAuditHeadRequest.SerializeToString,
+                response_deserializer=authd_dot_v1_dot_system__pb2.GetAuditHeadResponse.FromString,
+                _registered_method=True)
 
 
 class SystemServiceServicer:
@@ -77,6 +92,30 @@ class SystemServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SearchAudit(self, request, context):
+        """Audit records matching a filter, one page, newest first unless asked otherwise. The admin
+        role (an auditor) sees every institution's records; the branch and backend roles see only
+        their own institution's (asking for another's is PERMISSION_DENIED).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ExportAudit(self, request, context):
+        """Every record matching a filter, oldest first: an auditor's export, or an institution's
+        answer to a customer asking for their own records (EFT art. 21). Same access as SearchAudit.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetAuditHead(self, request, context):
+        """The audit chain's newest signed head and the records not sealed yet (admin role).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SystemServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -94,6 +133,21 @@ def add_SystemServiceServicer_to_server(servicer, server):
                     servicer.ListAudit,
                     request_deserializer=authd_dot_v1_dot_system__pb2.ListAuditRequest.FromString,
                     response_serializer=authd_dot_v1_dot_system__pb2.ListAuditResponse.SerializeToString,
+            ),
+            'SearchAudit': grpc.unary_unary_rpc_method_handler(
+                    servicer.SearchAudit,
+                    request_deserializer=authd_dot_v1_dot_system__pb2.SearchAuditRequest.FromString,
+                    response_serializer=authd_dot_v1_dot_system__pb2.SearchAuditResponse.SerializeToString,
+            ),
+            'ExportAudit': grpc.unary_stream_rpc_method_handler(
+                    servicer.ExportAudit,
+                    request_deserializer=authd_dot_v1_dot_system__pb2.ExportAuditRequest.FromString,
+                    response_serializer=authd_dot_v1_dot_system__pb2.AuditEntry.SerializeToString,
+            ),
+            'GetAuditHead': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetAuditHead,
+                    request_deserializer=authd_dot_v1_dot_system__pb2.GetAuditHeadRequest.FromString,
+                    response_serializer=authd_dot_v1_dot_system__pb2.GetAuditHeadResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -178,6 +232,87 @@ class SystemService:
             '/authd.v1.SystemService/ListAudit',
             authd_dot_v1_dot_system__pb2.ListAuditRequest.SerializeToString,
             authd_dot_v1_dot_system__pb2.ListAuditResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SearchAudit(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/authd.v1.SystemService/SearchAudit',
+            authd_dot_v1_dot_system__pb2.SearchAuditRequest.SerializeToString,
+            authd_dot_v1_dot_system__pb2.SearchAuditResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportAudit(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/authd.v1.SystemService/ExportAudit',
+            authd_dot_v1_dot_system__pb2.ExportAuditRequest.SerializeToString,
+            authd_dot_v1_dot_system__pb2.AuditEntry.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetAuditHead(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/authd.v1.SystemService/GetAuditHead',
+            authd_dot_v1_dot_system__pb2.GetAuditHeadRequest.SerializeToString,
+            authd_dot_v1_dot_system__pb2.GetAuditHeadResponse.FromString,
             options,
             channel_credentials,
             insecure,

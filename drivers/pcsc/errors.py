@@ -32,6 +32,9 @@ _SERVICE_DOWN = frozenset(
         scard.SCARD_E_NO_SERVICE,
         scard.SCARD_E_SERVICE_STOPPED,
         scard.SCARD_E_INVALID_HANDLE,
+        scard.SCARD_F_COMM_ERROR,  # libpcsclite's socket to pcscd broke: pcscd went away
+        # ECONNRESET on that socket (pcscd died with a request unread, or refused us by polkit)
+        scard.SCARD_W_SECURITY_VIOLATION,
     }
 )
 _CARD_ABSENT = frozenset(

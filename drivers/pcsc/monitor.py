@@ -2,6 +2,8 @@
 
 One thread polls pcscd with SCardGetStatusChange and survives pcscd going away and coming
 back. A new subscriber first receives the current state (as "added" events), then changes.
+The log says when pcscd becomes unreachable and when it is back (one line each), not every
+retry.
 """
 
 from __future__ import annotations
@@ -34,12 +36,15 @@ class ReaderMonitor:
     def __init__(self, poll_ms: int = _POLL_MS) -> None:
         self._poll_ms = poll_ms
         self._context = PcscContext()
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the snapshot and the listener list, held briefly
+        # Event delivery, in order: a listener may read snapshot() or subscribe meanwhile
+        self._delivery = threading.RLock()
         self._listeners: list[Listener] = []
         self._snapshot = EMPTY
         self._stop = threading.Event()
         self._ready = threading.Event()
         self._thread: threading.Thread | None = None
+        self._service_down = False  # already logged as unreachable
 
     def start(self, wait: float = 2.0) -> ReaderMonitor:
         if self._thread is None:
@@ -62,10 +67,12 @@ class ReaderMonitor:
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
         """Replay the current state to `listener`, then deliver changes; returns unsubscribe."""
-        with self._lock:
-            for event in diff(Snapshot(available=False, readers={}), self._snapshot):
-                listener(event)
-            self._listeners.append(listener)
+        with self._delivery:
+            with self._lock:
+                current = self._snapshot
+                self._listeners.append(listener)
+            for event in diff(Snapshot(available=False, readers={}), current):
+                _deliver(listener, event)
 
         def unsubscribe() -> None:
             with self._lock:
@@ -75,23 +82,25 @@ class ReaderMonitor:
         return unsubscribe
 
     def _publish(self, snapshot: Snapshot) -> None:
-        with self._lock:
-            events = diff(self._snapshot, snapshot)
-            self._snapshot = snapshot
-            listeners = list(self._listeners)
+        with self._delivery:
+            with self._lock:
+                events = diff(self._snapshot, snapshot)
+                self._snapshot = snapshot
+                listeners = list(self._listeners)
             for event in events:
                 for listener in listeners:
-                    try:
-                        listener(event)
-                    except Exception:  # a listener's failure must not stop the monitor
-                        log.exception("reader event listener failed")
+                    _deliver(listener, event)
 
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
                 self._watch()
             except DriverError as exc:
-                log.info("PC/SC service unavailable: %s", exc)
+                if not self._service_down:
+                    self._service_down = True
+                    log.warning(
+                        "PC/SC service unavailable: %s; retrying every %g s", exc, _RETRY_SECONDS
+                    )
             self._context.invalidate()
             self._publish(EMPTY)
             self._ready.set()
@@ -110,6 +119,9 @@ class ReaderMonitor:
             query = [(name, scard.SCARD_STATE_UNAWARE) for name in [*readers, PNP_NOTIFICATION]]
             hresult, results = scard.SCardGetStatusChange(handle, 0, query)
             self._context.check(hresult, "reading reader states")
+            if self._service_down:
+                self._service_down = False
+                log.info("PC/SC service (pcscd) reachable again")
             snapshot = Snapshot(available=True, readers={})
             known: list[tuple[str, int]] = []
             for name, state, atr in results:
@@ -127,6 +139,13 @@ class ReaderMonitor:
             if hresult == scard.SCARD_E_UNKNOWN_READER:
                 continue  # a reader went away between the list and the wait
             self._context.check(hresult, "waiting for reader changes")
+
+
+def _deliver(listener: Listener, event: ReaderEvent) -> None:
+    try:
+        listener(event)
+    except Exception:  # a listener's failure must not stop the monitor
+        log.exception("reader event listener failed")
 
 
 def wait_for(

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from simulators.smartcard.card import PIV_AID, PivCard, load_card
+from simulators.smartcard.pcscd import PcscdError, PrivatePcscd
 from simulators.smartcard.state import (
     DEFAULT_MANAGEMENT_KEY,
     DEFAULT_PIN,
     DEFAULT_PUK,
     CardState,
 )
-from simulators.smartcard.vpcd import VirtualCardSlot, open_slot
+from simulators.smartcard.vpcd import ReaderOccupied, VirtualCardSlot, open_slot
 
 __all__ = [
     "DEFAULT_MANAGEMENT_KEY",
@@ -17,7 +18,10 @@ __all__ = [
     "DEFAULT_PUK",
     "PIV_AID",
     "CardState",
+    "PcscdError",
     "PivCard",
+    "PrivatePcscd",
+    "ReaderOccupied",
     "VirtualCardSlot",
     "load_card",
     "open_slot",

@@ -23,26 +23,32 @@ from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from simulators.smartcard.state import CardState, KeyRecord
+from simulators.smartcard.status import (
+    SW_BLOCKED,
+    SW_CLA_NOT_SUPPORTED,
+    SW_INCORRECT_P1P2,
+    SW_INS_NOT_SUPPORTED,
+    SW_NOT_FOUND,
+    SW_OK,
+    SW_REF_NOT_FOUND,
+    SW_SECURITY,
+    SW_UNKNOWN,
+    SW_WRONG_DATA,
+    SW_WRONG_LENGTH,
+    StatusError,
+)
 from simulators.smartcard.tlv import as_dict, tlv
+from simulators.smartcard.yubico import INSTRUCTIONS as YUBICO_INSTRUCTIONS
+from simulators.smartcard.yubico import (
+    YubicoExtensions,
+    check_generation_policies,
+    pin_policy,
+)
 
 log = logging.getLogger(__name__)
 
 PIV_AID = bytes.fromhex("A000000308000010000100")
 PIV_PIX = PIV_AID[5:]
-
-SW_OK = 0x9000
-SW_WRONG_LENGTH = 0x6700
-SW_SECURITY = 0x6982
-SW_BLOCKED = 0x6983
-SW_CONDITIONS = 0x6985
-SW_WRONG_DATA = 0x6A80
-SW_FUNC_NOT_SUPPORTED = 0x6A81
-SW_NOT_FOUND = 0x6A82
-SW_INCORRECT_P1P2 = 0x6A86
-SW_REF_NOT_FOUND = 0x6A88
-SW_INS_NOT_SUPPORTED = 0x6D00
-SW_CLA_NOT_SUPPORTED = 0x6E00
-SW_UNKNOWN = 0x6F00
 
 INS_SELECT = 0xA4
 INS_GET_DATA = 0xCB
@@ -60,6 +66,7 @@ KEY_MANAGEMENT = 0x9B
 SIGNING_SLOTS = (0x9A, 0x9C, 0x9D, 0x9E)
 NO_PIN_SLOTS = (0x9E,)
 
+ALG_3DES_LEGACY = 0x00  # SP 800-78-4 table 5: '00' is 3-key TDEA (ECB) as well as '03'
 ALG_3DES = 0x03
 ALG_AES128 = 0x08
 ALG_AES192 = 0x0A
@@ -75,6 +82,8 @@ _EC_CURVES: dict[int, tuple[ec.EllipticCurve, hashes.HashAlgorithm]] = {
     ALG_ECCP384: (ec.SECP384R1(), hashes.SHA384()),
 }
 
+_MAX_ECDSA_INPUT = 64  # SHA-512
+
 TAG_DISCOVERY = 0x7E
 TAG_CHUID = 0x5FC102
 TAG_CCC = 0x5FC107
@@ -82,12 +91,6 @@ TAG_DYN_AUTH = 0x7C
 TAG_WITNESS = 0x80
 TAG_CHALLENGE = 0x81
 TAG_RESPONSE = 0x82
-
-
-class StatusError(Exception):
-    def __init__(self, sw: int) -> None:
-        super().__init__(f"SW {sw:04X}")
-        self.sw = sw
 
 
 @dataclass(frozen=True)
@@ -152,6 +155,7 @@ class PivCard:
         self._path = path
         self._lock = threading.Lock()
         self.on_command: Callable[[Command], None] | None = None  # test hook (e.g. pull mid-op)
+        self._extensions = YubicoExtensions(self)
         self.reset()
 
     # -- transient state -------------------------------------------------------------------
@@ -168,7 +172,31 @@ class PivCard:
     def atr(self) -> bytes:
         return bytes.fromhex(self.state.atr_hex)
 
-    def _save(self) -> None:
+    @property
+    def serial_bytes(self) -> bytes:
+        return bytes.fromhex(self.state.serial.rjust(16, "0"))[-8:]
+
+    @staticmethod
+    def pin_policy(slot: int) -> int:
+        return pin_policy(slot, NO_PIN_SLOTS)
+
+    @staticmethod
+    def public_key_template(record: KeyRecord) -> bytes:
+        """The public key as GENERATE answers it (inside 7F49): 81 n 82 e, or 86 point."""
+        private = serialization.load_der_private_key(bytes.fromhex(record.pkcs8_hex), None)
+        if isinstance(private, rsa.RSAPrivateKey):
+            numbers = private.public_key().public_numbers()
+            size = (numbers.n.bit_length() + 7) // 8
+            modulus, exponent = numbers.n.to_bytes(size, "big"), numbers.e.to_bytes(3, "big")
+            return tlv(0x81, modulus) + tlv(0x82, exponent)
+        if isinstance(private, ec.EllipticCurvePrivateKey):
+            point = private.public_key().public_bytes(
+                serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+            )
+            return tlv(0x86, point)
+        raise StatusError(SW_UNKNOWN)  # pragma: no cover - only RSA and EC keys are generated
+
+    def save(self) -> None:
         if self._path is not None:
             self.state.save(self._path)
 
@@ -226,6 +254,8 @@ class PivCard:
             return self._select(cmd, data)
         if not self.selected:
             raise StatusError(SW_INS_NOT_SUPPORTED)
+        if cmd.ins in YUBICO_INSTRUCTIONS:
+            return self._extensions.execute(cmd, data)
         handler = {
             INS_GET_DATA: self._get_data,
             INS_PUT_DATA: self._put_data,
@@ -293,7 +323,7 @@ class PivCard:
         return bytes.fromhex(stored)
 
     def _builtin_object(self, tag: int) -> bytes | None:
-        serial = bytes.fromhex(self.state.serial.rjust(16, "0"))[-8:]
+        serial = self.serial_bytes
         if tag == TAG_CHUID:
             fascn = bytes.fromhex("D4E739DA739CED39CE739D836858210842108421C84210C3EB")
             guid = serial.rjust(16, b"\x00")
@@ -332,7 +362,7 @@ class PivCard:
             self.state.objects[key] = rest.hex()
         else:
             self.state.objects.pop(key, None)
-        self._save()
+        self.save()
         return b""
 
     # -- PIN / PUK -------------------------------------------------------------------------
@@ -350,15 +380,15 @@ class PivCard:
                 self.pin_verified = False
             else:
                 state.puk_retries_left = left
-            self._save()
+            self.save()
             raise StatusError(0x63C0 | left)
         if which == KEY_PIN:
             if state.pin_retries_left != state.pin_retries:
                 state.pin_retries_left = state.pin_retries
-                self._save()
+                self.save()
         elif state.puk_retries_left != state.puk_retries:
             state.puk_retries_left = state.puk_retries
-            self._save()
+            self.save()
 
     def _verify(self, cmd: Command, data: bytes) -> bytes:
         if cmd.p2 != KEY_PIN:
@@ -396,7 +426,7 @@ class PivCard:
             self.state.pin = value
         else:
             self.state.puk = value
-        self._save()
+        self.save()
         return b""
 
     def _reset_retry(self, cmd: Command, data: bytes) -> bytes:
@@ -410,7 +440,7 @@ class PivCard:
             raise StatusError(SW_WRONG_DATA)
         self.state.pin = new.rstrip(b"\xff").decode("latin-1")
         self.state.pin_retries_left = self.state.pin_retries
-        self._save()
+        self.save()
         return b""
 
     # -- key generation --------------------------------------------------------------------
@@ -425,19 +455,12 @@ class PivCard:
             algorithm = control[0x80][0]
         except (ValueError, KeyError, IndexError):
             raise StatusError(SW_WRONG_DATA) from None
+        check_generation_policies(cmd.p2, control, NO_PIN_SLOTS)
         private: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
         if algorithm in _RSA_BITS:
             private = rsa.generate_private_key(65537, _RSA_BITS[algorithm])
-            numbers = private.public_key().public_numbers()
-            n = numbers.n.to_bytes(_RSA_BITS[algorithm] // 8, "big")
-            e = numbers.e.to_bytes(3, "big")
-            public = tlv(0x81, n) + tlv(0x82, e)
         elif algorithm in _EC_CURVES:
             private = ec.generate_private_key(_EC_CURVES[algorithm][0])
-            point = private.public_key().public_bytes(
-                serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
-            )
-            public = tlv(0x86, point)
         else:
             raise StatusError(SW_WRONG_DATA)
         der = private.private_bytes(
@@ -445,9 +468,10 @@ class PivCard:
             serialization.PrivateFormat.PKCS8,
             serialization.NoEncryption(),
         )
-        self.state.keys[f"{cmd.p2:02x}"] = KeyRecord(algorithm=algorithm, pkcs8_hex=der.hex())
-        self._save()
-        return tlv(0x7F49, public)
+        record = KeyRecord(algorithm=algorithm, pkcs8_hex=der.hex())
+        self.state.keys[f"{cmd.p2:02x}"] = record
+        self.save()
+        return tlv(0x7F49, self.public_key_template(record))
 
     # -- GENERAL AUTHENTICATE ----------------------------------------------------------------
     def _authenticate(self, cmd: Command, data: bytes) -> bytes:
@@ -463,6 +487,8 @@ class PivCard:
         raise StatusError(SW_REF_NOT_FOUND)
 
     def _management_cipher(self, algorithm: int) -> tuple[Cipher[modes.ECB], int]:
+        if algorithm == ALG_3DES_LEGACY:
+            algorithm = ALG_3DES
         if algorithm != self.state.management_algorithm:
             raise StatusError(SW_INCORRECT_P1P2)
         key = bytes.fromhex(self.state.management_key_hex)
@@ -522,12 +548,21 @@ class PivCard:
             signature = _raw_rsa(private, message)
         elif isinstance(private, ec.EllipticCurvePrivateKey):
             curve_hash = _EC_CURVES[algorithm][1]
-            if len(message) != curve_hash.digest_size:
-                raise StatusError(SW_WRONG_DATA)
-            signature = private.sign(message, ec.ECDSA(Prehashed(curve_hash)))
+            signature = private.sign(
+                _ecdsa_input(message, curve_hash.digest_size), ec.ECDSA(Prehashed(curve_hash))
+            )
         else:  # pragma: no cover - only the key types above are ever generated
             raise StatusError(SW_UNKNOWN)
         return tlv(TAG_DYN_AUTH, tlv(TAG_RESPONSE, signature))
+
+
+def _ecdsa_input(digest: bytes, size: int) -> bytes:
+    """A digest of any common length as the curve-sized integer FIPS 186-4 (6.4) signs: a
+    longer one keeps its leftmost bits (the curves here have whole-byte orders), a shorter
+    one is the same integer left-padded with zeros (SHA-1 on P-256, as OpenSC sends it)."""
+    if not 1 <= len(digest) <= _MAX_ECDSA_INPUT:
+        raise StatusError(SW_WRONG_DATA)
+    return digest[:size].rjust(size, b"\x00")
 
 
 def _raw_rsa(private: rsa.RSAPrivateKey, message: bytes) -> bytes:

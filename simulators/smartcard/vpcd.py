@@ -5,6 +5,11 @@ it. Every message is a 2-byte big-endian length and a payload. A 1-byte payload 
 message (0 power off, 1 power on, 2 reset, 4 get ATR: only this one is answered, with the
 ATR); any other payload is a command APDU answered with a response APDU. Connecting inserts
 the card; closing the socket pulls it.
+
+A vpcd reader serves one card: a second connection to its port is accepted by the kernel and
+then left waiting, unserved, until the first card is pulled. A reader that took the card asks
+for its ATR within its polling interval (pcscd polls every 0.4 s), so `insert()` waits for that
+first message and fails with `ReaderOccupied` when none comes.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 35963
+FIRST_MESSAGE_SECONDS = 5.0  # pcscd polls a card every 0.4 s; allow for a loaded machine
 
 CTRL_POWER_OFF = 0
 CTRL_POWER_ON = 1
@@ -29,6 +35,10 @@ CTRL_RESET = 2
 CTRL_GET_ATR = 4
 
 _QUICKACK = getattr(socket, "TCP_QUICKACK", None)
+
+
+class ReaderOccupied(ConnectionError):
+    """The vpcd reader did not take the card (it holds another one, or nobody polls it)."""
 
 
 class VirtualCardSlot:
@@ -47,8 +57,9 @@ class VirtualCardSlot:
     def inserted(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
-    def insert(self, timeout: float = 5.0) -> None:
-        """Connect to vpcd (retrying until `timeout` while pcscd starts)."""
+    def insert(self, timeout: float = 5.0, answer_timeout: float = FIRST_MESSAGE_SECONDS) -> None:
+        """Connect to vpcd (retrying until `timeout` while pcscd starts), then wait up to
+        `answer_timeout` for the reader to talk to the card (`ReaderOccupied` if it does not)."""
         with self._lock:
             if self.inserted:
                 return
@@ -63,9 +74,25 @@ class VirtualCardSlot:
                             f"vpcd is not listening on {self.host}:{self.port}"
                         ) from None
                     time.sleep(0.05)
-            sock.settimeout(None)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             self.card.reset()
+            try:
+                sock.settimeout(answer_timeout)
+                first = _recv_message(sock)
+                sock.settimeout(None)
+                if first is None:
+                    raise ConnectionError(f"vpcd on {self.host}:{self.port} closed the connection")
+                self._answer(sock, first)
+            except TimeoutError:
+                sock.close()
+                raise ReaderOccupied(
+                    f"the vpcd reader on {self.host}:{self.port} did not take the card within"
+                    f" {answer_timeout:g} s: it already holds a card (a vpcd reader serves one)"
+                    " or its pcscd is not polling it"
+                ) from None
+            except BaseException:
+                sock.close()
+                raise
             self._sock = sock
             self._thread = threading.Thread(
                 target=self._serve, args=(sock,), name=f"vpcd-{self.port}", daemon=True
@@ -89,23 +116,23 @@ class VirtualCardSlot:
     def _serve(self, sock: socket.socket) -> None:
         try:
             while True:
-                header = _recv_exact(sock, 2)
-                if header is None:
-                    return
-                payload = _recv_exact(sock, int.from_bytes(header, "big"))
+                payload = _recv_message(sock)
                 if payload is None:
                     return
-                if len(payload) == 1:
-                    control = payload[0]
-                    if control == CTRL_GET_ATR:
-                        _send(sock, self.card.atr)
-                    elif control in (CTRL_POWER_OFF, CTRL_POWER_ON, CTRL_RESET):
-                        self.card.reset()
-                    continue
-                self.apdu_count += 1
-                _send(sock, self.card.process(payload))
+                self._answer(sock, payload)
         except OSError:
             return  # the socket was closed by remove() or by vpcd going away
+
+    def _answer(self, sock: socket.socket, payload: bytes) -> None:
+        if len(payload) == 1:
+            control = payload[0]
+            if control == CTRL_GET_ATR:
+                _send(sock, self.card.atr)
+            elif control in (CTRL_POWER_OFF, CTRL_POWER_ON, CTRL_RESET):
+                self.card.reset()
+            return
+        self.apdu_count += 1
+        _send(sock, self.card.process(payload))
 
     def __enter__(self) -> Self:
         self.insert()
@@ -113,6 +140,13 @@ class VirtualCardSlot:
 
     def __exit__(self, *_exc: object) -> None:
         self.remove()
+
+
+def _recv_message(sock: socket.socket) -> bytes | None:
+    header = _recv_exact(sock, 2)
+    if header is None:
+        return None
+    return _recv_exact(sock, int.from_bytes(header, "big"))
 
 
 def _recv_exact(sock: socket.socket, size: int) -> bytes | None:

@@ -18,7 +18,7 @@ from authd.v1 import otp_pb2 as O
 from authd.v1 import otp_pb2_grpc, system_pb2, system_pb2_grpc, token_pb2, token_pb2_grpc
 from devices.errors import BadRequest
 from tests.conftest import wait_for
-from tests.split import BRANCH_DEVICES, FAST_LINK, Pki, terminal_name
+from tests.split import BRANCH_DEVICES, FAST_LINK, Pki, operator, terminal_name
 
 OTP = "OTP-LINK-0001"
 OTP_SERVICE = "authd.v1.OtpService"
@@ -71,8 +71,8 @@ def test_a_teller_at_a_branch_node_reaches_the_center(server: Any, pki_dir: Pki,
     assert entries["otp.enroll"].institution == "bank-a"
     assert entries["otp.enroll"].role == "branch"
     assert entries["otp.enroll"].subject == terminal_name("bank-a")
-    assert entries["otp.enroll"].operator == "T-0042"
-    assert entries["otp.unlock"].operator == "kim"
+    assert operator(entries["otp.enroll"]) == "T-0042"
+    assert operator(entries["otp.unlock"]) == "kim"
     # The backend of the institution sees the device at the center itself.
     backend = otp_pb2_grpc.OtpServiceStub(pki_dir.channel(center.address, "bank-a-backend"))
     assert backend.GetStatus(O.GetStatusRequest(serial=OTP)).serial == OTP

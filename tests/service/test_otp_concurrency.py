@@ -87,7 +87,7 @@ def test_200_concurrent_wrong_codes_two_processes_exactly_ten(tmp_path: Path, st
 
     db = open_database(store_url)
     evaluated = db.run(lambda tx: tx.one(
-        "SELECT COUNT(*) FROM audit_log WHERE target = 'OTP-RACE-1' AND action = 'otp.verify'"
+        "SELECT COUNT(*) FROM audit_records WHERE target = 'OTP-RACE-1' AND action = 'otp.verify'"
         " AND outcome = 'wrong_code'"))
     db.close()
     assert evaluated == (10,)

@@ -58,7 +58,7 @@ def _audit_counts(store_url: str, prefix: str) -> dict[tuple[str, str], int]:
     db = open_database(store_url)
     try:
         rows = db.run(lambda tx: tx.all(
-            "SELECT target, outcome, COUNT(*) FROM audit_log WHERE action = 'otp.verify'"
+            "SELECT target, outcome, COUNT(*) FROM audit_records WHERE action = 'otp.verify'"
             " AND target LIKE ? GROUP BY target, outcome", (prefix + "%",)), write=False)
     finally:
         db.close()
@@ -188,7 +188,7 @@ def _dead_writer_is_restarted(srv: Any, store_url: str, engine_kind: str,
     engine = srv.app.require(OtpFeature).engine
     engine.restart_delay = 5.0  # long enough to watch it down, even on a loaded machine
     backend = otp_pb2_grpc.OtpServiceStub(srv.channel("bank-a", "backend"))
-    deaths = metrics.OTP_WRITER_FAILURES.value(engine=engine_kind)
+    deaths = metrics.value("authd_otp_writer_failures_total", engine=engine_kind)
     caplog.set_level(logging.ERROR, logger="authd.otp.engine")
 
     engine.fail_next_batches(RuntimeError("injected writer fault"))
@@ -217,7 +217,7 @@ def _dead_writer_is_restarted(srv: Any, store_url: str, engine_kind: str,
     # Only the answered wrong codes were counted: UNAVAILABLE counted nothing.
     audit = _audit_counts(store_url, "OTP-DEAD-1")
     assert audit.get(("OTP-DEAD-1", "wrong_code"), 0) == answers["VERIFY_OUTCOME_WRONG_CODE"]
-    assert metrics.OTP_WRITER_FAILURES.value(engine=engine_kind) == deaths + 1
+    assert metrics.value("authd_otp_writer_failures_total", engine=engine_kind) == deaths + 1
     logged = [r for r in caplog.records if r.name == "authd.otp.engine"
               and "writer" in r.getMessage()]
     assert len(logged) == 1 and "RuntimeError" in logged[0].getMessage()
@@ -276,7 +276,7 @@ def _poison_spares_batch_mates(srv: Any, store_url: str, poison: str) -> None:
     db = open_database(store_url)
     db.run(lambda tx: tx.execute(POISONS[poison], ("OTP-POISON",)))
     db.close()
-    splits = metrics.OTP_BATCH_SPLITS.value()
+    splits = metrics.value("authd_otp_batches_split_total")
     backend = otp_pb2_grpc.OtpServiceStub(srv.channel("bank-a", "backend"))
 
     def verify(serial: str, code: str = hotp(SEED, 0)) -> str:
@@ -303,7 +303,8 @@ def _poison_spares_batch_mates(srv: Any, store_url: str, poison: str) -> None:
     if poison == "kind" or store_url.startswith("postgresql"):
         assert bad == {"INTERNAL": 5}
         assert not any(serial == "OTP-POISON" for serial, _ in audit)  # nothing half-written
-        assert metrics.OTP_BATCH_SPLITS.value() > splits  # it shared a batch, and split it
+        # it shared a batch, and split it
+        assert metrics.value("authd_otp_batches_split_total") > splits
     # Later calls still work for everyone else.
     assert verify(healthy[0]) == "VERIFY_OUTCOME_REPLAYED"
 

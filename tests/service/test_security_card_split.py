@@ -18,7 +18,7 @@ from authd.v1 import security_card_pb2_grpc as pb_grpc
 from authd.v1 import system_pb2, system_pb2_grpc
 from simulators.security_card.cardholder import Question, VirtualCardholder
 from simulators.security_card.embosser import EmbosserSimulator, Fault
-from tests.split import BRANCH_DEVICES, FAST_LINK, Pki, terminal_name
+from tests.split import BRANCH_DEVICES, FAST_LINK, Pki, operator, terminal_name
 from tests.tcpproxy import TcpProxy
 
 BRAILLE = pb.SECURITY_CARD_MEDIUM_BRAILLE
@@ -96,7 +96,7 @@ def test_a_braille_card_issued_at_a_branch_node(split: Split) -> None:
     assert actions == {"security_card.issue": 1, "security_card.print": 1,
                        "security_card.challenge": 1, "security_card.verify": 1}
     issue = next(e for e in entries if e.action == "security_card.issue")
-    assert (issue.subject, issue.operator) == (terminal_name("bank-a"), "teller-07")
+    assert (issue.subject, operator(issue)) == (terminal_name("bank-a"), "teller-07")
 
     # The branch node keeps no code: nothing of the card is in its store.
     codes = split.holder().card.codes

@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -16,9 +18,12 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from authd.v1 import smartcard_pb2 as pb
 from authd.v1 import smartcard_pb2_grpc, system_pb2, system_pb2_grpc
+from drivers.pcsc.connection import PcscConnection
+from drivers.pcsc.errors import ReaderBusy
 from simulators.smartcard import VirtualCardSlot
 from simulators.smartcard.issuer import CardIssuer
-from tests.conftest import wait_for
+from tests.conftest import KEK_PIN_FILE, make_config, wait_for
+from tests.nodes import Node
 from tests.pcsc_env import (  # noqa: F401  (fixtures)
     READERS,
     CardFactory,
@@ -312,3 +317,93 @@ def test_concurrent_callers_share_a_card_safely(server: Any, card: VirtualCardSl
     for thread in threads:
         thread.join()
     assert not errors and time.monotonic() - started < 30
+
+
+def test_the_daemon_logs_pcscd_going_and_coming_once(running_pcscd: Pcscd,
+                                                     tmp_path: Path) -> None:
+    """`authd serve`'s log (JSON lines on stderr) has one line when pcscd goes away and one
+    when it is back, however long it stays away (the monitor retries every 0.5 s)."""
+    make_config(tmp_path / "cfg")  # the session's KEK PIN file
+    node = Node(tmp_path / "node", f"sqlite:///{tmp_path / 'authd.db'}",
+                {"AUTHD_KEK__PIN_FILE": str(KEK_PIN_FILE), "AUTHD_LOG_LEVEL": "INFO"})
+    try:
+        cards = smartcard_pb2_grpc.SmartcardServiceStub(node.channel("bank-a", "branch"))
+        assert wait_for(lambda: _readers(cards) == 2)
+        running_pcscd.stop()
+        assert wait_for(lambda: _readers(cards) == -1)
+        time.sleep(3)  # six retries
+        running_pcscd.start()
+        assert wait_for(lambda: _readers(cards) == 2)
+    finally:
+        node.terminate()
+        running_pcscd.start()
+    records = [json.loads(line) for line in Path(node.log.name).read_text().splitlines()
+               if line.startswith("{")]
+    pcsc = [r["msg"] for r in records if r.get("logger") == "drivers.pcsc.monitor"]
+    assert len(pcsc) == 2, pcsc
+    assert pcsc[0].startswith("PC/SC service unavailable") and "pcscd" in pcsc[0]
+    assert pcsc[1] == "PC/SC service (pcscd) reachable again"
+
+
+def _readers(cards: smartcard_pb2_grpc.SmartcardServiceStub) -> int:
+    """How many readers authd lists; -1 while it answers UNAVAILABLE."""
+    try:
+        return len(cards.ListReaders(pb.ListReadersRequest(), timeout=10).readers)
+    except grpc.RpcError as exc:
+        if exc.code() == grpc.StatusCode.UNAVAILABLE:
+            return -1
+        raise
+
+
+def test_an_idle_card_is_released_reset_for_other_applications(server: Any,
+                                                                card: VirtualCardSlot) -> None:
+    cards = stub(server(smartcard={"idle_release_seconds": 0.3}))
+    wait_for(lambda: cards.ListReaders(pb.ListReadersRequest()).readers[0].card_present)
+    verify = bytes.fromhex("0020008008313233343536ffff")
+    status = bytes.fromhex("0020008000")
+    answers = cards.Transmit(pb.TransmitRequest(reader=READER, apdus=[verify, status]))
+    assert [r.sw for r in answers.responses] == [0x9000, 0x9000]  # PIN verified in this call
+    with pytest.raises(ReaderBusy):  # authd still holds the card right after the call
+        PcscConnection(READER)
+
+    def direct() -> PcscConnection | None:
+        try:
+            return PcscConnection(READER)
+        except ReaderBusy:
+            return None
+
+    assert wait_for(lambda: (c := direct()) is not None and not c.close())
+    with PcscConnection(READER) as connection:  # released with a reset: PIN not verified
+        assert connection.send_and_receive(status)[1] == 0x63C3
+    again = cards.Transmit(pb.TransmitRequest(reader=READER, apdus=[status]))
+    assert again.responses[0].sw == 0x63C3
+
+
+def test_callers_that_give_up_do_not_disturb_other_answers(server: Any,
+                                                           card: VirtualCardSlot) -> None:
+    srv = server()
+    cards = stub(srv)
+    wait_for(lambda: cards.ListReaders(pb.ListReadersRequest()).readers[0].card_present)
+    chuid = bytes.fromhex("00cb3fff055c035fc10200")
+    discovery = bytes.fromhex("00cb3fff035c017e00")
+    expected_chuid = cards.Transmit(pb.TransmitRequest(reader=READER, apdus=[chuid]))
+    futures = [cards.Transmit.future(pb.TransmitRequest(reader=READER, apdus=[chuid] * 8),
+                                     timeout=0.001 * (i % 4)) for i in range(40)]
+    for index in range(0, 40, 3):
+        futures[index].cancel()
+    outcomes = set()
+    for future in futures:
+        try:
+            answer = future.result()
+            assert list(answer.responses) == list(expected_chuid.responses) * 8
+            outcomes.add("ok")
+        except grpc.FutureCancelledError:
+            outcomes.add("cancelled")
+        except grpc.RpcError as exc:
+            assert exc.code() in (grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED)
+            outcomes.add(exc.code().name)
+    assert outcomes - {"ok"}, "no call gave up: the test did not test anything"
+    for _ in range(20):  # every later answer is its own, in order
+        answer = cards.Transmit(pb.TransmitRequest(reader=READER, apdus=[discovery, chuid]))
+        assert answer.responses[0].data.startswith(b"\x7e")
+        assert answer.responses[1] == expected_chuid.responses[0]

@@ -115,24 +115,3 @@ def test_file_kek(tmp_path: Path):
     with pytest.raises(WrongState, match=r"another key-encryption key|authentication"):
         open_secret_box(cfg, db)
     db.close()
-
-
-def test_prune_audit_keeps_records_within_retention(tmp_path: Path, capsys):
-    import time
-
-    from authd.cli import main as authd_main
-
-    url = f"sqlite:///{tmp_path / 'authd.db'}"
-    db = open_database(url)
-    migrate(db)
-    log = AuditLog()
-    db.run(lambda tx: log.record(tx, action="otp.verify", target="old", outcome="wrong_code"))
-    db.run(lambda tx: log.record(tx, action="otp.verify", target="new", outcome="accepted"))
-    # The old record's retention ends in the past.
-    db.run(lambda tx: tx.execute("UPDATE audit_log SET keep_until = ? WHERE target = 'old'",
-                                 (time.time() - 1,)))
-    assert authd_main(["prune-audit", "--store", url, "--data-dir", str(tmp_path)]) == 0
-    assert "removed 1 audit record" in capsys.readouterr().out
-    assert db.run(lambda tx: log.for_target(tx, "old")) == []
-    assert len(db.run(lambda tx: log.for_target(tx, "new"))) == 1
-    db.close()

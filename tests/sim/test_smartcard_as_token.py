@@ -30,11 +30,15 @@ from tests.pcsc_env import (  # noqa: F401  (fixtures)
     card_factory,
     opensc_module,
     pcscd,
+    require_opensc,
     running_pcscd,
 )
 
-pytestmark = pytest.mark.skipif(opensc_module() is None,
-                                reason="OpenSC's PKCS#11 module is not installed")
+
+@pytest.fixture(autouse=True)
+def _opensc() -> None:
+    require_opensc()
+
 
 CHALLENGE = b"login challenge 7c1e for internet banking"
 

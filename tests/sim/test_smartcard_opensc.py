@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -25,13 +24,15 @@ from tests.pcsc_env import (  # noqa: F401  (fixtures)
     card_factory,
     opensc_module,
     pcscd,
+    require_opensc,
     running_pcscd,
 )
 
-pytestmark = pytest.mark.skipif(
-    shutil.which("pkcs11-tool") is None or opensc_module() is None,
-    reason="OpenSC (opensc, opensc-pkcs11) is not installed",
-)
+
+@pytest.fixture(autouse=True)
+def _opensc() -> None:
+    require_opensc()
+
 
 MESSAGE = b"transfer 3,000,000 KRW to 110-123-456789"
 
@@ -124,6 +125,36 @@ def test_pkcs11_tool_lists_logs_in_and_signs(provisioned: tuple, tmp_path: Path)
     rsa_key = rsa_cert.public_key()
     assert isinstance(rsa_key, rsa.RSAPublicKey)
     rsa_key.verify(rsa_sig.read_bytes(), MESSAGE, padding.PKCS1v15(), hashes.SHA256())
+
+
+def test_pkcs11_tool_self_test_passes(provisioned: tuple, tmp_path: Path) -> None:
+    """`pkcs11-tool --test`: random numbers (GENERAL AUTHENTICATE with algorithm 00 on the
+    management key), digests, RSA signatures, verification and decryption."""
+    module = require_opensc()
+    base = ("pkcs11-tool", "--module", module, "--slot-index", "0")
+    out = run(*base, "--login", "--pin", "123456", "--test")
+    assert "ERR" not in out and "No errors" in out, out
+    first, second = tmp_path / "random1", tmp_path / "random2"
+    run(*base, "--generate-random", "64", "-o", str(first))
+    run(*base, "--generate-random", "64", "-o", str(second))
+    assert len(first.read_bytes()) == len(second.read_bytes()) == 64
+    assert first.read_bytes() != second.read_bytes()
+
+
+def test_pkcs11_tool_ecdsa_sha1_on_p256(provisioned: tuple, tmp_path: Path) -> None:
+    """OpenSC hands the card a 20-byte SHA-1 digest for a P-256 key; the card signs it."""
+    _card, ec_cert, _rsa_cert = provisioned
+    module = require_opensc()
+    message = tmp_path / "message"
+    message.write_bytes(MESSAGE)
+    signature = tmp_path / "ec.sig"
+    run("pkcs11-tool", "--module", module, "--slot-index", "0", "--login", "--pin", "123456",
+        "--sign", "-m", "ECDSA-SHA1", "--id", "01", "-i", str(message), "-o", str(signature))
+    raw = signature.read_bytes()
+    der = encode_dss_signature(int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big"))
+    key = ec_cert.public_key()
+    assert isinstance(key, ec.EllipticCurvePublicKey)
+    key.verify(der, MESSAGE, ec.ECDSA(hashes.SHA1()))
 
 
 def test_pkcs11_tool_wrong_pin(provisioned: tuple) -> None:

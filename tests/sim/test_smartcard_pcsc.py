@@ -3,7 +3,14 @@
 
 from __future__ import annotations
 
+import logging
+import os
 import queue
+import socket
+import subprocess
+import threading
+import time
+from pathlib import Path
 
 import pytest
 
@@ -14,9 +21,16 @@ from drivers.pcsc.context import list_readers
 from drivers.pcsc.errors import CardAbsent, PcscServiceUnavailable, ReaderBusy
 from drivers.pcsc.events import EventKind, ReaderEvent
 from drivers.pcsc.monitor import ReaderMonitor, wait_for
-from simulators.smartcard import VirtualCardSlot
+from simulators.smartcard import (
+    PcscdError,
+    PrivatePcscd,
+    ReaderOccupied,
+    VirtualCardSlot,
+    open_slot,
+)
 from simulators.smartcard.issuer import CardIssuer
 from tests.pcsc_env import (  # noqa: F401  (fixtures)
+    PCSCD,
     READERS,
     CardFactory,
     Pcscd,
@@ -148,14 +162,16 @@ def test_survives_pcscd_going_away(card: VirtualCardSlot, running_pcscd: Pcscd) 
         card.remove()  # the old vpcd socket died with pcscd: insert the card again
         card.insert()
         wait_for(monitor, lambda snap: snap.readers.get(READER0) is not None, timeout=10)
-        kinds = [event.kind for event in _drain(events)]
+        seen = _drain(events)
+        kinds = [event.kind for event in seen]
         assert kinds[:3] == [
             EventKind.CARD_REMOVED,
             EventKind.READER_REMOVED,
             EventKind.READER_REMOVED,
         ]
         assert kinds[3] == EventKind.SERVICE_DOWN and EventKind.SERVICE_UP in kinds[4:]
-        assert kinds[-1] == EventKind.CARD_INSERTED
+        back = seen[kinds.index(EventKind.SERVICE_UP):]
+        assert ReaderEvent(EventKind.CARD_INSERTED, READER0, card.card.atr) in back
         with PcscConnection(READER0) as again:
             assert PivSession(again).pin_status().attempts_remaining == 3
     finally:
@@ -168,3 +184,105 @@ def _drain(events: queue.Queue[ReaderEvent]) -> list[ReaderEvent]:
     while not events.empty():
         out.append(events.get_nowait())
     return out
+
+
+def test_a_second_card_in_an_occupied_reader_is_refused(card: VirtualCardSlot,
+                                                        running_pcscd: Pcscd,
+                                                        tmp_path: Path) -> None:
+    second = open_slot(tmp_path / "second.json", running_pcscd.port(0))
+    with pytest.raises(ReaderOccupied, match="already holds a card"):
+        second.insert(answer_timeout=1.5)
+    assert not second.inserted
+    with PcscConnection(READER0) as connection:  # the first card is still the one served
+        assert connection.atr == card.card.atr
+        assert PivSession(connection).read_chuid().guid.endswith(
+            bytes.fromhex(card.card.state.serial))
+
+
+def test_runs_beside_another_pcscd_without_seeing_it(card: VirtualCardSlot,
+                                                     tmp_path: Path) -> None:
+    """Another pcscd (another test run, or the system's) keeps its own readers and cards."""
+    other = PrivatePcscd(tmp_path / "other")
+    with other:
+        assert set(other.ports or ()).isdisjoint(PCSCD.ports or ())
+        with open_slot(tmp_path / "other.json", other.port(1)) as other_card:
+            env = {**os.environ, **other.environment}
+
+            def listing() -> list[str]:
+                out = subprocess.run(["opensc-tool", "-l"], env=env, capture_output=True,
+                                     text=True, timeout=30).stdout
+                return [line.split() for line in out.splitlines() if "Virtual PCD" in line]
+
+            deadline = time.monotonic() + 10
+            while listing()[1][1] != "Yes" and time.monotonic() < deadline:
+                time.sleep(0.1)
+            # the other pcscd: its card in its reader 1, nothing in its reader 0
+            assert [row[1] for row in listing()] == ["No", "Yes"]
+            # this run's pcscd: only its own card, in reader 0
+            with PcscConnection(READER0) as connection:
+                assert connection.atr == card.card.atr
+            with pytest.raises(CardAbsent):
+                PcscConnection(READER1)
+            assert other_card.inserted and card.inserted
+    assert not other.socket_path.exists()
+
+
+def test_pcscd_unavailable_is_logged_once_per_change(running_pcscd: Pcscd,
+                                                    caplog: pytest.LogCaptureFixture) -> None:
+    """While pcscd is away the monitor retries every 0.5 s; the log says so once, and once
+    more when pcscd is back."""
+    caplog.set_level(logging.INFO, logger="drivers.pcsc.monitor")
+    monitor = ReaderMonitor(poll_ms=200).start()
+    try:
+        wait_for(monitor, lambda snap: snap.available)
+        running_pcscd.stop()
+        wait_for(monitor, lambda snap: not snap.available)
+        time.sleep(2.5)  # five retries
+        running_pcscd.start()
+        wait_for(monitor, lambda snap: snap.available, timeout=10)
+        time.sleep(0.5)
+    finally:
+        monitor.stop()
+        running_pcscd.start()
+    lines = [r.getMessage() for r in caplog.records if r.name == "drivers.pcsc.monitor"]
+    assert len(lines) == 2, lines
+    assert lines[0].startswith("PC/SC service unavailable: ") and "pcscd" in lines[0]
+    assert lines[1] == "PC/SC service (pcscd) reachable again"
+
+
+def test_vpcd_ports_taken_by_another_process(tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """A port picked as free but taken before vpcd binds it: the pcscd moves to other ports;
+    a restart on ports that are taken meanwhile fails with the reason and the log."""
+    import simulators.smartcard.pcscd as pcscd_module
+
+    with socket.socket() as holder:
+        holder.bind(("", 0))
+        holder.listen()
+        taken = int(holder.getsockname()[1])
+        picks = iter([(taken, taken + 1)])
+        free = pcscd_module._free_port_pair
+        monkeypatch.setattr(pcscd_module, "_free_port_pair", lambda: next(picks, None) or free())
+        with PrivatePcscd(tmp_path / "moved") as moved:
+            assert moved.ports is not None and taken not in moved.ports
+        stuck = PrivatePcscd(tmp_path / "stuck")
+        stuck.ports = (taken, taken + 1)
+        with pytest.raises(PcscdError, match="could not listen on ports"):
+            stuck.start()
+        assert not stuck.running
+
+
+def test_a_listener_may_read_the_snapshot(running_pcscd: Pcscd) -> None:
+    """Events are delivered outside the snapshot lock (a health callback reads the state)."""
+    monitor = ReaderMonitor(poll_ms=200)
+    seen: list[tuple[EventKind, bool]] = []
+    monitor.subscribe(lambda event: seen.append((event.kind, monitor.snapshot().available)))
+    monitor.start()
+    try:
+        reader = threading.Thread(target=lambda: wait_for(monitor, lambda s: s.available))
+        reader.start()
+        reader.join(timeout=10)
+        assert not reader.is_alive(), "the monitor deadlocked delivering an event"
+        assert (EventKind.SERVICE_UP, True) in seen
+    finally:
+        monitor.stop()

@@ -42,13 +42,14 @@ def test_institutions_have_their_own_buckets():
 
 def test_refusal_is_resource_exhausted_and_counted_by_institution():
     lim, _ = limiter(1, 1)
-    before = metrics.RATE_LIMITED.value(limit="test.limit", institution="bank-rl")
+    sample = "authd_rate_limited_total"
+    before = metrics.value(sample, limit="test.limit", institution="bank-rl")
     lim.check("bank-rl")
     with pytest.raises(LimitReached, match="too many test calls from bank-rl"):
         lim.check("bank-rl")
-    assert metrics.RATE_LIMITED.value(limit="test.limit", institution="bank-rl") == before + 1
+    assert metrics.value(sample, limit="test.limit", institution="bank-rl") == before + 1
     assert 'authd_rate_limited_total{institution="bank-rl",limit="test.limit"}' in \
-        metrics.REGISTRY.render()
+        metrics.render()
 
 
 def test_rate_zero_is_no_limit():
