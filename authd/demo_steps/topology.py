@@ -103,7 +103,9 @@ class ServeProcess:
 
     def __init__(self, name: str, data_dir: Path, raw: Mapping[str, Any], *,
                  store_url: str = "", env: Mapping[str, str] | None = None,
-                 timeout: float = 60.0) -> None:
+                 drop_env: Sequence[str] = (), timeout: float = 60.0) -> None:
+        """``env``: variables added to this process's environment; ``drop_env``: variables
+        the node must not inherit."""
         self.name = name
         self.data_dir = data_dir
         data_dir.mkdir(parents=True, exist_ok=True)
@@ -116,7 +118,8 @@ class ServeProcess:
         self.config_path.write_text(to_toml(config))
         self.log_path = data_dir / "authd.log"
         self._log = open(self.log_path, "ab")  # noqa: SIM115
-        full_env = {**os.environ, "AUTHD_LOG_LEVEL": "WARNING", **(env or {})}
+        full_env = {**{k: v for k, v in os.environ.items() if k not in drop_env},
+                    "AUTHD_LOG_LEVEL": "WARNING", **(env or {})}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "authd.cli", "serve", "--config", str(self.config_path)],
             stdout=subprocess.PIPE, stderr=self._log, text=True, env=full_env)
