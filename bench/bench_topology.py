@@ -172,6 +172,7 @@ def main(argv: list[str]) -> None:
     from simulators.security_card.embosser import EmbosserSimulator
 
     root = Path(tempfile.mkdtemp(prefix="authd-bench-topology-"))
+    os.chmod(root, 0o755)  # the PostgreSQL cluster's user reaches its directory inside
     cluster = None
     private_softhsm()  # one KEK token for every node of this run
     pin = root / "kek.pin"
