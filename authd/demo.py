@@ -75,23 +75,38 @@ def step(title: str, fn: Callable[[], None]) -> bool:
 
 
 Steps = list[tuple[str, str, Callable[[], None]]]
-STEPS = ("otp", "hid_otp", "security_card", "policy", "token", "smartcard", "failover")
+STEPS = ("otp", "hid_otp", "security_card", "policy", "token", "certificate", "smartcard",
+         "failover")
 
 
 @dataclass(frozen=True)
 class Devices:
     """The simulated devices of the day: the branch's embosser and card printer, the
-    smartcard readers (a private pcscd, or why there is none)."""
+    smartcard readers (a private pcscd, or why there is none), the certificate authority."""
 
     embosser: Any
     printer: Any
     readers: object
+    ca: Any
+
+    def certificate_settings(self) -> dict[str, Any]:
+        """The ``[certificate]`` section naming the simulated CA."""
+        return {"ca_url": self.ca.info["ca_url"],
+                "ca_certificates": self.ca.info["ca_certificate"], "cache_max_seconds": 2}
 
 
 def the_day(tellers: dict[str, grpc.Channel], backends: dict[str, grpc.Channel],
             devices: Devices, softhsm_dir: Path, work_dir: Path) -> Steps:
     """The steps of a day, for tellers and backends wherever they are served."""
-    from authd.demo_steps import hid_otp, otp, policy, security_card, smartcard, token
+    from authd.demo_steps import (
+        certificate,
+        hid_otp,
+        otp,
+        policy,
+        security_card,
+        smartcard,
+        token,
+    )
     from simulators.token.softhsm import SoftHsmEnvironment
 
     steps: Steps = [
@@ -107,7 +122,12 @@ def the_day(tellers: dict[str, grpc.Channel], backends: dict[str, grpc.Channel],
              tellers["bank-a"], backends["bank-a"], say, devices.printer))),
         ("token", "HSM security token (PKCS#11, SoftHSM2)",
          lambda: token.run(token.TokensDemoContext(
-             tellers["bank-a"], backends["bank-a"], SoftHsmEnvironment(softhsm_dir), say))),
+             tellers["bank-a"], backends["bank-a"], SoftHsmEnvironment(softhsm_dir),
+             devices.ca, say))),
+        ("certificate", "Certificate on the HSM token, revoked at the CA",
+         lambda: certificate.run(certificate.CertificateDemoContext(
+             tellers["bank-a"], backends["bank-a"], SoftHsmEnvironment(softhsm_dir),
+             devices.ca, say))),
     ]
     if isinstance(devices.readers, smartcard.PrivatePcscd):
         pcscd = devices.readers
@@ -132,7 +152,11 @@ def embedded_day(data_dir: Path, devices: Devices, skip: set[str]) -> list[bool]
         'listen = "127.0.0.1:0"\n'
         "[security_card]\n"
         f'embosser = "{devices.embosser.address}"\n'
-        f'printer = "{devices.printer.address}"\n')
+        f'printer = "{devices.printer.address}"\n'
+        "[certificate]\n"
+        f'ca_url = "{devices.ca.info["ca_url"]}"\n'
+        f'ca_certificates = "{devices.ca.info["ca_certificate"]}"\n'
+        "cache_max_seconds = 2\n")
     say(f"Starting authd (embedded default: SQLite, SoftHSM2 key-encryption key, mTLS with a "
         f"development CA) in {data_dir}")
     daemon = Daemon(config, data_dir)
@@ -189,7 +213,8 @@ def split_day(data_dir: Path, devices: Devices, skip: set[str]) -> list[bool]:
         say(f"Starting the center: two nodes sharing {store}, mTLS with a development CA "
             f"in {pki}")
         for n in range(2):
-            raw = center_config(pki, kek={"pin_file": str(data_dir / "center" / "kek.pin")})
+            raw = center_config(pki, kek={"pin_file": str(data_dir / "center" / "kek.pin")},
+                                certificate=devices.certificate_settings())
             nodes.append(ServeProcess(f"center-{n}", data_dir / f"center-{n}", raw,
                                       store_url=store, env=center_env))
         centers = list(nodes)
@@ -200,7 +225,8 @@ def split_day(data_dir: Path, devices: Devices, skip: set[str]) -> list[bool]:
             say(f"Starting {bank}'s branch node (certificate O={bank}, OU=branch, "
                 f"CN={terminal_name(bank)}), its link to the center: {', '.join(urls)}")
             raw = branch_config(pki, bank, urls, security_card={
-                "embosser": devices.embosser.address, "printer": devices.printer.address})
+                "embosser": devices.embosser.address, "printer": devices.printer.address},
+                certificate=devices.certificate_settings())
             # Each branch node keeps its own SoftHSM2 tokens in its data directory.
             branches[bank] = ServeProcess(f"branch-{bank}", data_dir / f"branch-{bank}", raw,
                                           drop_env=("SOFTHSM2_CONF",))
@@ -273,6 +299,7 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
 
+    from authd.demo_steps.certificate import CaProcess
     from authd.demo_steps.smartcard import start_readers
     from simulators.security_card.embosser import EmbosserSimulator
     from simulators.smartcard import PrivatePcscd
@@ -281,11 +308,13 @@ def main(argv: list[str] | None = None) -> int:
     readers: PrivatePcscd | str | None = None
     if "smartcard" not in args.skip:
         readers = start_readers(data_dir / "pcscd")  # before the daemons: they inherit it
+    ca = CaProcess(data_dir / "ca")
     try:
         with EmbosserSimulator() as embosser, EmbosserSimulator() as printer:
             day = split_day if args.split else embedded_day
-            results = day(data_dir, Devices(embosser, printer, readers), set(args.skip))
+            results = day(data_dir, Devices(embosser, printer, readers, ca), set(args.skip))
     finally:
+        ca.stop()
         if isinstance(readers, PrivatePcscd):
             readers.stop()
     if not args.keep and not args.data_dir:

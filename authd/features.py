@@ -55,6 +55,8 @@ FEATURES: tuple[FeatureRef, ...] = (
     FeatureRef("hid_otp", frozenset(ROLES)),
     FeatureRef("smartcard", frozenset({BRANCH})),
     FeatureRef("token", frozenset({BRANCH})),
+    # issues onto tokens and smartcards, and checks their signatures' certificates
+    FeatureRef("certificate", frozenset(ROLES)),
 )
 
 

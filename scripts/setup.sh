@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(
   softhsm2 p11-kit opensc pcscd vsmartcard-vpcd pcsc-tools libpcsclite-dev swig yubico-piv-tool
-  liblouis-bin liblouis-data liblouis20 postgresql gcc nghttp2-client
+  liblouis-bin liblouis-data liblouis20 postgresql gcc nghttp2-client openssl faketime
 )
 
 SUDO=()

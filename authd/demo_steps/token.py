@@ -13,7 +13,8 @@ import queue
 import secrets
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Protocol
 
 import grpc
 from cryptography import x509
@@ -23,10 +24,13 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from authd.v1 import token_pb2 as pb
 from authd.v1 import token_pb2_grpc
-from simulators.certificate.ca import DemoCa
 from simulators.token.softhsm import SoftHsmEnvironment
 
 CUSTOMER_PIN = "246810"
+
+
+class Issuer(Protocol):
+    def issue(self, csr_der: bytes) -> bytes: ...
 
 
 @dataclass
@@ -34,12 +38,12 @@ class TokensDemoContext:
     branch_channel: grpc.Channel  # a teller terminal (branch role) of the customer's bank
     backend_channel: grpc.Channel  # the same bank's internet-banking backend (backend role)
     softhsm: SoftHsmEnvironment  # the daemon's SoftHSM2 environment (same token directory)
+    ca: Issuer  # the CA the daemon trusts (the CA simulator)
     say: Callable[[str], None] = print
     customer_id: str = "C-1001"
     customer_name: str = "Hong Gildong"
     institution: str = "bank-a"
     operator: str = "teller-kim"
-    ca: DemoCa = field(default_factory=DemoCa)
 
 
 def _wait_inserted(events: queue.Queue[pb.TokenEvent], serial: str, timeout: float) -> bool:

@@ -12,7 +12,9 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 
+from authd.signing import SignatureGuard
 from authd.smartcard.access import CardAccess
 from authd.smartcard.models import (
     CardInfo,
@@ -64,6 +66,8 @@ class SmartcardService:
         self.monitor = ReaderMonitor(poll_ms=settings.poll_ms)
         self.access = CardAccess(settings.idle_release_seconds)
         self._unsubscribe = self.monitor.subscribe(self._on_event)
+        # Installed by the certificate feature: checks the slot's certificate before it signs.
+        self.guard: SignatureGuard | None = None
 
     def start(self) -> None:
         self.monitor.start()
@@ -114,6 +118,12 @@ class SmartcardService:
                     pass
 
         return await self._run(reader, on_card)
+
+    async def with_piv(self, reader: str, work: Callable[[PivSession], T]) -> T:
+        """``work`` on the card's PIV application, on the reader's thread, holding the card
+        (e.g. issuing a certificate onto it: key generation, a CSR signed by the card, the
+        certificate)."""
+        return await self._piv(reader, work)
 
     # -- card info -------------------------------------------------------------------------
     async def card_info(self, reader: str) -> CardInfo:
@@ -263,6 +273,13 @@ class SmartcardService:
             raise BadRequest("message larger than 1 MiB: send its digest")
 
         def work(piv: PivSession) -> SignResult:
+            if self.guard is not None:
+                try:
+                    der: bytes | None = piv.get_certificate(slot).public_bytes(
+                        serialization.Encoding.DER)
+                except NoSuchObject:
+                    der = None
+                self.guard.check(der, medium="smartcard", device=self._card_id(piv))
             value = message_digest or digest(message, hash_name)  # off the event loop
             try:
                 piv.verify_pin(pin)

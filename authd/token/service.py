@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from authd.app import App
 from authd.context import Caller
+from authd.signing import SignatureGuard
 from authd.storage import Tx
 from authd.token import repository as repo
 from authd.token.errors import PinBlocked, WrongPin, token_errors
@@ -85,6 +86,8 @@ class TokenService:
         self.watcher = TokenWatcher(modules, settings.poll_interval)
         self._stop = threading.Event()
         self._sweeper: threading.Thread | None = None
+        # Installed by the certificate feature: checks the key's certificate before it signs.
+        self.guard: SignatureGuard | None = None
 
     @classmethod
     def create(cls, app: App, settings: TokenSettings) -> TokenService:
@@ -274,6 +277,7 @@ class TokenService:
         self, caller: Caller, handle: str, spec: KeySpec, label: str, key_id: bytes | None
     ) -> KeyInfo:
         login = self.login_for(caller, handle)
+        login.certificates.clear()
         with token_errors():
             key = self.device(login).generate_key(spec, label, key_id)
         self._audit(
@@ -295,6 +299,7 @@ class TokenService:
         self, caller: Caller, handle: str, certificate: bytes, label: str | None, replace: bool
     ) -> CertificateInfo:
         login = self.login_for(caller, handle)
+        login.certificates.clear()
         with token_errors():
             info = self.device(login).import_certificate(certificate, label=label, replace=replace)
         self._audit(
@@ -331,6 +336,9 @@ class TokenService:
         token_hashes: bool,
     ) -> Signature:
         login = self.login_for(caller, handle)
+        if self.guard is not None:
+            self.guard.check(self.certificate_of(login, key_id), medium="token",
+                             device=login.serial)
         started = time.perf_counter()
         with token_errors():
             signature = self.device(login).sign(
@@ -339,18 +347,39 @@ class TokenService:
         login.timed_sign(time.perf_counter() - started)
         return signature
 
-    def signs_inline(self, handle: str, data: bytes | None) -> bool:
+    def certificate_of(self, login: TokenLogin, key_id: bytes) -> bytes | None:
+        """The certificate stored next to ``key_id`` on the token (DER), looked up once per
+        login."""
+        try:
+            return login.certificates[key_id]
+        except KeyError:
+            pass
+        with token_errors():
+            found = next((c.der for c in self.device(login).list_certificates()
+                          if c.key_id == key_id), None)
+        login.certificates[key_id] = found
+        return found
+
+    def signs_inline(self, handle: str, data: bytes | None, key_id: bytes = b"") -> bool:
         """Whether a Sign on this handle may run on the event loop instead of a worker thread:
         its token's signatures have been taking less than ``inline_sign_us`` (a software token
         such as SoftHSM2 with ECDSA: ~100 µs, less than the hop to a thread and back) and there
-        is little data to hash. A hardware token (milliseconds per signature), RSA on SoftHSM2,
+        is little data to hash; with a certificate check installed, it must answer from memory.
+        A hardware token (milliseconds per signature), RSA on SoftHSM2,
         an unmeasured login and large data always go to a worker thread."""
         limit = self.settings.inline_sign_us
         if limit <= 0 or (data is not None and len(data) > INLINE_MAX_DATA):
             return False
         login = self.sessions.peek(handle)
         seconds = login.sign_seconds if login is not None else None
-        return seconds is not None and seconds * 1e6 < limit
+        if seconds is None or seconds * 1e6 >= limit or login is None:
+            return False
+        if self.guard is not None:  # the check must answer from memory (no responder call)
+            if key_id not in login.certificates:
+                return False
+            der = login.certificates[key_id]
+            return der is None or self.guard.fresh(der)
+        return True
 
     def sign_many(
         self, caller: Caller, jobs: Sequence[SignJob | Exception]
@@ -402,6 +431,7 @@ class TokenService:
 
     def delete(self, caller: Caller, handle: str, key_id: bytes, scope: DeleteScope) -> int:
         login = self.login_for(caller, handle)
+        login.certificates.clear()
         with token_errors():
             count = self.device(login).delete(key_id, scope)
         self._audit(

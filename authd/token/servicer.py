@@ -182,7 +182,7 @@ class TokenServicer(token_pb2_grpc.TokenServiceServicer):
             "algorithm": convert.algorithm(request.algorithm),
             "token_hashes": request.token_hashes,
         }
-        if self.service.signs_inline(request.session, data):
+        if self.service.signs_inline(request.session, data, bytes(request.key_id)):
             sig = self.service.sign(*args, **kwargs)  # faster than a hop to a thread and back
         else:
             sig = await self._run(self.service.sign, *args, **kwargs)

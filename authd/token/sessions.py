@@ -40,6 +40,9 @@ class TokenLogin:
     session: Pkcs11TokenSession = field(repr=False)
     # How long this login's signatures take (seconds, moving average; None: not measured yet).
     sign_seconds: float | None = None
+    # Each key's certificate on the token (DER; None: none), looked up once per login for the
+    # check before a signature; cleared whenever this login changes the token's objects.
+    certificates: dict[bytes, bytes | None] = field(default_factory=dict, repr=False)
 
     def timed_sign(self, seconds: float) -> None:
         previous = self.sign_seconds

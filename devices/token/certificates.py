@@ -1,31 +1,33 @@
-"""Certificates on the token and their renewal state (DOMAIN §6).
-
-A certificate is valid one year; it may be renewed from 60 days before expiry until
-23:59:59 on the expiry day, Korean time (Asia/Seoul); after that only reissue works.
-"""
+"""Certificates on the token and their renewal state (DOMAIN §6; the rules are in
+:mod:`devices.certificate.validity`)."""
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from enum import StrEnum, unique
-from zoneinfo import ZoneInfo
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from devices.certificate.validity import (
+    KST,
+    RENEWAL_WINDOW_DAYS,
+    RenewalState,
+    renewal_state,
+    renewal_window,
+)
 from devices.errors import BadRequest
 
-KST = ZoneInfo("Asia/Seoul")
-RENEWAL_WINDOW_DAYS = 60
-
-
-@unique
-class RenewalState(StrEnum):
-    NOT_YET_VALID = "not_yet_valid"
-    VALID = "valid"  # in use; too early to renew
-    RENEWABLE = "renewable"  # within the renewal window
-    EXPIRED = "expired"  # reissue only
+__all__ = [
+    "KST",
+    "RENEWAL_WINDOW_DAYS",
+    "CertificateInfo",
+    "RenewalState",
+    "certificate_info",
+    "load_certificate",
+    "renewal_state",
+    "renewal_window",
+]
 
 
 @dataclass(frozen=True)
@@ -41,36 +43,6 @@ class CertificateInfo:
     renewable_from: dt.datetime  # aware, Asia/Seoul
     renewable_until: dt.datetime  # aware, Asia/Seoul (23:59:59 on the expiry day)
     der: bytes
-
-
-def renewal_window(
-    not_after: dt.datetime, window_days: int = RENEWAL_WINDOW_DAYS
-) -> tuple[dt.datetime, dt.datetime]:
-    """(first moment renewable, last moment renewable), both in Korean time."""
-    expiry_day = not_after.astimezone(KST).date()
-    until = dt.datetime.combine(expiry_day, dt.time(23, 59, 59), tzinfo=KST)
-    since = dt.datetime.combine(
-        expiry_day - dt.timedelta(days=window_days), dt.time(0, 0, 0), tzinfo=KST
-    )
-    return since, until
-
-
-def renewal_state(
-    not_before: dt.datetime,
-    not_after: dt.datetime,
-    now: dt.datetime,
-    window_days: int = RENEWAL_WINDOW_DAYS,
-) -> RenewalState:
-    if now.tzinfo is None:
-        raise ValueError("now must be timezone-aware")
-    since, until = renewal_window(not_after, window_days)
-    if now < not_before:
-        return RenewalState.NOT_YET_VALID
-    if now > until.replace(microsecond=999_999):
-        return RenewalState.EXPIRED
-    if now >= since:
-        return RenewalState.RENEWABLE
-    return RenewalState.VALID
 
 
 def load_certificate(der_or_pem: bytes) -> x509.Certificate:

@@ -13,7 +13,8 @@ def test_demo_runs_the_branch_scenario(tmp_path: Path):
                           capture_output=True, text=True, timeout=240)
     out = proc.stdout
     assert proc.returncode == 0, out + proc.stderr
-    assert "Demo: 5 step(s) passed, 0 failed" in out
+    assert "Demo: 6 step(s) passed, 0 failed" in out
+    assert "The next login signature is refused: FAILED_PRECONDITION CERTIFICATE_REVOKED" in out
     # transfer decisions: approved, additional authentication, the general grade, one answer
     assert "ADDITIONAL AUTHENTICATION REQUIRED" in out and "[over_daily_limit]" in out
     assert "[same_idempotency_key]" in out and "used 9,000,000 KRW today" in out

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from authd.demo_steps.token import TokensDemoContext, run
+from simulators.certificate.ca import DemoCa
 from simulators.token.softhsm import process_env
 
 
@@ -17,6 +18,7 @@ def test_demo_step_runs(server: Callable[..., Any]) -> None:
             branch_channel=srv.channel("bank-a", "branch", "teller-1"),
             backend_channel=srv.channel("bank-a", "backend", "ib-backend"),
             softhsm=process_env(),
+            ca=DemoCa(),  # this server trusts no CA: its signatures go unchecked
             say=lines.append,
         )
     )

@@ -73,7 +73,7 @@ def test_every_medium_has_the_same_shape() -> None:
         folder = ROOT / "authd" / ref.name
         for role in ("feature.py", "settings.py"):
             assert (folder / role).is_file(), f"authd/{ref.name}/{role} is missing"
-    for medium in ("otp", "hid_otp", "security_card", "smartcard", "token"):
+    for medium in ("otp", "hid_otp", "security_card", "smartcard", "token", "certificate"):
         folder = ROOT / "authd" / medium
         for role in ("servicer.py", "convert.py", "cli.py"):
             assert (folder / role).is_file(), f"authd/{medium}/{role} is missing"
