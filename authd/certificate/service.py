@@ -239,8 +239,8 @@ class CertificateService:
             from devices.security_card.verification import Outcome as CardOutcome
 
             cards = self.app.require(SecurityCardFeature)
-            verified = cards.service.verify(caller.institution, means.card_challenge,
-                                            means.card_answer)
+            verified = cards.center_service().verify(caller.institution, means.card_challenge,
+                                                     means.card_answer)
             if verified.verdict.outcome is not CardOutcome.ACCEPTED:
                 raise NotPermitted("the security card answer was not accepted "
                                    f"({verified.verdict.outcome.name.lower()}, "

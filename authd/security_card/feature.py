@@ -29,7 +29,7 @@ from authd.security_card.servicer import SecurityCardCenterServicer, SecurityCar
 from authd.security_card.settings import SECTION, SIMULATOR, SecurityCardSettings
 from authd.v1 import security_card_pb2 as pb
 from authd.v1 import security_card_pb2_grpc as pb_grpc
-from devices.errors import BadRequest
+from devices.errors import BadRequest, WrongState
 from devices.security_card.braille import BrailleCardLayout
 from drivers.braille import LiblouisTranslator
 from drivers.errors import DriverError
@@ -81,6 +81,13 @@ class SecurityCardFeature(Feature[SecurityCardSettings]):
             assert link is not None
             center = RemoteCardCenter(link)
         self.desk = PrintDesk(center, output)
+
+    def center_service(self) -> SecurityCardService:
+        """The cards on this node's store (a node with the center role)."""
+        if self.service is None:
+            raise WrongState("security cards are kept at the center; this branch node checks "
+                             "none itself")
+        return self.service
 
     def _device_url(self, value: str, role: str) -> str:
         if value != SIMULATOR:
