@@ -43,6 +43,7 @@ COMMANDS: list[str] = [
     "authd.hid_otp.cli",
     "authd.smartcard.cli",
     "authd.token.cli",
+    "authd.customer.cli",
     "authd.certificate.cli",
 ]
 

@@ -75,8 +75,8 @@ def step(title: str, fn: Callable[[], None]) -> bool:
 
 
 Steps = list[tuple[str, str, Callable[[], None]]]
-STEPS = ("otp", "hid_otp", "security_card", "policy", "token", "certificate", "smartcard",
-         "failover")
+STEPS = ("otp", "hid_otp", "security_card", "policy", "token", "certificate", "customer",
+         "smartcard", "failover")
 
 
 @dataclass(frozen=True)
@@ -100,6 +100,7 @@ def the_day(tellers: dict[str, grpc.Channel], backends: dict[str, grpc.Channel],
     """The steps of a day, for tellers and backends wherever they are served."""
     from authd.demo_steps import (
         certificate,
+        customer,
         hid_otp,
         otp,
         policy,
@@ -128,6 +129,8 @@ def the_day(tellers: dict[str, grpc.Channel], backends: dict[str, grpc.Channel],
          lambda: certificate.run(certificate.CertificateDemoContext(
              tellers["bank-a"], backends["bank-a"], SoftHsmEnvironment(softhsm_dir),
              devices.ca, say))),
+        ("customer", "Which media a customer holds",
+         lambda: customer.run(customer.CustomerDemoContext(backends, say))),
     ]
     if isinstance(devices.readers, smartcard.PrivatePcscd):
         pcscd = devices.readers
@@ -277,7 +280,7 @@ def _failover(center: Any, teller: grpc.Channel) -> None:
     hid = hid_otp_pb2_grpc.HidOtpServiceStub(teller)
     serial = sim.PlugDevice(hid_otp_pb2.PlugSimulatedHidDeviceRequest()).device_serial
     result = hid.ProvisionDevice(hid_otp_pb2.ProvisionHidDeviceRequest(
-        device_serial=serial, operator_id="teller-lee"), timeout=60)
+        device_serial=serial, operator_id="teller-lee", customer_id="A-0001077"), timeout=60)
     say(f"  bank-a's branch node provisions device {serial} as {result.otp_serial} through "
         f"the other center node")
 

@@ -50,6 +50,7 @@ FEATURES: tuple[FeatureRef, ...] = (
     FeatureRef("otp", frozenset({CENTER})),
     # Both roles: cards at the center, the printer and embosser at a branch.
     FeatureRef("security_card", frozenset(ROLES)),
+    FeatureRef("customer", frozenset({CENTER})),
     FeatureRef("policy", frozenset({CENTER})),
     # Both roles: the devices at a branch, the reservations and records at the center.
     FeatureRef("hid_otp", frozenset(ROLES)),

@@ -24,6 +24,10 @@ MAX_TEXT = 256
 # Letters, digits and dashes, not starting with a dash: 4..32 characters.
 SERIAL = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{3,31}")
 SERIAL_RULE = "4..32 letters, digits or dashes, not starting with a dash"
+# An institution's own reference of its customer (its customer number, never a name or a
+# resident registration number): every registration of a medium names one.
+CUSTOMER = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
+CUSTOMER_RULE = "the institution's customer reference: 1..64 letters, digits or . _ : -"
 
 # Characters no text field may hold: control characters (NUL, newlines, tabs, DEL, C1), lone
 # surrogates, and the Unicode line and paragraph separators (they break log lines too).
@@ -61,6 +65,16 @@ def identifier(value: str, name: str, pattern: re.Pattern[str], rule: str) -> st
 def serial(value: str, name: str = "serial") -> str:
     """A device serial: 4..32 letters, digits or dashes, not starting with a dash."""
     return identifier(value, name, SERIAL, SERIAL_RULE)
+
+
+def customer_ref(value: str, name: str = "customer_id") -> str:
+    """The institution's own reference of its customer: 1..64 letters, digits or ``. _ : -``.
+    It is the same notion for every medium (OTP registrations, security cards, token and
+    smartcard registrations) and is shown only to the institution that gave it."""
+    if not value:
+        raise BadRequest(f"{name} (the institution's customer reference) is required",
+                         field=name)
+    return identifier(value, name, CUSTOMER, CUSTOMER_RULE)
 
 
 def finite(value: float, name: str, *, minimum: float | None = None,

@@ -85,7 +85,8 @@ def through_authd(count: int, delay: float, root: Path) -> tuple[float, float]:
         hid = hid_otp_pb2_grpc.HidOtpServiceStub(channel)
         hid.ListDevices(hid_otp_pb2.ListHidDevicesRequest())  # learn serials once, as a terminal
         provision_s = timed(count, lambda i: hid.ProvisionDevice(
-            hid_otp_pb2.ProvisionHidDeviceRequest(device_serial=serials[i], operator_id="bench")))
+            hid_otp_pb2.ProvisionHidDeviceRequest(device_serial=serials[i], operator_id="bench",
+                                                  customer_id=f"C-{i}")))
         identify_s = timed(count, lambda i: hid.IdentifyDevice(
             hid_otp_pb2.IdentifyHidDeviceRequest(device_serial=serials[0])))
         channel.close()

@@ -95,7 +95,7 @@ def config_for(data_dir: Path, store_url: str, pin_file: Path) -> Any:
 def enroll_devices(cfg: Any, devices: int) -> float:
     """Bulk-enroll with the center's sealing (seed bound to its serial) and the store's own
     transactions, many rows per statement; returns seconds taken."""
-    from authd.otp.center import _aad
+    from authd.otp.service import seed_aad
     from authd.secrets import open_secret_box
     from authd.storage import migrate, open_database
 
@@ -112,7 +112,7 @@ def enroll_devices(cfg: Any, devices: int) -> float:
         for i in range(base, min(devices, base + chunk)):
             serial = serial_of(i)
             rows.append((serial, "totp", 6, 60, "SHA1",
-                         box.seal(seed_of(i), _aad(serial)), -1, 0, "active",
+                         box.seal(seed_of(i), seed_aad(serial)), -1, 0, "active",
                          0, "bank-a", None, 0.0, now, now))
             regs.extend((serial, bank, "branch", now, 0) for bank in INSTITUTIONS)
         db.run(lambda tx, rows=rows, regs=regs: (
@@ -137,13 +137,13 @@ def run_in_process(cfg: Any, requests: list[tuple[str, str, str]], window: int =
     import threading
 
     from authd.context import Caller, Role
-    from authd.otp.feature import make_center, make_engine
+    from authd.otp.feature import make_engine, make_service
     from authd.otp.settings import OtpSettings
     from authd.server import build_app
 
     app = build_app(cfg)
     settings = app.config.settings(OtpSettings)
-    center = make_center(app, settings)
+    center = make_service(app, settings)
     engine = make_engine(app, settings, center, in_loop=False)
     callers = {b: Caller(b, Role.BACKEND, "bench") for b in INSTITUTIONS}
     gate = threading.Semaphore(window)

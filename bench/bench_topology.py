@@ -135,6 +135,7 @@ def bench_layout(layout: Layout, args: argparse.Namespace, base: int) -> dict[st
 
     def provision(serial: int) -> None:
         hid.ProvisionDevice(H.ProvisionHidDeviceRequest(
+            customer_id="C-1",
             device_serial=serial, operator_id="bench"), timeout=60)
 
     def customer(_: int) -> str:

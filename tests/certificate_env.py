@@ -85,7 +85,7 @@ class Teller:
             srv.channel(institution, "backend", "ib-1"))
         otp = otp_pb2_grpc.OtpServiceStub(ch)
         serial = f"OTP-{uuid.uuid4().hex[:8]}"
-        resp = otp.Enroll(opb.EnrollRequest(serial=serial, operator_id="kim",
+        resp = otp.Enroll(opb.EnrollRequest(serial=serial, operator_id="kim", customer_id="C-1001",
                                             parameters=opb.OtpParameters(kind=opb.OTP_KIND_HOTP)))
         self.otp = DisplayToken.from_uri(resp.provisioning_uri, serial)
 

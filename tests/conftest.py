@@ -73,7 +73,8 @@ def pg_cluster() -> Iterator[PgCluster]:
     try:
         cluster = start_pg_cluster(root)
     except PgUnavailable as exc:
-        pytest.skip(str(exc))
+        # a PostgreSQL test that cannot start its cluster did not run: that is a failure
+        pytest.fail(f"PostgreSQL test cluster did not start: {exc}", pytrace=False)
     try:
         yield cluster
     finally:

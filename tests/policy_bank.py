@@ -72,7 +72,7 @@ class Bank:
     def otp(self, customer_id: str, serial: str | None = None) -> OtpDevice:
         serial = serial or f"OTP-{uuid.uuid4().hex[:10]}"
         self.otp_teller.Enroll(otp_pb2.EnrollRequest(
-            serial=serial, operator_id="teller-kim", seed=SEED,
+            serial=serial, operator_id="teller-kim", seed=SEED, customer_id=customer_id,
             parameters=otp_pb2.OtpParameters(kind=otp_pb2.OTP_KIND_HOTP)))
         self.link(customer_id, P.POLICY_MEDIUM_OTP, serial)
         return OtpDevice(serial)

@@ -99,7 +99,7 @@ def run(ctx: CertificateDemoContext) -> None:
     otp = otp_pb2_grpc.OtpServiceStub(ctx.branch_channel)
     serial = f"OTP-{uuid.uuid4().hex[:8]}"
     device = DisplayToken.from_uri(otp.Enroll(opb.EnrollRequest(
-        serial=serial, operator_id="teller-kim",
+        serial=serial, operator_id="teller-kim", customer_id=ctx.customer_ref,
         parameters=opb.OtpParameters(kind=opb.OTP_KIND_HOTP))).provisioning_uri, serial)
     token = ctx.softhsm.init_token(f"cert-{secrets.token_hex(3)}", CUSTOMER_PIN)
     say(f"The customer brings a blank security token ({token.serial}) and an OTP ({serial}).")

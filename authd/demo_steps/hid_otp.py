@@ -21,6 +21,9 @@ from authd.v1 import (
     system_pb2_grpc,
 )
 
+# The customer as each institution knows them (each its own reference).
+HOME_CUSTOMER = "A-0001042"
+OTHER_CUSTOMER = "B-88317"
 
 @dataclass
 class DemoContext:
@@ -56,16 +59,17 @@ def run(ctx: DemoContext) -> None:
                 f"slots configured: {device.slot1_configured}/{device.slot2_configured}")
 
     result = hid.ProvisionDevice(hid_otp_pb2.ProvisionHidDeviceRequest(
-        device_serial=serial, operator_id=f"{me.subject}/teller"))
+        device_serial=serial, operator_id=f"{me.subject}/teller", customer_id=HOME_CUSTOMER))
     say(f"  provisioned: seed generated inside authd, programmed into the device and enrolled "
         f"as {result.otp_serial} (HOTP, {result.digits} digits), registered at "
-        f"{result.institution}.")
+        f"{result.institution} for its customer {result.customer_id}.")
 
     other_backend = otp_pb2_grpc.OtpServiceStub(ctx.backend_channels[other])
     proof = sim.PressButton(hid_otp_pb2.PressSimulatedHidButtonRequest(
         device_serial=serial)).typed
-    other_backend.Register(otp_pb2.RegisterRequest(serial=result.otp_serial,
-                                                   strong_authentication=True, code=proof))
+    other_backend.Register(otp_pb2.RegisterRequest(
+        customer_id=OTHER_CUSTOMER, serial=result.otp_serial, strong_authentication=True,
+        code=proof))
     say(f"  the customer registers the same device at {other} online: certificate login, "
         f"and the code the device types ({proof}) proves possession.")
 

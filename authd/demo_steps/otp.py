@@ -27,6 +27,9 @@ class OtpDemoContext:
     serial: str = "OTP-DEMO-0001"
 
 
+CUSTOMER_REFS = ("A-0001042", "B-88317", "C-7-2024")
+
+
 def _wrong(code: str) -> str:
     return f"{(int(code) + 314159) % 10**len(code):0{len(code)}d}"
 
@@ -43,20 +46,25 @@ def run(ctx: OtpDemoContext) -> None:
         say(f"  {bank} backend verifies {who}: {first}")
         return r
 
-    say(f"[OTP] A teller at {a} enrolls OTP generator {ctx.serial} (TOTP, 60 s, 6 digits); "
-        "authd generates the seed in the HSM and seals it.")
+    # Each institution knows the customer by its own reference; none sees another's.
+    ref = {bank: CUSTOMER_REFS[n % len(CUSTOMER_REFS)] for n, bank in enumerate((a, b, c))}
+    say(f"[OTP] A teller at {a} enrolls OTP generator {ctx.serial} (TOTP, 60 s, 6 digits) "
+        f"for its customer {ref[a]}; authd generates the seed in the HSM and seals it.")
     enrolled = branch[a].Enroll(otp_pb2.EnrollRequest(
-        serial=ctx.serial, operator_id="teller-kim",
+        customer_id=ref[a], serial=ctx.serial, operator_id="teller-kim",
         parameters=otp_pb2.OtpParameters(kind=otp_pb2.OTP_KIND_TOTP)))
     token = DisplayToken.from_uri(enrolled.provisioning_uri, ctx.serial)
-    branch[b].Register(otp_pb2.RegisterRequest(serial=ctx.serial, operator_id="teller"))
-    say(f"  registered at {b} at a branch (integrated OTP: one device, many institutions)")
+    branch[b].Register(otp_pb2.RegisterRequest(customer_id=ref[b], serial=ctx.serial,
+                                               operator_id="teller"))
+    say(f"  registered at {b} at a branch for its customer {ref[b]} (integrated OTP: one "
+        "device, many institutions)")
 
     say(f"[OTP] The customer registers it at {c} online: a certificate login, and the code on "
         "the display proves possession of the device.")
     wrong = _wrong(token.show())
     try:
-        backend[c].Register(otp_pb2.RegisterRequest(serial=ctx.serial, code=wrong,
+        backend[c].Register(otp_pb2.RegisterRequest(customer_id=ref[c],
+                                                    serial=ctx.serial, code=wrong,
                                                     strong_authentication=True))
         raise RuntimeError("online registration accepted a wrong code")
     except grpc.RpcError as exc:
@@ -64,7 +72,8 @@ def run(ctx: OtpDemoContext) -> None:
             raise
         say(f"  a mistyped code is refused ({exc.code().name}) and counts as a failure")
     right = token.show()
-    online = backend[c].Register(otp_pb2.RegisterRequest(serial=ctx.serial, code=right,
+    online = backend[c].Register(otp_pb2.RegisterRequest(customer_id=ref[c],
+                                                         serial=ctx.serial, code=right,
                                                          strong_authentication=True))
     say(f"  the code on the display ({right}) registers it at {c}; the failure counter is back "
         f"to {online.consecutive_failures}")

@@ -84,7 +84,7 @@ def run(ctx: PolicyDemoContext) -> None:
                                                 operator_id="teller-kim"))
     serial = f"OTP-POL-{suffix}"
     enrolled = otp_teller.Enroll(otp_pb2.EnrollRequest(
-        serial=serial, operator_id="teller-kim",
+        serial=serial, operator_id="teller-kim", customer_id=kim,
         parameters=otp_pb2.OtpParameters(kind=otp_pb2.OTP_KIND_HOTP)))
     token = DisplayToken.from_uri(enrolled.provisioning_uri, serial)
     teller.LinkMedium(P.LinkMediumRequest(customer_id=kim, medium=P.POLICY_MEDIUM_OTP,

@@ -3,8 +3,9 @@
 The customer's token is inserted (SoftHSM2 simulator plug), the teller's terminal logs in with
 the customer's PIN, generates a key pair on the token, creates a CSR signed by the token, has it
 issued by a (demo) CA, imports the certificate next to the key and registers the token at the
-branch. The internet-banking backend then sees the token as exempt from additional
-authentication (DOMAIN §5) and verifies a login challenge signed on the token.
+branch (recorded at the center). The internet-banking backend then asks the center and sees the
+token as exempt from additional authentication (DOMAIN §5), and verifies a login challenge
+signed on the token.
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from authd.v1 import customer_pb2, customer_pb2_grpc, token_pb2_grpc
 from authd.v1 import token_pb2 as pb
-from authd.v1 import token_pb2_grpc
 from simulators.token.softhsm import SoftHsmEnvironment
 
 CUSTOMER_PIN = "246810"
@@ -40,7 +41,7 @@ class TokensDemoContext:
     softhsm: SoftHsmEnvironment  # the daemon's SoftHSM2 environment (same token directory)
     ca: Issuer  # the CA the daemon trusts (the CA simulator)
     say: Callable[[str], None] = print
-    customer_id: str = "C-1001"
+    customer_id: str = "A-0001042"  # the bank's reference of the customer (as in the OTP step)
     customer_name: str = "Hong Gildong"
     institution: str = "bank-a"
     operator: str = "teller-kim"
@@ -61,7 +62,7 @@ def _wait_inserted(events: queue.Queue[pb.TokenEvent], serial: str, timeout: flo
 
 def run(ctx: TokensDemoContext) -> None:
     teller = token_pb2_grpc.TokenServiceStub(ctx.branch_channel)
-    backend = token_pb2_grpc.TokenServiceStub(ctx.backend_channel)
+    center = customer_pb2_grpc.BranchRegistrationServiceStub(ctx.backend_channel)
     say = ctx.say
 
     # 1. the customer's token: a blank token from the factory, not yet in the reader
@@ -119,16 +120,17 @@ def run(ctx: TokensDemoContext) -> None:
     )
 
     # 4. register the token at the branch: transfers with it need no additional authentication
-    check = pb.CheckTokenExemptionRequest(token_serial=token.serial, customer_id=ctx.customer_id)
-    before = backend.CheckTokenExemption(check)
+    check = customer_pb2.CheckExemptionRequest(kind=customer_pb2.MEDIUM_KIND_HSM_TOKEN,
+                                               serial=token.serial, customer_id=ctx.customer_id)
+    before = center.CheckExemption(check)
     reg = teller.RegisterToken(
         pb.RegisterTokenRequest(session=session, customer_id=ctx.customer_id, operator=ctx.operator)
     )
-    after = backend.CheckTokenExemption(check)
+    after = center.CheckExemption(check)
     say(
-        f"  Registered the token at the branch (terminal {reg.terminal}, operator "
-        f"{reg.operator}). Backend: exempt before {before.exempt}, after {after.exempt} "
-        f"({after.reason})."
+        f"  Registered the token at the branch for customer {reg.customer_id} (terminal "
+        f"{reg.terminal}, operator {reg.operator}); the center records it. Backend asks the "
+        f"center: exempt before {before.exempt}, after {after.exempt} ({after.reason})."
     )
 
     # 5. the backend's login challenge, signed on the token, verified by the backend

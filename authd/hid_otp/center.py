@@ -67,6 +67,7 @@ class ReserveRequest:
     identification: bool
     firmware: str
     operator: str
+    customer_id: str  # the institution's customer reference the device is enrolled for
 
 
 @dataclass(frozen=True)
@@ -183,7 +184,7 @@ class LocalHidCenter:
         nothing (the device then looks like one authd did not provision, as an unknown one)."""
         if row is None or row.institution == caller.institution:
             return row
-        if self._otp.center.is_registered(tx, row.otp_serial, caller.institution):
+        if self._otp.service.is_registered(tx, row.otp_serial, caller.institution):
             return dataclasses.replace(row, institution="", provisioned_at=0.0,
                                        provisioned_by="")
         return None
@@ -217,6 +218,7 @@ class LocalHidCenter:
         if not 0 < request.device_serial <= 0xFFFFFFFF:
             raise BadRequest("device_serial is required", field="device_serial")
         validate.text(request.firmware, "firmware", max_length=16)
+        validate.customer_ref(request.customer_id)
         otp_serial = self.otp_serial(request.device_serial)
         secrets = self.app.secrets
         seed = secrets.random(SEED_SIZE)
@@ -229,7 +231,7 @@ class LocalHidCenter:
             caller.operator, request.digits, request.firmware,
             secrets.seal(seed, _seed_aad(pid)),
             secrets.seal(ident_key, _ident_aad(request.device_serial)) if ident_key else None,
-            ident_key is not None, repo.PENDING, now, now + ttl)
+            ident_key is not None, repo.PENDING, now, now + ttl, request.customer_id)
         detail = {"device_serial": request.device_serial, "firmware": request.firmware,
                   "digits": request.digits, "identification": ident_key is not None,
                   "provisioning_id": pid}
@@ -240,7 +242,7 @@ class LocalHidCenter:
                 raise AlreadyPresent(f"device {request.device_serial} is already provisioned "
                                      f"as {existing.otp_serial}")
             try:
-                self._otp.center.status(tx, otp_serial, SYSTEM)
+                self._otp.service.status(tx, otp_serial, SYSTEM)
             except NoSuchObject:
                 pass
             else:
@@ -326,8 +328,9 @@ class LocalHidCenter:
             assert r.sealed_seed is not None
             seed = self.app.secrets.open(r.sealed_seed, _seed_aad(r.id))
             # Enrolling registers the device at the caller's institution (its issuer).
-            self._otp.center.enroll(tx, serial=r.otp_serial, seed=seed, kind="hotp",
-                                    digits=r.digits, counter=0, caller=caller, channel="branch")
+            self._otp.service.enroll(tx, serial=r.otp_serial, seed=seed, kind="hotp",
+                                    digits=r.digits, counter=0, caller=caller,
+                                    customer_id=r.customer_id, channel="branch")
             device = repo.ProvisionedDevice(r.device_serial, r.otp_serial, r.institution,
                                             r.firmware, r.digits, r.sealed_ident_key, now,
                                             r.terminal)

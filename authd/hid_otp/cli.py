@@ -64,7 +64,7 @@ def device_lines(m: hid_otp_pb2.ListHidDevicesResponse) -> list[str]:
 def provisioned_lines(m: hid_otp_pb2.ProvisionHidDeviceResponse) -> list[str]:
     ident = "identification key set (slot 2)" if m.identification else "no identification key"
     return [f"device {m.device_serial} provisioned as OTP device {m.otp_serial} "
-            f"at {m.institution}",
+            f"at {m.institution} for customer {m.customer_id}",
             f"  {m.digits}-digit HOTP codes on a short press (slot 1), {ident}",
             f"  firmware {m.firmware}; the seed went only to the device and the OTP center",
             f"  registered at {m.institution}; other banks: authctl otp register {m.otp_serial}"]
@@ -98,7 +98,7 @@ def _provision(ctl: Any, a: argparse.Namespace) -> None:
     ctl.show(_stub(ctl).ProvisionDevice(hid_otp_pb2.ProvisionHidDeviceRequest(
         device_serial=a.device_serial, digits=a.digits, overwrite=a.overwrite,
         without_identification=a.without_identification, current_access_code=access,
-        operator_id=a.operator), timeout=a.timeout), provisioned_lines)
+        operator_id=a.operator, customer_id=a.customer), timeout=a.timeout), provisioned_lines)
 
 
 def _identify(ctl: Any, a: argparse.Namespace) -> int:
@@ -156,6 +156,8 @@ def add_commands(sub: Any) -> None:
                                           "the device: all or nothing")
     p.add_argument("device_serial", type=device_serial, help="the serial printed on the device")
     p.add_argument("--operator", required=True, help="teller's operator id (audited)")
+    p.add_argument("--customer", required=True,
+                   help="your institution's reference of the customer receiving the device")
     p.add_argument("--digits", type=int, choices=[6, 8], default=6)
     p.add_argument("--overwrite", action="store_true",
                    help="replace what is already in the slots authd uses")

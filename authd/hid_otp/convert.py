@@ -48,6 +48,7 @@ def operator_id(text: str) -> str:
 
 def provision_request(msg: hid_otp_pb2.ProvisionHidDeviceRequest) -> ProvisionRequest:
     operator = operator_id(msg.operator_id)
+    customer_id = validate.customer_ref(msg.customer_id)
     digits = msg.digits or 6
     if digits not in (6, 8):
         raise BadRequest("digits must be 6 or 8")
@@ -58,6 +59,7 @@ def provision_request(msg: hid_otp_pb2.ProvisionHidDeviceRequest) -> ProvisionRe
         identification=not msg.without_identification,
         current_access_code=access_code(msg.current_access_code),
         operator=operator,
+        customer_id=customer_id,
     )
 
 
@@ -69,6 +71,7 @@ def provisioned(result: Provisioned) -> hid_otp_pb2.ProvisionHidDeviceResponse:
         institution=result.institution,
         identification=result.identification,
         firmware=result.firmware,
+        customer_id=result.customer_id,
     )
 
 
@@ -114,6 +117,7 @@ def reserve_request(msg: hid_otp_pb2.ReserveHidProvisioningRequest) -> ReserveRe
         identification=msg.identification,
         firmware=validate.text(msg.firmware, "firmware", max_length=16),
         operator=validate.text(msg.operator_id, "operator_id", max_length=MAX_OPERATOR),
+        customer_id=validate.customer_ref(msg.customer_id),
     )
 
 

@@ -46,7 +46,8 @@ class RemoteHidCenter:
         m = self.link.call_blocking(RESERVE, pb.ReserveHidProvisioningRequest(
             provisioning_id=request.provisioning_id, device_serial=request.device_serial,
             digits=request.digits, identification=request.identification,
-            firmware=request.firmware, operator_id=request.operator), operator=operator)
+            firmware=request.firmware, operator_id=request.operator,
+            customer_id=request.customer_id), operator=operator)
         return Reservation(m.provisioning_id, m.otp_serial, m.seed,
                            m.identification_key or None, m.access_code, m.expires_at,
                            m.ttl_seconds)

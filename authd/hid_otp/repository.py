@@ -85,11 +85,12 @@ class ReservationRow:
     state: str
     created_at: float
     expires_at: float
+    customer_id: str = ""
 
 
 _RESERVATION_COLUMNS = (
     "id, device_serial, otp_serial, institution, terminal, operator, digits, firmware,"
-    " sealed_seed, sealed_ident_key, identification, state, created_at, expires_at"
+    " sealed_seed, sealed_ident_key, identification, state, created_at, expires_at, customer_id"
 )
 
 
@@ -101,6 +102,7 @@ def _reservation(row: tuple[object, ...]) -> ReservationRow:
         str(row[0]), int(row[1]), str(row[2]), str(row[3]), str(row[4]),  # type: ignore[call-overload]
         str(row[5]), int(row[6]), str(row[7]), blob(row[8]), blob(row[9]),  # type: ignore[call-overload]
         bool(row[10]), str(row[11]), float(row[12]), float(row[13]),  # type: ignore[arg-type]
+        str(row[14]),
     )
 
 
@@ -120,10 +122,10 @@ def pending_for(tx: Tx, device_serial: int) -> ReservationRow | None:
 def insert_reservation(tx: Tx, r: ReservationRow) -> None:
     tx.execute(
         f"INSERT INTO hid_reservations ({_RESERVATION_COLUMNS}, settled_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)",
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)",
         (r.id, r.device_serial, r.otp_serial, r.institution, r.terminal, r.operator, r.digits,
          r.firmware, r.sealed_seed, r.sealed_ident_key, 1 if r.identification else 0, r.state,
-         r.created_at, r.expires_at),
+         r.created_at, r.expires_at, r.customer_id),
     )
 
 

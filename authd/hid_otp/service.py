@@ -29,6 +29,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from authd import validate
 from authd.center.link import CenterUnreachable, OutcomeUnknown
 from authd.context import Caller, current_caller, reset_caller, set_caller
 from authd.hid_otp.attached import AttachedDevice, DeviceManager, OpenDevice
@@ -65,6 +66,7 @@ class ProvisionRequest:
     identification: bool = True
     current_access_code: bytes | None = field(default=None, repr=False)
     operator: str = ""
+    customer_id: str = ""  # the institution's customer reference (required)
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,7 @@ class Provisioned:
     institution: str
     identification: bool
     firmware: str
+    customer_id: str
 
 
 @dataclass(frozen=True)
@@ -131,6 +134,7 @@ class HidService:
             raise BadRequest("digits must be 6 or 8")
         if request.device_serial <= 0:
             raise BadRequest("device_serial is required")
+        validate.customer_ref(request.customer_id)
         with self.devices.open(request.device_serial) as device:
             # A new attempt on this device ends any earlier one this node was settling.
             self._forget(device.serial)
@@ -148,7 +152,7 @@ class HidService:
             try:
                 reservation = self.center.reserve(ReserveRequest(
                     pid, device.serial, request.digits, request.identification, firmware,
-                    request.operator))
+                    request.operator, request.customer_id))
             except OutcomeUnknown:
                 # A reservation may exist: end it (it would expire, or the next attempt
                 # would supersede it); nothing was programmed.
@@ -172,7 +176,7 @@ class HidService:
                 self._cancel(pid, request.operator, "confirm", type(exc).__name__, undone)
                 raise
         return Provisioned(device.serial, record.otp_serial, record.digits, record.institution,
-                           record.identification, firmware)
+                           record.identification, firmware, request.customer_id)
 
     def _program(self, device: OpenDevice, request: ProvisionRequest,
                  reservation: Reservation) -> list[Slot]:

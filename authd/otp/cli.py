@@ -38,8 +38,9 @@ def status_lines(s: otp_pb2.DeviceStatus) -> list[str]:
     for r in s.registrations:
         when = dt.datetime.fromtimestamp(r.registered_at).strftime("%Y-%m-%d %H:%M")
         channel = _name(otp_pb2.RegistrationChannel, r.channel, "REGISTRATION_CHANNEL_")
+        customer = f", customer {r.customer_id}" if r.customer_id else ""
         lines.append(f"  registered at {r.institution:<12} since {when} ({channel}), "
-                     f"failures here {r.failures_here}")
+                     f"failures here {r.failures_here}{customer}")
     return lines
 
 
@@ -55,7 +56,8 @@ def _stub(ctl: Any) -> otp_pb2_grpc.OtpServiceStub:
 
 def _enroll(ctl: Any, a: argparse.Namespace) -> None:
     resp = _stub(ctl).Enroll(otp_pb2.EnrollRequest(
-        serial=a.serial, operator_id=a.operator, seed=bytes.fromhex(a.seed_hex or ""),
+        serial=a.serial, operator_id=a.operator, customer_id=a.customer,
+        seed=bytes.fromhex(a.seed_hex or ""),
         parameters=otp_pb2.OtpParameters(kind=KINDS[a.kind], digits=a.digits,
                                          period_seconds=a.period,
                                          algorithm=ALGORITHMS[a.algorithm],
@@ -116,18 +118,23 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--counter", type=int, default=0, help="HOTP: the device's next counter")
     p.add_argument("--seed-hex", help="seed from the manufacturer's record (default: generate)")
     p.add_argument("--operator", required=True)
+    p.add_argument("--customer", required=True,
+                   help="your institution's reference of the customer receiving the device")
     p.set_defaults(run=_enroll)
 
     p = simple("register", "register the device at your institution: at a branch (teller, "
                            "--operator) or online (backend, --strong-auth and the device's "
                            "current code)", lambda ctl, a: _stub(ctl).Register(
         otp_pb2.RegisterRequest(serial=a.serial, operator_id=a.operator or "",
-                                strong_authentication=a.strong_auth, code=a.code or ""),
+                                strong_authentication=a.strong_auth, code=a.code or "",
+                                customer_id=a.customer),
         timeout=a.timeout))
     p.add_argument("code", nargs="?",
                    help="(backend) the code the device shows now, typed by the customer: "
                         "proof of possession")
     p.add_argument("--operator", help="(branch) teller's operator id")
+    p.add_argument("--customer", required=True,
+                   help="your institution's reference of the customer holding the device")
     p.add_argument("--strong-auth", action="store_true",
                    help="(backend) the customer logged in with a certificate")
 
@@ -160,6 +167,13 @@ def add_commands(sub: Any) -> None:
                    operator_id=a.operator), timeout=a.timeout), operator=True)
     p.add_argument("first")
     p.add_argument("second")
+    p = simple("assign-customer", "(branch) name the customer of a registration made before "
+                                  "registrations named one",
+               lambda ctl, a: _stub(ctl).AssignCustomer(otp_pb2.AssignCustomerRequest(
+                   serial=a.serial, customer_id=a.customer, operator_id=a.operator),
+                   timeout=a.timeout), operator=True)
+    p.add_argument("--customer", required=True,
+                   help="your institution's reference of the customer holding the device")
     simple("status", "state, failures and registrations", lambda ctl, a: _stub(ctl).GetStatus(
         otp_pb2.GetStatusRequest(serial=a.serial), timeout=a.timeout))
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from authd.otp.center import Device
+from authd.otp.repository import Device
 from authd.v1 import otp_pb2
 from devices.errors import BadRequest
 from devices.otp.codes import Algorithm
@@ -65,7 +65,8 @@ def status_to_pb(device: Device, attempts_left: int) -> otp_pb2.DeviceStatus:
         registrations=[otp_pb2.Registration(
             institution=r.institution,
             channel=CHANNEL_TO_PB.get(r.channel, 0),  # type: ignore[arg-type]
-            registered_at=r.registered_at, failures_here=r.failures_here)
+            registered_at=r.registered_at, failures_here=r.failures_here,
+            customer_id=r.customer_id)
             for r in device.registrations],
         replaced_by=device.replaced_by or "",
         warranty_until=device.warranty_until,

@@ -1,5 +1,6 @@
-"""The OTP center feature: its store logic (``center``), its verification engine and
-``authd.v1.OtpService``. Other features reach the center as ``app.feature(OtpFeature).center``.
+"""The OTP center feature: its logic (``service``, an :class:`OtpService` over the rows of
+``repository.py``), its verification engine and ``authd.v1.OtpService``. Other features reach
+the center's logic as ``app.feature(OtpFeature).service`` (``.center`` is the same object).
 The service's health follows the engine's verification writers (condition ``writer``)."""
 
 from __future__ import annotations
@@ -8,8 +9,8 @@ from authd import metrics
 from authd.app import App
 from authd.context import Caller
 from authd.features import Feature, Service
-from authd.otp.center import OtpCenter, VerifyResult
 from authd.otp.engine import GroupCommitEngine, LoopCommitEngine
+from authd.otp.service import OtpService, VerifyResult
 from authd.otp.servicer import OtpServicer
 from authd.otp.settings import OtpSettings
 from authd.ratelimit import Rate, RateLimiter
@@ -21,8 +22,8 @@ from devices.otp.rules import Policy
 SERVICE = otp_pb2.DESCRIPTOR.services_by_name["OtpService"].full_name
 
 
-def make_center(app: App, c: OtpSettings) -> OtpCenter:
-    return OtpCenter(app.secrets, app.audit, Policy(lockout_threshold=c.lockout_threshold,
+def make_service(app: App, c: OtpSettings) -> OtpService:
+    return OtpService(app.secrets, app.audit, Policy(lockout_threshold=c.lockout_threshold,
                                                     drift_steps=c.drift_steps,
                                                     hotp_look_ahead=c.hotp_look_ahead))
 
@@ -31,7 +32,7 @@ Engine = (GroupCommitEngine[tuple[str, str, Caller], VerifyResult]
           | LoopCommitEngine[tuple[str, str, Caller], VerifyResult])
 
 
-def make_engine(app: App, settings: OtpSettings, center: OtpCenter, *,
+def make_engine(app: App, settings: OtpSettings, center: OtpService, *,
                 in_loop: bool | None = None) -> Engine:
     """The configured engine; ``in_loop=False`` forces writer threads (callers without a loop)."""
     writers = settings.writers or (1 if app.db.dialect == "sqlite" else 4)
@@ -54,8 +55,8 @@ class OtpFeature(Feature[OtpSettings]):
 
     def __init__(self, app: App, settings: OtpSettings) -> None:
         super().__init__(app, settings)
-        self.center = make_center(app, settings)
-        self.engine = make_engine(app, settings, self.center)
+        self.service = make_service(app, settings)
+        self.engine = make_engine(app, settings, self.service)
         self.engine.on_change(self._report_writers)
         # One per-institution limit on every code verified at this process: Verify,
         # VerifyStream and the codes other features verify through ``verify_in``.
@@ -68,13 +69,18 @@ class OtpFeature(Feature[OtpSettings]):
         registered at the caller's institution (no existence oracle), audited. The caller
         checks ``verify_limit`` first and counts the outcome once the transaction commits
         (``count``). Raises only before it writes."""
-        return self.center.verify(tx, serial=serial, code=code, caller=caller)
+        return self.service.verify(tx, serial=serial, code=code, caller=caller)
 
     @staticmethod
     def count(result: VerifyResult, institution: str) -> None:
         """Count a committed verification in the OTP metrics."""
         metrics.OTP_VERIFICATIONS.labels(outcome=result.outcome.value,
                                          institution=institution).inc()
+
+    @property
+    def center(self) -> OtpService:
+        """The center's logic (the same as ``service``)."""
+        return self.service
 
     def _report_writers(self) -> None:
         """From any thread: NOT_SERVING while a writer is down (its devices cannot be
@@ -83,7 +89,7 @@ class OtpFeature(Feature[OtpSettings]):
                                "a verification writer failed and is restarting")
 
     def services(self) -> list[Service]:
-        servicer = OtpServicer(self.app, self.settings, self.center, self.engine,
+        servicer = OtpServicer(self.app, self.settings, self.service, self.engine,
                                self.verify_limit)
         return [Service.of(otp_pb2.DESCRIPTOR, "OtpService",
                            otp_pb2_grpc.add_OtpServiceServicer_to_server, servicer)]

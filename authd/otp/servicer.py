@@ -13,9 +13,9 @@ import grpc
 from authd import errors, metrics, validate
 from authd.app import App
 from authd.context import Caller, Role, require_role
-from authd.otp.center import REGISTRATION_REFUSED, OtpCenter, VerifyResult
 from authd.otp.convert import OUTCOME_TO_PB, algorithm_from_pb, kind_from_pb, status_to_pb
 from authd.otp.engine import GroupCommitEngine, LoopCommitEngine
+from authd.otp.service import REGISTRATION_REFUSED, OtpService, VerifyResult
 from authd.otp.settings import OtpSettings
 from authd.ratelimit import Rate, RateLimiter
 from authd.storage import Tx
@@ -60,7 +60,7 @@ def _count(institution: str, future: Pending) -> None:
 
 
 class OtpServicer(otp_pb2_grpc.OtpServiceServicer):
-    def __init__(self, app: App, settings: OtpSettings, center: OtpCenter,
+    def __init__(self, app: App, settings: OtpSettings, center: OtpService,
                  engine: Engine, verify_limit: RateLimiter | None = None) -> None:
         self.app = app
         self.settings = settings
@@ -87,6 +87,7 @@ class OtpServicer(otp_pb2_grpc.OtpServiceServicer):
         caller = require_role(Role.BRANCH)
         validate.serial(request.serial)
         _text(request.operator_id, "operator_id", required=True)
+        customer_id = validate.customer_ref(request.customer_id)
         p = request.parameters
         _parameters(p)
         validate.finite(request.warranty_until, "warranty_until", minimum=0, maximum=MAX_TIME)
@@ -99,7 +100,7 @@ class OtpServicer(otp_pb2_grpc.OtpServiceServicer):
             tx, serial=request.serial, seed=request.seed or None, kind=kind,
             digits=p.digits or cfg.default_digits, period=p.period_seconds or cfg.default_period,
             algorithm=algorithm or Algorithm.SHA1, counter=p.counter,
-            warranty_until=request.warranty_until, caller=caller))
+            warranty_until=request.warranty_until, caller=caller, customer_id=customer_id))
         return otp_pb2.EnrollResponse(device=self._status(enrolled.device),
                                       generated_seed=enrolled.generated_seed or b"",
                                       provisioning_uri=enrolled.provisioning_uri)
@@ -111,19 +112,22 @@ class OtpServicer(otp_pb2_grpc.OtpServiceServicer):
             self.branch_register_limit.check(caller.institution)
             validate.serial(request.serial)
             _text(request.operator_id, "operator_id", required=True)
+            customer_id = validate.customer_ref(request.customer_id)
             if request.code:
                 raise BadRequest("a branch registers without a code (the teller checks "
                                       "the customer's ID and device in person)")
             device = await self._tx(lambda tx: self.center.register(
-                tx, serial=request.serial, institution=caller.institution, caller=caller))
+                tx, serial=request.serial, institution=caller.institution, caller=caller,
+                customer_id=customer_id))
             return self._status(device)
         self.online_register_limit.check(caller.institution)
         validate.serial(request.serial)
         _text(request.operator_id, "operator_id")
+        online_customer = validate.customer_ref(request.customer_id)
         code = validate.otp_code(request.code, "code (the device's current code, typed by the "
                                                "customer)")
         found = await self._tx(lambda tx: self.center.register_online(
-            tx, serial=request.serial, code=code, caller=caller,
+            tx, serial=request.serial, code=code, caller=caller, customer_id=online_customer,
             strong_authentication=request.strong_authentication))
         if found is None:
             raise NotPermitted(REGISTRATION_REFUSED.format(serial=request.serial))
@@ -290,6 +294,17 @@ class OtpServicer(otp_pb2_grpc.OtpServiceServicer):
                                                                         "second_code")
         device = await self._tx(lambda tx: self.center.resync(
             tx, serial=request.serial, first=first, second=second, caller=caller,
+            operator=operator))
+        return self._status(device)
+
+    async def AssignCustomer(self, request: otp_pb2.AssignCustomerRequest,
+                             context: grpc.aio.ServicerContext) -> otp_pb2.DeviceStatus:
+        caller = require_role(Role.BRANCH)
+        validate.serial(request.serial)
+        customer_id = validate.customer_ref(request.customer_id)
+        operator = _text(request.operator_id, "operator_id", required=True)
+        device = await self._tx(lambda tx: self.center.assign_customer(
+            tx, serial=request.serial, caller=caller, customer_id=customer_id,
             operator=operator))
         return self._status(device)
 

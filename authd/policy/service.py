@@ -47,8 +47,8 @@ from devices.security_card import Outcome as CardOutcome
 from devices.token.signing import SignAlgorithm
 
 if TYPE_CHECKING:
-    from authd.otp.center import VerifyResult
     from authd.otp.feature import OtpFeature
+    from authd.otp.service import VerifyResult
     from authd.security_card.service import SecurityCardService
 
 YEAR = 365.25 * 86400

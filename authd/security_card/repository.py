@@ -110,6 +110,16 @@ def live_card_for(tx: Tx, institution: str, customer_id: str) -> CardRow | None:
     return _card(row) if row is not None else None
 
 
+def cards_of(tx: Tx, institution: str, customer_id: str) -> list[CardRow]:
+    """Every card the institution issued to its customer (live or not), oldest first."""
+    rows = tx.all(
+        f"SELECT {_CARD_COLUMNS} FROM security_cards"
+        " WHERE institution = ? AND customer_id = ? ORDER BY issued_at, serial",
+        (institution, customer_id),
+    )
+    return [_card(row) for row in rows]
+
+
 def insert_card(tx: Tx, card: CardRow) -> None:
     tx.execute(
         f"INSERT INTO security_cards ({_CARD_COLUMNS})"

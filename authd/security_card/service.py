@@ -6,12 +6,12 @@ The audit record of every change is written in the change's own transaction.
 
 from __future__ import annotations
 
-import re
 import secrets as pysecrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from authd import validate
 from authd.audit import AuditLog
 from authd.secrets import SecretBox
 from authd.security_card import repository as repo
@@ -50,7 +50,6 @@ from devices.security_card.braille import LAYOUTS, BrailleCardLayout, BrailleTex
 from devices.security_card.printed import printed_card_job
 from devices.security_card.random import RandomBytes
 
-CUSTOMER_ID_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 MAX_REASON = 200
 PRUNE_EVERY = 256
 PRUNE_AFTER_SECONDS = 24 * 3600.0
@@ -106,14 +105,6 @@ class Holder:
 
 def codes_aad(serial: str) -> bytes:
     return f"authd.security_card.codes.v1:{serial}".encode()
-
-
-def validate_customer_id(customer_id: str) -> str:
-    if not CUSTOMER_ID_RE.match(customer_id or ""):
-        raise BadRequest(
-            "customer_id must be 1-64 characters of letters, digits and . _ : -"
-        )
-    return customer_id
 
 
 def validate_reason(reason: str) -> str:
@@ -240,7 +231,7 @@ class SecurityCardService:
     # is released to the caller's printer or embosser (at a branch, or this node's own) --------
     def prepare_issue(self, institution: str, customer_id: str, braille: bool,
                       layout: str | None, include_svg: bool = False) -> Prepared:
-        validate_customer_id(customer_id)
+        validate.customer_ref(customer_id)
         layout_name = self._layout(layout)
         card, row = self._new_card(institution, customer_id, braille, layout_name, "")
         job = self._render(card, braille, layout_name)
@@ -253,8 +244,9 @@ class SecurityCardService:
                 )
             repo.insert_card(tx, row)
             self.audit.record(tx, action=ACTION_ISSUE, target=row.serial, outcome="issued",
-                              detail={"customer_id": customer_id, "medium": row.medium,
-                                      "layout": row.layout, "code_count": row.code_count})
+                              customer=customer_id,
+                              detail={"medium": row.medium, "layout": row.layout,
+                                      "code_count": row.code_count})
 
         _run_unique(self.db, store, f"customer {customer_id} already holds a live security card")
         return Prepared(self._read_card(institution, row.serial), job, preview, svg)
@@ -279,8 +271,9 @@ class SecurityCardService:
             self.audit.record(tx, action=ACTION_REPLACE, target=serial, outcome="replaced",
                               detail={"replaced_by": row.serial, "reason": reason})
             self.audit.record(tx, action=ACTION_ISSUE, target=row.serial, outcome="issued",
-                              detail={"customer_id": old.customer_id, "medium": row.medium,
-                                      "layout": row.layout, "replaces": serial})
+                              customer=old.customer_id,
+                              detail={"medium": row.medium, "layout": row.layout,
+                                      "replaces": serial})
 
         _run_unique(self.db, swap, f"customer {old.customer_id} already holds a live card")
         return Prepared(self._read_card(institution, row.serial), job, preview, svg)
@@ -337,7 +330,7 @@ class SecurityCardService:
         return self._read_card(institution, serial)
 
     def holder(self, institution: str, customer_id: str) -> Holder:
-        validate_customer_id(customer_id)
+        validate.customer_ref(customer_id)
         row = self.db.run(lambda tx: repo.live_card_for(tx, institution, customer_id),
                           write=False)
         return Holder(customer_id, row)
@@ -351,7 +344,7 @@ class SecurityCardService:
             # under the card's row lock: the bound on its challenges is exact across nodes
             if serial:
                 return self._card_for(tx, institution, serial, lock=True)
-            validate_customer_id(customer_id)
+            validate.customer_ref(customer_id)
             found = repo.live_card_for(tx, institution, customer_id)
             if found is None:
                 raise NoSuchObject(f"customer {customer_id} holds no live security card")

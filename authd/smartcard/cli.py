@@ -26,6 +26,7 @@ from authd.ctl import (
     read_input,
     read_secrets,
 )
+from authd.customer.cli import registration_lines
 from authd.v1 import smartcard_pb2 as pb
 from authd.v1 import smartcard_pb2_grpc
 
@@ -292,6 +293,28 @@ def _apdu(ctl: Any, a: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _register(ctl: Any, a: argparse.Namespace) -> int:
+    reader = _reader(ctl, a)
+    (pin,) = read_secrets(a, ["PIN"])
+    resp = _stub(ctl).RegisterCard(pb.RegisterCardRequest(
+        reader=reader, pin=pin, customer_id=a.customer, operator_id=a.operator,
+        terminal=a.terminal or ""), timeout=a.timeout)
+
+    def render(m: pb.RegisterCardResponse) -> list[str]:
+        if not m.HasField("registration"):
+            return [*pin_lines(m.pin), "  the card was not registered"]
+        return registration_lines(m.registration)
+
+    ctl.show(resp, render)
+    return EXIT_OK if resp.HasField("registration") else _pin_exit(resp.pin)
+
+
+def _deregister(ctl: Any, a: argparse.Namespace) -> None:
+    ctl.show(_stub(ctl).DeregisterCard(pb.DeregisterCardRequest(
+        card_serial=a.card_serial, customer_id=a.customer, operator_id=a.operator,
+        reason=a.reason), timeout=a.timeout), registration_lines)
+
+
 def add_commands(sub: Any) -> None:
     sc = sub.add_parser("smartcard", help="the customer's smartcard (PIV) in this terminal's "
                                           "reader: PIN, keys, certificates, signing, APDUs")
@@ -348,6 +371,21 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--out", metavar="FILE",
                    help="write the signature (DER for ECDSA, PKCS#1 v1.5 for RSA) to FILE "
                         "(default: hex on standard output)")
+
+    p = command("register", "(branch) register the customer's card at this branch (the "
+                            "customer types the PIN); recorded at the center", _register,
+                pins=True)
+    p.add_argument("--customer", required=True,
+                   help="your institution's reference of the card holder")
+    p.add_argument("--operator", required=True, help="teller's operator id")
+    p.add_argument("--terminal", help="default: your certificate's name")
+    p = cmds.add_parser("deregister", help="(branch) end the card's registration (no card "
+                                           "needed)")
+    p.add_argument("card_serial", help="the card's GUID in hex, as registered")
+    p.add_argument("--customer", required=True)
+    p.add_argument("--operator", required=True)
+    p.add_argument("--reason", required=True)
+    p.set_defaults(run=_deregister)
 
     p = command("apdu", "(branch) send raw command APDUs (hex), in order, on one connection",
                 _apdu)

@@ -7,6 +7,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from authd.app import App
+from authd.customer.feature import registrations_of
 from authd.features import Feature, Service
 from authd.smartcard.servicer import SmartcardServicer
 from authd.smartcard.settings import SmartcardSettings
@@ -36,7 +37,8 @@ class SmartcardFeature(Feature[SmartcardSettings]):
             except ImportError as exc:  # pyscard or its libpcsclite missing: serve the rest
                 self.why_missing = f"PC/SC support is not installed ({exc.name or exc})"
             else:
-                self.service = SmartcardService(settings, self._audit)
+                self.service = SmartcardService(settings, self._audit,
+                                                lambda: registrations_of(app))
         if self.why_missing:
             log.warning("smartcards unavailable: %s", self.why_missing)
 

@@ -1,4 +1,5 @@
-"""Smartcard operations for the daemon: readers, card info, PIV for tellers, raw APDUs.
+"""Smartcard operations for the daemon: readers, card info, PIV for tellers, raw APDUs, and
+the registration of a customer's card at the branch (recorded at the center).
 
 The public operations are coroutines: the card work runs on the reader's own thread
 (`CardAccess`), the caller awaits it on the event loop. Secrets (PIN, PUK, management key)
@@ -7,6 +8,7 @@ pass through to the card and are never logged, audited or kept.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -14,6 +16,10 @@ from typing import Any, TypeVar
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from authd import validate
+from authd.context import Caller
+from authd.customer.models import BranchRegistration, MediumKind
+from authd.customer.registrations import BranchRegistrations, check_serial
 from authd.signing import SignatureGuard
 from authd.smartcard.access import CardAccess
 from authd.smartcard.models import (
@@ -25,7 +31,7 @@ from authd.smartcard.models import (
     SignResult,
 )
 from authd.smartcard.settings import SmartcardSettings
-from devices.errors import BadRequest, NoSuchObject, Unreachable
+from devices.errors import BadRequest, NoSuchObject, Unreachable, WrongState
 from devices.smartcard.apdu import SmartCardConnection
 from devices.smartcard.errors import ApduError, InvalidPinError
 from devices.smartcard.piv import (
@@ -57,12 +63,19 @@ _DIGEST_SIZES = {"sha256": 32, "sha384": 48, "sha512": 64}
 Audit = Callable[[str, str, str, dict[str, Any]], None]
 
 
-class SmartcardService:
-    """What the servicer calls. `audit(action, target, outcome, detail)` records state changes."""
+def _no_center() -> BranchRegistrations:
+    raise Unreachable("no center to record smartcard registrations at")
 
-    def __init__(self, settings: SmartcardSettings, audit: Audit) -> None:
+
+class SmartcardService:
+    """What the servicer calls. `audit(action, target, outcome, detail)` records state changes;
+    `registrations()` is where card registrations are recorded (the center)."""
+
+    def __init__(self, settings: SmartcardSettings, audit: Audit,
+                 registrations: Callable[[], BranchRegistrations] = _no_center) -> None:
         self.settings = settings
         self.audit = audit
+        self.registrations = registrations
         self.monitor = ReaderMonitor(poll_ms=settings.poll_ms)
         self.access = CardAccess(settings.idle_release_seconds)
         self._unsubscribe = self.monitor.subscribe(self._on_event)
@@ -291,6 +304,44 @@ class SmartcardService:
             return SignResult(PinResult(PinOutcome.OK, piv_attempts(piv)), signature)
 
         return await self._piv(reader, work)
+
+    # -- registration at the branch ----------------------------------------------------------
+    async def register_card(self, caller: Caller, reader: str, pin: str, customer_id: str,
+                            operator: str,
+                            terminal: str) -> tuple[PinResult, BranchRegistration | None]:
+        """The customer verifies the PIN at this terminal; the center then records the card
+        (the GUID of its CHUID) for the institution's customer (a blocking call, off the
+        event loop). A wrong PIN records nothing."""
+        validate.customer_ref(customer_id)
+        validate.text(operator, "operator_id", required=True)
+        terminal = validate.text(terminal, "terminal") or caller.subject
+
+        def work(piv: PivSession) -> tuple[PinResult, str]:
+            try:
+                piv.verify_pin(pin)
+            except InvalidPinError as exc:
+                return PinResult.from_error(exc), ""
+            try:
+                guid = piv.read_chuid().guid
+            except (NoSuchObject, ApduError):
+                guid = b""
+            return PinResult(PinOutcome.OK, piv_attempts(piv)), guid.hex().upper()
+
+        result, serial = await self._piv(reader, work)
+        if result.outcome is not PinOutcome.OK:
+            return result, None
+        if not serial.strip("0"):
+            raise WrongState("the card's CHUID names no GUID: it cannot be registered")
+        reg = await asyncio.to_thread(
+            self.registrations().register, caller, MediumKind.SMARTCARD, serial, customer_id,
+            terminal=terminal, operator=operator)
+        return result, reg
+
+    def deregister_card(self, caller: Caller, card_serial: str, customer_id: str,
+                        operator: str, reason: str) -> BranchRegistration:
+        serial = check_serial(card_serial, "card_serial").upper()
+        return self.registrations().deregister(caller, MediumKind.SMARTCARD, serial,
+                                               customer_id, operator=operator, reason=reason)
 
     # -- raw APDUs -------------------------------------------------------------------------
     def check_apdus(self, apdus: list[bytes]) -> None:

@@ -9,11 +9,13 @@ from typing import TYPE_CHECKING
 
 import grpc
 
+from authd import validate
 from authd.app import App
 from authd.context import Role, require_role
+from authd.customer import convert as customer_convert
 from authd.smartcard import convert
+from authd.v1 import customer_pb2, smartcard_pb2_grpc
 from authd.v1 import smartcard_pb2 as pb
-from authd.v1 import smartcard_pb2_grpc
 from devices.errors import Unreachable
 from drivers.pcsc.events import ReaderEvent
 
@@ -140,6 +142,35 @@ class SmartcardServicer(smartcard_pb2_grpc.SmartcardServiceServicer):
         return pb.SignResponse(
             pin=convert.pin_result_to_proto(result.pin), signature=result.signature
         )
+
+    async def RegisterCard(
+        self, request: pb.RegisterCardRequest, context: grpc.aio.ServicerContext
+    ) -> pb.RegisterCardResponse:
+        caller = require_role(Role.BRANCH)
+        customer_id = validate.customer_ref(request.customer_id)
+        operator = validate.text(request.operator_id, "operator_id", required=True)
+        terminal = validate.text(request.terminal, "terminal")
+        result, reg = await self.service.register_card(
+            caller, request.reader, request.pin, customer_id,
+            operator, terminal,
+        )
+        return pb.RegisterCardResponse(
+            pin=convert.pin_result_to_proto(result),
+            registration=customer_convert.registration_to_pb(reg) if reg is not None else None,
+        )
+
+    async def DeregisterCard(
+        self, request: pb.DeregisterCardRequest, context: grpc.aio.ServicerContext
+    ) -> customer_pb2.BranchRegistration:
+        caller = require_role(Role.BRANCH)
+        customer_id = validate.customer_ref(request.customer_id)
+        operator = validate.text(request.operator_id, "operator_id", required=True)
+        reason = validate.text(request.reason, "reason")
+        reg = await self.app.run_blocking(
+            self.service.deregister_card, caller, request.card_serial, customer_id, operator,
+            reason,
+        )
+        return customer_convert.registration_to_pb(reg)
 
     async def Transmit(
         self, request: pb.TransmitRequest, context: grpc.aio.ServicerContext

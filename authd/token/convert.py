@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from authd.token.repository import Registration
+from authd.customer.models import BranchRegistration
 from authd.v1 import token_pb2 as pb
 from devices.errors import BadRequest
 from devices.token import CertificateInfo, KeyInfo, KeySpec, RenewalState, SignAlgorithm
@@ -121,11 +121,11 @@ def certificate(info: CertificateInfo) -> pb.TokenCertificateInfo:
     )
 
 
-def registration(reg: Registration) -> pb.TokenRegistration:
+def registration(reg: BranchRegistration) -> pb.TokenRegistration:
     return pb.TokenRegistration(
         id=reg.id,
         institution=reg.institution,
-        token_serial=reg.token_serial,
+        token_serial=reg.serial,
         customer_id=reg.customer_id,
         terminal=reg.terminal,
         operator=reg.operator,

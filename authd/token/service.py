@@ -10,13 +10,16 @@ from dataclasses import dataclass
 
 from authd.app import App
 from authd.context import Caller
+from authd.customer.feature import registrations_of
+from authd.customer.models import BranchRegistration, Exemption, MediumKind
+from authd.customer.registrations import BranchRegistrations
 from authd.signing import SignatureGuard
 from authd.storage import Tx
 from authd.token import repository as repo
 from authd.token.errors import PinBlocked, WrongPin, token_errors
 from authd.token.sessions import SessionTable, TokenLogin
 from authd.token.settings import TokenSettings
-from devices.errors import AlreadyPresent, BadRequest, NoSuchObject, WrongState
+from devices.errors import BadRequest, WrongState
 from devices.token import CertificateInfo, KeyInfo, KeySpec, SignAlgorithm, TokenDevice
 from devices.token.token import DeleteScope, Signature
 from drivers.pkcs11 import (
@@ -443,85 +446,29 @@ class TokenService:
         return count
 
     # ---------------------------------------------------------- registrations
+    def _registrations(self) -> BranchRegistrations:
+        return registrations_of(self.app)
+
     def register(
         self, caller: Caller, handle: str, customer_id: str, operator: str, terminal: str
-    ) -> repo.Registration:
+    ) -> BranchRegistration:
+        """Register the logged-in token (the customer is at this terminal with it) for the
+        institution's customer, at the center."""
         login = self.login_for(caller, handle)
-        customer_id = _text(customer_id, "customer_id")
-        operator = _text(operator, "operator")
-        terminal = _text(terminal, "terminal", required=False) or caller.subject
-        serial = login.serial
-
-        def register(tx: Tx) -> repo.Registration:
-            existing = repo.active_registration(tx, caller.institution, serial, lock=True)
-            if existing is not None:
-                raise AlreadyPresent(
-                    f"token {serial} is already registered at {caller.institution}"
-                    + (
-                        " for this customer"
-                        if existing.customer_id == customer_id
-                        else " for another customer"
-                    )
-                )
-            reg = repo.insert_registration(
-                tx, caller.institution, serial, customer_id, terminal, operator
-            )
-            self.app.audit.record(
-                tx,
-                action="token.register",
-                target=f"token:{serial}",
-                outcome="ok",
-                detail={
-                    "customer_id": customer_id,
-                    "terminal": terminal,
-                    "operator": operator,
-                    "registration": reg.id,
-                },
-            )
-            return reg
-
-        return self.app.db.run(register)
+        return self._registrations().register(
+            caller, MediumKind.HSM_TOKEN, login.serial, customer_id,
+            terminal=terminal or caller.subject, operator=operator,
+        )
 
     def deregister(
         self, caller: Caller, serial: str, customer_id: str, operator: str, reason: str
-    ) -> repo.Registration:
-        serial = _serial(serial)
-        customer_id = _text(customer_id, "customer_id")
-        operator, reason = _text(operator, "operator"), _text(reason, "reason")
-
-        def deregister(tx: Tx) -> repo.Registration:
-            existing = repo.active_registration(tx, caller.institution, serial, lock=True)
-            if existing is None or existing.customer_id != customer_id:
-                raise NoSuchObject(
-                    f"token {serial} is not registered at {caller.institution} for this customer"
-                )
-            ended = repo.end_registration(tx, existing)
-            self.app.audit.record(
-                tx,
-                action="token.deregister",
-                target=f"token:{serial}",
-                outcome="ok",
-                detail={
-                    "customer_id": customer_id,
-                    "operator": operator,
-                    "reason": reason,
-                    "registration": existing.id,
-                },
-            )
-            return ended
-
-        return self.app.db.run(deregister)
-
-    def exemption(
-        self, caller: Caller, serial: str, customer_id: str
-    ) -> tuple[bool, str, repo.Registration | None]:
-        serial = _serial(serial)
-        customer_id = _text(customer_id, "customer_id", required=False)
-        reg = self.app.db.run(
-            lambda tx: repo.active_registration(tx, caller.institution, serial), write=False
+    ) -> BranchRegistration:
+        return self._registrations().deregister(
+            caller, MediumKind.HSM_TOKEN, _serial(serial), customer_id,
+            operator=operator, reason=reason,
         )
-        if reg is None:
-            return False, "token not registered at a branch of this institution", None
-        if customer_id and reg.customer_id != customer_id:
-            return False, "token registered for another customer", None
-        return True, "HSM security token registered at a branch (EFT art. 14(1)6)", reg
+
+    def exemption(self, caller: Caller, serial: str, customer_id: str) -> Exemption:
+        return self._registrations().exemption(
+            caller, MediumKind.HSM_TOKEN, _serial(serial), customer_id
+        )

@@ -12,6 +12,7 @@ import grpc
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from authd import validate
 from authd.app import App
 from authd.context import Role, require_role
 from authd.token import convert
@@ -303,13 +304,11 @@ class TokenServicer(token_pb2_grpc.TokenServiceServicer):
         self, request: pb.RegisterTokenRequest, context: grpc.aio.ServicerContext
     ) -> pb.TokenRegistration:
         caller = require_role(Role.BRANCH)
+        customer_id = validate.customer_ref(request.customer_id)
+        operator = validate.text(request.operator, "operator", required=True)
+        terminal = validate.text(request.terminal, "terminal")
         reg = await self._run(
-            self.service.register,
-            caller,
-            request.session,
-            request.customer_id,
-            request.operator,
-            request.terminal,
+            self.service.register, caller, request.session, customer_id, operator, terminal
         )
         return convert.registration(reg)
 
@@ -317,13 +316,11 @@ class TokenServicer(token_pb2_grpc.TokenServiceServicer):
         self, request: pb.DeregisterTokenRequest, context: grpc.aio.ServicerContext
     ) -> pb.DeregisterTokenResponse:
         caller = require_role(Role.BRANCH)
+        customer_id = validate.customer_ref(request.customer_id)
+        operator = validate.text(request.operator, "operator", required=True)
+        reason = validate.text(request.reason, "reason")
         reg = await self._run(
-            self.service.deregister,
-            caller,
-            request.token_serial,
-            request.customer_id,
-            request.operator,
-            request.reason,
+            self.service.deregister, caller, request.token_serial, customer_id, operator, reason
         )
         return pb.DeregisterTokenResponse(registration=convert.registration(reg))
 
@@ -331,12 +328,14 @@ class TokenServicer(token_pb2_grpc.TokenServiceServicer):
         self, request: pb.CheckTokenExemptionRequest, context: grpc.aio.ServicerContext
     ) -> pb.CheckTokenExemptionResponse:
         caller = require_role(Role.BACKEND, Role.BRANCH)
-        exempt, reason, reg = await self._run(
-            self.service.exemption, caller, request.token_serial, request.customer_id
+        customer_id = validate.customer_ref(request.customer_id)
+        exemption = await self._run(
+            self.service.exemption, caller, request.token_serial, customer_id
         )
+        reg = exemption.registration
         return pb.CheckTokenExemptionResponse(
-            exempt=exempt,
-            reason=reason,
+            exempt=exemption.exempt,
+            reason=exemption.reason,
             registration=convert.registration(reg) if reg is not None else None,
         )
 

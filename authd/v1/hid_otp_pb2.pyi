@@ -57,36 +57,40 @@ class ListHidDevicesResponse(_message.Message):
     def __init__(self, devices: _Optional[_Iterable[_Union[HidDevice, _Mapping]]] = ...) -> None: ...
 
 class ProvisionHidDeviceRequest(_message.Message):
-    __slots__ = ("device_serial", "digits", "overwrite", "without_identification", "current_access_code", "operator_id")
+    __slots__ = ("device_serial", "digits", "overwrite", "without_identification", "current_access_code", "operator_id", "customer_id")
     DEVICE_SERIAL_FIELD_NUMBER: _ClassVar[int]
     DIGITS_FIELD_NUMBER: _ClassVar[int]
     OVERWRITE_FIELD_NUMBER: _ClassVar[int]
     WITHOUT_IDENTIFICATION_FIELD_NUMBER: _ClassVar[int]
     CURRENT_ACCESS_CODE_FIELD_NUMBER: _ClassVar[int]
     OPERATOR_ID_FIELD_NUMBER: _ClassVar[int]
+    CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
     device_serial: int
     digits: int
     overwrite: bool
     without_identification: bool
     current_access_code: str
     operator_id: str
-    def __init__(self, device_serial: _Optional[int] = ..., digits: _Optional[int] = ..., overwrite: _Optional[bool] = ..., without_identification: _Optional[bool] = ..., current_access_code: _Optional[str] = ..., operator_id: _Optional[str] = ...) -> None: ...
+    customer_id: str
+    def __init__(self, device_serial: _Optional[int] = ..., digits: _Optional[int] = ..., overwrite: _Optional[bool] = ..., without_identification: _Optional[bool] = ..., current_access_code: _Optional[str] = ..., operator_id: _Optional[str] = ..., customer_id: _Optional[str] = ...) -> None: ...
 
 class ProvisionHidDeviceResponse(_message.Message):
-    __slots__ = ("device_serial", "otp_serial", "digits", "institution", "identification", "firmware")
+    __slots__ = ("device_serial", "otp_serial", "digits", "institution", "identification", "firmware", "customer_id")
     DEVICE_SERIAL_FIELD_NUMBER: _ClassVar[int]
     OTP_SERIAL_FIELD_NUMBER: _ClassVar[int]
     DIGITS_FIELD_NUMBER: _ClassVar[int]
     INSTITUTION_FIELD_NUMBER: _ClassVar[int]
     IDENTIFICATION_FIELD_NUMBER: _ClassVar[int]
     FIRMWARE_FIELD_NUMBER: _ClassVar[int]
+    CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
     device_serial: int
     otp_serial: str
     digits: int
     institution: str
     identification: bool
     firmware: str
-    def __init__(self, device_serial: _Optional[int] = ..., otp_serial: _Optional[str] = ..., digits: _Optional[int] = ..., institution: _Optional[str] = ..., identification: _Optional[bool] = ..., firmware: _Optional[str] = ...) -> None: ...
+    customer_id: str
+    def __init__(self, device_serial: _Optional[int] = ..., otp_serial: _Optional[str] = ..., digits: _Optional[int] = ..., institution: _Optional[str] = ..., identification: _Optional[bool] = ..., firmware: _Optional[str] = ..., customer_id: _Optional[str] = ...) -> None: ...
 
 class IdentifyHidDeviceRequest(_message.Message):
     __slots__ = ("device_serial",)
@@ -151,20 +155,22 @@ class PressSimulatedHidButtonResponse(_message.Message):
     def __init__(self, typed: _Optional[str] = ...) -> None: ...
 
 class ReserveHidProvisioningRequest(_message.Message):
-    __slots__ = ("provisioning_id", "device_serial", "digits", "identification", "firmware", "operator_id")
+    __slots__ = ("provisioning_id", "device_serial", "digits", "identification", "firmware", "operator_id", "customer_id")
     PROVISIONING_ID_FIELD_NUMBER: _ClassVar[int]
     DEVICE_SERIAL_FIELD_NUMBER: _ClassVar[int]
     DIGITS_FIELD_NUMBER: _ClassVar[int]
     IDENTIFICATION_FIELD_NUMBER: _ClassVar[int]
     FIRMWARE_FIELD_NUMBER: _ClassVar[int]
     OPERATOR_ID_FIELD_NUMBER: _ClassVar[int]
+    CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
     provisioning_id: str
     device_serial: int
     digits: int
     identification: bool
     firmware: str
     operator_id: str
-    def __init__(self, provisioning_id: _Optional[str] = ..., device_serial: _Optional[int] = ..., digits: _Optional[int] = ..., identification: _Optional[bool] = ..., firmware: _Optional[str] = ..., operator_id: _Optional[str] = ...) -> None: ...
+    customer_id: str
+    def __init__(self, provisioning_id: _Optional[str] = ..., device_serial: _Optional[int] = ..., digits: _Optional[int] = ..., identification: _Optional[bool] = ..., firmware: _Optional[str] = ..., operator_id: _Optional[str] = ..., customer_id: _Optional[str] = ...) -> None: ...
 
 class HidProvisioningReservation(_message.Message):
     __slots__ = ("provisioning_id", "otp_serial", "seed", "identification_key", "access_code", "expires_at", "ttl_seconds")

@@ -25,57 +25,59 @@ _sym_db = _symbol_database.Default()
 from google.rpc import status_pb2 as google_dot_rpc_dot_status__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x12\x61uthd/v1/otp.proto\x12\x08\x61uthd.v1\x1a\x17google/rpc/status.proto\"\x94\x01\n\rOtpParameters\x12\x1f\n\x04kind\x18\x01 \x01(\x0e\x32\x11.authd.v1.OtpKind\x12\x0e\n\x06\x64igits\x18\x02 \x01(\r\x12\x16\n\x0eperiod_seconds\x18\x03 \x01(\r\x12)\n\talgorithm\x18\x04 \x01(\x0e\x32\x16.authd.v1.OtpAlgorithm\x12\x0f\n\x07\x63ounter\x18\x05 \x01(\x04\"\x87\x01\n\rEnrollRequest\x12\x0e\n\x06serial\x18\x01 \x01(\t\x12+\n\nparameters\x18\x02 \x01(\x0b\x32\x17.authd.v1.OtpParameters\x12\x0c\n\x04seed\x18\x03 \x01(\x0c\x12\x13\n\x0boperator_id\x18\x04 \x01(\t\x12\x16\n\x0ewarranty_until\x18\x05 \x01(\x01\"j\n\x0e\x45nrollResponse\x12&\n\x06\x64\x65vice\x18\x01 \x01(\x0b\x32\x16.authd.v1.DeviceStatus\x12\x16\n\x0egenerated_seed\x18\x02 \x01(\x0c\x12\x18\n\x10provisioning_uri\x18\x03 \x01(\t\"c\n\x0fRegisterRequest\x12\x0e\n\x06serial\x18\x01 \x01(\t\x12\x1d\n\x15strong_authentication\x18\x02 \x01(\x08\x12\x13\n\x0boperator_id\x18\x03 \x01(\t\x12\x0c\n\x04\x63ode\x18\x04 \x01(\t\"H\n\x11\x44\x65registerRequest\x12\x0e\n\x06serial\x18\x01 \x01(\t\x12\x13\n\x0boperator_id\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\"A\n\rVerifyRequest\x12\x0e\n\x06serial\x18\x01 \x01(\t\x12\x0c\n\x04\x63ode\x18\x02 \x01(\t\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"\xb7\x01\n\x0eVerifyResponse\x12(\n\x07outcome\x18\x01 \x01(\x0e\x32\x17.authd.v1.VerifyOutcome\x12\x1c\n\x14\x63onsecutive_failures\x18\x02 \x01(\r\x12\x15\n\rattempts_left\x18\x03 \x01(\r\x12\x0f\n\x07message\x18\x04 \x01(\t\x12\x12\n\nrequest_id\x18\x05 \x01(\t\x12!\n\x05\x65rror\x18\x06 \x01(\x0b\x32\x12.google.rpc.Status\"D\n\rUnlockRequest\x12\x0e\n\x06serial\x18\x01 \x01(\t\x12\x13\n\x0boperator_id\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\"3\n\x11ReportLostRequest\x12\x0e\n\x06serial\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"P\n\x19WithdrawLossReportRequest\x12\x0e\n\x06serial\x18\x01 \x01(\t\x12\x13\n\x0boperator_id\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\"\xb1\x01\n\x0eReplaceRequest\x12\x12\n\nold_serial\x18\x01 \x01(\t\x12\x12\n\nnew_serial\x18\x02 \x01(\t\x12\'\n\x06reason\x18\x03 \x01(\x0e\x32\x17.authd.v1.ReplaceReason\x12+\n\nparameters\x18\x04 \x01(\x0b\x32\x17.authd.v1.OtpParameters\x12\x0c\n\x04seed\x18\x05 \x01(\x0c\x12\x13\n\x0boperator_id\x18\x06 \x01(\t\"\x9b\x01\n\x0fReplaceResponse\x12*\n\nold_device\x18\x01 \x01(\x0b\x32\x16.authd.v1.DeviceStatus\x12*\n\nnew_device\x18\x02 \x01(\x0b\x32\x16.authd.v1.DeviceStatus\x12\x16\n\x0egenerated_seed\x18\x03 \x01(\x0c\x12\x18\n\x10provisioning_uri\x18\x04 \x01(\t\"]\n\rResyncRequest\x12\x0e\n\x06serial\x18\x01 \x01(\t\x12\x12\n\nfirst_code\x18\x02 \x01(\t\x12\x13\n\x0bsecond_code\x18\x03 \x01(\t\x12\x13\n\x0boperator_id\x18\x04 \x01(\t\"\"\n\x10GetStatusRequest\x12\x0e\n\x06serial\x18\x01 \x01(\t\"\x81\x01\n\x0cRegistration\x12\x13\n\x0binstitution\x18\x01 \x01(\t\x12.\n\x07\x63hannel\x18\x02 \x01(\x0e\x32\x1d.authd.v1.RegistrationChannel\x12\x15\n\rregistered_at\x18\x03 \x01(\x01\x12\x15\n\rfailures_here\x18\x04 \x01(\r\"\xa6\x02\n\x0c\x44\x65viceStatus\x12\x0e\n\x06serial\x18\x01 \x01(\t\x12$\n\x05state\x18\x02 \x01(\x0e\x32\x15.authd.v1.DeviceState\x12+\n\nparameters\x18\x03 \x01(\x0b\x32\x17.authd.v1.OtpParameters\x12\x1c\n\x14\x63onsecutive_failures\x18\x04 \x01(\r\x12\x15\n\rattempts_left\x18\x05 \x01(\r\x12\x0e\n\x06issuer\x18\x06 \x01(\t\x12-\n\rregistrations\x18\x07 \x03(\x0b\x32\x16.authd.v1.Registration\x12\x13\n\x0breplaced_by\x18\x08 \x01(\t\x12\x16\n\x0ewarranty_until\x18\t \x01(\x01\x12\x12\n\nupdated_at\x18\n \x01(\x01*I\n\x07OtpKind\x12\x18\n\x14OTP_KIND_UNSPECIFIED\x10\x00\x12\x11\n\rOTP_KIND_TOTP\x10\x01\x12\x11\n\rOTP_KIND_HOTP\x10\x02*y\n\x0cOtpAlgorithm\x12\x1d\n\x19OTP_ALGORITHM_UNSPECIFIED\x10\x00\x12\x16\n\x12OTP_ALGORITHM_SHA1\x10\x01\x12\x18\n\x14OTP_ALGORITHM_SHA256\x10\x02\x12\x18\n\x14OTP_ALGORITHM_SHA512\x10\x03*\xb2\x01\n\x0b\x44\x65viceState\x12\x1c\n\x18\x44\x45VICE_STATE_UNSPECIFIED\x10\x00\x12\x17\n\x13\x44\x45VICE_STATE_ACTIVE\x10\x01\x12\x17\n\x13\x44\x45VICE_STATE_LOCKED\x10\x02\x12\x1e\n\x1a\x44\x45VICE_STATE_REPORTED_LOST\x10\x03\x12\x19\n\x15\x44\x45VICE_STATE_REPLACED\x10\x04\x12\x18\n\x14\x44\x45VICE_STATE_EXPIRED\x10\x05*\x90\x02\n\rVerifyOutcome\x12\x1e\n\x1aVERIFY_OUTCOME_UNSPECIFIED\x10\x00\x12\x1b\n\x17VERIFY_OUTCOME_ACCEPTED\x10\x01\x12\x1d\n\x19VERIFY_OUTCOME_WRONG_CODE\x10\x02\x12\x19\n\x15VERIFY_OUTCOME_LOCKED\x10\x03\x12 \n\x1cVERIFY_OUTCOME_REPORTED_LOST\x10\x04\x12!\n\x1dVERIFY_OUTCOME_NOT_REGISTERED\x10\x05\x12&\n\"VERIFY_OUTCOME_EXPIRED_OR_REPLACED\x10\x06\x12\x1b\n\x17VERIFY_OUTCOME_REPLAYED\x10\x07*}\n\x13RegistrationChannel\x12$\n REGISTRATION_CHANNEL_UNSPECIFIED\x10\x00\x12\x1f\n\x1bREGISTRATION_CHANNEL_BRANCH\x10\x01\x12\x1f\n\x1bREGISTRATION_CHANNEL_ONLINE\x10\x02*p\n\rReplaceReason\x12\x1e\n\x1aREPLACE_REASON_UNSPECIFIED\x10\x00\x12\x1a\n\x16REPLACE_REASON_REISSUE\x10\x01\x12#\n\x1fREPLACE_REASON_WARRANTY_EXPIRED\x10\x02\x32\xdc\x05\n\nOtpService\x12;\n\x06\x45nroll\x12\x17.authd.v1.EnrollRequest\x1a\x18.authd.v1.EnrollResponse\x12=\n\x08Register\x12\x19.authd.v1.RegisterRequest\x1a\x16.authd.v1.DeviceStatus\x12\x41\n\nDeregister\x12\x1b.authd.v1.DeregisterRequest\x1a\x16.authd.v1.DeviceStatus\x12;\n\x06Verify\x12\x17.authd.v1.VerifyRequest\x1a\x18.authd.v1.VerifyResponse\x12\x45\n\x0cVerifyStream\x12\x17.authd.v1.VerifyRequest\x1a\x18.authd.v1.VerifyResponse(\x01\x30\x01\x12\x39\n\x06Unlock\x12\x17.authd.v1.UnlockRequest\x1a\x16.authd.v1.DeviceStatus\x12\x41\n\nReportLost\x12\x1b.authd.v1.ReportLostRequest\x1a\x16.authd.v1.DeviceStatus\x12Q\n\x12WithdrawLossReport\x12#.authd.v1.WithdrawLossReportRequest\x1a\x16.authd.v1.DeviceStatus\x12>\n\x07Replace\x12\x18.authd.v1.ReplaceRequest\x1a\x19.authd.v1.ReplaceResponse\x12\x39\n\x06Resync\x12\x17.authd.v1.ResyncRequest\x1a\x16.authd.v1.DeviceStatus\x12?\n\tGetStatus\x12\x1a.authd.v1.GetStatusRequest\x1a\x16.authd.v1.DeviceStatusb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x12\x61uthd/v1/otp.proto\x12\x08\x61uthd.v1\x1a\x17google/rpc/status.proto\"\x94\x01\n\rOtpParameters\x12\x1f\n\x04kind\x18\x01 \x01(\x0e\x32\x11.authd.v1.OtpKind\x12\x0e\n\x06\x64igits\x18\x02 \x01(\r\x12\x16\n\x0eperiod_seconds\x18\x03 \x01(\r\x12)\n\talgorithm\x18\x04 \x01(\x0e\x32\x16.authd.v1.OtpAlgorithm\x12\x0f\n\x07\x63ounter\x18\x05 \x01(\x04\"\x9c\x01\n\rEnrollRequest\x12\x0e\n\x06serial\x18\x01 \x01(\t\x12+\n\nparameters\x18\x02 \x01(\x0b\x32\x17.authd.v1.OtpParameters\x12\x0c\n\x04seed\x18\x03 \x01(\x0c\x12\x13\n\x0boperator_id\x18\x04 \x01(\t\x12\x16\n\x0ewarranty_until\x18\x05 \x01(\x01\x12\x13\n\x0b\x63ustomer_id\x18\x06 \x01(\t\"j\n\x0e\x45nrollResponse\x12&\n\x06\x64\x65vice\x18\x01 \x01(\x0b\x32\x16.authd.v1.DeviceStatus\x12\x16\n\x0egenerated_seed\x18\x02 \x01(\x0c\x12\x18\n\x10provisioning_uri\x18\x03 \x01(\t\"x\n\x0fRegisterRequest\x12\x0e\n\x06serial\x18\x01 \x01(\t\x12\x1d\n\x15strong_authentication\x18\x02 \x01(\x08\x12\x13\n\x0boperator_id\x18\x03 \x01(\t\x12\x0c\n\x04\x63ode\x18\x04 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x05 \x01(\t\"H\n\x11\x44\x65registerRequest\x12\x0e\n\x06serial\x18\x01 \x01(\t\x12\x13\n\x0boperator_id\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\"A\n\rVerifyRequest\x12\x0e\n\x06serial\x18\x01 \x01(\t\x12\x0c\n\x04\x63ode\x18\x02 \x01(\t\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"\xb7\x01\n\x0eVerifyResponse\x12(\n\x07outcome\x18\x01 \x01(\x0e\x32\x17.authd.v1.VerifyOutcome\x12\x1c\n\x14\x63onsecutive_failures\x18\x02 \x01(\r\x12\x15\n\rattempts_left\x18\x03 \x01(\r\x12\x0f\n\x07message\x18\x04 \x01(\t\x12\x12\n\nrequest_id\x18\x05 \x01(\t\x12!\n\x05\x65rror\x18\x06 \x01(\x0b\x32\x12.google.rpc.Status\"D\n\rUnlockRequest\x12\x0e\n\x06serial\x18\x01 \x01(\t\x12\x13\n\x0boperator_id\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\"3\n\x11ReportLostRequest\x12\x0e\n\x06serial\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"P\n\x19WithdrawLossReportRequest\x12\x0e\n\x06serial\x18\x01 \x01(\t\x12\x13\n\x0boperator_id\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\"\xb1\x01\n\x0eReplaceRequest\x12\x12\n\nold_serial\x18\x01 \x01(\t\x12\x12\n\nnew_serial\x18\x02 \x01(\t\x12\'\n\x06reason\x18\x03 \x01(\x0e\x32\x17.authd.v1.ReplaceReason\x12+\n\nparameters\x18\x04 \x01(\x0b\x32\x17.authd.v1.OtpParameters\x12\x0c\n\x04seed\x18\x05 \x01(\x0c\x12\x13\n\x0boperator_id\x18\x06 \x01(\t\"\x9b\x01\n\x0fReplaceResponse\x12*\n\nold_device\x18\x01 \x01(\x0b\x32\x16.authd.v1.DeviceStatus\x12*\n\nnew_device\x18\x02 \x01(\x0b\x32\x16.authd.v1.DeviceStatus\x12\x16\n\x0egenerated_seed\x18\x03 \x01(\x0c\x12\x18\n\x10provisioning_uri\x18\x04 \x01(\t\"]\n\rResyncRequest\x12\x0e\n\x06serial\x18\x01 \x01(\t\x12\x12\n\nfirst_code\x18\x02 \x01(\t\x12\x13\n\x0bsecond_code\x18\x03 \x01(\t\x12\x13\n\x0boperator_id\x18\x04 \x01(\t\"\"\n\x10GetStatusRequest\x12\x0e\n\x06serial\x18\x01 \x01(\t\"Q\n\x15\x41ssignCustomerRequest\x12\x0e\n\x06serial\x18\x01 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x02 \x01(\t\x12\x13\n\x0boperator_id\x18\x03 \x01(\t\"\x96\x01\n\x0cRegistration\x12\x13\n\x0binstitution\x18\x01 \x01(\t\x12.\n\x07\x63hannel\x18\x02 \x01(\x0e\x32\x1d.authd.v1.RegistrationChannel\x12\x15\n\rregistered_at\x18\x03 \x01(\x01\x12\x15\n\rfailures_here\x18\x04 \x01(\r\x12\x13\n\x0b\x63ustomer_id\x18\x05 \x01(\t\"\xa6\x02\n\x0c\x44\x65viceStatus\x12\x0e\n\x06serial\x18\x01 \x01(\t\x12$\n\x05state\x18\x02 \x01(\x0e\x32\x15.authd.v1.DeviceState\x12+\n\nparameters\x18\x03 \x01(\x0b\x32\x17.authd.v1.OtpParameters\x12\x1c\n\x14\x63onsecutive_failures\x18\x04 \x01(\r\x12\x15\n\rattempts_left\x18\x05 \x01(\r\x12\x0e\n\x06issuer\x18\x06 \x01(\t\x12-\n\rregistrations\x18\x07 \x03(\x0b\x32\x16.authd.v1.Registration\x12\x13\n\x0breplaced_by\x18\x08 \x01(\t\x12\x16\n\x0ewarranty_until\x18\t \x01(\x01\x12\x12\n\nupdated_at\x18\n \x01(\x01*I\n\x07OtpKind\x12\x18\n\x14OTP_KIND_UNSPECIFIED\x10\x00\x12\x11\n\rOTP_KIND_TOTP\x10\x01\x12\x11\n\rOTP_KIND_HOTP\x10\x02*y\n\x0cOtpAlgorithm\x12\x1d\n\x19OTP_ALGORITHM_UNSPECIFIED\x10\x00\x12\x16\n\x12OTP_ALGORITHM_SHA1\x10\x01\x12\x18\n\x14OTP_ALGORITHM_SHA256\x10\x02\x12\x18\n\x14OTP_ALGORITHM_SHA512\x10\x03*\xb2\x01\n\x0b\x44\x65viceState\x12\x1c\n\x18\x44\x45VICE_STATE_UNSPECIFIED\x10\x00\x12\x17\n\x13\x44\x45VICE_STATE_ACTIVE\x10\x01\x12\x17\n\x13\x44\x45VICE_STATE_LOCKED\x10\x02\x12\x1e\n\x1a\x44\x45VICE_STATE_REPORTED_LOST\x10\x03\x12\x19\n\x15\x44\x45VICE_STATE_REPLACED\x10\x04\x12\x18\n\x14\x44\x45VICE_STATE_EXPIRED\x10\x05*\x90\x02\n\rVerifyOutcome\x12\x1e\n\x1aVERIFY_OUTCOME_UNSPECIFIED\x10\x00\x12\x1b\n\x17VERIFY_OUTCOME_ACCEPTED\x10\x01\x12\x1d\n\x19VERIFY_OUTCOME_WRONG_CODE\x10\x02\x12\x19\n\x15VERIFY_OUTCOME_LOCKED\x10\x03\x12 \n\x1cVERIFY_OUTCOME_REPORTED_LOST\x10\x04\x12!\n\x1dVERIFY_OUTCOME_NOT_REGISTERED\x10\x05\x12&\n\"VERIFY_OUTCOME_EXPIRED_OR_REPLACED\x10\x06\x12\x1b\n\x17VERIFY_OUTCOME_REPLAYED\x10\x07*}\n\x13RegistrationChannel\x12$\n REGISTRATION_CHANNEL_UNSPECIFIED\x10\x00\x12\x1f\n\x1bREGISTRATION_CHANNEL_BRANCH\x10\x01\x12\x1f\n\x1bREGISTRATION_CHANNEL_ONLINE\x10\x02*p\n\rReplaceReason\x12\x1e\n\x1aREPLACE_REASON_UNSPECIFIED\x10\x00\x12\x1a\n\x16REPLACE_REASON_REISSUE\x10\x01\x12#\n\x1fREPLACE_REASON_WARRANTY_EXPIRED\x10\x02\x32\xa7\x06\n\nOtpService\x12;\n\x06\x45nroll\x12\x17.authd.v1.EnrollRequest\x1a\x18.authd.v1.EnrollResponse\x12=\n\x08Register\x12\x19.authd.v1.RegisterRequest\x1a\x16.authd.v1.DeviceStatus\x12\x41\n\nDeregister\x12\x1b.authd.v1.DeregisterRequest\x1a\x16.authd.v1.DeviceStatus\x12;\n\x06Verify\x12\x17.authd.v1.VerifyRequest\x1a\x18.authd.v1.VerifyResponse\x12\x45\n\x0cVerifyStream\x12\x17.authd.v1.VerifyRequest\x1a\x18.authd.v1.VerifyResponse(\x01\x30\x01\x12\x39\n\x06Unlock\x12\x17.authd.v1.UnlockRequest\x1a\x16.authd.v1.DeviceStatus\x12\x41\n\nReportLost\x12\x1b.authd.v1.ReportLostRequest\x1a\x16.authd.v1.DeviceStatus\x12Q\n\x12WithdrawLossReport\x12#.authd.v1.WithdrawLossReportRequest\x1a\x16.authd.v1.DeviceStatus\x12>\n\x07Replace\x12\x18.authd.v1.ReplaceRequest\x1a\x19.authd.v1.ReplaceResponse\x12\x39\n\x06Resync\x12\x17.authd.v1.ResyncRequest\x1a\x16.authd.v1.DeviceStatus\x12?\n\tGetStatus\x12\x1a.authd.v1.GetStatusRequest\x1a\x16.authd.v1.DeviceStatus\x12I\n\x0e\x41ssignCustomer\x12\x1f.authd.v1.AssignCustomerRequest\x1a\x16.authd.v1.DeviceStatusb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'authd.v1.otp_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_OTPKIND']._serialized_start=1985
-  _globals['_OTPKIND']._serialized_end=2058
-  _globals['_OTPALGORITHM']._serialized_start=2060
-  _globals['_OTPALGORITHM']._serialized_end=2181
-  _globals['_DEVICESTATE']._serialized_start=2184
-  _globals['_DEVICESTATE']._serialized_end=2362
-  _globals['_VERIFYOUTCOME']._serialized_start=2365
-  _globals['_VERIFYOUTCOME']._serialized_end=2637
-  _globals['_REGISTRATIONCHANNEL']._serialized_start=2639
-  _globals['_REGISTRATIONCHANNEL']._serialized_end=2764
-  _globals['_REPLACEREASON']._serialized_start=2766
-  _globals['_REPLACEREASON']._serialized_end=2878
+  _globals['_OTPKIND']._serialized_start=2131
+  _globals['_OTPKIND']._serialized_end=2204
+  _globals['_OTPALGORITHM']._serialized_start=2206
+  _globals['_OTPALGORITHM']._serialized_end=2327
+  _globals['_DEVICESTATE']._serialized_start=2330
+  _globals['_DEVICESTATE']._serialized_end=2508
+  _globals['_VERIFYOUTCOME']._serialized_start=2511
+  _globals['_VERIFYOUTCOME']._serialized_end=2783
+  _globals['_REGISTRATIONCHANNEL']._serialized_start=2785
+  _globals['_REGISTRATIONCHANNEL']._serialized_end=2910
+  _globals['_REPLACEREASON']._serialized_start=2912
+  _globals['_REPLACEREASON']._serialized_end=3024
   _globals['_OTPPARAMETERS']._serialized_start=58
   _globals['_OTPPARAMETERS']._serialized_end=206
   _globals['_ENROLLREQUEST']._serialized_start=209
-  _globals['_ENROLLREQUEST']._serialized_end=344
-  _globals['_ENROLLRESPONSE']._serialized_start=346
-  _globals['_ENROLLRESPONSE']._serialized_end=452
-  _globals['_REGISTERREQUEST']._serialized_start=454
-  _globals['_REGISTERREQUEST']._serialized_end=553
-  _globals['_DEREGISTERREQUEST']._serialized_start=555
-  _globals['_DEREGISTERREQUEST']._serialized_end=627
-  _globals['_VERIFYREQUEST']._serialized_start=629
-  _globals['_VERIFYREQUEST']._serialized_end=694
-  _globals['_VERIFYRESPONSE']._serialized_start=697
-  _globals['_VERIFYRESPONSE']._serialized_end=880
-  _globals['_UNLOCKREQUEST']._serialized_start=882
-  _globals['_UNLOCKREQUEST']._serialized_end=950
-  _globals['_REPORTLOSTREQUEST']._serialized_start=952
-  _globals['_REPORTLOSTREQUEST']._serialized_end=1003
-  _globals['_WITHDRAWLOSSREPORTREQUEST']._serialized_start=1005
-  _globals['_WITHDRAWLOSSREPORTREQUEST']._serialized_end=1085
-  _globals['_REPLACEREQUEST']._serialized_start=1088
-  _globals['_REPLACEREQUEST']._serialized_end=1265
-  _globals['_REPLACERESPONSE']._serialized_start=1268
-  _globals['_REPLACERESPONSE']._serialized_end=1423
-  _globals['_RESYNCREQUEST']._serialized_start=1425
-  _globals['_RESYNCREQUEST']._serialized_end=1518
-  _globals['_GETSTATUSREQUEST']._serialized_start=1520
-  _globals['_GETSTATUSREQUEST']._serialized_end=1554
-  _globals['_REGISTRATION']._serialized_start=1557
-  _globals['_REGISTRATION']._serialized_end=1686
-  _globals['_DEVICESTATUS']._serialized_start=1689
-  _globals['_DEVICESTATUS']._serialized_end=1983
-  _globals['_OTPSERVICE']._serialized_start=2881
-  _globals['_OTPSERVICE']._serialized_end=3613
+  _globals['_ENROLLREQUEST']._serialized_end=365
+  _globals['_ENROLLRESPONSE']._serialized_start=367
+  _globals['_ENROLLRESPONSE']._serialized_end=473
+  _globals['_REGISTERREQUEST']._serialized_start=475
+  _globals['_REGISTERREQUEST']._serialized_end=595
+  _globals['_DEREGISTERREQUEST']._serialized_start=597
+  _globals['_DEREGISTERREQUEST']._serialized_end=669
+  _globals['_VERIFYREQUEST']._serialized_start=671
+  _globals['_VERIFYREQUEST']._serialized_end=736
+  _globals['_VERIFYRESPONSE']._serialized_start=739
+  _globals['_VERIFYRESPONSE']._serialized_end=922
+  _globals['_UNLOCKREQUEST']._serialized_start=924
+  _globals['_UNLOCKREQUEST']._serialized_end=992
+  _globals['_REPORTLOSTREQUEST']._serialized_start=994
+  _globals['_REPORTLOSTREQUEST']._serialized_end=1045
+  _globals['_WITHDRAWLOSSREPORTREQUEST']._serialized_start=1047
+  _globals['_WITHDRAWLOSSREPORTREQUEST']._serialized_end=1127
+  _globals['_REPLACEREQUEST']._serialized_start=1130
+  _globals['_REPLACEREQUEST']._serialized_end=1307
+  _globals['_REPLACERESPONSE']._serialized_start=1310
+  _globals['_REPLACERESPONSE']._serialized_end=1465
+  _globals['_RESYNCREQUEST']._serialized_start=1467
+  _globals['_RESYNCREQUEST']._serialized_end=1560
+  _globals['_GETSTATUSREQUEST']._serialized_start=1562
+  _globals['_GETSTATUSREQUEST']._serialized_end=1596
+  _globals['_ASSIGNCUSTOMERREQUEST']._serialized_start=1598
+  _globals['_ASSIGNCUSTOMERREQUEST']._serialized_end=1679
+  _globals['_REGISTRATION']._serialized_start=1682
+  _globals['_REGISTRATION']._serialized_end=1832
+  _globals['_DEVICESTATUS']._serialized_start=1835
+  _globals['_DEVICESTATUS']._serialized_end=2129
+  _globals['_OTPSERVICE']._serialized_start=3027
+  _globals['_OTPSERVICE']._serialized_end=3834
 # @@protoc_insertion_point(module_scope)

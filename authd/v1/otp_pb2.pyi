@@ -95,18 +95,20 @@ class OtpParameters(_message.Message):
     def __init__(self, kind: _Optional[_Union[OtpKind, str]] = ..., digits: _Optional[int] = ..., period_seconds: _Optional[int] = ..., algorithm: _Optional[_Union[OtpAlgorithm, str]] = ..., counter: _Optional[int] = ...) -> None: ...
 
 class EnrollRequest(_message.Message):
-    __slots__ = ("serial", "parameters", "seed", "operator_id", "warranty_until")
+    __slots__ = ("serial", "parameters", "seed", "operator_id", "warranty_until", "customer_id")
     SERIAL_FIELD_NUMBER: _ClassVar[int]
     PARAMETERS_FIELD_NUMBER: _ClassVar[int]
     SEED_FIELD_NUMBER: _ClassVar[int]
     OPERATOR_ID_FIELD_NUMBER: _ClassVar[int]
     WARRANTY_UNTIL_FIELD_NUMBER: _ClassVar[int]
+    CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
     serial: str
     parameters: OtpParameters
     seed: bytes
     operator_id: str
     warranty_until: float
-    def __init__(self, serial: _Optional[str] = ..., parameters: _Optional[_Union[OtpParameters, _Mapping]] = ..., seed: _Optional[bytes] = ..., operator_id: _Optional[str] = ..., warranty_until: _Optional[float] = ...) -> None: ...
+    customer_id: str
+    def __init__(self, serial: _Optional[str] = ..., parameters: _Optional[_Union[OtpParameters, _Mapping]] = ..., seed: _Optional[bytes] = ..., operator_id: _Optional[str] = ..., warranty_until: _Optional[float] = ..., customer_id: _Optional[str] = ...) -> None: ...
 
 class EnrollResponse(_message.Message):
     __slots__ = ("device", "generated_seed", "provisioning_uri")
@@ -119,16 +121,18 @@ class EnrollResponse(_message.Message):
     def __init__(self, device: _Optional[_Union[DeviceStatus, _Mapping]] = ..., generated_seed: _Optional[bytes] = ..., provisioning_uri: _Optional[str] = ...) -> None: ...
 
 class RegisterRequest(_message.Message):
-    __slots__ = ("serial", "strong_authentication", "operator_id", "code")
+    __slots__ = ("serial", "strong_authentication", "operator_id", "code", "customer_id")
     SERIAL_FIELD_NUMBER: _ClassVar[int]
     STRONG_AUTHENTICATION_FIELD_NUMBER: _ClassVar[int]
     OPERATOR_ID_FIELD_NUMBER: _ClassVar[int]
     CODE_FIELD_NUMBER: _ClassVar[int]
+    CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
     serial: str
     strong_authentication: bool
     operator_id: str
     code: str
-    def __init__(self, serial: _Optional[str] = ..., strong_authentication: _Optional[bool] = ..., operator_id: _Optional[str] = ..., code: _Optional[str] = ...) -> None: ...
+    customer_id: str
+    def __init__(self, serial: _Optional[str] = ..., strong_authentication: _Optional[bool] = ..., operator_id: _Optional[str] = ..., code: _Optional[str] = ..., customer_id: _Optional[str] = ...) -> None: ...
 
 class DeregisterRequest(_message.Message):
     __slots__ = ("serial", "operator_id", "reason")
@@ -240,17 +244,29 @@ class GetStatusRequest(_message.Message):
     serial: str
     def __init__(self, serial: _Optional[str] = ...) -> None: ...
 
+class AssignCustomerRequest(_message.Message):
+    __slots__ = ("serial", "customer_id", "operator_id")
+    SERIAL_FIELD_NUMBER: _ClassVar[int]
+    CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
+    OPERATOR_ID_FIELD_NUMBER: _ClassVar[int]
+    serial: str
+    customer_id: str
+    operator_id: str
+    def __init__(self, serial: _Optional[str] = ..., customer_id: _Optional[str] = ..., operator_id: _Optional[str] = ...) -> None: ...
+
 class Registration(_message.Message):
-    __slots__ = ("institution", "channel", "registered_at", "failures_here")
+    __slots__ = ("institution", "channel", "registered_at", "failures_here", "customer_id")
     INSTITUTION_FIELD_NUMBER: _ClassVar[int]
     CHANNEL_FIELD_NUMBER: _ClassVar[int]
     REGISTERED_AT_FIELD_NUMBER: _ClassVar[int]
     FAILURES_HERE_FIELD_NUMBER: _ClassVar[int]
+    CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
     institution: str
     channel: RegistrationChannel
     registered_at: float
     failures_here: int
-    def __init__(self, institution: _Optional[str] = ..., channel: _Optional[_Union[RegistrationChannel, str]] = ..., registered_at: _Optional[float] = ..., failures_here: _Optional[int] = ...) -> None: ...
+    customer_id: str
+    def __init__(self, institution: _Optional[str] = ..., channel: _Optional[_Union[RegistrationChannel, str]] = ..., registered_at: _Optional[float] = ..., failures_here: _Optional[int] = ..., customer_id: _Optional[str] = ...) -> None: ...
 
 class DeviceStatus(_message.Message):
     __slots__ = ("serial", "state", "parameters", "consecutive_failures", "attempts_left", "issuer", "registrations", "replaced_by", "warranty_until", "updated_at")

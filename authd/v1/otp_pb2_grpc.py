@@ -38,6 +38,10 @@ class OtpServiceStub:
     serial in person at a branch (Enroll, Replace's new serial, branch Register) tell whether it
     exists. Verify, VerifyStream and Register are rate-limited per institution
     (RESOURCE_EXHAUSTED).
+
+    Every registration names the registering institution's own customer reference
+    (`customer_id`: 1..64 letters, digits or . _ : -), shown to that institution only; a reissue
+    carries each institution's reference over to the new device.
     """
 
     def __init__(self, channel):
@@ -101,6 +105,11 @@ class OtpServiceStub:
                 request_serializer=authd_dot_v1_dot_otp__pb2.GetStatusRequest.SerializeToString,
                 response_deserializer=authd_dot_v1_dot_otp__pb2.DeviceStatus.FromString,
                 _registered_method=True)
+        self.AssignCustomer = channel.unary_unary(
+                '/authd.v1.OtpService/AssignCustomer',
+                request_serializer=authd_dot_v1_dot_otp__pb2.AssignCustomerRequest.SerializeToString,
+                response_deserializer=authd_dot_v1_dot_otp__pb2.DeviceStatus.FromString,
+                _registered_method=True)
 
 
 class OtpServiceServicer:
@@ -116,6 +125,10 @@ class OtpServiceServicer:
     serial in person at a branch (Enroll, Replace's new serial, branch Register) tell whether it
     exists. Verify, VerifyStream and Register are rate-limited per institution
     (RESOURCE_EXHAUSTED).
+
+    Every registration names the registering institution's own customer reference
+    (`customer_id`: 1..64 letters, digits or . _ : -), shown to that institution only; a reissue
+    carries each institution's reference over to the new device.
     """
 
     def Enroll(self, request, context):
@@ -204,6 +217,15 @@ class OtpServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def AssignCustomer(self, request, context):
+        """Branch: name the customer of the caller's registration made before registrations named
+        one (the customer is present with an ID). A registration that names one keeps it:
+        FAILED_PRECONDITION (deregister and register again to change it).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_OtpServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -262,6 +284,11 @@ def add_OtpServiceServicer_to_server(servicer, server):
                     request_deserializer=authd_dot_v1_dot_otp__pb2.GetStatusRequest.FromString,
                     response_serializer=authd_dot_v1_dot_otp__pb2.DeviceStatus.SerializeToString,
             ),
+            'AssignCustomer': grpc.unary_unary_rpc_method_handler(
+                    servicer.AssignCustomer,
+                    request_deserializer=authd_dot_v1_dot_otp__pb2.AssignCustomerRequest.FromString,
+                    response_serializer=authd_dot_v1_dot_otp__pb2.DeviceStatus.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'authd.v1.OtpService', rpc_method_handlers)
@@ -283,6 +310,10 @@ class OtpService:
     serial in person at a branch (Enroll, Replace's new serial, branch Register) tell whether it
     exists. Verify, VerifyStream and Register are rate-limited per institution
     (RESOURCE_EXHAUSTED).
+
+    Every registration names the registering institution's own customer reference
+    (`customer_id`: 1..64 letters, digits or . _ : -), shown to that institution only; a reissue
+    carries each institution's reference over to the new device.
     """
 
     @staticmethod
@@ -571,6 +602,33 @@ class OtpService:
             target,
             '/authd.v1.OtpService/GetStatus',
             authd_dot_v1_dot_otp__pb2.GetStatusRequest.SerializeToString,
+            authd_dot_v1_dot_otp__pb2.DeviceStatus.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AssignCustomer(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/authd.v1.OtpService/AssignCustomer',
+            authd_dot_v1_dot_otp__pb2.AssignCustomerRequest.SerializeToString,
             authd_dot_v1_dot_otp__pb2.DeviceStatus.FromString,
             options,
             channel_credentials,

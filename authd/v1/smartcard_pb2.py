@@ -22,69 +22,76 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from authd.v1 import customer_pb2 as authd_dot_v1_dot_customer__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x61uthd/v1/smartcard.proto\x12\x08\x61uthd.v1\"\x14\n\x12ListReadersRequest\"9\n\x06Reader\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x14\n\x0c\x63\x61rd_present\x18\x02 \x01(\x08\x12\x0b\n\x03\x61tr\x18\x03 \x01(\x0c\"S\n\x13ListReadersResponse\x12!\n\x07readers\x18\x01 \x03(\x0b\x32\x10.authd.v1.Reader\x12\x19\n\x11service_available\x18\x02 \x01(\x08\"\x15\n\x13WatchReadersRequest\"\xe0\x01\n\x0bReaderEvent\x12(\n\x04kind\x18\x01 \x01(\x0e\x32\x1a.authd.v1.ReaderEvent.Kind\x12\x0e\n\x06reader\x18\x02 \x01(\t\x12\x0b\n\x03\x61tr\x18\x03 \x01(\x0c\"\x89\x01\n\x04Kind\x12\x14\n\x10KIND_UNSPECIFIED\x10\x00\x12\x10\n\x0cREADER_ADDED\x10\x01\x12\x12\n\x0eREADER_REMOVED\x10\x02\x12\x11\n\rCARD_INSERTED\x10\x03\x12\x10\n\x0c\x43\x41RD_REMOVED\x10\x04\x12\x0e\n\nSERVICE_UP\x10\x05\x12\x10\n\x0cSERVICE_DOWN\x10\x06\"\x1d\n\x0b\x43\x61rdRequest\x12\x0e\n\x06reader\x18\x01 \x01(\t\"J\n\x08\x43\x61rdInfo\x12\x0e\n\x06reader\x18\x01 \x01(\t\x12\x0b\n\x03\x61tr\x18\x02 \x01(\x0c\x12!\n\x07\x61pplets\x18\x03 \x03(\x0b\x32\x10.authd.v1.Applet\"#\n\x06\x41pplet\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0b\n\x03\x61id\x18\x02 \x01(\x0c\"r\n\x0ePivCertificate\x12\x1f\n\x04slot\x18\x01 \x01(\x0e\x32\x11.authd.v1.PivSlot\x12\x0b\n\x03\x64\x65r\x18\x02 \x01(\x0c\x12\x0f\n\x07subject\x18\x03 \x01(\t\x12\x0e\n\x06issuer\x18\x04 \x01(\t\x12\x11\n\tnot_after\x18\x05 \x01(\t\"\xad\x01\n\tPivStatus\x12\x0e\n\x06reader\x18\x01 \x01(\t\x12\x0c\n\x04guid\x18\x02 \x01(\x0c\x12\r\n\x05\x66\x61scn\x18\x03 \x01(\x0c\x12\x0e\n\x06\x65xpiry\x18\x04 \x01(\t\x12\x1e\n\x16pin_attempts_remaining\x18\x05 \x01(\x05\x12\x13\n\x0bpin_blocked\x18\x06 \x01(\x08\x12.\n\x0c\x63\x65rtificates\x18\x07 \x03(\x0b\x32\x18.authd.v1.PivCertificate\"\x99\x01\n\tPinResult\x12,\n\x07outcome\x18\x01 \x01(\x0e\x32\x1b.authd.v1.PinResult.Outcome\x12\x1a\n\x12\x61ttempts_remaining\x18\x02 \x01(\x05\"B\n\x07Outcome\x12\x17\n\x13OUTCOME_UNSPECIFIED\x10\x00\x12\x06\n\x02OK\x10\x01\x12\t\n\x05WRONG\x10\x02\x12\x0b\n\x07\x42LOCKED\x10\x03\"/\n\x10VerifyPinRequest\x12\x0e\n\x06reader\x18\x01 \x01(\t\x12\x0b\n\x03pin\x18\x02 \x01(\t\"D\n\x10\x43hangePinRequest\x12\x0e\n\x06reader\x18\x01 \x01(\t\x12\x0f\n\x07old_pin\x18\x02 \x01(\t\x12\x0f\n\x07new_pin\x18\x03 \x01(\t\"A\n\x11UnblockPinRequest\x12\x0e\n\x06reader\x18\x01 \x01(\t\x12\x0b\n\x03puk\x18\x02 \x01(\t\x12\x0f\n\x07new_pin\x18\x03 \x01(\t\"\x88\x01\n\x12GenerateKeyRequest\x12\x0e\n\x06reader\x18\x01 \x01(\t\x12\x1f\n\x04slot\x18\x02 \x01(\x0e\x32\x11.authd.v1.PivSlot\x12)\n\talgorithm\x18\x03 \x01(\x0e\x32\x16.authd.v1.KeyAlgorithm\x12\x16\n\x0emanagement_key\x18\x04 \x01(\x0c\"-\n\x13GenerateKeyResponse\x12\x16\n\x0epublic_key_der\x18\x01 \x01(\x0c\"|\n\x18ImportCertificateRequest\x12\x0e\n\x06reader\x18\x01 \x01(\t\x12\x1f\n\x04slot\x18\x02 \x01(\x0e\x32\x11.authd.v1.PivSlot\x12\x17\n\x0f\x63\x65rtificate_der\x18\x03 \x01(\x0c\x12\x16\n\x0emanagement_key\x18\x04 \x01(\x0c\"J\n\x19ImportCertificateResponse\x12-\n\x0b\x63\x65rtificate\x18\x01 \x01(\x0b\x32\x18.authd.v1.PivCertificate\"\xa5\x01\n\x0bSignRequest\x12\x0e\n\x06reader\x18\x01 \x01(\t\x12\x1f\n\x04slot\x18\x02 \x01(\x0e\x32\x11.authd.v1.PivSlot\x12)\n\talgorithm\x18\x03 \x01(\x0e\x32\x16.authd.v1.KeyAlgorithm\x12\x0b\n\x03pin\x18\x04 \x01(\t\x12\x0f\n\x07message\x18\x05 \x01(\x0c\x12\x0e\n\x06\x64igest\x18\x06 \x01(\x0c\x12\x0c\n\x04hash\x18\x07 \x01(\t\"C\n\x0cSignResponse\x12 \n\x03pin\x18\x01 \x01(\x0b\x32\x13.authd.v1.PinResult\x12\x11\n\tsignature\x18\x02 \x01(\x0c\"0\n\x0fTransmitRequest\x12\x0e\n\x06reader\x18\x01 \x01(\t\x12\r\n\x05\x61pdus\x18\x02 \x03(\x0c\"(\n\x0c\x41pduResponse\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x12\n\n\x02sw\x18\x02 \x01(\r\"=\n\x10TransmitResponse\x12)\n\tresponses\x18\x01 \x03(\x0b\x32\x16.authd.v1.ApduResponse*\x91\x01\n\x07PivSlot\x12\x18\n\x14PIV_SLOT_UNSPECIFIED\x10\x00\x12\x1c\n\x17PIV_SLOT_AUTHENTICATION\x10\x9a\x01\x12\x17\n\x12PIV_SLOT_SIGNATURE\x10\x9c\x01\x12\x1c\n\x17PIV_SLOT_KEY_MANAGEMENT\x10\x9d\x01\x12\x17\n\x12PIV_SLOT_CARD_AUTH\x10\x9e\x01*~\n\x0cKeyAlgorithm\x12\x1d\n\x19KEY_ALGORITHM_UNSPECIFIED\x10\x00\x12\x19\n\x15KEY_ALGORITHM_RSA2048\x10\x07\x12\x19\n\x15KEY_ALGORITHM_EC_P256\x10\x11\x12\x19\n\x15KEY_ALGORITHM_EC_P384\x10\x14\x32\xc9\x06\n\x10SmartcardService\x12J\n\x0bListReaders\x12\x1c.authd.v1.ListReadersRequest\x1a\x1d.authd.v1.ListReadersResponse\x12\x46\n\x0cWatchReaders\x12\x1d.authd.v1.WatchReadersRequest\x1a\x15.authd.v1.ReaderEvent0\x01\x12\x38\n\x0bGetCardInfo\x12\x15.authd.v1.CardRequest\x1a\x12.authd.v1.CardInfo\x12:\n\x0cGetPivStatus\x12\x15.authd.v1.CardRequest\x1a\x13.authd.v1.PivStatus\x12<\n\tVerifyPin\x12\x1a.authd.v1.VerifyPinRequest\x1a\x13.authd.v1.PinResult\x12<\n\tChangePin\x12\x1a.authd.v1.ChangePinRequest\x1a\x13.authd.v1.PinResult\x12>\n\nUnblockPin\x12\x1b.authd.v1.UnblockPinRequest\x1a\x13.authd.v1.PinResult\x12J\n\x0bGenerateKey\x12\x1c.authd.v1.GenerateKeyRequest\x1a\x1d.authd.v1.GenerateKeyResponse\x12\\\n\x11ImportCertificate\x12\".authd.v1.ImportCertificateRequest\x1a#.authd.v1.ImportCertificateResponse\x12\x35\n\x04Sign\x12\x15.authd.v1.SignRequest\x1a\x16.authd.v1.SignResponse\x12\x41\n\x08Transmit\x12\x19.authd.v1.TransmitRequest\x1a\x1a.authd.v1.TransmitResponse\x12K\n\x0eTransmitStream\x12\x19.authd.v1.TransmitRequest\x1a\x1a.authd.v1.TransmitResponse(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x61uthd/v1/smartcard.proto\x12\x08\x61uthd.v1\x1a\x17\x61uthd/v1/customer.proto\"\x14\n\x12ListReadersRequest\"9\n\x06Reader\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x14\n\x0c\x63\x61rd_present\x18\x02 \x01(\x08\x12\x0b\n\x03\x61tr\x18\x03 \x01(\x0c\"S\n\x13ListReadersResponse\x12!\n\x07readers\x18\x01 \x03(\x0b\x32\x10.authd.v1.Reader\x12\x19\n\x11service_available\x18\x02 \x01(\x08\"\x15\n\x13WatchReadersRequest\"\xe0\x01\n\x0bReaderEvent\x12(\n\x04kind\x18\x01 \x01(\x0e\x32\x1a.authd.v1.ReaderEvent.Kind\x12\x0e\n\x06reader\x18\x02 \x01(\t\x12\x0b\n\x03\x61tr\x18\x03 \x01(\x0c\"\x89\x01\n\x04Kind\x12\x14\n\x10KIND_UNSPECIFIED\x10\x00\x12\x10\n\x0cREADER_ADDED\x10\x01\x12\x12\n\x0eREADER_REMOVED\x10\x02\x12\x11\n\rCARD_INSERTED\x10\x03\x12\x10\n\x0c\x43\x41RD_REMOVED\x10\x04\x12\x0e\n\nSERVICE_UP\x10\x05\x12\x10\n\x0cSERVICE_DOWN\x10\x06\"\x1d\n\x0b\x43\x61rdRequest\x12\x0e\n\x06reader\x18\x01 \x01(\t\"J\n\x08\x43\x61rdInfo\x12\x0e\n\x06reader\x18\x01 \x01(\t\x12\x0b\n\x03\x61tr\x18\x02 \x01(\x0c\x12!\n\x07\x61pplets\x18\x03 \x03(\x0b\x32\x10.authd.v1.Applet\"#\n\x06\x41pplet\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0b\n\x03\x61id\x18\x02 \x01(\x0c\"r\n\x0ePivCertificate\x12\x1f\n\x04slot\x18\x01 \x01(\x0e\x32\x11.authd.v1.PivSlot\x12\x0b\n\x03\x64\x65r\x18\x02 \x01(\x0c\x12\x0f\n\x07subject\x18\x03 \x01(\t\x12\x0e\n\x06issuer\x18\x04 \x01(\t\x12\x11\n\tnot_after\x18\x05 \x01(\t\"\xad\x01\n\tPivStatus\x12\x0e\n\x06reader\x18\x01 \x01(\t\x12\x0c\n\x04guid\x18\x02 \x01(\x0c\x12\r\n\x05\x66\x61scn\x18\x03 \x01(\x0c\x12\x0e\n\x06\x65xpiry\x18\x04 \x01(\t\x12\x1e\n\x16pin_attempts_remaining\x18\x05 \x01(\x05\x12\x13\n\x0bpin_blocked\x18\x06 \x01(\x08\x12.\n\x0c\x63\x65rtificates\x18\x07 \x03(\x0b\x32\x18.authd.v1.PivCertificate\"\x99\x01\n\tPinResult\x12,\n\x07outcome\x18\x01 \x01(\x0e\x32\x1b.authd.v1.PinResult.Outcome\x12\x1a\n\x12\x61ttempts_remaining\x18\x02 \x01(\x05\"B\n\x07Outcome\x12\x17\n\x13OUTCOME_UNSPECIFIED\x10\x00\x12\x06\n\x02OK\x10\x01\x12\t\n\x05WRONG\x10\x02\x12\x0b\n\x07\x42LOCKED\x10\x03\"/\n\x10VerifyPinRequest\x12\x0e\n\x06reader\x18\x01 \x01(\t\x12\x0b\n\x03pin\x18\x02 \x01(\t\"D\n\x10\x43hangePinRequest\x12\x0e\n\x06reader\x18\x01 \x01(\t\x12\x0f\n\x07old_pin\x18\x02 \x01(\t\x12\x0f\n\x07new_pin\x18\x03 \x01(\t\"A\n\x11UnblockPinRequest\x12\x0e\n\x06reader\x18\x01 \x01(\t\x12\x0b\n\x03puk\x18\x02 \x01(\t\x12\x0f\n\x07new_pin\x18\x03 \x01(\t\"\x88\x01\n\x12GenerateKeyRequest\x12\x0e\n\x06reader\x18\x01 \x01(\t\x12\x1f\n\x04slot\x18\x02 \x01(\x0e\x32\x11.authd.v1.PivSlot\x12)\n\talgorithm\x18\x03 \x01(\x0e\x32\x16.authd.v1.KeyAlgorithm\x12\x16\n\x0emanagement_key\x18\x04 \x01(\x0c\"-\n\x13GenerateKeyResponse\x12\x16\n\x0epublic_key_der\x18\x01 \x01(\x0c\"|\n\x18ImportCertificateRequest\x12\x0e\n\x06reader\x18\x01 \x01(\t\x12\x1f\n\x04slot\x18\x02 \x01(\x0e\x32\x11.authd.v1.PivSlot\x12\x17\n\x0f\x63\x65rtificate_der\x18\x03 \x01(\x0c\x12\x16\n\x0emanagement_key\x18\x04 \x01(\x0c\"J\n\x19ImportCertificateResponse\x12-\n\x0b\x63\x65rtificate\x18\x01 \x01(\x0b\x32\x18.authd.v1.PivCertificate\"\xa5\x01\n\x0bSignRequest\x12\x0e\n\x06reader\x18\x01 \x01(\t\x12\x1f\n\x04slot\x18\x02 \x01(\x0e\x32\x11.authd.v1.PivSlot\x12)\n\talgorithm\x18\x03 \x01(\x0e\x32\x16.authd.v1.KeyAlgorithm\x12\x0b\n\x03pin\x18\x04 \x01(\t\x12\x0f\n\x07message\x18\x05 \x01(\x0c\x12\x0e\n\x06\x64igest\x18\x06 \x01(\x0c\x12\x0c\n\x04hash\x18\x07 \x01(\t\"C\n\x0cSignResponse\x12 \n\x03pin\x18\x01 \x01(\x0b\x32\x13.authd.v1.PinResult\x12\x11\n\tsignature\x18\x02 \x01(\x0c\"0\n\x0fTransmitRequest\x12\x0e\n\x06reader\x18\x01 \x01(\t\x12\r\n\x05\x61pdus\x18\x02 \x03(\x0c\"(\n\x0c\x41pduResponse\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x12\n\n\x02sw\x18\x02 \x01(\r\"=\n\x10TransmitResponse\x12)\n\tresponses\x18\x01 \x03(\x0b\x32\x16.authd.v1.ApduResponse\"n\n\x13RegisterCardRequest\x12\x0e\n\x06reader\x18\x01 \x01(\t\x12\x0b\n\x03pin\x18\x02 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x03 \x01(\t\x12\x13\n\x0boperator_id\x18\x04 \x01(\t\x12\x10\n\x08terminal\x18\x05 \x01(\t\"l\n\x14RegisterCardResponse\x12 \n\x03pin\x18\x01 \x01(\x0b\x32\x13.authd.v1.PinResult\x12\x32\n\x0cregistration\x18\x02 \x01(\x0b\x32\x1c.authd.v1.BranchRegistration\"f\n\x15\x44\x65registerCardRequest\x12\x13\n\x0b\x63\x61rd_serial\x18\x01 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x02 \x01(\t\x12\x13\n\x0boperator_id\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t*\x91\x01\n\x07PivSlot\x12\x18\n\x14PIV_SLOT_UNSPECIFIED\x10\x00\x12\x1c\n\x17PIV_SLOT_AUTHENTICATION\x10\x9a\x01\x12\x17\n\x12PIV_SLOT_SIGNATURE\x10\x9c\x01\x12\x1c\n\x17PIV_SLOT_KEY_MANAGEMENT\x10\x9d\x01\x12\x17\n\x12PIV_SLOT_CARD_AUTH\x10\x9e\x01*~\n\x0cKeyAlgorithm\x12\x1d\n\x19KEY_ALGORITHM_UNSPECIFIED\x10\x00\x12\x19\n\x15KEY_ALGORITHM_RSA2048\x10\x07\x12\x19\n\x15KEY_ALGORITHM_EC_P256\x10\x11\x12\x19\n\x15KEY_ALGORITHM_EC_P384\x10\x14\x32\xe9\x07\n\x10SmartcardService\x12J\n\x0bListReaders\x12\x1c.authd.v1.ListReadersRequest\x1a\x1d.authd.v1.ListReadersResponse\x12\x46\n\x0cWatchReaders\x12\x1d.authd.v1.WatchReadersRequest\x1a\x15.authd.v1.ReaderEvent0\x01\x12\x38\n\x0bGetCardInfo\x12\x15.authd.v1.CardRequest\x1a\x12.authd.v1.CardInfo\x12:\n\x0cGetPivStatus\x12\x15.authd.v1.CardRequest\x1a\x13.authd.v1.PivStatus\x12<\n\tVerifyPin\x12\x1a.authd.v1.VerifyPinRequest\x1a\x13.authd.v1.PinResult\x12<\n\tChangePin\x12\x1a.authd.v1.ChangePinRequest\x1a\x13.authd.v1.PinResult\x12>\n\nUnblockPin\x12\x1b.authd.v1.UnblockPinRequest\x1a\x13.authd.v1.PinResult\x12J\n\x0bGenerateKey\x12\x1c.authd.v1.GenerateKeyRequest\x1a\x1d.authd.v1.GenerateKeyResponse\x12\\\n\x11ImportCertificate\x12\".authd.v1.ImportCertificateRequest\x1a#.authd.v1.ImportCertificateResponse\x12\x35\n\x04Sign\x12\x15.authd.v1.SignRequest\x1a\x16.authd.v1.SignResponse\x12\x41\n\x08Transmit\x12\x19.authd.v1.TransmitRequest\x1a\x1a.authd.v1.TransmitResponse\x12K\n\x0eTransmitStream\x12\x19.authd.v1.TransmitRequest\x1a\x1a.authd.v1.TransmitResponse(\x01\x30\x01\x12M\n\x0cRegisterCard\x12\x1d.authd.v1.RegisterCardRequest\x1a\x1e.authd.v1.RegisterCardResponse\x12O\n\x0e\x44\x65registerCard\x12\x1f.authd.v1.DeregisterCardRequest\x1a\x1c.authd.v1.BranchRegistrationb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'authd.v1.smartcard_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_PIVSLOT']._serialized_start=2013
-  _globals['_PIVSLOT']._serialized_end=2158
-  _globals['_KEYALGORITHM']._serialized_start=2160
-  _globals['_KEYALGORITHM']._serialized_end=2286
-  _globals['_LISTREADERSREQUEST']._serialized_start=38
-  _globals['_LISTREADERSREQUEST']._serialized_end=58
-  _globals['_READER']._serialized_start=60
-  _globals['_READER']._serialized_end=117
-  _globals['_LISTREADERSRESPONSE']._serialized_start=119
-  _globals['_LISTREADERSRESPONSE']._serialized_end=202
-  _globals['_WATCHREADERSREQUEST']._serialized_start=204
-  _globals['_WATCHREADERSREQUEST']._serialized_end=225
-  _globals['_READEREVENT']._serialized_start=228
-  _globals['_READEREVENT']._serialized_end=452
-  _globals['_READEREVENT_KIND']._serialized_start=315
-  _globals['_READEREVENT_KIND']._serialized_end=452
-  _globals['_CARDREQUEST']._serialized_start=454
-  _globals['_CARDREQUEST']._serialized_end=483
-  _globals['_CARDINFO']._serialized_start=485
-  _globals['_CARDINFO']._serialized_end=559
-  _globals['_APPLET']._serialized_start=561
-  _globals['_APPLET']._serialized_end=596
-  _globals['_PIVCERTIFICATE']._serialized_start=598
-  _globals['_PIVCERTIFICATE']._serialized_end=712
-  _globals['_PIVSTATUS']._serialized_start=715
-  _globals['_PIVSTATUS']._serialized_end=888
-  _globals['_PINRESULT']._serialized_start=891
-  _globals['_PINRESULT']._serialized_end=1044
-  _globals['_PINRESULT_OUTCOME']._serialized_start=978
-  _globals['_PINRESULT_OUTCOME']._serialized_end=1044
-  _globals['_VERIFYPINREQUEST']._serialized_start=1046
-  _globals['_VERIFYPINREQUEST']._serialized_end=1093
-  _globals['_CHANGEPINREQUEST']._serialized_start=1095
-  _globals['_CHANGEPINREQUEST']._serialized_end=1163
-  _globals['_UNBLOCKPINREQUEST']._serialized_start=1165
-  _globals['_UNBLOCKPINREQUEST']._serialized_end=1230
-  _globals['_GENERATEKEYREQUEST']._serialized_start=1233
-  _globals['_GENERATEKEYREQUEST']._serialized_end=1369
-  _globals['_GENERATEKEYRESPONSE']._serialized_start=1371
-  _globals['_GENERATEKEYRESPONSE']._serialized_end=1416
-  _globals['_IMPORTCERTIFICATEREQUEST']._serialized_start=1418
-  _globals['_IMPORTCERTIFICATEREQUEST']._serialized_end=1542
-  _globals['_IMPORTCERTIFICATERESPONSE']._serialized_start=1544
-  _globals['_IMPORTCERTIFICATERESPONSE']._serialized_end=1618
-  _globals['_SIGNREQUEST']._serialized_start=1621
-  _globals['_SIGNREQUEST']._serialized_end=1786
-  _globals['_SIGNRESPONSE']._serialized_start=1788
-  _globals['_SIGNRESPONSE']._serialized_end=1855
-  _globals['_TRANSMITREQUEST']._serialized_start=1857
-  _globals['_TRANSMITREQUEST']._serialized_end=1905
-  _globals['_APDURESPONSE']._serialized_start=1907
-  _globals['_APDURESPONSE']._serialized_end=1947
-  _globals['_TRANSMITRESPONSE']._serialized_start=1949
-  _globals['_TRANSMITRESPONSE']._serialized_end=2010
-  _globals['_SMARTCARDSERVICE']._serialized_start=2289
-  _globals['_SMARTCARDSERVICE']._serialized_end=3130
+  _globals['_PIVSLOT']._serialized_start=2364
+  _globals['_PIVSLOT']._serialized_end=2509
+  _globals['_KEYALGORITHM']._serialized_start=2511
+  _globals['_KEYALGORITHM']._serialized_end=2637
+  _globals['_LISTREADERSREQUEST']._serialized_start=63
+  _globals['_LISTREADERSREQUEST']._serialized_end=83
+  _globals['_READER']._serialized_start=85
+  _globals['_READER']._serialized_end=142
+  _globals['_LISTREADERSRESPONSE']._serialized_start=144
+  _globals['_LISTREADERSRESPONSE']._serialized_end=227
+  _globals['_WATCHREADERSREQUEST']._serialized_start=229
+  _globals['_WATCHREADERSREQUEST']._serialized_end=250
+  _globals['_READEREVENT']._serialized_start=253
+  _globals['_READEREVENT']._serialized_end=477
+  _globals['_READEREVENT_KIND']._serialized_start=340
+  _globals['_READEREVENT_KIND']._serialized_end=477
+  _globals['_CARDREQUEST']._serialized_start=479
+  _globals['_CARDREQUEST']._serialized_end=508
+  _globals['_CARDINFO']._serialized_start=510
+  _globals['_CARDINFO']._serialized_end=584
+  _globals['_APPLET']._serialized_start=586
+  _globals['_APPLET']._serialized_end=621
+  _globals['_PIVCERTIFICATE']._serialized_start=623
+  _globals['_PIVCERTIFICATE']._serialized_end=737
+  _globals['_PIVSTATUS']._serialized_start=740
+  _globals['_PIVSTATUS']._serialized_end=913
+  _globals['_PINRESULT']._serialized_start=916
+  _globals['_PINRESULT']._serialized_end=1069
+  _globals['_PINRESULT_OUTCOME']._serialized_start=1003
+  _globals['_PINRESULT_OUTCOME']._serialized_end=1069
+  _globals['_VERIFYPINREQUEST']._serialized_start=1071
+  _globals['_VERIFYPINREQUEST']._serialized_end=1118
+  _globals['_CHANGEPINREQUEST']._serialized_start=1120
+  _globals['_CHANGEPINREQUEST']._serialized_end=1188
+  _globals['_UNBLOCKPINREQUEST']._serialized_start=1190
+  _globals['_UNBLOCKPINREQUEST']._serialized_end=1255
+  _globals['_GENERATEKEYREQUEST']._serialized_start=1258
+  _globals['_GENERATEKEYREQUEST']._serialized_end=1394
+  _globals['_GENERATEKEYRESPONSE']._serialized_start=1396
+  _globals['_GENERATEKEYRESPONSE']._serialized_end=1441
+  _globals['_IMPORTCERTIFICATEREQUEST']._serialized_start=1443
+  _globals['_IMPORTCERTIFICATEREQUEST']._serialized_end=1567
+  _globals['_IMPORTCERTIFICATERESPONSE']._serialized_start=1569
+  _globals['_IMPORTCERTIFICATERESPONSE']._serialized_end=1643
+  _globals['_SIGNREQUEST']._serialized_start=1646
+  _globals['_SIGNREQUEST']._serialized_end=1811
+  _globals['_SIGNRESPONSE']._serialized_start=1813
+  _globals['_SIGNRESPONSE']._serialized_end=1880
+  _globals['_TRANSMITREQUEST']._serialized_start=1882
+  _globals['_TRANSMITREQUEST']._serialized_end=1930
+  _globals['_APDURESPONSE']._serialized_start=1932
+  _globals['_APDURESPONSE']._serialized_end=1972
+  _globals['_TRANSMITRESPONSE']._serialized_start=1974
+  _globals['_TRANSMITRESPONSE']._serialized_end=2035
+  _globals['_REGISTERCARDREQUEST']._serialized_start=2037
+  _globals['_REGISTERCARDREQUEST']._serialized_end=2147
+  _globals['_REGISTERCARDRESPONSE']._serialized_start=2149
+  _globals['_REGISTERCARDRESPONSE']._serialized_end=2257
+  _globals['_DEREGISTERCARDREQUEST']._serialized_start=2259
+  _globals['_DEREGISTERCARDREQUEST']._serialized_end=2361
+  _globals['_SMARTCARDSERVICE']._serialized_start=2640
+  _globals['_SMARTCARDSERVICE']._serialized_end=3641
 # @@protoc_insertion_point(module_scope)

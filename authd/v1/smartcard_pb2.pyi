@@ -1,3 +1,4 @@
+from authd.v1 import customer_pb2 as _customer_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
@@ -268,3 +269,37 @@ class TransmitResponse(_message.Message):
     RESPONSES_FIELD_NUMBER: _ClassVar[int]
     responses: _containers.RepeatedCompositeFieldContainer[ApduResponse]
     def __init__(self, responses: _Optional[_Iterable[_Union[ApduResponse, _Mapping]]] = ...) -> None: ...
+
+class RegisterCardRequest(_message.Message):
+    __slots__ = ("reader", "pin", "customer_id", "operator_id", "terminal")
+    READER_FIELD_NUMBER: _ClassVar[int]
+    PIN_FIELD_NUMBER: _ClassVar[int]
+    CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
+    OPERATOR_ID_FIELD_NUMBER: _ClassVar[int]
+    TERMINAL_FIELD_NUMBER: _ClassVar[int]
+    reader: str
+    pin: str
+    customer_id: str
+    operator_id: str
+    terminal: str
+    def __init__(self, reader: _Optional[str] = ..., pin: _Optional[str] = ..., customer_id: _Optional[str] = ..., operator_id: _Optional[str] = ..., terminal: _Optional[str] = ...) -> None: ...
+
+class RegisterCardResponse(_message.Message):
+    __slots__ = ("pin", "registration")
+    PIN_FIELD_NUMBER: _ClassVar[int]
+    REGISTRATION_FIELD_NUMBER: _ClassVar[int]
+    pin: PinResult
+    registration: _customer_pb2.BranchRegistration
+    def __init__(self, pin: _Optional[_Union[PinResult, _Mapping]] = ..., registration: _Optional[_Union[_customer_pb2.BranchRegistration, _Mapping]] = ...) -> None: ...
+
+class DeregisterCardRequest(_message.Message):
+    __slots__ = ("card_serial", "customer_id", "operator_id", "reason")
+    CARD_SERIAL_FIELD_NUMBER: _ClassVar[int]
+    CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
+    OPERATOR_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    card_serial: str
+    customer_id: str
+    operator_id: str
+    reason: str
+    def __init__(self, card_serial: _Optional[str] = ..., customer_id: _Optional[str] = ..., operator_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...

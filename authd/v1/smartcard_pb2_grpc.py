@@ -3,6 +3,7 @@
 import grpc
 import warnings
 
+from authd.v1 import customer_pb2 as authd_dot_v1_dot_customer__pb2
 from authd.v1 import smartcard_pb2 as authd_dot_v1_dot_smartcard__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
@@ -98,6 +99,16 @@ class SmartcardServiceStub:
                 request_serializer=authd_dot_v1_dot_smartcard__pb2.TransmitRequest.SerializeToString,
                 response_deserializer=authd_dot_v1_dot_smartcard__pb2.TransmitResponse.FromString,
                 _registered_method=True)
+        self.RegisterCard = channel.unary_unary(
+                '/authd.v1.SmartcardService/RegisterCard',
+                request_serializer=authd_dot_v1_dot_smartcard__pb2.RegisterCardRequest.SerializeToString,
+                response_deserializer=authd_dot_v1_dot_smartcard__pb2.RegisterCardResponse.FromString,
+                _registered_method=True)
+        self.DeregisterCard = channel.unary_unary(
+                '/authd.v1.SmartcardService/DeregisterCard',
+                request_serializer=authd_dot_v1_dot_smartcard__pb2.DeregisterCardRequest.SerializeToString,
+                response_deserializer=authd_dot_v1_dot_customer__pb2.BranchRegistration.FromString,
+                _registered_method=True)
 
 
 class SmartcardServiceServicer:
@@ -185,6 +196,22 @@ class SmartcardServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RegisterCard(self, request, context):
+        """Register the customer's card at this branch: the customer verifies the PIN at the terminal,
+        and the center records the card (its CHUID GUID) for the institution's customer
+        (BranchRegistrationService). A wrong PIN registers nothing (pin.outcome WRONG/BLOCKED).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeregisterCard(self, request, context):
+        """End the card's registration for this customer (no card needed: a lost card too).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SmartcardServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -247,6 +274,16 @@ def add_SmartcardServiceServicer_to_server(servicer, server):
                     servicer.TransmitStream,
                     request_deserializer=authd_dot_v1_dot_smartcard__pb2.TransmitRequest.FromString,
                     response_serializer=authd_dot_v1_dot_smartcard__pb2.TransmitResponse.SerializeToString,
+            ),
+            'RegisterCard': grpc.unary_unary_rpc_method_handler(
+                    servicer.RegisterCard,
+                    request_deserializer=authd_dot_v1_dot_smartcard__pb2.RegisterCardRequest.FromString,
+                    response_serializer=authd_dot_v1_dot_smartcard__pb2.RegisterCardResponse.SerializeToString,
+            ),
+            'DeregisterCard': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeregisterCard,
+                    request_deserializer=authd_dot_v1_dot_smartcard__pb2.DeregisterCardRequest.FromString,
+                    response_serializer=authd_dot_v1_dot_customer__pb2.BranchRegistration.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -577,6 +614,60 @@ class SmartcardService:
             '/authd.v1.SmartcardService/TransmitStream',
             authd_dot_v1_dot_smartcard__pb2.TransmitRequest.SerializeToString,
             authd_dot_v1_dot_smartcard__pb2.TransmitResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RegisterCard(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/authd.v1.SmartcardService/RegisterCard',
+            authd_dot_v1_dot_smartcard__pb2.RegisterCardRequest.SerializeToString,
+            authd_dot_v1_dot_smartcard__pb2.RegisterCardResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeregisterCard(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/authd.v1.SmartcardService/DeregisterCard',
+            authd_dot_v1_dot_smartcard__pb2.DeregisterCardRequest.SerializeToString,
+            authd_dot_v1_dot_customer__pb2.BranchRegistration.FromString,
             options,
             channel_credentials,
             insecure,

@@ -218,7 +218,8 @@ class TokenServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def RegisterToken(self, request, context):
-        """Register the token at this branch for a customer (audited).
+        """Register the logged-in token at this branch for the institution's customer: recorded at
+        the center (BranchRegistrationService), audited there.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -231,8 +232,10 @@ class TokenServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def CheckTokenExemption(self, request, context):
-        """Backend or branch: is this customer's token registered at a branch of the caller's
-        institution, which exempts a transfer signed with it from additional authentication?
+        """Branch (or a backend calling a node that is also the center): is this customer's token
+        registered at a branch of the caller's institution, which exempts a transfer signed with
+        it from additional authentication? Backends ask the center's
+        BranchRegistrationService.CheckExemption.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -8,7 +8,9 @@ its thisUpdate/nextUpdate match a test's clock.
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -80,8 +82,10 @@ class OcspResponder:
         env = {"PATH": "/usr/bin:/bin", "TZ": "UTC"}
         self._log_start = self.log.stat().st_size if self.log.exists() else 0
         with open(self.log, "ab") as log:
+            # A session of its own: under faketime the responder is faketime's child, and
+            # stopping must end both.
             self.proc = subprocess.Popen(self.command(), stdout=log, stderr=log, env=env,
-                                         stdin=subprocess.DEVNULL)
+                                         stdin=subprocess.DEVNULL, start_new_session=True)
         # Readiness from its log: a bare connect-and-close probe makes openssl 3.0's
         # responder loop on that connection and never answer again.
         deadline = time.monotonic() + timeout
@@ -98,14 +102,22 @@ class OcspResponder:
     def stop(self) -> None:
         if self.kick in self.ca.index_listeners:
             self.ca.index_listeners.remove(self.kick)
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
+        if self.proc is not None:
+            self._signal_group(signal.SIGTERM)
             try:
                 self.proc.wait(timeout=5)
             except subprocess.TimeoutExpired:
-                self.proc.kill()
+                self._signal_group(signal.SIGKILL)
                 self.proc.wait()
+            self._signal_group(signal.SIGKILL)  # whatever of the group outlived its leader
         self.proc = None
+
+    def _signal_group(self, signum: int) -> None:
+        assert self.proc is not None
+        try:
+            os.killpg(self.proc.pid, signum)
+        except (ProcessLookupError, PermissionError):
+            pass
 
     def __enter__(self) -> OcspResponder:
         return self.start()

@@ -29,7 +29,7 @@ def enroll_many(srv, n: int) -> dict[str, DisplayToken]:
     for i in range(n):
         serial = f"OTP-BK-{i:04d}"
         resp = teller.Enroll(otp_pb2.EnrollRequest(
-            serial=serial, operator_id="op",
+            serial=serial, operator_id="op", customer_id=f"C-{i}",
             parameters=otp_pb2.OtpParameters(kind=otp_pb2.OTP_KIND_TOTP)))
         tokens[serial] = DisplayToken.from_uri(resp.provisioning_uri, serial)
     return tokens

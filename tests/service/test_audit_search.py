@@ -174,8 +174,9 @@ def test_the_daemon_seals_what_it_writes_and_the_trail_verifies(server, store_ur
     srv = server(store_url=store_url, audit={"seal_interval": 0.1})
     teller = otp_pb2_grpc.OtpServiceStub(srv.channel("bank-a", "branch", "teller"))
     backend = otp_pb2_grpc.OtpServiceStub(srv.channel("bank-a", "backend", "ib"))
-    teller.Enroll(otp_pb2.EnrollRequest(serial="OTP-SEAL", operator_id="op", parameters=(
-        otp_pb2.OtpParameters(kind=otp_pb2.OTP_KIND_TOTP))))
+    teller.Enroll(otp_pb2.EnrollRequest(serial="OTP-SEAL", operator_id="op", customer_id="C-1",
+                                        parameters=otp_pb2.OtpParameters(
+                                            kind=otp_pb2.OTP_KIND_TOTP)))
     for _ in range(5):
         backend.Verify(otp_pb2.VerifyRequest(serial="OTP-SEAL", code="000000"))
     admin = system_pb2_grpc.SystemServiceStub(srv.channel("ops", "admin", "auditor"))

@@ -33,8 +33,9 @@ def test_teller_and_backend_workflow(capsys, tls_server):
 
     code, out, _ = run(capsys, srv, pki_dir, "bank-a-teller", "otp", "enroll", "OTP-CTL-1",
                        "--kind", "hotp", "--seed-hex", "3132333435363738393031323334353637383930",
-                       "--operator", "kim")
+                       "--operator", "kim", "--customer", "C-100")
     assert code == 0 and "OTP device OTP-CTL-1: active" in out and "HOTP" in out
+    assert "customer C-100" in out
     assert "seed" not in out.lower() or "shown once" not in out  # given seed: not echoed
 
     code, out, _ = run(capsys, srv, pki_dir, "bank-a-backend", "otp", "verify", "OTP-CTL-1",
@@ -62,17 +63,19 @@ def test_teller_and_backend_workflow(capsys, tls_server):
 def test_online_registration_with_the_devices_code(capsys, tls_server):
     srv, pki_dir = tls_server
     run(capsys, srv, pki_dir, "bank-a-teller", "otp", "enroll", "OTP-CTL-2", "--kind", "hotp",
-        "--seed-hex", "3132333435363738393031323334353637383930", "--operator", "kim")
+        "--seed-hex", "3132333435363738393031323334353637383930", "--operator", "kim",
+        "--customer", "A-1")
     # RFC 4226: counter 0 is 755224, counter 1 is 287082
     code, _, err = run(capsys, srv, pki_dir, "bank-b-backend", "otp", "register", "OTP-CTL-2",
-                       "123456", "--strong-auth")
+                       "123456", "--strong-auth", "--customer", "B-2")
     assert code == 1 and "PERMISSION_DENIED" in err and "refused" in err
     code, _, err = run(capsys, srv, pki_dir, "bank-b-backend", "otp", "register", "OTP-CTL-2",
-                       "--strong-auth")
+                       "--strong-auth", "--customer", "B-2")
     assert code == 1 and "INVALID_ARGUMENT" in err
     code, out, _ = run(capsys, srv, pki_dir, "bank-b-backend", "otp", "register", "OTP-CTL-2",
-                       "755224", "--strong-auth")
+                       "755224", "--strong-auth", "--customer", "B-2")
     assert code == 0 and "registered at bank-b" in out and "(online)" in out
+    assert "customer B-2" in out and "A-1" not in out
     assert "bank-a" not in out and "issued by another institution" in out
     assert "consecutive failures 0" in out
 

@@ -38,7 +38,7 @@ def test_teller_issues_and_revokes_backend_checks(server: Callable[..., Any], ca
     otp = otp_pb2_grpc.OtpServiceStub(srv.channel("bank-a", "branch", "t"))
     serial = f"OTP-{uuid.uuid4().hex[:8]}"
     device = DisplayToken.from_uri(otp.Enroll(opb.EnrollRequest(
-        serial=serial, operator_id="kim", parameters=opb.OtpParameters(
+        serial=serial, operator_id="kim", customer_id="C-1001", parameters=opb.OtpParameters(
             kind=opb.OTP_KIND_HOTP))).provisioning_uri, serial)
 
     def ctl(role: str, *args: str, stdin: str | None = None) -> tuple[int, str, str]:

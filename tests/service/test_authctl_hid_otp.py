@@ -56,16 +56,16 @@ def test_teller_provisions_a_device_and_its_codes_verify(capsys: Any, branch: An
 
     # a backend cannot provision; nothing is programmed or enrolled
     code, _, err = ctl(capsys, branch, "bank-a-backend", "hid", "provision", SERIAL,
-                       "--operator", "T-0042")
+                       "--operator", "T-0042", "--customer", "C-1")
     assert code == 1 and err.startswith("authctl: PERMISSION_DENIED: ")
     code, out, _ = ctl(capsys, branch, "bank-a-teller", "hid", "list")
     assert "slot 1 empty, slot 2 empty" in out
 
     code, out, _ = ctl(capsys, branch, "bank-a-teller", "hid", "provision", SERIAL,
-                       "--operator", "T-0042")
+                       "--operator", "T-0042", "--customer", "C-1")
     assert code == 0
     assert out.splitlines()[:2] == [
-        f"device {SERIAL} provisioned as OTP device {OTP_SERIAL} at bank-a",
+        f"device {SERIAL} provisioned as OTP device {OTP_SERIAL} at bank-a for customer C-1",
         "  6-digit HOTP codes on a short press (slot 1), identification key set (slot 2)",
     ]
     code, out, _ = ctl(capsys, branch, "bank-a-teller", "--json", "hid", "list")
@@ -101,21 +101,25 @@ def test_teller_provisions_a_device_and_its_codes_verify(capsys: Any, branch: An
 
 def test_bad_input(capsys: Any, monkeypatch: pytest.MonkeyPatch, branch: Any) -> None:
     with pytest.raises(SystemExit) as exited:
-        ctl(capsys, branch, "bank-a-teller", "hid", "provision", "HID-1", "--operator", "x")
+        ctl(capsys, branch, "bank-a-teller", "hid", "provision", "HID-1", "--operator", "x",
+            "--customer", "C-1")
     assert exited.value.code == 2
     assert "a device serial is a number, not 'HID-1'" in capsys.readouterr().err
     with pytest.raises(SystemExit):
-        ctl(capsys, branch, "bank-a-teller", "hid", "provision", SERIAL)
+        ctl(capsys, branch, "bank-a-teller", "hid", "provision", SERIAL, "--customer", "C-1")
     assert "--operator" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        ctl(capsys, branch, "bank-a-teller", "hid", "provision", SERIAL, "--operator", "x")
+    assert "--customer" in capsys.readouterr().err
 
     ctl(capsys, branch, "bank-a-teller", "hid", "sim", "plug", SERIAL)
     monkeypatch.setattr(sys, "stdin", io.StringIO("not-hex-code\n"))
     code, _, err = ctl(capsys, branch, "bank-a-teller", "hid", "provision", SERIAL,
-                       "--operator", "T-1", "--access-code-stdin")
+                       "--operator", "T-1", "--customer", "C-1", "--access-code-stdin")
     assert code == 1 and "INVALID_ARGUMENT: current_access_code must be hex digits" in err
     with pytest.raises(SystemExit):
         ctl(capsys, branch, "bank-a-teller", "hid", "provision", SERIAL, "--operator", "T-1",
-            "--digits", "7")
+            "--customer", "C-1", "--digits", "7")
     assert "invalid choice: 7" in capsys.readouterr().err
     code, out, _ = ctl(capsys, branch, "bank-a-teller", "hid", "list")
     assert "slot 1 empty, slot 2 empty" in out and "not provisioned" in out

@@ -44,7 +44,7 @@ def test_teller_and_backend_operator(capsys: pytest.CaptureFixture[str], bank: B
     code, out, _ = ctl(capsys, bank, teller, "policy", "setup", "kim", "--operator", "lee")
     assert code == EXIT_OK and "customer kim (personal): best grade none" in out
     assert ctl(capsys, bank, teller, "otp", "enroll", "OTP-CLI-1", "--kind", "hotp",
-               "--seed-hex", SEED.hex(), "--operator", "lee")[0] == EXIT_OK
+               "--seed-hex", SEED.hex(), "--operator", "lee", "--customer", "kim")[0] == EXIT_OK
     code, out, _ = ctl(capsys, bank, teller, "policy", "link", "kim", "otp", "OTP-CLI-1",
                        "--operator", "lee")
     assert code == EXIT_OK and "best grade personal safe" in out and "otp OTP-CLI-1: active" in out

@@ -41,7 +41,7 @@ def branch_node(server: Any, pki: Pki, institution: str, *centers: Any, **more: 
 
 def enroll(stub: otp_pb2_grpc.OtpServiceStub, serial: str = OTP,
            operator: str = "T-0042") -> O.EnrollResponse:
-    return stub.Enroll(O.EnrollRequest(serial=serial, operator_id=operator,
+    return stub.Enroll(O.EnrollRequest(customer_id="C-1", serial=serial, operator_id=operator,
                                        parameters=O.OtpParameters(kind=O.OTP_KIND_HOTP)),
                        timeout=30)
 
@@ -86,7 +86,8 @@ def test_the_centers_refusals_reach_the_terminal_unchanged(server: Any, pki_dir:
     direct = otp_pb2_grpc.OtpServiceStub(pki_dir.channel(center.address, "bank-a-teller"))
     for call in (
         lambda s: s.GetStatus(O.GetStatusRequest(serial="OTP-NOPE-1")),
-        lambda s: s.Enroll(O.EnrollRequest(serial="bad serial", operator_id="x")),
+        lambda s: s.Enroll(O.EnrollRequest(customer_id="C-1", serial="bad serial",
+                                           operator_id="x")),
         lambda s: s.Unlock(O.UnlockRequest(serial=OTP, operator_id="kim")),
     ):
         via_branch = rpc_error(lambda call=call: call(teller))
@@ -95,7 +96,7 @@ def test_the_centers_refusals_reach_the_terminal_unchanged(server: Any, pki_dir:
         assert via_branch.details() == at_center.details()
         assert details_of(via_branch) == details_of(at_center)
     assert details_of(rpc_error(lambda: teller.Enroll(O.EnrollRequest(
-        serial="bad serial", operator_id="x")))).field == "serial"
+        customer_id="C-1", serial="bad serial", operator_id="x")))).field == "serial"
 
 
 def test_a_branch_node_acts_for_its_own_institutions_tellers_only(

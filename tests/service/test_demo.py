@@ -13,7 +13,7 @@ def test_demo_runs_the_branch_scenario(tmp_path: Path):
                           capture_output=True, text=True, timeout=240)
     out = proc.stdout
     assert proc.returncode == 0, out + proc.stderr
-    assert "Demo: 6 step(s) passed, 0 failed" in out
+    assert "Demo: 7 step(s) passed, 0 failed" in out
     assert "The next login signature is refused: FAILED_PRECONDITION CERTIFICATE_REVOKED" in out
     # transfer decisions: approved, additional authentication, the general grade, one answer
     assert "ADDITIONAL AUTHENTICATION REQUIRED" in out and "[over_daily_limit]" in out
@@ -21,6 +21,12 @@ def test_demo_runs_the_branch_scenario(tmp_path: Path):
     assert out.count("LOCKED: The OTP is locked") == 3  # a right code refused at A, B and C
     assert "REPORTED LOST" in out and "IDENTIFIED" in out
     assert "SECURITY_CARD_OUTCOME_ACCEPTED" in out
+    # bank-a's customer holds the OTP (reported lost), the HID device and the token; bank-b
+    # learns nothing under bank-a's reference
+    media = out[out.index("[customers]"):]
+    assert "otp OTP-DEMO-0001: reported lost" in media and "otp HID-" in media
+    assert "hsm token " in media and "registered at a branch" in media
+    assert "nothing (another institution's reference)" in media
     assert "authd exited with status 0" in out
 
 

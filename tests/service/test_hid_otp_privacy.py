@@ -58,7 +58,7 @@ def test_a_device_provisioned_elsewhere_looks_unprovisioned(
     assert "bank-a" not in err.value.details()
 
     # Once the device is registered at bank-b, bank-b sees it provisioned, not by whom.
-    b.otp.Register(otp_pb2.RegisterRequest(serial=OTP_SERIAL, operator_id="T-1"))
+    b.otp.Register(otp_pb2.RegisterRequest(customer_id="C-1", serial=OTP_SERIAL, operator_id="T-1"))
     seen = listing(b, SERIAL)
     assert (seen.provisioned, seen.otp_serial, seen.institution) == (True, OTP_SERIAL, "")
     ident = b.hid.IdentifyDevice(hid_otp_pb2.IdentifyHidDeviceRequest(device_serial=SERIAL))

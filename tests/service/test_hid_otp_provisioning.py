@@ -27,6 +27,7 @@ from simulators.hid_otp import SimulatedOtpDevice, SimulatorBus
 
 SERIAL = 12_345_678
 OTP_SERIAL = "HID-0012345678"
+CUSTOMER = "C-4711"  # bank-a's reference of the customer receiving the device
 
 
 class Terminal:
@@ -59,6 +60,7 @@ class Terminal:
 
     def provision(self, serial: int = SERIAL,
                   **fields: Any) -> hid_otp_pb2.ProvisionHidDeviceResponse:
+        fields.setdefault("customer_id", CUSTOMER)
         return self.hid.ProvisionDevice(hid_otp_pb2.ProvisionHidDeviceRequest(
             device_serial=serial, operator_id="T-0042", **fields))
 
@@ -112,6 +114,7 @@ def test_provision_then_codes_verify_at_two_institutions(
 
     result = t.provision()
     assert result.otp_serial == OTP_SERIAL and result.institution == "bank-a"
+    assert result.customer_id == CUSTOMER
     assert result.digits == 6 and result.identification
     assert device.slots[1] is not None and device.slots[1].is_oath_hotp
     assert device.slots[2] is not None and device.slots[2].is_chal_hmac
@@ -122,7 +125,12 @@ def test_provision_then_codes_verify_at_two_institutions(
     assert listed[0].slot1_configured and listed[0].slot2_configured
 
     # Bank B's branch registers the same device; the customer presses it twice.
-    t.branch_of("bank-b").Register(otp_pb2.RegisterRequest(serial=OTP_SERIAL, operator_id="T-7"))
+    t.branch_of("bank-b").Register(otp_pb2.RegisterRequest(customer_id="B-9",
+                                                           serial=OTP_SERIAL, operator_id="T-7"))
+    # Each bank's registration names its own customer, seen by that bank only.
+    for bank, customer in (("bank-a", CUSTOMER), ("bank-b", "B-9")):
+        seen = t.backend(bank).GetStatus(otp_pb2.GetStatusRequest(serial=OTP_SERIAL))
+        assert [(r.institution, r.customer_id) for r in seen.registrations] == [(bank, customer)]
     first, second = t.press(), t.press()
     assert len(first) == 6 and first.isdigit() and first != second
     accepted = otp_pb2.VERIFY_OUTCOME_ACCEPTED
@@ -248,7 +256,7 @@ def test_already_provisioned_device(terminal: Terminal) -> None:
 def test_a_taken_otp_serial_is_refused_before_the_device_is_touched(terminal: Terminal) -> None:
     device = terminal.plug()
     # The OTP serial is taken in the center already: the reservation is refused.
-    terminal.otp.Enroll(otp_pb2.EnrollRequest(
+    terminal.otp.Enroll(otp_pb2.EnrollRequest(customer_id="C-1",
         serial=OTP_SERIAL, parameters=otp_pb2.OtpParameters(kind=otp_pb2.OTP_KIND_HOTP),
         operator_id="T-1"))
     err = rpc_error(terminal.provision)
@@ -267,7 +275,7 @@ def test_a_refused_confirmation_undoes_the_device(terminal: Terminal) -> None:
     def taken_meanwhile(provisioning_id: str, operator: str) -> Any:
         # Another teller enrolls the serial while this device is being programmed.
         terminal.otp.Enroll(otp_pb2.EnrollRequest(
-            serial=OTP_SERIAL, parameters=otp_pb2.OtpParameters(kind=otp_pb2.OTP_KIND_HOTP),
+            customer_id="C-2", serial=OTP_SERIAL, parameters=otp_pb2.OtpParameters(kind=otp_pb2.OTP_KIND_HOTP),
             operator_id="T-1"))
         return confirm(provisioning_id, operator)
 
@@ -334,6 +342,8 @@ def test_bad_requests_and_roles(terminal: Terminal) -> None:
         (lambda: terminal.provision(99_999_999), grpc.StatusCode.NOT_FOUND),
         (lambda: terminal.hid.ProvisionDevice(hid_otp_pb2.ProvisionHidDeviceRequest(
             device_serial=SERIAL)), grpc.StatusCode.INVALID_ARGUMENT),
+        (lambda: terminal.provision(customer_id=""), grpc.StatusCode.INVALID_ARGUMENT),
+        (lambda: terminal.provision(customer_id="C 1"), grpc.StatusCode.INVALID_ARGUMENT),
         (lambda: terminal.press(99_999_999), grpc.StatusCode.NOT_FOUND),
     ]
     for call, code in cases:

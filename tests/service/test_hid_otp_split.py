@@ -47,6 +47,7 @@ class Split:
 
     def provision(self, serial: int = SERIAL, **more: Any) -> H.ProvisionHidDeviceResponse:
         return self.hid.ProvisionDevice(H.ProvisionHidDeviceRequest(
+            customer_id="C-1",
             device_serial=serial, operator_id="T-0042", **more), timeout=60)
 
     def press(self, serial: int = SERIAL) -> str:
@@ -294,8 +295,8 @@ def test_failover_to_the_second_center_node_mid_provisioning(
 
     feature.service._program = then_first_node_dies  # type: ignore[method-assign]
     hid = hid_otp_pb2_grpc.HidOtpServiceStub(branch.channel("bank-a", "branch", "t"))
-    result = hid.ProvisionDevice(H.ProvisionHidDeviceRequest(device_serial=SERIAL,
-                                                             operator_id="T-1"), timeout=60)
+    result = hid.ProvisionDevice(H.ProvisionHidDeviceRequest(
+        customer_id="C-1", device_serial=SERIAL, operator_id="T-1"), timeout=60)
     assert result.otp_serial == OTP_SERIAL
     ops = system_pb2_grpc.SystemServiceStub(pki.channel(centers[1].address, "ops"))
     entries = ops.ListAudit(system_pb2.ListAuditRequest(target=OTP_SERIAL)).entries
@@ -306,7 +307,7 @@ def test_a_reservation_nobody_confirms_expires(split_factory: Callable[..., Spli
     s = split_factory()
     link = hid_otp_pb2_grpc.HidOtpCenterServiceStub(
         s.pki.channel(s.center.address, terminal_name("bank-a")))
-    reserved = link.ReserveProvisioning(H.ReserveHidProvisioningRequest(
+    reserved = link.ReserveProvisioning(H.ReserveHidProvisioningRequest(customer_id="C-1",
         provisioning_id="ab" * 16, device_serial=SERIAL, digits=6, identification=True,
         firmware="5.4.3", operator_id="T-1"))
     assert len(reserved.seed) == 20 and len(reserved.access_code) == 6
@@ -342,6 +343,7 @@ def test_another_institutions_teller_cannot_use_the_branch_node(
     device = s.plug()
     other = hid_otp_pb2_grpc.HidOtpServiceStub(s.branch.channel("bank-b", "branch", "t"))
     for call in (lambda: other.ProvisionDevice(H.ProvisionHidDeviceRequest(
+            customer_id="C-1",
                      device_serial=SERIAL, operator_id="x")),
                  lambda: other.ListDevices(H.ListHidDevicesRequest())):
         err = rpc_error(call)

@@ -35,9 +35,10 @@ def operations(srv) -> otp_pb2_grpc.OtpServiceStub:
     return otp_pb2_grpc.OtpServiceStub(srv.channel("ops", "admin", "ops-1"))
 
 
-def enroll(bank: Bank, serial: str, kind=O.OTP_KIND_TOTP, **params) -> DisplayToken:
+def enroll(bank: Bank, serial: str, kind=O.OTP_KIND_TOTP, customer: str = "C-1",
+           **params) -> DisplayToken:
     resp = bank.branch.Enroll(O.EnrollRequest(
-        serial=serial, operator_id="op-1",
+        customer_id=customer, serial=serial, operator_id="op-1",
         parameters=O.OtpParameters(kind=kind, **params)))
     assert resp.generated_seed and resp.provisioning_uri.startswith("otpauth://")
     return DisplayToken.from_uri(resp.provisioning_uri, serial)
@@ -55,8 +56,8 @@ def test_cross_institution_lockout_scenario(banks):
     """The README scenario: 4 wrong at A + 6 wrong at B lock the device at A, B and C."""
     srv, a, b, c = banks
     token = enroll(a, "OTP-0001")
-    b.branch.Register(O.RegisterRequest(serial="OTP-0001", operator_id="op-b"))
-    c.branch.Register(O.RegisterRequest(serial="OTP-0001", operator_id="op-c"))
+    b.branch.Register(O.RegisterRequest(customer_id="C-1", serial="OTP-0001", operator_id="op-b"))
+    c.branch.Register(O.RegisterRequest(customer_id="C-1", serial="OTP-0001", operator_id="op-c"))
 
     ok = verify(b, "OTP-0001", token.show())
     assert ok.outcome == O.VERIFY_OUTCOME_ACCEPTED and ok.attempts_left == 10
@@ -121,7 +122,7 @@ def test_cross_institution_lockout_scenario(banks):
 def test_success_resets_the_shared_counter(banks):
     _, a, b, _ = banks
     token = enroll(a, "OTP-0002", kind=O.OTP_KIND_HOTP)
-    b.branch.Register(O.RegisterRequest(serial="OTP-0002", operator_id="op"))
+    b.branch.Register(O.RegisterRequest(customer_id="C-1", serial="OTP-0002", operator_id="op"))
     bad = unused_hotp_code(token)
     for n in range(1, 10):
         r = verify(a if n % 2 else b, "OTP-0002", bad)
@@ -166,33 +167,37 @@ def test_registration_rules(banks):
     assert err.value.code() == grpc.StatusCode.NOT_FOUND
     # Online registration needs the customer's strong login and the device's current code.
     with pytest.raises(grpc.RpcError) as err:
-        b.backend.Register(O.RegisterRequest(serial="OTP-0004", strong_authentication=True))
+        b.backend.Register(O.RegisterRequest(customer_id="C-1",
+                                             serial="OTP-0004", strong_authentication=True))
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "code" in err.value.details()
     with pytest.raises(grpc.RpcError) as err:
-        b.backend.Register(O.RegisterRequest(serial="OTP-0004", code=token.show()))
+        b.backend.Register(O.RegisterRequest(customer_id="C-1",
+                                             serial="OTP-0004", code=token.show()))
     assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
-    online = b.backend.Register(O.RegisterRequest(serial="OTP-0004", code=token.show(),
+    online = b.backend.Register(O.RegisterRequest(customer_id="C-1",
+                                                  serial="OTP-0004", code=token.show(),
                                                   strong_authentication=True))
     assert [(r.institution, r.channel) for r in online.registrations] == [
         ("bank-b", O.REGISTRATION_CHANNEL_ONLINE)]
     with pytest.raises(grpc.RpcError) as err:
-        b.branch.Register(O.RegisterRequest(serial="OTP-0004", operator_id="op"))
+        b.branch.Register(O.RegisterRequest(customer_id="C-1", serial="OTP-0004", operator_id="op"))
     assert err.value.code() == grpc.StatusCode.ALREADY_EXISTS
     # A branch registers without a code: the teller checks ID and device in person.
     with pytest.raises(grpc.RpcError) as err:
-        c.branch.Register(O.RegisterRequest(serial="OTP-0004", operator_id="op",
+        c.branch.Register(O.RegisterRequest(customer_id="C-1", serial="OTP-0004", operator_id="op",
                                             code="123456"))
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     # A lost device cannot be registered online anywhere (not even with the right code); at a
     # branch it can.
     a.backend.ReportLost(O.ReportLostRequest(serial="OTP-0004", reason="lost"))
     with pytest.raises(grpc.RpcError) as err:
-        c.backend.Register(O.RegisterRequest(serial="OTP-0004", code=token.code_at(
+        c.backend.Register(O.RegisterRequest(customer_id="C-1",
+                                             serial="OTP-0004", code=token.code_at(
             time.time() + 60), strong_authentication=True))
     assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
     assert "branch" in err.value.details()
-    c.branch.Register(O.RegisterRequest(serial="OTP-0004", operator_id="op-c"))
+    c.branch.Register(O.RegisterRequest(customer_id="C-1", serial="OTP-0004", operator_id="op-c"))
     # Deregistration ends verification there.
     c.branch.Deregister(O.DeregisterRequest(serial="OTP-0004", operator_id="op-c"))
     assert verify(c, "OTP-0004", "123456").outcome == O.VERIFY_OUTCOME_NOT_REGISTERED
@@ -200,10 +205,73 @@ def test_registration_rules(banks):
     assert {r.institution for r in registered.registrations} == {"bank-a", "bank-b"}
 
 
+def test_each_registration_names_its_institutions_customer(banks):
+    """A's, B's and C's references of the customer are each shown to their institution only;
+    operations see the registrations but no institution's customer reference."""
+    srv, a, b, c = banks
+    token = enroll(a, "OTP-0020", customer="A-77")
+    b.branch.Register(O.RegisterRequest(customer_id="B-1234", serial="OTP-0020",
+                                        operator_id="op"))
+    c.backend.Register(O.RegisterRequest(customer_id="C:55", serial="OTP-0020",
+                                         code=token.show(), strong_authentication=True))
+    for bank, customer in ((a, "A-77"), (b, "B-1234"), (c, "C:55")):
+        for stub in (bank.branch, bank.backend):
+            seen = stub.GetStatus(O.GetStatusRequest(serial="OTP-0020"))
+            assert [(r.institution, r.customer_id) for r in seen.registrations] == [
+                (bank.name, customer)]
+    ops = operations(srv).GetStatus(O.GetStatusRequest(serial="OTP-0020"))
+    assert sorted((r.institution, r.customer_id) for r in ops.registrations) == [
+        ("bank-a", ""), ("bank-b", ""), ("bank-c", "")]
+    # A reissue by B carries each institution's reference to the new device.
+    b.branch.Replace(O.ReplaceRequest(old_serial="OTP-0020", new_serial="OTP-0021",
+                                      reason=O.REPLACE_REASON_REISSUE, operator_id="op"))
+    for bank, customer in ((a, "A-77"), (b, "B-1234"), (c, "C:55")):
+        seen = bank.backend.GetStatus(O.GetStatusRequest(serial="OTP-0021"))
+        assert [(r.institution, r.customer_id) for r in seen.registrations] == [
+            (bank.name, customer)]
+    # After a warranty expiry the new device is A's only, still for A's customer.
+    new = a.branch.Replace(O.ReplaceRequest(old_serial="OTP-0021", new_serial="OTP-0022",
+                                            reason=O.REPLACE_REASON_WARRANTY_EXPIRED,
+                                            operator_id="op")).new_device
+    assert [(r.institution, r.customer_id) for r in new.registrations] == [("bank-a", "A-77")]
+
+
+def test_a_registration_from_before_customer_references_gets_one(banks):
+    """Registrations made before migration 0070 name no customer; a branch names it once."""
+    srv, a, b, _ = banks
+    enroll(a, "OTP-0030", customer="A-1")
+    b.branch.Register(O.RegisterRequest(customer_id="B-1", serial="OTP-0030", operator_id="op"))
+    srv.app.db.run(lambda tx: tx.execute(
+        "UPDATE otp_registrations SET customer_id = '' WHERE serial = ? AND institution = ?",
+        ("OTP-0030", "bank-b")))
+    seen = b.backend.GetStatus(O.GetStatusRequest(serial="OTP-0030"))
+    assert [r.customer_id for r in seen.registrations] == [""]
+    with pytest.raises(grpc.RpcError) as err:
+        b.backend.AssignCustomer(O.AssignCustomerRequest(serial="OTP-0030", customer_id="B-7",
+                                                         operator_id="op"))
+    assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assigned = b.branch.AssignCustomer(O.AssignCustomerRequest(
+        serial="OTP-0030", customer_id="B-7", operator_id="op"))
+    assert [(r.institution, r.customer_id) for r in assigned.registrations] == [
+        ("bank-b", "B-7")]
+    # Once named, a reference stays: here and at the institution that always had one.
+    for bank in (a, b):
+        with pytest.raises(grpc.RpcError) as err:
+            bank.branch.AssignCustomer(O.AssignCustomerRequest(
+                serial="OTP-0030", customer_id="X-1", operator_id="op"))
+        assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    at_a = a.backend.GetStatus(O.GetStatusRequest(serial="OTP-0030"))
+    assert [r.customer_id for r in at_a.registrations] == ["A-1"]
+    audit = system_pb2_grpc.SystemServiceStub(srv.channel("bank-b", "branch", "teller"))
+    trail = audit.ListAudit(system_pb2.ListAuditRequest(target="OTP-0030")).entries
+    assert [e.action for e in trail if e.action == "otp.assign_customer"] == [
+        "otp.assign_customer"]
+
+
 def test_reissue_carries_registrations_warranty_expiry_does_not(banks):
     srv, a, b, _c = banks
     old = enroll(a, "OTP-0005")
-    b.branch.Register(O.RegisterRequest(serial="OTP-0005", operator_id="op"))
+    b.branch.Register(O.RegisterRequest(customer_id="C-1", serial="OTP-0005", operator_id="op"))
     resp = b.branch.Replace(O.ReplaceRequest(old_serial="OTP-0005", new_serial="OTP-0006",
                                              reason=O.REPLACE_REASON_REISSUE, operator_id="op"))
     assert resp.old_device.state == O.DEVICE_STATE_REPLACED
@@ -253,7 +321,8 @@ def test_resync_from_two_consecutive_codes(banks):
 def test_given_seed_from_manufacturer_record(banks):
     _, a, _, _ = banks
     seed = bytes(range(20))
-    resp = a.branch.Enroll(O.EnrollRequest(serial="OTP-0009", operator_id="op", seed=seed,
+    resp = a.branch.Enroll(O.EnrollRequest(customer_id="C-1",
+                                           serial="OTP-0009", operator_id="op", seed=seed,
                                            parameters=O.OtpParameters(kind=O.OTP_KIND_TOTP,
                                                                       digits=8)))
     assert resp.generated_seed == b"" and resp.provisioning_uri == ""
@@ -261,7 +330,8 @@ def test_given_seed_from_manufacturer_record(banks):
     token = DisplayToken("OTP-0009", seed, digits=8)
     assert verify(a, "OTP-0009", token.show()).outcome == O.VERIFY_OUTCOME_ACCEPTED
     with pytest.raises(grpc.RpcError) as err:
-        a.branch.Enroll(O.EnrollRequest(serial="OTP-0009", operator_id="op", seed=seed,
+        a.branch.Enroll(O.EnrollRequest(customer_id="C-1",
+                                        serial="OTP-0009", operator_id="op", seed=seed,
                                          parameters=O.OtpParameters(kind=O.OTP_KIND_TOTP)))
     assert err.value.code() == grpc.StatusCode.ALREADY_EXISTS
 
@@ -288,18 +358,18 @@ def test_bad_input_and_roles(banks):
         a.branch.Verify(O.VerifyRequest(serial="NOPE-404", code="123456"))
     assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
     with pytest.raises(grpc.RpcError) as err:
-        a.backend.Enroll(O.EnrollRequest(serial="OTP-0011", operator_id="op",
+        a.backend.Enroll(O.EnrollRequest(customer_id="C-1", serial="OTP-0011", operator_id="op",
                                           parameters=O.OtpParameters(kind=O.OTP_KIND_TOTP)))
     assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
     for req, needle in [
-        (O.EnrollRequest(serial="OTP-0011", operator_id="op"), "kind"),
-        (O.EnrollRequest(serial="OTP-0011", operator_id="op", seed=b"short",
+        (O.EnrollRequest(customer_id="C-1", serial="OTP-0011", operator_id="op"), "kind"),
+        (O.EnrollRequest(customer_id="C-1", serial="OTP-0011", operator_id="op", seed=b"short",
                          parameters=O.OtpParameters(kind=O.OTP_KIND_TOTP)), "seed"),
-        (O.EnrollRequest(serial="OTP-0011", operator_id="op",
+        (O.EnrollRequest(customer_id="C-1", serial="OTP-0011", operator_id="op",
                          parameters=O.OtpParameters(kind=O.OTP_KIND_TOTP, digits=5)), "digits"),
-        (O.EnrollRequest(serial="OTP-0011", operator_id="op",
+        (O.EnrollRequest(customer_id="C-1", serial="OTP-0011", operator_id="op",
                          parameters=O.OtpParameters(kind=9)), "kind"),
-        (O.EnrollRequest(serial="OTP-0011",
+        (O.EnrollRequest(customer_id="C-1", serial="OTP-0011",
                          parameters=O.OtpParameters(kind=O.OTP_KIND_TOTP)), "operator_id"),
     ]:
         with pytest.raises(grpc.RpcError) as err:
@@ -315,7 +385,8 @@ def test_bad_input_and_roles(banks):
 def test_seeds_never_stored_in_plaintext_and_changes_audited(banks):
     srv, a, _, _ = banks
     seed = b"SEED-SEED-SEED-SEED!"
-    a.branch.Enroll(O.EnrollRequest(serial="OTP-0012", operator_id="op", seed=seed,
+    a.branch.Enroll(O.EnrollRequest(customer_id="C-1",
+                                    serial="OTP-0012", operator_id="op", seed=seed,
                                     parameters=O.OtpParameters(kind=O.OTP_KIND_HOTP)))
     a.backend.Verify(O.VerifyRequest(serial="OTP-0012", code="000000"))
     db = srv.app.db
@@ -365,7 +436,7 @@ def test_loop_engine_keeps_the_rules(server, tmp_path):
     srv = server(store_url=f"sqlite:///{tmp_path / 'loop.db'}", otp={"engine": "loop"})
     a, b = Bank(srv, "bank-a"), Bank(srv, "bank-b")
     token = enroll(a, "OTP-LOOP-1")
-    b.branch.Register(O.RegisterRequest(serial="OTP-LOOP-1", operator_id="op"))
+    b.branch.Register(O.RegisterRequest(customer_id="C-1", serial="OTP-LOOP-1", operator_id="op"))
     code = token.show()
     assert verify(a, "OTP-LOOP-1", code).outcome == O.VERIFY_OUTCOME_ACCEPTED
     assert verify(b, "OTP-LOOP-1", code).outcome == O.VERIFY_OUTCOME_REPLAYED

@@ -35,11 +35,12 @@ def _nodes(tmp_path: Path, store_url: str, count: int, **env: str) -> list[Node]
 
 def _enroll_everywhere(node: Node, serial: str) -> None:
     stubs = {b: otp_pb2_grpc.OtpServiceStub(node.channel(b, "branch")) for b in BANKS}
-    stubs["bank-a"].Enroll(O.EnrollRequest(
+    stubs["bank-a"].Enroll(O.EnrollRequest(customer_id="C-1",
         serial=serial, operator_id="op", seed=bytes(range(1, 21)),
         parameters=O.OtpParameters(kind=O.OTP_KIND_HOTP)), timeout=30)
     for bank in BANKS[1:]:
-        stubs[bank].Register(O.RegisterRequest(serial=serial, operator_id="op"), timeout=30)
+        stubs[bank].Register(O.RegisterRequest(customer_id="C-1",
+                                               serial=serial, operator_id="op"), timeout=30)
 
 
 WRONG = "999999"  # not among the first codes of seed 01..14 (checked below)

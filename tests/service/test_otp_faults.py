@@ -48,7 +48,7 @@ def _sqlite(tmp_path: Path) -> str:
 def _enroll(srv: Any, serials: list[str], counter: int = 0) -> None:
     branch = otp_pb2_grpc.OtpServiceStub(srv.channel("bank-a", "branch"))
     for serial in serials:
-        branch.Enroll(O.EnrollRequest(serial=serial, operator_id="op", seed=SEED,
+        branch.Enroll(O.EnrollRequest(customer_id="C-1", serial=serial, operator_id="op", seed=SEED,
                                       parameters=O.OtpParameters(kind=O.OTP_KIND_HOTP,
                                                                  counter=counter)), timeout=30)
 
@@ -325,7 +325,8 @@ def test_counter_beyond_int64_is_refused_at_enroll(server, store_url):
     branch = otp_pb2_grpc.OtpServiceStub(srv.channel("bank-a", "branch"))
     for counter in (2**63, 2**64 - 1):
         with pytest.raises(grpc.RpcError) as err:
-            branch.Enroll(O.EnrollRequest(serial="OTP-BIG-1", operator_id="op", seed=SEED,
+            branch.Enroll(O.EnrollRequest(customer_id="C-1",
+                                          serial="OTP-BIG-1", operator_id="op", seed=SEED,
                                           parameters=O.OtpParameters(kind=O.OTP_KIND_HOTP,
                                                                      counter=counter)))
         assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT

@@ -25,7 +25,7 @@ HOTP = O.OtpParameters(kind=O.OTP_KIND_HOTP)
 
 def _enroll(**fields: Any) -> tuple[str, Any]:
     request: dict[str, Any] = {"serial": "OTP-IN-NEW", "operator_id": "op", "seed": SEED,
-                               "parameters": HOTP, **fields}
+                               "parameters": HOTP, "customer_id": "C-1", **fields}
     return "Enroll", O.EnrollRequest(**request)
 
 
@@ -37,6 +37,12 @@ CASES: dict[str, tuple[str, Any, str]] = {
     "operator with NUL": (*_enroll(operator_id="kim\x00"), "operator_id must not contain"),
     "operator with a newline": (*_enroll(operator_id="kim\n"), "operator_id must not contain"),
     "huge operator": (*_enroll(operator_id="k" * 100_000), "operator_id is longer than 256"),
+    "no customer": (*_enroll(customer_id=""), "customer_id (the institution's customer "
+                                              "reference) is required"),
+    "customer with a newline": (*_enroll(customer_id="C-1\n"), "customer_id must be"),
+    "customer that is a name": (*_enroll(customer_id="홍길동"), "customer_id must be"),
+    "register without a customer": ("Register", O.RegisterRequest(
+        serial="OTP-IN-1", operator_id="op"), "customer_id (the institution's customer"),
     "warranty NaN": (*_enroll(warranty_until=float("nan")), "warranty_until must be a finite"),
     "warranty infinite": (*_enroll(warranty_until=float("inf")),
                           "warranty_until must be a finite"),
@@ -76,7 +82,7 @@ BACKEND_RPCS = {"Verify", "ReportLost"}
 def center(server, store_url):
     srv = server(store_url=store_url)
     branch = otp_pb2_grpc.OtpServiceStub(srv.channel("bank-a", "branch"))
-    branch.Enroll(O.EnrollRequest(serial="OTP-IN-1", operator_id="op", seed=SEED,
+    branch.Enroll(O.EnrollRequest(customer_id="C-1", serial="OTP-IN-1", operator_id="op", seed=SEED,
                                   parameters=HOTP))
     backend = otp_pb2_grpc.OtpServiceStub(srv.channel("bank-a", "backend"))
     return srv, branch, backend
@@ -150,7 +156,7 @@ def test_certificate_with_control_characters_is_refused(server, store_url, tmp_p
         return ch, otp_pb2_grpc.OtpServiceStub(ch)
 
     ch, teller = stub("bank-a-teller")
-    teller.Enroll(O.EnrollRequest(serial="OTP-CN-1", operator_id="op", seed=SEED,
+    teller.Enroll(O.EnrollRequest(customer_id="C-1", serial="OTP-CN-1", operator_id="op", seed=SEED,
                                   parameters=HOTP), timeout=30)
     ch.close()
     for name, (_, _, _, words) in BAD_CALLERS.items():

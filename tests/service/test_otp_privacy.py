@@ -41,7 +41,7 @@ def unused_code(token: DisplayToken) -> str:
 def device_elsewhere(srv: Any, state: str) -> DisplayToken:
     """ELSEWHERE enrolled and registered at bank-a only, in ``state``."""
     a = Institution(srv, "bank-a")
-    resp = a.branch.Enroll(O.EnrollRequest(serial=ELSEWHERE, operator_id="op",
+    resp = a.branch.Enroll(O.EnrollRequest(customer_id="C-1", serial=ELSEWHERE, operator_id="op",
                                            parameters=O.OtpParameters(kind=O.OTP_KIND_TOTP)))
     token = DisplayToken.from_uri(resp.provisioning_uri, ELSEWHERE)
     if state == "locked":
@@ -68,7 +68,7 @@ def probes(b: Institution, code: str) -> dict[str, Callable[[str], Any]]:
                                                              request_id="r-1")),
         "VerifyStream": lambda s: list(b.backend.VerifyStream(iter(
             [O.VerifyRequest(serial=s, code=code, request_id="r-1")]))),
-        "Register (online)": lambda s: b.backend.Register(O.RegisterRequest(
+        "Register (online)": lambda s: b.backend.Register(O.RegisterRequest(customer_id="C-1",
             serial=s, code=code, strong_authentication=True)),
         "Deregister": lambda s: b.branch.Deregister(O.DeregisterRequest(
             serial=s, operator_id="op", reason="closed")),
@@ -83,6 +83,8 @@ def probes(b: Institution, code: str) -> dict[str, Callable[[str], Any]]:
         "Replace": replace,
         "Resync": lambda s: b.branch.Resync(O.ResyncRequest(
             serial=s, first_code=code, second_code=code, operator_id="op")),
+        "AssignCustomer": lambda s: b.branch.AssignCustomer(O.AssignCustomerRequest(
+            serial=s, customer_id="B-1", operator_id="op")),
         "GetStatus (backend)": lambda s: b.backend.GetStatus(O.GetStatusRequest(serial=s)),
         "GetStatus (branch)": lambda s: b.branch.GetStatus(O.GetStatusRequest(serial=s)),
     }
@@ -157,14 +159,15 @@ def test_calls_that_create_a_serial_tell_only_that_it_exists(server, store_url):
     device_elsewhere(srv, "active")
     b = Institution(srv, "bank-b")
     with pytest.raises(grpc.RpcError) as err:
-        b.branch.Enroll(O.EnrollRequest(serial=ELSEWHERE, operator_id="op",
+        b.branch.Enroll(O.EnrollRequest(customer_id="C-1", serial=ELSEWHERE, operator_id="op",
                                         parameters=O.OtpParameters(kind=O.OTP_KIND_TOTP)))
     assert err.value.code() == grpc.StatusCode.ALREADY_EXISTS
     assert "bank-a" not in err.value.details()
     with pytest.raises(grpc.RpcError) as err:
-        b.branch.Register(O.RegisterRequest(serial=UNKNOWN, operator_id="op"))
+        b.branch.Register(O.RegisterRequest(customer_id="C-1", serial=UNKNOWN, operator_id="op"))
     assert err.value.code() == grpc.StatusCode.NOT_FOUND
-    registered = b.branch.Register(O.RegisterRequest(serial=ELSEWHERE, operator_id="op"))
+    registered = b.branch.Register(O.RegisterRequest(customer_id="C-1",
+                                                     serial=ELSEWHERE, operator_id="op"))
     assert [r.institution for r in registered.registrations] == ["bank-b"]
     assert registered.issuer == ""
 
@@ -174,7 +177,7 @@ def test_status_shows_only_the_callers_registration(server, store_url, state):
     srv = server(store_url=store_url)
     device_elsewhere(srv, state)
     b = Institution(srv, "bank-b")
-    b.branch.Register(O.RegisterRequest(serial=ELSEWHERE, operator_id="op"))
+    b.branch.Register(O.RegisterRequest(customer_id="C-1", serial=ELSEWHERE, operator_id="op"))
     seen = b.backend.GetStatus(O.GetStatusRequest(serial=ELSEWHERE))
     assert [r.institution for r in seen.registrations] == ["bank-b"]
     assert seen.issuer == "" and "bank-a" not in str(seen)

@@ -24,7 +24,7 @@ class Bank:
         self.system = system_pb2_grpc.SystemServiceStub(srv.channel(name, "branch", "teller"))
 
     def online(self, serial: str, code: str) -> O.DeviceStatus:
-        return self.backend.Register(O.RegisterRequest(serial=serial, code=code,
+        return self.backend.Register(O.RegisterRequest(customer_id="C-1", serial=serial, code=code,
                                                        strong_authentication=True))
 
     def trail(self, serial: str) -> list[tuple[str, str, dict]]:
@@ -40,7 +40,7 @@ def center(server, store_url):
 
 
 def enroll(bank: Bank, serial: str = SERIAL, kind=O.OTP_KIND_TOTP, digits: int = 6):
-    resp = bank.branch.Enroll(O.EnrollRequest(serial=serial, operator_id="op",
+    resp = bank.branch.Enroll(O.EnrollRequest(customer_id="C-1", serial=serial, operator_id="op",
                                               parameters=O.OtpParameters(kind=kind,
                                                                          digits=digits)))
     return DisplayToken.from_uri(resp.provisioning_uri, serial)
@@ -152,7 +152,7 @@ def test_malformed_online_registrations_change_nothing(center, request_fields, c
     _, ops, a, b = center
     enroll(a)
     with pytest.raises(grpc.RpcError) as err:
-        b.backend.Register(O.RegisterRequest(**request_fields))
+        b.backend.Register(O.RegisterRequest(customer_id="C-1", **request_fields))
     assert err.value.code() == code
     status = ops.GetStatus(O.GetStatusRequest(serial=SERIAL))
     assert status.consecutive_failures == 0 and len(status.registrations) == 1

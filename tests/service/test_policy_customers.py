@@ -267,8 +267,9 @@ def test_twelve_months_unused_is_suspended_and_lifted(server: Any, store_url: st
 def _token(bank: Bank, customer: str, serial: str) -> ec.EllipticCurvePrivateKey:
     """A key pair as a token holds it, its branch registration row and its link."""
     key = ec.generate_private_key(ec.SECP256R1())
-    bank.srv.app.db.run(lambda tx: token_repo.insert_registration(
-        tx, bank.institution, serial, customer, "teller-pc-1", "teller-kim"))
+    bank.srv.app.db.run(lambda tx: token_repo.REGISTRATIONS.insert(
+        tx, institution=bank.institution, serial=serial, customer_id=customer,
+        terminal="teller-pc-1", operator="teller-kim", now=time.time()))
     spki = key.public_key().public_bytes(serialization.Encoding.DER,
                                          serialization.PublicFormat.SubjectPublicKeyInfo)
     bank.link(customer, P.POLICY_MEDIUM_TOKEN, serial, spki)

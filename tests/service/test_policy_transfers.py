@@ -260,7 +260,8 @@ def test_corporate_safe_grade_and_foreign_otp(server: Any, store_url: str):
     serial = "OTP-FOREIGN-1"
     other.customer("b-corp", kind=kind)
     device = other.otp("b-corp", serial)
-    bank.otp_teller.Register(otp_pb2.RegisterRequest(serial=serial, operator_id="teller"))
+    bank.otp_teller.Register(otp_pb2.RegisterRequest(serial=serial, operator_id="teller",
+                                                     customer_id="corp"))
     bank.link("corp", P.POLICY_MEDIUM_OTP, serial)
     employee = bank.transfer("corp", 1_000, otp=device, to_account="1",
                              corporate_role=P.CORPORATE_EMPLOYEE, code="000000")

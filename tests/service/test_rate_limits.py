@@ -71,10 +71,11 @@ def test_registration_is_limited_before_anything_is_counted(server, store_url):
         "branch_register_per_second": SLOW, "branch_register_burst": 1})
     x = institution()
     teller = otp_pb2_grpc.OtpServiceStub(srv.channel("bank-a", "branch"))
-    teller.Enroll(O.EnrollRequest(serial="OTP-RL-0001", operator_id="op",
+    teller.Enroll(O.EnrollRequest(customer_id="C-1", serial="OTP-RL-0001", operator_id="op",
                                   parameters=O.OtpParameters(kind=O.OTP_KIND_HOTP)))
     online = otp_pb2_grpc.OtpServiceStub(srv.channel(x, "backend"))
-    wrong = O.RegisterRequest(serial="OTP-RL-0001", code="999999", strong_authentication=True)
+    wrong = O.RegisterRequest(customer_id="C-1",
+                              serial="OTP-RL-0001", code="999999", strong_authentication=True)
     for _ in range(2):
         with pytest.raises(grpc.RpcError) as err:
             online.Register(wrong)
@@ -85,9 +86,9 @@ def test_registration_is_limited_before_anything_is_counted(server, store_url):
     assert refusals("otp.register.online", x) == 1
 
     branch = otp_pb2_grpc.OtpServiceStub(srv.channel(x, "branch"))
-    branch.Register(O.RegisterRequest(serial="OTP-RL-0001", operator_id="op"))
+    branch.Register(O.RegisterRequest(customer_id="C-1", serial="OTP-RL-0001", operator_id="op"))
     assert "registrations at branches" in exhausted(lambda: branch.Register(
-        O.RegisterRequest(serial="OTP-RL-0002", operator_id="op")))
+        O.RegisterRequest(customer_id="C-1", serial="OTP-RL-0002", operator_id="op")))
     assert refusals("otp.register.branch", x) == 1
 
 

@@ -124,7 +124,7 @@ def test_prometheus_metrics_without_secrets(server):
     srv = server(server={"metrics_listen": "127.0.0.1:0"})
     port = srv._bg.running.metrics.port
     branch = otp_pb2_grpc.OtpServiceStub(srv.channel("bank-a", "branch"))
-    branch.Enroll(otp_pb2.EnrollRequest(
+    branch.Enroll(otp_pb2.EnrollRequest(customer_id="C-1",
         serial="OTP-MET-1", operator_id="op", seed=b"12345678901234567890",
         parameters=otp_pb2.OtpParameters(kind=otp_pb2.OTP_KIND_HOTP)))
     backend = otp_pb2_grpc.OtpServiceStub(srv.channel("bank-a", "backend"))

@@ -78,6 +78,7 @@ class Branch:
 
     def provision(self, serial: int) -> H.ProvisionHidDeviceResponse:
         return self.hid.ProvisionDevice(H.ProvisionHidDeviceRequest(
+            customer_id="C-1",
             device_serial=serial, operator_id="T-0042"), timeout=120)
 
     def device(self, serial: int) -> H.HidDevice:
@@ -267,7 +268,8 @@ def test_a_day_across_the_center_and_two_branches(deployment: Deployment,
 
     # The customer registers it online at bank B with the code the device types.
     b_backend = d.backend("bank-b")
-    b_backend.Register(otp_pb2.RegisterRequest(serial=otp_serial, strong_authentication=True,
+    b_backend.Register(otp_pb2.RegisterRequest(customer_id="B-1", serial=otp_serial,
+                                               strong_authentication=True,
                                                code=a.press(serial)), timeout=30)
     for bank in BANKS:
         assert d.verify(bank, otp_serial, a.press(serial)) == otp_pb2.VERIFY_OUTCOME_ACCEPTED

@@ -75,7 +75,14 @@ def test_every_medium_has_the_same_shape() -> None:
             assert (folder / role).is_file(), f"authd/{ref.name}/{role} is missing"
     for medium in ("otp", "hid_otp", "security_card", "smartcard", "token", "certificate"):
         folder = ROOT / "authd" / medium
-        for role in ("servicer.py", "convert.py", "cli.py"):
+        for role in ("servicer.py", "convert.py", "cli.py", "service.py", "repository.py"):
             assert (folder / role).is_file(), f"authd/{medium}/{role} is missing"
+        # The roles are not mixed: the SQL is in repository.py, not in the logic or the
+        # gRPC adapter (README, "One shape per medium").
+        for role in ("service.py", "servicer.py", "convert.py"):
+            text = (folder / role).read_text()
+            for statement in ("SELECT ", "INSERT INTO", "UPDATE ", "DELETE FROM"):
+                assert f'"{statement}' not in text, f"authd/{medium}/{role} holds SQL"
         assert (ROOT / "devices" / medium).is_dir(), f"devices/{medium} is missing"
         assert (ROOT / "simulators" / medium).is_dir(), f"simulators/{medium} is missing"
+    assert not (ROOT / "authd" / "otp" / "center.py").exists(), "the OTP center is service.py"

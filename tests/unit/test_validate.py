@@ -88,3 +88,21 @@ def test_bounded_int_is_the_store_range_by_default():
     with pytest.raises(BadRequest, match="must be an integer"):
         validate.bounded_int(1.0, "counter")  # type: ignore[arg-type]
     assert validate.bounded_int(-5, "delta", minimum=-10, maximum=10) == -5
+
+
+@pytest.mark.parametrize("value", ["C-1", "cust_0001", "a.b:c-d", "9" * 64])
+def test_customer_ref_accepts_an_institutions_reference(value: str):
+    assert validate.customer_ref(value) == value
+
+
+@pytest.mark.parametrize("value,words", [
+    ("", "customer_id (the institution's customer reference) is required"),
+    ("C-1\n", "customer_id must be the institution's customer reference"),
+    ("홍길동", "customer_id must be the institution's customer reference"),
+    ("a b", "customer_id must be the institution's customer reference"),
+    ("9" * 65, "customer_id must be the institution's customer reference"),
+])
+def test_customer_ref_refuses_anything_else(value: str, words: str):
+    with pytest.raises(BadRequest) as err:
+        validate.customer_ref(value)
+    assert str(err.value).startswith(words) and err.value.field == "customer_id"

@@ -1,9 +1,10 @@
-"""The OTP center: devices, registrations and the shared failure counter, on the store.
+"""The OTP center's logic: enrollment, registrations at institutions, the shared failure
+counter and what each institution may see; its rows are in ``repository.py``.
 
 Every method takes an open transaction, so callers can compose several steps into one
 all-or-nothing change (e.g. HID provisioning enrolls and registers in one transaction).
-A device's row is locked (``SELECT ... FOR UPDATE`` on PostgreSQL, ``BEGIN IMMEDIATE`` on
-SQLite) before its counter is read, so the lockout is exact across threads, processes and nodes.
+A device's row is locked before its counter is read (``repository.find(..., lock=True)``), so
+the lockout is exact across threads, processes and nodes.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from urllib.parse import quote
 from authd import validate
 from authd.audit import AuditLog
 from authd.context import SYSTEM, Caller, Role
+from authd.otp import repository as repo
+from authd.otp.repository import Device
 from authd.secrets import SecretBox
 from authd.storage import Tx
 from devices.errors import AlreadyPresent, BadRequest, NoSuchObject, WrongState
@@ -25,8 +28,7 @@ from devices.otp import rules
 from devices.otp.codes import Algorithm
 from devices.otp.rules import Kind, Outcome, Params, Policy, State
 
-_DEVICE_COLUMNS = ("serial, kind, digits, period, algorithm, seed, last_counter, drift, state,"
-                   " failures, issuer, replaced_by, warranty_until, updated_at")
+__all__ = ["Device", "Enrolled", "OtpService", "VerifyResult"]
 
 MESSAGES = {
     Outcome.ACCEPTED: "OTP accepted.",
@@ -54,33 +56,6 @@ REGISTRATION_REFUSED = ("online registration of OTP device {serial} refused: the
 
 
 @dataclass(frozen=True)
-class Registration:
-    institution: str
-    channel: str
-    registered_at: float
-    failures_here: int
-
-
-@dataclass(frozen=True)
-class Device:
-    serial: str
-    params: Params
-    state: State
-    failures: int
-    issuer: str
-    replaced_by: str | None
-    warranty_until: float
-    updated_at: float
-    last: int
-    drift: int
-    sealed_seed: bytes
-    registrations: tuple[Registration, ...] = ()
-
-    def registered_at(self, institution: str) -> bool:
-        return any(r.institution == institution for r in self.registrations)
-
-
-@dataclass(frozen=True)
 class VerifyResult:
     outcome: Outcome
     failures: int
@@ -99,7 +74,8 @@ class Enrolled:
     provisioning_uri: str
 
 
-def _aad(serial: str) -> bytes:
+def seed_aad(serial: str) -> bytes:
+    """What a device's sealed seed is bound to."""
     return b"otp-seed:" + serial.encode()
 
 
@@ -114,7 +90,7 @@ def provisioning_uri(serial: str, seed: bytes, params: Params, issuer: str, coun
     return uri + f"&counter={counter}"
 
 
-class OtpCenter:
+class OtpService:
     def __init__(self, secrets: SecretBox, audit: AuditLog, policy: Policy,
                  clock: Callable[[], float] = time.time) -> None:
         self.secrets = secrets
@@ -125,20 +101,7 @@ class OtpCenter:
     # ------------------------------------------------------------------ reading
 
     def _find(self, tx: Tx, serial: str, *, lock: bool) -> Device | None:
-        row = tx.one(f"SELECT {_DEVICE_COLUMNS} FROM otp_devices WHERE serial = ?"
-                     + (tx.for_update if lock else ""), (serial,))
-        if row is None:
-            return None
-        regs = tx.all("SELECT institution, channel, registered_at, failures_here"
-                      " FROM otp_registrations WHERE serial = ?"
-                      " ORDER BY registered_at, institution", (serial,))
-        return Device(
-            serial=row[0],
-            params=Params(Kind(row[1]), int(row[2]), int(row[3]), Algorithm(row[4])),
-            sealed_seed=bytes(row[5]), last=int(row[6]), drift=int(row[7]), state=State(row[8]),
-            failures=int(row[9]), issuer=row[10], replaced_by=row[11],
-            warranty_until=float(row[12]), updated_at=float(row[13]),
-            registrations=tuple(Registration(r[0], r[1], float(r[2]), int(r[3])) for r in regs))
+        return repo.find(tx, serial, lock=lock)
 
     def _load(self, tx: Tx, serial: str, *, lock: bool) -> Device:
         device = self._find(tx, serial, lock=lock)
@@ -158,10 +121,13 @@ class OtpCenter:
         """The device as ``caller`` may see it: an institution sees its own registration only,
         the issuer only when it is the issuer, and the replacing serial only when that device
         is registered there too. The shared failure total is the customer's device state and
-        stays. Operations (admin role) see everything."""
-        if caller.role is Role.ADMIN:
-            return device
+        stays. Operations (admin role) see every registration, but a customer reference only
+        of their own institution: it belongs to the institution that gave it."""
         here = caller.institution
+        if caller.role is Role.ADMIN:
+            return dataclasses.replace(device, registrations=tuple(
+                r if r.institution == here else dataclasses.replace(r, customer_id="")
+                for r in device.registrations))
         replaced_by = device.replaced_by
         if replaced_by and not self.is_registered(tx, replaced_by, here):
             replaced_by = None
@@ -175,13 +141,13 @@ class OtpCenter:
     def status(self, tx: Tx, serial: str, caller: Caller) -> Device:
         """A registered institution's view of the device; operations see every device."""
         if caller.role is Role.ADMIN:
-            return self._load(tx, rules.check_serial(serial), lock=False)
+            return self.view(tx, self._load(tx, rules.check_serial(serial), lock=False),
+                             caller)
         return self.view(tx, self._registered(tx, serial, caller.institution, lock=False),
                          caller)
 
     def is_registered(self, tx: Tx, serial: str, institution: str) -> bool:
-        return tx.one("SELECT 1 FROM otp_registrations WHERE serial = ? AND institution = ?",
-                      (serial, institution)) is not None
+        return repo.is_registered(tx, serial, institution)
 
     def attempts_left(self, failures: int) -> int:
         return max(0, self.policy.lockout_threshold - failures)
@@ -191,8 +157,19 @@ class OtpCenter:
     def enroll(self, tx: Tx, *, serial: str, seed: bytes | None, kind: str | Kind,
                digits: int = 6, period: int = 60, algorithm: str | Algorithm = "SHA1",
                counter: int = 0, warranty_until: float = 0.0, caller: Caller,
-               channel: str = "branch") -> Enrolled:
-        """Enroll a device and register it at the caller's institution (its issuer)."""
+               customer_id: str, channel: str = "branch") -> Enrolled:
+        """Enroll a device and register it at the caller's institution (its issuer) for the
+        institution's customer ``customer_id``."""
+        validate.customer_ref(customer_id)
+        return self._enroll(tx, serial=serial, seed=seed, kind=kind, digits=digits,
+                            period=period, algorithm=algorithm, counter=counter,
+                            warranty_until=warranty_until, caller=caller,
+                            customer_id=customer_id, channel=channel)
+
+    def _enroll(self, tx: Tx, *, serial: str, seed: bytes | None, kind: str | Kind,
+                digits: int, period: int, algorithm: str | Algorithm, counter: int,
+                warranty_until: float, caller: Caller, customer_id: str,
+                channel: str) -> Enrolled:
         rules.check_serial(serial)
         try:
             params = Params(Kind(kind), digits, period, Algorithm(algorithm)).check()
@@ -205,49 +182,44 @@ class OtpCenter:
             raise BadRequest("seed must be 16..64 bytes")
         validate.bounded_int(counter, "counter")
         validate.finite(warranty_until, "warranty_until", minimum=0)
-        if tx.one("SELECT 1 FROM otp_devices WHERE serial = ?", (serial,)) is not None:
+        if repo.exists(tx, serial):
             raise AlreadyPresent(f"OTP device {serial} is enrolled already")
         now = self.clock()
         last = counter - 1 if params.kind is Kind.HOTP else -1
-        tx.execute(
-            "INSERT INTO otp_devices (serial, kind, digits, period, algorithm, seed, last_counter,"
-            " drift, state, failures, issuer, replaced_by, warranty_until, created_at, updated_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, 0, ?, NULL, ?, ?, ?)",
-            (serial, params.kind.value, params.digits, params.period, params.algorithm.value,
-             self.secrets.seal(seed, _aad(serial)), last, State.ACTIVE.value,
-             caller.institution, warranty_until, now, now))
-        self._add_registration(tx, serial, caller.institution, channel, now)
+        repo.insert_device(tx, serial=serial, params=params,
+                           sealed_seed=self.secrets.seal(seed, seed_aad(serial)), last=last,
+                           issuer=caller.institution, warranty_until=warranty_until, now=now)
+        repo.add_registration(tx, serial, caller.institution, channel, customer_id, now)
         self.audit.record(tx, action="otp.enroll", target=serial, outcome="enrolled",
-                          caller=caller, detail={"kind": params.kind.value,
+                          caller=caller, customer=customer_id or None,
+                          detail={"kind": params.kind.value,
                                                  "digits": params.digits,
                                                  "seed_source": "generated" if generated
                                                  else "given"})
         uri = provisioning_uri(serial, seed, params, caller.institution, counter)
         return Enrolled(self._seen(tx, serial, caller), generated, uri if generated else "")
 
-    def _add_registration(self, tx: Tx, serial: str, institution: str, channel: str,
-                          now: float) -> None:
-        tx.execute("INSERT INTO otp_registrations (serial, institution, channel, registered_at,"
-                   " failures_here) VALUES (?, ?, ?, ?, 0)", (serial, institution, channel, now))
-
-    def register(self, tx: Tx, *, serial: str, institution: str, caller: Caller) -> Device:
-        """Register the device at ``institution`` at a branch: the customer is present with
-        the device and an ID (DOMAIN.md §3). An unknown serial is NOT_FOUND: registering
-        necessarily tells a teller whether the serial exists."""
+    def register(self, tx: Tx, *, serial: str, institution: str, caller: Caller,
+                 customer_id: str) -> Device:
+        """Register the device at ``institution`` at a branch for its customer
+        ``customer_id``: the customer is present with the device and an ID (DOMAIN.md §3). An
+        unknown serial is NOT_FOUND: registering necessarily tells a teller whether the serial
+        exists."""
+        validate.customer_ref(customer_id)
         device = self._load(tx, rules.check_serial(serial), lock=True)
         if device.state in (State.REPLACED, State.EXPIRED):
             raise WrongState(f"OTP device {serial} was {device.state.value}; "
                                      "register the new device instead")
         if device.registered_at(institution):
             raise AlreadyPresent(f"OTP device {serial} is registered at {institution} already")
-        self._add_registration(tx, serial, institution, "branch", self.clock())
+        repo.add_registration(tx, serial, institution, "branch", customer_id, self.clock())
         self.audit.record(tx, action="otp.register", target=serial, outcome="registered",
-                          caller=caller, detail={"institution": institution,
-                                                 "channel": "branch"})
+                          caller=caller, customer=customer_id,
+                          detail={"institution": institution, "channel": "branch"})
         return self._seen(tx, serial, caller)
 
     def register_online(self, tx: Tx, *, serial: str, code: str, caller: Caller,
-                        strong_authentication: bool) -> Device | None:
+                        customer_id: str, strong_authentication: bool) -> Device | None:
         """Online registration (DOMAIN.md §3): the institution asserts the customer's strong
         login, and the customer proves possession by typing the device's current code.
 
@@ -259,6 +231,7 @@ class OtpCenter:
         for any reason (unknown serial, wrong, replayed or other-length code, a device that is
         not active): the caller then answers REGISTRATION_REFUSED, the same in every case.
         Raises only before it writes."""
+        validate.customer_ref(customer_id)
         if not strong_authentication:
             raise WrongState("online registration needs a login with a certificate or "
                                      "another strong means; otherwise register at a branch")
@@ -270,17 +243,18 @@ class OtpCenter:
             self.audit.record(tx, action="otp.register", target=serial, outcome="refused",
                               caller=caller, detail={"channel": "online"})
             return None
-        self._add_registration(tx, serial, institution, "online", self.clock())
+        repo.add_registration(tx, serial, institution, "online", customer_id, self.clock())
         self.audit.record(tx, action="otp.register", target=serial, outcome="registered",
-                          caller=caller, detail={"institution": institution,
-                                                 "channel": "online", "proof": "otp"})
+                          caller=caller, customer=customer_id,
+                          detail={"institution": institution, "channel": "online",
+                                  "proof": "otp"})
         return self._seen(tx, serial, caller)
 
     def _prove(self, tx: Tx, device: Device, code: str, caller: Caller) -> bool:
         """Whether ``code`` is a current code of ``device`` (an online registration's proof)."""
         if device.state is not State.ACTIVE or len(code) != device.params.digits:
             return False  # refused without evaluating the code, nothing counted
-        seed = self.secrets.open(device.sealed_seed, _aad(device.serial))
+        seed = self.secrets.open(device.sealed_seed, seed_aad(device.serial))
         decision = rules.verify(self._rule_state(device), seed, code, self.clock(),
                                 self.policy)
         after = decision.device
@@ -304,21 +278,29 @@ class OtpCenter:
     def deregister(self, tx: Tx, *, serial: str, institution: str, caller: Caller,
                    operator: str, reason: str) -> Device:
         self._registered(tx, serial, institution, lock=True)
-        tx.execute("DELETE FROM otp_registrations WHERE serial = ? AND institution = ?",
-                   (serial, institution))
+        repo.delete_registration(tx, serial, institution)
         self.audit.record(tx, action="otp.deregister", target=serial, outcome="deregistered",
                           caller=caller, detail={"operator": operator, "reason": reason})
         return self._seen(tx, serial, caller)
 
+    def assign_customer(self, tx: Tx, *, serial: str, caller: Caller, customer_id: str,
+                        operator: str) -> Device:
+        """Name the customer of the caller's registration made before registrations named
+        one; a registration naming one already keeps it."""
+        validate.customer_ref(customer_id)
+        device = self._registered(tx, serial, caller.institution, lock=True)
+        here = next(r for r in device.registrations if r.institution == caller.institution)
+        if here.customer_id:
+            raise WrongState(f"the registration of OTP device {serial} at {caller.institution} "
+                             "names its customer already; deregister and register the device "
+                             "again to change it")
+        repo.set_customer(tx, serial, caller.institution, customer_id)
+        self.audit.record(tx, action="otp.assign_customer", target=serial, outcome="assigned",
+                          caller=caller, customer=customer_id, detail={"operator": operator})
+        return self._seen(tx, serial, caller)
+
     def _set_state(self, tx: Tx, serial: str, state: State, failures: int | None = None) -> None:
-        if failures is None:
-            tx.execute("UPDATE otp_devices SET state = ?, updated_at = ? WHERE serial = ?",
-                       (state.value, self.clock(), serial))
-        else:
-            tx.execute("UPDATE otp_devices SET state = ?, failures = ?, updated_at = ?"
-                       " WHERE serial = ?", (state.value, failures, self.clock(), serial))
-            tx.execute("UPDATE otp_registrations SET failures_here = 0 WHERE serial = ?",
-                       (serial,))
+        repo.set_state(tx, serial, state, self.clock(), failures)
 
     def unlock(self, tx: Tx, *, serial: str, caller: Caller, operator: str,
                reason: str) -> Device:
@@ -361,24 +343,28 @@ class OtpCenter:
                 seed: bytes | None, kind: str | Kind | None, digits: int | None,
                 period: int | None, algorithm: str | Algorithm | None, counter: int,
                 caller: Caller, operator: str) -> tuple[Device, Enrolled]:
-        """Replace a device. A reissue carries every registration over; after a warranty
-        expiry the new device is registered only here (DOMAIN.md §3)."""
+        """Replace a device. A reissue carries every registration over, each with its
+        institution's customer reference; after a warranty expiry the new device is registered
+        only here, for the same customer (DOMAIN.md §3)."""
         old = self._registered(tx, old_serial, caller.institution, lock=True)
+        here = next(r for r in old.registrations if r.institution == caller.institution)
         if old.state in (State.REPLACED, State.EXPIRED):
             raise WrongState(f"OTP device {old_serial} was {old.state.value} already")
         p = old.params
-        enrolled = self.enroll(
+        # The new device keeps the old one's customer here (none for a registration made
+        # before there were customer references).
+        enrolled = self._enroll(
             tx, serial=new_serial, seed=seed, kind=kind or p.kind, digits=digits or p.digits,
             period=period or p.period, algorithm=algorithm or p.algorithm, counter=counter,
-            caller=caller)
+            warranty_until=0.0, caller=caller, customer_id=here.customer_id, channel="branch")
         if not warranty_expired:
             now = self.clock()
             for reg in old.registrations:
                 if reg.institution != caller.institution:
-                    self._add_registration(tx, new_serial, reg.institution, reg.channel, now)
+                    repo.add_registration(tx, new_serial, reg.institution, reg.channel,
+                                          reg.customer_id, now)
         state = State.EXPIRED if warranty_expired else State.REPLACED
-        tx.execute("UPDATE otp_devices SET state = ?, replaced_by = ?, updated_at = ?"
-                   " WHERE serial = ?", (state.value, new_serial, self.clock(), old_serial))
+        repo.set_replaced(tx, old_serial, state, new_serial, self.clock())
         self.audit.record(tx, action="otp.replace", target=old_serial, outcome=state.value,
                           caller=caller, detail={"operator": operator, "new_serial": new_serial,
                                                  "carried_over": not warranty_expired})
@@ -394,7 +380,7 @@ class OtpCenter:
                                      "only an active device can be resynchronised")
         rules.check_code(first, device.params.digits)
         rules.check_code(second, device.params.digits)
-        seed = self.secrets.open(device.sealed_seed, _aad(serial))
+        seed = self.secrets.open(device.sealed_seed, seed_aad(serial))
         after = rules.resync(self._rule_state(device), seed, first, second, self.clock(),
                              self.policy)
         if after is None:
@@ -402,8 +388,7 @@ class OtpCenter:
                               caller=caller, detail={"operator": operator})
             raise WrongState("the two codes are not consecutive codes of this device "
                                      "within the resync window")
-        tx.execute("UPDATE otp_devices SET last_counter = ?, drift = ?, updated_at = ?"
-                   " WHERE serial = ?", (after.last, after.drift, self.clock(), serial))
+        repo.set_position(tx, serial, after.last, after.drift, self.clock())
         self.audit.record(tx, action="otp.resync", target=serial, outcome="resynced",
                           caller=caller, detail={"operator": operator})
         return self._seen(tx, serial, caller)
@@ -422,21 +407,16 @@ class OtpCenter:
         verifications in one transaction needs no savepoint around it. An unknown serial and a
         device not registered at the caller's institution get the same NOT_REGISTERED answer,
         without counters, and write nothing."""
-        lock = tx.for_update + " OF d" if tx.for_update else ""
-        row = tx.one("SELECT d.kind, d.digits, d.period, d.algorithm, d.seed, d.last_counter,"
-                     " d.drift, d.state, d.failures, r.institution FROM otp_devices d"
-                     " LEFT JOIN otp_registrations r ON r.serial = d.serial AND r.institution = ?"
-                     " WHERE d.serial = ?" + lock, (caller.institution, serial))
-        if row is None or row[9] is None:
+        row = repo.for_verification(tx, serial, caller.institution)
+        if row is None or not row.registered:
             return NOT_REGISTERED_RESULT
-        state, failures = State(row[7]), int(row[8])
+        state, failures = row.state, row.failures
         refused = rules.refusal(state)
         if refused is not None:
             return self._answer(tx, serial, refused, failures, caller)
-        params = Params(Kind(row[0]), int(row[1]), int(row[2]), Algorithm(row[3]))
-        rules.check_code(code, params.digits)
-        seed = self.secrets.open(bytes(row[4]), _aad(serial))
-        before = rules.DeviceState(serial, params, state, failures, int(row[5]), int(row[6]))
+        rules.check_code(code, row.params.digits)
+        seed = self.secrets.open(row.sealed_seed, seed_aad(serial))
+        before = rules.DeviceState(serial, row.params, state, failures, row.last, row.drift)
         decision = rules.verify(before, seed, code, self.clock(), self.policy)
         after = decision.device
         if decision.outcome is Outcome.ACCEPTED:
@@ -447,22 +427,13 @@ class OtpCenter:
                             locked_now=after.state is State.LOCKED)
 
     def _record_accepted(self, tx: Tx, serial: str, last: int, failures_before: int) -> None:
-        tx.execute("UPDATE otp_devices SET failures = 0, last_counter = ?, updated_at = ?"
-                   " WHERE serial = ?", (last, self.clock(), serial))
-        if failures_before:
-            tx.execute("UPDATE otp_registrations SET failures_here = 0 WHERE serial = ?",
-                       (serial,))
+        repo.record_accepted(tx, serial, last, failures_before, self.clock())
 
     def _record_wrong(self, tx: Tx, serial: str, after: rules.DeviceState,
                       institution: str | None) -> None:
         """One more failure on the shared counter; ``institution``'s share when it has a
         registration (None: an online registration's failed proof has no share)."""
-        tx.execute("UPDATE otp_devices SET failures = ?, state = ?, updated_at = ?"
-                   " WHERE serial = ?", (after.failures, after.state.value, self.clock(),
-                                         serial))
-        if institution is not None:
-            tx.execute("UPDATE otp_registrations SET failures_here = failures_here + 1"
-                       " WHERE serial = ? AND institution = ?", (serial, institution))
+        repo.record_wrong(tx, serial, after.failures, after.state, institution, self.clock())
 
     def _answer(self, tx: Tx, serial: str, outcome: Outcome, failures: int, caller: Caller,
                 locked_now: bool = False) -> VerifyResult:

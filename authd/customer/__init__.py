@@ -1,0 +1,2 @@
+"""Customers at the center: the media an institution's customer holds, and the branch
+registrations of HSM tokens and smartcards."""

@@ -1,0 +1,115 @@
+"""authctl customer ...: a customer's media, and the branch registrations of tokens and
+smartcards, as the center holds them (backend and branch roles)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from authd.ctl import EXIT_OK, EXIT_REFUSED, enum_label, when
+from authd.v1 import customer_pb2 as pb
+from authd.v1 import customer_pb2_grpc as pb_grpc
+from authd.v1 import otp_pb2
+
+KINDS = {"token": pb.MEDIUM_KIND_HSM_TOKEN, "smartcard": pb.MEDIUM_KIND_SMARTCARD}
+
+
+def _kind(value: int) -> str:
+    return enum_label(pb.MediumKind, value, "MEDIUM_KIND_")
+
+
+def medium_lines(m: pb.CustomerMedium) -> list[str]:
+    state = enum_label(pb.MediumState, m.state, "MEDIUM_STATE_")
+    channel = enum_label(otp_pb2.RegistrationChannel, m.channel, "REGISTRATION_CHANNEL_")
+    head = f"{_kind(m.kind)} {m.serial}: {state}"
+    facts = [f"registered {when(m.registered_at)} ({channel})"]
+    if m.kind in (pb.MEDIUM_KIND_HSM_TOKEN, pb.MEDIUM_KIND_SMARTCARD):
+        facts.append(("registered at a branch" if m.branch_registered else "no branch "
+                      "registration") + (f", terminal {m.terminal}" if m.terminal else ""))
+    else:
+        facts.append(f"failures {m.consecutive_failures}, attempts left {m.attempts_left}")
+        if m.issued_here:
+            facts.append("issued here")
+    if m.replaced_by:
+        facts.append(f"replaced by {m.replaced_by}")
+    return [head, "  " + "; ".join(facts)]
+
+
+def media_lines(m: pb.ListCustomerMediaResponse) -> list[str]:
+    if not m.media:
+        return [f"customer {m.customer_id}: no media registered here"]
+    lines = [f"customer {m.customer_id}: {len(m.media)} medium/media"]
+    for medium in m.media:
+        lines += ["  " + line for line in medium_lines(medium)]
+    return lines
+
+
+def registration_lines(r: pb.BranchRegistration) -> list[str]:
+    state = "active" if r.active else f"ended {when(r.deregistered_at)}"
+    return [f"registration {r.id}: {_kind(r.kind)} {r.serial} for customer {r.customer_id} at "
+            f"{r.institution}: {state}",
+            f"  registered {when(r.registered_at)} at terminal {r.terminal} by {r.operator_id}"]
+
+
+def _stub(ctl: Any) -> pb_grpc.CustomerServiceStub:
+    return pb_grpc.CustomerServiceStub(ctl.channel)
+
+
+def _registrations(ctl: Any) -> pb_grpc.BranchRegistrationServiceStub:
+    return pb_grpc.BranchRegistrationServiceStub(ctl.channel)
+
+
+def _media(ctl: Any, a: argparse.Namespace) -> None:
+    ctl.show(_stub(ctl).ListCustomerMedia(pb.ListCustomerMediaRequest(
+        customer_id=a.customer, include_ended=a.all), timeout=a.timeout), media_lines)
+
+
+def _list(ctl: Any, a: argparse.Namespace) -> None:
+    resp = _registrations(ctl).ListRegistrations(pb.ListRegistrationsRequest(
+        kind=KINDS.get(a.kind or "", pb.MEDIUM_KIND_UNSPECIFIED), serial=a.serial or "",
+        customer_id=a.customer or "", include_ended=a.all), timeout=a.timeout)
+    ctl.show(resp, lambda m: [line for r in m.registrations for line in registration_lines(r)]
+             or ["no registrations"])
+
+
+def _exemption(ctl: Any, a: argparse.Namespace) -> int:
+    resp = _registrations(ctl).CheckExemption(pb.CheckExemptionRequest(
+        kind=KINDS[a.kind], serial=a.serial, customer_id=a.customer), timeout=a.timeout)
+
+    def render(m: pb.CheckExemptionResponse) -> list[str]:
+        head = ("EXEMPT from additional authentication" if m.exempt
+                else "NOT EXEMPT: additional authentication needed")
+        lines = [f"{head}: {m.reason}"]
+        if m.HasField("registration"):
+            lines += registration_lines(m.registration)
+        return lines
+
+    ctl.show(resp, render)
+    return EXIT_OK if resp.exempt else EXIT_REFUSED
+
+
+def add_commands(sub: Any) -> None:
+    cust = sub.add_parser("customer", help="a customer's media and the branch registrations of "
+                                           "tokens and smartcards (at the center)")
+    cmds = cust.add_subparsers(dest="customer_command", required=True, metavar="ACTION")
+
+    p = cmds.add_parser("media", help="the media your institution's customer holds, with "
+                                      "their states")
+    p.add_argument("customer", help="your institution's customer reference")
+    p.add_argument("--all", action="store_true", help="also media no longer in use")
+    p.set_defaults(run=_media)
+
+    p = cmds.add_parser("registrations", help="branch registrations of a serial or a customer")
+    p.add_argument("--serial")
+    p.add_argument("--customer")
+    p.add_argument("--kind", choices=sorted(KINDS), help="default: tokens and smartcards")
+    p.add_argument("--all", action="store_true", help="also ended registrations")
+    p.set_defaults(run=_list)
+
+    p = cmds.add_parser("exemption", help="is the customer's token registered at a branch of "
+                                          "your institution (no additional authentication)? "
+                                          "exit status 3 unless exempt")
+    p.add_argument("serial")
+    p.add_argument("--customer", required=True)
+    p.add_argument("--kind", choices=sorted(KINDS), default="token")
+    p.set_defaults(run=_exemption)

@@ -1,0 +1,90 @@
+"""``authd.v1.CustomerService`` and ``authd.v1.BranchRegistrationService``: the caller, the
+input checks, conversion; the logic is in ``service.py`` and ``registrations.py``."""
+
+from __future__ import annotations
+
+import grpc
+
+from authd import validate
+from authd.app import App
+from authd.context import Role, require_role
+from authd.customer import convert
+from authd.customer.models import MediumKind
+from authd.customer.registrations import CenterRegistrations, check_serial
+from authd.customer.service import CustomerService
+from authd.v1 import customer_pb2 as pb
+from authd.v1 import customer_pb2_grpc as pb_grpc
+
+ASKERS = (Role.BACKEND, Role.BRANCH)
+Ctx = grpc.aio.ServicerContext
+
+
+class CustomerServicer(pb_grpc.CustomerServiceServicer):
+    def __init__(self, app: App, service: CustomerService) -> None:
+        self.app = app
+        self.service = service
+
+    async def ListCustomerMedia(self, request: pb.ListCustomerMediaRequest,
+                                context: Ctx) -> pb.ListCustomerMediaResponse:
+        caller = require_role(*ASKERS)
+        customer_id = validate.customer_ref(request.customer_id)
+        media = await self.app.run_blocking(self.service.media, caller, customer_id,
+                                            include_ended=request.include_ended)
+        return pb.ListCustomerMediaResponse(customer_id=customer_id,
+                                            media=[convert.medium_to_pb(m) for m in media])
+
+
+class BranchRegistrationServicer(pb_grpc.BranchRegistrationServiceServicer):
+    def __init__(self, app: App, registrations: CenterRegistrations) -> None:
+        self.app = app
+        self.registrations = registrations
+
+    async def RegisterMedium(self, request: pb.RegisterMediumRequest,
+                             context: Ctx) -> pb.BranchRegistration:
+        caller = require_role(Role.BRANCH)
+        kind = convert.held_kind_from_pb(request.kind)
+        check_serial(request.serial)
+        customer_id = validate.customer_ref(request.customer_id)
+        operator = validate.text(request.operator_id, "operator_id", required=True)
+        terminal = validate.text(request.terminal, "terminal")
+        reg = await self.app.run_blocking(
+            self.registrations.register, caller, kind, request.serial, customer_id,
+            terminal=terminal, operator=operator)
+        return convert.registration_to_pb(reg)
+
+    async def DeregisterMedium(self, request: pb.DeregisterMediumRequest,
+                               context: Ctx) -> pb.BranchRegistration:
+        caller = require_role(Role.BRANCH)
+        kind = convert.held_kind_from_pb(request.kind)
+        check_serial(request.serial)
+        customer_id = validate.customer_ref(request.customer_id)
+        operator = validate.text(request.operator_id, "operator_id", required=True)
+        reason = validate.text(request.reason, "reason")
+        reg = await self.app.run_blocking(
+            self.registrations.deregister, caller, kind, request.serial, customer_id,
+            operator=operator, reason=reason)
+        return convert.registration_to_pb(reg)
+
+    async def ListRegistrations(self, request: pb.ListRegistrationsRequest,
+                                context: Ctx) -> pb.ListRegistrationsResponse:
+        caller = require_role(*ASKERS)
+        kind = convert.kind_from_pb(request.kind)
+        if request.serial:
+            check_serial(request.serial)
+        if request.customer_id:
+            validate.customer_ref(request.customer_id)
+        found = await self.app.run_blocking(
+            self.registrations.registrations, caller, kind, serial=request.serial,
+            customer_id=request.customer_id, include_ended=request.include_ended)
+        return pb.ListRegistrationsResponse(
+            registrations=[convert.registration_to_pb(r) for r in found])
+
+    async def CheckExemption(self, request: pb.CheckExemptionRequest,
+                             context: Ctx) -> pb.CheckExemptionResponse:
+        caller = require_role(*ASKERS)
+        kind = convert.held_kind_from_pb(request.kind, MediumKind.HSM_TOKEN)
+        check_serial(request.serial)
+        customer_id = validate.customer_ref(request.customer_id)
+        exemption = await self.app.run_blocking(
+            self.registrations.exemption, caller, kind, request.serial, customer_id)
+        return convert.exemption_to_pb(exemption)

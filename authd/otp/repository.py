@@ -1,0 +1,200 @@
+"""Rows of the OTP center: devices (with their shared failure counter) and their registrations
+at institutions. Every function takes an open transaction; none decides anything.
+
+A device's row is locked (``lock=True``: ``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite's
+write transaction holds the database lock) before its counter is read, so the lockout is exact
+across threads, processes and nodes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from authd.storage import Tx
+from devices.otp.codes import Algorithm
+from devices.otp.rules import Kind, Params, State
+
+_DEVICE_COLUMNS = ("serial, kind, digits, period, algorithm, seed, last_counter, drift, state,"
+                   " failures, issuer, replaced_by, warranty_until, updated_at")
+
+
+@dataclass(frozen=True)
+class Registration:
+    institution: str
+    channel: str  # "branch" or "online"
+    registered_at: float
+    failures_here: int
+    customer_id: str  # the institution's own customer reference ('' before there was one)
+
+
+@dataclass(frozen=True)
+class Device:
+    serial: str
+    params: Params
+    state: State
+    failures: int
+    issuer: str
+    replaced_by: str | None
+    warranty_until: float
+    updated_at: float
+    last: int
+    drift: int
+    sealed_seed: bytes
+    registrations: tuple[Registration, ...] = ()
+
+    def registered_at(self, institution: str) -> bool:
+        return any(r.institution == institution for r in self.registrations)
+
+
+@dataclass(frozen=True)
+class VerificationRow:
+    """What one verification reads of a device, and whether the asking institution has a
+    registration of it (``registered``)."""
+
+    params: Params
+    sealed_seed: bytes
+    last: int
+    drift: int
+    state: State
+    failures: int
+    registered: bool
+
+
+def find(tx: Tx, serial: str, *, lock: bool) -> Device | None:
+    row = tx.one(f"SELECT {_DEVICE_COLUMNS} FROM otp_devices WHERE serial = ?"
+                 + (tx.for_update if lock else ""), (serial,))
+    if row is None:
+        return None
+    regs = tx.all("SELECT institution, channel, registered_at, failures_here, customer_id"
+                  " FROM otp_registrations WHERE serial = ?"
+                  " ORDER BY registered_at, institution", (serial,))
+    return Device(
+        serial=row[0],
+        params=Params(Kind(row[1]), int(row[2]), int(row[3]), Algorithm(row[4])),
+        sealed_seed=bytes(row[5]), last=int(row[6]), drift=int(row[7]), state=State(row[8]),
+        failures=int(row[9]), issuer=row[10], replaced_by=row[11],
+        warranty_until=float(row[12]), updated_at=float(row[13]),
+        registrations=tuple(Registration(r[0], r[1], float(r[2]), int(r[3]), r[4])
+                            for r in regs))
+
+
+def exists(tx: Tx, serial: str) -> bool:
+    return tx.one("SELECT 1 FROM otp_devices WHERE serial = ?", (serial,)) is not None
+
+
+def for_verification(tx: Tx, serial: str, institution: str) -> VerificationRow | None:
+    """The device under its row lock, in one statement with the institution's registration."""
+    lock = tx.for_update + " OF d" if tx.for_update else ""
+    row = tx.one("SELECT d.kind, d.digits, d.period, d.algorithm, d.seed, d.last_counter,"
+                 " d.drift, d.state, d.failures, r.institution FROM otp_devices d"
+                 " LEFT JOIN otp_registrations r ON r.serial = d.serial AND r.institution = ?"
+                 " WHERE d.serial = ?" + lock, (institution, serial))
+    if row is None:
+        return None
+    return VerificationRow(
+        params=Params(Kind(row[0]), int(row[1]), int(row[2]), Algorithm(row[3])),
+        sealed_seed=bytes(row[4]), last=int(row[5]), drift=int(row[6]), state=State(row[7]),
+        failures=int(row[8]), registered=row[9] is not None)
+
+
+def insert_device(tx: Tx, *, serial: str, params: Params, sealed_seed: bytes, last: int,
+                  issuer: str, warranty_until: float, now: float) -> None:
+    tx.execute(
+        "INSERT INTO otp_devices (serial, kind, digits, period, algorithm, seed, last_counter,"
+        " drift, state, failures, issuer, replaced_by, warranty_until, created_at, updated_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, 0, ?, NULL, ?, ?, ?)",
+        (serial, params.kind.value, params.digits, params.period, params.algorithm.value,
+         sealed_seed, last, State.ACTIVE.value, issuer, warranty_until, now, now))
+
+
+def add_registration(tx: Tx, serial: str, institution: str, channel: str, customer_id: str,
+                     now: float) -> None:
+    tx.execute("INSERT INTO otp_registrations (serial, institution, channel, registered_at,"
+               " failures_here, customer_id) VALUES (?, ?, ?, ?, 0, ?)",
+               (serial, institution, channel, now, customer_id))
+
+
+def delete_registration(tx: Tx, serial: str, institution: str) -> None:
+    tx.execute("DELETE FROM otp_registrations WHERE serial = ? AND institution = ?",
+               (serial, institution))
+
+
+def set_customer(tx: Tx, serial: str, institution: str, customer_id: str) -> None:
+    tx.execute("UPDATE otp_registrations SET customer_id = ? WHERE serial = ? AND institution = ?",
+               (customer_id, serial, institution))
+
+
+def is_registered(tx: Tx, serial: str, institution: str) -> bool:
+    return tx.one("SELECT 1 FROM otp_registrations WHERE serial = ? AND institution = ?",
+                  (serial, institution)) is not None
+
+
+def set_state(tx: Tx, serial: str, state: State, now: float,
+              failures: int | None = None) -> None:
+    """Change the state; with ``failures``, set the shared counter too and clear every
+    institution's share."""
+    if failures is None:
+        tx.execute("UPDATE otp_devices SET state = ?, updated_at = ? WHERE serial = ?",
+                   (state.value, now, serial))
+        return
+    tx.execute("UPDATE otp_devices SET state = ?, failures = ?, updated_at = ?"
+               " WHERE serial = ?", (state.value, failures, now, serial))
+    tx.execute("UPDATE otp_registrations SET failures_here = 0 WHERE serial = ?", (serial,))
+
+
+def set_replaced(tx: Tx, serial: str, state: State, replaced_by: str, now: float) -> None:
+    tx.execute("UPDATE otp_devices SET state = ?, replaced_by = ?, updated_at = ?"
+               " WHERE serial = ?", (state.value, replaced_by, now, serial))
+
+
+def set_position(tx: Tx, serial: str, last: int, drift: int, now: float) -> None:
+    """The device's last accepted counter or step, and its clock drift (resync)."""
+    tx.execute("UPDATE otp_devices SET last_counter = ?, drift = ?, updated_at = ?"
+               " WHERE serial = ?", (last, drift, now, serial))
+
+
+def record_accepted(tx: Tx, serial: str, last: int, failures_before: int, now: float) -> None:
+    tx.execute("UPDATE otp_devices SET failures = 0, last_counter = ?, updated_at = ?"
+               " WHERE serial = ?", (last, now, serial))
+    if failures_before:
+        tx.execute("UPDATE otp_registrations SET failures_here = 0 WHERE serial = ?",
+                   (serial,))
+
+
+def record_wrong(tx: Tx, serial: str, failures: int, state: State, institution: str | None,
+                 now: float) -> None:
+    """One more failure on the shared counter (``failures`` and ``state`` after it);
+    ``institution``'s share too when it has a registration (None: no share)."""
+    tx.execute("UPDATE otp_devices SET failures = ?, state = ?, updated_at = ?"
+               " WHERE serial = ?", (failures, state.value, now, serial))
+    if institution is not None:
+        tx.execute("UPDATE otp_registrations SET failures_here = failures_here + 1"
+                   " WHERE serial = ? AND institution = ?", (serial, institution))
+
+
+@dataclass(frozen=True)
+class CustomerDevice:
+    """A device as one institution's customer holds it: the institution's registration and
+    the device's shared state."""
+
+    serial: str
+    registration: Registration
+    state: State
+    failures: int
+    issuer: str
+    replaced_by: str | None
+    updated_at: float
+
+
+def registered_for(tx: Tx, institution: str, customer_id: str) -> list[CustomerDevice]:
+    """The devices registered at ``institution`` for its customer ``customer_id``."""
+    rows = tx.all("SELECT d.serial, r.channel, r.registered_at, r.failures_here, d.state,"
+                  " d.failures, d.issuer, d.replaced_by, d.updated_at"
+                  " FROM otp_registrations r JOIN otp_devices d ON d.serial = r.serial"
+                  " WHERE r.institution = ? AND r.customer_id = ?"
+                  " ORDER BY r.registered_at, d.serial", (institution, customer_id))
+    return [CustomerDevice(
+        serial=r[0], registration=Registration(institution, r[1], float(r[2]), int(r[3]),
+                                               customer_id),
+        state=State(r[4]), failures=int(r[5]), issuer=r[6], replaced_by=r[7],
+        updated_at=float(r[8])) for r in rows]
