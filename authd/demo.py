@@ -242,10 +242,6 @@ def split_day(data_dir: Path, devices: Devices, skip: set[str]) -> list[bool]:
             "every backend call the center")
         steps = the_day(tellers, backends, devices, data_dir / "branch-bank-a" / "softhsm",
                         data_dir / "branch-bank-b")
-        if not _center_answers_exemptions(backends["bank-a"]):
-            say("\n(the token step is left out: this center does not answer backends' token "
-                "exemption questions yet; its registration is recorded at the branch node)")
-            steps = [s for s in steps if s[0] != "token"]
         steps.append(("failover", "A center node stops; the branch goes on through the other",
                       lambda: _failover(centers[0], tellers["bank-a"])))
         return run_steps(steps, skip)
@@ -256,19 +252,6 @@ def split_day(data_dir: Path, devices: Devices, skip: set[str]) -> list[bool]:
         for node in reversed(nodes):
             if node.alive:
                 say(f"  {node.name} exited with status {node.stop()}")
-
-
-def _center_answers_exemptions(backend: grpc.Channel) -> bool:
-    """Whether the center serves the token exemption query (DOMAIN §5) to backends."""
-    from authd.v1 import token_pb2, token_pb2_grpc
-
-    try:
-        token_pb2_grpc.TokenServiceStub(backend).CheckTokenExemption(
-            token_pb2.CheckTokenExemptionRequest(token_serial="probe", customer_id="probe"),
-            timeout=10)
-    except grpc.RpcError as exc:
-        return exc.code() != grpc.StatusCode.UNIMPLEMENTED
-    return True
 
 
 def _failover(center: Any, teller: grpc.Channel) -> None:

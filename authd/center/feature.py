@@ -1,8 +1,9 @@
 """The center link feature (branch role): a branch-only node with ``[center] urls`` reaches the
 center cluster through it, and serves the center's whole services (the OTP center, the
-transfer policy) by forwarding them. Features with work on both sides (HID provisioning, card
-printing) take the link with :func:`link_of`. A node that holds the center role calls its
-features in process: it has no link.
+transfer policy, the customers' media and branch registrations) by forwarding them. Features
+with work on both sides (HID provisioning, card printing, token and smartcard registrations,
+a certificate's security means) take the link with :func:`link_of`. A node that holds the
+center role calls its features in process: it has no link.
 """
 
 from __future__ import annotations
@@ -12,11 +13,13 @@ from authd.center.forward import forwarding_service
 from authd.center.link import CenterLink
 from authd.center.settings import CenterSettings
 from authd.features import CENTER, Feature, Service
-from authd.v1 import otp_pb2, policy_pb2
+from authd.v1 import customer_pb2, otp_pb2, policy_pb2
 from devices.errors import BadRequest
 
 # Center services a branch node serves by forwarding every call: (proto file, service).
-FORWARDED = ((otp_pb2.DESCRIPTOR, "OtpService"), (policy_pb2.DESCRIPTOR, "PolicyService"))
+FORWARDED = ((otp_pb2.DESCRIPTOR, "OtpService"), (policy_pb2.DESCRIPTOR, "PolicyService"),
+             (customer_pb2.DESCRIPTOR, "CustomerService"),
+             (customer_pb2.DESCRIPTOR, "BranchRegistrationService"))
 
 
 class CenterFeature(Feature[CenterSettings]):

@@ -42,5 +42,13 @@ def test_split_demo_runs_the_same_day_over_a_center_and_two_branch_nodes(tmp_pat
     assert "IDENTIFIED" in out and "SECURITY_CARD_OUTCOME_ACCEPTED" in out
     assert "ADDITIONAL AUTHENTICATION REQUIRED" in out
     assert "through the other center node" in out
+    # the token registered at bank-a's branch node is asked of the center by the backend;
+    # the certificate's OTP is checked at the center
+    assert "the center records it. Backend asks the center: exempt before False, after True" \
+        in out
+    assert "The next login signature is refused: FAILED_PRECONDITION CERTIFICATE_REVOKED" in out
+    media = out[out.index("[customers]"):]
+    assert "hsm token " in media and "registered at a branch" in media
+    assert "Demo: 8 step(s) passed, 0 failed" in out
     for node in ("center-1", "branch-bank-a", "branch-bank-b"):
         assert f"{node} exited with status 0" in out

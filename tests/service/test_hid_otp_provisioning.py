@@ -275,8 +275,8 @@ def test_a_refused_confirmation_undoes_the_device(terminal: Terminal) -> None:
     def taken_meanwhile(provisioning_id: str, operator: str) -> Any:
         # Another teller enrolls the serial while this device is being programmed.
         terminal.otp.Enroll(otp_pb2.EnrollRequest(
-            customer_id="C-2", serial=OTP_SERIAL, parameters=otp_pb2.OtpParameters(kind=otp_pb2.OTP_KIND_HOTP),
-            operator_id="T-1"))
+            customer_id="C-2", serial=OTP_SERIAL,
+            parameters=otp_pb2.OtpParameters(kind=otp_pb2.OTP_KIND_HOTP), operator_id="T-1"))
         return confirm(provisioning_id, operator)
 
     center.confirm = taken_meanwhile
