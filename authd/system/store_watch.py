@@ -40,9 +40,16 @@ class StoreWatch:
         if self._probe is None or not self._probe.is_alive():
             answer: asyncio.Future[bool] = loop.create_future()
 
+            def settle(ok: bool) -> None:
+                if not answer.done():
+                    answer.set_result(ok)
+
             def probe() -> None:
                 ok = self.db.ping()
-                loop.call_soon_threadsafe(lambda: answer.done() or answer.set_result(ok))
+                try:
+                    loop.call_soon_threadsafe(settle, ok)
+                except RuntimeError:
+                    pass  # the loop closed while the store was being asked
 
             self._answer = answer
             self._probe = threading.Thread(target=probe, name="authd-store-probe", daemon=True)
