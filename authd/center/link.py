@@ -10,7 +10,8 @@ goes to a node only once its channel is connected (``connect_timeout``), so a no
 costs a connection attempt and nothing else. When a call was sent and no answer came back (the
 node died, the connection dropped, the deadline passed), the call may have taken effect at the
 center: only a call its caller marks ``retry`` (reads, and steps that are idempotent by design)
-is then sent to the next node; any other raises :class:`OutcomeUnknown`.
+is then sent to the next node; any other raises :class:`OutcomeUnknown`. A ``retry`` call that
+a node answers UNAVAILABLE (its store does not answer) goes to the next node too.
 
 What the center answered (any status with authd's details, or a refusal such as
 UNAUTHENTICATED) is :class:`CenterRefusal`, carrying the center's ``google.rpc.Status``: a
@@ -361,6 +362,7 @@ class CenterLink:
         deadline = timeout or self.settings.call_timeout
         tried: list[str] = []
         sent = False  # a node got the call and gave no answer
+        last_refusal: status_pb2.Status | None = None  # a node answered UNAVAILABLE
         for endpoint in self._order():
             if not await endpoint.connect(self.settings.connect_timeout):
                 why = f"no connection within {self.settings.connect_timeout:g} s"
@@ -374,6 +376,15 @@ class CenterLink:
                 reply = await method(request, timeout=deadline, metadata=metadata)
             except grpc.aio.AioRpcError as err:
                 status = _status_of(err)
+                if (retry and status is not None
+                        and err.code() is grpc.StatusCode.UNAVAILABLE):
+                    # The node answered that it cannot serve now (its store does not answer):
+                    # a read goes to the next node.
+                    why = f"UNAVAILABLE: {err.details() or 'no answer'}"
+                    self._mark(endpoint, False, why)
+                    tried.append(f"{endpoint.target}: {why}")
+                    last_refusal = status
+                    continue
                 if status is not None or err.code() not in _LINK_CODES:
                     self._mark(endpoint, True)
                     raise CenterRefusal(status or _plain_status(err)) from None
@@ -386,6 +397,8 @@ class CenterLink:
                 break
             self._mark(endpoint, True)
             return reply
+        if last_refusal is not None and not sent:
+            raise CenterRefusal(last_refusal)
         if sent:
             raise OutcomeUnknown(
                 f"the link to the center broke during {rpc.name} ({'; '.join(tried)}): it may "

@@ -2,7 +2,9 @@
 
 SQL is written once with ``?`` placeholders; PostgreSQL gets ``%s``. Transactions are short:
 ``db.run(fn)`` runs ``fn(tx)`` in one transaction and retries it on a serialization failure or a
-deadlock, so callers never see a half-written state.
+deadlock, so callers never see a half-written state. A store that fails (unreachable, a
+connection broken mid-transaction, an I/O error) raises ``Unreachable`` (UNAVAILABLE: another
+node may answer), its cause in this node's log only.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ Row = tuple[Any, ...]
 Dialect = Literal["sqlite", "postgresql"]
 
 _RETRIES = 8
+STORE_FAILED = "the store did not answer this node; try again (another node may answer)"
 # PostgreSQL sessions of authd say who they are: the audit sealer waits for their open
 # transactions (authd/audit/chain.py) and for no one else's.
 APPLICATION_NAME = "authd"
@@ -94,6 +97,9 @@ class Database(abc.ABC):
                     return fn(tx)
             except Exception as exc:
                 if attempt == _RETRIES - 1 or not self._is_retryable(exc):
+                    if not isinstance(exc, Unreachable) and self.is_store_failure(exc):
+                        log.warning("the store failed: %s", _first_line(exc))
+                        raise Unreachable(STORE_FAILED, reason="STORE_UNAVAILABLE") from exc
                     raise
                 time.sleep(delay)
                 delay = min(delay * 2, 0.1)
