@@ -1,8 +1,9 @@
 """What the branch → center hop costs: HID OTP provisioning and braille card issuance through a
-branch node and its link to the center, against the same work in one process holding both roles.
+branch node and its link to the center, against the same work in one process holding both roles;
+and the same center call made through a branch node against made directly at the center.
 
     python -m bench topology [--count N] [--repeat R] [--store sqlite|postgresql]
-                             [--device-delay-ms D]
+                             [--device-delay-ms D] [--part all|layouts|hop]
 
 Both layouts run as ``authd serve`` processes on this machine, the client (a teller terminal,
 one call at a time: a round trip is what a teller waits for) in the benchmark process:
@@ -16,9 +17,15 @@ from the key-encryption-key token, sealed), programming the simulated device (tw
 and the confirmation (enrollment, record, audit) in a durable transaction. Split, the three
 center steps are three calls over the link. Card issuance: the center generates and seals
 the codes and renders the braille, the branch's embosser (a simulator on loopback) takes the
-job, the center records the print: split, two calls over the link. Each figure is the median
-of ``--repeat`` runs (min-max beside it), with the machine's load and the CPU seconds of each
-node per operation.
+job, the center records the print: split, two calls over the link.
+
+**The hop** (``--part hop``): a center node and a branch node, both serving mTLS; bank A's
+teller (its own certificate) makes the same OTP center calls once at the branch node, which
+forwards them over its link (the branch node's certificate, the teller as operator), and once
+directly at the center node: ``OtpService.GetStatus`` (a read), ``OtpService.Enroll`` (a durable
+write and its audit record) and ``CustomerService.ListCustomerMedia`` (a read over every
+medium's rows). Each figure is the median of ``--repeat`` runs (min-max beside it), with the
+machine's load and the CPU seconds of each node per operation.
 """
 
 from __future__ import annotations
@@ -36,7 +43,7 @@ from typing import Any
 
 import grpc
 
-from authd.client import dev_channel
+from authd.client import dev_channel, identity_channel
 from authd.demo_steps.topology import (
     ServeProcess,
     branch_config,
@@ -44,8 +51,15 @@ from authd.demo_steps.topology import (
     create_pki,
     server_tls,
 )
+from authd.v1 import (
+    customer_pb2,
+    customer_pb2_grpc,
+    hid_otp_pb2_grpc,
+    otp_pb2,
+    otp_pb2_grpc,
+    security_card_pb2_grpc,
+)
 from authd.v1 import hid_otp_pb2 as H
-from authd.v1 import hid_otp_pb2_grpc, security_card_pb2_grpc
 from authd.v1 import security_card_pb2 as S
 from bench.common import percentile, private_softhsm, table, tree_cpu_seconds
 
@@ -104,7 +118,7 @@ class Run:
 
 
 def measure(layout: Layout, count: int, prepare: Callable[[int], Any],
-            op: Callable[[int], Any]) -> Run:
+            op: Callable[[Any], Any]) -> Run:
     items = [prepare(i) for i in range(count)]
     cpu0, load0 = layout.cpu(), os.getloadavg()[0]
     latencies = []
@@ -157,6 +171,88 @@ def bench_layout(layout: Layout, args: argparse.Namespace, base: int) -> dict[st
     return out
 
 
+def hop_nodes(root: Path, pki: Path, store_url: str, env: dict[str, str]) -> list[ServeProcess]:
+    """A center node and a branch node linked to it, both serving mTLS."""
+    center = ServeProcess("center", root / "center", center_config(pki), store_url=store_url,
+                          env=env)
+    raw = branch_config(pki, INSTITUTION, [center.address], hid_otp={"monitor_interval": 0},
+                        smartcard={"enabled": False})
+    branch = ServeProcess("branch", root / "branch", raw,
+                          store_url=f"sqlite:///{root / 'branch' / 'authd.db'}", env=env)
+    return [center, branch]
+
+
+def bench_hop(nodes: list[ServeProcess], pki: Path,
+              args: argparse.Namespace) -> dict[str, dict[str, list[Run]]]:
+    """The same calls of bank A's teller at the center directly and through the branch node."""
+    center, branch = nodes
+    routes = {"direct at the center": center, "through the branch node": branch}
+    out: dict[str, dict[str, list[Run]]] = {}
+    serials = iter(range(10_000_000))
+    channels = {name: identity_channel(node.address, pki, f"{INSTITUTION}-teller")
+                for name, node in routes.items()}
+    try:
+        otp = {name: otp_pb2_grpc.OtpServiceStub(ch) for name, ch in channels.items()}
+        media = {name: customer_pb2_grpc.CustomerServiceStub(ch)
+                 for name, ch in channels.items()}
+        # Something to read: a device of the customer the reads ask for.
+        otp["direct at the center"].Enroll(otp_pb2.EnrollRequest(
+            serial="OTP-HOP-READ", operator_id="bench", customer_id="C-HOP",
+            parameters=otp_pb2.OtpParameters(kind=otp_pb2.OTP_KIND_TOTP)), timeout=30)
+
+        def enroll(name: str) -> Callable[[str], Any]:
+            # Devices of other customers: the customer the reads ask for keeps one.
+            return lambda serial: otp[name].Enroll(otp_pb2.EnrollRequest(
+                serial=serial, operator_id="bench", customer_id=f"C-{serial[-7:]}",
+                parameters=otp_pb2.OtpParameters(kind=otp_pb2.OTP_KIND_TOTP)), timeout=30)
+
+        def fresh(_: int) -> str:
+            return f"OTP-HOP-{next(serials):07d}"
+
+        def same(_: int) -> str:
+            return "OTP-HOP-READ"
+
+        ops: dict[str, Callable[[str], tuple[Callable[[int], Any], Callable[[Any], Any]]]] = {
+            "OtpService.GetStatus": lambda name: (same, lambda s: otp[name].GetStatus(
+                otp_pb2.GetStatusRequest(serial=s), timeout=30)),
+            "OtpService.Enroll": lambda name: (fresh, enroll(name)),
+            "CustomerService.ListCustomerMedia": lambda name: (same, lambda s: media[name]
+                                                               .ListCustomerMedia(
+                customer_pb2.ListCustomerMediaRequest(customer_id="C-HOP"), timeout=30)),
+        }
+        layout = Layout("hop", channels["direct at the center"], nodes)
+        for op, make in ops.items():
+            out[op] = {name: [] for name in routes}
+            for name in routes:
+                measure(layout, max(5, args.count // 10), *make(name))  # warm up
+            for _ in range(args.repeat):
+                for name in routes:  # interleaved: both routes see the same machine
+                    out[op][name].append(measure(layout, args.count, *make(name)))
+    finally:
+        for ch in channels.values():
+            ch.close()
+    return out
+
+
+def print_hop(results: dict[str, dict[str, list[Run]]], args: argparse.Namespace) -> None:
+    print(f"\nThe hop: bank A's teller, one call at a time, at the center directly and through "
+          f"a branch node ({args.count} per run, median of {args.repeat}; store {args.store}; "
+          f"both nodes mTLS)")
+    rows = []
+    for op, routes in results.items():
+        direct = statistics.median(r.p50_ms for r in routes["direct at the center"])
+        for name, runs in routes.items():
+            p50 = statistics.median(r.p50_ms for r in runs)
+            cpu = [statistics.median(r.cpu_ms[i] for r in runs)
+                   for i in range(len(runs[0].cpu_ms))]
+            rows.append([op, name, statistics.median(r.per_second for r in runs),
+                         _spread([r.per_second for r in runs]), p50,
+                         statistics.median(r.p99_ms for r in runs), p50 - direct,
+                         " + ".join(f"{c:.1f}" for c in cpu), max(r.load for r in runs)])
+    print(table(["call", "route", "calls/s", "spread", "p50 ms", "p99 ms", "hop p50 ms",
+                 "CPU ms/call center + branch", "load"], rows))
+
+
 def _spread(values: list[float]) -> str:
     return f"{min(values):,.0f}-{max(values):,.0f}"
 
@@ -168,6 +264,9 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--store", choices=["sqlite", "postgresql"], default="sqlite")
     parser.add_argument("--device-delay-ms", type=int, default=0,
                         help="the simulated HID device's time per command")
+    parser.add_argument("--part", choices=["all", "layouts", "hop"], default="all",
+                        help="layouts: one process against split; hop: one call through a "
+                             "branch node against directly at the center")
     args = parser.parse_args(argv)
 
     from simulators.security_card.embosser import EmbosserSimulator
@@ -180,27 +279,44 @@ def main(argv: list[str]) -> None:
     pin.write_text(os.urandom(8).hex())
     env = {"AUTHD_KEK__PIN_FILE": str(pin)}
     results: dict[str, dict[str, list[Run]]] = {}
+    hop: dict[str, dict[str, list[Run]]] = {}
+
+    def store_url(n: int) -> str:
+        nonlocal cluster
+        if args.store == "postgresql":
+            from tests.pgcluster import start_pg_cluster
+
+            cluster = cluster or start_pg_cluster(root / "pg")
+            return cluster.url(cluster.create_database())
+        return f"sqlite:///{root / f'store-{n}.db'}"
+
     try:
         pki = create_pki(root / "pki", [INSTITUTION])
-        with EmbosserSimulator() as embosser:
-            for n, build in enumerate((one_process, split)):
-                if args.store == "postgresql":
-                    from tests.pgcluster import start_pg_cluster
-
-                    cluster = cluster or start_pg_cluster(root / "pg")
-                    store_url = cluster.url(cluster.create_database())
-                else:
-                    store_url = f"sqlite:///{root / f'store-{n}.db'}"
-                layout = build(root / f"layout-{n}", pki, store_url, env, embosser.address)
-                try:
-                    results[layout.name] = bench_layout(layout, args, 50_000_000 * (n + 1))
-                finally:
-                    layout.close()
+        if args.part in ("all", "layouts"):
+            with EmbosserSimulator() as embosser:
+                for n, build in enumerate((one_process, split)):
+                    layout = build(root / f"layout-{n}", pki, store_url(n), env,
+                                   embosser.address)
+                    try:
+                        results[layout.name] = bench_layout(layout, args, 50_000_000 * (n + 1))
+                    finally:
+                        layout.close()
+        if args.part in ("all", "hop"):
+            nodes = hop_nodes(root / "hop", pki, store_url(2), env)
+            try:
+                hop = bench_hop(nodes, pki, args)
+            finally:
+                for node in reversed(nodes):
+                    node.stop()
     finally:
         if cluster is not None and cluster._stop:
             cluster._stop()
         shutil.rmtree(root, ignore_errors=True)
 
+    if hop:
+        print_hop(hop, args)
+    if not results:
+        return
     print(f"Teller round trips, one call at a time ({args.count} per run, median of "
           f"{args.repeat}; store {args.store}; device delay {args.device_delay_ms} ms; "
           f"{os.cpu_count()} cores shared by the client and every node)")
