@@ -25,7 +25,8 @@ UNSPECIFIED = 0
 
 
 def _name(value: object) -> str:
-    return str(getattr(value, "value", value))
+    """How a value is named to a client: an enum member by its name (the proto's suffix)."""
+    return str(getattr(value, "name", value))
 
 
 class EnumMap(Generic[D, P]):
@@ -43,20 +44,22 @@ class EnumMap(Generic[D, P]):
         return self._to_pb[value]
 
     @overload
-    def from_pb(self, number: int) -> D: ...
+    def from_pb(self, number: int, *, field: str = "") -> D: ...
 
     @overload
-    def from_pb(self, number: int, default: T) -> D | T: ...
+    def from_pb(self, number: int, default: T, *, field: str = "") -> D | T: ...
 
-    def from_pb(self, number: int, default: object = ...) -> object:
-        """The domain value of ``number``; with ``default``, UNSPECIFIED (0) gives it."""
+    def from_pb(self, number: int, default: object = ..., *, field: str = "") -> object:
+        """The domain value of ``number``; with ``default``, UNSPECIFIED (0) gives it.
+        ``field`` names the request's field when it is not the table's own name."""
         if default is not ... and number == UNSPECIFIED:
             return default
         try:
             return self._from_pb[int(number)]
         except KeyError:
-            raise BadRequest(f"{self.field} must be one of: {self.what} (not {number})",
-                             field=self.field) from None
+            name = field or self.field
+            raise BadRequest(f"{name} must be one of: {self.what} (not {number})",
+                             field=name) from None
 
     def __iter__(self) -> Iterator[D]:
         return iter(self._to_pb)

@@ -13,7 +13,7 @@ import grpc
 from authd import errors, metrics, validate
 from authd.app import App
 from authd.context import Caller, Role, require_role
-from authd.otp.convert import OUTCOME_TO_PB, algorithm_from_pb, kind_from_pb, status_to_pb
+from authd.otp.convert import OUTCOME, algorithm_from_pb, kind_from_pb, status_to_pb
 from authd.otp.engine import GroupCommitEngine, LoopCommitEngine
 from authd.otp.service import REGISTRATION_REFUSED, OtpService, VerifyResult
 from authd.otp.settings import OtpSettings
@@ -155,7 +155,7 @@ class OtpServicer(otp_pb2_grpc.OtpServiceServicer):
 
     @staticmethod
     def _answer(result: VerifyResult, request_id: str = "") -> otp_pb2.VerifyResponse:
-        return otp_pb2.VerifyResponse(outcome=OUTCOME_TO_PB[result.outcome],
+        return otp_pb2.VerifyResponse(outcome=OUTCOME.to_pb(result.outcome),
                                       consecutive_failures=result.failures,
                                       attempts_left=result.attempts_left,
                                       message=result.message, request_id=request_id)
