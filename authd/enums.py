@@ -43,6 +43,14 @@ class EnumMap(Generic[D, P]):
     def to_pb(self, value: D) -> P:
         return self._to_pb[value]
 
+    def to_pb_or(self, value: object, default: P) -> P:
+        """The proto number of ``value``, or ``default`` for a value the table does not hold
+        (a row written before the value existed)."""
+        for domain, number in self._to_pb.items():
+            if domain == value:
+                return number
+        return default
+
     @overload
     def from_pb(self, number: int, *, field: str = "") -> D: ...
 

@@ -11,8 +11,8 @@ from authd.customer.models import (
     MediumState,
 )
 from authd.enums import EnumMap
+from authd.otp.convert import CHANNEL
 from authd.v1 import customer_pb2 as pb
-from authd.v1 import otp_pb2
 from devices.errors import BadRequest
 
 KIND = EnumMap("kind", {
@@ -32,8 +32,6 @@ STATE = EnumMap("state", {
     MediumState.EXPIRED: pb.MEDIUM_STATE_EXPIRED,
     MediumState.DEREGISTERED: pb.MEDIUM_STATE_DEREGISTERED,
 })
-CHANNEL = EnumMap("channel", {"branch": otp_pb2.REGISTRATION_CHANNEL_BRANCH,
-                              "online": otp_pb2.REGISTRATION_CHANNEL_ONLINE})
 EXEMPTION = EnumMap("outcome", {
     ExemptionOutcome.EXEMPT: pb.EXEMPTION_OUTCOME_EXEMPT,
     ExemptionOutcome.NOT_REGISTERED: pb.EXEMPTION_OUTCOME_NOT_REGISTERED,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from authd import validate
+from authd.enums import EnumMap
 from authd.hid_otp.center import ProvisioningRecord, Reservation, ReserveRequest
 from authd.hid_otp.service import DeviceView, Identification, Provisioned, ProvisionRequest
 from authd.v1 import hid_otp_pb2
@@ -13,12 +14,12 @@ from devices.hid_otp.constants import ACC_CODE_SIZE
 MAX_SERIAL = 0xFFFFFFFF
 MAX_OPERATOR = 64
 
-IDENTIFY_OUTCOMES = {
+IDENTIFY_OUTCOME = EnumMap("outcome", {
     "identified": hid_otp_pb2.HID_IDENTIFY_OUTCOME_IDENTIFIED,
     "mismatch": hid_otp_pb2.HID_IDENTIFY_OUTCOME_MISMATCH,
     "not-provisioned": hid_otp_pb2.HID_IDENTIFY_OUTCOME_NOT_PROVISIONED,
     "no-identification-key": hid_otp_pb2.HID_IDENTIFY_OUTCOME_NO_IDENTIFICATION_KEY,
-}
+})
 
 
 def device_serial(value: int) -> int:
@@ -97,7 +98,7 @@ def device_view(view: DeviceView) -> hid_otp_pb2.HidDevice:
 
 def identification(result: Identification) -> hid_otp_pb2.IdentifyHidDeviceResponse:
     msg = hid_otp_pb2.IdentifyHidDeviceResponse(
-        outcome=IDENTIFY_OUTCOMES[result.outcome], device_serial=result.device_serial
+        outcome=IDENTIFY_OUTCOME.to_pb(result.outcome), device_serial=result.device_serial
     )
     if result.device is not None:
         msg.otp_serial = result.device.otp_serial

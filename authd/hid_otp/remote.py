@@ -10,7 +10,7 @@ from typing import NoReturn
 from authd.center.link import CenterLink, Rpc
 from authd.context import current_caller
 from authd.hid_otp.center import ProvisioningRecord, Reservation, ReserveRequest
-from authd.hid_otp.convert import IDENTIFY_OUTCOMES
+from authd.hid_otp.convert import IDENTIFY_OUTCOME
 from authd.v1 import hid_otp_pb2 as pb
 from devices.errors import Unreachable
 
@@ -20,7 +20,6 @@ CONFIRM = Rpc.of(pb.DESCRIPTOR, SERVICE, "ConfirmProvisioning")
 CANCEL = Rpc.of(pb.DESCRIPTOR, SERVICE, "CancelProvisioning")
 RECORDS = Rpc.of(pb.DESCRIPTOR, SERVICE, "GetProvisioningRecords")
 CHECK = Rpc.of(pb.DESCRIPTOR, SERVICE, "CheckIdentification")
-_OUTCOMES = {v: k for k, v in IDENTIFY_OUTCOMES.items()}
 
 
 def record_of(m: pb.HidProvisioningRecord) -> ProvisioningRecord:
@@ -77,7 +76,8 @@ class RemoteHidCenter:
         m = self.link.call_blocking(CHECK, pb.CheckHidIdentificationRequest(
             device_serial=device_serial, challenge=challenge, response=response),
             operator=self._operator())
-        return _OUTCOMES[m.outcome], record_of(m.record) if m.HasField("record") else None
+        record = record_of(m.record) if m.HasField("record") else None
+        return IDENTIFY_OUTCOME.from_pb(m.outcome), record
 
 
 class NoCenter:

@@ -102,7 +102,7 @@ class HidOtpCenterServicer(hid_otp_pb2_grpc.HidOtpCenterServiceServicer):
         outcome, record = await self.app.run_blocking(
             self.center.check_identification, serial, request.challenge, request.response)
         answer = hid_otp_pb2.CheckHidIdentificationResponse(
-            outcome=convert.IDENTIFY_OUTCOMES[outcome])
+            outcome=convert.IDENTIFY_OUTCOME.to_pb(outcome))
         if record is not None:
             answer.record.CopyFrom(convert.record(record))
         return answer

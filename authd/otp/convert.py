@@ -54,8 +54,7 @@ def status_to_pb(device: Device, attempts_left: int) -> otp_pb2.DeviceStatus:
         issuer=device.issuer,
         registrations=[otp_pb2.Registration(
             institution=r.institution,
-            channel=(CHANNEL.to_pb(r.channel) if r.channel in CHANNEL
-                     else otp_pb2.REGISTRATION_CHANNEL_UNSPECIFIED),
+            channel=CHANNEL.to_pb_or(r.channel, otp_pb2.REGISTRATION_CHANNEL_UNSPECIFIED),
             registered_at=r.registered_at, failures_here=r.failures_here,
             customer_id=r.customer_id)
             for r in device.registrations],
