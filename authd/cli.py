@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
+import os
 import signal
 import sys
 from pathlib import Path
@@ -12,7 +14,9 @@ from typing import Any
 
 from authd import config as configmod
 from authd import logs
+from authd.settings import ConfigError
 from devices.errors import AuthdError
+from drivers.errors import DriverError
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -45,6 +49,8 @@ async def _serve(cfg: configmod.Config) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    # Whatever the daemon creates (store, keys, PINs, tokens, certificates) is its user's alone.
+    os.umask(0o077)
     cfg = configmod.load(args.config, overrides=_overrides(args))
     logs.setup(cfg.log_level)
     if cfg.server.processes > 1:
@@ -269,9 +275,25 @@ def main(argv: list[str] | None = None) -> int:
     args.argv = list(sys.argv[1:] if argv is None else argv)
     try:
         return int(args.fn(args))
-    except AuthdError as exc:
-        print(f"authd: {exc}", file=sys.stderr)
+    except Exception as exc:
+        print(f"authd: {one_line(exc)}", file=sys.stderr)
         return 2
+
+
+def one_line(exc: Exception) -> str:
+    """What stopped a command, in one line: the error's own words for the daemon's errors
+    (configuration, store, keys, devices, files); for anything else, that it is unexpected
+    (its traceback goes to the log at DEBUG)."""
+    if isinstance(exc, ConfigError):
+        return "configuration: " + "; ".join(exc.problems)
+    if isinstance(exc, AuthdError | DriverError):
+        text = str(exc)
+    elif isinstance(exc, OSError) and exc.strerror:
+        text = f"{exc.strerror}: {exc.filename}" if exc.filename else exc.strerror
+    else:
+        logging.getLogger("authd").debug("unexpected error", exc_info=exc)
+        text = f"unexpected error ({type(exc).__name__}): {exc}"
+    return " ".join(text.split()) or type(exc).__name__
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -50,9 +51,30 @@ class ServerConfig:
                                       "supervisor for its workers)")
     metrics_listen: str = setting("", "Prometheus metrics over HTTP (GET /metrics), e.g. "
                                       "127.0.0.1:9464; empty: off")
+    max_streams_per_connection: int = setting(
+        1000, "concurrent calls on one client connection (HTTP/2 MAX_CONCURRENT_STREAMS); more "
+              "wait at the client, except on a connection that has not yet received the "
+              "server's settings, where they are refused (UNAVAILABLE)")
+    handshake_timeout_seconds: float = setting(
+        10.0, "a new connection must finish its TLS handshake and send its HTTP/2 settings "
+              "within this time, or it is closed")
+    idle_timeout_seconds: float = setting(
+        300.0, "a connection without a call for this long is closed (GOAWAY: clients "
+               "reconnect when they call again); 0: never")
+    keepalive_seconds: float = setting(
+        60.0, "ping a client connection after this long without data; one that does not "
+              "answer within 20 s is closed, ending its calls")
 
     def problems(self) -> list[str]:
         out = []
+        if not 1 <= self.max_streams_per_connection <= 10_000:
+            out.append("max_streams_per_connection must be 1..10000")
+        if not 0.1 <= self.handshake_timeout_seconds <= 600:
+            out.append("handshake_timeout_seconds must be 0.1..600")
+        if self.idle_timeout_seconds < 0 or self.idle_timeout_seconds > 86_400:
+            out.append("idle_timeout_seconds must be 0..86400")
+        if not 1 <= self.keepalive_seconds <= 86_400:
+            out.append("keepalive_seconds must be 1..86400")
         if ":" not in self.listen:
             out.append("listen must be HOST:PORT")
         if self.grace_seconds < 0:
@@ -72,9 +94,20 @@ class StoreConfig:
     url: str = setting("", "sqlite:///PATH or postgresql://USER@HOST:PORT/DB; empty: "
                            "data_dir/authd.db")
     pool_size: int = setting(8, "PostgreSQL connections per server process")
+    timeout_seconds: float = setting(
+        5.0, "how long one store transaction may take (a free connection, locks, statements); "
+             "beyond it the call answers UNAVAILABLE and the transaction is rolled back")
+    health_interval_seconds: float = setting(
+        2.0, "how often the store is pinged for health (services that need it report "
+             "NOT_SERVING while it does not answer)")
 
     def problems(self) -> list[str]:
-        return [] if 1 <= self.pool_size <= 1024 else ["pool_size must be 1..1024"]
+        out = [] if 1 <= self.pool_size <= 1024 else ["pool_size must be 1..1024"]
+        if not 0.1 <= self.timeout_seconds <= 3600:
+            out.append("timeout_seconds must be 0.1..3600")
+        if not 0.1 <= self.health_interval_seconds <= 3600:
+            out.append("health_interval_seconds must be 0.1..3600")
+        return out
 
 
 @dataclass(frozen=True)
@@ -88,11 +121,30 @@ class KekConfig:
     module: str = setting(SOFTHSM_MODULE, "PKCS#11 module of the token")
     token_label: str = setting("authd-kek", "label of the token")
     key_label: str = setting("authd-kek", "label of the AES key on the token")
-    pin_file: str = setting("", "file holding the token's user PIN; empty: data_dir/kek.pin")
-    key_file: str = setting("", "kind = file: the key file; empty: data_dir/kek.key")
+    pin_file: str = setting("", "file holding the token's user PIN (mode 0600, or 0640 owned "
+                                "by another user); keep it outside data_dir")
+    pin_env: str = setting("", "name of an environment variable holding the token's user PIN")
+    pin_credential: str = setting(
+        "", "name of a systemd credential holding the PIN (LoadCredential=NAME:PATH; read from "
+            "$CREDENTIALS_DIRECTORY/NAME)")
+    key_file: str = setting("", "kind = file: the key file (mode 0600); empty: "
+                                "data_dir/kek.key")
     mode: Literal["data-key", "token"] = setting(
         "data-key", "data-key: unwrap a data key once and seal in process; token: every "
                     "seal/open is a call into the token")
+
+    def problems(self) -> list[str]:
+        out = []
+        given = [name for name in ("pin_file", "pin_env", "pin_credential") if getattr(self, name)]
+        if len(given) > 1:
+            out.append("set one of pin_file, pin_env and pin_credential, not "
+                       + " and ".join(given))
+        if self.pin_env and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", self.pin_env):
+            out.append("pin_env must be the name of an environment variable")
+        if self.pin_credential and (self.pin_credential in (".", "..") or not re.fullmatch(
+                r"[A-Za-z0-9_.@-]{1,255}", self.pin_credential)):
+            out.append("pin_credential must be a credential name (no '/')")
+        return out
 
 
 CORE_SECTIONS: tuple[type, ...] = (ServerConfig, StoreConfig, KekConfig, AuditSettings)
@@ -111,7 +163,9 @@ def feature_settings_types() -> dict[str, type]:
 class Config:
     data_dir: Path = field(default_factory=lambda: Path("authd-data"))
     log_level: str = "INFO"
-    simulators: bool = True
+    # Software devices (the embosser simulator, the simulated HID bus, SoftHSM2 as the token
+    # module) in place of hardware: on for the demo and the tests, off for ``authd serve``.
+    simulators: bool = False
     # "branch" (devices attached to this host) and/or "center" (cross-institution state).
     roles: tuple[str, ...] = ("branch", "center")
     server: ServerConfig = field(default_factory=ServerConfig)

@@ -1,5 +1,5 @@
 """The demo: authd on the embedded default (SQLite, SoftHSM2 key-encryption key, mTLS with a
-development CA, simulators), and a day at a branch.
+development CA) with its simulators switched on, and a day at a branch.
 
     python -m authd.demo [--data-dir DIR] [--keep]
     python -m authd.demo --split      # the same day over a center and two branch nodes
@@ -151,6 +151,7 @@ def embedded_day(data_dir: Path, devices: Devices, skip: set[str]) -> list[bool]
     config = data_dir / "authd.toml"
     config.write_text(
         f'data_dir = "{data_dir}"\n'
+        "simulators = true\n"
         "[server]\n"
         'listen = "127.0.0.1:0"\n'
         "[security_card]\n"

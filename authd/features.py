@@ -88,6 +88,9 @@ class Feature(Generic[S]):
     """A medium (or the system area) of the daemon; see the module docstring."""
 
     name: ClassVar[str]
+    # Its services' calls need the store: their health reports the condition ``store``
+    # (authd/storage/watch.py), NOT_SERVING while the store does not answer.
+    uses_store: ClassVar[bool] = False
 
     def __init__(self, app: App, settings: S) -> None:
         self.app = app

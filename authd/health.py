@@ -61,11 +61,6 @@ class HealthBoard:
                 log.warning("%s: %s failing: %s", service or "authd", condition, why or "-")
             self._schedule(service)
 
-    def services(self) -> list[str]:
-        """Every service the board reports, the overall status (``""``) included."""
-        with self._lock:
-            return sorted(self._services)
-
     def serving(self, service: str) -> bool:
         with self._lock:
             return not self._failing.get(service) and not self._closed

@@ -8,6 +8,10 @@ Each method handler of the daemon's services is wrapped once, when its service i
 - Errors: project and driver errors become a gRPC status with their (secret-free) message and
   structured details, by the one table of ``authd/errors.py``; anything unexpected becomes
   INTERNAL with a reference id that appears in the server log.
+- Requests: each is parsed here, not by gRPC, after its size was checked against its
+  method's limit (``authd/limits.py``): too large is RESOURCE_EXHAUSTED, undecodable is
+  INVALID_ARGUMENT, each without a traceback in the log. Health and reflection are open to
+  every caller but their requests are checked the same way.
 - Access log: method, caller, status, duration. Never request or response bodies.
 """
 
@@ -26,7 +30,8 @@ from cryptography.x509.oid import NameOID
 
 from authd import errors, metrics, validate
 from authd.context import Caller, Role, _current, set_caller
-from devices.errors import BadRequest
+from authd.limits import DEFAULT, RequestLimits
+from devices.errors import AuthdError, BadRequest, LimitReached
 
 log = logging.getLogger("authd.access")
 
@@ -119,38 +124,80 @@ def _with_operator(caller: Caller, context: grpc.aio.ServicerContext) -> Caller:
     return caller
 
 
+class _Requests:
+    """The size check and parser of one method's requests."""
+
+    def __init__(self, method: str, parse: Any, limit: int) -> None:
+        self.method = method
+        self._parse = parse
+        self.limit = limit
+
+    def check_size(self, raw: bytes) -> None:
+        if len(raw) > self.limit:
+            raise LimitReached(f"the request is {len(raw):,} bytes; {self.method} takes at "
+                               f"most {self.limit:,}", reason="REQUEST_TOO_LARGE",
+                               metadata={"limit": self.limit})
+
+    def parse(self, raw: bytes) -> Any:
+        if self._parse is None:
+            return raw
+        try:
+            return self._parse(raw)
+        except Exception:
+            raise BadRequest(f"the request could not be decoded as a {self.method} request",
+                             reason="UNDECODABLE_REQUEST") from None
+
+    async def stream(self, raw_requests: AsyncIterator[bytes],
+                     failed: list[AuthdError]) -> AsyncIterator[Any]:
+        """The parsed requests of a stream; at the first bad one the stream ends and the
+        error is left in ``failed`` (the call is then answered with it, whatever the
+        servicer does with the end of its requests)."""
+        async for raw in raw_requests:
+            try:
+                self.check_size(raw)
+                request = self.parse(raw)
+            except AuthdError as exc:
+                failed.append(exc)
+                return
+            yield request
+
+
 class CallWrapper:
     """Wraps every method handler of the daemon's own services, once, when it is registered."""
 
-    def __init__(self, authenticator: Authenticator) -> None:
+    def __init__(self, authenticator: Authenticator, limits: RequestLimits | None = None) -> None:
         self._auth = authenticator
+        self._limits = limits
 
     def wrap(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
-        if handler is None or method.startswith(_OPEN_PREFIXES):
+        if handler is None:
             return handler
+        requests = _Requests(method, handler.request_deserializer,
+                             self._limits.of(method) if self._limits else DEFAULT)
+        # Health and reflection answer every caller (load balancers, grpcurl).
+        authenticate = not method.startswith(_OPEN_PREFIXES)
         if handler.unary_unary:
             return grpc.unary_unary_rpc_method_handler(
-                self._unary(method, handler.unary_unary),
-                request_deserializer=handler.request_deserializer,
+                self._unary(method, handler.unary_unary, requests, authenticate),
                 response_serializer=handler.response_serializer)
         if handler.unary_stream:
             return grpc.unary_stream_rpc_method_handler(
-                self._stream(method, handler.unary_stream),
-                request_deserializer=handler.request_deserializer,
+                self._stream(method, handler.unary_stream, requests, authenticate),
                 response_serializer=handler.response_serializer)
         if handler.stream_stream:
             return grpc.stream_stream_rpc_method_handler(
-                self._stream(method, handler.stream_stream),
-                request_deserializer=handler.request_deserializer,
+                self._stream_stream(method, handler.stream_stream, requests, authenticate),
                 response_serializer=handler.response_serializer)
         if handler.stream_unary:
             return grpc.stream_unary_rpc_method_handler(
-                self._unary(method, handler.stream_unary),
-                request_deserializer=handler.request_deserializer,
+                self._stream_unary(method, handler.stream_unary, requests, authenticate),
                 response_serializer=handler.response_serializer)
         return handler
 
-    async def _authenticate(self, context: grpc.aio.ServicerContext) -> Caller:
+    async def _authenticate(self, context: grpc.aio.ServicerContext,
+                            authenticate: bool) -> Caller | None:
+        if not authenticate:
+            return None
         try:
             caller = _with_operator(self._auth.caller(context), context)
         except Unauthenticated as exc:
@@ -159,10 +206,27 @@ class CallWrapper:
         set_caller(caller)
         return caller
 
-    def _unary(self, method: str, behavior: Any) -> Any:
-        async def call(request: Any, context: grpc.aio.ServicerContext) -> Any:
+    async def _one(self, method: str, requests: _Requests, raw: bytes,
+                   context: grpc.aio.ServicerContext, authenticate: bool
+                   ) -> tuple[Caller | None, Any]:
+        """The caller and the parsed request of a call with one request."""
+        try:
+            requests.check_size(raw)
+        except AuthdError as exc:
+            await _abort_for(exc, context, method)
+            raise
+        caller = await self._authenticate(context, authenticate)
+        try:
+            return caller, requests.parse(raw)
+        except AuthdError as exc:
+            await _abort_for(exc, context, method)
+            raise
+
+    def _unary(self, method: str, behavior: Any, requests: _Requests,
+               authenticate: bool) -> Any:
+        async def call(raw: bytes, context: grpc.aio.ServicerContext) -> Any:
             started = time.perf_counter()
-            caller = await self._authenticate(context)
+            caller, request = await self._one(method, requests, raw, context, authenticate)
             try:
                 response = await behavior(request, context)
             except Exception as exc:
@@ -173,10 +237,11 @@ class CallWrapper:
 
         return call
 
-    def _stream(self, method: str, behavior: Any) -> Any:
-        async def call(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+    def _stream(self, method: str, behavior: Any, requests: _Requests,
+                authenticate: bool) -> Any:
+        async def call(raw: bytes, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
             started = time.perf_counter()
-            caller = await self._authenticate(context)
+            caller, request = await self._one(method, requests, raw, context, authenticate)
             try:
                 async for item in behavior(request, context):
                     yield item
@@ -184,6 +249,51 @@ class CallWrapper:
                 await _abort_for(exc, context, method)
                 raise
             _log_access(method, caller, grpc.StatusCode.OK, started)
+
+        return call
+
+    def _stream_stream(self, method: str, behavior: Any, requests: _Requests,
+                       authenticate: bool) -> Any:
+        async def call(raw_requests: AsyncIterator[bytes],
+                       context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+            started = time.perf_counter()
+            caller = await self._authenticate(context, authenticate)
+            failed: list[AuthdError] = []
+            responses = behavior(requests.stream(raw_requests, failed), context)
+            try:
+                async for item in responses:
+                    if failed:
+                        break
+                    yield item
+                if failed:
+                    raise failed[0]
+            except Exception as exc:
+                await _abort_for(exc, context, method)
+                raise
+            finally:
+                close = getattr(responses, "aclose", None)
+                if close is not None:
+                    await close()
+            _log_access(method, caller, grpc.StatusCode.OK, started)
+
+        return call
+
+    def _stream_unary(self, method: str, behavior: Any, requests: _Requests,
+                      authenticate: bool) -> Any:
+        async def call(raw_requests: AsyncIterator[bytes],
+                       context: grpc.aio.ServicerContext) -> Any:
+            started = time.perf_counter()
+            caller = await self._authenticate(context, authenticate)
+            failed: list[AuthdError] = []
+            try:
+                response = await behavior(requests.stream(raw_requests, failed), context)
+                if failed:
+                    raise failed[0]
+            except Exception as exc:
+                await _abort_for(exc, context, method)
+                raise
+            _log_access(method, caller, grpc.StatusCode.OK, started)
+            return response
 
         return call
 

@@ -6,30 +6,41 @@ import asyncio
 import importlib
 import ipaddress
 import logging
+import socket
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import grpc
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
+from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
+from grpc_reflection.v1alpha._async import ReflectionServicer
 
 from authd import pki
 from authd.app import App
 from authd.audit import AuditLog
 from authd.config import Config
-from authd.features import Feature, features_for
+from authd.features import CENTER, Feature, Service, features_for
+from authd.files import private_dir
+from authd.health import OVERALL
 from authd.interceptors import Authenticator, CallWrapper, WrappingServer
+from authd.limits import RequestLimits
 from authd.metrics import MetricsServer
 from authd.secrets import open_secret_box
 from authd.storage import migrate, open_database
+from authd.storage.watch import StoreWatcher
 from devices.errors import BadRequest
 
 log = logging.getLogger("authd.server")
 
-MAX_MESSAGE = 4 * 1024 * 1024
+# Responses: a certificate listing, a batch of APDU responses, an audit page.
+MAX_RESPONSE = 4 * 1024 * 1024
+KEEPALIVE_TIMEOUT = 20.0  # seconds a keepalive ping may go unanswered before the connection ends
 
 
 @dataclass
@@ -39,6 +50,7 @@ class Running:
     app: App
     services: list[str]
     metrics: MetricsServer | None = None
+    store_watcher: StoreWatcher | None = None
 
     async def stop(self, grace: float | None = None) -> None:
         """Stop taking calls, let in-flight calls finish (up to ``grace`` s), release everything."""
@@ -47,8 +59,14 @@ class Running:
         await self.server.stop(grace)
         if self.metrics is not None:
             self.metrics.close()
+        self.stop_watching()
         await stop_features(self.app)
         self.app.close()
+
+    def stop_watching(self) -> None:
+        if self.store_watcher is not None:
+            self.store_watcher.stop()
+            self.store_watcher = None
 
 
 async def stop_features(app: App) -> None:
@@ -96,18 +114,82 @@ def tls_paths(config: Config) -> tuple[Path, Path, Path]:
     return pki_dir / "server.pem", pki_dir / "server.key", pki_dir / "ca.pem"
 
 
+@dataclass(frozen=True)
+class TlsFiles:
+    cert: bytes
+    key: bytes
+    ca: bytes
+
+
+def _read_pem(path: Path, setting: str, what: str) -> bytes:
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise BadRequest(f"server.{setting} {path} is missing") from None
+    except OSError as exc:
+        raise BadRequest(f"server.{setting} {path} cannot be read: {exc.strerror}") from None
+    try:
+        if what == "key":
+            serialization.load_pem_private_key(data, password=None)
+        else:
+            x509.load_pem_x509_certificates(data)
+    except (ValueError, TypeError):
+        raise BadRequest(f"server.{setting} {path} is not a PEM {what} (without a "
+                         "passphrase)") from None
+    return data
+
+
+def read_tls(config: Config) -> TlsFiles:
+    """The server's certificate, key and client CA, each checked: a missing or unreadable
+    file is one clear error at startup, not a failure at the first handshake."""
+    cert, key, ca = tls_paths(config)
+    return TlsFiles(_read_pem(cert, "tls_cert", "certificate"),
+                    _read_pem(key, "tls_key", "key"),
+                    _read_pem(ca, "client_ca", "certificate"))
+
+
+def _listen(listen: str, add: Callable[[], int]) -> int:
+    """Bind the gRPC listener; why not, in one line, when it cannot."""
+    try:
+        port = add()
+    except RuntimeError:
+        port = 0
+    if port == 0:
+        raise BadRequest(f"cannot listen on {listen}: {_why_not_bindable(listen)}")
+    return port
+
+
+def _why_not_bindable(listen: str) -> str:
+    host, _, port = listen.rpartition(":")
+    host = host.strip("[]")
+    try:
+        infos = socket.getaddrinfo(host or None, int(port), type=socket.SOCK_STREAM)
+    except (OSError, ValueError) as exc:
+        return f"not an address of this host ({exc})"
+    for family, kind, proto, _, address in infos:
+        with socket.socket(family, kind, proto) as probe:
+            try:
+                probe.bind(address)
+            except OSError as exc:
+                return exc.strerror or str(exc)
+    return "the address cannot be used"
+
+
 def build_app(config: Config) -> App:
-    config.data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(config.data_dir)
     db = open_database(config.store_url, config.store.pool_size)
     try:
-        migrate(db)
+        migrate(db)  # migrations and the data key: without the per-call timeout
         secrets = open_secret_box(config, db)
     except BaseException:
         db.close()
         raise
-    executor = ThreadPoolExecutor(max_workers=config.server.max_workers,
-                                  thread_name_prefix="authd-work")
-    return App(config=config, db=db, secrets=secrets, audit=AuditLog(), executor=executor)
+    db.set_timeout(config.store.timeout_seconds)
+    workers = config.server.max_workers
+    return App(config=config, db=db, secrets=secrets, audit=AuditLog(),
+               executor=ThreadPoolExecutor(max_workers=workers, thread_name_prefix="authd-work"),
+               store_executor=ThreadPoolExecutor(max_workers=workers,
+                                                 thread_name_prefix="authd-store"))
 
 
 async def start_server(config: Config) -> Running:
@@ -122,50 +204,75 @@ async def start_server(config: Config) -> Running:
         raise
 
 
+def server_options(config: Config, limits: RequestLimits) -> list[tuple[str, int]]:
+    """gRPC core's limits for every connection, before any caller is known: the largest
+    request a served method takes, concurrent calls per connection, and how long a connection
+    may take to start (TLS handshake and HTTP/2 settings) or stay without a call."""
+    s = config.server
+    idle = int(s.idle_timeout_seconds * 1000) if s.idle_timeout_seconds > 0 else 2**31 - 1
+    return [
+        ("grpc.max_receive_message_length", limits.largest),
+        ("grpc.max_send_message_length", MAX_RESPONSE),
+        ("grpc.max_concurrent_streams", s.max_streams_per_connection),
+        ("grpc.server_handshake_timeout_ms", int(s.handshake_timeout_seconds * 1000)),
+        ("grpc.max_connection_idle_ms", idle),
+        ("grpc.keepalive_time_ms", int(s.keepalive_seconds * 1000)),
+        ("grpc.keepalive_timeout_ms", int(KEEPALIVE_TIMEOUT * 1000)),
+        # Flow-control windows stay at HTTP/2's 64 KiB instead of growing with the measured
+        # bandwidth-delay product: a peer can then make the server buffer only a window per
+        # stream, and a message above the receive limit is refused before it is read
+        # (docs/daemon.md, "Limits before authorization", measured with bench/bench_limits.py).
+        ("grpc.http2.bdp_probe", 0),
+        ("grpc.so_reuseport", 1 if s.reuse_port else 0),
+    ]
+
+
 async def _start(config: Config, app: App) -> Running:
-    server = grpc.aio.server(
-        options=[
-            ("grpc.max_receive_message_length", MAX_MESSAGE),
-            ("grpc.max_send_message_length", MAX_MESSAGE),
-            ("grpc.so_reuseport", 1 if config.server.reuse_port else 0),
-        ],
-    )
-    health_pb2_grpc.add_HealthServicer_to_server(app.health.servicer, server)
     try:
-        return await _start_features(config, app, server)
+        build_features(app)
+        offered = [(feature, list(feature.services())) for feature in app.features]
+        services = [service for _, listed in offered for service in listed]
+        app.store_services.extend(service.name for feature, listed in offered
+                                  if feature.uses_store for service in listed)
+        limits = RequestLimits(config, [service.name for service in services])
+        server = grpc.aio.server(options=server_options(config, limits))
+    except BaseException:
+        await stop_features(app)
+        raise
+    try:
+        return await _start_features(config, app, server, services, limits)
     except BaseException:
         await server.stop(0)
         await stop_features(app)
         raise
 
 
-async def _start_features(config: Config, app: App, server: grpc.aio.Server) -> Running:
-    wrapped = WrappingServer(server, CallWrapper(Authenticator(insecure=config.server.insecure)))
-    build_features(app)
-    services: list[str] = []
-    for feature in app.features:
-        for service in feature.services():
-            service.add(service.servicer, wrapped)
-            app.health.add_service(service.name)
-            services.append(service.name)
-    app.service_names.extend(services)
-    running = Running(server, 0, app, services)
+async def _start_features(config: Config, app: App, server: grpc.aio.Server,
+                          services: list[Service], limits: RequestLimits) -> Running:
+    wrapped = WrappingServer(server, CallWrapper(Authenticator(insecure=config.server.insecure),
+                                                 limits))
+    health_pb2_grpc.add_HealthServicer_to_server(app.health.servicer, wrapped)
+    names: list[str] = []
+    for service in services:
+        service.add(service.servicer, wrapped)
+        app.health.add_service(service.name)
+        names.append(service.name)
+    app.service_names.extend(names)
+    running = Running(server, 0, app, names)
     await app.health.attach()
-    reflection.enable_server_reflection(
-        [*services, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-         reflection.SERVICE_NAME], server)
+    reflection_pb2_grpc.add_ServerReflectionServicer_to_server(
+        ReflectionServicer(
+            [*names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+             reflection.SERVICE_NAME]), wrapped)
 
     listen = config.server.listen
     if config.server.insecure:
-        port = server.add_insecure_port(listen)
+        port = _listen(listen, lambda: server.add_insecure_port(listen))
     else:
-        cert, key, ca = tls_paths(config)
+        tls = read_tls(config)
         creds = grpc.ssl_server_credentials(
-            [(key.read_bytes(), cert.read_bytes())],
-            root_certificates=ca.read_bytes(), require_client_auth=True)
-        port = server.add_secure_port(listen, creds)
-    if port == 0:
-        raise BadRequest(f"cannot listen on {listen}")
+            [(tls.key, tls.cert)], root_certificates=tls.ca, require_client_auth=True)
+        port = _listen(listen, lambda: server.add_secure_port(listen, creds))
     await server.start()
     running.port = port
     if config.server.metrics_listen:
@@ -177,11 +284,20 @@ async def _start_features(config: Config, app: App, server: grpc.aio.Server) -> 
                 f"cannot serve metrics on {config.server.metrics_listen}: {exc}") from None
     for feature in app.features:
         await feature.start()
+    running.store_watcher = watch_store(app)
     log.info("authd serving", extra={"fields": {
         "listen": listen.rsplit(":", 1)[0] + f":{port}", "store": app.db.dialect,
         "tls": not config.server.insecure, "kek": f"{config.kek.kind}/{config.kek.mode}",
-        "services": services}})
+        "services": names}})
     return running
+
+
+def watch_store(app: App) -> StoreWatcher:
+    """Health follows the store for the services that need it, and overall on a center node."""
+    watched = [*app.store_services, *([OVERALL] if CENTER in app.config.roles else [])]
+    watcher = StoreWatcher(app.db, app.health, watched, app.config.store.health_interval_seconds)
+    watcher.start()
+    return watcher
 
 
 class BackgroundServer:

@@ -80,8 +80,10 @@ def serve_workers(cfg: configmod.Config, argv: list[str]) -> int:
             forward(signal.SIGTERM, None)
             for w in workers:
                 w.wait(30)
-            print(f"authd: worker {index} did not start", file=sys.stderr)
-            return 1
+            if worker.returncode != 2:  # 2: the worker said why, in one line
+                print(f"authd: worker {index} did not start (exit status "
+                      f"{worker.returncode})", file=sys.stderr)
+            return 2
     log.info("authd serving with %d processes on port %d", n, port)
     print(f"authd listening on port {port}", flush=True)
     codes = [w.wait() for w in workers]

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from authd.files import create_private
 from devices.hid_otp import HidOtpSession, Slot, hmac_sha1_config, hotp_config
 from drivers.hid import OtpHidConnection
 from simulators.hid_otp import SimulatedOtpDevice, SimulatorBus
@@ -68,9 +69,10 @@ def through_authd(count: int, delay: float, root: Path) -> tuple[float, float]:
 
     SoftHsmEnvironment(root / "softhsm").activate()
     pin = root / "kek.pin"
-    pin.write_text("bench-hid-pin")
+    create_private(pin, b"bench-hid-pin")
     cfg = configmod.load(None, environ={}, overrides={
         "data_dir": str(root / "data"),
+        "simulators": True,
         "kek": {"pin_file": str(pin)},
         "server": {"insecure": True, "listen": "127.0.0.1:0"},
         "hid_otp": {"monitor_interval": 0},

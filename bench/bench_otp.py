@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from authd.files import create_private
 from bench import h2load
 from bench.common import (
     load1,
@@ -511,7 +512,7 @@ def bench_store(kind: str, args: Any, root: Path, floor: list[dict[str, float]] 
     root.mkdir(parents=True, exist_ok=True)
     pin_file = root.parent / "kek.pin"  # one KEK token for every store of this run
     if not pin_file.exists():
-        pin_file.write_text(os.urandom(8).hex())
+        create_private(pin_file, os.urandom(8).hex().encode())
     cluster = None
     if kind == "sqlite":
         store_url = f"sqlite:///{root / 'bench.db'}"

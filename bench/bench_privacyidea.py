@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from authd.files import create_private
 from bench import h2load
 from bench.bench_otp import (
     NO_LOCKOUT,
@@ -92,7 +93,7 @@ def main(argv: list[str]) -> None:
     private_softhsm()
     root = Path(tempfile.mkdtemp(prefix="authd-bench-pi-"))
     pin_file = root / "kek.pin"
-    pin_file.write_text(os.urandom(8).hex())
+    create_private(pin_file, os.urandom(8).hex().encode())
     store_url = f"sqlite:///{root / 'bench.db'}"
     took = enroll_devices(config_for(root / "enroll", store_url, pin_file), args.devices)
     print(f"authd: enrolled {args.devices:,} devices in {took:.1f} s", flush=True)

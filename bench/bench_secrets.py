@@ -15,6 +15,7 @@ import threading
 import time
 from pathlib import Path
 
+from authd.files import create_private
 from bench.common import private_softhsm, table
 
 
@@ -25,7 +26,7 @@ def measure(mode: str, n: int, threads: int) -> tuple[float, float]:
 
     root = Path(tempfile.mkdtemp(prefix="authd-bench-secrets-"))
     pin = root / "kek.pin"
-    pin.write_text("bench-pin-1234")
+    create_private(pin, b"bench-pin-1234")
     cfg = configmod.load(None, environ={}, overrides={
         "data_dir": str(root), "kek": {"mode": mode, "pin_file": str(pin),
                                        "token_label": "bench-kek"}})

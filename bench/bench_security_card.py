@@ -82,6 +82,7 @@ def main(argv: list[str]) -> None:
     data_dir = Path(tempfile.mkdtemp(prefix="authd-bench-sc-"))
     raw: dict[str, Any] = {
         "data_dir": str(data_dir),
+        "simulators": True,
         "server": {"listen": "127.0.0.1:0", "insecure": True, "grace_seconds": 1.0},
         "kek": {"kind": "file"},
     }

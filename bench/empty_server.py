@@ -2,13 +2,13 @@
 
     python -m bench.empty_server [--listen 127.0.0.1:0] [--processes N]
 
-Same grpc.aio server options as ``authd serve`` (message limits, SO_REUSEPORT when several
-processes share the port), one event loop per process, but a handler that does no work:
-no caller parsing, no access log, no protobuf, an empty answer. ``/bench.Empty/Call`` is the
-call to load;
-the answer's body is the 5-byte gRPC frame of an empty message, so a load generator can count
-answered calls from the bytes it received. It prints ``listening on port P`` and serves until
-SIGTERM.
+Same grpc.aio server options as ``authd serve`` (``authd.server.server_options`` of the
+default configuration: message and stream limits, flow control, connection timeouts,
+SO_REUSEPORT when several processes share the port), one event loop per process, but a
+handler that does no work: no caller parsing, no access log, no protobuf, an empty answer.
+``/bench.Empty/Call`` is the call to load; the answer's body is the 5-byte gRPC frame of an
+empty message, so a load generator can count answered calls from the bytes it received. It
+prints ``listening on port P`` and serves until SIGTERM.
 """
 
 from __future__ import annotations
@@ -22,7 +22,9 @@ import sys
 
 import grpc
 
-from authd.server import MAX_MESSAGE
+from authd import config as configmod
+from authd.limits import RequestLimits
+from authd.server import server_options
 
 METHOD = "/bench.Empty/Call"
 
@@ -36,11 +38,9 @@ async def _call(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
 
 
 async def serve(listen: str, reuse_port: bool) -> None:
-    server = grpc.aio.server(options=[
-        ("grpc.max_receive_message_length", MAX_MESSAGE),
-        ("grpc.max_send_message_length", MAX_MESSAGE),
-        ("grpc.so_reuseport", 1 if reuse_port else 0),
-    ])
+    config = configmod.load(None, environ={}, overrides={
+        "server": {"reuse_port": reuse_port}})
+    server = grpc.aio.server(options=server_options(config, RequestLimits(config, [])))
     handler = grpc.method_handlers_generic_handler("bench.Empty", {
         "Call": grpc.unary_unary_rpc_method_handler(
             _call, request_deserializer=_identity, response_serializer=_identity)})

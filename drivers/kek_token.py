@@ -19,6 +19,10 @@ NONCE_BYTES = 12
 _MODULE_LOCK = threading.RLock()
 
 
+class KeyAbsent(DeviceAbsent):
+    """The token is there, the key-encryption key on it is not."""
+
+
 class TokenKek:
     """AES-GCM with a non-extractable key on a token.
 
@@ -27,7 +31,7 @@ class TokenKek:
     operations (seen as failed authentication tags, and crashes)."""
 
     def __init__(self, module: str, token_label: str, key_label: str, pin: str,
-                 sessions: int = 1) -> None:
+                 sessions: int = 1, *, create_key: bool = True) -> None:
         try:
             lib = pkcs11.lib(module)
         except Exception as exc:
@@ -54,7 +58,11 @@ class TokenKek:
             raise DeviceIOError(f"cannot open token {token_label!r}: {type(exc).__name__}") \
                 from None
         self._sessions.append(first)
-        key = self._find_or_create_key(first)
+        try:
+            key = self._find_or_create_key(first, token_label, create_key)
+        except BaseException:
+            self.close()
+            raise
         self._pool.put((first, key))
         for _ in range(sessions - 1):
             # Sessions share the login state of the first one (PKCS#11 logs in per application).
@@ -63,10 +71,13 @@ class TokenKek:
             self._pool.put((session, session.get_key(label=key_label,
                                                       object_class=ObjectClass.SECRET_KEY)))
 
-    def _find_or_create_key(self, session: Any) -> Any:
+    def _find_or_create_key(self, session: Any, token_label: str, create: bool) -> Any:
         try:
             return session.get_key(label=self._key_label, object_class=ObjectClass.SECRET_KEY)
         except pkcs11.NoSuchKey:
+            if not create:
+                raise KeyAbsent(f"no key labelled {self._key_label!r} on token "
+                                f"{token_label!r}") from None
             return session.generate_key(
                 KeyType.AES, 256, label=self._key_label, store=True,
                 template={

@@ -106,12 +106,13 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 def make_config(data_dir: Path, store_url: str | None = None,
                 **overrides: Any) -> configmod.Config:
     """A configuration for an in-process test server: insecure dev mode on a free port,
-    the session's SoftHSM2 token as key-encryption key."""
+    simulators on, the session's SoftHSM2 token as key-encryption key."""
     if not KEK_PIN_FILE.exists():
         KEK_PIN_FILE.write_text(secrets.token_hex(8))
         os.chmod(KEK_PIN_FILE, 0o600)
     raw: dict[str, Any] = {
         "data_dir": str(data_dir),
+        "simulators": True,
         "server": {"listen": "127.0.0.1:0", "insecure": True, "grace_seconds": 1.0},
         "kek": {"pin_file": str(KEK_PIN_FILE)},
     }

@@ -15,22 +15,30 @@ import grpc
 from authd.client import dev_channel
 
 
-class Node:
-    """One ``authd serve`` process on a free loopback port: ``--insecure`` (the caller from
-    metadata) unless ``insecure`` is false, when ``config`` says how it serves mTLS."""
+def serve_env(env: Mapping[str, str | None] | None = None) -> dict[str, str]:
+    """The environment of an ``authd serve`` child: this one, quieter, simulators on, then
+    ``env`` (a None value removes the variable)."""
+    out = {**os.environ, "AUTHD_LOG_LEVEL": "WARNING", "AUTHD_SIMULATORS": "true"}
+    for name, value in (env or {}).items():
+        if value is None:
+            out.pop(name, None)
+        else:
+            out[name] = value
+    return out
 
-    def __init__(self, data_dir: Path, store_url: str, env: Mapping[str, str] | None = None,
-                 timeout: float = 30.0, *, config: Path | None = None,
+
+class Node:
+    """One ``authd serve --insecure`` process (mTLS with ``insecure=False``) on a free loopback
+    port, simulators on (``env`` may say ``AUTHD_SIMULATORS=false``)."""
+
+    def __init__(self, data_dir: Path, store_url: str,
+                 env: Mapping[str, str | None] | None = None, timeout: float = 30.0,
                  insecure: bool = True) -> None:
         self.data_dir = data_dir
         self.store_url = store_url
-        cmd = [sys.executable, "-m", "authd.cli", "serve",
+        cmd = [sys.executable, "-m", "authd.cli", "serve", *(["--insecure"] if insecure else []),
                "--listen", "127.0.0.1:0", "--data-dir", str(data_dir), "--store", store_url]
-        if insecure:
-            cmd.append("--insecure")
-        if config is not None:
-            cmd += ["--config", str(config)]
-        full_env = {**os.environ, "AUTHD_LOG_LEVEL": "WARNING", **(env or {})}
+        full_env = serve_env(env)
         data_dir.parent.mkdir(parents=True, exist_ok=True)
         self.log = open(data_dir.parent / f"{data_dir.name}.log", "ab")  # noqa: SIM115
         self.proc = subprocess.Popen(cmd, env=full_env, stdout=subprocess.PIPE,
@@ -61,12 +69,33 @@ class Node:
             self.log.close()
 
     def kill(self) -> None:
-        """SIGKILL: the process dies at whatever step it is in."""
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
         self.log.close()
 
-    @property
-    def alive(self) -> bool:
-        return self.proc.poll() is None
+
+def serve_fails(data_dir: Path, *args: str, env: Mapping[str, str | None] | None = None,
+                insecure: bool = True, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
+    """Run ``authd serve`` that is expected to fail at startup: its exit status and output
+    (a daemon that starts instead is killed, and the test fails on its exit status)."""
+    cmd = [sys.executable, "-m", "authd.cli", "serve", "--listen", "127.0.0.1:0",
+           "--data-dir", str(data_dir), *(["--insecure"] if insecure else []), *args]
+    try:
+        return subprocess.run(cmd, env=serve_env(env), capture_output=True, text=True,
+                              timeout=timeout)
+    except subprocess.TimeoutExpired as exc:
+        out = exc.stdout.decode() if isinstance(exc.stdout, bytes) else (exc.stdout or "")
+        err = exc.stderr.decode() if isinstance(exc.stderr, bytes) else (exc.stderr or "")
+        return subprocess.CompletedProcess(cmd, -9, out, err)
+
+
+def startup_error(proc: subprocess.CompletedProcess[str]) -> str:
+    """The one error line of a failed start (``authd: ...``); asserts exit status 2 and no
+    traceback."""
+    assert proc.returncode == 2, (proc.returncode, proc.stderr[-2000:])
+    assert "Traceback" not in proc.stderr, proc.stderr[-4000:]
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("authd: ")]
+    assert len(lines) == 1, proc.stderr[-2000:]
+    return lines[0]
+

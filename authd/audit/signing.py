@@ -43,6 +43,7 @@ class TokenSigner:
         from drivers.token_signer import TokenSigningKey
 
         k = config.kek
+        prepare_kek_token(config, create=False)  # the key-encryption key's owner creates it
         pin = kek_token_pin(config)
         try:
             self._key = TokenSigningKey(k.module, k.token_label, settings.signing_key_label, pin)

@@ -202,4 +202,4 @@ class CertificateCenterServicer(certificate_pb2_grpc.CertificateCenterServiceSer
         means = SecurityMeans(request.otp_serial, request.otp_code, request.card_challenge_id,
                               request.card_answer)
         return pb.CheckSecurityMeansResponse(
-            means=await self.app.run_blocking(self.service.check_security_means, caller, means))
+            means=await self.app.run_store(self.service.check_security_means, caller, means))

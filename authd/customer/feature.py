@@ -26,6 +26,7 @@ ROWS = {MediumKind.HSM_TOKEN: token_repo.REGISTRATIONS,
 
 class CustomerFeature(Feature[CustomerSettings]):
     name = "customer"
+    uses_store = True
 
     def __init__(self, app: App, settings: CustomerSettings) -> None:
         super().__init__(app, settings)

@@ -28,8 +28,8 @@ class CustomerServicer(pb_grpc.CustomerServiceServicer):
                                 context: Ctx) -> pb.ListCustomerMediaResponse:
         caller = require_role(*ASKERS)
         customer_id = validate.customer_ref(request.customer_id)
-        media = await self.app.run_blocking(self.service.media, caller, customer_id,
-                                            include_ended=request.include_ended)
+        media = await self.app.run_store(self.service.media, caller, customer_id,
+                                         include_ended=request.include_ended)
         return pb.ListCustomerMediaResponse(customer_id=customer_id,
                                             media=[convert.medium_to_pb(m) for m in media])
 
@@ -47,7 +47,7 @@ class BranchRegistrationServicer(pb_grpc.BranchRegistrationServiceServicer):
         customer_id = validate.customer_ref(request.customer_id)
         operator = validate.text(request.operator_id, "operator_id", required=True)
         terminal = validate.text(request.terminal, "terminal")
-        reg = await self.app.run_blocking(
+        reg = await self.app.run_store(
             self.registrations.register, caller, kind, request.serial, customer_id,
             terminal=terminal, operator=operator)
         return convert.registration_to_pb(reg)
@@ -60,7 +60,7 @@ class BranchRegistrationServicer(pb_grpc.BranchRegistrationServiceServicer):
         customer_id = validate.customer_ref(request.customer_id)
         operator = validate.text(request.operator_id, "operator_id", required=True)
         reason = validate.text(request.reason, "reason")
-        reg = await self.app.run_blocking(
+        reg = await self.app.run_store(
             self.registrations.deregister, caller, kind, request.serial, customer_id,
             operator=operator, reason=reason)
         return convert.registration_to_pb(reg)
@@ -73,7 +73,7 @@ class BranchRegistrationServicer(pb_grpc.BranchRegistrationServiceServicer):
             check_serial(request.serial)
         if request.customer_id:
             validate.customer_ref(request.customer_id)
-        found = await self.app.run_blocking(
+        found = await self.app.run_store(
             self.registrations.registrations, caller, kind, serial=request.serial,
             customer_id=request.customer_id, include_ended=request.include_ended)
         return pb.ListRegistrationsResponse(
@@ -85,6 +85,6 @@ class BranchRegistrationServicer(pb_grpc.BranchRegistrationServiceServicer):
         kind = convert.held_kind_from_pb(request.kind, MediumKind.HSM_TOKEN)
         check_serial(request.serial)
         customer_id = validate.customer_ref(request.customer_id)
-        exemption = await self.app.run_blocking(
+        exemption = await self.app.run_store(
             self.registrations.exemption, caller, kind, request.serial, customer_id)
         return convert.exemption_to_pb(exemption)

@@ -1,8 +1,8 @@
 """Demo step: a braille security card for a blind customer, embossed, read back, and used.
 
 ``run(ctx)`` needs a daemon whose ``[security_card] embosser`` points at the embosser
-simulator at ``ctx.embosser_address``. Standalone: ``python -m authd.demo_steps.security_card``
-starts its own daemon and simulator.
+simulator ``ctx.embosser`` (run by the caller, which reads the embossed card in process).
+Standalone: ``python -m authd.demo_steps.security_card`` starts its own daemon and simulator.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import grpc
 from authd.v1 import security_card_pb2 as pb
 from authd.v1 import security_card_pb2_grpc as pb_grpc
 from simulators.security_card.cardholder import VirtualCardholder
-from simulators.security_card.embosser import fetch_last_job
+from simulators.security_card.embosser import EmbosserSimulator
 
 CUSTOMER = "cust-braille-001"
 
@@ -28,7 +28,7 @@ class SecurityCardDemoContext:
     branch_channel: grpc.Channel  # a teller terminal of the bank (role branch)
     backend_channel: grpc.Channel  # the same bank's internet-banking backend (role backend)
     say: Callable[[str], None]
-    embosser_address: str  # socket://HOST:PORT of the embosser simulator
+    embosser: EmbosserSimulator  # where the daemon embosses (its paper is read in process)
     customer_id: str = CUSTOMER
 
 
@@ -54,7 +54,7 @@ def run(ctx: SecurityCardDemoContext) -> None:
     for line in issued.masked_preview.splitlines()[:4]:
         say(f"    {line}")
 
-    embossed = fetch_last_job(ctx.embosser_address)
+    embossed = ctx.embosser.last_job().data
     holder = VirtualCardholder(embossed)
     say(f"Customer: reads the embossed card by touch: {len(holder.card.codes)} codes "
         f"(number sign ⠼ then a-j for the digits)")
@@ -85,11 +85,11 @@ def main() -> int:
     from authd import config as configmod
     from authd.client import dev_channel
     from authd.server import BackgroundServer
-    from simulators.security_card.embosser import EmbosserSimulator
 
     with EmbosserSimulator() as embosser, tempfile.TemporaryDirectory() as data_dir:
         raw: dict[str, Any] = {
             "data_dir": data_dir,
+            "simulators": True,
             "server": {"listen": "127.0.0.1:0", "insecure": True, "grace_seconds": 1.0},
             "kek": {"kind": "file"},
             "security_card": {"embosser": embosser.address},
@@ -99,7 +99,7 @@ def main() -> int:
             address = f"127.0.0.1:{server.port}"
             with dev_channel(address, "bank-a", "branch", "teller-1") as branch, \
                     dev_channel(address, "bank-a", "backend", "ib-1") as backend:
-                run(SecurityCardDemoContext(branch, backend, print, embosser.address))
+                run(SecurityCardDemoContext(branch, backend, print, embosser))
         finally:
             server.stop()
     return 0

@@ -55,10 +55,12 @@ def center_config(pki_dir: Path, **sections: Mapping[str, Any]) -> dict[str, Any
 
 def branch_config(pki_dir: Path, institution: str, center_urls: Sequence[str],
                   **sections: Mapping[str, Any]) -> dict[str, Any]:
-    """``institution``'s branch node: the branch role, its devices, its link to the center."""
+    """``institution``'s branch node: the branch role, its (simulated) devices, its link to the
+    center."""
     name = terminal_name(institution)
     raw: dict[str, Any] = {
         "roles": ["branch"],
+        "simulators": True,  # the demo's, tests' and benchmarks' devices are simulated
         "server": {**server_tls(pki_dir), "grace_seconds": 2.0},
         "center": {"urls": list(center_urls), "tls_cert": str(pki_dir / f"{name}.pem"),
                    "tls_key": str(pki_dir / f"{name}.key"), "ca": str(pki_dir / "ca.pem")},

@@ -6,8 +6,20 @@ import argparse
 import datetime as dt
 from typing import Any
 
-from authd.ctl import EXIT_OK, EXIT_REFUSED
+from authd.ctl import (
+    EXIT_OK,
+    EXIT_REFUSED,
+    CommandError,
+    add_secret_options,
+    read_input,
+    read_secrets,
+)
 from authd.v1 import otp_pb2, otp_pb2_grpc
+from devices.errors import BadRequest
+from devices.otp import seedfile
+
+# The server takes messages of up to 4 MiB: a PSKC file must fit in one with the request.
+MAX_SEED_FILE = 4 * 1024 * 1024 - 64 * 1024
 
 KINDS = {"totp": otp_pb2.OTP_KIND_TOTP, "hotp": otp_pb2.OTP_KIND_HOTP}
 ALGORITHMS = {"SHA1": otp_pb2.OTP_ALGORITHM_SHA1, "SHA256": otp_pb2.OTP_ALGORITHM_SHA256,
@@ -94,6 +106,80 @@ def _replace(ctl: Any, a: argparse.Namespace) -> None:
     ctl.show(resp, render)
 
 
+def _transport_key(text: str) -> bytes:
+    cleaned = "".join(text.split()).replace(":", "")
+    try:
+        return bytes.fromhex(cleaned)
+    except ValueError:
+        # The text is a secret: never repeated in the message.
+        raise CommandError("the pre-shared key must be hex digits (32, 48 or 64 of them)"
+                           ) from None
+
+
+def _protection(a: argparse.Namespace, data: bytes) -> dict[str, Any]:
+    """The pre-shared key or password for the file, from a file, standard input or the
+    terminal (asked only when the file is encrypted); never from the command line."""
+    by_key = bool(a.key_stdin or a.key_file)
+    by_password = bool(a.password_stdin or a.password_file)
+    if by_key and by_password:
+        raise CommandError("give either the pre-shared key or the password, not both")
+    if a.file == "-" and (a.key_stdin or a.password_stdin):
+        raise CommandError("the file is read from standard input: give the key or password "
+                           "with --key-file or --password-file")
+    if not (by_key or by_password):
+        try:
+            found = seedfile.probe(data)
+        except BadRequest:
+            return {}  # unreadable: the center says why
+        named = f" {found.key_name!r}" if found.key_name else ""
+        if found.protection is seedfile.Protection.PASSWORD:
+            (password,) = read_secrets(a, [f"password{named} of the PSKC file"],
+                                       flag="password")
+            return {"password": password}
+        if found.protection is seedfile.Protection.PRE_SHARED_KEY:
+            (text,) = read_secrets(a, [f"pre-shared key{named} (hex)"], flag="key")
+            return {"pre_shared_key": _transport_key(text)}
+        return {}
+    if by_key:
+        (text,) = read_secrets(a, ["pre-shared key (hex)"], flag="key")
+        return {"pre_shared_key": _transport_key(text)}
+    (password,) = read_secrets(a, ["password"], flag="password")
+    return {"password": password}
+
+
+def import_lines(m: otp_pb2.ImportDevicesResponse) -> list[str]:
+    n = len(m.devices)
+    head = (f"dry run, nothing changed: {n} OTP device(s) would be imported"
+            if m.dry_run else f"imported {n} OTP device(s), registered nowhere yet")
+    lines = [f"{head} (file SHA-256 {m.file_sha256})"]
+    for d in m.devices:
+        p = d.parameters
+        kind = _name(otp_pb2.OtpKind, p.kind, "OTP_KIND_").upper()
+        detail = (f"{p.period_seconds} s step" + (f", drift {d.drift_steps} step(s)"
+                                                   if d.drift_steps else "")
+                  if p.kind == otp_pb2.OTP_KIND_TOTP else f"next counter {p.counter}")
+        algorithm = _name(otp_pb2.OtpAlgorithm, p.algorithm, "OTP_ALGORITHM_").upper()
+        until = (f", until {dt.datetime.fromtimestamp(d.warranty_until):%Y-%m-%d}"
+                 if d.warranty_until else "")
+        lines.append(f"  key package {d.key_package:<4} {d.serial:<20} {kind}, {p.digits} "
+                     f"digits, {detail}, {algorithm}{until}")
+    for k in m.skipped:
+        lines.append(f"  key package {k.key_package:<4} {k.serial or '-':<20} not imported: "
+                     f"{k.reason}")
+    return lines
+
+
+def _import(ctl: Any, a: argparse.Namespace) -> None:
+    data = read_input(a.file, "the PSKC file")
+    if len(data) > MAX_SEED_FILE:
+        raise CommandError(f"{a.file} is {len(data)} bytes; the center takes PSKC files of up "
+                           f"to {MAX_SEED_FILE} bytes: ask the manufacturer for smaller "
+                           "files (one import each)")
+    request = otp_pb2.ImportDevicesRequest(pskc=data, dry_run=a.dry_run,
+                                           operator_id=a.operator, **_protection(a, data))
+    ctl.show(_stub(ctl).ImportDevices(request, timeout=a.timeout), import_lines)
+
+
 def add_commands(sub: Any) -> None:
     otp = sub.add_parser("otp", help="OTP generators: enroll, register, verify, unlock, ...")
     cmds = otp.add_subparsers(dest="otp_command", required=True, metavar="ACTION")
@@ -176,6 +262,16 @@ def add_commands(sub: Any) -> None:
                    help="your institution's reference of the customer holding the device")
     simple("status", "state, failures and registrations", lambda ctl, a: _stub(ctl).GetStatus(
         otp_pb2.GetStatusRequest(serial=a.serial), timeout=a.timeout))
+
+    p = cmds.add_parser("import", help="(branch) import a manufacturer's seed file (PSKC, "
+                                       "RFC 6030): every device or none")
+    p.add_argument("file", help="the PSKC file (- for standard input)")
+    p.add_argument("--dry-run", action="store_true",
+                   help="check the file and say what would be imported; change nothing")
+    p.add_argument("--operator", required=True, help="the operator importing the file")
+    add_secret_options(p, "key", "hex pre-shared key")
+    add_secret_options(p, "password", "password")
+    p.set_defaults(run=_import)
 
     p = cmds.add_parser("replace", help="(branch) replace a device by a new one")
     p.add_argument("old_serial")

@@ -7,6 +7,7 @@ from authd.otp.repository import Device
 from authd.v1 import otp_pb2
 from devices.otp.codes import Algorithm
 from devices.otp.rules import Kind, Outcome, State
+from devices.otp.seedfile import SeedFile
 
 KIND = EnumMap("kind", {Kind.TOTP: otp_pb2.OTP_KIND_TOTP, Kind.HOTP: otp_pb2.OTP_KIND_HOTP})
 ALGORITHM = EnumMap("algorithm", {Algorithm.SHA1: otp_pb2.OTP_ALGORITHM_SHA1,
@@ -62,3 +63,20 @@ def status_to_pb(device: Device, attempts_left: int) -> otp_pb2.DeviceStatus:
         warranty_until=device.warranty_until,
         updated_at=device.updated_at,
     )
+
+
+def seed_file_to_pb(seeds: SeedFile, dry_run: bool) -> otp_pb2.ImportDevicesResponse:
+    """What a seed file imports (or would): never a seed."""
+    return otp_pb2.ImportDevicesResponse(
+        devices=[otp_pb2.ImportedDevice(
+            key_package=r.package, key_id=r.key_id, serial=r.serial,
+            parameters=otp_pb2.OtpParameters(
+                kind=KIND.to_pb(r.params.kind), digits=r.params.digits,
+                period_seconds=r.params.period, algorithm=ALGORITHM.to_pb(r.params.algorithm),
+                counter=r.counter),
+            warranty_until=r.expires, manufacturer=r.manufacturer, drift_steps=r.drift)
+            for r in seeds.records],
+        skipped=[otp_pb2.SkippedKeyPackage(key_package=s.package, key_id=s.key_id,
+                                           serial=s.serial, reason=s.reason)
+                 for s in seeds.skipped],
+        dry_run=dry_run, file_sha256=seeds.digest)

@@ -99,8 +99,11 @@ def after_failed_batch(db: Database, handle: Callable[[Tx, J], R], jobs: Sequenc
     back): the store's error for all of them, or each job committed on its own."""
     common = _common_error(db, exc)
     if common is not None:
-        log.error("verification batch of %d failed: %s", len(jobs), type(exc).__name__,
-                  exc_info=exc)
+        if isinstance(exc, AuthdError):  # the store said what failed: no traceback
+            log.error("verification batch of %d failed: %s", len(jobs), exc)
+        else:
+            log.error("verification batch of %d failed: %s", len(jobs), type(exc).__name__,
+                      exc_info=exc)
         return [(None, common)] * len(jobs)
     if len(jobs) == 1:
         return [(None, exc)]
@@ -116,7 +119,9 @@ def after_failed_batch(db: Database, handle: Callable[[Tx, J], R], jobs: Sequenc
         except Exception as one:
             common = _common_error(db, one)
             if common is not None:  # the store failed meanwhile: no point trying the rest
-                log.error("verification failed: %s", type(one).__name__, exc_info=one)
+                log.error("verification failed: %s", one if isinstance(one, AuthdError)
+                          else type(one).__name__,
+                          exc_info=None if isinstance(one, AuthdError) else one)
                 out.extend([(None, common)] * (len(jobs) - i))
                 break
             out.append((None, one))

@@ -52,6 +52,7 @@ def make_engine(app: App, settings: OtpSettings, center: OtpService, *,
 
 class OtpFeature(Feature[OtpSettings]):
     name = "otp"
+    uses_store = True
 
     def __init__(self, app: App, settings: OtpSettings) -> None:
         super().__init__(app, settings)

@@ -107,6 +107,30 @@ def insert_device(tx: Tx, *, serial: str, params: Params, sealed_seed: bytes, la
          sealed_seed, last, State.ACTIVE.value, issuer, warranty_until, now, now))
 
 
+def insert_device_if_absent(tx: Tx, *, serial: str, params: Params, sealed_seed: bytes,
+                            last: int, drift: int, issuer: str, warranty_until: float,
+                            now: float) -> bool:
+    """Insert a device unless its serial exists (even one inserted by a concurrent
+    transaction, on either store); whether it was inserted."""
+    return tx.execute(
+        "INSERT INTO otp_devices (serial, kind, digits, period, algorithm, seed, last_counter,"
+        " drift, state, failures, issuer, replaced_by, warranty_until, created_at, updated_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, NULL, ?, ?, ?) ON CONFLICT (serial) DO NOTHING",
+        (serial, params.kind.value, params.digits, params.period, params.algorithm.value,
+         sealed_seed, last, drift, State.ACTIVE.value, issuer, warranty_until, now, now)) == 1
+
+
+def enrolled(tx: Tx, serials: list[str]) -> set[str]:
+    """Which of ``serials`` are enrolled."""
+    found: set[str] = set()
+    for start in range(0, len(serials), 500):
+        chunk = serials[start:start + 500]
+        marks = ", ".join("?" * len(chunk))
+        found.update(r[0] for r in tx.all(
+            f"SELECT serial FROM otp_devices WHERE serial IN ({marks})", chunk))
+    return found
+
+
 def add_registration(tx: Tx, serial: str, institution: str, channel: str, customer_id: str,
                      now: float) -> None:
     tx.execute("INSERT INTO otp_registrations (serial, institution, channel, registered_at,"

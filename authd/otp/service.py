@@ -24,7 +24,7 @@ from authd.otp.repository import Device
 from authd.secrets import SecretBox
 from authd.storage import Tx
 from devices.errors import AlreadyPresent, BadRequest, NoSuchObject, WrongState
-from devices.otp import rules
+from devices.otp import rules, seedfile
 from devices.otp.codes import Algorithm
 from devices.otp.rules import Kind, Outcome, Params, Policy, State
 
@@ -88,6 +88,17 @@ def provisioning_uri(serial: str, seed: bytes, params: Params, issuer: str, coun
     if params.kind is Kind.TOTP:
         return uri + f"&period={params.period}"
     return uri + f"&counter={counter}"
+
+
+def _enrolled_already(records: list[seedfile.SeedRecord]) -> AlreadyPresent:
+    listed = ", ".join(f"{r.serial} (key package {r.package})" for r in records[:20])
+    if len(records) > 20:
+        listed += f" and {len(records) - 20} more"
+    return AlreadyPresent(f"PSKC file refused, nothing was imported: {len(records)} serial(s) "
+                          f"of the file are enrolled already: {listed}",
+                          reason="PSKC_SERIAL_ENROLLED",
+                          metadata={"packages": ",".join(str(r.package) for r in records[:100]),
+                                    "refused": len(records)})
 
 
 class OtpService:
@@ -198,6 +209,41 @@ class OtpService:
                                                  else "given"})
         uri = provisioning_uri(serial, seed, params, caller.institution, counter)
         return Enrolled(self._seen(tx, serial, caller), generated, uri if generated else "")
+
+    def read_seed_file(self, data: bytes, *, key: bytes | None,
+                       password: str | None) -> seedfile.SeedFile:
+        """Decrypt and check a manufacturer's PSKC file (no transaction: PBKDF2 and the XML
+        take CPU time the store's write lock must not wait for)."""
+        return seedfile.read(data, now=self.clock(), key=key, password=password)
+
+    def import_devices(self, tx: Tx, *, seeds: seedfile.SeedFile, caller: Caller,
+                       operator: str, dry_run: bool) -> None:
+        """Enroll every device of a checked seed file, or none: the caller's institution is
+        their issuer, they are registered nowhere (a branch registers each for its
+        customer). A serial enrolled already refuses the file. ``dry_run``: the same checks,
+        nothing written."""
+        records = seeds.records
+        taken = repo.enrolled(tx, [r.serial for r in records])
+        if taken:
+            raise _enrolled_already([r for r in records if r.serial in taken])
+        if dry_run:
+            return
+        now = self.clock()
+        for r in records:
+            last = r.counter - 1 if r.params.kind is Kind.HOTP else -1
+            sealed = self.secrets.seal(r.seed, seed_aad(r.serial))
+            if not repo.insert_device_if_absent(
+                    tx, serial=r.serial, params=r.params, sealed_seed=sealed, last=last,
+                    drift=r.drift, issuer=caller.institution, warranty_until=r.expires,
+                    now=now):
+                raise _enrolled_already([r])  # enrolled meanwhile by another transaction
+            self.audit.record(tx, action="otp.import", target=r.serial, outcome="imported",
+                              caller=caller,
+                              detail={"operator": operator, "kind": r.params.kind.value,
+                                      "digits": r.params.digits, "seed_source": "pskc",
+                                      "protection": seeds.protection.value,
+                                      "file_sha256": seeds.digest, "key_package": r.package,
+                                      "manufacturer": r.manufacturer})
 
     def register(self, tx: Tx, *, serial: str, institution: str, caller: Caller,
                  customer_id: str) -> Device:

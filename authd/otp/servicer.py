@@ -13,7 +13,13 @@ import grpc
 from authd import errors, metrics, validate
 from authd.app import App
 from authd.context import Caller, Role, require_role
-from authd.otp.convert import OUTCOME, algorithm_from_pb, kind_from_pb, status_to_pb
+from authd.otp.convert import (
+    OUTCOME,
+    algorithm_from_pb,
+    kind_from_pb,
+    seed_file_to_pb,
+    status_to_pb,
+)
 from authd.otp.engine import GroupCommitEngine, LoopCommitEngine
 from authd.otp.service import REGISTRATION_REFUSED, OtpService, VerifyResult
 from authd.otp.settings import OtpSettings
@@ -27,6 +33,8 @@ from devices.otp.rules import Kind
 T = TypeVar("T")
 MAX_CODE = 10
 VERIFY_STREAM = "/authd.v1.OtpService/VerifyStream"
+# A password a PBKDF2 key is derived from: no more than this many characters.
+MAX_PASSWORD = 1024
 # Warranty ends are seconds since the epoch, up to the end of year 9999.
 MAX_TIME = 253_402_300_799.0
 
@@ -77,7 +85,7 @@ class OtpServicer(otp_pb2_grpc.OtpServiceServicer):
             Rate(c.branch_register_per_second, c.branch_register_burst))
 
     async def _tx(self, fn: Callable[[Tx], T]) -> T:
-        return await self.app.run_blocking(self.app.db.run, fn)
+        return await self.app.run_store(self.app.db.run, fn)
 
     def _status(self, device: Any) -> otp_pb2.DeviceStatus:
         return status_to_pb(device, self.center.attempts_left(device.failures))
@@ -308,11 +316,32 @@ class OtpServicer(otp_pb2_grpc.OtpServiceServicer):
             operator=operator))
         return self._status(device)
 
+    async def ImportDevices(self, request: otp_pb2.ImportDevicesRequest,
+                            context: grpc.aio.ServicerContext) -> otp_pb2.ImportDevicesResponse:
+        caller = require_role(Role.BRANCH)
+        operator = _text(request.operator_id, "operator_id", required=True)
+        which = request.WhichOneof("protection")
+        key = request.pre_shared_key if which == "pre_shared_key" else None
+        password = request.password if which == "password" else None
+        if key is not None and len(key) not in (16, 24, 32):
+            raise BadRequest("pre_shared_key must be 16, 24 or 32 bytes (an AES key)",
+                             field="pre_shared_key")
+        if password is not None and not 0 < len(password) <= MAX_PASSWORD:
+            raise BadRequest(f"password must be 1..{MAX_PASSWORD} characters",
+                             field="password")
+        seeds = await self.app.run_blocking(
+            self.center.read_seed_file, request.pskc, key=key, password=password)
+        await self.app.run_blocking(
+            self.app.db.run, lambda tx: self.center.import_devices(
+                tx, seeds=seeds, caller=caller, operator=operator, dry_run=request.dry_run),
+            write=not request.dry_run)
+        return seed_file_to_pb(seeds, request.dry_run)
+
     async def GetStatus(self, request: otp_pb2.GetStatusRequest,
                         context: grpc.aio.ServicerContext) -> otp_pb2.DeviceStatus:
         caller = require_role(Role.BRANCH, Role.BACKEND, Role.ADMIN)
         validate.serial(request.serial)
-        device = await self.app.run_blocking(
+        device = await self.app.run_store(
             self.app.db.run, lambda tx: self.center.status(tx, request.serial, caller),
             write=False)
         return self._status(device)

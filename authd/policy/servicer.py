@@ -78,7 +78,7 @@ class PolicyServicer(pb_grpc.PolicyServiceServicer):
         self.otp = otp
 
     async def _run(self, fn: Callable[[], T]) -> T:
-        return await self.app.run_blocking(fn)
+        return await self.app.run_store(fn)
 
     # ------------------------------------------------------------------ decisions
 
@@ -317,7 +317,7 @@ class PolicyServicer(pb_grpc.PolicyServiceServicer):
                           context: grpc.aio.ServicerContext) -> pb.CheckDeviceResponse:
         require_role(Role.BACKEND, Role.BRANCH, Role.ADMIN)
         device = normalise(cv.device_from_pb(request.device))
-        fields = await self.app.run_blocking(
+        fields = await self.app.run_store(
             self.app.db.run, lambda tx: self.service.check_device(tx, device), write=False)
         return pb.CheckDeviceResponse(listed=bool(fields), fields=[f.value for f in fields])
 

@@ -48,6 +48,7 @@ class SimulatedDevice(Protocol):
 
 class SecurityCardFeature(Feature[SecurityCardSettings]):
     name = "security_card"
+    uses_store = True
 
     def __init__(self, app: App, settings: SecurityCardSettings) -> None:
         super().__init__(app, settings)
@@ -89,7 +90,9 @@ class SecurityCardFeature(Feature[SecurityCardSettings]):
                              "none itself")
         return self.service
 
-    def _device_url(self, value: str, role: str) -> str:
+    def _device_url(self, value: str | None, role: str) -> str:
+        if value is None:  # unset: the simulator where simulators are on, else none
+            value = SIMULATOR if self.app.config.simulators else ""
         if value != SIMULATOR:
             return value
         if not self.app.config.simulators:

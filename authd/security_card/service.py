@@ -1,6 +1,7 @@
 """Security-card operations on the store: issue, print, challenge, verify, lifecycle.
 
-Blocking code (store, token, devices): the servicer runs it through ``app.run_blocking``.
+Blocking code: the servicer runs what prints or embosses through ``app.run_blocking`` (the
+device threads) and the rest through ``app.run_store`` (the store threads, with a deadline).
 The audit record of every change is written in the change's own transaction.
 """
 

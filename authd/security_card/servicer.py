@@ -50,27 +50,27 @@ class SecurityCardServicer(pb_grpc.SecurityCardServiceServicer):
     async def RevokeCard(self, request: pb.RevokeSecurityCardRequest,
                          context: grpc.aio.ServicerContext) -> pb.SecurityCardStatus:
         caller = require_role(*BRANCH)
-        row = await self.app.run_blocking(self.service.revoke, caller.institution,
+        row = await self.app.run_store(self.service.revoke, caller.institution,
                                           request.serial, request.reason)
         return convert.card_status(row, self._max)
 
     async def ResetCard(self, request: pb.ResetSecurityCardRequest,
                         context: grpc.aio.ServicerContext) -> pb.SecurityCardStatus:
         caller = require_role(*BRANCH)
-        row = await self.app.run_blocking(self.service.reset, caller.institution,
+        row = await self.app.run_store(self.service.reset, caller.institution,
                                           request.serial, request.reason)
         return convert.card_status(row, self._max)
 
     async def GetCard(self, request: pb.GetSecurityCardRequest,
                       context: grpc.aio.ServicerContext) -> pb.SecurityCardStatus:
         caller = require_role(*ASKERS)
-        row = await self.app.run_blocking(self.service.get, caller.institution, request.serial)
+        row = await self.app.run_store(self.service.get, caller.institution, request.serial)
         return convert.card_status(row, self._max)
 
     async def GetHolder(self, request: pb.GetSecurityCardHolderRequest,
                         context: grpc.aio.ServicerContext) -> pb.SecurityCardHolder:
         caller = require_role(*ASKERS)
-        result = await self.app.run_blocking(self.service.holder, caller.institution,
+        result = await self.app.run_store(self.service.holder, caller.institution,
                                              request.customer_id)
         return convert.holder(result)
 
@@ -78,7 +78,7 @@ class SecurityCardServicer(pb_grpc.SecurityCardServiceServicer):
                              context: grpc.aio.ServicerContext) -> pb.SecurityCardChallenge:
         caller = require_role(*ASKERS)
         self.challenge_limit.check(caller.institution)
-        started = await self.app.run_blocking(self.service.start_challenge, caller.institution,
+        started = await self.app.run_store(self.service.start_challenge, caller.institution,
                                               request.serial, request.customer_id)
         return convert.challenge(started)
 
@@ -87,7 +87,7 @@ class SecurityCardServicer(pb_grpc.SecurityCardServiceServicer):
                            ) -> pb.VerifySecurityCardAnswerResponse:
         caller = require_role(*ASKERS)
         self.answer_limit.check(caller.institution)
-        result = await self.app.run_blocking(self.service.verify, caller.institution,
+        result = await self.app.run_store(self.service.verify, caller.institution,
                                              request.challenge_id, request.answer)
         return convert.verified(result)
 

@@ -34,11 +34,12 @@ class SecurityCardSettings:
         (), "digit positions (from 1) asked of the first code; empty: the first two")
     second_digits: tuple[int, ...] = setting(
         (), "digit positions (from 1) asked of the second code; empty: the last two")
-    embosser: str = setting(
-        SIMULATOR, "where braille cards are embossed: 'simulator' (in process, when simulators "
-                   "are on), socket://HOST:9100, file:///dev/usb/lp0, dir:///spool/path, "
-                   "lp://QUEUE, or '' (none)")
-    printer: str = setting(SIMULATOR, "where printed cards go (same forms as embosser)")
+    embosser: str | None = setting(
+        None, "where braille cards are embossed: 'simulator' (in process, needs simulators = "
+              "true), socket://HOST:9100, file:///dev/usb/lp0, dir:///spool/path, lp://QUEUE, "
+              "or '' (none); unset: 'simulator' when simulators are on, else none")
+    printer: str | None = setting(None, "where printed cards go (same forms and default as "
+                                        "embosser)")
     device_timeout_seconds: float = setting(10.0, "how long an embosser or printer may take")
     braille_table: str = setting("ko-g2.ctb", "liblouis table for Korean braille")
     default_layout: Literal["card", "page"] = setting("card", "braille layout of a card")

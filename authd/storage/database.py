@@ -2,9 +2,7 @@
 
 SQL is written once with ``?`` placeholders; PostgreSQL gets ``%s``. Transactions are short:
 ``db.run(fn)`` runs ``fn(tx)`` in one transaction and retries it on a serialization failure or a
-deadlock, so callers never see a half-written state. A store that fails (unreachable, a
-connection broken mid-transaction, an I/O error) raises ``Unreachable`` (UNAVAILABLE: another
-node may answer), its cause in this node's log only.
+deadlock, so callers never see a half-written state.
 """
 
 from __future__ import annotations
@@ -12,8 +10,11 @@ from __future__ import annotations
 import abc
 import contextlib
 import logging
+import math
+import os
 import queue
 import re
+import socket
 import sqlite3
 import threading
 import time
@@ -22,6 +23,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
+from authd.files import create_private, private_dir, tighten
+from authd.storage.deadline import Deadline, Deadlines
 from devices.errors import BadRequest, Unreachable
 
 log = logging.getLogger(__name__)
@@ -31,7 +34,7 @@ Row = tuple[Any, ...]
 Dialect = Literal["sqlite", "postgresql"]
 
 _RETRIES = 8
-STORE_FAILED = "the store did not answer this node; try again (another node may answer)"
+STORE_UNAVAILABLE = "STORE_UNAVAILABLE"  # the reason of every error that says the store failed
 # PostgreSQL sessions of authd say who they are: the audit sealer waits for their open
 # transactions (authd/audit/chain.py) and for no one else's.
 APPLICATION_NAME = "authd"
@@ -81,9 +84,23 @@ class Tx:
 
 
 class Database(abc.ABC):
-    """A pool of connections to one store, chosen by URL."""
+    """A pool of connections to one store, chosen by URL.
+
+    With a ``timeout`` (``set_timeout``; the daemon sets ``[store] timeout_seconds`` once its
+    migrations ran), a transaction that has not ended after that long is cut and answers
+    ``Unreachable``; so does every failure of the store itself (unreachable, I/O error, disk
+    full, damaged file), with a message saying which. Other errors (a statement refused the
+    values of one change) pass unchanged."""
 
     dialect: Dialect
+
+    def __init__(self) -> None:
+        self.timeout: float | None = None
+        self._deadlines = Deadlines(self.dialect)
+
+    def set_timeout(self, seconds: float | None) -> None:
+        """How long one transaction may take from now on (None: no limit)."""
+        self.timeout = seconds
 
     def run(self, fn: Callable[[Tx], T], *, write: bool = True, pipeline: bool = False) -> T:
         """Run ``fn(tx)`` in one transaction, retrying on serialization failures.
@@ -96,19 +113,21 @@ class Database(abc.ABC):
                 with self.transaction(write=write, pipeline=pipeline) as tx:
                     return fn(tx)
             except Exception as exc:
-                if attempt == _RETRIES - 1 or not self._is_retryable(exc):
-                    if not isinstance(exc, Unreachable) and self.is_store_failure(exc):
-                        log.warning("the store failed: %s", _first_line(exc))
-                        raise Unreachable(STORE_FAILED, reason="STORE_UNAVAILABLE") from exc
-                    raise
-                time.sleep(delay)
-                delay = min(delay * 2, 0.1)
+                if attempt < _RETRIES - 1 and self._is_retryable(exc):
+                    time.sleep(delay)
+                    delay = min(delay * 2, 0.1)
+                    continue
+                failure = self.unavailable(exc)
+                if failure is not None and failure is not exc:
+                    raise failure from None
+                raise
         raise AssertionError("unreachable")
 
     @abc.abstractmethod
     def transaction(self, *, write: bool = True,
                     pipeline: bool = False) -> contextlib.AbstractContextManager[Tx]:
-        """One transaction: committed when the block ends, rolled back on an exception."""
+        """One transaction: committed when the block ends, rolled back on an exception (and
+        cut, answering ``Unreachable``, when it outlives the timeout)."""
 
     def _is_retryable(self, exc: BaseException) -> bool:
         return False
@@ -118,16 +137,54 @@ class Database(abc.ABC):
         timed out) rather than that a statement refused the values of one change."""
         return isinstance(exc, Unreachable)
 
+    def _describe(self, exc: BaseException) -> str:
+        """What failed, in a few words (never a statement's values)."""
+        return _first_line(exc)
+
+    def unavailable(self, exc: BaseException) -> Unreachable | None:
+        """``exc`` as the ``Unreachable`` a caller gets when it says the store failed."""
+        if isinstance(exc, Unreachable):
+            return exc
+        if not self.is_store_failure(exc):
+            return None
+        return Unreachable(f"the store is unavailable: {self._describe(exc)}",
+                           reason=STORE_UNAVAILABLE)
+
+    def _timed_out(self, deadline: Deadline) -> Unreachable:
+        return Unreachable(f"the store is unavailable: it did not answer within "
+                           f"{deadline.seconds:g} s", reason=STORE_UNAVAILABLE)
+
     @abc.abstractmethod
     def close(self) -> None:
         """Close every connection of the pool."""
 
-    def ping(self) -> bool:
+    def check(self) -> str:
+        """'' when the store answers a query (within the timeout), else what is wrong."""
         try:
             self.run(lambda tx: tx.one("SELECT 1"), write=False)
-            return True
-        except Exception:
-            return False
+            return ""
+        except Exception as exc:
+            failure = self.unavailable(exc)
+            return str(failure) if failure is not None else _first_line(exc)
+
+    def ping(self) -> bool:
+        return not self.check()
+
+
+# SQLite's primary result codes that say the store failed, not one statement.
+_SQLITE_FAILURES = {
+    5: "the database is locked by another process",  # SQLITE_BUSY
+    6: "a table is locked",  # SQLITE_LOCKED
+    7: "out of memory",  # SQLITE_NOMEM
+    8: "the database is read-only",  # SQLITE_READONLY
+    10: "I/O error",  # SQLITE_IOERR
+    11: "the database file is damaged",  # SQLITE_CORRUPT
+    13: "disk full",  # SQLITE_FULL
+    14: "the database file cannot be opened",  # SQLITE_CANTOPEN
+    15: "locking protocol error",  # SQLITE_PROTOCOL
+    26: "the file is not a SQLite database",  # SQLITE_NOTADB
+}
+_SQLITE_INTERRUPT = 9
 
 
 class SqliteDatabase(Database):
@@ -136,28 +193,46 @@ class SqliteDatabase(Database):
     Write transactions start with BEGIN IMMEDIATE, so they are serialized across threads and
     processes: a counter read and updated inside one is exact. Threads of this process queue on
     a lock first, so they wait for each other without SQLite's sleeping busy handler (which
-    backs off in steps of up to 100 ms); other processes still meet the busy handler.
+    backs off in steps of up to 100 ms); other processes still meet the busy handler. An
+    overdue transaction is interrupted (``sqlite3.Connection.interrupt``).
     """
 
     dialect: Dialect = "sqlite"
 
     def __init__(self, path: Path) -> None:
+        super().__init__()
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.parent.exists():
+            private_dir(path.parent)
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         self._writer = threading.Lock()
 
+    def _private_files(self) -> None:
+        """The store file (and its -wal and -shm, which SQLite creates with the store file's
+        mode) for this user only."""
+        try:
+            create_private(self.path)
+        except FileExistsError:
+            pass
+        for suffix in ("", "-wal", "-shm"):
+            tighten(Path(f"{self.path}{suffix}"))
+
     def _conn(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
-            conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None,
-                                   check_same_thread=False)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=FULL")
-            conn.execute("PRAGMA foreign_keys=ON")
-            conn.execute("PRAGMA busy_timeout=30000")
+            if not self._all:
+                self._private_files()
+            try:
+                conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None,
+                                       check_same_thread=False)
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=FULL")
+                conn.execute("PRAGMA foreign_keys=ON")
+                conn.execute("PRAGMA busy_timeout=30000")
+            except sqlite3.Error as exc:
+                raise self.unavailable(exc) or exc from None
             self._local.conn = conn
             with self._lock:
                 self._all.append(conn)
@@ -166,21 +241,31 @@ class SqliteDatabase(Database):
     @contextmanager
     def transaction(self, *, write: bool = True, pipeline: bool = False) -> Iterator[Tx]:
         conn = self._conn()
-        if write:
-            self._writer.acquire()
+        timeout = self.timeout
+        started = time.monotonic()
+        if write and not self._writer.acquire(timeout=-1 if timeout is None else timeout):
+            raise Unreachable(f"the store is unavailable: no write could start within "
+                              f"{timeout:g} s", reason=STORE_UNAVAILABLE)
+        left = None if timeout is None else max(0.001, timeout - (time.monotonic() - started))
         try:
-            cur = conn.cursor()
-            try:
-                cur.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            with self._deadlines.watch(left, conn.interrupt) as deadline:
+                cur = conn.cursor()
                 try:
-                    yield Tx(cur, "sqlite")
-                except BaseException:
-                    conn.rollback()
+                    cur.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+                    try:
+                        yield Tx(cur, "sqlite")
+                    except BaseException:
+                        if conn.in_transaction:
+                            conn.rollback()
+                        raise
+                    else:
+                        conn.commit()
+                except sqlite3.Error:
+                    if deadline is not None and deadline.was_cut:
+                        raise self._timed_out(deadline) from None
                     raise
-                else:
-                    conn.commit()
-            finally:
-                cur.close()
+                finally:
+                    cur.close()
         finally:
             if write:
                 self._writer.release()
@@ -188,10 +273,26 @@ class SqliteDatabase(Database):
     def _is_retryable(self, exc: BaseException) -> bool:
         return isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc)
 
+    @staticmethod
+    def _code(exc: BaseException) -> int | None:
+        code = getattr(exc, "sqlite_errorcode", None)
+        return None if code is None else int(code) & 0xFF
+
     def is_store_failure(self, exc: BaseException) -> bool:
-        return isinstance(exc, sqlite3.OperationalError) or super().is_store_failure(exc)
+        code = self._code(exc)
+        return (isinstance(exc, sqlite3.Error)
+                and (code in _SQLITE_FAILURES or code == _SQLITE_INTERRUPT)
+                ) or super().is_store_failure(exc)
+
+    def _describe(self, exc: BaseException) -> str:
+        code = self._code(exc)
+        if code == _SQLITE_INTERRUPT:
+            return "a transaction was interrupted"
+        what = _SQLITE_FAILURES.get(code or -1, _first_line(exc))
+        return f"{what} ({self.path})" if code in (11, 14, 26) else what
 
     def close(self) -> None:
+        self._deadlines.close()
         with self._lock:
             for conn in self._all:
                 try:
@@ -202,14 +303,23 @@ class SqliteDatabase(Database):
         self._local = threading.local()
 
 
+CONNECT_TIMEOUT = 10  # seconds to reach PostgreSQL when no [store] timeout is set (libpq: >= 2)
+
+
 class PostgresDatabase(Database):
-    """PostgreSQL through psycopg 3: a small pool, READ COMMITTED with row locks for counters."""
+    """PostgreSQL through psycopg 3: a small pool, READ COMMITTED with row locks for counters.
+
+    With a timeout, the server cancels a statement or a lock wait that takes longer
+    (``statement_timeout``, ``lock_timeout``); a server that does not answer at all (frozen,
+    or a network that drops packets) has the overdue transaction's socket shut down, which
+    frees its thread and drops the connection (the server rolls the transaction back)."""
 
     dialect: Dialect = "postgresql"
 
     def __init__(self, url: str, pool_size: int = 8) -> None:
         import psycopg  # deferred: the embedded default never needs it
 
+        super().__init__()
         self._psycopg = psycopg
         self.url = url
         self._pool: queue.LifoQueue[Any] = queue.LifoQueue()
@@ -217,18 +327,22 @@ class PostgresDatabase(Database):
         self._made = 0
         self._lock = threading.Lock()
         self._all: list[Any] = []
+        self._applied: dict[int, float | None] = {}  # connection -> its statement timeout
 
     def _connect(self) -> Any:
+        timeout = self.timeout
+        seconds = CONNECT_TIMEOUT if timeout is None else max(2, math.ceil(timeout))
         try:
-            conn = self._psycopg.connect(self.url, autocommit=False,
+            conn = self._psycopg.connect(self.url, autocommit=False, connect_timeout=seconds,
                                          application_name=APPLICATION_NAME)
         except self._psycopg.OperationalError as exc:
-            raise Unreachable(f"PostgreSQL store unreachable: {_first_line(exc)}") from None
+            raise Unreachable(f"the store is unavailable: cannot connect to PostgreSQL "
+                              f"({_first_line(exc)})", reason=STORE_UNAVAILABLE) from None
         with self._lock:
             self._all.append(conn)
         return conn
 
-    def _acquire(self) -> Any:
+    def _acquire(self, wait: float | None) -> Any:
         try:
             return self._pool.get_nowait()
         except queue.Empty:
@@ -244,33 +358,95 @@ class PostgresDatabase(Database):
                 with self._lock:
                     self._made -= 1
                 raise
-        return self._pool.get(timeout=30)
+        try:
+            return self._pool.get(timeout=30 if wait is None else wait)
+        except queue.Empty:
+            raise Unreachable(f"the store is unavailable: no connection became free within "
+                              f"{30 if wait is None else wait:g} s",
+                              reason=STORE_UNAVAILABLE) from None
+
+    def _forget(self, conn: Any) -> None:
+        with self._lock:
+            self._made -= 1
+            if conn in self._all:
+                self._all.remove(conn)
+            self._applied.pop(id(conn), None)
+        try:
+            conn.close()
+        except Exception:
+            pass
 
     def _release(self, conn: Any) -> None:
         if conn.closed or conn.broken:
-            with self._lock:
-                self._made -= 1
+            self._forget(conn)
             return
         self._pool.put(conn)
 
+    def _apply_timeout(self, conn: Any, cur: Any) -> None:
+        """The connection's statement and lock timeouts follow ``self.timeout``."""
+        timeout = self.timeout
+        applied = self._applied.get(id(conn), None) if id(conn) in self._applied else "unset"
+        if applied == timeout or (applied == "unset" and timeout is None):
+            return  # as it is (without a timeout: the server's, the role's or the URL's)
+        ms = "0" if timeout is None else str(max(1, int(timeout * 1000)))
+        cur.execute("SELECT set_config('statement_timeout', %s, false), "
+                    "set_config('lock_timeout', %s, false)", (ms, ms))
+        conn.commit()
+        self._applied[id(conn)] = timeout
+
+    @staticmethod
+    def _cut(conn: Any) -> None:
+        """Shut the connection's socket down: a blocked read or write returns at once."""
+        fd = conn.pgconn.socket
+        sock = socket.socket(fileno=os.dup(fd))
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        finally:
+            sock.close()
+
+    def _rollback(self, conn: Any) -> None:
+        if conn.broken or conn.closed:
+            return
+        try:
+            conn.rollback()
+        except self._psycopg.Error:
+            pass  # the connection is gone; the server rolls back on its own
+
     @contextmanager
     def transaction(self, *, write: bool = True, pipeline: bool = False) -> Iterator[Tx]:
-        conn = self._acquire()
+        timeout = self.timeout
+        started = time.monotonic()
+        conn = self._acquire(timeout)
+        left = None if timeout is None else max(0.001, timeout - (time.monotonic() - started))
+        watched: Deadline | None = None
         try:
-            with conn.cursor() as cur:
+            # A second beyond the statement timeout: a server that answers cancels first.
+            with self._deadlines.watch(None if left is None else left + 1.0,
+                                       lambda: self._cut(conn)) as deadline:
+                watched = deadline
                 try:
-                    if pipeline:
-                        with conn.pipeline():
-                            yield Tx(cur, "postgresql", pipelined=True)
-                    else:
-                        yield Tx(cur, "postgresql")
-                except BaseException:
-                    conn.rollback()
+                    with conn.cursor() as cur:
+                        self._apply_timeout(conn, cur)
+                        try:
+                            if pipeline:
+                                with conn.pipeline():
+                                    yield Tx(cur, "postgresql", pipelined=True)
+                            else:
+                                yield Tx(cur, "postgresql")
+                        except BaseException:
+                            self._rollback(conn)
+                            raise
+                        else:
+                            conn.commit()
+                except self._psycopg.Error:
+                    if deadline is not None and deadline.was_cut:
+                        raise self._timed_out(deadline) from None
                     raise
-                else:
-                    conn.commit()
         finally:
-            self._release(conn)
+            if watched is not None and watched.was_cut:
+                self._forget(conn)  # its socket is shut, even if it finished meanwhile
+            else:
+                self._release(conn)
 
     def _is_retryable(self, exc: BaseException) -> bool:
         errors = self._psycopg.errors
@@ -282,7 +458,17 @@ class PostgresDatabase(Database):
         failed = (self._psycopg.OperationalError, self._psycopg.InterfaceError)
         return isinstance(exc, failed) or super().is_store_failure(exc)
 
+    def _describe(self, exc: BaseException) -> str:
+        errors = self._psycopg.errors
+        if isinstance(exc, errors.DiskFull):
+            return "disk full"
+        if isinstance(exc, errors.QueryCanceled | errors.LockNotAvailable):
+            timeout = "" if self.timeout is None else f" within {self.timeout:g} s"
+            return f"a statement or lock wait did not end{timeout}"
+        return _first_line(exc)
+
     def close(self) -> None:
+        self._deadlines.close()
         with self._lock:
             for conn in self._all:
                 try:
@@ -290,6 +476,7 @@ class PostgresDatabase(Database):
                 except Exception:
                     pass
             self._all.clear()
+            self._applied.clear()
 
 
 def _first_line(exc: BaseException) -> str:

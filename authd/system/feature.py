@@ -1,8 +1,6 @@
 """Registers ``authd.v1.SystemService`` (on every node, whatever its roles) and runs the audit
 sealer: every node (both roles keep a store) chains its store's committed audit records into
 signed blocks (authd/audit/chain.py); on PostgreSQL the sealers of all center nodes take turns.
-It also probes the store (``authd/system/store_watch.py``): while the store does not answer,
-every service of the node reports NOT_SERVING.
 """
 
 from __future__ import annotations
@@ -12,14 +10,12 @@ from authd.audit.signing import open_signer
 from authd.features import Feature, Service
 from authd.system.servicer import SystemServicer
 from authd.system.settings import SystemSettings
-from authd.system.store_watch import StoreWatch
 from authd.v1 import system_pb2, system_pb2_grpc
 
 
 class SystemFeature(Feature[SystemSettings]):
     name = "system"
     sealer: SealerThread | None = None
-    watch: StoreWatch | None = None
 
     def services(self) -> list[Service]:
         return [Service.of(system_pb2.DESCRIPTOR, "SystemService",
@@ -33,15 +29,9 @@ class SystemFeature(Feature[SystemSettings]):
         self.sealer = SealerThread(Sealer(self.app.db, signer, config.audit,
                                           witness=config.audit.witness_path(config)))
         self.sealer.start()
-        self.watch = StoreWatch(self.app.db, self.app.health,
-                                interval=self.settings.store_check_interval,
-                                timeout=self.settings.store_check_timeout)
-        await self.watch.start()
 
     async def stop(self) -> None:
         """A last sealing round, then the signing key's session is released."""
-        if self.watch is not None:
-            await self.watch.stop()
         if self.sealer is not None:
             await self.app.run_blocking(self.sealer.stop)
             self.sealer.sealer.signer.close()

@@ -122,10 +122,10 @@ class SystemServicer(system_pb2_grpc.SystemServiceServicer):
                 sealed_at=head.sealed_at, key_id=head.key_id, unsealed=unsealed,
                 oldest_unsealed_at=(oldest or 0) / 1e6)
 
-        return await self.app.run_blocking(self.app.db.run, read, write=False)
+        return await self.app.run_store(self.app.db.run, read, write=False)
 
     async def _search(self, q: AuditQuery, limit: int, after: int) -> list[AuditRecord]:
         skew = self.settings.clock_skew
-        return await self.app.run_blocking(
+        return await self.app.run_store(
             self.app.db.run, lambda tx: search(tx, q, limit=limit, after_id=after,
                                                clock_skew=skew), write=False)

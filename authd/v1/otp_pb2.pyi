@@ -254,6 +254,62 @@ class AssignCustomerRequest(_message.Message):
     operator_id: str
     def __init__(self, serial: _Optional[str] = ..., customer_id: _Optional[str] = ..., operator_id: _Optional[str] = ...) -> None: ...
 
+class ImportDevicesRequest(_message.Message):
+    __slots__ = ("pskc", "pre_shared_key", "password", "dry_run", "operator_id")
+    PSKC_FIELD_NUMBER: _ClassVar[int]
+    PRE_SHARED_KEY_FIELD_NUMBER: _ClassVar[int]
+    PASSWORD_FIELD_NUMBER: _ClassVar[int]
+    DRY_RUN_FIELD_NUMBER: _ClassVar[int]
+    OPERATOR_ID_FIELD_NUMBER: _ClassVar[int]
+    pskc: bytes
+    pre_shared_key: bytes
+    password: str
+    dry_run: bool
+    operator_id: str
+    def __init__(self, pskc: _Optional[bytes] = ..., pre_shared_key: _Optional[bytes] = ..., password: _Optional[str] = ..., dry_run: _Optional[bool] = ..., operator_id: _Optional[str] = ...) -> None: ...
+
+class ImportedDevice(_message.Message):
+    __slots__ = ("key_package", "key_id", "serial", "parameters", "warranty_until", "manufacturer", "drift_steps")
+    KEY_PACKAGE_FIELD_NUMBER: _ClassVar[int]
+    KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    SERIAL_FIELD_NUMBER: _ClassVar[int]
+    PARAMETERS_FIELD_NUMBER: _ClassVar[int]
+    WARRANTY_UNTIL_FIELD_NUMBER: _ClassVar[int]
+    MANUFACTURER_FIELD_NUMBER: _ClassVar[int]
+    DRIFT_STEPS_FIELD_NUMBER: _ClassVar[int]
+    key_package: int
+    key_id: str
+    serial: str
+    parameters: OtpParameters
+    warranty_until: float
+    manufacturer: str
+    drift_steps: int
+    def __init__(self, key_package: _Optional[int] = ..., key_id: _Optional[str] = ..., serial: _Optional[str] = ..., parameters: _Optional[_Union[OtpParameters, _Mapping]] = ..., warranty_until: _Optional[float] = ..., manufacturer: _Optional[str] = ..., drift_steps: _Optional[int] = ...) -> None: ...
+
+class SkippedKeyPackage(_message.Message):
+    __slots__ = ("key_package", "key_id", "serial", "reason")
+    KEY_PACKAGE_FIELD_NUMBER: _ClassVar[int]
+    KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    SERIAL_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    key_package: int
+    key_id: str
+    serial: str
+    reason: str
+    def __init__(self, key_package: _Optional[int] = ..., key_id: _Optional[str] = ..., serial: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class ImportDevicesResponse(_message.Message):
+    __slots__ = ("devices", "skipped", "dry_run", "file_sha256")
+    DEVICES_FIELD_NUMBER: _ClassVar[int]
+    SKIPPED_FIELD_NUMBER: _ClassVar[int]
+    DRY_RUN_FIELD_NUMBER: _ClassVar[int]
+    FILE_SHA256_FIELD_NUMBER: _ClassVar[int]
+    devices: _containers.RepeatedCompositeFieldContainer[ImportedDevice]
+    skipped: _containers.RepeatedCompositeFieldContainer[SkippedKeyPackage]
+    dry_run: bool
+    file_sha256: str
+    def __init__(self, devices: _Optional[_Iterable[_Union[ImportedDevice, _Mapping]]] = ..., skipped: _Optional[_Iterable[_Union[SkippedKeyPackage, _Mapping]]] = ..., dry_run: _Optional[bool] = ..., file_sha256: _Optional[str] = ...) -> None: ...
+
 class Registration(_message.Message):
     __slots__ = ("institution", "channel", "registered_at", "failures_here", "customer_id")
     INSTITUTION_FIELD_NUMBER: _ClassVar[int]

@@ -110,6 +110,11 @@ class OtpServiceStub:
                 request_serializer=authd_dot_v1_dot_otp__pb2.AssignCustomerRequest.SerializeToString,
                 response_deserializer=authd_dot_v1_dot_otp__pb2.DeviceStatus.FromString,
                 _registered_method=True)
+        self.ImportDevices = channel.unary_unary(
+                '/authd.v1.OtpService/ImportDevices',
+                request_serializer=authd_dot_v1_dot_otp__pb2.ImportDevicesRequest.SerializeToString,
+                response_deserializer=authd_dot_v1_dot_otp__pb2.ImportDevicesResponse.FromString,
+                _registered_method=True)
 
 
 class OtpServiceServicer:
@@ -226,6 +231,21 @@ class OtpServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ImportDevices(self, request, context):
+        """Branch (the institution's OTP administration, with an operator): import a manufacturer's
+        seed file (PSKC, RFC 6030) in plain or encrypted with a pre-shared key or a password
+        (PBKDF2). All or nothing: one key package authd cannot run (not HOTP/TOTP, digits other
+        than 6-8, no serial, a serial twice, an expired key, a seed that does not decrypt or whose
+        MAC fails) refuses the file with INVALID_ARGUMENT naming every such package and why; a
+        serial enrolled already refuses it with ALREADY_EXISTS naming the serials. The devices are
+        enrolled with the caller's institution as issuer and registered nowhere: a branch then
+        registers each one for its customer (Register). dry_run checks everything and changes
+        nothing. Seeds are sealed like enrolled ones and never returned.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_OtpServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -288,6 +308,11 @@ def add_OtpServiceServicer_to_server(servicer, server):
                     servicer.AssignCustomer,
                     request_deserializer=authd_dot_v1_dot_otp__pb2.AssignCustomerRequest.FromString,
                     response_serializer=authd_dot_v1_dot_otp__pb2.DeviceStatus.SerializeToString,
+            ),
+            'ImportDevices': grpc.unary_unary_rpc_method_handler(
+                    servicer.ImportDevices,
+                    request_deserializer=authd_dot_v1_dot_otp__pb2.ImportDevicesRequest.FromString,
+                    response_serializer=authd_dot_v1_dot_otp__pb2.ImportDevicesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -630,6 +655,33 @@ class OtpService:
             '/authd.v1.OtpService/AssignCustomer',
             authd_dot_v1_dot_otp__pb2.AssignCustomerRequest.SerializeToString,
             authd_dot_v1_dot_otp__pb2.DeviceStatus.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ImportDevices(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/authd.v1.OtpService/ImportDevices',
+            authd_dot_v1_dot_otp__pb2.ImportDevicesRequest.SerializeToString,
+            authd_dot_v1_dot_otp__pb2.ImportDevicesResponse.FromString,
             options,
             channel_credentials,
             insecure,

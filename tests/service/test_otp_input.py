@@ -33,10 +33,10 @@ def _enroll(**fields: Any) -> tuple[str, Any]:
 CASES: dict[str, tuple[str, Any, str]] = {
     "serial with a trailing newline": (*_enroll(serial="OTP-IN-NEW\n"), "serial must be"),
     "serial with NUL": (*_enroll(serial="OTP-\x00IN"), "serial must be"),
-    "huge serial": (*_enroll(serial="A" * 100_000), "serial must be"),
+    "huge serial": (*_enroll(serial="A" * 10_000), "serial must be"),
     "operator with NUL": (*_enroll(operator_id="kim\x00"), "operator_id must not contain"),
     "operator with a newline": (*_enroll(operator_id="kim\n"), "operator_id must not contain"),
-    "huge operator": (*_enroll(operator_id="k" * 100_000), "operator_id is longer than 256"),
+    "huge operator": (*_enroll(operator_id="k" * 10_000), "operator_id is longer than 256"),
     "no customer": (*_enroll(customer_id=""), "customer_id (the institution's customer "
                                               "reference) is required"),
     "customer with a newline": (*_enroll(customer_id="C-1\n"), "customer_id must be"),
@@ -61,7 +61,7 @@ CASES: dict[str, tuple[str, Any, str]] = {
                                                       request_id="r\x00"),
                             "request_id must not contain"),
     "huge request id": ("Verify", O.VerifyRequest(serial="OTP-IN-1", code="123456",
-                                                  request_id="r" * 100_000),
+                                                  request_id="r" * 10_000),
                         "request_id is longer than"),
     "unlock reason with a newline": ("Unlock", O.UnlockRequest(
         serial="OTP-IN-1", operator_id="op", reason="ok\nFORGED LOG LINE"),

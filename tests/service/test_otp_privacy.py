@@ -4,6 +4,7 @@ registered only at another institution gets exactly the answer of a serial that 
 
 from __future__ import annotations
 
+import io
 import itertools
 import json
 import time
@@ -11,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 import grpc
+import pskc
 import pytest
 
 from authd.v1 import otp_pb2 as O
@@ -100,7 +102,7 @@ EXPECTED = {
 }
 # Calls that create or attach a serial in person at a branch: they must tell whether it exists
 # (docs/otp.md); tested below for what they say.
-CREATING = {"Enroll", "Register (branch)"}
+CREATING = {"Enroll", "Register (branch)", "ImportDevices"}
 
 
 def test_every_call_is_probed():
@@ -153,14 +155,25 @@ def test_registered_elsewhere_looks_unknown(server, store_url, state):
 
 
 def test_calls_that_create_a_serial_tell_only_that_it_exists(server, store_url):
-    """Enroll and branch Register must say whether a serial exists (they create or attach it,
-    at a branch, with the device in hand); they name no other institution."""
+    """Enroll, ImportDevices and branch Register must say whether a serial exists (they create
+    or attach it, at a branch, with the device or the manufacturer's file in hand); they name no
+    other institution."""
     srv = server(store_url=store_url)
     device_elsewhere(srv, "active")
     b = Institution(srv, "bank-b")
     with pytest.raises(grpc.RpcError) as err:
         b.branch.Enroll(O.EnrollRequest(customer_id="C-1", serial=ELSEWHERE, operator_id="op",
                                         parameters=O.OtpParameters(kind=O.OTP_KIND_TOTP)))
+    assert err.value.code() == grpc.StatusCode.ALREADY_EXISTS
+    assert "bank-a" not in err.value.details()
+    seed_file = pskc.PSKC()
+    seed_file.add_key(serial=ELSEWHERE, algorithm="urn:ietf:params:xml:ns:keyprov:pskc:hotp",
+                      response_length=6, response_encoding="DECIMAL",
+                      secret=b"12345678901234567890")
+    out = io.BytesIO()
+    seed_file.write(out)
+    with pytest.raises(grpc.RpcError) as err:
+        b.branch.ImportDevices(O.ImportDevicesRequest(pskc=out.getvalue(), operator_id="op"))
     assert err.value.code() == grpc.StatusCode.ALREADY_EXISTS
     assert "bank-a" not in err.value.details()
     with pytest.raises(grpc.RpcError) as err:

@@ -15,7 +15,7 @@ def test_demo_step(server: Callable[..., Any]) -> None:
         said: list[str] = []
         ctx = SecurityCardDemoContext(srv.channel("bank-a", "branch", "teller-1"),
                                       srv.channel("bank-a", "backend", "ib-1"), said.append,
-                                      embosser.address)
+                                      embosser)
         run(ctx)
         run(ctx)  # again: the card is replaced, the new one works
         text = "\n".join(said)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import stat
 from collections.abc import Iterator
 from pathlib import Path
@@ -114,10 +115,25 @@ def test_bad_addresses_are_refused(url: str) -> None:
         open_transport(url)
 
 
-def test_last_job_can_be_fetched_over_the_port(sim: EmbosserSimulator) -> None:
-    from simulators.security_card.embosser import fetch_last_job
+def _exchange(address: str, data: bytes) -> bytes:
+    host, _, port = address.removeprefix("socket://").rpartition(":")
+    with socket.create_connection((host, int(port)), timeout=5) as sock:
+        sock.sendall(data)
+        sock.shutdown(socket.SHUT_WR)
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
 
-    assert fetch_last_job(sim.address) == b""
+
+@pytest.mark.parametrize("query", [
+    b"\x1b%-12345X@PJL SIMULATOR LASTJOB\r\n\x1b%-12345X",  # what older versions answered
+    b"\x1b%-12345X@PJL INFO STATUS\r\n\x1b%-12345X",
+    b"",
+])
+def test_nothing_embossed_comes_back_over_the_port(sim: EmbosserSimulator, query: bytes) -> None:
+    """A card's codes stay on the paper: whatever a local client sends, no job comes back."""
     Embosser.open(sim.address).emboss("card", BRF)
-    assert fetch_last_job(sim.address) == BRF
-    assert len(sim.jobs) == 1  # the query is not a job
+    reply = _exchange(sim.address, query)
+    assert BRF not in reply and BRF[:16] not in reply
+    assert sim.jobs[0].data == BRF  # read in process only

@@ -74,7 +74,7 @@ LINK = {"connect_timeout": 1.0, "call_timeout": 2.0, "health_interval": 0.3,
         "recovery_interval": 0.5}
 CENTER_SECTIONS: dict[str, Any] = {
     "hid_otp": {"reservation_seconds": TTL, "sweep_interval": 0.5},
-    "system": {"store_check_interval": 0.3, "store_check_timeout": 2.0},
+    "store": {"health_interval_seconds": 0.3, "timeout_seconds": 2.0},
 }
 # What a branch node serves on the center's behalf, and what it does with its own devices.
 CENTER_SERVICES = ("authd.v1.OtpService", "authd.v1.HidOtpService",

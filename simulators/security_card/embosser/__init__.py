@@ -6,10 +6,9 @@ from simulators.security_card.embosser.simulator import (
     EmbossedJob,
     EmbosserSimulator,
     Fault,
-    fetch_last_job,
 )
 
-__all__ = ["EmbossedJob", "EmbosserSimulator", "Fault", "fetch_last_job", "started"]
+__all__ = ["EmbossedJob", "EmbosserSimulator", "Fault", "started"]
 
 
 def started() -> EmbosserSimulator:

@@ -4,6 +4,9 @@ It takes one job per connection (the client half-closes when the job is sent),
 answers with a PJL status block, and can be told to fail: ``offline`` stops
 listening (connections are refused), ``paper_jam`` / ``paper_out`` take the job
 but emboss nothing and answer the fault code.
+
+What it embossed (a card's codes) is read in process only (``jobs``, ``last_job``): nothing
+that comes over its port is ever answered with a job, so a local client cannot read a card.
 """
 
 from __future__ import annotations
@@ -23,8 +26,6 @@ from drivers.embosser.status import (
 )
 
 UEL = b"\x1b%-12345X"
-# simulator-only request: send back the bytes of the last embossed job (what is on the paper)
-LAST_JOB_QUERY = UEL + b"@PJL SIMULATOR LASTJOB\r\n" + UEL
 MAX_JOB_BYTES = 4 * 1024 * 1024
 READ_TIMEOUT = 5.0
 
@@ -43,21 +44,6 @@ class EmbossedJob:
     data: bytes = field(repr=False)
     received_at: float
     pages: int
-
-
-def fetch_last_job(address: str, timeout: float = 5.0) -> bytes:
-    """What the simulator at ``socket://HOST:PORT`` embossed last (empty if nothing)."""
-    host, _, port = address.removeprefix("socket://").rpartition(":")
-    with socket.create_connection((host, int(port)), timeout=timeout) as sock:
-        sock.sendall(LAST_JOB_QUERY)
-        sock.shutdown(socket.SHUT_WR)
-        chunks = []
-        while True:
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            chunks.append(chunk)
-    return b"".join(chunks)
 
 
 class EmbosserSimulator:
@@ -195,9 +181,6 @@ class EmbosserSimulator:
         fault = self.fault
         if data.startswith(UEL) and b"@PJL INFO STATUS" in data:
             return self._status(fault).to_bytes("INFO")
-        if data == LAST_JOB_QUERY:
-            with self._lock:
-                return self._jobs[-1].data if self._jobs else b""
         if fault in (Fault.PAPER_JAM, Fault.PAPER_OUT):
             with self._lock:
                 self.refused_jobs += 1
