@@ -195,6 +195,8 @@ def test_link_cut_after_programming_undoes_the_device(
     assert empty(device) and not s.enrolled()
     assert ("hid.provision", "expired") in [(e.action, e.outcome) for e in s.audit()]
     service._program = program  # type: ignore[method-assign]
+    # Once the link has found the center again (its reconnect backoff is up to 2 s):
+    assert wait_for(lambda: s.branch.app.health.serving("authd.v1.HidOtpService"), timeout=15)
     assert s.provision().otp_serial == OTP_SERIAL
 
 
