@@ -89,8 +89,8 @@ def _devices(embosser: str) -> dict[str, Any]:
 
 def one_process(root: Path, pki: Path, store_url: str, env: dict[str, str],
                 embosser: str) -> Layout:
-    raw = {"roles": ["branch", "center"], "server": {**server_tls(pki), "insecure": True},
-           **_devices(embosser)}
+    raw = {"roles": ["branch", "center"], "simulators": True,
+           "server": {**server_tls(pki), "insecure": True}, **_devices(embosser)}
     node = ServeProcess("both-roles", root / "both", raw, store_url=store_url, env=env)
     return Layout("one process", dev_channel(node.address, INSTITUTION, "branch", "teller"),
                   [node])
