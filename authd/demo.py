@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -117,7 +118,7 @@ def the_day(tellers: dict[str, grpc.Channel], backends: dict[str, grpc.Channel],
          lambda: hid_otp.run(hid_otp.DemoContext(tellers["bank-a"], backends, say))),
         ("security_card", "Braille security card",
          lambda: security_card.run(security_card.SecurityCardDemoContext(
-             tellers["bank-a"], backends["bank-a"], say, devices.embosser.address))),
+             tellers["bank-a"], backends["bank-a"], say, devices.embosser))),
         ("policy", "Transfer decisions: grades, limits, terminals, duplicates",
          lambda: policy.run(policy.PolicyDemoContext(
              tellers["bank-a"], backends["bank-a"], say, devices.printer))),
@@ -196,6 +197,7 @@ def split_day(data_dir: Path, devices: Devices, skip: set[str]) -> list[bool]:
         create_pki,
         terminal_name,
     )
+    from authd.files import create_private
     from drivers.pkcs11.softhsm import SoftHsmEnvironment
 
     pki = create_pki(data_dir / "pki", BANKS)
@@ -213,11 +215,15 @@ def split_day(data_dir: Path, devices: Devices, skip: set[str]) -> list[bool]:
         channels.append(ch)
         return ch
 
+    # The PIN of the center's key-encryption-key token, outside every node's data directory.
+    kek_pin = data_dir / "center" / "kek.pin"
+    if not kek_pin.exists():
+        create_private(kek_pin, secrets.token_hex(16).encode())
     try:
         say(f"Starting the center: two nodes sharing {store}, mTLS with a development CA "
             f"in {pki}")
         for n in range(2):
-            raw = center_config(pki, kek={"pin_file": str(data_dir / "center" / "kek.pin")},
+            raw = center_config(pki, kek={"pin_file": str(kek_pin)},
                                 certificate=devices.certificate_settings())
             nodes.append(ServeProcess(f"center-{n}", data_dir / f"center-{n}", raw,
                                       store_url=store, env=center_env))

@@ -110,7 +110,10 @@ class ServeProcess:
         the node must not inherit."""
         self.name = name
         self.data_dir = data_dir
-        data_dir.mkdir(parents=True, exist_ok=True)
+        if not data_dir.exists():
+            data_dir.parent.mkdir(parents=True, exist_ok=True)
+            data_dir.mkdir(mode=0o700)
+            os.chmod(data_dir, 0o700)  # the node keeps its store and keys here
         config = {"data_dir": str(data_dir), **raw}
         server = {"listen": "127.0.0.1:0", **config.get("server", {})}
         config["server"] = server
