@@ -51,6 +51,7 @@ from authd.demo_steps.topology import (
     create_pki,
     server_tls,
 )
+from authd.files import create_private
 from authd.v1 import (
     customer_pb2,
     customer_pb2_grpc,
@@ -276,7 +277,7 @@ def main(argv: list[str]) -> None:
     cluster = None
     private_softhsm()  # one KEK token for every node of this run
     pin = root / "kek.pin"
-    pin.write_text(os.urandom(8).hex())
+    create_private(pin, os.urandom(8).hex().encode())  # the KEK token's PIN, 0600
     env = {"AUTHD_KEK__PIN_FILE": str(pin)}
     results: dict[str, dict[str, list[Run]]] = {}
     hop: dict[str, dict[str, list[Run]]] = {}
