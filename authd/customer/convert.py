@@ -67,7 +67,8 @@ def registration_to_pb(reg: BranchRegistration) -> pb.BranchRegistration:
         id=reg.id, kind=KIND.to_pb(reg.medium), serial=reg.serial,
         customer_id=reg.customer_id, institution=reg.institution, terminal=reg.terminal,
         operator_id=reg.operator, registered_at=reg.registered_at,
-        deregistered_at=reg.deregistered_at or 0.0, active=reg.active)
+        deregistered_at=reg.deregistered_at or 0.0, active=reg.active,
+        public_key=reg.public_key)
 
 
 def exemption_to_pb(e: Exemption) -> pb.CheckExemptionResponse:
@@ -81,7 +82,7 @@ def registration_from_pb(m: pb.BranchRegistration) -> BranchRegistration:
         id=m.id, medium=KIND.from_pb(m.kind), institution=m.institution, serial=m.serial,
         customer_id=m.customer_id, terminal=m.terminal, operator=m.operator_id,
         registered_at=m.registered_at, deregistered_at=m.deregistered_at or None,
-        active=m.active)
+        active=m.active, public_key=m.public_key)
 
 
 def exemption_from_pb(m: pb.CheckExemptionResponse) -> Exemption:

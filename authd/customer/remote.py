@@ -31,12 +31,13 @@ class RemoteRegistrations:
         self.link = link
 
     def register(self, caller: Caller, medium: MediumKind, serial: str, customer_id: str, *,
-                 terminal: str, operator: str) -> BranchRegistration:
+                 terminal: str, operator: str,
+                 public_key: bytes = b"") -> BranchRegistration:
         self.link.acting_for(caller)
         m = self.link.call_blocking(REGISTER, pb.RegisterMediumRequest(
             kind=convert.KIND.to_pb(check_medium(medium)), serial=serial,
-            customer_id=customer_id, operator_id=operator, terminal=terminal or caller.subject),
-            operator=operator)
+            customer_id=customer_id, operator_id=operator, terminal=terminal or caller.subject,
+            public_key=public_key), operator=operator)
         return convert.registration_from_pb(m)
 
     def deregister(self, caller: Caller, medium: MediumKind, serial: str, customer_id: str, *,

@@ -23,6 +23,7 @@ from authd.otp import repository as repo
 from authd.otp.repository import Device
 from authd.secrets import SecretBox
 from authd.storage import Tx
+from authd.storage.database import Row
 from devices.errors import AlreadyPresent, BadRequest, NoSuchObject, WrongState
 from devices.otp import rules, seedfile
 from devices.otp.codes import Algorithm
@@ -446,14 +447,18 @@ class OtpService:
         return rules.DeviceState(device.serial, device.params, device.state, device.failures,
                                  device.last, device.drift)
 
-    def verify(self, tx: Tx, *, serial: str, code: str, caller: Caller) -> VerifyResult:
+    def verify(self, tx: Tx, *, serial: str, code: str, caller: Caller,
+               read: list[Row] | None = None) -> VerifyResult:
         """One verification, under the device's row lock; audited.
 
         Raises only before it writes (malformed code, unreadable seed), so a caller batching
         verifications in one transaction needs no savepoint around it. An unknown serial and a
         device not registered at the caller's institution get the same NOT_REGISTERED answer,
-        without counters, and write nothing."""
-        row = repo.for_verification(tx, serial, caller.institution)
+        without counters, and write nothing. ``read``: the rows of
+        ``repository.verification_statement`` for this serial and the caller's institution,
+        run earlier in ``tx`` (the device is locked since)."""
+        row = (repo.for_verification(tx, serial, caller.institution) if read is None
+               else repo.verification_row(read))
         if row is None or not row.registered:
             return NOT_REGISTERED_RESULT
         state, failures = row.state, row.failures

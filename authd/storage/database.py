@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 Row = tuple[Any, ...]
+# A statement and its parameters, to be run later (``Tx.all_of``).
+Statement = tuple[str, Sequence[Any]]
 Dialect = Literal["sqlite", "postgresql"]
 
 _RETRIES = 8
@@ -81,6 +83,22 @@ class Tx:
     def all(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         self._cur.execute(self._sql(sql), tuple(params))
         return [tuple(r) for r in self._cur.fetchall()]
+
+    def all_of(self, statements: Sequence[Statement]) -> list[list[Row]]:
+        """The rows of each statement, run in order. Pipelined (PostgreSQL), all of them are
+        sent before the first answer is awaited: one round trip. The server still runs them
+        one after another, each with a snapshot of its own (read committed), so a statement
+        after a ``FOR UPDATE`` sees what the lock's previous holder committed."""
+        if not self._pipelined:
+            return [self.all(sql, params) for sql, params in statements]
+        cursors = [self._cur.connection.cursor() for _ in statements]
+        try:
+            for cur, (sql, params) in zip(cursors, statements, strict=True):
+                cur.execute(self._sql(sql), tuple(params))
+            return [[tuple(r) for r in cur.fetchall()] for cur in cursors]
+        finally:
+            for cur in cursors:
+                cur.close()
 
 
 class Database(abc.ABC):

@@ -119,5 +119,6 @@ def registration(reg: BranchRegistration) -> pb.TokenRegistration:
         operator=reg.operator,
         registered_at=reg.registered_at,
         deregistered_at=reg.deregistered_at or 0.0,
+        public_key=reg.public_key,
         active=reg.active,
     )

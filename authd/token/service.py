@@ -19,7 +19,7 @@ from authd.token import repository as repo
 from authd.token.errors import PinBlocked, WrongPin, token_errors
 from authd.token.sessions import SessionTable, TokenLogin
 from authd.token.settings import TokenSettings
-from devices.errors import BadRequest, WrongState
+from devices.errors import BadRequest, NoSuchObject, WrongState
 from devices.token import CertificateInfo, KeyInfo, KeySpec, SignAlgorithm, TokenDevice
 from devices.token.token import DeleteScope, Signature
 from drivers.pkcs11 import (
@@ -450,14 +450,29 @@ class TokenService:
         return registrations_of(self.app)
 
     def register(
-        self, caller: Caller, handle: str, customer_id: str, operator: str, terminal: str
+        self,
+        caller: Caller,
+        handle: str,
+        customer_id: str,
+        operator: str,
+        terminal: str,
+        key_id: bytes = b"",
     ) -> BranchRegistration:
         """Register the logged-in token (the customer is at this terminal with it) for the
-        institution's customer, at the center."""
+        institution's customer, at the center; with ``key_id``, the public key of that key
+        pair on the token is kept with the registration (the key transfers are signed with)."""
         login = self.login_for(caller, handle)
+        public_key = b""
+        if key_id:
+            with token_errors():
+                key = next((k for k in self.device(login).list_keys() if k.key_id == key_id),
+                           None)
+            if key is None or not key.has_private:
+                raise NoSuchObject(f"token {login.serial} holds no key pair {key_id.hex()}")
+            public_key = key.public_key_der
         return self._registrations().register(
             caller, MediumKind.HSM_TOKEN, login.serial, customer_id,
-            terminal=terminal or caller.subject, operator=operator,
+            terminal=terminal or caller.subject, operator=operator, public_key=public_key,
         )
 
     def deregister(

@@ -308,7 +308,8 @@ class TokenServicer(token_pb2_grpc.TokenServiceServicer):
         operator = validate.text(request.operator, "operator", required=True)
         terminal = validate.text(request.terminal, "terminal")
         reg = await self._run(
-            self.service.register, caller, request.session, customer_id, operator, terminal
+            self.service.register, caller, request.session, customer_id, operator, terminal,
+            request.key_id,
         )
         return convert.registration(reg)
 
