@@ -14,7 +14,7 @@ from authd import errors, metrics, validate
 from authd.app import App
 from authd.context import Caller, Role, require_role
 from authd.otp.convert import (
-    OUTCOME_TO_PB,
+    OUTCOME,
     algorithm_from_pb,
     kind_from_pb,
     seed_file_to_pb,
@@ -163,7 +163,7 @@ class OtpServicer(otp_pb2_grpc.OtpServiceServicer):
 
     @staticmethod
     def _answer(result: VerifyResult, request_id: str = "") -> otp_pb2.VerifyResponse:
-        return otp_pb2.VerifyResponse(outcome=OUTCOME_TO_PB[result.outcome],
+        return otp_pb2.VerifyResponse(outcome=OUTCOME.to_pb(result.outcome),
                                       consecutive_failures=result.failures,
                                       attempts_left=result.attempts_left,
                                       message=result.message, request_id=request_id)
