@@ -10,8 +10,9 @@ from typing import Any
 
 from authd.certificate.additional import _aad as one_time_number_aad
 from authd.certificate.service import _aad as request_code_aad
-from authd.hid_otp.service import _KEY_AAD as HID_KEY_AAD
-from authd.hid_otp.service import _ident_aad as hid_ident_aad
+from authd.hid_otp.center import _KEY_AAD as HID_KEY_AAD
+from authd.hid_otp.center import _ident_aad as hid_ident_aad
+from authd.hid_otp.center import _seed_aad as hid_reservation_seed_aad
 from authd.otp.service import seed_aad
 from authd.security_card.service import codes_aad
 
@@ -35,8 +36,12 @@ SEALED: tuple[SealedColumn, ...] = (
     SealedColumn("security_cards", "serial", "sealed_codes", lambda r: codes_aad(r[0]),
                  "authd.security_card.service"),
     SealedColumn("hid_devices", "device_serial", "ident_key",
-                 lambda r: hid_ident_aad(int(r[0])), "authd.hid_otp.service"),
-    SealedColumn("hid_keys", "name", "value", lambda r: HID_KEY_AAD, "authd.hid_otp.service"),
+                 lambda r: hid_ident_aad(int(r[0])), "authd.hid_otp.center"),
+    SealedColumn("hid_keys", "name", "value", lambda r: HID_KEY_AAD, "authd.hid_otp.center"),
+    SealedColumn("hid_reservations", "id", "sealed_seed",
+                 lambda r: hid_reservation_seed_aad(r[0]), "authd.hid_otp.center"),
+    SealedColumn("hid_reservations", "id", "sealed_ident_key",
+                 lambda r: hid_ident_aad(int(r[1])), "authd.hid_otp.center", ("device_serial",)),
     SealedColumn("certificate_requests", "id", "ca_code", lambda r: request_code_aad(r[0]),
                  "authd.certificate.service"),
     SealedColumn("certificate_one_time_numbers", "id", "sealed",
