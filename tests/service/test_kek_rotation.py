@@ -170,7 +170,9 @@ def _fill(srv: Any, devices: Devices, n: int) -> None:
     cards = security_card_pb2_grpc.SecurityCardServiceStub(srv.channel("bank-a", "branch"))
     cards.IssueCard(C.IssueSecurityCardRequest(customer_id="C-1",
                                                medium=C.SECURITY_CARD_MEDIUM_PRINTED))
-    srv.app.require(HidOtpFeature).service.access_code(1234)
+    center = srv.app.require(HidOtpFeature).center
+    assert center is not None  # this server holds the center role
+    center.access_code(1234)
     srv.app.require(CertificateFeature).service.additional.numbers.issue("bank-a", "C-1", "op")
 
 
