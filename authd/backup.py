@@ -204,6 +204,29 @@ def _extract(src: Path, dest: Path) -> dict[str, Any]:
     return meta
 
 
+def _claim(target: Path) -> sqlite3.Connection:
+    """A connection to the store that no other process has open.
+
+    Leaving WAL mode needs every other connection closed, so this fails while a daemon (or
+    any other reader) has the store open: restoring under a running daemon would leave it
+    serving from state the restore just replaced."""
+    dest = sqlite3.connect(target, timeout=2.0)
+    try:
+        dest.execute("PRAGMA journal_mode=DELETE").fetchone()
+    except sqlite3.OperationalError:
+        dest.close()
+        raise WrongState(f"the store at {target} is in use (is authd running?): stop the "
+                         "daemon, then restore; nothing restored") from None
+    return dest
+
+
+def _release(dest: sqlite3.Connection) -> None:
+    try:
+        dest.execute("PRAGMA journal_mode=WAL").fetchone()
+    finally:
+        dest.close()
+
+
 @dataclass
 class RestoreResult:
     meta: dict[str, Any]
@@ -242,11 +265,13 @@ def restore(cfg: Config, src: Path, keys: KeyRing | None, *, replace: bool,
                 f"{report.first_bad_record}); nothing restored")
         conn = sqlite3.connect(staged)
         conn.execute("PRAGMA journal_mode=WAL")
-        dest = sqlite3.connect(target, timeout=30.0)
         try:
-            conn.backup(dest)  # replaces the store's content in one transaction
+            dest = _claim(target)
+            try:
+                conn.backup(dest)  # replaces the store's content in one transaction
+            finally:
+                _release(dest)
         finally:
-            dest.close()
             conn.close()
     finally:
         for suffix in ("", "-wal", "-shm"):

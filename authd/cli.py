@@ -1,4 +1,4 @@
-"""``authd``: the daemon's command line (serve, dev-certs, migrate, prune-audit, audit,
+"""``authd``: the daemon's command line (serve, dev-certs, migrate, prune-audit, audit, kek,
 backup, restore, config, health)."""
 
 from __future__ import annotations
@@ -212,6 +212,33 @@ def _audit_commands(sub: Any) -> None:
     p.set_defaults(fn=_store_command("cmd_public_key"))
 
 
+def _kek_command(fn_name: str) -> Any:
+    def run(args: argparse.Namespace) -> int:
+        from authd.kek import commands
+
+        cfg = configmod.load(args.config, overrides=_overrides(args))
+        logs.setup(cfg.log_level)
+        return int(getattr(commands, fn_name)(cfg, args))
+
+    return run
+
+
+def _kek_commands(sub: Any) -> None:
+    kek = sub.add_parser("kek", help="the key-encryption key: rotate, status (docs/keys.md)")
+    ksub = kek.add_subparsers(dest="kek_command", required=True)
+    p = ksub.add_parser("rotate", help="a new key on the token, every sealed value moved under "
+                                       "it, the old key destroyed; online, and run again to "
+                                       "finish a rotation that was stopped")
+    _common(p)
+    p.add_argument("--batch-size", type=int, default=200, metavar="N",
+                   help="sealed values moved per transaction (default 200)")
+    p.set_defaults(fn=_kek_command("cmd_rotate"))
+    p = ksub.add_parser("status", help="the store's keys, the last rotation, and how many "
+                                       "sealed values each key holds")
+    _common(p)
+    p.set_defaults(fn=_kek_command("cmd_status"))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="authd", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -235,6 +262,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--dry-run", action="store_true", help="only say how many would go")
     p.set_defaults(fn=_store_command("cmd_prune"))
     _audit_commands(sub)
+    _kek_commands(sub)
     p = sub.add_parser("backup", help="back up the SQLite store online into OUT (checked: "
                                       "integrity and audit chain)")
     _common(p)

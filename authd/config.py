@@ -141,9 +141,15 @@ class KekConfig:
     mode: Literal["data-key", "token"] = setting(
         "data-key", "data-key: unwrap a data key once and seal in process; token: every "
                     "seal/open is a call into the token")
+    refresh_seconds: float = setting(
+        2.0, "how often a node looks in the store for a key-encryption key added or destroyed "
+             "by a rotation (before it seals); a rotation waits twice this plus [store] "
+             "timeout_seconds before it moves records")
 
     def problems(self) -> list[str]:
         out = []
+        if not 0 < self.refresh_seconds <= 3600:
+            out.append("refresh_seconds must be more than 0 and at most 3600")
         given = [name for name in ("pin_file", "pin_env", "pin_credential") if getattr(self, name)]
         if len(given) > 1:
             out.append("set one of pin_file, pin_env and pin_credential, not "

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from authd import config as configmod
+from authd.center.settings import CenterSettings
 from authd.settings import ConfigError
 from authd.token.settings import TokenSettings
 
@@ -63,6 +64,11 @@ def machine_problems(cfg: configmod.Config) -> list[str]:
     else:
         _secret_file(k.key_file, "[kek] key_file", problems)
     if "branch" in cfg.roles:
+        center = cfg.settings(CenterSettings)
+        if center.urls:
+            _readable(center.tls_cert, "[center] tls_cert", problems)
+            _secret_file(center.tls_key, "[center] tls_key", problems)
+            _readable(center.ca, "[center] ca", problems)
         token = cfg.settings(TokenSettings).effective(cfg)
         for module in token.modules or ():
             if not Path(module.path).exists():

@@ -21,6 +21,9 @@ class Caller:
     institution: str
     role: Role
     subject: str  # terminal or backend node name (the certificate's CN)
+    # The teller at a branch node on whose behalf the node calls (the node's statement,
+    # carried in the ``x-authd-operator`` metadata of a branch-role call); "" otherwise.
+    operator: str = ""
 
 
 SYSTEM = Caller(institution="-", role=Role.ADMIN, subject="authd")

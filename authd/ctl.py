@@ -186,26 +186,54 @@ def _default_pki() -> Path:
     return Path(os.environ.get("AUTHD_DATA_DIR", "authd-data")) / "pki"
 
 
+CONNECT_SECONDS = 3.0
+
+
+def _one_channel(args: argparse.Namespace, address: str) -> grpc.Channel:
+    if args.insecure:
+        return dev_channel(address, args.institution, args.role, args.subject)
+    return identity_channel(address, Path(args.pki), args.identity)
+
+
 def open_channel(args: argparse.Namespace) -> grpc.Channel:
+    """A channel to authd. ``--addr`` may name several nodes (``a:50051,b:50051``): the first
+    that accepts a connection within a few seconds is used. A DNS name with several records
+    fails over inside gRPC."""
     if args.insecure:
         if not args.institution or not args.role:
             raise SystemExit("authctl: --insecure needs --institution and --role")
-        return dev_channel(args.addr, args.institution, args.role, args.subject)
-    if not args.identity:
-        raise SystemExit("authctl: say who you are: --identity NAME (a certificate in "
-                         f"{args.pki}), or --insecure --institution X --role Y")
-    pki = Path(args.pki)
-    for name in ("ca.pem", f"{args.identity}.pem", f"{args.identity}.key"):
-        if not (pki / name).exists():
-            raise SystemExit(f"authctl: {pki / name} not found")
-    return identity_channel(args.addr, pki, args.identity)
+    else:
+        if not args.identity:
+            raise SystemExit("authctl: say who you are: --identity NAME (a certificate in "
+                             f"{args.pki}), or --insecure --institution X --role Y")
+        pki = Path(args.pki)
+        for name in ("ca.pem", f"{args.identity}.pem", f"{args.identity}.key"):
+            if not (pki / name).exists():
+                raise SystemExit(f"authctl: {pki / name} not found")
+    addresses = [a.strip() for a in args.addr.split(",") if a.strip()]
+    if not addresses:
+        raise SystemExit("authctl: --addr names no address")
+    if len(addresses) == 1:
+        return _one_channel(args, addresses[0])
+    for address in addresses:
+        channel = _one_channel(args, address)
+        try:
+            grpc.channel_ready_future(channel).result(timeout=CONNECT_SECONDS)
+        except grpc.FutureTimeoutError:
+            channel.close()
+            print(f"authctl: {address} did not answer; trying the next", file=sys.stderr)
+            continue
+        return channel
+    raise SystemExit(f"authctl: none of {', '.join(addresses)} answered within "
+                     f"{CONNECT_SECONDS:g} s")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="authctl", description=__doc__, allow_abbrev=False,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--addr", default=os.environ.get("AUTHCTL_ADDR", "localhost:50051"),
-                        help="authd address (default localhost:50051, or $AUTHCTL_ADDR)")
+                        help="authd address (default localhost:50051, or $AUTHCTL_ADDR); "
+                             "several, comma-separated, are tried in order")
     parser.add_argument("--identity", default=os.environ.get("AUTHCTL_IDENTITY"),
                         help="client certificate name in the PKI directory ($AUTHCTL_IDENTITY)")
     parser.add_argument("--pki", default=str(_default_pki()), help="PKI directory")

@@ -45,11 +45,15 @@ class FeatureRef:
 # In dependency order: a feature may use the features listed before it.
 FEATURES: tuple[FeatureRef, ...] = (
     FeatureRef("system", frozenset(ROLES)),
+    # The branch node's link to the center (serves nothing without ``[center] urls``).
+    FeatureRef("center", frozenset({BRANCH})),
     FeatureRef("otp", frozenset({CENTER})),
-    FeatureRef("security_card", frozenset({CENTER})),
+    # Both roles: cards at the center, the printer and embosser at a branch.
+    FeatureRef("security_card", frozenset(ROLES)),
     FeatureRef("customer", frozenset({CENTER})),
     FeatureRef("policy", frozenset({CENTER})),
-    FeatureRef("hid_otp", frozenset({BRANCH})),
+    # Both roles: the devices at a branch, the reservations and records at the center.
+    FeatureRef("hid_otp", frozenset(ROLES)),
     FeatureRef("smartcard", frozenset({BRANCH})),
     FeatureRef("token", frozenset({BRANCH})),
     # issues onto tokens and smartcards, and checks their signatures' certificates

@@ -17,6 +17,7 @@ Each method handler of the daemon's services is wrapped once, when its service i
 
 from __future__ import annotations
 
+import dataclasses
 import hmac
 import logging
 import re
@@ -38,6 +39,9 @@ log = logging.getLogger("authd.access")
 METADATA_INSTITUTION = "x-authd-institution"
 METADATA_ROLE = "x-authd-role"
 METADATA_SUBJECT = "x-authd-subject"
+# A branch node calling the center names the teller it acts for (audited beside the terminal);
+# binary metadata, so a name in any script travels as UTF-8.
+METADATA_OPERATOR = "x-authd-operator-bin"
 # What the native front end sends with a forwarded call (authd/front.py).
 FRONT_TOKEN = "x-authd-front-token"
 FORWARDED = ("x-authd-institution-bin", "x-authd-role-bin", "x-authd-subject-bin")
@@ -133,6 +137,23 @@ class Authenticator:
         return caller
 
 
+def _with_operator(caller: Caller, context: grpc.aio.ServicerContext) -> Caller:
+    """The caller with the teller a branch node names in the metadata (branch role only:
+    other callers act for themselves, and what they send there is ignored)."""
+    if caller.role is not Role.BRANCH:
+        return caller
+    for key, value in context.invocation_metadata() or ():
+        if key == METADATA_OPERATOR:
+            try:
+                text = value.decode() if isinstance(value, bytes) else str(value)
+                operator = validate.text(text, "operator (x-authd-operator-bin)")
+            except (UnicodeDecodeError, BadRequest) as exc:
+                raise Unauthenticated(f"the operator a branch node names must be UTF-8 text "
+                                      f"without control characters: {exc}") from None
+            return dataclasses.replace(caller, operator=operator.strip())
+    return caller
+
+
 class _Requests:
     """The size check and parser of one method's requests."""
 
@@ -208,7 +229,7 @@ class CallWrapper:
         if not authenticate:
             return None
         try:
-            caller = self._auth.caller(context)
+            caller = _with_operator(self._auth.caller(context), context)
         except Unauthenticated as exc:
             await context.abort(grpc.StatusCode.UNAUTHENTICATED, str(exc))
             raise AssertionError("abort returned") from None
@@ -328,6 +349,8 @@ def _log_access(method: str, caller: Caller | None, code: grpc.StatusCode,
     if caller is not None:
         fields.update(institution=caller.institution, role=caller.role.value,
                       subject=caller.subject)
+        if caller.operator:
+            fields["operator"] = caller.operator
     if started is not None:
         fields["ms"] = round((time.perf_counter() - started) * 1000, 3)
     log.log(level, "call", extra={"fields": fields})

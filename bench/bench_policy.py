@@ -4,9 +4,9 @@
                            [--clients 2] [--concurrency 64]
 
 For each store: bulk-enroll 2 x repeat x customers TOTP devices (sealed seeds) and as many
-customers with their agreement and their OTP linked, then start ``authd serve --insecure`` as a
-center node and load it from ``--clients`` grpc.aio processes (closed loop, ``--concurrency``
-calls in flight each) with
+customers with their agreement, each device registered for its customer, then start
+``authd serve --insecure`` as a center node and load it from ``--clients`` grpc.aio processes
+(closed loop, ``--concurrency`` calls in flight each) with
 1. ``OtpService.Verify``: one right code per device (its first use: evaluated, counted, audited);
 2. ``PolicyService.AuthorizeTransfer``: one order per customer with the right code of its OTP
    from a terminal that is not designated (the OTP is exempt, EFT art. 14(1)6): the customer's
@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from authd.files import create_private
 from bench.bench_otp import config_for, enroll_devices, seed_of, serial_of
 from bench.common import load1, median_and_spread, percentile, table, tree_cpu_seconds
 
@@ -43,15 +44,15 @@ def customer_of(i: int) -> str:
 
 
 def setup_customers(cfg: Any, first: int, count: int) -> None:
-    """Agreements and links for customers ``first..first+count`` (device i is customer i's)."""
+    """Agreements for customers ``first..first+count``; device i's registration at bank-a
+    names customer i (the customer model the policy reads a customer's media from)."""
     from authd.storage import open_database
 
     db = open_database(cfg.store_url)
     now = time.time()
     rows = [("bank-a", customer_of(i), "personal", now, now, 0.0, 0.0, 0, 0, 0, 0, 0, "", "",
              0, 0, now) for i in range(first, first + count)]
-    links = [("bank-a", customer_of(i), "otp", serial_of(i), b"", now)
-             for i in range(first, first + count)]
+    owners = [(customer_of(i), serial_of(i)) for i in range(first, first + count)]
     db.run(lambda tx: (
         tx.executemany(
             "INSERT INTO policy_customers (institution, customer_id, kind, agreed_at,"
@@ -60,8 +61,8 @@ def setup_customers(cfg: Any, first: int, count: int) -> None:
             " contract_grade, contract_per_transfer, contract_daily, updated_at)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows),
         tx.executemany(
-            "INSERT INTO policy_media_links (institution, customer_id, medium, serial,"
-            " public_key, linked_at) VALUES (?, ?, ?, ?, ?, ?)", links)))
+            "UPDATE otp_registrations SET customer_id = ? WHERE institution = 'bank-a' AND"
+            " serial = ?", owners)))
     db.close()
 
 
@@ -158,7 +159,7 @@ def bench_store(kind: str, args: Any, root: Path) -> list[list[object]]:
     os.chmod(root, 0o777)
     pin_file = root.parent / "kek.pin"  # one KEK token for every store of this run
     if not pin_file.exists():
-        pin_file.write_text(os.urandom(8).hex())
+        create_private(pin_file, os.urandom(8).hex().encode())
     cluster = None
     if kind == "sqlite":
         store_url = f"sqlite:///{root / 'bench.db'}"

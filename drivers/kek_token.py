@@ -128,3 +128,37 @@ class TokenKek:
             except pkcs11.PKCS11Error:
                 pass
         self._sessions.clear()
+
+
+def destroy_key(module: str, token_label: str, key_label: str, pin: str) -> bool:
+    """Destroy the secret key ``key_label`` on the token; False if it is not there (gone
+    already). Every key of that label goes: a label names one key-encryption key."""
+    try:
+        lib = pkcs11.lib(module)
+        token = lib.get_token(token_label=token_label)
+    except pkcs11.NoSuchToken:
+        raise DeviceAbsent(f"no PKCS#11 token labelled {token_label!r}") from None
+    except Exception as exc:
+        raise DeviceAbsent(f"cannot reach token {token_label!r}: {exc}") from None
+    with _MODULE_LOCK:
+        try:
+            session = token.open(user_pin=pin, rw=True)
+        except pkcs11.UserAlreadyLoggedIn:
+            session = token.open(rw=True)
+        except pkcs11.PinIncorrect:
+            raise DriverError(f"wrong PIN for the key-encryption-key token {token_label!r}") \
+                from None
+        try:
+            found = list(session.get_objects({Attribute.LABEL: key_label,
+                                              Attribute.CLASS: ObjectClass.SECRET_KEY}))
+            for key in found:
+                key.destroy()
+            return bool(found)
+        except pkcs11.PKCS11Error as exc:
+            raise DeviceIOError(f"cannot destroy key {key_label!r}: {type(exc).__name__}") \
+                from None
+        finally:
+            try:
+                session.close()
+            except pkcs11.PKCS11Error:
+                pass

@@ -156,6 +156,7 @@ class TestServer:
         self.config = config
         self._bg = BackgroundServer(config)
         self._channels: list[grpc.Channel] = []
+        self._stopped = False
 
     @property
     def port(self) -> int:
@@ -176,6 +177,10 @@ class TestServer:
         return ch
 
     def stop(self) -> None:
+        """Stop the server (a test may stop it before the fixture does)."""
+        if self._stopped:
+            return
+        self._stopped = True
         for ch in self._channels:
             ch.close()
         self._channels.clear()

@@ -13,7 +13,14 @@ from typing import Any
 import grpc
 
 from authd.security_card.feature import SecurityCardFeature
-from authd.v1 import otp_pb2, otp_pb2_grpc, policy_pb2_grpc, security_card_pb2_grpc
+from authd.v1 import customer_pb2 as C
+from authd.v1 import (
+    customer_pb2_grpc,
+    otp_pb2,
+    otp_pb2_grpc,
+    policy_pb2_grpc,
+    security_card_pb2_grpc,
+)
 from authd.v1 import policy_pb2 as P
 from authd.v1 import security_card_pb2 as S
 from devices.otp.codes import hotp
@@ -56,6 +63,8 @@ class Bank:
             self.srv.channel(self.institution, "branch", "teller-1"))
         self.cards_backend = security_card_pb2_grpc.SecurityCardServiceStub(
             self.srv.channel(self.institution, "backend", "ib-1"))
+        self.registrations_teller = customer_pb2_grpc.BranchRegistrationServiceStub(
+            self.srv.channel(self.institution, "branch", "teller-1"))
 
     # ------------------------------------------------------------------ customers
 
@@ -74,13 +83,15 @@ class Bank:
         self.otp_teller.Enroll(otp_pb2.EnrollRequest(
             serial=serial, operator_id="teller-kim", seed=SEED, customer_id=customer_id,
             parameters=otp_pb2.OtpParameters(kind=otp_pb2.OTP_KIND_HOTP)))
-        self.link(customer_id, P.POLICY_MEDIUM_OTP, serial)
         return OtpDevice(serial)
 
-    def link(self, customer_id: str, medium: int, serial: str, key: bytes = b"") -> None:
-        self.teller.LinkMedium(P.LinkMediumRequest(customer_id=customer_id, medium=medium,
-                                                   serial=serial, public_key=key,
-                                                   operator_id="teller-kim"))
+    def register_medium(self, customer_id: str, kind: int, serial: str,
+                        public_key: bytes = b"") -> Any:
+        """A token or smartcard registered at a branch for the customer, with the key it
+        signs with (BranchRegistrationService.RegisterMedium)."""
+        return self.registrations_teller.RegisterMedium(C.RegisterMediumRequest(
+            kind=kind, serial=serial, customer_id=customer_id, operator_id="teller-kim",
+            public_key=public_key))
 
     def card(self, customer_id: str, braille: bool = False) -> dict[int, str]:
         """Issue a printed card and read its codes back from the printer simulator (a braille

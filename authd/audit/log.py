@@ -92,6 +92,9 @@ class AuditLog:
         """One record in ``tx``. ``customer``: the institution's reference of the customer the
         change concerns, where the caller knows it (searchable with the institution)."""
         who = caller or _current.get() or SYSTEM
+        if who.operator and (not detail or "operator" not in detail):
+            # The teller a branch node acted for, beside the terminal (the subject).
+            detail = {**(detail or {}), "operator": who.operator}
         if detail:
             _check_keys(tuple(detail))
         text = encode_detail(detail)

@@ -14,11 +14,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from authd import validate
 from authd.audit.records import SELECT_RECORDS, AuditRecord
 from authd.storage import Database, Tx
 from devices.errors import BadRequest
 
 MAX_TEXT = 128
+# The latest time a bound may name: 9999-12-31T23:59:59Z. Its microseconds still fit the
+# stores' 64-bit integers (a larger bound would overflow SQLite's and be refused by
+# PostgreSQL's).
+MAX_TIME = 253402300799.0
 
 
 @dataclass(frozen=True)
@@ -34,18 +39,20 @@ class AuditQuery:
 
     def __post_init__(self) -> None:
         for name in ("institution", "customer", "target"):
-            if len(getattr(self, name)) > MAX_TEXT:
-                raise BadRequest(f"{name} must be at most {MAX_TEXT} characters")
+            validate.text(getattr(self, name), name, max_length=MAX_TEXT)
         if self.customer and not self.institution:
             raise BadRequest("a customer reference belongs to one institution: "
-                                  "give the institution too")
-        if self.since < 0 or self.until < 0:
-            raise BadRequest("since and until are seconds since the epoch")
+                             "give the institution too", field="customer")
+        for name in ("since", "until"):
+            validate.finite(getattr(self, name), name, minimum=0, maximum=MAX_TIME)
         if self.since and self.until and self.since > self.until:
-            raise BadRequest("since is after until")
+            raise BadRequest("since is after until", field="since")
         for values, what in ((self.outcomes, "outcome"), (self.actions, "action")):
             if len(values) > 32 or any(not v or len(v) > MAX_TEXT for v in values):
-                raise BadRequest(f"up to 32 {what}s of 1..{MAX_TEXT} characters")
+                raise BadRequest(f"up to 32 {what}s of 1..{MAX_TEXT} characters",
+                                 field=f"{what}s")
+            for value in values:
+                validate.text(value, f"{what}s", max_length=MAX_TEXT)
 
 
 def _id_bounds(tx: Tx, q: AuditQuery, clock_skew: float) -> tuple[int | None, int | None]:

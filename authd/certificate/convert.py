@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
-from typing import Any, TypeVar
 
 from authd.certificate import media
 from authd.certificate.repository import CertificateRow, RequestRow
+from authd.enums import EnumMap
 from authd.policy.convert import device_from_pb
 from authd.v1 import certificate_pb2 as pb
 from authd.v1 import policy_pb2
@@ -27,80 +26,73 @@ from devices.certificate.validity import RenewalState, renewal_state, renewal_wi
 from devices.errors import BadRequest
 from devices.policy.terminals import DeviceInfo, normalise
 
-STEP_FROM_PB = {pb.ISSUANCE_STEP_IDENTITY: IssuanceStep.IDENTITY,
-                pb.ISSUANCE_STEP_SECURITY_MEANS: IssuanceStep.SECURITY_MEANS,
-                pb.ISSUANCE_STEP_ACCOUNT: IssuanceStep.ACCOUNT}
-STATE_TO_PB = {RequestState.OPEN: pb.ISSUANCE_STATE_OPEN,
-               RequestState.ISSUED: pb.ISSUANCE_STATE_ISSUED,
-               RequestState.CANCELLED: pb.ISSUANCE_STATE_CANCELLED,
-               RequestState.EXPIRED: pb.ISSUANCE_STATE_EXPIRED,
-               RequestState.REFUSED: pb.ISSUANCE_STATE_REFUSED}
-STORAGE_TO_PB = {StorageLocation.DISK: pb.STORAGE_LOCATION_DISK,
-                 StorageLocation.REMOVABLE_DISK: pb.STORAGE_LOCATION_REMOVABLE_DISK,
-                 StorageLocation.TOKEN: pb.STORAGE_LOCATION_TOKEN,
-                 StorageLocation.SMARTCARD: pb.STORAGE_LOCATION_SMARTCARD}
-STORAGE_FROM_PB = {v: k for k, v in STORAGE_TO_PB.items()}
-STATUS_TO_PB = {CertificateStatus.ACTIVE: pb.CERTIFICATE_STATUS_ACTIVE,
-                CertificateStatus.SUSPENDED: pb.CERTIFICATE_STATUS_SUSPENDED,
-                CertificateStatus.REVOKED: pb.CERTIFICATE_STATUS_REVOKED,
-                CertificateStatus.EXPIRED: pb.CERTIFICATE_STATUS_EXPIRED}
-RENEWAL_TO_PB = {RenewalState.NOT_YET_VALID: pb.RENEWAL_STATE_NOT_YET_VALID,
-                 RenewalState.VALID: pb.RENEWAL_STATE_VALID,
-                 RenewalState.RENEWABLE: pb.RENEWAL_STATE_RENEWABLE,
-                 RenewalState.EXPIRED: pb.RENEWAL_STATE_EXPIRED}
-REASON_FROM_PB = {
-    pb.REVOCATION_REASON_SUBSCRIBER_REQUEST: RevocationReason.SUBSCRIBER_REQUEST,
-    pb.REVOCATION_REASON_HOLDER_DEAD: RevocationReason.HOLDER_DEAD,
-    pb.REVOCATION_REASON_KEY_LOST: RevocationReason.KEY_LOST,
-    pb.REVOCATION_REASON_KEY_LEAKED: RevocationReason.KEY_LEAKED,
-    pb.REVOCATION_REASON_FRAUDULENT: RevocationReason.FRAUDULENT,
-    pb.REVOCATION_REASON_SUBSCRIBER_DATA_CHANGED: RevocationReason.SUBSCRIBER_DATA_CHANGED,
-}
-END_FROM_PB = {pb.END_OF_USE_EXPIRED: EndOfUse.EXPIRED,
-               pb.END_OF_USE_HOLDER_DEAD: EndOfUse.HOLDER_DEAD,
-               pb.END_OF_USE_KEY_LOST: EndOfUse.KEY_LOST,
-               pb.END_OF_USE_KEY_LEAKED: EndOfUse.KEY_LEAKED,
-               pb.END_OF_USE_FRAUDULENT: EndOfUse.FRAUDULENT}
-VERDICT_TO_PB = {Verdict.VALID: pb.VERDICT_VALID, Verdict.NOT_YET_VALID: pb.VERDICT_NOT_YET_VALID,
-                 Verdict.EXPIRED: pb.VERDICT_EXPIRED, Verdict.REVOKED: pb.VERDICT_REVOKED,
-                 Verdict.SUSPENDED: pb.VERDICT_SUSPENDED, Verdict.UNTRUSTED: pb.VERDICT_UNTRUSTED,
-                 Verdict.UNKNOWN: pb.VERDICT_UNKNOWN,
-                 Verdict.STATUS_UNAVAILABLE: pb.VERDICT_STATUS_UNAVAILABLE}
-PROOF_FROM_PB = {pb.AdditionalProof.BRANCH_NUMBER: ProofKind.BRANCH_NUMBER,
-                 pb.AdditionalProof.SMS: ProofKind.SMS, pb.AdditionalProof.ARS: ProofKind.ARS}
-
-
-V = TypeVar("V")
-
-
-def _pick(table: Mapping[Any, V], value: int, field: str, what: str) -> V:
-    try:
-        return table[value]
-    except KeyError:
-        raise BadRequest(f"{field} must be one of: {what}", field=field) from None
+STEP = EnumMap("step", {IssuanceStep.IDENTITY: pb.ISSUANCE_STEP_IDENTITY,
+                        IssuanceStep.SECURITY_MEANS: pb.ISSUANCE_STEP_SECURITY_MEANS,
+                        IssuanceStep.ACCOUNT: pb.ISSUANCE_STEP_ACCOUNT},
+               what="identity, security_means, account")
+STATE = EnumMap("state", {RequestState.OPEN: pb.ISSUANCE_STATE_OPEN,
+                          RequestState.ISSUED: pb.ISSUANCE_STATE_ISSUED,
+                          RequestState.CANCELLED: pb.ISSUANCE_STATE_CANCELLED,
+                          RequestState.EXPIRED: pb.ISSUANCE_STATE_EXPIRED,
+                          RequestState.REFUSED: pb.ISSUANCE_STATE_REFUSED})
+STORAGE = EnumMap("storage", {StorageLocation.DISK: pb.STORAGE_LOCATION_DISK,
+                              StorageLocation.REMOVABLE_DISK: pb.STORAGE_LOCATION_REMOVABLE_DISK,
+                              StorageLocation.TOKEN: pb.STORAGE_LOCATION_TOKEN,
+                              StorageLocation.SMARTCARD: pb.STORAGE_LOCATION_SMARTCARD},
+                  what="disk, removable_disk, token, smartcard")
+STATUS = EnumMap("status", {CertificateStatus.ACTIVE: pb.CERTIFICATE_STATUS_ACTIVE,
+                            CertificateStatus.SUSPENDED: pb.CERTIFICATE_STATUS_SUSPENDED,
+                            CertificateStatus.REVOKED: pb.CERTIFICATE_STATUS_REVOKED,
+                            CertificateStatus.EXPIRED: pb.CERTIFICATE_STATUS_EXPIRED})
+RENEWAL = EnumMap("renewal", {RenewalState.NOT_YET_VALID: pb.RENEWAL_STATE_NOT_YET_VALID,
+                              RenewalState.VALID: pb.RENEWAL_STATE_VALID,
+                              RenewalState.RENEWABLE: pb.RENEWAL_STATE_RENEWABLE,
+                              RenewalState.EXPIRED: pb.RENEWAL_STATE_EXPIRED})
+REASON = EnumMap("reason", {
+    RevocationReason.SUBSCRIBER_REQUEST: pb.REVOCATION_REASON_SUBSCRIBER_REQUEST,
+    RevocationReason.HOLDER_DEAD: pb.REVOCATION_REASON_HOLDER_DEAD,
+    RevocationReason.KEY_LOST: pb.REVOCATION_REASON_KEY_LOST,
+    RevocationReason.KEY_LEAKED: pb.REVOCATION_REASON_KEY_LEAKED,
+    RevocationReason.FRAUDULENT: pb.REVOCATION_REASON_FRAUDULENT,
+    RevocationReason.SUBSCRIBER_DATA_CHANGED: pb.REVOCATION_REASON_SUBSCRIBER_DATA_CHANGED,
+}, what=", ".join(r.value for r in RevocationReason))
+END = EnumMap("cause", {EndOfUse.EXPIRED: pb.END_OF_USE_EXPIRED,
+                        EndOfUse.HOLDER_DEAD: pb.END_OF_USE_HOLDER_DEAD,
+                        EndOfUse.KEY_LOST: pb.END_OF_USE_KEY_LOST,
+                        EndOfUse.KEY_LEAKED: pb.END_OF_USE_KEY_LEAKED,
+                        EndOfUse.FRAUDULENT: pb.END_OF_USE_FRAUDULENT},
+              what=", ".join(e.value for e in EndOfUse))
+VERDICT = EnumMap("verdict", {
+    Verdict.VALID: pb.VERDICT_VALID, Verdict.NOT_YET_VALID: pb.VERDICT_NOT_YET_VALID,
+    Verdict.EXPIRED: pb.VERDICT_EXPIRED, Verdict.REVOKED: pb.VERDICT_REVOKED,
+    Verdict.SUSPENDED: pb.VERDICT_SUSPENDED, Verdict.UNTRUSTED: pb.VERDICT_UNTRUSTED,
+    Verdict.UNKNOWN: pb.VERDICT_UNKNOWN, Verdict.STATUS_UNAVAILABLE: pb.VERDICT_STATUS_UNAVAILABLE})
+PROOF = EnumMap("proof", {ProofKind.BRANCH_NUMBER: pb.AdditionalProof.BRANCH_NUMBER,
+                          ProofKind.SMS: pb.AdditionalProof.SMS,
+                          ProofKind.ARS: pb.AdditionalProof.ARS},
+                what="branch_number, sms, ars")
 
 
 def step(value: int) -> IssuanceStep:
-    return _pick(STEP_FROM_PB, value, "step", "identity, security_means, account")
+    return STEP.from_pb(value)
 
 
 def reason(value: int) -> RevocationReason:
-    return _pick(REASON_FROM_PB, value, "reason",
-                 ", ".join(r.value for r in REASON_FROM_PB.values()))
+    return REASON.from_pb(value)
 
 
 def end_of_use(value: int) -> EndOfUse:
-    return _pick(END_FROM_PB, value, "cause", ", ".join(e.value for e in EndOfUse))
+    return END.from_pb(value)
 
 
 def storage(value: int) -> StorageLocation:
-    return _pick(STORAGE_FROM_PB, value, "storage", "disk, removable_disk, token, smartcard")
+    return STORAGE.from_pb(value)
 
 
 def proof(message: pb.AdditionalProof, present: bool) -> Proof | None:
     if not present:
         return None
-    kind = _pick(PROOF_FROM_PB, message.kind, "proof", "branch_number, sms, ars")
+    kind = PROOF.from_pb(message.kind)
     if not message.value:
         raise BadRequest("the additional authentication proof is empty", field="proof")
     return Proof(kind, message.value)
@@ -134,9 +126,9 @@ def request(row: RequestRow, now: dt.datetime, kind: CertificateType | None) -> 
     q = row.request
     return pb.IssuanceRequest(
         id=q.id, customer_ref=q.customer_ref, certificate_type=q.certificate_type,
-        reissue=q.kind.value == "reissue", state=STATE_TO_PB[q.state_at(now)], step=int(q.step),  # type: ignore[arg-type]
+        reissue=q.kind.value == "reissue", state=STATE.to_pb(q.state_at(now)), step=int(q.step),  # type: ignore[arg-type]
         created_at=q.created_at.timestamp(), expires_at=q.expires_at.timestamp(),
-        storage=STORAGE_TO_PB[q.storage] if q.storage else pb.STORAGE_LOCATION_UNSPECIFIED,
+        storage=STORAGE.to_pb(q.storage) if q.storage else pb.STORAGE_LOCATION_UNSPECIFIED,
         certificate_serial=q.certificate_serial, reason=q.reason,
         fee_krw=kind.fee_krw if kind else 0, replaces_serial=q.replaces_serial)
 
@@ -148,10 +140,10 @@ def certificate(row: CertificateRow, now: dt.datetime, window_days: int) -> pb.C
     return pb.Certificate(
         serial=row.serial, issuer=row.issuer, subject=row.subject, customer_ref=row.customer_ref,
         certificate_type=row.certificate_type, origin=row.origin,
-        storage=STORAGE_TO_PB[row.storage], location=row.location,
+        storage=STORAGE.to_pb(row.storage), location=row.location,
         not_before=row.not_before.timestamp(), not_after=row.not_after.timestamp(),
-        status=STATUS_TO_PB[status], status_reason=row.status_reason,
-        renewal=RENEWAL_TO_PB[renewal], renewable_from=since.isoformat(),
+        status=STATUS.to_pb(status), status_reason=row.status_reason,
+        renewal=RENEWAL.to_pb(renewal), renewable_from=since.isoformat(),
         renewable_until=until.isoformat(), fee_krw=row.fee_krw,
         refund_krw=-1 if row.refund_krw is None else row.refund_krw,
         replaced_by=row.replaced_by, der=row.der, request_id=row.request_id,
@@ -159,7 +151,7 @@ def certificate(row: CertificateRow, now: dt.datetime, window_days: int) -> pb.C
 
 
 def check(reliance: Reliance) -> pb.CertificateCheck:
-    out = pb.CertificateCheck(verdict=VERDICT_TO_PB[reliance.verdict], allowed=reliance.allowed,
+    out = pb.CertificateCheck(verdict=VERDICT.to_pb(reliance.verdict), allowed=reliance.allowed,
                               message=reliance.message, failed_open=reliance.failed_open)
     status = reliance.status
     if status is not None:

@@ -23,7 +23,7 @@ from authd.certificate.ca import CaConnector, NoCa, RaHttpConnector
 from authd.certificate.reliance import RevocationChecker, enforce, utc_now
 from authd.certificate.service import CertificateService
 from authd.certificate.settings import CertificateSettings
-from authd.features import Feature, Service
+from authd.features import CENTER, Feature, Service
 from authd.metrics import REGISTRY
 from authd.v1 import certificate_pb2, certificate_pb2_grpc
 from devices.errors import BadRequest, WrongState
@@ -106,11 +106,17 @@ class CertificateFeature(Feature[CertificateSettings]):
             cards.service.guard = self.guard
 
     def services(self) -> list[Service]:
-        from authd.certificate.servicer import CertificateServicer
+        from authd.certificate.servicer import CertificateCenterServicer, CertificateServicer
 
-        return [Service(SERVICE_NAME,
-                        certificate_pb2_grpc.add_CertificateServiceServicer_to_server,
-                        CertificateServicer(self.app, self.service))]
+        services = [Service(SERVICE_NAME,
+                            certificate_pb2_grpc.add_CertificateServiceServicer_to_server,
+                            CertificateServicer(self.app, self.service))]
+        if CENTER in self.app.config.roles:
+            services.append(Service.of(
+                certificate_pb2.DESCRIPTOR, "CertificateCenterService",
+                certificate_pb2_grpc.add_CertificateCenterServiceServicer_to_server,
+                CertificateCenterServicer(self.app, self.service)))
+        return services
 
     def refresh(self) -> None:
         """Expire stale issuance requests and recount the expiring certificates."""

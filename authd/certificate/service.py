@@ -220,6 +220,26 @@ class CertificateService:
         return self.app.db.run(store)
 
     def _security_means(self, caller: Caller, means: SecurityMeans) -> str:
+        from authd.center.feature import link_of
+
+        link = link_of(self.app)
+        if link is None:
+            return self.check_security_means(caller, means)
+        # A branch-only node: the OTP devices and the cards are at the center.
+        from authd.center.link import Rpc
+        from authd.v1 import certificate_pb2 as pb
+
+        link.acting_for(caller)
+        rpc = Rpc.of(pb.DESCRIPTOR, "CertificateCenterService", "CheckSecurityMeans")
+        answer = link.call_blocking(rpc, pb.CheckSecurityMeansRequest(
+            otp_serial=means.otp_serial, otp_code=means.otp_code,
+            card_challenge_id=means.card_challenge, card_answer=means.card_answer),
+            operator=caller.operator or caller.subject)
+        return str(answer.means)
+
+    def check_security_means(self, caller: Caller, means: SecurityMeans) -> str:
+        """Step 3 on a node with the center role: the OTP code (the shared lockout) or the
+        security-card answer of ``caller``'s institution; NotPermitted when refused."""
         if means.otp_serial:
             from authd.otp.feature import OtpFeature
             from devices.otp.rules import Outcome as OtpOutcome
@@ -227,8 +247,8 @@ class CertificateService:
             otp = self.app.require(OtpFeature)
             serial = validate.serial(means.otp_serial, "otp_serial")
             code = validate.otp_code(means.otp_code, "otp_code")
-            result = self.app.db.run(lambda tx: otp.center.verify(tx, serial=serial, code=code,
-                                                                   caller=caller))
+            result = self.app.db.run(lambda tx: otp.service.verify(tx, serial=serial, code=code,
+                                                                    caller=caller))
             if result.outcome is not OtpOutcome.ACCEPTED:
                 raise NotPermitted(f"the OTP was not accepted: {result.message}",
                                    reason="SECURITY_MEANS_REFUSED",
@@ -239,8 +259,8 @@ class CertificateService:
             from devices.security_card.verification import Outcome as CardOutcome
 
             cards = self.app.require(SecurityCardFeature)
-            verified = cards.service.verify(caller.institution, means.card_challenge,
-                                            means.card_answer)
+            verified = cards.center_service().verify(caller.institution, means.card_challenge,
+                                                     means.card_answer)
             if verified.verdict.outcome is not CardOutcome.ACCEPTED:
                 raise NotPermitted("the security card answer was not accepted "
                                    f"({verified.verdict.outcome.name.lower()}, "

@@ -187,3 +187,19 @@ class CertificateServicer(certificate_pb2_grpc.CertificateServiceServicer):
         return pb.VerifyCertificateSignatureResponse(accepted=valid and reliance.allowed,
                                                      signature_valid=valid,
                                                      check=convert.check(reliance))
+
+
+class CertificateCenterServicer(certificate_pb2_grpc.CertificateCenterServiceServicer):
+    """The center's half of issuance at branch-only nodes (their certificate is the caller)."""
+
+    def __init__(self, app: App, service: CertificateService) -> None:
+        self.app = app
+        self.service = service
+
+    async def CheckSecurityMeans(self, request: pb.CheckSecurityMeansRequest,
+                                 context: Ctx) -> pb.CheckSecurityMeansResponse:
+        caller = require_role(*TELLER)
+        means = SecurityMeans(request.otp_serial, request.otp_code, request.card_challenge_id,
+                              request.card_answer)
+        return pb.CheckSecurityMeansResponse(
+            means=await self.app.run_store(self.service.check_security_means, caller, means))

@@ -10,19 +10,19 @@ from authd.customer.models import (
     MediumKind,
     MediumState,
 )
+from authd.enums import EnumMap
+from authd.otp.convert import CHANNEL
 from authd.v1 import customer_pb2 as pb
-from authd.v1 import otp_pb2
 from devices.errors import BadRequest
 
-KIND_TO_PB = {
+KIND = EnumMap("kind", {
     MediumKind.OTP: pb.MEDIUM_KIND_OTP,
     MediumKind.SECURITY_CARD: pb.MEDIUM_KIND_SECURITY_CARD,
     MediumKind.BRAILLE_SECURITY_CARD: pb.MEDIUM_KIND_BRAILLE_SECURITY_CARD,
     MediumKind.HSM_TOKEN: pb.MEDIUM_KIND_HSM_TOKEN,
     MediumKind.SMARTCARD: pb.MEDIUM_KIND_SMARTCARD,
-}
-KIND_FROM_PB: dict[int, MediumKind] = {int(v): k for k, v in KIND_TO_PB.items()}
-STATE_TO_PB = {
+})
+STATE = EnumMap("state", {
     MediumState.ACTIVE: pb.MEDIUM_STATE_ACTIVE,
     MediumState.LOCKED: pb.MEDIUM_STATE_LOCKED,
     MediumState.REPORTED_LOST: pb.MEDIUM_STATE_REPORTED_LOST,
@@ -31,25 +31,18 @@ STATE_TO_PB = {
     MediumState.REPLACED: pb.MEDIUM_STATE_REPLACED,
     MediumState.EXPIRED: pb.MEDIUM_STATE_EXPIRED,
     MediumState.DEREGISTERED: pb.MEDIUM_STATE_DEREGISTERED,
-}
-CHANNEL_TO_PB = {"branch": otp_pb2.REGISTRATION_CHANNEL_BRANCH,
-                 "online": otp_pb2.REGISTRATION_CHANNEL_ONLINE}
-EXEMPTION_TO_PB = {
+})
+EXEMPTION = EnumMap("outcome", {
     ExemptionOutcome.EXEMPT: pb.EXEMPTION_OUTCOME_EXEMPT,
     ExemptionOutcome.NOT_REGISTERED: pb.EXEMPTION_OUTCOME_NOT_REGISTERED,
     ExemptionOutcome.OTHER_CUSTOMER: pb.EXEMPTION_OUTCOME_OTHER_CUSTOMER,
     ExemptionOutcome.MEDIUM_NOT_EXEMPT: pb.EXEMPTION_OUTCOME_MEDIUM_NOT_EXEMPT,
-}
+})
 
 
 def kind_from_pb(value: int, default: MediumKind | None = None) -> MediumKind | None:
     """A medium kind; UNSPECIFIED gives ``default``."""
-    if value == pb.MEDIUM_KIND_UNSPECIFIED:
-        return default
-    try:
-        return KIND_FROM_PB[value]
-    except KeyError:
-        raise BadRequest(f"unknown medium kind {value}", field="kind") from None
+    return KIND.from_pb(value, default)
 
 
 def held_kind_from_pb(value: int, default: MediumKind | None = None) -> MediumKind:
@@ -61,8 +54,8 @@ def held_kind_from_pb(value: int, default: MediumKind | None = None) -> MediumKi
 
 def medium_to_pb(m: CustomerMedium) -> pb.CustomerMedium:
     return pb.CustomerMedium(
-        kind=KIND_TO_PB[m.kind], serial=m.serial, state=STATE_TO_PB[m.state],
-        channel=CHANNEL_TO_PB[m.channel], registered_at=m.registered_at,
+        kind=KIND.to_pb(m.kind), serial=m.serial, state=STATE.to_pb(m.state),
+        channel=CHANNEL.to_pb(m.channel), registered_at=m.registered_at,
         updated_at=m.updated_at, branch_registered=m.branch_registered,
         issued_here=m.issued_here, consecutive_failures=m.consecutive_failures,
         attempts_left=m.attempts_left, replaced_by=m.replaced_by, terminal=m.terminal,
@@ -71,13 +64,28 @@ def medium_to_pb(m: CustomerMedium) -> pb.CustomerMedium:
 
 def registration_to_pb(reg: BranchRegistration) -> pb.BranchRegistration:
     return pb.BranchRegistration(
-        id=reg.id, kind=KIND_TO_PB[reg.medium], serial=reg.serial,
+        id=reg.id, kind=KIND.to_pb(reg.medium), serial=reg.serial,
         customer_id=reg.customer_id, institution=reg.institution, terminal=reg.terminal,
         operator_id=reg.operator, registered_at=reg.registered_at,
-        deregistered_at=reg.deregistered_at or 0.0, active=reg.active)
+        deregistered_at=reg.deregistered_at or 0.0, active=reg.active,
+        public_key=reg.public_key)
 
 
 def exemption_to_pb(e: Exemption) -> pb.CheckExemptionResponse:
     return pb.CheckExemptionResponse(
-        exempt=e.exempt, outcome=EXEMPTION_TO_PB[e.outcome], reason=e.reason,
+        exempt=e.exempt, outcome=EXEMPTION.to_pb(e.outcome), reason=e.reason,
         registration=registration_to_pb(e.registration) if e.registration else None)
+
+
+def registration_from_pb(m: pb.BranchRegistration) -> BranchRegistration:
+    return BranchRegistration(
+        id=m.id, medium=KIND.from_pb(m.kind), institution=m.institution, serial=m.serial,
+        customer_id=m.customer_id, terminal=m.terminal, operator=m.operator_id,
+        registered_at=m.registered_at, deregistered_at=m.deregistered_at or None,
+        active=m.active, public_key=m.public_key)
+
+
+def exemption_from_pb(m: pb.CheckExemptionResponse) -> Exemption:
+    return Exemption(EXEMPTION.from_pb(m.outcome), m.reason,
+                     registration_from_pb(m.registration) if m.HasField("registration")
+                     else None)

@@ -1,6 +1,7 @@
 """The customer feature (center role): ``authd.v1.CustomerService`` (which media a customer
 holds) and ``authd.v1.BranchRegistrationService`` (tokens and smartcards registered at
-branches). Branch features record their registrations through :func:`registrations_of`."""
+branches). Branch features record their registrations through :func:`registrations_of`: in
+process here, over the link on a branch-only node (``authd/customer/remote.py``)."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ ROWS = {MediumKind.HSM_TOKEN: token_repo.REGISTRATIONS,
 
 class CustomerFeature(Feature[CustomerSettings]):
     name = "customer"
+    uses_store = True
 
     def __init__(self, app: App, settings: CustomerSettings) -> None:
         super().__init__(app, settings)
@@ -46,10 +48,16 @@ class CustomerFeature(Feature[CustomerSettings]):
 
 def registrations_of(app: App) -> BranchRegistrations:
     """Where this node records branch registrations: the center's logic in process when the
-    node serves the center role too."""
+    node serves the center role too, the center over the link on a branch-only node."""
     feature = app.feature(CustomerFeature)
     if feature is not None:
         return feature.registrations
+    from authd.center.feature import link_of
+    from authd.customer.remote import RemoteRegistrations
+
+    link = link_of(app)
+    if link is not None:
+        return RemoteRegistrations(link)
     raise Unreachable("no center to record the registration at: this node does not serve "
                       "the center role and has no link to a center")
 

@@ -50,6 +50,7 @@ class BranchRegistration:
     registered_at: float
     deregistered_at: float | None
     active: bool
+    public_key: bytes = b""  # DER SubjectPublicKeyInfo of the key it signs with (b"": none)
 
 
 @unique
@@ -88,6 +89,7 @@ class CustomerMedium:
     replaced_by: str = ""
     terminal: str = ""
     registration_id: str = ""
+    public_key: bytes = b""  # tokens and smartcards: the registered signing key (DER SPKI)
 
     @property
     def ended(self) -> bool:

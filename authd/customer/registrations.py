@@ -27,6 +27,7 @@ from authd.customer.models import (
 from authd.customer.repository import BranchRegistrationRows
 from authd.storage import Database, Tx
 from devices.errors import AlreadyPresent, BadRequest, NoSuchObject
+from devices.policy.signatures import spki
 
 T = TypeVar("T")
 MAX_SERIAL = 64
@@ -49,7 +50,8 @@ class BranchRegistrations(Protocol):
     """The center's branch registrations, as a branch node reaches them."""
 
     def register(self, caller: Caller, medium: MediumKind, serial: str, customer_id: str, *,
-                 terminal: str, operator: str) -> BranchRegistration: ...
+                 terminal: str, operator: str,
+                 public_key: bytes = b"") -> BranchRegistration: ...
 
     def deregister(self, caller: Caller, medium: MediumKind, serial: str, customer_id: str, *,
                    operator: str, reason: str) -> BranchRegistration: ...
@@ -89,8 +91,13 @@ class CenterRegistrations:
         self.clock = clock
 
     def register(self, caller: Caller, medium: MediumKind, serial: str, customer_id: str, *,
-                 terminal: str, operator: str) -> BranchRegistration:
+                 terminal: str, operator: str,
+                 public_key: bytes = b"") -> BranchRegistration:
+        """``public_key``: the key the medium signs transfers with (DER or PEM
+        SubjectPublicKeyInfo, or a certificate holding it), kept as DER SubjectPublicKeyInfo
+        with the registration; the policy checks a transfer's signature against it."""
         rows = self.rows[check_medium(medium)]
+        key = spki(public_key) if public_key else b""
         check_serial(serial)
         validate.customer_ref(customer_id)
         validate.text(operator, "operator_id", required=True)
@@ -106,11 +113,11 @@ class CenterRegistrations:
                                      f"for {whose} already")
             reg = rows.insert(tx, institution=caller.institution, serial=serial,
                               customer_id=customer_id, terminal=terminal, operator=operator,
-                              now=self.clock())
+                              now=self.clock(), public_key=key)
             self.audit.record(tx, action=f"{name}.register", target=f"{name}:{serial}",
                               outcome="ok", caller=caller, customer=customer_id,
                               detail={"terminal": terminal, "operator": operator,
-                                      "registration": reg.id})
+                                      "registration": reg.id, "signing_key": bool(key)})
             return reg
 
         return _unique(self.db, register, f"{name} {serial} is registered at "

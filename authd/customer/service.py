@@ -15,6 +15,7 @@ from collections.abc import Mapping
 
 from authd import validate
 from authd.context import Caller
+from authd.customer import repository as repo
 from authd.customer.models import (
     HELD,
     CustomerMedium,
@@ -25,8 +26,10 @@ from authd.customer.repository import BranchRegistrationRows
 from authd.otp import repository as otp_repo
 from authd.security_card import repository as card_repo
 from authd.storage import Database, Tx
+from authd.storage.database import Row, Statement
 from devices.otp.rules import State as OtpState
 from devices.security_card import CardState
+from devices.security_card.verification import CARD_STATE_BY_NAME
 
 OTP_STATES = {
     OtpState.ACTIVE: MediumState.ACTIVE,
@@ -67,6 +70,48 @@ class CustomerService:
         media = self.db.run(read, write=False)
         return media if include_ended else [m for m in media if not m.ended]
 
+    def live_in(self, tx: Tx, institution: str, customer_id: str) -> list[CustomerMedium]:
+        """The media ``customer_id`` still uses at ``institution`` (none ended), read in one
+        statement of the caller's transaction: what a transfer decision asks on every call
+        (``authd.policy``, which sends it with its other reads: ``live_statement``,
+        ``live_from``). ``replaced_by`` is left empty (no live medium has one)."""
+        return self.live_from(institution, tx.all(*self.live_statement(institution,
+                                                                       customer_id)))
+
+    def live_statement(self, institution: str, customer_id: str) -> Statement:
+        return repo.live_media(institution, customer_id, [self.rows[m] for m in HELD])
+
+    def live_from(self, institution: str, rows: list[Row]) -> list[CustomerMedium]:
+        """The media of ``live_statement``'s rows."""
+        out = []
+        for (kind, serial, state, channel, registered_at, updated_at, issuer, failures, key,
+             terminal, reg_id) in rows:
+            if kind == "otp":
+                failures = int(failures)
+                out.append(CustomerMedium(
+                    kind=MediumKind.OTP, serial=serial, state=OTP_STATES[OtpState(state)],
+                    channel=channel, registered_at=float(registered_at),
+                    updated_at=float(updated_at), issued_here=issuer == institution,
+                    consecutive_failures=failures,
+                    attempts_left=max(0, self.otp_lockout - failures)))
+            elif kind == "security_card":
+                failures = int(failures)
+                out.append(CustomerMedium(
+                    kind=MediumKind.BRAILLE_SECURITY_CARD if channel == "braille"
+                    else MediumKind.SECURITY_CARD, serial=serial,
+                    state=CARD_STATES[CARD_STATE_BY_NAME[state]], channel="branch",
+                    registered_at=float(registered_at), updated_at=float(updated_at),
+                    issued_here=True, consecutive_failures=failures,
+                    attempts_left=max(0, self.card_max_failures - failures)))
+            else:
+                out.append(CustomerMedium(
+                    kind=MediumKind(kind), serial=serial, state=MediumState.ACTIVE,
+                    channel="branch", registered_at=float(registered_at),
+                    updated_at=float(registered_at), branch_registered=True,
+                    terminal=terminal, registration_id=reg_id,
+                    public_key=bytes(key) if key is not None else b""))
+        return sorted(out, key=lambda m: (m.registered_at, m.kind.value, m.serial))
+
     def _otp(self, tx: Tx, institution: str, customer_id: str) -> list[CustomerMedium]:
         out = []
         for device in otp_repo.registered_for(tx, institution, customer_id):
@@ -100,7 +145,8 @@ class CustomerService:
             state=MediumState.ACTIVE if reg.active else MediumState.DEREGISTERED,
             channel="branch", registered_at=reg.registered_at,
             updated_at=reg.deregistered_at or reg.registered_at,
-            branch_registered=reg.active, terminal=reg.terminal, registration_id=reg.id)
+            branch_registered=reg.active, terminal=reg.terminal, registration_id=reg.id,
+            public_key=reg.public_key)
             for medium in HELD
             for reg in self.rows[medium].find(tx, institution, customer_id=customer_id,
                                               include_ended=True)]

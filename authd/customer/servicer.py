@@ -49,7 +49,7 @@ class BranchRegistrationServicer(pb_grpc.BranchRegistrationServiceServicer):
         terminal = validate.text(request.terminal, "terminal")
         reg = await self.app.run_store(
             self.registrations.register, caller, kind, request.serial, customer_id,
-            terminal=terminal, operator=operator)
+            terminal=terminal, operator=operator, public_key=request.public_key)
         return convert.registration_to_pb(reg)
 
     async def DeregisterMedium(self, request: pb.DeregisterMediumRequest,

@@ -87,8 +87,6 @@ def run(ctx: PolicyDemoContext) -> None:
         serial=serial, operator_id="teller-kim", customer_id=kim,
         parameters=otp_pb2.OtpParameters(kind=otp_pb2.OTP_KIND_HOTP)))
     token = DisplayToken.from_uri(enrolled.provisioning_uri, serial)
-    teller.LinkMedium(P.LinkMediumRequest(customer_id=kim, medium=P.POLICY_MEDIUM_OTP,
-                                          serial=serial, operator_id="teller-kim"))
     teller.DesignateTerminal(P.DesignateTerminalRequest(customer_id=kim, label="home PC",
                                                         device=HOME_PC))
     kim_codes = card_for(kim)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from authd import validate
+from authd.enums import EnumMap
+from authd.hid_otp.center import ProvisioningRecord, Reservation, ReserveRequest
 from authd.hid_otp.service import DeviceView, Identification, Provisioned, ProvisionRequest
 from authd.v1 import hid_otp_pb2
 from devices.errors import BadRequest
@@ -12,12 +14,12 @@ from devices.hid_otp.constants import ACC_CODE_SIZE
 MAX_SERIAL = 0xFFFFFFFF
 MAX_OPERATOR = 64
 
-IDENTIFY_OUTCOMES = {
+IDENTIFY_OUTCOME = EnumMap("outcome", {
     "identified": hid_otp_pb2.HID_IDENTIFY_OUTCOME_IDENTIFIED,
     "mismatch": hid_otp_pb2.HID_IDENTIFY_OUTCOME_MISMATCH,
     "not-provisioned": hid_otp_pb2.HID_IDENTIFY_OUTCOME_NOT_PROVISIONED,
     "no-identification-key": hid_otp_pb2.HID_IDENTIFY_OUTCOME_NO_IDENTIFICATION_KEY,
-}
+})
 
 
 def device_serial(value: int) -> int:
@@ -96,10 +98,39 @@ def device_view(view: DeviceView) -> hid_otp_pb2.HidDevice:
 
 def identification(result: Identification) -> hid_otp_pb2.IdentifyHidDeviceResponse:
     msg = hid_otp_pb2.IdentifyHidDeviceResponse(
-        outcome=IDENTIFY_OUTCOMES[result.outcome], device_serial=result.device_serial
+        outcome=IDENTIFY_OUTCOME.to_pb(result.outcome), device_serial=result.device_serial
     )
     if result.device is not None:
         msg.otp_serial = result.device.otp_serial
         msg.institution = result.device.institution
         msg.provisioned_at = result.device.provisioned_at
     return msg
+
+
+# --- the center's side (authd.v1.HidOtpCenterService) ------------------------------------------
+
+
+def reserve_request(msg: hid_otp_pb2.ReserveHidProvisioningRequest) -> ReserveRequest:
+    return ReserveRequest(
+        provisioning_id=msg.provisioning_id,
+        device_serial=device_serial(msg.device_serial),
+        digits=msg.digits or 6,
+        identification=msg.identification,
+        firmware=validate.text(msg.firmware, "firmware", max_length=16),
+        operator=validate.text(msg.operator_id, "operator_id", max_length=MAX_OPERATOR),
+        customer_id=validate.customer_ref(msg.customer_id),
+    )
+
+
+def reservation(r: Reservation) -> hid_otp_pb2.HidProvisioningReservation:
+    return hid_otp_pb2.HidProvisioningReservation(
+        provisioning_id=r.provisioning_id, otp_serial=r.otp_serial, seed=r.seed,
+        identification_key=r.ident_key or b"", access_code=r.access_code,
+        expires_at=r.expires_at, ttl_seconds=r.ttl)
+
+
+def record(r: ProvisioningRecord) -> hid_otp_pb2.HidProvisioningRecord:
+    return hid_otp_pb2.HidProvisioningRecord(
+        device_serial=r.device_serial, otp_serial=r.otp_serial, institution=r.institution,
+        firmware=r.firmware, digits=r.digits, identification=r.identification,
+        provisioned_at=r.provisioned_at)

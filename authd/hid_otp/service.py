@@ -1,35 +1,49 @@
-"""Provisioning and identification of OTP HID devices at a branch.
+"""Provisioning and identification of OTP HID devices at a branch: the device's side.
 
-Provisioning is all or nothing. The device is programmed first (OATH-HOTP seed in slot 1, an
-HMAC-SHA1 identification key in slot 2), then one transaction enrolls the seed with the OTP
-center, registers the device at the caller's institution, records the device and audits it.
-If programming fails, nothing is enrolled; if the transaction fails, the slots just written
-are deleted again. Both slots are protected by an access code derived from the device serial
-under a sealed key of this store, so a device whose undo could not run (pulled out) can
-still be reprogrammed later.
+Provisioning is all or nothing across the branch and the center (``authd/hid_otp/center.py``):
+the center reserves the enrollment and hands over the seed; this side programs the device
+(OATH-HOTP seed in slot 1, an HMAC-SHA1 identification key in slot 2, both protected by the
+access code the center derives for the device) and asks the center to confirm. Until the
+confirmation is answered nothing is enrolled:
+
+- programming fails: the slots written are deleted again and the reservation cancelled;
+- the center refuses the confirmation (expired, cancelled, the OTP serial taken meanwhile),
+  or the confirmation could not be sent at all: the slots are deleted again;
+- the confirmation was sent and no answer came back: the center may have enrolled the device.
+  The programming stays, and this node keeps asking the center (confirming is idempotent) until
+  it answers: confirmed, the device is provisioned; refused, the programming is undone. If this
+  node stops first, the reservation expires at the center, nothing is enrolled, and the device
+  (still reprogrammable: the access code is derived from its serial) is provisioned again with
+  ``overwrite``.
+
+With the center role on the same node (the single process), the center's side is called in
+process; on a branch-only node, over the link.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
-import hmac
 import logging
 import os
+import secrets as pysecrets
+import threading
 import time
-from dataclasses import dataclass
-from typing import Any, Protocol
+from dataclasses import dataclass, field
 
 from authd import validate
-from authd.app import App
-from authd.context import Caller, current_caller
-from authd.hid_otp import repository as repo
+from authd.center.link import CenterUnreachable, OutcomeUnknown
+from authd.context import Caller, current_caller, reset_caller, set_caller
 from authd.hid_otp.attached import AttachedDevice, DeviceManager, OpenDevice
-from authd.otp.feature import OtpFeature
-from authd.storage import Tx
-from devices.errors import AlreadyPresent, AuthdError, BadRequest, WrongState
+from authd.hid_otp.center import (
+    IDENTIFIED,
+    NO_IDENTIFICATION_KEY,
+    NOT_PROVISIONED,
+    HidCenter,
+    ProvisioningRecord,
+    Reservation,
+    ReserveRequest,
+)
+from devices.errors import AlreadyPresent, AuthdError, BadRequest
 from devices.hid_otp import Slot, hmac_sha1_config, hotp_config
-from devices.hid_otp.constants import ACC_CODE_SIZE
 from devices.hid_otp.errors import (
     CommandRejectedError,
     SlotAlreadyConfiguredError,
@@ -41,29 +55,7 @@ log = logging.getLogger(__name__)
 
 OTP_SLOT = Slot.ONE  # a short press types the code
 IDENT_SLOT = Slot.TWO  # challenge-response only, no touch needed
-SEED_SIZE = 20
 IDENT_CHALLENGE_SIZE = 32
-_KEY_AAD = b"authd/hid_otp/access-code-key"
-
-
-class OtpCenterApi(Protocol):
-    """What provisioning uses of the OTP center (``authd.otp.service.OtpService``)."""
-
-    def enroll(
-        self,
-        tx: Tx,
-        *,
-        serial: str,
-        seed: bytes | None,
-        kind: str,
-        digits: int = 6,
-        counter: int = 0,
-        caller: Caller,
-        customer_id: str,
-        channel: str = "branch",
-    ) -> object: ...
-
-    def is_registered(self, tx: Tx, serial: str, institution: str) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -72,7 +64,7 @@ class ProvisionRequest:
     digits: int = 6
     overwrite: bool = False
     identification: bool = True
-    current_access_code: bytes | None = None
+    current_access_code: bytes | None = field(default=None, repr=False)
     operator: str = ""
     customer_id: str = ""  # the institution's customer reference (required)
 
@@ -92,17 +84,27 @@ class Provisioned:
 class Identification:
     outcome: str  # identified | mismatch | not-provisioned | no-identification-key
     device_serial: int
-    device: repo.ProvisionedDevice | None
+    device: ProvisioningRecord | None
 
 
 @dataclass(frozen=True)
 class DeviceView:
     attached: AttachedDevice
-    provisioned: repo.ProvisionedDevice | None
+    provisioned: ProvisioningRecord | None
 
 
-def _ident_aad(device_serial: int) -> bytes:
-    return f"authd/hid_otp/ident-key/{device_serial}".encode()
+@dataclass
+class Unsettled:
+    """A programmed device whose confirmation got no answer (kept in memory only)."""
+
+    provisioning_id: str
+    device_serial: int
+    otp_serial: str
+    slots: list[Slot]
+    access_code: bytes = field(repr=False)
+    operator: str
+    caller: Caller
+    since: float = field(default_factory=time.monotonic)
 
 
 def firmware_text(version: tuple[int, int, int]) -> str:
@@ -110,187 +112,93 @@ def firmware_text(version: tuple[int, int, int]) -> str:
 
 
 class HidService:
-    def __init__(
-        self, app: App, devices: DeviceManager, *, serial_prefix: str = "HID-"
-    ) -> None:
-        self.app = app
+    def __init__(self, devices: DeviceManager, center: HidCenter, *,
+                 recovery_interval: float = 3.0) -> None:
         self.devices = devices
-        self.serial_prefix = serial_prefix
-
-    # --- helpers ------------------------------------------------------------------------
-
-    def otp_serial(self, device_serial: int) -> str:
-        return f"{self.serial_prefix}{device_serial:010d}"
-
-    @property
-    def center(self) -> OtpCenterApi:
-        otp = self.app.feature(OtpFeature)
-        if otp is None:
-            raise WrongState("the OTP center is not enabled on this daemon")
-        return otp.center
-
-    def _access_code_key(self) -> bytes:
-        secrets = self.app.secrets
-
-        def load(tx: Tx) -> bytes | None:
-            return repo.get_key(tx, repo.ACCESS_CODE_KEY)
-
-        sealed = self.app.db.run(load, write=False)
-        if sealed is None:
-            fresh = secrets.seal(secrets.random(32), _KEY_AAD)
-
-            def create(tx: Tx) -> bytes | None:
-                repo.put_key_once(tx, repo.ACCESS_CODE_KEY, fresh)
-                return repo.get_key(tx, repo.ACCESS_CODE_KEY)
-
-            sealed = self.app.db.run(create)
-            assert sealed is not None
-        return secrets.open(sealed, _KEY_AAD)
-
-    def access_code(self, device_serial: int) -> bytes:
-        """The 6-byte access code authd puts on the slots of this device."""
-        key = self._access_code_key()
-        mac = hmac.new(key, f"access-code/{device_serial}".encode(), hashlib.sha256)
-        return mac.digest()[:ACC_CODE_SIZE]
-
-    def _visible(self, tx: Tx, row: repo.ProvisionedDevice | None,
-                 caller: Caller) -> repo.ProvisionedDevice | None:
-        """What ``caller`` may see of a provisioning record: all of it at the institution that
-        provisioned the device; where its OTP serial is registered too, the record without who
-        provisioned it and when; elsewhere nothing (the device then looks like one authd did
-        not provision, as an unknown device does)."""
-        if row is None or row.institution == caller.institution:
-            return row
-        otp = self.app.feature(OtpFeature)
-        if otp is not None and otp.center.is_registered(tx, row.otp_serial, caller.institution):
-            return dataclasses.replace(row, institution="", provisioned_at=0.0,
-                                       provisioned_by="")
-        return None
-
-    def _audit_failure(self, action: str, target: str, detail: dict[str, Any]) -> None:
-        def write(tx: Tx) -> None:
-            self.app.audit.record(tx, action=action, target=target, outcome="failed",
-                                  detail=detail)
-
-        try:
-            self.app.db.run(write)
-        except Exception:
-            log.exception("could not audit a failed %s of %s", action, target)
+        self.center = center
+        self.recovery_interval = recovery_interval
+        self._unsettled: dict[int, Unsettled] = {}
+        self._lock = threading.Lock()
 
     # --- listing ------------------------------------------------------------------------
 
     def list_devices(self) -> list[DeviceView]:
-        caller = current_caller()
         attached = self.devices.list()
-        serials = [a.serial for a in attached if a.serial]
-
-        def load(tx: Tx) -> dict[int, repo.ProvisionedDevice]:
-            found = {}
-            for serial in serials:
-                row = self._visible(tx, repo.get(tx, serial), caller)
-                if row is not None:
-                    found[serial] = row
-            return found
-
-        known = self.app.db.run(load, write=False) if serials else {}
+        known = self.center.records([a.serial for a in attached if a.serial])
         return [DeviceView(a, known.get(a.serial)) for a in attached]
 
     # --- provisioning -------------------------------------------------------------------
 
     def provision(self, request: ProvisionRequest) -> Provisioned:
-        caller = current_caller()
         if request.digits not in (6, 8):
             raise BadRequest("digits must be 6 or 8")
         if request.device_serial <= 0:
             raise BadRequest("device_serial is required")
         validate.customer_ref(request.customer_id)
-        center = self.center
-        otp_serial = self.otp_serial(request.device_serial)
         with self.devices.open(request.device_serial) as device:
-            existing = self.app.db.run(lambda tx: repo.get(tx, device.serial), write=False)
-            if existing is not None:
-                raise AlreadyPresent(
-                    f"device {device.serial} is already provisioned as {existing.otp_serial}"
-                )
+            # A new attempt on this device ends any earlier one this node was settling.
+            self._forget(device.serial)
+            known = self.center.records([device.serial]).get(device.serial)
+            if known is not None:
+                raise AlreadyPresent(f"device {device.serial} is already provisioned as "
+                                     f"{known.otp_serial}")
             slots = [OTP_SLOT, IDENT_SLOT] if request.identification else [OTP_SLOT]
             status = device.session.status()
             for slot in slots:
                 if status.is_configured(slot) and not request.overwrite:
                     raise SlotAlreadyConfiguredError(slot)
             firmware = firmware_text(status.version)
-            new_code = self.access_code(device.serial)
-            seed = self.app.secrets.random(SEED_SIZE)
-            ident_key = self.app.secrets.random(SEED_SIZE) if request.identification else None
-            detail: dict[str, Any] = {
-                "device_serial": device.serial,
-                "firmware": firmware,
-                "digits": request.digits,
-                "identification": request.identification,
-                "operator": request.operator,
-            }
-
-            programmed = self._program(device, request, seed, ident_key, new_code, detail,
-                                       otp_serial)
-
-            def commit(tx: Tx) -> None:
-                # Enrolling registers the device at the caller's institution (its issuer).
-                center.enroll(tx, serial=otp_serial, seed=seed, kind="hotp",
-                              digits=request.digits, counter=0, caller=caller,
-                              customer_id=request.customer_id, channel="branch")
-                sealed = (
-                    self.app.secrets.seal(ident_key, _ident_aad(device.serial))
-                    if ident_key is not None else None
-                )
-                repo.insert(tx, repo.ProvisionedDevice(
-                    device.serial, otp_serial, caller.institution, firmware, request.digits,
-                    sealed, time.time(), caller.subject,
-                ))
-                self.app.audit.record(tx, action="hid.provision", target=otp_serial,
-                                      outcome="ok", detail=detail)
-
+            pid = pysecrets.token_hex(16)
             try:
-                self.app.db.run(commit)
-            except BaseException as exc:
-                undone = self._undo(device, programmed, new_code)
-                self._audit_failure("hid.provision", otp_serial, {
-                    **detail, "stage": "enroll", "error": type(exc).__name__,
-                    "device_restored": undone,
-                })
+                reservation = self.center.reserve(ReserveRequest(
+                    pid, device.serial, request.digits, request.identification, firmware,
+                    request.operator, request.customer_id))
+            except OutcomeUnknown:
+                # A reservation may exist: end it (it would expire, or the next attempt
+                # would supersede it); nothing was programmed.
+                self._cancel(pid, request.operator, "reserve", "OutcomeUnknown", True)
                 raise
-        return Provisioned(device.serial, otp_serial, request.digits, caller.institution,
-                           request.identification, firmware, request.customer_id)
+            programmed = self._program(device, request, reservation)
+            try:
+                record = self.center.confirm(pid, request.operator)
+            except OutcomeUnknown as exc:
+                self._keep_unsettled(Unsettled(pid, device.serial, reservation.otp_serial,
+                                               programmed, reservation.access_code,
+                                               request.operator, current_caller()))
+                raise OutcomeUnknown(
+                    f"device {device.serial} is programmed, and the center did not answer its "
+                    f"confirmation ({exc}). This node asks the center again every "
+                    f"{self.recovery_interval:g} s until it answers, then keeps the device "
+                    f"(enrolled as {reservation.otp_serial}) or undoes its programming; "
+                    f"'authctl hid list' shows which", reason="PROVISIONING_UNSETTLED") from None
+            except BaseException as exc:
+                undone = self._undo(device, programmed, reservation.access_code)
+                self._cancel(pid, request.operator, "confirm", type(exc).__name__, undone)
+                raise
+        return Provisioned(device.serial, record.otp_serial, record.digits, record.institution,
+                           record.identification, firmware, request.customer_id)
 
-    def _program(
-        self,
-        device: OpenDevice,
-        request: ProvisionRequest,
-        seed: bytes,
-        ident_key: bytes | None,
-        new_code: bytes,
-        detail: dict[str, Any],
-        otp_serial: str,
-    ) -> list[Slot]:
-        """Write the slots; on failure undo what was written and raise."""
+    def _program(self, device: OpenDevice, request: ProvisionRequest,
+                 reservation: Reservation) -> list[Slot]:
+        """Write the slots; on failure undo what was written, cancel and raise."""
         programmed: list[Slot] = []
+        new_code = reservation.access_code
         current = request.current_access_code or new_code
         try:
             device.session.put_configuration(
-                OTP_SLOT, hotp_config(seed, digits=request.digits, access_code=new_code),
-                access_code=current,
-            )
+                OTP_SLOT, hotp_config(reservation.seed, digits=request.digits,
+                                      access_code=new_code),
+                access_code=current)
             programmed.append(OTP_SLOT)
-            if ident_key is not None:
+            if reservation.ident_key is not None:
                 device.session.put_configuration(
-                    IDENT_SLOT, hmac_sha1_config(ident_key, access_code=new_code),
-                    access_code=current,
-                )
+                    IDENT_SLOT, hmac_sha1_config(reservation.ident_key, access_code=new_code),
+                    access_code=current)
                 programmed.append(IDENT_SLOT)
         except BaseException as exc:
             undone = self._undo(device, programmed, new_code)
-            self._audit_failure("hid.provision", otp_serial, {
-                **detail, "stage": "program", "error": type(exc).__name__,
-                "device_restored": undone,
-            })
+            self._cancel(reservation.provisioning_id, request.operator, "program",
+                         type(exc).__name__, undone)
             raise
         return programmed
 
@@ -305,31 +213,97 @@ class HidService:
                 ok = False
         return ok
 
+    def _cancel(self, pid: str, operator: str, stage: str, error: str, restored: bool) -> None:
+        """Tell the center the attempt ended (audited there); if the center cannot be told,
+        its reservation expires."""
+        try:
+            self.center.cancel(pid, operator, stage=stage, error=error, restored=restored)
+        except Exception as exc:
+            log.warning("could not cancel provisioning %s at the center (%s); it expires there",
+                        pid, type(exc).__name__)
+
+    # --- what the link broke off ---------------------------------------------------------
+
+    def _keep_unsettled(self, entry: Unsettled) -> None:
+        with self._lock:
+            self._unsettled[entry.device_serial] = entry
+        log.warning("provisioning of device %d awaits the center's answer", entry.device_serial)
+
+    def _forget(self, device_serial: int) -> None:
+        with self._lock:
+            self._unsettled.pop(device_serial, None)
+
+    def unsettled(self) -> list[Unsettled]:
+        with self._lock:
+            return list(self._unsettled.values())
+
+    def settle(self) -> int:
+        """Ask the center about every provisioning whose confirmation got no answer: keep the
+        device when it confirms, undo the programming when it refuses, try again later when
+        it cannot be reached. Returns how many were settled."""
+        done = 0
+        for entry in self.unsettled():
+            token = set_caller(entry.caller)
+            try:
+                done += self._settle(entry)
+            finally:
+                reset_caller(token)
+        return done
+
+    def _settle(self, entry: Unsettled) -> int:
+        try:
+            self.center.confirm(entry.provisioning_id, entry.operator)
+        except AuthdError as exc:
+            if _link_failure(exc):
+                return 0
+            refusal = exc
+        else:
+            with self._lock:
+                if self._unsettled.get(entry.device_serial) is entry:
+                    del self._unsettled[entry.device_serial]
+            log.info("provisioning of device %d confirmed by the center", entry.device_serial)
+            return 1
+        # Refused: nothing is enrolled. Undo the device unless a new attempt took it over.
+        restored = False
+        try:
+            with self.devices.open(entry.device_serial) as device:
+                with self._lock:
+                    if self._unsettled.get(entry.device_serial) is not entry:
+                        return 0
+                    del self._unsettled[entry.device_serial]
+                restored = self._undo(device, entry.slots, entry.access_code)
+        except AuthdError:
+            self._forget(entry.device_serial)  # not attached: it stays reprogrammable
+        self._cancel(entry.provisioning_id, entry.operator, "confirm",
+                     type(refusal).__name__, restored)
+        log.warning("provisioning of device %d refused by the center (%s); programming %s",
+                    entry.device_serial, refusal, "undone" if restored else "left on the device")
+        return 1
+
     # --- identification -----------------------------------------------------------------
 
     def identify(self, device_serial: int) -> Identification:
-        caller = current_caller()
         if device_serial <= 0:
             raise BadRequest("device_serial is required")
         with self.devices.open(device_serial) as device:
-            row = self.app.db.run(
-                lambda tx: self._visible(tx, repo.get(tx, device_serial), caller), write=False)
-            if row is None:
-                return Identification("not-provisioned", device_serial, None)
-            if row.ident_key is None:
-                return Identification("no-identification-key", device_serial, row)
-            key = self.app.secrets.open(row.ident_key, _ident_aad(device_serial))
+            record = self.center.records([device_serial]).get(device_serial)
+            if record is None:
+                return Identification(NOT_PROVISIONED, device_serial, None)
+            if not record.identification:
+                return Identification(NO_IDENTIFICATION_KEY, device_serial, record)
             challenge = os.urandom(IDENT_CHALLENGE_SIZE)
-            expected = hmac.new(key, challenge, hashlib.sha1).digest()
             try:
                 answer = device.session.calculate_hmac_sha1(IDENT_SLOT, challenge)
             except (SlotNotConfiguredError, CommandRejectedError):
                 answer = b""
-            outcome = "identified" if hmac.compare_digest(answer, expected) else "mismatch"
+        outcome, seen = self.center.check_identification(device_serial, challenge, answer)
+        return Identification(outcome, device_serial, seen if outcome != NOT_PROVISIONED
+                              else None)
 
-        def audit(tx: Tx) -> None:
-            self.app.audit.record(tx, action="hid.identify", target=row.otp_serial,
-                                  outcome=outcome, detail={"device_serial": device_serial})
 
-        self.app.db.run(audit)
-        return Identification(outcome, device_serial, row)
+def _link_failure(exc: BaseException) -> bool:
+    """Whether the center could not be asked (as opposed to answering)."""
+    return isinstance(exc, OutcomeUnknown | CenterUnreachable)
+
+
+__all__ = ["IDENTIFIED", "HidService", "ProvisionRequest"]

@@ -1,13 +1,17 @@
-"""``authd.v1.HidOtpService`` and ``authd.v1.HidSimulatorService``: thin gRPC adapters."""
+"""``authd.v1.HidOtpService``, ``authd.v1.HidOtpCenterService`` and
+``authd.v1.HidSimulatorService``: thin gRPC adapters."""
 
 from __future__ import annotations
 
+import functools
 import secrets as pysecrets
 
 import grpc
 
+from authd.app import App
 from authd.context import Role, require_role
 from authd.hid_otp import convert
+from authd.hid_otp.center import LocalHidCenter
 from authd.hid_otp.service import HidService
 from authd.v1 import hid_otp_pb2, hid_otp_pb2_grpc
 from devices.errors import AlreadyPresent, BadRequest, NoSuchObject
@@ -15,12 +19,13 @@ from devices.hid_otp import read_typed_text
 from drivers.hid import OtpHidConnection, SimulatedHidBus
 
 Ctx = grpc.aio.ServicerContext
+MAX_RECORDS = 256  # devices one terminal can have attached, with room to spare
 
 
 class HidOtpServicer(hid_otp_pb2_grpc.HidOtpServiceServicer):
-    def __init__(self, service: HidService) -> None:
+    def __init__(self, app: App, service: HidService) -> None:
         self.service = service
-        self.app = service.app
+        self.app = app
 
     async def ListDevices(
         self, request: hid_otp_pb2.ListHidDevicesRequest, context: Ctx
@@ -46,6 +51,63 @@ class HidOtpServicer(hid_otp_pb2_grpc.HidOtpServiceServicer):
         return convert.identification(result)
 
 
+class HidOtpCenterServicer(hid_otp_pb2_grpc.HidOtpCenterServiceServicer):
+    """The center's side of provisioning for branch nodes (their certificate is the caller)."""
+
+    def __init__(self, app: App, center: LocalHidCenter) -> None:
+        self.app = app
+        self.center = center
+
+    async def ReserveProvisioning(
+        self, request: hid_otp_pb2.ReserveHidProvisioningRequest, context: Ctx
+    ) -> hid_otp_pb2.HidProvisioningReservation:
+        require_role(Role.BRANCH)
+        reserved = await self.app.run_blocking(self.center.reserve,
+                                               convert.reserve_request(request))
+        return convert.reservation(reserved)
+
+    async def ConfirmProvisioning(
+        self, request: hid_otp_pb2.ConfirmHidProvisioningRequest, context: Ctx
+    ) -> hid_otp_pb2.HidProvisioningRecord:
+        caller = require_role(Role.BRANCH)
+        record = await self.app.run_blocking(self.center.confirm, request.provisioning_id,
+                                             caller.operator)
+        return convert.record(record)
+
+    async def CancelProvisioning(
+        self, request: hid_otp_pb2.CancelHidProvisioningRequest, context: Ctx
+    ) -> hid_otp_pb2.CancelHidProvisioningResponse:
+        caller = require_role(Role.BRANCH)
+        await self.app.run_blocking(functools.partial(
+            self.center.cancel, request.provisioning_id, caller.operator, stage=request.stage,
+            error=request.error, restored=request.device_restored))
+        return hid_otp_pb2.CancelHidProvisioningResponse()
+
+    async def GetProvisioningRecords(
+        self, request: hid_otp_pb2.GetHidProvisioningRecordsRequest, context: Ctx
+    ) -> hid_otp_pb2.GetHidProvisioningRecordsResponse:
+        require_role(Role.BRANCH)
+        if len(request.device_serials) > MAX_RECORDS:
+            raise BadRequest(f"at most {MAX_RECORDS} device serials", field="device_serials")
+        serials = [convert.device_serial(s) for s in request.device_serials]
+        found = await self.app.run_blocking(self.center.records, serials)
+        return hid_otp_pb2.GetHidProvisioningRecordsResponse(
+            records=[convert.record(r) for r in found.values()])
+
+    async def CheckIdentification(
+        self, request: hid_otp_pb2.CheckHidIdentificationRequest, context: Ctx
+    ) -> hid_otp_pb2.CheckHidIdentificationResponse:
+        require_role(Role.BRANCH)
+        serial = convert.device_serial(request.device_serial)
+        outcome, record = await self.app.run_blocking(
+            self.center.check_identification, serial, request.challenge, request.response)
+        answer = hid_otp_pb2.CheckHidIdentificationResponse(
+            outcome=convert.IDENTIFY_OUTCOME.to_pb(outcome))
+        if record is not None:
+            answer.record.CopyFrom(convert.record(record))
+        return answer
+
+
 def parse_firmware(text: str) -> tuple[int, int, int]:
     if not text:
         return (5, 4, 3)
@@ -61,9 +123,8 @@ def parse_firmware(text: str) -> tuple[int, int, int]:
 class HidSimulatorServicer(hid_otp_pb2_grpc.HidSimulatorServiceServicer):
     """Hands at the terminal for tests and the demo: plug, unplug, press the button."""
 
-    def __init__(self, service: HidService, bus: SimulatedHidBus) -> None:
-        self.service = service
-        self.app = service.app
+    def __init__(self, app: App, bus: SimulatedHidBus) -> None:
+        self.app = app
         self.bus = bus
 
     def _path(self, serial: int) -> bytes:

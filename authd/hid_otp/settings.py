@@ -22,6 +22,11 @@ class HidOtpSettings:
                                            "(0: off)")
     simulated_devices: tuple[int, ...] = setting(
         (), "simulator backend: serials of blank devices plugged in at start")
+    reservation_seconds: float = setting(
+        120.0, "center: how long a provisioning's reserved enrollment waits for the branch's "
+               "confirmation before it expires (nothing is then enrolled)")
+    sweep_interval: float = setting(
+        5.0, "center: seconds between sweeps that expire unconfirmed reservations")
 
     def problems(self) -> list[str]:
         out = []
@@ -29,6 +34,10 @@ class HidOtpSettings:
             out.append("backend must be 'hidapi' or 'simulator'")
         if not 0 < self.response_timeout <= 60 or not 0 < self.touch_timeout <= 120:
             out.append("response_timeout must be in (0, 60] and touch_timeout in (0, 120]")
+        if not 2 <= self.reservation_seconds <= 3600:
+            out.append("reservation_seconds must be 2..3600")
+        if not 0 < self.sweep_interval <= 600:
+            out.append("sweep_interval must be in (0, 600]")
         if self.monitor_interval < 0:
             out.append("monitor_interval must not be negative")
         if len(self.serial_prefix) > 16 or not self.serial_prefix.isascii():

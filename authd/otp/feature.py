@@ -9,6 +9,7 @@ from authd import metrics
 from authd.app import App
 from authd.context import Caller
 from authd.features import Feature, Service
+from authd.otp import repository as repo
 from authd.otp.engine import GroupCommitEngine, LoopCommitEngine, Many
 from authd.otp.link import EngineLink
 from authd.otp.service import OtpService, VerifyResult
@@ -17,6 +18,7 @@ from authd.otp.settings import OtpSettings
 from authd.otp.verifier import Verifier
 from authd.ratelimit import Rate, RateLimiter
 from authd.storage import Tx
+from authd.storage.database import Row, Statement
 from authd.v1 import otp_pb2, otp_pb2_grpc
 from devices.errors import BadRequest
 from devices.otp.rules import Policy
@@ -87,13 +89,21 @@ class OtpFeature(Feature[OtpSettings]):
             f"--queue-max={s.queue_max * writers_of(self.app, s)}",
             f"--max-in-flight={s.max_in_flight}", f"--batch-request-max={s.batch_request_max}"])
 
-    def verify_in(self, tx: Tx, *, serial: str, code: str, caller: Caller) -> VerifyResult:
+    def verify_in(self, tx: Tx, *, serial: str, code: str, caller: Caller,
+                  read: list[Row] | None = None) -> VerifyResult:
         """Verify ``code`` in another feature's transaction, with the center's rules: the
         shared lockout counter under the device's row lock, the same answer for a serial not
         registered at the caller's institution (no existence oracle), audited. The caller
         checks ``verify_limit`` first and counts the outcome once the transaction commits
-        (``count``). Raises only before it writes."""
-        return self.service.verify(tx, serial=serial, code=code, caller=caller)
+        (``count``). Raises only before it writes. ``read``: the rows of
+        ``verify_statement``, when the caller sent it earlier in ``tx`` with its own reads
+        (the device row is locked from then on)."""
+        return self.service.verify(tx, serial=serial, code=code, caller=caller, read=read)
+
+    @staticmethod
+    def verify_statement(tx: Tx, serial: str, institution: str) -> Statement:
+        """The read (and row lock) of the device a verification starts with."""
+        return repo.verification_statement(tx, serial, institution)
 
     @staticmethod
     def count(result: VerifyResult, institution: str) -> None:

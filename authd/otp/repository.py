@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from authd.storage import Tx
+from authd.storage.database import Row, Statement
 from devices.otp import rules
 from devices.otp.codes import Algorithm
 from devices.otp.rules import Kind, Params, State
@@ -87,13 +88,23 @@ def exists(tx: Tx, serial: str) -> bool:
 
 def for_verification(tx: Tx, serial: str, institution: str) -> VerificationRow | None:
     """The device under its row lock, in one statement with the institution's registration."""
+    return verification_row(tx.all(*verification_statement(tx, serial, institution)))
+
+
+def verification_statement(tx: Tx, serial: str, institution: str) -> Statement:
+    """The statement of ``for_verification``, to send with others (``Tx.all_of``)."""
     lock = tx.for_update + " OF d" if tx.for_update else ""
-    row = tx.one("SELECT d.kind, d.digits, d.period, d.algorithm, d.seed, d.last_counter,"
-                 " d.drift, d.state, d.failures, r.institution FROM otp_devices d"
-                 " LEFT JOIN otp_registrations r ON r.serial = d.serial AND r.institution = ?"
-                 " WHERE d.serial = ?" + lock, (institution, serial))
-    if row is None:
+    return ("SELECT d.kind, d.digits, d.period, d.algorithm, d.seed, d.last_counter,"
+            " d.drift, d.state, d.failures, r.institution FROM otp_devices d"
+            " LEFT JOIN otp_registrations r ON r.serial = d.serial AND r.institution = ?"
+            " WHERE d.serial = ?" + lock, (institution, serial))
+
+
+def verification_row(rows: list[Row]) -> VerificationRow | None:
+    """The device of ``verification_statement``'s rows."""
+    if not rows:
         return None
+    row = rows[0]
     return VerificationRow(
         params=Params(Kind(row[0]), int(row[1]), int(row[2]), Algorithm(row[3])),
         sealed_seed=bytes(row[4]), last=int(row[5]), drift=int(row[6]), state=State(row[7]),
@@ -231,6 +242,18 @@ def lock_for_verifications(tx: Tx, serials: Sequence[str]) -> tuple[
                 "SELECT serial, institution FROM otp_registrations"
                 f" WHERE serial IN ({marks})", chunk))
     return devices, sealed, registered
+
+
+def verification_lookup(rows: list[Row], serial: str, institution: str) -> tuple[
+        dict[str, rules.DeviceState], dict[str, bytes], set[tuple[str, str]]]:
+    """``lock_for_verifications``' answer for one device, from ``verification_statement``'s
+    rows for ``serial`` and ``institution`` (run earlier in the transaction)."""
+    row = verification_row(rows)
+    if row is None:
+        return {}, {}, set()
+    device = rules.DeviceState(serial, row.params, row.state, row.failures, row.last, row.drift)
+    return ({serial: device}, {serial: row.sealed_seed},
+            {(serial, institution)} if row.registered else set())
 
 
 def record_verifications(tx: Tx, changed: Sequence[rules.DeviceState], resets: Sequence[str],

@@ -23,6 +23,7 @@ from authd.otp import repository as repo
 from authd.otp.repository import Device
 from authd.secrets import SecretBox
 from authd.storage import Tx
+from authd.storage.database import Row
 from devices.errors import AlreadyPresent, AuthdError, BadRequest, NoSuchObject, WrongState
 from devices.otp import rules, seedfile
 from devices.otp.codes import Algorithm
@@ -448,9 +449,19 @@ class OtpService:
         return rules.DeviceState(device.serial, device.params, device.state, device.failures,
                                  device.last, device.drift)
 
-    def verify(self, tx: Tx, *, serial: str, code: str, caller: Caller) -> VerifyResult:
-        """One verification (see ``verify_many``); raises the error its caller gets."""
-        (result,) = self.verify_many(tx, [(serial, code, caller)])
+    def verify(self, tx: Tx, *, serial: str, code: str, caller: Caller,
+               read: list[Row] | None = None) -> VerifyResult:
+        """One verification (see ``verify_many``); raises the error its caller gets.
+
+        ``read``: the rows of ``repository.verification_statement`` for this serial and the
+        caller's institution, run earlier in ``tx`` (the device is locked since), so that a
+        caller sending its own reads with it spends no second round trip."""
+        jobs = [(serial, code, caller)]
+        if read is None:
+            (result,) = self.verify_many(tx, jobs)
+        else:
+            (result,) = self._decide(tx, jobs, *repo.verification_lookup(read, serial,
+                                                                         caller.institution))
         if isinstance(result, AuthdError):
             raise result
         return result
@@ -468,8 +479,13 @@ class OtpService:
         (the engine then commits the jobs one by one). An unknown serial and a device not
         registered at the caller's institution get the same NOT_REGISTERED answer, without
         counters, and write nothing."""
-        devices, sealed, registered = repo.lock_for_verifications(
-            tx, sorted({serial for serial, _, _ in jobs}))
+        return self._decide(tx, jobs, *repo.lock_for_verifications(
+            tx, sorted({serial for serial, _, _ in jobs})))
+
+    def _decide(self, tx: Tx, jobs: Sequence[tuple[str, str, Caller]],
+                devices: dict[str, rules.DeviceState], sealed: dict[str, bytes],
+                registered: set[tuple[str, str]]) -> list[VerifyResult | AuthdError]:
+        """``verify_many`` on devices already read and locked in ``tx``."""
         out: list[VerifyResult | AuthdError] = []
         seeds: dict[str, bytes] = {}  # opened for this transaction only
         dirty: set[str] = set()

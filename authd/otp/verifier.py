@@ -21,7 +21,7 @@ from typing import Protocol
 
 from authd import errors, metrics, validate
 from authd.context import Caller
-from authd.otp.convert import OUTCOME_TO_PB
+from authd.otp.convert import OUTCOME
 from authd.otp.engine import Answer, Group
 from authd.otp.service import VerifyResult
 from authd.ratelimit import RateLimiter
@@ -52,7 +52,7 @@ def check_code(value: str, name: str = "code") -> str:
 
 
 def answer(result: VerifyResult, request_id: str = "") -> otp_pb2.VerifyResponse:
-    return otp_pb2.VerifyResponse(outcome=OUTCOME_TO_PB[result.outcome],
+    return otp_pb2.VerifyResponse(outcome=OUTCOME.to_pb(result.outcome),
                                   consecutive_failures=result.failures,
                                   attempts_left=result.attempts_left,
                                   message=result.message, request_id=request_id)

@@ -7,7 +7,7 @@ import argparse
 import uuid
 from typing import Any
 
-from authd.ctl import EXIT_OK, EXIT_REFUSED, CommandError, enum_label, read_input, when
+from authd.ctl import EXIT_OK, EXIT_REFUSED, CommandError, enum_label, when
 from authd.v1 import policy_pb2 as pb
 from authd.v1 import policy_pb2_grpc
 
@@ -15,8 +15,6 @@ KINDS = {"personal": pb.CUSTOMER_KIND_PERSONAL, "corporate": pb.CUSTOMER_KIND_CO
 GRADES: dict[str, Any] = {"personal-safe": pb.SECURITY_GRADE_PERSONAL_SAFE,
           "personal-general": pb.SECURITY_GRADE_PERSONAL_GENERAL,
           "corporate-safe": pb.SECURITY_GRADE_CORPORATE_SAFE}
-MEDIA = {"otp": pb.POLICY_MEDIUM_OTP, "token": pb.POLICY_MEDIUM_TOKEN,
-         "smartcard": pb.POLICY_MEDIUM_SMARTCARD}
 INPUTS = {"user-password": pb.INPUT_USER_PASSWORD,
           "certificate-password": pb.INPUT_CERTIFICATE_PASSWORD,
           "security-card-answer": pb.INPUT_SECURITY_CARD_ANSWER,
@@ -164,13 +162,6 @@ def _contract(ctl: Any, a: argparse.Namespace) -> None:
         daily_krw=a.daily or 0, operator_id=a.operator), timeout=a.timeout))
 
 
-def _link(ctl: Any, a: argparse.Namespace) -> None:
-    key = read_input(a.public_key, "the public key") if a.public_key else b""
-    _show_customer(ctl, _stub(ctl).LinkMedium(pb.LinkMediumRequest(
-        customer_id=a.customer, medium=MEDIA[a.medium], serial=a.serial, public_key=key,
-        operator_id=a.operator), timeout=a.timeout))
-
-
 def _lift(ctl: Any, a: argparse.Namespace) -> None:
     _show_customer(ctl, _stub(ctl).LiftSuspension(pb.LiftSuspensionRequest(
         customer_id=a.customer, channel=LIFTS[a.channel], strong_login=a.strong_login,
@@ -316,11 +307,6 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--per-transfer", type=int)
     p.add_argument("--daily", type=int)
     p.add_argument("--end", action="store_true", help="end the contract")
-    p = cmd("link", _link, "teller: the OTP device, token or smartcard the customer uses",
-            operator=True)
-    p.add_argument("medium", choices=sorted(MEDIA))
-    p.add_argument("serial")
-    p.add_argument("--public-key", help="token/smartcard: certificate or public key file")
     p = cmd("lift", _lift, "lift an inactivity suspension", operator=True)
     p.add_argument("--channel", choices=sorted(LIFTS), default="branch")
     p.add_argument("--strong-login", action="store_true")

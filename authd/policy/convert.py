@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from authd.enums import EnumMap
 from authd.policy import repository as repo
 from authd.policy.media import HeldMedium, MediumKind
 from authd.policy.service import Answered, CorporateRole, CustomerView
 from authd.v1 import policy_pb2 as pb
-from devices.errors import BadRequest
 from devices.policy.counters import Counter, InputKind
 from devices.policy.decision import Decision, Outcome
 from devices.policy.exemptions import AdditionalKind, Agreements
@@ -17,7 +15,7 @@ from devices.policy.inactivity import LiftChannel
 from devices.policy.orders import Channel, Purpose, Receiving
 from devices.policy.terminals import DeviceInfo
 
-OUTCOME_TO_PB = {
+OUTCOME = EnumMap("outcome", {
     Outcome.APPROVED: pb.DECISION_APPROVED,
     Outcome.ADDITIONAL_AUTHENTICATION_REQUIRED: pb.DECISION_ADDITIONAL_AUTHENTICATION_REQUIRED,
     Outcome.OVER_LIMIT: pb.DECISION_OVER_LIMIT,
@@ -26,50 +24,40 @@ OUTCOME_TO_PB = {
     Outcome.DEVICE_ON_INCIDENT_LIST: pb.DECISION_DEVICE_ON_INCIDENT_LIST,
     Outcome.AUTHENTICATION_FAILED: pb.DECISION_AUTHENTICATION_FAILED,
     Outcome.DUPLICATE: pb.DECISION_DUPLICATE,
-}
-GRADE_TO_PB = {Grade.PERSONAL_SAFE: pb.SECURITY_GRADE_PERSONAL_SAFE,
-               Grade.PERSONAL_GENERAL: pb.SECURITY_GRADE_PERSONAL_GENERAL,
-               Grade.CORPORATE_SAFE: pb.SECURITY_GRADE_CORPORATE_SAFE}
-GRADE_FROM_PB = {v: k for k, v in GRADE_TO_PB.items()}
-KIND_TO_PB = {CustomerKind.PERSONAL: pb.CUSTOMER_KIND_PERSONAL,
-              CustomerKind.CORPORATE: pb.CUSTOMER_KIND_CORPORATE}
-KIND_FROM_PB = {v: k for k, v in KIND_TO_PB.items()}
-ADDITIONAL_TO_PB = {AdditionalKind.SMS: pb.ADDITIONAL_SMS, AdditionalKind.ARS: pb.ADDITIONAL_ARS,
-                    AdditionalKind.TWO_CHANNEL: pb.ADDITIONAL_TWO_CHANNEL}
-ADDITIONAL_FROM_PB = {v: k for k, v in ADDITIONAL_TO_PB.items()}
-MEDIUM_TO_PB = {MediumKind.OTP: pb.POLICY_MEDIUM_OTP,
-                MediumKind.SECURITY_CARD: pb.POLICY_MEDIUM_SECURITY_CARD,
-                MediumKind.TOKEN: pb.POLICY_MEDIUM_TOKEN,
-                MediumKind.SMARTCARD: pb.POLICY_MEDIUM_SMARTCARD}
-MEDIUM_FROM_PB = {v: k for k, v in MEDIUM_TO_PB.items()}
-INPUT_TO_PB = {InputKind.USER_PASSWORD: pb.INPUT_USER_PASSWORD,
-               InputKind.CERTIFICATE_PASSWORD: pb.INPUT_CERTIFICATE_PASSWORD,
-               InputKind.SECURITY_CARD_ANSWER: pb.INPUT_SECURITY_CARD_ANSWER,
-               InputKind.ACCOUNT_PASSWORD: pb.INPUT_ACCOUNT_PASSWORD}
-INPUT_FROM_PB = {v: k for k, v in INPUT_TO_PB.items()}
-RECEIVING_FROM_PB = {pb.RECEIVING_OWN_ACCOUNT: Receiving.OWN_ACCOUNT,
-                     pb.RECEIVING_OTHER: Receiving.OTHER}
-CHANNEL_FROM_PB = {pb.CHANNEL_INTERNET_BANKING: Channel.INTERNET_BANKING,
-                   pb.CHANNEL_E_COMMERCE: Channel.E_COMMERCE,
-                   pb.CHANNEL_ARS_ATM: Channel.ARS_ATM, pb.CHANNEL_E_MONEY: Channel.E_MONEY}
-PURPOSE_FROM_PB = {pb.TRANSFER_PURPOSE_UNSPECIFIED: Purpose.TRANSFER,
-                   pb.PURPOSE_TRANSFER: Purpose.TRANSFER,
-                   pb.PURPOSE_OWN_ACCOUNT_INQUIRY: Purpose.OWN_ACCOUNT_INQUIRY}
-ROLE_FROM_PB = {pb.CORPORATE_ROLE_UNSPECIFIED: None, pb.CORPORATE_MASTER: CorporateRole.MASTER,
-                pb.CORPORATE_EMPLOYEE: CorporateRole.EMPLOYEE}
-LIFT_FROM_PB = {pb.LIFT_ONLINE: LiftChannel.ONLINE, pb.LIFT_CALL_CENTRE: LiftChannel.CALL_CENTRE,
-                pb.LIFT_BRANCH: LiftChannel.BRANCH}
-
-
-def enum_from(table: dict[Any, Any], value: int, name: str, what: str) -> Any:
-    """The domain value for a proto enum number; BadRequest naming the field otherwise."""
-    if value not in table:
-        raise BadRequest(f"{name} must be {what}", field=name)
-    return table[value]
+})
+GRADE = EnumMap("grade", {Grade.PERSONAL_SAFE: pb.SECURITY_GRADE_PERSONAL_SAFE,
+                          Grade.PERSONAL_GENERAL: pb.SECURITY_GRADE_PERSONAL_GENERAL,
+                          Grade.CORPORATE_SAFE: pb.SECURITY_GRADE_CORPORATE_SAFE})
+KIND = EnumMap("kind", {CustomerKind.PERSONAL: pb.CUSTOMER_KIND_PERSONAL,
+                        CustomerKind.CORPORATE: pb.CUSTOMER_KIND_CORPORATE})
+ADDITIONAL = EnumMap("additional_done", {AdditionalKind.SMS: pb.ADDITIONAL_SMS,
+                                         AdditionalKind.ARS: pb.ADDITIONAL_ARS,
+                                         AdditionalKind.TWO_CHANNEL: pb.ADDITIONAL_TWO_CHANNEL})
+MEDIUM = EnumMap("medium", {MediumKind.OTP: pb.POLICY_MEDIUM_OTP,
+                            MediumKind.SECURITY_CARD: pb.POLICY_MEDIUM_SECURITY_CARD,
+                            MediumKind.TOKEN: pb.POLICY_MEDIUM_TOKEN,
+                            MediumKind.SMARTCARD: pb.POLICY_MEDIUM_SMARTCARD})
+INPUT = EnumMap("kind", {InputKind.USER_PASSWORD: pb.INPUT_USER_PASSWORD,
+                         InputKind.CERTIFICATE_PASSWORD: pb.INPUT_CERTIFICATE_PASSWORD,
+                         InputKind.SECURITY_CARD_ANSWER: pb.INPUT_SECURITY_CARD_ANSWER,
+                         InputKind.ACCOUNT_PASSWORD: pb.INPUT_ACCOUNT_PASSWORD})
+RECEIVING = EnumMap("receiving", {Receiving.OWN_ACCOUNT: pb.RECEIVING_OWN_ACCOUNT,
+                                  Receiving.OTHER: pb.RECEIVING_OTHER})
+CHANNEL = EnumMap("channel", {Channel.INTERNET_BANKING: pb.CHANNEL_INTERNET_BANKING,
+                              Channel.E_COMMERCE: pb.CHANNEL_E_COMMERCE,
+                              Channel.ARS_ATM: pb.CHANNEL_ARS_ATM,
+                              Channel.E_MONEY: pb.CHANNEL_E_MONEY})
+PURPOSE = EnumMap("purpose", {Purpose.TRANSFER: pb.PURPOSE_TRANSFER,
+                              Purpose.OWN_ACCOUNT_INQUIRY: pb.PURPOSE_OWN_ACCOUNT_INQUIRY})
+ROLE = EnumMap("corporate_role", {CorporateRole.MASTER: pb.CORPORATE_MASTER,
+                                  CorporateRole.EMPLOYEE: pb.CORPORATE_EMPLOYEE})
+LIFT = EnumMap("channel", {LiftChannel.ONLINE: pb.LIFT_ONLINE,
+                           LiftChannel.CALL_CENTRE: pb.LIFT_CALL_CENTRE,
+                           LiftChannel.BRANCH: pb.LIFT_BRANCH})
 
 
 def _grade(g: Grade | None) -> pb.SecurityGrade:
-    return GRADE_TO_PB[g] if g is not None else pb.SECURITY_GRADE_UNSPECIFIED
+    return GRADE.to_pb(g) if g is not None else pb.SECURITY_GRADE_UNSPECIFIED
 
 
 def device_from_pb(d: pb.DeviceInfo) -> DeviceInfo:
@@ -97,13 +85,13 @@ def decision_to_pb(d: Decision, *, decision_id: str, decided_at: float, customer
                    amount: int) -> pb.TransferDecision:
     limits = d.limits
     return pb.TransferDecision(
-        decision_id=decision_id, outcome=OUTCOME_TO_PB[d.outcome],
+        decision_id=decision_id, outcome=OUTCOME.to_pb(d.outcome),
         reasons=[pb.DecisionReason(code=r.why.value, message=r.message) for r in d.reasons],
         message=d.message, grade=_grade(d.grade),
         per_transfer_limit_krw=limits.per_transfer if limits else 0,
         daily_limit_krw=limits.daily if limits else 0, consumed_krw=d.consumed,
         used_today_krw=d.used_today, daily_left_krw=d.daily_left,
-        additional_kinds=[ADDITIONAL_TO_PB[k] for k in d.additional_kinds],
+        additional_kinds=[ADDITIONAL.to_pb(k) for k in d.additional_kinds],
         exemptions=[e.value for e in d.exemptions],
         no_certificate=d.no_certificate.value if d.no_certificate else "",
         attempts_left=-1 if d.attempts_left is None else d.attempts_left, day=d.day,
@@ -133,13 +121,13 @@ def row_to_pb(row: repo.DecisionRow, *, with_device: bool = True) -> pb.Transfer
 
 
 def counter_to_pb(c: Counter) -> pb.InputCounter:
-    return pb.InputCounter(kind=INPUT_TO_PB[c.kind], failures=c.failures,
+    return pb.InputCounter(kind=INPUT.to_pb(c.kind), failures=c.failures,
                            restricted=c.restricted, threshold=c.threshold,
                            attempts_left=c.attempts_left, message=c.message())
 
 
 def medium_to_pb(m: HeldMedium) -> pb.HeldMedium:
-    return pb.HeldMedium(medium=MEDIUM_TO_PB[m.kind], serial=m.serial, state=m.state.value,
+    return pb.HeldMedium(medium=MEDIUM.to_pb(m.kind), serial=m.serial, state=m.state.value,
                          braille=m.braille, issued_here=m.issued_here,
                          registered_at_branch=m.at_branch)
 
@@ -148,10 +136,10 @@ def customer_to_pb(v: CustomerView) -> pb.PolicyCustomer:
     c = v.customer
     own, contract = c.own_limits, c.contract
     return pb.PolicyCustomer(
-        customer_id=c.customer_id, kind=KIND_TO_PB[c.kind],
+        customer_id=c.customer_id, kind=KIND.to_pb(c.kind),
         agreements=agreements_to_pb(c.agreements),
         best_grade=_grade(v.best_grade),
-        grades=[pb.GradeLimits(grade=GRADE_TO_PB[g], max_per_transfer_krw=top.per_transfer,
+        grades=[pb.GradeLimits(grade=GRADE.to_pb(g), max_per_transfer_krw=top.per_transfer,
                                max_daily_krw=top.daily,
                                per_transfer_krw=v.effective[g].per_transfer,
                                daily_krw=v.effective[g].daily)

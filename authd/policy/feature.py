@@ -10,10 +10,11 @@ security-card feature in the same transaction. Its health follows the decision w
 from __future__ import annotations
 
 from authd.app import App
+from authd.customer.feature import CustomerFeature
 from authd.features import Feature, Service
 from authd.otp.engine import GroupCommitEngine
 from authd.otp.feature import OtpFeature
-from authd.policy.media import StoreMedia
+from authd.policy.media import CenterMedia
 from authd.policy.service import Answered, PolicyService, TransferRequest
 from authd.policy.servicer import PolicyServicer
 from authd.policy.settings import PolicySettings
@@ -30,7 +31,8 @@ class PolicyFeature(Feature[PolicySettings]):
         super().__init__(app, settings)
         self.otp = app.feature(OtpFeature)
         cards = app.feature(SecurityCardFeature)
-        self.service = PolicyService(app.db, app.audit, settings, StoreMedia(), self.otp,
+        media = CenterMedia(app.require(CustomerFeature).service)
+        self.service = PolicyService(app.db, app.audit, settings, media, self.otp,
                                      cards.service if cards else None)
         writers = settings.writers or (1 if app.db.dialect == "sqlite" else 4)
         self.engine: GroupCommitEngine[TransferRequest, Answered] = GroupCommitEngine(

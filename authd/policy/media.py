@@ -1,11 +1,12 @@
-"""What media a customer holds at an institution, and in which state.
+"""What media a customer holds at an institution, and in which state, as the policy uses it.
 
 The grade computation and the checks of a presented medium ask one question through
 :class:`CustomerMedia`: "which media does customer X hold at institution I, in which state".
-:class:`StoreMedia` answers it from the store: security cards name their customer; OTP devices,
-tokens and smartcards are tied to a customer by a link a teller records
-(``policy_media_links``) until every registration of a medium names the institution's own
-customer reference (issue 10), when the customer service answers instead.
+:class:`CenterMedia` answers it from the customer model (``authd.customer``: the OTP
+registrations, security cards and the branch registrations of tokens and smartcards, each
+naming the institution's customer reference), in the decision's own transaction and in one
+statement (``CustomerService.live_in``). A token's or smartcard's signing key is the one kept
+with its branch registration.
 """
 
 from __future__ import annotations
@@ -14,7 +15,10 @@ from dataclasses import dataclass
 from enum import StrEnum, unique
 from typing import Protocol
 
+from authd.customer import models as cm
+from authd.customer.service import CustomerService
 from authd.storage import Tx
+from authd.storage.database import Row, Statement
 
 
 @unique
@@ -23,9 +27,6 @@ class MediumKind(StrEnum):
     SECURITY_CARD = "security_card"
     TOKEN = "token"
     SMARTCARD = "smartcard"
-
-
-LINKABLE = (MediumKind.OTP, MediumKind.TOKEN, MediumKind.SMARTCARD)
 
 
 @unique
@@ -57,47 +58,44 @@ class CustomerMedia(Protocol):
         """Every medium ``customer_id`` holds at ``institution`` (ended ones left out)."""
         ...
 
+    def statement(self, institution: str, customer_id: str) -> Statement:
+        """The read behind ``held``, to send with others (``Tx.all_of``)."""
+        ...
 
-_OTP_STATES = {"active": MediumState.ACTIVE, "locked": MediumState.LOCKED,
-               "lost": MediumState.LOST}
-_CARD_STATES = {"active": MediumState.ACTIVE, "restricted": MediumState.RESTRICTED}
+    def held_from(self, institution: str, rows: list[Row]) -> list[HeldMedium]:
+        """``held`` from the rows of ``statement``."""
+        ...
 
 
-class StoreMedia:
-    """:class:`CustomerMedia` over the store's tables of OTP devices, security cards and
-    token registrations."""
+KINDS = {cm.MediumKind.OTP: MediumKind.OTP, cm.MediumKind.SECURITY_CARD: MediumKind.SECURITY_CARD,
+         cm.MediumKind.BRAILLE_SECURITY_CARD: MediumKind.SECURITY_CARD,
+         cm.MediumKind.HSM_TOKEN: MediumKind.TOKEN, cm.MediumKind.SMARTCARD: MediumKind.SMARTCARD}
+STATES = {cm.MediumState.ACTIVE: MediumState.ACTIVE, cm.MediumState.LOCKED: MediumState.LOCKED,
+          cm.MediumState.REPORTED_LOST: MediumState.LOST,
+          cm.MediumState.RESTRICTED: MediumState.RESTRICTED}
+
+
+def held_medium(m: cm.CustomerMedium) -> HeldMedium:
+    return HeldMedium(KINDS[m.kind], m.serial, STATES.get(m.state, MediumState.ENDED),
+                      braille=m.kind is cm.MediumKind.BRAILLE_SECURITY_CARD,
+                      issued_here=m.issued_here or m.kind is not cm.MediumKind.OTP,
+                      at_branch=m.channel == "branch", public_key=m.public_key)
+
+
+class CenterMedia:
+    """:class:`CustomerMedia` over the customer model of this center."""
+
+    def __init__(self, customers: CustomerService) -> None:
+        self.customers = customers
 
     def held(self, tx: Tx, institution: str, customer_id: str) -> list[HeldMedium]:
-        out: list[HeldMedium] = []
-        # the token branch first: PostgreSQL types the NULL keys of the others after it
-        rows = tx.all(
-            "SELECT l.medium, l.serial, 'active', '', '', '', l.public_key"
-            " FROM policy_media_links l JOIN token_registrations t"
-            " ON t.token_serial = l.serial AND t.institution = l.institution"
-            " AND t.customer_id = l.customer_id AND t.active = 1"
-            " WHERE l.institution = ? AND l.customer_id = ? AND l.medium IN"
-            " ('token', 'smartcard')"
-            " UNION ALL"
-            " SELECT 'security_card', serial, state, medium, '', '', NULL FROM security_cards"
-            " WHERE institution = ? AND customer_id = ? AND state IN ('active', 'restricted')"
-            " UNION ALL"
-            " SELECT 'otp', d.serial, d.state, '', d.issuer, r.channel, NULL"
-            " FROM policy_media_links l"
-            " JOIN otp_registrations r ON r.serial = l.serial AND r.institution = l.institution"
-            " JOIN otp_devices d ON d.serial = l.serial"
-            " WHERE l.institution = ? AND l.customer_id = ? AND l.medium = 'otp'",
-            (institution, customer_id) * 3)
-        for kind, serial, state, medium, issuer, channel, key in sorted(
-                rows, key=lambda r: (r[0] != "security_card", r[0], r[1])):
-            if kind == "security_card":
-                out.append(HeldMedium(MediumKind.SECURITY_CARD, serial, _CARD_STATES[state],
-                                      braille=medium == "braille"))
-            elif kind == "otp":
-                if state in _OTP_STATES:
-                    out.append(HeldMedium(MediumKind.OTP, serial, _OTP_STATES[state],
-                                          issued_here=issuer == institution,
-                                          at_branch=channel == "branch"))
-            else:
-                out.append(HeldMedium(MediumKind(kind), serial, MediumState.ACTIVE,
-                                      public_key=bytes(key)))
-        return out
+        return self.held_from(institution, tx.all(*self.statement(institution, customer_id)))
+
+    def statement(self, institution: str, customer_id: str) -> Statement:
+        return self.customers.live_statement(institution, customer_id)
+
+    def held_from(self, institution: str, rows: list[Row]) -> list[HeldMedium]:
+        found = [held_medium(m) for m in self.customers.live_from(institution, rows)]
+        # security cards first, then by kind and serial (the order the policy shows)
+        return sorted(found, key=lambda m: (m.kind is not MediumKind.SECURITY_CARD,
+                                            m.kind.value, m.serial))

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from authd.storage import Tx
+from authd.storage.database import Row, Statement
 from devices.policy.counters import Counter, InputKind
 from devices.policy.exemptions import Agreements
 from devices.policy.grades import Contract, CustomerKind, Grade, Limits
@@ -49,47 +51,61 @@ def customer(tx: Tx, institution: str, customer_id: str, *, lock: bool) -> Custo
 
 @dataclass(frozen=True)
 class Locked:
-    """A customer's row, locked, with what a decision reads beside it: today's total, a
-    restricted identity input, the incident list fields the terminal hits, the earlier
-    decision of this key or order."""
+    """A customer's row, locked, with everything a decision reads beside it: today's total, a
+    restricted identity input, the incident-list fields the terminal hits, the earlier
+    decision of this key or order, how many terminals are designated, and the rows of the
+    statements the caller added (the customer's media, the presented OTP device), each
+    parsed by its owner."""
 
     customer: Customer
     used_today: int
     restricted: str | None
     incident_fields: list[str]
-    earlier_id: str | None  # the decision given to this key, or to the same order (``earlier``)
+    earlier: DecisionRow | None  # the decision given to this key, or to the same order
+    terminal_count: int
+    extra_rows: list[list[Row]]
 
 
 def lock_for_decision(tx: Tx, institution: str, customer_id: str, day: str,
                       incident_keys: list[tuple[str, str]], key: str, fingerprint: str,
-                      since: float) -> Locked | None:
+                      since: float, extra: Sequence[Statement] = ()) -> Locked | None:
     """The customer's row under ``FOR UPDATE`` (PostgreSQL; SQLite's write transaction holds
-    the lock) with the incident hits; then, in a statement of its own, today's total and the
-    first restricted input. (PostgreSQL reads a statement's subqueries in the snapshot taken
-    before the lock was granted: what the previous holder of the lock wrote is seen only by a
-    statement that starts after it.)"""
+    the lock), then what the decision reads in one statement, then the ``extra`` statements,
+    all sent at once (``Tx.all_of``: one round trip when pipelined). The statements after the
+    lock run once it is granted, each in a snapshot of its own, so they see what the lock's
+    previous holder committed (the lock statement's own subqueries would not: PostgreSQL
+    reads them in the snapshot taken before the lock was granted)."""
     hits = " OR ".join("(i.field = ? AND i.value = ?)" for _ in incident_keys) or "1 = 0"
-    row = tx.one(
-        f"SELECT {_CUSTOMER},"
-        " (SELECT MIN(i.field) FROM policy_incidents i WHERE i.withdrawn_at IS NULL AND"
-        f"  ({hits}))"
-        " FROM policy_customers c WHERE c.institution = ? AND c.customer_id = ?"
-        + tx.for_update, (*[p for k in incident_keys for p in k], institution, customer_id))
-    if row is None:
+    statements: list[Statement] = [
+        (f"SELECT {_CUSTOMER} FROM policy_customers WHERE institution = ? AND customer_id = ?"
+         + tx.for_update, (institution, customer_id)),
+        ("SELECT (SELECT d.used FROM policy_daily_totals d WHERE d.institution = ? AND"
+         "  d.customer_id = ? AND d.day = ?),"
+         " (SELECT MIN(k.kind) FROM policy_input_counters k WHERE k.institution = ?"
+         "  AND k.customer_id = ? AND k.restricted = 1),"
+         " (SELECT MIN(i.field) FROM policy_incidents i WHERE i.withdrawn_at IS NULL AND"
+         f"  ({hits})),"
+         " (SELECT COUNT(*) FROM policy_terminals t WHERE t.institution = ? AND"
+         "  t.customer_id = ?), k.*, o.*"
+         f" FROM (SELECT 1 AS one) s LEFT JOIN ({_BY_KEY}) k ON 1 = 1"
+         f" LEFT JOIN ({_SAME_ORDER}) o ON 1 = 1",
+         (institution, customer_id, day, institution, customer_id,
+          *[p for k in incident_keys for p in k], institution, customer_id,
+          institution, key, institution, customer_id, since, fingerprint)),
+        *extra,
+    ]
+    found, state, *extra_rows = tx.all_of(statements)
+    if not found:
         return None
-    day_row = tx.one(
-        "SELECT (SELECT d.used FROM policy_daily_totals d WHERE d.institution = ? AND"
-        "  d.customer_id = ? AND d.day = ?),"
-        " (SELECT MIN(k.kind) FROM policy_input_counters k WHERE k.institution = ?"
-        "  AND k.customer_id = ? AND k.restricted = 1),"
-        f" ({_EARLIER.format(columns='id')})",
-        (institution, customer_id, day, institution, customer_id, institution, key,
-         customer_id, fingerprint, since, key))
-    assert day_row is not None
-    fields = [] if row[15] is None else sorted(
-        {h.field for h in incidents_matching(tx, incident_keys)})
-    return Locked(_customer(institution, customer_id, row), int(day_row[0] or 0),
-                  day_row[1], fields, day_row[2])
+    used, restricted, hit, terminal_count, *decisions = state[0]
+    width = len(decisions) // 2
+    by_key, same_order = tuple(decisions[:width]), tuple(decisions[width:])
+    earlier = (_decision(by_key) if by_key[0] is not None
+               else _decision(same_order) if same_order[0] is not None else None)
+    fields = [] if hit is None else sorted(
+        {h.field for h in incidents_matching(tx, list(incident_keys))})
+    return Locked(_customer(institution, customer_id, found[0]), int(used or 0), restricted,
+                  fields, earlier, int(terminal_count), extra_rows)
 
 
 def insert_customer(tx: Tx, c: Customer) -> None:
@@ -169,13 +185,13 @@ def decision_by_id(tx: Tx, institution: str, decision_id: str, *,
     return None if row is None else _decision(row)
 
 
-# The decision given to an idempotency key, else the first approved (and not cancelled)
-# decision of the same order since a time. Parameters: institution, key, customer,
-# fingerprint, since, key.
-_EARLIER = ("SELECT {columns} FROM policy_decisions WHERE institution = ? AND"
-            " (idempotency_key = ? OR (customer_id = ? AND fingerprint = ? AND"
-            " decided_at >= ? AND outcome = 'approved' AND released_at IS NULL))"
-            " ORDER BY CASE WHEN idempotency_key = ? THEN 0 ELSE 1 END, decided_at LIMIT 1")
+# The decision given to an idempotency key (the unique index), and the first approved (and
+# not cancelled) decision of the same order since a time (the customer's index): two
+# lookups an index answers each, where one condition with OR would scan the table.
+_BY_KEY = f"SELECT {_DECISION} FROM policy_decisions WHERE institution = ? AND idempotency_key = ?"
+_SAME_ORDER = (f"SELECT {_DECISION} FROM policy_decisions WHERE institution = ? AND"
+               " customer_id = ? AND decided_at >= ? AND fingerprint = ? AND"
+               " outcome = 'approved' AND released_at IS NULL ORDER BY decided_at LIMIT 1")
 
 
 def insert_decision(tx: Tx, institution: str, row: DecisionRow, keep_until: float) -> None:
@@ -218,12 +234,17 @@ class Terminal:
     registered_at: float
 
 
+_TERMINALS = ("SELECT id, customer_id, label, device, channel, registered_at FROM"
+              " policy_terminals WHERE institution = ? AND customer_id = ?"
+              " ORDER BY registered_at, id")
+
+
+def _terminal(r: Row) -> Terminal:
+    return Terminal(r[0], r[1], r[2], DeviceInfo(**json.loads(r[3])), r[4], float(r[5]))
+
+
 def terminals(tx: Tx, institution: str, customer_id: str) -> list[Terminal]:
-    rows = tx.all("SELECT id, customer_id, label, device, channel, registered_at FROM"
-                  " policy_terminals WHERE institution = ? AND customer_id = ?"
-                  " ORDER BY registered_at, id", (institution, customer_id))
-    return [Terminal(r[0], r[1], r[2], DeviceInfo(**json.loads(r[3])), r[4], float(r[5]))
-            for r in rows]
+    return [_terminal(r) for r in tx.all(_TERMINALS, (institution, customer_id))]
 
 
 def insert_terminal(tx: Tx, institution: str, customer_id: str, label: str,
@@ -284,9 +305,10 @@ def incidents_matching(tx: Tx, keys: list[tuple[str, str]]) -> list[Incident]:
     return [Incident(r[0], r[1], r[2], r[3], r[4], float(r[5])) for r in rows]
 
 
-def live_incident(tx: Tx, field: str, value: str) -> Incident | None:
-    found = incidents_matching(tx, [(field, value)])
-    return found[0] if found else None
+def live_incident(tx: Tx, field: str, value: str, reported_by: str) -> Incident | None:
+    """The live entry ``reported_by`` keeps of an identifier (each institution keeps its own)."""
+    return next((i for i in incidents_matching(tx, [(field, value)])
+                 if i.reported_by == reported_by), None)
 
 
 def insert_incident(tx: Tx, field: str, value: str, reported_by: str, reason: str,
@@ -314,24 +336,3 @@ def incidents_reported_by(tx: Tx, institution: str, limit: int = 1000) -> list[I
                   " policy_incidents WHERE withdrawn_at IS NULL AND reported_by = ?"
                   " ORDER BY reported_at LIMIT ?", (institution, limit))
     return [Incident(r[0], r[1], r[2], r[3], r[4], float(r[5])) for r in rows]
-
-
-# ----------------------------------------------------------------------- media links
-
-def link(tx: Tx, institution: str, customer_id: str, medium: str, serial: str,
-         public_key: bytes, now: float) -> None:
-    tx.execute("INSERT INTO policy_media_links (institution, customer_id, medium, serial,"
-               " public_key, linked_at) VALUES (?, ?, ?, ?, ?, ?)",
-               (institution, customer_id, medium, serial, public_key, now))
-
-
-def linked(tx: Tx, institution: str, medium: str, serial: str) -> str | None:
-    row = tx.one("SELECT customer_id FROM policy_media_links WHERE institution = ? AND"
-                 " medium = ? AND serial = ?", (institution, medium, serial))
-    return None if row is None else str(row[0])
-
-
-def unlink(tx: Tx, institution: str, customer_id: str, medium: str, serial: str) -> int:
-    return tx.execute("DELETE FROM policy_media_links WHERE institution = ? AND"
-                      " customer_id = ? AND medium = ? AND serial = ?",
-                      (institution, customer_id, medium, serial))

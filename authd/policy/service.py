@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 from authd.audit import AuditLog
 from authd.context import Caller, Role
 from authd.policy import repository as repo
-from authd.policy.media import LINKABLE, CustomerMedia, HeldMedium, MediumKind, MediumState
+from authd.policy.media import CustomerMedia, HeldMedium, MediumKind, MediumState
 from authd.policy.settings import PolicySettings
 from authd.storage import Database, Tx
 from devices.errors import AlreadyPresent, BadRequest, LimitReached, NoSuchObject, NotPermitted
@@ -41,7 +41,7 @@ from devices.policy import inactivity as ina
 from devices.policy.calendar import day_of
 from devices.policy.decision import Decision, Outcome, Reason, Why
 from devices.policy.orders import Order, Purpose
-from devices.policy.signatures import signature_valid, spki
+from devices.policy.signatures import signature_valid
 from devices.policy.terminals import DeviceInfo, Field, designated_by, incident_keys
 from devices.security_card import Outcome as CardOutcome
 from devices.token.signing import SignAlgorithm
@@ -184,13 +184,17 @@ class PolicyService:
         fingerprint = order.fingerprint()
         window = self.settings.duplicate_window_seconds
         since = now - window if window > 0 and order.purpose is Purpose.TRANSFER else now + 1
+        # the customer's media and the presented OTP device (under its row lock) are read
+        # with the customer's row: one round trip to the store for every read of the decision
+        extra = [self.media.statement(inst, cust)]
+        if req.otp is not None and self.otp is not None:
+            extra.append(self.otp.verify_statement(tx, req.otp.serial, inst))
         locked = repo.lock_for_decision(tx, inst, cust, self.day(now), keys,
-                                        order.idempotency_key, fingerprint, since)
+                                        order.idempotency_key, fingerprint, since, extra)
         if locked is None:
             raise NoSuchObject(f"no customer {cust} at {inst}: a branch records the "
                                "electronic-finance agreement first")
-        prev = (repo.decision_by_id(tx, inst, locked.earlier_id)
-                if locked.earlier_id is not None else None)
+        prev = locked.earlier
         if prev is not None and prev.idempotency_key == order.idempotency_key:
             if prev.customer_id != cust or prev.fingerprint != fingerprint:
                 raise AlreadyPresent("idempotency_key was used for a different order; use a "
@@ -233,7 +237,7 @@ class PolicyService:
                 Why.NO_CERTIFICATE_NEEDED, "An inquiry of your own accounts needs no "
                 "certificate (EFT art. 7(1)1)."),), no_certificate=no_cert, day=day), now)
 
-        held = self.media.held(tx, inst, cust)
+        held = self.media.held_from(inst, locked.extra_rows[0])
         presented = self._presented(tx, req, c, held)
         if isinstance(presented, Answered):
             return dataclasses.replace(presented, decision=dataclasses.replace(
@@ -244,7 +248,9 @@ class PolicyService:
             signed = self._signature(req, held)
             if signed is not None:
                 return refuse(*signed)
-            branch_token = True
+            # EFT art. 14(1)6 names HSM security tokens; a smartcard's signature is checked
+            # alike but exempts nothing (the customer service's CheckExemption agrees)
+            branch_token = req.signature.medium is MediumKind.TOKEN
 
         reasons: list[Reason] = []
         exempt: list[ex.Exemption] = []
@@ -269,7 +275,7 @@ class PolicyService:
             # whether the terminal is designated matters only when no exemption applies
             designated = not exempt and any(
                 designated_by(t.device, req.device, self.settings.matched_fields())
-                for t in repo.terminals(tx, inst, cust))
+                for t in (repo.terminals(tx, inst, cust) if locked.terminal_count else ()))
             accepted = self.settings.accepted_additional()
             if ex.additional_required(designated=designated, exempt=exempt,
                                       done=req.additional_done, accepted=accepted):
@@ -300,7 +306,7 @@ class PolicyService:
         if req.otp is not None:
             assert self.otp is not None
             otp_result = self.otp.verify_in(tx, serial=req.otp.serial, code=req.otp.code,
-                                            caller=caller)
+                                            caller=caller, read=locked.extra_rows[1])
             failed = self._otp_refusal(otp_result)
             if failed is not None:
                 return Answered("", dataclasses.replace(failed, grade=grade, day=day), now,
@@ -392,10 +398,14 @@ class PolicyService:
         assert sig is not None
         medium = next((m for m in held if m.kind is sig.medium and m.serial == sig.serial),
                       None)
-        if medium is None or not medium.public_key:
+        if medium is None:
             return (Outcome.MEDIUM_REFUSED, Why.TOKEN_NOT_REGISTERED,
                     "The signing token or smartcard is not registered at a branch of this "
                     "institution for this customer.")
+        if not medium.public_key:
+            return (Outcome.MEDIUM_REFUSED, Why.TOKEN_NOT_REGISTERED,
+                    "The signing token or smartcard was registered at a branch without its "
+                    "signing key; register it again with the key.")
         if not signature_valid(medium.public_key, req.order.signing_bytes(), sig.signature,
                                sig.algorithm):
             return (Outcome.AUTHENTICATION_FAILED, Why.BAD_SIGNATURE,
@@ -770,7 +780,8 @@ class PolicyService:
     def report_incident(self, caller: Caller, device: DeviceInfo,
                         reason: str) -> list[repo.Incident]:
         """List every identifier of ``device`` (IP, MAC, HDD serial, USB serial, phone
-        identifier); one already listed stays as it is."""
+        identifier) as the caller's entry; one the caller listed already stays as it is. Every
+        institution keeps its own entries: another's withdrawal leaves this one in force."""
         keys = incident_keys(device)
         if not keys:
             raise BadRequest("the device information must hold an IP address, MAC address, "
@@ -779,7 +790,7 @@ class PolicyService:
         def run(tx: Tx) -> list[repo.Incident]:
             now, out = self.clock(), []
             for f, v in keys:
-                found = repo.live_incident(tx, f.value, v)
+                found = repo.live_incident(tx, f.value, v, caller.institution)
                 if found is None:
                     found = repo.insert_incident(tx, f.value, v, caller.institution, reason,
                                                  now)
@@ -816,56 +827,6 @@ class PolicyService:
     def incidents(self, caller: Caller) -> list[repo.Incident]:
         return self.db.run(lambda tx: repo.incidents_reported_by(tx, caller.institution),
                            write=False)
-
-    # ------------------------------------------------------------------ media links
-
-    def link(self, caller: Caller, customer_id: str, medium: MediumKind, serial: str,
-             public_key: bytes, operator: str) -> CustomerView:
-        if medium not in LINKABLE:
-            raise BadRequest("security cards name their customer; link an OTP device, token "
-                             "or smartcard", field="medium")
-        key = b""
-        if medium is not MediumKind.OTP:
-            if not public_key:
-                raise BadRequest("a token or smartcard is linked with its public key or "
-                                 "certificate", field="public_key")
-            key = spki(public_key)
-        elif public_key:
-            raise BadRequest("an OTP device has no public key", field="public_key")
-
-        def run(tx: Tx) -> None:
-            self._customer(tx, caller, customer_id, lock=True)
-            owner = repo.linked(tx, caller.institution, medium.value, serial)
-            if owner is not None:
-                raise AlreadyPresent(f"{medium.value} {serial} is linked to "
-                                     + ("this customer" if owner == customer_id
-                                        else "another customer") + " already")
-            repo.link(tx, caller.institution, customer_id, medium.value, serial, key,
-                      self.clock())
-            self.audit.record(tx, action="policy.medium_linked",
-                              target=f"customer:{customer_id}",
-                              customer=customer_id, outcome="linked", caller=caller,
-                              detail={"medium": medium.value, "serial": serial,
-                                      "operator": operator})
-
-        self.db.run(run)
-        return self.view(caller, customer_id)
-
-    def unlink(self, caller: Caller, customer_id: str, medium: MediumKind, serial: str,
-               operator: str) -> CustomerView:
-        def run(tx: Tx) -> None:
-            self._customer(tx, caller, customer_id, lock=True)
-            if not repo.unlink(tx, caller.institution, customer_id, medium.value, serial):
-                raise NoSuchObject(f"{medium.value} {serial} is not linked to customer "
-                                   f"{customer_id}")
-            self.audit.record(tx, action="policy.medium_unlinked",
-                              target=f"customer:{customer_id}",
-                              customer=customer_id, outcome="unlinked",
-                              caller=caller, detail={"medium": medium.value, "serial": serial,
-                                                     "operator": operator})
-
-        self.db.run(run)
-        return self.view(caller, customer_id)
 
     # ------------------------------------------------------------------ export
 

@@ -27,7 +27,7 @@ from authd.v1 import policy_pb2 as pb
 from authd.v1 import policy_pb2_grpc as pb_grpc
 from devices.errors import BadRequest, Unreachable
 from devices.policy.grades import MAX_KRW, Contract, Limits
-from devices.policy.orders import Order
+from devices.policy.orders import Order, Purpose
 from devices.policy.terminals import DeviceInfo, normalise, require_device
 from devices.token.signing import SignAlgorithm
 
@@ -40,7 +40,6 @@ CUSTOMER_ID = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 CUSTOMER_RULE = "1..64 letters, digits or . _ : -"
 DECISION_ID = re.compile(r"[0-9a-f]{32}")
 MAX_SIGNATURE = 1024
-MAX_PUBLIC_KEY = 16384
 MAX_TIME = 253_402_300_799.0
 
 
@@ -65,10 +64,7 @@ def _device(d: pb.DeviceInfo, *, identifying: bool) -> DeviceInfo:
 
 
 def _additional(value: int) -> Any:
-    if value == pb.ADDITIONAL_AUTHENTICATION_NONE:
-        return None
-    return cv.enum_from(cv.ADDITIONAL_FROM_PB, value, "additional_done",
-                        "NONE, SMS, ARS or TWO_CHANNEL")
+    return cv.ADDITIONAL.from_pb(value, None)  # NONE (0): none was done
 
 
 class PolicyServicer(pb_grpc.PolicyServiceServicer):
@@ -88,14 +84,11 @@ class PolicyServicer(pb_grpc.PolicyServiceServicer):
     def _request(self, r: pb.AuthorizeTransferRequest, caller: Caller) -> TransferRequest:
         order = Order(
             institution=caller.institution, customer_id=_customer(r.customer_id),
-            purpose=cv.enum_from(cv.PURPOSE_FROM_PB, r.purpose, "purpose",
-                                 "TRANSFER or OWN_ACCOUNT_INQUIRY"),
+            purpose=cv.PURPOSE.from_pb(r.purpose, Purpose.TRANSFER),
             amount=r.amount_krw,
-            receiving=cv.enum_from(cv.RECEIVING_FROM_PB, r.receiving, "receiving",
-                                   "OWN_ACCOUNT or OTHER"),
+            receiving=cv.RECEIVING.from_pb(r.receiving),
             to_account=r.to_account,
-            channel=cv.enum_from(cv.CHANNEL_FROM_PB, r.channel, "channel",
-                                 "INTERNET_BANKING, E_COMMERCE, ARS_ATM or E_MONEY"),
+            channel=cv.CHANNEL.from_pb(r.channel),
             idempotency_key=r.idempotency_key).check(MAX_KRW)
         device = _device(r.device, identifying=False)
         otp = card = signature = None
@@ -119,8 +112,7 @@ class PolicyServicer(pb_grpc.PolicyServiceServicer):
                                                  "32 lower-case hex digits"), answer)
         if r.HasField("signature"):
             s = r.signature
-            medium = cv.enum_from(cv.MEDIUM_FROM_PB, s.medium, "signature.medium",
-                                  "TOKEN or SMARTCARD")
+            medium = cv.MEDIUM.from_pb(s.medium, field="signature.medium")
             if medium not in (MediumKind.TOKEN, MediumKind.SMARTCARD):
                 raise BadRequest("signature.medium must be TOKEN or SMARTCARD",
                                  field="signature.medium")
@@ -135,8 +127,7 @@ class PolicyServicer(pb_grpc.PolicyServiceServicer):
                                  field="signature.algorithm") from None
             signature = SignatureMeans(medium, validate.serial(s.serial, "signature.serial"),
                                        s.signature, algorithm)
-        role = cv.enum_from(cv.ROLE_FROM_PB, r.corporate_role, "corporate_role",
-                            "MASTER or EMPLOYEE (or unset for a personal customer)")
+        role = cv.ROLE.from_pb(r.corporate_role, None)
         return TransferRequest(order, device, caller, otp, card, signature,
                                _additional(r.additional_done), role)
 
@@ -175,7 +166,7 @@ class PolicyServicer(pb_grpc.PolicyServiceServicer):
                             context: grpc.aio.ServicerContext) -> pb.PolicyCustomer:
         caller = require_role(Role.BRANCH)
         customer = _customer(request.customer_id)
-        kind = cv.enum_from(cv.KIND_FROM_PB, request.kind, "kind", "PERSONAL or CORPORATE")
+        kind = cv.KIND.from_pb(request.kind)
         operator = _operator(request.operator_id, caller)
         agreements = cv.agreements_from_pb(request.agreements)
         return cv.customer_to_pb(await self._run(
@@ -220,8 +211,7 @@ class PolicyServicer(pb_grpc.PolicyServiceServicer):
         reference = validate.text(request.reference, "reference", max_length=64)
         contract = None
         if reference:
-            grade = cv.enum_from(cv.GRADE_FROM_PB, request.grade, "grade",
-                                 "PERSONAL_SAFE, PERSONAL_GENERAL or CORPORATE_SAFE")
+            grade = cv.GRADE.from_pb(request.grade)
             contract = Contract(reference, grade,
                                 Limits(request.per_transfer_krw, request.daily_krw).check(
                                     "contract"))
@@ -232,38 +222,12 @@ class PolicyServicer(pb_grpc.PolicyServiceServicer):
                              context: grpc.aio.ServicerContext) -> pb.PolicyCustomer:
         caller = require_role(Role.BACKEND, Role.BRANCH)
         customer = _customer(request.customer_id)
-        channel = cv.enum_from(cv.LIFT_FROM_PB, request.channel, "channel",
-                               "ONLINE, CALL_CENTRE or BRANCH")
+        channel = cv.LIFT.from_pb(request.channel)
         operator = _operator(request.operator_id, caller)
         age = validate.bounded_int(request.age, "age", maximum=150) or None
         return cv.customer_to_pb(await self._run(lambda: self.service.lift(
             caller, customer, channel, strong_login=request.strong_login, age=age,
             operator=operator)))
-
-    async def LinkMedium(self, request: pb.LinkMediumRequest,
-                         context: grpc.aio.ServicerContext) -> pb.PolicyCustomer:
-        caller = require_role(Role.BRANCH)
-        customer = _customer(request.customer_id)
-        medium = cv.enum_from(cv.MEDIUM_FROM_PB, request.medium, "medium",
-                              "OTP, TOKEN or SMARTCARD")
-        serial = validate.serial(request.serial)
-        operator = _operator(request.operator_id, caller)
-        if len(request.public_key) > MAX_PUBLIC_KEY:
-            raise BadRequest(f"public_key must be at most {MAX_PUBLIC_KEY} bytes",
-                             field="public_key")
-        return cv.customer_to_pb(await self._run(lambda: self.service.link(
-            caller, customer, medium, serial, request.public_key, operator)))
-
-    async def UnlinkMedium(self, request: pb.UnlinkMediumRequest,
-                           context: grpc.aio.ServicerContext) -> pb.PolicyCustomer:
-        caller = require_role(Role.BRANCH)
-        customer = _customer(request.customer_id)
-        medium = cv.enum_from(cv.MEDIUM_FROM_PB, request.medium, "medium",
-                              "OTP, TOKEN or SMARTCARD")
-        serial = validate.serial(request.serial)
-        operator = _operator(request.operator_id, caller)
-        return cv.customer_to_pb(await self._run(
-            lambda: self.service.unlink(caller, customer, medium, serial, operator)))
 
     # ------------------------------------------------------------------ terminals
 
@@ -300,9 +264,7 @@ class PolicyServicer(pb_grpc.PolicyServiceServicer):
                           context: grpc.aio.ServicerContext) -> pb.InputCounter:
         caller = require_role(Role.BACKEND)
         customer = _customer(request.customer_id)
-        kind = cv.enum_from(cv.INPUT_FROM_PB, request.kind, "kind",
-                            "USER_PASSWORD, CERTIFICATE_PASSWORD, SECURITY_CARD_ANSWER or "
-                            "ACCOUNT_PASSWORD")
+        kind = cv.INPUT.from_pb(request.kind)
         return cv.counter_to_pb(await self._run(
             lambda: self.service.report_input(caller, customer, kind, request.correct)))
 
@@ -310,9 +272,7 @@ class PolicyServicer(pb_grpc.PolicyServiceServicer):
                           context: grpc.aio.ServicerContext) -> pb.InputCounter:
         caller = require_role(Role.BACKEND, Role.BRANCH)
         customer = _customer(request.customer_id)
-        kind = cv.enum_from(cv.INPUT_FROM_PB, request.kind, "kind",
-                            "USER_PASSWORD, CERTIFICATE_PASSWORD, SECURITY_CARD_ANSWER or "
-                            "ACCOUNT_PASSWORD")
+        kind = cv.INPUT.from_pb(request.kind)
         operator = _operator(request.operator_id, caller)
         return cv.counter_to_pb(await self._run(lambda: self.service.unlock_input(
             caller, customer, kind, password_correct=request.password_correct,
@@ -326,8 +286,7 @@ class PolicyServicer(pb_grpc.PolicyServiceServicer):
         device = _device(request.device, identifying=False)
         reason = validate.text(request.reason, "reason", required=True)
         listed = await self._run(lambda: self.service.report_incident(caller, device, reason))
-        return pb.ReportIncidentResponse(incidents=[
-            cv.incident_to_pb(i) for i in listed if i.reported_by == caller.institution])
+        return pb.ReportIncidentResponse(incidents=[cv.incident_to_pb(i) for i in listed])
 
     async def CheckDevice(self, request: pb.CheckDeviceRequest,
                           context: grpc.aio.ServicerContext) -> pb.CheckDeviceResponse:

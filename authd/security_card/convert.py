@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from authd import validate
+from authd.enums import EnumMap
 from authd.security_card import repository as repo
 from authd.security_card.output import (
     FAILURE_FAULT,
@@ -16,18 +18,18 @@ from authd.security_card.output import (
     STATE_SENT,
     PrintOutcome,
 )
-from authd.security_card.service import Holder, Issued, StartedChallenge, Verified
+from authd.security_card.service import Holder, Prepared, StartedChallenge, Verified
 from authd.v1 import security_card_pb2 as pb
 from devices.errors import BadRequest
 from devices.security_card import CardState, DigitRequest, Outcome
 
-STATE = {
+STATE = EnumMap("state", {
     CardState.ACTIVE: pb.SECURITY_CARD_STATE_ACTIVE,
     CardState.RESTRICTED: pb.SECURITY_CARD_STATE_RESTRICTED,
     CardState.REVOKED: pb.SECURITY_CARD_STATE_REVOKED,
     CardState.REPLACED: pb.SECURITY_CARD_STATE_REPLACED,
-}
-OUTCOME = {
+})
+OUTCOME = EnumMap("outcome", {
     Outcome.ACCEPTED: pb.SECURITY_CARD_OUTCOME_ACCEPTED,
     Outcome.WRONG_ANSWER: pb.SECURITY_CARD_OUTCOME_WRONG_ANSWER,
     Outcome.CARD_RESTRICTED: pb.SECURITY_CARD_OUTCOME_CARD_RESTRICTED,
@@ -35,33 +37,28 @@ OUTCOME = {
     Outcome.CARD_REPLACED: pb.SECURITY_CARD_OUTCOME_CARD_REPLACED,
     Outcome.CHALLENGE_EXPIRED: pb.SECURITY_CARD_OUTCOME_CHALLENGE_EXPIRED,
     Outcome.CHALLENGE_USED: pb.SECURITY_CARD_OUTCOME_CHALLENGE_USED,
-}
-PRINT_STATE = {
+})
+PRINT_STATE = EnumMap("print_job.state", {
     STATE_COMPLETED: pb.SECURITY_CARD_PRINT_COMPLETED,
     STATE_SENT: pb.SECURITY_CARD_PRINT_SENT,
     STATE_QUEUED: pb.SECURITY_CARD_PRINT_QUEUED,
     STATE_FAILED: pb.SECURITY_CARD_PRINT_FAILED,
-}
-PRINT_FAILURE = {
+})
+PRINT_FAILURE = EnumMap("print_job.failure", {
     FAILURE_NONE: pb.SECURITY_CARD_PRINT_FAILURE_NONE,
     FAILURE_OFFLINE: pb.SECURITY_CARD_PRINT_FAILURE_OFFLINE,
     FAILURE_PAPER_JAM: pb.SECURITY_CARD_PRINT_FAILURE_PAPER_JAM,
     FAILURE_PAPER_OUT: pb.SECURITY_CARD_PRINT_FAILURE_PAPER_OUT,
     FAILURE_FAULT: pb.SECURITY_CARD_PRINT_FAILURE_DEVICE_FAULT,
     FAILURE_TIMEOUT: pb.SECURITY_CARD_PRINT_FAILURE_TIMEOUT,
-}
-LAYOUT_IN: dict[int, str | None] = {
-    pb.SECURITY_CARD_LAYOUT_UNSPECIFIED: None,
-    pb.SECURITY_CARD_LAYOUT_CARD: "card",
-    pb.SECURITY_CARD_LAYOUT_PAGE: "page",
-}
-LAYOUT_OUT = {"card": pb.SECURITY_CARD_LAYOUT_CARD, "page": pb.SECURITY_CARD_LAYOUT_PAGE}
+})
+LAYOUT = EnumMap("layout", {"card": pb.SECURITY_CARD_LAYOUT_CARD,
+                            "page": pb.SECURITY_CARD_LAYOUT_PAGE})
 
 
 def layout_in(value: int) -> str | None:
-    if value not in LAYOUT_IN:
-        raise BadRequest(f"unknown layout {value}")
-    return LAYOUT_IN[value]
+    """UNSPECIFIED: the configured default layout."""
+    return LAYOUT.from_pb(value, None)
 
 
 def braille_in(value: int, *, default: bool | None) -> bool | None:
@@ -80,7 +77,7 @@ def card_status(row: repo.CardRow, max_failures: int) -> pb.SecurityCardStatus:
         serial=row.serial,
         customer_id=row.customer_id,
         medium=pb.SECURITY_CARD_MEDIUM_BRAILLE if row.braille else pb.SECURITY_CARD_MEDIUM_PRINTED,
-        state=STATE[row.state],
+        state=STATE.to_pb(row.state),
         failures=row.failures,
         max_failures=max_failures,
         attempts_left=max(0, max_failures - row.failures) if row.state is CardState.ACTIVE else 0,
@@ -91,18 +88,18 @@ def card_status(row: repo.CardRow, max_failures: int) -> pb.SecurityCardStatus:
         replaces=row.replaces,
         replaced_by=row.replaced_by,
         print_count=row.print_count,
-        last_print_state=PRINT_STATE.get(row.last_print_state,
-                                         pb.SECURITY_CARD_PRINT_STATE_UNSPECIFIED),
+        last_print_state=PRINT_STATE.to_pb_or(row.last_print_state,
+                                              pb.SECURITY_CARD_PRINT_STATE_UNSPECIFIED),
         braille_card_user=row.braille and row.live,
-        layout=LAYOUT_OUT.get(row.layout, pb.SECURITY_CARD_LAYOUT_UNSPECIFIED),
+        layout=LAYOUT.to_pb_or(row.layout, pb.SECURITY_CARD_LAYOUT_UNSPECIFIED),
     )
 
 
 def print_job(outcome: PrintOutcome) -> pb.SecurityCardPrintJob:
     return pb.SecurityCardPrintJob(
         job_id=outcome.job_id,
-        state=PRINT_STATE[outcome.state],
-        failure=PRINT_FAILURE[outcome.failure],
+        state=PRINT_STATE.to_pb(outcome.state),
+        failure=PRINT_FAILURE.to_pb(outcome.failure),
         message=outcome.message,
         device=outcome.device,
         pages=outcome.pages,
@@ -110,13 +107,25 @@ def print_job(outcome: PrintOutcome) -> pb.SecurityCardPrintJob:
     )
 
 
-def issued(result: Issued, max_failures: int) -> pb.IssueSecurityCardResponse:
-    return pb.IssueSecurityCardResponse(
-        card=card_status(result.card, max_failures),
-        print_job=print_job(result.print_job),
-        masked_preview=result.masked_preview,
-        masked_svg=result.masked_svg,
-    )
+def release(prepared: Prepared, max_failures: int) -> pb.SecurityCardPrintRelease:
+    return pb.SecurityCardPrintRelease(
+        card=card_status(prepared.card, max_failures), job=prepared.job,
+        job_name=prepared.job_name, masked_preview=prepared.masked_preview,
+        masked_svg=prepared.masked_svg)
+
+
+MAX_PAGES = 10_000
+
+
+def print_outcome_in(job: pb.SecurityCardPrintJob) -> PrintOutcome:
+    """What a device's node reports of a print (checked like any request)."""
+    state = PRINT_STATE.from_pb(job.state)
+    failure = PRINT_FAILURE.from_pb(job.failure)
+    if not 0 <= job.pages <= MAX_PAGES or job.bytes < 0:
+        raise BadRequest("print_job.pages and bytes must be sensible counts", field="print_job")
+    return PrintOutcome(validate.text(job.job_id, "print_job.job_id", max_length=128), state,
+                        failure, validate.text(job.message, "print_job.message"),
+                        validate.text(job.device, "print_job.device"), job.pages, job.bytes)
 
 
 def _digits(request: DigitRequest) -> pb.SecurityCardDigitRequest:
@@ -144,10 +153,10 @@ def challenge(started: StartedChallenge) -> pb.SecurityCardChallenge:
 def verified(result: Verified) -> pb.VerifySecurityCardAnswerResponse:
     v = result.verdict
     return pb.VerifySecurityCardAnswerResponse(
-        outcome=OUTCOME[v.outcome],
+        outcome=OUTCOME.to_pb(v.outcome),
         accepted=v.accepted,
         serial=result.serial,
-        card_state=STATE[v.state],
+        card_state=STATE.to_pb(v.state),
         failures=v.failures,
         attempts_left=v.attempts_left if v.state is CardState.ACTIVE else 0,
         message_text=result.message.text,

@@ -10,17 +10,13 @@ from __future__ import annotations
 import secrets as pysecrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from authd import validate
 from authd.audit import AuditLog
 from authd.secrets import SecretBox
 from authd.security_card import repository as repo
-from authd.security_card.output import (
-    STATE_PENDING,
-    CardOutput,
-    PrintOutcome,
-)
+from authd.security_card.output import STATE_PENDING, PrintOutcome
 from authd.security_card.settings import SecurityCardSettings
 from authd.storage import Database, Tx
 from devices.errors import (
@@ -70,11 +66,17 @@ ACTION_VERIFY = "security_card.verify"
 
 
 @dataclass(frozen=True)
-class Issued:
+class Prepared:
+    """A card's print job, released to the device that prints it (it holds the codes)."""
+
     card: repo.CardRow
-    print_job: PrintOutcome
+    job: bytes = field(repr=False)
     masked_preview: str
     masked_svg: str
+
+    @property
+    def job_name(self) -> str:
+        return f"security-card-{self.card.serial}"
 
 
 @dataclass(frozen=True)
@@ -120,7 +122,6 @@ class SecurityCardService:
         audit: AuditLog,
         settings: SecurityCardSettings,
         braille: BrailleCardLayout | None,
-        output: CardOutput,
         clock: Callable[[], float] = time.time,
         random_bytes: RandomBytes = pysecrets.token_bytes,
     ) -> None:
@@ -129,7 +130,6 @@ class SecurityCardService:
         self.audit = audit
         self.settings = settings
         self.braille = braille
-        self.output = output
         self.clock = clock
         self.random_bytes = random_bytes
         self._challenges = 0
@@ -203,10 +203,13 @@ class SecurityCardService:
         doc = self._braille_layout().document(card, layout, masked=True)
         return doc.preview(), doc.svg(f"security card {card.serial}") if include_svg else ""
 
-    def _print(self, row: repo.CardRow, job: bytes, action: str, reason: str = "") -> PrintOutcome:
-        outcome = self.output.send(row.braille, f"security-card-{row.serial}", job)
+    def record_print(self, institution: str, serial: str, outcome: PrintOutcome, *,
+                     reprint: bool = False, reason: str = "") -> repo.CardRow:
+        """Record how the print of a released job went (the device's node tells)."""
+        validate_reason(reason)
 
-        def record(tx: Tx) -> None:
+        def record(tx: Tx) -> repo.CardRow:
+            row = self._card_for(tx, institution, serial, lock=True)
             repo.record_print(tx, row.serial, outcome.state, outcome.delivered, self.clock())
             detail: dict[str, object] = {
                 "device": outcome.device,
@@ -215,20 +218,22 @@ class SecurityCardService:
                 "pages": outcome.pages,
                 "medium": row.medium,
             }
+            if reprint:
+                detail["reprint"] = True
             if reason:
                 detail["reason"] = reason
-            self.audit.record(tx, action=action, target=row.serial, outcome=outcome.state,
+            self.audit.record(tx, action=ACTION_PRINT, target=row.serial, outcome=outcome.state,
                               detail=detail)
+            return self._card_for(tx, institution, serial)
 
-        self.db.run(record)
-        return outcome
+        return self.db.run(record)
 
-    # -- issue, replace, reprint ----------------------------------------------------------
-    def issue(self, institution: str, customer_id: str, braille: bool, layout: str | None,
-              include_svg: bool = False) -> Issued:
+    # -- issue, replace, reprint: the codes are generated and sealed here, and the print job
+    # is released to the caller's printer or embosser (at a branch, or this node's own) --------
+    def prepare_issue(self, institution: str, customer_id: str, braille: bool,
+                      layout: str | None, include_svg: bool = False) -> Prepared:
         validate.customer_ref(customer_id)
         layout_name = self._layout(layout)
-        self.output.require(braille)
         card, row = self._new_card(institution, customer_id, braille, layout_name, "")
         job = self._render(card, braille, layout_name)
         preview, svg = self._masked(card, braille, layout_name, include_svg)
@@ -245,17 +250,15 @@ class SecurityCardService:
                                       "code_count": row.code_count})
 
         _run_unique(self.db, store, f"customer {customer_id} already holds a live security card")
-        outcome = self._print(row, job, ACTION_PRINT)
-        return Issued(self._read_card(institution, row.serial), outcome, preview, svg)
+        return Prepared(self._read_card(institution, row.serial), job, preview, svg)
 
-    def replace(self, institution: str, serial: str, braille: bool | None, layout: str | None,
-                reason: str, include_svg: bool = False) -> Issued:
+    def prepare_replace(self, institution: str, serial: str, braille: bool | None,
+                        layout: str | None, reason: str, include_svg: bool = False) -> Prepared:
         validate_reason(reason)
         old = self._read_card(institution, serial)
         check_replace(old.state)
         use_braille = old.braille if braille is None else braille
         layout_name = self._layout(layout or (old.layout if old.braille else None))
-        self.output.require(use_braille)
         card, row = self._new_card(institution, old.customer_id, use_braille, layout_name, serial)
         job = self._render(card, use_braille, layout_name)
         preview, svg = self._masked(card, use_braille, layout_name, include_svg)
@@ -274,19 +277,27 @@ class SecurityCardService:
                                       "replaces": serial})
 
         _run_unique(self.db, swap, f"customer {old.customer_id} already holds a live card")
-        outcome = self._print(row, job, ACTION_PRINT)
-        return Issued(self._read_card(institution, row.serial), outcome, preview, svg)
+        return Prepared(self._read_card(institution, row.serial), job, preview, svg)
 
-    def reprint(self, institution: str, serial: str, layout: str | None,
-                reason: str) -> tuple[repo.CardRow, PrintOutcome]:
+    def prepare_reprint(self, institution: str, serial: str, layout: str | None,
+                        reason: str) -> Prepared:
+        """The job of an active card again, for a print lost before it reached the customer;
+        audited here when the codes are released, whatever the print does."""
         validate_reason(reason)
         row = self._read_card(institution, serial)
         check_reprint(row.state)
         layout_name = self._layout(layout or (row.layout if row.braille else None))
-        self.output.require(row.braille)
         job = self._render(self._open_codes(row), row.braille, layout_name)
-        outcome = self._print(row, job, ACTION_REPRINT, reason)
-        return self._read_card(institution, serial), outcome
+
+        def audit(tx: Tx) -> repo.CardRow:
+            locked = self._card_for(tx, institution, serial, lock=True)
+            check_reprint(locked.state)
+            self.audit.record(tx, action=ACTION_REPRINT, target=serial, outcome="released",
+                              detail={"reason": reason, "medium": row.medium,
+                                      "layout": layout_name if row.braille else ""})
+            return locked
+
+        return Prepared(self.db.run(audit), job, "", "")
 
     # -- lifecycle ------------------------------------------------------------------------
     def revoke(self, institution: str, serial: str, reason: str) -> repo.CardRow:

@@ -8,6 +8,7 @@ from authd.app import App
 from authd.context import Role, require_role
 from authd.ratelimit import RateLimiter
 from authd.security_card import convert
+from authd.security_card.desk import LocalCardCenter, PrintDesk
 from authd.security_card.service import SecurityCardService
 from authd.v1 import security_card_pb2 as pb
 from authd.v1 import security_card_pb2_grpc as pb_grpc
@@ -17,9 +18,10 @@ ASKERS = (Role.BACKEND, Role.BRANCH)
 
 
 class SecurityCardServicer(pb_grpc.SecurityCardServiceServicer):
-    def __init__(self, app: App, service: SecurityCardService) -> None:
+    def __init__(self, app: App, service: SecurityCardService, desk: PrintDesk) -> None:
         self.app = app
         self.service = service
+        self.desk = desk
         settings = service.settings
         self.challenge_limit = RateLimiter("security_card.challenge", "security-card challenges",
                                            settings.challenge_rate)
@@ -32,30 +34,18 @@ class SecurityCardServicer(pb_grpc.SecurityCardServiceServicer):
 
     async def IssueCard(self, request: pb.IssueSecurityCardRequest,
                         context: grpc.aio.ServicerContext) -> pb.IssueSecurityCardResponse:
-        caller = require_role(*BRANCH)
-        braille = bool(convert.braille_in(request.medium, default=False))
-        result = await self.app.run_blocking(
-            self.service.issue, caller.institution, request.customer_id, braille,
-            convert.layout_in(request.layout), request.include_svg)
-        return convert.issued(result, self._max)
+        require_role(*BRANCH)
+        return await self.app.run_blocking(self.desk.issue, request)
 
     async def ReplaceCard(self, request: pb.ReplaceSecurityCardRequest,
                           context: grpc.aio.ServicerContext) -> pb.IssueSecurityCardResponse:
-        caller = require_role(*BRANCH)
-        result = await self.app.run_blocking(
-            self.service.replace, caller.institution, request.serial,
-            convert.braille_in(request.medium, default=None), convert.layout_in(request.layout),
-            request.reason, request.include_svg)
-        return convert.issued(result, self._max)
+        require_role(*BRANCH)
+        return await self.app.run_blocking(self.desk.replace, request)
 
     async def ReprintCard(self, request: pb.ReprintSecurityCardRequest,
                           context: grpc.aio.ServicerContext) -> pb.ReprintSecurityCardResponse:
-        caller = require_role(*BRANCH)
-        row, outcome = await self.app.run_blocking(
-            self.service.reprint, caller.institution, request.serial,
-            convert.layout_in(request.layout), request.reason)
-        return pb.ReprintSecurityCardResponse(card=convert.card_status(row, self._max),
-                                              print_job=convert.print_job(outcome))
+        require_role(*BRANCH)
+        return await self.app.run_blocking(self.desk.reprint, request)
 
     async def RevokeCard(self, request: pb.RevokeSecurityCardRequest,
                          context: grpc.aio.ServicerContext) -> pb.SecurityCardStatus:
@@ -100,3 +90,31 @@ class SecurityCardServicer(pb_grpc.SecurityCardServiceServicer):
         result = await self.app.run_store(self.service.verify, caller.institution,
                                              request.challenge_id, request.answer)
         return convert.verified(result)
+
+
+class SecurityCardCenterServicer(pb_grpc.SecurityCardCenterServiceServicer):
+    """The center's half of printing for branch nodes (their certificate is the caller)."""
+
+    def __init__(self, app: App, center: LocalCardCenter) -> None:
+        self.app = app
+        self.center = center
+
+    async def PrepareIssue(self, request: pb.IssueSecurityCardRequest,
+                           context: grpc.aio.ServicerContext) -> pb.SecurityCardPrintRelease:
+        require_role(*BRANCH)
+        return await self.app.run_blocking(self.center.prepare, "issue", request)
+
+    async def PrepareReplace(self, request: pb.ReplaceSecurityCardRequest,
+                             context: grpc.aio.ServicerContext) -> pb.SecurityCardPrintRelease:
+        require_role(*BRANCH)
+        return await self.app.run_blocking(self.center.prepare, "replace", request)
+
+    async def PrepareReprint(self, request: pb.ReprintSecurityCardRequest,
+                             context: grpc.aio.ServicerContext) -> pb.SecurityCardPrintRelease:
+        require_role(*BRANCH)
+        return await self.app.run_blocking(self.center.prepare, "reprint", request)
+
+    async def RecordPrint(self, request: pb.RecordSecurityCardPrintRequest,
+                          context: grpc.aio.ServicerContext) -> pb.SecurityCardStatus:
+        require_role(*BRANCH)
+        return await self.app.run_blocking(self.center.record, request)

@@ -5,25 +5,26 @@ from __future__ import annotations
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from authd.enums import EnumMap
 from authd.smartcard.models import CardInfo, CertificateInfo, PinOutcome, PinResult, PivStatus
 from authd.v1 import smartcard_pb2 as pb
 from devices.errors import BadRequest
 from devices.smartcard.piv import KeyType, PublicKey, Slot
 from drivers.pcsc.events import EventKind, ReaderEvent, Snapshot
 
-_EVENT_KIND = {
+EVENT_KIND = EnumMap("kind", {
     EventKind.READER_ADDED: pb.ReaderEvent.READER_ADDED,
     EventKind.READER_REMOVED: pb.ReaderEvent.READER_REMOVED,
     EventKind.CARD_INSERTED: pb.ReaderEvent.CARD_INSERTED,
     EventKind.CARD_REMOVED: pb.ReaderEvent.CARD_REMOVED,
     EventKind.SERVICE_UP: pb.ReaderEvent.SERVICE_UP,
     EventKind.SERVICE_DOWN: pb.ReaderEvent.SERVICE_DOWN,
-}
-_PIN_OUTCOME = {
+})
+PIN_OUTCOME = EnumMap("outcome", {
     PinOutcome.OK: pb.PinResult.OK,
     PinOutcome.WRONG: pb.PinResult.WRONG,
     PinOutcome.BLOCKED: pb.PinResult.BLOCKED,
-}
+})
 
 
 def slot_from_proto(value: int) -> Slot:
@@ -51,7 +52,7 @@ def readers_to_proto(snapshot: Snapshot) -> pb.ListReadersResponse:
 
 
 def event_to_proto(event: ReaderEvent) -> pb.ReaderEvent:
-    return pb.ReaderEvent(kind=_EVENT_KIND[event.kind], reader=event.reader, atr=event.atr)
+    return pb.ReaderEvent(kind=EVENT_KIND.to_pb(event.kind), reader=event.reader, atr=event.atr)
 
 
 def card_info_to_proto(info: CardInfo) -> pb.CardInfo:
@@ -96,7 +97,7 @@ def _cert(info: CertificateInfo) -> pb.PivCertificate:
 
 def pin_result_to_proto(result: PinResult) -> pb.PinResult:
     return pb.PinResult(
-        outcome=_PIN_OUTCOME[result.outcome], attempts_remaining=result.attempts_remaining
+        outcome=PIN_OUTCOME.to_pb(result.outcome), attempts_remaining=result.attempts_remaining
     )
 
 

@@ -32,7 +32,6 @@ from authd.smartcard.models import (
 )
 from authd.smartcard.settings import SmartcardSettings
 from devices.errors import BadRequest, NoSuchObject, Unreachable, WrongState
-from devices.smartcard.apdu import SmartCardConnection
 from devices.smartcard.errors import ApduError, InvalidPinError
 from devices.smartcard.piv import (
     KeyType,
@@ -58,6 +57,14 @@ KNOWN_APPLETS: tuple[tuple[str, bytes], ...] = (
     ("GlobalPlatform ISD", bytes.fromhex("A000000151000000")),
 )
 _DIGEST_SIZES = {"sha256": 32, "sha384": 48, "sha512": 64}
+# Instructions that leave a security state on the card (ISO 7816-4, SP 800-73-4): VERIFY,
+# CHANGE REFERENCE DATA, RESET RETRY COUNTER, EXTERNAL / MUTUAL AUTHENTICATE, GENERAL
+# AUTHENTICATE (both INS), MANAGE SECURITY ENVIRONMENT. The card connection is shared by every
+# caller of the reader: a raw Transmit carrying one of them ends by selecting the PIV
+# application again (_drop_security_state), so a PIN verified in one caller's APDUs never lets
+# another caller's APDUs sign.
+SECURITY_STATE_INS = frozenset({0x20, 0x24, 0x2C, 0x82, 0x86, 0x87, 0x22})
+PIV_AID = KNOWN_APPLETS[0][1]
 
 
 Audit = Callable[[str, str, str, dict[str, Any]], None]
@@ -357,11 +364,28 @@ class SmartcardService:
 
     async def transmit(self, reader: str, apdus: list[bytes]) -> list[tuple[bytes, int]]:
         self.check_apdus(apdus)
+        authenticates = any(apdu[1] in SECURITY_STATE_INS for apdu in apdus)
 
-        def work(connection: SmartCardConnection) -> list[tuple[bytes, int]]:
-            return [connection.send_and_receive(apdu) for apdu in apdus]
+        def work(connection: PcscConnection) -> list[tuple[bytes, int]]:
+            try:
+                return [connection.send_and_receive(apdu) for apdu in apdus]
+            finally:
+                if authenticates:  # no verified PIN or key survives into another call
+                    _drop_security_state(connection)
 
         return await self._run(reader, work)
+
+
+def _drop_security_state(connection: PcscConnection) -> None:
+    """Select the PIV application again: selecting it resets its PIN-verified and
+    management-key states (SP 800-73-4), and leaves whatever other application the APDUs had
+    selected (ISO 7816-4: a security status belongs to the selected application). Cheaper
+    than a card reset, and the connection stays for the next call."""
+    select = bytes([0x00, 0xA4, 0x04, 0x00, len(PIV_AID)]) + PIV_AID
+    try:
+        connection.send_and_receive(select)
+    except DriverError:
+        connection.close(reset=True)  # the card did not answer: reset it instead
 
 
 def piv_attempts(piv: PivSession) -> int:

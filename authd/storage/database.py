@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 Row = tuple[Any, ...]
+# A statement and its parameters, to be run later (``Tx.all_of``).
+Statement = tuple[str, Sequence[Any]]
 Dialect = Literal["sqlite", "postgresql"]
 
 _RETRIES = 8
@@ -83,6 +85,22 @@ class Tx:
     def all(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         self._cur.execute(self._sql(sql), tuple(params))
         return [tuple(r) for r in self._cur.fetchall()]
+
+    def all_of(self, statements: Sequence[Statement]) -> list[list[Row]]:
+        """The rows of each statement, run in order. Pipelined (PostgreSQL), all of them are
+        sent before the first answer is awaited: one round trip. The server still runs them
+        one after another, each with a snapshot of its own (read committed), so a statement
+        after a ``FOR UPDATE`` sees what the lock's previous holder committed."""
+        if not self._pipelined:
+            return [self.all(sql, params) for sql, params in statements]
+        cursors = [self._cur.connection.cursor() for _ in statements]
+        try:
+            for cur, (sql, params) in zip(cursors, statements, strict=True):
+                cur.execute(self._sql(sql), tuple(params))
+            return [[tuple(r) for r in cur.fetchall()] for cur in cursors]
+        finally:
+            for cur in cursors:
+                cur.close()
 
 
 class Database(abc.ABC):
@@ -168,6 +186,12 @@ class Database(abc.ABC):
     @abc.abstractmethod
     def close(self) -> None:
         """Close every connection of the pool."""
+
+    @abc.abstractmethod
+    def sibling(self) -> Database:
+        """Another handle on the same store with a connection of its own, for small reads
+        made while this handle's connections are busy (one per thread on SQLite; one on
+        PostgreSQL)."""
 
     def check(self) -> str:
         """'' when the store answers a query (within the timeout), else what is wrong."""
@@ -260,6 +284,9 @@ class SqliteDatabase(Database):
                     os.close(directory)
                 self._wal = (os.open(wal, os.O_RDONLY | os.O_CLOEXEC), inode)
             os.fdatasync(self._wal[0])
+
+    def sibling(self) -> Database:
+        return SqliteDatabase(self.path)
 
     def _private_files(self) -> None:
         """The store file (and its -wal and -shm, which SQLite creates with the store file's
@@ -384,6 +411,9 @@ class PostgresDatabase(Database):
         self._lock = threading.Lock()
         self._all: list[Any] = []
         self._applied: dict[int, float | None] = {}  # connection -> its statement timeout
+
+    def sibling(self) -> Database:
+        return PostgresDatabase(self.url, 1)
 
     def _connect(self) -> Any:
         timeout = self.timeout

@@ -7,7 +7,7 @@ from typing import Any
 
 import grpc
 
-from authd import __version__
+from authd import __version__, validate
 from authd.app import App
 from authd.audit.chain import read_head
 from authd.audit.records import AuditRecord
@@ -44,8 +44,10 @@ def query_for(caller: Caller, f: system_pb2.AuditFilter,
 def _page_token(text: str) -> int:
     if not text:
         return 0
-    if not text.isdigit() or len(text) > 19:
-        raise BadRequest("page_token is not one this server gave out")
+    # ASCII digits only: str.isdigit() also takes "²" or "١", which int() refuses or reads
+    if (len(text) > 19 or not (text.isascii() and text.isdigit())
+            or int(text) > validate.INT64_MAX):
+        raise BadRequest("page_token is not one this server gave out", field="page_token")
     return int(text)
 
 
@@ -70,8 +72,7 @@ class SystemServicer(system_pb2_grpc.SystemServiceServicer):
     async def ListAudit(self, request: system_pb2.ListAuditRequest,
                         context: grpc.aio.ServicerContext) -> system_pb2.ListAuditResponse:
         caller = require_role(Role.ADMIN, Role.BRANCH)
-        if not request.target or len(request.target) > 128:
-            raise BadRequest("target must be 1..128 characters")
+        validate.text(request.target, "target", required=True, max_length=128)
         limit = request.limit or 100
         if not 0 < limit <= MAX_AUDIT:
             raise BadRequest(f"limit must be 1..{MAX_AUDIT}")

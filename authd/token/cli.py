@@ -134,7 +134,8 @@ def registration_lines(r: pb.TokenRegistration) -> list[str]:
     state = "active" if r.active else f"ended {when(r.deregistered_at)}"
     return [f"registration {r.id}: token {r.token_serial} for customer {r.customer_id} at "
             f"{r.institution}: {state}",
-            f"  registered {when(r.registered_at)} at terminal {r.terminal} by {r.operator}"]
+            f"  registered {when(r.registered_at)} at terminal {r.terminal} by {r.operator}"
+            + ("; with its signing key" if r.public_key else "")]
 
 
 # --------------------------------------------------------------------------- commands
@@ -269,7 +270,8 @@ def _delete(ctl: Any, a: argparse.Namespace) -> None:
 def _register(ctl: Any, a: argparse.Namespace) -> None:
     ctl.show(_stub(ctl).RegisterToken(pb.RegisterTokenRequest(
         session=_session(a), customer_id=a.customer, operator=a.operator,
-        terminal=a.terminal or ""), timeout=a.timeout), registration_lines)
+        terminal=a.terminal or "", key_id=_key_id(a.key_id) if a.key_id else b""),
+        timeout=a.timeout), registration_lines)
 
 
 def _deregister(ctl: Any, a: argparse.Namespace) -> None:
@@ -371,6 +373,8 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--customer", required=True, help="customer id")
     p.add_argument("--operator", required=True, help="teller's operator id")
     p.add_argument("--terminal", help="default: your certificate's name")
+    p.add_argument("--key-id", help="the key pair (hex id) the customer signs transfers with: "
+                                    "its public key is kept with the registration")
 
     p = command("deregister", "(branch) end the token's registration", _deregister,
                 session=False)

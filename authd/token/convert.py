@@ -3,64 +3,52 @@
 from __future__ import annotations
 
 from authd.customer.models import BranchRegistration
+from authd.enums import EnumMap
 from authd.v1 import token_pb2 as pb
-from devices.errors import BadRequest
 from devices.token import CertificateInfo, KeyInfo, KeySpec, RenewalState, SignAlgorithm
 from devices.token.token import DeleteScope
 from drivers.pkcs11 import TokenEvent, TokenEventKind, TokenInfo
 
-KEY_SPEC_TO_PB = {
+KEY_SPEC = EnumMap("spec", {
     KeySpec.EC_P256: pb.TOKEN_KEY_SPEC_EC_P256,
     KeySpec.EC_P384: pb.TOKEN_KEY_SPEC_EC_P384,
     KeySpec.RSA_2048: pb.TOKEN_KEY_SPEC_RSA_2048,
     KeySpec.RSA_3072: pb.TOKEN_KEY_SPEC_RSA_3072,
-}
-KEY_SPEC_FROM_PB = {v: k for k, v in KEY_SPEC_TO_PB.items()}
-ALGORITHM_TO_PB = {
+})
+ALGORITHM = EnumMap("algorithm", {
     SignAlgorithm.ECDSA_SHA256: pb.TOKEN_SIGN_ECDSA_SHA256,
     SignAlgorithm.RSA_PKCS1V15_SHA256: pb.TOKEN_SIGN_RSA_PKCS1V15_SHA256,
     SignAlgorithm.RSA_PSS_SHA256: pb.TOKEN_SIGN_RSA_PSS_SHA256,
-}
-ALGORITHM_FROM_PB = {v: k for k, v in ALGORITHM_TO_PB.items()}
-RENEWAL_TO_PB = {
+})
+RENEWAL = EnumMap("renewal", {
     RenewalState.NOT_YET_VALID: pb.TOKEN_RENEWAL_NOT_YET_VALID,
     RenewalState.VALID: pb.TOKEN_RENEWAL_VALID,
     RenewalState.RENEWABLE: pb.TOKEN_RENEWAL_RENEWABLE,
     RenewalState.EXPIRED: pb.TOKEN_RENEWAL_EXPIRED,
-}
-EVENT_TO_PB = {
+})
+EVENT = EnumMap("kind", {
     TokenEventKind.PRESENT: pb.TokenEvent.PRESENT,
     TokenEventKind.INSERTED: pb.TokenEvent.INSERTED,
     TokenEventKind.REMOVED: pb.TokenEvent.REMOVED,
-}
-SCOPE_FROM_PB = {
-    pb.TokenDeleteObjectRequest.SCOPE_UNSPECIFIED: DeleteScope.ALL,
-    pb.TokenDeleteObjectRequest.KEY_PAIR: DeleteScope.KEY_PAIR,
-    pb.TokenDeleteObjectRequest.CERTIFICATE: DeleteScope.CERTIFICATE,
-}
+})
+SCOPE = EnumMap("scope", {
+    DeleteScope.KEY_PAIR: pb.TokenDeleteObjectRequest.KEY_PAIR,
+    DeleteScope.CERTIFICATE: pb.TokenDeleteObjectRequest.CERTIFICATE,
+})
 
 
 def key_spec(value: int) -> KeySpec:
-    try:
-        return KEY_SPEC_FROM_PB[value]  # type: ignore[index]
-    except KeyError:
-        raise BadRequest("spec must be one of EC_P256, EC_P384, RSA_2048, RSA_3072") from None
+    return KEY_SPEC.from_pb(value)
 
 
 def algorithm(value: int) -> SignAlgorithm | None:
-    if value == pb.TOKEN_SIGN_ALGORITHM_UNSPECIFIED:
-        return None
-    try:
-        return ALGORITHM_FROM_PB[value]  # type: ignore[index]
-    except KeyError:
-        raise BadRequest("unknown signature algorithm") from None
+    """UNSPECIFIED: the key's default algorithm."""
+    return ALGORITHM.from_pb(value, None)
 
 
 def scope(value: int) -> DeleteScope:
-    try:
-        return SCOPE_FROM_PB[value]  # type: ignore[index]
-    except KeyError:
-        raise BadRequest("unknown delete scope") from None
+    """UNSPECIFIED: the key pair and its certificate."""
+    return SCOPE.from_pb(value, DeleteScope.ALL)
 
 
 def token(info: TokenInfo, attempts_left: int | None = None) -> pb.SecurityToken:
@@ -86,12 +74,12 @@ def token(info: TokenInfo, attempts_left: int | None = None) -> pb.SecurityToken
 
 
 def event(ev: TokenEvent) -> pb.TokenEvent:
-    return pb.TokenEvent(kind=EVENT_TO_PB[ev.kind], token=token(ev.token))
+    return pb.TokenEvent(kind=EVENT.to_pb(ev.kind), token=token(ev.token))
 
 
 def key(info: KeyInfo) -> pb.TokenKeyInfo:
     try:
-        spec = KEY_SPEC_TO_PB[KeySpec(info.spec)]
+        spec = KEY_SPEC.to_pb(KeySpec(info.spec))
     except ValueError:
         spec = pb.TOKEN_KEY_SPEC_UNSPECIFIED
     return pb.TokenKeyInfo(
@@ -114,7 +102,7 @@ def certificate(info: CertificateInfo) -> pb.TokenCertificateInfo:
         serial_hex=format(info.serial, "x"),
         not_before=info.not_before.timestamp(),
         not_after=info.not_after.timestamp(),
-        renewal=RENEWAL_TO_PB[info.renewal],
+        renewal=RENEWAL.to_pb(info.renewal),
         renewable_from=info.renewable_from.isoformat(),
         renewable_until=info.renewable_until.isoformat(),
         der=info.der,
@@ -131,5 +119,6 @@ def registration(reg: BranchRegistration) -> pb.TokenRegistration:
         operator=reg.operator,
         registered_at=reg.registered_at,
         deregistered_at=reg.deregistered_at or 0.0,
+        public_key=reg.public_key,
         active=reg.active,
     )

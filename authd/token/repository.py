@@ -17,7 +17,11 @@ REGISTRATIONS = BranchRegistrationRows(MediumKind.HSM_TOKEN, "token_registration
 # ----------------------------------------------------------------------------- PIN failures
 
 
-def reserve_pin_attempt(tx: Tx, serial: str, limit: int) -> int | None:
+USER_PIN = "token_pin_failures"
+SO_PIN = "token_so_pin_failures"  # UnblockPin's SO PIN (migration 0120)
+
+
+def reserve_pin_attempt(tx: Tx, serial: str, limit: int, table: str = USER_PIN) -> int | None:
     """Count one more attempt before the PIN is tried, atomically.
 
     Returns the failures counted before this attempt, or None when the limit is reached
@@ -26,37 +30,37 @@ def reserve_pin_attempt(tx: Tx, serial: str, limit: int) -> int | None:
     """
     now = time.time()
     tx.execute(
-        "INSERT INTO token_pin_failures (token_serial, failures, updated_at) VALUES (?, 0, ?)"
+        f"INSERT INTO {table} (token_serial, failures, updated_at) VALUES (?, 0, ?)"
         " ON CONFLICT (token_serial) DO NOTHING",
         (serial, now),
     )
     changed = tx.execute(
-        "UPDATE token_pin_failures SET failures = failures + 1, updated_at = ?"
+        f"UPDATE {table} SET failures = failures + 1, updated_at = ?"
         " WHERE token_serial = ? AND failures < ?",
         (now, serial, limit),
     )
     if changed != 1:
         return None
-    row = tx.one("SELECT failures FROM token_pin_failures WHERE token_serial = ?", (serial,))
+    row = tx.one(f"SELECT failures FROM {table} WHERE token_serial = ?", (serial,))
     return int(row[0]) - 1 if row is not None else 0
 
 
-def release_pin_attempt(tx: Tx, serial: str) -> None:
+def release_pin_attempt(tx: Tx, serial: str, table: str = USER_PIN) -> None:
     """The PIN was not evaluated after all (token gone): give the attempt back."""
     tx.execute(
-        "UPDATE token_pin_failures SET failures = failures - 1, updated_at = ?"
+        f"UPDATE {table} SET failures = failures - 1, updated_at = ?"
         " WHERE token_serial = ? AND failures > 0",
         (time.time(), serial),
     )
 
 
-def reset_pin_failures(tx: Tx, serial: str) -> None:
+def reset_pin_failures(tx: Tx, serial: str, table: str = USER_PIN) -> None:
     tx.execute(
-        "UPDATE token_pin_failures SET failures = 0, updated_at = ? WHERE token_serial = ?",
+        f"UPDATE {table} SET failures = 0, updated_at = ? WHERE token_serial = ?",
         (time.time(), serial),
     )
 
 
-def pin_failures(tx: Tx, serial: str) -> int:
-    row = tx.one("SELECT failures FROM token_pin_failures WHERE token_serial = ?", (serial,))
+def pin_failures(tx: Tx, serial: str, table: str = USER_PIN) -> int:
+    row = tx.one(f"SELECT failures FROM {table} WHERE token_serial = ?", (serial,))
     return int(row[0]) if row is not None else 0

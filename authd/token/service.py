@@ -19,7 +19,7 @@ from authd.token import repository as repo
 from authd.token.errors import PinBlocked, WrongPin, token_errors
 from authd.token.sessions import SessionTable, TokenLogin
 from authd.token.settings import TokenSettings
-from devices.errors import BadRequest, WrongState
+from devices.errors import BadRequest, NoSuchObject, WrongState
 from devices.token import CertificateInfo, KeyInfo, KeySpec, SignAlgorithm, TokenDevice
 from devices.token.token import DeleteScope, Signature
 from drivers.pkcs11 import (
@@ -227,23 +227,54 @@ class TokenService:
         serial = _serial(serial)
         so_pin, new_pin = _pin(so_pin, "so_pin"), _pin(new_pin, "new_pin")
         operator, reason = _text(operator, "operator"), _text(reason, "reason")
-        module, _ = self._find(serial)
+        module, info = self._find(serial)
         if self.sessions.holder(serial) is not None:
             raise WrongState("log the token's session out before unblocking its PIN")
+        # SoftHSM2 (and many tokens) never lock the SO PIN: count wrong ones as for the user
+        # PIN, reserving the attempt before the SO PIN reaches the token.
+        limit = self.settings.pin_max_failures
+        before = 0
+        if limit:
+            reserved = self.app.db.run(
+                lambda tx: repo.reserve_pin_attempt(tx, serial, limit, repo.SO_PIN))
+            if reserved is None:
+                self._audit(serial, "token.unblock_pin", "so_pin_locked",
+                            {"operator": operator, "reason": reason, "limit": limit})
+                raise PinBlocked(
+                    f"token {info.label!r}: the SO PIN is locked after {limit} wrong entries; "
+                    "the token must be re-initialized (reissued)")
+            before = reserved
         try:
             with token_errors():
                 token = module.unblock_pin(serial, so_pin, new_pin)
-        except (WrongPin, PinBlocked):
+        except WrongPin as exc:
+            left = exc.attempts_left
+            if limit:
+                ours = limit - (before + 1)
+                left = ours if left is None else min(left, ours)
             self._audit(
                 serial,
                 "token.unblock_pin",
                 "wrong_so_pin",
-                {"operator": operator, "reason": reason},
+                {"operator": operator, "reason": reason, "attempts_left": left},
             )
+            if left == 0:
+                raise PinBlocked(
+                    f"token {info.label!r}: wrong SO PIN; the SO PIN is now locked") from None
+            tail = f"{left} attempt(s) left" if left is not None else "attempts left unknown"
+            raise WrongPin(f"token {info.label!r}: wrong SO PIN, {tail}", left) from None
+        except PinBlocked:
+            self._audit(serial, "token.unblock_pin", "so_pin_locked",
+                        {"operator": operator, "reason": reason})
+            raise
+        except BaseException:
+            if limit:  # the SO PIN was not evaluated: give the attempt back
+                self.app.db.run(lambda tx: repo.release_pin_attempt(tx, serial, repo.SO_PIN))
             raise
 
         def done(tx: Tx) -> None:
             repo.reset_pin_failures(tx, serial)
+            repo.reset_pin_failures(tx, serial, repo.SO_PIN)
             self.app.audit.record(
                 tx,
                 action="token.unblock_pin",
@@ -450,14 +481,29 @@ class TokenService:
         return registrations_of(self.app)
 
     def register(
-        self, caller: Caller, handle: str, customer_id: str, operator: str, terminal: str
+        self,
+        caller: Caller,
+        handle: str,
+        customer_id: str,
+        operator: str,
+        terminal: str,
+        key_id: bytes = b"",
     ) -> BranchRegistration:
         """Register the logged-in token (the customer is at this terminal with it) for the
-        institution's customer, at the center."""
+        institution's customer, at the center; with ``key_id``, the public key of that key
+        pair on the token is kept with the registration (the key transfers are signed with)."""
         login = self.login_for(caller, handle)
+        public_key = b""
+        if key_id:
+            with token_errors():
+                key = next((k for k in self.device(login).list_keys() if k.key_id == key_id),
+                           None)
+            if key is None or not key.has_private:
+                raise NoSuchObject(f"token {login.serial} holds no key pair {key_id.hex()}")
+            public_key = key.public_key_der
         return self._registrations().register(
             caller, MediumKind.HSM_TOKEN, login.serial, customer_id,
-            terminal=terminal or caller.subject, operator=operator,
+            terminal=terminal or caller.subject, operator=operator, public_key=public_key,
         )
 
     def deregister(

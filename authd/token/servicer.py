@@ -188,7 +188,7 @@ class TokenServicer(token_pb2_grpc.TokenServiceServicer):
         else:
             sig = await self._run(self.service.sign, *args, **kwargs)
         return pb.TokenSignResponse(
-            signature=sig.signature, algorithm=convert.ALGORITHM_TO_PB[sig.algorithm]
+            signature=sig.signature, algorithm=convert.ALGORITHM.to_pb(sig.algorithm)
         )
 
     async def SignStream(
@@ -257,7 +257,7 @@ class TokenServicer(token_pb2_grpc.TokenServiceServicer):
                     room.release()
                     yield pb.TokenSignResponse(
                         signature=result.signature,
-                        algorithm=convert.ALGORITHM_TO_PB[result.algorithm],
+                        algorithm=convert.ALGORITHM.to_pb(result.algorithm),
                     )
         finally:
             for task in tasks:
@@ -308,7 +308,8 @@ class TokenServicer(token_pb2_grpc.TokenServiceServicer):
         operator = validate.text(request.operator, "operator", required=True)
         terminal = validate.text(request.terminal, "terminal")
         reg = await self._run(
-            self.service.register, caller, request.session, customer_id, operator, terminal
+            self.service.register, caller, request.session, customer_id, operator, terminal,
+            request.key_id,
         )
         return convert.registration(reg)
 

@@ -130,6 +130,24 @@ VERDICT_UNTRUSTED: Verdict
 VERDICT_UNKNOWN: Verdict
 VERDICT_STATUS_UNAVAILABLE: Verdict
 
+class CheckSecurityMeansRequest(_message.Message):
+    __slots__ = ("otp_serial", "otp_code", "card_challenge_id", "card_answer")
+    OTP_SERIAL_FIELD_NUMBER: _ClassVar[int]
+    OTP_CODE_FIELD_NUMBER: _ClassVar[int]
+    CARD_CHALLENGE_ID_FIELD_NUMBER: _ClassVar[int]
+    CARD_ANSWER_FIELD_NUMBER: _ClassVar[int]
+    otp_serial: str
+    otp_code: str
+    card_challenge_id: str
+    card_answer: str
+    def __init__(self, otp_serial: _Optional[str] = ..., otp_code: _Optional[str] = ..., card_challenge_id: _Optional[str] = ..., card_answer: _Optional[str] = ...) -> None: ...
+
+class CheckSecurityMeansResponse(_message.Message):
+    __slots__ = ("means",)
+    MEANS_FIELD_NUMBER: _ClassVar[int]
+    means: str
+    def __init__(self, means: _Optional[str] = ...) -> None: ...
+
 class AdditionalProof(_message.Message):
     __slots__ = ("kind", "value")
     class Kind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):

@@ -910,3 +910,84 @@ class CertificateService:
             timeout,
             metadata,
             _registered_method=True)
+
+
+class CertificateCenterServiceStub:
+    """The center's half of issuance at a branch-only node (the branch node's certificate is the
+    caller): step 3's OTP code or security-card answer is checked where the OTP devices and the
+    cards are, with the center's rules (the shared lockout, the card's failure count), audited.
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.CheckSecurityMeans = channel.unary_unary(
+                '/authd.v1.CertificateCenterService/CheckSecurityMeans',
+                request_serializer=authd_dot_v1_dot_certificate__pb2.CheckSecurityMeansRequest.SerializeToString,
+                response_deserializer=authd_dot_v1_dot_certificate__pb2.CheckSecurityMeansResponse.FromString,
+                _registered_method=True)
+
+
+class CertificateCenterServiceServicer:
+    """The center's half of issuance at a branch-only node (the branch node's certificate is the
+    caller): step 3's OTP code or security-card answer is checked where the OTP devices and the
+    cards are, with the center's rules (the shared lockout, the card's failure count), audited.
+    """
+
+    def CheckSecurityMeans(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_CertificateCenterServiceServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'CheckSecurityMeans': grpc.unary_unary_rpc_method_handler(
+                    servicer.CheckSecurityMeans,
+                    request_deserializer=authd_dot_v1_dot_certificate__pb2.CheckSecurityMeansRequest.FromString,
+                    response_serializer=authd_dot_v1_dot_certificate__pb2.CheckSecurityMeansResponse.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'authd.v1.CertificateCenterService', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('authd.v1.CertificateCenterService', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class CertificateCenterService:
+    """The center's half of issuance at a branch-only node (the branch node's certificate is the
+    caller): step 3's OTP code or security-card answer is checked where the OTP devices and the
+    cards are, with the center's rules (the shared lockout, the card's failure count), audited.
+    """
+
+    @staticmethod
+    def CheckSecurityMeans(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/authd.v1.CertificateCenterService/CheckSecurityMeans',
+            authd_dot_v1_dot_certificate__pb2.CheckSecurityMeansRequest.SerializeToString,
+            authd_dot_v1_dot_certificate__pb2.CheckSecurityMeansResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)

@@ -104,7 +104,7 @@ class ListCustomerMediaResponse(_message.Message):
     def __init__(self, customer_id: _Optional[str] = ..., media: _Optional[_Iterable[_Union[CustomerMedium, _Mapping]]] = ...) -> None: ...
 
 class BranchRegistration(_message.Message):
-    __slots__ = ("id", "kind", "serial", "customer_id", "institution", "terminal", "operator_id", "registered_at", "deregistered_at", "active")
+    __slots__ = ("id", "kind", "serial", "customer_id", "institution", "terminal", "operator_id", "registered_at", "deregistered_at", "active", "public_key")
     ID_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     SERIAL_FIELD_NUMBER: _ClassVar[int]
@@ -115,6 +115,7 @@ class BranchRegistration(_message.Message):
     REGISTERED_AT_FIELD_NUMBER: _ClassVar[int]
     DEREGISTERED_AT_FIELD_NUMBER: _ClassVar[int]
     ACTIVE_FIELD_NUMBER: _ClassVar[int]
+    PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
     id: str
     kind: MediumKind
     serial: str
@@ -125,21 +126,24 @@ class BranchRegistration(_message.Message):
     registered_at: float
     deregistered_at: float
     active: bool
-    def __init__(self, id: _Optional[str] = ..., kind: _Optional[_Union[MediumKind, str]] = ..., serial: _Optional[str] = ..., customer_id: _Optional[str] = ..., institution: _Optional[str] = ..., terminal: _Optional[str] = ..., operator_id: _Optional[str] = ..., registered_at: _Optional[float] = ..., deregistered_at: _Optional[float] = ..., active: _Optional[bool] = ...) -> None: ...
+    public_key: bytes
+    def __init__(self, id: _Optional[str] = ..., kind: _Optional[_Union[MediumKind, str]] = ..., serial: _Optional[str] = ..., customer_id: _Optional[str] = ..., institution: _Optional[str] = ..., terminal: _Optional[str] = ..., operator_id: _Optional[str] = ..., registered_at: _Optional[float] = ..., deregistered_at: _Optional[float] = ..., active: _Optional[bool] = ..., public_key: _Optional[bytes] = ...) -> None: ...
 
 class RegisterMediumRequest(_message.Message):
-    __slots__ = ("kind", "serial", "customer_id", "operator_id", "terminal")
+    __slots__ = ("kind", "serial", "customer_id", "operator_id", "terminal", "public_key")
     KIND_FIELD_NUMBER: _ClassVar[int]
     SERIAL_FIELD_NUMBER: _ClassVar[int]
     CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
     OPERATOR_ID_FIELD_NUMBER: _ClassVar[int]
     TERMINAL_FIELD_NUMBER: _ClassVar[int]
+    PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
     kind: MediumKind
     serial: str
     customer_id: str
     operator_id: str
     terminal: str
-    def __init__(self, kind: _Optional[_Union[MediumKind, str]] = ..., serial: _Optional[str] = ..., customer_id: _Optional[str] = ..., operator_id: _Optional[str] = ..., terminal: _Optional[str] = ...) -> None: ...
+    public_key: bytes
+    def __init__(self, kind: _Optional[_Union[MediumKind, str]] = ..., serial: _Optional[str] = ..., customer_id: _Optional[str] = ..., operator_id: _Optional[str] = ..., terminal: _Optional[str] = ..., public_key: _Optional[bytes] = ...) -> None: ...
 
 class DeregisterMediumRequest(_message.Message):
     __slots__ = ("kind", "serial", "customer_id", "operator_id", "reason")

@@ -153,3 +153,109 @@ class PressSimulatedHidButtonResponse(_message.Message):
     TYPED_FIELD_NUMBER: _ClassVar[int]
     typed: str
     def __init__(self, typed: _Optional[str] = ...) -> None: ...
+
+class ReserveHidProvisioningRequest(_message.Message):
+    __slots__ = ("provisioning_id", "device_serial", "digits", "identification", "firmware", "operator_id", "customer_id")
+    PROVISIONING_ID_FIELD_NUMBER: _ClassVar[int]
+    DEVICE_SERIAL_FIELD_NUMBER: _ClassVar[int]
+    DIGITS_FIELD_NUMBER: _ClassVar[int]
+    IDENTIFICATION_FIELD_NUMBER: _ClassVar[int]
+    FIRMWARE_FIELD_NUMBER: _ClassVar[int]
+    OPERATOR_ID_FIELD_NUMBER: _ClassVar[int]
+    CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
+    provisioning_id: str
+    device_serial: int
+    digits: int
+    identification: bool
+    firmware: str
+    operator_id: str
+    customer_id: str
+    def __init__(self, provisioning_id: _Optional[str] = ..., device_serial: _Optional[int] = ..., digits: _Optional[int] = ..., identification: _Optional[bool] = ..., firmware: _Optional[str] = ..., operator_id: _Optional[str] = ..., customer_id: _Optional[str] = ...) -> None: ...
+
+class HidProvisioningReservation(_message.Message):
+    __slots__ = ("provisioning_id", "otp_serial", "seed", "identification_key", "access_code", "expires_at", "ttl_seconds")
+    PROVISIONING_ID_FIELD_NUMBER: _ClassVar[int]
+    OTP_SERIAL_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    IDENTIFICATION_KEY_FIELD_NUMBER: _ClassVar[int]
+    ACCESS_CODE_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    TTL_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    provisioning_id: str
+    otp_serial: str
+    seed: bytes
+    identification_key: bytes
+    access_code: bytes
+    expires_at: float
+    ttl_seconds: float
+    def __init__(self, provisioning_id: _Optional[str] = ..., otp_serial: _Optional[str] = ..., seed: _Optional[bytes] = ..., identification_key: _Optional[bytes] = ..., access_code: _Optional[bytes] = ..., expires_at: _Optional[float] = ..., ttl_seconds: _Optional[float] = ...) -> None: ...
+
+class ConfirmHidProvisioningRequest(_message.Message):
+    __slots__ = ("provisioning_id",)
+    PROVISIONING_ID_FIELD_NUMBER: _ClassVar[int]
+    provisioning_id: str
+    def __init__(self, provisioning_id: _Optional[str] = ...) -> None: ...
+
+class HidProvisioningRecord(_message.Message):
+    __slots__ = ("device_serial", "otp_serial", "institution", "firmware", "digits", "identification", "provisioned_at")
+    DEVICE_SERIAL_FIELD_NUMBER: _ClassVar[int]
+    OTP_SERIAL_FIELD_NUMBER: _ClassVar[int]
+    INSTITUTION_FIELD_NUMBER: _ClassVar[int]
+    FIRMWARE_FIELD_NUMBER: _ClassVar[int]
+    DIGITS_FIELD_NUMBER: _ClassVar[int]
+    IDENTIFICATION_FIELD_NUMBER: _ClassVar[int]
+    PROVISIONED_AT_FIELD_NUMBER: _ClassVar[int]
+    device_serial: int
+    otp_serial: str
+    institution: str
+    firmware: str
+    digits: int
+    identification: bool
+    provisioned_at: float
+    def __init__(self, device_serial: _Optional[int] = ..., otp_serial: _Optional[str] = ..., institution: _Optional[str] = ..., firmware: _Optional[str] = ..., digits: _Optional[int] = ..., identification: _Optional[bool] = ..., provisioned_at: _Optional[float] = ...) -> None: ...
+
+class CancelHidProvisioningRequest(_message.Message):
+    __slots__ = ("provisioning_id", "stage", "error", "device_restored")
+    PROVISIONING_ID_FIELD_NUMBER: _ClassVar[int]
+    STAGE_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    DEVICE_RESTORED_FIELD_NUMBER: _ClassVar[int]
+    provisioning_id: str
+    stage: str
+    error: str
+    device_restored: bool
+    def __init__(self, provisioning_id: _Optional[str] = ..., stage: _Optional[str] = ..., error: _Optional[str] = ..., device_restored: _Optional[bool] = ...) -> None: ...
+
+class CancelHidProvisioningResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class GetHidProvisioningRecordsRequest(_message.Message):
+    __slots__ = ("device_serials",)
+    DEVICE_SERIALS_FIELD_NUMBER: _ClassVar[int]
+    device_serials: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, device_serials: _Optional[_Iterable[int]] = ...) -> None: ...
+
+class GetHidProvisioningRecordsResponse(_message.Message):
+    __slots__ = ("records",)
+    RECORDS_FIELD_NUMBER: _ClassVar[int]
+    records: _containers.RepeatedCompositeFieldContainer[HidProvisioningRecord]
+    def __init__(self, records: _Optional[_Iterable[_Union[HidProvisioningRecord, _Mapping]]] = ...) -> None: ...
+
+class CheckHidIdentificationRequest(_message.Message):
+    __slots__ = ("device_serial", "challenge", "response")
+    DEVICE_SERIAL_FIELD_NUMBER: _ClassVar[int]
+    CHALLENGE_FIELD_NUMBER: _ClassVar[int]
+    RESPONSE_FIELD_NUMBER: _ClassVar[int]
+    device_serial: int
+    challenge: bytes
+    response: bytes
+    def __init__(self, device_serial: _Optional[int] = ..., challenge: _Optional[bytes] = ..., response: _Optional[bytes] = ...) -> None: ...
+
+class CheckHidIdentificationResponse(_message.Message):
+    __slots__ = ("outcome", "record")
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    RECORD_FIELD_NUMBER: _ClassVar[int]
+    outcome: HidIdentifyOutcome
+    record: HidProvisioningRecord
+    def __init__(self, outcome: _Optional[_Union[HidIdentifyOutcome, str]] = ..., record: _Optional[_Union[HidProvisioningRecord, _Mapping]] = ...) -> None: ...

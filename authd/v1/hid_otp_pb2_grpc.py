@@ -201,6 +201,275 @@ class HidOtpService:
             _registered_method=True)
 
 
+class HidOtpCenterServiceStub:
+    """The center's side of provisioning, called by branch nodes (branch role) over their link: the
+    center reserves the enrollment (seed and identification key drawn from its HSM, kept sealed in
+    a pending reservation that expires), the branch programs the device, the center confirms.
+    A reservation that is neither confirmed nor cancelled expires: nothing is enrolled.
+    Services a node with the center role offers; in the single process the branch side calls the
+    same code in process.
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.ReserveProvisioning = channel.unary_unary(
+                '/authd.v1.HidOtpCenterService/ReserveProvisioning',
+                request_serializer=authd_dot_v1_dot_hid__otp__pb2.ReserveHidProvisioningRequest.SerializeToString,
+                response_deserializer=authd_dot_v1_dot_hid__otp__pb2.HidProvisioningReservation.FromString,
+                _registered_method=True)
+        self.ConfirmProvisioning = channel.unary_unary(
+                '/authd.v1.HidOtpCenterService/ConfirmProvisioning',
+                request_serializer=authd_dot_v1_dot_hid__otp__pb2.ConfirmHidProvisioningRequest.SerializeToString,
+                response_deserializer=authd_dot_v1_dot_hid__otp__pb2.HidProvisioningRecord.FromString,
+                _registered_method=True)
+        self.CancelProvisioning = channel.unary_unary(
+                '/authd.v1.HidOtpCenterService/CancelProvisioning',
+                request_serializer=authd_dot_v1_dot_hid__otp__pb2.CancelHidProvisioningRequest.SerializeToString,
+                response_deserializer=authd_dot_v1_dot_hid__otp__pb2.CancelHidProvisioningResponse.FromString,
+                _registered_method=True)
+        self.GetProvisioningRecords = channel.unary_unary(
+                '/authd.v1.HidOtpCenterService/GetProvisioningRecords',
+                request_serializer=authd_dot_v1_dot_hid__otp__pb2.GetHidProvisioningRecordsRequest.SerializeToString,
+                response_deserializer=authd_dot_v1_dot_hid__otp__pb2.GetHidProvisioningRecordsResponse.FromString,
+                _registered_method=True)
+        self.CheckIdentification = channel.unary_unary(
+                '/authd.v1.HidOtpCenterService/CheckIdentification',
+                request_serializer=authd_dot_v1_dot_hid__otp__pb2.CheckHidIdentificationRequest.SerializeToString,
+                response_deserializer=authd_dot_v1_dot_hid__otp__pb2.CheckHidIdentificationResponse.FromString,
+                _registered_method=True)
+
+
+class HidOtpCenterServiceServicer:
+    """The center's side of provisioning, called by branch nodes (branch role) over their link: the
+    center reserves the enrollment (seed and identification key drawn from its HSM, kept sealed in
+    a pending reservation that expires), the branch programs the device, the center confirms.
+    A reservation that is neither confirmed nor cancelled expires: nothing is enrolled.
+    Services a node with the center role offers; in the single process the branch side calls the
+    same code in process.
+    """
+
+    def ReserveProvisioning(self, request, context):
+        """Reserve the enrollment of a device; the reply carries the secrets for the device, once.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ConfirmProvisioning(self, request, context):
+        """The device holds the seed: enroll it and record the device. Idempotent: confirming a
+        confirmed provisioning answers the same; an expired or cancelled one is FAILED_PRECONDITION.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CancelProvisioning(self, request, context):
+        """The device was not programmed (or was restored): end the reservation. Idempotent.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetProvisioningRecords(self, request, context):
+        """What the caller's institution may see of devices' provisioning records.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CheckIdentification(self, request, context):
+        """Check a device's answer to an identification challenge with the key set at provisioning
+        (the key never leaves the center).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_HidOtpCenterServiceServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'ReserveProvisioning': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReserveProvisioning,
+                    request_deserializer=authd_dot_v1_dot_hid__otp__pb2.ReserveHidProvisioningRequest.FromString,
+                    response_serializer=authd_dot_v1_dot_hid__otp__pb2.HidProvisioningReservation.SerializeToString,
+            ),
+            'ConfirmProvisioning': grpc.unary_unary_rpc_method_handler(
+                    servicer.ConfirmProvisioning,
+                    request_deserializer=authd_dot_v1_dot_hid__otp__pb2.ConfirmHidProvisioningRequest.FromString,
+                    response_serializer=authd_dot_v1_dot_hid__otp__pb2.HidProvisioningRecord.SerializeToString,
+            ),
+            'CancelProvisioning': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelProvisioning,
+                    request_deserializer=authd_dot_v1_dot_hid__otp__pb2.CancelHidProvisioningRequest.FromString,
+                    response_serializer=authd_dot_v1_dot_hid__otp__pb2.CancelHidProvisioningResponse.SerializeToString,
+            ),
+            'GetProvisioningRecords': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetProvisioningRecords,
+                    request_deserializer=authd_dot_v1_dot_hid__otp__pb2.GetHidProvisioningRecordsRequest.FromString,
+                    response_serializer=authd_dot_v1_dot_hid__otp__pb2.GetHidProvisioningRecordsResponse.SerializeToString,
+            ),
+            'CheckIdentification': grpc.unary_unary_rpc_method_handler(
+                    servicer.CheckIdentification,
+                    request_deserializer=authd_dot_v1_dot_hid__otp__pb2.CheckHidIdentificationRequest.FromString,
+                    response_serializer=authd_dot_v1_dot_hid__otp__pb2.CheckHidIdentificationResponse.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'authd.v1.HidOtpCenterService', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('authd.v1.HidOtpCenterService', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class HidOtpCenterService:
+    """The center's side of provisioning, called by branch nodes (branch role) over their link: the
+    center reserves the enrollment (seed and identification key drawn from its HSM, kept sealed in
+    a pending reservation that expires), the branch programs the device, the center confirms.
+    A reservation that is neither confirmed nor cancelled expires: nothing is enrolled.
+    Services a node with the center role offers; in the single process the branch side calls the
+    same code in process.
+    """
+
+    @staticmethod
+    def ReserveProvisioning(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/authd.v1.HidOtpCenterService/ReserveProvisioning',
+            authd_dot_v1_dot_hid__otp__pb2.ReserveHidProvisioningRequest.SerializeToString,
+            authd_dot_v1_dot_hid__otp__pb2.HidProvisioningReservation.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ConfirmProvisioning(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/authd.v1.HidOtpCenterService/ConfirmProvisioning',
+            authd_dot_v1_dot_hid__otp__pb2.ConfirmHidProvisioningRequest.SerializeToString,
+            authd_dot_v1_dot_hid__otp__pb2.HidProvisioningRecord.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CancelProvisioning(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/authd.v1.HidOtpCenterService/CancelProvisioning',
+            authd_dot_v1_dot_hid__otp__pb2.CancelHidProvisioningRequest.SerializeToString,
+            authd_dot_v1_dot_hid__otp__pb2.CancelHidProvisioningResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetProvisioningRecords(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/authd.v1.HidOtpCenterService/GetProvisioningRecords',
+            authd_dot_v1_dot_hid__otp__pb2.GetHidProvisioningRecordsRequest.SerializeToString,
+            authd_dot_v1_dot_hid__otp__pb2.GetHidProvisioningRecordsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CheckIdentification(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/authd.v1.HidOtpCenterService/CheckIdentification',
+            authd_dot_v1_dot_hid__otp__pb2.CheckHidIdentificationRequest.SerializeToString,
+            authd_dot_v1_dot_hid__otp__pb2.CheckHidIdentificationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+
 class HidSimulatorServiceStub:
     """Stand-ins for hands at the terminal, offered only when the simulated HID bus is in use.
     """

@@ -446,32 +446,6 @@ class LiftSuspensionRequest(_message.Message):
     operator_id: str
     def __init__(self, customer_id: _Optional[str] = ..., channel: _Optional[_Union[LiftChannel, str]] = ..., strong_login: _Optional[bool] = ..., age: _Optional[int] = ..., operator_id: _Optional[str] = ...) -> None: ...
 
-class LinkMediumRequest(_message.Message):
-    __slots__ = ("customer_id", "medium", "serial", "public_key", "operator_id")
-    CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
-    MEDIUM_FIELD_NUMBER: _ClassVar[int]
-    SERIAL_FIELD_NUMBER: _ClassVar[int]
-    PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
-    OPERATOR_ID_FIELD_NUMBER: _ClassVar[int]
-    customer_id: str
-    medium: PolicyMedium
-    serial: str
-    public_key: bytes
-    operator_id: str
-    def __init__(self, customer_id: _Optional[str] = ..., medium: _Optional[_Union[PolicyMedium, str]] = ..., serial: _Optional[str] = ..., public_key: _Optional[bytes] = ..., operator_id: _Optional[str] = ...) -> None: ...
-
-class UnlinkMediumRequest(_message.Message):
-    __slots__ = ("customer_id", "medium", "serial", "operator_id")
-    CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
-    MEDIUM_FIELD_NUMBER: _ClassVar[int]
-    SERIAL_FIELD_NUMBER: _ClassVar[int]
-    OPERATOR_ID_FIELD_NUMBER: _ClassVar[int]
-    customer_id: str
-    medium: PolicyMedium
-    serial: str
-    operator_id: str
-    def __init__(self, customer_id: _Optional[str] = ..., medium: _Optional[_Union[PolicyMedium, str]] = ..., serial: _Optional[str] = ..., operator_id: _Optional[str] = ...) -> None: ...
-
 class DesignateTerminalRequest(_message.Message):
     __slots__ = ("customer_id", "label", "device", "additional_done")
     CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]

@@ -37,9 +37,12 @@ class PolicyServiceStub:
     audited with the terminal's device information.
 
     Roles: AuthorizeTransfer, CancelTransfer, RegisterInternetBanking and ReportInput need the
-    backend role; SetupCustomer, SetAgreements, RecordContract, LinkMedium and UnlinkMedium the
-    branch role; the others either (each says what differs). Every call acts on the caller's
-    own institution's customers; another institution's customer reference looks unknown. The
+    backend role; SetupCustomer, SetAgreements and RecordContract the branch role; the others
+    either (each says what differs). Every call acts on the caller's own institution's
+    customers; another institution's customer reference looks unknown. A customer's media (the
+    grade, the medium presented, a braille card, a branch-registered token and its key) are
+    those the customer model records for the institution's customer reference
+    (CustomerService.ListCustomerMedia, BranchRegistrationService). The
     incident list is shared: any institution lists an identifier, every institution is refused
     it, only the reporter sees and withdraws its entries.
 
@@ -101,16 +104,6 @@ class PolicyServiceStub:
         self.LiftSuspension = channel.unary_unary(
                 '/authd.v1.PolicyService/LiftSuspension',
                 request_serializer=authd_dot_v1_dot_policy__pb2.LiftSuspensionRequest.SerializeToString,
-                response_deserializer=authd_dot_v1_dot_policy__pb2.PolicyCustomer.FromString,
-                _registered_method=True)
-        self.LinkMedium = channel.unary_unary(
-                '/authd.v1.PolicyService/LinkMedium',
-                request_serializer=authd_dot_v1_dot_policy__pb2.LinkMediumRequest.SerializeToString,
-                response_deserializer=authd_dot_v1_dot_policy__pb2.PolicyCustomer.FromString,
-                _registered_method=True)
-        self.UnlinkMedium = channel.unary_unary(
-                '/authd.v1.PolicyService/UnlinkMedium',
-                request_serializer=authd_dot_v1_dot_policy__pb2.UnlinkMediumRequest.SerializeToString,
                 response_deserializer=authd_dot_v1_dot_policy__pb2.PolicyCustomer.FromString,
                 _registered_method=True)
         self.DesignateTerminal = channel.unary_unary(
@@ -177,9 +170,12 @@ class PolicyServiceServicer:
     audited with the terminal's device information.
 
     Roles: AuthorizeTransfer, CancelTransfer, RegisterInternetBanking and ReportInput need the
-    backend role; SetupCustomer, SetAgreements, RecordContract, LinkMedium and UnlinkMedium the
-    branch role; the others either (each says what differs). Every call acts on the caller's
-    own institution's customers; another institution's customer reference looks unknown. The
+    backend role; SetupCustomer, SetAgreements and RecordContract the branch role; the others
+    either (each says what differs). Every call acts on the caller's own institution's
+    customers; another institution's customer reference looks unknown. A customer's media (the
+    grade, the medium presented, a braille card, a branch-registered token and its key) are
+    those the customer model records for the institution's customer reference
+    (CustomerService.ListCustomerMedia, BranchRegistrationService). The
     incident list is shared: any institution lists an identifier, every institution is refused
     it, only the reporter sees and withdraws its entries.
 
@@ -255,20 +251,6 @@ class PolicyServiceServicer:
         """Lift an inactivity suspension: a backend online (after a strong login) or for the call
         centre (personal customers aged 14 or over); a branch in person.
         """
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
-    def LinkMedium(self, request, context):
-        """Branch: which OTP device, token or smartcard key the customer uses here (until every
-        registration of a medium names its customer).
-        """
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
-    def UnlinkMedium(self, request, context):
-        """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -395,16 +377,6 @@ def add_PolicyServiceServicer_to_server(servicer, server):
                     request_deserializer=authd_dot_v1_dot_policy__pb2.LiftSuspensionRequest.FromString,
                     response_serializer=authd_dot_v1_dot_policy__pb2.PolicyCustomer.SerializeToString,
             ),
-            'LinkMedium': grpc.unary_unary_rpc_method_handler(
-                    servicer.LinkMedium,
-                    request_deserializer=authd_dot_v1_dot_policy__pb2.LinkMediumRequest.FromString,
-                    response_serializer=authd_dot_v1_dot_policy__pb2.PolicyCustomer.SerializeToString,
-            ),
-            'UnlinkMedium': grpc.unary_unary_rpc_method_handler(
-                    servicer.UnlinkMedium,
-                    request_deserializer=authd_dot_v1_dot_policy__pb2.UnlinkMediumRequest.FromString,
-                    response_serializer=authd_dot_v1_dot_policy__pb2.PolicyCustomer.SerializeToString,
-            ),
             'DesignateTerminal': grpc.unary_unary_rpc_method_handler(
                     servicer.DesignateTerminal,
                     request_deserializer=authd_dot_v1_dot_policy__pb2.DesignateTerminalRequest.FromString,
@@ -475,9 +447,12 @@ class PolicyService:
     audited with the terminal's device information.
 
     Roles: AuthorizeTransfer, CancelTransfer, RegisterInternetBanking and ReportInput need the
-    backend role; SetupCustomer, SetAgreements, RecordContract, LinkMedium and UnlinkMedium the
-    branch role; the others either (each says what differs). Every call acts on the caller's
-    own institution's customers; another institution's customer reference looks unknown. The
+    backend role; SetupCustomer, SetAgreements and RecordContract the branch role; the others
+    either (each says what differs). Every call acts on the caller's own institution's
+    customers; another institution's customer reference looks unknown. A customer's media (the
+    grade, the medium presented, a braille card, a branch-registered token and its key) are
+    those the customer model records for the institution's customer reference
+    (CustomerService.ListCustomerMedia, BranchRegistrationService). The
     incident list is shared: any institution lists an identifier, every institution is refused
     it, only the reporter sees and withdraws its entries.
 
@@ -744,60 +719,6 @@ class PolicyService:
             target,
             '/authd.v1.PolicyService/LiftSuspension',
             authd_dot_v1_dot_policy__pb2.LiftSuspensionRequest.SerializeToString,
-            authd_dot_v1_dot_policy__pb2.PolicyCustomer.FromString,
-            options,
-            channel_credentials,
-            insecure,
-            call_credentials,
-            compression,
-            wait_for_ready,
-            timeout,
-            metadata,
-            _registered_method=True)
-
-    @staticmethod
-    def LinkMedium(request,
-            target,
-            options=(),
-            channel_credentials=None,
-            call_credentials=None,
-            insecure=False,
-            compression=None,
-            wait_for_ready=None,
-            timeout=None,
-            metadata=None):
-        return grpc.experimental.unary_unary(
-            request,
-            target,
-            '/authd.v1.PolicyService/LinkMedium',
-            authd_dot_v1_dot_policy__pb2.LinkMediumRequest.SerializeToString,
-            authd_dot_v1_dot_policy__pb2.PolicyCustomer.FromString,
-            options,
-            channel_credentials,
-            insecure,
-            call_credentials,
-            compression,
-            wait_for_ready,
-            timeout,
-            metadata,
-            _registered_method=True)
-
-    @staticmethod
-    def UnlinkMedium(request,
-            target,
-            options=(),
-            channel_credentials=None,
-            call_credentials=None,
-            insecure=False,
-            compression=None,
-            wait_for_ready=None,
-            timeout=None,
-            metadata=None):
-        return grpc.experimental.unary_unary(
-            request,
-            target,
-            '/authd.v1.PolicyService/UnlinkMedium',
-            authd_dot_v1_dot_policy__pb2.UnlinkMediumRequest.SerializeToString,
             authd_dot_v1_dot_policy__pb2.PolicyCustomer.FromString,
             options,
             channel_credentials,

@@ -306,3 +306,29 @@ class VerifySecurityCardAnswerResponse(_message.Message):
     message_text: str
     message_braille: str
     def __init__(self, outcome: _Optional[_Union[SecurityCardOutcome, str]] = ..., accepted: _Optional[bool] = ..., serial: _Optional[str] = ..., card_state: _Optional[_Union[SecurityCardState, str]] = ..., failures: _Optional[int] = ..., attempts_left: _Optional[int] = ..., message_text: _Optional[str] = ..., message_braille: _Optional[str] = ...) -> None: ...
+
+class SecurityCardPrintRelease(_message.Message):
+    __slots__ = ("card", "job", "job_name", "masked_preview", "masked_svg")
+    CARD_FIELD_NUMBER: _ClassVar[int]
+    JOB_FIELD_NUMBER: _ClassVar[int]
+    JOB_NAME_FIELD_NUMBER: _ClassVar[int]
+    MASKED_PREVIEW_FIELD_NUMBER: _ClassVar[int]
+    MASKED_SVG_FIELD_NUMBER: _ClassVar[int]
+    card: SecurityCardStatus
+    job: bytes
+    job_name: str
+    masked_preview: str
+    masked_svg: str
+    def __init__(self, card: _Optional[_Union[SecurityCardStatus, _Mapping]] = ..., job: _Optional[bytes] = ..., job_name: _Optional[str] = ..., masked_preview: _Optional[str] = ..., masked_svg: _Optional[str] = ...) -> None: ...
+
+class RecordSecurityCardPrintRequest(_message.Message):
+    __slots__ = ("serial", "print_job", "reprint", "reason")
+    SERIAL_FIELD_NUMBER: _ClassVar[int]
+    PRINT_JOB_FIELD_NUMBER: _ClassVar[int]
+    REPRINT_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    serial: str
+    print_job: SecurityCardPrintJob
+    reprint: bool
+    reason: str
+    def __init__(self, serial: _Optional[str] = ..., print_job: _Optional[_Union[SecurityCardPrintJob, _Mapping]] = ..., reprint: _Optional[bool] = ..., reason: _Optional[str] = ...) -> None: ...

@@ -482,3 +482,223 @@ class SecurityCardService:
             timeout,
             metadata,
             _registered_method=True)
+
+
+class SecurityCardCenterServiceStub:
+    """The center's side of printing, for branch nodes (branch role) over their link: the center
+    generates the codes and seals them, renders the print job and releases it to the caller; the
+    branch's printer or embosser prints it, and the branch tells the center how the print went.
+    The job holds the codes: it crosses the link once per print, and the branch keeps it in memory
+    only while its device takes it. A reprint is audited here when its job is released.
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.PrepareIssue = channel.unary_unary(
+                '/authd.v1.SecurityCardCenterService/PrepareIssue',
+                request_serializer=authd_dot_v1_dot_security__card__pb2.IssueSecurityCardRequest.SerializeToString,
+                response_deserializer=authd_dot_v1_dot_security__card__pb2.SecurityCardPrintRelease.FromString,
+                _registered_method=True)
+        self.PrepareReplace = channel.unary_unary(
+                '/authd.v1.SecurityCardCenterService/PrepareReplace',
+                request_serializer=authd_dot_v1_dot_security__card__pb2.ReplaceSecurityCardRequest.SerializeToString,
+                response_deserializer=authd_dot_v1_dot_security__card__pb2.SecurityCardPrintRelease.FromString,
+                _registered_method=True)
+        self.PrepareReprint = channel.unary_unary(
+                '/authd.v1.SecurityCardCenterService/PrepareReprint',
+                request_serializer=authd_dot_v1_dot_security__card__pb2.ReprintSecurityCardRequest.SerializeToString,
+                response_deserializer=authd_dot_v1_dot_security__card__pb2.SecurityCardPrintRelease.FromString,
+                _registered_method=True)
+        self.RecordPrint = channel.unary_unary(
+                '/authd.v1.SecurityCardCenterService/RecordPrint',
+                request_serializer=authd_dot_v1_dot_security__card__pb2.RecordSecurityCardPrintRequest.SerializeToString,
+                response_deserializer=authd_dot_v1_dot_security__card__pb2.SecurityCardStatus.FromString,
+                _registered_method=True)
+
+
+class SecurityCardCenterServiceServicer:
+    """The center's side of printing, for branch nodes (branch role) over their link: the center
+    generates the codes and seals them, renders the print job and releases it to the caller; the
+    branch's printer or embosser prints it, and the branch tells the center how the print went.
+    The job holds the codes: it crosses the link once per print, and the branch keeps it in memory
+    only while its device takes it. A reprint is audited here when its job is released.
+    """
+
+    def PrepareIssue(self, request, context):
+        """IssueCard's center half: the new card and its print job.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PrepareReplace(self, request, context):
+        """ReplaceCard's center half.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PrepareReprint(self, request, context):
+        """ReprintCard's center half (audited with its reason).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RecordPrint(self, request, context):
+        """How the print of a released job went.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_SecurityCardCenterServiceServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'PrepareIssue': grpc.unary_unary_rpc_method_handler(
+                    servicer.PrepareIssue,
+                    request_deserializer=authd_dot_v1_dot_security__card__pb2.IssueSecurityCardRequest.FromString,
+                    response_serializer=authd_dot_v1_dot_security__card__pb2.SecurityCardPrintRelease.SerializeToString,
+            ),
+            'PrepareReplace': grpc.unary_unary_rpc_method_handler(
+                    servicer.PrepareReplace,
+                    request_deserializer=authd_dot_v1_dot_security__card__pb2.ReplaceSecurityCardRequest.FromString,
+                    response_serializer=authd_dot_v1_dot_security__card__pb2.SecurityCardPrintRelease.SerializeToString,
+            ),
+            'PrepareReprint': grpc.unary_unary_rpc_method_handler(
+                    servicer.PrepareReprint,
+                    request_deserializer=authd_dot_v1_dot_security__card__pb2.ReprintSecurityCardRequest.FromString,
+                    response_serializer=authd_dot_v1_dot_security__card__pb2.SecurityCardPrintRelease.SerializeToString,
+            ),
+            'RecordPrint': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordPrint,
+                    request_deserializer=authd_dot_v1_dot_security__card__pb2.RecordSecurityCardPrintRequest.FromString,
+                    response_serializer=authd_dot_v1_dot_security__card__pb2.SecurityCardStatus.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'authd.v1.SecurityCardCenterService', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('authd.v1.SecurityCardCenterService', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class SecurityCardCenterService:
+    """The center's side of printing, for branch nodes (branch role) over their link: the center
+    generates the codes and seals them, renders the print job and releases it to the caller; the
+    branch's printer or embosser prints it, and the branch tells the center how the print went.
+    The job holds the codes: it crosses the link once per print, and the branch keeps it in memory
+    only while its device takes it. A reprint is audited here when its job is released.
+    """
+
+    @staticmethod
+    def PrepareIssue(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/authd.v1.SecurityCardCenterService/PrepareIssue',
+            authd_dot_v1_dot_security__card__pb2.IssueSecurityCardRequest.SerializeToString,
+            authd_dot_v1_dot_security__card__pb2.SecurityCardPrintRelease.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PrepareReplace(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/authd.v1.SecurityCardCenterService/PrepareReplace',
+            authd_dot_v1_dot_security__card__pb2.ReplaceSecurityCardRequest.SerializeToString,
+            authd_dot_v1_dot_security__card__pb2.SecurityCardPrintRelease.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PrepareReprint(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/authd.v1.SecurityCardCenterService/PrepareReprint',
+            authd_dot_v1_dot_security__card__pb2.ReprintSecurityCardRequest.SerializeToString,
+            authd_dot_v1_dot_security__card__pb2.SecurityCardPrintRelease.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordPrint(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/authd.v1.SecurityCardCenterService/RecordPrint',
+            authd_dot_v1_dot_security__card__pb2.RecordSecurityCardPrintRequest.SerializeToString,
+            authd_dot_v1_dot_security__card__pb2.SecurityCardStatus.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)

@@ -339,19 +339,21 @@ class TokenDeleteObjectResponse(_message.Message):
     def __init__(self, deleted: _Optional[int] = ...) -> None: ...
 
 class RegisterTokenRequest(_message.Message):
-    __slots__ = ("session", "customer_id", "operator", "terminal")
+    __slots__ = ("session", "customer_id", "operator", "terminal", "key_id")
     SESSION_FIELD_NUMBER: _ClassVar[int]
     CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
     OPERATOR_FIELD_NUMBER: _ClassVar[int]
     TERMINAL_FIELD_NUMBER: _ClassVar[int]
+    KEY_ID_FIELD_NUMBER: _ClassVar[int]
     session: str
     customer_id: str
     operator: str
     terminal: str
-    def __init__(self, session: _Optional[str] = ..., customer_id: _Optional[str] = ..., operator: _Optional[str] = ..., terminal: _Optional[str] = ...) -> None: ...
+    key_id: bytes
+    def __init__(self, session: _Optional[str] = ..., customer_id: _Optional[str] = ..., operator: _Optional[str] = ..., terminal: _Optional[str] = ..., key_id: _Optional[bytes] = ...) -> None: ...
 
 class TokenRegistration(_message.Message):
-    __slots__ = ("id", "institution", "token_serial", "customer_id", "terminal", "operator", "registered_at", "deregistered_at", "active")
+    __slots__ = ("id", "institution", "token_serial", "customer_id", "terminal", "operator", "registered_at", "deregistered_at", "active", "public_key")
     ID_FIELD_NUMBER: _ClassVar[int]
     INSTITUTION_FIELD_NUMBER: _ClassVar[int]
     TOKEN_SERIAL_FIELD_NUMBER: _ClassVar[int]
@@ -361,6 +363,7 @@ class TokenRegistration(_message.Message):
     REGISTERED_AT_FIELD_NUMBER: _ClassVar[int]
     DEREGISTERED_AT_FIELD_NUMBER: _ClassVar[int]
     ACTIVE_FIELD_NUMBER: _ClassVar[int]
+    PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
     id: str
     institution: str
     token_serial: str
@@ -370,7 +373,8 @@ class TokenRegistration(_message.Message):
     registered_at: float
     deregistered_at: float
     active: bool
-    def __init__(self, id: _Optional[str] = ..., institution: _Optional[str] = ..., token_serial: _Optional[str] = ..., customer_id: _Optional[str] = ..., terminal: _Optional[str] = ..., operator: _Optional[str] = ..., registered_at: _Optional[float] = ..., deregistered_at: _Optional[float] = ..., active: _Optional[bool] = ...) -> None: ...
+    public_key: bytes
+    def __init__(self, id: _Optional[str] = ..., institution: _Optional[str] = ..., token_serial: _Optional[str] = ..., customer_id: _Optional[str] = ..., terminal: _Optional[str] = ..., operator: _Optional[str] = ..., registered_at: _Optional[float] = ..., deregistered_at: _Optional[float] = ..., active: _Optional[bool] = ..., public_key: _Optional[bytes] = ...) -> None: ...
 
 class DeregisterTokenRequest(_message.Message):
     __slots__ = ("token_serial", "customer_id", "operator", "reason")

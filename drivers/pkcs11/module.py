@@ -195,9 +195,36 @@ class Pkcs11Module:
                 found.append(info)
             present = {t.serial for t in found}
             with self._cond:
-                for serial in [s for s in self._states if s not in present]:
+                missing = [s for s in self._states if s not in present]
+            for serial in missing:
+                # A known token missing from one listing is asked again before it counts as
+                # removed: SoftHSM2 answers a token's information with an error while another
+                # process (pkcs11-tool, another node) holds its files, and dropping it would
+                # end the login of a token that never left.
+                info = self._still_present(serial)
+                if info is not None:
+                    found.append(info)
+                    continue
+                with self._cond:
                     self._drop(serial)
             return found
+
+    def _still_present(self, serial: str, attempts: int = 3) -> TokenInfo | None:
+        """The token's information if its slot still answers for it. Caller holds a lease."""
+        with self._cond:
+            state = self._states.get(serial)
+        if state is None:
+            return None
+        for attempt in range(attempts):
+            try:
+                info = self._info(state.token.slot.get_token())
+            except p11e.PKCS11Error:
+                info = None
+            if info is not None:
+                return info if info.serial == serial else None
+            if attempt + 1 < attempts:
+                time.sleep(0.05)
+        return None
 
     def token(self, serial: str) -> TokenInfo:
         """Fresh information about one token (raises TokenAbsent)."""

@@ -14,7 +14,7 @@ from authd.cli import main as authd_main
 from authd.storage import open_database
 from authd.v1 import otp_pb2, otp_pb2_grpc
 from simulators.otp.generator import DisplayToken
-from tests.conftest import KEK_PIN_FILE
+from tests.conftest import KEK_PIN_FILE, TestServer, make_config
 from tests.pgcluster import _pg_bin
 
 
@@ -213,3 +213,35 @@ def test_postgresql_is_backed_up_with_pg_dump(pg_url: str, tmp_path: Path, capsy
     db.close()
     assert len(ids) == 6 and ids[-1][0] > ids[-2][0]
     pg_cluster.admin(f"DROP DATABASE IF EXISTS {copy} WITH (FORCE)")
+
+
+def test_restore_refuses_a_store_a_running_daemon_has_open(tmp_path: Path, capsys):
+    """Restoring under a running daemon would leave it serving from state the restore replaced
+    underneath it: refused, nothing changed, the daemon goes on; stopped, the restore works."""
+    srv = TestServer(make_config(tmp_path / "node0",
+                                 f"sqlite:///{tmp_path / 'node0' / 'authd.db'}"))
+    url, data = srv.config.store_url, str(tmp_path / "node0")
+    enroll_many(srv, 2)
+    out = tmp_path / "before.backup"
+    assert authd_main(["backup", str(out), "--store", url, "--data-dir", data]) == 0
+    teller = otp_pb2_grpc.OtpServiceStub(srv.channel("bank-a", "branch", "teller"))
+    request = otp_pb2.EnrollRequest(serial="OTP-AFTER-1", operator_id="op", customer_id="C-9",
+                                    parameters=otp_pb2.OtpParameters(kind=otp_pb2.OTP_KIND_TOTP))
+    teller.Enroll(request)
+    capsys.readouterr()
+    code = authd_main(["restore", str(out), "--store", url, "--replace", "--data-dir", data])
+    err = capsys.readouterr().err
+    assert code == 2 and "in use (is authd running?)" in err and "nothing restored" in err, err
+    try:
+        status = teller.GetStatus(otp_pb2.GetStatusRequest(serial="OTP-AFTER-1"))
+        assert status.serial == "OTP-AFTER-1"  # the change after the backup is still there
+    finally:
+        srv.stop()
+    assert authd_main(["restore", str(out), "--store", url, "--replace", "--data-dir", data]) == 0
+    db = open_database(url)
+    try:
+        serials = db.run(lambda tx: [r[0] for r in tx.all("SELECT serial FROM otp_devices")],
+                         write=False)
+    finally:
+        db.close()
+    assert sorted(serials) == ["OTP-BK-0000", "OTP-BK-0001"]

@@ -45,8 +45,8 @@ def test_teller_and_backend_operator(capsys: pytest.CaptureFixture[str], bank: B
     assert code == EXIT_OK and "customer kim (personal): best grade none" in out
     assert ctl(capsys, bank, teller, "otp", "enroll", "OTP-CLI-1", "--kind", "hotp",
                "--seed-hex", SEED.hex(), "--operator", "lee", "--customer", "kim")[0] == EXIT_OK
-    code, out, _ = ctl(capsys, bank, teller, "policy", "link", "kim", "otp", "OTP-CLI-1",
-                       "--operator", "lee")
+    # enrolled for the customer: the policy sees it at once (the customer model)
+    code, out, _ = ctl(capsys, bank, teller, "policy", "show", "kim")
     assert code == EXIT_OK and "best grade personal safe" in out and "otp OTP-CLI-1: active" in out
     code, out, _ = ctl(capsys, bank, teller, "policy", "designate", "kim", "--label", "home",
                        *PC)

@@ -253,18 +253,39 @@ def test_already_provisioned_device(terminal: Terminal) -> None:
     assert OTP_SERIAL in str(err.details())
 
 
-def test_enrollment_failure_undoes_the_device(terminal: Terminal) -> None:
+def test_a_taken_otp_serial_is_refused_before_the_device_is_touched(terminal: Terminal) -> None:
     device = terminal.plug()
-    # The OTP serial is taken in the center already: enrollment fails after programming.
+    # The OTP serial is taken in the center already: the reservation is refused.
     terminal.otp.Enroll(otp_pb2.EnrollRequest(customer_id="C-1",
         serial=OTP_SERIAL, parameters=otp_pb2.OtpParameters(kind=otp_pb2.OTP_KIND_HOTP),
         operator_id="T-1"))
     err = rpc_error(terminal.provision)
     assert err.code() == grpc.StatusCode.ALREADY_EXISTS
+    assert device.slots == {1: None, 2: None} and device.pgm_seq == 0
+    assert terminal.provisioned_rows() == 0
+    failures = [d for a, o, d in terminal.audit() if a == "hid.provision" and o == "failed"]
+    assert failures[0]["stage"] == "reserve"
+
+
+def test_a_refused_confirmation_undoes_the_device(terminal: Terminal) -> None:
+    device = terminal.plug()
+    center = terminal.srv.app.require(HidOtpFeature).center
+    confirm = center.confirm
+
+    def taken_meanwhile(provisioning_id: str, operator: str) -> Any:
+        # Another teller enrolls the serial while this device is being programmed.
+        terminal.otp.Enroll(otp_pb2.EnrollRequest(
+            customer_id="C-2", serial=OTP_SERIAL,
+            parameters=otp_pb2.OtpParameters(kind=otp_pb2.OTP_KIND_HOTP), operator_id="T-1"))
+        return confirm(provisioning_id, operator)
+
+    center.confirm = taken_meanwhile
+    err = rpc_error(terminal.provision)
+    assert err.code() == grpc.StatusCode.ALREADY_EXISTS
     assert device.slots == {1: None, 2: None}  # programming undone
     assert terminal.provisioned_rows() == 0
     failures = [d for a, o, d in terminal.audit() if a == "hid.provision" and o == "failed"]
-    assert failures[0]["stage"] == "enroll" and failures[0]["device_restored"] is True
+    assert failures[0]["stage"] == "confirm" and failures[0]["device_restored"] is True
 
 
 @pytest.mark.parametrize(
@@ -299,7 +320,8 @@ def test_identify_detects_a_foreign_key(terminal: Terminal) -> None:
     device = terminal.plug()
     terminal.plug(SERIAL + 1)
     terminal.provision()
-    code = terminal.srv.app.require(HidOtpFeature).service.access_code(SERIAL)
+    center = terminal.srv.app.require(HidOtpFeature).center
+    code = center.access_code(SERIAL)
     direct_session(terminal, device).put_configuration(
         Slot.TWO, hmac_sha1_config(bytes(20), access_code=code), access_code=code)
     result = terminal.hid.IdentifyDevice(hid_otp_pb2.IdentifyHidDeviceRequest(device_serial=SERIAL))

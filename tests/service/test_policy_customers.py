@@ -5,16 +5,17 @@ privacy between institutions."""
 
 from __future__ import annotations
 
+import datetime
 import time
 from collections import Counter
 from typing import Any
 
 import grpc
 import pytest
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from authd.token import repository as token_repo
+from authd.v1 import customer_pb2 as C
 from authd.v1 import otp_pb2
 from authd.v1 import policy_pb2 as P
 from devices.policy.orders import Channel, Order, Purpose, Receiving
@@ -130,6 +131,36 @@ def test_incident_list_fed_by_one_institution_refused_everywhere(server: Any, st
                                                          reason="cleaned and checked"))
     assert a.transfer("kim", 1_000, otp=otp, to_account="2").outcome == APPROVED
     assert not a.backend.CheckDevice(P.CheckDeviceRequest(device=HOME_PC)).listed
+
+
+def test_incident_list_is_fed_by_every_institution(server: Any, store_url: str):
+    """Two institutions list the same identifier, each its own entry: one withdrawing its
+    entry leaves the other's in force; the terminal is refused while any entry lives."""
+    srv = server(store_url=store_url)
+    a, b = Bank(srv, "bank-a"), Bank(srv, "bank-b")
+    a.customer("kim")
+    otp = a.otp("kim")
+    a.designate("kim")
+    report = P.ReportIncidentRequest(device=P.DeviceInfo(mac="00:1A:2B:3C:4D:5E"),
+                                     reason="phishing")
+    theirs = b.backend.ReportIncident(report).incidents[0]
+    mine = a.backend.ReportIncident(report).incidents[0]
+    assert mine.incident_id != theirs.incident_id and mine.field == "mac"
+    # reporting again keeps the caller's one entry
+    assert a.backend.ReportIncident(report).incidents[0].incident_id == mine.incident_id
+    assert [i.incident_id for i in a.backend.ListIncidents(
+        P.ListIncidentsRequest()).incidents] == [mine.incident_id]
+    assert [i.incident_id for i in b.backend.ListIncidents(
+        P.ListIncidentsRequest()).incidents] == [theirs.incident_id]
+    b.backend.WithdrawIncident(P.WithdrawIncidentRequest(incident_id=theirs.incident_id,
+                                                         reason="resolved at bank-b"))
+    d = a.transfer("kim", 1_000, otp=otp)
+    assert d.outcome == P.DECISION_DEVICE_ON_INCIDENT_LIST and d.consumed_krw == 0
+    assert b.backend.CheckDevice(P.CheckDeviceRequest(device=HOME_PC)).listed
+    a.backend.WithdrawIncident(P.WithdrawIncidentRequest(incident_id=mine.incident_id,
+                                                         reason="resolved"))
+    assert not b.backend.CheckDevice(P.CheckDeviceRequest(device=HOME_PC)).listed
+    assert a.transfer("kim", 1_000, otp=otp, to_account="2").outcome == APPROVED
 
 
 # --------------------------------------------------------------------------- counters
@@ -264,45 +295,165 @@ def test_twelve_months_unused_is_suspended_and_lifted(server: Any, store_url: st
 
 # --------------------------------------------------------------------------- signatures
 
-def _token(bank: Bank, customer: str, serial: str) -> ec.EllipticCurvePrivateKey:
-    """A key pair as a token holds it, its branch registration row and its link."""
+def _key() -> tuple[ec.EllipticCurvePrivateKey, bytes]:
+    """A key pair as a token or smartcard holds it, and its DER SubjectPublicKeyInfo."""
     key = ec.generate_private_key(ec.SECP256R1())
-    bank.srv.app.db.run(lambda tx: token_repo.REGISTRATIONS.insert(
-        tx, institution=bank.institution, serial=serial, customer_id=customer,
-        terminal="teller-pc-1", operator="teller-kim", now=time.time()))
-    spki = key.public_key().public_bytes(serialization.Encoding.DER,
-                                         serialization.PublicFormat.SubjectPublicKeyInfo)
-    bank.link(customer, P.POLICY_MEDIUM_TOKEN, serial, spki)
-    return key
+    return key, key.public_key().public_bytes(serialization.Encoding.DER,
+                                              serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+def _signed(bank: Bank, customer: str, medium: int, serial: str,
+            key: ec.EllipticCurvePrivateKey, account: str,
+            data: bytes | None = None) -> tuple[P.SignaturePresented, str]:
+    idem = bank.key()
+    order = Order("bank-a", customer, Purpose.TRANSFER, 3_000_000, Receiving.OTHER, account,
+                  Channel.INTERNET_BANKING, idem)
+    signature = key.sign(data or order.signing_bytes(), ec.ECDSA(hashes.SHA256()))
+    return P.SignaturePresented(medium=medium, serial=serial, signature=signature), idem
 
 
 def test_branch_registered_token_signature_exempts(server: Any, store_url: str):
-    from cryptography.hazmat.primitives import hashes
-
+    """The key is the one kept with the token's branch registration (the customer model):
+    registered with it, the signature verifies and exempts; a forged signature, a token
+    registered without a key, for another customer, or deregistered, does not."""
     bank = Bank(server(store_url=store_url))
     bank.customer("han")
+    bank.customer("oh")
     codes = bank.card("han")
-    key = _token(bank, "han", "TOKEN-0001")
-    idem = bank.key()
-    order = Order("bank-a", "han", Purpose.TRANSFER, 3_000_000, Receiving.OTHER, "110-1",
-                  Channel.INTERNET_BANKING, idem)
-    signature = key.sign(order.signing_bytes(), ec.ECDSA(hashes.SHA256()))
-    sig = P.SignaturePresented(medium=P.POLICY_MEDIUM_TOKEN, serial="TOKEN-0001",
-                               signature=signature)
+    key, spki = _key()
+    reg = bank.register_medium("han", C.MEDIUM_KIND_HSM_TOKEN, "TOKEN-0001", spki)
+    assert reg.public_key == spki
+    sig, idem = _signed(bank, "han", P.POLICY_MEDIUM_TOKEN, "TOKEN-0001", key, "110-1")
     d = bank.transfer("han", 3_000_000, device=NEW_PC, to_account="110-1", key=idem,
                       card=bank.challenge("han", codes), signature=sig)
     assert d.outcome == APPROVED and list(d.exemptions) == ["branch_token"]
-    forged = P.SignaturePresented(medium=P.POLICY_MEDIUM_TOKEN, serial="TOKEN-0001",
-                                  signature=key.sign(b"another order", ec.ECDSA(hashes.SHA256())))
-    d = bank.transfer("han", 3_000_000, device=NEW_PC, to_account="110-2",
+    forged, idem = _signed(bank, "han", P.POLICY_MEDIUM_TOKEN, "TOKEN-0001", key, "110-2",
+                           data=b"another order")
+    d = bank.transfer("han", 3_000_000, device=NEW_PC, to_account="110-2", key=idem,
                       card=bank.challenge("han", codes), signature=forged)
     assert d.outcome == P.DECISION_AUTHENTICATION_FAILED and codes_of(d) == ["bad_signature"]
-    unknown = P.SignaturePresented(medium=P.POLICY_MEDIUM_TOKEN, serial="TOKEN-0002",
-                                   signature=signature)
-    d = bank.transfer("han", 3_000_000, device=NEW_PC, to_account="110-3",
+    unknown, idem = _signed(bank, "han", P.POLICY_MEDIUM_TOKEN, "TOKEN-0002", key, "110-3")
+    d = bank.transfer("han", 3_000_000, device=NEW_PC, to_account="110-3", key=idem,
                       card=bank.challenge("han", codes), signature=unknown)
     assert d.outcome == P.DECISION_MEDIUM_REFUSED
     assert codes_of(d) == ["token_not_registered_at_branch"]
+    # registered without its key: nothing to check a signature with
+    bank.register_medium("han", C.MEDIUM_KIND_HSM_TOKEN, "TOKEN-0003")
+    nokey, idem = _signed(bank, "han", P.POLICY_MEDIUM_TOKEN, "TOKEN-0003", key, "110-4")
+    d = bank.transfer("han", 3_000_000, device=NEW_PC, to_account="110-4", key=idem,
+                      card=bank.challenge("han", codes), signature=nokey)
+    assert codes_of(d) == ["token_not_registered_at_branch"]
+    # another customer's token of this institution is not han's
+    other_key, other_spki = _key()
+    bank.register_medium("oh", C.MEDIUM_KIND_HSM_TOKEN, "TOKEN-0004", other_spki)
+    theirs, idem = _signed(bank, "han", P.POLICY_MEDIUM_TOKEN, "TOKEN-0004", other_key,
+                           "110-5")
+    d = bank.transfer("han", 3_000_000, device=NEW_PC, to_account="110-5", key=idem,
+                      card=bank.challenge("han", codes), signature=theirs)
+    assert codes_of(d) == ["token_not_registered_at_branch"]
+    # deregistered at the branch: its key no longer counts
+    bank.registrations_teller.DeregisterMedium(C.DeregisterMediumRequest(
+        kind=C.MEDIUM_KIND_HSM_TOKEN, serial="TOKEN-0001", customer_id="han",
+        operator_id="teller-kim", reason="lost"))
+    again, idem = _signed(bank, "han", P.POLICY_MEDIUM_TOKEN, "TOKEN-0001", key, "110-6")
+    d = bank.transfer("han", 3_000_000, device=NEW_PC, to_account="110-6", key=idem,
+                      card=bank.challenge("han", codes), signature=again)
+    assert codes_of(d) == ["token_not_registered_at_branch"]
+    assert all(m.serial != "TOKEN-0001" for m in bank.view("han").media)
+
+
+def test_a_softhsm_token_registered_with_its_key_signs_a_transfer(server: Any,
+                                                                   store_url: str):
+    """The whole way on a real token (SoftHSM2): a key pair generated on the token, the token
+    registered at a branch with that key (RegisterToken reads its public key from the token),
+    the order signed on the token; the decision checks it against the registration's key."""
+    import uuid
+
+    from authd.v1 import token_pb2 as T
+    from authd.v1 import token_pb2_grpc
+    from simulators.token.softhsm import process_env
+
+    token = process_env().init_token(f"pol-{uuid.uuid4().hex[:8]}")
+    bank = Bank(server(store_url=store_url, token={"poll_interval": 0.1,
+                                                   "rescan_interval": 0.1}))
+    bank.customer("hwang")
+    codes = bank.card("hwang")
+    tokens = token_pb2_grpc.TokenServiceStub(bank.srv.channel("bank-a", "branch", "teller-1"))
+    session = tokens.Login(T.TokenLoginRequest(token_serial=token.serial, pin=token.pin)).session
+    key = tokens.GenerateKeyPair(T.TokenGenerateKeyPairRequest(
+        session=session, spec=T.TOKEN_KEY_SPEC_EC_P256, label="transfers"))
+    with pytest.raises(grpc.RpcError) as err:  # a key the token does not hold
+        tokens.RegisterToken(T.RegisterTokenRequest(session=session, customer_id="hwang",
+                                                    operator="teller-kim", key_id=b"nope"))
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND
+    reg = tokens.RegisterToken(T.RegisterTokenRequest(
+        session=session, customer_id="hwang", operator="teller-kim", key_id=key.key_id))
+    assert reg.public_key == key.public_key_der
+    idem = bank.key()
+    order = Order("bank-a", "hwang", Purpose.TRANSFER, 2_000_000, Receiving.OTHER, "110-7",
+                  Channel.INTERNET_BANKING, idem)
+    signed = tokens.Sign(T.TokenSignRequest(session=session, key_id=key.key_id,
+                                            data=order.signing_bytes()))
+    d = bank.transfer("hwang", 2_000_000, device=NEW_PC, to_account="110-7", key=idem,
+                      card=bank.challenge("hwang", codes),
+                      signature=P.SignaturePresented(medium=P.POLICY_MEDIUM_TOKEN,
+                                                     serial=token.serial,
+                                                     signature=signed.signature))
+    assert d.outcome == APPROVED and list(d.exemptions) == ["branch_token"]
+    tokens.Logout(T.TokenLogoutRequest(session=session))
+
+
+def test_smartcard_signature_verifies_but_does_not_exempt(server: Any, store_url: str):
+    """EFT art. 14(1)6 names HSM tokens: a smartcard registered at a branch signs a transfer
+    with its registered key (a PEM certificate given at registration), but the terminal
+    still needs to be designated or the transfer confirmed."""
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+
+    bank = Bank(server(store_url=store_url))
+    bank.customer("yun")
+    codes = bank.card("yun")
+    key, _spki = _key()
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "yun")])
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(1)
+            .not_valid_before(datetime.datetime(2025, 1, 1))
+            .not_valid_after(datetime.datetime(2035, 1, 1))
+            .sign(key, hashes.SHA256()))
+    guid = "00112233445566778899AABBCCDDEEFF"
+    reg = bank.register_medium("yun", C.MEDIUM_KIND_SMARTCARD, guid,
+                               cert.public_bytes(serialization.Encoding.PEM))
+    assert reg.public_key == _spki
+    sig, idem = _signed(bank, "yun", P.POLICY_MEDIUM_SMARTCARD, guid, key, "110-1")
+    d = bank.transfer("yun", 3_000_000, device=NEW_PC, to_account="110-1", key=idem,
+                      card=bank.challenge("yun", codes), signature=sig)
+    assert d.outcome == P.DECISION_ADDITIONAL_AUTHENTICATION_REQUIRED
+    sig, idem = _signed(bank, "yun", P.POLICY_MEDIUM_SMARTCARD, guid, key, "110-1")
+    d = bank.transfer("yun", 3_000_000, device=NEW_PC, to_account="110-1", key=idem,
+                      card=bank.challenge("yun", codes), signature=sig,
+                      additional_done=P.ADDITIONAL_SMS)
+    assert d.outcome == APPROVED and list(d.exemptions) == []
+    forged, idem = _signed(bank, "yun", P.POLICY_MEDIUM_SMARTCARD, guid, key, "110-2",
+                           data=b"x")
+    d = bank.transfer("yun", 3_000_000, device=HOME_PC, to_account="110-2", key=idem,
+                      card=bank.challenge("yun", codes), signature=forged)
+    assert codes_of(d) == ["bad_signature"]
+
+
+def test_registering_a_malformed_key_is_refused(server: Any, store_url: str):
+    from authd.errors import details_of
+
+    bank = Bank(server(store_url=store_url))
+    call = C.RegisterMediumRequest(kind=C.MEDIUM_KIND_HSM_TOKEN, serial="TOKEN-9",
+                                   customer_id="kim", operator_id="teller-kim",
+                                   public_key=b"not a key")
+    with pytest.raises(grpc.RpcError) as err:
+        bank.registrations_teller.RegisterMedium(call)
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert details_of(err.value).field == "public_key"
+    listed = bank.registrations_teller.ListRegistrations(C.ListRegistrationsRequest(
+        customer_id="kim", include_ended=True))
+    assert list(listed.registrations) == []
 
 
 # --------------------------------------------------------------------------- bad input

@@ -166,6 +166,60 @@ def test_double_click_is_answered_once(server: Any, store_url: str):
     assert status_of(lambda: bank.transfer("seo", 3_000_000, otp=otp, key=key)) == (
         grpc.StatusCode.ALREADY_EXISTS)
     assert bank.view("seo").used_today_krw == 4_000_000
+    # once the window (60 s) has passed, the same order is a new order
+    bank.srv.app.db.run(lambda tx: tx.execute(
+        "UPDATE policy_decisions SET decided_at = decided_at - 61 WHERE customer_id = 'seo'"))
+    later = bank.transfer("seo", 2_000_000, otp=otp)
+    assert later.outcome == APPROVED and bank.view("seo").used_today_krw == 6_000_000
+
+
+def test_the_day_is_the_korean_calendar_day(server: Any, store_url: str):
+    """Today's total is the Korean day's (UTC+9): what was counted on the previous Korean day
+    does not count today."""
+    import datetime
+    from zoneinfo import ZoneInfo
+
+    bank = Bank(server(store_url=store_url))
+    bank.customer("jin")
+    codes = bank.card("jin")
+    bank.designate("jin")
+    seoul = datetime.datetime.now(ZoneInfo("Asia/Seoul")).date()
+    for i in range(5):  # the general grade: 10,000,000 a transfer, 50,000,000 a day
+        d = bank.transfer("jin", 10_000_000, card=bank.challenge("jin", codes),
+                          to_account=f"{i}")
+        assert d.outcome == APPROVED and d.day == seoul.isoformat()
+    over = bank.transfer("jin", 10_000_000, card=bank.challenge("jin", codes), to_account="x")
+    assert over.outcome == P.DECISION_OVER_LIMIT and over.daily_left_krw == 0
+    yesterday = (seoul - datetime.timedelta(days=1)).isoformat()
+    bank.srv.app.db.run(lambda tx: tx.execute(
+        "UPDATE policy_daily_totals SET day = ? WHERE customer_id = 'jin'", (yesterday,)))
+    again = bank.transfer("jin", 10_000_000, card=bank.challenge("jin", codes), to_account="x")
+    assert again.outcome == APPROVED and again.used_today_krw == 10_000_000
+
+
+def test_records_past_their_retention_are_pruned(server: Any, store_url: str):
+    """A decision's record is kept until its retention ends (5 years; 1 year up to
+    10,000 KRW), then pruned with the decisions that follow."""
+    from authd.policy.feature import PolicyFeature
+    from authd.policy.service import PRUNE_EVERY
+
+    bank = Bank(server(store_url=store_url))
+    bank.customer("min")
+    otp = bank.otp("min")
+    old = bank.transfer("min", 10_000, otp=otp)
+    kept = bank.transfer("min", 10_001, otp=otp)
+    db = bank.srv.app.db
+    # the small one's year has passed; the other's five years have not
+    db.run(lambda tx: tx.execute(
+        "UPDATE policy_decisions SET keep_until = keep_until - 366 * 86400,"
+        " decided_at = decided_at - 366 * 86400 WHERE id = ?", (old.decision_id,)))
+    service = bank.srv.app.require(PolicyFeature).service
+    service._decided = PRUNE_EVERY * (service._decided // PRUNE_EVERY + 1) - 1
+    bank.transfer("min", 1_000, otp=otp, to_account="2")
+    left = db.run(lambda tx: tx.all("SELECT id FROM policy_decisions WHERE customer_id ="
+                                    " 'min'"), write=False)
+    ids = {r[0] for r in left}
+    assert old.decision_id not in ids and kept.decision_id in ids and len(ids) == 2
 
 
 def test_cancelled_transfer_gives_back_its_amount(server: Any, store_url: str):
@@ -262,7 +316,6 @@ def test_corporate_safe_grade_and_foreign_otp(server: Any, store_url: str):
     device = other.otp("b-corp", serial)
     bank.otp_teller.Register(otp_pb2.RegisterRequest(serial=serial, operator_id="teller",
                                                      customer_id="corp"))
-    bank.link("corp", P.POLICY_MEDIUM_OTP, serial)
     employee = bank.transfer("corp", 1_000, otp=device, to_account="1",
                              corporate_role=P.CORPORATE_EMPLOYEE, code="000000")
     assert employee.outcome == P.DECISION_MEDIUM_REFUSED

@@ -36,7 +36,11 @@ def token(env: SoftHsmEnvironment) -> SoftHsmToken:
 
 
 @pytest.fixture
-def srv(server: Callable[..., Any]) -> Any:
+def srv(server: Callable[..., Any], token: SoftHsmToken) -> Any:
+    # The token first: softhsm2-util initializes a token in two steps (the token, then its
+    # user PIN), and a daemon that rescans the token directory between them, which a loaded
+    # machine makes likely, holds a token without a user PIN until its next rescan, so the
+    # test's Login failed with "log in first".
     return server(**FAST)
 
 

@@ -63,3 +63,17 @@ def test_cli_check_exit_status(tmp_path: Path, capsys: pytest.CaptureFixture[str
     captured = capsys.readouterr()
     assert "[otp] engine must be one of 'thread', 'loop'" in captured.out
     assert "1 problem(s)" in captured.err
+
+
+def test_check_reads_a_branch_nodes_link_files(tmp_path: Path) -> None:
+    key = tmp_path / "branch.key"
+    key.write_text("key")
+    os.chmod(key, 0o644)
+    f = tmp_path / "authd.toml"
+    f.write_text(f'roles = ["branch"]\n[kek]\nkind = "file"\n[server]\ninsecure = true\n'
+                 f'[center]\nurls = ["center:50051"]\ntls_cert = "{tmp_path}/branch.pem"\n'
+                 f'tls_key = "{key}"\nca = "{tmp_path}/ca.pem"\n')
+    problems = check(str(f), environ={})
+    assert any("[center] tls_cert" in p and "does not exist" in p for p in problems)
+    assert any("[center] tls_key" in p and "mode 644" in p for p in problems)
+    assert any("[center] ca" in p for p in problems)

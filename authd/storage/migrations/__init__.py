@@ -35,8 +35,9 @@ def _statements(sql: str, dialect: str) -> list[str]:
     return [s.strip() for s in re.split(r";\s*$", body, flags=re.M) if s.strip()]
 
 
-def migrate(db: Database) -> list[int]:
-    """Apply every migration not yet applied; returns the versions applied now."""
+def migrate(db: Database, upto: int | None = None) -> list[int]:
+    """Apply every migration not yet applied (``upto``: only those up to that version, as a
+    store written by an older release has them); returns the versions applied now."""
 
     def apply(tx: Tx) -> list[int]:
         if tx.dialect == "postgresql":
@@ -49,7 +50,7 @@ def migrate(db: Database) -> list[int]:
         done = {row[0] for row in tx.all("SELECT version FROM schema_migrations")}
         applied = []
         for version, name, sql in available():
-            if version in done:
+            if version in done or (upto is not None and version > upto):
                 continue
             for statement in _statements(sql, tx.dialect):
                 tx.execute(statement)

@@ -1,0 +1,206 @@
+"""The branch → center link: forwarding with the branch node's certificate, the teller in the
+center's audit, who may use a branch node, failover, and a center that is down."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+
+from authd.center.feature import CenterFeature
+from authd.errors import details_of
+from authd.health import NOT_SERVING, SERVING
+from authd.v1 import otp_pb2 as O
+from authd.v1 import otp_pb2_grpc, system_pb2, system_pb2_grpc, token_pb2, token_pb2_grpc
+from devices.errors import BadRequest
+from tests.conftest import wait_for
+from tests.split import BRANCH_DEVICES, FAST_LINK, Pki, operator, terminal_name
+
+OTP = "OTP-LINK-0001"
+OTP_SERVICE = "authd.v1.OtpService"
+
+
+@pytest.fixture
+def pki_dir(tmp_path: Path) -> Pki:
+    return Pki.create(tmp_path / "pki")
+
+
+def center_node(server: Any, pki: Pki, store_url: str) -> Any:
+    return server(store_url=store_url, roles=["center"], server=pki.server_tls(),
+                  security_card={"embosser": "", "printer": ""})
+
+
+def branch_node(server: Any, pki: Pki, institution: str, *centers: Any, **more: Any) -> Any:
+    link = pki.link(institution, [c.address for c in centers], **FAST_LINK)
+    return server(roles=["branch"], center=link, **BRANCH_DEVICES, **more)
+
+
+def enroll(stub: otp_pb2_grpc.OtpServiceStub, serial: str = OTP,
+           operator: str = "T-0042") -> O.EnrollResponse:
+    return stub.Enroll(O.EnrollRequest(customer_id="C-1", serial=serial, operator_id=operator,
+                                       parameters=O.OtpParameters(kind=O.OTP_KIND_HOTP)),
+                       timeout=30)
+
+
+def rpc_error(call: Any) -> grpc.RpcError:
+    with pytest.raises(grpc.RpcError) as info:
+        call()
+    return info.value
+
+
+def center_audit(pki: Pki, center: Any, target: str) -> list[system_pb2.AuditEntry]:
+    ops = system_pb2_grpc.SystemServiceStub(pki.channel(center.address, "ops"))
+    return list(ops.ListAudit(system_pb2.ListAuditRequest(target=target)).entries)
+
+
+def test_a_teller_at_a_branch_node_reaches_the_center(server: Any, pki_dir: Pki,
+                                                      store_url: str) -> None:
+    center = center_node(server, pki_dir, store_url)
+    branch = branch_node(server, pki_dir, "bank-a", center)
+    teller = otp_pb2_grpc.OtpServiceStub(branch.channel("bank-a", "branch", "teller-07"))
+    enrolled = enroll(teller)
+    assert enrolled.device.serial == OTP and enrolled.generated_seed
+    teller.Unlock(O.UnlockRequest(serial=OTP, operator_id="kim", reason="ID checked"))
+
+    # At the center: the branch node's certificate is the caller, the teller its operator.
+    entries = {e.action: e for e in center_audit(pki_dir, center, OTP)}
+    assert entries["otp.enroll"].institution == "bank-a"
+    assert entries["otp.enroll"].role == "branch"
+    assert entries["otp.enroll"].subject == terminal_name("bank-a")
+    assert operator(entries["otp.enroll"]) == "T-0042"
+    assert operator(entries["otp.unlock"]) == "kim"
+    # The backend of the institution sees the device at the center itself.
+    backend = otp_pb2_grpc.OtpServiceStub(pki_dir.channel(center.address, "bank-a-backend"))
+    assert backend.GetStatus(O.GetStatusRequest(serial=OTP)).serial == OTP
+
+
+def test_the_centers_refusals_reach_the_terminal_unchanged(server: Any, pki_dir: Pki,
+                                                           tmp_path: Path) -> None:
+    center = center_node(server, pki_dir, f"sqlite:///{tmp_path / 'center.db'}")
+    branch = branch_node(server, pki_dir, "bank-a", center)
+    teller = otp_pb2_grpc.OtpServiceStub(branch.channel("bank-a", "branch", "teller-07"))
+    direct = otp_pb2_grpc.OtpServiceStub(pki_dir.channel(center.address, "bank-a-teller"))
+    for call in (
+        lambda s: s.GetStatus(O.GetStatusRequest(serial="OTP-NOPE-1")),
+        lambda s: s.Enroll(O.EnrollRequest(customer_id="C-1", serial="bad serial",
+                                           operator_id="x")),
+        lambda s: s.Unlock(O.UnlockRequest(serial=OTP, operator_id="kim")),
+    ):
+        via_branch = rpc_error(lambda call=call: call(teller))
+        at_center = rpc_error(lambda call=call: call(direct))
+        assert via_branch.code() == at_center.code()
+        assert via_branch.details() == at_center.details()
+        assert details_of(via_branch) == details_of(at_center)
+    assert details_of(rpc_error(lambda: teller.Enroll(O.EnrollRequest(
+        customer_id="C-1", serial="bad serial", operator_id="x")))).field == "serial"
+
+
+def test_a_branch_node_acts_for_its_own_institutions_tellers_only(
+        server: Any, pki_dir: Pki, tmp_path: Path) -> None:
+    center = center_node(server, pki_dir, f"sqlite:///{tmp_path / 'center.db'}")
+    branch = branch_node(server, pki_dir, "bank-a", center)
+    enroll(otp_pb2_grpc.OtpServiceStub(branch.channel("bank-a", "branch", "teller-07")))
+    for institution, role in (("bank-b", "branch"), ("bank-a", "backend"), ("bank-a", "admin")):
+        stub = otp_pb2_grpc.OtpServiceStub(branch.channel(institution, role, "x"))
+        err = rpc_error(lambda stub=stub: stub.GetStatus(O.GetStatusRequest(serial=OTP)))
+        assert err.code() == grpc.StatusCode.PERMISSION_DENIED
+        assert ("acts for bank-a only" if institution == "bank-b" else "role branch") in str(
+            err.details())
+    # A backend's stream is not forwarded at all.
+    backend = otp_pb2_grpc.OtpServiceStub(branch.channel("bank-a", "branch", "t"))
+    err = rpc_error(lambda: list(backend.VerifyStream(iter([O.VerifyRequest(serial=OTP,
+                                                                            code="123456")]))))
+    assert err.code() == grpc.StatusCode.PERMISSION_DENIED
+
+
+def test_center_down_answers_unavailable_and_device_work_goes_on(
+        server: Any, pki_dir: Pki, tmp_path: Path) -> None:
+    center = center_node(server, pki_dir, f"sqlite:///{tmp_path / 'center.db'}")
+    branch = branch_node(server, pki_dir, "bank-a", center)
+    teller = otp_pb2_grpc.OtpServiceStub(branch.channel("bank-a", "branch", "teller-07"))
+    enroll(teller)
+    health = branch.app.health
+    assert health.serving(OTP_SERVICE)
+    center.stop()
+
+    err = rpc_error(lambda: teller.GetStatus(O.GetStatusRequest(serial=OTP), timeout=30))
+    assert err.code() == grpc.StatusCode.UNAVAILABLE
+    assert "center is unreachable" in str(err.details())
+    assert details_of(err).reason == "CENTER_UNREACHABLE"
+    assert wait_for(lambda: not health.serving(OTP_SERVICE), timeout=10)
+    assert "center" in health.failing(OTP_SERVICE)
+    # Device-local work on the branch goes on, and its service stays SERVING.
+    tokens = token_pb2_grpc.TokenServiceStub(branch.channel("bank-a", "branch", "teller-07"))
+    tokens.ListTokens(token_pb2.ListTokensRequest(), timeout=30)
+    assert health.serving("authd.v1.TokenService")
+    statuses = _health_statuses(branch)
+    assert statuses[OTP_SERVICE] == NOT_SERVING
+    assert statuses["authd.v1.TokenService"] == SERVING
+
+
+def _health_statuses(srv: Any) -> dict[str, int]:
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    stub = health_pb2_grpc.HealthStub(srv.channel())
+    return {name: stub.Check(health_pb2.HealthCheckRequest(service=name)).status
+            for name in (OTP_SERVICE, "authd.v1.TokenService")}
+
+
+def test_failover_to_the_second_center_node_and_back(server: Any, pki_dir: Pki,
+                                                     tmp_path: Path) -> None:
+    store = f"sqlite:///{tmp_path / 'center.db'}"
+    first, second = center_node(server, pki_dir, store), center_node(server, pki_dir, store)
+    branch = branch_node(server, pki_dir, "bank-a", first, second)
+    teller = otp_pb2_grpc.OtpServiceStub(branch.channel("bank-a", "branch", "teller-07"))
+    enroll(teller)
+    first.stop()
+    # Not a read: sent only to a node it could connect to, so failing over is safe.
+    teller.Unlock(O.UnlockRequest(serial=OTP, operator_id="kim", reason="ID checked"),
+                  timeout=30)
+    entries = center_audit(pki_dir, second, OTP)
+    assert [e.action for e in entries if e.action == "otp.unlock"] == ["otp.unlock"]
+    link = branch.app.require(CenterFeature).link
+    assert [e.up for e in link.endpoints] == [False, True]
+    assert branch.app.health.serving(OTP_SERVICE)  # one node answers: the link is up
+
+
+def test_link_settings_are_checked(server: Any, pki_dir: Pki, tmp_path: Path) -> None:
+    with pytest.raises(BadRequest, match="tls_cert, tls_key and ca"):
+        server(roles=["branch"], center={"urls": ["127.0.0.1:1"]})
+    with pytest.raises(BadRequest, match="OU = branch"):
+        server(roles=["branch"], center={
+            "urls": ["127.0.0.1:1"], "tls_cert": pki_dir.path("bank-a-backend.pem"),
+            "tls_key": pki_dir.path("bank-a-backend.key"), "ca": pki_dir.path("ca.pem")})
+    with pytest.raises(BadRequest, match="branch-only"):
+        server(center=pki_dir.link("bank-a", ["127.0.0.1:1"]))
+
+
+def test_a_branch_node_starts_while_the_center_is_down(server: Any, pki_dir: Pki) -> None:
+    started = time.monotonic()
+    branch = server(roles=["branch"], center=pki_dir.link("bank-a", ["127.0.0.1:1"], **FAST_LINK),
+                    **BRANCH_DEVICES)
+    assert time.monotonic() - started < 20
+    assert not branch.app.health.serving(OTP_SERVICE)
+    why = json.dumps(branch.app.health.failing(OTP_SERVICE))
+    assert "127.0.0.1:1" in why
+
+
+def test_authctl_tries_the_center_nodes_in_order(server: Any, pki_dir: Pki, tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    from authd.ctl import main as authctl
+    from tests.pgcluster import free_port
+
+    center = center_node(server, pki_dir, f"sqlite:///{tmp_path / 'center.db'}")
+    dead = f"127.0.0.1:{free_port()}"
+    code = authctl(["--addr", f"{dead},{center.address}", "--pki", str(pki_dir.directory),
+                    "--identity", "bank-a-backend", "whoami"])
+    out = capsys.readouterr()
+    assert code == 0 and "institution bank-a" in out.out
+    assert f"{dead} did not answer" in out.err
+    with pytest.raises(SystemExit, match="none of"):
+        authctl(["--addr", f"{dead},127.0.0.1:{free_port()}", "--pki",
+                 str(pki_dir.directory), "--identity", "bank-a-backend", "whoami"])
