@@ -9,9 +9,10 @@ For each store: enroll N TOTP devices (sealed seeds, direct store inserts), then
    authd's server options and process model (``bench/empty_server.py``), and authd-front
    answering an empty call itself (the C++ gRPC stack), both loaded by h2load;
 2. native client (h2load over h2c, ``bench/h2load.py``): ``authd serve --insecure`` as a
-   center node behind each front, unary ``Verify``, ``VerifyBatch`` and ``VerifyStream``
-   (a batch or a streaming call carries many verifications), and the ratio Verify / the
-   empty call of the same stack. h2load repeats one body per process, so
+   center node behind each front, unary ``Verify`` at full load and at 3,000 calls a second
+   offered (h2load's rate mode: the latency of the p99 target's load), ``VerifyBatch`` and
+   ``VerifyStream`` (a batch or a streaming call carries many verifications), and the ratio
+   Verify / the empty call of the same stack. h2load repeats one body per process, so
    this mode sends wrong codes to a spread of devices with the lockout threshold raised for the
    run: every verification is evaluated, counted and written (device, registration, audit
    row) - the costliest path; h2load's own success count is never used (see bench/h2load.py);
@@ -296,6 +297,7 @@ VERIFY = "/authd.v1.OtpService/Verify"
 VERIFY_STREAM = "/authd.v1.OtpService/VerifyStream"
 VERIFY_BATCH = "/authd.v1.OtpService/VerifyBatch"
 BATCH_SIZE = 32  # verifications carried by one VerifyBatch call
+OFFERED = 3_000  # unary verifications a second offered in rate mode (the p99 target's load)
 NO_LOCKOUT = 1_000_000  # the most [otp] lockout_threshold allows: h2load repeats its body, so
 # wrong codes must not lock a device during a run (a device takes a few hundred a second)
 STREAM_FRAMES = 32  # verifications carried by one VerifyStream call
@@ -481,6 +483,14 @@ def native_rows(kind: str, store_url: str, pin_file: Path, root: Path, devices: 
         check_failures_counted(base, ok_calls)
         unary_runs = repeated(node.proc.pid, unary, load.unary_processes, 1, load.seconds,
                               repeat)
+        each = -(-OFFERED // load.unary_processes)  # per h2load process, rounded up
+
+        def rated(_: int) -> h2load.H2Run:
+            return h2load.run_counted(base + VERIFY, unary_jobs, ok_calls,
+                                      duration=load.seconds, streams=load.unary_streams,
+                                      rps=each)
+
+        rated_runs = [timed_h2(node.proc.pid, rated, 0) for _ in range(repeat)]
         stream_runs = repeated(node.proc.pid, stream, load.stream_processes, STREAM_FRAMES,
                                load.seconds, repeat)
         batch_runs = repeated(node.proc.pid, batch, load.stream_processes, BATCH_SIZE,
@@ -494,6 +504,8 @@ def native_rows(kind: str, store_url: str, pin_file: Path, root: Path, devices: 
     return [
         row(kind, f"{front} front: Verify unary ({unary_in_flight} in flight, {procs})",
             "h2load", unary_runs),
+        row(kind, f"{front} front: Verify unary, {each * load.unary_processes:,}/s offered",
+            "h2load", rated_runs),
         row(kind, f"{front} front: VerifyBatch ({BATCH_SIZE}/call, {batch_in_flight} in "
             "flight)", "h2load", batch_runs),
         row(kind, f"{front} front: VerifyStream ({STREAM_FRAMES}/call, {stream_in_flight} "

@@ -86,11 +86,13 @@ Job = tuple[bytes, Sequence[str]]  # a body and the extra headers sent with it
 
 
 def run(url: str, jobs: Sequence[Job], *, requests_each: int = 0, duration: float = 0.0,
-        connections: int = 1, streams: int = 8, per_request: int = 1,
+        connections: int = 1, streams: int = 8, per_request: int = 1, rps: int = 0,
         timeout: float = 600.0) -> H2Run:
     """Run one h2load per job at once (``connections`` x ``streams`` in flight each), each
     sending ``requests_each`` requests or sending for ``duration`` seconds; wait for all of
-    them. A body of ``per_request`` frames is one streaming call carrying that many messages."""
+    them. A body of ``per_request`` frames is one streaming call carrying that many messages.
+    ``rps`` > 0 offers that many requests a second on each connection (h2load's rate mode:
+    the latency of a given load rather than of as much as the server takes)."""
     work = Path(tempfile.mkdtemp(prefix="authd-h2load-"))
     procs: list[tuple[subprocess.Popen[str], Path]] = []
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -103,6 +105,8 @@ def run(url: str, jobs: Sequence[Job], *, requests_each: int = 0, duration: floa
                       else ["-n", str(max(requests_each, connections))])
             cmd = ["h2load", *amount, "-c", str(connections), "-m", str(streams), "-t", "1",
                    "-d", str(data), "--log-file", str(log)]
+            if rps:
+                cmd += ["--rps", str(rps)]
             for h in (*GRPC_HEADERS, *headers):
                 cmd += ["-H", h]
             procs.append((subprocess.Popen([*cmd, url], stdout=subprocess.PIPE,
