@@ -241,7 +241,8 @@ class TokenService:
                             {"operator": operator, "reason": reason, "limit": limit})
                 raise PinBlocked(
                     f"token {info.label!r}: the SO PIN is locked after {limit} wrong entries; "
-                    "the token must be re-initialized (reissued)")
+                    "the token must be re-initialized (reissued), or the node's administrator "
+                    "clears the count once the SO PIN is known (authd token so-pin reset)")
             before = reserved
         try:
             with token_errors():
