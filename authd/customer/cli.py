@@ -4,6 +4,7 @@ smartcards, as the center holds them (backend and branch roles)."""
 from __future__ import annotations
 
 import argparse
+import hashlib
 from typing import Any
 
 from authd.ctl import EXIT_OK, EXIT_REFUSED, enum_label, when
@@ -44,11 +45,20 @@ def media_lines(m: pb.ListCustomerMediaResponse) -> list[str]:
     return lines
 
 
+def key_fingerprint(public_key_der: bytes) -> str:
+    """How a registered signing key is shown: the SHA-256 of its SubjectPublicKeyInfo, the
+    first 16 bytes in hex (what a certificate viewer shows as the key's fingerprint)."""
+    return hashlib.sha256(public_key_der).hexdigest()[:32]
+
+
 def registration_lines(r: pb.BranchRegistration) -> list[str]:
     state = "active" if r.active else f"ended {when(r.deregistered_at)}"
+    key = (f"signing key sha256:{key_fingerprint(r.public_key)}" if r.public_key
+           else "no signing key")
     return [f"registration {r.id}: {_kind(r.kind)} {r.serial} for customer {r.customer_id} at "
             f"{r.institution}: {state}",
-            f"  registered {when(r.registered_at)} at terminal {r.terminal} by {r.operator_id}"]
+            f"  registered {when(r.registered_at)} at terminal {r.terminal} by {r.operator_id}"
+            f"; {key}"]
 
 
 def _stub(ctl: Any) -> pb_grpc.CustomerServiceStub:

@@ -158,9 +158,10 @@ class SmartcardServicer(smartcard_pb2_grpc.SmartcardServiceServicer):
         customer_id = validate.customer_ref(request.customer_id)
         operator = validate.text(request.operator_id, "operator_id", required=True)
         terminal = validate.text(request.terminal, "terminal")
+        key_slot = convert.slot_from_proto(request.key_slot) if request.key_slot else None
         result, reg = await self.service.register_card(
             caller, request.reader, _pin(request.pin), customer_id,
-            operator, terminal,
+            operator, terminal, key_slot,
         )
         return pb.RegisterCardResponse(
             pin=convert.pin_result_to_proto(result),
