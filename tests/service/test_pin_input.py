@@ -160,3 +160,21 @@ def test_unsendable_card_pins_are_refused_before_the_card_and_never_counted(
     assert status.pin_attempts_remaining == 3 and not status.pin_blocked
     ok = cards.VerifyPin(smartcard_pb2.VerifyPinRequest(reader=READER, pin=PIN))
     assert ok.outcome == smartcard_pb2.PinResult.OK
+
+
+def test_a_certificate_issued_onto_a_card_refuses_an_unsendable_pin_first(
+        server: Callable[..., Any]) -> None:
+    """CompleteIssuance and RenewCertificate onto a smartcard take the card's PIN: checked
+    before the request or certificate is even looked up."""
+    from authd.v1 import certificate_pb2 as cpb
+    from authd.v1 import certificate_pb2_grpc
+
+    srv = server()
+    teller = certificate_pb2_grpc.CertificateServiceStub(srv.channel("bank-a", "branch",
+                                                                      "teller-1"))
+    for _, bad in CASES:
+        card = cpb.SmartcardStorage(reader=READER, pin=bad)
+        refused(teller.CompleteIssuance, cpb.CompleteIssuanceRequest(
+            request_id="no-such-request", smartcard=card), "smartcard.pin")
+        refused(teller.RenewCertificate, cpb.RenewCertificateRequest(
+            serial="00", smartcard=card), "smartcard.pin")
