@@ -1,5 +1,5 @@
 """``authd``: the daemon's command line (serve, dev-certs, migrate, prune-audit, audit, kek,
-backup, restore, config, health)."""
+token, backup, restore, config, health)."""
 
 from __future__ import annotations
 
@@ -239,6 +239,36 @@ def _kek_commands(sub: Any) -> None:
     p.set_defaults(fn=_kek_command("cmd_status"))
 
 
+def _token_command(fn_name: str) -> Any:
+    def run(args: argparse.Namespace) -> int:
+        from authd.token import commands
+
+        cfg = configmod.load(args.config, overrides=_overrides(args))
+        return int(getattr(commands, fn_name)(cfg, args))
+
+    return run
+
+
+def _token_commands(sub: Any) -> None:
+    token = sub.add_parser("token", help="HSM tokens on this node: the daemon's count of wrong "
+                                         "SO PINs (docs/token.md)")
+    tsub = token.add_subparsers(dest="token_command", required=True)
+    so_pin = tsub.add_parser("so-pin", help="the count of wrong SO PINs that locks UnblockPin")
+    ssub = so_pin.add_subparsers(dest="so_pin_command", required=True)
+    p = ssub.add_parser("status", help="how many wrong SO PINs are counted for SERIAL")
+    _common(p)
+    p.add_argument("serial", metavar="SERIAL", help="the token's serial")
+    p.set_defaults(fn=_token_command("cmd_so_pin_status"))
+    p = ssub.add_parser("reset", help="clear the count of SERIAL (audited; only after the "
+                                      "security officer has shown the SO PIN is known, or "
+                                      "the token was re-initialized)")
+    _common(p)
+    p.add_argument("serial", metavar="SERIAL", help="the token's serial")
+    p.add_argument("--operator", required=True, help="who clears it (recorded)")
+    p.add_argument("--reason", required=True, help="why (recorded)")
+    p.set_defaults(fn=_token_command("cmd_so_pin_reset"))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="authd", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -263,6 +293,7 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(fn=_store_command("cmd_prune"))
     _audit_commands(sub)
     _kek_commands(sub)
+    _token_commands(sub)
     p = sub.add_parser("backup", help="back up the SQLite store online into OUT (checked: "
                                       "integrity and audit chain)")
     _common(p)

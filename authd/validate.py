@@ -114,3 +114,27 @@ def otp_code(value: str, name: str = "code") -> str:
     if not (low <= len(value) <= high and value.isascii() and value.isdigit()):
         raise BadRequest(f"{name} must be {low} to {high} digits", field=name)
     return value
+
+
+# What a PIN pad (and a terminal's PIN entry) can send: printable ASCII, space to tilde. A
+# control character, a non-ASCII letter or an emoji can only come from a broken or hostile
+# client, so it is refused before the PIN reaches a token or card: it is never tried there and
+# never counted as a wrong PIN.
+PIN_RULE = "printable ASCII characters (letters, digits, punctuation)"
+TOKEN_PIN_LENGTH = (1, 64)  # PKCS#11 leaves the length to the token; 64 covers every one
+PIV_PIN_LENGTH = (6, 8)  # SP 800-73-4: the PIN and the PUK are 6 to 8 characters
+
+
+def pin(value: str, name: str = "pin", *,
+        length: tuple[int, int] = TOKEN_PIN_LENGTH) -> str:
+    """A PIN, SO PIN or PUK as a customer or officer types it: ``length`` characters of
+    printable ASCII. The message names the rule, never the value."""
+    low, high = length
+    if not isinstance(value, str) or not value:
+        raise BadRequest(f"{name} is required", field=name)
+    if not low <= len(value) <= high:
+        raise BadRequest(f"{name} must be {low} to {high} characters", field=name)
+    if not all(" " <= ch <= "~" for ch in value):
+        raise BadRequest(f"{name} must be {PIN_RULE}: a PIN pad sends nothing else",
+                         field=name)
+    return value

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from authd import validate
 from authd.certificate import media
 from authd.certificate.repository import CertificateRow, RequestRow
 from authd.enums import EnumMap
@@ -113,7 +114,9 @@ def target(request: pb.CompleteIssuanceRequest | pb.RenewCertificateRequest) -> 
         if not request.smartcard.reader or not request.smartcard.pin:
             raise BadRequest("smartcard storage needs the reader and the card PIN",
                              field="smartcard")
-        return media.CardTarget(request.smartcard.reader, request.smartcard.pin)
+        pin = validate.pin(request.smartcard.pin, "smartcard.pin",
+                           length=validate.PIV_PIN_LENGTH)
+        return media.CardTarget(request.smartcard.reader, pin)
     if which == "disk":
         if not request.disk.disk or not request.disk.password:
             raise BadRequest("disk storage needs the disk and the certificate password",

@@ -4,9 +4,10 @@ smartcards, as the center holds them (backend and branch roles)."""
 from __future__ import annotations
 
 import argparse
+import hashlib
 from typing import Any
 
-from authd.ctl import EXIT_OK, EXIT_REFUSED, enum_label, when
+from authd.ctl import EXIT_OK, EXIT_REFUSED, enum_label, read_input, when
 from authd.v1 import customer_pb2 as pb
 from authd.v1 import customer_pb2_grpc as pb_grpc
 from authd.v1 import otp_pb2
@@ -44,11 +45,20 @@ def media_lines(m: pb.ListCustomerMediaResponse) -> list[str]:
     return lines
 
 
+def key_fingerprint(public_key_der: bytes) -> str:
+    """How a registered signing key is shown: the SHA-256 of its SubjectPublicKeyInfo, the
+    first 16 bytes in hex (what a certificate viewer shows as the key's fingerprint)."""
+    return hashlib.sha256(public_key_der).hexdigest()[:32]
+
+
 def registration_lines(r: pb.BranchRegistration) -> list[str]:
     state = "active" if r.active else f"ended {when(r.deregistered_at)}"
+    key = (f"signing key sha256:{key_fingerprint(r.public_key)}" if r.public_key
+           else "no signing key")
     return [f"registration {r.id}: {_kind(r.kind)} {r.serial} for customer {r.customer_id} at "
             f"{r.institution}: {state}",
-            f"  registered {when(r.registered_at)} at terminal {r.terminal} by {r.operator_id}"]
+            f"  registered {when(r.registered_at)} at terminal {r.terminal} by {r.operator_id}"
+            f"; {key}"]
 
 
 def _stub(ctl: Any) -> pb_grpc.CustomerServiceStub:
@@ -70,6 +80,20 @@ def _list(ctl: Any, a: argparse.Namespace) -> None:
         customer_id=a.customer or "", include_ended=a.all), timeout=a.timeout)
     ctl.show(resp, lambda m: [line for r in m.registrations for line in registration_lines(r)]
              or ["no registrations"])
+
+
+def _register(ctl: Any, a: argparse.Namespace) -> None:
+    public_key = read_input(a.public_key, "the signing key") if a.public_key else b""
+    ctl.show(_registrations(ctl).RegisterMedium(pb.RegisterMediumRequest(
+        kind=KINDS[a.kind], serial=a.serial, customer_id=a.customer, operator_id=a.operator,
+        terminal=a.terminal or "", public_key=public_key), timeout=a.timeout),
+        registration_lines)
+
+
+def _deregister(ctl: Any, a: argparse.Namespace) -> None:
+    ctl.show(_registrations(ctl).DeregisterMedium(pb.DeregisterMediumRequest(
+        kind=KINDS[a.kind], serial=a.serial, customer_id=a.customer, operator_id=a.operator,
+        reason=a.reason), timeout=a.timeout), registration_lines)
 
 
 def _exemption(ctl: Any, a: argparse.Namespace) -> int:
@@ -105,6 +129,29 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--kind", choices=sorted(KINDS), help="default: tokens and smartcards")
     p.add_argument("--all", action="store_true", help="also ended registrations")
     p.set_defaults(run=_list)
+
+    p = cmds.add_parser("register", help="(branch) record at the center that the customer's "
+                                         "token or smartcard was checked at this branch "
+                                         "(prefer token register / smartcard register, which "
+                                         "check the medium themselves)")
+    p.add_argument("kind", choices=sorted(KINDS))
+    p.add_argument("serial", help="the token's serial or the card's GUID (hex)")
+    p.add_argument("--customer", required=True, help="your institution's customer reference")
+    p.add_argument("--operator", required=True, help="teller's operator id")
+    p.add_argument("--terminal", help="default: your certificate's name")
+    p.add_argument("--public-key", metavar="FILE",
+                   help="the key the medium signs transfers with: a PEM or DER public key or "
+                        "certificate (- for standard input)")
+    p.set_defaults(run=_register)
+
+    p = cmds.add_parser("deregister", help="(branch) end the medium's registration for the "
+                                           "customer (no medium needed)")
+    p.add_argument("kind", choices=sorted(KINDS))
+    p.add_argument("serial")
+    p.add_argument("--customer", required=True)
+    p.add_argument("--operator", required=True)
+    p.add_argument("--reason", required=True)
+    p.set_defaults(run=_deregister)
 
     p = cmds.add_parser("exemption", help="is the customer's token registered at a branch of "
                                           "your institution (no additional authentication)? "

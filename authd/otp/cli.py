@@ -213,7 +213,8 @@ def add_commands(sub: Any) -> None:
                            "current code)", lambda ctl, a: _stub(ctl).Register(
         otp_pb2.RegisterRequest(serial=a.serial, operator_id=a.operator or "",
                                 strong_authentication=a.strong_auth, code=a.code or "",
-                                customer_id=a.customer),
+                                customer_id=a.customer,
+                                master_administrator=a.master_administrator),
         timeout=a.timeout))
     p.add_argument("code", nargs="?",
                    help="(backend) the code the device shows now, typed by the customer: "
@@ -223,6 +224,9 @@ def add_commands(sub: Any) -> None:
                    help="your institution's reference of the customer holding the device")
     p.add_argument("--strong-auth", action="store_true",
                    help="(backend) the customer logged in with a certificate")
+    p.add_argument("--master-administrator", action="store_true",
+                   help="(branch) you checked that the corporate customer's master "
+                        "administrator registers it: needed for another institution's OTP")
 
     simple("deregister", "(branch) end the registration at your institution",
            lambda ctl, a: _stub(ctl).Deregister(otp_pb2.DeregisterRequest(

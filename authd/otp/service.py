@@ -28,6 +28,7 @@ from devices.errors import AlreadyPresent, AuthdError, BadRequest, NoSuchObject,
 from devices.otp import rules, seedfile
 from devices.otp.codes import Algorithm
 from devices.otp.rules import Kind, Outcome, Params, Policy, State
+from devices.policy import corporate
 
 __all__ = ["Device", "Enrolled", "OtpService", "VerifyResult"]
 
@@ -249,11 +250,12 @@ class OtpService:
                                       "manufacturer": r.manufacturer})
 
     def register(self, tx: Tx, *, serial: str, institution: str, caller: Caller,
-                 customer_id: str) -> Device:
+                 customer_id: str, master_administrator: bool = False) -> Device:
         """Register the device at ``institution`` at a branch for its customer
         ``customer_id``: the customer is present with the device and an ID (DOMAIN.md §3). An
         unknown serial is NOT_FOUND: registering necessarily tells a teller whether the serial
-        exists."""
+        exists. A corporate customer's registration of another institution's device needs
+        ``master_administrator`` (the teller checked that the master administrator is here)."""
         validate.customer_ref(customer_id)
         device = self._load(tx, rules.check_serial(serial), lock=True)
         if device.state in (State.REPLACED, State.EXPIRED):
@@ -261,6 +263,8 @@ class OtpService:
                                      "register the new device instead")
         if device.registered_at(institution):
             raise AlreadyPresent(f"OTP device {serial} is registered at {institution} already")
+        self._corporate_rule(tx, device, institution, customer_id, at_branch=True,
+                             master_administrator=master_administrator)
         repo.add_registration(tx, serial, institution, "branch", customer_id, self.clock())
         self.audit.record(tx, action="otp.register", target=serial, outcome="registered",
                           caller=caller, customer=customer_id,
@@ -288,6 +292,11 @@ class OtpService:
         device = self._find(tx, rules.check_serial(serial), lock=True)
         if device is not None and device.registered_at(institution):
             raise AlreadyPresent(f"OTP device {serial} is registered at {institution} already")
+        # Before the code is tried: a corporate customer registers online only the
+        # institution's own devices, and an unknown serial gets the same answer as another
+        # institution's device (it tells nothing the institution does not know).
+        self._corporate_rule(tx, device, institution, customer_id, at_branch=False,
+                             master_administrator=False)
         if device is None or not self._prove(tx, device, code, caller):
             self.audit.record(tx, action="otp.register", target=serial, outcome="refused",
                               caller=caller, detail={"channel": "online"})
@@ -298,6 +307,23 @@ class OtpService:
                           detail={"institution": institution, "channel": "online",
                                   "proof": "otp"})
         return self._seen(tx, serial, caller)
+
+    def _corporate_rule(self, tx: Tx, device: Device | None, institution: str,
+                        customer_id: str, *, at_branch: bool,
+                        master_administrator: bool) -> None:
+        """The corporate master rule (DOMAIN.md §3) on a registration: raises WrongState
+        before anything is written when the customer is corporate at ``institution`` and the
+        device is another institution's (or, online, not known as this institution's)."""
+        from authd.policy import repository as policy_repo
+
+        found = policy_repo.customer(tx, institution, customer_id, lock=False)
+        issued_here = device is not None and device.issuer == institution
+        why = corporate.registration_refusal(found.kind if found is not None else None,
+                                             issued_here, at_branch=at_branch,
+                                             master_administrator=master_administrator)
+        if why is not None:
+            raise WrongState(why, reason="CORPORATE_MASTER_RULE",
+                             metadata={"channel": "branch" if at_branch else "online"})
 
     def _prove(self, tx: Tx, device: Device, code: str, caller: Caller) -> bool:
         """Whether ``code`` is a current code of ``device`` (an online registration's proof)."""

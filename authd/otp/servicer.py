@@ -123,12 +123,16 @@ class OtpServicer(otp_pb2_grpc.OtpServiceServicer):
                                       "the customer's ID and device in person)")
             device = await self._tx(lambda tx: self.center.register(
                 tx, serial=request.serial, institution=caller.institution, caller=caller,
-                customer_id=customer_id))
+                customer_id=customer_id, master_administrator=request.master_administrator))
             return self._status(device)
         self.online_register_limit.check(caller.institution)
         validate.serial(request.serial)
         _text(request.operator_id, "operator_id")
         online_customer = validate.customer_ref(request.customer_id)
+        if request.master_administrator:
+            raise BadRequest("master_administrator is for a branch registration (the teller "
+                             "checks the master administrator in person)",
+                             field="master_administrator")
         code = validate.otp_code(request.code, "code (the device's current code, typed by the "
                                                "customer)")
         found = await self._tx(lambda tx: self.center.register_online(

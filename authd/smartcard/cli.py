@@ -298,7 +298,8 @@ def _register(ctl: Any, a: argparse.Namespace) -> int:
     (pin,) = read_secrets(a, ["PIN"])
     resp = _stub(ctl).RegisterCard(pb.RegisterCardRequest(
         reader=reader, pin=pin, customer_id=a.customer, operator_id=a.operator,
-        terminal=a.terminal or ""), timeout=a.timeout)
+        terminal=a.terminal or "", key_slot=a.key_slot or pb.PIV_SLOT_UNSPECIFIED),
+        timeout=a.timeout)
 
     def render(m: pb.RegisterCardResponse) -> list[str]:
         if not m.HasField("registration"):
@@ -379,6 +380,10 @@ def add_commands(sub: Any) -> None:
                    help="your institution's reference of the card holder")
     p.add_argument("--operator", required=True, help="teller's operator id")
     p.add_argument("--terminal", help="default: your certificate's name")
+    p.add_argument("--key-slot", type=slot_arg, metavar="SLOT",
+                   help="record the key of this slot (usually signature, 9c) as the one the "
+                        "customer signs transfers with; the slot needs its certificate, and "
+                        "the card signs a challenge with the key first")
     p = cmds.add_parser("deregister", help="(branch) end the card's registration (no card "
                                            "needed)")
     p.add_argument("card_serial", help="the card's GUID in hex, as registered")

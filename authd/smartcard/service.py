@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from authd import validate
 from authd.context import Caller
@@ -40,6 +42,7 @@ from devices.smartcard.piv import (
     PublicKey,
     Slot,
     digest,
+    verify_signature,
 )
 from drivers.errors import DriverError
 from drivers.pcsc.connection import PcscConnection
@@ -314,34 +317,38 @@ class SmartcardService:
 
     # -- registration at the branch ----------------------------------------------------------
     async def register_card(self, caller: Caller, reader: str, pin: str, customer_id: str,
-                            operator: str,
-                            terminal: str) -> tuple[PinResult, BranchRegistration | None]:
+                            operator: str, terminal: str, key_slot: Slot | None = None,
+                            ) -> tuple[PinResult, BranchRegistration | None]:
         """The customer verifies the PIN at this terminal; the center then records the card
         (the GUID of its CHUID) for the institution's customer (a blocking call, off the
-        event loop). A wrong PIN records nothing."""
+        event loop). A wrong PIN records nothing. With ``key_slot``, the public key of that
+        slot's certificate is recorded with the registration (the key transfers are signed
+        with, as ``RegisterToken --key-id`` records a token's), once the card has signed a
+        fresh challenge that verifies with it."""
         validate.customer_ref(customer_id)
         validate.text(operator, "operator_id", required=True)
         terminal = validate.text(terminal, "terminal") or caller.subject
 
-        def work(piv: PivSession) -> tuple[PinResult, str]:
+        def work(piv: PivSession) -> tuple[PinResult, str, bytes]:
             try:
                 piv.verify_pin(pin)
             except InvalidPinError as exc:
-                return PinResult.from_error(exc), ""
+                return PinResult.from_error(exc), "", b""
             try:
                 guid = piv.read_chuid().guid
             except (NoSuchObject, ApduError):
                 guid = b""
-            return PinResult(PinOutcome.OK, piv_attempts(piv)), guid.hex().upper()
+            public_key = card_signing_key(piv, key_slot) if key_slot is not None else b""
+            return PinResult(PinOutcome.OK, piv_attempts(piv)), guid.hex().upper(), public_key
 
-        result, serial = await self._piv(reader, work)
+        result, serial, public_key = await self._piv(reader, work)
         if result.outcome is not PinOutcome.OK:
             return result, None
         if not serial.strip("0"):
             raise WrongState("the card's CHUID names no GUID: it cannot be registered")
         reg = await asyncio.to_thread(
             self.registrations().register, caller, MediumKind.SMARTCARD, serial, customer_id,
-            terminal=terminal, operator=operator)
+            terminal=terminal, operator=operator, public_key=public_key)
         return result, reg
 
     def deregister_card(self, caller: Caller, card_serial: str, customer_id: str,
@@ -386,6 +393,40 @@ def _drop_security_state(connection: PcscConnection) -> None:
         connection.send_and_receive(select)
     except DriverError:
         connection.close(reset=True)  # the card did not answer: reset it instead
+
+
+def card_signing_key(piv: PivSession, slot: Slot) -> bytes:
+    """The DER SubjectPublicKeyInfo of the key in ``slot`` (the PIN verified): read from the
+    slot's certificate, and only once the card has signed a fresh random challenge with the
+    slot's private key that verifies with it, so a certificate written over another key (or a
+    slot without its key) is never recorded as the customer's signing key."""
+    name = f"{slot.value:02X}"
+    try:
+        certificate = piv.get_certificate(slot)
+    except NoSuchObject:
+        raise WrongState(f"slot {name} holds no certificate: import the certificate of its "
+                         "key first, or register the card without a key slot") from None
+    public_key = certificate.public_key()
+    if isinstance(public_key, rsa.RSAPublicKey) and public_key.key_size == 2048:
+        key_type = KeyType.RSA2048
+    elif isinstance(public_key, ec.EllipticCurvePublicKey) and public_key.curve.name in _CURVES:
+        key_type = _CURVES[public_key.curve.name]
+    else:
+        raise WrongState(f"the certificate in slot {name} holds a key PIV cannot sign with "
+                         "(RSA-2048, EC P-256 or P-384)")
+    challenge = os.urandom(32)
+    try:
+        signature = piv.sign_digest(slot, key_type, digest(challenge, "sha256"))
+    except (ApduError, NoSuchObject):
+        raise WrongState(f"slot {name} holds no key that signs for its certificate") from None
+    if not verify_signature(public_key, signature, challenge):
+        raise WrongState(f"the key in slot {name} does not match its certificate: nothing "
+                         "was registered")
+    return public_key.public_bytes(serialization.Encoding.DER,
+                                   serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+_CURVES = {"secp256r1": KeyType.ECCP256, "secp384r1": KeyType.ECCP384}
 
 
 def piv_attempts(piv: PivSession) -> int:

@@ -25,6 +25,12 @@ if TYPE_CHECKING:
 _VIEW_ROLES = (Role.BRANCH, Role.ADMIN)
 
 
+def _pin(value: str, name: str = "pin") -> str:
+    """A PIV PIN or PUK: refused before the card is touched when a PIN pad could not have
+    sent it, so it never costs the customer one of the card's tries."""
+    return validate.pin(value, name, length=validate.PIV_PIN_LENGTH)
+
+
 class SmartcardServicer(smartcard_pb2_grpc.SmartcardServiceServicer):
     def __init__(self, app: App, service: SmartcardService | None, why_missing: str = "") -> None:
         self.app = app
@@ -81,21 +87,23 @@ class SmartcardServicer(smartcard_pb2_grpc.SmartcardServiceServicer):
         self, request: pb.VerifyPinRequest, context: grpc.aio.ServicerContext
     ) -> pb.PinResult:
         require_role(Role.BRANCH)
-        result = await self.service.verify_pin(request.reader, request.pin)
+        result = await self.service.verify_pin(request.reader, _pin(request.pin))
         return convert.pin_result_to_proto(result)
 
     async def ChangePin(
         self, request: pb.ChangePinRequest, context: grpc.aio.ServicerContext
     ) -> pb.PinResult:
         require_role(Role.BRANCH)
-        result = await self.service.change_pin(request.reader, request.old_pin, request.new_pin)
+        result = await self.service.change_pin(
+            request.reader, _pin(request.old_pin, "old_pin"), _pin(request.new_pin, "new_pin"))
         return convert.pin_result_to_proto(result)
 
     async def UnblockPin(
         self, request: pb.UnblockPinRequest, context: grpc.aio.ServicerContext
     ) -> pb.PinResult:
         require_role(Role.BRANCH)
-        result = await self.service.unblock_pin(request.reader, request.puk, request.new_pin)
+        result = await self.service.unblock_pin(
+            request.reader, _pin(request.puk, "puk"), _pin(request.new_pin, "new_pin"))
         return convert.pin_result_to_proto(result)
 
     async def GenerateKey(
@@ -134,7 +142,7 @@ class SmartcardServicer(smartcard_pb2_grpc.SmartcardServiceServicer):
             request.reader,
             slot,
             key_type,
-            request.pin,
+            _pin(request.pin),
             request.message,
             request.digest,
             request.hash,
@@ -150,9 +158,10 @@ class SmartcardServicer(smartcard_pb2_grpc.SmartcardServiceServicer):
         customer_id = validate.customer_ref(request.customer_id)
         operator = validate.text(request.operator_id, "operator_id", required=True)
         terminal = validate.text(request.terminal, "terminal")
+        key_slot = convert.slot_from_proto(request.key_slot) if request.key_slot else None
         result, reg = await self.service.register_card(
-            caller, request.reader, request.pin, customer_id,
-            operator, terminal,
+            caller, request.reader, _pin(request.pin), customer_id,
+            operator, terminal, key_slot,
         )
         return pb.RegisterCardResponse(
             pin=convert.pin_result_to_proto(result),

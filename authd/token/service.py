@@ -8,6 +8,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from authd import validate
 from authd.app import App
 from authd.context import Caller
 from authd.customer.feature import registrations_of
@@ -56,9 +57,7 @@ def _serial(value: str) -> str:
 
 
 def _pin(value: str, what: str = "pin") -> str:
-    if not value or len(value) > MAX_PIN:
-        raise BadRequest(f"{what} must be 1..{MAX_PIN} characters")
-    return value
+    return validate.pin(value, what, length=(1, MAX_PIN))
 
 
 @dataclass(frozen=True)
@@ -242,7 +241,8 @@ class TokenService:
                             {"operator": operator, "reason": reason, "limit": limit})
                 raise PinBlocked(
                     f"token {info.label!r}: the SO PIN is locked after {limit} wrong entries; "
-                    "the token must be re-initialized (reissued)")
+                    "the token must be re-initialized (reissued), or the node's administrator "
+                    "clears the count once the SO PIN is known (authd token so-pin reset)")
             before = reserved
         try:
             with token_errors():

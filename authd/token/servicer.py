@@ -84,7 +84,8 @@ class TokenServicer(token_pb2_grpc.TokenServiceServicer):
         self, request: pb.TokenLoginRequest, context: grpc.aio.ServicerContext
     ) -> pb.TokenLoginResponse:
         caller = require_role(Role.BRANCH)
-        result = await self._run(self.service.login, caller, request.token_serial, request.pin)
+        pin = validate.pin(request.pin)
+        result = await self._run(self.service.login, caller, request.token_serial, pin)
         return pb.TokenLoginResponse(
             session=result.login.handle,
             expires_at=_unix_in(result.expires_in),
@@ -103,12 +104,14 @@ class TokenServicer(token_pb2_grpc.TokenServiceServicer):
         self, request: pb.TokenUnblockPinRequest, context: grpc.aio.ServicerContext
     ) -> pb.TokenUnblockPinResponse:
         caller = require_role(Role.BRANCH)
+        so_pin = validate.pin(request.so_pin, "so_pin")
+        new_pin = validate.pin(request.new_pin, "new_pin")
         info = await self._run(
             self.service.unblock_pin,
             caller,
             request.token_serial,
-            request.so_pin,
-            request.new_pin,
+            so_pin,
+            new_pin,
             request.operator,
             request.reason,
         )

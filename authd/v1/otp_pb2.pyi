@@ -121,18 +121,20 @@ class EnrollResponse(_message.Message):
     def __init__(self, device: _Optional[_Union[DeviceStatus, _Mapping]] = ..., generated_seed: _Optional[bytes] = ..., provisioning_uri: _Optional[str] = ...) -> None: ...
 
 class RegisterRequest(_message.Message):
-    __slots__ = ("serial", "strong_authentication", "operator_id", "code", "customer_id")
+    __slots__ = ("serial", "strong_authentication", "operator_id", "code", "customer_id", "master_administrator")
     SERIAL_FIELD_NUMBER: _ClassVar[int]
     STRONG_AUTHENTICATION_FIELD_NUMBER: _ClassVar[int]
     OPERATOR_ID_FIELD_NUMBER: _ClassVar[int]
     CODE_FIELD_NUMBER: _ClassVar[int]
     CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
+    MASTER_ADMINISTRATOR_FIELD_NUMBER: _ClassVar[int]
     serial: str
     strong_authentication: bool
     operator_id: str
     code: str
     customer_id: str
-    def __init__(self, serial: _Optional[str] = ..., strong_authentication: _Optional[bool] = ..., operator_id: _Optional[str] = ..., code: _Optional[str] = ..., customer_id: _Optional[str] = ...) -> None: ...
+    master_administrator: bool
+    def __init__(self, serial: _Optional[str] = ..., strong_authentication: _Optional[bool] = ..., operator_id: _Optional[str] = ..., code: _Optional[str] = ..., customer_id: _Optional[str] = ..., master_administrator: _Optional[bool] = ...) -> None: ...
 
 class DeregisterRequest(_message.Message):
     __slots__ = ("serial", "operator_id", "reason")

@@ -271,18 +271,20 @@ class TransmitResponse(_message.Message):
     def __init__(self, responses: _Optional[_Iterable[_Union[ApduResponse, _Mapping]]] = ...) -> None: ...
 
 class RegisterCardRequest(_message.Message):
-    __slots__ = ("reader", "pin", "customer_id", "operator_id", "terminal")
+    __slots__ = ("reader", "pin", "customer_id", "operator_id", "terminal", "key_slot")
     READER_FIELD_NUMBER: _ClassVar[int]
     PIN_FIELD_NUMBER: _ClassVar[int]
     CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
     OPERATOR_ID_FIELD_NUMBER: _ClassVar[int]
     TERMINAL_FIELD_NUMBER: _ClassVar[int]
+    KEY_SLOT_FIELD_NUMBER: _ClassVar[int]
     reader: str
     pin: str
     customer_id: str
     operator_id: str
     terminal: str
-    def __init__(self, reader: _Optional[str] = ..., pin: _Optional[str] = ..., customer_id: _Optional[str] = ..., operator_id: _Optional[str] = ..., terminal: _Optional[str] = ...) -> None: ...
+    key_slot: PivSlot
+    def __init__(self, reader: _Optional[str] = ..., pin: _Optional[str] = ..., customer_id: _Optional[str] = ..., operator_id: _Optional[str] = ..., terminal: _Optional[str] = ..., key_slot: _Optional[_Union[PivSlot, str]] = ...) -> None: ...
 
 class RegisterCardResponse(_message.Message):
     __slots__ = ("pin", "registration")

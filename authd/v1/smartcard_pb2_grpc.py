@@ -200,6 +200,9 @@ class SmartcardServiceServicer:
         """Register the customer's card at this branch: the customer verifies the PIN at the terminal,
         and the center records the card (its CHUID GUID) for the institution's customer
         (BranchRegistrationService). A wrong PIN registers nothing (pin.outcome WRONG/BLOCKED).
+        With key_slot, the public key of that slot's certificate is recorded with the
+        registration (the key transfers are signed with), after the card proved it holds the
+        private key by signing a fresh challenge with it.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -249,3 +249,38 @@ def test_no_card_in_any_reader(capsys: Any, server: Any, tmp_path: Path,
     term = branch_terminal(server, tmp_path, cards_in=0)
     code, _, err = ctl(capsys, term, "bank-a-teller", "smartcard", "verify-pin")
     assert code == 2 and err == "authctl: no card in any reader\n"
+
+
+def test_teller_registers_the_card_with_its_signing_key(
+        capsys: Any, server: Any, tmp_path: Path, card: VirtualCardSlot) -> None:
+    """``smartcard register --key-slot``: the key of the slot's certificate is recorded with
+    the registration at the center, shown by its fingerprint."""
+    import hashlib
+
+    term = branch_terminal(server, tmp_path)
+    public_pem, cert_pem, pin_file = (tmp_path / "sig-pub.pem", tmp_path / "sig.pem",
+                                      tmp_path / "pin")
+    pin_file.write_text("123456\n")
+    code, _, err = ctl(capsys, term, "bank-a-teller", "smartcard", "register", "--customer",
+                       "A-77", "--operator", "kim", "--key-slot", "signature", "--pin-file",
+                       str(pin_file))
+    assert code == 1 and "holds no certificate" in err
+    assert ctl(capsys, term, "bank-a-teller", "smartcard", "generate-key", "--slot", "9c",
+               "--out", str(public_pem))[0] == 0
+    public_key = serialization.load_pem_public_key(public_pem.read_bytes())
+    assert isinstance(public_key, ec.EllipticCurvePublicKey)
+    cert_pem.write_bytes(CardIssuer().issue(public_key, "Hong Gildong").public_bytes(
+        serialization.Encoding.PEM))
+    assert ctl(capsys, term, "bank-a-teller", "smartcard", "import-cert", str(cert_pem),
+               "--slot", "9c")[0] == 0
+    code, out, err = ctl(capsys, term, "bank-a-teller", "smartcard", "register", "--customer",
+                         "A-77", "--operator", "kim", "--key-slot", "9c", "--pin-file",
+                         str(pin_file))
+    assert code == 0, err
+    spki = public_key.public_bytes(serialization.Encoding.DER,
+                                   serialization.PublicFormat.SubjectPublicKeyInfo)
+    fingerprint = hashlib.sha256(spki).hexdigest()[:32]
+    assert f"signing key sha256:{fingerprint}" in out and "for customer A-77" in out
+    code, out, _ = ctl(capsys, term, "bank-a-backend", "customer", "registrations",
+                       "--customer", "A-77")
+    assert code == 0 and f"signing key sha256:{fingerprint}" in out

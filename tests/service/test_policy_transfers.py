@@ -310,12 +310,14 @@ def test_corporate_safe_grade_and_foreign_otp(server: Any, store_url: str):
     d = bank.transfer("corp", 1_000_000_000, otp=own, corporate_role=P.CORPORATE_EMPLOYEE)
     assert d.outcome == APPROVED and d.grade == P.SECURITY_GRADE_CORPORATE_SAFE
     assert (d.per_transfer_limit_krw, d.daily_limit_krw) == (1_000_000_000, 5_000_000_000)
-    # an OTP issued by bank-b, registered online at bank-a: refused for everyone
+    # an OTP issued by bank-b, registered at a branch of bank-a by the master administrator:
+    # the master uses it, an employee does not
     serial = "OTP-FOREIGN-1"
     other.customer("b-corp", kind=kind)
     device = other.otp("b-corp", serial)
     bank.otp_teller.Register(otp_pb2.RegisterRequest(serial=serial, operator_id="teller",
-                                                     customer_id="corp"))
+                                                     customer_id="corp",
+                                                     master_administrator=True))
     employee = bank.transfer("corp", 1_000, otp=device, to_account="1",
                              corporate_role=P.CORPORATE_EMPLOYEE, code="000000")
     assert employee.outcome == P.DECISION_MEDIUM_REFUSED

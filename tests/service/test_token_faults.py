@@ -28,7 +28,7 @@ from authd.errors import details_of
 from authd.v1 import token_pb2 as pb
 from authd.v1 import token_pb2_grpc
 from simulators.token.softhsm import SoftHsmToken, process_env
-from tests.conftest import TestServer, make_config
+from tests.conftest import TestServer, make_config, wait_for
 
 FAST = {"token": {"poll_interval": 0.1, "rescan_interval": 0.1}}
 WRONG_SO_PIN = "87654321"
@@ -287,6 +287,10 @@ def test_callers_that_give_up_mid_signature_never_touch_another_callers_answers(
     quitter_token, steady_token = env.init_token(f"qt-{uuid.uuid4().hex[:6]}"), \
         env.init_token(f"st-{uuid.uuid4().hex[:6]}")
     quitter, steady = stub(srv, subject="teller-q"), stub(srv, subject="teller-s")
+    # SoftHSM2 shows a new token only after a re-initialization, which waits while any token
+    # is logged in (docs/token.md, Modules): both tokens are seen before either logs in.
+    assert wait_for(lambda: {quitter_token.serial, steady_token.serial} <= {
+        t.serial for t in quitter.ListTokens(pb.ListTokensRequest()).tokens}, timeout=30)
     q_session = quitter.Login(pb.TokenLoginRequest(token_serial=quitter_token.serial,
                                                    pin=quitter_token.pin)).session
     s_session = steady.Login(pb.TokenLoginRequest(token_serial=steady_token.serial,
