@@ -46,9 +46,8 @@ log = logging.getLogger("authd.idempotency")
 
 METADATA_KEY = "x-authd-idempotency-key"
 KEY_MAX = 128
-_KEY = re.compile(r"[A-Za-z0-9._:-]{1,%d}" % KEY_MAX)
+_KEY = re.compile(rf"[A-Za-z0-9._:-]{{1,{KEY_MAX}}}")
 PRUNE_EVERY = 60.0  # seconds between deletions of expired keys (per process)
-CRASH_POINTS = ("committed", "stored")
 _REPLY, _REFUSAL = b"R", b"S"
 
 

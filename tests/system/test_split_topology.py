@@ -37,7 +37,6 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from authd.client import identity_channel
-from authd.errors import details_of
 from authd.demo_steps.topology import (
     ServeProcess,
     branch_config,
@@ -45,6 +44,7 @@ from authd.demo_steps.topology import (
     create_pki,
     terminal_name,
 )
+from authd.errors import details_of
 from authd.v1 import customer_pb2 as C
 from authd.v1 import (
     customer_pb2_grpc,
