@@ -67,6 +67,13 @@ class ServerConfig:
     idle_timeout_seconds: float = setting(
         300.0, "a connection without a call for this long is closed (GOAWAY: clients "
                "reconnect when they call again); 0: never")
+    idempotency_seconds: float = setting(
+        86_400.0, "center role: how long the idempotency key of a change a branch node sent "
+                  "is kept (a retry with it within this time gets the first answer)")
+    crash_points: tuple[str, ...] = setting(
+        (), "testing only: points where the node kills itself (SIGKILL), as a node that dies "
+            "there: METHOD/committed (a keyed change committed, its answer not stored) or "
+            "METHOD/stored (its answer stored, not sent), METHOD as OtpService.Enroll")
     keepalive_seconds: float = setting(
         60.0, "ping a client connection after this long without data; one that does not "
               "answer within 20 s is closed, ending its calls")
@@ -83,6 +90,13 @@ class ServerConfig:
             out.append("keepalive_seconds must be 1..86400")
         if ":" not in self.listen:
             out.append("listen must be HOST:PORT")
+        if not 60 <= self.idempotency_seconds <= 30 * 86_400:
+            out.append("idempotency_seconds must be 60..2592000 (30 days)")
+        for point in self.crash_points:
+            method, _, where = point.partition("/")
+            if not method or where not in ("committed", "stored"):
+                out.append(f"crash_points: {point!r} is not METHOD/committed or "
+                           f"METHOD/stored")
         if self.grace_seconds < 0:
             out.append("grace_seconds must not be negative")
         if not 1 <= self.max_workers <= 1024:

@@ -12,6 +12,8 @@ Each method handler of the daemon's services is wrapped once, when its service i
   method's limit (``authd/limits.py``): too large is RESOURCE_EXHAUSTED, undecodable is
   INVALID_ARGUMENT, each without a traceback in the log. Health and reflection are open to
   every caller but their requests are checked the same way.
+- Idempotency: on a node with the center role, a branch node's call that names an
+  idempotency key runs under it (``authd/idempotency.py``): a retry gets the first answer.
 - Access log: method, caller, status, duration. Never request or response bodies.
 """
 
@@ -22,15 +24,17 @@ import hmac
 import logging
 import re
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 import grpc
 from cryptography import x509
 from cryptography.x509.oid import NameOID
+from grpc_status import rpc_status
 
-from authd import errors, metrics, validate
+from authd import errors, idempotency, metrics, validate
 from authd.context import Caller, Role, _current, set_caller
+from authd.idempotency import IdempotencyKeys
 from authd.limits import DEFAULT, RequestLimits
 from devices.errors import AuthdError, BadRequest, LimitReached
 
@@ -198,6 +202,9 @@ class CallWrapper:
     def __init__(self, authenticator: Authenticator, limits: RequestLimits | None = None) -> None:
         self._auth = authenticator
         self._limits = limits
+        # On a node with the center role: branch nodes' keyed changes (authd/idempotency.py).
+        self.idempotency: IdempotencyKeys | None = None
+        self.run_store: Callable[..., Awaitable[Any]] | None = None
 
     def wrap(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
         if handler is None:
@@ -207,9 +214,10 @@ class CallWrapper:
         # Health and reflection answer every caller (load balancers, grpcurl).
         authenticate = not method.startswith(_OPEN_PREFIXES)
         if handler.unary_unary:
+            serialize = handler.response_serializer
             return grpc.unary_unary_rpc_method_handler(
-                self._unary(method, handler.unary_unary, requests, authenticate),
-                response_serializer=handler.response_serializer)
+                self._unary(method, handler.unary_unary, requests, authenticate, serialize),
+                response_serializer=_passing_bytes(serialize))
         if handler.unary_stream:
             return grpc.unary_stream_rpc_method_handler(
                 self._stream(method, handler.unary_stream, requests, authenticate),
@@ -253,12 +261,30 @@ class CallWrapper:
             raise
 
     def _unary(self, method: str, behavior: Any, requests: _Requests,
-               authenticate: bool) -> Any:
+               authenticate: bool, serialize: Callable[[Any], bytes] | None = None) -> Any:
+        name = method.lstrip("/").rsplit(".", 1)[-1].replace("/", ".")  # OtpService.Enroll
+
         async def call(raw: bytes, context: grpc.aio.ServicerContext) -> Any:
             started = time.perf_counter()
             caller, request = await self._one(method, requests, raw, context, authenticate)
             try:
-                response = await behavior(request, context)
+                keys, run_store = self.idempotency, self.run_store
+                key = (idempotency.key_of(context.invocation_metadata())
+                       if keys is not None and caller is not None
+                       and caller.role is Role.BRANCH else None)
+                if key is not None and keys is not None and run_store is not None \
+                        and caller is not None:
+                    response = await keys.call(
+                        institution=caller.institution, method=name, key=key, raw=raw,
+                        run=lambda: behavior(request, context),
+                        serialize=serialize or _serialize, run_store=run_store)
+                else:
+                    response = await behavior(request, context)
+            except idempotency.StoredRefusal as refusal:
+                _log_access(method, caller, _code_of(refusal.status.code), None)
+                await context.abort_with_status(  # type: ignore[attr-defined]
+                    rpc_status.to_status(refusal.status))
+                raise
             except Exception as exc:
                 await _abort_for(exc, context, method)
                 raise
@@ -326,6 +352,28 @@ class CallWrapper:
             return response
 
         return call
+
+
+def _passing_bytes(serialize: Callable[[Any], bytes] | None) -> Callable[[Any], bytes] | None:
+    """The response serializer, passing an answer already serialized (a stored one) as is."""
+    if serialize is None:
+        return None
+
+    def serialized(response: Any) -> bytes:
+        return response if isinstance(response, bytes) else serialize(response)
+
+    return serialized
+
+
+def _serialize(response: Any) -> bytes:
+    return bytes(response.SerializeToString())
+
+
+_CODES = {c.value[0]: c for c in grpc.StatusCode}
+
+
+def _code_of(code: int) -> grpc.StatusCode:
+    return _CODES.get(code, grpc.StatusCode.UNKNOWN)
 
 
 async def _abort_for(exc: Exception, context: grpc.aio.ServicerContext, method: str) -> None:

@@ -30,6 +30,7 @@ from authd.features import CENTER, Feature, Service, features_for
 from authd.files import private_dir
 from authd.front import NativeFront, make_run_dir
 from authd.health import OVERALL
+from authd.idempotency import IdempotencyKeys
 from authd.interceptors import Authenticator, CallWrapper, WrappingServer
 from authd.limits import RequestLimits
 from authd.metrics import MetricsServer
@@ -258,8 +259,14 @@ async def _start_features(config: Config, app: App, server: grpc.aio.Server,
     token = token_urlsafe(24) if native else ""
     if native:
         app.run_dir = make_run_dir(config.data_dir)
-    wrapped = WrappingServer(server, CallWrapper(
-        Authenticator(insecure=config.server.insecure, front_token=token), limits))
+    wrapper = CallWrapper(Authenticator(insecure=config.server.insecure, front_token=token),
+                          limits)
+    if CENTER in config.roles:
+        wrapper.idempotency = IdempotencyKeys(app.db, app.secrets,
+                                              config.server.idempotency_seconds,
+                                              config.server.crash_points)
+        wrapper.run_store = app.run_store
+    wrapped = WrappingServer(server, wrapper)
     health_pb2_grpc.add_HealthServicer_to_server(app.health.servicer, wrapped)
     names: list[str] = []
     for service in services:

@@ -6,7 +6,8 @@ and goes to this branch's embosser). The teller's terminal must be a branch-role
 node's own institution (:meth:`CenterLink.acting_for`); the center then sees the branch node's
 certificate as the caller, and the teller as the operator: the request's ``operator_id`` when it
 has one, else the terminal's name at the branch. The center's answer, refusals included, reaches
-the terminal unchanged.
+the terminal unchanged. A change is sent with an idempotency key: the terminal's own
+(``x-authd-idempotency-key``, when it retries one operation itself), else one made for it.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from grpc_status import rpc_status
 from authd.center.link import CenterLink, CenterRefusal, Rpc
 from authd.context import Caller, current_caller
 from authd.features import Service
+from authd.idempotency import key_of
 from devices.errors import NotPermitted
 
 Behavior = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
@@ -45,9 +47,11 @@ async def pass_refusal(refusal: CenterRefusal, context: grpc.aio.ServicerContext
 def forwarder(link: CenterLink, rpc: Rpc, *, retry: bool) -> Behavior:
     async def forward(request: Message, context: grpc.aio.ServicerContext) -> Any:
         caller = link.acting_for(current_caller())
+        # The terminal's own key (its retries of one operation), else one for this call.
+        key = key_of(context.invocation_metadata())
         try:
             return await link.call(rpc, request, operator=operator_of(request, caller),
-                                   retry=retry)
+                                   retry=retry, key=key)
         except CenterRefusal as refusal:
             await pass_refusal(refusal, context)
 

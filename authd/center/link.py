@@ -9,9 +9,12 @@ Failover: the nodes of ``[center] urls`` are tried in order, those known to be d
 goes to a node only once its channel is connected (``connect_timeout``), so a node that is down
 costs a connection attempt and nothing else. When a call was sent and no answer came back (the
 node died, the connection dropped, the deadline passed), the call may have taken effect at the
-center: only a call its caller marks ``retry`` (reads, and steps that are idempotent by design)
-is then sent to the next node; any other raises :class:`OutcomeUnknown`. A ``retry`` call that
-a node answers UNAVAILABLE (its store does not answer) goes to the next node too.
+center: a call its caller marks ``retry`` (reads, and steps that are idempotent by design) is
+then sent to the next node, and so is every change sent with an idempotency key
+(authd/idempotency.py: the center answers its retry with the first answer, without doing it
+again). A change the caller marks ``repeatable=False`` carries no key and raises
+:class:`OutcomeUnknown`. A ``retry`` or keyed call that a node answers UNAVAILABLE (its store
+does not answer: it changed nothing) goes to the next node too.
 
 What the center answered (any status with authd's details, or a refusal such as
 UNAUTHENTICATED) is :class:`CenterRefusal`, carrying the center's ``google.rpc.Status``: a
@@ -26,7 +29,8 @@ import functools
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,6 +46,7 @@ from authd import errors
 from authd.center.settings import CenterSettings
 from authd.context import Caller, Role
 from authd.health import HealthBoard
+from authd.idempotency import METADATA_KEY
 from authd.interceptors import METADATA_OPERATOR
 from devices import errors as E
 
@@ -387,12 +392,24 @@ class CenterLink:
                 + [e for e in self.endpoints if e.up is False])
 
     async def call(self, rpc: Rpc, request: Message, *, operator: str = "",
-                   retry: bool = False, timeout: float | None = None) -> Any:
-        """Call ``rpc`` at the first center node that answers; see the module docstring."""
+                   retry: bool = False, timeout: float | None = None,
+                   key: str | None = None, repeatable: bool = True) -> Any:
+        """Call ``rpc`` at the first center node that answers; see the module docstring.
+
+        A change (not ``retry``) is sent with the idempotency ``key`` (one made for this call
+        when None), the same at every node it is sent to; ``repeatable=False``: without one,
+        for a change the center cannot answer again from its key."""
         if rpc.streaming:
             raise E.WrongState(f"{rpc.name} is a stream: call the center directly")
-        metadata: Sequence[tuple[str, str | bytes]] = (
-            ((METADATA_OPERATOR, operator.encode()),) if operator else ())
+        if retry or not repeatable:
+            key = None
+        elif key is None:
+            key = uuid.uuid4().hex
+        metadata: list[tuple[str, str | bytes]] = (
+            [(METADATA_OPERATOR, operator.encode())] if operator else [])
+        if key is not None:
+            metadata.append((METADATA_KEY, key))
+        again = retry or key is not None  # safe to send to the next node
         deadline = timeout or self.settings.call_timeout
         tried: list[str] = []
         sent = False  # a node got the call and gave no answer
@@ -410,7 +427,7 @@ class CenterLink:
                 reply = await method(request, timeout=deadline, metadata=metadata)
             except grpc.aio.AioRpcError as err:
                 status = _status_of(err)
-                if (retry and status is not None
+                if (again and status is not None
                         and err.code() is grpc.StatusCode.UNAVAILABLE):
                     # The node answered that it cannot serve now (its store does not answer):
                     # a read goes to the next node.
@@ -426,13 +443,19 @@ class CenterLink:
                 self._mark(endpoint, False, why)
                 sent = True
                 tried.append(f"{endpoint.target}: {why}")
-                if retry:
+                if again:
                     continue
                 break
             self._mark(endpoint, True)
             return reply
         if last_refusal is not None and not sent:
             raise CenterRefusal(last_refusal)
+        if sent and key is not None:
+            raise OutcomeUnknown(
+                f"the link to the center broke during {rpc.name} at every node "
+                f"({'; '.join(tried)}): it may or may not have taken effect at the center; "
+                f"sending it again with idempotency key {key} ({METADATA_KEY}) is safe",
+                reason="CENTER_OUTCOME_UNKNOWN", metadata={"idempotency_key": key})
         if sent:
             raise OutcomeUnknown(
                 f"the link to the center broke during {rpc.name} ({'; '.join(tried)}): it may "
@@ -443,7 +466,8 @@ class CenterLink:
             f"on this node's own devices goes on", reason="CENTER_UNREACHABLE")
 
     def call_blocking(self, rpc: Rpc, request: Message, *, operator: str = "",
-                      retry: bool = False, timeout: float | None = None) -> Any:
+                      retry: bool = False, timeout: float | None = None,
+                      key: str | None = None, repeatable: bool = True) -> Any:
         """:meth:`call` from a worker thread (``app.run_blocking``), never from the event
         loop; the center's refusal is raised as the project error it stands for."""
         try:
@@ -453,7 +477,8 @@ class CenterLink:
         if running is self._loop:
             raise RuntimeError("call_blocking on the event loop: await call() instead")
         future = asyncio.run_coroutine_threadsafe(
-            self.call(rpc, request, operator=operator, retry=retry, timeout=timeout), self._loop)
+            self.call(rpc, request, operator=operator, retry=retry, timeout=timeout, key=key,
+                      repeatable=repeatable), self._loop)
         try:
             return future.result()
         except CenterRefusal as refusal:

@@ -13,6 +13,8 @@ from authd.certificate.service import _aad as request_code_aad
 from authd.hid_otp.center import _KEY_AAD as HID_KEY_AAD
 from authd.hid_otp.center import _ident_aad as hid_ident_aad
 from authd.hid_otp.center import _seed_aad as hid_reservation_seed_aad
+from authd.idempotency import answer_aad as idempotency_answer_aad
+from authd.idempotency import request_aad as idempotency_request_aad
 from authd.otp.service import seed_aad
 from authd.security_card.service import codes_aad
 
@@ -44,6 +46,10 @@ SEALED: tuple[SealedColumn, ...] = (
                  lambda r: hid_ident_aad(int(r[1])), "authd.hid_otp.center", ("device_serial",)),
     SealedColumn("certificate_requests", "id", "ca_code", lambda r: request_code_aad(r[0]),
                  "authd.certificate.service"),
+    SealedColumn("idempotency_keys", "id", "sealed_request",
+                 lambda r: idempotency_request_aad(r[0]), "authd.idempotency"),
+    SealedColumn("idempotency_keys", "id", "sealed_answer",
+                 lambda r: idempotency_answer_aad(r[0]), "authd.idempotency"),
     SealedColumn("certificate_one_time_numbers", "id", "sealed",
                  lambda r: one_time_number_aad(r[1], r[2]), "authd.certificate.additional",
                  ("institution", "customer_ref")),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import abc
 import contextlib
+import contextvars
 import logging
 import math
 import os
@@ -21,7 +22,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
 
 from authd.files import create_private, private_dir, tighten
 from authd.storage.deadline import Deadline, Deadlines
@@ -42,6 +43,21 @@ STORE_UNAVAILABLE = "STORE_UNAVAILABLE"  # the reason of every error that says t
 # PostgreSQL sessions of authd say who they are: the audit sealer waits for their open
 # transactions (authd/audit/chain.py) and for no one else's.
 APPLICATION_NAME = "authd"
+
+
+class WriteHook(Protocol):
+    """Work joined to every write transaction of one call (``WRITE_HOOK``): ``begin`` runs
+    first in the transaction, ``committed`` after its commit."""
+
+    def begin(self, tx: Tx) -> None: ...
+
+    def committed(self) -> None: ...
+
+
+# Set for the duration of one call (authd/idempotency.py): its write transactions carry the
+# hook's rows, committed with the change or not at all.
+WRITE_HOOK: contextvars.ContextVar[WriteHook | None] = contextvars.ContextVar(
+    "authd_write_hook", default=None)
 
 
 class Tx:
@@ -331,14 +347,20 @@ class SqliteDatabase(Database):
                 cur = conn.cursor()
                 try:
                     cur.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+                    hook = WRITE_HOOK.get() if write else None
                     try:
-                        yield Tx(cur, "sqlite")
+                        tx = Tx(cur, "sqlite")
+                        if hook is not None:
+                            hook.begin(tx)
+                        yield tx
                     except BaseException:
                         if conn.in_transaction:
                             conn.rollback()
                         raise
                     else:
                         conn.commit()
+                        if hook is not None:
+                            hook.committed()
                 except sqlite3.Error:
                     if deadline is not None and deadline.was_cut:
                         raise self._timed_out(deadline) from None
@@ -513,7 +535,10 @@ class PostgresDatabase(Database):
                 try:
                     with conn.cursor() as cur:
                         self._apply_timeout(conn, cur)
+                        hook = WRITE_HOOK.get() if write else None
                         try:
+                            if hook is not None:
+                                hook.begin(Tx(cur, "postgresql"))
                             if pipeline:
                                 with conn.pipeline():
                                     yield Tx(cur, "postgresql", pipelined=True)
@@ -524,6 +549,8 @@ class PostgresDatabase(Database):
                             raise
                         else:
                             conn.commit()
+                            if hook is not None:
+                                hook.committed()
                 except self._psycopg.Error:
                     if deadline is not None and deadline.was_cut:
                         raise self._timed_out(deadline) from None

@@ -19,6 +19,7 @@ from authd.v1 import otp_pb2_grpc, system_pb2, system_pb2_grpc, token_pb2, token
 from devices.errors import BadRequest
 from tests.conftest import wait_for
 from tests.split import BRANCH_DEVICES, FAST_LINK, Pki, operator, terminal_name
+from tests.tcpproxy import DROP_REPLIES, TcpProxy
 
 OTP = "OTP-LINK-0001"
 OTP_SERVICE = "authd.v1.OtpService"
@@ -166,6 +167,56 @@ def test_failover_to_the_second_center_node_and_back(server: Any, pki_dir: Pki,
     link = branch.app.require(CenterFeature).link
     assert [e.up for e in link.endpoints] == [False, True]
     assert branch.app.health.serving(OTP_SERVICE)  # one node answers: the link is up
+
+
+def unlocks(pki: Pki, center: Any) -> int:
+    return len([e for e in center_audit(pki, center, OTP) if e.action == "otp.unlock"])
+
+
+def test_a_change_whose_answer_is_lost_is_answered_by_the_next_node_once(
+        server: Any, pki_dir: Pki, tmp_path: Path) -> None:
+    store = f"sqlite:///{tmp_path / 'center.db'}"
+    first, second = center_node(server, pki_dir, store), center_node(server, pki_dir, store)
+    with TcpProxy(("127.0.0.1", first.port)) as proxy:
+        branch = branch_node(server, pki_dir, "bank-a", proxy, second)
+        teller = otp_pb2_grpc.OtpServiceStub(branch.channel("bank-a", "branch", "teller-07"))
+        enroll(teller)
+        # The first node gets the change and makes it; its answer never comes back. The link
+        # sends it again, with the same idempotency key, to the second node, which answers
+        # with the first node's answer instead of unlocking again.
+        proxy.set(DROP_REPLIES)
+        status = teller.Unlock(O.UnlockRequest(serial=OTP, operator_id="kim",
+                                               reason="ID checked"), timeout=60)
+        assert status.serial == OTP and status.state == O.DEVICE_STATE_ACTIVE
+        assert unlocks(pki_dir, second) == 1
+
+
+def test_a_change_lost_at_every_node_is_sent_again_with_its_key(
+        server: Any, pki_dir: Pki, store_url: str) -> None:
+    center = center_node(server, pki_dir, store_url)
+    with TcpProxy(("127.0.0.1", center.port)) as proxy:
+        branch = branch_node(server, pki_dir, "bank-a", proxy)
+        teller = otp_pb2_grpc.OtpServiceStub(branch.channel("bank-a", "branch", "teller-07"))
+        enroll(teller)
+        proxy.set(DROP_REPLIES)
+        unlock = O.UnlockRequest(serial=OTP, operator_id="kim", reason="ID checked")
+        err = rpc_error(lambda: teller.Unlock(unlock, timeout=60))
+        answer = details_of(err)
+        assert answer.reason == "CENTER_OUTCOME_UNKNOWN"
+        key = answer.metadata["idempotency_key"]
+        assert key in (err.details() or "")
+        assert wait_for(lambda: unlocks(pki_dir, center) == 1, timeout=10)
+        # The teller sends it again with the key it was given: the center's first answer.
+        proxy.forward()
+        status = teller.Unlock(unlock, timeout=60,
+                               metadata=[("x-authd-idempotency-key", key)])
+        assert status.serial == OTP and status.state == O.DEVICE_STATE_ACTIVE
+        assert unlocks(pki_dir, center) == 1
+        # The same key for another change is refused, with the center's reason.
+        err = rpc_error(lambda: teller.ReportLost(O.ReportLostRequest(serial=OTP), timeout=30,
+                                                  metadata=[("x-authd-idempotency-key", key)]))
+        assert err.code() == grpc.StatusCode.FAILED_PRECONDITION
+        assert details_of(err).reason == "IDEMPOTENCY_KEY_REUSED"
 
 
 def test_a_center_node_that_comes_back_is_asked_at_once(server: Any, pki_dir: Pki,

@@ -44,6 +44,7 @@ from authd.demo_steps.topology import (
     create_pki,
     terminal_name,
 )
+from authd.errors import details_of
 from authd.v1 import customer_pb2 as C
 from authd.v1 import (
     customer_pb2_grpc,
@@ -203,8 +204,9 @@ class Deployment:
             self.close()
             raise
 
-    def _center(self, n: int, port: int = 0) -> ServeProcess:
-        raw = center_config(self.pki, server={"listen": f"127.0.0.1:{port}"}, **CENTER_SECTIONS)
+    def _center(self, n: int, port: int = 0, **server: Any) -> ServeProcess:
+        raw = center_config(self.pki, server={"listen": f"127.0.0.1:{port}", **server},
+                            **CENTER_SECTIONS)
         return ServeProcess(f"center-{n}", self.root / f"center-{n}", raw,
                             store_url=self.store_urls[n], env=self.env)
 
@@ -215,6 +217,20 @@ class Deployment:
         for key in [k for k in self.channels if k[1] == n]:
             self.channels.pop(key).close()
         self.centers[n] = self._center(n, old.port)
+
+    def restart_center_crashing_at(self, n: int, *points: str) -> None:
+        """Center node ``n`` again on its port, set to kill itself (SIGKILL) at ``points``
+        (``[server] crash_points``); the branches' links see it up again."""
+        if self.centers[n].alive:
+            self.centers[n].stop()
+        for key in [k for k in self.channels if k[1] == n]:
+            self.channels.pop(key).close()
+        self.centers[n] = self._center(n, self.centers[n].port, crash_points=list(points))
+        assert wait_for(lambda: serving(self.channel("ops", n)), timeout=30)
+        for branch in self.branches.values():
+            assert wait_for(lambda b=branch: all(b.serving(s) for s in CENTER_SERVICES),
+                            timeout=30)
+        time.sleep(5 * LINK["health_interval"])  # each link has asked node n since
 
     def heal(self) -> None:
         """Every node running, every proxy forwarding, each branch's link seeing both center
@@ -569,6 +585,68 @@ def test_a_center_node_killed_while_the_branches_work(deployment: Deployment) ->
     assert a.provision(serial).otp_serial == otp_serial_of(serial)
     assert holds_its_enrollment(d, a, serial)
     assert not isinstance(enroll("OTP-KILL-AFTER"), grpc.RpcError)
+
+
+IDEMPOTENCY_KEY = "x-authd-idempotency-key"
+
+
+def enroll_request(serial: str) -> otp_pb2.EnrollRequest:
+    return otp_pb2.EnrollRequest(serial=serial, operator_id="T-0042", customer_id="A-9",
+                                 parameters=otp_pb2.OtpParameters(kind=otp_pb2.OTP_KIND_TOTP))
+
+
+def test_a_center_node_killed_between_commit_and_answer(deployment: Deployment) -> None:
+    """A change whose center node dies after its commit is retried at the other node with its
+    idempotency key: it takes effect exactly once, and the teller gets the first answer."""
+    d = deployment
+    a, b = d.branches["bank-a"], d.branches["bank-b"]
+    enrolled, lost = "IDEM-0000000001", "IDEM-0000000002"
+    try:
+        b.otp.Enroll(enroll_request(lost), timeout=30)
+        # Node 0, both branches' first node, dies once Enroll's answer is stored and before
+        # it is sent.
+        d.restart_center_crashing_at(0, "OtpService.Enroll/stored")
+        first = a.otp.Enroll(enroll_request(enrolled), timeout=60,
+                             metadata=[(IDEMPOTENCY_KEY, "teller-op-1")])
+        assert not d.centers[0].alive  # it did get the call, and died before answering
+        assert first.device.serial == enrolled and len(first.generated_seed) >= 16
+        assert [e.outcome for e in d.audit(enrolled) if e.action == "otp.enroll"] == [
+            "enrolled"]
+        # The teller's own retry with its key: the first answer again, no second enrollment.
+        again = a.otp.Enroll(enroll_request(enrolled), timeout=30,
+                             metadata=[(IDEMPOTENCY_KEY, "teller-op-1")])
+        assert again == first
+        assert len([e for e in d.audit(enrolled) if e.action == "otp.enroll"]) == 1
+        # Without a key, the same request is a second enrollment: refused as such.
+        err = rpc_error(lambda: a.otp.Enroll(enroll_request(enrolled), timeout=30))
+        assert err.code() == grpc.StatusCode.ALREADY_EXISTS
+        # The key with another request is refused, and names what it was used for.
+        err = rpc_error(lambda: a.otp.Enroll(enroll_request("IDEM-0000000003"), timeout=30,
+                                             metadata=[(IDEMPOTENCY_KEY, "teller-op-1")]))
+        assert err.code() == grpc.StatusCode.FAILED_PRECONDITION
+        assert details_of(err).reason == "IDEMPOTENCY_KEY_REUSED"
+        assert not d.enrolled("IDEM-0000000003")
+        # Bank B's teller choosing the same key makes a change of its own.
+        other = b.otp.Enroll(enroll_request("IDEM-0000000004"), timeout=30,
+                             metadata=[(IDEMPOTENCY_KEY, "teller-op-1")])
+        assert other.device.serial == "IDEM-0000000004"
+        assert other.generated_seed != first.generated_seed
+
+        # The loss report committed at node 0, which died before its answer was stored: the
+        # retry at node 1 does not report it again, and says the change was made.
+        d.restart_center_crashing_at(0, "OtpService.ReportLost/committed")
+        err = rpc_error(lambda: b.otp.ReportLost(otp_pb2.ReportLostRequest(
+            serial=lost, reason="lost on the bus"), timeout=60))
+        assert not d.centers[0].alive
+        assert err.code() == grpc.StatusCode.FAILED_PRECONDITION
+        assert details_of(err).reason == "IDEMPOTENCY_ANSWER_PENDING"
+        status = d.status(lost)
+        assert status is not None and status.state == otp_pb2.DEVICE_STATE_REPORTED_LOST
+        assert [e.outcome for e in d.audit(lost) if e.action == "otp.report_lost"] == [
+            "reported_lost"]
+    finally:
+        if d.centers[0].alive:
+            d.centers[0].stop()  # the next test's heal starts it without crash points
 
 
 def test_with_both_center_nodes_stopped_device_work_goes_on(deployment: Deployment) -> None:
