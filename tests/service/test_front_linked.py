@@ -132,3 +132,47 @@ def test_sign_and_transmit_answer_alike_on_both_fronts(server, native_front,
     assert python[0][1][1] and python[1][1][1]  # valid signatures
     for i, (p, n) in enumerate(zip(python, native, strict=True)):
         assert p == n, f"call {i}"
+
+
+def test_concurrent_callers_through_the_link_get_their_own_answers(server, native_front,
+                                                                   card: VirtualCardSlot) -> None:
+    """Signatures and APDUs of several callers at once, good and refused ones interleaved:
+    frames carry many calls and answers come back out of order, yet each caller gets its own
+    answer (a valid signature, the card's response, or its own refusal)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    token = process_env().init_token(f"linked-{uuid.uuid4().hex[:8]}")
+    srv = server(server={"front": "native"}, **FAST)
+    teller = token_pb2_grpc.TokenServiceStub(srv.channel("bank-a", "branch", "teller-1"))
+    colleague = token_pb2_grpc.TokenServiceStub(srv.channel("bank-a", "branch", "teller-2"))
+    cards = smartcard_pb2_grpc.SmartcardServiceStub(srv.channel("bank-a", "branch", "teller-3"))
+    wait_for(lambda: cards.ListReaders(smartcard_pb2.ListReadersRequest()).readers[0]
+             .card_present, timeout=20)
+    session = teller.Login(token_pb2.TokenLoginRequest(token_serial=token.serial,
+                                                       pin=token.pin), timeout=30).session
+    key = teller.GenerateKeyPair(token_pb2.TokenGenerateKeyPairRequest(
+        session=session, spec=token_pb2.TOKEN_KEY_SPEC_EC_P256, label="many"), timeout=30)
+
+    def job(i: int) -> tuple[str, Any]:
+        digest = hashlib.sha256(str(i).encode()).digest()
+        request = token_pb2.TokenSignRequest(session=session, key_id=key.key_id, digest=digest)
+        if i % 3 == 0:
+            return "sign", (digest, teller.Sign(request, timeout=60).signature)
+        if i % 3 == 1:
+            return "refused", _answer(lambda: colleague.Sign(request, timeout=60))[0]
+        answer = cards.Transmit(smartcard_pb2.TransmitRequest(reader=READERS[0],
+                                                              apdus=[CHUID]), timeout=60)
+        return "card", [r.sw for r in answer.responses]
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(job, range(120)))
+    for kind, value in results:
+        if kind == "sign":
+            digest, signature = value
+            assert teller.Verify(token_pb2.TokenVerifyRequest(
+                session=session, key_id=key.key_id, digest=digest, signature=signature),
+                timeout=30).valid
+        elif kind == "refused":
+            assert value == "NOT_FOUND"
+        else:
+            assert value == [0x9000]
