@@ -13,6 +13,7 @@ import pkcs11
 from pkcs11 import Attribute, KeyType, Mechanism, ObjectClass
 
 from drivers.errors import DeviceAbsent, DeviceIOError, DriverError
+from drivers.pkcs11.login import Login
 
 NONCE_BYTES = 12
 # One lock for every call into a PKCS#11 module from this process (see TokenKek).
@@ -46,11 +47,8 @@ class TokenKek:
         self._pool: queue.Queue[tuple[Any, Any]] = queue.Queue()
         self._sessions: list[Any] = []
         try:
-            first = self._token.open(user_pin=pin, rw=True)
-        except pkcs11.UserAlreadyLoggedIn:
-            # Another user of this token in the same process logged in already (PKCS#11 login
-            # state belongs to the application); a new session shares it.
-            first = self._token.open(rw=True)
+            self._login = Login(self._token, pin)  # shared with the token's other users here
+            first = self._login.open()
         except pkcs11.PinIncorrect:
             raise DriverError(f"wrong PIN for the key-encryption-key token {token_label!r}") \
                 from None
@@ -65,8 +63,7 @@ class TokenKek:
             raise
         self._pool.put((first, key))
         for _ in range(sessions - 1):
-            # Sessions share the login state of the first one (PKCS#11 logs in per application).
-            session = self._token.open(rw=True)
+            session = self._login.open()
             self._sessions.append(session)
             self._pool.put((session, session.get_key(label=key_label,
                                                       object_class=ObjectClass.SECRET_KEY)))
@@ -128,6 +125,8 @@ class TokenKek:
             except pkcs11.PKCS11Error:
                 pass
         self._sessions.clear()
+        if hasattr(self, "_login"):
+            self._login.release()
 
 
 def destroy_key(module: str, token_label: str, key_label: str, pin: str) -> bool:
@@ -142,12 +141,15 @@ def destroy_key(module: str, token_label: str, key_label: str, pin: str) -> bool
         raise DeviceAbsent(f"cannot reach token {token_label!r}: {exc}") from None
     with _MODULE_LOCK:
         try:
-            session = token.open(user_pin=pin, rw=True)
-        except pkcs11.UserAlreadyLoggedIn:
-            session = token.open(rw=True)
+            login = Login(token, pin)
         except pkcs11.PinIncorrect:
             raise DriverError(f"wrong PIN for the key-encryption-key token {token_label!r}") \
                 from None
+        try:
+            session = login.open()
+        except BaseException:
+            login.release()
+            raise
         try:
             found = list(session.get_objects({Attribute.LABEL: key_label,
                                               Attribute.CLASS: ObjectClass.SECRET_KEY}))
@@ -162,3 +164,4 @@ def destroy_key(module: str, token_label: str, key_label: str, pin: str) -> bool
                 session.close()
             except pkcs11.PKCS11Error:
                 pass
+            login.release()

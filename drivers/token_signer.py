@@ -20,6 +20,7 @@ from pkcs11.util.ec import (
 
 from drivers.errors import DeviceAbsent, DeviceIOError, DriverError
 from drivers.kek_token import _MODULE_LOCK
+from drivers.pkcs11.login import Login
 
 CURVE = "secp256r1"
 
@@ -63,19 +64,19 @@ class TokenSigningKey:
         token = _token(module, token_label)
         with _MODULE_LOCK:
             try:
-                self._session = token.open(user_pin=pin, rw=True)
-            except pkcs11.UserAlreadyLoggedIn:
-                # The key-encryption key of this process logged in already; sessions share it.
-                self._session = token.open(rw=True)
+                # The login is shared with the token's other users in this process (the
+                # key-encryption key): closing this key must not log them out.
+                self._login = Login(token, pin)
             except pkcs11.PinIncorrect:
                 raise DriverError(f"wrong PIN for token {token_label!r}") from None
             except pkcs11.PKCS11Error as exc:
                 raise DeviceIOError(
                     f"cannot open token {token_label!r}: {type(exc).__name__}") from None
             try:
+                self._session = self._login.open()
                 self._key, self.public_key = self._find_or_create(key_label)
             except pkcs11.PKCS11Error as exc:
-                self._session.close()
+                self.close()
                 raise DeviceIOError(
                     f"cannot prepare the signing key {key_label!r}: {type(exc).__name__}") \
                     from None
@@ -114,6 +115,8 @@ class TokenSigningKey:
     def close(self) -> None:
         with _MODULE_LOCK:
             try:
-                self._session.close()
+                if hasattr(self, "_session"):
+                    self._session.close()
             except pkcs11.PKCS11Error:
                 pass
+            self._login.release()

@@ -6,13 +6,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Mapping
 from pathlib import Path
 
 import grpc
 
 from authd.client import dev_channel
+from authd.demo_steps.topology import listening_port
 
 
 def serve_env(env: Mapping[str, str | None] | None = None) -> dict[str, str]:
@@ -47,16 +47,11 @@ class Node:
         self.address = f"127.0.0.1:{self.port}"
 
     def _read_port(self, timeout: float) -> int:
-        deadline = time.monotonic() + timeout
-        assert self.proc.stdout is not None
-        while time.monotonic() < deadline:
-            line = self.proc.stdout.readline()
-            if line.startswith("authd listening on port "):
-                return int(line.rsplit(" ", 1)[1])
-            if not line and self.proc.poll() is not None:
-                break
-        self.kill()
-        raise RuntimeError(f"authd node did not start; see {self.log.name}")
+        port = listening_port(self.proc, timeout)
+        if port is None:
+            self.kill()
+            raise RuntimeError(f"authd node did not start; see {self.log.name}")
+        return port
 
     def front_pid(self) -> int:
         """The pid of the node's native front end (0: none)."""

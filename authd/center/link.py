@@ -22,10 +22,11 @@ error it stands for, so service code reads ``except AlreadyPresent`` as it would
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -204,20 +205,52 @@ class Endpoint:
     """One center node (or one gRPC target naming several) and what the link knows of it."""
 
     target: str
-    channel: grpc.aio.Channel
+    open_channel: Callable[[], grpc.aio.Channel]
+    channel: grpc.aio.Channel = field(init=False)
     up: bool | None = None  # None: not tried yet
     why: str = ""
     since: float = field(default_factory=time.monotonic)
+    _retired: set[asyncio.Task[None]] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        self.channel = self.open_channel()
 
     async def connect(self, timeout: float) -> bool:
-        state = self.channel.get_state(try_to_connect=True)
-        if state is grpc.ChannelConnectivity.READY:
+        """Whether the node's channel is (or gets) READY within ``timeout``. A channel in
+        TRANSIENT_FAILURE waits out its reconnect backoff before it tries again, so it is
+        replaced by a fresh one (once per call): a node that came back meanwhile is asked at
+        once."""
+        deadline = time.monotonic() + timeout
+        renewed = False
+        while True:
+            channel = self.channel
+            state = channel.get_state(try_to_connect=True)
+            if state is grpc.ChannelConnectivity.READY:
+                return True
+            if state is grpc.ChannelConnectivity.TRANSIENT_FAILURE and not renewed:
+                renewed = True
+                self._renew(channel)
+                continue
+            try:
+                await asyncio.wait_for(channel.channel_ready(),
+                                       max(0.0, deadline - time.monotonic()))
+            except TimeoutError:
+                return False
+            except grpc.aio.UsageError:
+                if channel is self.channel:
+                    raise
+                continue  # another call renewed the channel while this one waited on it
             return True
-        try:
-            await asyncio.wait_for(self.channel.channel_ready(), timeout)
-        except TimeoutError:
-            return False
-        return True
+
+    def _renew(self, channel: grpc.aio.Channel) -> None:
+        """Replace ``channel`` (if it is still the node's) by a fresh one and close it: no
+        call is in flight on a channel in TRANSIENT_FAILURE (calls fail at once there)."""
+        if channel is not self.channel:
+            return
+        self.channel = self.open_channel()
+        closing = asyncio.ensure_future(channel.close(None))
+        self._retired.add(closing)
+        closing.add_done_callback(self._retired.discard)
 
 
 class CenterLink:
@@ -234,7 +267,8 @@ class CenterLink:
         options: list[tuple[str, Any]] = list(_CHANNEL_OPTIONS)
         if settings.server_name:
             options.append(("grpc.ssl_target_name_override", settings.server_name))
-        self.endpoints = [Endpoint(url, grpc.aio.secure_channel(url, creds, options=options))
+        self.endpoints = [Endpoint(url, functools.partial(grpc.aio.secure_channel, url, creds,
+                                                          options=options))
                           for url in settings.urls]
         self._loop = asyncio.get_running_loop()
         self._services: set[str] = set()

@@ -100,6 +100,20 @@ def to_toml(raw: Mapping[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def listening_port(proc: subprocess.Popen[str], timeout: float) -> int | None:
+    """The port an ``authd serve`` started with its stdout piped says it listens on; None
+    when it exits first or says nothing within ``timeout``."""
+    deadline = time.monotonic() + timeout
+    assert proc.stdout is not None
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if line.startswith("authd listening on port "):
+            return int(line.rsplit(" ", 1)[1])
+        if not line and proc.poll() is not None:
+            break
+    return None
+
+
 class ServeProcess:
     """``authd serve --config FILE`` as an operator runs it, on a free loopback port."""
 
@@ -132,16 +146,11 @@ class ServeProcess:
         self.address = f"127.0.0.1:{self.port}"
 
     def _read_port(self, timeout: float) -> int:
-        deadline = time.monotonic() + timeout
-        assert self.proc.stdout is not None
-        while time.monotonic() < deadline:
-            line = self.proc.stdout.readline()
-            if line.startswith("authd listening on port "):
-                return int(line.rsplit(" ", 1)[1])
-            if not line and self.proc.poll() is not None:
-                break
-        self.kill()
-        raise RuntimeError(f"authd node {self.name} did not start; see {self.log_path}")
+        port = listening_port(self.proc, timeout)
+        if port is None:
+            self.kill()
+            raise RuntimeError(f"authd node {self.name} did not start; see {self.log_path}")
+        return port
 
     @property
     def alive(self) -> bool:

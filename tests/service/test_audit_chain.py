@@ -24,6 +24,7 @@ from authd.audit.verify import verify
 from authd.cli import main as authd_main
 from authd.config import Config
 from authd.context import Caller, Role
+from authd.secrets import prepare_kek_token
 from authd.storage import Database, migrate, open_database
 from tests.conftest import KEK_PIN_FILE, make_config
 
@@ -72,6 +73,7 @@ def make_trail(tmp_path: Path, url: str) -> Trail:
     db = open_database(url)
     migrate(db)
     settings = AuditSettings()
+    prepare_kek_token(cfg)  # as the daemon's key-encryption key does before the signer opens
     signer = open_signer(cfg, settings)
     witness = tmp_path / "audit-head.json"
     return Trail(cfg, url, db, signer, Sealer(db, signer, settings, witness=witness),

@@ -168,6 +168,29 @@ def test_failover_to_the_second_center_node_and_back(server: Any, pki_dir: Pki,
     assert branch.app.health.serving(OTP_SERVICE)  # one node answers: the link is up
 
 
+def test_a_center_node_that_comes_back_is_asked_at_once(server: Any, pki_dir: Pki,
+                                                         tmp_path: Path) -> None:
+    """A center node down for a while and back on its port is used by the next call, not after
+    the reconnect backoff its channel had grown while the node was down (up to ~2.4 s, beyond
+    the 1 s connect timeout)."""
+    store = f"sqlite:///{tmp_path / 'center.db'}"
+    first = center_node(server, pki_dir, store)
+    port = first.port
+    branch = branch_node(server, pki_dir, "bank-a", first)
+    teller = otp_pb2_grpc.OtpServiceStub(branch.channel("bank-a", "branch", "teller-07"))
+    enroll(teller)
+    first.stop()
+    down_until = time.monotonic() + 6  # failed attempts grow a channel's backoff to its maximum
+    while time.monotonic() < down_until:
+        err = rpc_error(lambda: teller.GetStatus(O.GetStatusRequest(serial=OTP), timeout=30))
+        assert details_of(err).reason == "CENTER_UNREACHABLE"
+    server(store_url=store, roles=["center"],
+           server={**pki_dir.server_tls(), "listen": f"127.0.0.1:{port}"},
+           security_card={"embosser": "", "printer": ""})
+    for _ in range(5):  # every call, not only a lucky first one
+        assert teller.GetStatus(O.GetStatusRequest(serial=OTP), timeout=30).serial == OTP
+
+
 def test_link_settings_are_checked(server: Any, pki_dir: Pki, tmp_path: Path) -> None:
     with pytest.raises(BadRequest, match="tls_cert, tls_key and ca"):
         server(roles=["branch"], center={"urls": ["127.0.0.1:1"]})
