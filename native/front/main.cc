@@ -3,8 +3,9 @@
 // It owns the node's public port (TLS with client certificates, or the loopback-only insecure
 // development mode), serves OtpService's Verify, VerifyBatch and VerifyStream itself — caller,
 // admission, deadlines, batching — by handing the verifications to the daemon's engine over a
-// private Unix socket, and forwards every other call to the daemon's gRPC server on another
-// private Unix socket. The daemon (`authd serve` with [server] front = "native") starts it,
+// private Unix socket, serves TokenService/Sign and SmartcardService/Transmit by handing them
+// to the daemon over its call link (calls.h), and forwards every other call to the daemon's
+// gRPC server on another private Unix socket. The daemon (`authd serve` with [server] front = "native") starts it,
 // restarts it if it dies, and stops it with SIGTERM; it exits if the daemon dies.
 //
 //   authd-front --listen=HOST:PORT --daemon=unix:PATH [--engine=PATH]
