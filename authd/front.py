@@ -9,8 +9,8 @@ socket (``authd/otp/link.py``), hands ``TokenService/Sign`` and ``SmartcardServi
 to this daemon over a third (``authd/call_link.py``), and forwards every other call, as raw
 bytes, to this daemon's own gRPC server, which then listens only on a second Unix socket.
 The sockets are in a private run directory (mode 0700); the daemon's server accepts a call
-only with the random token it
-gave the front end, and takes the caller from the front end's ``x-authd-*-bin`` metadata.
+only with the random token it gave the front end, and takes the caller from the front end's
+``x-authd-*-bin`` metadata.
 
 The daemon starts the front end once its features run, restarts it on the same port if it
 dies (after 0.1 s, doubling while it keeps dying, at most 5 s), and stops it with SIGTERM
