@@ -53,8 +53,9 @@ class ServerConfig:
                                       "127.0.0.1:9464; empty: off")
     front: Literal["python", "native"] = setting(
         "python", "python: this process serves the port; native: authd-front (C++ gRPC) "
-                  "serves it, verifying OTP codes through this process's engine and forwarding "
-                  "every other call to it (docs/otp.md)")
+                  "serves it, verifying OTP codes through this process's engine, handing token "
+                  "Sign and smartcard Transmit calls to it over a private link and forwarding "
+                  "every other call to it (docs/otp.md, docs/token.md)")
     front_binary: str = setting("", "the authd-front program; empty: native/build/authd-front "
                                     "of this source tree, else authd-front on the PATH")
     max_streams_per_connection: int = setting(

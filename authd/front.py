@@ -5,10 +5,12 @@ server built from Debian's packaged gRPC (``native/front/build.sh``, run by
 ``scripts/setup.sh``). It owns TLS and the client certificate (the caller, parsed once per
 certificate), serves ``OtpService`` Verify, VerifyBatch and VerifyStream itself — admission,
 deadlines, batching — by handing the verifications to this daemon's engine over a private Unix
-socket (``authd/otp/link.py``), and forwards every other call, as raw bytes, to this daemon's
-own gRPC server, which then listens only on a second Unix socket. Both sockets are in a private
-run directory (mode 0700); the daemon's server accepts a call only with the random token it
-gave the front end, and takes the caller from the front end's ``x-authd-*-bin`` metadata.
+socket (``authd/otp/link.py``), hands ``TokenService/Sign`` and ``SmartcardService/Transmit``
+to this daemon over a third (``authd/call_link.py``), and forwards every other call, as raw
+bytes, to this daemon's own gRPC server, which then listens only on a second Unix socket.
+The sockets are in a private run directory (mode 0700); the daemon's server accepts a call
+only with the random token it gave the front end, and takes the caller from the front end's
+``x-authd-*-bin`` metadata.
 
 The daemon starts the front end once its features run, restarts it on the same port if it
 dies (after 0.1 s, doubling while it keeps dying, at most 5 s), and stops it with SIGTERM

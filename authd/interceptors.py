@@ -148,14 +148,22 @@ def _with_operator(caller: Caller, context: grpc.aio.ServicerContext) -> Caller:
         return caller
     for key, value in context.invocation_metadata() or ():
         if key == METADATA_OPERATOR:
-            try:
-                text = value.decode() if isinstance(value, bytes) else str(value)
-                operator = validate.text(text, "operator (x-authd-operator-bin)")
-            except (UnicodeDecodeError, BadRequest) as exc:
-                raise Unauthenticated(f"the operator a branch node names must be UTF-8 text "
-                                      f"without control characters: {exc}") from None
-            return dataclasses.replace(caller, operator=operator.strip())
+            return operator_from(caller, value)
     return caller
+
+
+def operator_from(caller: Caller, value: bytes | str | None) -> Caller:
+    """The caller with the operator named by ``value`` (the ``x-authd-operator-bin``
+    metadata; None: not sent), for a branch-role caller."""
+    if caller.role is not Role.BRANCH or value is None:
+        return caller
+    try:
+        text = value.decode() if isinstance(value, bytes) else str(value)
+        operator = validate.text(text, "operator (x-authd-operator-bin)")
+    except (UnicodeDecodeError, BadRequest) as exc:
+        raise Unauthenticated(f"the operator a branch node names must be UTF-8 text "
+                              f"without control characters: {exc}") from None
+    return dataclasses.replace(caller, operator=operator.strip())
 
 
 class _Requests:
@@ -385,6 +393,18 @@ async def _abort_for(exc: Exception, context: grpc.aio.ServicerContext, method: 
     await context.abort_with_status(status)  # type: ignore[attr-defined]
 
 
+def access_logged(method: str, caller: Caller | None, code: int,
+                  started: float | None) -> None:
+    """Counts and logs a call that did not come through this server (the front end's call
+    link), as a call of this server is; ``code``: a ``google.rpc.Code`` value."""
+    _log_access(method, caller, _CODES[code], started)
+
+
+def request_parser(method: str, parse: Any, limit: int) -> _Requests:
+    """The size check and parser of ``method``'s requests, as this server applies them."""
+    return _Requests(method, parse, limit)
+
+
 def _log_access(method: str, caller: Caller | None, code: grpc.StatusCode,
                 started: float | None) -> None:
     metrics.RPCS.labels(method=method, code=code.name).inc()
@@ -402,6 +422,9 @@ def _log_access(method: str, caller: Caller | None, code: grpc.StatusCode,
     if started is not None:
         fields["ms"] = round((time.perf_counter() - started) * 1000, 3)
     log.log(level, "call", extra={"fields": fields})
+
+
+_CODES = {code.value[0]: code for code in grpc.StatusCode}
 
 
 class _WrappedGeneric(grpc.GenericRpcHandler):

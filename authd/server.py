@@ -25,6 +25,7 @@ from grpc_reflection.v1alpha._async import ReflectionServicer
 from authd import pki
 from authd.app import App
 from authd.audit import AuditLog
+from authd.call_link import CallLink, LinkedMethod
 from authd.config import Config
 from authd.features import CENTER, Feature, Service, features_for
 from authd.files import private_dir
@@ -54,6 +55,7 @@ class Running:
     services: list[str]
     metrics: MetricsServer | None = None
     front: NativeFront | None = None
+    calls: CallLink | None = None
     store_watcher: StoreWatcher | None = None
 
     async def stop(self, grace: float | None = None) -> None:
@@ -62,6 +64,8 @@ class Running:
         await self.app.health.shutdown()
         if self.front is not None:  # first: its calls in flight still reach this server
             await asyncio.get_running_loop().run_in_executor(None, self.front.stop, grace)
+        if self.calls is not None:
+            self.calls.close()
         await self.server.stop(grace)
         if self.metrics is not None:
             self.metrics.close()
@@ -311,7 +315,12 @@ async def _start_features(config: Config, app: App, server: grpc.aio.Server,
         # The front end's connections get the limits this server's would have had.
         core = [f"{name}={value}" for name, value in server_options(config, limits)
                 if not name.startswith(("grpc.max_receive", "grpc.max_send"))]
-        front_args = [*app.front_args, f"--max-message={limits.largest}",
+        linked = {name: method for service in services
+                  for name, method in _linked_methods(service.servicer).items()}
+        if linked:
+            running.calls = CallLink(daemon_socket.parent / "calls.sock", linked, limits)
+        front_args = [*app.front_args, *(running.calls.front_args() if running.calls else []),
+                      f"--max-message={limits.largest}",
                       f"--max-send={MAX_RESPONSE}",
                       f"--server-options={','.join(core)}"]
         running.front = NativeFront(config, daemon_socket, front_args, token)
@@ -324,6 +333,12 @@ async def _start_features(config: Config, app: App, server: grpc.aio.Server,
         "tls": not config.server.insecure, "kek": f"{config.kek.kind}/{config.kek.mode}",
         "services": names}})
     return running
+
+
+def _linked_methods(servicer: object) -> dict[str, LinkedMethod]:
+    """The unary methods a servicer lets the native front end hand over the call link."""
+    offer = getattr(servicer, "linked_methods", None)
+    return offer() if callable(offer) else {}
 
 
 def watch_store(app: App) -> StoreWatcher:

@@ -1,6 +1,7 @@
 """APDU round trip through authd (raw APDU calls over gRPC) against pyscard directly.
 
-    python -m bench smartcard [--count 2000] [--batch 32] [--rounds 3]
+    python -m bench smartcard [--count 2000] [--batch 32] [--rounds 3] [--seconds 2]
+                              [--front python|native]
 
 Starts a pcscd of its own (own socket, own vpcd ports; a system pcscd is not touched) and a
 virtual PIV card in its reader 0, then an authd daemon in a separate process (insecure dev
@@ -8,7 +9,11 @@ mode on loopback). Each round measures, on the same card and the same APDU (GET 
 discovery object: 20 bytes + 9000): pyscard directly (an exclusive PC/SC connection in this
 process), authd `Transmit` with one APDU per call (unary), `TransmitStream` with one APDU per
 message, `Transmit` with `--batch` APDUs per call, and an empty gRPC unary call (health check)
-of the same server as the floor of one call. Prints per-APDU figures side by side with the
+of the same server as the floor of one call; then unary `Transmit` from h2load (a native
+client posting gRPC frames over h2c: one connection, one call in flight, for `--seconds`; only
+the calls the daemon's metrics count as OK are counted), since a Python gRPC client's own round
+trip is many times a card's. `--front native`: authd-front serves the port ([server] front),
+handing Transmit to the daemon over its call link. Prints per-APDU figures side by side with the
 ratio to direct, the spread over the rounds, and the machine's load average before and after.
 """
 
@@ -33,7 +38,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from authd.v1 import smartcard_pb2 as pb
 from authd.v1 import smartcard_pb2_grpc
-from bench.common import percentile
+from bench import h2load
+from bench.common import percentile, scrape
 from simulators.smartcard import PrivatePcscd, open_slot
 
 READER = "Virtual PCD 00 00"
@@ -59,11 +65,12 @@ def timed(fn: Callable[[], object], count: int, per_call: int = 1) -> list[float
     return samples
 
 
-def start_daemon(work: Path) -> tuple[subprocess.Popen[str], int]:
+def start_daemon(work: Path, front: str, metrics_port: int) -> tuple[subprocess.Popen[str], int]:
     config = work / "authd.toml"
     config.write_text(
         f'data_dir = "{work / "data"}"\n'
         '[server]\nlisten = "127.0.0.1:0"\ninsecure = true\n'
+        f'front = "{front}"\nmetrics_listen = "127.0.0.1:{metrics_port}"\n'
         f'[kek]\nkind = "file"\nkey_file = "{work / "kek.bin"}"\n'
         "[smartcard]\nidle_release_seconds = 1.0\n"
     )
@@ -108,7 +115,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--count", type=int, default=2000, help="round trips per path per round")
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=2.0, help="h2load run per round")
+    parser.add_argument("--front", choices=["python", "native"], default="python",
+                        help="who serves authd's port ([server] front)")
     args = parser.parse_args(argv)
+    if not h2load.available():
+        raise SystemExit("h2load not found: install Debian's nghttp2-client (scripts/setup.sh)")
+    if args.front == "native":
+        from bench.bench_otp import native_front_binary
+
+        native_front_binary()
     work = Path(tempfile.mkdtemp(prefix="authd-bench-sc-"))
     pcscd = PrivatePcscd(work / "pcscd")
     pcscd.start()
@@ -124,7 +140,8 @@ def main(argv: list[str] | None = None) -> None:
         monitor = ReaderMonitor(poll_ms=200).start()
         wait_for(monitor, lambda snap: snap.readers.get(READER) is not None, timeout=10)
         monitor.stop()
-        daemon, port = start_daemon(work)
+        metrics_port = _free_port()
+        daemon, port = start_daemon(work, args.front, metrics_port)
         channel = grpc.insecure_channel(f"127.0.0.1:{port}")
         stub = smartcard_pb2_grpc.SmartcardServiceStub(channel)
         health = health_pb2_grpc.HealthStub(channel)
@@ -145,11 +162,19 @@ def main(argv: list[str] | None = None) -> None:
             ("stream", "authd TransmitStream, 1 per message"),
             ("batch", f"authd Transmit, {args.batch} per call"),
             ("empty", "empty gRPC unary (health check)"),
+            ("native", "authd Transmit, 1 per call, h2load"),
         )}
+        url = f"http://127.0.0.1:{port}/authd.v1.SmartcardService/Transmit"
+        jobs = [(h2load.frame(one.SerializeToString()),
+                 h2load.caller_headers("bank-a", "branch", "bench"))]
+
+        def answered() -> int:
+            return int(scrape(metrics_port, "authd_rpcs_total",
+                              method="/authd.v1.SmartcardService/Transmit", code="OK"))
         empty_request = health_pb2.HealthCheckRequest()
         calls = max(1, args.count // args.batch)
         print(f"APDU: GET DATA (discovery object); {args.count} round trips per path and round,"
-              f" {args.rounds} rounds; {os.cpu_count()} cores", flush=True)
+              f" {args.rounds} rounds; {os.cpu_count()} cores; front {args.front}", flush=True)
         for _round in range(args.rounds):
             # authd holds the card while calls come (released after 1 s idle)
             _add(paths["direct"], _direct(PcscConnection, args.count))
@@ -161,6 +186,11 @@ def main(argv: list[str] | None = None) -> None:
             _add(paths["batch"], timed(lambda: stub.Transmit(batch, metadata=METADATA), calls,
                                        args.batch))
             _add(paths["empty"], timed(lambda: health.Check(empty_request), args.count))
+            run = h2load.run_counted(url, jobs, answered, duration=args.seconds,
+                                     connections=1, streams=1)
+            if run.answered:
+                paths["native"].per_apdu.extend(run.latencies)
+                paths["native"].round_means.append(run.elapsed / run.answered)
         channel.close()
         load_after = os.getloadavg()
         _print(paths, load_before, load_after)
@@ -171,6 +201,14 @@ def main(argv: list[str] | None = None) -> None:
             daemon.wait(timeout=20)
         pcscd.stop()
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def _direct(connection_type: type, count: int) -> list[float]:
@@ -199,6 +237,8 @@ def _print(paths: dict[str, Measured], before: tuple[float, ...],
     print(f"{'path':<38} {'mean µs':>8} {'rounds min-max':>15} {'p50':>7} {'p99':>8}"
           f" {'÷ direct':>9}")
     for key, path in paths.items():
+        if not path.round_means:
+            continue
         mean = statistics.median(path.round_means)
         spread = f"{min(path.round_means) * 1e6:.0f}-{max(path.round_means) * 1e6:.0f}"
         ratio = "" if key == "empty" else f"{mean / direct:8.2f}x"
@@ -208,7 +248,9 @@ def _print(paths: dict[str, Measured], before: tuple[float, ...],
     unary = statistics.median(paths["unary"].round_means)
     batched = statistics.median(paths["batch"].round_means)
     empty = statistics.median(paths["empty"].round_means)
-    print(f"unary ÷ direct {unary / direct:.2f}x, batched ÷ direct {batched / direct:.2f}x;"
+    native = statistics.median(paths["native"].round_means or [float("nan")])
+    print(f"unary ÷ direct {unary / direct:.2f}x (Python client), {native / direct:.2f}x"
+          f" (h2load), batched ÷ direct {batched / direct:.2f}x;"
           f" unary minus empty call {(unary - empty) * 1e6:.0f} µs")
     print(f"load average (1, 5, 15 min) before {before[0]:.2f} {before[1]:.2f} {before[2]:.2f},"
           f" after {after[0]:.2f} {after[1]:.2f} {after[2]:.2f}")

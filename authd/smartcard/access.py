@@ -33,8 +33,9 @@ T = TypeVar("T")
 class _Job:
     work: Callable[[PcscConnection], Any]
     context: contextvars.Context
-    loop: asyncio.AbstractEventLoop
-    future: asyncio.Future[Any]
+    loop: asyncio.AbstractEventLoop | None
+    future: asyncio.Future[Any] | None
+    then: Callable[[Any, BaseException | None], None] | None = None  # no loop: called here
 
 
 _RELEASE = "release"
@@ -70,8 +71,8 @@ class _ReaderThread:
             self._run(message)
 
     def _run(self, job: _Job) -> None:
-        if job.future.cancelled():  # the caller gave up before its turn: nothing was sent
-            return
+        if job.future is not None and job.future.cancelled():  # the caller gave up before
+            return  # its turn: nothing was sent
         try:
             result = job.context.run(self._with_connection, job.work)
         except BaseException as exc:  # delivered to the caller; the thread goes on
@@ -105,13 +106,22 @@ class _ReaderThread:
 
 
 def _deliver(job: _Job, result: Any, error: BaseException | None) -> None:
+    if job.then is not None:
+        try:
+            job.then(result, error)
+        except Exception:
+            log.exception("a card call's answer failed")
+        return
+    assert job.loop is not None and job.future is not None
+    future = job.future
+
     def settle() -> None:
-        if job.future.done():  # cancelled meanwhile
+        if future.done():  # cancelled meanwhile
             return
         if error is not None:
-            job.future.set_exception(error)
+            future.set_exception(error)
         else:
-            job.future.set_result(result)
+            future.set_result(result)
 
     try:
         job.loop.call_soon_threadsafe(settle)
@@ -142,6 +152,13 @@ class CardAccess:
         future: asyncio.Future[T] = loop.create_future()
         self._thread(reader).inbox.put(_Job(work, contextvars.copy_context(), loop, future))
         return await future
+
+    def submit(self, reader: str, work: Callable[[PcscConnection], T],
+               then: Callable[[T | None, BaseException | None], None]) -> None:
+        """``work(connection)`` on the reader's own thread, which then calls
+        ``then(result, error)`` (for callers without an event loop)."""
+        self._thread(reader).inbox.put(
+            _Job(work, contextvars.copy_context(), None, None, then))  # type: ignore[arg-type]
 
     def release(self, reader: str) -> None:
         """Close the reader's connection after the work already queued (card removed)."""

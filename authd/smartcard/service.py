@@ -370,6 +370,20 @@ class SmartcardService:
                 )
 
     async def transmit(self, reader: str, apdus: list[bytes]) -> list[tuple[bytes, int]]:
+        return await self._run(reader, self._transmitter(apdus))
+
+    def transmit_then(self, reader: str, apdus: list[bytes],
+                      done: Callable[[list[tuple[bytes, int]] | None, BaseException | None],
+                                     None]) -> None:
+        """``transmit`` for a caller without an event loop (the front end's call link):
+        ``done(responses, error)`` is called on the reader's thread. Raises at once for bad
+        APDUs or an unknown reader, before anything is queued."""
+        work = self._transmitter(apdus)
+        self._check_reader(reader)
+        self.access.submit(reader, work, done)
+
+    def _transmitter(self, apdus: list[bytes]) -> Callable[[PcscConnection],
+                                                           list[tuple[bytes, int]]]:
         self.check_apdus(apdus)
         authenticates = any(apdu[1] in SECURITY_STATE_INS for apdu in apdus)
 
@@ -380,7 +394,7 @@ class SmartcardService:
                 if authenticates:  # no verified PIN or key survives into another call
                     _drop_security_state(connection)
 
-        return await self._run(reader, work)
+        return work
 
 
 def _drop_security_state(connection: PcscConnection) -> None:

@@ -11,6 +11,7 @@ import grpc
 
 from authd import validate
 from authd.app import App
+from authd.call_link import Answer, LinkedMethod
 from authd.context import Role, require_role
 from authd.customer import convert as customer_convert
 from authd.smartcard import convert
@@ -187,6 +188,25 @@ class SmartcardServicer(smartcard_pb2_grpc.SmartcardServiceServicer):
         require_role(Role.BRANCH)
         responses = await self.service.transmit(request.reader, list(request.apdus))
         return convert.responses_to_proto(responses)
+
+    def linked_methods(self) -> dict[str, LinkedMethod]:
+        """Transmit, served by the native front end over the call link (authd/call_link.py):
+        the APDUs go to the reader's thread, which answers."""
+
+        def serve(request: pb.TransmitRequest, answer: Answer, alone: bool) -> None:
+            require_role(Role.BRANCH)
+
+            def done(responses: list[tuple[bytes, int]] | None, error: BaseException | None
+                     ) -> None:
+                if error is not None:
+                    answer(None, error)
+                else:
+                    assert responses is not None
+                    answer(convert.responses_to_proto(responses), None)
+
+            self.service.transmit_then(request.reader, list(request.apdus), done)
+
+        return {"/authd.v1.SmartcardService/Transmit": LinkedMethod(pb.TransmitRequest, serve)}
 
     async def TransmitStream(
         self, request_iterator: AsyncIterator[pb.TransmitRequest], context: grpc.aio.ServicerContext

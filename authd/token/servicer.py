@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextvars
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar
@@ -14,6 +15,7 @@ from cryptography.hazmat.primitives import serialization
 
 from authd import validate
 from authd.app import App
+from authd.call_link import Answer, LinkedMethod, answered_by
 from authd.context import Role, require_role
 from authd.token import convert
 from authd.token.service import SignJob, TokenService
@@ -177,22 +179,43 @@ class TokenServicer(token_pb2_grpc.TokenServiceServicer):
     async def Sign(
         self, request: pb.TokenSignRequest, context: grpc.aio.ServicerContext
     ) -> pb.TokenSignResponse:
+        sign, inline = self._signer(request)
+        if inline:
+            return sign()  # faster than a hop to a thread and back
+        return await self._run(sign)
+
+    def _signer(self, request: pb.TokenSignRequest) -> tuple[Callable[[], pb.TokenSignResponse],
+                                                             bool]:
+        """A unary Sign's work, and whether it may run where the call came in (a token that
+        signs fast, little data to hash: the GIL is released inside C_Sign)."""
         caller = require_role(Role.BRANCH)
         data, digest = _input(request)
-        args = (caller, request.session, bytes(request.key_id))
-        kwargs: dict[str, Any] = {
-            "data": data,
-            "digest": digest,
-            "algorithm": convert.algorithm(request.algorithm),
-            "token_hashes": request.token_hashes,
-        }
-        if self.service.signs_inline(request.session, data, bytes(request.key_id)):
-            sig = self.service.sign(*args, **kwargs)  # faster than a hop to a thread and back
-        else:
-            sig = await self._run(self.service.sign, *args, **kwargs)
-        return pb.TokenSignResponse(
-            signature=sig.signature, algorithm=convert.ALGORITHM.to_pb(sig.algorithm)
-        )
+        session, key_id = request.session, bytes(request.key_id)
+        algorithm = convert.algorithm(request.algorithm)
+        token_hashes = request.token_hashes
+
+        def sign() -> pb.TokenSignResponse:
+            sig = self.service.sign(caller, session, key_id, data=data, digest=digest,
+                                    algorithm=algorithm, token_hashes=token_hashes)
+            return pb.TokenSignResponse(
+                signature=sig.signature, algorithm=convert.ALGORITHM.to_pb(sig.algorithm)
+            )
+
+        return sign, self.service.signs_inline(session, data, key_id)
+
+    def linked_methods(self) -> dict[str, LinkedMethod]:
+        """Sign, served by the native front end over the call link (authd/call_link.py): at
+        once on the link's thread when it came alone and signs fast, else on a worker."""
+
+        def serve(request: pb.TokenSignRequest, answer: Answer, alone: bool) -> None:
+            sign, inline = self._signer(request)
+            if inline and alone:
+                answered_by(sign, answer)
+            else:
+                context = contextvars.copy_context()
+                self.app.executor.submit(context.run, answered_by, sign, answer)
+
+        return {"/authd.v1.TokenService/Sign": LinkedMethod(pb.TokenSignRequest, serve)}
 
     async def SignStream(
         self,

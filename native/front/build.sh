@@ -47,7 +47,7 @@ if newer_than "$GEN/.stamp" "$PROTOS"; then
   rm -rf "$GEN"
   mkdir -p "$GEN"
   protoc -I"$PROTOS" -I"$COMMON" --cpp_out="$GEN" \
-    authd/v1/otp.proto authd/v1/engine_link.proto
+    authd/v1/otp.proto authd/v1/engine_link.proto authd/v1/call_link.proto
   protoc -I"$PROTOS" -I"$COMMON" --grpc_out="$GEN" \
     --plugin=protoc-gen-grpc="$(command -v grpc_cpp_plugin)" authd/v1/otp.proto
   protoc -I"$COMMON" --cpp_out="$GEN" google/rpc/status.proto google/rpc/error_details.proto \

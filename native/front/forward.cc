@@ -1,5 +1,7 @@
 #include "forward.h"
 
+#include "calls.h"
+
 #include <atomic>
 #include <mutex>
 
@@ -203,6 +205,9 @@ Forwarder::Forwarder(std::shared_ptr<grpc::Channel> daemon, Callers& callers, st
 grpc::ServerGenericBidiReactor* Forwarder::CreateReactor(
     grpc::GenericCallbackServerContext* ctx) {
   if (!empty_method_.empty() && ctx->method() == empty_method_) return new Empty();
+  if (linked_ != nullptr) {
+    if (auto* served = linked_->Reactor(ctx)) return served;
+  }
   return (new Call(*this, ctx))->Start();
 }
 

@@ -17,11 +17,16 @@
 
 namespace authd_front {
 
+class CallLink;
+
 class Forwarder final : public grpc::CallbackGenericService {
  public:
   Forwarder(std::shared_ptr<grpc::Channel> daemon, Callers& callers, std::string token,
             std::string empty_method);
   grpc::ServerGenericBidiReactor* CreateReactor(grpc::GenericCallbackServerContext* ctx) override;
+
+  // The methods `linked` carries are served through it instead (calls.h).
+  void set_linked(CallLink* linked) { linked_ = linked; }
 
   grpc::GenericStub& stub() { return stub_; }
   Callers& callers() { return callers_; }
@@ -32,6 +37,7 @@ class Forwarder final : public grpc::CallbackGenericService {
   Callers& callers_;
   const std::string token_;
   const std::string empty_method_;  // benchmarks: answered here with an empty message
+  CallLink* linked_ = nullptr;
 };
 
 }  // namespace authd_front

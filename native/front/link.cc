@@ -10,32 +10,11 @@
 #include <cstring>
 #include <iostream>
 
+#include "framing.h"
 #include "status.h"
 
 namespace authd_front {
 namespace {
-
-bool WriteAll(int fd, const char* data, size_t size) {
-  while (size > 0) {
-    ssize_t n = ::send(fd, data, size, MSG_NOSIGNAL);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    data += n;
-    size -= static_cast<size_t>(n);
-  }
-  return true;
-}
-
-bool ReadAll(int fd, char* data, size_t size) {
-  while (size > 0) {
-    ssize_t n = ::recv(fd, data, size, 0);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    data += n;
-    size -= static_cast<size_t>(n);
-  }
-  return true;
-}
 
 constexpr uint32_t kMaxAnswer = 64u << 20;
 
@@ -199,9 +178,7 @@ void Link::Serve(int fd) {
     sent.sent = std::chrono::steady_clock::now();
     lock.unlock();
     bytes.clear();
-    uint32_t size = htonl(static_cast<uint32_t>(frame.ByteSizeLong()));
-    bytes.append(reinterpret_cast<const char*>(&size), 4);
-    frame.AppendToString(&bytes);
+    AppendFrame(frame, &bytes);
     bool ok = WriteAll(fd, bytes.data(), bytes.size());
     lock.lock();
     if (!ok) {
@@ -220,12 +197,7 @@ void Link::Serve(int fd) {
 void Link::Receive(int fd) {
   std::string bytes;
   while (true) {
-    uint32_t size = 0;
-    if (!ReadAll(fd, reinterpret_cast<char*>(&size), 4)) break;
-    size = ntohl(size);
-    if (size > kMaxAnswer) break;
-    bytes.resize(size);
-    if (!ReadAll(fd, bytes.data(), size)) break;
+    if (!ReadFrame(fd, kMaxAnswer, &bytes)) break;
     authd::v1::LinkAnswers answers;
     if (!answers.ParseFromString(bytes)) break;
     Frame frame;

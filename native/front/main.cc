@@ -3,16 +3,19 @@
 // It owns the node's public port (TLS with client certificates, or the loopback-only insecure
 // development mode), serves OtpService's Verify, VerifyBatch and VerifyStream itself — caller,
 // admission, deadlines, batching — by handing the verifications to the daemon's engine over a
-// private Unix socket, and forwards every other call to the daemon's gRPC server on another
-// private Unix socket. The daemon (`authd serve` with [server] front = "native") starts it,
+// private Unix socket, serves TokenService/Sign and SmartcardService/Transmit by handing them
+// to the daemon over its call link (calls.h), and forwards every other call to the daemon's
+// gRPC server on another private Unix socket. The daemon (`authd serve` with [server] front = "native") starts it,
 // restarts it if it dies, and stops it with SIGTERM; it exits if the daemon dies.
 //
 //   authd-front --listen=HOST:PORT --daemon=unix:PATH [--engine=PATH]
+//               [--calls=PATH --linked=METHOD,METHOD...]
 //               (--insecure | --tls-cert=F --tls-key=F --client-ca=F)
 //               [--batch-max=N] [--queue-max=N] [--max-in-flight=N] [--batch-request-max=N]
 //               [--window=N] [--grace=SECONDS] [--max-message=BYTES] [--max-send=BYTES]
 //               [--empty-method=M]
 //               [--server-options=NAME=N,NAME=N...]
+// --calls, --linked: the unary methods served over the daemon's call link (calls.h).
 // --server-options: gRPC core's connection limits, as the daemon's own server sets them
 // (concurrent streams, handshake and idle timeouts, keepalive; authd/front.py).
 // The token the daemon expects with forwarded calls comes in AUTHD_FRONT_TOKEN.
@@ -28,10 +31,12 @@
 #include <iostream>
 #include <map>
 #include <memory>
+#include <set>
 #include <sstream>
 #include <string>
 
 #include "caller.h"
+#include "calls.h"
 #include "forward.h"
 #include "link.h"
 #include "verify.h"
@@ -144,6 +149,23 @@ int main(int argc, char** argv) {
     }
   }
 
+  std::unique_ptr<authd_front::CallLink> calls;
+  if (args.count("calls")) {
+    std::set<std::string> methods;
+    std::stringstream names(args["linked"]);
+    std::string name;
+    while (std::getline(names, name, ',')) {
+      if (!name.empty()) methods.insert(name);
+    }
+    calls = std::make_unique<authd_front::CallLink>(args["calls"], methods, callers);
+    if (!calls->WaitConnected(std::chrono::seconds(30))) {
+      std::cerr << "authd-front: cannot reach the daemon's call link at " << args["calls"]
+                << "\n";
+      return 1;
+    }
+    forwarder.set_linked(calls.get());
+  }
+
   grpc::ServerBuilder builder;
   int port = 0;
   builder.AddListeningPort(args["listen"], credentials, &port);
@@ -178,5 +200,6 @@ int main(int argc, char** argv) {
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(grace_ms));
   server->Wait();
   if (link) link->Stop();
+  if (calls) calls->Stop();
   return 0;
 }

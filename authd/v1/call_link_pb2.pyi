@@ -1,0 +1,50 @@
+from google.rpc import status_pb2 as _status_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class LinkedCall(_message.Message):
+    __slots__ = ("id", "method", "institution", "role", "subject", "operator_metadata", "has_operator", "request")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    METHOD_FIELD_NUMBER: _ClassVar[int]
+    INSTITUTION_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    SUBJECT_FIELD_NUMBER: _ClassVar[int]
+    OPERATOR_METADATA_FIELD_NUMBER: _ClassVar[int]
+    HAS_OPERATOR_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    method: str
+    institution: str
+    role: str
+    subject: str
+    operator_metadata: bytes
+    has_operator: bool
+    request: bytes
+    def __init__(self, id: _Optional[int] = ..., method: _Optional[str] = ..., institution: _Optional[str] = ..., role: _Optional[str] = ..., subject: _Optional[str] = ..., operator_metadata: _Optional[bytes] = ..., has_operator: _Optional[bool] = ..., request: _Optional[bytes] = ...) -> None: ...
+
+class LinkedCalls(_message.Message):
+    __slots__ = ("calls",)
+    CALLS_FIELD_NUMBER: _ClassVar[int]
+    calls: _containers.RepeatedCompositeFieldContainer[LinkedCall]
+    def __init__(self, calls: _Optional[_Iterable[_Union[LinkedCall, _Mapping]]] = ...) -> None: ...
+
+class LinkedAnswer(_message.Message):
+    __slots__ = ("id", "response", "error")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    RESPONSE_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    response: bytes
+    error: _status_pb2.Status
+    def __init__(self, id: _Optional[int] = ..., response: _Optional[bytes] = ..., error: _Optional[_Union[_status_pb2.Status, _Mapping]] = ...) -> None: ...
+
+class LinkedAnswers(_message.Message):
+    __slots__ = ("answers",)
+    ANSWERS_FIELD_NUMBER: _ClassVar[int]
+    answers: _containers.RepeatedCompositeFieldContainer[LinkedAnswer]
+    def __init__(self, answers: _Optional[_Iterable[_Union[LinkedAnswer, _Mapping]]] = ...) -> None: ...

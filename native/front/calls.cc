@@ -1,0 +1,298 @@
+#include "calls.h"
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <iostream>
+#include <utility>
+#include <vector>
+
+#include "framing.h"
+#include "google/rpc/code.pb.h"
+#include "google/rpc/error_details.pb.h"
+#include "status.h"
+
+namespace authd_front {
+namespace {
+
+constexpr uint32_t kMaxAnswers = 64u << 20;
+constexpr size_t kFrameMax = 256;  // calls in one frame
+constexpr const char* kOperator = "x-authd-operator-bin";
+
+grpc::Status Make(google::rpc::Code code, const std::string& message, const char* reason) {
+  google::rpc::Status status;
+  status.set_code(code);
+  status.set_message(message);
+  google::rpc::ErrorInfo info;
+  info.set_reason(reason);
+  info.set_domain("authd");
+  status.add_details()->PackFrom(info);
+  return ToGrpc(status);
+}
+
+grpc::Status DaemonDown() {
+  return Make(google::rpc::UNAVAILABLE, "the daemon is restarting; nothing was done; try again",
+              "UNREACHABLE");
+}
+
+grpc::Status DaemonLost() {
+  return Make(google::rpc::UNAVAILABLE,
+              "the daemon stopped before it answered; the call may have been carried out",
+              "UNREACHABLE");
+}
+
+grpc::Status Late() {
+  return Make(google::rpc::DEADLINE_EXCEEDED,
+              "the deadline passed before the call reached the daemon; nothing was done",
+              "TIMED_OUT");
+}
+
+grpc::Status Left() {
+  return Make(google::rpc::CANCELLED,
+              "the caller gave up before the call reached the daemon; nothing was done",
+              "CANCELLED");
+}
+
+std::string Bytes(const grpc::ByteBuffer& buffer) {
+  std::vector<grpc::Slice> slices;
+  std::string out;
+  if (!buffer.Dump(&slices).ok()) return out;
+  out.reserve(buffer.Length());
+  for (const auto& slice : slices) {
+    out.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
+  }
+  return out;
+}
+
+// One unary call: its request is read, handed to the link, and its answer written with the
+// status. It ends only once the link has answered (OnDone after Finish).
+class LinkedReactor final : public grpc::ServerGenericBidiReactor {
+ public:
+  LinkedReactor(CallLink& link, grpc::GenericCallbackServerContext* ctx)
+      : link_(link), ctx_(ctx) {
+    StartRead(&request_);
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {  // the client half-closed without its request (or went away)
+      Finish(grpc::Status(grpc::StatusCode::INTERNAL, "the call carried no request message"));
+      return;
+    }
+    auto caller = link_.callers().Of(*ctx_);
+    auto pending = std::make_unique<LinkedPending>();
+    pending->ctx = ctx_;
+    auto& call = pending->call;
+    call.set_method(ctx_->method());
+    call.set_institution(caller->names.institution);
+    call.set_role(caller->names.role);
+    call.set_subject(caller->names.subject);
+    const auto& md = ctx_->client_metadata();
+    auto found = md.find(kOperator);
+    if (found != md.end()) {
+      call.set_has_operator(true);
+      call.set_operator_metadata(std::string(found->second.data(), found->second.size()));
+    }
+    call.set_request(Bytes(request_));
+    request_.Clear();
+    pending->done = [this](const grpc::Status* refused, authd::v1::LinkedAnswer* answer) {
+      if (refused != nullptr) {
+        Finish(*refused);
+      } else if (answer->has_error()) {
+        Finish(ToGrpc(answer->error()));
+      } else {
+        grpc::Slice slice(answer->response());
+        response_ = grpc::ByteBuffer(&slice, 1);
+        StartWriteAndFinish(&response_, grpc::WriteOptions(), grpc::Status::OK);
+      }
+    };
+    link_.Submit(std::move(pending));
+  }
+
+  void OnWriteDone(bool ok) override {}
+  void OnCancel() override {}  // the link drops it if not sent yet; otherwise it comes back
+  void OnDone() override { delete this; }
+
+ private:
+  CallLink& link_;
+  grpc::GenericCallbackServerContext* ctx_;
+  grpc::ByteBuffer request_;
+  grpc::ByteBuffer response_;
+};
+
+}  // namespace
+
+CallLink::CallLink(std::string path, std::set<std::string> methods, Callers& callers)
+    : path_(std::move(path)), methods_(std::move(methods)), callers_(callers) {
+  thread_ = std::thread([this] { Run(); });
+}
+
+CallLink::~CallLink() { Stop(); }
+
+grpc::ServerGenericBidiReactor* CallLink::Reactor(grpc::GenericCallbackServerContext* ctx) {
+  if (methods_.count(ctx->method()) == 0) return nullptr;
+  return new LinkedReactor(*this, ctx);
+}
+
+void CallLink::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_) return;
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+bool CallLink::WaitConnected(std::chrono::milliseconds timeout) {
+  std::unique_lock<std::mutex> lock(mu_);
+  return wake_.wait_for(lock, timeout, [this] { return connected_ || stopping_; }) &&
+         connected_;
+}
+
+void CallLink::Submit(std::unique_ptr<LinkedPending> pending) {
+  std::unique_lock<std::mutex> lock(mu_);
+  if (!connected_ || stopping_ || broken_) {
+    lock.unlock();
+    grpc::Status down = DaemonDown();
+    pending->done(&down, nullptr);
+    return;
+  }
+  pending->call.set_id(++next_id_);
+  queue_.push_back(std::move(pending));
+  if (!writing_) Write(lock);  // no write under way: this thread writes, with no hop
+}
+
+// Writes frames of what is queued until the queue is empty; whoever finds no write under
+// way writes, and calls that come meanwhile leave in its next frame. Called with the lock
+// held; returns with it released.
+void CallLink::Write(std::unique_lock<std::mutex>& lock) {
+  writing_ = true;
+  std::string bytes;
+  while (!queue_.empty() && !broken_) {
+    authd::v1::LinkedCalls frame;
+    std::vector<std::pair<std::unique_ptr<LinkedPending>, bool>> dropped;  // (call, late)
+    auto now = std::chrono::system_clock::now();
+    while (!queue_.empty() && static_cast<size_t>(frame.calls_size()) < kFrameMax) {
+      std::unique_ptr<LinkedPending> next = std::move(queue_.front());
+      queue_.pop_front();
+      if (next->ctx->IsCancelled()) {
+        dropped.emplace_back(std::move(next), false);
+      } else if (next->ctx->deadline() < now) {
+        dropped.emplace_back(std::move(next), true);
+      } else {
+        // The call's bytes move into the frame; its answer may come before send() returns.
+        frame.add_calls()->Swap(&next->call);
+        uint64_t id = frame.calls(frame.calls_size() - 1).id();
+        in_flight_.emplace(id, std::move(next));
+      }
+    }
+    int fd = fd_;
+    lock.unlock();
+    for (auto& [call, late] : dropped) {
+      grpc::Status why = late ? Late() : Left();
+      call->done(&why, nullptr);
+    }
+    bool ok = true;
+    if (frame.calls_size() > 0) {
+      bytes.clear();
+      AppendFrame(frame, &bytes);
+      ok = WriteAll(fd, bytes.data(), bytes.size());
+    }
+    lock.lock();
+    if (!ok) broken_ = true;
+  }
+  writing_ = false;
+  bool broken = broken_;
+  lock.unlock();
+  if (broken) wake_.notify_all();
+}
+
+void CallLink::Run() {
+  auto delay = std::chrono::milliseconds(20);
+  while (true) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (stopping_) break;
+    }
+    int fd = ConnectUnix(path_);
+    if (fd >= 0) {
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        connected_ = true;
+        broken_ = false;
+      }
+      wake_.notify_all();
+      Serve(fd);
+      ::close(fd);
+      std::cerr << "authd-front: the daemon's call link closed\n";
+      delay = std::chrono::milliseconds(20);
+    } else {
+      delay = std::min(delay * 2, std::chrono::milliseconds(1000));
+    }
+    std::unique_lock<std::mutex> lock(mu_);
+    wake_.wait_for(lock, delay, [this] { return stopping_; });
+  }
+  FailAll(true);
+}
+
+void CallLink::Serve(int fd) {
+  std::thread receiver([this, fd] { Receive(fd); });
+  std::unique_lock<std::mutex> lock(mu_);
+  fd_ = fd;
+  if (!queue_.empty() && !writing_) {
+    Write(lock);
+    lock.lock();
+  }
+  // The server shuts down: the calls in flight come back first.
+  wake_.wait(lock, [this] { return broken_ || (stopping_ && in_flight_.empty()); });
+  broken_ = true;
+  connected_ = false;
+  wake_.wait(lock, [this] { return !writing_; });  // nobody writes on fd any more
+  fd_ = -1;
+  lock.unlock();
+  ::shutdown(fd, SHUT_RDWR);
+  receiver.join();
+  FailAll(false);
+}
+
+void CallLink::Receive(int fd) {
+  std::string bytes;
+  while (ReadFrame(fd, kMaxAnswers, &bytes)) {
+    authd::v1::LinkedAnswers answers;
+    if (!answers.ParseFromString(bytes)) break;
+    for (auto& answer : *answers.mutable_answers()) {
+      std::unique_ptr<LinkedPending> call;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        auto it = in_flight_.find(answer.id());
+        if (it != in_flight_.end()) {
+          call = std::move(it->second);
+          in_flight_.erase(it);
+        }
+      }
+      if (call) call->done(nullptr, &answer);
+    }
+    wake_.notify_all();  // a stopping server waits for the calls in flight
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    broken_ = true;
+  }
+  wake_.notify_all();
+}
+
+void CallLink::FailAll(bool queued_too) {
+  std::unordered_map<uint64_t, std::unique_ptr<LinkedPending>> held;
+  std::deque<std::unique_ptr<LinkedPending>> waiting;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    held.swap(in_flight_);
+    if (queued_too || stopping_ || !connected_) waiting.swap(queue_);
+  }
+  grpc::Status lost = DaemonLost();
+  grpc::Status down = DaemonDown();
+  for (auto& [id, call] : held) call->done(&lost, nullptr);
+  for (auto& call : waiting) call->done(&down, nullptr);
+}
+
+}  // namespace authd_front

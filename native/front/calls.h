@@ -1,0 +1,75 @@
+// Unary calls the front end serves itself by handing them to the daemon over a private link,
+// without the daemon's gRPC server: TokenService Sign and SmartcardService Transmit (the
+// methods the daemon names with --linked). A call's request bytes, its caller and operator go
+// to the daemon in a LinkedCalls frame (call_link.proto); the daemon parses and checks them as its
+// own server would, and answers each call once, in any order, with the response bytes or the
+// status. The thread that finds no frame being written writes it itself (no hop to
+// another thread); calls that come meanwhile queue and leave together in its next frame: at
+// low load a call goes out at once, under load frames grow (no timer). A call whose caller went away or whose
+// deadline passed while it queued is answered here and never sent; once sent it runs to its
+// end (a signature or an APDU cannot be taken back), and its answer is dropped if nobody
+// waits. If the daemon's end goes away, the calls it holds are answered UNAVAILABLE.
+#pragma once
+
+#include <grpcpp/generic/async_generic_service.h>
+#include <grpcpp/grpcpp.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <unordered_map>
+
+#include "authd/v1/call_link.pb.h"
+#include "caller.h"
+
+namespace authd_front {
+
+struct LinkedPending {
+  authd::v1::LinkedCall call;
+  grpc::GenericCallbackServerContext* ctx = nullptr;  // valid until `done` was called
+  // Called exactly once: with the front end's own status, or with the daemon's answer.
+  std::function<void(const grpc::Status* refused, authd::v1::LinkedAnswer* answer)> done;
+};
+
+class CallLink {
+ public:
+  CallLink(std::string path, std::set<std::string> methods, Callers& callers);
+  ~CallLink();
+  // A reactor serving the call, or nullptr for a method this link does not carry.
+  grpc::ServerGenericBidiReactor* Reactor(grpc::GenericCallbackServerContext* ctx);
+  void Submit(std::unique_ptr<LinkedPending> pending);
+  bool WaitConnected(std::chrono::milliseconds timeout);
+  void Stop();
+  Callers& callers() { return callers_; }
+
+ private:
+  void Run();
+  void Serve(int fd);
+  void Write(std::unique_lock<std::mutex>& lock);
+  void Receive(int fd);
+  void FailAll(bool queued_too);
+
+  const std::string path_;
+  const std::set<std::string> methods_;
+  Callers& callers_;
+  std::mutex mu_;
+  std::condition_variable wake_;
+  std::deque<std::unique_ptr<LinkedPending>> queue_;
+  std::unordered_map<uint64_t, std::unique_ptr<LinkedPending>> in_flight_;
+  int fd_ = -1;
+  bool writing_ = false;  // a thread is writing frames (Write)
+  bool connected_ = false;
+  bool broken_ = false;
+  bool stopping_ = false;
+  uint64_t next_id_ = 0;
+  std::thread thread_;
+};
+
+}  // namespace authd_front
