@@ -8,9 +8,17 @@
 namespace authd_front {
 namespace {
 
+// The client's metadata goes on to the daemon except the transport's own and what names the
+// caller: the caller is this front end's to say (below), never the client's. The teller a branch
+// node names (x-authd-operator-bin) and an idempotency key (x-authd-idempotency-key) go on.
 bool Passed(const std::string& key) {
-  return key.rfind("grpc-", 0) != 0 && key.rfind("x-authd-", 0) != 0 && key != "user-agent" &&
-         key != "te" && key != "content-type";
+  static const char* const kCaller[] = {"x-authd-institution", "x-authd-role",
+                                        "x-authd-subject", "x-authd-front-token"};
+  for (const char* prefix : kCaller) {
+    if (key.rfind(prefix, 0) == 0) return false;
+  }
+  return key.rfind("grpc-", 0) != 0 && key != "user-agent" && key != "te" &&
+         key != "content-type";
 }
 
 class Call;

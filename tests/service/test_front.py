@@ -30,6 +30,7 @@ from tests.answers import answer_of
 from tests.conftest import wait_for
 from tests.holds import store_held
 from tests.service.test_otp_faults import _audit_counts
+from tests.split import operator
 
 SEED = bytes(range(1, 21))
 WRONG = "999999"  # not among the first 64 codes of SEED (tests/service/test_otp_faults.py)
@@ -351,3 +352,22 @@ def test_mtls_caller_is_the_certificate_on_both_fronts(server, tmp_path, front):
             otp_pb2_grpc.OtpServiceStub(anonymous).Verify(
                 O.VerifyRequest(serial="OTP-TLS-1", code=hotp(SEED, 1)), timeout=10)
         assert err.value.code() == grpc.StatusCode.UNAVAILABLE
+
+
+def test_forwarded_calls_keep_the_teller_and_the_idempotency_key(server, front):
+    """A branch node's teller (x-authd-operator-bin) and its idempotency key reach the daemon
+    through either front: the teller is in the audit, and the retried Enroll gets the first
+    answer (the same generated seed) instead of ALREADY_EXISTS."""
+    srv = server(server={"front": front})
+    otp = otp_pb2_grpc.OtpServiceStub(srv.channel("bank-a", "branch", "node-1"))
+    request = O.EnrollRequest(customer_id="C-1", serial="OTP-FWD-0001", operator_id="op",
+                              parameters=O.OtpParameters(kind=O.OTP_KIND_HOTP))
+    md = [("x-authd-operator-bin", b"teller-9"),
+          ("x-authd-idempotency-key", f"enroll-{front}-0001")]
+    first = otp.Enroll(request, metadata=md, timeout=30)
+    again = otp.Enroll(request, metadata=md, timeout=30)
+    assert again == first and first.generated_seed
+    ops = system_pb2_grpc.SystemServiceStub(srv.channel("bank-a", "admin", "ops"))
+    entries = [e for e in ops.ListAudit(system_pb2.ListAuditRequest(target="OTP-FWD-0001"),
+                                        timeout=30).entries if e.action == "otp.enroll"]
+    assert [operator(e) for e in entries] == ["teller-9"]
