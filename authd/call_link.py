@@ -23,7 +23,6 @@ from __future__ import annotations
 import contextvars
 import logging
 import socket
-import struct
 import threading
 import time
 from collections.abc import Callable
@@ -36,10 +35,10 @@ from google.rpc import code_pb2, status_pb2
 
 from authd import errors
 from authd.context import Caller, set_caller
+from authd.front_link import Callers, FrontListener, framed, read_frame
 from authd.interceptors import (
     Unauthenticated,
     access_logged,
-    make_caller,
     operator_from,
     request_parser,
 )
@@ -48,9 +47,6 @@ from authd.v1 import call_link_pb2
 
 log = logging.getLogger(__name__)
 
-_LENGTH = struct.Struct(">I")
-MAX_FRAME = 64 << 20
-MAX_CALLERS = 4096
 
 # answer(response, None) or answer(None, error): exactly once, from any thread.
 Answer = Callable[[Message | None, BaseException | None], None]
@@ -89,102 +85,32 @@ class _Writer:
                     return
             data = call_link_pb2.LinkedAnswers(answers=ready).SerializeToString()
             try:
-                self._conn.sendall(_LENGTH.pack(len(data)) + data)
+                self._conn.sendall(framed(data))
             except OSError:  # the front end went away: its calls are answered there
                 pass
 
 
-def _read_exactly(sock: socket.socket, size: int) -> bytes | None:
-    chunks = []
-    while size:
-        chunk = sock.recv(min(size, 1 << 20))
-        if not chunk:
-            return None
-        chunks.append(chunk)
-        size -= len(chunk)
-    return b"".join(chunks)
-
-
-class CallLink:
+class CallLink(FrontListener):
     """Listens on ``path`` for the front end and serves ``methods`` (full gRPC names)."""
 
     def __init__(self, path: Path, methods: dict[str, LinkedMethod],
                  limits: RequestLimits) -> None:
-        self.path = path
+        super().__init__(path, "authd-calls")
         self.methods = dict(methods)
         self._limits = limits
-        self._callers: dict[tuple[str, str, str], Caller | Unauthenticated] = {}
-        self._callers_lock = threading.Lock()
-        path.unlink(missing_ok=True)
-        self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self._listener.bind(str(path))
-        path.chmod(0o600)
-        self._listener.listen(4)
-        self._connections: list[socket.socket] = []
-        self._threads: list[threading.Thread] = []
-        self._closed = False
-        self._accepter = threading.Thread(target=self._accept, name="authd-calls", daemon=True)
-        self._accepter.start()
+        self._callers = Callers()
+        self.start()
 
     def front_args(self) -> list[str]:
         return [f"--calls={self.path}", f"--linked={','.join(sorted(self.methods))}"]
 
-    def close(self) -> None:
-        self._closed = True
-        try:
-            self._listener.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        self._listener.close()
-        for conn in list(self._connections):
-            try:
-                conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-        self._accepter.join(10)
-        for thread in list(self._threads):
-            thread.join(10)
-        self.path.unlink(missing_ok=True)
-
-    def _accept(self) -> None:
-        while not self._closed:
-            try:
-                conn, _ = self._listener.accept()
-            except OSError:
-                return
-            self._connections.append(conn)
-            thread = threading.Thread(target=self._read, args=(conn,), name="authd-calls-read",
-                                      daemon=True)
-            self._threads.append(thread)
-            thread.start()
-
-    def _caller(self, call: call_link_pb2.LinkedCall) -> Caller:
-        key = (call.institution, call.role, call.subject)
-        found = self._callers.get(key)
-        if found is None:
-            try:
-                found = make_caller(*key)
-            except Unauthenticated as exc:
-                found = exc
-            with self._callers_lock:
-                if len(self._callers) >= MAX_CALLERS:
-                    self._callers.clear()
-                self._callers[key] = found
-        if isinstance(found, Unauthenticated):
-            raise found
-        return found
+    def serve(self, conn: socket.socket) -> None:
+        self.start_thread(self._read, (conn,), "authd-calls-read")
 
     def _read(self, conn: socket.socket) -> None:
         writer = _Writer(conn)
         try:
-            while True:
-                head = _read_exactly(conn, _LENGTH.size)
-                if head is None:
-                    return
-                (size,) = _LENGTH.unpack(head)
-                body = _read_exactly(conn, size) if size <= MAX_FRAME else None
-                if body is None:
-                    return
+            while (body := read_frame(conn)) is not None:
                 calls = call_link_pb2.LinkedCalls.FromString(body).calls
                 alone = len(calls) == 1
                 for call in calls:
@@ -195,14 +121,10 @@ class CallLink:
             log.exception("the front end's call link failed; closing it")
         finally:
             try:
-                self._connections.remove(conn)
-            except ValueError:
-                pass
-            try:
                 conn.shutdown(socket.SHUT_RDWR)
             except OSError:
-                pass
-            conn.close()
+                pass  # closed by its peer already
+            self.forget(conn)
 
     def _start(self, call: call_link_pb2.LinkedCall, writer: _Writer, alone: bool) -> None:
         """Checks the call as the daemon's server would and starts it (in a context of its
@@ -232,8 +154,9 @@ class CallLink:
                                    self._limits.of(method))
             parse.check_size(call.request)
             try:
+                named = self._callers.of(call.institution, call.role, call.subject)
                 caller = operator_from(
-                    self._caller(call), call.operator_metadata if call.has_operator else None)
+                    named, call.operator_metadata if call.has_operator else None)
             except Unauthenticated as exc:
                 out = call_link_pb2.LinkedAnswer(id=call.id, error=status_pb2.Status(
                     code=code_pb2.UNAUTHENTICATED, message=str(exc)))

@@ -20,7 +20,6 @@ import collections
 import logging
 import queue
 import socket
-import struct
 import threading
 from pathlib import Path
 
@@ -28,16 +27,14 @@ from google.rpc import code_pb2, status_pb2
 
 from authd import errors, metrics
 from authd.context import Caller, Role, check_role
-from authd.interceptors import Unauthenticated, make_caller
+from authd.front_link import Callers, FrontListener, framed, read_frame
+from authd.interceptors import Unauthenticated
 from authd.otp.verifier import Verifier
 from authd.v1 import engine_link_pb2, otp_pb2
 from devices.errors import AuthdError
 
 log = logging.getLogger(__name__)
 
-_LENGTH = struct.Struct(">I")
-MAX_FRAME = 64 << 20
-MAX_CALLERS = 4096
 VERIFY = "/authd.v1.OtpService/Verify"
 LINK = "/authd.v1.OtpService/Verify (native front end)"  # where an unexpected error is logged
 
@@ -63,7 +60,7 @@ class _Answers:
     def message(self) -> bytes:
         data = engine_link_pb2.LinkAnswers(
             calls=self.answers).SerializeToString()  # type: ignore[arg-type]  # all set
-        return _LENGTH.pack(len(data)) + data
+        return framed(data)
 
 
 def _code(method: str, answer: engine_link_pb2.LinkAnswer) -> str:
@@ -75,94 +72,23 @@ def _code(method: str, answer: engine_link_pb2.LinkAnswer) -> str:
     return code_pb2.Code.Name(code)
 
 
-def _read_exactly(sock: socket.socket, size: int) -> bytes | None:
-    chunks = []
-    while size:
-        chunk = sock.recv(min(size, 1 << 20))
-        if not chunk:
-            return None
-        chunks.append(chunk)
-        size -= len(chunk)
-    return b"".join(chunks)
-
-
-class EngineLink:
+class EngineLink(FrontListener):
     """Listens on ``path`` for the front end and serves each connection on two threads."""
 
     def __init__(self, path: Path, verifier: Verifier) -> None:
-        self.path = path
+        super().__init__(path, "authd-link")
         self._verifier = verifier
-        self._callers: dict[tuple[str, str, str], Caller | Unauthenticated] = {}
-        self._callers_lock = threading.Lock()
-        path.unlink(missing_ok=True)
-        self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self._listener.bind(str(path))
-        path.chmod(0o600)
-        self._listener.listen(4)
-        self._connections: list[socket.socket] = []
-        self._threads: list[threading.Thread] = []
-        self._closed = False
-        self._accepter = threading.Thread(target=self._accept, name="authd-link", daemon=True)
-        self._accepter.start()
+        self._callers = Callers()
+        self.start()
 
-    def close(self) -> None:
-        self._closed = True
-        try:
-            self._listener.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        self._listener.close()
-        for conn in list(self._connections):
-            try:
-                conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-        self._accepter.join(10)
-        for thread in list(self._threads):
-            thread.join(10)
-        self.path.unlink(missing_ok=True)
-
-    def _accept(self) -> None:
-        while not self._closed:
-            try:
-                conn, _ = self._listener.accept()
-            except OSError:
-                return
-            self._connections.append(conn)
-            out: queue.SimpleQueue[_Answers | None] = queue.SimpleQueue()
-            for target, name in ((self._read, "authd-link-read"),
-                                 (self._write, "authd-link-write")):
-                thread = threading.Thread(target=target, args=(conn, out), name=name,
-                                          daemon=True)
-                self._threads.append(thread)
-                thread.start()
-
-    def _caller(self, call: engine_link_pb2.LinkCall) -> Caller:
-        key = (call.institution, call.role, call.subject)
-        found = self._callers.get(key)
-        if found is None:
-            try:
-                found = make_caller(*key)
-            except Unauthenticated as exc:
-                found = exc
-            with self._callers_lock:
-                if len(self._callers) >= MAX_CALLERS:
-                    self._callers.clear()
-                self._callers[key] = found
-        if isinstance(found, Unauthenticated):
-            raise found
-        return found
+    def serve(self, conn: socket.socket) -> None:
+        out: queue.SimpleQueue[_Answers | None] = queue.SimpleQueue()
+        self.start_thread(self._read, (conn, out), "authd-link-read")
+        self.start_thread(self._write, (conn, out), "authd-link-write")
 
     def _read(self, conn: socket.socket, out: queue.SimpleQueue[_Answers | None]) -> None:
         try:
-            while True:
-                head = _read_exactly(conn, _LENGTH.size)
-                if head is None:
-                    return
-                (size,) = _LENGTH.unpack(head)
-                body = _read_exactly(conn, size) if size <= MAX_FRAME else None
-                if body is None:
-                    return
+            while (body := read_frame(conn)) is not None:
                 frame = engine_link_pb2.LinkFrame.FromString(body)
                 for shed in frame.shed:
                     metrics.RPCS.labels(method=shed.method, code=shed.code).inc(shed.count)
@@ -189,7 +115,8 @@ class EngineLink:
         spans: list[tuple[int, int, int]] = []  # call index, first request, count
         for index, call in enumerate(calls):
             try:
-                caller = check_role(self._caller(call), Role.BACKEND)
+                caller = check_role(self._callers.of(call.institution, call.role, call.subject),
+                                    Role.BACKEND)
                 self._verifier.check_size(len(call.requests))
             except Unauthenticated as exc:
                 answers.answers[index] = engine_link_pb2.LinkAnswer(
@@ -221,8 +148,4 @@ class EngineLink:
         except OSError:
             pass
         finally:
-            try:
-                self._connections.remove(conn)
-            except ValueError:
-                pass
-            conn.close()
+            self.forget(conn)

@@ -1,0 +1,137 @@
+"""What the daemon's ends of the native front end's links share (``authd/otp/link.py`` for
+verifications, ``authd/call_link.py`` for linked calls): the private Unix socket they listen
+on, the framing (each frame a 4-byte big-endian length and a message, as in
+``native/front/framing.h``), and the callers the front end names, made once per name.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from pathlib import Path
+
+from authd.context import Caller
+from authd.interceptors import Unauthenticated, make_caller
+
+LENGTH = struct.Struct(">I")
+MAX_FRAME = 64 << 20
+MAX_CALLERS = 4096
+
+
+def framed(data: bytes) -> bytes:
+    """``data`` as one frame."""
+    return LENGTH.pack(len(data)) + data
+
+
+def _read_exactly(sock: socket.socket, size: int) -> bytes | None:
+    chunks = []
+    while size:
+        chunk = sock.recv(min(size, 1 << 20))
+        if not chunk:
+            return None
+        chunks.append(chunk)
+        size -= len(chunk)
+    return b"".join(chunks)
+
+
+def read_frame(sock: socket.socket) -> bytes | None:
+    """The next frame's message; None when the peer closed (or sent a frame too large)."""
+    head = _read_exactly(sock, LENGTH.size)
+    if head is None:
+        return None
+    (size,) = LENGTH.unpack(head)
+    return _read_exactly(sock, size) if size <= MAX_FRAME else None
+
+
+class Callers:
+    """The caller of each (institution, role, subject) the front end names, or the refusal of
+    a name that is no caller; made once, at most ``MAX_CALLERS`` kept."""
+
+    def __init__(self) -> None:
+        self._found: dict[tuple[str, str, str], Caller | Unauthenticated] = {}
+        self._lock = threading.Lock()
+
+    def of(self, institution: str, role: str, subject: str) -> Caller:
+        key = (institution, role, subject)
+        found = self._found.get(key)
+        if found is None:
+            try:
+                found = make_caller(*key)
+            except Unauthenticated as exc:
+                found = exc
+            with self._lock:
+                if len(self._found) >= MAX_CALLERS:
+                    self._found.clear()
+                self._found[key] = found
+        if isinstance(found, Unauthenticated):
+            raise found
+        return found
+
+
+class FrontListener(ABC):
+    """Listens on ``path`` (mode 0600, in the daemon's private run directory) for the front
+    end; each connection is given to ``serve(conn)`` on threads that ``serve`` starts through
+    ``start_thread``. ``close`` shuts the listener and every connection and waits for the
+    threads."""
+
+    def __init__(self, path: Path, name: str) -> None:
+        self.path = path
+        path.unlink(missing_ok=True)
+        self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._listener.bind(str(path))
+        path.chmod(0o600)
+        self._listener.listen(4)
+        self._connections: list[socket.socket] = []
+        self._threads: list[threading.Thread] = []
+        self._closed = False
+        self._accepter = threading.Thread(target=self._accept, name=name, daemon=True)
+
+    def start(self) -> None:
+        self._accepter.start()
+
+    @abstractmethod
+    def serve(self, conn: socket.socket) -> None:
+        """Start serving a new connection (on threads of ``start_thread``)."""
+
+    def start_thread(self, target: Callable[..., None], args: tuple[object, ...],
+                     name: str) -> None:
+        thread = threading.Thread(target=target, args=args, name=name, daemon=True)
+        self._threads.append(thread)
+        thread.start()
+
+    def forget(self, conn: socket.socket) -> None:
+        """The connection is done: closed, and no longer shut by ``close``."""
+        try:
+            self._connections.remove(conn)
+        except ValueError:
+            pass
+        conn.close()
+
+    def close(self) -> None:
+        self._closed = True
+        try:
+            self._listener.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass  # never connected: nothing to shut
+        self._listener.close()
+        for conn in list(self._connections):
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass  # closed by its peer already
+        self._accepter.join(10)
+        for thread in list(self._threads):
+            thread.join(10)
+        self.path.unlink(missing_ok=True)
+
+    def _accept(self) -> None:
+        while not self._closed:
+            try:
+                conn, _ = self._listener.accept()
+            except OSError:
+                return
+            self._connections.append(conn)
+            self.serve(conn)
