@@ -16,7 +16,7 @@ import pytest
 from authd.v1 import token_pb2 as pb
 from authd.v1 import token_pb2_grpc
 from simulators.token.softhsm import SoftHsmToken, process_env
-from tests.conftest import TestServer
+from tests.conftest import TestServer, wait_for
 from tests.nodes import serve_env
 
 FAST = {"token": {"poll_interval": 0.1, "rescan_interval": 0.1}}
@@ -42,6 +42,10 @@ def unblock(teller: token_pb2_grpc.TokenServiceStub, token: SoftHsmToken,
 
 
 def lock(teller: token_pb2_grpc.TokenServiceStub, token: SoftHsmToken) -> None:
+    # A token initialized a moment ago is seen once the daemon's next scan finds it.
+    assert wait_for(lambda: token.serial in {
+        t.serial for t in teller.ListTokens(pb.ListTokensRequest(), timeout=30).tokens},
+        timeout=30)
     codes = [unblock(teller, token, WRONG) for _ in range(3)]
     assert codes == [grpc.StatusCode.PERMISSION_DENIED] * 2 + [
         grpc.StatusCode.FAILED_PRECONDITION]
