@@ -7,16 +7,24 @@ serialization). The connection stays open between calls, so a burst of APDUs pay
 connect once, and is released (with a card reset, so no PIN-verified state stays behind) when
 the reader's thread has been idle for `idle_seconds`, when the card is removed, and on any
 driver error, so that other applications (OpenSC, a card printer) can use the card in between.
+
+A caller that has no event loop to keep free (the native front end's call link) may instead run
+its work at once on its own thread (`try_now`) when nothing is queued or running for the reader
+and the reader's recent calls were fast: the hop to the reader's thread and back costs more
+than a virtual or fast card's APDU. The reader's thread and such a caller never use the
+connection at the same time.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import logging
 import queue
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -39,6 +47,7 @@ class _Job:
 
 
 _RELEASE = "release"
+_AVERAGE_WEIGHT = 0.2  # of the newest call in the moving average of a call's time
 _STOP = "stop"
 _Message = _Job | str
 
@@ -51,34 +60,92 @@ class _ReaderThread:
         self.idle_seconds = idle_seconds
         self.inbox: queue.SimpleQueue[_Message] = queue.SimpleQueue()
         self._connection: PcscConnection | None = None
+        self._state = threading.Condition()
+        self._queued = 0  # jobs put in the inbox and not yet finished
+        self._busy = False  # the connection is in use (this thread or a `try_now` caller)
+        self._last_used = time.monotonic()
+        self.call_seconds: float | None = None  # moving average of a job's time; None: none yet
         self.thread = threading.Thread(target=self._loop, name=f"card-{reader[:40]}", daemon=True)
         self.thread.start()
 
+    def put(self, job: _Job) -> None:
+        with self._state:
+            self._queued += 1
+        self.inbox.put(job)
+
     def _loop(self) -> None:
         while True:
+            timeout = None
+            if self._connection is not None:
+                timeout = max(0.0, self._last_used + self.idle_seconds - time.monotonic())
             try:
-                message = self.inbox.get(timeout=self.idle_seconds if self._connection else None)
+                message = self.inbox.get(timeout=timeout)
             except queue.Empty:
-                self._drop()  # idle: let other applications have the card
+                with self._claimed():
+                    if time.monotonic() - self._last_used >= self.idle_seconds:
+                        self._drop()  # idle: let other applications have the card
                 continue
-            if message == _STOP:
-                self._drop()
-                return
-            if message == _RELEASE:
-                self._drop()
-                continue
-            assert isinstance(message, _Job)
-            self._run(message)
+            with self._claimed(job=isinstance(message, _Job)):
+                if message == _STOP:
+                    self._drop()
+                    return
+                if message == _RELEASE:
+                    self._drop()
+                    continue
+                assert isinstance(message, _Job)
+                self._run(message)
+
+    @contextlib.contextmanager
+    def _claimed(self, job: bool = False) -> Iterator[None]:
+        """The connection for this thread alone (waiting for a `try_now` caller to finish)."""
+        with self._state:
+            while self._busy:
+                self._state.wait()
+            self._busy = True
+        try:
+            yield
+        finally:
+            with self._state:
+                self._busy = False
+                self._queued -= job
+                self._state.notify_all()
+
+    def try_now(self, job: _Job, fast_seconds: float) -> bool:
+        """Runs ``job`` on this caller's thread and answers it, if the reader is idle (nothing
+        queued or running) and its calls have been taking less than ``fast_seconds``; False:
+        nothing was done."""
+        with self._state:
+            seconds = self.call_seconds
+            if self._busy or self._queued or seconds is None or seconds >= fast_seconds:
+                return False
+            self._busy = True
+        try:
+            self._run(job)
+        finally:
+            with self._state:
+                self._busy = False
+                self._state.notify_all()
+        return True
 
     def _run(self, job: _Job) -> None:
         if job.future is not None and job.future.cancelled():  # the caller gave up before
             return  # its turn: nothing was sent
+        started = time.monotonic()
         try:
             result = job.context.run(self._with_connection, job.work)
         except BaseException as exc:  # delivered to the caller; the thread goes on
+            self._measured(started)
             _deliver(job, None, exc)
         else:
+            self._measured(started)
             _deliver(job, result, None)
+
+    def _measured(self, started: float) -> None:
+        self._last_used = now = time.monotonic()
+        took = now - started
+        seconds = self.call_seconds
+        self.call_seconds = took if seconds is None else (
+            seconds + _AVERAGE_WEIGHT * (took - seconds))
 
     def _with_connection(self, work: Callable[[PcscConnection], T]) -> T:
         for attempt in (1, 2):
@@ -150,15 +217,21 @@ class CardAccess:
     async def run(self, reader: str, work: Callable[[PcscConnection], T]) -> T:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        self._thread(reader).inbox.put(_Job(work, contextvars.copy_context(), loop, future))
+        self._thread(reader).put(_Job(work, contextvars.copy_context(), loop, future))
         return await future
 
     def submit(self, reader: str, work: Callable[[PcscConnection], T],
-               then: Callable[[T | None, BaseException | None], None]) -> None:
+               then: Callable[[T | None, BaseException | None], None],
+               now_if_faster_than: float = 0.0) -> None:
         """``work(connection)`` on the reader's own thread, which then calls
-        ``then(result, error)`` (for callers without an event loop)."""
-        self._thread(reader).inbox.put(
-            _Job(work, contextvars.copy_context(), None, None, then))  # type: ignore[arg-type]
+        ``then(result, error)`` (for callers without an event loop). With
+        ``now_if_faster_than`` (seconds), the work runs on this thread instead, then answered
+        here, when the reader is idle and its calls have been taking less than that."""
+        worker = self._thread(reader)
+        job = _Job(work, contextvars.copy_context(), None, None, then)  # type: ignore[arg-type]
+        if now_if_faster_than > 0 and worker.try_now(job, now_if_faster_than):
+            return
+        worker.put(job)
 
     def release(self, reader: str) -> None:
         """Close the reader's connection after the work already queued (card removed)."""

@@ -374,13 +374,15 @@ class SmartcardService:
 
     def transmit_then(self, reader: str, apdus: list[bytes],
                       done: Callable[[list[tuple[bytes, int]] | None, BaseException | None],
-                                     None]) -> None:
+                                     None], may_wait: bool = False) -> None:
         """``transmit`` for a caller without an event loop (the front end's call link):
-        ``done(responses, error)`` is called on the reader's thread. Raises at once for bad
-        APDUs or an unknown reader, before anything is queued."""
+        ``done(responses, error)`` is called on the reader's thread, or on this one when
+        ``may_wait`` and the reader is idle and fast (``inline_transmit_us``). Raises at once
+        for bad APDUs or an unknown reader, before anything is queued."""
         work = self._transmitter(apdus)
         self._check_reader(reader)
-        self.access.submit(reader, work, done)
+        inline = self.settings.inline_transmit_us / 1e6 if may_wait else 0.0
+        self.access.submit(reader, work, done, now_if_faster_than=inline)
 
     def _transmitter(self, apdus: list[bytes]) -> Callable[[PcscConnection],
                                                            list[tuple[bytes, int]]]:

@@ -17,6 +17,10 @@ class SmartcardSettings:
     max_batch: int = setting(256, "APDUs in one TransmitBatch call at most")
     idle_release_seconds: float = setting(2.0, "a card connection nobody used for this long is "
                                                "released to other applications")
+    inline_transmit_us: int = setting(
+        500, "behind the native front end, a Transmit that comes alone to an idle reader whose "
+             "calls have been taking less than this (µs) is sent at once on the call link's "
+             "thread instead of the reader's (0: never)")
     poll_ms: int = setting(1000, "reader and card event polling interval in milliseconds")
     management_key: bytes = setting(DEFAULT_MANAGEMENT_KEY,
                                     "PIV management key (hex) for key generation and "
@@ -28,6 +32,8 @@ class SmartcardSettings:
             out.append("max_apdu_bytes must be 4..65544 and max_batch 1..4096")
         if self.idle_release_seconds <= 0 or not 10 <= self.poll_ms <= 60_000:
             out.append("idle_release_seconds must be positive and poll_ms 10..60000")
+        if not 0 <= self.inline_transmit_us <= 100_000:
+            out.append("inline_transmit_us must be 0..100000")
         if len(self.management_key) not in (16, 24, 32):
             out.append("management_key must be 16, 24 or 32 bytes (hex)")
         return out
