@@ -1,8 +1,11 @@
 #include "calls.h"
 
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <ctime>
 #include <iostream>
 #include <utility>
 #include <vector>
@@ -17,6 +20,10 @@ namespace {
 
 constexpr uint32_t kMaxAnswers = 64u << 20;
 constexpr size_t kFrameMax = 256;  // calls in one frame
+// How long the thread that sent an idle call waits on the link for its answer itself before
+// it leaves the reading to the receiver thread (a signature on a software token or an APDU to
+// a fast card comes back well within it; a slow one does not hold gRPC's thread longer).
+constexpr auto kReadHere = std::chrono::microseconds(2000);
 constexpr const char* kOperator = "x-authd-operator-bin";
 
 grpc::Status Make(google::rpc::Code code, const std::string& message, const char* reason) {
@@ -157,9 +164,79 @@ void CallLink::Submit(std::unique_ptr<LinkedPending> pending) {
     pending->done(&down, nullptr);
     return;
   }
-  pending->call.set_id(++next_id_);
+  uint64_t id = ++next_id_;
+  pending->call.set_id(id);
   queue_.push_back(std::move(pending));
-  if (!writing_) Write(lock);  // no write under way: this thread writes, with no hop
+  if (writing_) return;  // the thread writing takes it along in its next frame
+  // Idle: nothing in flight, nobody reading. This thread writes and reads the answer itself.
+  bool read_here = reader_ == Reader::kNone && in_flight_.empty() && queue_.size() == 1;
+  if (read_here) reader_ = Reader::kCaller;
+  Write(lock);
+  if (read_here) ReadHere(id);
+}
+
+// Reads answers on this thread until the one to `mine` came or kReadHere passed, then leaves
+// the reading to the receiver thread if calls are still in flight; answers `mine` last, here.
+void CallLink::ReadHere(uint64_t mine) {
+  int fd;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    fd = in_flight_.count(mine) > 0 ? fd_ : -1;  // -1: not sent (late, cancelled, broken)
+  }
+  std::unique_ptr<LinkedPending> own;
+  authd::v1::LinkedAnswer own_answer;
+  bool ok = true;
+  auto until = std::chrono::steady_clock::now() + kReadHere;
+  std::string bytes;
+  while (fd >= 0 && ok && !own) {
+    auto left = std::chrono::duration_cast<std::chrono::nanoseconds>(
+        until - std::chrono::steady_clock::now());
+    if (left.count() <= 0) break;
+    timespec wait{static_cast<time_t>(left.count() / 1000000000),
+                  static_cast<long>(left.count() % 1000000000)};
+    pollfd ready{fd, POLLIN, 0};
+    int n = ::ppoll(&ready, 1, &wait, nullptr);
+    if (n < 0 && errno == EINTR) continue;
+    if (n == 0) break;  // not yet: the receiver thread takes over
+    ok = n > 0 && ReadFrame(fd, kMaxAnswers, &bytes) && Dispatch(bytes, mine, &own, &own_answer);
+  }
+  bool others, ending;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    reader_ = Reader::kNone;
+    if (!ok) broken_ = true;
+    others = !in_flight_.empty();
+    ending = broken_ || stopping_;
+  }
+  if (others || ending) turn_.notify_one();  // the receiver thread reads the others' answers
+  if (ending) wake_.notify_all();  // a stopping or broken link waits for this thread
+  if (own) own->done(nullptr, &own_answer);
+}
+
+bool CallLink::Dispatch(const std::string& bytes, uint64_t mine,
+                        std::unique_ptr<LinkedPending>* own,
+                        authd::v1::LinkedAnswer* own_answer) {
+  authd::v1::LinkedAnswers answers;
+  if (!answers.ParseFromString(bytes)) return false;
+  for (auto& answer : *answers.mutable_answers()) {
+    std::unique_ptr<LinkedPending> call;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = in_flight_.find(answer.id());
+      if (it != in_flight_.end()) {
+        call = std::move(it->second);
+        in_flight_.erase(it);
+      }
+    }
+    if (!call) continue;
+    if (own != nullptr && answer.id() == mine) {
+      *own = std::move(call);
+      own_answer->Swap(&answer);
+    } else {
+      call->done(nullptr, &answer);
+    }
+  }
+  return true;
 }
 
 // Writes frames of what is queued until the queue is empty; whoever finds no write under
@@ -203,7 +280,11 @@ void CallLink::Write(std::unique_lock<std::mutex>& lock) {
   }
   writing_ = false;
   bool broken = broken_;
+  // Calls in flight and nobody reading: the receiver thread's turn (not when this thread
+  // reads the answer itself, ReadHere).
+  bool wake_reader = reader_ == Reader::kNone && !in_flight_.empty();
   lock.unlock();
+  if (wake_reader) turn_.notify_one();
   if (broken) wake_.notify_all();
 }
 
@@ -247,7 +328,10 @@ void CallLink::Serve(int fd) {
   wake_.wait(lock, [this] { return broken_ || (stopping_ && in_flight_.empty()); });
   broken_ = true;
   connected_ = false;
-  wake_.wait(lock, [this] { return !writing_; });  // nobody writes on fd any more
+  turn_.notify_all();
+  // Nobody writes on fd any more, and no sending thread reads it (the receiver thread is
+  // woken from its read by the shutdown below).
+  wake_.wait(lock, [this] { return !writing_ && reader_ != Reader::kCaller; });
   fd_ = -1;
   lock.unlock();
   ::shutdown(fd, SHUT_RDWR);
@@ -257,26 +341,26 @@ void CallLink::Serve(int fd) {
 
 void CallLink::Receive(int fd) {
   std::string bytes;
-  while (ReadFrame(fd, kMaxAnswers, &bytes)) {
-    authd::v1::LinkedAnswers answers;
-    if (!answers.ParseFromString(bytes)) break;
-    for (auto& answer : *answers.mutable_answers()) {
-      std::unique_ptr<LinkedPending> call;
-      {
-        std::lock_guard<std::mutex> lock(mu_);
-        auto it = in_flight_.find(answer.id());
-        if (it != in_flight_.end()) {
-          call = std::move(it->second);
-          in_flight_.erase(it);
-        }
-      }
-      if (call) call->done(nullptr, &answer);
+  while (true) {
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      // Only answers to calls in flight can come; a sending thread may be reading them.
+      turn_.wait(lock, [this] {
+        return broken_ || (reader_ == Reader::kNone && !in_flight_.empty());
+      });
+      if (broken_) break;
+      reader_ = Reader::kReceiver;
     }
-    wake_.notify_all();  // a stopping server waits for the calls in flight
-  }
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    broken_ = true;
+    bool ok = ReadFrame(fd, kMaxAnswers, &bytes) && Dispatch(bytes, 0, nullptr, nullptr);
+    bool stopping;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      reader_ = Reader::kNone;
+      if (!ok) broken_ = true;
+      stopping = stopping_;
+    }
+    if (!ok) break;
+    if (stopping) wake_.notify_all();  // a stopping server waits for the calls in flight
   }
   wake_.notify_all();
 }

@@ -5,7 +5,12 @@
 // own server would, and answers each call once, in any order, with the response bytes or the
 // status. The thread that finds no frame being written writes it itself (no hop to
 // another thread); calls that come meanwhile queue and leave together in its next frame: at
-// low load a call goes out at once, under load frames grow (no timer). A call whose caller went away or whose
+// low load a call goes out at once, under load frames grow (no timer). Answers are read the
+// same way: when no call is in flight, the thread that sends one also reads the link for its
+// answer (for up to kReadHere) and answers the caller from there, so an idle call is read,
+// sent and answered on the one thread gRPC called; only calls that overlap others, or whose
+// answer takes longer, are read by the link's receiver thread, which sleeps while none is
+// in flight. A call whose caller went away or whose
 // deadline passed while it queued is answered here and never sent; once sent it runs to its
 // end (a signature or an APDU cannot be taken back), and its answer is dropped if nobody
 // waits. If the daemon's end goes away, the calls it holds are answered UNAVAILABLE.
@@ -53,6 +58,11 @@ class CallLink {
   void Run();
   void Serve(int fd);
   void Write(std::unique_lock<std::mutex>& lock);
+  void ReadHere(uint64_t mine);
+  // Answers the calls of one frame of answers; the answer to `mine` (if any) is moved to
+  // `own` instead of answered. False: the frame did not parse.
+  bool Dispatch(const std::string& bytes, uint64_t mine, std::unique_ptr<LinkedPending>* own,
+                authd::v1::LinkedAnswer* own_answer);
   void Receive(int fd);
   void FailAll(bool queued_too);
 
@@ -61,10 +71,13 @@ class CallLink {
   Callers& callers_;
   std::mutex mu_;
   std::condition_variable wake_;
+  std::condition_variable turn_;  // the receiver thread's turn to read may have come
   std::deque<std::unique_ptr<LinkedPending>> queue_;
   std::unordered_map<uint64_t, std::unique_ptr<LinkedPending>> in_flight_;
   int fd_ = -1;
   bool writing_ = false;  // a thread is writing frames (Write)
+  enum class Reader { kNone, kReceiver, kCaller };
+  Reader reader_ = Reader::kNone;  // who reads answers from the link now
   bool connected_ = false;
   bool broken_ = false;
   bool stopping_ = false;
