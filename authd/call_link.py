@@ -35,7 +35,7 @@ from google.rpc import code_pb2, status_pb2
 
 from authd import errors
 from authd.context import Caller, set_caller
-from authd.front_link import Callers, FrontListener, framed, read_frame
+from authd.front_link import LENGTH, Callers, FrontListener, read_frame
 from authd.interceptors import (
     Unauthenticated,
     access_logged,
@@ -62,18 +62,34 @@ class LinkedMethod:
     serve: Callable[[Any, Answer, bool], None]
 
 
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while n > 0x7F:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+_ANSWER_TAG = b"\x0a"  # LinkedAnswers.answers: field 1, length-delimited
+
+
 class _Writer:
-    """Writes answers to one connection; a thread with an answer writes every answer ready."""
+    """Writes answers to one connection; a thread with an answer writes every answer ready.
+    A frame is put together from the answers' own bytes (a ``LinkedAnswers`` is its answers,
+    each tagged and length-prefixed), with no message built around them."""
 
     def __init__(self, conn: socket.socket) -> None:
         self._conn = conn
         self._lock = threading.Lock()
-        self._ready: list[call_link_pb2.LinkedAnswer] = []
+        self._ready: list[bytes] = []
         self._writing = False
 
     def put(self, answer: call_link_pb2.LinkedAnswer) -> None:
+        data = answer.SerializeToString()
+        entry = _ANSWER_TAG + _varint(len(data)) + data
         with self._lock:
-            self._ready.append(answer)
+            self._ready.append(entry)
             if self._writing:
                 return
             self._writing = True
@@ -83,9 +99,9 @@ class _Writer:
                 if not ready:
                     self._writing = False
                     return
-            data = call_link_pb2.LinkedAnswers(answers=ready).SerializeToString()
+            body = ready[0] if len(ready) == 1 else b"".join(ready)
             try:
-                self._conn.sendall(framed(data))
+                self._conn.sendall(LENGTH.pack(len(body)) + body)
             except OSError:  # the front end went away: its calls are answered there
                 pass
 
@@ -97,7 +113,9 @@ class CallLink(FrontListener):
                  limits: RequestLimits) -> None:
         super().__init__(path, "authd-calls")
         self.methods = dict(methods)
-        self._limits = limits
+        self._parsers = {name: request_parser(name, method.request_type.FromString,
+                                              limits.of(name))
+                         for name, method in self.methods.items()}
         self._callers = Callers()
         self.start()
 
@@ -150,8 +168,7 @@ class CallLink(FrontListener):
         try:
             if linked is None:
                 raise Unauthenticated(f"{method} is not served on this link")
-            parse = request_parser(method, linked.request_type.FromString,
-                                   self._limits.of(method))
+            parse = self._parsers[method]
             parse.check_size(call.request)
             try:
                 named = self._callers.of(call.institution, call.role, call.subject)
