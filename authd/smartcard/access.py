@@ -10,7 +10,7 @@ driver error, so that other applications (OpenSC, a card printer) can use the ca
 
 A caller that has no event loop to keep free (the native front end's call link) may instead run
 its work at once on its own thread (`try_now`) when nothing is queued or running for the reader
-and the reader's recent calls were fast: the hop to the reader's thread and back costs more
+and the reader's recent APDUs were fast: the hop to the reader's thread and back costs more
 than a virtual or fast card's APDU. The reader's thread and such a caller never use the
 connection at the same time.
 """
@@ -44,6 +44,7 @@ class _Job:
     loop: asyncio.AbstractEventLoop | None
     future: asyncio.Future[Any] | None
     then: Callable[[Any, BaseException | None], None] | None = None  # no loop: called here
+    units: int = 1  # how many APDUs (or like steps) the work sends: its time is per unit
 
 
 _RELEASE = "release"
@@ -64,7 +65,7 @@ class _ReaderThread:
         self._queued = 0  # jobs put in the inbox and not yet finished
         self._busy = False  # the connection is in use (this thread or a `try_now` caller)
         self._last_used = time.monotonic()
-        self.call_seconds: float | None = None  # moving average of a job's time; None: none yet
+        self.unit_seconds: float | None = None  # moving average per APDU; None: none yet
         self.thread = threading.Thread(target=self._loop, name=f"card-{reader[:40]}", daemon=True)
         self.thread.start()
 
@@ -112,11 +113,12 @@ class _ReaderThread:
 
     def try_now(self, job: _Job, fast_seconds: float) -> bool:
         """Runs ``job`` on this caller's thread and answers it, if the reader is idle (nothing
-        queued or running) and its calls have been taking less than ``fast_seconds``; False:
-        nothing was done."""
+        queued or running) and the job should take less than ``fast_seconds`` (its APDUs at
+        the reader's recent time per APDU); False: nothing was done."""
         with self._state:
-            seconds = self.call_seconds
-            if self._busy or self._queued or seconds is None or seconds >= fast_seconds:
+            seconds = self.unit_seconds
+            if (self._busy or self._queued or seconds is None
+                    or seconds * job.units >= fast_seconds):
                 return False
             self._busy = True
         try:
@@ -134,17 +136,17 @@ class _ReaderThread:
         try:
             result = job.context.run(self._with_connection, job.work)
         except BaseException as exc:  # delivered to the caller; the thread goes on
-            self._measured(started)
+            self._measured(started, job.units)
             _deliver(job, None, exc)
         else:
-            self._measured(started)
+            self._measured(started, job.units)
             _deliver(job, result, None)
 
-    def _measured(self, started: float) -> None:
+    def _measured(self, started: float, units: int) -> None:
         self._last_used = now = time.monotonic()
-        took = now - started
-        seconds = self.call_seconds
-        self.call_seconds = took if seconds is None else (
+        took = (now - started) / max(1, units)
+        seconds = self.unit_seconds
+        self.unit_seconds = took if seconds is None else (
             seconds + _AVERAGE_WEIGHT * (took - seconds))
 
     def _with_connection(self, work: Callable[[PcscConnection], T]) -> T:
@@ -222,13 +224,15 @@ class CardAccess:
 
     def submit(self, reader: str, work: Callable[[PcscConnection], T],
                then: Callable[[T | None, BaseException | None], None],
-               now_if_faster_than: float = 0.0) -> None:
+               now_if_faster_than: float = 0.0, units: int = 1) -> None:
         """``work(connection)`` on the reader's own thread, which then calls
         ``then(result, error)`` (for callers without an event loop). With
         ``now_if_faster_than`` (seconds), the work runs on this thread instead, then answered
-        here, when the reader is idle and its calls have been taking less than that."""
+        here, when the reader is idle and its ``units`` APDUs should take less than that at
+        the reader's recent time per APDU."""
         worker = self._thread(reader)
-        job = _Job(work, contextvars.copy_context(), None, None, then)  # type: ignore[arg-type]
+        job = _Job(work, contextvars.copy_context(), None, None,  # type: ignore[arg-type]
+                   then, max(1, units))
         if now_if_faster_than > 0 and worker.try_now(job, now_if_faster_than):
             return
         worker.put(job)

@@ -382,7 +382,7 @@ class SmartcardService:
         work = self._transmitter(apdus)
         self._check_reader(reader)
         inline = self.settings.inline_transmit_us / 1e6 if may_wait else 0.0
-        self.access.submit(reader, work, done, now_if_faster_than=inline)
+        self.access.submit(reader, work, done, now_if_faster_than=inline, units=len(apdus))
 
     def _transmitter(self, apdus: list[bytes]) -> Callable[[PcscConnection],
                                                            list[tuple[bytes, int]]]:

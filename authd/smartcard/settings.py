@@ -18,9 +18,9 @@ class SmartcardSettings:
     idle_release_seconds: float = setting(2.0, "a card connection nobody used for this long is "
                                                "released to other applications")
     inline_transmit_us: int = setting(
-        500, "behind the native front end, a Transmit that comes alone to an idle reader whose "
-             "calls have been taking less than this (µs) is sent at once on the call link's "
-             "thread instead of the reader's (0: never)")
+        500, "behind the native front end, a Transmit that comes alone to an idle reader and "
+             "whose APDUs should take less than this (µs, at the reader's recent time per "
+             "APDU) is sent at once on the call link's thread instead of the reader's (0: never)")
     poll_ms: int = setting(1000, "reader and card event polling interval in milliseconds")
     management_key: bytes = setting(DEFAULT_MANAGEMENT_KEY,
                                     "PIV management key (hex) for key generation and "

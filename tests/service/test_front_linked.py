@@ -176,3 +176,33 @@ def test_concurrent_callers_through_the_link_get_their_own_answers(server, nativ
             assert value == "NOT_FOUND"
         else:
             assert value == [0x9000]
+
+
+def test_a_call_answered_late_and_the_idle_calls_around_it_are_answered(
+        server, native_front, card: VirtualCardSlot) -> None:
+    """Idle calls are read back on the thread that sent them; one whose answer takes longer
+    (200 APDUs: tens of milliseconds, sent on the reader's thread) is left to the link's
+    receiver thread. Every caller gets its own full answer either way, also calls sent while
+    the long one is still in flight."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    srv = server(server={"front": "native"}, **FAST)
+    cards = smartcard_pb2_grpc.SmartcardServiceStub(srv.channel("bank-a", "branch", "teller-1"))
+    wait_for(lambda: cards.ListReaders(smartcard_pb2.ListReadersRequest()).readers[0]
+             .card_present, timeout=20)
+
+    def transmit(apdus: list[bytes]) -> list[int]:
+        answer = cards.Transmit(smartcard_pb2.TransmitRequest(reader=READERS[0], apdus=apdus),
+                                timeout=60)
+        return [r.sw for r in answer.responses]
+
+    for _ in range(5):
+        assert transmit([CHUID]) == [0x9000]
+    assert transmit([CHUID] * 200) == [0x9000] * 200
+    with ThreadPoolExecutor(3) as pool:
+        long = pool.submit(transmit, [CHUID] * 200)
+        short = [pool.submit(transmit, [CHUID]) for _ in range(30)]
+        assert long.result() == [0x9000] * 200
+        assert [s.result() for s in short] == [[0x9000]] * 30
+    for _ in range(5):
+        assert transmit([SELECT, CHUID]) == [0x9000, 0x9000]

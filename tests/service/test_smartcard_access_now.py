@@ -59,9 +59,12 @@ def test_an_idle_fast_reader_runs_the_work_on_the_callers_thread(card: VirtualCa
         assert first.wait() == 0x9000
         assert first.thread != threading.get_ident()
         here = _Answers()
-        access.submit(READERS[0], _sw, here, now_if_faster_than=10.0)
+        access.submit(READERS[0], _sw, here, now_if_faster_than=10.0, units=2)
         assert here.done.is_set()  # answered before submit returned
         assert here.wait() == 0x9000 and here.thread == threading.get_ident()
+        many = _Answers()  # 10,000 APDUs at the measured time each: too long to run here
+        access.submit(READERS[0], _sw, many, now_if_faster_than=1.0, units=10_000)
+        assert many.wait() == 0x9000 and many.thread != threading.get_ident()
         slow_limit = _Answers()  # calls take longer than this limit: the reader's thread
         access.submit(READERS[0], _sw, slow_limit, now_if_faster_than=1e-9)
         assert slow_limit.wait() == 0x9000 and slow_limit.thread != threading.get_ident()
