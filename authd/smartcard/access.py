@@ -76,14 +76,17 @@ class _ReaderThread:
 
     def _loop(self) -> None:
         while True:
-            timeout = None
+            # With no connection open it still looks every idle_seconds: a `try_now` caller may
+            # have opened one meanwhile, and it is released idle_seconds after its last use.
+            timeout = self.idle_seconds
             if self._connection is not None:
                 timeout = max(0.0, self._last_used + self.idle_seconds - time.monotonic())
             try:
                 message = self.inbox.get(timeout=timeout)
             except queue.Empty:
                 with self._claimed():
-                    if time.monotonic() - self._last_used >= self.idle_seconds:
+                    if (self._connection is not None
+                            and time.monotonic() - self._last_used >= self.idle_seconds):
                         self._drop()  # idle: let other applications have the card
                 continue
             with self._claimed(job=isinstance(message, _Job)):

@@ -126,20 +126,11 @@ def test_work_queued_or_running_goes_first_and_no_two_use_the_card_at_once(
 def test_an_idle_connection_is_still_released_after_calls_run_on_callers_threads(
         card: VirtualCardSlot) -> None:
     """Calls answered on callers' threads keep the connection in use; once idle for
-    idle_seconds it is released (another application can then take the card exclusively)."""
+    idle_seconds it is released (another application can then take the card exclusively),
+    also when a caller's thread opened it after the reader's thread had released it."""
     import time
 
-    wait_card(READERS[0], True)
-    access = CardAccess(idle_seconds=0.3)
-    try:
-        first = _Answers()
-        access.submit(READERS[0], _sw, first)
-        first.wait()
-        deadline = time.monotonic() + 1.0
-        while time.monotonic() < deadline:  # busy past idle_seconds, all on this thread
-            answers = _Answers()
-            access.submit(READERS[0], _sw, answers, now_if_faster_than=10.0)
-            assert answers.wait() == 0x9000
+    def exclusively() -> None:
         exclusive: PcscConnection | None = None
         deadline = time.monotonic() + 20
         while exclusive is None:
@@ -150,5 +141,23 @@ def test_an_idle_connection_is_still_released_after_calls_run_on_callers_threads
                 time.sleep(0.1)
         assert _sw(exclusive) == 0x9000
         exclusive.close(reset=True)
+
+    def here() -> None:
+        answers = _Answers()
+        access.submit(READERS[0], _sw, answers, now_if_faster_than=10.0)
+        assert answers.wait() == 0x9000 and answers.thread == threading.get_ident()
+
+    wait_card(READERS[0], True)
+    access = CardAccess(idle_seconds=0.3)
+    try:
+        first = _Answers()
+        access.submit(READERS[0], _sw, first)
+        first.wait()
+        deadline = time.monotonic() + 1.0
+        while time.monotonic() < deadline:  # busy past idle_seconds, all on this thread
+            here()
+        exclusively()  # released by the reader's thread
+        here()  # opens the connection again, on this thread
+        exclusively()
     finally:
         access.close()
