@@ -105,6 +105,10 @@ def bench() -> Iterator[Bench]:
     srv = TestServer(make_config(root / "node", None, **FAST))
     token = process_env().init_token(f"mtx-{uuid.uuid4().hex[:8]}")
     teller = stub(srv)
+    # A token initialized a moment ago is seen once the daemon's next scan finds it.
+    assert wait_for(lambda: token.serial in {
+        t.serial for t in teller.ListTokens(pb.ListTokensRequest(), timeout=30).tokens},
+        timeout=30)
     session = teller.Login(pb.TokenLoginRequest(token_serial=token.serial, pin=token.pin)).session
     key = teller.GenerateKeyPair(pb.TokenGenerateKeyPairRequest(
         session=session, spec=pb.TOKEN_KEY_SPEC_EC_P256, label="matrix"))
