@@ -29,7 +29,8 @@ SERVICE = otp_pb2.DESCRIPTOR.services_by_name["OtpService"].full_name
 def make_service(app: App, c: OtpSettings) -> OtpService:
     return OtpService(app.secrets, app.audit, Policy(lockout_threshold=c.lockout_threshold,
                                                     drift_steps=c.drift_steps,
-                                                    hotp_look_ahead=c.hotp_look_ahead))
+                                                    hotp_look_ahead=c.hotp_look_ahead),
+                      pskc_signers=c.pskc_certificates(), pskc_signed_only=c.pskc_signed_only)
 
 
 Engine = (GroupCommitEngine[tuple[str, str, Caller], VerifyResult]

@@ -106,8 +106,12 @@ def _enrolled_already(records: list[seedfile.SeedRecord]) -> AlreadyPresent:
 
 class OtpService:
     def __init__(self, secrets: SecretBox, audit: AuditLog, policy: Policy,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, *,
+                 pskc_signers: dict[str, str] | None = None,
+                 pskc_signed_only: bool = False) -> None:
         self.secrets = secrets
+        self.pskc_signers = pskc_signers or {}  # manufacturer -> PEM certificate
+        self.pskc_signed_only = pskc_signed_only
         self.audit = audit
         self.policy = policy
         self.clock = clock
@@ -218,7 +222,8 @@ class OtpService:
                        password: str | None) -> seedfile.SeedFile:
         """Decrypt and check a manufacturer's PSKC file (no transaction: PBKDF2 and the XML
         take CPU time the store's write lock must not wait for)."""
-        return seedfile.read(data, now=self.clock(), key=key, password=password)
+        return seedfile.read(data, now=self.clock(), key=key, password=password,
+                             signers=self.pskc_signers, signed_only=self.pskc_signed_only)
 
     def import_devices(self, tx: Tx, *, seeds: seedfile.SeedFile, caller: Caller,
                        operator: str, dry_run: bool) -> None:
@@ -247,7 +252,8 @@ class OtpService:
                                       "digits": r.params.digits, "seed_source": "pskc",
                                       "protection": seeds.protection.value,
                                       "file_sha256": seeds.digest, "key_package": r.package,
-                                      "manufacturer": r.manufacturer})
+                                      "manufacturer": r.manufacturer,
+                                      "signature": seeds.signature.value})
 
     def register(self, tx: Tx, *, serial: str, institution: str, caller: Caller,
                  customer_id: str, master_administrator: bool = False) -> Device:
