@@ -322,6 +322,7 @@ class OtpService:
         device is another institution's (or, online, not known as this institution's)."""
         from authd.policy import repository as policy_repo
 
+        policy_repo.serialize_customer(tx, institution, customer_id)
         found = policy_repo.customer(tx, institution, customer_id, lock=False)
         issued_here = device is not None and device.issuer == institution
         why = corporate.registration_refusal(found.kind if found is not None else None,
