@@ -33,6 +33,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import io
+import ssl
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum, unique
@@ -189,6 +190,10 @@ def _verified(container: pskc.PSKC, signers: Mapping[str, str],
     named = _manufacturers(container)
     wanted = sorted(m for m in named if m in signers)
     signed = container.signature.is_signed
+    if not wanted and signed:
+        # A file whose names were changed still carries the certificate it was signed with:
+        # one configured for a manufacturer makes it that manufacturer's file.
+        wanted = _certified(container.signature.certificate, signers)
     if not wanted:
         if signed_only:
             who = ", ".join(sorted(named)) or "(none named)"
@@ -220,6 +225,12 @@ def _verified(container: pskc.PSKC, signers: Mapping[str, str],
             "signed with another key): ask the manufacturer for the file again",
             "PSKC_SIGNATURE_INVALID", manufacturer) from None
     inside = _manufacturers(covered)
+    if manufacturer not in inside:
+        raise _signature_refused(
+            f"the file is signed with the certificate configured for manufacturer "
+            f"{manufacturer!r}, but its key packages name {', '.join(sorted(inside)) or 'none'}: "
+            "configure the manufacturer under the name its files give", "PSKC_SIGNATURE_INVALID",
+            manufacturer)
     if {m for m in inside if m in signers} != {manufacturer} or \
             len(list(covered.keys)) != len(list(container.keys)):
         raise _signature_refused(
@@ -228,6 +239,19 @@ def _verified(container: pskc.PSKC, signers: Mapping[str, str],
             "part): ask the manufacturer for the file again", "PSKC_SIGNATURE_INVALID",
             manufacturer)
     return covered, Signature.VERIFIED, manufacturer
+
+
+def _der(pem: str | None) -> bytes | None:
+    try:
+        return ssl.PEM_cert_to_DER_cert(pem.strip()) if pem else None
+    except ValueError:
+        return None
+
+
+def _certified(embedded: str | None, signers: Mapping[str, str]) -> list[str]:
+    """The manufacturers configured with the certificate embedded in the signature."""
+    der = _der(embedded)
+    return sorted(m for m, pem in signers.items() if der is not None and _der(pem) == der)
 
 
 def _unlock(container: pskc.PSKC, found: Probe, key: bytes | None,

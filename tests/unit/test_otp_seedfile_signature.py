@@ -115,11 +115,18 @@ def test_signed_only_refuses_a_file_no_configured_certificate_verifies(acme, ca,
     assert err.reason == "PSKC_SIGNER_UNKNOWN" and "Other" in str(err)
 
 
-def test_signed_only_refuses_a_signed_file_whose_manufacturer_was_renamed(acme):
+def test_a_renamed_file_is_known_by_the_certificate_it_carries(acme):
     data = pskc_file(hotp_key("ACME-0001", "Acme"), signer=acme)
     renamed = data.replace(b"<pskc:Manufacturer>Acme<", b"<pskc:Manufacturer>Acma<")
-    assert refusal(renamed, signers={"Acme": acme.cert_pem},
-                   signed_only=True).reason == "PSKC_SIGNER_UNKNOWN"
+    err = refusal(renamed, signers={"Acme": acme.cert_pem})
+    assert err.reason == "PSKC_SIGNATURE_INVALID" and err.metadata["manufacturer"] == "Acme"
+
+
+def test_a_file_signed_with_a_configured_certificate_under_another_name_is_refused(ca):
+    signer = ca.signer("Acme")
+    data = pskc_file(hotp_key("ACME-0001", "Acme Corp."), signer=signer)
+    err = refusal(data, signers={"Acme": signer.cert_pem})
+    assert err.reason == "PSKC_SIGNATURE_INVALID" and "name Acme Corp." in str(err)
 
 
 def test_one_file_naming_two_signing_manufacturers_is_refused(acme, ca):
