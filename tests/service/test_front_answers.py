@@ -16,8 +16,8 @@ import grpc
 from prometheus_client.parser import text_string_to_metric_families
 
 from authd.interceptors import METADATA_INSTITUTION, METADATA_ROLE, METADATA_SUBJECT
-from authd.v1 import otp_pb2_grpc
 from authd.v1 import otp_pb2 as O
+from authd.v1 import otp_pb2_grpc
 from tests.conftest import wait_for
 from tests.holds import store_held
 from tests.service.test_front import NO_LOCKOUT, WRONG, _answer, _enroll, _failed

@@ -79,7 +79,7 @@ def _backed_up_then_rotated(server: Any, tmp_path: Path, prefix: str) -> tuple[
 
 
 def test_a_backup_taken_before_a_rotation_restores_under_the_current_key(server, tmp_path):
-    srv, label, devices, at_backup, sealed, out = _backed_up_then_rotated(
+    srv, label, _devices, at_backup, sealed, out = _backed_up_then_rotated(
         server, tmp_path, "OTP-BKR")
     status = _authd(label, "kek", "status", *_store_args(srv))
     assert status.returncode == 0, status.stderr
