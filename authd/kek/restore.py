@@ -5,7 +5,8 @@ Restored onto the store (``authd restore --replace``), it takes over the store's
 ``kek_keys`` and ``kek_rotations`` (so the restored store knows its current key and which keys
 are retired or destroyed), and every value of the backup is sealed again under the current
 key, opened with the retired key still on the token. A value under a destroyed key opens
-nowhere: such a backup is refused and nothing is restored."""
+nowhere: such a backup is refused and nothing is restored. A backup of another store (its keys
+are not this store's) is restored with its own keys, as before."""
 
 from __future__ import annotations
 
@@ -73,12 +74,8 @@ def onto_current_keys(config: Config, staged: Path, store: StoreKeys | None) -> 
 
 def _rekey(config: Config, db: Database, store: StoreKeys) -> tuple[int, int]:
     backup_keys = {k.id: k for k in db.run(read_keys, write=False)}
-    for key in store.keys:
-        theirs = backup_keys.get(key.id)
-        if theirs is not None and theirs.key_label != key.key_label:
-            raise WrongState(f"key-encryption key {key.id} of the backup ({theirs.key_label}) "
-                             f"is not key {key.id} of this store ({key.key_label}): a backup "
-                             "of another store; nothing restored")
+    if not _same_store(backup_keys, store.keys):
+        return 0, 0  # another store's backup: it comes with its own keys, as it always did
     if any(k.state in (NEW, RETIRING) for k in store.keys):
         raise WrongState("a key-encryption-key rotation of this store is not finished: finish "
                          "it with authd kek rotate, then restore; nothing restored")
@@ -97,6 +94,16 @@ def _rekey(config: Config, db: Database, store: StoreKeys) -> tuple[int, int]:
         return _reseal(db, box, current_id(rows)), current_id(rows)
     finally:
         box.close()
+
+
+def _same_store(backup: dict[int, KeyRow], store: list[KeyRow]) -> bool:
+    """Whether the backup is of this store: the keys both name are the same keys (label and
+    sealed data key), and they name one at least (a backup from before key ids names none, and
+    is restored with its own key 1 as before)."""
+    common = [k for k in store if k.id in backup]
+    return bool(common) and all(backup[k.id].key_label == k.key_label
+               and (backup[k.id].sealed_data_key is None or k.sealed_data_key is None
+                    or backup[k.id].sealed_data_key == k.sealed_data_key) for k in common)
 
 
 def _refuse_destroyed(db: Database, keys: dict[int, KeyRow]) -> None:

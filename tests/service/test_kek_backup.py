@@ -148,3 +148,34 @@ def test_a_backup_whose_key_was_destroyed_is_refused_and_changes_nothing(server,
     assert "Traceback" not in refused.stderr
     assert "sealed under key-encryption key 1, which is destroyed" in refused.stderr
     assert hashlib.sha256(store.read_bytes()).hexdigest() == before
+
+
+def test_a_backup_of_another_store_is_restored_with_its_own_keys(server, tmp_path):
+    label_a, label_b = _label(), _label()
+    a = server(store_url=f"sqlite:///{tmp_path / 'a.db'}", **_kept(label_a))
+    devices = Devices(a.channel("bank-a", "backend"), "OTP-BKA")
+    devices.enroll(a.channel("bank-a", "branch"), 3)
+    out = tmp_path / "a.backup"
+    assert _authd(label_a, "backup", str(out), *_store_args(a)).returncode == 0
+    b = server(store_url=f"sqlite:///{tmp_path / 'b.db'}", **_kept(label_b))
+    Devices(b.channel("bank-a", "backend"), "OTP-BKB").enroll(b.channel("bank-a", "branch"), 1)
+    a.stop()
+    b.stop()
+
+    restored = _authd(label_b, "restore", str(out), "--replace", *_store_args(b))
+    assert restored.returncode == 0, restored.stderr
+    assert "re-sealed" not in restored.stdout
+    db = open_database(b.config.store_url)
+    try:
+        assert [(k.id, k.key_label, k.state) for k in db.run(read_keys, write=False)] == [
+            (1, label_a, "active")]
+    finally:
+        db.close()
+    again = TestServer(make_config(b.config.data_dir, b.config.store_url, **_kept(label_b)))
+    try:
+        stub = Devices(again.channel("bank-a", "backend"), "unused").stub
+        for serial in devices.next:
+            answer = stub.Verify(O.VerifyRequest(serial=serial, code=hotp(SEED, 0)), timeout=60)
+            assert answer.outcome == O.VERIFY_OUTCOME_ACCEPTED, serial
+    finally:
+        again.stop()
