@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum, unique
 from typing import Any
 
+import defusedxml.ElementTree as defused
 import pskc
 from pskc.exceptions import DecryptionError, KeyDerivationError, PSKCError
 from pskc.key import EncryptedValue
@@ -103,9 +104,26 @@ class Probe:
     key_name: str  # the name the file gives the key or password, '' when none
 
 
+def _refuse_dtd(data: bytes) -> None:
+    """A PSKC file has no document type: one that declares one (entities that would expand, or
+    fetch) is refused before any parser sees it. python-pskc parses with lxml when lxml is
+    installed, which expands internal entities; defusedxml checks the file here whichever
+    parser reads it then."""
+    try:
+        defused.fromstring(data, forbid_dtd=True)
+    except (defused.DTDForbidden, defused.EntitiesForbidden,
+            defused.ExternalReferenceForbidden):
+        raise BadRequest("the PSKC file declares a document type (DTD or entities), which a "
+                         "PSKC key container never has; nothing was imported",
+                         field="pskc", reason="PSKC_UNREADABLE") from None
+    except Exception:  # not XML at all: the PSKC parser says what is wrong
+        pass
+
+
 def _load(data: bytes) -> pskc.PSKC:
     if not data:
         raise BadRequest("the PSKC file is empty", field="pskc", reason="PSKC_UNREADABLE")
+    _refuse_dtd(data)
     try:
         return pskc.PSKC(io.BytesIO(data))
     except PSKCError as exc:
