@@ -1,13 +1,15 @@
 """authd beside privacyIDEA 3.14 on the same machine, in the same window.
 
     python -m bench privacyidea [--script PATH] [--workdir DIR] [--seconds 20] [--devices N]
+                                [--front python|native]
 
 privacyIDEA's side is ``shared/peers/privacyidea_bench.sh`` (next to this repository): it
 installs privacyIDEA in a virtualenv of its own, enrolls 1,000 HOTP and 1,000 TOTP tokens, runs
 ``gunicorn -w 2`` and ``wrk -t2 -c32`` posting wrong OTPs to ``/validate/check`` (SQLite), and
 prints ``privacyidea_validate_rps N``. authd's side, right before and right after it: a center
 node on SQLite with durable commits, h2load with 32 unary ``Verify`` calls in flight, wrong
-codes spread over devices (as privacyIDEA's run sends). The lockout threshold is raised for
+codes spread over devices (as privacyIDEA's run sends), behind the front ``--front`` names
+(the daemon's own Python server, or authd-front). The lockout threshold is raised for
 both sides' runs (privacyIDEA's script sets its fail counter out of reach too), so every
 request is evaluated and its failure written. Prints both figures, authd / privacyIDEA, and
 the machine's load beside each.
@@ -29,9 +31,11 @@ from authd.files import create_private
 from bench import h2load
 from bench.bench_otp import (
     NO_LOCKOUT,
+    NO_REFUSAL_LIMIT,
     VERIFY,
     config_for,
     enroll_devices,
+    native_front_binary,
     native_jobs,
 )
 from bench.common import load1, private_softhsm, scrape, table, tree_cpu_seconds
@@ -82,6 +86,7 @@ def main(argv: list[str]) -> None:
                         help="privacyIDEA's virtualenv and data (kept between runs)")
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--devices", type=int, default=100_000)
+    parser.add_argument("--front", choices=("python", "native"), default="python")
     args = parser.parse_args(argv)
     if not args.script.is_file():
         raise SystemExit(f"privacyIDEA benchmark script not found: {args.script}")
@@ -91,6 +96,8 @@ def main(argv: list[str]) -> None:
     from tests.pgcluster import free_port
 
     private_softhsm()
+    if args.front == "native":
+        native_front_binary()
     root = Path(tempfile.mkdtemp(prefix="authd-bench-pi-"))
     pin_file = root / "kek.pin"
     create_private(pin_file, os.urandom(8).hex().encode())
@@ -101,7 +108,9 @@ def main(argv: list[str]) -> None:
     node = Node(root / "node", store_url,
                 {"AUTHD_KEK__PIN_FILE": str(pin_file), "AUTHD_ROLES": '["center"]',
                  "AUTHD_OTP__LOCKOUT_THRESHOLD": str(NO_LOCKOUT),
-                 "AUTHD_SERVER__METRICS_LISTEN": f'"127.0.0.1:{metrics_port}"'})
+                 "AUTHD_SERVER__FRONT": args.front,
+                 "AUTHD_SERVER__METRICS_LISTEN": f'"127.0.0.1:{metrics_port}"',
+                 **NO_REFUSAL_LIMIT})
 
     def ok_calls() -> int:
         return int(scrape(metrics_port, "authd_rpcs_total", method=VERIFY, code="OK"))
@@ -119,9 +128,9 @@ def main(argv: list[str]) -> None:
         node.terminate()
         shutil.rmtree(root, ignore_errors=True)
     rows = []
-    for name, r in (("authd Verify (h2load, unary), before", before),
+    for name, r in ((f"authd Verify ({args.front} front, h2load, unary), before", before),
                     ("privacyIDEA /validate/check (wrk)", pi),
-                    ("authd Verify (h2load, unary), after", after)):
+                    (f"authd Verify ({args.front} front, h2load, unary), after", after)):
         rows.append([name, r["rate"], r["p50"], r["p99"], r["max"], r["failed"], r["server"],
                      r["client"], f"{r['load']:.2f}"])
     authd_rate = (before["rate"] + after["rate"]) / 2

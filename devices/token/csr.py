@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from typing import Any, NoReturn
+from typing import Any, NoReturn, Self
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -31,7 +31,26 @@ def _no_private(*_: object) -> NoReturn:
     raise TypeError("the private key stays on the token")
 
 
-class TokenEcKey(ec.EllipticCurvePrivateKey):
+class _OnToken:
+    """What every token-resident key answers: it cannot be exported, and copying it
+    copies the handle, not the key."""
+
+    def private_bytes(
+        self,
+        encoding: serialization.Encoding,
+        format: serialization.PrivateFormat,
+        encryption_algorithm: serialization.KeySerializationEncryption,
+    ) -> bytes:
+        _no_private()
+
+    def __copy__(self) -> Self:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, object]) -> Self:
+        return self
+
+
+class TokenEcKey(_OnToken, ec.EllipticCurvePrivateKey):
     """An EC private key that lives on the token."""
 
     def __init__(self, public: ec.EllipticCurvePublicKey, signer: DigestSigner) -> None:
@@ -63,22 +82,8 @@ class TokenEcKey(ec.EllipticCurvePrivateKey):
     def private_numbers(self) -> ec.EllipticCurvePrivateNumbers:
         _no_private()
 
-    def private_bytes(
-        self,
-        encoding: serialization.Encoding,
-        format: serialization.PrivateFormat,
-        encryption_algorithm: serialization.KeySerializationEncryption,
-    ) -> bytes:
-        _no_private()
 
-    def __copy__(self) -> TokenEcKey:
-        return self
-
-    def __deepcopy__(self, memo: dict[int, object]) -> TokenEcKey:
-        return self
-
-
-class TokenRsaKey(rsa.RSAPrivateKey):
+class TokenRsaKey(_OnToken, rsa.RSAPrivateKey):
     """An RSA private key that lives on the token."""
 
     def __init__(self, public: rsa.RSAPublicKey, signer: DigestSigner) -> None:
@@ -112,20 +117,6 @@ class TokenRsaKey(rsa.RSAPrivateKey):
 
     def private_numbers(self) -> rsa.RSAPrivateNumbers:
         _no_private()
-
-    def private_bytes(
-        self,
-        encoding: serialization.Encoding,
-        format: serialization.PrivateFormat,
-        encryption_algorithm: serialization.KeySerializationEncryption,
-    ) -> bytes:
-        _no_private()
-
-    def __copy__(self) -> TokenRsaKey:
-        return self
-
-    def __deepcopy__(self, memo: dict[int, object]) -> TokenRsaKey:
-        return self
 
 
 def parse_subject(subject: str) -> x509.Name:
