@@ -18,6 +18,7 @@ from urllib.parse import quote
 
 from authd import validate
 from authd.audit import AuditLog
+from authd.audit.log import AuditRow
 from authd.context import SYSTEM, Caller, Role
 from authd.otp import repository as repo
 from authd.otp.repository import Device
@@ -524,6 +525,7 @@ class OtpService:
         dirty: set[str] = set()
         resets: set[str] = set()  # devices whose shares go back to 0 (then the increments)
         shares: dict[tuple[str, str], int] = {}
+        audits: list[AuditRow] = []  # written together after the counters
         now = self.clock()
         for serial, code, caller in jobs:
             device = devices.get(serial)
@@ -532,7 +534,7 @@ class OtpService:
                 continue
             refused = rules.refusal(device.state)
             if refused is not None:
-                out.append(self._answer(tx, serial, refused, device.failures, caller))
+                out.append(self._answer(tx, audits, serial, refused, device.failures, caller))
                 continue
             try:
                 rules.check_code(code, device.params.digits)
@@ -556,11 +558,12 @@ class OtpService:
                 shares[key] = shares.get(key, 0) + 1
                 devices[serial] = after
                 dirty.add(serial)
-            out.append(self._answer(tx, serial, decision.outcome, after.failures, caller,
-                                    locked_now=after.state is State.LOCKED))
+            out.append(self._answer(tx, audits, serial, decision.outcome, after.failures,
+                                    caller, locked_now=after.state is State.LOCKED))
         seeds.clear()
         repo.record_verifications(tx, [devices[serial] for serial in sorted(dirty)],
                                   sorted(resets), sorted(shares.items()), now)
+        self.audit.insert(tx, audits)
         return out
 
 
@@ -573,12 +576,13 @@ class OtpService:
         registration (None: an online registration's failed proof has no share)."""
         repo.record_wrong(tx, serial, after.failures, after.state, institution, self.clock())
 
-    def _answer(self, tx: Tx, serial: str, outcome: Outcome, failures: int, caller: Caller,
-                locked_now: bool = False) -> VerifyResult:
+    def _answer(self, tx: Tx, audits: list[AuditRow], serial: str, outcome: Outcome,
+                failures: int, caller: Caller, locked_now: bool = False) -> VerifyResult:
+        """The verification's answer; its audit record goes to ``audits``."""
         detail: dict[str, object] = ({"failures": failures, "locked_now": True} if locked_now
                                      else {"failures": failures})
-        self.audit.record(tx, action="otp.verify", target=serial, outcome=outcome.value,
-                          caller=caller, detail=detail)
+        audits.append(self.audit.row(tx, action="otp.verify", target=serial,
+                                     outcome=outcome.value, caller=caller, detail=detail))
         left = self.attempts_left(failures)
         message = self._messages.get((outcome, left))
         if message is None:
