@@ -29,6 +29,7 @@ from authd import errors, metrics
 from authd.context import Caller, Role, check_role
 from authd.front_link import Callers, FrontListener, framed, read_frame
 from authd.interceptors import Unauthenticated
+from authd.otp import stages
 from authd.otp.verifier import Verifier
 from authd.v1 import engine_link_pb2, otp_pb2
 from devices.errors import AuthdError
@@ -46,6 +47,8 @@ class _Answers:
         self.calls = calls
         self.answers: list[engine_link_pb2.LinkAnswer | None] = [None] * len(calls)
         self.ready = threading.Event()
+        self.read = 0.0  # when its frame was decoded, and when its answers were complete
+        self.finished = 0.0  # (only with stage timings on)
 
     def finish(self) -> None:
         """Every call has its answer: count them and let the writer send them."""
@@ -55,6 +58,8 @@ class _Answers:
             counted[(call.method, _code(call.method, answer))] += 1
         for (method, code), count in counted.items():
             metrics.RPCS.labels(method=method, code=code).inc(count)
+        if stages.ON:
+            self.finished = stages.now()
         self.ready.set()
 
     def message(self) -> bytes:
@@ -89,10 +94,15 @@ class EngineLink(FrontListener):
     def _read(self, conn: socket.socket, out: queue.SimpleQueue[_Answers | None]) -> None:
         try:
             while (body := read_frame(conn)) is not None:
+                read = stages.now() if stages.ON else 0.0
                 frame = engine_link_pb2.LinkFrame.FromString(body)
                 for shed in frame.shed:
                     metrics.RPCS.labels(method=shed.method, code=shed.code).inc(shed.count)
                 answers = self._serve(frame)
+                if stages.ON:
+                    answers.read = read
+                    stages.observe("front_queue", frame.queued_us / 1e6)
+                    stages.observe("link_read", stages.now() - read)
                 out.put(answers)
         except OSError:
             return
@@ -145,6 +155,10 @@ class EngineLink(FrontListener):
             while (answers := out.get()) is not None:
                 answers.ready.wait()
                 conn.sendall(answers.message())
+                if stages.ON and answers.read:
+                    sent = stages.now()
+                    stages.observe("link_send_wait", sent - answers.finished)
+                    stages.observe("link_total", sent - answers.read)
         except OSError:
             pass
         finally:
