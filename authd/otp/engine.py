@@ -33,6 +33,8 @@ every commit written so far durable with one fdatasync of the write-ahead log an
 answers their callers, while the writer evaluates its next batch (``Database.sync``). So the
 durable flush overlaps the next batch instead of stalling the writer, and is shared by every
 batch committed while the previous one ran; no caller hears of a change before it is on disk.
+When nothing waits for the writer and the syncer is idle, the writer syncs and answers its batch
+itself: there is no next batch to overlap, and handing over would only cost a wait for the GIL.
 If the sync fails, those callers are told the store could not confirm the change.
 
 Jobs come one at a time (``submit``: a future each) or as a group (``submit_all``: one callback
@@ -336,6 +338,7 @@ class GroupCommitEngine(_Supervision, Generic[J, R]):
         self.batches = 0
         self.items = 0
         self._syncs: queue.SimpleQueue[_Committed[J, R] | None] = queue.SimpleQueue()
+        self._syncing = threading.Lock()  # held by whoever syncs and settles (syncer, writer)
         self._syncer: threading.Thread | None = None
         self._checkpointer: threading.Thread | None = None
         if defer_sync:
@@ -414,6 +417,13 @@ class GroupCommitEngine(_Supervision, Generic[J, R]):
                  answers: list[Answer[R]]) -> None:
         """A committed batch's answers: now, or once the syncer made its commit durable."""
         if writer.deferred:
+            if writer.queue.empty() and self._syncs.empty() and \
+                    self._syncing.acquire(blocking=False):
+                try:  # nothing to overlap: sync here, no hand-off
+                    self._sync_and_settle([(batch, answers, 0.0)], "sync_inline")
+                finally:
+                    self._syncing.release()
+                return
             self._syncs.put((batch, answers, stages.now() if stages.ON else 0.0))
             return
         for item, (result, error) in zip(batch, answers, strict=True):
@@ -434,28 +444,34 @@ class GroupCommitEngine(_Supervision, Generic[J, R]):
                     stop = True
                     break
                 done.append(following)
-            started = stages.now() if stages.ON else 0.0
-            try:
-                self._db.sync()
+            with self._syncing:
                 if stages.ON:
-                    stages.observe("sync_wait", started - min(put for _, _, put in done))
-                    stages.observe("sync", stages.now() - started)
-            except Exception as exc:
-                log.error("OTP verification commits could not be made durable: %s",
-                          type(exc).__name__, exc_info=exc)
-                metrics.OTP_WRITER_FAILURES.labels(engine="sync").inc()
-                for batch, _, _ in done:
-                    for item in batch:
-                        item.slot.settle(None, Unreachable(NOT_DURABLE))
-            else:
-                settling = stages.now() if stages.ON else 0.0
-                for batch, answers, _ in done:
-                    for item, (result, error) in zip(batch, answers, strict=True):
-                        item.slot.settle(result, error)
-                if stages.ON:
-                    stages.observe("settle", stages.now() - settling)
+                    stages.observe("sync_wait", stages.now() - min(put for _, _, put in done))
+                self._sync_and_settle(done, "sync")
             if stop:
                 return
+
+    def _sync_and_settle(self, done: list[_Committed[J, R]], stage: str) -> None:
+        """One sync for the committed batches ``done``, then their answers."""
+        started = stages.now() if stages.ON else 0.0
+        try:
+            self._db.sync()
+            if stages.ON:
+                stages.observe(stage, stages.now() - started)
+        except Exception as exc:
+            log.error("OTP verification commits could not be made durable: %s",
+                      type(exc).__name__, exc_info=exc)
+            metrics.OTP_WRITER_FAILURES.labels(engine="sync").inc()
+            for batch, _, _ in done:
+                for item in batch:
+                    item.slot.settle(None, Unreachable(NOT_DURABLE))
+            return
+        settling = stages.now() if stages.ON else 0.0
+        for batch, answers, _ in done:
+            for item, (result, error) in zip(batch, answers, strict=True):
+                item.slot.settle(result, error)
+        if stages.ON:
+            stages.observe("settle", stages.now() - settling)
 
     def _checkpoint_loop(self) -> None:
         """Copy the write-ahead log into the store every ``CHECKPOINT_EVERY``, on a thread of
