@@ -453,7 +453,7 @@ def stage_histograms(port: int) -> dict[str, dict[str, float]]:
 
 
 STAGE_ORDER = ("front_queue", "link_read", "writer_wait", "writer_commit", "sync_wait", "sync",
-               "settle", "checkpoint", "link_send_wait", "link_total", "gc")
+               "sync_inline", "settle", "checkpoint", "link_send_wait", "link_total", "gc")
 
 
 def _bucket_at(bounds: list[tuple[float, float]], rank: float) -> str:
@@ -504,7 +504,7 @@ def native_rows(kind: str, store_url: str, pin_file: Path, root: Path, devices: 
                  "AUTHD_SERVER__FRONT": front,
                  "AUTHD_OTP__LOCKOUT_THRESHOLD": str(NO_LOCKOUT),
                  "AUTHD_SERVER__METRICS_LISTEN": f'"127.0.0.1:{metrics_port}"',
-                 "AUTHD_OTP__STAGE_TIMINGS": "true" if stages else "false",
+                 **({"AUTHD_OTP__STAGE_TIMINGS": "true"} if stages else {}),
                  **NO_REFUSAL_LIMIT})
     ports = [metrics_port + i for i in range(processes)]
 
