@@ -10,6 +10,7 @@ from authd.app import App
 from authd.context import Caller
 from authd.features import Feature, Service
 from authd.otp import repository as repo
+from authd.otp import stages
 from authd.otp.engine import GroupCommitEngine, LoopCommitEngine, Many
 from authd.otp.link import EngineLink
 from authd.otp.service import OtpService, VerifyResult
@@ -65,6 +66,8 @@ class OtpFeature(Feature[OtpSettings]):
 
     def __init__(self, app: App, settings: OtpSettings) -> None:
         super().__init__(app, settings)
+        if settings.stage_timings:
+            stages.enable()
         self.service = make_service(app, settings)
         self.engine = make_engine(app, settings, self.service)
         self.engine.on_change(self._report_writers)

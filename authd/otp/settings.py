@@ -48,6 +48,9 @@ class OtpSettings:
     queue_max: int = setting(
         2048, "verifications waiting for one writer; one beyond it is answered "
               "RESOURCE_EXHAUSTED at once (0: no bound)")
+    stage_timings: bool = setting(
+        False, "record how long verifications spend in each stage of the engine "
+               "(authd_otp_stage_seconds, a histogram per stage; for benchmarks)")
     verify_per_second: float = setting(
         200.0, "per-institution rate limit of each server process on Verify and every request "
                "of a VerifyStream (calls a second on average; 0: off)")
