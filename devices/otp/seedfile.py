@@ -40,7 +40,6 @@ from enum import StrEnum, unique
 from typing import Any
 from xml.etree.ElementTree import ParseError
 
-import defusedxml.ElementTree as defused
 import pskc
 from defusedxml import DefusedXmlException
 from defusedxml import ElementTree as defused
@@ -125,34 +124,18 @@ class Probe:
     key_name: str  # the name the file gives the key or password, '' when none
 
 
-def _refuse_dtd(data: bytes) -> None:
-    """A PSKC file has no document type: one that declares one (entities that would expand, or
-    fetch) is refused before any parser sees it. python-pskc parses with lxml when lxml is
-    installed, which expands internal entities; defusedxml checks the file here whichever
-    parser reads it then."""
-    try:
-        defused.fromstring(data, forbid_dtd=True)
-    except (defused.DTDForbidden, defused.EntitiesForbidden,
-            defused.ExternalReferenceForbidden):
-        raise BadRequest("the PSKC file declares a document type (DTD or entities), which a "
-                         "PSKC key container never has; nothing was imported",
-                         field="pskc", reason="PSKC_UNREADABLE") from None
-    except Exception:  # not XML at all: the PSKC parser says what is wrong
-        pass
-
-
 def _load(data: bytes) -> pskc.PSKC:
     if not data:
         raise BadRequest("the PSKC file is empty", field="pskc", reason="PSKC_UNREADABLE")
-    _refuse_dtd(data)
     try:
         # python-pskc parses with lxml when it is installed (signxml needs it), and lxml
         # expands entities: the file is first read with defusedxml, which refuses any
-        # entity or external reference, so nothing such reaches python-pskc.
-        defused.fromstring(data)
+        # document type, entity or external reference, so nothing such reaches python-pskc.
+        defused.fromstring(data, forbid_dtd=True)
     except DefusedXmlException:
-        raise BadRequest("the file declares XML entities or external references, which a "
-                         "PSKC key container has no use for; nothing was imported",
+        raise BadRequest("the file declares a document type, XML entities or external "
+                         "references, which a PSKC key container never has; nothing was "
+                         "imported",
                          field="pskc", reason="PSKC_UNREADABLE") from None
     except ParseError as exc:
         raise BadRequest(f"the file cannot be read as XML: {exc} (a truncated or damaged "
