@@ -12,7 +12,9 @@ integrity_check`` and the audit chain verified on the copy — and written as::
 Restore refuses a file whose header, length, checksum, SQLite structure, schema or audit chain
 is wrong, and changes nothing then. It copies the database into the store in one transaction
 (the backup API again), records ``audit.restore`` in the restored trail, and sets the node's
-witness file aside (the restored trail legitimately ends before the head it last saw).
+witness file aside (the restored trail legitimately ends before the head it last saw). A
+backup taken before a key-encryption-key rotation is re-sealed under the store's current key
+on the way in (authd/kek/restore.py).
 
 PostgreSQL stores are backed up with pg_dump or continuous archiving (docs/audit.md).
 """
@@ -33,6 +35,7 @@ from authd.audit.chain import read_head
 from authd.audit.signing import KeyRing
 from authd.audit.verify import Report, verify
 from authd.config import Config
+from authd.kek.restore import onto_current_keys, read_store_keys
 from authd.storage import migrate, open_database
 from authd.storage.migrations import available
 from devices.errors import BadRequest, WrongState
@@ -232,6 +235,8 @@ class RestoreResult:
     meta: dict[str, Any]
     report: Report | None
     witness_moved: Path | None
+    resealed: int = 0  # values of the backup sealed again under the store's current key
+    current_key: int = 0
 
 
 def check(src: Path, keys: KeyRing | None, workdir: Path) -> tuple[dict[str, Any], Report | None]:
@@ -255,6 +260,7 @@ def restore(cfg: Config, src: Path, keys: KeyRing | None, *, replace: bool,
                                  f"--replace to overwrite it")
     staged = target.with_name(f".{target.name}.restoring")
     staged.unlink(missing_ok=True)
+    current = read_store_keys(target)
     try:
         meta = _extract(src, staged)
         version = _check_database(staged)
@@ -263,6 +269,7 @@ def restore(cfg: Config, src: Path, keys: KeyRing | None, *, replace: bool,
             raise WrongState(
                 f"{src}: the audit trail in the backup was tampered with (first bad record "
                 f"{report.first_bad_record}); nothing restored")
+        resealed, current_key = onto_current_keys(cfg, staged, current)
         conn = sqlite3.connect(staged)
         conn.execute("PRAGMA journal_mode=WAL")
         try:
@@ -285,9 +292,11 @@ def restore(cfg: Config, src: Path, keys: KeyRing | None, *, replace: bool,
         migrate(db)
         detail = {"backup_created_at": meta.get("created_at"),
                   "records_up_to": meta.get("audit_last_id")}
+        if resealed:
+            detail.update(resealed=resealed, under_kek=current_key)
         log = AuditLog()
         db.run(lambda tx: log.record(tx, action="audit.restore", target="audit",
                                      outcome="restored", detail=detail))
     finally:
         db.close()
-    return RestoreResult(meta, report, moved)
+    return RestoreResult(meta, report, moved, resealed, current_key)

@@ -142,6 +142,9 @@ def cmd_restore(args: argparse.Namespace) -> int:
                             witness=settings.witness_path(cfg))
     print(f"restored {src} (taken {_when(float(result.meta.get('created_at', 0)))}) into "
           f"{target}: audit records up to {result.meta.get('audit_last_id')}")
+    if result.resealed:
+        print(f"{result.resealed:,} sealed value(s) of the backup re-sealed under the store's "
+              f"current key-encryption key {result.current_key}")
     if result.witness_moved:
         print(f"the witness of the previous head was set aside: {result.witness_moved}")
     return 0
@@ -224,7 +227,8 @@ def _kek_command(fn_name: str) -> Any:
 
 
 def _kek_commands(sub: Any) -> None:
-    kek = sub.add_parser("kek", help="the key-encryption key: rotate, status (docs/keys.md)")
+    kek = sub.add_parser("kek", help="the key-encryption key: rotate, status, expire "
+                                     "(docs/keys.md)")
     ksub = kek.add_subparsers(dest="kek_command", required=True)
     p = ksub.add_parser("rotate", help="a new key on the token, every sealed value moved under "
                                        "it, the old key destroyed; online, and run again to "
@@ -237,6 +241,13 @@ def _kek_commands(sub: Any) -> None:
                                        "sealed values each key holds")
     _common(p)
     p.set_defaults(fn=_kek_command("cmd_status"))
+    p = ksub.add_parser("expire", help="destroy the retired keys whose [kek] keep_rotated_days "
+                                       "have passed (backups taken before their rotation no "
+                                       "longer open afterwards)")
+    _common(p)
+    p.add_argument("--key", type=int, metavar="N",
+                   help="destroy retired key N now, whatever its retention")
+    p.set_defaults(fn=_kek_command("cmd_expire"))
 
 
 def _token_command(fn_name: str) -> Any:

@@ -160,11 +160,18 @@ class KekConfig:
         2.0, "how often a node looks in the store for a key-encryption key added or destroyed "
              "by a rotation (before it seals); a rotation waits twice this plus [store] "
              "timeout_seconds before it moves records")
+    keep_rotated_days: float = setting(
+        35.0, "how long a rotated-out key stays on the token as 'retired' so that backups "
+              "taken before the rotation can be restored (set it to the backups' retention); "
+              "authd kek expire destroys it after that, 0 destroys it at the end of the "
+              "rotation")
 
     def problems(self) -> list[str]:
         out = []
         if not 0 < self.refresh_seconds <= 3600:
             out.append("refresh_seconds must be more than 0 and at most 3600")
+        if not 0 <= self.keep_rotated_days <= 3660:
+            out.append("keep_rotated_days must be 0..3660")
         given = [name for name in ("pin_file", "pin_env", "pin_credential") if getattr(self, name)]
         if len(given) > 1:
             out.append("set one of pin_file, pin_env and pin_credential, not "

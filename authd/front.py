@@ -15,7 +15,9 @@ only with the random token it gave the front end, and takes the caller from the 
 The daemon starts the front end once its features run, restarts it on the same port if it
 dies (after 0.1 s, doubling while it keeps dying, at most 5 s), and stops it with SIGTERM
 first on shutdown (in-flight calls finish within ``grace_seconds``). The front end exits when
-the daemon dies. Its own messages (plain lines) go to the daemon's stderr.
+the daemon dies. Its own messages (plain lines) go to the daemon's stderr. It counts every call
+it answers into ``front.tally`` in the run directory, which the daemon's metrics endpoint
+serves as ``authd_front_answers_total`` (authd/front_tally.py).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import threading
 from pathlib import Path
 
 from authd.config import Config
+from authd.front_tally import open_tally
 from devices.errors import BadRequest
 
 log = logging.getLogger("authd.front")
@@ -81,11 +84,13 @@ class NativeFront:
         self._watcher: threading.Thread | None = None
         self.port = 0
         self.restarts = 0
+        self.tally = open_tally(daemon_socket.parent / "front.tally")
 
     def _command(self, listen: str) -> list[str]:
         s = self._config.server
         cmd = [str(self._binary), f"--listen={listen}", f"--daemon=unix:{self._daemon}",
-               f"--grace-ms={int(s.grace_seconds * 1000)}", *self._args]
+               f"--grace-ms={int(s.grace_seconds * 1000)}", f"--tally={self.tally.path}",
+               *self._args]
         if s.insecure:
             return [*cmd, "--insecure"]
         from authd.server import tls_paths
@@ -150,3 +155,4 @@ class NativeFront:
             proc.wait()
         if self._watcher is not None:
             self._watcher.join(5)
+        self.tally.close()

@@ -6,6 +6,7 @@ on, the framing (each frame a 4-byte big-endian length and a message, as in
 
 from __future__ import annotations
 
+import logging
 import socket
 import struct
 import threading
@@ -15,6 +16,8 @@ from pathlib import Path
 
 from authd.context import Caller
 from authd.interceptors import Unauthenticated, make_caller
+
+log = logging.getLogger(__name__)
 
 LENGTH = struct.Struct(">I")
 MAX_FRAME = 64 << 20
@@ -79,15 +82,27 @@ class FrontListener(ABC):
 
     def __init__(self, path: Path, name: str) -> None:
         self.path = path
-        path.unlink(missing_ok=True)
-        self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self._listener.bind(str(path))
-        path.chmod(0o600)
-        self._listener.listen(4)
+        self.name = name
+        self._lock = threading.Lock()
+        self._listener = self._listen()
         self._connections: list[socket.socket] = []
         self._threads: list[threading.Thread] = []
         self._closed = False
+        self._stopped = threading.Event()
+        self.relistened = 0  # times the listener failed and was made again
         self._accepter = threading.Thread(target=self._accept, name=name, daemon=True)
+
+    def _listen(self) -> socket.socket:
+        self.path.unlink(missing_ok=True)
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            listener.bind(str(self.path))
+            self.path.chmod(0o600)
+            listener.listen(4)
+        except BaseException:
+            listener.close()
+            raise
+        return listener
 
     def start(self) -> None:
         self._accepter.start()
@@ -111,12 +126,14 @@ class FrontListener(ABC):
         conn.close()
 
     def close(self) -> None:
-        self._closed = True
-        try:
-            self._listener.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass  # never connected: nothing to shut
-        self._listener.close()
+        with self._lock:
+            self._closed = True
+            self._stopped.set()
+            try:
+                self._listener.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass  # never connected: nothing to shut
+            self._listener.close()
         for conn in list(self._connections):
             try:
                 conn.shutdown(socket.SHUT_RDWR)
@@ -128,10 +145,36 @@ class FrontListener(ABC):
         self.path.unlink(missing_ok=True)
 
     def _accept(self) -> None:
+        """Accepts the front end's connections. A listener that fails (out of descriptors, shut
+        by accident) is made again on the same path, after 0.05 s doubling to 2 s while it
+        keeps failing: the front end connects again on its own."""
+        delay = 0.05
         while not self._closed:
             try:
                 conn, _ = self._listener.accept()
-            except OSError:
-                return
+            except OSError as exc:
+                if self._closed:
+                    return
+                log.warning("the front end's listener %s failed (%s); listening again in "
+                            "%.2f s", self.name, exc, delay)
+                if self._stopped.wait(delay):
+                    return
+                delay = min(delay * 2, 2.0)
+                self._relisten()
+                continue
+            delay = 0.05
             self._connections.append(conn)
             self.serve(conn)
+
+    def _relisten(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            try:
+                fresh = self._listen()
+            except OSError as exc:
+                log.error("the front end's listener %s cannot listen again: %s", self.name, exc)
+                return
+            self._listener.close()
+            self._listener = fresh
+            self.relistened += 1

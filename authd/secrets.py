@@ -31,6 +31,7 @@ from authd.files import create_private, private_dir, read_secret
 from authd.kek.keys import (
     ACTIVE,
     OPEN_STATES,
+    RETIRED,
     KeyRow,
     being_destroyed,
     current_id,
@@ -402,10 +403,11 @@ def _read_keys(tx: Tx) -> tuple[list[KeyRow], set[int]]:
 
 
 def _open_keys(rows: list[KeyRow], known: dict[int, OpenKey], opener: Callable[[str], Kek],
-               mode: str, destroying: set[int]) -> dict[int, OpenKey]:
+               mode: str, destroying: set[int],
+               states: tuple[str, ...] = OPEN_STATES) -> dict[int, OpenKey]:
     keys: dict[int, OpenKey] = {}
     for row in rows:
-        if row.state not in OPEN_STATES:
+        if row.state not in states:
             continue
         if row.id in known:
             keys[row.id] = known[row.id]
@@ -498,6 +500,14 @@ def open_secret_box(config: Config, db: Database) -> SecretBox:
         own.set_timeout(config.store.timeout_seconds)
         source = _StoreKeys(own, opener, k.mode)
     return SecretBox(k.mode, keys, current_id(rows), source, k.refresh_seconds)
+
+
+def restore_box(config: Config, rows: list[KeyRow]) -> SecretBox:
+    """A box over ``rows`` that also opens retired keys (a restored backup's values), for
+    moving them under the current key; it reads no store and watches no rotation."""
+    k = config.kek
+    keys = _open_keys(rows, {}, key_opener(config), k.mode, set(), (*OPEN_STATES, RETIRED))
+    return SecretBox(k.mode, keys, current_id(rows))
 
 
 def create_token_key(config: Config, label: str) -> Kek:

@@ -9,7 +9,10 @@ verifications per durable commit) into a store that holds only the audit trail, 
   indexes on the key, on (target, at) and on keep_until; detail JSON with spaces);
 - ``after``: the current layout (integer key from a sequence, time in integer microseconds,
   who-did-what as one code into ``audit_kinds``, one index on target, compact detail), written
-  through ``AuditLog.record``.
+  as the engine writes a batch's records: ``AuditLog.row`` for each, one ``AuditLog.insert``
+  per transaction (one statement on PostgreSQL);
+- ``each``: the current layout, one ``AuditLog.record`` (one statement) per record, as the
+  engine wrote them before its records went in together.
 
 Figures per record: CPU of this process and of the PostgreSQL server (the work a verification
 pays for, less sensitive to other load than wall time), wall time, bytes of table and indexes,
@@ -39,6 +42,7 @@ LEGACY_SCHEMA = [
     "CREATE INDEX audit_log_target ON audit_log (target, at)",
     "CREATE INDEX audit_log_keep ON audit_log (keep_until)",
 ]
+LAYOUTS = ("before", "each", "after")
 INSTITUTIONS = ("bank-a", "bank-b", "bank-c")
 OUTCOMES = ("accepted",) * 7 + ("wrong_code",) * 3
 
@@ -100,12 +104,18 @@ def measure(layout: str, url: str, server_pid: int | None, records: list[Any], b
     callers = {b: Caller(b, Role.BACKEND, "ib-backend-01") for b in INSTITUTIONS}
 
     def write(tx: Any, chunk: list[Any]) -> None:
-        for serial, bank, outcome, failures in chunk:
-            if layout == "before":
+        if layout == "before":
+            for serial, bank, outcome, failures in chunk:
                 legacy_insert(tx, serial, bank, outcome, failures)
-            else:
+            return
+        if layout == "each":
+            for serial, bank, outcome, failures in chunk:
                 log.record(tx, action="otp.verify", target=serial, outcome=outcome,
                            caller=callers[bank], detail={"failures": failures})
+            return
+        log.insert(tx, [log.row(tx, action="otp.verify", target=serial, outcome=outcome,
+                                caller=callers[bank], detail={"failures": failures})
+                        for serial, bank, outcome, failures in chunk])
 
     n = len(records)
     wal0 = wal_lsn(db)
@@ -177,21 +187,27 @@ def main(argv: list[str]) -> None:
         for kind in (["sqlite", "postgresql"] if args.store == "both" else [args.store]):
             cluster = start_pg_cluster(root / "pg") if kind == "postgresql" else None
             try:
-                runs: dict[str, list[dict[str, float]]] = {"before": [], "after": []}
-                for _ in range(args.repeat):  # alternating, so drifting load hits both alike
-                    for layout in ("before", "after"):
+                runs: dict[str, list[dict[str, float]]] = {name: [] for name in LAYOUTS}
+                for _ in range(args.repeat):  # alternating, so drifting load hits all alike
+                    for layout in LAYOUTS:
                         url = (cluster.url(cluster.create_database()) if cluster
                                else f"sqlite:///{root / f'{layout}-{len(runs[layout])}.db'}")
                         pid = postmaster_pid(cluster) if cluster else None
                         runs[layout].append(measure(layout, url, pid, records, args.batch, root))
                 results = {layout: median_of(rs) for layout, rs in runs.items()}
-                for layout in ("before", "after"):
+                for layout in LAYOUTS:
                     r = results[layout]
                     rows.append([kind, layout, r["cpu_us"], r["server_us"],
                                  r["cpu_us"] + r["server_us"], r["wall_us"], r["table_b"],
                                  r["index_b"], r["table_b"] + r["index_b"], r["wal_b"]])
                     print(f"[{kind}] {layout}: {r}", flush=True)
                 b, a = results["before"], results["after"]
+                e = results["each"]
+                rows.append([kind, "after / each", a["cpu_us"] / e["cpu_us"],
+                             a["server_us"] / e["server_us"] if e["server_us"] else "",
+                             (a["cpu_us"] + a["server_us"]) / (e["cpu_us"] + e["server_us"]),
+                             a["wall_us"] / e["wall_us"], "", "", "",
+                             a["wal_b"] / e["wal_b"] if e["wal_b"] else ""])
                 rows.append([kind, "after / before",
                              a["cpu_us"] / b["cpu_us"],
                              a["server_us"] / b["server_us"] if b["server_us"] else "",

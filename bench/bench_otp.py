@@ -433,9 +433,64 @@ def native_jobs(devices: int, now: float, processes: int, frames: int,
     return jobs
 
 
+def stage_histograms(port: int) -> dict[str, dict[str, float]]:
+    """``authd_otp_stage_seconds`` of a node ([otp] stage_timings): per stage, the cumulative
+    count of each bucket (by its upper bound, as text), ``_sum`` and ``_count``."""
+    import re
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as answer:
+        text = answer.read().decode()
+    found: dict[str, dict[str, float]] = {}
+    for line in text.splitlines():
+        m = re.match(r'authd_otp_stage_seconds_(bucket|sum|count)\{(.*)\} (\S+)$', line)
+        if m is None:
+            continue
+        labels = dict(re.findall(r'(\w+)="([^"]*)"', m.group(2)))
+        key = labels["le"] if m.group(1) == "bucket" else "_" + m.group(1)
+        found.setdefault(labels["stage"], {})[key] = float(m.group(3))
+    return found
+
+
+STAGE_ORDER = ("front_queue", "link_read", "writer_wait", "writer_commit", "sync_wait", "sync",
+               "sync_inline", "settle", "checkpoint", "link_send_wait", "link_total", "gc")
+
+
+def _bucket_at(bounds: list[tuple[float, float]], rank: float) -> str:
+    """The upper bound (ms) of the first bucket holding ``rank`` observations."""
+    for bound, cumulative in bounds:
+        if cumulative >= rank:
+            return f"{bound * 1e3:.2f}" if bound != float("inf") else ">1000"
+    return "-"
+
+
+def stage_rows(before: dict[str, dict[str, float]], after: dict[str, dict[str, float]],
+               seconds: float) -> str:
+    """What each stage took during a run: times a second, mean, p50, p99 and p99.9 (the
+    upper bound of the bucket holding it), the largest bucket reached."""
+    lines = [f"{'stage':<15} {'per s':>7} {'mean ms':>8} {'p50 ms':>7} {'p99 ms':>7} "
+             f"{'p99.9 ms':>8} {'max ms':>7}"]
+    for stage in [s for s in STAGE_ORDER if s in after] + \
+            sorted(set(after) - set(STAGE_ORDER)):
+        now, then = after[stage], before.get(stage, {})
+        count = now["_count"] - then.get("_count", 0.0)
+        if count <= 0:
+            continue
+        bounds = sorted((float(k), now[k] - then.get(k, 0.0)) for k in now
+                        if not k.startswith("_"))
+
+        mean = (now["_sum"] - then.get("_sum", 0.0)) / count
+        at = [_bucket_at(bounds, q * count) for q in (0.5, 0.99, 0.999, 1.0)]
+        lines.append(f"{stage:<15} {count / seconds:>7.0f} {mean * 1e3:>8.3f} {at[0]:>7} "
+                     f"{at[1]:>7} {at[2]:>8} {at[3]:>7}")
+    return "\n".join(lines)
+
+
 def native_rows(kind: str, store_url: str, pin_file: Path, root: Path, devices: int,
                 load: NativeLoad, processes: int, repeat: int,
-                floor: list[dict[str, float]], front: str = "python") -> list[list[object]]:
+                floor: list[dict[str, float]], front: str = "python", *,
+                only_rated: bool = False, stages: bool = False,
+                offered: int = OFFERED) -> list[list[object]]:
     from tests.nodes import Node
     from tests.pgcluster import free_port
 
@@ -449,6 +504,7 @@ def native_rows(kind: str, store_url: str, pin_file: Path, root: Path, devices: 
                  "AUTHD_SERVER__FRONT": front,
                  "AUTHD_OTP__LOCKOUT_THRESHOLD": str(NO_LOCKOUT),
                  "AUTHD_SERVER__METRICS_LISTEN": f'"127.0.0.1:{metrics_port}"',
+                 **({"AUTHD_OTP__STAGE_TIMINGS": "true"} if stages else {}),
                  **NO_REFUSAL_LIMIT})
     ports = [metrics_port + i for i in range(processes)]
 
@@ -481,16 +537,33 @@ def native_rows(kind: str, store_url: str, pin_file: Path, root: Path, devices: 
                                       per_request=BATCH_SIZE)
 
         check_failures_counted(base, ok_calls)
-        unary_runs = repeated(node.proc.pid, unary, load.unary_processes, 1, load.seconds,
-                              repeat)
-        each = -(-OFFERED // load.unary_processes)  # per h2load process, rounded up
+        each = -(-offered // load.unary_processes)  # per h2load process, rounded up
 
         def rated(_: int) -> h2load.H2Run:
             return h2load.run_counted(base + VERIFY, unary_jobs, ok_calls,
                                       duration=load.seconds, streams=load.unary_streams,
                                       rps=each)
 
-        rated_runs = [timed_h2(node.proc.pid, rated, 0) for _ in range(repeat)]
+        if only_rated:
+            rated(0)  # warm up
+        else:
+            unary_runs = repeated(node.proc.pid, unary, load.unary_processes, 1, load.seconds,
+                                  repeat)
+        rated_runs = []
+        for _ in range(repeat):
+            before = stage_histograms(metrics_port) if stages else {}
+            rated_runs.append(timed_h2(node.proc.pid, rated, 0))
+            if stages:
+                run = rated_runs[-1]
+                print(f"[{kind}] {each * load.unary_processes:,}/s offered: {run['rate']:,.0f}/s"
+                      f" answered, p50 {run['p50']:.1f} ms, p99 {run['p99']:.1f} ms, load1 "
+                      f"{run['load']:.2f}; per stage:", flush=True)
+                print(stage_rows(before, stage_histograms(metrics_port), load.seconds),
+                      flush=True)
+        if only_rated:
+            node.terminate()
+            return [row(kind, f"{front} front: Verify unary, {each * load.unary_processes:,}"
+                        "/s offered", "h2load", rated_runs)]
         stream_runs = repeated(node.proc.pid, stream, load.stream_processes, STREAM_FRAMES,
                                load.seconds, repeat)
         batch_runs = repeated(node.proc.pid, batch, load.stream_processes, BATCH_SIZE,
@@ -615,7 +688,9 @@ def bench_store(kind: str, args: Any, root: Path,
 
         for front, floor in floors.items():
             rows.extend(native_rows(kind, store_url, pin_file, root, args.devices,
-                                    args.native, args.processes, args.repeat, floor, front))
+                                    args.native, args.processes, args.repeat, floor, front,
+                                    only_rated=args.only == "rated", stages=args.stages,
+                                    offered=args.offered))
             print(f"[{kind}] native client, {front} front done", flush=True)
         if args.client in ("python", "both"):
             rows.extend(python_rows(kind, store_url, pin_file, root, take, args.requests,
@@ -649,6 +724,12 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--front", choices=["python", "native", "both"], default="both",
                         help="native client: who serves the port ([server] front)")
     parser.add_argument("--no-in-process", dest="in_process", action="store_false")
+    parser.add_argument("--only", choices=["all", "rated"], default="all",
+                        help="rated: the native client's rate mode only (the p99 target)")
+    parser.add_argument("--offered", type=int, default=OFFERED,
+                        help="unary verifications a second offered in rate mode")
+    parser.add_argument("--stages", action="store_true",
+                        help="time each stage of the engine ([otp] stage_timings) in rate mode")
     args = parser.parse_args(argv)
     args.native = NativeLoad(seconds=args.seconds)
     native = args.client in ("h2load", "both")
@@ -664,12 +745,14 @@ def main(argv: list[str]) -> None:
     try:
         floors: dict[str, list[dict[str, float]]] = {}
         fronts = ["python", "native"] if args.front == "both" else [args.front]
-        if native and "python" in fronts:
+        if native and args.only == "rated":
+            floors = {front: [] for front in fronts}  # no floor: no ratio in this mode
+        elif native and "python" in fronts:
             floors["python"] = empty_floor(args.native, args.processes, args.repeat)
             rows.append(row("-", "python front: empty grpc.aio unary call (floor)", "h2load",
                             floors["python"]))
             print(f"python empty call floor: {rows[-1][3]:,.0f}/s", flush=True)
-        if native and "native" in fronts:
+        if native and "native" in fronts and args.only != "rated":
             floors["native"] = empty_floor_native(args.native, args.repeat)
             rows.append(row("-", "native front: empty C++ gRPC unary call (floor)", "h2load",
                             floors["native"]))

@@ -16,7 +16,7 @@ from __future__ import annotations
 import threading
 import time
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from authd.audit.records import SELECT_RECORDS, AuditRecord, encode_detail
@@ -26,6 +26,13 @@ from authd.storage import Tx
 _FORBIDDEN = {"pin", "puk", "seed", "secret", "code", "codes", "key", "password", "answer"}
 _INSERT = ("INSERT INTO audit_log (at_us, kind, target, detail, customer)"
            " VALUES (?, ?, ?, ?, ?)")
+# The same for many rows in one statement (PostgreSQL): ids are drawn in the rows' order.
+_INSERT_ARRAYS = ("INSERT INTO audit_log (at_us, kind, target, detail, customer)"
+                  " SELECT at_us, kind, target, detail, customer FROM unnest("
+                  "?::bigint[], ?::integer[], ?::text[], ?::text[], ?::text[])"
+                  " WITH ORDINALITY AS r(at_us, kind, target, detail, customer, n) ORDER BY n")
+# at_us, kind, target, detail, customer
+AuditRow = tuple[int, int, str, str, str | None]
 
 
 _SAFE_KEYS: set[tuple[str, ...]] = set()
@@ -91,6 +98,14 @@ class AuditLog:
                customer: str | None = None) -> None:
         """One record in ``tx``. ``customer``: the institution's reference of the customer the
         change concerns, where the caller knows it (searchable with the institution)."""
+        tx.execute(_INSERT, self.row(tx, action=action, target=target, outcome=outcome,
+                                     detail=detail, caller=caller, customer=customer))
+
+    def row(self, tx: Tx, *, action: str, target: str, outcome: str,
+            detail: Mapping[str, Any] | None = None, caller: Caller | None = None,
+            customer: str | None = None) -> AuditRow:
+        """A record as ``record`` writes it, checked, to write later in ``tx`` with others
+        (``insert``): many records of one transaction then cost one statement."""
         who = caller or _current.get() or SYSTEM
         if who.operator and (not detail or "operator" not in detail):
             # The teller a branch node acted for, beside the terminal (the subject).
@@ -101,10 +116,24 @@ class AuditLog:
         if "\x00" in f"{action}{target}{outcome}{text}{customer or ''}{who.subject}" \
                 f"{who.institution}":
             raise ValueError("audit records may not hold NUL characters")
-        tx.execute(_INSERT, (
-            int(self.clock() * 1_000_000),
-            self._kinds.code(tx, (who.institution, who.role.value, who.subject, action, outcome)),
-            target, text, customer or None))
+        return (int(self.clock() * 1_000_000),
+                self._kinds.code(tx, (who.institution, who.role.value, who.subject, action,
+                                      outcome)),
+                target, text, customer or None)
+
+    @staticmethod
+    def insert(tx: Tx, rows: Sequence[AuditRow]) -> None:
+        """Write records made by ``row``, their ids in the order given. On PostgreSQL one
+        statement for all of them (the columns travel as arrays); on SQLite one
+        ``executemany``."""
+        if not rows:
+            return
+        if tx.dialect != "postgresql":
+            tx.executemany(_INSERT, rows)
+            return
+        at, kind, target, detail, customer = (list(column) for column in zip(*rows,
+                                                                             strict=True))
+        tx.execute(_INSERT_ARRAYS, (at, kind, target, detail, customer))
 
     def for_target(self, tx: Tx, target: str, limit: int = 100) -> list[AuditRecord]:
         """The newest ``limit`` records of one object, newest first."""

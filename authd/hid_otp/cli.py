@@ -41,6 +41,9 @@ def device_lines(m: hid_otp_pb2.ListHidDevicesResponse) -> list[str]:
     if not m.devices:
         return ["no OTP HID device attached"]
     lines = []
+    if m.from_branch_copy:
+        lines.append("the center cannot be asked: provisioning records as this branch node last "
+                     f"had them from the center ({m.center_error})")
     for d in m.devices:
         serial = str(d.device_serial) if d.device_serial else "(serial hidden)"
         head = f"device {serial}  {d.vendor_id:04x}:{d.product_id:04x}"
@@ -54,10 +57,15 @@ def device_lines(m: hid_otp_pb2.ListHidDevicesResponse) -> list[str]:
         slots = [f"slot {n} {'configured' if on else 'empty'}"
                  for n, on in ((1, d.slot1_configured), (2, d.slot2_configured))]
         lines.append(f"  {', '.join(slots)}")
-        if d.provisioned:
-            lines.append(f"  provisioned by {d.institution} as OTP device {d.otp_serial}")
+        as_of = f" (as of {when(d.record_as_of)})" if m.from_branch_copy else ""
+        if m.from_branch_copy and not d.record_as_of:
+            lines.append("  provisioned by authd or not: unknown here (the center never "
+                         "answered for this device on this node)")
+        elif d.provisioned:
+            by = f" by {d.institution}" if d.institution else ""
+            lines.append(f"  provisioned{by} as OTP device {d.otp_serial}{as_of}")
         else:
-            lines.append("  not provisioned by authd")
+            lines.append(f"  not provisioned by authd{as_of}")
     return lines
 
 

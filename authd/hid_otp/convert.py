@@ -84,6 +84,7 @@ def device_view(view: DeviceView) -> hid_otp_pb2.HidDevice:
         product_id=a.info.product_id,
         device_serial=a.serial,
         error=a.error,
+        record_as_of=view.as_of,
     )
     if a.status is not None:
         msg.firmware = ".".join(str(v) for v in a.status.version)

@@ -24,6 +24,7 @@ from authd.center.feature import CenterFeature, link_of
 from authd.features import BRANCH, CENTER, Feature, Service
 from authd.hid_otp.attached import DeviceManager
 from authd.hid_otp.center import HidCenter, LocalHidCenter
+from authd.hid_otp.copies import BranchCopies
 from authd.hid_otp.remote import NoCenter, RemoteHidCenter
 from authd.hid_otp.service import HidService
 from authd.hid_otp.servicer import HidOtpCenterServicer, HidOtpServicer, HidSimulatorServicer
@@ -73,8 +74,11 @@ class HidOtpFeature(Feature[HidOtpSettings]):
                              else RemoteHidCenter(link) if link is not None else NoCenter())
         timeouts = Timeouts(response=settings.response_timeout, touch=settings.touch_timeout)
         center_settings = app.require(CenterFeature).settings
+        # A branch-only node keeps a copy of the center's records for listing without it.
+        copies = BranchCopies(app.db) if self.center is None else None
         self.service = HidService(DeviceManager(backend, timeouts=timeouts), center,
-                                  recovery_interval=center_settings.recovery_interval)
+                                  recovery_interval=center_settings.recovery_interval,
+                                  copies=copies)
 
     def services(self) -> list[Service]:
         out = []

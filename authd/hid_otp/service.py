@@ -42,7 +42,8 @@ from authd.hid_otp.center import (
     Reservation,
     ReserveRequest,
 )
-from devices.errors import AlreadyPresent, AuthdError, BadRequest
+from authd.hid_otp.copies import BranchCopies
+from devices.errors import AlreadyPresent, AuthdError, BadRequest, Unreachable
 from devices.hid_otp import Slot, hmac_sha1_config, hotp_config
 from devices.hid_otp.errors import (
     CommandRejectedError,
@@ -91,6 +92,16 @@ class Identification:
 class DeviceView:
     attached: AttachedDevice
     provisioned: ProvisioningRecord | None
+    # When the center answered for the record: the moment of this listing when it answered
+    # now; from the branch copy, when it last did; 0 when it never did (unknown).
+    as_of: float = 0.0
+
+
+@dataclass(frozen=True)
+class Listing:
+    devices: list[DeviceView]
+    from_copy: bool = False  # the center could not be asked: records from the branch copy
+    center_error: str = ""  # why it could not
 
 
 @dataclass
@@ -113,19 +124,45 @@ def firmware_text(version: tuple[int, int, int]) -> str:
 
 class HidService:
     def __init__(self, devices: DeviceManager, center: HidCenter, *,
-                 recovery_interval: float = 3.0) -> None:
+                 recovery_interval: float = 3.0, copies: BranchCopies | None = None) -> None:
         self.devices = devices
         self.center = center
+        self.copies = copies  # a branch-only node's copy of the center's answers
         self.recovery_interval = recovery_interval
         self._unsettled: dict[int, Unsettled] = {}
         self._lock = threading.Lock()
 
     # --- listing ------------------------------------------------------------------------
 
-    def list_devices(self) -> list[DeviceView]:
+    def list_devices(self) -> Listing:
+        """The attached devices with their provisioning records; on a branch-only node whose
+        center cannot be asked, the records of the branch copy, each with its age."""
         attached = self.devices.list()
-        known = self.center.records([a.serial for a in attached if a.serial])
-        return [DeviceView(a, known.get(a.serial)) for a in attached]
+        serials = [a.serial for a in attached if a.serial]
+        try:
+            known = self.center.records(serials)
+        except Unreachable as exc:
+            if self.copies is None:
+                raise
+            copied = self.copies.load(current_caller().institution, serials)
+            views = []
+            for a in attached:
+                c = copied.get(a.serial)
+                views.append(DeviceView(a, c.record if c else None, c.checked_at if c else 0.0))
+            return Listing(views, from_copy=True, center_error=str(exc))
+        now = self._copy(serials, known) if self.copies is not None else time.time()
+        return Listing([DeviceView(a, known.get(a.serial), now if a.serial else 0.0)
+                        for a in attached])
+
+    def _copy(self, asked: list[int], found: dict[int, ProvisioningRecord]) -> float:
+        """Keep the center's answer in the branch copy (a failure to write it is logged: the
+        answer itself stands)."""
+        assert self.copies is not None
+        try:
+            return self.copies.save(current_caller().institution, asked, found)
+        except AuthdError as exc:
+            log.warning("could not keep the center's HID records in the branch copy: %s", exc)
+            return time.time()
 
     # --- provisioning -------------------------------------------------------------------
 
@@ -175,6 +212,8 @@ class HidService:
                 undone = self._undo(device, programmed, reservation.access_code)
                 self._cancel(pid, request.operator, "confirm", type(exc).__name__, undone)
                 raise
+        if self.copies is not None:
+            self._copy([device.serial], {device.serial: record})
         return Provisioned(device.serial, record.otp_serial, record.digits, record.institution,
                            record.identification, firmware, request.customer_id)
 
@@ -252,12 +291,14 @@ class HidService:
 
     def _settle(self, entry: Unsettled) -> int:
         try:
-            self.center.confirm(entry.provisioning_id, entry.operator)
+            record = self.center.confirm(entry.provisioning_id, entry.operator)
         except AuthdError as exc:
             if _link_failure(exc):
                 return 0
             refusal = exc
         else:
+            if self.copies is not None:
+                self._copy([entry.device_serial], {entry.device_serial: record})
             with self._lock:
                 if self._unsettled.get(entry.device_serial) is entry:
                     del self._unsettled[entry.device_serial]

@@ -31,8 +31,10 @@ class HidOtpServicer(hid_otp_pb2_grpc.HidOtpServiceServicer):
         self, request: hid_otp_pb2.ListHidDevicesRequest, context: Ctx
     ) -> hid_otp_pb2.ListHidDevicesResponse:
         require_role(Role.BRANCH)
-        views = await self.app.run_blocking(self.service.list_devices)
-        return hid_otp_pb2.ListHidDevicesResponse(devices=[convert.device_view(v) for v in views])
+        listing = await self.app.run_blocking(self.service.list_devices)
+        return hid_otp_pb2.ListHidDevicesResponse(
+            devices=[convert.device_view(v) for v in listing.devices],
+            from_branch_copy=listing.from_copy, center_error=listing.center_error)
 
     async def ProvisionDevice(
         self, request: hid_otp_pb2.ProvisionHidDeviceRequest, context: Ctx

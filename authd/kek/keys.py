@@ -8,10 +8,11 @@ from typing import Literal
 
 from authd.storage import Tx
 
-KeyState = Literal["new", "active", "retiring", "destroyed"]
+KeyState = Literal["new", "active", "retiring", "retired", "destroyed"]
 NEW: KeyState = "new"  # being created on the token by a rotation; seals nothing yet
 ACTIVE: KeyState = "active"  # new seals go under it
 RETIRING: KeyState = "retiring"  # opens what a rotation has not moved yet
+RETIRED: KeyState = "retired"  # rotated out, kept on the token for restores of older backups
 DESTROYED: KeyState = "destroyed"  # gone from the token; nothing is sealed under it
 OPEN_STATES = (ACTIVE, RETIRING)
 
@@ -26,6 +27,7 @@ class KeyRow:
     sealed_data_key: bytes | None
     created_at: float
     destroyed_at: float | None
+    retired_at: float | None = None
 
 
 def data_key_aad(key_id: int) -> bytes:
@@ -40,10 +42,11 @@ def label_for(base: str, key_id: int) -> str:
 
 
 def read_keys(tx: Tx) -> list[KeyRow]:
-    rows = tx.all("SELECT id, key_label, state, sealed_data_key, created_at, destroyed_at"
-                  " FROM kek_keys ORDER BY id")
+    rows = tx.all("SELECT id, key_label, state, sealed_data_key, created_at, destroyed_at,"
+                  " retired_at FROM kek_keys ORDER BY id")
     return [KeyRow(int(r[0]), str(r[1]), str(r[2]), bytes(r[3]) if r[3] is not None else None,
-                   float(r[4]), float(r[5]) if r[5] is not None else None) for r in rows]
+                   float(r[4]), float(r[5]) if r[5] is not None else None,
+                   float(r[6]) if r[6] is not None else None) for r in rows]
 
 
 def insert_key(tx: Tx, key_id: int, label: str, state: KeyState, sealed_data_key: bytes | None,
@@ -54,8 +57,11 @@ def insert_key(tx: Tx, key_id: int, label: str, state: KeyState, sealed_data_key
 
 
 def set_state(tx: Tx, key_id: int, state: KeyState, *, sealed_data_key: bytes | None = None,
-              destroyed_at: float | None = None) -> None:
-    if state == DESTROYED:
+              destroyed_at: float | None = None, retired_at: float | None = None) -> None:
+    if state == RETIRED:
+        tx.execute("UPDATE kek_keys SET state = ?, retired_at = ? WHERE id = ?",
+                   (state, retired_at, key_id))
+    elif state == DESTROYED:
         tx.execute("UPDATE kek_keys SET state = ?, sealed_data_key = NULL, destroyed_at = ?"
                    " WHERE id = ?", (state, destroyed_at, key_id))
     elif sealed_data_key is not None:

@@ -13,7 +13,10 @@ finished by the next ``authd kek rotate``:
   value again under N+1, in small transactions that change a value only if it is still the
   one read (compare and set: a concurrent change is met again by the next pass), until a pass
   finds nothing left under another key.
-- ``destroying``: a last pass finds nothing; key N is destroyed on the token and marked so.
+- ``destroying``: a last pass finds nothing; key N is destroyed on the token and marked so,
+  or, with ``[kek] keep_rotated_days``, kept there as 'retired' (it opens the backups taken
+  before this rotation when they are restored: authd/kek/restore.py) until ``authd kek
+  expire`` destroys it.
 - ``done``.
 
 Reads work throughout: a value names its key, and both keys are open until the end."""
@@ -33,6 +36,7 @@ from authd.kek.keys import (
     ACTIVE,
     DESTROYED,
     NEW,
+    RETIRED,
     RETIRING,
     current_id,
     insert_key,
@@ -294,23 +298,73 @@ class Rotation:
             return RotationRow(row.id, row.from_key, row.to_key, REWRAPPING, row.started_at,
                                row.activated_at, None, row.moved + moved)
         label = self._label(row.from_key)
-        gone = destroy_token_key(self.config, label)
+        keep = self.config.kek.keep_rotated_days > 0
+        gone = False if keep else destroy_token_key(self.config, label)
         now = time.time()
 
         def finish(tx: Tx) -> None:
-            set_state(tx, row.from_key, DESTROYED, destroyed_at=now)
-            if row.from_key == 1:  # key 1's data key, kept in store_meta since before ids
-                tx.execute("DELETE FROM store_meta WHERE name = ?", ("data_key",))
+            if keep:
+                set_state(tx, row.from_key, RETIRED, retired_at=now)
+                self.audit.record(tx, action="kek.retire", target=f"kek:{row.from_key}",
+                                  outcome="ok", detail={
+                                      "label": label,
+                                      "keep_days": self.config.kek.keep_rotated_days},
+                                  caller=ROTATOR)
+            else:
+                destroyed(tx, row.from_key, label, gone, now, self.audit)
             tx.execute("UPDATE kek_rotations SET state = ?, finished_at = ? WHERE id = ?",
                        (DONE, now, row.id))
-            self.audit.record(tx, action="kek.destroy", target=f"kek:{row.from_key}",
-                              outcome="ok", detail={"label": label, "on_token": gone},
-                              caller=ROTATOR)
             self._record(tx, row.to_key, "done", {"from_kek": row.from_key,
                                                   "to_kek": row.to_key, "moved": row.moved})
 
         self.db.run(finish)
         self.box.refresh()
-        self.say(f"key {row.from_key} destroyed on the token ({label}); rotation {row.id} done")
+        if keep:
+            until = now + self.config.kek.keep_rotated_days * 86400
+            self.say(f"key {row.from_key} retired: kept on the token ({label}) until "
+                     f"{time.strftime('%Y-%m-%d', time.gmtime(until))} so that older backups "
+                     f"can be restored (authd kek expire destroys it then); rotation {row.id} "
+                     "done")
+        else:
+            self.say(f"key {row.from_key} destroyed on the token ({label}); rotation {row.id} "
+                     "done")
         return RotationRow(row.id, row.from_key, row.to_key, DONE, row.started_at,
                            row.activated_at, now, row.moved)
+
+
+def destroyed(tx: Tx, key_id: int, label: str, on_token: bool, now: float,
+              audit: AuditLog) -> None:
+    """Record that key ``key_id`` is gone from the token."""
+    set_state(tx, key_id, DESTROYED, destroyed_at=now)
+    if key_id == 1:  # key 1's data key, kept in store_meta since before ids
+        tx.execute("DELETE FROM store_meta WHERE name = ?", ("data_key",))
+    audit.record(tx, action="kek.destroy", target=f"kek:{key_id}", outcome="ok",
+                 detail={"label": label, "on_token": on_token}, caller=ROTATOR)
+
+
+def expire(config: Config, db: Database, *, key_id: int | None = None,
+           now: float | None = None) -> list[int]:
+    """Destroy the retired keys whose ``[kek] keep_rotated_days`` have passed (or key
+    ``key_id`` now, which must be retired). Returns the keys destroyed."""
+    now = time.time() if now is None else now
+    keep = config.kek.keep_rotated_days * 86400
+    audit = AuditLog()
+    out = []
+    with rotation_lock(db):
+        keys = db.run(read_keys, write=False)
+        if key_id is not None:
+            named = [k for k in keys if k.id == key_id]
+            if not named or named[0].state != RETIRED:
+                state = named[0].state if named else "not in the store"
+                raise WrongState(f"key {key_id} is {state}: only a retired key is destroyed "
+                                 "by authd kek expire")
+            due = named
+        else:
+            due = [k for k in keys if k.state == RETIRED
+                   and (k.retired_at or 0.0) + keep <= now]
+        for key in due:
+            gone = destroy_token_key(config, key.key_label)
+            db.run(functools.partial(destroyed, key_id=key.id, label=key.key_label,
+                                     on_token=gone, now=time.time(), audit=audit))
+            out.append(key.id)
+    return out

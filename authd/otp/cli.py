@@ -152,6 +152,11 @@ def import_lines(m: otp_pb2.ImportDevicesResponse) -> list[str]:
     head = (f"dry run, nothing changed: {n} OTP device(s) would be imported"
             if m.dry_run else f"imported {n} OTP device(s), registered nowhere yet")
     lines = [f"{head} (file SHA-256 {m.file_sha256})"]
+    if m.signature == "verified":
+        lines.append(f"  signature verified against {m.signer}'s certificate")
+    elif m.signature == "unchecked":
+        lines.append("  signed, but not checked: no certificate is configured for its "
+                     "manufacturer ([otp] pskc_signers)")
     for d in m.devices:
         p = d.parameters
         kind = _name(otp_pb2.OtpKind, p.kind, "OTP_KIND_").upper()

@@ -79,4 +79,5 @@ def seed_file_to_pb(seeds: SeedFile, dry_run: bool) -> otp_pb2.ImportDevicesResp
         skipped=[otp_pb2.SkippedKeyPackage(key_package=s.package, key_id=s.key_id,
                                            serial=s.serial, reason=s.reason)
                  for s in seeds.skipped],
-        dry_run=dry_run, file_sha256=seeds.digest)
+        dry_run=dry_run, file_sha256=seeds.digest, signature=seeds.signature.value,
+        signer=seeds.signer)

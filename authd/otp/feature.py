@@ -10,6 +10,7 @@ from authd.app import App
 from authd.context import Caller
 from authd.features import Feature, Service
 from authd.otp import repository as repo
+from authd.otp import stages
 from authd.otp.engine import GroupCommitEngine, LoopCommitEngine, Many
 from authd.otp.link import EngineLink
 from authd.otp.service import OtpService, VerifyResult
@@ -29,7 +30,8 @@ SERVICE = otp_pb2.DESCRIPTOR.services_by_name["OtpService"].full_name
 def make_service(app: App, c: OtpSettings) -> OtpService:
     return OtpService(app.secrets, app.audit, Policy(lockout_threshold=c.lockout_threshold,
                                                     drift_steps=c.drift_steps,
-                                                    hotp_look_ahead=c.hotp_look_ahead))
+                                                    hotp_look_ahead=c.hotp_look_ahead),
+                      pskc_signers=c.pskc_certificates(), pskc_signed_only=c.pskc_signed_only)
 
 
 Engine = (GroupCommitEngine[tuple[str, str, Caller], VerifyResult]
@@ -64,6 +66,8 @@ class OtpFeature(Feature[OtpSettings]):
 
     def __init__(self, app: App, settings: OtpSettings) -> None:
         super().__init__(app, settings)
+        if settings.stage_timings:
+            stages.enable()
         self.service = make_service(app, settings)
         self.engine = make_engine(app, settings, self.service)
         self.engine.on_change(self._report_writers)

@@ -9,18 +9,21 @@ institution's rate-limit token and passes the request checks, and the rest go to
 one group (``Verifier``). The front end bounds what it sends (admission, the writer's queue), so
 the engine's own queue bound does not apply here.
 
-One thread per connection reads frames and hands their verifications to the engine; a second
-writes the answers in order as their groups complete. The socket is in the daemon's private run
-directory (mode 0700), and only the front end this daemon started connects to it.
+One thread per connection reads frames and hands their verifications to the engine; a frame's
+answers are sent by the thread that completes them (the engine's syncer or writer, or the reader
+for a frame refused whole), in the order of the frames, with no hop to another thread: each hop
+is a wait for the GIL, and under load those waits were a good part of the tail. The socket is
+in the daemon's private run directory (mode 0700), and only the front end this daemon started
+connects to it.
 """
 
 from __future__ import annotations
 
 import collections
 import logging
-import queue
 import socket
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from google.rpc import code_pb2, status_pb2
@@ -29,6 +32,7 @@ from authd import errors, metrics
 from authd.context import Caller, Role, check_role
 from authd.front_link import Callers, FrontListener, framed, read_frame
 from authd.interceptors import Unauthenticated
+from authd.otp import stages
 from authd.otp.verifier import Verifier
 from authd.v1 import engine_link_pb2, otp_pb2
 from devices.errors import AuthdError
@@ -39,13 +43,65 @@ VERIFY = "/authd.v1.OtpService/Verify"
 LINK = "/authd.v1.OtpService/Verify (native front end)"  # where an unexpected error is logged
 
 
-class _Answers:
-    """The answers of one frame's calls, ready once every call has one."""
+class _Outbox:
+    """The frames of one connection, in their order; whoever completes the frame at the head
+    sends it and every complete frame after it. Sends happen under one lock, so frames never
+    interleave and the connection is closed only between two sends. ``end``: the reader
+    stopped; the connection is closed once the frames still in the engine came back."""
 
-    def __init__(self, calls: list[engine_link_pb2.LinkCall]) -> None:
+    def __init__(self, conn: socket.socket, forget: Callable[[socket.socket], None]) -> None:
+        self._conn = conn
+        self._forget = forget
+        self._frames: collections.deque[_Answers] = collections.deque()
+        self._lock = threading.Lock()
+        self._ending = False
+        self._broken = False
+        self._closed = False
+
+    def add(self, answers: _Answers) -> None:
+        with self._lock:
+            self._frames.append(answers)
+
+    def ready(self) -> None:
+        with self._lock:
+            while self._frames and self._frames[0].complete:
+                answers = self._frames.popleft()
+                if self._broken:
+                    continue
+                try:
+                    self._conn.sendall(answers.message())
+                except OSError:
+                    self._broken = True  # the front end is gone: its calls are answered there
+                    continue
+                if stages.ON and answers.read:
+                    sent = stages.now()
+                    stages.observe("link_send_wait", sent - answers.finished)
+                    stages.observe("link_total", sent - answers.read)
+            if self._ending and not self._frames:
+                self._close()
+
+    def end(self) -> None:
+        with self._lock:
+            self._ending = True
+            if not self._frames:
+                self._close()
+
+    def _close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._forget(self._conn)
+
+
+class _Answers:
+    """The answers of one frame's calls, complete once every call has one."""
+
+    def __init__(self, calls: list[engine_link_pb2.LinkCall], outbox: _Outbox) -> None:
         self.calls = calls
         self.answers: list[engine_link_pb2.LinkAnswer | None] = [None] * len(calls)
-        self.ready = threading.Event()
+        self.complete = False
+        self._outbox = outbox
+        self.read = 0.0  # when its frame was decoded, and when its answers were complete
+        self.finished = 0.0  # (only with stage timings on)
 
     def finish(self) -> None:
         """Every call has its answer: count them and let the writer send them."""
@@ -55,7 +111,10 @@ class _Answers:
             counted[(call.method, _code(call.method, answer))] += 1
         for (method, code), count in counted.items():
             metrics.RPCS.labels(method=method, code=code).inc(count)
-        self.ready.set()
+        if stages.ON:
+            self.finished = stages.now()
+        self.complete = True
+        self._outbox.ready()
 
     def message(self) -> bytes:
         data = engine_link_pb2.LinkAnswers(
@@ -82,34 +141,37 @@ class EngineLink(FrontListener):
         self.start()
 
     def serve(self, conn: socket.socket) -> None:
-        out: queue.SimpleQueue[_Answers | None] = queue.SimpleQueue()
-        self.start_thread(self._read, (conn, out), "authd-link-read")
-        self.start_thread(self._write, (conn, out), "authd-link-write")
+        self.start_thread(self._read, (conn, _Outbox(conn, self.forget)), "authd-link-read")
 
-    def _read(self, conn: socket.socket, out: queue.SimpleQueue[_Answers | None]) -> None:
+    def _read(self, conn: socket.socket, out: _Outbox) -> None:
         try:
             while (body := read_frame(conn)) is not None:
+                read = stages.now() if stages.ON else 0.0
                 frame = engine_link_pb2.LinkFrame.FromString(body)
                 for shed in frame.shed:
                     metrics.RPCS.labels(method=shed.method, code=shed.code).inc(shed.count)
-                answers = self._serve(frame)
-                out.put(answers)
+                self._serve(frame, out, read)
+                if stages.ON:
+                    stages.observe("front_queue", frame.queued_us / 1e6)
+                    stages.observe("link_read", stages.now() - read)
         except OSError:
             return
         except Exception:
             log.exception("the front end's link failed; closing it")
         finally:
-            out.put(None)
             try:
                 conn.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
+            out.end()
 
-    def _serve(self, frame: engine_link_pb2.LinkFrame) -> _Answers:
+    def _serve(self, frame: engine_link_pb2.LinkFrame, out: _Outbox, read: float) -> None:
         """Check each call of the frame, and hand the verifications of those that pass to the
-        engine as one group."""
+        engine as one group; the frame's answers go to ``out`` once they are complete."""
         calls = list(frame.calls)
-        answers = _Answers(calls)
+        answers = _Answers(calls, out)
+        answers.read = read
+        out.add(answers)
         requests: list[otp_pb2.VerifyRequest] = []
         callers: list[Caller] = []
         spans: list[tuple[int, int, int]] = []  # call index, first request, count
@@ -138,14 +200,3 @@ class EngineLink(FrontListener):
             answers.finish()
 
         self._verifier.submit_mixed(requests, callers, LINK, done, bounded=False)
-        return answers
-
-    def _write(self, conn: socket.socket, out: queue.SimpleQueue[_Answers | None]) -> None:
-        try:
-            while (answers := out.get()) is not None:
-                answers.ready.wait()
-                conn.sendall(answers.message())
-        except OSError:
-            pass
-        finally:
-            self.forget(conn)

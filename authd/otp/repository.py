@@ -221,26 +221,34 @@ def _params(kind: str, digits: int, period: int, algorithm: str) -> Params:
 def lock_for_verifications(tx: Tx, serials: Sequence[str]) -> tuple[
         dict[str, rules.DeviceState], dict[str, bytes], set[tuple[str, str]]]:
     """The devices named (row-locked, in serial order: ``serials`` sorted), their sealed seeds
-    and their registrations as (serial, institution): one statement per table for a batch."""
+    and their registrations as (serial, institution): one statement per table for a batch.
+
+    On PostgreSQL the serials travel as one array (``= ANY``), so a batch of any size is the
+    same statement (prepared once per connection), and both statements leave together (one
+    round trip when pipelined); the registrations are read after the lock is held."""
     devices: dict[str, rules.DeviceState] = {}
     sealed: dict[str, bytes] = {}
     registered: set[tuple[str, str]] = set()
-    for first in range(0, len(serials), _IN_CHUNK):
-        chunk = list(serials[first:first + _IN_CHUNK])
-        marks = ", ".join("?" * len(chunk))
-        for row in tx.all(
-                "SELECT serial, kind, digits, period, algorithm, seed, last_counter, drift,"
-                f" state, failures FROM otp_devices WHERE serial IN ({marks})"
-                " ORDER BY serial" + tx.for_update, chunk):
+    chunks: list[tuple[str, Sequence[object]]]
+    if tx.dialect == "postgresql":
+        chunks = [("serial = ANY(?)", (list(serials),))]
+    else:
+        chunks = [(f"serial IN ({', '.join('?' * len(chunk))})", chunk)
+                  for chunk in (list(serials[first:first + _IN_CHUNK])
+                                for first in range(0, len(serials), _IN_CHUNK))]
+    for where, params in chunks:
+        device_rows, registration_rows = tx.all_of([
+            ("SELECT serial, kind, digits, period, algorithm, seed, last_counter, drift,"
+             f" state, failures FROM otp_devices WHERE {where}"
+             " ORDER BY serial" + tx.for_update, params),
+            (f"SELECT serial, institution FROM otp_registrations WHERE {where}", params)])
+        for row in device_rows:
             serial = row[0]
             devices[serial] = rules.DeviceState(
                 serial, _params(row[1], row[2], row[3], row[4]), State(row[8]),
                 int(row[9]), int(row[6]), int(row[7]))
             sealed[serial] = bytes(row[5])
-        registered.update(
-            (r[0], r[1]) for r in tx.all(
-                "SELECT serial, institution FROM otp_registrations"
-                f" WHERE serial IN ({marks})", chunk))
+        registered.update((r[0], r[1]) for r in registration_rows)
     return devices, sealed, registered
 
 
@@ -260,7 +268,12 @@ def record_verifications(tx: Tx, changed: Sequence[rules.DeviceState], resets: S
                          shares: Sequence[tuple[tuple[str, str], int]], now: float) -> None:
     """A batch's outcome, one statement per kind of change: the devices' new counters and
     states, the devices whose every share goes back to 0 (before the increments), and the
-    failures to add to (serial, institution) shares."""
+    failures to add to (serial, institution) shares. On PostgreSQL each is one statement
+    for the whole batch (the rows travel as arrays); on SQLite one ``executemany``. Every
+    row written is of a device the batch holds locked (``lock_for_verifications``)."""
+    if tx.dialect == "postgresql":
+        _record_verifications_pg(tx, changed, resets, shares, now)
+        return
     if changed:
         tx.executemany(
             "UPDATE otp_devices SET failures = ?, state = ?, last_counter = ?,"
@@ -274,6 +287,29 @@ def record_verifications(tx: Tx, changed: Sequence[rules.DeviceState], resets: S
                        " WHERE serial = ? AND institution = ?",
                        [(count, serial, institution)
                         for (serial, institution), count in shares])
+
+
+def _record_verifications_pg(tx: Tx, changed: Sequence[rules.DeviceState],
+                             resets: Sequence[str],
+                             shares: Sequence[tuple[tuple[str, str], int]], now: float) -> None:
+    if changed:
+        tx.execute(
+            "UPDATE otp_devices AS d SET failures = v.failures, state = v.state,"
+            " last_counter = v.last, updated_at = ?"
+            " FROM unnest(?::text[], ?::integer[], ?::text[], ?::bigint[])"
+            " AS v(serial, failures, state, last) WHERE d.serial = v.serial",
+            (now, [d.serial for d in changed], [d.failures for d in changed],
+             [d.state.value for d in changed], [d.last for d in changed]))
+    if resets:
+        tx.execute("UPDATE otp_registrations SET failures_here = 0 WHERE serial = ANY(?)",
+                   (list(resets),))
+    if shares:
+        tx.execute(
+            "UPDATE otp_registrations AS r SET failures_here = r.failures_here + v.n"
+            " FROM unnest(?::text[], ?::text[], ?::integer[]) AS v(serial, institution, n)"
+            " WHERE r.serial = v.serial AND r.institution = v.institution",
+            ([serial for (serial, _), _ in shares], [inst for (_, inst), _ in shares],
+             [count for _, count in shares]))
 
 
 @dataclass(frozen=True)

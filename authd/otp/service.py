@@ -18,6 +18,7 @@ from urllib.parse import quote
 
 from authd import validate
 from authd.audit import AuditLog
+from authd.audit.log import AuditRow
 from authd.context import SYSTEM, Caller, Role
 from authd.otp import repository as repo
 from authd.otp.repository import Device
@@ -106,8 +107,12 @@ def _enrolled_already(records: list[seedfile.SeedRecord]) -> AlreadyPresent:
 
 class OtpService:
     def __init__(self, secrets: SecretBox, audit: AuditLog, policy: Policy,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, *,
+                 pskc_signers: dict[str, str] | None = None,
+                 pskc_signed_only: bool = False) -> None:
         self.secrets = secrets
+        self.pskc_signers = pskc_signers or {}  # manufacturer -> PEM certificate
+        self.pskc_signed_only = pskc_signed_only
         self.audit = audit
         self.policy = policy
         self.clock = clock
@@ -218,7 +223,8 @@ class OtpService:
                        password: str | None) -> seedfile.SeedFile:
         """Decrypt and check a manufacturer's PSKC file (no transaction: PBKDF2 and the XML
         take CPU time the store's write lock must not wait for)."""
-        return seedfile.read(data, now=self.clock(), key=key, password=password)
+        return seedfile.read(data, now=self.clock(), key=key, password=password,
+                             signers=self.pskc_signers, signed_only=self.pskc_signed_only)
 
     def import_devices(self, tx: Tx, *, seeds: seedfile.SeedFile, caller: Caller,
                        operator: str, dry_run: bool) -> None:
@@ -247,7 +253,8 @@ class OtpService:
                                       "digits": r.params.digits, "seed_source": "pskc",
                                       "protection": seeds.protection.value,
                                       "file_sha256": seeds.digest, "key_package": r.package,
-                                      "manufacturer": r.manufacturer})
+                                      "manufacturer": r.manufacturer,
+                                      "signature": seeds.signature.value})
 
     def register(self, tx: Tx, *, serial: str, institution: str, caller: Caller,
                  customer_id: str, master_administrator: bool = False) -> Device:
@@ -316,6 +323,7 @@ class OtpService:
         device is another institution's (or, online, not known as this institution's)."""
         from authd.policy import repository as policy_repo
 
+        policy_repo.serialize_customer(tx, institution, customer_id)
         found = policy_repo.customer(tx, institution, customer_id, lock=False)
         issued_here = device is not None and device.issuer == institution
         why = corporate.registration_refusal(found.kind if found is not None else None,
@@ -517,6 +525,7 @@ class OtpService:
         dirty: set[str] = set()
         resets: set[str] = set()  # devices whose shares go back to 0 (then the increments)
         shares: dict[tuple[str, str], int] = {}
+        audits: list[AuditRow] = []  # written together after the counters
         now = self.clock()
         for serial, code, caller in jobs:
             device = devices.get(serial)
@@ -525,7 +534,7 @@ class OtpService:
                 continue
             refused = rules.refusal(device.state)
             if refused is not None:
-                out.append(self._answer(tx, serial, refused, device.failures, caller))
+                out.append(self._answer(tx, audits, serial, refused, device.failures, caller))
                 continue
             try:
                 rules.check_code(code, device.params.digits)
@@ -549,11 +558,12 @@ class OtpService:
                 shares[key] = shares.get(key, 0) + 1
                 devices[serial] = after
                 dirty.add(serial)
-            out.append(self._answer(tx, serial, decision.outcome, after.failures, caller,
-                                    locked_now=after.state is State.LOCKED))
+            out.append(self._answer(tx, audits, serial, decision.outcome, after.failures,
+                                    caller, locked_now=after.state is State.LOCKED))
         seeds.clear()
         repo.record_verifications(tx, [devices[serial] for serial in sorted(dirty)],
                                   sorted(resets), sorted(shares.items()), now)
+        self.audit.insert(tx, audits)
         return out
 
 
@@ -566,12 +576,13 @@ class OtpService:
         registration (None: an online registration's failed proof has no share)."""
         repo.record_wrong(tx, serial, after.failures, after.state, institution, self.clock())
 
-    def _answer(self, tx: Tx, serial: str, outcome: Outcome, failures: int, caller: Caller,
-                locked_now: bool = False) -> VerifyResult:
+    def _answer(self, tx: Tx, audits: list[AuditRow], serial: str, outcome: Outcome,
+                failures: int, caller: Caller, locked_now: bool = False) -> VerifyResult:
+        """The verification's answer; its audit record goes to ``audits``."""
         detail: dict[str, object] = ({"failures": failures, "locked_now": True} if locked_now
                                      else {"failures": failures})
-        self.audit.record(tx, action="otp.verify", target=serial, outcome=outcome.value,
-                          caller=caller, detail=detail)
+        audits.append(self.audit.row(tx, action="otp.verify", target=serial,
+                                     outcome=outcome.value, caller=caller, detail=detail))
         left = self.attempts_left(failures)
         message = self._messages.get((outcome, left))
         if message is None:

@@ -3,10 +3,23 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import ClassVar, Literal
+
+from cryptography import x509
 
 from authd.ratelimit import Rate, rate_problems
 from authd.settings import setting
+
+
+@dataclass(frozen=True)
+class PskcSigner:
+    """A manufacturer whose seed files are signed (RFC 6030 §7)."""
+
+    manufacturer: str = setting(
+        doc="the manufacturer's name as its files give it (<DeviceInfo><Manufacturer>)")
+    certificate: str = setting(
+        doc="PEM file of the X.509 certificate the manufacturer signs its files with")
 
 
 @dataclass(frozen=True)
@@ -35,6 +48,9 @@ class OtpSettings:
     queue_max: int = setting(
         2048, "verifications waiting for one writer; one beyond it is answered "
               "RESOURCE_EXHAUSTED at once (0: no bound)")
+    stage_timings: bool = setting(
+        False, "record how long verifications spend in each stage of the engine "
+               "(authd_otp_stage_seconds, a histogram per stage; for benchmarks)")
     verify_per_second: float = setting(
         200.0, "per-institution rate limit of each server process on Verify and every request "
                "of a VerifyStream (calls a second on average; 0: off)")
@@ -45,6 +61,13 @@ class OtpSettings:
     branch_register_per_second: float = setting(
         5.0, "per-institution rate limit on registrations at branches")
     branch_register_burst: int = setting(50, "burst allowed above branch_register_per_second")
+    pskc_signers: tuple[PskcSigner, ...] = setting(
+        (), "manufacturers whose PSKC seed files must be signed, each with the certificate "
+            "the signature is verified against: a file naming one is imported only when "
+            "its signature verifies ([[otp.pskc_signers]] tables)")
+    pskc_signed_only: bool = setting(
+        False, "import only seed files signed by a manufacturer of pskc_signers (an unsigned "
+               "file, or one of a manufacturer without a certificate, is refused)")
 
     def problems(self) -> list[str]:
         out = rate_problems({
@@ -70,7 +93,22 @@ class OtpSettings:
         if 0 < self.max_in_flight < self.batch_request_max:
             out.append("max_in_flight must be at least batch_request_max (or 0): a full "
                        "batch could never be admitted")
+        names = [s.manufacturer for s in self.pskc_signers]
+        if any(not n.strip() for n in names) or len(set(names)) != len(names):
+            out.append("pskc_signers: every manufacturer must be named, once")
+        for signer in self.pskc_signers:
+            try:
+                x509.load_pem_x509_certificate(Path(signer.certificate).read_bytes())
+            except (OSError, ValueError) as exc:
+                out.append(f"pskc_signers: the certificate of {signer.manufacturer!r} "
+                           f"({signer.certificate}) is not a readable PEM certificate: {exc}")
+        if self.pskc_signed_only and not self.pskc_signers:
+            out.append("pskc_signed_only needs pskc_signers: no file could be imported")
         return out
+
+    def pskc_certificates(self) -> dict[str, str]:
+        """Manufacturer -> the PEM certificate its files are verified against."""
+        return {s.manufacturer: Path(s.certificate).read_text() for s in self.pskc_signers}
 
 
 SETTINGS = OtpSettings

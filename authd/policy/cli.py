@@ -138,8 +138,8 @@ def _setup(ctl: Any, a: argparse.Namespace) -> None:
         customer_id=a.customer, kind=KINDS[a.kind], operator_id=a.operator,
         agreements=pb.CustomerAgreements(special_agreement=a.special_agreement,
                                          sms_result_notice=a.sms_notice,
-                                         overseas_departure_confirmed=a.overseas)),
-        timeout=a.timeout))
+                                         overseas_departure_confirmed=a.overseas),
+        master_administrator=a.master_administrator), timeout=a.timeout))
 
 
 def _show(ctl: Any, a: argparse.Namespace) -> None:
@@ -295,6 +295,9 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--special-agreement", action="store_true")
     p.add_argument("--sms-notice", action="store_true", help="SMS notice of transfer results")
     p.add_argument("--overseas", action="store_true", help="overseas departure confirmed")
+    p.add_argument("--master-administrator", action="store_true",
+                   help="(corporate) you checked that the master administrator is here with "
+                        "the other institutions' OTP devices registered at a branch")
     cmd("show", _show, "a customer's grades, limits, media, today's total and counters")
     p = cmd("limits", _limits, "set the customer's own limits (raised only at a branch)",
             operator=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from collections.abc import Sequence
@@ -40,6 +41,19 @@ def _customer(institution: str, customer_id: str, r: tuple[Any, ...]) -> Custome
     return Customer(institution, customer_id, CustomerKind(r[0]),
                     Activity(float(r[1]), float(r[2]), float(r[3]), float(r[4])),
                     Agreements(bool(r[5]), bool(r[6]), bool(r[7])), own, contract, float(r[14]))
+
+
+def serialize_customer(tx: Tx, institution: str, customer_id: str) -> None:
+    """Hold, until ``tx`` ends, the lock that orders a customer's setup against registrations
+    of OTP devices for it (the corporate master rule reads the one and writes the other, so
+    two transactions could each miss what the other writes). SQLite serializes every write
+    transaction already; PostgreSQL takes a transaction-scoped advisory lock on the customer,
+    which may not have a row yet."""
+    if tx.dialect != "postgresql":
+        return
+    digest = hashlib.sha256(f"policy-customer\x00{institution}\x00{customer_id}".encode())
+    tx.one("SELECT pg_advisory_xact_lock(?)",
+           (int.from_bytes(digest.digest()[:8], "big", signed=True),))
 
 
 def customer(tx: Tx, institution: str, customer_id: str, *, lock: bool) -> Customer | None:

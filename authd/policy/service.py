@@ -27,12 +27,22 @@ from typing import TYPE_CHECKING
 
 from authd.audit import AuditLog
 from authd.context import Caller, Role
+from authd.otp import repository as otp_repo
 from authd.policy import repository as repo
 from authd.policy.media import CustomerMedia, HeldMedium, MediumKind, MediumState
 from authd.policy.settings import PolicySettings
 from authd.storage import Database, Tx
-from devices.errors import AlreadyPresent, BadRequest, LimitReached, NoSuchObject, NotPermitted
+from devices.errors import (
+    AlreadyPresent,
+    BadRequest,
+    LimitReached,
+    NoSuchObject,
+    NotPermitted,
+    WrongState,
+)
 from devices.otp.rules import Outcome as OtpOutcome
+from devices.otp.rules import State as OtpState
+from devices.policy import corporate
 from devices.policy import counters as ctr
 from devices.policy import decision as dec
 from devices.policy import exemptions as ex
@@ -513,14 +523,26 @@ class PolicyService:
     # ------------------------------------------------------------------ customers
 
     def setup(self, caller: Caller, customer_id: str, kind: gr.CustomerKind,
-              agreements: ex.Agreements, operator: str) -> CustomerView:
-        """A branch records the electronic-finance agreement (the customer in person)."""
+              agreements: ex.Agreements, operator: str, *,
+              master_administrator: bool = False) -> CustomerView:
+        """A branch records the electronic-finance agreement (the customer in person). A
+        corporate customer with other institutions' OTP devices registered for it already
+        meets the corporate master rule first (``corporate.setup_refusal``):
+        ``master_administrator``, the teller checked that its master administrator is here
+        with the devices registered at a branch."""
         now = self.clock()
 
         def run(tx: Tx) -> None:
+            repo.serialize_customer(tx, caller.institution, customer_id)
             if repo.customer(tx, caller.institution, customer_id, lock=True) is not None:
                 raise AlreadyPresent(f"customer {customer_id} has an agreement at "
                                      f"{caller.institution} already")
+            foreign = self._foreign_otps(tx, caller.institution, customer_id) \
+                if kind is gr.CustomerKind.CORPORATE else []
+            why = corporate.setup_refusal(foreign, master_administrator=master_administrator)
+            if why is not None:
+                raise WrongState(why, reason="CORPORATE_MASTER_RULE", metadata={
+                    "serials": ",".join(f.serial for f in foreign[:100])})
             repo.insert_customer(tx, repo.Customer(
                 caller.institution, customer_id, kind, ina.Activity(now, 0.0, 0.0, 0.0),
                 agreements, None, None, now))
@@ -528,10 +550,20 @@ class PolicyService:
                               customer=customer_id,
                               outcome="recorded", caller=caller,
                               detail={"kind": kind.value, "operator": operator,
-                                      **{k: v for k, v in dataclasses.asdict(agreements).items()}})
+                                      **{k: v for k, v in dataclasses.asdict(agreements).items()},
+                                      **({"foreign_otps_by_master": [f.serial for f in foreign]}
+                                         if foreign else {})})
 
         self.db.run(run)
         return self.view(caller, customer_id)
+
+    @staticmethod
+    def _foreign_otps(tx: Tx, institution: str, customer_id: str) -> list[corporate.ForeignOtp]:
+        """Other institutions' OTP devices registered for the customer here and not ended."""
+        return [corporate.ForeignOtp(d.serial, d.registration.channel)
+                for d in otp_repo.registered_for(tx, institution, customer_id)
+                if d.issuer != institution
+                and d.state not in (OtpState.REPLACED, OtpState.EXPIRED)]
 
     def set_agreements(self, caller: Caller, customer_id: str, agreements: ex.Agreements,
                        operator: str) -> CustomerView:

@@ -26,7 +26,7 @@ from authd.policy.service import (
 from authd.v1 import policy_pb2 as pb
 from authd.v1 import policy_pb2_grpc as pb_grpc
 from devices.errors import BadRequest, Unreachable
-from devices.policy.grades import MAX_KRW, Contract, Limits
+from devices.policy.grades import MAX_KRW, Contract, CustomerKind, Limits
 from devices.policy.orders import Order, Purpose
 from devices.policy.terminals import DeviceInfo, normalise, require_device
 from devices.token.signing import SignAlgorithm
@@ -169,8 +169,13 @@ class PolicyServicer(pb_grpc.PolicyServiceServicer):
         kind = cv.KIND.from_pb(request.kind)
         operator = _operator(request.operator_id, caller)
         agreements = cv.agreements_from_pb(request.agreements)
+        if request.master_administrator and kind is not CustomerKind.CORPORATE:
+            raise BadRequest("master_administrator is for a corporate customer (the master "
+                             "administrator's other institutions' OTP devices)",
+                             field="master_administrator")
         return cv.customer_to_pb(await self._run(
-            lambda: self.service.setup(caller, customer, kind, agreements, operator)))
+            lambda: self.service.setup(caller, customer, kind, agreements, operator,
+                                       master_administrator=request.master_administrator)))
 
     async def SetAgreements(self, request: pb.SetAgreementsRequest,
                             context: grpc.aio.ServicerContext) -> pb.PolicyCustomer:

@@ -38,7 +38,7 @@ Dialect = Literal["sqlite", "postgresql"]
 
 _RETRIES = 8
 WRITER_CACHE_KIB = 64 * 1024  # page cache of a writer that defers its syncs
-CHECKPOINT_EVERY = 0.25  # seconds between the checkpoints ``sync`` runs
+CHECKPOINT_EVERY = 0.25  # seconds between the checkpoints of a store whose commits are deferred
 STORE_UNAVAILABLE = "STORE_UNAVAILABLE"  # the reason of every error that says the store failed
 # PostgreSQL sessions of authd say who they are: the audit sealer waits for their open
 # transactions (authd/audit/chain.py) and for no one else's.
@@ -182,6 +182,11 @@ class Database(abc.ABC):
     def sync(self) -> None:  # noqa: B027  # nothing to do where every commit is durable
         """Make every change committed so far durable (see defer_sync_on_this_thread)."""
 
+    def checkpoint(self) -> None:  # noqa: B027  # nothing to do where every commit is durable
+        """Where commits are deferred (the writer's connection checkpoints nothing itself):
+        copy the write-ahead log into the store, without blocking writers. Run every
+        ``CHECKPOINT_EVERY`` off the answers' path; durability never waits for it."""
+
     def _describe(self, exc: BaseException) -> str:
         """What failed, in a few words (never a statement's values)."""
         return _first_line(exc)
@@ -267,24 +272,21 @@ class SqliteDatabase(Database):
         self._writer = threading.Lock()
         self._sync_lock = threading.Lock()
         self._wal: tuple[int, int] | None = None  # (fd, inode) of the write-ahead log
-        self._checkpointed = 0.0
 
     def defer_sync_on_this_thread(self) -> bool:
         conn = self._conn()
         conn.execute("PRAGMA synchronous=NORMAL")
         # Checkpoints (copying the log into the database, with their own fsyncs) run in
-        # ``sync``, off the writer's path; its page cache holds a large working set.
+        # ``checkpoint``, off the writer's path; its page cache holds a large working set.
         conn.execute("PRAGMA wal_autocheckpoint=0")
         conn.execute(f"PRAGMA cache_size=-{WRITER_CACHE_KIB}")
         return True
 
     def sync(self) -> None:
-        wal = Path(f"{self.path}-wal")
-        self._sync_log(wal)
-        now = time.monotonic()
-        if now - self._checkpointed >= CHECKPOINT_EVERY:
-            self._checkpointed = now
-            self._conn().execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        self._sync_log(Path(f"{self.path}-wal"))
+
+    def checkpoint(self) -> None:
+        self._conn().execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
     def _sync_log(self, wal: Path) -> None:
         with self._sync_lock:

@@ -64,3 +64,30 @@ def reset_pin_failures(tx: Tx, serial: str, table: str = USER_PIN) -> None:
 def pin_failures(tx: Tx, serial: str, table: str = USER_PIN) -> int:
     row = tx.one(f"SELECT failures FROM {table} WHERE token_serial = ?", (serial,))
     return int(row[0]) if row is not None else 0
+
+
+# ------------------------------------------------------------------- initializations
+
+
+def initialization(tx: Tx, serial: str) -> tuple[str, bytes | None] | None:
+    """The label and the marker value recorded for the token's current initialization."""
+    row = tx.one("SELECT label, marker FROM token_initializations WHERE token_serial = ?",
+                 (serial,))
+    if row is None:
+        return None
+    return str(row[0]), bytes.fromhex(row[1]) if row[1] is not None else None
+
+
+def record_initialization(tx: Tx, serial: str, label: str, marker: bytes | None) -> None:
+    tx.execute(
+        "INSERT INTO token_initializations (token_serial, label, marker, recorded_at)"
+        " VALUES (?, ?, ?, ?) ON CONFLICT (token_serial) DO NOTHING",
+        (serial, label, marker.hex() if marker is not None else None, time.time()),
+    )
+
+
+def forget_initialization(tx: Tx, serial: str) -> None:
+    """The token was initialized again: its old counts and record go."""
+    tx.execute("DELETE FROM token_initializations WHERE token_serial = ?", (serial,))
+    for table in (USER_PIN, SO_PIN):
+        reset_pin_failures(tx, serial, table)

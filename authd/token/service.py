@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import secrets
 import threading
 import time
 from collections.abc import Sequence
@@ -34,6 +35,8 @@ from drivers.pkcs11 import (
 )
 
 log = logging.getLogger(__name__)
+# The public data object (CKA_APPLICATION) that recognises a token's initialization.
+MARKER = "authd initialization"
 
 MAX_PIN = 64
 INLINE_MAX_DATA = 4096  # bytes hashed on the event loop at most (~5 µs of SHA-256)
@@ -160,6 +163,7 @@ class TokenService:
         limit = self.settings.pin_max_failures
         before = 0
         if limit:
+            self._clear_if_reinitialized(serial, module)
             reserved = self.app.db.run(lambda tx: repo.reserve_pin_attempt(tx, serial, limit))
             if reserved is None:
                 self._audit_login(serial, "locked", {"limit": limit})
@@ -177,6 +181,8 @@ class TokenService:
                 ours = limit - (before + 1)
                 left = ours if left is None else min(left, ours)
             self._audit_login(serial, "wrong_pin", {"attempts_left": left})
+            if limit:
+                self._mark_initialization(serial, module)
             if left == 0:
                 raise PinBlocked(
                     f"token {info.label!r}: wrong PIN; the PIN is now locked"
@@ -234,6 +240,7 @@ class TokenService:
         limit = self.settings.pin_max_failures
         before = 0
         if limit:
+            self._clear_if_reinitialized(serial, module)
             reserved = self.app.db.run(
                 lambda tx: repo.reserve_pin_attempt(tx, serial, limit, repo.SO_PIN))
             if reserved is None:
@@ -258,6 +265,8 @@ class TokenService:
                 "wrong_so_pin",
                 {"operator": operator, "reason": reason, "attempts_left": left},
             )
+            if limit:
+                self._mark_initialization(serial, module)
             if left == 0:
                 raise PinBlocked(
                     f"token {info.label!r}: wrong SO PIN; the SO PIN is now locked") from None
@@ -285,6 +294,59 @@ class TokenService:
 
         self.app.db.run(done)
         return token
+
+    # ------------------------------------------------- re-initialized tokens
+    def _mark_initialization(self, serial: str, module: Pkcs11Module) -> None:
+        """With a count of wrong PINs of the token begun, record how its current
+        initialization is recognised: its label and a public data object put on it once (a
+        random value, no secret), which re-initializing the token destroys. The record stays
+        while the token keeps this initialization."""
+        if self.app.db.run(lambda tx: repo.initialization(tx, serial), write=False):
+            return
+        try:
+            with token_errors():
+                label = module.token(serial).label
+                marker = module.initialization_marker(serial, MARKER)  # put on it before
+                if marker is None:
+                    value = secrets.token_bytes(16)
+                    marker = value if module.mark_initialization(serial, MARKER, value) \
+                        else None
+        except TokenAbsent:
+            return  # pulled out: marked when its next wrong PIN is counted
+        self.app.db.run(lambda tx: repo.record_initialization(tx, serial, label, marker))
+
+    def _clear_if_reinitialized(self, serial: str, module: Pkcs11Module) -> None:
+        """Clear the counts of wrong PINs and SO PINs kept for the token's earlier
+        initialization when it was initialized again under the same serial (its marker is
+        gone, or its label changed): they belong to the old SO PIN and user PIN."""
+        def read(tx: Tx) -> tuple[tuple[str, bytes | None] | None, int, int]:
+            return (repo.initialization(tx, serial), repo.pin_failures(tx, serial),
+                    repo.pin_failures(tx, serial, repo.SO_PIN))
+
+        recorded, failures, so_failures = self.app.db.run(read, write=False)
+        if recorded is None:
+            return
+        label, marker = recorded
+        with token_errors():
+            now = module.token(serial).label
+            found = module.initialization_marker(serial, MARKER) if marker is not None \
+                else None
+        why = ("label" if now != label else
+               "marker" if marker is not None and found != marker else None)
+        if why is None:
+            return
+
+        def clear(tx: Tx) -> None:
+            repo.forget_initialization(tx, serial)
+            self.app.audit.record(
+                tx, action="token.reinitialized", target=f"token:{serial}",
+                outcome="counts_cleared",
+                detail={"detected_by": why, "pin_failures_before": failures,
+                        "so_pin_failures_before": so_failures})
+
+        self.app.db.run(clear)
+        log.info("token %s was initialized again (%s changed): its PIN counts were cleared",
+                 serial, why)
 
     def _audit(self, serial: str, action: str, outcome: str, detail: dict[str, object]) -> None:
         self.app.db.run(

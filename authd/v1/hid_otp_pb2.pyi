@@ -25,7 +25,7 @@ class ListHidDevicesRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class HidDevice(_message.Message):
-    __slots__ = ("path", "vendor_id", "product_id", "device_serial", "firmware", "slot1_configured", "slot2_configured", "provisioned", "otp_serial", "institution", "error")
+    __slots__ = ("path", "vendor_id", "product_id", "device_serial", "firmware", "slot1_configured", "slot2_configured", "provisioned", "otp_serial", "institution", "error", "record_as_of")
     PATH_FIELD_NUMBER: _ClassVar[int]
     VENDOR_ID_FIELD_NUMBER: _ClassVar[int]
     PRODUCT_ID_FIELD_NUMBER: _ClassVar[int]
@@ -37,6 +37,7 @@ class HidDevice(_message.Message):
     OTP_SERIAL_FIELD_NUMBER: _ClassVar[int]
     INSTITUTION_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
+    RECORD_AS_OF_FIELD_NUMBER: _ClassVar[int]
     path: str
     vendor_id: int
     product_id: int
@@ -48,13 +49,18 @@ class HidDevice(_message.Message):
     otp_serial: str
     institution: str
     error: str
-    def __init__(self, path: _Optional[str] = ..., vendor_id: _Optional[int] = ..., product_id: _Optional[int] = ..., device_serial: _Optional[int] = ..., firmware: _Optional[str] = ..., slot1_configured: _Optional[bool] = ..., slot2_configured: _Optional[bool] = ..., provisioned: _Optional[bool] = ..., otp_serial: _Optional[str] = ..., institution: _Optional[str] = ..., error: _Optional[str] = ...) -> None: ...
+    record_as_of: float
+    def __init__(self, path: _Optional[str] = ..., vendor_id: _Optional[int] = ..., product_id: _Optional[int] = ..., device_serial: _Optional[int] = ..., firmware: _Optional[str] = ..., slot1_configured: _Optional[bool] = ..., slot2_configured: _Optional[bool] = ..., provisioned: _Optional[bool] = ..., otp_serial: _Optional[str] = ..., institution: _Optional[str] = ..., error: _Optional[str] = ..., record_as_of: _Optional[float] = ...) -> None: ...
 
 class ListHidDevicesResponse(_message.Message):
-    __slots__ = ("devices",)
+    __slots__ = ("devices", "from_branch_copy", "center_error")
     DEVICES_FIELD_NUMBER: _ClassVar[int]
+    FROM_BRANCH_COPY_FIELD_NUMBER: _ClassVar[int]
+    CENTER_ERROR_FIELD_NUMBER: _ClassVar[int]
     devices: _containers.RepeatedCompositeFieldContainer[HidDevice]
-    def __init__(self, devices: _Optional[_Iterable[_Union[HidDevice, _Mapping]]] = ...) -> None: ...
+    from_branch_copy: bool
+    center_error: str
+    def __init__(self, devices: _Optional[_Iterable[_Union[HidDevice, _Mapping]]] = ..., from_branch_copy: _Optional[bool] = ..., center_error: _Optional[str] = ...) -> None: ...
 
 class ProvisionHidDeviceRequest(_message.Message):
     __slots__ = ("device_serial", "digits", "overwrite", "without_identification", "current_access_code", "operator_id", "customer_id")

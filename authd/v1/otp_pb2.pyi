@@ -313,16 +313,20 @@ class SkippedKeyPackage(_message.Message):
     def __init__(self, key_package: _Optional[int] = ..., key_id: _Optional[str] = ..., serial: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class ImportDevicesResponse(_message.Message):
-    __slots__ = ("devices", "skipped", "dry_run", "file_sha256")
+    __slots__ = ("devices", "skipped", "dry_run", "file_sha256", "signature", "signer")
     DEVICES_FIELD_NUMBER: _ClassVar[int]
     SKIPPED_FIELD_NUMBER: _ClassVar[int]
     DRY_RUN_FIELD_NUMBER: _ClassVar[int]
     FILE_SHA256_FIELD_NUMBER: _ClassVar[int]
+    SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    SIGNER_FIELD_NUMBER: _ClassVar[int]
     devices: _containers.RepeatedCompositeFieldContainer[ImportedDevice]
     skipped: _containers.RepeatedCompositeFieldContainer[SkippedKeyPackage]
     dry_run: bool
     file_sha256: str
-    def __init__(self, devices: _Optional[_Iterable[_Union[ImportedDevice, _Mapping]]] = ..., skipped: _Optional[_Iterable[_Union[SkippedKeyPackage, _Mapping]]] = ..., dry_run: _Optional[bool] = ..., file_sha256: _Optional[str] = ...) -> None: ...
+    signature: str
+    signer: str
+    def __init__(self, devices: _Optional[_Iterable[_Union[ImportedDevice, _Mapping]]] = ..., skipped: _Optional[_Iterable[_Union[SkippedKeyPackage, _Mapping]]] = ..., dry_run: _Optional[bool] = ..., file_sha256: _Optional[str] = ..., signature: _Optional[str] = ..., signer: _Optional[str] = ...) -> None: ...
 
 class Registration(_message.Message):
     __slots__ = ("institution", "channel", "registered_at", "failures_here", "customer_id")

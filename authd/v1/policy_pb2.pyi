@@ -297,16 +297,18 @@ class CustomerAgreements(_message.Message):
     def __init__(self, special_agreement: _Optional[bool] = ..., sms_result_notice: _Optional[bool] = ..., overseas_departure_confirmed: _Optional[bool] = ...) -> None: ...
 
 class SetupCustomerRequest(_message.Message):
-    __slots__ = ("customer_id", "kind", "agreements", "operator_id")
+    __slots__ = ("customer_id", "kind", "agreements", "operator_id", "master_administrator")
     CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     AGREEMENTS_FIELD_NUMBER: _ClassVar[int]
     OPERATOR_ID_FIELD_NUMBER: _ClassVar[int]
+    MASTER_ADMINISTRATOR_FIELD_NUMBER: _ClassVar[int]
     customer_id: str
     kind: CustomerKind
     agreements: CustomerAgreements
     operator_id: str
-    def __init__(self, customer_id: _Optional[str] = ..., kind: _Optional[_Union[CustomerKind, str]] = ..., agreements: _Optional[_Union[CustomerAgreements, _Mapping]] = ..., operator_id: _Optional[str] = ...) -> None: ...
+    master_administrator: bool
+    def __init__(self, customer_id: _Optional[str] = ..., kind: _Optional[_Union[CustomerKind, str]] = ..., agreements: _Optional[_Union[CustomerAgreements, _Mapping]] = ..., operator_id: _Optional[str] = ..., master_administrator: _Optional[bool] = ...) -> None: ...
 
 class SetAgreementsRequest(_message.Message):
     __slots__ = ("customer_id", "agreements", "operator_id")

@@ -20,6 +20,12 @@ What a key package must be to be imported (anything else refuses the file):
 
 A key package holding the device's PIN (``...:pskc:pin``), referenced by an imported key whose
 PIN the device checks itself (``PINUsageMode="Local"``), is not imported: authd stores no PIN.
+
+Signatures (RFC 6030 §7): ``signers`` maps a manufacturer's name (``<DeviceInfo><Manufacturer>``)
+to the certificate its files are signed with. A file naming such a manufacturer must carry an
+XML signature (signxml, through python-pskc) that verifies against that certificate; the keys
+are then read from what the signature covers, never from the rest of the document. With
+``signed_only`` every file must be signed by a manufacturer of ``signers``.
 """
 
 from __future__ import annotations
@@ -27,12 +33,16 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import io
-from collections.abc import Iterable
+import ssl
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum, unique
 from typing import Any
+from xml.etree.ElementTree import ParseError
 
 import pskc
+from defusedxml import DefusedXmlException
+from defusedxml import ElementTree as defused
 from pskc.exceptions import DecryptionError, KeyDerivationError, PSKCError
 from pskc.key import EncryptedValue
 
@@ -89,12 +99,23 @@ class Skipped:
     reason: str
 
 
+@unique
+class Signature(StrEnum):
+    """What the file's signature (RFC 6030 §7) told."""
+
+    NONE = "none"  # not signed, and no certificate asks for it
+    VERIFIED = "verified"  # signed, verified against the manufacturer's certificate
+    UNCHECKED = "unchecked"  # signed by a manufacturer no certificate is configured for
+
+
 @dataclass(frozen=True)
 class SeedFile:
     records: tuple[SeedRecord, ...]
     skipped: tuple[Skipped, ...]
     protection: Protection
     digest: str  # SHA-256 of the file, hex: names the file in the audit trail
+    signature: Signature = Signature.NONE
+    signer: str = ""  # the manufacturer whose certificate verified the signature
 
 
 @dataclass(frozen=True)
@@ -106,6 +127,20 @@ class Probe:
 def _load(data: bytes) -> pskc.PSKC:
     if not data:
         raise BadRequest("the PSKC file is empty", field="pskc", reason="PSKC_UNREADABLE")
+    try:
+        # python-pskc parses with lxml when it is installed (signxml needs it), and lxml
+        # expands entities: the file is first read with defusedxml, which refuses any
+        # document type, entity or external reference, so nothing such reaches python-pskc.
+        defused.fromstring(data, forbid_dtd=True)
+    except DefusedXmlException:
+        raise BadRequest("the file declares a document type, XML entities or external "
+                         "references, which a PSKC key container never has; nothing was "
+                         "imported",
+                         field="pskc", reason="PSKC_UNREADABLE") from None
+    except ParseError as exc:
+        raise BadRequest(f"the file cannot be read as XML: {exc} (a truncated or damaged "
+                         "file, or not PSKC); nothing was imported", field="pskc",
+                         reason="PSKC_UNREADABLE") from None
     try:
         return pskc.PSKC(io.BytesIO(data))
     except PSKCError as exc:
@@ -137,6 +172,87 @@ def probe(data: bytes) -> Probe:
     """How ``data``'s seeds are protected, without decrypting anything (for asking the
     operator for the right key or password)."""
     return _protection(_load(data))
+
+
+def _manufacturers(container: pskc.PSKC) -> set[str]:
+    return {k.manufacturer for k in container.keys if k.manufacturer}
+
+
+def _signature_refused(message: str, reason: str, manufacturer: str) -> BadRequest:
+    return BadRequest(f"{message}; nothing was imported", field="pskc", reason=reason,
+                      metadata={"manufacturer": manufacturer})
+
+
+def _verified(container: pskc.PSKC, signers: Mapping[str, str],
+              signed_only: bool) -> tuple[pskc.PSKC, Signature, str]:
+    """The part of ``container`` its signature covers, when a certificate asks for one (and
+    how the signature was found); refuses a file that is unsigned, altered or signed with
+    another key when its manufacturer's certificate is configured."""
+    named = _manufacturers(container)
+    wanted = sorted(m for m in named if m in signers)
+    signed = container.signature.is_signed
+    if not wanted and signed:
+        # A file whose names were changed still carries the certificate it was signed with:
+        # one configured for a manufacturer makes it that manufacturer's file.
+        wanted = _certified(container.signature.certificate, signers)
+    if not wanted:
+        if signed_only:
+            who = ", ".join(sorted(named)) or "(none named)"
+            raise _signature_refused(
+                f"only files signed by a manufacturer with a configured certificate are "
+                f"imported ([otp] pskc_signed_only), and this file's manufacturer {who} has "
+                "none: ask the manufacturer for a signed file and configure its certificate "
+                "in [otp] pskc_signers", "PSKC_SIGNER_UNKNOWN", ", ".join(sorted(named)))
+        return container, Signature.UNCHECKED if signed else Signature.NONE, ""
+    if len({signers[m] for m in wanted}) > 1:
+        raise _signature_refused(
+            f"the file names manufacturers {', '.join(wanted)}, each with a certificate of its "
+            "own; one signature cannot be verified against both: import each manufacturer's "
+            "devices from a file of their own", "PSKC_SIGNATURE_INVALID", ", ".join(wanted))
+    manufacturer = wanted[0]
+    if not signed:
+        raise _signature_refused(
+            f"the file names manufacturer {manufacturer!r}, whose seed files must be signed "
+            "(RFC 6030 §7, the certificate configured in [otp] pskc_signers), and it carries "
+            "no signature: ask the manufacturer for the signed file",
+            "PSKC_SIGNATURE_REQUIRED", manufacturer)
+    try:
+        container.signature.verify(certificate=signers[manufacturer])
+        covered = container.signature.signed_pskc
+    except Exception:  # signxml's InvalidSignature and its kin, malformed signatures
+        raise _signature_refused(
+            f"the file's signature does not verify against the certificate configured for "
+            f"manufacturer {manufacturer!r} (the file was altered after it was signed, or "
+            "signed with another key): ask the manufacturer for the file again",
+            "PSKC_SIGNATURE_INVALID", manufacturer) from None
+    inside = _manufacturers(covered)
+    if manufacturer not in inside:
+        raise _signature_refused(
+            f"the file is signed with the certificate configured for manufacturer "
+            f"{manufacturer!r}, but its key packages name {', '.join(sorted(inside)) or 'none'}: "
+            "configure the manufacturer under the name its files give", "PSKC_SIGNATURE_INVALID",
+            manufacturer)
+    if {m for m in inside if m in signers} != {manufacturer} or \
+            len(list(covered.keys)) != len(list(container.keys)):
+        raise _signature_refused(
+            f"the signature verifies for manufacturer {manufacturer!r}, but it does not "
+            "cover every key package of the file (packages were added beside the signed "
+            "part): ask the manufacturer for the file again", "PSKC_SIGNATURE_INVALID",
+            manufacturer)
+    return covered, Signature.VERIFIED, manufacturer
+
+
+def _der(pem: str | None) -> bytes | None:
+    try:
+        return ssl.PEM_cert_to_DER_cert(pem.strip()) if pem else None
+    except ValueError:
+        return None
+
+
+def _certified(embedded: str | None, signers: Mapping[str, str]) -> list[str]:
+    """The manufacturers configured with the certificate embedded in the signature."""
+    der = _der(embedded)
+    return sorted(m for m, pem in signers.items() if der is not None and _der(pem) == der)
 
 
 def _unlock(container: pskc.PSKC, found: Probe, key: bytes | None,
@@ -350,11 +466,14 @@ def _refuse(problems: list[tuple[int, str]], total: int, *, undecryptable: int,
 
 
 def read(data: bytes, *, now: float, key: bytes | None = None,
-         password: str | None = None) -> SeedFile:
+         password: str | None = None, signers: Mapping[str, str] | None = None,
+         signed_only: bool = False) -> SeedFile:
     """Every device of the PSKC file ``data``, or ``BadRequest`` naming each key package that
     cannot be imported and why (nothing is returned then). ``key``: the pre-shared key (or a
-    key derived beforehand); ``password``: the password a PBKDF2 key is derived from."""
-    container = _load(data)
+    key derived beforehand); ``password``: the password a PBKDF2 key is derived from;
+    ``signers``: manufacturer -> PEM certificate its files must be signed with;
+    ``signed_only``: refuse a file no certificate of ``signers`` verifies."""
+    container, signature, signer = _verified(_load(data), signers or {}, signed_only)
     found = _protection(container)
     _unlock(container, found, key, password)
     devices = list(container.devices)
@@ -407,4 +526,4 @@ def read(data: bytes, *, now: float, key: bytes | None = None,
         raise _refuse(problems, len(devices), undecryptable=undecryptable,
                       every=undecryptable == attempted)
     return SeedFile(tuple(records), tuple(skipped), found.protection,
-                    hashlib.sha256(data).hexdigest())
+                    hashlib.sha256(data).hexdigest(), signature, signer)

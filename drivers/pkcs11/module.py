@@ -37,6 +37,7 @@ from drivers.pkcs11.errors import (
     ObjectMissing,
     PinState,
     TokenAbsent,
+    TokenError,
     TokenIOError,
     pkcs11_errors,
 )
@@ -462,6 +463,38 @@ class Pkcs11Module:
                 finally:
                     session.close()
         return self.token(serial)
+
+    # ---------------------------------------------------------- initialization
+    def initialization_marker(self, serial: str, application: str) -> bytes | None:
+        """The value of the public data object ``application`` put on the token
+        (``mark_initialization``), or None when there is none: (re-)initializing a token
+        destroys every object on it, so a marker gone means a new initialization."""
+        with self.session(serial) as pooled, pkcs11_errors("reading the token's objects"):
+            for obj in pooled.session.get_objects({
+                    pkcs11.Attribute.CLASS: pkcs11.ObjectClass.DATA,
+                    pkcs11.Attribute.TOKEN: True,
+                    pkcs11.Attribute.APPLICATION: application}):
+                return bytes(obj[pkcs11.Attribute.VALUE])
+        return None
+
+    def mark_initialization(self, serial: str, application: str, value: bytes) -> bool:
+        """Put a public, unmodifiable data object ``application`` holding ``value`` on the
+        token, without a login (an R/W public session). False when the token refuses it
+        (read-only, full, or public objects not writable without a login)."""
+        try:
+            with self.session(serial) as pooled, pkcs11_errors("marking the token"):
+                pooled.session.create_object({
+                    pkcs11.Attribute.CLASS: pkcs11.ObjectClass.DATA,
+                    pkcs11.Attribute.TOKEN: True,
+                    pkcs11.Attribute.PRIVATE: False,
+                    pkcs11.Attribute.MODIFIABLE: False,
+                    pkcs11.Attribute.APPLICATION: application,
+                    pkcs11.Attribute.LABEL: application,
+                    pkcs11.Attribute.VALUE: value})
+        except (TokenError, TokenIOError) as exc:
+            log.info("token %s takes no initialization marker: %s", serial, exc)
+            return False
+        return True
 
     def is_logged_in(self, serial: str) -> bool:
         with self._cond:

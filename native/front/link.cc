@@ -66,6 +66,7 @@ void Link::Submit(std::unique_ptr<Pending> pending) {
     return;
   }
   queued_items_ += pending->items;
+  pending->queued = std::chrono::steady_clock::now();
   pending->id = ++next_id_;
   pending->call.set_id(pending->id);
   queue_.push_back(std::move(pending));
@@ -163,7 +164,14 @@ void Link::Serve(int fd) {
     std::vector<std::unique_ptr<Pending>> calls = TakeFrame(lock, &items);
     if (calls.empty()) continue;
     authd::v1::LinkFrame frame;
-    for (auto& call : calls) frame.add_calls()->Swap(&call->call);
+    auto now = std::chrono::steady_clock::now();
+    auto oldest = now;
+    for (auto& call : calls) {
+      oldest = std::min(oldest, call->queued);
+      frame.add_calls()->Swap(&call->call);
+    }
+    frame.set_queued_us(static_cast<uint64_t>(
+        std::chrono::duration_cast<std::chrono::microseconds>(now - oldest).count()));
     for (auto& [key, count] : shed_) {
       auto* shed = frame.add_shed();
       shed->set_method(key.first);
@@ -175,7 +183,7 @@ void Link::Serve(int fd) {
     Frame& sent = in_flight_.emplace_back();
     sent.calls = std::move(calls);
     sent.items = items;
-    sent.sent = std::chrono::steady_clock::now();
+    sent.sent = now;
     lock.unlock();
     bytes.clear();
     AppendFrame(frame, &bytes);

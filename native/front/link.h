@@ -32,6 +32,7 @@ struct Pending {
   uint64_t id = 0;  // set by the link
   authd::v1::LinkCall call;
   size_t items = 0;
+  std::chrono::steady_clock::time_point queued;  // set by the link
   grpc::CallbackServerContext* ctx = nullptr;  // valid until `done` was called
   std::function<void(const grpc::Status* refused, authd::v1::LinkAnswer* answer)> done;
 };

@@ -14,10 +14,11 @@
 //               [--batch-max=N] [--queue-max=N] [--max-in-flight=N] [--batch-request-max=N]
 //               [--window=N] [--grace=SECONDS] [--max-message=BYTES] [--max-send=BYTES]
 //               [--empty-method=M]
-//               [--server-options=NAME=N,NAME=N...]
+//               [--server-options=NAME=N,NAME=N...] [--tally=PATH]
 // --calls, --linked: the unary methods served over the daemon's call link (calls.h).
 // --server-options: gRPC core's connection limits, as the daemon's own server sets them
 // (concurrent streams, handshake and idle timeouts, keepalive; authd/front.py).
+// --tally: the file (made by the daemon) where every call answered is counted (tally.h).
 // The token the daemon expects with forwarded calls comes in AUTHD_FRONT_TOKEN.
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/security/server_credentials.h>
@@ -34,11 +35,13 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "caller.h"
 #include "calls.h"
 #include "forward.h"
 #include "link.h"
+#include "tally.h"
 #include "verify.h"
 
 namespace {
@@ -166,7 +169,17 @@ int main(int argc, char** argv) {
     forwarder.set_linked(calls.get());
   }
 
+  authd_front::Tally tally;
+  if (args.count("tally") && !tally.Open(args["tally"])) {
+    std::cerr << "authd-front: cannot map the call tally " << args["tally"] << "\n";
+    return 2;
+  }
   grpc::ServerBuilder builder;
+  if (args.count("tally")) {
+    std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> tallies;
+    tallies.push_back(std::make_unique<authd_front::TallyInterceptorFactory>(tally));
+    builder.experimental().SetInterceptorCreators(std::move(tallies));
+  }
   int port = 0;
   builder.AddListeningPort(args["listen"], credentials, &port);
   builder.SetMaxReceiveMessageSize(max_message);

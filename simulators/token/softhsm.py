@@ -9,6 +9,7 @@ side in it, under distinct labels).
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import tempfile
 import threading
@@ -55,6 +56,16 @@ class SoftHsmEnvironment(softhsm.SoftHsmEnvironment):
         src = self.unplugged_dir / self._directory(token)
         if src.is_dir():
             shutil.move(str(src), str(self.token_dir / token.directory))
+
+    def reinitialize(self, token: SoftHsmToken, label: str | None = None,
+                     pin: str = DEFAULT_PIN) -> SoftHsmToken:
+        """Initialize the token again under its serial, as an issuer's tool does (SoftHSM2
+        asks for the current SO PIN and keeps it): every object is gone, the label may be
+        new, and the user PIN is ``pin``."""
+        label = label or token.label
+        self._util("--init-token", "--serial", token.serial, "--label", label, "--pin", pin,
+                   "--so-pin", token.so_pin)
+        return dataclasses.replace(token, label=label, pin=pin)
 
     def destroy(self, token: SoftHsmToken) -> None:
         """Throw the token away."""

@@ -22,11 +22,13 @@ def hide(*serials: int) -> list[str]:
 
 
 def listing(terminal: Terminal, serial: int) -> Any:
-    """The listed device, without what differs between any two devices (path, serial)."""
+    """The listed device, without what differs between any two devices (path, serial) or any
+    two listings (the moment the center answered, the same for every device of one)."""
     found = [d for d in terminal.hid.ListDevices(hid_otp_pb2.ListHidDevicesRequest()).devices
              if d.device_serial == serial]
     assert len(found) == 1
-    found[0].path, found[0].device_serial = "", 0
+    assert found[0].record_as_of > 0
+    found[0].path, found[0].device_serial, found[0].record_as_of = "", 0, 0.0
     return found[0]
 
 

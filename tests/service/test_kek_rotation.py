@@ -43,14 +43,16 @@ def _label() -> str:
 
 def _settings(label: str) -> dict[str, Any]:
     # No verification rate limit: the verifying thread calls as fast as the daemon answers.
-    return {"kek": {"key_label": label, "refresh_seconds": REFRESH},
+    # The old key is destroyed at the end of a rotation here (tests/service/test_kek_backup.py
+    # keeps it for restores).
+    return {"kek": {"key_label": label, "refresh_seconds": REFRESH, "keep_rotated_days": 0},
             "store": {"timeout_seconds": STORE_TIMEOUT},
             "otp": {"verify_per_second": 0, "verify_burst": 0}}
 
 
 def _env(label: str, **more: str) -> dict[str, str]:
     return {"AUTHD_KEK__PIN_FILE": str(KEK_PIN_FILE), "AUTHD_KEK__KEY_LABEL": f'"{label}"',
-            "AUTHD_KEK__REFRESH_SECONDS": str(REFRESH),
+            "AUTHD_KEK__REFRESH_SECONDS": str(REFRESH), "AUTHD_KEK__KEEP_ROTATED_DAYS": "0",
             "AUTHD_STORE__TIMEOUT_SECONDS": str(STORE_TIMEOUT),
             "AUTHD_OTP__VERIFY_PER_SECOND": "0", "AUTHD_OTP__VERIFY_BURST": "0", **more}
 

@@ -233,3 +233,50 @@ def test_processes_need_the_center_role(tmp_path: Path):
                            "--listen", "127.0.0.1:0", "--data-dir", str(tmp_path)],
                           env=env, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and "center-role" in proc.stderr
+
+
+def test_batches_over_several_devices_on_two_nodes_count_each_device_exactly(
+        tmp_path: Path, store_url: str):
+    """VerifyBatch calls carrying wrong codes for three devices at once, from three
+    institutions through two nodes, all at the same time: each device counts exactly 10,
+    its shares add up to 10 and its audit trail holds exactly 10 evaluated codes (the batch
+    statements lock, update and audit many devices per transaction)."""
+    serials = ["OTP-MANY-1", "OTP-MANY-2", "OTP-MANY-3"]
+    nodes = _nodes(tmp_path, store_url, 2)
+    try:
+        for serial in serials:
+            _enroll_everywhere(nodes[0], serial)
+        stubs = [otp_pb2_grpc.OtpServiceStub(node.channel(bank, "backend"))
+                 for node in nodes for bank in BANKS]
+        start = threading.Barrier(12)
+
+        def attempt(i: int) -> list[O.VerifyResponse]:
+            start.wait()
+            order = serials[i % 3:] + serials[:i % 3]  # every batch in another order
+            request = O.VerifyBatchRequest(requests=[
+                O.VerifyRequest(serial=s, code=WRONG) for s in order for _ in range(2)])
+            return list(stubs[i % len(stubs)].VerifyBatch(request, timeout=60).responses)
+
+        with ThreadPoolExecutor(12) as pool:
+            answers = [a for got in pool.map(attempt, range(12)) for a in got]
+        assert len(answers) == 12 * 6
+        for serial in serials:
+            status = otp_pb2_grpc.OtpServiceStub(nodes[1].channel("ops", "admin")).GetStatus(
+                O.GetStatusRequest(serial=serial), timeout=30)
+            assert status.state == O.DEVICE_STATE_LOCKED and status.consecutive_failures == 10
+            assert sum(r.failures_here for r in status.registrations) == 10
+        outcomes = Counter(a.outcome for a in answers)
+        assert outcomes == {O.VERIFY_OUTCOME_WRONG_CODE: 30, O.VERIFY_OUTCOME_LOCKED: 42}
+    finally:
+        for node in nodes:
+            node.terminate()
+
+    from authd.storage import open_database
+
+    db = open_database(store_url)
+    evaluated = db.run(lambda tx: tx.all(
+        "SELECT target, COUNT(*) FROM audit_records WHERE action = 'otp.verify'"
+        " AND outcome = 'wrong_code' AND target IN (?, ?, ?) GROUP BY target"
+        " ORDER BY target", serials))
+    db.close()
+    assert [tuple(r) for r in evaluated] == [(s, 10) for s in serials]

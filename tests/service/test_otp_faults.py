@@ -326,3 +326,40 @@ def test_counter_beyond_int64_is_refused_at_enroll(server, store_url):
     assert again.outcome == O.VERIFY_OUTCOME_REPLAYED
     assert backend.Verify(O.VerifyRequest(serial="OTP-BIG-2", code=WRONG)).outcome == \
         O.VERIFY_OUTCOME_WRONG_CODE
+
+
+# ------------------------------------------------------------- the store's checkpoint
+
+
+def test_answers_never_wait_for_the_stores_checkpoint(server, tmp_path, front):
+    """SQLite copies its write-ahead log into the store now and then (a checkpoint: its own
+    writes and fsyncs). Verifications made durable while one runs are answered without
+    waiting for it, and the log is checkpointed again once it ends."""
+    import threading
+
+    srv = server(store_url=_sqlite(tmp_path), server={"front": front}, otp=NO_LOCKOUT)
+    _enroll(srv, ["OTP-CKPT-1"])
+    db = srv.app.db
+    checkpoint = db.checkpoint
+    entered, release, after = threading.Event(), threading.Event(), threading.Event()
+
+    def held() -> None:
+        entered.set()
+        release.wait(60)
+        checkpoint()
+        after.set()
+
+    db.checkpoint = held  # type: ignore[method-assign]
+    try:
+        assert entered.wait(30)  # a checkpoint is running, and stays so
+        backend = otp_pb2_grpc.OtpServiceStub(srv.channel("bank-a", "backend"))
+        for i in range(3):
+            answer = backend.Verify(O.VerifyRequest(serial="OTP-CKPT-1", code=WRONG), timeout=30)
+            assert answer.outcome == O.VERIFY_OUTCOME_WRONG_CODE
+            assert answer.consecutive_failures == i + 1
+        assert not after.is_set()
+    finally:
+        release.set()
+    assert after.wait(30)
+    status = backend.GetStatus(O.GetStatusRequest(serial="OTP-CKPT-1"), timeout=30)
+    assert status.consecutive_failures == 3

@@ -1,0 +1,117 @@
+"""The native front end's count of every call it answered, merged into the daemon's metrics
+endpoint as ``authd_front_answers_total{method, code, reason}``.
+
+authd-front answers some calls itself — admission refusals (RESOURCE_EXHAUSTED, BUSY), requests
+that do not parse, deadlines that passed before the engine got a verification, the daemon or
+its engine unreachable — and those never reach the daemon's ``authd_rpcs_total``. The front
+end counts every call it answers, by method, status code and the ErrorInfo reason, in a file
+the daemon makes in its private run directory and maps (``native/front/tally.h`` describes the
+table): a count is an atomic add on the shared page, so a scrape reads it exact at that
+moment, and a front end restarted by the daemon goes on counting in the same entries.
+``authd_front_answers_total`` minus ``authd_rpcs_total`` of a method is what the front end
+answered without the daemon."""
+
+from __future__ import annotations
+
+import mmap
+import os
+import struct
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
+
+from authd import metrics
+
+MAGIC = b"AFTALLY1"
+CAPACITY = 1024
+_HEADER = 16
+_ENTRY = 192
+_METHOD = 128
+_REASON = 48
+_READY = 2
+_CODES = {int(code.value[0]): code.name for code in grpc.StatusCode}
+
+Key = tuple[str, str, str]  # method, code name, reason
+
+
+class FrontTally:
+    """The file one front end counts in; made empty when the daemon starts its front end."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        size = _HEADER + CAPACITY * _ENTRY
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.ftruncate(fd, size)
+            os.pwrite(fd, MAGIC + struct.pack("<II", CAPACITY, 0), 0)
+            self._map = mmap.mmap(fd, size, mmap.MAP_SHARED, mmap.PROT_READ)
+        finally:
+            os.close(fd)
+
+    def counts(self) -> Counter[Key]:
+        out: Counter[Key] = Counter()
+        view = self._map
+        for i in range(CAPACITY):
+            at = _HEADER + i * _ENTRY
+            state, code, count = struct.unpack_from("<IIQ", view, at)
+            if state != _READY:
+                continue
+            method = bytes(view[at + 16:at + 16 + _METHOD]).split(b"\0", 1)[0].decode(
+                "utf-8", "replace")
+            reason = bytes(view[at + 16 + _METHOD:at + 16 + _METHOD + _REASON]).split(
+                b"\0", 1)[0].decode("utf-8", "replace")
+            signed = code - (1 << 32) if code >= 1 << 31 else code
+            out[(method, _CODES.get(signed, "OTHER"), reason)] += count
+        return out
+
+    def close(self) -> None:
+        _COLLECTOR.retire(self)
+        self._map.close()
+
+
+class _Collector(Collector):
+    """Every front end of this process: those running, and what stopped ones counted."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._live: list[FrontTally] = []
+        self._done: Counter[Key] = Counter()
+
+    def add(self, tally: FrontTally) -> None:
+        with self._lock:
+            self._live.append(tally)
+
+    def retire(self, tally: FrontTally) -> None:
+        with self._lock:
+            if tally in self._live:
+                self._live.remove(tally)
+                self._done.update(tally.counts())
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        family = CounterMetricFamily(
+            "authd_front_answers",
+            "calls the native front end answered, by method, status code and reason, also "
+            "those it answered itself without the daemon (admission, bad requests, deadlines, "
+            "the daemon unreachable)", labels=("method", "code", "reason"))
+        with self._lock:
+            total = Counter(self._done)
+            for tally in self._live:
+                total.update(tally.counts())
+        for (method, code, reason), count in sorted(total.items()):
+            family.add_metric([method, code, reason], float(count))
+        yield family
+
+
+_COLLECTOR = _Collector()
+metrics.REGISTRY.register(_COLLECTOR)
+
+
+def open_tally(path: Path) -> FrontTally:
+    tally = FrontTally(path)
+    _COLLECTOR.add(tally)
+    return tally

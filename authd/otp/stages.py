@@ -1,0 +1,62 @@
+"""How long verifications spend in each stage of the engine, for benchmarks.
+
+Off unless ``[otp] stage_timings`` is on; then ``authd_otp_stage_seconds{stage}`` holds a
+histogram per stage, observed once per frame or batch (not per verification), and every
+collection of Python's garbage collector is timed too. Off, a stage costs one test of
+``ON`` where it would be observed. The stages, in the order a verification of the native
+front end's link meets them:
+
+- ``front_queue``: the front end held the frame's oldest call before sending it;
+- ``link_read``: the link's reader decoding a frame, checking its calls and handing them over;
+- ``writer_wait``: the oldest verification of a batch waited for its writer;
+- ``writer_commit``: the writer evaluating and committing the batch (without its sync);
+- ``sync_wait``: the committed batch waited for the syncer;
+- ``sync``: the syncer's one fdatasync for every batch committed so far;
+- ``settle``: the syncer handing the answers to their callers;
+- ``checkpoint``: copying the write-ahead log into the store (off the answers' path);
+- ``link_send_wait``: a frame's answers, complete, waited to be sent back;
+- ``link_total``: a frame from its decoding to its answers sent (the daemon's share);
+- ``gc``: one collection of the garbage collector (it holds every Python thread).
+"""
+
+from __future__ import annotations
+
+import gc
+import time
+from typing import Any
+
+from prometheus_client import Histogram
+
+from authd import metrics
+
+BUCKETS = (0.00005, 0.0001, 0.0002, 0.0003, 0.0005, 0.00075, 0.001, 0.0015, 0.002, 0.003,
+           0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.1, 0.25, 1.0)
+
+STAGE_SECONDS = Histogram("authd_otp_stage_seconds",
+                          "seconds a frame or batch of verifications spent in each stage of "
+                          "the engine ([otp] stage_timings)", ("stage",), buckets=BUCKETS,
+                          registry=metrics.REGISTRY)
+
+ON = False
+now = time.perf_counter
+_gc_started = 0.0
+
+
+def observe(stage: str, seconds: float) -> None:
+    STAGE_SECONDS.labels(stage=stage).observe(seconds)
+
+
+def _gc_timer(phase: str, info: dict[str, Any]) -> None:
+    global _gc_started
+    if phase == "start":
+        _gc_started = now()
+    else:
+        observe("gc", now() - _gc_started)
+
+
+def enable() -> None:
+    """Record every stage from now on (the benchmark's setting)."""
+    global ON
+    if not ON:
+        ON = True
+        gc.callbacks.append(_gc_timer)
