@@ -7,7 +7,10 @@ Modes, switchable at any time:
   down, a cable pulled);
 - ``drop_replies``: what the client sends still reaches the server, what the server answers is
   thrown away (the request is done, its answer is lost on the way back);
-- ``delay``: every chunk waits ``delay`` seconds first (a slow or congested link).
+- ``delay``: every chunk waits ``delay`` seconds first (a slow or congested link);
+- :meth:`TcpProxy.break_next`: the next chunk of at least ``least`` bytes the client sends
+  (a request, not a ping) closes its connection without reaching the server, and the proxy
+  forwards again (a connection that breaks under a request).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ FORWARD = "forward"
 REFUSE = "refuse"
 DROP_REPLIES = "drop_replies"
 DELAY = "delay"
+BREAK = "break"
 
 
 class TcpProxy:
@@ -31,6 +35,8 @@ class TcpProxy:
         self.target = target
         self.mode = FORWARD
         self.delay = 0.0
+        self.least = 0
+        self.broken = 0  # connections closed by break_next
         self._listener = socket.socket()
         self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._listener.bind(("127.0.0.1", 0))
@@ -58,6 +64,10 @@ class TcpProxy:
 
     def forward(self) -> None:
         self.set(FORWARD)
+
+    def break_next(self, least: int = 100) -> None:
+        with self._lock:
+            self.mode, self.least = BREAK, least
 
     def refuse(self) -> None:
         self.set(REFUSE)
@@ -128,6 +138,10 @@ class TcpProxy:
                 mode, delay = self.mode, self.delay
                 if mode == DROP_REPLIES and reply:
                     continue
+                if mode == BREAK and not reply and len(data) >= self.least:
+                    with self._lock:
+                        self.mode, self.broken = FORWARD, self.broken + 1
+                    break
                 queue.put((time.monotonic() + (delay if mode == DELAY else 0.0), data))
         except OSError:
             pass

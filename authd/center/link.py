@@ -12,8 +12,10 @@ node died, the connection dropped, the deadline passed), the call may have taken
 center: a call its caller marks ``retry`` (reads, and steps that are idempotent by design) is
 then sent to the next node, and so is every change sent with an idempotency key
 (authd/idempotency.py: the center answers its retry with the first answer, without doing it
-again). A change the caller marks ``repeatable=False`` carries no key and raises
-:class:`OutcomeUnknown`. A ``retry`` or keyed call that a node answers UNAVAILABLE (its store
+again); a node whose connection broke under such a call (UNAVAILABLE with no answer) is asked
+once more after the others, on a new connection. A change the caller marks
+``repeatable=False`` carries no key and raises :class:`OutcomeUnknown`. A ``retry`` or keyed
+call that a node answers UNAVAILABLE (its store
 does not answer: it changed nothing) goes to the next node too.
 
 What the center answered (any status with authd's details, or a refusal such as
@@ -414,7 +416,9 @@ class CenterLink:
         tried: list[str] = []
         sent = False  # a node got the call and gave no answer
         last_refusal: status_pb2.Status | None = None  # a node answered UNAVAILABLE
-        for endpoint in self._order():
+        order = self._order()
+        broken: set[int] = set()  # nodes whose connection broke under this call, once each
+        for endpoint in order:
             if not await endpoint.connect(self.settings.connect_timeout):
                 why = f"no connection within {self.settings.connect_timeout:g} s"
                 self._mark(endpoint, False, why)
@@ -443,9 +447,15 @@ class CenterLink:
                 self._mark(endpoint, False, why)
                 sent = True
                 tried.append(f"{endpoint.target}: {why}")
-                if again:
-                    continue
-                break
+                if not again:
+                    break
+                if (err.code() is grpc.StatusCode.UNAVAILABLE
+                        and id(endpoint) not in broken):
+                    # The connection broke under the call (the node may be well, the network
+                    # dropped it): the node is asked once more, last, on a new connection.
+                    broken.add(id(endpoint))
+                    order.append(endpoint)
+                continue
             self._mark(endpoint, True)
             return reply
         if last_refusal is not None and not sent:

@@ -219,6 +219,27 @@ def test_a_change_lost_at_every_node_is_sent_again_with_its_key(
         assert details_of(err).reason == "IDEMPOTENCY_KEY_REUSED"
 
 
+def test_a_change_whose_connection_breaks_under_it_is_sent_again_on_a_new_one(
+        server: Any, pki_dir: Pki, store_url: str) -> None:
+    """The only center node is well, but the connection to it breaks while the change is on
+    its way: the link asks that node again on a new connection, with the same key, and the
+    teller gets the center's answer instead of an outcome it has to look up."""
+    center = center_node(server, pki_dir, store_url)
+    with TcpProxy(("127.0.0.1", center.port)) as proxy:
+        # no health checks: the next request on the connection is the teller's
+        link = pki_dir.link("bank-a", [proxy.address], **{**FAST_LINK, "health_interval": 0})
+        branch = server(roles=["branch"], center=link, **BRANCH_DEVICES)
+        teller = otp_pb2_grpc.OtpServiceStub(branch.channel("bank-a", "branch", "teller-07"))
+        enroll(teller)
+        connections = proxy.connections
+        proxy.break_next()
+        status = teller.Unlock(O.UnlockRequest(serial=OTP, operator_id="kim",
+                                               reason="ID checked"), timeout=60)
+        assert status.serial == OTP and status.state == O.DEVICE_STATE_ACTIVE
+        assert proxy.broken == 1 and proxy.connections > connections
+        assert unlocks(pki_dir, center) == 1
+
+
 def test_a_center_node_that_comes_back_is_asked_at_once(server: Any, pki_dir: Pki,
                                                          tmp_path: Path) -> None:
     """A center node down for a while and back on its port is used by the next call, not after
