@@ -236,7 +236,7 @@ class Endpoint:
                 return True
             if state is grpc.ChannelConnectivity.TRANSIENT_FAILURE and not renewed:
                 renewed = True
-                self._renew(channel)
+                self.renew(channel)
                 continue
             try:
                 await asyncio.wait_for(channel.channel_ready(),
@@ -249,13 +249,14 @@ class Endpoint:
                 continue  # another call renewed the channel while this one waited on it
             return True
 
-    def _renew(self, channel: grpc.aio.Channel) -> None:
+    def renew(self, channel: grpc.aio.Channel, grace: float | None = None) -> None:
         """Replace ``channel`` (if it is still the node's) by a fresh one and close it: no
-        call is in flight on a channel in TRANSIENT_FAILURE (calls fail at once there)."""
+        call is in flight on a channel in TRANSIENT_FAILURE (calls fail at once there); calls
+        still in flight on a channel renewed for another reason get ``grace`` seconds."""
         if channel is not self.channel:
             return
         self.channel = self.open_channel()
-        closing = asyncio.ensure_future(channel.close(None))
+        closing = asyncio.ensure_future(channel.close(grace))
         self._retired.add(closing)
         closing.add_done_callback(self._retired.discard)
 
@@ -424,7 +425,8 @@ class CenterLink:
                 self._mark(endpoint, False, why)
                 tried.append(f"{endpoint.target}: {why}")
                 continue
-            method = endpoint.channel.unary_unary(
+            channel = endpoint.channel
+            method = channel.unary_unary(
                 rpc.path, request_serializer=type(request).SerializeToString,
                 response_deserializer=rpc.reply.FromString)
             try:
@@ -455,6 +457,9 @@ class CenterLink:
                     # dropped it): the node is asked once more, last, on a new connection.
                     broken.add(id(endpoint))
                     order.append(endpoint)
+                    # gRPC may take a moment to see the connection is gone and would send the
+                    # call down it again: a new channel is a new connection.
+                    endpoint.renew(channel, grace=deadline)
                 continue
             self._mark(endpoint, True)
             return reply
