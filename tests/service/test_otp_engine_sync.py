@@ -2,10 +2,10 @@
 
 When nothing waits for the writer and the syncer is idle, the writer syncs and answers its
 batch itself (no hand-off to the syncer); when more wait, the syncer does, while the writer
-commits the next batch (handing over even a small batch was measured faster than syncing it on
-the writer: docs/otp.md, "The tail at 3,000/s"). Either way no caller is answered before the
-sync that covers its commit, and a failed sync tells each of that batch's callers the change may
-not be recorded.
+commits the next batch (syncing a small batch on the writer instead was measured to make the
+next batch wait: docs/otp.md, "The tail at 3,000/s offered"). Either way no caller is answered
+before the sync that covers its commit, and a failed sync tells each of that batch's callers the
+change may not be recorded.
 Real SQLite store, the engine's own threads."""
 
 from __future__ import annotations
