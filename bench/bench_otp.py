@@ -370,9 +370,12 @@ def native_front_binary() -> Path:
     return root / "native" / "build" / "authd-front"
 
 
-def empty_floor_native(load: NativeLoad, repeat: int) -> list[dict[str, float]]:
+def empty_floor_native(load: NativeLoad, repeat: int, rps: int = 0
+                       ) -> list[dict[str, float]]:
     """The native front end's own floor: authd-front answering an empty call itself
-    (``--empty-method``), with no daemon behind it: the C++ gRPC stack and nothing else."""
+    (``--empty-method``), with no daemon behind it: the C++ gRPC stack and nothing else.
+    ``rps``: offer that many calls a second per h2load process for ``load.seconds`` (the floor
+    of the rate mode's tail: what the transport and the load generator alone give)."""
     import subprocess
 
     with tempfile.TemporaryDirectory(prefix="authd-front-floor-") as run_dir:
@@ -389,6 +392,13 @@ def empty_floor_native(load: NativeLoad, repeat: int) -> list[dict[str, float]]:
             def go(n: int) -> h2load.H2Run:
                 return h2load.run_empty(url, jobs, requests_each=n, streams=load.unary_streams)
 
+            def rated(_: int) -> h2load.H2Run:
+                return h2load.run_empty(url, jobs, duration=load.seconds,
+                                        streams=load.unary_streams, rps=rps)
+
+            if rps:
+                rated(0)  # warm up
+                return [timed_h2(proc.pid, rated, 0) for _ in range(repeat)]
             return repeated(proc.pid, go, load.unary_processes, 1, load.seconds, repeat)
         finally:
             proc.terminate()
@@ -747,6 +757,16 @@ def main(argv: list[str]) -> None:
         fronts = ["python", "native"] if args.front == "both" else [args.front]
         if native and args.only == "rated":
             floors = {front: [] for front in fronts}  # no floor: no ratio in this mode
+            if "native" in fronts:  # the tail of the transport and h2load alone, same rate
+                each = -(-args.offered // args.native.unary_processes)
+                runs = empty_floor_native(args.native, args.repeat, each)
+                rows.append(row("-", f"native front: empty C++ call, "
+                                f"{each * args.native.unary_processes:,}/s offered (floor)",
+                                "h2load", runs))
+                for run in runs:
+                    print(f"native empty call, {each * args.native.unary_processes:,}/s "
+                          f"offered: {run['rate']:,.0f}/s answered, p50 {run['p50']:.1f} ms, "
+                          f"p99 {run['p99']:.1f} ms, load1 {run['load']:.2f}", flush=True)
         elif native and "python" in fronts:
             floors["python"] = empty_floor(args.native, args.processes, args.repeat)
             rows.append(row("-", "python front: empty grpc.aio unary call (floor)", "h2load",
