@@ -10,6 +10,15 @@ checks it — its size, its caller (``make_caller``) and a branch node's operato
 request parsed — and its status, message and details are what that server would give
 (``errors.status_proto``); it is counted in the call metrics and access log the same way.
 
+Streaming methods — those offered as ``LinkedStream``: ``TokenService/SignStream`` and
+``SmartcardService/TransmitStream`` — come as parts of one id (call_link.proto): the opening,
+checked as a unary call is (caller, operator, then the method's ``open``, which checks the
+role), each request checked and parsed as this daemon's server parses a stream's, the
+half-close and the cancellation. A stream answers its responses in order (``StreamOut``,
+several to a frame when they are ready together) and then its end; its first error ends it
+with that error's status. A cancelled stream is answered CANCELLED; a lost connection stops
+its streams without a word (the front end answers their callers).
+
 One thread per connection reads frames and starts each call (a method's ``serve`` runs on it
 with the caller set, and either answers at once — a fast signature, the GIL released inside
 the token — or hands the work to a worker or the card reader's thread, which answers). Answers

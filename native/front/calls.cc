@@ -171,7 +171,8 @@ class LinkedStreamReactor final : public grpc::ServerGenericBidiReactor {
       std::lock_guard<std::mutex> lock(mu_);
       if (ended_ || !ok) {
         reading_ = false;
-        if (ended_) return;
+        // A client that went away did not half-close: OnCancel tells the daemon.
+        if (ended_ || ctx_->IsCancelled()) return;
         half_closed_ = true;
       } else {
         bytes = Bytes(request_);
