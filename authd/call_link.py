@@ -10,6 +10,15 @@ checks it — its size, its caller (``make_caller``) and a branch node's operato
 request parsed — and its status, message and details are what that server would give
 (``errors.status_proto``); it is counted in the call metrics and access log the same way.
 
+Streaming methods — those offered as ``LinkedStream``: ``TokenService/SignStream`` and
+``SmartcardService/TransmitStream`` — come as parts of one id (call_link.proto): the opening,
+checked as a unary call is (caller, operator, then the method's ``open``, which checks the
+role), each request checked and parsed as this daemon's server parses a stream's, the
+half-close and the cancellation. A stream answers its responses in order (``StreamOut``,
+several to a frame when they are ready together) and then its end; its first error ends it
+with that error's status. A cancelled stream is answered CANCELLED; a lost connection stops
+its streams without a word (the front end answers their callers).
+
 One thread per connection reads frames and starts each call (a method's ``serve`` runs on it
 with the caller set, and either answers at once — a fast signature, the GIL released inside
 the token — or hands the work to a worker or the card reader's thread, which answers). Answers
@@ -28,7 +37,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from google.protobuf.message import Message
 from google.rpc import code_pb2, status_pb2
@@ -62,6 +71,28 @@ class LinkedMethod:
     serve: Callable[[Any, Answer, bool], None]
 
 
+class StreamCalls(Protocol):
+    """What a linked stream does with its client's side: called in order, ``request`` and
+    ``half_close`` on the link's reader thread (with the caller set), ``cancel`` from the reader
+    thread when the client went away or the link was lost (no answer is written after it)."""
+
+    def request(self, request: Any) -> None: ...
+
+    def half_close(self) -> None: ...
+
+    def cancel(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class LinkedStream:
+    """A streaming method the front end may hand over the link. ``open(out)`` runs on the
+    link's reader thread with the caller set when the stream begins and returns what takes
+    its requests, or raises (the stream ends with that error before any request)."""
+
+    request_type: type[Message]
+    open: Callable[[StreamOut], StreamCalls]
+
+
 def _varint(n: int) -> bytes:
     out = bytearray()
     while n > 0x7F:
@@ -85,11 +116,15 @@ class _Writer:
         self._ready: list[bytes] = []
         self._writing = False
 
-    def put(self, answer: call_link_pb2.LinkedAnswer) -> None:
-        data = answer.SerializeToString()
-        entry = _ANSWER_TAG + _varint(len(data)) + data
+    def put(self, *answers: call_link_pb2.LinkedAnswer) -> None:
+        """Writes ``answers`` (in one frame with any others ready), or leaves them to the
+        thread writing now."""
+        entries = []
+        for answer in answers:
+            data = answer.SerializeToString()
+            entries.append(_ANSWER_TAG + _varint(len(data)) + data)
         with self._lock:
-            self._ready.append(entry)
+            self._ready.extend(entries)
             if self._writing:
                 return
             self._writing = True
@@ -100,16 +135,85 @@ class _Writer:
                     self._writing = False
                     return
             body = ready[0] if len(ready) == 1 else b"".join(ready)
-            try:
-                self._conn.sendall(LENGTH.pack(len(body)) + body)
-            except OSError:  # the front end went away: its calls are answered there
-                pass
+            self._send(LENGTH.pack(len(body)) + body)
+
+    def _send(self, frame: bytes) -> None:
+        try:
+            self._conn.sendall(frame)
+        except OSError:  # the front end went away: its calls are answered there
+            pass
+
+
+class StreamOut:
+    """The answers of one linked stream: ``item`` for each response, in the order they are
+    given, then ``end`` once (None: OK). From any thread; after the end, or once the client
+    went away (``cancel``), both do nothing. Whoever calls them keeps the stream's order."""
+
+    def __init__(self, stream_id: int, method: str, caller: Caller | None, writer: _Writer,
+                 forget: Callable[[int], object]) -> None:
+        self.id = stream_id
+        self.method = method
+        self.caller = caller
+        self._writer = writer
+        self._forget = forget
+        self._started = time.perf_counter()
+        self._lock = threading.Lock()
+        self._over = False
+
+    @property
+    def over(self) -> bool:
+        return self._over
+
+    def item(self, *responses: Message) -> None:
+        """The stream's next responses, in one frame (one write, one wake of the front end)."""
+        if self._over or not responses:
+            return
+        self._writer.put(*(call_link_pb2.LinkedAnswer(
+            id=self.id, item=True, response=r.SerializeToString()) for r in responses))
+
+    def end(self, error: BaseException | None) -> None:
+        with self._lock:
+            if self._over:
+                return
+            self._over = True
+        self._forget(self.id)
+        out = call_link_pb2.LinkedAnswer(id=self.id)
+        if error is None:
+            access_logged(self.method, self.caller, code_pb2.OK, self._started)
+        else:
+            out.error.CopyFrom(_status(error, self.method))
+            access_logged(self.method, self.caller, out.error.code, None)
+        self._writer.put(out)
+
+    def cancelled(self) -> None:
+        """The client went away: answered CANCELLED (the front end waits for the end)."""
+        with self._lock:
+            if self._over:
+                return
+            self._over = True
+        self._forget(self.id)
+        access_logged(self.method, self.caller, code_pb2.CANCELLED, None)
+        self._writer.put(call_link_pb2.LinkedAnswer(id=self.id, error=status_pb2.Status(
+            code=code_pb2.CANCELLED, message="the caller cancelled the stream")))
+
+    def lost(self) -> None:
+        """The link went away: nothing more is written."""
+        with self._lock:
+            self._over = True
+
+
+@dataclass
+class _Stream:
+    out: StreamOut
+    context: contextvars.Context
+    calls: StreamCalls | None = None
 
 
 class CallLink(FrontListener):
-    """Listens on ``path`` for the front end and serves ``methods`` (full gRPC names)."""
+    """Listens on ``path`` for the front end and serves ``methods`` (full gRPC names): unary
+    ones (``LinkedMethod``) and streaming ones (``LinkedStream``)."""
 
-    def __init__(self, path: Path, methods: dict[str, LinkedMethod],
+    def __init__(self, path: Path, methods: dict[str, LinkedMethod | LinkedStream],
                  limits: RequestLimits) -> None:
         super().__init__(path, "authd-calls")
         self.methods = dict(methods)
@@ -120,24 +224,36 @@ class CallLink(FrontListener):
         self.start()
 
     def front_args(self) -> list[str]:
-        return [f"--calls={self.path}", f"--linked={','.join(sorted(self.methods))}"]
+        unary = sorted(n for n, m in self.methods.items() if isinstance(m, LinkedMethod))
+        streams = sorted(n for n, m in self.methods.items() if isinstance(m, LinkedStream))
+        return [f"--calls={self.path}", f"--linked={','.join(unary)}",
+                *([f"--linked-streams={','.join(streams)}"] if streams else [])]
 
     def serve(self, conn: socket.socket) -> None:
         self.start_thread(self._read, (conn,), "authd-calls-read")
 
     def _read(self, conn: socket.socket) -> None:
         writer = _Writer(conn)
+        streams: dict[int, _Stream] = {}  # this connection's streams not ended yet
         try:
             while (body := read_frame(conn)) is not None:
                 calls = call_link_pb2.LinkedCalls.FromString(body).calls
                 alone = len(calls) == 1
                 for call in calls:
-                    contextvars.copy_context().run(self._start, call, writer, alone)
+                    if call.part == UNARY:
+                        contextvars.copy_context().run(self._start, call, writer, alone)
+                    else:
+                        self._stream_part(call, writer, streams)
         except OSError:
             return
         except Exception:
             log.exception("the front end's call link failed; closing it")
         finally:
+            for stream in list(streams.values()):  # their callers were answered there
+                stream.out.lost()
+                if stream.calls is not None:
+                    stream.context.run(stream.calls.cancel)
+            streams.clear()
             try:
                 conn.shutdown(socket.SHUT_RDWR)
             except OSError:
@@ -166,7 +282,7 @@ class CallLink(FrontListener):
 
         linked = self.methods.get(method)
         try:
-            if linked is None:
+            if not isinstance(linked, LinkedMethod):
                 raise Unauthenticated(f"{method} is not served on this link")
             parse = self._parsers[method]
             parse.check_size(call.request)
@@ -186,6 +302,64 @@ class CallLink(FrontListener):
             linked.serve(request, answer, alone)
         except Exception as exc:
             answer(None, exc)
+
+
+    def _stream_part(self, call: call_link_pb2.LinkedCall, writer: _Writer,
+                     streams: dict[int, _Stream]) -> None:
+        """One part of a stream (call_link.proto): its opening checks the call as a unary
+        call's is checked; each request is checked and parsed as the daemon's own server
+        does with a stream's (the first bad one ends the stream with its error)."""
+        if call.part == STREAM_OPEN:
+            context = contextvars.copy_context()
+            context.run(self._open, call, writer, streams, context)
+            return
+        stream = streams.get(call.id)
+        if stream is None or stream.calls is None:
+            return  # ended already (an error, or its end crossed this part on the link)
+        if call.part == STREAM_CANCEL:
+            stream.out.cancelled()
+            stream.context.run(stream.calls.cancel)
+            return
+        if call.part == STREAM_HALF_CLOSE:
+            stream.context.run(stream.calls.half_close)
+            return
+        try:
+            parse = self._parsers[stream.out.method]
+            parse.check_size(call.request)
+            request = parse.parse(call.request)
+        except Exception as exc:
+            stream.out.end(exc)
+            stream.context.run(stream.calls.cancel)
+            return
+        try:
+            stream.context.run(stream.calls.request, request)
+        except Exception as exc:
+            stream.out.end(exc)
+            stream.context.run(stream.calls.cancel)
+
+    def _open(self, call: call_link_pb2.LinkedCall, writer: _Writer,
+              streams: dict[int, _Stream], context: contextvars.Context) -> None:
+        method = call.method
+        linked = self.methods.get(method)
+        out = StreamOut(call.id, method, None, writer, lambda i: streams.pop(i, None))
+        stream = _Stream(out, context)
+        streams[call.id] = stream
+        try:
+            if not isinstance(linked, LinkedStream):
+                raise Unauthenticated(f"{method} is not served on this link as a stream")
+            named = self._callers.of(call.institution, call.role, call.subject)
+            out.caller = operator_from(
+                named, call.operator_metadata if call.has_operator else None)
+            set_caller(out.caller)
+            stream.calls = linked.open(out)
+        except Exception as exc:
+            out.end(exc)
+
+
+UNARY = call_link_pb2.LinkedCall.UNARY
+STREAM_OPEN = call_link_pb2.LinkedCall.STREAM_OPEN
+STREAM_HALF_CLOSE = call_link_pb2.LinkedCall.STREAM_HALF_CLOSE
+STREAM_CANCEL = call_link_pb2.LinkedCall.STREAM_CANCEL
 
 
 def _status(exc: BaseException, method: str) -> status_pb2.Status:

@@ -5,8 +5,9 @@ server built from Debian's packaged gRPC (``native/front/build.sh``, run by
 ``scripts/setup.sh``). It owns TLS and the client certificate (the caller, parsed once per
 certificate), serves ``OtpService`` Verify, VerifyBatch and VerifyStream itself — admission,
 deadlines, batching — by handing the verifications to this daemon's engine over a private Unix
-socket (``authd/otp/link.py``), hands ``TokenService/Sign`` and ``SmartcardService/Transmit``
-to this daemon over a third (``authd/call_link.py``), and forwards every other call, as raw
+socket (``authd/otp/link.py``), hands ``TokenService`` Sign and SignStream and
+``SmartcardService`` Transmit and TransmitStream to this daemon over a third
+(``authd/call_link.py``), and forwards every other call, as raw
 bytes, to this daemon's own gRPC server, which then listens only on a second Unix socket.
 The sockets are in a private run directory (mode 0700); the daemon's server accepts a call
 only with the random token it gave the front end, and takes the caller from the front end's

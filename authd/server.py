@@ -25,7 +25,7 @@ from grpc_reflection.v1alpha._async import ReflectionServicer
 from authd import pki
 from authd.app import App
 from authd.audit import AuditLog
-from authd.call_link import CallLink, LinkedMethod
+from authd.call_link import CallLink, LinkedMethod, LinkedStream
 from authd.config import Config
 from authd.features import CENTER, Feature, Service, features_for
 from authd.files import private_dir
@@ -335,8 +335,9 @@ async def _start_features(config: Config, app: App, server: grpc.aio.Server,
     return running
 
 
-def _linked_methods(servicer: object) -> dict[str, LinkedMethod]:
-    """The unary methods a servicer lets the native front end hand over the call link."""
+def _linked_methods(servicer: object) -> dict[str, LinkedMethod | LinkedStream]:
+    """The methods (unary and streaming) a servicer lets the native front end hand over the
+    call link."""
     offer = getattr(servicer, "linked_methods", None)
     return offer() if callable(offer) else {}
 

@@ -11,10 +11,11 @@ import grpc
 
 from authd import validate
 from authd.app import App
-from authd.call_link import Answer, LinkedMethod
+from authd.call_link import Answer, LinkedMethod, LinkedStream, StreamOut
 from authd.context import Role, require_role
 from authd.customer import convert as customer_convert
 from authd.smartcard import convert
+from authd.smartcard.linked_stream import LinkedTransmitStream
 from authd.v1 import customer_pb2, smartcard_pb2_grpc
 from authd.v1 import smartcard_pb2 as pb
 from devices.errors import Unreachable
@@ -189,10 +190,12 @@ class SmartcardServicer(smartcard_pb2_grpc.SmartcardServiceServicer):
         responses = await self.service.transmit(request.reader, list(request.apdus))
         return convert.responses_to_proto(responses)
 
-    def linked_methods(self) -> dict[str, LinkedMethod]:
-        """Transmit, served by the native front end over the call link (authd/call_link.py):
-        the APDUs go to the reader's thread, which answers; a call that came alone to an idle
-        reader whose calls are fast is sent at once on the link's thread (one hop less)."""
+    def linked_methods(self) -> dict[str, LinkedMethod | LinkedStream]:
+        """Transmit and TransmitStream, served by the native front end over the call link
+        (authd/call_link.py): the APDUs go to the reader's thread, which answers; a call that
+        came alone to an idle reader whose calls are fast is sent at once on the link's
+        thread (one hop less). A stream's requests go one after the other
+        (authd/smartcard/linked_stream.py)."""
 
         def serve(request: pb.TransmitRequest, answer: Answer, alone: bool) -> None:
             require_role(Role.BRANCH)
@@ -207,7 +210,13 @@ class SmartcardServicer(smartcard_pb2_grpc.SmartcardServiceServicer):
 
             self.service.transmit_then(request.reader, list(request.apdus), done, may_wait=alone)
 
-        return {"/authd.v1.SmartcardService/Transmit": LinkedMethod(pb.TransmitRequest, serve)}
+        def open_stream(out: StreamOut) -> LinkedTransmitStream:
+            require_role(Role.BRANCH)
+            return LinkedTransmitStream(lambda: self.service, out)
+
+        return {"/authd.v1.SmartcardService/Transmit": LinkedMethod(pb.TransmitRequest, serve),
+                "/authd.v1.SmartcardService/TransmitStream": LinkedStream(pb.TransmitRequest,
+                                                                          open_stream)}
 
     async def TransmitStream(
         self, request_iterator: AsyncIterator[pb.TransmitRequest], context: grpc.aio.ServicerContext

@@ -15,9 +15,10 @@ from cryptography.hazmat.primitives import serialization
 
 from authd import validate
 from authd.app import App
-from authd.call_link import Answer, LinkedMethod, answered_by
+from authd.call_link import Answer, LinkedMethod, LinkedStream, StreamOut, answered_by
 from authd.context import Role, require_role
 from authd.token import convert
+from authd.token.linked_stream import STREAM_BATCH, STREAM_LANES, LinkedSignStream
 from authd.token.service import SignJob, TokenService
 from authd.v1 import token_pb2 as pb
 from authd.v1 import token_pb2_grpc
@@ -28,8 +29,6 @@ from drivers.pkcs11 import TokenEvent
 T = TypeVar("T")
 WATCH_QUEUE = 256
 STREAM_WINDOW = 64  # requests of one stream read ahead of their answers
-STREAM_BATCH = 16  # signatures of one stream signed in one hop off the event loop
-STREAM_LANES = 2  # batches of one stream signed at once (pooled sessions in parallel)
 
 
 def _input(request: Any) -> tuple[bytes | None, bytes | None]:
@@ -203,9 +202,11 @@ class TokenServicer(token_pb2_grpc.TokenServiceServicer):
 
         return sign, self.service.signs_inline(session, data, key_id)
 
-    def linked_methods(self) -> dict[str, LinkedMethod]:
-        """Sign, served by the native front end over the call link (authd/call_link.py): at
-        once on the link's thread when it came alone and signs fast, else on a worker."""
+    def linked_methods(self) -> dict[str, LinkedMethod | LinkedStream]:
+        """Sign and SignStream, served by the native front end over the call link
+        (authd/call_link.py). A Sign is signed at once on the link's thread when it came
+        alone and signs fast, else on a worker; a SignStream's signatures go to workers in
+        batches, as the stream served here does (authd/token/linked_stream.py)."""
 
         def serve(request: pb.TokenSignRequest, answer: Answer, alone: bool) -> None:
             sign, inline = self._signer(request)
@@ -215,7 +216,13 @@ class TokenServicer(token_pb2_grpc.TokenServiceServicer):
                 context = contextvars.copy_context()
                 self.app.executor.submit(context.run, answered_by, sign, answer)
 
-        return {"/authd.v1.TokenService/Sign": LinkedMethod(pb.TokenSignRequest, serve)}
+        def open_stream(out: StreamOut) -> LinkedSignStream:
+            caller = require_role(Role.BRANCH)
+            return LinkedSignStream(self.service, self.app.executor, caller, out)
+
+        return {"/authd.v1.TokenService/Sign": LinkedMethod(pb.TokenSignRequest, serve),
+                "/authd.v1.TokenService/SignStream": LinkedStream(pb.TokenSignRequest,
+                                                                  open_stream)}
 
     async def SignStream(
         self,

@@ -1,5 +1,6 @@
 from google.rpc import status_pb2 as _status_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
@@ -8,7 +9,19 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class LinkedCall(_message.Message):
-    __slots__ = ("id", "method", "institution", "role", "subject", "operator_metadata", "has_operator", "request")
+    __slots__ = ("id", "method", "institution", "role", "subject", "operator_metadata", "has_operator", "request", "part")
+    class Part(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        UNARY: _ClassVar[LinkedCall.Part]
+        STREAM_OPEN: _ClassVar[LinkedCall.Part]
+        STREAM_ITEM: _ClassVar[LinkedCall.Part]
+        STREAM_HALF_CLOSE: _ClassVar[LinkedCall.Part]
+        STREAM_CANCEL: _ClassVar[LinkedCall.Part]
+    UNARY: LinkedCall.Part
+    STREAM_OPEN: LinkedCall.Part
+    STREAM_ITEM: LinkedCall.Part
+    STREAM_HALF_CLOSE: LinkedCall.Part
+    STREAM_CANCEL: LinkedCall.Part
     ID_FIELD_NUMBER: _ClassVar[int]
     METHOD_FIELD_NUMBER: _ClassVar[int]
     INSTITUTION_FIELD_NUMBER: _ClassVar[int]
@@ -17,6 +30,7 @@ class LinkedCall(_message.Message):
     OPERATOR_METADATA_FIELD_NUMBER: _ClassVar[int]
     HAS_OPERATOR_FIELD_NUMBER: _ClassVar[int]
     REQUEST_FIELD_NUMBER: _ClassVar[int]
+    PART_FIELD_NUMBER: _ClassVar[int]
     id: int
     method: str
     institution: str
@@ -25,7 +39,8 @@ class LinkedCall(_message.Message):
     operator_metadata: bytes
     has_operator: bool
     request: bytes
-    def __init__(self, id: _Optional[int] = ..., method: _Optional[str] = ..., institution: _Optional[str] = ..., role: _Optional[str] = ..., subject: _Optional[str] = ..., operator_metadata: _Optional[bytes] = ..., has_operator: _Optional[bool] = ..., request: _Optional[bytes] = ...) -> None: ...
+    part: LinkedCall.Part
+    def __init__(self, id: _Optional[int] = ..., method: _Optional[str] = ..., institution: _Optional[str] = ..., role: _Optional[str] = ..., subject: _Optional[str] = ..., operator_metadata: _Optional[bytes] = ..., has_operator: _Optional[bool] = ..., request: _Optional[bytes] = ..., part: _Optional[_Union[LinkedCall.Part, str]] = ...) -> None: ...
 
 class LinkedCalls(_message.Message):
     __slots__ = ("calls",)
@@ -34,14 +49,16 @@ class LinkedCalls(_message.Message):
     def __init__(self, calls: _Optional[_Iterable[_Union[LinkedCall, _Mapping]]] = ...) -> None: ...
 
 class LinkedAnswer(_message.Message):
-    __slots__ = ("id", "response", "error")
+    __slots__ = ("id", "response", "error", "item")
     ID_FIELD_NUMBER: _ClassVar[int]
     RESPONSE_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
+    ITEM_FIELD_NUMBER: _ClassVar[int]
     id: int
     response: bytes
     error: _status_pb2.Status
-    def __init__(self, id: _Optional[int] = ..., response: _Optional[bytes] = ..., error: _Optional[_Union[_status_pb2.Status, _Mapping]] = ...) -> None: ...
+    item: bool
+    def __init__(self, id: _Optional[int] = ..., response: _Optional[bytes] = ..., error: _Optional[_Union[_status_pb2.Status, _Mapping]] = ..., item: _Optional[bool] = ...) -> None: ...
 
 class LinkedAnswers(_message.Message):
     __slots__ = ("answers",)

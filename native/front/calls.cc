@@ -25,6 +25,9 @@ constexpr size_t kFrameMax = 256;  // calls in one frame
 // a fast card comes back well within it; a slow one does not hold gRPC's thread longer).
 constexpr auto kReadHere = std::chrono::microseconds(2000);
 constexpr const char* kOperator = "x-authd-operator-bin";
+// Requests of one stream read from the client ahead of their answers (as the daemon's own
+// SignStream reads ahead).
+constexpr int kStreamWindow = 64;
 
 grpc::Status Make(google::rpc::Code code, const std::string& message, const char* reason) {
   google::rpc::Status status;
@@ -71,6 +74,22 @@ std::string Bytes(const grpc::ByteBuffer& buffer) {
   return out;
 }
 
+// The call's method and its caller, as the daemon checks them.
+void Describe(Callers& callers, grpc::GenericCallbackServerContext& ctx,
+              authd::v1::LinkedCall* call) {
+  auto caller = callers.Of(ctx);
+  call->set_method(ctx.method());
+  call->set_institution(caller->names.institution);
+  call->set_role(caller->names.role);
+  call->set_subject(caller->names.subject);
+  const auto& md = ctx.client_metadata();
+  auto found = md.find(kOperator);
+  if (found != md.end()) {
+    call->set_has_operator(true);
+    call->set_operator_metadata(std::string(found->second.data(), found->second.size()));
+  }
+}
+
 // One unary call: its request is read, handed to the link, and its answer written with the
 // status. It ends only once the link has answered (OnDone after Finish).
 class LinkedReactor final : public grpc::ServerGenericBidiReactor {
@@ -85,20 +104,10 @@ class LinkedReactor final : public grpc::ServerGenericBidiReactor {
       Finish(grpc::Status(grpc::StatusCode::INTERNAL, "the call carried no request message"));
       return;
     }
-    auto caller = link_.callers().Of(*ctx_);
     auto pending = std::make_unique<LinkedPending>();
     pending->ctx = ctx_;
     auto& call = pending->call;
-    call.set_method(ctx_->method());
-    call.set_institution(caller->names.institution);
-    call.set_role(caller->names.role);
-    call.set_subject(caller->names.subject);
-    const auto& md = ctx_->client_metadata();
-    auto found = md.find(kOperator);
-    if (found != md.end()) {
-      call.set_has_operator(true);
-      call.set_operator_metadata(std::string(found->second.data(), found->second.size()));
-    }
+    Describe(link_.callers(), *ctx_, &call);
     call.set_request(Bytes(request_));
     request_.Clear();
     pending->done = [this](const grpc::Status* refused, authd::v1::LinkedAnswer* answer) {
@@ -126,18 +135,170 @@ class LinkedReactor final : public grpc::ServerGenericBidiReactor {
   grpc::ByteBuffer response_;
 };
 
+// One streaming call: opened on the link at once; each request read is sent as the stream's
+// next part (up to kStreamWindow ahead of the answers), each response the daemon answers is
+// written in order, and the stream's end (the daemon's, or the front end's own when the
+// link went away) finishes it once its responses are written. It ends only once the link
+// answered its end: a cancelled stream is told to the daemon, which answers it.
+class LinkedStreamReactor final : public grpc::ServerGenericBidiReactor {
+ public:
+  LinkedStreamReactor(CallLink& link, grpc::GenericCallbackServerContext* ctx)
+      : link_(link), ctx_(ctx) {
+    auto pending = std::make_unique<LinkedPending>();
+    pending->ctx = ctx_;
+    pending->call.set_part(authd::v1::LinkedCall::STREAM_OPEN);
+    Describe(link_.callers(), *ctx_, &pending->call);
+    pending->item = [this](authd::v1::LinkedAnswer* answer) { Item(answer); };
+    pending->done = [this](const grpc::Status* refused, authd::v1::LinkedAnswer* answer) {
+      End(refused != nullptr ? *refused
+          : answer->has_error() ? ToGrpc(answer->error()) : grpc::Status::OK);
+    };
+    uint64_t id = link_.Submit(std::move(pending));
+    bool read;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      id_ = id;
+      read = !ended_;
+      reading_ = read;
+    }
+    if (read) StartRead(&request_);
+  }
+
+  void OnReadDone(bool ok) override {
+    std::string bytes;
+    bool more = false;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (ended_ || !ok) {
+        reading_ = false;
+        // A client that went away did not half-close: OnCancel tells the daemon.
+        if (ended_ || ctx_->IsCancelled()) return;
+        half_closed_ = true;
+      } else {
+        bytes = Bytes(request_);
+        request_.Clear();
+        ++outstanding_;
+        more = outstanding_ < kStreamWindow;
+        reading_ = more;
+      }
+    }
+    if (!ok) {  // the client sent its last request (or went away: OnCancel says so)
+      link_.SubmitPart(id_, authd::v1::LinkedCall::STREAM_HALF_CLOSE, std::string());
+      return;
+    }
+    link_.SubmitPart(id_, authd::v1::LinkedCall::STREAM_ITEM, std::move(bytes));
+    if (more) StartRead(&request_);
+  }
+
+  void OnWriteDone(bool ok) override {
+    bool finish = false;
+    bool next = false;
+    grpc::Status status;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!writes_.empty()) {
+        writing_buffer_ = std::move(writes_.front());
+        writes_.pop_front();
+        next = true;
+      } else {
+        writing_ = false;
+        if (ended_ && !finished_) {
+          finished_ = true;
+          finish = true;
+          status = final_;
+        }
+      }
+    }
+    if (next) StartWrite(&writing_buffer_);
+    if (finish) Finish(status);
+  }
+
+  void OnCancel() override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (ended_ || cancel_sent_ || id_ == 0) return;
+      cancel_sent_ = true;
+    }
+    link_.SubmitPart(id_, authd::v1::LinkedCall::STREAM_CANCEL, std::string());
+  }
+
+  void OnDone() override { delete this; }
+
+ private:
+  void Item(authd::v1::LinkedAnswer* answer) {
+    grpc::Slice slice(answer->response());
+    grpc::ByteBuffer buffer(&slice, 1);
+    bool write = false;
+    bool read = false;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (ended_) return;
+      --outstanding_;
+      if (writing_) {
+        writes_.push_back(std::move(buffer));
+      } else {
+        writing_ = true;
+        writing_buffer_ = std::move(buffer);
+        write = true;
+      }
+      if (!reading_ && !half_closed_ && outstanding_ < kStreamWindow) {
+        reading_ = true;
+        read = true;
+      }
+    }
+    if (write) StartWrite(&writing_buffer_);
+    if (read) StartRead(&request_);
+  }
+
+  void End(const grpc::Status& status) {
+    bool finish = false;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (ended_) return;
+      ended_ = true;
+      final_ = status;
+      if (!writing_) {
+        finished_ = true;
+        finish = true;
+      }
+    }
+    if (finish) Finish(status);
+  }
+
+  CallLink& link_;
+  grpc::GenericCallbackServerContext* ctx_;
+  grpc::ByteBuffer request_;
+  std::mutex mu_;
+  uint64_t id_ = 0;
+  int outstanding_ = 0;  // requests sent whose responses have not come
+  bool reading_ = false;  // a read is started
+  bool half_closed_ = false;
+  bool cancel_sent_ = false;
+  bool ended_ = false;  // the link answered the stream's end
+  bool finished_ = false;
+  bool writing_ = false;  // a write is started (writing_buffer_)
+  grpc::ByteBuffer writing_buffer_;
+  std::deque<grpc::ByteBuffer> writes_;  // responses waiting for the write before them
+  grpc::Status final_;
+};
+
 }  // namespace
 
-CallLink::CallLink(std::string path, std::set<std::string> methods, Callers& callers)
-    : path_(std::move(path)), methods_(std::move(methods)), callers_(callers) {
+CallLink::CallLink(std::string path, std::set<std::string> methods,
+                   std::set<std::string> streams, Callers& callers)
+    : path_(std::move(path)),
+      methods_(std::move(methods)),
+      streams_(std::move(streams)),
+      callers_(callers) {
   thread_ = std::thread([this] { Run(); });
 }
 
 CallLink::~CallLink() { Stop(); }
 
 grpc::ServerGenericBidiReactor* CallLink::Reactor(grpc::GenericCallbackServerContext* ctx) {
-  if (methods_.count(ctx->method()) == 0) return nullptr;
-  return new LinkedReactor(*this, ctx);
+  if (methods_.count(ctx->method()) > 0) return new LinkedReactor(*this, ctx);
+  if (streams_.count(ctx->method()) > 0) return new LinkedStreamReactor(*this, ctx);
+  return nullptr;
 }
 
 void CallLink::Stop() {
@@ -156,23 +317,40 @@ bool CallLink::WaitConnected(std::chrono::milliseconds timeout) {
          connected_;
 }
 
-void CallLink::Submit(std::unique_ptr<LinkedPending> pending) {
+uint64_t CallLink::Submit(std::unique_ptr<LinkedPending> pending) {
   std::unique_lock<std::mutex> lock(mu_);
   if (!connected_ || stopping_ || broken_) {
     lock.unlock();
     grpc::Status down = DaemonDown();
     pending->done(&down, nullptr);
-    return;
+    return 0;
   }
   uint64_t id = ++next_id_;
   pending->call.set_id(id);
+  // A stream's opening has no answer to wait for here.
+  bool unary = !pending->item;
   queue_.push_back(std::move(pending));
-  if (writing_) return;  // the thread writing takes it along in its next frame
+  if (writing_) return id;  // the thread writing takes it along in its next frame
   // Idle: nothing in flight, nobody reading. This thread writes and reads the answer itself.
-  bool read_here = reader_ == Reader::kNone && in_flight_.empty() && queue_.size() == 1;
+  bool read_here =
+      unary && reader_ == Reader::kNone && in_flight_.empty() && queue_.size() == 1;
   if (read_here) reader_ = Reader::kCaller;
   Write(lock);
   if (read_here) ReadHere(id);
+  return id;
+}
+
+void CallLink::SubmitPart(uint64_t id, authd::v1::LinkedCall::Part part, std::string request) {
+  auto pending = std::make_unique<LinkedPending>();
+  pending->part = true;
+  pending->call.set_id(id);
+  pending->call.set_part(part);
+  pending->call.set_request(std::move(request));
+  std::unique_lock<std::mutex> lock(mu_);
+  if (!connected_ || stopping_ || broken_) return;
+  queue_.push_back(std::move(pending));
+  if (writing_) return;
+  Write(lock);
 }
 
 // Reads answers on this thread until the one to `mine` came or kReadHere passed, then leaves
@@ -220,13 +398,24 @@ bool CallLink::Dispatch(const std::string& bytes, uint64_t mine,
   if (!answers.ParseFromString(bytes)) return false;
   for (auto& answer : *answers.mutable_answers()) {
     std::unique_ptr<LinkedPending> call;
+    LinkedPending* stream = nullptr;
     {
       std::lock_guard<std::mutex> lock(mu_);
       auto it = in_flight_.find(answer.id());
       if (it != in_flight_.end()) {
-        call = std::move(it->second);
-        in_flight_.erase(it);
+        if (answer.item() && it->second->item) {
+          // Stays in flight: only the thread reading the link (this one) or FailAll, once
+          // no thread reads, takes it out.
+          stream = it->second.get();
+        } else {
+          call = std::move(it->second);
+          in_flight_.erase(it);
+        }
       }
+    }
+    if (stream != nullptr) {
+      stream->item(&answer);
+      continue;
     }
     if (!call) continue;
     if (own != nullptr && answer.id() == mine) {
@@ -252,7 +441,9 @@ void CallLink::Write(std::unique_lock<std::mutex>& lock) {
     while (!queue_.empty() && static_cast<size_t>(frame.calls_size()) < kFrameMax) {
       std::unique_ptr<LinkedPending> next = std::move(queue_.front());
       queue_.pop_front();
-      if (next->ctx->IsCancelled()) {
+      if (next->part) {  // a stream's later part: nothing to answer
+        frame.add_calls()->Swap(&next->call);
+      } else if (next->ctx->IsCancelled()) {
         dropped.emplace_back(std::move(next), false);
       } else if (next->ctx->deadline() < now) {
         dropped.emplace_back(std::move(next), true);
@@ -376,7 +567,9 @@ void CallLink::FailAll(bool queued_too) {
   grpc::Status lost = DaemonLost();
   grpc::Status down = DaemonDown();
   for (auto& [id, call] : held) call->done(&lost, nullptr);
-  for (auto& call : waiting) call->done(&down, nullptr);
+  for (auto& call : waiting) {
+    if (!call->part) call->done(&down, nullptr);
+  }
 }
 
 }  // namespace authd_front

@@ -14,6 +14,15 @@
 // deadline passed while it queued is answered here and never sent; once sent it runs to its
 // end (a signature or an APDU cannot be taken back), and its answer is dropped if nobody
 // waits. If the daemon's end goes away, the calls it holds are answered UNAVAILABLE.
+//
+// Streaming methods (--linked-streams: TokenService SignStream, SmartcardService
+// TransmitStream) go over the same link as parts of one id (call_link.proto): the stream's
+// opening with its caller, each request as the client sends it (up to kStreamWindow ahead of
+// its answers), its half-close or its cancellation. Parts of many streams and unary calls
+// leave in the same frames, in the order they came; the daemon answers each stream's
+// responses in order and then its end, and the front end writes them to the client in that
+// order. A stream the client cancels is told to the daemon, which stops it and answers its
+// end; no other stream is touched. If the link goes away, every open stream ends UNAVAILABLE.
 #pragma once
 
 #include <grpcpp/generic/async_generic_service.h>
@@ -39,17 +48,27 @@ namespace authd_front {
 struct LinkedPending {
   authd::v1::LinkedCall call;
   grpc::GenericCallbackServerContext* ctx = nullptr;  // valid until `done` was called
-  // Called exactly once: with the front end's own status, or with the daemon's answer.
+  // Called exactly once: with the front end's own status, or with the daemon's answer (a
+  // stream's: its end).
   std::function<void(const grpc::Status* refused, authd::v1::LinkedAnswer* answer)> done;
+  // A stream's: each of its responses, in order, on the thread reading the link.
+  std::function<void(authd::v1::LinkedAnswer* answer)> item;
+  bool part = false;  // a later part of a stream (call.id names it): sent, never answered
 };
 
 class CallLink {
  public:
-  CallLink(std::string path, std::set<std::string> methods, Callers& callers);
+  CallLink(std::string path, std::set<std::string> methods, std::set<std::string> streams,
+           Callers& callers);
   ~CallLink();
   // A reactor serving the call, or nullptr for a method this link does not carry.
   grpc::ServerGenericBidiReactor* Reactor(grpc::GenericCallbackServerContext* ctx);
-  void Submit(std::unique_ptr<LinkedPending> pending);
+  // Sends a unary call or a stream's opening (pending->item set); returns its id, or 0 when
+  // it was answered at once (`done` called: the link is down).
+  uint64_t Submit(std::unique_ptr<LinkedPending> pending);
+  // Sends a later part of the stream `id` (dropped when the link is down: the stream is
+  // answered UNAVAILABLE by then).
+  void SubmitPart(uint64_t id, authd::v1::LinkedCall::Part part, std::string request);
   bool WaitConnected(std::chrono::milliseconds timeout);
   void Stop();
   Callers& callers() { return callers_; }
@@ -68,6 +87,7 @@ class CallLink {
 
   const std::string path_;
   const std::set<std::string> methods_;
+  const std::set<std::string> streams_;
   Callers& callers_;
   std::mutex mu_;
   std::condition_variable wake_;

@@ -3,19 +3,20 @@
 // It owns the node's public port (TLS with client certificates, or the loopback-only insecure
 // development mode), serves OtpService's Verify, VerifyBatch and VerifyStream itself — caller,
 // admission, deadlines, batching — by handing the verifications to the daemon's engine over a
-// private Unix socket, serves TokenService/Sign and SmartcardService/Transmit by handing them
-// to the daemon over its call link (calls.h), and forwards every other call to the daemon's
+// private Unix socket, serves TokenService Sign and SignStream and SmartcardService Transmit
+// and TransmitStream by handing them to the daemon over its call link (calls.h), and forwards every other call to the daemon's
 // gRPC server on another private Unix socket. The daemon (`authd serve` with [server] front = "native") starts it,
 // restarts it if it dies, and stops it with SIGTERM; it exits if the daemon dies.
 //
 //   authd-front --listen=HOST:PORT --daemon=unix:PATH [--engine=PATH]
-//               [--calls=PATH --linked=METHOD,METHOD...]
+//               [--calls=PATH --linked=METHOD,METHOD... --linked-streams=METHOD,...]
 //               (--insecure | --tls-cert=F --tls-key=F --client-ca=F)
 //               [--batch-max=N] [--queue-max=N] [--max-in-flight=N] [--batch-request-max=N]
 //               [--window=N] [--grace=SECONDS] [--max-message=BYTES] [--max-send=BYTES]
 //               [--empty-method=M]
 //               [--server-options=NAME=N,NAME=N...] [--tally=PATH]
-// --calls, --linked: the unary methods served over the daemon's call link (calls.h).
+// --calls, --linked, --linked-streams: the unary and streaming methods served over the
+// daemon's call link (calls.h).
 // --server-options: gRPC core's connection limits, as the daemon's own server sets them
 // (concurrent streams, handshake and idle timeouts, keepalive; authd/front.py).
 // --tally: the file (made by the daemon) where every call answered is counted (tally.h).
@@ -160,7 +161,12 @@ int main(int argc, char** argv) {
     while (std::getline(names, name, ',')) {
       if (!name.empty()) methods.insert(name);
     }
-    calls = std::make_unique<authd_front::CallLink>(args["calls"], methods, callers);
+    std::set<std::string> streams;
+    std::stringstream stream_names(args["linked-streams"]);
+    while (std::getline(stream_names, name, ',')) {
+      if (!name.empty()) streams.insert(name);
+    }
+    calls = std::make_unique<authd_front::CallLink>(args["calls"], methods, streams, callers);
     if (!calls->WaitConnected(std::chrono::seconds(30))) {
       std::cerr << "authd-front: cannot reach the daemon's call link at " << args["calls"]
                 << "\n";
