@@ -129,6 +129,8 @@ def cmd_restore(args: argparse.Namespace) -> int:
 
     cfg = configmod.load(args.config, overrides=_overrides(args))
     settings = cfg.audit
+    if cfg.store_url.startswith(("postgresql://", "postgres://")):
+        return _restore_dump(cfg, args, trusted_keys(cfg, settings, args.public_key or []))
     target = backup.sqlite_path(cfg)
     keys = trusted_keys(cfg, settings, args.public_key or [])
     src = Path(args.input)
@@ -145,6 +147,29 @@ def cmd_restore(args: argparse.Namespace) -> int:
     if result.resealed:
         print(f"{result.resealed:,} sealed value(s) of the backup re-sealed under the store's "
               f"current key-encryption key {result.current_key}")
+    if result.witness_moved:
+        print(f"the witness of the previous head was set aside: {result.witness_moved}")
+    return 0
+
+
+def _restore_dump(cfg: Any, args: argparse.Namespace, keys: Any) -> int:
+    from authd import restore_pg
+
+    src = Path(args.input)
+    result = restore_pg.restore_dump(cfg, src, keys, replace=args.replace,
+                                     witness=cfg.audit.witness_path(cfg), check_only=args.check)
+    taken = f"taken {result.created}" if result.created else "of unknown date"
+    if args.check:
+        print(f"{src}: a sound dump of an authd store (schema {result.schema}), {taken}")
+        return _report_chain(result.report, "the dump")
+    print(f"restored {src} ({taken}) into database {result.database}: audit records up to "
+          f"{result.audit_last_id}")
+    if result.resealed:
+        print(f"{result.resealed:,} sealed value(s) of the dump re-sealed under the store's "
+              f"current key-encryption key {result.current_key}")
+    if result.kept_as:
+        print(f"the store as it was is kept as database {result.kept_as}: drop it "
+              f"(DROP DATABASE {result.kept_as}) once the restored store serves")
     if result.witness_moved:
         print(f"the witness of the previous head was set aside: {result.witness_moved}")
     return 0
@@ -312,9 +337,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--public-key", action="append", metavar="FILE",
                    help="trust this audit public key (default: the configured signing key)")
     p.set_defaults(fn=cmd_backup)
-    p = sub.add_parser("restore", help="restore the SQLite store from a backup (daemon stopped)")
+    p = sub.add_parser("restore", help="restore the store from a backup (SQLite) or a pg_dump "
+                       "archive (PostgreSQL), re-sealed under the current key (daemons stopped)")
     _common(p)
-    p.add_argument("input", metavar="IN", help="a file written by authd backup")
+    p.add_argument("input", metavar="IN", help="a file written by authd backup, or for a "
+                   "PostgreSQL store a pg_dump archive (pg_dump --format=custom)")
     p.add_argument("--replace", action="store_true", help="overwrite an existing store")
     p.add_argument("--check", action="store_true", help="only check the backup")
     p.add_argument("--public-key", action="append", metavar="FILE",
