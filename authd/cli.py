@@ -100,6 +100,9 @@ def cmd_backup(args: argparse.Namespace) -> int:
     from authd.audit.commands import trusted_keys
 
     cfg = configmod.load(args.config, overrides=_overrides(args))
+    if cfg.store_url.startswith(("postgresql://", "postgres://")):
+        return _backup_dump(cfg, Path(args.out),
+                            trusted_keys(cfg, cfg.audit, args.public_key or []))
     backup.sqlite_path(cfg)
     keys = trusted_keys(cfg, cfg.audit, args.public_key or [])
     result = backup.backup(cfg, Path(args.out), keys)
@@ -107,6 +110,16 @@ def cmd_backup(args: argparse.Namespace) -> int:
     print(f"backup written to {result.path}: {meta['db_bytes']:,} bytes, sha256 "
           f"{meta['db_sha256']}, {meta['audit_records']:,} audit records")
     return _report_chain(result.report, "the store")
+
+
+def _backup_dump(cfg: Any, out: Path, keys: Any) -> int:
+    from authd import pg_backup
+
+    result = pg_backup.backup_dump(cfg, out, keys)
+    print(f"backup written to {result.path}: a pg_dump archive of database "
+          f"{result.checked.database} (schema {result.checked.schema}), {result.size:,} bytes, "
+          f"sha256 {result.sha256}, audit records up to {result.checked.audit_last_id}")
+    return _report_chain(result.checked.report, "the backup")
 
 
 def _report_chain(report: Any, what: str) -> int:
@@ -153,10 +166,10 @@ def cmd_restore(args: argparse.Namespace) -> int:
 
 
 def _restore_dump(cfg: Any, args: argparse.Namespace, keys: Any) -> int:
-    from authd import restore_pg
+    from authd import pg_backup
 
     src = Path(args.input)
-    result = restore_pg.restore_dump(cfg, src, keys, replace=args.replace,
+    result = pg_backup.restore_dump(cfg, src, keys, replace=args.replace,
                                      witness=cfg.audit.witness_path(cfg), check_only=args.check)
     taken = f"taken {result.created}" if result.created else "of unknown date"
     if args.check:
@@ -330,7 +343,8 @@ def main(argv: list[str] | None = None) -> int:
     _audit_commands(sub)
     _kek_commands(sub)
     _token_commands(sub)
-    p = sub.add_parser("backup", help="back up the SQLite store online into OUT (checked: "
+    p = sub.add_parser("backup", help="back up the store online into OUT (SQLite: a backup file; "
+                       "PostgreSQL: a pg_dump archive; checked: "
                                       "integrity and audit chain)")
     _common(p)
     p.add_argument("out", metavar="OUT", help="the backup file to write (must not exist)")

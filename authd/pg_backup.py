@@ -1,5 +1,12 @@
-"""``authd restore DUMP`` on a PostgreSQL store: a pg_dump archive staged, checked, re-sealed
-under the store's current key-encryption key and only then put in the store's place.
+"""``authd backup OUT`` and ``authd restore DUMP`` on a PostgreSQL store.
+
+The backup is ``pg_dump --format=custom`` (one snapshot of the whole database while the nodes
+write), written under a temporary name, checked as a restore would check it (loaded into a
+staging database, its schema and audit chain verified, the staging database dropped), fsynced
+and renamed; an existing file is never overwritten.
+
+The restore: a pg_dump archive staged, checked, re-sealed under the store's current
+key-encryption key and only then put in the store's place.
 
 The dump is restored (pg_restore, one transaction) into a staging database beside the store's,
 created by the store's own role. There its schema and audit chain are checked, it is migrated,
@@ -13,8 +20,10 @@ into its name: the store is replaced at once or not at all, and refused while an
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
+import secrets
 import shutil
 import subprocess
 import time
@@ -147,9 +156,6 @@ def _check_staged(db: Database, dump: Path, keys: KeyRing | None) -> tuple[int, 
     report = None
     if keys is not None and version >= 30:
         report = verify(db, keys)
-        if not report.ok:
-            raise WrongState(f"{dump}: the audit trail in the dump was tampered with (first "
-                             f"bad record {report.first_bad_record}); nothing restored")
     last = db.run(lambda tx: tx.one("SELECT MAX(id) FROM audit_log"), write=False) \
         if version >= 30 else None
     return version, int(last[0]) if last and last[0] is not None else 0, report
@@ -172,8 +178,8 @@ def restore_dump(cfg: Config, dump: Path, keys: KeyRing | None, *, replace: bool
             current = read_keys_of(db)
         finally:
             db.close()
-    stamp = time.strftime("%Y%m%d%H%M%S")
-    staging = f"{server.name[:40]}_restoring_{stamp}"
+    staging = f"{server.name[:40]}_restoring_{time.strftime('%Y%m%d%H%M%S')}_" \
+        f"{secrets.token_hex(3)}"
     with server.connect() as conn:
         conn.execute(_sql("CREATE DATABASE {}", staging))
     swapped = False
@@ -190,7 +196,11 @@ def restore_dump(cfg: Config, dump: Path, keys: KeyRing | None, *, replace: bool
             version, last_id, report = _check_staged(db, dump, keys)
             result = DumpRestore(created, version, last_id, report, database=server.name)
             if check_only:
-                return result
+                return result  # a tampered trail is the report's to tell
+            if report is not None and not report.ok:
+                raise WrongState(f"{dump}: the audit trail in the dump was tampered with "
+                                 f"(first bad record {report.first_bad_record}); nothing "
+                                 "restored")
             migrate(db)
             result.resealed, result.current_key = onto_current_keys_of(cfg, db, current)
         finally:
@@ -249,3 +259,48 @@ def _record(cfg: Config, result: DumpRestore) -> None:
                                      outcome="restored", detail=detail))
     finally:
         db.close()
+
+
+@dataclass
+class DumpBackup:
+    path: Path
+    size: int
+    sha256: str
+    checked: DumpRestore
+
+
+def backup_dump(cfg: Config, out: Path, keys: KeyRing | None) -> DumpBackup:
+    """The store into the pg_dump archive ``out``, checked before it is kept."""
+    server = _Server(cfg.store_url)
+    if out.exists():
+        raise BadRequest(f"{out} exists: a backup never overwrites a file")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.with_name(f".{out.name}.partial")
+    partial.unlink(missing_ok=True)
+    try:
+        dumped = subprocess.run(
+            [pg_tool("pg_dump"), "--format=custom", "--file", str(partial),
+             "--dbname", server.conninfo(server.name)],
+            capture_output=True, text=True, env=server.env(), check=False)
+        if dumped.returncode != 0:
+            reason = (dumped.stderr.strip().splitlines() or ["failed"])[0]
+            raise WrongState(f"pg_dump could not back up database {server.name} ({reason}); "
+                             "no backup written")
+        checked = restore_dump(cfg, partial, keys, replace=False, witness=None,
+                               check_only=True)
+        digest = hashlib.sha256()
+        with partial.open("rb") as fh:
+            while chunk := fh.read(1 << 20):
+                digest.update(chunk)
+            os.fsync(fh.fileno())
+        if out.exists():
+            raise BadRequest(f"{out} exists: a backup never overwrites a file")
+        os.replace(partial, out)
+        fd = os.open(out.parent, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    finally:
+        partial.unlink(missing_ok=True)
+    return DumpBackup(out, out.stat().st_size, digest.hexdigest(), checked)
