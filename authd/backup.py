@@ -16,7 +16,8 @@ witness file aside (the restored trail legitimately ends before the head it last
 backup taken before a key-encryption-key rotation is re-sealed under the store's current key
 on the way in (authd/kek/restore.py).
 
-PostgreSQL stores are backed up with pg_dump or continuous archiving (docs/audit.md).
+PostgreSQL stores are backed up as pg_dump archives (authd/pg_backup.py) or by continuous
+archiving (docs/audit.md).
 """
 
 from __future__ import annotations

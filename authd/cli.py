@@ -100,6 +100,9 @@ def cmd_backup(args: argparse.Namespace) -> int:
     from authd.audit.commands import trusted_keys
 
     cfg = configmod.load(args.config, overrides=_overrides(args))
+    if cfg.store_url.startswith(("postgresql://", "postgres://")):
+        return _backup_dump(cfg, Path(args.out),
+                            trusted_keys(cfg, cfg.audit, args.public_key or []))
     backup.sqlite_path(cfg)
     keys = trusted_keys(cfg, cfg.audit, args.public_key or [])
     result = backup.backup(cfg, Path(args.out), keys)
@@ -107,6 +110,16 @@ def cmd_backup(args: argparse.Namespace) -> int:
     print(f"backup written to {result.path}: {meta['db_bytes']:,} bytes, sha256 "
           f"{meta['db_sha256']}, {meta['audit_records']:,} audit records")
     return _report_chain(result.report, "the store")
+
+
+def _backup_dump(cfg: Any, out: Path, keys: Any) -> int:
+    from authd import pg_backup
+
+    result = pg_backup.backup_dump(cfg, out, keys)
+    print(f"backup written to {result.path}: a pg_dump archive of database "
+          f"{result.checked.database} (schema {result.checked.schema}), {result.size:,} bytes, "
+          f"sha256 {result.sha256}, audit records up to {result.checked.audit_last_id}")
+    return _report_chain(result.checked.report, "the backup")
 
 
 def _report_chain(report: Any, what: str) -> int:
@@ -129,6 +142,8 @@ def cmd_restore(args: argparse.Namespace) -> int:
 
     cfg = configmod.load(args.config, overrides=_overrides(args))
     settings = cfg.audit
+    if cfg.store_url.startswith(("postgresql://", "postgres://")):
+        return _restore_dump(cfg, args, trusted_keys(cfg, settings, args.public_key or []))
     target = backup.sqlite_path(cfg)
     keys = trusted_keys(cfg, settings, args.public_key or [])
     src = Path(args.input)
@@ -145,6 +160,29 @@ def cmd_restore(args: argparse.Namespace) -> int:
     if result.resealed:
         print(f"{result.resealed:,} sealed value(s) of the backup re-sealed under the store's "
               f"current key-encryption key {result.current_key}")
+    if result.witness_moved:
+        print(f"the witness of the previous head was set aside: {result.witness_moved}")
+    return 0
+
+
+def _restore_dump(cfg: Any, args: argparse.Namespace, keys: Any) -> int:
+    from authd import pg_backup
+
+    src = Path(args.input)
+    result = pg_backup.restore_dump(cfg, src, keys, replace=args.replace,
+                                     witness=cfg.audit.witness_path(cfg), check_only=args.check)
+    taken = f"taken {result.created}" if result.created else "of unknown date"
+    if args.check:
+        print(f"{src}: a sound dump of an authd store (schema {result.schema}), {taken}")
+        return _report_chain(result.report, "the dump")
+    print(f"restored {src} ({taken}) into database {result.database}: audit records up to "
+          f"{result.audit_last_id}")
+    if result.resealed:
+        print(f"{result.resealed:,} sealed value(s) of the dump re-sealed under the store's "
+              f"current key-encryption key {result.current_key}")
+    if result.kept_as:
+        print(f"the store as it was is kept as database {result.kept_as}: drop it "
+              f"(DROP DATABASE {result.kept_as}) once the restored store serves")
     if result.witness_moved:
         print(f"the witness of the previous head was set aside: {result.witness_moved}")
     return 0
@@ -305,16 +343,19 @@ def main(argv: list[str] | None = None) -> int:
     _audit_commands(sub)
     _kek_commands(sub)
     _token_commands(sub)
-    p = sub.add_parser("backup", help="back up the SQLite store online into OUT (checked: "
+    p = sub.add_parser("backup", help="back up the store online into OUT (SQLite: a backup file; "
+                       "PostgreSQL: a pg_dump archive; checked: "
                                       "integrity and audit chain)")
     _common(p)
     p.add_argument("out", metavar="OUT", help="the backup file to write (must not exist)")
     p.add_argument("--public-key", action="append", metavar="FILE",
                    help="trust this audit public key (default: the configured signing key)")
     p.set_defaults(fn=cmd_backup)
-    p = sub.add_parser("restore", help="restore the SQLite store from a backup (daemon stopped)")
+    p = sub.add_parser("restore", help="restore the store from a backup (SQLite) or a pg_dump "
+                       "archive (PostgreSQL), re-sealed under the current key (daemons stopped)")
     _common(p)
-    p.add_argument("input", metavar="IN", help="a file written by authd backup")
+    p.add_argument("input", metavar="IN", help="a file written by authd backup, or for a "
+                   "PostgreSQL store a pg_dump archive (pg_dump --format=custom)")
     p.add_argument("--replace", action="store_true", help="overwrite an existing store")
     p.add_argument("--check", action="store_true", help="only check the backup")
     p.add_argument("--public-key", action="append", metavar="FILE",

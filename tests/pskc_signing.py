@@ -44,7 +44,21 @@ class TestCa:
         self.key = ec.generate_private_key(ec.SECP256R1())
         self.name = _name("authd test manufacturers' CA")
 
-    def signer(self, manufacturer: str, *, elliptic: bool = False) -> Signer:
+    def certificate_pem(self) -> str:
+        """The CA's own certificate (a bundle the signers' certificates chain to)."""
+        now = dt.datetime.now(dt.UTC)
+        cert = (x509.CertificateBuilder().subject_name(self.name).issuer_name(self.name)
+                .public_key(self.key.public_key()).serial_number(x509.random_serial_number())
+                .not_valid_before(now - dt.timedelta(days=30))
+                .not_valid_after(now + dt.timedelta(days=3650))
+                .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+                .sign(self.key, hashes.SHA256()))
+        return cert.public_bytes(serialization.Encoding.PEM).decode()
+
+    def signer(self, manufacturer: str, *, elliptic: bool = False,
+               valid_from: dt.timedelta = dt.timedelta(days=-1),
+               valid_until: dt.timedelta = dt.timedelta(days=365)) -> Signer:
+        """A signing certificate valid from ``now + valid_from`` to ``now + valid_until``."""
         key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey = (
             ec.generate_private_key(ec.SECP256R1()) if elliptic
             else rsa.generate_private_key(public_exponent=65537, key_size=2048))
@@ -52,8 +66,8 @@ class TestCa:
         cert = (x509.CertificateBuilder().subject_name(_name(f"{manufacturer} seed files"))
                 .issuer_name(self.name).public_key(key.public_key())
                 .serial_number(x509.random_serial_number())
-                .not_valid_before(now - dt.timedelta(days=1))
-                .not_valid_after(now + dt.timedelta(days=365))
+                .not_valid_before(now + valid_from)
+                .not_valid_after(now + valid_until)
                 .sign(self.key, hashes.SHA256()))
         return Signer(manufacturer,
                       key.private_bytes(serialization.Encoding.PEM,

@@ -66,10 +66,32 @@ def onto_current_keys(config: Config, staged: Path, store: StoreKeys | None) -> 
         return 0, 0
     db = open_database(f"sqlite:///{staged}")
     try:
-        migrate(db)
-        return _rekey(config, db, store)
+        return onto_current_keys_of(config, db, store)
     finally:
         db.close()
+
+
+def onto_current_keys_of(config: Config, db: Database, store: StoreKeys | None) -> tuple[int, int]:
+    """The same on a staged copy open as ``db`` (a PostgreSQL staging database)."""
+    if store is None or not store.keys:
+        return 0, 0
+    migrate(db)
+    return _rekey(config, db, store)
+
+
+def read_keys_of(db: Database) -> StoreKeys | None:
+    """The keys of a store open as ``db``; None when it holds none (an empty database)."""
+
+    def read(tx: Tx) -> StoreKeys | None:
+        present = tx.one("SELECT to_regclass('kek_keys') IS NOT NULL") if \
+            tx.dialect == "postgresql" else \
+            tx.one("SELECT COUNT(*) > 0 FROM sqlite_master WHERE name = 'kek_keys'")
+        if not present or not present[0]:
+            return None
+        rotations = tx.all(f"SELECT {', '.join(_ROTATIONS)} FROM kek_rotations ORDER BY id")
+        return StoreKeys(read_keys(tx), [tuple(r) for r in rotations])
+
+    return db.run(read, write=False)
 
 
 def _rekey(config: Config, db: Database, store: StoreKeys) -> tuple[int, int]:

@@ -5,8 +5,11 @@ The service's health follows the engine's verification writers (condition ``writ
 
 from __future__ import annotations
 
+import logging
+
 from authd import metrics
 from authd.app import App
+from authd.certificate.settings import CertificateSettings
 from authd.context import Caller
 from authd.features import Feature, Service
 from authd.otp import repository as repo
@@ -16,6 +19,7 @@ from authd.otp.link import EngineLink
 from authd.otp.service import OtpService, VerifyResult
 from authd.otp.servicer import OtpServicer
 from authd.otp.settings import OtpSettings
+from authd.otp.signers import SignerTrust
 from authd.otp.verifier import Verifier
 from authd.ratelimit import Rate, RateLimiter
 from authd.storage import Tx
@@ -24,14 +28,23 @@ from authd.v1 import otp_pb2, otp_pb2_grpc
 from devices.errors import BadRequest
 from devices.otp.rules import Policy
 
+log = logging.getLogger(__name__)
+
 SERVICE = otp_pb2.DESCRIPTOR.services_by_name["OtpService"].full_name
 
 
 def make_service(app: App, c: OtpSettings) -> OtpService:
+    signers = c.pskc_certificates()
+    trust = SignerTrust.configured(signers, c.pskc_signer_ca_certificates,
+                                   c.pskc_signer_revocation,
+                                   app.config.settings(CertificateSettings))
+    for warning in trust.warnings(c.pskc_signer_expiry_warning_days):
+        log.warning(warning)
     return OtpService(app.secrets, app.audit, Policy(lockout_threshold=c.lockout_threshold,
                                                     drift_steps=c.drift_steps,
                                                     hotp_look_ahead=c.hotp_look_ahead),
-                      pskc_signers=c.pskc_certificates(), pskc_signed_only=c.pskc_signed_only)
+                      pskc_signers=signers, pskc_signed_only=c.pskc_signed_only,
+                      pskc_trust=trust)
 
 
 Engine = (GroupCommitEngine[tuple[str, str, Caller], VerifyResult]

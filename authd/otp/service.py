@@ -22,6 +22,7 @@ from authd.audit.log import AuditRow
 from authd.context import SYSTEM, Caller, Role
 from authd.otp import repository as repo
 from authd.otp.repository import Device
+from authd.otp.signers import SignerTrust
 from authd.secrets import SecretBox
 from authd.storage import Tx
 from authd.storage.database import Row
@@ -109,9 +110,12 @@ class OtpService:
     def __init__(self, secrets: SecretBox, audit: AuditLog, policy: Policy,
                  clock: Callable[[], float] = time.time, *,
                  pskc_signers: dict[str, str] | None = None,
-                 pskc_signed_only: bool = False) -> None:
+                 pskc_signed_only: bool = False,
+                 pskc_trust: SignerTrust | None = None) -> None:
         self.secrets = secrets
         self.pskc_signers = pskc_signers or {}  # manufacturer -> PEM certificate
+        # whether a signer certificate counts now (validity, chain, revocation)
+        self.pskc_trust = pskc_trust or SignerTrust(self.pskc_signers, [])
         self.pskc_signed_only = pskc_signed_only
         self.audit = audit
         self.policy = policy
@@ -224,7 +228,8 @@ class OtpService:
         """Decrypt and check a manufacturer's PSKC file (no transaction: PBKDF2 and the XML
         take CPU time the store's write lock must not wait for)."""
         return seedfile.read(data, now=self.clock(), key=key, password=password,
-                             signers=self.pskc_signers, signed_only=self.pskc_signed_only)
+                             signers=self.pskc_signers, signed_only=self.pskc_signed_only,
+                             vouch=self.pskc_trust.vouch)
 
     def import_devices(self, tx: Tx, *, seeds: seedfile.SeedFile, caller: Caller,
                        operator: str, dry_run: bool) -> None:

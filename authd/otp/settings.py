@@ -68,6 +68,18 @@ class OtpSettings:
     pskc_signed_only: bool = setting(
         False, "import only seed files signed by a manufacturer of pskc_signers (an unsigned "
                "file, or one of a manufacturer without a certificate, is refused)")
+    pskc_signer_ca_certificates: str = setting(
+        "", "PEM file of the CA certificates every certificate of pskc_signers must chain to "
+            "for its files to be imported (PSKC_SIGNER_UNTRUSTED otherwise); empty: the "
+            "certificates are pinned as configured, without a chain")
+    pskc_signer_revocation: bool = setting(
+        False, "check each signer certificate's revocation status at every signed import "
+               "(OCSP from its AIA, else the CRL of its distribution point; needs "
+               "pskc_signer_ca_certificates): revoked is PSKC_SIGNER_REVOKED, no answer "
+               "PSKC_SIGNER_STATUS_UNAVAILABLE")
+    pskc_signer_expiry_warning_days: float = setting(
+        30.0, "warn at start for each certificate of pskc_signers that expires within this "
+              "many days (an expired one refuses its files: PSKC_SIGNER_EXPIRED); 0: no warning")
 
     def problems(self) -> list[str]:
         out = rate_problems({
@@ -102,6 +114,18 @@ class OtpSettings:
             except (OSError, ValueError) as exc:
                 out.append(f"pskc_signers: the certificate of {signer.manufacturer!r} "
                            f"({signer.certificate}) is not a readable PEM certificate: {exc}")
+        if self.pskc_signer_ca_certificates:
+            try:
+                x509.load_pem_x509_certificates(
+                    Path(self.pskc_signer_ca_certificates).read_bytes())
+            except (OSError, ValueError) as exc:
+                out.append(f"pskc_signer_ca_certificates ({self.pskc_signer_ca_certificates}) "
+                           f"is not a readable PEM file of certificates: {exc}")
+        if self.pskc_signer_revocation and not self.pskc_signer_ca_certificates:
+            out.append("pskc_signer_revocation needs pskc_signer_ca_certificates: a status is "
+                       "asked of the CA that issued the signer certificate")
+        if not 0 <= self.pskc_signer_expiry_warning_days <= 3650:
+            out.append("pskc_signer_expiry_warning_days must be 0..3650")
         if self.pskc_signed_only and not self.pskc_signers:
             out.append("pskc_signed_only needs pskc_signers: no file could be imported")
         return out

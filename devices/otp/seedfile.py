@@ -34,7 +34,7 @@ import datetime as dt
 import hashlib
 import io
 import ssl
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum, unique
 from typing import Any
@@ -183,8 +183,8 @@ def _signature_refused(message: str, reason: str, manufacturer: str) -> BadReque
                       metadata={"manufacturer": manufacturer})
 
 
-def _verified(container: pskc.PSKC, signers: Mapping[str, str],
-              signed_only: bool) -> tuple[pskc.PSKC, Signature, str]:
+def _verified(container: pskc.PSKC, signers: Mapping[str, str], signed_only: bool,
+              vouch: Callable[[str], None] | None = None) -> tuple[pskc.PSKC, Signature, str]:
     """The part of ``container`` its signature covers, when a certificate asks for one (and
     how the signature was found); refuses a file that is unsigned, altered or signed with
     another key when its manufacturer's certificate is configured."""
@@ -216,6 +216,8 @@ def _verified(container: pskc.PSKC, signers: Mapping[str, str],
             "(RFC 6030 §7, the certificate configured in [otp] pskc_signers), and it carries "
             "no signature: ask the manufacturer for the signed file",
             "PSKC_SIGNATURE_REQUIRED", manufacturer)
+    if vouch is not None:
+        vouch(manufacturer)  # the certificate itself first: signxml refuses an expired one
     try:
         container.signature.verify(certificate=signers[manufacturer])
         covered = container.signature.signed_pskc
@@ -467,13 +469,17 @@ def _refuse(problems: list[tuple[int, str]], total: int, *, undecryptable: int,
 
 def read(data: bytes, *, now: float, key: bytes | None = None,
          password: str | None = None, signers: Mapping[str, str] | None = None,
-         signed_only: bool = False) -> SeedFile:
+         signed_only: bool = False,
+         vouch: Callable[[str], None] | None = None) -> SeedFile:
     """Every device of the PSKC file ``data``, or ``BadRequest`` naming each key package that
     cannot be imported and why (nothing is returned then). ``key``: the pre-shared key (or a
     key derived beforehand); ``password``: the password a PBKDF2 key is derived from;
     ``signers``: manufacturer -> PEM certificate its files must be signed with;
-    ``signed_only``: refuse a file no certificate of ``signers`` verifies."""
-    container, signature, signer = _verified(_load(data), signers or {}, signed_only)
+    ``signed_only``: refuse a file no certificate of ``signers`` verifies; ``vouch``: called
+    with the manufacturer whose certificate a signed file is verified against, before the
+    signature is checked or anything decrypted, to refuse (raise) when that certificate does
+    not count now (expired, untrusted, revoked)."""
+    container, signature, signer = _verified(_load(data), signers or {}, signed_only, vouch)
     found = _protection(container)
     _unlock(container, found, key, password)
     devices = list(container.devices)

@@ -1,0 +1,306 @@
+"""``authd backup OUT`` and ``authd restore DUMP`` on a PostgreSQL store.
+
+The backup is ``pg_dump --format=custom`` (one snapshot of the whole database while the nodes
+write), written under a temporary name, checked as a restore would check it (loaded into a
+staging database, its schema and audit chain verified, the staging database dropped), fsynced
+and renamed; an existing file is never overwritten.
+
+The restore: a pg_dump archive staged, checked, re-sealed under the store's current
+key-encryption key and only then put in the store's place.
+
+The dump is restored (pg_restore, one transaction) into a staging database beside the store's,
+created by the store's own role. There its schema and audit chain are checked, it is migrated,
+and a dump taken before a key-encryption-key rotation is re-sealed under the store's current
+key (authd/kek/restore.py, as for a SQLite backup). Anything refused there (not a dump, a
+newer schema, a tampered trail, a value under a destroyed key) drops the staging database and
+leaves the store as it was. Then one transaction renames the store's database aside
+(``<name>_before_restore_<time>``, kept for the operator to drop) and the staging database
+into its name: the store is replaced at once or not at all, and refused while any session
+(a running daemon) has the store open."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import secrets
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from authd.audit import AuditLog
+from authd.audit.signing import KeyRing
+from authd.audit.verify import Report, verify
+from authd.config import Config
+from authd.kek.restore import onto_current_keys_of, read_keys_of
+from authd.storage import Database, migrate, open_database
+from authd.storage.migrations import available
+from devices.errors import BadRequest, WrongState
+
+_MAINTENANCE = ("postgres", "template1")
+_CREATED = re.compile(r"^;\s*Archive created at (.+)$", re.MULTILINE)
+
+
+@dataclass
+class DumpRestore:
+    created: str  # as pg_restore reports it, "" when it does not
+    schema: int
+    audit_last_id: int
+    report: Report | None
+    resealed: int = 0
+    current_key: int = 0
+    kept_as: str | None = None  # the store's previous database, renamed aside
+    witness_moved: Path | None = None
+    database: str = ""  # the store's database
+
+
+def pg_tool(name: str) -> str:
+    found = shutil.which(name)
+    if found:
+        return found
+    versions = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"), reverse=True)
+    if not versions:
+        raise WrongState(f"{name} is not installed (the PostgreSQL client tools): it is "
+                         "needed to restore a dump; nothing restored")
+    return str(versions[0])
+
+
+class _Server:
+    """The store's PostgreSQL server, reached with the store URL's own role."""
+
+    def __init__(self, url: str) -> None:
+        from psycopg.conninfo import conninfo_to_dict
+
+        self.url = url
+        params = conninfo_to_dict(url)
+        self.name = str(params.get("dbname") or "")
+        if not self.name:
+            raise BadRequest("the store URL names no database; name it (postgresql://.../authd)")
+        self._password = params.pop("password", None)
+        self._params = {k: v for k, v in params.items() if k != "dbname"}
+
+    def url_of(self, database: str) -> str:
+        return urlsplit(self.url)._replace(path=f"/{quote(database)}").geturl()
+
+    def conninfo(self, database: str) -> str:
+        from psycopg.conninfo import make_conninfo
+
+        return make_conninfo("", **self._params, dbname=database)
+
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        if self._password is not None:
+            env["PGPASSWORD"] = str(self._password)  # never on a command line
+        return env
+
+    def connect(self, autocommit: bool = True) -> Any:
+        import psycopg
+
+        last: Exception | None = None
+        for database in _MAINTENANCE:
+            try:
+                return psycopg.connect(self.conninfo(database), autocommit=autocommit,
+                                       password=self._password, connect_timeout=10)
+            except psycopg.OperationalError as exc:
+                last = exc
+        raise WrongState(f"cannot reach the PostgreSQL server of the store: "
+                         f"{str(last).splitlines()[0] if last else ''}; nothing restored")
+
+    def exists(self, database: str) -> bool:
+        with self.connect() as conn:
+            return conn.execute("SELECT 1 FROM pg_database WHERE datname = %s",
+                                (database,)).fetchone() is not None
+
+
+def _ident(name: str) -> Any:
+    from psycopg import sql
+
+    return sql.Identifier(name)
+
+
+def _archive_created(dump: Path) -> str:
+    listed = subprocess.run([pg_tool("pg_restore"), "--list", str(dump)], capture_output=True,
+                            text=True, check=False)
+    if listed.returncode != 0:
+        reason = (listed.stderr.strip().splitlines() or ["unreadable"])[-1]
+        raise WrongState(f"{dump} is not a pg_dump archive pg_restore can read ({reason}); "
+                         "nothing restored")
+    found = _CREATED.search(listed.stdout)
+    return found.group(1).strip() if found else ""
+
+
+def _holds_a_store(db: Database) -> bool:
+    row = db.run(lambda tx: tx.one("SELECT to_regclass('schema_migrations') IS NOT NULL"),
+                 write=False)
+    return bool(row and row[0])
+
+
+def _check_staged(db: Database, dump: Path, keys: KeyRing | None) -> tuple[int, int,
+                                                                          Report | None]:
+    if not _holds_a_store(db):
+        raise WrongState(f"{dump} is not a dump of an authd store (no schema migrations); "
+                         "nothing restored")
+    row = db.run(lambda tx: tx.one("SELECT MAX(version) FROM schema_migrations"), write=False)
+    version = int(row[0]) if row and row[0] is not None else 0
+    known = max(v for v, _, _ in available())
+    if not version:
+        raise WrongState(f"{dump} is not a dump of an authd store (no schema migrations); "
+                         "nothing restored")
+    if version > known:
+        raise WrongState(f"{dump} has schema {version}, newer than this authd ({known}); "
+                         "nothing restored")
+    report = None
+    if keys is not None and version >= 30:
+        report = verify(db, keys)
+    last = db.run(lambda tx: tx.one("SELECT MAX(id) FROM audit_log"), write=False) \
+        if version >= 30 else None
+    return version, int(last[0]) if last and last[0] is not None else 0, report
+
+
+def restore_dump(cfg: Config, dump: Path, keys: KeyRing | None, *, replace: bool,
+                 witness: Path | None, check_only: bool = False) -> DumpRestore:
+    server = _Server(cfg.store_url)
+    if not dump.is_file():
+        raise BadRequest(f"cannot read {dump}: no such file")
+    created = _archive_created(dump)
+    current = None
+    exists = server.exists(server.name)
+    if exists and not check_only:
+        db = open_database(cfg.store_url, 1)
+        try:
+            if _holds_a_store(db) and not replace:
+                raise WrongState(f"a store exists in database {server.name}: stop the daemons "
+                                 "and restore with --replace to overwrite it")
+            current = read_keys_of(db)
+        finally:
+            db.close()
+    staging = f"{server.name[:40]}_restoring_{time.strftime('%Y%m%d%H%M%S')}_" \
+        f"{secrets.token_hex(3)}"
+    with server.connect() as conn:
+        conn.execute(_sql("CREATE DATABASE {}", staging))
+    swapped = False
+    try:
+        loaded = subprocess.run(
+            [pg_tool("pg_restore"), "--no-owner", "--exit-on-error", "--single-transaction",
+             "--dbname", server.conninfo(staging), str(dump)],
+            capture_output=True, text=True, env=server.env(), check=False)
+        if loaded.returncode != 0:
+            reason = (loaded.stderr.strip().splitlines() or ["failed"])[0]
+            raise WrongState(f"pg_restore could not load {dump} ({reason}); nothing restored")
+        db = open_database(server.url_of(staging), 1)
+        try:
+            version, last_id, report = _check_staged(db, dump, keys)
+            result = DumpRestore(created, version, last_id, report, database=server.name)
+            if check_only:
+                return result  # a tampered trail is the report's to tell
+            if report is not None and not report.ok:
+                raise WrongState(f"{dump}: the audit trail in the dump was tampered with "
+                                 f"(first bad record {report.first_bad_record}); nothing "
+                                 "restored")
+            migrate(db)
+            result.resealed, result.current_key = onto_current_keys_of(cfg, db, current)
+        finally:
+            db.close()
+        result.kept_as = _swap(server, staging, exists)
+        swapped = True
+    finally:
+        if not swapped:
+            with server.connect() as conn:
+                conn.execute(_sql("DROP DATABASE IF EXISTS {} WITH (FORCE)", staging))
+    if witness is not None and witness.exists():
+        result.witness_moved = witness.with_name(
+            f"{witness.name}.before-restore-{int(time.time())}")
+        os.replace(witness, result.witness_moved)
+    _record(cfg, result)
+    return result
+
+
+def _sql(template: str, *names: str) -> Any:
+    from psycopg import sql
+
+    return sql.SQL(template).format(*(_ident(n) for n in names))
+
+
+def _swap(server: _Server, staging: str, exists: bool) -> str | None:
+    """The staging database into the store's name, the store's aside, in one transaction."""
+    import psycopg
+
+    aside = f"{server.name[:40]}_before_restore_{time.strftime('%Y%m%d%H%M%S')}" \
+        if exists else None
+    with server.connect(autocommit=False) as conn:
+        try:
+            if aside is not None:
+                conn.execute(_sql("ALTER DATABASE {} RENAME TO {}", server.name, aside))
+            conn.execute(_sql("ALTER DATABASE {} RENAME TO {}", staging, server.name))
+            conn.commit()
+        except psycopg.errors.ObjectInUse:
+            raise WrongState(f"the store's database {server.name} is in use (are authd "
+                             "daemons running?): stop every node, then restore; nothing "
+                             "restored") from None
+    return aside
+
+
+def _record(cfg: Config, result: DumpRestore) -> None:
+    db = open_database(cfg.store_url, 1)
+    try:
+        migrate(db)
+        detail: dict[str, Any] = {"dump_created_at": result.created,
+                                  "records_up_to": result.audit_last_id}
+        if result.resealed:
+            detail.update(resealed=result.resealed, under_kek=result.current_key)
+        if result.kept_as:
+            detail["previous_database"] = result.kept_as
+        log = AuditLog()
+        db.run(lambda tx: log.record(tx, action="audit.restore", target="audit",
+                                     outcome="restored", detail=detail))
+    finally:
+        db.close()
+
+
+@dataclass
+class DumpBackup:
+    path: Path
+    size: int
+    sha256: str
+    checked: DumpRestore
+
+
+def backup_dump(cfg: Config, out: Path, keys: KeyRing | None) -> DumpBackup:
+    """The store into the pg_dump archive ``out``, checked before it is kept."""
+    server = _Server(cfg.store_url)
+    if out.exists():
+        raise BadRequest(f"{out} exists: a backup never overwrites a file")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.with_name(f".{out.name}.partial")
+    partial.unlink(missing_ok=True)
+    try:
+        dumped = subprocess.run(
+            [pg_tool("pg_dump"), "--format=custom", "--file", str(partial),
+             "--dbname", server.conninfo(server.name)],
+            capture_output=True, text=True, env=server.env(), check=False)
+        if dumped.returncode != 0:
+            reason = (dumped.stderr.strip().splitlines() or ["failed"])[0]
+            raise WrongState(f"pg_dump could not back up database {server.name} ({reason}); "
+                             "no backup written")
+        checked = restore_dump(cfg, partial, keys, replace=False, witness=None,
+                               check_only=True)
+        digest = hashlib.sha256()
+        with partial.open("rb") as fh:
+            while chunk := fh.read(1 << 20):
+                digest.update(chunk)
+            os.fsync(fh.fileno())
+        if out.exists():
+            raise BadRequest(f"{out} exists: a backup never overwrites a file")
+        os.replace(partial, out)
+        fd = os.open(out.parent, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    finally:
+        partial.unlink(missing_ok=True)
+    return DumpBackup(out, out.stat().st_size, digest.hexdigest(), checked)
