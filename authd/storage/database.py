@@ -410,6 +410,8 @@ class SqliteDatabase(Database):
                 self._wal = None
 
 
+# A pipelined transaction's own BEGIN and COMMIT, sent as statements (``_pipelined``).
+_BEGIN, _COMMIT = "BEGIN", "COMMIT"
 CONNECT_TIMEOUT = 10  # seconds to reach PostgreSQL when no [store] timeout is set (libpq: >= 2)
 
 
@@ -539,12 +541,11 @@ class PostgresDatabase(Database):
                         self._apply_timeout(conn, cur)
                         hook = WRITE_HOOK.get() if write else None
                         try:
-                            if hook is not None:
-                                hook.begin(Tx(cur, "postgresql"))
                             if pipeline:
-                                with conn.pipeline():
-                                    yield Tx(cur, "postgresql", pipelined=True)
+                                yield from self._pipelined(conn, cur, hook)
                             else:
+                                if hook is not None:
+                                    hook.begin(Tx(cur, "postgresql"))
                                 yield Tx(cur, "postgresql")
                         except BaseException:
                             self._rollback(conn)
@@ -562,6 +563,31 @@ class PostgresDatabase(Database):
                 self._forget(conn)  # its socket is shut, even if it finished meanwhile
             else:
                 self._release(conn)
+
+    def _pipelined(self, conn: Any, cur: Any, hook: WriteHook | None) -> Iterator[Tx]:
+        """The body of a pipelined transaction: its BEGIN, its statements and its COMMIT go
+        out in one pipeline, so a transaction that reads once waits for the server twice (the
+        read, then the writes with the COMMIT) instead of four times (psycopg's own BEGIN
+        waits for its answer, and so does a commit after the pipeline). The connection is in
+        autocommit mode meanwhile, so psycopg sends no BEGIN or COMMIT itself; the BEGIN
+        and COMMIT sent here make it one transaction all the same.
+
+        Should any statement fail, the server skips the rest of the pipeline, the COMMIT
+        too: the statement's error is raised when the pipeline is synced and the caller
+        rolls the transaction back (nothing of it was written)."""
+        conn.autocommit = True
+        try:
+            with conn.pipeline():
+                cur.execute(_BEGIN, prepare=False)
+                tx = Tx(cur, "postgresql", pipelined=True)
+                if hook is not None:
+                    hook.begin(tx)
+                yield tx
+                cur.execute(_COMMIT, prepare=False)  # answered by the pipeline's closing sync
+        finally:
+            if not (conn.closed or conn.broken):
+                self._rollback(conn)  # nothing to do after the COMMIT: the connection is idle
+                conn.autocommit = False
 
     def _is_retryable(self, exc: BaseException) -> bool:
         errors = self._psycopg.errors
