@@ -169,7 +169,7 @@ def run_in_process(cfg: Any, requests: list[tuple[str, str, str]], window: int =
     for serial, code, bank in requests:
         gate.acquire()
         t0 = time.perf_counter()
-        engine.submit((serial, code, callers[bank]), serial).add_done_callback(
+        engine.submit((serial, code, callers[bank], None), serial).add_done_callback(
             lambda f, t0=t0: finished(t0, f))
     done.wait()
     elapsed = time.perf_counter() - started
