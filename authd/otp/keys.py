@@ -22,11 +22,12 @@ for the retry. Then:
 
 Two retries of one key at once are evaluated once: one device's verifications are serialised
 under its row lock, and the key is read after that lock is held; two keyed verifications of one
-batch sharing a key are evaluated in turn. Should two transactions insert one key for requests
-of different devices, the second insert fails, its batch is committed again one job per
-transaction, and the job then sees the key. The digest and the answer are sealed under the
-key-encryption key (the code never reaches the store in plaintext); keys are kept
-``[server] idempotency_seconds``, like the center's.
+batch sharing a key are evaluated in turn. Before it is evaluated, a new key's row is inserted
+(``ON CONFLICT DO NOTHING``): a transaction holding other devices that inserted the same key
+makes the insert wait for its commit and come back empty, and the key is read again; the
+answer is added to the row once evaluated, or the row dropped if the verification was refused.
+The digest and the answer are sealed under the key-encryption key (the code never reaches the
+store in plaintext); keys are kept ``[server] idempotency_seconds``, like the center's.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ from devices.otp.rules import Outcome
 METHOD = "OtpService.Verify"
 PRUNE_EVERY = 60.0  # seconds between deletions of expired keys (per process)
 _ANSWER = struct.Struct(">II")  # an answer: failures, attempts left, then the outcome's name
-_IN_CHUNK = 500  # SQLite: ids per IN (...) list
+_IN_CHUNK = 500  # ids per IN (...) list or rows per INSERT
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,11 +129,10 @@ class VerificationKeys:
                 found[row] = Stored(digest, outcome, failures, left)
         return found
 
-    def record(self, tx: Tx, entries: Sequence[tuple[Keyed, Outcome, int, int]],
-               institutions: Sequence[str]) -> None:
-        """The keys of verifications evaluated in ``tx``, with their answers. A key another
-        transaction took meanwhile makes the insert fail (the engine then commits the batch's
-        jobs one by one, and the job finds the key)."""
+    def claim(self, tx: Tx, keys: Sequence[Keyed], institutions: Sequence[str]) -> set[str]:
+        """Take the rows of ``keys`` (with their requests' digests) before their verifications
+        are evaluated; returns the rows another transaction holds. On PostgreSQL a row another
+        transaction is inserting makes this wait for its commit, so a second look finds it."""
         now = time.time()
         with self._lock:
             prune = now - self._pruned >= PRUNE_EVERY
@@ -140,15 +140,31 @@ class VerificationKeys:
                 self._pruned = now
         if prune:
             tx.execute("DELETE FROM idempotency_keys WHERE created_at < ?", (now - self.keep,))
-        rows = []
-        for (key, outcome, failures, left), institution in zip(entries, institutions,
-                                                               strict=True):
-            body = _ANSWER.pack(failures, left) + outcome.value.encode()
-            rows.append((key.row, institution, METHOD,
-                         self.secrets.seal(key.digest, request_aad(key.row)),
-                         self.secrets.seal(body, answer_aad(key.row)), now))
-        # An expired key of the same id gives way to the new one.
-        tx.executemany("DELETE FROM idempotency_keys WHERE id = ? AND created_at < ?",
-                       [(row[0], now - self.keep) for row in rows])
-        tx.executemany("INSERT INTO idempotency_keys (id, institution, method, sealed_request, "
-                       "sealed_answer, created_at) VALUES (?, ?, ?, ?, ?, ?)", rows)
+        else:  # an expired key of the same id gives way to the new one
+            tx.executemany("DELETE FROM idempotency_keys WHERE id = ? AND created_at < ?",
+                           [(key.row, now - self.keep) for key in keys])
+        rows = [(key.row, institution, METHOD,
+                 self.secrets.seal(key.digest, request_aad(key.row)), now)
+                for key, institution in zip(keys, institutions, strict=True)]
+        made: set[str] = set()
+        for first in range(0, len(rows), _IN_CHUNK):
+            chunk = rows[first:first + _IN_CHUNK]
+            made.update(str(r[0]) for r in tx.all(
+                "INSERT INTO idempotency_keys (id, institution, method, sealed_request, "
+                f"created_at) VALUES {', '.join(['(?, ?, ?, ?, ?)'] * len(chunk))} "
+                "ON CONFLICT (id) DO NOTHING RETURNING id",
+                [value for row in chunk for value in row]))
+        return {key.row for key in keys} - made
+
+    def answer(self, tx: Tx, answers: Sequence[tuple[Keyed, Outcome, int, int]],
+               refused: Sequence[Keyed]) -> None:
+        """The answers of the claimed keys' verifications; the keys of those refused before
+        they were evaluated are let go (nothing stored: a retry is evaluated)."""
+        if answers:
+            tx.executemany("UPDATE idempotency_keys SET sealed_answer = ? WHERE id = ?", [
+                (self.secrets.seal(_ANSWER.pack(failures, left) + outcome.value.encode(),
+                                   answer_aad(key.row)), key.row)
+                for key, outcome, failures, left in answers])
+        if refused:
+            tx.executemany("DELETE FROM idempotency_keys WHERE id = ?",
+                           [(key.row,) for key in refused])

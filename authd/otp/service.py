@@ -21,7 +21,7 @@ from authd.audit import AuditLog
 from authd.audit.log import AuditRow
 from authd.context import SYSTEM, Caller, Role
 from authd.otp import repository as repo
-from authd.otp.keys import Keyed, Stored, VerificationKeys, reused
+from authd.otp.keys import METHOD, Keyed, Stored, VerificationKeys, reused
 from authd.otp.repository import Device
 from authd.secrets import SecretBox
 from authd.storage import Tx
@@ -549,6 +549,14 @@ class OtpService:
         # Read after the devices' locks: a key another transaction wrote for one of these
         # devices has committed by now.
         stored = keys.look(tx, [job[3].row for job in jobs if job[3] is not None])
+        new = [(job[3], job[2].institution) for job in jobs
+               if job[3] is not None and job[3].row not in stored]
+        if new:
+            # Taken meanwhile by a transaction holding other devices: its key, once committed.
+            taken = keys.claim(tx, [k for k, _ in new], [i for _, i in new])
+            if taken:
+                stored.update({row: METHOD for row in taken})
+                stored.update(keys.look(tx, sorted(taken)))
         out: list[VerifyResult | AuthdError | None] = [None] * len(jobs)
         evaluated: list[int] = []
         for index, job in enumerate(jobs):
@@ -563,16 +571,18 @@ class OtpService:
                 out[index] = reused(first if isinstance(first, str) else "another serial or "
                                     "code")
         results = self._decide(tx, [jobs[i] for i in evaluated], *locked)
-        entries: list[tuple[Keyed, Outcome, int, int]] = []
-        institutions: list[str] = []
+        answers: list[tuple[Keyed, Outcome, int, int]] = []
+        refused: list[Keyed] = []
         for index, result in zip(evaluated, results, strict=True):
             out[index] = result
             key = jobs[index][3]
-            if key is not None and isinstance(result, VerifyResult):
-                entries.append((key, result.outcome, result.failures, result.attempts_left))
-                institutions.append(jobs[index][2].institution)
-        if entries:
-            keys.record(tx, entries, institutions)
+            if key is None:
+                continue
+            if isinstance(result, VerifyResult):
+                answers.append((key, result.outcome, result.failures, result.attempts_left))
+            else:
+                refused.append(key)
+        keys.answer(tx, answers, refused)
         return out  # type: ignore[return-value]  # every slot is set now
 
     def _decide(self, tx: Tx, jobs: Sequence[Job],
