@@ -244,6 +244,13 @@ def test_killed_between_commit_and_answer_the_retry_gets_the_first_answer(
         again.terminate()
 
 
+def _outcome(stub: otp_pb2_grpc.OtpServiceStub, serial: str, key: str) -> str:
+    try:
+        return O.VerifyOutcome.Name(verify(stub, serial, WRONG, key).outcome)[15:]
+    except grpc.RpcError as err:
+        return details_of(err).reason
+
+
 def test_retries_at_two_nodes_at_once_count_once(tmp_path: Path, store_url: str) -> None:
     """The same keyed verification sent to two nodes of one store at once: evaluated once."""
     if store_url.startswith("sqlite"):
@@ -261,6 +268,15 @@ def test_retries_at_two_nodes_at_once_count_once(tmp_path: Path, store_url: str)
         assert all(len(found) == 1 for found in by_key.values())
         assert failures(nodes[0].channel("bank-a", "backend"), "IDV-TWO") == 4
         assert verifications(nodes[1].channel("-", "admin", "ops"), "IDV-TWO") == 4
+        # One key for two devices at once, at two nodes: one is evaluated, the other refused.
+        enroll(nodes[0].channel("bank-a", "branch"), "IDV-TWO-B")
+        for k in range(4):
+            with ThreadPoolExecutor(2) as pool:
+                tried = list(pool.map(lambda i, k=k: _outcome(
+                    stubs[i], ("IDV-TWO", "IDV-TWO-B")[i], f"both-{k}"), range(2)))
+            assert sorted(tried) == ["IDEMPOTENCY_KEY_REUSED", "WRONG_CODE"], tried
+        assert failures(nodes[0].channel("bank-a", "backend"), "IDV-TWO") + failures(
+            nodes[0].channel("bank-a", "backend"), "IDV-TWO-B") == 8
     finally:
         for n in nodes:
             n.terminate()
