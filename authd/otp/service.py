@@ -116,7 +116,7 @@ class OtpService:
                  pskc_signers: dict[str, str] | None = None,
                  pskc_signed_only: bool = False, keys: VerificationKeys | None = None) -> None:
         self.secrets = secrets
-        self.keys = keys  # the verifications' idempotency keys (None: keys are refused)
+        self.keys = keys  # the verifications' idempotency keys (None: keys are not looked at)
         self.pskc_signers = pskc_signers or {}  # manufacturer -> PEM certificate
         self.pskc_signed_only = pskc_signed_only
         self.audit = audit
