@@ -73,6 +73,24 @@ def check_key(key: str, field: str = METADATA_KEY) -> str:
     return key
 
 
+def seal_request(secrets: SecretBox, row: str, digest: bytes) -> bytes:
+    """A key's request digest as its row holds it (also the verification keys',
+    ``authd/otp/keys.py``: this module owns the table's sealed columns)."""
+    return secrets.seal(digest, request_aad(row))
+
+
+def seal_answer(secrets: SecretBox, row: str, answer: bytes) -> bytes:
+    return secrets.seal(answer, answer_aad(row))
+
+
+def open_request(secrets: SecretBox, row: str, sealed: bytes) -> bytes:
+    return secrets.open(sealed, request_aad(row))
+
+
+def open_answer(secrets: SecretBox, row: str, sealed: bytes) -> bytes:
+    return secrets.open(sealed, answer_aad(row))
+
+
 def key_of(metadata: Iterable[tuple[str, Any]] | None) -> str | None:
     """The idempotency key a call names, checked (None when it names none)."""
     for name, value in metadata or ():

@@ -39,7 +39,14 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from authd.idempotency import answer_aad, check_key, request_aad, row_id
+from authd.idempotency import (
+    check_key,
+    open_answer,
+    open_request,
+    row_id,
+    seal_answer,
+    seal_request,
+)
 from authd.secrets import SecretBox
 from authd.storage import Tx
 from devices.errors import BadRequest, WrongState
@@ -122,8 +129,8 @@ class VerificationKeys:
                 if method != METHOD or answer is None:
                     found[row] = str(method)
                     continue
-                digest = self.secrets.open(bytes(request), request_aad(row))
-                body = self.secrets.open(bytes(answer), answer_aad(row))
+                digest = open_request(self.secrets, row, bytes(request))
+                body = open_answer(self.secrets, row, bytes(answer))
                 failures, left = _ANSWER.unpack_from(body)
                 outcome = Outcome(body[_ANSWER.size:].decode())
                 found[row] = Stored(digest, outcome, failures, left)
@@ -144,7 +151,7 @@ class VerificationKeys:
             tx.executemany("DELETE FROM idempotency_keys WHERE id = ? AND created_at < ?",
                            [(key.row, now - self.keep) for key in keys])
         rows = [(key.row, institution, METHOD,
-                 self.secrets.seal(key.digest, request_aad(key.row)), now)
+                 seal_request(self.secrets, key.row, key.digest), now)
                 for key, institution in zip(keys, institutions, strict=True)]
         made: set[str] = set()
         for first in range(0, len(rows), _IN_CHUNK):
@@ -162,8 +169,8 @@ class VerificationKeys:
         they were evaluated are let go (nothing stored: a retry is evaluated)."""
         if answers:
             tx.executemany("UPDATE idempotency_keys SET sealed_answer = ? WHERE id = ?", [
-                (self.secrets.seal(_ANSWER.pack(failures, left) + outcome.value.encode(),
-                                   answer_aad(key.row)), key.row)
+                (seal_answer(self.secrets, key.row,
+                             _ANSWER.pack(failures, left) + outcome.value.encode()), key.row)
                 for key, outcome, failures, left in answers])
         if refused:
             tx.executemany("DELETE FROM idempotency_keys WHERE id = ?",
