@@ -69,12 +69,14 @@ class ServerConfig:
         300.0, "a connection without a call for this long is closed (GOAWAY: clients "
                "reconnect when they call again); 0: never")
     idempotency_seconds: float = setting(
-        86_400.0, "center role: how long the idempotency key of a change a branch node sent "
-                  "is kept (a retry with it within this time gets the first answer)")
+        86_400.0, "center role: how long the idempotency key of a change a branch node sent, "
+                  "or of a backend's verification, is kept (a retry with it within this time "
+                  "gets the first answer)")
     crash_points: tuple[str, ...] = setting(
         (), "testing only: points where the node kills itself (SIGKILL), as a node that dies "
             "there: METHOD/committed (a keyed change committed, its answer not stored) or "
-            "METHOD/stored (its answer stored, not sent), METHOD as OtpService.Enroll")
+            "METHOD/stored (its answer stored, not sent), METHOD as OtpService.Enroll; "
+            "OtpService.Verify/committed: a keyed verification committed, its answer not sent")
     keepalive_seconds: float = setting(
         60.0, "ping a client connection after this long without data; one that does not "
               "answer within 20 s is closed, ending its calls")

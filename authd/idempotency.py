@@ -64,17 +64,40 @@ def answer_aad(row: str) -> bytes:
     return b"authd idempotency answer\0" + row.encode()
 
 
+def check_key(key: str, field: str = METADATA_KEY) -> str:
+    """``key`` when it is a well-formed idempotency key; BadRequest naming ``field`` if not."""
+    if not _KEY.fullmatch(key):
+        raise E.BadRequest(f"the idempotency key ({field}) must be 1 to {KEY_MAX} "
+                           f"letters, digits and . _ : -", field=field,
+                           reason="BAD_IDEMPOTENCY_KEY")
+    return key
+
+
+def seal_request(secrets: SecretBox, row: str, digest: bytes) -> bytes:
+    """A key's request digest as its row holds it (also the verification keys',
+    ``authd/otp/keys.py``: this module owns the table's sealed columns)."""
+    return secrets.seal(digest, request_aad(row))
+
+
+def seal_answer(secrets: SecretBox, row: str, answer: bytes) -> bytes:
+    return secrets.seal(answer, answer_aad(row))
+
+
+def open_request(secrets: SecretBox, row: str, sealed: bytes) -> bytes:
+    return secrets.open(sealed, request_aad(row))
+
+
+def open_answer(secrets: SecretBox, row: str, sealed: bytes) -> bytes:
+    return secrets.open(sealed, answer_aad(row))
+
+
 def key_of(metadata: Iterable[tuple[str, Any]] | None) -> str | None:
     """The idempotency key a call names, checked (None when it names none)."""
     for name, value in metadata or ():
         if name != METADATA_KEY:
             continue
-        key = value.decode(errors="replace") if isinstance(value, bytes) else str(value)
-        if not _KEY.fullmatch(key):
-            raise E.BadRequest(f"the idempotency key ({METADATA_KEY}) must be 1 to {KEY_MAX} "
-                               f"letters, digits and . _ : -", field=METADATA_KEY,
-                               reason="BAD_IDEMPOTENCY_KEY")
-        return key
+        return check_key(value.decode(errors="replace") if isinstance(value, bytes)
+                         else str(value))
     return None
 
 

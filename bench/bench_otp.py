@@ -169,7 +169,7 @@ def run_in_process(cfg: Any, requests: list[tuple[str, str, str]], window: int =
     for serial, code, bank in requests:
         gate.acquire()
         t0 = time.perf_counter()
-        engine.submit((serial, code, callers[bank]), serial).add_done_callback(
+        engine.submit((serial, code, callers[bank], None), serial).add_done_callback(
             lambda f, t0=t0: finished(t0, f))
     done.wait()
     elapsed = time.perf_counter() - started
@@ -188,11 +188,13 @@ def run_in_process(cfg: Any, requests: list[tuple[str, str, str]], window: int =
 
 
 def _client(address: str, requests: list[tuple[str, str, str]], concurrency: int,
-            rate: float | None, out: Any, stream: bool = False) -> None:
+            rate: float | None, out: Any, stream: bool = False, keys: bool = False) -> None:
     """One load-generator process (grpc.aio): closed loop, or open loop at ``rate``/s; unary
-    Verify calls, or one VerifyStream per institution with ``concurrency`` requests in flight."""
+    Verify calls, or one VerifyStream per institution with ``concurrency`` requests in flight.
+    ``keys``: each unary call names an idempotency key of its own (x-authd-idempotency-key)."""
     import grpc
 
+    from authd.idempotency import METADATA_KEY
     from authd.interceptors import METADATA_INSTITUTION, METADATA_ROLE, METADATA_SUBJECT
     from authd.v1 import otp_pb2, otp_pb2_grpc
 
@@ -203,7 +205,10 @@ def _client(address: str, requests: list[tuple[str, str, str]], concurrency: int
             stub = otp_pb2_grpc.OtpServiceStub(channel)
             mds = {b: ((METADATA_INSTITUTION, b), (METADATA_ROLE, "backend"),
                        (METADATA_SUBJECT, "bench")) for b in INSTITUTIONS}
-            msgs = [(otp_pb2.VerifyRequest(serial=s, code=c), mds[b]) for s, c, b in requests]
+            tag = os.urandom(4).hex()
+            msgs = [(otp_pb2.VerifyRequest(serial=s, code=c),
+                     (*mds[b], (METADATA_KEY, f"bench-{tag}-{i}")) if keys else mds[b])
+                    for i, (s, c, b) in enumerate(requests)]
             next_index = iter(range(len(msgs)))
             start = time.perf_counter()
 
@@ -263,12 +268,13 @@ def _client(address: str, requests: list[tuple[str, str, str]], concurrency: int
 
 def run_over_grpc(address: str, server_pid: int, requests: list[tuple[str, str, str]],
                   clients: int, concurrency: int, rate: float | None = None,
-                  stream: bool = False) -> dict[str, float]:
+                  stream: bool = False, keys: bool = False) -> dict[str, float]:
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
     slices = [requests[i::clients] for i in range(clients)]
     per_rate = rate / clients if rate else None
-    procs = [ctx.Process(target=_client, args=(address, s, concurrency, per_rate, queue, stream))
+    procs = [ctx.Process(target=_client,
+                         args=(address, s, concurrency, per_rate, queue, stream, keys))
              for s in slices]
     server_cpu0 = tree_cpu_seconds(server_pid)
     started = time.perf_counter()
@@ -413,7 +419,7 @@ def _verify_frame(serial: str, code: str, request_id: str = "") -> bytes:
 
 
 def native_jobs(devices: int, now: float, processes: int, frames: int,
-                per_frame: int = 0) -> list[h2load.Job]:
+                per_frame: int = 0, keys: bool = False) -> list[h2load.Job]:
     """Wrong codes for ``processes`` x ``frames`` devices spread over the whole range; one
     body per h2load process, each from one institution's backend. ``per_frame`` > 0: the
     body's frames are VerifyBatchRequests of that many verifications (VerifyBatch,
@@ -439,7 +445,10 @@ def native_jobs(devices: int, now: float, processes: int, frames: int,
             else:
                 body += h2load.frame(requests[0].SerializeToString())
         bank = INSTITUTIONS[p % len(INSTITUTIONS)]
-        jobs.append((body, h2load.caller_headers(bank, "backend", "bench")))
+        headers = h2load.caller_headers(bank, "backend", "bench")
+        if keys:  # h2load repeats its body: every call of a process is a retry of its key
+            headers = (*headers, f"x-authd-idempotency-key: bench-{os.getpid()}-{p}")
+        jobs.append((body, headers))
     return jobs
 
 
@@ -500,7 +509,7 @@ def native_rows(kind: str, store_url: str, pin_file: Path, root: Path, devices: 
                 load: NativeLoad, processes: int, repeat: int,
                 floor: list[dict[str, float]], front: str = "python", *,
                 only_rated: bool = False, stages: bool = False,
-                offered: int = OFFERED) -> list[list[object]]:
+                offered: int = OFFERED, keys: bool = False) -> list[list[object]]:
     from tests.nodes import Node
     from tests.pgcluster import free_port
 
@@ -527,7 +536,7 @@ def native_rows(kind: str, store_url: str, pin_file: Path, root: Path, devices: 
 
     now = time.time()
     try:
-        unary_jobs = native_jobs(devices, now, load.unary_processes, 1)
+        unary_jobs = native_jobs(devices, now, load.unary_processes, 1, keys=keys)
         stream_jobs = native_jobs(devices, now, load.stream_processes, STREAM_FRAMES, 1)
         batch_jobs = native_jobs(devices, now, load.stream_processes, 1, BATCH_SIZE)
         base = f"http://{node.address}"
@@ -639,19 +648,28 @@ def ratio_row(kind: str, what: str, runs: list[dict[str, float]],
 
 
 def python_rows(kind: str, store_url: str, pin_file: Path, root: Path, take: Any, count: int,
-                clients: int, concurrency: int, processes: int, repeat: int
+                clients: int, concurrency: int, processes: int, repeat: int,
+                front: str = "python", keys: bool = False, only_unary: bool = False
                 ) -> list[list[object]]:
-    """The Python load generator (grpc.aio), 70 % right codes, the normal lockout."""
+    """The Python load generator (grpc.aio), 70 % right codes, the normal lockout; ``keys``:
+    every unary call with an idempotency key of its own."""
     from tests.nodes import Node
 
-    node = Node(root / f"node-{kind}", store_url,
+    if front == "native":
+        native_front_binary()
+    node = Node(root / f"node-{kind}-{front}", store_url,
                 {"AUTHD_KEK__PIN_FILE": str(pin_file), "AUTHD_LOG_LEVEL": "WARNING",
                  "AUTHD_ROLES": '["center"]', "AUTHD_SERVER__PROCESSES": str(processes),
-                 **NO_REFUSAL_LIMIT})
+                 "AUTHD_SERVER__FRONT": front, **NO_REFUSAL_LIMIT})
+    keyed = ", a key each" if keys else ""
+    in_flight = clients * concurrency
     try:
-        run_over_grpc(node.address, node.proc.pid, take(2000), 1, 16)  # warm up
-        full = [run_over_grpc(node.address, node.proc.pid, take(count), clients, concurrency)
-                for _ in range(repeat)]
+        run_over_grpc(node.address, node.proc.pid, take(2000), 1, 16, keys=keys)  # warm up
+        full = [run_over_grpc(node.address, node.proc.pid, take(count), clients, concurrency,
+                              keys=keys) for _ in range(repeat)]
+        if only_unary:
+            return [row(kind, f"{front} front: Verify unary, 70 % right ({in_flight} in "
+                        f"flight{keyed})", "python", full)]
         half_rate = median_and_spread([r["rate"] for r in full])[0] / 2
         half = [run_over_grpc(node.address, node.proc.pid,
                               take(int(min(count, half_rate * 6))), clients, concurrency,
@@ -660,7 +678,6 @@ def python_rows(kind: str, store_url: str, pin_file: Path, root: Path, take: Any
                                   concurrency * 4, stream=True) for _ in range(repeat)]
     finally:
         node.terminate()
-    in_flight = clients * concurrency
     return [
         row(kind, f"Verify unary, 70 % right ({in_flight} in flight)", "python", full),
         row(kind, f"Verify unary at half load ({half_rate:,.0f}/s offered)", "python", half),
@@ -700,12 +717,14 @@ def bench_store(kind: str, args: Any, root: Path,
             rows.extend(native_rows(kind, store_url, pin_file, root, args.devices,
                                     args.native, args.processes, args.repeat, floor, front,
                                     only_rated=args.only == "rated", stages=args.stages,
-                                    offered=args.offered))
+                                    offered=args.offered, keys=args.keys))
             print(f"[{kind}] native client, {front} front done", flush=True)
         if args.client in ("python", "both"):
+            python_front = "native" if args.front == "native" else "python"
             rows.extend(python_rows(kind, store_url, pin_file, root, take, args.requests,
                                     args.clients, args.concurrency, args.processes,
-                                    args.repeat))
+                                    args.repeat, python_front, args.keys,
+                                    only_unary=args.only == "unary"))
             print(f"[{kind}] Python client done", flush=True)
         if args.in_process:
             inproc = run_in_process(cfg, take(args.requests))
@@ -734,8 +753,12 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--front", choices=["python", "native", "both"], default="both",
                         help="native client: who serves the port ([server] front)")
     parser.add_argument("--no-in-process", dest="in_process", action="store_false")
-    parser.add_argument("--only", choices=["all", "rated"], default="all",
-                        help="rated: the native client's rate mode only (the p99 target)")
+    parser.add_argument("--only", choices=["all", "rated", "unary"], default="all",
+                        help="rated: the native client's rate mode only (the p99 target); "
+                             "unary: the Python client's 64-in-flight unary figure only")
+    parser.add_argument("--keys", action="store_true",
+                        help="unary calls name an idempotency key: the Python client one per "
+                             "call, h2load one per process (its calls are retries of it)")
     parser.add_argument("--offered", type=int, default=OFFERED,
                         help="unary verifications a second offered in rate mode")
     parser.add_argument("--stages", action="store_true",

@@ -15,8 +15,9 @@ from authd.features import Feature, Service
 from authd.otp import repository as repo
 from authd.otp import stages
 from authd.otp.engine import GroupCommitEngine, LoopCommitEngine, Many
+from authd.otp.keys import VerificationKeys
 from authd.otp.link import EngineLink
-from authd.otp.service import OtpService, VerifyResult
+from authd.otp.service import Job, OtpService, VerifyResult
 from authd.otp.servicer import OtpServicer
 from authd.otp.settings import OtpSettings
 from authd.otp.signers import SignerTrust
@@ -44,11 +45,12 @@ def make_service(app: App, c: OtpSettings) -> OtpService:
                                                     drift_steps=c.drift_steps,
                                                     hotp_look_ahead=c.hotp_look_ahead),
                       pskc_signers=signers, pskc_signed_only=c.pskc_signed_only,
-                      pskc_trust=trust)
+                      pskc_trust=trust,
+                      keys=VerificationKeys(app.secrets, app.config.server.idempotency_seconds))
 
 
-Engine = (GroupCommitEngine[tuple[str, str, Caller], VerifyResult]
-          | LoopCommitEngine[tuple[str, str, Caller], VerifyResult])
+Engine = (GroupCommitEngine[Job, VerifyResult]
+          | LoopCommitEngine[Job, VerifyResult])
 
 
 def make_engine(app: App, settings: OtpSettings, center: OtpService, *,
@@ -56,7 +58,7 @@ def make_engine(app: App, settings: OtpSettings, center: OtpService, *,
     """The configured engine; ``in_loop=False`` forces writer threads (callers without a loop)."""
     writers = writers_of(app, settings)
 
-    handle: Many[tuple[str, str, Caller], VerifyResult] = Many(center.verify_many)
+    handle: Many[Job, VerifyResult] = Many(center.verify_many)
 
     kind = settings.engine
     if kind == "loop" and app.db.dialect != "sqlite":
@@ -88,7 +90,8 @@ class OtpFeature(Feature[OtpSettings]):
         # VerifyBatch, VerifyStream and the codes other features verify through ``verify_in``.
         self.verify_limit = RateLimiter("otp.verify", "OTP verifications",
                                         Rate(settings.verify_per_second, settings.verify_burst))
-        self.verifier = Verifier(self.engine, self.verify_limit, settings.batch_request_max)
+        self.verifier = Verifier(self.engine, self.verify_limit, settings.batch_request_max,
+                                 app.config.server.crash_points)
         self.link: EngineLink | None = None
 
     async def start(self) -> None:

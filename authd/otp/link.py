@@ -31,11 +31,13 @@ from google.rpc import code_pb2, status_pb2
 from authd import errors, metrics
 from authd.context import Caller, Role, check_role
 from authd.front_link import Callers, FrontListener, framed, read_frame
+from authd.idempotency import METADATA_KEY, check_key
 from authd.interceptors import Unauthenticated
 from authd.otp import stages
+from authd.otp.keys import CALL_KEY
 from authd.otp.verifier import Verifier
 from authd.v1 import engine_link_pb2, otp_pb2
-from devices.errors import AuthdError
+from devices.errors import AuthdError, BadRequest
 
 log = logging.getLogger(__name__)
 
@@ -175,11 +177,17 @@ class EngineLink(FrontListener):
         requests: list[otp_pb2.VerifyRequest] = []
         callers: list[Caller] = []
         spans: list[tuple[int, int, int]] = []  # call index, first request, count
+        named: dict[int, str] = {}  # a unary Verify's metadata key, by its request's index
         for index, call in enumerate(calls):
             try:
                 caller = check_role(self._callers.of(call.institution, call.role, call.subject),
                                     Role.BACKEND)
                 self._verifier.check_size(len(call.requests))
+                if call.idempotency_key:
+                    if call.method != VERIFY:
+                        raise BadRequest(CALL_KEY, field=METADATA_KEY,
+                                         reason="BAD_IDEMPOTENCY_KEY")
+                    named[len(requests)] = check_key(call.idempotency_key)
             except Unauthenticated as exc:
                 answers.answers[index] = engine_link_pb2.LinkAnswer(
                     id=call.id, error=status_pb2.Status(code=code_pb2.UNAUTHENTICATED,
@@ -199,4 +207,4 @@ class EngineLink(FrontListener):
                     id=calls[index].id, responses=responses[first:first + count])
             answers.finish()
 
-        self._verifier.submit_mixed(requests, callers, LINK, done, bounded=False)
+        self._verifier.submit_mixed(requests, callers, LINK, done, bounded=False, named=named)

@@ -21,6 +21,7 @@ from authd.audit import AuditLog
 from authd.audit.log import AuditRow
 from authd.context import SYSTEM, Caller, Role
 from authd.otp import repository as repo
+from authd.otp.keys import METHOD, Keyed, Stored, VerificationKeys, reused
 from authd.otp.repository import Device
 from authd.otp.signers import SignerTrust
 from authd.secrets import SecretBox
@@ -32,7 +33,7 @@ from devices.otp.codes import Algorithm
 from devices.otp.rules import Kind, Outcome, Params, Policy, State
 from devices.policy import corporate
 
-__all__ = ["Device", "Enrolled", "OtpService", "VerifyResult"]
+__all__ = ["Device", "Enrolled", "Job", "OtpService", "VerifyResult"]
 
 MESSAGES = {
     Outcome.ACCEPTED: "OTP accepted.",
@@ -57,6 +58,10 @@ REGISTRATION_REFUSED = ("online registration of OTP device {serial} refused: the
                         "prove possession of an active OTP device with this serial. Type the "
                         "code the device shows now; a locked, lost or replaced device is "
                         "registered only at a branch")
+
+
+# One verification for the engine: serial, code, caller, and its idempotency key (or None).
+Job = tuple[str, str, Caller, Keyed | None]
 
 
 @dataclass(frozen=True)
@@ -111,8 +116,10 @@ class OtpService:
                  clock: Callable[[], float] = time.time, *,
                  pskc_signers: dict[str, str] | None = None,
                  pskc_signed_only: bool = False,
-                 pskc_trust: SignerTrust | None = None) -> None:
+                 pskc_trust: SignerTrust | None = None,
+                 keys: VerificationKeys | None = None) -> None:
         self.secrets = secrets
+        self.keys = keys  # the verifications' idempotency keys (None: keys are not looked at)
         self.pskc_signers = pskc_signers or {}  # manufacturer -> PEM certificate
         # whether a signer certificate counts now (validity, chain, revocation)
         self.pskc_trust = pskc_trust or SignerTrust(self.pskc_signers, [])
@@ -495,7 +502,7 @@ class OtpService:
         ``read``: the rows of ``repository.verification_statement`` for this serial and the
         caller's institution, run earlier in ``tx`` (the device is locked since), so that a
         caller sending its own reads with it spends no second round trip."""
-        jobs = [(serial, code, caller)]
+        jobs: list[Job] = [(serial, code, caller, None)]
         if read is None:
             (result,) = self.verify_many(tx, jobs)
         else:
@@ -505,8 +512,7 @@ class OtpService:
             raise result
         return result
 
-    def verify_many(self, tx: Tx, jobs: Sequence[tuple[str, str, Caller]]
-                    ) -> list[VerifyResult | AuthdError]:
+    def verify_many(self, tx: Tx, jobs: Sequence[Job]) -> list[VerifyResult | AuthdError]:
         """Verifications in one transaction, each as if alone, one after another in their
         order (two of one device see each other's change); every one audited.
 
@@ -517,11 +523,75 @@ class OtpService:
         its error and changes nothing; an error of any other kind aborts the whole transaction
         (the engine then commits the jobs one by one). An unknown serial and a device not
         registered at the caller's institution get the same NOT_REGISTERED answer, without
-        counters, and write nothing."""
-        return self._decide(tx, jobs, *repo.lock_for_verifications(
-            tx, sorted({serial for serial, _, _ in jobs})))
+        counters, and write nothing.
 
-    def _decide(self, tx: Tx, jobs: Sequence[tuple[str, str, Caller]],
+        A job with an idempotency key (``authd/otp/keys.py``) whose key is stored gets the
+        stored answer and changes nothing; the key of one evaluated is written with its
+        answer, in ``tx``. Jobs sharing a key are evaluated in turn: the batch goes in rounds,
+        each up to the next job whose key the round holds already."""
+        if self.keys is None or all(job[3] is None for job in jobs):
+            return self._decide(tx, jobs, *repo.lock_for_verifications(
+                tx, sorted({job[0] for job in jobs})))
+        out: list[VerifyResult | AuthdError] = []
+        start = 0
+        while start < len(jobs):
+            held: set[str] = set()
+            end = start
+            while end < len(jobs):
+                key = jobs[end][3]
+                if key is not None:
+                    if key.row in held:
+                        break
+                    held.add(key.row)
+                end += 1
+            out.extend(self._keyed_round(tx, self.keys, jobs[start:end]))
+            start = end
+        return out
+
+    def _keyed_round(self, tx: Tx, keys: VerificationKeys, jobs: Sequence[Job]
+                     ) -> list[VerifyResult | AuthdError]:
+        """``verify_many`` of jobs no two of which share a key."""
+        locked = repo.lock_for_verifications(tx, sorted({job[0] for job in jobs}))
+        # Read after the devices' locks: a key another transaction wrote for one of these
+        # devices has committed by now.
+        stored = keys.look(tx, [job[3].row for job in jobs if job[3] is not None])
+        new = [(job[3], job[2].institution) for job in jobs
+               if job[3] is not None and job[3].row not in stored]
+        if new:
+            # Taken meanwhile by a transaction holding other devices: its key, once committed.
+            taken = keys.claim(tx, [k for k, _ in new], [i for _, i in new])
+            if taken:
+                stored.update({row: METHOD for row in taken})
+                stored.update(keys.look(tx, sorted(taken)))
+        out: list[VerifyResult | AuthdError | None] = [None] * len(jobs)
+        evaluated: list[int] = []
+        for index, job in enumerate(jobs):
+            key = job[3]
+            first = stored.get(key.row) if key is not None else None
+            if first is None:
+                evaluated.append(index)
+            elif isinstance(first, Stored) and key is not None and first.digest == key.digest:
+                out[index] = VerifyResult(first.outcome, first.failures, first.attempts_left,
+                                          self._message(first.outcome, first.attempts_left))
+            else:
+                out[index] = reused(first if isinstance(first, str) else "another serial or "
+                                    "code")
+        results = self._decide(tx, [jobs[i] for i in evaluated], *locked)
+        answers: list[tuple[Keyed, Outcome, int, int]] = []
+        refused: list[Keyed] = []
+        for index, result in zip(evaluated, results, strict=True):
+            out[index] = result
+            key = jobs[index][3]
+            if key is None:
+                continue
+            if isinstance(result, VerifyResult):
+                answers.append((key, result.outcome, result.failures, result.attempts_left))
+            else:
+                refused.append(key)
+        keys.answer(tx, answers, refused)
+        return out  # type: ignore[return-value]  # every slot is set now
+
+    def _decide(self, tx: Tx, jobs: Sequence[Job],
                 devices: dict[str, rules.DeviceState], sealed: dict[str, bytes],
                 registered: set[tuple[str, str]]) -> list[VerifyResult | AuthdError]:
         """``verify_many`` on devices already read and locked in ``tx``."""
@@ -532,7 +602,7 @@ class OtpService:
         shares: dict[tuple[str, str], int] = {}
         audits: list[AuditRow] = []  # written together after the counters
         now = self.clock()
-        for serial, code, caller in jobs:
+        for serial, code, caller, _ in jobs:
             device = devices.get(serial)
             if device is None or (serial, caller.institution) not in registered:
                 out.append(NOT_REGISTERED_RESULT)
@@ -589,6 +659,9 @@ class OtpService:
         audits.append(self.audit.row(tx, action="otp.verify", target=serial,
                                      outcome=outcome.value, caller=caller, detail=detail))
         left = self.attempts_left(failures)
+        return VerifyResult(outcome, failures, left, self._message(outcome, left))
+
+    def _message(self, outcome: Outcome, left: int) -> str:
         message = self._messages.get((outcome, left))
         if message is None:
             text = MESSAGES[Outcome.LOCKED if outcome is Outcome.WRONG_CODE and left == 0
@@ -596,4 +669,4 @@ class OtpService:
             message = text.format(left=left, limit=self.policy.lockout_threshold)
             if len(self._messages) < 1024:
                 self._messages[(outcome, left)] = message
-        return VerifyResult(outcome, failures, left, message)
+        return message

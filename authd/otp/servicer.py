@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 import grpc
 
-from authd import metrics, validate
+from authd import idempotency, metrics, validate
 from authd.app import App
 from authd.context import Caller, Role, require_role
 from authd.otp.convert import (
@@ -20,7 +20,8 @@ from authd.otp.convert import (
     status_to_pb,
 )
 from authd.otp.engine import GroupCommitEngine, LoopCommitEngine
-from authd.otp.service import REGISTRATION_REFUSED, OtpService, VerifyResult
+from authd.otp.keys import CALL_KEY
+from authd.otp.service import REGISTRATION_REFUSED, Job, OtpService, VerifyResult
 from authd.otp.settings import OtpSettings
 from authd.otp.verifier import Admission, Verifier, answer, check_code, refused
 from authd.ratelimit import Rate, RateLimiter
@@ -53,8 +54,8 @@ def _parameters(p: otp_pb2.OtpParameters) -> None:
     validate.bounded_int(p.counter, "parameters.counter")
 
 
-Engine = (GroupCommitEngine[tuple[str, str, Caller], VerifyResult]
-          | LoopCommitEngine[tuple[str, str, Caller], VerifyResult])
+Engine = (GroupCommitEngine[Job, VerifyResult]
+          | LoopCommitEngine[Job, VerifyResult])
 Pending = Future[VerifyResult] | asyncio.Future[VerifyResult]
 
 
@@ -153,23 +154,29 @@ class OtpServicer(otp_pb2_grpc.OtpServiceServicer):
             operator=operator, reason=reason))
         return self._status(device)
 
-    def _submit(self, request: otp_pb2.VerifyRequest, caller: Caller) -> Pending:
-        job = self.verifier.prepare(request, caller)
-        future = self.engine.submit(job, request.serial)
-        future.add_done_callback(functools.partial(_count, caller.institution))
-        return future
-
     async def Verify(self, request: otp_pb2.VerifyRequest,
                      context: grpc.aio.ServicerContext) -> otp_pb2.VerifyResponse:
         caller = require_role(Role.BACKEND)
+        named = idempotency.key_of(context.invocation_metadata())
         self.admission.enter(1, self.engine.pace())
         try:
-            pending = self._submit(request, caller)
+            job = self.verifier.prepare(request, caller, named)
+            pending: Pending = self.engine.submit(job, request.serial)
+            pending.add_done_callback(functools.partial(_count, caller.institution))
             result = await (pending if isinstance(pending, asyncio.Future)
                             else asyncio.wrap_future(pending))
         finally:
             self.admission.leave(1)
+        if job[3] is not None:
+            self.verifier.crash_at_committed((job,))
         return answer(result, request.request_id)
+
+    @staticmethod
+    def _no_call_key(context: grpc.aio.ServicerContext) -> None:
+        """VerifyBatch and VerifyStream name a key per request, not one for the call."""
+        if idempotency.key_of(context.invocation_metadata()) is not None:
+            raise BadRequest(CALL_KEY, field=idempotency.METADATA_KEY,
+                             reason="BAD_IDEMPOTENCY_KEY")
 
     def _frame(self, requests: Sequence[otp_pb2.VerifyRequest], caller: Caller,
                method: str) -> asyncio.Future[list[otp_pb2.VerifyResponse]]:
@@ -199,6 +206,7 @@ class OtpServicer(otp_pb2_grpc.OtpServiceServicer):
     async def VerifyBatch(self, request: otp_pb2.VerifyBatchRequest,
                           context: grpc.aio.ServicerContext) -> otp_pb2.VerifyBatchResponse:
         caller = require_role(Role.BACKEND)
+        self._no_call_key(context)
         self.verifier.check_size(len(request.requests))
         answers = await self._frame(request.requests, caller, VERIFY_BATCH)
         return otp_pb2.VerifyBatchResponse(responses=answers)
@@ -207,6 +215,7 @@ class OtpServicer(otp_pb2_grpc.OtpServiceServicer):
                            context: grpc.aio.ServicerContext
                            ) -> AsyncIterator[otp_pb2.VerifyBatchResponse]:
         caller = require_role(Role.BACKEND)
+        self._no_call_key(context)
         loop = asyncio.get_running_loop()
         frames: asyncio.Queue[asyncio.Future[list[otp_pb2.VerifyResponse]] | None] = (
             asyncio.Queue())

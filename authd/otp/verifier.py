@@ -16,20 +16,26 @@ behind work the node cannot finish in time.
 from __future__ import annotations
 
 import collections
-from collections.abc import Callable, Sequence
+import logging
+import os
+import signal
+from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol
 
 from authd import errors, metrics, validate
 from authd.context import Caller
+from authd.otp import keys
 from authd.otp.convert import OUTCOME
 from authd.otp.engine import Answer, Group
-from authd.otp.service import VerifyResult
+from authd.otp.service import Job, VerifyResult
 from authd.ratelimit import RateLimiter
 from authd.v1 import otp_pb2
 from devices.errors import AuthdError, BadRequest, LimitReached
 
-Job = tuple[str, str, Caller]
+log = logging.getLogger(__name__)
+
 MAX_CODE = 10
+CRASH_COMMITTED = f"{keys.METHOD}/committed"  # the test seam: a keyed verification committed
 BUSY = ("the OTP center is busy: this server process holds {held} verifications, its limit is "
         "{limit}; nothing was counted; retry in {retry:.2f} s")
 
@@ -94,10 +100,19 @@ def _count(jobs: list[tuple[Job, str]], answers: list[Answer[VerifyResult]]) -> 
 
 
 class Verifier:
-    def __init__(self, engine: Engine, limiter: RateLimiter, batch_request_max: int) -> None:
+    def __init__(self, engine: Engine, limiter: RateLimiter, batch_request_max: int,
+                 crash_points: Iterable[str] = ()) -> None:
         self.engine = engine
         self.limiter = limiter
         self.batch_request_max = batch_request_max
+        self.crash_committed = CRASH_COMMITTED in crash_points
+
+    def crash_at_committed(self, jobs: Iterable[Job]) -> None:
+        """The test seam of a node that dies between a keyed verification's commit and its
+        answer (``[server] crash_points = ["OtpService.Verify/committed"]``)."""
+        if self.crash_committed and any(job[3] is not None for job in jobs):
+            log.warning("crash point %s: the node ends now", CRASH_COMMITTED)
+            os.kill(os.getpid(), signal.SIGKILL)
 
     def check_size(self, count: int) -> None:
         if count > self.batch_request_max:
@@ -105,14 +120,20 @@ class Verifier:
                              f"([otp] batch_request_max); this one has {count}",
                              field="requests")
 
-    def prepare(self, request: otp_pb2.VerifyRequest, caller: Caller) -> Job:
+    def prepare(self, request: otp_pb2.VerifyRequest, caller: Caller,
+                named: str | None = None) -> Job:
         """The engine's job for ``request``, after its rate-limit token and checks (raises the
-        error its caller gets otherwise)."""
+        error its caller gets otherwise). ``named``: the call's metadata key (a unary
+        Verify), checked already."""
         self.limiter.check(caller.institution)
         validate.serial(request.serial)
         check_code(request.code)
         validate.text(request.request_id, "request_id")
-        return (request.serial, request.code, caller)
+        key = (keys.request_key(request.idempotency_key, named)
+               if request.idempotency_key or named is not None else None)
+        return (request.serial, request.code, caller,
+                None if key is None else keys.keyed(caller.institution, key, request.serial,
+                                                    request.code))
 
     def submit(self, requests: Sequence[otp_pb2.VerifyRequest], caller: Caller, method: str,
                done: Callable[[list[otp_pb2.VerifyResponse]], None], *,
@@ -125,14 +146,16 @@ class Verifier:
     def submit_mixed(self, requests: Sequence[otp_pb2.VerifyRequest],
                      callers: Sequence[Caller], method: str,
                      done: Callable[[list[otp_pb2.VerifyResponse]], None], *,
-                     bounded: bool = True) -> Group[VerifyResult]:
-        """As ``submit``, each request with its own caller (the calls of one link frame)."""
+                     bounded: bool = True, named: dict[int, str] | None = None
+                     ) -> Group[VerifyResult]:
+        """As ``submit``, each request with its own caller (the calls of one link frame);
+        ``named``: the metadata key of the request at that index (a unary Verify's)."""
         answers: list[otp_pb2.VerifyResponse | None] = [None] * len(requests)
         jobs: list[tuple[Job, str]] = []
         where: list[int] = []
         for index, (request, caller) in enumerate(zip(requests, callers, strict=True)):
             try:
-                job = self.prepare(request, caller)
+                job = self.prepare(request, caller, named.get(index) if named else None)
             except AuthdError as exc:
                 answers[index] = refused(exc, request.request_id, method)
                 continue
@@ -140,6 +163,8 @@ class Verifier:
             where.append(index)
 
         def settled(results: list[Answer[VerifyResult]]) -> None:
+            if self.crash_committed:
+                self.crash_at_committed(job for job, _ in jobs)
             _count(jobs, results)
             for index, (result, error) in zip(where, results, strict=True):
                 request_id = requests[index].request_id

@@ -9,20 +9,22 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class LinkCall(_message.Message):
-    __slots__ = ("id", "method", "institution", "role", "subject", "requests")
+    __slots__ = ("id", "method", "institution", "role", "subject", "requests", "idempotency_key")
     ID_FIELD_NUMBER: _ClassVar[int]
     METHOD_FIELD_NUMBER: _ClassVar[int]
     INSTITUTION_FIELD_NUMBER: _ClassVar[int]
     ROLE_FIELD_NUMBER: _ClassVar[int]
     SUBJECT_FIELD_NUMBER: _ClassVar[int]
     REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
     id: int
     method: str
     institution: str
     role: str
     subject: str
     requests: _containers.RepeatedCompositeFieldContainer[_otp_pb2.VerifyRequest]
-    def __init__(self, id: _Optional[int] = ..., method: _Optional[str] = ..., institution: _Optional[str] = ..., role: _Optional[str] = ..., subject: _Optional[str] = ..., requests: _Optional[_Iterable[_Union[_otp_pb2.VerifyRequest, _Mapping]]] = ...) -> None: ...
+    idempotency_key: str
+    def __init__(self, id: _Optional[int] = ..., method: _Optional[str] = ..., institution: _Optional[str] = ..., role: _Optional[str] = ..., subject: _Optional[str] = ..., requests: _Optional[_Iterable[_Union[_otp_pb2.VerifyRequest, _Mapping]]] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
 
 class LinkShed(_message.Message):
     __slots__ = ("method", "code", "count")

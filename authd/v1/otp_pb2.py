@@ -25,25 +25,25 @@ _sym_db = _symbol_database.Default()
 from google.rpc import status_pb2 as google_dot_rpc_dot_status__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x12\x61uthd/v1/otp.proto\x12\x08\x61uthd.v1\x1a\x17google/rpc/status.proto\"\x94\x01\n\rOtpParameters\x12\x1f\n\x04kind\x18\x01 \x01(\x0e\x32\x11.authd.v1.OtpKind\x12\x0e\n\x06\x64igits\x18\x02 \x01(\r\x12\x16\n\x0eperiod_seconds\x18\x03 \x01(\r\x12)\n\talgorithm\x18\x04 \x01(\x0e\x32\x16.authd.v1.OtpAlgorithm\x12\x0f\n\x07\x63ounter\x18\x05 \x01(\x04\"\x9c\x01\n\rEnrollRequest\x12\x0e\n\x06serial\x18\x01 \x01(\t\x12+\n\nparameters\x18\x02 \x01(\x0b\x32\x17.authd.v1.OtpParameters\x12\x0c\n\x04seed\x18\x03 \x01(\x0c\x12\x13\n\x0boperator_id\x18\x04 \x01(\t\x12\x16\n\x0ewarranty_until\x18\x05 \x01(\x01\x12\x13\n\x0b\x63ustomer_id\x18\x06 \x01(\t\"j\n\x0e\x45nrollResponse\x12&\n\x06\x64\x65vice\x18\x01 \x01(\x0b\x32\x16.authd.v1.DeviceStatus\x12\x16\n\x0egenerated_seed\x18\x02 \x01(\x0c\x12\x18\n\x10provisioning_uri\x18\x03 \x01(\t\"\x96\x01\n\x0fRegisterRequest\x12\x0e\n\x06serial\x18\x01 \x01(\t\x12\x1d\n\x15strong_authentication\x18\x02 \x01(\x08\x12\x13\n\x0boperator_id\x18\x03 \x01(\t\x12\x0c\n\x04\x63ode\x18\x04 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x05 \x01(\t\x12\x1c\n\x14master_administrator\x18\x06 \x01(\x08\"H\n\x11\x44\x65registerRequest\x12\x0e\n\x06serial\x18\x01 \x01(\t\x12\x13\n\x0boperator_id\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\"A\n\rVerifyRequest\x12\x0e\n\x06serial\x18\x01 \x01(\t\x12\x0c\n\x04\x63ode\x18\x02 \x01(\t\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"\xb7\x01\n\x0eVerifyResponse\x12(\n\x07outcome\x18\x01 \x01(\x0e\x32\x17.authd.v1.VerifyOutcome\x12\x1c\n\x14\x63onsecutive_failures\x18\x02 \x01(\r\x12\x15\n\rattempts_left\x18\x03 \x01(\r\x12\x0f\n\x07message\x18\x04 \x01(\t\x12\x12\n\nrequest_id\x18\x05 \x01(\t\x12!\n\x05\x65rror\x18\x06 \x01(\x0b\x32\x12.google.rpc.Status\"?\n\x12VerifyBatchRequest\x12)\n\x08requests\x18\x01 \x03(\x0b\x32\x17.authd.v1.VerifyRequest\"B\n\x13VerifyBatchResponse\x12+\n\tresponses\x18\x01 \x03(\x0b\x32\x18.authd.v1.VerifyResponse\"D\n\rUnlockRequest\x12\x0e\n\x06serial\x18\x01 \x01(\t\x12\x13\n\x0boperator_id\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\"3\n\x11ReportLostRequest\x12\x0e\n\x06serial\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"P\n\x19WithdrawLossReportRequest\x12\x0e\n\x06serial\x18\x01 \x01(\t\x12\x13\n\x0boperator_id\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\"\xb1\x01\n\x0eReplaceRequest\x12\x12\n\nold_serial\x18\x01 \x01(\t\x12\x12\n\nnew_serial\x18\x02 \x01(\t\x12\'\n\x06reason\x18\x03 \x01(\x0e\x32\x17.authd.v1.ReplaceReason\x12+\n\nparameters\x18\x04 \x01(\x0b\x32\x17.authd.v1.OtpParameters\x12\x0c\n\x04seed\x18\x05 \x01(\x0c\x12\x13\n\x0boperator_id\x18\x06 \x01(\t\"\x9b\x01\n\x0fReplaceResponse\x12*\n\nold_device\x18\x01 \x01(\x0b\x32\x16.authd.v1.DeviceStatus\x12*\n\nnew_device\x18\x02 \x01(\x0b\x32\x16.authd.v1.DeviceStatus\x12\x16\n\x0egenerated_seed\x18\x03 \x01(\x0c\x12\x18\n\x10provisioning_uri\x18\x04 \x01(\t\"]\n\rResyncRequest\x12\x0e\n\x06serial\x18\x01 \x01(\t\x12\x12\n\nfirst_code\x18\x02 \x01(\t\x12\x13\n\x0bsecond_code\x18\x03 \x01(\t\x12\x13\n\x0boperator_id\x18\x04 \x01(\t\"\"\n\x10GetStatusRequest\x12\x0e\n\x06serial\x18\x01 \x01(\t\"Q\n\x15\x41ssignCustomerRequest\x12\x0e\n\x06serial\x18\x01 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x02 \x01(\t\x12\x13\n\x0boperator_id\x18\x03 \x01(\t\"\x86\x01\n\x14ImportDevicesRequest\x12\x0c\n\x04pskc\x18\x01 \x01(\x0c\x12\x18\n\x0epre_shared_key\x18\x02 \x01(\x0cH\x00\x12\x12\n\x08password\x18\x03 \x01(\tH\x00\x12\x0f\n\x07\x64ry_run\x18\x04 \x01(\x08\x12\x13\n\x0boperator_id\x18\x05 \x01(\tB\x0c\n\nprotection\"\xb5\x01\n\x0eImportedDevice\x12\x13\n\x0bkey_package\x18\x01 \x01(\r\x12\x0e\n\x06key_id\x18\x02 \x01(\t\x12\x0e\n\x06serial\x18\x03 \x01(\t\x12+\n\nparameters\x18\x04 \x01(\x0b\x32\x17.authd.v1.OtpParameters\x12\x16\n\x0ewarranty_until\x18\x05 \x01(\x01\x12\x14\n\x0cmanufacturer\x18\x06 \x01(\t\x12\x13\n\x0b\x64rift_steps\x18\x07 \x01(\x05\"X\n\x11SkippedKeyPackage\x12\x13\n\x0bkey_package\x18\x01 \x01(\r\x12\x0e\n\x06key_id\x18\x02 \x01(\t\x12\x0e\n\x06serial\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\"\xb9\x01\n\x15ImportDevicesResponse\x12)\n\x07\x64\x65vices\x18\x01 \x03(\x0b\x32\x18.authd.v1.ImportedDevice\x12,\n\x07skipped\x18\x02 \x03(\x0b\x32\x1b.authd.v1.SkippedKeyPackage\x12\x0f\n\x07\x64ry_run\x18\x03 \x01(\x08\x12\x13\n\x0b\x66ile_sha256\x18\x04 \x01(\t\x12\x11\n\tsignature\x18\x05 \x01(\t\x12\x0e\n\x06signer\x18\x06 \x01(\t\"\x96\x01\n\x0cRegistration\x12\x13\n\x0binstitution\x18\x01 \x01(\t\x12.\n\x07\x63hannel\x18\x02 \x01(\x0e\x32\x1d.authd.v1.RegistrationChannel\x12\x15\n\rregistered_at\x18\x03 \x01(\x01\x12\x15\n\rfailures_here\x18\x04 \x01(\r\x12\x13\n\x0b\x63ustomer_id\x18\x05 \x01(\t\"\xa6\x02\n\x0c\x44\x65viceStatus\x12\x0e\n\x06serial\x18\x01 \x01(\t\x12$\n\x05state\x18\x02 \x01(\x0e\x32\x15.authd.v1.DeviceState\x12+\n\nparameters\x18\x03 \x01(\x0b\x32\x17.authd.v1.OtpParameters\x12\x1c\n\x14\x63onsecutive_failures\x18\x04 \x01(\r\x12\x15\n\rattempts_left\x18\x05 \x01(\r\x12\x0e\n\x06issuer\x18\x06 \x01(\t\x12-\n\rregistrations\x18\x07 \x03(\x0b\x32\x16.authd.v1.Registration\x12\x13\n\x0breplaced_by\x18\x08 \x01(\t\x12\x16\n\x0ewarranty_until\x18\t \x01(\x01\x12\x12\n\nupdated_at\x18\n \x01(\x01*I\n\x07OtpKind\x12\x18\n\x14OTP_KIND_UNSPECIFIED\x10\x00\x12\x11\n\rOTP_KIND_TOTP\x10\x01\x12\x11\n\rOTP_KIND_HOTP\x10\x02*y\n\x0cOtpAlgorithm\x12\x1d\n\x19OTP_ALGORITHM_UNSPECIFIED\x10\x00\x12\x16\n\x12OTP_ALGORITHM_SHA1\x10\x01\x12\x18\n\x14OTP_ALGORITHM_SHA256\x10\x02\x12\x18\n\x14OTP_ALGORITHM_SHA512\x10\x03*\xb2\x01\n\x0b\x44\x65viceState\x12\x1c\n\x18\x44\x45VICE_STATE_UNSPECIFIED\x10\x00\x12\x17\n\x13\x44\x45VICE_STATE_ACTIVE\x10\x01\x12\x17\n\x13\x44\x45VICE_STATE_LOCKED\x10\x02\x12\x1e\n\x1a\x44\x45VICE_STATE_REPORTED_LOST\x10\x03\x12\x19\n\x15\x44\x45VICE_STATE_REPLACED\x10\x04\x12\x18\n\x14\x44\x45VICE_STATE_EXPIRED\x10\x05*\x90\x02\n\rVerifyOutcome\x12\x1e\n\x1aVERIFY_OUTCOME_UNSPECIFIED\x10\x00\x12\x1b\n\x17VERIFY_OUTCOME_ACCEPTED\x10\x01\x12\x1d\n\x19VERIFY_OUTCOME_WRONG_CODE\x10\x02\x12\x19\n\x15VERIFY_OUTCOME_LOCKED\x10\x03\x12 \n\x1cVERIFY_OUTCOME_REPORTED_LOST\x10\x04\x12!\n\x1dVERIFY_OUTCOME_NOT_REGISTERED\x10\x05\x12&\n\"VERIFY_OUTCOME_EXPIRED_OR_REPLACED\x10\x06\x12\x1b\n\x17VERIFY_OUTCOME_REPLAYED\x10\x07*}\n\x13RegistrationChannel\x12$\n REGISTRATION_CHANNEL_UNSPECIFIED\x10\x00\x12\x1f\n\x1bREGISTRATION_CHANNEL_BRANCH\x10\x01\x12\x1f\n\x1bREGISTRATION_CHANNEL_ONLINE\x10\x02*p\n\rReplaceReason\x12\x1e\n\x1aREPLACE_REASON_UNSPECIFIED\x10\x00\x12\x1a\n\x16REPLACE_REASON_REISSUE\x10\x01\x12#\n\x1fREPLACE_REASON_WARRANTY_EXPIRED\x10\x02\x32\xcf\x07\n\nOtpService\x12;\n\x06\x45nroll\x12\x17.authd.v1.EnrollRequest\x1a\x18.authd.v1.EnrollResponse\x12=\n\x08Register\x12\x19.authd.v1.RegisterRequest\x1a\x16.authd.v1.DeviceStatus\x12\x41\n\nDeregister\x12\x1b.authd.v1.DeregisterRequest\x1a\x16.authd.v1.DeviceStatus\x12;\n\x06Verify\x12\x17.authd.v1.VerifyRequest\x1a\x18.authd.v1.VerifyResponse\x12J\n\x0bVerifyBatch\x12\x1c.authd.v1.VerifyBatchRequest\x1a\x1d.authd.v1.VerifyBatchResponse\x12O\n\x0cVerifyStream\x12\x1c.authd.v1.VerifyBatchRequest\x1a\x1d.authd.v1.VerifyBatchResponse(\x01\x30\x01\x12\x39\n\x06Unlock\x12\x17.authd.v1.UnlockRequest\x1a\x16.authd.v1.DeviceStatus\x12\x41\n\nReportLost\x12\x1b.authd.v1.ReportLostRequest\x1a\x16.authd.v1.DeviceStatus\x12Q\n\x12WithdrawLossReport\x12#.authd.v1.WithdrawLossReportRequest\x1a\x16.authd.v1.DeviceStatus\x12>\n\x07Replace\x12\x18.authd.v1.ReplaceRequest\x1a\x19.authd.v1.ReplaceResponse\x12\x39\n\x06Resync\x12\x17.authd.v1.ResyncRequest\x1a\x16.authd.v1.DeviceStatus\x12?\n\tGetStatus\x12\x1a.authd.v1.GetStatusRequest\x1a\x16.authd.v1.DeviceStatus\x12I\n\x0e\x41ssignCustomer\x12\x1f.authd.v1.AssignCustomerRequest\x1a\x16.authd.v1.DeviceStatus\x12P\n\rImportDevices\x12\x1e.authd.v1.ImportDevicesRequest\x1a\x1f.authd.v1.ImportDevicesResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x12\x61uthd/v1/otp.proto\x12\x08\x61uthd.v1\x1a\x17google/rpc/status.proto\"\x94\x01\n\rOtpParameters\x12\x1f\n\x04kind\x18\x01 \x01(\x0e\x32\x11.authd.v1.OtpKind\x12\x0e\n\x06\x64igits\x18\x02 \x01(\r\x12\x16\n\x0eperiod_seconds\x18\x03 \x01(\r\x12)\n\talgorithm\x18\x04 \x01(\x0e\x32\x16.authd.v1.OtpAlgorithm\x12\x0f\n\x07\x63ounter\x18\x05 \x01(\x04\"\x9c\x01\n\rEnrollRequest\x12\x0e\n\x06serial\x18\x01 \x01(\t\x12+\n\nparameters\x18\x02 \x01(\x0b\x32\x17.authd.v1.OtpParameters\x12\x0c\n\x04seed\x18\x03 \x01(\x0c\x12\x13\n\x0boperator_id\x18\x04 \x01(\t\x12\x16\n\x0ewarranty_until\x18\x05 \x01(\x01\x12\x13\n\x0b\x63ustomer_id\x18\x06 \x01(\t\"j\n\x0e\x45nrollResponse\x12&\n\x06\x64\x65vice\x18\x01 \x01(\x0b\x32\x16.authd.v1.DeviceStatus\x12\x16\n\x0egenerated_seed\x18\x02 \x01(\x0c\x12\x18\n\x10provisioning_uri\x18\x03 \x01(\t\"\x96\x01\n\x0fRegisterRequest\x12\x0e\n\x06serial\x18\x01 \x01(\t\x12\x1d\n\x15strong_authentication\x18\x02 \x01(\x08\x12\x13\n\x0boperator_id\x18\x03 \x01(\t\x12\x0c\n\x04\x63ode\x18\x04 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x05 \x01(\t\x12\x1c\n\x14master_administrator\x18\x06 \x01(\x08\"H\n\x11\x44\x65registerRequest\x12\x0e\n\x06serial\x18\x01 \x01(\t\x12\x13\n\x0boperator_id\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\"Z\n\rVerifyRequest\x12\x0e\n\x06serial\x18\x01 \x01(\t\x12\x0c\n\x04\x63ode\x18\x02 \x01(\t\x12\x12\n\nrequest_id\x18\x03 \x01(\t\x12\x17\n\x0fidempotency_key\x18\x04 \x01(\t\"\xb7\x01\n\x0eVerifyResponse\x12(\n\x07outcome\x18\x01 \x01(\x0e\x32\x17.authd.v1.VerifyOutcome\x12\x1c\n\x14\x63onsecutive_failures\x18\x02 \x01(\r\x12\x15\n\rattempts_left\x18\x03 \x01(\r\x12\x0f\n\x07message\x18\x04 \x01(\t\x12\x12\n\nrequest_id\x18\x05 \x01(\t\x12!\n\x05\x65rror\x18\x06 \x01(\x0b\x32\x12.google.rpc.Status\"?\n\x12VerifyBatchRequest\x12)\n\x08requests\x18\x01 \x03(\x0b\x32\x17.authd.v1.VerifyRequest\"B\n\x13VerifyBatchResponse\x12+\n\tresponses\x18\x01 \x03(\x0b\x32\x18.authd.v1.VerifyResponse\"D\n\rUnlockRequest\x12\x0e\n\x06serial\x18\x01 \x01(\t\x12\x13\n\x0boperator_id\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\"3\n\x11ReportLostRequest\x12\x0e\n\x06serial\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"P\n\x19WithdrawLossReportRequest\x12\x0e\n\x06serial\x18\x01 \x01(\t\x12\x13\n\x0boperator_id\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\"\xb1\x01\n\x0eReplaceRequest\x12\x12\n\nold_serial\x18\x01 \x01(\t\x12\x12\n\nnew_serial\x18\x02 \x01(\t\x12\'\n\x06reason\x18\x03 \x01(\x0e\x32\x17.authd.v1.ReplaceReason\x12+\n\nparameters\x18\x04 \x01(\x0b\x32\x17.authd.v1.OtpParameters\x12\x0c\n\x04seed\x18\x05 \x01(\x0c\x12\x13\n\x0boperator_id\x18\x06 \x01(\t\"\x9b\x01\n\x0fReplaceResponse\x12*\n\nold_device\x18\x01 \x01(\x0b\x32\x16.authd.v1.DeviceStatus\x12*\n\nnew_device\x18\x02 \x01(\x0b\x32\x16.authd.v1.DeviceStatus\x12\x16\n\x0egenerated_seed\x18\x03 \x01(\x0c\x12\x18\n\x10provisioning_uri\x18\x04 \x01(\t\"]\n\rResyncRequest\x12\x0e\n\x06serial\x18\x01 \x01(\t\x12\x12\n\nfirst_code\x18\x02 \x01(\t\x12\x13\n\x0bsecond_code\x18\x03 \x01(\t\x12\x13\n\x0boperator_id\x18\x04 \x01(\t\"\"\n\x10GetStatusRequest\x12\x0e\n\x06serial\x18\x01 \x01(\t\"Q\n\x15\x41ssignCustomerRequest\x12\x0e\n\x06serial\x18\x01 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x02 \x01(\t\x12\x13\n\x0boperator_id\x18\x03 \x01(\t\"\x86\x01\n\x14ImportDevicesRequest\x12\x0c\n\x04pskc\x18\x01 \x01(\x0c\x12\x18\n\x0epre_shared_key\x18\x02 \x01(\x0cH\x00\x12\x12\n\x08password\x18\x03 \x01(\tH\x00\x12\x0f\n\x07\x64ry_run\x18\x04 \x01(\x08\x12\x13\n\x0boperator_id\x18\x05 \x01(\tB\x0c\n\nprotection\"\xb5\x01\n\x0eImportedDevice\x12\x13\n\x0bkey_package\x18\x01 \x01(\r\x12\x0e\n\x06key_id\x18\x02 \x01(\t\x12\x0e\n\x06serial\x18\x03 \x01(\t\x12+\n\nparameters\x18\x04 \x01(\x0b\x32\x17.authd.v1.OtpParameters\x12\x16\n\x0ewarranty_until\x18\x05 \x01(\x01\x12\x14\n\x0cmanufacturer\x18\x06 \x01(\t\x12\x13\n\x0b\x64rift_steps\x18\x07 \x01(\x05\"X\n\x11SkippedKeyPackage\x12\x13\n\x0bkey_package\x18\x01 \x01(\r\x12\x0e\n\x06key_id\x18\x02 \x01(\t\x12\x0e\n\x06serial\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\"\xb9\x01\n\x15ImportDevicesResponse\x12)\n\x07\x64\x65vices\x18\x01 \x03(\x0b\x32\x18.authd.v1.ImportedDevice\x12,\n\x07skipped\x18\x02 \x03(\x0b\x32\x1b.authd.v1.SkippedKeyPackage\x12\x0f\n\x07\x64ry_run\x18\x03 \x01(\x08\x12\x13\n\x0b\x66ile_sha256\x18\x04 \x01(\t\x12\x11\n\tsignature\x18\x05 \x01(\t\x12\x0e\n\x06signer\x18\x06 \x01(\t\"\x96\x01\n\x0cRegistration\x12\x13\n\x0binstitution\x18\x01 \x01(\t\x12.\n\x07\x63hannel\x18\x02 \x01(\x0e\x32\x1d.authd.v1.RegistrationChannel\x12\x15\n\rregistered_at\x18\x03 \x01(\x01\x12\x15\n\rfailures_here\x18\x04 \x01(\r\x12\x13\n\x0b\x63ustomer_id\x18\x05 \x01(\t\"\xa6\x02\n\x0c\x44\x65viceStatus\x12\x0e\n\x06serial\x18\x01 \x01(\t\x12$\n\x05state\x18\x02 \x01(\x0e\x32\x15.authd.v1.DeviceState\x12+\n\nparameters\x18\x03 \x01(\x0b\x32\x17.authd.v1.OtpParameters\x12\x1c\n\x14\x63onsecutive_failures\x18\x04 \x01(\r\x12\x15\n\rattempts_left\x18\x05 \x01(\r\x12\x0e\n\x06issuer\x18\x06 \x01(\t\x12-\n\rregistrations\x18\x07 \x03(\x0b\x32\x16.authd.v1.Registration\x12\x13\n\x0breplaced_by\x18\x08 \x01(\t\x12\x16\n\x0ewarranty_until\x18\t \x01(\x01\x12\x12\n\nupdated_at\x18\n \x01(\x01*I\n\x07OtpKind\x12\x18\n\x14OTP_KIND_UNSPECIFIED\x10\x00\x12\x11\n\rOTP_KIND_TOTP\x10\x01\x12\x11\n\rOTP_KIND_HOTP\x10\x02*y\n\x0cOtpAlgorithm\x12\x1d\n\x19OTP_ALGORITHM_UNSPECIFIED\x10\x00\x12\x16\n\x12OTP_ALGORITHM_SHA1\x10\x01\x12\x18\n\x14OTP_ALGORITHM_SHA256\x10\x02\x12\x18\n\x14OTP_ALGORITHM_SHA512\x10\x03*\xb2\x01\n\x0b\x44\x65viceState\x12\x1c\n\x18\x44\x45VICE_STATE_UNSPECIFIED\x10\x00\x12\x17\n\x13\x44\x45VICE_STATE_ACTIVE\x10\x01\x12\x17\n\x13\x44\x45VICE_STATE_LOCKED\x10\x02\x12\x1e\n\x1a\x44\x45VICE_STATE_REPORTED_LOST\x10\x03\x12\x19\n\x15\x44\x45VICE_STATE_REPLACED\x10\x04\x12\x18\n\x14\x44\x45VICE_STATE_EXPIRED\x10\x05*\x90\x02\n\rVerifyOutcome\x12\x1e\n\x1aVERIFY_OUTCOME_UNSPECIFIED\x10\x00\x12\x1b\n\x17VERIFY_OUTCOME_ACCEPTED\x10\x01\x12\x1d\n\x19VERIFY_OUTCOME_WRONG_CODE\x10\x02\x12\x19\n\x15VERIFY_OUTCOME_LOCKED\x10\x03\x12 \n\x1cVERIFY_OUTCOME_REPORTED_LOST\x10\x04\x12!\n\x1dVERIFY_OUTCOME_NOT_REGISTERED\x10\x05\x12&\n\"VERIFY_OUTCOME_EXPIRED_OR_REPLACED\x10\x06\x12\x1b\n\x17VERIFY_OUTCOME_REPLAYED\x10\x07*}\n\x13RegistrationChannel\x12$\n REGISTRATION_CHANNEL_UNSPECIFIED\x10\x00\x12\x1f\n\x1bREGISTRATION_CHANNEL_BRANCH\x10\x01\x12\x1f\n\x1bREGISTRATION_CHANNEL_ONLINE\x10\x02*p\n\rReplaceReason\x12\x1e\n\x1aREPLACE_REASON_UNSPECIFIED\x10\x00\x12\x1a\n\x16REPLACE_REASON_REISSUE\x10\x01\x12#\n\x1fREPLACE_REASON_WARRANTY_EXPIRED\x10\x02\x32\xcf\x07\n\nOtpService\x12;\n\x06\x45nroll\x12\x17.authd.v1.EnrollRequest\x1a\x18.authd.v1.EnrollResponse\x12=\n\x08Register\x12\x19.authd.v1.RegisterRequest\x1a\x16.authd.v1.DeviceStatus\x12\x41\n\nDeregister\x12\x1b.authd.v1.DeregisterRequest\x1a\x16.authd.v1.DeviceStatus\x12;\n\x06Verify\x12\x17.authd.v1.VerifyRequest\x1a\x18.authd.v1.VerifyResponse\x12J\n\x0bVerifyBatch\x12\x1c.authd.v1.VerifyBatchRequest\x1a\x1d.authd.v1.VerifyBatchResponse\x12O\n\x0cVerifyStream\x12\x1c.authd.v1.VerifyBatchRequest\x1a\x1d.authd.v1.VerifyBatchResponse(\x01\x30\x01\x12\x39\n\x06Unlock\x12\x17.authd.v1.UnlockRequest\x1a\x16.authd.v1.DeviceStatus\x12\x41\n\nReportLost\x12\x1b.authd.v1.ReportLostRequest\x1a\x16.authd.v1.DeviceStatus\x12Q\n\x12WithdrawLossReport\x12#.authd.v1.WithdrawLossReportRequest\x1a\x16.authd.v1.DeviceStatus\x12>\n\x07Replace\x12\x18.authd.v1.ReplaceRequest\x1a\x19.authd.v1.ReplaceResponse\x12\x39\n\x06Resync\x12\x17.authd.v1.ResyncRequest\x1a\x16.authd.v1.DeviceStatus\x12?\n\tGetStatus\x12\x1a.authd.v1.GetStatusRequest\x1a\x16.authd.v1.DeviceStatus\x12I\n\x0e\x41ssignCustomer\x12\x1f.authd.v1.AssignCustomerRequest\x1a\x16.authd.v1.DeviceStatus\x12P\n\rImportDevices\x12\x1e.authd.v1.ImportDevicesRequest\x1a\x1f.authd.v1.ImportDevicesResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'authd.v1.otp_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_OTPKIND']._serialized_start=2894
-  _globals['_OTPKIND']._serialized_end=2967
-  _globals['_OTPALGORITHM']._serialized_start=2969
-  _globals['_OTPALGORITHM']._serialized_end=3090
-  _globals['_DEVICESTATE']._serialized_start=3093
-  _globals['_DEVICESTATE']._serialized_end=3271
-  _globals['_VERIFYOUTCOME']._serialized_start=3274
-  _globals['_VERIFYOUTCOME']._serialized_end=3546
-  _globals['_REGISTRATIONCHANNEL']._serialized_start=3548
-  _globals['_REGISTRATIONCHANNEL']._serialized_end=3673
-  _globals['_REPLACEREASON']._serialized_start=3675
-  _globals['_REPLACEREASON']._serialized_end=3787
+  _globals['_OTPKIND']._serialized_start=2919
+  _globals['_OTPKIND']._serialized_end=2992
+  _globals['_OTPALGORITHM']._serialized_start=2994
+  _globals['_OTPALGORITHM']._serialized_end=3115
+  _globals['_DEVICESTATE']._serialized_start=3118
+  _globals['_DEVICESTATE']._serialized_end=3296
+  _globals['_VERIFYOUTCOME']._serialized_start=3299
+  _globals['_VERIFYOUTCOME']._serialized_end=3571
+  _globals['_REGISTRATIONCHANNEL']._serialized_start=3573
+  _globals['_REGISTRATIONCHANNEL']._serialized_end=3698
+  _globals['_REPLACEREASON']._serialized_start=3700
+  _globals['_REPLACEREASON']._serialized_end=3812
   _globals['_OTPPARAMETERS']._serialized_start=58
   _globals['_OTPPARAMETERS']._serialized_end=206
   _globals['_ENROLLREQUEST']._serialized_start=209
@@ -55,41 +55,41 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_DEREGISTERREQUEST']._serialized_start=628
   _globals['_DEREGISTERREQUEST']._serialized_end=700
   _globals['_VERIFYREQUEST']._serialized_start=702
-  _globals['_VERIFYREQUEST']._serialized_end=767
-  _globals['_VERIFYRESPONSE']._serialized_start=770
-  _globals['_VERIFYRESPONSE']._serialized_end=953
-  _globals['_VERIFYBATCHREQUEST']._serialized_start=955
-  _globals['_VERIFYBATCHREQUEST']._serialized_end=1018
-  _globals['_VERIFYBATCHRESPONSE']._serialized_start=1020
-  _globals['_VERIFYBATCHRESPONSE']._serialized_end=1086
-  _globals['_UNLOCKREQUEST']._serialized_start=1088
-  _globals['_UNLOCKREQUEST']._serialized_end=1156
-  _globals['_REPORTLOSTREQUEST']._serialized_start=1158
-  _globals['_REPORTLOSTREQUEST']._serialized_end=1209
-  _globals['_WITHDRAWLOSSREPORTREQUEST']._serialized_start=1211
-  _globals['_WITHDRAWLOSSREPORTREQUEST']._serialized_end=1291
-  _globals['_REPLACEREQUEST']._serialized_start=1294
-  _globals['_REPLACEREQUEST']._serialized_end=1471
-  _globals['_REPLACERESPONSE']._serialized_start=1474
-  _globals['_REPLACERESPONSE']._serialized_end=1629
-  _globals['_RESYNCREQUEST']._serialized_start=1631
-  _globals['_RESYNCREQUEST']._serialized_end=1724
-  _globals['_GETSTATUSREQUEST']._serialized_start=1726
-  _globals['_GETSTATUSREQUEST']._serialized_end=1760
-  _globals['_ASSIGNCUSTOMERREQUEST']._serialized_start=1762
-  _globals['_ASSIGNCUSTOMERREQUEST']._serialized_end=1843
-  _globals['_IMPORTDEVICESREQUEST']._serialized_start=1846
-  _globals['_IMPORTDEVICESREQUEST']._serialized_end=1980
-  _globals['_IMPORTEDDEVICE']._serialized_start=1983
-  _globals['_IMPORTEDDEVICE']._serialized_end=2164
-  _globals['_SKIPPEDKEYPACKAGE']._serialized_start=2166
-  _globals['_SKIPPEDKEYPACKAGE']._serialized_end=2254
-  _globals['_IMPORTDEVICESRESPONSE']._serialized_start=2257
-  _globals['_IMPORTDEVICESRESPONSE']._serialized_end=2442
-  _globals['_REGISTRATION']._serialized_start=2445
-  _globals['_REGISTRATION']._serialized_end=2595
-  _globals['_DEVICESTATUS']._serialized_start=2598
-  _globals['_DEVICESTATUS']._serialized_end=2892
-  _globals['_OTPSERVICE']._serialized_start=3790
-  _globals['_OTPSERVICE']._serialized_end=4765
+  _globals['_VERIFYREQUEST']._serialized_end=792
+  _globals['_VERIFYRESPONSE']._serialized_start=795
+  _globals['_VERIFYRESPONSE']._serialized_end=978
+  _globals['_VERIFYBATCHREQUEST']._serialized_start=980
+  _globals['_VERIFYBATCHREQUEST']._serialized_end=1043
+  _globals['_VERIFYBATCHRESPONSE']._serialized_start=1045
+  _globals['_VERIFYBATCHRESPONSE']._serialized_end=1111
+  _globals['_UNLOCKREQUEST']._serialized_start=1113
+  _globals['_UNLOCKREQUEST']._serialized_end=1181
+  _globals['_REPORTLOSTREQUEST']._serialized_start=1183
+  _globals['_REPORTLOSTREQUEST']._serialized_end=1234
+  _globals['_WITHDRAWLOSSREPORTREQUEST']._serialized_start=1236
+  _globals['_WITHDRAWLOSSREPORTREQUEST']._serialized_end=1316
+  _globals['_REPLACEREQUEST']._serialized_start=1319
+  _globals['_REPLACEREQUEST']._serialized_end=1496
+  _globals['_REPLACERESPONSE']._serialized_start=1499
+  _globals['_REPLACERESPONSE']._serialized_end=1654
+  _globals['_RESYNCREQUEST']._serialized_start=1656
+  _globals['_RESYNCREQUEST']._serialized_end=1749
+  _globals['_GETSTATUSREQUEST']._serialized_start=1751
+  _globals['_GETSTATUSREQUEST']._serialized_end=1785
+  _globals['_ASSIGNCUSTOMERREQUEST']._serialized_start=1787
+  _globals['_ASSIGNCUSTOMERREQUEST']._serialized_end=1868
+  _globals['_IMPORTDEVICESREQUEST']._serialized_start=1871
+  _globals['_IMPORTDEVICESREQUEST']._serialized_end=2005
+  _globals['_IMPORTEDDEVICE']._serialized_start=2008
+  _globals['_IMPORTEDDEVICE']._serialized_end=2189
+  _globals['_SKIPPEDKEYPACKAGE']._serialized_start=2191
+  _globals['_SKIPPEDKEYPACKAGE']._serialized_end=2279
+  _globals['_IMPORTDEVICESRESPONSE']._serialized_start=2282
+  _globals['_IMPORTDEVICESRESPONSE']._serialized_end=2467
+  _globals['_REGISTRATION']._serialized_start=2470
+  _globals['_REGISTRATION']._serialized_end=2620
+  _globals['_DEVICESTATUS']._serialized_start=2623
+  _globals['_DEVICESTATUS']._serialized_end=2917
+  _globals['_OTPSERVICE']._serialized_start=3815
+  _globals['_OTPSERVICE']._serialized_end=4790
 # @@protoc_insertion_point(module_scope)

@@ -147,14 +147,16 @@ class DeregisterRequest(_message.Message):
     def __init__(self, serial: _Optional[str] = ..., operator_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class VerifyRequest(_message.Message):
-    __slots__ = ("serial", "code", "request_id")
+    __slots__ = ("serial", "code", "request_id", "idempotency_key")
     SERIAL_FIELD_NUMBER: _ClassVar[int]
     CODE_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
     serial: str
     code: str
     request_id: str
-    def __init__(self, serial: _Optional[str] = ..., code: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
+    idempotency_key: str
+    def __init__(self, serial: _Optional[str] = ..., code: _Optional[str] = ..., request_id: _Optional[str] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
 
 class VerifyResponse(_message.Message):
     __slots__ = ("outcome", "consecutive_failures", "attempts_left", "message", "request_id", "error")

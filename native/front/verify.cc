@@ -13,6 +13,9 @@ constexpr const char* kVerify = "/authd.v1.OtpService/Verify";
 constexpr const char* kVerifyBatch = "/authd.v1.OtpService/VerifyBatch";
 constexpr const char* kVerifyStream = "/authd.v1.OtpService/VerifyStream";
 constexpr size_t kFramesAhead = 64;  // VerifyStream frames read before the oldest is answered
+// The client's idempotency key of a unary Verify: carried to the engine, which checks it (and
+// refuses it on VerifyBatch and VerifyStream, which name one per request).
+constexpr const char* kIdempotencyKey = "x-authd-idempotency-key";
 
 using authd::v1::LinkAnswer;
 using authd::v1::VerifyBatchRequest;
@@ -60,6 +63,9 @@ std::unique_ptr<Pending> VerifyService::Start(grpc::CallbackServerContext* ctx,
   call.set_institution(caller.names.institution);
   call.set_role(caller.names.role);
   call.set_subject(caller.names.subject);
+  const auto& metadata = ctx->client_metadata();
+  auto key = metadata.find(kIdempotencyKey);
+  if (key != metadata.end()) call.set_idempotency_key(key->second.data(), key->second.size());
   return pending;
 }
 
