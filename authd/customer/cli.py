@@ -11,8 +11,11 @@ from authd.ctl import EXIT_OK, EXIT_REFUSED, enum_label, read_input, when
 from authd.v1 import customer_pb2 as pb
 from authd.v1 import customer_pb2_grpc as pb_grpc
 from authd.v1 import otp_pb2
+from authd.v1 import policy_pb2 as policy_pb
 
 KINDS = {"token": pb.MEDIUM_KIND_HSM_TOKEN, "smartcard": pb.MEDIUM_KIND_SMARTCARD}
+CUSTOMER_KINDS = {"personal": policy_pb.CUSTOMER_KIND_PERSONAL,
+                  "corporate": policy_pb.CUSTOMER_KIND_CORPORATE}
 
 
 def _kind(value: int) -> str:
@@ -61,6 +64,23 @@ def registration_lines(r: pb.BranchRegistration) -> list[str]:
             f"; {key}"]
 
 
+def kind_change_lines(m: pb.CustomerKindChange) -> list[str]:
+    def name(value: int) -> str:
+        return enum_label(policy_pb.CustomerKind, value, "CUSTOMER_KIND_")
+
+    if not m.changed:
+        return [f"customer {m.customer_id} is {name(m.kind)} already: nothing changed"]
+    lines = [f"customer {m.customer_id}: {name(m.previous_kind)} -> {name(m.kind)}; "
+             "its registrations stay as they are"]
+    if m.foreign_otps_by_master:
+        lines.append("  other institutions' OTP devices confirmed as the master "
+                     f"administrator's: {', '.join(m.foreign_otps_by_master)}")
+    if m.limits_lowered:
+        lines.append(f"  own limits lowered to {m.customer.own_per_transfer_krw:,} KRW per "
+                     f"transfer, {m.customer.own_daily_krw:,} KRW per day")
+    return lines
+
+
 def _stub(ctl: Any) -> pb_grpc.CustomerServiceStub:
     return pb_grpc.CustomerServiceStub(ctl.channel)
 
@@ -72,6 +92,13 @@ def _registrations(ctl: Any) -> pb_grpc.BranchRegistrationServiceStub:
 def _media(ctl: Any, a: argparse.Namespace) -> None:
     ctl.show(_stub(ctl).ListCustomerMedia(pb.ListCustomerMediaRequest(
         customer_id=a.customer, include_ended=a.all), timeout=a.timeout), media_lines)
+
+
+def _change_kind(ctl: Any, a: argparse.Namespace) -> None:
+    ctl.show(_stub(ctl).ChangeCustomerKind(pb.ChangeCustomerKindRequest(
+        customer_id=a.customer, kind=CUSTOMER_KINDS[a.kind], operator_id=a.operator,
+        master_administrator=a.master_administrator, reason=a.reason or ""),
+        timeout=a.timeout), kind_change_lines)
 
 
 def _list(ctl: Any, a: argparse.Namespace) -> None:
@@ -122,6 +149,17 @@ def add_commands(sub: Any) -> None:
     p.add_argument("customer", help="your institution's customer reference")
     p.add_argument("--all", action="store_true", help="also media no longer in use")
     p.set_defaults(run=_media)
+
+    p = cmds.add_parser("kind", help="(branch) make your institution's customer personal or "
+                                     "corporate (the corporate master rule applies)")
+    p.add_argument("customer", help="your institution's customer reference")
+    p.add_argument("kind", choices=sorted(CUSTOMER_KINDS))
+    p.add_argument("--operator", required=True, help="teller's operator id")
+    p.add_argument("--master-administrator", action="store_true",
+                   help="to corporate: the customer's master administrator is here with the "
+                        "other institutions' OTP devices registered at a branch")
+    p.add_argument("--reason", help="why (audited)")
+    p.set_defaults(run=_change_kind)
 
     p = cmds.add_parser("registrations", help="branch registrations of a serial or a customer")
     p.add_argument("--serial")

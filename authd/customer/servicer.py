@@ -14,6 +14,7 @@ from authd.customer.registrations import CenterRegistrations, check_serial
 from authd.customer.service import CustomerService
 from authd.v1 import customer_pb2 as pb
 from authd.v1 import customer_pb2_grpc as pb_grpc
+from devices.errors import BadRequest
 
 ASKERS = (Role.BACKEND, Role.BRANCH)
 Ctx = grpc.aio.ServicerContext
@@ -32,6 +33,37 @@ class CustomerServicer(pb_grpc.CustomerServiceServicer):
                                          include_ended=request.include_ended)
         return pb.ListCustomerMediaResponse(customer_id=customer_id,
                                             media=[convert.medium_to_pb(m) for m in media])
+
+    async def ChangeCustomerKind(self, request: pb.ChangeCustomerKindRequest,
+                                 context: Ctx) -> pb.CustomerKindChange:
+        """The kind is the transfer policy's record of the customer (``PolicyService``'s
+        setup); the change is its logic, called in process (the policy needs this feature,
+        so it is looked up here, not imported at the top)."""
+        from authd.policy import convert as policy_convert
+        from authd.policy.feature import PolicyFeature
+        from devices.policy.grades import CustomerKind
+
+        caller = require_role(Role.BRANCH)
+        customer_id = validate.customer_ref(request.customer_id)
+        kind = policy_convert.KIND.from_pb(request.kind)
+        operator = validate.text(request.operator_id, "operator_id", required=True,
+                                 max_length=64)
+        reason = validate.text(request.reason, "reason")
+        if request.master_administrator and kind is not CustomerKind.CORPORATE:
+            raise BadRequest("master_administrator is for a change to corporate (the master "
+                             "administrator's other institutions' OTP devices)",
+                             field="master_administrator")
+        policy = self.app.require(PolicyFeature).service
+        done = await self.app.run_store(
+            policy.change_kind, caller, customer_id, kind, operator,
+            master_administrator=request.master_administrator, reason=reason)
+        assert done.view is not None
+        return pb.CustomerKindChange(
+            customer_id=customer_id, kind=policy_convert.KIND.to_pb(done.kind),
+            previous_kind=policy_convert.KIND.to_pb(done.previous), changed=done.changed,
+            foreign_otps_by_master=done.foreign_otps_by_master,
+            limits_lowered=done.limits_lowered,
+            customer=policy_convert.customer_to_pb(done.view))
 
 
 class BranchRegistrationServicer(pb_grpc.BranchRegistrationServiceServicer):

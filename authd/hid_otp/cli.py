@@ -91,6 +91,10 @@ def identify_lines(m: hid_otp_pb2.IdentifyHidDeviceResponse) -> list[str]:
         lines.append("  authd did not provision this device")
     elif m.outcome == hid_otp_pb2.HID_IDENTIFY_OUTCOME_NO_IDENTIFICATION_KEY:
         lines.append(f"  OTP device {m.otp_serial} was provisioned without an identification key")
+    if m.from_branch_copy:
+        lines.append("  the center cannot be asked: as this branch node last had it from the "
+                     f"center, as of {when(m.record_as_of)}; nothing was challenged "
+                     f"({m.center_error})")
     return lines
 
 

@@ -99,7 +99,9 @@ def device_view(view: DeviceView) -> hid_otp_pb2.HidDevice:
 
 def identification(result: Identification) -> hid_otp_pb2.IdentifyHidDeviceResponse:
     msg = hid_otp_pb2.IdentifyHidDeviceResponse(
-        outcome=IDENTIFY_OUTCOME.to_pb(result.outcome), device_serial=result.device_serial
+        outcome=IDENTIFY_OUTCOME.to_pb(result.outcome), device_serial=result.device_serial,
+        record_as_of=result.as_of, from_branch_copy=result.from_copy,
+        center_error=result.center_error,
     )
     if result.device is not None:
         msg.otp_serial = result.device.otp_serial

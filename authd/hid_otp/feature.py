@@ -75,7 +75,8 @@ class HidOtpFeature(Feature[HidOtpSettings]):
         timeouts = Timeouts(response=settings.response_timeout, touch=settings.touch_timeout)
         center_settings = app.require(CenterFeature).settings
         # A branch-only node keeps a copy of the center's records for listing without it.
-        copies = BranchCopies(app.db) if self.center is None else None
+        copies = (BranchCopies(app.db, max_age=settings.branch_copy_max_age)
+                  if self.center is None else None)
         self.service = HidService(DeviceManager(backend, timeouts=timeouts), center,
                                   recovery_interval=center_settings.recovery_interval,
                                   copies=copies)
@@ -108,6 +109,11 @@ class HidOtpFeature(Feature[HidOtpSettings]):
             self._tasks.append(asyncio.ensure_future(self._every(
                 self.service.recovery_interval, "settling HID provisionings",
                 self.service.settle)))
+        if self.service is not None and self.service.copies is not None:
+            copies = self.service.copies
+            await self.app.run_blocking(copies.purge)
+            self._tasks.append(asyncio.ensure_future(self._every(
+                min(copies.max_age, 60.0), "purging the HID branch copy", copies.purge)))
         if self.backend is not None and self.settings.monitor_interval > 0:
             monitor = HidMonitor(self.backend, interval=self.settings.monitor_interval)
             monitor.add_observer(_log_changes)

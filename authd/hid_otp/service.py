@@ -42,7 +42,7 @@ from authd.hid_otp.center import (
     Reservation,
     ReserveRequest,
 )
-from authd.hid_otp.copies import BranchCopies
+from authd.hid_otp.copies import BranchCopies, CopiedRecord
 from devices.errors import AlreadyPresent, AuthdError, BadRequest, Unreachable
 from devices.hid_otp import Slot, hmac_sha1_config, hotp_config
 from devices.hid_otp.errors import (
@@ -86,6 +86,11 @@ class Identification:
     outcome: str  # identified | mismatch | not-provisioned | no-identification-key
     device_serial: int
     device: ProvisioningRecord | None
+    # From the branch copy: the center could not be asked (``center_error``: why), nothing was
+    # challenged, and ``as_of`` is when the center gave the answer kept (0: the center's own).
+    as_of: float = 0.0
+    from_copy: bool = False
+    center_error: str = ""
 
 
 @dataclass(frozen=True)
@@ -145,6 +150,9 @@ class HidService:
             if self.copies is None:
                 raise
             copied = self.copies.load(current_caller().institution, serials)
+            expired = {s: c for s, c in copied.items() if c.expired}
+            if expired:
+                raise self._too_old(exc, expired) from None
             views = []
             for a in attached:
                 c = copied.get(a.serial)
@@ -153,6 +161,16 @@ class HidService:
         now = self._copy(serials, known) if self.copies is not None else time.time()
         return Listing([DeviceView(a, known.get(a.serial), now if a.serial else 0.0)
                         for a in attached])
+
+    def _too_old(self, exc: Exception, expired: dict[int, CopiedRecord]) -> Unreachable:
+        assert self.copies is not None
+        last = max(c.checked_at for c in expired.values())
+        return Unreachable(
+            f"{exc}; this node's copy of the center's answers for device "
+            f"{', '.join(str(s) for s in sorted(expired))} is older than [hid_otp] "
+            f"branch_copy_max_age ({self.copies.max_age:g} s; answered "
+            f"{time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime(last))}) and is not used: "
+            "ask again when the center is reachable", reason="BRANCH_COPY_EXPIRED")
 
     def _copy(self, asked: list[int], found: dict[int, ProvisioningRecord]) -> float:
         """Keep the center's answer in the branch copy (a failure to write it is logged: the
@@ -327,7 +345,15 @@ class HidService:
         if device_serial <= 0:
             raise BadRequest("device_serial is required")
         with self.devices.open(device_serial) as device:
-            record = self.center.records([device_serial]).get(device_serial)
+            try:
+                found = self.center.records([device_serial])
+            except Unreachable as exc:
+                if self.copies is None:
+                    raise
+                return self._identify_from_copy(device_serial, exc)
+            if self.copies is not None:
+                self._copy([device_serial], found)
+            record = found.get(device_serial)
             if record is None:
                 return Identification(NOT_PROVISIONED, device_serial, None)
             if not record.identification:
@@ -340,6 +366,33 @@ class HidService:
         outcome, seen = self.center.check_identification(device_serial, challenge, answer)
         return Identification(outcome, device_serial, seen if outcome != NOT_PROVISIONED
                               else None)
+
+    def _identify_from_copy(self, device_serial: int, exc: Unreachable) -> Identification:
+        """The center cannot be asked: answer from the branch copy what needs no challenge.
+        A device's identification key is held at the center only (encrypted, never at a
+        branch), so only the center can check its answer to a challenge; and a record alone
+        does not tell the device from another showing the same serial. So the copy answers
+        only NOT_PROVISIONED (the center knew no record for this institution) and
+        NO_IDENTIFICATION_KEY (provisioned without one: nothing to challenge), as of the
+        center's answer; a device with an identification key is UNAVAILABLE."""
+        assert self.copies is not None
+        kept = self.copies.load(current_caller().institution, [device_serial])
+        copied = kept.get(device_serial)
+        if copied is None:
+            raise exc
+        if copied.expired:
+            raise self._too_old(exc, kept) from None
+        if copied.record is None:
+            return Identification(NOT_PROVISIONED, device_serial, None, copied.checked_at,
+                                  from_copy=True, center_error=str(exc))
+        if not copied.record.identification:
+            return Identification(NO_IDENTIFICATION_KEY, device_serial, copied.record,
+                                  copied.checked_at, from_copy=True, center_error=str(exc))
+        raise Unreachable(
+            f"{exc}; device {device_serial} is identified by its identification key's answer "
+            "to a fresh challenge, which only the center can check (the key is kept there, "
+            "never at a branch): identify it when the center is reachable",
+            reason="IDENTIFICATION_NEEDS_CENTER") from None
 
 
 def _link_failure(exc: BaseException) -> bool:

@@ -27,6 +27,10 @@ class HidOtpSettings:
                "confirmation before it expires (nothing is then enrolled)")
     sweep_interval: float = setting(
         5.0, "center: seconds between sweeps that expire unconfirmed reservations")
+    branch_copy_max_age: float = setting(
+        86400.0, "branch-only node: seconds an answer of the center about a device attached "
+                 "here is used while the center is unreachable (ListDevices, IdentifyDevice); "
+                 "older answers are purged and the call answers UNAVAILABLE")
 
     def problems(self) -> list[str]:
         out = []
@@ -38,6 +42,8 @@ class HidOtpSettings:
             out.append("reservation_seconds must be 2..3600")
         if not 0 < self.sweep_interval <= 600:
             out.append("sweep_interval must be in (0, 600]")
+        if not 1 <= self.branch_copy_max_age <= 30 * 86400:
+            out.append("branch_copy_max_age must be 1..2592000 seconds (at most 30 days)")
         if self.monitor_interval < 0:
             out.append("monitor_interval must not be negative")
         if len(self.serial_prefix) > 16 or not self.serial_prefix.isascii():

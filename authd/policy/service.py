@@ -128,6 +128,18 @@ class CustomerView:
     terminals: int
 
 
+@dataclass(frozen=True)
+class KindChange:
+    """What changing a customer's kind did (``PolicyService.change_kind``)."""
+
+    kind: gr.CustomerKind
+    previous: gr.CustomerKind
+    changed: bool  # False: it had that kind already, nothing written
+    foreign_otps_by_master: list[str]  # other institutions' OTPs the master confirmed
+    limits_lowered: bool
+    view: CustomerView | None = None
+
+
 def _medium_refusal(medium: HeldMedium) -> tuple[Why, str]:
     what = {MediumKind.OTP: "OTP", MediumKind.SECURITY_CARD: "security card",
             MediumKind.TOKEN: "security token", MediumKind.SMARTCARD: "smartcard"}[medium.kind]
@@ -556,6 +568,69 @@ class PolicyService:
 
         self.db.run(run)
         return self.view(caller, customer_id)
+
+    def change_kind(self, caller: Caller, customer_id: str, kind: gr.CustomerKind,
+                    operator: str, *, master_administrator: bool = False,
+                    reason: str = "") -> KindChange:
+        """A branch makes the institution's customer personal or corporate (the customer, or
+        its representative, in person). To corporate, the other institutions' OTP devices
+        registered for it already meet the corporate master rule exactly as at a corporate
+        setup (``corporate.setup_refusal``), under the same lock as the registrations. No
+        registration changes: they are the customer's media whatever its kind; what the kind
+        changes is what the rules make of them (a corporate customer's grade comes from an
+        OTP only, its other institutions' OTPs are its master administrator's). A contract is
+        of one kind's grade and must be ended first; own limits above the new kind's highest
+        maximum are lowered to it."""
+        out: list[KindChange] = []
+
+        def run(tx: Tx) -> None:
+            repo.serialize_customer(tx, caller.institution, customer_id)
+            c = self._customer(tx, caller, customer_id, lock=True)
+            if c.kind is kind:
+                out.append(KindChange(c.kind, c.kind, False, [], False))
+                return
+            if c.contract is not None:
+                raise WrongState(
+                    f"customer {customer_id} has a recorded contract ({c.contract.reference}) "
+                    f"raising the {c.contract.grade.value} maximum, a grade a {kind.value} "
+                    "customer does not have: end the contract first (RecordContract without "
+                    "a reference), change the kind, then record a contract for the new "
+                    "grade if one is agreed", reason="CONTRACT_RECORDED")
+            foreign = (self._foreign_otps(tx, caller.institution, customer_id)
+                       if kind is gr.CustomerKind.CORPORATE else [])
+            why = corporate.setup_refusal(foreign, master_administrator=master_administrator,
+                                          changing=True)
+            if why is not None:
+                raise WrongState(why, reason="CORPORATE_MASTER_RULE", metadata={
+                    "serials": ",".join(f.serial for f in foreign[:100])})
+            top = self._highest(kind)
+            own = c.own_limits
+            lowered = own is not None and not own.within(top)
+            if own is not None and lowered:
+                own = own.capped(top)
+            now = self.clock()
+            repo.update_customer(tx, dataclasses.replace(c, kind=kind, own_limits=own,
+                                                         updated_at=now))
+            confirmed = [f.serial for f in foreign]
+            detail: dict[str, object] = {"kind": kind.value, "previous_kind": c.kind.value,
+                                         "operator": operator, "reason": reason}
+            if confirmed:
+                detail["foreign_otps_by_master"] = confirmed
+            if lowered and c.own_limits is not None and own is not None:
+                detail["own_limits_before"] = [c.own_limits.per_transfer, c.own_limits.daily]
+                detail["own_limits"] = [own.per_transfer, own.daily]
+            self.audit.record(tx, action="policy.kind_changed",
+                              target=f"customer:{customer_id}", customer=customer_id,
+                              outcome="changed", caller=caller, detail=detail)
+            out.append(KindChange(kind, c.kind, True, confirmed, lowered))
+
+        self.db.run(run)
+        return dataclasses.replace(out[0], view=self.view(caller, customer_id))
+
+    def _highest(self, kind: gr.CustomerKind) -> gr.Limits:
+        """The highest maximum of the grades a customer of ``kind`` may have."""
+        limits = [self.grade_limits[g] for g in self._grades_of(kind)]
+        return gr.Limits(max(x.per_transfer for x in limits), max(x.daily for x in limits))
 
     @staticmethod
     def _foreign_otps(tx: Tx, institution: str, customer_id: str) -> list[corporate.ForeignOtp]:

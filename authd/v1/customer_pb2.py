@@ -23,43 +23,48 @@ _sym_db = _symbol_database.Default()
 
 
 from authd.v1 import otp_pb2 as authd_dot_v1_dot_otp__pb2
+from authd.v1 import policy_pb2 as authd_dot_v1_dot_policy__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17\x61uthd/v1/customer.proto\x12\x08\x61uthd.v1\x1a\x12\x61uthd/v1/otp.proto\"F\n\x18ListCustomerMediaRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x15\n\rinclude_ended\x18\x02 \x01(\x08\"\xea\x02\n\x0e\x43ustomerMedium\x12\"\n\x04kind\x18\x01 \x01(\x0e\x32\x14.authd.v1.MediumKind\x12\x0e\n\x06serial\x18\x02 \x01(\t\x12$\n\x05state\x18\x03 \x01(\x0e\x32\x15.authd.v1.MediumState\x12.\n\x07\x63hannel\x18\x04 \x01(\x0e\x32\x1d.authd.v1.RegistrationChannel\x12\x15\n\rregistered_at\x18\x05 \x01(\x01\x12\x12\n\nupdated_at\x18\x06 \x01(\x01\x12\x19\n\x11\x62ranch_registered\x18\x07 \x01(\x08\x12\x13\n\x0bissued_here\x18\x08 \x01(\x08\x12\x1c\n\x14\x63onsecutive_failures\x18\t \x01(\r\x12\x15\n\rattempts_left\x18\n \x01(\r\x12\x13\n\x0breplaced_by\x18\x0b \x01(\t\x12\x10\n\x08terminal\x18\x0c \x01(\t\x12\x17\n\x0fregistration_id\x18\r \x01(\t\"Y\n\x19ListCustomerMediaResponse\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\'\n\x05media\x18\x02 \x03(\x0b\x32\x18.authd.v1.CustomerMedium\"\xf9\x01\n\x12\x42ranchRegistration\x12\n\n\x02id\x18\x01 \x01(\t\x12\"\n\x04kind\x18\x02 \x01(\x0e\x32\x14.authd.v1.MediumKind\x12\x0e\n\x06serial\x18\x03 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x04 \x01(\t\x12\x13\n\x0binstitution\x18\x05 \x01(\t\x12\x10\n\x08terminal\x18\x06 \x01(\t\x12\x13\n\x0boperator_id\x18\x07 \x01(\t\x12\x15\n\rregistered_at\x18\x08 \x01(\x01\x12\x17\n\x0f\x64\x65registered_at\x18\t \x01(\x01\x12\x0e\n\x06\x61\x63tive\x18\n \x01(\x08\x12\x12\n\npublic_key\x18\x0b \x01(\x0c\"\x9b\x01\n\x15RegisterMediumRequest\x12\"\n\x04kind\x18\x01 \x01(\x0e\x32\x14.authd.v1.MediumKind\x12\x0e\n\x06serial\x18\x02 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x03 \x01(\t\x12\x13\n\x0boperator_id\x18\x04 \x01(\t\x12\x10\n\x08terminal\x18\x05 \x01(\t\x12\x12\n\npublic_key\x18\x06 \x01(\x0c\"\x87\x01\n\x17\x44\x65registerMediumRequest\x12\"\n\x04kind\x18\x01 \x01(\x0e\x32\x14.authd.v1.MediumKind\x12\x0e\n\x06serial\x18\x02 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x03 \x01(\t\x12\x13\n\x0boperator_id\x18\x04 \x01(\t\x12\x0e\n\x06reason\x18\x05 \x01(\t\"z\n\x18ListRegistrationsRequest\x12\"\n\x04kind\x18\x01 \x01(\x0e\x32\x14.authd.v1.MediumKind\x12\x0e\n\x06serial\x18\x02 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x03 \x01(\t\x12\x15\n\rinclude_ended\x18\x04 \x01(\x08\"P\n\x19ListRegistrationsResponse\x12\x33\n\rregistrations\x18\x01 \x03(\x0b\x32\x1c.authd.v1.BranchRegistration\"`\n\x15\x43heckExemptionRequest\x12\"\n\x04kind\x18\x01 \x01(\x0e\x32\x14.authd.v1.MediumKind\x12\x0e\n\x06serial\x18\x02 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x03 \x01(\t\"\x99\x01\n\x16\x43heckExemptionResponse\x12\x0e\n\x06\x65xempt\x18\x01 \x01(\x08\x12+\n\x07outcome\x18\x02 \x01(\x0e\x32\x1a.authd.v1.ExemptionOutcome\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x32\n\x0cregistration\x18\x04 \x01(\x0b\x32\x1c.authd.v1.BranchRegistration*\xba\x01\n\nMediumKind\x12\x1b\n\x17MEDIUM_KIND_UNSPECIFIED\x10\x00\x12\x13\n\x0fMEDIUM_KIND_OTP\x10\x01\x12\x1d\n\x19MEDIUM_KIND_SECURITY_CARD\x10\x02\x12%\n!MEDIUM_KIND_BRAILLE_SECURITY_CARD\x10\x03\x12\x19\n\x15MEDIUM_KIND_HSM_TOKEN\x10\x04\x12\x19\n\x15MEDIUM_KIND_SMARTCARD\x10\x05*\x88\x02\n\x0bMediumState\x12\x1c\n\x18MEDIUM_STATE_UNSPECIFIED\x10\x00\x12\x17\n\x13MEDIUM_STATE_ACTIVE\x10\x01\x12\x17\n\x13MEDIUM_STATE_LOCKED\x10\x02\x12\x1e\n\x1aMEDIUM_STATE_REPORTED_LOST\x10\x03\x12\x1b\n\x17MEDIUM_STATE_RESTRICTED\x10\x04\x12\x18\n\x14MEDIUM_STATE_REVOKED\x10\x05\x12\x19\n\x15MEDIUM_STATE_REPLACED\x10\x06\x12\x18\n\x14MEDIUM_STATE_EXPIRED\x10\x07\x12\x1d\n\x19MEDIUM_STATE_DEREGISTERED\x10\x08*\xc8\x01\n\x10\x45xemptionOutcome\x12!\n\x1d\x45XEMPTION_OUTCOME_UNSPECIFIED\x10\x00\x12\x1c\n\x18\x45XEMPTION_OUTCOME_EXEMPT\x10\x01\x12$\n EXEMPTION_OUTCOME_NOT_REGISTERED\x10\x02\x12$\n EXEMPTION_OUTCOME_OTHER_CUSTOMER\x10\x03\x12\'\n#EXEMPTION_OUTCOME_MEDIUM_NOT_EXEMPT\x10\x04\x32o\n\x0f\x43ustomerService\x12\\\n\x11ListCustomerMedia\x12\".authd.v1.ListCustomerMediaRequest\x1a#.authd.v1.ListCustomerMediaResponse2\xf4\x02\n\x19\x42ranchRegistrationService\x12O\n\x0eRegisterMedium\x12\x1f.authd.v1.RegisterMediumRequest\x1a\x1c.authd.v1.BranchRegistration\x12S\n\x10\x44\x65registerMedium\x12!.authd.v1.DeregisterMediumRequest\x1a\x1c.authd.v1.BranchRegistration\x12\\\n\x11ListRegistrations\x12\".authd.v1.ListRegistrationsRequest\x1a#.authd.v1.ListRegistrationsResponse\x12S\n\x0e\x43heckExemption\x12\x1f.authd.v1.CheckExemptionRequest\x1a .authd.v1.CheckExemptionResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17\x61uthd/v1/customer.proto\x12\x08\x61uthd.v1\x1a\x12\x61uthd/v1/otp.proto\x1a\x15\x61uthd/v1/policy.proto\"F\n\x18ListCustomerMediaRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x15\n\rinclude_ended\x18\x02 \x01(\x08\"\xea\x02\n\x0e\x43ustomerMedium\x12\"\n\x04kind\x18\x01 \x01(\x0e\x32\x14.authd.v1.MediumKind\x12\x0e\n\x06serial\x18\x02 \x01(\t\x12$\n\x05state\x18\x03 \x01(\x0e\x32\x15.authd.v1.MediumState\x12.\n\x07\x63hannel\x18\x04 \x01(\x0e\x32\x1d.authd.v1.RegistrationChannel\x12\x15\n\rregistered_at\x18\x05 \x01(\x01\x12\x12\n\nupdated_at\x18\x06 \x01(\x01\x12\x19\n\x11\x62ranch_registered\x18\x07 \x01(\x08\x12\x13\n\x0bissued_here\x18\x08 \x01(\x08\x12\x1c\n\x14\x63onsecutive_failures\x18\t \x01(\r\x12\x15\n\rattempts_left\x18\n \x01(\r\x12\x13\n\x0breplaced_by\x18\x0b \x01(\t\x12\x10\n\x08terminal\x18\x0c \x01(\t\x12\x17\n\x0fregistration_id\x18\r \x01(\t\"Y\n\x19ListCustomerMediaResponse\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\'\n\x05media\x18\x02 \x03(\x0b\x32\x18.authd.v1.CustomerMedium\"\x99\x01\n\x19\x43hangeCustomerKindRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12$\n\x04kind\x18\x02 \x01(\x0e\x32\x16.authd.v1.CustomerKind\x12\x13\n\x0boperator_id\x18\x03 \x01(\t\x12\x1c\n\x14master_administrator\x18\x04 \x01(\x08\x12\x0e\n\x06reason\x18\x05 \x01(\t\"\xf3\x01\n\x12\x43ustomerKindChange\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12$\n\x04kind\x18\x02 \x01(\x0e\x32\x16.authd.v1.CustomerKind\x12-\n\rprevious_kind\x18\x03 \x01(\x0e\x32\x16.authd.v1.CustomerKind\x12\x0f\n\x07\x63hanged\x18\x04 \x01(\x08\x12\x1e\n\x16\x66oreign_otps_by_master\x18\x05 \x03(\t\x12\x16\n\x0elimits_lowered\x18\x06 \x01(\x08\x12*\n\x08\x63ustomer\x18\x07 \x01(\x0b\x32\x18.authd.v1.PolicyCustomer\"\xf9\x01\n\x12\x42ranchRegistration\x12\n\n\x02id\x18\x01 \x01(\t\x12\"\n\x04kind\x18\x02 \x01(\x0e\x32\x14.authd.v1.MediumKind\x12\x0e\n\x06serial\x18\x03 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x04 \x01(\t\x12\x13\n\x0binstitution\x18\x05 \x01(\t\x12\x10\n\x08terminal\x18\x06 \x01(\t\x12\x13\n\x0boperator_id\x18\x07 \x01(\t\x12\x15\n\rregistered_at\x18\x08 \x01(\x01\x12\x17\n\x0f\x64\x65registered_at\x18\t \x01(\x01\x12\x0e\n\x06\x61\x63tive\x18\n \x01(\x08\x12\x12\n\npublic_key\x18\x0b \x01(\x0c\"\x9b\x01\n\x15RegisterMediumRequest\x12\"\n\x04kind\x18\x01 \x01(\x0e\x32\x14.authd.v1.MediumKind\x12\x0e\n\x06serial\x18\x02 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x03 \x01(\t\x12\x13\n\x0boperator_id\x18\x04 \x01(\t\x12\x10\n\x08terminal\x18\x05 \x01(\t\x12\x12\n\npublic_key\x18\x06 \x01(\x0c\"\x87\x01\n\x17\x44\x65registerMediumRequest\x12\"\n\x04kind\x18\x01 \x01(\x0e\x32\x14.authd.v1.MediumKind\x12\x0e\n\x06serial\x18\x02 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x03 \x01(\t\x12\x13\n\x0boperator_id\x18\x04 \x01(\t\x12\x0e\n\x06reason\x18\x05 \x01(\t\"z\n\x18ListRegistrationsRequest\x12\"\n\x04kind\x18\x01 \x01(\x0e\x32\x14.authd.v1.MediumKind\x12\x0e\n\x06serial\x18\x02 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x03 \x01(\t\x12\x15\n\rinclude_ended\x18\x04 \x01(\x08\"P\n\x19ListRegistrationsResponse\x12\x33\n\rregistrations\x18\x01 \x03(\x0b\x32\x1c.authd.v1.BranchRegistration\"`\n\x15\x43heckExemptionRequest\x12\"\n\x04kind\x18\x01 \x01(\x0e\x32\x14.authd.v1.MediumKind\x12\x0e\n\x06serial\x18\x02 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x03 \x01(\t\"\x99\x01\n\x16\x43heckExemptionResponse\x12\x0e\n\x06\x65xempt\x18\x01 \x01(\x08\x12+\n\x07outcome\x18\x02 \x01(\x0e\x32\x1a.authd.v1.ExemptionOutcome\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x32\n\x0cregistration\x18\x04 \x01(\x0b\x32\x1c.authd.v1.BranchRegistration*\xba\x01\n\nMediumKind\x12\x1b\n\x17MEDIUM_KIND_UNSPECIFIED\x10\x00\x12\x13\n\x0fMEDIUM_KIND_OTP\x10\x01\x12\x1d\n\x19MEDIUM_KIND_SECURITY_CARD\x10\x02\x12%\n!MEDIUM_KIND_BRAILLE_SECURITY_CARD\x10\x03\x12\x19\n\x15MEDIUM_KIND_HSM_TOKEN\x10\x04\x12\x19\n\x15MEDIUM_KIND_SMARTCARD\x10\x05*\x88\x02\n\x0bMediumState\x12\x1c\n\x18MEDIUM_STATE_UNSPECIFIED\x10\x00\x12\x17\n\x13MEDIUM_STATE_ACTIVE\x10\x01\x12\x17\n\x13MEDIUM_STATE_LOCKED\x10\x02\x12\x1e\n\x1aMEDIUM_STATE_REPORTED_LOST\x10\x03\x12\x1b\n\x17MEDIUM_STATE_RESTRICTED\x10\x04\x12\x18\n\x14MEDIUM_STATE_REVOKED\x10\x05\x12\x19\n\x15MEDIUM_STATE_REPLACED\x10\x06\x12\x18\n\x14MEDIUM_STATE_EXPIRED\x10\x07\x12\x1d\n\x19MEDIUM_STATE_DEREGISTERED\x10\x08*\xc8\x01\n\x10\x45xemptionOutcome\x12!\n\x1d\x45XEMPTION_OUTCOME_UNSPECIFIED\x10\x00\x12\x1c\n\x18\x45XEMPTION_OUTCOME_EXEMPT\x10\x01\x12$\n EXEMPTION_OUTCOME_NOT_REGISTERED\x10\x02\x12$\n EXEMPTION_OUTCOME_OTHER_CUSTOMER\x10\x03\x12\'\n#EXEMPTION_OUTCOME_MEDIUM_NOT_EXEMPT\x10\x04\x32\xc8\x01\n\x0f\x43ustomerService\x12\\\n\x11ListCustomerMedia\x12\".authd.v1.ListCustomerMediaRequest\x1a#.authd.v1.ListCustomerMediaResponse\x12W\n\x12\x43hangeCustomerKind\x12#.authd.v1.ChangeCustomerKindRequest\x1a\x1c.authd.v1.CustomerKindChange2\xf4\x02\n\x19\x42ranchRegistrationService\x12O\n\x0eRegisterMedium\x12\x1f.authd.v1.RegisterMediumRequest\x1a\x1c.authd.v1.BranchRegistration\x12S\n\x10\x44\x65registerMedium\x12!.authd.v1.DeregisterMediumRequest\x1a\x1c.authd.v1.BranchRegistration\x12\\\n\x11ListRegistrations\x12\".authd.v1.ListRegistrationsRequest\x1a#.authd.v1.ListRegistrationsResponse\x12S\n\x0e\x43heckExemption\x12\x1f.authd.v1.CheckExemptionRequest\x1a .authd.v1.CheckExemptionResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'authd.v1.customer_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_MEDIUMKIND']._serialized_start=1594
-  _globals['_MEDIUMKIND']._serialized_end=1780
-  _globals['_MEDIUMSTATE']._serialized_start=1783
-  _globals['_MEDIUMSTATE']._serialized_end=2047
-  _globals['_EXEMPTIONOUTCOME']._serialized_start=2050
-  _globals['_EXEMPTIONOUTCOME']._serialized_end=2250
-  _globals['_LISTCUSTOMERMEDIAREQUEST']._serialized_start=57
-  _globals['_LISTCUSTOMERMEDIAREQUEST']._serialized_end=127
-  _globals['_CUSTOMERMEDIUM']._serialized_start=130
-  _globals['_CUSTOMERMEDIUM']._serialized_end=492
-  _globals['_LISTCUSTOMERMEDIARESPONSE']._serialized_start=494
-  _globals['_LISTCUSTOMERMEDIARESPONSE']._serialized_end=583
-  _globals['_BRANCHREGISTRATION']._serialized_start=586
-  _globals['_BRANCHREGISTRATION']._serialized_end=835
-  _globals['_REGISTERMEDIUMREQUEST']._serialized_start=838
-  _globals['_REGISTERMEDIUMREQUEST']._serialized_end=993
-  _globals['_DEREGISTERMEDIUMREQUEST']._serialized_start=996
-  _globals['_DEREGISTERMEDIUMREQUEST']._serialized_end=1131
-  _globals['_LISTREGISTRATIONSREQUEST']._serialized_start=1133
-  _globals['_LISTREGISTRATIONSREQUEST']._serialized_end=1255
-  _globals['_LISTREGISTRATIONSRESPONSE']._serialized_start=1257
-  _globals['_LISTREGISTRATIONSRESPONSE']._serialized_end=1337
-  _globals['_CHECKEXEMPTIONREQUEST']._serialized_start=1339
-  _globals['_CHECKEXEMPTIONREQUEST']._serialized_end=1435
-  _globals['_CHECKEXEMPTIONRESPONSE']._serialized_start=1438
-  _globals['_CHECKEXEMPTIONRESPONSE']._serialized_end=1591
-  _globals['_CUSTOMERSERVICE']._serialized_start=2252
-  _globals['_CUSTOMERSERVICE']._serialized_end=2363
-  _globals['_BRANCHREGISTRATIONSERVICE']._serialized_start=2366
-  _globals['_BRANCHREGISTRATIONSERVICE']._serialized_end=2738
+  _globals['_MEDIUMKIND']._serialized_start=2019
+  _globals['_MEDIUMKIND']._serialized_end=2205
+  _globals['_MEDIUMSTATE']._serialized_start=2208
+  _globals['_MEDIUMSTATE']._serialized_end=2472
+  _globals['_EXEMPTIONOUTCOME']._serialized_start=2475
+  _globals['_EXEMPTIONOUTCOME']._serialized_end=2675
+  _globals['_LISTCUSTOMERMEDIAREQUEST']._serialized_start=80
+  _globals['_LISTCUSTOMERMEDIAREQUEST']._serialized_end=150
+  _globals['_CUSTOMERMEDIUM']._serialized_start=153
+  _globals['_CUSTOMERMEDIUM']._serialized_end=515
+  _globals['_LISTCUSTOMERMEDIARESPONSE']._serialized_start=517
+  _globals['_LISTCUSTOMERMEDIARESPONSE']._serialized_end=606
+  _globals['_CHANGECUSTOMERKINDREQUEST']._serialized_start=609
+  _globals['_CHANGECUSTOMERKINDREQUEST']._serialized_end=762
+  _globals['_CUSTOMERKINDCHANGE']._serialized_start=765
+  _globals['_CUSTOMERKINDCHANGE']._serialized_end=1008
+  _globals['_BRANCHREGISTRATION']._serialized_start=1011
+  _globals['_BRANCHREGISTRATION']._serialized_end=1260
+  _globals['_REGISTERMEDIUMREQUEST']._serialized_start=1263
+  _globals['_REGISTERMEDIUMREQUEST']._serialized_end=1418
+  _globals['_DEREGISTERMEDIUMREQUEST']._serialized_start=1421
+  _globals['_DEREGISTERMEDIUMREQUEST']._serialized_end=1556
+  _globals['_LISTREGISTRATIONSREQUEST']._serialized_start=1558
+  _globals['_LISTREGISTRATIONSREQUEST']._serialized_end=1680
+  _globals['_LISTREGISTRATIONSRESPONSE']._serialized_start=1682
+  _globals['_LISTREGISTRATIONSRESPONSE']._serialized_end=1762
+  _globals['_CHECKEXEMPTIONREQUEST']._serialized_start=1764
+  _globals['_CHECKEXEMPTIONREQUEST']._serialized_end=1860
+  _globals['_CHECKEXEMPTIONRESPONSE']._serialized_start=1863
+  _globals['_CHECKEXEMPTIONRESPONSE']._serialized_end=2016
+  _globals['_CUSTOMERSERVICE']._serialized_start=2678
+  _globals['_CUSTOMERSERVICE']._serialized_end=2878
+  _globals['_BRANCHREGISTRATIONSERVICE']._serialized_start=2881
+  _globals['_BRANCHREGISTRATIONSERVICE']._serialized_end=3253
 # @@protoc_insertion_point(module_scope)

@@ -1,4 +1,5 @@
 from authd.v1 import otp_pb2 as _otp_pb2
+from authd.v1 import policy_pb2 as _policy_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
@@ -102,6 +103,38 @@ class ListCustomerMediaResponse(_message.Message):
     customer_id: str
     media: _containers.RepeatedCompositeFieldContainer[CustomerMedium]
     def __init__(self, customer_id: _Optional[str] = ..., media: _Optional[_Iterable[_Union[CustomerMedium, _Mapping]]] = ...) -> None: ...
+
+class ChangeCustomerKindRequest(_message.Message):
+    __slots__ = ("customer_id", "kind", "operator_id", "master_administrator", "reason")
+    CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    OPERATOR_ID_FIELD_NUMBER: _ClassVar[int]
+    MASTER_ADMINISTRATOR_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    customer_id: str
+    kind: _policy_pb2.CustomerKind
+    operator_id: str
+    master_administrator: bool
+    reason: str
+    def __init__(self, customer_id: _Optional[str] = ..., kind: _Optional[_Union[_policy_pb2.CustomerKind, str]] = ..., operator_id: _Optional[str] = ..., master_administrator: _Optional[bool] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class CustomerKindChange(_message.Message):
+    __slots__ = ("customer_id", "kind", "previous_kind", "changed", "foreign_otps_by_master", "limits_lowered", "customer")
+    CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    PREVIOUS_KIND_FIELD_NUMBER: _ClassVar[int]
+    CHANGED_FIELD_NUMBER: _ClassVar[int]
+    FOREIGN_OTPS_BY_MASTER_FIELD_NUMBER: _ClassVar[int]
+    LIMITS_LOWERED_FIELD_NUMBER: _ClassVar[int]
+    CUSTOMER_FIELD_NUMBER: _ClassVar[int]
+    customer_id: str
+    kind: _policy_pb2.CustomerKind
+    previous_kind: _policy_pb2.CustomerKind
+    changed: bool
+    foreign_otps_by_master: _containers.RepeatedScalarFieldContainer[str]
+    limits_lowered: bool
+    customer: _policy_pb2.PolicyCustomer
+    def __init__(self, customer_id: _Optional[str] = ..., kind: _Optional[_Union[_policy_pb2.CustomerKind, str]] = ..., previous_kind: _Optional[_Union[_policy_pb2.CustomerKind, str]] = ..., changed: _Optional[bool] = ..., foreign_otps_by_master: _Optional[_Iterable[str]] = ..., limits_lowered: _Optional[bool] = ..., customer: _Optional[_Union[_policy_pb2.PolicyCustomer, _Mapping]] = ...) -> None: ...
 
 class BranchRegistration(_message.Message):
     __slots__ = ("id", "kind", "serial", "customer_id", "institution", "terminal", "operator_id", "registered_at", "deregistered_at", "active", "public_key")

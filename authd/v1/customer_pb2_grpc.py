@@ -50,6 +50,11 @@ class CustomerServiceStub:
                 request_serializer=authd_dot_v1_dot_customer__pb2.ListCustomerMediaRequest.SerializeToString,
                 response_deserializer=authd_dot_v1_dot_customer__pb2.ListCustomerMediaResponse.FromString,
                 _registered_method=True)
+        self.ChangeCustomerKind = channel.unary_unary(
+                '/authd.v1.CustomerService/ChangeCustomerKind',
+                request_serializer=authd_dot_v1_dot_customer__pb2.ChangeCustomerKindRequest.SerializeToString,
+                response_deserializer=authd_dot_v1_dot_customer__pb2.CustomerKindChange.FromString,
+                _registered_method=True)
 
 
 class CustomerServiceServicer:
@@ -74,6 +79,22 @@ class CustomerServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ChangeCustomerKind(self, request, context):
+        """Branch: make a customer the caller's institution set up (PolicyService.SetupCustomer)
+        personal or corporate. To corporate, the corporate master rule of a corporate setup
+        applies to the other institutions' OTP devices registered for it already (DOMAIN.md §3):
+        one registered online refuses the change, one registered at a branch needs
+        `master_administrator`; otherwise FAILED_PRECONDITION, reason CORPORATE_MASTER_RULE, and
+        nothing is written. A recorded contract is of one kind's grade: FAILED_PRECONDITION,
+        reason CONTRACT_RECORDED, until it is ended. No registration is changed or ended; own
+        limits above the new kind's highest maximum are lowered to it. A customer reference the
+        caller's institution did not set up is NOT_FOUND, whoever else knows it. Audited
+        (policy.kind_changed). The same kind again changes nothing (`changed` false).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CustomerServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -81,6 +102,11 @@ def add_CustomerServiceServicer_to_server(servicer, server):
                     servicer.ListCustomerMedia,
                     request_deserializer=authd_dot_v1_dot_customer__pb2.ListCustomerMediaRequest.FromString,
                     response_serializer=authd_dot_v1_dot_customer__pb2.ListCustomerMediaResponse.SerializeToString,
+            ),
+            'ChangeCustomerKind': grpc.unary_unary_rpc_method_handler(
+                    servicer.ChangeCustomerKind,
+                    request_deserializer=authd_dot_v1_dot_customer__pb2.ChangeCustomerKindRequest.FromString,
+                    response_serializer=authd_dot_v1_dot_customer__pb2.CustomerKindChange.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -121,6 +147,33 @@ class CustomerService:
             '/authd.v1.CustomerService/ListCustomerMedia',
             authd_dot_v1_dot_customer__pb2.ListCustomerMediaRequest.SerializeToString,
             authd_dot_v1_dot_customer__pb2.ListCustomerMediaResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ChangeCustomerKind(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/authd.v1.CustomerService/ChangeCustomerKind',
+            authd_dot_v1_dot_customer__pb2.ChangeCustomerKindRequest.SerializeToString,
+            authd_dot_v1_dot_customer__pb2.CustomerKindChange.FromString,
             options,
             channel_credentials,
             insecure,

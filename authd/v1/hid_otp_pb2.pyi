@@ -105,18 +105,24 @@ class IdentifyHidDeviceRequest(_message.Message):
     def __init__(self, device_serial: _Optional[int] = ...) -> None: ...
 
 class IdentifyHidDeviceResponse(_message.Message):
-    __slots__ = ("outcome", "device_serial", "otp_serial", "institution", "provisioned_at")
+    __slots__ = ("outcome", "device_serial", "otp_serial", "institution", "provisioned_at", "record_as_of", "from_branch_copy", "center_error")
     OUTCOME_FIELD_NUMBER: _ClassVar[int]
     DEVICE_SERIAL_FIELD_NUMBER: _ClassVar[int]
     OTP_SERIAL_FIELD_NUMBER: _ClassVar[int]
     INSTITUTION_FIELD_NUMBER: _ClassVar[int]
     PROVISIONED_AT_FIELD_NUMBER: _ClassVar[int]
+    RECORD_AS_OF_FIELD_NUMBER: _ClassVar[int]
+    FROM_BRANCH_COPY_FIELD_NUMBER: _ClassVar[int]
+    CENTER_ERROR_FIELD_NUMBER: _ClassVar[int]
     outcome: HidIdentifyOutcome
     device_serial: int
     otp_serial: str
     institution: str
     provisioned_at: float
-    def __init__(self, outcome: _Optional[_Union[HidIdentifyOutcome, str]] = ..., device_serial: _Optional[int] = ..., otp_serial: _Optional[str] = ..., institution: _Optional[str] = ..., provisioned_at: _Optional[float] = ...) -> None: ...
+    record_as_of: float
+    from_branch_copy: bool
+    center_error: str
+    def __init__(self, outcome: _Optional[_Union[HidIdentifyOutcome, str]] = ..., device_serial: _Optional[int] = ..., otp_serial: _Optional[str] = ..., institution: _Optional[str] = ..., provisioned_at: _Optional[float] = ..., record_as_of: _Optional[float] = ..., from_branch_copy: _Optional[bool] = ..., center_error: _Optional[str] = ...) -> None: ...
 
 class PlugSimulatedHidDeviceRequest(_message.Message):
     __slots__ = ("device_serial", "firmware", "processing_delay_ms")

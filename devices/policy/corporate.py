@@ -3,9 +3,10 @@ uses another institution's OTP only when its master administrator (총괄관리�
 at a branch; employees use the institution's own OTP.
 
 Checked three times: when the OTP device is registered (``registration_refusal``: nothing is
-written), when a customer is set up as corporate with other institutions' devices registered
-for it already (``setup_refusal``), and at each transfer decision (authd/policy: the role the
-backend names for the user who orders the transfer).
+written), when a customer is set up as corporate, or changed from personal to corporate,
+with other institutions' devices registered for it already (``setup_refusal``), and at each
+transfer decision (authd/policy: the role the backend names for the user who orders the
+transfer).
 """
 
 from __future__ import annotations
@@ -44,24 +45,28 @@ class ForeignOtp:
     channel: str  # "branch" or "online"
 
 
-def setup_refusal(foreign: Sequence[ForeignOtp], *, master_administrator: bool) -> str | None:
-    """Why a customer with ``foreign`` devices registered cannot be set up as corporate, or
-    None. Registered while the customer was not corporate, nobody checked the rule: one
-    registered online breaks it (deregister it, then the master administrator registers it
-    at a branch); one registered at a branch passes when the teller checked that the master
-    administrator is here with it (``master_administrator``)."""
+def setup_refusal(foreign: Sequence[ForeignOtp], *, master_administrator: bool,
+                  changing: bool = False) -> str | None:
+    """Why a customer with ``foreign`` devices registered cannot be set up as corporate (or,
+    ``changing``, be changed from personal to corporate), or None. Registered while the
+    customer was not corporate, nobody checked the rule: one registered online breaks it
+    (deregister it, then the master administrator registers it at a branch); one registered
+    at a branch passes when the teller checked that the master administrator is here with it
+    (``master_administrator``)."""
     online = [f.serial for f in foreign if f.channel != "branch"]
     branch = [f.serial for f in foreign if f.channel == "branch"]
+    become = "change the customer to corporate" if changing else \
+        "set the customer up as corporate"
     if online:
         return ("A corporate customer uses another institution's OTP only when its master "
                 "administrator registered it at a branch, and this customer has such an OTP "
-                f"registered online: {', '.join(online)}. Deregister it, set the customer up "
-                "as corporate, then have the master administrator register it again at a "
-                "branch (master administrator checked).")
+                f"registered online: {', '.join(online)}. Deregister it, {become}, then have "
+                "the master administrator register it again at a branch (master "
+                "administrator checked).")
     if branch and not master_administrator:
         return ("Only the master administrator of a corporate customer registers another "
                 "institution's OTP, and this customer has such an OTP registered before it "
-                f"was corporate: {', '.join(branch)}. Set the customer up with the master "
-                "administrator checked when the master administrator is here with it, or "
-                "deregister it first.")
+                f"was corporate: {', '.join(branch)}. "
+                f"{become[0].upper() + become[1:]} with the master administrator checked "
+                "when the master administrator is here with it, or deregister it first.")
     return None

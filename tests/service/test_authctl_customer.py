@@ -155,3 +155,22 @@ def test_authctl_customer_runs_as_its_own_program(terminal: Terminal, tmp_path: 
                            "A1B2C3D4E5F60718", "--customer", "B-7", "--kind", "smartcard"],
                           env=serve_env(), capture_output=True, text=True, timeout=60)
     assert done.returncode == 3 and done.stdout.startswith("NOT EXEMPT")
+
+
+def test_a_teller_changes_a_customers_kind(terminal: Terminal) -> None:
+    teller = "bank-a-teller"
+    code = authctl(["--addr", f"localhost:{terminal.srv.port}", "--pki",
+                    str(terminal.pki_dir), "--identity", teller, "policy", "setup", "A-5",
+                    "--kind", "personal", "--operator", "kim"])
+    terminal.capsys.readouterr()
+    assert code == 0
+    code, out, _ = terminal(teller, "kind", "A-5", "corporate", "--operator", "kim",
+                            "--reason", "incorporated")
+    assert code == 0 and "customer A-5: personal -> corporate" in out
+    code, out, _ = terminal(teller, "kind", "A-5", "corporate", "--operator", "kim")
+    assert code == 0 and "is corporate already: nothing changed" in out
+    code, _, err = terminal(teller, "kind", "A-5", "personal", "--operator", "kim",
+                            "--master-administrator")
+    assert code == 1 and err.startswith("authctl: INVALID_ARGUMENT")
+    code, _, err = terminal("bank-b-teller", "kind", "A-5", "personal", "--operator", "lee")
+    assert code == 1 and err.startswith("authctl: NOT_FOUND") and "bank-a" not in err

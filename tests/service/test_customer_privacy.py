@@ -12,7 +12,8 @@ from typing import Any
 
 from authd.v1 import customer_pb2 as pb
 from authd.v1 import customer_pb2_grpc as pb_grpc
-from authd.v1 import otp_pb2, otp_pb2_grpc, system_pb2, system_pb2_grpc
+from authd.v1 import otp_pb2, otp_pb2_grpc, policy_pb2_grpc, system_pb2, system_pb2_grpc
+from authd.v1 import policy_pb2 as policy_pb
 from authd.v1 import security_card_pb2 as card_pb
 from authd.v1 import security_card_pb2_grpc as card_grpc
 from tests.answers import answer_of
@@ -51,9 +52,13 @@ def registered_at_bank_a(srv: Any) -> Callable[[], Any]:
         parameters=otp_pb2.OtpParameters(kind=otp_pb2.OTP_KIND_TOTP)))
     card_grpc.SecurityCardServiceStub(teller).IssueCard(card_pb.IssueSecurityCardRequest(
         customer_id=CUSTOMER, medium=card_pb.SECURITY_CARD_MEDIUM_BRAILLE))
+    policy = policy_pb2_grpc.PolicyServiceStub(teller)
+    policy.SetupCustomer(policy_pb.SetupCustomerRequest(
+        customer_id=CUSTOMER, kind=policy_pb.CUSTOMER_KIND_PERSONAL, operator_id="kim"))
     customers = pb_grpc.CustomerServiceStub(srv.channel("bank-a", "backend", "ib"))
-    return lambda: customers.ListCustomerMedia(pb.ListCustomerMediaRequest(
-        customer_id=CUSTOMER, include_ended=True))
+    return lambda: (customers.ListCustomerMedia(pb.ListCustomerMediaRequest(
+        customer_id=CUSTOMER, include_ended=True)), policy.GetCustomer(
+            policy_pb.PolicyCustomerRef(customer_id=CUSTOMER)).kind)
 
 
 def probes(srv: Any) -> dict[str, Callable[[str], Any]]:
@@ -72,6 +77,9 @@ def probes(srv: Any) -> dict[str, Callable[[str], Any]]:
             pb.ListRegistrationsRequest(serial=s, include_ended=True)),
         "ListRegistrations (customer)": lambda c: held.ListRegistrations(
             pb.ListRegistrationsRequest(customer_id=c, include_ended=True)),
+        "ChangeCustomerKind": lambda c: pb_grpc.CustomerServiceStub(
+            branch).ChangeCustomerKind(pb.ChangeCustomerKindRequest(
+                customer_id=c, kind=policy_pb.CUSTOMER_KIND_CORPORATE, operator_id="lee")),
     }
     for name, kind in KINDS.items():
         out |= {
@@ -88,7 +96,7 @@ def probes(srv: Any) -> dict[str, Callable[[str], Any]]:
 
 
 BY_CUSTOMER = {"ListCustomerMedia", "ListCustomerMedia (branch)",
-               "ListRegistrations (customer)"}
+               "ListRegistrations (customer)", "ChangeCustomerKind"}
 
 
 def test_every_call_is_probed():
@@ -108,20 +116,20 @@ def test_registered_elsewhere_looks_unknown(server, store_url):
     srv = server(store_url=store_url)
     bank_a_view = registered_at_bank_a(srv)
     before = bank_a_view()
-    assert len(before.media) == 4
+    assert len(before[0].media) == 4
     for name, call in probes(srv).items():
         asked, unknown = (CUSTOMER, NOBODY) if name in BY_CUSTOMER else (ELSEWHERE, UNKNOWN)
         seen = without_fresh(answer_of(lambda c=call, x=asked: c(x), hide=[asked]))
         fresh = without_fresh(answer_of(lambda c=call, x=unknown: c(x), hide=[unknown]))
         assert seen == fresh, name
         assert "bank-a" not in str(seen), name
-        if name.startswith("DeregisterMedium"):
+        if name.startswith("DeregisterMedium") or name == "ChangeCustomerKind":
             assert seen[0] == "NOT_FOUND", name
         else:
             assert seen[0] == "OK", (name, seen)
         if name.startswith("CheckExemption"):
             assert seen[2]["outcome"] == "EXEMPTION_OUTCOME_NOT_REGISTERED", name
-    # Bank-a's registrations, and what it sees of its customer, did not change.
+    # Bank-a's registrations, and what it sees of its customer (its kind too), did not change.
     assert bank_a_view() == before
     # Bank-b's audit trail of both serials looks the same: its own registrations only.
     audit = system_pb2_grpc.SystemServiceStub(srv.channel("bank-b", "branch", "teller"))
