@@ -28,6 +28,11 @@ RPC_SECONDS = Histogram("authd_rpc_seconds", "gRPC call latency in seconds, by m
 OTP_VERIFICATIONS = Counter("authd_otp_verifications",
                             "OTP verifications by outcome and institution",
                             ("institution", "outcome"), registry=REGISTRY)
+OTP_VERIFICATION_REPLAYS = Counter(
+    "authd_otp_verification_replays",
+    "OTP verifications sent again with their idempotency key and answered with the first "
+    "answer (not counted again in authd_otp_verifications_total), by institution",
+    ("institution",), registry=REGISTRY)
 RATE_LIMITED = Counter("authd_rate_limited",
                        "calls refused by a per-institution rate limit, by limit and institution",
                        ("institution", "limit"), registry=REGISTRY)

@@ -128,6 +128,9 @@ class OtpFeature(Feature[OtpSettings]):
     @staticmethod
     def count(result: VerifyResult, institution: str) -> None:
         """Count a committed verification in the OTP metrics."""
+        if result.replayed:
+            metrics.OTP_VERIFICATION_REPLAYS.labels(institution=institution).inc()
+            return
         metrics.OTP_VERIFICATIONS.labels(outcome=result.outcome.value,
                                          institution=institution).inc()
 

@@ -70,6 +70,7 @@ class VerifyResult:
     failures: int
     attempts_left: int
     message: str
+    replayed: bool = False  # the stored answer of a verification sent again with its key
 
 
 
@@ -572,7 +573,8 @@ class OtpService:
                 evaluated.append(index)
             elif isinstance(first, Stored) and key is not None and first.digest == key.digest:
                 out[index] = VerifyResult(first.outcome, first.failures, first.attempts_left,
-                                          self._message(first.outcome, first.attempts_left))
+                                          self._message(first.outcome, first.attempts_left),
+                                          replayed=True)
             else:
                 out[index] = reused(first if isinstance(first, str) else "another serial or "
                                     "code")

@@ -60,9 +60,14 @@ Pending = Future[VerifyResult] | asyncio.Future[VerifyResult]
 
 
 def _count(institution: str, future: Pending) -> None:
-    if not future.cancelled() and future.exception() is None:
-        metrics.OTP_VERIFICATIONS.labels(outcome=future.result().outcome.value,
-                                         institution=institution).inc()
+    if future.cancelled() or future.exception() is not None:
+        return
+    result = future.result()
+    if result.replayed:
+        metrics.OTP_VERIFICATION_REPLAYS.labels(institution=institution).inc()
+        return
+    metrics.OTP_VERIFICATIONS.labels(outcome=result.outcome.value,
+                                     institution=institution).inc()
 
 
 class OtpServicer(otp_pb2_grpc.OtpServiceServicer):

@@ -92,10 +92,14 @@ class Admission:
 
 
 def _count(jobs: list[tuple[Job, str]], answers: list[Answer[VerifyResult]]) -> None:
-    outcomes = collections.Counter((job[2].institution, result.outcome.value)
-                                   for (job, _), (result, error) in zip(jobs, answers, strict=True)
-                                   if error is None and result is not None)
+    outcomes = collections.Counter(
+        (job[2].institution, "" if result.replayed else result.outcome.value)
+        for (job, _), (result, error) in zip(jobs, answers, strict=True)
+        if error is None and result is not None)
     for (institution, outcome), count in outcomes.items():
+        if not outcome:
+            metrics.OTP_VERIFICATION_REPLAYS.labels(institution=institution).inc(count)
+            continue
         metrics.OTP_VERIFICATIONS.labels(outcome=outcome, institution=institution).inc(count)
 
 

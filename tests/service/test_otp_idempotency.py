@@ -17,6 +17,7 @@ from google.rpc import code_pb2
 
 from authd.errors import details_of, details_of_status
 from authd.idempotency import METADATA_KEY, row_id
+from authd.metrics import REGISTRY
 from authd.v1 import otp_pb2 as O
 from authd.v1 import otp_pb2_grpc, system_pb2, system_pb2_grpc
 from devices.otp.codes import hotp
@@ -56,6 +57,12 @@ def verifications(channel: Any, serial: str) -> int:
     return len([e for e in entries if e.action == "otp.verify"])
 
 
+def counted(name: str, institution: str) -> float:
+    """The sum of a counter's samples for ``institution``, over its other labels."""
+    return sum(sample.value for metric in REGISTRY.collect() for sample in metric.samples
+               if sample.name == name and sample.labels.get("institution") == institution)
+
+
 def refused(call: Any) -> grpc.RpcError:
     with pytest.raises(grpc.RpcError) as info:
         call()
@@ -71,6 +78,8 @@ def node(server: Any, store_url: str, front: str) -> Any:
 
 def test_a_retry_after_a_lost_answer_counts_one_failure(node: Any) -> None:
     backend = otp_pb2_grpc.OtpServiceStub(node.channel("bank-a", "backend"))
+    before = (counted("authd_otp_verifications_total", "bank-a"),
+              counted("authd_otp_verification_replays_total", "bank-a"))
     first = verify(backend, "IDV-1", WRONG, "pay-1", request_id="r1")
     again = verify(backend, "IDV-1", WRONG, "pay-1", request_id="r1")
     assert first.outcome == WRONG_CODE and first.consecutive_failures == 1
@@ -87,6 +96,10 @@ def test_a_retry_after_a_lost_answer_counts_one_failure(node: Any) -> None:
                                           request_id="r1"), timeout=30) == first
     ops = node.channel("-", "admin", "ops")
     assert verifications(ops, "IDV-1") == 3
+    # The metrics count what the audit counts; the three answers given again apart.
+    assert (counted("authd_otp_verifications_total", "bank-a"),
+            counted("authd_otp_verification_replays_total", "bank-a")) == (
+        before[0] + 3, before[1] + 3)
     # The key's row holds the request's digest and the answer sealed: no code in plaintext.
     rows = node.app.db.run(lambda tx: tx.all(
         "SELECT id, institution, method, sealed_request, sealed_answer FROM idempotency_keys "
