@@ -13,6 +13,7 @@ from __future__ import annotations
 import queue
 import secrets
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -48,16 +49,27 @@ class TokensDemoContext:
 
 
 def _wait_inserted(events: queue.Queue[pb.TokenEvent], serial: str, timeout: float) -> bool:
+    """Whether authd reports ``serial`` inserted within ``timeout`` (a PRESENT event is what
+    authd knew before: not the insertion)."""
     while True:
         try:
             event = events.get(timeout=timeout)
         except queue.Empty:
             return False
-        if event.token.serial == serial and event.kind in (
-            pb.TokenEvent.INSERTED,
-            pb.TokenEvent.PRESENT,
-        ):
+        if event.token.serial == serial and event.kind == pb.TokenEvent.INSERTED:
             return True
+
+
+def _wait_absent(teller: token_pb2_grpc.TokenServiceStub, serial: str, timeout: float) -> bool:
+    """Whether authd stops listing ``serial`` within ``timeout``: a token it saw while it was
+    being made (in the reader) is gone from its view before it is inserted for real."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        listed = teller.ListTokens(pb.ListTokensRequest(), timeout=10).tokens
+        if all(t.serial != serial for t in listed):
+            return True
+        time.sleep(0.1)
+    return False
 
 
 def run(ctx: TokensDemoContext) -> None:
@@ -68,6 +80,7 @@ def run(ctx: TokensDemoContext) -> None:
     # 1. the customer's token: a blank token from the factory, not yet in the reader
     token = ctx.softhsm.init_token(f"hong-{secrets.token_hex(3)}", CUSTOMER_PIN)
     ctx.softhsm.unplug(token)
+    _wait_absent(teller, token.serial, timeout=15)
     events: queue.Queue[pb.TokenEvent] = queue.Queue()
     watch = teller.WatchTokens(pb.WatchTokensRequest())
 
