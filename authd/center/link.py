@@ -15,8 +15,8 @@ then sent to the next node, and so is every change sent with an idempotency key
 again); a node whose connection broke under such a call (UNAVAILABLE with no answer) is asked
 once more after the others, on a new connection. A change the caller marks
 ``repeatable=False`` carries no key and raises :class:`OutcomeUnknown`. A ``retry`` or keyed
-call that a node answers UNAVAILABLE (its store
-does not answer: it changed nothing) goes to the next node too.
+call that a node answers UNAVAILABLE (its store does not answer: it changed nothing) goes to
+the next node too.
 
 What the center answered (any status with authd's details, or a refusal such as
 UNAUTHENTICATED) is :class:`CenterRefusal`, carrying the center's ``google.rpc.Status``: a
