@@ -150,18 +150,33 @@ def cmd_restore(args: argparse.Namespace) -> int:
     if args.check:
         meta, report = backup.check(src, keys, target.parent if target.parent.exists()
                                     else Path.cwd())
-        print(f"{src}: a sound backup of {meta.get('source')} taken "
-              f"{_when(float(meta.get('created_at', 0)))}")
-        return _report_chain(report, "the backup")
+        return _restore_checked(f"{src}: a sound backup of {meta.get('source')} taken "
+                                f"{_when(float(meta.get('created_at', 0)))}", report,
+                                "the backup")
     result = backup.restore(cfg, src, keys, replace=args.replace,
                             witness=settings.witness_path(cfg))
-    print(f"restored {src} (taken {_when(float(result.meta.get('created_at', 0)))}) into "
-          f"{target}: audit records up to {result.meta.get('audit_last_id')}")
-    if result.resealed:
-        print(f"{result.resealed:,} sealed value(s) of the backup re-sealed under the store's "
-              f"current key-encryption key {result.current_key}")
-    if result.witness_moved:
-        print(f"the witness of the previous head was set aside: {result.witness_moved}")
+    return _restored(src, f"taken {_when(float(result.meta.get('created_at', 0)))}",
+                     str(target), result.meta.get("audit_last_id"), "the backup",
+                     result.resealed, result.current_key, None, result.witness_moved)
+
+
+def _restore_checked(sound: str, report: Any, what: str) -> int:
+    print(sound)
+    return _report_chain(report, what)
+
+
+def _restored(src: Path, taken: str, into: str, last_id: Any, what: str, resealed: int,
+              current_key: int, kept_as: str | None, witness_moved: Path | None) -> int:
+    """What ``authd restore`` did, the same lines for a SQLite backup and a pg_dump archive."""
+    print(f"restored {src} ({taken}) into {into}: audit records up to {last_id}")
+    if resealed:
+        print(f"{resealed:,} sealed value(s) of {what} re-sealed under the store's "
+              f"current key-encryption key {current_key}")
+    if kept_as:
+        print(f"the store as it was is kept as database {kept_as}: drop it "
+              f"(DROP DATABASE {kept_as}) once the restored store serves")
+    if witness_moved:
+        print(f"the witness of the previous head was set aside: {witness_moved}")
     return 0
 
 
@@ -173,19 +188,11 @@ def _restore_dump(cfg: Any, args: argparse.Namespace, keys: Any) -> int:
                                      witness=cfg.audit.witness_path(cfg), check_only=args.check)
     taken = f"taken {result.created}" if result.created else "of unknown date"
     if args.check:
-        print(f"{src}: a sound dump of an authd store (schema {result.schema}), {taken}")
-        return _report_chain(result.report, "the dump")
-    print(f"restored {src} ({taken}) into database {result.database}: audit records up to "
-          f"{result.audit_last_id}")
-    if result.resealed:
-        print(f"{result.resealed:,} sealed value(s) of the dump re-sealed under the store's "
-              f"current key-encryption key {result.current_key}")
-    if result.kept_as:
-        print(f"the store as it was is kept as database {result.kept_as}: drop it "
-              f"(DROP DATABASE {result.kept_as}) once the restored store serves")
-    if result.witness_moved:
-        print(f"the witness of the previous head was set aside: {result.witness_moved}")
-    return 0
+        return _restore_checked(f"{src}: a sound dump of an authd store (schema "
+                                f"{result.schema}), {taken}", result.report, "the dump")
+    return _restored(src, taken, f"database {result.database}", result.audit_last_id,
+                     "the dump", result.resealed, result.current_key, result.kept_as,
+                     result.witness_moved)
 
 
 def _when(ts: float) -> str:
