@@ -16,7 +16,14 @@ newer schema, a tampered trail, a value under a destroyed key) drops the staging
 leaves the store as it was. Then one transaction renames the store's database aside
 (``<name>_before_restore_<time>``, kept for the operator to drop) and the staging database
 into its name: the store is replaced at once or not at all, and refused while any session
-(a running daemon) has the store open."""
+(a running daemon) has the store open.
+
+What belongs to the database rather than to its contents is not in a dump: its owner, its
+grants (``GRANT CONNECT``), its settings (``ALTER DATABASE ... SET``, ``ALTER ROLE ... IN
+DATABASE ... SET``). The swap carries them from the store's database to the restored one in
+the same transaction, and the restored objects (loaded under the store's role) are given back
+the owners they had in the store's database; a grant, setting or owner that cannot be carried
+refuses the restore with the store as it was."""
 
 from __future__ import annotations
 
@@ -168,6 +175,7 @@ def restore_dump(cfg: Config, dump: Path, keys: KeyRing | None, *, replace: bool
         raise BadRequest(f"cannot read {dump}: no such file")
     created = _archive_created(dump)
     current = None
+    kept: _Kept | None = None
     exists = server.exists(server.name)
     if exists and not check_only:
         db = open_database(cfg.store_url, 1)
@@ -178,6 +186,7 @@ def restore_dump(cfg: Config, dump: Path, keys: KeyRing | None, *, replace: bool
             current = read_keys_of(db)
         finally:
             db.close()
+        kept = _read_kept(server)
     staging = f"{server.name[:40]}_restoring_{time.strftime('%Y%m%d%H%M%S')}_" \
         f"{secrets.token_hex(3)}"
     with server.connect() as conn:
@@ -205,7 +214,9 @@ def restore_dump(cfg: Config, dump: Path, keys: KeyRing | None, *, replace: bool
             result.resealed, result.current_key = onto_current_keys_of(cfg, db, current)
         finally:
             db.close()
-        result.kept_as = _swap(server, staging, exists)
+        if kept is not None:
+            _give_back_owners(server, staging, kept)
+        result.kept_as = _swap(server, staging, exists, kept)
         swapped = True
     finally:
         if not swapped:
@@ -225,8 +236,9 @@ def _sql(template: str, *names: str) -> Any:
     return sql.SQL(template).format(*(_ident(n) for n in names))
 
 
-def _swap(server: _Server, staging: str, exists: bool) -> str | None:
-    """The staging database into the store's name, the store's aside, in one transaction."""
+def _swap(server: _Server, staging: str, exists: bool, kept: _Kept | None) -> str | None:
+    """The staging database into the store's name, the store's aside, in one transaction,
+    with the store's database's owner, grants and settings."""
     import psycopg
 
     aside = f"{server.name[:40]}_before_restore_{time.strftime('%Y%m%d%H%M%S')}" \
@@ -236,12 +248,202 @@ def _swap(server: _Server, staging: str, exists: bool) -> str | None:
             if aside is not None:
                 conn.execute(_sql("ALTER DATABASE {} RENAME TO {}", server.name, aside))
             conn.execute(_sql("ALTER DATABASE {} RENAME TO {}", staging, server.name))
+            if kept is not None:
+                _carry(conn, server.name, kept)
             conn.commit()
         except psycopg.errors.ObjectInUse:
             raise WrongState(f"the store's database {server.name} is in use (are authd "
                              "daemons running?): stop every node, then restore; nothing "
                              "restored") from None
+        except psycopg.Error as exc:
+            raise WrongState(f"the owner, grants or settings of database {server.name} could "
+                             f"not be carried to the restored one ({_first_line(exc)}); "
+                             "nothing restored") from None
     return aside
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+# ------------------------------------------------------------ what a dump does not carry
+
+# The settings whose value is a list pg_dumpall quotes element by element (its
+# variable_is_guc_list_quote): set back as one string they would become one element.
+_LIST_QUOTED = frozenset({"local_preload_libraries", "search_path", "session_preload_libraries",
+                          "shared_preload_libraries", "temp_tablespaces",
+                          "unix_socket_directories"})
+
+_GRANTS = """
+SELECT pg_get_userbyid(a.grantor),
+       CASE WHEN a.grantee = 0 THEN '' ELSE pg_get_userbyid(a.grantee) END,
+       a.privilege_type, a.is_grantable
+  FROM pg_database d, aclexplode(d.datacl) a WHERE d.datname = %s"""
+
+_SETTINGS = """
+SELECT CASE WHEN s.setrole = 0 THEN '' ELSE pg_get_userbyid(s.setrole) END, c.item
+  FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase,
+       unnest(s.setconfig) WITH ORDINALITY AS c(item, n)
+ WHERE d.datname = %s ORDER BY 1, c.n"""
+
+_NOT_SYSTEM = "n.nspname !~ '^pg_' AND n.nspname <> 'information_schema'"
+_NO_EXTENSION = ("NOT EXISTS (SELECT 1 FROM pg_depend e WHERE e.classid = {0}::regclass "
+                 "AND e.objid = {1} AND e.deptype = 'e')")
+
+# Every object a schema holds that has an owner of its own, by kind, in the order owners are
+# given back (a table's owner carries its indexes, its row type and the sequences it owns).
+_OWNED: tuple[tuple[str, str], ...] = (
+    ("SCHEMA", f"""
+SELECT 'SCHEMA', format('%I', n.nspname), pg_get_userbyid(n.nspowner) FROM pg_namespace n
+ WHERE {_NOT_SYSTEM} AND {_NO_EXTENSION.format("'pg_namespace'", "n.oid")}"""),
+    ("TABLE", f"""
+SELECT CASE c.relkind WHEN 'v' THEN 'VIEW' WHEN 'm' THEN 'MATERIALIZED VIEW'
+                      WHEN 'f' THEN 'FOREIGN TABLE' ELSE 'TABLE' END,
+       format('%I.%I', n.nspname, c.relname), pg_get_userbyid(c.relowner)
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+ WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND {_NOT_SYSTEM}
+   AND {_NO_EXTENSION.format("'pg_class'", "c.oid")}"""),
+    ("SEQUENCE", f"""
+SELECT 'SEQUENCE', format('%I.%I', n.nspname, c.relname), pg_get_userbyid(c.relowner)
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+ WHERE c.relkind = 'S' AND {_NOT_SYSTEM} AND {_NO_EXTENSION.format("'pg_class'", "c.oid")}"""),
+    ("FUNCTION", f"""
+SELECT CASE p.prokind WHEN 'p' THEN 'PROCEDURE' WHEN 'a' THEN 'AGGREGATE' ELSE 'FUNCTION' END,
+       format('%I.%I(%s)', n.nspname, p.proname, pg_get_function_identity_arguments(p.oid)),
+       pg_get_userbyid(p.proowner)
+  FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+ WHERE {_NOT_SYSTEM} AND {_NO_EXTENSION.format("'pg_proc'", "p.oid")}"""),
+    ("TYPE", f"""
+SELECT CASE t.typtype WHEN 'd' THEN 'DOMAIN' ELSE 'TYPE' END,
+       format('%I.%I', n.nspname, t.typname), pg_get_userbyid(t.typowner)
+  FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
+  LEFT JOIN pg_class c ON c.oid = t.typrelid
+ WHERE (t.typtype IN ('d', 'e', 'r') OR (t.typtype = 'c' AND c.relkind = 'c'))
+   AND {_NOT_SYSTEM} AND {_NO_EXTENSION.format("'pg_type'", "t.oid")}"""),
+)
+
+Owners = dict[tuple[str, str], str]  # (kind, quoted qualified name) -> owning role
+
+
+@dataclass
+class _Kept:
+    """What belongs to the store's database, not to its contents, read before the restore."""
+
+    owner: str
+    grants: list[tuple[str, str, str, bool]] | None  # grantor, grantee ("" PUBLIC), privilege,
+    # grantable; None: the default grants of a new database
+    settings: list[tuple[str, str]]  # role ("" every role), "name=value"
+    objects: list[Owners]  # by kind, as _OWNED orders them
+
+
+def _owners(conn: Any, query: str) -> Owners:
+    return {(kind, name): owner for kind, name, owner in conn.execute(query)}
+
+
+def _read_kept(server: _Server) -> _Kept:
+    import psycopg
+
+    with server.connect() as conn:
+        row = conn.execute("SELECT pg_get_userbyid(datdba), datacl IS NULL FROM pg_database "
+                           "WHERE datname = %s", (server.name,)).fetchone()
+        grants = None if row[1] else [tuple(r) for r in conn.execute(_GRANTS, (server.name,))]
+        settings = [(str(r[0]), str(r[1])) for r in conn.execute(_SETTINGS, (server.name,))]
+    with psycopg.connect(server.conninfo(server.name), autocommit=True,
+                         password=server._password, connect_timeout=10) as conn:
+        objects = [_owners(conn, query) for _, query in _OWNED]
+    return _Kept(str(row[0]), grants, settings, objects)  # type: ignore[arg-type]
+
+
+def _give_back_owners(server: _Server, staging: str, kept: _Kept) -> None:
+    """The restored objects to the owners they had in the store's database (pg_restore
+    --no-owner loads every one under the store's role)."""
+    import psycopg
+    from psycopg import sql
+
+    try:
+        with psycopg.connect(server.conninfo(staging), autocommit=False,
+                             password=server._password, connect_timeout=10) as conn:
+            for (_, query), was in zip(_OWNED, kept.objects, strict=True):
+                for (kind, name), owner in sorted(_owners(conn, query).items()):
+                    if was.get((kind, name), owner) != owner:
+                        conn.execute(sql.SQL("ALTER {} {} OWNER TO {}").format(
+                            sql.SQL(kind), sql.SQL(name), _ident(was[(kind, name)])))
+            conn.commit()
+    except psycopg.Error as exc:
+        raise WrongState(f"the owners of the objects in database {server.name} could not be "
+                         f"carried to the restored ones ({_first_line(exc)}); nothing restored"
+                         ) from None
+
+
+def _split_list(value: str) -> list[str]:
+    """A list setting as PostgreSQL flattened it (``"$user", public``), element by element
+    (SplitGUCList: double quotes kept together, "" inside them one quote, no downcasing)."""
+    out: list[str] = []
+    i, n = 0, len(value)
+    while i < n:
+        while i < n and value[i].isspace():
+            i += 1
+        item = ""
+        if i < n and value[i] == '"':
+            i += 1
+            while i < n:
+                if value[i] == '"':
+                    if value[i + 1:i + 2] == '"':
+                        item += '"'
+                        i += 2
+                        continue
+                    i += 1
+                    break
+                item += value[i]
+                i += 1
+        else:
+            start = i
+            while i < n and value[i] != ",":
+                i += 1
+            item = value[start:i].rstrip()
+        while i < n and value[i] != ",":
+            i += 1
+        i += 1  # the comma
+        out.append(item)
+    return out
+
+
+def _carry(conn: Any, database: str, kept: _Kept) -> None:
+    """Owner, grants and settings of the store's database onto the restored one (the same
+    transaction as the swap: all of them or none, and no restore)."""
+    from psycopg import sql
+
+    db = _ident(database)
+    conn.execute(sql.SQL("ALTER DATABASE {} OWNER TO {}").format(db, _ident(kept.owner)))
+    if kept.grants is not None:
+        conn.execute(sql.SQL("REVOKE ALL ON DATABASE {} FROM PUBLIC").format(db))
+        conn.execute(sql.SQL("REVOKE ALL ON DATABASE {} FROM {}").format(db,
+                                                                       _ident(kept.owner)))
+        # the owner's grants first: another grantor grants on the option the owner gave it
+        for grantor, grantee, privilege, grantable in sorted(
+                kept.grants, key=lambda g: (g[0] != kept.owner, g[0], g[1], g[2])):
+            if grantor != kept.owner:
+                conn.execute(sql.SQL("SET LOCAL ROLE {}").format(_ident(grantor)))
+            conn.execute(sql.SQL("GRANT {} ON DATABASE {} TO {}{}").format(
+                sql.SQL(privilege), db, _ident(grantee) if grantee else sql.SQL("PUBLIC"),
+                sql.SQL(" WITH GRANT OPTION" if grantable else "")))
+            if grantor != kept.owner:
+                conn.execute("RESET ROLE")
+        now = sorted(tuple(r) for r in conn.execute(_GRANTS, (database,)))
+        if now != sorted(kept.grants):
+            raise WrongState(f"the grants on database {database} could not be carried to the "
+                             f"restored one as they were (they would be {now}); nothing "
+                             "restored")
+    for role, item in kept.settings:
+        name, sep, value = item.partition("=")
+        if not sep:
+            continue
+        values = [sql.Literal(v) for v in _split_list(value)] if name in _LIST_QUOTED \
+            else [sql.Literal(value)]
+        target = sql.SQL("ROLE {} IN DATABASE {}").format(_ident(role), db) if role \
+            else sql.SQL("DATABASE {}").format(db)
+        conn.execute(sql.SQL("ALTER {} SET {} TO {}").format(
+            target, _ident(name), sql.SQL(", ").join(values)))
 
 
 def _record(cfg: Config, result: DumpRestore) -> None:

@@ -1,0 +1,149 @@
+"""``authd restore --replace`` of a pg_dump archive keeps what belongs to the store's database
+rather than to its contents (a dump does not hold it): the database's owner and grants, its
+settings and its roles' settings in it, and the owners of the objects pg_restore loaded under
+the store's role. The roles that reached the store before the restore reach it after, with the
+same settings; a role that could not connect still cannot."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from authd.cli import main as authd_main
+from tests.conftest import KEK_PIN_FILE
+from tests.pgcluster import PgCluster
+
+
+@pytest.fixture(autouse=True)
+def kek_pin(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AUTHD_KEK__PIN_FILE", str(KEK_PIN_FILE))
+
+
+def _as(pg_cluster: PgCluster, role: str, database: str) -> Any:
+    import psycopg
+
+    base = pg_cluster.url_base.replace("postgresql://postgres@", f"postgresql://{role}@")
+    return psycopg.connect(f"{base}/{database}", autocommit=True, connect_timeout=10)
+
+
+def _seen_by(pg_cluster: PgCluster, role: str, database: str) -> tuple[str, str, str, int]:
+    with _as(pg_cluster, role, database) as conn:
+        row = conn.execute("SELECT current_setting('statement_timeout'), "
+                           "current_setting('search_path'), current_setting('authd.site'), "
+                           "(SELECT count(*) FROM audit_log)").fetchone()
+    return row[0], row[1], row[2], int(row[3])
+
+
+def _owners(pg_cluster: PgCluster, database: str) -> tuple[str, str, str, str]:
+    import psycopg
+
+    with psycopg.connect(pg_cluster.url(database), autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT (SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = %s), "
+            "(SELECT pg_get_userbyid(relowner) FROM pg_class WHERE relname = 'otp_devices'), "
+            "(SELECT pg_get_userbyid(nspowner) FROM pg_namespace WHERE nspname = 'public'), "
+            "(SELECT array_to_string(datacl, ',') FROM pg_database WHERE datname = %s)",
+            (database, database)).fetchone()
+    return row[0], row[1], row[2], row[3]
+
+
+def test_a_restored_store_keeps_the_databases_owner_grants_and_settings(
+        server, pg_url: str, pg_cluster: PgCluster, tmp_path: Path, capsys) -> None:
+    import psycopg
+
+    server(store_url=pg_url).stop()  # the store, its key on the token, also when run alone
+    name = pg_url.rsplit("/", 1)[1]
+    tag = uuid.uuid4().hex[:8]
+    reader, owner, other = f"authd_reader_{tag}", f"authd_owner_{tag}", f"authd_other_{tag}"
+    for role in (reader, other):
+        pg_cluster.admin(f"CREATE ROLE {role} LOGIN")
+    pg_cluster.admin(f"CREATE ROLE {owner} NOLOGIN")
+    aside = ""
+    try:
+        with psycopg.connect(pg_url, autocommit=True) as conn:
+            for statement in (
+                    f"ALTER DATABASE {name} OWNER TO {owner}",
+                    f"REVOKE ALL ON DATABASE {name} FROM PUBLIC",
+                    f"GRANT CONNECT ON DATABASE {name} TO {reader}",
+                    f"GRANT TEMPORARY ON DATABASE {name} TO {reader} WITH GRANT OPTION",
+                    f"ALTER DATABASE {name} SET statement_timeout = '7s'",
+                    f"ALTER DATABASE {name} SET authd.site = 'seoul, gangnam'",
+                    f'ALTER ROLE {reader} IN DATABASE {name} SET search_path = '
+                    f'"Reports, 2026", public',
+                    f"ALTER TABLE otp_devices OWNER TO {owner}",
+                    f"ALTER SCHEMA public OWNER TO {owner}",
+                    f"GRANT SELECT ON audit_log TO {reader}"):
+                conn.execute(statement)
+        seen = _seen_by(pg_cluster, reader, name)
+        assert seen[:3] == ("7s", '"Reports, 2026", public', "seoul, gangnam"), seen
+        owners = _owners(pg_cluster, name)
+        assert owners[:3] == (owner, owner, owner), owners
+        with pytest.raises(psycopg.OperationalError, match="permission denied"):
+            _as(pg_cluster, other, name).close()
+
+        dump = tmp_path / "authd.dump"
+        assert authd_main(["backup", str(dump), "--store", pg_url,
+                           "--data-dir", str(tmp_path)]) == 0
+        with psycopg.connect(pg_url, autocommit=True) as conn:
+            conn.execute("DELETE FROM otp_devices")  # a change the restore takes back
+        capsys.readouterr()
+        assert authd_main(["restore", str(dump), "--replace", "--store", pg_url,
+                           "--data-dir", str(tmp_path)]) == 0
+        out = capsys.readouterr().out
+        aside = out.split("kept as database ", 1)[1].split(":", 1)[0]
+
+        # The same roles reach the restored store, with the same settings and owners.
+        assert _seen_by(pg_cluster, reader, name) == (seen[0], seen[1], seen[2], seen[3] + 1)
+        assert _owners(pg_cluster, name) == owners
+        with pytest.raises(psycopg.OperationalError, match="permission denied"):
+            _as(pg_cluster, other, name).close()
+    finally:
+        if aside:
+            pg_cluster.admin(f"DROP DATABASE IF EXISTS {aside} WITH (FORCE)")
+        pg_cluster.admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        for role in (reader, other, owner):
+            pg_cluster.admin(f"DROP ROLE IF EXISTS {role}")
+
+
+def test_a_restore_whose_settings_cannot_be_carried_changes_nothing(
+        server, pg_url: str, pg_cluster: PgCluster, tmp_path: Path, capsys,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The carrying is part of the swap's transaction: when one of them fails, the store's
+    database keeps its name and contents, and the staging database is dropped."""
+    import psycopg
+
+    from authd import pg_backup
+
+    server(store_url=pg_url).stop()  # the store, its key on the token, also when run alone
+    name = pg_url.rsplit("/", 1)[1]
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(f"ALTER DATABASE {name} SET statement_timeout = '7s'")
+    dump = tmp_path / "authd.dump"
+    assert authd_main(["backup", str(dump), "--store", pg_url,
+                       "--data-dir", str(tmp_path)]) == 0
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE after_the_dump (id integer)")  # a restore would drop it
+    carry = pg_backup._carry
+
+    def failing(conn: Any, database: str, kept: Any) -> None:
+        carry(conn, database, kept)
+        conn.execute("ALTER DATABASE authd_no_such_database SET work_mem = '8MB'")
+
+    monkeypatch.setattr(pg_backup, "_carry", failing)
+    with psycopg.connect(pg_cluster.url("postgres"), autocommit=True) as conn:
+        before = {r[0] for r in conn.execute("SELECT datname FROM pg_database")}
+    capsys.readouterr()
+    assert authd_main(["restore", str(dump), "--replace", "--store", pg_url,
+                       "--data-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert f"the owner, grants or settings of database {name} could not be carried" in err, err
+    assert "nothing restored" in err
+    with psycopg.connect(pg_cluster.url("postgres"), autocommit=True) as conn:
+        assert {r[0] for r in conn.execute("SELECT datname FROM pg_database")} == before
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        assert conn.execute("SELECT to_regclass('after_the_dump') IS NOT NULL"
+                            ).fetchone() == (True,)
+        assert conn.execute("SHOW statement_timeout").fetchone() == ("7s",)
