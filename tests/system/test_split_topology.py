@@ -14,6 +14,8 @@ run alone and in any order. What is shown:
 - a token registered at a branch, its exemption asked by a backend at the center;
 - privacy: bank B's branch node gets for bank A's devices, cards, tokens and customers the
   answers of unknown ones;
+- a customer's kind changed by a teller at a branch node, recorded at the center, not
+  learned by the other bank;
 - faults: a center node killed (SIGKILL) while both branches work; both center nodes stopped;
   a center node that loses its store; the link cut, its answers lost or late, and a branch
   node killed at each step of a provisioning. Each time nothing is lost, doubled or half-done.
@@ -51,12 +53,14 @@ from authd.v1 import (
     hid_otp_pb2_grpc,
     otp_pb2,
     otp_pb2_grpc,
+    policy_pb2_grpc,
     security_card_pb2_grpc,
     system_pb2,
     system_pb2_grpc,
     token_pb2_grpc,
 )
 from authd.v1 import hid_otp_pb2 as H
+from authd.v1 import policy_pb2 as P
 from authd.v1 import security_card_pb2 as S
 from authd.v1 import token_pb2 as T
 from simulators.security_card.cardholder import Question, VirtualCardholder
@@ -521,6 +525,51 @@ def test_bank_b_branch_learns_nothing_of_bank_a(deployment: Deployment) -> None:
         assert "bank-a" not in str(seen) and "A-55" not in str(seen), name
     # Bank A still sees its own.
     assert a.otp.GetStatus(otp_pb2.GetStatusRequest(serial=otp), timeout=30).registrations
+
+
+def test_a_teller_at_a_branch_node_changes_a_customers_kind(deployment: Deployment) -> None:
+    """CustomerService.ChangeCustomerKind from bank A's branch node process: the center (other
+    processes, PostgreSQL) records the new kind and audits the teller; bank B's branch node
+    gets for A's customer word for word the answer of an unknown one."""
+    d = deployment
+    a, b = d.branches["bank-a"], d.branches["bank-b"]
+    customer = f"A-KIND-{time.monotonic_ns() % 10**8}"
+    a_policy = policy_pb2_grpc.PolicyServiceStub(a.channel)
+    a_policy.SetupCustomer(P.SetupCustomerRequest(
+        customer_id=customer, kind=P.CUSTOMER_KIND_PERSONAL, operator_id="kim"), timeout=30)
+    done = a.customers.ChangeCustomerKind(C.ChangeCustomerKindRequest(
+        customer_id=customer, kind=P.CUSTOMER_KIND_CORPORATE, operator_id="kim",
+        reason="the business incorporated"), timeout=30)
+    assert (done.changed, done.previous_kind, done.customer.kind) == (
+        True, P.CUSTOMER_KIND_PERSONAL, P.CUSTOMER_KIND_CORPORATE)
+    with psycopg.connect(d.store_url, autocommit=True) as conn:
+        rows = conn.execute("SELECT institution, kind FROM policy_customers"
+                            " WHERE customer_id = %s", (customer,)).fetchall()
+    assert rows == [("bank-a", "corporate")]
+    # Both center nodes answer with the new kind: it is the center's, not the branch's.
+    for n in range(2):
+        policy = policy_pb2_grpc.PolicyServiceStub(d.channel("bank-a-backend", n))
+        held = policy.GetCustomer(P.PolicyCustomerRef(customer_id=customer), timeout=30)
+        assert held.kind == P.CUSTOMER_KIND_CORPORATE, n
+    (entry,) = [e for e in d.audit(f"customer:{customer}") if e.action == "policy.kind_changed"]
+    assert (entry.institution, entry.subject, operator(entry)) == (
+        "bank-a", terminal_name("bank-a"), "kim")
+
+    def at_b(customer_id: str) -> Callable[[], Any]:
+        return lambda: b.customers.ChangeCustomerKind(C.ChangeCustomerKindRequest(
+            customer_id=customer_id, kind=P.CUSTOMER_KIND_PERSONAL, operator_id="lee",
+            reason="x"), timeout=30)
+
+    unknown = f"A-KIND-NONE-{time.monotonic_ns() % 10**8}"
+    seen = answer_of(at_b(customer), hide=[customer])
+    fresh = answer_of(at_b(unknown), hide=[unknown])
+    assert seen == fresh and seen[0] == "NOT_FOUND", (seen, fresh)
+    assert "bank-a" not in str(seen)
+    with psycopg.connect(d.store_url, autocommit=True) as conn:
+        assert conn.execute("SELECT institution, kind FROM policy_customers"
+                            " WHERE customer_id = %s", (customer,)).fetchall() == rows
+    assert [e.action for e in d.audit(f"customer:{customer}")
+            if e.action == "policy.kind_changed"] == ["policy.kind_changed"]
 
 
 # --------------------------------------------------------------------------- center faults
