@@ -38,7 +38,8 @@ def make_service(app: App, c: OtpSettings) -> OtpService:
     signers = c.pskc_certificates()
     trust = SignerTrust.configured(signers, c.pskc_signer_ca_certificates,
                                    c.pskc_signer_revocation,
-                                   app.config.settings(CertificateSettings))
+                                   app.config.settings(CertificateSettings),
+                                   max_age=c.pskc_signer_revocation_max_age)
     for warning in trust.warnings(c.pskc_signer_expiry_warning_days):
         log.warning(warning)
     return OtpService(app.secrets, app.audit, Policy(lockout_threshold=c.lockout_threshold,

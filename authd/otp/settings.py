@@ -77,6 +77,12 @@ class OtpSettings:
                "(OCSP from its AIA, else the CRL of its distribution point; needs "
                "pskc_signer_ca_certificates): revoked is PSKC_SIGNER_REVOKED, no answer "
                "PSKC_SIGNER_STATUS_UNAVAILABLE")
+    pskc_signer_revocation_max_age: float = setting(
+        0.0, "seconds a signer certificate's revocation status answered by its CA counts for "
+             "the next imports, at most until the answer's nextUpdate (0: its CA is asked "
+             "at every signed import, so a certificate revoked there refuses the next file; "
+             "imports are rare); not [certificate] cache_max_seconds, the bank's own "
+             "customers' certificates'")
     pskc_signer_expiry_warning_days: float = setting(
         30.0, "warn at start for each certificate of pskc_signers that expires within this "
               "many days (an expired one refuses its files: PSKC_SIGNER_EXPIRED); 0: no warning")
@@ -124,6 +130,9 @@ class OtpSettings:
         if self.pskc_signer_revocation and not self.pskc_signer_ca_certificates:
             out.append("pskc_signer_revocation needs pskc_signer_ca_certificates: a status is "
                        "asked of the CA that issued the signer certificate")
+        if not 0 <= self.pskc_signer_revocation_max_age <= 86400:
+            out.append("pskc_signer_revocation_max_age must be 0..86400 seconds (0: the CA is "
+                       "asked at every signed import)")
         if not 0 <= self.pskc_signer_expiry_warning_days <= 3650:
             out.append("pskc_signer_expiry_warning_days must be 0..3650")
         if self.pskc_signed_only and not self.pskc_signers:

@@ -6,8 +6,9 @@ then counts only inside its validity period (``PSKC_SIGNER_EXPIRED``,
 ``PSKC_SIGNER_NOT_YET_VALID``), chaining to ``[otp] pskc_signer_ca_certificates`` when that is
 set (``PSKC_SIGNER_UNTRUSTED``), and with ``pskc_signer_revocation`` not revoked at its CA by
 OCSP or CRL: the relying party's checker of the certificate area (authd/certificate/reliance.py)
-with its chain, OCSP, CRL and cache, asked of the manufacturers' CAs alone. Every refusal is
-made before anything of the file is decrypted or written."""
+with its chain, OCSP, CRL and cache, asked of the manufacturers' CAs alone, its answers kept
+``[otp] pskc_signer_revocation_max_age`` seconds at most (0: asked at every import). Every
+refusal is made before anything of the file is decrypted or written."""
 
 from __future__ import annotations
 
@@ -67,14 +68,17 @@ class SignerTrust:
 
     @classmethod
     def configured(cls, certificates: Mapping[str, str], ca_file: str, revocation: bool,
-                   relying: CertificateSettings) -> SignerTrust:
+                   relying: CertificateSettings, max_age: float = 0.0) -> SignerTrust:
         anchors = load_ca_bundle(ca_file)
         checker = None
         if revocation:
             # The certificate area's checker, asked only where the signer certificate points
-            # (never the bank's own responder), and refusing when no responder answers.
+            # (never the bank's own responder), refusing when no responder answers, and
+            # keeping an answer (OCSP or CRL) ``max_age`` seconds at most, not the
+            # certificate area's cache_max_seconds: imports are rare, a revoked signer
+            # must not count for the next one.
             settings = dataclasses.replace(relying, ocsp_url="", crl_url="",
-                                           responder_down="closed")
+                                           responder_down="closed", cache_max_seconds=max_age)
             checker = RevocationChecker(settings, anchors)
         return cls(certificates, anchors, checker)
 

@@ -1,7 +1,8 @@
 """The signer certificates of ``[[otp.pskc_signers]]`` judged before a signed seed file counts:
 an expired or not yet valid certificate refuses its files, one that does not chain to ``[otp]
 pskc_signer_ca_certificates`` too, and with ``pskc_signer_revocation`` one revoked at its CA
-(OCSP by ``openssl ocsp``); a certificate about to expire is announced at start. Nothing is
+(OCSP by ``openssl ocsp``), also at a running node that imported its files before; a
+certificate about to expire is announced at start. Nothing is
 written when a file is refused, dry run or not, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 from prometheus_client import generate_latest
 
+from authd.certificate.settings import CertificateSettings
 from authd.errors import details_of
 from authd.metrics import REGISTRY
 from authd.settings import ConfigError
@@ -133,8 +135,7 @@ def test_a_revoked_signer_certificate_refuses_its_files(server, tmp_path):
         env.ca.revoke(serial, x509.ReasonFlags.key_compromise)
         assert env.responder is not None
         env.responder.kick()
-        # A node started now asks the responder (a running one asks again once its cached
-        # answer is due, as the certificate area does).
+        # A node started now asks the responder (a running one too: see below).
         srv, branch = _center(server, None, signer, tmp_path,
                               pskc_signer_ca_certificates=str(env.ca.ca_pem),
                               pskc_signer_revocation=True)
@@ -153,6 +154,44 @@ def test_a_revoked_signer_certificate_refuses_its_files(server, tmp_path):
         err = refused(branch, _signed(signer, "ACME-0303"), pre_shared_key=KEY)
         assert err.code() == grpc.StatusCode.UNAVAILABLE, err.details()
         assert details_of(err).reason == "PSKC_SIGNER_STATUS_UNAVAILABLE"
+
+
+def test_a_running_node_refuses_a_signer_revoked_since_its_last_import(server, tmp_path):
+    """``[otp] pskc_signer_revocation_max_age`` (0 by default: the CA is asked at every signed
+    import) bounds the answer a node keeps, not ``[certificate] cache_max_seconds``: the same
+    node that imported a file of the signer refuses the next one once its CA revoked it. A
+    node told to keep answers an hour goes on with the good answer it has."""
+    with ca_env(tmp_path / "ca") as env:
+        signer, serial = _issued_signer(env, "Acme")
+        trust = {"pskc_signer_ca_certificates": str(env.ca.ca_pem),
+                 "pskc_signer_revocation": True}
+        srv, branch = _center(server, None, signer, tmp_path, **trust)
+        _, kept_branch = _center(server, None, signer, tmp_path, **trust,
+                                 pskc_signer_revocation_max_age=3600)
+        assert srv.config.settings(CertificateSettings).cache_max_seconds == 3600
+        for stub, file in ((branch, "ACME-0401"), (kept_branch, "ACME-0411")):
+            assert import_file(stub, _signed(signer, file), pre_shared_key=KEY).signer == "Acme"
+
+        env.ca.revoke(serial, x509.ReasonFlags.key_compromise)
+        assert env.responder is not None
+        env.responder.kick()
+        before = store_state(srv)
+        err = refused(branch, _signed(signer, "ACME-0402"), pre_shared_key=KEY)
+        assert err.code() == grpc.StatusCode.FAILED_PRECONDITION, err.details()
+        assert details_of(err).reason == "PSKC_SIGNER_REVOKED"
+        assert "revoked at its CA" in err.details()
+        assert store_state(srv) == before
+        assert import_file(kept_branch, _signed(signer, "ACME-0412"),
+                           pre_shared_key=KEY).signer == "Acme"
+
+
+@pytest.mark.parametrize("seconds", [-1, 86401])
+def test_the_revocation_max_age_is_bounded(tmp_path, ca, seconds):
+    cert = ca.signer("Acme").write_certificate(tmp_path)
+    with pytest.raises(ConfigError, match="pskc_signer_revocation_max_age must be"):
+        make_config(tmp_path, otp={"pskc_signers": [{"manufacturer": "Acme",
+                                                     "certificate": str(cert)}],
+                                   "pskc_signer_revocation_max_age": seconds})
 
 
 def test_revocation_needs_the_ca_certificates(tmp_path, ca):
