@@ -44,7 +44,7 @@ from google.rpc import code_pb2, status_pb2
 
 from authd import errors
 from authd.context import Caller, set_caller
-from authd.front_link import LENGTH, Callers, FrontListener, read_frame
+from authd.front_link import LENGTH, MAX_FRAME, Callers, FrontListener
 from authd.interceptors import (
     Unauthenticated,
     access_logged,
@@ -103,6 +103,39 @@ def _varint(n: int) -> bytes:
 
 
 _ANSWER_TAG = b"\x0a"  # LinkedAnswers.answers: field 1, length-delimited
+
+
+class _Frames:
+    """The frames of one connection, read with as few ``recv`` calls as they came in: a
+    frame that arrives whole (a call, under load several) costs one ``recv``, not one for its
+    length and one for its body."""
+
+    _CHUNK = 1 << 16
+
+    def __init__(self, conn: socket.socket) -> None:
+        self._conn = conn
+        self._buffer = bytearray()
+
+    def next(self) -> bytes | None:
+        """The next frame's message; None when the peer closed (or sent a frame too large)."""
+        buffer = self._buffer
+        while True:
+            if len(buffer) >= LENGTH.size:
+                (size,) = LENGTH.unpack_from(buffer)
+                if size > MAX_FRAME:
+                    return None
+                end = LENGTH.size + size
+                if len(buffer) >= end:
+                    body = bytes(buffer[LENGTH.size:end])
+                    del buffer[:end]
+                    return body
+                wanted = end - len(buffer)
+            else:
+                wanted = 0
+            chunk = self._conn.recv(max(self._CHUNK, wanted))
+            if not chunk:
+                return None
+            buffer += chunk
 
 
 class _Writer:
@@ -234,9 +267,10 @@ class CallLink(FrontListener):
 
     def _read(self, conn: socket.socket) -> None:
         writer = _Writer(conn)
+        frames = _Frames(conn)
         streams: dict[int, _Stream] = {}  # this connection's streams not ended yet
         try:
-            while (body := read_frame(conn)) is not None:
+            while (body := frames.next()) is not None:
                 calls = call_link_pb2.LinkedCalls.FromString(body).calls
                 alone = len(calls) == 1
                 for call in calls:

@@ -20,6 +20,7 @@ ratio to direct, the spread over the rounds, and the machine's load average befo
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import queue
 import shutil
@@ -39,7 +40,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from authd.v1 import smartcard_pb2 as pb
 from authd.v1 import smartcard_pb2_grpc
 from bench import h2load
-from bench.common import percentile, scrape
+from bench.common import percentile, proc_cpu_seconds, scrape
 from simulators.smartcard import PrivatePcscd, open_slot
 
 READER = "Virtual PCD 00 00"
@@ -47,11 +48,23 @@ APDU = bytes.fromhex("00cb3fff035c017e00")  # GET DATA discovery object: 20 byte
 METADATA = (("x-authd-institution", "bank-a"), ("x-authd-role", "branch"))
 
 
+PATHS = {
+    "direct": "pyscard direct (exclusive)",
+    "unary": "authd Transmit, 1 APDU per call",
+    "stream": "authd TransmitStream, 1 per message",
+    "batch": "authd Transmit, {batch} per call",
+    "empty": "empty gRPC unary (health check)",
+    "native": "authd Transmit, 1 per call, h2load",
+}
+
+
 @dataclass
 class Measured:
     name: str
     per_apdu: list[float] = field(default_factory=list)  # seconds, all rounds
     round_means: list[float] = field(default_factory=list)
+    # CPU seconds per APDU of each process over each round (daemon, authd-front, pcscd, ...)
+    cpu: dict[str, list[float]] = field(default_factory=dict)
 
 
 def timed(fn: Callable[[], object], count: int, per_call: int = 1) -> list[float]:
@@ -118,7 +131,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seconds", type=float, default=2.0, help="h2load run per round")
     parser.add_argument("--front", choices=["python", "native"], default="python",
                         help="who serves authd's port ([server] front)")
+    parser.add_argument("--paths", default=",".join(PATHS),
+                        help=f"which paths to measure, of {','.join(PATHS)} (direct always)")
     args = parser.parse_args(argv)
+    chosen = {"direct", *(p.strip() for p in args.paths.split(",") if p.strip())}
+    if chosen - set(PATHS):
+        parser.error(f"unknown paths: {', '.join(sorted(chosen - set(PATHS)))}")
     if not h2load.available():
         raise SystemExit("h2load not found: install Debian's nghttp2-client (scripts/setup.sh)")
     if args.front == "native":
@@ -156,14 +174,7 @@ def main(argv: list[str] | None = None) -> None:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.1)
-        paths = {key: Measured(name) for key, name in (
-            ("direct", "pyscard direct (exclusive)"),
-            ("unary", "authd Transmit, 1 APDU per call"),
-            ("stream", "authd TransmitStream, 1 per message"),
-            ("batch", f"authd Transmit, {args.batch} per call"),
-            ("empty", "empty gRPC unary (health check)"),
-            ("native", "authd Transmit, 1 per call, h2load"),
-        )}
+        paths = {key: Measured(name.format(batch=args.batch)) for key, name in PATHS.items()}
         url = f"http://127.0.0.1:{port}/authd.v1.SmartcardService/Transmit"
         jobs = [(h2load.frame(one.SerializeToString()),
                  h2load.caller_headers("bank-a", "branch", "bench"))]
@@ -175,22 +186,41 @@ def main(argv: list[str] | None = None) -> None:
         calls = max(1, args.count // args.batch)
         print(f"APDU: GET DATA (discovery object); {args.count} round trips per path and round,"
               f" {args.rounds} rounds; {os.cpu_count()} cores; front {args.front}", flush=True)
+        processes = _processes(daemon.pid, pcscd)
         for _round in range(args.rounds):
             # authd holds the card while calls come (released after 1 s idle)
-            _add(paths["direct"], _direct(PcscConnection, args.count))
-            _add(paths["unary"], timed(lambda: stub.Transmit(one, metadata=METADATA),
-                                       args.count))
-            streamer = Streamer(stub, one)
-            _add(paths["stream"], timed(streamer.call, args.count))
-            streamer.close()
-            _add(paths["batch"], timed(lambda: stub.Transmit(batch, metadata=METADATA), calls,
-                                       args.batch))
-            _add(paths["empty"], timed(lambda: health.Check(empty_request), args.count))
-            run = h2load.run_counted(url, jobs, answered, duration=args.seconds,
-                                     connections=1, streams=1)
-            if run.answered:
-                paths["native"].per_apdu.extend(run.latencies)
-                paths["native"].round_means.append(run.elapsed / run.answered)
+            with _cpu(paths["direct"], {"this process": os.getpid(), "pcscd": processes["pcscd"]},
+                      args.count):
+                _add(paths["direct"], _direct(PcscConnection, args.count))
+            if "unary" in chosen:
+                with _cpu(paths["unary"], processes, args.count + min(200, args.count)):
+                    _add(paths["unary"], timed(lambda: stub.Transmit(one, metadata=METADATA),
+                                               args.count))
+            if "stream" in chosen:
+                streamer = Streamer(stub, one)
+                with _cpu(paths["stream"], processes, args.count + min(200, args.count)):
+                    _add(paths["stream"], timed(streamer.call, args.count))
+                streamer.close()
+            if "batch" in chosen:
+                with _cpu(paths["batch"], processes,
+                          (calls + min(200, calls)) * args.batch):
+                    _add(paths["batch"], timed(lambda: stub.Transmit(batch, metadata=METADATA),
+                                               calls, args.batch))
+            if "empty" in chosen:
+                _add(paths["empty"], timed(lambda: health.Check(empty_request), args.count))
+            if "native" in chosen:
+                native = {**processes, "card (this process)": os.getpid()}
+                before = {name: proc_cpu_seconds(pid) for name, pid in native.items()}
+                run = h2load.run_counted(url, jobs, answered, duration=args.seconds,
+                                         connections=1, streams=1)
+                if run.answered:
+                    paths["native"].per_apdu.extend(run.latencies)
+                    paths["native"].round_means.append(run.elapsed / run.answered)
+                    for name, pid in native.items():
+                        paths["native"].cpu.setdefault(name, []).append(
+                            (proc_cpu_seconds(pid) - before[name]) / run.answered)
+                    paths["native"].cpu.setdefault("h2load", []).append(
+                        run.client_cpu / run.answered)
         channel.close()
         load_after = os.getloadavg()
         _print(paths, load_before, load_after)
@@ -226,6 +256,28 @@ def _direct(connection_type: type, count: int) -> list[float]:
         return timed(lambda: connection.send_and_receive(APDU), count)
 
 
+def _processes(daemon: int, pcscd: PrivatePcscd) -> dict[str, int]:
+    """The processes whose CPU an APDU costs: the daemon, its front end (if any), pcscd."""
+    found = {"daemon": daemon}
+    for task in Path(f"/proc/{daemon}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            if "authd-front" in Path(f"/proc/{child}/cmdline").read_bytes().decode(
+                    errors="replace"):
+                found["authd-front"] = int(child)
+    assert pcscd.process is not None
+    found["pcscd"] = pcscd.process.pid
+    return found
+
+
+@contextlib.contextmanager
+def _cpu(path: Measured, processes: dict[str, int], apdus: int) -> Iterator[None]:
+    """Adds each process's CPU seconds per APDU over the block to ``path.cpu``."""
+    before = {name: proc_cpu_seconds(pid) for name, pid in processes.items()}
+    yield
+    for name, pid in processes.items():
+        path.cpu.setdefault(name, []).append((proc_cpu_seconds(pid) - before[name]) / apdus)
+
+
 def _add(path: Measured, samples: list[float]) -> None:
     path.per_apdu.extend(samples)
     path.round_means.append(statistics.fmean(samples))
@@ -245,13 +297,20 @@ def _print(paths: dict[str, Measured], before: tuple[float, ...],
         print(f"{path.name:<38} {mean * 1e6:8.1f} {spread:>15}"
               f" {percentile(path.per_apdu, 50) * 1e6:7.1f}"
               f" {percentile(path.per_apdu, 99) * 1e6:8.1f} {ratio:>9}")
-    unary = statistics.median(paths["unary"].round_means)
-    batched = statistics.median(paths["batch"].round_means)
-    empty = statistics.median(paths["empty"].round_means)
-    native = statistics.median(paths["native"].round_means or [float("nan")])
-    print(f"unary ÷ direct {unary / direct:.2f}x (Python client), {native / direct:.2f}x"
-          f" (h2load), batched ÷ direct {batched / direct:.2f}x;"
-          f" unary minus empty call {(unary - empty) * 1e6:.0f} µs")
+    print("CPU µs per APDU, median of rounds (min-max):")
+    for path in paths.values():
+        if path.cpu:
+            parts = [f"{name} {statistics.median(v) * 1e6:.0f} ({min(v) * 1e6:.0f}-"
+                     f"{max(v) * 1e6:.0f})" for name, v in path.cpu.items()]
+            print(f"  {path.name:<38} " + ", ".join(parts))
+
+    def median(key: str) -> float:
+        return statistics.median(paths[key].round_means or [float("nan")])
+
+    print(f"unary ÷ direct {median('unary') / direct:.2f}x (Python client),"
+          f" {median('native') / direct:.2f}x (h2load), batched ÷ direct"
+          f" {median('batch') / direct:.2f}x;"
+          f" unary minus empty call {(median('unary') - median('empty')) * 1e6:.0f} µs")
     print(f"load average (1, 5, 15 min) before {before[0]:.2f} {before[1]:.2f} {before[2]:.2f},"
           f" after {after[0]:.2f} {after[1]:.2f} {after[2]:.2f}")
 

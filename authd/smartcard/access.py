@@ -61,7 +61,7 @@ class _ReaderThread:
         self.idle_seconds = idle_seconds
         self.inbox: queue.SimpleQueue[_Message] = queue.SimpleQueue()
         self._connection: PcscConnection | None = None
-        self._state = threading.Condition()
+        self._state = threading.Condition(threading.Lock())  # not reentrant: cheaper
         self._queued = 0  # jobs put in the inbox and not yet finished
         self._busy = False  # the connection is in use (this thread or a `try_now` caller)
         self._last_used = time.monotonic()
@@ -114,18 +114,29 @@ class _ReaderThread:
                 self._queued -= job
                 self._state.notify_all()
 
-    def try_now(self, job: _Job, fast_seconds: float) -> bool:
-        """Runs ``job`` on this caller's thread and answers it, if the reader is idle (nothing
-        queued or running) and the job should take less than ``fast_seconds`` (its APDUs at
-        the reader's recent time per APDU); False: nothing was done."""
+    def try_now(self, work: Callable[[PcscConnection], Any],
+                then: Callable[[Any, BaseException | None], None], units: int,
+                fast_seconds: float) -> bool:
+        """Runs ``work`` on this caller's thread (in its context: no copy, no job) and answers
+        ``then``, if the reader is idle (nothing queued or running) and the work should take
+        less than ``fast_seconds`` (its APDUs at the reader's recent time per APDU); False:
+        nothing was done."""
         with self._state:
             seconds = self.unit_seconds
             if (self._busy or self._queued or seconds is None
-                    or seconds * job.units >= fast_seconds):
+                    or seconds * units >= fast_seconds):
                 return False
             self._busy = True
         try:
-            self._run(job)
+            started = time.monotonic()
+            try:
+                result = self._with_connection(work)
+            except BaseException as exc:  # delivered to the caller
+                self._measured(started, units)
+                _answer(then, None, exc)
+            else:
+                self._measured(started, units)
+                _answer(then, result, None)
         finally:
             with self._state:
                 self._busy = False
@@ -177,12 +188,17 @@ class _ReaderThread:
                 pass
 
 
+def _answer(then: Callable[[Any, BaseException | None], None], result: Any,
+            error: BaseException | None) -> None:
+    try:
+        then(result, error)
+    except Exception:
+        log.exception("a card call's answer failed")
+
+
 def _deliver(job: _Job, result: Any, error: BaseException | None) -> None:
     if job.then is not None:
-        try:
-            job.then(result, error)
-        except Exception:
-            log.exception("a card call's answer failed")
+        _answer(job.then, result, error)
         return
     assert job.loop is not None and job.future is not None
     future = job.future
@@ -234,11 +250,11 @@ class CardAccess:
         here, when the reader is idle and its ``units`` APDUs should take less than that at
         the reader's recent time per APDU."""
         worker = self._thread(reader)
-        job = _Job(work, contextvars.copy_context(), None, None,  # type: ignore[arg-type]
-                   then, max(1, units))
-        if now_if_faster_than > 0 and worker.try_now(job, now_if_faster_than):
+        units = max(1, units)
+        if now_if_faster_than > 0 and worker.try_now(work, then, units, now_if_faster_than):
             return
-        worker.put(job)
+        worker.put(_Job(work, contextvars.copy_context(), None, None,  # type: ignore[arg-type]
+                        then, units))
 
     def release(self, reader: str) -> None:
         """Close the reader's connection after the work already queued (card removed)."""

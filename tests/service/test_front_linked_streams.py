@@ -182,10 +182,10 @@ def test_stream_parts_share_frames_both_ways(server, native_front, monkeypatch) 
     asked: list[tuple[int, int]] = []  # per frame of requests: (stream items, streams)
     answered: list[int] = []  # per frame of answers: stream items
     gate = threading.Event()
-    real_read, real_send = authd.call_link.read_frame, authd.call_link._Writer._send
+    real_read, real_send = authd.call_link._Frames.next, authd.call_link._Writer._send
 
-    def read(conn: Any) -> Any:
-        body = real_read(conn)
+    def read(frames: Any) -> Any:
+        body = real_read(frames)
         if body is not None:
             items = [c.id for c in call_link_pb2.LinkedCalls.FromString(body).calls
                      if c.part == c.STREAM_ITEM]
@@ -199,7 +199,7 @@ def test_stream_parts_share_frames_both_ways(server, native_front, monkeypatch) 
         answered.append(sum(a.item for a in answers))
         real_send(writer, frame)
 
-    monkeypatch.setattr(authd.call_link, "read_frame", read)
+    monkeypatch.setattr(authd.call_link._Frames, "next", read)
     monkeypatch.setattr(authd.call_link._Writer, "_send", send)
     data = [b"%d" % i + bytes(32 * 1024) for i in range(4 * 40)]
 
