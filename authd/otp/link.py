@@ -25,6 +25,7 @@ import socket
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from google.rpc import code_pb2, status_pb2
 
@@ -107,12 +108,13 @@ class _Answers:
 
     def finish(self) -> None:
         """Every call has its answer: count them and let the writer send them."""
-        counted: collections.Counter[tuple[str, str]] = collections.Counter()
+        counted: dict[tuple[str, int], int] = {}
         for call, answer in zip(self.calls, self.answers, strict=True):
             assert answer is not None
-            counted[(call.method, _code(call.method, answer))] += 1
-        for (method, code), count in counted.items():
-            metrics.RPCS.labels(method=method, code=code).inc(count)
+            key = (call.method, _code(call.method, answer))
+            counted[key] = counted.get(key, 0) + 1
+        for key, count in counted.items():
+            _rpcs(key).inc(count)
         if stages.ON:
             self.finished = stages.now()
         self.complete = True
@@ -124,13 +126,28 @@ class _Answers:
         return framed(data)
 
 
-def _code(method: str, answer: engine_link_pb2.LinkAnswer) -> str:
-    """The status the call's caller gets, by name (for the daemon's call metrics)."""
-    code = answer.error.code if answer.HasField("error") else code_pb2.OK
+def _code(method: str, answer: engine_link_pb2.LinkAnswer) -> int:
+    """The status the call's caller gets (for the daemon's call metrics)."""
+    code: int = answer.error.code if answer.HasField("error") else code_pb2.OK
     if code == code_pb2.OK and method == VERIFY and answer.responses and \
             answer.responses[0].HasField("error"):
         code = answer.responses[0].error.code
-    return code_pb2.Code.Name(code)
+    return code
+
+
+# authd_rpcs_total's child of each (method, status code) a frame's calls were answered with:
+# looked up once, not by label names for every frame (the methods are the link's three).
+_RPCS: dict[tuple[str, int], Any] = {}
+
+
+def _rpcs(key: tuple[str, int]) -> Any:
+    child = _RPCS.get(key)
+    if child is None:
+        method, code = key
+        child = metrics.RPCS.labels(method=method, code=code_pb2.Code.Name(code))
+        if len(_RPCS) < 256:
+            _RPCS[key] = child
+    return child
 
 
 class EngineLink(FrontListener):

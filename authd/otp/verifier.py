@@ -15,12 +15,11 @@ behind work the node cannot finish in time.
 
 from __future__ import annotations
 
-import collections
 import logging
 import os
 import signal
 from collections.abc import Callable, Iterable, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from authd import errors, metrics, validate
 from authd.context import Caller
@@ -91,16 +90,33 @@ class Admission:
         self.held -= count
 
 
+# The metric child of each (institution, outcome) ("": answered again from its key), looked up
+# once instead of by label names for every group; bounded like the callers the link keeps.
+_COUNTED: dict[tuple[str, str], Any] = {}
+_COUNTED_MAX = 4096
+
+
+def _counter(key: tuple[str, str]) -> Any:
+    child = _COUNTED.get(key)
+    if child is None:
+        institution, outcome = key
+        child = (metrics.OTP_VERIFICATION_REPLAYS.labels(institution=institution) if not outcome
+                 else metrics.OTP_VERIFICATIONS.labels(outcome=outcome,
+                                                       institution=institution))
+        if len(_COUNTED) >= _COUNTED_MAX:
+            _COUNTED.clear()
+        _COUNTED[key] = child
+    return child
+
+
 def _count(jobs: list[tuple[Job, str]], answers: list[Answer[VerifyResult]]) -> None:
-    outcomes = collections.Counter(
-        (job[2].institution, "" if result.replayed else result.outcome.value)
-        for (job, _), (result, error) in zip(jobs, answers, strict=True)
-        if error is None and result is not None)
-    for (institution, outcome), count in outcomes.items():
-        if not outcome:
-            metrics.OTP_VERIFICATION_REPLAYS.labels(institution=institution).inc(count)
-            continue
-        metrics.OTP_VERIFICATIONS.labels(outcome=outcome, institution=institution).inc(count)
+    outcomes: dict[tuple[str, str], int] = {}
+    for (job, _), (result, error) in zip(jobs, answers, strict=True):
+        if error is None and result is not None:
+            key = (job[2].institution, "" if result.replayed else result.outcome.value)
+            outcomes[key] = outcomes.get(key, 0) + 1
+    for key, count in outcomes.items():
+        _counter(key).inc(count)
 
 
 class Verifier:

@@ -272,6 +272,7 @@ class SqliteDatabase(Database):
         self._writer = threading.Lock()
         self._sync_lock = threading.Lock()
         self._wal: tuple[int, int] | None = None  # (fd, inode) of the write-ahead log
+        self._wal_path = Path(f"{path}-wal")
 
     def defer_sync_on_this_thread(self) -> bool:
         conn = self._conn()
@@ -283,14 +284,14 @@ class SqliteDatabase(Database):
         return True
 
     def sync(self) -> None:
-        self._sync_log(Path(f"{self.path}-wal"))
+        self._sync_log(self._wal_path)
 
     def checkpoint(self) -> None:
         self._conn().execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
     def _sync_log(self, wal: Path) -> None:
         with self._sync_lock:
-            inode = wal.stat().st_ino
+            inode = os.stat(wal).st_ino
             if self._wal is None or self._wal[1] != inode:  # a new log: its entry too
                 if self._wal is not None:
                     os.close(self._wal[0])
