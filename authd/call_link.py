@@ -34,7 +34,8 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -151,16 +152,32 @@ class _Writer:
 
     def put(self, *answers: call_link_pb2.LinkedAnswer) -> None:
         """Writes ``answers`` (in one frame with any others ready), or leaves them to the
-        thread writing now."""
+        thread writing now, or, inside :func:`answers_held` on this thread, to its end."""
         entries = []
         for answer in answers:
             data = answer.SerializeToString()
             entries.append(_ANSWER_TAG + _varint(len(data)) + data)
+        held: list[_Writer] | None = getattr(_held, "writers", None)
         with self._lock:
             self._ready.extend(entries)
             if self._writing:
                 return
+            if held is not None:
+                if self not in held:
+                    held.append(self)
+                return
             self._writing = True
+        self._write_ready()
+
+    def flush(self) -> None:
+        """Writes the answers ready, unless a thread is writing them now."""
+        with self._lock:
+            if self._writing or not self._ready:
+                return
+            self._writing = True
+        self._write_ready()
+
+    def _write_ready(self) -> None:
         while True:
             with self._lock:
                 ready, self._ready = self._ready, []
@@ -175,6 +192,26 @@ class _Writer:
             self._conn.sendall(frame)
         except OSError:  # the front end went away: its calls are answered there
             pass
+
+
+_held = threading.local()
+
+
+@contextmanager
+def answers_held() -> Iterator[None]:
+    """Answers given on this thread inside the block are written when it ends, together (one
+    frame per connection, one wake of the front end) instead of one write each."""
+    if getattr(_held, "writers", None) is not None:
+        yield  # held already by an outer block
+        return
+    writers: list[_Writer] = []
+    _held.writers = writers
+    try:
+        yield
+    finally:
+        _held.writers = None
+        for writer in writers:
+            writer.flush()
 
 
 class StreamOut:

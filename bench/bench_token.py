@@ -174,13 +174,16 @@ def _h2(url: str, body: bytes, callers: int, seconds: float, per_request: int,
     """authd loaded by h2load: ``callers`` connections, one call in flight on each. The
     server's CPU is this process's and its native front end's, if it has one."""
     jobs = [(body, h2load.caller_headers("bank-a", "branch", "bench"))]
+    daemon0 = proc_cpu_seconds(os.getpid())
     cpu0, t0 = _server_cpu(), time.perf_counter()
     run = h2load.run_counted(url, jobs, ok_calls, duration=seconds, connections=callers,
                              streams=1, per_request=per_request)
     wall = time.perf_counter() - t0
+    daemon = proc_cpu_seconds(os.getpid()) - daemon0
     return {"rate": run.rate, "client_cpu": run.client_cpu / wall,
             "server_cpu": (_server_cpu() - cpu0) / wall, "load": load1(),
-            "failed": run.failed}
+            "failed": run.failed,
+            "daemon_us": daemon / (run.rate * wall) * 1e6 if run.rate else float("nan")}
 
 
 FRONT_PID = 0  # authd-front serving the port ([server] front = "native"), 0: none
@@ -258,6 +261,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeat", type=int, default=3, help="runs per figure (spread)")
     parser.add_argument("--front", choices=["python", "native"], default="python",
                         help="who serves authd's port ([server] front)")
+    parser.add_argument("--paths", default="",
+                        help="only these paths, comma-separated (e.g. 'p11-kit,authd stream')")
+    parser.add_argument("--keys", default="", help="only these keys: ec, rsa (comma-separated)")
     args = parser.parse_args(argv)
     if not h2load.available():
         raise SystemExit("h2load not found: install Debian's nghttp2-client (scripts/setup.sh)")
@@ -326,30 +332,39 @@ def main(argv: list[str] | None = None) -> None:
 
         url = f"http://{authd_address}/authd.v1.TokenService/"
         rows: list[list[object]] = []
-        for name, key_id in (("ECDSA P-256", EC_ID), ("RSA-2048", RSA_ID)):
+        wanted = {p.strip() for p in args.paths.split(",") if p.strip()}
+        keys = {k.strip() for k in args.keys.split(",") if k.strip()}
+        for short, name, key_id in (("ec", "ECDSA P-256", EC_ID), ("rsa", "RSA-2048", RSA_ID)):
+            if keys and short not in keys:
+                continue
             sign = pb.TokenSignRequest(session=handle, key_id=key_id, digest=DIGEST)
             one = h2load.frame(sign.SerializeToString())
             for callers in (1, args.callers):
-                results: dict[str, tuple[float, str, dict[str, float]]] = {
-                    "direct": figures(_run, _pkcs11_worker, (MODULE, key_id), callers,
-                                      args.seconds, env.env),
-                    "p11-kit": figures(remote, key_id, callers),
-                    "authd unary": figures(_h2, url + "Sign", one, callers, args.seconds, 1,
-                                           ok("Sign")),
-                    "authd stream": figures(_h2, url + "SignStream", one * STREAM_FRAMES,
-                                            callers, args.seconds, STREAM_FRAMES,
-                                            ok("SignStream", STREAM_FRAMES)),
-                    "authd unary, Python client": figures(
-                        _run, _grpc_worker, (authd_address, handle, key_id), callers,
-                        args.seconds, None, os.getpid()),
+                paths: dict[str, tuple[Any, ...]] = {
+                    "direct": (_run, _pkcs11_worker, (MODULE, key_id), callers, args.seconds,
+                               env.env),
+                    "p11-kit": (remote, key_id, callers),
+                    "authd unary": (_h2, url + "Sign", one, callers, args.seconds, 1,
+                                    ok("Sign")),
+                    "authd stream": (_h2, url + "SignStream", one * STREAM_FRAMES, callers,
+                                     args.seconds, STREAM_FRAMES,
+                                     ok("SignStream", STREAM_FRAMES)),
+                    "authd unary, Python client": (_run, _grpc_worker,
+                                                   (authd_address, handle, key_id), callers,
+                                                   args.seconds, None, os.getpid()),
                 }
-                p11 = results["p11-kit"][0]
-                direct = results["direct"][0]
+                results: dict[str, tuple[float, str, dict[str, float]]] = {
+                    path: figures(*spec) for path, spec in paths.items()
+                    if not wanted or path in wanted}
+                p11 = results["p11-kit"][0] if "p11-kit" in results else 0.0
+                direct = results["direct"][0] if "direct" in results else 0.0
                 for path, (rate, spread, mid) in results.items():
+                    daemon_us = mid.get("daemon_us")
                     rows.append([name, callers, path, rate, spread,
                                  rate / p11 if p11 else float("nan"),
                                  rate / direct if direct else float("nan"),
                                  f"{mid['server_cpu']:.2f}" if path != "direct" else "-",
+                                 f"{daemon_us:.0f}" if daemon_us is not None else "-",
                                  f"{mid['client_cpu']:.2f}", f"{mid['load']:.2f}"])
                 print(f"{name}, {callers} caller(s): "
                       + ", ".join(f"{k} {v[0]:,.0f}/s" for k, v in results.items()), flush=True)
@@ -358,9 +373,11 @@ def main(argv: list[str] | None = None) -> None:
               f" runs (spread min-max), {os.cpu_count()} CPUs shared by callers and server; "
               "CPU in cores; load1 = 1-minute load average")
         print(table(["key", "callers", "path", "signs/s", "spread", "/ p11-kit", "/ direct",
-                     "server CPU", "caller CPU", "load1"], rows))
+                     "server CPU", "daemon µs/sig", "caller CPU",
+                     "load1"], rows))
         print(f"authd stream: one SignStream call per caller at a time, {STREAM_FRAMES} "
-              "signatures each. authd's server CPU is the whole daemon process.")
+              "signatures each. authd's server CPU is the whole daemon process and authd-front; "
+              "daemon µs/sig: the daemon process's CPU per signature (h2load paths).")
         ch.close()
     finally:
         if srv is not None:

@@ -14,7 +14,7 @@ from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any
 
-from authd.call_link import StreamOut
+from authd.call_link import Answer, StreamOut, answers_held
 from authd.context import Caller
 from authd.token import convert
 from authd.token.service import SignJob, TokenService
@@ -24,6 +24,61 @@ from devices.token.token import Signature
 
 STREAM_BATCH = 16  # signatures of one stream signed in one hop to a worker
 STREAM_LANES = 2  # batches of one stream signed at once (pooled sessions in parallel)
+SIGN_LANES = 2  # batches of fast unary Signs signed at once
+
+
+class LinkedSigns:
+    """Linked unary Signs that could not be signed on the link's thread (they came with
+    others, or their token is not fast enough): a call on a token that signs fast (under
+    ``inline_sign_us``) waits with the others, and up to ``SIGN_LANES`` workers take the
+    waiting calls ``STREAM_BATCH`` at a time — one hop for all, one leased session per run of
+    the same login and key (``TokenService.sign_each``: each call checked on its own, one's
+    error answering only it) — and answer them in one frame. A call on a slow or unmeasured
+    token goes to a worker of its own, as before, so it holds up no other token's calls."""
+
+    def __init__(self, service: TokenService, executor: Executor) -> None:
+        self.service = service
+        self.executor = executor
+        self._lock = threading.Lock()
+        self._waiting: collections.deque[tuple[Caller, SignJob, Answer]] = collections.deque()
+        self._lanes = 0  # workers taking waiting calls now
+
+    def submit(self, caller: Caller, job: SignJob, answer: Answer) -> None:
+        if not self.service.signs_fast(job.handle, job.key_id):
+            context = contextvars.copy_context()
+            self.executor.submit(context.run, self._sign, [(caller, job, answer)])
+            return
+        with self._lock:
+            self._waiting.append((caller, job, answer))
+            if self._lanes >= SIGN_LANES:
+                return  # a worker takes it with the next batch
+            self._lanes += 1
+        self.executor.submit(self._drain)
+
+    def _drain(self) -> None:
+        while True:
+            with self._lock:
+                if not self._waiting:
+                    self._lanes -= 1
+                    return
+                n = min(STREAM_BATCH, len(self._waiting))
+                calls = [self._waiting.popleft() for _ in range(n)]
+            self._sign(calls)
+
+    def _sign(self, calls: list[tuple[Caller, SignJob, Answer]]) -> None:
+        try:
+            results: list[Signature | Exception] = self.service.sign_each(
+                [(caller, job) for caller, job, _ in calls])
+        except Exception as exc:
+            results = [exc] * len(calls)
+        with answers_held():  # one frame for all (one write, one wake of the front end)
+            for (_, _, answer), result in zip(calls, results, strict=True):
+                if isinstance(result, Exception):
+                    answer(None, result)
+                else:
+                    answer(pb.TokenSignResponse(
+                        signature=result.signature,
+                        algorithm=convert.ALGORITHM.to_pb(result.algorithm)), None)
 
 
 def sign_job(request: pb.TokenSignRequest) -> SignJob:
@@ -94,7 +149,7 @@ class LinkedSignStream:
             results = self.service.sign_many(self.caller, batch.jobs)
         except Exception as exc:
             results = [exc]
-        with self._lock:
+        with self._lock, answers_held():  # the answers ready leave in one frame
             batch.results = results
             self._flush()
             self._start()

@@ -75,6 +75,12 @@ class SignJob:
     token_hashes: bool
 
 
+def _same_run(a: SignJob, b: SignJob) -> bool:
+    """Whether two signatures go on one session together (same login, key and mechanism)."""
+    return (a.handle == b.handle and a.key_id == b.key_id and a.algorithm == b.algorithm
+            and a.token_hashes == b.token_hashes)
+
+
 @dataclass(frozen=True)
 class LoginResult:
     login: TokenLogin
@@ -463,8 +469,16 @@ class TokenService:
         is little data to hash; with a certificate check installed, it must answer from memory.
         A hardware token (milliseconds per signature), RSA on SoftHSM2,
         an unmeasured login and large data always go to a worker thread."""
+        if data is not None and len(data) > INLINE_MAX_DATA:
+            return False
+        return self.signs_fast(handle, key_id)
+
+    def signs_fast(self, handle: str, key_id: bytes = b"") -> bool:
+        """Whether this handle's token has been signing in less than ``inline_sign_us`` (and
+        the certificate check, if any, answers from memory): its signatures take less than a
+        hop to a thread and back, so several are best signed in one go."""
         limit = self.settings.inline_sign_us
-        if limit <= 0 or (data is not None and len(data) > INLINE_MAX_DATA):
+        if limit <= 0:
             return False
         login = self.sessions.peek(handle)
         seconds = login.sign_seconds if login is not None else None
@@ -484,28 +498,92 @@ class TokenService:
 
         An exception in ``jobs`` (a request that could not be read) or raised by a signature
         takes that job's place and ends the batch: a stream ends at its first error, so
-        nothing after it is signed."""
+        nothing after it is signed. Consecutive jobs on the same handle, key and algorithm are
+        signed on one leased session (:meth:`_sign_run`); each one's caller and login are
+        still checked as a unary ``sign`` checks them."""
         out: list[Signature | Exception] = []
-        for job in jobs:
+        i = 0
+        while i < len(jobs):
+            job = jobs[i]
             if isinstance(job, Exception):
                 out.append(job)
                 break
+            run = [job]
+            for other in jobs[i + 1:]:
+                if not isinstance(other, SignJob) or not _same_run(job, other):
+                    break
+                run.append(other)
+            signed: list[Signature] = []
             try:
-                out.append(
-                    self.sign(
-                        caller,
-                        job.handle,
-                        job.key_id,
-                        data=job.data,
-                        digest=job.digest,
-                        algorithm=job.algorithm,
-                        token_hashes=job.token_hashes,
-                    )
-                )
+                self._sign_run(caller, run, signed)
             except Exception as exc:
+                out.extend(signed)
                 out.append(exc)
                 break
+            out.extend(signed)
+            i += len(run)
         return out
+
+    def sign_each(
+        self, calls: Sequence[tuple[Caller, SignJob]]
+    ) -> list[Signature | Exception]:
+        """Unary signatures of several callers together, each answered on its own: one's
+        error takes only its own place. Consecutive ones of the same caller, handle, key and
+        algorithm are signed on one leased session."""
+        out: list[Signature | Exception] = []
+        i = 0
+        while i < len(calls):
+            caller, job = calls[i]
+            run = [job]
+            for other_caller, other in calls[i + 1:]:
+                if other_caller != caller or not _same_run(job, other):
+                    break
+                run.append(other)
+            signed: list[Signature] = []
+            try:
+                self._sign_run(caller, run, signed)
+            except Exception as exc:
+                out.extend(signed)
+                out.append(exc)  # this call's error; the ones after it are signed anew
+                i += len(signed) + 1
+                continue
+            out.extend(signed)
+            i += len(run)
+        return out
+
+    def _sign_run(self, caller: Caller, run: Sequence[SignJob], out: list[Signature]) -> None:
+        """Signs ``run`` (one handle, key, algorithm) on one leased session, appending each
+        signature to ``out``; raises the first job's error once those before it are signed.
+        Every job is checked as ``sign`` checks it (the caller owns a live login; the
+        certificate check) before the run is signed."""
+        login: TokenLogin | None = None
+        inputs: list[tuple[bytes | None, bytes | None]] = []
+        failed: Exception | None = None
+        for job in run:
+            try:
+                login = self.login_for(caller, job.handle)
+                if self.guard is not None:
+                    self.guard.check(self.certificate_of(login, job.key_id), medium="token",
+                                     device=login.serial)
+            except Exception as exc:
+                failed = exc
+                break
+            inputs.append((job.data, job.digest))
+        if login is not None and inputs:
+            first = run[0]
+            signed: list[Signature] = []
+            started = time.perf_counter()
+            try:
+                with token_errors():
+                    self.device(login).sign_many(first.key_id, inputs, signed,
+                                                 algorithm=first.algorithm,
+                                                 token_hashes=first.token_hashes)
+            finally:
+                if signed:
+                    login.timed_sign((time.perf_counter() - started) / len(signed))
+                out.extend(signed)
+        if failed is not None:
+            raise failed
 
     def verify(
         self,

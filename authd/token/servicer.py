@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextvars
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar
@@ -16,9 +15,14 @@ from cryptography.hazmat.primitives import serialization
 from authd import validate
 from authd.app import App
 from authd.call_link import Answer, LinkedMethod, LinkedStream, StreamOut, answered_by
-from authd.context import Role, require_role
+from authd.context import Caller, Role, require_role
 from authd.token import convert
-from authd.token.linked_stream import STREAM_BATCH, STREAM_LANES, LinkedSignStream
+from authd.token.linked_stream import (
+    STREAM_BATCH,
+    STREAM_LANES,
+    LinkedSigns,
+    LinkedSignStream,
+)
 from authd.token.service import SignJob, TokenService
 from authd.v1 import token_pb2 as pb
 from authd.v1 import token_pb2_grpc
@@ -187,34 +191,40 @@ class TokenServicer(token_pb2_grpc.TokenServiceServicer):
                                                              bool]:
         """A unary Sign's work, and whether it may run where the call came in (a token that
         signs fast, little data to hash: the GIL is released inside C_Sign)."""
-        caller = require_role(Role.BRANCH)
-        data, digest = _input(request)
-        session, key_id = request.session, bytes(request.key_id)
-        algorithm = convert.algorithm(request.algorithm)
-        token_hashes = request.token_hashes
+        caller, job = self._sign_job(request)
 
         def sign() -> pb.TokenSignResponse:
-            sig = self.service.sign(caller, session, key_id, data=data, digest=digest,
-                                    algorithm=algorithm, token_hashes=token_hashes)
-            return pb.TokenSignResponse(
-                signature=sig.signature, algorithm=convert.ALGORITHM.to_pb(sig.algorithm)
-            )
+            return _response(self.service.sign(
+                caller, job.handle, job.key_id, data=job.data, digest=job.digest,
+                algorithm=job.algorithm, token_hashes=job.token_hashes))
 
-        return sign, self.service.signs_inline(session, data, key_id)
+        return sign, self.service.signs_inline(job.handle, job.data, job.key_id)
+
+    @staticmethod
+    def _sign_job(request: pb.TokenSignRequest) -> tuple[Caller, SignJob]:
+        caller = require_role(Role.BRANCH)
+        data, digest = _input(request)
+        return caller, SignJob(request.session, bytes(request.key_id), data, digest,
+                               convert.algorithm(request.algorithm), request.token_hashes)
 
     def linked_methods(self) -> dict[str, LinkedMethod | LinkedStream]:
         """Sign and SignStream, served by the native front end over the call link
         (authd/call_link.py). A Sign is signed at once on the link's thread when it came
-        alone and signs fast, else on a worker; a SignStream's signatures go to workers in
-        batches, as the stream served here does (authd/token/linked_stream.py)."""
+        alone and signs fast; otherwise it waits with the others for a worker
+        (``LinkedSigns``: the calls waiting together are signed in one hop, one session per
+        run of the same login and key, and answered in one frame). A SignStream's signatures
+        go to workers in batches, as the stream served here does
+        (authd/token/linked_stream.py)."""
+        signs = LinkedSigns(self.service, self.app.executor)
 
         def serve(request: pb.TokenSignRequest, answer: Answer, alone: bool) -> None:
-            sign, inline = self._signer(request)
-            if inline and alone:
-                answered_by(sign, answer)
+            caller, job = self._sign_job(request)
+            if alone and self.service.signs_inline(job.handle, job.data, job.key_id):
+                answered_by(lambda: _response(self.service.sign(
+                    caller, job.handle, job.key_id, data=job.data, digest=job.digest,
+                    algorithm=job.algorithm, token_hashes=job.token_hashes)), answer)
             else:
-                context = contextvars.copy_context()
-                self.app.executor.submit(context.run, answered_by, sign, answer)
+                signs.submit(caller, job, answer)
 
         def open_stream(out: StreamOut) -> LinkedSignStream:
             caller = require_role(Role.BRANCH)
@@ -372,6 +382,11 @@ class TokenServicer(token_pb2_grpc.TokenServiceServicer):
             reason=exemption.reason,
             registration=convert.registration(reg) if reg is not None else None,
         )
+
+
+def _response(sig: Signature) -> pb.TokenSignResponse:
+    return pb.TokenSignResponse(signature=sig.signature,
+                                algorithm=convert.ALGORITHM.to_pb(sig.algorithm))
 
 
 def _ignore_result(future: asyncio.Future[list[Signature | Exception]]) -> None:

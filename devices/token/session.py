@@ -95,6 +95,19 @@ class TokenSession(Protocol):
         """Sign with the private key whose CKA_ID is key_id (raw mechanism output)."""
         ...
 
+    def sign_many(
+        self,
+        key_id: bytes,
+        mechanism: int,
+        payloads: Sequence[bytes],
+        pss: PssParams | None,
+        out: list[bytes],
+    ) -> None:
+        """Sign each payload with the same key and mechanism, in order (one session for all),
+        appending each signature to ``out`` as it is made: on an error, ``out`` holds the
+        signatures made before it."""
+        ...
+
     def create_certificate(
         self, key_id: bytes, label: str, value: bytes, subject: bytes, issuer: bytes, serial: bytes
     ) -> None:

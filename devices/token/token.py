@@ -157,6 +157,54 @@ class TokenDevice:
         raw = self.session.sign(key_id, int(p.mechanism), p.payload, p.pss)
         return Signature(key_id, algorithm, encode_ecdsa(raw) if p.der_encode_ecdsa else raw)
 
+    def sign_many(
+        self,
+        key_id: bytes,
+        inputs: Sequence[tuple[bytes | None, bytes | None]],
+        out: list[Signature],
+        *,
+        algorithm: SignAlgorithm | None = None,
+        token_hashes: bool = False,
+    ) -> None:
+        """:meth:`sign` for each ``(data, digest)`` with the same key and algorithm, in order,
+        on one token session; each signature is appended to ``out``. The first input that
+        cannot be signed raises its error once those before it are signed (``out`` holds
+        them); nothing after it is signed."""
+        check_key_id(key_id)
+        if inputs:  # the checks of sign(), in its order
+            self._check_size(inputs[0][0])
+        key_type = self._private_key_type(key_id)
+        chosen = algorithm or default_algorithm(key_type)
+        payloads: list[bytes] = []
+        plans = None
+        failed: Exception | None = None
+        for data, digest in inputs:
+            try:
+                self._check_size(data)
+                # One algorithm and token_hashes for all: one mechanism for all.
+                plans = plan(chosen, key_type, self.mechanisms, data=data, digest=digest,
+                             token_hashes=token_hashes)
+            except Exception as exc:
+                failed = exc
+                break
+            payloads.append(plans.payload)
+        if plans is not None and payloads:
+            raw: list[bytes] = []
+            der = plans.der_encode_ecdsa
+            try:
+                self.session.sign_many(key_id, int(plans.mechanism), payloads, plans.pss, raw)
+            finally:
+                out.extend(Signature(key_id, chosen, encode_ecdsa(r) if der else r)
+                           for r in raw)
+        if failed is not None:
+            raise failed
+
+    def _check_size(self, data: bytes | None) -> None:
+        if data is not None and len(data) > self.max_data:
+            raise BadRequest(
+                f"the data is {len(data)} bytes; at most {self.max_data} can be signed"
+            )
+
     def verify(
         self,
         key_id: bytes,

@@ -188,6 +188,29 @@ class Pkcs11TokenSession:
                 pooled.objects.clear()  # the key went away under the cache
                 raise
 
+    def sign_many(
+        self,
+        key_id: bytes,
+        mechanism: int,
+        payloads: Sequence[bytes],
+        pss: tuple[int, int, int] | None,
+        out: list[bytes],
+    ) -> None:
+        """Sign each payload with the same key and mechanism, in order, on one leased session
+        (one lease and one key lookup for all); each signature is appended to ``out`` as it is
+        made, so on an error ``out`` holds those made before it."""
+        with self.module.session(self.serial) as pooled, pkcs11_errors("signing", self._label):
+            key = self._private_key(pooled, key_id)
+            param = (Mechanism(pss[0]), pkcs11.MGF(pss[1]), pss[2]) if pss is not None else None
+            mech = Mechanism(mechanism)
+            sign = key.sign
+            try:
+                for payload in payloads:
+                    out.append(bytes(sign(payload, mechanism=mech, mechanism_param=param)))
+            except (p11e.ObjectHandleInvalid, p11e.KeyHandleInvalid):
+                pooled.objects.clear()  # the key went away under the cache
+                raise
+
     def create_certificate(
         self, key_id: bytes, label: str, value: bytes, subject: bytes, issuer: bytes, serial: bytes
     ) -> None:

@@ -12,11 +12,12 @@ import textwrap
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, padding
+from cryptography.hazmat.primitives.asymmetric import ec, padding, utils
 
 from devices.errors import AlreadyPresent, BadRequest, NoSuchObject, WrongState
 from devices.token import KeySpec, RenewalState, SignAlgorithm, TokenDevice
@@ -242,3 +243,41 @@ def test_mechanism_the_token_lacks_in_a_restricted_softhsm(tmp_path: Path) -> No
     )
     assert out.returncode == 0, out.stderr
     assert "refused: the token does not support mechanism CKM_RSA_PKCS_PSS" in out.stdout
+
+
+def test_sign_many_signs_in_order_on_one_session_and_stops_at_the_first_bad_input(
+    device: TokenDevice, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run of signatures with one key leases one pooled session for all; an input that
+    cannot be signed raises its error with the signatures before it kept, and nothing after
+    it is signed."""
+    key = device.generate_key(KeySpec.EC_P256, "run", key_id=b"\x5a\x01")
+    public = device.public_key(key.key_id)
+    assert isinstance(public, ec.EllipticCurvePublicKey)
+    session = device.session
+    assert isinstance(session, Pkcs11TokenSession)
+    module = session.module
+    device.sign(key.key_id, digest=bytes(32))  # the key's lookups are cached from here on
+    leases: list[str] = []
+    lease = module.session
+
+    def counted(serial: str) -> Any:
+        leases.append(serial)
+        return lease(serial)
+
+    monkeypatch.setattr(module, "session", counted)
+    digests = [hashlib.sha256(bytes([i])).digest() for i in range(5)]
+    out: list[Any] = []
+    device.sign_many(key.key_id, [(None, d) for d in digests], out)
+    assert len(leases) == 1
+    assert [s.key_id for s in out] == [key.key_id] * 5
+    for digest, sig in zip(digests, out, strict=True):
+        public.verify(sig.signature, digest, ec.ECDSA(utils.Prehashed(hashes.SHA256())))
+
+    leases.clear()
+    out = []
+    with pytest.raises(BadRequest, match="SHA-256 digest is 32 bytes"):
+        device.sign_many(key.key_id, [(None, digests[0]), (b"data", None), (None, b"short"),
+                                      (None, digests[1])], out)
+    assert len(out) == 2 and len(leases) == 1
+    public.verify(out[1].signature, b"data", ec.ECDSA(hashes.SHA256()))

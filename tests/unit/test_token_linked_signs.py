@@ -1,0 +1,79 @@
+"""Linked unary Signs that arrive together (authd/token/linked_stream.py ``LinkedSigns``): the
+calls waiting on a fast token are signed in one hop, in their order, and each is answered on
+its own — one call's error answers only that call — in one frame; a slow token's call goes to
+a worker of its own."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from authd.context import Caller, Role
+from authd.token.linked_stream import LinkedSigns
+from authd.token.service import SignJob
+from devices.errors import NoSuchObject
+from devices.token import SignAlgorithm
+from devices.token.token import Signature
+
+TELLER = Caller("bank-a", Role.BRANCH, "teller-1")
+OTHER = Caller("bank-b", Role.BRANCH, "teller-1")
+
+
+class _Executor:
+    """Runs nothing until told: the calls submitted meanwhile wait together."""
+
+    def __init__(self) -> None:
+        self.submitted: list[Callable[[], Any]] = []
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> None:
+        self.submitted.append(lambda: fn(*args))
+
+    def run(self) -> None:
+        while self.submitted:
+            self.submitted.pop(0)()
+
+
+class _Service:
+    def __init__(self, fast: set[str]) -> None:
+        self.fast = fast
+        self.batches: list[list[tuple[Caller, SignJob]]] = []
+
+    def signs_fast(self, handle: str, key_id: bytes = b"") -> bool:
+        return handle in self.fast
+
+    def sign_each(self, calls: Sequence[tuple[Caller, SignJob]]) -> list[Signature | Exception]:
+        self.batches.append(list(calls))
+        return [NoSuchObject("no such token session") if caller is OTHER else
+                Signature(job.key_id, SignAlgorithm.ECDSA_SHA256, job.digest or b"")
+                for caller, job in calls]
+
+
+def _job(handle: str, n: int) -> SignJob:
+    return SignJob(handle, b"\x01", None, bytes([n]) * 32, None, False)
+
+
+def test_calls_waiting_together_are_signed_in_one_hop_and_answered_each_on_its_own() -> None:
+    service = _Service({"fast"})
+    executor = _Executor()
+    signs = LinkedSigns(service, executor)  # type: ignore[arg-type]
+    answers: dict[int, tuple[Any, Any]] = {}
+
+    def answer(n: int) -> Any:
+        return lambda response, error: answers.__setitem__(n, (response, error))
+
+    calls = [(TELLER, _job("fast", 0)), (TELLER, _job("fast", 1)), (OTHER, _job("fast", 2)),
+             (TELLER, _job("fast", 3)), (TELLER, _job("fast", 4)), (TELLER, _job("slow", 5))]
+    for n, (caller, job) in enumerate(calls):
+        signs.submit(caller, job, answer(n))
+    assert len(executor.submitted) == 3  # two lanes for the fast token, one for the slow call
+    executor.run()
+    fast = [b for b in service.batches if b[0][1].handle == "fast"]
+    assert [len(b) for b in fast] == [5]  # the first lane took every waiting call
+    assert [job.digest for _, job in fast[0]] == [bytes([n]) * 32 for n in range(5)]
+    assert [len(b) for b in service.batches if b[0][1].handle == "slow"] == [1]
+    assert sorted(answers) == list(range(6))
+    for n in (0, 1, 3, 4, 5):
+        response, error = answers[n]
+        assert error is None and response.signature == bytes([n]) * 32
+    response, error = answers[2]  # the other bank's call: its own error, nobody else's
+    assert response is None and isinstance(error, NoSuchObject)
