@@ -501,16 +501,36 @@ class TokenService:
         nothing after it is signed. Consecutive jobs on the same handle, key and algorithm are
         signed on one leased session (:meth:`_sign_run`); each one's caller and login are
         still checked as a unary ``sign`` checks them."""
+        return self._sign_runs([(caller, job) for job in jobs], first_error_ends=True)
+
+    def sign_each(
+        self, calls: Sequence[tuple[Caller, SignJob]]
+    ) -> list[Signature | Exception]:
+        """Unary signatures of several callers together, each answered on its own: one's
+        error takes only its own place. Consecutive ones of the same caller, handle, key and
+        algorithm are signed on one leased session."""
+        return self._sign_runs(calls, first_error_ends=False)
+
+    def _sign_runs(
+        self, calls: Sequence[tuple[Caller, SignJob | Exception]], *, first_error_ends: bool
+    ) -> list[Signature | Exception]:
+        """Signs ``calls`` in order, a run of consecutive ones of the same caller, handle, key
+        and algorithm on one leased session. An error takes its call's place; with
+        ``first_error_ends`` nothing after it is signed, else the calls after it are signed."""
         out: list[Signature | Exception] = []
         i = 0
-        while i < len(jobs):
-            job = jobs[i]
+        while i < len(calls):
+            caller, job = calls[i]
             if isinstance(job, Exception):
                 out.append(job)
-                break
+                if first_error_ends:
+                    break
+                i += 1
+                continue
             run = [job]
-            for other in jobs[i + 1:]:
-                if not isinstance(other, SignJob) or not _same_run(job, other):
+            for other_caller, other in calls[i + 1:]:
+                if (other_caller != caller or not isinstance(other, SignJob)
+                        or not _same_run(job, other)):
                     break
                 run.append(other)
             signed: list[Signature] = []
@@ -519,32 +539,8 @@ class TokenService:
             except Exception as exc:
                 out.extend(signed)
                 out.append(exc)
-                break
-            out.extend(signed)
-            i += len(run)
-        return out
-
-    def sign_each(
-        self, calls: Sequence[tuple[Caller, SignJob]]
-    ) -> list[Signature | Exception]:
-        """Unary signatures of several callers together, each answered on its own: one's
-        error takes only its own place. Consecutive ones of the same caller, handle, key and
-        algorithm are signed on one leased session."""
-        out: list[Signature | Exception] = []
-        i = 0
-        while i < len(calls):
-            caller, job = calls[i]
-            run = [job]
-            for other_caller, other in calls[i + 1:]:
-                if other_caller != caller or not _same_run(job, other):
+                if first_error_ends:
                     break
-                run.append(other)
-            signed: list[Signature] = []
-            try:
-                self._sign_run(caller, run, signed)
-            except Exception as exc:
-                out.extend(signed)
-                out.append(exc)  # this call's error; the ones after it are signed anew
                 i += len(signed) + 1
                 continue
             out.extend(signed)
