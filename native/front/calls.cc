@@ -356,27 +356,32 @@ void CallLink::SubmitPart(uint64_t id, authd::v1::LinkedCall::Part part, std::st
 // Reads answers on this thread until the one to `mine` came or kReadHere passed, then leaves
 // the reading to the receiver thread if calls are still in flight; answers `mine` last, here.
 void CallLink::ReadHere(uint64_t mine) {
-  int fd;
+  FrameReader* frames;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    fd = in_flight_.count(mine) > 0 ? fd_ : -1;  // -1: not sent (late, cancelled, broken)
+    // nullptr: not sent (late, cancelled, broken)
+    frames = in_flight_.count(mine) > 0 ? frames_ : nullptr;
   }
   std::unique_ptr<LinkedPending> own;
   authd::v1::LinkedAnswer own_answer;
   bool ok = true;
   auto until = std::chrono::steady_clock::now() + kReadHere;
   std::string bytes;
-  while (fd >= 0 && ok && !own) {
+  while (frames != nullptr && ok && !own) {
+    if (frames->Ready()) {  // read along with an earlier frame
+      ok = frames->Next(&bytes) && Dispatch(bytes, mine, &own, &own_answer);
+      continue;
+    }
     auto left = std::chrono::duration_cast<std::chrono::nanoseconds>(
         until - std::chrono::steady_clock::now());
     if (left.count() <= 0) break;
     timespec wait{static_cast<time_t>(left.count() / 1000000000),
                   static_cast<long>(left.count() % 1000000000)};
-    pollfd ready{fd, POLLIN, 0};
+    pollfd ready{frames->fd(), POLLIN, 0};
     int n = ::ppoll(&ready, 1, &wait, nullptr);
     if (n < 0 && errno == EINTR) continue;
     if (n == 0) break;  // not yet: the receiver thread takes over
-    ok = n > 0 && ReadFrame(fd, kMaxAnswers, &bytes) && Dispatch(bytes, mine, &own, &own_answer);
+    ok = n > 0 && frames->Next(&bytes) && Dispatch(bytes, mine, &own, &own_answer);
   }
   bool others, ending;
   {
@@ -508,9 +513,13 @@ void CallLink::Run() {
 }
 
 void CallLink::Serve(int fd) {
-  std::thread receiver([this, fd] { Receive(fd); });
+  // Shared by the receiver thread and a sending thread reading its own answer, one at a
+  // time (reader_).
+  FrameReader frames(fd, kMaxAnswers);
+  std::thread receiver([this, &frames] { Receive(frames); });
   std::unique_lock<std::mutex> lock(mu_);
   fd_ = fd;
+  frames_ = &frames;
   if (!queue_.empty() && !writing_) {
     Write(lock);
     lock.lock();
@@ -524,13 +533,14 @@ void CallLink::Serve(int fd) {
   // woken from its read by the shutdown below).
   wake_.wait(lock, [this] { return !writing_ && reader_ != Reader::kCaller; });
   fd_ = -1;
+  frames_ = nullptr;
   lock.unlock();
   ::shutdown(fd, SHUT_RDWR);
   receiver.join();
   FailAll(false);
 }
 
-void CallLink::Receive(int fd) {
+void CallLink::Receive(FrameReader& frames) {
   std::string bytes;
   while (true) {
     {
@@ -542,7 +552,7 @@ void CallLink::Receive(int fd) {
       if (broken_) break;
       reader_ = Reader::kReceiver;
     }
-    bool ok = ReadFrame(fd, kMaxAnswers, &bytes) && Dispatch(bytes, 0, nullptr, nullptr);
+    bool ok = frames.Next(&bytes) && Dispatch(bytes, 0, nullptr, nullptr);
     bool stopping;
     {
       std::lock_guard<std::mutex> lock(mu_);

@@ -42,6 +42,7 @@
 
 #include "authd/v1/call_link.pb.h"
 #include "caller.h"
+#include "framing.h"
 
 namespace authd_front {
 
@@ -82,7 +83,7 @@ class CallLink {
   // `own` instead of answered. False: the frame did not parse.
   bool Dispatch(const std::string& bytes, uint64_t mine, std::unique_ptr<LinkedPending>* own,
                 authd::v1::LinkedAnswer* own_answer);
-  void Receive(int fd);
+  void Receive(FrameReader& frames);
   void FailAll(bool queued_too);
 
   const std::string path_;
@@ -95,6 +96,7 @@ class CallLink {
   std::deque<std::unique_ptr<LinkedPending>> queue_;
   std::unordered_map<uint64_t, std::unique_ptr<LinkedPending>> in_flight_;
   int fd_ = -1;
+  FrameReader* frames_ = nullptr;  // the answers' reader of the link connected now
   bool writing_ = false;  // a thread is writing frames (Write)
   enum class Reader { kNone, kReceiver, kCaller };
   Reader reader_ = Reader::kNone;  // who reads answers from the link now

@@ -34,30 +34,60 @@ bool WriteAll(int fd, const char* data, size_t size) {
   return true;
 }
 
-bool ReadAll(int fd, char* data, size_t size) {
-  while (size > 0) {
-    ssize_t n = ::recv(fd, data, size, 0);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    data += n;
-    size -= static_cast<size_t>(n);
-  }
-  return true;
-}
-
 void AppendFrame(const google::protobuf::MessageLite& message, std::string* out) {
   uint32_t size = htonl(static_cast<uint32_t>(message.ByteSizeLong()));
   out->append(reinterpret_cast<const char*>(&size), 4);
   message.AppendToString(out);
 }
 
-bool ReadFrame(int fd, uint32_t max, std::string* out) {
+namespace {
+
+constexpr size_t kReadChunk = 64u << 10;
+
+uint32_t FrameSize(const char* header) {
   uint32_t size = 0;
-  if (!ReadAll(fd, reinterpret_cast<char*>(&size), 4)) return false;
-  size = ntohl(size);
-  if (size > max) return false;
-  out->resize(size);
-  return ReadAll(fd, out->data(), size);
+  std::memcpy(&size, header, 4);
+  return ntohl(size);
+}
+
+}  // namespace
+
+FrameReader::FrameReader(int fd, uint32_t max) : fd_(fd), max_(max), buffer_(kReadChunk) {}
+
+bool FrameReader::Ready() const {
+  size_t held = end_ - start_;
+  return held >= 4 && held - 4 >= FrameSize(buffer_.data() + start_);
+}
+
+bool FrameReader::Next(std::string* out) {
+  while (end_ - start_ < 4) {
+    if (!Fill(4)) return false;
+  }
+  uint32_t size = FrameSize(buffer_.data() + start_);
+  if (size > max_) return false;
+  while (end_ - start_ - 4 < size) {
+    if (!Fill(size_t{4} + size)) return false;
+  }
+  out->assign(buffer_.data() + start_ + 4, size);
+  start_ += size_t{4} + size;
+  if (start_ == end_) start_ = end_ = 0;
+  return true;
+}
+
+bool FrameReader::Fill(size_t want) {
+  if (start_ > 0 && buffer_.size() - start_ < want) {  // move what is held to the front
+    std::memmove(buffer_.data(), buffer_.data() + start_, end_ - start_);
+    end_ -= start_;
+    start_ = 0;
+  }
+  if (buffer_.size() - start_ < want) buffer_.resize(start_ + want);
+  while (true) {
+    ssize_t n = ::recv(fd_, buffer_.data() + end_, buffer_.size() - end_, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    end_ += static_cast<size_t>(n);
+    return true;
+  }
 }
 
 }  // namespace authd_front

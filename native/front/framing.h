@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace authd_front {
 
@@ -14,11 +15,31 @@ namespace authd_front {
 int ConnectUnix(const std::string& path);
 // Sends all of `size` bytes (false: the socket broke).
 bool WriteAll(int fd, const char* data, size_t size);
-// Reads exactly `size` bytes (false: the socket closed or broke).
-bool ReadAll(int fd, char* data, size_t size);
 // Appends `message` framed to `out`.
 void AppendFrame(const google::protobuf::MessageLite& message, std::string* out);
-// Reads one frame's message bytes into `out` (false: closed, broken, or over `max` bytes).
-bool ReadFrame(int fd, uint32_t max, std::string* out);
+
+// Reads the frames of one socket through one buffer: a frame that came whole (the usual
+// answer) costs one recv, not one for its length and one for its body; bytes of the next
+// frame read along stay for the next call. Used by one thread at a time.
+class FrameReader {
+ public:
+  FrameReader(int fd, uint32_t max);
+  int fd() const { return fd_; }
+  // A whole frame is buffered: Next returns it without reading the socket (poll would not
+  // say so).
+  bool Ready() const;
+  // Reads one frame's message bytes into `out` (false: closed, broken, or over `max` bytes).
+  bool Next(std::string* out);
+
+ private:
+  // Reads at least once more from the socket (false: closed or broken).
+  bool Fill(size_t want);
+
+  const int fd_;
+  const uint32_t max_;
+  std::vector<char> buffer_;
+  size_t start_ = 0;  // buffer_[start_, end_) is read and not yet returned
+  size_t end_ = 0;
+};
 
 }  // namespace authd_front

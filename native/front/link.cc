@@ -203,9 +203,10 @@ void Link::Serve(int fd) {
 }
 
 void Link::Receive(int fd) {
+  FrameReader frames(fd, kMaxAnswer);
   std::string bytes;
   while (true) {
-    if (!ReadFrame(fd, kMaxAnswer, &bytes)) break;
+    if (!frames.Next(&bytes)) break;
     authd::v1::LinkAnswers answers;
     if (!answers.ParseFromString(bytes)) break;
     Frame frame;
