@@ -57,18 +57,24 @@ def health_of(srv: Any) -> int:
         channel.close()
 
 
+def readers_of(cards: smartcard_pb2_grpc.SmartcardServiceStub) -> list[tuple[str, bool, bytes]]:
+    """The service's listing, as (reader, card present, ATR); [] while the service is down."""
+    listing = cards.ListReaders(pb.ListReadersRequest())
+    if not listing.service_available:
+        return []
+    return [(r.name, r.card_present, r.atr) for r in listing.readers]
+
+
 def test_list_and_watch_readers(server: Any, card_factory: CardFactory) -> None:
     first = card_factory(0, "first")
     srv = server()
     cards = stub(srv)
-    wait_for(lambda: cards.ListReaders(pb.ListReadersRequest()).readers[0].card_present)
-    listing = cards.ListReaders(pb.ListReadersRequest())
-    assert listing.service_available
-    assert [(r.name, r.card_present, r.atr) for r in listing.readers] == [
-        (READERS[0], True, first.card.atr),
-        (READERS[1], False, b""),
-    ]
-    events = cards.WatchReaders(pb.WatchReadersRequest())
+    # The service's monitor polls pcscd on its own: wait until it has seen both readers and the
+    # card (an empty listing or one reader only is a moment of its start, not an answer).
+    expected = [(READERS[0], True, first.card.atr), (READERS[1], False, b"")]
+    assert wait_for(lambda: readers_of(cards) == expected, timeout=20), readers_of(cards)
+    # a deadline on the stream: an event that never comes fails the test, it does not hang it
+    events = cards.WatchReaders(pb.WatchReadersRequest(), timeout=60)
     replay = [next(events) for _ in range(4)]
     assert [(e.kind, e.reader) for e in replay] == [
         (pb.ReaderEvent.SERVICE_UP, ""),
