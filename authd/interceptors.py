@@ -405,28 +405,16 @@ def request_parser(method: str, parse: Any, limit: int) -> _Requests:
     return _Requests(method, parse, limit)
 
 
-_CACHED_MAX = 4096
-_COUNTED: dict[tuple[str, grpc.StatusCode], Any] = {}  # (method, code): its counter
-_TIMED: dict[str, Any] = {}  # method: its latency histogram
+# The labelled children each call is counted and timed with (code, method; method).
+_COUNTED = metrics.Children(metrics.RPCS)
+_TIMED = metrics.Children(metrics.RPC_SECONDS)
 
 
 def _log_access(method: str, caller: Caller | None, code: grpc.StatusCode,
                 started: float | None) -> None:
-    # The labelled children are looked up once (labels() costs more than the count itself):
-    # the methods and codes are few.
-    counter = _COUNTED.get((method, code))
-    if counter is None:
-        counter = metrics.RPCS.labels(method=method, code=code.name)
-        if len(_COUNTED) < _CACHED_MAX:
-            _COUNTED[(method, code)] = counter
-    counter.inc()
+    _COUNTED(code.name, method).inc()
     if started is not None:
-        timer = _TIMED.get(method)
-        if timer is None:
-            timer = metrics.RPC_SECONDS.labels(method=method)
-            if len(_TIMED) < _CACHED_MAX:
-                _TIMED[method] = timer
-        timer.observe(time.perf_counter() - started)
+        _TIMED(method).observe(time.perf_counter() - started)
     level = logging.DEBUG if code == grpc.StatusCode.OK else logging.INFO
     if not log.isEnabledFor(level):
         return

@@ -7,6 +7,9 @@ codes, PINs or anything a customer typed. The daemon's metrics live in their own
 
 from __future__ import annotations
 
+import threading
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client import start_http_server as _start_http_server
 
@@ -50,6 +53,38 @@ OTP_WRITER_FAILURES = Counter(
 POLICY_DECISIONS = Counter("authd_policy_decisions",
                            "transfer decisions by outcome and institution",
                            ("institution", "outcome"), registry=REGISTRY)
+
+
+class Children:
+    """The labelled children of one metric, each looked up by its label values once.
+
+    ``metric.labels(...)`` costs more than the count it leads to, so the hot paths keep the
+    children they count with. ``children("a", "b")`` is ``metric.labels("a", "b")`` (the values
+    in the order of the metric's label names); at most ``size`` children are kept (the oldest
+    is let go first), so label values a caller chooses cannot grow the cache without limit.
+    """
+
+    def __init__(self, metric: Any, size: int = 4096) -> None:
+        if size < 1:
+            raise ValueError("a cache of metric children holds at least one")
+        self._metric = metric
+        self._size = size
+        self._kept: dict[tuple[str, ...], Any] = {}
+        self._adding = threading.Lock()  # taken only on a miss: callers count on many threads
+
+    def __call__(self, *values: str) -> Any:
+        child = self._kept.get(values)
+        if child is None:
+            child = self._metric.labels(*values)
+            with self._adding:
+                if values not in self._kept:
+                    if len(self._kept) >= self._size:
+                        del self._kept[next(iter(self._kept))]
+                    self._kept[values] = child
+        return child
+
+    def __len__(self) -> int:
+        return len(self._kept)
 
 
 def value(name: str, **labels: str) -> float:

@@ -23,7 +23,12 @@ grants (``GRANT CONNECT``), its settings (``ALTER DATABASE ... SET``, ``ALTER RO
 DATABASE ... SET``). The swap carries them from the store's database to the restored one in
 the same transaction, and the restored objects (loaded under the store's role) are given back
 the owners they had in the store's database; a grant, setting or owner that cannot be carried
-refuses the restore with the store as it was."""
+refuses the restore with the store as it was. A role that could not carry the restore through
+(no CREATEDB, not the database's owner, not a member of a role owning objects or default
+privileges in it; a superuser can) is refused before anything is created. The grants on the
+objects and the default privileges are in the dump and loaded with it; what neither the dump
+nor the swap carries (the cluster's roles, tablespaces, the database's comment, connection
+limit, encoding and locale) is listed in docs/audit.md."""
 
 from __future__ import annotations
 
@@ -177,7 +182,10 @@ def restore_dump(cfg: Config, dump: Path, keys: KeyRing | None, *, replace: bool
     current = None
     kept: _Kept | None = None
     exists = server.exists(server.name)
+    _may_restore(server, replacing=exists and not check_only)
     if exists and not check_only:
+        kept = _read_kept(server)
+        _may_own(server, kept)
         db = open_database(cfg.store_url, 1)
         try:
             if _holds_a_store(db) and not replace:
@@ -186,7 +194,6 @@ def restore_dump(cfg: Config, dump: Path, keys: KeyRing | None, *, replace: bool
             current = read_keys_of(db)
         finally:
             db.close()
-        kept = _read_kept(server)
     staging = f"{server.name[:40]}_restoring_{time.strftime('%Y%m%d%H%M%S')}_" \
         f"{secrets.token_hex(3)}"
     with server.connect() as conn:
@@ -228,6 +235,54 @@ def restore_dump(cfg: Config, dump: Path, keys: KeyRing | None, *, replace: bool
         os.replace(witness, result.witness_moved)
     _record(cfg, result)
     return result
+
+
+_RESTORES = ("a restore needs a superuser, or a role with CREATEDB that owns the store's "
+             "database and is a member of every role owning an object in it or holding "
+             "default privileges there (it creates a staging database, renames the "
+             "store's aside and gives the restored objects their owners)")
+
+
+def _may_restore(server: _Server, replacing: bool) -> None:
+    """Refuse, before anything is created, a role that could not carry the restore through."""
+    with server.connect() as conn:
+        role, superuser, createdb, owns = conn.execute(
+            "SELECT current_user, rolsuper, rolcreatedb, (SELECT pg_has_role(current_user, "
+            "datdba, 'MEMBER') FROM pg_database WHERE datname = %s) FROM pg_roles "
+            "WHERE rolname = current_user", (server.name,)).fetchone()
+    if superuser:
+        return
+    if not createdb:
+        why = "it may not create databases (no CREATEDB)"
+    elif replacing and not owns:
+        why = "it does not own the database"
+    else:
+        return
+    raise WrongState(f"role {role} may not restore database {server.name}: {why}; "
+                     f"{_RESTORES}; nothing restored")
+
+
+def _may_own(server: _Server, kept: _Kept) -> None:
+    """The objects of the store's database are given back their owners, and its default
+    privileges (``ALTER DEFAULT PRIVILEGES FOR ROLE``) are loaded for their roles: the
+    restoring role must be able to act as each of them."""
+    import psycopg
+
+    owners = sorted({owner for objects in kept.objects for owner in objects.values()})
+    with psycopg.connect(server.conninfo(server.name), autocommit=True,  # pg_database_owner
+                         password=server._password, connect_timeout=10) as conn:
+        row = conn.execute(  # and the roles of its default privileges
+            "SELECT current_user, (SELECT rolsuper FROM pg_roles WHERE rolname = current_user), "
+            "array(SELECT o FROM (SELECT unnest(%s::text[]) UNION SELECT "
+            "pg_get_userbyid(defaclrole) FROM pg_default_acl) AS r(o) "
+            "WHERE NOT pg_has_role(current_user, o, 'MEMBER') ORDER BY o)",
+            (owners,)).fetchone()
+    assert row is not None  # a SELECT without FROM: one row
+    role, superuser, foreign = row
+    if foreign and not superuser:
+        raise WrongState(f"role {role} may not restore database {server.name}: it is not a "
+                         f"member of {', '.join(foreign)}, which own objects or default "
+                         f"privileges in it; {_RESTORES}; nothing restored")
 
 
 def _sql(template: str, *names: str) -> Any:

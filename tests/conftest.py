@@ -10,6 +10,7 @@ import secrets
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -204,9 +205,22 @@ def server(tmp_path: Path) -> Iterator[Callable[..., TestServer]]:
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float = 10.0, interval: float = 0.05) -> bool:
+    """Poll ``predicate`` until it holds (True); fail the test when it has not within
+    ``timeout`` seconds, naming the condition (a wait that falls through would hide it)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
             return True
         time.sleep(interval)
-    return predicate()
+    if predicate():
+        return True
+    code = getattr(predicate, "__code__", None)
+    where = f" ({Path(code.co_filename).name}:{code.co_firstlineno})" if code else ""
+    raise AssertionError(f"the condition{where} did not hold within {timeout:g} s")
+
+
+def joined(thread: threading.Thread, timeout: float) -> None:
+    """Join ``thread``; fail the test when it is still running after ``timeout`` seconds (its
+    results would be read half-made)."""
+    thread.join(timeout)
+    assert not thread.is_alive(), f"thread {thread.name} still running after {timeout:g} s"

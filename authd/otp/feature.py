@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import logging
 
-from authd import metrics
 from authd.app import App
 from authd.certificate.settings import CertificateSettings
 from authd.context import Caller
@@ -21,7 +20,7 @@ from authd.otp.service import Job, OtpService, VerifyResult
 from authd.otp.servicer import OtpServicer
 from authd.otp.settings import OtpSettings
 from authd.otp.signers import SignerTrust
-from authd.otp.verifier import Verifier
+from authd.otp.verifier import Verifier, count_verified
 from authd.ratelimit import Rate, RateLimiter
 from authd.storage import Tx
 from authd.storage.database import Row, Statement
@@ -129,11 +128,7 @@ class OtpFeature(Feature[OtpSettings]):
     @staticmethod
     def count(result: VerifyResult, institution: str) -> None:
         """Count a committed verification in the OTP metrics."""
-        if result.replayed:
-            metrics.OTP_VERIFICATION_REPLAYS.labels(institution=institution).inc()
-            return
-        metrics.OTP_VERIFICATIONS.labels(outcome=result.outcome.value,
-                                         institution=institution).inc()
+        count_verified(result, institution)
 
     @property
     def center(self) -> OtpService:

@@ -25,7 +25,6 @@ import socket
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from google.rpc import code_pb2, status_pb2
 
@@ -113,8 +112,8 @@ class _Answers:
             assert answer is not None
             key = (call.method, _code(call.method, answer))
             counted[key] = counted.get(key, 0) + 1
-        for key, count in counted.items():
-            _rpcs(key).inc(count)
+        for (method, code), count in counted.items():
+            _RPCS(code_pb2.Code.Name(code), method).inc(count)
         if stages.ON:
             self.finished = stages.now()
         self.complete = True
@@ -135,19 +134,8 @@ def _code(method: str, answer: engine_link_pb2.LinkAnswer) -> int:
     return code
 
 
-# authd_rpcs_total's child of each (method, status code) a frame's calls were answered with:
-# looked up once, not by label names for every frame (the methods are the link's three).
-_RPCS: dict[tuple[str, int], Any] = {}
-
-
-def _rpcs(key: tuple[str, int]) -> Any:
-    child = _RPCS.get(key)
-    if child is None:
-        method, code = key
-        child = metrics.RPCS.labels(method=method, code=code_pb2.Code.Name(code))
-        if len(_RPCS) < 256:
-            _RPCS[key] = child
-    return child
+# authd_rpcs_total's children (code, method) the link counts with, each looked up once.
+_RPCS = metrics.Children(metrics.RPCS)
 
 
 class EngineLink(FrontListener):
@@ -168,7 +156,7 @@ class EngineLink(FrontListener):
                 read = stages.now() if stages.ON else 0.0
                 frame = engine_link_pb2.LinkFrame.FromString(body)
                 for shed in frame.shed:
-                    metrics.RPCS.labels(method=shed.method, code=shed.code).inc(shed.count)
+                    _RPCS(shed.code, shed.method).inc(shed.count)
                 self._serve(frame, out, read)
                 if stages.ON:
                     stages.observe("front_queue", frame.queued_us / 1e6)

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 import grpc
 
-from authd import idempotency, metrics, validate
+from authd import idempotency, validate
 from authd.app import App
 from authd.context import Caller, Role, require_role
 from authd.otp.convert import (
@@ -23,7 +23,7 @@ from authd.otp.engine import GroupCommitEngine, LoopCommitEngine
 from authd.otp.keys import CALL_KEY
 from authd.otp.service import REGISTRATION_REFUSED, Job, OtpService, VerifyResult
 from authd.otp.settings import OtpSettings
-from authd.otp.verifier import Admission, Verifier, answer, check_code, refused
+from authd.otp.verifier import Admission, Verifier, answer, check_code, count_verified, refused
 from authd.ratelimit import Rate, RateLimiter
 from authd.storage import Tx
 from authd.v1 import otp_pb2, otp_pb2_grpc
@@ -62,12 +62,7 @@ Pending = Future[VerifyResult] | asyncio.Future[VerifyResult]
 def _count(institution: str, future: Pending) -> None:
     if future.cancelled() or future.exception() is not None:
         return
-    result = future.result()
-    if result.replayed:
-        metrics.OTP_VERIFICATION_REPLAYS.labels(institution=institution).inc()
-        return
-    metrics.OTP_VERIFICATIONS.labels(outcome=result.outcome.value,
-                                     institution=institution).inc()
+    count_verified(future.result(), institution)
 
 
 class OtpServicer(otp_pb2_grpc.OtpServiceServicer):

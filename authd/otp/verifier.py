@@ -19,7 +19,7 @@ import logging
 import os
 import signal
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, Protocol
+from typing import Protocol
 
 from authd import errors, metrics, validate
 from authd.context import Caller
@@ -90,23 +90,18 @@ class Admission:
         self.held -= count
 
 
-# The metric child of each (institution, outcome) ("": answered again from its key), looked up
-# once instead of by label names for every group; bounded like the callers the link keeps.
-_COUNTED: dict[tuple[str, str], Any] = {}
-_COUNTED_MAX = 4096
+# The metric children verifications are counted with (institution; institution, outcome).
+_REPLAYED = metrics.Children(metrics.OTP_VERIFICATION_REPLAYS)
+_VERIFIED = metrics.Children(metrics.OTP_VERIFICATIONS)
 
 
-def _counter(key: tuple[str, str]) -> Any:
-    child = _COUNTED.get(key)
-    if child is None:
-        institution, outcome = key
-        child = (metrics.OTP_VERIFICATION_REPLAYS.labels(institution=institution) if not outcome
-                 else metrics.OTP_VERIFICATIONS.labels(outcome=outcome,
-                                                       institution=institution))
-        if len(_COUNTED) >= _COUNTED_MAX:
-            _COUNTED.clear()
-        _COUNTED[key] = child
-    return child
+def count_verified(result: VerifyResult, institution: str) -> None:
+    """Count a committed verification in the OTP metrics (one answered again from its key in
+    the replays, not again in the outcomes)."""
+    if result.replayed:
+        _REPLAYED(institution).inc()
+    else:
+        _VERIFIED(institution, result.outcome.value).inc()
 
 
 def _count(jobs: list[tuple[Job, str]], answers: list[Answer[VerifyResult]]) -> None:
@@ -115,8 +110,8 @@ def _count(jobs: list[tuple[Job, str]], answers: list[Answer[VerifyResult]]) -> 
         if error is None and result is not None:
             key = (job[2].institution, "" if result.replayed else result.outcome.value)
             outcomes[key] = outcomes.get(key, 0) + 1
-    for key, count in outcomes.items():
-        _counter(key).inc(count)
+    for (institution, outcome), count in outcomes.items():
+        (_VERIFIED(institution, outcome) if outcome else _REPLAYED(institution)).inc(count)
 
 
 class Verifier:

@@ -24,6 +24,7 @@ from authd.v1 import customer_pb2 as C
 from authd.v1 import customer_pb2_grpc, otp_pb2, policy_pb2_grpc
 from authd.v1 import policy_pb2 as P
 from tests.answers import answer_of
+from tests.conftest import joined
 from tests.policy_bank import Bank
 from tests.service.test_center_link import branch_node, center_audit, center_node
 from tests.service.test_otp_corporate_registration import Site
@@ -287,6 +288,7 @@ def test_a_change_waits_for_a_registration_in_flight_and_sees_it(banks):
     finally:
         commit.set()
         writer.join(60)
+    assert not writer.is_alive(), "the corporate change did not end"
     with pytest.raises(grpc.RpcError) as err:
         answer.result()
     assert details_of(err.value).reason == "CORPORATE_MASTER_RULE"
@@ -322,7 +324,7 @@ def test_racing_changes_and_online_registrations_never_both_pass(banks):
         for t in threads:
             t.start()
         for t in threads:
-            t.join(60)
+            joined(t, 60)
         assert sorted(results.values()) == ["CORPORATE_MASTER_RULE", "ok"], results
         corporate = kind_of(a_bank, customer) == "corporate"
         assert corporate == (results["change"] == "ok")

@@ -29,7 +29,7 @@ from authd.v1 import otp_pb2_grpc, security_card_pb2_grpc
 from authd.v1 import security_card_pb2 as C
 from devices.otp.codes import hotp
 from drivers.kek_token import KeyAbsent, TokenKek
-from tests.conftest import KEK_PIN_FILE
+from tests.conftest import KEK_PIN_FILE, joined
 from tests.nodes import Node, serve_env
 
 SEED = bytes(range(1, 21))
@@ -120,7 +120,7 @@ class Verifier(threading.Thread):
 
     def stop(self) -> Counter[str]:
         self.halt.set()
-        self.join(120)
+        joined(self, 120)
         return self.outcomes
 
 

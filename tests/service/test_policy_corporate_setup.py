@@ -151,6 +151,7 @@ def test_a_setup_waits_for_a_registration_in_flight_and_sees_it(banks):
     finally:
         commit.set()
         writer.join(60)
+    assert not writer.is_alive(), "the corporate setup did not end"
     with pytest.raises(grpc.RpcError) as err:
         answer.result()
     assert details_of(err.value).reason == "CORPORATE_MASTER_RULE"

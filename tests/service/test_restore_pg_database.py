@@ -147,3 +147,111 @@ def test_a_restore_whose_settings_cannot_be_carried_changes_nothing(
         assert conn.execute("SELECT to_regclass('after_the_dump') IS NOT NULL"
                             ).fetchone() == (True,)
         assert conn.execute("SHOW statement_timeout").fetchone() == ("7s",)
+
+
+@pytest.mark.parametrize(("may", "owns", "why"), [
+    ("LOGIN", False, "it may not create databases (no CREATEDB)"),
+    ("LOGIN CREATEDB", False, "it does not own the database"),
+    ("LOGIN CREATEDB", True, "it is not a member of postgres, which own objects or default "
+                             "privileges in it"),
+])
+def test_a_restore_by_a_role_without_the_privileges_is_refused_and_changes_nothing(
+        server, pg_url: str, pg_cluster: PgCluster, tmp_path: Path, capsys, may: str,
+        owns: bool, why: str) -> None:
+    """A restore creates a staging database, renames the store's aside and the staging one
+    into its name, and gives the objects back their owners: a role that may not do all of it
+    (no CREATEDB; not the store's database's owner; not able to act as its objects' owner) is
+    refused before anything is created, with the reason, and the store is left as it was."""
+    import psycopg
+
+    server(store_url=pg_url).stop()  # the store, its key on the token, also when run alone
+    name = pg_url.rsplit("/", 1)[1]
+    dump = tmp_path / "authd.dump"
+    assert authd_main(["backup", str(dump), "--store", pg_url,
+                       "--data-dir", str(tmp_path)]) == 0
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE after_the_dump (id integer)")  # a restore would drop it
+    role = f"authd_clerk_{uuid.uuid4().hex[:8]}"
+    pg_cluster.admin(f"CREATE ROLE {role} {may}")
+    try:
+        if owns:
+            pg_cluster.admin(f"ALTER DATABASE {name} OWNER TO {role}")
+        with psycopg.connect(pg_cluster.url("postgres"), autocommit=True) as conn:
+            before = {r[0] for r in conn.execute("SELECT datname FROM pg_database")}
+        as_role = pg_url.replace("postgresql://postgres@", f"postgresql://{role}@")
+        capsys.readouterr()
+        assert authd_main(["restore", str(dump), "--replace", "--store", as_role,
+                           "--data-dir", str(tmp_path)]) == 2
+        err = capsys.readouterr().err
+        assert f"role {role} may not restore database {name}: {why}" in err, err
+        assert "nothing restored" in err and "Traceback" not in err
+        with psycopg.connect(pg_cluster.url("postgres"), autocommit=True) as conn:
+            assert {r[0] for r in conn.execute("SELECT datname FROM pg_database")} == before
+        with psycopg.connect(pg_url, autocommit=True) as conn:
+            assert conn.execute("SELECT to_regclass('after_the_dump') IS NOT NULL"
+                                ).fetchone() == (True,)
+    finally:
+        pg_cluster.admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        pg_cluster.admin(f"DROP ROLE IF EXISTS {role}")
+
+
+def _default_privileges(pg_cluster: PgCluster, database: str) -> list[tuple[str, str, str]]:
+    import psycopg
+
+    with psycopg.connect(pg_cluster.url(database), autocommit=True) as conn:
+        return sorted((str(r[0]), str(r[1]), str(r[2])) for r in conn.execute(
+            "SELECT pg_get_userbyid(defaclrole), COALESCE(n.nspname, ''), "
+            "array_to_string(defaclacl, ',') FROM pg_default_acl d "
+            "LEFT JOIN pg_namespace n ON n.oid = d.defaclnamespace "
+            "ORDER BY 1, 2, d.defaclobjtype"))
+
+
+def test_a_restored_store_keeps_its_default_privileges(
+        server, pg_url: str, pg_cluster: PgCluster, tmp_path: Path, capsys) -> None:
+    """``ALTER DEFAULT PRIVILEGES`` belongs to the database's contents: pg_dump holds it and
+    the restore loads it, for the store's role and for another, in a schema and everywhere, so
+    a table created after the restore is granted as one created before it."""
+    import psycopg
+
+    server(store_url=pg_url).stop()  # the store, its key on the token, also when run alone
+    name = pg_url.rsplit("/", 1)[1]
+    tag = uuid.uuid4().hex[:8]
+    reader, maker = f"authd_reader_{tag}", f"authd_maker_{tag}"
+    pg_cluster.admin(f"CREATE ROLE {reader} LOGIN")
+    pg_cluster.admin(f"CREATE ROLE {maker} NOLOGIN")
+    aside = ""
+    try:
+        with psycopg.connect(pg_url, autocommit=True) as conn:
+            for statement in (
+                    f"ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT ON TABLES "
+                    f"TO {reader}",
+                    f"ALTER DEFAULT PRIVILEGES GRANT USAGE ON SEQUENCES TO {reader}",
+                    f"ALTER DEFAULT PRIVILEGES FOR ROLE {maker} REVOKE EXECUTE ON FUNCTIONS "
+                    f"FROM PUBLIC",
+                    f"GRANT CREATE ON SCHEMA public TO {maker}"):
+                conn.execute(statement)
+        defaults = _default_privileges(pg_cluster, name)
+        assert len(defaults) == 3, defaults
+        dump = tmp_path / "authd.dump"
+        assert authd_main(["backup", str(dump), "--store", pg_url,
+                           "--data-dir", str(tmp_path)]) == 0
+        with psycopg.connect(pg_url, autocommit=True) as conn:  # taken back by the restore
+            conn.execute(f"ALTER DEFAULT PRIVILEGES IN SCHEMA public REVOKE SELECT ON TABLES "
+                         f"FROM {reader}")
+        assert _default_privileges(pg_cluster, name) != defaults
+        capsys.readouterr()
+        assert authd_main(["restore", str(dump), "--replace", "--store", pg_url,
+                           "--data-dir", str(tmp_path)]) == 0
+        aside = capsys.readouterr().out.split("kept as database ", 1)[1].split(":", 1)[0]
+
+        assert _default_privileges(pg_cluster, name) == defaults
+        with psycopg.connect(pg_url, autocommit=True) as conn:
+            conn.execute("CREATE TABLE made_after_the_restore (id integer)")
+        with _as(pg_cluster, reader, name) as conn:
+            assert conn.execute("SELECT count(*) FROM made_after_the_restore").fetchone() == (0,)
+    finally:
+        if aside:
+            pg_cluster.admin(f"DROP DATABASE IF EXISTS {aside} WITH (FORCE)")
+        pg_cluster.admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        for role in (reader, maker):
+            pg_cluster.admin(f"DROP ROLE IF EXISTS {role}")

@@ -57,18 +57,28 @@ def health_of(srv: Any) -> int:
         channel.close()
 
 
+def readers_of(cards: smartcard_pb2_grpc.SmartcardServiceStub) -> list[tuple[str, bool, bytes]]:
+    """The service's listing, as (reader, card present, ATR); [] while the service is down."""
+    listing = cards.ListReaders(pb.ListReadersRequest())
+    if not listing.service_available:
+        return []
+    return [(r.name, r.card_present, r.atr) for r in listing.readers]
+
+
+def card_in(cards: smartcard_pb2_grpc.SmartcardServiceStub, reader: str = READER) -> bool:
+    return any(name == reader and present for name, present, _ in readers_of(cards))
+
+
 def test_list_and_watch_readers(server: Any, card_factory: CardFactory) -> None:
     first = card_factory(0, "first")
     srv = server()
     cards = stub(srv)
-    wait_for(lambda: cards.ListReaders(pb.ListReadersRequest()).readers[0].card_present)
-    listing = cards.ListReaders(pb.ListReadersRequest())
-    assert listing.service_available
-    assert [(r.name, r.card_present, r.atr) for r in listing.readers] == [
-        (READERS[0], True, first.card.atr),
-        (READERS[1], False, b""),
-    ]
-    events = cards.WatchReaders(pb.WatchReadersRequest())
+    # The service's monitor polls pcscd on its own: wait until it has seen both readers and the
+    # card (an empty listing or one reader only is a moment of its start, not an answer).
+    expected = [(READERS[0], True, first.card.atr), (READERS[1], False, b"")]
+    assert wait_for(lambda: readers_of(cards) == expected, timeout=20), readers_of(cards)
+    # a deadline on the stream: an event that never comes fails the test, it does not hang it
+    events = cards.WatchReaders(pb.WatchReadersRequest(), timeout=60)
     replay = [next(events) for _ in range(4)]
     assert [(e.kind, e.reader) for e in replay] == [
         (pb.ReaderEvent.SERVICE_UP, ""),
@@ -173,7 +183,7 @@ def test_teller_sets_up_a_card_and_signs(server: Any, card: VirtualCardSlot) -> 
 
 def test_pin_change_block_and_unblock(server: Any, card: VirtualCardSlot) -> None:
     cards = stub(server())
-    wait_for(lambda: cards.ListReaders(pb.ListReadersRequest()).readers[0].card_present)
+    wait_for(lambda: card_in(cards))
     changed = cards.ChangePin(
         pb.ChangePinRequest(reader=READER, old_pin="123456", new_pin="24682468")
     )
@@ -205,7 +215,7 @@ def test_pin_change_block_and_unblock(server: Any, card: VirtualCardSlot) -> Non
 def test_raw_apdus(server: Any, card: VirtualCardSlot) -> None:
     srv = server(smartcard={"max_apdu_bytes": 300})
     cards = stub(srv)
-    wait_for(lambda: cards.ListReaders(pb.ListReadersRequest()).readers[0].card_present)
+    wait_for(lambda: card_in(cards))
     select = bytes.fromhex("00a404000ba00000030800001000010000")
     chuid = bytes.fromhex("00cb3fff055c035fc10200")
     answer = cards.Transmit(
@@ -251,7 +261,7 @@ def test_raw_apdus(server: Any, card: VirtualCardSlot) -> None:
 def test_card_pulled_mid_operation(server: Any, card: VirtualCardSlot) -> None:
     srv = server()
     cards = stub(srv)
-    wait_for(lambda: cards.ListReaders(pb.ListReadersRequest()).readers[0].card_present)
+    wait_for(lambda: card_in(cards))
 
     def pull(command: object) -> None:
         card.card.on_command = None
@@ -267,13 +277,13 @@ def test_card_pulled_mid_operation(server: Any, card: VirtualCardSlot) -> None:
         )
     )
     assert code == grpc.StatusCode.UNAVAILABLE and "removed" in message
-    wait_for(lambda: not cards.ListReaders(pb.ListReadersRequest()).readers[0].card_present)
+    wait_for(lambda: not card_in(cards))
     code, message = code_of(lambda: cards.GetPivStatus(pb.CardRequest(reader=READER)))
     assert code == grpc.StatusCode.UNAVAILABLE and "no card" in message
     me = system_pb2_grpc.SystemServiceStub(srv.channel()).WhoAmI(system_pb2.WhoAmIRequest())
     assert me.institution == "bank-a"  # the daemon keeps serving
     card.insert()
-    wait_for(lambda: cards.ListReaders(pb.ListReadersRequest()).readers[0].card_present)
+    wait_for(lambda: card_in(cards))
     assert cards.GetPivStatus(pb.CardRequest(reader=READER)).pin_attempts_remaining == 3
 
 
@@ -298,7 +308,7 @@ def test_without_pcscd_the_service_is_unavailable(server: Any, running_pcscd: Pc
 
 def test_concurrent_callers_share_a_card_safely(server: Any, card: VirtualCardSlot) -> None:
     cards = stub(server())
-    wait_for(lambda: cards.ListReaders(pb.ListReadersRequest()).readers[0].card_present)
+    wait_for(lambda: card_in(cards))
     chuid = bytes.fromhex("00cb3fff055c035fc10200")
     errors: list[BaseException] = []
 
@@ -358,7 +368,7 @@ def _readers(cards: smartcard_pb2_grpc.SmartcardServiceStub) -> int:
 def test_an_idle_card_is_released_reset_for_other_applications(server: Any,
                                                                 card: VirtualCardSlot) -> None:
     cards = stub(server(smartcard={"idle_release_seconds": 0.3}))
-    wait_for(lambda: cards.ListReaders(pb.ListReadersRequest()).readers[0].card_present)
+    wait_for(lambda: card_in(cards))
     verify = bytes.fromhex("0020008008313233343536ffff")
     status = bytes.fromhex("0020008000")
     answers = cards.Transmit(pb.TransmitRequest(reader=READER, apdus=[verify, status]))
@@ -383,7 +393,7 @@ def test_callers_that_give_up_do_not_disturb_other_answers(server: Any,
                                                            card: VirtualCardSlot) -> None:
     srv = server()
     cards = stub(srv)
-    wait_for(lambda: cards.ListReaders(pb.ListReadersRequest()).readers[0].card_present)
+    wait_for(lambda: card_in(cards))
     chuid = bytes.fromhex("00cb3fff055c035fc10200")
     discovery = bytes.fromhex("00cb3fff035c017e00")
     expected_chuid = cards.Transmit(pb.TransmitRequest(reader=READER, apdus=[chuid]))

@@ -21,6 +21,7 @@ from authd.v1 import token_pb2 as pb
 from authd.v1 import token_pb2_grpc
 from simulators.certificate.ca import DemoCa
 from simulators.token.softhsm import SoftHsmEnvironment, SoftHsmToken, process_env
+from tests.conftest import joined
 
 FAST = {"token": {"poll_interval": 0.1, "rescan_interval": 0.1}}
 
@@ -363,7 +364,7 @@ def test_watch_gives_current_state_then_unplug_and_plug(
         env.plug(token)
     wait_for(pb.TokenEvent.INSERTED)
     call.cancel()
-    reader.join(timeout=5)
+    joined(reader, 5)
 
 
 def test_rsa_pss_and_digest_signing(srv: Any, token: SoftHsmToken) -> None:

@@ -341,6 +341,7 @@ def test_callers_that_give_up_mid_signature_never_touch_another_callers_answers(
     finally:
         stop.set()
         worker.join(timeout=60)
+    assert not worker.is_alive(), "the signing worker did not stop"
     assert expired > 0 and not failures and len(answers) > 5
     for data, signature in answers:
         _verify(s_key.public_key_der, signature, data)

@@ -19,6 +19,7 @@ from devices.hid_otp.frame import build_frame, frame_reports
 from drivers.errors import DeviceAbsent, DeviceIOError
 from drivers.hid import OtpHidConnection, list_devices
 from simulators.hid_otp import DeviceUnplugged, Fault
+from tests.conftest import joined
 
 from .hid_otp_helpers import FAST, attach
 
@@ -139,7 +140,7 @@ def test_device_pulled_while_processing_loses_the_command() -> None:
     worker.start()
     time.sleep(0.1)
     a.bus.unplug(a.path)
-    worker.join(2)
+    joined(worker, 2)
     assert len(errors) == 1 and isinstance(errors[0], DeviceAbsent)
     assert a.device.slots[1] is None
 

@@ -20,6 +20,7 @@ from devices.hid_otp.errors import (
 )
 from drivers.hid import OtpHidConnection
 from simulators.hid_otp import SimulatorBus
+from tests.conftest import joined
 
 from .hid_otp_helpers import FAST, RecordingHandle, attach
 
@@ -124,7 +125,7 @@ def test_hmac_requiring_touch_waits_for_the_button() -> None:
     worker.start()
     time.sleep(0.1)
     assert a.device.touch() == ""  # completes the pending challenge, types nothing
-    worker.join(2)
+    joined(worker, 2)
     assert result["r"] == hmac.new(NIST_KEY, b"hi", hashlib.sha1).digest()
 
 

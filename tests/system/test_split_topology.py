@@ -67,7 +67,7 @@ from simulators.security_card.cardholder import Question, VirtualCardholder
 from simulators.security_card.embosser import EmbosserSimulator
 from simulators.token.softhsm import SoftHsmToken, process_env
 from tests.answers import answer_of
-from tests.conftest import KEK_PIN_FILE, make_config, wait_for
+from tests.conftest import KEK_PIN_FILE, joined, make_config, wait_for
 from tests.pgcluster import PgCluster
 from tests.split import operator
 from tests.tcpproxy import DELAY, DROP_REPLIES, FORWARD, REFUSE, TcpProxy
@@ -609,9 +609,9 @@ def test_a_center_node_killed_while_the_branches_work(deployment: Deployment) ->
     worker.start()
     when_reserved(d, serial)
     d.centers[0].kill()  # the first url of both branches: A reserved there, B enrolls there
-    provision.join(120)
+    joined(provision, 120)
     stop.set()
-    worker.join(120)
+    joined(worker, 120)
 
     assert not isinstance(provisioned[0], grpc.RpcError), provisioned[0]
     assert provisioned[0].otp_serial == otp_serial_of(serial)
@@ -800,7 +800,7 @@ def test_provisioning_interrupted_at_each_step_leaves_nothing_half_done(
     when_reserved(d, dying)
     died_at = time.monotonic()
     b.node.kill()
-    thread.join(60)
+    joined(thread, 60)
 
     # 1. The link is down before the reservation: nothing reaches the center, the device is
     # untouched, the branch's health says so.
@@ -823,7 +823,7 @@ def test_provisioning_interrupted_at_each_step_leaves_nothing_half_done(
     thread, out = in_background(lambda: a.provision(cut))
     when_reserved(d, cut)
     a.link(REFUSE)
-    thread.join(120)
+    joined(thread, 120)
     assert isinstance(out[0], grpc.RpcError) and out[0].code() == grpc.StatusCode.UNAVAILABLE
     a.link(FORWARD)
     assert wait_for(lambda: a.serving("authd.v1.HidOtpService"), timeout=15)
@@ -838,7 +838,7 @@ def test_provisioning_interrupted_at_each_step_leaves_nothing_half_done(
         thread, out = in_background(lambda serial=serial: a.provision(serial))
         when_reserved(d, serial)
         a.link(mode, delay)
-        thread.join(120)
+        joined(thread, 120)
         assert isinstance(out[0], grpc.RpcError), f"{mode}: {out[0]}"
         assert out[0].code() == grpc.StatusCode.UNAVAILABLE
         a.link(FORWARD)

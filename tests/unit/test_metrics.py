@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from authd import metrics
 
 
@@ -23,3 +25,30 @@ def test_only_authd_metrics_are_served() -> None:
     names = {line.split("{")[0].split(" ")[0] for line in text.splitlines()
              if line and not line.startswith("#")}
     assert names and all(name.startswith("authd_") for name in names)
+
+
+def test_children_are_looked_up_once_and_count_into_their_metric() -> None:
+    children = metrics.Children(metrics.RPCS)
+    before = metrics.value("authd_rpcs_total", code="NOT_FOUND", method="/test.Children/A")
+    first = children("NOT_FOUND", "/test.Children/A")
+    assert children("NOT_FOUND", "/test.Children/A") is first
+    assert first is metrics.RPCS.labels(code="NOT_FOUND", method="/test.Children/A")
+    first.inc(2)
+    children("NOT_FOUND", "/test.Children/A").inc()
+    assert metrics.value("authd_rpcs_total", code="NOT_FOUND",
+                         method="/test.Children/A") == before + 3
+    assert len(children) == 1
+
+
+def test_children_keep_at_most_their_size() -> None:
+    children = metrics.Children(metrics.RPC_SECONDS, size=3)
+    for i in range(50):
+        children(f"/test.Children/Bound{i}").observe(0.001)
+        assert len(children) == min(i + 1, 3)
+    assert metrics.value("authd_rpc_seconds_count", method="/test.Children/Bound0") == 1
+    assert metrics.value("authd_rpc_seconds_count", method="/test.Children/Bound49") == 1
+
+
+def test_a_cache_of_no_children_is_refused() -> None:
+    with pytest.raises(ValueError, match="at least one"):
+        metrics.Children(metrics.RPCS, size=0)
