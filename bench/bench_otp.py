@@ -472,7 +472,8 @@ def stage_histograms(port: int) -> dict[str, dict[str, float]]:
 
 
 STAGE_ORDER = ("front_queue", "link_read", "writer_wait", "writer_commit", "sync_wait", "sync",
-               "sync_inline", "settle", "checkpoint", "link_send_wait", "link_total", "gc")
+               "sync_inline", "settle", "checkpoint", "link_send_wait", "link_total", "gc",
+               "gc_full")
 
 
 def _bucket_at(bounds: list[tuple[float, float]], rank: float) -> str:

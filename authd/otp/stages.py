@@ -16,7 +16,8 @@ front end's link meets them:
 - ``checkpoint``: copying the write-ahead log into the store (off the answers' path);
 - ``link_send_wait``: a frame's answers, complete, waited to be sent back;
 - ``link_total``: a frame from its decoding to its answers sent (the daemon's share);
-- ``gc``: one collection of the garbage collector (it holds every Python thread).
+- ``gc``: one collection of the garbage collector's young generations (it holds every Python
+  thread); ``gc_full``: one full collection (the oldest generation too).
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ def _gc_timer(phase: str, info: dict[str, Any]) -> None:
     if phase == "start":
         _gc_started = now()
     else:
-        observe("gc", now() - _gc_started)
+        observe("gc_full" if info.get("generation") == 2 else "gc", now() - _gc_started)
 
 
 def enable() -> None:
