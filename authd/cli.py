@@ -36,9 +36,11 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 
 async def _serve(cfg: configmod.Config) -> None:
+    from authd.heap import freeze_startup
     from authd.server import start_server
 
     running = await start_server(cfg)
+    freeze_startup()  # what the start built lives as long as the process: no full scans of it
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

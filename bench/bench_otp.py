@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from authd.files import create_private
+from authd.otp import stages
 from bench import h2load
 from bench.common import (
     load1,
@@ -471,8 +472,7 @@ def stage_histograms(port: int) -> dict[str, dict[str, float]]:
     return found
 
 
-STAGE_ORDER = ("front_queue", "link_read", "writer_wait", "writer_commit", "sync_wait", "sync",
-               "sync_inline", "settle", "checkpoint", "link_send_wait", "link_total", "gc")
+STAGE_ORDER = stages.STAGES  # the order a verification meets them
 
 
 def _bucket_at(bounds: list[tuple[float, float]], rank: float) -> str:

@@ -16,7 +16,8 @@ front end's link meets them:
 - ``checkpoint``: copying the write-ahead log into the store (off the answers' path);
 - ``link_send_wait``: a frame's answers, complete, waited to be sent back;
 - ``link_total``: a frame from its decoding to its answers sent (the daemon's share);
-- ``gc``: one collection of the garbage collector (it holds every Python thread).
+- ``gc``: one collection of the garbage collector's young generations (it holds every Python
+  thread); ``gc_full``: one full collection (the oldest generation too).
 """
 
 from __future__ import annotations
@@ -37,13 +38,21 @@ STAGE_SECONDS = Histogram("authd_otp_stage_seconds",
                           "the engine ([otp] stage_timings)", ("stage",), buckets=BUCKETS,
                           registry=metrics.REGISTRY)
 
+STAGES = ("front_queue", "link_read", "writer_wait", "writer_commit", "sync_wait", "sync",
+          "sync_inline", "settle", "checkpoint", "link_send_wait", "link_total", "gc", "gc_full")
+
 ON = False
 now = time.perf_counter
 _gc_started = 0.0
+# Each stage's histogram child, looked up once: ``labels()`` takes the metric's lock, and a
+# collection can start inside it (creating a child allocates), on the same thread; had the
+# collector's callback called ``labels()`` there, that thread would wait for itself for ever
+# (the daemon hung, its metrics and its shutdown with it).
+_CHILDREN: dict[str, Any] = {}
 
 
 def observe(stage: str, seconds: float) -> None:
-    STAGE_SECONDS.labels(stage=stage).observe(seconds)
+    _CHILDREN[stage].observe(seconds)
 
 
 def _gc_timer(phase: str, info: dict[str, Any]) -> None:
@@ -51,12 +60,15 @@ def _gc_timer(phase: str, info: dict[str, Any]) -> None:
     if phase == "start":
         _gc_started = now()
     else:
-        observe("gc", now() - _gc_started)
+        _CHILDREN["gc_full" if info.get("generation") == 2 else "gc"].observe(
+            now() - _gc_started)
 
 
 def enable() -> None:
     """Record every stage from now on (the benchmark's setting)."""
     global ON
     if not ON:
+        for stage in STAGES:
+            _CHILDREN[stage] = STAGE_SECONDS.labels(stage=stage)
         ON = True
         gc.callbacks.append(_gc_timer)
