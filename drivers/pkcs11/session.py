@@ -168,12 +168,16 @@ class Pkcs11TokenSession:
         if obj is None:
             found = list(
                 pooled.session.get_objects(
-                    {Attribute.CLASS: ObjectClass.PRIVATE_KEY, Attribute.ID: key_id}
+                    {Attribute.CLASS: ObjectClass.PRIVATE_KEY, Attribute.ID: key_id,
+                     Attribute.TOKEN: True}
                 )
             )
             if not found:
                 raise ObjectMissing(f"token {self._label!r}: no private key with id {key_id.hex()}")
-            obj = pooled.objects[cache_key] = found[0]
+            obj = found[0]
+            if self.module.signs_with_copies:
+                obj = pooled.session_copy(obj)
+            pooled.objects[cache_key] = obj
         return obj
 
     def sign(
@@ -185,7 +189,7 @@ class Pkcs11TokenSession:
             try:
                 return bytes(key.sign(data, mechanism=Mechanism(mechanism), mechanism_param=param))
             except (p11e.ObjectHandleInvalid, p11e.KeyHandleInvalid):
-                pooled.objects.clear()  # the key went away under the cache
+                pooled.forget_objects()  # the key went away under the cache
                 raise
 
     def sign_many(
@@ -208,7 +212,7 @@ class Pkcs11TokenSession:
                 for payload in payloads:
                     out.append(bytes(sign(payload, mechanism=mech, mechanism_param=param)))
             except (p11e.ObjectHandleInvalid, p11e.KeyHandleInvalid):
-                pooled.objects.clear()  # the key went away under the cache
+                pooled.forget_objects()  # the key went away under the cache
                 raise
 
     def create_certificate(

@@ -11,6 +11,7 @@ import pytest
 from drivers.pkcs11 import (
     AlreadyLoggedIn,
     ModuleSet,
+    ObjectMissing,
     PinIncorrect,
     Pkcs11Module,
     Pkcs11TokenSession,
@@ -171,4 +172,45 @@ def test_session_pool_is_safe_across_threads(module: Pkcs11Module, token: SoftHs
     for t in threads:
         t.join()
     assert not errors
+    module.logout(token.serial)
+
+
+def _session_keys(module: Pkcs11Module, serial: str, key_id: bytes) -> int:
+    """How many session-object (CKA_TOKEN false) private keys with ``key_id`` exist now."""
+    from pkcs11 import Attribute, ObjectClass
+
+    with module.session(serial) as pooled:
+        return len(list(pooled.session.get_objects({
+            Attribute.CLASS: ObjectClass.PRIVATE_KEY, Attribute.ID: key_id,
+            Attribute.TOKEN: False})))
+
+
+def test_signs_with_a_session_copy_of_the_key_that_ends_with_the_key_and_the_login(
+    module: Pkcs11Module, token: SoftHsmToken
+) -> None:
+    # SoftHSM2 checks a token object's file at each use; a session copy signs without that.
+    module.login(token.serial, token.pin)
+    session = Pkcs11TokenSession(module, token.serial, token.label)
+    key_id = b"\x0c\x01"
+    session.generate_key_pair(3, key_id, "copy", ec_params=bytes.fromhex("06082a8648ce3d030107"))
+    digest = bytes(32)
+    out: list[bytes] = []
+    session.sign_many(key_id, 0x1041, [digest, digest], None, out)
+    assert [len(s) for s in out] == [64, 64]
+    assert _session_keys(module, token.serial, key_id) == 1  # one copy, reused
+    # Lookups see the token's own objects only.
+    assert len(session.find_objects(3, key_id)) == 1
+
+    # A logout ends the copy; signing after a new login makes a new one.
+    module.logout(token.serial)
+    module.login(token.serial, token.pin)
+    assert _session_keys(module, token.serial, key_id) == 0
+    assert len(session.sign(key_id, 0x1041, digest)) == 64
+    assert _session_keys(module, token.serial, key_id) == 1
+
+    # Deleting the key destroys its copies: nothing signs with it afterwards.
+    assert session.destroy_objects(key_id) == 2
+    assert _session_keys(module, token.serial, key_id) == 0
+    with pytest.raises(ObjectMissing):
+        session.sign(key_id, 0x1041, digest)
     module.logout(token.serial)
