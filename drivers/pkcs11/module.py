@@ -95,24 +95,28 @@ class PooledSession:
     session: pkcs11.Session
     generation: int
     objects: dict[tuple[int, bytes], pkcs11.Object] = field(default_factory=dict)
-    copies: list[pkcs11.Object] = field(default_factory=list)
+    copies: dict[int, pkcs11.Object] = field(default_factory=dict)  # by the token object's handle
 
     def session_copy(self, obj: pkcs11.Object) -> pkcs11.Object:
         """A session object copy of the token object ``obj`` (C_CopyObject, CKA_TOKEN false),
-        living until :meth:`forget_objects`, the session's close or the logout (a private
-        session object ends with its login); ``obj`` itself if the module will not copy it."""
-        try:
-            copy = obj.copy({pkcs11.Attribute.TOKEN: False})
-        except p11e.PKCS11Error:
-            return obj
-        self.copies.append(copy)
+        made once, living until :meth:`forget_objects`, the session's close or the logout (a
+        private session object ends with its login); ``obj`` itself if the module will not
+        copy it."""
+        handle = int(obj.handle or 0)
+        copy = self.copies.get(handle)
+        if copy is None:
+            try:
+                copy = obj.copy({pkcs11.Attribute.TOKEN: False})
+            except p11e.PKCS11Error:
+                return obj
+            self.copies[handle] = copy
         return copy
 
     def forget_objects(self) -> None:
         """Forget the handles found, and destroy the session copies made."""
         self.objects.clear()
-        copies, self.copies = self.copies, []
-        for copy in copies:
+        copies, self.copies = self.copies, {}
+        for copy in copies.values():
             try:
                 copy.destroy()
             except p11e.PKCS11Error:  # gone already (a logout ends private session objects)
