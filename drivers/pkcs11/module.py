@@ -89,11 +89,38 @@ class TokenInfo:
 
 @dataclass
 class PooledSession:
-    """A pooled PKCS#11 session and the object handles found through it."""
+    """A pooled PKCS#11 session and the object handles found through it, and the session
+    copies of keys made on it (:meth:`session_copy`)."""
 
     session: pkcs11.Session
     generation: int
     objects: dict[tuple[int, bytes], pkcs11.Object] = field(default_factory=dict)
+    copies: dict[int, pkcs11.Object] = field(default_factory=dict)  # by the token object's handle
+
+    def session_copy(self, obj: pkcs11.Object) -> pkcs11.Object:
+        """A session object copy of the token object ``obj`` (C_CopyObject, CKA_TOKEN false),
+        made once, living until :meth:`forget_objects`, the session's close or the logout (a
+        private session object ends with its login); ``obj`` itself if the module will not
+        copy it."""
+        handle = int(obj.handle or 0)
+        copy = self.copies.get(handle)
+        if copy is None:
+            try:
+                copy = obj.copy({pkcs11.Attribute.TOKEN: False})
+            except p11e.PKCS11Error:
+                return obj
+            self.copies[handle] = copy
+        return copy
+
+    def forget_objects(self) -> None:
+        """Forget the handles found, and destroy the session copies made."""
+        self.objects.clear()
+        copies, self.copies = self.copies, {}
+        for copy in copies.values():
+            try:
+                copy.destroy()
+            except p11e.PKCS11Error:  # gone already (a logout ends private session objects)
+                pass
 
 
 @dataclass
@@ -167,6 +194,9 @@ class Pkcs11Module:
             threading.RLock() if self._locking is None else None
         )
         self.manufacturer = _text(self._lib.manufacturer_id)
+        # SoftHSM2 checks a token object's file at each use of it (a lock and file reads per
+        # signature, which serialize the threads signing); a session copy of the key does not.
+        self.signs_with_copies = "softhsm" in self.manufacturer.lower()
         self.description = _text(self._lib.library_description)
         self._cond = threading.Condition()
         self._leases = 0
@@ -335,7 +365,7 @@ class Pkcs11Module:
                             self._drop(serial)
                     raise
             if pooled.generation != generation:
-                pooled.objects.clear()
+                pooled.forget_objects()
                 pooled.generation = generation
             broken = gone = False
             try:
@@ -407,11 +437,31 @@ class Pkcs11Module:
         return value
 
     def invalidate_objects(self, serial: str) -> None:
-        """Object handles cached for this token may be stale (an object was destroyed)."""
+        """Object handles cached for this token may be stale (an object was destroyed). The
+        idle sessions' key copies are destroyed now (a leased one's when it is next leased)."""
         with self._cond:
             state = self._states.get(serial)
-            if state is not None:
-                state.generation += 1
+            if state is None:
+                return
+            state.generation += 1
+            generation = state.generation
+            idle, state.idle = state.idle, []
+        if not idle:
+            return
+        try:
+            with self._lease_gate():  # no re-initialization under the destroys
+                for pooled in idle:
+                    pooled.forget_objects()
+                    pooled.generation = generation
+        except TokenAbsent:  # the module closed: its sessions are gone
+            return
+        with self._cond:
+            if self._states.get(serial) is state:
+                room = max(0, MAX_IDLE_SESSIONS - len(state.idle))
+                state.idle.extend(idle[:room])
+                idle = idle[room:]
+        for pooled in idle:  # the token went away, or its pool filled meanwhile
+            _quiet_close(pooled.session)
 
     # ------------------------------------------------------------------- login
     def login(self, serial: str, pin: str) -> TokenInfo:

@@ -11,6 +11,7 @@ import pytest
 from drivers.pkcs11 import (
     AlreadyLoggedIn,
     ModuleSet,
+    ObjectMissing,
     PinIncorrect,
     Pkcs11Module,
     Pkcs11TokenSession,
@@ -19,6 +20,7 @@ from drivers.pkcs11 import (
     TokenEventKind,
     TokenWatcher,
 )
+from drivers.pkcs11.session import COPY_RUN
 from simulators.token.softhsm import SoftHsmEnvironment, SoftHsmToken, process_env
 
 
@@ -172,3 +174,65 @@ def test_session_pool_is_safe_across_threads(module: Pkcs11Module, token: SoftHs
         t.join()
     assert not errors
     module.logout(token.serial)
+
+
+def _session_keys(module: Pkcs11Module, serial: str, key_id: bytes) -> int:
+    """How many session-object (CKA_TOKEN false) private keys with ``key_id`` exist now."""
+    from pkcs11 import Attribute, ObjectClass
+
+    with module.session(serial) as pooled:
+        return len(list(pooled.session.get_objects({
+            Attribute.CLASS: ObjectClass.PRIVATE_KEY, Attribute.ID: key_id,
+            Attribute.TOKEN: False})))
+
+
+def test_signs_with_a_session_copy_of_the_key_that_ends_with_the_key_and_the_login(
+    module: Pkcs11Module, token: SoftHsmToken
+) -> None:
+    # SoftHSM2 checks a token object's file at each use; a session copy signs without that.
+    module.login(token.serial, token.pin)
+    session = Pkcs11TokenSession(module, token.serial, token.label)
+    key_id = b"\x0c\x01"
+    session.generate_key_pair(3, key_id, "copy", ec_params=bytes.fromhex("06082a8648ce3d030107"))
+    run = [bytes(32)] * COPY_RUN  # a single signature signs with the token object itself
+    out: list[bytes] = []
+    session.sign_many(key_id, 0x1041, run, None, out)
+    session.sign_many(key_id, 0x1041, run, None, out)
+    assert [len(s) for s in out] == [64] * 2 * COPY_RUN
+    assert _session_keys(module, token.serial, key_id) == 1  # one copy, reused
+    # Lookups see the token's own objects only.
+    assert len(session.find_objects(3, key_id)) == 1
+
+    # A logout ends the copy; signing after a new login makes a new one.
+    module.logout(token.serial)
+    module.login(token.serial, token.pin)
+    assert _session_keys(module, token.serial, key_id) == 0
+    session.sign_many(key_id, 0x1041, run, None, out)
+    assert _session_keys(module, token.serial, key_id) == 1
+
+    # Deleting the key destroys its copies: nothing signs with it afterwards.
+    assert session.destroy_objects(key_id) == 2
+    assert _session_keys(module, token.serial, key_id) == 0
+    with pytest.raises(ObjectMissing):
+        session.sign_many(key_id, 0x1041, run, None, out)
+    module.logout(token.serial)
+
+
+def test_a_run_signed_on_a_session_copy_stops_when_the_token_is_removed(
+    env: SoftHsmEnvironment, module: Pkcs11Module, token: SoftHsmToken
+) -> None:
+    module.login(token.serial, token.pin)
+    session = Pkcs11TokenSession(module, token.serial, token.label)
+    key_id = b"\x0c\x02"
+    session.generate_key_pair(3, key_id, "gone", ec_params=bytes.fromhex("06082a8648ce3d030107"))
+    run = [bytes(32)] * COPY_RUN
+    out: list[bytes] = []
+    session.sign_many(key_id, 0x1041, run, None, out)
+    assert _session_keys(module, token.serial, key_id) == 1
+    env.unplug(token)
+    try:
+        with pytest.raises(TokenAbsent):  # the copy would sign on; the token is gone
+            session.sign_many(key_id, 0x1041, run, None, out)
+        assert len(out) == COPY_RUN
+    finally:
+        env.plug(token)
