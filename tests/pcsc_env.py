@@ -14,6 +14,7 @@ from __future__ import annotations
 import atexit
 import shutil
 import tempfile
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -87,14 +88,46 @@ def running_pcscd(pcscd: PrivatePcscd) -> PrivatePcscd:
 
 
 def wait_card(reader: str, present: bool, timeout: float = 10.0) -> None:
-    """Wait until pcscd reports the card in `reader` present (or gone)."""
+    """Wait until pcscd reports the card in `reader` present (or gone); on timeout fail with
+    what pcscd says of the reader and the end of its log."""
     from drivers.pcsc.monitor import ReaderMonitor, wait_for
 
     monitor = ReaderMonitor(poll_ms=200).start()
     try:
         wait_for(monitor, lambda snap: (snap.readers.get(reader) is not None) == present, timeout)
+    except TimeoutError:
+        raise CardNotSeen(
+            f"pcscd did not report the card in {reader!r} {'present' if present else 'gone'}"
+            f" within {timeout:g} s; the reader: {reader_state(reader)}; pcscd's log:"
+            f" {PCSCD.log_tail(8)}"
+        ) from None
     finally:
         monitor.stop()
+
+
+class CardNotSeen(AssertionError):
+    """pcscd did not report a virtual card's insertion or removal in time."""
+
+
+def reader_state(reader: str) -> str:
+    """pcscd's own word on `reader`: its state flags and the card's ATR."""
+    from smartcard import scard
+
+    hresult, context = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
+    if hresult != scard.SCARD_S_SUCCESS:
+        return f"no PC/SC context ({scard.SCardGetErrorMessage(hresult)})"
+    try:
+        hresult, results = scard.SCardGetStatusChange(
+            context, 0, [(reader, scard.SCARD_STATE_UNAWARE)])
+        if hresult != scard.SCARD_S_SUCCESS:
+            return scard.SCardGetErrorMessage(hresult)
+        _name, state, atr = results[0]
+        flags = [name.removeprefix("SCARD_STATE_") for name in dir(scard)
+                 if name.startswith("SCARD_STATE_") and name != "SCARD_STATE_UNAWARE"
+                 and state & getattr(scard, name)]
+        return f"state {'|'.join(sorted(flags)) or 'none'}, ATR {bytes(atr).hex() or 'none'}"
+    finally:
+        scard.SCardReleaseContext(context)
 
 
 CardFactory = Callable[..., VirtualCardSlot]
@@ -109,7 +142,16 @@ def card_factory(running_pcscd: PrivatePcscd, tmp_path: Path) -> Iterator[CardFa
         slot = open_slot(tmp_path / f"{name}.json", running_pcscd.port(reader_index))
         slot.insert()
         slots.append(slot)
-        wait_card(READERS[reader_index], True)
+        try:
+            wait_card(READERS[reader_index], True)
+        except CardNotSeen as first:
+            # What a person does with a card a reader did not take: pull it and insert it
+            # again, once. The warning keeps what pcscd said the first time.
+            warnings.warn(f"virtual card inserted a second time: {first}", stacklevel=2)
+            slot.remove()
+            wait_card(READERS[reader_index], False)
+            slot.insert()
+            wait_card(READERS[reader_index], True)
         return slot
 
     yield insert

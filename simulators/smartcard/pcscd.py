@@ -143,8 +143,8 @@ class PrivatePcscd:
             listener.listen(socket.SOMAXCONN)
             with self.log_path.open("ab") as log:
                 self.process = subprocess.Popen(
-                    ["/bin/sh", "-c", _ACTIVATE, "pcscd", "--foreground", "--config",
-                     str(self.config_dir)],
+                    ["/bin/sh", "-c", _ACTIVATE, "pcscd", "--foreground", "--info",
+                     "--config", str(self.config_dir)],
                     stdin=listener.fileno(),
                     stdout=log,
                     stderr=subprocess.STDOUT,
@@ -159,7 +159,7 @@ class PrivatePcscd:
         while True:
             if self.process.poll() is not None:
                 raise PcscdError(
-                    f"pcscd exited with status {self.process.returncode}: {self._log_tail()}"
+                    f"pcscd exited with status {self.process.returncode}: {self.log_tail()}"
                 )
             if _listening(self.process.pid, self.ports):
                 return
@@ -170,7 +170,7 @@ class PrivatePcscd:
                 self.stop()
                 raise PcscdError(
                     f"pcscd did not open vpcd ports {self.ports} within {timeout:.0f} s:"
-                    f" {self._log_tail()}"
+                    f" {self.log_tail()}"
                 )
             time.sleep(0.02)
 
@@ -192,9 +192,10 @@ class PrivatePcscd:
         except FileNotFoundError:
             return ""
 
-    def _log_tail(self) -> str:
-        lines = self._log_text().strip().splitlines()[-5:]
-        return (" | ".join(lines) or "no output") + f" (log: {self.log_path})"
+    def log_tail(self, lines: int = 5) -> str:
+        """The last `lines` lines of pcscd's log (info level: cards inserted, removed, powered)."""
+        tail = self._log_text().strip().splitlines()[-lines:]
+        return (" | ".join(tail) or "no output") + f" (log: {self.log_path})"
 
     def __enter__(self) -> Self:
         self.start()
