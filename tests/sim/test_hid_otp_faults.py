@@ -140,7 +140,7 @@ def test_device_pulled_while_processing_loses_the_command() -> None:
     worker.start()
     wait_for(lambda: a.device.processing)
     a.bus.unplug(a.path)
-    joined(worker, 2)
+    joined(worker, 30)
     assert len(errors) == 1 and isinstance(errors[0], DeviceAbsent)
     assert a.device.slots[1] is None
 

@@ -125,7 +125,7 @@ def test_hmac_requiring_touch_waits_for_the_button() -> None:
     worker.start()
     wait_for(lambda: a.device.waiting_for_touch)
     assert a.device.touch() == ""  # completes the pending challenge, types nothing
-    joined(worker, 2)
+    joined(worker, 30)
     assert result["r"] == hmac.new(NIST_KEY, b"hi", hashlib.sha1).digest()
 
 

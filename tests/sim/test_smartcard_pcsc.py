@@ -150,7 +150,7 @@ def test_monitor_replays_state_and_follows_changes(card_factory: CardFactory) ->
         wait_for(monitor, lambda snap: snap.readers.get(READER0) is not None)
         events: queue.Queue[ReaderEvent] = queue.Queue()
         unsubscribe = monitor.subscribe(events.put)
-        replay = [events.get(timeout=2) for _ in range(4)]
+        replay = [events.get(timeout=30) for _ in range(4)]
         assert replay == [
             ReaderEvent(EventKind.SERVICE_UP),
             ReaderEvent(EventKind.READER_ADDED, READER0),
@@ -158,11 +158,13 @@ def test_monitor_replays_state_and_follows_changes(card_factory: CardFactory) ->
             ReaderEvent(EventKind.READER_ADDED, READER1),
         ]
         second = card_factory(1, "second")
-        assert events.get(timeout=5) == ReaderEvent(
+        assert events.get(timeout=30) == ReaderEvent(
             EventKind.CARD_INSERTED, READER1, second.card.atr
         )
         first.remove()
-        assert events.get(timeout=5) == ReaderEvent(EventKind.CARD_REMOVED, READER0, first.card.atr)
+        assert events.get(timeout=30) == ReaderEvent(
+            EventKind.CARD_REMOVED, READER0, first.card.atr
+        )
         unsubscribe()
         second.remove()
         wait_for(monitor, lambda snap: snap.readers.get(READER1) is None)
