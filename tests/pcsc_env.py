@@ -90,8 +90,8 @@ def running_pcscd(pcscd: PrivatePcscd) -> PrivatePcscd:
 
 
 # What pcscd's event thread had counted in each reader (the insertions and removals it saw)
-# when wait_card last found a card there.
-_COUNTED_PRESENT: dict[str, int] = {}
+# when wait_card last found a card there; by pcscd process (a restarted one counts from 0).
+_COUNTED_PRESENT: dict[tuple[int, str], int] = {}
 
 
 def wait_card(reader: str, present: bool, timeout: float = 10.0) -> None:
@@ -106,6 +106,7 @@ def wait_card(reader: str, present: bool, timeout: float = 10.0) -> None:
     So a card is gone once the reader is empty and the event thread has counted a removal
     since the card was seen present."""
     deadline = time.monotonic() + timeout
+    key = (PCSCD.process.pid if PCSCD.process is not None else 0, reader)
     known = None
     while time.monotonic() < deadline:
         known = _next_state(reader, known)
@@ -115,9 +116,9 @@ def wait_card(reader: str, present: bool, timeout: float = 10.0) -> None:
         holds = bool(known & scard.SCARD_STATE_PRESENT and not known & scard.SCARD_STATE_MUTE)
         counted = known >> 16  # pcsc-lite: the event thread's count, in the high word
         if present and holds:
-            _COUNTED_PRESENT[reader] = counted
+            _COUNTED_PRESENT[key] = counted
             return
-        if not present and not holds and counted != _COUNTED_PRESENT.get(reader):
+        if not present and not holds and counted != _COUNTED_PRESENT.get(key):
             return
     raise CardNotSeen(
         f"pcscd did not report the card in {reader!r} {'present' if present else 'gone'}"
