@@ -109,14 +109,22 @@ class _Server:
             env["PGPASSWORD"] = str(self._password)  # never on a command line
         return env
 
+    def connect_to(self, database: str, autocommit: bool = True) -> Any:
+        """A connection to `database` as the store URL's role, with its password (kept out of
+        the conninfo, which pg_dump and pg_restore get on their command line)."""
+        import psycopg
+
+        return psycopg.connect(self.conninfo(database), autocommit=autocommit,
+                               password=self._password, connect_timeout=10)
+
     def connect(self, autocommit: bool = True) -> Any:
+        """A connection to the server's maintenance database (the first that lets us in)."""
         import psycopg
 
         last: Exception | None = None
         for database in _MAINTENANCE:
             try:
-                return psycopg.connect(self.conninfo(database), autocommit=autocommit,
-                                       password=self._password, connect_timeout=10)
+                return self.connect_to(database, autocommit=autocommit)
             except psycopg.OperationalError as exc:
                 last = exc
         raise WrongState(f"cannot reach the PostgreSQL server of the store: "
@@ -266,11 +274,9 @@ def _may_own(server: _Server, kept: _Kept) -> None:
     """The objects of the store's database are given back their owners, and its default
     privileges (``ALTER DEFAULT PRIVILEGES FOR ROLE``) are loaded for their roles: the
     restoring role must be able to act as each of them."""
-    import psycopg
 
     owners = sorted({owner for objects in kept.objects for owner in objects.values()})
-    with psycopg.connect(server.conninfo(server.name), autocommit=True,  # pg_database_owner
-                         password=server._password, connect_timeout=10) as conn:
+    with server.connect_to(server.name) as conn:  # pg_database_owner
         row = conn.execute(  # and the roles of its default privileges
             "SELECT current_user, (SELECT rolsuper FROM pg_roles WHERE rolname = current_user), "
             "array(SELECT o FROM (SELECT unnest(%s::text[]) UNION SELECT "
@@ -396,15 +402,13 @@ def _owners(conn: Any, query: str) -> Owners:
 
 
 def _read_kept(server: _Server) -> _Kept:
-    import psycopg
 
     with server.connect() as conn:
         row = conn.execute("SELECT pg_get_userbyid(datdba), datacl IS NULL FROM pg_database "
                            "WHERE datname = %s", (server.name,)).fetchone()
         grants = None if row[1] else [tuple(r) for r in conn.execute(_GRANTS, (server.name,))]
         settings = [(str(r[0]), str(r[1])) for r in conn.execute(_SETTINGS, (server.name,))]
-    with psycopg.connect(server.conninfo(server.name), autocommit=True,
-                         password=server._password, connect_timeout=10) as conn:
+    with server.connect_to(server.name) as conn:
         objects = [_owners(conn, query) for _, query in _OWNED]
     return _Kept(str(row[0]), grants, settings, objects)  # type: ignore[arg-type]
 
@@ -416,8 +420,7 @@ def _give_back_owners(server: _Server, staging: str, kept: _Kept) -> None:
     from psycopg import sql
 
     try:
-        with psycopg.connect(server.conninfo(staging), autocommit=False,
-                             password=server._password, connect_timeout=10) as conn:
+        with server.connect_to(staging, autocommit=False) as conn:
             for (_, query), was in zip(_OWNED, kept.objects, strict=True):
                 for (kind, name), owner in sorted(_owners(conn, query).items()):
                     if was.get((kind, name), owner) != owner:

@@ -14,11 +14,13 @@ from __future__ import annotations
 import atexit
 import shutil
 import tempfile
+import time
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from smartcard import scard
 
 from simulators.smartcard import PcscdError, PrivatePcscd, VirtualCardSlot, open_slot
 from simulators.smartcard.pcscd import READER_NAMES
@@ -87,22 +89,61 @@ def running_pcscd(pcscd: PrivatePcscd) -> PrivatePcscd:
     return pcscd
 
 
+# What pcscd's event thread had counted in each reader (the insertions and removals it saw)
+# when wait_card last found a card there; by pcscd process (a restarted one counts from 0).
+_COUNTED_PRESENT: dict[tuple[int, str], int] = {}
+
+
 def wait_card(reader: str, present: bool, timeout: float = 10.0) -> None:
     """Wait until pcscd reports the card in `reader` present (or gone); on timeout fail with
-    what pcscd says of the reader and the end of its log."""
-    from drivers.pcsc.monitor import ReaderMonitor, wait_for
+    what pcscd says of the reader and the end of its log.
 
-    monitor = ReaderMonitor(poll_ms=200).start()
+    Gone means gone for pcscd's event thread, not only in the reader's state: a client's
+    reset or power-on after the card was pulled (SCardDisconnect with SCARD_RESET_CARD) asks
+    vpcd whether the card is there, which drops the card's closed socket, and marks the reader
+    empty without the event thread seeing a removal. A card inserted before that thread's next
+    poll is then taken for the one pulled, and the reader stays empty with the new card in it.
+    So a card is gone once the reader is empty and the event thread has counted a removal
+    since the card was seen present."""
+    deadline = time.monotonic() + timeout
+    key = (PCSCD.process.pid if PCSCD.process is not None else 0, reader)
+    known = None
+    while time.monotonic() < deadline:
+        known = _next_state(reader, known)
+        if known is None:
+            time.sleep(0.05)  # pcscd (re)starting, or the reader not there yet
+            continue
+        holds = bool(known & scard.SCARD_STATE_PRESENT and not known & scard.SCARD_STATE_MUTE)
+        counted = known >> 16  # pcsc-lite: the event thread's count, in the high word
+        if present and holds:
+            _COUNTED_PRESENT[key] = counted
+            return
+        if not present and not holds and counted != _COUNTED_PRESENT.get(key):
+            return
+    raise CardNotSeen(
+        f"pcscd did not report the card in {reader!r} {'present' if present else 'gone'}"
+        f" within {timeout:g} s; the reader: {reader_state(reader)}; pcscd's log:"
+        f" {PCSCD.log_tail(8)}"
+    )
+
+
+def _next_state(reader: str, known: int | None, wait_ms: int = 200) -> int | None:
+    """`reader`'s state once it differs from `known` (at once when None), or `known` after
+    `wait_ms`; None when pcscd or the reader cannot be reached."""
+    hresult, context = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
+    if hresult != scard.SCARD_S_SUCCESS:
+        return None
     try:
-        wait_for(monitor, lambda snap: (snap.readers.get(reader) is not None) == present, timeout)
-    except TimeoutError:
-        raise CardNotSeen(
-            f"pcscd did not report the card in {reader!r} {'present' if present else 'gone'}"
-            f" within {timeout:g} s; the reader: {reader_state(reader)}; pcscd's log:"
-            f" {PCSCD.log_tail(8)}"
-        ) from None
+        hresult, results = scard.SCardGetStatusChange(
+            context, 0 if known is None else wait_ms,
+            [(reader, scard.SCARD_STATE_UNAWARE if known is None else known)])
+        if hresult == scard.SCARD_E_TIMEOUT:
+            return known
+        if hresult != scard.SCARD_S_SUCCESS:
+            return None
+        return int(results[0][1]) & ~scard.SCARD_STATE_CHANGED
     finally:
-        monitor.stop()
+        scard.SCardReleaseContext(context)
 
 
 class CardNotSeen(AssertionError):
@@ -111,8 +152,6 @@ class CardNotSeen(AssertionError):
 
 def reader_state(reader: str) -> str:
     """pcscd's own word on `reader`: its state flags and the card's ATR."""
-    from smartcard import scard
-
     hresult, context = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
     if hresult != scard.SCARD_S_SUCCESS:
         return f"no PC/SC context ({scard.SCardGetErrorMessage(hresult)})"

@@ -143,7 +143,7 @@ class TcpProxy:
                         self.mode, self.broken = FORWARD, self.broken + 1
                     break
                 queue.put((time.monotonic() + (delay if mode == DELAY else 0.0), data))
-        except OSError:
+        except (OSError, ValueError):  # ValueError: closed (refuse(), or the other way ended)
             pass
         queue.put(None)
 

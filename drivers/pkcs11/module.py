@@ -50,6 +50,9 @@ CKF_TOKEN_INITIALIZED = 0x0000_0400
 CKF_LOGIN_REQUIRED = 0x0000_0004
 CKF_PROTECTED_AUTHENTICATION_PATH = 0x0000_0100
 MAX_IDLE_SESSIONS = 8
+# An explicit rescan waits this long at most for the calls in flight to end (a daemon signing
+# without pause may never leave a gap: the rescan is then skipped, as one while logged in).
+RESCAN_WAIT_SECONDS = 5.0
 
 
 @unique
@@ -570,14 +573,22 @@ class Pkcs11Module:
             return self._reinitialize_locked(now)
 
     def rescan(self) -> bool:
-        """Re-initialize now if idle (SoftHSM2-style modules only). True if it did."""
+        """Re-initialize now (SoftHSM2-style modules only), once the calls in flight (another
+        thread's listing, a signature) have ended; never while a user is logged in. True if it
+        did. A token plugged in just before is found even while the module is being polled."""
         if self.rescan_mode is not Rescan.REINITIALIZE:
             return False
         with self._cond:
+            self._cond.wait_for(lambda: self._closed or not self._leases or self._logged_in(),
+                                timeout=RESCAN_WAIT_SECONDS)
             return self._reinitialize_locked(time.monotonic())
 
+    def _logged_in(self) -> bool:
+        """Is a user logged in on one of the tokens? Caller holds _cond."""
+        return any(s.login is not None for s in self._states.values())
+
     def _reinitialize_locked(self, now: float) -> bool:
-        if self._closed or self._leases or any(s.login is not None for s in self._states.values()):
+        if self._closed or self._leases or self._logged_in():
             return False
         self._last_rescan = now
         self._states.clear()  # sessions die with C_Finalize; never close them afterwards

@@ -177,6 +177,20 @@ class SimulatedOtpDevice:
     def plugged(self) -> bool:
         return self._plugged
 
+    @property
+    def processing(self) -> bool:
+        """Is a command still being processed (the write flag set)?"""
+        with self._lock:
+            self._settle()
+            return self._pending is not None
+
+    @property
+    def waiting_for_touch(self) -> bool:
+        """Is a challenge-response waiting for the button?"""
+        with self._lock:
+            self._settle()
+            return self._touch_wait is not None
+
     def attach(self, on_pull: Callable[[], None]) -> None:
         with self._lock:
             self._plugged = True

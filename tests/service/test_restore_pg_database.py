@@ -7,6 +7,9 @@ same settings; a role that could not connect still cannot."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -50,33 +53,83 @@ def _owners(pg_cluster: PgCluster, database: str) -> tuple[str, str, str, str]:
     return row[0], row[1], row[2], row[3]
 
 
+@dataclass
+class _Store:
+    """The store's database with roles of a test's own, backed up and restored in place."""
+
+    pg_cluster: PgCluster
+    url: str
+    dump: Path
+    capsys: pytest.CaptureFixture[str]
+    roles: dict[str, str]  # what the test calls each role: its name on the cluster
+    aside: str = ""  # the database the restore kept the store's previous one as
+
+    @property
+    def name(self) -> str:
+        return self.url.rsplit("/", 1)[1]
+
+    def run(self, *statements: str) -> None:
+        import psycopg
+
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            for statement in statements:
+                conn.execute(statement)
+
+    def backup(self) -> None:
+        assert authd_main(["backup", str(self.dump), "--store", self.url,
+                           "--data-dir", str(self.dump.parent)]) == 0
+
+    def restore(self) -> None:
+        """``authd restore --replace`` of the backup."""
+        self.capsys.readouterr()
+        assert authd_main(["restore", str(self.dump), "--replace", "--store", self.url,
+                           "--data-dir", str(self.dump.parent)]) == 0
+        out = self.capsys.readouterr().out
+        self.aside = out.split("kept as database ", 1)[1].split(":", 1)[0]
+
+
+@contextmanager
+def _store_with_roles(server: Callable[..., Any], pg_url: str, pg_cluster: PgCluster,
+                      tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                      **roles: str) -> Iterator[_Store]:
+    """The store (its key on the token, also when a test runs alone) and the `roles` (what
+    the test calls each: LOGIN or NOLOGIN); afterwards the roles, the store's database and the
+    one a restore kept aside are dropped."""
+    server(store_url=pg_url).stop()
+    tag = uuid.uuid4().hex[:8]
+    store = _Store(pg_cluster, pg_url, tmp_path / "authd.dump", capsys,
+                   {role: f"authd_{role}_{tag}" for role in roles})
+    for role, may in roles.items():
+        pg_cluster.admin(f"CREATE ROLE {store.roles[role]} {may}")
+    try:
+        yield store
+    finally:
+        if store.aside:
+            pg_cluster.admin(f"DROP DATABASE IF EXISTS {store.aside} WITH (FORCE)")
+        pg_cluster.admin(f"DROP DATABASE IF EXISTS {store.name} WITH (FORCE)")
+        for name in store.roles.values():
+            pg_cluster.admin(f"DROP ROLE IF EXISTS {name}")
+
+
 def test_a_restored_store_keeps_the_databases_owner_grants_and_settings(
         server, pg_url: str, pg_cluster: PgCluster, tmp_path: Path, capsys) -> None:
     import psycopg
 
-    server(store_url=pg_url).stop()  # the store, its key on the token, also when run alone
-    name = pg_url.rsplit("/", 1)[1]
-    tag = uuid.uuid4().hex[:8]
-    reader, owner, other = f"authd_reader_{tag}", f"authd_owner_{tag}", f"authd_other_{tag}"
-    for role in (reader, other):
-        pg_cluster.admin(f"CREATE ROLE {role} LOGIN")
-    pg_cluster.admin(f"CREATE ROLE {owner} NOLOGIN")
-    aside = ""
-    try:
-        with psycopg.connect(pg_url, autocommit=True) as conn:
-            for statement in (
-                    f"ALTER DATABASE {name} OWNER TO {owner}",
-                    f"REVOKE ALL ON DATABASE {name} FROM PUBLIC",
-                    f"GRANT CONNECT ON DATABASE {name} TO {reader}",
-                    f"GRANT TEMPORARY ON DATABASE {name} TO {reader} WITH GRANT OPTION",
-                    f"ALTER DATABASE {name} SET statement_timeout = '7s'",
-                    f"ALTER DATABASE {name} SET authd.site = 'seoul, gangnam'",
-                    f'ALTER ROLE {reader} IN DATABASE {name} SET search_path = '
-                    f'"Reports, 2026", public',
-                    f"ALTER TABLE otp_devices OWNER TO {owner}",
-                    f"ALTER SCHEMA public OWNER TO {owner}",
-                    f"GRANT SELECT ON audit_log TO {reader}"):
-                conn.execute(statement)
+    with _store_with_roles(server, pg_url, pg_cluster, tmp_path, capsys, reader="LOGIN",
+                           other="LOGIN", owner="NOLOGIN") as store:
+        name, reader, other, owner = (store.name, store.roles["reader"], store.roles["other"],
+                                      store.roles["owner"])
+        store.run(f"ALTER DATABASE {name} OWNER TO {owner}",
+                  f"REVOKE ALL ON DATABASE {name} FROM PUBLIC",
+                  f"GRANT CONNECT ON DATABASE {name} TO {reader}",
+                  f"GRANT TEMPORARY ON DATABASE {name} TO {reader} WITH GRANT OPTION",
+                  f"ALTER DATABASE {name} SET statement_timeout = '7s'",
+                  f"ALTER DATABASE {name} SET authd.site = 'seoul, gangnam'",
+                  f'ALTER ROLE {reader} IN DATABASE {name} SET search_path = '
+                  f'"Reports, 2026", public',
+                  f"ALTER TABLE otp_devices OWNER TO {owner}",
+                  f"ALTER SCHEMA public OWNER TO {owner}",
+                  f"GRANT SELECT ON audit_log TO {reader}")
         seen = _seen_by(pg_cluster, reader, name)
         assert seen[:3] == ("7s", '"Reports, 2026", public', "seoul, gangnam"), seen
         owners = _owners(pg_cluster, name)
@@ -84,28 +137,15 @@ def test_a_restored_store_keeps_the_databases_owner_grants_and_settings(
         with pytest.raises(psycopg.OperationalError, match="permission denied"):
             _as(pg_cluster, other, name).close()
 
-        dump = tmp_path / "authd.dump"
-        assert authd_main(["backup", str(dump), "--store", pg_url,
-                           "--data-dir", str(tmp_path)]) == 0
-        with psycopg.connect(pg_url, autocommit=True) as conn:
-            conn.execute("DELETE FROM otp_devices")  # a change the restore takes back
-        capsys.readouterr()
-        assert authd_main(["restore", str(dump), "--replace", "--store", pg_url,
-                           "--data-dir", str(tmp_path)]) == 0
-        out = capsys.readouterr().out
-        aside = out.split("kept as database ", 1)[1].split(":", 1)[0]
+        store.backup()
+        store.run("DELETE FROM otp_devices")  # a change the restore takes back
+        store.restore()
 
         # The same roles reach the restored store, with the same settings and owners.
         assert _seen_by(pg_cluster, reader, name) == (seen[0], seen[1], seen[2], seen[3] + 1)
         assert _owners(pg_cluster, name) == owners
         with pytest.raises(psycopg.OperationalError, match="permission denied"):
             _as(pg_cluster, other, name).close()
-    finally:
-        if aside:
-            pg_cluster.admin(f"DROP DATABASE IF EXISTS {aside} WITH (FORCE)")
-        pg_cluster.admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        for role in (reader, other, owner):
-            pg_cluster.admin(f"DROP ROLE IF EXISTS {role}")
 
 
 def test_a_restore_whose_settings_cannot_be_carried_changes_nothing(
@@ -211,47 +251,24 @@ def test_a_restored_store_keeps_its_default_privileges(
     """``ALTER DEFAULT PRIVILEGES`` belongs to the database's contents: pg_dump holds it and
     the restore loads it, for the store's role and for another, in a schema and everywhere, so
     a table created after the restore is granted as one created before it."""
-    import psycopg
-
-    server(store_url=pg_url).stop()  # the store, its key on the token, also when run alone
-    name = pg_url.rsplit("/", 1)[1]
-    tag = uuid.uuid4().hex[:8]
-    reader, maker = f"authd_reader_{tag}", f"authd_maker_{tag}"
-    pg_cluster.admin(f"CREATE ROLE {reader} LOGIN")
-    pg_cluster.admin(f"CREATE ROLE {maker} NOLOGIN")
-    aside = ""
-    try:
-        with psycopg.connect(pg_url, autocommit=True) as conn:
-            for statement in (
-                    f"ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT ON TABLES "
-                    f"TO {reader}",
-                    f"ALTER DEFAULT PRIVILEGES GRANT USAGE ON SEQUENCES TO {reader}",
-                    f"ALTER DEFAULT PRIVILEGES FOR ROLE {maker} REVOKE EXECUTE ON FUNCTIONS "
-                    f"FROM PUBLIC",
-                    f"GRANT CREATE ON SCHEMA public TO {maker}"):
-                conn.execute(statement)
+    with _store_with_roles(server, pg_url, pg_cluster, tmp_path, capsys, reader="LOGIN",
+                           maker="NOLOGIN") as store:
+        name, reader, maker = store.name, store.roles["reader"], store.roles["maker"]
+        store.run(f"ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT ON TABLES "
+                  f"TO {reader}",
+                  f"ALTER DEFAULT PRIVILEGES GRANT USAGE ON SEQUENCES TO {reader}",
+                  f"ALTER DEFAULT PRIVILEGES FOR ROLE {maker} REVOKE EXECUTE ON FUNCTIONS "
+                  f"FROM PUBLIC",
+                  f"GRANT CREATE ON SCHEMA public TO {maker}")
         defaults = _default_privileges(pg_cluster, name)
         assert len(defaults) == 3, defaults
-        dump = tmp_path / "authd.dump"
-        assert authd_main(["backup", str(dump), "--store", pg_url,
-                           "--data-dir", str(tmp_path)]) == 0
-        with psycopg.connect(pg_url, autocommit=True) as conn:  # taken back by the restore
-            conn.execute(f"ALTER DEFAULT PRIVILEGES IN SCHEMA public REVOKE SELECT ON TABLES "
-                         f"FROM {reader}")
+        store.backup()
+        store.run(f"ALTER DEFAULT PRIVILEGES IN SCHEMA public REVOKE SELECT ON TABLES "
+                  f"FROM {reader}")  # taken back by the restore
         assert _default_privileges(pg_cluster, name) != defaults
-        capsys.readouterr()
-        assert authd_main(["restore", str(dump), "--replace", "--store", pg_url,
-                           "--data-dir", str(tmp_path)]) == 0
-        aside = capsys.readouterr().out.split("kept as database ", 1)[1].split(":", 1)[0]
+        store.restore()
 
         assert _default_privileges(pg_cluster, name) == defaults
-        with psycopg.connect(pg_url, autocommit=True) as conn:
-            conn.execute("CREATE TABLE made_after_the_restore (id integer)")
+        store.run("CREATE TABLE made_after_the_restore (id integer)")
         with _as(pg_cluster, reader, name) as conn:
             assert conn.execute("SELECT count(*) FROM made_after_the_restore").fetchone() == (0,)
-    finally:
-        if aside:
-            pg_cluster.admin(f"DROP DATABASE IF EXISTS {aside} WITH (FORCE)")
-        pg_cluster.admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        for role in (reader, maker):
-            pg_cluster.admin(f"DROP ROLE IF EXISTS {role}")

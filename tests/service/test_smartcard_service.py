@@ -32,6 +32,7 @@ from tests.pcsc_env import (  # noqa: F401  (fixtures)
     card_factory,
     pcscd,
     running_pcscd,
+    wait_card,
 )
 
 READER = READERS[0]
@@ -282,6 +283,7 @@ def test_card_pulled_mid_operation(server: Any, card: VirtualCardSlot) -> None:
     assert code == grpc.StatusCode.UNAVAILABLE and "no card" in message
     me = system_pb2_grpc.SystemServiceStub(srv.channel()).WhoAmI(system_pb2.WhoAmIRequest())
     assert me.institution == "bank-a"  # the daemon keeps serving
+    wait_card(READER, False)  # for pcscd's event thread too: the daemon reset the pulled card
     card.insert()
     wait_for(lambda: card_in(cards))
     assert cards.GetPivStatus(pb.CardRequest(reader=READER)).pin_attempts_remaining == 3

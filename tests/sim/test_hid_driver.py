@@ -62,7 +62,7 @@ def test_monitor_thread_notices_changes() -> None:
     monitor.start()
     try:
         bus.plug(SimulatedOtpDevice(serial=7))
-        assert arrived.wait(2)
+        assert arrived.wait(30)
     finally:
         monitor.stop()
 

@@ -4,7 +4,6 @@ no partial state on the device."""
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 
@@ -19,7 +18,7 @@ from devices.hid_otp.frame import build_frame, frame_reports
 from drivers.errors import DeviceAbsent, DeviceIOError
 from drivers.hid import OtpHidConnection, list_devices
 from simulators.hid_otp import DeviceUnplugged, Fault
-from tests.conftest import joined
+from tests.conftest import joined, wait_for
 
 from .hid_otp_helpers import FAST, attach
 
@@ -103,7 +102,7 @@ def test_host_that_ignores_the_write_flag_loses_reports() -> None:
     # A second command sent without waiting: the busy device drops its reports.
     for report in frame_reports(build_frame(0x01, bytes(hotp_config(SEED)) + bytes(6))):
         a.connection.send(report)
-    time.sleep(0.25)
+    wait_for(lambda: not a.device.processing)  # the first command, done
     a.session.protocol.reset()
     assert a.device.slots[1] is None and a.device.pgm_seq == 0
     a.session.put_configuration(Slot.ONE, hotp_config(SEED))  # waiting for the flag works
@@ -127,7 +126,8 @@ def test_device_pulled_mid_command(operations: int) -> None:
 
 
 def test_device_pulled_while_processing_loses_the_command() -> None:
-    a = attach(processing_delay=0.3)
+    # the device processes until it is pulled; the host waits for it as long
+    a = attach(processing_delay=60, timeouts=Timeouts(write_ready=60, response=60))
     errors: list[BaseException] = []
 
     def program() -> None:
@@ -138,9 +138,9 @@ def test_device_pulled_while_processing_loses_the_command() -> None:
 
     worker = threading.Thread(target=program)
     worker.start()
-    time.sleep(0.1)
+    wait_for(lambda: a.device.processing)
     a.bus.unplug(a.path)
-    joined(worker, 2)
+    joined(worker, 30)
     assert len(errors) == 1 and isinstance(errors[0], DeviceAbsent)
     assert a.device.slots[1] is None
 

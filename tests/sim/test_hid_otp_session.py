@@ -20,7 +20,7 @@ from devices.hid_otp.errors import (
 )
 from drivers.hid import OtpHidConnection
 from simulators.hid_otp import SimulatorBus
-from tests.conftest import joined
+from tests.conftest import joined, wait_for
 
 from .hid_otp_helpers import FAST, RecordingHandle, attach
 
@@ -123,9 +123,9 @@ def test_hmac_requiring_touch_waits_for_the_button() -> None:
         target=lambda: result.update(r=a.session.calculate_hmac_sha1(Slot.ONE, b"hi"))
     )
     worker.start()
-    time.sleep(0.1)
+    wait_for(lambda: a.device.waiting_for_touch)
     assert a.device.touch() == ""  # completes the pending challenge, types nothing
-    joined(worker, 2)
+    joined(worker, 30)
     assert result["r"] == hmac.new(NIST_KEY, b"hi", hashlib.sha1).digest()
 
 

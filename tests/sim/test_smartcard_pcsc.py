@@ -115,6 +115,34 @@ def test_card_pulled_mid_operation(card: VirtualCardSlot) -> None:
         assert PivSession(connection).pin_status().attempts_remaining == 3
 
 
+def test_a_card_reset_after_it_was_pulled_is_gone_only_once_pcscd_saw_it_go(
+        card: VirtualCardSlot) -> None:
+    """A client that resets the card after it was pulled (SCardDisconnect with
+    SCARD_RESET_CARD) makes pcscd ask vpcd whether it is there: vpcd drops the closed socket,
+    and pcscd marks the reader empty while its event thread has not seen the card go. A card
+    inserted before that thread looks again would be taken for the pulled one (the reader
+    stays empty with the card in it); wait_card waits for the event thread, so the next card
+    is seen."""
+    from smartcard import scard
+
+    wait_card(READER0, True)
+    hresult, context = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
+    assert hresult == scard.SCARD_S_SUCCESS
+    try:
+        hresult, handle, _protocol = scard.SCardConnect(
+            context, READER0, scard.SCARD_SHARE_SHARED, scard.SCARD_PROTOCOL_T1)
+        assert hresult == scard.SCARD_S_SUCCESS, scard.SCardGetErrorMessage(hresult)
+        card.remove()
+        scard.SCardDisconnect(handle, scard.SCARD_RESET_CARD)
+    finally:
+        scard.SCardReleaseContext(context)
+    wait_card(READER0, False)
+    card.insert()
+    wait_card(READER0, True)
+    with PcscConnection(READER0) as connection:
+        assert connection.atr == card.card.atr
+
+
 def test_monitor_replays_state_and_follows_changes(card_factory: CardFactory) -> None:
     first = card_factory(0, "first")
     monitor = ReaderMonitor(poll_ms=200).start()
@@ -122,7 +150,7 @@ def test_monitor_replays_state_and_follows_changes(card_factory: CardFactory) ->
         wait_for(monitor, lambda snap: snap.readers.get(READER0) is not None)
         events: queue.Queue[ReaderEvent] = queue.Queue()
         unsubscribe = monitor.subscribe(events.put)
-        replay = [events.get(timeout=2) for _ in range(4)]
+        replay = [events.get(timeout=30) for _ in range(4)]
         assert replay == [
             ReaderEvent(EventKind.SERVICE_UP),
             ReaderEvent(EventKind.READER_ADDED, READER0),
@@ -130,11 +158,13 @@ def test_monitor_replays_state_and_follows_changes(card_factory: CardFactory) ->
             ReaderEvent(EventKind.READER_ADDED, READER1),
         ]
         second = card_factory(1, "second")
-        assert events.get(timeout=5) == ReaderEvent(
+        assert events.get(timeout=30) == ReaderEvent(
             EventKind.CARD_INSERTED, READER1, second.card.atr
         )
         first.remove()
-        assert events.get(timeout=5) == ReaderEvent(EventKind.CARD_REMOVED, READER0, first.card.atr)
+        assert events.get(timeout=30) == ReaderEvent(
+            EventKind.CARD_REMOVED, READER0, first.card.atr
+        )
         unsubscribe()
         second.remove()
         wait_for(monitor, lambda snap: snap.readers.get(READER1) is None)

@@ -127,6 +127,33 @@ def test_new_token_appears_after_rescan(env: SoftHsmEnvironment, module: Pkcs11M
     assert fresh.serial in {t.serial for t in module.tokens()}
 
 
+def test_a_token_plugged_in_is_found_while_another_thread_is_in_the_module(
+    env: SoftHsmEnvironment, module: Pkcs11Module, token: SoftHsmToken
+) -> None:
+    """The daemon polls its modules (a listing holds a lease on one) while a teller logs in
+    on a token just plugged in: the lookup's rescan waits for the call in flight to end
+    instead of answering that the token is not there."""
+    module.tokens()
+    fresh = env.init_token(f"drv-busy-{uuid.uuid4().hex[:6]}")
+    holding, looked_up = threading.Event(), threading.Event()
+
+    def hold_a_lease() -> None:
+        with module.session(token.serial):
+            holding.set()
+            looked_up.wait(1.0)  # released sooner only when the lookup answered already
+
+    holder = threading.Thread(target=hold_a_lease)
+    holder.start()
+    try:
+        assert holding.wait(30)
+        found, info = ModuleSet([module]).find(fresh.serial)
+    finally:
+        looked_up.set()
+        holder.join(30)
+    assert not holder.is_alive()
+    assert found is module and info.label == fresh.label
+
+
 def test_no_rescan_while_logged_in_keeps_the_login(
     env: SoftHsmEnvironment, module: Pkcs11Module, token: SoftHsmToken
 ) -> None:
