@@ -161,13 +161,26 @@ def _giving_up_hurts_nobody(srv: Any, store_url: str) -> None:
     assert engine.failures == failures_before and engine.serving
     assert _health(srv) == health_pb2.HealthCheckResponse.SERVING
 
-    audit = _audit_counts(store_url, "OTP-STORM-")
     backend = otp_pb2_grpc.OtpServiceStub(srv.channel("bank-a", "backend"))
+    statuses: dict[str, Any] = {}
+    audit: dict[tuple[str, str], int] = {}
+
+    def counters_agree() -> bool:
+        # A call its caller gave up on is still verified, counted and audited with its batch:
+        # under load the last of them commit after the storm's clients are done. Read until
+        # the store and the audit trail agree (they must, once the engine is done).
+        audit.clear()
+        audit.update(_audit_counts(store_url, "OTP-STORM-"))
+        statuses.update({serial: backend.GetStatus(O.GetStatusRequest(serial=serial),
+                                                   timeout=30) for serial in serials})
+        return all(statuses[serial].consecutive_failures == audit.get((serial, "wrong_code"), 0)
+                   for serial in serials)
+
+    wait_for(counters_agree, timeout=30, interval=0.2)
     for serial in serials:
-        status = backend.GetStatus(O.GetStatusRequest(serial=serial), timeout=30)
+        status = statuses[serial]
         # Counters are exact: the store, the per-institution shares and the audit trail agree,
         # and hold every failure a caller was told about.
-        assert status.consecutive_failures == audit.get((serial, "wrong_code"), 0)
         assert sum(r.failures_here for r in status.registrations) == status.consecutive_failures
         assert status.consecutive_failures >= acked[serial]
         right = backend.Verify(O.VerifyRequest(serial=serial, code=hotp(SEED, 0)), timeout=30)
