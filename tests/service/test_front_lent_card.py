@@ -12,11 +12,15 @@ from collections.abc import Callable
 from typing import Any
 
 import grpc
+import pytest
 
 from authd.smartcard.feature import SmartcardFeature
 from authd.smartcard.lending import Lending
 from authd.v1 import smartcard_pb2, smartcard_pb2_grpc
+from drivers.pcsc.connection import PcscConnection
+from drivers.pcsc.errors import ReaderBusy
 from simulators.smartcard import VirtualCardSlot
+from simulators.smartcard.vpcd import CTRL_RESET
 from tests.conftest import wait_for
 from tests.pcsc_env import (  # noqa: F401  (fixtures)
     READERS,
@@ -128,14 +132,29 @@ def test_a_security_state_never_outlives_a_call_nor_the_lease(server, native_fro
     assert verified[0] == "OK" and [sw for _, sw in verified[1]] == [0x9000, 0x9000]
     assert not lending.lent(READERS[0])
     assert not card.card.pin_verified
-    # Whatever state the card holds when a lease ends for good is reset with it.
+    # Whatever state the card holds when a lease ends for good is reset with it (a reset
+    # from the reader, not only pcscd powering an unused card down later).
     _lent_run(srv, stub, lending)
+    controls = _controls(card)
     card.card.pin_verified = True  # as if left by the lease's APDUs
-    card.card.selected = False
     wait_for(lambda: not lending.lent(READERS[0]), timeout=10)
-    wait_for(lambda: not card.card.pin_verified, timeout=10)
-    assert card.card.selected
+    wait_for(lambda: CTRL_RESET in controls, timeout=10)
+    assert not card.card.pin_verified
     assert _transmit(stub, PIN_STATE)[1][0][1] & 0xFFF0 == 0x63C0
+
+
+def _controls(card: VirtualCardSlot) -> list[int]:
+    """The reader's control messages to the card from now on (power, reset)."""
+    seen: list[int] = []
+    answer = card._answer
+
+    def recorded(sock: Any, payload: bytes) -> None:
+        if len(payload) == 1:
+            seen.append(payload[0])
+        answer(sock, payload)
+
+    card._answer = recorded  # type: ignore[method-assign]
+    return seen
 
 
 def test_a_card_pulled_mid_lease_gets_the_daemons_answer(server, native_front,
@@ -152,4 +171,23 @@ def test_a_card_pulled_mid_lease_gets_the_daemons_answer(server, native_front,
     assert not lending.lent(READERS[0])
     card.insert()
     wait_card(READERS[0], True)
+    assert _lent_run(srv, stub, lending) == first
+
+
+def test_no_third_pcsc_client_gets_a_lent_card_and_one_holding_it_after_is_told(
+        server, native_front, card: VirtualCardSlot) -> None:
+    """A lent card is held exclusively by the front end; once the lease ended another
+    application may take the card, and the next Transmit gets the daemon's answer for a
+    card held elsewhere (the daemon connects again and finds it taken), not a stale lease."""
+    srv = server(server={"front": "native"}, **LENDING)
+    stub = _cards(srv)
+    lending = _lending(srv)
+    first = _lent_run(srv, stub, lending)
+    with pytest.raises(ReaderBusy):
+        PcscConnection(READERS[0])
+    wait_for(lambda: not lending.lent(READERS[0]), timeout=10)
+    with PcscConnection(READERS[0]):
+        held = _transmit(stub, CHUID)
+        assert held == _transmit(stub, CHUID) and held[0] != "OK", held
+    assert not lending.lent(READERS[0])
     assert _lent_run(srv, stub, lending) == first
