@@ -416,6 +416,8 @@ class CallLink(FrontListener):
                 out.response = response.SerializeToString()
                 if lease is not None:
                     out.lease.CopyFrom(lease)
+                    # a larger request is refused by the daemon: never served lent
+                    out.lease.max_request_bytes = self._parsers[method].limit
                 access_logged(method, caller, code_pb2.OK, started)
             else:
                 out.error.CopyFrom(_status(error or RuntimeError("no answer"), method))

@@ -73,7 +73,7 @@ class LinkedAnswer(_message.Message):
     def __init__(self, id: _Optional[int] = ..., response: _Optional[bytes] = ..., error: _Optional[_Union[_status_pb2.Status, _Mapping]] = ..., item: _Optional[bool] = ..., lease: _Optional[_Union[CardLease, _Mapping]] = ..., recall: _Optional[int] = ...) -> None: ...
 
 class CardLease(_message.Message):
-    __slots__ = ("id", "reader", "institution", "role", "subject", "operator_metadata", "has_operator", "idle_ms", "max_apdu_bytes", "max_batch", "security_ins")
+    __slots__ = ("id", "reader", "institution", "role", "subject", "operator_metadata", "has_operator", "idle_ms", "max_apdu_bytes", "max_batch", "security_ins", "max_request_bytes")
     ID_FIELD_NUMBER: _ClassVar[int]
     READER_FIELD_NUMBER: _ClassVar[int]
     INSTITUTION_FIELD_NUMBER: _ClassVar[int]
@@ -85,6 +85,7 @@ class CardLease(_message.Message):
     MAX_APDU_BYTES_FIELD_NUMBER: _ClassVar[int]
     MAX_BATCH_FIELD_NUMBER: _ClassVar[int]
     SECURITY_INS_FIELD_NUMBER: _ClassVar[int]
+    MAX_REQUEST_BYTES_FIELD_NUMBER: _ClassVar[int]
     id: int
     reader: str
     institution: str
@@ -96,7 +97,8 @@ class CardLease(_message.Message):
     max_apdu_bytes: int
     max_batch: int
     security_ins: bytes
-    def __init__(self, id: _Optional[int] = ..., reader: _Optional[str] = ..., institution: _Optional[str] = ..., role: _Optional[str] = ..., subject: _Optional[str] = ..., operator_metadata: _Optional[bytes] = ..., has_operator: _Optional[bool] = ..., idle_ms: _Optional[int] = ..., max_apdu_bytes: _Optional[int] = ..., max_batch: _Optional[int] = ..., security_ins: _Optional[bytes] = ...) -> None: ...
+    max_request_bytes: int
+    def __init__(self, id: _Optional[int] = ..., reader: _Optional[str] = ..., institution: _Optional[str] = ..., role: _Optional[str] = ..., subject: _Optional[str] = ..., operator_metadata: _Optional[bytes] = ..., has_operator: _Optional[bool] = ..., idle_ms: _Optional[int] = ..., max_apdu_bytes: _Optional[int] = ..., max_batch: _Optional[int] = ..., security_ins: _Optional[bytes] = ..., max_request_bytes: _Optional[int] = ...) -> None: ...
 
 class LinkedAnswers(_message.Message):
     __slots__ = ("answers",)

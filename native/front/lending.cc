@@ -109,7 +109,8 @@ bool CardLender::Serve(const authd::v1::LinkedCall& call, std::string* response)
   std::unique_lock<std::mutex> lock(mu_);
   if (!lent_ || call.method() != method_) return false;
   authd::v1::TransmitRequest request;
-  if (!request.ParseFromString(call.request()) || request.reader() != lease_.reader()) {
+  if (call.request().size() > lease_.max_request_bytes() ||
+      !request.ParseFromString(call.request()) || request.reader() != lease_.reader()) {
     return false;  // the daemon answers it (another reader: no need of this card)
   }
   if (!SameCaller(call, lease_)) {

@@ -14,9 +14,10 @@ from typing import Any
 import grpc
 import pytest
 
+from authd.limits import method_limits
 from authd.smartcard.feature import SmartcardFeature
 from authd.smartcard.lending import Lending
-from authd.v1 import smartcard_pb2, smartcard_pb2_grpc
+from authd.v1 import call_link_pb2, smartcard_pb2, smartcard_pb2_grpc
 from drivers.pcsc.connection import PcscConnection
 from drivers.pcsc.errors import ReaderBusy
 from simulators.smartcard import VirtualCardSlot
@@ -31,12 +32,14 @@ from tests.pcsc_env import (  # noqa: F401  (fixtures)
     wait_card,
 )
 
+TRANSMIT = "/authd.v1.SmartcardService/Transmit"
 CHUID = bytes.fromhex("00cb3fff055c035fc10200")
 SELECT = bytes.fromhex("00a404000ba00000030800001000010000")
 VERIFY = bytes.fromhex("0020008008313233343536ffff")  # the default PIN 123456
 PIN_STATE = bytes.fromhex("00200080")  # 9000 when verified, 63Cx when not
 # Lending after 4 calls in a row; an idle lease ends quickly.
 LENDING = {"smartcard": {"idle_release_seconds": 0.5, "lend_after_calls": 4}}
+LARGE_SIGN = 2 << 20
 
 
 def _lending(srv: Any) -> Lending:
@@ -59,6 +62,18 @@ def _transmit(stub: Any, *apdus: bytes, reader: str = READERS[0]) -> tuple[Any, 
         smartcard_pb2.TransmitRequest(reader=reader, apdus=list(apdus)), timeout=30))
 
 
+def _oversized(srv: Any) -> tuple[Any, ...]:
+    """A good request to the lent card carrying an unknown field (8) that makes it larger
+    than the daemon takes for Transmit (and smaller than authd-front takes for any method:
+    a token's messages are allowed larger, LARGE_SIGN)."""
+    limit = method_limits(srv.app.config)[TRANSMIT]
+    good = smartcard_pb2.TransmitRequest(reader=READERS[0], apdus=[CHUID]).SerializeToString()
+    junk = call_link_pb2.LinkedCall(request=b"\x00" * limit).SerializeToString()
+    call = srv.channel("bank-a", "branch", "teller-1").unary_unary(TRANSMIT)
+    return _answer(lambda: smartcard_pb2.TransmitResponse.FromString(
+        call(good + junk, timeout=30)))
+
+
 def _lent_run(srv: Any, stub: Any, lending: Lending, most: int = 300) -> tuple[Any, ...]:
     """GET DATA calls until the card is lent (a run of 4 sent at once on the link's thread:
     the first calls after a connect are timed slow and go to the reader's thread), at most
@@ -79,7 +94,7 @@ def _lent_run(srv: Any, stub: Any, lending: Lending, most: int = 300) -> tuple[A
 
 def test_a_lent_card_answers_as_the_daemon_and_its_calls_are_told(
         server, native_front, card: VirtualCardSlot) -> None:
-    srv = server(server={"front": "native"}, **LENDING)
+    srv = server(server={"front": "native"}, token={"max_sign_bytes": LARGE_SIGN}, **LENDING)
     stub = _cards(srv)
     lending = _lending(srv)
     daemon_answer = _transmit(stub, SELECT, CHUID)  # before any lease: the daemon's
@@ -92,9 +107,10 @@ def test_a_lent_card_answers_as_the_daemon_and_its_calls_are_told(
     assert _transmit(stub, SELECT, CHUID) == daemon_answer
     # Refusals before a card is reached, another reader: the daemon's answers, lease kept.
     refused = [_transmit(stub), _transmit(stub, b"\x00\xa4"),
-               _transmit(stub, CHUID, reader="Nope 00"), _transmit(stub, CHUID, reader=READERS[1])]
+               _transmit(stub, CHUID, reader="Nope 00"), _transmit(stub, CHUID, reader=READERS[1]),
+               _oversized(srv)]
     assert [r[0] for r in refused] == ["INVALID_ARGUMENT", "INVALID_ARGUMENT", "NOT_FOUND",
-                                       "UNAVAILABLE"], refused
+                                       "UNAVAILABLE", "RESOURCE_EXHAUSTED"], refused
     assert lending.lent(READERS[0])
     # Idle: the lease ends, its calls told to the daemon (101 + the two of the runs' end).
     wait_for(lambda: not lending.lent(READERS[0]), timeout=10)
