@@ -2,6 +2,7 @@
 
 #include <PCSC/pcsclite.h>
 
+#include <algorithm>
 #include <vector>
 
 #include "authd/v1/smartcard.pb.h"
@@ -61,8 +62,11 @@ bool CardLender::Connect(const std::string& reader) {
 
 void CardLender::Take(const authd::v1::CardLease& lease, const std::string& method) {
   std::unique_lock<std::mutex> lock(mu_);
-  if (lent_) GiveBack(lock, false), lock.lock();  // not expected: one lease at a time
   method_ = method;
+  taken_ = std::max(taken_, lease.id());
+  // Asked back before its answer came (the daemon's recall overtook it): given back already.
+  if (lease.id() <= recalled_ahead_) return;
+  if (lent_) GiveBack(lock, false), lock.lock();  // one lease at a time
   if (!Connect(lease.reader())) {
     lock.unlock();
     send_(authd::v1::LinkedCall::LEASE_RETURN, lease.id(), method, 0, false);
@@ -82,9 +86,10 @@ void CardLender::Recall(uint64_t id) {
     GiveBack(lock, false);  // the daemon connects next and keeps the card's state
     return;
   }
+  if (id > taken_) recalled_ahead_ = std::max(recalled_ahead_, id);  // its answer to come
   std::string method = method_;
   lock.unlock();
-  send_(authd::v1::LinkedCall::LEASE_RETURN, id, method, 0, false);  // over already
+  send_(authd::v1::LinkedCall::LEASE_RETURN, id, method, 0, false);  // over or not begun
 }
 
 void CardLender::GiveBack(std::unique_lock<std::mutex>& lock, bool reset) {
@@ -100,6 +105,7 @@ void CardLender::GiveBack(std::unique_lock<std::mutex>& lock, bool reset) {
 
 void CardLender::Drop() {
   std::lock_guard<std::mutex> lock(mu_);
+  taken_ = recalled_ahead_ = 0;  // a daemon connecting next numbers its leases anew
   if (!lent_) return;
   SCardDisconnect(card_, SCARD_RESET_CARD);
   lent_ = false;

@@ -62,6 +62,8 @@ class CardLender {
   SCARDHANDLE card_ = 0;
   SCARD_IO_REQUEST pci_{};
   uint32_t unreported_ = 0;  // calls served and not told yet
+  uint64_t taken_ = 0;           // the newest lease that came
+  uint64_t recalled_ahead_ = 0;  // the newest lease asked back before it came
   std::chrono::steady_clock::time_point last_used_;
   bool stopping_ = false;
   std::thread thread_;  // gives an idle card back
