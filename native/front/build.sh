@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Build authd-front (the native gRPC front end) into native/build/ from Debian's packaged gRPC
 # and protobuf and pcsc-lite's client library (scripts/setup.sh installs them and runs this):
-# protoc generates the messages and the OtpService stubs, g++ compiles. Does nothing when the program is newer than every
-# source and proto; otherwise regenerates the protos only if one changed and recompiles only
-# the sources that changed (every source when a header or the generated code did).
-# About 45 s from nothing on two busy cores, well under a second when up to date.
+# protoc generates the messages and the OtpService stubs, g++ compiles. Does nothing when the
+# program is newer than every source and proto; otherwise regenerates the protos only if one
+# changed and recompiles only the sources that changed (every source when a header or the
+# generated code did). About 45 s from nothing on two busy cores, well under a second when up
+# to date.
 #   bash native/front/build.sh [--force]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
