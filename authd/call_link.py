@@ -58,18 +58,35 @@ from authd.v1 import call_link_pb2
 log = logging.getLogger(__name__)
 
 
-# answer(response, None) or answer(None, error): exactly once, from any thread.
-Answer = Callable[[Message | None, BaseException | None], None]
+class Answer(Protocol):
+    """``answer(response, None)`` or ``answer(None, error)``: exactly once, from any thread;
+    a response may lend the front end a card (``lease``, call_link.proto)."""
+
+    def __call__(self, response: Message | None, error: BaseException | None, /,
+                 lease: call_link_pb2.CardLease | None = None) -> None: ...
+
+
+class LeaseHolder(Protocol):
+    """What lends cards to the front end (authd/smartcard/lending.py), told of the lease parts
+    of its method's calls on the link's reader thread, and of a connection that went away."""
+
+    def used(self, peer: LinkPeer, lease_id: int, served: int) -> None: ...
+
+    def returned(self, peer: LinkPeer, lease_id: int, served: int, reset: bool) -> None: ...
+
+    def lost(self, peer: LinkPeer) -> None: ...
 
 
 @dataclass(frozen=True)
 class LinkedMethod:
     """A unary method the front end may hand over the link. ``serve(request, answer, alone)``
-    runs on the link's reader thread with the caller set; ``alone`` says no other call came
-    with it (the daemon is idle: work done at once costs less than a hop to a thread)."""
+    runs on the link's reader thread with the caller set (and :func:`current_peer`, the front
+    end that sent it); ``alone`` says no other call came with it (the daemon is idle: work
+    done at once costs less than a hop to a thread). ``leases``: what its answers lend."""
 
     request_type: type[Message]
     serve: Callable[[Any, Answer, bool], None]
+    leases: LeaseHolder | None = None
 
 
 class StreamCalls(Protocol):
@@ -197,6 +214,36 @@ class _Writer:
 _held = threading.local()
 
 
+class LinkPeer:
+    """The front end at the other end of one connection, as a lender sees it."""
+
+    def __init__(self, writer: _Writer) -> None:
+        self._writer = writer
+        self.connected = True
+
+    def recall(self, lease_id: int) -> None:
+        """Asks for the card of ``lease_id`` back (answered by a LEASE_RETURN part)."""
+        self._writer.put(call_link_pb2.LinkedAnswer(id=0, recall=lease_id))
+
+
+_peer: contextvars.ContextVar[LinkPeer | None] = contextvars.ContextVar("link_peer",
+                                                                         default=None)
+
+
+_call: contextvars.ContextVar[call_link_pb2.LinkedCall | None] = contextvars.ContextVar(
+    "linked_call", default=None)
+
+
+def current_peer() -> LinkPeer | None:
+    """The front end whose linked call runs now (None outside one)."""
+    return _peer.get()
+
+
+def current_call() -> call_link_pb2.LinkedCall | None:
+    """The linked call that runs now, as the front end described it (None outside one)."""
+    return _call.get()
+
+
 @contextmanager
 def answers_held() -> Iterator[None]:
     """Answers given on this thread inside the block are written when it ends, together (one
@@ -304,8 +351,10 @@ class CallLink(FrontListener):
 
     def _read(self, conn: socket.socket) -> None:
         writer = _Writer(conn)
+        peer = LinkPeer(writer)
         frames = _Frames(conn)
         streams: dict[int, _Stream] = {}  # this connection's streams not ended yet
+        _peer.set(peer)  # copied into each call's context
         try:
             while (body := frames.next()) is not None:
                 calls = call_link_pb2.LinkedCalls.FromString(body).calls
@@ -313,6 +362,8 @@ class CallLink(FrontListener):
                 for call in calls:
                     if call.part == UNARY:
                         contextvars.copy_context().run(self._start, call, writer, alone)
+                    elif call.part in (LEASE_RETURN, LEASE_USED):
+                        self._lease_part(call, peer)
                     else:
                         self._stream_part(call, writer, streams)
         except OSError:
@@ -320,6 +371,9 @@ class CallLink(FrontListener):
         except Exception:
             log.exception("the front end's call link failed; closing it")
         finally:
+            peer.connected = False
+            for holder in self._lease_holders():
+                holder.lost(peer)
             for stream in list(streams.values()):  # their callers were answered there
                 stream.out.lost()
                 if stream.calls is not None:
@@ -331,6 +385,20 @@ class CallLink(FrontListener):
                 pass  # closed by its peer already
             self.forget(conn)
 
+    def _lease_holders(self) -> list[LeaseHolder]:
+        return [m.leases for m in self.methods.values()
+                if isinstance(m, LinkedMethod) and m.leases is not None]
+
+    def _lease_part(self, call: call_link_pb2.LinkedCall, peer: LinkPeer) -> None:
+        linked = self.methods.get(call.method)
+        holder = linked.leases if isinstance(linked, LinkedMethod) else None
+        if holder is None:
+            return
+        if call.part == LEASE_RETURN:
+            holder.returned(peer, call.id, call.served, call.reset)
+        else:
+            holder.used(peer, call.id, call.served)
+
     def _start(self, call: call_link_pb2.LinkedCall, writer: _Writer, alone: bool) -> None:
         """Checks the call as the daemon's server would and starts it (in a context of its
         own: the caller set here stays with its work)."""
@@ -339,12 +407,17 @@ class CallLink(FrontListener):
         caller: Caller | None = None
         answered = threading.Lock()
 
-        def answer(response: Message | None, error: BaseException | None) -> None:
+        def answer(response: Message | None, error: BaseException | None, /,
+                   lease: call_link_pb2.CardLease | None = None) -> None:
             if not answered.acquire(blocking=False):
                 return  # answered already (a bug in a serve): the first answer stands
             out = call_link_pb2.LinkedAnswer(id=call.id)
             if error is None and response is not None:
                 out.response = response.SerializeToString()
+                if lease is not None:
+                    out.lease.CopyFrom(lease)
+                    # a larger request is refused by the daemon: never served lent
+                    out.lease.max_request_bytes = self._parsers[method].limit
                 access_logged(method, caller, code_pb2.OK, started)
             else:
                 out.error.CopyFrom(_status(error or RuntimeError("no answer"), method))
@@ -369,6 +442,7 @@ class CallLink(FrontListener):
                 writer.put(out)
                 return
             set_caller(caller)
+            _call.set(call)
             request = parse.parse(call.request)
             linked.serve(request, answer, alone)
         except Exception as exc:
@@ -431,6 +505,8 @@ UNARY = call_link_pb2.LinkedCall.UNARY
 STREAM_OPEN = call_link_pb2.LinkedCall.STREAM_OPEN
 STREAM_HALF_CLOSE = call_link_pb2.LinkedCall.STREAM_HALF_CLOSE
 STREAM_CANCEL = call_link_pb2.LinkedCall.STREAM_CANCEL
+LEASE_RETURN = call_link_pb2.LinkedCall.LEASE_RETURN
+LEASE_USED = call_link_pb2.LinkedCall.LEASE_USED
 
 
 def _status(exc: BaseException, method: str) -> status_pb2.Status:

@@ -56,9 +56,11 @@ _Message = _Job | str
 class _ReaderThread:
     """Runs the jobs of one reader in order on its own connection."""
 
-    def __init__(self, reader: str, idle_seconds: float) -> None:
+    def __init__(self, reader: str, idle_seconds: float,
+                 reclaim: Callable[[str], None] | None = None) -> None:
         self.reader = reader
         self.idle_seconds = idle_seconds
+        self._reclaim = reclaim  # before connecting on this thread: a lent card back first
         self.inbox: queue.SimpleQueue[_Message] = queue.SimpleQueue()
         self._connection: PcscConnection | None = None
         self._state = threading.Condition(threading.Lock())  # not reentrant: cheaper
@@ -166,6 +168,8 @@ class _ReaderThread:
     def _with_connection(self, work: Callable[[PcscConnection], T]) -> T:
         for attempt in (1, 2):
             if self._connection is None or self._connection.closed:
+                if self._reclaim is not None and threading.current_thread() is self.thread:
+                    self._reclaim(self.reader)
                 self._connection = PcscConnection(self.reader)
             try:
                 return work(self._connection)
@@ -220,8 +224,12 @@ def _deliver(job: _Job, result: Any, error: BaseException | None) -> None:
 class CardAccess:
     """`await access.run(reader, work)`: `work(connection)` on the reader's own thread."""
 
-    def __init__(self, idle_seconds: float = 2.0) -> None:
+    def __init__(self, idle_seconds: float = 2.0,
+                 reclaim: Callable[[str], None] | None = None) -> None:
+        """``reclaim(reader)``: called on a reader's thread before it connects to the card
+        (a card lent to the front end is taken back first, authd/smartcard/lending.py)."""
         self.idle_seconds = idle_seconds
+        self.reclaim = reclaim
         self._lock = threading.Lock()
         self._readers: dict[str, _ReaderThread] = {}
         self._closed = False
@@ -232,7 +240,8 @@ class CardAccess:
                 raise Unreachable("the smartcard service is shutting down")
             worker = self._readers.get(reader)
             if worker is None:
-                worker = self._readers[reader] = _ReaderThread(reader, self.idle_seconds)
+                worker = self._readers[reader] = _ReaderThread(reader, self.idle_seconds,
+                                                               self.reclaim)
             return worker
 
     async def run(self, reader: str, work: Callable[[PcscConnection], T]) -> T:
@@ -255,6 +264,11 @@ class CardAccess:
             return
         worker.put(_Job(work, contextvars.copy_context(), None, None,  # type: ignore[arg-type]
                         then, units))
+
+    def on_reader_thread(self) -> bool:
+        """This thread is one of the readers' own."""
+        with self._lock:
+            return any(w.thread is threading.current_thread() for w in self._readers.values())
 
     def release(self, reader: str) -> None:
         """Close the reader's connection after the work already queued (card removed)."""

@@ -24,6 +24,7 @@ from authd.customer.models import BranchRegistration, MediumKind
 from authd.customer.registrations import BranchRegistrations, check_serial
 from authd.signing import SignatureGuard
 from authd.smartcard.access import CardAccess
+from authd.smartcard.lending import Lending
 from authd.smartcard.models import (
     CardInfo,
     CertificateInfo,
@@ -33,6 +34,7 @@ from authd.smartcard.models import (
     SignResult,
 )
 from authd.smartcard.settings import SmartcardSettings
+from authd.v1 import call_link_pb2
 from devices.errors import BadRequest, NoSuchObject, Unreachable, WrongState
 from devices.smartcard.errors import ApduError, InvalidPinError
 from devices.smartcard.piv import (
@@ -68,6 +70,7 @@ _DIGEST_SIZES = {"sha256": 32, "sha384": 48, "sha512": 64}
 # another caller's APDUs sign.
 SECURITY_STATE_INS = frozenset({0x20, 0x24, 0x2C, 0x82, 0x86, 0x87, 0x22})
 PIV_AID = KNOWN_APPLETS[0][1]
+TRANSMIT = "/authd.v1.SmartcardService/Transmit"
 
 
 Audit = Callable[[str, str, str, dict[str, Any]], None]
@@ -87,7 +90,10 @@ class SmartcardService:
         self.audit = audit
         self.registrations = registrations
         self.monitor = ReaderMonitor(poll_ms=settings.poll_ms)
-        self.access = CardAccess(settings.idle_release_seconds)
+        self.lending = Lending(TRANSMIT, settings.lend_after_calls,
+                               settings.idle_release_seconds, settings.max_apdu_bytes,
+                               settings.max_batch, SECURITY_STATE_INS)
+        self.access = CardAccess(settings.idle_release_seconds, reclaim=self.lending.take_back)
         self._unsubscribe = self.monitor.subscribe(self._on_event)
         # Installed by the certificate feature: checks the slot's certificate before it signs.
         self.guard: SignatureGuard | None = None
@@ -102,8 +108,10 @@ class SmartcardService:
 
     def _on_event(self, event: ReaderEvent) -> None:
         if event.kind == EventKind.CARD_REMOVED:
+            self.lending.recall(event.reader)
             self.access.release(event.reader)
         elif event.kind == EventKind.READER_REMOVED:
+            self.lending.recall(event.reader)
             self.access.forget(event.reader)
 
     # -- readers ---------------------------------------------------------------------------
@@ -374,20 +382,47 @@ class SmartcardService:
 
     def transmit_then(self, reader: str, apdus: list[bytes],
                       done: Callable[[list[tuple[bytes, int]] | None, BaseException | None],
-                                     None], may_wait: bool = False) -> None:
+                                     None], may_wait: bool = False,
+                      lent: Callable[[call_link_pb2.CardLease], None] | None = None) -> None:
         """``transmit`` for a caller without an event loop (the front end's call link):
         ``done(responses, error)`` is called on the reader's thread, or on this one when
         ``may_wait`` and the reader is idle and fast (``inline_transmit_us``). Raises at once
-        for bad APDUs or an unknown reader, before anything is queued."""
+        for bad APDUs or an unknown reader, before anything is queued. With ``lent``, a run of
+        such calls from one caller may end with the card lent to the front end
+        (authd/smartcard/lending.py): ``lent(lease)`` is called before ``done``."""
         work = self._transmitter(apdus)
         self._check_reader(reader)
+        lending = self.lending
+        if lending.lent(reader):
+            may_wait = False  # the reader's thread takes the card back first
+        elif lent is not None and may_wait and not _authenticates(apdus):
+            if lending.wants(reader):
+                work = self._lending(reader, work, lent)
+        else:
+            lending.interrupt(reader)
         inline = self.settings.inline_transmit_us / 1e6 if may_wait else 0.0
         self.access.submit(reader, work, done, now_if_faster_than=inline, units=len(apdus))
+
+    def _lending(self, reader: str, work: Callable[[PcscConnection], T],
+                 lent: Callable[[call_link_pb2.CardLease], None]) -> Callable[[PcscConnection], T]:
+        """``work``, then (sent at once on the link's thread, not the reader's) the card let
+        go of and lent to the front end."""
+
+        def then_lend(connection: PcscConnection) -> T:
+            result = work(connection)
+            if not self.access.on_reader_thread():
+                connection.close()  # SCARD_LEAVE_CARD: the card stays as it is
+                lease = self.lending.grant(reader)
+                if lease is not None:
+                    lent(lease)
+            return result
+
+        return then_lend
 
     def _transmitter(self, apdus: list[bytes]) -> Callable[[PcscConnection],
                                                            list[tuple[bytes, int]]]:
         self.check_apdus(apdus)
-        authenticates = any(apdu[1] in SECURITY_STATE_INS for apdu in apdus)
+        authenticates = _authenticates(apdus)
 
         def work(connection: PcscConnection) -> list[tuple[bytes, int]]:
             try:
@@ -397,6 +432,10 @@ class SmartcardService:
                     _drop_security_state(connection)
 
         return work
+
+
+def _authenticates(apdus: list[bytes]) -> bool:
+    return any(apdu[1] in SECURITY_STATE_INS for apdu in apdus)
 
 
 def _drop_security_state(connection: PcscConnection) -> None:

@@ -16,7 +16,7 @@ from authd.context import Role, require_role
 from authd.customer import convert as customer_convert
 from authd.smartcard import convert
 from authd.smartcard.linked_stream import LinkedTransmitStream
-from authd.v1 import customer_pb2, smartcard_pb2_grpc
+from authd.v1 import call_link_pb2, customer_pb2, smartcard_pb2_grpc
 from authd.v1 import smartcard_pb2 as pb
 from devices.errors import Unreachable
 from drivers.pcsc.events import ReaderEvent
@@ -199,6 +199,7 @@ class SmartcardServicer(smartcard_pb2_grpc.SmartcardServiceServicer):
 
         def serve(request: pb.TransmitRequest, answer: Answer, alone: bool) -> None:
             require_role(Role.BRANCH)
+            lease: list[call_link_pb2.CardLease] = []
 
             def done(responses: list[tuple[bytes, int]] | None, error: BaseException | None
                      ) -> None:
@@ -206,15 +207,19 @@ class SmartcardServicer(smartcard_pb2_grpc.SmartcardServiceServicer):
                     answer(None, error)
                 else:
                     assert responses is not None
-                    answer(convert.responses_to_proto(responses), None)
+                    answer(convert.responses_to_proto(responses), None,
+                           lease=lease[0] if lease else None)
 
-            self.service.transmit_then(request.reader, list(request.apdus), done, may_wait=alone)
+            self.service.transmit_then(request.reader, list(request.apdus), done, may_wait=alone,
+                                       lent=lease.append)
 
         def open_stream(out: StreamOut) -> LinkedTransmitStream:
             require_role(Role.BRANCH)
             return LinkedTransmitStream(lambda: self.service, out)
 
-        return {"/authd.v1.SmartcardService/Transmit": LinkedMethod(pb.TransmitRequest, serve),
+        leases = self._service.lending if self._service is not None else None
+        return {"/authd.v1.SmartcardService/Transmit": LinkedMethod(pb.TransmitRequest, serve,
+                                                                    leases),
                 "/authd.v1.SmartcardService/TransmitStream": LinkedStream(pb.TransmitRequest,
                                                                           open_stream)}
 

@@ -9,7 +9,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class LinkedCall(_message.Message):
-    __slots__ = ("id", "method", "institution", "role", "subject", "operator_metadata", "has_operator", "request", "part")
+    __slots__ = ("id", "method", "institution", "role", "subject", "operator_metadata", "has_operator", "request", "part", "served", "reset")
     class Part(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         UNARY: _ClassVar[LinkedCall.Part]
@@ -17,11 +17,15 @@ class LinkedCall(_message.Message):
         STREAM_ITEM: _ClassVar[LinkedCall.Part]
         STREAM_HALF_CLOSE: _ClassVar[LinkedCall.Part]
         STREAM_CANCEL: _ClassVar[LinkedCall.Part]
+        LEASE_RETURN: _ClassVar[LinkedCall.Part]
+        LEASE_USED: _ClassVar[LinkedCall.Part]
     UNARY: LinkedCall.Part
     STREAM_OPEN: LinkedCall.Part
     STREAM_ITEM: LinkedCall.Part
     STREAM_HALF_CLOSE: LinkedCall.Part
     STREAM_CANCEL: LinkedCall.Part
+    LEASE_RETURN: LinkedCall.Part
+    LEASE_USED: LinkedCall.Part
     ID_FIELD_NUMBER: _ClassVar[int]
     METHOD_FIELD_NUMBER: _ClassVar[int]
     INSTITUTION_FIELD_NUMBER: _ClassVar[int]
@@ -31,6 +35,8 @@ class LinkedCall(_message.Message):
     HAS_OPERATOR_FIELD_NUMBER: _ClassVar[int]
     REQUEST_FIELD_NUMBER: _ClassVar[int]
     PART_FIELD_NUMBER: _ClassVar[int]
+    SERVED_FIELD_NUMBER: _ClassVar[int]
+    RESET_FIELD_NUMBER: _ClassVar[int]
     id: int
     method: str
     institution: str
@@ -40,7 +46,9 @@ class LinkedCall(_message.Message):
     has_operator: bool
     request: bytes
     part: LinkedCall.Part
-    def __init__(self, id: _Optional[int] = ..., method: _Optional[str] = ..., institution: _Optional[str] = ..., role: _Optional[str] = ..., subject: _Optional[str] = ..., operator_metadata: _Optional[bytes] = ..., has_operator: _Optional[bool] = ..., request: _Optional[bytes] = ..., part: _Optional[_Union[LinkedCall.Part, str]] = ...) -> None: ...
+    served: int
+    reset: bool
+    def __init__(self, id: _Optional[int] = ..., method: _Optional[str] = ..., institution: _Optional[str] = ..., role: _Optional[str] = ..., subject: _Optional[str] = ..., operator_metadata: _Optional[bytes] = ..., has_operator: _Optional[bool] = ..., request: _Optional[bytes] = ..., part: _Optional[_Union[LinkedCall.Part, str]] = ..., served: _Optional[int] = ..., reset: _Optional[bool] = ...) -> None: ...
 
 class LinkedCalls(_message.Message):
     __slots__ = ("calls",)
@@ -49,16 +57,48 @@ class LinkedCalls(_message.Message):
     def __init__(self, calls: _Optional[_Iterable[_Union[LinkedCall, _Mapping]]] = ...) -> None: ...
 
 class LinkedAnswer(_message.Message):
-    __slots__ = ("id", "response", "error", "item")
+    __slots__ = ("id", "response", "error", "item", "lease", "recall")
     ID_FIELD_NUMBER: _ClassVar[int]
     RESPONSE_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
     ITEM_FIELD_NUMBER: _ClassVar[int]
+    LEASE_FIELD_NUMBER: _ClassVar[int]
+    RECALL_FIELD_NUMBER: _ClassVar[int]
     id: int
     response: bytes
     error: _status_pb2.Status
     item: bool
-    def __init__(self, id: _Optional[int] = ..., response: _Optional[bytes] = ..., error: _Optional[_Union[_status_pb2.Status, _Mapping]] = ..., item: _Optional[bool] = ...) -> None: ...
+    lease: CardLease
+    recall: int
+    def __init__(self, id: _Optional[int] = ..., response: _Optional[bytes] = ..., error: _Optional[_Union[_status_pb2.Status, _Mapping]] = ..., item: _Optional[bool] = ..., lease: _Optional[_Union[CardLease, _Mapping]] = ..., recall: _Optional[int] = ...) -> None: ...
+
+class CardLease(_message.Message):
+    __slots__ = ("id", "reader", "institution", "role", "subject", "operator_metadata", "has_operator", "idle_ms", "max_apdu_bytes", "max_batch", "security_ins", "max_request_bytes")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    READER_FIELD_NUMBER: _ClassVar[int]
+    INSTITUTION_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    SUBJECT_FIELD_NUMBER: _ClassVar[int]
+    OPERATOR_METADATA_FIELD_NUMBER: _ClassVar[int]
+    HAS_OPERATOR_FIELD_NUMBER: _ClassVar[int]
+    IDLE_MS_FIELD_NUMBER: _ClassVar[int]
+    MAX_APDU_BYTES_FIELD_NUMBER: _ClassVar[int]
+    MAX_BATCH_FIELD_NUMBER: _ClassVar[int]
+    SECURITY_INS_FIELD_NUMBER: _ClassVar[int]
+    MAX_REQUEST_BYTES_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    reader: str
+    institution: str
+    role: str
+    subject: str
+    operator_metadata: bytes
+    has_operator: bool
+    idle_ms: int
+    max_apdu_bytes: int
+    max_batch: int
+    security_ins: bytes
+    max_request_bytes: int
+    def __init__(self, id: _Optional[int] = ..., reader: _Optional[str] = ..., institution: _Optional[str] = ..., role: _Optional[str] = ..., subject: _Optional[str] = ..., operator_metadata: _Optional[bytes] = ..., has_operator: _Optional[bool] = ..., idle_ms: _Optional[int] = ..., max_apdu_bytes: _Optional[int] = ..., max_batch: _Optional[int] = ..., security_ins: _Optional[bytes] = ..., max_request_bytes: _Optional[int] = ...) -> None: ...
 
 class LinkedAnswers(_message.Message):
     __slots__ = ("answers",)

@@ -110,6 +110,14 @@ class LinkedReactor final : public grpc::ServerGenericBidiReactor {
     Describe(link_.callers(), *ctx_, &call);
     call.set_request(Bytes(request_));
     request_.Clear();
+    std::string lent;
+    if (!ctx_->IsCancelled() && ctx_->deadline() >= std::chrono::system_clock::now() &&
+        link_.ServeLent(call, &lent)) {
+      grpc::Slice slice(lent);
+      response_ = grpc::ByteBuffer(&slice, 1);
+      StartWriteAndFinish(&response_, grpc::WriteOptions(), grpc::Status::OK);
+      return;
+    }
     pending->done = [this](const grpc::Status* refused, authd::v1::LinkedAnswer* answer) {
       if (refused != nullptr) {
         Finish(*refused);
@@ -289,7 +297,11 @@ CallLink::CallLink(std::string path, std::set<std::string> methods,
     : path_(std::move(path)),
       methods_(std::move(methods)),
       streams_(std::move(streams)),
-      callers_(callers) {
+      callers_(callers),
+      lender_([this](authd::v1::LinkedCall::Part part, uint64_t id, const std::string& method,
+                     uint32_t served, bool reset) {
+        SubmitLeasePart(part, id, method, served, reset);
+      }) {
   thread_ = std::thread([this] { Run(); });
 }
 
@@ -353,6 +365,22 @@ void CallLink::SubmitPart(uint64_t id, authd::v1::LinkedCall::Part part, std::st
   Write(lock);
 }
 
+void CallLink::SubmitLeasePart(authd::v1::LinkedCall::Part part, uint64_t id,
+                               const std::string& method, uint32_t served, bool reset) {
+  auto pending = std::make_unique<LinkedPending>();
+  pending->part = true;
+  pending->call.set_id(id);
+  pending->call.set_part(part);
+  pending->call.set_method(method);
+  pending->call.set_served(served);
+  pending->call.set_reset(reset);
+  std::unique_lock<std::mutex> lock(mu_);
+  if (!connected_ || stopping_ || broken_) return;  // the daemon forgets the link's leases
+  queue_.push_back(std::move(pending));
+  if (writing_) return;
+  Write(lock);
+}
+
 // Reads answers on this thread until the one to `mine` came or kReadHere passed, then leaves
 // the reading to the receiver thread if calls are still in flight; answers `mine` last, here.
 void CallLink::ReadHere(uint64_t mine) {
@@ -402,6 +430,10 @@ bool CallLink::Dispatch(const std::string& bytes, uint64_t mine,
   authd::v1::LinkedAnswers answers;
   if (!answers.ParseFromString(bytes)) return false;
   for (auto& answer : *answers.mutable_answers()) {
+    if (answer.id() == 0) {  // not an answer: the daemon asks for a lent card back
+      if (answer.recall() != 0) lender_.Recall(answer.recall());
+      continue;
+    }
     std::unique_ptr<LinkedPending> call;
     LinkedPending* stream = nullptr;
     {
@@ -423,6 +455,8 @@ bool CallLink::Dispatch(const std::string& bytes, uint64_t mine,
       continue;
     }
     if (!call) continue;
+    // Connected before the caller hears its answer, so that its next call finds the card.
+    if (answer.has_lease()) lender_.Take(answer.lease(), call->ctx->method());
     if (own != nullptr && answer.id() == mine) {
       *own = std::move(call);
       own_answer->Swap(&answer);
@@ -567,6 +601,7 @@ void CallLink::Receive(FrameReader& frames) {
 }
 
 void CallLink::FailAll(bool queued_too) {
+  lender_.Drop();  // the daemon forgets the leases of a link that went away
   std::unordered_map<uint64_t, std::unique_ptr<LinkedPending>> held;
   std::deque<std::unique_ptr<LinkedPending>> waiting;
   {

@@ -23,6 +23,10 @@
 // responses in order and then its end, and the front end writes them to the client in that
 // order. A stream the client cancels is told to the daemon, which stops it and answers its
 // end; no other stream is touched. If the link goes away, every open stream ends UNAVAILABLE.
+//
+// The daemon may lend a reader's card with a Transmit's answer (lending.h): that caller's
+// next Transmits on that reader are then answered here, from pcscd, and never reach the link
+// (only the lease's parts do: its calls told in batches, its return).
 #pragma once
 
 #include <grpcpp/generic/async_generic_service.h>
@@ -43,6 +47,7 @@
 #include "authd/v1/call_link.pb.h"
 #include "caller.h"
 #include "framing.h"
+#include "lending.h"
 
 namespace authd_front {
 
@@ -70,6 +75,11 @@ class CallLink {
   // Sends a later part of the stream `id` (dropped when the link is down: the stream is
   // answered UNAVAILABLE by then).
   void SubmitPart(uint64_t id, authd::v1::LinkedCall::Part part, std::string request);
+  // A unary call served on a card the daemon lent (lending.h): true when it was (`response`
+  // set); false: it goes to the daemon (Submit).
+  bool ServeLent(const authd::v1::LinkedCall& call, std::string* response) {
+    return lender_.Serve(call, response);
+  }
   bool WaitConnected(std::chrono::milliseconds timeout);
   void Stop();
   Callers& callers() { return callers_; }
@@ -85,6 +95,9 @@ class CallLink {
                 authd::v1::LinkedAnswer* own_answer);
   void Receive(FrameReader& frames);
   void FailAll(bool queued_too);
+  // A lease's part (lending.h), sent in order with the calls.
+  void SubmitLeasePart(authd::v1::LinkedCall::Part part, uint64_t id, const std::string& method,
+                       uint32_t served, bool reset);
 
   const std::string path_;
   const std::set<std::string> methods_;
@@ -104,6 +117,7 @@ class CallLink {
   bool broken_ = false;
   bool stopping_ = false;
   uint64_t next_id_ = 0;
+  CardLender lender_;
   std::thread thread_;
 };
 

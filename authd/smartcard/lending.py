@@ -1,0 +1,180 @@
+"""A reader's card lent to the native front end for one caller (docs/smartcard.md, "The card
+lent to authd-front").
+
+After ``lend_after_calls`` linked unary Transmits in a row from one caller on one reader, each
+alone on the link and answered on the link's thread, the daemon lets go of the card
+(``SCARD_LEAVE_CARD``: its state stays) and lends it with that call's answer: authd-front
+connects to it exclusively and sends that caller's next Transmits on that reader to pcscd
+itself. The daemon keeps the lease: which reader, which caller (exactly as the front end
+described it, checked here once), the lease's calls (told in batches, counted and logged as
+its own), and taking the card back — whenever anything else needs the card (another caller,
+a PIV call, an APDU that leaves a security state), the reader's thread asks for it back and
+waits until the front end has disconnected, then connects again. A card removed or a reader
+gone is asked back too. The front end gives the card back itself after ``idle_release_seconds``
+unused, with a card reset (the lease ended for good), and on any PC/SC error, then sends the
+call the daemon's way. A connection to the front end that goes away ends its leases (pcscd
+releases a dead client's card).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+
+from google.rpc import code_pb2
+
+from authd.call_link import LinkPeer, current_call, current_peer
+from authd.context import Caller, current_caller
+from authd.interceptors import access_logged
+from authd.v1 import call_link_pb2
+
+log = logging.getLogger(__name__)
+
+# How long the reader's thread waits for the front end to give a card back.
+RECALL_SECONDS = 5.0
+
+
+@dataclass
+class _Lease:
+    id: int
+    reader: str
+    peer: LinkPeer
+    caller: Caller
+    method: str
+    served: int = 0
+    asked: bool = False  # asked back already
+
+
+class Lending:
+    """The leases of one method's cards (SmartcardService/Transmit), on every reader."""
+
+    def __init__(self, method: str, lend_after: int, idle_seconds: float, max_apdu_bytes: int,
+                 max_batch: int, security_ins: frozenset[int]) -> None:
+        self.method = method
+        self.lend_after = lend_after
+        self._limits = call_link_pb2.CardLease(
+            idle_ms=max(1, int(idle_seconds * 1000)), max_apdu_bytes=max_apdu_bytes,
+            max_batch=max_batch, security_ins=bytes(sorted(security_ins)))
+        self._state = threading.Condition(threading.Lock())
+        self._streaks: dict[str, tuple[tuple[object, ...], int]] = {}
+        self._leases: dict[str, _Lease] = {}  # by reader: lent now
+        self._next_id = 0
+        self.lent_total = 0  # leases granted
+        self.served_total = 0  # calls served on lent cards, as told
+
+    def lent(self, reader: str) -> bool:
+        with self._state:
+            return reader in self._leases
+
+    def wants(self, reader: str) -> bool:
+        """Counts this linked call in its caller's run on ``reader``: True when the card
+        should be lent with its answer (the run is long enough, a front end is there)."""
+        call = current_call()
+        if self.lend_after <= 0 or call is None or current_peer() is None:
+            return False
+        key = (call.institution, call.role, call.subject, call.has_operator,
+               call.operator_metadata)
+        with self._state:
+            if reader in self._leases:
+                return False
+            previous = self._streaks.get(reader)
+            count = previous[1] + 1 if previous is not None and previous[0] == key else 1
+            self._streaks[reader] = (key, count)
+            return count >= self.lend_after
+
+    def interrupt(self, reader: str) -> None:
+        """A call on ``reader`` that does not count in a run (a security state, a batch)."""
+        with self._state:
+            self._streaks.pop(reader, None)
+
+    def grant(self, reader: str) -> call_link_pb2.CardLease | None:
+        """Records the lease of ``reader``'s card, let go of just now, to the current linked
+        call's front end and caller; the lease to answer with (None: no front end)."""
+        call = current_call()
+        peer = current_peer()
+        if call is None or peer is None or not peer.connected:
+            return None
+        with self._state:
+            self._next_id += 1
+            lease = _Lease(self._next_id, reader, peer, current_caller(), call.method)
+            self._leases[reader] = lease
+            self._streaks.pop(reader, None)
+            self.lent_total += 1
+        out = call_link_pb2.CardLease()
+        out.CopyFrom(self._limits)
+        out.id = lease.id
+        out.reader = reader
+        out.institution = call.institution
+        out.role = call.role
+        out.subject = call.subject
+        out.has_operator = call.has_operator
+        out.operator_metadata = call.operator_metadata
+        return out
+
+    def take_back(self, reader: str) -> None:
+        """On the reader's thread, before it connects: a lent card is asked back and waited
+        for (at most RECALL_SECONDS; then the lease is forgotten and connecting says whether
+        the card is free)."""
+        with self._state:
+            lease = self._leases.get(reader)
+            if lease is None:
+                return
+            ask = not lease.asked
+            lease.asked = True
+        if ask:
+            lease.peer.recall(lease.id)
+        with self._state:
+            back = self._state.wait_for(lambda: self._leases.get(reader) is not lease,
+                                        timeout=RECALL_SECONDS)
+            if not back:
+                log.warning("the front end did not give the card in %r back in time", reader)
+                self._leases.pop(reader, None)
+
+    def recall(self, reader: str) -> None:
+        """Asks for ``reader``'s card back without waiting (the card was removed)."""
+        with self._state:
+            lease = self._leases.get(reader)
+            if lease is None or lease.asked:
+                return
+            lease.asked = True
+        lease.peer.recall(lease.id)
+
+    # -- the front end's parts (the link's reader thread) -----------------------------------
+    def used(self, peer: LinkPeer, lease_id: int, served: int) -> None:
+        self._told(self._find(peer, lease_id), served)
+
+    def returned(self, peer: LinkPeer, lease_id: int, served: int, reset: bool) -> None:
+        lease = self._find(peer, lease_id)
+        self._told(lease, served)
+        if lease is None:
+            return
+        with self._state:
+            if self._leases.get(lease.reader) is lease:
+                del self._leases[lease.reader]
+            self._state.notify_all()
+        log.debug("the front end gave the card in %r back", lease.reader,
+                  extra={"fields": {"lease": lease_id, "calls": lease.served, "reset": reset}})
+
+    def lost(self, peer: LinkPeer) -> None:
+        with self._state:
+            for reader in [r for r, lease in self._leases.items() if lease.peer is peer]:
+                del self._leases[reader]
+            self._state.notify_all()
+
+    def _find(self, peer: LinkPeer, lease_id: int) -> _Lease | None:
+        with self._state:
+            for lease in self._leases.values():
+                if lease.id == lease_id and lease.peer is peer:
+                    return lease
+        return None
+
+    def _told(self, lease: _Lease | None, served: int) -> None:
+        """The lease's calls served by the front end: counted and logged as this daemon's."""
+        if lease is None or served <= 0:
+            return
+        with self._state:
+            lease.served += served
+            self.served_total += served
+        for _ in range(served):
+            access_logged(lease.method, lease.caller, code_pb2.OK, None)

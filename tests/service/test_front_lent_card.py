@@ -1,0 +1,209 @@
+"""A reader's card lent to authd-front (authd/smartcard/lending.py, native/front/lending.h):
+after a run of unary Transmits from one caller on one reader, the front end sends that
+caller's APDUs to pcscd itself. Another caller, a PIV call or an APDU that leaves a security
+state takes the card back to the daemon first; the card is reset when the lease ends; a
+card pulled mid-lease and every refusal get the daemon's own answers. Real pcscd, vpcd and
+the virtual card."""
+# ruff: noqa: F811  (pytest fixtures imported from tests.pcsc_env are used as arguments)
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import grpc
+import pytest
+
+from authd.limits import method_limits
+from authd.smartcard.feature import SmartcardFeature
+from authd.smartcard.lending import Lending
+from authd.v1 import call_link_pb2, smartcard_pb2, smartcard_pb2_grpc
+from drivers.pcsc.connection import PcscConnection
+from drivers.pcsc.errors import ReaderBusy
+from simulators.smartcard import VirtualCardSlot
+from simulators.smartcard.vpcd import CTRL_RESET
+from tests.conftest import wait_for
+from tests.pcsc_env import (  # noqa: F401  (fixtures)
+    READERS,
+    card,
+    card_factory,
+    pcscd,
+    running_pcscd,
+    wait_card,
+)
+
+TRANSMIT = "/authd.v1.SmartcardService/Transmit"
+CHUID = bytes.fromhex("00cb3fff055c035fc10200")
+SELECT = bytes.fromhex("00a404000ba00000030800001000010000")
+VERIFY = bytes.fromhex("0020008008313233343536ffff")  # the default PIN 123456
+PIN_STATE = bytes.fromhex("00200080")  # 9000 when verified, 63Cx when not
+# Lending after 4 calls in a row; an idle lease ends quickly.
+LENDING = {"smartcard": {"idle_release_seconds": 0.5, "lend_after_calls": 4}}
+LARGE_SIGN = 2 << 20
+
+
+def _lending(srv: Any) -> Lending:
+    return srv.app.require(SmartcardFeature).service.lending
+
+
+def _answer(call: Callable[[], Any]) -> tuple[Any, ...]:
+    try:
+        return ("OK", [(r.data, r.sw) for r in call().responses])
+    except grpc.RpcError as exc:
+        return (exc.code().name, exc.details())
+
+
+def _cards(srv: Any, subject: str = "teller-1") -> Any:
+    return smartcard_pb2_grpc.SmartcardServiceStub(srv.channel("bank-a", "branch", subject))
+
+
+def _transmit(stub: Any, *apdus: bytes, reader: str = READERS[0]) -> tuple[Any, ...]:
+    return _answer(lambda: stub.Transmit(
+        smartcard_pb2.TransmitRequest(reader=reader, apdus=list(apdus)), timeout=30))
+
+
+def _oversized(srv: Any) -> tuple[Any, ...]:
+    """A good request to the lent card carrying an unknown field (8) that makes it larger
+    than the daemon takes for Transmit (and smaller than authd-front takes for any method:
+    a token's messages are allowed larger, LARGE_SIGN)."""
+    limit = method_limits(srv.app.config)[TRANSMIT]
+    good = smartcard_pb2.TransmitRequest(reader=READERS[0], apdus=[CHUID]).SerializeToString()
+    junk = call_link_pb2.LinkedCall(request=b"\x00" * limit).SerializeToString()
+    call = srv.channel("bank-a", "branch", "teller-1").unary_unary(TRANSMIT)
+    return _answer(lambda: smartcard_pb2.TransmitResponse.FromString(
+        call(good + junk, timeout=30)))
+
+
+def _lent_run(srv: Any, stub: Any, lending: Lending, most: int = 300) -> tuple[Any, ...]:
+    """GET DATA calls until the card is lent (a run of 4 sent at once on the link's thread:
+    the first calls after a connect are timed slow and go to the reader's thread), at most
+    ``most``; the last answer."""
+    wait_for(lambda: stub.ListReaders(smartcard_pb2.ListReadersRequest()).readers[0]
+             .card_present, timeout=20)
+    granted = lending.lent_total
+    answer: tuple[Any, ...] = ()
+    for _ in range(most):
+        answer = _transmit(stub, CHUID)
+        assert answer[0] == "OK" and answer[1][0][1] == 0x9000, answer
+        if lending.lent_total > granted:
+            break
+    assert lending.lent_total > granted, f"the card was not lent after {most} calls"
+    assert lending.lent(READERS[0])
+    return answer
+
+
+def test_a_lent_card_answers_as_the_daemon_and_its_calls_are_told(
+        server, native_front, card: VirtualCardSlot) -> None:
+    srv = server(server={"front": "native"}, token={"max_sign_bytes": LARGE_SIGN}, **LENDING)
+    stub = _cards(srv)
+    lending = _lending(srv)
+    daemon_answer = _transmit(stub, SELECT, CHUID)  # before any lease: the daemon's
+    first = _lent_run(srv, stub, lending)
+    sent = card.apdu_count
+    lent = [_transmit(stub, CHUID) for _ in range(100)]
+    assert lent == [first] * 100
+    assert card.apdu_count == sent + 100  # one APDU each, nothing added
+    assert lending.lent(READERS[0])  # served on the lent card all along
+    assert _transmit(stub, SELECT, CHUID) == daemon_answer
+    # Refusals before a card is reached, another reader: the daemon's answers, lease kept.
+    refused = [_transmit(stub), _transmit(stub, b"\x00\xa4"),
+               _transmit(stub, CHUID, reader="Nope 00"), _transmit(stub, CHUID, reader=READERS[1]),
+               _oversized(srv)]
+    assert [r[0] for r in refused] == ["INVALID_ARGUMENT", "INVALID_ARGUMENT", "NOT_FOUND",
+                                       "UNAVAILABLE", "RESOURCE_EXHAUSTED"], refused
+    assert lending.lent(READERS[0])
+    # Idle: the lease ends, its calls told to the daemon (101 + the two of the runs' end).
+    wait_for(lambda: not lending.lent(READERS[0]), timeout=10)
+    assert lending.served_total >= 101
+    assert _transmit(stub, CHUID) == first  # the daemon's connection again
+
+
+def test_another_callers_apdus_take_the_lent_card_back(server, native_front,
+                                                       card: VirtualCardSlot) -> None:
+    srv = server(server={"front": "native"}, **LENDING)
+    teller, colleague = _cards(srv, "teller-1"), _cards(srv, "teller-2")
+    lending = _lending(srv)
+    first = _lent_run(srv, teller, lending)
+    granted = lending.lent_total
+    assert _transmit(colleague, CHUID) == first  # the daemon's, the card taken back first
+    assert not lending.lent(READERS[0])
+    # A PIV call of the daemon's own takes it back as well.
+    _lent_run(srv, teller, lending)
+    status = colleague.GetPivStatus(smartcard_pb2.CardRequest(reader=READERS[0]),
+                                    timeout=30)
+    assert status.pin_attempts_remaining == 3
+    assert not lending.lent(READERS[0])
+    assert lending.lent_total == granted + 1
+    assert _transmit(teller, CHUID) == first
+
+
+def test_a_security_state_never_outlives_a_call_nor_the_lease(server, native_front,
+                                                              card: VirtualCardSlot) -> None:
+    srv = server(server={"front": "native"}, **LENDING)
+    stub = _cards(srv)
+    lending = _lending(srv)
+    _lent_run(srv, stub, lending)
+    # VERIFY goes the daemon's way (the card back first), which drops the PIN after the call.
+    verified = _transmit(stub, VERIFY, PIN_STATE)
+    assert verified[0] == "OK" and [sw for _, sw in verified[1]] == [0x9000, 0x9000]
+    assert not lending.lent(READERS[0])
+    assert not card.card.pin_verified
+    # Whatever state the card holds when a lease ends for good is reset with it (a reset
+    # from the reader, not only pcscd powering an unused card down later).
+    _lent_run(srv, stub, lending)
+    controls = _controls(card)
+    card.card.pin_verified = True  # as if left by the lease's APDUs
+    wait_for(lambda: not lending.lent(READERS[0]), timeout=10)
+    wait_for(lambda: CTRL_RESET in controls, timeout=10)
+    assert not card.card.pin_verified
+    assert _transmit(stub, PIN_STATE)[1][0][1] & 0xFFF0 == 0x63C0
+
+
+def _controls(card: VirtualCardSlot) -> list[int]:
+    """The reader's control messages to the card from now on (power, reset)."""
+    seen: list[int] = []
+    answer = card._answer
+
+    def recorded(sock: Any, payload: bytes) -> None:
+        if len(payload) == 1:
+            seen.append(payload[0])
+        answer(sock, payload)
+
+    card._answer = recorded  # type: ignore[method-assign]
+    return seen
+
+
+def test_a_card_pulled_mid_lease_gets_the_daemons_answer(server, native_front,
+                                                         card: VirtualCardSlot) -> None:
+    srv = server(server={"front": "native"}, **LENDING)
+    stub = _cards(srv)
+    lending = _lending(srv)
+    first = _lent_run(srv, stub, lending)
+    card.remove()
+    wait_card(READERS[0], False)
+    pulled = _transmit(stub, CHUID)
+    again = _transmit(stub, CHUID)  # the daemon's path: nothing lent any more
+    assert pulled == again and pulled[0] == "UNAVAILABLE", pulled
+    assert not lending.lent(READERS[0])
+    card.insert()
+    wait_card(READERS[0], True)
+    assert _lent_run(srv, stub, lending) == first
+
+
+def test_no_third_pcsc_client_gets_a_lent_card_and_one_holding_it_after_is_told(
+        server, native_front, card: VirtualCardSlot) -> None:
+    """A lent card is held exclusively by the front end; once the lease ended another
+    application may take the card, and the next Transmit gets the daemon's answer for a
+    card held elsewhere (the daemon connects again and finds it taken), not a stale lease."""
+    srv = server(server={"front": "native"}, **LENDING)
+    stub = _cards(srv)
+    lending = _lending(srv)
+    first = _lent_run(srv, stub, lending)
+    with pytest.raises(ReaderBusy):
+        PcscConnection(READERS[0])
+    wait_for(lambda: not lending.lent(READERS[0]), timeout=10)
+    with PcscConnection(READERS[0]):
+        held = _transmit(stub, CHUID)
+        assert held == _transmit(stub, CHUID) and held[0] != "OK", held
+    assert not lending.lent(READERS[0])
+    assert _lent_run(srv, stub, lending) == first
