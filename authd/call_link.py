@@ -21,7 +21,10 @@ its streams without a word (the front end answers their callers).
 
 One thread per connection reads frames and starts each call (a method's ``serve`` runs on it
 with the caller set, and either answers at once — a fast signature, the GIL released inside
-the token — or hands the work to a worker or the card reader's thread, which answers). Answers
+the token — or hands the work to a worker or the card reader's thread, which answers). The
+frames that came in one ``recv`` are one wake-up's calls, served together: a call is ``alone``
+only if no other unary call came with it, and a method's ``settle`` then does the work its
+calls left waiting (linked Signs signed as one run, on this thread when no worker is busy). Answers
 are written by whichever thread has one, together with the others ready by then: under load
 many to a write, one at a time when idle. The socket is in the daemon's private run directory
 (mode 0700), and only the front end this daemon started connects to it.
@@ -65,11 +68,14 @@ Answer = Callable[[Message | None, BaseException | None], None]
 @dataclass(frozen=True)
 class LinkedMethod:
     """A unary method the front end may hand over the link. ``serve(request, answer, alone)``
-    runs on the link's reader thread with the caller set; ``alone`` says no other call came
-    with it (the daemon is idle: work done at once costs less than a hop to a thread)."""
+    runs on the link's reader thread with the caller set; ``alone`` says no other unary call
+    came in the same read of the link (the daemon is idle: work done at once costs less than a
+    hop to a thread). ``settle()``, if given, runs on the reader thread once every call of
+    that read was served: work the calls left waiting together may be done there."""
 
     request_type: type[Message]
     serve: Callable[[Any, Answer, bool], None]
+    settle: Callable[[], None] | None = None
 
 
 class StreamCalls(Protocol):
@@ -127,9 +133,7 @@ class _Frames:
                     return None
                 end = LENGTH.size + size
                 if len(buffer) >= end:
-                    body = bytes(buffer[LENGTH.size:end])
-                    del buffer[:end]
-                    return body
+                    return self._take(end)
                 wanted = end - len(buffer)
             else:
                 wanted = 0
@@ -137,6 +141,24 @@ class _Frames:
             if not chunk:
                 return None
             buffer += chunk
+
+    def buffered(self) -> list[bytes]:
+        """The frames read already and whole (with the one ``next`` returned: they came in the
+        same ``recv``), without reading the socket again."""
+        buffer = self._buffer
+        out: list[bytes] = []
+        while len(buffer) >= LENGTH.size:
+            (size,) = LENGTH.unpack_from(buffer)
+            end = LENGTH.size + size
+            if size > MAX_FRAME or len(buffer) < end:
+                break  # left to next(): it reads the rest, or ends the reading
+            out.append(self._take(end))
+        return out
+
+    def _take(self, end: int) -> bytes:
+        body = bytes(self._buffer[LENGTH.size:end])
+        del self._buffer[:end]
+        return body
 
 
 class _Writer:
@@ -291,6 +313,8 @@ class CallLink(FrontListener):
                                               limits.of(name))
                          for name, method in self.methods.items()}
         self._callers = Callers()
+        self._settles = [method.settle for method in self.methods.values()
+                         if isinstance(method, LinkedMethod) and method.settle is not None]
         self.start()
 
     def front_args(self) -> list[str]:
@@ -308,13 +332,20 @@ class CallLink(FrontListener):
         streams: dict[int, _Stream] = {}  # this connection's streams not ended yet
         try:
             while (body := frames.next()) is not None:
-                calls = call_link_pb2.LinkedCalls.FromString(body).calls
-                alone = len(calls) == 1
+                # The frames that came in one read are served together: calls the front end
+                # wrote one by one while this thread was busy are one wake-up's work.
+                calls = list(call_link_pb2.LinkedCalls.FromString(body).calls)
+                for more in frames.buffered():
+                    calls.extend(call_link_pb2.LinkedCalls.FromString(more).calls)
+                alone = sum(call.part == UNARY for call in calls) == 1
                 for call in calls:
                     if call.part == UNARY:
                         contextvars.copy_context().run(self._start, call, writer, alone)
                     else:
                         self._stream_part(call, writer, streams)
+                if not alone:
+                    for settle in self._settles:
+                        settle()
         except OSError:
             return
         except Exception:
