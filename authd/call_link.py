@@ -89,6 +89,10 @@ class StreamCalls(Protocol):
 
     def cancel(self) -> None: ...
 
+    def settle(self) -> None:
+        """Called on the reader thread once the requests that came in one read of the link
+        were all given to ``request``: what they left waiting may start together."""
+
 
 @dataclass(frozen=True)
 class LinkedStream:
@@ -338,14 +342,17 @@ class CallLink(FrontListener):
                 for more in frames.buffered():
                     calls.extend(call_link_pb2.LinkedCalls.FromString(more).calls)
                 alone = sum(call.part == UNARY for call in calls) == 1
+                given: dict[int, _Stream] = {}  # streams given requests in this read
                 for call in calls:
                     if call.part == UNARY:
                         contextvars.copy_context().run(self._start, call, writer, alone)
-                    else:
-                        self._stream_part(call, writer, streams)
+                    elif (stream := self._stream_part(call, writer, streams)) is not None:
+                        given[call.id] = stream
                 if not alone:
                     for settle in self._settles:
                         settle()
+                for stream in given.values():
+                    _settle_stream(stream)
         except OSError:
             return
         except Exception:
@@ -407,24 +414,25 @@ class CallLink(FrontListener):
 
 
     def _stream_part(self, call: call_link_pb2.LinkedCall, writer: _Writer,
-                     streams: dict[int, _Stream]) -> None:
+                     streams: dict[int, _Stream]) -> _Stream | None:
         """One part of a stream (call_link.proto): its opening checks the call as a unary
         call's is checked; each request is checked and parsed as the daemon's own server
-        does with a stream's (the first bad one ends the stream with its error)."""
+        does with a stream's (the first bad one ends the stream with its error). Returns the
+        stream when it was given a request (to be settled once the read is served)."""
         if call.part == STREAM_OPEN:
             context = contextvars.copy_context()
             context.run(self._open, call, writer, streams, context)
-            return
+            return None
         stream = streams.get(call.id)
         if stream is None or stream.calls is None:
-            return  # ended already (an error, or its end crossed this part on the link)
+            return None  # ended already (an error, or its end crossed this part on the link)
         if call.part == STREAM_CANCEL:
             stream.out.cancelled()
             stream.context.run(stream.calls.cancel)
-            return
+            return None
         if call.part == STREAM_HALF_CLOSE:
             stream.context.run(stream.calls.half_close)
-            return
+            return None
         try:
             parse = self._parsers[stream.out.method]
             parse.check_size(call.request)
@@ -432,12 +440,13 @@ class CallLink(FrontListener):
         except Exception as exc:
             stream.out.end(exc)
             stream.context.run(stream.calls.cancel)
-            return
+            return stream  # the requests before it may wait to start
         try:
             stream.context.run(stream.calls.request, request)
         except Exception as exc:
             stream.out.end(exc)
             stream.context.run(stream.calls.cancel)
+        return stream
 
     def _open(self, call: call_link_pb2.LinkedCall, writer: _Writer,
               streams: dict[int, _Stream], context: contextvars.Context) -> None:
@@ -456,6 +465,17 @@ class CallLink(FrontListener):
             stream.calls = linked.open(out)
         except Exception as exc:
             out.end(exc)
+
+
+def _settle_stream(stream: _Stream) -> None:
+    """The requests of one read were given to ``stream``: they start (an error ends it)."""
+    if stream.calls is None or stream.out.over:
+        return
+    try:
+        stream.context.run(stream.calls.settle)
+    except Exception as exc:
+        stream.out.end(exc)
+        stream.context.run(stream.calls.cancel)
 
 
 UNARY = call_link_pb2.LinkedCall.UNARY

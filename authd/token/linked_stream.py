@@ -1,7 +1,8 @@
 """SignStream over the native front end's call link (authd/call_link.py): the same answers as
 ``TokenServicer.SignStream`` — signatures in order, the stream ending at its first error with
 that error — without the daemon's gRPC server. Requests waiting to be signed go to a worker
-together (up to ``STREAM_BATCH`` in one hop), in up to ``STREAM_LANES`` batches at once; each
+together (up to ``STREAM_BATCH`` in one hop; those of one read of the link start together, at
+its ``settle``), in up to ``STREAM_LANES`` batches at once; each
 signature goes through ``TokenService.sign`` as a unary one does, so a token's session use
 and locking are the same."""
 
@@ -148,8 +149,14 @@ class LinkedSignStream:
             if self._over or self._refused:
                 return
             self._refused = isinstance(job, Exception)  # nothing after it is read
-            self._waiting.append(job)
-            self._start()
+            self._waiting.append(job)  # started at settle, with the others of its read
+
+    def settle(self) -> None:
+        """The requests of one read of the link are all here: they go to the workers
+        together (the first batch as large as what came, not one request alone)."""
+        with self._lock:
+            if not self._over:
+                self._start()
 
     def half_close(self) -> None:
         with self._lock:
