@@ -21,7 +21,10 @@ its streams without a word (the front end answers their callers).
 
 One thread per connection reads frames and starts each call (a method's ``serve`` runs on it
 with the caller set, and either answers at once — a fast signature, the GIL released inside
-the token — or hands the work to a worker or the card reader's thread, which answers). Answers
+the token — or hands the work to a worker or the card reader's thread, which answers). The
+frames that came in one ``recv`` are one wake-up's calls, served together: a call is ``alone``
+only if no other unary call came with it, and a method's ``settle`` then does the work its
+calls left waiting (linked Signs signed as one run, on this thread when no worker is busy). Answers
 are written by whichever thread has one, together with the others ready by then: under load
 many to a write, one at a time when idle. The socket is in the daemon's private run directory
 (mode 0700), and only the front end this daemon started connects to it.
@@ -81,11 +84,14 @@ class LeaseHolder(Protocol):
 class LinkedMethod:
     """A unary method the front end may hand over the link. ``serve(request, answer, alone)``
     runs on the link's reader thread with the caller set (and :func:`current_peer`, the front
-    end that sent it); ``alone`` says no other call came with it (the daemon is idle: work
-    done at once costs less than a hop to a thread). ``leases``: what its answers lend."""
+    end that sent it); ``alone`` says no other unary call came in the same read of the link
+    (the daemon is idle: work done at once costs less than a hop to a thread). ``settle()``,
+    if given, runs on the reader thread once every call of that read was served: work the
+    calls left waiting together may be done there. ``leases``: what its answers lend."""
 
     request_type: type[Message]
     serve: Callable[[Any, Answer, bool], None]
+    settle: Callable[[], None] | None = None
     leases: LeaseHolder | None = None
 
 
@@ -99,6 +105,10 @@ class StreamCalls(Protocol):
     def half_close(self) -> None: ...
 
     def cancel(self) -> None: ...
+
+    def settle(self) -> None:
+        """Called on the reader thread once the requests that came in one read of the link
+        were all given to ``request``: what they left waiting may start together."""
 
 
 @dataclass(frozen=True)
@@ -144,9 +154,7 @@ class _Frames:
                     return None
                 end = LENGTH.size + size
                 if len(buffer) >= end:
-                    body = bytes(buffer[LENGTH.size:end])
-                    del buffer[:end]
-                    return body
+                    return self._take(end)
                 wanted = end - len(buffer)
             else:
                 wanted = 0
@@ -154,6 +162,24 @@ class _Frames:
             if not chunk:
                 return None
             buffer += chunk
+
+    def buffered(self) -> list[bytes]:
+        """The frames read already and whole (with the one ``next`` returned: they came in the
+        same ``recv``), without reading the socket again."""
+        buffer = self._buffer
+        out: list[bytes] = []
+        while len(buffer) >= LENGTH.size:
+            (size,) = LENGTH.unpack_from(buffer)
+            end = LENGTH.size + size
+            if size > MAX_FRAME or len(buffer) < end:
+                break  # left to next(): it reads the rest, or ends the reading
+            out.append(self._take(end))
+        return out
+
+    def _take(self, end: int) -> bytes:
+        body = bytes(self._buffer[LENGTH.size:end])
+        del self._buffer[:end]
+        return body
 
 
 class _Writer:
@@ -338,6 +364,8 @@ class CallLink(FrontListener):
                                               limits.of(name))
                          for name, method in self.methods.items()}
         self._callers = Callers()
+        self._settles = [method.settle for method in self.methods.values()
+                         if isinstance(method, LinkedMethod) and method.settle is not None]
         self.start()
 
     def front_args(self) -> list[str]:
@@ -357,15 +385,25 @@ class CallLink(FrontListener):
         _peer.set(peer)  # copied into each call's context
         try:
             while (body := frames.next()) is not None:
-                calls = call_link_pb2.LinkedCalls.FromString(body).calls
-                alone = len(calls) == 1
+                # The frames that came in one read are served together: calls the front end
+                # wrote one by one while this thread was busy are one wake-up's work.
+                calls = list(call_link_pb2.LinkedCalls.FromString(body).calls)
+                for more in frames.buffered():
+                    calls.extend(call_link_pb2.LinkedCalls.FromString(more).calls)
+                alone = sum(call.part == UNARY for call in calls) == 1
+                given: dict[int, _Stream] = {}  # streams given requests in this read
                 for call in calls:
                     if call.part == UNARY:
                         contextvars.copy_context().run(self._start, call, writer, alone)
                     elif call.part in (LEASE_RETURN, LEASE_USED):
                         self._lease_part(call, peer)
-                    else:
-                        self._stream_part(call, writer, streams)
+                    elif (stream := self._stream_part(call, writer, streams)) is not None:
+                        given[call.id] = stream
+                if not alone:
+                    for settle in self._settles:
+                        settle()
+                for stream in given.values():
+                    _settle_stream(stream)
         except OSError:
             return
         except Exception:
@@ -450,24 +488,25 @@ class CallLink(FrontListener):
 
 
     def _stream_part(self, call: call_link_pb2.LinkedCall, writer: _Writer,
-                     streams: dict[int, _Stream]) -> None:
+                     streams: dict[int, _Stream]) -> _Stream | None:
         """One part of a stream (call_link.proto): its opening checks the call as a unary
         call's is checked; each request is checked and parsed as the daemon's own server
-        does with a stream's (the first bad one ends the stream with its error)."""
+        does with a stream's (the first bad one ends the stream with its error). Returns the
+        stream when it was given a request (to be settled once the read is served)."""
         if call.part == STREAM_OPEN:
             context = contextvars.copy_context()
             context.run(self._open, call, writer, streams, context)
-            return
+            return None
         stream = streams.get(call.id)
         if stream is None or stream.calls is None:
-            return  # ended already (an error, or its end crossed this part on the link)
+            return None  # ended already (an error, or its end crossed this part on the link)
         if call.part == STREAM_CANCEL:
             stream.out.cancelled()
             stream.context.run(stream.calls.cancel)
-            return
+            return None
         if call.part == STREAM_HALF_CLOSE:
             stream.context.run(stream.calls.half_close)
-            return
+            return None
         try:
             parse = self._parsers[stream.out.method]
             parse.check_size(call.request)
@@ -475,12 +514,13 @@ class CallLink(FrontListener):
         except Exception as exc:
             stream.out.end(exc)
             stream.context.run(stream.calls.cancel)
-            return
+            return stream  # the requests before it may wait to start
         try:
             stream.context.run(stream.calls.request, request)
         except Exception as exc:
             stream.out.end(exc)
             stream.context.run(stream.calls.cancel)
+        return stream
 
     def _open(self, call: call_link_pb2.LinkedCall, writer: _Writer,
               streams: dict[int, _Stream], context: contextvars.Context) -> None:
@@ -499,6 +539,17 @@ class CallLink(FrontListener):
             stream.calls = linked.open(out)
         except Exception as exc:
             out.end(exc)
+
+
+def _settle_stream(stream: _Stream) -> None:
+    """The requests of one read were given to ``stream``: they start (an error ends it)."""
+    if stream.calls is None or stream.out.over:
+        return
+    try:
+        stream.context.run(stream.calls.settle)
+    except Exception as exc:
+        stream.out.end(exc)
+        stream.context.run(stream.calls.cancel)
 
 
 UNARY = call_link_pb2.LinkedCall.UNARY

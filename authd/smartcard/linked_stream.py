@@ -52,6 +52,9 @@ class LinkedTransmitStream:
             self._over = True
             self._waiting.clear()  # the request at its reader finishes; its answer is dropped
 
+    def settle(self) -> None:
+        """Nothing gathers here: each request goes once the one before it was answered."""
+
     def _next(self) -> None:
         while self._waiting and not self._over:
             request = self._waiting.popleft()

@@ -219,7 +219,7 @@ class SmartcardServicer(smartcard_pb2_grpc.SmartcardServiceServicer):
 
         leases = self._service.lending if self._service is not None else None
         return {"/authd.v1.SmartcardService/Transmit": LinkedMethod(pb.TransmitRequest, serve,
-                                                                    leases),
+                                                                    leases=leases),
                 "/authd.v1.SmartcardService/TransmitStream": LinkedStream(pb.TransmitRequest,
                                                                           open_stream)}
 

@@ -1,7 +1,8 @@
 """SignStream over the native front end's call link (authd/call_link.py): the same answers as
 ``TokenServicer.SignStream`` — signatures in order, the stream ending at its first error with
 that error — without the daemon's gRPC server. Requests waiting to be signed go to a worker
-together (up to ``STREAM_BATCH`` in one hop), in up to ``STREAM_LANES`` batches at once; each
+together (up to ``STREAM_BATCH`` in one hop; those of one read of the link start together, at
+its ``settle``), in up to ``STREAM_LANES`` batches at once; each
 signature goes through ``TokenService.sign`` as a unary one does, so a token's session use
 and locking are the same."""
 
@@ -28,13 +29,14 @@ SIGN_LANES = 2  # batches of fast unary Signs signed at once
 
 
 class LinkedSigns:
-    """Linked unary Signs that could not be signed on the link's thread (they came with
+    """Linked unary Signs that could not be signed on the link's thread alone (they came with
     others, or their token is not fast enough): a call on a token that signs fast (under
-    ``inline_sign_us``) waits with the others, and up to ``SIGN_LANES`` workers take the
-    waiting calls ``STREAM_BATCH`` at a time — one hop for all, one leased session per run of
-    the same login and key (``TokenService.sign_each``: each call checked on its own, one's
-    error answering only it) — and answer them in one frame. A call on a slow or unmeasured
-    token goes to a worker of its own, as before, so it holds up no other token's calls."""
+    ``inline_sign_us``) waits with the others, and the waiting calls are signed
+    ``STREAM_BATCH`` at a time — one leased session per run of the same login and key
+    (``TokenService.sign_each``: each call checked on its own, one's error answering only it)
+    — and answered in one frame: the calls of one read of the link on the link's thread when
+    no worker is signing (``settle``), else by up to ``SIGN_LANES`` workers. A call on a slow
+    or unmeasured token goes to a worker of its own, so it holds up no other token's calls."""
 
     def __init__(self, service: TokenService, executor: Executor) -> None:
         self.service = service
@@ -43,27 +45,53 @@ class LinkedSigns:
         self._waiting: collections.deque[tuple[Caller, SignJob, Answer]] = collections.deque()
         self._lanes = 0  # workers taking waiting calls now
 
-    def submit(self, caller: Caller, job: SignJob, answer: Answer) -> None:
+    def submit(self, caller: Caller, job: SignJob, answer: Answer, *, held: bool = False
+               ) -> None:
+        """Signs the call, or queues it with the others waiting. ``held``: the call came with
+        others in one read of the link and is small on a fast token; it waits for
+        :meth:`settle`, which the link calls once the read's calls were all submitted."""
         if not self.service.signs_fast(job.handle, job.key_id):
             context = contextvars.copy_context()
             self.executor.submit(context.run, self._sign, [(caller, job, answer)])
             return
         with self._lock:
             self._waiting.append((caller, job, answer))
-            if self._lanes >= SIGN_LANES:
-                return  # a worker takes it with the next batch
+            if held or self._lanes >= SIGN_LANES:
+                return  # settle, or a worker with its next batch, takes it
             self._lanes += 1
         self.executor.submit(self._drain)
 
-    def _drain(self) -> None:
+    def settle(self) -> None:
+        """The calls of one read of the link are queued: when no worker is signing (the token
+        idle), up to ``STREAM_BATCH`` of them are signed here, on the link's thread, with no
+        hop to a worker and back, and a worker takes any left; otherwise they wait for the
+        workers (a second one started if there is a lane free)."""
+        with self._lock:
+            if not self._waiting or self._lanes >= SIGN_LANES:
+                return
+            here = self._lanes == 0
+            self._lanes += 1
+        if here:
+            self._drain(batches=1)
+        else:
+            self.executor.submit(self._drain)
+
+    def _drain(self, batches: int | None = None) -> None:
+        """Signs the waiting calls, ``STREAM_BATCH`` at a time, in the lane taken for it;
+        after ``batches`` of them the lane and the calls left go to a worker."""
         while True:
             with self._lock:
                 if not self._waiting:
                     self._lanes -= 1
                     return
+                if batches == 0:
+                    break
                 n = min(STREAM_BATCH, len(self._waiting))
                 calls = [self._waiting.popleft() for _ in range(n)]
             self._sign(calls)
+            if batches is not None:
+                batches -= 1
+        self.executor.submit(self._drain)
 
     def _sign(self, calls: list[tuple[Caller, SignJob, Answer]]) -> None:
         try:
@@ -121,8 +149,14 @@ class LinkedSignStream:
             if self._over or self._refused:
                 return
             self._refused = isinstance(job, Exception)  # nothing after it is read
-            self._waiting.append(job)
-            self._start()
+            self._waiting.append(job)  # started at settle, with the others of its read
+
+    def settle(self) -> None:
+        """The requests of one read of the link are all here: they go to the workers
+        together (the first batch as large as what came, not one request alone)."""
+        with self._lock:
+            if not self._over:
+                self._start()
 
     def half_close(self) -> None:
         with self._lock:

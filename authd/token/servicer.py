@@ -210,27 +210,30 @@ class TokenServicer(token_pb2_grpc.TokenServiceServicer):
     def linked_methods(self) -> dict[str, LinkedMethod | LinkedStream]:
         """Sign and SignStream, served by the native front end over the call link
         (authd/call_link.py). A Sign is signed at once on the link's thread when it came
-        alone and signs fast; otherwise it waits with the others for a worker
-        (``LinkedSigns``: the calls waiting together are signed in one hop, one session per
-        run of the same login and key, and answered in one frame). A SignStream's signatures
+        alone and signs fast; otherwise it waits with the others (``LinkedSigns``: the calls
+        of one read of the link are signed together, one session per run of the same login and
+        key, on the link's thread when no worker is signing, and answered in one frame). A
+        SignStream's signatures
         go to workers in batches, as the stream served here does
         (authd/token/linked_stream.py)."""
         signs = LinkedSigns(self.service, self.app.executor)
 
         def serve(request: pb.TokenSignRequest, answer: Answer, alone: bool) -> None:
             caller, job = self._sign_job(request)
-            if alone and self.service.signs_inline(job.handle, job.data, job.key_id):
+            inline = self.service.signs_inline(job.handle, job.data, job.key_id)
+            if alone and inline:
                 answered_by(lambda: _response(self.service.sign(
                     caller, job.handle, job.key_id, data=job.data, digest=job.digest,
                     algorithm=job.algorithm, token_hashes=job.token_hashes)), answer)
             else:
-                signs.submit(caller, job, answer)
+                signs.submit(caller, job, answer, held=inline)
 
         def open_stream(out: StreamOut) -> LinkedSignStream:
             caller = require_role(Role.BRANCH)
             return LinkedSignStream(self.service, self.app.executor, caller, out)
 
-        return {"/authd.v1.TokenService/Sign": LinkedMethod(pb.TokenSignRequest, serve),
+        return {"/authd.v1.TokenService/Sign": LinkedMethod(pb.TokenSignRequest, serve,
+                                                            settle=signs.settle),
                 "/authd.v1.TokenService/SignStream": LinkedStream(pb.TokenSignRequest,
                                                                   open_stream)}
 

@@ -125,6 +125,12 @@ bool CardLender::Serve(const authd::v1::LinkedCall& call, std::string* response)
   }
   int count = request.apdus_size();
   if (count == 0 || static_cast<uint32_t>(count) > lease_.max_batch()) return false;
+  if (count > 1) {
+    // Several APDUs go the daemon's way, the card given back first: a PC/SC error part-way
+    // would otherwise send the daemon the APDUs the card had executed already.
+    GiveBack(lock, false);
+    return false;
+  }
   const std::string& security = lease_.security_ins();
   for (const auto& apdu : request.apdus()) {
     if (apdu.size() < 4 || apdu.size() > lease_.max_apdu_bytes()) return false;  // refused

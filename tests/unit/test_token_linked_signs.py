@@ -77,3 +77,52 @@ def test_calls_waiting_together_are_signed_in_one_hop_and_answered_each_on_its_o
         assert error is None and response.signature == bytes([n]) * 32
     response, error = answers[2]  # the other bank's call: its own error, nobody else's
     assert response is None and isinstance(error, NoSuchObject)
+
+
+def test_calls_of_one_read_are_signed_at_settle_on_its_thread_when_no_worker_signs() -> None:
+    service = _Service({"fast"})
+    executor = _Executor()
+    signs = LinkedSigns(service, executor)  # type: ignore[arg-type]
+    answers: dict[int, tuple[Any, Any]] = {}
+
+    def answer(n: int) -> Any:
+        return lambda response, error: answers.__setitem__(n, (response, error))
+
+    calls = [(TELLER, _job("fast", n)) for n in range(3)] + [(OTHER, _job("fast", 3))]
+    for n, (caller, job) in enumerate(calls):
+        signs.submit(caller, job, answer(n), held=True)
+    assert not executor.submitted and not service.batches  # held until the read is settled
+    signs.settle()
+    assert not executor.submitted  # signed here: no hop to a worker
+    assert [[job.digest for _, job in b] for b in service.batches] == [
+        [bytes([n]) * 32 for n in range(4)]]
+    for n in range(3):
+        response, error = answers[n]
+        assert error is None and response.signature == bytes([n]) * 32
+    response, error = answers[3]  # the other bank's call: its own error only
+    assert response is None and isinstance(error, NoSuchObject)
+
+    # More than one batch: the first is signed here, a worker takes the rest.
+    service.batches.clear()
+    for n in range(20):
+        signs.submit(TELLER, _job("fast", n), answer(n), held=True)
+    signs.settle()
+    assert [len(b) for b in service.batches] == [16] and len(executor.submitted) == 1
+    executor.run()
+    assert [len(b) for b in service.batches] == [16, 4]
+
+
+def test_calls_of_one_read_wait_for_the_worker_signing_now() -> None:
+    service = _Service({"fast"})
+    executor = _Executor()
+    signs = LinkedSigns(service, executor)  # type: ignore[arg-type]
+    signs.submit(TELLER, _job("fast", 0), lambda response, error: None)  # a worker's lane
+    assert len(executor.submitted) == 1
+    answered: list[int] = []
+    for n in (1, 2):
+        signs.submit(TELLER, _job("fast", n), lambda r, e, n=n: answered.append(n), held=True)
+    signs.settle()
+    assert not service.batches and not answered  # not on the link's thread: a worker is busy
+    assert len(executor.submitted) == 2  # the second lane
+    executor.run()
+    assert [len(b) for b in service.batches] == [3] and answered == [1, 2]
