@@ -5,8 +5,7 @@ a worker of its own."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 from authd.context import Caller, Role
 from authd.token.linked_stream import LinkedSigns
@@ -14,23 +13,9 @@ from authd.token.service import SignJob
 from devices.errors import NoSuchObject
 from devices.token import SignAlgorithm
 from devices.token.token import Signature
+from tests.held_work import TELLER, Answers, HeldExecutor
 
-TELLER = Caller("bank-a", Role.BRANCH, "teller-1")
 OTHER = Caller("bank-b", Role.BRANCH, "teller-1")
-
-
-class _Executor:
-    """Runs nothing until told: the calls submitted meanwhile wait together."""
-
-    def __init__(self) -> None:
-        self.submitted: list[Callable[[], Any]] = []
-
-    def submit(self, fn: Callable[..., Any], *args: Any) -> None:
-        self.submitted.append(lambda: fn(*args))
-
-    def run(self) -> None:
-        while self.submitted:
-            self.submitted.pop(0)()
 
 
 class _Service:
@@ -54,12 +39,10 @@ def _job(handle: str, n: int) -> SignJob:
 
 def test_calls_waiting_together_are_signed_in_one_hop_and_answered_each_on_its_own() -> None:
     service = _Service({"fast"})
-    executor = _Executor()
+    executor = HeldExecutor()
     signs = LinkedSigns(service, executor)  # type: ignore[arg-type]
-    answers: dict[int, tuple[Any, Any]] = {}
-
-    def answer(n: int) -> Any:
-        return lambda response, error: answers.__setitem__(n, (response, error))
+    answers = Answers()
+    answer = answers.for_call
 
     calls = [(TELLER, _job("fast", 0)), (TELLER, _job("fast", 1)), (OTHER, _job("fast", 2)),
              (TELLER, _job("fast", 3)), (TELLER, _job("fast", 4)), (TELLER, _job("slow", 5))]
@@ -81,12 +64,10 @@ def test_calls_waiting_together_are_signed_in_one_hop_and_answered_each_on_its_o
 
 def test_calls_of_one_read_are_signed_at_settle_on_its_thread_when_no_worker_signs() -> None:
     service = _Service({"fast"})
-    executor = _Executor()
+    executor = HeldExecutor()
     signs = LinkedSigns(service, executor)  # type: ignore[arg-type]
-    answers: dict[int, tuple[Any, Any]] = {}
-
-    def answer(n: int) -> Any:
-        return lambda response, error: answers.__setitem__(n, (response, error))
+    answers = Answers()
+    answer = answers.for_call
 
     calls = [(TELLER, _job("fast", n)) for n in range(3)] + [(OTHER, _job("fast", 3))]
     for n, (caller, job) in enumerate(calls):
@@ -114,7 +95,7 @@ def test_calls_of_one_read_are_signed_at_settle_on_its_thread_when_no_worker_sig
 
 def test_calls_of_one_read_wait_for_the_worker_signing_now() -> None:
     service = _Service({"fast"})
-    executor = _Executor()
+    executor = HeldExecutor()
     signs = LinkedSigns(service, executor)  # type: ignore[arg-type]
     signs.submit(TELLER, _job("fast", 0), lambda response, error: None)  # a worker's lane
     assert len(executor.submitted) == 1

@@ -4,31 +4,15 @@ request alone in a hop of its own; the answers are the stream's, in order."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Sequence
 
-from authd.context import Caller, Role
+from authd.context import Caller
 from authd.token.linked_stream import STREAM_BATCH, LinkedSignStream
 from authd.token.service import SignJob
 from authd.v1 import token_pb2 as pb
 from devices.token import SignAlgorithm
 from devices.token.token import Signature
-
-TELLER = Caller("bank-a", Role.BRANCH, "teller-1")
-
-
-class _Executor:
-    """Runs nothing until told."""
-
-    def __init__(self) -> None:
-        self.submitted: list[Callable[[], Any]] = []
-
-    def submit(self, fn: Callable[..., Any], *args: Any) -> None:
-        self.submitted.append(lambda: fn(*args))
-
-    def run(self) -> None:
-        while self.submitted:
-            self.submitted.pop(0)()
+from tests.held_work import TELLER, HeldExecutor
 
 
 class _Service:
@@ -60,7 +44,7 @@ def _request(n: int) -> pb.TokenSignRequest:
 
 
 def test_the_requests_of_one_read_start_together_at_settle() -> None:
-    service, executor, out = _Service(), _Executor(), _Out()
+    service, executor, out = _Service(), HeldExecutor(), _Out()
     stream = LinkedSignStream(service, executor, TELLER, out)  # type: ignore[arg-type]
     for n in range(5):  # one read of the link
         stream.request(_request(n))
