@@ -58,8 +58,8 @@ if newer_than "$GEN/.stamp" "$PROTOS"; then
 fi
 
 CXXFLAGS=(-std=c++17 -O2 -g0 -Wall -Wextra -Wno-unused-parameter -pthread -I"$GEN" -I"$SRC"
-          $(pkg-config --cflags grpc++ protobuf openssl libpcsclite))
-LIBS=($(pkg-config --libs grpc++ protobuf openssl libpcsclite) -pthread)
+          $(pkg-config --cflags grpc++ protobuf openssl libpcsclite absl_synchronization))
+LIBS=($(pkg-config --libs grpc++ protobuf openssl libpcsclite absl_synchronization) -pthread)
 mkdir -p "$OBJ"
 # A header or the generated code newer than an object: every object is rebuilt.
 NEWEST_HEADER=$(ls -t "$SRC"/*.h "$GEN/.stamp" | head -1)
