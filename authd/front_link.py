@@ -49,6 +49,55 @@ def read_frame(sock: socket.socket) -> bytes | None:
     return _read_exactly(sock, size) if size <= MAX_FRAME else None
 
 
+class Frames:
+    """The frames of one connection, read with as few ``recv`` calls as they came in: a
+    frame that arrives whole (a call, under load several) costs one ``recv``, not one for its
+    length and one for its body."""
+
+    _CHUNK = 1 << 16
+
+    def __init__(self, conn: socket.socket) -> None:
+        self._conn = conn
+        self._buffer = bytearray()
+
+    def next(self) -> bytes | None:
+        """The next frame's message; None when the peer closed (or sent a frame too large)."""
+        buffer = self._buffer
+        while True:
+            if len(buffer) >= LENGTH.size:
+                (size,) = LENGTH.unpack_from(buffer)
+                if size > MAX_FRAME:
+                    return None
+                end = LENGTH.size + size
+                if len(buffer) >= end:
+                    return self._take(end)
+                wanted = end - len(buffer)
+            else:
+                wanted = 0
+            chunk = self._conn.recv(max(self._CHUNK, wanted))
+            if not chunk:
+                return None
+            buffer += chunk
+
+    def buffered(self) -> list[bytes]:
+        """The frames read already and whole (with the one ``next`` returned: they came in the
+        same ``recv``), without reading the socket again."""
+        buffer = self._buffer
+        out: list[bytes] = []
+        while len(buffer) >= LENGTH.size:
+            (size,) = LENGTH.unpack_from(buffer)
+            end = LENGTH.size + size
+            if size > MAX_FRAME or len(buffer) < end:
+                break  # left to next(): it reads the rest, or ends the reading
+            out.append(self._take(end))
+        return out
+
+    def _take(self, end: int) -> bytes:
+        body = bytes(self._buffer[LENGTH.size:end])
+        del self._buffer[:end]
+        return body
+
+
 class Callers:
     """The caller of each (institution, role, subject) the front end names, or the refusal of
     a name that is no caller; made once, at most ``MAX_CALLERS`` kept."""

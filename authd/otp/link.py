@@ -25,12 +25,13 @@ import socket
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeAlias
 
 from google.rpc import code_pb2, status_pb2
 
 from authd import errors, metrics
 from authd.context import Caller, Role, check_role
-from authd.front_link import Callers, FrontListener, framed, read_frame
+from authd.front_link import Callers, Frames, FrontListener, framed
 from authd.idempotency import METADATA_KEY, check_key
 from authd.interceptors import Unauthenticated
 from authd.otp import stages
@@ -94,12 +95,16 @@ class _Outbox:
             self._forget(self._conn)
 
 
+# A call's answer: the status of a call refused whole, or its verifications' responses.
+_CallAnswer: TypeAlias = status_pb2.Status | list[otp_pb2.VerifyResponse]
+
+
 class _Answers:
     """The answers of one frame's calls, complete once every call has one."""
 
     def __init__(self, calls: list[engine_link_pb2.LinkCall], outbox: _Outbox) -> None:
         self.calls = calls
-        self.answers: list[engine_link_pb2.LinkAnswer | None] = [None] * len(calls)
+        self.answers: list[_CallAnswer | None] = [None] * len(calls)
         self.complete = False
         self._outbox = outbox
         self.read = 0.0  # when its frame was decoded, and when its answers were complete
@@ -120,18 +125,23 @@ class _Answers:
         self._outbox.ready()
 
     def message(self) -> bytes:
-        data = engine_link_pb2.LinkAnswers(
-            calls=self.answers).SerializeToString()  # type: ignore[arg-type]  # all set
-        return framed(data)
+        """The frame of answers, built in place: each response is copied once, into it."""
+        out = engine_link_pb2.LinkAnswers()
+        for call, answer in zip(self.calls, self.answers, strict=True):
+            if isinstance(answer, status_pb2.Status):
+                out.calls.add(id=call.id, error=answer)
+            else:
+                out.calls.add(id=call.id).responses.extend(answer)  # type: ignore[arg-type]
+        return framed(out.SerializeToString())
 
 
-def _code(method: str, answer: engine_link_pb2.LinkAnswer) -> int:
+def _code(method: str, answer: _CallAnswer) -> int:
     """The status the call's caller gets (for the daemon's call metrics)."""
-    code: int = answer.error.code if answer.HasField("error") else code_pb2.OK
-    if code == code_pb2.OK and method == VERIFY and answer.responses and \
-            answer.responses[0].HasField("error"):
-        code = answer.responses[0].error.code
-    return code
+    if isinstance(answer, status_pb2.Status):
+        return int(answer.code)
+    if method == VERIFY and answer and answer[0].HasField("error"):
+        return int(answer[0].error.code)
+    return code_pb2.OK
 
 
 # authd_rpcs_total's children (code, method) the link counts with, each looked up once.
@@ -152,7 +162,8 @@ class EngineLink(FrontListener):
 
     def _read(self, conn: socket.socket, out: _Outbox) -> None:
         try:
-            while (body := read_frame(conn)) is not None:
+            frames = Frames(conn)
+            while (body := frames.next()) is not None:
                 read = stages.now() if stages.ON else 0.0
                 frame = engine_link_pb2.LinkFrame.FromString(body)
                 for shed in frame.shed:
@@ -194,13 +205,11 @@ class EngineLink(FrontListener):
                                          reason="BAD_IDEMPOTENCY_KEY")
                     named[len(requests)] = check_key(call.idempotency_key)
             except Unauthenticated as exc:
-                answers.answers[index] = engine_link_pb2.LinkAnswer(
-                    id=call.id, error=status_pb2.Status(code=code_pb2.UNAUTHENTICATED,
-                                                        message=str(exc)))
+                answers.answers[index] = status_pb2.Status(code=code_pb2.UNAUTHENTICATED,
+                                                           message=str(exc))
                 continue
             except AuthdError as exc:
-                answers.answers[index] = engine_link_pb2.LinkAnswer(
-                    id=call.id, error=errors.status_proto(exc, call.method))
+                answers.answers[index] = errors.status_proto(exc, call.method)
                 continue
             spans.append((index, len(requests), len(call.requests)))
             requests.extend(call.requests)
@@ -208,8 +217,7 @@ class EngineLink(FrontListener):
 
         def done(responses: list[otp_pb2.VerifyResponse]) -> None:
             for index, first, count in spans:
-                answers.answers[index] = engine_link_pb2.LinkAnswer(
-                    id=calls[index].id, responses=responses[first:first + count])
+                answers.answers[index] = responses[first:first + count]
             answers.finish()
 
         self._verifier.submit_mixed(requests, callers, LINK, done, bounded=False, named=named)

@@ -182,7 +182,7 @@ def test_stream_parts_share_frames_both_ways(server, native_front, monkeypatch) 
     asked: list[tuple[int, int]] = []  # per frame of requests: (stream items, streams)
     answered: list[int] = []  # per frame of answers: stream items
     gate = threading.Event()
-    real_read, real_send = authd.call_link._Frames.next, authd.call_link._Writer._send
+    real_read, real_send = authd.front_link.Frames.next, authd.call_link._Writer._send
 
     def read(frames: Any) -> Any:
         body = real_read(frames)
@@ -199,7 +199,7 @@ def test_stream_parts_share_frames_both_ways(server, native_front, monkeypatch) 
         answered.append(sum(a.item for a in answers))
         real_send(writer, frame)
 
-    monkeypatch.setattr(authd.call_link._Frames, "next", read)
+    monkeypatch.setattr(authd.front_link.Frames, "next", read)
     monkeypatch.setattr(authd.call_link._Writer, "_send", send)
     data = [b"%d" % i + bytes(32 * 1024) for i in range(4 * 40)]
 

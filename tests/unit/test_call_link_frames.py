@@ -1,12 +1,11 @@
-"""The call link's frame reader: a frame that came whole costs one recv, and frames split or
-run together come out whole and in order."""
+"""The links' frame reader (the call link's and the OTP engine link's): a frame that came
+whole costs one recv, and frames split or run together come out whole and in order."""
 
 from __future__ import annotations
 
 import socket
 
-from authd.call_link import _Frames
-from authd.front_link import LENGTH, MAX_FRAME, framed
+from authd.front_link import LENGTH, MAX_FRAME, Frames, framed
 
 
 class _Counted:
@@ -25,7 +24,7 @@ def test_a_whole_frame_is_one_recv() -> None:
     a, b = socket.socketpair()
     with a, b:
         counted = _Counted(a)
-        frames = _Frames(counted)  # type: ignore[arg-type]
+        frames = Frames(counted)  # type: ignore[arg-type]
         for body in (b"one call", b"", b"x" * 300):
             b.sendall(framed(body))
             before = counted.recvs
@@ -36,7 +35,7 @@ def test_a_whole_frame_is_one_recv() -> None:
 def test_frames_split_and_run_together_come_out_whole() -> None:
     a, b = socket.socketpair()
     with a, b:
-        frames = _Frames(a)
+        frames = Frames(a)
         data = framed(b"first") + framed(b"second") + framed(b"third" * 40_000)
         b.sendall(data[:3])  # not even the length yet
         b.sendall(data[3:20])
@@ -51,9 +50,9 @@ def test_a_frame_too_large_or_cut_short_ends_the_reading() -> None:
     a, b = socket.socketpair()
     with a, b:
         b.sendall(LENGTH.pack(MAX_FRAME + 1) + b"x")
-        assert _Frames(a).next() is None
+        assert Frames(a).next() is None
     a, b = socket.socketpair()
     with a, b:
         b.sendall(LENGTH.pack(10) + b"short")
         b.close()
-        assert _Frames(a).next() is None
+        assert Frames(a).next() is None
