@@ -17,6 +17,7 @@ from drivers.pkcs11 import (
     Pkcs11TokenSession,
     Rescan,
     TokenAbsent,
+    TokenEvent,
     TokenEventKind,
     TokenWatcher,
 )
@@ -119,6 +120,28 @@ def test_unplug_and_plug_publish_events_after_current_state(
     assert (TokenEventKind.INSERTED, token.serial) in seen
     assert module.token(token.serial).label == token.label
     unsubscribe()
+
+
+def test_a_new_watcher_gets_the_tokens_as_they_are_now(
+    module: Pkcs11Module, token: SoftHsmToken
+) -> None:
+    """A subscriber's PRESENT events tell the login state at the time it subscribes, not at
+    the last poll (a listing taken during a login that ended since)."""
+    watcher = TokenWatcher(ModuleSet([module]), interval=10)
+    states: list[bool] = []
+
+    def listener(event: TokenEvent) -> None:
+        if event.token.serial == token.serial:
+            states.append(event.token.logged_in)
+
+    watcher.subscribe(listener)()
+    module.login(token.serial, token.pin)
+    try:
+        watcher.subscribe(listener)()
+    finally:
+        module.logout(token.serial)
+    watcher.subscribe(listener)()
+    assert states == [False, True, False]
 
 
 def test_new_token_appears_after_rescan(env: SoftHsmEnvironment, module: Pkcs11Module) -> None:
