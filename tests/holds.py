@@ -5,8 +5,11 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
+from authd.otp.feature import OtpFeature
 from authd.storage import open_database
+from tests.conftest import wait_for
 
 
 @contextmanager
@@ -32,3 +35,15 @@ def store_held(store_url: str, serial: str) -> Iterator[Callable[[], None]]:
         release.set()
         holder.join()
         db.close()
+
+
+def wait_backlog(srv: Any, in_flight: int, queued: int = 0, timeout: float = 60) -> None:
+    """Wait until the node's OTP engine holds at least ``in_flight`` verifications in the
+    batch its writer commits (waiting for the held store) and ``queued`` behind it."""
+    engine = srv.app.require(OtpFeature).engine
+
+    def held() -> bool:
+        now_in_flight, now_queued = engine.backlog()
+        return now_in_flight >= in_flight and now_queued >= queued
+
+    assert wait_for(held, timeout=timeout), engine.backlog()

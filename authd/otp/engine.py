@@ -398,6 +398,11 @@ class GroupCommitEngine(_Supervision, Generic[J, R]):
         """Seconds per verification of the slowest writer's last batch (0: none yet)."""
         return max((w.pace for w in self._writers), default=0.0)
 
+    def backlog(self) -> tuple[int, int]:
+        """Verifications in the writers' batches in flight, and those queued behind them."""
+        return (sum(len(w.batch) for w in self._writers),
+                sum(w.queue.qsize() for w in self._writers))
+
     def _start(self, writer: _Writer[J, R]) -> None:
         thread = threading.Thread(target=self._serve, args=(writer,), name=writer.name,
                                   daemon=True)
@@ -645,6 +650,10 @@ class LoopCommitEngine(_Supervision, Generic[J, R]):
 
     def pace(self) -> float:
         return self._pace
+
+    def backlog(self) -> tuple[int, int]:
+        """As ``GroupCommitEngine.backlog`` (a reading, from any thread)."""
+        return len(self._batch), len(self._pending)
 
     def _put(self, item: _Item[J, R], bounded: bool) -> None:
         if self._closed:

@@ -4,7 +4,7 @@
 [token]
 modules = ["/usr/lib/softhsm/libsofthsm2.so"]      # or tables: {path = "...", rescan = "poll"}
 poll_interval = 0.5            # seconds between slot-list polls (token events)
-rescan_interval = 1.0          # SoftHSM2-style modules: re-initialize at most this often, when idle
+rescan_interval = 1.0          # SoftHSM2-style modules: re-initialize at most this often
 session_idle_seconds = 300     # a login handle ends after this long unused
 session_max_seconds = 3600     # and after this long in any case
 pin_max_failures = 3           # daemon-side consecutive wrong PINs before a lock (0: token only)
@@ -56,7 +56,7 @@ class TokenSettings:
               "simulators are on, else none")
     poll_interval: float = setting(0.5, "seconds between slot-list polls (token events)")
     rescan_interval: float = setting(1.0, "SoftHSM2-style modules: re-initialize at most this "
-                                          "often, when idle")
+                                          "often when idle, and for lookups of unknown serials")
     session_idle_seconds: float = setting(300.0, "a login handle ends after this long unused")
     session_max_seconds: float = setting(3600.0, "and after this long in any case")
     pin_max_failures: int = setting(3, "daemon-side consecutive wrong PINs before a lock "

@@ -4,14 +4,18 @@ Thread-safe. A :class:`Pkcs11Module` is shared by every caller in the process; a
 python-pkcs11 calls run inside :func:`drivers.pkcs11.errors.pkcs11_errors`.
 
 Hot-plug. Modules for real readers report inserted and removed tokens through
-``C_GetSlotList``. SoftHSM2 scans its token directory only in ``C_Initialize``, so for
-such modules (``rescan="reinitialize"``) the module re-initializes itself when nobody is
-logged in and no session is in use. Because python-pkcs11 keeps one library object per
-path and other parts of the process (the daemon's key-encryption-key token) may hold
-sessions on it, every module loads a private copy of the shared object: ``dlopen`` gives the
-copy its own state, so its ``C_Finalize`` touches nobody else, and it can be initialized for
-threads (``CKF_OS_LOCKING_OK``), so calls into it run in parallel: one pooled session per
-call, no lock around the module unless the module refuses OS locking.
+``C_GetSlotList``. SoftHSM2 scans its token directory only in ``C_Initialize``, so for such
+modules (``rescan="reinitialize"``) the module re-initializes itself when nobody is logged
+in and no session is in use: every ``rescan_interval`` when idle, and at once for a lookup
+of a serial it does not know, but that forced rescan at most once per ``rescan_interval`` (a
+caller asking for unknown serials in a loop would otherwise end every caller's sessions
+again and again; lookups in between answer from the last scan; an explicit listing still
+rescans at once). Because python-pkcs11 keeps one library object per path and other parts of
+the process (the daemon's key-encryption-key token) may hold sessions on it, every module
+loads a private copy of the shared object: ``dlopen`` gives the copy its own state, so its
+``C_Finalize`` touches nobody else, and it can be initialized for threads
+(``CKF_OS_LOCKING_OK``), so calls into it run in parallel: one pooled session per call, no
+lock around the module unless the module refuses OS locking.
 """
 
 from __future__ import annotations
@@ -161,6 +165,7 @@ class Pkcs11Module:
         rescan: Rescan | str = Rescan.AUTO,
         rescan_interval: float = 1.0,
         ignore_labels: frozenset[str] = frozenset(),
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if not os.path.isfile(path):
             raise TokenIOError(f"PKCS#11 module {path!r} does not exist")
@@ -204,7 +209,10 @@ class Pkcs11Module:
         self._cond = threading.Condition()
         self._leases = 0
         self._states: dict[str, _TokenState] = {}
-        self._last_rescan = time.monotonic()
+        self._clock = clock
+        self._last_rescan = clock()
+        self._last_forced: float | None = None  # when a capped rescan last re-initialized
+        self.reinitializations = 0  # C_Finalize + C_Initialize rounds since loading
         self._closed = False
 
     # ----------------------------------------------------------------- listing
@@ -567,21 +575,40 @@ class Pkcs11Module:
         if self.rescan_mode is not Rescan.REINITIALIZE:
             return False
         with self._cond:
-            now = time.monotonic()
+            now = self._clock()
             if now - self._last_rescan < self.rescan_interval:
                 return False
             return self._reinitialize_locked(now)
 
-    def rescan(self) -> bool:
+    def rescan(self, *, capped: bool = False) -> bool:
         """Re-initialize now (SoftHSM2-style modules only), once the calls in flight (another
         thread's listing, a signature) have ended; never while a user is logged in. True if it
-        did. A token plugged in just before is found even while the module is being polled."""
+        did. A token plugged in just before is found even while the module is being polled.
+
+        ``capped`` (a lookup of a serial no module knows): not again within
+        ``rescan_interval`` of the last capped rescan that re-initialized, so that a caller
+        asking for unknown serials in a loop cannot end everybody's sessions again and again;
+        a token plugged in meanwhile is found by the first lookup after the interval."""
         if self.rescan_mode is not Rescan.REINITIALIZE:
             return False
         with self._cond:
+            if capped and self._forced_recently():
+                return False
             self._cond.wait_for(lambda: self._closed or not self._leases or self._logged_in(),
                                 timeout=RESCAN_WAIT_SECONDS)
-            return self._reinitialize_locked(time.monotonic())
+            if capped and self._forced_recently():  # another lookup's rescan ended the wait
+                return False
+            now, rounds = self._clock(), self.reinitializations
+            done = self._reinitialize_locked(now)
+            if capped and self.reinitializations != rounds:  # tried: the sessions ended
+                self._last_forced = now
+            return done
+
+    def _forced_recently(self) -> bool:
+        """Did a capped rescan re-initialize less than ``rescan_interval`` ago? Caller holds
+        _cond."""
+        last = self._last_forced
+        return last is not None and self._clock() - last < self.rescan_interval
 
     def _logged_in(self) -> bool:
         """Is a user logged in on one of the tokens? Caller holds _cond."""
@@ -592,6 +619,7 @@ class Pkcs11Module:
             return False
         self._last_rescan = now
         self._states.clear()  # sessions die with C_Finalize; never close them afterwards
+        self.reinitializations += 1
         try:
             with pkcs11_errors("re-initializing PKCS#11 module"):
                 if self._locking is not None:
@@ -649,7 +677,7 @@ class ModuleSet:
                     return module, module.token(serial)
                 except TokenAbsent:
                     continue
-            rescanned = [m.rescan() for m in self.modules]
+            rescanned = [m.rescan(capped=True) for m in self.modules]
             if not any(rescanned):
                 break
         raise TokenAbsent(f"token {serial!r} is not present")

@@ -61,10 +61,11 @@ class TokenWatcher:
             self._thread = None
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
-        """Add a listener; it first gets the present tokens. Returns the unsubscribe function."""
+        """Add a listener; it first gets the present tokens, as they are now (a snapshot of
+        the last poll would tell a login that has ended since). Returns the unsubscribe
+        function."""
         with self._lock:
-            if self._snapshot is None:
-                self._poll_locked()
+            self._poll_locked()
             current = list(self._snapshot.values()) if self._snapshot is not None else []
             self._listeners.append(listener)
             for token in current:

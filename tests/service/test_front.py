@@ -28,7 +28,7 @@ from authd.v1 import otp_pb2 as O
 from devices.otp.codes import hotp
 from tests.answers import answer_of
 from tests.conftest import wait_for
-from tests.holds import store_held
+from tests.holds import store_held, wait_backlog
 from tests.service.test_otp_faults import _audit_counts
 from tests.split import operator
 
@@ -215,7 +215,7 @@ def test_a_deadline_passing_in_the_queue_is_answered_and_counts_exactly(server, 
     stub = otp_pb2_grpc.OtpServiceStub(srv.channel("bank-a", "backend"))
     with ThreadPoolExecutor(8) as pool, store_held(store_url, "OTP-BLOCKER") as release:
         blocker = pool.submit(_answer, stub, "OTP-BLOCKER", 60)
-        time.sleep(0.5)
+        wait_backlog(srv, in_flight=1)  # the writer waits on the held store with it
         late = [pool.submit(_answer, stub, s, 0.5) for s in serials[:3]]
         patient = [pool.submit(_answer, stub, s, 60) for s in serials[3:]]
         assert [f.result() for f in late] == ["DEADLINE_EXCEEDED"] * 3
@@ -242,7 +242,7 @@ def test_a_full_queue_is_refused_at_once_and_counts_nothing(server, store_url, f
     stub = otp_pb2_grpc.OtpServiceStub(srv.channel("bank-a", "backend"))
     with ThreadPoolExecutor(20) as pool, store_held(store_url, "OTP-BLOCKER") as release:
         blocker = pool.submit(_answer, stub, "OTP-BLOCKER", 60)
-        time.sleep(0.5)
+        wait_backlog(srv, in_flight=1)
         started = time.monotonic()
         calls = [pool.submit(_failed, lambda s=s: stub.Verify(
             O.VerifyRequest(serial=s, code=WRONG), timeout=60)) for s in serials]

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -19,7 +18,7 @@ from authd.interceptors import METADATA_INSTITUTION, METADATA_ROLE, METADATA_SUB
 from authd.v1 import otp_pb2 as O
 from authd.v1 import otp_pb2_grpc
 from tests.conftest import wait_for
-from tests.holds import store_held
+from tests.holds import store_held, wait_backlog
 from tests.service.test_front import NO_LOCKOUT, WRONG, _answer, _enroll, _failed
 
 VERIFY = "/authd.v1.OtpService/Verify"
@@ -76,7 +75,7 @@ def test_front_answers_are_in_the_metrics_endpoint(server, native_front, store_u
     # deadline passes in the queue.
     with ThreadPoolExecutor(16) as pool, store_held(store_url, "OTP-BLOCKER") as release:
         blocker = pool.submit(_answer, stub, "OTP-BLOCKER", 60)
-        time.sleep(0.5)
+        wait_backlog(srv, in_flight=1)
         calls = [pool.submit(_failed, lambda s=s: stub.Verify(
             O.VerifyRequest(serial=s, code=WRONG), timeout=2)) for s in serials]
         answers = [c.result() for c in calls]

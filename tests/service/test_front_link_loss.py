@@ -26,7 +26,7 @@ from authd.v1 import otp_pb2 as O
 from authd.v1 import otp_pb2_grpc, token_pb2, token_pb2_grpc
 from simulators.token.softhsm import process_env
 from tests.conftest import wait_for
-from tests.holds import store_held
+from tests.holds import store_held, wait_backlog
 from tests.service.test_front import NO_LOCKOUT, WRONG, _answer, _enroll
 
 SIGN = "/authd.v1.TokenService/Sign"
@@ -73,7 +73,7 @@ def test_verifications_in_flight_when_the_engine_link_dies(server, native_front,
         # The one writer waits on the held store with the blocker; the others queue behind.
         held = [pool.submit(_outcome, lambda s=s: stub.Verify(
             O.VerifyRequest(serial=s, code=WRONG), timeout=60)) for s in ["OTP-BLOCKER"]]
-        time.sleep(0.5)
+        wait_backlog(srv, in_flight=1)
         held += [pool.submit(_outcome, lambda s=s: stub.Verify(
             O.VerifyRequest(serial=s, code=WRONG), timeout=60)) for s in serials]
         time.sleep(1.0)  # the verifications are in the engine, waiting for the store

@@ -4,6 +4,7 @@ from the center once, and a link that breaks at any step leaves nothing half-don
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -200,15 +201,31 @@ def test_link_cut_after_programming_undoes_the_device(
     assert s.provision().otp_serial == OTP_SERIAL
 
 
+def _first_time(action: Callable[[], None]) -> Callable[[], None]:
+    """``action`` on the first call only. The branch settles an unanswered confirmation by
+    sending it again in the background: one that reaches the patched center after the test
+    forwarded the answers again must not drop them again (the link would never come back)."""
+    done = threading.Event()
+
+    def once() -> None:
+        if not done.is_set():
+            done.set()
+            action()
+
+    return once
+
+
 def test_a_lost_confirmation_answer_is_settled_when_the_link_returns(
         split_factory: Callable[..., Split]) -> None:
     s = split_factory()
     device = s.plug()
     confirm = s.center_side.confirm
 
+    lose = _first_time(lambda: s.proxy.set(DROP_REPLIES))
+
     def confirmed_then_lost(*args: Any) -> Any:
         answer = confirm(*args)  # committed at the center
-        s.proxy.set(DROP_REPLIES)  # ... and its answer never reaches the branch
+        lose()  # ... and its answer never reaches the branch
         return answer
 
     s.center_side.confirm = confirmed_then_lost
@@ -235,8 +252,10 @@ def test_a_confirmation_lost_on_the_way_is_undone_once_refused(
     device = s.plug()
     confirm = s.center_side.confirm
 
+    lose = _first_time(lambda: s.proxy.set(DROP_REPLIES))
+
     def lost(*args: Any) -> Any:
-        s.proxy.set(DROP_REPLIES)  # the center fails before committing; no answer arrives
+        lose()  # the center fails before committing; no answer arrives
         raise RuntimeError("center node failed")
 
     s.center_side.confirm = lost

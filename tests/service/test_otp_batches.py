@@ -17,7 +17,7 @@ from authd.v1 import otp_pb2 as O
 from authd.v1 import otp_pb2_grpc
 from devices.otp.codes import hotp
 from tests.answers import flat, frames
-from tests.holds import store_held
+from tests.holds import store_held, wait_backlog
 
 SEED = bytes(range(1, 21))
 WRONG = "999999"  # not among the first codes of SEED
@@ -173,7 +173,7 @@ def test_overload_is_refused_at_once_with_a_retry_time(server, store_url, front)
 
     with ThreadPoolExecutor(8) as pool, store_held(store_url, "OTP-BLOCKER") as release:
         held = [pool.submit(verify, "OTP-BLOCKER")]
-        time.sleep(0.5)  # the writer waits for the held store with it
+        wait_backlog(srv, in_flight=1)  # the writer waits for the held store with it
         held += [pool.submit(verify, s) for s in serials[:5]]
         time.sleep(1.0)  # all six wait for the writer
         started = time.monotonic()
@@ -206,10 +206,10 @@ def test_a_full_writer_queue_is_refused_at_once(server, store_url):
         # The first is taken by the writer, which waits for the store; two more queue.
         first = pool.submit(stub.Verify, O.VerifyRequest(serial="OTP-BLOCKER", code=WRONG),
                             timeout=60)
-        time.sleep(0.5)
+        wait_backlog(srv, in_flight=1)
         queued = [pool.submit(stub.Verify, O.VerifyRequest(serial=s, code=WRONG), timeout=60)
                   for s in serials[1:3]]
-        time.sleep(0.5)
+        wait_backlog(srv, in_flight=1, queued=2)
         with pytest.raises(grpc.RpcError) as err:
             stub.Verify(O.VerifyRequest(serial=serials[3], code=WRONG), timeout=30)
         _busy(err.value)

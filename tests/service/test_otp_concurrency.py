@@ -8,6 +8,7 @@ import signal
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import pytest
 
 from authd.v1 import otp_pb2 as O
 from authd.v1 import otp_pb2_grpc
-from tests.conftest import KEK_PIN_FILE, make_config
+from tests.conftest import KEK_PIN_FILE, make_config, wait_for
 from tests.nodes import Node
 
 BANKS = ("bank-a", "bank-b", "bank-c")
@@ -182,10 +183,17 @@ def test_sigterm_lets_in_flight_calls_finish(tmp_path: Path, store_url: str, fro
             O.VerifyRequest(serial="OTP-TERM-1", code=WRONG, request_id="before")]))
         assert next(answers).responses[0].request_id == "before"
 
-        node.proc.send_signal(signal.SIGTERM)
-        time.sleep(0.5)
-        # New calls are refused while the stream in flight is still served.
         fresh = otp_pb2_grpc.OtpServiceStub(node.channel("bank-b", "backend"))
+        ops = otp_pb2_grpc.OtpServiceStub(node.channel("ops", "admin"))
+
+        def status() -> object:
+            return ops.GetStatus(O.GetStatusRequest(serial="OTP-TERM-1"), timeout=5)
+
+        assert not _refused(status)
+        node.proc.send_signal(signal.SIGTERM)
+        # New calls are refused while the stream in flight is still served (once the signal
+        # is handled: a call that counts nothing tells when).
+        assert wait_for(lambda: _refused(status), timeout=30)
         with pytest.raises(grpc.RpcError):
             fresh.Verify(O.VerifyRequest(serial="OTP-TERM-1", code=WRONG), timeout=5)
         outbox.put(O.VerifyBatchRequest(requests=[
@@ -280,3 +288,11 @@ def test_batches_over_several_devices_on_two_nodes_count_each_device_exactly(
         " ORDER BY target", serials))
     db.close()
     assert [tuple(r) for r in evaluated] == [(s, 10) for s in serials]
+
+
+def _refused(call: Callable[[], object]) -> bool:
+    try:
+        call()
+    except grpc.RpcError:
+        return True
+    return False

@@ -27,7 +27,7 @@ from authd.v1 import otp_pb2 as O
 from authd.v1 import otp_pb2_grpc
 from devices.otp.codes import hotp
 from tests.conftest import wait_for
-from tests.holds import store_held
+from tests.holds import store_held, wait_backlog
 
 SEED = bytes(range(1, 21))
 WRONG = "999999"  # not among the first 64 codes of SEED (checked below)
@@ -286,7 +286,7 @@ def _poison_spares_batch_mates(srv: Any, store_url: str, poison: str) -> None:
 
     with ThreadPoolExecutor(50) as pool, store_held(store_url, "OTP-BLOCKER") as release:
         blocker = pool.submit(verify, "OTP-BLOCKER")
-        time.sleep(0.5)  # the writer waits on the held store with the blocker's batch
+        wait_backlog(srv, in_flight=1)  # the writer waits on the held store with the blocker
         mates = [pool.submit(verify, s) for s in healthy[:20]]
         poisoned = [pool.submit(verify, "OTP-POISON", WRONG) for _ in range(5)]
         mates += [pool.submit(verify, s) for s in healthy[20:]]

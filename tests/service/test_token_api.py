@@ -497,3 +497,20 @@ def test_sign_on_the_loop_or_a_worker_gives_the_same_signatures(
             pb.TokenSignRequest(session=session, key_id=key.key_id, data=b"x")
         )
     assert err.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def test_logins_for_unknown_serials_reinitialize_the_module_at_most_once_an_interval(
+    server: Callable[..., Any], token: SoftHsmToken
+) -> None:
+    """A caller asking for serials nobody has, in a loop: each is not present, and SoftHSM2's
+    module is re-initialized once for all of them (rescan_interval), not once per call."""
+    srv = server(token={"poll_interval": 3600, "rescan_interval": 3600})
+    (module,) = srv._bg.app.require(TokenFeature).service.modules.modules
+    before = module.reinitializations
+    s = stub(srv)
+    for i in range(30):
+        with pytest.raises(grpc.RpcError) as err:
+            s.Login(pb.TokenLoginRequest(token_serial=f"NOBODY-{i}", pin=token.pin))
+        assert err.value.code() == grpc.StatusCode.UNAVAILABLE  # not present
+    assert module.reinitializations - before <= 1
+    s.Logout(pb.TokenLogoutRequest(session=login(s, token)))  # a token known all along

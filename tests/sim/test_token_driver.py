@@ -17,6 +17,7 @@ from drivers.pkcs11 import (
     Pkcs11TokenSession,
     Rescan,
     TokenAbsent,
+    TokenEvent,
     TokenEventKind,
     TokenWatcher,
 )
@@ -121,6 +122,28 @@ def test_unplug_and_plug_publish_events_after_current_state(
     unsubscribe()
 
 
+def test_a_new_watcher_gets_the_tokens_as_they_are_now(
+    module: Pkcs11Module, token: SoftHsmToken
+) -> None:
+    """A subscriber's PRESENT events tell the login state at the time it subscribes, not at
+    the last poll (a listing taken during a login that ended since)."""
+    watcher = TokenWatcher(ModuleSet([module]), interval=10)
+    states: list[bool] = []
+
+    def listener(event: TokenEvent) -> None:
+        if event.token.serial == token.serial:
+            states.append(event.token.logged_in)
+
+    watcher.subscribe(listener)()
+    module.login(token.serial, token.pin)
+    try:
+        watcher.subscribe(listener)()
+    finally:
+        module.logout(token.serial)
+    watcher.subscribe(listener)()
+    assert states == [False, True, False]
+
+
 def test_new_token_appears_after_rescan(env: SoftHsmEnvironment, module: Pkcs11Module) -> None:
     module.tokens()
     fresh = env.init_token(f"drv-new-{uuid.uuid4().hex[:6]}")
@@ -164,6 +187,63 @@ def test_no_rescan_while_logged_in_keeps_the_login(
     finally:
         module.logout(token.serial)
     assert module.rescan()
+
+
+class SteppedClock:
+    """A monotonic clock that moves only when the test says so."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def stepped() -> SteppedClock:
+    return SteppedClock()
+
+
+@pytest.fixture
+def capped(env: SoftHsmEnvironment, token: SoftHsmToken,
+           stepped: SteppedClock) -> Iterator[Pkcs11Module]:
+    m = Pkcs11Module(env.module, rescan_interval=1.0, clock=stepped)
+    yield m
+    m.close()
+
+
+def test_lookups_of_unknown_serials_reinitialize_at_most_once_per_interval(
+    capped: Pkcs11Module, stepped: SteppedClock, token: SoftHsmToken
+) -> None:
+    """A caller asking for serials nobody has, in a loop, re-initializes the module once per
+    rescan_interval, not once per lookup (each re-initialization ends every session)."""
+    modules = ModuleSet([capped])
+    for round_ in range(3):
+        for i in range(20):
+            with pytest.raises(TokenAbsent):
+                modules.find(f"nobody-{round_}-{i}")
+            stepped.now += 0.04  # 20 lookups span 0.8 s: within one interval
+        assert capped.reinitializations == round_ + 1
+        stepped.now += 1.0
+    found, info = modules.find(token.serial)  # a token known all along still answers
+    assert found is capped and info.serial == token.serial
+
+
+def test_a_token_made_after_a_lookup_is_found_once_the_interval_passed(
+    env: SoftHsmEnvironment, capped: Pkcs11Module, stepped: SteppedClock
+) -> None:
+    modules = ModuleSet([capped])
+    with pytest.raises(TokenAbsent):
+        modules.find("nobody-here")
+    fresh = env.init_token(f"drv-capped-{uuid.uuid4().hex[:6]}")
+    stepped.now += 0.5
+    with pytest.raises(TokenAbsent):  # answered from the last scan, no re-initialization
+        modules.find(fresh.serial)
+    assert capped.reinitializations == 1
+    stepped.now += 0.5
+    found, info = modules.find(fresh.serial)
+    assert found is capped and info.label == fresh.label
+    assert capped.reinitializations == 2
 
 
 def test_unplug_while_logged_in_drops_the_login(
