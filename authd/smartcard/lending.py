@@ -187,8 +187,8 @@ class Lending:
             lease.served += part.served
             self.served_total += part.served
         timed = 0
-        for bucket, (calls, seconds) in enumerate(zip(part.bucket_calls, part.bucket_seconds,
-                                                      strict=False)):
+        told = zip(part.bucket_calls, part.bucket_seconds, strict=False)
+        for bucket, (calls, seconds) in zip(range(len(LATENCY_BUCKETS) + 1), told, strict=False):
             took = _within(bucket, seconds / calls) if calls else 0.0
             for _ in range(calls):
                 access_logged_timed(lease.method, lease.caller, code_pb2.OK, took)
