@@ -73,9 +73,9 @@ class LeaseHolder(Protocol):
     """What lends cards to the front end (authd/smartcard/lending.py), told of the lease parts
     of its method's calls on the link's reader thread, and of a connection that went away."""
 
-    def used(self, peer: LinkPeer, lease_id: int, served: int) -> None: ...
+    def used(self, peer: LinkPeer, part: call_link_pb2.LinkedCall) -> None: ...
 
-    def returned(self, peer: LinkPeer, lease_id: int, served: int, reset: bool) -> None: ...
+    def returned(self, peer: LinkPeer, part: call_link_pb2.LinkedCall) -> None: ...
 
     def lost(self, peer: LinkPeer) -> None: ...
 
@@ -384,9 +384,9 @@ class CallLink(FrontListener):
         if holder is None:
             return
         if call.part == LEASE_RETURN:
-            holder.returned(peer, call.id, call.served, call.reset)
+            holder.returned(peer, call)
         else:
-            holder.used(peer, call.id, call.served)
+            holder.used(peer, call)
 
     def _start(self, call: call_link_pb2.LinkedCall, writer: _Writer, alone: bool) -> None:
         """Checks the call as the daemon's server would and starts it (in a context of its

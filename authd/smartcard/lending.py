@@ -1,24 +1,27 @@
-"""A reader's card lent to the native front end for one caller (docs/smartcard.md, "The card
-lent to authd-front").
+"""Readers' cards lent to the native front end, each for one caller (docs/smartcard.md, "The
+card lent to authd-front").
 
 After ``lend_after_calls`` linked unary Transmits in a row from one caller on one reader, each
 alone on the link and answered on the link's thread, the daemon lets go of the card
 (``SCARD_LEAVE_CARD``: its state stays) and lends it with that call's answer: authd-front
 connects to it exclusively and sends that caller's next Transmits on that reader to pcscd
-itself. The daemon keeps the lease: which reader, which caller (exactly as the front end
-described it, checked here once), the lease's calls (told in batches, counted and logged as
-its own), and taking the card back — whenever anything else needs the card (another caller,
-a PIV call, an APDU that leaves a security state), the reader's thread asks for it back and
-waits until the front end has disconnected, then connects again. A card removed or a reader
-gone is asked back too. The front end gives the card back itself after ``idle_release_seconds``
-unused, with a card reset (the lease ended for good), and on any PC/SC error, then sends the
-call the daemon's way. A connection to the front end that goes away ends its leases (pcscd
-releases a dead client's card).
+itself. Each reader has its own lease: several readers may be lent at once, each to its own
+caller. The daemon keeps the leases: which reader, which caller (exactly as the front end
+described it, checked here once), the lease's calls (told in batches with their durations as
+counts per bucket of ``authd_rpc_seconds``, whose bounds go with the lease; counted, timed and
+logged as its own), and taking the card back — whenever anything else needs the card
+(another caller, a PIV call, an APDU that leaves a security state), the reader's thread asks
+for it back and waits until the front end has disconnected, then connects again. A card
+removed or a reader gone is asked back too. The front end gives the card back itself after
+``idle_release_seconds`` unused, with a card reset (the lease ended for good), and on any
+PC/SC error, then sends the call the daemon's way. A connection to the front end that goes
+away ends its leases (pcscd releases a dead client's card).
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from dataclasses import dataclass
 
@@ -26,13 +29,22 @@ from google.rpc import code_pb2
 
 from authd.call_link import LinkPeer, current_call, current_peer
 from authd.context import Caller, current_caller
-from authd.interceptors import access_logged
+from authd.interceptors import access_logged, access_logged_timed
+from authd.metrics import LATENCY_BUCKETS
 from authd.v1 import call_link_pb2
 
 log = logging.getLogger(__name__)
 
 # How long the reader's thread waits for the front end to give a card back.
 RECALL_SECONDS = 5.0
+
+# The caller a lease is for, exactly as the front end described it: the fields of a
+# LinkedCall that a CardLease repeats, and the key of a caller's run of calls on a reader.
+_CALLER_FIELDS = ("institution", "role", "subject", "has_operator", "operator_metadata")
+
+
+def _caller_of(call: call_link_pb2.LinkedCall) -> tuple[object, ...]:
+    return tuple(getattr(call, name) for name in _CALLER_FIELDS)
 
 
 @dataclass
@@ -50,12 +62,12 @@ class Lending:
     """The leases of one method's cards (SmartcardService/Transmit), on every reader."""
 
     def __init__(self, method: str, lend_after: int, idle_seconds: float, max_apdu_bytes: int,
-                 max_batch: int, security_ins: frozenset[int]) -> None:
+                 security_ins: frozenset[int]) -> None:
         self.method = method
         self.lend_after = lend_after
         self._limits = call_link_pb2.CardLease(
             idle_ms=max(1, int(idle_seconds * 1000)), max_apdu_bytes=max_apdu_bytes,
-            max_batch=max_batch, security_ins=bytes(sorted(security_ins)))
+            security_ins=bytes(sorted(security_ins)), seconds_bounds=LATENCY_BUCKETS)
         self._state = threading.Condition(threading.Lock())
         self._streaks: dict[str, tuple[tuple[object, ...], int]] = {}
         self._leases: dict[str, _Lease] = {}  # by reader: lent now
@@ -73,8 +85,7 @@ class Lending:
         call = current_call()
         if self.lend_after <= 0 or call is None or current_peer() is None:
             return False
-        key = (call.institution, call.role, call.subject, call.has_operator,
-               call.operator_metadata)
+        key = _caller_of(call)
         with self._state:
             if reader in self._leases:
                 return False
@@ -105,11 +116,8 @@ class Lending:
         out.CopyFrom(self._limits)
         out.id = lease.id
         out.reader = reader
-        out.institution = call.institution
-        out.role = call.role
-        out.subject = call.subject
-        out.has_operator = call.has_operator
-        out.operator_metadata = call.operator_metadata
+        for name, value in zip(_CALLER_FIELDS, _caller_of(call), strict=True):
+            setattr(out, name, value)
         return out
 
     def take_back(self, reader: str) -> None:
@@ -141,12 +149,12 @@ class Lending:
         lease.peer.recall(lease.id)
 
     # -- the front end's parts (the link's reader thread) -----------------------------------
-    def used(self, peer: LinkPeer, lease_id: int, served: int) -> None:
-        self._told(self._find(peer, lease_id), served)
+    def used(self, peer: LinkPeer, part: call_link_pb2.LinkedCall) -> None:
+        self._told(self._find(peer, part.id), part)
 
-    def returned(self, peer: LinkPeer, lease_id: int, served: int, reset: bool) -> None:
-        lease = self._find(peer, lease_id)
-        self._told(lease, served)
+    def returned(self, peer: LinkPeer, part: call_link_pb2.LinkedCall) -> None:
+        lease = self._find(peer, part.id)
+        self._told(lease, part)
         if lease is None:
             return
         with self._state:
@@ -154,7 +162,7 @@ class Lending:
                 del self._leases[lease.reader]
             self._state.notify_all()
         log.debug("the front end gave the card in %r back", lease.reader,
-                  extra={"fields": {"lease": lease_id, "calls": lease.served, "reset": reset}})
+                  extra={"fields": {"lease": part.id, "calls": lease.served, "reset": part.reset}})
 
     def lost(self, peer: LinkPeer) -> None:
         with self._state:
@@ -169,12 +177,29 @@ class Lending:
                     return lease
         return None
 
-    def _told(self, lease: _Lease | None, served: int) -> None:
-        """The lease's calls served by the front end: counted and logged as this daemon's."""
-        if lease is None or served <= 0:
+    def _told(self, lease: _Lease | None, part: call_link_pb2.LinkedCall) -> None:
+        """The lease's calls served by the front end: counted, timed and logged as this
+        daemon's (each with its bucket's mean duration: the histogram's buckets and sum are
+        exactly the calls')."""
+        if lease is None or part.served <= 0:
             return
         with self._state:
-            lease.served += served
-            self.served_total += served
-        for _ in range(served):
+            lease.served += part.served
+            self.served_total += part.served
+        timed = 0
+        told = zip(part.bucket_calls, part.bucket_seconds, strict=False)
+        for bucket, (calls, seconds) in zip(range(len(LATENCY_BUCKETS) + 1), told, strict=False):
+            took = _within(bucket, seconds / calls) if calls else 0.0
+            for _ in range(calls):
+                access_logged_timed(lease.method, lease.caller, code_pb2.OK, took)
+            timed += calls
+        for _ in range(part.served - timed):  # told without their durations
             access_logged(lease.method, lease.caller, code_pb2.OK, None)
+
+
+def _within(bucket: int, seconds: float) -> float:
+    """``seconds`` kept inside latency bucket ``bucket`` (a mean of values in it, which
+    rounding may have put on the wrong side of a bound)."""
+    low = LATENCY_BUCKETS[bucket - 1] if bucket > 0 else -math.inf
+    high = LATENCY_BUCKETS[bucket] if bucket < len(LATENCY_BUCKETS) else math.inf
+    return min(max(seconds, math.nextafter(low, math.inf)), high)

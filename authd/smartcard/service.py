@@ -92,7 +92,7 @@ class SmartcardService:
         self.monitor = ReaderMonitor(poll_ms=settings.poll_ms)
         self.lending = Lending(TRANSMIT, settings.lend_after_calls,
                                settings.idle_release_seconds, settings.max_apdu_bytes,
-                               settings.max_batch, SECURITY_STATE_INS)
+                               SECURITY_STATE_INS)
         self.access = CardAccess(settings.idle_release_seconds, reclaim=self.lending.take_back)
         self._unsubscribe = self.monitor.subscribe(self._on_event)
         # Installed by the certificate feature: checks the slot's certificate before it signs.

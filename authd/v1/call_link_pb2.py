@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.rpc import status_pb2 as google_dot_rpc_dot_status__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x61uthd/v1/call_link.proto\x12\x08\x61uthd.v1\x1a\x17google/rpc/status.proto\"\xe7\x02\n\nLinkedCall\x12\n\n\x02id\x18\x01 \x01(\x04\x12\x0e\n\x06method\x18\x02 \x01(\t\x12\x13\n\x0binstitution\x18\x03 \x01(\t\x12\x0c\n\x04role\x18\x04 \x01(\t\x12\x0f\n\x07subject\x18\x05 \x01(\t\x12\x19\n\x11operator_metadata\x18\x06 \x01(\x0c\x12\x14\n\x0chas_operator\x18\x07 \x01(\x08\x12\x0f\n\x07request\x18\x08 \x01(\x0c\x12\'\n\x04part\x18\t \x01(\x0e\x32\x19.authd.v1.LinkedCall.Part\x12\x0e\n\x06served\x18\n \x01(\r\x12\r\n\x05reset\x18\x0b \x01(\x08\"\x7f\n\x04Part\x12\t\n\x05UNARY\x10\x00\x12\x0f\n\x0bSTREAM_OPEN\x10\x01\x12\x0f\n\x0bSTREAM_ITEM\x10\x02\x12\x15\n\x11STREAM_HALF_CLOSE\x10\x03\x12\x11\n\rSTREAM_CANCEL\x10\x04\x12\x10\n\x0cLEASE_RETURN\x10\x05\x12\x0e\n\nLEASE_USED\x10\x06\"2\n\x0bLinkedCalls\x12#\n\x05\x63\x61lls\x18\x01 \x03(\x0b\x32\x14.authd.v1.LinkedCall\"\x91\x01\n\x0cLinkedAnswer\x12\n\n\x02id\x18\x01 \x01(\x04\x12\x10\n\x08response\x18\x02 \x01(\x0c\x12!\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x12.google.rpc.Status\x12\x0c\n\x04item\x18\x04 \x01(\x08\x12\"\n\x05lease\x18\x05 \x01(\x0b\x32\x13.authd.v1.CardLease\x12\x0e\n\x06recall\x18\x06 \x01(\x04\"\xf9\x01\n\tCardLease\x12\n\n\x02id\x18\x01 \x01(\x04\x12\x0e\n\x06reader\x18\x02 \x01(\t\x12\x13\n\x0binstitution\x18\x03 \x01(\t\x12\x0c\n\x04role\x18\x04 \x01(\t\x12\x0f\n\x07subject\x18\x05 \x01(\t\x12\x19\n\x11operator_metadata\x18\x06 \x01(\x0c\x12\x14\n\x0chas_operator\x18\x07 \x01(\x08\x12\x0f\n\x07idle_ms\x18\x08 \x01(\r\x12\x16\n\x0emax_apdu_bytes\x18\t \x01(\r\x12\x11\n\tmax_batch\x18\n \x01(\r\x12\x14\n\x0csecurity_ins\x18\x0b \x01(\x0c\x12\x19\n\x11max_request_bytes\x18\x0c \x01(\r\"8\n\rLinkedAnswers\x12\'\n\x07\x61nswers\x18\x01 \x03(\x0b\x32\x16.authd.v1.LinkedAnswerb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x61uthd/v1/call_link.proto\x12\x08\x61uthd.v1\x1a\x17google/rpc/status.proto\"\x95\x03\n\nLinkedCall\x12\n\n\x02id\x18\x01 \x01(\x04\x12\x0e\n\x06method\x18\x02 \x01(\t\x12\x13\n\x0binstitution\x18\x03 \x01(\t\x12\x0c\n\x04role\x18\x04 \x01(\t\x12\x0f\n\x07subject\x18\x05 \x01(\t\x12\x19\n\x11operator_metadata\x18\x06 \x01(\x0c\x12\x14\n\x0chas_operator\x18\x07 \x01(\x08\x12\x0f\n\x07request\x18\x08 \x01(\x0c\x12\'\n\x04part\x18\t \x01(\x0e\x32\x19.authd.v1.LinkedCall.Part\x12\x0e\n\x06served\x18\n \x01(\r\x12\r\n\x05reset\x18\x0b \x01(\x08\x12\x14\n\x0c\x62ucket_calls\x18\x0c \x03(\r\x12\x16\n\x0e\x62ucket_seconds\x18\r \x03(\x01\"\x7f\n\x04Part\x12\t\n\x05UNARY\x10\x00\x12\x0f\n\x0bSTREAM_OPEN\x10\x01\x12\x0f\n\x0bSTREAM_ITEM\x10\x02\x12\x15\n\x11STREAM_HALF_CLOSE\x10\x03\x12\x11\n\rSTREAM_CANCEL\x10\x04\x12\x10\n\x0cLEASE_RETURN\x10\x05\x12\x0e\n\nLEASE_USED\x10\x06\"2\n\x0bLinkedCalls\x12#\n\x05\x63\x61lls\x18\x01 \x03(\x0b\x32\x14.authd.v1.LinkedCall\"\x91\x01\n\x0cLinkedAnswer\x12\n\n\x02id\x18\x01 \x01(\x04\x12\x10\n\x08response\x18\x02 \x01(\x0c\x12!\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x12.google.rpc.Status\x12\x0c\n\x04item\x18\x04 \x01(\x08\x12\"\n\x05lease\x18\x05 \x01(\x0b\x32\x13.authd.v1.CardLease\x12\x0e\n\x06recall\x18\x06 \x01(\x04\"\x8f\x02\n\tCardLease\x12\n\n\x02id\x18\x01 \x01(\x04\x12\x0e\n\x06reader\x18\x02 \x01(\t\x12\x13\n\x0binstitution\x18\x03 \x01(\t\x12\x0c\n\x04role\x18\x04 \x01(\t\x12\x0f\n\x07subject\x18\x05 \x01(\t\x12\x19\n\x11operator_metadata\x18\x06 \x01(\x0c\x12\x14\n\x0chas_operator\x18\x07 \x01(\x08\x12\x0f\n\x07idle_ms\x18\x08 \x01(\r\x12\x16\n\x0emax_apdu_bytes\x18\t \x01(\r\x12\x14\n\x0csecurity_ins\x18\x0b \x01(\x0c\x12\x19\n\x11max_request_bytes\x18\x0c \x01(\r\x12\x16\n\x0eseconds_bounds\x18\r \x03(\x01J\x04\x08\n\x10\x0bR\tmax_batch\"8\n\rLinkedAnswers\x12\'\n\x07\x61nswers\x18\x01 \x03(\x0b\x32\x16.authd.v1.LinkedAnswerb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,15 +33,15 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'authd.v1.call_link_pb2', _g
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_LINKEDCALL']._serialized_start=64
-  _globals['_LINKEDCALL']._serialized_end=423
-  _globals['_LINKEDCALL_PART']._serialized_start=296
-  _globals['_LINKEDCALL_PART']._serialized_end=423
-  _globals['_LINKEDCALLS']._serialized_start=425
-  _globals['_LINKEDCALLS']._serialized_end=475
-  _globals['_LINKEDANSWER']._serialized_start=478
-  _globals['_LINKEDANSWER']._serialized_end=623
-  _globals['_CARDLEASE']._serialized_start=626
-  _globals['_CARDLEASE']._serialized_end=875
-  _globals['_LINKEDANSWERS']._serialized_start=877
-  _globals['_LINKEDANSWERS']._serialized_end=933
+  _globals['_LINKEDCALL']._serialized_end=469
+  _globals['_LINKEDCALL_PART']._serialized_start=342
+  _globals['_LINKEDCALL_PART']._serialized_end=469
+  _globals['_LINKEDCALLS']._serialized_start=471
+  _globals['_LINKEDCALLS']._serialized_end=521
+  _globals['_LINKEDANSWER']._serialized_start=524
+  _globals['_LINKEDANSWER']._serialized_end=669
+  _globals['_CARDLEASE']._serialized_start=672
+  _globals['_CARDLEASE']._serialized_end=943
+  _globals['_LINKEDANSWERS']._serialized_start=945
+  _globals['_LINKEDANSWERS']._serialized_end=1001
 # @@protoc_insertion_point(module_scope)

@@ -9,7 +9,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class LinkedCall(_message.Message):
-    __slots__ = ("id", "method", "institution", "role", "subject", "operator_metadata", "has_operator", "request", "part", "served", "reset")
+    __slots__ = ("id", "method", "institution", "role", "subject", "operator_metadata", "has_operator", "request", "part", "served", "reset", "bucket_calls", "bucket_seconds")
     class Part(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         UNARY: _ClassVar[LinkedCall.Part]
@@ -37,6 +37,8 @@ class LinkedCall(_message.Message):
     PART_FIELD_NUMBER: _ClassVar[int]
     SERVED_FIELD_NUMBER: _ClassVar[int]
     RESET_FIELD_NUMBER: _ClassVar[int]
+    BUCKET_CALLS_FIELD_NUMBER: _ClassVar[int]
+    BUCKET_SECONDS_FIELD_NUMBER: _ClassVar[int]
     id: int
     method: str
     institution: str
@@ -48,7 +50,9 @@ class LinkedCall(_message.Message):
     part: LinkedCall.Part
     served: int
     reset: bool
-    def __init__(self, id: _Optional[int] = ..., method: _Optional[str] = ..., institution: _Optional[str] = ..., role: _Optional[str] = ..., subject: _Optional[str] = ..., operator_metadata: _Optional[bytes] = ..., has_operator: _Optional[bool] = ..., request: _Optional[bytes] = ..., part: _Optional[_Union[LinkedCall.Part, str]] = ..., served: _Optional[int] = ..., reset: _Optional[bool] = ...) -> None: ...
+    bucket_calls: _containers.RepeatedScalarFieldContainer[int]
+    bucket_seconds: _containers.RepeatedScalarFieldContainer[float]
+    def __init__(self, id: _Optional[int] = ..., method: _Optional[str] = ..., institution: _Optional[str] = ..., role: _Optional[str] = ..., subject: _Optional[str] = ..., operator_metadata: _Optional[bytes] = ..., has_operator: _Optional[bool] = ..., request: _Optional[bytes] = ..., part: _Optional[_Union[LinkedCall.Part, str]] = ..., served: _Optional[int] = ..., reset: _Optional[bool] = ..., bucket_calls: _Optional[_Iterable[int]] = ..., bucket_seconds: _Optional[_Iterable[float]] = ...) -> None: ...
 
 class LinkedCalls(_message.Message):
     __slots__ = ("calls",)
@@ -73,7 +77,7 @@ class LinkedAnswer(_message.Message):
     def __init__(self, id: _Optional[int] = ..., response: _Optional[bytes] = ..., error: _Optional[_Union[_status_pb2.Status, _Mapping]] = ..., item: _Optional[bool] = ..., lease: _Optional[_Union[CardLease, _Mapping]] = ..., recall: _Optional[int] = ...) -> None: ...
 
 class CardLease(_message.Message):
-    __slots__ = ("id", "reader", "institution", "role", "subject", "operator_metadata", "has_operator", "idle_ms", "max_apdu_bytes", "max_batch", "security_ins", "max_request_bytes")
+    __slots__ = ("id", "reader", "institution", "role", "subject", "operator_metadata", "has_operator", "idle_ms", "max_apdu_bytes", "security_ins", "max_request_bytes", "seconds_bounds")
     ID_FIELD_NUMBER: _ClassVar[int]
     READER_FIELD_NUMBER: _ClassVar[int]
     INSTITUTION_FIELD_NUMBER: _ClassVar[int]
@@ -83,9 +87,9 @@ class CardLease(_message.Message):
     HAS_OPERATOR_FIELD_NUMBER: _ClassVar[int]
     IDLE_MS_FIELD_NUMBER: _ClassVar[int]
     MAX_APDU_BYTES_FIELD_NUMBER: _ClassVar[int]
-    MAX_BATCH_FIELD_NUMBER: _ClassVar[int]
     SECURITY_INS_FIELD_NUMBER: _ClassVar[int]
     MAX_REQUEST_BYTES_FIELD_NUMBER: _ClassVar[int]
+    SECONDS_BOUNDS_FIELD_NUMBER: _ClassVar[int]
     id: int
     reader: str
     institution: str
@@ -95,10 +99,10 @@ class CardLease(_message.Message):
     has_operator: bool
     idle_ms: int
     max_apdu_bytes: int
-    max_batch: int
     security_ins: bytes
     max_request_bytes: int
-    def __init__(self, id: _Optional[int] = ..., reader: _Optional[str] = ..., institution: _Optional[str] = ..., role: _Optional[str] = ..., subject: _Optional[str] = ..., operator_metadata: _Optional[bytes] = ..., has_operator: _Optional[bool] = ..., idle_ms: _Optional[int] = ..., max_apdu_bytes: _Optional[int] = ..., max_batch: _Optional[int] = ..., security_ins: _Optional[bytes] = ..., max_request_bytes: _Optional[int] = ...) -> None: ...
+    seconds_bounds: _containers.RepeatedScalarFieldContainer[float]
+    def __init__(self, id: _Optional[int] = ..., reader: _Optional[str] = ..., institution: _Optional[str] = ..., role: _Optional[str] = ..., subject: _Optional[str] = ..., operator_metadata: _Optional[bytes] = ..., has_operator: _Optional[bool] = ..., idle_ms: _Optional[int] = ..., max_apdu_bytes: _Optional[int] = ..., security_ins: _Optional[bytes] = ..., max_request_bytes: _Optional[int] = ..., seconds_bounds: _Optional[_Iterable[float]] = ...) -> None: ...
 
 class LinkedAnswers(_message.Message):
     __slots__ = ("answers",)

@@ -302,10 +302,7 @@ CallLink::CallLink(std::string path, std::set<std::string> methods,
       methods_(std::move(methods)),
       streams_(std::move(streams)),
       callers_(callers),
-      lender_([this](authd::v1::LinkedCall::Part part, uint64_t id, const std::string& method,
-                     uint32_t served, bool reset) {
-        SubmitLeasePart(part, id, method, served, reset);
-      }) {
+      lender_([this](authd::v1::LinkedCall part) { SubmitLeasePart(std::move(part)); }) {
   thread_ = std::thread([this] { Run(); });
 }
 
@@ -369,15 +366,10 @@ void CallLink::SubmitPart(uint64_t id, authd::v1::LinkedCall::Part part, std::st
   Write(lock);
 }
 
-void CallLink::SubmitLeasePart(authd::v1::LinkedCall::Part part, uint64_t id,
-                               const std::string& method, uint32_t served, bool reset) {
+void CallLink::SubmitLeasePart(authd::v1::LinkedCall part) {
   auto pending = std::make_unique<LinkedPending>();
   pending->part = true;
-  pending->call.set_id(id);
-  pending->call.set_part(part);
-  pending->call.set_method(method);
-  pending->call.set_served(served);
-  pending->call.set_reset(reset);
+  pending->call = std::move(part);
   std::unique_lock<std::mutex> lock(mu_);
   if (!connected_ || stopping_ || broken_) return;  // the daemon forgets the link's leases
   queue_.push_back(std::move(pending));

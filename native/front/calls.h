@@ -96,8 +96,7 @@ class CallLink {
   void Receive(FrameReader& frames);
   void FailAll(bool queued_too);
   // A lease's part (lending.h), sent in order with the calls.
-  void SubmitLeasePart(authd::v1::LinkedCall::Part part, uint64_t id, const std::string& method,
-                       uint32_t served, bool reset);
+  void SubmitLeasePart(authd::v1::LinkedCall part);
 
   const std::string path_;
   const std::set<std::string> methods_;

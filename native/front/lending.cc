@@ -3,16 +3,21 @@
 #include <PCSC/pcsclite.h>
 
 #include <algorithm>
-#include <vector>
+#include <limits>
 
 #include "authd/v1/smartcard.pb.h"
 
 namespace authd_front {
 namespace {
 
+using Clock = std::chrono::steady_clock;
+using Part = authd::v1::LinkedCall;
+
 // Calls served on a lent card told to the daemon in one LEASE_USED part.
 constexpr uint32_t kReportEvery = 64;
 constexpr size_t kResponseMax = 65536 + 2;  // an extended-length answer and its status word
+// Leases asked back before their answers came, kept to be refused when they come.
+constexpr size_t kRecalledKept = 64;
 
 bool SameCaller(const authd::v1::LinkedCall& call, const authd::v1::CardLease& lease) {
   return call.institution() == lease.institution() && call.role() == lease.role() &&
@@ -20,7 +25,37 @@ bool SameCaller(const authd::v1::LinkedCall& call, const authd::v1::CardLease& l
          call.operator_metadata() == lease.operator_metadata();
 }
 
+Part LeasePart(Part::Part kind, uint64_t id, const std::string& method) {
+  Part part;
+  part.set_part(kind);
+  part.set_id(id);
+  part.set_method(method);
+  return part;
+}
+
 }  // namespace
+
+void CardLender::Served::Add(const authd::v1::CardLease& lease, double seconds) {
+  const auto& bounds = lease.seconds_bounds();
+  if (bucket_calls.empty()) {
+    bucket_calls.assign(bounds.size() + 1, 0);
+    bucket_seconds.assign(bounds.size() + 1, 0.0);
+  }
+  // The first bucket whose bound is not below it (Prometheus: a value <= its bucket's bound).
+  size_t bucket = std::lower_bound(bounds.begin(), bounds.end(), seconds) - bounds.begin();
+  ++bucket_calls[bucket];
+  bucket_seconds[bucket] += seconds;
+  ++calls;
+}
+
+void CardLender::Served::TellIn(authd::v1::LinkedCall* part) {
+  part->set_served(calls);
+  if (calls > 0) {
+    part->mutable_bucket_calls()->Add(bucket_calls.begin(), bucket_calls.end());
+    part->mutable_bucket_seconds()->Add(bucket_seconds.begin(), bucket_seconds.end());
+  }
+  *this = Served();
+}
 
 CardLender::CardLender(Send send) : send_(std::move(send)) {
   thread_ = std::thread([this] { Run(); });
@@ -34,28 +69,35 @@ CardLender::~CardLender() {
   wake_.notify_all();
   thread_.join();
   Drop();
-  if (has_context_) SCardReleaseContext(context_);
+  for (auto& [name, reader] : readers_) {
+    if (reader->has_context) SCardReleaseContext(reader->context);
+  }
 }
 
-bool CardLender::Connect(const std::string& reader) {
+CardLender::Reader* CardLender::Find(const std::string& name) {
+  auto it = readers_.find(name);
+  return it == readers_.end() ? nullptr : it->second.get();
+}
+
+bool CardLender::Connect(Reader& reader, const std::string& name) {
   for (int attempt = 0; attempt < 2; ++attempt) {
-    if (!has_context_) {
-      if (SCardEstablishContext(SCARD_SCOPE_USER, nullptr, nullptr, &context_) !=
+    if (!reader.has_context) {
+      if (SCardEstablishContext(SCARD_SCOPE_USER, nullptr, nullptr, &reader.context) !=
           SCARD_S_SUCCESS) {
         return false;
       }
-      has_context_ = true;
+      reader.has_context = true;
     }
     DWORD protocol = 0;
-    LONG rv = SCardConnect(context_, reader.c_str(), SCARD_SHARE_EXCLUSIVE,
-                           SCARD_PROTOCOL_T0 | SCARD_PROTOCOL_T1, &card_, &protocol);
+    LONG rv = SCardConnect(reader.context, name.c_str(), SCARD_SHARE_EXCLUSIVE,
+                           SCARD_PROTOCOL_T0 | SCARD_PROTOCOL_T1, &reader.card, &protocol);
     if (rv == SCARD_S_SUCCESS) {
-      pci_ = protocol == SCARD_PROTOCOL_T0 ? *SCARD_PCI_T0 : *SCARD_PCI_T1;
+      reader.pci = protocol == SCARD_PROTOCOL_T0 ? *SCARD_PCI_T0 : *SCARD_PCI_T1;
       return true;
     }
     if (rv != SCARD_E_NO_SERVICE && rv != SCARD_E_INVALID_HANDLE) return false;
-    SCardReleaseContext(context_);  // pcscd restarted: a new context, once
-    has_context_ = false;
+    SCardReleaseContext(reader.context);  // pcscd restarted: a new context, once
+    reader.has_context = false;
   }
   return false;
 }
@@ -63,121 +105,161 @@ bool CardLender::Connect(const std::string& reader) {
 void CardLender::Take(const authd::v1::CardLease& lease, const std::string& method) {
   std::unique_lock<std::mutex> lock(mu_);
   method_ = method;
-  taken_ = std::max(taken_, lease.id());
   // Asked back before its answer came (the daemon's recall overtook it): given back already.
-  if (lease.id() <= recalled_ahead_) return;
-  if (lent_) GiveBack(lock, false), lock.lock();  // one lease at a time
-  if (!Connect(lease.reader())) {
-    lock.unlock();
-    send_(authd::v1::LinkedCall::LEASE_RETURN, lease.id(), method, 0, false);
-    return;
-  }
-  lease_ = lease;
-  lent_ = true;
-  unreported_ = 0;
-  last_used_ = std::chrono::steady_clock::now();
+  if (recalled_.erase(lease.id()) > 0) return;
+  auto& made = readers_[lease.reader()];
+  if (!made) made = std::make_unique<Reader>();
+  Reader& reader = *made;
+  // Taken before mu_ is let go: a recall of this lease (which takes mu_, then this) waits
+  // until the lease has begun.
+  std::unique_lock<std::mutex> card(reader.mu);
   lock.unlock();
+  std::vector<Part> parts;
+  if (reader.lent) parts.push_back(GiveBack(reader, false));  // one lease a reader
+  if (Connect(reader, lease.reader())) {
+    reader.lease = lease;
+    reader.method = method;
+    reader.lent = true;
+    ++lent_count_;
+    reader.unreported = Served();
+    reader.last_used = Clock::now();
+  } else {
+    parts.push_back(LeasePart(Part::LEASE_RETURN, lease.id(), method));
+  }
+  card.unlock();
+  SendAll(parts);
   wake_.notify_all();
 }
 
 void CardLender::Recall(uint64_t id) {
   std::unique_lock<std::mutex> lock(mu_);
-  if (lent_ && lease_.id() == id) {
-    GiveBack(lock, false);  // the daemon connects next and keeps the card's state
-    return;
+  for (auto& [name, reader] : readers_) {
+    std::unique_lock<std::mutex> card(reader->mu);
+    if (reader->lent && reader->lease.id() == id) {
+      Part part = GiveBack(*reader, false);  // the daemon connects next, the card's state kept
+      card.unlock();
+      lock.unlock();
+      send_(std::move(part));
+      return;
+    }
   }
-  if (id > taken_) recalled_ahead_ = std::max(recalled_ahead_, id);  // its answer to come
-  std::string method = method_;
+  // Over, or its answer still to come.
+  recalled_.insert(id);
+  if (recalled_.size() > kRecalledKept) recalled_.erase(recalled_.begin());
+  Part part = LeasePart(Part::LEASE_RETURN, id, method_);
   lock.unlock();
-  send_(authd::v1::LinkedCall::LEASE_RETURN, id, method, 0, false);  // over or not begun
+  send_(std::move(part));
 }
 
-void CardLender::GiveBack(std::unique_lock<std::mutex>& lock, bool reset) {
-  SCardDisconnect(card_, reset ? SCARD_RESET_CARD : SCARD_LEAVE_CARD);
-  lent_ = false;
-  uint64_t id = lease_.id();
-  uint32_t served = unreported_;
-  unreported_ = 0;
-  std::string method = method_;
-  lock.unlock();
-  send_(authd::v1::LinkedCall::LEASE_RETURN, id, method, served, reset);
+Part CardLender::GiveBack(Reader& reader, bool reset) {
+  SCardDisconnect(reader.card, reset ? SCARD_RESET_CARD : SCARD_LEAVE_CARD);
+  reader.lent = false;
+  --lent_count_;
+  Part part = LeasePart(Part::LEASE_RETURN, reader.lease.id(), reader.method);
+  part.set_reset(reset);
+  reader.unreported.TellIn(&part);
+  return part;
+}
+
+void CardLender::SendAll(std::vector<Part>& parts) {
+  for (auto& part : parts) send_(std::move(part));
+  parts.clear();
 }
 
 void CardLender::Drop() {
   std::lock_guard<std::mutex> lock(mu_);
-  taken_ = recalled_ahead_ = 0;  // a daemon connecting next numbers its leases anew
-  if (!lent_) return;
-  SCardDisconnect(card_, SCARD_RESET_CARD);
-  lent_ = false;
+  recalled_.clear();  // a daemon connecting next numbers its leases anew
+  for (auto& [name, reader] : readers_) {
+    std::lock_guard<std::mutex> card(reader->mu);
+    if (!reader->lent) continue;
+    SCardDisconnect(reader->card, SCARD_RESET_CARD);
+    reader->lent = false;
+    --lent_count_;
+  }
 }
 
 bool CardLender::Serve(const authd::v1::LinkedCall& call, std::string* response) {
-  std::unique_lock<std::mutex> lock(mu_);
-  if (!lent_ || call.method() != method_) return false;
+  if (lent_count_.load(std::memory_order_relaxed) == 0) return false;
+  const auto started = Clock::now();
   authd::v1::TransmitRequest request;
-  if (call.request().size() > lease_.max_request_bytes() ||
-      !request.ParseFromString(call.request()) || request.reader() != lease_.reader()) {
-    return false;  // the daemon answers it (another reader: no need of this card)
+  Reader* found = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (call.method() != method_) return false;
   }
-  if (!SameCaller(call, lease_)) {
-    GiveBack(lock, false);  // another caller's: the daemon's
+  if (!request.ParseFromString(call.request())) return false;  // the daemon refuses it
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    found = Find(request.reader());
+  }
+  if (found == nullptr) return false;  // a reader never lent: the daemon's
+  Reader& reader = *found;
+  std::unique_lock<std::mutex> lock(reader.mu);
+  if (!reader.lent || call.method() != reader.method ||
+      call.request().size() > reader.lease.max_request_bytes()) {
+    return false;  // the daemon answers it (not lent now: no need of this card)
+  }
+  auto give_back = [&] {
+    Part part = GiveBack(reader, false);
+    lock.unlock();
+    send_(std::move(part));
     return false;
-  }
-  int count = request.apdus_size();
-  if (count == 0 || static_cast<uint32_t>(count) > lease_.max_batch()) return false;
-  if (count > 1) {
-    // Several APDUs go the daemon's way, the card given back first: a PC/SC error part-way
-    // would otherwise send the daemon the APDUs the card had executed already.
-    GiveBack(lock, false);
-    return false;
-  }
-  const std::string& security = lease_.security_ins();
-  for (const auto& apdu : request.apdus()) {
-    if (apdu.size() < 4 || apdu.size() > lease_.max_apdu_bytes()) return false;  // refused
-    if (security.find(apdu[1]) != std::string::npos) {
-      GiveBack(lock, false);  // the daemon drops the state it leaves after the call
-      return false;
-    }
-  }
+  };
+  if (!SameCaller(call, reader.lease)) return give_back();  // another caller's: the daemon's
+  if (request.apdus_size() == 0) return false;  // refused by the daemon
+  // Several APDUs go the daemon's way, the card given back first: a PC/SC error part-way
+  // would otherwise send the daemon the APDUs the card had executed already.
+  if (request.apdus_size() > 1) return give_back();
+  const std::string& apdu = request.apdus(0);
+  if (apdu.size() < 4 || apdu.size() > reader.lease.max_apdu_bytes()) return false;  // refused
+  // The daemon drops the state it leaves after the call.
+  if (reader.lease.security_ins().find(apdu[1]) != std::string::npos) return give_back();
   static thread_local std::vector<BYTE> buffer(kResponseMax);
+  DWORD size = static_cast<DWORD>(buffer.size());
+  LONG rv = SCardTransmit(reader.card, &reader.pci, reinterpret_cast<const BYTE*>(apdu.data()),
+                          static_cast<DWORD>(apdu.size()), nullptr, buffer.data(), &size);
+  if (rv != SCARD_S_SUCCESS || size < 2) return give_back();  // removed, reset, pcscd gone
   authd::v1::TransmitResponse answer;
-  for (const auto& apdu : request.apdus()) {
-    DWORD size = static_cast<DWORD>(buffer.size());
-    LONG rv = SCardTransmit(card_, &pci_, reinterpret_cast<const BYTE*>(apdu.data()),
-                            static_cast<DWORD>(apdu.size()), nullptr, buffer.data(), &size);
-    if (rv != SCARD_S_SUCCESS || size < 2) {
-      GiveBack(lock, false);  // removed, reset, pcscd gone: the daemon's way says which
-      return false;
-    }
-    auto* out = answer.add_responses();
-    out->set_data(reinterpret_cast<const char*>(buffer.data()), size - 2);
-    out->set_sw((static_cast<uint32_t>(buffer[size - 2]) << 8) | buffer[size - 1]);
-  }
-  last_used_ = std::chrono::steady_clock::now();
-  uint32_t report = 0;
-  if (++unreported_ >= kReportEvery) std::swap(report, unreported_);
-  uint64_t id = lease_.id();
-  std::string method = method_;
-  lock.unlock();
+  auto* out = answer.add_responses();
+  out->set_data(reinterpret_cast<const char*>(buffer.data()), size - 2);
+  out->set_sw((static_cast<uint32_t>(buffer[size - 2]) << 8) | buffer[size - 1]);
   answer.SerializeToString(response);
-  if (report > 0) send_(authd::v1::LinkedCall::LEASE_USED, id, method, report, false);
+  reader.last_used = Clock::now();
+  reader.unreported.Add(reader.lease,
+                        std::chrono::duration<double>(reader.last_used - started).count());
+  if (reader.unreported.calls < kReportEvery) return true;
+  Part part = LeasePart(Part::LEASE_USED, reader.lease.id(), reader.method);
+  reader.unreported.TellIn(&part);
+  lock.unlock();
+  send_(std::move(part));
   return true;
 }
 
 void CardLender::Run() {
   std::unique_lock<std::mutex> lock(mu_);
+  std::vector<Part> parts;
   while (!stopping_) {
-    if (!lent_) {
+    auto now = Clock::now();
+    auto next = Clock::time_point::max();
+    for (auto& [name, reader] : readers_) {
+      std::lock_guard<std::mutex> card(reader->mu);
+      if (!reader->lent) continue;
+      auto until = reader->last_used + std::chrono::milliseconds(reader->lease.idle_ms());
+      if (now >= until) {
+        parts.push_back(GiveBack(*reader, true));  // idle: the lease ends, with a card reset
+      } else {
+        next = std::min(next, until);
+      }
+    }
+    if (!parts.empty()) {
+      lock.unlock();
+      SendAll(parts);
+      lock.lock();
+    } else if (next == Clock::time_point::max()) {
       wake_.wait(lock);
-      continue;
+    } else {
+      wake_.wait_until(lock, next);
     }
-    auto until = last_used_ + std::chrono::milliseconds(lease_.idle_ms());
-    if (std::chrono::steady_clock::now() < until) {
-      wake_.wait_until(lock, until);
-      continue;
-    }
-    GiveBack(lock, true);  // idle: the lease ends, with a card reset
-    lock.lock();
   }
 }
 

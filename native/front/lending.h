@@ -1,27 +1,36 @@
-// A reader's card lent to the front end by the daemon for one caller (call_link.proto,
-// CardLease; docs/smartcard.md, "The card lent to authd-front"). The daemon let go of the card
+// Readers' cards lent to the front end by the daemon, each for one caller (call_link.proto,
+// CardLease; docs/smartcard.md, "The card lent to authd-front"). The daemon let go of a card
 // with the answer that lent it; the front end connects to it exclusively through pcsc-lite and
 // sends that caller's next unary Transmits on that reader to pcscd itself, answering them
-// without the round trip through the daemon. Every other call goes the daemon's way with the
+// without the round trip through the daemon. Each reader has its own lease (several readers
+// lent at once, each to its own caller, each on a PC/SC context of its own: pcsc-lite holds a
+// context's lock for a whole SCardTransmit). Every other call goes the daemon's way with the
 // daemon's answers: another reader's, or a request the daemon refuses before it reaches a
-// card (no APDUs, too many, one too short or too long), with the card kept; another caller's,
-// one with an APDU that leaves a security state (VERIFY, authentication: the daemon drops that
-// state after the call), or one that met any PC/SC error, with the card given back first
-// (disconnected, SCARD_LEAVE_CARD, and a LEASE_RETURN sent before the call). The card is given
-// back when the daemon asks for it (a recall), and after the lease's idle time with a card
-// reset (the lease ends for good: no state stays for the next application). The calls served
-// are told to the daemon in batches (LEASE_USED), which counts and logs them as its own.
+// card (no APDUs, one too short or too long), with the card kept; another caller's on the
+// lent reader, one of several APDUs, one with an APDU that leaves a security state (VERIFY,
+// authentication: the daemon drops that state after the call), or one that met any PC/SC
+// error, with that reader's card given back first (disconnected, SCARD_LEAVE_CARD, and a
+// LEASE_RETURN sent before the call). A card is given back when the daemon asks for it (a
+// recall), and after the lease's idle time with a card reset (the lease ends for good: no
+// state stays for the next application). The calls served are told to the daemon in batches
+// (LEASE_USED), with their durations as counts per bucket of the daemon's call-latency
+// histogram (the lease's bounds); the daemon counts, times and logs them as its own.
 #pragma once
 
 #include <PCSC/winscard.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <map>
+#include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "authd/v1/call_link.pb.h"
 
@@ -29,9 +38,9 @@ namespace authd_front {
 
 class CardLender {
  public:
-  // Sends a lease's part to the daemon (on the call link, in order with the calls).
-  using Send = std::function<void(authd::v1::LinkedCall::Part part, uint64_t id,
-                                  const std::string& method, uint32_t served, bool reset)>;
+  // Sends a lease's part (LEASE_USED, LEASE_RETURN) to the daemon (on the call link, in order
+  // with the calls).
+  using Send = std::function<void(authd::v1::LinkedCall part)>;
   explicit CardLender(Send send);
   ~CardLender();
   // The answer to a call of `method` lent its reader's card: connects to it (given back at
@@ -39,34 +48,56 @@ class CardLender {
   void Take(const authd::v1::CardLease& lease, const std::string& method);
   // The daemon asks for the card of lease `id` back (answered also when it is over).
   void Recall(uint64_t id);
-  // A unary call (described, its request set): true when it was served on the lent card
+  // A unary call (described, its request set): true when it was served on a lent card
   // (`response`: the TransmitResponse's bytes); false: it goes the daemon's way.
   bool Serve(const authd::v1::LinkedCall& call, std::string* response);
-  // The link went away: the card is reset and let go (the daemon forgot its leases).
+  // The link went away: the cards are reset and let go (the daemon forgot its leases).
   void Drop();
 
  private:
+  // The durations of a lease's calls not told yet, by bucket of the lease's bounds.
+  struct Served {
+    uint32_t calls = 0;
+    std::vector<uint32_t> bucket_calls;
+    std::vector<double> bucket_seconds;
+    void Add(const authd::v1::CardLease& lease, double seconds);
+    // Moves them into `part` (served, bucket_calls, bucket_seconds).
+    void TellIn(authd::v1::LinkedCall* part);
+  };
+  // One reader's card: lent now, or the context kept for its next lease.
+  struct Reader {
+    std::mutex mu;
+    bool lent = false;  // card is connected for lease
+    authd::v1::CardLease lease;
+    std::string method;
+    SCARDCONTEXT context = 0;
+    bool has_context = false;
+    SCARDHANDLE card = 0;
+    SCARD_IO_REQUEST pci{};
+    Served unreported;
+    std::chrono::steady_clock::time_point last_used;
+  };
+
   void Run();
-  // Disconnects and sends the lease's return; returns with the lock released.
-  void GiveBack(std::unique_lock<std::mutex>& lock, bool reset);
-  bool Connect(const std::string& reader);
+  // The reader `name`'s card, nullptr if none was ever lent. Called with mu_ held.
+  Reader* Find(const std::string& name);
+  // Disconnects `reader` (its lock held) and returns its lease's return, to be sent once no
+  // lock is held.
+  authd::v1::LinkedCall GiveBack(Reader& reader, bool reset);
+  static bool Connect(Reader& reader, const std::string& name);
+  void SendAll(std::vector<authd::v1::LinkedCall>& parts);
 
   const Send send_;
+  // Guards readers_ (the map; each Reader has its own lock, taken after this one), recalled_,
+  // method_ and stopping_.
   std::mutex mu_;
   std::condition_variable wake_;
-  bool lent_ = false;  // card_ is connected for lease_
-  authd::v1::CardLease lease_;
-  std::string method_;
-  SCARDCONTEXT context_ = 0;
-  bool has_context_ = false;
-  SCARDHANDLE card_ = 0;
-  SCARD_IO_REQUEST pci_{};
-  uint32_t unreported_ = 0;  // calls served and not told yet
-  uint64_t taken_ = 0;           // the newest lease that came
-  uint64_t recalled_ahead_ = 0;  // the newest lease asked back before it came
-  std::chrono::steady_clock::time_point last_used_;
+  std::map<std::string, std::unique_ptr<Reader>> readers_;  // kept once made
+  std::atomic<int> lent_count_{0};  // readers lent now
+  std::string method_;             // the newest lease's method
+  std::set<uint64_t> recalled_;    // leases asked back before they came (the newest few)
   bool stopping_ = false;
-  std::thread thread_;  // gives an idle card back
+  std::thread thread_;  // gives idle cards back
 };
 
 }  // namespace authd_front

@@ -9,11 +9,13 @@ the virtual card."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import grpc
 import pytest
 
+from authd import metrics
 from authd.limits import method_limits
 from authd.smartcard.feature import SmartcardFeature
 from authd.smartcard.lending import Lending
@@ -25,6 +27,7 @@ from simulators.smartcard.vpcd import CTRL_RESET
 from tests.conftest import wait_for
 from tests.pcsc_env import (  # noqa: F401  (fixtures)
     READERS,
+    CardFactory,
     card,
     card_factory,
     pcscd,
@@ -74,21 +77,22 @@ def _oversized(srv: Any) -> tuple[Any, ...]:
         call(good + junk, timeout=30)))
 
 
-def _lent_run(srv: Any, stub: Any, lending: Lending, most: int = 300) -> tuple[Any, ...]:
-    """GET DATA calls until the card is lent (a run of 4 sent at once on the link's thread:
-    the first calls after a connect are timed slow and go to the reader's thread), at most
-    ``most``; the last answer."""
-    wait_for(lambda: stub.ListReaders(smartcard_pb2.ListReadersRequest()).readers[0]
-             .card_present, timeout=20)
+def _lent_run(srv: Any, stub: Any, lending: Lending, most: int = 300,
+              reader: str = READERS[0]) -> tuple[Any, ...]:
+    """GET DATA calls until the card in ``reader`` is lent (a run of 4 sent at once on the
+    link's thread: the first calls after a connect are timed slow and go to the reader's
+    thread), at most ``most``; the last answer."""
+    wait_for(lambda: any(r.name == reader and r.card_present for r in stub.ListReaders(
+        smartcard_pb2.ListReadersRequest()).readers), timeout=20)
     granted = lending.lent_total
     answer: tuple[Any, ...] = ()
     for _ in range(most):
-        answer = _transmit(stub, CHUID)
+        answer = _transmit(stub, CHUID, reader=reader)
         assert answer[0] == "OK" and answer[1][0][1] == 0x9000, answer
         if lending.lent_total > granted:
             break
     assert lending.lent_total > granted, f"the card was not lent after {most} calls"
-    assert lending.lent(READERS[0])
+    assert lending.lent(reader)
     return answer
 
 
@@ -122,6 +126,77 @@ def test_a_lent_card_answers_as_the_daemon_and_its_calls_are_told(
     wait_for(lambda: not lending.lent(READERS[0]), timeout=10)
     assert lending.served_total >= 100
     assert _transmit(stub, CHUID) == first  # the daemon's connection again
+
+
+def _latency(method: str) -> dict[str, float]:
+    """``method``'s samples of authd_rpc_seconds: count, sum and each bucket (cumulative)."""
+    out = {"count": metrics.value("authd_rpc_seconds_count", method=method),
+           "sum": metrics.value("authd_rpc_seconds_sum", method=method)}
+    for bound in [*metrics.LATENCY_BUCKETS, "+Inf"]:
+        le = str(float(bound)) if bound != "+Inf" else "+Inf"
+        out[le] = metrics.value("authd_rpc_seconds_bucket", method=method, le=le)
+    return out
+
+
+def test_lent_calls_are_timed_in_the_daemons_latency_histogram(
+        server, native_front, card: VirtualCardSlot) -> None:
+    """The calls served on a lent card are observed in authd_rpc_seconds with the method's
+    label, as a daemon-served Transmit is: its count, sum and buckets grow by them."""
+    srv = server(server={"front": "native"}, **LENDING)
+    stub = _cards(srv)
+    lending = _lending(srv)
+    _lent_run(srv, stub, lending)
+    before, served = _latency(TRANSMIT), lending.served_total
+    lent = [_transmit(stub, CHUID) for _ in range(100)]
+    assert all(answer[0] == "OK" for answer in lent)
+    assert lending.lent(READERS[0])  # all 100 served on the lent card
+    wait_for(lambda: not lending.lent(READERS[0]), timeout=10)  # told at the lease's end
+    after = _latency(TRANSMIT)
+    assert lending.served_total == served + 100
+    assert after["count"] == before["count"] + 100
+    assert after["+Inf"] == before["+Inf"] + 100
+    assert after["2.5"] == before["2.5"] + 100  # each well under 2.5 s
+    grown = [after[le] - before[le] for le in after if le not in ("count", "sum")]
+    assert grown == sorted(grown)  # cumulative buckets: each holds the ones below it
+    assert 0 < after["sum"] - before["sum"] < 100 * 2.5
+
+
+def test_two_readers_are_lent_at_once_each_to_its_caller(
+        server, native_front, card_factory: CardFactory) -> None:
+    """Two callers, each busy on a reader of its own: both cards lent at once, each caller's
+    calls served by the front end (concurrently too); another caller on either reader takes
+    only that reader's card back."""
+    first, second = card_factory(0, "first"), card_factory(1, "second")
+    srv = server(server={"front": "native"}, **LENDING)
+    one, two, colleague = (_cards(srv, name) for name in ("teller-1", "teller-2", "teller-3"))
+    lending = _lending(srv)
+    answer_one = _lent_run(srv, one, lending, reader=READERS[0])
+    answer_two = _lent_run(srv, two, lending, reader=READERS[1])
+    assert lending.lent(READERS[0]) and lending.lent(READERS[1])
+    served, sent = lending.served_total, (first.apdu_count, second.apdu_count)
+    for _ in range(50):  # alternating: neither card goes back through the daemon
+        assert _transmit(one, CHUID, reader=READERS[0]) == answer_one
+        assert _transmit(two, CHUID, reader=READERS[1]) == answer_two
+    with ThreadPoolExecutor(2) as pool:  # and at the same time
+        both = [pool.submit(lambda stub=stub, reader=reader: [
+            _transmit(stub, CHUID, reader=reader) for _ in range(50)])
+            for stub, reader in ((one, READERS[0]), (two, READERS[1]))]
+        assert both[0].result() == [answer_one] * 50
+        assert both[1].result() == [answer_two] * 50
+    assert lending.lent(READERS[0]) and lending.lent(READERS[1])
+    assert (first.apdu_count, second.apdu_count) == (sent[0] + 100, sent[1] + 100)
+    # Another caller on reader 0: that card back to the daemon, reader 1 still lent.
+    assert _transmit(colleague, CHUID, reader=READERS[0]) == answer_one
+    assert not lending.lent(READERS[0]) and lending.lent(READERS[1])
+    assert _transmit(two, CHUID, reader=READERS[1]) == answer_two
+    assert lending.lent(READERS[1])
+    # And on reader 1, once reader 0 is lent again: only reader 1 goes back.
+    _lent_run(srv, one, lending, reader=READERS[0])
+    assert _transmit(colleague, CHUID, reader=READERS[1]) == answer_two
+    assert lending.lent(READERS[0]) and not lending.lent(READERS[1])
+    # Every call served lent was told, lease by lease.
+    wait_for(lambda: not lending.lent(READERS[0]), timeout=10)
+    assert lending.served_total == served + 201
 
 
 def test_another_callers_apdus_take_the_lent_card_back(server, native_front,
