@@ -8,7 +8,8 @@
 // low load a call goes out at once, under load frames grow (no timer). Answers are read the
 // same way: when no call is in flight, the thread that sends one also reads the link for its
 // answer (for up to kReadHere) and answers the caller from there, so an idle call is read,
-// sent and answered on the one thread gRPC called; only calls that overlap others, or whose
+// sent and answered on the one thread that took it from gRPC (a completion queue's: unary.h);
+// only calls that overlap others, or whose
 // answer takes longer, are read by the link's receiver thread, which sleeps while none is
 // in flight. A call whose caller went away or whose
 // deadline passed while it queued is answered here and never sent; once sent it runs to its

@@ -4,7 +4,8 @@
 // development mode), serves OtpService's Verify, VerifyBatch and VerifyStream itself — caller,
 // admission, deadlines, batching — by handing the verifications to the daemon's engine over a
 // private Unix socket, serves TokenService Sign and SignStream and SmartcardService Transmit
-// and TransmitStream by handing them to the daemon over its call link (calls.h), and forwards every other call to the daemon's
+// and TransmitStream by handing them to the daemon over its call link (calls.h; the unary ones
+// served on completion queues, unary.h), and forwards every other call to the daemon's
 // gRPC server on another private Unix socket. The daemon (`authd serve` with [server] front = "native") starts it,
 // restarts it if it dies, and stops it with SIGTERM; it exits if the daemon dies.
 //

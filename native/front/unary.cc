@@ -12,9 +12,11 @@ namespace authd_front {
 namespace {
 
 // One thread a queue (a second thread on a queue costs a hand-over of its poll a call, about
-// as much as the callback API's); two queues, so that a call is taken while a thread waits on
-// the link for its own call's answer (calls.h, kReadHere).
-constexpr int kQueues = 2;
+// as much as the callback API's); four queues, so that calls are taken while a thread waits on
+// the link for its own call's answer (calls.h, kReadHere) or on a lent card: gRPC hands a
+// connection's calls to its own queue first (with one or two queues, four callers signing
+// got fewer signatures a second than through the callback API; docs/token.md).
+constexpr int kQueues = 4;
 constexpr int kAhead = 16;  // calls requested ahead, per method and queue
 
 grpc::ByteBuffer Message(const std::string& bytes) {
