@@ -63,90 +63,6 @@ grpc::Status Left() {
               "CANCELLED");
 }
 
-std::string Bytes(const grpc::ByteBuffer& buffer) {
-  std::vector<grpc::Slice> slices;
-  std::string out;
-  if (!buffer.Dump(&slices).ok()) return out;
-  out.reserve(buffer.Length());
-  for (const auto& slice : slices) {
-    out.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
-  }
-  return out;
-}
-
-// The call's method and its caller, as the daemon checks them.
-void Describe(Callers& callers, grpc::GenericCallbackServerContext& ctx,
-              authd::v1::LinkedCall* call) {
-  auto caller = callers.Of(ctx);
-  call->set_method(ctx.method());
-  call->set_institution(caller->names.institution);
-  call->set_role(caller->names.role);
-  call->set_subject(caller->names.subject);
-  const auto& md = ctx.client_metadata();
-  auto found = md.find(kOperator);
-  if (found != md.end()) {
-    call->set_has_operator(true);
-    call->set_operator_metadata(std::string(found->second.data(), found->second.size()));
-  }
-}
-
-// One unary call: its request is read, handed to the link, and its answer written with the
-// status. It ends only once the link has answered (OnDone after Finish).
-class LinkedReactor final : public grpc::ServerGenericBidiReactor {
- public:
-  LinkedReactor(CallLink& link, grpc::GenericCallbackServerContext* ctx)
-      : link_(link), ctx_(ctx) {
-    StartRead(&request_);
-  }
-
-  void OnReadDone(bool ok) override {
-    if (!ok) {  // the client half-closed without its request (or went away)
-      Finish(grpc::Status(grpc::StatusCode::INTERNAL, "the call carried no request message"));
-      return;
-    }
-    auto pending = std::make_unique<LinkedPending>();
-    pending->ctx = ctx_;
-    auto& call = pending->call;
-    Describe(link_.callers(), *ctx_, &call);
-    call.set_request(Bytes(request_));
-    request_.Clear();
-    std::string lent;
-    if (!ctx_->IsCancelled() && ctx_->deadline() >= std::chrono::system_clock::now() &&
-        link_.ServeLent(call, &lent)) {
-      grpc::Slice slice(lent);
-      response_ = grpc::ByteBuffer(&slice, 1);
-      StartWriteAndFinish(&response_, grpc::WriteOptions(), grpc::Status::OK);
-      return;
-    }
-    pending->done = [this](const grpc::Status* refused, authd::v1::LinkedAnswer* answer) {
-      if (refused != nullptr) {
-        Finish(*refused);
-      } else if (answer->has_error()) {
-        Finish(ToGrpc(answer->error()));
-      } else {
-        grpc::Slice slice(answer->response());
-        response_ = grpc::ByteBuffer(&slice, 1);
-        StartWriteAndFinish(&response_, grpc::WriteOptions(), grpc::Status::OK);
-      }
-    };
-    link_.Submit(std::move(pending));
-  }
-
-  void OnWriteDone(bool ok) override {}
-  void OnCancel() override {}  // the link drops it if not sent yet; otherwise it comes back
-  void OnDone() override { delete this; }
-  // OnCancel and OnDone are trivial: gRPC may run them on the thread that ends the call
-  // instead of handing them to its executor thread (one wake-up less a call, and the call's
-  // teardown on a thread already awake; as gRPC's own unary DefaultReactor does).
-  bool InternalInlineable() override { return true; }
-
- private:
-  CallLink& link_;
-  grpc::GenericCallbackServerContext* ctx_;
-  grpc::ByteBuffer request_;
-  grpc::ByteBuffer response_;
-};
-
 // One streaming call: opened on the link at once; each request read is sent as the stream's
 // next part (up to kStreamWindow ahead of the answers), each response the daemon answers is
 // written in order, and the stream's end (the daemon's, or the front end's own when the
@@ -157,9 +73,8 @@ class LinkedStreamReactor final : public grpc::ServerGenericBidiReactor {
   LinkedStreamReactor(CallLink& link, grpc::GenericCallbackServerContext* ctx)
       : link_(link), ctx_(ctx) {
     auto pending = std::make_unique<LinkedPending>();
-    pending->ctx = ctx_;
     pending->call.set_part(authd::v1::LinkedCall::STREAM_OPEN);
-    Describe(link_.callers(), *ctx_, &pending->call);
+    Describe(link_.callers(), ctx_, ctx_->method(), pending.get());
     pending->item = [this](authd::v1::LinkedAnswer* answer) { Item(answer); };
     pending->done = [this](const grpc::Status* refused, authd::v1::LinkedAnswer* answer) {
       End(refused != nullptr ? *refused
@@ -296,6 +211,35 @@ class LinkedStreamReactor final : public grpc::ServerGenericBidiReactor {
 
 }  // namespace
 
+std::string Bytes(const grpc::ByteBuffer& buffer) {
+  std::vector<grpc::Slice> slices;
+  std::string out;
+  if (!buffer.Dump(&slices).ok()) return out;
+  out.reserve(buffer.Length());
+  for (const auto& slice : slices) {
+    out.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
+  }
+  return out;
+}
+
+void Describe(Callers& callers, grpc::ServerContextBase* ctx, const std::string& method,
+              LinkedPending* pending) {
+  pending->ctx = ctx;
+  pending->method = method;
+  auto& call = pending->call;
+  auto caller = callers.Of(*ctx);
+  call.set_method(method);
+  call.set_institution(caller->names.institution);
+  call.set_role(caller->names.role);
+  call.set_subject(caller->names.subject);
+  const auto& md = ctx->client_metadata();
+  auto found = md.find(kOperator);
+  if (found != md.end()) {
+    call.set_has_operator(true);
+    call.set_operator_metadata(std::string(found->second.data(), found->second.size()));
+  }
+}
+
 CallLink::CallLink(std::string path, std::set<std::string> methods,
                    std::set<std::string> streams, Callers& callers)
     : path_(std::move(path)),
@@ -309,7 +253,6 @@ CallLink::CallLink(std::string path, std::set<std::string> methods,
 CallLink::~CallLink() { Stop(); }
 
 grpc::ServerGenericBidiReactor* CallLink::Reactor(grpc::GenericCallbackServerContext* ctx) {
-  if (methods_.count(ctx->method()) > 0) return new LinkedReactor(*this, ctx);
   if (streams_.count(ctx->method()) > 0) return new LinkedStreamReactor(*this, ctx);
   return nullptr;
 }
@@ -452,7 +395,7 @@ bool CallLink::Dispatch(const std::string& bytes, uint64_t mine,
     }
     if (!call) continue;
     // Connected before the caller hears its answer, so that its next call finds the card.
-    if (answer.has_lease()) lender_.Take(answer.lease(), call->ctx->method());
+    if (answer.has_lease()) lender_.Take(answer.lease(), call->method);
     if (own != nullptr && answer.id() == mine) {
       *own = std::move(call);
       own_answer->Swap(&answer);

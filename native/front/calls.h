@@ -8,7 +8,8 @@
 // low load a call goes out at once, under load frames grow (no timer). Answers are read the
 // same way: when no call is in flight, the thread that sends one also reads the link for its
 // answer (for up to kReadHere) and answers the caller from there, so an idle call is read,
-// sent and answered on the one thread gRPC called; only calls that overlap others, or whose
+// sent and answered on the one thread that took it from gRPC (a completion queue's: unary.h);
+// only calls that overlap others, or whose
 // answer takes longer, are read by the link's receiver thread, which sleeps while none is
 // in flight. A call whose caller went away or whose
 // deadline passed while it queued is answered here and never sent; once sent it runs to its
@@ -53,7 +54,8 @@ namespace authd_front {
 
 struct LinkedPending {
   authd::v1::LinkedCall call;
-  grpc::GenericCallbackServerContext* ctx = nullptr;  // valid until `done` was called
+  grpc::ServerContextBase* ctx = nullptr;  // valid until `done` was called
+  std::string method;  // the call's (call.method until it is sent)
   // Called exactly once: with the front end's own status, or with the daemon's answer (a
   // stream's: its end).
   std::function<void(const grpc::Status* refused, authd::v1::LinkedAnswer* answer)> done;
@@ -62,13 +64,21 @@ struct LinkedPending {
   bool part = false;  // a later part of a stream (call.id names it): sent, never answered
 };
 
+// The call's method and its caller, as the daemon checks them (pending->call), and its context.
+void Describe(Callers& callers, grpc::ServerContextBase* ctx, const std::string& method,
+              LinkedPending* pending);
+// A message's bytes.
+std::string Bytes(const grpc::ByteBuffer& buffer);
+
 class CallLink {
  public:
   CallLink(std::string path, std::set<std::string> methods, std::set<std::string> streams,
            Callers& callers);
   ~CallLink();
-  // A reactor serving the call, or nullptr for a method this link does not carry.
+  // A reactor serving a stream, or nullptr for a method this link does not carry as one (its
+  // unary methods are served on completion queues: unary.h).
   grpc::ServerGenericBidiReactor* Reactor(grpc::GenericCallbackServerContext* ctx);
+  const std::set<std::string>& methods() const { return methods_; }
   // Sends a unary call or a stream's opening (pending->item set); returns its id, or 0 when
   // it was answered at once (`done` called: the link is down).
   uint64_t Submit(std::unique_ptr<LinkedPending> pending);

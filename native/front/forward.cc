@@ -179,40 +179,13 @@ void Up::OnReadDone(bool ok) { call->UpRead(ok); }
 void Up::OnWriteDone(bool ok) { call->UpWritten(ok); }
 void Up::OnDone(const grpc::Status& status) { call->UpDone(status); }
 
-// The benchmarks' empty call: the same server stack, no work.
-class Empty final : public grpc::ServerGenericBidiReactor {
- public:
-  Empty() {
-    grpc::Slice nothing("");
-    response_ = grpc::ByteBuffer(&nothing, 1);
-    StartRead(&request_);
-  }
-  void OnReadDone(bool ok) override {
-    if (!ok) {
-      Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "no request"));
-      return;
-    }
-    StartWriteAndFinish(&response_, grpc::WriteOptions(), grpc::Status::OK);
-  }
-  void OnDone() override { delete this; }
-
- private:
-  grpc::ByteBuffer request_;
-  grpc::ByteBuffer response_;
-};
-
 }  // namespace
 
-Forwarder::Forwarder(std::shared_ptr<grpc::Channel> daemon, Callers& callers, std::string token,
-                     std::string empty_method)
-    : stub_(std::move(daemon)),
-      callers_(callers),
-      token_(std::move(token)),
-      empty_method_(std::move(empty_method)) {}
+Forwarder::Forwarder(std::shared_ptr<grpc::Channel> daemon, Callers& callers, std::string token)
+    : stub_(std::move(daemon)), callers_(callers), token_(std::move(token)) {}
 
 grpc::ServerGenericBidiReactor* Forwarder::CreateReactor(
     grpc::GenericCallbackServerContext* ctx) {
-  if (!empty_method_.empty() && ctx->method() == empty_method_) return new Empty();
   if (linked_ != nullptr) {
     if (auto* served = linked_->Reactor(ctx)) return served;
   }

@@ -21,11 +21,11 @@ class CallLink;
 
 class Forwarder final : public grpc::CallbackGenericService {
  public:
-  Forwarder(std::shared_ptr<grpc::Channel> daemon, Callers& callers, std::string token,
-            std::string empty_method);
+  Forwarder(std::shared_ptr<grpc::Channel> daemon, Callers& callers, std::string token);
   grpc::ServerGenericBidiReactor* CreateReactor(grpc::GenericCallbackServerContext* ctx) override;
 
-  // The methods `linked` carries are served through it instead (calls.h).
+  // The streams `linked` carries are served through it instead (calls.h; its unary methods
+  // never come here: unary.h).
   void set_linked(CallLink* linked) { linked_ = linked; }
 
   grpc::GenericStub& stub() { return stub_; }
@@ -36,7 +36,6 @@ class Forwarder final : public grpc::CallbackGenericService {
   grpc::GenericStub stub_;
   Callers& callers_;
   const std::string token_;
-  const std::string empty_method_;  // benchmarks: answered here with an empty message
   CallLink* linked_ = nullptr;
 };
 

@@ -4,7 +4,8 @@
 // development mode), serves OtpService's Verify, VerifyBatch and VerifyStream itself — caller,
 // admission, deadlines, batching — by handing the verifications to the daemon's engine over a
 // private Unix socket, serves TokenService Sign and SignStream and SmartcardService Transmit
-// and TransmitStream by handing them to the daemon over its call link (calls.h), and forwards every other call to the daemon's
+// and TransmitStream by handing them to the daemon over its call link (calls.h; the unary ones
+// served on completion queues, unary.h), and forwards every other call to the daemon's
 // gRPC server on another private Unix socket. The daemon (`authd serve` with [server] front = "native") starts it,
 // restarts it if it dies, and stops it with SIGTERM; it exits if the daemon dies.
 //
@@ -44,6 +45,7 @@
 #include "forward.h"
 #include "link.h"
 #include "tally.h"
+#include "unary.h"
 #include "verify.h"
 
 namespace {
@@ -137,7 +139,7 @@ int main(int argc, char** argv) {
                                           channel_args);
 
   authd_front::Callers callers(insecure);
-  authd_front::Forwarder forwarder(daemon, callers, token, args["empty-method"]);
+  authd_front::Forwarder forwarder(daemon, callers, token);
   std::unique_ptr<authd_front::Link> link;
   std::unique_ptr<authd_front::VerifyService> verify;
   if (args.count("engine")) {
@@ -209,12 +211,20 @@ int main(int argc, char** argv) {
     }
   }
   if (verify) builder.RegisterService(verify.get());
+  // The linked unary methods and the empty call on completion queues (unary.h), beside the
+  // callback generic service that takes every other method.
+  authd_front::UnaryService unary(calls.get(), args["empty-method"]);
+  if (!unary.idle()) {
+    builder.RegisterService(&unary);
+    unary.AddQueues(builder);
+  }
   builder.RegisterCallbackGenericService(&forwarder);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server || port == 0) {
     std::cerr << "authd-front: cannot listen on " << args["listen"] << "\n";
     return 1;
   }
+  unary.Start();
   std::cout << "authd-front listening on port " << port << std::endl;
 
   int signal_number = 0;
@@ -224,5 +234,6 @@ int main(int argc, char** argv) {
   server->Wait();
   if (link) link->Stop();
   if (calls) calls->Stop();
+  unary.Stop();
   return 0;
 }

@@ -34,6 +34,7 @@ from tests.pcsc_env import (  # noqa: F401  (fixtures)
     running_pcscd,
     wait_card,
 )
+from tests.service.test_front_answers import _scrape
 
 TRANSMIT = "/authd.v1.SmartcardService/Transmit"
 CHUID = bytes.fromhex("00cb3fff055c035fc10200")
@@ -288,3 +289,38 @@ def test_no_third_pcsc_client_gets_a_lent_card_and_one_holding_it_after_is_told(
         assert held == _transmit(stub, CHUID) and held[0] != "OK", held
     assert not lending.lent(READERS[0])
     assert _lent_run(srv, stub, lending) == first
+
+
+def test_every_unary_transmit_is_counted_by_the_front_end(server, native_front,
+                                                          card: VirtualCardSlot) -> None:
+    """The front end's tally (authd_front_answers_total) counts each unary Transmit it
+    answered, whether the daemon answered it over the link or the lent card did, with the
+    code the caller got."""
+    srv = server(server={"front": "native", "metrics_listen": "127.0.0.1:0"},
+                 token={"max_sign_bytes": LARGE_SIGN}, **LENDING)
+    stub = _cards(srv)
+    lending = _lending(srv)
+    start = _scrape(srv)
+    answers = [_transmit(stub, SELECT, CHUID)]
+    wait_for(lambda: stub.ListReaders(smartcard_pb2.ListReadersRequest()).readers[0]
+             .card_present, timeout=20)
+    granted = lending.lent_total
+    while lending.lent_total == granted and len(answers) < 300:
+        answers.append(_transmit(stub, CHUID))
+    assert lending.lent(READERS[0])
+    answers += [_transmit(stub, CHUID) for _ in range(20)]  # on the lent card
+    answers += [_transmit(stub), _transmit(stub, CHUID, reader="Nope 00")]
+    told: dict[str, int] = {}
+    for answer in answers:
+        told[answer[0]] = told.get(answer[0], 0) + 1
+    assert set(told) == {"OK", "INVALID_ARGUMENT", "NOT_FOUND"}, told
+
+    def counted() -> dict[str, float]:
+        seen = _scrape(srv)
+        return {code: sum(v - start.get(k, 0.0) for k, v in seen.items()
+                          if k[0] == "authd_front_answers_total"
+                          and dict(k[1])["method"] == TRANSMIT and dict(k[1])["code"] == code)
+                for code in told}
+
+    expected = {code: float(n) for code, n in told.items()}
+    assert wait_for(lambda: counted() == expected, 10), (counted(), expected)
