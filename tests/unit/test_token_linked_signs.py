@@ -33,14 +33,20 @@ class _Service:
                 for caller, job in calls]
 
 
+def _linked() -> tuple[_Service, HeldExecutor, LinkedSigns]:
+    """LinkedSigns over a service whose token "fast" signs on the link's thread, with its
+    workers held until the test runs them."""
+    service = _Service({"fast"})
+    executor = HeldExecutor()
+    return service, executor, LinkedSigns(service, executor)  # type: ignore[arg-type]
+
+
 def _job(handle: str, n: int) -> SignJob:
     return SignJob(handle, b"\x01", None, bytes([n]) * 32, None, False)
 
 
 def test_calls_waiting_together_are_signed_in_one_hop_and_answered_each_on_its_own() -> None:
-    service = _Service({"fast"})
-    executor = HeldExecutor()
-    signs = LinkedSigns(service, executor)  # type: ignore[arg-type]
+    service, executor, signs = _linked()
     answers = Answers()
     answer = answers.for_call
 
@@ -63,9 +69,7 @@ def test_calls_waiting_together_are_signed_in_one_hop_and_answered_each_on_its_o
 
 
 def test_calls_of_one_read_are_signed_at_settle_on_its_thread_when_no_worker_signs() -> None:
-    service = _Service({"fast"})
-    executor = HeldExecutor()
-    signs = LinkedSigns(service, executor)  # type: ignore[arg-type]
+    service, executor, signs = _linked()
     answers = Answers()
     answer = answers.for_call
 
@@ -94,9 +98,7 @@ def test_calls_of_one_read_are_signed_at_settle_on_its_thread_when_no_worker_sig
 
 
 def test_calls_of_one_read_wait_for_the_worker_signing_now() -> None:
-    service = _Service({"fast"})
-    executor = HeldExecutor()
-    signs = LinkedSigns(service, executor)  # type: ignore[arg-type]
+    service, executor, signs = _linked()
     signs.submit(TELLER, _job("fast", 0), lambda response, error: None)  # a worker's lane
     assert len(executor.submitted) == 1
     answered: list[int] = []
