@@ -51,10 +51,13 @@ async def _serve(cfg: configmod.Config) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from authd.interpreter import set_switch_interval
+
     # Whatever the daemon creates (store, keys, PINs, tokens, certificates) is its user's alone.
     os.umask(0o077)
     cfg = configmod.load(args.config, overrides=_overrides(args))
     logs.setup(cfg.log_level)
+    set_switch_interval(cfg.server.switch_interval_ms)
     if cfg.server.processes > 1:
         from authd.workers import serve_workers
 

@@ -80,6 +80,9 @@ class ServerConfig:
     keepalive_seconds: float = setting(
         60.0, "ping a client connection after this long without data; one that does not "
               "answer within 20 s is closed, ending its calls")
+    switch_interval_ms: float = setting(
+        1.0, "how long a thread running Python keeps the interpreter's lock before a thread "
+             "waiting for it gets it (sys.setswitchinterval)")
 
     def problems(self) -> list[str]:
         out = []
@@ -100,6 +103,8 @@ class ServerConfig:
             if not method or where not in ("committed", "stored"):
                 out.append(f"crash_points: {point!r} is not METHOD/committed or "
                            f"METHOD/stored")
+        if not 0.05 <= self.switch_interval_ms <= 100:
+            out.append("switch_interval_ms must be 0.05..100")
         if self.grace_seconds < 0:
             out.append("grace_seconds must not be negative")
         if not 1 <= self.max_workers <= 1024:
