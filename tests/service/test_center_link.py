@@ -291,15 +291,16 @@ def test_a_branch_node_starts_while_the_center_is_down(server: Any, pki_dir: Pki
 def test_authctl_tries_the_center_nodes_in_order(server: Any, pki_dir: Pki, tmp_path: Path,
                                                  capsys: pytest.CaptureFixture[str]) -> None:
     from authd.ctl import main as authctl
-    from tests.pgcluster import free_port
+    from tests.pgcluster import closed_port
 
     center = center_node(server, pki_dir, f"sqlite:///{tmp_path / 'center.db'}")
-    dead = f"127.0.0.1:{free_port()}"
-    code = authctl(["--addr", f"{dead},{center.address}", "--pki", str(pki_dir.directory),
-                    "--identity", "bank-a-backend", "whoami"])
-    out = capsys.readouterr()
-    assert code == 0 and "institution bank-a" in out.out
-    assert f"{dead} did not answer" in out.err
-    with pytest.raises(SystemExit, match="none of"):
-        authctl(["--addr", f"{dead},127.0.0.1:{free_port()}", "--pki",
-                 str(pki_dir.directory), "--identity", "bank-a-backend", "whoami"])
+    with closed_port() as one, closed_port() as another:
+        dead = f"127.0.0.1:{one}"
+        code = authctl(["--addr", f"{dead},{center.address}", "--pki", str(pki_dir.directory),
+                        "--identity", "bank-a-backend", "whoami"])
+        out = capsys.readouterr()
+        assert code == 0 and "institution bank-a" in out.out
+        assert f"{dead} did not answer" in out.err
+        with pytest.raises(SystemExit, match="none of"):
+            authctl(["--addr", f"{dead},127.0.0.1:{another}", "--pki",
+                     str(pki_dir.directory), "--identity", "bank-a-backend", "whoami"])
