@@ -88,11 +88,19 @@ class CardLender {
   void SendAll(std::vector<authd::v1::LinkedCall>& parts);
 
   const Send send_;
-  // Guards readers_ (the map; each Reader has its own lock, taken after this one), recalled_,
-  // method_ and stopping_.
+  // The readers, each once (never removed: a pointer stays good). Called with mu_ held.
+  std::vector<Reader*> All();
+
+  // Guards readers_ (the map; each Reader has its own lock, taken after this one, and never
+  // waited for while this one is held but by Take, for a reader no call holds yet), leases_,
+  // recalled_, method_, changes_ and stopping_.
   std::mutex mu_;
   std::condition_variable wake_;
   std::map<std::string, std::unique_ptr<Reader>> readers_;  // kept once made
+  // The reader each lease was lent on (one entry a reader: its newest lease's), so that a
+  // recall goes to that reader alone, without waiting for an APDU on another.
+  std::map<uint64_t, Reader*> leases_;
+  uint64_t changes_ = 0;  // leases begun (the idle check looks again)
   std::atomic<int> lent_count_{0};  // readers lent now
   std::string method_;             // the newest lease's method
   std::set<uint64_t> recalled_;    // leases asked back before they came (the newest few)

@@ -8,7 +8,9 @@ the virtual card."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import queue
+import threading
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -198,6 +200,49 @@ def test_two_readers_are_lent_at_once_each_to_its_caller(
     # Every call served lent was told, lease by lease.
     wait_for(lambda: not lending.lent(READERS[0]), timeout=10)
     assert lending.served_total == served + 201
+
+
+def test_a_recall_goes_to_its_reader_alone(server, native_front,
+                                           card_factory: CardFactory) -> None:
+    """With an APDU of reader 0's lent card held in the card, reader 1's lease is recalled
+    and given back at once: the recall does not wait for another reader's APDU."""
+    first, second = card_factory(0, "first"), card_factory(1, "second")
+    srv = server(server={"front": "native"},
+                 smartcard={"idle_release_seconds": 60, "lend_after_calls": 4})
+    one, two = _cards(srv, "teller-1"), _cards(srv, "teller-2")
+    lending = _lending(srv)
+    answer_one = _lent_run(srv, one, lending, reader=READERS[0])
+    answer_two = _lent_run(srv, two, lending, reader=READERS[1])
+    real, inside, release = first.card.process, threading.Event(), threading.Event()
+
+    def held(apdu: bytes) -> bytes:
+        inside.set()
+        release.wait(60)
+        return real(apdu)
+
+    # A stream open meanwhile: the front end reads the link while a call of it is in flight.
+    more: queue.Queue[Any] = queue.Queue()
+
+    def requests() -> Iterator[Any]:
+        while (item := more.get()) is not None:
+            yield item
+
+    first.card.process = held  # type: ignore[method-assign]
+    with ThreadPoolExecutor(2) as pool:
+        stream = pool.submit(lambda: list(two.TransmitStream(requests(), timeout=60)))
+        try:
+            pending = pool.submit(_transmit, one, CHUID, reader=READERS[0])
+            assert inside.wait(30)  # the front end waits for reader 0's card
+            lending.recall(READERS[1])
+            assert wait_for(lambda: not lending.lent(READERS[1]), timeout=30)
+            assert not pending.done() and lending.lent(READERS[0])
+        finally:
+            release.set()
+            more.put(None)
+            first.card.process = real  # type: ignore[method-assign]
+        assert pending.result(timeout=30) == answer_one
+        assert stream.result(timeout=30) == []
+    assert second.apdu_count > 0 and _transmit(two, CHUID, reader=READERS[1]) == answer_two
 
 
 def test_another_callers_apdus_take_the_lent_card_back(server, native_front,
