@@ -370,7 +370,7 @@ void CallLink::ReadHere(uint64_t mine) {
     std::lock_guard<std::mutex> lock(mu_);
     reader_ = Reader::kNone;
     if (!ok) broken_ = true;
-    others = !in_flight_.empty();
+    others = !in_flight_.empty() || lender_.lent();  // a lease it took: its recall to come
     ending = broken_ || stopping_;
   }
   if (others || ending) turn_.notify_one();  // the receiver thread reads the others' answers
@@ -534,9 +534,11 @@ void CallLink::Receive(FrameReader& frames) {
   while (true) {
     {
       std::unique_lock<std::mutex> lock(mu_);
-      // Only answers to calls in flight can come; a sending thread may be reading them.
+      // Only answers to calls in flight can come, and while a card is lent the daemon's
+      // recall of it (its caller's calls are served here: none may be in flight); a sending
+      // thread may be reading them.
       turn_.wait(lock, [this] {
-        return broken_ || (reader_ == Reader::kNone && !in_flight_.empty());
+        return broken_ || (reader_ == Reader::kNone && (!in_flight_.empty() || lender_.lent()));
       });
       if (broken_) break;
       reader_ = Reader::kReceiver;

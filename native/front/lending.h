@@ -53,6 +53,8 @@ class CardLender {
   bool Serve(const authd::v1::LinkedCall& call, std::string* response);
   // The link went away: the cards are reset and let go (the daemon forgot its leases).
   void Drop();
+  // Whether a card is lent now (the daemon may ask for it back at any moment).
+  bool lent() const { return lent_count_.load(std::memory_order_relaxed) > 0; }
 
  private:
   // The durations of a lease's calls not told yet, by bucket of the lease's bounds.

@@ -8,9 +8,8 @@ the virtual card."""
 
 from __future__ import annotations
 
-import queue
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -220,16 +219,8 @@ def test_a_recall_goes_to_its_reader_alone(server, native_front,
         release.wait(60)
         return real(apdu)
 
-    # A stream open meanwhile: the front end reads the link while a call of it is in flight.
-    more: queue.Queue[Any] = queue.Queue()
-
-    def requests() -> Iterator[Any]:
-        while (item := more.get()) is not None:
-            yield item
-
     first.card.process = held  # type: ignore[method-assign]
-    with ThreadPoolExecutor(2) as pool:
-        stream = pool.submit(lambda: list(two.TransmitStream(requests(), timeout=60)))
+    with ThreadPoolExecutor(1) as pool:
         try:
             pending = pool.submit(_transmit, one, CHUID, reader=READERS[0])
             assert inside.wait(30)  # the front end waits for reader 0's card
@@ -238,11 +229,26 @@ def test_a_recall_goes_to_its_reader_alone(server, native_front,
             assert not pending.done() and lending.lent(READERS[0])
         finally:
             release.set()
-            more.put(None)
             first.card.process = real  # type: ignore[method-assign]
         assert pending.result(timeout=30) == answer_one
-        assert stream.result(timeout=30) == []
     assert second.apdu_count > 0 and _transmit(two, CHUID, reader=READERS[1]) == answer_two
+
+
+def test_a_card_asked_back_with_no_call_in_flight_is_given_back(
+        server, native_front, card: VirtualCardSlot) -> None:
+    """The daemon asks for a lent card back (its card removed, a PIV call) while the caller's
+    calls are all served by the front end, nothing in flight on the link: the front end still
+    reads the recall and gives the card back at once."""
+    srv = server(server={"front": "native"},
+                 smartcard={"idle_release_seconds": 60, "lend_after_calls": 4})
+    stub, lending = _cards(srv), _lending(srv)
+    first = _lent_run(srv, stub, lending)
+    sent = card.apdu_count
+    assert _transmit(stub, CHUID) == first and card.apdu_count == sent + 1
+    assert lending.lent(READERS[0])  # served by the front end: nothing went on the link
+    lending.recall(READERS[0])
+    assert wait_for(lambda: not lending.lent(READERS[0]), timeout=30)
+    assert _transmit(stub, CHUID) == first  # the daemon's connection again
 
 
 def test_another_callers_apdus_take_the_lent_card_back(server, native_front,
