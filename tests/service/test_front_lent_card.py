@@ -83,13 +83,17 @@ def _oversized(srv: Any) -> tuple[Any, ...]:
         call(good + junk, timeout=30)))
 
 
+def _daemon_sees_card(stub: Any, reader: str = READERS[0]) -> bool:
+    return any(r.name == reader and r.card_present for r in stub.ListReaders(
+        smartcard_pb2.ListReadersRequest(), timeout=30).readers)
+
+
 def _lent_run(srv: Any, stub: Any, lending: Lending, most: int = 300,
               reader: str = READERS[0]) -> tuple[Any, ...]:
     """GET DATA calls until the card in ``reader`` is lent (a run of 4 sent at once on the
     link's thread: the first calls after a connect are timed slow and go to the reader's
     thread), at most ``most``; the last answer."""
-    wait_for(lambda: any(r.name == reader and r.card_present for r in stub.ListReaders(
-        smartcard_pb2.ListReadersRequest()).readers), timeout=20)
+    wait_for(lambda: _daemon_sees_card(stub, reader), timeout=20)
     granted = lending.lent_total
     answer: tuple[Any, ...] = ()
     for _ in range(most):
@@ -318,6 +322,9 @@ def test_a_card_pulled_mid_lease_gets_the_daemons_answer(server, native_front,
     first = _lent_run(srv, stub, lending)
     card.remove()
     wait_card(READERS[0], False)
+    # The daemon's own view too: until its reader monitor saw the removal, it answers a call
+    # by trying to connect (another message than "no card in reader").
+    assert wait_for(lambda: not _daemon_sees_card(stub), timeout=30)
     pulled = _transmit(stub, CHUID)
     again = _transmit(stub, CHUID)  # the daemon's path: nothing lent any more
     assert pulled == again and pulled[0] == "UNAVAILABLE", pulled
