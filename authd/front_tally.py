@@ -9,7 +9,12 @@ the daemon makes in its private run directory and maps (``native/front/tally.h``
 table): a count is an atomic add on the shared page, so a scrape reads it exact at that
 moment, and a front end restarted by the daemon goes on counting in the same entries.
 ``authd_front_answers_total`` minus ``authd_rpcs_total`` of a method is what the front end
-answered without the daemon."""
+answered without the daemon.
+
+The file's header also carries what waits in the front end's links, not yet sent to the daemon
+(set by the front end as it changes), served as ``authd_front_queued{link}``: ``engine``, the
+verifications queued for the engine beyond the frames it holds; ``calls``, the linked calls and
+stream parts queued for the call link."""
 
 from __future__ import annotations
 
@@ -22,14 +27,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
-from prometheus_client.core import CounterMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from authd import metrics
 
-MAGIC = b"AFTALLY1"
+MAGIC = b"AFTALLY2"
 CAPACITY = 1024
-_HEADER = 16
+_HEADER = 32
+_GAUGES = 16
+LINKS = ("engine", "calls")  # the header's gauges, in their order
 _ENTRY = 192
 _METHOD = 128
 _REASON = 48
@@ -69,6 +76,11 @@ class FrontTally:
             out[(method, _CODES.get(signed, "OTHER"), reason)] += count
         return out
 
+    def queued(self) -> dict[str, int]:
+        """What waits in each of the front end's links (``LINKS``), not yet sent."""
+        values = struct.unpack_from(f"<{len(LINKS)}Q", self._map, _GAUGES)
+        return dict(zip(LINKS, values, strict=True))
+
     def close(self) -> None:
         _COLLECTOR.retire(self)
         self._map.close()
@@ -92,19 +104,30 @@ class _Collector(Collector):
                 self._live.remove(tally)
                 self._done.update(tally.counts())
 
-    def collect(self) -> Iterator[CounterMetricFamily]:
+    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
         family = CounterMetricFamily(
             "authd_front_answers",
             "calls the native front end answered, by method, status code and reason, also "
             "those it answered itself without the daemon (admission, bad requests, deadlines, "
             "the daemon unreachable)", labels=("method", "code", "reason"))
+        queued = Counter[str]()
         with self._lock:
             total = Counter(self._done)
             for tally in self._live:
                 total.update(tally.counts())
+                queued.update(tally.queued())
+            live = bool(self._live)
         for (method, code, reason), count in sorted(total.items()):
             family.add_metric([method, code, reason], float(count))
         yield family
+        if live:
+            waiting = GaugeMetricFamily(
+                "authd_front_queued", "what waits in the native front end's links, not yet "
+                "sent to the daemon: verifications for the engine, linked calls and stream "
+                "parts for the call link", labels=("link",))
+            for link in LINKS:
+                waiting.add_metric([link], float(queued[link]))
+            yield waiting
 
 
 _COLLECTOR = _Collector()

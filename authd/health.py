@@ -33,8 +33,12 @@ class HealthBoard:
         self._closed = False
 
     def add_service(self, name: str) -> None:
+        """A service health answers for (once attached; one added later is published now)."""
         with self._lock:
+            new = name not in self._services
             self._services.add(name)
+        if new:
+            self._schedule(name)
 
     async def attach(self) -> None:
         """Start publishing (called on the server's event loop once services are added)."""

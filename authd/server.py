@@ -331,6 +331,8 @@ async def _start_features(config: Config, app: App, server: grpc.aio.Server,
         "listen": listen.rsplit(":", 1)[0] + f":{running.port}", "store": app.db.dialect,
         "front": config.server.front,
         "tls": not config.server.insecure, "kek": f"{config.kek.kind}/{config.kek.mode}",
+        **({"metrics": config.server.metrics_listen.rsplit(":", 1)[0]
+            + f":{running.metrics.port}"} if running.metrics is not None else {}),
         "services": names}})
     return running
 

@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> None:
     from authd.v1 import token_pb2 as pb
     from authd.v1 import token_pb2_grpc
     from simulators.certificate.authority import CertificateAuthority
-    from simulators.certificate.ocsp import OcspResponder, free_port
+    from simulators.certificate.ocsp import free_port, start_responder
     from simulators.certificate.server import CaServer
     from simulators.token.softhsm import SoftHsmEnvironment
 
@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> None:
     ca = CertificateAuthority(root / "ca", ocsp_url=f"http://127.0.0.1:{port}/")
     ca_http = CaServer(ca).start()
     ca.crl_url = ca_http.crl_url
-    responder = OcspResponder(ca, port, next_update_minutes=60).start()
+    responder = start_responder(ca, port, next_update_minutes=60)
     srv: Any = None
     try:
         cfg = configmod.load(None, environ={}, overrides={

@@ -14,7 +14,7 @@ from authd.v1 import certificate_pb2 as cpb
 from authd.v1 import certificate_pb2_grpc, otp_pb2_grpc, token_pb2_grpc
 from authd.v1 import otp_pb2 as opb
 from simulators.certificate.authority import CertificateAuthority
-from simulators.certificate.ocsp import OcspResponder, free_port
+from simulators.certificate.ocsp import OcspResponder, free_port, start_responder
 from simulators.certificate.server import CaServer
 from simulators.otp.generator import DisplayToken
 
@@ -46,9 +46,10 @@ class CaEnv:
 
     def start_ocsp(self, fake_time: str = "") -> OcspResponder:
         self.stop_ocsp()
-        self.responder = OcspResponder(self.ca, self.ocsp_port,
-                                       next_update_minutes=self.ocsp_minutes,
-                                       fake_time=fake_time).start()
+        self.responder = start_responder(self.ca, self.ocsp_port,
+                                         next_update_minutes=self.ocsp_minutes,
+                                         fake_time=fake_time)
+        self.ocsp_port = self.responder.port
         return self.responder
 
     def stop_ocsp(self) -> None:

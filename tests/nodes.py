@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import grpc
 
@@ -52,6 +54,17 @@ class Node:
             self.kill()
             raise RuntimeError(f"authd node did not start; see {self.log.name}")
         return port
+
+    def serving_fields(self) -> dict[str, Any]:
+        """The fields of the node's "authd serving" log line (written before it says its port;
+        logged with ``AUTHD_LOG_LEVEL`` INFO): e.g. ``metrics``, where its metrics endpoint
+        listens, a port 0 of ``[server] metrics_listen`` read back."""
+        for line in Path(self.log.name).read_text(errors="replace").splitlines():
+            if line.startswith("{"):
+                entry = json.loads(line)
+                if entry.get("msg") == "authd serving":
+                    return dict(entry)
+        raise AssertionError(f"no 'authd serving' line in {self.log.name}")
 
     def front_pid(self) -> int:
         """The pid of the node's native front end (0: none)."""

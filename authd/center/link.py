@@ -55,6 +55,8 @@ from devices import errors as E
 log = logging.getLogger("authd.center")
 
 CONDITION = "center"
+NODE_SERVICE = "authd.center/"  # + a node's target: its own health as the link last saw it
+REACHABLE = "reachable"
 STATUS_DETAILS_KEY = "grpc-status-details-bin"
 # Without authd's details, these codes come from the transport, not from the center's code.
 _LINK_CODES = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED,
@@ -333,6 +335,10 @@ class CenterLink:
                 self.health.report(service, CONDITION, ok, why)
 
     def _mark(self, endpoint: Endpoint, up: bool, why: str = "") -> None:
+        service = NODE_SERVICE + endpoint.target
+        if endpoint.up is None:
+            self.health.add_service(service)
+        self.health.report(service, REACHABLE, up, why)
         if endpoint.up != up:
             if up:
                 log.info("center node %s is reachable", endpoint.target)

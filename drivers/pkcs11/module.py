@@ -9,11 +9,12 @@ modules (``rescan="reinitialize"``) the module re-initializes itself when nobody
 in and no session is in use: every ``rescan_interval`` when idle, and at once for a lookup
 of a serial it does not know, but that forced rescan at most once per ``rescan_interval`` (a
 caller asking for unknown serials in a loop would otherwise end every caller's sessions
-again and again; lookups in between answer from the last scan; an explicit listing still
-rescans at once). Because python-pkcs11 keeps one library object per path and other parts of
-the process (the daemon's key-encryption-key token) may hold sessions on it, every module
-loads a private copy of the shared object: ``dlopen`` gives the copy its own state, so its
-``C_Finalize`` touches nobody else, and it can be initialized for threads
+again and again; lookups in between answer from the last scan). A listing (``refresh``) is
+capped alike but never answers from a scan older than itself: within the interval it waits
+for the next re-initialization. Because python-pkcs11 keeps one library object per path
+and other parts of the process (the daemon's key-encryption-key token) may hold sessions on
+it, every module loads a private copy of the shared object: ``dlopen`` gives the copy its own
+state, so its ``C_Finalize`` touches nobody else, and it can be initialized for threads
 (``CKF_OS_LOCKING_OK``), so calls into it run in parallel: one pooled session per call, no
 lock around the module unless the module refuses OS locking.
 """
@@ -213,13 +214,14 @@ class Pkcs11Module:
         self._last_rescan = clock()
         self._last_forced: float | None = None  # when a capped rescan last re-initialized
         self.reinitializations = 0  # C_Finalize + C_Initialize rounds since loading
+        self.listings_waiting = 0  # listings waiting for the next re-initialization (refresh)
         self._closed = False
 
     # ----------------------------------------------------------------- listing
     def tokens(self, fresh: bool = False) -> list[TokenInfo]:
         """The initialized tokens present now (rescanning first when due, or if ``fresh``)."""
         if fresh:
-            self.rescan()
+            self.refresh()
         else:
             self.maybe_rescan()
         with self._lease_gate():
@@ -604,6 +606,35 @@ class Pkcs11Module:
                 self._last_forced = now
             return done
 
+    def refresh(self) -> bool:
+        """A listing's rescan (``tokens(fresh=True)``, ListTokens): its answer comes from a
+        scan made after it was asked, under the lookups' cap. SoftHSM2 shows a token
+        initialized again by another process (softhsm2-util) with its new label at once but
+        keeps its old PIN and objects until ``C_Initialize``, so a listing answered from an
+        earlier scan shows a token that is not there any more; and re-initializing for every
+        listing lets a loop of them end everybody's sessions. So a listing within
+        ``rescan_interval`` of the last capped re-initialization waits for the interval to
+        end (a re-initialization made meanwhile, after it was asked, serves it too), and then
+        re-initializes as a capped rescan does. True if a re-initialization since the call
+        did."""
+        if self.rescan_mode is not Rescan.REINITIALIZE:
+            return False
+        with self._cond:
+            asked = self.reinitializations  # a round counted after this one began later
+            while not self._closed and self.reinitializations == asked:
+                last = self._last_forced
+                left = 0.0 if last is None else self.rescan_interval - (self._clock() - last)
+                if left <= 0:
+                    break
+                self.listings_waiting += 1
+                try:
+                    self._cond.wait(timeout=left)
+                finally:
+                    self.listings_waiting -= 1
+            if self.reinitializations != asked:
+                return True
+        return self.rescan(capped=True)
+
     def _forced_recently(self) -> bool:
         """Did a capped rescan re-initialize less than ``rescan_interval`` ago? Caller holds
         _cond."""
@@ -620,6 +651,7 @@ class Pkcs11Module:
         self._last_rescan = now
         self._states.clear()  # sessions die with C_Finalize; never close them afterwards
         self.reinitializations += 1
+        self._cond.notify_all()  # listings waiting for a scan (refresh)
         try:
             with pkcs11_errors("re-initializing PKCS#11 module"):
                 if self._locking is not None:

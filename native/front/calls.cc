@@ -273,6 +273,18 @@ bool CallLink::WaitConnected(std::chrono::milliseconds timeout) {
          connected_;
 }
 
+void CallLink::ReportQueued(uint64_t* gauge) {
+  std::lock_guard<std::mutex> lock(mu_);
+  queued_gauge_ = gauge;
+  Queued();
+}
+
+void CallLink::Queued() {
+  if (queued_gauge_ != nullptr) {
+    __atomic_store_n(queued_gauge_, static_cast<uint64_t>(queue_.size()), __ATOMIC_RELEASE);
+  }
+}
+
 uint64_t CallLink::Submit(std::unique_ptr<LinkedPending> pending) {
   std::unique_lock<std::mutex> lock(mu_);
   if (!connected_ || stopping_ || broken_) {
@@ -286,6 +298,7 @@ uint64_t CallLink::Submit(std::unique_ptr<LinkedPending> pending) {
   // A stream's opening has no answer to wait for here.
   bool unary = !pending->item;
   queue_.push_back(std::move(pending));
+  Queued();
   if (writing_) return id;  // the thread writing takes it along in its next frame
   // Idle: nothing in flight, nobody reading. This thread writes and reads the answer itself.
   bool read_here =
@@ -305,6 +318,7 @@ void CallLink::SubmitPart(uint64_t id, authd::v1::LinkedCall::Part part, std::st
   std::unique_lock<std::mutex> lock(mu_);
   if (!connected_ || stopping_ || broken_) return;
   queue_.push_back(std::move(pending));
+  Queued();
   if (writing_) return;
   Write(lock);
 }
@@ -316,6 +330,7 @@ void CallLink::SubmitLeasePart(authd::v1::LinkedCall part) {
   std::unique_lock<std::mutex> lock(mu_);
   if (!connected_ || stopping_ || broken_) return;  // the daemon forgets the link's leases
   queue_.push_back(std::move(pending));
+  Queued();
   if (writing_) return;
   Write(lock);
 }
@@ -355,7 +370,7 @@ void CallLink::ReadHere(uint64_t mine) {
     std::lock_guard<std::mutex> lock(mu_);
     reader_ = Reader::kNone;
     if (!ok) broken_ = true;
-    others = !in_flight_.empty();
+    others = !in_flight_.empty() || lender_.lent();  // a lease it took: its recall to come
     ending = broken_ || stopping_;
   }
   if (others || ending) turn_.notify_one();  // the receiver thread reads the others' answers
@@ -419,6 +434,7 @@ void CallLink::Write(std::unique_lock<std::mutex>& lock) {
     while (!queue_.empty() && static_cast<size_t>(frame.calls_size()) < kFrameMax) {
       std::unique_ptr<LinkedPending> next = std::move(queue_.front());
       queue_.pop_front();
+      Queued();
       if (next->part) {  // a stream's later part: nothing to answer
         frame.add_calls()->Swap(&next->call);
       } else if (next->ctx->IsCancelled()) {
@@ -518,9 +534,11 @@ void CallLink::Receive(FrameReader& frames) {
   while (true) {
     {
       std::unique_lock<std::mutex> lock(mu_);
-      // Only answers to calls in flight can come; a sending thread may be reading them.
+      // Only answers to calls in flight can come, and while a card is lent the daemon's
+      // recall of it (its caller's calls are served here: none may be in flight); a sending
+      // thread may be reading them.
       turn_.wait(lock, [this] {
-        return broken_ || (reader_ == Reader::kNone && !in_flight_.empty());
+        return broken_ || (reader_ == Reader::kNone && (!in_flight_.empty() || lender_.lent()));
       });
       if (broken_) break;
       reader_ = Reader::kReceiver;
@@ -547,6 +565,7 @@ void CallLink::FailAll(bool queued_too) {
     std::lock_guard<std::mutex> lock(mu_);
     held.swap(in_flight_);
     if (queued_too || stopping_ || !connected_) waiting.swap(queue_);
+    Queued();
   }
   grpc::Status lost = DaemonLost();
   grpc::Status down = DaemonDown();

@@ -92,6 +92,8 @@ class CallLink {
   }
   bool WaitConnected(std::chrono::milliseconds timeout);
   void Stop();
+  // Where to keep the count of calls and stream parts queued here, not yet sent (tally.h).
+  void ReportQueued(uint64_t* gauge);
   Callers& callers() { return callers_; }
 
  private:
@@ -107,6 +109,7 @@ class CallLink {
   void FailAll(bool queued_too);
   // A lease's part (lending.h), sent in order with the calls.
   void SubmitLeasePart(authd::v1::LinkedCall part);
+  void Queued();  // queue_ changed (mu_ held)
 
   const std::string path_;
   const std::set<std::string> methods_;
@@ -116,6 +119,7 @@ class CallLink {
   std::condition_variable wake_;
   std::condition_variable turn_;  // the receiver thread's turn to read may have come
   std::deque<std::unique_ptr<LinkedPending>> queue_;
+  uint64_t* queued_gauge_ = nullptr;
   std::unordered_map<uint64_t, std::unique_ptr<LinkedPending>> in_flight_;
   int fd_ = -1;
   FrameReader* frames_ = nullptr;  // the answers' reader of the link connected now

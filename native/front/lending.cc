@@ -74,6 +74,13 @@ CardLender::~CardLender() {
   }
 }
 
+std::vector<CardLender::Reader*> CardLender::All() {
+  std::vector<Reader*> all;
+  all.reserve(readers_.size());
+  for (auto& [name, reader] : readers_) all.push_back(reader.get());
+  return all;
+}
+
 CardLender::Reader* CardLender::Find(const std::string& name) {
   auto it = readers_.find(name);
   return it == readers_.end() ? nullptr : it->second.get();
@@ -110,8 +117,12 @@ void CardLender::Take(const authd::v1::CardLease& lease, const std::string& meth
   auto& made = readers_[lease.reader()];
   if (!made) made = std::make_unique<Reader>();
   Reader& reader = *made;
-  // Taken before mu_ is let go: a recall of this lease (which takes mu_, then this) waits
-  // until the lease has begun.
+  for (auto it = leases_.begin(); it != leases_.end();) {  // the reader's earlier lease is over
+    it = it->second == &reader ? leases_.erase(it) : std::next(it);
+  }
+  leases_[lease.id()] = &reader;
+  // Taken before mu_ is let go: a recall of this lease (which finds the reader under mu_,
+  // then takes this) waits until the lease has begun.
   std::unique_lock<std::mutex> card(reader.mu);
   lock.unlock();
   std::vector<Part> parts;
@@ -128,26 +139,32 @@ void CardLender::Take(const authd::v1::CardLease& lease, const std::string& meth
   }
   card.unlock();
   SendAll(parts);
+  {
+    std::lock_guard<std::mutex> relock(mu_);
+    ++changes_;
+  }
   wake_.notify_all();
 }
 
 void CardLender::Recall(uint64_t id) {
   std::unique_lock<std::mutex> lock(mu_);
-  for (auto& [name, reader] : readers_) {
-    std::unique_lock<std::mutex> card(reader->mu);
-    if (reader->lent && reader->lease.id() == id) {
-      Part part = GiveBack(*reader, false);  // the daemon connects next, the card's state kept
-      card.unlock();
-      lock.unlock();
-      send_(std::move(part));
-      return;
-    }
-  }
-  // Over, or its answer still to come.
-  recalled_.insert(id);
-  if (recalled_.size() > kRecalledKept) recalled_.erase(recalled_.begin());
+  auto found = leases_.find(id);
   Part part = LeasePart(Part::LEASE_RETURN, id, method_);
-  lock.unlock();
+  if (found == leases_.end()) {  // its answer still to come (or long over)
+    recalled_.insert(id);
+    if (recalled_.size() > kRecalledKept) recalled_.erase(recalled_.begin());
+    lock.unlock();
+    send_(std::move(part));
+    return;
+  }
+  Reader& reader = *found->second;
+  leases_.erase(found);
+  lock.unlock();  // only that reader's lock is waited for: an APDU on it, not on another
+  std::unique_lock<std::mutex> card(reader.mu);
+  if (reader.lent && reader.lease.id() == id) {
+    part = GiveBack(reader, false);  // the daemon connects next, the card's state kept
+  }  // else over already (idle, or its card could not be reached): told as such
+  card.unlock();
   send_(std::move(part));
 }
 
@@ -167,9 +184,14 @@ void CardLender::SendAll(std::vector<Part>& parts) {
 }
 
 void CardLender::Drop() {
-  std::lock_guard<std::mutex> lock(mu_);
-  recalled_.clear();  // a daemon connecting next numbers its leases anew
-  for (auto& [name, reader] : readers_) {
+  std::vector<Reader*> readers;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    recalled_.clear();  // a daemon connecting next numbers its leases anew
+    leases_.clear();
+    readers = All();
+  }
+  for (Reader* reader : readers) {
     std::lock_guard<std::mutex> card(reader->mu);
     if (!reader->lent) continue;
     SCardDisconnect(reader->card, SCARD_RESET_CARD);
@@ -239,9 +261,14 @@ void CardLender::Run() {
   std::unique_lock<std::mutex> lock(mu_);
   std::vector<Part> parts;
   while (!stopping_) {
+    uint64_t seen = changes_;
+    std::vector<Reader*> readers = All();
+    // Each reader's lock is waited for (an APDU in progress) without mu_: another reader's
+    // calls and recalls go on meanwhile.
+    lock.unlock();
     auto now = Clock::now();
     auto next = Clock::time_point::max();
-    for (auto& [name, reader] : readers_) {
+    for (Reader* reader : readers) {
       std::lock_guard<std::mutex> card(reader->mu);
       if (!reader->lent) continue;
       auto until = reader->last_used + std::chrono::milliseconds(reader->lease.idle_ms());
@@ -251,14 +278,14 @@ void CardLender::Run() {
         next = std::min(next, until);
       }
     }
-    if (!parts.empty()) {
-      lock.unlock();
-      SendAll(parts);
-      lock.lock();
-    } else if (next == Clock::time_point::max()) {
-      wake_.wait(lock);
+    bool sent = !parts.empty();
+    SendAll(parts);
+    lock.lock();
+    if (sent || stopping_ || changes_ != seen) continue;  // a lease begun meanwhile: again
+    if (next == Clock::time_point::max()) {
+      wake_.wait(lock, [&] { return stopping_ || changes_ != seen; });
     } else {
-      wake_.wait_until(lock, next);
+      wake_.wait_until(lock, next, [&] { return stopping_ || changes_ != seen; });
     }
   }
 }

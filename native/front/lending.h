@@ -53,6 +53,8 @@ class CardLender {
   bool Serve(const authd::v1::LinkedCall& call, std::string* response);
   // The link went away: the cards are reset and let go (the daemon forgot its leases).
   void Drop();
+  // Whether a card is lent now (the daemon may ask for it back at any moment).
+  bool lent() const { return lent_count_.load(std::memory_order_relaxed) > 0; }
 
  private:
   // The durations of a lease's calls not told yet, by bucket of the lease's bounds.
@@ -88,11 +90,19 @@ class CardLender {
   void SendAll(std::vector<authd::v1::LinkedCall>& parts);
 
   const Send send_;
-  // Guards readers_ (the map; each Reader has its own lock, taken after this one), recalled_,
-  // method_ and stopping_.
+  // The readers, each once (never removed: a pointer stays good). Called with mu_ held.
+  std::vector<Reader*> All();
+
+  // Guards readers_ (the map; each Reader has its own lock, taken after this one, and never
+  // waited for while this one is held but by Take, for a reader no call holds yet), leases_,
+  // recalled_, method_, changes_ and stopping_.
   std::mutex mu_;
   std::condition_variable wake_;
   std::map<std::string, std::unique_ptr<Reader>> readers_;  // kept once made
+  // The reader each lease was lent on (one entry a reader: its newest lease's), so that a
+  // recall goes to that reader alone, without waiting for an APDU on another.
+  std::map<uint64_t, Reader*> leases_;
+  uint64_t changes_ = 0;  // leases begun (the idle check looks again)
   std::atomic<int> lent_count_{0};  // readers lent now
   std::string method_;             // the newest lease's method
   std::set<uint64_t> recalled_;    // leases asked back before they came (the newest few)

@@ -47,6 +47,18 @@ void Link::Shed(const std::string& method, const char* code) {
   ++shed_[{method, code}];
 }
 
+void Link::ReportQueued(uint64_t* gauge) {
+  std::lock_guard<std::mutex> lock(mu_);
+  queued_gauge_ = gauge;
+  Queued();
+}
+
+void Link::Queued() {
+  if (queued_gauge_ != nullptr) {
+    __atomic_store_n(queued_gauge_, static_cast<uint64_t>(queued_items_), __ATOMIC_RELEASE);
+  }
+}
+
 void Link::Submit(std::unique_ptr<Pending> pending) {
   std::unique_lock<std::mutex> lock(mu_);
   if (!connected_ || stopping_) {
@@ -66,6 +78,7 @@ void Link::Submit(std::unique_ptr<Pending> pending) {
     return;
   }
   queued_items_ += pending->items;
+  Queued();
   pending->queued = std::chrono::steady_clock::now();
   pending->id = ++next_id_;
   pending->call.set_id(pending->id);
@@ -84,6 +97,7 @@ std::vector<std::unique_ptr<Pending>> Link::TakeFrame(std::unique_lock<std::mute
     std::unique_ptr<Pending> next = std::move(queue_.front());
     queue_.pop_front();
     queued_items_ -= next->items;
+    Queued();
     if (next->ctx != nullptr && next->ctx->IsCancelled()) {
       dropped.emplace_back(std::move(next), false);
     } else if (next->ctx != nullptr && next->ctx->deadline() < now) {
@@ -253,6 +267,7 @@ void Link::FailAll(const grpc::Status& in_flight, const grpc::Status& queued) {
     if (stopping_ || !connected_) {
       waiting.swap(queue_);
       queued_items_ = 0;
+      Queued();
     }
   }
   for (auto& frame : frames) {

@@ -54,6 +54,8 @@ class Link {
   double Pace() const { return pace_.load(std::memory_order_relaxed); }
   // Counts a call the front end answered itself, reported to the engine with the next frame.
   void Shed(const std::string& method, const char* code);
+  // Where to keep the count of verifications queued here, not yet sent (tally.h).
+  void ReportQueued(uint64_t* gauge);
   // Waits until the engine is connected (false: not within `timeout`).
   bool WaitConnected(std::chrono::milliseconds timeout);
   void Stop();
@@ -71,12 +73,14 @@ class Link {
   void FailAll(const grpc::Status& in_flight, const grpc::Status& queued);
   std::vector<std::unique_ptr<Pending>> TakeFrame(std::unique_lock<std::mutex>& lock,
                                                   size_t* items);
+  void Queued();  // queued_items_ changed (mu_ held)
 
   const LinkOptions options_;
   std::mutex mu_;
   std::condition_variable wake_;
   std::deque<std::unique_ptr<Pending>> queue_;
   size_t queued_items_ = 0;
+  uint64_t* queued_gauge_ = nullptr;
   std::deque<Frame> in_flight_;
   std::map<std::pair<std::string, std::string>, uint64_t> shed_;
   bool connected_ = false;

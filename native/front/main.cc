@@ -186,6 +186,8 @@ int main(int argc, char** argv) {
     std::cerr << "authd-front: cannot map the call tally " << args["tally"] << "\n";
     return 2;
   }
+  if (link) link->ReportQueued(tally.Queued(authd_front::Tally::Queue::kEngine));
+  if (calls) calls->ReportQueued(tally.Queued(authd_front::Tally::Queue::kCalls));
   grpc::ServerBuilder builder;
   if (args.count("tally")) {
     std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> tallies;

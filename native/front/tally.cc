@@ -14,8 +14,9 @@
 namespace authd_front {
 namespace {
 
-constexpr char kMagic[8] = {'A', 'F', 'T', 'A', 'L', 'L', 'Y', '1'};
-constexpr size_t kHeader = 16;
+constexpr char kMagic[8] = {'A', 'F', 'T', 'A', 'L', 'L', 'Y', '2'};
+constexpr size_t kHeader = 32;
+constexpr size_t kGauges = 16;  // the gauges' offset in the header
 constexpr size_t kEntry = 192;
 constexpr size_t kMethod = 128;
 constexpr size_t kReason = 48;
@@ -157,6 +158,12 @@ uint64_t* Tally::Slot(const std::string& method, int code, const std::string& re
   slots_[key] = count;
   if (used == next_) ++next_;
   return count;
+}
+
+uint64_t* Tally::Queued(Queue link) {
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  if (base_ == nullptr) return nullptr;
+  return reinterpret_cast<uint64_t*>(base_ + kGauges) + static_cast<int>(link);
 }
 
 void Tally::Count(const char* method, int code, const std::string& reason) {

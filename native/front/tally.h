@@ -5,7 +5,11 @@
 // atomic add on the mapped page, so the daemon reads it exact at any moment, and a front end
 // restarted by the daemon goes on counting in the same entries.
 //
-//   header: "AFTALLY1" u32 capacity u32 0
+// The header also carries two gauges the front end sets as they change: what waits in its
+// links, not yet sent to the daemon (verifications in the engine's link, calls and stream
+// parts in the call link); the daemon serves them as authd_front_queued{link}.
+//
+//   header (32 bytes): "AFTALLY2" u32 capacity u32 0 | u64 engine queued | u64 calls queued
 //   entry (192 bytes): u32 state (2: ready) | u32 code | u64 count | char method[128] |
 //                      char reason[48]   (texts NUL-padded; the last entry, method "(other)"
 //                      and code -1, takes every call once the others are all taken)
@@ -29,6 +33,9 @@ class Tally {
   // Maps `path` (created by the daemon); false when it cannot.
   bool Open(const std::string& path);
   void Count(const char* method, int code, const std::string& reason);
+  enum class Queue { kEngine = 0, kCalls = 1 };
+  // Where the gauge of what waits in that link is kept (nullptr when no tally is open).
+  uint64_t* Queued(Queue link);
 
  private:
   uint64_t* Slot(const std::string& method, int code, const std::string& reason);

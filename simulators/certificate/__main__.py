@@ -12,7 +12,7 @@ import threading
 from pathlib import Path
 
 from simulators.certificate.authority import CertificateAuthority
-from simulators.certificate.ocsp import OcspResponder, free_port
+from simulators.certificate.ocsp import free_port, start_responder
 from simulators.certificate.server import CaServer
 
 
@@ -28,8 +28,7 @@ def main(argv: list[str] | None = None) -> int:
                               ocsp_url=f"http://127.0.0.1:{ocsp_port}/")
     server = CaServer(ca)
     ca.crl_url = server.crl_url
-    responder = OcspResponder(ca, ocsp_port, next_update_minutes=args.ocsp_minutes)
-    responder.start()
+    responder = start_responder(ca, ocsp_port, next_update_minutes=args.ocsp_minutes)
     server.start()
     print(json.dumps({"ca_url": server.url, "ocsp_url": responder.url, "crl_url": server.crl_url,
                       "ca_certificate": str(ca.ca_pem)}), flush=True)

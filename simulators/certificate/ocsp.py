@@ -15,6 +15,7 @@ import socket
 import subprocess
 import time
 import urllib.request
+from typing import Any
 
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509 import ocsp
@@ -24,10 +25,19 @@ from simulators.certificate.authority import CertificateAuthority
 READY = "waiting for OCSP client connections"
 
 
+IN_USE = "Address already in use"
+
+
 def free_port() -> int:
+    """A loopback port free now: released again before the responder binds it, so another
+    process may take it first (``start`` then raises PortTaken)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+class PortTaken(RuntimeError):
+    """Another process took the responder's port before it could bind it."""
 
 
 class OcspResponder:
@@ -91,7 +101,11 @@ class OcspResponder:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"openssl ocsp exited: {self.log.read_text()[-400:]}")
+                said = self.log.read_text(errors="replace")[self._log_start:]
+                self.proc = None
+                if IN_USE in said:
+                    raise PortTaken(f"port {self.port} is taken: {said[-400:]}")
+                raise RuntimeError(f"openssl ocsp exited: {said[-400:]}")
             if READY in self.log.read_text(errors="replace")[self._log_start:]:
                 self.ca.index_listeners.append(self.kick)
                 return self
@@ -124,3 +138,19 @@ class OcspResponder:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def start_responder(ca: CertificateAuthority, port: int, attempts: int = 5,
+                    **options: Any) -> OcspResponder:
+    """The responder started on ``port`` (``options``: OcspResponder's). ``openssl ocsp``
+    binds the port itself; when another process took it first and the CA issued nothing that
+    names it yet, on a fresh port, which the CA's ``ocsp_url`` follows."""
+    for attempt in range(attempts):
+        try:
+            return OcspResponder(ca, port, **options).start()
+        except PortTaken:
+            if ca.issued or attempt == attempts - 1:
+                raise
+            port = free_port()
+            ca.ocsp_url = f"http://127.0.0.1:{port}/"
+    raise AssertionError("attempts must be at least 1")

@@ -10,8 +10,10 @@ from typing import Any
 
 import grpc
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from authd.center.feature import CenterFeature
+from authd.center.link import NODE_SERVICE
 from authd.errors import details_of
 from authd.health import NOT_SERVING, SERVING
 from authd.v1 import otp_pb2 as O
@@ -144,8 +146,6 @@ def test_center_down_answers_unavailable_and_device_work_goes_on(
 
 
 def _health_statuses(srv: Any) -> dict[str, int]:
-    from grpc_health.v1 import health_pb2, health_pb2_grpc
-
     stub = health_pb2_grpc.HealthStub(srv.channel())
     return {name: stub.Check(health_pb2.HealthCheckRequest(service=name)).status
             for name in (OTP_SERVICE, "authd.v1.TokenService")}
@@ -167,6 +167,10 @@ def test_failover_to_the_second_center_node_and_back(server: Any, pki_dir: Pki,
     link = branch.app.require(CenterFeature).link
     assert [e.up for e in link.endpoints] == [False, True]
     assert branch.app.health.serving(OTP_SERVICE)  # one node answers: the link is up
+    # Each node's own health, as the link last saw it, for a client of the branch node.
+    stub = health_pb2_grpc.HealthStub(branch.channel())
+    assert [stub.Check(health_pb2.HealthCheckRequest(service=NODE_SERVICE + e.target),
+                       timeout=10).status for e in link.endpoints] == [NOT_SERVING, SERVING]
 
 
 def unlocks(pki: Pki, center: Any) -> int:
@@ -287,15 +291,16 @@ def test_a_branch_node_starts_while_the_center_is_down(server: Any, pki_dir: Pki
 def test_authctl_tries_the_center_nodes_in_order(server: Any, pki_dir: Pki, tmp_path: Path,
                                                  capsys: pytest.CaptureFixture[str]) -> None:
     from authd.ctl import main as authctl
-    from tests.pgcluster import free_port
+    from tests.pgcluster import closed_port
 
     center = center_node(server, pki_dir, f"sqlite:///{tmp_path / 'center.db'}")
-    dead = f"127.0.0.1:{free_port()}"
-    code = authctl(["--addr", f"{dead},{center.address}", "--pki", str(pki_dir.directory),
-                    "--identity", "bank-a-backend", "whoami"])
-    out = capsys.readouterr()
-    assert code == 0 and "institution bank-a" in out.out
-    assert f"{dead} did not answer" in out.err
-    with pytest.raises(SystemExit, match="none of"):
-        authctl(["--addr", f"{dead},127.0.0.1:{free_port()}", "--pki",
-                 str(pki_dir.directory), "--identity", "bank-a-backend", "whoami"])
+    with closed_port() as one, closed_port() as another:
+        dead = f"127.0.0.1:{one}"
+        code = authctl(["--addr", f"{dead},{center.address}", "--pki", str(pki_dir.directory),
+                        "--identity", "bank-a-backend", "whoami"])
+        out = capsys.readouterr()
+        assert code == 0 and "institution bank-a" in out.out
+        assert f"{dead} did not answer" in out.err
+        with pytest.raises(SystemExit, match="none of"):
+            authctl(["--addr", f"{dead},127.0.0.1:{another}", "--pki",
+                     str(pki_dir.directory), "--identity", "bank-a-backend", "whoami"])

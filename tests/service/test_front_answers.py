@@ -15,6 +15,7 @@ import grpc
 from prometheus_client.parser import text_string_to_metric_families
 
 from authd.interceptors import METADATA_INSTITUTION, METADATA_ROLE, METADATA_SUBJECT
+from authd.otp.feature import OtpFeature
 from authd.v1 import otp_pb2 as O
 from authd.v1 import otp_pb2_grpc
 from tests.conftest import wait_for
@@ -122,3 +123,32 @@ def test_a_restarted_front_end_goes_on_counting(server, native_front):
     assert _front(after, VERIFY, "OK") >= before + 5
     assert sum(1 for (name, labels) in after if name == "authd_front_answers_total"
                and dict(labels) == {"method": VERIFY, "code": "OK", "reason": ""}) == 1
+
+
+def test_what_waits_in_the_front_end_is_in_the_metrics_endpoint(server, native_front,
+                                                                tmp_path):
+    """Beyond the frames the engine holds (four), verifications wait in the front end's link:
+    ``authd_front_queued{link="engine"}`` counts them while they wait, and none once they
+    were sent."""
+    url = f"sqlite:///{tmp_path / 'queued.db'}"
+    srv = _server(server, url)
+    serials = [f"OTP-FQ-{i:02d}" for i in range(8)]
+    _enroll(srv, ["OTP-BLOCKER", *serials])
+    stub = otp_pb2_grpc.OtpServiceStub(srv.channel("bank-a", "backend"))
+    engine = srv.app.require(OtpFeature).engine
+
+    def queued() -> float:
+        return _scrape(srv).get(("authd_front_queued", (("link", "engine"),)), -1.0)
+
+    assert queued() == 0
+    with ThreadPoolExecutor(9) as pool, store_held(url, "OTP-BLOCKER") as release:
+        calls = [pool.submit(_answer, stub, "OTP-BLOCKER", 60)]
+        wait_backlog(srv, in_flight=1)
+        for n, serial in enumerate(serials, 1):
+            calls.append(pool.submit(_answer, stub, serial, 60))
+            # One frame each while the window has room (three more), then in the front end.
+            assert wait_for(lambda n=n: min(n, 3) == engine.backlog()[1]
+                            and n - min(n, 3) == queued(), 30), (engine.backlog(), queued())
+        release()
+        assert [c.result() for c in calls] == ["VERIFY_OUTCOME_WRONG_CODE"] * 9
+    assert queued() == 0

@@ -8,6 +8,7 @@ the virtual card."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -43,6 +44,10 @@ VERIFY = bytes.fromhex("0020008008313233343536ffff")  # the default PIN 123456
 PIN_STATE = bytes.fromhex("00200080")  # 9000 when verified, 63Cx when not
 # Lending after 4 calls in a row; an idle lease ends quickly.
 LENDING = {"smartcard": {"idle_release_seconds": 0.5, "lend_after_calls": 4}}
+# A lease that outlives any pause of a loaded machine between a test's calls (with 0.5 s, a
+# pause let the lease end: the calls after it went the daemon's way until the card was lent
+# again, and were not counted as lent); such a lease is ended by a recall.
+HELD_LEASE = {"smartcard": {"idle_release_seconds": 60, "lend_after_calls": 4}}
 LARGE_SIGN = 2 << 20
 
 
@@ -78,13 +83,17 @@ def _oversized(srv: Any) -> tuple[Any, ...]:
         call(good + junk, timeout=30)))
 
 
+def _daemon_sees_card(stub: Any, reader: str = READERS[0]) -> bool:
+    return any(r.name == reader and r.card_present for r in stub.ListReaders(
+        smartcard_pb2.ListReadersRequest(), timeout=30).readers)
+
+
 def _lent_run(srv: Any, stub: Any, lending: Lending, most: int = 300,
               reader: str = READERS[0]) -> tuple[Any, ...]:
     """GET DATA calls until the card in ``reader`` is lent (a run of 4 sent at once on the
     link's thread: the first calls after a connect are timed slow and go to the reader's
     thread), at most ``most``; the last answer."""
-    wait_for(lambda: any(r.name == reader and r.card_present for r in stub.ListReaders(
-        smartcard_pb2.ListReadersRequest()).readers), timeout=20)
+    wait_for(lambda: _daemon_sees_card(stub, reader), timeout=20)
     granted = lending.lent_total
     answer: tuple[Any, ...] = ()
     for _ in range(most):
@@ -143,7 +152,7 @@ def test_lent_calls_are_timed_in_the_daemons_latency_histogram(
         server, native_front, card: VirtualCardSlot) -> None:
     """The calls served on a lent card are observed in authd_rpc_seconds with the method's
     label, as a daemon-served Transmit is: its count, sum and buckets grow by them."""
-    srv = server(server={"front": "native"}, **LENDING)
+    srv = server(server={"front": "native"}, **HELD_LEASE)
     stub = _cards(srv)
     lending = _lending(srv)
     _lent_run(srv, stub, lending)
@@ -151,7 +160,8 @@ def test_lent_calls_are_timed_in_the_daemons_latency_histogram(
     lent = [_transmit(stub, CHUID) for _ in range(100)]
     assert all(answer[0] == "OK" for answer in lent)
     assert lending.lent(READERS[0])  # all 100 served on the lent card
-    wait_for(lambda: not lending.lent(READERS[0]), timeout=10)  # told at the lease's end
+    lending.recall(READERS[0])  # told at the lease's end
+    assert wait_for(lambda: not lending.lent(READERS[0]), timeout=30)
     after = _latency(TRANSMIT)
     assert lending.served_total == served + 100
     assert after["count"] == before["count"] + 100
@@ -168,7 +178,7 @@ def test_two_readers_are_lent_at_once_each_to_its_caller(
     calls served by the front end (concurrently too); another caller on either reader takes
     only that reader's card back."""
     first, second = card_factory(0, "first"), card_factory(1, "second")
-    srv = server(server={"front": "native"}, **LENDING)
+    srv = server(server={"front": "native"}, **HELD_LEASE)
     one, two, colleague = (_cards(srv, name) for name in ("teller-1", "teller-2", "teller-3"))
     lending = _lending(srv)
     answer_one = _lent_run(srv, one, lending, reader=READERS[0])
@@ -196,8 +206,57 @@ def test_two_readers_are_lent_at_once_each_to_its_caller(
     assert _transmit(colleague, CHUID, reader=READERS[1]) == answer_two
     assert lending.lent(READERS[0]) and not lending.lent(READERS[1])
     # Every call served lent was told, lease by lease.
-    wait_for(lambda: not lending.lent(READERS[0]), timeout=10)
+    lending.recall(READERS[0])
+    assert wait_for(lambda: not lending.lent(READERS[0]), timeout=30)
     assert lending.served_total == served + 201
+
+
+def test_a_recall_goes_to_its_reader_alone(server, native_front,
+                                           card_factory: CardFactory) -> None:
+    """With an APDU of reader 0's lent card held in the card, reader 1's lease is recalled
+    and given back at once: the recall does not wait for another reader's APDU."""
+    first, second = card_factory(0, "first"), card_factory(1, "second")
+    srv = server(server={"front": "native"}, **HELD_LEASE)
+    one, two = _cards(srv, "teller-1"), _cards(srv, "teller-2")
+    lending = _lending(srv)
+    answer_one = _lent_run(srv, one, lending, reader=READERS[0])
+    answer_two = _lent_run(srv, two, lending, reader=READERS[1])
+    real, inside, release = first.card.process, threading.Event(), threading.Event()
+
+    def held(apdu: bytes) -> bytes:
+        inside.set()
+        release.wait(60)
+        return real(apdu)
+
+    first.card.process = held  # type: ignore[method-assign]
+    with ThreadPoolExecutor(1) as pool:
+        try:
+            pending = pool.submit(_transmit, one, CHUID, reader=READERS[0])
+            assert inside.wait(30)  # the front end waits for reader 0's card
+            lending.recall(READERS[1])
+            assert wait_for(lambda: not lending.lent(READERS[1]), timeout=30)
+            assert not pending.done() and lending.lent(READERS[0])
+        finally:
+            release.set()
+            first.card.process = real  # type: ignore[method-assign]
+        assert pending.result(timeout=30) == answer_one
+    assert second.apdu_count > 0 and _transmit(two, CHUID, reader=READERS[1]) == answer_two
+
+
+def test_a_card_asked_back_with_no_call_in_flight_is_given_back(
+        server, native_front, card: VirtualCardSlot) -> None:
+    """The daemon asks for a lent card back (its card removed, a PIV call) while the caller's
+    calls are all served by the front end, nothing in flight on the link: the front end still
+    reads the recall and gives the card back at once."""
+    srv = server(server={"front": "native"}, **HELD_LEASE)
+    stub, lending = _cards(srv), _lending(srv)
+    first = _lent_run(srv, stub, lending)
+    sent = card.apdu_count
+    assert _transmit(stub, CHUID) == first and card.apdu_count == sent + 1
+    assert lending.lent(READERS[0])  # served by the front end: nothing went on the link
+    lending.recall(READERS[0])
+    assert wait_for(lambda: not lending.lent(READERS[0]), timeout=30)
+    assert _transmit(stub, CHUID) == first  # the daemon's connection again
 
 
 def test_another_callers_apdus_take_the_lent_card_back(server, native_front,
@@ -263,6 +322,9 @@ def test_a_card_pulled_mid_lease_gets_the_daemons_answer(server, native_front,
     first = _lent_run(srv, stub, lending)
     card.remove()
     wait_card(READERS[0], False)
+    # The daemon's own view too: until its reader monitor saw the removal, it answers a call
+    # by trying to connect (another message than "no card in reader").
+    assert wait_for(lambda: not _daemon_sees_card(stub), timeout=30)
     pulled = _transmit(stub, CHUID)
     again = _transmit(stub, CHUID)  # the daemon's path: nothing lent any more
     assert pulled == again and pulled[0] == "UNAVAILABLE", pulled

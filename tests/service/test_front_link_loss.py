@@ -10,7 +10,6 @@ import contextvars
 import hashlib
 import socket
 import threading
-import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -76,7 +75,8 @@ def test_verifications_in_flight_when_the_engine_link_dies(server, native_front,
         wait_backlog(srv, in_flight=1)
         held += [pool.submit(_outcome, lambda s=s: stub.Verify(
             O.VerifyRequest(serial=s, code=WRONG), timeout=60)) for s in serials]
-        time.sleep(1.0)  # the verifications are in the engine, waiting for the store
+        # Every verification waits for the store: in the engine, or in the front end's link.
+        wait_backlog(srv, in_flight=1, queued=len(serials))
         assert not any(f.done() for f in held)
         assert _kill(link, what) == 1
         answers = [f.result(timeout=90) for f in held]

@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import queue
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -26,6 +25,7 @@ from authd.v1 import call_link_pb2, smartcard_pb2, smartcard_pb2_grpc, token_pb2
 from simulators.smartcard import VirtualCardSlot
 from simulators.token.softhsm import process_env
 from tests.conftest import wait_for
+from tests.holds import front_queued
 from tests.pcsc_env import (  # noqa: F401  (fixtures)
     READERS,
     card,
@@ -214,7 +214,10 @@ def test_stream_parts_share_frames_both_ways(server, native_front, monkeypatch) 
 
     with ThreadPoolExecutor(4) as pool:
         results = [pool.submit(one, n) for n in range(4)]
-        time.sleep(1.0)
+        # More parts wait in the front end than one stream has: its next frame carries parts
+        # of several streams.
+        assert wait_for(lambda: front_queued(srv, "calls") > 40, timeout=60), \
+            front_queued(srv, "calls")
         gate.set()
         assert [r.result(timeout=120) for r in results] == [[True] * 40] * 4
     assert max(n for n, _ in asked) > 1 and max(k for _, k in asked) > 1, asked

@@ -33,9 +33,10 @@ def test_health_probe_answers_for_a_serving_node(server: Any) -> None:
 
 
 def test_health_probe_fails_when_nothing_listens() -> None:
-    from tests.pgcluster import free_port
+    from tests.pgcluster import closed_port
 
-    ok, seen = healthcheck.probe(f"127.0.0.1:{free_port()}", insecure=True, timeout=1)
+    with closed_port() as port:
+        ok, seen = healthcheck.probe(f"127.0.0.1:{port}", insecure=True, timeout=1)
     assert not ok and seen.startswith(("UNAVAILABLE", "DEADLINE_EXCEEDED"))
     ok, seen = healthcheck.probe("127.0.0.1:1", insecure=False)
     assert not ok and "--ca, --cert and --key" in seen
@@ -87,7 +88,7 @@ def test_container_image_recipe_installs_and_serves(tmp_path: Path) -> None:
     import os
     import sys
 
-    from tests.pgcluster import free_port
+    from authd.demo_steps.topology import listening_port
 
     steps = _dockerfile()
     users = [args for keyword, args in steps if keyword == "USER"]
@@ -113,10 +114,9 @@ def test_container_image_recipe_installs_and_serves(tmp_path: Path) -> None:
     image_env = dict(item.split("=", 1) for item in env_line.split())
     entrypoint = json.loads(next(args for keyword, args in steps if keyword == "ENTRYPOINT"))
     assert entrypoint[:2] == ["authd", "serve"], entrypoint
-    port = free_port()
     config = tmp_path / "authd.toml"
     config.write_text('roles = ["center"]\nsimulators = false\n[kek]\nkind = "file"\n'
-                      f'[server]\nlisten = "127.0.0.1:{port}"\ninsecure = true\n')
+                      '[server]\nlisten = "127.0.0.1:0"\ninsecure = true\n')
     data = tmp_path / "data"
     data.mkdir(mode=0o700)
     # The dependencies come from this interpreter's site-packages read as plain directories
@@ -132,8 +132,10 @@ def test_container_image_recipe_installs_and_serves(tmp_path: Path) -> None:
                 "sys.exit(entry_points(group='console_scripts')['authd'].load()())")
     process = subprocess.Popen(
         [sys.executable, "-S", "-c", launcher, *entrypoint[1:2], "--config", str(config)],
-        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
+        port = listening_port(process, 60)  # it binds port 0 and says which
+        assert port is not None, f"did not start; exit {process.poll()}"
         deadline = time.monotonic() + 60
         ok, seen = False, ""
         while not ok and process.poll() is None and time.monotonic() < deadline:
@@ -148,5 +150,5 @@ def test_container_image_recipe_installs_and_serves(tmp_path: Path) -> None:
         assert all(path.startswith(str(site)) for path in imported), imported
     finally:
         process.terminate()
-        output = process.communicate(timeout=30)[0].decode(errors="replace")
+        output = process.communicate(timeout=30)[0]
     assert process.returncode == 0, output[-2000:]

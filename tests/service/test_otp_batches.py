@@ -175,7 +175,7 @@ def test_overload_is_refused_at_once_with_a_retry_time(server, store_url, front)
         held = [pool.submit(verify, "OTP-BLOCKER")]
         wait_backlog(srv, in_flight=1)  # the writer waits for the held store with it
         held += [pool.submit(verify, s) for s in serials[:5]]
-        time.sleep(1.0)  # all six wait for the writer
+        wait_backlog(srv, in_flight=1, queued=5)  # all six wait for the writer
         started = time.monotonic()
         with pytest.raises(grpc.RpcError) as err:
             stub.Verify(O.VerifyRequest(serial=serials[5], code=WRONG), timeout=30)

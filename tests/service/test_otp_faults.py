@@ -9,9 +9,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-import time
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ from authd.v1 import otp_pb2 as O
 from authd.v1 import otp_pb2_grpc
 from devices.otp.codes import hotp
 from tests.conftest import wait_for
-from tests.holds import store_held, wait_backlog
+from tests.holds import loop_commit_held, store_held, wait_backlog
 
 SEED = bytes(range(1, 21))
 WRONG = "999999"  # not among the first 64 codes of SEED (checked below)
@@ -268,7 +269,11 @@ POISONS = {
 }
 
 
-def _poison_spares_batch_mates(srv: Any, store_url: str, poison: str) -> None:
+def _poison_spares_batch_mates(srv: Any, store_url: str, poison: str,
+                               hold: Callable[[], AbstractContextManager[Callable[[], None]]]
+                               | None = None) -> None:
+    """``hold``: what keeps the blocker's batch in flight while the others queue (default:
+    the store held at the blocker's row)."""
     healthy = [f"OTP-MATE-{i:02d}" for i in range(40)]
     _enroll(srv, ["OTP-BLOCKER", "OTP-POISON", *healthy])
     db = open_database(store_url)
@@ -284,13 +289,14 @@ def _poison_spares_batch_mates(srv: Any, store_url: str, poison: str) -> None:
         except grpc.RpcError as exc:
             return exc.code().name
 
-    with ThreadPoolExecutor(50) as pool, store_held(store_url, "OTP-BLOCKER") as release:
+    held = hold() if hold is not None else store_held(store_url, "OTP-BLOCKER")
+    with ThreadPoolExecutor(50) as pool, held as release:
         blocker = pool.submit(verify, "OTP-BLOCKER")
         wait_backlog(srv, in_flight=1)  # the writer waits on the held store with the blocker
         mates = [pool.submit(verify, s) for s in healthy[:20]]
         poisoned = [pool.submit(verify, "OTP-POISON", WRONG) for _ in range(5)]
         mates += [pool.submit(verify, s) for s in healthy[20:]]
-        time.sleep(1.0)  # they all wait for the writer
+        wait_backlog(srv, in_flight=1, queued=len(mates) + len(poisoned))  # behind the writer
         release()
         assert blocker.result() == "VERIFY_OUTCOME_ACCEPTED"
         assert [m.result() for m in mates] == ["VERIFY_OUTCOME_ACCEPTED"] * len(healthy)
@@ -315,7 +321,8 @@ def test_poisoned_record_fails_alone(server, store_url, poison, front):
 
 def test_poisoned_record_fails_alone_with_the_loop_engine(server, tmp_path):
     url = _sqlite(tmp_path)
-    _poison_spares_batch_mates(server(store_url=url, otp={"engine": "loop"}), url, "kind")
+    srv = server(store_url=url, otp={"engine": "loop"})
+    _poison_spares_batch_mates(srv, url, "kind", lambda: loop_commit_held(srv))
 
 
 def test_counter_beyond_int64_is_refused_at_enroll(server, store_url):

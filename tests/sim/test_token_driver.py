@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -23,6 +24,7 @@ from drivers.pkcs11 import (
 )
 from drivers.pkcs11.session import COPY_RUN
 from simulators.token.softhsm import SoftHsmEnvironment, SoftHsmToken, process_env
+from tests.conftest import wait_for
 
 
 @pytest.fixture
@@ -244,6 +246,28 @@ def test_a_token_made_after_a_lookup_is_found_once_the_interval_passed(
     found, info = modules.find(fresh.serial)
     assert found is capped and info.label == fresh.label
     assert capped.reinitializations == 2
+
+
+def test_listings_reinitialize_at_most_once_per_interval_and_never_answer_from_before(
+    env: SoftHsmEnvironment, capped: Pkcs11Module, stepped: SteppedClock, token: SoftHsmToken
+) -> None:
+    """Listings (ListTokens) in a loop re-initialize the module once per rescan_interval, not
+    once each (each re-initialization ends every session); a listing within the interval
+    waits for the next one instead of answering from an older scan, which would show a token
+    initialized again with its old PIN."""
+    assert token.serial in {t.serial for t in capped.tokens(fresh=True)}
+    assert capped.reinitializations == 1
+    again = env.reinitialize(token, pin="135790")
+    with ThreadPoolExecutor(20) as pool:
+        listings = [pool.submit(capped.tokens, True) for _ in range(20)]
+        assert wait_for(lambda: capped.listings_waiting == 20, timeout=30)
+        assert capped.reinitializations == 1  # none within the interval
+        stepped.now += 1.0  # the waiting listings see it at their wait's end (1 s at most)
+        answers = [f.result(timeout=30) for f in listings]
+    assert capped.reinitializations == 2  # one for all twenty
+    assert all(again.serial in {t.serial for t in a} for a in answers)
+    capped.login(again.serial, again.pin)  # the new initialization's PIN: no old state
+    capped.logout(again.serial)
 
 
 def test_unplug_while_logged_in_drops_the_login(

@@ -38,6 +38,7 @@ import psycopg
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from authd.center.link import NODE_SERVICE
 from authd.client import identity_channel
 from authd.demo_steps.topology import (
     ServeProcess,
@@ -159,6 +160,10 @@ class Branch:
     def serving(self, service: str = "") -> bool:
         return serving(self.channel, service)
 
+    def node_service(self, n: int) -> str:
+        """The health service of center node ``n`` as this branch's link sees it."""
+        return NODE_SERVICE + self.proxies[self.order.index(n)].address
+
     @contextlib.contextmanager
     def login(self, token: SoftHsmToken) -> Iterator[str]:
         """A login on the token, ended afterwards (SoftHSM2's new tokens appear to the node
@@ -234,7 +239,8 @@ class Deployment:
         for branch in self.branches.values():
             assert wait_for(lambda b=branch: all(b.serving(s) for s in CENTER_SERVICES),
                             timeout=30)
-        time.sleep(5 * LINK["health_interval"])  # each link has asked node n since
+        for branch in self.branches.values():  # each link takes node n for up again
+            assert wait_for(lambda b=branch: b.serving(b.node_service(n)), timeout=30)
 
     def heal(self) -> None:
         """Every node running, every proxy forwarding, each branch's link seeing both center
