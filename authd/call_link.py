@@ -61,16 +61,20 @@ from authd.v1 import call_link_pb2
 log = logging.getLogger(__name__)
 
 
+Lease = call_link_pb2.CardLease | call_link_pb2.TokenLease
+
+
 class Answer(Protocol):
     """``answer(response, None)`` or ``answer(None, error)``: exactly once, from any thread;
-    a response may lend the front end a card (``lease``, call_link.proto)."""
+    a response may lend the front end a card or a token login (``lease``, call_link.proto)."""
 
     def __call__(self, response: Message | None, error: BaseException | None, /,
-                 lease: call_link_pb2.CardLease | None = None) -> None: ...
+                 lease: Lease | None = None) -> None: ...
 
 
 class LeaseHolder(Protocol):
-    """What lends cards to the front end (authd/smartcard/lending.py), told of the lease parts
+    """What lends cards or token logins to the front end (authd/smartcard/lending.py,
+    authd/token/lending.py), told of the lease parts
     of its method's calls on the link's reader thread, and of a connection that went away."""
 
     def used(self, peer: LinkPeer, part: call_link_pb2.LinkedCall) -> None: ...
@@ -201,6 +205,10 @@ class LinkPeer:
     def recall(self, lease_id: int) -> None:
         """Asks for the card of ``lease_id`` back (answered by a LEASE_RETURN part)."""
         self._writer.put(call_link_pb2.LinkedAnswer(id=0, recall=lease_id))
+
+    def recall_token(self, lease_id: int) -> None:
+        """Ends the token lease ``lease_id`` (answered by a LEASE_RETURN part)."""
+        self._writer.put(call_link_pb2.LinkedAnswer(id=0, token_recall=lease_id))
 
 
 _peer: contextvars.ContextVar[LinkPeer | None] = contextvars.ContextVar("link_peer",
@@ -397,15 +405,18 @@ class CallLink(FrontListener):
         answered = threading.Lock()
 
         def answer(response: Message | None, error: BaseException | None, /,
-                   lease: call_link_pb2.CardLease | None = None) -> None:
+                   lease: Lease | None = None) -> None:
             if not answered.acquire(blocking=False):
                 return  # answered already (a bug in a serve): the first answer stands
             out = call_link_pb2.LinkedAnswer(id=call.id)
             if error is None and response is not None:
                 out.response = response.SerializeToString()
-                if lease is not None:
+                # a larger request is refused by the daemon: never served lent
+                if isinstance(lease, call_link_pb2.TokenLease):
+                    out.token_lease.CopyFrom(lease)
+                    out.token_lease.max_request_bytes = self._parsers[method].limit
+                elif lease is not None:
                     out.lease.CopyFrom(lease)
-                    # a larger request is refused by the daemon: never served lent
                     out.lease.max_request_bytes = self._parsers[method].limit
                 access_logged(method, caller, code_pb2.OK, started)
             else:
