@@ -1,8 +1,9 @@
 """Token logins lent to the native front end, each for its caller (docs/token.md, "The login
 lent to authd-front").
 
-With ``[server] front = "native"`` a login keeps its PIN until its first linked unary Sign
-answers well; that answer lends the login to the front end that sent the call (a
+With ``[server] front = "native"`` a login keeps its PIN until it is lent: the answer to its
+``[token] lend_after_signs``-th good linked unary Sign lends it to the front end that sent
+the call (a
 ``TokenLease``: the handle, its caller exactly as the front end described it, the module's
 path, the token's serial and label, the PIN, ``max_sign_bytes``, the bounds of
 ``authd_rpc_seconds``), and the PIN is wiped here. The front end logs its own instance of the
@@ -75,7 +76,7 @@ class TokenLending:
         self._watching = False
         self.lent_total = 0  # leases granted
         self.served_total = 0  # Signs served on lent logins, as told
-        service.lends = True
+        service.lends = settings.lend_after_signs > 0
         service.sessions.on_end = self._ended
         service.on_change = lambda login: self.recall(login.handle, wait=True)
 
@@ -88,7 +89,8 @@ class TokenLending:
         lent now, the caller's own), one that lends it with a good answer."""
         call, peer = current_call(), current_peer()
         login = self.service.sessions.peek(handle)
-        if (call is None or peer is None or login is None or login.pin is None
+        after = self.service.settings.lend_after_signs
+        if (after <= 0 or call is None or peer is None or login is None or login.pin is None
                 or not login.owned_by(caller) or self.service.guard is not None):
             return answer
         with self._state:
@@ -98,7 +100,9 @@ class TokenLending:
         def lend(response: Message | None, error: BaseException | None, /,
                  lease: Lease | None = None) -> None:
             if error is None and response is not None:
-                lease = self._grant(login, caller, call, peer)
+                login.linked_signs += 1
+                if login.linked_signs >= after:
+                    lease = self._grant(login, caller, call, peer)
             answer(response, error, lease)
 
         return lend

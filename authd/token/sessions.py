@@ -46,6 +46,7 @@ class TokenLogin:
     # The user PIN, kept only until the login is lent to the native front end (which logs its
     # own module instance in with it: authd/token/lending.py), then wiped; never logged.
     pin: bytearray | None = field(default=None, repr=False)
+    linked_signs: int = 0  # good unary Signs through the native front end, before it is lent
 
     def keep_pin(self, pin: str) -> None:
         self.pin = bytearray(pin.encode())

@@ -28,6 +28,7 @@ from tests.service.test_front_answers import _scrape
 
 SIGN = "/authd.v1.TokenService/Sign"
 FAST = {"poll_interval": 0.1, "rescan_interval": 0.1}
+LEND_AFTER = 2
 
 
 @pytest.fixture
@@ -37,7 +38,7 @@ def token() -> SoftHsmToken:
 
 def _native(server: Any, **token: Any) -> Any:
     return server(server={"front": "native", "metrics_listen": "127.0.0.1:0"},
-                  token={**FAST, **token})
+                  token={**FAST, "lend_after_signs": LEND_AFTER, **token})
 
 
 def _lending(srv: Any) -> TokenLending:
@@ -75,10 +76,11 @@ def _answer(call: Any) -> tuple[Any, ...]:
 
 
 def _lend(srv: Any, stub: Any, session: str, key_id: bytes) -> TokenLending:
-    """The login's first Sign, signed by the daemon, lends it."""
+    """The login's first Signs, signed by the daemon, the last of them lending it."""
     lending = _lending(srv)
-    assert not lending.lent(session)
-    _sign(stub, session, key_id, data=b"first")
+    for _ in range(LEND_AFTER):
+        assert not lending.lent(session)
+        _sign(stub, session, key_id, data=b"first")
     assert lending.lent(session)
     return lending
 
