@@ -35,6 +35,7 @@ from __future__ import annotations
 import contextvars
 import logging
 import socket
+import struct
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -196,11 +197,20 @@ _held = threading.local()
 
 
 class LinkPeer:
-    """The front end at the other end of one connection, as a lender sees it."""
+    """The front end at the other end of one connection, as a lender sees it. ``pid``: the
+    connected process's, from the socket's peer credentials (SO_PEERCRED, 0 if unknown);
+    ``started_front()`` whether it is the front end this daemon started (a secret is lent to
+    nothing else: authd/token/lending.py)."""
 
-    def __init__(self, writer: _Writer) -> None:
+    def __init__(self, writer: _Writer, pid: int = 0,
+                 front_pid: Callable[[], int] | None = None) -> None:
         self._writer = writer
         self.connected = True
+        self.pid = pid
+        self._front_pid = front_pid
+
+    def started_front(self) -> bool:
+        return self.pid > 0 and self._front_pid is not None and self.pid == self._front_pid()
 
     def recall(self, lease_id: int) -> None:
         """Asks for the card of ``lease_id`` back (answered by a LEASE_RETURN part)."""
@@ -325,6 +335,8 @@ class CallLink(FrontListener):
         self._callers = Callers()
         self._settles = [method.settle for method in self.methods.values()
                          if isinstance(method, LinkedMethod) and method.settle is not None]
+        # The pid of the front end this daemon started (authd/front.py), once it is.
+        self.front_pid: Callable[[], int] | None = None
         self.start()
 
     def front_args(self) -> list[str]:
@@ -338,7 +350,8 @@ class CallLink(FrontListener):
 
     def _read(self, conn: socket.socket) -> None:
         writer = _Writer(conn)
-        peer = LinkPeer(writer)
+        peer = LinkPeer(writer, _peer_pid(conn), lambda: self.front_pid() if self.front_pid
+                        else 0)
         frames = Frames(conn)
         streams: dict[int, _Stream] = {}  # this connection's streams not ended yet
         _peer.set(peer)  # copied into each call's context
@@ -501,6 +514,19 @@ class CallLink(FrontListener):
             stream.calls = linked.open(out)
         except Exception as exc:
             out.end(exc)
+
+
+def _peer_pid(conn: socket.socket) -> int:
+    """The connected process's pid (SO_PEERCRED; 0 where the platform has none)."""
+    try:
+        creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _UCRED.size)
+    except (AttributeError, OSError):
+        return 0
+    pid, _, _ = _UCRED.unpack(creds)
+    return int(pid)
+
+
+_UCRED = struct.Struct("3i")  # struct ucred: pid, uid, gid
 
 
 def _settle_stream(stream: _Stream) -> None:

@@ -112,7 +112,7 @@ class TokenLending:
         self._watch()
         with self._state:
             # Checked and recorded together: a login ending now finds the lease to recall.
-            if (login.handle in self._leases or not peer.connected
+            if (login.handle in self._leases or not peer.connected or not peer.started_front()
                     or not self.service.sessions.live(login)):
                 return None
             pin = login.take_pin()

@@ -224,3 +224,19 @@ def test_the_pin_is_in_no_log(server, native_front, capfd, caplog) -> None:
     assert pin not in out and pin not in err
     assert pin not in caplog.text
     assert "lent token login back" in caplog.text  # the daemon's log was captured
+
+
+def test_a_login_is_lent_only_to_the_front_end_the_daemon_started(server, native_front,
+                                                                   token: SoftHsmToken) -> None:
+    srv = _native(server)
+    calls = srv._bg.running.calls
+    started = calls.front_pid
+    calls.front_pid = lambda: started() + 1  # the link's peer is not the process it started
+    stub = _stub(srv)
+    session = _login(stub, token)
+    key, public = _key(stub, session, pb.TOKEN_KEY_SPEC_EC_P256)
+    lending = _lending(srv)
+    for _ in range(LEND_AFTER + 3):
+        _verify(public, _sign(stub, session, key.key_id, data=b"x"), b"x",
+                pb.TOKEN_SIGN_ECDSA_SHA256)
+    assert not lending.lent(session) and lending.lent_total == 0
