@@ -94,20 +94,22 @@ void TokenLender::Take(authd::v1::TokenLease* lease, const std::string& method) 
     if (!pin->empty()) OPENSSL_cleanse(&(*pin)[0], pin->size());
     lease->clear_pin();
   };
+  bool held;  // the handle is lent already (not from this daemon's leases): declined
   {
     std::lock_guard<std::mutex> lock(mu_);
     method_ = method;
     // Asked back before its answer came (the recall overtook it): answered already.
-    if (recalled_.erase(lease->id()) > 0 || by_handle_.count(lease->handle()) > 0) {
+    if (recalled_.erase(lease->id()) > 0) {
       wipe();
       return;
     }
+    held = by_handle_.count(lease->handle()) > 0;
   }
   Pkcs11Module* module = nullptr;
   CK_SLOT_ID slot = 0;
   CK_SESSION_HANDLE session = CK_INVALID_HANDLE;
   bool ok = false;
-  {
+  if (!held) {
     std::lock_guard<std::mutex> loading(modules_mu_);
     auto& held = modules_[lease->module()];
     if (!held) held = Pkcs11Module::Load(lease->module());
