@@ -1,13 +1,44 @@
 #include "pkcs11.h"
 
 #include <dlfcn.h>
+#include <stdlib.h>
+#include <unistd.h>
 
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
 #include <vector>
 
 namespace authd_front {
 
-std::unique_ptr<Pkcs11Module> Pkcs11Module::Load(const std::string& path) {
-  void* library = ::dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+namespace {
+
+// dlopen of a private copy of the file at `path`, removed at once (the mapping stays).
+void* OpenCopy(const std::string& path) {
+  const char* tmp = std::getenv("TMPDIR");
+  std::string pattern = std::string(tmp != nullptr && *tmp != '\0' ? tmp : P_tmpdir) +
+                        "/authd-front-p11-XXXXXX";
+  std::vector<char> dir(pattern.begin(), pattern.end());
+  dir.push_back('\0');
+  if (::mkdtemp(dir.data()) == nullptr) return nullptr;
+  std::string copy = std::string(dir.data()) + "/module.so";
+  void* library = nullptr;
+  {
+    std::ifstream in(path, std::ios::binary);
+    std::ofstream out(copy, std::ios::binary);
+    out << in.rdbuf();
+    out.close();
+    if (in && out) library = ::dlopen(copy.c_str(), RTLD_NOW | RTLD_LOCAL);
+  }
+  ::unlink(copy.c_str());
+  ::rmdir(dir.data());
+  return library;
+}
+
+}  // namespace
+
+std::unique_ptr<Pkcs11Module> Pkcs11Module::Load(const std::string& path, bool copy) {
+  void* library = copy ? OpenCopy(path) : ::dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
   if (library == nullptr) return nullptr;
   auto get = reinterpret_cast<CK_C_GetFunctionList>(::dlsym(library, "C_GetFunctionList"));
   CK_FUNCTION_LIST* f = nullptr;

@@ -15,7 +15,9 @@ namespace authd_front {
 class Pkcs11Module {
  public:
   // The module at `path`, initialized; nullptr when it cannot be loaded or initialized.
-  static std::unique_ptr<Pkcs11Module> Load(const std::string& path);
+  // `copy`: an instance of its own, loaded from a private copy of the file (dlopen gives one
+  // instance per file; the copy is removed once loaded): its own state, locks and login.
+  static std::unique_ptr<Pkcs11Module> Load(const std::string& path, bool copy);
   ~Pkcs11Module();
   Pkcs11Module(const Pkcs11Module&) = delete;
   Pkcs11Module& operator=(const Pkcs11Module&) = delete;

@@ -16,6 +16,9 @@ using Part = authd::v1::LinkedCall;
 // Calls served on a lent login told to the daemon in one LEASE_USED part at most.
 constexpr uint32_t kReportEvery = 64;
 constexpr size_t kRecalledKept = 64;
+// Instances of a lease's module, each logged in (at most this many Signs of one lease run at
+// once, as many as unary.h's queue threads).
+constexpr size_t kInstances = 4;
 constexpr size_t kMaxKeyId = 64;  // devices/token MAX_KEY_ID
 constexpr size_t kSha256 = 32;
 constexpr size_t kSignatureMax = 1024;  // an RSA-8192 signature
@@ -105,51 +108,58 @@ void TokenLender::Take(authd::v1::TokenLease* lease, const std::string& method) 
     }
     held = by_handle_.count(lease->handle()) > 0;
   }
-  Pkcs11Module* module = nullptr;
-  CK_SLOT_ID slot = 0;
-  CK_SESSION_HANDLE session = CK_INVALID_HANDLE;
-  bool ok = false;
+  std::vector<Instance> instances;
   if (!held) {
     std::lock_guard<std::mutex> loading(modules_mu_);
-    auto& held = modules_[lease->module()];
-    if (!held) held = Pkcs11Module::Load(lease->module());
-    if (held) {
-      module = held.get();
-      ok = module->FindSlot(lease->serial(), &slot);
-      if (!ok) {
-        // A token this instance has not seen (SoftHSM2 scans its tokens only when it is
-        // initialized): initialized again, unless another lease uses the module.
-        bool used = false;
-        {
-          std::lock_guard<std::mutex> lock(mu_);
-          for (auto& [handle, other] : by_handle_) used = used || other->module == module;
-        }
-        ok = !used && module->Reinitialize() && module->FindSlot(lease->serial(), &slot);
+    auto& loaded = modules_[lease->module()];
+    bool used = false;  // another lease uses the module's instances: never re-initialized
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (auto& [handle, other] : by_handle_) {
+        used = used || other->info.module() == lease->module();
       }
     }
-    if (ok) {
-      auto* f = module->f();
-      ok = f->C_OpenSession(slot, CKF_SERIAL_SESSION, nullptr, nullptr, &session) == CKR_OK;
-      if (ok) {
-        std::string* pin = lease->mutable_pin();
-        CK_RV rv = f->C_Login(session, CKU_USER, reinterpret_cast<unsigned char*>(&(*pin)[0]),
-                              pin->size());
-        ok = rv == CKR_OK || rv == CKR_USER_ALREADY_LOGGED_IN;
-        if (!ok) f->C_CloseSession(session);
+    for (size_t i = 0; i < kInstances; ++i) {
+      if (loaded.size() <= i) {
+        auto module = Pkcs11Module::Load(lease->module(), i > 0);
+        if (!module) break;
+        loaded.push_back(std::move(module));
       }
+      Instance instance;
+      instance.module = loaded[i].get();
+      // A token this instance has not seen (SoftHSM2 scans its tokens only when it is
+      // initialized): initialized again, unless another lease uses the module.
+      if (!instance.module->FindSlot(lease->serial(), &instance.slot) &&
+          (used || !instance.module->Reinitialize() ||
+           !instance.module->FindSlot(lease->serial(), &instance.slot))) {
+        break;
+      }
+      auto* f = instance.module->f();
+      CK_SESSION_HANDLE session = CK_INVALID_HANDLE;
+      if (f->C_OpenSession(instance.slot, CKF_SERIAL_SESSION, nullptr, nullptr, &session) !=
+          CKR_OK) {
+        break;
+      }
+      std::string* pin = lease->mutable_pin();
+      CK_RV rv = f->C_Login(session, CKU_USER, reinterpret_cast<unsigned char*>(&(*pin)[0]),
+                            pin->size());
+      if (rv != CKR_OK && rv != CKR_USER_ALREADY_LOGGED_IN) {
+        f->C_CloseSession(session);
+        break;
+      }
+      instance.sessions.push_back(session);
+      instances.push_back(std::move(instance));
     }
   }
   wipe();
-  if (!ok) {  // declined: the daemon keeps signing
+  if (instances.empty()) {  // declined: the daemon keeps signing
     send_(LeasePart(Part::LEASE_RETURN, lease->id(), method));
     return;
   }
   auto made = std::make_shared<Lease>();
   made->info = *lease;
   made->method = method;
-  made->module = module;
-  made->slot = slot;
-  made->sessions.push_back(session);
+  made->instances = std::move(instances);
   {
     std::lock_guard<std::mutex> lock(mu_);
     by_handle_[lease->handle()] = std::move(made);
@@ -176,11 +186,12 @@ void TokenLender::End(const std::shared_ptr<Lease>& lease, bool tell) {
     std::unique_lock<std::mutex> lock(lease->mu);
     lease->over = true;
     lease->idle.wait(lock, [&] { return lease->busy == 0; });  // its answers first
-    auto* f = lease->module->f();
-    if (!lease->sessions.empty()) f->C_Logout(lease->sessions.front());
-    for (CK_SESSION_HANDLE session : lease->sessions) f->C_CloseSession(session);
-    lease->sessions.clear();
-    lease->keys.clear();
+    for (Instance& instance : lease->instances) {
+      auto* f = instance.module->f();
+      if (!instance.sessions.empty()) f->C_Logout(instance.sessions.front());
+      for (CK_SESSION_HANDLE session : instance.sessions) f->C_CloseSession(session);
+    }
+    lease->instances.clear();
     part = LeasePart(Part::LEASE_RETURN, lease->info.id(), lease->method);
     lease->unreported.TellIn(&part);
   }
@@ -213,17 +224,17 @@ void TokenLender::Drop() {
   for (auto& [handle, lease] : leases) End(lease, false);
 }
 
-TokenLender::Signed TokenLender::Sign(Lease& lease, CK_SESSION_HANDLE session,
-                                      const std::string& key_id, int algorithm,
-                                      const unsigned char* hash, std::string* signature,
-                                      int* chosen) {
-  auto* f = lease.module->f();
+TokenLender::Signed TokenLender::Sign(Lease& lease, Instance& instance,
+                                      CK_SESSION_HANDLE session, const std::string& key_id,
+                                      int algorithm, const unsigned char* hash,
+                                      std::string* signature, int* chosen) {
+  auto* f = instance.module->f();
   Key key{};
   bool known;
   {
     std::lock_guard<std::mutex> lock(lease.mu);
-    auto it = lease.keys.find(key_id);
-    known = it != lease.keys.end();
+    auto it = instance.keys.find(key_id);
+    known = it != instance.keys.end();
     if (known) key = it->second;
   }
   if (!known) {
@@ -240,7 +251,7 @@ TokenLender::Signed TokenLender::Sign(Lease& lease, CK_SESSION_HANDLE session,
     CK_ATTRIBUTE type = {CKA_KEY_TYPE, &key.type, sizeof(key.type)};
     if (f->C_GetAttributeValue(session, key.handle, &type, 1) != CKR_OK) return Signed::kFailed;
     std::lock_guard<std::mutex> lock(lease.mu);
-    lease.keys[key_id] = key;
+    instance.keys[key_id] = key;
   }
   CK_RSA_PKCS_PSS_PARAMS pss{CKM_SHA256, CKG_MGF1_SHA256, kSha256};
   CK_MECHANISM mechanism{CKM_ECDSA, nullptr, 0};
@@ -306,23 +317,29 @@ bool TokenLender::Serve(const Part& call, std::string* response) {
     return false;
   }
   CK_SESSION_HANDLE session = CK_INVALID_HANDLE;
+  Instance* instance = nullptr;  // the least busy
   {
     std::lock_guard<std::mutex> lock(lease->mu);
     if (lease->over) return false;
     ++lease->busy;
-    if (!lease->sessions.empty()) {
-      session = lease->sessions.back();
-      lease->sessions.pop_back();
+    for (Instance& each : lease->instances) {
+      if (instance == nullptr || each.busy < instance->busy) instance = &each;
+    }
+    ++instance->busy;
+    if (!instance->sessions.empty()) {
+      session = instance->sessions.back();
+      instance->sessions.pop_back();
     }
   }
-  auto* f = lease->module->f();
+  auto* f = instance->module->f();
   Signed signed_ = Signed::kFailed;
   std::string signature;
   int chosen = kDefault;
   if (session != CK_INVALID_HANDLE ||
-      f->C_OpenSession(lease->slot, CKF_SERIAL_SESSION, nullptr, nullptr, &session) == CKR_OK) {
-    signed_ = Sign(*lease, session, request.key_id(), request.algorithm(), hash, &signature,
-                   &chosen);
+      f->C_OpenSession(instance->slot, CKF_SERIAL_SESSION, nullptr, nullptr, &session) ==
+          CKR_OK) {
+    signed_ = Sign(*lease, *instance, session, request.key_id(), request.algorithm(), hash,
+                   &signature, &chosen);
   }
   if (signed_ == Signed::kYes) {
     authd::v1::TokenSignResponse answer;
@@ -335,7 +352,8 @@ bool TokenLender::Serve(const Part& call, std::string* response) {
   Part part;
   {
     std::lock_guard<std::mutex> lock(lease->mu);
-    if (session != CK_INVALID_HANDLE) lease->sessions.push_back(session);
+    if (session != CK_INVALID_HANDLE) instance->sessions.push_back(session);
+    --instance->busy;
     --lease->busy;
     if (signed_ == Signed::kYes) {
       auto now = Clock::now();

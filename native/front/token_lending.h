@@ -1,8 +1,10 @@
 // Token logins lent to the front end by the daemon, each for one caller (call_link.proto,
 // TokenLease; docs/token.md, "The login lent to authd-front"). With the answer to a linked
 // unary Sign the daemon may lend that Sign's login: the front end loads the token's PKCS#11
-// module itself (pkcs11.h), finds the token by its serial number, logs its own instance in
-// with the PIN that came with the lease (wiped at once) and signs that caller's next unary
+// module itself (pkcs11.h), finds the token by its serial number, logs its own instances in
+// with the PIN that came with the lease (wiped at once: kInstances of them, each from a
+// private copy of the module, since one SoftHSM2 instance signs on one token object at a time
+// however many sessions sign) and signs that caller's next unary
 // Signs on that handle itself when they are the common case: SHA-256 of the data (or a
 // 32-byte digest) signed with CKM_ECDSA (the r||s answer DER-encoded), CKM_RSA_PKCS over the
 // DigestInfo or CKM_RSA_PKCS_PSS (SHA-256, MGF1-SHA-256, a 32-byte salt), as the daemon signs
@@ -61,17 +63,22 @@ class TokenLender {
     CK_OBJECT_HANDLE handle;
     CK_KEY_TYPE type;
   };
+  // One instance of the lease's module, logged in: its own sessions and key handles.
+  struct Instance {
+    Pkcs11Module* module = nullptr;
+    CK_SLOT_ID slot = 0;
+    std::vector<CK_SESSION_HANDLE> sessions;  // open and not in use
+    int busy = 0;                              // Signs on it now
+    std::map<std::string, Key> keys;           // by CKA_ID
+  };
   struct Lease {
     authd::v1::TokenLease info;  // without its PIN
     std::string method;
-    Pkcs11Module* module = nullptr;
-    CK_SLOT_ID slot = 0;
-    std::mutex mu;
+    std::mutex mu;  // guards what follows
     std::condition_variable idle;
-    std::vector<CK_SESSION_HANDLE> sessions;  // open and not in use
-    int busy = 0;                              // sessions in use by Signs
+    std::vector<Instance> instances;
+    int busy = 0;  // Signs in flight
     bool over = false;
-    std::map<std::string, Key> keys;  // by CKA_ID
     LentCalls unreported;
     Clock::time_point first_untold;
   };
@@ -80,9 +87,9 @@ class TokenLender {
   // One signature on one of the lease's sessions: kNotHere when the daemon is to answer it
   // (no such private key, an algorithm that does not fit the key), kFailed on a PKCS#11
   // error. `chosen`: the algorithm signed with (TokenSignAlgorithm).
-  static Signed Sign(Lease& lease, CK_SESSION_HANDLE session, const std::string& key_id,
-                     int algorithm, const unsigned char* hash, std::string* signature,
-                     int* chosen);
+  static Signed Sign(Lease& lease, Instance& instance, CK_SESSION_HANDLE session,
+                     const std::string& key_id, int algorithm, const unsigned char* hash,
+                     std::string* signature, int* chosen);
   // Ends `lease` (taken out of by_handle_ already): waits for its Signs in flight, logs out,
   // closes its sessions; its LEASE_RETURN (with the calls not told), unless the link is gone.
   void End(const std::shared_ptr<Lease>& lease, bool tell);
@@ -98,8 +105,8 @@ class TokenLender {
   std::atomic<int> lent_count_{0};
   std::string method_;  // the newest lease's method
   bool stopping_ = false;
-  std::mutex modules_mu_;  // guards modules_ (loaded once per path, kept)
-  std::map<std::string, std::unique_ptr<Pkcs11Module>> modules_;
+  std::mutex modules_mu_;  // guards modules_ (loaded once per path and instance, kept)
+  std::map<std::string, std::vector<std::unique_ptr<Pkcs11Module>>> modules_;
   std::thread thread_;  // tells the calls of quiet leases
 };
 
