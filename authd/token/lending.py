@@ -2,13 +2,13 @@
 lent to authd-front").
 
 With ``[server] front = "native"`` a login keeps its PIN until it is lent: the answer to its
-``[token] lend_after_signs``-th good linked unary Sign lends it to the front end that sent
-the call (a
-``TokenLease``: the handle, its caller exactly as the front end described it, the module's
-path, the token's serial and label, the PIN, ``max_sign_bytes``, the bounds of
-``authd_rpc_seconds``), and the PIN is wiped here. The front end logs its own instance of the
+``[token] lend_after_signs``-th good linked unary Sign lends it to the front end that sent the
+call (a ``TokenLease``: the handle, its caller exactly as the front end described it, the
+module's path, the token's serial and label, the PIN, ``max_sign_bytes``, the bounds of
+``authd_rpc_seconds``), and the PIN is wiped here. The front end logs its own instances of the
 module in with it (PKCS#11 logs in per process) and signs that caller's common Signs on that
-handle itself; everything else still comes here. With a check before signing installed (the
+handle itself; everything else still comes here. Only the front end this daemon started (the
+link peer's pid) is lent anything. With a check before signing installed (the
 certificate feature's, ``[certificate] ca_certificates``) nothing is lent: every signature
 is checked here. A login is lent once: once its lease ended it stays the daemon's until the
 next Login.
