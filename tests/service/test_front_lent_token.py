@@ -157,7 +157,7 @@ def test_lent_signs_keep_the_login_alive_and_are_counted(server, native_front,
     # daemon's answer for an ended login.
     assert wait_for(lambda: srv.app.require(TokenFeature).service.sessions.peek(session)
                     is None, timeout=20)
-    assert not lending.lent(session)
+    assert wait_for(lambda: not lending.lent(session), timeout=10)  # recalled, given back
     code, details = _answer(lambda: _sign(stub, session, key.key_id, data=b"x"))
     assert code == "NOT_FOUND", details
 
