@@ -204,8 +204,8 @@ class TokenLending:
     def _told(self, lease: _Lease | None, part: call_link_pb2.LinkedCall) -> None:
         if lease is None or part.served <= 0:
             return
-        with self._state:
-            lease.served += part.served
-            self.served_total += part.served
         self.service.sessions.touch(lease.login)
         log_served(lease.method, lease.caller, part)
+        with self._state:  # counted once logged: what the counts say is in the metrics
+            lease.served += part.served
+            self.served_total += part.served
