@@ -35,6 +35,7 @@ from __future__ import annotations
 import contextvars
 import logging
 import socket
+import struct
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -61,16 +62,20 @@ from authd.v1 import call_link_pb2
 log = logging.getLogger(__name__)
 
 
+Lease = call_link_pb2.CardLease | call_link_pb2.TokenLease
+
+
 class Answer(Protocol):
     """``answer(response, None)`` or ``answer(None, error)``: exactly once, from any thread;
-    a response may lend the front end a card (``lease``, call_link.proto)."""
+    a response may lend the front end a card or a token login (``lease``, call_link.proto)."""
 
     def __call__(self, response: Message | None, error: BaseException | None, /,
-                 lease: call_link_pb2.CardLease | None = None) -> None: ...
+                 lease: Lease | None = None) -> None: ...
 
 
 class LeaseHolder(Protocol):
-    """What lends cards to the front end (authd/smartcard/lending.py), told of the lease parts
+    """What lends cards or token logins to the front end (authd/smartcard/lending.py,
+    authd/token/lending.py), told of the lease parts
     of its method's calls on the link's reader thread, and of a connection that went away."""
 
     def used(self, peer: LinkPeer, part: call_link_pb2.LinkedCall) -> None: ...
@@ -192,15 +197,28 @@ _held = threading.local()
 
 
 class LinkPeer:
-    """The front end at the other end of one connection, as a lender sees it."""
+    """The front end at the other end of one connection, as a lender sees it. ``pid``: the
+    connected process's, from the socket's peer credentials (SO_PEERCRED, 0 if unknown);
+    ``started_front()`` whether it is the front end this daemon started (a secret is lent to
+    nothing else: authd/token/lending.py)."""
 
-    def __init__(self, writer: _Writer) -> None:
+    def __init__(self, writer: _Writer, pid: int = 0,
+                 front_pid: Callable[[], int] | None = None) -> None:
         self._writer = writer
         self.connected = True
+        self.pid = pid
+        self._front_pid = front_pid
+
+    def started_front(self) -> bool:
+        return self.pid > 0 and self._front_pid is not None and self.pid == self._front_pid()
 
     def recall(self, lease_id: int) -> None:
         """Asks for the card of ``lease_id`` back (answered by a LEASE_RETURN part)."""
         self._writer.put(call_link_pb2.LinkedAnswer(id=0, recall=lease_id))
+
+    def recall_token(self, lease_id: int) -> None:
+        """Ends the token lease ``lease_id`` (answered by a LEASE_RETURN part)."""
+        self._writer.put(call_link_pb2.LinkedAnswer(id=0, token_recall=lease_id))
 
 
 _peer: contextvars.ContextVar[LinkPeer | None] = contextvars.ContextVar("link_peer",
@@ -317,6 +335,8 @@ class CallLink(FrontListener):
         self._callers = Callers()
         self._settles = [method.settle for method in self.methods.values()
                          if isinstance(method, LinkedMethod) and method.settle is not None]
+        # The pid of the front end this daemon started (authd/front.py), once it is.
+        self.front_pid: Callable[[], int] | None = None
         self.start()
 
     def front_args(self) -> list[str]:
@@ -330,7 +350,8 @@ class CallLink(FrontListener):
 
     def _read(self, conn: socket.socket) -> None:
         writer = _Writer(conn)
-        peer = LinkPeer(writer)
+        peer = LinkPeer(writer, _peer_pid(conn), lambda: self.front_pid() if self.front_pid
+                        else 0)
         frames = Frames(conn)
         streams: dict[int, _Stream] = {}  # this connection's streams not ended yet
         _peer.set(peer)  # copied into each call's context
@@ -397,15 +418,18 @@ class CallLink(FrontListener):
         answered = threading.Lock()
 
         def answer(response: Message | None, error: BaseException | None, /,
-                   lease: call_link_pb2.CardLease | None = None) -> None:
+                   lease: Lease | None = None) -> None:
             if not answered.acquire(blocking=False):
                 return  # answered already (a bug in a serve): the first answer stands
             out = call_link_pb2.LinkedAnswer(id=call.id)
             if error is None and response is not None:
                 out.response = response.SerializeToString()
-                if lease is not None:
+                # a larger request is refused by the daemon: never served lent
+                if isinstance(lease, call_link_pb2.TokenLease):
+                    out.token_lease.CopyFrom(lease)
+                    out.token_lease.max_request_bytes = self._parsers[method].limit
+                elif lease is not None:
                     out.lease.CopyFrom(lease)
-                    # a larger request is refused by the daemon: never served lent
                     out.lease.max_request_bytes = self._parsers[method].limit
                 access_logged(method, caller, code_pb2.OK, started)
             else:
@@ -490,6 +514,19 @@ class CallLink(FrontListener):
             stream.calls = linked.open(out)
         except Exception as exc:
             out.end(exc)
+
+
+def _peer_pid(conn: socket.socket) -> int:
+    """The connected process's pid (SO_PEERCRED; 0 where the platform has none)."""
+    try:
+        creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _UCRED.size)
+    except (AttributeError, OSError):
+        return 0
+    pid, _, _ = _UCRED.unpack(creds)
+    return int(pid)
+
+
+_UCRED = struct.Struct("3i")  # struct ucred: pid, uid, gid
 
 
 def _settle_stream(stream: _Stream) -> None:

@@ -11,7 +11,9 @@ socket (``authd/otp/link.py``), hands ``TokenService`` Sign and SignStream and
 bytes, to this daemon's own gRPC server, which then listens only on a second Unix socket.
 The sockets are in a private run directory (mode 0700); the daemon's server accepts a call
 only with the random token it gave the front end, and takes the caller from the front end's
-``x-authd-*-bin`` metadata.
+``x-authd-*-bin`` metadata. A token login lent to the front end carries its user PIN over the
+call link, to the peer whose pid is this front end's only (authd/token/lending.py); the front
+end wipes it once its own module instance is logged in (docs/token.md, "PIN").
 
 The daemon starts the front end once its features run, restarts it on the same port if it
 dies (after 0.1 s, doubling while it keeps dying, at most 5 s), and stops it with SIGTERM

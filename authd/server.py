@@ -324,6 +324,8 @@ async def _start_features(config: Config, app: App, server: grpc.aio.Server,
                       f"--max-send={MAX_RESPONSE}",
                       f"--server-options={','.join(core)}"]
         running.front = NativeFront(config, daemon_socket, front_args, token)
+        if running.calls is not None:
+            running.calls.front_pid = running.front.pid
         running.port = await asyncio.get_running_loop().run_in_executor(
             None, running.front.start)
     running.store_watcher = watch_store(app)

@@ -175,15 +175,19 @@ def _h2(url: str, body: bytes, callers: int, seconds: float, per_request: int,
     server's CPU is this process's and its native front end's, if it has one."""
     jobs = [(body, h2load.caller_headers("bank-a", "branch", "bench"))]
     daemon0 = proc_cpu_seconds(os.getpid())
+    front0 = proc_cpu_seconds(FRONT_PID) if FRONT_PID else 0.0
     cpu0, t0 = _server_cpu(), time.perf_counter()
     run = h2load.run_counted(url, jobs, ok_calls, duration=seconds, connections=callers,
                              streams=1, per_request=per_request)
     wall = time.perf_counter() - t0
     daemon = proc_cpu_seconds(os.getpid()) - daemon0
+    front = (proc_cpu_seconds(FRONT_PID) - front0) if FRONT_PID else float("nan")
+    signed = run.rate * wall
     return {"rate": run.rate, "client_cpu": run.client_cpu / wall,
             "server_cpu": (_server_cpu() - cpu0) / wall, "load": load1(),
             "failed": run.failed,
-            "daemon_us": daemon / (run.rate * wall) * 1e6 if run.rate else float("nan")}
+            "daemon_us": daemon / signed * 1e6 if run.rate else float("nan"),
+            "front_us": front / signed * 1e6 if run.rate else float("nan")}
 
 
 FRONT_PID = 0  # authd-front serving the port ([server] front = "native"), 0: none
@@ -360,11 +364,13 @@ def main(argv: list[str] | None = None) -> None:
                 direct = results["direct"][0] if "direct" in results else 0.0
                 for path, (rate, spread, mid) in results.items():
                     daemon_us = mid.get("daemon_us")
+                    front_us = mid.get("front_us")
                     rows.append([name, callers, path, rate, spread,
                                  rate / p11 if p11 else float("nan"),
                                  rate / direct if direct else float("nan"),
                                  f"{mid['server_cpu']:.2f}" if path != "direct" else "-",
                                  f"{daemon_us:.0f}" if daemon_us is not None else "-",
+                                 f"{front_us:.0f}" if front_us is not None else "-",
                                  f"{mid['client_cpu']:.2f}", f"{mid['load']:.2f}"])
                 print(f"{name}, {callers} caller(s): "
                       + ", ".join(f"{k} {v[0]:,.0f}/s" for k, v in results.items()), flush=True)
@@ -373,11 +379,12 @@ def main(argv: list[str] | None = None) -> None:
               f" runs (spread min-max), {os.cpu_count()} CPUs shared by callers and server; "
               "CPU in cores; load1 = 1-minute load average")
         print(table(["key", "callers", "path", "signs/s", "spread", "/ p11-kit", "/ direct",
-                     "server CPU", "daemon µs/sig", "caller CPU",
+                     "server CPU", "daemon µs/sig", "front µs/sig", "caller CPU",
                      "load1"], rows))
         print(f"authd stream: one SignStream call per caller at a time, {STREAM_FRAMES} "
               "signatures each. authd's server CPU is the whole daemon process and authd-front; "
-              "daemon µs/sig: the daemon process's CPU per signature (h2load paths).")
+              "daemon µs/sig, front µs/sig: the daemon process's and authd-front's CPU per "
+              "signature (h2load paths).")
         ch.close()
     finally:
         if srv is not None:

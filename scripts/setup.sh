@@ -11,6 +11,7 @@ APT_PACKAGES=(
   liblouis-bin liblouis-data liblouis20 postgresql gcc nghttp2-client openssl faketime
   # the native front end (native/front/build.sh)
   g++ pkg-config protobuf-compiler protobuf-compiler-grpc libprotobuf-dev libgrpc++-dev libssl-dev
+  libp11-kit-dev
 )
 
 SUDO=()

@@ -21,15 +21,12 @@ away ends its leases (pcscd releases a dead client's card).
 from __future__ import annotations
 
 import logging
-import math
 import threading
 from dataclasses import dataclass
 
-from google.rpc import code_pb2
-
 from authd.call_link import LinkPeer, current_call, current_peer
 from authd.context import Caller, current_caller
-from authd.interceptors import access_logged, access_logged_timed
+from authd.lent_calls import log_served
 from authd.metrics import LATENCY_BUCKETS
 from authd.v1 import call_link_pb2
 
@@ -186,20 +183,4 @@ class Lending:
         with self._state:
             lease.served += part.served
             self.served_total += part.served
-        timed = 0
-        told = zip(part.bucket_calls, part.bucket_seconds, strict=False)
-        for bucket, (calls, seconds) in zip(range(len(LATENCY_BUCKETS) + 1), told, strict=False):
-            took = _within(bucket, seconds / calls) if calls else 0.0
-            for _ in range(calls):
-                access_logged_timed(lease.method, lease.caller, code_pb2.OK, took)
-            timed += calls
-        for _ in range(part.served - timed):  # told without their durations
-            access_logged(lease.method, lease.caller, code_pb2.OK, None)
-
-
-def _within(bucket: int, seconds: float) -> float:
-    """``seconds`` kept inside latency bucket ``bucket`` (a mean of values in it, which
-    rounding may have put on the wrong side of a bound)."""
-    low = LATENCY_BUCKETS[bucket - 1] if bucket > 0 else -math.inf
-    high = LATENCY_BUCKETS[bucket] if bucket < len(LATENCY_BUCKETS) else math.inf
-    return min(max(seconds, math.nextafter(low, math.inf)), high)
+        log_served(lease.method, lease.caller, part)

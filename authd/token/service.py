@@ -6,7 +6,7 @@ import logging
 import secrets
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from authd import validate
@@ -99,6 +99,11 @@ class TokenService:
         self._sweeper: threading.Thread | None = None
         # Installed by the certificate feature: checks the key's certificate before it signs.
         self.guard: SignatureGuard | None = None
+        # Set when the native front end may be lent logins (authd/token/lending.py): a login
+        # keeps its PIN until it is lent. ``on_change`` is told before a login changes its
+        # token's objects (what a lent login signs with).
+        self.lends = False
+        self.on_change: Callable[[TokenLogin], None] | None = None
 
     @classmethod
     def create(cls, app: App, settings: TokenSettings) -> TokenService:
@@ -206,6 +211,8 @@ class TokenService:
             self.app.db.run(lambda tx: repo.reset_pin_failures(tx, serial))
         self._audit_login(serial, "ok", {})
         login = self.sessions.add(caller, module, serial, token.label)
+        if self.lends and self.guard is None:  # a check before signing stays the daemon's
+            login.keep_pin(pin)
         return LoginResult(login, token, self.sessions.expires_in(login))
 
     def _audit_login(self, serial: str, outcome: str, detail: dict[str, object]) -> None:
@@ -365,6 +372,14 @@ class TokenService:
     def login_for(self, caller: Caller, handle: str) -> TokenLogin:
         return self.sessions.get(handle, caller)
 
+    def _changing(self, login: TokenLogin) -> TokenLogin:
+        """``login`` is about to change its token's objects: its certificates are looked up
+        again, and a lent login comes back first."""
+        login.certificates.clear()
+        if self.on_change is not None:
+            self.on_change(login)
+        return login
+
     def device(self, login: TokenLogin) -> TokenDevice:
         return TokenDevice(login.session, max_data=self.settings.max_sign_bytes)
 
@@ -378,8 +393,7 @@ class TokenService:
     def generate_key(
         self, caller: Caller, handle: str, spec: KeySpec, label: str, key_id: bytes | None
     ) -> KeyInfo:
-        login = self.login_for(caller, handle)
-        login.certificates.clear()
+        login = self._changing(self.login_for(caller, handle))
         with token_errors():
             key = self.device(login).generate_key(spec, label, key_id)
         self._audit(
@@ -400,8 +414,7 @@ class TokenService:
     def import_certificate(
         self, caller: Caller, handle: str, certificate: bytes, label: str | None, replace: bool
     ) -> CertificateInfo:
-        login = self.login_for(caller, handle)
-        login.certificates.clear()
+        login = self._changing(self.login_for(caller, handle))
         with token_errors():
             info = self.device(login).import_certificate(certificate, label=label, replace=replace)
         self._audit(
@@ -600,8 +613,7 @@ class TokenService:
             return device.verify(key_id, signature, data=data, digest=digest, algorithm=algorithm)
 
     def delete(self, caller: Caller, handle: str, key_id: bytes, scope: DeleteScope) -> int:
-        login = self.login_for(caller, handle)
-        login.certificates.clear()
+        login = self._changing(self.login_for(caller, handle))
         with token_errors():
             count = self.device(login).delete(key_id, scope)
         self._audit(

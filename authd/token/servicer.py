@@ -17,6 +17,7 @@ from authd.app import App
 from authd.call_link import Answer, LinkedMethod, LinkedStream, StreamOut, answered_by
 from authd.context import Caller, Role, require_role
 from authd.token import convert
+from authd.token.lending import TokenLending
 from authd.token.linked_stream import (
     STREAM_BATCH,
     STREAM_LANES,
@@ -31,6 +32,7 @@ from devices.token.token import Signature
 from drivers.pkcs11 import TokenEvent
 
 T = TypeVar("T")
+SIGN = "/authd.v1.TokenService/Sign"
 WATCH_QUEUE = 256
 STREAM_WINDOW = 64  # requests of one stream read ahead of their answers
 
@@ -215,11 +217,14 @@ class TokenServicer(token_pb2_grpc.TokenServiceServicer):
         key, on the link's thread when no worker is signing, and answered in one frame). A
         SignStream's signatures
         go to workers in batches, as the stream served here does
-        (authd/token/linked_stream.py)."""
+        (authd/token/linked_stream.py). A unary Sign's good answer may lend its login to the
+        front end (``TokenLending``, authd/token/lending.py); SignStream stays here."""
         signs = LinkedSigns(self.service, self.app.executor)
+        lending = TokenLending(self.service, SIGN)
 
         def serve(request: pb.TokenSignRequest, answer: Answer, alone: bool) -> None:
             caller, job = self._sign_job(request)
+            answer = lending.lending(caller, job.handle, answer)
             inline = self.service.signs_inline(job.handle, job.data, job.key_id)
             if alone and inline:
                 answered_by(lambda: _response(self.service.sign(
@@ -232,8 +237,8 @@ class TokenServicer(token_pb2_grpc.TokenServiceServicer):
             caller = require_role(Role.BRANCH)
             return LinkedSignStream(self.service, self.app.executor, caller, out)
 
-        return {"/authd.v1.TokenService/Sign": LinkedMethod(pb.TokenSignRequest, serve,
-                                                            settle=signs.settle),
+        return {SIGN: LinkedMethod(pb.TokenSignRequest, serve, settle=signs.settle,
+                                   leases=lending),
                 "/authd.v1.TokenService/SignStream": LinkedStream(pb.TokenSignRequest,
                                                                   open_stream)}
 

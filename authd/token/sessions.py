@@ -43,6 +43,22 @@ class TokenLogin:
     # Each key's certificate on the token (DER; None: none), looked up once per login for the
     # check before a signature; cleared whenever this login changes the token's objects.
     certificates: dict[bytes, bytes | None] = field(default_factory=dict, repr=False)
+    # The user PIN, kept only until the login is lent to the native front end (which logs its
+    # own module instance in with it: authd/token/lending.py), then wiped; never logged.
+    pin: bytearray | None = field(default=None, repr=False)
+    linked_signs: int = 0  # good unary Signs through the native front end, before it is lent
+
+    def keep_pin(self, pin: str) -> None:
+        self.pin = bytearray(pin.encode())
+
+    def take_pin(self) -> bytes | None:
+        """The PIN kept for lending, wiped here (None: none kept, or taken already)."""
+        pin, self.pin = self.pin, None
+        if pin is None:
+            return None
+        taken = bytes(pin)
+        pin[:] = bytes(len(pin))
+        return taken
 
     def timed_sign(self, seconds: float) -> None:
         previous = self.sign_seconds
@@ -61,6 +77,25 @@ class SessionTable:
         self._clock = clock
         self._lock = threading.Lock()
         self._by_handle: dict[str, TokenLogin] = {}
+        # Told of every login that ends, before its token is logged out (``wait``: the
+        # caller may wait for a lent login to come back: authd/token/lending.py).
+        self.on_end: Callable[[TokenLogin, bool], None] | None = None
+
+    def _end(self, login: TokenLogin, *, wait: bool) -> None:
+        login.take_pin()
+        if self.on_end is not None:
+            self.on_end(login, wait)
+        login.module.logout(login.serial)
+
+    def touch(self, login: TokenLogin) -> None:
+        """The login was used now elsewhere (a lent login's Signs, told by the front end)."""
+        with self._lock:
+            login.last_used = max(login.last_used, self._clock())
+
+    def live(self, login: TokenLogin) -> bool:
+        """Whether ``login`` is still its handle's (not ended)."""
+        with self._lock:
+            return self._by_handle.get(login.handle) is login
 
     def _timed_out(self, login: TokenLogin, now: float) -> bool:
         return now - login.last_used > self.idle_seconds or now - login.created > self.max_seconds
@@ -137,8 +172,9 @@ class SessionTable:
             raise TokenAbsent(f"token {login.label!r} is not present (removed); insert it and "
                               "log in again")
         with self._lock:
-            self._by_handle.pop(handle, None)
-        login.module.logout(login.serial)
+            ended = self._by_handle.pop(handle, None) is login
+        if ended:  # (a call on the link's reader thread must not wait for a lent login)
+            self._end(login, wait=False)
         raise NoSuchObject(
             "the token session has ended (idle timeout, logout or token removed); log in again"
         )
@@ -149,7 +185,7 @@ class SessionTable:
             if login is None or not login.owned_by(caller):
                 raise NoSuchObject("no such token session")
             del self._by_handle[handle]
-        login.module.logout(login.serial)
+        self._end(login, wait=True)
         return login
 
     def sweep(self) -> list[TokenLogin]:
@@ -161,10 +197,9 @@ class SessionTable:
             x for x in candidates if self._timed_out(x, now) or not self._token_absent(x)
         ]
         with self._lock:
-            for login in ended:
-                self._by_handle.pop(login.handle, None)
+            ended = [x for x in ended if self._by_handle.pop(x.handle, None) is x]
         for login in ended:
-            login.module.logout(login.serial)
+            self._end(login, wait=True)
         return ended
 
     def clear(self) -> None:
@@ -172,4 +207,4 @@ class SessionTable:
             logins = list(self._by_handle.values())
             self._by_handle.clear()
         for login in logins:
-            login.module.logout(login.serial)
+            self._end(login, wait=False)

@@ -11,6 +11,7 @@ pin_max_failures = 3           # daemon-side consecutive wrong PINs before a loc
 max_sign_bytes = 1048576       # largest data Sign hashes itself
 ignore_labels = []             # tokens never shown (the key-encryption-key token is always hidden)
 inline_sign_us = 400           # Sign on the event loop while signatures take less (0: never)
+lend_after_signs = 4           # native front: lend a login after this many linked Signs (0: never)
 ```
 """
 
@@ -67,6 +68,11 @@ class TokenSettings:
     inline_sign_us: float = setting(
         400.0, "a unary Sign runs on the event loop while that login's signatures take less "
                "than this many microseconds (fast tokens: no thread hop); 0: never")
+    lend_after_signs: int = setting(
+        4, "behind the native front end, after this many good unary Signs of one login through "
+           "it, the login is lent to the front end, which signs that caller's next common Signs "
+           "on that handle itself (docs/token.md; never with a certificate check installed); "
+           "0: never")
 
     def problems(self) -> list[str]:
         out = []
@@ -76,6 +82,8 @@ class TokenSettings:
             out.append("session_max_seconds must be at least session_idle_seconds")
         if self.inline_sign_us < 0:
             out.append("inline_sign_us must not be negative")
+        if not 0 <= self.lend_after_signs <= 1_000_000:
+            out.append("lend_after_signs must be 0..1000000")
         if self.pin_max_failures < 0 or self.max_sign_bytes <= 0:
             out.append("pin_max_failures must be >= 0 and max_sign_bytes > 0")
         return out

@@ -61,20 +61,24 @@ class LinkedCalls(_message.Message):
     def __init__(self, calls: _Optional[_Iterable[_Union[LinkedCall, _Mapping]]] = ...) -> None: ...
 
 class LinkedAnswer(_message.Message):
-    __slots__ = ("id", "response", "error", "item", "lease", "recall")
+    __slots__ = ("id", "response", "error", "item", "lease", "recall", "token_lease", "token_recall")
     ID_FIELD_NUMBER: _ClassVar[int]
     RESPONSE_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
     ITEM_FIELD_NUMBER: _ClassVar[int]
     LEASE_FIELD_NUMBER: _ClassVar[int]
     RECALL_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_LEASE_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_RECALL_FIELD_NUMBER: _ClassVar[int]
     id: int
     response: bytes
     error: _status_pb2.Status
     item: bool
     lease: CardLease
     recall: int
-    def __init__(self, id: _Optional[int] = ..., response: _Optional[bytes] = ..., error: _Optional[_Union[_status_pb2.Status, _Mapping]] = ..., item: _Optional[bool] = ..., lease: _Optional[_Union[CardLease, _Mapping]] = ..., recall: _Optional[int] = ...) -> None: ...
+    token_lease: TokenLease
+    token_recall: int
+    def __init__(self, id: _Optional[int] = ..., response: _Optional[bytes] = ..., error: _Optional[_Union[_status_pb2.Status, _Mapping]] = ..., item: _Optional[bool] = ..., lease: _Optional[_Union[CardLease, _Mapping]] = ..., recall: _Optional[int] = ..., token_lease: _Optional[_Union[TokenLease, _Mapping]] = ..., token_recall: _Optional[int] = ...) -> None: ...
 
 class CardLease(_message.Message):
     __slots__ = ("id", "reader", "institution", "role", "subject", "operator_metadata", "has_operator", "idle_ms", "max_apdu_bytes", "security_ins", "max_request_bytes", "seconds_bounds")
@@ -103,6 +107,40 @@ class CardLease(_message.Message):
     max_request_bytes: int
     seconds_bounds: _containers.RepeatedScalarFieldContainer[float]
     def __init__(self, id: _Optional[int] = ..., reader: _Optional[str] = ..., institution: _Optional[str] = ..., role: _Optional[str] = ..., subject: _Optional[str] = ..., operator_metadata: _Optional[bytes] = ..., has_operator: _Optional[bool] = ..., idle_ms: _Optional[int] = ..., max_apdu_bytes: _Optional[int] = ..., security_ins: _Optional[bytes] = ..., max_request_bytes: _Optional[int] = ..., seconds_bounds: _Optional[_Iterable[float]] = ...) -> None: ...
+
+class TokenLease(_message.Message):
+    __slots__ = ("id", "handle", "institution", "role", "subject", "operator_metadata", "has_operator", "module", "serial", "label", "pin", "max_sign_bytes", "max_request_bytes", "seconds_bounds", "report_ms")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    HANDLE_FIELD_NUMBER: _ClassVar[int]
+    INSTITUTION_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    SUBJECT_FIELD_NUMBER: _ClassVar[int]
+    OPERATOR_METADATA_FIELD_NUMBER: _ClassVar[int]
+    HAS_OPERATOR_FIELD_NUMBER: _ClassVar[int]
+    MODULE_FIELD_NUMBER: _ClassVar[int]
+    SERIAL_FIELD_NUMBER: _ClassVar[int]
+    LABEL_FIELD_NUMBER: _ClassVar[int]
+    PIN_FIELD_NUMBER: _ClassVar[int]
+    MAX_SIGN_BYTES_FIELD_NUMBER: _ClassVar[int]
+    MAX_REQUEST_BYTES_FIELD_NUMBER: _ClassVar[int]
+    SECONDS_BOUNDS_FIELD_NUMBER: _ClassVar[int]
+    REPORT_MS_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    handle: str
+    institution: str
+    role: str
+    subject: str
+    operator_metadata: bytes
+    has_operator: bool
+    module: str
+    serial: str
+    label: str
+    pin: bytes
+    max_sign_bytes: int
+    max_request_bytes: int
+    seconds_bounds: _containers.RepeatedScalarFieldContainer[float]
+    report_ms: int
+    def __init__(self, id: _Optional[int] = ..., handle: _Optional[str] = ..., institution: _Optional[str] = ..., role: _Optional[str] = ..., subject: _Optional[str] = ..., operator_metadata: _Optional[bytes] = ..., has_operator: _Optional[bool] = ..., module: _Optional[str] = ..., serial: _Optional[str] = ..., label: _Optional[str] = ..., pin: _Optional[bytes] = ..., max_sign_bytes: _Optional[int] = ..., max_request_bytes: _Optional[int] = ..., seconds_bounds: _Optional[_Iterable[float]] = ..., report_ms: _Optional[int] = ...) -> None: ...
 
 class LinkedAnswers(_message.Message):
     __slots__ = ("answers",)

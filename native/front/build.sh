@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Build authd-front (the native gRPC front end) into native/build/ from Debian's packaged gRPC
-# and protobuf and pcsc-lite's client library (scripts/setup.sh installs them and runs this):
-# protoc generates the messages and the OtpService stubs, g++ compiles. Does nothing when the
-# program is newer than every source and proto; otherwise regenerates the protos only if one
-# changed and recompiles only the sources that changed (every source when a header or the
-# generated code did). About 45 s from nothing on two busy cores, well under a second when up
-# to date.
+# and protobuf, pcsc-lite's client library and p11-kit's PKCS#11 header (scripts/setup.sh
+# installs them and runs this): protoc generates the messages and the OtpService stubs, g++
+# compiles. Does nothing when the program is newer than every source and proto; otherwise
+# regenerates the protos only if one changed and recompiles only the sources that changed
+# (every source when a header or the generated code did). About 45 s from nothing on two busy
+# cores, well under a second when up to date.
 #   bash native/front/build.sh [--force]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -49,7 +49,8 @@ if newer_than "$GEN/.stamp" "$PROTOS"; then
   mkdir -p "$GEN"
   protoc -I"$PROTOS" -I"$COMMON" --cpp_out="$GEN" \
     authd/v1/otp.proto authd/v1/engine_link.proto authd/v1/call_link.proto \
-    authd/v1/smartcard.proto authd/v1/customer.proto authd/v1/policy.proto
+    authd/v1/smartcard.proto authd/v1/customer.proto authd/v1/policy.proto \
+    authd/v1/token.proto
   protoc -I"$PROTOS" -I"$COMMON" --grpc_out="$GEN" \
     --plugin=protoc-gen-grpc="$(command -v grpc_cpp_plugin)" authd/v1/otp.proto
   protoc -I"$COMMON" --cpp_out="$GEN" google/rpc/status.proto google/rpc/error_details.proto \
@@ -58,8 +59,8 @@ if newer_than "$GEN/.stamp" "$PROTOS"; then
 fi
 
 CXXFLAGS=(-std=c++17 -O2 -g0 -Wall -Wextra -Wno-unused-parameter -pthread -I"$GEN" -I"$SRC"
-          $(pkg-config --cflags grpc++ protobuf openssl libpcsclite absl_synchronization))
-LIBS=($(pkg-config --libs grpc++ protobuf openssl libpcsclite absl_synchronization) -pthread)
+          $(pkg-config --cflags grpc++ protobuf openssl libpcsclite absl_synchronization p11-kit-1))
+LIBS=($(pkg-config --libs grpc++ protobuf openssl libpcsclite absl_synchronization) -ldl -pthread)
 mkdir -p "$OBJ"
 # A header or the generated code newer than an object: every object is rebuilt.
 NEWEST_HEADER=$(ls -t "$SRC"/*.h "$GEN/.stamp" | head -1)

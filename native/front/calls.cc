@@ -1,5 +1,6 @@
 #include "calls.h"
 
+#include <openssl/crypto.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -246,7 +247,8 @@ CallLink::CallLink(std::string path, std::set<std::string> methods,
       methods_(std::move(methods)),
       streams_(std::move(streams)),
       callers_(callers),
-      lender_([this](authd::v1::LinkedCall part) { SubmitLeasePart(std::move(part)); }) {
+      lender_([this](authd::v1::LinkedCall part) { SubmitLeasePart(std::move(part)); }),
+      tokens_([this](authd::v1::LinkedCall part) { SubmitLeasePart(std::move(part)); }) {
   thread_ = std::thread([this] { Run(); });
 }
 
@@ -351,7 +353,7 @@ void CallLink::ReadHere(uint64_t mine) {
   std::string bytes;
   while (frames != nullptr && ok && !own) {
     if (frames->Ready()) {  // read along with an earlier frame
-      ok = frames->Next(&bytes) && Dispatch(bytes, mine, &own, &own_answer);
+      ok = frames->Next(&bytes) && Dispatch(bytes, *frames, mine, &own, &own_answer);
       continue;
     }
     auto left = std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -363,14 +365,14 @@ void CallLink::ReadHere(uint64_t mine) {
     int n = ::ppoll(&ready, 1, &wait, nullptr);
     if (n < 0 && errno == EINTR) continue;
     if (n == 0) break;  // not yet: the receiver thread takes over
-    ok = n > 0 && frames->Next(&bytes) && Dispatch(bytes, mine, &own, &own_answer);
+    ok = n > 0 && frames->Next(&bytes) && Dispatch(bytes, *frames, mine, &own, &own_answer);
   }
   bool others, ending;
   {
     std::lock_guard<std::mutex> lock(mu_);
     reader_ = Reader::kNone;
     if (!ok) broken_ = true;
-    others = !in_flight_.empty() || lender_.lent();  // a lease it took: its recall to come
+    others = !in_flight_.empty() || AwaitsRecalls();
     ending = broken_ || stopping_;
   }
   if (others || ending) turn_.notify_one();  // the receiver thread reads the others' answers
@@ -378,14 +380,16 @@ void CallLink::ReadHere(uint64_t mine) {
   if (own) own->done(nullptr, &own_answer);
 }
 
-bool CallLink::Dispatch(const std::string& bytes, uint64_t mine,
+bool CallLink::Dispatch(std::string& bytes, FrameReader& frames, uint64_t mine,
                         std::unique_ptr<LinkedPending>* own,
                         authd::v1::LinkedAnswer* own_answer) {
   authd::v1::LinkedAnswers answers;
   if (!answers.ParseFromString(bytes)) return false;
+  bool secret = false;  // a token lease's PIN came in this frame
   for (auto& answer : *answers.mutable_answers()) {
-    if (answer.id() == 0) {  // not an answer: the daemon asks for a lent card back
+    if (answer.id() == 0) {  // not an answer: the daemon asks for a lent card or login back
       if (answer.recall() != 0) lender_.Recall(answer.recall());
+      if (answer.token_recall() != 0) tokens_.Recall(answer.token_recall());
       continue;
     }
     std::unique_ptr<LinkedPending> call;
@@ -411,12 +415,20 @@ bool CallLink::Dispatch(const std::string& bytes, uint64_t mine,
     if (!call) continue;
     // Connected before the caller hears its answer, so that its next call finds the card.
     if (answer.has_lease()) lender_.Take(answer.lease(), call->method);
+    if (answer.has_token_lease()) {
+      secret = true;
+      tokens_.Take(answer.mutable_token_lease(), call->method);  // wipes its PIN
+    }
     if (own != nullptr && answer.id() == mine) {
       *own = std::move(call);
       own_answer->Swap(&answer);
     } else {
       call->done(nullptr, &answer);
     }
+  }
+  if (secret) {
+    if (!bytes.empty()) OPENSSL_cleanse(&bytes[0], bytes.size());
+    frames.Forget();
   }
   return true;
 }
@@ -467,7 +479,7 @@ void CallLink::Write(std::unique_lock<std::mutex>& lock) {
   bool broken = broken_;
   // Calls in flight and nobody reading: the receiver thread's turn (not when this thread
   // reads the answer itself, ReadHere).
-  bool wake_reader = reader_ == Reader::kNone && !in_flight_.empty();
+  bool wake_reader = reader_ == Reader::kNone && (!in_flight_.empty() || AwaitsRecalls());
   lock.unlock();
   if (wake_reader) turn_.notify_one();
   if (broken) wake_.notify_all();
@@ -534,16 +546,15 @@ void CallLink::Receive(FrameReader& frames) {
   while (true) {
     {
       std::unique_lock<std::mutex> lock(mu_);
-      // Only answers to calls in flight can come, and while a card is lent the daemon's
-      // recall of it (its caller's calls are served here: none may be in flight); a sending
-      // thread may be reading them.
+      // Only answers to calls in flight can come, and while a card or a login is lent the
+      // daemon's recall of it; a sending thread may be reading them.
       turn_.wait(lock, [this] {
-        return broken_ || (reader_ == Reader::kNone && (!in_flight_.empty() || lender_.lent()));
+        return broken_ || (reader_ == Reader::kNone && (!in_flight_.empty() || AwaitsRecalls()));
       });
       if (broken_) break;
       reader_ = Reader::kReceiver;
     }
-    bool ok = frames.Next(&bytes) && Dispatch(bytes, 0, nullptr, nullptr);
+    bool ok = frames.Next(&bytes) && Dispatch(bytes, frames, 0, nullptr, nullptr);
     bool stopping;
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -559,6 +570,7 @@ void CallLink::Receive(FrameReader& frames) {
 
 void CallLink::FailAll(bool queued_too) {
   lender_.Drop();  // the daemon forgets the leases of a link that went away
+  tokens_.Drop();
   std::unordered_map<uint64_t, std::unique_ptr<LinkedPending>> held;
   std::deque<std::unique_ptr<LinkedPending>> waiting;
   {

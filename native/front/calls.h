@@ -27,7 +27,10 @@
 //
 // The daemon may lend a reader's card with a Transmit's answer (lending.h): that caller's
 // next Transmits on that reader are then answered here, from pcscd, and never reach the link
-// (only the lease's parts do: its calls told in batches, its return).
+// (only the lease's parts do: its calls told in batches, its return). It may lend a token
+// login with a Sign's answer (token_lending.h) the same way; while one is lent the receiver
+// thread reads the link even with no call in flight, so that the daemon's recall (a Logout,
+// an expiry: calls that do not come this way) is heard at once.
 #pragma once
 
 #include <grpcpp/generic/async_generic_service.h>
@@ -49,6 +52,7 @@
 #include "caller.h"
 #include "framing.h"
 #include "lending.h"
+#include "token_lending.h"
 
 namespace authd_front {
 
@@ -85,10 +89,10 @@ class CallLink {
   // Sends a later part of the stream `id` (dropped when the link is down: the stream is
   // answered UNAVAILABLE by then).
   void SubmitPart(uint64_t id, authd::v1::LinkedCall::Part part, std::string request);
-  // A unary call served on a card the daemon lent (lending.h): true when it was (`response`
-  // set); false: it goes to the daemon (Submit).
+  // A unary call served on a card or a token login the daemon lent (lending.h,
+  // token_lending.h): true when it was (`response` set); false: it goes to the daemon (Submit).
   bool ServeLent(const authd::v1::LinkedCall& call, std::string* response) {
-    return lender_.Serve(call, response);
+    return lender_.Serve(call, response) || tokens_.Serve(call, response);
   }
   bool WaitConnected(std::chrono::milliseconds timeout);
   void Stop();
@@ -103,8 +107,12 @@ class CallLink {
   void ReadHere(uint64_t mine);
   // Answers the calls of one frame of answers; the answer to `mine` (if any) is moved to
   // `own` instead of answered. False: the frame did not parse.
-  bool Dispatch(const std::string& bytes, uint64_t mine, std::unique_ptr<LinkedPending>* own,
-                authd::v1::LinkedAnswer* own_answer);
+  // A frame that lent a token login is wiped (`bytes` and what `frames` holds of it: the PIN).
+  bool Dispatch(std::string& bytes, FrameReader& frames, uint64_t mine,
+                std::unique_ptr<LinkedPending>* own, authd::v1::LinkedAnswer* own_answer);
+  // Answers are to be read with no call in flight: a card's or a login's recall may come
+  // (a lent card's caller's calls are served here: none of them is in flight).
+  bool AwaitsRecalls() const { return lender_.lent() || tokens_.lent(); }
   void Receive(FrameReader& frames);
   void FailAll(bool queued_too);
   // A lease's part (lending.h), sent in order with the calls.
@@ -131,6 +139,7 @@ class CallLink {
   bool stopping_ = false;
   uint64_t next_id_ = 0;
   CardLender lender_;
+  TokenLender tokens_;
   std::thread thread_;
 };
 

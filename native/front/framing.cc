@@ -8,6 +8,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include <openssl/crypto.h>
+
 namespace authd_front {
 
 int ConnectUnix(const std::string& path) {
@@ -72,6 +74,12 @@ bool FrameReader::Next(std::string* out) {
   start_ += size_t{4} + size;
   if (start_ == end_) start_ = end_ = 0;
   return true;
+}
+
+void FrameReader::Forget() {
+  // Everything but the bytes not returned yet (a memmove may have left copies anywhere).
+  OPENSSL_cleanse(buffer_.data(), start_);
+  OPENSSL_cleanse(buffer_.data() + end_, buffer_.size() - end_);
 }
 
 bool FrameReader::Fill(size_t want) {

@@ -30,6 +30,9 @@ class FrameReader {
   bool Ready() const;
   // Reads one frame's message bytes into `out` (false: closed, broken, or over `max` bytes).
   bool Next(std::string* out);
+  // Wipes every byte the buffer holds but those not returned yet (a secret came in a frame
+  // returned).
+  void Forget();
 
  private:
   // Reads at least once more from the socket (false: closed or broken).

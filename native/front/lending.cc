@@ -35,28 +35,6 @@ Part LeasePart(Part::Part kind, uint64_t id, const std::string& method) {
 
 }  // namespace
 
-void CardLender::Served::Add(const authd::v1::CardLease& lease, double seconds) {
-  const auto& bounds = lease.seconds_bounds();
-  if (bucket_calls.empty()) {
-    bucket_calls.assign(bounds.size() + 1, 0);
-    bucket_seconds.assign(bounds.size() + 1, 0.0);
-  }
-  // The first bucket whose bound is not below it (Prometheus: a value <= its bucket's bound).
-  size_t bucket = std::lower_bound(bounds.begin(), bounds.end(), seconds) - bounds.begin();
-  ++bucket_calls[bucket];
-  bucket_seconds[bucket] += seconds;
-  ++calls;
-}
-
-void CardLender::Served::TellIn(authd::v1::LinkedCall* part) {
-  part->set_served(calls);
-  if (calls > 0) {
-    part->mutable_bucket_calls()->Add(bucket_calls.begin(), bucket_calls.end());
-    part->mutable_bucket_seconds()->Add(bucket_seconds.begin(), bucket_seconds.end());
-  }
-  *this = Served();
-}
-
 CardLender::CardLender(Send send) : send_(std::move(send)) {
   thread_ = std::thread([this] { Run(); });
 }
@@ -247,7 +225,7 @@ bool CardLender::Serve(const authd::v1::LinkedCall& call, std::string* response)
   out->set_sw((static_cast<uint32_t>(buffer[size - 2]) << 8) | buffer[size - 1]);
   answer.SerializeToString(response);
   reader.last_used = Clock::now();
-  reader.unreported.Add(reader.lease,
+  reader.unreported.Add(reader.lease.seconds_bounds(),
                         std::chrono::duration<double>(reader.last_used - started).count());
   if (reader.unreported.calls < kReportEvery) return true;
   Part part = LeasePart(Part::LEASE_USED, reader.lease.id(), reader.method);

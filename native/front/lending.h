@@ -33,6 +33,7 @@
 #include <vector>
 
 #include "authd/v1/call_link.pb.h"
+#include "lent_calls.h"
 
 namespace authd_front {
 
@@ -57,15 +58,7 @@ class CardLender {
   bool lent() const { return lent_count_.load(std::memory_order_relaxed) > 0; }
 
  private:
-  // The durations of a lease's calls not told yet, by bucket of the lease's bounds.
-  struct Served {
-    uint32_t calls = 0;
-    std::vector<uint32_t> bucket_calls;
-    std::vector<double> bucket_seconds;
-    void Add(const authd::v1::CardLease& lease, double seconds);
-    // Moves them into `part` (served, bucket_calls, bucket_seconds).
-    void TellIn(authd::v1::LinkedCall* part);
-  };
+  using Served = LentCalls;  // the durations of a lease's calls not told yet
   // One reader's card: lent now, or the context kept for its next lease.
   struct Reader {
     std::mutex mu;

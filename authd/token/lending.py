@@ -1,0 +1,211 @@
+"""Token logins lent to the native front end, each for its caller (docs/token.md, "The login
+lent to authd-front").
+
+With ``[server] front = "native"`` a login keeps its PIN until it is lent: the answer to its
+``[token] lend_after_signs``-th good linked unary Sign lends it to the front end that sent the
+call (a ``TokenLease``: the handle, its caller exactly as the front end described it, the
+module's path, the token's serial and label, the PIN, ``max_sign_bytes``, the bounds of
+``authd_rpc_seconds``), and the PIN is wiped here. The front end logs its own instances of the
+module in with it (PKCS#11 logs in per process) and signs that caller's common Signs on that
+handle itself; everything else still comes here. Only the front end this daemon started (the
+link peer's pid) is lent anything. With a check before signing installed (the
+certificate feature's, ``[certificate] ca_certificates``) nothing is lent: every signature
+is checked here. A login is lent once: once its lease ended it stays the daemon's until the
+next Login.
+
+The daemon keeps the login: the lease's Signs are told in batches (their durations as counts
+per bucket of ``authd_rpc_seconds``), counted, timed and access-logged as its own, and each
+batch counts as a use of the login (``session_idle_seconds`` runs from the last lent Sign,
+told at most ``REPORT_SECONDS`` late). It ends the lease (a recall, waited for up to
+``RECALL_SECONDS`` where the caller may wait) whenever the login ends — Logout, expiry, a new
+Login replacing it, the token removed — and before the login changes the token's objects
+(GenerateKeyPair, ImportCertificate, DeleteObject); the front end answers its Signs in flight
+first, logs out and says so (``LEASE_RETURN``). A front end that declines the lease (the
+module will not load, the token is not in its slots, its C_Login fails) gives it back at
+once and the daemon goes on signing. A link that goes away ends its leases on both sides.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+
+from google.protobuf.message import Message
+
+from authd.call_link import Answer, Lease, LinkPeer, current_call, current_peer
+from authd.context import Caller
+from authd.lent_calls import log_served
+from authd.metrics import LATENCY_BUCKETS
+from authd.token.service import TokenService
+from authd.token.sessions import TokenLogin
+from authd.v1 import call_link_pb2
+from drivers.pkcs11 import TokenEvent, TokenEventKind
+
+log = logging.getLogger(__name__)
+
+RECALL_SECONDS = 5.0  # how long an ending login waits for its lease to come back
+REPORT_SECONDS = 1.0  # a lent Sign is told at most this late (and a quarter of the idle time)
+
+_CALLER_FIELDS = ("institution", "role", "subject", "has_operator", "operator_metadata")
+
+
+@dataclass
+class _Lease:
+    id: int
+    login: TokenLogin
+    peer: LinkPeer
+    caller: Caller
+    method: str
+    served: int = 0
+    asked: bool = False  # recalled already
+
+
+class TokenLending:
+    """The logins lent to the front end for one method (TokenService/Sign)."""
+
+    def __init__(self, service: TokenService, method: str) -> None:
+        self.service = service
+        self.method = method
+        settings = service.settings
+        self._report_ms = max(1, int(min(REPORT_SECONDS, settings.session_idle_seconds / 4)
+                                     * 1000))
+        self._state = threading.Condition(threading.Lock())
+        self._leases: dict[str, _Lease] = {}  # by handle: lent now
+        self._next_id = 0
+        self._watching = False
+        self.lent_total = 0  # leases granted
+        self.served_total = 0  # Signs served on lent logins, as told
+        service.lends = settings.lend_after_signs > 0
+        service.sessions.on_end = self._ended
+        service.on_change = lambda login: self.recall(login.handle, wait=True)
+
+    def lent(self, handle: str) -> bool:
+        with self._state:
+            return handle in self._leases
+
+    def lending(self, caller: Caller, handle: str, answer: Answer) -> Answer:
+        """``answer``, or, for a linked Sign on a login that is to be lent (its PIN kept, not
+        lent now, the caller's own), one that lends it with a good answer."""
+        call, peer = current_call(), current_peer()
+        login = self.service.sessions.peek(handle)
+        after = self.service.settings.lend_after_signs
+        if (after <= 0 or call is None or peer is None or login is None or login.pin is None
+                or not login.owned_by(caller) or self.service.guard is not None):
+            return answer
+        with self._state:
+            if handle in self._leases:
+                return answer
+
+        def lend(response: Message | None, error: BaseException | None, /,
+                 lease: Lease | None = None) -> None:
+            if error is None and response is not None:
+                login.linked_signs += 1
+                if login.linked_signs >= after:
+                    lease = self._grant(login, caller, call, peer)
+            answer(response, error, lease)
+
+        return lend
+
+    def _grant(self, login: TokenLogin, caller: Caller, call: call_link_pb2.LinkedCall,
+               peer: LinkPeer) -> call_link_pb2.TokenLease | None:
+        self._watch()
+        with self._state:
+            # Checked and recorded together: a login ending now finds the lease to recall.
+            if (login.handle in self._leases or not peer.connected or not peer.started_front()
+                    or not self.service.sessions.live(login)):
+                return None
+            pin = login.take_pin()
+            if pin is None:
+                return None
+            self._next_id += 1
+            lease = _Lease(self._next_id, login, peer, caller, call.method)
+            self._leases[login.handle] = lease
+            self.lent_total += 1
+        out = call_link_pb2.TokenLease(
+            id=lease.id, handle=login.handle, module=login.module.path, serial=login.serial,
+            label=login.label, pin=pin, max_sign_bytes=self.service.settings.max_sign_bytes,
+            seconds_bounds=LATENCY_BUCKETS, report_ms=self._report_ms)
+        for name in _CALLER_FIELDS:
+            setattr(out, name, getattr(call, name))
+        return out
+
+    def _watch(self) -> None:
+        """From the first lease on: a token removed ends its lent login's lease."""
+        with self._state:
+            if self._watching:
+                return
+            self._watching = True
+        self.service.watcher.subscribe(self._token_event)
+
+    def _token_event(self, event: TokenEvent) -> None:
+        if event.kind is not TokenEventKind.REMOVED:
+            return
+        with self._state:
+            handles = [h for h, lease in self._leases.items()
+                       if lease.login.serial == event.token.serial]
+        for handle in handles:
+            self.recall(handle, wait=False)
+
+    def _ended(self, login: TokenLogin, wait: bool) -> None:
+        self.recall(login.handle, wait=wait)
+
+    def recall(self, handle: str, *, wait: bool) -> None:
+        """Ends the lease of ``handle``, if lent; ``wait``: until the front end gave it back
+        (at most RECALL_SECONDS; then it is forgotten)."""
+        with self._state:
+            lease = self._leases.get(handle)
+            if lease is None:
+                return
+            ask = not lease.asked
+            lease.asked = True
+        if ask:
+            lease.peer.recall_token(lease.id)
+        if not wait:
+            return
+        with self._state:
+            back = self._state.wait_for(lambda: self._leases.get(handle) is not lease,
+                                        timeout=RECALL_SECONDS)
+            if not back:
+                log.warning("the front end did not give a lent token login back in time",
+                            extra={"fields": {"token": lease.login.serial}})
+                self._leases.pop(handle, None)
+
+    # -- the front end's parts (the link's reader thread) -----------------------------------
+    def used(self, peer: LinkPeer, part: call_link_pb2.LinkedCall) -> None:
+        self._told(self._find(peer, part.id), part)
+
+    def returned(self, peer: LinkPeer, part: call_link_pb2.LinkedCall) -> None:
+        lease = self._find(peer, part.id)
+        self._told(lease, part)
+        if lease is None:
+            return
+        with self._state:
+            if self._leases.get(lease.login.handle) is lease:
+                del self._leases[lease.login.handle]
+            self._state.notify_all()
+        log.debug("the front end gave a lent token login back",
+                  extra={"fields": {"lease": part.id, "token": lease.login.serial,
+                                    "calls": lease.served}})
+
+    def lost(self, peer: LinkPeer) -> None:
+        with self._state:
+            for handle in [h for h, lease in self._leases.items() if lease.peer is peer]:
+                del self._leases[handle]
+            self._state.notify_all()
+
+    def _find(self, peer: LinkPeer, lease_id: int) -> _Lease | None:
+        with self._state:
+            for lease in self._leases.values():
+                if lease.id == lease_id and lease.peer is peer:
+                    return lease
+        return None
+
+    def _told(self, lease: _Lease | None, part: call_link_pb2.LinkedCall) -> None:
+        if lease is None or part.served <= 0:
+            return
+        self.service.sessions.touch(lease.login)
+        log_served(lease.method, lease.caller, part)
+        with self._state:  # counted once logged: what the counts say is in the metrics
+            lease.served += part.served
+            self.served_total += part.served

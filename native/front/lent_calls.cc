@@ -1,0 +1,28 @@
+#include "lent_calls.h"
+
+#include <algorithm>
+
+namespace authd_front {
+
+void LentCalls::Add(const google::protobuf::RepeatedField<double>& bounds, double seconds) {
+  if (bucket_calls.empty()) {
+    bucket_calls.assign(bounds.size() + 1, 0);
+    bucket_seconds.assign(bounds.size() + 1, 0.0);
+  }
+  // The first bucket whose bound is not below it (Prometheus: a value <= its bucket's bound).
+  size_t bucket = std::lower_bound(bounds.begin(), bounds.end(), seconds) - bounds.begin();
+  ++bucket_calls[bucket];
+  bucket_seconds[bucket] += seconds;
+  ++calls;
+}
+
+void LentCalls::TellIn(authd::v1::LinkedCall* part) {
+  part->set_served(calls);
+  if (calls > 0) {
+    part->mutable_bucket_calls()->Add(bucket_calls.begin(), bucket_calls.end());
+    part->mutable_bucket_seconds()->Add(bucket_seconds.begin(), bucket_seconds.end());
+  }
+  *this = LentCalls();
+}
+
+}  // namespace authd_front
