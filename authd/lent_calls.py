@@ -1,18 +1,57 @@
 """The calls a native front end served on something this daemon lent it (a reader's card:
 authd/smartcard/lending.py; a token login: authd/token/lending.py), told in a lease's
 ``LEASE_USED`` and ``LEASE_RETURN`` parts (call_link.proto): counted, timed and access-logged
-as this daemon's own."""
+as this daemon's own; and what both lendings keep of their leases (:class:`Leases`)."""
 
 from __future__ import annotations
 
 import math
+import threading
+from typing import Generic, Protocol, TypeVar
 
 from google.rpc import code_pb2
 
+from authd.call_link import LinkPeer
 from authd.context import Caller
 from authd.interceptors import access_logged, access_logged_timed
 from authd.metrics import LATENCY_BUCKETS
 from authd.v1 import call_link_pb2
+
+# The caller a lease is lent to, as the front end describes it in every linked call.
+CALLER_FIELDS = ("institution", "role", "subject", "has_operator", "operator_metadata")
+
+
+class _Lent(Protocol):
+    @property
+    def id(self) -> int: ...
+    @property
+    def peer(self) -> LinkPeer: ...
+
+
+L = TypeVar("L", bound=_Lent)
+
+
+class Leases(Generic[L]):
+    """The leases lent now, by what is lent (a reader's name, a login's handle), under one
+    condition that tells the waiters whenever one ends."""
+
+    def __init__(self) -> None:
+        self._state = threading.Condition(threading.Lock())
+        self._leases: dict[str, L] = {}
+
+    def lost(self, peer: LinkPeer) -> None:
+        """The link to ``peer`` went away: its leases ended with it."""
+        with self._state:
+            for key in [k for k, lease in self._leases.items() if lease.peer is peer]:
+                del self._leases[key]
+            self._state.notify_all()
+
+    def _find(self, peer: LinkPeer, lease_id: int) -> L | None:
+        with self._state:
+            for lease in self._leases.values():
+                if lease.id == lease_id and lease.peer is peer:
+                    return lease
+        return None
 
 
 def log_served(method: str, caller: Caller, part: call_link_pb2.LinkedCall) -> None:

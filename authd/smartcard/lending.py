@@ -21,12 +21,11 @@ away ends its leases (pcscd releases a dead client's card).
 from __future__ import annotations
 
 import logging
-import threading
 from dataclasses import dataclass
 
 from authd.call_link import LinkPeer, current_call, current_peer
 from authd.context import Caller, current_caller
-from authd.lent_calls import log_served
+from authd.lent_calls import CALLER_FIELDS, Leases, log_served
 from authd.metrics import LATENCY_BUCKETS
 from authd.v1 import call_link_pb2
 
@@ -37,11 +36,8 @@ RECALL_SECONDS = 5.0
 
 # The caller a lease is for, exactly as the front end described it: the fields of a
 # LinkedCall that a CardLease repeats, and the key of a caller's run of calls on a reader.
-_CALLER_FIELDS = ("institution", "role", "subject", "has_operator", "operator_metadata")
-
-
 def _caller_of(call: call_link_pb2.LinkedCall) -> tuple[object, ...]:
-    return tuple(getattr(call, name) for name in _CALLER_FIELDS)
+    return tuple(getattr(call, name) for name in CALLER_FIELDS)
 
 
 @dataclass
@@ -55,7 +51,7 @@ class _Lease:
     asked: bool = False  # asked back already
 
 
-class Lending:
+class Lending(Leases[_Lease]):
     """The leases of one method's cards (SmartcardService/Transmit), on every reader."""
 
     def __init__(self, method: str, lend_after: int, idle_seconds: float, max_apdu_bytes: int,
@@ -65,9 +61,8 @@ class Lending:
         self._limits = call_link_pb2.CardLease(
             idle_ms=max(1, int(idle_seconds * 1000)), max_apdu_bytes=max_apdu_bytes,
             security_ins=bytes(sorted(security_ins)), seconds_bounds=LATENCY_BUCKETS)
-        self._state = threading.Condition(threading.Lock())
+        super().__init__()
         self._streaks: dict[str, tuple[tuple[object, ...], int]] = {}
-        self._leases: dict[str, _Lease] = {}  # by reader: lent now
         self._next_id = 0
         self.lent_total = 0  # leases granted
         self.served_total = 0  # calls served on lent cards, as told
@@ -113,7 +108,7 @@ class Lending:
         out.CopyFrom(self._limits)
         out.id = lease.id
         out.reader = reader
-        for name, value in zip(_CALLER_FIELDS, _caller_of(call), strict=True):
+        for name, value in zip(CALLER_FIELDS, _caller_of(call), strict=True):
             setattr(out, name, value)
         return out
 
@@ -161,18 +156,7 @@ class Lending:
         log.debug("the front end gave the card in %r back", lease.reader,
                   extra={"fields": {"lease": part.id, "calls": lease.served, "reset": part.reset}})
 
-    def lost(self, peer: LinkPeer) -> None:
-        with self._state:
-            for reader in [r for r, lease in self._leases.items() if lease.peer is peer]:
-                del self._leases[reader]
-            self._state.notify_all()
 
-    def _find(self, peer: LinkPeer, lease_id: int) -> _Lease | None:
-        with self._state:
-            for lease in self._leases.values():
-                if lease.id == lease_id and lease.peer is peer:
-                    return lease
-        return None
 
     def _told(self, lease: _Lease | None, part: call_link_pb2.LinkedCall) -> None:
         """The lease's calls served by the front end: counted, timed and logged as this

@@ -28,14 +28,13 @@ once and the daemon goes on signing. A link that goes away ends its leases on bo
 from __future__ import annotations
 
 import logging
-import threading
 from dataclasses import dataclass
 
 from google.protobuf.message import Message
 
 from authd.call_link import Answer, Lease, LinkPeer, current_call, current_peer
 from authd.context import Caller
-from authd.lent_calls import log_served
+from authd.lent_calls import CALLER_FIELDS, Leases, log_served
 from authd.metrics import LATENCY_BUCKETS
 from authd.token.service import TokenService
 from authd.token.sessions import TokenLogin
@@ -46,9 +45,6 @@ log = logging.getLogger(__name__)
 
 RECALL_SECONDS = 5.0  # how long an ending login waits for its lease to come back
 REPORT_SECONDS = 1.0  # a lent Sign is told at most this late (and a quarter of the idle time)
-
-_CALLER_FIELDS = ("institution", "role", "subject", "has_operator", "operator_metadata")
-
 
 @dataclass
 class _Lease:
@@ -61,7 +57,7 @@ class _Lease:
     asked: bool = False  # recalled already
 
 
-class TokenLending:
+class TokenLending(Leases[_Lease]):
     """The logins lent to the front end for one method (TokenService/Sign)."""
 
     def __init__(self, service: TokenService, method: str) -> None:
@@ -70,8 +66,7 @@ class TokenLending:
         settings = service.settings
         self._report_ms = max(1, int(min(REPORT_SECONDS, settings.session_idle_seconds / 4)
                                      * 1000))
-        self._state = threading.Condition(threading.Lock())
-        self._leases: dict[str, _Lease] = {}  # by handle: lent now
+        super().__init__()
         self._next_id = 0
         self._watching = False
         self.lent_total = 0  # leases granted
@@ -126,7 +121,7 @@ class TokenLending:
             id=lease.id, handle=login.handle, module=login.module.path, serial=login.serial,
             label=login.label, pin=pin, max_sign_bytes=self.service.settings.max_sign_bytes,
             seconds_bounds=LATENCY_BUCKETS, report_ms=self._report_ms)
-        for name in _CALLER_FIELDS:
+        for name in CALLER_FIELDS:
             setattr(out, name, getattr(call, name))
         return out
 
@@ -188,18 +183,7 @@ class TokenLending:
                   extra={"fields": {"lease": part.id, "token": lease.login.serial,
                                     "calls": lease.served}})
 
-    def lost(self, peer: LinkPeer) -> None:
-        with self._state:
-            for handle in [h for h, lease in self._leases.items() if lease.peer is peer]:
-                del self._leases[handle]
-            self._state.notify_all()
 
-    def _find(self, peer: LinkPeer, lease_id: int) -> _Lease | None:
-        with self._state:
-            for lease in self._leases.values():
-                if lease.id == lease_id and lease.peer is peer:
-                    return lease
-        return None
 
     def _told(self, lease: _Lease | None, part: call_link_pb2.LinkedCall) -> None:
         if lease is None or part.served <= 0:

@@ -19,20 +19,6 @@ constexpr size_t kResponseMax = 65536 + 2;  // an extended-length answer and its
 // Leases asked back before their answers came, kept to be refused when they come.
 constexpr size_t kRecalledKept = 64;
 
-bool SameCaller(const authd::v1::LinkedCall& call, const authd::v1::CardLease& lease) {
-  return call.institution() == lease.institution() && call.role() == lease.role() &&
-         call.subject() == lease.subject() && call.has_operator() == lease.has_operator() &&
-         call.operator_metadata() == lease.operator_metadata();
-}
-
-Part LeasePart(Part::Part kind, uint64_t id, const std::string& method) {
-  Part part;
-  part.set_part(kind);
-  part.set_id(id);
-  part.set_method(method);
-  return part;
-}
-
 }  // namespace
 
 CardLender::CardLender(Send send) : send_(std::move(send)) {

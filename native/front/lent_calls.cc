@@ -25,4 +25,13 @@ void LentCalls::TellIn(authd::v1::LinkedCall* part) {
   *this = LentCalls();
 }
 
+authd::v1::LinkedCall LeasePart(authd::v1::LinkedCall::Part kind, uint64_t id,
+                                const std::string& method) {
+  authd::v1::LinkedCall part;
+  part.set_part(kind);
+  part.set_id(id);
+  part.set_method(method);
+  return part;
+}
+
 }  // namespace authd_front

@@ -7,6 +7,7 @@
 #include <google/protobuf/repeated_field.h>
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "authd/v1/call_link.pb.h"
@@ -21,5 +22,17 @@ struct LentCalls {
   // Moves them into `part` (served, bucket_calls, bucket_seconds).
   void TellIn(authd::v1::LinkedCall* part);
 };
+
+// A lease's part for the daemon (LEASE_USED, LEASE_RETURN) with no calls told in it yet.
+authd::v1::LinkedCall LeasePart(authd::v1::LinkedCall::Part kind, uint64_t id,
+                                const std::string& method);
+
+// Whether `call` comes from the caller the lease (a CardLease, a TokenLease) was lent to.
+template <typename Lease>
+bool SameCaller(const authd::v1::LinkedCall& call, const Lease& lease) {
+  return call.institution() == lease.institution() && call.role() == lease.role() &&
+         call.subject() == lease.subject() && call.has_operator() == lease.has_operator() &&
+         call.operator_metadata() == lease.operator_metadata();
+}
 
 }  // namespace authd_front

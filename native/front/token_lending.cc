@@ -32,20 +32,6 @@ constexpr unsigned char kSha256DigestInfo[] = {0x30, 0x31, 0x30, 0x0d, 0x06, 0x0
                                                0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02,
                                                0x01, 0x05, 0x00, 0x04, 0x20};
 
-bool SameCaller(const Part& call, const authd::v1::TokenLease& lease) {
-  return call.institution() == lease.institution() && call.role() == lease.role() &&
-         call.subject() == lease.subject() && call.has_operator() == lease.has_operator() &&
-         call.operator_metadata() == lease.operator_metadata();
-}
-
-Part LeasePart(Part::Part kind, uint64_t id, const std::string& method) {
-  Part part;
-  part.set_part(kind);
-  part.set_id(id);
-  part.set_method(method);
-  return part;
-}
-
 void AppendLength(size_t n, std::string* out) {
   if (n >= 0x80) out->push_back(static_cast<char>(0x81));  // < 256: one length byte
   out->push_back(static_cast<char>(n));
