@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from authd.certificate.feature import CertificateFeature
 from authd.v1 import certificate_pb2 as cpb
 from authd.v1 import certificate_pb2_grpc, otp_pb2_grpc, token_pb2_grpc
 from authd.v1 import otp_pb2 as opb
@@ -17,6 +18,7 @@ from simulators.certificate.authority import CertificateAuthority
 from simulators.certificate.ocsp import OcspResponder, free_port, start_responder
 from simulators.certificate.server import CaServer
 from simulators.otp.generator import DisplayToken
+from tests.conftest import wait_for
 
 
 class MovableClock:
@@ -30,6 +32,15 @@ class MovableClock:
 
     def set(self, moment: dt.datetime) -> None:
         self.fixed = moment.astimezone(dt.UTC)
+
+
+def use_clock(srv: Any, clock: MovableClock) -> None:
+    """``srv``'s certificate rules read ``clock`` from now on. Set once the feature's first
+    housekeeping round (started with the server, on real time) has ended: a round still in
+    progress would expire a request opened meanwhile at an earlier fixed moment."""
+    feature = srv.app.feature(CertificateFeature)
+    assert wait_for(lambda: feature.housekeeping_rounds >= 1, 30), "no housekeeping round"
+    feature.set_clock(clock)
 
 
 class CaEnv:

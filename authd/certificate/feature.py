@@ -71,6 +71,7 @@ class CertificateFeature(Feature[CertificateSettings]):
     def __init__(self, app: App, settings: CertificateSettings) -> None:
         super().__init__(app, settings)
         self._clock: Callable[[], dt.datetime] = utc_now
+        self.housekeeping_rounds = 0  # refresh() rounds ended (each read the clock once)
         self.checker = RevocationChecker(settings, load_anchors(settings.ca_certificates),
                                          self.now)
         self.ca: CaConnector = (RaHttpConnector(settings.ca_url, settings.ca_timeout)
@@ -91,7 +92,9 @@ class CertificateFeature(Feature[CertificateSettings]):
         return self._clock()
 
     def set_clock(self, clock: Callable[[], dt.datetime]) -> None:
-        """The time every rule of this feature reads (tests move it to the window's edges)."""
+        """The time every rule of this feature reads (tests move it to the window's edges;
+        a housekeeping round in progress keeps the time it read: tests set the clock once the
+        first round ended, tests/certificate_env.py ``use_clock``)."""
         self._clock = clock
 
     def _install_guard(self) -> None:
@@ -138,6 +141,7 @@ class CertificateFeature(Feature[CertificateSettings]):
                     await self.app.run_blocking(self.refresh)
                 except Exception:
                     log.exception("certificate housekeeping failed")
+                self.housekeeping_rounds += 1
                 await asyncio.sleep(self.settings.expiry_refresh_seconds)
 
         self._task = asyncio.get_running_loop().create_task(loop())

@@ -12,12 +12,11 @@ from typing import Any
 
 import pytest
 
-from authd.certificate.feature import CertificateFeature
 from authd.ctl import main as authctl
 from authd.v1 import otp_pb2 as opb
 from authd.v1 import otp_pb2_grpc
 from simulators.otp.generator import DisplayToken
-from tests.certificate_env import CaEnv, ca_env
+from tests.certificate_env import CaEnv, ca_env, use_clock
 
 PASSWORD = "hong-gil-dong 2026!"
 
@@ -34,7 +33,7 @@ def test_teller_issues_and_revokes_backend_checks(server: Callable[..., Any], ca
     usb = tmp_path / "usb"
     usb.mkdir()
     srv = server(certificate=ca.settings(disk_roots=[str(usb)]))
-    srv.app.feature(CertificateFeature).set_clock(ca.clock)
+    use_clock(srv, ca.clock)
     otp = otp_pb2_grpc.OtpServiceStub(srv.channel("bank-a", "branch", "t"))
     serial = f"OTP-{uuid.uuid4().hex[:8]}"
     device = DisplayToken.from_uri(otp.Enroll(opb.EnrollRequest(

@@ -23,7 +23,7 @@ from authd.v1 import certificate_pb2 as cpb
 from authd.v1 import policy_pb2 as ppb
 from authd.v1 import policy_pb2_grpc
 from devices.certificate.validity import KST
-from tests.certificate_env import CaEnv, Teller, ca_env
+from tests.certificate_env import CaEnv, Teller, ca_env, use_clock
 
 PASSWORD = "hong-gil-dong 2026!"
 ISSUED = dt.datetime(2026, 3, 10, 9, 0, 0, tzinfo=KST)  # expires 2027-03-10 23:59:59 KST
@@ -45,7 +45,7 @@ def usb(tmp_path: Path) -> Path:
 def start(server: Callable[..., Any], ca: CaEnv, usb: Path, store_url: str | None = None,
           **more: Any) -> Any:
     srv = server(store_url, certificate=ca.settings(disk_roots=[str(usb)], **more))
-    srv.app.feature(CertificateFeature).set_clock(ca.clock)
+    use_clock(srv, ca.clock)
     return srv
 
 

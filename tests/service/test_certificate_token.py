@@ -21,7 +21,7 @@ from authd.v1 import certificate_pb2 as cpb
 from authd.v1 import token_pb2 as tpb
 from authd.v1 import token_pb2_grpc
 from simulators.token.softhsm import SoftHsmToken, process_env
-from tests.certificate_env import CaEnv, Teller, ca_env
+from tests.certificate_env import CaEnv, Teller, ca_env, use_clock
 
 FAST = {"token": {"poll_interval": 0.1, "rescan_interval": 0.1}}
 
@@ -40,7 +40,7 @@ def token() -> SoftHsmToken:
 def start(server: Callable[..., Any], ca: CaEnv, store_url: str | None = None,
           **certificate: Any) -> Any:
     srv = server(store_url, certificate=ca.settings(**certificate), **FAST)
-    srv.app.feature(CertificateFeature).set_clock(ca.clock)
+    use_clock(srv, ca.clock)
     return srv
 
 

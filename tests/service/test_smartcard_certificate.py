@@ -15,12 +15,11 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from authd.certificate.feature import CertificateFeature
 from authd.errors import details_of
 from authd.v1 import certificate_pb2 as cpb
 from authd.v1 import smartcard_pb2 as pb
 from authd.v1 import smartcard_pb2_grpc
-from tests.certificate_env import CaEnv, Teller, ca_env
+from tests.certificate_env import CaEnv, Teller, ca_env, use_clock
 from tests.conftest import wait_for
 from tests.pcsc_env import (  # noqa: F401  (fixtures)
     READERS,
@@ -42,7 +41,7 @@ def ca(tmp_path: Path) -> Iterator[CaEnv]:
 
 def test_issue_onto_the_card_sign_then_revoked(server: Any, ca: CaEnv, card: Any) -> None:
     srv = server(certificate=ca.settings())
-    srv.app.feature(CertificateFeature).set_clock(ca.clock)
+    use_clock(srv, ca.clock)
     cards = smartcard_pb2_grpc.SmartcardServiceStub(srv.channel("bank-a", "branch", "t"))
     wait_for(lambda: any(r.name == READER and r.card_present
                          for r in cards.ListReaders(pb.ListReadersRequest()).readers))
