@@ -28,6 +28,7 @@ once and the daemon goes on signing. A link that goes away ends its leases on bo
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 
 from google.protobuf.message import Message
@@ -45,6 +46,11 @@ log = logging.getLogger(__name__)
 
 RECALL_SECONDS = 5.0  # how long an ending login waits for its lease to come back
 REPORT_SECONDS = 1.0  # a lent Sign is told at most this late (and a quarter of the idle time)
+
+def _ms(seconds: float) -> int:
+    """A limit for the front end, in whole milliseconds rounded up (0: passed)."""
+    return min(2**32 - 1, max(0, math.ceil(seconds * 1000)))
+
 
 @dataclass
 class _Lease:
@@ -117,10 +123,13 @@ class TokenLending(Leases[_Lease]):
             lease = _Lease(self._next_id, login, peer, caller, call.method)
             self._leases[login.handle] = lease
             self.lent_total += 1
+        idle_left, max_left = self.service.sessions.left(login)
         out = call_link_pb2.TokenLease(
             id=lease.id, handle=login.handle, module=login.module.path, serial=login.serial,
             label=login.label, pin=pin, max_sign_bytes=self.service.settings.max_sign_bytes,
-            seconds_bounds=LATENCY_BUCKETS, report_ms=self._report_ms)
+            seconds_bounds=LATENCY_BUCKETS, report_ms=self._report_ms,
+            idle_ms=_ms(self.service.settings.session_idle_seconds), idle_left_ms=_ms(idle_left),
+            max_left_ms=_ms(max_left))
         for name in CALLER_FIELDS:
             setattr(out, name, getattr(call, name))
         return out
@@ -143,7 +152,8 @@ class TokenLending(Leases[_Lease]):
             self.recall(handle, wait=False)
 
     def _ended(self, login: TokenLogin, wait: bool) -> None:
-        self.recall(login.handle, wait=wait)
+        # A linked call (on the link's reader thread, which reads the return) does not wait.
+        self.recall(login.handle, wait=wait and current_peer() is None)
 
     def recall(self, handle: str, *, wait: bool) -> None:
         """Ends the lease of ``handle``, if lent; ``wait``: until the front end gave it back

@@ -78,6 +78,7 @@ TokenLender::~TokenLender() {
 }
 
 void TokenLender::Take(authd::v1::TokenLease* lease, const std::string& method) {
+  const auto taken = Clock::now();  // the lease's limits count from here, before its logins
   auto wipe = [lease] {
     std::string* pin = lease->mutable_pin();
     if (!pin->empty()) OPENSSL_cleanse(&(*pin)[0], pin->size());
@@ -146,6 +147,9 @@ void TokenLender::Take(authd::v1::TokenLease* lease, const std::string& method) 
   made->info = *lease;
   made->method = method;
   made->instances = std::move(instances);
+  made->last_used = taken - std::chrono::milliseconds(lease->idle_ms()) +
+                    std::chrono::milliseconds(lease->idle_left_ms());
+  made->ends = taken + std::chrono::milliseconds(lease->max_left_ms());
   {
     std::lock_guard<std::mutex> lock(mu_);
     by_handle_[lease->handle()] = std::move(made);
@@ -182,6 +186,11 @@ void TokenLender::End(const std::shared_ptr<Lease>& lease, bool tell) {
     lease->unreported.TellIn(&part);
   }
   if (tell) send_(std::move(part));
+}
+
+bool TokenLender::Expired(const Lease& lease, Clock::time_point now) {
+  return now >= lease.ends ||
+         now - lease.last_used >= std::chrono::milliseconds(lease.info.idle_ms());
 }
 
 void TokenLender::Recall(uint64_t id) {
@@ -304,9 +313,20 @@ bool TokenLender::Serve(const Part& call, std::string* response) {
   }
   CK_SESSION_HANDLE session = CK_INVALID_HANDLE;
   Instance* instance = nullptr;  // the least busy
+  bool expired;
   {
     std::lock_guard<std::mutex> lock(lease->mu);
     if (lease->over) return false;
+    expired = Expired(*lease, started);
+  }
+  if (expired) {  // the login's limits passed: given back, the daemon answers (NOT_FOUND)
+    if (auto ended = Remove(info.id())) End(ended, true);
+    return false;
+  }
+  {
+    std::lock_guard<std::mutex> lock(lease->mu);
+    if (lease->over) return false;
+    lease->last_used = std::max(lease->last_used, started);
     ++lease->busy;
     for (Instance& each : lease->instances) {
       if (instance == nullptr || each.busy < instance->busy) instance = &each;

@@ -81,7 +81,12 @@ class TokenLender {
     bool over = false;
     LentCalls unreported;
     Clock::time_point first_untold;
+    Clock::time_point last_used;  // the start of its last Sign (or as the daemon lent it)
+    Clock::time_point ends;       // its login's maximum lifetime
   };
+  // Whether `lease`'s login has passed its idle time or its maximum lifetime at `now` (the
+  // daemon's limits, told in the lease): nothing more is signed on it. Called with lease.mu held.
+  static bool Expired(const Lease& lease, Clock::time_point now);
 
   enum class Signed { kYes, kNotHere, kFailed };
   // One signature on one of the lease's sessions: kNotHere when the daemon is to answer it
