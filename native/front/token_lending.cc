@@ -15,7 +15,6 @@ using Part = authd::v1::LinkedCall;
 
 // Calls served on a lent login told to the daemon in one LEASE_USED part at most.
 constexpr uint32_t kReportEvery = 64;
-constexpr size_t kRecalledKept = 64;
 // Instances of a lease's module, each logged in (at most this many Signs of one lease run at
 // once, as many as unary.h's queue threads).
 constexpr size_t kInstances = 4;
@@ -64,16 +63,11 @@ bool EncodeEcdsa(const unsigned char* raw, size_t size, std::string* out) {
 }  // namespace
 
 TokenLender::TokenLender(Send send) : send_(std::move(send)) {
-  thread_ = std::thread([this] { Run(); });
+  Start([this] { Run(); });
 }
 
 TokenLender::~TokenLender() {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    stopping_ = true;
-  }
-  wake_.notify_all();
-  thread_.join();
+  Stop();
   Drop();
 }
 
@@ -201,8 +195,7 @@ void TokenLender::Recall(uint64_t id) {
   Part part;
   {
     std::lock_guard<std::mutex> lock(mu_);  // over, or its answer still to come
-    recalled_.insert(id);
-    if (recalled_.size() > kRecalledKept) recalled_.erase(recalled_.begin());
+    Recalled(id);
     part = LeasePart(Part::LEASE_RETURN, id, method_);
   }
   send_(std::move(part));

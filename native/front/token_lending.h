@@ -38,7 +38,7 @@
 
 namespace authd_front {
 
-class TokenLender {
+class TokenLender : Lender {  // its thread tells the calls of quiet leases
  public:
   // Sends a lease's part (LEASE_USED, LEASE_RETURN) to the daemon.
   using Send = std::function<void(authd::v1::LinkedCall part)>;
@@ -103,16 +103,12 @@ class TokenLender {
   void Run();
 
   const Send send_;
-  std::mutex mu_;  // guards by_handle_, recalled_, method_, stopping_
-  std::condition_variable wake_;
+  // Lender's mu_ guards by_handle_, recalled_, method_, stopping_.
   std::map<std::string, std::shared_ptr<Lease>> by_handle_;
-  std::set<uint64_t> recalled_;  // leases asked back before they came (the newest few)
   std::atomic<int> lent_count_{0};
   std::string method_;  // the newest lease's method
-  bool stopping_ = false;
   std::mutex modules_mu_;  // guards modules_ (loaded once per path and instance, kept)
   std::map<std::string, std::vector<std::unique_ptr<Pkcs11Module>>> modules_;
-  std::thread thread_;  // tells the calls of quiet leases
 };
 
 }  // namespace authd_front
