@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, utils
 
 from authd.token.feature import TokenFeature
 from authd.token.lending import TokenLending
+from authd.token.sessions import TokenLogin
 from authd.v1 import token_pb2 as pb
 from authd.v1 import token_pb2_grpc
 from simulators.token.softhsm import DEFAULT_PIN, SoftHsmToken, process_env
@@ -86,6 +87,19 @@ def _lend(srv: Any, stub: Any, session: str, key_id: bytes) -> TokenLending:
     return lending
 
 
+def _lent_login(srv: Any, token: SoftHsmToken) -> tuple[Any, str, Any, Any, TokenLending,
+                                                         TokenLogin]:
+    """A login with an EC P-256 key, lent: its stub, handle, key, public key, lending and the
+    daemon's login."""
+    stub = _stub(srv)
+    session = _login(stub, token)
+    key, public = _key(stub, session, pb.TOKEN_KEY_SPEC_EC_P256)
+    lending = _lend(srv, stub, session, key.key_id)
+    login = srv.app.require(TokenFeature).service.sessions.peek(session)
+    assert login is not None
+    return stub, session, key, public, lending, login
+
+
 def _verify(public: Any, response: Any, data: bytes, algorithm: int) -> None:
     digest = hashlib.sha256(data).digest()
     prehashed = utils.Prehashed(hashes.SHA256())
@@ -136,12 +150,7 @@ def test_lent_signatures_verify_with_the_public_key(server, native_front,
 def test_lent_signs_keep_the_login_alive_and_are_counted(server, native_front,
                                                           token: SoftHsmToken) -> None:
     srv = _native(server, session_idle_seconds=1.0)
-    stub = _stub(srv)
-    session = _login(stub, token)
-    key, public = _key(stub, session, pb.TOKEN_KEY_SPEC_EC_P256)
-    lending = _lend(srv, stub, session, key.key_id)
-    login = srv.app.require(TokenFeature).service.sessions.peek(session)
-    assert login is not None
+    stub, session, key, public, lending, login = _lent_login(srv, token)
     before = _signs_count(srv)
     served = lending.served_total
     created = login.created
@@ -169,12 +178,7 @@ def test_a_lent_login_signs_nothing_after_its_idle_time(server, native_front,
     its sweeper has recalled the lease), the next Sign is the daemon's NOT_FOUND: authd-front
     signs nothing past the lease's idle limit, and the lease's Signs are counted exactly."""
     srv = _native(server, session_idle_seconds=2.0)  # the sweeper runs every 0.5 s
-    stub = _stub(srv)
-    session = _login(stub, token)
-    key, _ = _key(stub, session, pb.TOKEN_KEY_SPEC_EC_P256)
-    lending = _lend(srv, stub, session, key.key_id)
-    login = srv.app.require(TokenFeature).service.sessions.peek(session)
-    assert login is not None
+    stub, session, key, _, lending, login = _lent_login(srv, token)
     before, served = _signs_count(srv), lending.served_total
     for _ in range(3):
         _sign(stub, session, key.key_id, data=b"x")
@@ -195,12 +199,7 @@ def test_a_lent_login_signs_nothing_after_its_maximum_lifetime(server, native_fr
     (beyond the link's latency) is answered OK, the first refused is the daemon's NOT_FOUND,
     and the lease's served count is exactly the OK answers after it was lent."""
     srv = _native(server, session_idle_seconds=2.0, session_max_seconds=2.0)
-    stub = _stub(srv)
-    session = _login(stub, token)
-    key, _ = _key(stub, session, pb.TOKEN_KEY_SPEC_EC_P256)
-    lending = _lend(srv, stub, session, key.key_id)
-    login = srv.app.require(TokenFeature).service.sessions.peek(session)
-    assert login is not None
+    stub, session, key, _, lending, login = _lent_login(srv, token)
     deadline = login.created + 2.0
     served = lending.served_total
     answers: list[tuple[float, str]] = []
