@@ -306,19 +306,14 @@ bool TokenLender::Serve(const Part& call, std::string* response) {
   }
   CK_SESSION_HANDLE session = CK_INVALID_HANDLE;
   Instance* instance = nullptr;  // the least busy
-  bool expired;
   {
-    std::lock_guard<std::mutex> lock(lease->mu);
+    std::unique_lock<std::mutex> lock(lease->mu);
     if (lease->over) return false;
-    expired = Expired(*lease, started);
-  }
-  if (expired) {  // the login's limits passed: given back, the daemon answers (NOT_FOUND)
-    if (auto ended = Remove(info.id())) End(ended, true);
-    return false;
-  }
-  {
-    std::lock_guard<std::mutex> lock(lease->mu);
-    if (lease->over) return false;
+    if (Expired(*lease, started)) {  // the login's limits passed: given back, the daemon
+      lock.unlock();                 // answers (NOT_FOUND)
+      if (auto ended = Remove(info.id())) End(ended, true);
+      return false;
+    }
     lease->last_used = std::max(lease->last_used, started);
     ++lease->busy;
     for (Instance& each : lease->instances) {
