@@ -22,22 +22,66 @@ CALLER_FIELDS = ("institution", "role", "subject", "has_operator", "operator_met
 
 
 class _Lent(Protocol):
-    @property
-    def id(self) -> int: ...
-    @property
-    def peer(self) -> LinkPeer: ...
+    id: int
+    peer: LinkPeer
+    caller: Caller
+    method: str
+    served: int
+    asked: bool  # recalled already
 
 
 L = TypeVar("L", bound=_Lent)
 
 
 class Leases(Generic[L]):
-    """The leases lent now, by what is lent (a reader's name, a login's handle), under one
-    condition that tells the waiters whenever one ends."""
+    """The leases lent now, by what is lent (a reader's name, a login's handle: :meth:`_key`),
+    under one condition that tells the waiters whenever one ends; and the front end's parts
+    for them (``LEASE_USED``, ``LEASE_RETURN``, on the link's reader thread)."""
 
     def __init__(self) -> None:
         self._state = threading.Condition(threading.Lock())
         self._leases: dict[str, L] = {}
+        self._next_id = 0
+        self.lent_total = 0  # leases granted
+        self.served_total = 0  # calls served on the leases, as told
+
+    def _key(self, lease: L) -> str:
+        """What ``lease`` lends (its key in the table)."""
+        raise NotImplementedError
+
+    def _recall(self, lease: L) -> None:
+        """Asks the front end for ``lease`` back (answered by its LEASE_RETURN)."""
+        raise NotImplementedError
+
+    def _using(self, lease: L) -> None:
+        """Calls were served on ``lease`` (told now): e.g. its login was used."""
+
+    def lent(self, key: str) -> bool:
+        with self._state:
+            return key in self._leases
+
+    def _ask_back(self, key: str) -> L | None:
+        """The lease of ``key``, asked back unless it was already (None: not lent)."""
+        with self._state:
+            lease = self._leases.get(key)
+            if lease is None:
+                return None
+            ask = not lease.asked
+            lease.asked = True
+        if ask:
+            self._recall(lease)
+        return lease
+
+    def _back(self, key: str, lease: L, timeout: float) -> bool:
+        """Waits until ``lease`` of ``key`` ended (at most ``timeout``; then it is forgotten,
+        and False)."""
+        with self._state:
+            if self._state.wait_for(lambda: self._leases.get(key) is not lease,
+                                    timeout=timeout):
+                return True
+            if self._leases.get(key) is lease:
+                del self._leases[key]
+            return False
 
     def lost(self, peer: LinkPeer) -> None:
         """The link to ``peer`` went away: its leases ended with it."""
@@ -52,6 +96,35 @@ class Leases(Generic[L]):
                 if lease.id == lease_id and lease.peer is peer:
                     return lease
         return None
+
+    def used(self, peer: LinkPeer, part: call_link_pb2.LinkedCall) -> None:
+        self._told(self._find(peer, part.id), part)
+
+    def returned(self, peer: LinkPeer, part: call_link_pb2.LinkedCall) -> None:
+        lease = self._find(peer, part.id)
+        self._told(lease, part)
+        if lease is None:
+            return
+        with self._state:
+            if self._leases.get(self._key(lease)) is lease:
+                del self._leases[self._key(lease)]
+            self._state.notify_all()
+        self._given_back(lease, part)
+
+    def _given_back(self, lease: L, part: call_link_pb2.LinkedCall) -> None:
+        """``lease`` ended with the front end's ``part`` (e.g. logged)."""
+
+    def _told(self, lease: L | None, part: call_link_pb2.LinkedCall) -> None:
+        """The lease's calls served by the front end: counted, timed and logged as this
+        daemon's (each with its bucket's mean duration: the histogram's buckets and sum are
+        exactly the calls')."""
+        if lease is None or part.served <= 0:
+            return
+        self._using(lease)
+        log_served(lease.method, lease.caller, part)
+        with self._state:  # counted once logged: what the counts say is in the metrics
+            lease.served += part.served
+            self.served_total += part.served
 
 
 def log_served(method: str, caller: Caller, part: call_link_pb2.LinkedCall) -> None:

@@ -47,6 +47,15 @@ def _child_argv(argv: list[str], listen: str) -> list[str]:
     return [*out, "--listen", listen]
 
 
+def worker_metrics_listen(metrics_listen: str, index: int) -> str:
+    """Worker ``index``'s metrics address: a fixed port P gives P + index (PORT, PORT+1, ...);
+    port 0 stays 0, each worker binding a free port of its own (named, as by one process, in
+    its ``authd serving`` log line)."""
+    host, port_text = metrics_listen.rsplit(":", 1)
+    port = int(port_text)
+    return f"{host}:{port + index if port else 0}"
+
+
 def serve_workers(cfg: configmod.Config, argv: list[str]) -> int:
     n = cfg.server.processes
     if set(cfg.roles) != {"center"}:
@@ -67,9 +76,9 @@ def serve_workers(cfg: configmod.Config, argv: list[str]) -> int:
     signal.signal(signal.SIGINT, forward)
     for index in range(n):
         worker_env = dict(env)
-        if cfg.server.metrics_listen:  # one metrics port per worker: PORT, PORT+1, ...
-            m_host, m_port = cfg.server.metrics_listen.rsplit(":", 1)
-            worker_env["AUTHD_SERVER__METRICS_LISTEN"] = f'"{m_host}:{int(m_port) + index}"'
+        if cfg.server.metrics_listen:
+            worker_env["AUTHD_SERVER__METRICS_LISTEN"] = (
+                f'"{worker_metrics_listen(cfg.server.metrics_listen, index)}"')
         worker = subprocess.Popen([sys.executable, "-m", "authd.cli", *_child_argv(argv, listen)],
                                   env=worker_env,
                                   stdout=subprocess.PIPE, text=True)

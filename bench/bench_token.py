@@ -21,6 +21,7 @@ Run: ``python -m bench token [--seconds S] [--callers N] [--repeat R] [--front p
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import multiprocessing as mp
 import os
@@ -70,35 +71,55 @@ def _pkcs11_worker(module: str, key_id: bytes, seconds: float, start: Any, out: 
         _pkcs11_signer(module, key_id, seconds, start, out)
     except Exception as exc:  # say so instead of leaving the run waiting for this caller
         print(f"caller failed: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
-        out.put(0)
+        out.put(None)  # counted as a failed caller, not as 0 signatures
+
+
+START_ATTEMPTS = 50
 
 
 def _pkcs11_signer(module: str, key_id: bytes, seconds: float, start: Any, out: Any) -> None:
     import pkcs11
 
     lib = pkcs11.lib(module)
-    for attempt in range(50):  # SoftHSM2 may read token files while another process writes them
+    mech, data = (
+        (pkcs11.Mechanism(CKM_ECDSA), DIGEST)
+        if key_id == EC_ID
+        else (pkcs11.Mechanism(CKM_RSA_PKCS), DIGEST_INFO)
+    )
+    # SoftHSM2 may read its token files while another process writes them: any step of the
+    # start (the token, C_OpenSession + C_Login, the key, a first signature) may then fail
+    # (NoSuchToken, GeneralError); the start begins again on a reinitialized module.
+    for attempt in range(START_ATTEMPTS):
+        step, session = "get_token", None
         try:
             token = lib.get_token(token_label=LABEL)
+            step = "open and login"
+            session = token.open(user_pin=PIN)
+            step = "get_key"
+            key = session.get_key(object_class=pkcs11.ObjectClass.PRIVATE_KEY, id=key_id)
+            step = "first sign"
+            key.sign(data, mechanism=mech)
             break
-        except pkcs11.NoSuchToken:
-            if attempt == 49:
-                raise
+        except (pkcs11.NoSuchToken, pkcs11.GeneralError) as exc:
+            failed = f"{step}: {type(exc).__name__}: {exc}"
+            if session is not None:
+                with contextlib.suppress(pkcs11.PKCS11Error):
+                    session.close()
+            if attempt == START_ATTEMPTS - 1:
+                raise RuntimeError(f"{START_ATTEMPTS} starts failed, the last at {failed}") \
+                    from exc
+            print(f"caller starting again after {failed}", file=sys.stderr, flush=True)
             time.sleep(0.1)
             lib.reinitialize()
-    with token.open(user_pin=PIN) as session:
-        key = session.get_key(object_class=pkcs11.ObjectClass.PRIVATE_KEY, id=key_id)
-        mech, data = (
-            (pkcs11.Mechanism(CKM_ECDSA), DIGEST)
-            if key_id == EC_ID
-            else (pkcs11.Mechanism(CKM_RSA_PKCS), DIGEST_INFO)
-        )
-        key.sign(data, mechanism=mech)
+    assert session is not None
+    try:
         start.wait()
         n, deadline = 0, time.perf_counter() + seconds
         while time.perf_counter() < deadline:
             key.sign(data, mechanism=mech)
             n += 1
+    finally:
+        session.close()
     out.put(n)
 
 
@@ -155,11 +176,23 @@ def _run(
     client_cpu = sum(_worker_cpu(p.pid) for p in procs if p.pid is not None) - sum(ticks)
     server_cpu = (tree_cpu_seconds(server_pid) - server0) if server_pid else 0.0
     wall = time.perf_counter() - t0
-    total = sum(out.get(timeout=seconds + 60) for _ in procs)
+    signed = [out.get(timeout=seconds + 60) for _ in procs]
     for p in procs:
         p.join(timeout=10)
-    return {"rate": total / seconds, "client_cpu": client_cpu / wall,
-            "server_cpu": server_cpu / wall, "load": load1()}
+    failed = sum(n is None for n in signed)  # a caller that could not start: said, not 0
+    return {"rate": sum(n for n in signed if n is not None) / seconds,
+            "client_cpu": client_cpu / wall, "server_cpu": server_cpu / wall, "load": load1(),
+            "failed_callers": failed}
+
+
+def summary(runs: list[dict[str, float]]) -> tuple[float, str, dict[str, float]]:
+    """The runs' median rate, its spread, and the run nearest the median. Runs in which a
+    caller failed to start say so in the spread: their figure is from fewer callers."""
+    rate, spread = median_and_spread([r["rate"] for r in runs])
+    failed = [int(r["failed_callers"]) for r in runs if r.get("failed_callers")]
+    if failed:
+        spread += f"; FAILED: {sum(failed)} caller(s) in {len(failed)} of {len(runs)} run(s)"
+    return rate, spread, min(runs, key=lambda r: abs(r["rate"] - rate))
 
 
 def _worker_cpu(pid: int | None) -> float:
@@ -321,9 +354,7 @@ def main(argv: list[str] | None = None) -> None:
                 scrape(metrics_port, "authd_rpcs_total", method=name, code="OK"))
 
         def figures(fn: Any, *fn_args: Any) -> tuple[float, str, dict[str, float]]:
-            runs = [fn(*fn_args) for _ in range(args.repeat)]
-            rate, spread = median_and_spread([r["rate"] for r in runs])
-            return rate, spread, min(runs, key=lambda r: abs(r["rate"] - rate))
+            return summary([fn(*fn_args) for _ in range(args.repeat)])
 
         def remote(key_id: bytes, callers: int) -> dict[str, float]:
             server, address = _start_p11kit(env, root)  # a fresh server per run

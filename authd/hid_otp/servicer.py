@@ -173,6 +173,17 @@ class HidSimulatorServicer(hid_otp_pb2_grpc.HidSimulatorServiceServicer):
         typed = await self.app.run_blocking(self._press, serial, slot)
         return hid_otp_pb2.PressSimulatedHidButtonResponse(typed=typed)
 
+    async def GetDeviceState(
+        self, request: hid_otp_pb2.GetSimulatedHidDeviceStateRequest, context: Ctx
+    ) -> hid_otp_pb2.GetSimulatedHidDeviceStateResponse:
+        require_role(Role.BRANCH, Role.ADMIN)
+        try:
+            processing = self.bus.processing(convert.device_serial(request.device_serial))
+        except KeyError:
+            raise NoSuchObject(f"no simulated device with serial {request.device_serial} is "
+                               "plugged in") from None
+        return hid_otp_pb2.GetSimulatedHidDeviceStateResponse(processing=processing)
+
     def _press(self, serial: int, slot: int) -> str:
         """Press, then read the keystrokes through the real driver path, as a terminal would."""
         connection = OtpHidConnection.open(self.bus, self._path(serial))

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from authd.call_link import LinkPeer, current_call, current_peer
 from authd.context import Caller, current_caller
-from authd.lent_calls import CALLER_FIELDS, Leases, log_served
+from authd.lent_calls import CALLER_FIELDS, Leases
 from authd.metrics import LATENCY_BUCKETS
 from authd.v1 import call_link_pb2
 
@@ -63,13 +63,6 @@ class Lending(Leases[_Lease]):
             security_ins=bytes(sorted(security_ins)), seconds_bounds=LATENCY_BUCKETS)
         super().__init__()
         self._streaks: dict[str, tuple[tuple[object, ...], int]] = {}
-        self._next_id = 0
-        self.lent_total = 0  # leases granted
-        self.served_total = 0  # calls served on lent cards, as told
-
-    def lent(self, reader: str) -> bool:
-        with self._state:
-            return reader in self._leases
 
     def wants(self, reader: str) -> bool:
         """Counts this linked call in its caller's run on ``reader``: True when the card
@@ -116,55 +109,21 @@ class Lending(Leases[_Lease]):
         """On the reader's thread, before it connects: a lent card is asked back and waited
         for (at most RECALL_SECONDS; then the lease is forgotten and connecting says whether
         the card is free)."""
-        with self._state:
-            lease = self._leases.get(reader)
-            if lease is None:
-                return
-            ask = not lease.asked
-            lease.asked = True
-        if ask:
-            lease.peer.recall(lease.id)
-        with self._state:
-            back = self._state.wait_for(lambda: self._leases.get(reader) is not lease,
-                                        timeout=RECALL_SECONDS)
-            if not back:
-                log.warning("the front end did not give the card in %r back in time", reader)
-                self._leases.pop(reader, None)
+        lease = self._ask_back(reader)
+        if lease is not None and not self._back(reader, lease, RECALL_SECONDS):
+            log.warning("the front end did not give the card in %r back in time", reader)
 
     def recall(self, reader: str) -> None:
         """Asks for ``reader``'s card back without waiting (the card was removed)."""
-        with self._state:
-            lease = self._leases.get(reader)
-            if lease is None or lease.asked:
-                return
-            lease.asked = True
+        self._ask_back(reader)
+
+    # -- the front end's parts (the link's reader thread: Leases) -----------------------------
+    def _key(self, lease: _Lease) -> str:
+        return lease.reader
+
+    def _recall(self, lease: _Lease) -> None:
         lease.peer.recall(lease.id)
 
-    # -- the front end's parts (the link's reader thread) -----------------------------------
-    def used(self, peer: LinkPeer, part: call_link_pb2.LinkedCall) -> None:
-        self._told(self._find(peer, part.id), part)
-
-    def returned(self, peer: LinkPeer, part: call_link_pb2.LinkedCall) -> None:
-        lease = self._find(peer, part.id)
-        self._told(lease, part)
-        if lease is None:
-            return
-        with self._state:
-            if self._leases.get(lease.reader) is lease:
-                del self._leases[lease.reader]
-            self._state.notify_all()
+    def _given_back(self, lease: _Lease, part: call_link_pb2.LinkedCall) -> None:
         log.debug("the front end gave the card in %r back", lease.reader,
                   extra={"fields": {"lease": part.id, "calls": lease.served, "reset": part.reset}})
-
-
-
-    def _told(self, lease: _Lease | None, part: call_link_pb2.LinkedCall) -> None:
-        """The lease's calls served by the front end: counted, timed and logged as this
-        daemon's (each with its bucket's mean duration: the histogram's buckets and sum are
-        exactly the calls')."""
-        if lease is None or part.served <= 0:
-            return
-        with self._state:
-            lease.served += part.served
-            self.served_total += part.served
-        log_served(lease.method, lease.caller, part)

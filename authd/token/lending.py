@@ -28,13 +28,14 @@ once and the daemon goes on signing. A link that goes away ends its leases on bo
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 
 from google.protobuf.message import Message
 
 from authd.call_link import Answer, Lease, LinkPeer, current_call, current_peer
 from authd.context import Caller
-from authd.lent_calls import CALLER_FIELDS, Leases, log_served
+from authd.lent_calls import CALLER_FIELDS, Leases
 from authd.metrics import LATENCY_BUCKETS
 from authd.token.service import TokenService
 from authd.token.sessions import TokenLogin
@@ -45,6 +46,11 @@ log = logging.getLogger(__name__)
 
 RECALL_SECONDS = 5.0  # how long an ending login waits for its lease to come back
 REPORT_SECONDS = 1.0  # a lent Sign is told at most this late (and a quarter of the idle time)
+
+def _ms(seconds: float) -> int:
+    """A limit for the front end, in whole milliseconds rounded up (0: passed)."""
+    return min(2**32 - 1, max(0, math.ceil(seconds * 1000)))
+
 
 @dataclass
 class _Lease:
@@ -67,17 +73,10 @@ class TokenLending(Leases[_Lease]):
         self._report_ms = max(1, int(min(REPORT_SECONDS, settings.session_idle_seconds / 4)
                                      * 1000))
         super().__init__()
-        self._next_id = 0
         self._watching = False
-        self.lent_total = 0  # leases granted
-        self.served_total = 0  # Signs served on lent logins, as told
         service.lends = settings.lend_after_signs > 0
         service.sessions.on_end = self._ended
         service.on_change = lambda login: self.recall(login.handle, wait=True)
-
-    def lent(self, handle: str) -> bool:
-        with self._state:
-            return handle in self._leases
 
     def lending(self, caller: Caller, handle: str, answer: Answer) -> Answer:
         """``answer``, or, for a linked Sign on a login that is to be lent (its PIN kept, not
@@ -117,10 +116,13 @@ class TokenLending(Leases[_Lease]):
             lease = _Lease(self._next_id, login, peer, caller, call.method)
             self._leases[login.handle] = lease
             self.lent_total += 1
+        idle_left, max_left = self.service.sessions.left(login)
         out = call_link_pb2.TokenLease(
             id=lease.id, handle=login.handle, module=login.module.path, serial=login.serial,
             label=login.label, pin=pin, max_sign_bytes=self.service.settings.max_sign_bytes,
-            seconds_bounds=LATENCY_BUCKETS, report_ms=self._report_ms)
+            seconds_bounds=LATENCY_BUCKETS, report_ms=self._report_ms,
+            idle_ms=_ms(self.service.settings.session_idle_seconds), idle_left_ms=_ms(idle_left),
+            max_left_ms=_ms(max_left))
         for name in CALLER_FIELDS:
             setattr(out, name, getattr(call, name))
         return out
@@ -143,53 +145,30 @@ class TokenLending(Leases[_Lease]):
             self.recall(handle, wait=False)
 
     def _ended(self, login: TokenLogin, wait: bool) -> None:
-        self.recall(login.handle, wait=wait)
+        # A linked call (on the link's reader thread, which reads the return) does not wait.
+        self.recall(login.handle, wait=wait and current_peer() is None)
 
     def recall(self, handle: str, *, wait: bool) -> None:
         """Ends the lease of ``handle``, if lent; ``wait``: until the front end gave it back
         (at most RECALL_SECONDS; then it is forgotten)."""
-        with self._state:
-            lease = self._leases.get(handle)
-            if lease is None:
-                return
-            ask = not lease.asked
-            lease.asked = True
-        if ask:
-            lease.peer.recall_token(lease.id)
-        if not wait:
+        lease = self._ask_back(handle)
+        if lease is None or not wait:
             return
-        with self._state:
-            back = self._state.wait_for(lambda: self._leases.get(handle) is not lease,
-                                        timeout=RECALL_SECONDS)
-            if not back:
-                log.warning("the front end did not give a lent token login back in time",
-                            extra={"fields": {"token": lease.login.serial}})
-                self._leases.pop(handle, None)
+        if not self._back(handle, lease, RECALL_SECONDS):
+            log.warning("the front end did not give a lent token login back in time",
+                        extra={"fields": {"token": lease.login.serial}})
 
-    # -- the front end's parts (the link's reader thread) -----------------------------------
-    def used(self, peer: LinkPeer, part: call_link_pb2.LinkedCall) -> None:
-        self._told(self._find(peer, part.id), part)
+    # -- the front end's parts (the link's reader thread: Leases) -----------------------------
+    def _key(self, lease: _Lease) -> str:
+        return lease.login.handle
 
-    def returned(self, peer: LinkPeer, part: call_link_pb2.LinkedCall) -> None:
-        lease = self._find(peer, part.id)
-        self._told(lease, part)
-        if lease is None:
-            return
-        with self._state:
-            if self._leases.get(lease.login.handle) is lease:
-                del self._leases[lease.login.handle]
-            self._state.notify_all()
+    def _recall(self, lease: _Lease) -> None:
+        lease.peer.recall_token(lease.id)
+
+    def _using(self, lease: _Lease) -> None:
+        self.service.sessions.touch(lease.login)
+
+    def _given_back(self, lease: _Lease, part: call_link_pb2.LinkedCall) -> None:
         log.debug("the front end gave a lent token login back",
                   extra={"fields": {"lease": part.id, "token": lease.login.serial,
                                     "calls": lease.served}})
-
-
-
-    def _told(self, lease: _Lease | None, part: call_link_pb2.LinkedCall) -> None:
-        if lease is None or part.served <= 0:
-            return
-        self.service.sessions.touch(lease.login)
-        log_served(lease.method, lease.caller, part)
-        with self._state:  # counted once logged: what the counts say is in the metrics
-            lease.served += part.served
-            self.served_total += part.served

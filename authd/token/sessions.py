@@ -87,6 +87,21 @@ class SessionTable:
             self.on_end(login, wait)
         login.module.logout(login.serial)
 
+    def _expire(self, login: TokenLogin, *, wait: bool) -> bool:
+        """Ends ``login``, found expired: told first (a lent login is recalled; ``wait``: until
+        the front end gave it back), while its handle still answers, then the handle ends,
+        unless the Signs told with the lease's return used it after all. Whether it ended."""
+        if self.on_end is not None:
+            self.on_end(login, wait)
+        with self._lock:
+            ended = (self._by_handle.get(login.handle) is login
+                     and self._expired(login, self._clock()))
+            if ended:
+                del self._by_handle[login.handle]
+        if ended:
+            self._end(login, wait=False)  # (its lease is back or forgotten already)
+        return ended
+
     def touch(self, login: TokenLogin) -> None:
         """The login was used now elsewhere (a lent login's Signs, told by the front end)."""
         with self._lock:
@@ -111,6 +126,13 @@ class SessionTable:
         except TokenAbsent:
             return True
         return False
+
+    def left(self, login: TokenLogin) -> tuple[float, float]:
+        """What is left now of ``login``'s idle time and of its maximum lifetime (seconds)."""
+        with self._lock:
+            now = self._clock()
+            return (login.last_used + self.idle_seconds - now,
+                    login.created + self.max_seconds - now)
 
     def expires_in(self, login: TokenLogin) -> float:
         now = self._clock()
@@ -171,10 +193,11 @@ class SessionTable:
             # away its calls answer UNAVAILABLE, as any call on an absent token does.
             raise TokenAbsent(f"token {login.label!r} is not present (removed); insert it and "
                               "log in again")
-        with self._lock:
-            ended = self._by_handle.pop(handle, None) is login
-        if ended:  # (a call on the link's reader thread must not wait for a lent login)
-            self._end(login, wait=False)
+        # (A call on the link's reader thread must not wait for a lent login: on_end knows.)
+        if not self._expire(login, wait=True) and self.peek(handle) is login:
+            with self._lock:
+                login.last_used = max(login.last_used, now)
+            return login
         raise NoSuchObject(
             "the token session has ended (idle timeout, logout or token removed); log in again"
         )
@@ -196,11 +219,7 @@ class SessionTable:
         ended = [
             x for x in candidates if self._timed_out(x, now) or not self._token_absent(x)
         ]
-        with self._lock:
-            ended = [x for x in ended if self._by_handle.pop(x.handle, None) is x]
-        for login in ended:
-            self._end(login, wait=True)
-        return ended
+        return [x for x in ended if self._expire(x, wait=True)]
 
     def clear(self) -> None:
         with self._lock:

@@ -166,6 +166,18 @@ class PressSimulatedHidButtonResponse(_message.Message):
     typed: str
     def __init__(self, typed: _Optional[str] = ...) -> None: ...
 
+class GetSimulatedHidDeviceStateRequest(_message.Message):
+    __slots__ = ("device_serial",)
+    DEVICE_SERIAL_FIELD_NUMBER: _ClassVar[int]
+    device_serial: int
+    def __init__(self, device_serial: _Optional[int] = ...) -> None: ...
+
+class GetSimulatedHidDeviceStateResponse(_message.Message):
+    __slots__ = ("processing",)
+    PROCESSING_FIELD_NUMBER: _ClassVar[int]
+    processing: bool
+    def __init__(self, processing: _Optional[bool] = ...) -> None: ...
+
 class ReserveHidProvisioningRequest(_message.Message):
     __slots__ = ("provisioning_id", "device_serial", "digits", "identification", "firmware", "operator_id", "customer_id")
     PROVISIONING_ID_FIELD_NUMBER: _ClassVar[int]

@@ -495,6 +495,11 @@ class HidSimulatorServiceStub:
                 request_serializer=authd_dot_v1_dot_hid__otp__pb2.PressSimulatedHidButtonRequest.SerializeToString,
                 response_deserializer=authd_dot_v1_dot_hid__otp__pb2.PressSimulatedHidButtonResponse.FromString,
                 _registered_method=True)
+        self.GetDeviceState = channel.unary_unary(
+                '/authd.v1.HidSimulatorService/GetDeviceState',
+                request_serializer=authd_dot_v1_dot_hid__otp__pb2.GetSimulatedHidDeviceStateRequest.SerializeToString,
+                response_deserializer=authd_dot_v1_dot_hid__otp__pb2.GetSimulatedHidDeviceStateResponse.FromString,
+                _registered_method=True)
 
 
 class HidSimulatorServiceServicer:
@@ -522,6 +527,13 @@ class HidSimulatorServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetDeviceState(self, request, context):
+        """What the device is doing now: whether a command written to it is being processed.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_HidSimulatorServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -539,6 +551,11 @@ def add_HidSimulatorServiceServicer_to_server(servicer, server):
                     servicer.PressButton,
                     request_deserializer=authd_dot_v1_dot_hid__otp__pb2.PressSimulatedHidButtonRequest.FromString,
                     response_serializer=authd_dot_v1_dot_hid__otp__pb2.PressSimulatedHidButtonResponse.SerializeToString,
+            ),
+            'GetDeviceState': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetDeviceState,
+                    request_deserializer=authd_dot_v1_dot_hid__otp__pb2.GetSimulatedHidDeviceStateRequest.FromString,
+                    response_serializer=authd_dot_v1_dot_hid__otp__pb2.GetSimulatedHidDeviceStateResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -623,6 +640,33 @@ class HidSimulatorService:
             '/authd.v1.HidSimulatorService/PressButton',
             authd_dot_v1_dot_hid__otp__pb2.PressSimulatedHidButtonRequest.SerializeToString,
             authd_dot_v1_dot_hid__otp__pb2.PressSimulatedHidButtonResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetDeviceState(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/authd.v1.HidSimulatorService/GetDeviceState',
+            authd_dot_v1_dot_hid__otp__pb2.GetSimulatedHidDeviceStateRequest.SerializeToString,
+            authd_dot_v1_dot_hid__otp__pb2.GetSimulatedHidDeviceStateResponse.FromString,
             options,
             channel_credentials,
             insecure,

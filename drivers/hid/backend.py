@@ -54,6 +54,10 @@ class SimulatedHidBus(HidBackend, Protocol):
         """Press the device's button (short for slot 1, long for slot 2). KeyError if absent."""
         ...
 
+    def processing(self, serial: int) -> bool:
+        """Whether the device is processing a command written to it. KeyError if absent."""
+        ...
+
 
 class HidapiBackend:
     """The host's HID devices through hidapi (hidraw on Linux)."""

@@ -616,12 +616,15 @@ class Pkcs11Module:
         ``rescan_interval`` of the last capped re-initialization waits for the interval to
         end (a re-initialization made meanwhile, after it was asked, serves it too), and then
         re-initializes as a capped rescan does. True if a re-initialization since the call
-        did."""
+        did. While a user is logged in nothing re-initializes the module (it would end the
+        login): the listing answers at once from the module's own view, as a lookup does."""
         if self.rescan_mode is not Rescan.REINITIALIZE:
             return False
         with self._cond:
             asked = self.reinitializations  # a round counted after this one began later
             while not self._closed and self.reinitializations == asked:
+                if self._logged_in():
+                    return False
                 last = self._last_forced
                 left = 0.0 if last is None else self.rescan_interval - (self._clock() - last)
                 if left <= 0:

@@ -16,22 +16,15 @@ using Part = authd::v1::LinkedCall;
 // Calls served on a lent card told to the daemon in one LEASE_USED part.
 constexpr uint32_t kReportEvery = 64;
 constexpr size_t kResponseMax = 65536 + 2;  // an extended-length answer and its status word
-// Leases asked back before their answers came, kept to be refused when they come.
-constexpr size_t kRecalledKept = 64;
 
 }  // namespace
 
 CardLender::CardLender(Send send) : send_(std::move(send)) {
-  thread_ = std::thread([this] { Run(); });
+  Start([this] { Run(); });
 }
 
 CardLender::~CardLender() {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    stopping_ = true;
-  }
-  wake_.notify_all();
-  thread_.join();
+  Stop();
   Drop();
   for (auto& [name, reader] : readers_) {
     if (reader->has_context) SCardReleaseContext(reader->context);
@@ -115,8 +108,7 @@ void CardLender::Recall(uint64_t id) {
   auto found = leases_.find(id);
   Part part = LeasePart(Part::LEASE_RETURN, id, method_);
   if (found == leases_.end()) {  // its answer still to come (or long over)
-    recalled_.insert(id);
-    if (recalled_.size() > kRecalledKept) recalled_.erase(recalled_.begin());
+    Recalled(id);
     lock.unlock();
     send_(std::move(part));
     return;

@@ -37,7 +37,7 @@
 
 namespace authd_front {
 
-class CardLender {
+class CardLender : Lender {  // its thread gives idle cards back
  public:
   // Sends a lease's part (LEASE_USED, LEASE_RETURN) to the daemon (on the call link, in order
   // with the calls).
@@ -86,11 +86,9 @@ class CardLender {
   // The readers, each once (never removed: a pointer stays good). Called with mu_ held.
   std::vector<Reader*> All();
 
-  // Guards readers_ (the map; each Reader has its own lock, taken after this one, and never
-  // waited for while this one is held but by Take, for a reader no call holds yet), leases_,
-  // recalled_, method_, changes_ and stopping_.
-  std::mutex mu_;
-  std::condition_variable wake_;
+  // Lender's mu_ guards readers_ (the map; each Reader has its own lock, taken after this
+  // one, and never waited for while this one is held but by Take, for a reader no call holds
+  // yet), leases_, recalled_, method_, changes_ and stopping_.
   std::map<std::string, std::unique_ptr<Reader>> readers_;  // kept once made
   // The reader each lease was lent on (one entry a reader: its newest lease's), so that a
   // recall goes to that reader alone, without waiting for an APDU on another.
@@ -98,9 +96,6 @@ class CardLender {
   uint64_t changes_ = 0;  // leases begun (the idle check looks again)
   std::atomic<int> lent_count_{0};  // readers lent now
   std::string method_;             // the newest lease's method
-  std::set<uint64_t> recalled_;    // leases asked back before they came (the newest few)
-  bool stopping_ = false;
-  std::thread thread_;  // gives idle cards back
 };
 
 }  // namespace authd_front

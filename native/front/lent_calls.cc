@@ -34,4 +34,24 @@ authd::v1::LinkedCall LeasePart(authd::v1::LinkedCall::Part kind, uint64_t id,
   return part;
 }
 
+namespace {
+constexpr size_t kRecalledKept = 64;
+}  // namespace
+
+void Lender::Start(std::function<void()> run) { thread_ = std::thread(std::move(run)); }
+
+void Lender::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void Lender::Recalled(uint64_t id) {
+  recalled_.insert(id);
+  if (recalled_.size() > kRecalledKept) recalled_.erase(recalled_.begin());
+}
+
 }  // namespace authd_front

@@ -6,8 +6,13 @@
 
 #include <google/protobuf/repeated_field.h>
 
+#include <condition_variable>
 #include <cstdint>
+#include <functional>
+#include <mutex>
+#include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "authd/v1/call_link.pb.h"
@@ -34,5 +39,30 @@ bool SameCaller(const authd::v1::LinkedCall& call, const Lease& lease) {
          call.subject() == lease.subject() && call.has_operator() == lease.has_operator() &&
          call.operator_metadata() == lease.operator_metadata();
 }
+
+// What both lenders (a card's: lending.h, a token login's: token_lending.h) keep the same:
+// the lock of their state, the condition their thread waits on, its stop, the leases recalled
+// before their answers came, and the thread (started by Start; Stop, which each lender's
+// destructor calls before it ends its leases, sets stopping_, wakes and joins it).
+class Lender {
+ protected:
+  Lender() = default;
+  ~Lender() = default;
+  Lender(const Lender&) = delete;
+  Lender& operator=(const Lender&) = delete;
+  void Start(std::function<void()> run);
+  void Stop();
+  // Keeps `id` among the newest recalled leases (the answer of such a lease, when it comes, is
+  // answered already). Called with mu_ held.
+  void Recalled(uint64_t id);
+
+  std::mutex mu_;  // the lender's state (each lender names what it guards), and stopping_
+  std::condition_variable wake_;
+  std::set<uint64_t> recalled_;  // leases asked back before they came (the newest few)
+  bool stopping_ = false;
+
+ private:
+  std::thread thread_;
+};
 
 }  // namespace authd_front

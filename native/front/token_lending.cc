@@ -15,7 +15,6 @@ using Part = authd::v1::LinkedCall;
 
 // Calls served on a lent login told to the daemon in one LEASE_USED part at most.
 constexpr uint32_t kReportEvery = 64;
-constexpr size_t kRecalledKept = 64;
 // Instances of a lease's module, each logged in (at most this many Signs of one lease run at
 // once, as many as unary.h's queue threads).
 constexpr size_t kInstances = 4;
@@ -64,20 +63,16 @@ bool EncodeEcdsa(const unsigned char* raw, size_t size, std::string* out) {
 }  // namespace
 
 TokenLender::TokenLender(Send send) : send_(std::move(send)) {
-  thread_ = std::thread([this] { Run(); });
+  Start([this] { Run(); });
 }
 
 TokenLender::~TokenLender() {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    stopping_ = true;
-  }
-  wake_.notify_all();
-  thread_.join();
+  Stop();
   Drop();
 }
 
 void TokenLender::Take(authd::v1::TokenLease* lease, const std::string& method) {
+  const auto taken = Clock::now();  // the lease's limits count from here, before its logins
   auto wipe = [lease] {
     std::string* pin = lease->mutable_pin();
     if (!pin->empty()) OPENSSL_cleanse(&(*pin)[0], pin->size());
@@ -146,6 +141,9 @@ void TokenLender::Take(authd::v1::TokenLease* lease, const std::string& method) 
   made->info = *lease;
   made->method = method;
   made->instances = std::move(instances);
+  made->last_used = taken - std::chrono::milliseconds(lease->idle_ms()) +
+                    std::chrono::milliseconds(lease->idle_left_ms());
+  made->ends = taken + std::chrono::milliseconds(lease->max_left_ms());
   {
     std::lock_guard<std::mutex> lock(mu_);
     by_handle_[lease->handle()] = std::move(made);
@@ -184,6 +182,11 @@ void TokenLender::End(const std::shared_ptr<Lease>& lease, bool tell) {
   if (tell) send_(std::move(part));
 }
 
+bool TokenLender::Expired(const Lease& lease, Clock::time_point now) {
+  return now >= lease.ends ||
+         now - lease.last_used >= std::chrono::milliseconds(lease.info.idle_ms());
+}
+
 void TokenLender::Recall(uint64_t id) {
   if (auto lease = Remove(id)) {
     End(lease, true);
@@ -192,8 +195,7 @@ void TokenLender::Recall(uint64_t id) {
   Part part;
   {
     std::lock_guard<std::mutex> lock(mu_);  // over, or its answer still to come
-    recalled_.insert(id);
-    if (recalled_.size() > kRecalledKept) recalled_.erase(recalled_.begin());
+    Recalled(id);
     part = LeasePart(Part::LEASE_RETURN, id, method_);
   }
   send_(std::move(part));
@@ -305,8 +307,14 @@ bool TokenLender::Serve(const Part& call, std::string* response) {
   CK_SESSION_HANDLE session = CK_INVALID_HANDLE;
   Instance* instance = nullptr;  // the least busy
   {
-    std::lock_guard<std::mutex> lock(lease->mu);
+    std::unique_lock<std::mutex> lock(lease->mu);
     if (lease->over) return false;
+    if (Expired(*lease, started)) {  // the login's limits passed: given back, the daemon
+      lock.unlock();                 // answers (NOT_FOUND)
+      if (auto ended = Remove(info.id())) End(ended, true);
+      return false;
+    }
+    lease->last_used = std::max(lease->last_used, started);
     ++lease->busy;
     for (Instance& each : lease->instances) {
       if (instance == nullptr || each.busy < instance->busy) instance = &each;

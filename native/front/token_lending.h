@@ -38,7 +38,7 @@
 
 namespace authd_front {
 
-class TokenLender {
+class TokenLender : Lender {  // its thread tells the calls of quiet leases
  public:
   // Sends a lease's part (LEASE_USED, LEASE_RETURN) to the daemon.
   using Send = std::function<void(authd::v1::LinkedCall part)>;
@@ -81,7 +81,12 @@ class TokenLender {
     bool over = false;
     LentCalls unreported;
     Clock::time_point first_untold;
+    Clock::time_point last_used;  // the start of its last Sign (or as the daemon lent it)
+    Clock::time_point ends;       // its login's maximum lifetime
   };
+  // Whether `lease`'s login has passed its idle time or its maximum lifetime at `now` (the
+  // daemon's limits, told in the lease): nothing more is signed on it. Called with lease.mu held.
+  static bool Expired(const Lease& lease, Clock::time_point now);
 
   enum class Signed { kYes, kNotHere, kFailed };
   // One signature on one of the lease's sessions: kNotHere when the daemon is to answer it
@@ -98,16 +103,12 @@ class TokenLender {
   void Run();
 
   const Send send_;
-  std::mutex mu_;  // guards by_handle_, recalled_, method_, stopping_
-  std::condition_variable wake_;
+  // Lender's mu_ guards by_handle_, recalled_, method_, stopping_.
   std::map<std::string, std::shared_ptr<Lease>> by_handle_;
-  std::set<uint64_t> recalled_;  // leases asked back before they came (the newest few)
   std::atomic<int> lent_count_{0};
   std::string method_;  // the newest lease's method
-  bool stopping_ = false;
   std::mutex modules_mu_;  // guards modules_ (loaded once per path and instance, kept)
   std::map<std::string, std::vector<std::unique_ptr<Pkcs11Module>>> modules_;
-  std::thread thread_;  // tells the calls of quiet leases
 };
 
 }  // namespace authd_front

@@ -92,6 +92,12 @@ class SimulatorBus:
         device = self.find(serial)
         return None if device is None else self.path_of(device)
 
+    def processing(self, serial: int) -> bool:
+        device = self.find(serial)
+        if device is None:
+            raise KeyError(f"no device with serial {serial} is plugged in")
+        return device.processing
+
     def touch(self, serial: int, slot: int) -> None:
         device = self.find(serial)
         if device is None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
+import time
 import uuid
 from typing import Any
 
@@ -20,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, utils
 
 from authd.token.feature import TokenFeature
 from authd.token.lending import TokenLending
+from authd.token.sessions import TokenLogin
 from authd.v1 import token_pb2 as pb
 from authd.v1 import token_pb2_grpc
 from simulators.token.softhsm import DEFAULT_PIN, SoftHsmToken, process_env
@@ -85,6 +87,19 @@ def _lend(srv: Any, stub: Any, session: str, key_id: bytes) -> TokenLending:
     return lending
 
 
+def _lent_login(srv: Any, token: SoftHsmToken) -> tuple[Any, str, Any, Any, TokenLending,
+                                                         TokenLogin]:
+    """A login with an EC P-256 key, lent: its stub, handle, key, public key, lending and the
+    daemon's login."""
+    stub = _stub(srv)
+    session = _login(stub, token)
+    key, public = _key(stub, session, pb.TOKEN_KEY_SPEC_EC_P256)
+    lending = _lend(srv, stub, session, key.key_id)
+    login = srv.app.require(TokenFeature).service.sessions.peek(session)
+    assert login is not None
+    return stub, session, key, public, lending, login
+
+
 def _verify(public: Any, response: Any, data: bytes, algorithm: int) -> None:
     digest = hashlib.sha256(data).digest()
     prehashed = utils.Prehashed(hashes.SHA256())
@@ -135,12 +150,7 @@ def test_lent_signatures_verify_with_the_public_key(server, native_front,
 def test_lent_signs_keep_the_login_alive_and_are_counted(server, native_front,
                                                           token: SoftHsmToken) -> None:
     srv = _native(server, session_idle_seconds=1.0)
-    stub = _stub(srv)
-    session = _login(stub, token)
-    key, public = _key(stub, session, pb.TOKEN_KEY_SPEC_EC_P256)
-    lending = _lend(srv, stub, session, key.key_id)
-    login = srv.app.require(TokenFeature).service.sessions.peek(session)
-    assert login is not None
+    stub, session, key, public, lending, login = _lent_login(srv, token)
     before = _signs_count(srv)
     served = lending.served_total
     created = login.created
@@ -160,6 +170,48 @@ def test_lent_signs_keep_the_login_alive_and_are_counted(server, native_front,
     assert wait_for(lambda: not lending.lent(session), timeout=10)  # recalled, given back
     code, details = _answer(lambda: _sign(stub, session, key.key_id, data=b"x"))
     assert code == "NOT_FOUND", details
+
+
+def test_a_lent_login_signs_nothing_after_its_idle_time(server, native_front,
+                                                      token: SoftHsmToken) -> None:
+    """Once the idle time has passed since the login's last use (the daemon's clock, before
+    its sweeper has recalled the lease), the next Sign is the daemon's NOT_FOUND: authd-front
+    signs nothing past the lease's idle limit, and the lease's Signs are counted exactly."""
+    srv = _native(server, session_idle_seconds=2.0)  # the sweeper runs every 0.5 s
+    stub, session, key, _, lending, login = _lent_login(srv, token)
+    before, served = _signs_count(srv), lending.served_total
+    for _ in range(3):
+        _sign(stub, session, key.key_id, data=b"x")
+    wait_for(lambda: lending.served_total == served + 3, timeout=10)  # told: the login used
+    assert _signs_count(srv) == before + 3
+    # The clock is what is tested here: polled closely, the Sign comes well before the
+    # sweeper's next round would recall the lease.
+    wait_for(lambda: time.monotonic() - login.last_used > 2.0, timeout=10, interval=0.002)
+    code, details = _answer(lambda: _sign(stub, session, key.key_id, data=b"x"))
+    assert code == "NOT_FOUND", details
+    assert wait_for(lambda: not lending.lent(session), timeout=10)
+    assert lending.served_total == served + 3
+
+
+def test_a_lent_login_signs_nothing_after_its_maximum_lifetime(server, native_front,
+                                                             token: SoftHsmToken) -> None:
+    """Signs without a pause across the login's maximum lifetime: none that started after it
+    (beyond the link's latency) is answered OK, the first refused is the daemon's NOT_FOUND,
+    and the lease's served count is exactly the OK answers after it was lent."""
+    srv = _native(server, session_idle_seconds=2.0, session_max_seconds=2.0)
+    stub, session, key, _, lending, login = _lent_login(srv, token)
+    deadline = login.created + 2.0
+    served = lending.served_total
+    answers: list[tuple[float, str]] = []
+    while not answers or (answers[-1][1] == "OK" and answers[-1][0] < deadline + 5.0):
+        started = time.monotonic()
+        answers.append((started, _answer(lambda: _sign(stub, session, key.key_id,
+                                                       data=b"x"))[0]))
+    late = [round(t - deadline, 4) for t, code in answers if code == "OK" and t > deadline + 0.02]
+    assert late == [], late
+    assert answers[-1][1] == "NOT_FOUND", answers[-1]
+    assert wait_for(lambda: not lending.lent(session), timeout=10)
+    assert lending.served_total == served + sum(code == "OK" for _, code in answers)
 
 
 def test_logout_and_another_caller_get_the_daemons_answers(server, native_front,

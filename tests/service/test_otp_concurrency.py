@@ -231,6 +231,30 @@ def test_center_node_with_two_processes_on_one_port(tmp_path: Path, store_url: s
     assert code == 0
 
 
+def test_two_processes_on_metrics_port_0_each_bind_a_free_port(tmp_path: Path, store_url: str):
+    """[server] processes = 2 with metrics_listen port 0: each worker binds a free port of its
+    own and names it in its "authd serving" line (not port 0 + its index), and serves there."""
+    import json
+    import urllib.request
+
+    (node,) = _nodes(tmp_path, store_url, 1, AUTHD_ROLES='["center"]',
+                     AUTHD_SERVER__PROCESSES="2", AUTHD_LOG_LEVEL="INFO",
+                     AUTHD_SERVER__METRICS_LISTEN='"127.0.0.1:0"')
+    try:
+        lines = [json.loads(line) for line in Path(node.log.name).read_text().splitlines()
+                 if line.startswith("{")]
+        ports = [int(entry["metrics"].rsplit(":", 1)[1]) for entry in lines
+                 if entry.get("msg") == "authd serving"]
+        assert len(ports) == 2 and len(set(ports)) == 2 and min(ports) >= 1024, ports
+        for port in ports:
+            text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics",
+                                          timeout=5).read().decode()
+            assert "authd_rpcs_total" in text or "authd_rpc_seconds" in text
+    finally:
+        code = node.terminate()
+    assert code == 0
+
+
 def test_processes_need_the_center_role(tmp_path: Path):
     import os
     import subprocess

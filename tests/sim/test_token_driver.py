@@ -270,6 +270,28 @@ def test_listings_reinitialize_at_most_once_per_interval_and_never_answer_from_b
     capped.logout(again.serial)
 
 
+def test_a_listing_while_a_user_is_logged_in_answers_at_once(
+    capped: Pkcs11Module, stepped: SteppedClock, token: SoftHsmToken
+) -> None:
+    """Nothing re-initializes the module while a user is logged in, so a listing within the
+    interval of the last re-initialization answers at once instead of waiting for the
+    interval (the clock here does not move by itself: it would wait until it is moved)."""
+    assert token.serial in {t.serial for t in capped.tokens(fresh=True)}
+    assert capped.reinitializations == 1
+    capped.login(token.serial, token.pin)
+    try:
+        with ThreadPoolExecutor(1) as pool:
+            listing = pool.submit(capped.tokens, True)
+            try:
+                answer = listing.result(timeout=10)
+            finally:
+                stepped.now += 1.0  # a listing still waiting ends
+        assert token.serial in {t.serial for t in answer}
+        assert capped.reinitializations == 1 and capped.is_logged_in(token.serial)
+    finally:
+        capped.logout(token.serial)
+
+
 def test_unplug_while_logged_in_drops_the_login(
     env: SoftHsmEnvironment, module: Pkcs11Module, token: SoftHsmToken
 ) -> None:

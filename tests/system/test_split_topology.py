@@ -142,6 +142,11 @@ class Branch:
         self.sim.PlugDevice(H.PlugSimulatedHidDeviceRequest(
             device_serial=serial, processing_delay_ms=delay_ms), timeout=30)
 
+    def processing(self, serial: int) -> bool:
+        """Whether the device is processing a command written to it now."""
+        return bool(self.sim.GetDeviceState(H.GetSimulatedHidDeviceStateRequest(
+            device_serial=serial), timeout=30).processing)
+
     def press(self, serial: int) -> str:
         return str(self.sim.PressButton(H.PressSimulatedHidButtonRequest(
             device_serial=serial), timeout=30).typed)
@@ -361,12 +366,12 @@ def in_background(call: Callable[[], Any]) -> tuple[threading.Thread, list[Any]]
     return thread, out
 
 
-def when_reserved(d: Deployment, serial: int) -> None:
+def when_reserved(d: Deployment, branch: Branch, serial: int) -> None:
     """Wait until the center holds a pending reservation of the device, and its answer has
-    reached the branch: the slow device is then being programmed (two commands of
-    DEVICE_DELAY_MS each) before the branch asks the center to confirm."""
+    reached the branch: the slow device is being programmed (its first command of
+    DEVICE_DELAY_MS in progress) before the branch asks the center to confirm."""
     assert wait_for(lambda: d.reservation(serial) == "pending", timeout=30, interval=0.02)
-    time.sleep(0.3)
+    assert wait_for(lambda: branch.processing(serial), timeout=30, interval=0.02)
 
 
 def holds_its_enrollment(d: Deployment, branch: Branch, serial: int) -> bool:
@@ -613,7 +618,7 @@ def test_a_center_node_killed_while_the_branches_work(deployment: Deployment) ->
 
     worker = threading.Thread(target=work)
     worker.start()
-    when_reserved(d, serial)
+    when_reserved(d, a, serial)
     d.centers[0].kill()  # the first url of both branches: A reserved there, B enrolls there
     joined(provision, 120)
     stop.set()
@@ -803,7 +808,7 @@ def test_provisioning_interrupted_at_each_step_leaves_nothing_half_done(
     dying = 44_000_001
     b.plug(dying, DEVICE_DELAY_MS)
     thread, _ = in_background(lambda: b.provision(dying))
-    when_reserved(d, dying)
+    when_reserved(d, b, dying)
     died_at = time.monotonic()
     b.node.kill()
     joined(thread, 60)
@@ -827,7 +832,7 @@ def test_provisioning_interrupted_at_each_step_leaves_nothing_half_done(
     cut = 42_000_002
     a.plug(cut, DEVICE_DELAY_MS)
     thread, out = in_background(lambda: a.provision(cut))
-    when_reserved(d, cut)
+    when_reserved(d, a, cut)
     a.link(REFUSE)
     joined(thread, 120)
     assert isinstance(out[0], grpc.RpcError) and out[0].code() == grpc.StatusCode.UNAVAILABLE
@@ -842,7 +847,7 @@ def test_provisioning_interrupted_at_each_step_leaves_nothing_half_done(
         serial = 42_000_003 + n
         a.plug(serial, DEVICE_DELAY_MS)
         thread, out = in_background(lambda serial=serial: a.provision(serial))
-        when_reserved(d, serial)
+        when_reserved(d, a, serial)
         a.link(mode, delay)
         joined(thread, 120)
         assert isinstance(out[0], grpc.RpcError), f"{mode}: {out[0]}"
