@@ -48,6 +48,7 @@ from bench.common import (
     median_and_spread,
     percentile,
     private_softhsm,
+    proc_cpu_seconds,
     scrape,
     table,
     tree_cpu_seconds,
@@ -321,18 +322,23 @@ class NativeLoad:
     seconds: float = 5.0
 
 
-def h2_result(run: h2load.H2Run, server_pid: int, cpu0: float, wall: float
-              ) -> dict[str, float]:
-    return {"rate": run.rate, "p50": run.ms(50), "p99": run.ms(99), "max": run.max_ms,
-            "failed": run.failed, "server_cpu": (tree_cpu_seconds(server_pid) - cpu0) / wall,
-            "client_cpu": run.client_cpu / wall, "load": load1()}
+def h2_result(run: h2load.H2Run, server_pid: int, cpu0: float, wall: float,
+              daemon0: float | None = None) -> dict[str, float]:
+    """``daemon0``: the server process's own CPU seconds (not its children's, not authd-front's)
+    at the start: the result then says its CPU per operation answered (``daemon_us``)."""
+    out = {"rate": run.rate, "p50": run.ms(50), "p99": run.ms(99), "max": run.max_ms,
+           "failed": run.failed, "server_cpu": (tree_cpu_seconds(server_pid) - cpu0) / wall,
+           "client_cpu": run.client_cpu / wall, "load": load1()}
+    if daemon0 is not None and run.rate > 0:
+        out["daemon_us"] = (proc_cpu_seconds(server_pid) - daemon0) / (run.rate * wall) * 1e6
+    return out
 
 
 def timed_h2(server_pid: int, go: Any, per_process: int) -> dict[str, float]:
-    cpu0 = tree_cpu_seconds(server_pid)
+    cpu0, daemon0 = tree_cpu_seconds(server_pid), proc_cpu_seconds(server_pid)
     t0 = time.perf_counter()
     result = go(per_process)
-    return h2_result(result, server_pid, cpu0, time.perf_counter() - t0)
+    return h2_result(result, server_pid, cpu0, time.perf_counter() - t0, daemon0)
 
 
 def repeated(server_pid: int, go: Any, processes: int, per_request: int, seconds: float,
@@ -453,9 +459,10 @@ def native_jobs(devices: int, now: float, processes: int, frames: int,
     return jobs
 
 
-def stage_histograms(port: int) -> dict[str, dict[str, float]]:
-    """``authd_otp_stage_seconds`` of a node ([otp] stage_timings): per stage, the cumulative
-    count of each bucket (by its upper bound, as text), ``_sum`` and ``_count``."""
+def stage_histograms(port: int, metric: str = "authd_otp_stage_seconds"
+                     ) -> dict[str, dict[str, float]]:
+    """``metric``, a histogram by stage of a node ([otp] stage_timings): per stage, the
+    cumulative count of each bucket (by its upper bound, as text), ``_sum`` and ``_count``."""
     import re
     import urllib.request
 
@@ -463,7 +470,7 @@ def stage_histograms(port: int) -> dict[str, dict[str, float]]:
         text = answer.read().decode()
     found: dict[str, dict[str, float]] = {}
     for line in text.splitlines():
-        m = re.match(r'authd_otp_stage_seconds_(bucket|sum|count)\{(.*)\} (\S+)$', line)
+        m = re.match(metric + r'_(bucket|sum|count)\{(.*)\} (\S+)$', line)
         if m is None:
             continue
         labels = dict(re.findall(r'(\w+)="([^"]*)"', m.group(2)))
@@ -503,6 +510,29 @@ def stage_rows(before: dict[str, dict[str, float]], after: dict[str, dict[str, f
         lines.append(f"{stage:<15} {count / seconds:>7.0f} {mean * 1e3:>8.3f} {at[0]:>7} "
                      f"{at[1]:>7} {at[2]:>8} {at[3]:>7}")
     return "\n".join(lines)
+
+
+SLOW_FRAMES = "authd_otp_slow_frame_seconds"
+
+
+def slow_frame_rows(before: dict[str, dict[str, float]], after: dict[str, dict[str, float]],
+                    seconds: float) -> str:
+    """The frames slower than ``stages.SLOW_FRAME`` during a run, and what each stage of their
+    own path added to them on average (the stages add up to the frame's time)."""
+    means: dict[str, float] = {}
+    count = 0.0
+    for stage in stages.FRAME_PATH:
+        now, then = after.get(stage, {}), before.get(stage, {})
+        count = now.get("_count", 0.0) - then.get("_count", 0.0)
+        if count > 0:
+            means[stage] = (now["_sum"] - then.get("_sum", 0.0)) / count
+    if not means:
+        return f"no frame reached {stages.SLOW_FRAME * 1e3:.0f} ms"
+    total = sum(means.values())
+    parts = ", ".join(f"{stage} {mean * 1e3:.2f} ({mean / total:.0%})"
+                      for stage, mean in means.items())
+    return (f"frames of {stages.SLOW_FRAME * 1e3:.0f} ms or more: {count / seconds:.0f}/s, "
+            f"{total * 1e3:.2f} ms on average: {parts}")
 
 
 def native_rows(kind: str, store_url: str, pin_file: Path, root: Path, devices: int,
@@ -571,6 +601,7 @@ def native_rows(kind: str, store_url: str, pin_file: Path, root: Path, devices: 
         rated_runs = []
         for _ in range(repeat):
             before = stage_histograms(metrics_port) if stages else {}
+            slow_before = stage_histograms(metrics_port, SLOW_FRAMES) if stages else {}
             rated_runs.append(timed_h2(node.proc.pid, rated, 0))
             if stages:
                 run = rated_runs[-1]
@@ -579,6 +610,8 @@ def native_rows(kind: str, store_url: str, pin_file: Path, root: Path, devices: 
                       f"{run['load']:.2f}; per stage:", flush=True)
                 print(stage_rows(before, stage_histograms(metrics_port), load.seconds),
                       flush=True)
+                print(slow_frame_rows(slow_before, stage_histograms(metrics_port, SLOW_FRAMES),
+                                      load.seconds), flush=True)
         if only_rated:
             node.terminate()
             return [row(kind, f"{front} front: Verify unary, {each * load.unary_processes:,}"
@@ -623,7 +656,7 @@ def check_failures_counted(base: str, ok_calls: Any) -> None:
 # ----------------------------------------------------------------------------- rows
 
 HEADERS = ["store", "path", "client", "calls/s", "spread", "p50 ms", "p99 ms", "max ms",
-           "failed", "server CPU", "client CPU", "load1"]
+           "failed", "server CPU", "client CPU", "daemon µs/op", "load1"]
 
 
 def row(kind: str, path: str, client: str, runs: list[dict[str, float]]) -> list[object]:
@@ -633,7 +666,8 @@ def row(kind: str, path: str, client: str, runs: list[dict[str, float]]) -> list
     failed = sum(r.get("failed", 0.0) for r in runs)
     return [kind, path, client, rate, spread, mid["p50"], mid["p99"], mid.get("max", "-"),
             f"{failed:.0f}", f"{mid['server_cpu']:.2f}",
-            f"{mid['client_cpu']:.2f}" if "client_cpu" in mid else "-", f"{mid['load']:.2f}"]
+            f"{mid['client_cpu']:.2f}" if "client_cpu" in mid else "-",
+            f"{mid['daemon_us']:.0f}" if "daemon_us" in mid else "-", f"{mid['load']:.2f}"]
 
 
 def ratio_row(kind: str, what: str, runs: list[dict[str, float]],
@@ -641,7 +675,7 @@ def ratio_row(kind: str, what: str, runs: list[dict[str, float]],
     rate, _ = median_and_spread([r["rate"] for r in runs])
     base, _ = median_and_spread([r["rate"] for r in floor])
     return [kind, what, "", rate / base if base else float("nan"), "", "", "", "", "", "", "",
-            ""]
+            "", ""]
 
 
 # ----------------------------------------------------------------------------- driver

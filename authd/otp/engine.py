@@ -204,9 +204,11 @@ class Group(Generic[R]):
     """The answers of jobs submitted together, handed to ``done`` once, when the last is settled
     (on the thread that settles it). ``cancel()``: jobs no writer has taken are dropped."""
 
-    def __init__(self, size: int, done: Callable[[list[Answer[R]]], None]) -> None:
+    def __init__(self, size: int, done: Callable[[list[Answer[R]]], None],
+                 trace: stages.Trace | None = None) -> None:
         self.answers: list[Answer[R] | None] = [None] * size
         self.cancelled = False
+        self.trace = trace  # its path, stamped by the writer and the syncer (stage timings)
         self._remaining = size
         self._lock = threading.Lock()
         self._done = done
@@ -247,6 +249,15 @@ class _Member(Generic[R]):
 
 
 Slot = _One[R] | _Member[R]
+
+
+def _stamp(batch: Sequence[_Item[J, R]], point: str, at: float) -> None:
+    """Write ``at`` as ``point`` of the trace of each group with a job in ``batch``: the last
+    batch to stamp a group is the one its answers waited for (stage timings)."""
+    for item in batch:
+        slot = item.slot
+        if isinstance(slot, _Member) and slot.group.trace is not None:
+            setattr(slot.group.trace, point, at)
 
 
 class _Supervision:
@@ -362,12 +373,13 @@ class GroupCommitEngine(_Supervision, Generic[J, R]):
         return future
 
     def submit_all(self, jobs: Sequence[tuple[J, str]],
-                   done: Callable[[list[Answer[R]]], None], *, bounded: bool = True
-                   ) -> Group[R]:
+                   done: Callable[[list[Answer[R]]], None], *, bounded: bool = True,
+                   trace: stages.Trace | None = None) -> Group[R]:
         """Submit ``(job, key)`` pairs together; ``done`` gets every answer, in their order,
         once (on a writer's thread, or here when none is queued). ``bounded=False``: the
-        caller bounds what it submits itself (the native front end's link)."""
-        group: Group[R] = Group(len(jobs), done)
+        caller bounds what it submits itself (the native front end's link). ``trace``: the
+        group's path, stamped when its batches are committed and synced (stage timings)."""
+        group: Group[R] = Group(len(jobs), done, trace)
         for index, (job, key) in enumerate(jobs):
             self._put(_Item(job, key, _Member(group, index)), bounded=bounded)
         return group
@@ -472,6 +484,10 @@ class GroupCommitEngine(_Supervision, Generic[J, R]):
                     item.slot.settle(None, Unreachable(NOT_DURABLE))
             return
         settling = stages.now() if stages.ON else 0.0
+        if stages.ON:
+            for batch, _, _ in done:
+                _stamp(batch, "sync_started", started)
+                _stamp(batch, "synced", settling)
         for batch, answers, _ in done:
             for item, (result, error) in zip(batch, answers, strict=True):
                 item.slot.settle(result, error)
@@ -515,6 +531,8 @@ class GroupCommitEngine(_Supervision, Generic[J, R]):
             if stages.ON:
                 stages.observe("writer_wait", started - min(item.queued for item in batch))
                 stages.observe("writer_commit", committed - started)
+                _stamp(batch, "started", started)
+                _stamp(batch, "committed", committed)
             writer.answers = answers
             self.batches += 1
             self.items += len(batch)
@@ -640,10 +658,11 @@ class LoopCommitEngine(_Supervision, Generic[J, R]):
         return future
 
     def submit_all(self, jobs: Sequence[tuple[J, str]],
-                   done: Callable[[list[Answer[R]]], None], *, bounded: bool = True
-                   ) -> Group[R]:
-        """As ``GroupCommitEngine.submit_all``; ``done`` runs on the loop."""
-        group: Group[R] = Group(len(jobs), done)
+                   done: Callable[[list[Answer[R]]], None], *, bounded: bool = True,
+                   trace: stages.Trace | None = None) -> Group[R]:
+        """As ``GroupCommitEngine.submit_all``; ``done`` runs on the loop (``trace`` is not
+        stamped here: its path is the frame's reading and answering alone)."""
+        group: Group[R] = Group(len(jobs), done, trace)
         for index, (job, key) in enumerate(jobs):
             self._put(_Item(job, key, _Member(group, index)), bounded=bounded)
         return group

@@ -107,7 +107,8 @@ class OtpFeature(Feature[OtpSettings]):
         self.app.front_args.extend([
             f"--engine={path}", f"--batch-max={s.batch_max}",
             f"--queue-max={s.queue_max * writers_of(self.app, s)}",
-            f"--max-in-flight={s.max_in_flight}", f"--batch-request-max={s.batch_request_max}"])
+            f"--max-in-flight={s.max_in_flight}", f"--batch-request-max={s.batch_request_max}",
+            f"--window={s.link_window}"])
 
     def verify_in(self, tx: Tx, *, serial: str, code: str, caller: Caller,
                   read: list[Row] | None = None) -> VerifyResult:

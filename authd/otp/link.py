@@ -76,10 +76,11 @@ class _Outbox:
                 except OSError:
                     self._broken = True  # the front end is gone: its calls are answered there
                     continue
-                if stages.ON and answers.read:
+                if answers.trace is not None:
                     sent = stages.now()
                     stages.observe("link_send_wait", sent - answers.finished)
-                    stages.observe("link_total", sent - answers.read)
+                    stages.observe("link_total", sent - answers.trace.read)
+                    answers.trace.sent(sent)
             if self._ending and not self._frames:
                 self._close()
 
@@ -107,8 +108,8 @@ class _Answers:
         self.answers: list[_CallAnswer | None] = [None] * len(calls)
         self.complete = False
         self._outbox = outbox
-        self.read = 0.0  # when its frame was decoded, and when its answers were complete
-        self.finished = 0.0  # (only with stage timings on)
+        self.trace: stages.Trace | None = None  # its path (only with stage timings on)
+        self.finished = 0.0  # when its answers were complete (only with stage timings on)
 
     def finish(self) -> None:
         """Every call has its answer: count them and let the writer send them."""
@@ -119,8 +120,8 @@ class _Answers:
             counted[key] = counted.get(key, 0) + 1
         for (method, code), count in counted.items():
             _RPCS(code_pb2.Code.Name(code), method).inc(count)
-        if stages.ON:
-            self.finished = stages.now()
+        if self.trace is not None:
+            self.finished = self.trace.finished = stages.now()
         self.complete = True
         self._outbox.ready()
 
@@ -168,9 +169,15 @@ class EngineLink(FrontListener):
                 frame = engine_link_pb2.LinkFrame.FromString(body)
                 for shed in frame.shed:
                     _RPCS(shed.code, shed.method).inc(shed.count)
-                self._serve(frame, out, read)
+                trace = None
                 if stages.ON:
-                    stages.observe("front_queue", frame.queued_us / 1e6)
+                    # both clocks are the host's monotonic one (stages.now, steady_clock)
+                    wake = max(0.0, read - frame.sent_ns / 1e9) if frame.sent_ns else 0.0
+                    trace = stages.Trace(frame.queued_us / 1e6, wake, read)
+                    stages.observe("front_queue", trace.queued)
+                    stages.observe("link_wake", wake)
+                self._serve(frame, out, trace)
+                if stages.ON:
                     stages.observe("link_read", stages.now() - read)
         except OSError:
             return
@@ -183,12 +190,13 @@ class EngineLink(FrontListener):
                 pass
             out.end()
 
-    def _serve(self, frame: engine_link_pb2.LinkFrame, out: _Outbox, read: float) -> None:
+    def _serve(self, frame: engine_link_pb2.LinkFrame, out: _Outbox,
+               trace: stages.Trace | None) -> None:
         """Check each call of the frame, and hand the verifications of those that pass to the
         engine as one group; the frame's answers go to ``out`` once they are complete."""
         calls = list(frame.calls)
         answers = _Answers(calls, out)
-        answers.read = read
+        answers.trace = trace
         out.add(answers)
         requests: list[otp_pb2.VerifyRequest] = []
         callers: list[Caller] = []
@@ -220,4 +228,7 @@ class EngineLink(FrontListener):
                 answers.answers[index] = responses[first:first + count]
             answers.finish()
 
-        self._verifier.submit_mixed(requests, callers, LINK, done, bounded=False, named=named)
+        if trace is not None:
+            trace.handed = stages.now()
+        self._verifier.submit_mixed(requests, callers, LINK, done, bounded=False, named=named,
+                                    trace=trace)

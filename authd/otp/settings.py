@@ -48,9 +48,14 @@ class OtpSettings:
     queue_max: int = setting(
         2048, "verifications waiting for one writer; one beyond it is answered "
               "RESOURCE_EXHAUSTED at once (0: no bound)")
+    link_window: int = setting(
+        4, "frames of verifications the native front end has in the engine at once; calls "
+           "that come while that many are out wait in the front end and leave together in the "
+           "next frame")
     stage_timings: bool = setting(
         False, "record how long verifications spend in each stage of the engine "
-               "(authd_otp_stage_seconds, a histogram per stage; for benchmarks)")
+               "(authd_otp_stage_seconds, a histogram per stage; authd_otp_slow_frame_seconds, "
+               "the stages of each native front end's frame slower than 10 ms; for benchmarks)")
     verify_per_second: float = setting(
         200.0, "per-institution rate limit of each server process on Verify and every request "
                "of a VerifyStream (calls a second on average; 0: off)")
@@ -104,6 +109,8 @@ class OtpSettings:
             out.append("default_period must be 10..300 seconds")
         if not 1 <= self.batch_max <= 10_000 or not 0 <= self.writers <= 64:
             out.append("batch_max must be 1..10000 and writers 0..64")
+        if not 1 <= self.link_window <= 64:
+            out.append("link_window must be 1..64")
         if not 1 <= self.batch_request_max <= 100_000:
             out.append("batch_request_max must be 1..100000")
         if not 0 <= self.max_in_flight <= 10_000_000 or not 0 <= self.queue_max <= 10_000_000:

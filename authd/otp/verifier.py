@@ -23,7 +23,7 @@ from typing import Protocol
 
 from authd import errors, metrics, validate
 from authd.context import Caller
-from authd.otp import keys
+from authd.otp import keys, stages
 from authd.otp.convert import OUTCOME
 from authd.otp.engine import Answer, Group
 from authd.otp.service import Job, VerifyResult
@@ -42,7 +42,8 @@ BUSY = ("the OTP center is busy: this server process holds {held} verifications,
 class Engine(Protocol):
     def submit_all(self, jobs: Sequence[tuple[Job, str]],
                    done: Callable[[list[Answer[VerifyResult]]], None], *,
-                   bounded: bool = True) -> Group[VerifyResult]: ...
+                   bounded: bool = True, trace: stages.Trace | None = None
+                   ) -> Group[VerifyResult]: ...
 
     def pace(self) -> float: ...
 
@@ -161,10 +162,11 @@ class Verifier:
     def submit_mixed(self, requests: Sequence[otp_pb2.VerifyRequest],
                      callers: Sequence[Caller], method: str,
                      done: Callable[[list[otp_pb2.VerifyResponse]], None], *,
-                     bounded: bool = True, named: dict[int, str] | None = None
-                     ) -> Group[VerifyResult]:
+                     bounded: bool = True, named: dict[int, str] | None = None,
+                     trace: stages.Trace | None = None) -> Group[VerifyResult]:
         """As ``submit``, each request with its own caller (the calls of one link frame);
-        ``named``: the metadata key of the request at that index (a unary Verify's)."""
+        ``named``: the metadata key of the request at that index (a unary Verify's);
+        ``trace``: the frame's path, stamped by the engine (stage timings)."""
         answers: list[otp_pb2.VerifyResponse | None] = [None] * len(requests)
         jobs: list[tuple[Job, str]] = []
         where: list[int] = []
@@ -187,4 +189,4 @@ class Verifier:
                                   else answer(result, request_id))  # type: ignore[arg-type]
             done(answers)  # type: ignore[arg-type]  # every slot is set now
 
-        return self.engine.submit_all(jobs, settled, bounded=bounded)
+        return self.engine.submit_all(jobs, settled, bounded=bounded, trace=trace)

@@ -26,7 +26,7 @@ from authd.v1 import otp_pb2 as authd_dot_v1_dot_otp__pb2
 from google.rpc import status_pb2 as google_dot_rpc_dot_status__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x61uthd/v1/engine_link.proto\x12\x08\x61uthd.v1\x1a\x12\x61uthd/v1/otp.proto\x1a\x17google/rpc/status.proto\"\x9e\x01\n\x08LinkCall\x12\n\n\x02id\x18\x01 \x01(\x04\x12\x0e\n\x06method\x18\x02 \x01(\t\x12\x13\n\x0binstitution\x18\x03 \x01(\t\x12\x0c\n\x04role\x18\x04 \x01(\t\x12\x0f\n\x07subject\x18\x05 \x01(\t\x12)\n\x08requests\x18\x06 \x03(\x0b\x32\x17.authd.v1.VerifyRequest\x12\x17\n\x0fidempotency_key\x18\x07 \x01(\t\"7\n\x08LinkShed\x12\x0e\n\x06method\x18\x01 \x01(\t\x12\x0c\n\x04\x63ode\x18\x02 \x01(\t\x12\r\n\x05\x63ount\x18\x03 \x01(\x04\"c\n\tLinkFrame\x12!\n\x05\x63\x61lls\x18\x01 \x03(\x0b\x32\x12.authd.v1.LinkCall\x12 \n\x04shed\x18\x02 \x03(\x0b\x32\x12.authd.v1.LinkShed\x12\x11\n\tqueued_us\x18\x03 \x01(\x04\"h\n\nLinkAnswer\x12\n\n\x02id\x18\x01 \x01(\x04\x12!\n\x05\x65rror\x18\x02 \x01(\x0b\x32\x12.google.rpc.Status\x12+\n\tresponses\x18\x03 \x03(\x0b\x32\x18.authd.v1.VerifyResponse\"2\n\x0bLinkAnswers\x12#\n\x05\x63\x61lls\x18\x01 \x03(\x0b\x32\x14.authd.v1.LinkAnswerb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x61uthd/v1/engine_link.proto\x12\x08\x61uthd.v1\x1a\x12\x61uthd/v1/otp.proto\x1a\x17google/rpc/status.proto\"\x9e\x01\n\x08LinkCall\x12\n\n\x02id\x18\x01 \x01(\x04\x12\x0e\n\x06method\x18\x02 \x01(\t\x12\x13\n\x0binstitution\x18\x03 \x01(\t\x12\x0c\n\x04role\x18\x04 \x01(\t\x12\x0f\n\x07subject\x18\x05 \x01(\t\x12)\n\x08requests\x18\x06 \x03(\x0b\x32\x17.authd.v1.VerifyRequest\x12\x17\n\x0fidempotency_key\x18\x07 \x01(\t\"7\n\x08LinkShed\x12\x0e\n\x06method\x18\x01 \x01(\t\x12\x0c\n\x04\x63ode\x18\x02 \x01(\t\x12\r\n\x05\x63ount\x18\x03 \x01(\x04\"t\n\tLinkFrame\x12!\n\x05\x63\x61lls\x18\x01 \x03(\x0b\x32\x12.authd.v1.LinkCall\x12 \n\x04shed\x18\x02 \x03(\x0b\x32\x12.authd.v1.LinkShed\x12\x11\n\tqueued_us\x18\x03 \x01(\x04\x12\x0f\n\x07sent_ns\x18\x04 \x01(\x04\"h\n\nLinkAnswer\x12\n\n\x02id\x18\x01 \x01(\x04\x12!\n\x05\x65rror\x18\x02 \x01(\x0b\x32\x12.google.rpc.Status\x12+\n\tresponses\x18\x03 \x03(\x0b\x32\x18.authd.v1.VerifyResponse\"2\n\x0bLinkAnswers\x12#\n\x05\x63\x61lls\x18\x01 \x03(\x0b\x32\x14.authd.v1.LinkAnswerb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -38,9 +38,9 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LINKSHED']._serialized_start=246
   _globals['_LINKSHED']._serialized_end=301
   _globals['_LINKFRAME']._serialized_start=303
-  _globals['_LINKFRAME']._serialized_end=402
-  _globals['_LINKANSWER']._serialized_start=404
-  _globals['_LINKANSWER']._serialized_end=508
-  _globals['_LINKANSWERS']._serialized_start=510
-  _globals['_LINKANSWERS']._serialized_end=560
+  _globals['_LINKFRAME']._serialized_end=419
+  _globals['_LINKANSWER']._serialized_start=421
+  _globals['_LINKANSWER']._serialized_end=525
+  _globals['_LINKANSWERS']._serialized_start=527
+  _globals['_LINKANSWERS']._serialized_end=577
 # @@protoc_insertion_point(module_scope)

@@ -37,14 +37,16 @@ class LinkShed(_message.Message):
     def __init__(self, method: _Optional[str] = ..., code: _Optional[str] = ..., count: _Optional[int] = ...) -> None: ...
 
 class LinkFrame(_message.Message):
-    __slots__ = ("calls", "shed", "queued_us")
+    __slots__ = ("calls", "shed", "queued_us", "sent_ns")
     CALLS_FIELD_NUMBER: _ClassVar[int]
     SHED_FIELD_NUMBER: _ClassVar[int]
     QUEUED_US_FIELD_NUMBER: _ClassVar[int]
+    SENT_NS_FIELD_NUMBER: _ClassVar[int]
     calls: _containers.RepeatedCompositeFieldContainer[LinkCall]
     shed: _containers.RepeatedCompositeFieldContainer[LinkShed]
     queued_us: int
-    def __init__(self, calls: _Optional[_Iterable[_Union[LinkCall, _Mapping]]] = ..., shed: _Optional[_Iterable[_Union[LinkShed, _Mapping]]] = ..., queued_us: _Optional[int] = ...) -> None: ...
+    sent_ns: int
+    def __init__(self, calls: _Optional[_Iterable[_Union[LinkCall, _Mapping]]] = ..., shed: _Optional[_Iterable[_Union[LinkShed, _Mapping]]] = ..., queued_us: _Optional[int] = ..., sent_ns: _Optional[int] = ...) -> None: ...
 
 class LinkAnswer(_message.Message):
     __slots__ = ("id", "error", "responses")

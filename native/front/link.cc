@@ -199,6 +199,10 @@ void Link::Serve(int fd) {
     sent.items = items;
     sent.sent = now;
     lock.unlock();
+    frame.set_sent_ns(static_cast<uint64_t>(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(
+            std::chrono::steady_clock::now().time_since_epoch())
+            .count()));
     bytes.clear();
     AppendFrame(frame, &bytes);
     bool ok = WriteAll(fd, bytes.data(), bytes.size());

@@ -8,6 +8,7 @@ The OTP tests of batches, privacy, faults and concurrency run against both front
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import threading
@@ -23,12 +24,14 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from authd import errors
 from authd.interceptors import METADATA_INSTITUTION, METADATA_ROLE, METADATA_SUBJECT
+from authd.otp import stages
+from authd.otp.feature import OtpFeature
 from authd.v1 import customer_pb2, customer_pb2_grpc, otp_pb2_grpc, system_pb2, system_pb2_grpc
 from authd.v1 import otp_pb2 as O
 from devices.otp.codes import hotp
 from tests.answers import answer_of
 from tests.conftest import wait_for
-from tests.holds import store_held, wait_backlog
+from tests.holds import front_queued, store_held, wait_backlog
 from tests.service.test_otp_faults import _audit_counts
 from tests.split import operator
 
@@ -259,6 +262,69 @@ def test_a_full_queue_is_refused_at_once_and_counts_nothing(server, store_url, f
         assert "nothing was counted" in message
     audit = _audit_counts(store_url, "OTP-QF-")
     assert audit == {(s, "wrong_code"): 1 for s in set(serials) - set(refused)}
+
+
+def test_the_link_window_bounds_the_frames_out_and_the_rest_wait_in_the_front_end(
+        server, store_url, native_front):
+    """[otp] link_window = 1: while the one frame out waits for the held store, the calls
+    that come meanwhile wait in authd-front, none in the daemon; released, they leave together
+    and every one is answered and counted once."""
+    srv = server(store_url=store_url, server={"front": "native"},
+                 otp={**NO_LOCKOUT, "writers": 1, "link_window": 1})
+    serials = [f"OTP-LW-{i:02d}" for i in range(3)]
+    _enroll(srv, ["OTP-BLOCKER", *serials])
+    stub = otp_pb2_grpc.OtpServiceStub(srv.channel("bank-a", "backend"))
+    engine = srv.app.require(OtpFeature).engine
+    with ThreadPoolExecutor(4) as pool, store_held(store_url, "OTP-BLOCKER") as release:
+        blocker = pool.submit(_answer, stub, "OTP-BLOCKER", 60)
+        wait_backlog(srv, in_flight=1)  # its frame is the one out
+        waiting = [pool.submit(_answer, stub, s, 60) for s in serials]
+        assert wait_for(lambda: front_queued(srv, "engine") == len(serials), 20), \
+            (front_queued(srv, "engine"), engine.backlog())
+        assert engine.backlog() == (1, 0)  # the blocker alone reached the daemon
+        release()
+        assert blocker.result() == "VERIFY_OUTCOME_WRONG_CODE"
+        assert [f.result() for f in waiting] == ["VERIFY_OUTCOME_WRONG_CODE"] * len(serials)
+    assert _audit_counts(store_url, "OTP-LW-") == {(s, "wrong_code"): 1 for s in serials}
+    assert front_queued(srv, "engine") == 0
+
+
+def _stage(stage: str) -> tuple[float, float]:
+    """``authd_otp_stage_seconds{stage}``: its (_count, _sum) in this process."""
+    count = total = 0.0
+    for metric in stages.STAGE_SECONDS.collect():
+        for sample in metric.samples:
+            if sample.labels.get("stage") == stage:
+                if sample.name.endswith("_count"):
+                    count = sample.value
+                elif sample.name.endswith("_sum"):
+                    total = sample.value
+    return count, total
+
+
+def test_stage_timings_follow_a_frame_from_the_front_end_to_the_reader(server, store_url,
+                                                                      native_front):
+    """With [otp] stage_timings, each frame says when authd-front sent it (the host's
+    monotonic clock on both sides): the wait for the daemon's reader and the frame's whole
+    time are observed, each a small positive time."""
+    was_on = stages.ON
+    try:
+        srv = server(store_url=store_url, server={"front": "native"},
+                     otp={**NO_LOCKOUT, "stage_timings": True})
+        _enroll(srv, ["OTP-ST-01"])
+        stub = otp_pb2_grpc.OtpServiceStub(srv.channel("bank-a", "backend"))
+        (woken, woke_for), (frames, frames_took) = _stage("link_wake"), _stage("frame_total")
+        for _ in range(3):
+            assert _answer(stub, "OTP-ST-01", 30) == "VERIFY_OUTCOME_WRONG_CODE"
+        assert wait_for(lambda: _stage("frame_total")[0] >= frames + 3, 30)
+        count, seconds = _stage("link_wake")
+        assert count >= woken + 3 and 0 < seconds - woke_for < 10
+        count, seconds = _stage("frame_total")
+        assert 0 < seconds - frames_took < 30
+    finally:
+        if not was_on:
+            stages.ON = False
+            gc.callbacks.remove(stages._gc_timer)
 
 
 def test_a_killed_front_end_is_restarted_and_loses_nothing_acknowledged(server, store_url,
