@@ -34,7 +34,7 @@ from google.protobuf.message import Message
 
 from authd.call_link import Answer, Lease, LinkPeer, current_call, current_peer
 from authd.context import Caller
-from authd.lent_calls import CALLER_FIELDS, Leases, log_served
+from authd.lent_calls import CALLER_FIELDS, Leases, log_served, log_streamed
 from authd.metrics import LATENCY_BUCKETS
 from authd.token.service import TokenService
 from authd.token.sessions import TokenLogin
@@ -54,15 +54,18 @@ class _Lease:
     caller: Caller
     method: str
     served: int = 0
+    streamed: int = 0  # SignStream requests signed on it
     asked: bool = False  # recalled already
 
 
 class TokenLending(Leases[_Lease]):
-    """The logins lent to the front end for one method (TokenService/Sign)."""
+    """The logins lent to the front end for one method (TokenService/Sign) and, if given,
+    the requests of one streaming method (TokenService/SignStream) on them."""
 
-    def __init__(self, service: TokenService, method: str) -> None:
+    def __init__(self, service: TokenService, method: str, stream_method: str = "") -> None:
         self.service = service
         self.method = method
+        self.stream_method = stream_method
         settings = service.settings
         self._report_ms = max(1, int(min(REPORT_SECONDS, settings.session_idle_seconds / 4)
                                      * 1000))
@@ -71,6 +74,7 @@ class TokenLending(Leases[_Lease]):
         self._watching = False
         self.lent_total = 0  # leases granted
         self.served_total = 0  # Signs served on lent logins, as told
+        self.streamed_total = 0  # stream requests signed on lent logins, as told
         service.lends = settings.lend_after_signs > 0
         service.sessions.on_end = self._ended
         service.on_change = lambda login: self.recall(login.handle, wait=True)
@@ -120,7 +124,8 @@ class TokenLending(Leases[_Lease]):
         out = call_link_pb2.TokenLease(
             id=lease.id, handle=login.handle, module=login.module.path, serial=login.serial,
             label=login.label, pin=pin, max_sign_bytes=self.service.settings.max_sign_bytes,
-            seconds_bounds=LATENCY_BUCKETS, report_ms=self._report_ms)
+            seconds_bounds=LATENCY_BUCKETS, report_ms=self._report_ms,
+            stream_method=self.stream_method)
         for name in CALLER_FIELDS:
             setattr(out, name, getattr(call, name))
         return out
@@ -181,15 +186,21 @@ class TokenLending(Leases[_Lease]):
             self._state.notify_all()
         log.debug("the front end gave a lent token login back",
                   extra={"fields": {"lease": part.id, "token": lease.login.serial,
-                                    "calls": lease.served}})
-
-
+                                    "calls": lease.served, "streamed": lease.streamed}})
 
     def _told(self, lease: _Lease | None, part: call_link_pb2.LinkedCall) -> None:
         if lease is None or part.served <= 0:
             return
         self.service.sessions.touch(lease.login)
-        log_served(lease.method, lease.caller, part)
+        streamed = bool(self.stream_method) and part.method == self.stream_method
+        if streamed:
+            log_streamed(part.method, lease.caller, part)
+        else:
+            log_served(lease.method, lease.caller, part)
         with self._state:  # counted once logged: what the counts say is in the metrics
-            lease.served += part.served
-            self.served_total += part.served
+            if streamed:
+                lease.streamed += part.served
+                self.streamed_total += part.served
+            else:
+                lease.served += part.served
+                self.served_total += part.served
