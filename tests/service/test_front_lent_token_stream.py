@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import queue
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,6 +19,7 @@ import grpc
 from authd.token.feature import TokenFeature
 from authd.v1 import token_pb2 as pb
 from authd.v1 import token_pb2_grpc
+from simulators.token.softhsm import process_env
 from tests.conftest import wait_for
 from tests.service.test_front_answers import _scrape
 from tests.service.test_front_lent_token import (  # noqa: F401  (the token fixture)
@@ -197,3 +199,57 @@ def test_another_callers_stream_gets_the_daemons_answer(server, native_front, to
     got, error = _stream(stub, [request, request])
     assert error is None and len(got) == 2
     assert wait_for(lambda: lending.streamed_total == streamed + 2, timeout=10)
+
+
+def test_a_token_removed_mid_stream_is_unavailable_as_on_the_daemons_path(
+        server, native_front, token) -> None:
+    srv = _native(server)
+    stub = _stub(srv)
+    session = _login(stub, token)
+    key, public = _key(stub, session, pb.TOKEN_KEY_SPEC_EC_P256)
+    lending = _lend(srv, stub, session, key.key_id)
+    streamed = lending.streamed_total
+    request = pb.TokenSignRequest(session=session, key_id=key.key_id, data=b"x")
+    requests, call = _queued(stub)
+    requests.put(request)
+    _verify(public, next(call), b"x", pb.TOKEN_SIGN_ECDSA_SHA256)
+    assert wait_for(lambda: lending.streamed_total == streamed + 1, timeout=10)  # lent
+    process_env().unplug(token)
+    try:
+        error = None
+        for _ in range(200):  # the watcher notices within a poll interval
+            requests.put(request)
+            try:
+                next(call)
+            except grpc.RpcError as exc:
+                error = (exc.code().name, exc.details() or "")
+                break
+            threading.Event().wait(0.05)
+        assert error is not None and error[0] == "UNAVAILABLE", error
+        assert "not present" in error[1], error
+        assert wait_for(lambda: not lending.lent(session), timeout=10)  # its return told
+    finally:
+        requests.put(None)
+        process_env().plug(token)
+
+
+def test_a_lent_stream_the_client_cancels_ends_alone(server, native_front, token) -> None:
+    srv = _native(server)
+    stub = _stub(srv)
+    session = _login(stub, token)
+    key, public = _key(stub, session, pb.TOKEN_KEY_SPEC_EC_P256)
+    lending = _lend(srv, stub, session, key.key_id)
+    streamed = lending.streamed_total
+    request = pb.TokenSignRequest(session=session, key_id=key.key_id, data=b"x")
+    requests, call = _queued(stub)
+    for _ in range(2):
+        requests.put(request)
+        _verify(public, next(call), b"x", pb.TOKEN_SIGN_ECDSA_SHA256)
+    call.cancel()
+    assert _rest(call)[1] == ("CANCELLED", "Locally cancelled by application!")
+    requests.put(None)
+    assert lending.lent(session)  # the lease and the next stream go on
+    got, error = _stream(stub, [request] * 3)
+    assert error is None and len(got) == 3
+    assert wait_for(lambda: lending.streamed_total == streamed + 5, timeout=10)
+    assert _sign(stub, session, key.key_id, data=b"x").signature
