@@ -120,10 +120,12 @@ class StreamCalls(Protocol):
 class LinkedStream:
     """A streaming method the front end may hand over the link. ``open(out)`` runs on the
     link's reader thread with the caller set when the stream begins and returns what takes
-    its requests, or raises (the stream ends with that error before any request)."""
+    its requests, or raises (the stream ends with that error before any request).
+    ``leases``: what lends the front end its requests too (the lease parts of its method)."""
 
     request_type: type[Message]
     open: Callable[[StreamOut], StreamCalls]
+    leases: LeaseHolder | None = None
 
 
 def _varint(n: int) -> bytes:
@@ -396,12 +398,15 @@ class CallLink(FrontListener):
             self.forget(conn)
 
     def _lease_holders(self) -> list[LeaseHolder]:
-        return [m.leases for m in self.methods.values()
-                if isinstance(m, LinkedMethod) and m.leases is not None]
+        holders: list[LeaseHolder] = []
+        for method in self.methods.values():  # one holder may lend a unary and a stream
+            if method.leases is not None and not any(h is method.leases for h in holders):
+                holders.append(method.leases)
+        return holders
 
     def _lease_part(self, call: call_link_pb2.LinkedCall, peer: LinkPeer) -> None:
         linked = self.methods.get(call.method)
-        holder = linked.leases if isinstance(linked, LinkedMethod) else None
+        holder = linked.leases if linked is not None else None
         if holder is None:
             return
         if call.part == LEASE_RETURN:
@@ -428,6 +433,11 @@ class CallLink(FrontListener):
                 if isinstance(lease, call_link_pb2.TokenLease):
                     out.token_lease.CopyFrom(lease)
                     out.token_lease.max_request_bytes = self._parsers[method].limit
+                    streamed = self._parsers.get(lease.stream_method)
+                    if streamed is None:  # not linked here: its requests never come lent
+                        out.token_lease.ClearField("stream_method")
+                    else:
+                        out.token_lease.max_stream_request_bytes = streamed.limit
                 elif lease is not None:
                     out.lease.CopyFrom(lease)
                     out.lease.max_request_bytes = self._parsers[method].limit

@@ -406,6 +406,12 @@ def access_logged_timed(method: str, caller: Caller | None, code: int, seconds: 
     _log_took(method, caller, _CODES[code], seconds)
 
 
+def access_logged_item(method: str, caller: Caller | None, seconds: float) -> None:
+    """The access log's line for one request of a stream answered elsewhere (a lent token
+    login's SignStream): logged as a call is, not counted as one (the stream is the call)."""
+    _log_line(method, caller, grpc.StatusCode.OK, seconds)
+
+
 def request_parser(method: str, parse: Any, limit: int) -> _Requests:
     """The size check and parser of ``method``'s requests, as this server applies them."""
     return _Requests(method, parse, limit)
@@ -426,6 +432,11 @@ def _log_took(method: str, caller: Caller | None, code: grpc.StatusCode,
     _COUNTED(code.name, method).inc()
     if took is not None:
         _TIMED(method).observe(took)
+    _log_line(method, caller, code, took)
+
+
+def _log_line(method: str, caller: Caller | None, code: grpc.StatusCode,
+              took: float | None) -> None:
     level = logging.DEBUG if code == grpc.StatusCode.OK else logging.INFO
     if not log.isEnabledFor(level):
         return

@@ -7,14 +7,15 @@ from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Iterator
 from typing import Generic, Protocol, TypeVar
 
 from google.rpc import code_pb2
 
 from authd.call_link import LinkPeer
 from authd.context import Caller
-from authd.interceptors import access_logged, access_logged_timed
-from authd.metrics import LATENCY_BUCKETS
+from authd.interceptors import access_logged, access_logged_item, access_logged_timed
+from authd.metrics import LATENCY_BUCKETS, LENT_STREAM_REQUEST_SECONDS, LENT_STREAM_REQUESTS
 from authd.v1 import call_link_pb2
 
 # The caller a lease is lent to, as the front end describes it in every linked call.
@@ -132,14 +133,33 @@ def log_served(method: str, caller: Caller, part: call_link_pb2.LinkedCall) -> N
     log at its bucket's mean duration (the histogram's buckets and sum are exactly the
     calls')."""
     timed = 0
-    told = zip(part.bucket_calls, part.bucket_seconds, strict=False)
-    for bucket, (calls, seconds) in zip(range(len(LATENCY_BUCKETS) + 1), told, strict=False):
-        took = _within(bucket, seconds / calls) if calls else 0.0
+    for took, calls in _durations(part):
         for _ in range(calls):
             access_logged_timed(method, caller, code_pb2.OK, took)
         timed += calls
     for _ in range(part.served - timed):  # told without their durations
         access_logged(method, caller, code_pb2.OK, None)
+
+
+def log_streamed(method: str, caller: Caller, part: call_link_pb2.LinkedCall) -> None:
+    """The ``served`` stream requests of ``part`` (a lent login's SignStream): counted in
+    ``authd_lent_stream_requests_total``, each observed in
+    ``authd_lent_stream_request_seconds`` and the access log at its bucket's mean duration.
+    Not calls: a stream is one call, and one whose requests were all lent never came here."""
+    LENT_STREAM_REQUESTS.labels(method).inc(part.served)
+    timer = LENT_STREAM_REQUEST_SECONDS.labels(method)
+    for took, calls in _durations(part):
+        for _ in range(calls):
+            timer.observe(took)
+            access_logged_item(method, caller, took)
+
+
+def _durations(part: call_link_pb2.LinkedCall) -> Iterator[tuple[float, int]]:
+    """Each bucket's mean duration and its calls, as ``part`` tells them."""
+    told = zip(part.bucket_calls, part.bucket_seconds, strict=False)
+    for bucket, (calls, seconds) in zip(range(len(LATENCY_BUCKETS) + 1), told, strict=False):
+        if calls:
+            yield _within(bucket, seconds / calls), calls
 
 
 def _within(bucket: int, seconds: float) -> float:

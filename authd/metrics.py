@@ -28,6 +28,16 @@ RPCS = Counter("authd_rpcs", "gRPC calls handled, by method and status code",
                ("code", "method"), registry=REGISTRY)
 RPC_SECONDS = Histogram("authd_rpc_seconds", "gRPC call latency in seconds, by method",
                         ("method",), buckets=LATENCY_BUCKETS, registry=REGISTRY)
+# A lent stream's requests answered by the native front end (the stream itself is a call the
+# daemon never sees when all of its requests were lent: authd/lent_calls.py).
+LENT_STREAM_REQUESTS = Counter(
+    "authd_lent_stream_requests",
+    "stream requests answered by the native front end on a lent token login, by method",
+    ("method",), registry=REGISTRY)
+LENT_STREAM_REQUEST_SECONDS = Histogram(
+    "authd_lent_stream_request_seconds",
+    "how long the native front end took to answer a lent stream request, by method",
+    ("method",), buckets=LATENCY_BUCKETS, registry=REGISTRY)
 OTP_VERIFICATIONS = Counter("authd_otp_verifications",
                             "OTP verifications by outcome and institution",
                             ("institution", "outcome"), registry=REGISTRY)

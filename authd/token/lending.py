@@ -35,7 +35,7 @@ from google.protobuf.message import Message
 
 from authd.call_link import Answer, Lease, LinkPeer, current_call, current_peer
 from authd.context import Caller
-from authd.lent_calls import CALLER_FIELDS, Leases
+from authd.lent_calls import CALLER_FIELDS, Leases, log_streamed
 from authd.metrics import LATENCY_BUCKETS
 from authd.token.service import TokenService
 from authd.token.sessions import TokenLogin
@@ -60,20 +60,24 @@ class _Lease:
     caller: Caller
     method: str
     served: int = 0
+    streamed: int = 0  # SignStream requests signed on it
     asked: bool = False  # recalled already
 
 
 class TokenLending(Leases[_Lease]):
-    """The logins lent to the front end for one method (TokenService/Sign)."""
+    """The logins lent to the front end for one method (TokenService/Sign) and, if given,
+    the requests of one streaming method (TokenService/SignStream) on them."""
 
-    def __init__(self, service: TokenService, method: str) -> None:
+    def __init__(self, service: TokenService, method: str, stream_method: str = "") -> None:
         self.service = service
         self.method = method
+        self.stream_method = stream_method
         settings = service.settings
         self._report_ms = max(1, int(min(REPORT_SECONDS, settings.session_idle_seconds / 4)
                                      * 1000))
         super().__init__()
         self._watching = False
+        self.streamed_total = 0  # stream requests signed on lent logins, as told
         service.lends = settings.lend_after_signs > 0
         service.sessions.on_end = self._ended
         service.on_change = lambda login: self.recall(login.handle, wait=True)
@@ -122,7 +126,7 @@ class TokenLending(Leases[_Lease]):
             label=login.label, pin=pin, max_sign_bytes=self.service.settings.max_sign_bytes,
             seconds_bounds=LATENCY_BUCKETS, report_ms=self._report_ms,
             idle_ms=_ms(self.service.settings.session_idle_seconds), idle_left_ms=_ms(idle_left),
-            max_left_ms=_ms(max_left))
+            max_left_ms=_ms(max_left), stream_method=self.stream_method)
         for name in CALLER_FIELDS:
             setattr(out, name, getattr(call, name))
         return out
@@ -171,4 +175,18 @@ class TokenLending(Leases[_Lease]):
     def _given_back(self, lease: _Lease, part: call_link_pb2.LinkedCall) -> None:
         log.debug("the front end gave a lent token login back",
                   extra={"fields": {"lease": part.id, "token": lease.login.serial,
-                                    "calls": lease.served}})
+                                    "calls": lease.served, "streamed": lease.streamed}})
+
+    def _told(self, lease: _Lease | None, part: call_link_pb2.LinkedCall) -> None:
+        """As :meth:`Leases._told`, and a part with the stream method's requests counted as
+        lent stream requests (not calls)."""
+        if not (self.stream_method and part.method == self.stream_method):
+            super()._told(lease, part)
+            return
+        if lease is None or part.served <= 0:
+            return
+        self._using(lease)
+        log_streamed(part.method, lease.caller, part)
+        with self._state:  # counted once logged: what the counts say is in the metrics
+            lease.streamed += part.served
+            self.streamed_total += part.served

@@ -33,6 +33,7 @@ from drivers.pkcs11 import TokenEvent
 
 T = TypeVar("T")
 SIGN = "/authd.v1.TokenService/Sign"
+SIGN_STREAM = "/authd.v1.TokenService/SignStream"
 WATCH_QUEUE = 256
 STREAM_WINDOW = 64  # requests of one stream read ahead of their answers
 
@@ -218,9 +219,11 @@ class TokenServicer(token_pb2_grpc.TokenServiceServicer):
         SignStream's signatures
         go to workers in batches, as the stream served here does
         (authd/token/linked_stream.py). A unary Sign's good answer may lend its login to the
-        front end (``TokenLending``, authd/token/lending.py); SignStream stays here."""
+        front end (``TokenLending``, authd/token/lending.py), and with it that caller's
+        SignStream requests on that handle: the front end signs them until one it cannot
+        sign, and sends that one and the rest here (a stream this side opens then)."""
         signs = LinkedSigns(self.service, self.app.executor)
-        lending = TokenLending(self.service, SIGN)
+        lending = TokenLending(self.service, SIGN, SIGN_STREAM)
 
         def serve(request: pb.TokenSignRequest, answer: Answer, alone: bool) -> None:
             caller, job = self._sign_job(request)
@@ -239,8 +242,7 @@ class TokenServicer(token_pb2_grpc.TokenServiceServicer):
 
         return {SIGN: LinkedMethod(pb.TokenSignRequest, serve, settle=signs.settle,
                                    leases=lending),
-                "/authd.v1.TokenService/SignStream": LinkedStream(pb.TokenSignRequest,
-                                                                  open_stream)}
+                SIGN_STREAM: LinkedStream(pb.TokenSignRequest, open_stream, leases=lending)}
 
     async def SignStream(
         self,

@@ -109,7 +109,7 @@ class CardLease(_message.Message):
     def __init__(self, id: _Optional[int] = ..., reader: _Optional[str] = ..., institution: _Optional[str] = ..., role: _Optional[str] = ..., subject: _Optional[str] = ..., operator_metadata: _Optional[bytes] = ..., has_operator: _Optional[bool] = ..., idle_ms: _Optional[int] = ..., max_apdu_bytes: _Optional[int] = ..., security_ins: _Optional[bytes] = ..., max_request_bytes: _Optional[int] = ..., seconds_bounds: _Optional[_Iterable[float]] = ...) -> None: ...
 
 class TokenLease(_message.Message):
-    __slots__ = ("id", "handle", "institution", "role", "subject", "operator_metadata", "has_operator", "module", "serial", "label", "pin", "max_sign_bytes", "max_request_bytes", "seconds_bounds", "report_ms", "idle_ms", "idle_left_ms", "max_left_ms")
+    __slots__ = ("id", "handle", "institution", "role", "subject", "operator_metadata", "has_operator", "module", "serial", "label", "pin", "max_sign_bytes", "max_request_bytes", "seconds_bounds", "report_ms", "idle_ms", "idle_left_ms", "max_left_ms", "stream_method", "max_stream_request_bytes")
     ID_FIELD_NUMBER: _ClassVar[int]
     HANDLE_FIELD_NUMBER: _ClassVar[int]
     INSTITUTION_FIELD_NUMBER: _ClassVar[int]
@@ -128,6 +128,8 @@ class TokenLease(_message.Message):
     IDLE_MS_FIELD_NUMBER: _ClassVar[int]
     IDLE_LEFT_MS_FIELD_NUMBER: _ClassVar[int]
     MAX_LEFT_MS_FIELD_NUMBER: _ClassVar[int]
+    STREAM_METHOD_FIELD_NUMBER: _ClassVar[int]
+    MAX_STREAM_REQUEST_BYTES_FIELD_NUMBER: _ClassVar[int]
     id: int
     handle: str
     institution: str
@@ -146,7 +148,9 @@ class TokenLease(_message.Message):
     idle_ms: int
     idle_left_ms: int
     max_left_ms: int
-    def __init__(self, id: _Optional[int] = ..., handle: _Optional[str] = ..., institution: _Optional[str] = ..., role: _Optional[str] = ..., subject: _Optional[str] = ..., operator_metadata: _Optional[bytes] = ..., has_operator: _Optional[bool] = ..., module: _Optional[str] = ..., serial: _Optional[str] = ..., label: _Optional[str] = ..., pin: _Optional[bytes] = ..., max_sign_bytes: _Optional[int] = ..., max_request_bytes: _Optional[int] = ..., seconds_bounds: _Optional[_Iterable[float]] = ..., report_ms: _Optional[int] = ..., idle_ms: _Optional[int] = ..., idle_left_ms: _Optional[int] = ..., max_left_ms: _Optional[int] = ...) -> None: ...
+    stream_method: str
+    max_stream_request_bytes: int
+    def __init__(self, id: _Optional[int] = ..., handle: _Optional[str] = ..., institution: _Optional[str] = ..., role: _Optional[str] = ..., subject: _Optional[str] = ..., operator_metadata: _Optional[bytes] = ..., has_operator: _Optional[bool] = ..., module: _Optional[str] = ..., serial: _Optional[str] = ..., label: _Optional[str] = ..., pin: _Optional[bytes] = ..., max_sign_bytes: _Optional[int] = ..., max_request_bytes: _Optional[int] = ..., seconds_bounds: _Optional[_Iterable[float]] = ..., report_ms: _Optional[int] = ..., idle_ms: _Optional[int] = ..., idle_left_ms: _Optional[int] = ..., max_left_ms: _Optional[int] = ..., stream_method: _Optional[str] = ..., max_stream_request_bytes: _Optional[int] = ...) -> None: ...
 
 class LinkedAnswers(_message.Message):
     __slots__ = ("answers",)

@@ -69,23 +69,33 @@ grpc::Status Left() {
 // written in order, and the stream's end (the daemon's, or the front end's own when the
 // link went away) finishes it once its responses are written. It ends only once the link
 // answered its end: a cancelled stream is told to the daemon, which answers it.
+//
+// A stream of a method a token lease lends (TokenLender::LendsStream: SignStream while a
+// login is lent) starts here instead: each request is signed here (TokenLender::Serve, as a
+// unary Sign is) and answered in order, one at a time, until the first request that is not
+// signed here (another handle or caller, the lease recalled, an unknown key, a bad request):
+// the stream is opened on the link then, and that request and every later one are the
+// daemon's, which answers them in order and ends the stream (its first error). The daemon
+// thus never sees a stream whose requests were all signed here; one it sees starts at the
+// request where the front end stopped, so no answer overtakes another and every error is
+// the daemon's own.
 class LinkedStreamReactor final : public grpc::ServerGenericBidiReactor {
  public:
   LinkedStreamReactor(CallLink& link, grpc::GenericCallbackServerContext* ctx)
       : link_(link), ctx_(ctx) {
-    auto pending = std::make_unique<LinkedPending>();
-    pending->call.set_part(authd::v1::LinkedCall::STREAM_OPEN);
-    Describe(link_.callers(), ctx_, ctx_->method(), pending.get());
-    pending->item = [this](authd::v1::LinkedAnswer* answer) { Item(answer); };
-    pending->done = [this](const grpc::Status* refused, authd::v1::LinkedAnswer* answer) {
-      End(refused != nullptr ? *refused
-          : answer->has_error() ? ToGrpc(answer->error()) : grpc::Status::OK);
-    };
-    uint64_t id = link_.Submit(std::move(pending));
+    if (link_.LendsStream(ctx_->method())) {
+      LinkedPending described;
+      Describe(link_.callers(), ctx_, ctx_->method(), &described);
+      lent_call_ = std::move(described.call);
+      lent_ = true;
+      reading_ = true;
+      StartRead(&request_);
+      return;
+    }
+    Open();
     bool read;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      id_ = id;
       read = !ended_;
       reading_ = read;
     }
@@ -95,6 +105,7 @@ class LinkedStreamReactor final : public grpc::ServerGenericBidiReactor {
   void OnReadDone(bool ok) override {
     std::string bytes;
     bool more = false;
+    bool lent;
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (ended_ || !ok) {
@@ -105,10 +116,17 @@ class LinkedStreamReactor final : public grpc::ServerGenericBidiReactor {
       } else {
         bytes = Bytes(request_);
         request_.Clear();
+      }
+      lent = lent_;
+      if (ok && !lent) {
         ++outstanding_;
         more = outstanding_ < kStreamWindow;
         reading_ = more;
       }
+    }
+    if (lent) {
+      Lent(ok, std::move(bytes));
+      return;
     }
     if (!ok) {  // the client sent its last request (or went away: OnCancel says so)
       link_.SubmitPart(id_, authd::v1::LinkedCall::STREAM_HALF_CLOSE, std::string());
@@ -121,6 +139,7 @@ class LinkedStreamReactor final : public grpc::ServerGenericBidiReactor {
   void OnWriteDone(bool ok) override {
     bool finish = false;
     bool next = false;
+    bool read = false;
     grpc::Status status;
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -136,16 +155,33 @@ class LinkedStreamReactor final : public grpc::ServerGenericBidiReactor {
           status = final_;
         }
       }
+      // Signed here: the next request is read once the answers waiting fit the window.
+      if (lent_ && !reading_ && !half_closed_ && !ended_ &&
+          writes_.size() < static_cast<size_t>(kStreamWindow)) {
+        reading_ = true;
+        read = true;
+      }
     }
     if (next) StartWrite(&writing_buffer_);
+    if (read) StartRead(&request_);
     if (finish) Finish(status);
   }
 
   void OnCancel() override {
+    bool lent;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      if (ended_ || cancel_sent_ || id_ == 0) return;
-      cancel_sent_ = true;
+      if (ended_ || cancel_sent_) return;
+      lent = lent_;
+      if (!lent && id_ == 0) {  // being opened on the link: Open sends it
+        cancel_wanted_ = true;
+        return;
+      }
+      cancel_sent_ = !lent;
+    }
+    if (lent) {  // nothing of it is on the link
+      End(grpc::Status::CANCELLED);
+      return;
     }
     link_.SubmitPart(id_, authd::v1::LinkedCall::STREAM_CANCEL, std::string());
   }
@@ -153,6 +189,92 @@ class LinkedStreamReactor final : public grpc::ServerGenericBidiReactor {
   void OnDone() override { delete this; }
 
  private:
+  // Opens the stream on the link: the daemon answers its requests from now on.
+  void Open() {
+    auto pending = std::make_unique<LinkedPending>();
+    pending->call.set_part(authd::v1::LinkedCall::STREAM_OPEN);
+    Describe(link_.callers(), ctx_, ctx_->method(), pending.get());
+    pending->item = [this](authd::v1::LinkedAnswer* answer) { Item(answer); };
+    pending->done = [this](const grpc::Status* refused, authd::v1::LinkedAnswer* answer) {
+      End(refused != nullptr ? *refused
+          : answer->has_error() ? ToGrpc(answer->error()) : grpc::Status::OK);
+    };
+    uint64_t id = link_.Submit(std::move(pending));
+    bool cancel;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      id_ = id;
+      cancel = cancel_wanted_ && id != 0 && !ended_ && !cancel_sent_;
+      cancel_sent_ = cancel_sent_ || cancel;
+    }
+    if (cancel) link_.SubmitPart(id_, authd::v1::LinkedCall::STREAM_CANCEL, std::string());
+  }
+
+  // A request read while the stream is signed here (!ok: the client's half-close).
+  void Lent(bool ok, std::string bytes) {
+    if (!ok && signed_here_) {  // every request was answered here
+      End(grpc::Status::OK);
+      return;
+    }
+    if (!ok) {  // none came: the daemon answers the empty stream (it checks its caller)
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (ended_) return;
+        lent_ = false;
+      }
+      Open();
+      link_.SubmitPart(id_, authd::v1::LinkedCall::STREAM_HALF_CLOSE, std::string());
+      return;
+    }
+    lent_call_.set_request(std::move(bytes));
+    std::string response;
+    if (link_.ServeLentStream(lent_call_, &response)) {
+      signed_here_ = true;
+      grpc::Slice slice(response);
+      grpc::ByteBuffer buffer(&slice, 1);
+      bool write, read;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (ended_) return;  // cancelled meanwhile
+        write = Queue(std::move(buffer));
+        read = writes_.size() < static_cast<size_t>(kStreamWindow);
+        reading_ = read;
+      }
+      if (write) StartWrite(&writing_buffer_);
+      if (read) StartRead(&request_);
+      return;
+    }
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (ended_) return;
+      lent_ = false;  // this request and the rest are the daemon's
+    }
+    Open();
+    bool more;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (ended_) return;  // refused at once: the link is down
+      ++outstanding_;
+      more = outstanding_ < kStreamWindow;
+      reading_ = more;
+    }
+    link_.SubmitPart(id_, authd::v1::LinkedCall::STREAM_ITEM,
+                     std::move(*lent_call_.mutable_request()));
+    if (more) StartRead(&request_);
+  }
+
+  // With mu_ held: `buffer` is the next to write; true when it is to be written now (moved
+  // into writing_buffer_), false when it waits in writes_.
+  bool Queue(grpc::ByteBuffer buffer) {
+    if (writing_) {
+      writes_.push_back(std::move(buffer));
+      return false;
+    }
+    writing_ = true;
+    writing_buffer_ = std::move(buffer);
+    return true;
+  }
+
   void Item(authd::v1::LinkedAnswer* answer) {
     grpc::Slice slice(answer->response());
     grpc::ByteBuffer buffer(&slice, 1);
@@ -162,13 +284,7 @@ class LinkedStreamReactor final : public grpc::ServerGenericBidiReactor {
       std::lock_guard<std::mutex> lock(mu_);
       if (ended_) return;
       --outstanding_;
-      if (writing_) {
-        writes_.push_back(std::move(buffer));
-      } else {
-        writing_ = true;
-        writing_buffer_ = std::move(buffer);
-        write = true;
-      }
+      write = Queue(std::move(buffer));
       if (!reading_ && !half_closed_ && outstanding_ < kStreamWindow) {
         reading_ = true;
         read = true;
@@ -198,11 +314,15 @@ class LinkedStreamReactor final : public grpc::ServerGenericBidiReactor {
   grpc::ByteBuffer request_;
   std::mutex mu_;
   uint64_t id_ = 0;
+  bool lent_ = false;  // signed here (TokenLender), not opened on the link (yet)
+  authd::v1::LinkedCall lent_call_;  // while lent_: the stream described, its request set
+  bool signed_here_ = false;  // a request was signed here (the lease's caller sent it)
   int outstanding_ = 0;  // requests sent whose responses have not come
   bool reading_ = false;  // a read is started
   bool half_closed_ = false;
+  bool cancel_wanted_ = false;  // the client went away while the stream was being opened
   bool cancel_sent_ = false;
-  bool ended_ = false;  // the link answered the stream's end
+  bool ended_ = false;  // the link answered the stream's end (or it ended here)
   bool finished_ = false;
   bool writing_ = false;  // a write is started (writing_buffer_)
   grpc::ByteBuffer writing_buffer_;

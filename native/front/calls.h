@@ -30,7 +30,10 @@
 // (only the lease's parts do: its calls told in batches, its return). It may lend a token
 // login with a Sign's answer (token_lending.h) the same way; while one is lent the receiver
 // thread reads the link even with no call in flight, so that the daemon's recall (a Logout,
-// an expiry: calls that do not come this way) is heard at once.
+// an expiry: calls that do not come this way) is heard at once. A SignStream begun while a
+// login is lent is signed here request by request until the first that is not signed here;
+// the stream is opened on the link only then, and the daemon answers that request and the
+// rest of the stream (calls.cc, LinkedStreamReactor).
 #pragma once
 
 #include <grpcpp/generic/async_generic_service.h>
@@ -93,6 +96,12 @@ class CallLink {
   // token_lending.h): true when it was (`response` set); false: it goes to the daemon (Submit).
   bool ServeLent(const authd::v1::LinkedCall& call, std::string* response) {
     return lender_.Serve(call, response) || tokens_.Serve(call, response);
+  }
+  // A stream of `method` starts on a token login lent here (token_lending.h), its requests
+  // given to ServeLentStream until one is not signed here.
+  bool LendsStream(const std::string& method) { return tokens_.LendsStream(method); }
+  bool ServeLentStream(const authd::v1::LinkedCall& request, std::string* response) {
+    return tokens_.Serve(request, response);
   }
   bool WaitConnected(std::chrono::milliseconds timeout);
   void Stop();

@@ -166,6 +166,7 @@ std::shared_ptr<TokenLender::Lease> TokenLender::Remove(uint64_t id) {
 
 void TokenLender::End(const std::shared_ptr<Lease>& lease, bool tell) {
   Part part;
+  Part streamed;  // the stream requests not told, ahead of the return
   {
     std::unique_lock<std::mutex> lock(lease->mu);
     lease->over = true;
@@ -178,13 +179,25 @@ void TokenLender::End(const std::shared_ptr<Lease>& lease, bool tell) {
     lease->instances.clear();
     part = LeasePart(Part::LEASE_RETURN, lease->info.id(), lease->method);
     lease->unreported.TellIn(&part);
+    streamed = LeasePart(Part::LEASE_USED, lease->info.id(), lease->info.stream_method());
+    lease->streamed.TellIn(&streamed);
   }
+  if (tell && streamed.served() > 0) send_(std::move(streamed));
   if (tell) send_(std::move(part));
 }
 
 bool TokenLender::Expired(const Lease& lease, Clock::time_point now) {
   return now >= lease.ends ||
          now - lease.last_used >= std::chrono::milliseconds(lease.info.idle_ms());
+}
+
+bool TokenLender::LendsStream(const std::string& method) {
+  if (!lent()) return false;
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto& [handle, lease] : by_handle_) {
+    if (lease->info.stream_method() == method) return true;
+  }
+  return false;
 }
 
 void TokenLender::Recall(uint64_t id) {
@@ -285,10 +298,13 @@ bool TokenLender::Serve(const Part& call, std::string* response) {
     lease = it->second;
   }
   const auto& info = lease->info;
+  const bool streamed = !info.stream_method().empty() && call.method() == info.stream_method();
   // Another caller's, a larger request, the token hashing, a key id the daemon refuses:
   // the daemon's answers.
-  if (call.method() != lease->method || !SameCaller(call, info) ||
-      call.request().size() > info.max_request_bytes() || request.token_hashes() ||
+  if ((call.method() != lease->method && !streamed) || !SameCaller(call, info) ||
+      call.request().size() >
+          (streamed ? info.max_stream_request_bytes() : info.max_request_bytes()) ||
+      request.token_hashes() ||
       request.algorithm() < kDefault || request.algorithm() > kRsaPss ||
       request.key_id().empty() || request.key_id().size() > kMaxKeyId) {
     return false;
@@ -351,13 +367,13 @@ bool TokenLender::Serve(const Part& call, std::string* response) {
     --lease->busy;
     if (signed_ == Signed::kYes) {
       auto now = Clock::now();
-      lease->unreported.Add(info.seconds_bounds(),
-                            std::chrono::duration<double>(now - started).count());
-      first = lease->unreported.calls == 1;
+      LentCalls& told = streamed ? lease->streamed : lease->unreported;
+      told.Add(info.seconds_bounds(), std::chrono::duration<double>(now - started).count());
+      first = lease->unreported.calls + lease->streamed.calls == 1;
       if (first) lease->first_untold = now;
-      if (lease->unreported.calls >= kReportEvery) {
-        part = LeasePart(Part::LEASE_USED, info.id(), lease->method);
-        lease->unreported.TellIn(&part);
+      if (told.calls >= kReportEvery) {
+        part = LeasePart(Part::LEASE_USED, info.id(), call.method());
+        told.TellIn(&part);
         tell = true;
       }
     }
@@ -385,12 +401,19 @@ void TokenLender::Run() {
     auto next = Clock::time_point::max();
     for (auto& [handle, lease] : by_handle_) {
       std::lock_guard<std::mutex> held(lease->mu);
-      if (lease->unreported.calls == 0) continue;
+      if (lease->unreported.calls + lease->streamed.calls == 0) continue;
       auto due = lease->first_untold +
                  std::chrono::milliseconds(std::max<uint32_t>(1, lease->info.report_ms()));
       if (now >= due) {
-        parts.push_back(LeasePart(Part::LEASE_USED, lease->info.id(), lease->method));
-        lease->unreported.TellIn(&parts.back());
+        if (lease->unreported.calls > 0) {
+          parts.push_back(LeasePart(Part::LEASE_USED, lease->info.id(), lease->method));
+          lease->unreported.TellIn(&parts.back());
+        }
+        if (lease->streamed.calls > 0) {
+          parts.push_back(
+              LeasePart(Part::LEASE_USED, lease->info.id(), lease->info.stream_method()));
+          lease->streamed.TellIn(&parts.back());
+        }
       } else {
         next = std::min(next, due);
       }

@@ -15,6 +15,9 @@
 // to the daemon in batches (LEASE_USED, as a card lease's: at most kReportEvery calls, or the
 // lease's report_ms after the first untold one); the daemon ends a lease with a recall, which
 // is answered once the lease's Signs in flight are answered: logged out, its sessions closed.
+// A lease may lend its caller's SignStream requests on its handle too (stream_method): a
+// stream's requests are signed here as unary Signs are, until the first that is not, which
+// and whose followers the daemon answers (calls.cc); they are told in parts of their own.
 #pragma once
 
 #include <p11-kit/pkcs11.h>
@@ -49,9 +52,13 @@ class TokenLender : Lender {  // its thread tells the calls of quiet leases
   void Take(authd::v1::TokenLease* lease, const std::string& method);
   // The daemon ends lease `id` (answered also when it is over).
   void Recall(uint64_t id);
-  // A unary call (described, its request set): true when it was signed here (`response`: the
+  // A unary call (described, its request set), or one request of a stream (`call`: the
+  // stream's opening with that request set): true when it was signed here (`response`: the
   // TokenSignResponse's bytes); false: it goes the daemon's way.
   bool Serve(const authd::v1::LinkedCall& call, std::string* response);
+  // A lease lends the requests of streams of `method` (TokenLease.stream_method): such a
+  // stream starts here, its requests given to Serve until one is not signed here.
+  bool LendsStream(const std::string& method);
   // The link went away: every lease ends (the daemon forgot them).
   void Drop();
   // A lease is held: the daemon's recalls are to be read even with no call in flight.
@@ -80,7 +87,8 @@ class TokenLender : Lender {  // its thread tells the calls of quiet leases
     int busy = 0;  // Signs in flight
     bool over = false;
     LentCalls unreported;
-    Clock::time_point first_untold;
+    LentCalls streamed;  // stream requests signed, not told (parts of info.stream_method)
+    Clock::time_point first_untold;  // of either
     Clock::time_point last_used;  // the start of its last Sign (or as the daemon lent it)
     Clock::time_point ends;       // its login's maximum lifetime
   };
