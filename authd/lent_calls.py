@@ -122,6 +122,10 @@ class Leases(Generic[L]):
         if lease is None or part.served <= 0:
             return
         self._using(lease)
+        self._count(lease, part)
+
+    def _count(self, lease: L, part: call_link_pb2.LinkedCall) -> None:
+        """Logs and counts the calls ``part`` tells (one or more) as served on ``lease``."""
         log_served(lease.method, lease.caller, part)
         with self._state:  # counted once logged: what the counts say is in the metrics
             lease.served += part.served

@@ -177,15 +177,12 @@ class TokenLending(Leases[_Lease]):
                   extra={"fields": {"lease": part.id, "token": lease.login.serial,
                                     "calls": lease.served, "streamed": lease.streamed}})
 
-    def _told(self, lease: _Lease | None, part: call_link_pb2.LinkedCall) -> None:
-        """As :meth:`Leases._told`, and a part with the stream method's requests counted as
-        lent stream requests (not calls)."""
+    def _count(self, lease: _Lease, part: call_link_pb2.LinkedCall) -> None:
+        """As :meth:`Leases._count`, but a part of the stream method tells lent stream
+        requests (not calls)."""
         if not (self.stream_method and part.method == self.stream_method):
-            super()._told(lease, part)
+            super()._count(lease, part)
             return
-        if lease is None or part.served <= 0:
-            return
-        self._using(lease)
         log_streamed(part.method, lease.caller, part)
         with self._state:  # counted once logged: what the counts say is in the metrics
             lease.streamed += part.served
