@@ -4,6 +4,7 @@
 #include <openssl/sha.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstring>
 
 #include "authd/v1/token.pb.h"
@@ -21,6 +22,10 @@ constexpr size_t kInstances = 4;
 constexpr size_t kMaxKeyId = 64;  // devices/token MAX_KEY_ID
 constexpr size_t kSha256 = 32;
 constexpr size_t kSignatureMax = 1024;  // an RSA-8192 signature
+// A Sign on a session copy of a key reads the key's token object first when this long has
+// passed since it was last seen (Lease::checked): a removed token or a key deleted behind the
+// daemon's back stops the lease's signing within it, at ~30 µs per check (docs/token.md).
+constexpr auto kCheckEvery = std::chrono::milliseconds(10);
 // TokenSignAlgorithm (token.proto)
 constexpr int kDefault = 0;
 constexpr int kEcdsa = 1;
@@ -58,6 +63,18 @@ bool EncodeEcdsa(const unsigned char* raw, size_t size, std::string* out) {
   AppendLength(body.size(), out);
   out->append(body);
   return true;
+}
+
+// Whether `module` is SoftHSM2 (as drivers/pkcs11 signs_with_copies): it checks a token
+// object's files at every use of it, a session object's not.
+bool SignsWithCopies(Pkcs11Module& module) {
+  CK_INFO info{};
+  if (module.f()->C_GetInfo(&info) != CKR_OK) return false;
+  std::string maker(reinterpret_cast<const char*>(info.manufacturerID),
+                    sizeof(info.manufacturerID));
+  std::transform(maker.begin(), maker.end(), maker.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return maker.find("softhsm") != std::string::npos;
 }
 
 }  // namespace
@@ -108,6 +125,7 @@ void TokenLender::Take(authd::v1::TokenLease* lease, const std::string& method) 
       }
       Instance instance;
       instance.module = loaded[i].get();
+      instance.copies = SignsWithCopies(*instance.module);
       // A token this instance has not seen (SoftHSM2 scans its tokens only when it is
       // initialized): initialized again, unless another lease uses the module.
       if (!instance.module->FindSlot(lease->serial(), &instance.slot) &&
@@ -144,6 +162,7 @@ void TokenLender::Take(authd::v1::TokenLease* lease, const std::string& method) 
   made->last_used = taken - std::chrono::milliseconds(lease->idle_ms()) +
                     std::chrono::milliseconds(lease->idle_left_ms());
   made->ends = taken + std::chrono::milliseconds(lease->max_left_ms());
+  made->checked = taken;
   {
     std::lock_guard<std::mutex> lock(mu_);
     by_handle_[lease->handle()] = std::move(made);
@@ -173,7 +192,16 @@ void TokenLender::End(const std::shared_ptr<Lease>& lease, bool tell) {
     lease->idle.wait(lock, [&] { return lease->busy == 0; });  // its answers first
     for (Instance& instance : lease->instances) {
       auto* f = instance.module->f();
-      if (!instance.sessions.empty()) f->C_Logout(instance.sessions.front());
+      if (!instance.sessions.empty()) {
+        // Its copies of keys (a logout and the sessions' close end them too, as PKCS#11 has
+        // it; destroyed here in any case, before the login that made them ends).
+        for (auto& [id, key] : instance.keys) {
+          if (key.copy != CK_INVALID_HANDLE) {
+            f->C_DestroyObject(instance.sessions.front(), key.copy);
+          }
+        }
+        f->C_Logout(instance.sessions.front());
+      }
       for (CK_SESSION_HANDLE session : instance.sessions) f->C_CloseSession(session);
     }
     lease->instances.clear();
@@ -232,28 +260,58 @@ TokenLender::Signed TokenLender::Sign(Lease& lease, Instance& instance,
   auto* f = instance.module->f();
   Key key{};
   bool known;
+  bool check = false;  // the token object read first (a Sign on a copy, kCheckEvery passed)
   {
     std::lock_guard<std::mutex> lock(lease.mu);
     auto it = instance.keys.find(key_id);
     known = it != instance.keys.end();
-    if (known) key = it->second;
+    if (known) {
+      key = it->second;
+      if (key.copy != CK_INVALID_HANDLE) {
+        auto now = Clock::now();
+        check = now - lease.checked >= kCheckEvery;
+        if (check) lease.checked = now;
+      }
+    }
   }
   if (!known) {
     CK_OBJECT_CLASS klass = CKO_PRIVATE_KEY;
+    CK_BBOOL on_token = CK_TRUE;  // never a session copy
     CK_ATTRIBUTE find[] = {
         {CKA_CLASS, &klass, sizeof(klass)},
         {CKA_ID, const_cast<char*>(key_id.data()), key_id.size()},
+        {CKA_TOKEN, &on_token, sizeof(on_token)},
     };
-    if (f->C_FindObjectsInit(session, find, 2) != CKR_OK) return Signed::kFailed;
+    if (f->C_FindObjectsInit(session, find, 3) != CKR_OK) return Signed::kFailed;
     CK_ULONG found = 0;
     CK_RV rv = f->C_FindObjects(session, &key.handle, 1, &found);
     if (f->C_FindObjectsFinal(session) != CKR_OK || rv != CKR_OK) return Signed::kFailed;
     if (found == 0) return Signed::kNotHere;  // the daemon answers NOT_FOUND
     CK_ATTRIBUTE type = {CKA_KEY_TYPE, &key.type, sizeof(key.type)};
     if (f->C_GetAttributeValue(session, key.handle, &type, 1) != CKR_OK) return Signed::kFailed;
-    std::lock_guard<std::mutex> lock(lease.mu);
-    instance.keys[key_id] = key;
+    key.copy = CK_INVALID_HANDLE;
+    CK_BBOOL in_session = CK_FALSE;
+    CK_ATTRIBUTE as_session[] = {{CKA_TOKEN, &in_session, sizeof(in_session)}};
+    if (instance.copies &&
+        f->C_CopyObject(session, key.handle, as_session, 1, &key.copy) != CKR_OK) {
+      key.copy = CK_INVALID_HANDLE;  // a key that will not be copied: signed on the token
+    }
+    const CK_OBJECT_HANDLE made_copy = key.copy;
+    bool first;
+    {
+      std::lock_guard<std::mutex> lock(lease.mu);
+      auto [it, made] = instance.keys.emplace(key_id, key);
+      first = made;
+      if (!made) key = it->second;  // another Sign on this instance found it first: its copy
+    }
+    if (!first && made_copy != CK_INVALID_HANDLE) f->C_DestroyObject(session, made_copy);
   }
+  if (check) {  // a removed token, a deleted key: the error a Sign on the token object meets
+    CK_BBOOL can_sign = CK_FALSE;
+    CK_ATTRIBUTE sign = {CKA_SIGN, &can_sign, sizeof(can_sign)};
+    if (f->C_GetAttributeValue(session, key.handle, &sign, 1) != CKR_OK) return Signed::kFailed;
+  }
+  const CK_OBJECT_HANDLE signer = key.copy != CK_INVALID_HANDLE ? key.copy : key.handle;
   CK_RSA_PKCS_PSS_PARAMS pss{CKM_SHA256, CKG_MGF1_SHA256, kSha256};
   CK_MECHANISM mechanism{CKM_ECDSA, nullptr, 0};
   unsigned char payload[sizeof(kSha256DigestInfo) + kSha256];
@@ -276,7 +334,7 @@ TokenLender::Signed TokenLender::Sign(Lease& lease, Instance& instance,
   } else {
     return Signed::kNotHere;  // the daemon refuses it
   }
-  if (f->C_SignInit(session, &mechanism, key.handle) != CKR_OK) return Signed::kFailed;
+  if (f->C_SignInit(session, &mechanism, signer) != CKR_OK) return Signed::kFailed;
   unsigned char raw[kSignatureMax];
   CK_ULONG size = sizeof(raw);
   if (f->C_Sign(session, payload, payload_size, raw, &size) != CKR_OK) return Signed::kFailed;

@@ -5,7 +5,10 @@
 // with the PIN that came with the lease (wiped at once: kInstances of them, each from a
 // private copy of the module, since one SoftHSM2 instance signs on one token object at a time
 // however many sessions sign) and signs that caller's next unary
-// Signs on that handle itself when they are the common case: SHA-256 of the data (or a
+// Signs on that handle itself (on SoftHSM2 with a session copy of the key, made per instance
+// when the key is first found and destroyed with the lease; its token object read again at
+// most every 10 ms, so that a removed token or a deleted key stops the signing as a Sign on
+// the token object would) when they are the common case: SHA-256 of the data (or a
 // 32-byte digest) signed with CKM_ECDSA (the r||s answer DER-encoded), CKM_RSA_PKCS over the
 // DigestInfo or CKM_RSA_PKCS_PSS (SHA-256, MGF1-SHA-256, a 32-byte salt), as the daemon signs
 // them (devices/token/signing.py). Every other call goes the daemon's way with the daemon's
@@ -67,13 +70,19 @@ class TokenLender : Lender {  // its thread tells the calls of quiet leases
  private:
   using Clock = std::chrono::steady_clock;
   struct Key {
-    CK_OBJECT_HANDLE handle;
+    CK_OBJECT_HANDLE handle;  // the token object
     CK_KEY_TYPE type;
+    // Its session copy signed with instead (C_CopyObject, CKA_TOKEN false), or
+    // CK_INVALID_HANDLE: the token object is signed with. Destroyed when the lease ends.
+    CK_OBJECT_HANDLE copy;
   };
   // One instance of the lease's module, logged in: its own sessions and key handles.
   struct Instance {
     Pkcs11Module* module = nullptr;
     CK_SLOT_ID slot = 0;
+    // Signs on session copies of its keys: SoftHSM2, which checks a token object's files at
+    // each use of it (C_SignInit) and not a session object's.
+    bool copies = false;
     std::vector<CK_SESSION_HANDLE> sessions;  // open and not in use
     int busy = 0;                              // Signs on it now
     std::map<std::string, Key> keys;           // by CKA_ID
@@ -91,6 +100,10 @@ class TokenLender : Lender {  // its thread tells the calls of quiet leases
     Clock::time_point first_untold;  // of either
     Clock::time_point last_used;  // the start of its last Sign (or as the daemon lent it)
     Clock::time_point ends;       // its login's maximum lifetime
+    // When a token object was last seen there (found, or read before a Sign on a copy): a
+    // copy goes on signing after its token is removed or its key deleted, so a Sign on a copy
+    // reads its token object first once kCheckEvery has passed since.
+    Clock::time_point checked;
   };
   // Whether `lease`'s login has passed its idle time or its maximum lifetime at `now` (the
   // daemon's limits, told in the lease): nothing more is signed on it. Called with lease.mu held.
