@@ -31,9 +31,10 @@
 // login with a Sign's answer (token_lending.h) the same way; while one is lent the receiver
 // thread reads the link even with no call in flight, so that the daemon's recall (a Logout,
 // an expiry: calls that do not come this way) is heard at once. A SignStream begun while a
-// login is lent is signed here request by request until the first that is not signed here;
-// the stream is opened on the link only then, and the daemon answers that request and the
-// rest of the stream (calls.cc, LinkedStreamReactor).
+// login is lent is signed here (up to two of its requests at once, on the signer threads,
+// answered in order) until the first request that is not signed here; the stream is opened
+// on the link only then, and the daemon answers that request and the rest of the stream
+// (calls.cc, LinkedStreamReactor).
 #pragma once
 
 #include <grpcpp/generic/async_generic_service.h>
