@@ -14,7 +14,8 @@ answered without the daemon.
 The file's header also carries what waits in the front end's links, not yet sent to the daemon
 (set by the front end as it changes), served as ``authd_front_queued{link}``: ``engine``, the
 verifications queued for the engine beyond the frames it holds; ``calls``, the linked calls and
-stream parts queued for the call link."""
+stream parts queued for the call link; and, as ``authd_front_lent_stream_signing_max``, the most
+requests of one lent ``SignStream`` that were signing at once (a high-water mark)."""
 
 from __future__ import annotations
 
@@ -35,6 +36,7 @@ from authd import metrics
 MAGIC = b"AFTALLY2"
 CAPACITY = 1024
 _HEADER = 32
+_SIGNING = 12
 _GAUGES = 16
 LINKS = ("engine", "calls")  # the header's gauges, in their order
 _ENTRY = 192
@@ -81,6 +83,10 @@ class FrontTally:
         values = struct.unpack_from(f"<{len(LINKS)}Q", self._map, _GAUGES)
         return dict(zip(LINKS, values, strict=True))
 
+    def lent_stream_signing(self) -> int:
+        """The most requests of one lent SignStream signing at once so far."""
+        return int(struct.unpack_from("<I", self._map, _SIGNING)[0])
+
     def close(self) -> None:
         _COLLECTOR.retire(self)
         self._map.close()
@@ -111,11 +117,13 @@ class _Collector(Collector):
             "those it answered itself without the daemon (admission, bad requests, deadlines, "
             "the daemon unreachable)", labels=("method", "code", "reason"))
         queued = Counter[str]()
+        signing = 0
         with self._lock:
             total = Counter(self._done)
             for tally in self._live:
                 total.update(tally.counts())
                 queued.update(tally.queued())
+                signing = max(signing, tally.lent_stream_signing())
             live = bool(self._live)
         for (method, code, reason), count in sorted(total.items()):
             family.add_metric([method, code, reason], float(count))
@@ -128,6 +136,9 @@ class _Collector(Collector):
             for link in LINKS:
                 waiting.add_metric([link], float(queued[link]))
             yield waiting
+            yield GaugeMetricFamily(
+                "authd_front_lent_stream_signing_max", "the most requests of one SignStream "
+                "lent to the native front end that it signed at once", value=float(signing))
 
 
 _COLLECTOR = _Collector()

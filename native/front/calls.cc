@@ -29,6 +29,10 @@ constexpr const char* kOperator = "x-authd-operator-bin";
 // Requests of one stream read from the client ahead of their answers (as the daemon's own
 // SignStream reads ahead).
 constexpr int kStreamWindow = 64;
+// Requests of one lent stream read and not answered yet (signed at once, on the link's
+// signer threads), and those threads (as many as the instances of a lent module).
+constexpr size_t kLentInFlight = 2;
+constexpr size_t kLentSigners = 4;
 
 grpc::Status Make(google::rpc::Code code, const std::string& message, const char* reason) {
   google::rpc::Status status;
@@ -72,13 +76,18 @@ grpc::Status Left() {
 //
 // A stream of a method a token lease lends (TokenLender::LendsStream: SignStream while a
 // login is lent) starts here instead: each request is signed here (TokenLender::Serve, as a
-// unary Sign is) and answered in order, one at a time, until the first request that is not
-// signed here (another handle or caller, the lease recalled, an unknown key, a bad request):
-// the stream is opened on the link then, and that request and every later one are the
-// daemon's, which answers them in order and ends the stream (its first error). The daemon
-// thus never sees a stream whose requests were all signed here; one it sees starts at the
-// request where the front end stopped, so no answer overtakes another and every error is
-// the daemon's own.
+// unary Sign is, on the link's signer threads, up to kLentInFlight of the stream's requests
+// read and not yet answered) and answered in order, until the first request that is not
+// signed here (another handle or caller, the lease recalled, an unknown key, a bad request,
+// a PKCS#11 error). Then nothing more is read or signed; once the requests signing before it
+// have finished, those before it that were signed are answered, and the stream is opened on
+// the link with the earliest request not answered: it and every later one (a signature made
+// here after it is dropped, neither answered nor counted) are the daemon's, which answers
+// them in order and ends the stream (its first error). The daemon thus never sees a stream
+// whose requests were all signed here; one it sees starts at the request where the front
+// end stopped, so no answer overtakes another and every error is the daemon's own. A
+// signature is counted as served (TokenLender::Answered) only as it is answered, and not at
+// all once its lease ended: then it and the rest go to the daemon too.
 class LinkedStreamReactor final : public grpc::ServerGenericBidiReactor {
  public:
   LinkedStreamReactor(CallLink& link, grpc::GenericCallbackServerContext* ctx)
@@ -105,9 +114,8 @@ class LinkedStreamReactor final : public grpc::ServerGenericBidiReactor {
   void OnReadDone(bool ok) override {
     std::string bytes;
     bool more = false;
-    bool lent;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      std::unique_lock<std::mutex> lock(mu_);
       if (ended_ || !ok) {
         reading_ = false;
         // A client that went away did not half-close: OnCancel tells the daemon.
@@ -117,16 +125,17 @@ class LinkedStreamReactor final : public grpc::ServerGenericBidiReactor {
         bytes = Bytes(request_);
         request_.Clear();
       }
-      lent = lent_;
-      if (ok && !lent) {
+      if (lent_) {  // signed here, or waiting for the stream to be handed over
+        reading_ = false;
+        if (ok) Take(std::move(bytes));
+        Settle(lock);
+        return;
+      }
+      if (ok) {
         ++outstanding_;
         more = outstanding_ < kStreamWindow;
         reading_ = more;
       }
-    }
-    if (lent) {
-      Lent(ok, std::move(bytes));
-      return;
     }
     if (!ok) {  // the client sent its last request (or went away: OnCancel says so)
       link_.SubmitPart(id_, authd::v1::LinkedCall::STREAM_HALF_CLOSE, std::string());
@@ -137,49 +146,43 @@ class LinkedStreamReactor final : public grpc::ServerGenericBidiReactor {
   }
 
   void OnWriteDone(bool ok) override {
-    bool finish = false;
-    bool next = false;
-    bool read = false;
-    grpc::Status status;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (!writes_.empty()) {
-        writing_buffer_ = std::move(writes_.front());
-        writes_.pop_front();
-        next = true;
-      } else {
-        writing_ = false;
-        if (ended_ && !finished_) {
-          finished_ = true;
-          finish = true;
-          status = final_;
-        }
-      }
-      // Signed here: the next request is read once the answers waiting fit the window.
-      if (lent_ && !reading_ && !half_closed_ && !ended_ &&
-          writes_.size() < static_cast<size_t>(kStreamWindow)) {
-        reading_ = true;
-        read = true;
-      }
+    std::unique_lock<std::mutex> lock(mu_);
+    const bool next = !writes_.empty();
+    if (next) {
+      writing_buffer_ = std::move(writes_.front());
+      writes_.pop_front();
+    } else {
+      writing_ = false;
     }
+    if (lent_) {  // the next request may be read now (a reaction: this lives on meanwhile)
+      if (next) {
+        lock.unlock();
+        StartWrite(&writing_buffer_);
+        lock.lock();
+      }
+      Settle(lock);
+      return;
+    }
+    const bool finish = !next && FinishNow();
+    grpc::Status status = final_;
+    lock.unlock();
     if (next) StartWrite(&writing_buffer_);
-    if (read) StartRead(&request_);
     if (finish) Finish(status);
   }
 
   void OnCancel() override {
-    bool lent;
+    bool here;
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (ended_ || cancel_sent_) return;
-      lent = lent_;
-      if (!lent && id_ == 0) {  // being opened on the link: Open sends it
+      here = lent_ && !handing_;
+      if (!here && id_ == 0) {  // being opened on the link: Open sends it
         cancel_wanted_ = true;
         return;
       }
-      cancel_sent_ = !lent;
+      cancel_sent_ = !here;
     }
-    if (lent) {  // nothing of it is on the link
+    if (here) {  // nothing of it is on the link; its signatures in flight are dropped
       End(grpc::Status::CANCELLED);
       return;
     }
@@ -189,6 +192,15 @@ class LinkedStreamReactor final : public grpc::ServerGenericBidiReactor {
   void OnDone() override { delete this; }
 
  private:
+  // A request of a lent stream read and not answered yet, in order.
+  struct LentRequest {
+    enum class State { kSigning, kSigned, kDaemons };
+    State state = State::kSigning;
+    std::string bytes;
+    std::string response;  // kSigned: the TokenSignResponse
+    TokenLender::Unanswered signature;  // kSigned: counted once answered
+  };
+
   // Opens the stream on the link: the daemon answers its requests from now on.
   void Open() {
     auto pending = std::make_unique<LinkedPending>();
@@ -210,57 +222,135 @@ class LinkedStreamReactor final : public grpc::ServerGenericBidiReactor {
     if (cancel) link_.SubmitPart(id_, authd::v1::LinkedCall::STREAM_CANCEL, std::string());
   }
 
-  // A request read while the stream is signed here (!ok: the client's half-close).
-  void Lent(bool ok, std::string bytes) {
-    if (!ok && signed_here_) {  // every request was answered here
-      End(grpc::Status::OK);
+  // With mu_ held: a request read while lent_. Signed on a signer thread unless a request
+  // before it was not signed here (then it waits for the hand-over: the daemon's).
+  void Take(std::string bytes) {
+    lent_requests_.emplace_back();
+    LentRequest* request = &lent_requests_.back();  // a deque's elements stay where they are
+    request->bytes = std::move(bytes);
+    if (refused_ || handing_) {
+      request->state = LentRequest::State::kDaemons;
       return;
     }
-    if (!ok) {  // none came: the daemon answers the empty stream (it checks its caller)
-      {
-        std::lock_guard<std::mutex> lock(mu_);
-        if (ended_) return;
-        lent_ = false;
-      }
-      Open();
-      link_.SubmitPart(id_, authd::v1::LinkedCall::STREAM_HALF_CLOSE, std::string());
-      return;
-    }
-    lent_call_.set_request(std::move(bytes));
+    ++signing_;
+    ++workers_in_;
+    link_.LentSigning(signing_);
+    link_.signers().Run([this, request] { Sign(request); });
+  }
+
+  // On a signer thread: signs `request` (its bytes are not touched by others meanwhile).
+  void Sign(LentRequest* request) {
+    authd::v1::LinkedCall call = lent_call_;  // not changed once lent_ was set
+    call.set_request(request->bytes);
     std::string response;
-    if (link_.ServeLentStream(lent_call_, &response)) {
-      signed_here_ = true;
-      grpc::Slice slice(response);
-      grpc::ByteBuffer buffer(&slice, 1);
-      bool write, read;
-      {
-        std::lock_guard<std::mutex> lock(mu_);
-        if (ended_) return;  // cancelled meanwhile
-        write = Queue(std::move(buffer));
-        read = writes_.size() < static_cast<size_t>(kStreamWindow);
-        reading_ = read;
-      }
-      if (write) StartWrite(&writing_buffer_);
-      if (read) StartRead(&request_);
+    TokenLender::Unanswered signature;
+    const bool signed_here = link_.ServeLentStream(call, &response, &signature);
+    std::unique_lock<std::mutex> lock(mu_);
+    --signing_;
+    if (signed_here) {
+      request->state = LentRequest::State::kSigned;
+      request->response = std::move(response);
+      request->signature = std::move(signature);
+    } else {
+      request->state = LentRequest::State::kDaemons;
+      refused_ = true;  // nothing more is read or signed here
+    }
+    Settle(lock);
+    lock.lock();
+    --workers_in_;
+    const bool finish = FinishNow();
+    grpc::Status status = final_;
+    lock.unlock();
+    if (finish) Finish(status);
+  }
+
+  // With mu_ held (released on return): answers the signed requests at the front in order,
+  // then reads the next request, hands the stream over, or ends it, as the lent requests now
+  // stand. One thread at a time answers; another that comes meanwhile leaves it to that one,
+  // which looks again before it stops.
+  void Settle(std::unique_lock<std::mutex>& lock) {
+    if (settling_) {
+      lock.unlock();
       return;
     }
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (ended_) return;
-      lent_ = false;  // this request and the rest are the daemon's
+    settling_ = true;
+    while (lent_ && !handing_ && !ended_ && !lent_requests_.empty() &&
+           lent_requests_.front().state == LentRequest::State::kSigned) {
+      LentRequest& front = lent_requests_.front();  // only the thread settling takes it
+      lock.unlock();
+      const bool answered = link_.AnsweredLentStream(front.signature);
+      lock.lock();
+      if (!answered) {  // its lease ended meanwhile: the daemon answers it and the rest
+        front.state = LentRequest::State::kDaemons;
+        refused_ = true;
+        break;
+      }
+      signed_here_ = true;
+      grpc::Slice slice(front.response);
+      grpc::ByteBuffer buffer(&slice, 1);
+      lent_requests_.pop_front();
+      if (Queue(std::move(buffer))) {
+        lock.unlock();
+        StartWrite(&writing_buffer_);
+        lock.lock();
+      }
     }
+    settling_ = false;
+    bool read = false;
+    bool hand_over = false;
+    bool done = false;
+    if (lent_ && !handing_ && !ended_) {
+      if (refused_) {
+        hand_over = signing_ == 0;  // once those signing before it are known
+      } else if (half_closed_ && lent_requests_.empty()) {
+        // Every request was answered here; none came: the daemon answers the empty stream
+        // (it checks its caller).
+        done = signed_here_;
+        hand_over = !signed_here_;
+      } else if (!reading_ && !half_closed_ && lent_requests_.size() < kLentInFlight &&
+                 writes_.size() < static_cast<size_t>(kStreamWindow)) {
+        reading_ = true;
+        read = true;
+      }
+      handing_ = hand_over;
+    }
+    const bool finish = FinishNow();
+    grpc::Status status = final_;
+    lock.unlock();
+    if (read) StartRead(&request_);
+    if (hand_over) HandOver();
+    if (done) End(grpc::Status::OK);
+    if (finish) Finish(status);
+  }
+
+  // Opens the stream on the link and sends it the requests not answered here, in order
+  // (one read meanwhile waits in lent_requests_ and goes after them); later ones go there as
+  // they are read (lent_ false).
+  void HandOver() {
     Open();
-    bool more;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (ended_) return;  // refused at once: the link is down
-      ++outstanding_;
-      more = outstanding_ < kStreamWindow;
-      reading_ = more;
+    std::unique_lock<std::mutex> lock(mu_);
+    while (!ended_ && !lent_requests_.empty()) {
+      std::vector<std::string> items;  // a signature made for one of these is dropped
+      for (LentRequest& request : lent_requests_) items.push_back(std::move(request.bytes));
+      lent_requests_.clear();
+      outstanding_ += static_cast<int>(items.size());
+      lock.unlock();
+      for (std::string& item : items) {
+        link_.SubmitPart(id_, authd::v1::LinkedCall::STREAM_ITEM, std::move(item));
+      }
+      lock.lock();
     }
-    link_.SubmitPart(id_, authd::v1::LinkedCall::STREAM_ITEM,
-                     std::move(*lent_call_.mutable_request()));
-    if (more) StartRead(&request_);
+    lent_ = false;
+    handing_ = false;
+    const bool half = half_closed_ && !ended_;
+    const bool read = !ended_ && !reading_ && !half_closed_ && outstanding_ < kStreamWindow;
+    reading_ = reading_ || read;
+    const bool finish = FinishNow();
+    grpc::Status status = final_;
+    lock.unlock();
+    if (half) link_.SubmitPart(id_, authd::v1::LinkedCall::STREAM_HALF_CLOSE, std::string());
+    if (read) StartRead(&request_);
+    if (finish) Finish(status);
   }
 
   // With mu_ held: `buffer` is the next to write; true when it is to be written now (moved
@@ -272,6 +362,16 @@ class LinkedStreamReactor final : public grpc::ServerGenericBidiReactor {
     }
     writing_ = true;
     writing_buffer_ = std::move(buffer);
+    return true;
+  }
+
+  // With mu_ held: the stream ended and nothing of it runs any more (a write, a signer
+  // thread, the answering or the hand-over): Finish is to be called now, once.
+  bool FinishNow() {
+    if (!ended_ || finished_ || writing_ || workers_in_ > 0 || settling_ || handing_) {
+      return false;
+    }
+    finished_ = true;
     return true;
   }
 
@@ -301,10 +401,7 @@ class LinkedStreamReactor final : public grpc::ServerGenericBidiReactor {
       if (ended_) return;
       ended_ = true;
       final_ = status;
-      if (!writing_) {
-        finished_ = true;
-        finish = true;
-      }
+      finish = FinishNow();
     }
     if (finish) Finish(status);
   }
@@ -315,8 +412,14 @@ class LinkedStreamReactor final : public grpc::ServerGenericBidiReactor {
   std::mutex mu_;
   uint64_t id_ = 0;
   bool lent_ = false;  // signed here (TokenLender), not opened on the link (yet)
-  authd::v1::LinkedCall lent_call_;  // while lent_: the stream described, its request set
-  bool signed_here_ = false;  // a request was signed here (the lease's caller sent it)
+  authd::v1::LinkedCall lent_call_;  // while lent_: the stream described
+  std::deque<LentRequest> lent_requests_;  // while lent_: read, not answered, in order
+  int signing_ = 0;  // of lent_requests_, being signed
+  int workers_in_ = 0;  // signer threads that may still touch this
+  bool refused_ = false;  // a lent request was not signed here: the rest is the daemon's
+  bool settling_ = false;  // a thread answers the lent requests signed (Settle)
+  bool handing_ = false;  // being opened on the link with the requests not answered here
+  bool signed_here_ = false;  // a request was answered here (the lease's caller sent it)
   int outstanding_ = 0;  // requests sent whose responses have not come
   bool reading_ = false;  // a read is started
   bool half_closed_ = false;
@@ -368,7 +471,8 @@ CallLink::CallLink(std::string path, std::set<std::string> methods,
       streams_(std::move(streams)),
       callers_(callers),
       lender_([this](authd::v1::LinkedCall part) { SubmitLeasePart(std::move(part)); }),
-      tokens_([this](authd::v1::LinkedCall part) { SubmitLeasePart(std::move(part)); }) {
+      tokens_([this](authd::v1::LinkedCall part) { SubmitLeasePart(std::move(part)); }),
+      signers_(kLentSigners) {
   thread_ = std::thread([this] { Run(); });
 }
 
@@ -399,6 +503,16 @@ void CallLink::ReportQueued(uint64_t* gauge) {
   std::lock_guard<std::mutex> lock(mu_);
   queued_gauge_ = gauge;
   Queued();
+}
+
+void CallLink::LentSigning(int now) {
+  uint32_t* gauge = lent_signing_gauge_.load(std::memory_order_relaxed);
+  if (gauge == nullptr) return;
+  uint32_t most = __atomic_load_n(gauge, __ATOMIC_RELAXED);
+  while (static_cast<uint32_t>(now) > most &&
+         !__atomic_compare_exchange_n(gauge, &most, static_cast<uint32_t>(now), true,
+                                      __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+  }
 }
 
 void CallLink::Queued() {

@@ -31,14 +31,16 @@
 // login with a Sign's answer (token_lending.h) the same way; while one is lent the receiver
 // thread reads the link even with no call in flight, so that the daemon's recall (a Logout,
 // an expiry: calls that do not come this way) is heard at once. A SignStream begun while a
-// login is lent is signed here request by request until the first that is not signed here;
-// the stream is opened on the link only then, and the daemon answers that request and the
-// rest of the stream (calls.cc, LinkedStreamReactor).
+// login is lent is signed here (up to two of its requests at once, on the signer threads,
+// answered in order) until the first request that is not signed here; the stream is opened
+// on the link only then, and the daemon answers that request and the rest of the stream
+// (calls.cc, LinkedStreamReactor).
 #pragma once
 
 #include <grpcpp/generic/async_generic_service.h>
 #include <grpcpp/grpcpp.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -56,6 +58,7 @@
 #include "framing.h"
 #include "lending.h"
 #include "token_lending.h"
+#include "workers.h"
 
 namespace authd_front {
 
@@ -98,11 +101,22 @@ class CallLink {
     return lender_.Serve(call, response) || tokens_.Serve(call, response);
   }
   // A stream of `method` starts on a token login lent here (token_lending.h), its requests
-  // given to ServeLentStream until one is not signed here.
+  // given to ServeLentStream until one is not signed here; each signed is counted once it
+  // is answered (AnsweredLentStream: false when it is not to be answered here any more).
   bool LendsStream(const std::string& method) { return tokens_.LendsStream(method); }
-  bool ServeLentStream(const authd::v1::LinkedCall& request, std::string* response) {
-    return tokens_.Serve(request, response);
+  bool ServeLentStream(const authd::v1::LinkedCall& request, std::string* response,
+                       TokenLender::Unanswered* signature) {
+    return tokens_.Serve(request, response, signature);
   }
+  bool AnsweredLentStream(const TokenLender::Unanswered& signature) {
+    return tokens_.Answered(signature);
+  }
+  // The threads that sign lent streams' requests (several of one stream at once).
+  Workers& signers() { return signers_; }
+  // Where to keep the most requests of one lent stream signing at once (tally.h), and a
+  // stream's count of them now (raises it).
+  void ReportLentSigning(uint32_t* gauge) { lent_signing_gauge_.store(gauge); }
+  void LentSigning(int now);
   bool WaitConnected(std::chrono::milliseconds timeout);
   void Stop();
   // Where to keep the count of calls and stream parts queued here, not yet sent (tally.h).
@@ -137,6 +151,7 @@ class CallLink {
   std::condition_variable turn_;  // the receiver thread's turn to read may have come
   std::deque<std::unique_ptr<LinkedPending>> queue_;
   uint64_t* queued_gauge_ = nullptr;
+  std::atomic<uint32_t*> lent_signing_gauge_{nullptr};
   std::unordered_map<uint64_t, std::unique_ptr<LinkedPending>> in_flight_;
   int fd_ = -1;
   FrameReader* frames_ = nullptr;  // the answers' reader of the link connected now
@@ -150,6 +165,7 @@ class CallLink {
   CardLender lender_;
   TokenLender tokens_;
   std::thread thread_;
+  Workers signers_;  // ends first: no job runs once the server stopped
 };
 
 }  // namespace authd_front

@@ -188,6 +188,7 @@ int main(int argc, char** argv) {
   }
   if (link) link->ReportQueued(tally.Queued(authd_front::Tally::Queue::kEngine));
   if (calls) calls->ReportQueued(tally.Queued(authd_front::Tally::Queue::kCalls));
+  if (calls) calls->ReportLentSigning(tally.LentStreamSigning());
   grpc::ServerBuilder builder;
   if (args.count("tally")) {
     std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> tallies;

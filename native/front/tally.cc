@@ -166,6 +166,12 @@ uint64_t* Tally::Queued(Queue link) {
   return reinterpret_cast<uint64_t*>(base_ + kGauges) + static_cast<int>(link);
 }
 
+uint32_t* Tally::LentStreamSigning() {
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  if (base_ == nullptr) return nullptr;
+  return reinterpret_cast<uint32_t*>(base_ + 12);
+}
+
 void Tally::Count(const char* method, int code, const std::string& reason) {
   uint64_t* count = Slot(method, code, reason);
   if (count != nullptr) __atomic_fetch_add(count, 1, __ATOMIC_RELAXED);

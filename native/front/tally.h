@@ -7,9 +7,12 @@
 //
 // The header also carries two gauges the front end sets as they change: what waits in its
 // links, not yet sent to the daemon (verifications in the engine's link, calls and stream
-// parts in the call link); the daemon serves them as authd_front_queued{link}.
+// parts in the call link); the daemon serves them as authd_front_queued{link}. And the most
+// requests of one lent SignStream that were signing at once (calls.cc), a high-water mark
+// served as authd_front_lent_stream_signing_max.
 //
-//   header (32 bytes): "AFTALLY2" u32 capacity u32 0 | u64 engine queued | u64 calls queued
+//   header (32 bytes): "AFTALLY2" u32 capacity u32 most lent stream requests signing at once |
+//                      u64 engine queued | u64 calls queued
 //   entry (192 bytes): u32 state (2: ready) | u32 code | u64 count | char method[128] |
 //                      char reason[48]   (texts NUL-padded; the last entry, method "(other)"
 //                      and code -1, takes every call once the others are all taken)
@@ -36,6 +39,8 @@ class Tally {
   enum class Queue { kEngine = 0, kCalls = 1 };
   // Where the gauge of what waits in that link is kept (nullptr when no tally is open).
   uint64_t* Queued(Queue link);
+  // Where the most lent stream requests signing at once is kept (nullptr: no tally open).
+  uint32_t* LentStreamSigning();
 
  private:
   uint64_t* Slot(const std::string& method, int code, const std::string& reason);

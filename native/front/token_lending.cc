@@ -343,7 +343,43 @@ TokenLender::Signed TokenLender::Sign(Lease& lease, Instance& instance,
   return Signed::kYes;
 }
 
-bool TokenLender::Serve(const Part& call, std::string* response) {
+void TokenLender::Count(Lease& lease, LentCalls& told, const std::string& method,
+                        double seconds, Part* part, bool* tell, bool* first) {
+  told.Add(lease.info.seconds_bounds(), seconds);
+  *first = lease.unreported.calls + lease.streamed.calls == 1;
+  if (*first) lease.first_untold = Clock::now();
+  if (told.calls >= kReportEvery) {
+    *part = LeasePart(Part::LEASE_USED, lease.info.id(), method);
+    told.TellIn(part);
+    *tell = true;
+  }
+}
+
+void TokenLender::Report(bool tell, bool first, Part part) {
+  if (tell) {
+    send_(std::move(part));
+  } else if (first) {
+    { std::lock_guard<std::mutex> lock(mu_); }  // Run is waiting, or sees this call
+    wake_.notify_all();
+  }
+}
+
+bool TokenLender::Answered(const Unanswered& signature) {
+  Lease& lease = *signature.lease;
+  bool tell = false;
+  bool first = false;
+  Part part;
+  {
+    std::lock_guard<std::mutex> lock(lease.mu);
+    if (lease.over) return false;  // its LEASE_RETURN is told, or being told, without it
+    Count(lease, lease.streamed, lease.info.stream_method(), signature.seconds, &part, &tell,
+          &first);
+  }
+  Report(tell, first, std::move(part));
+  return true;
+}
+
+bool TokenLender::Serve(const Part& call, std::string* response, Unanswered* unanswered) {
   if (!lent()) return false;
   const auto started = Clock::now();
   authd::v1::TokenSignRequest request;
@@ -418,22 +454,15 @@ bool TokenLender::Serve(const Part& call, std::string* response) {
   bool tell = false;
   bool first = false;
   Part part;
+  const double seconds = std::chrono::duration<double>(Clock::now() - started).count();
   {
     std::lock_guard<std::mutex> lock(lease->mu);
     if (session != CK_INVALID_HANDLE) instance->sessions.push_back(session);
     --instance->busy;
     --lease->busy;
-    if (signed_ == Signed::kYes) {
-      auto now = Clock::now();
-      LentCalls& told = streamed ? lease->streamed : lease->unreported;
-      told.Add(info.seconds_bounds(), std::chrono::duration<double>(now - started).count());
-      first = lease->unreported.calls + lease->streamed.calls == 1;
-      if (first) lease->first_untold = now;
-      if (told.calls >= kReportEvery) {
-        part = LeasePart(Part::LEASE_USED, info.id(), call.method());
-        told.TellIn(&part);
-        tell = true;
-      }
+    if (signed_ == Signed::kYes && unanswered == nullptr) {
+      Count(*lease, streamed ? lease->streamed : lease->unreported, call.method(), seconds,
+            &part, &tell, &first);
     }
   }
   lease->idle.notify_all();
@@ -442,12 +471,12 @@ bool TokenLender::Serve(const Part& call, std::string* response) {
     return false;
   }
   if (signed_ == Signed::kNotHere) return false;
-  if (tell) {
-    send_(std::move(part));
-  } else if (first) {
-    { std::lock_guard<std::mutex> lock(mu_); }  // Run is waiting, or sees this call
-    wake_.notify_all();
+  if (unanswered != nullptr) {  // counted once answered
+    unanswered->lease = std::move(lease);
+    unanswered->seconds = seconds;
+    return true;
   }
+  Report(tell, first, std::move(part));
   return true;
 }
 

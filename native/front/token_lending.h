@@ -55,10 +55,25 @@ class TokenLender : Lender {  // its thread tells the calls of quiet leases
   void Take(authd::v1::TokenLease* lease, const std::string& method);
   // The daemon ends lease `id` (answered also when it is over).
   void Recall(uint64_t id);
+ private:
+  struct Lease;
+
+ public:
+  // A stream's request signed here and not answered yet: told to the daemon once it is
+  // answered (Answered), never if it is dropped (the stream handed over before it).
+  struct Unanswered {
+    std::shared_ptr<Lease> lease;
+    double seconds = 0;  // how long it took to sign
+  };
   // A unary call (described, its request set), or one request of a stream (`call`: the
   // stream's opening with that request set): true when it was signed here (`response`: the
-  // TokenSignResponse's bytes); false: it goes the daemon's way.
-  bool Serve(const authd::v1::LinkedCall& call, std::string* response);
+  // TokenSignResponse's bytes); false: it goes the daemon's way. With `unanswered` (a
+  // stream's request) the signature is not counted here: see Answered.
+  bool Serve(const authd::v1::LinkedCall& call, std::string* response,
+             Unanswered* unanswered = nullptr);
+  // A stream request signed by Serve is about to be answered: counted and told as served,
+  // unless its lease has ended since (false: not to be answered here; the daemon answers it).
+  bool Answered(const Unanswered& signature);
   // A lease lends the requests of streams of `method` (TokenLease.stream_method): such a
   // stream starts here, its requests given to Serve until one is not signed here.
   bool LendsStream(const std::string& method);
@@ -119,6 +134,12 @@ class TokenLender : Lender {  // its thread tells the calls of quiet leases
   // Ends `lease` (taken out of by_handle_ already): waits for its Signs in flight, logs out,
   // closes its sessions; its LEASE_RETURN (with the calls not told), unless the link is gone.
   void End(const std::shared_ptr<Lease>& lease, bool tell);
+  // Counts one call served on `lease` (lease.mu held) in `told` (of `method`): `part` set
+  // when a batch is due (then `tell`), `first` when it is the first untold call.
+  static void Count(Lease& lease, LentCalls& told, const std::string& method, double seconds,
+                    authd::v1::LinkedCall* part, bool* tell, bool* first);
+  // Sends the batch Count made due, or wakes Run for the first untold call.
+  void Report(bool tell, bool first, authd::v1::LinkedCall part);
   // Takes the lease of `id` out of by_handle_ (nullptr: none).
   std::shared_ptr<Lease> Remove(uint64_t id);
   void Run();

@@ -253,3 +253,74 @@ def test_a_lent_stream_the_client_cancels_ends_alone(server, native_front, token
     assert error is None and len(got) == 3
     assert wait_for(lambda: lending.streamed_total == streamed + 5, timeout=10)
     assert _sign(stub, session, key.key_id, data=b"x").signature
+
+
+def test_requests_sent_ahead_are_signed_at_once_and_answered_in_order(
+        server, native_front, token) -> None:
+    srv = _native(server)
+    stub = _stub(srv)
+    session = _login(stub, token)
+    ec_key, ec_public = _key(stub, session, pb.TOKEN_KEY_SPEC_EC_P256)
+    rsa_key, rsa_public = _key(stub, session, pb.TOKEN_KEY_SPEC_RSA_2048)
+    lending = _lend(srv, stub, session, ec_key.key_id)
+    streamed, served = lending.streamed_total, lending.served_total
+    counted = _lent_count(srv)
+    done = 0
+    for key, public, signed in ((rsa_key, rsa_public, pb.TOKEN_SIGN_RSA_PKCS1V15_SHA256),
+                                (ec_key, ec_public, pb.TOKEN_SIGN_ECDSA_SHA256)):
+        data = [f"burst {i}".encode() for i in range(48)]
+        # The client writes them all without waiting for an answer (gRPC reads the iterator
+        # ahead of the responses).
+        got, error = _stream(stub, [pb.TokenSignRequest(session=session, key_id=key.key_id,
+                                                        data=each) for each in data])
+        assert error is None and len(got) == len(data)
+        for response, each in zip(got, data, strict=True):  # each in its place
+            _verify(public, response, each, signed)
+        done += len(data)
+    assert wait_for(lambda: lending.streamed_total == streamed + done, timeout=10)
+    assert lending.served_total == served
+    assert _lent_count(srv) == counted + done
+    # More than one request of a stream was signing at once (the front end's high-water mark).
+    assert _scrape(srv).get(("authd_front_lent_stream_signing_max", ()), 0.0) >= 2
+
+
+def test_a_bad_request_in_a_burst_gets_the_daemons_error_after_the_ones_before(
+        server, native_front, token) -> None:
+    srv = _native(server)
+    stub = _stub(srv)
+    session = _login(stub, token)
+    ec_key, ec_public = _key(stub, session, pb.TOKEN_KEY_SPEC_EC_P256)
+    rsa_key, rsa_public = _key(stub, session, pb.TOKEN_KEY_SPEC_RSA_2048)
+    lending = _lend(srv, stub, session, ec_key.key_id)
+    cases = [(rsa_key, rsa_public, pb.TOKEN_SIGN_RSA_PKCS1V15_SHA256, before)
+             for before in (1, 2, 5)]
+    cases += [(ec_key, ec_public, pb.TOKEN_SIGN_ECDSA_SHA256, before) for before in (1, 6)]
+
+    def burst(login: str, key_id: bytes, before: int) -> list[Any]:
+        """`before` good requests, one with an unknown key, six good ones, all sent ahead."""
+        return [pb.TokenSignRequest(session=login, data=f"{before} {i}".encode(),
+                                    key_id=b"no such key" if i == before else key_id)
+                for i in range(before + 1 + 6)]
+
+    streamed, served = lending.streamed_total, lending.served_total
+    counted = _lent_count(srv)
+    lent = [_stream(stub, burst(session, key.key_id, before)) for key, _, _, before in cases]
+    done = sum(before for *_, before in cases)
+    # Only the signatures answered are served: none of those after the bad request (signed
+    # here or not: the daemon's stream ended at its error).
+    assert wait_for(lambda: lending.streamed_total == streamed + done, timeout=10)
+    assert lending.lent(session)  # kept: the daemon answered what it could not sign
+    # The same streams on a login that is not lent (a new login recalls the lease, which
+    # tells what was not told yet): the daemon's answers.
+    other = _login(stub, token)
+    assert not lending.lent(other)
+    assert lending.streamed_total == streamed + done
+    assert lending.served_total == served
+    assert _lent_count(srv) == counted + done
+    for (key, public, signed, before), (got, error) in zip(cases, lent, strict=True):
+        daemons = _stream(stub, burst(other, key.key_id, before))
+        assert error is not None and error[0] == "NOT_FOUND", (before, error)
+        assert error == daemons[1], (before, error, daemons[1])
+        assert len(got) == len(daemons[0]) == before, (before, len(got))
+        for response, request in zip(got, burst(session, key.key_id, before), strict=False):
+            _verify(public, response, request.data, signed)
