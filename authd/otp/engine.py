@@ -33,12 +33,9 @@ every commit written so far durable with one fdatasync of the write-ahead log an
 answers their callers, while the writer evaluates its next batch (``Database.sync``). So the
 durable flush overlaps the next batch instead of stalling the writer, and is shared by every
 batch committed while the previous one ran; no caller hears of a change before it is on disk.
-When nothing waits for the writer, the writer syncs and answers its batch itself: there is no
-next batch to overlap, and handing over would only cost a wait for the GIL. It does so even
-while the syncer's sync is still running: a sync covers every commit made before it began, so
-a batch committed after the running one began never waits for it to end, and whichever sync
-ends first answers every batch it covers (the running one's too). If the sync fails, those
-callers are told the store could not confirm the change.
+When nothing waits for the writer and the syncer is idle, the writer syncs and answers its batch
+itself: there is no next batch to overlap, and handing over would only cost a wait for the GIL.
+If the sync fails, those callers are told the store could not confirm the change.
 
 Jobs come one at a time (``submit``: a future each) or as a group (``submit_all``: one callback
 with every answer once the last is settled, for a call carrying many verifications). A writer's
@@ -50,7 +47,6 @@ waiting for a writer that is already behind.
 from __future__ import annotations
 
 import asyncio
-import collections
 import functools
 import logging
 import queue
@@ -330,9 +326,8 @@ class _Writer(Generic[J, R]):
     deferred: bool = False  # its commits wait for the syncer's sync before they are answered
 
 
-# A committed batch waiting for a sync: its place in the commit order, its items, their
-# answers, when it was committed.
-_Committed = tuple[int, list[_Item[J, R]], list[Answer[R]], float]
+# A committed batch waiting for the syncer: its items, their answers, when it was handed over.
+_Committed = tuple[list[_Item[J, R]], list[Answer[R]], float]
 
 
 class GroupCommitEngine(_Supervision, Generic[J, R]):
@@ -353,13 +348,8 @@ class GroupCommitEngine(_Supervision, Generic[J, R]):
                                               for i in range(writers)]
         self.batches = 0
         self.items = 0
-        # Wakes the syncer (True) or stops it (None); what it syncs is in ``_unsynced``.
-        self._syncs: queue.SimpleQueue[bool | None] = queue.SimpleQueue()
-        # The batches committed and not yet covered by a finished sync, in commit order, and
-        # the last one's place (``_durable`` guards both; syncs themselves run outside it).
-        self._unsynced: collections.deque[_Committed[J, R]] = collections.deque()
-        self._committed = 0
-        self._durable = threading.Lock()
+        self._syncs: queue.SimpleQueue[_Committed[J, R] | None] = queue.SimpleQueue()
+        self._syncing = threading.Lock()  # held by whoever syncs and settles (syncer, writer)
         self._syncer: threading.Thread | None = None
         self._checkpointer: threading.Thread | None = None
         if defer_sync:
@@ -442,27 +432,27 @@ class GroupCommitEngine(_Supervision, Generic[J, R]):
 
     def _deliver(self, writer: _Writer[J, R], batch: list[_Item[J, R]],
                  answers: list[Answer[R]]) -> None:
-        """A committed batch's answers: now, or once a sync that began after its commit ended."""
+        """A committed batch's answers: now, or once the syncer made its commit durable."""
         if writer.deferred:
-            with self._durable:
-                self._committed += 1
-                self._unsynced.append((self._committed, batch, answers,
-                                       stages.now() if stages.ON else 0.0))
-            if writer.queue.empty():  # nothing to overlap: sync here, no hand-off
-                self._sync_and_settle("sync_inline")
-            else:
-                self._syncs.put(True)
+            if writer.queue.empty() and self._syncs.empty() and \
+                    self._syncing.acquire(blocking=False):
+                try:  # nothing to overlap: sync here, no hand-off
+                    self._sync_and_settle([(batch, answers, 0.0)], "sync_inline")
+                finally:
+                    self._syncing.release()
+                return
+            self._syncs.put((batch, answers, stages.now() if stages.ON else 0.0))
             return
         for item, (result, error) in zip(batch, answers, strict=True):
             item.slot.settle(result, error)
 
     def _sync_loop(self) -> None:
-        """One sync for every batch committed while the previous one ran, then their answers
-        (none when a writer's own sync covered them meanwhile)."""
-        while (wake := self._syncs.get()) is not None:
-            del wake
+        """One sync for every batch committed while the previous one ran, then their answers.
+        If the sync fails, their callers hear that the store could not confirm the change."""
+        while (first := self._syncs.get()) is not None:
+            done = [first]
             stop = False
-            while True:  # one sync answers every wake-up so far
+            while True:
                 try:
                     following = self._syncs.get_nowait()
                 except queue.Empty:
@@ -470,46 +460,35 @@ class GroupCommitEngine(_Supervision, Generic[J, R]):
                 if following is None:
                     stop = True
                     break
-            self._sync_and_settle("sync")
+                done.append(following)
+            with self._syncing:
+                if stages.ON:
+                    stages.observe("sync_wait", stages.now() - min(put for _, _, put in done))
+                self._sync_and_settle(done, "sync")
             if stop:
                 return
 
-    def _sync_and_settle(self, stage: str) -> None:
-        """One sync for every batch committed so far, then the answers of the batches it covers
-        that no sync ended before it has answered. If the sync fails, their callers hear that
-        the store could not confirm the change."""
-        with self._durable:
-            if not self._unsynced:
-                return  # another sync covered them already
-            covers = self._committed
-            oldest = self._unsynced[0][3]
+    def _sync_and_settle(self, done: list[_Committed[J, R]], stage: str) -> None:
+        """One sync for the committed batches ``done``, then their answers."""
         started = stages.now() if stages.ON else 0.0
-        if stages.ON and stage == "sync":
-            stages.observe("sync_wait", started - oldest)
         try:
             self._db.sync()
-            failed: Exception | None = None
+            if stages.ON:
+                stages.observe(stage, stages.now() - started)
         except Exception as exc:
-            failed = exc
-        settling = stages.now() if stages.ON else 0.0
-        done: list[_Committed[J, R]] = []
-        with self._durable:
-            while self._unsynced and self._unsynced[0][0] <= covers:
-                done.append(self._unsynced.popleft())
-        if failed is not None:
             log.error("OTP verification commits could not be made durable: %s",
-                      type(failed).__name__, exc_info=failed)
+                      type(exc).__name__, exc_info=exc)
             metrics.OTP_WRITER_FAILURES.labels(engine="sync").inc()
-            for _, batch, _, _ in done:
+            for batch, _, _ in done:
                 for item in batch:
                     item.slot.settle(None, Unreachable(NOT_DURABLE))
             return
+        settling = stages.now() if stages.ON else 0.0
         if stages.ON:
-            stages.observe(stage, settling - started)
-            for _, batch, _, _ in done:
+            for batch, _, _ in done:
                 _stamp(batch, "sync_started", started)
                 _stamp(batch, "synced", settling)
-        for _, batch, answers, _ in done:
+        for batch, answers, _ in done:
             for item, (result, error) in zip(batch, answers, strict=True):
                 item.slot.settle(result, error)
         if stages.ON:

@@ -290,8 +290,6 @@ class SqliteDatabase(Database):
         self._conn().execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
     def _sync_log(self, wal: Path) -> None:
-        """fdatasync the log; several threads' syncs may run at once (each on a descriptor of
-        its own, so that a log replaced meanwhile never has another file synced in its place)."""
         with self._sync_lock:
             inode = os.stat(wal).st_ino
             if self._wal is None or self._wal[1] != inode:  # a new log: its entry too
@@ -304,11 +302,7 @@ class SqliteDatabase(Database):
                 finally:
                     os.close(directory)
                 self._wal = (os.open(wal, os.O_RDONLY | os.O_CLOEXEC), inode)
-            fd = os.dup(self._wal[0])
-        try:
-            os.fdatasync(fd)
-        finally:
-            os.close(fd)
+            os.fdatasync(self._wal[0])
 
     def sibling(self) -> Database:
         return SqliteDatabase(self.path)
