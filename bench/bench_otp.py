@@ -43,6 +43,7 @@ from typing import Any
 from authd.files import create_private
 from authd.otp import stages
 from bench import h2load
+from bench.bench_grpc_apis import switches
 from bench.common import (
     load1,
     median_and_spread,
@@ -323,22 +324,30 @@ class NativeLoad:
 
 
 def h2_result(run: h2load.H2Run, server_pid: int, cpu0: float, wall: float,
-              daemon0: float | None = None) -> dict[str, float]:
+              daemon0: float | None = None,
+              switches0: tuple[int, int] | None = None) -> dict[str, float]:
     """``daemon0``: the server process's own CPU seconds (not its children's, not authd-front's)
-    at the start: the result then says its CPU per operation answered (``daemon_us``)."""
+    at the start: the result then says its CPU per operation answered (``daemon_us``);
+    ``switches0``: its threads' voluntary and involuntary context switches at the start (then
+    ``switches_vol``, ``switches_inv`` per operation answered)."""
     out = {"rate": run.rate, "p50": run.ms(50), "p99": run.ms(99), "max": run.max_ms,
            "failed": run.failed, "server_cpu": (tree_cpu_seconds(server_pid) - cpu0) / wall,
            "client_cpu": run.client_cpu / wall, "load": load1()}
     if daemon0 is not None and run.rate > 0:
         out["daemon_us"] = (proc_cpu_seconds(server_pid) - daemon0) / (run.rate * wall) * 1e6
+    if switches0 is not None and run.rate > 0:
+        voluntary, involuntary = switches(server_pid)
+        out["switches_vol"] = (voluntary - switches0[0]) / (run.rate * wall)
+        out["switches_inv"] = (involuntary - switches0[1]) / (run.rate * wall)
     return out
 
 
 def timed_h2(server_pid: int, go: Any, per_process: int) -> dict[str, float]:
     cpu0, daemon0 = tree_cpu_seconds(server_pid), proc_cpu_seconds(server_pid)
+    switches0 = switches(server_pid)
     t0 = time.perf_counter()
     result = go(per_process)
-    return h2_result(result, server_pid, cpu0, time.perf_counter() - t0, daemon0)
+    return h2_result(result, server_pid, cpu0, time.perf_counter() - t0, daemon0, switches0)
 
 
 def repeated(server_pid: int, go: Any, processes: int, per_request: int, seconds: float,
@@ -656,7 +665,7 @@ def check_failures_counted(base: str, ok_calls: Any) -> None:
 # ----------------------------------------------------------------------------- rows
 
 HEADERS = ["store", "path", "client", "calls/s", "spread", "p50 ms", "p99 ms", "max ms",
-           "failed", "server CPU", "client CPU", "daemon µs/op", "load1"]
+           "failed", "server CPU", "client CPU", "daemon µs/op", "daemon cs/op", "load1"]
 
 
 def row(kind: str, path: str, client: str, runs: list[dict[str, float]]) -> list[object]:
@@ -667,7 +676,9 @@ def row(kind: str, path: str, client: str, runs: list[dict[str, float]]) -> list
     return [kind, path, client, rate, spread, mid["p50"], mid["p99"], mid.get("max", "-"),
             f"{failed:.0f}", f"{mid['server_cpu']:.2f}",
             f"{mid['client_cpu']:.2f}" if "client_cpu" in mid else "-",
-            f"{mid['daemon_us']:.0f}" if "daemon_us" in mid else "-", f"{mid['load']:.2f}"]
+            f"{mid['daemon_us']:.0f}" if "daemon_us" in mid else "-",
+            f"{mid['switches_vol']:.2f}+{mid['switches_inv']:.2f}" if "switches_vol" in mid
+            else "-", f"{mid['load']:.2f}"]
 
 
 def ratio_row(kind: str, what: str, runs: list[dict[str, float]],
@@ -675,7 +686,7 @@ def ratio_row(kind: str, what: str, runs: list[dict[str, float]],
     rate, _ = median_and_spread([r["rate"] for r in runs])
     base, _ = median_and_spread([r["rate"] for r in floor])
     return [kind, what, "", rate / base if base else float("nan"), "", "", "", "", "", "", "",
-            "", ""]
+            "", "", ""]
 
 
 # ----------------------------------------------------------------------------- driver
