@@ -12,6 +12,7 @@ import hashlib
 import queue
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import grpc
@@ -60,14 +61,57 @@ def _lent_count(srv: Any) -> float:
 def _streams_count(srv: Any) -> float:
     return _scrape(srv).get(("authd_rpc_seconds_count", (("method", SIGN_STREAM),)), 0.0)
 
+def _queued(stub: Any) -> tuple[queue.Queue[Any], Any]:
+    """A SignStream whose requests are put one by one (None: the half-close)."""
+    requests: queue.Queue[Any] = queue.Queue()
 
-def test_lent_stream_signatures_verify_and_are_counted(server, native_front, token) -> None:
+    def given() -> Iterator[Any]:
+        while (request := requests.get()) is not None:
+            yield request
+
+    return requests, stub.SignStream(given(), timeout=30)
+
+@dataclass
+class _LentEc:
+    """A login lent to authd-front, with an EC P-256 key on it."""
+
+    srv: Any
+    stub: Any
+    session: str
+    key: Any
+    public: Any
+    lending: Any
+    rsa_key: Any = None  # with_rsa: an RSA-2048 key too, made before the login was lent
+    rsa_public: Any = None
+
+    def request(self) -> Any:
+        return pb.TokenSignRequest(session=self.session, key_id=self.key.key_id, data=b"x")
+
+
+def _lent_ec(server: Any, token: Any, *, with_rsa: bool = False) -> _LentEc:
     srv = _native(server)
     stub = _stub(srv)
     session = _login(stub, token)
-    ec_key, ec_public = _key(stub, session, pb.TOKEN_KEY_SPEC_EC_P256)
-    rsa_key, rsa_public = _key(stub, session, pb.TOKEN_KEY_SPEC_RSA_2048)
-    lending = _lend(srv, stub, session, ec_key.key_id)
+    key, public = _key(stub, session, pb.TOKEN_KEY_SPEC_EC_P256)
+    # A new key recalls a lease (and a login is lent once): every key is made first.
+    rsa_key, rsa_public = (_key(stub, session, pb.TOKEN_KEY_SPEC_RSA_2048) if with_rsa
+                           else (None, None))
+    return _LentEc(srv, stub, session, key, public, _lend(srv, stub, session, key.key_id),
+                   rsa_key, rsa_public)
+
+
+def _signed_one_by_one(ec: _LentEc, requests: queue.Queue[Any], call: Any, times: int) -> None:
+    """Puts ``times`` requests on a queued stream, each signature verified before the next."""
+    for _ in range(times):
+        requests.put(ec.request())
+        _verify(ec.public, next(call), b"x", pb.TOKEN_SIGN_ECDSA_SHA256)
+
+
+
+def test_lent_stream_signatures_verify_and_are_counted(server, native_front, token) -> None:
+    ec = _lent_ec(server, token, with_rsa=True)
+    srv, stub, session, lending = ec.srv, ec.stub, ec.session, ec.lending
+    ec_key, ec_public, rsa_key, rsa_public = ec.key, ec.public, ec.rsa_key, ec.rsa_public
     streamed, served = lending.streamed_total, lending.served_total
     counted, streams = _lent_count(srv), _streams_count(srv)
     cases = [(ec_key, ec_public, pb.TOKEN_SIGN_ALGORITHM_UNSPECIFIED, pb.TOKEN_SIGN_ECDSA_SHA256),
@@ -105,29 +149,14 @@ def test_lent_stream_signatures_verify_and_are_counted(server, native_front, tok
     assert lending.streamed_total == streamed + done  # not lent: this login signed no unary
 
 
-def _queued(stub: Any) -> tuple[queue.Queue[Any], Any]:
-    """A SignStream whose requests are put one by one (None: the half-close)."""
-    requests: queue.Queue[Any] = queue.Queue()
-
-    def given() -> Iterator[Any]:
-        while (request := requests.get()) is not None:
-            yield request
-
-    return requests, stub.SignStream(given(), timeout=30)
-
 
 def test_logout_mid_stream_leaves_the_rest_to_the_daemon(server, native_front, token) -> None:
-    srv = _native(server)
-    stub = _stub(srv)
-    session = _login(stub, token)
-    key, public = _key(stub, session, pb.TOKEN_KEY_SPEC_EC_P256)
-    lending = _lend(srv, stub, session, key.key_id)
+    ec = _lent_ec(server, token)
+    stub, session, key, lending = ec.stub, ec.session, ec.key, ec.lending
     streamed = lending.streamed_total
     request = pb.TokenSignRequest(session=session, key_id=key.key_id, data=b"x")
     requests, call = _queued(stub)
-    for _ in range(3):
-        requests.put(request)
-        _verify(public, next(call), b"x", pb.TOKEN_SIGN_ECDSA_SHA256)
+    _signed_one_by_one(ec, requests, call, 3)
     stub.Logout(pb.TokenLogoutRequest(session=session), timeout=30)
     assert not lending.lent(session)  # given back before the Logout was answered
     assert lending.streamed_total == streamed + 3  # told with the return
@@ -143,11 +172,9 @@ def test_logout_mid_stream_leaves_the_rest_to_the_daemon(server, native_front, t
 
 def test_an_error_mid_stream_ends_it_with_the_daemons_status(server, native_front,
                                                              token) -> None:
-    srv = _native(server)
-    stub = _stub(srv)
-    session = _login(stub, token)
-    key, public = _key(stub, session, pb.TOKEN_KEY_SPEC_EC_P256)
-    lending = _lend(srv, stub, session, key.key_id)
+    ec = _lent_ec(server, token)
+    srv, stub, session, key, public, lending = (ec.srv, ec.stub, ec.session, ec.key,
+                                                ec.public, ec.lending)
     good = pb.TokenSignRequest(session=session, key_id=key.key_id, data=b"x")
     unknown = pb.TokenSignRequest(session=session, key_id=b"no such key", data=b"x")
     neither = pb.TokenSignRequest(session=session, key_id=key.key_id)  # no data, no digest
@@ -203,16 +230,12 @@ def test_another_callers_stream_gets_the_daemons_answer(server, native_front, to
 
 def test_a_token_removed_mid_stream_is_unavailable_as_on_the_daemons_path(
         server, native_front, token) -> None:
-    srv = _native(server)
-    stub = _stub(srv)
-    session = _login(stub, token)
-    key, public = _key(stub, session, pb.TOKEN_KEY_SPEC_EC_P256)
-    lending = _lend(srv, stub, session, key.key_id)
+    ec = _lent_ec(server, token)
+    stub, session, key, lending = ec.stub, ec.session, ec.key, ec.lending
     streamed = lending.streamed_total
     request = pb.TokenSignRequest(session=session, key_id=key.key_id, data=b"x")
     requests, call = _queued(stub)
-    requests.put(request)
-    _verify(public, next(call), b"x", pb.TOKEN_SIGN_ECDSA_SHA256)
+    _signed_one_by_one(ec, requests, call, 1)
     assert wait_for(lambda: lending.streamed_total == streamed + 1, timeout=10)  # lent
     process_env().unplug(token)
     try:
@@ -234,17 +257,12 @@ def test_a_token_removed_mid_stream_is_unavailable_as_on_the_daemons_path(
 
 
 def test_a_lent_stream_the_client_cancels_ends_alone(server, native_front, token) -> None:
-    srv = _native(server)
-    stub = _stub(srv)
-    session = _login(stub, token)
-    key, public = _key(stub, session, pb.TOKEN_KEY_SPEC_EC_P256)
-    lending = _lend(srv, stub, session, key.key_id)
+    ec = _lent_ec(server, token)
+    stub, session, key, lending = ec.stub, ec.session, ec.key, ec.lending
     streamed = lending.streamed_total
     request = pb.TokenSignRequest(session=session, key_id=key.key_id, data=b"x")
     requests, call = _queued(stub)
-    for _ in range(2):
-        requests.put(request)
-        _verify(public, next(call), b"x", pb.TOKEN_SIGN_ECDSA_SHA256)
+    _signed_one_by_one(ec, requests, call, 2)
     call.cancel()
     assert _rest(call)[1] == ("CANCELLED", "Locally cancelled by application!")
     requests.put(None)
@@ -257,12 +275,9 @@ def test_a_lent_stream_the_client_cancels_ends_alone(server, native_front, token
 
 def test_requests_sent_ahead_are_signed_at_once_and_answered_in_order(
         server, native_front, token) -> None:
-    srv = _native(server)
-    stub = _stub(srv)
-    session = _login(stub, token)
-    ec_key, ec_public = _key(stub, session, pb.TOKEN_KEY_SPEC_EC_P256)
-    rsa_key, rsa_public = _key(stub, session, pb.TOKEN_KEY_SPEC_RSA_2048)
-    lending = _lend(srv, stub, session, ec_key.key_id)
+    ec = _lent_ec(server, token, with_rsa=True)
+    srv, stub, session, lending = ec.srv, ec.stub, ec.session, ec.lending
+    ec_key, ec_public, rsa_key, rsa_public = ec.key, ec.public, ec.rsa_key, ec.rsa_public
     streamed, served = lending.streamed_total, lending.served_total
     counted = _lent_count(srv)
     done = 0
@@ -286,12 +301,9 @@ def test_requests_sent_ahead_are_signed_at_once_and_answered_in_order(
 
 def test_a_bad_request_in_a_burst_gets_the_daemons_error_after_the_ones_before(
         server, native_front, token) -> None:
-    srv = _native(server)
-    stub = _stub(srv)
-    session = _login(stub, token)
-    ec_key, ec_public = _key(stub, session, pb.TOKEN_KEY_SPEC_EC_P256)
-    rsa_key, rsa_public = _key(stub, session, pb.TOKEN_KEY_SPEC_RSA_2048)
-    lending = _lend(srv, stub, session, ec_key.key_id)
+    ec = _lent_ec(server, token, with_rsa=True)
+    srv, stub, session, lending = ec.srv, ec.stub, ec.session, ec.lending
+    ec_key, ec_public, rsa_key, rsa_public = ec.key, ec.public, ec.rsa_key, ec.rsa_public
     cases = [(rsa_key, rsa_public, pb.TOKEN_SIGN_RSA_PKCS1V15_SHA256, before)
              for before in (1, 2, 5)]
     cases += [(ec_key, ec_public, pb.TOKEN_SIGN_ECDSA_SHA256, before) for before in (1, 6)]
