@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import threading
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from typing import Generic, Protocol, TypeVar
 
@@ -34,7 +35,7 @@ class _Lent(Protocol):
 L = TypeVar("L", bound=_Lent)
 
 
-class Leases(Generic[L]):
+class Leases(ABC, Generic[L]):
     """The leases lent now, by what is lent (a reader's name, a login's handle: :meth:`_key`),
     under one condition that tells the waiters whenever one ends; and the front end's parts
     for them (``LEASE_USED``, ``LEASE_RETURN``, on the link's reader thread)."""
@@ -46,13 +47,13 @@ class Leases(Generic[L]):
         self.lent_total = 0  # leases granted
         self.served_total = 0  # calls served on the leases, as told
 
+    @abstractmethod
     def _key(self, lease: L) -> str:
         """What ``lease`` lends (its key in the table)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def _recall(self, lease: L) -> None:
         """Asks the front end for ``lease`` back (answered by its LEASE_RETURN)."""
-        raise NotImplementedError
 
     def _using(self, lease: L) -> None:
         """Calls were served on ``lease`` (told now): e.g. its login was used."""
