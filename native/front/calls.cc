@@ -31,7 +31,7 @@ constexpr const char* kOperator = "x-authd-operator-bin";
 constexpr int kStreamWindow = 64;
 // Requests of one lent stream read and not answered yet (signed at once, on the link's
 // signer threads), and those threads (as many as the instances of a lent module).
-constexpr size_t kLentInFlight = 2;
+constexpr size_t kLentInFlight = 4;
 constexpr size_t kLentSigners = 4;
 
 grpc::Status Make(google::rpc::Code code, const std::string& message, const char* reason) {

@@ -295,8 +295,9 @@ def test_requests_sent_ahead_are_signed_at_once_and_answered_in_order(
     assert wait_for(lambda: lending.streamed_total == streamed + done, timeout=10)
     assert lending.served_total == served
     assert _lent_count(srv) == counted + done
-    # More than one request of a stream was signing at once (the front end's high-water mark).
-    assert _scrape(srv).get(("authd_front_lent_stream_signing_max", ()), 0.0) >= 2
+    # More than two requests of a stream were signing at once (the front end's high-water
+    # mark; it reads up to four ahead, as many as the link's signer threads).
+    assert _scrape(srv).get(("authd_front_lent_stream_signing_max", ()), 0.0) >= 3
 
 
 def test_a_bad_request_in_a_burst_gets_the_daemons_error_after_the_ones_before(
