@@ -15,7 +15,7 @@ from authd.otp import repository as repo
 from authd.otp import stages
 from authd.otp.engine import GroupCommitEngine, LoopCommitEngine, Many
 from authd.otp.keys import VerificationKeys
-from authd.otp.link import EngineLink
+from authd.otp.link import EMPTY_LINKED, EngineLink
 from authd.otp.service import Job, OtpService, VerifyResult
 from authd.otp.servicer import OtpServicer
 from authd.otp.settings import OtpSettings
@@ -102,13 +102,14 @@ class OtpFeature(Feature[OtpSettings]):
             raise BadRequest("[otp] engine = 'loop' serves verifications on the event loop; "
                              "the native front end needs engine = 'thread'")
         path = self.app.run_dir / "engine.sock"
-        self.link = EngineLink(path, self.verifier)
         s = self.settings
+        self.link = EngineLink(path, self.verifier, empty_call=s.link_empty_call)
         self.app.front_args.extend([
             f"--engine={path}", f"--batch-max={s.batch_max}",
             f"--queue-max={s.queue_max * writers_of(self.app, s)}",
             f"--max-in-flight={s.max_in_flight}", f"--batch-request-max={s.batch_request_max}",
-            f"--window={s.link_window}"])
+            f"--window={s.link_window}",
+            *([f"--empty-linked={EMPTY_LINKED}"] if s.link_empty_call else [])])
 
     def verify_in(self, tx: Tx, *, serial: str, code: str, caller: Caller,
                   read: list[Row] | None = None) -> VerifyResult:

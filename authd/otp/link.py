@@ -15,6 +15,14 @@ for a frame refused whole), in the order of the frames, with no hop to another t
 is a wait for the GIL, and under load those waits were a good part of the tail. The socket is
 in the daemon's private run directory (mode 0700), and only the front end this daemon started
 connects to it.
+
+With ``[otp] link_empty_call`` the front end also serves ``EMPTY_LINKED``, the benchmarks'
+empty call sent over this link as a Verify is (its framing, its frames, its queue and window):
+the reader answers such a call at once with an empty answer, counted in the call metrics as
+any other, and hands nothing to the engine (no caller check, no store, no audit). A frame of
+them alone is answered by the reader itself; one in a frame with verifications is answered with
+them. Without the setting, such a call is refused UNIMPLEMENTED (the front end is not told to
+serve the method then, so none comes).
 """
 
 from __future__ import annotations
@@ -44,6 +52,11 @@ log = logging.getLogger(__name__)
 
 VERIFY = "/authd.v1.OtpService/Verify"
 LINK = "/authd.v1.OtpService/Verify (native front end)"  # where an unexpected error is logged
+# The empty call answered by the link's reader ([otp] link_empty_call): the link's own floor.
+EMPTY_LINKED = "/bench.EmptyLink/Call"
+_NOT_SERVED = status_pb2.Status(code=code_pb2.UNIMPLEMENTED,
+                                message=f"{EMPTY_LINKED} is served only with [otp] "
+                                        "link_empty_call")
 
 
 class _Outbox:
@@ -152,9 +165,10 @@ _RPCS = metrics.Children(metrics.RPCS)
 class EngineLink(FrontListener):
     """Listens on ``path`` for the front end and serves each connection on two threads."""
 
-    def __init__(self, path: Path, verifier: Verifier) -> None:
+    def __init__(self, path: Path, verifier: Verifier, *, empty_call: bool = False) -> None:
         super().__init__(path, "authd-link")
         self._verifier = verifier
+        self._empty_call = empty_call  # [otp] link_empty_call: answer EMPTY_LINKED here
         self._callers = Callers()
         self.start()
 
@@ -202,7 +216,12 @@ class EngineLink(FrontListener):
         callers: list[Caller] = []
         spans: list[tuple[int, int, int]] = []  # call index, first request, count
         named: dict[int, str] = {}  # a unary Verify's metadata key, by its request's index
+        empties = 0
         for index, call in enumerate(calls):
+            if call.method == EMPTY_LINKED:  # answered here, whatever it carries
+                answers.answers[index] = [] if self._empty_call else _NOT_SERVED
+                empties += 1
+                continue
             try:
                 caller = check_role(self._callers.of(call.institution, call.role, call.subject),
                                     Role.BACKEND)
@@ -228,6 +247,9 @@ class EngineLink(FrontListener):
                 answers.answers[index] = responses[first:first + count]
             answers.finish()
 
+        if empties and empties == len(calls):  # nothing for the engine
+            answers.finish()
+            return
         if trace is not None:
             trace.handed = stages.now()
         self._verifier.submit_mixed(requests, callers, LINK, done, bounded=False, named=named,

@@ -52,6 +52,10 @@ class OtpSettings:
         4, "frames of verifications the native front end has in the engine at once; calls "
            "that come while that many are out wait in the front end and leave together in the "
            "next frame")
+    link_empty_call: bool = setting(
+        False, "the native front end serves /bench.EmptyLink/Call, an empty call sent over the "
+               "engine link like a Verify and answered at once by the link's reader, never by "
+               "the engine or the store: the link's own floor, for benchmarks")
     stage_timings: bool = setting(
         False, "record how long verifications spend in each stage of the engine "
                "(authd_otp_stage_seconds, a histogram per stage; authd_otp_slow_frame_seconds, "

@@ -14,10 +14,13 @@
 //               (--insecure | --tls-cert=F --tls-key=F --client-ca=F)
 //               [--batch-max=N] [--queue-max=N] [--max-in-flight=N] [--batch-request-max=N]
 //               [--window=N] [--grace=SECONDS] [--max-message=BYTES] [--max-send=BYTES]
-//               [--empty-method=M]
+//               [--empty-method=M] [--empty-linked=M]
 //               [--server-options=NAME=N,NAME=N...] [--tally=PATH]
 // --calls, --linked, --linked-streams: the unary and streaming methods served over the
 // daemon's call link (calls.h).
+// --empty-method: the benchmarks' empty call, answered here (unary.h); --empty-linked: the
+// same call sent over the engine link as a Verify is and answered by the daemon's link reader
+// (needs --engine; empty_link.h).
 // --server-options: gRPC core's connection limits, as the daemon's own server sets them
 // (concurrent streams, handshake and idle timeouts, keepalive; authd/front.py).
 // --tally: the file (made by the daemon) where every call answered is counted (tally.h).
@@ -42,6 +45,7 @@
 
 #include "caller.h"
 #include "calls.h"
+#include "empty_link.h"
 #include "forward.h"
 #include "link.h"
 #include "tally.h"
@@ -214,6 +218,16 @@ int main(int argc, char** argv) {
     }
   }
   if (verify) builder.RegisterService(verify.get());
+  std::unique_ptr<authd_front::EmptyLinkService> empty_linked;
+  if (args.count("empty-linked")) {
+    if (!verify) {
+      std::cerr << "authd-front: --empty-linked needs --engine\n";
+      return 2;
+    }
+    empty_linked =
+        std::make_unique<authd_front::EmptyLinkService>(*verify, args["empty-linked"]);
+    builder.RegisterService(empty_linked.get());
+  }
   // The linked unary methods and the empty call on completion queues (unary.h), beside the
   // callback generic service that takes every other method.
   authd_front::UnaryService unary(calls.get(), args["empty-method"]);

@@ -11,6 +11,7 @@ from __future__ import annotations
 import gc
 import os
 import signal
+import socket
 import threading
 import time
 from collections import Counter
@@ -22,11 +23,20 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from authd import errors
+from authd import errors, metrics
+from authd.front_link import Frames, framed
 from authd.interceptors import METADATA_INSTITUTION, METADATA_ROLE, METADATA_SUBJECT
 from authd.otp import stages
 from authd.otp.feature import OtpFeature
-from authd.v1 import customer_pb2, customer_pb2_grpc, otp_pb2_grpc, system_pb2, system_pb2_grpc
+from authd.otp.link import EMPTY_LINKED, EngineLink
+from authd.v1 import (
+    customer_pb2,
+    customer_pb2_grpc,
+    engine_link_pb2,
+    otp_pb2_grpc,
+    system_pb2,
+    system_pb2_grpc,
+)
 from authd.v1 import otp_pb2 as O
 from devices.otp.codes import hotp
 from tests.answers import answer_of
@@ -437,3 +447,85 @@ def test_forwarded_calls_keep_the_teller_and_the_idempotency_key(server, front):
     entries = [e for e in ops.ListAudit(system_pb2.ListAuditRequest(target="OTP-FWD-0001"),
                                         timeout=30).entries if e.action == "otp.enroll"]
     assert [operator(e) for e in entries] == ["teller-9"]
+
+
+def _empty_linked_ok() -> float:
+    """The daemon's count of EMPTY_LINKED calls answered OK (authd_rpcs_total)."""
+    return float(metrics.RPCS.labels("OK", EMPTY_LINKED)._value.get())
+
+
+def test_the_empty_linked_call_crosses_the_link_and_never_reaches_the_engine(
+        server, store_url, native_front, monkeypatch):
+    """Off (the default), authd-front does not serve /bench.EmptyLink/Call: UNIMPLEMENTED.
+    With [otp] link_empty_call it does, over the engine link: the daemon's link reader answers
+    each call (counted there) with an empty answer, beside Verify's calls in flight, and no
+    call of it reaches the engine: nothing is verified, counted or audited."""
+    off = server(store_url=store_url, server={"front": "native"})
+    call = off.channel("bank-a", "backend").unary_unary(EMPTY_LINKED)
+    with pytest.raises(grpc.RpcError) as err:
+        call(b"", timeout=30)
+    assert err.value.code() == grpc.StatusCode.UNIMPLEMENTED
+    off.stop()
+
+    srv = server(store_url=store_url, server={"front": "native"},
+                 otp={**NO_LOCKOUT, "link_empty_call": True})
+    _enroll(srv, ["OTP-EL-01"])
+    verifier = srv.app.require(OtpFeature).verifier
+    handed: list[int] = []
+    submit = verifier.submit_mixed
+
+    def counted(requests: Any, *args: Any, **kwargs: Any) -> Any:
+        handed.append(len(requests))
+        return submit(requests, *args, **kwargs)
+
+    monkeypatch.setattr(verifier, "submit_mixed", counted)
+    stub = otp_pb2_grpc.OtpServiceStub(srv.channel("bank-a", "backend"))
+    assert _answer(stub, "OTP-EL-01", 30) == "VERIFY_OUTCOME_WRONG_CODE"
+    assert handed == [1]  # a Verify is handed to the engine through this
+    call = srv.channel("bank-a", "backend").unary_unary(EMPTY_LINKED)
+    answered = _empty_linked_ok()
+    with ThreadPoolExecutor(8) as pool:
+        empties = [pool.submit(call, b"", timeout=30) for _ in range(40)]
+        verified = [pool.submit(_answer, stub, "OTP-EL-01", 30) for _ in range(4)]
+        assert [f.result() for f in empties] == [b""] * 40
+        assert [f.result() for f in verified] == ["VERIFY_OUTCOME_WRONG_CODE"] * 4
+    assert _empty_linked_ok() - answered == 40  # answered by the daemon, not the front end
+    assert 0 not in handed and sum(handed) == 5  # the Verifies alone reached the engine
+    assert _audit_counts(store_url, "OTP-EL-") == {("OTP-EL-01", "wrong_code"): 5}
+
+
+class _NoEngine:
+    """A verifier that must not be reached."""
+
+    def check_size(self, count: int) -> None:
+        raise AssertionError("the empty linked call was checked as a verification")
+
+    def submit_mixed(self, *args: Any, **kwargs: Any) -> None:
+        raise AssertionError("the empty linked call reached the engine")
+
+
+@pytest.mark.parametrize("served", [True, False])
+def test_the_link_reader_answers_empty_linked_calls_itself(tmp_path, served):
+    """The engine link's reader answers a frame of EMPTY_LINKED calls at once, in order, with
+    empty answers ([otp] link_empty_call) or UNIMPLEMENTED (off), without the engine."""
+    link = EngineLink(tmp_path / "engine.sock", _NoEngine(),  # type: ignore[arg-type]
+                      empty_call=served)
+    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        conn.connect(str(tmp_path / "engine.sock"))
+        frame = engine_link_pb2.LinkFrame(calls=[
+            engine_link_pb2.LinkCall(id=i, method=EMPTY_LINKED) for i in (7, 8, 9)])
+        conn.sendall(framed(frame.SerializeToString()))
+        conn.settimeout(30)
+        body = Frames(conn).next()
+        assert body is not None
+        answers = engine_link_pb2.LinkAnswers.FromString(body)
+        assert [a.id for a in answers.calls] == [7, 8, 9]
+        for answer in answers.calls:
+            assert not answer.responses
+            assert answer.HasField("error") != served
+            if not served:
+                assert answer.error.code == grpc.StatusCode.UNIMPLEMENTED.value[0]
+    finally:
+        conn.close()
+        link.close()
