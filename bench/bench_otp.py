@@ -15,7 +15,12 @@ For each store: enroll N TOTP devices (sealed seeds, direct store inserts), then
    Verify / the empty call of the same stack. h2load repeats one body per process, so
    this mode sends wrong codes to a spread of devices with the lockout threshold raised for the
    run: every verification is evaluated, counted and written (device, registration, audit
-   row) - the costliest path; h2load's own success count is never used (see bench/h2load.py);
+   row) - the costliest path; h2load's own success count is never used (see bench/h2load.py).
+   Behind the native front, the empty linked call too (``[otp] link_empty_call``: an empty
+   call sent over the engine link as a Verify is and answered by the daemon's link reader,
+   never the engine), its runs taken in turn with unary Verify's at the same calls in flight,
+   and the ratios Verify / empty linked (the engine's share) and empty linked / empty C++
+   call (the link's);
 3. Python client (grpc.aio, 2 processes): the 70 % right / 30 % wrong mix over all devices,
    unary at full load and at half that rate (latency), and streamed;
 4. in process: the OTP center's engine called directly (no gRPC).
@@ -42,6 +47,7 @@ from typing import Any
 
 from authd.files import create_private
 from authd.otp import stages
+from authd.otp.link import EMPTY_LINKED
 from bench import h2load
 from bench.bench_grpc_apis import switches
 from bench.common import (
@@ -358,6 +364,23 @@ def repeated(server_pid: int, go: Any, processes: int, per_request: int, seconds
     return [timed_h2(server_pid, go, per_process) for _ in range(repeat)]
 
 
+def interleaved(server_pid: int, gos: list[Any], processes: int, seconds: float,
+                repeat: int) -> list[list[dict[str, float]]]:
+    """As ``repeated`` for several loads of one server, their runs taken in turn (A, B, A,
+    B...): each sized from a short warm-up of its own."""
+    sizes = [max(100, int(go(400).rate * seconds / processes)) for go in gos]
+    out: list[list[dict[str, float]]] = [[] for _ in gos]
+    for _ in range(repeat):
+        for runs, go, size in zip(out, gos, sizes, strict=True):
+            runs.append(timed_h2(server_pid, go, size))
+    return out
+
+
+def cpu_us(run: dict[str, float]) -> float:
+    """The server's CPU (daemon and front end) per call answered, in microseconds."""
+    return run["server_cpu"] / run["rate"] * 1e6 if run["rate"] else float("nan")
+
+
 def empty_floor(load: NativeLoad, processes: int, repeat: int) -> list[dict[str, float]]:
     import subprocess
     import sys
@@ -555,6 +578,10 @@ def native_rows(kind: str, store_url: str, pin_file: Path, root: Path, devices: 
     if front == "native":
         native_front_binary()
         processes = 1  # authd-front serves a node from one daemon process
+    # The empty call over the engine link, answered by the daemon's link reader ([otp]
+    # link_empty_call): the native front end's linked floor, run beside unary Verify.
+    linked_empty = front == "native" and not only_rated
+    empty_runs: list[dict[str, float]] = []
     metrics_port = free_port()
     node = Node(root / f"node-{kind}-h2load-{front}", store_url,
                 {"AUTHD_KEK__PIN_FILE": str(pin_file), "AUTHD_LOG_LEVEL": "WARNING",
@@ -563,6 +590,7 @@ def native_rows(kind: str, store_url: str, pin_file: Path, root: Path, devices: 
                  "AUTHD_OTP__LOCKOUT_THRESHOLD": str(NO_LOCKOUT),
                  "AUTHD_SERVER__METRICS_LISTEN": f'"127.0.0.1:{metrics_port}"',
                  **({"AUTHD_OTP__STAGE_TIMINGS": "true"} if stages else {}),
+                 **({"AUTHD_OTP__LINK_EMPTY_CALL": "true"} if linked_empty else {}),
                  **NO_REFUSAL_LIMIT})
     ports = [metrics_port + i for i in range(processes)]
 
@@ -573,12 +601,21 @@ def native_rows(kind: str, store_url: str, pin_file: Path, root: Path, devices: 
     def verifications() -> int:
         return int(sum(scrape(port, "authd_otp_verifications_total") for port in ports))
 
+    def empties_answered() -> int:  # by the daemon's link reader
+        return int(scrape(metrics_port, "authd_rpcs_total", method=EMPTY_LINKED, code="OK"))
+
     now = time.time()
     try:
         unary_jobs = native_jobs(devices, now, load.unary_processes, 1, keys=keys)
         stream_jobs = native_jobs(devices, now, load.stream_processes, STREAM_FRAMES, 1)
         batch_jobs = native_jobs(devices, now, load.stream_processes, 1, BATCH_SIZE)
         base = f"http://{node.address}"
+        # the unary Verify's callers and in-flight calls, an empty request
+        empty_jobs = [(h2load.frame(b""), headers) for _, headers in unary_jobs]
+
+        def empty_linked(n: int) -> h2load.H2Run:
+            return h2load.run_counted(base + EMPTY_LINKED, empty_jobs, empties_answered,
+                                      requests_each=n, streams=load.unary_streams)
 
         def unary(n: int) -> h2load.H2Run:
             return h2load.run_counted(base + VERIFY, unary_jobs, ok_calls, requests_each=n,
@@ -604,6 +641,15 @@ def native_rows(kind: str, store_url: str, pin_file: Path, root: Path, devices: 
 
         if only_rated:
             rated(0)  # warm up
+        elif linked_empty:  # interleaved: Verify, empty linked, Verify, ...
+            unary_runs, empty_runs = interleaved(node.proc.pid, [unary, empty_linked],
+                                                 load.unary_processes, load.seconds, repeat)
+            for what, runs in (("Verify unary", unary_runs), ("empty linked", empty_runs)):
+                for run in runs:
+                    print(f"[{kind}] {what}: {run['rate']:,.0f}/s, server CPU "
+                          f"{cpu_us(run):.0f} us/call (daemon {run.get('daemon_us', 0):.0f}, "
+                          f"front {cpu_us(run) - run.get('daemon_us', 0):.0f}), load1 "
+                          f"{run['load']:.2f}", flush=True)
         else:
             unary_runs = repeated(node.proc.pid, unary, load.unary_processes, 1, load.seconds,
                                   repeat)
@@ -646,6 +692,12 @@ def native_rows(kind: str, store_url: str, pin_file: Path, root: Path, devices: 
             "in flight)", "h2load", stream_runs),
         ratio_row(kind, f"{front} front: ratio Verify unary / its empty call", unary_runs,
                   floor),
+        *([row(kind, f"{front} front: empty linked call ({unary_in_flight} in flight, "
+               "answered by the link's reader)", "h2load", empty_runs),
+           ratio_row(kind, f"{front} front: ratio Verify unary / empty linked", unary_runs,
+                     empty_runs),
+           ratio_row(kind, f"{front} front: ratio empty linked / empty C++", empty_runs,
+                     floor)] if linked_empty else []),
     ]
 
 
