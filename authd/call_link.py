@@ -264,12 +264,15 @@ class StreamOut:
     went away (``cancel``), both do nothing. Whoever calls them keeps the stream's order."""
 
     def __init__(self, stream_id: int, method: str, caller: Caller | None, writer: _Writer,
-                 forget: Callable[[int], object]) -> None:
+                 forget: Callable[[int], object],
+                 lend: Callable[[call_link_pb2.LinkedAnswer, Lease], None] | None = None
+                 ) -> None:
         self.id = stream_id
         self.method = method
         self.caller = caller
         self._writer = writer
         self._forget = forget
+        self._lend = lend
         self._started = time.perf_counter()
         self._lock = threading.Lock()
         self._over = False
@@ -278,12 +281,16 @@ class StreamOut:
     def over(self) -> bool:
         return self._over
 
-    def item(self, *responses: Message) -> None:
-        """The stream's next responses, in one frame (one write, one wake of the front end)."""
+    def item(self, *responses: Message, lease: Lease | None = None) -> None:
+        """The stream's next responses, in one frame (one write, one wake of the front end);
+        ``lease``: the last lends the front end a card (authd/smartcard/lending.py)."""
         if self._over or not responses:
             return
-        self._writer.put(*(call_link_pb2.LinkedAnswer(
-            id=self.id, item=True, response=r.SerializeToString()) for r in responses))
+        answers = [call_link_pb2.LinkedAnswer(id=self.id, item=True, response=r.SerializeToString())
+                   for r in responses]
+        if lease is not None and self._lend is not None:
+            self._lend(answers[-1], lease)
+        self._writer.put(*answers)
 
     def end(self, error: BaseException | None) -> None:
         with self._lock:
@@ -414,6 +421,24 @@ class CallLink(FrontListener):
         else:
             holder.used(peer, call)
 
+    def _lend(self, out: call_link_pb2.LinkedAnswer, lease: Lease, method: str) -> None:
+        """``lease`` in the answer ``out`` to a call (or a stream's message) of ``method``,
+        with the daemon's size limits of its methods' requests (a larger one is refused here:
+        never served lent)."""
+        lent: Lease
+        if isinstance(lease, call_link_pb2.TokenLease):
+            out.token_lease.CopyFrom(lease)
+            lent, unary = out.token_lease, method
+        else:
+            out.lease.CopyFrom(lease)
+            lent, unary = out.lease, out.lease.method or method
+        lent.max_request_bytes = self._parsers[unary].limit
+        streamed = self._parsers.get(lent.stream_method)
+        if streamed is None:  # not linked here: its requests never come lent
+            lent.ClearField("stream_method")
+        else:
+            lent.max_stream_request_bytes = streamed.limit
+
     def _start(self, call: call_link_pb2.LinkedCall, writer: _Writer, alone: bool) -> None:
         """Checks the call as the daemon's server would and starts it (in a context of its
         own: the caller set here stays with its work)."""
@@ -429,18 +454,8 @@ class CallLink(FrontListener):
             out = call_link_pb2.LinkedAnswer(id=call.id)
             if error is None and response is not None:
                 out.response = response.SerializeToString()
-                # a larger request is refused by the daemon: never served lent
-                if isinstance(lease, call_link_pb2.TokenLease):
-                    out.token_lease.CopyFrom(lease)
-                    out.token_lease.max_request_bytes = self._parsers[method].limit
-                    streamed = self._parsers.get(lease.stream_method)
-                    if streamed is None:  # not linked here: its requests never come lent
-                        out.token_lease.ClearField("stream_method")
-                    else:
-                        out.token_lease.max_stream_request_bytes = streamed.limit
-                elif lease is not None:
-                    out.lease.CopyFrom(lease)
-                    out.lease.max_request_bytes = self._parsers[method].limit
+                if lease is not None:
+                    self._lend(out, lease, method)
                 access_logged(method, caller, code_pb2.OK, started)
             else:
                 out.error.CopyFrom(_status(error or RuntimeError("no answer"), method))
@@ -511,7 +526,8 @@ class CallLink(FrontListener):
               streams: dict[int, _Stream], context: contextvars.Context) -> None:
         method = call.method
         linked = self.methods.get(method)
-        out = StreamOut(call.id, method, None, writer, lambda i: streams.pop(i, None))
+        out = StreamOut(call.id, method, None, writer, lambda i: streams.pop(i, None),
+                        lambda answer, lease: self._lend(answer, lease, method))
         stream = _Stream(out, context)
         streams[call.id] = stream
         try:
@@ -521,6 +537,7 @@ class CallLink(FrontListener):
             out.caller = operator_from(
                 named, call.operator_metadata if call.has_operator else None)
             set_caller(out.caller)
+            _call.set(call)  # its caller as described, for what a message may lend
             stream.calls = linked.open(out)
         except Exception as exc:
             out.end(exc)

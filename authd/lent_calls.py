@@ -29,6 +29,7 @@ class _Lent(Protocol):
     caller: Caller
     method: str
     served: int
+    streamed: int  # requests of the stream method served on it
     asked: bool  # recalled already
 
 
@@ -38,14 +39,18 @@ L = TypeVar("L", bound=_Lent)
 class Leases(ABC, Generic[L]):
     """The leases lent now, by what is lent (a reader's name, a login's handle: :meth:`_key`),
     under one condition that tells the waiters whenever one ends; and the front end's parts
-    for them (``LEASE_USED``, ``LEASE_RETURN``, on the link's reader thread)."""
+    for them (``LEASE_USED``, ``LEASE_RETURN``, on the link's reader thread). A lease may lend
+    the requests of one streaming method too (``stream_method``: a token's SignStream, a
+    card's TransmitStream): its parts tell those, counted as stream requests, not calls."""
 
-    def __init__(self) -> None:
+    def __init__(self, stream_method: str = "") -> None:
         self._state = threading.Condition(threading.Lock())
         self._leases: dict[str, L] = {}
         self._next_id = 0
+        self.stream_method = stream_method
         self.lent_total = 0  # leases granted
         self.served_total = 0  # calls served on the leases, as told
+        self.streamed_total = 0  # stream requests served on the leases, as told
 
     @abstractmethod
     def _key(self, lease: L) -> str:
@@ -126,9 +131,16 @@ class Leases(ABC, Generic[L]):
         self._count(lease, part)
 
     def _count(self, lease: L, part: call_link_pb2.LinkedCall) -> None:
-        """Logs and counts the calls ``part`` tells (one or more) as served on ``lease``."""
+        """Logs and counts the calls ``part`` tells (one or more) as served on ``lease``; a
+        part of the stream method tells lent stream requests (not calls)."""
+        if self.stream_method and part.method == self.stream_method:
+            log_streamed(part.method, lease.caller, part)
+            with self._state:  # counted once logged: what the counts say is in the metrics
+                lease.streamed += part.served
+                self.streamed_total += part.served
+            return
         log_served(lease.method, lease.caller, part)
-        with self._state:  # counted once logged: what the counts say is in the metrics
+        with self._state:
             lease.served += part.served
             self.served_total += part.served
 
@@ -147,7 +159,8 @@ def log_served(method: str, caller: Caller, part: call_link_pb2.LinkedCall) -> N
 
 
 def log_streamed(method: str, caller: Caller, part: call_link_pb2.LinkedCall) -> None:
-    """The ``served`` stream requests of ``part`` (a lent login's SignStream): counted in
+    """The ``served`` stream requests of ``part`` (a lent login's SignStream, a lent card's
+    TransmitStream): counted in
     ``authd_lent_stream_requests_total``, each observed in
     ``authd_lent_stream_request_seconds`` and the access log at its bucket's mean duration.
     Not calls: a stream is one call, and one whose requests were all lent never came here."""

@@ -1,21 +1,23 @@
 """Readers' cards lent to the native front end, each for one caller (docs/smartcard.md, "The
 card lent to authd-front").
 
-After ``lend_after_calls`` linked unary Transmits in a row from one caller on one reader, each
-alone on the link and answered on the link's thread, the daemon lets go of the card
-(``SCARD_LEAVE_CARD``: its state stays) and lends it with that call's answer: authd-front
-connects to it exclusively and sends that caller's next Transmits on that reader to pcscd
-itself. Each reader has its own lease: several readers may be lent at once, each to its own
-caller. The daemon keeps the leases: which reader, which caller (exactly as the front end
-described it, checked here once), the lease's calls (told in batches with their durations as
-counts per bucket of ``authd_rpc_seconds``, whose bounds go with the lease; counted, timed and
-logged as its own), and taking the card back — whenever anything else needs the card
-(another caller, a PIV call, an APDU that leaves a security state), the reader's thread asks
-for it back and waits until the front end has disconnected, then connects again. A card
-removed or a reader gone is asked back too. The front end gives the card back itself after
-``idle_release_seconds`` unused, with a card reset (the lease ended for good), and on any
-PC/SC error, then sends the call the daemon's way. A connection to the front end that goes
-away ends its leases (pcscd releases a dead client's card).
+After ``lend_after_calls`` linked Transmits in a row from one caller on one reader — unary
+calls alone on the link, or TransmitStream messages of one APDU that came to an idle stream
+(none leaving a security state), each answered on the link's thread — the daemon lets go of the
+card (``SCARD_LEAVE_CARD``: its state stays) and lends it with that call's answer, or that
+message's (docs/smartcard.md, "The card lent to a TransmitStream"): authd-front connects to it
+exclusively and sends that caller's next Transmits on that reader, and its TransmitStream
+messages, to pcscd itself. Each reader has its own lease: several readers may be lent at once,
+each to its own caller. The daemon keeps the leases: which reader, which caller (exactly as the
+front end described it, checked here once), the lease's calls (told in batches with their
+durations as counts per bucket of ``authd_rpc_seconds``, whose bounds go with the lease;
+counted, timed and logged as its own), and taking the card back — whenever anything else needs
+the card (another caller, a PIV call, an APDU that leaves a security state), the reader's
+thread asks for it back and waits until the front end has disconnected, then connects again. A
+card removed or a reader gone is asked back too. The front end gives the card back itself after
+``idle_release_seconds`` unused, with a card reset (the lease ended for good), and on any PC/SC
+error, then sends the call the daemon's way. A connection to the front end that goes away ends
+its leases (pcscd releases a dead client's card).
 """
 
 from __future__ import annotations
@@ -48,25 +50,29 @@ class _Lease:
     caller: Caller
     method: str
     served: int = 0
+    streamed: int = 0  # TransmitStream messages served on it
     asked: bool = False  # asked back already
 
 
 class Lending(Leases[_Lease]):
-    """The leases of one method's cards (SmartcardService/Transmit), on every reader."""
+    """The leases of one method's cards (SmartcardService/Transmit), on every reader, and, if
+    given, the messages of one streaming method (SmartcardService/TransmitStream) on them."""
 
     def __init__(self, method: str, lend_after: int, idle_seconds: float, max_apdu_bytes: int,
-                 security_ins: frozenset[int]) -> None:
+                 security_ins: frozenset[int], stream_method: str = "") -> None:
         self.method = method
         self.lend_after = lend_after
         self._limits = call_link_pb2.CardLease(
             idle_ms=max(1, int(idle_seconds * 1000)), max_apdu_bytes=max_apdu_bytes,
-            security_ins=bytes(sorted(security_ins)), seconds_bounds=LATENCY_BUCKETS)
-        super().__init__()
+            security_ins=bytes(sorted(security_ins)), seconds_bounds=LATENCY_BUCKETS,
+            method=method, stream_method=stream_method)
+        super().__init__(stream_method)
         self._streaks: dict[str, tuple[tuple[object, ...], int]] = {}
 
     def wants(self, reader: str) -> bool:
-        """Counts this linked call in its caller's run on ``reader``: True when the card
-        should be lent with its answer (the run is long enough, a front end is there)."""
+        """Counts this linked call (or stream message: its stream's opening is the current
+        call, with its caller) in its caller's run on ``reader``: True when the card should be
+        lent with its answer (the run is long enough, a front end is there)."""
         call = current_call()
         if self.lend_after <= 0 or call is None or current_peer() is None:
             return False
@@ -93,7 +99,8 @@ class Lending(Leases[_Lease]):
             return None
         with self._state:
             self._next_id += 1
-            lease = _Lease(self._next_id, reader, peer, current_caller(), call.method)
+            # Of the unary method also when a stream's message lends it: its calls are those.
+            lease = _Lease(self._next_id, reader, peer, current_caller(), self.method)
             self._leases[reader] = lease
             self._streaks.pop(reader, None)
             self.lent_total += 1
@@ -126,4 +133,5 @@ class Lending(Leases[_Lease]):
 
     def _given_back(self, lease: _Lease, part: call_link_pb2.LinkedCall) -> None:
         log.debug("the front end gave the card in %r back", lease.reader,
-                  extra={"fields": {"lease": part.id, "calls": lease.served, "reset": part.reset}})
+                  extra={"fields": {"lease": part.id, "calls": lease.served,
+                                    "streamed": lease.streamed, "reset": part.reset}})

@@ -71,6 +71,7 @@ _DIGEST_SIZES = {"sha256": 32, "sha384": 48, "sha512": 64}
 SECURITY_STATE_INS = frozenset({0x20, 0x24, 0x2C, 0x82, 0x86, 0x87, 0x22})
 PIV_AID = KNOWN_APPLETS[0][1]
 TRANSMIT = "/authd.v1.SmartcardService/Transmit"
+TRANSMIT_STREAM = "/authd.v1.SmartcardService/TransmitStream"
 
 
 Audit = Callable[[str, str, str, dict[str, Any]], None]
@@ -92,7 +93,7 @@ class SmartcardService:
         self.monitor = ReaderMonitor(poll_ms=settings.poll_ms)
         self.lending = Lending(TRANSMIT, settings.lend_after_calls,
                                settings.idle_release_seconds, settings.max_apdu_bytes,
-                               SECURITY_STATE_INS)
+                               SECURITY_STATE_INS, stream_method=TRANSMIT_STREAM)
         self.access = CardAccess(settings.idle_release_seconds, reclaim=self.lending.take_back)
         self._unsubscribe = self.monitor.subscribe(self._on_event)
         # Installed by the certificate feature: checks the slot's certificate before it signs.

@@ -220,8 +220,8 @@ class SmartcardServicer(smartcard_pb2_grpc.SmartcardServiceServicer):
         leases = self._service.lending if self._service is not None else None
         return {"/authd.v1.SmartcardService/Transmit": LinkedMethod(pb.TransmitRequest, serve,
                                                                     leases=leases),
-                "/authd.v1.SmartcardService/TransmitStream": LinkedStream(pb.TransmitRequest,
-                                                                          open_stream)}
+                "/authd.v1.SmartcardService/TransmitStream": LinkedStream(
+                    pb.TransmitRequest, open_stream, leases=leases)}
 
     async def TransmitStream(
         self, request_iterator: AsyncIterator[pb.TransmitRequest], context: grpc.aio.ServicerContext

@@ -35,7 +35,7 @@ from google.protobuf.message import Message
 
 from authd.call_link import Answer, Lease, LinkPeer, current_call, current_peer
 from authd.context import Caller
-from authd.lent_calls import CALLER_FIELDS, Leases, log_streamed
+from authd.lent_calls import CALLER_FIELDS, Leases
 from authd.metrics import LATENCY_BUCKETS
 from authd.token.service import TokenService
 from authd.token.sessions import TokenLogin
@@ -71,13 +71,11 @@ class TokenLending(Leases[_Lease]):
     def __init__(self, service: TokenService, method: str, stream_method: str = "") -> None:
         self.service = service
         self.method = method
-        self.stream_method = stream_method
         settings = service.settings
         self._report_ms = max(1, int(min(REPORT_SECONDS, settings.session_idle_seconds / 4)
                                      * 1000))
-        super().__init__()
+        super().__init__(stream_method)
         self._watching = False
-        self.streamed_total = 0  # stream requests signed on lent logins, as told
         service.lends = settings.lend_after_signs > 0
         service.sessions.on_end = self._ended
         service.on_change = lambda login: self.recall(login.handle, wait=True)
@@ -176,14 +174,3 @@ class TokenLending(Leases[_Lease]):
         log.debug("the front end gave a lent token login back",
                   extra={"fields": {"lease": part.id, "token": lease.login.serial,
                                     "calls": lease.served, "streamed": lease.streamed}})
-
-    def _count(self, lease: _Lease, part: call_link_pb2.LinkedCall) -> None:
-        """As :meth:`Leases._count`, but a part of the stream method tells lent stream
-        requests (not calls)."""
-        if not (self.stream_method and part.method == self.stream_method):
-            super()._count(lease, part)
-            return
-        log_streamed(part.method, lease.caller, part)
-        with self._state:  # counted once logged: what the counts say is in the metrics
-            lease.streamed += part.served
-            self.streamed_total += part.served

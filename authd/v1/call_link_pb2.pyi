@@ -81,7 +81,7 @@ class LinkedAnswer(_message.Message):
     def __init__(self, id: _Optional[int] = ..., response: _Optional[bytes] = ..., error: _Optional[_Union[_status_pb2.Status, _Mapping]] = ..., item: _Optional[bool] = ..., lease: _Optional[_Union[CardLease, _Mapping]] = ..., recall: _Optional[int] = ..., token_lease: _Optional[_Union[TokenLease, _Mapping]] = ..., token_recall: _Optional[int] = ...) -> None: ...
 
 class CardLease(_message.Message):
-    __slots__ = ("id", "reader", "institution", "role", "subject", "operator_metadata", "has_operator", "idle_ms", "max_apdu_bytes", "security_ins", "max_request_bytes", "seconds_bounds")
+    __slots__ = ("id", "reader", "institution", "role", "subject", "operator_metadata", "has_operator", "idle_ms", "max_apdu_bytes", "security_ins", "max_request_bytes", "seconds_bounds", "method", "stream_method", "max_stream_request_bytes")
     ID_FIELD_NUMBER: _ClassVar[int]
     READER_FIELD_NUMBER: _ClassVar[int]
     INSTITUTION_FIELD_NUMBER: _ClassVar[int]
@@ -94,6 +94,9 @@ class CardLease(_message.Message):
     SECURITY_INS_FIELD_NUMBER: _ClassVar[int]
     MAX_REQUEST_BYTES_FIELD_NUMBER: _ClassVar[int]
     SECONDS_BOUNDS_FIELD_NUMBER: _ClassVar[int]
+    METHOD_FIELD_NUMBER: _ClassVar[int]
+    STREAM_METHOD_FIELD_NUMBER: _ClassVar[int]
+    MAX_STREAM_REQUEST_BYTES_FIELD_NUMBER: _ClassVar[int]
     id: int
     reader: str
     institution: str
@@ -106,7 +109,10 @@ class CardLease(_message.Message):
     security_ins: bytes
     max_request_bytes: int
     seconds_bounds: _containers.RepeatedScalarFieldContainer[float]
-    def __init__(self, id: _Optional[int] = ..., reader: _Optional[str] = ..., institution: _Optional[str] = ..., role: _Optional[str] = ..., subject: _Optional[str] = ..., operator_metadata: _Optional[bytes] = ..., has_operator: _Optional[bool] = ..., idle_ms: _Optional[int] = ..., max_apdu_bytes: _Optional[int] = ..., security_ins: _Optional[bytes] = ..., max_request_bytes: _Optional[int] = ..., seconds_bounds: _Optional[_Iterable[float]] = ...) -> None: ...
+    method: str
+    stream_method: str
+    max_stream_request_bytes: int
+    def __init__(self, id: _Optional[int] = ..., reader: _Optional[str] = ..., institution: _Optional[str] = ..., role: _Optional[str] = ..., subject: _Optional[str] = ..., operator_metadata: _Optional[bytes] = ..., has_operator: _Optional[bool] = ..., idle_ms: _Optional[int] = ..., max_apdu_bytes: _Optional[int] = ..., security_ins: _Optional[bytes] = ..., max_request_bytes: _Optional[int] = ..., seconds_bounds: _Optional[_Iterable[float]] = ..., method: _Optional[str] = ..., stream_method: _Optional[str] = ..., max_stream_request_bytes: _Optional[int] = ...) -> None: ...
 
 class TokenLease(_message.Message):
     __slots__ = ("id", "handle", "institution", "role", "subject", "operator_metadata", "has_operator", "module", "serial", "label", "pin", "max_sign_bytes", "max_request_bytes", "seconds_bounds", "report_ms", "idle_ms", "idle_left_ms", "max_left_ms", "stream_method", "max_stream_request_bytes")

@@ -29,9 +29,8 @@ constexpr const char* kOperator = "x-authd-operator-bin";
 // Requests of one stream read from the client ahead of their answers (as the daemon's own
 // SignStream reads ahead).
 constexpr int kStreamWindow = 64;
-// Requests of one lent stream read and not answered yet (signed at once, on the link's
-// signer threads), and those threads (as many as the instances of a lent module).
-constexpr size_t kLentInFlight = 4;
+// The link's signer threads, which sign lent streams' requests (as many as the instances
+// of a lent module; a lender says how many of one stream's at once: StreamLender::Concurrent).
 constexpr size_t kLentSigners = 4;
 
 grpc::Status Make(google::rpc::Code code, const std::string& message, const char* reason) {
@@ -74,29 +73,38 @@ grpc::Status Left() {
 // link went away) finishes it once its responses are written. It ends only once the link
 // answered its end: a cancelled stream is told to the daemon, which answers it.
 //
-// A stream of a method a token lease lends (TokenLender::LendsStream: SignStream while a
-// login is lent) starts here instead: each request is signed here (TokenLender::Serve, as a
-// unary Sign is, on the link's signer threads, up to kLentInFlight of the stream's requests
-// read and not yet answered) and answered in order, until the first request that is not
-// signed here (another handle or caller, the lease recalled, an unknown key, a bad request,
-// a PKCS#11 error). Then nothing more is read or signed; once the requests signing before it
-// have finished, those before it that were signed are answered, and the stream is opened on
-// the link with the earliest request not answered: it and every later one (a signature made
-// here after it is dropped, neither answered nor counted) are the daemon's, which answers
-// them in order and ends the stream (its first error). The daemon thus never sees a stream
-// whose requests were all signed here; one it sees starts at the request where the front
-// end stopped, so no answer overtakes another and every error is the daemon's own. A
-// signature is counted as served (TokenLender::Answered) only as it is answered, and not at
-// all once its lease ended: then it and the rest go to the daemon too.
+// A stream of a method a lease lends (StreamLender, lent_calls.h: SignStream while a token
+// login is lent, TransmitStream while a card is) starts here instead: each request is served
+// here (the lender's ServeStream, as its unary call is: a token's on the link's signer
+// threads, up to two of the stream's requests read and not yet answered; a card's one at a
+// time on the thread that read it) and answered in order, until the first request that is
+// not served here (another handle, reader or caller, the lease recalled, an unknown key, a
+// bad request, several APDUs, a security-state APDU, a PKCS#11 or PC/SC error). Then nothing
+// more is read or served; once the requests being served before it have finished, those
+// before it that were served are answered, and the stream is opened on the link with the
+// earliest request not answered: it and every later one (a signature made here after it is
+// dropped, neither answered nor counted) are the daemon's, which answers them in order and
+// ends the stream (its first error). The daemon thus never sees a stream whose requests were
+// all served here; one it sees starts at the request where the front end stopped, so no
+// answer overtakes another and every error is the daemon's own. A request is counted as
+// served (the lender's Answered) only as it is answered; a signature not at all once its
+// lease ended (then it and the rest go to the daemon too), while an APDU the card carried out
+// is answered here in any case (told with its lease's return).
+//
+// A stream open on the link may be lent a card too (by one of its own answers, or by a
+// unary call's meanwhile): a request read once every request before it was answered, while
+// the lender lends the stream's method (LendsStream, `opened`), starts a run served here as
+// above; where the run ends, the requests are handed to the stream on the link (not opened
+// again), and its half-close too (the daemon ends the stream).
 class LinkedStreamReactor final : public grpc::ServerGenericBidiReactor {
  public:
   LinkedStreamReactor(CallLink& link, grpc::GenericCallbackServerContext* ctx)
       : link_(link), ctx_(ctx) {
-    if (link_.LendsStream(ctx_->method())) {
+    if (StreamLender* lender = link_.LendsStream(ctx_->method(), false)) {
       LinkedPending described;
       Describe(link_.callers(), ctx_, ctx_->method(), &described);
       lent_call_ = std::move(described.call);
-      lent_ = true;
+      Lend(lender);
       reading_ = true;
       StartRead(&request_);
       return;
@@ -125,10 +133,16 @@ class LinkedStreamReactor final : public grpc::ServerGenericBidiReactor {
         bytes = Bytes(request_);
         request_.Clear();
       }
-      if (lent_) {  // signed here, or waiting for the stream to be handed over
+      // Every request before this one answered by the daemon, which lent a card meanwhile
+      // (with one of those answers, or before): this one and the next are served here.
+      if (ok && !lent_ && outstanding_ == 0 && id_ != 0) {
+        if (StreamLender* lender = link_.LendsStream(ctx_->method(), true)) Lend(lender);
+      }
+      if (lent_) {  // served here, or waiting for the stream to be handed over
         reading_ = false;
-        if (ok) Take(std::move(bytes));
+        LentRequest* here = ok ? Take(std::move(bytes)) : nullptr;
         Settle(lock);
+        if (here != nullptr) ServeHere(here);  // on this thread (a card's: one at a time)
         return;
       }
       if (ok) {
@@ -175,14 +189,14 @@ class LinkedStreamReactor final : public grpc::ServerGenericBidiReactor {
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (ended_ || cancel_sent_) return;
-      here = lent_ && !handing_;
+      here = lent_ && !handing_ && id_ == 0;  // not open on the link
       if (!here && id_ == 0) {  // being opened on the link: Open sends it
         cancel_wanted_ = true;
         return;
       }
       cancel_sent_ = !here;
     }
-    if (here) {  // nothing of it is on the link; its signatures in flight are dropped
+    if (here) {  // nothing of it is on the link; its answers in flight are dropped
       End(grpc::Status::CANCELLED);
       return;
     }
@@ -197,9 +211,18 @@ class LinkedStreamReactor final : public grpc::ServerGenericBidiReactor {
     enum class State { kSigning, kSigned, kDaemons };
     State state = State::kSigning;
     std::string bytes;
-    std::string response;  // kSigned: the TokenSignResponse
-    TokenLender::Unanswered signature;  // kSigned: counted once answered
+    std::string response;  // kSigned: its answer (a TokenSignResponse, a TransmitResponse)
+    StreamLender::Unanswered served;  // kSigned: counted once answered
   };
+
+  // With mu_ held: the stream's requests are served by `lender` from the next one on (lent_).
+  void Lend(StreamLender* lender) {
+    lender_ = lender;
+    lent_in_flight_ = std::max<size_t>(1, lender->Concurrent());
+    lent_ = true;
+    refused_ = false;
+    signed_here_ = false;
+  }
 
   // Opens the stream on the link: the daemon answers its requests from now on.
   void Open() {
@@ -211,6 +234,10 @@ class LinkedStreamReactor final : public grpc::ServerGenericBidiReactor {
       End(refused != nullptr ? *refused
           : answer->has_error() ? ToGrpc(answer->error()) : grpc::Status::OK);
     };
+    if (lent_call_.method().empty()) {  // the stream described, for a card lent to it later
+      lent_call_ = pending->call;
+      lent_call_.clear_part();
+    }
     uint64_t id = link_.Submit(std::move(pending));
     bool cancel;
     {
@@ -222,35 +249,40 @@ class LinkedStreamReactor final : public grpc::ServerGenericBidiReactor {
     if (cancel) link_.SubmitPart(id_, authd::v1::LinkedCall::STREAM_CANCEL, std::string());
   }
 
-  // With mu_ held: a request read while lent_. Signed on a signer thread unless a request
-  // before it was not signed here (then it waits for the hand-over: the daemon's).
-  void Take(std::string bytes) {
+  // With mu_ held: a request read while lent_. Served on a signer thread (a lender that
+  // serves several at once), or returned to be served on this thread once mu_ is let go,
+  // unless a request before it was not served here (then it waits for the hand-over: the
+  // daemon's).
+  LentRequest* Take(std::string bytes) {
     lent_requests_.emplace_back();
     LentRequest* request = &lent_requests_.back();  // a deque's elements stay where they are
     request->bytes = std::move(bytes);
     if (refused_ || handing_) {
       request->state = LentRequest::State::kDaemons;
-      return;
+      return nullptr;
     }
     ++signing_;
     ++workers_in_;
+    if (lender_->Concurrent() == 0) return request;
     link_.LentSigning(signing_);
-    link_.signers().Run([this, request] { Sign(request); });
+    link_.signers().Run([this, request] { ServeHere(request); });
+    return nullptr;
   }
 
-  // On a signer thread: signs `request` (its bytes are not touched by others meanwhile).
-  void Sign(LentRequest* request) {
+  // On a signer thread, or the one that read it: serves `request` on the lease (its bytes
+  // are not touched by others meanwhile).
+  void ServeHere(LentRequest* request) {
     authd::v1::LinkedCall call = lent_call_;  // not changed once lent_ was set
     call.set_request(request->bytes);
     std::string response;
-    TokenLender::Unanswered signature;
-    const bool signed_here = link_.ServeLentStream(call, &response, &signature);
+    StreamLender::Unanswered served;
+    const bool here = lender_->ServeStream(call, &response, &served);
     std::unique_lock<std::mutex> lock(mu_);
     --signing_;
-    if (signed_here) {
+    if (here) {
       request->state = LentRequest::State::kSigned;
       request->response = std::move(response);
-      request->signature = std::move(signature);
+      request->served = std::move(served);
     } else {
       request->state = LentRequest::State::kDaemons;
       refused_ = true;  // nothing more is read or signed here
@@ -278,7 +310,7 @@ class LinkedStreamReactor final : public grpc::ServerGenericBidiReactor {
            lent_requests_.front().state == LentRequest::State::kSigned) {
       LentRequest& front = lent_requests_.front();  // only the thread settling takes it
       lock.unlock();
-      const bool answered = link_.AnsweredLentStream(front.signature);
+      const bool answered = lender_->Answered(front.served);
       lock.lock();
       if (!answered) {  // its lease ended meanwhile: the daemon answers it and the rest
         front.state = LentRequest::State::kDaemons;
@@ -304,10 +336,10 @@ class LinkedStreamReactor final : public grpc::ServerGenericBidiReactor {
         hand_over = signing_ == 0;  // once those signing before it are known
       } else if (half_closed_ && lent_requests_.empty()) {
         // Every request was answered here; none came: the daemon answers the empty stream
-        // (it checks its caller).
-        done = signed_here_;
-        hand_over = !signed_here_;
-      } else if (!reading_ && !half_closed_ && lent_requests_.size() < kLentInFlight &&
+        // (it checks its caller); one open on the link is ended by the daemon.
+        done = signed_here_ && id_ == 0;
+        hand_over = !done;
+      } else if (!reading_ && !half_closed_ && lent_requests_.size() < lent_in_flight_ &&
                  writes_.size() < static_cast<size_t>(kStreamWindow)) {
         reading_ = true;
         read = true;
@@ -327,7 +359,12 @@ class LinkedStreamReactor final : public grpc::ServerGenericBidiReactor {
   // (one read meanwhile waits in lent_requests_ and goes after them); later ones go there as
   // they are read (lent_ false).
   void HandOver() {
-    Open();
+    bool open;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      open = id_ == 0;  // else open already: the card was lent to it mid-stream
+    }
+    if (open) Open();
     std::unique_lock<std::mutex> lock(mu_);
     while (!ended_ && !lent_requests_.empty()) {
       std::vector<std::string> items;  // a signature made for one of these is dropped
@@ -411,8 +448,10 @@ class LinkedStreamReactor final : public grpc::ServerGenericBidiReactor {
   grpc::ByteBuffer request_;
   std::mutex mu_;
   uint64_t id_ = 0;
-  bool lent_ = false;  // signed here (TokenLender), not opened on the link (yet)
-  authd::v1::LinkedCall lent_call_;  // while lent_: the stream described
+  bool lent_ = false;  // served here (lender_), not sent on the link (yet)
+  StreamLender* lender_ = nullptr;  // while lent_: what serves its requests
+  size_t lent_in_flight_ = 1;  // while lent_: of its requests, read and not answered at most
+  authd::v1::LinkedCall lent_call_;  // the stream described (once lent_, or opened)
   std::deque<LentRequest> lent_requests_;  // while lent_: read, not answered, in order
   int signing_ = 0;  // of lent_requests_, being signed
   int workers_in_ = 0;  // signer threads that may still touch this
@@ -643,6 +682,9 @@ bool CallLink::Dispatch(std::string& bytes, FrameReader& frames, uint64_t mine,
       }
     }
     if (stream != nullptr) {
+      // A stream's answer lent its card: connected before the caller hears it, so that its
+      // next message finds the card (the stream's method: the lease names its unary one).
+      if (answer.has_lease()) lender_.Take(answer.lease(), stream->method);
       stream->item(&answer);
       continue;
     }

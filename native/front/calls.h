@@ -34,7 +34,11 @@
 // login is lent is signed here (up to two of its requests at once, on the signer threads,
 // answered in order) until the first request that is not signed here; the stream is opened
 // on the link only then, and the daemon answers that request and the rest of the stream
-// (calls.cc, LinkedStreamReactor).
+// (calls.cc, LinkedStreamReactor). A TransmitStream is served on a lent card the same way,
+// one message at a time on the thread that read it; it may also be lent the card by one of
+// its own answers (a stream message's answer may carry a CardLease), and then its next
+// messages, read once every one before them was answered, are served here while the stream
+// stays open on the link, until one that is not.
 #pragma once
 
 #include <grpcpp/generic/async_generic_service.h>
@@ -100,16 +104,13 @@ class CallLink {
   bool ServeLent(const authd::v1::LinkedCall& call, std::string* response) {
     return lender_.Serve(call, response) || tokens_.Serve(call, response);
   }
-  // A stream of `method` starts on a token login lent here (token_lending.h), its requests
-  // given to ServeLentStream until one is not signed here; each signed is counted once it
-  // is answered (AnsweredLentStream: false when it is not to be answered here any more).
-  bool LendsStream(const std::string& method) { return tokens_.LendsStream(method); }
-  bool ServeLentStream(const authd::v1::LinkedCall& request, std::string* response,
-                       TokenLender::Unanswered* signature) {
-    return tokens_.Serve(request, response, signature);
-  }
-  bool AnsweredLentStream(const TokenLender::Unanswered& signature) {
-    return tokens_.Answered(signature);
+  // The lender whose lease serves the requests of a stream of `method` now (token_lending.h:
+  // a SignStream that starts while a login is lent; lending.h: a TransmitStream while a card
+  // is lent, also one open on the link already, `opened`), or nullptr: the daemon's.
+  StreamLender* LendsStream(const std::string& method, bool opened) {
+    if (lender_.LendsStream(method, opened)) return &lender_;
+    if (tokens_.LendsStream(method, opened)) return &tokens_;
+    return nullptr;
   }
   // The threads that sign lent streams' requests (several of one stream at once).
   Workers& signers() { return signers_; }

@@ -66,9 +66,12 @@ bool CardLender::Connect(Reader& reader, const std::string& name) {
   return false;
 }
 
-void CardLender::Take(const authd::v1::CardLease& lease, const std::string& method) {
+void CardLender::Take(const authd::v1::CardLease& lease, const std::string& answered) {
+  // The unary method the lease serves, as the daemon names it (a stream's answer lends it too).
+  const std::string& method = lease.method().empty() ? answered : lease.method();
   std::unique_lock<std::mutex> lock(mu_);
   method_ = method;
+  stream_method_ = lease.stream_method();
   // Asked back before its answer came (the daemon's recall overtook it): given back already.
   if (recalled_.erase(lease.id()) > 0) return;
   auto& made = readers_[lease.reader()];
@@ -83,13 +86,15 @@ void CardLender::Take(const authd::v1::CardLease& lease, const std::string& meth
   std::unique_lock<std::mutex> card(reader.mu);
   lock.unlock();
   std::vector<Part> parts;
-  if (reader.lent) parts.push_back(GiveBack(reader, false));  // one lease a reader
+  if (reader.lent) GiveBack(reader, false, &parts);  // one lease a reader
   if (Connect(reader, lease.reader())) {
     reader.lease = lease;
     reader.method = method;
     reader.lent = true;
     ++lent_count_;
     reader.unreported = Served();
+    reader.streamed = Served();
+    reader.answering.clear();
     reader.last_used = Clock::now();
   } else {
     parts.push_back(LeasePart(Part::LEASE_RETURN, lease.id(), method));
@@ -116,22 +121,59 @@ void CardLender::Recall(uint64_t id) {
   Reader& reader = *found->second;
   leases_.erase(found);
   lock.unlock();  // only that reader's lock is waited for: an APDU on it, not on another
+  std::vector<Part> parts;
   std::unique_lock<std::mutex> card(reader.mu);
   if (reader.lent && reader.lease.id() == id) {
-    part = GiveBack(reader, false);  // the daemon connects next, the card's state kept
-  }  // else over already (idle, or its card could not be reached): told as such
+    GiveBack(reader, false, &parts);  // the daemon connects next, the card's state kept
+  } else {  // over already (idle, or its card could not be reached): told as such
+    parts.push_back(std::move(part));
+  }
   card.unlock();
-  send_(std::move(part));
+  SendAll(parts);
 }
 
-Part CardLender::GiveBack(Reader& reader, bool reset) {
+void CardLender::GiveBack(Reader& reader, bool reset, std::vector<Part>* parts) {
   SCardDisconnect(reader.card, reset ? SCARD_RESET_CARD : SCARD_LEAVE_CARD);
   reader.lent = false;
   --lent_count_;
+  // Carried out by the card and about to be answered: told now, their lease's last word.
+  for (double seconds : reader.answering) reader.streamed.Add(reader.lease.seconds_bounds(), seconds);
+  reader.answering.clear();
+  if (reader.streamed.calls > 0) {
+    parts->push_back(
+        LeasePart(Part::LEASE_USED, reader.lease.id(), reader.lease.stream_method()));
+    reader.streamed.TellIn(&parts->back());
+  }
   Part part = LeasePart(Part::LEASE_RETURN, reader.lease.id(), reader.method);
   part.set_reset(reset);
   reader.unreported.TellIn(&part);
-  return part;
+  parts->push_back(std::move(part));
+}
+
+bool CardLender::LendsStream(const std::string& method, bool /*opened*/) {
+  if (!lent()) return false;
+  std::lock_guard<std::mutex> lock(mu_);
+  return !method.empty() && method == stream_method_;
+}
+
+bool CardLender::Answered(const Unanswered& served) {
+  Reader& reader = *static_cast<Reader*>(served.lease.get());
+  Part part;
+  {
+    std::lock_guard<std::mutex> lock(reader.mu);
+    auto it = std::find(reader.answering.begin(), reader.answering.end(), served.seconds);
+    // Else its lease was given back since: told with the return (the card carried it out).
+    if (!reader.lent || reader.lease.id() != served.id || it == reader.answering.end()) {
+      return true;
+    }
+    reader.answering.erase(it);
+    reader.streamed.Add(reader.lease.seconds_bounds(), served.seconds);
+    if (reader.streamed.calls < kReportEvery) return true;
+    part = LeasePart(Part::LEASE_USED, reader.lease.id(), reader.lease.stream_method());
+    reader.streamed.TellIn(&part);
+  }
+  send_(std::move(part));
+  return true;
 }
 
 void CardLender::SendAll(std::vector<Part>& parts) {
@@ -156,14 +198,15 @@ void CardLender::Drop() {
   }
 }
 
-bool CardLender::Serve(const authd::v1::LinkedCall& call, std::string* response) {
+bool CardLender::Serve(const authd::v1::LinkedCall& call, std::string* response,
+                       Unanswered* unanswered) {
   if (lent_count_.load(std::memory_order_relaxed) == 0) return false;
   const auto started = Clock::now();
   authd::v1::TransmitRequest request;
   Reader* found = nullptr;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (call.method() != method_) return false;
+    if (call.method() != (unanswered != nullptr ? stream_method_ : method_)) return false;
   }
   if (!request.ParseFromString(call.request())) return false;  // the daemon refuses it
   {
@@ -173,14 +216,21 @@ bool CardLender::Serve(const authd::v1::LinkedCall& call, std::string* response)
   if (found == nullptr) return false;  // a reader never lent: the daemon's
   Reader& reader = *found;
   std::unique_lock<std::mutex> lock(reader.mu);
-  if (!reader.lent || call.method() != reader.method ||
-      call.request().size() > reader.lease.max_request_bytes()) {
+  const auto& lease = reader.lease;
+  // A stream's message is served on a lease of its stream method, as a unary call is.
+  const bool streamed = unanswered != nullptr;
+  if (!reader.lent ||
+      call.method() != (streamed ? lease.stream_method() : reader.method) ||
+      call.method().empty() ||
+      call.request().size() >
+          (streamed ? lease.max_stream_request_bytes() : lease.max_request_bytes())) {
     return false;  // the daemon answers it (not lent now: no need of this card)
   }
   auto give_back = [&] {
-    Part part = GiveBack(reader, false);
+    std::vector<Part> parts;
+    GiveBack(reader, false, &parts);
     lock.unlock();
-    send_(std::move(part));
+    SendAll(parts);
     return false;
   };
   if (!SameCaller(call, reader.lease)) return give_back();  // another caller's: the daemon's
@@ -203,8 +253,15 @@ bool CardLender::Serve(const authd::v1::LinkedCall& call, std::string* response)
   out->set_sw((static_cast<uint32_t>(buffer[size - 2]) << 8) | buffer[size - 1]);
   answer.SerializeToString(response);
   reader.last_used = Clock::now();
-  reader.unreported.Add(reader.lease.seconds_bounds(),
-                        std::chrono::duration<double>(reader.last_used - started).count());
+  const double seconds = std::chrono::duration<double>(reader.last_used - started).count();
+  if (streamed) {  // counted once answered (Answered)
+    reader.answering.push_back(seconds);
+    unanswered->lease = std::shared_ptr<void>(std::shared_ptr<void>(), &reader);  // kept
+    unanswered->id = lease.id();
+    unanswered->seconds = seconds;
+    return true;
+  }
+  reader.unreported.Add(reader.lease.seconds_bounds(), seconds);
   if (reader.unreported.calls < kReportEvery) return true;
   Part part = LeasePart(Part::LEASE_USED, reader.lease.id(), reader.method);
   reader.unreported.TellIn(&part);
@@ -229,7 +286,7 @@ void CardLender::Run() {
       if (!reader->lent) continue;
       auto until = reader->last_used + std::chrono::milliseconds(reader->lease.idle_ms());
       if (now >= until) {
-        parts.push_back(GiveBack(*reader, true));  // idle: the lease ends, with a card reset
+        GiveBack(*reader, true, &parts);  // idle: the lease ends, with a card reset
       } else {
         next = std::min(next, until);
       }

@@ -15,6 +15,14 @@
 // state stays for the next application). The calls served are told to the daemon in batches
 // (LEASE_USED), with their durations as counts per bucket of the daemon's call-latency
 // histogram (the lease's bounds); the daemon counts, times and logs them as its own.
+//
+// A lease may lend that caller's TransmitStream messages on that reader too (stream_method;
+// docs/smartcard.md, "The card lent to a TransmitStream"), with a unary call's answer or a
+// stream message's: each message is served as a unary call is (one APDU, the same refusals,
+// the card given back first on the same ones), one at a time on the thread that read it, and
+// told in parts of its own (the stream method's) once it was answered. An APDU the card carried
+// out is always answered here: one whose card was given back before it was answered is told
+// with that lease's return.
 #pragma once
 
 #include <PCSC/winscard.h>
@@ -37,7 +45,7 @@
 
 namespace authd_front {
 
-class CardLender : Lender {  // its thread gives idle cards back
+class CardLender : Lender, public StreamLender {  // its thread gives idle cards back
  public:
   // Sends a lease's part (LEASE_USED, LEASE_RETURN) to the daemon (on the call link, in order
   // with the calls).
@@ -51,7 +59,18 @@ class CardLender : Lender {  // its thread gives idle cards back
   void Recall(uint64_t id);
   // A unary call (described, its request set): true when it was served on a lent card
   // (`response`: the TransmitResponse's bytes); false: it goes the daemon's way.
-  bool Serve(const authd::v1::LinkedCall& call, std::string* response);
+  bool Serve(const authd::v1::LinkedCall& call, std::string* response) {
+    return Serve(call, response, nullptr);
+  }
+  // StreamLender: a stream of the lease's stream_method, whether it starts while the card is
+  // lent or was lent the card by one of its answers (`opened`), one message at a time.
+  bool LendsStream(const std::string& method, bool opened) override;
+  bool ServeStream(const authd::v1::LinkedCall& call, std::string* response,
+                   Unanswered* served) override {
+    return Serve(call, response, served);
+  }
+  bool Answered(const Unanswered& served) override;
+  size_t Concurrent() const override { return 0; }
   // The link went away: the cards are reset and let go (the daemon forgot its leases).
   void Drop();
   // Whether a card is lent now (the daemon may ask for it back at any moment).
@@ -70,15 +89,21 @@ class CardLender : Lender {  // its thread gives idle cards back
     SCARDHANDLE card = 0;
     SCARD_IO_REQUEST pci{};
     Served unreported;
+    Served streamed;  // the lease's stream messages answered, not told yet
+    // The durations of the lease's stream messages the card answered and the stream has not
+    // answered yet (Answered; told with the return if it comes first).
+    std::vector<double> answering;
     std::chrono::steady_clock::time_point last_used;
   };
 
+  // A unary call, or a stream's message (`unanswered` set: counted once answered).
+  bool Serve(const authd::v1::LinkedCall& call, std::string* response, Unanswered* unanswered);
   void Run();
   // The reader `name`'s card, nullptr if none was ever lent. Called with mu_ held.
   Reader* Find(const std::string& name);
-  // Disconnects `reader` (its lock held) and returns its lease's return, to be sent once no
-  // lock is held.
-  authd::v1::LinkedCall GiveBack(Reader& reader, bool reset);
+  // Disconnects `reader` (its lock held) and adds its lease's return to `parts` (after its
+  // stream messages not told, if any), to be sent once no lock is held.
+  void GiveBack(Reader& reader, bool reset, std::vector<authd::v1::LinkedCall>* parts);
   static bool Connect(Reader& reader, const std::string& name);
   void SendAll(std::vector<authd::v1::LinkedCall>& parts);
 
@@ -88,7 +113,7 @@ class CardLender : Lender {  // its thread gives idle cards back
 
   // Lender's mu_ guards readers_ (the map; each Reader has its own lock, taken after this
   // one, and never waited for while this one is held but by Take, for a reader no call holds
-  // yet), leases_, recalled_, method_, changes_ and stopping_.
+  // yet), leases_, recalled_, method_, stream_method_, changes_ and stopping_.
   std::map<std::string, std::unique_ptr<Reader>> readers_;  // kept once made
   // The reader each lease was lent on (one entry a reader: its newest lease's), so that a
   // recall goes to that reader alone, without waiting for an APDU on another.
@@ -96,6 +121,7 @@ class CardLender : Lender {  // its thread gives idle cards back
   uint64_t changes_ = 0;  // leases begun (the idle check looks again)
   std::atomic<int> lent_count_{0};  // readers lent now
   std::string method_;             // the newest lease's method
+  std::string stream_method_;      // and its stream method
 };
 
 }  // namespace authd_front

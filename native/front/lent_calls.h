@@ -9,6 +9,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <set>
 #include <string>
@@ -39,6 +40,39 @@ bool SameCaller(const authd::v1::LinkedCall& call, const Lease& lease) {
          call.subject() == lease.subject() && call.has_operator() == lease.has_operator() &&
          call.operator_metadata() == lease.operator_metadata();
 }
+
+// A lender whose leases lend a streaming method's requests too (TokenLease and CardLease
+// stream_method: a token's SignStream, a card's TransmitStream), as the link's stream reactor
+// sees it (calls.cc, LinkedStreamReactor): whether a stream may be served here now, each of its
+// requests served (or not) one by one, and each served one counted once it is answered.
+class StreamLender {
+ public:
+  // A stream's request served here and not answered yet: told to the daemon once it is
+  // answered (Answered), never if it is dropped (the stream handed over before it).
+  struct Unanswered {
+    std::shared_ptr<void> lease;  // what served it (the lender's own)
+    uint64_t id = 0;              // its lease's
+    double seconds = 0;           // how long it took
+  };
+  // A lease lends the requests of streams of `method`: such a stream's requests are given to
+  // ServeStream until one is not served here. `opened`: the stream is open on the link already
+  // (the daemon answered every request before the next one).
+  virtual bool LendsStream(const std::string& method, bool opened) = 0;
+  // One request of a stream (`call`: the stream described, with that request set): true when
+  // it was served here (`response`: its answer's bytes; `served`: to count once answered);
+  // false: it goes the daemon's way (a lease it had to give back first has been).
+  virtual bool ServeStream(const authd::v1::LinkedCall& call, std::string* response,
+                           Unanswered* served) = 0;
+  // A request ServeStream served is about to be answered: counted and told as served, unless
+  // its lease has ended since and it may be answered by the daemon instead (false).
+  virtual bool Answered(const Unanswered& served) = 0;
+  // How many of one stream's requests may be served at once, on the link's signer threads; 0:
+  // one at a time, on the thread that read it (a card takes one APDU at a time).
+  virtual size_t Concurrent() const = 0;
+
+ protected:
+  ~StreamLender() = default;
+};
 
 // What both lenders (a card's: lending.h, a token login's: token_lending.h) keep the same:
 // the lock of their state, the condition their thread waits on, its stop, the leases recalled

@@ -219,8 +219,8 @@ bool TokenLender::Expired(const Lease& lease, Clock::time_point now) {
          now - lease.last_used >= std::chrono::milliseconds(lease.info.idle_ms());
 }
 
-bool TokenLender::LendsStream(const std::string& method) {
-  if (!lent()) return false;
+bool TokenLender::LendsStream(const std::string& method, bool opened) {
+  if (opened || !lent()) return false;
   std::lock_guard<std::mutex> lock(mu_);
   for (auto& [handle, lease] : by_handle_) {
     if (lease->info.stream_method() == method) return true;
@@ -365,7 +365,7 @@ void TokenLender::Report(bool tell, bool first, Part part) {
 }
 
 bool TokenLender::Answered(const Unanswered& signature) {
-  Lease& lease = *signature.lease;
+  Lease& lease = *static_cast<Lease*>(signature.lease.get());
   bool tell = false;
   bool first = false;
   Part part;
@@ -472,8 +472,9 @@ bool TokenLender::Serve(const Part& call, std::string* response, Unanswered* una
   }
   if (signed_ == Signed::kNotHere) return false;
   if (unanswered != nullptr) {  // counted once answered
-    unanswered->lease = std::move(lease);
+    unanswered->id = info.id();
     unanswered->seconds = seconds;
+    unanswered->lease = std::move(lease);
     return true;
   }
   Report(tell, first, std::move(part));

@@ -44,7 +44,7 @@
 
 namespace authd_front {
 
-class TokenLender : Lender {  // its thread tells the calls of quiet leases
+class TokenLender : Lender, public StreamLender {  // its thread tells the calls of quiet leases
  public:
   // Sends a lease's part (LEASE_USED, LEASE_RETURN) to the daemon.
   using Send = std::function<void(authd::v1::LinkedCall part)>;
@@ -55,28 +55,22 @@ class TokenLender : Lender {  // its thread tells the calls of quiet leases
   void Take(authd::v1::TokenLease* lease, const std::string& method);
   // The daemon ends lease `id` (answered also when it is over).
   void Recall(uint64_t id);
- private:
-  struct Lease;
-
- public:
-  // A stream's request signed here and not answered yet: told to the daemon once it is
-  // answered (Answered), never if it is dropped (the stream handed over before it).
-  struct Unanswered {
-    std::shared_ptr<Lease> lease;
-    double seconds = 0;  // how long it took to sign
-  };
-  // A unary call (described, its request set), or one request of a stream (`call`: the
-  // stream's opening with that request set): true when it was signed here (`response`: the
-  // TokenSignResponse's bytes); false: it goes the daemon's way. With `unanswered` (a
-  // stream's request) the signature is not counted here: see Answered.
-  bool Serve(const authd::v1::LinkedCall& call, std::string* response,
-             Unanswered* unanswered = nullptr);
-  // A stream request signed by Serve is about to be answered: counted and told as served,
-  // unless its lease has ended since (false: not to be answered here; the daemon answers it).
-  bool Answered(const Unanswered& signature);
-  // A lease lends the requests of streams of `method` (TokenLease.stream_method): such a
-  // stream starts here, its requests given to Serve until one is not signed here.
-  bool LendsStream(const std::string& method);
+  // A unary call (described, its request set): true when it was signed here (`response`:
+  // the TokenSignResponse's bytes); false: it goes the daemon's way.
+  bool Serve(const authd::v1::LinkedCall& call, std::string* response) {
+    return Serve(call, response, nullptr);
+  }
+  // StreamLender: a lease lends its caller's SignStream requests on its handle (a stream that
+  // starts while it is lent: one open on the link already stays the daemon's), signed as a
+  // unary Sign is, up to four of a stream's at once; a signature is not answered once its
+  // lease ended (the daemon signs that request again).
+  bool LendsStream(const std::string& method, bool opened) override;
+  bool ServeStream(const authd::v1::LinkedCall& call, std::string* response,
+                   Unanswered* served) override {
+    return Serve(call, response, served);
+  }
+  bool Answered(const Unanswered& signature) override;
+  size_t Concurrent() const override { return 4; }
   // The link went away: every lease ends (the daemon forgot them).
   void Drop();
   // A lease is held: the daemon's recalls are to be read even with no call in flight.
@@ -84,6 +78,10 @@ class TokenLender : Lender {  // its thread tells the calls of quiet leases
 
  private:
   using Clock = std::chrono::steady_clock;
+  struct Lease;
+  // A unary call, or one request of a stream (`call`: the stream's opening with that request
+  // set; with `unanswered`, its signature counted only once answered: see Answered).
+  bool Serve(const authd::v1::LinkedCall& call, std::string* response, Unanswered* unanswered);
   struct Key {
     CK_OBJECT_HANDLE handle;  // the token object
     CK_KEY_TYPE type;
