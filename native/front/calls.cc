@@ -75,7 +75,7 @@ grpc::Status Left() {
 //
 // A stream of a method a lease lends (StreamLender, lent_calls.h: SignStream while a token
 // login is lent, TransmitStream while a card is) starts here instead: each request is served
-// here (the lender's ServeStream, as its unary call is: a token's on the link's signer
+// here (the lender's Serve, as its unary call is: a token's on the link's signer
 // threads, up to two of the stream's requests read and not yet answered; a card's one at a
 // time on the thread that read it) and answered in order, until the first request that is
 // not served here (another handle, reader or caller, the lease recalled, an unknown key, a
@@ -276,7 +276,7 @@ class LinkedStreamReactor final : public grpc::ServerGenericBidiReactor {
     call.set_request(request->bytes);
     std::string response;
     StreamLender::Unanswered served;
-    const bool here = lender_->ServeStream(call, &response, &served);
+    const bool here = lender_->Serve(call, &response, &served);
     std::unique_lock<std::mutex> lock(mu_);
     --signing_;
     if (here) {

@@ -57,18 +57,13 @@ class CardLender : Lender, public StreamLender {  // its thread gives idle cards
   void Take(const authd::v1::CardLease& lease, const std::string& method);
   // The daemon asks for the card of lease `id` back (answered also when it is over).
   void Recall(uint64_t id);
-  // A unary call (described, its request set): true when it was served on a lent card
-  // (`response`: the TransmitResponse's bytes); false: it goes the daemon's way.
-  bool Serve(const authd::v1::LinkedCall& call, std::string* response) {
-    return Serve(call, response, nullptr);
-  }
-  // StreamLender: a stream of the lease's stream_method, whether it starts while the card is
-  // lent or was lent the card by one of its answers (`opened`), one message at a time.
+  // StreamLender: a unary Transmit on a lent card (`response`: the TransmitResponse's bytes),
+  // and a stream of the lease's stream_method, whether it starts while the card is lent or was
+  // lent the card by one of its answers (`opened`), one message at a time.
+  using StreamLender::Serve;
+  bool Serve(const authd::v1::LinkedCall& call, std::string* response,
+             Unanswered* served) override;
   bool LendsStream(const std::string& method, bool opened) override;
-  bool ServeStream(const authd::v1::LinkedCall& call, std::string* response,
-                   Unanswered* served) override {
-    return Serve(call, response, served);
-  }
   bool Answered(const Unanswered& served) override;
   size_t Concurrent() const override { return 0; }
   // The link went away: the cards are reset and let go (the daemon forgot its leases).
@@ -96,8 +91,6 @@ class CardLender : Lender, public StreamLender {  // its thread gives idle cards
     std::chrono::steady_clock::time_point last_used;
   };
 
-  // A unary call, or a stream's message (`unanswered` set: counted once answered).
-  bool Serve(const authd::v1::LinkedCall& call, std::string* response, Unanswered* unanswered);
   void Run();
   // The reader `name`'s card, nullptr if none was ever lent. Called with mu_ held.
   Reader* Find(const std::string& name);

@@ -55,15 +55,19 @@ class StreamLender {
     double seconds = 0;           // how long it took
   };
   // A lease lends the requests of streams of `method`: such a stream's requests are given to
-  // ServeStream until one is not served here. `opened`: the stream is open on the link already
+  // Serve until one is not served here. `opened`: the stream is open on the link already
   // (the daemon answered every request before the next one).
   virtual bool LendsStream(const std::string& method, bool opened) = 0;
-  // One request of a stream (`call`: the stream described, with that request set): true when
-  // it was served here (`response`: its answer's bytes; `served`: to count once answered);
-  // false: it goes the daemon's way (a lease it had to give back first has been).
-  virtual bool ServeStream(const authd::v1::LinkedCall& call, std::string* response,
-                           Unanswered* served) = 0;
-  // A request ServeStream served is about to be answered: counted and told as served, unless
+  // A unary call or one request of a stream (`call`: described, with that request set): true
+  // when it was served here (`response`: its answer's bytes; `served`, a stream's: to count
+  // once answered; nullptr for a unary call, counted at once); false: it goes the daemon's
+  // way (a lease it had to give back first has been).
+  virtual bool Serve(const authd::v1::LinkedCall& call, std::string* response,
+                     Unanswered* served) = 0;
+  bool Serve(const authd::v1::LinkedCall& call, std::string* response) {
+    return Serve(call, response, nullptr);
+  }
+  // A request Serve served is about to be answered: counted and told as served, unless
   // its lease has ended since and it may be answered by the daemon instead (false).
   virtual bool Answered(const Unanswered& served) = 0;
   // How many of one stream's requests may be served at once, on the link's signer threads; 0:

@@ -55,20 +55,15 @@ class TokenLender : Lender, public StreamLender {  // its thread tells the calls
   void Take(authd::v1::TokenLease* lease, const std::string& method);
   // The daemon ends lease `id` (answered also when it is over).
   void Recall(uint64_t id);
-  // A unary call (described, its request set): true when it was signed here (`response`:
-  // the TokenSignResponse's bytes); false: it goes the daemon's way.
-  bool Serve(const authd::v1::LinkedCall& call, std::string* response) {
-    return Serve(call, response, nullptr);
-  }
-  // StreamLender: a lease lends its caller's SignStream requests on its handle (a stream that
+  // StreamLender: a unary Sign signed here (`response`: the TokenSignResponse's bytes); and a
+  // lease lends its caller's SignStream requests on its handle (a stream that
   // starts while it is lent: one open on the link already stays the daemon's), signed as a
   // unary Sign is, up to four of a stream's at once; a signature is not answered once its
   // lease ended (the daemon signs that request again).
+  using StreamLender::Serve;
+  bool Serve(const authd::v1::LinkedCall& call, std::string* response,
+             Unanswered* unanswered) override;
   bool LendsStream(const std::string& method, bool opened) override;
-  bool ServeStream(const authd::v1::LinkedCall& call, std::string* response,
-                   Unanswered* served) override {
-    return Serve(call, response, served);
-  }
   bool Answered(const Unanswered& signature) override;
   size_t Concurrent() const override { return 4; }
   // The link went away: every lease ends (the daemon forgot them).
@@ -79,9 +74,6 @@ class TokenLender : Lender, public StreamLender {  // its thread tells the calls
  private:
   using Clock = std::chrono::steady_clock;
   struct Lease;
-  // A unary call, or one request of a stream (`call`: the stream's opening with that request
-  // set; with `unanswered`, its signature counted only once answered: see Answered).
-  bool Serve(const authd::v1::LinkedCall& call, std::string* response, Unanswered* unanswered);
   struct Key {
     CK_OBJECT_HANDLE handle;  // the token object
     CK_KEY_TYPE type;
