@@ -230,10 +230,11 @@ int main(int argc, char** argv) {
   }
   // The linked unary methods and the empty call on completion queues (unary.h), beside the
   // callback generic service that takes every other method.
+  authd_front::ServerQueues queues;
   authd_front::UnaryService unary(calls.get(), args["empty-method"]);
   if (!unary.idle()) {
     builder.RegisterService(&unary);
-    unary.AddQueues(builder);
+    queues.AddTo(builder);
   }
   builder.RegisterCallbackGenericService(&forwarder);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
@@ -241,7 +242,8 @@ int main(int argc, char** argv) {
     std::cerr << "authd-front: cannot listen on " << args["listen"] << "\n";
     return 1;
   }
-  unary.Start();
+  if (!unary.idle()) unary.Start(queues);
+  queues.Start();
   std::cout << "authd-front listening on port " << port << std::endl;
 
   int signal_number = 0;
@@ -251,6 +253,6 @@ int main(int argc, char** argv) {
   server->Wait();
   if (link) link->Stop();
   if (calls) calls->Stop();
-  unary.Stop();
+  queues.Stop();
   return 0;
 }

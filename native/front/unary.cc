@@ -11,23 +11,12 @@
 namespace authd_front {
 namespace {
 
-// One thread a queue (a second thread on a queue costs a hand-over of its poll a call, about
-// as much as the callback API's); four queues, so that calls are taken while a thread waits on
-// the link for its own call's answer (calls.h, kReadHere) or on a lent card: gRPC hands a
-// connection's calls to its own queue first (with one or two queues, four callers signing
-// got fewer signatures a second than through the callback API; docs/token.md).
-constexpr int kQueues = 4;
 constexpr int kAhead = 16;  // calls requested ahead, per method and queue
 
 grpc::ByteBuffer Message(const std::string& bytes) {
   grpc::Slice slice(bytes);
   return grpc::ByteBuffer(&slice, 1);
 }
-
-struct Tag {
-  virtual ~Tag() = default;
-  virtual void Proceed(bool ok) = 0;
-};
 
 }  // namespace
 
@@ -43,12 +32,7 @@ class UnaryCall final {
   }
 
  private:
-  struct Step final : Tag {
-    UnaryCall* call;
-    void (UnaryCall::*step)(bool ok);
-    Step(UnaryCall* c, void (UnaryCall::*s)(bool)) : call(c), step(s) {}
-    void Proceed(bool ok) override { (call->*step)(ok); }
-  };
+  using Step = QueueStep<UnaryCall>;
 
   void Taken(bool ok) {
     if (!ok) {  // the server shuts down: this call never started (nor will its end come)
@@ -127,28 +111,12 @@ UnaryService::UnaryService(CallLink* link, const std::string& empty_method) : li
   }
 }
 
-void UnaryService::AddQueues(grpc::ServerBuilder& builder) {
-  for (int i = 0; i < kQueues; ++i) queues_.push_back(builder.AddCompletionQueue());
-}
-
-void UnaryService::Start() {
-  for (auto& queue : queues_) {
-    grpc::ServerCompletionQueue* cq = queue.get();
+void UnaryService::Start(const ServerQueues& queues) {
+  for (grpc::ServerCompletionQueue* cq : queues.all()) {
     for (size_t index = 0; index < names_.size(); ++index) {
       for (int i = 0; i < kAhead; ++i) new UnaryCall(*this, static_cast<int>(index), cq);
     }
-    threads_.emplace_back([cq] {
-      void* tag = nullptr;
-      bool ok = false;
-      while (cq->Next(&tag, &ok)) static_cast<Tag*>(tag)->Proceed(ok);
-    });
   }
-}
-
-void UnaryService::Stop() {
-  for (auto& queue : queues_) queue->Shutdown();
-  for (auto& thread : threads_) thread.join();
-  threads_.clear();
 }
 
 }  // namespace authd_front

@@ -1,8 +1,8 @@
 // The linked unary methods (calls.h: TokenService Sign, SmartcardService Transmit) and the
 // benchmarks' empty call, served on gRPC's completion queues rather than through its callback
 // API: each as a raw method (its request and response as bytes) of this service, registered
-// beside the callback generic service that serves every other method (forward.h). Each queue
-// is drained by one thread of its own, which takes a call with its request, hands it to the
+// beside the callback generic service that serves every other method (forward.h). A queue's
+// thread (queues.h) takes a call with its request, hands it to the
 // call link and, when the answer is at hand by the time Submit returns (a card lent to the
 // front end, or an idle call whose answer the thread read itself), answers it there: a call
 // alone in flight is taken, sent, read and answered on one thread, with none of the callback
@@ -20,8 +20,9 @@
 
 #include <memory>
 #include <string>
-#include <thread>
 #include <vector>
+
+#include "queues.h"
 
 namespace authd_front {
 
@@ -33,12 +34,8 @@ class UnaryService final : public grpc::Service {
   UnaryService(CallLink* link, const std::string& empty_method);
   // Nothing to serve: not to be registered.
   bool idle() const { return names_.empty(); }
-  // Before the server is built: its completion queues.
-  void AddQueues(grpc::ServerBuilder& builder);
-  // Once the server started: the calls requested and the queues' threads started.
-  void Start();
-  // Once the server shut down and the link stopped (every call answered): the queues drained.
-  void Stop();
+  // Once the server started, before the queues' threads: the first calls requested on each.
+  void Start(const ServerQueues& queues);
 
  private:
   friend class UnaryCall;
@@ -51,8 +48,6 @@ class UnaryService final : public grpc::Service {
   CallLink* const link_;
   std::vector<std::string> names_;  // by method index
   int empty_ = -1;  // the empty method's index
-  std::vector<std::unique_ptr<grpc::ServerCompletionQueue>> queues_;
-  std::vector<std::thread> threads_;
 };
 
 }  // namespace authd_front

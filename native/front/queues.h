@@ -1,0 +1,51 @@
+// The server's completion queues: kQueues of them, each drained by one thread of its own that
+// runs every tag it takes (QueueTag::Proceed). The services served on completion queues
+// (unary.h) request their calls on every queue; gRPC hands a connection's calls to its own
+// queue first, so with several queues a thread busy with one call (waiting on the link for
+// its answer, on a lent card, on a token's signature) does not hold the calls of every
+// connection. One thread a queue: a second thread on a queue costs a hand-over of its poll a
+// call, about as much as gRPC's callback API (docs/smartcard.md, "gRPC's server APIs weighed").
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include <memory>
+#include <thread>
+#include <vector>
+
+namespace authd_front {
+
+// What a queue's thread runs when it takes a tag: `ok` as the queue gave it.
+struct QueueTag {
+  virtual ~QueueTag() = default;
+  virtual void Proceed(bool ok) = 0;
+};
+
+// A QueueTag that calls a member function of its object.
+template <typename T>
+struct QueueStep final : QueueTag {
+  T* self;
+  void (T::*step)(bool ok);
+  QueueStep(T* s, void (T::*f)(bool)) : self(s), step(f) {}
+  void Proceed(bool ok) override { (self->*step)(ok); }
+};
+
+class ServerQueues {
+ public:
+  static constexpr int kQueues = 4;
+  // Before the server is built.
+  void AddTo(grpc::ServerBuilder& builder);
+  const std::vector<grpc::ServerCompletionQueue*>& all() const { return raw_; }
+  // Once the server started and every service requested its first calls: the threads.
+  void Start();
+  // Once the server shut down (every call answered): the queues drained and their threads
+  // joined.
+  void Stop();
+
+ private:
+  std::vector<std::unique_ptr<grpc::ServerCompletionQueue>> queues_;
+  std::vector<grpc::ServerCompletionQueue*> raw_;
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace authd_front
