@@ -62,6 +62,33 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     shutil.rmtree(_SESSION_ROOT, ignore_errors=True)
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Leave the run with its status once everything is reported, without the C library's exit.
+
+    Threads the tests leave behind (gRPC's pollers, a token's signer threads, daemon threads of
+    in-process servers) may still be inside a PKCS#11 module when the C library's exit handlers
+    destroy SoftHSM2's static objects and OpenSSL's state, in an order that depends on which
+    was loaded first (SoftHSMv2 issues 635 and 729): the process then dies of SIGSEGV after the
+    summary, turning a green run red. The Python-level exit functions (the private pcscd
+    stopped by its PID) run first; the C-level teardown is skipped.
+    """
+    import atexit
+    import sys
+
+    session = getattr(config, "_authd_session", None)
+    status = int(getattr(session, "exitstatus", 0)) if session is not None else 0
+    atexit._run_exitfuncs()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    session.config._authd_session = session  # type: ignore[attr-defined]
+
+
 # --------------------------------------------------------------------------- PostgreSQL
 
 
