@@ -33,7 +33,7 @@ struct Pending {
   authd::v1::LinkCall call;
   size_t items = 0;
   std::chrono::steady_clock::time_point queued;  // set by the link
-  grpc::CallbackServerContext* ctx = nullptr;  // valid until `done` was called
+  grpc::ServerContextBase* ctx = nullptr;  // valid until `done` was called
   std::function<void(const grpc::Status* refused, authd::v1::LinkAnswer* answer)> done;
 };
 

@@ -228,14 +228,12 @@ int main(int argc, char** argv) {
         std::make_unique<authd_front::EmptyLinkService>(*verify, args["empty-linked"]);
     builder.RegisterService(empty_linked.get());
   }
-  // The linked unary methods and the empty call on completion queues (unary.h), beside the
-  // callback generic service that takes every other method.
+  // The verifications, the linked unary methods and the empty calls on completion queues
+  // (verify.h, unary.h), beside the callback generic service that takes every other method.
   authd_front::ServerQueues queues;
   authd_front::UnaryService unary(calls.get(), args["empty-method"]);
-  if (!unary.idle()) {
-    builder.RegisterService(&unary);
-    queues.AddTo(builder);
-  }
+  if (!unary.idle()) builder.RegisterService(&unary);
+  if (!unary.idle() || verify) queues.AddTo(builder);
   builder.RegisterCallbackGenericService(&forwarder);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server || port == 0) {
@@ -243,6 +241,8 @@ int main(int argc, char** argv) {
     return 1;
   }
   if (!unary.idle()) unary.Start(queues);
+  if (verify) verify->Start(queues);
+  if (empty_linked) empty_linked->Start(queues);
   queues.Start();
   std::cout << "authd-front listening on port " << port << std::endl;
 

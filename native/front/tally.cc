@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstring>
 
@@ -38,7 +39,10 @@ std::string ReasonOf(const grpc::Status& status) {
 
 // Counts what the caller was answered: the status sent, or, when the call ended before it
 // reached the caller (its deadline passed, it went away), DEADLINE_EXCEEDED or CANCELLED as
-// the caller saw it (reason "").
+// the caller saw it (reason ""). A status sent while the call is live and within its deadline
+// is counted as it is sent, before the caller can have it: a call served on a completion queue
+// ends (POST_RECV_CLOSE) only when its queue's thread takes its end's tag, which may be after
+// the caller read the count.
 class TallyInterceptor : public grpc::experimental::Interceptor {
  public:
   TallyInterceptor(Tally& tally, grpc::experimental::ServerRpcInfo* info)
@@ -51,10 +55,14 @@ class TallyInterceptor : public grpc::experimental::Interceptor {
       code_ = status.error_code();
       reason_ = ReasonOf(status);
       sent_ = true;
+      grpc::ServerContextBase* ctx = info_->server_context();
+      if (ctx != nullptr && !ctx->IsCancelled() &&
+          ctx->deadline() > std::chrono::system_clock::now() && !counted_.exchange(true)) {
+        tally_.Count(method_.c_str(), code_, reason_);
+      }
     }
     if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::POST_RECV_CLOSE) &&
-        !counted_) {
-      counted_ = true;
+        !counted_.exchange(true)) {
       grpc::ServerContextBase* ctx = info_->server_context();
       if (ctx != nullptr && ctx->IsCancelled()) {
         // The caller's clock passes its deadline a moment before this one does (the time the
@@ -76,7 +84,7 @@ class TallyInterceptor : public grpc::experimental::Interceptor {
   int code_ = 0;
   std::string reason_;
   bool sent_ = false;
-  bool counted_ = false;
+  std::atomic<bool> counted_{false};  // PRE_SEND_STATUS and POST_RECV_CLOSE may race
 };
 
 }  // namespace

@@ -1,8 +1,10 @@
-// OtpService's verification methods, served here: Verify, VerifyBatch and VerifyStream. The
-// front end admits at most max_in_flight verifications at once (RESOURCE_EXHAUSTED, reason
-// BUSY, with a retry time beyond that), hands each call's verifications to the engine over the
-// link, and answers each call only with the engine's answer, which comes after its commit.
-// Every other method of OtpService is left to the generic forwarder.
+// OtpService's verification methods, served here: Verify, VerifyBatch and VerifyStream, as raw
+// methods on the server's completion queues (queues.h; the calls in verify_unary.h and
+// verify_stream.h). The front end admits at most max_in_flight verifications at once
+// (RESOURCE_EXHAUSTED, reason BUSY, with a retry time beyond that), hands each call's
+// verifications to the engine over the link, and answers each call only with the engine's
+// answer, which comes after its commit. Every other method of OtpService is left to the
+// generic forwarder.
 #pragma once
 
 #include <atomic>
@@ -12,6 +14,8 @@
 #include "authd/v1/otp.grpc.pb.h"
 #include "caller.h"
 #include "link.h"
+#include "queues.h"
+#include "verify_unary.h"
 
 namespace authd_front {
 
@@ -29,27 +33,19 @@ class Admission {
   std::atomic<int64_t> held_{0};
 };
 
-using VerifyBase = authd::v1::OtpService::WithCallbackMethod_Verify<
-    authd::v1::OtpService::WithCallbackMethod_VerifyBatch<
-        authd::v1::OtpService::WithCallbackMethod_VerifyStream<
-            authd::v1::OtpService::Service>>>;
+using VerifyBase = authd::v1::OtpService::WithRawMethod_Verify<
+    authd::v1::OtpService::WithRawMethod_VerifyBatch<
+        authd::v1::OtpService::WithRawMethod_VerifyStream<authd::v1::OtpService::Service>>>;
 
 class VerifyService final : public VerifyBase {
  public:
   VerifyService(Callers& callers, Link& link, int64_t max_in_flight, size_t batch_request_max);
-
-  grpc::ServerUnaryReactor* Verify(grpc::CallbackServerContext* ctx,
-                                   const authd::v1::VerifyRequest* request,
-                                   authd::v1::VerifyResponse* response) override;
-  grpc::ServerUnaryReactor* VerifyBatch(grpc::CallbackServerContext* ctx,
-                                        const authd::v1::VerifyBatchRequest* request,
-                                        authd::v1::VerifyBatchResponse* response) override;
-  grpc::ServerBidiReactor<authd::v1::VerifyBatchRequest, authd::v1::VerifyBatchResponse>*
-  VerifyStream(grpc::CallbackServerContext* ctx) override;
+  // Once the server started, before the queues' threads: the first calls requested on each.
+  void Start(const ServerQueues& queues);
 
   // Builds the call's Pending (caller, method) for `items` verifications.
-  std::unique_ptr<Pending> Start(grpc::CallbackServerContext* ctx, const Caller& caller,
-                                 const char* method, size_t items);
+  std::unique_ptr<Pending> Prepare(grpc::ServerContextBase* ctx, const Caller& caller,
+                                   const char* method, size_t items);
   // Admits `items` verifications (oversized calls go to the engine, which refuses them), or
   // fills `busy` and returns false.
   bool Admit(const char* method, size_t items, grpc::Status* busy);
@@ -63,6 +59,8 @@ class VerifyService final : public VerifyBase {
   Link& link_;
   Admission admission_;
   const size_t batch_request_max_;
+  VerifyMethod verify_;
+  VerifyMethod batch_;
 };
 
 }  // namespace authd_front

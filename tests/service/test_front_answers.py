@@ -152,3 +152,25 @@ def test_what_waits_in_the_front_end_is_in_the_metrics_endpoint(server, native_f
         release()
         assert [c.result() for c in calls] == ["VERIFY_OUTCOME_WRONG_CODE"] * 9
     assert queued() == 0
+
+
+def test_each_verification_is_counted_before_its_caller_has_the_answer(server, native_front):
+    """Verify, VerifyBatch and VerifyStream are served on completion queues, whose thread takes
+    a call's end a moment after its caller has the answer: the tally counts the answer as it is
+    sent, so a caller that reads the count right after its call finds it there."""
+    srv = server(server={"front": "native", "metrics_listen": "127.0.0.1:0"}, otp=NO_LOCKOUT)
+    _enroll(srv, ["OTP-FN-01"])
+    stub = otp_pb2_grpc.OtpServiceStub(srv.channel("bank-a", "backend"))
+    request = O.VerifyRequest(serial="OTP-FN-01", code=WRONG)
+    calls = {
+        VERIFY: lambda: stub.Verify(request, timeout=30),
+        "/authd.v1.OtpService/VerifyBatch": lambda: stub.VerifyBatch(
+            O.VerifyBatchRequest(requests=[request]), timeout=30),
+        "/authd.v1.OtpService/VerifyStream": lambda: list(stub.VerifyStream(
+            iter([O.VerifyBatchRequest(requests=[request])]), timeout=30)),
+    }
+    for _ in range(15):
+        for method, call in calls.items():
+            before = _front(_scrape(srv), method, "OK")
+            call()
+            assert _front(_scrape(srv), method, "OK") == before + 1, method
