@@ -17,7 +17,7 @@
 // waits. If the daemon's end goes away, the calls it holds are answered UNAVAILABLE.
 //
 // Streaming methods (--linked-streams: TokenService SignStream, SmartcardService
-// TransmitStream) go over the same link as parts of one id (call_link.proto): the stream's
+// TransmitStream; served on completion queues: streams.h) go over the same link as parts of one id (call_link.proto): the stream's
 // opening with its caller, each request as the client sends it (up to kStreamWindow ahead of
 // its answers), its half-close or its cancellation. Parts of many streams and unary calls
 // leave in the same frames, in the order they came; the daemon answers each stream's
@@ -31,17 +31,16 @@
 // login with a Sign's answer (token_lending.h) the same way; while one is lent the receiver
 // thread reads the link even with no call in flight, so that the daemon's recall (a Logout,
 // an expiry: calls that do not come this way) is heard at once. A SignStream begun while a
-// login is lent is signed here (up to two of its requests at once, on the signer threads,
+// login is lent is signed here (up to four of its requests at once, on the signer threads,
 // answered in order) until the first request that is not signed here; the stream is opened
 // on the link only then, and the daemon answers that request and the rest of the stream
-// (calls.cc, LinkedStreamReactor). A TransmitStream is served on a lent card the same way,
+// (streams.cc, LinkedStream). A TransmitStream is served on a lent card the same way,
 // one message at a time on the thread that read it; it may also be lent the card by one of
 // its own answers (a stream message's answer may carry a CardLease), and then its next
 // messages, read once every one before them was answered, are served here while the stream
 // stays open on the link, until one that is not.
 #pragma once
 
-#include <grpcpp/generic/async_generic_service.h>
 #include <grpcpp/grpcpp.h>
 
 #include <atomic>
@@ -89,10 +88,10 @@ class CallLink {
   CallLink(std::string path, std::set<std::string> methods, std::set<std::string> streams,
            Callers& callers);
   ~CallLink();
-  // A reactor serving a stream, or nullptr for a method this link does not carry as one (its
-  // unary methods are served on completion queues: unary.h).
-  grpc::ServerGenericBidiReactor* Reactor(grpc::GenericCallbackServerContext* ctx);
+  // The unary methods and the streaming ones this link carries (served on completion queues:
+  // unary.h, streams.h).
   const std::set<std::string>& methods() const { return methods_; }
+  const std::set<std::string>& streams() const { return streams_; }
   // Sends a unary call or a stream's opening (pending->item set); returns its id, or 0 when
   // it was answered at once (`done` called: the link is down).
   uint64_t Submit(std::unique_ptr<LinkedPending> pending);
@@ -127,7 +126,9 @@ class CallLink {
  private:
   void Run();
   void Serve(int fd);
-  void Write(std::unique_lock<std::mutex>& lock);
+  // `wait`: on the link's own thread, which waits for a full socket (any other leaves the
+  // rest of a frame the socket did not take, and what queues meanwhile, to that thread).
+  void Write(std::unique_lock<std::mutex>& lock, bool wait = false);
   void ReadHere(uint64_t mine);
   // Answers the calls of one frame of answers; the answer to `mine` (if any) is moved to
   // `own` instead of answered. False: the frame did not parse.
@@ -157,6 +158,10 @@ class CallLink {
   int fd_ = -1;
   FrameReader* frames_ = nullptr;  // the answers' reader of the link connected now
   bool writing_ = false;  // a thread is writing frames (Write)
+  // The socket was full: the rest of a frame (backlog_) for the link's thread to write, and
+  // the frames after it (writing_ stays set meanwhile).
+  bool handed_ = false;
+  std::string backlog_;
   enum class Reader { kNone, kReceiver, kCaller };
   Reader reader_ = Reader::kNone;  // who reads answers from the link now
   bool connected_ = false;

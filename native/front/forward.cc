@@ -1,7 +1,5 @@
 #include "forward.h"
 
-#include "calls.h"
-
 #include <atomic>
 #include <mutex>
 
@@ -186,9 +184,6 @@ Forwarder::Forwarder(std::shared_ptr<grpc::Channel> daemon, Callers& callers, st
 
 grpc::ServerGenericBidiReactor* Forwarder::CreateReactor(
     grpc::GenericCallbackServerContext* ctx) {
-  if (linked_ != nullptr) {
-    if (auto* served = linked_->Reactor(ctx)) return served;
-  }
   return (new Call(*this, ctx))->Start();
 }
 

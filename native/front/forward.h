@@ -3,7 +3,9 @@
 // streaming calls alike): the client's metadata, deadline and cancellation go up, the answers,
 // trailing metadata and status (with its details) come back. The caller travels as
 // x-authd-*-bin metadata with the front end's token; a caller's own x-authd-* metadata is
-// never passed on.
+// never passed on. The methods the front end serves itself (the call link's unary and
+// streaming ones: unary.h, streams.h; the engine's: verify.h) are registered services and never
+// come here.
 #pragma once
 
 #include <grpcpp/generic/async_generic_service.h>
@@ -17,16 +19,10 @@
 
 namespace authd_front {
 
-class CallLink;
-
 class Forwarder final : public grpc::CallbackGenericService {
  public:
   Forwarder(std::shared_ptr<grpc::Channel> daemon, Callers& callers, std::string token);
   grpc::ServerGenericBidiReactor* CreateReactor(grpc::GenericCallbackServerContext* ctx) override;
-
-  // The streams `linked` carries are served through it instead (calls.h; its unary methods
-  // never come here: unary.h).
-  void set_linked(CallLink* linked) { linked_ = linked; }
 
   grpc::GenericStub& stub() { return stub_; }
   Callers& callers() { return callers_; }
@@ -36,7 +32,6 @@ class Forwarder final : public grpc::CallbackGenericService {
   grpc::GenericStub stub_;
   Callers& callers_;
   const std::string token_;
-  CallLink* linked_ = nullptr;
 };
 
 }  // namespace authd_front

@@ -36,6 +36,18 @@ bool WriteAll(int fd, const char* data, size_t size) {
   return true;
 }
 
+bool WriteNow(int fd, const char* data, size_t size, size_t* sent) {
+  *sent = 0;
+  while (*sent < size) {
+    ssize_t n = ::send(fd, data + *sent, size - *sent, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return true;
+    if (n <= 0) return false;
+    *sent += static_cast<size_t>(n);
+  }
+  return true;
+}
+
 void AppendFrame(const google::protobuf::MessageLite& message, std::string* out) {
   uint32_t size = htonl(static_cast<uint32_t>(message.ByteSizeLong()));
   out->append(reinterpret_cast<const char*>(&size), 4);

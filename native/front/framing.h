@@ -15,6 +15,9 @@ namespace authd_front {
 int ConnectUnix(const std::string& path);
 // Sends all of `size` bytes (false: the socket broke).
 bool WriteAll(int fd, const char* data, size_t size);
+// Sends what the socket takes of `size` bytes now, without waiting (`sent`: how many; fewer
+// than `size` when its buffer is full). False: the socket broke.
+bool WriteNow(int fd, const char* data, size_t size, size_t* sent);
 // Appends `message` framed to `out`.
 void AppendFrame(const google::protobuf::MessageLite& message, std::string* out);
 

@@ -43,7 +43,7 @@ bool SameCaller(const authd::v1::LinkedCall& call, const Lease& lease) {
 
 // A lender whose leases lend a streaming method's requests too (TokenLease and CardLease
 // stream_method: a token's SignStream, a card's TransmitStream), as the link's stream reactor
-// sees it (calls.cc, LinkedStreamReactor): whether a stream may be served here now, each of its
+// sees it (streams.cc, LinkedStream): whether a stream may be served here now, each of its
 // requests served (or not) one by one, and each served one counted once it is answered.
 class StreamLender {
  public:

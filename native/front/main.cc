@@ -4,8 +4,8 @@
 // development mode), serves OtpService's Verify, VerifyBatch and VerifyStream itself — caller,
 // admission, deadlines, batching — by handing the verifications to the daemon's engine over a
 // private Unix socket, serves TokenService Sign and SignStream and SmartcardService Transmit
-// and TransmitStream by handing them to the daemon over its call link (calls.h; the unary ones
-// served on completion queues, unary.h), and forwards every other call to the daemon's
+// and TransmitStream by handing them to the daemon over its call link (calls.h; served on
+// completion queues: unary.h, streams.h), and forwards every other call to the daemon's
 // gRPC server on another private Unix socket. The daemon (`authd serve` with [server] front = "native") starts it,
 // restarts it if it dies, and stops it with SIGTERM; it exits if the daemon dies.
 //
@@ -49,6 +49,7 @@
 #include "forward.h"
 #include "link.h"
 #include "tally.h"
+#include "streams.h"
 #include "unary.h"
 #include "verify.h"
 
@@ -182,7 +183,6 @@ int main(int argc, char** argv) {
                 << "\n";
       return 1;
     }
-    forwarder.set_linked(calls.get());
   }
 
   authd_front::Tally tally;
@@ -228,12 +228,15 @@ int main(int argc, char** argv) {
         std::make_unique<authd_front::EmptyLinkService>(*verify, args["empty-linked"]);
     builder.RegisterService(empty_linked.get());
   }
-  // The verifications, the linked unary methods and the empty calls on completion queues
-  // (verify.h, unary.h), beside the callback generic service that takes every other method.
+  // The verifications, the linked unary methods and the empty calls (verify.h, unary.h) and
+  // the linked streams (streams.h) on completion queues, beside the callback generic service
+  // that takes every other method.
   authd_front::ServerQueues queues;
   authd_front::UnaryService unary(calls.get(), args["empty-method"]);
+  authd_front::LinkedStreamService streams(calls.get());
   if (!unary.idle()) builder.RegisterService(&unary);
-  if (!unary.idle() || verify) queues.AddTo(builder);
+  if (!streams.idle()) builder.RegisterService(&streams);
+  if (!unary.idle() || !streams.idle() || verify) queues.AddTo(builder);
   builder.RegisterCallbackGenericService(&forwarder);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server || port == 0) {
@@ -243,6 +246,7 @@ int main(int argc, char** argv) {
   if (!unary.idle()) unary.Start(queues);
   if (verify) verify->Start(queues);
   if (empty_linked) empty_linked->Start(queues);
+  if (!streams.idle()) streams.Start(queues);
   queues.Start();
   std::cout << "authd-front listening on port " << port << std::endl;
 

@@ -1,5 +1,5 @@
 """TransmitStream on a reader's card lent to authd-front (authd/smartcard/lending.py,
-authd/smartcard/linked_stream.py, native/front/lending.h and calls.cc LinkedStreamReactor):
+authd/smartcard/linked_stream.py, native/front/lending.h and streams.cc LinkedStream):
 a stream's messages of one APDU count toward lending as unary Transmits do and one of their
 answers lends the card, after which the stream's next messages are served by the front end
 on the card, one at a time, in order, and told to the daemon as lent stream requests; a

@@ -1,4 +1,4 @@
-"""SignStream on a token login lent to authd-front (native/front/calls.cc LinkedStreamReactor,
+"""SignStream on a token login lent to authd-front (native/front/streams.cc LinkedStream,
 token_lending.h): that caller's stream requests on the lent handle are signed by authd-front
 as its lent unary Signs are, answered in order and told to the daemon (counted, timed,
 access-logged); the first request it cannot sign, and every later one, get the daemon's
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import queue
+import signal
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -271,6 +272,21 @@ def test_a_lent_stream_the_client_cancels_ends_alone(server, native_front, token
     assert error is None and len(got) == 3
     assert wait_for(lambda: lending.streamed_total == streamed + 5, timeout=10)
     assert _sign(stub, session, key.key_id, data=b"x").signature
+
+
+def test_a_front_stopped_with_a_lent_stream_open_ends_it_and_exits_cleanly(
+        server, native_front, token) -> None:
+    """SIGTERM while a lent stream is open (signed here, nothing of it on the link), waiting
+    for its client's next request: the front end ends it once its grace ran out and exits 0."""
+    ec = _lent_ec(server, token)
+    requests, call = _queued(ec.stub)
+    _signed_one_by_one(ec, requests, call, 2)
+    proc = ec.srv._bg.running.front._proc
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=ec.srv.config.server.grace_seconds + 8) == 0
+    got, error = _rest(call)
+    assert got == [] and error is not None and error[0] in ("CANCELLED", "UNAVAILABLE"), error
+    requests.put(None)
 
 
 def test_requests_sent_ahead_are_signed_at_once_and_answered_in_order(

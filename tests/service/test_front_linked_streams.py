@@ -4,14 +4,16 @@ parts of one id. The same streams get the same answers as from the daemon's own 
 responses in order, an error mid-stream ending the stream with its code, message and details
 — the parts of several streams share frames, a client's cancellation ends its stream only,
 and the link lost mid-stream ends every open stream UNAVAILABLE, with streams served again
-once it is back."""
+once it is back; a front end stopped with streams open ends them and exits cleanly."""
 # ruff: noqa: F811  (pytest fixtures imported from tests.pcsc_env are used as arguments)
 
 from __future__ import annotations
 
 import hashlib
 import queue
+import signal
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -251,6 +253,98 @@ def test_a_cancelled_stream_ends_alone(server, native_front) -> None:
         assert exc.code() == grpc.StatusCode.CANCELLED
     assert login.valid(1, login.teller.Sign(login.request(1), timeout=30).signature)
     assert len(list(login.teller.SignStream(iter([login.request(2)]), timeout=30))) == 1
+
+
+def test_a_stream_cancelled_with_requests_in_the_daemon_ends_alone(server, native_front,
+                                                                  monkeypatch) -> None:
+    """A client cancels its stream while requests it sent are still in the daemon (its
+    answers slow to leave): that stream ends CANCELLED, the cancellation reaches the daemon
+    (which ends the stream: none stays open there), and a stream of the same connection that
+    runs beside it gets every signature, in order."""
+    token = process_env().init_token(f"streams-{uuid.uuid4().hex[:8]}")
+    srv = server(server={"front": "native"}, **FAST)
+    login = _Login(srv, token.serial, token.pin)
+    slow = threading.Event()
+    parts: list[tuple[int, int]] = []  # (stream id, part) as the daemon took them
+    open_streams: list[dict[int, Any]] = []  # the daemon's streams of the link
+    real_part, real_send = authd.call_link.CallLink._stream_part, authd.call_link._Writer._send
+
+    def part(link: Any, call: Any, writer: Any, streams: dict[int, Any]) -> Any:
+        parts.append((call.id, call.part))
+        if not any(s is streams for s in open_streams):
+            open_streams.append(streams)
+        return real_part(link, call, writer, streams)
+
+    def send(writer: Any, frame: bytes) -> None:
+        if slow.is_set():
+            time.sleep(0.05)
+        real_send(writer, frame)
+
+    monkeypatch.setattr(authd.call_link.CallLink, "_stream_part", part)
+    monkeypatch.setattr(authd.call_link._Writer, "_send", send)
+    requests, more = _held_requests([login.request(0)])
+    cancelled = login.teller.SignStream(requests, timeout=120)
+    assert login.valid(0, next(cancelled).signature)
+    beside, beside_more = _held_requests([login.request(100)])
+    other = login.teller.SignStream(beside, timeout=120)
+    assert login.valid(100, next(other).signature)
+    opened = [i for i, p in parts if p == call_link_pb2.LinkedCall.STREAM_OPEN]
+    assert len(opened) == 2, parts
+    slow.set()
+    for i in range(1, 20):
+        more.put(login.request(i))
+    assert wait_for(lambda: sum(1 for i, p in parts if i == opened[0]
+                                and p == call_link_pb2.LinkedCall.STREAM_ITEM) == 20,
+                    timeout=30)
+    cancelled.cancel()
+    for i in range(101, 120):
+        beside_more.put(login.request(i))
+    beside_more.put(None)
+    signatures = [r.signature for r in other]
+    assert [login.valid(101 + i, s) for i, s in enumerate(signatures)] == [True] * 19
+    more.put(None)
+    try:
+        for _ in cancelled:
+            pass
+        raise AssertionError("a cancelled stream went on")
+    except grpc.RpcError as exc:
+        assert exc.code() == grpc.StatusCode.CANCELLED
+    assert (opened[0], call_link_pb2.LinkedCall.STREAM_CANCEL) in parts, parts
+    assert (opened[1], call_link_pb2.LinkedCall.STREAM_CANCEL) not in parts, parts
+    assert wait_for(lambda: not any(open_streams), timeout=10), open_streams
+
+
+def test_a_front_stopped_with_streams_open_ends_them_and_exits_cleanly(
+        server, native_front, card: VirtualCardSlot) -> None:
+    """SIGTERM while a SignStream and a TransmitStream are open, each waiting for its
+    client's next request: the front end lets them run out its grace, ends both, and exits
+    0 (every stream's call answered and gone, its queues drained) well within its grace and
+    the daemon's wait."""
+    token = process_env().init_token(f"streams-{uuid.uuid4().hex[:8]}")
+    srv = server(server={"front": "native"}, **FAST)
+    login = _Login(srv, token.serial, token.pin)
+    cards = smartcard_pb2_grpc.SmartcardServiceStub(srv.channel("bank-a", "branch", "teller-1"))
+    wait_for(lambda: cards.ListReaders(smartcard_pb2.ListReadersRequest()).readers[0]
+             .card_present, timeout=20)
+    signs, more_signs = _held_requests([login.request(0)])
+    sign = login.teller.SignStream(signs, timeout=60)
+    assert login.valid(0, next(sign).signature)
+    transmits, more_transmits = _held_requests(
+        [smartcard_pb2.TransmitRequest(reader=READERS[0], apdus=[SELECT])])
+    transmit = cards.TransmitStream(transmits, timeout=60)
+    assert next(transmit).responses[0].sw
+    front = srv._bg.running.front
+    proc = front._proc
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=srv.config.server.grace_seconds + 8) == 0
+    for call in (sign, transmit):
+        try:
+            next(call)
+            raise AssertionError("a stream went on past the front end's end")
+        except grpc.RpcError as exc:
+            assert exc.code() in (grpc.StatusCode.CANCELLED, grpc.StatusCode.UNAVAILABLE), exc
+    more_signs.put(None)
+    more_transmits.put(None)
 
 
 def test_streams_open_when_the_call_link_dies(server, native_front,
