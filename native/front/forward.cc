@@ -1,10 +1,11 @@
 #include "forward.h"
 
-#include <atomic>
-#include <mutex>
+#include <utility>
 
 namespace authd_front {
 namespace {
+
+constexpr int kAhead = 16;  // calls requested ahead, per queue
 
 // The client's metadata goes on to the daemon except the transport's own and what names the
 // caller: the caller is this front end's to say (below), never the client's. The teller a branch
@@ -19,38 +20,46 @@ bool Passed(const std::string& key) {
          key != "content-type";
 }
 
-class Call;
+// The daemon's metadata comes back but the transport's own.
+bool PassedBack(const std::string& key) {
+  return key.rfind("grpc-", 0) != 0 && key != "content-type";
+}
 
-struct Down final : grpc::ServerGenericBidiReactor {
-  Call* call;
-  explicit Down(Call* c) : call(c) {}
-  void OnReadDone(bool ok) override;
-  void OnWriteDone(bool ok) override;
-  void OnCancel() override;
-  void OnDone() override;
-};
+}  // namespace
 
-struct Up final : grpc::ClientBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
-  Call* call;
-  explicit Up(Call* c) : call(c) {}
-  void OnReadDone(bool ok) override;
-  void OnWriteDone(bool ok) override;
-  void OnDone(const grpc::Status& status) override;
-};
-
-// One forwarded call: `down` faces the client, `up` the daemon. Each direction carries one
-// message at a time. `up` is held (AddHold) while this side may still start operations on it:
-// the write hold until the client's messages end (or the daemon stops taking them, or it has
-// finished), the read hold until the daemon's messages end (or the client stops taking them).
-// Once released, no operation is started on `up` again (its call may be gone).
-class Call {
+// One forwarded call: requested on a queue, then, once a client's call is taken, the call
+// toward the daemon started on the same queue and the messages pumped both ways, one read and
+// one write outstanding in each direction (client -> daemon: the client's read, then its write
+// up; daemon -> client: the daemon's read, then its write down). The client's end of its
+// messages is the daemon's half-close; the daemon's end is its status (with its initial and
+// trailing metadata) sent to the client. The client's cancellation (or its deadline) cancels
+// the daemon's call, and a client that can no longer be written to does too.
+//
+// Every step runs on the queue's one thread, so the call needs no lock; it counts the tags it
+// has outstanding and is deleted once the last came back (the end's, AsyncNotifyWhenDone, is
+// outstanding until the client's call is over, and the daemon's direction has one
+// outstanding until the client's Finish came back). Once the daemon's call finished nothing
+// more is started on it, and once the client's Finish was started nothing more on that.
+class ForwardedCall final {
  public:
-  Call(Forwarder& forwarder, grpc::GenericCallbackServerContext* ctx)
-      : forwarder_(forwarder), ctx_(ctx), down_(this), up_(this) {}
+  ForwardedCall(Forwarder& forwarder, grpc::ServerCompletionQueue* cq)
+      : forwarder_(forwarder), cq_(cq), stream_(&ctx_) {
+    ctx_.AsyncNotifyWhenDone(&ended_);
+    forwarder_.service()->RequestCall(&ctx_, &stream_, cq_, cq_, &taken_);
+  }
 
-  grpc::ServerGenericBidiReactor* Start() {
-    auto caller = forwarder_.callers().Of(*ctx_);
-    for (const auto& [key, value] : ctx_->client_metadata()) {
+ private:
+  using Step = QueueStep<ForwardedCall>;
+
+  void Taken(bool ok) {
+    if (!ok) {  // the server shuts down: this call never started (nor will its end come)
+      delete this;
+      return;
+    }
+    new ForwardedCall(forwarder_, cq_);
+    ++pending_;  // the end's tag
+    auto caller = forwarder_.callers().Of(ctx_);
+    for (const auto& [key, value] : ctx_.client_metadata()) {
       std::string k(key.data(), key.size());
       if (Passed(k)) up_ctx_.AddMetadata(k, std::string(value.data(), value.size()));
     }
@@ -58,133 +67,165 @@ class Call {
     up_ctx_.AddMetadata("x-authd-role-bin", caller->names.role);
     up_ctx_.AddMetadata("x-authd-subject-bin", caller->names.subject);
     up_ctx_.AddMetadata("x-authd-front-token", forwarder_.token());
-    up_ctx_.set_deadline(ctx_->deadline());
-    forwarder_.stub().PrepareBidiStreamingCall(&up_ctx_, ctx_->method(), {}, &up_);
-    up_.AddMultipleHolds(2);  // write side, read side
-    up_.StartRead(&from_daemon_);
-    up_.StartCall();
-    down_.StartRead(&from_client_);
-    return &down_;
+    up_ctx_.set_deadline(ctx_.deadline());
+    up_ = forwarder_.stub().PrepareCall(&up_ctx_, ctx_.method(), cq_);
+    up_->StartCall(Tag(up_started_));
+    up_->Read(&from_daemon_, Tag(up_read_));
+    stream_.Read(&from_client_, Tag(down_read_));
   }
 
-  // client -> daemon
+  // client -> daemon. The first message may come before the daemon's call started (its
+  // initial metadata sent): it waits for it, as a write may not start before.
+  void UpStarted(bool ok) {
+    up_started_now_ = true;
+    if (!ok) up_open_ = false;
+    if (holding_) {
+      holding_ = false;
+      Up(held_ok_);
+    }
+  }
   void DownRead(bool ok) {
-    std::unique_lock<std::mutex> lock(mu_);
-    if (write_hold_ && ok) {
-      up_.StartWrite(&from_client_);
+    if (!up_started_now_) {
+      holding_ = true;
+      held_ok_ = ok;
       return;
     }
-    if (write_hold_) {
-      up_.StartWritesDone();
-      ReleaseWrite(lock);
+    Up(ok);
+  }
+  void Up(bool read) {
+    if (!up_open_) return;
+    if (read) {
+      up_->Write(from_client_, Tag(up_written_));
+      return;
     }
+    up_open_ = false;  // the client's messages ended (or its call did): the daemon's too
+    up_->WritesDone(Tag(up_writes_done_));
   }
   void UpWritten(bool ok) {
-    std::unique_lock<std::mutex> lock(mu_);
-    if (ok && !finished_) {
-      lock.unlock();
-      down_.StartRead(&from_client_);
+    if (ok && up_open_) {
+      stream_.Read(&from_client_, Tag(down_read_));
       return;
     }
-    ReleaseWrite(lock);
+    up_open_ = false;  // the daemon's call is over
   }
+  void UpWritesDone(bool) {}
+
   // daemon -> client
   void UpRead(bool ok) {
-    std::unique_lock<std::mutex> lock(mu_);
-    if (ok && !finished_) {
-      down_writing_ = true;
-      lock.unlock();
-      down_.StartWrite(&from_daemon_);
+    if (ok) {
+      SendInitialMetadata();
+      stream_.Write(from_daemon_, Tag(down_written_));
       return;
     }
-    ReleaseWrite(lock);  // the daemon has finished: nothing more goes up
-    ReleaseRead(lock);
+    up_->Finish(&status_, Tag(up_finished_));
   }
   void DownWritten(bool ok) {
-    std::unique_lock<std::mutex> lock(mu_);
-    down_writing_ = false;
-    if (ok && read_hold_) {
-      up_.StartRead(&from_daemon_);
+    if (ok) {
+      up_->Read(&from_daemon_, Tag(up_read_));
       return;
     }
-    if (!ok) up_ctx_.TryCancel();
-    ReleaseRead(lock);
-    MaybeFinish(lock);
+    up_ctx_.TryCancel();  // the client is gone: so is the daemon's call
+    up_->Finish(&status_, Tag(up_finished_));
   }
-  void UpDone(const grpc::Status& status) {
-    std::unique_lock<std::mutex> lock(mu_);
-    up_done_ = true;
-    status_ = status;
-    MaybeFinish(lock);
-    lock.unlock();
-    Unref();
-  }
-  void Cancelled() { up_ctx_.TryCancel(); }
-  void Unref() {
-    if (refs_.fetch_sub(1) == 1) delete this;
-  }
-
- private:
-  void ReleaseWrite(std::unique_lock<std::mutex>&) {
-    if (write_hold_) {
-      write_hold_ = false;
-      up_.RemoveHold();
-    }
-  }
-  void ReleaseRead(std::unique_lock<std::mutex>&) {
-    if (read_hold_) {
-      read_hold_ = false;
-      up_.RemoveHold();
-    }
-  }
-  void MaybeFinish(std::unique_lock<std::mutex>& lock) {
-    if (!up_done_ || down_writing_ || finished_) return;
-    finished_ = true;
+  void UpFinished(bool) {
+    up_open_ = false;
+    SendInitialMetadata();
     for (const auto& [key, value] : up_ctx_.GetServerTrailingMetadata()) {
       std::string k(key.data(), key.size());
-      if (k.rfind("grpc-", 0) != 0) {
-        ctx_->AddTrailingMetadata(k, std::string(value.data(), value.size()));
-      }
+      if (PassedBack(k)) ctx_.AddTrailingMetadata(k, std::string(value.data(), value.size()));
     }
-    grpc::Status status(status_.error_code(), status_.error_message(), status_.error_details());
-    lock.unlock();
-    down_.Finish(status);
-    lock.lock();
+    stream_.Finish(
+        grpc::Status(status_.error_code(), status_.error_message(), status_.error_details()),
+        Tag(down_finished_));
+  }
+  void DownFinished(bool) {}
+
+  // The client's call is over: answered, or cancelled (by the client, its deadline or the
+  // server's shutdown), which cancels the daemon's.
+  void Ended(bool) {
+    if (ctx_.IsCancelled()) up_ctx_.TryCancel();
   }
 
+  // Before the first message or the status goes to the client (the daemon's initial metadata
+  // has come with its first message or its status by then).
+  void SendInitialMetadata() {
+    if (initial_sent_) return;
+    initial_sent_ = true;
+    for (const auto& [key, value] : up_ctx_.GetServerInitialMetadata()) {
+      std::string k(key.data(), key.size());
+      if (PassedBack(k)) ctx_.AddInitialMetadata(k, std::string(value.data(), value.size()));
+    }
+  }
+
+  void* Tag(Step& step) {
+    ++pending_;
+    return &step;
+  }
+  template <void (ForwardedCall::*F)(bool)>
+  void Counted(bool ok) {
+    --pending_;
+    (this->*F)(ok);
+    if (pending_ == 0) delete this;
+  }
+
+  // Known to the forwarder from first to last (its Drain): made before, and gone after,
+  // every other member.
+  struct Live final {
+    Forwarder& forwarder;
+    explicit Live(Forwarder& f) : forwarder(f) { forwarder.Made(); }
+    ~Live() { forwarder.Gone(); }
+  };
+
   Forwarder& forwarder_;
-  grpc::GenericCallbackServerContext* ctx_;
-  Down down_;
-  Up up_;
+  Live live_{forwarder_};
+  grpc::ServerCompletionQueue* const cq_;
+  grpc::GenericServerContext ctx_;
+  grpc::GenericServerAsyncReaderWriter stream_;
   grpc::ClientContext up_ctx_;
+  std::unique_ptr<grpc::GenericClientAsyncReaderWriter> up_;  // after up_ctx_: goes first
   grpc::ByteBuffer from_client_;
   grpc::ByteBuffer from_daemon_;
-  std::mutex mu_;
-  bool write_hold_ = true;
-  bool read_hold_ = true;
-  bool down_writing_ = false;
-  bool up_done_ = false;
-  bool finished_ = false;
   grpc::Status status_;
-  std::atomic<int> refs_{2};  // Down::OnDone and Up::OnDone
+  int pending_ = 0;  // tags outstanding
+  bool up_started_now_ = false;
+  bool up_open_ = true;  // writes may still go up
+  bool holding_ = false;  // a client's read done before the daemon's call started
+  bool held_ok_ = false;
+  bool initial_sent_ = false;
+  Step taken_{this, &ForwardedCall::Taken};
+  Step ended_{this, &ForwardedCall::Counted<&ForwardedCall::Ended>};
+  Step up_started_{this, &ForwardedCall::Counted<&ForwardedCall::UpStarted>};
+  Step down_read_{this, &ForwardedCall::Counted<&ForwardedCall::DownRead>};
+  Step up_written_{this, &ForwardedCall::Counted<&ForwardedCall::UpWritten>};
+  Step up_writes_done_{this, &ForwardedCall::Counted<&ForwardedCall::UpWritesDone>};
+  Step up_read_{this, &ForwardedCall::Counted<&ForwardedCall::UpRead>};
+  Step down_written_{this, &ForwardedCall::Counted<&ForwardedCall::DownWritten>};
+  Step up_finished_{this, &ForwardedCall::Counted<&ForwardedCall::UpFinished>};
+  Step down_finished_{this, &ForwardedCall::Counted<&ForwardedCall::DownFinished>};
 };
-
-void Down::OnReadDone(bool ok) { call->DownRead(ok); }
-void Down::OnWriteDone(bool ok) { call->DownWritten(ok); }
-void Down::OnCancel() { call->Cancelled(); }
-void Down::OnDone() { call->Unref(); }
-void Up::OnReadDone(bool ok) { call->UpRead(ok); }
-void Up::OnWriteDone(bool ok) { call->UpWritten(ok); }
-void Up::OnDone(const grpc::Status& status) { call->UpDone(status); }
-
-}  // namespace
 
 Forwarder::Forwarder(std::shared_ptr<grpc::Channel> daemon, Callers& callers, std::string token)
     : stub_(std::move(daemon)), callers_(callers), token_(std::move(token)) {}
 
-grpc::ServerGenericBidiReactor* Forwarder::CreateReactor(
-    grpc::GenericCallbackServerContext* ctx) {
-  return (new Call(*this, ctx))->Start();
+void Forwarder::Made() {
+  std::lock_guard<std::mutex> lock(mu_);
+  ++calls_;
+}
+
+void Forwarder::Gone() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (--calls_ == 0) none_.notify_all();
+}
+
+void Forwarder::Drain() {
+  std::unique_lock<std::mutex> lock(mu_);
+  none_.wait(lock, [this] { return calls_ == 0; });
+}
+
+void Forwarder::Start(const ServerQueues& queues) {
+  for (grpc::ServerCompletionQueue* cq : queues.all()) {
+    for (int i = 0; i < kAhead; ++i) new ForwardedCall(*this, cq);
+  }
 }
 
 }  // namespace authd_front

@@ -228,16 +228,16 @@ int main(int argc, char** argv) {
         std::make_unique<authd_front::EmptyLinkService>(*verify, args["empty-linked"]);
     builder.RegisterService(empty_linked.get());
   }
-  // The verifications, the linked unary methods and the empty calls (verify.h, unary.h) and
-  // the linked streams (streams.h) on completion queues, beside the callback generic service
-  // that takes every other method.
+  // Every method on the server's completion queues: the verifications, the linked unary
+  // methods and the empty calls (verify.h, unary.h), the linked streams (streams.h), and every
+  // other method forwarded (forward.h).
   authd_front::ServerQueues queues;
   authd_front::UnaryService unary(calls.get(), args["empty-method"]);
   authd_front::LinkedStreamService streams(calls.get());
   if (!unary.idle()) builder.RegisterService(&unary);
   if (!streams.idle()) builder.RegisterService(&streams);
-  if (!unary.idle() || !streams.idle() || verify) queues.AddTo(builder);
-  builder.RegisterCallbackGenericService(&forwarder);
+  builder.RegisterAsyncGenericService(forwarder.service());
+  queues.AddTo(builder);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server || port == 0) {
     std::cerr << "authd-front: cannot listen on " << args["listen"] << "\n";
@@ -247,6 +247,7 @@ int main(int argc, char** argv) {
   if (verify) verify->Start(queues);
   if (empty_linked) empty_linked->Start(queues);
   if (!streams.idle()) streams.Start(queues);
+  forwarder.Start(queues);
   queues.Start();
   std::cout << "authd-front listening on port " << port << std::endl;
 
@@ -257,6 +258,7 @@ int main(int argc, char** argv) {
   server->Wait();
   if (link) link->Stop();
   if (calls) calls->Stop();
+  forwarder.Drain();
   queues.Stop();
   return 0;
 }

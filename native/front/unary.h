@@ -1,7 +1,8 @@
 // The linked unary methods (calls.h: TokenService Sign, SmartcardService Transmit) and the
 // benchmarks' empty call, served on gRPC's completion queues rather than through its callback
 // API: each as a raw method (its request and response as bytes) of this service, registered
-// beside the callback generic service that serves every other method (forward.h). A queue's
+// beside the generic service that forwards every other method on the same queues (forward.h)
+// (a registered method is matched first). A queue's
 // thread (queues.h) takes a call with its request, hands it to the
 // call link and, when the answer is at hand by the time Submit returns (a card lent to the
 // front end, or an idle call whose answer the thread read itself), answers it there: a call
