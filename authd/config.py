@@ -58,6 +58,10 @@ class ServerConfig:
                   "every other call to it (docs/otp.md, docs/token.md)")
     front_binary: str = setting("", "the authd-front program; empty: native/build/authd-front "
                                     "of this source tree, else authd-front on the PATH")
+    front_queues: int = setting(
+        4, "front = 'native': gRPC completion queues of authd-front, each drained by one "
+           "thread of its own (a thread waiting on a call's answer holds only its queue's "
+           "calls; each queue more costs wake-ups a call: docs/smartcard.md)")
     max_streams_per_connection: int = setting(
         1000, "concurrent calls on one client connection (HTTP/2 MAX_CONCURRENT_STREAMS); more "
               "wait at the client, except on a connection that has not yet received the "
@@ -105,6 +109,8 @@ class ServerConfig:
                            f"METHOD/stored")
         if not 0.05 <= self.switch_interval_ms <= 100:
             out.append("switch_interval_ms must be 0.05..100")
+        if not 1 <= self.front_queues <= 64:
+            out.append("front_queues must be 1..64")
         if self.grace_seconds < 0:
             out.append("grace_seconds must not be negative")
         if not 1 <= self.max_workers <= 1024:

@@ -93,6 +93,7 @@ class NativeFront:
         s = self._config.server
         cmd = [str(self._binary), f"--listen={listen}", f"--daemon=unix:{self._daemon}",
                f"--grace-ms={int(s.grace_seconds * 1000)}", f"--tally={self.tally.path}",
+               f"--queues={s.front_queues}",
                *self._args]
         if s.insecure:
             return [*cmd, "--insecure"]

@@ -15,7 +15,7 @@
 //               [--batch-max=N] [--queue-max=N] [--max-in-flight=N] [--batch-request-max=N]
 //               [--window=N] [--grace=SECONDS] [--max-message=BYTES] [--max-send=BYTES]
 //               [--empty-method=M] [--empty-linked=M]
-//               [--server-options=NAME=N,NAME=N...] [--tally=PATH]
+//               [--server-options=NAME=N,NAME=N...] [--tally=PATH] [--queues=N]
 // --calls, --linked, --linked-streams: the unary and streaming methods served over the
 // daemon's call link (calls.h).
 // --empty-method: the benchmarks' empty call, answered here (unary.h); --empty-linked: the
@@ -24,6 +24,7 @@
 // --server-options: gRPC core's connection limits, as the daemon's own server sets them
 // (concurrent streams, handshake and idle timeouts, keepalive; authd/front.py).
 // --tally: the file (made by the daemon) where every call answered is counted (tally.h).
+// --queues: the server's completion queues, one thread each (queues.h; default 4).
 // The token the daemon expects with forwarded calls comes in AUTHD_FRONT_TOKEN.
 #include <absl/synchronization/mutex.h>
 #include <grpcpp/grpcpp.h>
@@ -32,6 +33,7 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
@@ -231,7 +233,8 @@ int main(int argc, char** argv) {
   // Every method on the server's completion queues: the verifications, the linked unary
   // methods and the empty calls (verify.h, unary.h), the linked streams (streams.h), and every
   // other method forwarded (forward.h).
-  authd_front::ServerQueues queues;
+  authd_front::ServerQueues queues(
+      static_cast<int>(std::clamp(Number(args, "queues", 4), 1L, 64L)));
   authd_front::UnaryService unary(calls.get(), args["empty-method"]);
   authd_front::LinkedStreamService streams(calls.get());
   if (!unary.idle()) builder.RegisterService(&unary);

@@ -3,7 +3,7 @@
 namespace authd_front {
 
 void ServerQueues::AddTo(grpc::ServerBuilder& builder) {
-  for (int i = 0; i < kQueues; ++i) {
+  for (int i = 0; i < count_; ++i) {
     queues_.push_back(builder.AddCompletionQueue());
     raw_.push_back(queues_.back().get());
   }

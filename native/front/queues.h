@@ -1,4 +1,4 @@
-// The server's completion queues: kQueues of them, each drained by one thread of its own that
+// The server's completion queues (--queues, default 4), each drained by one thread of its own that
 // runs every tag it takes (QueueTag::Proceed). The services served on completion queues
 // (unary.h) request their calls on every queue; gRPC hands a connection's calls to its own
 // queue first, so with several queues a thread busy with one call (waiting on the link for
@@ -32,7 +32,7 @@ struct QueueStep final : QueueTag {
 
 class ServerQueues {
  public:
-  static constexpr int kQueues = 4;
+  explicit ServerQueues(int count) : count_(count) {}
   // Before the server is built.
   void AddTo(grpc::ServerBuilder& builder);
   const std::vector<grpc::ServerCompletionQueue*>& all() const { return raw_; }
@@ -46,6 +46,7 @@ class ServerQueues {
   std::vector<std::unique_ptr<grpc::ServerCompletionQueue>> queues_;
   std::vector<grpc::ServerCompletionQueue*> raw_;
   std::vector<std::thread> threads_;
+  const int count_;
 };
 
 }  // namespace authd_front

@@ -187,6 +187,17 @@ def test_both_fronts_answer_alike(server, native_front):
         assert p == n, f"call {i}"
 
 
+def test_one_completion_queue_serves_every_kind_of_call(server, native_front):
+    """With [server] front_queues = 1 a single queue's thread takes the verifications, the
+    forwarded calls and their answers: the same answers as the daemon's own server."""
+    python = _scenario(server(server={"front": "python"}, otp={"batch_request_max": 3}))
+    srv = server(server={"front": "native", "front_queues": 1}, otp={"batch_request_max": 3})
+    pid = srv._bg.running.front.pid()
+    with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+        assert b"--queues=1" in cmdline.read().split(b"\0")
+    assert _scenario(srv) == python
+
+
 def test_whoami_through_the_native_front_is_the_caller(server, native_front):
     srv = server(server={"front": "native"})
     system = system_pb2_grpc.SystemServiceStub(srv.channel("bank-q", "backend", "svc-9"))

@@ -55,6 +55,7 @@ def test_values_are_converted_by_their_declared_type(tmp_path: Path):
     ("[otp]\nengine = \"fast\"\n", "engine must be one of 'thread', 'loop'"),
     ("[otp]\nlockout_threshold = 0\n", "lockout_threshold must be 1..1000000"),
     ("[server]\ngrace_seconds = nan\n", "grace_seconds must be a finite number"),
+    ("[server]\nfront_queues = 0\n", "front_queues must be 1..64"),
     ("roles = [\"teller\"]\n", "roles must be"),
 ])
 def test_bad_config_is_a_clear_error(tmp_path: Path, text: str, message: str):
