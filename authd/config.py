@@ -59,9 +59,10 @@ class ServerConfig:
     front_binary: str = setting("", "the authd-front program; empty: native/build/authd-front "
                                     "of this source tree, else authd-front on the PATH")
     front_queues: int = setting(
-        4, "front = 'native': gRPC completion queues of authd-front, each drained by one "
-           "thread of its own (a thread waiting on a call's answer holds only its queue's "
-           "calls; each queue more costs wake-ups a call: docs/smartcard.md)")
+        2, "front = 'native': gRPC completion queues of authd-front, each drained by one "
+           "thread of its own (a thread signing or waiting on a call's answer holds only its "
+           "queue's calls; each queue more costs wake-ups a call; 1 is cheapest for a call "
+           "alone in flight: docs/smartcard.md, \"How many completion queues\")")
     max_streams_per_connection: int = setting(
         1000, "concurrent calls on one client connection (HTTP/2 MAX_CONCURRENT_STREAMS); more "
               "wait at the client, except on a connection that has not yet received the "

@@ -24,7 +24,7 @@
 // --server-options: gRPC core's connection limits, as the daemon's own server sets them
 // (concurrent streams, handshake and idle timeouts, keepalive; authd/front.py).
 // --tally: the file (made by the daemon) where every call answered is counted (tally.h).
-// --queues: the server's completion queues, one thread each (queues.h; default 4).
+// --queues: the server's completion queues, one thread each (queues.h; default 2).
 // The token the daemon expects with forwarded calls comes in AUTHD_FRONT_TOKEN.
 #include <absl/synchronization/mutex.h>
 #include <grpcpp/grpcpp.h>
@@ -234,7 +234,7 @@ int main(int argc, char** argv) {
   // methods and the empty calls (verify.h, unary.h), the linked streams (streams.h), and every
   // other method forwarded (forward.h).
   authd_front::ServerQueues queues(
-      static_cast<int>(std::clamp(Number(args, "queues", 4), 1L, 64L)));
+      static_cast<int>(std::clamp(Number(args, "queues", 2), 1L, 64L)));
   authd_front::UnaryService unary(calls.get(), args["empty-method"]);
   authd_front::LinkedStreamService streams(calls.get());
   if (!unary.idle()) builder.RegisterService(&unary);

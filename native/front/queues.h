@@ -1,10 +1,13 @@
-// The server's completion queues (--queues, default 4), each drained by one thread of its own that
-// runs every tag it takes (QueueTag::Proceed). The services served on completion queues
-// (unary.h) request their calls on every queue; gRPC hands a connection's calls to its own
-// queue first, so with several queues a thread busy with one call (waiting on the link for
-// its answer, on a lent card, on a token's signature) does not hold the calls of every
-// connection. One thread a queue: a second thread on a queue costs a hand-over of its poll a
-// call, about as much as gRPC's callback API (docs/smartcard.md, "gRPC's server APIs weighed").
+// The server's completion queues (--queues, [server] front_queues, 2 by default), each drained
+// by one thread of its own that runs every tag it takes (QueueTag::Proceed). Every service
+// requests its calls on every queue (unary.h, verify.h, streams.h, forward.h); gRPC hands a
+// connection's calls to its own queue first, so with several queues a thread busy with one call
+// (waiting on the link for its answer, on a lent card, on a token's signature) does not hold the
+// calls of every connection. Each queue more costs wake-ups: with epoll1 one thread polls for
+// all of them and hands a call's events to the thread of its queue, so one queue is cheapest for
+// a call alone in flight and two served four token signers best (docs/smartcard.md, "How many
+// completion queues"). One thread a queue: a second thread on a queue costs a hand-over of its
+// poll a call, about as much as gRPC's callback API ("gRPC's server APIs weighed").
 #pragma once
 
 #include <grpcpp/grpcpp.h>
